@@ -1,0 +1,3 @@
+from exolab.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Database layer: declarative models, engine set-up, sessions and migrations."""

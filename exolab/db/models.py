@@ -1,0 +1,439 @@
+"""The EV lab schema: typed SQLAlchemy 2 models.
+
+Natural keys carry unique constraints, impossible values carry check constraints, and the
+indexes serve the two hot queries: one subject's biomarker history and one analyte across a
+cohort. Relationships are ``lazy="raise"`` so no query hides behind an attribute access.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from exolab.db.base import Base, utcnow
+
+CODE = 64  # length of identifiers typed or scanned by users
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IS NULL OR {column} IN ({quoted})"
+
+
+ROLES = ("viewer", "technician", "admin")
+BIOFLUIDS = (
+    "plasma",
+    "serum",
+    "whole_blood",
+    "urine",
+    "csf",
+    "saliva",
+    "conditioned_medium",
+    "other",
+)
+SAMPLE_STATUSES = ("available", "checked_out", "consumed", "discarded", "shipped", "missing")
+COMPARATORS = ("=", "<", "<=", ">", ">=")
+CENSORS = ("none", "lt_lod", "lt_lloq", "gt_uloq", "not_detected")
+QC_STATUSES = ("pass", "fail", "pending")
+
+
+class Tracked:
+    """Columns every user-editable record has: optimistic version, creation, import batch."""
+
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(CODE))
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(f"role IN {ROLES!r}", name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(CODE), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ImportBatch(Base):
+    """One successful import: what file, who, when, what it did; undoable."""
+
+    __tablename__ = "import_batches"
+    __table_args__ = (CheckConstraint("status IN ('applied', 'undone')", name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    file_name: Mapped[str] = mapped_column(String(512))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    user_name: Mapped[str] = mapped_column(String(CODE))
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="applied")
+    undone_at: Mapped[datetime | None] = mapped_column(DateTime)
+    undone_by: Mapped[str | None] = mapped_column(String(CODE))
+
+
+class AuditEvent(Base):
+    """Append-only, hash-chained audit trail; database triggers refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[str] = mapped_column(String(32))  # ISO-8601 UTC, hashed exactly as stored
+    user_name: Mapped[str] = mapped_column(String(CODE))
+    action: Mapped[str] = mapped_column(String(32))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(256))
+    old_values: Mapped[str | None] = mapped_column(Text)  # canonical JSON
+    new_values: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    batch_id: Mapped[int | None] = mapped_column(Integer)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+    __table_args__ = (Index(None, "entity", "entity_id"),)
+
+
+class Study(Base, Tracked):
+    __tablename__ = "studies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(CODE), unique=True)
+    name: Mapped[str | None] = mapped_column(String(256))
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+class Subject(Base, Tracked):
+    __tablename__ = "subjects"
+    __table_args__ = (
+        UniqueConstraint("study_id", "subject_code"),
+        CheckConstraint("sex IS NULL OR sex IN ('F', 'M', 'O', 'U')", name="sex"),
+        CheckConstraint("birth_year IS NULL OR birth_year BETWEEN 1880 AND 2100", name="birth_year"),
+        CheckConstraint(_in("consent", ("yes", "no", "withdrawn")), name="consent"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"))
+    subject_code: Mapped[str] = mapped_column(String(CODE))
+    sex: Mapped[str | None] = mapped_column(String(1))
+    birth_year: Mapped[int | None] = mapped_column(Integer)
+    group_name: Mapped[str | None] = mapped_column(String(CODE))
+    diagnosis: Mapped[str | None] = mapped_column(String(256))
+    enrolled_on: Mapped[date | None] = mapped_column(Date)
+    consent: Mapped[str | None] = mapped_column(String(16))
+    notes: Mapped[str | None] = mapped_column(Text)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), index=True)
+
+    study: Mapped[Study] = relationship(lazy="raise")
+
+
+class Visit(Base):
+    """A subject's visit; its date is the earliest collection registered for it."""
+
+    __tablename__ = "visits"
+    __table_args__ = (UniqueConstraint("subject_id", "label"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"))
+    label: Mapped[str] = mapped_column(String(CODE))
+    visit_date: Mapped[date | None] = mapped_column(Date)
+
+
+class CellSource(Base, Tracked):
+    __tablename__ = "cell_sources"
+    __table_args__ = (
+        CheckConstraint("passage IS NULL OR passage >= 0", name="passage"),
+        CheckConstraint(
+            "confluency_pct IS NULL OR (confluency_pct >= 0 AND confluency_pct <= 100)",
+            name="confluency",
+        ),
+        CheckConstraint(
+            "viability_pct IS NULL OR (viability_pct >= 0 AND viability_pct <= 100)",
+            name="viability",
+        ),
+        CheckConstraint(
+            "conditioning_hours IS NULL OR conditioning_hours >= 0", name="conditioning"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(CODE), unique=True)
+    cell_type: Mapped[str] = mapped_column(String(256))
+    species: Mapped[str | None] = mapped_column(String(128))
+    tissue_origin: Mapped[str | None] = mapped_column(String(128))
+    donor: Mapped[str | None] = mapped_column(String(128))
+    passage: Mapped[int | None] = mapped_column(Integer)
+    confluency_pct: Mapped[float | None] = mapped_column(Float)
+    viability_pct: Mapped[float | None] = mapped_column(Float)
+    culture_medium: Mapped[str | None] = mapped_column(String(256))
+    serum_condition: Mapped[str | None] = mapped_column(String(64))
+    conditioning_hours: Mapped[float | None] = mapped_column(Float)
+    mycoplasma_result: Mapped[str | None] = mapped_column(String(32))
+    mycoplasma_tested_on: Mapped[date | None] = mapped_column(Date)
+    authentication: Mapped[str | None] = mapped_column(String(256))
+    notes: Mapped[str | None] = mapped_column(Text)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), index=True)
+
+
+class Freezer(Base):
+    __tablename__ = "freezers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(CODE), unique=True)
+    name: Mapped[str | None] = mapped_column(String(256))
+    temperature_c: Mapped[float | None] = mapped_column(Float)
+
+
+class Rack(Base):
+    __tablename__ = "racks"
+    __table_args__ = (UniqueConstraint("freezer_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    freezer_id: Mapped[int] = mapped_column(ForeignKey("freezers.id"))
+    code: Mapped[str] = mapped_column(String(CODE))
+
+
+class Box(Base):
+    """A box with rows x cols positions (A1..I9 for 9x9); rows = cols = 0 is a bag."""
+
+    __tablename__ = "boxes"
+    __table_args__ = (
+        UniqueConstraint("rack_id", "code"),
+        CheckConstraint("n_rows >= 0 AND n_rows <= 26 AND n_cols >= 0 AND n_cols <= 99", name="geometry"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rack_id: Mapped[int] = mapped_column(ForeignKey("racks.id"))
+    code: Mapped[str] = mapped_column(String(CODE))
+    path: Mapped[str] = mapped_column(String(256), unique=True)  # FREEZER/RACK/BOX
+    n_rows: Mapped[int] = mapped_column(Integer, default=9)
+    n_cols: Mapped[int] = mapped_column(Integer, default=9)
+
+
+class Sample(Base, Tracked):
+    __tablename__ = "samples"
+    __table_args__ = (
+        UniqueConstraint("box_id", "position"),  # one tube per position
+        CheckConstraint(f"biofluid IN {BIOFLUIDS!r}", name="biofluid"),
+        CheckConstraint(f"status IN {SAMPLE_STATUSES!r}", name="status"),
+        CheckConstraint("volume_ml IS NULL OR volume_ml >= 0", name="volume"),
+        CheckConstraint("freeze_thaw_count >= 0", name="freeze_thaw"),
+        CheckConstraint("position IS NULL OR box_id IS NOT NULL", name="position_in_box"),
+        CheckConstraint(
+            "biofluid <> 'conditioned_medium' OR cell_source_id IS NOT NULL",
+            name="conditioned_medium_source",
+        ),
+        CheckConstraint("parent_id IS NULL OR parent_id <> id", name="not_own_parent"),
+        CheckConstraint("spin1_g IS NULL OR spin1_g > 0", name="spin1_g"),
+        CheckConstraint("spin2_g IS NULL OR spin2_g > 0", name="spin2_g"),
+        CheckConstraint(
+            "pre_centrifugation_delay_min IS NULL OR pre_centrifugation_delay_min >= 0",
+            name="pre_delay",
+        ),
+        CheckConstraint(
+            "post_centrifugation_delay_min IS NULL OR post_centrifugation_delay_min >= 0",
+            name="post_delay",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sample_code: Mapped[str] = mapped_column(String(CODE), unique=True)
+    biofluid: Mapped[str] = mapped_column(String(32))
+    collected_at: Mapped[datetime] = mapped_column(DateTime)
+    subject_id: Mapped[int | None] = mapped_column(ForeignKey("subjects.id"), index=True)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"), index=True)
+    cell_source_id: Mapped[int | None] = mapped_column(ForeignKey("cell_sources.id"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("samples.id"), index=True)
+    tube: Mapped[str | None] = mapped_column(String(8))
+    volume_ml: Mapped[float | None] = mapped_column(Float)
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    pre_centrifugation_delay_min: Mapped[float | None] = mapped_column(Float)
+    pre_centrifugation_temp: Mapped[str | None] = mapped_column(String(16))
+    spin1_g: Mapped[float | None] = mapped_column(Float)
+    spin1_min: Mapped[float | None] = mapped_column(Float)
+    spin1_temp_c: Mapped[float | None] = mapped_column(Float)
+    spin1_brake: Mapped[str | None] = mapped_column(String(16))
+    spin2_g: Mapped[float | None] = mapped_column(Float)
+    spin2_min: Mapped[float | None] = mapped_column(Float)
+    spin2_temp_c: Mapped[float | None] = mapped_column(Float)
+    spin2_brake: Mapped[str | None] = mapped_column(String(16))
+    post_centrifugation_delay_min: Mapped[float | None] = mapped_column(Float)
+    post_centrifugation_temp: Mapped[str | None] = mapped_column(String(16))
+    storage_temp_c: Mapped[float | None] = mapped_column(Float)
+    storage_container: Mapped[str | None] = mapped_column(String(32))
+    sprec: Mapped[str | None] = mapped_column(String(32))
+    fasting: Mapped[str | None] = mapped_column(String(8))
+    hemolysis: Mapped[str | None] = mapped_column(String(16))
+    a414: Mapped[float | None] = mapped_column(Float)
+    urine_void: Mapped[str | None] = mapped_column(String(32))
+    protease_inhibitor: Mapped[str | None] = mapped_column(String(8))
+    box_id: Mapped[int | None] = mapped_column(ForeignKey("boxes.id"), index=True)
+    position: Mapped[str | None] = mapped_column(String(8))
+    freeze_thaw_count: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="available")
+    notes: Mapped[str | None] = mapped_column(Text)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), index=True)
+
+
+class Isolation(Base, Tracked):
+    """An EV preparation from one sample by an ordered chain of methods."""
+
+    __tablename__ = "isolations"
+    __table_args__ = (
+        CheckConstraint("input_volume_ml > 0", name="input_volume"),
+        CheckConstraint("final_volume_ul IS NULL OR final_volume_ul > 0", name="final_volume"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    isolation_code: Mapped[str] = mapped_column(String(CODE), unique=True)
+    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id"), index=True)
+    isolated_on: Mapped[date] = mapped_column(Date)
+    method: Mapped[str] = mapped_column(String(128))  # the chain, e.g. "uf+sec"
+    input_volume_ml: Mapped[float] = mapped_column(Float)
+    kit: Mapped[str | None] = mapped_column(String(256))
+    kit_lot: Mapped[str | None] = mapped_column(String(128))
+    final_volume_ul: Mapped[float | None] = mapped_column(Float)
+    resuspension_buffer: Mapped[str | None] = mapped_column(String(128))
+    operator: Mapped[str | None] = mapped_column(String(CODE))
+    notes: Mapped[str | None] = mapped_column(Text)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), index=True)
+
+
+class IsolationStep(Base):
+    """One method step of an isolation, in order, with that method's parameters."""
+
+    __tablename__ = "isolation_steps"
+    __table_args__ = (
+        UniqueConstraint("isolation_id", "step_no"),
+        CheckConstraint("step_no >= 1", name="step_no"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    isolation_id: Mapped[int] = mapped_column(ForeignKey("isolations.id", ondelete="CASCADE"))
+    step_no: Mapped[int] = mapped_column(Integer)
+    method: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Analyte(Base):
+    """Analyte vocabulary with MISEV marker category; editable by an admin."""
+
+    __tablename__ = "analytes"
+    __table_args__ = (
+        CheckConstraint(
+            "misev_category IS NULL OR misev_category IN ('1', '2', '3', '4', '5')",
+            name="misev_category",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(CODE), unique=True)
+    name: Mapped[str | None] = mapped_column(String(256))
+    kind: Mapped[str | None] = mapped_column(String(32))
+    misev_category: Mapped[str | None] = mapped_column(String(2))
+    default_unit: Mapped[str | None] = mapped_column(String(32))
+    synonyms: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class AssayRun(Base):
+    """An assay run / plate / batch; readouts name it by run_code."""
+
+    __tablename__ = "assay_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_code: Mapped[str] = mapped_column(String(CODE), unique=True)
+    assay: Mapped[str] = mapped_column(String(32))
+    measured_on: Mapped[date | None] = mapped_column(Date)
+    instrument: Mapped[str | None] = mapped_column(String(128))
+    operator: Mapped[str | None] = mapped_column(String(CODE))
+    notes: Mapped[str | None] = mapped_column(Text)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), index=True)
+
+
+class Readout(Base, Tracked):
+    """A measured value of an analyte on an isolation or directly on a sample.
+
+    ``sample_id`` is always set (for an isolation readout it is the isolation's sample), so a
+    subject's history is samples(subject_id) -> readouts(sample_id). ``run_code`` is '' when
+    no run was named, so the natural key stays unique without NULL comparisons.
+    """
+
+    __tablename__ = "readouts"
+    __table_args__ = (
+        CheckConstraint(f"comparator IN {COMPARATORS!r}", name="comparator"),
+        CheckConstraint(f"censor IN {CENSORS!r}", name="censor"),
+        CheckConstraint(_in("qc", QC_STATUSES), name="qc"),
+        CheckConstraint("replicate >= 1", name="replicate"),
+        CheckConstraint(
+            "value IS NOT NULL OR qualitative IS NOT NULL OR censor <> 'none'",
+            name="has_result",
+        ),
+        Index(
+            "uq_readouts_isolation_key",
+            "isolation_id",
+            "analyte_id",
+            "assay",
+            "run_code",
+            "replicate",
+            unique=True,
+            sqlite_where=text("isolation_id IS NOT NULL"),
+            postgresql_where=text("isolation_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_readouts_sample_key",
+            "sample_id",
+            "analyte_id",
+            "assay",
+            "run_code",
+            "replicate",
+            unique=True,
+            sqlite_where=text("isolation_id IS NULL"),
+            postgresql_where=text("isolation_id IS NULL"),
+        ),
+        Index("ix_readouts_sample_analyte", "sample_id", "analyte_id"),
+        Index("ix_readouts_analyte_sample", "analyte_id", "sample_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id"))
+    isolation_id: Mapped[int | None] = mapped_column(ForeignKey("isolations.id"))
+    analyte_id: Mapped[int] = mapped_column(ForeignKey("analytes.id"))
+    assay: Mapped[str] = mapped_column(String(32))
+    run_code: Mapped[str] = mapped_column(String(CODE), default="", server_default=text("''"))
+    replicate: Mapped[int] = mapped_column(Integer, default=1)
+    value_text: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float | None] = mapped_column(Float)
+    comparator: Mapped[str] = mapped_column(String(2), default="=")
+    censor: Mapped[str] = mapped_column(String(16), default="none")
+    qualitative: Mapped[str | None] = mapped_column(String(16))
+    unit: Mapped[str | None] = mapped_column(String(32))
+    lod: Mapped[float | None] = mapped_column(Float)
+    lloq: Mapped[float | None] = mapped_column(Float)
+    uloq: Mapped[float | None] = mapped_column(Float)
+    antibody: Mapped[str | None] = mapped_column(String(128))
+    antibody_dilution: Mapped[str | None] = mapped_column(String(32))
+    lysis_buffer: Mapped[str | None] = mapped_column(String(128))
+    instrument: Mapped[str | None] = mapped_column(String(128))
+    measured_on: Mapped[date | None] = mapped_column(Date)
+    qc: Mapped[str | None] = mapped_column(String(16))
+    notes: Mapped[str | None] = mapped_column(Text)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), index=True)

@@ -1,0 +1,53 @@
+"""Alembic environment: batch mode and foreign keys off on SQLite, exolab's engine settings."""
+
+from __future__ import annotations
+
+import os
+
+from alembic import context
+from sqlalchemy import Connection
+
+from exolab.db.engine import make_engine
+from exolab.db.models import Base
+from exolab.settings import Settings
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def _run(connection: Connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # Table rebuilds (batch mode) must not cascade or fail on foreign keys mid-migration.
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=sqlite,
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+    if sqlite:
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    url = (
+        config.get_main_option("sqlalchemy.url")
+        or os.environ.get("EXOLAB_DATABASE_URL")
+        or Settings().resolved_url()
+    )
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        _run(conn)
+    engine.dispose()
+
+
+if context.is_offline_mode():
+    raise SystemExit("exolab migrations run online only")
+run_migrations_online()
