@@ -34,7 +34,9 @@ class Settings(BaseSettings):
     low_volume_ml: float = 0.1
 
     def resolved_url(self, override: str | None = None) -> str:
-        return to_database_url(override or self.database_url or str(default_data_dir() / "exolab.db"))
+        return to_database_url(
+            override or self.database_url or str(default_data_dir() / "exolab.db")
+        )
 
     def resolved_user(self, override: str | None = None) -> str:
         return override or self.user or login_name()

@@ -127,7 +127,9 @@ class Subject(Base, Tracked):
     __table_args__ = (
         UniqueConstraint("study_id", "subject_code"),
         CheckConstraint("sex IS NULL OR sex IN ('F', 'M', 'O', 'U')", name="sex"),
-        CheckConstraint("birth_year IS NULL OR birth_year BETWEEN 1880 AND 2100", name="birth_year"),
+        CheckConstraint(
+            "birth_year IS NULL OR birth_year BETWEEN 1880 AND 2100", name="birth_year"
+        ),
         CheckConstraint(_in("consent", ("yes", "no", "withdrawn")), name="consent"),
     )
 
@@ -218,7 +220,9 @@ class Box(Base):
     __tablename__ = "boxes"
     __table_args__ = (
         UniqueConstraint("rack_id", "code"),
-        CheckConstraint("n_rows >= 0 AND n_rows <= 26 AND n_cols >= 0 AND n_cols <= 99", name="geometry"),
+        CheckConstraint(
+            "n_rows >= 0 AND n_rows <= 26 AND n_cols >= 0 AND n_cols <= 99", name="geometry"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

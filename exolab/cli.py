@@ -1,0 +1,143 @@
+"""The ``exolab`` command line. Starts fast: Textual and plotting load only when needed."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from exolab import __version__
+
+# Command groups, each a module with register(subparsers, common).
+COMMAND_MODULES = ("exolab.commands.core",)
+
+Handler = Callable[[argparse.Namespace], int | None]
+
+
+class UsageError(Exception):
+    """Wrong use of a command (exit 2)."""
+
+
+def _common_options(suppress: bool) -> argparse.ArgumentParser:
+    default = argparse.SUPPRESS if suppress else None
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument(
+        "--db",
+        default=default,
+        metavar="URL",
+        help="database URL or SQLite file path (env EXOLAB_DATABASE_URL)",
+    )
+    p.add_argument(
+        "--user",
+        default=default,
+        metavar="NAME",
+        help="who is working (env EXOLAB_USER, else the login name)",
+    )
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="exolab",
+        description="Sample and biomarker tracking for extracellular-vesicle labs.",
+        parents=[_common_options(suppress=False)],
+    )
+    parser.add_argument("--version", action="version", version=f"exolab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = _common_options(suppress=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        if args.command is None:
+            from exolab.commands.core import cmd_tui
+
+            handler = cmd_tui
+        else:  # a group command without its subcommand
+            parser.parse_args([*(argv or sys.argv[1:]), "--help"])
+            return 2
+    return run_handler(handler, args)
+
+
+def run_handler(handler: Handler, args: argparse.Namespace) -> int:
+    from exolab.services.errors import ExolabError, ValidationFailed
+
+    try:
+        return handler(args) or 0
+    except ValidationFailed as exc:
+        for err in exc.errors:
+            value = f" (got '{err.value}')" if err.value not in (None, "") else ""
+            print(
+                f"error: {err.field}: {err.message}{value}"
+                if err.field
+                else f"error: {err.message}{value}",
+                file=sys.stderr,
+            )
+        return exc.exit_code
+    except ExolabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except UsageError as exc:
+        print(f"exolab: error: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        print(f"error: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except Exception as exc:  # database unreachable and the like: plain words, no traceback
+        from sqlalchemy.exc import OperationalError
+
+        if isinstance(exc, OperationalError):
+            msg = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            print(f"error: database: {msg}", file=sys.stderr)
+            return 1
+        if os.environ.get("EXOLAB_DEBUG"):
+            raise
+        print(
+            f"error: unexpected {type(exc).__name__}: {exc} (set EXOLAB_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def settings_from(args: argparse.Namespace) -> tuple[str, str]:
+    """(database URL, user name) from --db/--user, the environment, or the defaults."""
+    from exolab.settings import Settings
+
+    s = Settings()
+    return s.resolved_url(getattr(args, "db", None)), s.resolved_user(getattr(args, "user", None))
+
+
+def open_lab(args: argparse.Namespace, *, check_schema: bool = True) -> Any:
+    from exolab.db.engine import Database
+    from exolab.services.context import Lab
+
+    url, user = settings_from(args)
+    _ensure_sqlite_dir(url)
+    return Lab(Database(url), user, check_schema=check_schema)
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+        from pathlib import Path
+
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""Plain output helpers shared by the commands: aligned tables, CSV and JSON."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any, TextIO
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="minutes")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def print_table(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str], out: TextIO | None = None
+) -> None:
+    out = out or sys.stdout
+    cells = [[fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip() + "\n")
+    out.write("  ".join("-" * w for w in widths) + "\n")
+    for row in cells:
+        out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+def write_csv(
+    rows: Iterable[dict[str, Any]], columns: Sequence[str], out: TextIO | None = None
+) -> None:
+    out = out or sys.stdout
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow(
+            [fmt(r.get(c)) if not isinstance(r.get(c), float) else repr(r.get(c)) for c in columns]
+        )
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def write_json(data: Any, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    json.dump(data, out, indent=2, default=_default, ensure_ascii=False)
+    out.write("\n")
+
+
+def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt_name: str) -> None:
+    """Print rows as table, csv or json (json keeps every key of each row)."""
+    if fmt_name == "json":
+        write_json(list(rows))
+    elif fmt_name == "csv":
+        write_csv(rows, columns)
+    else:
+        print_table(rows, columns)

@@ -1,0 +1,390 @@
+"""Pydantic input models: one set of validation rules for the UI, the CLI and the importer.
+
+Field names are the CSV column names of CONTRACT §4, so a CSV row validates directly. Every
+vocabulary accepts its synonyms and SPREC codes; units are normalised to UCUM; result values are
+parsed into number, comparator and censor flag with the original text kept.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from exolab.domain import vocab
+from exolab.domain.markers import normalize_analyte_code
+from exolab.domain.units import normalize_unit
+from exolab.domain.values import ParsedResult, parse_result
+
+LOCATION_RE = re.compile(r"^(?P<freezer>[^/]+)/(?P<rack>[^/]+)/(?P<box>[^/]+)(?:/(?P<pos>[^/]+))?$")
+POSITION_RE = re.compile(r"^(?P<row>[A-Za-z])(?P<col>[0-9]{1,2})$")
+CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$")
+
+
+def _vocab(v: vocab.Vocabulary) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return v.normalize(str(value))
+
+    return check
+
+
+def _code(value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.strip()
+        if value and not CODE_RE.match(value):
+            raise ValueError(
+                f"'{value}' is not a valid identifier (letters, digits, and - _ . : only; "
+                "no spaces or slashes)"
+            )
+    return value
+
+
+def _unit(value: Any) -> Any:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return normalize_unit(str(value))
+
+
+def _naive_datetime(value: datetime) -> datetime:
+    if value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _datetime_text(value: Any) -> Any:
+    if isinstance(value, str):
+        v = value.strip()
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
+            return v + "T00:00:00"
+        return v
+    return value
+
+
+def _position(value: Any) -> Any:
+    if value is None:
+        return None
+    return str(value).strip().upper() or None
+
+
+Code = Annotated[str, BeforeValidator(_code), Field(min_length=1, max_length=64)]
+OptCode = Annotated[str | None, BeforeValidator(_code), Field(default=None, max_length=64)]
+Text = Annotated[str | None, Field(default=None, max_length=4000)]
+Short = Annotated[str | None, Field(default=None, max_length=256)]
+When = Annotated[datetime, BeforeValidator(_datetime_text), AfterValidator(_naive_datetime)]
+OptWhen = Annotated[
+    datetime | None, BeforeValidator(_datetime_text), AfterValidator(_naive_datetime)
+]
+NonNeg = Annotated[float | None, Field(default=None, ge=0)]
+Pct = Annotated[float | None, Field(default=None, ge=0, le=100)]
+Temp = Annotated[float | None, Field(default=None, ge=-273.15, le=100)]
+
+
+def V(v: vocab.Vocabulary) -> Any:
+    return BeforeValidator(_vocab(v))
+
+
+class InputModel(BaseModel):
+    """Blank strings mean "not given"; surrounding spaces are dropped; unknown fields refused."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_none(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {
+                k: (None if isinstance(v, str) and not v.strip() else v) for k, v in data.items()
+            }
+        return data
+
+
+class SubjectIn(InputModel):
+    study: Code
+    subject_id: Code
+    sex: Annotated[str | None, V(vocab.SEX)] = None
+    birth_year: Annotated[int | None, Field(ge=1880, le=2100)] = None
+    group: Short = None
+    diagnosis: Short = None
+    enrolled_on: date | None = None
+    consent: Annotated[str | None, V(vocab.CONSENT)] = None
+    notes: Text = None
+
+
+class CellSourceIn(InputModel):
+    cell_source_id: Code
+    cell_type: Annotated[str, Field(min_length=1, max_length=256)]
+    species: Short = None
+    tissue_origin: Short = None
+    donor: Short = None
+    passage: Annotated[int | None, Field(ge=0)] = None
+    confluency_pct: Pct = None
+    viability_pct: Pct = None
+    culture_medium: Short = None
+    serum_condition: Annotated[str | None, V(vocab.SERUM_CONDITION)] = None
+    conditioning_hours: NonNeg = None
+    mycoplasma_result: Annotated[str | None, V(vocab.MYCOPLASMA)] = None
+    mycoplasma_tested_on: date | None = None
+    authentication: Short = None
+    notes: Text = None
+
+
+class Location(BaseModel):
+    freezer: str
+    rack: str
+    box: str
+    position: str | None = None
+
+    @property
+    def box_path(self) -> str:
+        return f"{self.freezer}/{self.rack}/{self.box}"
+
+    def __str__(self) -> str:
+        return self.box_path + (f"/{self.position}" if self.position else "")
+
+
+def parse_location(text: str) -> Location:
+    """``FREEZER/RACK/BOX/POSITION`` (position optional for bags)."""
+    m = LOCATION_RE.match(text.strip())
+    if not m:
+        raise ValueError(
+            f"'{text}' is not a location; write FREEZER/RACK/BOX/POSITION, e.g. F-80-1/R2/B07/C5"
+        )
+    pos = m.group("pos")
+    if pos is not None:
+        pos = pos.strip().upper()
+        if not POSITION_RE.match(pos):
+            raise ValueError(f"position '{pos}' must be a row letter and a column number, e.g. C5")
+    return Location(
+        freezer=m.group("freezer").strip(),
+        rack=m.group("rack").strip(),
+        box=m.group("box").strip(),
+        position=pos,
+    )
+
+
+def _location(value: Any) -> Any:
+    if value is None or isinstance(value, Location):
+        return value
+    return parse_location(str(value))
+
+
+class SampleIn(InputModel):
+    sample_id: Code
+    biofluid: Annotated[str, V(vocab.BIOFLUID)]
+    collected_at: When
+    study: OptCode = None
+    subject_id: OptCode = None
+    visit: OptCode = None
+    tube: Annotated[str | None, V(vocab.TUBE)] = None
+    volume_ml: NonNeg = None
+    processed_at: OptWhen = None
+    pre_centrifugation_delay_min: NonNeg = None
+    pre_centrifugation_temp: Annotated[
+        str | None,
+        BeforeValidator(
+            lambda v: None if v is None else vocab.normalize_temperature_category(str(v))
+        ),
+    ] = None
+    spin1_g: Annotated[float | None, Field(default=None, gt=0)] = None
+    spin1_min: NonNeg = None
+    spin1_temp_c: Temp = None
+    spin1_brake: Annotated[str | None, V(vocab.BRAKE)] = None
+    spin2_g: Annotated[float | None, Field(default=None, gt=0)] = None
+    spin2_min: NonNeg = None
+    spin2_temp_c: Temp = None
+    spin2_brake: Annotated[str | None, V(vocab.BRAKE)] = None
+    post_centrifugation_delay_min: NonNeg = None
+    post_centrifugation_temp: Annotated[
+        str | None,
+        BeforeValidator(
+            lambda v: None if v is None else vocab.normalize_temperature_category(str(v))
+        ),
+    ] = None
+    storage_temp_c: Temp = None
+    storage_container: Annotated[str | None, V(vocab.STORAGE_CONTAINER)] = None
+    sprec: Annotated[str | None, Field(default=None, max_length=32)] = None
+    fasting: Annotated[str | None, V(vocab.YES_NO)] = None
+    hemolysis: Annotated[str | None, V(vocab.HEMOLYSIS)] = None
+    a414: Annotated[float | None, Field(default=None, ge=0, le=10)] = None
+    urine_void: Annotated[str | None, V(vocab.URINE_VOID)] = None
+    protease_inhibitor: Annotated[str | None, V(vocab.YES_NO)] = None
+    cell_source_id: OptCode = None
+    parent_sample_id: OptCode = None
+    location: Annotated[Location | None, BeforeValidator(_location)] = None
+    freeze_thaw_count: Annotated[int | None, Field(default=None, ge=0)] = None
+    status: Annotated[str | None, V(vocab.SAMPLE_STATUS)] = None
+    notes: Text = None
+
+    @model_validator(mode="after")
+    def _source_rules(self) -> SampleIn:
+        if self.parent_sample_id:
+            return self  # an aliquot inherits its subject/visit/source from the parent
+        if self.biofluid == "conditioned_medium":
+            if not self.cell_source_id:
+                raise ValueError("cell_source_id: conditioned_medium needs a cell_source_id")
+        else:
+            missing = [f for f in ("study", "subject_id", "visit") if not getattr(self, f)]
+            if missing:
+                raise ValueError(
+                    f"{missing[0]}: required for a {self.biofluid} sample "
+                    "(study, subject_id and visit; or parent_sample_id for an aliquot)"
+                )
+        if self.processed_at and self.processed_at < self.collected_at:
+            raise ValueError("processed_at: is before collected_at")
+        return self
+
+
+STEP_PARAM_COLUMNS: dict[str, dict[str, str]] = {
+    # method code -> {param name: import column}
+    "duc": {
+        "g_force": "uc_g",
+        "minutes": "uc_min",
+        "rotor": "uc_rotor",
+        "k_factor": "uc_k_factor",
+        "temp_c": "uc_temp_c",
+    },
+    "sec": {"column": "sec_column", "fractions": "sec_fractions"},
+    "uf": {"mwco_kda": "uf_mwco_kda"},
+    "dg": {"medium": "dg_medium", "fractions": "dg_fractions"},
+    "iac": {"capture": "iac_capture"},
+}
+
+
+class StepIn(BaseModel):
+    method: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class IsolationIn(InputModel):
+    isolation_id: Code
+    sample_id: Code
+    isolated_on: date
+    method: Annotated[
+        list[str],
+        BeforeValidator(lambda v: v if isinstance(v, list) else vocab.parse_method_chain(str(v))),
+    ]
+    input_volume_ml: Annotated[float, Field(gt=0)]
+    kit: Short = None
+    kit_lot: Short = None
+    uc_g: Annotated[float | None, Field(default=None, gt=0)] = None
+    uc_min: NonNeg = None
+    uc_rotor: Short = None
+    uc_k_factor: NonNeg = None
+    uc_temp_c: Temp = None
+    sec_column: Short = None
+    sec_fractions: Short = None
+    uf_mwco_kda: NonNeg = None
+    dg_medium: Short = None
+    dg_fractions: Short = None
+    iac_capture: Short = None
+    final_volume_ul: Annotated[float | None, Field(default=None, gt=0)] = None
+    resuspension_buffer: Short = None
+    operator: Short = None
+    notes: Text = None
+
+    @model_validator(mode="after")
+    def _params_match_methods(self) -> IsolationIn:
+        for method, cols in STEP_PARAM_COLUMNS.items():
+            if method in self.method:
+                continue
+            for col in cols.values():
+                if getattr(self, col) is not None:
+                    raise ValueError(
+                        f"{col}: given, but the method chain '{'+'.join(self.method)}' has no "
+                        f"{method} step"
+                    )
+        return self
+
+    def steps(self) -> list[StepIn]:
+        """The ordered steps with the parameters that belong to each method."""
+        out = []
+        for method in self.method:
+            cols = STEP_PARAM_COLUMNS.get(method, {})
+            params = {p: getattr(self, c) for p, c in cols.items() if getattr(self, c) is not None}
+            out.append(StepIn(method=method, params=params))
+        return out
+
+
+class ReadoutIn(InputModel):
+    isolation_id: OptCode = None
+    sample_id: OptCode = None
+    analyte: Annotated[
+        str,
+        BeforeValidator(lambda v: normalize_analyte_code(str(v))),
+        Field(min_length=1, max_length=64),
+    ]
+    value: str
+    unit: Annotated[str | None, BeforeValidator(_unit)] = None
+    assay: Annotated[str, V(vocab.ASSAY)]
+    run_id: OptCode = None
+    measured_on: date | None = None
+    replicate: Annotated[int, Field(ge=1)] = 1
+    lod: NonNeg = None
+    lloq: NonNeg = None
+    uloq: NonNeg = None
+    antibody: Short = None
+    antibody_dilution: Annotated[str | None, Field(default=None, max_length=32)] = None
+    lysis_buffer: Short = None
+    instrument: Short = None
+    qc: Annotated[str | None, V(vocab.QC)] = None
+    notes: Text = None
+    decimal_comma: Annotated[bool, Field(exclude=True)] = False
+
+    @model_validator(mode="after")
+    def _target_and_value(self) -> ReadoutIn:
+        if bool(self.isolation_id) == bool(self.sample_id):
+            raise ValueError("isolation_id: give exactly one of isolation_id or sample_id")
+        parsed = self.parsed()
+        if parsed.qualitative is None and self.unit is None and parsed.value is not None:
+            raise ValueError("unit: required for a numeric result")
+        return self
+
+    def parsed(self) -> ParsedResult:
+        try:
+            return parse_result(
+                self.value,
+                decimal_comma=self.decimal_comma,
+                lod=self.lod,
+                lloq=self.lloq,
+                uloq=self.uloq,
+            )
+        except ValueError as exc:
+            raise ValueError(f"value: {exc}") from exc
+
+
+def field_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    """Turn a pydantic error into (field, plain message) pairs."""
+    out: list[tuple[str, str]] = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if not isinstance(p, int)]
+        msg = str(err.get("msg", "invalid"))
+        for prefix in ("Value error, ", "Assertion failed, "):
+            if msg.startswith(prefix):
+                msg = msg[len(prefix) :]
+        field = loc[0] if loc else ""
+        if not field:
+            # model-level rules put the field first: "field: message"
+            head, sep, rest = msg.partition(": ")
+            if sep and re.fullmatch(r"[a-z0-9_]+", head):
+                field, msg = head, rest
+        if field and msg.startswith(field + ": "):
+            msg = msg[len(field) + 2 :]
+        if err.get("type") == "missing":
+            msg = "required"
+        elif err.get("type") == "extra_forbidden":
+            msg = "unknown field"
+        out.append((field, msg))
+    return out

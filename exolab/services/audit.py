@@ -1,0 +1,179 @@
+"""The append-only, hash-chained audit trail.
+
+Each event's hash covers the previous event's hash and the event's canonical JSON, so changing,
+removing or reordering any stored event breaks the chain from that event on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import select, text
+
+from exolab.db.models import AuditEvent
+from exolab.services.context import Tx
+
+GENESIS = "0" * 64
+AUDIT_LOCK_KEY = 7_130_001  # PostgreSQL advisory lock serialising appends to the chain
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def canonical_json(value: Any) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), default=_json_default, ensure_ascii=False
+    )
+
+
+def event_hash(prev_hash: str, fields: dict[str, Any]) -> str:
+    payload = (
+        prev_hash
+        + "\n"
+        + json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _hashed_fields(ev: AuditEvent) -> dict[str, Any]:
+    return {
+        "at": ev.at,
+        "user": ev.user_name,
+        "action": ev.action,
+        "entity": ev.entity,
+        "entity_id": ev.entity_id,
+        "old": ev.old_values,
+        "new": ev.new_values,
+        "reason": ev.reason,
+        "batch_id": ev.batch_id,
+    }
+
+
+def append_event(
+    tx: Tx,
+    action: str,
+    entity: str,
+    entity_id: str,
+    *,
+    old: dict[str, Any] | None = None,
+    new: dict[str, Any] | None = None,
+    reason: str | None = None,
+    batch_id: int | None = None,
+) -> int:
+    session = tx.session
+    if tx.dialect == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
+    prev = session.execute(
+        select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    ev = AuditEvent(
+        at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        user_name=tx.actor.name,
+        action=action,
+        entity=entity,
+        entity_id=entity_id,
+        old_values=canonical_json(old),
+        new_values=canonical_json(new),
+        reason=reason,
+        batch_id=batch_id,
+        prev_hash=prev or GENESIS,
+    )
+    ev.hash = event_hash(ev.prev_hash, _hashed_fields(ev))
+    session.add(ev)
+    session.flush()
+    return ev.id
+
+
+class AuditRow(BaseModel):
+    id: int
+    at: str
+    user: str
+    action: str
+    entity: str
+    entity_id: str
+    old_values: dict[str, Any] | None
+    new_values: dict[str, Any] | None
+    reason: str | None
+    batch_id: int | None
+
+
+def _row(ev: AuditEvent) -> AuditRow:
+    return AuditRow(
+        id=ev.id,
+        at=ev.at,
+        user=ev.user_name,
+        action=ev.action,
+        entity=ev.entity,
+        entity_id=ev.entity_id,
+        old_values=json.loads(ev.old_values) if ev.old_values else None,
+        new_values=json.loads(ev.new_values) if ev.new_values else None,
+        reason=ev.reason,
+        batch_id=ev.batch_id,
+    )
+
+
+def list_events(
+    tx: Tx,
+    *,
+    entity: str | None = None,
+    entity_id: str | None = None,
+    user: str | None = None,
+    limit: int | None = 200,
+    before_id: int | None = None,
+) -> list[AuditRow]:
+    """Newest first."""
+    q = select(AuditEvent).order_by(AuditEvent.id.desc())
+    if entity:
+        q = q.where(AuditEvent.entity == entity)
+    if entity_id:
+        q = q.where(AuditEvent.entity_id == entity_id)
+    if user:
+        q = q.where(AuditEvent.user_name == user)
+    if before_id is not None:
+        q = q.where(AuditEvent.id < before_id)
+    if limit:
+        q = q.limit(limit)
+    return [_row(ev) for ev in tx.session.scalars(q)]
+
+
+class VerifyResult(BaseModel):
+    ok: bool
+    checked: int
+    first_bad_id: int | None = None
+    message: str = ""
+
+
+def verify_chain(tx: Tx) -> VerifyResult:
+    """Recompute every hash in order; report the first event that does not verify."""
+    prev = GENESIS
+    checked = 0
+    result = tx.session.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars()
+    for ev in result.yield_per(5000):
+        checked += 1
+        if ev.prev_hash != prev:
+            return VerifyResult(
+                ok=False,
+                checked=checked,
+                first_bad_id=ev.id,
+                message=f"audit event {ev.id} does not follow the event before it "
+                "(an event was removed or reordered)",
+            )
+        if event_hash(prev, _hashed_fields(ev)) != ev.hash:
+            return VerifyResult(
+                ok=False,
+                checked=checked,
+                first_bad_id=ev.id,
+                message=f"audit event {ev.id} was changed after it was written "
+                f"({ev.action} {ev.entity} {ev.entity_id})",
+            )
+        prev = ev.hash
+    return VerifyResult(ok=True, checked=checked, message=f"{checked} audit events verified")

@@ -1,0 +1,109 @@
+"""Cell sources of conditioned medium."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+
+from exolab.db.models import CellSource
+from exolab.domain.schemas import CellSourceIn
+from exolab.services.common import (
+    check_version,
+    column_values,
+    diff,
+    require_reason,
+    touch,
+    validate,
+)
+from exolab.services.context import Tx
+from exolab.services.errors import Conflict, NotFound
+
+FIELDS = tuple(f for f in CellSourceIn.model_fields if f != "cell_source_id")
+
+
+class CellSourceOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    cell_source_id: str
+    cell_type: str
+    species: str | None
+    tissue_origin: str | None
+    donor: str | None
+    passage: int | None
+    confluency_pct: float | None
+    viability_pct: float | None
+    culture_medium: str | None
+    serum_condition: str | None
+    conditioning_hours: float | None
+    mycoplasma_result: str | None
+    mycoplasma_tested_on: date | None
+    authentication: str | None
+    notes: str | None
+    version: int
+
+    def as_input(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"id", "version"})
+
+
+def _out(c: CellSource) -> CellSourceOut:
+    return CellSourceOut(
+        cell_source_id=c.code, **{k: getattr(c, k) for k in ("id", "version", *FIELDS)}
+    )
+
+
+def get_cell_source(tx: Tx, code: str) -> CellSourceOut:
+    c = tx.session.scalar(select(CellSource).where(CellSource.code == code))
+    if c is None:
+        raise NotFound(f"no cell source {code}")
+    return _out(c)
+
+
+def create_cell_source(
+    tx: Tx, data: CellSourceIn | dict[str, Any], batch_id: int | None = None
+) -> CellSourceOut:
+    tx.require_write("register cell sources")
+    d = validate(CellSourceIn, data)
+    if tx.session.scalar(select(CellSource.id).where(CellSource.code == d.cell_source_id)):
+        raise Conflict(f"cell source {d.cell_source_id} already exists")
+    c = CellSource(
+        code=d.cell_source_id,
+        created_by=tx.actor.name,
+        batch_id=batch_id,
+        **{k: getattr(d, k) for k in FIELDS},
+    )
+    tx.session.add(c)
+    tx.session.flush()
+    tx.audit("create", "cell_source", d.cell_source_id, new=column_values(c), batch_id=batch_id)
+    return _out(c)
+
+
+def update_cell_source(
+    tx: Tx,
+    code: str,
+    changes: dict[str, Any],
+    *,
+    reason: str | None,
+    expected_version: int | None = None,
+    batch_id: int | None = None,
+) -> CellSourceOut:
+    tx.require_write("edit cell sources")
+    reason = require_reason(reason, "edit a cell source")
+    c = tx.session.scalar(select(CellSource).where(CellSource.code == code))
+    if c is None:
+        raise NotFound(f"no cell source {code}")
+    check_version("cell source", code, c.version, expected_version)
+    merged = _out(c).as_input() | changes
+    merged["cell_source_id"] = code
+    d = validate(CellSourceIn, merged)
+    old_all = column_values(c)
+    for k in FIELDS:
+        setattr(c, k, getattr(d, k))
+    old, new = diff(old_all, column_values(c))
+    if new:
+        touch(c, tx.actor.name)
+        tx.session.flush()
+        tx.audit("update", "cell_source", code, old=old, new=new, reason=reason, batch_id=batch_id)
+    return _out(c)

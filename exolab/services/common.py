@@ -1,0 +1,68 @@
+"""Small helpers shared by the record services."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import inspect
+
+from exolab.db.base import Base, utcnow
+from exolab.domain.schemas import field_errors
+from exolab.services.errors import FieldError, StaleRecord, ValidationFailed
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate(model: type[M], data: dict[str, Any] | M) -> M:
+    """Validate input into ``model``; errors become :class:`ValidationFailed` naming fields."""
+    if isinstance(data, model):
+        return data
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = []
+        raw = data if isinstance(data, dict) else {}
+        for field, msg in field_errors(exc):
+            value = raw.get(field)
+            errors.append(FieldError(field, msg, None if value is None else str(value)))
+        raise ValidationFailed(errors) from None
+
+
+def column_values(obj: Base, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A record's stored columns (for the audit trail)."""
+    mapper = inspect(type(obj))
+    out: dict[str, Any] = {}
+    for attr in mapper.column_attrs:
+        if attr.key in exclude:
+            continue
+        value = getattr(obj, attr.key)
+        if isinstance(value, datetime | date):
+            value = value.isoformat()
+        out[attr.key] = value
+    return out
+
+
+def diff(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    keys = [k for k in new if old.get(k) != new.get(k)]
+    return {k: old.get(k) for k in keys}, {k: new[k] for k in keys}
+
+
+def check_version(entity: str, key: str, current: int, expected: int | None) -> None:
+    if expected is not None and current != expected:
+        raise StaleRecord(
+            f"{entity} {key} was changed by someone else since you opened it "
+            f"(version {expected}, now {current}); reload it and apply your change again"
+        )
+
+
+def touch(obj: Any, user: str) -> None:
+    obj.version = (obj.version or 0) + 1
+    obj.updated_at = utcnow()
+
+
+def require_reason(reason: str | None, what: str) -> str:
+    if not reason or not reason.strip():
+        raise ValidationFailed([FieldError("reason", f"a reason is required to {what}")])
+    return reason.strip()

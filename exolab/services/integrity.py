@@ -1,0 +1,89 @@
+"""Database integrity check and consistent online backup."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from sqlalchemy import func, select, text
+
+from exolab.db import migrate
+from exolab.db.models import Box, Sample
+from exolab.services.audit import verify_chain
+from exolab.services.context import Lab
+from exolab.services.errors import Conflict, ExolabError
+from exolab.services.storage import position_names
+
+
+def check_database(lab: Lab) -> tuple[list[str], list[str]]:
+    """Return (problems, notes). Checks the engine's own integrity, foreign keys, storage
+    geometry, freeze-thaw counts and the audit hash chain."""
+    problems: list[str] = []
+    notes: list[str] = [f"schema revision {migrate.current_revision(lab.db.engine)} (head)"]
+    with lab.read() as tx:
+        s = tx.session
+        if lab.db.dialect == "sqlite":
+            result = [r[0] for r in s.execute(text("PRAGMA integrity_check"))]
+            if result != ["ok"]:
+                problems.extend(f"sqlite integrity: {r}" for r in result)
+            else:
+                notes.append("sqlite integrity_check: ok")
+            fk = s.execute(text("PRAGMA foreign_key_check")).all()
+            problems.extend(f"foreign key: {r[0]} row {r[1]} -> {r[2]}" for r in fk)
+            if not fk:
+                notes.append("foreign keys: ok")
+        for box in s.scalars(select(Box)):
+            valid = set(position_names(box.n_rows, box.n_cols))
+            bad = s.scalars(
+                select(Sample.sample_code).where(
+                    Sample.box_id == box.id,
+                    Sample.position.is_not(None),
+                    Sample.position.not_in(valid) if valid else Sample.position.is_not(None),
+                )
+            ).all()
+            problems.extend(
+                f"sample {code} is at a position box {box.path} does not have" for code in bad
+            )
+        n = s.scalar(select(func.count()).select_from(Sample).where(Sample.freeze_thaw_count < 0))
+        if n:
+            problems.append(f"{n} samples have a negative freeze-thaw count")
+        chain = verify_chain(tx)
+        (notes if chain.ok else problems).append(chain.message)
+    return problems, notes
+
+
+def backup(lab: Lab, path: str) -> Path:
+    """A consistent copy taken while others may be writing: SQLite ``VACUUM INTO``,
+    PostgreSQL ``pg_dump`` (custom format)."""
+    target = Path(path).expanduser().absolute()
+    if target.exists():
+        raise Conflict(f"{target} exists; choose a new file name")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if lab.db.dialect == "sqlite":
+        raw = lab.db.engine.raw_connection()
+        try:  # outside any transaction: the driver connection is in autocommit mode
+            raw.driver_connection.execute("VACUUM INTO ?", (str(target),))  # type: ignore[union-attr]
+        finally:
+            raw.close()
+        return target
+    pg_dump = shutil.which("pg_dump")
+    if pg_dump is None:
+        raise ExolabError("pg_dump is not installed; install the PostgreSQL client tools")
+    url = lab.db.engine.url.set(drivername="postgresql")
+    proc = subprocess.run(
+        [
+            pg_dump,
+            "--format=custom",
+            "--file",
+            str(target),
+            url.render_as_string(hide_password=False),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        target.unlink(missing_ok=True)
+        raise ExolabError(f"pg_dump failed: {proc.stderr.strip()}")
+    return target

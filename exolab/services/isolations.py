@@ -1,0 +1,219 @@
+"""Isolations (EV preparations) with ordered method steps."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from exolab.db.models import Isolation, IsolationStep, Sample
+from exolab.domain.schemas import STEP_PARAM_COLUMNS, IsolationIn, StepIn
+from exolab.services.common import (
+    check_version,
+    column_values,
+    diff,
+    require_reason,
+    touch,
+    validate,
+)
+from exolab.services.context import Tx
+from exolab.services.errors import Conflict, FieldError, NotFound, ValidationFailed
+
+SIMPLE_FIELDS = (
+    "isolated_on",
+    "input_volume_ml",
+    "kit",
+    "kit_lot",
+    "final_volume_ul",
+    "resuspension_buffer",
+    "operator",
+    "notes",
+)
+
+
+class IsolationOut(BaseModel):
+    id: int
+    isolation_id: str
+    sample_id: str
+    isolated_on: date
+    method: str
+    steps: list[StepIn]
+    input_volume_ml: float
+    kit: str | None
+    kit_lot: str | None
+    final_volume_ul: float | None
+    resuspension_buffer: str | None
+    operator: str | None
+    notes: str | None
+    version: int
+
+    def as_input(self) -> dict[str, Any]:
+        """Import-column form: the step parameters go back to their uc_/sec_/... columns."""
+        row: dict[str, Any] = {
+            "isolation_id": self.isolation_id,
+            "sample_id": self.sample_id,
+            "isolated_on": self.isolated_on,
+            "method": self.method,
+            "input_volume_ml": self.input_volume_ml,
+            "kit": self.kit,
+            "kit_lot": self.kit_lot,
+        }
+        for cols in STEP_PARAM_COLUMNS.values():
+            for col in cols.values():
+                row[col] = None
+        for step in self.steps:
+            for param, col in STEP_PARAM_COLUMNS.get(step.method, {}).items():
+                if param in step.params and row[col] is None:
+                    row[col] = step.params[param]
+        row |= {
+            "final_volume_ul": self.final_volume_ul,
+            "resuspension_buffer": self.resuspension_buffer,
+            "operator": self.operator,
+            "notes": self.notes,
+        }
+        return row
+
+
+def _steps(tx: Tx, isolation_pk: int) -> list[StepIn]:
+    rows = tx.session.scalars(
+        select(IsolationStep)
+        .where(IsolationStep.isolation_id == isolation_pk)
+        .order_by(IsolationStep.step_no)
+    )
+    return [StepIn(method=r.method, params=dict(r.params or {})) for r in rows]
+
+
+def _out(tx: Tx, iso: Isolation, sample_code: str) -> IsolationOut:
+    return IsolationOut(
+        id=iso.id,
+        isolation_id=iso.isolation_code,
+        sample_id=sample_code,
+        method=iso.method,
+        steps=_steps(tx, iso.id),
+        version=iso.version,
+        **{f: getattr(iso, f) for f in SIMPLE_FIELDS},
+    )
+
+
+def find_isolation(tx: Tx, code: str) -> Isolation | None:
+    return tx.session.scalar(select(Isolation).where(Isolation.isolation_code == code))
+
+
+def get_isolation(tx: Tx, code: str) -> IsolationOut:
+    row = tx.session.execute(
+        select(Isolation, Sample.sample_code)
+        .join(Sample, Sample.id == Isolation.sample_id)
+        .where(Isolation.isolation_code == code)
+    ).first()
+    if row is None:
+        raise NotFound(f"no isolation {code}")
+    return _out(tx, row[0], row[1])
+
+
+def isolations_of_sample(tx: Tx, sample_code: str) -> list[IsolationOut]:
+    rows = tx.session.execute(
+        select(Isolation, Sample.sample_code)
+        .join(Sample, Sample.id == Isolation.sample_id)
+        .where(Sample.sample_code == sample_code)
+        .order_by(Isolation.isolated_on, Isolation.isolation_code)
+    ).all()
+    return [_out(tx, iso, code) for iso, code in rows]
+
+
+def record_isolation(
+    tx: Tx,
+    data: IsolationIn | dict[str, Any],
+    batch_id: int | None = None,
+    *,
+    steps: list[StepIn] | None = None,
+) -> IsolationOut:
+    """Record an EV preparation. ``steps`` may give per-step parameters directly (e.g. two
+    ``duc`` steps with different g-forces); otherwise they come from the uc_/sec_/... fields."""
+    tx.require_write("record isolations")
+    d = validate(IsolationIn, data)
+    if find_isolation(tx, d.isolation_id) is not None:
+        raise Conflict(f"isolation {d.isolation_id} already exists")
+    sample = tx.session.scalar(select(Sample).where(Sample.sample_code == d.sample_id))
+    if sample is None:
+        raise ValidationFailed([FieldError("sample_id", f"no sample {d.sample_id}", d.sample_id)])
+    if sample.volume_ml is not None and d.input_volume_ml > sample.volume_ml + 1e-9:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "input_volume_ml",
+                    f"{d.input_volume_ml:g} mL is more than sample {d.sample_id} holds "
+                    f"({sample.volume_ml:g} mL)",
+                    str(d.input_volume_ml),
+                )
+            ]
+        )
+    chain = steps if steps is not None else d.steps()
+    if [s.method for s in chain] != d.method:
+        raise ValidationFailed([FieldError("method", "steps do not match the method chain")])
+    iso = Isolation(
+        isolation_code=d.isolation_id,
+        sample_id=sample.id,
+        method="+".join(d.method),
+        created_by=tx.actor.name,
+        batch_id=batch_id,
+        **{f: getattr(d, f) for f in SIMPLE_FIELDS},
+    )
+    tx.session.add(iso)
+    tx.session.flush()
+    for i, step in enumerate(chain, start=1):
+        tx.session.add(
+            IsolationStep(isolation_id=iso.id, step_no=i, method=step.method, params=step.params)
+        )
+    tx.session.flush()
+    out = _out(tx, iso, sample.sample_code)
+    tx.audit(
+        "create",
+        "isolation",
+        d.isolation_id,
+        new=column_values(iso) | {"steps": [s.model_dump() for s in out.steps]},
+        batch_id=batch_id,
+    )
+    return out
+
+
+def update_isolation(
+    tx: Tx,
+    code: str,
+    changes: dict[str, Any],
+    *,
+    reason: str | None,
+    expected_version: int | None = None,
+    batch_id: int | None = None,
+) -> IsolationOut:
+    tx.require_write("edit isolations")
+    reason = require_reason(reason, "edit an isolation")
+    current = get_isolation(tx, code)
+    iso = find_isolation(tx, code)
+    assert iso is not None
+    check_version("isolation", code, iso.version, expected_version)
+    if "sample_id" in changes and changes["sample_id"] != current.sample_id:
+        raise ValidationFailed([FieldError("sample_id", "cannot be changed by an edit")])
+    d = validate(IsolationIn, current.as_input() | changes | {"isolation_id": code})
+    old_all = column_values(iso) | {"steps": [s.model_dump() for s in current.steps]}
+    for f in SIMPLE_FIELDS:
+        setattr(iso, f, getattr(d, f))
+    iso.method = "+".join(d.method)
+    new_steps = d.steps()
+    for old_step in tx.session.scalars(
+        select(IsolationStep).where(IsolationStep.isolation_id == iso.id)
+    ):
+        tx.session.delete(old_step)
+    tx.session.flush()
+    for i, step in enumerate(new_steps, start=1):
+        tx.session.add(
+            IsolationStep(isolation_id=iso.id, step_no=i, method=step.method, params=step.params)
+        )
+    tx.session.flush()
+    old, new = diff(old_all, column_values(iso) | {"steps": [s.model_dump() for s in new_steps]})
+    if new:
+        touch(iso, tx.actor.name)
+        tx.session.flush()
+        tx.audit("update", "isolation", code, old=old, new=new, reason=reason, batch_id=batch_id)
+    return get_isolation(tx, code)

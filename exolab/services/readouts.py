@@ -1,0 +1,421 @@
+"""Analytes (the marker vocabulary) and readouts (measured values)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from exolab.domain.markers import SEED_ANALYTES, normalize_analyte_code
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from exolab.db.models import Analyte, AssayRun, Isolation, Readout, Sample
+from exolab.domain.schemas import ReadoutIn
+from exolab.services.common import (
+    check_version,
+    column_values,
+    diff,
+    require_reason,
+    touch,
+    validate,
+)
+from exolab.services.context import Tx
+from exolab.services.errors import Conflict, FieldError, NotFound, ValidationFailed
+
+
+class AnalyteOut(BaseModel):
+    code: str
+    name: str | None
+    kind: str | None
+    misev_category: str | None
+    default_unit: str | None
+    synonyms: list[str]
+
+
+class ReadoutOut(BaseModel):
+    id: int
+    isolation_id: str | None
+    sample_id: str
+    analyte: str
+    value: str  # the original text
+    numeric: float | None
+    comparator: str
+    censor: str
+    qualitative: str | None
+    unit: str | None
+    assay: str
+    run_id: str | None
+    measured_on: date | None
+    replicate: int
+    lod: float | None
+    lloq: float | None
+    uloq: float | None
+    antibody: str | None
+    antibody_dilution: str | None
+    lysis_buffer: str | None
+    instrument: str | None
+    qc: str | None
+    notes: str | None
+    version: int
+
+    def as_input(self) -> dict[str, Any]:
+        """The import-column form (CONTRACT §4 readouts)."""
+        return {
+            "isolation_id": self.isolation_id,
+            "sample_id": None if self.isolation_id else self.sample_id,
+            "analyte": self.analyte,
+            "value": self.value,
+            "unit": self.unit,
+            "assay": self.assay,
+            "run_id": self.run_id,
+            "measured_on": self.measured_on,
+            "replicate": self.replicate,
+            "lod": self.lod,
+            "lloq": self.lloq,
+            "uloq": self.uloq,
+            "antibody": self.antibody,
+            "antibody_dilution": self.antibody_dilution,
+            "lysis_buffer": self.lysis_buffer,
+            "instrument": self.instrument,
+            "qc": self.qc,
+            "notes": self.notes,
+        }
+
+
+def seed_analytes(tx: Tx) -> int:
+    """Add the marker vocabulary's seed analytes that the database does not have yet."""
+    have = set(tx.session.scalars(select(Analyte.code)))
+    n = 0
+    for a in SEED_ANALYTES:
+        if a.code in have:
+            continue
+        tx.session.add(
+            Analyte(
+                code=a.code,
+                name=a.name,
+                kind=a.kind,
+                misev_category=a.misev_category,
+                default_unit=a.default_unit,
+                synonyms=list(a.synonyms),
+            )
+        )
+        n += 1
+    if n:
+        tx.session.flush()
+    return n
+
+
+def _analyte_out(a: Analyte) -> AnalyteOut:
+    return AnalyteOut(
+        code=a.code,
+        name=a.name,
+        kind=a.kind,
+        misev_category=a.misev_category,
+        default_unit=a.default_unit,
+        synonyms=list(a.synonyms or []),
+    )
+
+
+def list_analytes(tx: Tx) -> list[AnalyteOut]:
+    return [_analyte_out(a) for a in tx.session.scalars(select(Analyte).order_by(Analyte.code))]
+
+
+def analyte_for(tx: Tx, code: str, *, create: bool = True, batch_id: int | None = None) -> Analyte:
+    """The analyte for a code or synonym; a new analyte is added (audited) when unknown."""
+    canonical = normalize_analyte_code(code)
+    a = tx.session.scalar(select(Analyte).where(Analyte.code == canonical))
+    if a is not None:
+        return a
+    if not create:
+        raise NotFound(f"no analyte {code}")
+    a = Analyte(code=canonical, synonyms=[])
+    tx.session.add(a)
+    tx.session.flush()
+    tx.audit("create", "analyte", canonical, new={"code": canonical}, batch_id=batch_id)
+    return a
+
+
+def update_analyte(
+    tx: Tx,
+    code: str,
+    *,
+    name: str | None = None,
+    kind: str | None = None,
+    misev_category: str | None = None,
+    default_unit: str | None = None,
+    synonyms: list[str] | None = None,
+    reason: str | None = None,
+) -> AnalyteOut:
+    """Admin-only: correct an analyte's MISEV category, kind, unit or synonyms."""
+    from exolab.domain import vocab
+    from exolab.domain.units import normalize_unit
+
+    tx.require_admin("edit the analyte vocabulary")
+    reason = require_reason(reason, "edit an analyte")
+    a = analyte_for(tx, code, create=False)
+    old_all = column_values(a)
+    try:
+        if name is not None:
+            a.name = name or None
+        if kind is not None:
+            a.kind = vocab.ANALYTE_KIND.normalize(kind) if kind else None
+        if misev_category is not None:
+            a.misev_category = (
+                vocab.MISEV_CATEGORY.normalize(misev_category) if misev_category else None
+            )
+        if default_unit is not None:
+            a.default_unit = normalize_unit(default_unit) if default_unit else None
+        if synonyms is not None:
+            a.synonyms = [s.strip() for s in synonyms if s.strip()]
+    except ValueError as exc:
+        raise ValidationFailed([FieldError("analyte", str(exc))]) from None
+    old, new = diff(old_all, column_values(a))
+    if new:
+        tx.session.flush()
+        tx.audit("update", "analyte", a.code, old=old, new=new, reason=reason)
+    return _analyte_out(a)
+
+
+def _target(tx: Tx, r: ReadoutIn) -> tuple[int, int | None]:
+    if r.isolation_id:
+        row = tx.session.execute(
+            select(Isolation.id, Isolation.sample_id).where(
+                Isolation.isolation_code == r.isolation_id
+            )
+        ).first()
+        if row is None:
+            raise ValidationFailed(
+                [FieldError("isolation_id", f"no isolation {r.isolation_id}", r.isolation_id)]
+            )
+        return row[1], row[0]
+    sample_pk = tx.session.scalar(select(Sample.id).where(Sample.sample_code == r.sample_id))
+    if sample_pk is None:
+        raise ValidationFailed([FieldError("sample_id", f"no sample {r.sample_id}", r.sample_id)])
+    return sample_pk, None
+
+
+def ensure_run(
+    tx: Tx,
+    run_code: str,
+    assay: str,
+    measured_on: date | None,
+    instrument: str | None,
+    batch_id: int | None = None,
+) -> None:
+    run = tx.session.scalar(select(AssayRun).where(AssayRun.run_code == run_code))
+    if run is None:
+        tx.session.add(
+            AssayRun(
+                run_code=run_code,
+                assay=assay,
+                measured_on=measured_on,
+                instrument=instrument,
+                operator=tx.actor.name,
+                batch_id=batch_id,
+            )
+        )
+        tx.session.flush()
+    elif run.assay != assay:
+        raise ValidationFailed(
+            [FieldError("run_id", f"run {run_code} is a {run.assay} run, not {assay}", run_code)]
+        )
+
+
+def _values(r: ReadoutIn) -> dict[str, Any]:
+    p = r.parsed()
+    return {
+        "value_text": p.text,
+        "value": p.value,
+        "comparator": p.comparator,
+        "censor": p.censor,
+        "qualitative": p.qualitative,
+        "unit": r.unit,
+        "lod": r.lod,
+        "lloq": r.lloq,
+        "uloq": r.uloq,
+        "antibody": r.antibody,
+        "antibody_dilution": r.antibody_dilution,
+        "lysis_buffer": r.lysis_buffer,
+        "instrument": r.instrument,
+        "measured_on": r.measured_on,
+        "qc": r.qc,
+        "notes": r.notes,
+    }
+
+
+def record_readout(
+    tx: Tx, data: ReadoutIn | dict[str, Any], batch_id: int | None = None
+) -> ReadoutOut:
+    tx.require_write("record readouts")
+    r = validate(ReadoutIn, data)
+    sample_pk, iso_pk = _target(tx, r)
+    analyte = analyte_for(tx, r.analyte, batch_id=batch_id)
+    run_code = r.run_id or ""
+    if run_code:
+        ensure_run(tx, run_code, r.assay, r.measured_on, r.instrument, batch_id)
+    q = select(Readout.id).where(
+        Readout.analyte_id == analyte.id,
+        Readout.assay == r.assay,
+        Readout.run_code == run_code,
+        Readout.replicate == r.replicate,
+    )
+    q = (
+        q.where(Readout.isolation_id == iso_pk)
+        if iso_pk
+        else q.where(Readout.sample_id == sample_pk, Readout.isolation_id.is_(None))
+    )
+    if tx.session.scalar(q) is not None:
+        raise Conflict(
+            f"a readout of {analyte.code} by {r.assay} (run '{run_code}', replicate {r.replicate}) "
+            f"already exists on {r.isolation_id or r.sample_id}"
+        )
+    ro = Readout(
+        sample_id=sample_pk,
+        isolation_id=iso_pk,
+        analyte_id=analyte.id,
+        assay=r.assay,
+        run_code=run_code,
+        replicate=r.replicate,
+        created_by=tx.actor.name,
+        batch_id=batch_id,
+        **_values(r),
+    )
+    tx.session.add(ro)
+    tx.session.flush()
+    tx.audit("create", "readout", _key(r, analyte.code), new=column_values(ro), batch_id=batch_id)
+    return get_readout(tx, ro.id)
+
+
+def _key(r: ReadoutIn, analyte: str) -> str:
+    return f"{r.isolation_id or r.sample_id}/{analyte}/{r.assay}/{r.run_id or ''}/{r.replicate}"
+
+
+def record_readouts(tx: Tx, rows: list[dict[str, Any]]) -> list[ReadoutOut]:
+    """Several readouts in one transaction (e.g. a run's grid); the first error names its row."""
+    out = []
+    for i, row in enumerate(rows, start=1):
+        try:
+            out.append(record_readout(tx, row))
+        except ValidationFailed as exc:
+            raise ValidationFailed(
+                [FieldError(f"row {i} {e.field}", e.message, e.value) for e in exc.errors]
+            ) from None
+    return out
+
+
+def _readout_query() -> Any:
+    return (
+        select(Readout, Analyte.code, Sample.sample_code, Isolation.isolation_code)
+        .join(Analyte, Analyte.id == Readout.analyte_id)
+        .join(Sample, Sample.id == Readout.sample_id)
+        .outerjoin(Isolation, Isolation.id == Readout.isolation_id)
+    )
+
+
+def _out(row: Any) -> ReadoutOut:
+    ro, analyte, sample, iso = row
+    return ReadoutOut(
+        id=ro.id,
+        isolation_id=iso,
+        sample_id=sample,
+        analyte=analyte,
+        value=ro.value_text,
+        numeric=ro.value,
+        comparator=ro.comparator,
+        censor=ro.censor,
+        qualitative=ro.qualitative,
+        unit=ro.unit,
+        assay=ro.assay,
+        run_id=ro.run_code or None,
+        measured_on=ro.measured_on,
+        replicate=ro.replicate,
+        lod=ro.lod,
+        lloq=ro.lloq,
+        uloq=ro.uloq,
+        antibody=ro.antibody,
+        antibody_dilution=ro.antibody_dilution,
+        lysis_buffer=ro.lysis_buffer,
+        instrument=ro.instrument,
+        qc=ro.qc,
+        notes=ro.notes,
+        version=ro.version,
+    )
+
+
+def get_readout(tx: Tx, readout_pk: int) -> ReadoutOut:
+    row = tx.session.execute(_readout_query().where(Readout.id == readout_pk)).first()
+    if row is None:
+        raise NotFound(f"no readout {readout_pk}")
+    return _out(row)
+
+
+def readouts_of(
+    tx: Tx,
+    *,
+    sample: str | None = None,
+    isolation: str | None = None,
+    include_isolations: bool = False,
+) -> list[ReadoutOut]:
+    q = _readout_query()
+    if isolation:
+        q = q.where(Isolation.isolation_code == isolation)
+    elif sample:
+        q = q.where(Sample.sample_code == sample)
+        if not include_isolations:
+            q = q.where(Readout.isolation_id.is_(None))
+    q = q.order_by(Analyte.code, Readout.assay, Readout.run_code, Readout.replicate)
+    return [_out(r) for r in tx.session.execute(q)]
+
+
+def update_readout(
+    tx: Tx,
+    readout_pk: int,
+    changes: dict[str, Any],
+    *,
+    reason: str | None,
+    expected_version: int | None = None,
+    batch_id: int | None = None,
+) -> ReadoutOut:
+    """Correct a readout's value, unit, limits, QC...; its key fields are not edited here."""
+    tx.require_write("edit readouts")
+    reason = require_reason(reason, "edit a readout")
+    current = get_readout(tx, readout_pk)
+    ro = tx.session.get(Readout, readout_pk)
+    assert ro is not None
+    check_version("readout", str(readout_pk), ro.version, expected_version)
+    base = current.as_input()
+    for key in ("isolation_id", "sample_id", "analyte", "assay", "run_id", "replicate"):
+        if key in changes and changes[key] != base[key]:
+            raise ValidationFailed(
+                [FieldError(key, "is part of the readout's key; record a new readout")]
+            )
+    r = validate(ReadoutIn, base | changes)
+    old_all = column_values(ro)
+    for k, v in _values(r).items():
+        setattr(ro, k, v)
+    old, new = diff(old_all, column_values(ro))
+    if new:
+        touch(ro, tx.actor.name)
+        tx.session.flush()
+        tx.audit(
+            "update",
+            "readout",
+            _key(r, current.analyte),
+            old=old,
+            new=new,
+            reason=reason,
+            batch_id=batch_id,
+        )
+    return get_readout(tx, readout_pk)
+
+
+def delete_readout(tx: Tx, readout_pk: int, *, reason: str | None) -> None:
+    tx.require_write("delete readouts")
+    reason = require_reason(reason, "delete a readout")
+    ro = tx.session.get(Readout, readout_pk)
+    if ro is None:
+        raise NotFound(f"no readout {readout_pk}")
+    old = column_values(ro)
+    tx.session.delete(ro)
+    tx.session.flush()
+    tx.audit("delete", "readout", str(readout_pk), old=old, reason=reason)

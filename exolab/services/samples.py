@@ -1,0 +1,572 @@
+"""Samples (tubes): registration with pre-analytics and SPREC, aliquots, moves and status."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import aliased
+
+from exolab.db.models import Box, CellSource, Sample, Study, Subject, Visit
+from exolab.domain import sprec as sprec_rules
+from exolab.domain.schemas import Location, SampleIn, parse_location
+from exolab.services.common import (
+    check_version,
+    column_values,
+    diff,
+    require_reason,
+    touch,
+    validate,
+)
+from exolab.services.context import Tx
+from exolab.services.errors import Conflict, FieldError, NotFound, ValidationFailed
+from exolab.services.storage import resolve_location
+from exolab.services.subjects import find_subject, get_or_create_visit
+
+# Pre-analytical fields an aliquot inherits from its parent (CONTRACT §4 column names).
+HANDLING_FIELDS = (
+    "tube",
+    "processed_at",
+    "pre_centrifugation_delay_min",
+    "pre_centrifugation_temp",
+    "spin1_g",
+    "spin1_min",
+    "spin1_temp_c",
+    "spin1_brake",
+    "spin2_g",
+    "spin2_min",
+    "spin2_temp_c",
+    "spin2_brake",
+    "post_centrifugation_delay_min",
+    "post_centrifugation_temp",
+    "storage_temp_c",
+    "storage_container",
+    "fasting",
+    "hemolysis",
+    "a414",
+    "urine_void",
+    "protease_inhibitor",
+)
+INACTIVE_STATUSES = ("consumed", "discarded", "shipped")
+
+
+class SampleOut(BaseModel):
+    id: int
+    sample_id: str
+    biofluid: str
+    collected_at: datetime
+    study: str | None
+    subject_id: str | None
+    visit: str | None
+    cell_source_id: str | None
+    parent_sample_id: str | None
+    tube: str | None
+    volume_ml: float | None
+    processed_at: datetime | None
+    pre_centrifugation_delay_min: float | None
+    pre_centrifugation_temp: str | None
+    spin1_g: float | None
+    spin1_min: float | None
+    spin1_temp_c: float | None
+    spin1_brake: str | None
+    spin2_g: float | None
+    spin2_min: float | None
+    spin2_temp_c: float | None
+    spin2_brake: str | None
+    post_centrifugation_delay_min: float | None
+    post_centrifugation_temp: str | None
+    storage_temp_c: float | None
+    storage_container: str | None
+    sprec: str | None
+    fasting: str | None
+    hemolysis: str | None
+    a414: float | None
+    urine_void: str | None
+    protease_inhibitor: str | None
+    location: str | None
+    freeze_thaw_count: int
+    status: str
+    notes: str | None
+    version: int
+
+    def as_input(self) -> dict[str, Any]:
+        """The import-column form of this sample (what export writes, what edits start from)."""
+        data = self.model_dump(exclude={"id", "version"})
+        return data
+
+
+def _sample_query() -> Any:
+    parent = aliased(Sample)
+    return (
+        select(
+            Sample,
+            Study.code,
+            Subject.subject_code,
+            Visit.label,
+            CellSource.code,
+            parent.sample_code,
+            Box.path,
+        )
+        .outerjoin(Subject, Subject.id == Sample.subject_id)
+        .outerjoin(Study, Study.id == Subject.study_id)
+        .outerjoin(Visit, Visit.id == Sample.visit_id)
+        .outerjoin(CellSource, CellSource.id == Sample.cell_source_id)
+        .outerjoin(parent, parent.id == Sample.parent_id)
+        .outerjoin(Box, Box.id == Sample.box_id)
+    )
+
+
+def _out(row: Any) -> SampleOut:
+    s, study, subject, visit, cell, parent, box_path = row
+    location = None
+    if box_path:
+        location = box_path + (f"/{s.position}" if s.position else "")
+    values = {f: getattr(s, f) for f in HANDLING_FIELDS}
+    return SampleOut(
+        id=s.id,
+        sample_id=s.sample_code,
+        biofluid=s.biofluid,
+        collected_at=s.collected_at,
+        study=study,
+        subject_id=subject,
+        visit=visit,
+        cell_source_id=cell,
+        parent_sample_id=parent,
+        volume_ml=s.volume_ml,
+        sprec=s.sprec,
+        location=location,
+        freeze_thaw_count=s.freeze_thaw_count,
+        status=s.status,
+        notes=s.notes,
+        version=s.version,
+        **values,
+    )
+
+
+def find_sample(tx: Tx, code: str) -> Sample | None:
+    return tx.session.scalar(select(Sample).where(Sample.sample_code == code))
+
+
+def _require(tx: Tx, code: str) -> Sample:
+    sample = find_sample(tx, code)
+    if sample is None:
+        raise NotFound(f"no sample {code}")
+    return sample
+
+
+def get_sample(tx: Tx, code: str) -> SampleOut:
+    row = tx.session.execute(_sample_query().where(Sample.sample_code == code)).first()
+    if row is None:
+        raise NotFound(f"no sample {code}")
+    return _out(row)
+
+
+def samples_by_id(tx: Tx, ids: list[int]) -> list[SampleOut]:
+    rows = tx.session.execute(_sample_query().where(Sample.id.in_(ids))).all()
+    return [_out(r) for r in rows]
+
+
+def handling_of(values: dict[str, Any], biofluid: str) -> sprec_rules.SampleHandling:
+    return sprec_rules.SampleHandling(
+        biofluid=biofluid,
+        tube=values.get("tube"),
+        urine_void=values.get("urine_void"),
+        pre_centrifugation_delay_min=values.get("pre_centrifugation_delay_min"),
+        pre_centrifugation_temp=values.get("pre_centrifugation_temp"),
+        spin1_g=values.get("spin1_g"),
+        spin1_min=values.get("spin1_min"),
+        spin1_temp_c=values.get("spin1_temp_c"),
+        spin1_brake=values.get("spin1_brake"),
+        spin2_g=values.get("spin2_g"),
+        spin2_min=values.get("spin2_min"),
+        spin2_temp_c=values.get("spin2_temp_c"),
+        spin2_brake=values.get("spin2_brake"),
+        post_centrifugation_delay_min=values.get("post_centrifugation_delay_min"),
+        post_centrifugation_temp=values.get("post_centrifugation_temp"),
+        storage_temp_c=values.get("storage_temp_c"),
+        storage_container=values.get("storage_container"),
+    )
+
+
+def resolve_sprec(values: dict[str, Any], biofluid: str, given: str | None) -> str:
+    """Derive the SPREC code from the recorded fields; a given code must agree and fills gaps.
+
+    Mutates ``values`` with the categorical fields a given code determines when not recorded.
+    """
+    if given:
+        code = given.strip().upper()
+        try:
+            implied = sprec_rules.implied_fields(code)
+        except ValueError as exc:
+            raise ValidationFailed([FieldError("sprec", str(exc), given)]) from None
+        implied_biofluid = implied.pop("biofluid", None)
+        if implied_biofluid and implied_biofluid != biofluid:
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "sprec",
+                        f"code type is {implied_biofluid} but biofluid is {biofluid}",
+                        given,
+                    )
+                ]
+            )
+        for key, value in implied.items():
+            if key in values and values.get(key) is None:
+                values[key] = value
+        problems = sprec_rules.conflicts(code, handling_of(values, biofluid))
+        if problems:
+            raise ValidationFailed([FieldError("sprec", "; ".join(problems), given)])
+    return sprec_rules.derive_sprec(handling_of(values, biofluid))
+
+
+def register_sample(
+    tx: Tx, data: SampleIn | dict[str, Any], batch_id: int | None = None
+) -> SampleOut:
+    """Register a tube. An aliquot (``parent_sample_id``) inherits subject, visit, source and
+    pre-analytics from its parent; its own values, when given, win."""
+    tx.require_write("register samples")
+    s = validate(SampleIn, data)
+    if find_sample(tx, s.sample_id) is not None:
+        raise Conflict(f"sample {s.sample_id} already exists")
+    values: dict[str, Any] = {f: getattr(s, f) for f in HANDLING_FIELDS}
+    subject_id = visit_id = cell_source_id = parent_id = None
+    biofluid = s.biofluid
+    given_sprec = s.sprec
+    if s.parent_sample_id:
+        parent = find_sample(tx, s.parent_sample_id)
+        if parent is None:
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "parent_sample_id", f"no sample {s.parent_sample_id}", s.parent_sample_id
+                    )
+                ]
+            )
+        if parent.biofluid != biofluid:
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "biofluid",
+                        f"an aliquot of {parent.sample_code} must be {parent.biofluid}",
+                        biofluid,
+                    )
+                ]
+            )
+        parent_id = parent.id
+        subject_id, visit_id, cell_source_id = (
+            parent.subject_id,
+            parent.visit_id,
+            parent.cell_source_id,
+        )
+        for f in HANDLING_FIELDS:
+            if values[f] is None:
+                values[f] = getattr(parent, f)
+        if not given_sprec:
+            given_sprec = parent.sprec
+    elif biofluid == "conditioned_medium" or (s.cell_source_id and not s.subject_id):
+        cell = tx.session.scalar(select(CellSource).where(CellSource.code == s.cell_source_id))
+        if cell is None:
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "cell_source_id", f"no cell source {s.cell_source_id}", s.cell_source_id
+                    )
+                ]
+            )
+        cell_source_id = cell.id
+    if not s.parent_sample_id and s.subject_id:
+        assert s.study is not None and s.visit is not None
+        subject = find_subject(tx, s.study, s.subject_id)
+        if subject is None:
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "subject_id", f"no subject {s.subject_id} in study {s.study}", s.subject_id
+                    )
+                ]
+            )
+        subject_id = subject.id
+        visit_id = get_or_create_visit(tx, subject, s.visit, s.collected_at.date()).id
+    code = resolve_sprec(values, biofluid, given_sprec)
+    box_id = position = None
+    if s.location is not None:
+        box, position = resolve_location(tx, s.location)
+        box_id = box.id
+    sample = Sample(
+        sample_code=s.sample_id,
+        biofluid=biofluid,
+        collected_at=s.collected_at,
+        subject_id=subject_id,
+        visit_id=visit_id,
+        cell_source_id=cell_source_id,
+        parent_id=parent_id,
+        volume_ml=s.volume_ml,
+        sprec=code,
+        box_id=box_id,
+        position=position,
+        freeze_thaw_count=s.freeze_thaw_count or 0,
+        status=s.status or "available",
+        notes=s.notes,
+        created_by=tx.actor.name,
+        batch_id=batch_id,
+        **values,
+    )
+    tx.session.add(sample)
+    tx.session.flush()
+    tx.audit("create", "sample", s.sample_id, new=column_values(sample), batch_id=batch_id)
+    return get_sample(tx, s.sample_id)
+
+
+def update_sample(
+    tx: Tx,
+    code: str,
+    changes: dict[str, Any],
+    *,
+    reason: str | None,
+    expected_version: int | None = None,
+    batch_id: int | None = None,
+) -> SampleOut:
+    """Edit a sample's recorded fields (not its id, subject or parent); SPREC is re-derived."""
+    tx.require_write("edit samples")
+    reason = require_reason(reason, "edit a sample")
+    sample = _require(tx, code)
+    check_version("sample", code, sample.version, expected_version)
+    current = get_sample(tx, code)
+    locked = {"sample_id", "study", "subject_id", "visit", "parent_sample_id", "cell_source_id"}
+    bad = sorted(set(changes) & locked)
+    if bad and any(changes[k] != getattr(current, k) for k in bad):
+        raise ValidationFailed([FieldError(bad[0], "cannot be changed by an edit")])
+    merged = current.as_input() | changes
+    s = validate(SampleIn, merged)
+    values: dict[str, Any] = {f: getattr(s, f) for f in HANDLING_FIELDS}
+    sprec_given = changes.get("sprec") or None
+    new_code = resolve_sprec(values, s.biofluid, sprec_given)
+    old_all = column_values(sample)
+    for f, v in values.items():
+        setattr(sample, f, v)
+    sample.biofluid = s.biofluid
+    sample.collected_at = s.collected_at
+    sample.volume_ml = s.volume_ml
+    sample.sprec = new_code
+    sample.freeze_thaw_count = s.freeze_thaw_count or 0
+    sample.status = s.status or sample.status
+    sample.notes = s.notes
+    if "location" in changes:
+        _place(tx, sample, s.location)
+    old, new = diff(old_all, column_values(sample))
+    if new:
+        touch(sample, tx.actor.name)
+        tx.session.flush()
+        tx.audit("update", "sample", code, old=old, new=new, reason=reason, batch_id=batch_id)
+    return get_sample(tx, code)
+
+
+def _place(tx: Tx, sample: Sample, loc: Location | None) -> None:
+    if loc is None:
+        sample.box_id, sample.position = None, None
+        return
+    box, position = resolve_location(tx, loc, for_sample=sample.sample_code)
+    sample.box_id, sample.position = box.id, position
+
+
+def move_sample(
+    tx: Tx,
+    code: str,
+    location: str | None,
+    *,
+    reason: str | None = None,
+    expected_version: int | None = None,
+) -> SampleOut:
+    """Put a tube at FREEZER/RACK/BOX/POSITION (or take it out of storage with ``None``)."""
+    tx.require_write("move samples")
+    sample = _require(tx, code)
+    check_version("sample", code, sample.version, expected_version)
+    try:
+        loc = parse_location(location) if location else None
+    except ValueError as exc:
+        raise ValidationFailed([FieldError("location", str(exc), location)]) from None
+    old = get_sample(tx, code).location
+    _place(tx, sample, loc)
+    touch(sample, tx.actor.name)
+    tx.session.flush()
+    new = get_sample(tx, code).location
+    tx.audit(
+        "move",
+        "sample",
+        code,
+        old={"location": old},
+        new={"location": new},
+        reason=reason or "moved",
+    )
+    return get_sample(tx, code)
+
+
+def set_status(
+    tx: Tx,
+    code: str,
+    status: str,
+    *,
+    reason: str | None,
+    expected_version: int | None = None,
+    volume_used_ml: float | None = None,
+) -> SampleOut:
+    """Check out, return, consume, discard, ship... Consumed/discarded/shipped tubes free
+    their position."""
+    from exolab.domain.vocab import SAMPLE_STATUS
+
+    tx.require_write("change sample status")
+    reason = require_reason(reason, f"mark a sample {status}")
+    try:
+        status = SAMPLE_STATUS.normalize(status)
+    except ValueError as exc:
+        raise ValidationFailed([FieldError("status", str(exc), status)]) from None
+    sample = _require(tx, code)
+    check_version("sample", code, sample.version, expected_version)
+    before = get_sample(tx, code)
+    sample.status = status
+    if volume_used_ml is not None:
+        if sample.volume_ml is not None and volume_used_ml > sample.volume_ml:
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "volume_ml",
+                        f"only {sample.volume_ml} mL left in {code}",
+                        str(volume_used_ml),
+                    )
+                ]
+            )
+        if sample.volume_ml is not None:
+            sample.volume_ml = round(sample.volume_ml - volume_used_ml, 6)
+    if status in INACTIVE_STATUSES:
+        sample.box_id, sample.position = None, None
+    touch(sample, tx.actor.name)
+    tx.session.flush()
+    after = get_sample(tx, code)
+    old, new = diff(before.model_dump(), after.model_dump())
+    new.pop("version", None)
+    old.pop("version", None)
+    tx.audit("status", "sample", code, old=old, new=new, reason=reason)
+    return after
+
+
+def aliquot(
+    tx: Tx,
+    parent_code: str,
+    children: list[tuple[str, str | None, float | None]],
+    *,
+    reason: str | None = "aliquoted",
+    expected_version: int | None = None,
+) -> list[SampleOut]:
+    """Thaw a parent and split it: each child is (sample_id, location or None, volume_ml).
+
+    The parent's freeze-thaw count goes up by one; the children start with that count and
+    inherit everything else from the parent. The parent's volume goes down by what was taken.
+    """
+    tx.require_write("aliquot samples")
+    parent = _require(tx, parent_code)
+    check_version("sample", parent_code, parent.version, expected_version)
+    if parent.status in INACTIVE_STATUSES:
+        raise Conflict(f"sample {parent_code} is {parent.status}; it cannot be aliquoted")
+    if not children:
+        raise ValidationFailed([FieldError("children", "give at least one aliquot")])
+    codes = [c for c, _, _ in children]
+    if len(set(codes)) != len(codes):
+        raise ValidationFailed([FieldError("sample_id", "aliquot ids repeat")])
+    taken = sum(v for _, _, v in children if v)
+    if parent.volume_ml is not None and taken > parent.volume_ml + 1e-9:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "volume_ml",
+                    f"aliquots take {taken:g} mL but {parent_code} has {parent.volume_ml:g} mL",
+                )
+            ]
+        )
+    old = {"freeze_thaw_count": parent.freeze_thaw_count, "volume_ml": parent.volume_ml}
+    parent.freeze_thaw_count += 1
+    if parent.volume_ml is not None and taken:
+        parent.volume_ml = round(parent.volume_ml - taken, 6)
+    touch(parent, tx.actor.name)
+    tx.session.flush()
+    tx.audit(
+        "aliquot",
+        "sample",
+        parent_code,
+        old=old,
+        new={
+            "freeze_thaw_count": parent.freeze_thaw_count,
+            "volume_ml": parent.volume_ml,
+            "children": codes,
+        },
+        reason=reason,
+    )
+    out = []
+    for code, location, volume in children:
+        out.append(
+            register_sample(
+                tx,
+                {
+                    "sample_id": code,
+                    "biofluid": parent.biofluid,
+                    "collected_at": parent.collected_at,
+                    "parent_sample_id": parent_code,
+                    "volume_ml": volume,
+                    "location": location,
+                    "freeze_thaw_count": parent.freeze_thaw_count,
+                },
+            )
+        )
+    return out
+
+
+def aliquot_tree(tx: Tx, code: str) -> list[tuple[int, SampleOut]]:
+    """The sample's root ancestor and every descendant, depth-first, as (depth, sample)."""
+    sample = _require(tx, code)
+    root = sample
+    while root.parent_id is not None:
+        nxt = tx.session.get(Sample, root.parent_id)
+        assert nxt is not None
+        root = nxt
+    out: list[tuple[int, SampleOut]] = []
+
+    def walk(node: Sample, depth: int) -> None:
+        out.append((depth, get_sample(tx, node.sample_code)))
+        kids = tx.session.scalars(
+            select(Sample).where(Sample.parent_id == node.id).order_by(Sample.sample_code)
+        ).all()
+        for kid in kids:
+            walk(kid, depth + 1)
+
+    walk(root, 0)
+    return out
+
+
+def delete_sample(tx: Tx, code: str, *, reason: str | None) -> None:
+    """Delete a wrongly registered tube (one with no aliquots, isolations or readouts)."""
+    from exolab.db.models import Isolation, Readout
+
+    tx.require_write("delete samples")
+    reason = require_reason(reason, "delete a sample")
+    sample = _require(tx, code)
+    for model, col, what in (
+        (Sample, Sample.parent_id, "aliquots"),
+        (Isolation, Isolation.sample_id, "isolations"),
+        (Readout, Readout.sample_id, "readouts"),
+    ):
+        if tx.session.scalar(select(model.id).where(col == sample.id).limit(1)) is not None:
+            raise Conflict(f"sample {code} has {what}; it cannot be deleted")
+    old = column_values(sample)
+    tx.session.delete(sample)
+    tx.session.flush()
+    tx.audit("delete", "sample", code, old=old, reason=reason)
+
+
+def first_collection(tx: Tx, subject_pk: int) -> date | None:
+    from sqlalchemy import func
+
+    value = tx.session.scalar(
+        select(func.min(Sample.collected_at)).where(Sample.subject_id == subject_pk)
+    )
+    return value.date() if value else None

@@ -1,0 +1,198 @@
+"""Studies, subjects and visits."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from exolab.db.models import Sample, Study, Subject, Visit
+from exolab.domain.schemas import SubjectIn
+from exolab.services.common import (
+    check_version,
+    column_values,
+    diff,
+    require_reason,
+    touch,
+    validate,
+)
+from exolab.services.context import Tx
+from exolab.services.errors import Conflict, NotFound
+
+
+class SubjectOut(BaseModel):
+    id: int
+    study: str
+    subject_id: str
+    sex: str | None
+    birth_year: int | None
+    group: str | None
+    diagnosis: str | None
+    enrolled_on: date | None
+    consent: str | None
+    notes: str | None
+    version: int
+
+
+def subject_out(subject: Subject, study_code: str) -> SubjectOut:
+    return SubjectOut(
+        id=subject.id,
+        study=study_code,
+        subject_id=subject.subject_code,
+        sex=subject.sex,
+        birth_year=subject.birth_year,
+        group=subject.group_name,
+        diagnosis=subject.diagnosis,
+        enrolled_on=subject.enrolled_on,
+        consent=subject.consent,
+        notes=subject.notes,
+        version=subject.version,
+    )
+
+
+def get_or_create_study(tx: Tx, code: str, batch_id: int | None = None) -> Study:
+    study = tx.session.scalar(select(Study).where(Study.code == code))
+    if study is None:
+        study = Study(code=code, created_by=tx.actor.name)
+        tx.session.add(study)
+        tx.session.flush()
+        tx.audit("create", "study", code, new={"code": code}, batch_id=batch_id)
+    return study
+
+
+def find_subject(tx: Tx, study: str, subject_id: str) -> Subject | None:
+    return tx.session.scalar(
+        select(Subject)
+        .join(Study, Study.id == Subject.study_id)
+        .where(Study.code == study, Subject.subject_code == subject_id)
+    )
+
+
+def get_subject(tx: Tx, study: str, subject_id: str) -> SubjectOut:
+    subject = find_subject(tx, study, subject_id)
+    if subject is None:
+        raise NotFound(f"no subject {subject_id} in study {study}")
+    return subject_out(subject, study)
+
+
+def _fields(data: SubjectIn) -> dict[str, Any]:
+    return {
+        "sex": data.sex,
+        "birth_year": data.birth_year,
+        "group_name": data.group,
+        "diagnosis": data.diagnosis,
+        "enrolled_on": data.enrolled_on,
+        "consent": data.consent,
+        "notes": data.notes,
+    }
+
+
+def create_subject(
+    tx: Tx, data: SubjectIn | dict[str, Any], batch_id: int | None = None
+) -> SubjectOut:
+    tx.require_write("register subjects")
+    s = validate(SubjectIn, data)
+    study = get_or_create_study(tx, s.study, batch_id)
+    if find_subject(tx, s.study, s.subject_id) is not None:
+        raise Conflict(f"subject {s.subject_id} already exists in study {s.study}")
+    subject = Subject(
+        study_id=study.id,
+        subject_code=s.subject_id,
+        created_by=tx.actor.name,
+        batch_id=batch_id,
+        **_fields(s),
+    )
+    tx.session.add(subject)
+    tx.session.flush()
+    tx.audit(
+        "create",
+        "subject",
+        f"{s.study}/{s.subject_id}",
+        new=column_values(subject),
+        batch_id=batch_id,
+    )
+    return subject_out(subject, s.study)
+
+
+def subject_as_input(subject: SubjectOut) -> dict[str, Any]:
+    return {
+        "study": subject.study,
+        "subject_id": subject.subject_id,
+        "sex": subject.sex,
+        "birth_year": subject.birth_year,
+        "group": subject.group,
+        "diagnosis": subject.diagnosis,
+        "enrolled_on": subject.enrolled_on,
+        "consent": subject.consent,
+        "notes": subject.notes,
+    }
+
+
+def update_subject(
+    tx: Tx,
+    study: str,
+    subject_id: str,
+    changes: dict[str, Any],
+    *,
+    reason: str | None,
+    expected_version: int | None = None,
+    batch_id: int | None = None,
+) -> SubjectOut:
+    tx.require_write("edit subjects")
+    reason = require_reason(reason, "edit a subject")
+    subject = find_subject(tx, study, subject_id)
+    if subject is None:
+        raise NotFound(f"no subject {subject_id} in study {study}")
+    check_version("subject", f"{study}/{subject_id}", subject.version, expected_version)
+    merged = subject_as_input(subject_out(subject, study)) | changes
+    merged["study"], merged["subject_id"] = study, subject_id  # keys are not edited here
+    s = validate(SubjectIn, merged)
+    old_all = column_values(subject)
+    for k, v in _fields(s).items():
+        setattr(subject, k, v)
+    old, new = diff(old_all, column_values(subject))
+    if new:
+        touch(subject, tx.actor.name)
+        tx.session.flush()
+        tx.audit(
+            "update",
+            "subject",
+            f"{study}/{subject_id}",
+            old=old,
+            new=new,
+            reason=reason,
+            batch_id=batch_id,
+        )
+    return subject_out(subject, study)
+
+
+def delete_subject(tx: Tx, study: str, subject_id: str, *, reason: str | None) -> None:
+    tx.require_write("delete subjects")
+    reason = require_reason(reason, "delete a subject")
+    subject = find_subject(tx, study, subject_id)
+    if subject is None:
+        raise NotFound(f"no subject {subject_id} in study {study}")
+    n = tx.session.scalar(
+        select(func.count()).select_from(Sample).where(Sample.subject_id == subject.id)
+    )
+    if n:
+        raise Conflict(f"subject {study}/{subject_id} has {n} samples; delete or move them first")
+    old = column_values(subject)
+    tx.session.delete(subject)
+    tx.session.flush()
+    tx.audit("delete", "subject", f"{study}/{subject_id}", old=old, reason=reason)
+
+
+def get_or_create_visit(tx: Tx, subject: Subject, label: str, on: date) -> Visit:
+    visit = tx.session.scalar(
+        select(Visit).where(Visit.subject_id == subject.id, Visit.label == label)
+    )
+    if visit is None:
+        visit = Visit(subject_id=subject.id, label=label, visit_date=on)
+        tx.session.add(visit)
+        tx.session.flush()
+    elif visit.visit_date is None or on < visit.visit_date:
+        visit.visit_date = on
+    return visit
