@@ -1,0 +1,137 @@
+"""Test databases: every ``db_url``/``lab`` test runs on SQLite and on PostgreSQL.
+
+PostgreSQL is used when ``EXOLAB_TEST_POSTGRES_URL`` names a server (a role that may create
+databases). When it is set, PostgreSQL tests fail, never skip, if the server is unreachable.
+When it is not set, the PostgreSQL variants are skipped with a note saying how to enable them.
+
+Each test gets a fresh database copied from a migrated, initialised template (SQLite: a file
+copy; PostgreSQL: ``CREATE DATABASE ... TEMPLATE``), so tests are independent and fast.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from exolab.db.engine import Database
+from exolab.services.context import Lab
+
+PG_ENV = "EXOLAB_TEST_POSTGRES_URL"
+TEST_ADMIN = "tester"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def pg_url() -> str | None:
+    url = os.environ.get(PG_ENV)
+    if not url:
+        return None
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def _admin_engine(url: str):  # type: ignore[no-untyped-def]
+    return create_engine(
+        make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT", pool_size=1
+    )
+
+
+@pytest.fixture(scope="session")
+def _templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    from exolab.commands.core import initialise
+
+    made: dict[str, str] = {}
+    sqlite_path = tmp_path_factory.mktemp("tmpl") / "template.db"
+    initialise(f"sqlite:///{sqlite_path}", TEST_ADMIN)
+    made["sqlite"] = str(sqlite_path)
+    base = pg_url()
+    pg_name = None
+    if base:
+        pg_name = f"exolab_tmpl_{uuid.uuid4().hex[:8]}"
+        eng = _admin_engine(base)
+        with eng.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{pg_name}"'))
+        eng.dispose()
+        url = make_url(base).set(database=pg_name).render_as_string(hide_password=False)
+        initialise(url, TEST_ADMIN)
+        made["postgresql"] = pg_name
+    yield made
+    if base and pg_name:
+        eng = _admin_engine(base)
+        with eng.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
+        eng.dispose()
+
+
+def _fresh_pg(templates: dict[str, str]) -> Iterator[str]:
+    base = pg_url()
+    assert base
+    name = f"exolab_t_{uuid.uuid4().hex[:10]}"
+    eng = _admin_engine(base)
+    with eng.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{templates["postgresql"]}"'))
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with eng.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        eng.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgresql" and not pg_url():
+        pytest.skip(f"PostgreSQL tests need {PG_ENV}=postgresql+psycopg://user:pw@host/db")
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(backend: str, _templates: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    """URL of a fresh, initialised database (user ``tester`` is admin)."""
+    if backend == "sqlite":
+        target = tmp_path / "lab.db"
+        shutil.copyfile(_templates["sqlite"], target)
+        yield f"sqlite:///{target}"
+    else:
+        yield from _fresh_pg(_templates)
+
+
+@pytest.fixture
+def sqlite_url(_templates: dict[str, str], tmp_path: Path) -> str:
+    target = tmp_path / "lab.db"
+    shutil.copyfile(_templates["sqlite"], target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def lab(db_url: str) -> Iterator[Lab]:
+    db = Database(db_url)
+    yield Lab(db, TEST_ADMIN)
+    db.dispose()
+
+
+@pytest.fixture
+def empty_db_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A database with no schema at all (for migration tests)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    base = pg_url()
+    assert base
+    name = f"exolab_e_{uuid.uuid4().hex[:10]}"
+    eng = _admin_engine(base)
+    with eng.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with eng.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        eng.dispose()
