@@ -45,6 +45,7 @@ __all__ = [
     "derive_sprec",
     "explain_sprec",
     "implied_fields",
+    "reconcile_sprec",
 ]
 
 ELEMENTS = (
@@ -561,3 +562,19 @@ def conflicts(code: str, h: SampleHandling) -> list[str]:
             f"{element.code!r} but the recorded {source} {derived_code!r}"
         )
     return messages
+
+
+def reconcile_sprec(code: str, h: SampleHandling) -> str:
+    """The derived code with unknown or defaulted elements taken from a given ``code``.
+
+    Use after ``conflicts(code, h)`` came back empty, to keep what a given code knows that
+    the recorded fields do not (e.g. a pre-centrifugation delay nobody typed in).
+    """
+    given = explain_sprec(code)
+    parts: list[str] = []
+    for element, (derived_code, by_default) in zip(given, _derive(h), strict=True):
+        if element.code not in _UNKNOWN and (derived_code in _UNKNOWN or by_default):
+            parts.append(element.code)
+        else:
+            parts.append(derived_code)
+    return "-".join(parts)

@@ -62,9 +62,11 @@ def _keys(text: str) -> tuple[str, ...]:
     return (collapsed, joined)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Vocabulary:
     """A named set of codes (code -> label) with synonyms (lower-case synonym -> code).
+
+    Vocabularies compare and hash by identity, so they can be used as dict keys.
 
     ``numeric_buckets`` optionally accepts a bare number and maps it to the code of the
     first inclusive ``(low, high, code)`` range that contains it (used for temperatures).

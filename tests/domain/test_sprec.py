@@ -17,6 +17,7 @@ from exolab.domain.sprec import (
     derive_sprec,
     explain_sprec,
     implied_fields,
+    reconcile_sprec,
 )
 
 
@@ -613,3 +614,22 @@ def test_conflicts_with_malformed_code_raises() -> None:
     with pytest.raises(SprecError) as excinfo:
         conflicts("PL2-PED", example())
     assert excinfo.value.element == "code"
+
+
+# -- reconcile ----------------------------------------------------------------------------
+
+
+def test_reconcile_keeps_what_the_code_knows() -> None:
+    h = SampleHandling("plasma", tube="PED", spin1_g=2500, spin1_min=15, spin1_temp_c=20,
+                       spin1_brake="no_brake", storage_temp_c=-80)  # fmt: skip
+    assert derive_sprec(h) == "PL1-PED-X-A-N-X-X"
+    assert conflicts("PL2-PED-A-A-A-B-A", h) == []
+    assert reconcile_sprec("PL2-PED-A-A-A-B-A", h) == "PL2-PED-A-A-A-B-A"
+    # unknowns in the code do not erase recorded facts
+    assert reconcile_sprec("PL1-XXX-X-X-X-X-X", h) == "PL1-PED-X-A-N-X-X"
+
+
+@given(handling)
+def test_reconcile_with_own_code_is_identity(h: SampleHandling) -> None:
+    code = derive_sprec(h)
+    assert reconcile_sprec(code, h) == code
