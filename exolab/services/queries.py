@@ -31,12 +31,13 @@ Conventions (CONTRACT §6, CDISC SDTM LB / OMOP MEASUREMENT), the same in every 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, select
 
 from exolab.db.models import (
     Analyte,
@@ -49,13 +50,19 @@ from exolab.db.models import (
 )
 from exolab.domain.units import UnitError, convert
 from exolab.services.context import Tx
-from exolab.services.errors import NotFound
+from exolab.services.errors import FieldError, NotFound, ValidationFailed
 
 __all__ = [
     "LONGITUDINAL_COLUMNS",
+    "CohortRow",
     "LongitudinalFilter",
+    "MethodPair",
+    "PairedValue",
     "TrajectoryPoint",
+    "cohort_summary",
+    "compare_methods",
     "iter_longitudinal",
+    "trajectory_for_subject",
 ]
 
 #: Columns of a longitudinal row, in export order (CONTRACT §5 plus standardised values,
@@ -160,19 +167,37 @@ class TrajectoryPoint(BaseModel):
 # -- the ordered stream ---------------------------------------------------------------------
 
 
-def _first_collections() -> Any:
-    return (
-        select(
-            Sample.subject_id.label("subject_pk"), func.min(Sample.collected_at).label("first_at")
-        )
-        .where(Sample.subject_id.is_not(None))
-        .group_by(Sample.subject_id)
-        .subquery("first_collection")
+def _first_collections(tx: Tx, subject_pks: list[int] | None) -> dict[int, date]:
+    """Date of each subject's first collection (over all of its samples)."""
+    q = select(Sample.subject_id, func.min(Sample.collected_at)).where(
+        Sample.subject_id.is_not(None)
     )
+    if subject_pks is not None:
+        q = q.where(Sample.subject_id.in_(subject_pks))
+    return {
+        pk: at.date()
+        for pk, at in tx.session.execute(q.group_by(Sample.subject_id))
+        if at and pk is not None
+    }
 
 
-def _stream_query(flt: LongitudinalFilter, analyte_ids: list[int] | None) -> Any:
-    first = _first_collections()
+def _subject_pks(tx: Tx, flt: LongitudinalFilter) -> list[int] | None:
+    """Primary keys of the filtered subjects, or None when no subject filter applies."""
+    if not flt.subjects:
+        return None
+    q = (
+        select(Subject.id)
+        .join(Study, Study.id == Subject.study_id)
+        .where(Subject.subject_code.in_(flt.subjects))
+    )
+    if flt.study:
+        q = q.where(Study.code == flt.study)
+    return list(tx.session.scalars(q))
+
+
+def _stream_query(
+    flt: LongitudinalFilter, analyte_ids: list[int] | None, subject_pks: list[int] | None
+) -> Any:
     q = (
         select(
             Study.code,
@@ -198,16 +223,14 @@ def _stream_query(flt: LongitudinalFilter, analyte_ids: list[int] | None) -> Any
             Readout.uloq,
             Readout.replicate,
             Readout.qc,
-            first.c.first_at,
+            Sample.subject_id,
         )
         .select_from(Readout)
         .join(Sample, Sample.id == Readout.sample_id)
         .outerjoin(Isolation, Isolation.id == Readout.isolation_id)
         .outerjoin(Visit, Visit.id == Sample.visit_id)
-        .outerjoin(first, first.c.subject_pk == Sample.subject_id)
     )
-    subject_needed = bool(flt.study or flt.subjects)
-    if subject_needed:
+    if flt.study or flt.subjects:
         q = q.join(Subject, Subject.id == Sample.subject_id).join(
             Study, Study.id == Subject.study_id
         )
@@ -215,10 +238,10 @@ def _stream_query(flt: LongitudinalFilter, analyte_ids: list[int] | None) -> Any
         q = q.outerjoin(Subject, Subject.id == Sample.subject_id).outerjoin(
             Study, Study.id == Subject.study_id
         )
-    if flt.study:
+    if subject_pks is not None:
+        q = q.where(Sample.subject_id.in_(subject_pks))
+    elif flt.study:
         q = q.where(Study.code == flt.study)
-    if flt.subjects:
-        q = q.where(Subject.subject_code.in_(flt.subjects))
     if analyte_ids is not None:
         q = q.where(Readout.analyte_id.in_(analyte_ids))
     if flt.biofluid:
@@ -383,11 +406,25 @@ def iter_longitudinal(tx: Tx, flt: LongitudinalFilter) -> Iterator[dict[str, Any
     One ordered SQL query (server-side cursor on PostgreSQL), ordered by study, subject,
     analyte, biofluid, method and collection time; each subject x analyte x biofluid x method
     group is held in memory only until it is complete, so memory does not grow with the number
-    of rows. Baselines, replicate summaries and visit days follow the module's conventions.
+    of rows (only a first-collection date per subject is kept). Baselines, replicate summaries
+    and visit days follow the module's conventions.
     """
+    return _longitudinal(tx, flt, None)
+
+
+Transform = Callable[[dict[str, Any]], None]
+
+
+def _longitudinal(
+    tx: Tx, flt: LongitudinalFilter, transform: Transform | None
+) -> Iterator[dict[str, Any]]:
     analyte_ids = _analyte_ids(tx, flt.analytes) if flt.analytes else None
+    subject_pks = _subject_pks(tx, flt)
+    if subject_pks == []:
+        return
     units = _Units(tx)
-    q = _stream_query(flt, analyte_ids)
+    first_day = _first_collections(tx, subject_pks)
+    q = _stream_query(flt, analyte_ids, subject_pks)
     windowed = flt.since is not None or flt.until is not None
     conn = tx.session.connection()
     result = conn.execution_options(stream_results=True, yield_per=2000).execute(q)
@@ -419,7 +456,7 @@ def iter_longitudinal(tx: Tx, flt: LongitudinalFilter) -> Iterator[dict[str, Any
         uloq,
         replicate,
         qc,
-        first_at,
+        subject_pk,
     ) in result:
         key = (study, subject, analyte_pk, biofluid, method)
         if key != group_key:
@@ -432,50 +469,705 @@ def iter_longitudinal(tx: Tx, flt: LongitudinalFilter) -> Iterator[dict[str, Any
             group = []
             group_key = key
         std_value, std_unit = to_std(analyte_pk, value, unit)
-        group.append(
-            {
-                "study": study,
-                "subject_id": subject,
-                "group": grp,
-                "visit": visit,
-                "visit_day": (collected_at.date() - first_at.date()).days
-                if first_at is not None
-                else None,
-                "collected_at": collected_at,
-                "sample_id": sample,
-                "biofluid": biofluid,
-                "isolation_id": isolation,
-                "method": method,
-                "analyte": codes[analyte_pk],
-                "assay": assay,
-                "run_id": run_code or None,
-                "value": value_text,
-                "comparator": comparator,
-                "censor": censor,
-                "qualitative": qualitative,
-                "numeric_value": value,
-                "unit": unit,
-                "lod": lod,
-                "lloq": lloq,
-                "uloq": uloq,
-                "replicate": replicate,
-                "qc": qc,
-                "std_value": std_value,
-                "std_unit": std_unit,
-                "replicate_mean": None,
-                "replicate_n": 0,
-                "replicate_n_censored": 0,
-                "replicate_cv": None,
-                "baseline_flag": None,
-                "baseline_value": None,
-                "change_from_baseline": None,
-                "pct_change_from_baseline": None,
-                "fold_change": None,
-            }
-        )
+        row = {
+            "study": study,
+            "subject_id": subject,
+            "group": grp,
+            "visit": visit,
+            "visit_day": (collected_at.date() - first_day[subject_pk]).days
+            if subject_pk is not None
+            else None,
+            "collected_at": collected_at,
+            "sample_id": sample,
+            "biofluid": biofluid,
+            "isolation_id": isolation,
+            "method": method,
+            "analyte": codes[analyte_pk],
+            "assay": assay,
+            "run_id": run_code or None,
+            "value": value_text,
+            "comparator": comparator,
+            "censor": censor,
+            "qualitative": qualitative,
+            "numeric_value": value,
+            "unit": unit,
+            "lod": lod,
+            "lloq": lloq,
+            "uloq": uloq,
+            "replicate": replicate,
+            "qc": qc,
+            "std_value": std_value,
+            "std_unit": std_unit,
+            "replicate_mean": None,
+            "replicate_n": 0,
+            "replicate_n_censored": 0,
+            "replicate_cv": None,
+            "baseline_flag": None,
+            "baseline_value": None,
+            "change_from_baseline": None,
+            "pct_change_from_baseline": None,
+            "fold_change": None,
+        }
+        if transform is not None:
+            transform(row)
+        group.append(row)
     if group:
         _finish_group(group)
         if windowed:
             yield from (r for r in group if _in_window(flt, r))
         else:
             yield from group
+
+
+# -- one subject ----------------------------------------------------------------------------
+
+Normalisation = Literal["per_ml_biofluid", "per_1e9_particles", "per_creatinine"]
+NORMALISATIONS: tuple[str, ...] = ("per_ml_biofluid", "per_1e9_particles", "per_creatinine")
+
+
+def _per_volume(value: float, unit: str) -> tuple[float, str] | None:
+    """``value`` re-expressed per mL (``pg/dL`` -> ``pg/mL``), or None if not per volume."""
+    if "/" not in unit:
+        return None
+    num, den = unit.rsplit("/", 1)
+    target = f"{num}/mL"
+    try:
+        convert(1.0, den, "mL")
+        return convert(value, unit, target), target
+    except UnitError:
+        return None
+
+
+def _mean_std(values: list[float]) -> float | None:
+    return math.fsum(values) / len(values) if values else None
+
+
+class _Normaliser:
+    """Re-expresses a subject's results per mL of starting biofluid, per 10^9 particles or
+    per creatinine (urine), before baselines are computed. Rows that cannot be normalised keep
+    their row but lose the number (``std_value`` empty) and say why in ``normalisation``."""
+
+    def __init__(self, tx: Tx, subject_pks: list[int], how: str) -> None:
+        self.how = how
+        self.volumes: dict[str, tuple[float, float | None]] = {}
+        self.particles: dict[str, float] = {}
+        self.creatinine: dict[str, float] = {}
+        self.parent: dict[str, str] = {}
+        sample_q = select(Sample.id).where(Sample.subject_id.in_(subject_pks))
+        for code, input_ml, final_ul in tx.session.execute(
+            select(
+                Isolation.isolation_code, Isolation.input_volume_ml, Isolation.final_volume_ul
+            ).where(Isolation.sample_id.in_(sample_q))
+        ):
+            self.volumes[code] = (input_ml, final_ul)
+        if how == "per_1e9_particles":
+            self.particles = self._means(tx, sample_q, "particle_concentration", "/mL", True)
+        if how == "per_creatinine":
+            self.creatinine = self._means(tx, sample_q, "creatinine", "mg/mL", False)
+            parent = Sample.__table__.alias("parent")
+            for child, par in tx.session.execute(
+                select(Sample.sample_code, parent.c.sample_code)
+                .join(parent, parent.c.id == Sample.parent_id)
+                .where(Sample.subject_id.in_(subject_pks))
+            ):
+                self.parent[child] = par
+
+    @staticmethod
+    def _means(
+        tx: Tx, sample_q: Any, analyte: str, unit: str, on_isolation: bool
+    ) -> dict[str, float]:
+        """Mean non-censored result of ``analyte`` in ``unit`` per isolation or sample code."""
+        target = Isolation.isolation_code if on_isolation else Sample.sample_code
+        q = (
+            select(target, Readout.value, Readout.unit)
+            .join(Analyte, Analyte.id == Readout.analyte_id)
+            .join(Sample, Sample.id == Readout.sample_id)
+            .outerjoin(Isolation, Isolation.id == Readout.isolation_id)
+            .where(
+                Analyte.code == analyte,
+                Readout.sample_id.in_(sample_q),
+                Readout.censor == "none",
+                Readout.value.is_not(None),
+            )
+        )
+        q = (
+            q.where(Readout.isolation_id.is_not(None))
+            if on_isolation
+            else q.where(Readout.isolation_id.is_(None))
+        )
+        found: dict[str, list[float]] = {}
+        for code, value, u in tx.session.execute(q):
+            if value is None or u is None:
+                continue
+            try:
+                found.setdefault(code, []).append(convert(value, u, unit))
+            except UnitError:
+                continue
+        return {k: math.fsum(v) / len(v) for k, v in found.items()}
+
+    def _per_ml_biofluid(self, row: dict[str, Any]) -> tuple[float, str] | str:
+        v, unit = row["std_value"], row["std_unit"]
+        per_ml = _per_volume(v, unit)
+        if per_ml is None:
+            return f"unit {unit} is not a concentration"
+        if row["isolation_id"] is None:
+            return per_ml  # measured in the biofluid itself
+        input_ml, final_ul = self.volumes.get(row["isolation_id"], (None, None))
+        if not final_ul or not input_ml:
+            return "isolation has no final volume"
+        return per_ml[0] * (final_ul / 1000.0) / input_ml, per_ml[1]
+
+    def __call__(self, row: dict[str, Any]) -> None:
+        how = self.how
+        if row["std_value"] is None or row["std_unit"] is None:
+            row["normalisation"] = f"{how}: no numeric result"
+            return
+        result: tuple[float, str] | str
+        if how == "per_ml_biofluid":
+            result = self._per_ml_biofluid(row)
+        elif how == "per_1e9_particles":
+            per_ml = _per_volume(row["std_value"], row["std_unit"])
+            particles = self.particles.get(row["isolation_id"] or "")
+            if row["analyte"] == "particle_concentration":
+                result = "is the particle count itself"
+            elif per_ml is None:
+                result = f"unit {row['std_unit']} is not a concentration"
+            elif not particles:
+                result = "no particle concentration on the isolation"
+            else:
+                num = per_ml[1].rsplit("/", 1)[0] or "1"
+                result = per_ml[0] / particles * 1e9, f"{num}/10*9{{particles}}"
+        else:
+            if row["biofluid"] != "urine":
+                result = "not a urine sample"
+            elif row["analyte"] == "creatinine":
+                result = "is the creatinine itself"
+            else:
+                per_ml_bio = self._per_ml_biofluid(row)
+                creat = self.creatinine.get(row["sample_id"]) or self.creatinine.get(
+                    self.parent.get(row["sample_id"], "")
+                )
+                if isinstance(per_ml_bio, str):
+                    result = per_ml_bio
+                elif not creat:
+                    result = "no creatinine result on the sample or its parent"
+                else:
+                    num = per_ml_bio[1].rsplit("/", 1)[0] or "1"
+                    result = per_ml_bio[0] / creat, f"{num}/mg{{creatinine}}"
+        if isinstance(result, str):
+            row["std_value"] = None
+            row["normalisation"] = f"{how}: {result}"
+        else:
+            row["std_value"], row["std_unit"] = result
+            row["normalisation"] = how
+
+
+def trajectory_for_subject(
+    tx: Tx,
+    study: str,
+    subject: str,
+    analytes: list[str] | None = None,
+    normalise: str | None = None,
+) -> list[TrajectoryPoint]:
+    """Every result of one subject, one point per readout, ordered by analyte, biofluid,
+    method and collection time, with visit day, replicate summary and change from baseline.
+
+    ``normalise`` (off by default) re-expresses values before baselines are taken:
+    ``per_ml_biofluid`` (value x final_volume_ul / 1000 / input_volume_ml, for results in a
+    per-volume unit), ``per_1e9_particles`` (divided by the isolation's particle concentration,
+    times 10^9) or ``per_creatinine`` (urine: per-mL-of-urine value divided by the creatinine of
+    the same sample or its parent, in mg/mL). The method is named in each point's
+    ``normalisation``; points that cannot be normalised keep no number and say why.
+    """
+    flt = LongitudinalFilter(study=study, subjects=[subject], analytes=analytes or [])
+    pks = _subject_pks(tx, flt)
+    if not pks:
+        raise NotFound(f"no subject {subject} in study {study}")
+    transform: Transform | None = None
+    if normalise is not None:
+        if normalise not in NORMALISATIONS:
+            raise ValidationFailed(
+                [FieldError("normalise", f"must be one of {', '.join(NORMALISATIONS)}", normalise)]
+            )
+        transform = _Normaliser(tx, pks, normalise)
+    return [TrajectoryPoint.model_validate(r) for r in _longitudinal(tx, flt, transform)]
+
+
+# -- cohort ---------------------------------------------------------------------------------
+
+CohortBy = Literal["visit", "group", "method", "biofluid"]
+
+
+class CohortRow(BaseModel):
+    """Summary of one analyte's results in one group (visit, subject group, method or
+    biofluid); statistics over replicate-averaged, non-censored results (or their changes
+    from baseline with ``change``) in ``unit``."""
+
+    by: str
+    value: str | None
+    analyte: str
+    measure: str  # "value" or "change_from_baseline"
+    unit: str | None
+    n: int
+    n_subjects: int
+    n_censored: int
+    mean: float | None
+    sd: float | None
+    median: float | None
+    q1: float | None
+    q3: float | None
+    min: float | None
+    max: float | None
+    mean_visit_day: float | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        """Output fields with the group field named after ``by`` (CONTRACT §6)."""
+        out: dict[str, Any] = {self.by: self.value}
+        out.update(
+            analyte=self.analyte,
+            measure=self.measure,
+            n=self.n,
+            n_subjects=self.n_subjects,
+            n_censored=self.n_censored,
+            mean=self.mean,
+            sd=self.sd,
+            median=self.median,
+            q1=self.q1,
+            q3=self.q3,
+            min=self.min,
+            max=self.max,
+            unit=self.unit,
+        )
+        return out
+
+
+@dataclass(slots=True)
+class _Result:
+    """One replicate-summarised result (target x analyte x assay x run) in the standard unit."""
+
+    assay: str
+    biofluid: str
+    collected_at: datetime
+    group: str | None
+    isolation_pk: int | None
+    method: str | None
+    n: int
+    n_censored: int
+    sample_code: str
+    sample_pk: int
+    subject_pk: int
+    total: float
+    unit: str
+    visit: str | None
+    visit_day: int | None
+
+    @property
+    def mean(self) -> float | None:
+        return self.total / self.n if self.n else None
+
+
+def _replicate_results(
+    tx: Tx,
+    analyte_pk: int,
+    units: _Units,
+    *,
+    study: str | None = None,
+    biofluid: str | None = None,
+    method: str | None = None,
+    isolations_only: bool = False,
+) -> list[_Result]:
+    """Replicate-summarised results of one analyte for subjects' samples (SQL aggregates
+    the replicates; sums are converted to the standard unit and merged in Python)."""
+    numeric = and_(Readout.censor == "none", Readout.value.is_not(None))
+    agg = (
+        select(
+            Readout.sample_id.label("sample_pk"),
+            Readout.isolation_id.label("isolation_pk"),
+            Readout.assay.label("assay"),
+            Readout.run_code.label("run_code"),
+            Readout.unit.label("unit"),
+            func.sum(case((numeric, Readout.value))).label("total"),
+            func.sum(case((numeric, 1), else_=0)).label("n"),
+            func.sum(case((Readout.censor != "none", 1), else_=0)).label("n_censored"),
+        )
+        .where(Readout.analyte_id == analyte_pk, Readout.unit.is_not(None))
+        .group_by(
+            Readout.sample_id,
+            Readout.isolation_id,
+            Readout.assay,
+            Readout.run_code,
+            Readout.unit,
+        )
+    )
+    if isolations_only:
+        agg = agg.where(Readout.isolation_id.is_not(None))
+    a = agg.subquery("replicates")
+    q = (
+        select(
+            a.c.sample_pk,
+            a.c.isolation_pk,
+            a.c.assay,
+            a.c.run_code,
+            a.c.unit,
+            a.c.total,
+            a.c.n,
+            a.c.n_censored,
+            Sample.subject_id,
+            Sample.sample_code,
+            Sample.collected_at,
+            Sample.biofluid,
+            Subject.group_name,
+            Visit.label,
+            Isolation.method,
+        )
+        .join(Sample, Sample.id == a.c.sample_pk)
+        .join(Subject, Subject.id == Sample.subject_id)
+        .outerjoin(Visit, Visit.id == Sample.visit_id)
+        .outerjoin(Isolation, Isolation.id == a.c.isolation_pk)
+    )
+    if study:
+        q = q.join(Study, Study.id == Subject.study_id).where(Study.code == study)
+    if biofluid:
+        q = q.where(Sample.biofluid == biofluid)
+    if method:
+        q = q.where(Isolation.method == method)
+    std = units.standard(analyte_pk)
+    merged: dict[tuple[Any, ...], _Result] = {}
+    subject_pks: set[int] = set()
+    for (
+        sample_pk,
+        isolation_pk,
+        assay,
+        run_code,
+        unit,
+        total,
+        n,
+        n_censored,
+        subject_pk,
+        sample_code,
+        collected_at,
+        fluid,
+        group,
+        visit,
+        meth,
+    ) in tx.session.execute(q):
+        f = 1.0 if std is None or unit == std else units.factor(unit, std)
+        std_unit = unit if f is None else (std or unit)
+        total = None if total is None else total * (1.0 if f is None else f)
+        key = (sample_pk, isolation_pk, assay, run_code, std_unit)
+        r = merged.get(key)
+        if r is None:
+            merged[key] = _Result(
+                assay=assay,
+                biofluid=fluid,
+                collected_at=collected_at,
+                group=group,
+                isolation_pk=isolation_pk,
+                method=meth,
+                n=int(n or 0),
+                n_censored=int(n_censored or 0),
+                sample_code=sample_code,
+                sample_pk=sample_pk,
+                subject_pk=subject_pk,
+                total=total or 0.0,
+                unit=std_unit,
+                visit=visit,
+                visit_day=None,
+            )
+            subject_pks.add(subject_pk)
+        else:
+            r.n += int(n or 0)
+            r.n_censored += int(n_censored or 0)
+            r.total += total or 0.0
+    results = list(merged.values())
+    if results:
+        first = _first_collections(tx, sorted(subject_pks) if len(subject_pks) < 500 else None)
+        for r in results:
+            day0 = first.get(r.subject_pk)
+            r.visit_day = (r.collected_at.date() - day0).days if day0 else None
+    return results
+
+
+def _baselines(results: list[_Result]) -> dict[tuple[Any, ...], float]:
+    """Baseline per subject x biofluid x method x unit: mean of the replicate means at the
+    earliest collection with a non-censored result."""
+    best: dict[tuple[Any, ...], tuple[datetime, list[float]]] = {}
+    for r in results:
+        m = r.mean
+        if m is None:
+            continue
+        key = (r.subject_pk, r.biofluid, r.method, r.unit)
+        cur = best.get(key)
+        if cur is None or r.collected_at < cur[0]:
+            best[key] = (r.collected_at, [m])
+        elif r.collected_at == cur[0]:
+            cur[1].append(m)
+    return {k: math.fsum(v) / len(v) for k, (_, v) in best.items()}
+
+
+def describe(values: list[float]) -> dict[str, float | None]:
+    """n-independent summary: mean, sample SD (n >= 2), median, quartiles (linear
+    interpolation between order statistics, as numpy's default / R type 7), min, max."""
+    if not values:
+        return dict.fromkeys(("mean", "sd", "median", "q1", "q3", "min", "max"))
+    xs = sorted(values)
+    n = len(xs)
+    mean = math.fsum(xs) / n
+    sd = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1)) if n > 1 else None
+
+    def quantile(p: float) -> float:
+        h = (n - 1) * p
+        lo = math.floor(h)
+        hi = min(lo + 1, n - 1)
+        return xs[lo] + (h - lo) * (xs[hi] - xs[lo])
+
+    return {
+        "mean": mean,
+        "sd": sd,
+        "median": quantile(0.5),
+        "q1": quantile(0.25),
+        "q3": quantile(0.75),
+        "min": xs[0],
+        "max": xs[-1],
+    }
+
+
+def cohort_summary(
+    tx: Tx,
+    analyte: str,
+    study: str | None = None,
+    by: str = "visit",
+    change: bool = False,
+    *,
+    biofluid: str | None = None,
+    method: str | None = None,
+) -> list[CohortRow]:
+    """One analyte across subjects, one row per ``by`` value (and per unit that cannot be
+    converted into the analyte's standard unit).
+
+    n counts non-censored replicate-averaged results; n_censored the results whose replicates
+    were all censored; n_subjects the subjects with any result in the row. With ``change`` the
+    statistics are over change from baseline (per subject x biofluid x method) instead of
+    values; results without a baseline are left out of n. Visits are ordered by their mean
+    visit day, other groups alphabetically (empty last).
+    """
+    if by not in ("visit", "group", "method", "biofluid"):
+        raise ValidationFailed(
+            [FieldError("by", "must be one of visit, group, method, biofluid", by)]
+        )
+    (analyte_pk,) = _analyte_ids(tx, [analyte])
+    units = _Units(tx)
+    results = _replicate_results(
+        tx, analyte_pk, units, study=study, biofluid=biofluid, method=method
+    )
+    baselines = _baselines(results) if change else {}
+    cells: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for r in results:
+        key = (getattr(r, by), r.unit)
+        cell = cells.get(key)
+        if cell is None:
+            cell = cells[key] = {"values": [], "subjects": set(), "censored": 0, "days": []}
+        cell["subjects"].add(r.subject_pk)
+        if r.visit_day is not None:
+            cell["days"].append(r.visit_day)
+        m = r.mean
+        if m is None:
+            cell["censored"] += 1
+            continue
+        if change:
+            base = baselines.get((r.subject_pk, r.biofluid, r.method, r.unit))
+            if base is None:
+                continue
+            m = m - base
+        cell["values"].append(m)
+    rows = []
+    code = units.code[analyte_pk]
+    for (value, unit), cell in cells.items():
+        days = cell["days"]
+        rows.append(
+            CohortRow(
+                by=by,
+                value=value,
+                analyte=code,
+                measure="change_from_baseline" if change else "value",
+                unit=unit,
+                n=len(cell["values"]),
+                n_subjects=len(cell["subjects"]),
+                n_censored=cell["censored"],
+                mean_visit_day=math.fsum(days) / len(days) if days else None,
+                **describe(cell["values"]),
+            )
+        )
+    std = units.standard(analyte_pk)
+
+    def order(row: CohortRow) -> tuple[Any, ...]:
+        day = row.mean_visit_day if by == "visit" else None
+        return (
+            row.unit != std,
+            row.unit or "",
+            row.value is None,
+            day if day is not None else math.inf,
+            row.value or "",
+        )
+
+    return sorted(rows, key=order)
+
+
+# -- method comparison ----------------------------------------------------------------------
+
+
+class PairedValue(BaseModel):
+    sample_id: str  # the sample (or parent sample) that was split
+    a: float
+    b: float
+
+
+class MethodPair(BaseModel):
+    """Agreement of two isolation methods on split samples (same sample, or aliquots of the
+    same parent, isolated by both). Differences are ``b - a``; limits of agreement are
+    mean difference +/- 1.96 SD (Bland-Altman)."""
+
+    analyte: str
+    assay: str
+    unit: str | None
+    method_a: str
+    method_b: str
+    n_pairs: int
+    n_censored_pairs: int
+    mean_a: float | None
+    mean_b: float | None
+    mean_difference: float | None
+    sd_difference: float | None
+    loa_lower: float | None
+    loa_upper: float | None
+    pearson_r: float | None
+    spearman_rho: float | None
+    pairs: list[PairedValue] = []
+
+
+def _ranks(xs: list[float]) -> list[float]:
+    order = sorted(range(len(xs)), key=xs.__getitem__)
+    ranks = [0.0] * len(xs)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def pearson(xs: list[float], ys: list[float]) -> float | None:
+    """Pearson correlation, or None with fewer than 3 pairs or a constant variable."""
+    n = len(xs)
+    if n < 3:
+        return None
+    mx, my = math.fsum(xs) / n, math.fsum(ys) / n
+    sxy = math.fsum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
+    sxx = math.fsum((x - mx) ** 2 for x in xs)
+    syy = math.fsum((y - my) ** 2 for y in ys)
+    if sxx == 0 or syy == 0:
+        return None
+    return sxy / math.sqrt(sxx * syy)
+
+
+def spearman(xs: list[float], ys: list[float]) -> float | None:
+    """Spearman rank correlation (Pearson on average ranks, so ties are handled)."""
+    return pearson(_ranks(xs), _ranks(ys)) if len(xs) >= 3 else None
+
+
+def _roots(tx: Tx, sample_pks: set[int]) -> dict[int, tuple[int, str]]:
+    """The top ancestor (pk, code) of each sample: aliquots of one tube share a root."""
+    parent: dict[int, int | None] = {}
+    code: dict[int, str] = {}
+    todo = set(sample_pks)
+    while todo:
+        batch = list(todo)[:900]
+        todo.difference_update(batch)
+        for pk, par, c in tx.session.execute(
+            select(Sample.id, Sample.parent_id, Sample.sample_code).where(Sample.id.in_(batch))
+        ):
+            parent[pk], code[pk] = par, c
+            if par is not None and par not in parent:
+                todo.add(par)
+    out = {}
+    for pk in sample_pks:
+        root = pk
+        seen = {root}
+        while parent.get(root) is not None:
+            nxt = parent[root]
+            assert nxt is not None
+            if nxt in seen:
+                break
+            seen.add(nxt)
+            root = nxt
+        out[pk] = (root, code[root])
+    return out
+
+
+def compare_methods(
+    tx: Tx, analyte: str, study: str | None = None, *, with_pairs: bool = False
+) -> list[MethodPair]:
+    """Paired results of isolation methods on split samples, one row per method pair (and
+    assay and unit). Each method's value on a split sample is the mean of its replicate-
+    averaged results there; a pair where either side is censored is counted in
+    ``n_censored_pairs`` and left out of the statistics."""
+    (analyte_pk,) = _analyte_ids(tx, [analyte])
+    units = _Units(tx)
+    results = _replicate_results(tx, analyte_pk, units, study=study, isolations_only=True)
+    roots = _roots(tx, {r.sample_pk for r in results})
+    # (root, assay, unit) -> method -> [means], censored flag
+    cell: dict[tuple[Any, ...], dict[str, list[float | None]]] = {}
+    for r in results:
+        key = (roots[r.sample_pk], r.assay, r.unit)
+        cell.setdefault(key, {}).setdefault(r.method or "", []).append(r.mean)
+    pairs: dict[tuple[str, str, str, Any], dict[str, Any]] = {}
+    for (root, assay, unit), by_method in cell.items():
+        methods = sorted(by_method)
+        for i, ma in enumerate(methods):
+            for mb in methods[i + 1 :]:
+                acc = pairs.setdefault((assay, unit, ma, mb), {"pairs": [], "censored": 0})
+                va = [v for v in by_method[ma] if v is not None]
+                vb = [v for v in by_method[mb] if v is not None]
+                if not va or not vb:
+                    acc["censored"] += 1
+                    continue
+                acc["pairs"].append(
+                    PairedValue(
+                        sample_id=root[1], a=math.fsum(va) / len(va), b=math.fsum(vb) / len(vb)
+                    )
+                )
+    out = []
+    code = units.code[analyte_pk]
+    for (assay, unit, ma, mb), acc in sorted(
+        pairs.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), kv[0][2], kv[0][3])
+    ):
+        ps: list[PairedValue] = acc["pairs"]
+        xa = [p.a for p in ps]
+        xb = [p.b for p in ps]
+        diffs = [p.b - p.a for p in ps]
+        d = describe(diffs)
+        mean_d, sd_d = d["mean"], d["sd"]
+        out.append(
+            MethodPair(
+                analyte=code,
+                assay=assay,
+                unit=unit,
+                method_a=ma,
+                method_b=mb,
+                n_pairs=len(ps),
+                n_censored_pairs=acc["censored"],
+                mean_a=_mean_std(xa),
+                mean_b=_mean_std(xb),
+                mean_difference=mean_d,
+                sd_difference=sd_d,
+                loa_lower=None if mean_d is None or sd_d is None else mean_d - 1.96 * sd_d,
+                loa_upper=None if mean_d is None or sd_d is None else mean_d + 1.96 * sd_d,
+                pearson_r=pearson(xa, xb),
+                spearman_rho=spearman(xa, xb),
+                pairs=ps if with_pairs else [],
+            )
+        )
+    return out
