@@ -1,0 +1,37 @@
+"""What every exolab screen shares: a header, a footer and database helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from textual.screen import Screen
+from textual.worker import Worker
+
+from exolab.services.context import Tx
+from exolab.services.errors import ExolabError
+from exolab.tui.workers import run_db
+
+if TYPE_CHECKING:
+    from exolab.tui.app import ExolabApp
+
+T = TypeVar("T")
+
+
+class BaseScreen(Screen[Any]):
+    """A screen with typed access to the app and a one-line way to run database work."""
+
+    @property
+    def lab_app(self) -> ExolabApp:
+        return self.app  # type: ignore[return-value]
+
+    def db(
+        self,
+        fn: Callable[[Tx], T],
+        done: Callable[[T], Any] | None = None,
+        *,
+        group: str = "load",
+        write: bool = False,
+        on_error: Callable[[ExolabError], Any] | None = None,
+    ) -> Worker[T | None]:
+        return run_db(self, fn, done, group=group, write=write, on_error=on_error)

@@ -1,0 +1,323 @@
+"""Lists of subjects, samples, isolations, readouts, runs and boxes, paged from SQL.
+
+The table holds one page (100 rows); moving past its last row loads the next page with a
+keyset query, so a list of a million samples opens and scrolls as fast as a list of ten.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+
+from exolab.services.browse import ListQuery, Page, Resolved, RowOut, list_page, resolve_id
+from exolab.tui.app import LIST_KINDS
+from exolab.tui.screens.base import BaseScreen
+
+FILTERS: dict[str, tuple[str, ...]] = {
+    "subjects": ("study", "since", "until"),
+    "samples": ("study", "biofluid", "status", "method", "since", "until"),
+    "isolations": ("study", "biofluid", "method", "since", "until"),
+    "readouts": ("study", "biofluid", "method", "analyte", "assay", "since", "until"),
+    "runs": ("assay", "since", "until"),
+    "boxes": (),
+}
+FILTER_HINTS = {
+    "study": "study",
+    "biofluid": "biofluid",
+    "status": "status",
+    "method": "method",
+    "analyte": "analyte",
+    "assay": "assay",
+    "since": "since YYYY-MM-DD",
+    "until": "until YYYY-MM-DD",
+}
+# Which record kind an exact id typed into a list's search opens directly.
+OPENS = {
+    "samples": "sample",
+    "isolations": "isolation",
+    "subjects": "subject",
+    "boxes": "box",
+    "runs": "run",
+}
+
+
+class PagedTable(DataTable[str]):
+    """A DataTable holding one page that asks for the next/previous page at its edges."""
+
+    class Edge(Message):
+        def __init__(self, forward: bool) -> None:
+            super().__init__()
+            self.forward = forward
+
+    def action_cursor_down(self) -> None:
+        if self.row_count and self.cursor_row >= self.row_count - 1:
+            self.post_message(self.Edge(True))
+            return
+        super().action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        if self.row_count and self.cursor_row <= 0:
+            self.post_message(self.Edge(False))
+            return
+        super().action_cursor_up()
+
+
+class ListScreen(BaseScreen):
+    BINDINGS = [
+        Binding("slash", "search", "Search", id="list.search"),
+        Binding("f", "filters", "Filters", id="list.filters"),
+        Binding("s", "sort", "Sort", id="list.sort"),
+        Binding("r", "reverse", "Reverse", id="list.reverse"),
+        Binding("right_square_bracket", "next_page", "Next page", id="list.next"),
+        Binding("left_square_bracket", "prev_page", "Prev page", id="list.prev"),
+        Binding("n", "new", "New", id="list.new"),
+        Binding("e", "edit", "Edit", id="list.edit"),
+        Binding("ctrl+r", "refresh", "Refresh", id="list.refresh"),
+        Binding("escape", "back", "Back", id="list.back"),
+    ]
+
+    def __init__(self, kind: str, query: ListQuery | None = None, *, title: str | None = None) -> None:
+        super().__init__()
+        self.kind = kind
+        self.query_spec = query or ListQuery()
+        self.title = title or LIST_KINDS.get(kind, kind)
+        self.cursors: list[list[Any] | None] = [None]
+        self.page: Page | None = None
+        self.sort_order: list[str] = []
+        self.rows: dict[str, RowOut] = {}
+        self.loading_edge: bool | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="list"):
+            with Horizontal(id="search-row", classes="hidden"):
+                yield Label("/", id="search-label")
+                yield Input(
+                    self.query_spec.search or "",
+                    placeholder="id or prefix (a scanned id opens the record) + Enter",
+                    id="search",
+                )
+            with Horizontal(id="filters", classes="hidden"):
+                for name in FILTERS.get(self.kind, ()):
+                    value = getattr(self.query_spec, name)
+                    yield Input(
+                        "" if value is None else str(value),
+                        placeholder=FILTER_HINTS[name],
+                        id=f"filter-{name}",
+                        classes="filter",
+                    )
+            yield PagedTable(id="table", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="list-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.query_spec.search:
+            self.query_one("#search-row").remove_class("hidden")
+        self.query_one("#table").focus()
+        self.load()
+
+    # -- loading -------------------------------------------------------------------------
+
+    def load(self, *, edge: bool | None = None) -> None:
+        query, after, kind = self.query_spec, self.cursors[-1], self.kind
+        self.loading_edge = edge
+        self.query_one("#list-status", Static).update("loading…")
+        self.db(lambda tx: list_page(tx, kind, query, after), self._show, group="page")
+
+    def _show(self, page: Page) -> None:
+        self.page = page
+        table = self.query_one("#table", PagedTable)
+        table.clear(columns=True)
+        arrow = "↓" if page.descending else "↑"
+        for col in page.columns:
+            label = col.label + (f" {arrow}" if col.key == page.sort else "")
+            table.add_column(label, key=col.key)
+        self.rows = {}
+        for row in page.rows:
+            self.rows[str(row.pk)] = row
+            table.add_row(*row.cells, key=str(row.pk))
+        if self.loading_edge is False and page.rows:
+            table.move_cursor(row=len(page.rows) - 1)
+        self.loading_edge = None
+        n = len(self.cursors)
+        first = (n - 1) * self.query_spec.limit + 1
+        last = first + len(page.rows) - 1
+        more = "more ]" if page.next_cursor else "end"
+        shown = f"rows {first:,}–{last:,}" if page.rows else "no rows"
+        active = [
+            f"{k}={v}"
+            for k in ("search", *FILTERS.get(self.kind, ()))
+            if (v := getattr(self.query_spec, k)) not in (None, "")
+        ]
+        filters = f" · {', '.join(active)}" if active else ""
+        self.query_one("#list-status", Static).update(
+            f"page {n} · {shown} · {more} · sorted by {page.sort} {arrow}{filters}"
+            "   (/ search · f filters · s sort · r reverse · [ ] pages)"
+        )
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    def on_screen_resume(self) -> None:
+        if self.page is not None:
+            self.load()
+
+    @on(PagedTable.Edge)
+    def _edge(self, event: PagedTable.Edge) -> None:
+        if event.forward:
+            self.action_next_page()
+        elif len(self.cursors) > 1:
+            self.cursors.pop()
+            self.load(edge=False)
+
+    def action_next_page(self) -> None:
+        if self.page is None or self.page.next_cursor is None:
+            self.notify("this is the last page", timeout=2)
+            return
+        self.cursors.append(self.page.next_cursor)
+        self.load(edge=True)
+
+    def action_prev_page(self) -> None:
+        if len(self.cursors) > 1:
+            self.cursors.pop()
+            self.load()
+
+    def _restart(self, **changes: Any) -> None:
+        self.query_spec = self.query_spec.model_copy(update=changes)
+        self.cursors = [None]
+        self.load()
+
+    # -- search, filters, sort -------------------------------------------------------------
+
+    def action_search(self) -> None:
+        self.query_one("#search-row").remove_class("hidden")
+        search = self.query_one("#search", Input)
+        search.focus()
+
+    @on(Input.Submitted, "#search")
+    def _search(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        opens = OPENS.get(self.kind)
+        if text and opens:
+
+            def found(hit: Resolved | None) -> None:
+                if hit is not None and hit.kind == opens and hit.key.lower() == text.lower():
+                    self.query_one("#search", Input).value = ""
+                    self._restart(search=None)
+                    self.query_one("#table").focus()
+                    self.lab_app.open_record(hit.kind, hit.key)
+                    return
+                self._restart(search=text)
+                self.query_one("#table").focus()
+
+            self.db(lambda tx: resolve_id(tx, text), found, group="scan")
+            return
+        self._restart(search=text or None)
+        self.query_one("#table").focus()
+
+    def action_filters(self) -> None:
+        bar = self.query_one("#filters")
+        if not FILTERS.get(self.kind):
+            self.notify("this list has no filters; use / to search")
+            return
+        bar.toggle_class("hidden")
+        if not bar.has_class("hidden"):
+            bar.query(Input).first().focus()
+        else:
+            self.query_one("#table").focus()
+
+    @on(Input.Submitted, ".filter")
+    def _filter(self) -> None:
+        changes: dict[str, Any] = {}
+        for name in FILTERS.get(self.kind, ()):
+            value = self.query_one(f"#filter-{name}", Input).value.strip() or None
+            if name in ("since", "until") and value:
+                try:
+                    changes[name] = date.fromisoformat(value)
+                except ValueError:
+                    self.notify(f"{name}: write a date as YYYY-MM-DD, not {value!r}", severity="error")
+                    return
+            else:
+                changes[name] = value
+        self._restart(**changes)
+        self.query_one("#table").focus()
+
+    def action_sort(self) -> None:
+        if self.page is None:
+            return
+        from exolab.services.browse import sort_keys
+
+        def cycle(keys: list[str]) -> None:
+            current = self.page.sort if self.page else keys[0]
+            nxt = keys[(keys.index(current) + 1) % len(keys)] if current in keys else keys[0]
+            self._restart(sort=nxt, descending=None)
+            self.notify(f"sorted by {nxt}", timeout=2)
+
+        kind = self.kind
+        self.db(lambda tx: sort_keys(tx, kind), cycle, group="sort")
+
+    def action_reverse(self) -> None:
+        if self.page is not None:
+            self._restart(sort=self.page.sort, descending=not self.page.descending)
+
+    # -- open, new, edit, back -----------------------------------------------------------
+
+    def selected(self) -> RowOut | None:
+        table = self.query_one("#table", PagedTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self.rows.get(str(key))
+
+    @on(DataTable.RowSelected, "#table")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        row = self.rows.get(str(event.row_key.value))
+        if row is not None:
+            self.lab_app.open_record(row.open_kind, row.open_key)
+
+    def action_new(self) -> None:
+        app = self.lab_app
+        if self.kind == "samples":
+            app.action_register_sample()
+        elif self.kind == "subjects":
+            app.action_register_subject()
+        elif self.kind == "isolations":
+            app.action_record_isolation()
+        elif self.kind in ("readouts", "runs"):
+            app.action_readout_grid()
+        elif self.kind == "boxes":
+            from exolab.tui.screens.forms import NewBoxScreen
+
+            if app.require_writer("create boxes"):
+                app.push_screen(NewBoxScreen())
+
+    def action_edit(self) -> None:
+        from exolab.tui.screens.forms import EDITABLE, EditRecordScreen
+
+        row = self.selected()
+        if row is None:
+            return
+        if self.kind not in EDITABLE:
+            self.notify(f"{self.kind} are not edited here", severity="warning")
+            return
+        if self.lab_app.require_writer(f"edit {self.kind}"):
+            self.app.push_screen(EditRecordScreen(self.kind, row.key, row.pk))
+
+    def action_back(self) -> None:
+        focused = self.focused
+        if isinstance(focused, Input):
+            if focused.id == "search":
+                self.query_one("#search-row").add_class("hidden")
+            else:
+                self.query_one("#filters").add_class("hidden")
+            self.query_one("#table").focus()
+            return
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()

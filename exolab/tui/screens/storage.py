@@ -1,0 +1,120 @@
+"""Storage browser: freezer > rack > box tree, the box grid coloured by occupancy."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer, Header, Static, Tree
+
+from exolab.services.storage import BoxGrid as BoxGridData
+from exolab.services.storage import BoxOut, box_grid, list_boxes
+from exolab.tui.screens.base import BaseScreen
+from exolab.tui.widgets.box_grid import BoxGrid
+
+
+class StorageScreen(BaseScreen):
+    TITLE = "Storage"
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="storage.back"),
+        Binding("g", "focus_grid", "Grid", id="storage.grid"),
+        Binding("t", "focus_tree", "Tree", id="storage.tree"),
+        Binding("n", "new_box", "New box", id="storage.new"),
+        Binding("ctrl+r", "refresh", "Refresh", id="storage.refresh"),
+    ]
+
+    def __init__(self, box: str | None = None, position: str | None = None) -> None:
+        super().__init__()
+        self.box_path = box
+        self.position = position
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal():
+            yield Tree("Freezers", id="storage-tree")
+            with Vertical(id="storage-right"):
+                yield Static("Choose a box on the left (t), then Enter.", id="box-info")
+                yield BoxGrid(id="grid")
+                yield Static("", id="position-info")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.action_refresh()
+
+    def action_refresh(self) -> None:
+        self.db(list_boxes, self._show_tree, group="tree")
+        if self.box_path:
+            self.open_box(self.box_path, self.position)
+
+    def _show_tree(self, boxes: list[BoxOut]) -> None:
+        tree: Tree[str] = self.query_one("#storage-tree", Tree)
+        tree.clear()
+        tree.root.expand()
+        freezers: dict[str, object] = {}
+        racks: dict[str, object] = {}
+        for b in boxes:
+            f = freezers.get(b.freezer)
+            if f is None:
+                f = freezers[b.freezer] = tree.root.add(b.freezer, expand=True)
+            rk = f"{b.freezer}/{b.rack}"
+            r = racks.get(rk)
+            if r is None:
+                r = racks[rk] = f.add(b.rack, expand=self.box_path is None or self.box_path.startswith(rk))  # type: ignore[attr-defined]
+            size = f"{b.n_rows}x{b.n_cols}" if b.n_rows else "bag"
+            r.add_leaf(f"{b.code} ({size})", data=b.path)  # type: ignore[attr-defined]
+        if not self.box_path:
+            tree.focus()
+
+    @on(Tree.NodeSelected, "#storage-tree")
+    def _tree_selected(self, event: Tree.NodeSelected[str]) -> None:
+        if event.node.data:
+            self.open_box(event.node.data)
+            self.query_one("#grid", BoxGrid).focus()
+
+    def open_box(self, path: str, position: str | None = None) -> None:
+        self.box_path = path
+        self.db(lambda tx: box_grid(tx, path), lambda g: self._show_box(g, position), group="box")
+
+    def _show_box(self, grid: BoxGridData, position: str | None) -> None:
+        used = sum(1 for p in grid.positions if p.sample_id)
+        loose = f" · {len(grid.loose)} tubes without position" if grid.loose else ""
+        self.query_one("#box-info", Static).update(
+            f"[b]{grid.box.path}[/b] · {grid.box.n_rows}x{grid.box.n_cols} · {used} used, "
+            f"{len(grid.free)} free{loose}   [green]##[/] available [yellow]##[/] checked out  · free"
+        )
+        g = self.query_one("#grid", BoxGrid)
+        g.show(grid, position)
+        g.focus()
+
+    @on(BoxGrid.Highlighted, "#grid")
+    def _highlighted(self, event: BoxGrid.Highlighted) -> None:
+        if isinstance(event, BoxGrid.Selected):
+            return
+        text = f"{event.position}: {event.sample_id}" if event.sample_id else f"{event.position}: free"
+        self.query_one("#position-info", Static).update(
+            text + ("  (Enter opens the tube)" if event.sample_id else "  (Enter registers a tube here)")
+        )
+
+    @on(BoxGrid.Selected, "#grid")
+    def _selected(self, event: BoxGrid.Selected) -> None:
+        if event.sample_id:
+            self.lab_app.open_record("sample", event.sample_id)
+        elif self.box_path:
+            self.lab_app.action_register_sample({"location": f"{self.box_path}/{event.position}"})
+
+    def action_focus_grid(self) -> None:
+        self.query_one("#grid", BoxGrid).focus()
+
+    def action_focus_tree(self) -> None:
+        self.query_one("#storage-tree", Tree).focus()
+
+    def action_new_box(self) -> None:
+        from exolab.tui.screens.forms import NewBoxScreen
+
+        if self.lab_app.require_writer("create boxes"):
+            self.app.push_screen(NewBoxScreen(), lambda _: self.action_refresh())
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
