@@ -12,7 +12,10 @@ from typing import Any
 from exolab import __version__
 
 # Command groups, each a module with register(subparsers, common).
-COMMAND_MODULES = ("exolab.commands.core",)
+COMMAND_MODULES = (
+    "exolab.commands.core",
+    "exolab.commands.io",
+)
 
 Handler = Callable[[argparse.Namespace], int | None]
 

@@ -58,8 +58,8 @@ def _unit(value: Any) -> Any:
     return normalize_unit(str(value))
 
 
-def _naive_datetime(value: datetime) -> datetime:
-    if value.tzinfo is not None:
+def _naive_datetime(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is not None:
         return value.astimezone(UTC).replace(tzinfo=None)
     return value
 
@@ -80,16 +80,14 @@ def _position(value: Any) -> Any:
 
 
 Code = Annotated[str, BeforeValidator(_code), Field(min_length=1, max_length=64)]
-OptCode = Annotated[str | None, BeforeValidator(_code), Field(default=None, max_length=64)]
-Text = Annotated[str | None, Field(default=None, max_length=4000)]
-Short = Annotated[str | None, Field(default=None, max_length=256)]
+OptCode = Annotated[str, BeforeValidator(_code), Field(min_length=1, max_length=64)] | None
+Text = Annotated[str, Field(max_length=4000)] | None
+Short = Annotated[str, Field(max_length=256)] | None
 When = Annotated[datetime, BeforeValidator(_datetime_text), AfterValidator(_naive_datetime)]
-OptWhen = Annotated[
-    datetime | None, BeforeValidator(_datetime_text), AfterValidator(_naive_datetime)
-]
-NonNeg = Annotated[float | None, Field(default=None, ge=0)]
-Pct = Annotated[float | None, Field(default=None, ge=0, le=100)]
-Temp = Annotated[float | None, Field(default=None, ge=-273.15, le=100)]
+OptWhen = When | None
+NonNeg = Annotated[float, Field(ge=0)] | None
+Pct = Annotated[float, Field(ge=0, le=100)] | None
+Temp = Annotated[float, Field(ge=-273.15, le=100)] | None
 
 
 def V(v: vocab.Vocabulary) -> Any:
@@ -97,7 +95,8 @@ def V(v: vocab.Vocabulary) -> Any:
 
 
 class InputModel(BaseModel):
-    """Blank strings mean "not given"; surrounding spaces are dropped; unknown fields refused."""
+    """Blank strings and None mean "not given" (the field's default applies); surrounding spaces
+    are dropped; unknown fields are refused."""
 
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
@@ -106,7 +105,9 @@ class InputModel(BaseModel):
     def _blank_is_none(cls, data: Any) -> Any:
         if isinstance(data, dict):
             return {
-                k: (None if isinstance(v, str) and not v.strip() else v) for k, v in data.items()
+                k: v
+                for k, v in data.items()
+                if v is not None and not (isinstance(v, str) and not v.strip())
             }
         return data
 
@@ -115,7 +116,7 @@ class SubjectIn(InputModel):
     study: Code
     subject_id: Code
     sex: Annotated[str | None, V(vocab.SEX)] = None
-    birth_year: Annotated[int | None, Field(ge=1880, le=2100)] = None
+    birth_year: Annotated[int, Field(ge=1880, le=2100)] | None = None
     group: Short = None
     diagnosis: Short = None
     enrolled_on: date | None = None
@@ -129,7 +130,7 @@ class CellSourceIn(InputModel):
     species: Short = None
     tissue_origin: Short = None
     donor: Short = None
-    passage: Annotated[int | None, Field(ge=0)] = None
+    passage: Annotated[int, Field(ge=0)] | None = None
     confluency_pct: Pct = None
     viability_pct: Pct = None
     culture_medium: Short = None
@@ -198,11 +199,11 @@ class SampleIn(InputModel):
             lambda v: None if v is None else vocab.normalize_temperature_category(str(v))
         ),
     ] = None
-    spin1_g: Annotated[float | None, Field(default=None, gt=0)] = None
+    spin1_g: Annotated[float, Field(gt=0)] | None = None
     spin1_min: NonNeg = None
     spin1_temp_c: Temp = None
     spin1_brake: Annotated[str | None, V(vocab.BRAKE)] = None
-    spin2_g: Annotated[float | None, Field(default=None, gt=0)] = None
+    spin2_g: Annotated[float, Field(gt=0)] | None = None
     spin2_min: NonNeg = None
     spin2_temp_c: Temp = None
     spin2_brake: Annotated[str | None, V(vocab.BRAKE)] = None
@@ -215,16 +216,16 @@ class SampleIn(InputModel):
     ] = None
     storage_temp_c: Temp = None
     storage_container: Annotated[str | None, V(vocab.STORAGE_CONTAINER)] = None
-    sprec: Annotated[str | None, Field(default=None, max_length=32)] = None
+    sprec: Annotated[str, Field(max_length=32)] | None = None
     fasting: Annotated[str | None, V(vocab.YES_NO)] = None
     hemolysis: Annotated[str | None, V(vocab.HEMOLYSIS)] = None
-    a414: Annotated[float | None, Field(default=None, ge=0, le=10)] = None
+    a414: Annotated[float, Field(ge=0, le=10)] | None = None
     urine_void: Annotated[str | None, V(vocab.URINE_VOID)] = None
     protease_inhibitor: Annotated[str | None, V(vocab.YES_NO)] = None
     cell_source_id: OptCode = None
     parent_sample_id: OptCode = None
     location: Annotated[Location | None, BeforeValidator(_location)] = None
-    freeze_thaw_count: Annotated[int | None, Field(default=None, ge=0)] = None
+    freeze_thaw_count: Annotated[int, Field(ge=0)] | None = None
     status: Annotated[str | None, V(vocab.SAMPLE_STATUS)] = None
     notes: Text = None
 
@@ -279,7 +280,7 @@ class IsolationIn(InputModel):
     input_volume_ml: Annotated[float, Field(gt=0)]
     kit: Short = None
     kit_lot: Short = None
-    uc_g: Annotated[float | None, Field(default=None, gt=0)] = None
+    uc_g: Annotated[float, Field(gt=0)] | None = None
     uc_min: NonNeg = None
     uc_rotor: Short = None
     uc_k_factor: NonNeg = None
@@ -290,7 +291,7 @@ class IsolationIn(InputModel):
     dg_medium: Short = None
     dg_fractions: Short = None
     iac_capture: Short = None
-    final_volume_ul: Annotated[float | None, Field(default=None, gt=0)] = None
+    final_volume_ul: Annotated[float, Field(gt=0)] | None = None
     resuspension_buffer: Short = None
     operator: Short = None
     notes: Text = None
@@ -336,7 +337,7 @@ class ReadoutIn(InputModel):
     lloq: NonNeg = None
     uloq: NonNeg = None
     antibody: Short = None
-    antibody_dilution: Annotated[str | None, Field(default=None, max_length=32)] = None
+    antibody_dilution: Annotated[str, Field(max_length=32)] | None = None
     lysis_buffer: Short = None
     instrument: Short = None
     qc: Annotated[str | None, V(vocab.QC)] = None

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 
 from exolab.db.models import AuditEvent
 from exolab.services.context import Tx
@@ -70,27 +70,47 @@ def append_event(
     batch_id: int | None = None,
 ) -> int:
     session = tx.session
-    if tx.dialect == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
-    prev = session.execute(
-        select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-    ).scalar_one_or_none()
-    ev = AuditEvent(
-        at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        user_name=tx.actor.name,
-        action=action,
-        entity=entity,
-        entity_id=entity_id,
-        old_values=canonical_json(old),
-        new_values=canonical_json(new),
-        reason=reason,
-        batch_id=batch_id,
-        prev_hash=prev or GENESIS,
-    )
-    ev.hash = event_hash(ev.prev_hash, _hashed_fields(ev))
-    session.add(ev)
-    session.flush()
-    return ev.id
+    prev = tx.memo.get("audit_last_hash")
+    if prev is None:
+        if tx.dialect == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
+        prev = (
+            session.execute(
+                select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+            ).scalar_one_or_none()
+            or GENESIS
+        )
+    fields: dict[str, Any] = {
+        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "user": tx.actor.name,
+        "action": action,
+        "entity": entity,
+        "entity_id": entity_id,
+        "old": canonical_json(old),
+        "new": canonical_json(new),
+        "reason": reason,
+        "batch_id": batch_id,
+    }
+    digest = event_hash(prev, fields)
+    event_id = session.execute(
+        insert(AuditEvent)
+        .values(
+            at=fields["at"],
+            user_name=fields["user"],
+            action=action,
+            entity=entity,
+            entity_id=entity_id,
+            old_values=fields["old"],
+            new_values=fields["new"],
+            reason=reason,
+            batch_id=batch_id,
+            prev_hash=prev,
+            hash=digest,
+        )
+        .returning(AuditEvent.id)
+    ).scalar_one()
+    tx.memo["audit_last_hash"] = digest
+    return int(event_id)
 
 
 class AuditRow(BaseModel):

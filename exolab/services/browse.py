@@ -37,7 +37,7 @@ from exolab.db.models import (
     Visit,
 )
 from exolab.services.context import Tx
-from exolab.services.errors import ValidationFailed, FieldError
+from exolab.services.errors import FieldError, ValidationFailed
 
 Kind = Literal["subjects", "samples", "isolations", "readouts", "runs", "boxes"]
 KINDS: tuple[Kind, ...] = ("subjects", "samples", "isolations", "readouts", "runs", "boxes")
@@ -576,12 +576,7 @@ def _runs(tx: Tx, q: ListQuery) -> _Spec:
 
 
 def _boxes(tx: Tx, q: ListQuery) -> _Spec:
-    used = (
-        select(func.count())
-        .select_from(Sample)
-        .where(Sample.box_id == Box.id)
-        .scalar_subquery()
-    )
+    used = select(func.count()).select_from(Sample).where(Sample.box_id == Box.id).scalar_subquery()
     query = select(Box.id, Box.path, Box.n_rows, Box.n_cols, used)
     if q.search:
         query = query.where(_prefix(tx, Box.path, q.search))
@@ -640,9 +635,7 @@ def list_page(
     sort_key = q.sort or spec.default_sort
     if sort_key not in spec.sorts:
         sortable = ", ".join(spec.sorts)
-        raise ValidationFailed(
-            [FieldError("sort", f"{kind} sort by one of {sortable}", sort_key)]
-        )
+        raise ValidationFailed([FieldError("sort", f"{kind} sort by one of {sortable}", sort_key)])
     sort = spec.sorts[sort_key]
     desc = spec.default_desc if q.descending is None else q.descending
     sel = spec.query.add_columns(sort.expr.label("_sort"))
@@ -886,9 +879,7 @@ def search_ids(tx: Tx, prefix: str, limit: int = 8) -> list[Resolved]:
         .order_by(Subject.subject_code)
         .limit(limit)
     ):
-        out.append(
-            Resolved(kind="subject", key=f"{study}/{code}", label=f"subject {study}/{code}")
-        )
+        out.append(Resolved(kind="subject", key=f"{study}/{code}", label=f"subject {study}/{code}"))
     for path in tx.session.scalars(
         select(Box.path).where(_prefix(tx, Box.path, p)).order_by(Box.path).limit(limit)
     ):
@@ -965,7 +956,9 @@ def run_readouts(tx: Tx, run_code: str, limit: int = 5000) -> list[RunCell]:
         .limit(limit)
     ).all()
     return [
-        RunCell(isolation_id=r[0], sample_id=r[1], analyte=r[2], replicate=r[3], value=r[4], unit=r[5])
+        RunCell(
+            isolation_id=r[0], sample_id=r[1], analyte=r[2], replicate=r[3], value=r[4], unit=r[5]
+        )
         for r in rows
     ]
 
@@ -1024,7 +1017,9 @@ def subject_visits(tx: Tx, study: str, subject_code: str) -> list[VisitRow]:
     return out
 
 
-def subject_filters(tx: Tx, study: str, subject_code: str) -> tuple[list[str], list[str], list[str]]:
+def subject_filters(
+    tx: Tx, study: str, subject_code: str
+) -> tuple[list[str], list[str], list[str]]:
     """Analytes, biofluids and methods that occur in one subject's readouts (for the pickers)."""
     base = (
         select(Analyte.code, Sample.biofluid, Isolation.method)

@@ -41,6 +41,9 @@ class Tx:
     actor: Actor
     dialect: str
     audit_ids: list[int] = field(default_factory=list)
+    # Per-transaction memo (last audit hash, resolved analytes and runs). Valid because a write
+    # transaction holds the database's write lock (SQLite) or the audit advisory lock (PostgreSQL).
+    memo: dict[str, Any] = field(default_factory=dict)
 
     def require_write(self, what: str = "change records") -> None:
         if not self.actor.can_write:

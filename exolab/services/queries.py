@@ -54,11 +54,13 @@ from exolab.services.errors import FieldError, NotFound, ValidationFailed
 
 __all__ = [
     "LONGITUDINAL_COLUMNS",
+    "CohortPoint",
     "CohortRow",
     "LongitudinalFilter",
     "MethodPair",
     "PairedValue",
     "TrajectoryPoint",
+    "cohort_points",
     "cohort_summary",
     "compare_methods",
     "iter_longitudinal",
@@ -756,6 +758,8 @@ class _Result:
     sample_code: str
     sample_pk: int
     subject_pk: int
+    subject_code: str
+    limit: float | None
     total: float
     unit: str
     visit: str | None
@@ -789,6 +793,7 @@ def _replicate_results(
             func.sum(case((numeric, Readout.value))).label("total"),
             func.sum(case((numeric, 1), else_=0)).label("n"),
             func.sum(case((Readout.censor != "none", 1), else_=0)).label("n_censored"),
+            func.max(case((Readout.censor != "none", Readout.value))).label("limit"),
         )
         .where(Readout.analyte_id == analyte_pk, Readout.unit.is_not(None))
         .group_by(
@@ -812,7 +817,9 @@ def _replicate_results(
             a.c.total,
             a.c.n,
             a.c.n_censored,
+            a.c.limit,
             Sample.subject_id,
+            Subject.subject_code,
             Sample.sample_code,
             Sample.collected_at,
             Sample.biofluid,
@@ -843,7 +850,9 @@ def _replicate_results(
         total,
         n,
         n_censored,
+        limit,
         subject_pk,
+        subject_code,
         sample_code,
         collected_at,
         fluid,
@@ -853,7 +862,9 @@ def _replicate_results(
     ) in tx.session.execute(q):
         f = 1.0 if std is None or unit == std else units.factor(unit, std)
         std_unit = unit if f is None else (std or unit)
-        total = None if total is None else total * (1.0 if f is None else f)
+        scale = 1.0 if f is None else f
+        total = None if total is None else total * scale
+        limit = None if limit is None else limit * scale
         key = (sample_pk, isolation_pk, assay, run_code, std_unit)
         r = merged.get(key)
         if r is None:
@@ -869,6 +880,8 @@ def _replicate_results(
                 sample_code=sample_code,
                 sample_pk=sample_pk,
                 subject_pk=subject_pk,
+                subject_code=subject_code,
+                limit=limit,
                 total=total or 0.0,
                 unit=std_unit,
                 visit=visit,
@@ -879,6 +892,8 @@ def _replicate_results(
             r.n += int(n or 0)
             r.n_censored += int(n_censored or 0)
             r.total += total or 0.0
+            if limit is not None:
+                r.limit = limit if r.limit is None else max(r.limit, limit)
     results = list(merged.values())
     if results:
         first = _first_collections(tx, sorted(subject_pks) if len(subject_pks) < 500 else None)
@@ -932,6 +947,90 @@ def describe(values: list[float]) -> dict[str, float | None]:
     }
 
 
+class CohortPoint(BaseModel):
+    """One subject's replicate-averaged result (or its change from baseline) in a cohort
+    query; censored results carry their limit and no value."""
+
+    subject_id: str
+    group: str | None
+    visit: str | None
+    visit_day: int | None
+    biofluid: str
+    method: str | None
+    sample_id: str
+    assay: str
+    by_value: str | None
+    value: float | None
+    censored: bool
+    limit: float | None
+    unit: str
+    baseline_value: float | None
+
+
+def _check_by(by: str) -> None:
+    if by not in ("visit", "group", "method", "biofluid"):
+        raise ValidationFailed(
+            [FieldError("by", "must be one of visit, group, method, biofluid", by)]
+        )
+
+
+def _cohort(
+    tx: Tx,
+    analyte: str,
+    study: str | None,
+    by: str,
+    change: bool,
+    biofluid: str | None,
+    method: str | None,
+) -> tuple[str, str | None, list[CohortPoint]]:
+    _check_by(by)
+    (analyte_pk,) = _analyte_ids(tx, [analyte])
+    units = _Units(tx)
+    results = _replicate_results(
+        tx, analyte_pk, units, study=study, biofluid=biofluid, method=method
+    )
+    baselines = _baselines(results)
+    points = []
+    for r in results:
+        base = baselines.get((r.subject_pk, r.biofluid, r.method, r.unit))
+        m = r.mean
+        if m is not None and change:
+            m = None if base is None else m - base
+        points.append(
+            CohortPoint(
+                subject_id=r.subject_code,
+                group=r.group,
+                visit=r.visit,
+                visit_day=r.visit_day,
+                biofluid=r.biofluid,
+                method=r.method,
+                sample_id=r.sample_code,
+                assay=r.assay,
+                by_value=getattr(r, by),
+                value=m,
+                censored=r.n == 0,
+                limit=r.limit,
+                unit=r.unit,
+                baseline_value=base,
+            )
+        )
+    return units.code[analyte_pk], units.standard(analyte_pk), points
+
+
+def cohort_points(
+    tx: Tx,
+    analyte: str,
+    study: str | None = None,
+    by: str = "visit",
+    change: bool = False,
+    *,
+    biofluid: str | None = None,
+    method: str | None = None,
+) -> list[CohortPoint]:
+    """The per-subject results behind :func:`cohort_summary` (for plots and the UI)."""
+    return _cohort(tx, analyte, study, by, change, biofluid, method)[2]
+
+
 def cohort_summary(
     tx: Tx,
     analyte: str,
@@ -951,37 +1050,21 @@ def cohort_summary(
     values; results without a baseline are left out of n. Visits are ordered by their mean
     visit day, other groups alphabetically (empty last).
     """
-    if by not in ("visit", "group", "method", "biofluid"):
-        raise ValidationFailed(
-            [FieldError("by", "must be one of visit, group, method, biofluid", by)]
-        )
-    (analyte_pk,) = _analyte_ids(tx, [analyte])
-    units = _Units(tx)
-    results = _replicate_results(
-        tx, analyte_pk, units, study=study, biofluid=biofluid, method=method
-    )
-    baselines = _baselines(results) if change else {}
+    code, std, points = _cohort(tx, analyte, study, by, change, biofluid, method)
     cells: dict[tuple[Any, Any], dict[str, Any]] = {}
-    for r in results:
-        key = (getattr(r, by), r.unit)
+    for p in points:
+        key = (p.by_value, p.unit)
         cell = cells.get(key)
         if cell is None:
             cell = cells[key] = {"values": [], "subjects": set(), "censored": 0, "days": []}
-        cell["subjects"].add(r.subject_pk)
-        if r.visit_day is not None:
-            cell["days"].append(r.visit_day)
-        m = r.mean
-        if m is None:
+        cell["subjects"].add(p.subject_id)
+        if p.visit_day is not None:
+            cell["days"].append(p.visit_day)
+        if p.censored:
             cell["censored"] += 1
-            continue
-        if change:
-            base = baselines.get((r.subject_pk, r.biofluid, r.method, r.unit))
-            if base is None:
-                continue
-            m = m - base
-        cell["values"].append(m)
+        elif p.value is not None:
+            cell["values"].append(p.value)
     rows = []
-    code = units.code[analyte_pk]
     for (value, unit), cell in cells.items():
         days = cell["days"]
         rows.append(
@@ -998,7 +1081,6 @@ def cohort_summary(
                 **describe(cell["values"]),
             )
         )
-    std = units.standard(analyte_pk)
 
     def order(row: CohortRow) -> tuple[Any, ...]:
         day = row.mean_visit_day if by == "visit" else None

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from exolab.domain.markers import SEED_ANALYTES, normalize_analyte_code
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from exolab.db.models import Analyte, AssayRun, Isolation, Readout, Sample
+from exolab.domain.markers import SEED_ANALYTES, normalize_analyte_code
 from exolab.domain.schemas import ReadoutIn
 from exolab.services.common import (
     check_version,
@@ -123,14 +123,19 @@ def list_analytes(tx: Tx) -> list[AnalyteOut]:
 def analyte_for(tx: Tx, code: str, *, create: bool = True, batch_id: int | None = None) -> Analyte:
     """The analyte for a code or synonym; a new analyte is added (audited) when unknown."""
     canonical = normalize_analyte_code(code)
+    cache: dict[str, Analyte] = tx.memo.setdefault("analytes", {})
+    if canonical in cache:
+        return cache[canonical]
     a = tx.session.scalar(select(Analyte).where(Analyte.code == canonical))
     if a is not None:
+        cache[canonical] = a
         return a
     if not create:
         raise NotFound(f"no analyte {code}")
     a = Analyte(code=canonical, synonyms=[])
     tx.session.add(a)
     tx.session.flush()
+    cache[canonical] = a
     tx.audit("create", "analyte", canonical, new={"code": canonical}, batch_id=batch_id)
     return a
 
@@ -283,7 +288,13 @@ def record_readout(
     tx.session.add(ro)
     tx.session.flush()
     tx.audit("create", "readout", _key(r, analyte.code), new=column_values(ro), batch_id=batch_id)
-    return get_readout(tx, ro.id)
+    return _out((ro, analyte.code, _sample_code(tx, r, sample_pk), r.isolation_id))
+
+
+def _sample_code(tx: Tx, r: ReadoutIn, sample_pk: int) -> str:
+    if r.sample_id:
+        return r.sample_id
+    return str(tx.session.scalar(select(Sample.sample_code).where(Sample.id == sample_pk)))
 
 
 def _key(r: ReadoutIn, analyte: str) -> str:

@@ -50,6 +50,18 @@ HANDLING_FIELDS = (
     "protease_inhibitor",
 )
 INACTIVE_STATUSES = ("consumed", "discarded", "shipped")
+# Actions as a user says them -> the status they leave the tube in.
+STATUS_ACTIONS = {
+    "check_out": "checked_out",
+    "checkout": "checked_out",
+    "check_in": "available",
+    "return": "available",
+    "consume": "consumed",
+    "use_up": "consumed",
+    "discard": "discarded",
+    "ship": "shipped",
+    "lose": "missing",
+}
 
 
 class SampleOut(BaseModel):
@@ -97,8 +109,11 @@ class SampleOut(BaseModel):
         return data
 
 
+_PARENT = aliased(Sample, name="parent_sample")
+
+
 def _sample_query() -> Any:
-    parent = aliased(Sample)
+    parent = _PARENT
     return (
         select(
             Sample,
@@ -418,8 +433,9 @@ def set_status(
 
     tx.require_write("change sample status")
     reason = require_reason(reason, f"mark a sample {status}")
+    key = status.strip().lower().replace(" ", "_").replace("-", "_")
     try:
-        status = SAMPLE_STATUS.normalize(status)
+        status = STATUS_ACTIONS.get(key) or SAMPLE_STATUS.normalize(status)
     except ValueError as exc:
         raise ValidationFailed([FieldError("status", str(exc), status)]) from None
     sample = _require(tx, code)

@@ -1,0 +1,349 @@
+"""patient, cohort, compare-methods and plot: the longitudinal queries (CONTRACT §6)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from exolab.cli import UsageError, open_lab
+
+FORMATS = ["table", "csv", "json"]
+NORMALISE_CHOICES = ["per_ml_biofluid", "per_1e9_particles", "per_creatinine"]
+BY_CHOICES = ["visit", "group", "method", "biofluid"]
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "patient",
+        parents=[common],
+        help="one subject's biomarker trajectory with change from baseline",
+        description=(
+            "Every result of one subject in time order: visit, visit day, sample, isolation, "
+            "method, value, censoring, replicate summary (mean, n, CV) and change from "
+            "baseline. The table shows one line per replicate set; csv and json one row per "
+            "readout with the longitudinal export's field names."
+        ),
+    )
+    p.add_argument("study")
+    p.add_argument("subject")
+    p.add_argument("--analyte", action="append", default=[], help="only this analyte (repeatable)")
+    p.add_argument("--normalise", "--normalize", choices=NORMALISE_CHOICES, default=None)
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.set_defaults(handler=cmd_patient)
+
+    p = sub.add_parser(
+        "cohort",
+        parents=[common],
+        help="one analyte summarised across subjects by visit, group, method or biofluid",
+        description=(
+            "n (non-censored results after replicate averaging), n_subjects, n_censored, "
+            "mean, sd, median, q1, q3, min, max in the unit the analyte is stored in. "
+            "Results in a unit that cannot be converted are summarised in rows of their own."
+        ),
+    )
+    p.add_argument("analyte")
+    p.add_argument("--study")
+    p.add_argument("--by", choices=BY_CHOICES, default="visit")
+    p.add_argument(
+        "--change", action="store_true", help="summarise change from baseline instead of values"
+    )
+    p.add_argument("--biofluid", help="only samples of this biofluid")
+    p.add_argument("--method", help="only isolations by this method chain (e.g. uf+sec)")
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.set_defaults(handler=cmd_cohort)
+
+    p = sub.add_parser(
+        "compare-methods",
+        parents=[common],
+        help="agreement of isolation methods on split samples (Bland-Altman, correlation)",
+    )
+    p.add_argument("analyte")
+    p.add_argument("--study")
+    p.add_argument(
+        "--pairs", action="store_true", help="list the paired values instead of the summary"
+    )
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.set_defaults(handler=cmd_compare_methods)
+
+    plot = sub.add_parser("plot", parents=[common], help="plot a trajectory or a cohort (PNG/SVG)")
+    psub = plot.add_subparsers(dest="plot_command", metavar="KIND")
+    p = psub.add_parser("patient", parents=[common], help="one subject's trajectory")
+    p.add_argument("study")
+    p.add_argument("subject")
+    p.add_argument("--analyte", action="append", default=[], help="analyte to plot (repeatable)")
+    p.add_argument("--normalise", "--normalize", choices=NORMALISE_CHOICES, default=None)
+    p.add_argument("--out", required=True, help="output file (.png, .svg or .pdf)")
+    p.set_defaults(handler=cmd_plot_patient)
+    p = psub.add_parser("cohort", parents=[common], help="one analyte across the cohort")
+    p.add_argument("analyte")
+    p.add_argument("--study")
+    p.add_argument("--by", choices=BY_CHOICES, default="visit")
+    p.add_argument("--change", action="store_true")
+    p.add_argument("--biofluid")
+    p.add_argument("--method")
+    p.add_argument("--out", required=True, help="output file (.png, .svg or .pdf)")
+    p.set_defaults(handler=cmd_plot_cohort)
+
+
+# -- patient --------------------------------------------------------------------------------
+
+TABLE_COLUMNS = [
+    "analyte",
+    "biofluid",
+    "method",
+    "visit",
+    "day",
+    "collected",
+    "target",
+    "assay",
+    "result",
+    "n",
+    "cv%",
+    "unit",
+    "baseline",
+    "change",
+    "change%",
+    "bl",
+]
+
+
+def _collapse(points: list[Any]) -> list[dict[str, Any]]:
+    """One table line per replicate set (target x analyte x assay x run)."""
+    from exolab.commands.output import fmt
+
+    lines: list[dict[str, Any]] = []
+    last: tuple[Any, ...] | None = None
+    for p in points:
+        key = (p.analyte, p.biofluid, p.method, p.sample_id, p.isolation_id, p.assay, p.run_id)
+        key += (p.std_unit,)
+        if key == last:
+            continue
+        last = key
+        if p.replicate_n:
+            result = fmt(p.replicate_mean)
+            if p.replicate_n_censored:
+                result += f" (+{p.replicate_n_censored} censored)"
+        elif p.qualitative:
+            result = p.qualitative
+        else:
+            result = p.value if p.censor != "none" else fmt(p.std_value)
+        change = (
+            p.replicate_mean - p.baseline_value
+            if p.replicate_n and p.baseline_value is not None
+            else None
+        )
+        pct = 100.0 * change / p.baseline_value if change is not None and p.baseline_value else None
+        lines.append(
+            {
+                "analyte": p.analyte,
+                "biofluid": p.biofluid,
+                "method": p.method or "(sample)",
+                "visit": p.visit,
+                "day": p.visit_day,
+                "collected": p.collected_at,
+                "target": p.isolation_id or p.sample_id,
+                "assay": p.assay,
+                "result": result,
+                "n": p.replicate_n + p.replicate_n_censored,
+                "cv%": None if p.replicate_cv is None else round(p.replicate_cv, 1),
+                "unit": p.std_unit,
+                "baseline": p.baseline_value,
+                "change": change,
+                "change%": None if pct is None else round(pct, 1),
+                "bl": "*" if p.baseline_flag else "",
+            }
+        )
+    return lines
+
+
+def cmd_patient(args: argparse.Namespace) -> int:
+    from exolab.commands.output import emit, print_table, write_csv
+    from exolab.services.queries import LONGITUDINAL_COLUMNS, trajectory_for_subject
+
+    lab = open_lab(args)
+    with lab.read() as tx:
+        points = trajectory_for_subject(
+            tx, args.study, args.subject, args.analyte or None, normalise=args.normalise
+        )
+    columns = list(LONGITUDINAL_COLUMNS)
+    if args.normalise:
+        columns.append("normalisation")
+    if args.format == "table":
+        if not points:
+            print(f"no results for {args.study}/{args.subject}", file=sys.stderr)
+            return 0
+        if args.normalise:
+            print(f"normalised: {args.normalise}")
+        print_table(_collapse(points), TABLE_COLUMNS)
+        return 0
+    rows = [p.model_dump(include=set(columns)) for p in points]
+    if args.format == "csv":
+        write_csv(rows, columns)
+    else:
+        emit([{c: r[c] for c in columns} for r in rows], columns, "json")
+    return 0
+
+
+# -- cohort ---------------------------------------------------------------------------------
+
+
+def cmd_cohort(args: argparse.Namespace) -> int:
+    from exolab.commands.output import emit
+    from exolab.services.queries import cohort_summary
+
+    lab = open_lab(args)
+    with lab.read() as tx:
+        rows = cohort_summary(
+            tx,
+            args.analyte,
+            study=args.study,
+            by=args.by,
+            change=args.change,
+            biofluid=args.biofluid,
+            method=args.method,
+        )
+    out = [r.as_row() for r in rows]
+    columns = [
+        args.by,
+        "n",
+        "n_subjects",
+        "n_censored",
+        "mean",
+        "sd",
+        "median",
+        "q1",
+        "q3",
+        "min",
+        "max",
+        "unit",
+    ]
+    if args.format == "table":
+        what = "change from baseline" if args.change else "value"
+        print(f"{rows[0].analyte if rows else args.analyte}: {what} by {args.by}")
+    if args.format == "csv":
+        columns += ["analyte", "measure"]
+    emit(out, columns, args.format)
+    return 0
+
+
+# -- method comparison ----------------------------------------------------------------------
+
+
+def cmd_compare_methods(args: argparse.Namespace) -> int:
+    from exolab.commands.output import emit
+    from exolab.services.queries import compare_methods
+
+    lab = open_lab(args)
+    with lab.read() as tx:
+        pairs = compare_methods(tx, args.analyte, study=args.study, with_pairs=args.pairs)
+    if args.pairs:
+        rows = [
+            {
+                "method_a": m.method_a,
+                "method_b": m.method_b,
+                "assay": m.assay,
+                "sample_id": p.sample_id,
+                "a": p.a,
+                "b": p.b,
+                "difference": p.b - p.a,
+                "unit": m.unit,
+            }
+            for m in pairs
+            for p in m.pairs
+        ]
+        emit(
+            rows,
+            ["method_a", "method_b", "assay", "sample_id", "a", "b", "difference", "unit"],
+            args.format,
+        )
+        return 0
+    if not pairs and args.format == "table":
+        print(f"no split samples measured for {args.analyte} by two methods", file=sys.stderr)
+        return 0
+    columns = [
+        "method_a",
+        "method_b",
+        "assay",
+        "n_pairs",
+        "n_censored_pairs",
+        "mean_a",
+        "mean_b",
+        "mean_difference",
+        "sd_difference",
+        "loa_lower",
+        "loa_upper",
+        "pearson_r",
+        "spearman_rho",
+        "unit",
+    ]
+    rows = [m.model_dump(exclude={"pairs"}) for m in pairs]
+    emit(rows, columns + (["analyte"] if args.format == "csv" else []), args.format)
+    return 0
+
+
+# -- plots ----------------------------------------------------------------------------------
+
+
+def _plots() -> Any:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        from exolab.services.errors import ExolabError
+
+        raise ExolabError(
+            "plotting needs matplotlib; install it with: pip install 'exolab[plot]'"
+        ) from None
+    from exolab import plots
+
+    return plots
+
+
+def _check_out(path: str) -> None:
+    from pathlib import Path
+
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".png", ".svg", ".pdf"):
+        raise UsageError(f"--out must end in .png, .svg or .pdf (got '{path}')")
+
+
+def cmd_plot_patient(args: argparse.Namespace) -> int:
+    from exolab.services.queries import trajectory_for_subject
+    from exolab.services.subjects import get_subject
+
+    _check_out(args.out)
+    plots = _plots()
+    lab = open_lab(args)
+    with lab.read() as tx:
+        subject = get_subject(tx, args.study, args.subject)
+        points = trajectory_for_subject(
+            tx, args.study, args.subject, args.analyte or None, normalise=args.normalise
+        )
+    points = [p for p in points if p.std_value is not None or p.censor != "none"]
+    if not points:
+        from exolab.services.errors import NotFound
+
+        raise NotFound(f"no numeric results to plot for {args.study}/{args.subject}")
+    plots.plot_patient(points, args.out, subject=subject, normalise=args.normalise)
+    print(f"plot written to {args.out}")
+    return 0
+
+
+def cmd_plot_cohort(args: argparse.Namespace) -> int:
+    from exolab.services.queries import cohort_points, cohort_summary
+
+    _check_out(args.out)
+    plots = _plots()
+    lab = open_lab(args)
+    with lab.read() as tx:
+        kw = {"study": args.study, "by": args.by, "change": args.change}
+        kw |= {"biofluid": args.biofluid, "method": args.method}
+        summary = cohort_summary(tx, args.analyte, **kw)
+        points = cohort_points(tx, args.analyte, **kw)
+    if not summary:
+        from exolab.services.errors import NotFound
+
+        raise NotFound(f"no results of {args.analyte} to plot")
+    plots.plot_cohort(summary, points, args.out, study=args.study)
+    print(f"plot written to {args.out}")
+    return 0

@@ -1,0 +1,71 @@
+"""The hash-chained, append-only audit trail."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from exolab.services import subjects
+from exolab.services.audit import list_events, verify_chain
+from exolab.services.context import Lab
+
+
+def _fill(lab: Lab, n: int = 5) -> None:
+    with lab.write() as tx:
+        for i in range(n):
+            subjects.create_subject(tx, {"study": "A", "subject_id": f"S{i}"})
+
+
+def test_chain_verifies(lab: Lab) -> None:
+    _fill(lab)
+    with lab.read() as tx:
+        result = verify_chain(tx)
+        events = list_events(tx, entity="subject")
+    assert result.ok and result.checked >= 6
+    assert [e.entity_id for e in events][:2] == ["A/S4", "A/S3"]
+    assert all(e.user == "tester" for e in events)
+
+
+def test_database_refuses_update_and_delete(lab: Lab) -> None:
+    _fill(lab, 1)
+    with pytest.raises(DBAPIError, match="append-only"), lab.db.engine.begin() as c:
+        c.execute(text("UPDATE audit_events SET user_name = 'mallory'"))
+    with pytest.raises(DBAPIError, match="append-only"), lab.db.engine.begin() as c:
+        c.execute(text("DELETE FROM audit_events"))
+
+
+def _drop_guards(lab: Lab) -> None:
+    with lab.db.engine.begin() as c:
+        if lab.db.dialect == "sqlite":
+            c.execute(text("DROP TRIGGER audit_events_no_update"))
+            c.execute(text("DROP TRIGGER audit_events_no_delete"))
+        else:
+            c.execute(text("DROP TRIGGER audit_events_no_change ON audit_events"))
+
+
+def test_tampered_row_is_caught(lab: Lab) -> None:
+    _fill(lab)
+    _drop_guards(lab)  # an attacker with database access bypasses the triggers
+    with lab.db.engine.begin() as c:
+        target = c.execute(
+            text("SELECT id FROM audit_events ORDER BY id LIMIT 1 OFFSET 3")
+        ).scalar()
+        c.execute(
+            text("UPDATE audit_events SET user_name = 'mallory' WHERE id = :i"), {"i": target}
+        )
+    with lab.read() as tx:
+        result = verify_chain(tx)
+    assert not result.ok and result.first_bad_id == target
+    assert f"audit event {target}" in result.message
+
+
+def test_removed_row_is_caught(lab: Lab) -> None:
+    _fill(lab)
+    _drop_guards(lab)
+    with lab.db.engine.begin() as c:
+        ids = [r[0] for r in c.execute(text("SELECT id FROM audit_events ORDER BY id"))]
+        c.execute(text("DELETE FROM audit_events WHERE id = :i"), {"i": ids[2]})
+    with lab.read() as tx:
+        result = verify_chain(tx)
+    assert not result.ok and result.first_bad_id == ids[3]

@@ -1,0 +1,124 @@
+"""The command line: database selection, init, users, audit, exit codes, start-up weight."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from exolab.cli import main
+from exolab.db import migrate
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "EXOLAB_USER": "alice", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "exolab", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        check=False,
+    )
+
+
+def test_cli_import_loads_no_textual() -> None:
+    code = (
+        "import sys, exolab.cli; exolab.cli.build_parser(); "
+        "bad = [m for m in sys.modules if m.split('.')[0] in "
+        "('textual', 'matplotlib', 'pandas', 'plotext', 'textual_plotext')]; "
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_core_modules_do_not_import_textual() -> None:
+    code = (
+        "import sys, exolab.services.samples, exolab.services.readouts, exolab.domain.schemas, "
+        "exolab.db.models; print(any(m.startswith('textual') for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_init_current_and_plain_path(tmp_path: Path) -> None:
+    db = tmp_path / "lab.db"
+    r = run("--db", str(db), "init")
+    assert r.returncode == 0, r.stderr
+    assert "user 'alice' is admin" in r.stdout
+    r = run("db", "current", "--db", str(db))  # --db after the subcommand
+    assert r.returncode == 0
+    assert r.stdout.split()[0] == migrate.head_revision()
+    r = run("--db", str(db), "init")
+    assert "already at" in r.stdout
+
+
+def test_env_database_url(tmp_path: Path) -> None:
+    db = tmp_path / "env.db"
+    r = run("init", env={"EXOLAB_DATABASE_URL": f"sqlite:///{db}"})
+    assert r.returncode == 0 and db.exists()
+
+
+def test_outdated_schema_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "lab.db"
+    assert run("--db", str(db), "init").returncode == 0
+    assert run("--db", str(db), "db", "downgrade", "base").returncode == 0
+    r = run("--db", str(db), "user", "list")
+    assert r.returncode == 1
+    assert "exolab init" in r.stderr or "exolab db upgrade" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert run("--db", str(db), "db", "upgrade").returncode == 0
+    assert run("--db", str(db), "user", "list").returncode == 0
+
+
+def test_users_roles_and_exit_codes(tmp_path: Path) -> None:
+    db = str(tmp_path / "lab.db")
+    assert run("--db", db, "init").returncode == 0
+    assert run("--db", db, "user", "add", "vic", "--role", "viewer").returncode == 0
+    r = run("--db", db, "--user", "vic", "user", "add", "eve", "--role", "admin")
+    assert r.returncode == 3 and "viewer" in r.stderr
+    r = run("--db", db, "user", "add", "vic", "--role", "viewer")
+    assert r.returncode == 1 and "already exists" in r.stderr
+    r = run("--db", db, "user", "add", "x", "--role", "boss")
+    assert r.returncode == 2
+    r = run("--db", db, "audit", "--entity", "user", "--id", "vic")
+    assert r.returncode == 0 and "vic" in r.stdout and "alice" in r.stdout
+    r = run("--db", db, "audit", "verify")
+    assert r.returncode == 0 and "verified" in r.stdout
+
+
+def test_check_and_backup(tmp_path: Path) -> None:
+    db = str(tmp_path / "lab.db")
+    assert run("--db", db, "init").returncode == 0
+    r = run("--db", db, "db", "check")
+    assert r.returncode == 0, r.stderr
+    r = run("--db", db, "db", "backup", str(tmp_path / "copy.db"))
+    assert r.returncode == 0, r.stderr
+    r = run("--db", str(tmp_path / "copy.db"), "db", "current")
+    assert r.stdout.split()[0] == migrate.head_revision()
+    r = run("--db", db, "db", "backup", str(tmp_path / "copy.db"))
+    assert r.returncode == 1 and "exists" in r.stderr
+
+
+def test_demo_fills_database(tmp_path: Path) -> None:
+    db = str(tmp_path / "demo.db")
+    r = run("--db", db, "demo", "--no-tui")
+    assert r.returncode == 0, r.stderr
+    assert "36 subjects" in r.stderr
+    r = run("--db", db, "demo", "--no-tui")
+    assert r.returncode == 0 and "already filled" in r.stderr
+    assert run("--db", db, "audit", "verify").returncode == 0
+
+
+def test_usage_error_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["no-such-command"])
+    assert e.value.code == 2
+
+
+def test_unreachable_database_is_plain_words(tmp_path: Path) -> None:
+    r = run("--db", "postgresql+psycopg://nobody:x@127.0.0.1:1/none", "user", "list")
+    assert r.returncode == 1 and "error: database" in r.stderr and "Traceback" not in r.stderr
