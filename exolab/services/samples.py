@@ -230,9 +230,11 @@ def resolve_sprec(values: dict[str, Any], biofluid: str, given: str | None) -> s
         for key, value in implied.items():
             if key in values and values.get(key) is None:
                 values[key] = value
-        problems = sprec_rules.conflicts(code, handling_of(values, biofluid))
+        handling = handling_of(values, biofluid)
+        problems = sprec_rules.conflicts(code, handling)
         if problems:
             raise ValidationFailed([FieldError("sprec", "; ".join(problems), given)])
+        return sprec_rules.reconcile_sprec(code, handling)
     return sprec_rules.derive_sprec(handling_of(values, biofluid))
 
 
