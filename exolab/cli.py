@@ -15,6 +15,7 @@ from exolab import __version__
 COMMAND_MODULES = (
     "exolab.commands.core",
     "exolab.commands.io",
+    "exolab.commands.query",
 )
 
 Handler = Callable[[argparse.Namespace], int | None]

@@ -115,8 +115,16 @@ def _collapse(points: list[Any]) -> list[dict[str, Any]]:
     lines: list[dict[str, Any]] = []
     last: tuple[Any, ...] | None = None
     for p in points:
-        key = (p.analyte, p.biofluid, p.method, p.sample_id, p.isolation_id, p.assay, p.run_id)
-        key += (p.std_unit,)
+        key = (
+            p.analyte,
+            p.biofluid,
+            p.method,
+            p.sample_id,
+            p.isolation_id,
+            p.assay,
+            p.run_id,
+            p.std_unit,
+        )
         if key == last:
             continue
         last = key

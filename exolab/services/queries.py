@@ -19,10 +19,12 @@ Conventions (CONTRACT §6, CDISC SDTM LB / OMOP MEASUREMENT), the same in every 
 - **Baseline** per subject x analyte x biofluid x isolation method (and standard unit): the
   earliest collection time with at least one non-censored result; its value is the mean of the
   replicate means of the results at that collection (rows flagged ``baseline_flag = "Y"``).
-  For each non-censored row ``change_from_baseline = std_value - baseline_value``,
-  ``pct_change_from_baseline = 100 * change / baseline`` and ``fold_change = std_value /
-  baseline`` (both empty when the baseline is 0). Censored rows get no change. QC status is
-  reported but does not filter (a failed QC result stays visible and is counted).
+  The change belongs to the replicate-summarised result: for each non-censored row
+  ``change_from_baseline = replicate_mean - baseline_value`` (the row's own value when it has
+  no replicates), ``pct_change_from_baseline = 100 * change / baseline`` and ``fold_change =
+  replicate_mean / baseline`` (both empty when the baseline is 0). Censored rows get no
+  change. QC status is reported but does not filter (a failed QC result stays visible and is
+  counted).
 - Samples without a subject (conditioned medium) have no visit_day or baseline; they appear in
   :func:`iter_longitudinal` only when neither a study nor subjects are filtered, and never in
   subject or cohort queries.
@@ -388,8 +390,8 @@ def _finish_group(rows: list[dict[str, Any]]) -> None:
         r["baseline_value"] = base
         if r["collected_at"] == at:
             r["baseline_flag"] = "Y"
-        v = r["std_value"]
-        if r["censor"] == "none" and v is not None:
+        v = r["replicate_mean"]
+        if r["censor"] == "none" and r["std_value"] is not None and v is not None:
             change = v - base
             r["change_from_baseline"] = change
             if base != 0:
