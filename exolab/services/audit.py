@@ -18,7 +18,7 @@ from exolab.db.models import AuditEvent
 from exolab.services.context import Tx
 
 GENESIS = "0" * 64
-AUDIT_LOCK_KEY = 7_130_001  # PostgreSQL advisory lock serialising appends to the chain
+AUDIT_LOCK_KEY = 7_130_001  # PostgreSQL advisory lock serialising appends (= WRITE_LOCK_KEY)
 
 
 def _json_default(value: Any) -> Any:

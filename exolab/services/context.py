@@ -7,16 +7,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from exolab.db import migrate
 from exolab.db.engine import Database
 from exolab.db.models import User
-from exolab.services.errors import Busy, PermissionDenied, SchemaOutdated
+from exolab.services.errors import Busy, Conflict, PermissionDenied, SchemaOutdated
 
 WRITER_ROLES = ("technician", "admin")
+# PostgreSQL advisory lock taken by every write transaction: writers queue (as SQLite's
+# BEGIN IMMEDIATE makes them), so check-then-insert rules and the audit chain never race.
+WRITE_LOCK_KEY = 7_130_001
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,8 @@ class Lab:
     def write(self) -> Iterator[Tx]:
         try:
             with self.db.write() as session:
+                if self.db.dialect == "postgresql":
+                    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY})
                 tx = Tx(session, self.actor(session), self.db.dialect)
                 tx.require_write()
                 yield tx
@@ -111,6 +116,9 @@ class Lab:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise Busy("the database is busy with another writer; try again") from exc
             raise
+        except IntegrityError as exc:
+            detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise Conflict(f"the change conflicts with stored records ({detail})") from exc
 
 
 def ensure_current(db: Database) -> None:
