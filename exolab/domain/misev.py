@@ -8,7 +8,9 @@ can be corrected by editing the table and bumping ``RULES_VERSION``.
 Choices where DOMAIN.md is silent:
 
 - A marker counts as measured whatever its result (detected, not detected, censored).
-- A readout's MISEV category falls back to the seed analyte table when it is not given.
+- A readout's MISEV category falls back to the seed analyte table when it is not given,
+  unless ``category_from_vocabulary`` says it comes from the (admin-edited) database
+  vocabulary, where "no category" is an answer.
 - Antibody specifics do not apply to flow readouts of particle counts or sizes (no antibody
   is needed to count particles); they apply to every other western_blot, elisa and flow
   readout and to iac steps.
@@ -73,6 +75,7 @@ class ReadoutFacts:
     antibody: str | None = None
     antibody_dilution: str | None = None
     lysis_buffer: str | None = None
+    category_from_vocabulary: bool = False
 
 
 @dataclass
@@ -112,6 +115,8 @@ def _analyte(r: ReadoutFacts) -> str:
 
 
 def _category(r: ReadoutFacts) -> str | None:
+    if r.category_from_vocabulary:
+        return r.misev_category
     return r.misev_category or misev_category_of(r.analyte)
 
 
