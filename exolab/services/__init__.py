@@ -1,0 +1,1 @@
+"""Use cases (register, isolate, record, query, audit, import): the one service layer."""
