@@ -233,13 +233,27 @@ class ExolabApp(App[int]):
             ("Home", "counts, work queues, recent activity (f2)", partial(self.action_go, "home")),
         ]
         for kind, title in LIST_KINDS.items():
-            cmds.append((f"List {title.lower()}", f"browse {title.lower()}", partial(self.action_go, kind)))
+            cmds.append(
+                (f"List {title.lower()}", f"browse {title.lower()}", partial(self.action_go, kind))
+            )
         cmds += [
-            ("Storage browser", "freezers, racks and box grids (f7)", partial(self.action_go, "storage")),
-            ("Audit trail", "who changed what, when and why (f8)", partial(self.action_go, "audit")),
+            (
+                "Storage browser",
+                "freezers, racks and box grids (f7)",
+                partial(self.action_go, "storage"),
+            ),
+            (
+                "Audit trail",
+                "who changed what, when and why (f8)",
+                partial(self.action_go, "audit"),
+            ),
             ("Register sample", "scan or type a new tube's id", self.action_register_sample),
             ("Register subject", "a new study participant", self.action_register_subject),
-            ("Record isolation", "an EV preparation with ordered method steps", self.action_record_isolation),
+            (
+                "Record isolation",
+                "an EV preparation with ordered method steps",
+                self.action_record_isolation,
+            ),
             ("Enter readouts for a run", "isolations x analytes grid", self.action_readout_grid),
             ("Import file", "validate, preview and import a CSV", self.action_import),
             ("Export data", "write a CSV export", self.action_export),

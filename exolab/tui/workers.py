@@ -58,3 +58,31 @@ def run_db(
         exclusive=True,
         exit_on_error=False,
     )
+
+
+def run_task(
+    node: DOMNode,
+    fn: Callable[[], T],
+    done: Callable[[T], Any] | None = None,
+    *,
+    group: str,
+    on_error: Callable[[ExolabError], Any] | None = None,
+) -> Worker[T | None]:
+    """Like :func:`run_db` for service calls that open their own transactions (imports)."""
+    app = node.app
+
+    def job() -> T | None:
+        try:
+            result = fn()
+        except ExolabError as exc:
+            if on_error is None:
+                raise
+            app.call_from_thread(on_error, exc)
+            return None
+        if done is not None and not get_current_worker().is_cancelled:
+            app.call_from_thread(done, result)
+        return result
+
+    return node.run_worker(
+        job, name=group, group=group, thread=True, exclusive=True, exit_on_error=False
+    )

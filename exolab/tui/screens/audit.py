@@ -39,7 +39,9 @@ class AuditScreen(BaseScreen):
         yield Header()
         with Vertical():
             with Horizontal(id="filters"):
-                yield Input(self.entity or "", placeholder="entity (sample, subject, ...)", id="a-entity")
+                yield Input(
+                    self.entity or "", placeholder="entity (sample, subject, ...)", id="a-entity"
+                )
                 yield Input(self.entity_id or "", placeholder="record id", id="a-id")
                 yield Input("", placeholder="user", id="a-user")
             yield DataTable(id="table", cursor_type="row", zebra_stripes=True)

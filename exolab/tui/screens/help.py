@@ -44,7 +44,9 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog help"):
-            yield Label(f"Keys: {self.target.title or type(self.target).__name__}", classes="dialog-title")
+            yield Label(
+                f"Keys: {self.target.title or type(self.target).__name__}", classes="dialog-title"
+            )
             yield DataTable(id="keys", cursor_type="row", zebra_stripes=True)
             yield Static(
                 "ctrl+p: command palette — type an id (sample, isolation, subject, box) "

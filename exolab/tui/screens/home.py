@@ -11,7 +11,14 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
 from exolab.services.audit import AuditRow, list_events
-from exolab.services.browse import HomeCounts, Resolved, WorkQueues, home_counts, resolve_id, work_queues
+from exolab.services.browse import (
+    HomeCounts,
+    Resolved,
+    WorkQueues,
+    home_counts,
+    resolve_id,
+    work_queues,
+)
 from exolab.services.context import Tx
 from exolab.tui.screens.base import BaseScreen
 
@@ -120,7 +127,9 @@ class HomeScreen(BaseScreen):
                 table.add_row(title, "—", "nothing waiting", key=f"{name}:")
                 continue
             for i, item in enumerate(items[: queues.limit]):
-                table.add_row(title if i == 0 else "", item.key, item.detail, key=f"{item.kind}:{item.key}")
+                table.add_row(
+                    title if i == 0 else "", item.key, item.detail, key=f"{item.kind}:{item.key}"
+                )
             if len(items) > queues.limit:
                 table.add_row("", "…", "more", key=f"{name}:more")
 
@@ -133,7 +142,9 @@ class HomeScreen(BaseScreen):
         def opened(found: Resolved | None) -> None:
             scan = self.query_one("#scan", Input)
             if found is None:
-                self.notify(f"no sample, isolation, subject or box with id {text!r}", severity="warning")
+                self.notify(
+                    f"no sample, isolation, subject or box with id {text!r}", severity="warning"
+                )
                 scan.value = ""
                 return
             scan.value = ""

@@ -83,7 +83,9 @@ class ListScreen(BaseScreen):
         Binding("escape", "back", "Back", id="list.back"),
     ]
 
-    def __init__(self, kind: str, query: ListQuery | None = None, *, title: str | None = None) -> None:
+    def __init__(
+        self, kind: str, query: ListQuery | None = None, *, title: str | None = None
+    ) -> None:
         super().__init__()
         self.kind = kind
         self.query_spec = query or ListQuery()
@@ -242,7 +244,9 @@ class ListScreen(BaseScreen):
                 try:
                     changes[name] = date.fromisoformat(value)
                 except ValueError:
-                    self.notify(f"{name}: write a date as YYYY-MM-DD, not {value!r}", severity="error")
+                    self.notify(
+                        f"{name}: write a date as YYYY-MM-DD, not {value!r}", severity="error"
+                    )
                     return
             else:
                 changes[name] = value

@@ -60,7 +60,9 @@ class StorageScreen(BaseScreen):
             rk = f"{b.freezer}/{b.rack}"
             r = racks.get(rk)
             if r is None:
-                r = racks[rk] = f.add(b.rack, expand=self.box_path is None or self.box_path.startswith(rk))  # type: ignore[attr-defined]
+                r = racks[rk] = f.add(
+                    b.rack, expand=self.box_path is None or self.box_path.startswith(rk)
+                )  # type: ignore[attr-defined]
             size = f"{b.n_rows}x{b.n_cols}" if b.n_rows else "bag"
             r.add_leaf(f"{b.code} ({size})", data=b.path)  # type: ignore[attr-defined]
         if not self.box_path:
@@ -91,9 +93,12 @@ class StorageScreen(BaseScreen):
     def _highlighted(self, event: BoxGrid.Highlighted) -> None:
         if isinstance(event, BoxGrid.Selected):
             return
-        text = f"{event.position}: {event.sample_id}" if event.sample_id else f"{event.position}: free"
+        text = (
+            f"{event.position}: {event.sample_id}" if event.sample_id else f"{event.position}: free"
+        )
         self.query_one("#position-info", Static).update(
-            text + ("  (Enter opens the tube)" if event.sample_id else "  (Enter registers a tube here)")
+            text
+            + ("  (Enter opens the tube)" if event.sample_id else "  (Enter registers a tube here)")
         )
 
     @on(BoxGrid.Selected, "#grid")
