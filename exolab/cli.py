@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "exolab.commands.core",
     "exolab.commands.io",
     "exolab.commands.query",
+    "exolab.commands.standards",
 )
 
 Handler = Callable[[argparse.Namespace], int | None]
