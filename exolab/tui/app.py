@@ -116,6 +116,7 @@ class ExolabApp(App[int]):
 
         self.sub_title = f"{self.lab.user_name} · {self.url_display}"
         run_db(self, lambda tx: tx.actor, self._actor_loaded, group="actor")
+        self.run_worker(_warm_up, thread=True, group="warm-up", exit_on_error=False)
 
     def _actor_loaded(self, actor: Actor) -> None:
         self.actor = actor
@@ -313,6 +314,31 @@ class ExolabApp(App[int]):
 
     def on_unmount(self) -> None:
         self.db.dispose()
+
+
+def _warm_up() -> None:
+    """Import the screens in the background so the first Enter on a record opens at once."""
+    import importlib
+
+    for name in SCREEN_MODULES:
+        importlib.import_module(name)
+
+
+SCREEN_MODULES = (
+    "exolab.tui.screens.lists",
+    "exolab.tui.screens.sample",
+    "exolab.tui.screens.subject",
+    "exolab.tui.screens.isolation",
+    "exolab.tui.screens.storage",
+    "exolab.tui.screens.audit",
+    "exolab.tui.screens.register",
+    "exolab.tui.screens.readout_grid",
+    "exolab.tui.screens.forms",
+    "exolab.tui.screens.transfer",
+    "exolab.tui.screens.help",
+    "exolab.io.importer",
+    "exolab.io.export",
+)
 
 
 def run_app(url: str, user: str) -> int:

@@ -66,7 +66,7 @@ class IsolationScreen(BaseScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with VerticalScroll():
+        with VerticalScroll(id="iso-view"):
             yield Static("loading…", id="iso-head", classes="panel")
             yield Label("Method steps (in order)", classes="panel-title")
             yield DataTable(id="steps", cursor_type="row", show_cursor=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
+from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -159,13 +160,14 @@ class SampleScreen(BaseScreen):
             f"version {s.version}"
         )
         lines = [f"[b]Pre-analytics[/b]  tube {_fmt(s.tube)}"]
-        for f in HANDLING_FIELDS:
-            if f == "tube":
-                continue
-            v = getattr(s, f)
-            if v is not None:
-                lines.append(f"{f.replace('_', ' ')}: {_fmt(v)}")
-        if len(lines) == 1:
+        pairs = [
+            f"{f.replace('_', ' ')}: {_fmt(getattr(s, f))}"
+            for f in HANDLING_FIELDS
+            if f != "tube" and getattr(s, f) is not None
+        ]
+        for i in range(0, len(pairs), 2):
+            lines.append("  ".join(p.ljust(30) for p in pairs[i : i + 2]).rstrip())
+        if not pairs:
             lines.append("nothing recorded")
         if s.notes:
             lines.append(f"notes: {s.notes}")
@@ -181,7 +183,7 @@ class SampleScreen(BaseScreen):
         nodes: list[Any] = [tree.root]
         for depth, ident, status, location in d.tree:
             mark = "▶ " if ident == s.sample_id else ""
-            label = f"{mark}{ident} [{status}] {location}"
+            label = escape(f"{mark}{ident} [{status}] {location}")
             parent_node = nodes[min(depth, len(nodes) - 1)]
             node = parent_node.add(label, data=ident, expand=True)
             nodes = [*nodes[: depth + 1], node]
@@ -381,7 +383,7 @@ class AliquotScreen(_ActionModal):
         self.query_one("#positions", Input).value = " ".join(chosen)
         self.query_one("#count", Input).value = str(len(chosen))
 
-    def children(self) -> list[tuple[str, str | None, float | None]]:
+    def aliquot_children(self) -> list[tuple[str, str | None, float | None]]:
         n = int(self.query_one("#count", Input).value or "0")
         if n < 1:
             raise ValueError("give at least one aliquot")
@@ -404,7 +406,7 @@ class AliquotScreen(_ActionModal):
 
     def action_save(self) -> None:
         try:
-            children = self.children()
+            children = self.aliquot_children()
         except ValueError as exc:
             self.message(str(exc))
             return
