@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from operator import itemgetter
 from types import SimpleNamespace
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from exolab.db.base import utcnow
 from exolab.db.models import Analyte, AssayRun, Isolation, Readout, Sample
@@ -33,6 +34,7 @@ from exolab.services.errors import ExolabError, ValidationFailed
 
 CHUNK_ROWS = 20_000
 CACHE_LIMIT = 50_000
+SQLITE_CACHE_KIB = 128 * 1024
 
 INSERT_COLUMNS = (
     "sample_id",
@@ -62,9 +64,14 @@ INSERT_COLUMNS = (
     "created_at",
     "created_by",
 )
-# File columns validated through a cached per-field adapter, in INSERT order after the value.
-CACHED_COLUMNS = (
+# Columns that change from row to row; validated per row (through per-column caches).
+ROW_COLUMNS = ("isolation_id", "sample_id", "analyte", "value", "replicate", "notes")
+# Columns that repeat across a run's rows: validated once per distinct combination.
+CONTEXT_COLUMNS = (
     "unit",
+    "assay",
+    "run_id",
+    "measured_on",
     "lod",
     "lloq",
     "uloq",
@@ -72,15 +79,14 @@ CACHED_COLUMNS = (
     "antibody_dilution",
     "lysis_buffer",
     "instrument",
-    "measured_on",
     "qc",
-    "notes",
 )
 _ROW_RULE: Callable[[Any], Any] = ReadoutIn.__pydantic_decorators__.model_validators[
     "_target_and_value"
 ].func
 _PARSED: Callable[[Any], ParsedResult] = ReadoutIn.parsed
 _MISSING = object()
+_NO_FIELDS: list[str] = []
 
 
 class _Invalid:
@@ -169,20 +175,27 @@ class ReadoutLoader:
         self.session = tx.session
         self.sqlite = tx.dialect == "sqlite"
         dc = src.decimal_comma
-        self.checks = {name: FieldCheck(name, dc) for name in CACHED_COLUMNS}
+        self.decimal_comma = dc
+        self.checks = {name: FieldCheck(name, dc) for name in CONTEXT_COLUMNS}
         self.analyte_check = FieldCheck("analyte", dc)
-        self.assay_check = FieldCheck("assay", dc)
-        self.run_check = FieldCheck("run_id", dc)
+        self.assay_check = self.checks["assay"]
+        self.run_check = self.checks["run_id"]
         self.replicate_check = FieldCheck("replicate", dc)
+        self.notes_check = FieldCheck("notes", dc)
+        width = len(src.header)
+        self.pick = itemgetter(*[index.get(c, width) for c in (*ROW_COLUMNS, *CONTEXT_COLUMNS)])
+        self.context_cache: dict[tuple[str, ...], Any] = {}
+        self.rule_cache: dict[tuple[bool, ...], str] = {}
+        self.new_runs: dict[str, tuple[str, Any, Any]] = {}
         self.seen: set[Any] = set()
         self.assay_ids: dict[str, int] = {}
         self.run_ids: dict[str, int] = {"": 0}
         self._load_maps()
         table = Readout.__table__
         dialect = self.session.get_bind().dialect
-        date_bind = table.c.measured_on.type.bind_processor(dialect)
+        date_bind = table.c.measured_on.type.dialect_impl(dialect).bind_processor(dialect)
         self._date_out: Callable[[date], Any] = date_bind if self.sqlite and date_bind else _same
-        created_bind = table.c.created_at.type.bind_processor(dialect)
+        created_bind = table.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
         now = utcnow()
         self.created_at = created_bind(now) if self.sqlite and created_bind else now
         self.user = tx.actor.name
@@ -217,75 +230,113 @@ class ReadoutLoader:
             self.analytes[code] = pk
         return pk
 
-    def _run(self, run: str, assay: str, measured_on: Any, instrument: Any) -> str | None:
-        """None when fine; the problem otherwise. New runs are created like the service does."""
+    def _check_run(self, run: str, assay: str, measured_on: Any, instrument: Any) -> str | None:
+        """None when fine; the problem otherwise. New runs are created at the end, with the
+        fields the service's ``ensure_run`` gives them."""
         known = self.runs.get(run)
         if known is None:
-            readout_service.ensure_run(self.tx, run, assay, measured_on, instrument, self.batch_id)
             self.runs[run] = assay
+            self.new_runs[run] = (assay, measured_on, instrument)
             return None
         if known != assay:
             return f"run {run} is a {known} run, not {assay}"
         return None
 
+    def _context(self, texts: tuple[str, ...]) -> tuple[Any, ...] | list[tuple[str, str, str]]:
+        """Validate the columns that repeat across rows (unit, assay, run, date, limits, ...)
+        once per distinct combination: the validated values, or the problems."""
+        bad: list[tuple[str, str, str]] = []
+        out: list[Any] = []
+        for name, text in zip(CONTEXT_COLUMNS, texts, strict=True):
+            v = self.checks[name](text)
+            if type(v) is _Invalid:
+                bad.append((name, v.message, text))
+            out.append(v)
+        if bad:
+            return bad
+        return tuple(out)
+
+    def _row_rule(self, has_iso: bool, has_sample: bool, unit: Any, parsed: ParsedResult) -> str:
+        """ReadoutIn's own cross-field rule, evaluated once per distinct shape of row."""
+        shape = (
+            has_iso,
+            has_sample,
+            unit is None,
+            parsed.qualitative is None,
+            parsed.value is None,
+        )
+        hit = self.rule_cache.get(shape)
+        if hit is None:
+            ns = SimpleNamespace(
+                isolation_id="x" if has_iso else None,
+                sample_id="x" if has_sample else None,
+                unit=unit,
+            )
+            ns.parsed = lambda: parsed
+            try:
+                _ROW_RULE(ns)
+                hit = ""
+            except ValueError as exc:
+                hit = str(exc)
+            self.rule_cache[shape] = hit
+        return hit
+
     def check_row(self, rownum: int, fields: list[str]) -> _Pending | None:
         """Validate one row; report its problems and return None, or the row to insert."""
-        idx = self.index
-        get = _getter(fields, idx)
+        fields.append("")  # the cell of every absent column
+        texts = self.pick(fields)
+        iso_code, sample_code, analyte_t, value_text, replicate_t, notes_t = (
+            texts[0].strip(),
+            texts[1].strip(),
+            texts[2].strip(),
+            texts[3].strip(),
+            texts[4].strip(),
+            texts[5],
+        )
+        context_key = texts[6:]  # the adapters strip; a padded copy is only another cache key
+        ctx = self.context_cache.get(context_key)
+        if ctx is None:
+            ctx = self._context(context_key)
+            if len(self.context_cache) >= CACHE_LIMIT:
+                self.context_cache.clear()
+            self.context_cache[context_key] = ctx
         bad: list[tuple[str, str, str]] = []
-
-        iso_code = get("isolation_id")
-        sample_code = get("sample_id")
-        analyte = self.analyte_check(get("analyte"))
-        assay = self.assay_check(get("assay"))
-        run = self.run_check(get("run_id"))
-        replicate = self.replicate_check(get("replicate"))
-        vals = [self.checks[c](get(c)) for c in CACHED_COLUMNS]
-        for col, v in (
-            ("analyte", analyte),
-            ("assay", assay),
-            ("run_id", run),
-            ("replicate", replicate),
-            *zip(CACHED_COLUMNS, vals, strict=True),
-        ):
-            if type(v) is _Invalid:
-                bad.append((col, v.message, get(col)))
-        unit, lod, lloq, uloq = vals[0], vals[1], vals[2], vals[3]
-        value_text = get("value")
+        if type(ctx) is list:
+            bad.extend(ctx)
+            ctx = None
+        analyte = self.analyte_check(analyte_t)
+        if type(analyte) is _Invalid:
+            bad.append(("analyte", analyte.message, analyte_t))
+        replicate = self.replicate_check(replicate_t)
+        if type(replicate) is _Invalid:
+            bad.append(("replicate", replicate.message, replicate_t))
+        notes = self.notes_check(notes_t.strip()) if notes_t else None
+        if type(notes) is _Invalid:
+            bad.append(("notes", notes.message, notes_t))
         parsed: ParsedResult | None = None
         if not value_text:
             bad.append(("value", "required", ""))
-        elif not any(c in ("lod", "lloq", "uloq") for c, _, _ in bad):
+        elif ctx is not None:
+            unit, assay, run, measured_on, lod, lloq, uloq = ctx[:7]
             try:
                 parsed = parse_result(
-                    value_text,
-                    decimal_comma=self.src.decimal_comma,
-                    lod=lod,
-                    lloq=lloq,
-                    uloq=uloq,
+                    value_text, decimal_comma=self.decimal_comma, lod=lod, lloq=lloq, uloq=uloq
                 )
             except ValueError as exc:
                 bad.append(("value", str(exc), value_text))
-        if parsed is not None and not any(c in ("unit",) for c, _, _ in bad):
-            row_ns = SimpleNamespace(
-                isolation_id=iso_code or None,
-                sample_id=sample_code or None,
-                unit=unit,
-                value=value_text,
-                decimal_comma=self.src.decimal_comma,
-                lod=lod,
-                lloq=lloq,
-                uloq=uloq,
-            )
-            row_ns.parsed = lambda: parsed
-            try:
-                _ROW_RULE(row_ns)
-            except ValueError as exc:
-                col, sep, msg = str(exc).partition(": ")
-                if not sep:
-                    col, msg = "value", str(exc)
-                bad.append((col, msg, get(col) if col in idx else ""))
-        # references
+            else:
+                problem = self._row_rule(bool(iso_code), bool(sample_code), unit, parsed)
+                if problem:
+                    col, sep, msg = problem.partition(": ")
+                    if not sep:
+                        col, msg = "value", problem
+                    bad.append(
+                        (
+                            col,
+                            msg,
+                            {"isolation_id": iso_code, "unit": texts[6].strip()}.get(col, ""),
+                        )
+                    )
         sample_pk = iso_pk = None
         if iso_code and not sample_code:
             target = self.isolations.get(iso_code)
@@ -297,31 +348,50 @@ class ReadoutLoader:
             sample_pk = self.samples.get(sample_code)
             if sample_pk is None:
                 bad.append(("sample_id", f"no sample {sample_code}", sample_code))
-        if not bad and run:
-            measured = vals[8]
-            problem = self._run(run, assay, measured, vals[7])
+        if not bad and ctx is not None and ctx[2]:
+            problem = self._check_run(ctx[2], ctx[1], ctx[3], ctx[10])
             if problem:
-                bad.append(("run_id", problem, run))
+                bad.append(("run_id", problem, ctx[2]))
         if bad:
             for col, msg, value in bad:
                 self.problems.add(rownum, col, msg, value)
             self.report.refused += 1
             return None
-        assert parsed is not None and sample_pk is not None
-        analyte_pk = self._analyte_id(analyte)
-        assay_no = self.assay_ids.setdefault(assay, len(self.assay_ids))
+        assert parsed is not None and sample_pk is not None and ctx is not None
+        (
+            unit,
+            assay,
+            run,
+            measured_on,
+            lod,
+            lloq,
+            uloq,
+            antibody,
+            dilution,
+            lysis,
+            instrument,
+            qc,
+        ) = ctx
+        analyte_pk = self.analytes.get(analyte)
+        if analyte_pk is None:
+            analyte_pk = self._analyte_id(analyte)
+        assay_no = self.assay_ids.get(assay)
+        if assay_no is None:
+            assay_no = self.assay_ids.setdefault(assay, len(self.assay_ids))
         run_code = run or ""
-        run_no = self.run_ids.setdefault(run_code, len(self.run_ids))
-        target_no = iso_pk * 2 + 1 if iso_pk else sample_pk * 2
-        key = _pack(target_no, analyte_pk, assay_no, run_no, replicate)
+        run_no = self.run_ids.get(run_code)
+        if run_no is None:
+            run_no = self.run_ids.setdefault(run_code, len(self.run_ids))
+        key = _pack(
+            iso_pk * 2 + 1 if iso_pk else sample_pk * 2, analyte_pk, assay_no, run_no, replicate
+        )
         if key in self.seen:
             self._report_duplicate(rownum, fields, key)
             return None
         self.seen.add(key)
-        measured_on = vals[8]
         m_out = self.date_cache.get(measured_on, _MISSING)
         if m_out is _MISSING:
-            m_out = self._date_out(measured_on)
+            m_out = self._date_out(measured_on) if measured_on is not None else None
             self.date_cache[measured_on] = m_out
         values = (
             sample_pk,
@@ -339,19 +409,19 @@ class ReadoutLoader:
             lod,
             lloq,
             uloq,
-            vals[4],
-            vals[5],
-            vals[6],
-            vals[7],
+            antibody,
+            dilution,
+            lysis,
+            instrument,
             m_out,
-            vals[9],
-            vals[10],
+            qc,
+            notes,
             self.batch_id,
             1,
             self.created_at,
             self.user,
         )
-        return _Pending(rownum, fields, values, key)
+        return _Pending(rownum, fields if self.db_has_readouts else _NO_FIELDS, values, key)
 
     def _report_duplicate(self, rownum: int, fields: list[str], key: Any) -> None:
         """Find the earlier row with the same key (a second pass; only when it happens)."""
@@ -529,6 +599,22 @@ class ReadoutLoader:
         self.staged += len(rows)
 
     def finish(self) -> None:
+        if self.new_runs:
+            self.session.execute(
+                insert(AssayRun),
+                [
+                    {
+                        "run_code": code,
+                        "assay": assay,
+                        "measured_on": measured_on,
+                        "instrument": instrument,
+                        "operator": self.user,
+                        "batch_id": self.batch_id,
+                    }
+                    for code, (assay, measured_on, instrument) in self.new_runs.items()
+                ],
+            )
+            self.report.extra["assay_runs_created"] = len(self.new_runs)
         if self.sqlite or not self.staged or self.problems:
             return
         cols = ", ".join(INSERT_COLUMNS)
@@ -537,6 +623,19 @@ class ReadoutLoader:
         )
 
     def run(self) -> None:
+        if self.sqlite:
+            # A bigger page cache for the duration: index pages of a large table stay in memory.
+            conn = self.session.connection()
+            old = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+            conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+            try:
+                self._run()
+            finally:
+                conn.exec_driver_sql(f"PRAGMA cache_size = {int(old or -2000)}")
+            return
+        self._run()
+
+    def _run(self) -> None:
         chunk: list[_Pending] = []
         check = self.check_row
         width = len(self.src.header)

@@ -26,6 +26,7 @@ SNIFF_BYTES = 64 * 1024
 DELIMITERS = (",", ";", "\t")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 _HEADER_SPACES = re.compile(r"[\s\-]+")
+_SLOW_START = frozenset("# \t\r\n\ufeff")
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
@@ -104,6 +105,9 @@ class CsvFile:
         try:
             for fields in self._reader:
                 row += 1
+                if fields and fields[0] and fields[0][0] not in _SLOW_START:
+                    yield row, fields  # the common case: a data row starting with a value
+                    continue
                 self._row = row
                 if not fields or (len(fields) == 1 and not fields[0].strip()):
                     continue

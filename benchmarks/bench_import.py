@@ -1,0 +1,288 @@
+"""Benchmark: importing N readouts (default 1,000,000) against the raw database floor.
+
+SQLite: the floor is stdlib ``csv`` + ``sqlite3.executemany`` of the same rows (raw strings, no
+validation) into a table with the same columns and the same unique natural-key index.
+PostgreSQL: the floor is a raw psycopg ``COPY`` of the same rows into such a table.
+exolab's import runs in a subprocess (``exolab import readouts FILE``'s code path) so its peak
+memory (ru_maxrss) is its own. Prints rows/s, the ratio to the floor and peak memory.
+
+    python benchmarks/bench_import.py [--rows N] [--backend sqlite|postgresql|both]
+
+PostgreSQL URL: EXOLAB_BENCH_POSTGRES_URL (default the local test server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+PG_DEFAULT = "postgresql+psycopg://exolab:exolab@localhost/exolab_test"
+COLUMNS = [
+    "isolation_id",
+    "sample_id",
+    "analyte",
+    "value",
+    "unit",
+    "assay",
+    "run_id",
+    "measured_on",
+    "replicate",
+    "lod",
+    "lloq",
+    "uloq",
+    "antibody",
+    "antibody_dilution",
+    "lysis_buffer",
+    "instrument",
+    "qc",
+    "notes",
+]
+ANALYTES = [
+    "CD9", "CD63", "CD81", "TSG101", "ALIX", "SDCBP", "FLOT1", "CANX", "APOA1", "ALB",
+    "particle_concentration", "protein_total", "hsa-miR-21-5p", "hsa-miR-16-5p", "GAPDH",
+    "HSPA8", "ANXA2", "UMOD", "CD41", "EPCAM",
+]  # fmt: skip
+REPLICATES = 5
+
+
+def n_isolations(rows: int) -> int:
+    return max(1, rows // (len(ANALYTES) * REPLICATES))
+
+
+def make_file(path: Path, rows: int, seed: int = 1) -> None:
+    rnd = random.Random(seed)
+    n_iso = n_isolations(rows)
+    day0 = date(2024, 1, 1)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(COLUMNS)
+        written = 0
+        for i in range(n_iso):
+            run_day = day0 + timedelta(days=i % 300)
+            for analyte in ANALYTES:
+                for rep in range(1, REPLICATES + 1):
+                    if written >= rows:
+                        return
+                    r = rnd.random()
+                    value = (
+                        "<0.5" if r < 0.03 else ("ND" if r < 0.04 else f"{rnd.uniform(1, 900):.4g}")
+                    )
+                    w.writerow(
+                        [
+                            f"ISO-{i:07d}", "", analyte, value, "pg/mL", "elisa",
+                            f"RUN-{i % 500:04d}", run_day.isoformat(), rep, "0.5", "", "",
+                            "", "", "", "Reader-1", "pass", "",
+                        ]
+                    )  # fmt: skip
+                    written += 1
+
+
+def setup_database(url: str, rows: int) -> None:
+    """A migrated database with one study, subjects, samples and isolations (Core inserts)."""
+    from sqlalchemy import insert
+
+    from exolab.commands.core import initialise
+    from exolab.db.engine import Database
+    from exolab.db.models import Isolation, Sample, Study, Subject, Visit
+
+    initialise(url, "bench")
+    db = Database(url)
+    n = n_isolations(rows)
+    now = datetime(2024, 1, 1, 9, 0)
+    with db.write() as s:
+        s.execute(insert(Study), [{"id": 1, "code": "BENCH"}])
+        n_subj = max(1, n // 10)
+        s.execute(
+            insert(Subject),
+            [{"id": i + 1, "study_id": 1, "subject_code": f"S{i:06d}"} for i in range(n_subj)],
+        )
+        s.execute(
+            insert(Visit),
+            [
+                {"id": i + 1, "subject_id": i + 1, "label": "baseline", "visit_date": now.date()}
+                for i in range(n_subj)
+            ],
+        )
+        s.execute(
+            insert(Sample),
+            [
+                {
+                    "id": i + 1,
+                    "sample_code": f"SMP-{i:07d}",
+                    "biofluid": "plasma",
+                    "collected_at": now,
+                    "subject_id": i % n_subj + 1,
+                    "visit_id": i % n_subj + 1,
+                    "freeze_thaw_count": 0,
+                    "status": "available",
+                }
+                for i in range(n)
+            ],
+        )
+        s.execute(
+            insert(Isolation),
+            [
+                {
+                    "id": i + 1,
+                    "isolation_code": f"ISO-{i:07d}",
+                    "sample_id": i + 1,
+                    "isolated_on": now.date(),
+                    "method": "sec",
+                    "input_volume_ml": 0.5,
+                }
+                for i in range(n)
+            ],
+        )
+    db.dispose()
+
+
+RUNNER = r"""
+import json, resource, sys, time
+from exolab.db.engine import Database
+from exolab.services.context import Lab
+from exolab.io.importer import run_import
+url, path = sys.argv[1], sys.argv[2]
+lab = Lab(Database(url), "bench")
+t = time.perf_counter()
+rep = run_import(lab, "readouts", path)
+dt = time.perf_counter() - t
+print(json.dumps({"seconds": dt, "created": rep.created, "batch": rep.batch_id,
+                  "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run_exolab_import(url: str, path: Path) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", RUNNER, url, str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "EXOLAB_USER": "bench"},
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def raw_sqlite(path: Path, db_path: Path) -> float:
+    con = sqlite3.connect(db_path, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    con.execute(f"CREATE TABLE raw_readouts ({', '.join(c + ' TEXT' for c in COLUMNS)})")
+    con.execute(
+        "CREATE UNIQUE INDEX uq_raw ON raw_readouts "
+        "(isolation_id, analyte, assay, run_id, replicate)"
+    )
+    marks = ", ".join("?" for _ in COLUMNS)
+    t = time.perf_counter()
+    with path.open(newline="", encoding="utf-8") as f:
+        r = csv.reader(f)
+        next(r)
+        con.execute("BEGIN")
+        con.executemany(f"INSERT INTO raw_readouts VALUES ({marks})", r)
+        con.execute("COMMIT")
+    dt = time.perf_counter() - t
+    con.close()
+    return dt
+
+
+def raw_pg(path: Path, url: str) -> float:
+    import psycopg
+
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as con:
+        con.execute("DROP TABLE IF EXISTS raw_readouts")
+        con.execute(f"CREATE TABLE raw_readouts ({', '.join(c + ' TEXT' for c in COLUMNS)})")
+        con.execute(
+            "CREATE UNIQUE INDEX uq_raw ON raw_readouts "
+            "(isolation_id, analyte, assay, run_id, replicate)"
+        )
+        con.commit()
+        t = time.perf_counter()
+        with path.open(newline="", encoding="utf-8") as f, con.cursor() as cur:
+            r = csv.reader(f)
+            next(r)
+            with cur.copy(f"COPY raw_readouts ({', '.join(COLUMNS)}) FROM STDIN") as cp:
+                for row in r:
+                    cp.write_row(row)
+        con.commit()
+        dt = time.perf_counter() - t
+        con.execute("DROP TABLE raw_readouts")
+        con.commit()
+    return dt
+
+
+def pg_database(base: str) -> tuple[str, str]:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"exolab_bench_{uuid.uuid4().hex[:8]}"
+    eng = create_engine(make_url(base).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    eng.dispose()
+    return make_url(base).set(database=name).render_as_string(hide_password=False), name
+
+
+def drop_pg(base: str, name: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    eng = create_engine(make_url(base).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    eng.dispose()
+
+
+def report(backend: str, rows: int, raw_s: float, ours: dict[str, float]) -> None:
+    raw_rate = rows / raw_s
+    rate = rows / ours["seconds"]
+    print(
+        f"{backend:10s} rows={rows:,}  raw {raw_rate:10,.0f} rows/s ({raw_s:6.2f} s)  "
+        f"exolab {rate:10,.0f} rows/s ({ours['seconds']:6.2f} s)  "
+        f"ratio {rate / raw_rate:4.2f}  peak {ours['maxrss_mb']:5.0f} MB"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        csv_path = d / "readouts.csv"
+        make_file(csv_path, args.rows)
+        size = csv_path.stat().st_size / 1e6
+        print(f"file: {args.rows:,} readouts, {size:.0f} MB")
+        if args.backend in ("sqlite", "both"):
+            url = f"sqlite:///{d / 'bench.db'}"
+            setup_database(url, args.rows)
+            raw_s = raw_sqlite(csv_path, d / "raw.db")
+            ours = run_exolab_import(url, csv_path)
+            assert ours["created"] == args.rows, ours
+            report("sqlite", args.rows, raw_s, ours)
+        if args.backend in ("postgresql", "both"):
+            base = os.environ.get("EXOLAB_BENCH_POSTGRES_URL", PG_DEFAULT)
+            url, name = pg_database(base)
+            try:
+                setup_database(url, args.rows)
+                raw_s = raw_pg(csv_path, url)
+                ours = run_exolab_import(url, csv_path)
+                assert ours["created"] == args.rows, ours
+                report("postgresql", args.rows, raw_s, ours)
+            finally:
+                drop_pg(base, name)
+
+
+if __name__ == "__main__":
+    main()
