@@ -98,7 +98,31 @@ _ALIASES: dict[str, str] = {
     "ug": "ug",
     "ng": "ng",
     "pg": "pg",
+    # spellings common in clinical laboratory reports
+    "mmhg": "mm[Hg]",
+    "bpm": "/min",
+    "mm/hr": "mm/h",
+    "y": "a",
+    "yr": "a",
+    "yrs": "a",
+    "year": "a",
+    "years": "a",
+    "ratio": "{ratio}",
+    "index": "{index}",
+    "inr": "{INR}",
+    "titer": "{titer}",
+    "titre": "{titer}",
+    "/hpf": "/[HPF]",
+    "/lpf": "/[LPF]",
+    "ml/min/1.73m2": "mL/min/{1.73_m2}",
+    "ml/min/1.73m^2": "mL/min/{1.73_m2}",
+    "mosm/kg": "mosm/kg",
 }
+
+# Thousands and millions per microlitre, as cell counters print them (case-sensitive: "K/uL"
+# would otherwise parse as kelvin per microlitre).
+_COUNT_PREFIXES = {"K": "10*3", "k": "10*3", "thou": "10*3", "M": "10*6", "mill": "10*6"}
+_COUNT_PER_VOLUME = re.compile(r"^(K|k|thou|M|mill)/([dmun]?)[lL]$")
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # mass concentration: pg/ml, MG/DL, g/l
@@ -108,6 +132,13 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(r"^(?:particles?|parts?|p|evs?|events?|counts?|n|#|1)?(?:/|per)([dmun]?)l$"),
         "/{0}L",
     ),
+    # cells per volume: cells/uL, cells/mm3
+    (re.compile(r"^cells?(?:/|per)([dmun]?)l$"), "{{cells}}/{0}L"),
+    (re.compile(r"^cells?(?:/|per)mm3$"), "{{cells}}/mm3"),
+    # equivalents: mEq/L
+    (re.compile(r"^([mu]?)eq/([dmu]?)l$"), "{0}eq/{1}L"),
+    # units spelled out: Units/L
+    (re.compile(r"^([mk]?)units?/([dmu]?)l$"), "{0}U/{1}L"),
     # copies per volume
     (re.compile(r"^(?:copies|copy|cps|cp)(?:/|per)([dmun]?)l$"), "{{copies}}/{0}L"),
     # particles per microgram of protein
@@ -150,6 +181,10 @@ def normalize_unit(text: str) -> str:
     if not raw:
         raise UnitError(f"empty unit; use a UCUM unit such as {ACCEPTED_EXAMPLES}")
     simple = raw.translate(_MICRO)
+    simple = re.sub(r"(?<![A-Za-z])mcg", "ug", simple)  # mcg/dL = ug/dL
+    count = _COUNT_PER_VOLUME.match(simple.replace(" ", ""))
+    if count:
+        return f"{_COUNT_PREFIXES[count.group(1)]}/{count.group(2)}L"
     molar = _MOLAR.match(simple.replace(" ", ""))
     if molar:
         return f"{molar.group(1)}mol/L"

@@ -275,6 +275,11 @@ def _analyte_ids(tx: Tx, codes: list[str]) -> list[int]:
     for code in codes:
         canonical = normalize_analyte_code(code)
         pk = tx.session.scalar(select(Analyte.id).where(Analyte.code == canonical))
+        if pk is None:  # analytes added by imports: match the code case-insensitively
+            found = tx.session.scalars(
+                select(Analyte.id).where(func.lower(Analyte.code) == code.strip().lower())
+            ).all()
+            pk = found[0] if len(found) == 1 else None
         if pk is None:
             raise NotFound(f"no analyte {code}")
         ids.append(pk)

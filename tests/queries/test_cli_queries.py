@@ -1,0 +1,172 @@
+"""patient / cohort / compare-methods / plot through the command line, on clinical data imported
+through the CLI (units such as mg/dL, U/L, 10*3/uL and s)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from exolab.services.queries import LONGITUDINAL_COLUMNS
+
+SUBJECTS = """study,subject_id,sex,group
+CLIN,C01,F,treated
+CLIN,C02,M,treated
+CLIN,C03,F,placebo
+"""
+
+SAMPLES = """sample_id,biofluid,collected_at,study,subject_id,visit,volume_ml
+C01-V1,serum,2023-02-01 08:00,CLIN,C01,V1,2
+C01-V2,serum,2023-02-15 08:30,CLIN,C01,V2,2
+C01-V3,serum,2023-03-15 09:00,CLIN,C01,V3,2
+C02-V1,serum,2023-02-03 08:00,CLIN,C02,V1,2
+C02-V3,serum,2023-03-20 08:00,CLIN,C02,V3,2
+C03-V1,serum,2023-02-05 10:00,CLIN,C03,V1,2
+C03-V2,serum,2023-02-19 10:00,CLIN,C03,V2,2
+C03-V3,serum,2023-03-19 10:00,CLIN,C03,V3,2
+"""
+
+# ALT in U/L, creatinine in mg/dL (one in umol/L: not convertible to mg/dL -> its own row),
+# platelets in 10*3/uL, prothrombin time in s; a censored ALT baseline for C03.
+READOUTS = """sample_id,analyte,value,unit,assay,run_id
+C01-V1,ALT,40,U/L,other,R1
+C01-V2,ALT,55,U/L,other,R2
+C01-V3,ALT,80,U/L,other,R3
+C02-V1,ALT,30,U/L,other,R1
+C02-V3,ALT,33,U/L,other,R3
+C03-V1,ALT,<10,U/L,other,R1
+C03-V2,ALT,22,U/L,other,R2
+C03-V3,ALT,26,U/L,other,R3
+C01-V1,creatinine,0.9,mg/dL,other,R1
+C01-V3,creatinine,1.2,mg/dL,other,R3
+C02-V1,creatinine,88,umol/L,other,R1
+C01-V1,PLT,250,10*3/uL,other,R1
+C01-V3,PLT,180,10^3/µL,other,R3
+C01-V1,PT,12.1,s,other,R1
+C01-V3,PT,13.5,sec,other,R3
+"""
+
+
+def run(db: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "EXOLAB_USER": "tester", "EXOLAB_DATABASE_URL": db}
+    return subprocess.run(
+        [sys.executable, "-m", "exolab", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+
+
+@pytest.fixture
+def clinical(db_url: str, tmp_path: Path) -> str:
+    for kind, text in (("subjects", SUBJECTS), ("samples", SAMPLES), ("readouts", READOUTS)):
+        f = tmp_path / f"{kind}.csv"
+        f.write_text(text)
+        r = run(db_url, "import", kind, str(f))
+        assert r.returncode == 0, r.stderr
+    return db_url
+
+
+def test_patient_json_and_csv(clinical: str) -> None:
+    r = run(clinical, "patient", "CLIN", "C01", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert rows and all(list(row) == LONGITUDINAL_COLUMNS for row in rows)
+    alt = [row for row in rows if row["analyte"] == "ALT"]
+    assert [row["visit_day"] for row in alt] == [0, 14, 42]
+    assert [row["change_from_baseline"] for row in alt] == [0.0, 15.0, 40.0]
+    assert [row["pct_change_from_baseline"] for row in alt] == [0.0, 37.5, 100.0]
+    assert alt[0]["baseline_flag"] == "Y" and alt[0]["baseline_value"] == 40.0
+    units = {row["analyte"]: row["unit"] for row in rows}
+    assert units == {"ALT": "U/L", "creatinine": "mg/dL", "PLT": "10*3/uL", "PT": "s"}
+    plt = [row for row in rows if row["analyte"] == "PLT"]
+    assert plt[1]["value"] == "180" and plt[1]["change_from_baseline"] == -70.0
+    r = run(clinical, "patient", "CLIN", "C01", "--analyte", "PT", "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    table = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert list(table[0]) == LONGITUDINAL_COLUMNS
+    assert [t["value"] for t in table] == ["12.1", "13.5"]
+    assert float(table[1]["change_from_baseline"]) == pytest.approx(1.4)
+
+
+def test_patient_censored_baseline_and_table(clinical: str) -> None:
+    r = run(clinical, "patient", "CLIN", "C03", "--analyte", "alt", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert rows[0]["censor"] != "none" and rows[0]["change_from_baseline"] is None
+    assert rows[0]["value"] == "<10"
+    assert [row["baseline_flag"] for row in rows] == [None, "Y", None]
+    assert rows[2]["change_from_baseline"] == 4.0
+    r = run(clinical, "patient", "CLIN", "C03")
+    assert r.returncode == 0, r.stderr
+    assert "<10" in r.stdout and "baseline" in r.stdout.splitlines()[0]
+
+
+def test_cohort_fields(clinical: str) -> None:
+    r = run(clinical, "cohort", "ALT", "--study", "CLIN", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert [row["visit"] for row in rows] == ["V1", "V2", "V3"]
+    v1 = rows[0]
+    assert (v1["n"], v1["n_subjects"], v1["n_censored"]) == (2, 3, 1)
+    assert v1["mean"] == 35.0 and v1["median"] == 35.0 and v1["min"] == 30.0
+    assert v1["unit"] == "U/L"
+    for key in ("n", "n_subjects", "n_censored", "mean", "sd", "median", "q1", "q3", "min", "max"):
+        assert key in v1
+    r = run(clinical, "cohort", "ALT", "--by", "group", "--change", "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    table = {t["group"]: t for t in csv.DictReader(io.StringIO(r.stdout))}
+    assert set(table) == {"treated", "placebo"}
+    # treated: C01 0, 15, 40; C02 0, 3 -> mean 11.6
+    assert float(table["treated"]["mean"]) == pytest.approx(11.6)
+    assert table["treated"]["n"] == "5" and table["placebo"]["n_censored"] == "1"
+    # creatinine in umol/L does not convert to mg/dL: reported in its own row
+    r = run(clinical, "cohort", "creatinine", "--format", "json")
+    rows = json.loads(r.stdout)
+    assert {(row["visit"], row["unit"], row["n"]) for row in rows} == {
+        ("V1", "mg/dL", 1),
+        ("V3", "mg/dL", 1),
+        ("V1", "umol/L", 1),
+    }
+
+
+def test_errors_and_compare_methods_without_pairs(clinical: str) -> None:
+    r = run(clinical, "patient", "CLIN", "C99")
+    assert r.returncode == 1 and "no subject C99" in r.stderr and "Traceback" not in r.stderr
+    r = run(clinical, "cohort", "NOPE")
+    assert r.returncode == 1 and "no analyte NOPE" in r.stderr
+    r = run(clinical, "cohort", "ALT", "--by", "colour")
+    assert r.returncode == 2
+    r = run(clinical, "compare-methods", "ALT", "--format", "json")
+    assert r.returncode == 0 and json.loads(r.stdout) == []
+
+
+def test_plots(clinical: str, tmp_path: Path) -> None:
+    png = tmp_path / "c01.png"
+    r = run(clinical, "plot", "patient", "CLIN", "C01", "--analyte", "ALT", "--out", str(png))
+    assert r.returncode == 0, r.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = tmp_path / "alt.svg"
+    r = run(clinical, "plot", "cohort", "ALT", "--by", "visit", "--out", str(svg))
+    assert r.returncode == 0, r.stderr
+    text = svg.read_text()
+    assert text.lstrip().startswith("<?xml") and "<svg" in text
+    r = run(clinical, "plot", "cohort", "ALT", "--out", str(tmp_path / "x.gif"))
+    assert r.returncode == 2 and ".png" in r.stderr
+
+
+def test_plot_without_matplotlib_says_how_to_install(sqlite_url: str, tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; from exolab.cli import main; "
+        f"sys.exit(main(['--db', {sqlite_url!r}, 'plot', 'cohort', 'X', '--out', 'x.png']))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert r.returncode == 1
+    assert "pip install 'exolab[plot]'" in r.stderr
