@@ -294,7 +294,7 @@ class ReadoutLoader:
             texts[5],
         )
         context_key = texts[6:]  # the adapters strip; a padded copy is only another cache key
-        ctx = self.context_cache.get(context_key)
+        ctx: Any = self.context_cache.get(context_key)
         if ctx is None:
             ctx = self._context(context_key)
             if len(self.context_cache) >= CACHE_LIMIT:
@@ -349,9 +349,9 @@ class ReadoutLoader:
             if sample_pk is None:
                 bad.append(("sample_id", f"no sample {sample_code}", sample_code))
         if not bad and ctx is not None and ctx[2]:
-            problem = self._check_run(ctx[2], ctx[1], ctx[3], ctx[10])
-            if problem:
-                bad.append(("run_id", problem, ctx[2]))
+            run_problem = self._check_run(ctx[2], ctx[1], ctx[3], ctx[10])
+            if run_problem:
+                bad.append(("run_id", run_problem, ctx[2]))
         if bad:
             for col, msg, value in bad:
                 self.problems.add(rownum, col, msg, value)

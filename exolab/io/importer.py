@@ -400,8 +400,8 @@ def _report_failed(
 ) -> None:
     if isinstance(exc, ValidationFailed):
         for e in exc.errors:
-            col = e.field if e.field in data or e.field in kind.columns else e.field
-            problems.add(row, col or kind.key_columns[0], e.message, e.value or data.get(col))
+            col = e.field or kind.key_columns[0]
+            problems.add(row, col, e.message, e.value or data.get(col))
     elif isinstance(exc, Conflict):
         col = kind.key_columns[-1]
         problems.add(row, col, str(exc), data.get(col))
@@ -801,7 +801,7 @@ def undo_batch(lab: Lab, batch_id: int) -> UndoReport:
 
         restored = _restore_updates(tx, b)
 
-        visit_ids = set()
+        visit_ids: set[int] = set()
         for part in _chunks(sample_ids):
             visit_ids.update(
                 v

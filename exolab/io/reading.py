@@ -168,10 +168,8 @@ def open_csv(path: str | Path, display_name: str | None = None) -> CsvFile:
     try:
         # Find the header: the first line that is neither blank nor a comment.
         header_line = ""
-        header_row = 0
         text = head.decode("utf-8", errors="ignore").lstrip("\ufeff")
         for line in io.StringIO(text, newline=None):
-            header_row += 1
             stripped = line.strip()
             if stripped and not stripped.startswith("#"):
                 header_line = line
