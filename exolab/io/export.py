@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -229,62 +229,61 @@ WIDE_KEYS = (
 
 
 def _wide_value(rows: list[dict[str, Any]]) -> str:
-    """A cell of the wide table: the value, the mean of uncensored replicates, or the texts."""
+    """A cell of the wide table: the value; the mean of uncensored numeric replicates; else
+    the replicates' texts joined with '; ' (censored values stay visible, never averaged)."""
     if len(rows) == 1:
         return cell(rows[0].get("value"))
-    numbers = [r.get("value") for r in rows]
+    numbers = [r.get("numeric_value") for r in rows]
     if all(
         isinstance(v, int | float) and r.get("censor") in (None, "none")
         for v, r in zip(numbers, rows, strict=True)
     ):
-        return cell(sum(numbers) / len(numbers))  # type: ignore[arg-type]
-    return "; ".join(cell(v) for v in numbers)
+        return cell(sum(float(v) for v in numbers if v is not None) / len(numbers))
+    return "; ".join(cell(r.get("value")) for r in rows)
 
 
-def write_wide(out: TextIO, rows_twice: Any) -> int:
+def write_wide(out: TextIO, rows_twice: Callable[[], Iterator[dict[str, Any]]]) -> int:
     """Pivot to one row per study/subject/visit/sample/isolation and one column per
-    ``ANALYTE [unit]``; two passes over the stream (columns first) keep memory flat when the
-    rows arrive grouped (as iter_longitudinal orders them)."""
+    ``ANALYTE [unit]``. Two passes over the stream (the columns first); rows arrive ordered by
+    subject, so only one subject's cells are held at a time and memory stays flat."""
     columns: dict[str, None] = {}
     for r in rows_twice():
         columns.setdefault(_wide_column(r), None)
-    header = [k for k in WIDE_KEYS] + sorted(columns)
+    value_columns = sorted(columns)
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(header)
+    w.writerow([*WIDE_KEYS, *value_columns])
     n = 0
-    current: tuple[Any, ...] | None = None
-    group: dict[str, list[dict[str, Any]]] = {}
-    base: dict[str, Any] = {}
-    pending: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]] = {}
+    subject: tuple[Any, Any] | None = None
+    groups: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]] = {}
 
-    def emit(b: dict[str, Any], g: dict[str, list[dict[str, Any]]]) -> None:
+    def flush() -> None:
         nonlocal n
-        w.writerow(
-            [cell(b.get(k)) for k in WIDE_KEYS]
-            + [_wide_value(g[c]) if c in g else "" for c in header[len(WIDE_KEYS) :]]
+        ordered = sorted(
+            groups.values(),
+            key=lambda bg: tuple(
+                cell(bg[0].get(k)) for k in ("visit_day", "sample_id", "isolation_id")
+            ),
         )
-        n += 1
+        for base, cells in ordered:
+            w.writerow(
+                [cell(base.get(k)) for k in WIDE_KEYS]
+                + [_wide_value(cells[c]) if c in cells else "" for c in value_columns]
+            )
+            n += 1
+        groups.clear()
 
     for r in rows_twice():
-        key = tuple(
-            r.get(k)
-            for k in WIDE_KEYS
-            if k not in ("visit_day", "collected_at", "group", "biofluid", "method")
-        )
-        if key != current:
-            if current is not None:
-                pending[current] = (base, group)
-            current = key
-            base, group = pending.pop(key, ({k: r.get(k) for k in WIDE_KEYS}, {}))
-            if len(pending) > 1000:  # not grouped after all: write what has gone by
-                for b, g in pending.values():
-                    emit(b, g)
-                pending.clear()
-        group.setdefault(_wide_column(r), []).append(r)
-    if current is not None:
-        pending[current] = (base, group)
-    for b, g in pending.values():
-        emit(b, g)
+        who = (r.get("study"), r.get("subject_id"))
+        if who != subject:
+            flush()
+            subject = who
+        key = tuple(r.get(k) for k in ("visit", "sample_id", "isolation_id"))
+        group = groups.get(key)
+        if group is None:
+            group = ({k: r.get(k) for k in WIDE_KEYS}, {})
+            groups[key] = group
+        group[1].setdefault(_wide_column(r), []).append(r)
+    flush()
     return n
 
 
