@@ -120,6 +120,15 @@ def list_analytes(tx: Tx) -> list[AnalyteOut]:
     return [_analyte_out(a) for a in tx.session.scalars(select(Analyte).order_by(Analyte.code))]
 
 
+def _analyte_by_name(tx: Tx, text: str) -> Analyte | None:
+    """An analyte whose code or (admin-edited) synonym equals ``text`` ignoring case."""
+    key = text.strip().lower()
+    for a in tx.session.scalars(select(Analyte).order_by(Analyte.id)):
+        if a.code.lower() == key or any(s.strip().lower() == key for s in a.synonyms or []):
+            return a
+    return None
+
+
 def analyte_for(tx: Tx, code: str, *, create: bool = True, batch_id: int | None = None) -> Analyte:
     """The analyte for a code or synonym; a new analyte is added (audited) when unknown."""
     canonical = normalize_analyte_code(code)
@@ -127,6 +136,8 @@ def analyte_for(tx: Tx, code: str, *, create: bool = True, batch_id: int | None 
     if canonical in cache:
         return cache[canonical]
     a = tx.session.scalar(select(Analyte).where(Analyte.code == canonical))
+    if a is None:
+        a = _analyte_by_name(tx, canonical)
     if a is not None:
         cache[canonical] = a
         return a
