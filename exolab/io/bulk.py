@@ -216,9 +216,9 @@ class ReadoutLoader:
                 select(Isolation.isolation_code, Isolation.id, Isolation.sample_id)
             )
         }
-        self.samples = dict(s.execute(select(Sample.sample_code, Sample.id)).tuples().all())
-        self.analytes = dict(s.execute(select(Analyte.code, Analyte.id)).tuples().all())
-        self.runs = dict(s.execute(select(AssayRun.run_code, AssayRun.assay)).tuples().all())
+        self.samples = {code: pk for code, pk in s.execute(select(Sample.sample_code, Sample.id))}
+        self.analytes = {code: pk for code, pk in s.execute(select(Analyte.code, Analyte.id))}
+        self.runs = {code: a for code, a in s.execute(select(AssayRun.run_code, AssayRun.assay))}
         self.db_has_readouts = s.scalar(select(Readout.id).limit(1)) is not None
 
     # -- one row ---------------------------------------------------------------------------

@@ -9,7 +9,6 @@ unless the whole file passed: one transaction per import, one :class:`ImportBatc
 
 from __future__ import annotations
 
-import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -84,13 +83,17 @@ class Kind:
 
     @property
     def numeric_columns(self) -> frozenset[str]:
-        out = set()
-        for name, f in self.model.model_fields.items():
-            ann = f.annotation
-            args = typing.get_args(ann) if isinstance(ann, types.UnionType) else (ann,)
-            if float in args:
-                out.add(name)
-        return frozenset(out)
+        return frozenset(
+            name for name, f in self.model.model_fields.items() if _has_float(f.annotation)
+        )
+
+
+def _has_float(annotation: Any) -> bool:
+    """Whether a field annotation (``float``, ``float | None``, ``Annotated[float, ...]``...)
+    accepts a float."""
+    if annotation is float:
+        return True
+    return any(_has_float(a) for a in typing.get_args(annotation))
 
 
 KINDS: dict[str, Kind] = {
@@ -264,7 +267,10 @@ class ImportFailed(ExolabError):
     def __init__(self, report: ImportReport) -> None:
         self.report = report
         n = report.problems.count if report.problems else 0
-        super().__init__(f"{report.file_name}: {n:,} problems; nothing was imported")
+        first = report.problems.lines()[:3] if report.problems else []
+        super().__init__(
+            "\n".join([*first, f"{report.file_name}: {n:,} problems; nothing was imported"])
+        )
 
 
 # -- header --------------------------------------------------------------------------------
