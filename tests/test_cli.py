@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -14,14 +16,32 @@ from exolab.db import migrate
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "EXOLAB_USER": "alice", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "exolab", *args],
+    """Run the CLI in-process (as ``exolab ARGS``) as user ``tester`` (admin of the template)."""
+    out, err = io.StringIO(), io.StringIO()
+    saved = dict(os.environ)
+    os.environ.update({"EXOLAB_USER": "tester", **(env or {})})
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:
+                code = int(exc.code or 0)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def test_python_dash_m_runs(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "exolab", "--db", str(tmp_path / "m.db"), "init"],
         capture_output=True,
         text=True,
-        env=full_env,
         check=False,
+        env={**os.environ, "EXOLAB_USER": "alice"},
     )
+    assert r.returncode == 0, r.stderr
+    assert "alice" in r.stdout
 
 
 def test_cli_import_loads_no_textual() -> None:
@@ -46,7 +66,7 @@ def test_core_modules_do_not_import_textual() -> None:
 
 def test_init_current_and_plain_path(tmp_path: Path) -> None:
     db = tmp_path / "lab.db"
-    r = run("--db", str(db), "init")
+    r = run("--db", str(db), "--user", "alice", "init")
     assert r.returncode == 0, r.stderr
     assert "user 'alice' is admin" in r.stdout
     r = run("db", "current", "--db", str(db))  # --db after the subcommand
@@ -62,9 +82,8 @@ def test_env_database_url(tmp_path: Path) -> None:
     assert r.returncode == 0 and db.exists()
 
 
-def test_outdated_schema_is_refused(tmp_path: Path) -> None:
-    db = tmp_path / "lab.db"
-    assert run("--db", str(db), "init").returncode == 0
+def test_outdated_schema_is_refused(sqlite_url: str) -> None:
+    db = sqlite_url
     assert run("--db", str(db), "db", "downgrade", "base").returncode == 0
     r = run("--db", str(db), "user", "list")
     assert r.returncode == 1
@@ -74,9 +93,8 @@ def test_outdated_schema_is_refused(tmp_path: Path) -> None:
     assert run("--db", str(db), "user", "list").returncode == 0
 
 
-def test_users_roles_and_exit_codes(tmp_path: Path) -> None:
-    db = str(tmp_path / "lab.db")
-    assert run("--db", db, "init").returncode == 0
+def test_users_roles_and_exit_codes(sqlite_url: str) -> None:
+    db = sqlite_url
     assert run("--db", db, "user", "add", "vic", "--role", "viewer").returncode == 0
     r = run("--db", db, "--user", "vic", "user", "add", "eve", "--role", "admin")
     assert r.returncode == 3 and "viewer" in r.stderr
@@ -85,14 +103,13 @@ def test_users_roles_and_exit_codes(tmp_path: Path) -> None:
     r = run("--db", db, "user", "add", "x", "--role", "boss")
     assert r.returncode == 2
     r = run("--db", db, "audit", "--entity", "user", "--id", "vic")
-    assert r.returncode == 0 and "vic" in r.stdout and "alice" in r.stdout
+    assert r.returncode == 0 and "vic" in r.stdout and "tester" in r.stdout
     r = run("--db", db, "audit", "verify")
     assert r.returncode == 0 and "verified" in r.stdout
 
 
-def test_check_and_backup(tmp_path: Path) -> None:
-    db = str(tmp_path / "lab.db")
-    assert run("--db", db, "init").returncode == 0
+def test_check_and_backup(sqlite_url: str, tmp_path: Path) -> None:
+    db = sqlite_url
     r = run("--db", db, "db", "check")
     assert r.returncode == 0, r.stderr
     r = run("--db", db, "db", "backup", str(tmp_path / "copy.db"))

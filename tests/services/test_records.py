@@ -318,13 +318,16 @@ def test_failed_write_leaves_nothing(lab: Lab) -> None:
 
 def test_given_sprec_fills_unrecorded_and_conflict_names_sprec(lab: Lab) -> None:
     setup_subject(lab)
-    bare = {k: PLASMA[k] for k in ("sample_id", "biofluid", "collected_at", "study",
-                                   "subject_id", "visit")}
+    bare = {
+        k: PLASMA[k]
+        for k in ("sample_id", "biofluid", "collected_at", "study", "subject_id", "visit")
+    }
     with lab.write() as tx:
         s = samples.register_sample(tx, bare | {"sprec": "PL2-PED-A-A-A-B-A"})
     assert s.sprec == "PL2-PED-A-A-A-B-A"
     assert s.tube == "PED" and s.spin1_brake == "no_brake"
     with lab.write() as tx, pytest.raises(ValidationFailed) as err:
-        samples.register_sample(tx, PLASMA | {"sample_id": "S-009", "location": None,
-                                              "sprec": "PL2-PED-A-D-A-B-A"})
+        samples.register_sample(
+            tx, PLASMA | {"sample_id": "S-009", "location": None, "sprec": "PL2-PED-A-D-A-B-A"}
+        )
     assert err.value.errors[0].field == "sprec"
