@@ -270,6 +270,7 @@ class EditRecordScreen(RecordForm):
     BINDINGS = [
         *RecordForm.BINDINGS,
         Binding("ctrl+r", "reload", "Reload", id="form.reload"),
+        Binding("ctrl+o", "focus_reason", "Reason", id="form.reason"),
     ]
 
     def __init__(self, kind: str, key: str, pk: int) -> None:
@@ -304,6 +305,9 @@ class EditRecordScreen(RecordForm):
         self.query_one("#form-message", Static).update("")
         if self.specs:
             self.field(self.specs[0].name).focus()
+
+    def action_focus_reason(self) -> None:
+        self.field("reason").focus()
 
     def form_values(self) -> dict[str, Any]:
         values = super().form_values()

@@ -175,6 +175,7 @@ class IsolationFormScreen(BaseScreen, FormMixin):
     TITLE = "Record isolation"
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="isoform.save"),
+        Binding("ctrl+t", "steps", "Method steps", id="isoform.steps"),
         Binding("escape", "back", "Back", id="isoform.back"),
     ]
 
@@ -318,6 +319,9 @@ class IsolationFormScreen(BaseScreen, FormMixin):
             write=True,
             on_error=self.show_service_error,
         )
+
+    def action_steps(self) -> None:
+        self.query_one("#chain", Input).focus()
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:

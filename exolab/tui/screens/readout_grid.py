@@ -117,7 +117,7 @@ class ReadoutGridScreen(BaseScreen):
             self.query_one("#analytes", Input).focus()
         else:
             self.query_one("#run", Input).focus()
-            self.call_after_refresh(self.action_rebuild)
+            self.call_after_refresh(self.rebuild)
 
     def _loaded(self, data: RunData) -> None:
         if data.run is not None:
@@ -154,10 +154,15 @@ class ReadoutGridScreen(BaseScreen):
     @on(Input.Submitted, "#analytes")
     @on(Input.Submitted, "#units")
     def _header_done(self) -> None:
-        self.action_rebuild()
-        self.focus_first_cell()
+        self.rebuild(focus=True)
 
-    async def action_rebuild(self) -> None:
+    def action_rebuild(self) -> None:
+        self.rebuild()
+
+    def rebuild(self, *, focus: bool = False) -> None:
+        self.run_worker(self._rebuild(focus), group="rebuild", exclusive=True)
+
+    async def _rebuild(self, focus: bool) -> None:
         values = self.cell_values()
         self.read_header()
         self.generation += 1
@@ -199,6 +204,8 @@ class ReadoutGridScreen(BaseScreen):
                     classes="field-help",
                 )
             )
+        if focus:
+            self.call_after_refresh(self.focus_first_cell)
 
     def cell_values(self) -> dict[tuple[str, str], str]:
         out: dict[tuple[str, str], str] = {}
@@ -232,7 +239,7 @@ class ReadoutGridScreen(BaseScreen):
                 return
             if (hit.kind, hit.key) not in self.targets:
                 self.targets.append((hit.kind, hit.key))
-                self.run_worker(self.action_rebuild(), group="rebuild", exclusive=True)
+                self.rebuild()
 
         self.db(lambda tx: resolve_id(tx, text), found, group="scan")
 
@@ -296,7 +303,7 @@ class ReadoutGridScreen(BaseScreen):
             for data in rows:
                 ident = data.get("isolation_id") or data.get("sample_id")
                 self.existing[(str(ident), str(data["analyte"]))] = str(data["value"])
-            self.run_worker(self.action_rebuild(), group="rebuild", exclusive=True)
+            self.rebuild()
 
         def failed(exc: Any) -> None:
             message.update(str(exc))

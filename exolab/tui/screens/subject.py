@@ -78,8 +78,12 @@ class SubjectScreen(BaseScreen):
             yield Label("Biomarker trajectory", classes="panel-title")
             with Horizontal(id="pickers"):
                 yield Select[str]([], prompt="analyte", id="pick-analyte", allow_blank=True)
-                yield Select[str]([(ALL, ALL)], prompt="biofluid", id="pick-biofluid", allow_blank=False)
-                yield Select[str]([(ALL, ALL)], prompt="method", id="pick-method", allow_blank=False)
+                yield Select[str](
+                    [(ALL, ALL)], prompt="biofluid", id="pick-biofluid", allow_blank=False
+                )
+                yield Select[str](
+                    [(ALL, ALL)], prompt="method", id="pick-method", allow_blank=False
+                )
             yield PlotextPlot(id="plot")
             yield DataTable(id="points", cursor_type="row", zebra_stripes=True)
         yield Footer()
