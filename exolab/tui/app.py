@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from textual import on
@@ -102,7 +103,11 @@ class ExolabApp(App[int]):
         self.actor_loaded = False
         # Values of the last registered sample, the defaults for the next one (batch work).
         self.last_sample: dict[str, Any] = {}
-        self.url_display = self.db.engine.url.render_as_string(hide_password=True)
+        url_obj = self.db.engine.url
+        if url_obj.get_backend_name() == "sqlite":
+            self.url_display = f"sqlite {Path(url_obj.database or ':memory:').name}"
+        else:
+            self.url_display = f"{url_obj.get_backend_name()} {url_obj.host}/{url_obj.database}"
 
     # -- start-up ----------------------------------------------------------------------------
 
