@@ -147,7 +147,7 @@ def test_renamed_xlsx_is_refused(lab: Lab, tmp_path: Path) -> None:
         z.writestr("xl/workbook.xml", "<workbook/>")
     from exolab.io.importer import run_import
 
-    with pytest.raises(FileProblem, match="zip archive .*xlsx"):
+    with pytest.raises(FileProblem, match=r"zip archive .*xlsx"):
         run_import(lab, "subjects", p)
 
 
