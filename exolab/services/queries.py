@@ -39,7 +39,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import String, and_, case, func, select, type_coerce
 
 from exolab.db.models import (
     Analyte,
@@ -756,7 +756,7 @@ class _Result:
 
     assay: str
     biofluid: str
-    collected_at: datetime
+    collected_at: Any  # datetime, or ISO text until parsed (SQLite)
     group: str | None
     isolation_pk: int | None
     method: str | None
@@ -828,7 +828,8 @@ def _replicate_results(
             Sample.subject_id,
             Subject.subject_code,
             Sample.sample_code,
-            Sample.collected_at,
+            # compared, not parsed: ISO text on SQLite, a datetime on PostgreSQL
+            type_coerce(Sample.collected_at, String).label("collected_at"),
             Sample.biofluid,
             Subject.group_name,
             Visit.label,
@@ -866,7 +867,7 @@ def _replicate_results(
         group,
         visit,
         meth,
-    ) in tx.session.execute(q):
+    ) in tx.session.connection().execute(q):
         f = 1.0 if std is None or unit == std else units.factor(unit, std)
         std_unit = unit if f is None else (std or unit)
         scale = 1.0 if f is None else f
@@ -901,19 +902,40 @@ def _replicate_results(
             r.total += total or 0.0
             if limit is not None:
                 r.limit = limit if r.limit is None else max(r.limit, limit)
-    results = list(merged.values())
-    if results:
-        first = _first_collections(tx, sorted(subject_pks) if len(subject_pks) < 500 else None)
-        for r in results:
-            day0 = first.get(r.subject_pk)
-            r.visit_day = (r.collected_at.date() - day0).days if day0 else None
-    return results
+    return list(merged.values())
+
+
+def _as_datetime(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+def _fill_visit_days(tx: Tx, results: list[_Result]) -> None:
+    subject_pks = sorted({r.subject_pk for r in results})
+    first = _first_collections(tx, subject_pks if len(subject_pks) < 500 else None)
+    for r in results:
+        day0 = first.get(r.subject_pk)
+        r.collected_at = _as_datetime(r.collected_at)
+        r.visit_day = (r.collected_at.date() - day0).days if day0 else None
+
+
+def _visit_order(tx: Tx, results: list[_Result]) -> dict[str | None, float]:
+    """Mean visit day of each visit label (parsing one date per subject and visit)."""
+    seen: dict[tuple[int, str | None], Any] = {}
+    for r in results:
+        seen.setdefault((r.subject_pk, r.visit), r.collected_at)
+    first = _first_collections(tx, None if len(seen) > 2000 else sorted({k[0] for k in seen}))
+    days: dict[str | None, list[int]] = {}
+    for (subject_pk, visit), at in seen.items():
+        day0 = first.get(subject_pk)
+        if day0 is not None:
+            days.setdefault(visit, []).append((_as_datetime(at).date() - day0).days)
+    return {v: math.fsum(d) / len(d) for v, d in days.items()}
 
 
 def _baselines(results: list[_Result]) -> dict[tuple[Any, ...], float]:
     """Baseline per subject x biofluid x method x unit: mean of the replicate means at the
     earliest collection with a non-censored result."""
-    best: dict[tuple[Any, ...], tuple[datetime, list[float]]] = {}
+    best: dict[tuple[Any, ...], tuple[Any, list[float]]] = {}
     for r in results:
         m = r.mean
         if m is None:
@@ -989,39 +1011,25 @@ def _cohort(
     change: bool,
     biofluid: str | None,
     method: str | None,
-) -> tuple[str, str | None, list[CohortPoint]]:
+) -> tuple[str, str | None, list[_Result], list[float | None]]:
+    """Replicate-summarised results and, per result, the value to summarise: the mean, or
+    with ``change`` the change from baseline (None when censored or without a baseline)."""
     _check_by(by)
     (analyte_pk,) = _analyte_ids(tx, [analyte])
     units = _Units(tx)
     results = _replicate_results(
         tx, analyte_pk, units, study=study, biofluid=biofluid, method=method
     )
-    baselines = _baselines(results)
-    points = []
-    for r in results:
-        base = baselines.get((r.subject_pk, r.biofluid, r.method, r.unit))
-        m = r.mean
-        if m is not None and change:
-            m = None if base is None else m - base
-        points.append(
-            CohortPoint(
-                subject_id=r.subject_code,
-                group=r.group,
-                visit=r.visit,
-                visit_day=r.visit_day,
-                biofluid=r.biofluid,
-                method=r.method,
-                sample_id=r.sample_code,
-                assay=r.assay,
-                by_value=getattr(r, by),
-                value=m,
-                censored=r.n == 0,
-                limit=r.limit,
-                unit=r.unit,
-                baseline_value=base,
-            )
-        )
-    return units.code[analyte_pk], units.standard(analyte_pk), points
+    if change:
+        baselines = _baselines(results)
+        values: list[float | None] = []
+        for r in results:
+            m = r.mean
+            base = baselines.get((r.subject_pk, r.biofluid, r.method, r.unit))
+            values.append(None if m is None or base is None else m - base)
+    else:
+        values = [r.mean for r in results]
+    return units.code[analyte_pk], units.standard(analyte_pk), results, values
 
 
 def cohort_points(
@@ -1035,7 +1043,28 @@ def cohort_points(
     method: str | None = None,
 ) -> list[CohortPoint]:
     """The per-subject results behind :func:`cohort_summary` (for plots and the UI)."""
-    return _cohort(tx, analyte, study, by, change, biofluid, method)[2]
+    _code, _std, results, values = _cohort(tx, analyte, study, by, change, biofluid, method)
+    baselines = _baselines(results)
+    _fill_visit_days(tx, results)
+    return [
+        CohortPoint(
+            subject_id=r.subject_code,
+            group=r.group,
+            visit=r.visit,
+            visit_day=r.visit_day,
+            biofluid=r.biofluid,
+            method=r.method,
+            sample_id=r.sample_code,
+            assay=r.assay,
+            by_value=getattr(r, by),
+            value=v,
+            censored=r.n == 0,
+            limit=r.limit,
+            unit=r.unit,
+            baseline_value=baselines.get((r.subject_pk, r.biofluid, r.method, r.unit)),
+        )
+        for r, v in zip(results, values, strict=True)
+    ]
 
 
 def cohort_summary(
@@ -1057,23 +1086,21 @@ def cohort_summary(
     values; results without a baseline are left out of n. Visits are ordered by their mean
     visit day, other groups alphabetically (empty last).
     """
-    code, std, points = _cohort(tx, analyte, study, by, change, biofluid, method)
-    cells: dict[tuple[Any, Any], dict[str, Any]] = {}
-    for p in points:
-        key = (p.by_value, p.unit)
+    code, std, results, values = _cohort(tx, analyte, study, by, change, biofluid, method)
+    cells: dict[tuple[Any, Any], tuple[list[float], set[int], list[int]]] = {}
+    for r, v in zip(results, values, strict=True):
+        key = (getattr(r, by), r.unit)
         cell = cells.get(key)
         if cell is None:
-            cell = cells[key] = {"values": [], "subjects": set(), "censored": 0, "days": []}
-        cell["subjects"].add(p.subject_id)
-        if p.visit_day is not None:
-            cell["days"].append(p.visit_day)
-        if p.censored:
-            cell["censored"] += 1
-        elif p.value is not None:
-            cell["values"].append(p.value)
+            cell = cells[key] = ([], set(), [0])
+        cell[1].add(r.subject_pk)
+        if r.n == 0:
+            cell[2][0] += 1
+        elif v is not None:
+            cell[0].append(v)
+    visit_day = _visit_order(tx, results) if by == "visit" else {}
     rows = []
-    for (value, unit), cell in cells.items():
-        days = cell["days"]
+    for (value, unit), (vals, subjects, censored) in cells.items():
         rows.append(
             CohortRow(
                 by=by,
@@ -1081,11 +1108,11 @@ def cohort_summary(
                 analyte=code,
                 measure="change_from_baseline" if change else "value",
                 unit=unit,
-                n=len(cell["values"]),
-                n_subjects=len(cell["subjects"]),
-                n_censored=cell["censored"],
-                mean_visit_day=math.fsum(days) / len(days) if days else None,
-                **describe(cell["values"]),
+                n=len(vals),
+                n_subjects=len(subjects),
+                n_censored=censored[0],
+                mean_visit_day=visit_day.get(value),
+                **describe(vals),
             )
         )
 
