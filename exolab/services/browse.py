@@ -15,7 +15,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from sqlalchemy import (
     ColumnElement,
-    Select,
     and_,
     exists,
     func,
@@ -174,7 +173,7 @@ def _normalise_filters(q: ListQuery) -> ListQuery:
 @dataclass
 class _Spec:
     columns: list[ColumnOut]
-    query: Select[Any]
+    query: Any  # a Select of the display columns
     pk: InstrumentedAttribute[int]
     sorts: dict[str, _Sort]
     default_sort: str

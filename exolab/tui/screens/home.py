@@ -128,7 +128,10 @@ class HomeScreen(BaseScreen):
                 continue
             for i, item in enumerate(items[: queues.limit]):
                 table.add_row(
-                    title if i == 0 else "", item.key, item.detail, key=f"{item.kind}:{item.key}"
+                    title if i == 0 else "",
+                    item.key,
+                    item.detail,
+                    key=f"{name}|{item.kind}:{item.key}",
                 )
             if len(items) > queues.limit:
                 table.add_row("", "…", "more", key=f"{name}:more")
@@ -154,7 +157,7 @@ class HomeScreen(BaseScreen):
 
     @on(DataTable.RowSelected, "#queues")
     def _queue_row(self, event: DataTable.RowSelected) -> None:
-        key = str(event.row_key.value or "")
+        key = str(event.row_key.value or "").partition("|")[2] or str(event.row_key.value)
         kind, _, ident = key.partition(":")
         if kind in ("sample", "isolation") and ident:
             self.lab_app.open_record(kind, ident)

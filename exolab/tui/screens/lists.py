@@ -92,9 +92,9 @@ class ListScreen(BaseScreen):
         self.title = title or LIST_KINDS.get(kind, kind)
         self.cursors: list[list[Any] | None] = [None]
         self.page: Page | None = None
-        self.sort_order: list[str] = []
         self.rows: dict[str, RowOut] = {}
         self.loading_edge: bool | None = None
+        self.column_labels: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -136,11 +136,15 @@ class ListScreen(BaseScreen):
     def _show(self, page: Page) -> None:
         self.page = page
         table = self.query_one("#table", PagedTable)
-        table.clear(columns=True)
         arrow = "↓" if page.descending else "↑"
-        for col in page.columns:
-            label = col.label + (f" {arrow}" if col.key == page.sort else "")
-            table.add_column(label, key=col.key)
+        labels = [c.label + (f" {arrow}" if c.key == page.sort else "") for c in page.columns]
+        if labels != self.column_labels:
+            table.clear(columns=True)
+            for col, label in zip(page.columns, labels, strict=True):
+                table.add_column(label, key=col.key)
+            self.column_labels = labels
+        else:
+            table.clear()
         self.rows = {}
         for row in page.rows:
             self.rows[str(row.pk)] = row

@@ -190,13 +190,13 @@ class SampleScreen(BaseScreen):
         tree.root.expand_all()
         isos = self.query_one("#isolations", DataTable)
         isos.clear()
-        for i in d.isolations:
+        for iso in d.isolations:
             isos.add_row(
-                i.isolation_id,
-                i.isolated_on.isoformat(),
-                i.method,
-                _fmt(i.input_volume_ml),
-                key=i.isolation_id,
+                iso.isolation_id,
+                iso.isolated_on.isoformat(),
+                iso.method,
+                _fmt(iso.input_volume_ml),
+                key=iso.isolation_id,
             )
         ro = self.query_one("#readouts", DataTable)
         ro.clear()

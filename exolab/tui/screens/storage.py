@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header, Static, Tree
+from textual.widgets.tree import TreeNode
 
 from exolab.services.storage import BoxGrid as BoxGridData
 from exolab.services.storage import BoxOut, box_grid, list_boxes
@@ -51,8 +52,8 @@ class StorageScreen(BaseScreen):
         tree: Tree[str] = self.query_one("#storage-tree", Tree)
         tree.clear()
         tree.root.expand()
-        freezers: dict[str, object] = {}
-        racks: dict[str, object] = {}
+        freezers: dict[str, TreeNode[str]] = {}
+        racks: dict[str, TreeNode[str]] = {}
         for b in boxes:
             f = freezers.get(b.freezer)
             if f is None:
@@ -62,9 +63,9 @@ class StorageScreen(BaseScreen):
             if r is None:
                 r = racks[rk] = f.add(
                     b.rack, expand=self.box_path is None or self.box_path.startswith(rk)
-                )  # type: ignore[attr-defined]
+                )
             size = f"{b.n_rows}x{b.n_cols}" if b.n_rows else "bag"
-            r.add_leaf(f"{b.code} ({size})", data=b.path)  # type: ignore[attr-defined]
+            r.add_leaf(f"{b.code} ({size})", data=b.path)
         if not self.box_path:
             tree.focus()
 

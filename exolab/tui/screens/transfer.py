@@ -7,7 +7,7 @@ import csv
 import io
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
 from textual import on
@@ -20,6 +20,9 @@ from exolab.services.browse import BatchOut, import_batches
 from exolab.services.errors import ExolabError
 from exolab.tui.screens.base import BaseScreen
 from exolab.tui.workers import run_task
+
+if TYPE_CHECKING:
+    from exolab.io.importer import OnDuplicate
 
 IMPORT_KINDS = ["subjects", "cell_sources", "samples", "isolations", "readouts"]
 PREVIEW_ROWS = 200
@@ -51,8 +54,8 @@ def check_file(lab: Any, kind: str, path: str, on_duplicate: str) -> Preview:
             kind,
             path,
             dry_run=True,
-            on_duplicate=on_duplicate,
-            errors_out=errors,  # type: ignore[arg-type]
+            on_duplicate=cast("OnDuplicate", on_duplicate),
+            errors_out=errors,
         )
     except ImportFailed as exc:
         report = exc.report
@@ -232,7 +235,7 @@ class ImportWizardScreen(BaseScreen):
 
         run_task(
             self,
-            lambda: run_import(lab, kind, path, on_duplicate=dup),  # type: ignore[arg-type]
+            lambda: run_import(lab, kind, path, on_duplicate=cast("OnDuplicate", dup)),
             done,
             group="import-apply",
             on_error=self._failed,

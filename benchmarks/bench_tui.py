@@ -1,0 +1,385 @@
+"""Terminal UI speed on a large SQLite database, headless (Textual ``run_test``).
+
+    python benchmarks/bench_tui.py [--samples 1000000] [--readouts 10000000] [--db PATH]
+                                   [--rebuild]
+
+Builds (once; reused when the counts match) a database by fast raw SQL inserts (a benchmark
+fixture, not the import path): ``--samples`` tubes of 10 per subject in 9x9 boxes, one
+isolation per 5 samples, and ``--readouts`` readouts spread over the isolations (runs of 96).
+
+Prints, each the median of several runs, with its target:
+- first screen: app start -> home shown / counts, queues and recent activity filled      < 1 s
+- every list (subjects, samples, isolations, readouts, runs, boxes): app start -> first
+  page shown                                                                            < 1 s
+- next page (``]``) in each list                                                         < 50 ms
+- search by id and by prefix (``/`` + Enter in the samples list, table refilled), and a
+  scan opening the tube view                                                            < 100 ms
+and, for the paged queries, the ratio of ``services.browse.list_page`` to the same page
+fetched with a raw sqlite3 query (what the service layer costs on top of the driver).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sqlite3
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PER_SUBJECT = 10
+PER_BOX = 81
+SAMPLES_PER_ISOLATION = 5
+RUN_SIZE = 96
+USER = "bench"
+
+
+def build(path: Path, n_samples: int, n_readouts: int) -> None:
+    from exolab.commands.core import initialise
+
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    initialise(f"sqlite:///{path}", USER)
+    n_subjects = max(1, n_samples // PER_SUBJECT)
+    n_boxes = (n_samples + PER_BOX - 1) // PER_BOX
+    n_iso = max(1, n_samples // SAMPLES_PER_ISOLATION)
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode=OFF")
+    con.execute("PRAGMA synchronous=OFF")
+    analytes = [r[0] for r in con.execute("SELECT id FROM analytes ORDER BY id")]
+    per_iso = max(1, -(-n_readouts // n_iso))
+    if per_iso > len(analytes):
+        raise SystemExit(f"at most {len(analytes) * n_iso} readouts with {n_samples} samples")
+    t = time.perf_counter()
+    seq = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {})"
+    now = "'2025-01-01 00:00:00'"
+    with con:
+        con.execute(
+            f"INSERT INTO studies (id, code, version, created_at) VALUES (1, 'BIG', 1, {now})"
+        )
+        con.execute(
+            seq.format(n_subjects)
+            + f"""INSERT INTO subjects (id, study_id, subject_code, sex, birth_year, group_name,
+                  version, created_at)
+               SELECT i, 1, printf('P%07d', i), CASE i % 2 WHEN 0 THEN 'F' ELSE 'M' END,
+                      1940 + i % 50, CASE i % 3 WHEN 0 THEN 'control' ELSE 'case' END, 1, {now}
+               FROM n"""
+        )
+        con.execute(
+            seq.format(n_subjects * 2)
+            + """INSERT INTO visits (id, subject_id, label, visit_date)
+               SELECT i, (i + 1) / 2, CASE i % 2 WHEN 1 THEN 'baseline' ELSE 'M6' END,
+                      date('2020-01-01', '+' || (i % 1500) || ' days')
+               FROM n"""
+        )
+        con.execute("INSERT INTO freezers (id, code) VALUES (1, 'F1')")
+        con.execute(
+            seq.format((n_boxes + 99) // 100)
+            + "INSERT INTO racks (id, freezer_id, code) SELECT i, 1, printf('R%03d', i) FROM n"
+        )
+        con.execute(
+            seq.format(n_boxes)
+            + """INSERT INTO boxes (id, rack_id, code, path, n_rows, n_cols)
+               SELECT i, (i + 99) / 100, printf('B%05d', i),
+                      printf('F1/R%03d/B%05d', (i + 99) / 100, i), 9, 9
+               FROM n"""
+        )
+        con.execute(
+            seq.format(n_samples)
+            + f"""INSERT INTO samples (id, sample_code, biofluid, collected_at, subject_id,
+                  visit_id, tube, volume_ml, freeze_thaw_count, status, box_id, position,
+                  sprec, version, created_at)
+               SELECT i, printf('S%08d', i),
+                      CASE i % 3 WHEN 0 THEN 'serum' WHEN 1 THEN 'plasma' ELSE 'urine' END,
+                      datetime('2020-01-01', '+' || (i % 1500) || ' days', '+9 hours'),
+                      (i - 1) / {PER_SUBJECT} + 1,
+                      ((i - 1) / {PER_SUBJECT}) * 2 + 1 + (i % 2),
+                      'PED', 0.05 + (i % 40) / 10.0, i % 5,
+                      CASE WHEN i % 97 = 0 THEN 'checked_out' ELSE 'available' END,
+                      (i - 1) / {PER_BOX} + 1,
+                      char(65 + ((i - 1) % {PER_BOX}) / 9) || (((i - 1) % 9) + 1),
+                      'PL2-PED-A-A-A-B-A', 1, {now}
+               FROM n"""
+        )
+        con.execute(
+            seq.format(n_iso)
+            + f"""INSERT INTO isolations (id, isolation_code, sample_id, isolated_on, method,
+                  input_volume_ml, final_volume_ul, operator, version, created_at)
+               SELECT i, printf('I%08d', i), (i - 1) * {SAMPLES_PER_ISOLATION} + 1,
+                      date('2020-02-01', '+' || (i % 1500) || ' days'),
+                      CASE i % 4 WHEN 0 THEN 'sec' WHEN 1 THEN 'uf+sec' WHEN 2 THEN 'duc'
+                           ELSE 'precipitation' END, 0.5, 100, 'bench', 1, {now}
+               FROM n"""
+        )
+        n_runs = (n_iso + RUN_SIZE - 1) // RUN_SIZE
+        con.execute(
+            seq.format(n_runs)
+            + """INSERT INTO assay_runs (id, run_code, assay, measured_on, operator)
+               SELECT i, printf('RUN%06d', i), 'elisa', date('2020-03-01', '+' || (i % 1500) || ' days'),
+                      'bench' FROM n"""
+        )
+        con.execute("CREATE TEMP TABLE a (k INTEGER PRIMARY KEY, analyte_id INTEGER)")
+        con.executemany("INSERT INTO a VALUES (?, ?)", list(enumerate(analytes[:per_iso], start=1)))
+        con.execute(
+            f"""INSERT INTO readouts (sample_id, isolation_id, analyte_id, assay, run_code,
+                  replicate, value_text, value, comparator, censor, unit, measured_on, qc,
+                  version, created_at)
+               SELECT iso.sample_id, iso.id, a.analyte_id, 'elisa',
+                      printf('RUN%06d', (iso.id - 1) / {RUN_SIZE} + 1), 1,
+                      CASE WHEN (iso.id + a.k) % 20 = 0 THEN '<LOD'
+                           ELSE printf('%.2f', (iso.id * 7 + a.k * 13) % 1000 / 10.0) END,
+                      CASE WHEN (iso.id + a.k) % 20 = 0 THEN 0.5
+                           ELSE (iso.id * 7 + a.k * 13) % 1000 / 10.0 END,
+                      CASE WHEN (iso.id + a.k) % 20 = 0 THEN '<' ELSE '=' END,
+                      CASE WHEN (iso.id + a.k) % 20 = 0 THEN 'lt_lod' ELSE 'none' END,
+                      'pg/mL', date('2020-03-01', '+' || (iso.id % 1500) || ' days'), 'pass',
+                      1, {now}
+               FROM isolations iso CROSS JOIN a
+               WHERE (iso.id - 1) * {per_iso} + a.k <= {n_readouts}
+               ORDER BY iso.id, a.k"""
+        )
+    con.close()
+    print(f"built {path} in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+
+
+def counts(path: Path) -> tuple[int, int]:
+    con = sqlite3.connect(path)
+    try:
+        s = con.execute("SELECT max(id) FROM samples").fetchone()[0] or 0
+        r = con.execute("SELECT max(id) FROM readouts").fetchone()[0] or 0
+        return int(s), int(r)
+    except sqlite3.Error:
+        return 0, 0
+    finally:
+        con.close()
+
+
+# -- measuring the app ---------------------------------------------------------------------
+#
+# Each screen method that puts loaded data on screen (_show) is wrapped to signal an asyncio
+# event, so a timing ends when the widgets hold the new data (the next frame paints it), not
+# when Pilot has finished its own bookkeeping. Keys are sent with App.simulate_key.
+
+SHOWN: dict[str, asyncio.Event] = {}
+
+
+def instrument() -> None:
+    from exolab.tui.screens.home import HomeScreen
+    from exolab.tui.screens.lists import ListScreen
+    from exolab.tui.screens.sample import SampleScreen
+
+    for name, cls in (("home", HomeScreen), ("list", ListScreen), ("sample", SampleScreen)):
+        original = cls._show
+
+        def wrapped(self: Any, *args: Any, _original: Any = original, _name: str = name) -> Any:
+            result = _original(self, *args)
+            event = SHOWN.get(_name)
+            if event is not None:
+                event.set()
+            return result
+
+        cls._show = wrapped  # type: ignore[method-assign]
+
+
+def expect(name: str) -> asyncio.Event:
+    SHOWN[name] = asyncio.Event()
+    return SHOWN[name]
+
+
+async def shown(event: asyncio.Event, timeout: float = 60.0) -> None:
+    await asyncio.wait_for(event.wait(), timeout)
+
+
+async def first_screen(url: str) -> tuple[float, float]:
+    """(home shown with a usable scan field, home with counts/queues/activity filled)."""
+    from exolab.tui.app import ExolabApp
+    from exolab.tui.screens.home import HomeScreen
+
+    home = expect("home")
+    t0 = time.perf_counter()
+    app = ExolabApp(url, USER)
+    async with app.run_test(size=(120, 40)):
+        while not (isinstance(app.screen, HomeScreen) and app.screen.is_mounted):
+            await asyncio.sleep(0.001)
+        ready = time.perf_counter() - t0
+        await shown(home)
+        filled = time.perf_counter() - t0
+        await app.workers.wait_for_complete()
+    return ready, filled
+
+
+async def list_timings(url: str, kind: str) -> tuple[float, float | None]:
+    """(app start -> first page of ``kind`` shown, ``]`` -> next page shown or None)."""
+    from exolab.tui.app import ExolabApp
+
+    page = expect("list")
+    t0 = time.perf_counter()
+    app = ExolabApp(url, USER)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.action_go(kind)
+        await shown(page)
+        first = time.perf_counter() - t0
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        nxt = None
+        if app.screen.page is not None and app.screen.page.next_cursor is not None:  # type: ignore[attr-defined]
+            page = expect("list")
+            t1 = time.perf_counter()
+            app.simulate_key("right_square_bracket")
+            await shown(page)
+            nxt = time.perf_counter() - t1
+        await app.workers.wait_for_complete()
+    return first, nxt
+
+
+async def search_timings(url: str, sample_id: str, prefix: str) -> tuple[float, float, float]:
+    """(exact id search -> tube view shown, prefix search -> table refilled, scan on home ->
+    tube view shown), each from the Enter key."""
+    from textual.widgets import Input
+
+    from exolab.tui.app import ExolabApp
+
+    app = ExolabApp(url, USER)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        app.screen.query_one("#scan", Input).value = sample_id
+        tube = expect("sample")
+        t = time.perf_counter()
+        app.simulate_key("enter")
+        await shown(tube)
+        scan = time.perf_counter() - t
+        page = expect("list")
+        app.action_go("samples")
+        await shown(page)
+        await app.workers.wait_for_complete()
+        await pilot.press("slash")
+        await pilot.pause(0.2)
+        app.screen.query_one("#search", Input).value = prefix
+        page = expect("list")
+        t = time.perf_counter()
+        app.simulate_key("enter")
+        await shown(page)
+        by_prefix = time.perf_counter() - t
+        assert all(r.key.startswith(prefix) for r in app.screen.page.rows)  # type: ignore[attr-defined]
+        await app.workers.wait_for_complete()
+        await pilot.press("slash")
+        await pilot.pause(0.2)
+        app.screen.query_one("#search", Input).value = sample_id
+        tube = expect("sample")
+        t = time.perf_counter()
+        app.simulate_key("enter")
+        await shown(tube)
+        by_id = time.perf_counter() - t
+        await app.workers.wait_for_complete()
+    return by_id, by_prefix, scan
+
+
+def ratios(url: str, path: Path) -> list[tuple[str, float, float]]:
+    """browse.list_page vs a raw sqlite3 query of the same page (median of 7, seconds)."""
+    from exolab.db.engine import Database
+    from exolab.services import browse
+    from exolab.services.context import Lab
+
+    lab = Lab(Database(url), USER)
+    raw = sqlite3.connect(path)
+    out = []
+    cases = [
+        (
+            "samples page 1",
+            lambda tx: browse.list_page(tx, "samples"),
+            """SELECT s.id, s.sample_code, st.code, sj.subject_code, v.label, s.biofluid,
+                      s.collected_at, s.volume_ml, s.freeze_thaw_count, s.status, b.path, s.position
+               FROM samples s LEFT JOIN subjects sj ON sj.id = s.subject_id
+               LEFT JOIN studies st ON st.id = sj.study_id LEFT JOIN visits v ON v.id = s.visit_id
+               LEFT JOIN boxes b ON b.id = s.box_id ORDER BY s.sample_code LIMIT 101""",
+        ),
+        (
+            "samples prefix S0012",
+            lambda tx: browse.list_page(tx, "samples", browse.ListQuery(search="S0012")),
+            """SELECT s.id, s.sample_code FROM samples s
+               WHERE s.sample_code >= 'S0012' AND s.sample_code < 'S0012' || char(1114111)
+               ORDER BY s.sample_code LIMIT 101""",
+        ),
+        (
+            "readouts page 1",
+            lambda tx: browse.list_page(tx, "readouts"),
+            """SELECT r.id, i.isolation_code, s.sample_code, a.code, r.value_text, r.unit
+               FROM readouts r JOIN analytes a ON a.id = r.analyte_id
+               JOIN samples s ON s.id = r.sample_id LEFT JOIN isolations i ON i.id = r.isolation_id
+               ORDER BY r.id DESC LIMIT 101""",
+        ),
+    ]
+    for name, fn, sql in cases:
+        svc: list[float] = []
+        drv: list[float] = []
+        for _ in range(7):
+            t = time.perf_counter()
+            with lab.read() as tx:
+                fn(tx)
+            svc.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            raw.execute(sql).fetchall()
+            drv.append(time.perf_counter() - t)
+        out.append((name, statistics.median(svc), statistics.median(drv)))
+    raw.close()
+    lab.db.dispose()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--samples", type=int, default=1_000_000)
+    parser.add_argument("--readouts", type=int, default=10_000_000)
+    parser.add_argument("--db", type=Path, default=Path("/tmp/exolab-bench-tui.db"))
+    parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    if args.rebuild or counts(args.db) != (args.samples, args.readouts):
+        build(args.db, args.samples, args.readouts)
+    url = f"sqlite:///{args.db}"
+    n_s, n_r = counts(args.db)
+    print(f"database: {n_s:,} samples, {n_r:,} readouts (SQLite {args.db})")
+
+    def med(values: list[float]) -> float:
+        return statistics.median(values)
+
+    def line(what: str, seconds: float, target: float) -> None:
+        ok = "ok" if seconds < target else "SLOW"
+        print(f"  {what:<46} {seconds * 1000:8.1f} ms   target < {target * 1000:.0f} ms  {ok}")
+
+    instrument()
+    # Warm the OS page cache and Python imports once, as a user's second start would be.
+    asyncio.run(first_screen(url))
+    runs = [asyncio.run(first_screen(url)) for _ in range(args.repeat)]
+    print("first screen")
+    line("home shown (scan field ready)", med([r[0] for r in runs]), 1.0)
+    line("home filled (counts, queues, activity)", med([r[1] for r in runs]), 1.0)
+    print("lists (app start -> first page; ] -> next page)")
+    for kind in ("subjects", "samples", "isolations", "readouts", "runs", "boxes"):
+        got = [asyncio.run(list_timings(url, kind)) for _ in range(args.repeat)]
+        line(f"{kind}: first page from start", med([g[0] for g in got]), 1.0)
+        nexts = [g[1] for g in got if g[1] is not None]
+        if nexts:
+            line(f"{kind}: next page", med(nexts), 0.05)
+    print("search (Enter -> result shown)")
+    mid = f"S{n_s // 2:08d}"
+    got3 = [asyncio.run(search_timings(url, mid, mid[:6])) for _ in range(args.repeat)]
+    line(f"samples list: / {mid} opens the tube", med([g[0] for g in got3]), 0.1)
+    line(f"samples list: / {mid[:6]} (prefix)", med([g[1] for g in got3]), 0.1)
+    line(f"home: scan {mid} opens the tube", med([g[2] for g in got3]), 0.1)
+    print("service vs raw driver (same page)")
+    for name, svc, drv in ratios(url, args.db):
+        print(
+            f"  {name:<24} list_page {svc * 1000:7.2f} ms  raw {drv * 1000:7.2f} ms  ratio {svc / drv:5.1f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()
