@@ -29,8 +29,8 @@ class FrozenDatetime(datetime):
 @pytest.fixture(scope="session")
 def demo_template(_templates: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo cohort in a SQLite file, loaded once per session (audit times frozen)."""
-    from exolab.services import audit
     from exolab.io.demo import load_demo
+    from exolab.services import audit
 
     path = tmp_path_factory.mktemp("demo") / "demo.db"
     shutil.copyfile(_templates["sqlite"], path)
