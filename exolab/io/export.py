@@ -22,6 +22,7 @@ from typing import Any, TextIO
 from sqlalchemy import select
 
 from exolab.db.models import CellSource, Isolation, Readout, Sample, Study, Subject
+from exolab.domain.values import parse_result
 from exolab.io.importer import KINDS
 from exolab.services import cell_sources, isolations, samples, subjects
 from exolab.services import readouts as readout_service
@@ -98,10 +99,40 @@ def _iter_isolations(tx: Tx) -> Iterator[dict[str, Any]]:
             yield isolations.get_isolation(tx, code).as_input()
 
 
+def portable_value(text: str) -> str:
+    """A result text that reads the same in a ``,``-separated file: ``0,5`` (kept as typed in
+    a ``;`` file with decimal commas) is written ``0.5``; everything else unchanged."""
+    if "," not in text:
+        return text
+    try:
+        parse_result(text)
+        return text
+    except ValueError:
+        pass
+    try:
+        a = parse_result(text, decimal_comma=True)
+    except ValueError:
+        return text
+    dotted = text.replace(",", ".")
+    try:
+        b = parse_result(dotted)
+    except ValueError:
+        return text
+    same = (a.value, a.comparator, a.censor, a.qualitative) == (
+        b.value,
+        b.comparator,
+        b.censor,
+        b.qualitative,
+    )
+    return dotted if same else text
+
+
 def _iter_readouts(tx: Tx) -> Iterator[dict[str, Any]]:
     q = readout_service._readout_query().order_by(Readout.id).execution_options(yield_per=PAGE)
     for row in tx.session.execute(q):
-        yield readout_service._out(row).as_input()
+        data = readout_service._out(row).as_input()
+        data["value"] = portable_value(data["value"])
+        yield data
 
 
 ITERATORS = {
