@@ -281,8 +281,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             Path(url[len("sqlite:///") :] + suffix).unlink(missing_ok=True)
     initialise(url, user)
     from exolab.db.engine import Database
+    from exolab.io.demo import load_demo
     from exolab.services.context import Lab
-    from exolab.services.demo import load_demo
 
     lab = Lab(Database(url), user)
     counts = load_demo(lab)

@@ -18,6 +18,8 @@ from exolab.db.models import AuditEvent
 from exolab.services.context import Tx
 
 GENESIS = "0" * 64
+_AUDIT = AuditEvent.__table__
+_INSERT_EVENT = insert(_AUDIT).returning(_AUDIT.c.id)  # built once: appends are a hot path
 AUDIT_LOCK_KEY = 7_130_001  # PostgreSQL advisory lock serialising appends (= WRITE_LOCK_KEY)
 
 
@@ -92,23 +94,26 @@ def append_event(
         "batch_id": batch_id,
     }
     digest = event_hash(prev, fields)
-    event_id = session.execute(
-        insert(AuditEvent)
-        .values(
-            at=fields["at"],
-            user_name=fields["user"],
-            action=action,
-            entity=entity,
-            entity_id=entity_id,
-            old_values=fields["old"],
-            new_values=fields["new"],
-            reason=reason,
-            batch_id=batch_id,
-            prev_hash=prev,
-            hash=digest,
+    event_id = (
+        session.connection()
+        .execute(
+            _INSERT_EVENT,
+            {
+                "at": fields["at"],
+                "user_name": fields["user"],
+                "action": action,
+                "entity": entity,
+                "entity_id": entity_id,
+                "old_values": fields["old"],
+                "new_values": fields["new"],
+                "reason": reason,
+                "batch_id": batch_id,
+                "prev_hash": prev,
+                "hash": digest,
+            },
         )
-        .returning(AuditEvent.id)
-    ).scalar_one()
+        .scalar_one()
+    )
     tx.memo["audit_last_hash"] = digest
     return int(event_id)
 

@@ -110,27 +110,31 @@ class SampleOut(BaseModel):
 
 
 _PARENT = aliased(Sample, name="parent_sample")
+_SAMPLE_QUERY: Any = None
 
 
 def _sample_query() -> Any:
-    parent = _PARENT
-    return (
-        select(
-            Sample,
-            Study.code,
-            Subject.subject_code,
-            Visit.label,
-            CellSource.code,
-            parent.sample_code,
-            Box.path,
+    """The sample with its study, subject, visit, cell source, parent and box (built once)."""
+    global _SAMPLE_QUERY
+    if _SAMPLE_QUERY is None:
+        _SAMPLE_QUERY = (
+            select(
+                Sample,
+                Study.code,
+                Subject.subject_code,
+                Visit.label,
+                CellSource.code,
+                _PARENT.sample_code,
+                Box.path,
+            )
+            .outerjoin(Subject, Subject.id == Sample.subject_id)
+            .outerjoin(Study, Study.id == Subject.study_id)
+            .outerjoin(Visit, Visit.id == Sample.visit_id)
+            .outerjoin(CellSource, CellSource.id == Sample.cell_source_id)
+            .outerjoin(_PARENT, _PARENT.id == Sample.parent_id)
+            .outerjoin(Box, Box.id == Sample.box_id)
         )
-        .outerjoin(Subject, Subject.id == Sample.subject_id)
-        .outerjoin(Study, Study.id == Subject.study_id)
-        .outerjoin(Visit, Visit.id == Sample.visit_id)
-        .outerjoin(CellSource, CellSource.id == Sample.cell_source_id)
-        .outerjoin(parent, parent.id == Sample.parent_id)
-        .outerjoin(Box, Box.id == Sample.box_id)
-    )
+    return _SAMPLE_QUERY
 
 
 def _out(row: Any) -> SampleOut:
