@@ -114,7 +114,8 @@ def test_search_prefix_filters_and_synonyms(lab: Lab) -> None:
     with lab.read() as tx:
         page = browse.list_page(tx, "samples", browse.ListQuery(search="S-000"))
     assert page.rows[0].cells[1] == "EVS/P01"
-    assert page.rows[0].cells[-1] == "F1/R1/B1/A1"
+    location = [c.key for c in page.columns].index("location")
+    assert page.rows[0].cells[location] == "F1/R1/B1/A1"
 
 
 def test_other_lists(lab: Lab) -> None:

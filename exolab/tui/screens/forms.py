@@ -58,7 +58,12 @@ def as_text(value: Any) -> str:
 
 
 def label_of(name: str) -> str:
-    return name.replace("_", " ").replace(" c", " °C").replace("ml", "mL")
+    words = name.removesuffix("_c").removesuffix("_ml").replace("_", " ")
+    if name.endswith("_c"):
+        return f"{words} (°C)"
+    if name.endswith("_ml"):
+        return f"{words} (mL)"
+    return words
 
 
 def spec_for(name: str, value: Any = None, *, required: bool = False) -> FieldSpec:

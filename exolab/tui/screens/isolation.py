@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 from pydantic import BaseModel
+from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -15,10 +16,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
 from exolab.domain import vocab
+from exolab.domain.misev import MisevReport
 from exolab.domain.schemas import STEP_PARAM_COLUMNS, IsolationIn, StepIn
 from exolab.services.context import Tx
 from exolab.services.isolations import IsolationOut, get_isolation, record_isolation
 from exolab.services.readouts import ReadoutOut, readouts_of
+from exolab.services.standards import misev_report
 from exolab.tui.screens.base import BaseScreen
 from exolab.tui.screens.forms import spec_for
 from exolab.tui.widgets.forms import FormMixin, model_errors
@@ -41,6 +44,26 @@ PARAM_HINTS = {
 class IsolationDetail(BaseModel):
     isolation: IsolationOut
     readouts: list[ReadoutOut]
+    misev: MisevReport | None = None
+
+
+def misev_text(report: MisevReport | None) -> str:
+    """EV reporting completeness: the score and what is missing (Rich markup)."""
+    if report is None:
+        return ""
+    applicable = [c for c in report.components if c.applicable]
+    done = sum(1 for c in applicable if c.satisfied)
+    missing = [c.name for c in applicable if not c.satisfied]
+    text = (
+        f"[b]EV-METRIC completeness {report.score:.0f}%[/b] ({done}/{len(applicable)} "
+        f"components, rules {escape(report.rules_version)})"
+    )
+    if missing:
+        text += "\nmissing: " + escape(", ".join(missing))
+    open_items = [i.name for i in report.misev2018 if not i.satisfied]
+    if open_items:
+        text += "\nMISEV2018 open: " + escape(", ".join(open_items))
+    return text
 
 
 def _fmt(v: Any) -> str:
@@ -70,6 +93,7 @@ class IsolationScreen(BaseScreen):
             yield Static("loading…", id="iso-head", classes="panel")
             yield Label("Method steps (in order)", classes="panel-title")
             yield DataTable(id="steps", cursor_type="row", show_cursor=False)
+            yield Static("", id="iso-misev", classes="panel")
             yield Label("Readouts and characterisation", classes="panel-title")
             yield DataTable(id="readouts", cursor_type="row", zebra_stripes=True)
         yield Footer()
@@ -89,7 +113,9 @@ class IsolationScreen(BaseScreen):
 
         def load(tx: Tx) -> IsolationDetail:
             return IsolationDetail(
-                isolation=get_isolation(tx, code), readouts=readouts_of(tx, isolation=code)
+                isolation=get_isolation(tx, code),
+                readouts=readouts_of(tx, isolation=code),
+                misev=misev_report(tx, code),
             )
 
         self.db(load, self._show, group="isolation")
@@ -104,6 +130,7 @@ class IsolationScreen(BaseScreen):
             f"lot {_fmt(i.kit_lot)} · operator {_fmt(i.operator)} · version {i.version}"
             + (f"\nnotes: {i.notes}" if i.notes else "")
         )
+        self.query_one("#iso-misev", Static).update(misev_text(d.misev))
         steps = self.query_one("#steps", DataTable)
         steps.clear()
         for n, step in enumerate(i.steps, start=1):

@@ -120,6 +120,8 @@ class ListScreen(BaseScreen):
         yield Footer()
 
     def on_mount(self) -> None:
+        for name in FILTERS.get(self.kind, ()):
+            self.query_one(f"#filter-{name}", Input).border_title = name
         if self.query_spec.search:
             self.query_one("#search-row").remove_class("hidden")
         self.query_one("#table").focus()
@@ -165,7 +167,6 @@ class ListScreen(BaseScreen):
         filters = f" · {', '.join(active)}" if active else ""
         self.query_one("#list-status", Static).update(
             f"page {n} · {shown} · {more} · sorted by {page.sort} {arrow}{filters}"
-            "   (/ search · f filters · s sort · r reverse · [ ] pages)"
         )
 
     def action_refresh(self) -> None:

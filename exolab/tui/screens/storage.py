@@ -35,7 +35,10 @@ class StorageScreen(BaseScreen):
         with Horizontal():
             yield Tree("Freezers", id="storage-tree")
             with Vertical(id="storage-right"):
-                yield Static("Choose a box on the left (t), then Enter.", id="box-info")
+                yield Static(
+                    "Move through the boxes on the left; Enter (or g) goes into the grid, t back to the tree.",
+                    id="box-info",
+                )
                 yield BoxGrid(id="grid")
                 yield Static("", id="position-info")
         yield Footer()
@@ -69,17 +72,25 @@ class StorageScreen(BaseScreen):
         if not self.box_path:
             tree.focus()
 
+    @on(Tree.NodeHighlighted, "#storage-tree")
+    def _tree_highlighted(self, event: Tree.NodeHighlighted[str]) -> None:
+        if event.node.data and event.node.data != self.box_path:
+            self.open_box(event.node.data, focus=False)
+
     @on(Tree.NodeSelected, "#storage-tree")
     def _tree_selected(self, event: Tree.NodeSelected[str]) -> None:
         if event.node.data:
             self.open_box(event.node.data)
-            self.query_one("#grid", BoxGrid).focus()
 
-    def open_box(self, path: str, position: str | None = None) -> None:
+    def open_box(self, path: str, position: str | None = None, *, focus: bool = True) -> None:
         self.box_path = path
-        self.db(lambda tx: box_grid(tx, path), lambda g: self._show_box(g, position), group="box")
+        self.db(
+            lambda tx: box_grid(tx, path),
+            lambda g: self._show_box(g, position, focus),
+            group="box",
+        )
 
-    def _show_box(self, grid: BoxGridData, position: str | None) -> None:
+    def _show_box(self, grid: BoxGridData, position: str | None, focus: bool = True) -> None:
         used = sum(1 for p in grid.positions if p.sample_id)
         loose = f" · {len(grid.loose)} tubes without position" if grid.loose else ""
         self.query_one("#box-info", Static).update(
@@ -88,7 +99,8 @@ class StorageScreen(BaseScreen):
         )
         g = self.query_one("#grid", BoxGrid)
         g.show(grid, position)
-        g.focus()
+        if focus:
+            g.focus()
 
     @on(BoxGrid.Highlighted, "#grid")
     def _highlighted(self, event: BoxGrid.Highlighted) -> None:

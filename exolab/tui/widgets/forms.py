@@ -69,14 +69,25 @@ def field_widget_id(name: str) -> str:
     return f"field-{name}"
 
 
+class ErrorLine(Static):
+    """A field's first error; takes no room while there is none."""
+
+    def update(self, content: Any = "", **kwargs: Any) -> None:
+        super().update(content, **kwargs)
+        self.set_class(not str(content), "empty")
+
+
 class FieldRow(Vertical):
     """Label, input (or picker) and the field's first error."""
 
     DEFAULT_CSS = """
     FieldRow { height: auto; margin: 0 1 0 0; }
-    FieldRow > Label.field-label { color: $text-muted; }
-    FieldRow > .field-error { color: $error; height: auto; }
-    FieldRow > .field-help { color: $text-muted; height: auto; }
+    FieldRow > Horizontal { height: 1; }
+    FieldRow Label.field-label { color: $text-muted; width: 29; }
+    FieldRow Input, FieldRow Select { width: 1fr; }
+    FieldRow > .field-error { color: $error; height: auto; padding-left: 29; }
+    FieldRow > .field-help { color: $text-muted; height: auto; padding-left: 29; }
+    FieldRow > .empty { display: none; }
     """
 
     def __init__(self, spec: FieldSpec, model: type[BaseModel] | None, form: FormMixin) -> None:
@@ -88,33 +99,34 @@ class FieldRow(Vertical):
     def compose(self) -> ComposeResult:
         spec = self.spec
         star = " *" if spec.required else ""
-        yield Label(f"{spec.label}{star}", classes="field-label")
-        if spec.choices is not None:
-            options = [(c, c) for c in spec.choices]
-            yield Select(
-                options,
-                id=field_widget_id(spec.name),
-                allow_blank=True,
-                value=spec.value if spec.value in spec.choices else Select.NULL,
-                prompt=spec.placeholder or "(choose)",
-                type_to_search=True,
-            )
-        else:
-            validators = (
-                [ModelFieldValidator(self.model, spec.name, self.form.form_values)]
-                if self.model is not None
-                else []
-            )
-            yield Input(
-                spec.value,
-                placeholder=spec.placeholder,
-                id=field_widget_id(spec.name),
-                validators=validators,
-                validate_on=["changed", "blur"],
-            )
-        if spec.help:
-            yield Static(spec.help, classes="field-help")
-        yield Static("", classes="field-error", id=f"error-{spec.name}")
+        with Horizontal():
+            yield Label(f"{spec.label}{star}", classes="field-label")
+            if spec.choices is not None:
+                options = [(c, c) for c in spec.choices]
+                yield Select(
+                    options,
+                    id=field_widget_id(spec.name),
+                    allow_blank=True,
+                    value=spec.value if spec.value in spec.choices else Select.NULL,
+                    prompt=spec.placeholder or "(choose)",
+                    type_to_search=True,
+                    compact=True,
+                )
+            else:
+                validators = (
+                    [ModelFieldValidator(self.model, spec.name, self.form.form_values)]
+                    if self.model is not None
+                    else []
+                )
+                yield Input(
+                    spec.value,
+                    placeholder=spec.placeholder or spec.help,
+                    id=field_widget_id(spec.name),
+                    validators=validators,
+                    validate_on=["changed", "blur"],
+                    compact=True,
+                )
+        yield ErrorLine("", classes="field-error empty", id=f"error-{spec.name}")
 
 
 class FormMixin:
