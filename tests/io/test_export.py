@@ -1,0 +1,193 @@
+"""Exports (CONTRACT §5): round trip of every kind, longitudinal with filters, wide,
+de-identification and the manifest, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from datetime import date, datetime
+from pathlib import Path
+
+from exolab.db.engine import Database
+from exolab.io.export import Filters, run_export
+from exolab.io.importer import KINDS, run_import
+from exolab.services.context import Lab
+from tests.conftest import TEST_ADMIN
+
+from .helpers import base_cohort, load, write
+
+CELLS = """cell_source_id,cell_type,species,passage,confluency_pct,mycoplasma_result,mycoplasma_tested_on
+MSC-1,mesenchymal stromal cells,Homo sapiens,4,80.5,negative,2024-02-01
+"""
+MORE_SAMPLES = """sample_id,biofluid,collected_at,cell_source_id,parent_sample_id,volume_ml,notes
+CM-1,conditioned_medium,2024-02-03 12:00,MSC-1,,50,"medium, 48 h"
+P001-V1-A1,plasma,2024-01-11 10:41,,P001-V1,0.5,aliquot
+"""
+READOUTS = """isolation_id,sample_id,analyte,value,unit,assay,run_id,measured_on,replicate,lod,qc,notes
+ISO-1,,CD63,10,pg/mL,elisa,R1,2024-03-05,1,0.5,pass,first
+ISO-1,,CD63,14,pg/mL,elisa,R1,2024-03-05,2,0.5,pass,
+ISO-2,,CD63,20,pg/mL,elisa,R1,2024-03-05,1,0.5,pass,
+ISO-3,,CD63,<0.5,pg/mL,elisa,R1,2024-03-05,1,0.5,pass,
+ISO-1,,particle_concentration,1.5e10,/mL,nta,N1,2024-03-05,1,,pass,
+"""
+
+
+def full_cohort(lab: Lab, tmp: Path) -> None:
+    base_cohort(lab, tmp)
+    load(lab, tmp, "cell_sources", CELLS)
+    load(lab, tmp, "samples", MORE_SAMPLES)
+    load(lab, tmp, "readouts", READOUTS)
+
+
+def export(lab: Lab, kind: str, **kw: object) -> str:
+    buf = io.StringIO()
+    run_export(lab, kind, None, stdout=buf, **kw)  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+def rows_of(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_every_kind_round_trips_into_an_empty_database(
+    lab: Lab, tmp_path: Path, _templates: dict[str, str], backend: str
+) -> None:
+    full_cohort(lab, tmp_path)
+    first = {k: export(lab, k) for k in KINDS}
+    for kind, text in first.items():
+        assert text.splitlines()[0].split(",") == KINDS[kind].columns
+    samples = rows_of(first["samples"])
+    assert {r["sample_id"]: r["sprec"] for r in samples}["P001-V1"].startswith("PL")
+    assert {r["sample_id"]: r["parent_sample_id"] for r in samples}["P001-V1-A1"] == "P001-V1"
+    from tests.io.test_properties import fresh_lab
+
+    with fresh_lab(backend, _templates, tmp_path) as other:
+        for kind in KINDS:
+            run_import(other, kind, write(tmp_path, f"e-{kind}.csv", first[kind]))
+        second = {k: export(other, k) for k in KINDS}
+    assert second == first
+
+
+def test_export_to_file_writes_manifest(lab: Lab, tmp_path: Path) -> None:
+    full_cohort(lab, tmp_path)
+    out = tmp_path / "samples.csv"
+    result = run_export(lab, "samples", str(out))
+    assert result.rows == 5
+    manifest = json.loads((tmp_path / "samples.csv.manifest.json").read_text())
+    assert manifest["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert manifest["rows"] == 5
+    assert manifest["kind"] == "samples"
+    assert manifest["schema_revision"]
+    assert manifest["exolab_version"]
+    datetime.fromisoformat(manifest["exported_at"])
+    assert not (tmp_path / "samples.csv.part").exists()
+
+
+def test_longitudinal_with_filters(lab: Lab, tmp_path: Path) -> None:
+    full_cohort(lab, tmp_path)
+    rows = rows_of(export(lab, "longitudinal"))
+    assert len(rows) == 5
+    for col in (
+        "study",
+        "subject_id",
+        "group",
+        "visit",
+        "visit_day",
+        "collected_at",
+        "sample_id",
+        "biofluid",
+        "isolation_id",
+        "method",
+        "analyte",
+        "assay",
+        "value",
+        "comparator",
+        "censor",
+        "unit",
+        "lod",
+        "replicate",
+        "qc",
+        "baseline_value",
+        "change_from_baseline",
+        "pct_change_from_baseline",
+    ):
+        assert col in rows[0]
+    cd63 = rows_of(export(lab, "longitudinal", filters=Filters(analytes=["cd63"])))
+    assert {r["analyte"] for r in cd63} == {"CD63"} and len(cd63) == 4
+    p2 = rows_of(export(lab, "longitudinal", filters=Filters(subjects=["P002"])))
+    assert [(r["subject_id"], r["value"], r["censor"]) for r in p2] == [("P002", "<0.5", "lt_lod")]
+    late = rows_of(export(lab, "longitudinal", filters=Filters(since=date(2024, 3, 1))))
+    assert {r["sample_id"] for r in late} == {"P001-V2"}
+    m3 = [r for r in rows if r["visit"] == "M3"][0]
+    assert m3["visit_day"] == "91"
+    assert float(m3["baseline_value"]) == 12.0  # mean of the baseline replicates 10 and 14
+    assert float(m3["change_from_baseline"]) == 8.0
+
+
+def test_wide_pivot(lab: Lab, tmp_path: Path) -> None:
+    full_cohort(lab, tmp_path)
+    rows = rows_of(export(lab, "longitudinal", wide=True))
+    assert list(rows[0])[-2:] == ["CD63 [pg/mL]", "particle_concentration [/mL]"]
+    by_iso = {r["isolation_id"]: r for r in rows}
+    assert by_iso["ISO-1"]["CD63 [pg/mL]"] == "12"  # replicates averaged
+    assert by_iso["ISO-1"]["particle_concentration [/mL]"] == "1.5e10"
+    assert by_iso["ISO-3"]["CD63 [pg/mL]"] == "<0.5"
+    assert by_iso["ISO-2"]["particle_concentration [/mL]"] == ""
+    assert len(rows) == 3
+
+
+def test_deidentify(lab: Lab, tmp_path: Path) -> None:
+    full_cohort(lab, tmp_path)
+    plain = rows_of(export(lab, "longitudinal"))
+    a = rows_of(export(lab, "longitudinal", deidentify=True, salt="s3cret"))
+    b = rows_of(export(lab, "longitudinal", deidentify=True, salt="s3cret"))
+    c = rows_of(export(lab, "longitudinal", deidentify=True, salt="other"))
+    assert a == b
+    expected = hashlib.sha256(b"s3cretS1P001").hexdigest()[:12]
+    assert {r["subject_id"] for r in a} == {
+        expected,
+        hashlib.sha256(b"s3cretS1P002").hexdigest()[:12],
+    }
+    assert {r["subject_id"] for r in a}.isdisjoint({r["subject_id"] for r in c})
+    assert not any("P00" in v for r in a for v in r.values())
+    assert all("notes" not in k for k in a[0])
+    shifts = {}
+    for p, d in zip(plain, a, strict=True):
+        assert p["visit_day"] == d["visit_day"]
+        assert p["value"] == d["value"]
+        delta = datetime.fromisoformat(d["collected_at"]) - datetime.fromisoformat(
+            p["collected_at"]
+        )
+        shifts.setdefault(d["subject_id"], set()).add(delta)
+    assert all(len(s) == 1 for s in shifts.values())
+    assert any(s != {datetime.min - datetime.min} for s in shifts.values())
+
+
+def test_readouts_export_streams_every_row(lab: Lab, tmp_path: Path) -> None:
+    """Rows go to the stream as they are read (pages of the query), all of them."""
+    base_cohort(lab, tmp_path)
+    lines = ["isolation_id,analyte,value,unit,assay,replicate"]
+    lines += [f"ISO-{i % 3 + 1},CD63,{i},pg/mL,elisa,{i // 3 + 1}" for i in range(6000)]
+    load(lab, tmp_path, "readouts", "\n".join(lines) + "\n")
+    seen = 0
+
+    class Counting(io.StringIO):
+        def write(self, s: str) -> int:
+            nonlocal seen
+            seen += s.count("\n")
+            return len(s)
+
+    out = Counting()
+    result = run_export(lab, "readouts", None, stdout=out)
+    assert result.rows == 6000 and seen == 6001
+
+
+def test_second_lab_sees_no_manifest_for_stdout(db_url: str, tmp_path: Path) -> None:
+    lab = Lab(Database(db_url), TEST_ADMIN)
+    try:
+        result = run_export(lab, "subjects", None, stdout=io.StringIO())
+        assert result.manifest is None and result.rows == 0
+    finally:
+        lab.db.dispose()
