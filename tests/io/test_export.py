@@ -120,7 +120,7 @@ def test_longitudinal_with_filters(lab: Lab, tmp_path: Path) -> None:
     assert [(r["subject_id"], r["value"], r["censor"]) for r in p2] == [("P002", "<0.5", "lt_lod")]
     late = rows_of(export(lab, "longitudinal", filters=Filters(since=date(2024, 3, 1))))
     assert {r["sample_id"] for r in late} == {"P001-V2"}
-    m3 = [r for r in rows if r["visit"] == "M3"][0]
+    m3 = next(r for r in rows if r["visit"] == "M3")
     assert m3["visit_day"] == "91"
     assert float(m3["baseline_value"]) == 12.0  # mean of the baseline replicates 10 and 14
     assert float(m3["change_from_baseline"]) == 8.0
