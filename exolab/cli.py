@@ -67,8 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from exolab.commands.core import cmd_tui
 
             handler = cmd_tui
-        else:  # a group command without its subcommand
-            parser.parse_args([*(argv or sys.argv[1:]), "--help"])
+        else:  # a group command without its subcommand: its usage, exit 2
+            group = parser._subparsers._group_actions[0].choices[args.command]  # type: ignore[union-attr]
+            group.print_usage(sys.stderr)
+            print(f"exolab {args.command}: error: choose an action (see --help)", file=sys.stderr)
             return 2
     return run_handler(handler, args)
 

@@ -139,3 +139,8 @@ def test_usage_error_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_unreachable_database_is_plain_words(tmp_path: Path) -> None:
     r = run("--db", "postgresql+psycopg://nobody:x@127.0.0.1:1/none", "user", "list")
     assert r.returncode == 1 and "error: database" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_group_command_without_action_is_usage_error() -> None:
+    r = run("db")
+    assert r.returncode == 2 and "choose an action" in r.stderr
