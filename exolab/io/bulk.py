@@ -12,6 +12,8 @@ inside the import's single transaction.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -34,7 +36,6 @@ from exolab.services.errors import ExolabError, ValidationFailed
 
 CHUNK_ROWS = 20_000
 CACHE_LIMIT = 50_000
-SQLITE_CACHE_KIB = 128 * 1024
 
 INSERT_COLUMNS = (
     "sample_id",
@@ -191,6 +192,8 @@ class ReadoutLoader:
         self.assay_ids: dict[str, int] = {}
         self.run_ids: dict[str, int] = {"": 0}
         self._load_maps()
+        self.dbapi: Any = self.session.connection().connection.driver_connection
+        self.writer = _BackgroundWriter(self._write)
         table = Readout.__table__
         dialect = self.session.get_bind().dialect
         date_bind = table.c.measured_on.type.dialect_impl(dialect).bind_processor(dialect)
@@ -226,6 +229,7 @@ class ReadoutLoader:
     def _analyte_id(self, code: str) -> int:
         pk = self.analytes.get(code)
         if pk is None:
+            self.writer.drain()
             pk = readout_service.analyte_for(self.tx, code, batch_id=self.batch_id).id
             self.analytes[code] = pk
         return pk
@@ -513,6 +517,7 @@ class ReadoutLoader:
 
     def _against_database(self, chunk: list[_Pending]) -> list[_Pending]:
         """Drop rows whose key exists: unchanged, skipped, updated, or a problem."""
+        self.writer.drain()
         existing = self._existing(chunk)
         if not existing:
             return chunk
@@ -578,12 +583,10 @@ class ReadoutLoader:
     def _write(self, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
             return
+        dbapi = self.dbapi
         if self.sqlite:
-            self.session.connection().exec_driver_sql(self.insert_sql, rows)
+            dbapi.executemany(self.insert_sql, rows)
             return
-        conn = self.session.connection()
-        dbapi = conn.connection.driver_connection
-        assert dbapi is not None
         with dbapi.cursor() as cur:
             if not self.stage_ready:
                 cur.execute(
@@ -623,17 +626,14 @@ class ReadoutLoader:
         )
 
     def run(self) -> None:
-        if self.sqlite:
-            # A bigger page cache for the duration: index pages of a large table stay in memory.
-            conn = self.session.connection()
-            old = conn.exec_driver_sql("PRAGMA cache_size").scalar()
-            conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
-            try:
-                self._run()
-            finally:
-                conn.exec_driver_sql(f"PRAGMA cache_size = {int(old or -2000)}")
-            return
-        self._run()
+        """Validate every row; rows go to the database from a writer thread while the next
+        chunk is validated (the driver releases the GIL while the database works)."""
+        self.writer = _BackgroundWriter(self._write)
+        try:
+            self._run()
+        finally:
+            self.writer.close()
+        self.finish()
 
     def _run(self) -> None:
         chunk: list[_Pending] = []
@@ -658,7 +658,6 @@ class ReadoutLoader:
                     self._flush(chunk)
                     chunk = []
         self._flush(chunk)
-        self.finish()
 
     def _flush(self, chunk: list[_Pending]) -> None:
         if not chunk:
@@ -668,7 +667,55 @@ class ReadoutLoader:
         self.report.created += len(chunk)
         if self.problems or self.dry_run:
             return  # keep validating; nothing will be committed
-        self._write([p.values for p in chunk])
+        self.writer.put([p.values for p in chunk])
+
+
+class _BackgroundWriter:
+    """Runs ``write(rows)`` for each chunk on one thread, in order; errors come back to the
+    caller at the next put/drain/close. At most two chunks wait, so memory stays bounded."""
+
+    def __init__(self, write: Callable[[list[tuple[Any, ...]]], None]) -> None:
+        self._write = write
+        self._queue: queue.Queue[list[tuple[Any, ...]] | None] = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def _work(self) -> None:
+        while True:
+            rows = self._queue.get()
+            try:
+                if rows is None:
+                    return
+                if self._error is None:
+                    self._write(rows)
+            except BaseException as exc:  # handed to the caller
+                self._error = exc
+            finally:
+                self._queue.task_done()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def put(self, rows: list[tuple[Any, ...]]) -> None:
+        self._raise()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="exolab-import", daemon=True)
+            self._thread.start()
+        self._queue.put(rows)
+
+    def drain(self) -> None:
+        if self._thread is not None:
+            self._queue.join()
+        self._raise()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        self._raise()
 
 
 def _same(value: Any) -> Any:
