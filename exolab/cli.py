@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             handler = cmd_tui
         else:  # a group command without its subcommand: its usage, exit 2
-            group = parser._subparsers._group_actions[0].choices[args.command]  # type: ignore[union-attr]
+            group = parser._subparsers._group_actions[0].choices[args.command]  # type: ignore[union-attr,index]
             group.print_usage(sys.stderr)
             print(f"exolab {args.command}: error: choose an action (see --help)", file=sys.stderr)
             return 2

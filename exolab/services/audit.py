@@ -18,8 +18,7 @@ from exolab.db.models import AuditEvent
 from exolab.services.context import Tx
 
 GENESIS = "0" * 64
-_AUDIT = AuditEvent.__table__
-_INSERT_EVENT = insert(_AUDIT).returning(_AUDIT.c.id)  # built once: appends are a hot path
+_INSERT_EVENT = insert(AuditEvent).returning(AuditEvent.id)  # built once: appends are a hot path
 AUDIT_LOCK_KEY = 7_130_001  # PostgreSQL advisory lock serialising appends (= WRITE_LOCK_KEY)
 
 
