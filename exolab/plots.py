@@ -59,20 +59,20 @@ def plot_patient(
     normalise: str | None = None,
 ) -> None:
     """One panel per analyte: each biofluid x method series over visit days."""
-    analytes: list[str] = []
+    panels: list[tuple[str, str | None]] = []  # one per analyte and unit: never mix units
     for p in points:
-        if p.analyte not in analytes:
-            analytes.append(p.analyte)
-    fig = Figure(figsize=(10.5, 1.2 + 3.0 * len(analytes)), layout="constrained")
-    axes = fig.subplots(len(analytes), 1, squeeze=False, sharex=True)[:, 0]
+        if (p.analyte, p.std_unit) not in panels:
+            panels.append((p.analyte, p.std_unit))
+    fig = Figure(figsize=(10.5, 1.2 + 3.0 * len(panels)), layout="constrained")
+    axes = fig.subplots(len(panels), 1, squeeze=False, sharex=True)[:, 0]
     visit_days: dict[int, str] = {}
     colours: dict[tuple[Any, ...], str] = {}
     for p in points:  # one colour per biofluid x method in every panel
         key = (p.biofluid, p.method)
         if key not in colours:
             colours[key] = PALETTE[len(colours) % len(PALETTE)]
-    for ax, analyte in zip(axes, analytes, strict=True):
-        pts = [p for p in points if p.analyte == analyte]
+    for ax, (analyte, unit) in zip(axes, panels, strict=True):
+        pts = [p for p in points if p.analyte == analyte and p.std_unit == unit]
         _patient_panel(ax, pts, analyte, visit_days, colours)
     axes[-1].set_xlabel("days since first collection", fontsize=10)
     top = axes[0].secondary_xaxis("top")
@@ -148,8 +148,6 @@ def _patient_panel(
         xs = sorted(line_x)
         ys = [math.fsum(line_x[x]) / len(line_x[x]) for x in xs]
         label = f"{fluid} · {method or 'no isolation'}"
-        if len({k[2] for k in series}) > 1:
-            label += f" ({unit})"
         (h,) = ax.plot(
             xs, ys, "-o", color=colour, lw=1.8, ms=6, label=label, markeredgecolor="white"
         )
@@ -224,7 +222,7 @@ def plot_cohort(
     cats = [r.value for r in rows]
     pos = {c: i for i, c in enumerate(cats)}
     pts = [p for p in points if p.unit == unit and p.by_value in pos]
-    groups = sorted({p.group or "" for p in pts})
+    groups = sorted({p.group or "" for p in pts}, key=lambda g: (g == "", g))
     colour = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups)}
     fig = Figure(figsize=(max(6.0, 1.3 * len(cats) + 2.5), 5.2), layout="constrained")
     ax = fig.subplots()
@@ -309,22 +307,13 @@ def plot_cohort(
         ax.axhline(0, color="#555555", lw=1, ls="--")
     else:
         _log_if_wide(ax, all_y)
-    ax.set_xticks(range(len(cats)), labels=[str(c) if c is not None else "(none)" for c in cats])
-    low = ax.get_ylim()[0]
+    labels = []
     for r in rows:
-        text = f"n={r.n}"
+        text = f"{r.value if r.value is not None else '(none)'}\nn={r.n}"
         if r.n_censored:
-            text += f"\n{r.n_censored} cens."
-        ax.annotate(
-            text,
-            (pos[r.value], low),
-            textcoords="offset points",
-            xytext=(0, 4),
-            ha="center",
-            va="bottom",
-            fontsize=7.5,
-            color="#555555",
-        )
+            text += f", {r.n_censored} censored"
+        labels.append(text)
+    ax.set_xticks(range(len(cats)), labels=labels)
     analyte = rows[0].analyte
     ax.set_xlabel(by, fontsize=10)
     what = f"change in {analyte} from baseline" if change else analyte
