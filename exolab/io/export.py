@@ -45,10 +45,8 @@ def cell(value: Any) -> str:
         if value.is_integer() and abs(value) < 1e15:
             return str(int(value))
         return repr(value)
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, date):
-        return value.isoformat()
+    if isinstance(value, datetime | date):
+        return str(value)
     if isinstance(value, list):
         return "+".join(str(v) for v in value)
     return str(value)
@@ -144,12 +142,23 @@ ITERATORS = {
 }
 
 
+# Types csv.writer already writes as exolab does: None -> "", str(date) and str(datetime) are
+# ISO ("2024-01-11 10:41:00"), str(float) is the shortest exact repr.
+_NATIVE = frozenset({str, int, float, type(None), date, datetime})
+
+
 def write_rows(out: TextIO, columns: list[str], rows: Iterable[dict[str, Any]]) -> int:
     w = csv.writer(out, lineterminator="\n")
     w.writerow(columns)
+    writerow = w.writerow
+    native = _NATIVE
     n = 0
     for r in rows:
-        w.writerow([cell(r.get(c)) for c in columns])
+        try:
+            values = [r[c] for c in columns]
+        except KeyError:
+            values = [r.get(c) for c in columns]
+        writerow([v if v.__class__ in native else cell(v) for v in values])
         n += 1
     return n
 
