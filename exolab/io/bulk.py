@@ -32,7 +32,7 @@ from exolab.io.problems import Problems
 from exolab.io.reading import CsvFile, to_decimal_point
 from exolab.services import readouts as readout_service
 from exolab.services.context import Tx
-from exolab.services.errors import ExolabError, ValidationFailed
+from exolab.services.errors import Busy, ExolabError, ValidationFailed
 
 CHUNK_ROWS = 20_000
 CACHE_LIMIT = 50_000
@@ -581,6 +581,18 @@ class ReadoutLoader:
         return fresh
 
     def _write(self, rows: list[tuple[Any, ...]]) -> None:
+        try:
+            self._write_rows(rows)
+        except Exception as exc:
+            # Rows go through the raw driver here, so its errors are turned into plain words.
+            if not type(exc).__module__.startswith(("sqlite3", "psycopg")):
+                raise
+            msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if "locked" in msg or "busy" in msg:
+                raise Busy("the database is busy with another writer; try again") from exc
+            raise ExolabError(f"the database refused the readouts: {msg}") from exc
+
+    def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
             return
         dbapi = self.dbapi
