@@ -436,7 +436,9 @@ def _longitudinal(
     q = _stream_query(flt, analyte_ids, subject_pks)
     windowed = flt.since is not None or flt.until is not None
     conn = tx.session.connection()
-    result = conn.execution_options(stream_results=True, yield_per=2000).execute(q)
+    if subject_pks is None:  # a server-side cursor pays off only for long streams
+        conn = conn.execution_options(stream_results=True, yield_per=2000)
+    result = conn.execute(q)
     codes = units.code
     to_std = units.to_std
     group: list[dict[str, Any]] = []
