@@ -245,7 +245,7 @@ def _subjects(tx: Tx, q: ListQuery) -> _Spec:
             "enrolled_on": _Sort(func.coalesce(Subject.enrolled_on, date(1, 1, 1)), False),
             "registered": _Sort(Subject.id, True),
         },
-        default_sort="subject_id",
+        default_sort="registered",
         default_desc=False,
         row=row,
     )
@@ -690,7 +690,6 @@ def sort_keys(tx: Tx, kind: str) -> list[str]:
 class HomeCounts(BaseModel):
     subjects: int
     samples: int
-    available: int
     isolations: int
     readouts: int
     runs: int
@@ -704,7 +703,6 @@ def home_counts(tx: Tx) -> HomeCounts:
     return HomeCounts(
         subjects=count(Subject),
         samples=count(Sample),
-        available=count(Sample, Sample.status == "available"),
         isolations=count(Isolation),
         readouts=count(Readout),
         runs=count(AssayRun),
@@ -726,14 +724,28 @@ class WorkQueues(BaseModel):
     limit: int
 
 
+# Queues look at the most recently registered records only, so the home screen stays fast
+# however large the database grows (a full scan of a million tubes takes seconds).
+QUEUE_WINDOW_SAMPLES = 100_000
+QUEUE_WINDOW_ISOLATIONS = 10_000
+
+
 def work_queues(
     tx: Tx, *, freeze_thaw_limit: int = 3, low_volume_ml: float = 0.1, limit: int = 10
 ) -> WorkQueues:
-    """What is waiting: newest first, at most ``limit`` (+1 to tell "more") of each."""
+    """What is waiting among the latest records (QUEUE_WINDOW_*): newest first, at most
+    ``limit`` (+1 to tell "more") of each."""
     n = limit + 1
+    recent_sample = Sample.id > (
+        select(func.coalesce(func.max(Sample.id), 0)).scalar_subquery() - QUEUE_WINDOW_SAMPLES
+    )
+    recent_isolation = Isolation.id > (
+        select(func.coalesce(func.max(Isolation.id), 0)).scalar_subquery() - QUEUE_WINDOW_ISOLATIONS
+    )
     no_iso = tx.session.execute(
         select(Sample.sample_code, Sample.biofluid, Sample.collected_at)
         .where(
+            recent_sample,
             Sample.status == "available",
             ~exists().where(Isolation.sample_id == Sample.id),
             ~exists().where(Sample.__table__.alias("kid").c.parent_id == Sample.id),
@@ -743,13 +755,14 @@ def work_queues(
     ).all()
     no_char = tx.session.execute(
         select(Isolation.isolation_code, Isolation.method, Isolation.isolated_on)
-        .where(~exists().where(Readout.isolation_id == Isolation.id))
+        .where(recent_isolation, ~exists().where(Readout.isolation_id == Isolation.id))
         .order_by(Isolation.id.desc())
         .limit(n)
     ).all()
     thawed = tx.session.execute(
         select(Sample.sample_code, Sample.freeze_thaw_count, Sample.status)
         .where(
+            recent_sample,
             Sample.freeze_thaw_count > freeze_thaw_limit,
             Sample.status.in_(("available", "checked_out")),
         )
@@ -758,7 +771,11 @@ def work_queues(
     ).all()
     low = tx.session.execute(
         select(Sample.sample_code, Sample.volume_ml)
-        .where(Sample.volume_ml < low_volume_ml, Sample.status.in_(("available", "checked_out")))
+        .where(
+            recent_sample,
+            Sample.volume_ml < low_volume_ml,
+            Sample.status.in_(("available", "checked_out")),
+        )
         .order_by(Sample.id.desc())
         .limit(n)
     ).all()

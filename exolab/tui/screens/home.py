@@ -22,7 +22,7 @@ from exolab.services.browse import (
 from exolab.services.context import Tx
 from exolab.tui.screens.base import BaseScreen
 
-QUEUE_TITLES = {
+QUEUE_TITLES = {  # over the latest records (services.browse.QUEUE_WINDOW_*)
     "no_isolation": "No isolation yet",
     "no_characterisation": "Isolation not characterised",
     "over_freeze_thaw": "Over freeze-thaw limit",
@@ -93,7 +93,6 @@ class HomeScreen(BaseScreen):
                 [
                     f"[b]{counts.subjects:>10,}[/b] subjects",
                     f"[b]{counts.samples:>10,}[/b] samples",
-                    f"[b]{counts.available:>10,}[/b]   available",
                     f"[b]{counts.isolations:>10,}[/b] isolations",
                     f"[b]{counts.readouts:>10,}[/b] readouts",
                     f"[b]{counts.runs:>10,}[/b] assay runs",
