@@ -1036,9 +1036,12 @@ def subject_visits(tx: Tx, study: str, subject_code: str) -> list[VisitRow]:
 def subject_filters(
     tx: Tx, study: str, subject_code: str
 ) -> tuple[list[str], list[str], list[str]]:
-    """Analytes, biofluids and methods that occur in one subject's readouts (for the pickers)."""
+    """Analytes, biofluids and methods that occur in one subject's readouts (for the pickers).
+
+    Analytes with numeric results come first (they can be plotted), each group alphabetical.
+    """
     base = (
-        select(Analyte.code, Sample.biofluid, Isolation.method)
+        select(Analyte.code, Sample.biofluid, Isolation.method, Readout.value.is_not(None))
         .select_from(Readout)
         .join(Analyte, Analyte.id == Readout.analyte_id)
         .join(Sample, Sample.id == Readout.sample_id)
@@ -1049,7 +1052,8 @@ def subject_filters(
         .distinct()
     )
     rows = tx.session.execute(base).all()
-    analytes = sorted({r[0] for r in rows})
+    numeric = {r[0] for r in rows if r[3]}
+    analytes = sorted({r[0] for r in rows}, key=lambda a: (a not in numeric, a))
     biofluids = sorted({r[1] for r in rows})
     methods = sorted({r[2] or "none" for r in rows})
     return analytes, biofluids, methods

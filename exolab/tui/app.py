@@ -173,8 +173,9 @@ class ExolabApp(App[int]):
 
     # -- navigation --------------------------------------------------------------------------
 
-    def open_record(self, kind: str, key: str) -> None:
-        """Open the view of a record by its kind and id."""
+    def open_record(self, kind: str, key: str, preloaded: Any = None) -> None:
+        """Open the view of a record by its kind and id (``preloaded``: its data, when the
+        caller already fetched it in the same database round trip)."""
         from exolab.tui.screens.isolation import IsolationScreen
         from exolab.tui.screens.readout_grid import ReadoutGridScreen
         from exolab.tui.screens.sample import SampleScreen
@@ -183,7 +184,7 @@ class ExolabApp(App[int]):
 
         screen: Screen[Any]
         if kind == "sample":
-            screen = SampleScreen(key)
+            screen = SampleScreen(key, preloaded)
         elif kind == "isolation":
             screen = IsolationScreen(key)
         elif kind == "subject":

@@ -21,6 +21,14 @@ T = TypeVar("T")
 class BaseScreen(Screen[Any]):
     """A screen with typed access to the app and a one-line way to run database work."""
 
+    resumed_before = False
+
+    def returned_to(self) -> bool:
+        """True when the screen is shown again (not the first time): time to reload."""
+        again = self.resumed_before
+        self.resumed_before = True
+        return again
+
     @property
     def lab_app(self) -> ExolabApp:
         return self.app  # type: ignore[return-value]

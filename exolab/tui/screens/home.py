@@ -69,7 +69,8 @@ class HomeScreen(BaseScreen):
         self.action_refresh()
 
     def on_screen_resume(self) -> None:
-        self.action_refresh()
+        if self.returned_to():
+            self.action_refresh()
 
     def action_refresh(self) -> None:
         """Queues and activity, and (separately: a count of 10M rows takes longer) counts."""
@@ -142,18 +143,26 @@ class HomeScreen(BaseScreen):
         if not text:
             return
 
-        def opened(found: Resolved | None) -> None:
+        def look_up(tx: Tx) -> tuple[Resolved | None, Any]:
+            """The record, and for a tube its whole view, in one database round trip."""
+            from exolab.tui.screens.sample import load_sample
+
+            found = resolve_id(tx, text)
+            detail = load_sample(tx, found.key) if found and found.kind == "sample" else None
+            return found, detail
+
+        def opened(result: tuple[Resolved | None, Any]) -> None:
+            found, detail = result
             scan = self.query_one("#scan", Input)
+            scan.value = ""
             if found is None:
                 self.notify(
                     f"no sample, isolation, subject or box with id {text!r}", severity="warning"
                 )
-                scan.value = ""
                 return
-            scan.value = ""
-            self.lab_app.open_record(found.kind, found.key)
+            self.lab_app.open_record(found.kind, found.key, detail)
 
-        self.db(lambda tx: resolve_id(tx, text), opened, group="scan")
+        self.db(look_up, opened, group="scan")
 
     @on(DataTable.RowSelected, "#queues")
     def _queue_row(self, event: DataTable.RowSelected) -> None:

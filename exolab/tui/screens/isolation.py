@@ -106,7 +106,8 @@ class IsolationScreen(BaseScreen):
         self.action_refresh()
 
     def on_screen_resume(self) -> None:
-        self.action_refresh()
+        if self.returned_to():
+            self.action_refresh()
 
     def action_refresh(self) -> None:
         code = self.code

@@ -17,6 +17,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
 from exolab.services.browse import ListQuery, Page, Resolved, RowOut, list_page, resolve_id
+from exolab.services.context import Tx
 from exolab.tui.app import LIST_KINDS
 from exolab.tui.screens.base import BaseScreen
 
@@ -173,7 +174,7 @@ class ListScreen(BaseScreen):
         self.load()
 
     def on_screen_resume(self) -> None:
-        if self.page is not None:
+        if self.returned_to():
             self.load()
 
     @on(PagedTable.Edge)
@@ -210,24 +211,31 @@ class ListScreen(BaseScreen):
 
     @on(Input.Submitted, "#search")
     def _search(self, event: Input.Submitted) -> None:
+        """One database round trip: a scanned/typed exact id opens its record, anything else
+        filters the list by id prefix."""
         text = event.value.strip()
         opens = OPENS.get(self.kind)
-        if text and opens:
+        kind = self.kind
+        query = self.query_spec.model_copy(update={"search": text or None})
 
-            def found(hit: Resolved | None) -> None:
+        def search(tx: Tx) -> Resolved | Page:
+            if text and opens:
+                hit = resolve_id(tx, text)
                 if hit is not None and hit.kind == opens and hit.key.lower() == text.lower():
-                    self.query_one("#search", Input).value = ""
-                    self._restart(search=None)
-                    self.query_one("#table").focus()
-                    self.lab_app.open_record(hit.kind, hit.key)
-                    return
-                self._restart(search=text)
-                self.query_one("#table").focus()
+                    return hit
+            return list_page(tx, kind, query, None)
 
-            self.db(lambda tx: resolve_id(tx, text), found, group="scan")
-            return
-        self._restart(search=text or None)
-        self.query_one("#table").focus()
+        def done(result: Resolved | Page) -> None:
+            self.query_one("#table").focus()
+            if isinstance(result, Resolved):
+                self.query_one("#search", Input).value = ""
+                self.lab_app.open_record(result.kind, result.key)
+                return
+            self.query_spec = query
+            self.cursors = [None]
+            self._show(result)
+
+        self.db(search, done, group="page")
 
     def action_filters(self) -> None:
         bar = self.query_one("#filters")

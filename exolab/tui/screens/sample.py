@@ -91,11 +91,12 @@ class SampleScreen(BaseScreen):
         Binding("escape", "back", "Back", id="sample.back"),
     ]
 
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: str, detail: SampleDetail | None = None) -> None:
         super().__init__()
         self.code = code
         self.title = f"Sample {code}"
         self.detail: SampleDetail | None = None
+        self.preloaded = detail
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -132,10 +133,15 @@ class SampleScreen(BaseScreen):
         )
         tree: Tree[str] = self.query_one("#aliquots", Tree)
         tree.show_root = False
-        self.action_refresh()
+        if self.preloaded is not None:
+            self._show(self.preloaded)
+            self.preloaded = None
+        else:
+            self.action_refresh()
 
     def on_screen_resume(self) -> None:
-        self.action_refresh()
+        if self.returned_to():
+            self.action_refresh()
 
     def action_refresh(self) -> None:
         code = self.code

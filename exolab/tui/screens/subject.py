@@ -217,7 +217,10 @@ class SubjectScreen(BaseScreen):
             if bx:
                 plt.scatter(bx, by, marker="B", label="baseline")
         analyte = self.query_one("#pick-analyte", Select).value
-        plt.title(f"{analyte if analyte is not Select.NULL else 'no analyte'} [{unit}]")
+        name = str(analyte) if analyte is not Select.NULL else "no analyte"
+        if not any(p.censor == "none" and point_value(p) is not None for p in chosen):
+            name += " (no numeric results to plot; see the table)"
+        plt.title(f"{name} [{unit}]" if unit else name)
         plt.xlabel("visit day")
         plot.refresh()
         for p in chosen:
