@@ -58,7 +58,9 @@ def test_cli_import_loads_no_textual() -> None:
 def test_core_modules_do_not_import_textual() -> None:
     code = (
         "import sys, exolab.services.samples, exolab.services.readouts, exolab.domain.schemas, "
-        "exolab.db.models; print(any(m.startswith('textual') for m in sys.modules))"
+        "exolab.db.models, exolab.io.importer, exolab.io.export, exolab.services.queries, "
+        "exolab.services.standards, exolab.services.browse; "
+        "print(any(m.startswith('textual') for m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
