@@ -414,7 +414,18 @@ class Readout(Base, Tracked):
             postgresql_where=text("isolation_id IS NULL"),
         ),
         Index("ix_readouts_sample_analyte", "sample_id", "analyte_id"),
-        Index("ix_readouts_analyte_sample", "analyte_id", "sample_id"),
+        # one analyte across the cohort, read as replicate sets (migration 0002)
+        Index(
+            "ix_readouts_analyte_cohort",
+            "analyte_id",
+            "sample_id",
+            "isolation_id",
+            "assay",
+            "run_code",
+            "unit",
+            "censor",
+            "value",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
