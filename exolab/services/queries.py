@@ -352,41 +352,61 @@ def _cv(values: list[float]) -> tuple[float | None, float | None]:
     return mean, 100.0 * sd / abs(mean)
 
 
+def _summarise_set(members: list[dict[str, Any]]) -> float | None:
+    """Fill the replicate summary of one replicate set; return its mean (None if censored)."""
+    numbers = [
+        m["std_value"] for m in members if m["censor"] == "none" and m["std_value"] is not None
+    ]
+    n_censored = sum(1 for m in members if m["censor"] != "none")
+    mean, cv = _cv(numbers)
+    n = len(numbers)
+    for m in members:
+        m["replicate_mean"] = mean
+        m["replicate_n"] = n
+        m["replicate_n_censored"] = n_censored
+        m["replicate_cv"] = cv
+    return mean
+
+
 def _finish_group(rows: list[dict[str, Any]]) -> None:
     """Fill replicate summaries and baselines of one subject x analyte x biofluid x method.
 
-    ``rows`` are in collection order with replicates adjacent; modified in place.
+    ``rows`` are in collection order with the replicates of a set adjacent (the stream's
+    ORDER BY); modified in place.
     """
-    # replicate summaries: (sample, isolation, assay, run, std_unit)
-    reps: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    for r in rows:
-        key = (r["sample_id"], r["isolation_id"], r["assay"], r["run_id"], r["std_unit"])
-        reps.setdefault(key, []).append(r)
-    # per std unit: collected_at -> replicate means at that time
-    means: dict[Any, dict[datetime, list[float]]] = {}
-    for members in reps.values():
-        numbers = [
-            m["std_value"] for m in members if m["censor"] == "none" and m["std_value"] is not None
-        ]
-        n_censored = sum(1 for m in members if m["censor"] != "none")
-        mean, cv = _cv(numbers)
-        for m in members:
-            m["replicate_mean"] = mean
-            m["replicate_n"] = len(numbers)
-            m["replicate_n_censored"] = n_censored
-            m["replicate_cv"] = cv
-        if mean is not None:
-            first = members[0]
-            means.setdefault(first["std_unit"], {}).setdefault(first["collected_at"], []).append(
-                mean
-            )
-    if rows[0]["subject_id"] is None:
+    # per std unit: (time of the earliest set with a mean, the means of the sets at that time)
+    first: dict[Any, tuple[Any, list[float]]] = {}
+    n = len(rows)
+    i = 0
+    while i < n:
+        r = rows[i]
+        key = (r["sample_id"], r["isolation_id"], r["assay"], r["run_id"])
+        j = i + 1
+        while j < n:
+            q = rows[j]
+            if (q["sample_id"], q["isolation_id"], q["assay"], q["run_id"]) != key:
+                break
+            j += 1
+        block = rows[i:j]
+        units = {m["std_unit"] for m in block}
+        sets = (
+            [block]
+            if len(units) == 1
+            else [[m for m in block if m["std_unit"] == u] for u in units]
+        )
+        for members in sets:
+            mean = _summarise_set(members)
+            if mean is not None:
+                unit, at = members[0]["std_unit"], members[0]["collected_at"]
+                cur = first.get(unit)
+                if cur is None:
+                    first[unit] = (at, [mean])
+                elif cur[0] == at:
+                    cur[1].append(mean)
+        i = j
+    if rows[0]["subject_id"] is None or not first:
         return
-    baselines: dict[Any, tuple[datetime, float]] = {}
-    for unit, by_time in means.items():
-        at = min(by_time)
-        values = by_time[at]
-        baselines[unit] = (at, math.fsum(values) / len(values))
+    baselines = {u: (at, math.fsum(v) / len(v)) for u, (at, v) in first.items()}
     for r in rows:
         b = baselines.get(r["std_unit"])
         if b is None:
@@ -396,7 +416,7 @@ def _finish_group(rows: list[dict[str, Any]]) -> None:
         if r["collected_at"] == at:
             r["baseline_flag"] = "Y"
         v = r["replicate_mean"]
-        if r["censor"] == "none" and r["std_value"] is not None and v is not None:
+        if v is not None and r["censor"] == "none" and r["std_value"] is not None:
             change = v - base
             r["change_from_baseline"] = change
             if base != 0:
@@ -436,13 +456,19 @@ def _longitudinal(
     q = _stream_query(flt, analyte_ids, subject_pks)
     windowed = flt.since is not None or flt.until is not None
     conn = tx.session.connection()
-    if subject_pks is None:  # a server-side cursor pays off only for long streams
-        conn = conn.execution_options(stream_results=True, yield_per=2000)
-    result = conn.execute(q)
+    result: Any
+    if subject_pks is None:  # long stream: server-side cursor, fetched in batches
+        result = conn.execution_options(stream_results=True, yield_per=2000).execute(q)
+    else:
+        result = conn.execute(q).all()
     codes = units.code
     to_std = units.to_std
     group: list[dict[str, Any]] = []
     group_key: tuple[Any, ...] | None = None
+    std_of: dict[tuple[int, Any], tuple[Any, Any]] = {}
+    last_at: Any = None
+    last_subject: Any = None
+    visit_day: int | None = None
     for (
         study,
         subject,
@@ -479,15 +505,28 @@ def _longitudinal(
                     yield from group
             group = []
             group_key = key
-        std_value, std_unit = to_std(analyte_pk, value, unit)
+        if collected_at != last_at or subject_pk != last_subject:
+            last_at, last_subject = collected_at, subject_pk
+            visit_day = (
+                (collected_at.date() - first_day[subject_pk]).days
+                if subject_pk is not None
+                else None
+            )
+        conv = std_of.get((analyte_pk, unit))
+        if conv is None:
+            std_value, std_unit = to_std(analyte_pk, 1.0, unit)
+            conv = std_of[(analyte_pk, unit)] = (std_value, std_unit)
+        factor, std_unit = conv
+        if factor is None or value is None:
+            std_value = None
+        else:
+            std_value = value if factor == 1.0 else value * factor
         row = {
             "study": study,
             "subject_id": subject,
             "group": grp,
             "visit": visit,
-            "visit_day": (collected_at.date() - first_day[subject_pk]).days
-            if subject_pk is not None
-            else None,
+            "visit_day": visit_day,
             "collected_at": collected_at,
             "sample_id": sample,
             "biofluid": biofluid,
