@@ -96,6 +96,7 @@ class ListScreen(BaseScreen):
         self.rows: dict[str, RowOut] = {}
         self.loading_edge: bool | None = None
         self.column_labels: list[str] = []
+        self.ahead: tuple[list[Any], Page] | None = None  # the next page, read ahead
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -131,6 +132,7 @@ class ListScreen(BaseScreen):
     # -- loading -------------------------------------------------------------------------
 
     def load(self, *, edge: bool | None = None) -> None:
+        self.ahead = None
         query, after, kind = self.query_spec, self.cursors[-1], self.kind
         self.loading_edge = edge
         self.query_one("#list-status", Static).update("loading…")
@@ -169,6 +171,21 @@ class ListScreen(BaseScreen):
         self.query_one("#list-status", Static).update(
             f"page {n} · {shown} · {more} · sorted by {page.sort} {arrow}{filters}"
         )
+        self.prefetch(page)
+
+    def prefetch(self, page: Page) -> None:
+        """Read the next page ahead in the background, so ] (or moving past the last row)
+        shows it without waiting for the database."""
+        self.ahead = None
+        if page.next_cursor is None:
+            return
+        query, after, kind = self.query_spec, page.next_cursor, self.kind
+
+        def keep(next_page: Page) -> None:
+            if self.query_spec is query and self.page is page:
+                self.ahead = (after, next_page)
+
+        self.db(lambda tx: list_page(tx, kind, query, after), keep, group="prefetch")
 
     def action_refresh(self) -> None:
         self.load()
@@ -189,7 +206,14 @@ class ListScreen(BaseScreen):
         if self.page is None or self.page.next_cursor is None:
             self.notify("this is the last page", timeout=2)
             return
-        self.cursors.append(self.page.next_cursor)
+        cursor = self.page.next_cursor
+        self.cursors.append(cursor)
+        if self.ahead is not None and self.ahead[0] == cursor:
+            ready = self.ahead[1]
+            self.ahead = None
+            self.loading_edge = True
+            self._show(ready)
+            return
         self.load(edge=True)
 
     def action_prev_page(self) -> None:

@@ -181,6 +181,7 @@ class SubjectScreen(BaseScreen):
         for p in chosen:
             series.setdefault((p.biofluid, p.method or "none"), []).append(p)
         unit = ""
+        baseline_labelled = False
         for (bio, met), pts in series.items():
             seen: set[tuple[Any, ...]] = set()
             xs: list[float] = []
@@ -215,7 +216,8 @@ class SubjectScreen(BaseScreen):
             if cx:
                 plt.scatter(cx, cy, marker="v", label=f"{label} censored (at limit)")
             if bx:
-                plt.scatter(bx, by, marker="B", label="baseline")
+                plt.scatter(bx, by, marker="B", label=None if baseline_labelled else "baseline")
+                baseline_labelled = True
         analyte = self.query_one("#pick-analyte", Select).value
         name = str(analyte) if analyte is not Select.NULL else "no analyte"
         if not any(p.censor == "none" and point_value(p) is not None for p in chosen):
