@@ -279,3 +279,38 @@ def test_template_round_trips(lab: Lab, tmp_path: Path) -> None:
         # the example row itself is valid once uncommented (references aside)
         if kind in ("subjects", "cell_sources"):
             assert load(lab, tmp_path, kind, header + "\n" + example[2:] + "\n").created == 1
+
+
+def test_isolation_update_and_undo_restore_steps(lab: Lab, tmp_path: Path) -> None:
+    from exolab.services.isolations import get_isolation
+
+    base_cohort(lab, tmp_path)
+    changed = ISOLATIONS.replace(
+        "ISO-1,P001-V1,2024-03-02,sec,0.5,qEV,200", "ISO-1,P001-V1,2024-03-02,sec,0.5,qEV-70,150"
+    )
+    rep = load(lab, tmp_path, "isolations", changed, on_duplicate="update")
+    assert (rep.updated, rep.unchanged) == (1, 2)
+    with lab.read() as tx:
+        iso = get_isolation(tx, "ISO-1")
+        assert (iso.final_volume_ul, iso.steps[0].params) == (150, {"column": "qEV-70"})
+    undo = undo_batch(lab, rep.batch_id or 0)
+    assert undo.restored == 1
+    with lab.read() as tx:
+        iso = get_isolation(tx, "ISO-1")
+        assert (iso.final_volume_ul, iso.steps[0].params) == (200, {"column": "qEV"})
+
+
+def test_undo_refuses_when_an_updated_record_changed_since(lab: Lab, tmp_path: Path) -> None:
+    from exolab.services.subjects import update_subject
+
+    base_cohort(lab, tmp_path)
+    changed = SUBJECTS.replace("S1,P001,F,1961,case", "S1,P001,F,1962,case")
+    rep = load(lab, tmp_path, "subjects", changed, on_duplicate="update")
+    with lab.write() as tx:
+        update_subject(tx, "S1", "P001", {"birth_year": 1963}, reason="typo")
+    with pytest.raises(
+        Conflict, match=r"subject S1/P001 was changed after the import \(birth_year\)"
+    ):
+        undo_batch(lab, rep.batch_id or 0)
+    with lab.read() as tx:
+        assert get_subject(tx, "S1", "P001").birth_year == 1963

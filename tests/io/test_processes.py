@@ -176,3 +176,26 @@ def test_cli_import_export_undo(lab: Lab, db_url: str, tmp_path: Path) -> None:
         == "study,subject_id,sex,birth_year,group,diagnosis,enrolled_on,consent,notes"
     )
     assert out.splitlines()[1].startswith("# PDAC-EV,P001,F,")
+
+
+def test_cli_longitudinal_export_with_manifest(lab: Lab, db_url: str, tmp_path: Path) -> None:
+    import json
+
+    base_cohort(lab, tmp_path, readouts=True)
+    out = tmp_path / "long.csv"
+    code, _, err = run(
+        "export", "longitudinal", "--out", str(out), "--analyte", "CD63", "--study", "S1",
+        "--wide", "--deidentify", "--salt", "pepper", db=db_url,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "2 rows written to" in err  # ISO-1 (two replicates) and ISO-2
+    lines = out.read_text().splitlines()
+    assert lines[0].endswith(",CD63 [pg/mL]")
+    assert "P001" not in out.read_text()
+    manifest = json.loads((tmp_path / "long.csv.manifest.json").read_text())
+    assert manifest["rows"] == 2
+    assert manifest["filters"]["analytes"] == ["CD63"] and manifest["filters"]["study"] == "S1"
+    assert manifest["wide"] is True and manifest["deidentified"] is True
+    assert "pepper" not in json.dumps(manifest)
+    code, _, err = run("export", "subjects", "--salt", "x", db=db_url)
+    assert code == 2 and "--salt goes with --deidentify" in err
