@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -152,12 +153,13 @@ def write_rows(out: TextIO, columns: list[str], rows: Iterable[dict[str, Any]]) 
     w.writerow(columns)
     writerow = w.writerow
     native = _NATIVE
+    pick = itemgetter(*columns) if len(columns) > 1 else (lambda r: (r[columns[0]],))
     n = 0
     for r in rows:
         try:
-            values = [r[c] for c in columns]
+            values = pick(r)
         except KeyError:
-            values = [r.get(c) for c in columns]
+            values = tuple(r.get(c) for c in columns)
         writerow([v if v.__class__ in native else cell(v) for v in values])
         n += 1
     return n
