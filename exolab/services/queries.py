@@ -32,6 +32,7 @@ Conventions (CONTRACT §6, CDISC SDTM LB / OMOP MEASUREMENT), the same in every 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -458,7 +459,8 @@ def _longitudinal(
     conn = tx.session.connection()
     result: Any
     if subject_pks is None:  # long stream: server-side cursor, fetched in batches
-        result = conn.execution_options(stream_results=True, yield_per=2000).execute(q)
+        streamed = conn.execution_options(stream_results=True, yield_per=2000).execute(q)
+        result = itertools.chain.from_iterable(streamed.partitions())
     else:
         result = conn.execute(q).all()
     codes = units.code
