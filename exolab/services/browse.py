@@ -913,14 +913,6 @@ def search_ids(tx: Tx, prefix: str, limit: int = 8) -> list[Resolved]:
 # -- small look-ups the forms need ---------------------------------------------------------
 
 
-def study_codes(tx: Tx) -> list[str]:
-    return list(tx.session.scalars(select(Study.code).order_by(Study.code)))
-
-
-def analyte_codes(tx: Tx) -> list[str]:
-    return list(tx.session.scalars(select(Analyte.code).order_by(Analyte.code)))
-
-
 class RunOut(BaseModel):
     run_id: str
     assay: str

@@ -17,7 +17,7 @@ from exolab.db.models import (
     Sample,
     Subject,
 )
-from exolab.services import samples
+from exolab.services import samples, subjects
 from exolab.tui.app import ExolabApp
 from exolab.tui.screens.forms import EditRecordScreen
 from exolab.tui.screens.help import HelpScreen
@@ -414,3 +414,40 @@ async def test_help_lists_screen_keys_and_ctrl_q_quits_with_0(small_url: str) ->
         await pilot.press("escape")
         await pilot.press("ctrl+q")
     assert app.return_code == 0
+
+
+@run_async
+async def test_paging_through_a_list_by_keyboard(sqlite_url: str) -> None:
+    lab = lab_for(sqlite_url)
+    with lab.write() as tx:
+        subjects.create_subject(tx, {"study": "EVS", "subject_id": "P01"})
+        for i in range(150):
+            samples.register_sample(
+                tx,
+                {
+                    "sample_id": f"T-{i:03d}",
+                    "biofluid": "urine",
+                    "collected_at": "2024-01-01 08:00",
+                    "study": "EVS",
+                    "subject_id": "P01",
+                    "visit": "baseline",
+                },
+            )
+    app = ExolabApp(sqlite_url, TESTER)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f4")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ListScreen)
+        assert [r.key for r in screen.page.rows][:2] == ["T-000", "T-001"]  # type: ignore[union-attr]
+        await pilot.press("right_square_bracket")  # read ahead: shown from memory
+        await settle(pilot)
+        assert [r.key for r in screen.page.rows] == [f"T-{i:03d}" for i in range(100, 150)]  # type: ignore[union-attr]
+        assert "rows 101–150 · end" in str(screen.query_one("#list-status", Static).render())
+        await pilot.press("up")  # moving above the first row goes back a page
+        await settle(pilot)
+        assert screen.page.rows[0].key == "T-000"  # type: ignore[union-attr]
+        await pilot.press("s")  # sort by the next column: biofluid, then back by id order
+        await settle(pilot)
+        assert screen.page.sort == "biofluid"  # type: ignore[union-attr]

@@ -1,5 +1,5 @@
 """Form building blocks: labelled fields with the first error shown beside them, validators
-backed by the domain's pydantic input models (one set of rules), reason and confirm dialogs."""
+backed by the domain's pydantic input models (one set of rules), and a confirm dialog."""
 
 from __future__ import annotations
 
@@ -195,39 +195,6 @@ class FormMixin:
         else:
             self.show_errors({"": str(exc)}, focus=False)
         self.app.bell()  # type: ignore[attr-defined]
-
-
-class ReasonScreen(ModalScreen[str | None]):
-    """Ask why (edits, status changes, moves are audited with a reason)."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="reason.cancel")]
-
-    def __init__(self, title: str, default: str = "") -> None:
-        super().__init__()
-        self.title_text = title
-        self.default = default
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
-            yield Input(self.default, placeholder="reason (required)", id="reason")
-            yield Static("", classes="field-error", id="reason-error")
-            with Horizontal(classes="buttons"):
-                yield Button("OK", variant="primary", id="ok")
-                yield Button("Cancel", id="cancel")
-
-    @on(Input.Submitted, "#reason")
-    @on(Button.Pressed, "#ok")
-    def _ok(self) -> None:
-        text = self.query_one("#reason", Input).value.strip()
-        if not text:
-            self.query_one("#reason-error", Static).update("a reason is required")
-            return
-        self.dismiss(text)
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class ConfirmScreen(ModalScreen[bool]):
