@@ -45,3 +45,7 @@ def test_downgrade_to_base_and_upgrade_again(empty_db_url: str) -> None:
     migrate.upgrade(engine)
     assert migrate.current_revision(engine) == migrate.head_revision()
     engine.dispose()
+
+
+def test_schema_head_constant_matches_scripts() -> None:
+    assert migrate.script_head() == migrate.SCHEMA_HEAD
