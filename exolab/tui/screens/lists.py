@@ -13,13 +13,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import Footer, Header, Input, Label, Static
 
 from exolab.services.browse import ListQuery, Page, Resolved, RowOut, list_page, resolve_id
 from exolab.services.context import Tx
 from exolab.tui.app import LIST_KINDS
 from exolab.tui.screens.base import BaseScreen
+from exolab.tui.widgets.row_table import RowTable
 
 FILTERS: dict[str, tuple[str, ...]] = {
     "subjects": ("study", "since", "until"),
@@ -49,25 +49,8 @@ OPENS = {
 }
 
 
-class PagedTable(DataTable[str]):
-    """A DataTable holding one page that asks for the next/previous page at its edges."""
-
-    class Edge(Message):
-        def __init__(self, forward: bool) -> None:
-            super().__init__()
-            self.forward = forward
-
-    def action_cursor_down(self) -> None:
-        if self.row_count and self.cursor_row >= self.row_count - 1:
-            self.post_message(self.Edge(True))
-            return
-        super().action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        if self.row_count and self.cursor_row <= 0:
-            self.post_message(self.Edge(False))
-            return
-        super().action_cursor_up()
+# A page of rows drawn with the Line API (one pre-formatted line per row).
+PagedTable = RowTable
 
 
 class ListScreen(BaseScreen):
@@ -95,7 +78,6 @@ class ListScreen(BaseScreen):
         self.page: Page | None = None
         self.rows: dict[str, RowOut] = {}
         self.loading_edge: bool | None = None
-        self.column_labels: list[str] = []
         self.ahead: tuple[list[Any], Page] | None = None  # the next page, read ahead
 
     def compose(self) -> ComposeResult:
@@ -117,7 +99,7 @@ class ListScreen(BaseScreen):
                         id=f"filter-{name}",
                         classes="filter",
                     )
-            yield PagedTable(id="table", cursor_type="row", zebra_stripes=True)
+            yield PagedTable(id="table")
             yield Static("", id="list-status")
         yield Footer()
 
@@ -143,17 +125,9 @@ class ListScreen(BaseScreen):
         table = self.query_one("#table", PagedTable)
         arrow = "↓" if page.descending else "↑"
         labels = [c.label + (f" {arrow}" if c.key == page.sort else "") for c in page.columns]
-        if labels != self.column_labels:
-            table.clear(columns=True)
-            for col, label in zip(page.columns, labels, strict=True):
-                table.add_column(label, key=col.key)
-            self.column_labels = labels
-        else:
-            table.clear()
-        self.rows = {}
-        for row in page.rows:
-            self.rows[str(row.pk)] = row
-            table.add_row(*row.cells, key=str(row.pk))
+        self.rows = {str(row.pk): row for row in page.rows}
+        table.move_cursor(row=0)
+        table.set_rows(labels, [(str(row.pk), row.cells) for row in page.rows])
         if self.loading_edge is False and page.rows:
             table.move_cursor(row=len(page.rows) - 1)
         self.loading_edge = None
@@ -314,11 +288,10 @@ class ListScreen(BaseScreen):
         table = self.query_one("#table", PagedTable)
         if not table.row_count:
             return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return self.rows.get(str(key))
+        return self.rows.get(table.row_key_at(table.cursor_row) or "")
 
-    @on(DataTable.RowSelected, "#table")
-    def _open(self, event: DataTable.RowSelected) -> None:
+    @on(RowTable.RowSelected, "#table")
+    def _open(self, event: RowTable.RowSelected) -> None:
         row = self.rows.get(str(event.row_key.value))
         if row is not None:
             self.lab_app.open_record(row.open_kind, row.open_key)
