@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import DataTable, Input
 
 from exolab.tui.app import ExolabApp
 from tests.tui.conftest import TESTER, settle
@@ -27,7 +27,12 @@ def still(*steps: Any) -> Any:
             await settle(pilot)
         for widget in pilot.app.screen.query(Input):
             widget.cursor_blink = False
-        await pilot.pause(0.1)
+        # DataTable sizes its header columns when idle: let it, then redraw everything.
+        await pilot.pause(0.5)
+        for table in pilot.app.screen.query(DataTable):
+            table.refresh(layout=True)
+        await settle(pilot)
+        await pilot.pause(0.3)
 
     return run
 
