@@ -14,7 +14,7 @@ from textual.widgets import Footer, Header, Input, Label, Static
 
 from exolab.domain.schemas import SampleIn
 from exolab.services.errors import ExolabError
-from exolab.services.samples import SampleOut, register_sample
+from exolab.services.samples import HANDLING_FIELDS, SampleOut, register_sample
 from exolab.services.storage import free_positions
 from exolab.tui.screens.base import BaseScreen
 from exolab.tui.screens.forms import spec_for
@@ -35,29 +35,8 @@ IDENTITY = [
     "tube",
     "notes",
 ]
-HANDLING = [
-    "processed_at",
-    "pre_centrifugation_delay_min",
-    "pre_centrifugation_temp",
-    "spin1_g",
-    "spin1_min",
-    "spin1_temp_c",
-    "spin1_brake",
-    "spin2_g",
-    "spin2_min",
-    "spin2_temp_c",
-    "spin2_brake",
-    "post_centrifugation_delay_min",
-    "post_centrifugation_temp",
-    "storage_temp_c",
-    "storage_container",
-    "fasting",
-    "hemolysis",
-    "a414",
-    "urine_void",
-    "protease_inhibitor",
-    "sprec",
-]
+# The pre-analytical fields, in the service layer's order (tube sits with the basics above).
+HANDLING = [f for f in HANDLING_FIELDS if f != "tube"] + ["sprec"]
 REQUIRED = {"sample_id", "biofluid", "collected_at"}
 HELP = {
     "sample_id": "scan the tube's barcode or type its id",
