@@ -285,6 +285,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from exolab.services.context import Lab
 
     lab = Lab(Database(url), user)
+    print(f"loading the demo cohort into {_display(url)} (first time only) ...", file=sys.stderr)
     counts = load_demo(lab)
     if counts is None:
         print(f"demo database {_display(url)} already filled", file=sys.stderr)
