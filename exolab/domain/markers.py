@@ -87,7 +87,9 @@ SEED_ANALYTES: list[AnalyteDef] = [
     _protein("APOA1", "apolipoprotein A-I", "3", "APO-A1", "APOA-I", "apolipoprotein A1"),
     _protein("APOA2", "apolipoprotein A-II", "3", "APO-A2", "APOA-II", "apolipoprotein A2"),
     _protein("APOB", "apolipoprotein B-100", "3", "APO-B", "APOB-100", "APOB100"),
-    _protein("ALB", "serum albumin", "3", "albumin", "human serum albumin"),
+    # Coded by its common name: clinical chemistry reports albumin as "albumin", and a lab
+    # importing such data expects to find it under that name; ALB is accepted as a synonym.
+    _protein("albumin", "serum albumin", "3", "ALB", "human serum albumin"),
     _protein(
         "UMOD",
         "uromodulin (Tamm-Horsfall protein)",

@@ -35,7 +35,7 @@ from exolab.domain.vocab import ANALYTE_KIND, MISEV_CATEGORY
         ("MHC-I", "HLA-ABC"),
         ("MHC class I", "HLA-ABC"),
         ("CD29", "ITGB1"),
-        ("albumin", "ALB"),
+        ("ALB", "albumin"),
         ("uromodulin", "UMOD"),
         ("Tamm-Horsfall protein", "UMOD"),
         ("Annexin V", "ANXA5"),
@@ -107,7 +107,7 @@ def test_marker_categories_follow_misev2018() -> None:
         by_category["2"]
     )
     assert {"HSPA8", "HSPA1A"} <= by_category["2"]
-    assert by_category["3"] == {"APOA1", "APOA2", "APOB", "ALB", "UMOD"}
+    assert by_category["3"] == {"APOA1", "APOA2", "APOB", "albumin", "UMOD"}
     assert {"CANX", "HSP90B1", "GOLGA2", "H3C1", "TOMM20", "CYC1", "AGO2"} <= by_category["4"]
     for code in ("ACTB", "TUBA1A", "GAPDH", "protein_total", "particle_concentration"):
         assert ANALYTES_BY_CODE[code].misev_category is None

@@ -223,10 +223,10 @@ def test_antibody_details(lab_s: Lab) -> None:
     c = by_name(r)
     assert applicable(r) == set(ALWAYS) | {"antibody_specifics", "lysate_preparation"}
     assert satisfied(r) == {"ev_enriched_proteins", "non_ev_proteins", "lysate_preparation"}
-    assert c["antibody_specifics"].missing == ["antibody_dilution for ALB (western_blot)"]
+    assert c["antibody_specifics"].missing == ["antibody_dilution for albumin (western_blot)"]
     assert r.score == 37.5  # 3 of 8
     with lab_s.write() as tx:  # the technician adds the dilution: the gap closes
-        (alb,) = [x for x in readouts.readouts_of(tx, isolation="AB") if x.analyte == "ALB"]
+        (alb,) = [x for x in readouts.readouts_of(tx, isolation="AB") if x.analyte == "albumin"]
         readouts.update_readout(
             tx, alb.id, {"antibody_dilution": "1:2000"}, reason="from the lab book"
         )

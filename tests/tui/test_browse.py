@@ -124,7 +124,7 @@ def test_other_lists(lab: Lab) -> None:
     assert all_keys(lab, "isolations", browse.ListQuery(method="sec")) == ["ISO-1", "ISO-2"]
     with lab.read() as tx:
         ro = browse.list_page(tx, "readouts", browse.ListQuery(search="ISO-1"))
-        assert sorted(r.cells[2] for r in ro.rows) == ["ALB", "CD63"]
+        assert sorted(r.cells[2] for r in ro.rows) == ["CD63", "albumin"]
         assert any("(censored)" in r.cells[3] for r in ro.rows)
         assert {r.open_key for r in ro.rows} == {"ISO-1"}
         cd63 = browse.list_page(tx, "readouts", browse.ListQuery(analyte="cd63"))
@@ -187,4 +187,4 @@ def test_subject_visits_and_filters(lab: Lab) -> None:
     assert [v.label for v in visits] == ["V0", "V1", "V2", "V3", "V4"]
     assert visits[0].visit_day == 0 and visits[4].visit_day == 4
     assert any(i.startswith("ISO-1") for i in visits[1].isolations)
-    assert analytes == ["CD63", "ALB"] and fluids == ["plasma", "serum"] and methods == ["uf+sec"]
+    assert analytes == ["CD63", "albumin"] and fluids == ["plasma", "serum"] and methods == ["uf+sec"]
