@@ -187,4 +187,6 @@ def test_subject_visits_and_filters(lab: Lab) -> None:
     assert [v.label for v in visits] == ["V0", "V1", "V2", "V3", "V4"]
     assert visits[0].visit_day == 0 and visits[4].visit_day == 4
     assert any(i.startswith("ISO-1") for i in visits[1].isolations)
-    assert analytes == ["CD63", "albumin"] and fluids == ["plasma", "serum"] and methods == ["uf+sec"]
+    assert (
+        analytes == ["CD63", "albumin"] and fluids == ["plasma", "serum"] and methods == ["uf+sec"]
+    )
