@@ -46,6 +46,8 @@ def _mirna(code: str) -> AnalyteDef:
     return AnalyteDef(code, code, "mirna", None, "{Ct}", (f"hsa-{code}",))
 
 
+# Synonyms are specific names only: a generic word ("mean", "protein") in a lab's own data
+# must not be silently renamed to one of these analytes.
 SEED_ANALYTES: list[AnalyteDef] = [
     # 1. transmembrane or GPI-anchored, EV positive
     _protein("CD9", "CD9 antigen (tetraspanin-29)", "1", "TSPAN29"),
@@ -143,14 +145,10 @@ SEED_ANALYTES: list[AnalyteDef] = [
         "particle",
         None,
         "/mL",
-        ("concentration", "particle count", "particles", "particle number"),
+        ("particle count", "particle number"),
     ),
-    AnalyteDef(
-        "particle_mode_size", "particle mode size", "size", None, "nm", ("mode", "mode size")
-    ),
-    AnalyteDef(
-        "particle_mean_size", "particle mean size", "size", None, "nm", ("mean", "mean size")
-    ),
+    AnalyteDef("particle_mode_size", "particle mode size", "size", None, "nm", ("mode size",)),
+    AnalyteDef("particle_mean_size", "particle mean size", "size", None, "nm", ("mean size",)),
     AnalyteDef("d10", "particle size, 10th percentile", "size", None, "nm", ("x10",)),
     AnalyteDef("d50", "particle size, median", "size", None, "nm", ("x50", "median size")),
     AnalyteDef("d90", "particle size, 90th percentile", "size", None, "nm", ("x90",)),
@@ -160,7 +158,7 @@ SEED_ANALYTES: list[AnalyteDef] = [
         "protein",
         None,
         "ug/mL",
-        ("total protein", "protein", "protein concentration"),
+        ("total protein", "protein concentration"),
     ),
     AnalyteDef(
         "particles_per_ug_protein",
@@ -171,7 +169,12 @@ SEED_ANALYTES: list[AnalyteDef] = [
         ("particles/ug", "particles per ug", "purity ratio", "particle to protein ratio"),
     ),
     AnalyteDef(
-        "ev_morphology", "EV morphology (electron microscopy)", "image", None, None, ("morphology",)
+        "ev_morphology",
+        "EV morphology (electron microscopy)",
+        "image",
+        None,
+        None,
+        ("EV morphology",),
     ),
     # miRNAs
     _mirna("miR-21-5p"),
@@ -190,7 +193,12 @@ SEED_ANALYTES: list[AnalyteDef] = [
         ("scratch closure", "wound healing"),
     ),
     AnalyteDef(
-        "cell_proliferation", "cell proliferation", "functional", None, "%", ("proliferation",)
+        "cell_proliferation",
+        "cell proliferation",
+        "functional",
+        None,
+        "%",
+        ("proliferation assay",),
     ),
 ]
 
