@@ -72,12 +72,34 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
+    from exolab.cli import _ensure_sqlite_dir
+    from exolab.db import migrate
+    from exolab.db.engine import Database
+
     url, user = settings_from(args)
+    _ensure_sqlite_dir(url)
+    db = Database(url)
+    try:
+        fresh = migrate.current_revision(db.engine) is None and not _has_tables(db)
+    finally:
+        db.dispose()
+    if fresh:  # a brand-new database: set it up rather than send a new user to `exolab init`
+        initialise(url, user)
+        print(
+            f"created a new exolab database at {_display(url)}; '{user}' is its admin",
+            file=sys.stderr,
+        )
     lab = open_lab(args)  # refuses an outdated schema before the UI starts
     lab.db.dispose()
     from exolab.tui.app import run_app
 
     return run_app(url, user)
+
+
+def _has_tables(db: Any) -> bool:
+    from sqlalchemy import inspect
+
+    return bool(inspect(db.engine).get_table_names())
 
 
 def initialise(url: str, user: str) -> tuple[str | None, str, bool]:
