@@ -11,11 +11,10 @@ from sqlalchemy import select
 from exolab.db.models import CellSource
 from exolab.domain.schemas import CellSourceIn
 from exolab.services.common import (
+    audit_update,
     check_version,
     column_values,
-    diff,
     require_reason,
-    touch,
     validate,
 )
 from exolab.services.context import Tx
@@ -101,9 +100,5 @@ def update_cell_source(
     old_all = column_values(c)
     for k in FIELDS:
         setattr(c, k, getattr(d, k))
-    old, new = diff(old_all, column_values(c))
-    if new:
-        touch(c, tx.actor.name)
-        tx.session.flush()
-        tx.audit("update", "cell_source", code, old=old, new=new, reason=reason, batch_id=batch_id)
+    audit_update(tx, c, "cell_source", code, old_all, reason=reason, batch_id=batch_id)
     return _out(c)

@@ -62,6 +62,27 @@ def touch(obj: Any, user: str) -> None:
     obj.updated_at = utcnow()
 
 
+def audit_update(
+    tx: Any,
+    obj: Base,
+    entity: str,
+    key: str,
+    before: dict[str, Any],
+    *,
+    reason: str | None,
+    batch_id: int | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """After an edit: audit what changed on ``obj`` since ``before`` (its earlier
+    :func:`column_values`, plus ``extra`` derived values) and bump its version. No change, no
+    event."""
+    old, new = diff(before, column_values(obj) | (extra or {}))
+    if new:
+        touch(obj, tx.actor.name)
+        tx.session.flush()
+        tx.audit("update", entity, key, old=old, new=new, reason=reason, batch_id=batch_id)
+
+
 def require_reason(reason: str | None, what: str) -> str:
     if not reason or not reason.strip():
         raise ValidationFailed([FieldError("reason", f"a reason is required to {what}")])

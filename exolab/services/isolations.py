@@ -11,11 +11,10 @@ from sqlalchemy import select
 from exolab.db.models import Isolation, IsolationStep, Sample
 from exolab.domain.schemas import STEP_PARAM_COLUMNS, IsolationIn, StepIn
 from exolab.services.common import (
+    audit_update,
     check_version,
     column_values,
-    diff,
     require_reason,
-    touch,
     validate,
 )
 from exolab.services.context import Tx
@@ -211,9 +210,14 @@ def update_isolation(
             IsolationStep(isolation_id=iso.id, step_no=i, method=step.method, params=step.params)
         )
     tx.session.flush()
-    old, new = diff(old_all, column_values(iso) | {"steps": [s.model_dump() for s in new_steps]})
-    if new:
-        touch(iso, tx.actor.name)
-        tx.session.flush()
-        tx.audit("update", "isolation", code, old=old, new=new, reason=reason, batch_id=batch_id)
+    audit_update(
+        tx,
+        iso,
+        "isolation",
+        code,
+        old_all,
+        reason=reason,
+        batch_id=batch_id,
+        extra={"steps": [s.model_dump() for s in new_steps]},
+    )
     return get_isolation(tx, code)

@@ -12,11 +12,11 @@ from exolab.db.models import Analyte, AssayRun, Isolation, Readout, Sample
 from exolab.domain.markers import SEED_ANALYTES, normalize_analyte_code
 from exolab.domain.schemas import ReadoutIn
 from exolab.services.common import (
+    audit_update,
     check_version,
     column_values,
     diff,
     require_reason,
-    touch,
     validate,
 )
 from exolab.services.context import Tx
@@ -415,19 +415,9 @@ def update_readout(
     old_all = column_values(ro)
     for k, v in _values(r).items():
         setattr(ro, k, v)
-    old, new = diff(old_all, column_values(ro))
-    if new:
-        touch(ro, tx.actor.name)
-        tx.session.flush()
-        tx.audit(
-            "update",
-            "readout",
-            _key(r, current.analyte),
-            old=old,
-            new=new,
-            reason=reason,
-            batch_id=batch_id,
-        )
+    audit_update(
+        tx, ro, "readout", _key(r, current.analyte), old_all, reason=reason, batch_id=batch_id
+    )
     return get_readout(tx, readout_pk)
 
 

@@ -13,6 +13,7 @@ from exolab.db.models import Box, CellSource, Sample, Study, Subject, Visit
 from exolab.domain import sprec as sprec_rules
 from exolab.domain.schemas import Location, SampleIn, parse_location
 from exolab.services.common import (
+    audit_update,
     check_version,
     column_values,
     diff,
@@ -376,11 +377,7 @@ def update_sample(
     sample.notes = s.notes
     if "location" in changes:
         _place(tx, sample, s.location)
-    old, new = diff(old_all, column_values(sample))
-    if new:
-        touch(sample, tx.actor.name)
-        tx.session.flush()
-        tx.audit("update", "sample", code, old=old, new=new, reason=reason, batch_id=batch_id)
+    audit_update(tx, sample, "sample", code, old_all, reason=reason, batch_id=batch_id)
     return get_sample(tx, code)
 
 

@@ -11,11 +11,10 @@ from sqlalchemy import func, select
 from exolab.db.models import Sample, Study, Subject, Visit
 from exolab.domain.schemas import SubjectIn
 from exolab.services.common import (
+    audit_update,
     check_version,
     column_values,
-    diff,
     require_reason,
-    touch,
     validate,
 )
 from exolab.services.context import Tx
@@ -152,19 +151,9 @@ def update_subject(
     old_all = column_values(subject)
     for k, v in _fields(s).items():
         setattr(subject, k, v)
-    old, new = diff(old_all, column_values(subject))
-    if new:
-        touch(subject, tx.actor.name)
-        tx.session.flush()
-        tx.audit(
-            "update",
-            "subject",
-            f"{study}/{subject_id}",
-            old=old,
-            new=new,
-            reason=reason,
-            batch_id=batch_id,
-        )
+    audit_update(
+        tx, subject, "subject", f"{study}/{subject_id}", old_all, reason=reason, batch_id=batch_id
+    )
     return subject_out(subject, study)
 
 
