@@ -27,27 +27,10 @@ import uuid
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from exolab.io.importer import kind_of
+
 PG_DEFAULT = "postgresql+psycopg://exolab:exolab@localhost/exolab_test"
-COLUMNS = [
-    "isolation_id",
-    "sample_id",
-    "analyte",
-    "value",
-    "unit",
-    "assay",
-    "run_id",
-    "measured_on",
-    "replicate",
-    "lod",
-    "lloq",
-    "uloq",
-    "antibody",
-    "antibody_dilution",
-    "lysis_buffer",
-    "instrument",
-    "qc",
-    "notes",
-]
+COLUMNS = kind_of("readouts").columns  # the readouts import columns
 ANALYTES = [
     "CD9", "CD63", "CD81", "TSG101", "ALIX", "SDCBP", "FLOT1", "CANX", "APOA1", "ALB",
     "particle_concentration", "protein_total", "hsa-miR-21-5p", "hsa-miR-16-5p", "GAPDH",

@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 from sqlalchemy import select
 
-from exolab.db.models import CellSource, Isolation, Readout, Sample, Study, Subject
+from exolab.db.models import CellSource, Isolation, Sample, Study, Subject
 from exolab.domain.values import parse_result
 from exolab.io.importer import KINDS
 from exolab.services import cell_sources, isolations, samples, subjects
@@ -127,9 +127,8 @@ def portable_value(text: str) -> str:
 
 
 def _iter_readouts(tx: Tx) -> Iterator[dict[str, Any]]:
-    q = readout_service._readout_query().order_by(Readout.id).execution_options(yield_per=PAGE)
-    for row in tx.session.execute(q):
-        data = readout_service._out(row).as_input()
+    for readout in readout_service.iter_readouts(tx, page=PAGE):
+        data = readout.as_input()
         data["value"] = portable_value(data["value"])
         yield data
 

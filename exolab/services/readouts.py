@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -362,6 +363,13 @@ def _out(row: Any) -> ReadoutOut:
         notes=ro.notes,
         version=ro.version,
     )
+
+
+def iter_readouts(tx: Tx, *, page: int = 5000) -> Iterator[ReadoutOut]:
+    """Every readout in id order, streamed ``page`` rows at a time (memory flat)."""
+    q = _readout_query().order_by(Readout.id).execution_options(yield_per=page)
+    for row in tx.session.execute(q):
+        yield _out(row)
 
 
 def get_readout(tx: Tx, readout_pk: int) -> ReadoutOut:

@@ -548,18 +548,28 @@ def aliquot_tree(tx: Tx, code: str) -> list[tuple[int, SampleOut]]:
         nxt = tx.session.get(Sample, root.parent_id)
         assert nxt is not None
         root = nxt
-    out: list[tuple[int, SampleOut]] = []
-
-    def walk(node: Sample, depth: int) -> None:
-        out.append((depth, get_sample(tx, node.sample_code)))
-        kids = tx.session.scalars(
-            select(Sample).where(Sample.parent_id == node.id).order_by(Sample.sample_code)
+    # One query per generation, then one for all the rows shown.
+    children: dict[int | None, list[tuple[str, int]]] = {}
+    level = [root.id]
+    while level:
+        rows = tx.session.execute(
+            select(Sample.parent_id, Sample.sample_code, Sample.id).where(
+                Sample.parent_id.in_(level)
+            )
         ).all()
-        for kid in kids:
-            walk(kid, depth + 1)
+        for parent_id, kid_code, kid_id in rows:
+            children.setdefault(parent_id, []).append((kid_code, kid_id))
+        level = [kid_id for _, _, kid_id in rows]
+    order: list[tuple[int, int]] = []
 
-    walk(root, 0)
-    return out
+    def walk(node_id: int, depth: int) -> None:
+        order.append((depth, node_id))
+        for _, kid_id in sorted(children.get(node_id, [])):
+            walk(kid_id, depth + 1)
+
+    walk(root.id, 0)
+    by_id = {s.id: s for s in samples_by_id(tx, [node_id for _, node_id in order])}
+    return [(depth, by_id[node_id]) for depth, node_id in order]
 
 
 def delete_sample(tx: Tx, code: str, *, reason: str | None) -> None:
