@@ -105,7 +105,8 @@ def cmd_import(args: argparse.Namespace) -> int:
                 print(line, file=sys.stderr)
             where = f"; all problems are in {args.errors}" if args.errors else ""
             print(
-                f"error: {rep.problems.count:,} problems in {rep.file_name}; "
+                f"error: {rep.problems.count:,} problem{'s' if rep.problems.count != 1 else ''} "
+                f"in {rep.file_name}; "
                 f"nothing was imported{where}",
                 file=sys.stderr,
             )
