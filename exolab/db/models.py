@@ -414,18 +414,7 @@ class Readout(Base, Tracked):
             postgresql_where=text("isolation_id IS NULL"),
         ),
         Index("ix_readouts_sample_analyte", "sample_id", "analyte_id"),
-        # one analyte across the cohort, read as replicate sets (migration 0002)
-        Index(
-            "ix_readouts_analyte_cohort",
-            "analyte_id",
-            "sample_id",
-            "isolation_id",
-            "assay",
-            "run_code",
-            "unit",
-            "censor",
-            "value",
-        ),
+        # (0003: cohort queries read readout_sets; ix_readouts_analyte_cohort is dropped)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -452,3 +441,27 @@ class Readout(Base, Tracked):
     qc: Mapped[str | None] = mapped_column(String(16))
     notes: Mapped[str | None] = mapped_column(Text)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), index=True)
+
+
+class ReadoutSet(Base):
+    """Replicate-set summary of readouts (migration 0003): one row per sample x isolation x
+    analyte x assay x run x unit (readouts with a unit only), maintained by every write path
+    of readouts (exolab.services.readout_sets) so that cohort queries need not aggregate
+    millions of readouts. Derived data: rebuilt from ``readouts`` at any time, so it carries
+    no foreign keys (they would only slow imports)."""
+
+    __tablename__ = "readout_sets"
+    __table_args__ = (Index("ix_readout_sets_analyte_sample", "analyte_id", "sample_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    analyte_id: Mapped[int] = mapped_column(Integer)
+    sample_id: Mapped[int] = mapped_column(Integer)
+    isolation_id: Mapped[int | None] = mapped_column(Integer)
+    assay: Mapped[str] = mapped_column(String(32))
+    run_code: Mapped[str] = mapped_column(String(CODE))
+    unit: Mapped[str] = mapped_column(String(32))
+    n: Mapped[int] = mapped_column(Integer)  # non-censored numeric replicates
+    n_censored: Mapped[int] = mapped_column(Integer)
+    total: Mapped[float | None] = mapped_column(Float)  # sum of the non-censored values
+    censor_limit: Mapped[float | None] = mapped_column(Float)  # largest censored value
+    first_readout_id: Mapped[int] = mapped_column(Integer)  # lowest readout id of the set

@@ -30,6 +30,7 @@ from exolab.domain.schemas import ReadoutIn, field_errors
 from exolab.domain.values import ParsedResult, parse_result
 from exolab.io.problems import Problems
 from exolab.io.reading import CsvFile, to_decimal_point
+from exolab.services import readout_sets
 from exolab.services import readouts as readout_service
 from exolab.services.context import Tx
 from exolab.services.errors import Busy, ExolabError, ValidationFailed
@@ -630,12 +631,14 @@ class ReadoutLoader:
                 ],
             )
             self.report.extra["assay_runs_created"] = len(self.new_runs)
-        if self.sqlite or not self.staged or self.problems:
+        if self.problems or self.dry_run:
             return
-        cols = ", ".join(INSERT_COLUMNS)
-        self.session.connection().exec_driver_sql(
-            f"INSERT INTO readouts ({cols}) SELECT {cols} FROM exolab_stage_readouts"
-        )
+        if not self.sqlite and self.staged:
+            cols = ", ".join(INSERT_COLUMNS)
+            self.session.connection().exec_driver_sql(
+                f"INSERT INTO readouts ({cols}) SELECT {cols} FROM exolab_stage_readouts"
+            )
+        readout_sets.refresh_batch(self.tx, self.batch_id)  # keep readout_sets current
 
     def run(self) -> None:
         """Validate every row; rows go to the database from a writer thread while the next

@@ -44,7 +44,7 @@ from exolab.domain.schemas import (
 )
 from exolab.io.problems import Problems
 from exolab.io.reading import CsvFile, FileProblem, open_csv, to_decimal_point
-from exolab.services import cell_sources, isolations, samples, subjects
+from exolab.services import cell_sources, isolations, readout_sets, samples, subjects
 from exolab.services.common import validate
 from exolab.services.context import Lab, Tx
 from exolab.services.errors import (
@@ -753,6 +753,8 @@ def _restore_updates(tx: Tx, batch_id: int) -> int:
         obj.version = (obj.version or 0) + 1
         obj.updated_at = utcnow()
         tx.session.flush()
+        if isinstance(obj, Readout):  # keep readout_sets current
+            readout_sets.refresh_pairs(tx, [(obj.sample_id, obj.analyte_id)])
         tx.audit(
             "update",
             ev.entity,
@@ -815,7 +817,9 @@ def undo_batch(lab: Lab, batch_id: int) -> UndoReport:
                 if v is not None
             )
         s = tx.session
+        readout_sets.stage_pairs(tx, "batch_id = :b", {"b": b})  # keep readout_sets current
         s.execute(delete(Readout).where(Readout.batch_id == b))
+        readout_sets.refresh_staged(tx)
         for part in _chunks(iso_ids):
             s.execute(delete(IsolationStep).where(IsolationStep.isolation_id.in_(part)))
         s.execute(delete(Isolation).where(Isolation.batch_id == b))

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from exolab.db.models import Analyte, AssayRun, Isolation, Readout, Sample
 from exolab.domain.markers import SEED_ANALYTES, normalize_analyte_code
 from exolab.domain.schemas import ReadoutIn
+from exolab.services import readout_sets
 from exolab.services.common import (
     audit_update,
     check_version,
@@ -299,6 +300,7 @@ def record_readout(
     )
     tx.session.add(ro)
     tx.session.flush()
+    readout_sets.refresh_pairs(tx, [(sample_pk, analyte.id)])  # keep readout_sets current
     tx.audit("create", "readout", _key(r, analyte.code), new=column_values(ro), batch_id=batch_id)
     return _out((ro, analyte.code, _sample_code(tx, r, sample_pk), r.isolation_id))
 
@@ -426,6 +428,7 @@ def update_readout(
     audit_update(
         tx, ro, "readout", _key(r, current.analyte), old_all, reason=reason, batch_id=batch_id
     )
+    readout_sets.refresh_pairs(tx, [(ro.sample_id, ro.analyte_id)])  # keep readout_sets current
     return get_readout(tx, readout_pk)
 
 
@@ -438,4 +441,5 @@ def delete_readout(tx: Tx, readout_pk: int, *, reason: str | None) -> None:
     old = column_values(ro)
     tx.session.delete(ro)
     tx.session.flush()
+    readout_sets.refresh_pairs(tx, [(ro.sample_id, ro.analyte_id)])  # keep readout_sets current
     tx.audit("delete", "readout", str(readout_pk), old=old, reason=reason)
