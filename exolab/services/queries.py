@@ -40,12 +40,13 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import String, and_, case, func, select, type_coerce
+from sqlalchemy import String, func, select, type_coerce
 
 from exolab.db.models import (
     Analyte,
     Isolation,
     Readout,
+    ReadoutSet,
     Sample,
     Study,
     Subject,
@@ -307,10 +308,12 @@ class _Units:
             return self._std[analyte_pk]
         unit = self.default.get(analyte_pk)
         if not unit:
+            # the first recorded unit: lowest sample, then lowest readout id (set summaries
+            # hold only readouts with a unit, and each set's lowest readout id)
             unit = self.tx.session.scalar(
-                select(Readout.unit)
-                .where(Readout.analyte_id == analyte_pk, Readout.unit.is_not(None))
-                .order_by(Readout.sample_id, Readout.id)
+                select(ReadoutSet.unit)
+                .where(ReadoutSet.analyte_id == analyte_pk)
+                .order_by(ReadoutSet.sample_id, ReadoutSet.first_readout_id)
                 .limit(1)
             )
         self._std[analyte_pk] = unit
@@ -830,44 +833,21 @@ def _replicate_results(
     method: str | None = None,
     isolations_only: bool = False,
 ) -> list[_Result]:
-    """Replicate-summarised results of one analyte for subjects' samples (SQL aggregates
-    the replicates; sums are converted to the standard unit and merged in Python)."""
-    numeric = and_(Readout.censor == "none", Readout.value.is_not(None))
-    agg = (
-        select(
-            Readout.sample_id.label("sample_pk"),
-            Readout.isolation_id.label("isolation_pk"),
-            Readout.assay.label("assay"),
-            Readout.run_code.label("run_code"),
-            Readout.unit.label("unit"),
-            func.sum(case((numeric, Readout.value))).label("total"),
-            func.sum(case((numeric, 1), else_=0)).label("n"),
-            func.sum(case((Readout.censor != "none", 1), else_=0)).label("n_censored"),
-            func.max(case((Readout.censor != "none", Readout.value))).label("limit"),
-        )
-        .where(Readout.analyte_id == analyte_pk, Readout.unit.is_not(None))
-        .group_by(
-            Readout.sample_id,
-            Readout.isolation_id,
-            Readout.assay,
-            Readout.run_code,
-            Readout.unit,
-        )
-    )
-    if isolations_only:
-        agg = agg.where(Readout.isolation_id.is_not(None))
-    a = agg.subquery("replicates")
+    """Replicate-summarised results of one analyte for subjects' samples, read from the
+    replicate-set summary table (``readout_sets``); sums are converted to the standard unit
+    and sets that differ only in a convertible unit are merged in Python."""
+    a = ReadoutSet
     q = (
         select(
-            a.c.sample_pk,
-            a.c.isolation_pk,
-            a.c.assay,
-            a.c.run_code,
-            a.c.unit,
-            a.c.total,
-            a.c.n,
-            a.c.n_censored,
-            a.c.limit,
+            a.sample_id,
+            a.isolation_id,
+            a.assay,
+            a.run_code,
+            a.unit,
+            a.total,
+            a.n,
+            a.n_censored,
+            a.censor_limit,
             Sample.subject_id,
             Subject.subject_code,
             Sample.sample_code,
@@ -878,11 +858,14 @@ def _replicate_results(
             Visit.label,
             Isolation.method,
         )
-        .join(Sample, Sample.id == a.c.sample_pk)
+        .join(Sample, Sample.id == a.sample_id)
         .join(Subject, Subject.id == Sample.subject_id)
         .outerjoin(Visit, Visit.id == Sample.visit_id)
-        .outerjoin(Isolation, Isolation.id == a.c.isolation_pk)
+        .outerjoin(Isolation, Isolation.id == a.isolation_id)
+        .where(a.analyte_id == analyte_pk)
     )
+    if isolations_only:
+        q = q.where(a.isolation_id.is_not(None))
     if study:
         q = q.join(Study, Study.id == Subject.study_id).where(Study.code == study)
     if biofluid:
@@ -891,7 +874,7 @@ def _replicate_results(
         q = q.where(Isolation.method == method)
     std = units.standard(analyte_pk)
     merged: dict[tuple[Any, ...], _Result] = {}
-    subject_pks: set[int] = set()
+    rows: Any = tx.session.connection().execute(q)
     for (
         sample_pk,
         isolation_pk,
@@ -910,7 +893,7 @@ def _replicate_results(
         group,
         visit,
         meth,
-    ) in tx.session.connection().execute(q):
+    ) in rows:
         f = 1.0 if std is None or unit == std else units.factor(unit, std)
         std_unit = unit if f is None else (std or unit)
         scale = 1.0 if f is None else f
@@ -938,7 +921,6 @@ def _replicate_results(
                 visit=visit,
                 visit_day=None,
             )
-            subject_pks.add(subject_pk)
         else:
             r.n += int(n or 0)
             r.n_censored += int(n_censored or 0)
