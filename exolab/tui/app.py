@@ -101,6 +101,7 @@ class ExolabApp(App[int]):
         self.lab = Lab(self.db, user, check_schema=False)
         self.actor = Actor(user, "viewer")
         self.actor_loaded = False
+        self.warmed_up = False
         # Values of the last registered sample, the defaults for the next one (batch work).
         self.last_sample: dict[str, Any] = {}
         url_obj = self.db.engine.url
@@ -121,7 +122,13 @@ class ExolabApp(App[int]):
 
         self.sub_title = f"{self.lab.user_name} · {self.url_display}"
         run_db(self, lambda tx: tx.actor, self._actor_loaded, group="actor")
-        self.run_worker(_warm_up, thread=True, group="warm-up", exit_on_error=False)
+
+    def warm_up(self) -> None:
+        """Import the other screens in the background, once, after the first screen has its
+        data (imports hold the interpreter lock: done earlier they slow the first page)."""
+        if not self.warmed_up:
+            self.warmed_up = True
+            self.run_worker(_warm_up, thread=True, group="warm-up", exit_on_error=False)
 
     def _actor_loaded(self, actor: Actor) -> None:
         self.actor = actor

@@ -76,10 +76,15 @@ def small_url(sqlite_url: str) -> Iterator[str]:
 
 async def settle(pilot: Pilot[Any], rounds: int = 4) -> None:
     """Let workers finish and their results reach the screen."""
+    from contextlib import suppress
+
+    from textual.worker import WorkerCancelled
+
     app = pilot.app
     for _ in range(rounds):
         await pilot.pause(0.05)
-        await app.workers.wait_for_complete()
+        with suppress(WorkerCancelled):  # a newer request replaced it (exclusive groups)
+            await app.workers.wait_for_complete()
     await pilot.pause(0.05)
 
 

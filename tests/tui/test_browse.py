@@ -149,6 +149,11 @@ def test_counts_and_work_queues(lab: Lab) -> None:
             3,
             3,
         )
+        assert counts.estimated == []
+        # Above the exact limit a count comes from the id range, and says so.
+        rough = browse.home_counts(tx, exact_limit=10)
+        assert rough.samples >= 25 and "samples" in rough.estimated
+        assert rough.subjects == 2 and "subjects" not in rough.estimated
         q = browse.work_queues(tx, freeze_thaw_limit=3, low_volume_ml=0.1, limit=50)
     assert "S-000" not in {i.key for i in q.no_isolation}
     assert "S-024" in {i.key for i in q.no_isolation}

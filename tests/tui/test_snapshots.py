@@ -1,38 +1,68 @@
-"""SVG snapshots of the main screens at 120x40 on the demo cohort (audit clock frozen)."""
+"""SVG snapshots of the main screens at 120x40 on the demo cohort (audit clock frozen).
+
+Each snapshot is taken once the screen has settled by concrete conditions (workers done,
+the home screen filled, DataTables sized), never after a fixed sleep."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
+from textual.worker import WorkerState
 
 from exolab.tui.app import ExolabApp
-from tests.tui.conftest import TESTER, settle
+from exolab.tui.screens.home import HomeScreen
+from tests.tui.conftest import TESTER
 
 SIZE = (120, 40)
 
 
+def _tables_pending(app: Any) -> bool:
+    """A DataTable measures new rows and sizes its columns when idle: True until it has."""
+    return any(
+        t._new_rows or t._updated_cells or t._require_update_dimensions
+        for t in app.screen.query(DataTable)
+    )
+
+
+async def quiet(pilot: Pilot[Any], timeout: float = 30.0) -> None:
+    """Wait for concrete conditions, not for a while: no worker running or pending, the home
+    screen (when shown) filled, every DataTable sized; then redraw everything once."""
+    app = pilot.app
+    deadline = time.monotonic() + timeout
+    calm = 0
+    while calm < 3:  # three checks in a row with nothing left to do
+        assert time.monotonic() < deadline, "the screen did not settle"
+        await pilot.pause(0.05)
+        busy = (
+            any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers)
+            or _tables_pending(app)
+            or (isinstance(app.screen, HomeScreen) and not app.screen.loaded)
+        )
+        calm = 0 if busy else calm + 1
+    for table in app.screen.query(DataTable):
+        table.refresh(layout=True)
+    await pilot.pause(0.05)
+
+
 def still(*steps: Any) -> Any:
     """A run_before that performs ``steps`` (callables taking the app, or key names), waits
-    for the database workers and stops every cursor blinking."""
+    until the screen has settled and stops every cursor blinking."""
 
     async def run(pilot: Pilot[Any]) -> None:
-        await settle(pilot)
+        await quiet(pilot)
         for step in steps:
             if callable(step):
                 step(pilot.app)
             else:
                 await pilot.press(step)
-            await settle(pilot)
+            await quiet(pilot)
         for widget in pilot.app.screen.query(Input):
             widget.cursor_blink = False
-        # DataTable sizes its header columns when idle: let it, then redraw everything.
-        await pilot.pause(0.5)
-        for table in pilot.app.screen.query(DataTable):
-            table.refresh(layout=True)
-        await settle(pilot)
-        await pilot.pause(0.3)
+        await quiet(pilot)
+        assert not pilot.app._notifications, [n.message for n in pilot.app._notifications]
 
     return run
 

@@ -8,7 +8,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import Footer, Header, Input, Label, Static
 
 from exolab.services.audit import AuditRow, list_events
 from exolab.services.browse import (
@@ -21,7 +21,10 @@ from exolab.services.browse import (
 )
 from exolab.services.context import Tx
 from exolab.tui.screens.base import BaseScreen
+from exolab.tui.widgets.row_table import RowTable
 
+ACTIVITY_COLUMNS = ["When (UTC)", "User", "Action", "Record", "Reason"]
+QUEUE_COLUMNS = ["Queue", "Id", "Detail"]
 QUEUE_TITLES = {  # over the latest records (services.browse.QUEUE_WINDOW_*)
     "no_isolation": "No isolation yet",
     "no_characterisation": "Isolation not characterised",
@@ -55,25 +58,35 @@ class HomeScreen(BaseScreen):
                 yield Static("Loading counts…", id="counts")
                 with Vertical(id="activity-box"):
                     yield Label("Recent activity", classes="section-title")
-                    yield DataTable(id="activity", cursor_type="row", zebra_stripes=True)
+                    yield RowTable(id="activity")
             yield Label("Work queues", classes="section-title")
-            yield DataTable(id="queues", cursor_type="row", zebra_stripes=True)
+            yield RowTable(id="queues")
         yield Footer()
 
+    def __init__(self) -> None:
+        super().__init__()
+        # Record of each activity row (by row key): what Enter on it opens.
+        self.activity: dict[str, tuple[str, str]] = {}
+        self.loaded = False
+
     def on_mount(self) -> None:
-        act = self.query_one("#activity", DataTable)
-        act.add_columns("When (UTC)", "User", "Action", "Record", "Reason")
-        q = self.query_one("#queues", DataTable)
-        q.add_columns("Queue", "Id", "Detail")
+        self.query_one("#activity", RowTable).set_rows(ACTIVITY_COLUMNS, [])
+        self.query_one("#queues", RowTable).set_rows(QUEUE_COLUMNS, [])
         self.query_one("#scan", Input).focus()
-        self.action_refresh()
+        # Load after the first paint, so the scan field is usable at once and a user who
+        # goes straight to a list does not wait behind the home screen's queries.
+        self.call_after_refresh(self._load_if_shown)
+
+    def _load_if_shown(self) -> None:
+        if self.is_current:
+            self.action_refresh()
 
     def on_screen_resume(self) -> None:
         if self.returned_to():
             self.action_refresh()
 
     def action_refresh(self) -> None:
-        """Queues and activity, and (separately: a count of 10M rows takes longer) counts."""
+        """Counts, work queues and recent activity (two workers: counts come first)."""
         settings = self.lab_app.settings
 
         def lists(tx: Tx) -> tuple[WorkQueues, list[AuditRow]]:
@@ -85,20 +98,24 @@ class HomeScreen(BaseScreen):
             )
             return queues, list_events(tx, limit=12)
 
-        self.db(lists, self._show, group="home")
         self.db(home_counts, self._show_counts, group="home-counts")
+        self.db(lists, self._show, group="home")
 
     def _show_counts(self, counts: HomeCounts) -> None:
+        def line(name: str, label: str) -> str:
+            mark = "≈" if name in counts.estimated else " "
+            return f"{mark}[b]{getattr(counts, name):>10,}[/b] {label}"
+
         self.query_one("#counts", Static).update(
             "\n".join(
                 [
-                    f"[b]{counts.subjects:>10,}[/b] subjects",
-                    f"[b]{counts.samples:>10,}[/b] samples",
-                    f"[b]{counts.isolations:>10,}[/b] isolations",
-                    f"[b]{counts.readouts:>10,}[/b] readouts",
-                    f"[b]{counts.runs:>10,}[/b] assay runs",
-                    f"[b]{counts.boxes:>10,}[/b] boxes",
-                    "",
+                    line("subjects", "subjects"),
+                    line("samples", "samples"),
+                    line("isolations", "isolations"),
+                    line("readouts", "readouts"),
+                    line("runs", "assay runs"),
+                    line("boxes", "boxes"),
+                    "≈ estimate (id range)" if counts.estimated else "",
                     "f3 subjects  f4 samples",
                     "f5 isolations f6 readouts",
                     "f7 storage   f8 audit",
@@ -109,33 +126,41 @@ class HomeScreen(BaseScreen):
 
     def _show(self, data: tuple[WorkQueues, list[AuditRow]]) -> None:
         queues, events = data
-        act = self.query_one("#activity", DataTable)
-        act.clear()
-        for ev in events:
-            act.add_row(
-                ev.at[:16].replace("T", " "),
-                ev.user,
-                ev.action,
-                f"{ev.entity} {ev.entity_id}",
-                ev.reason or "",
-                key=str(ev.id),
-            )
-        table = self.query_one("#queues", DataTable)
-        table.clear()
+        self.loaded = True
+        self.activity = {str(ev.id): (ev.entity, ev.entity_id) for ev in events}
+        self.query_one("#activity", RowTable).set_rows(
+            ACTIVITY_COLUMNS,
+            [
+                (
+                    str(ev.id),
+                    [
+                        ev.at[:16].replace("T", " "),
+                        ev.user,
+                        ev.action,
+                        f"{ev.entity} {ev.entity_id}",
+                        ev.reason or "",
+                    ],
+                )
+                for ev in events
+            ],
+        )
+        rows: list[tuple[str, list[str]]] = []
         for name, title in QUEUE_TITLES.items():
             items = getattr(queues, name)
             if not items:
-                table.add_row(title, "—", "nothing waiting", key=f"{name}:")
+                rows.append((f"{name}:", [title, "—", "nothing waiting"]))
                 continue
             for i, item in enumerate(items[: queues.limit]):
-                table.add_row(
-                    title if i == 0 else "",
-                    item.key,
-                    item.detail,
-                    key=f"{name}|{item.kind}:{item.key}",
+                rows.append(
+                    (
+                        f"{name}|{item.kind}:{item.key}",
+                        [title if i == 0 else "", item.key, item.detail],
+                    )
                 )
             if len(items) > queues.limit:
-                table.add_row("", "…", "more", key=f"{name}:more")
+                rows.append((f"{name}:more", ["", "…", "more"]))
+        self.query_one("#queues", RowTable).set_rows(QUEUE_COLUMNS, rows)
+        self.lab_app.warm_up()
 
     @on(Input.Submitted, "#scan")
     def _scanned(self, event: Input.Submitted) -> None:
@@ -164,8 +189,8 @@ class HomeScreen(BaseScreen):
 
         self.db(look_up, opened, group="scan")
 
-    @on(DataTable.RowSelected, "#queues")
-    def _queue_row(self, event: DataTable.RowSelected) -> None:
+    @on(RowTable.RowSelected, "#queues")
+    def _queue_row(self, event: RowTable.RowSelected) -> None:
         key = str(event.row_key.value or "").partition("|")[2] or str(event.row_key.value)
         kind, _, ident = key.partition(":")
         if kind in ("sample", "isolation") and ident:
@@ -177,11 +202,9 @@ class HomeScreen(BaseScreen):
             target = "isolations" if kind == "no_characterisation" else "samples"
             self.app.push_screen(ListScreen(target, ListQuery()))
 
-    @on(DataTable.RowSelected, "#activity")
-    def _activity_row(self, event: DataTable.RowSelected) -> None:
-        table = self.query_one("#activity", DataTable)
-        row: list[Any] = table.get_row(event.row_key)
-        entity, _, ident = str(row[3]).partition(" ")
+    @on(RowTable.RowSelected, "#activity")
+    def _activity_row(self, event: RowTable.RowSelected) -> None:
+        entity, ident = self.activity.get(str(event.row_key.value), ("", ""))
         if entity in ("sample", "isolation", "subject", "box"):
             self.lab_app.open_record(entity, ident)
 

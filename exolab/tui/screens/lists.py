@@ -146,6 +146,7 @@ class ListScreen(BaseScreen):
             f"page {n} · {shown} · {more} · sorted by {page.sort} {arrow}{filters}"
         )
         self.prefetch(page)
+        self.lab_app.warm_up()
 
     def prefetch(self, page: Page) -> None:
         """Read the next page ahead in the background, so ] (or moving past the last row)
