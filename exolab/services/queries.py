@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
@@ -215,6 +215,7 @@ def _stream_query(
             Sample.biofluid,
             Isolation.isolation_code,
             Isolation.method,
+            Sample.subject_id,
             Readout.analyte_id,
             Readout.assay,
             Readout.run_code,
@@ -229,7 +230,6 @@ def _stream_query(
             Readout.uloq,
             Readout.replicate,
             Readout.qc,
-            Sample.subject_id,
         )
         .select_from(Readout)
         .join(Sample, Sample.id == Readout.sample_id)
@@ -267,6 +267,86 @@ def _stream_query(
         Readout.run_code,
         Readout.replicate,
     )
+
+
+def _subject_rows(
+    tx: Tx, flt: LongitudinalFilter, analyte_ids: list[int] | None, subject_pks: list[int]
+) -> list[tuple[Any, ...]]:
+    """The rows of :func:`_stream_query` for a few subjects, made faster: the readouts'
+    own columns come from the database in the stream's order, the columns of their sample
+    and isolation (the same for dozens of readouts) from one small query, joined here.
+    Creating the driver's Python objects is most of a subject query's cost."""
+    info: dict[tuple[int, int | None], tuple[Any, ...]] = {}
+    for row in tx.session.connection().execute(
+        select(
+            Sample.id,
+            Isolation.id,
+            Study.code,
+            Subject.subject_code,
+            Subject.group_name,
+            Visit.label,
+            Sample.collected_at,
+            Sample.sample_code,
+            Sample.biofluid,
+            Isolation.isolation_code,
+            Isolation.method,
+            Sample.subject_id,
+        )
+        .join(Subject, Subject.id == Sample.subject_id)
+        .join(Study, Study.id == Subject.study_id)
+        .outerjoin(Visit, Visit.id == Sample.visit_id)
+        .outerjoin(Isolation, Isolation.sample_id == Sample.id)
+        .where(Sample.subject_id.in_(subject_pks))
+    ):
+        sample_pk, iso_pk, *cols = row
+        info[(sample_pk, iso_pk)] = tuple(cols)
+        if iso_pk is not None:
+            cols[7] = cols[8] = None  # the sample itself: no isolation code or method
+        info.setdefault((sample_pk, None), tuple(cols))
+    q = (
+        select(
+            Readout.sample_id,
+            Readout.isolation_id,
+            Readout.analyte_id,
+            Readout.assay,
+            Readout.run_code,
+            Readout.value_text,
+            Readout.comparator,
+            Readout.censor,
+            Readout.qualitative,
+            Readout.value,
+            Readout.unit,
+            Readout.lod,
+            Readout.lloq,
+            Readout.uloq,
+            Readout.replicate,
+            Readout.qc,
+        )
+        .join(Sample, Sample.id == Readout.sample_id)
+        .outerjoin(Isolation, Isolation.id == Readout.isolation_id)
+        .where(Sample.subject_id.in_(subject_pks))
+        .order_by(
+            Readout.analyte_id,
+            Sample.biofluid,
+            Isolation.method.nulls_last(),
+            Sample.collected_at,
+            Sample.sample_code,
+            Isolation.isolation_code.nulls_first(),
+            Readout.assay,
+            Readout.run_code,
+            Readout.replicate,
+        )
+    )
+    if analyte_ids is not None:
+        q = q.where(Readout.analyte_id.in_(analyte_ids))
+    if flt.biofluid:
+        q = q.where(Sample.biofluid == flt.biofluid)
+    if flt.method:
+        q = q.where(Isolation.method == flt.method)
+    rows: list[Any] = list(tx.session.connection().execute(q).all())
+    if len(subject_pks) > 1:  # the stream's order starts with study and subject
+        rows.sort(key=lambda r: (info[(r[0], None)][0], info[(r[0], None)][1]))
+    return [info[(r[0], r[1])] + tuple(r[2:]) for r in rows]
 
 
 def _analyte_ids(tx: Tx, codes: list[str]) -> list[int]:
@@ -372,25 +452,17 @@ def _summarise_set(members: list[dict[str, Any]]) -> float | None:
     return mean
 
 
-def _finish_group(rows: list[dict[str, Any]]) -> None:
+def _finish_group(rows: list[dict[str, Any]], starts: list[int]) -> None:
     """Fill replicate summaries and baselines of one subject x analyte x biofluid x method.
 
     ``rows`` are in collection order with the replicates of a set adjacent (the stream's
-    ORDER BY); modified in place.
+    ORDER BY), ``starts`` the index of each set's first row; modified in place.
     """
     # per std unit: (time of the earliest set with a mean, the means of the sets at that time)
     first: dict[Any, tuple[Any, list[float]]] = {}
-    n = len(rows)
-    i = 0
-    while i < n:
-        r = rows[i]
-        key = (r["sample_id"], r["isolation_id"], r["assay"], r["run_id"])
-        j = i + 1
-        while j < n:
-            q = rows[j]
-            if (q["sample_id"], q["isolation_id"], q["assay"], q["run_id"]) != key:
-                break
-            j += 1
+    ends = starts[1:]
+    ends.append(len(rows))
+    for i, j in zip(starts, ends, strict=True):
         block = rows[i:j]
         units = {m["std_unit"] for m in block}
         sets = (
@@ -407,7 +479,6 @@ def _finish_group(rows: list[dict[str, Any]]) -> None:
                     first[unit] = (at, [mean])
                 elif cur[0] == at:
                     cur[1].append(mean)
-        i = j
     if rows[0]["subject_id"] is None or not first:
         return
     baselines = {u: (at, math.fsum(v) / len(v)) for u, (at, v) in first.items()}
@@ -457,19 +528,21 @@ def _longitudinal(
         return
     units = _Units(tx)
     first_day = _first_collections(tx, subject_pks)
-    q = _stream_query(flt, analyte_ids, subject_pks)
     windowed = flt.since is not None or flt.until is not None
     conn = tx.session.connection()
     result: Any
     if subject_pks is None:  # long stream: server-side cursor, fetched in batches
+        q = _stream_query(flt, analyte_ids, subject_pks)
         streamed = conn.execution_options(stream_results=True, yield_per=2000).execute(q)
         result = itertools.chain.from_iterable(streamed.partitions())
     else:
-        result = conn.execute(q).all()
+        result = _subject_rows(tx, flt, analyte_ids, subject_pks)
     codes = units.code
     to_std = units.to_std
     group: list[dict[str, Any]] = []
+    starts: list[int] = []  # where each replicate set of the group begins
     group_key: tuple[Any, ...] | None = None
+    set_key: tuple[Any, ...] | None = None
     std_of: dict[tuple[int, Any], tuple[Any, Any]] = {}
     last_at: Any = None
     last_subject: Any = None
@@ -484,6 +557,7 @@ def _longitudinal(
         biofluid,
         isolation,
         method,
+        subject_pk,
         analyte_pk,
         assay,
         run_code,
@@ -498,18 +572,22 @@ def _longitudinal(
         uloq,
         replicate,
         qc,
-        subject_pk,
     ) in result:
         key = (study, subject, analyte_pk, biofluid, method)
         if key != group_key:
             if group:
-                _finish_group(group)
+                _finish_group(group, starts)
                 if windowed:
                     yield from (r for r in group if _in_window(flt, r))
                 else:
                     yield from group
             group = []
+            starts = []
             group_key = key
+            set_key = None
+        if (sample, isolation, assay, run_code) != set_key:
+            set_key = (sample, isolation, assay, run_code)
+            starts.append(len(group))
         if collected_at != last_at or subject_pk != last_subject:
             last_at, last_subject = collected_at, subject_pk
             visit_day = (
@@ -567,7 +645,7 @@ def _longitudinal(
             transform(row)
         group.append(row)
     if group:
-        _finish_group(group)
+        _finish_group(group, starts)
         if windowed:
             yield from (r for r in group if _in_window(flt, r))
         else:
@@ -745,7 +823,31 @@ def trajectory_for_subject(
                 [FieldError("normalise", f"must be one of {', '.join(NORMALISATIONS)}", normalise)]
             )
         transform = _Normaliser(tx, pks, normalise)
-    return [TrajectoryPoint.model_validate(r) for r in _longitudinal(tx, flt, transform)]
+    return _points(_longitudinal(tx, flt, transform))
+
+
+_POINT_FIELDS = frozenset(TrajectoryPoint.model_fields)
+
+
+def _points(rows: Iterable[dict[str, Any]]) -> list[TrajectoryPoint]:
+    """TrajectoryPoints from rows this module built, whose values already have the model's
+    types: made as ``model_construct`` makes a model (``__dict__`` plus the fields set), but
+    without its per-field Python loop, since every row carries exactly the model's fields.
+    Validating ~1000 rows field by field would cost more than the query (a test checks the
+    points equal ``model_validate``'s)."""
+    new = TrajectoryPoint.__new__
+    set_attr = object.__setattr__
+    out = []
+    for r in rows:
+        if "normalisation" not in r:
+            r["normalisation"] = None
+        p = new(TrajectoryPoint)
+        set_attr(p, "__dict__", r)
+        set_attr(p, "__pydantic_fields_set__", set(_POINT_FIELDS))
+        set_attr(p, "__pydantic_extra__", None)
+        set_attr(p, "__pydantic_private__", None)
+        out.append(p)
+    return out
 
 
 # -- cohort ---------------------------------------------------------------------------------
@@ -1092,6 +1194,125 @@ def cohort_points(
     ]
 
 
+def _cohort_sets(
+    tx: Tx,
+    analyte_pk: int,
+    units: _Units,
+    by: str,
+    *,
+    study: str | None,
+    biofluid: str | None,
+    method: str | None,
+) -> list[tuple[Any, ...]]:
+    """The replicate sets behind :func:`cohort_summary`, lean: one tuple per set (in the
+    standard unit, sets differing only in a convertible unit merged) of
+    ``(subject_pk, by_value, unit, total, n, n_censored, collected_at, biofluid, method)``.
+
+    The same sets as :func:`_replicate_results`, but only the columns a summary needs are
+    joined (a subject only for ``--by group`` or a study, a visit only for ``--by visit``)
+    and no object is built per set: at 10 million readouts an analyte has ~200k sets.
+    """
+    a = ReadoutSet
+    by_col: Any = {
+        "visit": Visit.label,
+        "group": Subject.group_name,
+        "method": Isolation.method,
+        "biofluid": Sample.biofluid,
+    }[by]
+    q = (
+        select(
+            a.sample_id,
+            a.isolation_id,
+            a.assay,
+            a.run_code,
+            a.unit,
+            a.total,
+            a.n,
+            a.n_censored,
+            Sample.subject_id,
+            type_coerce(Sample.collected_at, String),  # compared as stored, parsed rarely
+            Sample.biofluid,
+            Isolation.method,
+            by_col,
+        )
+        .join(Sample, Sample.id == a.sample_id)
+        .outerjoin(Isolation, Isolation.id == a.isolation_id)
+        .where(a.analyte_id == analyte_pk, Sample.subject_id.is_not(None))
+    )
+    if by == "group" or study:
+        q = q.join(Subject, Subject.id == Sample.subject_id)
+    if by == "visit":
+        q = q.outerjoin(Visit, Visit.id == Sample.visit_id)
+    if study:
+        q = q.join(Study, Study.id == Subject.study_id).where(Study.code == study)
+    if biofluid:
+        q = q.where(Sample.biofluid == biofluid)
+    if method:
+        q = q.where(Isolation.method == method)
+    std = units.standard(analyte_pk)
+    conv: dict[Any, tuple[float, str]] = {}
+    sources: dict[str, set[str]] = {}  # standard unit -> the units converted into it
+    rows = _fetch_raw(tx, q)
+    out: list[tuple[Any, ...]] = []
+    append = out.append
+    for _s, _i, _a, _r, unit, total, n, n_censored, subject_pk, at, fluid, meth, byv in rows:
+        c = conv.get(unit)
+        if c is None:
+            f = 1.0 if std is None or unit == std else units.factor(unit, std)
+            c = conv[unit] = (1.0, unit) if f is None else (f, std or unit)
+            sources.setdefault(c[1], set()).add(unit)
+        f, std_unit = c
+        if total is None:
+            total = 0.0
+        elif f != 1.0:
+            total *= f
+        append((subject_pk, byv, std_unit, total, n, n_censored, at, fluid, meth))
+    if any(len(v) > 1 for v in sources.values()):
+        # some sets may be one set in two convertible units (ng/mL and pg/mL in one run)
+        merged: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        for row, src in zip(out, rows, strict=True):
+            key = (src[0], src[1], src[2], src[3], row[2])
+            prev = merged.get(key)
+            merged[key] = (
+                row
+                if prev is None
+                else (*prev[:3], prev[3] + row[3], prev[4] + row[4], prev[5] + row[5], *prev[6:])
+            )
+        out = list(merged.values())
+    return out
+
+
+def _fetch_raw(tx: Tx, q: Any) -> list[Any]:
+    """All rows of a Core select as the driver's own tuples, for a query of ~10^5 rows
+    where SQLAlchemy's per-row result processing costs more than compiling the statement
+    again. Only for selects whose columns and parameters need no type conversion."""
+    conn = tx.session.connection()
+    compiled = q.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    args: Any = tuple(params[k] for k in compiled.positiontup) if compiled.positional else params
+    cur = conn.connection.cursor()
+    try:
+        cur.execute(str(compiled), args)
+        rows: list[Any] = cur.fetchall()  # type: ignore[assignment]
+    finally:
+        cur.close()
+    return rows
+
+
+def _lean_visit_order(tx: Tx, sets: list[tuple[Any, ...]]) -> dict[str | None, float]:
+    """Mean visit day of each visit label (as :func:`_visit_order`, over lean sets)."""
+    seen: dict[tuple[int, str | None], Any] = {}
+    for row in sets:
+        seen.setdefault((row[0], row[1]), row[6])
+    first = _first_collections(tx, None if len(seen) > 2000 else sorted({k[0] for k in seen}))
+    days: dict[str | None, list[int]] = {}
+    for (subject_pk, visit), at in seen.items():
+        day0 = first.get(subject_pk)
+        if day0 is not None:
+            days.setdefault(visit, []).append((_as_datetime(at).date() - day0).days)
+    return {v: math.fsum(d) / len(d) for v, d in days.items()}
+
+
 def cohort_summary(
     tx: Tx,
     analyte: str,
@@ -1111,19 +1332,40 @@ def cohort_summary(
     values; results without a baseline are left out of n. Visits are ordered by their mean
     visit day, other groups alphabetically (empty last).
     """
-    code, std, results, values = _cohort(tx, analyte, study, by, change, biofluid, method)
+    _check_by(by)
+    (analyte_pk,) = _analyte_ids(tx, [analyte])
+    units = _Units(tx)
+    code, std = units.code[analyte_pk], units.standard(analyte_pk)
+    sets = _cohort_sets(tx, analyte_pk, units, by, study=study, biofluid=biofluid, method=method)
+    baselines: dict[tuple[Any, ...], float] = {}
+    if change:
+        # earliest collection with a mean per subject x biofluid x method x unit
+        best: dict[tuple[Any, ...], tuple[Any, list[float]]] = {}
+        for subject_pk, _b, unit, total, n, _nc, at, fluid, meth in sets:
+            if not n:
+                continue
+            key = (subject_pk, fluid, meth, unit)
+            cur = best.get(key)
+            if cur is None or at < cur[0]:
+                best[key] = (at, [total / n])
+            elif at == cur[0]:
+                cur[1].append(total / n)
+        baselines = {k: math.fsum(v) / len(v) for k, (_, v) in best.items()}
     cells: dict[tuple[Any, Any], tuple[list[float], set[int], list[int]]] = {}
-    for r, v in zip(results, values, strict=True):
-        key = (getattr(r, by), r.unit)
-        cell = cells.get(key)
+    for subject_pk, byv, unit, total, n, _nc, _at, fluid, meth in sets:
+        cell = cells.get((byv, unit))
         if cell is None:
-            cell = cells[key] = ([], set(), [0])
-        cell[1].add(r.subject_pk)
-        if r.n == 0:
+            cell = cells[(byv, unit)] = ([], set(), [0])
+        cell[1].add(subject_pk)
+        if not n:
             cell[2][0] += 1
-        elif v is not None:
-            cell[0].append(v)
-    visit_day = _visit_order(tx, results) if by == "visit" else {}
+        elif not change:
+            cell[0].append(total / n)
+        else:
+            base = baselines.get((subject_pk, fluid, meth, unit))
+            if base is not None:
+                cell[0].append(total / n - base)
+    visit_day = _lean_visit_order(tx, sets) if by == "visit" else {}
     rows = []
     for (value, unit), (vals, subjects, censored) in cells.items():
         rows.append(

@@ -1,0 +1,123 @@
+"""The fast paths of the query functions give exactly what the general paths give.
+
+- a subject's rows (readout columns from the database, sample/isolation columns joined in
+  Python) equal the same subject's rows in the full ordered stream (one joined query);
+- trajectory points made without per-field validation equal ``model_validate``'s;
+- the lean cohort summary (read straight from readout_sets) equals statistics over
+  ``cohort_points`` (the general replicate results).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from exolab.db.engine import Database
+from exolab.services.context import Lab
+from exolab.services.queries import (
+    LongitudinalFilter,
+    TrajectoryPoint,
+    cohort_points,
+    cohort_summary,
+    describe,
+    iter_longitudinal,
+    trajectory_for_subject,
+)
+from tests.conftest import BACKENDS, PG_ENV, TEST_ADMIN, _fresh_pg, pg_url
+from tests.queries import data
+from tests.queries.data import STUDY
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def loaded(
+    request: pytest.FixtureRequest,
+    _templates: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Lab, data.Cohort]]:
+    if request.param == "postgresql" and not pg_url():
+        pytest.skip(f"PostgreSQL tests need {PG_ENV}=postgresql+psycopg://user:pw@host/db")
+    if request.param == "sqlite":
+        target = tmp_path_factory.mktemp("fast") / "lab.db"
+        shutil.copyfile(_templates["sqlite"], target)
+        urls: Iterator[str] = iter([f"sqlite:///{target}"])
+    else:
+        urls = _fresh_pg(_templates)
+    db = Database(next(urls))
+    lab = Lab(db, TEST_ADMIN)
+    c = data.generate(seed=11, n_subjects=6)
+    data.load(lab, c)
+    yield lab, c
+    db.dispose()
+    next(urls, None)
+
+
+def _subjects(c: data.Cohort) -> list[str]:
+    return [s["subject_id"] for s in c.subjects]
+
+
+def test_subject_rows_equal_the_full_stream(loaded: tuple[Lab, data.Cohort]) -> None:
+    lab, c = loaded
+    with lab.read() as tx:
+        stream = [r for r in iter_longitudinal(tx, LongitudinalFilter()) if r["study"] == STUDY]
+        for flt_kw in ({}, {"biofluid": "plasma"}, {"analytes": ["GPC1"]}):
+            for sid in _subjects(c):
+                mine = list(
+                    iter_longitudinal(tx, LongitudinalFilter(study=STUDY, subjects=[sid], **flt_kw))
+                )
+                want = [
+                    r
+                    for r in stream
+                    if r["subject_id"] == sid
+                    and (not flt_kw.get("biofluid") or r["biofluid"] == flt_kw["biofluid"])
+                    and (not flt_kw.get("analytes") or r["analyte"] == "GPC1")
+                ]
+                assert mine == want
+                assert mine or flt_kw
+        # several subjects at once come in subject order, as in the stream
+        both = list(iter_longitudinal(tx, LongitudinalFilter(subjects=_subjects(c)[:3])))
+        assert both == [r for r in stream if r["subject_id"] in _subjects(c)[:3]]
+
+
+def test_points_equal_validated_points(loaded: tuple[Lab, data.Cohort]) -> None:
+    lab, c = loaded
+    with lab.read() as tx:
+        for sid in _subjects(c):
+            points = trajectory_for_subject(tx, STUDY, sid)
+            rows = list(iter_longitudinal(tx, LongitudinalFilter(study=STUDY, subjects=[sid])))
+            assert points == [TrajectoryPoint.model_validate(r) for r in rows]
+            assert all(p.model_fields_set == set(TrajectoryPoint.model_fields) for p in points)
+            if points:
+                copy = points[0].model_copy(update={"value": "x"})
+                assert copy.value == "x" and points[0].value != "x"
+
+
+@pytest.mark.parametrize("by", ["visit", "group", "method", "biofluid"])
+@pytest.mark.parametrize("change", [False, True])
+def test_lean_cohort_equals_statistics_of_points(
+    loaded: tuple[Lab, data.Cohort], by: str, change: bool
+) -> None:
+    lab, _ = loaded
+    with lab.read() as tx:
+        rows = cohort_summary(tx, "GPC1", by=by, change=change)
+        points = cohort_points(tx, "GPC1", by=by, change=change)
+    cells: dict[tuple[Any, Any], list[Any]] = {}
+    for p in points:
+        cell = cells.setdefault((p.by_value, p.unit), [[], set(), 0])
+        cell[1].add(p.subject_id)
+        if p.censored:
+            cell[2] += 1
+        elif p.value is not None:
+            cell[0].append(p.value)
+    assert {(r.value, r.unit) for r in rows} == set(cells)
+    for r in rows:
+        vals, subjects, censored = cells[(r.value, r.unit)]
+        assert (r.n, r.n_subjects, r.n_censored) == (len(vals), len(subjects), censored)
+        for k, v in describe(vals).items():
+            got = getattr(r, k)
+            assert (got is None) == (v is None), k
+            if v is not None:
+                assert math.isclose(got, v, rel_tol=1e-9, abs_tol=1e-9), k
