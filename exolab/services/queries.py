@@ -271,12 +271,15 @@ def _stream_query(
 
 def _subject_rows(
     tx: Tx, flt: LongitudinalFilter, analyte_ids: list[int] | None, subject_pks: list[int]
-) -> list[tuple[Any, ...]]:
+) -> tuple[list[tuple[Any, ...]], dict[int, date]]:
     """The rows of :func:`_stream_query` for a few subjects, made faster: the readouts'
     own columns come from the database in the stream's order, the columns of their sample
     and isolation (the same for dozens of readouts) from one small query, joined here.
-    Creating the driver's Python objects is most of a subject query's cost."""
+    Creating the driver's Python objects is most of a subject query's cost. Also returns
+    each subject's first collection date (from all of its samples, as
+    :func:`_first_collections`)."""
     info: dict[tuple[int, int | None], tuple[Any, ...]] = {}
+    first: dict[int, date] = {}
     for row in tx.session.connection().execute(
         select(
             Sample.id,
@@ -300,6 +303,9 @@ def _subject_rows(
     ):
         sample_pk, iso_pk, *cols = row
         info[(sample_pk, iso_pk)] = tuple(cols)
+        day, subject_pk = cols[4].date(), cols[9]
+        if subject_pk not in first or day < first[subject_pk]:
+            first[subject_pk] = day
         if iso_pk is not None:
             cols[7] = cols[8] = None  # the sample itself: no isolation code or method
         info.setdefault((sample_pk, None), tuple(cols))
@@ -346,7 +352,7 @@ def _subject_rows(
     rows: list[Any] = list(tx.session.connection().execute(q).all())
     if len(subject_pks) > 1:  # the stream's order starts with study and subject
         rows.sort(key=lambda r: (info[(r[0], None)][0], info[(r[0], None)][1]))
-    return [info[(r[0], r[1])] + tuple(r[2:]) for r in rows]
+    return [info[(r[0], r[1])] + tuple(r[2:]) for r in rows], first
 
 
 def _analyte_ids(tx: Tx, codes: list[str]) -> list[int]:
@@ -527,16 +533,16 @@ def _longitudinal(
     if subject_pks == []:
         return
     units = _Units(tx)
-    first_day = _first_collections(tx, subject_pks)
     windowed = flt.since is not None or flt.until is not None
     conn = tx.session.connection()
     result: Any
     if subject_pks is None:  # long stream: server-side cursor, fetched in batches
+        first_day = _first_collections(tx, None)
         q = _stream_query(flt, analyte_ids, subject_pks)
         streamed = conn.execution_options(stream_results=True, yield_per=2000).execute(q)
         result = itertools.chain.from_iterable(streamed.partitions())
     else:
-        result = _subject_rows(tx, flt, analyte_ids, subject_pks)
+        result, first_day = _subject_rows(tx, flt, analyte_ids, subject_pks)
     codes = units.code
     to_std = units.to_std
     group: list[dict[str, Any]] = []
