@@ -184,7 +184,9 @@ def instrument() -> None:
         def wrapped(self: Any, *args: Any, _original: Any = original, _name: str = name) -> Any:
             result = _original(self, *args)
             event = SHOWN.get(_name)
-            if event is not None:
+            # A list's first page can arrive before its widgets are mounted: it is kept and
+            # shown from on_mount (the second call), so only a mounted screen counts.
+            if event is not None and getattr(self, "ready", True):
                 event.set()
             return result
 

@@ -79,12 +79,12 @@ class ExolabApp(App[int]):
         Binding("f1", "help", "Help", id="app.help"),
         Binding("question_mark", "help", "Help", show=False, id="app.help_question"),
         Binding("f2", "go('home')", "Home", id="go.home"),
-        Binding("f3", "go('subjects')", "Subjects", id="go.subjects"),
-        Binding("f4", "go('samples')", "Samples", id="go.samples"),
-        Binding("f5", "go('isolations')", "Isolations", id="go.isolations"),
-        Binding("f6", "go('readouts')", "Readouts", id="go.readouts"),
-        Binding("f7", "go('storage')", "Storage", id="go.storage"),
-        Binding("f8", "go('audit')", "Audit", id="go.audit"),
+        Binding("f3", "go('subjects')", "Subjects", show=False, id="go.subjects"),
+        Binding("f4", "go('samples')", "Samples", show=False, id="go.samples"),
+        Binding("f5", "go('isolations')", "Isolations", show=False, id="go.isolations"),
+        Binding("f6", "go('readouts')", "Readouts", show=False, id="go.readouts"),
+        Binding("f7", "go('storage')", "Storage", show=False, id="go.storage"),
+        Binding("f8", "go('audit')", "Audit", show=False, id="go.audit"),
     ]
 
     def __init__(

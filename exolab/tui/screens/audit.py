@@ -8,10 +8,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 
 from exolab.services.audit import AuditRow, list_events
 from exolab.tui.screens.base import BaseScreen
+from exolab.tui.widgets.footer import KeyFooter
 
 PAGE = 100
 
@@ -47,7 +48,7 @@ class AuditScreen(BaseScreen):
             yield DataTable(id="table", cursor_type="row", zebra_stripes=True)
             yield Static("", id="audit-detail", classes="panel")
             yield Static("", id="list-status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         t = self.query_one("#table", DataTable)

@@ -16,12 +16,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Label, Static
+from textual.widgets import Button, Input, Label, Static
 
 from exolab.domain import vocab
 from exolab.domain.schemas import IsolationIn, ReadoutIn, SampleIn, SubjectIn
 from exolab.services.context import Tx
 from exolab.services.errors import ExolabError, StaleRecord
+from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.forms import FieldSpec, FormMixin, model_errors
 from exolab.tui.workers import run_db
 
@@ -103,7 +104,7 @@ class RecordForm(ModalScreen[Any], FormMixin):
             with Horizontal(classes="buttons"):
                 yield Button("Save (ctrl+s)", variant="primary", id="save")
                 yield Button("Cancel (esc)", id="cancel")
-        yield Footer()
+        yield KeyFooter()
 
     @on(Button.Pressed, "#save")
     def _save_pressed(self) -> None:

@@ -8,7 +8,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Header, Input, Label, Static
+from textual.widgets import Header, Input, Label, Static
 
 from exolab.services.audit import AuditRow, list_events
 from exolab.services.browse import (
@@ -21,6 +21,7 @@ from exolab.services.browse import (
 )
 from exolab.services.context import Tx
 from exolab.tui.screens.base import BaseScreen
+from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.row_table import RowTable
 
 ACTIVITY_COLUMNS = ["When (UTC)", "User", "Action", "Record", "Reason"]
@@ -61,7 +62,7 @@ class HomeScreen(BaseScreen):
                     yield RowTable(id="activity")
             yield Label("Work queues", classes="section-title")
             yield RowTable(id="queues")
-        yield Footer()
+        yield KeyFooter()
 
     def __init__(self) -> None:
         super().__init__()
@@ -78,7 +79,7 @@ class HomeScreen(BaseScreen):
         self.call_after_refresh(self._load_if_shown)
 
     def _load_if_shown(self) -> None:
-        if self.is_current:
+        if self.app.screen is self:
             self.action_refresh()
 
     def on_screen_resume(self) -> None:

@@ -13,7 +13,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import DataTable, Header, Input, Label, Static
 
 from exolab.domain import vocab
 from exolab.domain.misev import MisevReport
@@ -24,6 +24,7 @@ from exolab.services.readouts import ReadoutOut, readouts_of
 from exolab.services.standards import misev_report
 from exolab.tui.screens.base import BaseScreen
 from exolab.tui.screens.forms import spec_for
+from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.forms import FormMixin, model_errors
 
 NUMERIC_PARAMS = {"g_force", "minutes", "k_factor", "temp_c", "mwco_kda"}
@@ -96,7 +97,7 @@ class IsolationScreen(BaseScreen):
             yield Static("", id="iso-misev", classes="panel")
             yield Label("Readouts and characterisation", classes="panel-title")
             yield DataTable(id="readouts", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#steps", DataTable).add_columns("Step", "Method", "Parameters")
@@ -237,7 +238,7 @@ class IsolationFormScreen(BaseScreen, FormMixin):
                     yield Static("", classes="field-error", id="error-method")
                     yield Vertical(id="steps")
             yield Static("", id="form-message", classes="field-error")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         first = "isolation_id"

@@ -13,12 +13,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Header, Input, Label, Static
+from textual.widgets import Header, Input, Label, Static
 
 from exolab.services.browse import ListQuery, Page, Resolved, RowOut, list_page, resolve_id
 from exolab.services.context import Tx
 from exolab.tui.app import LIST_KINDS
 from exolab.tui.screens.base import BaseScreen
+from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.row_table import RowTable
 
 FILTERS: dict[str, tuple[str, ...]] = {
@@ -79,8 +80,12 @@ class ListScreen(BaseScreen):
         self.rows: dict[str, RowOut] = {}
         self.loading_edge: bool | None = None
         self.ahead: tuple[list[Any], Page] | None = None  # the next page, read ahead
+        self.ready = False  # widgets mounted
+        self.arrived: Page | None = None  # first page, when it came before the widgets
 
     def compose(self) -> ComposeResult:
+        # The first page is read while the widgets are built (shown by on_mount or on arrival).
+        self.load()
         yield Header()
         with Vertical(id="list"):
             with Horizontal(id="search-row", classes="hidden"):
@@ -101,7 +106,7 @@ class ListScreen(BaseScreen):
                     )
             yield PagedTable(id="table")
             yield Static("", id="list-status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         for name in FILTERS.get(self.kind, ()):
@@ -109,7 +114,12 @@ class ListScreen(BaseScreen):
         if self.query_spec.search:
             self.query_one("#search-row").remove_class("hidden")
         self.query_one("#table").focus()
-        self.load()
+        self.ready = True
+        if self.arrived is not None:
+            page, self.arrived = self.arrived, None
+            self._show(page)
+        elif self.page is None:
+            self.query_one("#list-status", Static).update("loading…")
 
     # -- loading -------------------------------------------------------------------------
 
@@ -117,10 +127,14 @@ class ListScreen(BaseScreen):
         self.ahead = None
         query, after, kind = self.query_spec, self.cursors[-1], self.kind
         self.loading_edge = edge
-        self.query_one("#list-status", Static).update("loading…")
+        if self.ready:
+            self.query_one("#list-status", Static).update("loading…")
         self.db(lambda tx: list_page(tx, kind, query, after), self._show, group="page")
 
     def _show(self, page: Page) -> None:
+        if not self.ready:  # arrived before the widgets were mounted
+            self.arrived = page
+            return
         self.page = page
         table = self.query_one("#table", PagedTable)
         arrow = "↓" if page.descending else "↑"

@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.validation import ValidationResult, Validator
-from textual.widgets import Footer, Header, Input, Label, Select, Static
+from textual.widgets import Header, Input, Label, Select, Static
 
 from exolab.domain import vocab
 from exolab.domain.schemas import ReadoutIn
@@ -23,6 +23,7 @@ from exolab.services.browse import Resolved, RunCell, RunOut, get_run, resolve_i
 from exolab.services.context import Tx
 from exolab.services.readouts import ReadoutOut, record_readouts
 from exolab.tui.screens.base import BaseScreen
+from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.forms import model_errors
 
 
@@ -104,7 +105,7 @@ class ReadoutGridScreen(BaseScreen):
             )
             yield VerticalScroll(id="grid-scroll")
             yield Static("", id="form-message", classes="field-error")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         if self.run_code:

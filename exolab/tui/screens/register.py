@@ -10,7 +10,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Header, Input, Label, Static
+from textual.widgets import Header, Input, Label, Static
 
 from exolab.domain.schemas import SampleIn
 from exolab.services.errors import ExolabError
@@ -18,6 +18,7 @@ from exolab.services.samples import HANDLING_FIELDS, SampleOut, register_sample
 from exolab.services.storage import free_positions
 from exolab.tui.screens.base import BaseScreen
 from exolab.tui.screens.forms import spec_for
+from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.forms import FieldSpec, FormMixin, model_errors
 from exolab.tui.widgets.location import LocationPicker
 from exolab.tui.workers import run_db
@@ -100,7 +101,7 @@ class RegisterSampleScreen(BaseScreen, FormMixin):
                     yield from self.form_rows(handling, SampleIn)
             yield Static("", id="form-message", classes="field-error")
             yield Static("", id="batch-info")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.field("sample_id").focus()

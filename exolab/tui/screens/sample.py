@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static, Tree
+from textual.widgets import Button, DataTable, Header, Input, Label, Static, Tree
 
 from exolab.domain.sprec import SprecElement, explain_sprec
 from exolab.services.audit import AuditRow, list_events
@@ -32,6 +32,7 @@ from exolab.services.samples import (
 from exolab.services.storage import free_positions
 from exolab.tui.screens.base import BaseScreen
 from exolab.tui.widgets.box_grid import BoxGrid
+from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.location import LocationPicker
 from exolab.tui.workers import run_db
 
@@ -118,7 +119,7 @@ class SampleScreen(BaseScreen):
             yield DataTable(id="readouts", cursor_type="row", zebra_stripes=True)
             yield Label("History", classes="panel-title")
             yield DataTable(id="history", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#sprec", DataTable).add_columns("#", "Element", "Code", "Meaning")

@@ -6,13 +6,14 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Header, Static, Tree
+from textual.widgets import Header, Static, Tree
 from textual.widgets.tree import TreeNode
 
 from exolab.services.storage import BoxGrid as BoxGridData
 from exolab.services.storage import BoxOut, box_grid, list_boxes
 from exolab.tui.screens.base import BaseScreen
 from exolab.tui.widgets.box_grid import BoxGrid
+from exolab.tui.widgets.footer import KeyFooter
 
 
 class StorageScreen(BaseScreen):
@@ -41,7 +42,7 @@ class StorageScreen(BaseScreen):
                 )
                 yield BoxGrid(id="grid")
                 yield Static("", id="position-info")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.action_refresh()

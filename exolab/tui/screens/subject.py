@@ -11,7 +11,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Label, Select, Static
+from textual.widgets import DataTable, Header, Label, Select, Static
 from textual_plotext import PlotextPlot
 
 from exolab.services.browse import VisitRow, subject_filters, subject_visits
@@ -19,6 +19,7 @@ from exolab.services.context import Tx
 from exolab.services.queries import TrajectoryPoint, trajectory_for_subject
 from exolab.services.subjects import SubjectOut, get_subject
 from exolab.tui.screens.base import BaseScreen
+from exolab.tui.widgets.footer import KeyFooter
 
 ALL = "(all)"
 
@@ -86,7 +87,7 @@ class SubjectScreen(BaseScreen):
                 )
             yield PlotextPlot(id="plot")
             yield DataTable(id="points", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#visits", DataTable).add_columns(

@@ -14,11 +14,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Checkbox, DataTable, Footer, Header, Input, Label, Select, Static
+from textual.widgets import Checkbox, DataTable, Header, Input, Label, Select, Static
 
 from exolab.services.browse import BatchOut, import_batches
 from exolab.services.errors import ExolabError
 from exolab.tui.screens.base import BaseScreen
+from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.workers import run_task
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ class ImportWizardScreen(BaseScreen):
             yield Static("", id="import-status", classes="panel")
             yield DataTable(id="preview", zebra_stripes=True)
             yield Static("", id="cell-problem")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#path", Input).focus()
@@ -257,7 +258,7 @@ class UndoImportScreen(BaseScreen):
         yield Header()
         yield DataTable(id="batches", cursor_type="row", zebra_stripes=True)
         yield Static("select a batch and press u to remove exactly what it added", id="list-status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         t = self.query_one("#batches", DataTable)
@@ -366,7 +367,7 @@ class ExportScreen(BaseScreen):
                 yield Checkbox("de-identify", id="deid")
                 yield Input("", id="x-salt", placeholder="salt (for stable hashes)")
             yield Static("", id="export-status", classes="panel")
-        yield Footer()
+        yield KeyFooter()
 
     @staticmethod
     def default_path(kind: str) -> str:
