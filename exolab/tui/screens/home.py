@@ -59,9 +59,9 @@ class HomeScreen(BaseScreen):
                 yield Static("Loading counts…", id="counts")
                 with Vertical(id="activity-box"):
                     yield Label("Recent activity", classes="section-title")
-                    yield RowTable(id="activity")
+                    yield RowTable(id="activity", unfocused_cursor=False)
             yield Label("Work queues", classes="section-title")
-            yield RowTable(id="queues")
+            yield RowTable(id="queues", unfocused_cursor=False)
         yield KeyFooter()
 
     def __init__(self) -> None:

@@ -231,18 +231,23 @@ class ListScreen(BaseScreen):
         kind = self.kind
         query = self.query_spec.model_copy(update={"search": text or None})
 
-        def search(tx: Tx) -> Resolved | Page:
+        def search(tx: Tx) -> tuple[Resolved, Any] | Page:
             if text and opens:
                 hit = resolve_id(tx, text)
                 if hit is not None and hit.kind == opens and hit.key.lower() == text.lower():
-                    return hit
+                    if hit.kind != "sample":
+                        return hit, None
+                    from exolab.tui.screens.sample import load_sample
+
+                    return hit, load_sample(tx, hit.key)  # the tube view in the same trip
             return list_page(tx, kind, query, None)
 
-        def done(result: Resolved | Page) -> None:
+        def done(result: tuple[Resolved, Any] | Page) -> None:
             self.query_one("#table").focus()
-            if isinstance(result, Resolved):
+            if isinstance(result, tuple):
+                hit, detail = result
                 self.query_one("#search", Input).value = ""
-                self.lab_app.open_record(result.kind, result.key)
+                self.lab_app.open_record(hit.kind, hit.key, detail)
                 return
             self.query_spec = query
             self.cursors = [None]

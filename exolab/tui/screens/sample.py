@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Header, Input, Label, Static, Tree
+from textual.widgets import Button, Header, Input, Label, Static, Tree
 
 from exolab.domain.sprec import SprecElement, explain_sprec
 from exolab.services.audit import AuditRow, list_events
@@ -34,6 +34,7 @@ from exolab.tui.screens.base import BaseScreen
 from exolab.tui.widgets.box_grid import BoxGrid
 from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.location import LocationPicker
+from exolab.tui.widgets.row_table import RowTable
 from exolab.tui.workers import run_db
 
 
@@ -69,6 +70,12 @@ def load_sample(tx: Tx, code: str) -> SampleDetail:
     )
 
 
+SPREC_COLUMNS = ["#", "Element", "Code", "Meaning"]
+ISOLATION_COLUMNS = ["Isolation", "Date", "Method", "Input mL"]
+READOUT_COLUMNS = ["Target", "Analyte", "Value", "Unit", "Censor", "Assay", "Run", "Rep", "QC"]
+HISTORY_COLUMNS = ["When", "User", "Action", "Reason", "Change"]
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "—"
@@ -98,47 +105,53 @@ class SampleScreen(BaseScreen):
         self.title = f"Sample {code}"
         self.detail: SampleDetail | None = None
         self.preloaded = detail
+        self.rest_state = "none"
 
     def compose(self) -> ComposeResult:
         yield Header()
         with VerticalScroll(id="sample-view"):
             yield Static("loading…", id="sample-head", classes="panel")
-            with Horizontal(classes="record-grid"):
-                yield Static("", id="preanalytics", classes="panel")
-                with Vertical(classes="panel"):
-                    yield Label("SPREC", classes="panel-title")
-                    yield DataTable(id="sprec", cursor_type="row", show_cursor=False)
-            with Horizontal(classes="record-grid"):
-                with Vertical(classes="panel"):
-                    yield Label("Aliquot tree", classes="panel-title")
-                    yield Tree("", id="aliquots")
-                with Vertical(classes="panel"):
-                    yield Label("Isolations (Enter opens)", classes="panel-title")
-                    yield DataTable(id="isolations", cursor_type="row")
-            yield Label("Readouts", classes="panel-title")
-            yield DataTable(id="readouts", cursor_type="row", zebra_stripes=True)
-            yield Label("History", classes="panel-title")
-            yield DataTable(id="history", cursor_type="row", zebra_stripes=True)
+            yield Vertical(id="sample-rest")
         yield KeyFooter()
 
+    def compose_rest(self) -> ComposeResult:
+        """Everything below the header: built after the header's first paint, so a scanned
+        tube's id, status and location show at once."""
+        with Horizontal(classes="record-grid"):
+            yield Static("", id="preanalytics", classes="panel")
+            with Vertical(classes="panel"):
+                yield Label("SPREC", classes="panel-title")
+                yield RowTable(id="sprec", unfocused_cursor=False)
+        with Horizontal(classes="record-grid"):
+            with Vertical(classes="panel"):
+                yield Label("Aliquot tree", classes="panel-title")
+                tree: Tree[str] = Tree("", id="aliquots")
+                tree.show_root = False
+                yield tree
+            with Vertical(classes="panel"):
+                yield Label("Isolations (Enter opens)", classes="panel-title")
+                yield RowTable(id="isolations", unfocused_cursor=False)
+        yield Label("Readouts", classes="panel-title")
+        yield RowTable(id="readouts", unfocused_cursor=False)
+        yield Label("History", classes="panel-title")
+        yield RowTable(id="history", unfocused_cursor=False)
+
     def on_mount(self) -> None:
-        self.query_one("#sprec", DataTable).add_columns("#", "Element", "Code", "Meaning")
-        self.query_one("#isolations", DataTable).add_columns(
-            "Isolation", "Date", "Method", "Input mL"
-        )
-        self.query_one("#readouts", DataTable).add_columns(
-            "Target", "Analyte", "Value", "Unit", "Censor", "Assay", "Run", "Rep", "QC"
-        )
-        self.query_one("#history", DataTable).add_columns(
-            "When", "User", "Action", "Reason", "Change"
-        )
-        tree: Tree[str] = self.query_one("#aliquots", Tree)
-        tree.show_root = False
+        self.rest_state = "none"  # none -> mounting -> ready
         if self.preloaded is not None:
             self._show(self.preloaded)
             self.preloaded = None
         else:
             self.action_refresh()
+
+    def _mount_rest(self) -> None:
+        async def mount() -> None:
+            await self.query_one("#sample-rest").mount_compose(self.compose_rest())
+            self.rest_state = "ready"
+            if self.detail is not None:
+                self._show_rest(self.detail)
+
+        self.run_worker(mount(), group="sample-rest")
 
     def on_screen_resume(self) -> None:
         if self.returned_to():
@@ -166,6 +179,14 @@ class SampleScreen(BaseScreen):
             f"location [b]{s.location or 'not stored'}[/b] · SPREC [b]{s.sprec or '—'}[/b] · "
             f"version {s.version}"
         )
+        if self.rest_state == "ready":
+            self._show_rest(d)
+        elif self.rest_state == "none":
+            self.rest_state = "mounting"
+            self.call_after_refresh(self._mount_rest)
+
+    def _show_rest(self, d: SampleDetail) -> None:
+        s = d.sample
         lines = [f"[b]Pre-analytics[/b]  tube {_fmt(s.tube)}"]
         pairs = [
             f"{f.replace('_', ' ')}: {_fmt(getattr(s, f))}"
@@ -179,12 +200,13 @@ class SampleScreen(BaseScreen):
         if s.notes:
             lines.append(f"notes: {s.notes}")
         self.query_one("#preanalytics", Static).update("\n".join(lines))
-        sprec = self.query_one("#sprec", DataTable)
-        sprec.clear()
-        for pos, element, code, meaning in d.sprec:
-            sprec.add_row(str(pos), element, code, meaning)
+        sprec_rows = [
+            (str(pos), [str(pos), element, code, meaning])
+            for pos, element, code, meaning in d.sprec
+        ]
         if d.sprec_error:
-            sprec.add_row("", "error", "", d.sprec_error)
+            sprec_rows.append(("error", ["", "error", "", d.sprec_error]))
+        self.query_one("#sprec", RowTable).set_rows(SPREC_COLUMNS, sprec_rows)
         tree: Tree[str] = self.query_one("#aliquots", Tree)
         tree.clear()
         nodes: list[Any] = [tree.root]
@@ -195,38 +217,60 @@ class SampleScreen(BaseScreen):
             node = parent_node.add(label, data=ident, expand=True)
             nodes = [*nodes[: depth + 1], node]
         tree.root.expand_all()
-        isos = self.query_one("#isolations", DataTable)
-        isos.clear()
-        for iso in d.isolations:
-            isos.add_row(
-                iso.isolation_id,
-                iso.isolated_on.isoformat(),
-                iso.method,
-                _fmt(iso.input_volume_ml),
-                key=iso.isolation_id,
-            )
-        ro = self.query_one("#readouts", DataTable)
-        ro.clear()
-        for r in d.readouts:
-            ro.add_row(
-                r.isolation_id or r.sample_id,
-                r.analyte,
-                r.value,
-                r.unit or "",
-                "" if r.censor == "none" else r.censor,
-                r.assay,
-                r.run_id or "",
-                str(r.replicate),
-                r.qc or "",
-            )
-        hist = self.query_one("#history", DataTable)
-        hist.clear()
-        for ev in d.events:
-            change = ", ".join(f"{k}={v}" for k, v in (ev.new_values or {}).items())[:60]
-            hist.add_row(ev.at[:16].replace("T", " "), ev.user, ev.action, ev.reason or "", change)
+        self.query_one("#isolations", RowTable).set_rows(
+            ISOLATION_COLUMNS,
+            [
+                (
+                    iso.isolation_id,
+                    [
+                        iso.isolation_id,
+                        iso.isolated_on.isoformat(),
+                        iso.method,
+                        _fmt(iso.input_volume_ml),
+                    ],
+                )
+                for iso in d.isolations
+            ],
+        )
+        self.query_one("#readouts", RowTable).set_rows(
+            READOUT_COLUMNS,
+            [
+                (
+                    str(i),
+                    [
+                        r.isolation_id or r.sample_id,
+                        r.analyte,
+                        r.value,
+                        r.unit or "",
+                        "" if r.censor == "none" else r.censor,
+                        r.assay,
+                        r.run_id or "",
+                        str(r.replicate),
+                        r.qc or "",
+                    ],
+                )
+                for i, r in enumerate(d.readouts)
+            ],
+        )
+        self.query_one("#history", RowTable).set_rows(
+            HISTORY_COLUMNS,
+            [
+                (
+                    str(ev.id),
+                    [
+                        ev.at[:16].replace("T", " "),
+                        ev.user,
+                        ev.action,
+                        ev.reason or "",
+                        ", ".join(f"{k}={v}" for k, v in (ev.new_values or {}).items())[:60],
+                    ],
+                )
+                for ev in d.events
+            ],
+        )
 
-    @on(DataTable.RowSelected, "#isolations")
-    def _open_isolation(self, event: DataTable.RowSelected) -> None:
+    @on(RowTable.RowSelected, "#isolations")
+    def _open_isolation(self, event: RowTable.RowSelected) -> None:
         if event.row_key.value:
             self.lab_app.open_record("isolation", str(event.row_key.value))
 

@@ -70,8 +70,11 @@ class RowTable(ScrollView, can_focus=True):
             super().__init__()
             self.forward = forward
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, unfocused_cursor: bool = True) -> None:
+        """``unfocused_cursor``: underline the cursor row while another widget has focus
+        (a list); off for tables shown beside the field the user types in."""
         super().__init__(id=id)
+        self.unfocused_cursor = unfocused_cursor
         self.labels: list[str] = []
         self.keys: list[str] = []
         self.cells: list[list[str]] = []
@@ -136,7 +139,7 @@ class RowTable(ScrollView, can_focus=True):
             text = self.lines[index]
             if index == self.cursor_row and self.has_focus:
                 style = self.get_component_rich_style("row-table--cursor")
-            elif index == self.cursor_row:
+            elif index == self.cursor_row and self.unfocused_cursor:
                 style = self.rich_style + Style(underline=True)
             elif index % 2:
                 style = self.get_component_rich_style("row-table--odd")
