@@ -1099,3 +1099,28 @@ def import_batches(tx: Tx, limit: int = 50) -> list[BatchOut]:
         )
         for b in rows
     ]
+
+
+# -- compare methods (choices for the UI's pickers) ------------------------------------------
+
+
+class CompareChoices(BaseModel):
+    analytes: list[str]  # analytes measured on isolations, most results first
+    studies: list[str]
+
+
+def compare_choices(tx: Tx, *, limit: int = 200) -> CompareChoices:
+    """What the compare-methods pickers offer: analytes with results on isolations (method
+    comparisons are between isolations), most measured first, and the studies."""
+    counted = (
+        select(Analyte.code, func.count(Readout.id).label("n"))
+        .join(Readout, Readout.analyte_id == Analyte.id)
+        .where(Readout.isolation_id.is_not(None))
+        .group_by(Analyte.code)
+        .order_by(func.count(Readout.id).desc(), Analyte.code)
+        .limit(limit)
+    )
+    return CompareChoices(
+        analytes=[code for code, _ in tx.session.execute(counted)],
+        studies=list(tx.session.scalars(select(Study.code).order_by(Study.code))),
+    )

@@ -269,6 +269,11 @@ class ExolabApp(App[int]):
                 self.action_record_isolation,
             ),
             ("Enter readouts for a run", "isolations x analytes grid", self.action_readout_grid),
+            (
+                "Compare isolation methods",
+                "method pairs on split samples: agreement and a Bland-Altman plot",
+                self.action_compare_methods,
+            ),
             ("Import file", "validate, preview and import a CSV", self.action_import),
             ("Export data", "write a CSV export", self.action_export),
             ("Undo an import batch", "remove what one import added", self.action_undo_import),
@@ -307,6 +312,11 @@ class ExolabApp(App[int]):
 
         if self.require_writer("record readouts"):
             self.push_screen(ReadoutGridScreen(isolations=list(isolations)))
+
+    def action_compare_methods(self, analyte: str | None = None, study: str | None = None) -> None:
+        from exolab.tui.screens.compare import CompareMethodsScreen
+
+        self.push_screen(CompareMethodsScreen(analyte, study))
 
     def action_import(self) -> None:
         from exolab.tui.screens.transfer import ImportWizardScreen
@@ -349,6 +359,7 @@ SCREEN_MODULES = (
     "exolab.tui.screens.forms",
     "exolab.tui.screens.transfer",
     "exolab.tui.screens.help",
+    "exolab.tui.screens.compare",
     "exolab.io.importer",
     "exolab.io.export",
 )

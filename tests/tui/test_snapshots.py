@@ -103,3 +103,8 @@ def test_help(snap_compare: Any, demo_url: str) -> None:
     assert snap_compare(
         ExolabApp(demo_url, TESTER), terminal_size=SIZE, run_before=still("f4", "f1")
     )
+
+
+def test_compare_methods(snap_compare: Any, demo_url: str) -> None:
+    open_it = still(lambda app: app.action_compare_methods("GPC1"))
+    assert snap_compare(ExolabApp(demo_url, TESTER), terminal_size=SIZE, run_before=open_it)

@@ -58,6 +58,7 @@ class SubjectScreen(BaseScreen):
         Binding("m", "pick('method')", "Method", id="subject.method"),
         Binding("e", "edit", "Edit", id="subject.edit"),
         Binding("n", "new_sample", "New sample", id="subject.new_sample"),
+        Binding("c", "compare", "Compare methods", id="subject.compare"),
         Binding("ctrl+r", "refresh", "Refresh", id="subject.refresh"),
         Binding("escape", "back", "Back", id="subject.back"),
     ]
@@ -261,6 +262,12 @@ class SubjectScreen(BaseScreen):
                 EditRecordScreen("subjects", self.key, self.detail.subject.id),
                 lambda _: self.action_refresh(),
             )
+
+    def action_compare(self) -> None:
+        """Method agreement for the analyte shown, across the subject's study."""
+        analyte = self.query_one("#pick-analyte", Select).value
+        chosen = None if analyte is Select.NULL else str(analyte)
+        self.lab_app.action_compare_methods(chosen, self.study)
 
     def action_new_sample(self) -> None:
         self.lab_app.action_register_sample({"study": self.study, "subject_id": self.code})

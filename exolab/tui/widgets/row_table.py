@@ -63,6 +63,18 @@ class RowTable(ScrollView, can_focus=True):
         def control(self) -> RowTable:
             return self.table
 
+    class Highlighted(Message):
+        """The cursor moved to another row (or the rows were replaced)."""
+
+        def __init__(self, table: RowTable, row: int) -> None:
+            super().__init__()
+            self.table = table
+            self.row = row
+
+        @property
+        def control(self) -> RowTable:
+            return self.table
+
     class Edge(Message):
         """The cursor tried to move past the first (``forward`` False) or last row."""
 
@@ -149,6 +161,7 @@ class RowTable(ScrollView, can_focus=True):
         return Strip([Segment(visible, style)], width)
 
     def watch_cursor_row(self, old: int, new: int) -> None:
+        self.post_message(self.Highlighted(self, new))
         body = self.size.height - 1
         top = self.scroll_offset.y
         if new < top:

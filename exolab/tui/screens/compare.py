@@ -1,0 +1,246 @@
+"""Compare isolation methods on split samples: a table of method pairs (agreement statistics
+from services.queries.compare_methods) and a Bland-Altman plot of the pair under the cursor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Header, Label, Select, Static
+from textual_plotext import PlotextPlot
+
+from exolab.services.browse import CompareChoices, compare_choices
+from exolab.services.context import Tx
+from exolab.services.queries import MethodPair, compare_methods
+from exolab.tui.screens.base import BaseScreen
+from exolab.tui.widgets.footer import KeyFooter
+from exolab.tui.widgets.row_table import RowTable
+
+ALL_STUDIES = "all studies"
+PAIR_COLUMNS = [
+    "Method A",
+    "Method B",
+    "Assay",
+    "Unit",
+    "Pairs",
+    "Censored",
+    "Mean B-A",
+    "SD B-A",
+    "LoA low",
+    "LoA high",
+    "Pearson r",
+    "Spearman",
+]
+# Analytes tried, in order, when the screen opens without one (the first with pairs is shown).
+FIRST_ANALYTES_TRIED = 12
+
+
+def num(value: float | None, digits: int = 4) -> str:
+    """A statistic as the table shows it: 4 significant digits, '—' when undefined."""
+    return "—" if value is None else f"{value:.{digits}g}"
+
+
+def pair_cells(p: MethodPair) -> list[str]:
+    return [
+        p.method_a,
+        p.method_b,
+        p.assay,
+        p.unit or "",
+        str(p.n_pairs),
+        str(p.n_censored_pairs),
+        num(p.mean_difference),
+        num(p.sd_difference),
+        num(p.loa_lower),
+        num(p.loa_upper),
+        num(p.pearson_r, 3),
+        num(p.spearman_rho, 3),
+    ]
+
+
+class Loaded:
+    """What one database round trip brings back: the analyte shown and its method pairs."""
+
+    def __init__(self, analyte: str | None, pairs: list[MethodPair]) -> None:
+        self.analyte = analyte
+        self.pairs = pairs
+
+
+class CompareMethodsScreen(BaseScreen):
+    TITLE = "Compare methods"
+    BINDINGS = [
+        Binding("a", "pick('analyte')", "Analyte", id="compare.analyte"),
+        Binding("t", "pick('study')", "Study", id="compare.study"),
+        Binding("ctrl+r", "refresh", "Refresh", id="compare.refresh"),
+        Binding("escape", "back", "Back", id="compare.back"),
+    ]
+
+    def __init__(self, analyte: str | None = None, study: str | None = None) -> None:
+        super().__init__()
+        self.analyte = analyte
+        self.study = study
+        self.pairs: list[MethodPair] = []
+        self.choices: CompareChoices | None = None
+        self.settling = True  # pickers being filled: their Changed events are not the user's
+        # What the plot shows: title, x (mean of the two methods), y (difference b - a).
+        self.plotted: tuple[str, list[float], list[float]] = ("", [], [])
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="compare"):
+            with Horizontal(id="pickers"):
+                yield Select[str]([], prompt="analyte", id="pick-analyte", allow_blank=True)
+                yield Select[str](
+                    [(ALL_STUDIES, ALL_STUDIES)],
+                    prompt="study",
+                    id="pick-study",
+                    allow_blank=False,
+                )
+            yield Label(
+                "Method pairs on split samples (same tube, or aliquots of one parent, isolated "
+                "by both); ↑↓ picks the pair plotted",
+                classes="panel-title",
+            )
+            yield RowTable(id="pairs")
+            yield Static("loading…", id="pair-note")
+            yield PlotextPlot(id="ba-plot")
+        yield KeyFooter()
+
+    def on_mount(self) -> None:
+        self.query_one("#pairs", RowTable).set_rows(PAIR_COLUMNS, [])
+        self.query_one("#pairs", RowTable).focus()
+        self.db(compare_choices, self._choices, group="compare-choices")
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def _choices(self, choices: CompareChoices) -> None:
+        self.choices = choices
+        analytes = list(choices.analytes)
+        if self.analyte and self.analyte not in analytes:
+            analytes.insert(0, self.analyte)
+        self.query_one("#pick-analyte", Select).set_options([(a, a) for a in analytes])
+        self.query_one("#pick-study", Select).set_options(
+            [(ALL_STUDIES, ALL_STUDIES)] + [(s, s) for s in choices.studies]
+        )
+        self.query_one("#pick-study", Select).value = self.study or ALL_STUDIES
+        if self.analyte:
+            self.query_one("#pick-analyte", Select).value = self.analyte
+        if not analytes:
+            self._show(Loaded(None, []))
+            return
+        self.load(first_with_pairs=None if self.analyte else analytes[:FIRST_ANALYTES_TRIED])
+
+    def load(self, first_with_pairs: list[str] | None = None) -> None:
+        """Read the method pairs of the chosen analyte (or, on opening without one, of the
+        first of ``first_with_pairs`` that has any)."""
+        study = self.study
+        tried = first_with_pairs or ([self.analyte] if self.analyte else [])
+        self.query_one("#pair-note", Static).update("loading…")
+
+        def read(tx: Tx) -> Loaded:
+            for analyte in tried:
+                pairs = compare_methods(tx, analyte, study, with_pairs=True)
+                if pairs or first_with_pairs is None:
+                    return Loaded(analyte, pairs)
+            return Loaded(tried[0] if tried else None, [])
+
+        self.db(read, self._show, group="compare")
+
+    def _show(self, loaded: Loaded) -> None:
+        self.analyte = loaded.analyte
+        self.pairs = loaded.pairs
+        self.settling = True
+        if loaded.analyte:
+            self.query_one("#pick-analyte", Select).value = loaded.analyte
+        self.call_after_refresh(self._settled)
+        table = self.query_one("#pairs", RowTable)
+        table.move_cursor(row=0)
+        table.set_rows(PAIR_COLUMNS, [(str(i), pair_cells(p)) for i, p in enumerate(self.pairs)])
+        self._plot(0)
+
+    def _settled(self) -> None:
+        self.settling = False
+
+    # -- the plot ------------------------------------------------------------------------------
+
+    def _plot(self, row: int) -> None:
+        plot = self.query_one("#ba-plot", PlotextPlot)
+        note = self.query_one("#pair-note", Static)
+        plt = plot.plt
+        plt.clear_data()
+        plt.clear_figure()
+        where = f" in {self.study}" if self.study else ""
+        if not self.pairs:
+            name = self.analyte or "this analyte"
+            note.update(
+                f"no split samples measured for {name}{where} by two methods "
+                "(a picks another analyte, t a study)"
+            )
+            self.plotted = ("Bland-Altman: nothing to plot", [], [])
+            plt.title(self.plotted[0])
+            plot.refresh()
+            return
+        p = self.pairs[max(0, min(row, len(self.pairs) - 1))]
+        unit = f" [{p.unit}]" if p.unit else ""
+        note.update(
+            f"[b]{p.analyte}[/b]{where} · {p.assay} · {p.method_b} − {p.method_a}: "
+            f"{p.n_pairs} pairs ({p.n_censored_pairs} with a censored side left out) · "
+            f"mean difference {num(p.mean_difference)}{unit}, limits of agreement "
+            f"{num(p.loa_lower)} to {num(p.loa_upper)}"
+        )
+        means = [(v.a + v.b) / 2 for v in p.pairs]
+        diffs = [v.b - v.a for v in p.pairs]
+        if means:
+            plt.scatter(means, diffs, marker="dot", label="split sample")
+        for value, label in (
+            (p.mean_difference, "mean difference"),
+            (p.loa_lower, "limits of agreement (±1.96 SD)"),
+            (p.loa_upper, None),
+        ):
+            if value is not None and means:
+                lo, hi = min(means), max(means)
+                span = [lo, hi] if hi > lo else [lo - 1, hi + 1]
+                plt.plot(span, [value, value], marker="braille", label=label)
+        title = f"Bland-Altman {p.analyte}: {p.method_b} − {p.method_a}{unit}"
+        self.plotted = (title, means, diffs)
+        plt.title(title)
+        plt.xlabel(f"mean of {p.method_a} and {p.method_b}")
+        plt.ylabel("difference")
+        plot.refresh()
+
+    @on(RowTable.Highlighted, "#pairs")
+    def _highlighted(self, event: RowTable.Highlighted) -> None:
+        self._plot(event.row)
+
+    # -- pickers -------------------------------------------------------------------------------
+
+    @on(Select.Changed, "#pick-analyte")
+    def _analyte(self, event: Select.Changed) -> None:
+        if self.settling or event.value is Select.NULL or event.value == self.analyte:
+            return
+        self.analyte = str(event.value)
+        self.load()
+
+    @on(Select.Changed, "#pick-study")
+    def _study(self, event: Select.Changed) -> None:
+        value: Any = event.value
+        study = None if value in (ALL_STUDIES, Select.NULL) else str(value)
+        if self.settling or study == self.study:
+            return
+        self.study = study
+        if self.analyte:
+            self.load()
+
+    def action_pick(self, which: str) -> None:
+        select = self.query_one(f"#pick-{which}", Select)
+        select.focus()
+        select.expanded = True
+
+    def action_refresh(self) -> None:
+        self.db(compare_choices, self._choices, group="compare-choices")
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
