@@ -85,6 +85,7 @@ async def test_compare_methods_by_keyboard(sqlite_url: str) -> None:
         top = gpc1[0]
         assert f"{top.n_pairs} pairs ({top.n_censored_pairs} with a censored side" in note
         assert f"limits of agreement {num(top.loa_lower)} to {num(top.loa_upper)}" in note
+        assert f"[{top.unit}]" in note  # a unit in brackets is text, not markup ([/mL])
         assert cells[0][4] == str(top.n_pairs) and cells[0][6] == num(top.mean_difference)
         # The plot is the Bland-Altman of the highlighted pair: its title names the pair.
         title, xs, ys = app.screen.plotted

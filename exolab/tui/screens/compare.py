@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -175,7 +176,7 @@ class CompareMethodsScreen(BaseScreen):
         if not self.pairs:
             name = self.analyte or "this analyte"
             note.update(
-                f"no split samples measured for {name}{where} by two methods "
+                f"no split samples measured for {escape(name)}{escape(where)} by two methods "
                 "(a picks another analyte, t a study)"
             )
             self.plotted = ("Bland-Altman: nothing to plot", [], [])
@@ -185,9 +186,10 @@ class CompareMethodsScreen(BaseScreen):
         p = self.pairs[max(0, min(row, len(self.pairs) - 1))]
         unit = f" [{p.unit}]" if p.unit else ""
         note.update(
-            f"[b]{p.analyte}[/b]{where} · {p.assay} · {p.method_b} − {p.method_a}: "
+            f"[b]{escape(p.analyte)}[/b]{escape(where)} · {escape(p.assay)} · "
+            f"{p.method_b} − {p.method_a}: "
             f"{p.n_pairs} pairs ({p.n_censored_pairs} with a censored side left out) · "
-            f"mean difference {num(p.mean_difference)}{unit}, limits of agreement "
+            f"mean difference {num(p.mean_difference)}{escape(unit)}, limits of agreement "
             f"{num(p.loa_lower)} to {num(p.loa_upper)}"
         )
         means = [(v.a + v.b) / 2 for v in p.pairs]
