@@ -40,7 +40,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import String, func, select, type_coerce
+from sqlalchemy import String, case, func, select, type_coerce
 
 from exolab.db.models import (
     Analyte,
@@ -1206,41 +1206,56 @@ def _cohort_sets(
     units: _Units,
     by: str,
     *,
+    change: bool,
     study: str | None,
     biofluid: str | None,
     method: str | None,
-) -> list[tuple[Any, ...]]:
-    """The replicate sets behind :func:`cohort_summary`, lean: one tuple per set (in the
-    standard unit, sets differing only in a convertible unit merged) of
-    ``(subject_pk, by_value, unit, total, n, n_censored, collected_at, biofluid, method)``.
+) -> tuple[list[Any], dict[str | None, float]]:
+    """The replicate sets behind :func:`cohort_summary`, lean, and (``by`` visit) the mean
+    visit day of each visit label.
 
-    The same sets as :func:`_replicate_results`, but only the columns a summary needs are
-    joined (a subject only for ``--by group`` or a study, a visit only for ``--by visit``)
-    and no object is built per set: at 10 million readouts an analyte has ~200k sets.
+    One row per set: ``(subject_pk, by_value, unit, mean)`` in the standard unit (mean None
+    when every replicate was censored), with ``collected_at, biofluid, method`` added for
+    ``change``. The database converts units and divides (factors from :class:`_Units`,
+    passed as parameters), and merges sets that differ only in a convertible unit (ng/mL
+    and pg/mL in one run) when the analyte has units that convert into one; only the columns
+    a summary needs are joined and fetched. At 10 million readouts an analyte has ~200k
+    sets, and creating the driver's Python objects is most of the cost.
     """
     a = ReadoutSet
+    std = units.standard(analyte_pk)
+    factor: dict[str, float] = {}
+    into: dict[str, list[str]] = {}  # standard unit -> the units converted into it
+    found = tx.session.connection().execute(
+        select(a.unit).where(a.analyte_id == analyte_pk).distinct()
+    )
+    for unit in sorted((u for (u,) in found), key=lambda u: (u != std, u)):  # std first
+        f = 1.0 if std is None or unit == std else units.factor(unit, std)
+        into.setdefault(unit if f is None else str(std or unit), []).append(unit)
+        if f is not None and unit != std:
+            factor[unit] = f
+    unit_col: Any = a.unit
+    total: Any = a.total
+    if factor:
+        unit_col = case({u: str(std) for u in factor}, value=a.unit, else_=a.unit)
+        total = a.total * case(factor, value=a.unit, else_=1.0)
+    n: Any = a.n
+    merge = any(len(v) > 1 for v in into.values()) and _split_sets(tx, analyte_pk, into)
+    if merge:  # sets in two units that convert into one are one set
+        total, n = func.sum(total), func.sum(a.n)
     by_col: Any = {
         "visit": Visit.label,
         "group": Subject.group_name,
         "method": Isolation.method,
         "biofluid": Sample.biofluid,
     }[by]
+    cols: list[Any] = [Sample.subject_id, by_col, unit_col, case((n > 0, total / n))]
+    if change:
+        # compared as stored (ISO text on SQLite, a datetime on PostgreSQL), never parsed
+        cols += [type_coerce(Sample.collected_at, String), Sample.biofluid, Isolation.method]
     q = (
-        select(
-            a.sample_id,
-            a.isolation_id,
-            a.assay,
-            a.run_code,
-            a.unit,
-            a.total,
-            a.n,
-            a.n_censored,
-            Sample.subject_id,
-            type_coerce(Sample.collected_at, String),  # compared as stored, parsed rarely
-            Sample.biofluid,
-            Isolation.method,
-            by_col,
-        )
+        select(*cols)
+        .select_from(a)
         .join(Sample, Sample.id == a.sample_id)
         .outerjoin(Isolation, Isolation.id == a.isolation_id)
         .where(a.analyte_id == analyte_pk, Sample.subject_id.is_not(None))
@@ -1255,37 +1270,55 @@ def _cohort_sets(
         q = q.where(Sample.biofluid == biofluid)
     if method:
         q = q.where(Isolation.method == method)
-    std = units.standard(analyte_pk)
-    conv: dict[Any, tuple[float, str]] = {}
-    sources: dict[str, set[str]] = {}  # standard unit -> the units converted into it
-    rows = _fetch_raw(tx, q)
-    out: list[tuple[Any, ...]] = []
-    append = out.append
-    for _s, _i, _a, _r, unit, total, n, n_censored, subject_pk, at, fluid, meth, byv in rows:
-        c = conv.get(unit)
-        if c is None:
-            f = 1.0 if std is None or unit == std else units.factor(unit, std)
-            c = conv[unit] = (1.0, unit) if f is None else (f, std or unit)
-            sources.setdefault(c[1], set()).add(unit)
-        f, std_unit = c
-        if total is None:
-            total = 0.0
-        elif f != 1.0:
-            total *= f
-        append((subject_pk, byv, std_unit, total, n, n_censored, at, fluid, meth))
-    if any(len(v) > 1 for v in sources.values()):
-        # some sets may be one set in two convertible units (ng/mL and pg/mL in one run)
-        merged: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-        for row, src in zip(out, rows, strict=True):
-            key = (src[0], src[1], src[2], src[3], row[2])
-            prev = merged.get(key)
-            merged[key] = (
-                row
-                if prev is None
-                else (*prev[:3], prev[3] + row[3], prev[4] + row[4], prev[5] + row[5], *prev[6:])
+    visit_day: dict[str | None, float] = {}
+    if by == "visit":
+        # first collection of each subject at each visit with a result, in the database
+        first_at = q.with_only_columns(
+            Sample.subject_id, Visit.label, func.min(Sample.collected_at)
+        ).group_by(Sample.subject_id, Visit.label)
+        seen: Any = tx.session.connection().execute(first_at).all()
+        first = _first_collections(
+            tx, None if len(seen) > 2000 else sorted({row[0] for row in seen})
+        )
+        days: dict[str | None, list[int]] = {}
+        for subject_pk, visit, at in seen:
+            day0 = first.get(subject_pk)
+            if day0 is not None:
+                days.setdefault(visit, []).append((_as_datetime(at).date() - day0).days)
+        visit_day = {v: math.fsum(d) / len(d) for v, d in days.items()}
+    if merge:
+        q = q.group_by(a.sample_id, a.isolation_id, a.assay, a.run_code, unit_col, *cols[:2])
+        if change:
+            q = q.group_by(*cols[4:])
+    return _fetch_raw(tx, q), visit_day
+
+
+def _split_sets(tx: Tx, analyte_pk: int, into: dict[str, list[str]]) -> bool:
+    """Whether some replicate set of the analyte was recorded in two units that convert into
+    one standard unit (``into``: standard unit -> units), so that its parts must be merged.
+    Looked up from each part in a unit other than the first (an index probe per part)."""
+    a = ReadoutSet
+    b = ReadoutSet.__table__.alias("other")
+    for units in into.values():
+        if len(units) < 2:
+            continue
+        other = (
+            select(b.c.id)
+            .where(
+                b.c.analyte_id == a.analyte_id,
+                b.c.sample_id == a.sample_id,
+                b.c.unit != a.unit,
+                b.c.unit.in_(units),
+                b.c.assay == a.assay,
+                b.c.run_code == a.run_code,
+                b.c.isolation_id.is_not_distinct_from(a.isolation_id),
             )
-        out = list(merged.values())
-    return out
+            .exists()
+        )
+        q = select(a.id).where(a.analyte_id == analyte_pk, a.unit.in_(units[1:]), other)
+        if tx.session.connection().execute(q.limit(1)).first() is not None:
+            return True
+    return False
 
 
 def _fetch_raw(tx: Tx, q: Any) -> list[Any]:
@@ -1303,20 +1336,6 @@ def _fetch_raw(tx: Tx, q: Any) -> list[Any]:
     finally:
         cur.close()
     return rows
-
-
-def _lean_visit_order(tx: Tx, sets: list[tuple[Any, ...]]) -> dict[str | None, float]:
-    """Mean visit day of each visit label (as :func:`_visit_order`, over lean sets)."""
-    seen: dict[tuple[int, str | None], Any] = {}
-    for row in sets:
-        seen.setdefault((row[0], row[1]), row[6])
-    first = _first_collections(tx, None if len(seen) > 2000 else sorted({k[0] for k in seen}))
-    days: dict[str | None, list[int]] = {}
-    for (subject_pk, visit), at in seen.items():
-        day0 = first.get(subject_pk)
-        if day0 is not None:
-            days.setdefault(visit, []).append((_as_datetime(at).date() - day0).days)
-    return {v: math.fsum(d) / len(d) for v, d in days.items()}
 
 
 def cohort_summary(
@@ -1342,36 +1361,38 @@ def cohort_summary(
     (analyte_pk,) = _analyte_ids(tx, [analyte])
     units = _Units(tx)
     code, std = units.code[analyte_pk], units.standard(analyte_pk)
-    sets = _cohort_sets(tx, analyte_pk, units, by, study=study, biofluid=biofluid, method=method)
+    sets, visit_day = _cohort_sets(
+        tx, analyte_pk, units, by, change=change, study=study, biofluid=biofluid, method=method
+    )
     baselines: dict[tuple[Any, ...], float] = {}
     if change:
         # earliest collection with a mean per subject x biofluid x method x unit
         best: dict[tuple[Any, ...], tuple[Any, list[float]]] = {}
-        for subject_pk, _b, unit, total, n, _nc, at, fluid, meth in sets:
-            if not n:
+        for subject_pk, _b, unit, mean, at, fluid, meth in sets:
+            if mean is None:
                 continue
             key = (subject_pk, fluid, meth, unit)
             cur = best.get(key)
             if cur is None or at < cur[0]:
-                best[key] = (at, [total / n])
+                best[key] = (at, [mean])
             elif at == cur[0]:
-                cur[1].append(total / n)
+                cur[1].append(mean)
         baselines = {k: math.fsum(v) / len(v) for k, (_, v) in best.items()}
-    cells: dict[tuple[Any, Any], tuple[list[float], set[int], list[int]]] = {}
-    for subject_pk, byv, unit, total, n, _nc, _at, fluid, meth in sets:
-        cell = cells.get((byv, unit))
+    by_cell: dict[tuple[Any, Any], list[Any]] = {}
+    for row in sets:
+        cell = by_cell.get((row[1], row[2]))
         if cell is None:
-            cell = cells[(byv, unit)] = ([], set(), [0])
-        cell[1].add(subject_pk)
-        if not n:
-            cell[2][0] += 1
-        elif not change:
-            cell[0].append(total / n)
+            cell = by_cell[(row[1], row[2])] = []
+        cell.append(row)
+    cells: dict[tuple[Any, Any], tuple[list[float], set[int], list[int]]] = {}
+    for cell_key, members in by_cell.items():
+        means = [r[3] for r in members if r[3] is not None]
+        if change:
+            bases = [baselines.get((r[0], r[5], r[6], r[2])) for r in members if r[3] is not None]
+            vals = [m - b for m, b in zip(means, bases, strict=True) if b is not None]
         else:
-            base = baselines.get((subject_pk, fluid, meth, unit))
-            if base is not None:
-                cell[0].append(total / n - base)
-    visit_day = _lean_visit_order(tx, sets) if by == "visit" else {}
+            vals = means
+        cells[cell_key] = (vals, {r[0] for r in members}, [len(members) - len(means)])
     rows = []
     for (value, unit), (vals, subjects, censored) in cells.items():
         rows.append(
