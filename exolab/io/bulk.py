@@ -190,6 +190,7 @@ class ReadoutLoader:
         self.rule_cache: dict[tuple[bool, ...], str] = {}
         self.new_runs: dict[str, tuple[str, Any, Any]] = {}
         self.seen: set[Any] = set()
+        self.set_pairs: set[int] = set()  # (sample, analyte) pairs, packed, for readout_sets
         self.assay_ids: dict[str, int] = {}
         self.run_ids: dict[str, int] = {"": 0}
         self._load_maps()
@@ -394,6 +395,7 @@ class ReadoutLoader:
             self._report_duplicate(rownum, fields, key)
             return None
         self.seen.add(key)
+        self.set_pairs.add(sample_pk << 32 | analyte_pk)  # readout_sets to refresh
         m_out = self.date_cache.get(measured_on, _MISSING)
         if m_out is _MISSING:
             m_out = self._date_out(measured_on) if measured_on is not None else None
@@ -638,7 +640,10 @@ class ReadoutLoader:
             self.session.connection().exec_driver_sql(
                 f"INSERT INTO readouts ({cols}) SELECT {cols} FROM exolab_stage_readouts"
             )
-        readout_sets.refresh_batch(self.tx, self.batch_id)  # keep readout_sets current
+        # keep readout_sets current: the sets of every (sample, analyte) pair the file touched
+        mask = (1 << 32) - 1
+        readout_sets.stage_pair_list(self.tx, ((p >> 32, p & mask) for p in self.set_pairs))
+        readout_sets.refresh_staged(self.tx)
 
     def run(self) -> None:
         """Validate every row; rows go to the database from a writer thread while the next

@@ -11,9 +11,9 @@ tables, and holds only a handful of readouts, so "delete the pair's sets, re-agg
 pair's readouts" is exact whatever changed (value, unit, censoring, a deleted replicate).
 
 - row by row (the readouts service): :func:`refresh_pairs`;
-- in bulk (the readout import, the undo of a batch): :func:`stage_pairs` collects the pairs
-  with one ``INSERT .. SELECT`` into a temporary table, :func:`refresh_staged` re-aggregates
-  them with set-based SQL; :func:`refresh_batch` does both for the readouts of one batch.
+- in bulk: the readout import hands its pairs to :func:`stage_pair_list`, the undo of a batch
+  collects them with :func:`stage_pairs` (one ``INSERT .. SELECT`` before the delete), both
+  into a temporary table; :func:`refresh_staged` then re-aggregates them with set-based SQL.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from exolab.services.context import Tx
 __all__ = [
     "AGGREGATE_SQL",
     "SET_COLUMNS",
-    "refresh_batch",
     "refresh_pairs",
     "refresh_staged",
+    "stage_pair_list",
     "stage_pairs",
 ]
 
@@ -99,6 +99,35 @@ def stage_pairs(tx: Tx, readouts_where: str, params: dict[str, Any] | None = Non
         conn.exec_driver_sql(f"ANALYZE {_STAGE}")
 
 
+def stage_pair_list(tx: Tx, pairs: Iterable[tuple[int, int]]) -> None:
+    """Remember (sample_id, analyte_id) pairs given by the caller (the bulk import knows
+    them from its rows) for :func:`refresh_staged`: no lookup of readouts by batch, which
+    would depend on an index and its statistics."""
+    conn = _conn(tx)
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} "
+        "(sample_id INTEGER NOT NULL, analyte_id INTEGER NOT NULL, "
+        "PRIMARY KEY (analyte_id, sample_id))"
+    )
+    dbapi: Any = conn.connection.driver_connection
+    if conn.dialect.name == "sqlite":
+        dbapi.executemany(
+            f"INSERT OR IGNORE INTO {_STAGE} (sample_id, analyte_id) VALUES (?, ?)", pairs
+        )
+        return
+    with dbapi.cursor() as cur:
+        cur.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE}_in (LIKE {_STAGE})")
+        with cur.copy(f"COPY {_STAGE}_in (sample_id, analyte_id) FROM STDIN") as copy:
+            for pair in pairs:
+                copy.write_row(pair)
+        cur.execute(
+            f"INSERT INTO {_STAGE} SELECT DISTINCT sample_id, analyte_id FROM {_STAGE}_in "
+            f"ON CONFLICT DO NOTHING"
+        )
+        cur.execute(f"DELETE FROM {_STAGE}_in")
+        cur.execute(f"ANALYZE {_STAGE}")
+
+
 def refresh_staged(tx: Tx) -> None:
     """Re-aggregate the sets of every staged pair with set-based SQL, then forget the pairs."""
     conn = _conn(tx)
@@ -115,10 +144,3 @@ def refresh_staged(tx: Tx) -> None:
         )
     )
     conn.exec_driver_sql(f"DELETE FROM {_STAGE}")
-
-
-def refresh_batch(tx: Tx, batch_id: int) -> None:
-    """Refresh the sets of every (sample, analyte) pair with a readout of import batch
-    ``batch_id`` (after the batch's readouts were inserted)."""
-    stage_pairs(tx, "batch_id = :b", {"b": batch_id})
-    refresh_staged(tx)
