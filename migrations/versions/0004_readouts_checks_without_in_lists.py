@@ -6,16 +6,16 @@ checks written that way cost more per imported row than all of the table's index
 The same rules written as ``col = 'a' OR col = 'b' ...`` cost next to nothing. PostgreSQL
 gets the same definitions so that both databases carry one schema.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
