@@ -38,6 +38,7 @@ __all__ = [
     "ResultValueError",
     "format_result",
     "parse_result",
+    "plain_number",
 ]
 
 COMPARATORS = ("=", "<", "<=", ">", ">=")
@@ -183,6 +184,25 @@ def _number_error(s: str, decimal_comma: bool) -> ResultValueError | None:
     return None
 
 
+def plain_number(s: str, decimal_comma: bool = False) -> float | None:
+    """The fast path of :func:`parse_result`: the value of ``s`` (stripped, non-empty) when it
+    is a plain finite number such as "12.5" or "1.2E+09" — an uncensored result with
+    comparator "=" — else None (``parse_result`` then reads every other form)."""
+    if (
+        s[0] in _FAST_START
+        and s.isascii()
+        and "_" not in s
+        and not (decimal_comma and _DOT_THOUSANDS.match(s))
+    ):
+        try:
+            value = float(s)
+        except ValueError:
+            return None
+        if math.isfinite(value):
+            return value
+    return None
+
+
 def parse_result(
     text: str,
     *,
@@ -202,20 +222,9 @@ def parse_result(
     if not s:
         raise ResultValueError("empty value")
 
-    # Fast path: a plain number such as "12.5" or "1.2E+09".
-    if (
-        s[0] in _FAST_START
-        and s.isascii()
-        and "_" not in s
-        and not (decimal_comma and _DOT_THOUSANDS.match(s))
-    ):
-        try:
-            fast = float(s)
-        except ValueError:
-            pass
-        else:
-            if math.isfinite(fast):
-                return _plain_number(s, fast)
+    fast = plain_number(s, decimal_comma)
+    if fast is not None:
+        return _plain_number(s, fast)
 
     number = _read_number(s, decimal_comma)
     if number is not None:

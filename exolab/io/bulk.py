@@ -15,11 +15,11 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
+from itertools import chain
 from operator import itemgetter
 from types import SimpleNamespace
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from sqlalchemy import insert, select
@@ -27,7 +27,7 @@ from sqlalchemy import insert, select
 from exolab.db.base import utcnow
 from exolab.db.models import Analyte, AssayRun, Isolation, Readout, Sample
 from exolab.domain.schemas import ReadoutIn, field_errors
-from exolab.domain.values import ParsedResult, parse_result
+from exolab.domain.values import ParsedResult, parse_result, plain_number
 from exolab.io.problems import Problems
 from exolab.io.reading import CsvFile, to_decimal_point
 from exolab.services import readout_sets
@@ -38,18 +38,23 @@ from exolab.services.errors import Busy, ExolabError, ValidationFailed
 CHUNK_ROWS = 20_000
 CACHE_LIMIT = 50_000
 
-INSERT_COLUMNS = (
+# Insert order: the columns that vary from row to row, then those fixed by a row's context
+# (unit, assay, run, limits, ...), whose values are one tuple cached per distinct context.
+ROW_INSERT = (
     "sample_id",
     "isolation_id",
     "analyte_id",
-    "assay",
-    "run_code",
     "replicate",
     "value_text",
     "value",
     "comparator",
     "censor",
     "qualitative",
+    "notes",
+)
+CONTEXT_INSERT = (
+    "assay",
+    "run_code",
     "unit",
     "lod",
     "lloq",
@@ -60,12 +65,16 @@ INSERT_COLUMNS = (
     "instrument",
     "measured_on",
     "qc",
-    "notes",
     "batch_id",
     "version",
     "created_at",
     "created_by",
 )
+INSERT_COLUMNS = ROW_INSERT + CONTEXT_INSERT
+# Row columns that may be empty (SQLite stages them as '', see ReadoutLoader.null).
+NULLABLE_ROW = frozenset({"isolation_id", "value", "qualitative", "notes"})
+STAGE = "exolab_stage_readouts"  # temporary: the row columns of a chunk and their context id
+STAGE_CTX = "exolab_stage_contexts"  # temporary: one row per distinct context
 # Columns that change from row to row; validated per row (through per-column caches).
 ROW_COLUMNS = ("isolation_id", "sample_id", "analyte", "value", "replicate", "notes")
 # Columns that repeat across a run's rows: validated once per distinct combination.
@@ -146,12 +155,36 @@ def _pack(target: int, analyte: int, assay: int, run: int, replicate: int) -> An
     return (target, analyte, assay, run, replicate)
 
 
-@dataclass
-class _Pending:
-    row: int
-    fields: list[str]
-    values: tuple[Any, ...]
-    key: Any
+# A validated row waiting for its chunk: (row number, fields, insert values, natural key).
+# Fields are kept only when the database already has readouts (to compare with them).
+_Pending = tuple[int, list[str], tuple[Any, ...], Any]
+P_ROW: Final = 0
+P_FIELDS: Final = 1
+P_VALUES: Final = 2
+P_KEY: Final = 3
+
+
+class _Context:
+    """The validated context columns of a row (unit, assay, run, date, limits, ...) with what
+    follows from them once: the run check and the key numbers. Its insert values go to the
+    staged contexts table once, under ``id``; rows carry only that id."""
+
+    __slots__ = ("assay_no", "has_unit", "id", "run_no", "run_problem", "values")
+
+    def __init__(
+        self,
+        ident: int,
+        values: tuple[Any, ...],
+        assay_no: int,
+        run_no: int,
+        run_problem: str | None,
+    ) -> None:
+        self.id = ident
+        self.values = values
+        self.assay_no = assay_no
+        self.run_no = run_no
+        self.run_problem = run_problem
+        self.has_unit = values[0] is not None
 
 
 class ReadoutLoader:
@@ -188,13 +221,21 @@ class ReadoutLoader:
         self.pick = itemgetter(*[index.get(c, width) for c in (*ROW_COLUMNS, *CONTEXT_COLUMNS)])
         self.context_cache: dict[tuple[str, ...], Any] = {}
         self.rule_cache: dict[tuple[bool, ...], str] = {}
+        self.analyte_pk_by_text: dict[str, int] = {}  # cell text -> analyte id, once valid
+        self.context_ids: list[int] = []
+        self.new_contexts: list[tuple[Any, ...]] = []  # not yet handed to the writer
         self.new_runs: dict[str, tuple[str, Any, Any]] = {}
         self.seen: set[Any] = set()
         self.set_pairs: set[int] = set()  # (sample, analyte) pairs, packed, for readout_sets
         self.assay_ids: dict[str, int] = {}
         self.run_ids: dict[str, int] = {"": 0}
         self._load_maps()
-        self.dbapi: Any = self.session.connection().connection.driver_connection
+        dbapi: Any = self.session.connection().connection.driver_connection
+        self.dbapi = dbapi
+        if self.sqlite:
+            import sqlite3
+
+            self.max_variables: int = dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         self.writer = _BackgroundWriter(self._write)
         table = Readout.__table__
         dialect = self.session.get_bind().dialect
@@ -204,14 +245,25 @@ class ReadoutLoader:
         now = utcnow()
         self.created_at = created_bind(now) if self.sqlite and created_bind else now
         self.user = tx.actor.name
-        self.date_cache: dict[Any, Any] = {None: None}
         self.staged = 0
-        cols = ", ".join(INSERT_COLUMNS)
-        if self.sqlite:
-            marks = ", ".join("?" for _ in INSERT_COLUMNS)
-            self.insert_sql = f"INSERT INTO readouts ({cols}) VALUES ({marks})"
-        else:
-            self.stage_ready = False
+        # How a missing row value is staged. Python's sqlite3 binds None through its
+        # adaptation protocol (a failed attribute lookup per value, ~1 us), which made the
+        # empty columns of a readout cost more than SQLite's own insert; '' binds directly
+        # and the final INSERT turns it back into NULL. COPY to PostgreSQL takes None.
+        self.null: Any = "" if self.sqlite else None
+        self.staged = False
+        row_cols = ", ".join(
+            f"nullif(s.{c}, '')" if self.sqlite and c in NULLABLE_ROW else f"s.{c}"
+            for c in ROW_INSERT
+        )
+        ctx_cols = ", ".join(f"c.{c}" for c in CONTEXT_INSERT)
+        self.insert_sql = (
+            f"INSERT INTO readouts ({', '.join(INSERT_COLUMNS)}) "
+            f"SELECT {row_cols}, {ctx_cols} FROM {STAGE} AS s "
+            f"JOIN {STAGE_CTX} AS c ON c.ctx_id = s.ctx_id"
+            # file order; on SQLite free (the stage is read in stage_no order anyway)
+            + (" ORDER BY s.stage_no" if self.sqlite else "")
+        )
 
     def _load_maps(self) -> None:
         s = self.session
@@ -248,9 +300,9 @@ class ReadoutLoader:
             return f"run {run} is a {known} run, not {assay}"
         return None
 
-    def _context(self, texts: tuple[str, ...]) -> tuple[Any, ...] | list[tuple[str, str, str]]:
+    def _context(self, texts: tuple[str, ...]) -> _Context | list[tuple[str, str, str]]:
         """Validate the columns that repeat across rows (unit, assay, run, date, limits, ...)
-        once per distinct combination: the validated values, or the problems."""
+        once per distinct combination: the context, or the problems."""
         bad: list[tuple[str, str, str]] = []
         out: list[Any] = []
         for name, text in zip(CONTEXT_COLUMNS, texts, strict=True):
@@ -260,7 +312,49 @@ class ReadoutLoader:
             out.append(v)
         if bad:
             return bad
-        return tuple(out)
+        (
+            unit,
+            assay,
+            run,
+            measured_on,
+            lod,
+            lloq,
+            uloq,
+            antibody,
+            dilution,
+            lysis,
+            instrument,
+            qc,
+        ) = out
+        run_code = run or ""
+        assay_no = self.assay_ids.setdefault(assay, len(self.assay_ids))
+        run_no = self.run_ids.setdefault(run_code, len(self.run_ids))
+        run_problem = self._check_run(run, assay, measured_on, instrument) if run else None
+        m_out = self._date_out(measured_on) if measured_on is not None else None
+        ident = len(self.context_ids) + 1
+        self.context_ids.append(ident)
+        self.new_contexts.append(
+            (
+                ident,
+                assay,
+                run_code,
+                unit,
+                lod,
+                lloq,
+                uloq,
+                antibody,
+                dilution,
+                lysis,
+                instrument,
+                m_out,
+                qc,
+                self.batch_id,
+                1,
+                self.created_at,
+                self.user,
+            )
+        )
+        return _Context(ident, tuple(out), assay_no, run_no, run_problem)
 
     def _row_rule(self, has_iso: bool, has_sample: bool, unit: Any, parsed: ParsedResult) -> str:
         """ReadoutIn's own cross-field rule, evaluated once per distinct shape of row."""
@@ -288,9 +382,75 @@ class ReadoutLoader:
         return hit
 
     def check_row(self, rownum: int, fields: list[str]) -> _Pending | None:
-        """Validate one row; report its problems and return None, or the row to insert."""
+        """Validate one row; report its problems and return None, or the row to insert.
+
+        The common row (a known isolation or sample, a valid analyte and replicate, a plain
+        number, a context seen before) takes the first branch: dictionary lookups and one
+        float(). Anything else goes through :meth:`_check_slow`, which applies every rule and
+        says what is wrong."""
         fields.append("")  # the cell of every absent column
         texts = self.pick(fields)
+        ctx = self.context_cache.get(texts[6:])  # the adapters strip; padding is another key
+        analyte_pk = self.analyte_pk_by_text.get(texts[2])
+        replicate = self.replicate_check.cache.get(texts[4])
+        if (
+            type(ctx) is _Context
+            and analyte_pk is not None
+            and type(replicate) is int
+            and not texts[5]
+            and ctx.run_problem is None
+        ):
+            iso_code = texts[0].strip()
+            sample_code = texts[1].strip()
+            value_text = texts[3].strip()
+            target = self.isolations.get(iso_code) if iso_code and not sample_code else None
+            if target is not None or (sample_code and not iso_code):
+                value = plain_number(value_text, self.decimal_comma) if value_text else None
+                if value is not None and not self.rule_cache.get(
+                    (target is not None, target is None, not ctx.has_unit, True, False), "?"
+                ):
+                    iso_pk: int | None
+                    sample_pk: int | None
+                    if target is not None:
+                        iso_pk, sample_pk = target
+                        target_no = iso_pk * 2 + 1
+                    else:
+                        iso_pk = None
+                        sample_pk = self.samples.get(sample_code)
+                        target_no = (sample_pk or 0) * 2
+                    if sample_pk is not None:
+                        key = _pack(target_no, analyte_pk, ctx.assay_no, ctx.run_no, replicate)
+                        if key in self.seen:
+                            self._report_duplicate(rownum, fields, key)
+                            return None
+                        self.seen.add(key)
+                        self.set_pairs.add(sample_pk << 32 | analyte_pk)
+                        null = self.null
+                        values = (
+                            sample_pk,
+                            null if iso_pk is None else iso_pk,
+                            analyte_pk,
+                            replicate,
+                            value_text,
+                            value,
+                            "=",
+                            "none",
+                            null,
+                            null,
+                            ctx.id,
+                        )
+                        return (
+                            rownum,
+                            fields if self.db_has_readouts else _NO_FIELDS,
+                            values,
+                            key,
+                        )
+        return self._check_slow(rownum, fields, texts)
+
+    def _check_slow(
+        self, rownum: int, fields: list[str], texts: tuple[str, ...]
+    ) -> _Pending | None:
+        """Every rule for one row, with its problems reported (see :meth:`check_row`)."""
         iso_code, sample_code, analyte_t, value_text, replicate_t, notes_t = (
             texts[0].strip(),
             texts[1].strip(),
@@ -299,23 +459,27 @@ class ReadoutLoader:
             texts[4].strip(),
             texts[5],
         )
-        context_key = texts[6:]  # the adapters strip; a padded copy is only another cache key
-        ctx: Any = self.context_cache.get(context_key)
-        if ctx is None:
-            ctx = self._context(context_key)
+        context_key = texts[6:]
+        ctx_or_bad = self.context_cache.get(context_key)
+        if ctx_or_bad is None:
+            ctx_or_bad = self._context(context_key)
             if len(self.context_cache) >= CACHE_LIMIT:
                 self.context_cache.clear()
-            self.context_cache[context_key] = ctx
+            self.context_cache[context_key] = ctx_or_bad
         bad: list[tuple[str, str, str]] = []
-        if type(ctx) is list:
-            bad.extend(ctx)
-            ctx = None
+        ctx: _Context | None = None
+        if isinstance(ctx_or_bad, list):
+            bad.extend(ctx_or_bad)
+        else:
+            ctx = ctx_or_bad
         analyte = self.analyte_check(analyte_t)
         if type(analyte) is _Invalid:
             bad.append(("analyte", analyte.message, analyte_t))
         replicate = self.replicate_check(replicate_t)
         if type(replicate) is _Invalid:
             bad.append(("replicate", replicate.message, replicate_t))
+        elif texts[4] != replicate_t:
+            self.replicate_check.cache[texts[4]] = replicate  # the padded text, for check_row
         notes = self.notes_check(notes_t.strip()) if notes_t else None
         if type(notes) is _Invalid:
             bad.append(("notes", notes.message, notes_t))
@@ -323,7 +487,7 @@ class ReadoutLoader:
         if not value_text:
             bad.append(("value", "required", ""))
         elif ctx is not None:
-            unit, assay, run, measured_on, lod, lloq, uloq = ctx[:7]
+            unit, _assay, _run, _measured_on, lod, lloq, uloq = ctx.values[:7]
             try:
                 parsed = parse_result(
                     value_text, decimal_comma=self.decimal_comma, lod=lod, lloq=lloq, uloq=uloq
@@ -354,81 +518,46 @@ class ReadoutLoader:
             sample_pk = self.samples.get(sample_code)
             if sample_pk is None:
                 bad.append(("sample_id", f"no sample {sample_code}", sample_code))
-        if not bad and ctx is not None and ctx[2]:
-            run_problem = self._check_run(ctx[2], ctx[1], ctx[3], ctx[10])
-            if run_problem:
-                bad.append(("run_id", run_problem, ctx[2]))
+        if not bad and ctx is not None and ctx.run_problem:
+            bad.append(("run_id", ctx.run_problem, ctx.values[2]))
         if bad:
             for col, msg, value in bad:
                 self.problems.add(rownum, col, msg, value)
             self.report.refused += 1
             return None
         assert parsed is not None and sample_pk is not None and ctx is not None
-        (
-            unit,
-            assay,
-            run,
-            measured_on,
-            lod,
-            lloq,
-            uloq,
-            antibody,
-            dilution,
-            lysis,
-            instrument,
-            qc,
-        ) = ctx
         analyte_pk = self.analytes.get(analyte)
         if analyte_pk is None:
             analyte_pk = self._analyte_id(analyte)
-        assay_no = self.assay_ids.get(assay)
-        if assay_no is None:
-            assay_no = self.assay_ids.setdefault(assay, len(self.assay_ids))
-        run_code = run or ""
-        run_no = self.run_ids.get(run_code)
-        if run_no is None:
-            run_no = self.run_ids.setdefault(run_code, len(self.run_ids))
+        if len(self.analyte_pk_by_text) < CACHE_LIMIT:
+            self.analyte_pk_by_text[texts[2]] = analyte_pk
         key = _pack(
-            iso_pk * 2 + 1 if iso_pk else sample_pk * 2, analyte_pk, assay_no, run_no, replicate
+            iso_pk * 2 + 1 if iso_pk else sample_pk * 2,
+            analyte_pk,
+            ctx.assay_no,
+            ctx.run_no,
+            replicate,
         )
         if key in self.seen:
             self._report_duplicate(rownum, fields, key)
             return None
         self.seen.add(key)
         self.set_pairs.add(sample_pk << 32 | analyte_pk)  # readout_sets to refresh
-        m_out = self.date_cache.get(measured_on, _MISSING)
-        if m_out is _MISSING:
-            m_out = self._date_out(measured_on) if measured_on is not None else None
-            self.date_cache[measured_on] = m_out
-        values = (
+        null = self.null
+        row_part = (
             sample_pk,
             iso_pk,
             analyte_pk,
-            assay,
-            run_code,
             replicate,
             parsed.text,
             parsed.value,
             parsed.comparator,
             parsed.censor,
             parsed.qualitative,
-            unit,
-            lod,
-            lloq,
-            uloq,
-            antibody,
-            dilution,
-            lysis,
-            instrument,
-            m_out,
-            qc,
             notes,
-            self.batch_id,
-            1,
-            self.created_at,
-            self.user,
         )
-        return _Pending(rownum, fields if self.db_has_readouts else _NO_FIELDS, values, key)
+        values = (*(null if v is None else v for v in row_part), ctx.id)
+        return (rownum, fields if self.db_has_readouts else _NO_FIELDS, values, key)
 
     def _report_duplicate(self, rownum: int, fields: list[str], key: Any) -> None:
         """Find the earlier row with the same key (a second pass; only when it happens)."""
@@ -489,8 +618,8 @@ class ReadoutLoader:
 
     def _existing(self, chunk: list[_Pending]) -> dict[Any, int]:
         """Readouts already in the database with the natural keys of this chunk: key -> id."""
-        iso_ids = sorted({p.values[1] for p in chunk if p.values[1] is not None})
-        sample_ids = sorted({p.values[0] for p in chunk if p.values[1] is None})
+        iso_ids = sorted({p[P_VALUES][1] for p in chunk if p[P_VALUES][1]})  # None or ''
+        sample_ids = sorted({p[P_VALUES][0] for p in chunk if not p[P_VALUES][1]})
         found: dict[Any, int] = {}
         cols = (
             Readout.id,
@@ -531,11 +660,11 @@ class ReadoutLoader:
         width = len(self.src.header)
         reason = f"import of {self.src.name}"
         for p in chunk:
-            pk = existing.get(p.key)
+            pk = existing.get(p[P_KEY])
             if pk is None:
                 fresh.append(p)
                 continue
-            data, _ = row_values(p.fields, width, self.index)
+            data, _ = row_values(p[P_FIELDS], width, self.index)
             assert data is not None
             if self.src.decimal_comma:
                 data["decimal_comma"] = "true"
@@ -560,11 +689,11 @@ class ReadoutLoader:
                     )
                 except ValidationFailed as exc:
                     for e in exc.errors:
-                        self.problems.add(p.row, e.field, e.message, e.value)
+                        self.problems.add(p[P_ROW], e.field, e.message, e.value)
                     self.report.refused += 1
                     continue
                 except ExolabError as exc:
-                    self.problems.add(p.row, diff_cols[0], str(exc))
+                    self.problems.add(p[P_ROW], diff_cols[0], str(exc))
                     self.report.refused += 1
                     continue
                 self.report.updated += 1
@@ -574,7 +703,7 @@ class ReadoutLoader:
                     f"{c} '{_text(old.get(c))}' -> '{data[c]}'" for c in diff_cols[:4]
                 )
                 self.problems.add(
-                    p.row,
+                    p[P_ROW],
                     diff_cols[0],
                     f"this readout already exists with different values ({shown}); "
                     "use --on-duplicate skip or update",
@@ -583,9 +712,9 @@ class ReadoutLoader:
                 self.report.refused += 1
         return fresh
 
-    def _write(self, rows: list[tuple[Any, ...]]) -> None:
+    def _write(self, item: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]) -> None:
         try:
-            self._write_rows(rows)
+            self._write_rows(*item)
         except Exception as exc:
             # Rows go through the raw driver here, so its errors are turned into plain words.
             if not type(exc).__module__.startswith(("sqlite3", "psycopg")):
@@ -595,26 +724,69 @@ class ReadoutLoader:
                 raise Busy("the database is busy with another writer; try again") from exc
             raise ExolabError(f"the database refused the readouts: {msg}") from exc
 
-    def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
+    def _create_stage(self, cur: Any) -> None:
+        """Two temporary tables: the contexts, and a chunk's rows with their context id."""
+        row_cols = ", ".join(ROW_INSERT)
+        ctx_cols = ", ".join(CONTEXT_INSERT)
+        if self.sqlite:
+            # Untyped columns: values keep their type until readouts' own columns apply theirs.
+            cur.execute(f"DROP TABLE IF EXISTS temp.{STAGE}")
+            cur.execute(f"DROP TABLE IF EXISTS temp.{STAGE_CTX}")
+            cur.execute(
+                f"CREATE TEMP TABLE {STAGE} (stage_no INTEGER PRIMARY KEY, {row_cols}, ctx_id)"
+            )
+            cur.execute(f"CREATE TEMP TABLE {STAGE_CTX} (ctx_id INTEGER PRIMARY KEY, {ctx_cols})")
+        else:
+            cur.execute(
+                f"CREATE TEMP TABLE {STAGE} ON COMMIT DROP AS "
+                f"SELECT {row_cols}, 0 AS ctx_id FROM readouts WITH NO DATA"
+            )
+            cur.execute(
+                f"CREATE TEMP TABLE {STAGE_CTX} ON COMMIT DROP AS "
+                f"SELECT 0 AS ctx_id, {ctx_cols} FROM readouts WITH NO DATA"
+            )
+        self.staged = True
+
+    def _write_rows(self, contexts: list[tuple[Any, ...]], rows: list[tuple[Any, ...]]) -> None:
+        """Stage a chunk; on SQLite also move it into readouts at once. The binding of each
+        row's few varying values holds the GIL; the INSERT ... SELECT that checks, indexes and
+        stores them runs inside the database without it, beside the next chunk's validation.
+        """
         if not rows:
             return
         dbapi = self.dbapi
-        if self.sqlite:
-            dbapi.executemany(self.insert_sql, rows)
-            return
-        with dbapi.cursor() as cur:
-            if not self.stage_ready:
-                cur.execute(
-                    "CREATE TEMP TABLE exolab_stage_readouts ON COMMIT DROP AS "
-                    f"SELECT {', '.join(INSERT_COLUMNS)} FROM readouts WITH NO DATA"
-                )
-                self.stage_ready = True
-            with cur.copy(
-                f"COPY exolab_stage_readouts ({', '.join(INSERT_COLUMNS)}) FROM STDIN"
-            ) as copy:
+        cur = dbapi.cursor()
+        try:
+            if not self.staged:
+                self._create_stage(cur)
+            if self.sqlite:
+                if contexts:
+                    marks = ", ".join("?" * (len(CONTEXT_INSERT) + 1))
+                    cur.executemany(f"INSERT INTO temp.{STAGE_CTX} VALUES ({marks})", contexts)
+                # Many rows per INSERT: executemany would step (and release and take back the
+                # GIL) once per row, which stalls against the validating thread.
+                width = len(ROW_INSERT) + 1
+                per = max(1, min(2000, self.max_variables // width))
+                group = "(" + ",".join("?" * width) + ")"
+                cols = f"{', '.join(ROW_INSERT)}, ctx_id"
+                for i in range(0, len(rows), per):
+                    part = rows[i : i + per]
+                    cur.execute(
+                        f"INSERT INTO temp.{STAGE} ({cols}) VALUES {','.join([group] * len(part))}",
+                        list(chain.from_iterable(part)),
+                    )
+                cur.execute(self.insert_sql)
+                cur.execute(f"DELETE FROM temp.{STAGE}")
+                return
+            if contexts:
+                with cur.copy(f"COPY {STAGE_CTX} FROM STDIN") as copy:
+                    for c in contexts:
+                        copy.write_row(c)
+            with cur.copy(f"COPY {STAGE} FROM STDIN") as copy:
                 for r in rows:
                     copy.write_row(r)
-        self.staged += len(rows)
+        finally:
+            cur.close()
 
     def finish(self) -> None:
         if self.new_runs:
@@ -633,13 +805,15 @@ class ReadoutLoader:
                 ],
             )
             self.report.extra["assay_runs_created"] = len(self.new_runs)
+        if self.staged:
+            conn = self.session.connection()
+            if self.sqlite:
+                conn.exec_driver_sql(f"DROP TABLE temp.{STAGE}")
+                conn.exec_driver_sql(f"DROP TABLE temp.{STAGE_CTX}")
+            elif not self.problems and not self.dry_run:
+                conn.exec_driver_sql(self.insert_sql)
         if self.problems or self.dry_run:
             return
-        if not self.sqlite and self.staged:
-            cols = ", ".join(INSERT_COLUMNS)
-            self.session.connection().exec_driver_sql(
-                f"INSERT INTO readouts ({cols}) SELECT {cols} FROM exolab_stage_readouts"
-            )
         # keep readout_sets current: the sets of every (sample, analyte) pair the file touched
         mask = (1 << 32) - 1
         readout_sets.stage_pair_list(self.tx, ((p >> 32, p & mask) for p in self.set_pairs))
@@ -687,16 +861,17 @@ class ReadoutLoader:
         self.report.created += len(chunk)
         if self.problems or self.dry_run:
             return  # keep validating; nothing will be committed
-        self.writer.put([p.values for p in chunk])
+        contexts, self.new_contexts = self.new_contexts, []
+        self.writer.put((contexts, [p[P_VALUES] for p in chunk]))
 
 
 class _BackgroundWriter:
-    """Runs ``write(rows)`` for each chunk on one thread, in order; errors come back to the
+    """Runs ``write(chunk)`` for each chunk on one thread, in order; errors come back to the
     caller at the next put/drain/close. At most two chunks wait, so memory stays bounded."""
 
-    def __init__(self, write: Callable[[list[tuple[Any, ...]]], None]) -> None:
+    def __init__(self, write: Callable[[Any], None]) -> None:
         self._write = write
-        self._queue: queue.Queue[list[tuple[Any, ...]] | None] = queue.Queue(maxsize=2)
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=2)
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
 
@@ -718,7 +893,7 @@ class _BackgroundWriter:
             error, self._error = self._error, None
             raise error
 
-    def put(self, rows: list[tuple[Any, ...]]) -> None:
+    def put(self, rows: Any) -> None:
         self._raise()
         if self._thread is None:
             self._thread = threading.Thread(target=self._work, name="exolab-import", daemon=True)
