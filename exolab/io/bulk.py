@@ -222,7 +222,7 @@ class ReadoutLoader:
         self.context_cache: dict[tuple[str, ...], Any] = {}
         self.rule_cache: dict[tuple[bool, ...], str] = {}
         self.analyte_pk_by_text: dict[str, int] = {}  # cell text -> analyte id, once valid
-        self.context_ids: list[int] = []
+        self.n_contexts = 0
         self.new_contexts: list[tuple[Any, ...]] = []  # not yet handed to the writer
         self.new_runs: dict[str, tuple[str, Any, Any]] = {}
         self.seen: set[Any] = set()
@@ -312,42 +312,24 @@ class ReadoutLoader:
             out.append(v)
         if bad:
             return bad
-        (
-            unit,
-            assay,
-            run,
-            measured_on,
-            lod,
-            lloq,
-            uloq,
-            antibody,
-            dilution,
-            lysis,
-            instrument,
-            qc,
-        ) = out
+        unit, assay, run, measured_on = out[:4]
+        limits_to_instrument = out[4:11]  # lod, lloq, uloq, antibody, dilution, lysis, instrument
         run_code = run or ""
         assay_no = self.assay_ids.setdefault(assay, len(self.assay_ids))
         run_no = self.run_ids.setdefault(run_code, len(self.run_ids))
-        run_problem = self._check_run(run, assay, measured_on, instrument) if run else None
+        run_problem = self._check_run(run, assay, measured_on, out[10]) if run else None
         m_out = self._date_out(measured_on) if measured_on is not None else None
-        ident = len(self.context_ids) + 1
-        self.context_ids.append(ident)
-        self.new_contexts.append(
+        self.n_contexts += 1
+        ident = self.n_contexts
+        self.new_contexts.append(  # in the order of CONTEXT_INSERT, after the id
             (
                 ident,
                 assay,
                 run_code,
                 unit,
-                lod,
-                lloq,
-                uloq,
-                antibody,
-                dilution,
-                lysis,
-                instrument,
+                *limits_to_instrument,
                 m_out,
-                qc,
+                out[11],
                 self.batch_id,
                 1,
                 self.created_at,
