@@ -427,9 +427,12 @@ GROUP BY r.sample_id, r.isolation_id, r.assay, r.run_code, r.unit
 """
 
 
+# The main query of cohort_summary GPC1 by visit (the database converts ng/mL and divides;
+# four columns per set reach Python); the visit-order aggregate is not included.
 RAW_SETS = """
-SELECT a.sample_id, a.isolation_id, a.assay, a.run_code, a.unit, a.total, a.n, a.n_censored,
-       s.subject_id, s.collected_at, s.biofluid, i.method, v.label
+SELECT s.subject_id, v.label,
+       CASE a.unit WHEN 'ng/mL' THEN 'pg/mL' ELSE a.unit END,
+       CASE WHEN a.n > 0 THEN a.total * CASE a.unit WHEN 'ng/mL' THEN 1000.0 ELSE 1.0 END / a.n END
 FROM readout_sets a JOIN samples s ON s.id = a.sample_id
 LEFT JOIN isolations i ON i.id = a.isolation_id LEFT JOIN visits v ON v.id = s.visit_id
 WHERE a.analyte_id = (SELECT id FROM analytes WHERE code = 'GPC1') AND s.subject_id IS NOT NULL
