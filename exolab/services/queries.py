@@ -1215,8 +1215,8 @@ def _cohort_sets(
     visit day of each visit label.
 
     One row per set: ``(subject_pk, by_value, unit, mean)`` in the standard unit (mean None
-    when every replicate was censored), with ``collected_at, biofluid, method`` added for
-    ``change``. The database converts units and divides (factors from :class:`_Units`,
+    when every replicate was censored), then ``collected_at`` for ``by`` visit or ``change``
+    and ``biofluid, method`` for ``change``. The database converts units and divides (factors from :class:`_Units`,
     passed as parameters), and merges sets that differ only in a convertible unit (ng/mL
     and pg/mL in one run) when the analyte has units that convert into one; only the columns
     a summary needs are joined and fetched. At 10 million readouts an analyte has ~200k
@@ -1250,9 +1250,11 @@ def _cohort_sets(
         "biofluid": Sample.biofluid,
     }[by]
     cols: list[Any] = [Sample.subject_id, by_col, unit_col, case((n > 0, total / n))]
+    if change or by == "visit":
+        # compared as stored (ISO text on SQLite, a datetime on PostgreSQL), parsed rarely
+        cols.append(type_coerce(Sample.collected_at, String))
     if change:
-        # compared as stored (ISO text on SQLite, a datetime on PostgreSQL), never parsed
-        cols += [type_coerce(Sample.collected_at, String), Sample.biofluid, Isolation.method]
+        cols += [Sample.biofluid, Isolation.method]
     q = (
         select(*cols)
         .select_from(a)
@@ -1270,27 +1272,27 @@ def _cohort_sets(
         q = q.where(Sample.biofluid == biofluid)
     if method:
         q = q.where(Isolation.method == method)
+    if merge:
+        q = q.group_by(a.sample_id, a.isolation_id, a.assay, a.run_code, unit_col, *cols[:2])
+        q = q.group_by(*cols[4:])
+    rows = _fetch_raw(tx, q)
     visit_day: dict[str | None, float] = {}
     if by == "visit":
-        # first collection of each subject at each visit with a result, in the database
-        first_at = q.with_only_columns(
-            Sample.subject_id, Visit.label, func.min(Sample.collected_at)
-        ).group_by(Sample.subject_id, Visit.label)
-        seen: Any = tx.session.connection().execute(first_at).all()
-        first = _first_collections(
-            tx, None if len(seen) > 2000 else sorted({row[0] for row in seen})
-        )
+        # mean over subjects of the day of their first collection at the visit (with a result)
+        seen: dict[tuple[Any, Any], Any] = {}
+        for r in rows:
+            key, at = (r[0], r[1]), r[4]
+            cur = seen.get(key)
+            if cur is None or at < cur:
+                seen[key] = at
+        first = _first_collections(tx, None if len(seen) > 2000 else sorted({k[0] for k in seen}))
         days: dict[str | None, list[int]] = {}
-        for subject_pk, visit, at in seen:
+        for (subject_pk, visit), at in seen.items():
             day0 = first.get(subject_pk)
             if day0 is not None:
                 days.setdefault(visit, []).append((_as_datetime(at).date() - day0).days)
         visit_day = {v: math.fsum(d) / len(d) for v, d in days.items()}
-    if merge:
-        q = q.group_by(a.sample_id, a.isolation_id, a.assay, a.run_code, unit_col, *cols[:2])
-        if change:
-            q = q.group_by(*cols[4:])
-    return _fetch_raw(tx, q), visit_day
+    return rows, visit_day
 
 
 def _split_sets(tx: Tx, analyte_pk: int, into: dict[str, list[str]]) -> bool:
