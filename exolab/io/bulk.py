@@ -75,6 +75,7 @@ INSERT_COLUMNS = ROW_INSERT + CONTEXT_INSERT
 NULLABLE_ROW = frozenset({"isolation_id", "value", "qualitative", "notes"})
 STAGE = "exolab_stage_readouts"  # temporary: the row columns of a chunk and their context id
 STAGE_CTX = "exolab_stage_contexts"  # temporary: one row per distinct context
+STAGE_PAIRS = "exolab_stage_set_pairs"  # temporary (SQLite): a chunk's (sample, analyte) pairs
 # Columns that change from row to row; validated per row (through per-column caches).
 ROW_COLUMNS = ("isolation_id", "sample_id", "analyte", "value", "replicate", "notes")
 # Columns that repeat across a run's rows: validated once per distinct combination.
@@ -712,12 +713,16 @@ class ReadoutLoader:
         ctx_cols = ", ".join(CONTEXT_INSERT)
         if self.sqlite:
             # Untyped columns: values keep their type until readouts' own columns apply theirs.
-            cur.execute(f"DROP TABLE IF EXISTS temp.{STAGE}")
-            cur.execute(f"DROP TABLE IF EXISTS temp.{STAGE_CTX}")
+            for table in (STAGE, STAGE_CTX, STAGE_PAIRS):
+                cur.execute(f"DROP TABLE IF EXISTS temp.{table}")
             cur.execute(
                 f"CREATE TEMP TABLE {STAGE} (stage_no INTEGER PRIMARY KEY, {row_cols}, ctx_id)"
             )
             cur.execute(f"CREATE TEMP TABLE {STAGE_CTX} (ctx_id INTEGER PRIMARY KEY, {ctx_cols})")
+            cur.execute(
+                f"CREATE TEMP TABLE {STAGE_PAIRS} (sample_id INTEGER NOT NULL, "
+                "analyte_id INTEGER NOT NULL, PRIMARY KEY (analyte_id, sample_id))"
+            )
         else:
             cur.execute(
                 f"CREATE TEMP TABLE {STAGE} ON COMMIT DROP AS "
@@ -728,6 +733,33 @@ class ReadoutLoader:
                 f"SELECT 0 AS ctx_id, {ctx_cols} FROM readouts WITH NO DATA"
             )
         self.staged = True
+
+    def _refresh_sets(self, cur: Any) -> None:
+        """SQLite: bring readout_sets up to date for the (sample, analyte) pairs of the chunk
+        just inserted, here in the writer thread, where the SQL runs beside the validation of
+        the next chunk. A pair is re-aggregated from all its readouts, so a set whose
+        replicates straddle two chunks ends right after the second (see services.readout_sets).
+        """
+        pairs = f"temp.{STAGE_PAIRS}"
+        cur.execute(
+            f"INSERT OR IGNORE INTO {pairs} (sample_id, analyte_id) "
+            f"SELECT sample_id, analyte_id FROM temp.{STAGE}"
+        )
+        # CROSS JOIN: SQLite's order for "the pairs, then their rows by index"; with a plain
+        # JOIN and no statistics it scans all of readouts (or readout_sets) for every chunk.
+        cur.execute(
+            f"DELETE FROM readout_sets WHERE id IN (SELECT rs.id FROM {pairs} k CROSS JOIN "
+            "readout_sets rs ON rs.analyte_id = k.analyte_id AND rs.sample_id = k.sample_id)"
+        )
+        cur.execute(
+            f"INSERT INTO readout_sets ({readout_sets.SET_COLUMNS}) "
+            + readout_sets.AGGREGATE_SQL.format(
+                source=f"{pairs} k CROSS JOIN readouts r "
+                "ON r.sample_id = k.sample_id AND r.analyte_id = k.analyte_id",
+                where="",
+            )
+        )
+        cur.execute(f"DELETE FROM {pairs}")
 
     def _write_rows(self, contexts: list[tuple[Any, ...]], rows: list[tuple[Any, ...]]) -> None:
         """Stage a chunk; on SQLite also move it into readouts at once. The binding of each
@@ -758,6 +790,7 @@ class ReadoutLoader:
                         list(chain.from_iterable(part)),
                     )
                 cur.execute(self.insert_sql)
+                self._refresh_sets(cur)
                 cur.execute(f"DELETE FROM temp.{STAGE}")
                 return
             if contexts:
@@ -790,12 +823,12 @@ class ReadoutLoader:
         if self.staged:
             conn = self.session.connection()
             if self.sqlite:
-                conn.exec_driver_sql(f"DROP TABLE temp.{STAGE}")
-                conn.exec_driver_sql(f"DROP TABLE temp.{STAGE_CTX}")
+                for table in (STAGE, STAGE_CTX, STAGE_PAIRS):
+                    conn.exec_driver_sql(f"DROP TABLE temp.{table}")
             elif not self.problems and not self.dry_run:
                 conn.exec_driver_sql(self.insert_sql)
-        if self.problems or self.dry_run:
-            return
+        if self.problems or self.dry_run or self.sqlite:
+            return  # (SQLite: readout_sets were refreshed chunk by chunk by the writer)
         # keep readout_sets current: the sets of every (sample, analyte) pair the file touched
         mask = (1 << 32) - 1
         readout_sets.stage_pair_list(self.tx, ((p >> 32, p & mask) for p in self.set_pairs))
