@@ -131,14 +131,18 @@ def stage_pair_list(tx: Tx, pairs: Iterable[tuple[int, int]]) -> None:
 def refresh_staged(tx: Tx) -> None:
     """Re-aggregate the sets of every staged pair with set-based SQL, then forget the pairs."""
     conn = _conn(tx)
+    # SQLite has no statistics on the temporary pairs table and would scan all of readout_sets
+    # and readouts with a plain JOIN; CROSS JOIN makes it read the pairs first and probe the
+    # indexes. PostgreSQL (statistics from ANALYZE in stage_pairs) plans it itself.
+    join = "CROSS JOIN" if conn.dialect.name == "sqlite" else "JOIN"
     conn.exec_driver_sql(
-        f"DELETE FROM readout_sets WHERE EXISTS (SELECT 1 FROM {_STAGE} k "
-        "WHERE k.analyte_id = readout_sets.analyte_id AND k.sample_id = readout_sets.sample_id)"
+        f"DELETE FROM readout_sets WHERE id IN (SELECT rs.id FROM {_STAGE} k {join} "
+        "readout_sets rs ON rs.analyte_id = k.analyte_id AND rs.sample_id = k.sample_id)"
     )
     conn.exec_driver_sql(
         f"INSERT INTO readout_sets ({SET_COLUMNS}) "
         + AGGREGATE_SQL.format(
-            source=f"{_STAGE} k JOIN readouts r "
+            source=f"{_STAGE} k {join} readouts r "
             "ON r.sample_id = k.sample_id AND r.analyte_id = k.analyte_id",
             where="",
         )
