@@ -13,6 +13,7 @@ inside the import's single transaction.
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 from collections.abc import Callable
 from datetime import date
@@ -36,6 +37,7 @@ from exolab.services.context import Tx
 from exolab.services.errors import Busy, ExolabError, ValidationFailed
 
 CHUNK_ROWS = 20_000
+IMPORT_SWITCH_INTERVAL = 0.0005  # seconds; see ReadoutLoader.run
 CACHE_LIMIT = 50_000
 
 # Insert order: the columns that vary from row to row, then those fixed by a row's context
@@ -836,12 +838,22 @@ class ReadoutLoader:
 
     def run(self) -> None:
         """Validate every row; rows go to the database from a writer thread while the next
-        chunk is validated (the driver releases the GIL while the database works)."""
+        chunk is validated (the driver releases the GIL while the database works).
+
+        Each statement the writer runs gives the GIL back when the database returns; with
+        Python's default 5 ms switch interval it then waited for the validating thread's slice
+        to end, which serialised the two threads (200k rows: 5.5 s; with 0.5 ms: 3.7 s). The
+        interval is shortened for the import only."""
         self.writer = _BackgroundWriter(self._write)
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, IMPORT_SWITCH_INTERVAL))
         try:
             self._run()
         finally:
-            self.writer.close()
+            try:
+                self.writer.close()
+            finally:
+                sys.setswitchinterval(interval)
         self.finish()
 
     def _run(self) -> None:
