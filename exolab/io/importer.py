@@ -332,8 +332,9 @@ def _find(tx: Tx, kind: Kind, m: Any) -> BaseModel | None:
             return subjects.get_subject(tx, m.study, m.subject_id)
         if kind.name == "cell_sources":
             return cell_sources.get_cell_source(tx, m.cell_source_id)
-        if kind.name == "samples":
-            return samples.get_sample(tx, m.sample_id)
+        if kind.name == "samples":  # most rows are new: a cheap look first
+            found = samples.find_sample(tx, m.sample_id) is not None
+            return samples.get_sample(tx, m.sample_id) if found else None
         if kind.name == "isolations":
             return isolations.get_isolation(tx, m.isolation_id)
     except NotFound:
@@ -351,7 +352,7 @@ def _create(tx: Tx, kind: Kind, data: dict[str, Any], batch_id: int | None) -> N
     create: Callable[..., Any] = {
         "subjects": subjects.create_subject,
         "cell_sources": cell_sources.create_cell_source,
-        "samples": samples.register_sample,
+        "samples": samples.insert_sample,
         "isolations": isolations.record_isolation,
     }[kind.name]
     create(tx, data, batch_id)

@@ -248,6 +248,12 @@ def register_sample(
 ) -> SampleOut:
     """Register a tube. An aliquot (``parent_sample_id``) inherits subject, visit, source and
     pre-analytics from its parent; its own values, when given, win."""
+    return get_sample(tx, insert_sample(tx, data, batch_id))
+
+
+def insert_sample(tx: Tx, data: SampleIn | dict[str, Any], batch_id: int | None = None) -> str:
+    """:func:`register_sample` without reading the new tube's view back (the importer's
+    row-by-row path, which does not show it): returns the sample id."""
     tx.require_write("register samples")
     s = validate(SampleIn, data)
     if find_sample(tx, s.sample_id) is not None:
@@ -338,7 +344,7 @@ def register_sample(
     tx.session.add(sample)
     tx.session.flush()
     tx.audit("create", "sample", s.sample_id, new=column_values(sample), batch_id=batch_id)
-    return get_sample(tx, s.sample_id)
+    return s.sample_id
 
 
 def update_sample(
