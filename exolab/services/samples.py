@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import aliased
 
 from exolab.db.models import Box, CellSource, Sample, Study, Subject, Visit
@@ -165,8 +165,13 @@ def _out(row: Any) -> SampleOut:
     )
 
 
+# Lookups the row-by-row import runs for every row, built once: building the expression and
+# its cache key per call cost more than the query.
+_SAMPLE_BY_CODE = select(Sample).where(Sample.sample_code == bindparam("code"))
+
+
 def find_sample(tx: Tx, code: str) -> Sample | None:
-    return tx.session.scalar(select(Sample).where(Sample.sample_code == code))
+    return tx.session.scalar(_SAMPLE_BY_CODE, {"code": code})
 
 
 def _require(tx: Tx, code: str) -> Sample:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from exolab.db.models import Box, Freezer, Rack, Sample
 from exolab.domain.schemas import Location, parse_location
@@ -46,12 +46,19 @@ def position_names(n_rows: int, n_cols: int) -> list[str]:
     return [f"{string.ascii_uppercase[r]}{c + 1}" for r in range(n_rows) for c in range(n_cols)]
 
 
+# Built once (the row-by-row import looks these up for every row).
+_BOX_BY_PATH = select(Box).where(Box.path == bindparam("path"))
+_OCCUPANT = select(Sample.sample_code).where(
+    Sample.box_id == bindparam("box"), Sample.position == bindparam("position")
+)
+
+
 def ensure_box(tx: Tx, path: str, *, n_rows: int = DEFAULT_ROWS, n_cols: int = DEFAULT_COLS) -> Box:
     """The box at FREEZER/RACK/BOX, created (with its freezer and rack) on first use."""
     loc = parse_location(path) if "/" in path else None
     if loc is None:
         raise ValidationFailed([FieldError("location", f"'{path}' is not FREEZER/RACK/BOX")])
-    box = tx.session.scalar(select(Box).where(Box.path == loc.box_path))
+    box = tx.session.scalar(_BOX_BY_PATH, {"path": loc.box_path})
     if box is not None:
         return box
     tx.require_write("create storage")
@@ -121,9 +128,7 @@ def check_position(box: Box, position: str | None) -> None:
 def occupant(tx: Tx, box: Box, position: str | None) -> str | None:
     if position is None:
         return None
-    return tx.session.scalar(
-        select(Sample.sample_code).where(Sample.box_id == box.id, Sample.position == position)
-    )
+    return tx.session.scalar(_OCCUPANT, {"box": box.id, "position": position})
 
 
 def resolve_location(

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from exolab.db.models import Sample, Study, Subject, Visit
 from exolab.domain.schemas import SubjectIn
@@ -61,12 +61,19 @@ def get_or_create_study(tx: Tx, code: str, batch_id: int | None = None) -> Study
     return study
 
 
+# Built once (the row-by-row import looks these up for every row).
+_SUBJECT_BY_CODE = (
+    select(Subject)
+    .join(Study, Study.id == Subject.study_id)
+    .where(Study.code == bindparam("study"), Subject.subject_code == bindparam("subject"))
+)
+_VISIT_BY_LABEL = select(Visit).where(
+    Visit.subject_id == bindparam("subject"), Visit.label == bindparam("label")
+)
+
+
 def find_subject(tx: Tx, study: str, subject_id: str) -> Subject | None:
-    return tx.session.scalar(
-        select(Subject)
-        .join(Study, Study.id == Subject.study_id)
-        .where(Study.code == study, Subject.subject_code == subject_id)
-    )
+    return tx.session.scalar(_SUBJECT_BY_CODE, {"study": study, "subject": subject_id})
 
 
 def get_subject(tx: Tx, study: str, subject_id: str) -> SubjectOut:
@@ -175,9 +182,7 @@ def delete_subject(tx: Tx, study: str, subject_id: str, *, reason: str | None) -
 
 
 def get_or_create_visit(tx: Tx, subject: Subject, label: str, on: date) -> Visit:
-    visit = tx.session.scalar(
-        select(Visit).where(Visit.subject_id == subject.id, Visit.label == label)
-    )
+    visit = tx.session.scalar(_VISIT_BY_LABEL, {"subject": subject.id, "label": label})
     if visit is None:
         visit = Visit(subject_id=subject.id, label=label, visit_date=on)
         tx.session.add(visit)
