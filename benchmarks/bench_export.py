@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_import import (
     ANALYTES,
+    PEAK_MB,
     PG_DEFAULT,
     REPLICATES,
     drop_pg,
@@ -130,17 +131,9 @@ def raw_pg(url: str, out: Path) -> tuple[float, int]:
     return time.perf_counter() - t, n
 
 
-RUNNER = r"""
-import json, resource, sys, time
-def peak_mb():
-    # VmHWM is this process's own peak; ru_maxrss would include the parent's at fork time
-    try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+RUNNER = (
+    PEAK_MB
+    + r"""
 from exolab.db.engine import Database
 from exolab.services.context import Lab
 from exolab.io.export import run_export
@@ -152,6 +145,7 @@ dt = time.perf_counter() - t
 print(json.dumps({"seconds": dt, "rows": res.rows,
                   "maxrss_mb": peak_mb()}))
 """
+)
 
 
 def run_exolab_export(url: str, kind: str, out: Path) -> dict[str, float]:

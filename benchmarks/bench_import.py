@@ -130,7 +130,8 @@ def setup_database(url: str, rows: int) -> None:
     db.dispose()
 
 
-RUNNER = r"""
+# Head of the scripts run in a subprocess: its own peak memory.
+PEAK_MB = r"""
 import json, resource, sys, time
 def peak_mb():
     # VmHWM is this process's own peak; ru_maxrss would include the parent's at fork time
@@ -141,6 +142,10 @@ def peak_mb():
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+"""
+RUNNER = (
+    PEAK_MB
+    + r"""
 from exolab.db.engine import Database
 from exolab.services.context import Lab
 from exolab.io.importer import run_import
@@ -152,6 +157,7 @@ dt = time.perf_counter() - t
 print(json.dumps({"seconds": dt, "created": rep.created, "batch": rep.batch_id,
                   "maxrss_mb": peak_mb()}))
 """
+)
 
 
 def run_exolab_import(url: str, path: Path) -> dict[str, float]:
@@ -165,22 +171,26 @@ def run_exolab_import(url: str, path: Path) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def raw_sqlite(path: Path, db_path: Path) -> float:
+def raw_sqlite(
+    path: Path,
+    db_path: Path,
+    columns: tuple[str, ...] | list[str] = COLUMNS,
+    key: tuple[str, ...] = ("isolation_id", "analyte", "assay", "run_id", "replicate"),
+) -> float:
+    """The raw floor: stdlib csv + sqlite3.executemany of the file's rows (text, no
+    validation) into a table of ``columns`` with a unique index on ``key``."""
     con = sqlite3.connect(db_path, isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
-    con.execute(f"CREATE TABLE raw_readouts ({', '.join(c + ' TEXT' for c in COLUMNS)})")
-    con.execute(
-        "CREATE UNIQUE INDEX uq_raw ON raw_readouts "
-        "(isolation_id, analyte, assay, run_id, replicate)"
-    )
-    marks = ", ".join("?" for _ in COLUMNS)
+    con.execute(f"CREATE TABLE raw_rows ({', '.join(c + ' TEXT' for c in columns)})")
+    con.execute(f"CREATE UNIQUE INDEX uq_raw ON raw_rows ({', '.join(key)})")
+    marks = ", ".join("?" for _ in columns)
     t = time.perf_counter()
     with path.open(newline="", encoding="utf-8") as f:
         r = csv.reader(f)
         next(r)
         con.execute("BEGIN")
-        con.executemany(f"INSERT INTO raw_readouts VALUES ({marks})", r)
+        con.executemany(f"INSERT INTO raw_rows VALUES ({marks})", r)
         con.execute("COMMIT")
     dt = time.perf_counter() - t
     con.close()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,9 @@ import time
 from pathlib import Path
 
 from exolab.io.importer import kind_of
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_import import raw_sqlite
 
 COLUMNS = kind_of("samples").columns
 VISITS = 4
@@ -59,24 +61,6 @@ def make_files(d: Path, n: int) -> tuple[Path, Path]:
     return subjects, samples
 
 
-def raw_floor(path: Path, db: Path) -> float:
-    con = sqlite3.connect(db, isolation_level=None)
-    con.execute("PRAGMA journal_mode=WAL")
-    con.execute("PRAGMA synchronous=NORMAL")
-    con.execute(f"CREATE TABLE raw_samples ({', '.join(c + ' TEXT' for c in COLUMNS)})")
-    con.execute("CREATE UNIQUE INDEX uq_raw ON raw_samples (sample_id)")
-    t = time.perf_counter()
-    with path.open(newline="") as f:
-        r = csv.reader(f)
-        next(r)
-        con.execute("BEGIN")
-        con.executemany(f"INSERT INTO raw_samples VALUES ({', '.join('?' * len(COLUMNS))})", r)
-        con.execute("COMMIT")
-    dt = time.perf_counter() - t
-    con.close()
-    return dt
-
-
 def exolab(*args: str) -> None:
     subprocess.run(
         [sys.executable, "-m", "exolab", *args], check=True, capture_output=True, text=True
@@ -93,7 +77,7 @@ def main() -> None:
         db = str(d / "bench.db")
         exolab("--db", db, "--user", "bench", "init")
         exolab("--db", db, "--user", "bench", "import", "subjects", str(subjects))
-        raw_s = raw_floor(samples, d / "raw.db")
+        raw_s = raw_sqlite(samples, d / "raw.db", COLUMNS, ("sample_id",))
         t = time.perf_counter()
         exolab("--db", db, "--user", "bench", "import", "samples", str(samples))
         ours = time.perf_counter() - t

@@ -229,7 +229,6 @@ class ReadoutLoader:
         self.new_contexts: list[tuple[Any, ...]] = []  # not yet handed to the writer
         self.new_runs: dict[str, tuple[str, Any, Any]] = {}
         self.seen: set[Any] = set()
-        self.set_pairs: set[int] = set()  # (sample, analyte) pairs, packed, for readout_sets
         self.assay_ids: dict[str, int] = {}
         self.run_ids: dict[str, int] = {"": 0}
         self._load_maps()
@@ -409,7 +408,6 @@ class ReadoutLoader:
                             self._report_duplicate(rownum, fields, key)
                             return None
                         self.seen.add(key)
-                        self.set_pairs.add(sample_pk << 32 | analyte_pk)
                         null = self.null
                         values = (
                             sample_pk,
@@ -527,7 +525,6 @@ class ReadoutLoader:
             self._report_duplicate(rownum, fields, key)
             return None
         self.seen.add(key)
-        self.set_pairs.add(sample_pk << 32 | analyte_pk)  # readout_sets to refresh
         null = self.null
         row_part = (
             sample_pk,
@@ -747,20 +744,8 @@ class ReadoutLoader:
             f"INSERT OR IGNORE INTO {pairs} (sample_id, analyte_id) "
             f"SELECT sample_id, analyte_id FROM temp.{STAGE}"
         )
-        # CROSS JOIN: SQLite's order for "the pairs, then their rows by index"; with a plain
-        # JOIN and no statistics it scans all of readouts (or readout_sets) for every chunk.
-        cur.execute(
-            f"DELETE FROM readout_sets WHERE id IN (SELECT rs.id FROM {pairs} k CROSS JOIN "
-            "readout_sets rs ON rs.analyte_id = k.analyte_id AND rs.sample_id = k.sample_id)"
-        )
-        cur.execute(
-            f"INSERT INTO readout_sets ({readout_sets.SET_COLUMNS}) "
-            + readout_sets.AGGREGATE_SQL.format(
-                source=f"{pairs} k CROSS JOIN readouts r "
-                "ON r.sample_id = k.sample_id AND r.analyte_id = k.analyte_id",
-                where="",
-            )
-        )
+        for statement in readout_sets.refresh_statements(pairs, sqlite=True):
+            cur.execute(statement)
         cur.execute(f"DELETE FROM {pairs}")
 
     def _write_rows(self, contexts: list[tuple[Any, ...]], rows: list[tuple[Any, ...]]) -> None:
@@ -831,10 +816,10 @@ class ReadoutLoader:
                 conn.exec_driver_sql(self.insert_sql)
         if self.problems or self.dry_run or self.sqlite:
             return  # (SQLite: readout_sets were refreshed chunk by chunk by the writer)
-        # keep readout_sets current: the sets of every (sample, analyte) pair the file touched
-        mask = (1 << 32) - 1
-        readout_sets.stage_pair_list(self.tx, ((p >> 32, p & mask) for p in self.set_pairs))
-        readout_sets.refresh_staged(self.tx)
+        # keep readout_sets current: the sets of every (sample, analyte) pair the file added
+        if self.staged:
+            readout_sets.stage_pairs(self.tx, source=STAGE)
+            readout_sets.refresh_staged(self.tx)
 
     def run(self) -> None:
         """Validate every row; rows go to the database from a writer thread while the next

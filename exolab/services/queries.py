@@ -201,36 +201,65 @@ def _subject_pks(tx: Tx, flt: LongitudinalFilter) -> list[int] | None:
     return list(tx.session.scalars(q))
 
 
+# The stream's columns: where a readout comes from (study .. subject pk), then the readout.
+_CONTEXT_COLUMNS = (
+    Study.code,
+    Subject.subject_code,
+    Subject.group_name,
+    Visit.label,
+    Sample.collected_at,
+    Sample.sample_code,
+    Sample.biofluid,
+    Isolation.isolation_code,
+    Isolation.method,
+    Sample.subject_id,
+)
+_READOUT_COLUMNS = (
+    Readout.analyte_id,
+    Readout.assay,
+    Readout.run_code,
+    Readout.value_text,
+    Readout.comparator,
+    Readout.censor,
+    Readout.qualitative,
+    Readout.value,
+    Readout.unit,
+    Readout.lod,
+    Readout.lloq,
+    Readout.uloq,
+    Readout.replicate,
+    Readout.qc,
+)
+# The stream's order within one subject (the whole stream puts study and subject first).
+_SUBJECT_ORDER = (
+    Readout.analyte_id,
+    Sample.biofluid,
+    Isolation.method.nulls_last(),
+    Sample.collected_at,
+    Sample.sample_code,
+    Isolation.isolation_code.nulls_first(),
+    Readout.assay,
+    Readout.run_code,
+    Readout.replicate,
+)
+
+
+def _filtered(q: Any, flt: LongitudinalFilter, analyte_ids: list[int] | None) -> Any:
+    """``q`` restricted to the filter's analytes, biofluid and method."""
+    if analyte_ids is not None:
+        q = q.where(Readout.analyte_id.in_(analyte_ids))
+    if flt.biofluid:
+        q = q.where(Sample.biofluid == flt.biofluid)
+    if flt.method:
+        q = q.where(Isolation.method == flt.method)
+    return q
+
+
 def _stream_query(
     flt: LongitudinalFilter, analyte_ids: list[int] | None, subject_pks: list[int] | None
 ) -> Any:
     q = (
-        select(
-            Study.code,
-            Subject.subject_code,
-            Subject.group_name,
-            Visit.label,
-            Sample.collected_at,
-            Sample.sample_code,
-            Sample.biofluid,
-            Isolation.isolation_code,
-            Isolation.method,
-            Sample.subject_id,
-            Readout.analyte_id,
-            Readout.assay,
-            Readout.run_code,
-            Readout.value_text,
-            Readout.comparator,
-            Readout.censor,
-            Readout.qualitative,
-            Readout.value,
-            Readout.unit,
-            Readout.lod,
-            Readout.lloq,
-            Readout.uloq,
-            Readout.replicate,
-            Readout.qc,
-        )
+        select(*_CONTEXT_COLUMNS, *_READOUT_COLUMNS)
         .select_from(Readout)
         .join(Sample, Sample.id == Readout.sample_id)
         .outerjoin(Isolation, Isolation.id == Readout.isolation_id)
@@ -248,25 +277,8 @@ def _stream_query(
         q = q.where(Sample.subject_id.in_(subject_pks))
     elif flt.study:
         q = q.where(Study.code == flt.study)
-    if analyte_ids is not None:
-        q = q.where(Readout.analyte_id.in_(analyte_ids))
-    if flt.biofluid:
-        q = q.where(Sample.biofluid == flt.biofluid)
-    if flt.method:
-        q = q.where(Isolation.method == flt.method)
-    return q.order_by(
-        Study.code.nulls_last(),
-        Subject.subject_code.nulls_last(),
-        Readout.analyte_id,
-        Sample.biofluid,
-        Isolation.method.nulls_last(),
-        Sample.collected_at,
-        Sample.sample_code,
-        Isolation.isolation_code.nulls_first(),
-        Readout.assay,
-        Readout.run_code,
-        Readout.replicate,
-    )
+    q = _filtered(q, flt, analyte_ids)
+    return q.order_by(Study.code.nulls_last(), Subject.subject_code.nulls_last(), *_SUBJECT_ORDER)
 
 
 def _subject_rows(
@@ -281,20 +293,7 @@ def _subject_rows(
     info: dict[tuple[int, int | None], tuple[Any, ...]] = {}
     first: dict[int, date] = {}
     for row in tx.session.connection().execute(
-        select(
-            Sample.id,
-            Isolation.id,
-            Study.code,
-            Subject.subject_code,
-            Subject.group_name,
-            Visit.label,
-            Sample.collected_at,
-            Sample.sample_code,
-            Sample.biofluid,
-            Isolation.isolation_code,
-            Isolation.method,
-            Sample.subject_id,
-        )
+        select(Sample.id, Isolation.id, *_CONTEXT_COLUMNS)
         .join(Subject, Subject.id == Sample.subject_id)
         .join(Study, Study.id == Subject.study_id)
         .outerjoin(Visit, Visit.id == Sample.visit_id)
@@ -310,45 +309,13 @@ def _subject_rows(
             cols[7] = cols[8] = None  # the sample itself: no isolation code or method
         info.setdefault((sample_pk, None), tuple(cols))
     q = (
-        select(
-            Readout.sample_id,
-            Readout.isolation_id,
-            Readout.analyte_id,
-            Readout.assay,
-            Readout.run_code,
-            Readout.value_text,
-            Readout.comparator,
-            Readout.censor,
-            Readout.qualitative,
-            Readout.value,
-            Readout.unit,
-            Readout.lod,
-            Readout.lloq,
-            Readout.uloq,
-            Readout.replicate,
-            Readout.qc,
-        )
+        select(Readout.sample_id, Readout.isolation_id, *_READOUT_COLUMNS)
         .join(Sample, Sample.id == Readout.sample_id)
         .outerjoin(Isolation, Isolation.id == Readout.isolation_id)
         .where(Sample.subject_id.in_(subject_pks))
-        .order_by(
-            Readout.analyte_id,
-            Sample.biofluid,
-            Isolation.method.nulls_last(),
-            Sample.collected_at,
-            Sample.sample_code,
-            Isolation.isolation_code.nulls_first(),
-            Readout.assay,
-            Readout.run_code,
-            Readout.replicate,
-        )
+        .order_by(*_SUBJECT_ORDER)
     )
-    if analyte_ids is not None:
-        q = q.where(Readout.analyte_id.in_(analyte_ids))
-    if flt.biofluid:
-        q = q.where(Sample.biofluid == flt.biofluid)
-    if flt.method:
-        q = q.where(Isolation.method == flt.method)
+    q = _filtered(q, flt, analyte_ids)
     rows: list[Any] = list(tx.session.connection().execute(q).all())
     if len(subject_pks) > 1:  # the stream's order starts with study and subject
         rows.sort(key=lambda r: (info[(r[0], None)][0], info[(r[0], None)][1]))

@@ -11,9 +11,10 @@ tables, and holds only a handful of readouts, so "delete the pair's sets, re-agg
 pair's readouts" is exact whatever changed (value, unit, censoring, a deleted replicate).
 
 - row by row (the readouts service): :func:`refresh_pairs`;
-- in bulk: the readout import hands its pairs to :func:`stage_pair_list`, the undo of a batch
-  collects them with :func:`stage_pairs` (one ``INSERT .. SELECT`` before the delete), both
-  into a temporary table; :func:`refresh_staged` then re-aggregates them with set-based SQL.
+- in bulk: :func:`stage_pairs` collects the pairs into a temporary table with one
+  ``INSERT .. SELECT`` (the undo of a batch from its readouts before the delete, the
+  PostgreSQL import from its staging table) and :func:`refresh_staged` re-aggregates them with
+  set-based SQL; the SQLite import runs :func:`refresh_statements` chunk by chunk itself.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ __all__ = [
     "SET_COLUMNS",
     "refresh_pairs",
     "refresh_staged",
-    "stage_pair_list",
+    "refresh_statements",
     "stage_pairs",
 ]
 
@@ -76,10 +77,17 @@ def refresh_pairs(tx: Tx, pairs: Iterable[tuple[int, int]]) -> None:
         conn.execute(insert, p)
 
 
-def stage_pairs(tx: Tx, readouts_where: str, params: dict[str, Any] | None = None) -> None:
-    """Remember the (sample, analyte) pairs of the readouts matching ``readouts_where`` (SQL
-    over ``readouts``, e.g. ``batch_id = :b``) for :func:`refresh_staged`; call it before
-    deleting those readouts. Pairs staged earlier in the transaction are kept."""
+def stage_pairs(
+    tx: Tx,
+    readouts_where: str = "1 = 1",
+    params: dict[str, Any] | None = None,
+    *,
+    source: str = "readouts",
+) -> None:
+    """Remember the (sample, analyte) pairs of the rows of ``source`` (``readouts``, or a
+    staging table with those columns) matching ``readouts_where`` (e.g. ``batch_id = :b``)
+    for :func:`refresh_staged`; for readouts about to be deleted, call it before the delete.
+    Pairs staged earlier in the transaction are kept."""
     conn = _conn(tx)
     conn.exec_driver_sql(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} "
@@ -89,7 +97,7 @@ def stage_pairs(tx: Tx, readouts_where: str, params: dict[str, Any] | None = Non
     conn.execute(
         text(
             f"INSERT INTO {_STAGE} (sample_id, analyte_id) "
-            f"SELECT DISTINCT sample_id, analyte_id FROM readouts WHERE {readouts_where} "
+            f"SELECT DISTINCT sample_id, analyte_id FROM {source} WHERE {readouts_where} "
             f"EXCEPT SELECT sample_id, analyte_id FROM {_STAGE}"
         ),
         params or {},
@@ -99,52 +107,29 @@ def stage_pairs(tx: Tx, readouts_where: str, params: dict[str, Any] | None = Non
         conn.exec_driver_sql(f"ANALYZE {_STAGE}")
 
 
-def stage_pair_list(tx: Tx, pairs: Iterable[tuple[int, int]]) -> None:
-    """Remember (sample_id, analyte_id) pairs given by the caller (the bulk import knows
-    them from its rows) for :func:`refresh_staged`: no lookup of readouts by batch, which
-    would depend on an index and its statistics."""
-    conn = _conn(tx)
-    conn.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} "
-        "(sample_id INTEGER NOT NULL, analyte_id INTEGER NOT NULL, "
-        "PRIMARY KEY (analyte_id, sample_id))"
+def refresh_statements(pairs: str, sqlite: bool) -> tuple[str, str]:
+    """The two statements that bring the sets of the (sample_id, analyte_id) pairs in table
+    ``pairs`` up to date: delete their sets, then aggregate them again from readouts.
+
+    SQLite has no statistics on a temporary pairs table and with a plain JOIN would scan all
+    of readout_sets and readouts; CROSS JOIN makes it read the pairs first and probe the
+    indexes. PostgreSQL (statistics from ANALYZE in :func:`stage_pairs`) plans it itself."""
+    join = "CROSS JOIN" if sqlite else "JOIN"
+    delete = (
+        f"DELETE FROM readout_sets WHERE id IN (SELECT rs.id FROM {pairs} k {join} "
+        "readout_sets rs ON rs.analyte_id = k.analyte_id AND rs.sample_id = k.sample_id)"
     )
-    dbapi: Any = conn.connection.driver_connection
-    if conn.dialect.name == "sqlite":
-        dbapi.executemany(
-            f"INSERT OR IGNORE INTO {_STAGE} (sample_id, analyte_id) VALUES (?, ?)", pairs
-        )
-        return
-    with dbapi.cursor() as cur:
-        cur.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE}_in (LIKE {_STAGE})")
-        with cur.copy(f"COPY {_STAGE}_in (sample_id, analyte_id) FROM STDIN") as copy:
-            for pair in pairs:
-                copy.write_row(pair)
-        cur.execute(
-            f"INSERT INTO {_STAGE} SELECT DISTINCT sample_id, analyte_id FROM {_STAGE}_in "
-            f"ON CONFLICT DO NOTHING"
-        )
-        cur.execute(f"DELETE FROM {_STAGE}_in")
-        cur.execute(f"ANALYZE {_STAGE}")
+    insert = f"INSERT INTO readout_sets ({SET_COLUMNS}) " + AGGREGATE_SQL.format(
+        source=f"{pairs} k {join} readouts r "
+        "ON r.sample_id = k.sample_id AND r.analyte_id = k.analyte_id",
+        where="",
+    )
+    return delete, insert
 
 
 def refresh_staged(tx: Tx) -> None:
     """Re-aggregate the sets of every staged pair with set-based SQL, then forget the pairs."""
     conn = _conn(tx)
-    # SQLite has no statistics on the temporary pairs table and would scan all of readout_sets
-    # and readouts with a plain JOIN; CROSS JOIN makes it read the pairs first and probe the
-    # indexes. PostgreSQL (statistics from ANALYZE in stage_pairs) plans it itself.
-    join = "CROSS JOIN" if conn.dialect.name == "sqlite" else "JOIN"
-    conn.exec_driver_sql(
-        f"DELETE FROM readout_sets WHERE id IN (SELECT rs.id FROM {_STAGE} k {join} "
-        "readout_sets rs ON rs.analyte_id = k.analyte_id AND rs.sample_id = k.sample_id)"
-    )
-    conn.exec_driver_sql(
-        f"INSERT INTO readout_sets ({SET_COLUMNS}) "
-        + AGGREGATE_SQL.format(
-            source=f"{_STAGE} k {join} readouts r "
-            "ON r.sample_id = k.sample_id AND r.analyte_id = k.analyte_id",
-            where="",
-        )
-    )
+    for statement in refresh_statements(_STAGE, conn.dialect.name == "sqlite"):
+        conn.exec_driver_sql(statement)
     conn.exec_driver_sql(f"DELETE FROM {_STAGE}")

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import math
 import random
+import shutil
 import statistics
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
+
+from exolab.db.engine import Database
 from exolab.services.cell_sources import create_cell_source
 from exolab.services.context import Lab
 from exolab.services.isolations import record_isolation
@@ -333,3 +338,30 @@ def close(a: float | None, b: float | None, rel: float = 1e-9) -> bool:
     if a is None or b is None:
         return a is None and b is None
     return math.isclose(a, b, rel_tol=rel, abs_tol=1e-9)
+
+
+def loaded_cohort(
+    backend: str,
+    templates: dict[str, str],
+    tmp_path_factory: Any,
+    **generate_args: Any,
+) -> Iterator[tuple[Lab, Cohort]]:
+    """A generated cohort loaded into a fresh database of ``backend`` (the body of the
+    module-scoped ``loaded`` fixtures): yields the lab and the cohort, then disposes."""
+    from tests.conftest import PG_ENV, TEST_ADMIN, _fresh_pg, pg_url
+
+    if backend == "postgresql" and not pg_url():
+        pytest.skip(f"PostgreSQL tests need {PG_ENV}=postgresql+psycopg://user:pw@host/db")
+    if backend == "sqlite":
+        target = tmp_path_factory.mktemp("cohort") / "lab.db"
+        shutil.copyfile(templates["sqlite"], target)
+        urls: Iterator[str] = iter([f"sqlite:///{target}"])
+    else:
+        urls = _fresh_pg(templates)
+    db = Database(next(urls))
+    lab = Lab(db, TEST_ADMIN)
+    c = generate(**generate_args)
+    load(lab, c)
+    yield lab, c
+    db.dispose()
+    next(urls, None)

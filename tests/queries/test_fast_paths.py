@@ -10,13 +10,11 @@
 from __future__ import annotations
 
 import math
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from exolab.db.engine import Database
 from exolab.services.context import Lab
 from exolab.services.queries import (
     LongitudinalFilter,
@@ -27,7 +25,7 @@ from exolab.services.queries import (
     iter_longitudinal,
     trajectory_for_subject,
 )
-from tests.conftest import BACKENDS, PG_ENV, TEST_ADMIN, _fresh_pg, pg_url
+from tests.conftest import BACKENDS
 from tests.queries import data
 from tests.queries.data import STUDY
 
@@ -38,21 +36,9 @@ def loaded(
     _templates: dict[str, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[Lab, data.Cohort]]:
-    if request.param == "postgresql" and not pg_url():
-        pytest.skip(f"PostgreSQL tests need {PG_ENV}=postgresql+psycopg://user:pw@host/db")
-    if request.param == "sqlite":
-        target = tmp_path_factory.mktemp("fast") / "lab.db"
-        shutil.copyfile(_templates["sqlite"], target)
-        urls: Iterator[str] = iter([f"sqlite:///{target}"])
-    else:
-        urls = _fresh_pg(_templates)
-    db = Database(next(urls))
-    lab = Lab(db, TEST_ADMIN)
-    c = data.generate(seed=11, n_subjects=6)
-    data.load(lab, c)
-    yield lab, c
-    db.dispose()
-    next(urls, None)
+    yield from data.loaded_cohort(
+        request.param, _templates, tmp_path_factory, seed=11, n_subjects=6
+    )
 
 
 def _subjects(c: data.Cohort) -> list[str]:

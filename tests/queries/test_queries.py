@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import shutil
 import statistics
 from collections.abc import Iterator
 from datetime import date
@@ -11,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from exolab.db.engine import Database
 from exolab.services.context import Lab
 from exolab.services.errors import NotFound, ValidationFailed
 from exolab.services.queries import (
@@ -23,7 +21,7 @@ from exolab.services.queries import (
     iter_longitudinal,
     trajectory_for_subject,
 )
-from tests.conftest import BACKENDS, PG_ENV, TEST_ADMIN, _fresh_pg, pg_url
+from tests.conftest import BACKENDS
 from tests.queries import data
 from tests.queries.data import STUDY, close
 
@@ -35,22 +33,7 @@ def loaded(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[Lab, data.Cohort]]:
     """One generated cohort per backend, shared by this module's read-only tests."""
-    if request.param == "postgresql" and not pg_url():
-        pytest.skip(f"PostgreSQL tests need {PG_ENV}=postgresql+psycopg://user:pw@host/db")
-    if request.param == "sqlite":
-        target = tmp_path_factory.mktemp("queries") / "lab.db"
-        shutil.copyfile(_templates["sqlite"], target)
-        urls: Iterator[str] = iter([f"sqlite:///{target}"])
-    else:
-        urls = _fresh_pg(_templates)
-    url = next(urls)
-    db = Database(url)
-    lab = Lab(db, TEST_ADMIN)
-    c = data.generate()
-    data.load(lab, c)
-    yield lab, c
-    db.dispose()
-    next(urls, None)
+    yield from data.loaded_cohort(request.param, _templates, tmp_path_factory)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from exolab.services.errors import ExolabError
 from exolab.tui.workers import run_db
 
 if TYPE_CHECKING:
+    from exolab.services.readouts import ReadoutOut
     from exolab.tui.app import ExolabApp
 
 T = TypeVar("T")
@@ -43,3 +44,18 @@ class BaseScreen(Screen[Any]):
         on_error: Callable[[ExolabError], Any] | None = None,
     ) -> Worker[T | None]:
         return run_db(self, fn, done, group=group, write=write, on_error=on_error)
+
+
+def readout_cells(r: ReadoutOut) -> list[str]:
+    """A readout's cells as the sample and isolation views list them: analyte, value, unit,
+    censor (blank when none), assay, run, replicate, QC."""
+    return [
+        r.analyte,
+        r.value,
+        r.unit or "",
+        "" if r.censor == "none" else r.censor,
+        r.assay,
+        r.run_id or "",
+        str(r.replicate),
+        r.qc or "",
+    ]

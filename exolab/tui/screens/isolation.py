@@ -22,7 +22,7 @@ from exolab.services.context import Tx
 from exolab.services.isolations import IsolationOut, get_isolation, record_isolation
 from exolab.services.readouts import ReadoutOut, readouts_of
 from exolab.services.standards import misev_report
-from exolab.tui.screens.base import BaseScreen
+from exolab.tui.screens.base import BaseScreen, readout_cells
 from exolab.tui.screens.forms import spec_for
 from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.forms import FormMixin, model_errors
@@ -142,17 +142,7 @@ class IsolationScreen(BaseScreen):
         ro = self.query_one("#readouts", DataTable)
         ro.clear()
         for r in d.readouts:
-            ro.add_row(
-                r.analyte,
-                r.value,
-                r.unit or "",
-                "" if r.censor == "none" else r.censor,
-                r.assay,
-                r.run_id or "",
-                str(r.replicate),
-                r.qc or "",
-                r.antibody or "",
-            )
+            ro.add_row(*readout_cells(r), r.antibody or "")
         if not d.readouts:
             ro.add_row("no readouts yet — press r to enter them", "", "", "", "", "", "", "", "")
 

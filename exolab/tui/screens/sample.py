@@ -30,7 +30,7 @@ from exolab.services.samples import (
     set_status,
 )
 from exolab.services.storage import free_positions
-from exolab.tui.screens.base import BaseScreen
+from exolab.tui.screens.base import BaseScreen, readout_cells
 from exolab.tui.widgets.box_grid import BoxGrid
 from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.location import LocationPicker
@@ -237,17 +237,7 @@ class SampleScreen(BaseScreen):
             [
                 (
                     str(i),
-                    [
-                        r.isolation_id or r.sample_id,
-                        r.analyte,
-                        r.value,
-                        r.unit or "",
-                        "" if r.censor == "none" else r.censor,
-                        r.assay,
-                        r.run_id or "",
-                        str(r.replicate),
-                        r.qc or "",
-                    ],
+                    [r.isolation_id or r.sample_id, *readout_cells(r)],
                 )
                 for i, r in enumerate(d.readouts)
             ],
