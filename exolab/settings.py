@@ -1,12 +1,27 @@
-"""Runtime settings: one pydantic-settings class, read from the environment (EXOLAB_*)."""
+"""Runtime settings, read from the environment (``EXOLAB_*``).
+
+A plain dataclass rather than pydantic-settings: importing pydantic-settings (and pydantic with
+it) costs ~0.27 s on a small VM, more than the whole budget of a query command such as
+``exolab patient``, and four environment variables need no more than this.
+"""
 
 from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from exolab.services.errors import ExolabError
+
+ENV_PREFIX = "EXOLAB_"
+_N = TypeVar("_N", int, float)
+
+
+class SettingsError(ExolabError):
+    """An EXOLAB_* environment variable has a value that cannot be used."""
 
 
 def default_data_dir() -> Path:
@@ -23,15 +38,40 @@ def login_name() -> str:
         return os.environ.get("USER") or "unknown"
 
 
-class Settings(BaseSettings):
-    """Where the database is and who is working."""
+def _env(name: str) -> str | None:
+    value = os.environ.get(ENV_PREFIX + name)
+    return value if value not in (None, "") else None
 
-    model_config = SettingsConfigDict(env_prefix="EXOLAB_", extra="ignore")
 
-    database_url: str | None = None
-    user: str | None = None
-    freeze_thaw_limit: int = 3
-    low_volume_ml: float = 0.1
+def _env_number(name: str, kind: Callable[[str], _N], default: _N, what: str) -> _N:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        value = kind(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{ENV_PREFIX}{name}: must be {what} (got '{raw}')") from None
+    if value < 0:
+        raise SettingsError(f"{ENV_PREFIX}{name}: must not be negative (got '{raw}')")
+    return value
+
+
+@dataclass
+class Settings:
+    """Where the database is, who is working, and the thresholds of the UI's work queues.
+
+    Each field not given is read from ``EXOLAB_<FIELD>`` (EXOLAB_DATABASE_URL, EXOLAB_USER,
+    EXOLAB_FREEZE_THAW_LIMIT, EXOLAB_LOW_VOLUME_ML); an empty variable counts as unset.
+    """
+
+    database_url: str | None = field(default_factory=lambda: _env("DATABASE_URL"))
+    user: str | None = field(default_factory=lambda: _env("USER"))
+    freeze_thaw_limit: int = field(
+        default_factory=lambda: _env_number("FREEZE_THAW_LIMIT", int, 3, "a whole number")
+    )
+    low_volume_ml: float = field(
+        default_factory=lambda: _env_number("LOW_VOLUME_ML", float, 0.1, "a number (mL)")
+    )
 
     def resolved_url(self, override: str | None = None) -> str:
         return to_database_url(
