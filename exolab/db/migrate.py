@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, inspect, text
 
+from exolab.db.raw import SCHEMA_HEAD as SCHEMA_HEAD
+
 if TYPE_CHECKING:
     from alembic.config import Config
-
-# The newest revision in migrations/versions (a test checks it against Alembic's own view).
-SCHEMA_HEAD = "0004"
 
 
 def migrations_dir() -> Path:

@@ -1,0 +1,120 @@
+"""Plain SQL on the database driver (sqlite3 or psycopg), without SQLAlchemy.
+
+The read paths of the longitudinal queries run the same SQL text whether they are called in
+process, on the connection of a SQLAlchemy session (:func:`reader_for`), or from a query command
+that opened the driver itself (:func:`connect`) so as not to import SQLAlchemy, which costs more
+than the query. SQL is written with ``:name`` placeholders (sqlite3's named style); for psycopg
+they are rewritten to ``%(name)s`` once per statement text.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+# The newest revision in migrations/versions (a test checks it against Alembic's own view).
+SCHEMA_HEAD = "0004"
+
+_PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+@functools.lru_cache(maxsize=256)
+def _pyformat(sql: str) -> str:
+    return _PLACEHOLDER.sub(r"%(\1)s", sql)
+
+
+class Reader:
+    """Runs SQL text on one DBAPI connection; ``dialect`` is ``sqlite`` or ``postgresql``."""
+
+    def __init__(self, connection: Any, dialect: str) -> None:
+        self.connection = connection
+        self.dialect = dialect
+        self.sqlite = dialect == "sqlite"
+
+    def _sql(self, sql: str) -> str:
+        return sql if self.sqlite else _pyformat(sql)
+
+    def all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Any]:
+        cur = self.connection.cursor()
+        try:
+            cur.execute(self._sql(sql), params or {})
+            return list(cur.fetchall())
+        finally:
+            cur.close()
+
+    def first(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        cur = self.connection.cursor()
+        try:
+            cur.execute(self._sql(sql), params or {})
+            return cur.fetchone()
+        finally:
+            cur.close()
+
+    def stream(
+        self, sql: str, params: Mapping[str, Any] | None = None, batch: int = 2000
+    ) -> Iterator[Any]:
+        """Rows fetched ``batch`` at a time (a server-side cursor on PostgreSQL)."""
+        cur = (
+            self.connection.cursor()
+            if self.sqlite
+            else self.connection.cursor(name="exolab_stream", withhold=False)
+        )
+        try:
+            cur.execute(self._sql(sql), params or {})
+            while rows := cur.fetchmany(batch):
+                yield from rows
+        finally:
+            cur.close()
+
+
+def in_list(name: str, values: Iterable[Any], params: dict[str, Any]) -> str:
+    """``(:name_0, :name_1, ...)`` for an IN list, adding the values to ``params``."""
+    keys = []
+    for i, value in enumerate(values):
+        key = f"{name}_{i}"
+        params[key] = value
+        keys.append(":" + key)
+    return "(" + (", ".join(keys) or "NULL") + ")"
+
+
+def reader_for(tx: Any) -> Reader:
+    """A reader on the connection (and transaction) of a service :class:`~exolab.services.context.Tx`."""
+    dbapi = tx.session.connection().connection.dbapi_connection
+    return Reader(dbapi, tx.dialect)
+
+
+def connect(url: str) -> Reader | None:
+    """A read-only reader straight on the driver for a database URL, or None when the URL is
+    not one this can open without SQLAlchemy (then the caller takes the SQLAlchemy path, which
+    also gives the usual messages for a missing database)."""
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///") :])
+        if not path.is_file():
+            return None
+        import sqlite3
+
+        conn = sqlite3.connect(str(path), timeout=60.0, isolation_level=None)
+        conn.execute("PRAGMA query_only = 1")
+        conn.execute("BEGIN")  # one snapshot for all the statements of the command
+        return Reader(conn, "sqlite")
+    if url.startswith("postgresql+psycopg://"):
+        import psycopg
+
+        conn = psycopg.connect("postgresql://" + url.split("://", 1)[1])
+        conn.read_only = True
+        return Reader(conn, "postgresql")
+    return None
+
+
+def schema_revision(reader: Reader) -> str | None:
+    """The database's Alembic revision, or None when it has none."""
+    try:
+        row = reader.first("SELECT version_num FROM alembic_version")
+    except Exception:  # no alembic_version table: not an exolab database (yet)
+        if not reader.sqlite:
+            reader.connection.rollback()
+        return None
+    return None if row is None else str(row[0])
