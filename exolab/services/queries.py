@@ -32,9 +32,8 @@ Conventions (CONTRACT §6, CDISC SDTM LB / OMOP MEASUREMENT), the same in every 
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
@@ -52,9 +51,12 @@ from exolab.db.models import (
     Subject,
     Visit,
 )
+from exolab.db.raw import reader_for
 from exolab.domain.units import UnitError, convert
+from exolab.services import history
 from exolab.services.context import Tx
 from exolab.services.errors import FieldError, NotFound, ValidationFailed
+from exolab.services.history import LONGITUDINAL_COLUMNS, Transform, Units
 
 __all__ = [
     "LONGITUDINAL_COLUMNS",
@@ -69,46 +71,6 @@ __all__ = [
     "compare_methods",
     "iter_longitudinal",
     "trajectory_for_subject",
-]
-
-#: Columns of a longitudinal row, in export order (CONTRACT §5 plus standardised values,
-#: the replicate summary and fold change).
-LONGITUDINAL_COLUMNS: list[str] = [
-    "study",
-    "subject_id",
-    "group",
-    "visit",
-    "visit_day",
-    "collected_at",
-    "sample_id",
-    "biofluid",
-    "isolation_id",
-    "method",
-    "analyte",
-    "assay",
-    "run_id",
-    "value",
-    "comparator",
-    "censor",
-    "qualitative",
-    "numeric_value",
-    "unit",
-    "lod",
-    "lloq",
-    "uloq",
-    "replicate",
-    "qc",
-    "std_value",
-    "std_unit",
-    "replicate_mean",
-    "replicate_n",
-    "replicate_n_censored",
-    "replicate_cv",
-    "baseline_flag",
-    "baseline_value",
-    "change_from_baseline",
-    "pct_change_from_baseline",
-    "fold_change",
 ]
 
 
@@ -175,306 +137,16 @@ class TrajectoryPoint(BaseModel):
 
 def _first_collections(tx: Tx, subject_pks: list[int] | None) -> dict[int, date]:
     """Date of each subject's first collection (over all of its samples)."""
-    q = select(Sample.subject_id, func.min(Sample.collected_at)).where(
-        Sample.subject_id.is_not(None)
-    )
-    if subject_pks is not None:
-        q = q.where(Sample.subject_id.in_(subject_pks))
-    return {
-        pk: at.date()
-        for pk, at in tx.session.execute(q.group_by(Sample.subject_id))
-        if at and pk is not None
-    }
-
-
-def _subject_pks(tx: Tx, flt: LongitudinalFilter) -> list[int] | None:
-    """Primary keys of the filtered subjects, or None when no subject filter applies."""
-    if not flt.subjects:
-        return None
-    q = (
-        select(Subject.id)
-        .join(Study, Study.id == Subject.study_id)
-        .where(Subject.subject_code.in_(flt.subjects))
-    )
-    if flt.study:
-        q = q.where(Study.code == flt.study)
-    return list(tx.session.scalars(q))
-
-
-# The stream's columns: where a readout comes from (study .. subject pk), then the readout.
-_CONTEXT_COLUMNS = (
-    Study.code,
-    Subject.subject_code,
-    Subject.group_name,
-    Visit.label,
-    Sample.collected_at,
-    Sample.sample_code,
-    Sample.biofluid,
-    Isolation.isolation_code,
-    Isolation.method,
-    Sample.subject_id,
-)
-_READOUT_COLUMNS = (
-    Readout.analyte_id,
-    Readout.assay,
-    Readout.run_code,
-    Readout.value_text,
-    Readout.comparator,
-    Readout.censor,
-    Readout.qualitative,
-    Readout.value,
-    Readout.unit,
-    Readout.lod,
-    Readout.lloq,
-    Readout.uloq,
-    Readout.replicate,
-    Readout.qc,
-)
-# The stream's order within one subject (the whole stream puts study and subject first).
-_SUBJECT_ORDER = (
-    Readout.analyte_id,
-    Sample.biofluid,
-    Isolation.method.nulls_last(),
-    Sample.collected_at,
-    Sample.sample_code,
-    Isolation.isolation_code.nulls_first(),
-    Readout.assay,
-    Readout.run_code,
-    Readout.replicate,
-)
-
-
-def _filtered(q: Any, flt: LongitudinalFilter, analyte_ids: list[int] | None) -> Any:
-    """``q`` restricted to the filter's analytes, biofluid and method."""
-    if analyte_ids is not None:
-        q = q.where(Readout.analyte_id.in_(analyte_ids))
-    if flt.biofluid:
-        q = q.where(Sample.biofluid == flt.biofluid)
-    if flt.method:
-        q = q.where(Isolation.method == flt.method)
-    return q
-
-
-def _stream_query(
-    flt: LongitudinalFilter, analyte_ids: list[int] | None, subject_pks: list[int] | None
-) -> Any:
-    q = (
-        select(*_CONTEXT_COLUMNS, *_READOUT_COLUMNS)
-        .select_from(Readout)
-        .join(Sample, Sample.id == Readout.sample_id)
-        .outerjoin(Isolation, Isolation.id == Readout.isolation_id)
-        .outerjoin(Visit, Visit.id == Sample.visit_id)
-    )
-    if flt.study or flt.subjects:
-        q = q.join(Subject, Subject.id == Sample.subject_id).join(
-            Study, Study.id == Subject.study_id
-        )
-    else:
-        q = q.outerjoin(Subject, Subject.id == Sample.subject_id).outerjoin(
-            Study, Study.id == Subject.study_id
-        )
-    if subject_pks is not None:
-        q = q.where(Sample.subject_id.in_(subject_pks))
-    elif flt.study:
-        q = q.where(Study.code == flt.study)
-    q = _filtered(q, flt, analyte_ids)
-    return q.order_by(Study.code.nulls_last(), Subject.subject_code.nulls_last(), *_SUBJECT_ORDER)
-
-
-def _subject_rows(
-    tx: Tx, flt: LongitudinalFilter, analyte_ids: list[int] | None, subject_pks: list[int]
-) -> tuple[list[tuple[Any, ...]], dict[int, date]]:
-    """The rows of :func:`_stream_query` for a few subjects, made faster: the readouts'
-    own columns come from the database in the stream's order, the columns of their sample
-    and isolation (the same for dozens of readouts) from one small query, joined here.
-    Creating the driver's Python objects is most of a subject query's cost. Also returns
-    each subject's first collection date (from all of its samples, as
-    :func:`_first_collections`)."""
-    info: dict[tuple[int, int | None], tuple[Any, ...]] = {}
-    first: dict[int, date] = {}
-    for row in tx.session.connection().execute(
-        select(Sample.id, Isolation.id, *_CONTEXT_COLUMNS)
-        .join(Subject, Subject.id == Sample.subject_id)
-        .join(Study, Study.id == Subject.study_id)
-        .outerjoin(Visit, Visit.id == Sample.visit_id)
-        .outerjoin(Isolation, Isolation.sample_id == Sample.id)
-        .where(Sample.subject_id.in_(subject_pks))
-    ):
-        sample_pk, iso_pk, *cols = row
-        info[(sample_pk, iso_pk)] = tuple(cols)
-        day, subject_pk = cols[4].date(), cols[9]
-        if subject_pk not in first or day < first[subject_pk]:
-            first[subject_pk] = day
-        if iso_pk is not None:
-            cols[7] = cols[8] = None  # the sample itself: no isolation code or method
-        info.setdefault((sample_pk, None), tuple(cols))
-    q = (
-        select(Readout.sample_id, Readout.isolation_id, *_READOUT_COLUMNS)
-        .join(Sample, Sample.id == Readout.sample_id)
-        .outerjoin(Isolation, Isolation.id == Readout.isolation_id)
-        .where(Sample.subject_id.in_(subject_pks))
-        .order_by(*_SUBJECT_ORDER)
-    )
-    q = _filtered(q, flt, analyte_ids)
-    rows: list[Any] = list(tx.session.connection().execute(q).all())
-    if len(subject_pks) > 1:  # the stream's order starts with study and subject
-        rows.sort(key=lambda r: (info[(r[0], None)][0], info[(r[0], None)][1]))
-    return [info[(r[0], r[1])] + tuple(r[2:]) for r in rows], first
+    return history.first_collections(reader_for(tx), subject_pks)
 
 
 def _analyte_ids(tx: Tx, codes: list[str]) -> list[int]:
     """Analyte primary keys for codes or synonyms; an unknown analyte is a NotFound."""
-    from exolab.domain.markers import normalize_analyte_code
-
-    ids = []
-    for code in codes:
-        canonical = normalize_analyte_code(code)
-        pk = tx.session.scalar(select(Analyte.id).where(Analyte.code == canonical))
-        if pk is None:  # analytes added by imports: match the code case-insensitively
-            found = tx.session.scalars(
-                select(Analyte.id).where(func.lower(Analyte.code) == code.strip().lower())
-            ).all()
-            pk = found[0] if len(found) == 1 else None
-        if pk is None:
-            raise NotFound(f"no analyte {code}")
-        ids.append(pk)
-    return ids
+    return history.analyte_ids(reader_for(tx), codes)
 
 
-class _Units:
-    """Standard unit per analyte and cached conversion factors to it."""
-
-    def __init__(self, tx: Tx) -> None:
-        self.tx = tx
-        self.code: dict[int, str] = {}
-        self.default: dict[int, str | None] = {}
-        for pk, code, unit in tx.session.execute(
-            select(Analyte.id, Analyte.code, Analyte.default_unit)
-        ):
-            self.code[pk] = code
-            self.default[pk] = unit
-        self._std: dict[int, str | None] = {}
-        self._factor: dict[tuple[str, str], float | None] = {}
-
-    def standard(self, analyte_pk: int) -> str | None:
-        if analyte_pk in self._std:
-            return self._std[analyte_pk]
-        unit = self.default.get(analyte_pk)
-        if not unit:
-            # the first recorded unit: lowest sample, then lowest readout id (set summaries
-            # hold only readouts with a unit, and each set's lowest readout id)
-            unit = self.tx.session.scalar(
-                select(ReadoutSet.unit)
-                .where(ReadoutSet.analyte_id == analyte_pk)
-                .order_by(ReadoutSet.sample_id, ReadoutSet.first_readout_id)
-                .limit(1)
-            )
-        self._std[analyte_pk] = unit
-        return unit
-
-    def factor(self, unit: str, std: str) -> float | None:
-        """Multiplier from ``unit`` to ``std``, or None when they do not convert."""
-        key = (unit, std)
-        if key not in self._factor:
-            try:
-                self._factor[key] = convert(1.0, unit, std)
-            except UnitError:
-                self._factor[key] = None
-        return self._factor[key]
-
-    def to_std(self, analyte_pk: int, value: float | None, unit: str | None) -> tuple[Any, Any]:
-        """(std_value, std_unit) of one result."""
-        if unit is None:
-            return None, None
-        std = self.standard(analyte_pk)
-        if std is None or std == unit:
-            return value, unit
-        f = self.factor(unit, std)
-        if f is None:
-            return value, unit
-        if value is None:
-            return None, std
-        return (value if f == 1.0 else value * f), std
-
-
-def _cv(values: list[float]) -> tuple[float | None, float | None]:
-    """(mean, CV %) of replicate values; CV needs two values and a non-zero mean."""
-    if not values:
-        return None, None
-    n = len(values)
-    mean = math.fsum(values) / n
-    if n < 2 or mean == 0:
-        return mean, None
-    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
-    return mean, 100.0 * sd / abs(mean)
-
-
-def _summarise_set(members: list[dict[str, Any]]) -> float | None:
-    """Fill the replicate summary of one replicate set; return its mean (None if censored)."""
-    numbers = [
-        m["std_value"] for m in members if m["censor"] == "none" and m["std_value"] is not None
-    ]
-    n_censored = sum(1 for m in members if m["censor"] != "none")
-    mean, cv = _cv(numbers)
-    n = len(numbers)
-    for m in members:
-        m["replicate_mean"] = mean
-        m["replicate_n"] = n
-        m["replicate_n_censored"] = n_censored
-        m["replicate_cv"] = cv
-    return mean
-
-
-def _finish_group(rows: list[dict[str, Any]], starts: list[int]) -> None:
-    """Fill replicate summaries and baselines of one subject x analyte x biofluid x method.
-
-    ``rows`` are in collection order with the replicates of a set adjacent (the stream's
-    ORDER BY), ``starts`` the index of each set's first row; modified in place.
-    """
-    # per std unit: (time of the earliest set with a mean, the means of the sets at that time)
-    first: dict[Any, tuple[Any, list[float]]] = {}
-    ends = starts[1:]
-    ends.append(len(rows))
-    for i, j in zip(starts, ends, strict=True):
-        block = rows[i:j]
-        units = {m["std_unit"] for m in block}
-        sets = (
-            [block]
-            if len(units) == 1
-            else [[m for m in block if m["std_unit"] == u] for u in units]
-        )
-        for members in sets:
-            mean = _summarise_set(members)
-            if mean is not None:
-                unit, at = members[0]["std_unit"], members[0]["collected_at"]
-                cur = first.get(unit)
-                if cur is None:
-                    first[unit] = (at, [mean])
-                elif cur[0] == at:
-                    cur[1].append(mean)
-    if rows[0]["subject_id"] is None or not first:
-        return
-    baselines = {u: (at, math.fsum(v) / len(v)) for u, (at, v) in first.items()}
-    for r in rows:
-        b = baselines.get(r["std_unit"])
-        if b is None:
-            continue
-        at, base = b
-        r["baseline_value"] = base
-        if r["collected_at"] == at:
-            r["baseline_flag"] = "Y"
-        v = r["replicate_mean"]
-        if v is not None and r["censor"] == "none" and r["std_value"] is not None:
-            change = v - base
-            r["change_from_baseline"] = change
-            if base != 0:
-                r["pct_change_from_baseline"] = 100.0 * change / base
-                r["fold_change"] = v / base
-
-
-def _in_window(flt: LongitudinalFilter, r: dict[str, Any]) -> bool:
-    d = r["collected_at"].date()
-    return not ((flt.since and d < flt.since) or (flt.until and d > flt.until))
+def _units(tx: Tx) -> Units:
+    return Units(reader_for(tx))
 
 
 def iter_longitudinal(tx: Tx, flt: LongitudinalFilter) -> Iterator[dict[str, Any]]:
@@ -484,145 +156,19 @@ def iter_longitudinal(tx: Tx, flt: LongitudinalFilter) -> Iterator[dict[str, Any
     analyte, biofluid, method and collection time; each subject x analyte x biofluid x method
     group is held in memory only until it is complete, so memory does not grow with the number
     of rows (only a first-collection date per subject is kept). Baselines, replicate summaries
-    and visit days follow the module's conventions.
+    and visit days follow the module's conventions (computed by :mod:`exolab.services.history`,
+    which ``exolab patient`` also runs without SQLAlchemy).
     """
-    return _longitudinal(tx, flt, None)
-
-
-Transform = Callable[[dict[str, Any]], None]
-
-
-def _longitudinal(
-    tx: Tx, flt: LongitudinalFilter, transform: Transform | None
-) -> Iterator[dict[str, Any]]:
-    analyte_ids = _analyte_ids(tx, flt.analytes) if flt.analytes else None
-    subject_pks = _subject_pks(tx, flt)
-    if subject_pks == []:
-        return
-    units = _Units(tx)
-    windowed = flt.since is not None or flt.until is not None
-    conn = tx.session.connection()
-    result: Any
-    if subject_pks is None:  # long stream: server-side cursor, fetched in batches
-        first_day = _first_collections(tx, None)
-        q = _stream_query(flt, analyte_ids, subject_pks)
-        streamed = conn.execution_options(stream_results=True, yield_per=2000).execute(q)
-        result = itertools.chain.from_iterable(streamed.partitions())
-    else:
-        result, first_day = _subject_rows(tx, flt, analyte_ids, subject_pks)
-    codes = units.code
-    to_std = units.to_std
-    group: list[dict[str, Any]] = []
-    starts: list[int] = []  # where each replicate set of the group begins
-    group_key: tuple[Any, ...] | None = None
-    set_key: tuple[Any, ...] | None = None
-    std_of: dict[tuple[int, Any], tuple[Any, Any]] = {}
-    last_at: Any = None
-    last_subject: Any = None
-    visit_day: int | None = None
-    for (
-        study,
-        subject,
-        grp,
-        visit,
-        collected_at,
-        sample,
-        biofluid,
-        isolation,
-        method,
-        subject_pk,
-        analyte_pk,
-        assay,
-        run_code,
-        value_text,
-        comparator,
-        censor,
-        qualitative,
-        value,
-        unit,
-        lod,
-        lloq,
-        uloq,
-        replicate,
-        qc,
-    ) in result:
-        key = (study, subject, analyte_pk, biofluid, method)
-        if key != group_key:
-            if group:
-                _finish_group(group, starts)
-                if windowed:
-                    yield from (r for r in group if _in_window(flt, r))
-                else:
-                    yield from group
-            group = []
-            starts = []
-            group_key = key
-            set_key = None
-        if (sample, isolation, assay, run_code) != set_key:
-            set_key = (sample, isolation, assay, run_code)
-            starts.append(len(group))
-        if collected_at != last_at or subject_pk != last_subject:
-            last_at, last_subject = collected_at, subject_pk
-            visit_day = (
-                (collected_at.date() - first_day[subject_pk]).days
-                if subject_pk is not None
-                else None
-            )
-        conv = std_of.get((analyte_pk, unit))
-        if conv is None:
-            std_value, std_unit = to_std(analyte_pk, 1.0, unit)
-            conv = std_of[(analyte_pk, unit)] = (std_value, std_unit)
-        factor, std_unit = conv
-        if factor is None or value is None:
-            std_value = None
-        else:
-            std_value = value if factor == 1.0 else value * factor
-        row = {
-            "study": study,
-            "subject_id": subject,
-            "group": grp,
-            "visit": visit,
-            "visit_day": visit_day,
-            "collected_at": collected_at,
-            "sample_id": sample,
-            "biofluid": biofluid,
-            "isolation_id": isolation,
-            "method": method,
-            "analyte": codes[analyte_pk],
-            "assay": assay,
-            "run_id": run_code or None,
-            "value": value_text,
-            "comparator": comparator,
-            "censor": censor,
-            "qualitative": qualitative,
-            "numeric_value": value,
-            "unit": unit,
-            "lod": lod,
-            "lloq": lloq,
-            "uloq": uloq,
-            "replicate": replicate,
-            "qc": qc,
-            "std_value": std_value,
-            "std_unit": std_unit,
-            "replicate_mean": None,
-            "replicate_n": 0,
-            "replicate_n_censored": 0,
-            "replicate_cv": None,
-            "baseline_flag": None,
-            "baseline_value": None,
-            "change_from_baseline": None,
-            "pct_change_from_baseline": None,
-            "fold_change": None,
-        }
-        if transform is not None:
-            transform(row)
-        group.append(row)
-    if group:
-        _finish_group(group, starts)
-        if windowed:
-            yield from (r for r in group if _in_window(flt, r))
-        else:
-            yield from group
+    return history.longitudinal(
+        reader_for(tx),
+        study=flt.study,
+        subjects=flt.subjects,
+        analytes=flt.analytes,
+        biofluid=flt.biofluid,
+        method=flt.method,
+        since=flt.since,
+        until=flt.until,
+    )
 
 
 # -- one subject ----------------------------------------------------------------------------
@@ -785,8 +331,8 @@ def trajectory_for_subject(
     the same sample or its parent, in mg/mL). The method is named in each point's
     ``normalisation``; points that cannot be normalised keep no number and say why.
     """
-    flt = LongitudinalFilter(study=study, subjects=[subject], analytes=analytes or [])
-    pks = _subject_pks(tx, flt)
+    reader = reader_for(tx)
+    pks = history.subject_pks(reader, study, [subject])
     if not pks:
         raise NotFound(f"no subject {subject} in study {study}")
     transform: Transform | None = None
@@ -796,10 +342,12 @@ def trajectory_for_subject(
                 [FieldError("normalise", f"must be one of {', '.join(NORMALISATIONS)}", normalise)]
             )
         transform = _Normaliser(tx, pks, normalise)
-    return _points(_longitudinal(tx, flt, transform))
+    return _points(history.trajectory(reader, study, subject, analytes, transform))
 
 
-_POINT_FIELDS = frozenset(TrajectoryPoint.model_fields)
+# One set for all points: every point has every field set, so pydantic's additions to it
+# (assignment to a field) change nothing.
+_POINT_FIELDS = set(TrajectoryPoint.model_fields)
 
 
 def _points(rows: Iterable[dict[str, Any]]) -> list[TrajectoryPoint]:
@@ -816,7 +364,7 @@ def _points(rows: Iterable[dict[str, Any]]) -> list[TrajectoryPoint]:
             r["normalisation"] = None
         p = new(TrajectoryPoint)
         set_attr(p, "__dict__", r)
-        set_attr(p, "__pydantic_fields_set__", set(_POINT_FIELDS))
+        set_attr(p, "__pydantic_fields_set__", _POINT_FIELDS)
         set_attr(p, "__pydantic_extra__", None)
         set_attr(p, "__pydantic_private__", None)
         out.append(p)
@@ -901,7 +449,7 @@ class _Result:
 def _replicate_results(
     tx: Tx,
     analyte_pk: int,
-    units: _Units,
+    units: Units,
     *,
     study: str | None = None,
     biofluid: str | None = None,
@@ -1005,16 +553,12 @@ def _replicate_results(
     return list(merged.values())
 
 
-def _as_datetime(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-
-
 def _fill_visit_days(tx: Tx, results: list[_Result]) -> None:
     subject_pks = sorted({r.subject_pk for r in results})
     first = _first_collections(tx, subject_pks if len(subject_pks) < 500 else None)
     for r in results:
         day0 = first.get(r.subject_pk)
-        r.collected_at = _as_datetime(r.collected_at)
+        r.collected_at = history.as_datetime(r.collected_at)
         r.visit_day = (r.collected_at.date() - day0).days if day0 else None
 
 
@@ -1028,7 +572,7 @@ def _visit_order(tx: Tx, results: list[_Result]) -> dict[str | None, float]:
     for (subject_pk, visit), at in seen.items():
         day0 = first.get(subject_pk)
         if day0 is not None:
-            days.setdefault(visit, []).append((_as_datetime(at).date() - day0).days)
+            days.setdefault(visit, []).append((history.as_datetime(at).date() - day0).days)
     return {v: math.fsum(d) / len(d) for v, d in days.items()}
 
 
@@ -1116,7 +660,7 @@ def _cohort(
     with ``change`` the change from baseline (None when censored or without a baseline)."""
     _check_by(by)
     (analyte_pk,) = _analyte_ids(tx, [analyte])
-    units = _Units(tx)
+    units = _units(tx)
     results = _replicate_results(
         tx, analyte_pk, units, study=study, biofluid=biofluid, method=method
     )
@@ -1170,7 +714,7 @@ def cohort_points(
 def _cohort_sets(
     tx: Tx,
     analyte_pk: int,
-    units: _Units,
+    units: Units,
     by: str,
     *,
     change: bool,
@@ -1183,7 +727,7 @@ def _cohort_sets(
 
     One row per set: ``(subject_pk, by_value, unit, mean)`` in the standard unit (mean None
     when every replicate was censored), then ``collected_at`` for ``by`` visit or ``change``
-    and ``biofluid, method`` for ``change``. The database converts units and divides (factors from :class:`_Units`,
+    and ``biofluid, method`` for ``change``. The database converts units and divides (factors from :class:`~exolab.services.history.Units`,
     passed as parameters), and merges sets that differ only in a convertible unit (ng/mL
     and pg/mL in one run) when the analyte has units that convert into one; only the columns
     a summary needs are joined and fetched. At 10 million readouts an analyte has ~200k
@@ -1257,7 +801,7 @@ def _cohort_sets(
         for (subject_pk, visit), at in seen.items():
             day0 = first.get(subject_pk)
             if day0 is not None:
-                days.setdefault(visit, []).append((_as_datetime(at).date() - day0).days)
+                days.setdefault(visit, []).append((history.as_datetime(at).date() - day0).days)
         visit_day = {v: math.fsum(d) / len(d) for v, d in days.items()}
     return rows, visit_day
 
@@ -1328,7 +872,7 @@ def cohort_summary(
     """
     _check_by(by)
     (analyte_pk,) = _analyte_ids(tx, [analyte])
-    units = _Units(tx)
+    units = _units(tx)
     code, std = units.code[analyte_pk], units.standard(analyte_pk)
     sets, visit_day = _cohort_sets(
         tx, analyte_pk, units, by, change=change, study=study, biofluid=biofluid, method=method
@@ -1494,7 +1038,7 @@ def compare_methods(
     averaged results there; a pair where either side is censored is counted in
     ``n_censored_pairs`` and left out of the statistics."""
     (analyte_pk,) = _analyte_ids(tx, [analyte])
-    units = _Units(tx)
+    units = _units(tx)
     results = _replicate_results(tx, analyte_pk, units, study=study, isolations_only=True)
     roots = _roots(tx, {r.sample_pk for r in results})
     # (root, assay, unit) -> method -> [means], censored flag
