@@ -107,10 +107,8 @@ def run_handler(handler: Handler, args: argparse.Namespace) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except Exception as exc:  # database unreachable and the like: plain words, no traceback
-        from sqlalchemy.exc import OperationalError
-
-        if isinstance(exc, OperationalError):
-            msg = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        msg = _database_problem(exc)
+        if msg is not None:
             print(f"error: database: {msg}", file=sys.stderr)
             return 1
         if os.environ.get("EXOLAB_DEBUG"):
@@ -120,6 +118,18 @@ def run_handler(handler: Handler, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+def _database_problem(exc: Exception) -> str | None:
+    """The first line of a driver's operational error (database unreachable, locked, not a
+    database), raised through SQLAlchemy or straight from sqlite3/psycopg; None for others."""
+    if type(exc).__module__.split(".")[0] not in ("sqlalchemy", "sqlite3", "psycopg"):
+        return None
+    if not any(c.__name__ == "OperationalError" for c in type(exc).__mro__):
+        return None
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def settings_from(args: argparse.Namespace) -> tuple[str, str]:

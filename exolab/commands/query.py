@@ -108,7 +108,7 @@ TABLE_COLUMNS = [
 ]
 
 
-def _collapse(points: list[Any]) -> list[dict[str, Any]]:
+def _collapse(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One table line per replicate set (target x analyte x assay x run)."""
     from exolab.commands.output import fmt
 
@@ -116,64 +116,93 @@ def _collapse(points: list[Any]) -> list[dict[str, Any]]:
     last: tuple[Any, ...] | None = None
     for p in points:
         key = (
-            p.analyte,
-            p.biofluid,
-            p.method,
-            p.sample_id,
-            p.isolation_id,
-            p.assay,
-            p.run_id,
-            p.std_unit,
+            p["analyte"],
+            p["biofluid"],
+            p["method"],
+            p["sample_id"],
+            p["isolation_id"],
+            p["assay"],
+            p["run_id"],
+            p["std_unit"],
         )
         if key == last:
             continue
         last = key
-        if p.replicate_n:
-            result = fmt(p.replicate_mean)
-            if p.replicate_n_censored:
-                result += f" (+{p.replicate_n_censored} censored)"
-        elif p.qualitative:
-            result = p.qualitative
-        else:
-            result = p.value if p.censor != "none" else fmt(p.std_value)
-        change = (
-            p.replicate_mean - p.baseline_value
-            if p.replicate_n and p.baseline_value is not None
-            else None
+        n, n_censored, mean, base = (
+            p["replicate_n"],
+            p["replicate_n_censored"],
+            p["replicate_mean"],
+            p["baseline_value"],
         )
-        pct = 100.0 * change / p.baseline_value if change is not None and p.baseline_value else None
+        if n:
+            result = fmt(mean)
+            if n_censored:
+                result += f" (+{n_censored} censored)"
+        elif p["qualitative"]:
+            result = p["qualitative"]
+        else:
+            result = p["value"] if p["censor"] != "none" else fmt(p["std_value"])
+        change = mean - base if n and base is not None else None
+        pct = 100.0 * change / base if change is not None and base else None
         lines.append(
             {
-                "analyte": p.analyte,
-                "biofluid": p.biofluid,
-                "method": p.method or "(sample)",
-                "visit": p.visit,
-                "day": p.visit_day,
-                "collected": p.collected_at,
-                "target": p.isolation_id or p.sample_id,
-                "assay": p.assay,
+                "analyte": p["analyte"],
+                "biofluid": p["biofluid"],
+                "method": p["method"] or "(sample)",
+                "visit": p["visit"],
+                "day": p["visit_day"],
+                "collected": p["collected_at"],
+                "target": p["isolation_id"] or p["sample_id"],
+                "assay": p["assay"],
                 "result": result,
-                "n": p.replicate_n + p.replicate_n_censored,
-                "cv%": None if p.replicate_cv is None else round(p.replicate_cv, 1),
-                "unit": p.std_unit,
-                "baseline": p.baseline_value,
+                "n": n + n_censored,
+                "cv%": None if p["replicate_cv"] is None else round(p["replicate_cv"], 1),
+                "unit": p["std_unit"],
+                "baseline": base,
                 "change": change,
                 "change%": None if pct is None else round(pct, 1),
-                "bl": "*" if p.baseline_flag else "",
+                "bl": "*" if p["baseline_flag"] else "",
             }
         )
     return lines
 
 
+def _trajectory_on_driver(args: argparse.Namespace) -> list[dict[str, Any]] | None:
+    """The trajectory read with plain SQL on the database driver, without importing
+    SQLAlchemy or pydantic (which take longer to import than the query takes to run); None
+    when that cannot be done (a database URL for another driver, a missing database or an
+    outdated schema: the service path then runs and says what is wrong)."""
+    from exolab.cli import settings_from
+    from exolab.db import raw
+
+    url, _user = settings_from(args)
+    reader = raw.connect(url)
+    if reader is None:
+        return None
+    try:
+        if raw.schema_revision(reader) != raw.SCHEMA_HEAD:
+            return None
+        from exolab.services.history import trajectory
+
+        return trajectory(reader, args.study, args.subject, args.analyte or None)
+    finally:
+        reader.connection.close()
+
+
 def cmd_patient(args: argparse.Namespace) -> int:
     from exolab.commands.output import emit, print_table, write_csv
-    from exolab.services.queries import LONGITUDINAL_COLUMNS, trajectory_for_subject
+    from exolab.services.history import LONGITUDINAL_COLUMNS
 
-    lab = open_lab(args)
-    with lab.read() as tx:
-        points = trajectory_for_subject(
-            tx, args.study, args.subject, args.analyte or None, normalise=args.normalise
-        )
+    points = None if args.normalise else _trajectory_on_driver(args)
+    if points is None:
+        from exolab.services.queries import trajectory_for_subject
+
+        lab = open_lab(args)
+        with lab.read() as tx:
+            found = trajectory_for_subject(
+                tx, args.study, args.subject, args.analyte or None, normalise=args.normalise
+            )
+        points = [p.model_dump() for p in found]
     columns = list(LONGITUDINAL_COLUMNS)
     if args.normalise:
         columns.append("normalisation")
@@ -185,11 +214,11 @@ def cmd_patient(args: argparse.Namespace) -> int:
             print(f"normalised: {args.normalise}")
         print_table(_collapse(points), TABLE_COLUMNS)
         return 0
-    rows = [p.model_dump(include=set(columns)) for p in points]
+    rows = [{c: p[c] for c in columns} for p in points]
     if args.format == "csv":
         write_csv(rows, columns)
     else:
-        emit([{c: r[c] for c in columns} for r in rows], columns, "json")
+        emit(rows, columns, "json")
     return 0
 
 

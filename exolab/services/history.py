@@ -189,11 +189,14 @@ _READOUT = (
     "readouts.comparator, readouts.censor, readouts.qualitative, readouts.value, "
     "readouts.unit, readouts.lod, readouts.lloq, readouts.uloq, readouts.replicate, readouts.qc"
 )
-# The order within one subject (the whole stream puts study and subject first).
-_SUBJECT_ORDER = (
-    "readouts.analyte_id, samples.biofluid, isolations.method NULLS LAST, "
-    "samples.collected_at, samples.sample_code, isolations.isolation_code NULLS FIRST, "
-    "readouts.assay, readouts.run_code, readouts.replicate"
+# The stream's order, text compared by code point on both databases (PostgreSQL would use the
+# database's collation) so that it is the order of SQLite and of Python's sort in
+# :func:`subject_rows`.
+_STREAM_ORDER = (
+    "studies.code{c} NULLS LAST, subjects.subject_code{c} NULLS LAST, readouts.analyte_id, "
+    "samples.biofluid{c}, isolations.method{c} NULLS LAST, samples.collected_at, "
+    "samples.sample_code{c}, isolations.isolation_code{c} NULLS FIRST, readouts.assay{c}, "
+    "readouts.run_code{c}, readouts.replicate"
 )
 _READOUT_FROM = (
     "readouts JOIN samples ON samples.id = readouts.sample_id "
@@ -221,6 +224,7 @@ def _filters(
 
 
 def stream_sql(
+    sqlite: bool,
     study: str | None,
     analyte_pks: list[int] | None,
     biofluid: str | None,
@@ -239,7 +243,7 @@ def stream_sql(
         sql += " AND studies.code = :study"
         params["study"] = study
     sql += _filters(params, analyte_pks, biofluid, method)
-    sql += " ORDER BY studies.code NULLS LAST, subjects.subject_code NULLS LAST, " + _SUBJECT_ORDER
+    sql += " ORDER BY " + _STREAM_ORDER.format(c="" if sqlite else ' COLLATE "C"')
     return sql, params
 
 
@@ -429,7 +433,7 @@ def longitudinal(
     result: Any
     if pks is None:
         first_day = first_collections(reader, None)
-        sql, params = stream_sql(study, analyte_pks, biofluid, method)
+        sql, params = stream_sql(reader.sqlite, study, analyte_pks, biofluid, method)
         result = reader.stream(sql, params)
     else:
         result, first_day = subject_rows(reader, pks, analyte_pks, biofluid, method)

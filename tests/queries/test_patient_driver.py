@@ -1,0 +1,87 @@
+"""``exolab patient`` on the database driver alone: the same output as the service path, and
+neither SQLAlchemy nor pydantic imported."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from exolab import cli
+from exolab.commands import query
+from tests.queries.test_cli_queries import clinical  # noqa: F401  (fixture)
+
+
+def _patient(capsys: pytest.CaptureFixture[str], url: str, *args: str) -> tuple[int, str]:
+    rc = cli.main(["--db", url, "--user", "tester", "patient", *args])
+    out = capsys.readouterr()
+    return rc, out.out + out.err
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_driver_path_equals_service_path(
+    clinical: str,  # noqa: F811
+    fmt: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    taken: list[Any] = []
+    on_driver = query._trajectory_on_driver
+
+    def spy(args: Any) -> Any:
+        rows = on_driver(args)
+        taken.append(rows)
+        return rows
+
+    monkeypatch.setattr(query, "_trajectory_on_driver", spy)
+    for subject, analytes in (("C01", []), ("C03", ["--analyte", "alt"]), ("C02", [])):
+        args = ["CLIN", subject, *analytes, "--format", fmt]
+        rc, direct = _patient(capsys, clinical, *args)
+        assert rc == 0 and taken[-1], direct  # the driver path ran and found rows
+        monkeypatch.setattr(query, "_trajectory_on_driver", lambda _args: None)
+        rc2, service = _patient(capsys, clinical, *args)
+        monkeypatch.setattr(query, "_trajectory_on_driver", spy)
+        assert rc2 == 0
+        assert direct == service
+        assert "C01-V1" in direct or subject != "C01"
+
+
+def test_driver_path_errors(clinical: str, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    rc, out = _patient(capsys, clinical, "CLIN", "C99")
+    assert rc == 1 and "no subject C99 in study CLIN" in out
+    rc, out = _patient(capsys, clinical, "CLIN", "C01", "--analyte", "NOPE")
+    assert rc == 1 and "no analyte NOPE" in out
+    rc, out = _patient(capsys, clinical, "OTHER", "C01")
+    assert rc == 1 and "no subject C01 in study OTHER" in out
+
+
+def test_patient_imports_neither_sqlalchemy_nor_pydantic(clinical: str) -> None:  # noqa: F811
+    code = (
+        "import sys\n"
+        "from exolab.cli import main\n"
+        "rc = main(['patient', 'CLIN', 'C01', '--format', 'csv'])\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'sqlalchemy', 'pydantic', 'pydantic_core', 'alembic', 'textual'})\n"
+        "print('heavy:', ','.join(heavy), file=sys.stderr)\n"
+        "sys.exit(rc)\n"
+    )
+    env = {**os.environ, "EXOLAB_DATABASE_URL": clinical, "EXOLAB_USER": "tester"}
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert r.returncode == 0, r.stderr
+    assert "heavy: \n" in r.stderr
+    assert r.stdout.splitlines()[0].startswith("study,subject_id,group,visit,visit_day")
+    assert len(r.stdout.splitlines()) == 1 + 9  # C01: ALT 3, creatinine 2, PLT 2, PT 2
+
+
+def test_unreachable_server_and_missing_database(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc, out = _patient(capsys, "postgresql+psycopg://nobody:x@127.0.0.1:1/none", "S", "X")
+    assert rc == 1 and out.startswith("error: database:") and "Traceback" not in out
+    rc, out = _patient(capsys, str(tmp_path / "missing.db"), "S", "X")
+    assert rc == 1 and "is not initialised; run `exolab init`" in out
