@@ -117,6 +117,8 @@ _ALIASES: dict[str, str] = {
     "ml/min/1.73m2": "mL/min/{1.73_m2}",
     "ml/min/1.73m^2": "mL/min/{1.73_m2}",
     "mosm/kg": "mosm/kg",
+    # urine or blood pH, not picohenry (UCUM "pH"): no lab records an inductance
+    "ph": "[pH]",
 }
 
 # Thousands and millions per microlitre, as cell counters print them (case-sensitive: "K/uL"

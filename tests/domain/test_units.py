@@ -66,6 +66,8 @@ from exolab.domain.units import UnitError, can_convert, convert, normalize_unit
         ("particles/µg protein", "{particles}/ug"),
         ("{particles}/ug", "{particles}/ug"),
         ("a.u.", "[arb'U]"),
+        ("pH", "[pH]"),
+        ("[pH]", "[pH]"),
         # valid UCUM passes through unchanged, case-sensitively
         ("ng/mL/h", "ng/mL/h"),
         ("10*3/uL", "10*3/uL"),
