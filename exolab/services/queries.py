@@ -33,6 +33,7 @@ Conventions (CONTRACT §6, CDISC SDTM LB / OMOP MEASUREMENT), the same in every 
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -562,18 +563,26 @@ def _fill_visit_days(tx: Tx, results: list[_Result]) -> None:
         r.visit_day = (r.collected_at.date() - day0).days if day0 else None
 
 
-def _visit_order(tx: Tx, results: list[_Result]) -> dict[str | None, float]:
-    """Mean visit day of each visit label (parsing one date per subject and visit)."""
-    seen: dict[tuple[int, str | None], Any] = {}
-    for r in results:
-        seen.setdefault((r.subject_pk, r.visit), r.collected_at)
-    first = _first_collections(tx, None if len(seen) > 2000 else sorted({k[0] for k in seen}))
-    days: dict[str | None, list[int]] = {}
-    for (subject_pk, visit), at in seen.items():
-        day0 = first.get(subject_pk)
-        if day0 is not None:
-            days.setdefault(visit, []).append((history.as_datetime(at).date() - day0).days)
-    return {v: math.fsum(d) / len(d) for v, d in days.items()}
+def _visit_order(tx: Tx, study: str | None) -> dict[str, float]:
+    """Mean visit day of each visit label over the subjects (of ``study``) that had it:
+    days from a subject's first visit to the visit, by the visits' dates (the earliest
+    collection registered at each). Only orders visits; labels without a date get none."""
+    params: dict[str, Any] = {}
+    where = "visit_date IS NOT NULL"
+    if study:
+        where += (
+            " AND subject_id IN (SELECT subjects.id FROM subjects JOIN studies"
+            " ON studies.id = subjects.study_id WHERE studies.code = :study)"
+        )
+        params["study"] = study
+    day = "julianday({})" if tx.dialect == "sqlite" else "({} - DATE '2000-01-01')"
+    sql = (
+        f"SELECT v.label, avg({day.format('v.visit_date')} - f.first) FROM visits v JOIN "
+        f"(SELECT subject_id, min({day.format('visit_date')}) AS first FROM visits "
+        f"WHERE {where} GROUP BY subject_id) f ON f.subject_id = v.subject_id "
+        "WHERE v.visit_date IS NOT NULL GROUP BY v.label"
+    )
+    return {label: float(d) for label, d in reader_for(tx).all(sql, params)}
 
 
 def _baselines(results: list[_Result]) -> dict[tuple[Any, ...], float]:
@@ -601,7 +610,10 @@ def describe(values: list[float]) -> dict[str, float | None]:
     xs = sorted(values)
     n = len(xs)
     mean = math.fsum(xs) / n
-    sd = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1)) if n > 1 else None
+    sd = None
+    if n > 1:
+        dev = [x - mean for x in xs]
+        sd = math.sqrt(math.fsum(map(operator.mul, dev, dev)) / (n - 1))
 
     def quantile(p: float) -> float:
         h = (n - 1) * p
@@ -721,13 +733,12 @@ def _cohort_sets(
     study: str | None,
     biofluid: str | None,
     method: str | None,
-) -> tuple[list[Any], dict[str | None, float]]:
-    """The replicate sets behind :func:`cohort_summary`, lean, and (``by`` visit) the mean
-    visit day of each visit label.
+) -> list[Any]:
+    """The replicate sets behind :func:`cohort_summary`, lean.
 
     One row per set: ``(subject_pk, by_value, unit, mean)`` in the standard unit (mean None
-    when every replicate was censored), then ``collected_at`` for ``by`` visit or ``change``
-    and ``biofluid, method`` for ``change``. The database converts units and divides (factors from :class:`~exolab.services.history.Units`,
+    when every replicate was censored), then for ``change`` ``collected_at, biofluid,
+    method``. The database converts units and divides (factors from :class:`~exolab.services.history.Units`,
     passed as parameters), and merges sets that differ only in a convertible unit (ng/mL
     and pg/mL in one run) when the analyte has units that convert into one; only the columns
     a summary needs are joined and fetched. At 10 million readouts an analyte has ~200k
@@ -761,18 +772,17 @@ def _cohort_sets(
         "biofluid": Sample.biofluid,
     }[by]
     cols: list[Any] = [Sample.subject_id, by_col, unit_col, case((n > 0, total / n))]
-    if change or by == "visit":
-        # compared as stored (ISO text on SQLite, a datetime on PostgreSQL), parsed rarely
-        cols.append(type_coerce(Sample.collected_at, String))
     if change:
-        cols += [Sample.biofluid, Isolation.method]
+        # compared as stored (ISO text on SQLite, a datetime on PostgreSQL), never parsed
+        cols += [type_coerce(Sample.collected_at, String), Sample.biofluid, Isolation.method]
     q = (
         select(*cols)
         .select_from(a)
         .join(Sample, Sample.id == a.sample_id)
-        .outerjoin(Isolation, Isolation.id == a.isolation_id)
         .where(a.analyte_id == analyte_pk, Sample.subject_id.is_not(None))
     )
+    if change or method or by == "method":
+        q = q.outerjoin(Isolation, Isolation.id == a.isolation_id)
     if by == "group" or study:
         q = q.join(Subject, Subject.id == Sample.subject_id)
     if by == "visit":
@@ -786,24 +796,7 @@ def _cohort_sets(
     if merge:
         q = q.group_by(a.sample_id, a.isolation_id, a.assay, a.run_code, unit_col, *cols[:2])
         q = q.group_by(*cols[4:])
-    rows = _fetch_raw(tx, q)
-    visit_day: dict[str | None, float] = {}
-    if by == "visit":
-        # mean over subjects of the day of their first collection at the visit (with a result)
-        seen: dict[tuple[Any, Any], Any] = {}
-        for r in rows:
-            key, at = (r[0], r[1]), r[4]
-            cur = seen.get(key)
-            if cur is None or at < cur:
-                seen[key] = at
-        first = _first_collections(tx, None if len(seen) > 2000 else sorted({k[0] for k in seen}))
-        days: dict[str | None, list[int]] = {}
-        for (subject_pk, visit), at in seen.items():
-            day0 = first.get(subject_pk)
-            if day0 is not None:
-                days.setdefault(visit, []).append((history.as_datetime(at).date() - day0).days)
-        visit_day = {v: math.fsum(d) / len(d) for v, d in days.items()}
-    return rows, visit_day
+    return _fetch_raw(tx, q)
 
 
 def _split_sets(tx: Tx, analyte_pk: int, into: dict[str, list[str]]) -> bool:
@@ -874,9 +867,10 @@ def cohort_summary(
     (analyte_pk,) = _analyte_ids(tx, [analyte])
     units = _units(tx)
     code, std = units.code[analyte_pk], units.standard(analyte_pk)
-    sets, visit_day = _cohort_sets(
+    sets = _cohort_sets(
         tx, analyte_pk, units, by, change=change, study=study, biofluid=biofluid, method=method
     )
+    visit_day = _visit_order(tx, study) if by == "visit" else {}
     baselines: dict[tuple[Any, ...], float] = {}
     if change:
         # earliest collection with a mean per subject x biofluid x method x unit
@@ -891,21 +885,26 @@ def cohort_summary(
             elif at == cur[0]:
                 cur[1].append(mean)
         baselines = {k: math.fsum(v) / len(v) for k, (_, v) in best.items()}
+    # per (by value, unit): the sets, then their values, subjects and censored count
     by_cell: dict[tuple[Any, Any], list[Any]] = {}
     for row in sets:
-        cell = by_cell.get((row[1], row[2]))
-        if cell is None:
-            cell = by_cell[(row[1], row[2])] = []
-        cell.append(row)
+        members = by_cell.get((row[1], row[2]))
+        if members is None:
+            members = by_cell[(row[1], row[2])] = []
+        members.append(row)
     cells: dict[tuple[Any, Any], tuple[list[float], set[int], list[int]]] = {}
     for cell_key, members in by_cell.items():
-        means = [r[3] for r in members if r[3] is not None]
         if change:
-            bases = [baselines.get((r[0], r[5], r[6], r[2])) for r in members if r[3] is not None]
-            vals = [m - b for m, b in zip(means, bases, strict=True) if b is not None]
+            vals = [
+                r[3] - base
+                for r in members
+                if r[3] is not None
+                and (base := baselines.get((r[0], r[5], r[6], cell_key[1]))) is not None
+            ]
         else:
-            vals = means
-        cells[cell_key] = (vals, {r[0] for r in members}, [len(members) - len(means)])
+            vals = [r[3] for r in members if r[3] is not None]
+        n_censored = sum(1 for r in members if r[3] is None)
+        cells[cell_key] = (vals, {r[0] for r in members}, [n_censored])
     rows = []
     for (value, unit), (vals, subjects, censored) in cells.items():
         rows.append(
