@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from exolab.cli import UsageError, open_lab
 
 FORMATS = ["table", "csv", "json"]
 NORMALISE_CHOICES = ["per_ml_biofluid", "per_1e9_particles", "per_creatinine"]
 BY_CHOICES = ["visit", "group", "method", "biofluid"]
+T = TypeVar("T")
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -167,11 +169,11 @@ def _collapse(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return lines
 
 
-def _trajectory_on_driver(args: argparse.Namespace) -> list[dict[str, Any]] | None:
-    """The trajectory read with plain SQL on the database driver, without importing
-    SQLAlchemy or pydantic (which take longer to import than the query takes to run); None
-    when that cannot be done (a database URL for another driver, a missing database or an
-    outdated schema: the service path then runs and says what is wrong)."""
+def _on_driver(args: argparse.Namespace, read: Callable[[Any], T]) -> T | None:
+    """``read(reader)`` on a plain-SQL reader straight on the database driver, without
+    importing SQLAlchemy or pydantic (which take longer to import than a query takes to
+    run); None when that cannot be done (a database URL for another driver, a missing
+    database or an outdated schema: the service path then runs and says what is wrong)."""
     from exolab.cli import settings_from
     from exolab.db import raw
 
@@ -182,11 +184,34 @@ def _trajectory_on_driver(args: argparse.Namespace) -> list[dict[str, Any]] | No
     try:
         if raw.schema_revision(reader) != raw.SCHEMA_HEAD:
             return None
-        from exolab.services.history import trajectory
-
-        return trajectory(reader, args.study, args.subject, args.analyte or None)
+        return read(reader)
     finally:
         reader.connection.close()
+
+
+def _trajectory_on_driver(args: argparse.Namespace) -> list[dict[str, Any]] | None:
+    from exolab.services.history import trajectory
+
+    return _on_driver(
+        args, lambda reader: trajectory(reader, args.study, args.subject, args.analyte or None)
+    )
+
+
+def _cohort_on_driver(args: argparse.Namespace) -> list[dict[str, Any]] | None:
+    from exolab.services.cohort import summary
+
+    return _on_driver(
+        args,
+        lambda reader: summary(
+            reader,
+            args.analyte,
+            args.study,
+            args.by,
+            args.change,
+            biofluid=args.biofluid,
+            method=args.method,
+        ),
+    )
 
 
 def cmd_patient(args: argparse.Namespace) -> int:
@@ -227,20 +252,25 @@ def cmd_patient(args: argparse.Namespace) -> int:
 
 def cmd_cohort(args: argparse.Namespace) -> int:
     from exolab.commands.output import emit
-    from exolab.services.queries import cohort_summary
+    from exolab.services.cohort import output_row
 
-    lab = open_lab(args)
-    with lab.read() as tx:
-        rows = cohort_summary(
-            tx,
-            args.analyte,
-            study=args.study,
-            by=args.by,
-            change=args.change,
-            biofluid=args.biofluid,
-            method=args.method,
-        )
-    out = [r.as_row() for r in rows]
+    rows = _cohort_on_driver(args)
+    if rows is None:
+        from exolab.services.queries import cohort_summary
+
+        lab = open_lab(args)
+        with lab.read() as tx:
+            found = cohort_summary(
+                tx,
+                args.analyte,
+                study=args.study,
+                by=args.by,
+                change=args.change,
+                biofluid=args.biofluid,
+                method=args.method,
+            )
+        rows = [r.model_dump() for r in found]
+    out = [output_row(r) for r in rows]
     columns = [
         args.by,
         "n",
@@ -257,7 +287,7 @@ def cmd_cohort(args: argparse.Namespace) -> int:
     ]
     if args.format == "table":
         what = "change from baseline" if args.change else "value"
-        print(f"{rows[0].analyte if rows else args.analyte}: {what} by {args.by}")
+        print(f"{rows[0]['analyte'] if rows else args.analyte}: {what} by {args.by}")
     if args.format == "csv":
         columns += ["analyte", "measure"]
     emit(out, columns, args.format)

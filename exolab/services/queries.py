@@ -33,14 +33,13 @@ Conventions (CONTRACT §6, CDISC SDTM LB / OMOP MEASUREMENT), the same in every 
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import String, case, func, select, type_coerce
+from sqlalchemy import String, select, type_coerce
 
 from exolab.db.models import (
     Analyte,
@@ -54,7 +53,8 @@ from exolab.db.models import (
 )
 from exolab.db.raw import reader_for
 from exolab.domain.units import UnitError, convert
-from exolab.services import history
+from exolab.services import cohort, history
+from exolab.services.cohort import check_by, describe
 from exolab.services.context import Tx
 from exolab.services.errors import FieldError, NotFound, ValidationFailed
 from exolab.services.history import LONGITUDINAL_COLUMNS, Transform, Units
@@ -70,6 +70,7 @@ __all__ = [
     "cohort_points",
     "cohort_summary",
     "compare_methods",
+    "describe",
     "iter_longitudinal",
     "trajectory_for_subject",
 ]
@@ -401,23 +402,7 @@ class CohortRow(BaseModel):
 
     def as_row(self) -> dict[str, Any]:
         """Output fields with the group field named after ``by`` (CONTRACT §6)."""
-        out: dict[str, Any] = {self.by: self.value}
-        out.update(
-            analyte=self.analyte,
-            measure=self.measure,
-            n=self.n,
-            n_subjects=self.n_subjects,
-            n_censored=self.n_censored,
-            mean=self.mean,
-            sd=self.sd,
-            median=self.median,
-            q1=self.q1,
-            q3=self.q3,
-            min=self.min,
-            max=self.max,
-            unit=self.unit,
-        )
-        return out
+        return cohort.output_row(self.__dict__)
 
 
 @dataclass(slots=True)
@@ -563,28 +548,6 @@ def _fill_visit_days(tx: Tx, results: list[_Result]) -> None:
         r.visit_day = (r.collected_at.date() - day0).days if day0 else None
 
 
-def _visit_order(tx: Tx, study: str | None) -> dict[str, float]:
-    """Mean visit day of each visit label over the subjects (of ``study``) that had it:
-    days from a subject's first visit to the visit, by the visits' dates (the earliest
-    collection registered at each). Only orders visits; labels without a date get none."""
-    params: dict[str, Any] = {}
-    where = "visit_date IS NOT NULL"
-    if study:
-        where += (
-            " AND subject_id IN (SELECT subjects.id FROM subjects JOIN studies"
-            " ON studies.id = subjects.study_id WHERE studies.code = :study)"
-        )
-        params["study"] = study
-    day = "julianday({})" if tx.dialect == "sqlite" else "({} - DATE '2000-01-01')"
-    sql = (
-        f"SELECT v.label, avg({day.format('v.visit_date')} - f.first) FROM visits v JOIN "
-        f"(SELECT subject_id, min({day.format('visit_date')}) AS first FROM visits "
-        f"WHERE {where} GROUP BY subject_id) f ON f.subject_id = v.subject_id "
-        "WHERE v.visit_date IS NOT NULL GROUP BY v.label"
-    )
-    return {label: float(d) for label, d in reader_for(tx).all(sql, params)}
-
-
 def _baselines(results: list[_Result]) -> dict[tuple[Any, ...], float]:
     """Baseline per subject x biofluid x method x unit: mean of the replicate means at the
     earliest collection with a non-censored result."""
@@ -600,36 +563,6 @@ def _baselines(results: list[_Result]) -> dict[tuple[Any, ...], float]:
         elif r.collected_at == cur[0]:
             cur[1].append(m)
     return {k: math.fsum(v) / len(v) for k, (_, v) in best.items()}
-
-
-def describe(values: list[float]) -> dict[str, float | None]:
-    """n-independent summary: mean, sample SD (n >= 2), median, quartiles (linear
-    interpolation between order statistics, as numpy's default / R type 7), min, max."""
-    if not values:
-        return dict.fromkeys(("mean", "sd", "median", "q1", "q3", "min", "max"))
-    xs = sorted(values)
-    n = len(xs)
-    mean = math.fsum(xs) / n
-    sd = None
-    if n > 1:
-        dev = [x - mean for x in xs]
-        sd = math.sqrt(math.fsum(map(operator.mul, dev, dev)) / (n - 1))
-
-    def quantile(p: float) -> float:
-        h = (n - 1) * p
-        lo = math.floor(h)
-        hi = min(lo + 1, n - 1)
-        return xs[lo] + (h - lo) * (xs[hi] - xs[lo])
-
-    return {
-        "mean": mean,
-        "sd": sd,
-        "median": quantile(0.5),
-        "q1": quantile(0.25),
-        "q3": quantile(0.75),
-        "min": xs[0],
-        "max": xs[-1],
-    }
 
 
 class CohortPoint(BaseModel):
@@ -652,13 +585,6 @@ class CohortPoint(BaseModel):
     baseline_value: float | None
 
 
-def _check_by(by: str) -> None:
-    if by not in ("visit", "group", "method", "biofluid"):
-        raise ValidationFailed(
-            [FieldError("by", "must be one of visit, group, method, biofluid", by)]
-        )
-
-
 def _cohort(
     tx: Tx,
     analyte: str,
@@ -670,7 +596,7 @@ def _cohort(
 ) -> tuple[str, str | None, list[_Result], list[float | None]]:
     """Replicate-summarised results and, per result, the value to summarise: the mean, or
     with ``change`` the change from baseline (None when censored or without a baseline)."""
-    _check_by(by)
+    check_by(by)
     (analyte_pk,) = _analyte_ids(tx, [analyte])
     units = _units(tx)
     results = _replicate_results(
@@ -723,127 +649,6 @@ def cohort_points(
     ]
 
 
-def _cohort_sets(
-    tx: Tx,
-    analyte_pk: int,
-    units: Units,
-    by: str,
-    *,
-    change: bool,
-    study: str | None,
-    biofluid: str | None,
-    method: str | None,
-) -> list[Any]:
-    """The replicate sets behind :func:`cohort_summary`, lean.
-
-    One row per set: ``(subject_pk, by_value, unit, mean)`` in the standard unit (mean None
-    when every replicate was censored), then for ``change`` ``collected_at, biofluid,
-    method``. The database converts units and divides (factors from :class:`~exolab.services.history.Units`,
-    passed as parameters), and merges sets that differ only in a convertible unit (ng/mL
-    and pg/mL in one run) when the analyte has units that convert into one; only the columns
-    a summary needs are joined and fetched. At 10 million readouts an analyte has ~200k
-    sets, and creating the driver's Python objects is most of the cost.
-    """
-    a = ReadoutSet
-    std = units.standard(analyte_pk)
-    factor: dict[str, float] = {}
-    into: dict[str, list[str]] = {}  # standard unit -> the units converted into it
-    found = tx.session.connection().execute(
-        select(a.unit).where(a.analyte_id == analyte_pk).distinct()
-    )
-    for unit in sorted((u for (u,) in found), key=lambda u: (u != std, u)):  # std first
-        f = 1.0 if std is None or unit == std else units.factor(unit, std)
-        into.setdefault(unit if f is None else str(std or unit), []).append(unit)
-        if f is not None and unit != std:
-            factor[unit] = f
-    unit_col: Any = a.unit
-    total: Any = a.total
-    if factor:
-        unit_col = case({u: str(std) for u in factor}, value=a.unit, else_=a.unit)
-        total = a.total * case(factor, value=a.unit, else_=1.0)
-    n: Any = a.n
-    merge = any(len(v) > 1 for v in into.values()) and _split_sets(tx, analyte_pk, into)
-    if merge:  # sets in two units that convert into one are one set
-        total, n = func.sum(total), func.sum(a.n)
-    by_col: Any = {
-        "visit": Visit.label,
-        "group": Subject.group_name,
-        "method": Isolation.method,
-        "biofluid": Sample.biofluid,
-    }[by]
-    cols: list[Any] = [Sample.subject_id, by_col, unit_col, case((n > 0, total / n))]
-    if change:
-        # compared as stored (ISO text on SQLite, a datetime on PostgreSQL), never parsed
-        cols += [type_coerce(Sample.collected_at, String), Sample.biofluid, Isolation.method]
-    q = (
-        select(*cols)
-        .select_from(a)
-        .join(Sample, Sample.id == a.sample_id)
-        .where(a.analyte_id == analyte_pk, Sample.subject_id.is_not(None))
-    )
-    if change or method or by == "method":
-        q = q.outerjoin(Isolation, Isolation.id == a.isolation_id)
-    if by == "group" or study:
-        q = q.join(Subject, Subject.id == Sample.subject_id)
-    if by == "visit":
-        q = q.outerjoin(Visit, Visit.id == Sample.visit_id)
-    if study:
-        q = q.join(Study, Study.id == Subject.study_id).where(Study.code == study)
-    if biofluid:
-        q = q.where(Sample.biofluid == biofluid)
-    if method:
-        q = q.where(Isolation.method == method)
-    if merge:
-        q = q.group_by(a.sample_id, a.isolation_id, a.assay, a.run_code, unit_col, *cols[:2])
-        q = q.group_by(*cols[4:])
-    return _fetch_raw(tx, q)
-
-
-def _split_sets(tx: Tx, analyte_pk: int, into: dict[str, list[str]]) -> bool:
-    """Whether some replicate set of the analyte was recorded in two units that convert into
-    one standard unit (``into``: standard unit -> units), so that its parts must be merged.
-    Looked up from each part in a unit other than the first (an index probe per part)."""
-    a = ReadoutSet
-    b = ReadoutSet.__table__.alias("other")
-    for units in into.values():
-        if len(units) < 2:
-            continue
-        other = (
-            select(b.c.id)
-            .where(
-                b.c.analyte_id == a.analyte_id,
-                b.c.sample_id == a.sample_id,
-                b.c.unit != a.unit,
-                b.c.unit.in_(units),
-                b.c.assay == a.assay,
-                b.c.run_code == a.run_code,
-                b.c.isolation_id.is_not_distinct_from(a.isolation_id),
-            )
-            .exists()
-        )
-        q = select(a.id).where(a.analyte_id == analyte_pk, a.unit.in_(units[1:]), other)
-        if tx.session.connection().execute(q.limit(1)).first() is not None:
-            return True
-    return False
-
-
-def _fetch_raw(tx: Tx, q: Any) -> list[Any]:
-    """All rows of a Core select as the driver's own tuples, for a query of ~10^5 rows
-    where SQLAlchemy's per-row result processing costs more than compiling the statement
-    again. Only for selects whose columns and parameters need no type conversion."""
-    conn = tx.session.connection()
-    compiled = q.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    params = compiled.construct_params()
-    args: Any = tuple(params[k] for k in compiled.positiontup) if compiled.positional else params
-    cur = conn.connection.cursor()
-    try:
-        cur.execute(str(compiled), args)
-        rows: list[Any] = cur.fetchall()  # type: ignore[assignment]
-    finally:
-        cur.close()
-    return rows
-
-
 def cohort_summary(
     tx: Tx,
     analyte: str,
@@ -863,76 +668,10 @@ def cohort_summary(
     values; results without a baseline are left out of n. Visits are ordered by their mean
     visit day, other groups alphabetically (empty last).
     """
-    _check_by(by)
-    (analyte_pk,) = _analyte_ids(tx, [analyte])
-    units = _units(tx)
-    code, std = units.code[analyte_pk], units.standard(analyte_pk)
-    sets = _cohort_sets(
-        tx, analyte_pk, units, by, change=change, study=study, biofluid=biofluid, method=method
+    rows = cohort.summary(
+        reader_for(tx), analyte, study, by, change, biofluid=biofluid, method=method
     )
-    visit_day = _visit_order(tx, study) if by == "visit" else {}
-    baselines: dict[tuple[Any, ...], float] = {}
-    if change:
-        # earliest collection with a mean per subject x biofluid x method x unit
-        best: dict[tuple[Any, ...], tuple[Any, list[float]]] = {}
-        for subject_pk, _b, unit, mean, at, fluid, meth in sets:
-            if mean is None:
-                continue
-            key = (subject_pk, fluid, meth, unit)
-            cur = best.get(key)
-            if cur is None or at < cur[0]:
-                best[key] = (at, [mean])
-            elif at == cur[0]:
-                cur[1].append(mean)
-        baselines = {k: math.fsum(v) / len(v) for k, (_, v) in best.items()}
-    # per (by value, unit): the sets, then their values, subjects and censored count
-    by_cell: dict[tuple[Any, Any], list[Any]] = {}
-    for row in sets:
-        members = by_cell.get((row[1], row[2]))
-        if members is None:
-            members = by_cell[(row[1], row[2])] = []
-        members.append(row)
-    cells: dict[tuple[Any, Any], tuple[list[float], set[int], list[int]]] = {}
-    for cell_key, members in by_cell.items():
-        if change:
-            vals = [
-                r[3] - base
-                for r in members
-                if r[3] is not None
-                and (base := baselines.get((r[0], r[5], r[6], cell_key[1]))) is not None
-            ]
-        else:
-            vals = [r[3] for r in members if r[3] is not None]
-        n_censored = sum(1 for r in members if r[3] is None)
-        cells[cell_key] = (vals, {r[0] for r in members}, [n_censored])
-    rows = []
-    for (value, unit), (vals, subjects, censored) in cells.items():
-        rows.append(
-            CohortRow(
-                by=by,
-                value=value,
-                analyte=code,
-                measure="change_from_baseline" if change else "value",
-                unit=unit,
-                n=len(vals),
-                n_subjects=len(subjects),
-                n_censored=censored[0],
-                mean_visit_day=visit_day.get(value),
-                **describe(vals),
-            )
-        )
-
-    def order(row: CohortRow) -> tuple[Any, ...]:
-        day = row.mean_visit_day if by == "visit" else None
-        return (
-            row.unit != std,
-            row.unit or "",
-            row.value is None,
-            day if day is not None else math.inf,
-            row.value or "",
-        )
-
-    return sorted(rows, key=order)
+    return [CohortRow(**row) for row in rows]
 
 
 # -- method comparison ----------------------------------------------------------------------

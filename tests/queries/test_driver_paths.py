@@ -1,5 +1,5 @@
-"""``exolab patient`` on the database driver alone: the same output as the service path, and
-neither SQLAlchemy nor pydantic imported."""
+"""``exolab patient`` and ``exolab cohort`` on the database driver alone: the same output as
+the service path, and neither SQLAlchemy nor pydantic imported."""
 
 from __future__ import annotations
 
@@ -49,6 +49,40 @@ def test_driver_path_equals_service_path(
         assert "C01-V1" in direct or subject != "C01"
 
 
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_cohort_driver_path_equals_service_path(
+    clinical: str,  # noqa: F811
+    fmt: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    taken: list[Any] = []
+    on_driver = query._cohort_on_driver
+
+    def spy(args: Any) -> Any:
+        rows = on_driver(args)
+        taken.append(rows)
+        return rows
+
+    for args in (
+        ["ALT", "--study", "CLIN"],
+        ["ALT", "--by", "group", "--change"],
+        ["creatinine", "--by", "biofluid"],
+        ["PLT", "--by", "method"],
+    ):
+        monkeypatch.setattr(query, "_cohort_on_driver", spy)
+        rc = cli.main(["--db", clinical, "cohort", *args, "--format", fmt])
+        direct = capsys.readouterr()
+        assert rc == 0 and taken[-1], direct.err
+        monkeypatch.setattr(query, "_cohort_on_driver", lambda _args: None)
+        rc = cli.main(["--db", clinical, "cohort", *args, "--format", fmt])
+        service = capsys.readouterr()
+        assert rc == 0
+        assert direct.out == service.out and direct.out.strip()
+    rc = cli.main(["--db", clinical, "cohort", "NOPE"])
+    assert rc == 1 and "no analyte NOPE" in capsys.readouterr().err
+
+
 def test_driver_path_errors(clinical: str, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     rc, out = _patient(capsys, clinical, "CLIN", "C99")
     assert rc == 1 and "no subject C99 in study CLIN" in out
@@ -58,11 +92,12 @@ def test_driver_path_errors(clinical: str, capsys: pytest.CaptureFixture[str]) -
     assert rc == 1 and "no subject C01 in study OTHER" in out
 
 
-def test_patient_imports_neither_sqlalchemy_nor_pydantic(clinical: str) -> None:  # noqa: F811
+def test_queries_import_neither_sqlalchemy_nor_pydantic(clinical: str) -> None:  # noqa: F811
     code = (
         "import sys\n"
         "from exolab.cli import main\n"
-        "rc = main(['patient', 'CLIN', 'C01', '--format', 'csv'])\n"
+        "rc = main(['cohort', 'ALT', '--by', 'group', '--change'])\n"
+        "rc += main(['patient', 'CLIN', 'C01', '--format', 'csv'])\n"
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
         "{'sqlalchemy', 'pydantic', 'pydantic_core', 'alembic', 'textual'})\n"
         "print('heavy:', ','.join(heavy), file=sys.stderr)\n"
@@ -74,8 +109,25 @@ def test_patient_imports_neither_sqlalchemy_nor_pydantic(clinical: str) -> None:
     )
     assert r.returncode == 0, r.stderr
     assert "heavy: \n" in r.stderr
-    assert r.stdout.splitlines()[0].startswith("study,subject_id,group,visit,visit_day")
-    assert len(r.stdout.splitlines()) == 1 + 9  # C01: ALT 3, creatinine 2, PLT 2, PT 2
+    lines = r.stdout.splitlines()
+    assert lines[0] == "ALT: change from baseline by group"
+    assert lines[1].split() == [
+        "group",
+        "n",
+        "n_subjects",
+        "n_censored",
+        "mean",
+        "sd",
+        "median",
+        "q1",
+        "q3",
+        "min",
+        "max",
+        "unit",
+    ]
+    patient = lines[lines.index(next(x for x in lines if x.startswith("study,"))) :]
+    assert patient[0].startswith("study,subject_id,group,visit,visit_day")
+    assert len(patient) == 1 + 9  # C01: ALT 3, creatinine 2, PLT 2, PT 2
 
 
 def test_unreachable_server_and_missing_database(
