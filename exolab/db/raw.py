@@ -103,9 +103,9 @@ def connect(url: str) -> Reader | None:
     if url.startswith("postgresql+psycopg://"):
         import psycopg
 
-        conn = psycopg.connect("postgresql://" + url.split("://", 1)[1])
-        conn.read_only = True
-        return Reader(conn, "postgresql")
+        pg = psycopg.connect("postgresql://" + url.split("://", 1)[1])
+        pg.read_only = True
+        return Reader(pg, "postgresql")
     return None
 
 
