@@ -431,8 +431,7 @@ RAW_SETS = """
 SELECT s.subject_id, v.label,
        CASE a.unit WHEN 'ng/mL' THEN 'pg/mL' ELSE a.unit END,
        CASE WHEN a.n > 0 THEN a.total * CASE a.unit WHEN 'ng/mL' THEN 1000.0 ELSE 1.0 END / a.n END
-FROM readout_sets a JOIN samples s ON s.id = a.sample_id
-LEFT JOIN isolations i ON i.id = a.isolation_id LEFT JOIN visits v ON v.id = s.visit_id
+FROM readout_sets a JOIN samples s ON s.id = a.sample_id LEFT JOIN visits v ON v.id = s.visit_id
 WHERE a.analyte_id = (SELECT id FROM analytes WHERE code = 'GPC1') AND s.subject_id IS NOT NULL
 """
 
