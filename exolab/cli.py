@@ -145,6 +145,17 @@ def open_lab(args: argparse.Namespace, *, check_schema: bool = True) -> Any:
     from exolab.services.context import Lab
 
     url, user = settings_from(args)
+    if check_schema and url.startswith("sqlite:///"):
+        from pathlib import Path
+
+        from exolab.services.errors import SchemaOutdated
+
+        path = Path(url[len("sqlite:///") :])
+        if not path.exists():  # say so rather than leave an empty file behind
+            raise SchemaOutdated(
+                f"no database at {path}; run `exolab init` to create it "
+                "(or `exolab demo` for a demo database)"
+            )
     _ensure_sqlite_dir(url)
     return Lab(Database(url), user, check_schema=check_schema)
 

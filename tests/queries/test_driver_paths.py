@@ -136,4 +136,5 @@ def test_unreachable_server_and_missing_database(
     rc, out = _patient(capsys, "postgresql+psycopg://nobody:x@127.0.0.1:1/none", "S", "X")
     assert rc == 1 and out.startswith("error: database:") and "Traceback" not in out
     rc, out = _patient(capsys, str(tmp_path / "missing.db"), "S", "X")
-    assert rc == 1 and "is not initialised; run `exolab init`" in out
+    assert rc == 1 and "no database at" in out and "run `exolab init`" in out
+    assert not (tmp_path / "missing.db").exists()
