@@ -440,9 +440,24 @@ def longitudinal(
     yield from _rows(result, first_day, units, transform, since, until)
 
 
-def _in_window(r: dict[str, Any], since: date | None, until: date | None) -> bool:
-    d = r["collected_at"].date()
-    return not ((since and d < since) or (until and d > until))
+def _finished(
+    group: list[dict[str, Any]],
+    sets: list[list[dict[str, Any]]],
+    since: date | None,
+    until: date | None,
+) -> list[dict[str, Any]]:
+    """A complete group with its summaries and baselines, cut to the collection window."""
+    finish_group(group, sets)
+    if since is None and until is None:
+        return group
+    return [
+        r
+        for r in group
+        if not (
+            (since and r["collected_at"].date() < since)
+            or (until and r["collected_at"].date() > until)
+        )
+    ]
 
 
 def _rows(
@@ -453,7 +468,6 @@ def _rows(
     since: date | None,
     until: date | None,
 ) -> Iterator[dict[str, Any]]:
-    windowed = since is not None or until is not None
     codes = units.code
     blank: dict[str, Any] = dict.fromkeys(LONGITUDINAL_COLUMNS)
     blank.update(replicate_n=0, replicate_n_censored=0)
@@ -497,11 +511,7 @@ def _rows(
         key = (study, subject, analyte_pk, biofluid, method)
         if key != group_key:
             if group:
-                finish_group(group, sets)
-                if windowed:
-                    yield from (r for r in group if _in_window(r, since, until))
-                else:
-                    yield from group
+                yield from _finished(group, sets, since, until)
             group = []
             sets = []
             group_key = key
@@ -559,11 +569,7 @@ def _rows(
         group.append(row)
         members.append(row)
     if group:
-        finish_group(group, sets)
-        if windowed:
-            yield from (r for r in group if _in_window(r, since, until))
-        else:
-            yield from group
+        yield from _finished(group, sets, since, until)
 
 
 def trajectory(
