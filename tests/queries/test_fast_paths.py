@@ -107,3 +107,27 @@ def test_lean_cohort_equals_statistics_of_points(
             assert (got is None) == (v is None), k
             if v is not None:
                 assert math.isclose(got, v, rel_tol=1e-9, abs_tol=1e-9), k
+
+
+def test_compare_choices_from_the_set_summary(loaded: tuple[Lab, data.Cohort]) -> None:
+    """The compare view offers the analytes with numeric results on isolations, most
+    replicate sets first (computed here from the generated readouts)."""
+    from exolab.domain.markers import normalize_analyte_code
+    from exolab.services.browse import compare_choices
+
+    lab, c = loaded
+    sets: dict[str, set[tuple[Any, ...]]] = {}
+    on_isolation: set[str] = set()
+    for r in c.readouts:
+        if not r.get("unit"):
+            continue
+        code = normalize_analyte_code(r["analyte"])
+        target = (r.get("isolation_id"), r.get("sample_id"), r.get("assay"), r.get("run_id"))
+        sets.setdefault(code, set()).add((*target, r["unit"]))
+        if r.get("isolation_id"):
+            on_isolation.add(code)
+    want = sorted(on_isolation, key=lambda a: (-len(sets[a]), a))
+    with lab.read() as tx:
+        got = compare_choices(tx)
+    assert got.analytes == want and want
+    assert got.studies == [STUDY]
