@@ -89,6 +89,41 @@ def split_sets(reader: Reader, analyte_pk: int, into: dict[str, list[str]]) -> b
     return False
 
 
+def _set_terms(
+    reader: Reader, analyte_pk: int, units: Units, params: dict[str, Any]
+) -> tuple[str, str, str, bool]:
+    """SQL for a replicate set's unit, total and count in the analyte's standard unit
+    (conversion factors from :class:`Units` as parameters, added to ``params``), and whether
+    sets split over two convertible units must be merged (then total and count are sums for
+    a GROUP BY over the set's target, assay and run)."""
+    std = units.standard(analyte_pk)
+    factor: dict[str, float] = {}
+    into: dict[str, list[str]] = {}  # standard unit -> the units converted into it
+    found = reader.all(
+        "SELECT DISTINCT unit FROM readout_sets WHERE analyte_id = :analyte",
+        {"analyte": analyte_pk},
+    )
+    for unit in sorted((u for (u,) in found), key=lambda u: (u != std, u)):  # std first
+        f = 1.0 if std is None or unit == std else units.factor(unit, std)
+        into.setdefault(unit if f is None else str(std or unit), []).append(unit)
+        if f is not None and unit != std:
+            factor[unit] = f
+    unit_col, total, n = "a.unit", "a.total", "a.n"
+    if factor:
+        params["std"] = std
+        whens_unit, whens_factor = [], []
+        for i, (u, f) in enumerate(sorted(factor.items())):
+            params[f"u{i}"], params[f"f{i}"] = u, f
+            whens_unit.append(f"WHEN :u{i} THEN :std")
+            whens_factor.append(f"WHEN :u{i} THEN :f{i}")
+        unit_col = f"CASE a.unit {' '.join(whens_unit)} ELSE a.unit END"
+        total = f"a.total * CASE a.unit {' '.join(whens_factor)} ELSE 1.0 END"
+    merge = any(len(v) > 1 for v in into.values()) and split_sets(reader, analyte_pk, into)
+    if merge:  # sets in two units that convert into one are one set
+        total, n = f"sum({total})", "sum(a.n)"
+    return unit_col, total, n, merge
+
+
 def cohort_sets(
     reader: Reader,
     analyte_pk: int,
@@ -110,29 +145,8 @@ def cohort_sets(
     At 10 million readouts an analyte has ~200k sets, and creating the driver's Python
     objects is most of the cost.
     """
-    std = units.standard(analyte_pk)
     params: dict[str, Any] = {"analyte": analyte_pk}
-    factor: dict[str, float] = {}
-    into: dict[str, list[str]] = {}  # standard unit -> the units converted into it
-    found = reader.all("SELECT DISTINCT unit FROM readout_sets WHERE analyte_id = :analyte", params)
-    for unit in sorted((u for (u,) in found), key=lambda u: (u != std, u)):  # std first
-        f = 1.0 if std is None or unit == std else units.factor(unit, std)
-        into.setdefault(unit if f is None else str(std or unit), []).append(unit)
-        if f is not None and unit != std:
-            factor[unit] = f
-    unit_col, total, n = "a.unit", "a.total", "a.n"
-    if factor:
-        params["std"] = std
-        whens_unit, whens_factor = [], []
-        for i, (u, f) in enumerate(sorted(factor.items())):
-            params[f"u{i}"], params[f"f{i}"] = u, f
-            whens_unit.append(f"WHEN :u{i} THEN :std")
-            whens_factor.append(f"WHEN :u{i} THEN :f{i}")
-        unit_col = f"CASE a.unit {' '.join(whens_unit)} ELSE a.unit END"
-        total = f"a.total * CASE a.unit {' '.join(whens_factor)} ELSE 1.0 END"
-    merge = any(len(v) > 1 for v in into.values()) and split_sets(reader, analyte_pk, into)
-    if merge:  # sets in two units that convert into one are one set
-        total, n = f"sum({total})", "sum(a.n)"
+    unit_col, total, n, merge = _set_terms(reader, analyte_pk, units, params)
     cols = ["s.subject_id", _BY_COLUMN[by], unit_col, f"CASE WHEN {n} > 0 THEN {total} / {n} END"]
     if change:
         # compared as stored (ISO text on SQLite, a datetime on PostgreSQL), never parsed
@@ -269,4 +283,160 @@ def output_row(row: dict[str, Any]) -> dict[str, Any]:
         out[key] = row[key]
     for key in ("median", "q1", "q3", "min", "max", "unit"):
         out[key] = row[key]
+    return out
+
+
+# -- method comparison ----------------------------------------------------------------------
+
+
+def _ranks(xs: list[float]) -> list[float]:
+    order = sorted(range(len(xs)), key=xs.__getitem__)
+    ranks = [0.0] * len(xs)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def pearson(xs: list[float], ys: list[float]) -> float | None:
+    """Pearson correlation, or None with fewer than 3 pairs or a constant variable."""
+    n = len(xs)
+    if n < 3:
+        return None
+    mx, my = math.fsum(xs) / n, math.fsum(ys) / n
+    sxy = math.fsum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
+    sxx = math.fsum((x - mx) ** 2 for x in xs)
+    syy = math.fsum((y - my) ** 2 for y in ys)
+    if sxx == 0 or syy == 0:
+        return None
+    return sxy / math.sqrt(sxx * syy)
+
+
+def spearman(xs: list[float], ys: list[float]) -> float | None:
+    """Spearman rank correlation (Pearson on average ranks, so ties are handled)."""
+    return pearson(_ranks(xs), _ranks(ys)) if len(xs) >= 3 else None
+
+
+def _mean_of(values: list[float | None]) -> float | None:
+    """Mean of the uncensored values (None when there are none)."""
+    if len(values) == 1:
+        return values[0]
+    found = [v for v in values if v is not None]
+    return math.fsum(found) / len(found) if found else None
+
+
+def sample_roots(reader: Reader, analyte_pk: int) -> dict[int, int]:
+    """The top ancestor of each aliquot that has a result of the analyte on an isolation
+    (aliquots of one tube share a root; a sample without a parent is its own root and is
+    not listed). Walked up in the database, at most 32 generations (a longer chain, or a
+    cycle, keeps the ancestor reached)."""
+    sql = (
+        "WITH RECURSIVE up(start, cur, depth) AS ("
+        " SELECT s.id, s.parent_id, 1 FROM samples s WHERE s.parent_id IS NOT NULL AND s.id IN"
+        " (SELECT sample_id FROM readout_sets WHERE analyte_id = :analyte"
+        " AND isolation_id IS NOT NULL)"
+        " UNION ALL SELECT up.start, p.parent_id, up.depth + 1 FROM up"
+        " JOIN samples p ON p.id = up.cur WHERE p.parent_id IS NOT NULL AND up.depth < 32)"
+        " SELECT up.start, up.cur FROM up JOIN samples p ON p.id = up.cur"
+        " WHERE p.parent_id IS NULL OR up.depth = 32"
+    )
+    return dict(reader.all(sql, {"analyte": analyte_pk}))
+
+
+def compare(
+    reader: Reader, analyte: str, study: str | None = None, *, with_pairs: bool = False
+) -> list[dict[str, Any]]:
+    """The rows of :func:`exolab.services.queries.compare_methods` as dicts with the fields
+    of its ``MethodPair`` (``pairs``: dicts with ``sample_id``, ``a``, ``b``, by sample)."""
+    (analyte_pk,) = analyte_ids(reader, [analyte])
+    units = Units(reader)
+    params: dict[str, Any] = {"analyte": analyte_pk}
+    unit_col, total, n, merge = _set_terms(reader, analyte_pk, units, params)
+    cols = [
+        "a.sample_id",
+        "a.assay",
+        unit_col,
+        "i.method",
+        f"CASE WHEN {n} > 0 THEN {total} / {n} END",
+    ]
+    sql = f"SELECT {', '.join(cols)} FROM readout_sets a JOIN isolations i ON i.id = a.isolation_id"
+    if study:
+        sql += (
+            " JOIN samples s ON s.id = a.sample_id JOIN subjects su ON su.id = s.subject_id"
+            " JOIN studies st ON st.id = su.study_id AND st.code = :study"
+        )
+        params["study"] = study
+    sql += " WHERE a.analyte_id = :analyte AND a.isolation_id IS NOT NULL"
+    if merge:  # by position: the unit column's expression holds parameters
+        sql += " GROUP BY a.isolation_id, a.run_code, 1, 2, 3, 4"
+    roots = sample_roots(reader, analyte_pk)
+    # (root, assay, unit) -> method -> [set means (None: censored)]
+    cell: dict[tuple[Any, ...], dict[str, list[float | None]]] = {}
+    for sample_pk, assay, unit, meth, mean in reader.all(sql, params):
+        key = (roots.get(sample_pk, sample_pk), assay, unit)
+        by_method = cell.get(key)
+        if by_method is None:
+            by_method = cell[key] = {}
+        by_method.setdefault(meth or "", []).append(mean)
+    pairs: dict[tuple[Any, ...], tuple[list[tuple[int, float, float]], list[int]]] = {}
+    for (root, assay, unit), by_method in cell.items():
+        methods = sorted(by_method)
+        for i, ma in enumerate(methods):
+            for mb in methods[i + 1 :]:
+                acc = pairs.get((assay, unit, ma, mb))
+                if acc is None:
+                    acc = pairs[(assay, unit, ma, mb)] = ([], [0])
+                a, b = _mean_of(by_method[ma]), _mean_of(by_method[mb])
+                if a is None or b is None:
+                    acc[1][0] += 1
+                    continue
+                acc[0].append((root, a, b))
+    codes: dict[int, str] = {}
+    if with_pairs:
+        wanted = sorted({root for found, _ in pairs.values() for root, _a, _b in found})
+        for i in range(0, len(wanted), 900):
+            batch: dict[str, Any] = {}
+            chunk = in_list("pk", wanted[i : i + 900], batch)
+            codes.update(
+                reader.all(f"SELECT id, sample_code FROM samples WHERE id IN {chunk}", batch)
+            )
+    out = []
+    code = units.code[analyte_pk]
+    for (assay, unit, ma, mb), (found, censored) in sorted(
+        pairs.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), kv[0][2], kv[0][3])
+    ):
+        xa = [a for _r, a, _b in found]
+        xb = [b for _r, _a, b in found]
+        d = describe([b - a for a, b in zip(xa, xb, strict=True)])
+        mean_d, sd_d = d["mean"], d["sd"]
+        out.append(
+            {
+                "analyte": code,
+                "assay": assay,
+                "unit": unit,
+                "method_a": ma,
+                "method_b": mb,
+                "n_pairs": len(found),
+                "n_censored_pairs": censored[0],
+                "mean_a": math.fsum(xa) / len(xa) if xa else None,
+                "mean_b": math.fsum(xb) / len(xb) if xb else None,
+                "mean_difference": mean_d,
+                "sd_difference": sd_d,
+                "loa_lower": None if mean_d is None or sd_d is None else mean_d - 1.96 * sd_d,
+                "loa_upper": None if mean_d is None or sd_d is None else mean_d + 1.96 * sd_d,
+                "pearson_r": pearson(xa, xb),
+                "spearman_rho": spearman(xa, xb),
+                "pairs": [
+                    {"sample_id": codes[r], "a": a, "b": b}
+                    for r, a, b in sorted(found, key=lambda t: codes[t[0]])
+                ]
+                if with_pairs
+                else [],
+            }
+        )
     return out

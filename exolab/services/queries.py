@@ -706,129 +706,13 @@ class MethodPair(BaseModel):
     pairs: list[PairedValue] = []
 
 
-def _ranks(xs: list[float]) -> list[float]:
-    order = sorted(range(len(xs)), key=xs.__getitem__)
-    ranks = [0.0] * len(xs)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
-
-
-def pearson(xs: list[float], ys: list[float]) -> float | None:
-    """Pearson correlation, or None with fewer than 3 pairs or a constant variable."""
-    n = len(xs)
-    if n < 3:
-        return None
-    mx, my = math.fsum(xs) / n, math.fsum(ys) / n
-    sxy = math.fsum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
-    sxx = math.fsum((x - mx) ** 2 for x in xs)
-    syy = math.fsum((y - my) ** 2 for y in ys)
-    if sxx == 0 or syy == 0:
-        return None
-    return sxy / math.sqrt(sxx * syy)
-
-
-def spearman(xs: list[float], ys: list[float]) -> float | None:
-    """Spearman rank correlation (Pearson on average ranks, so ties are handled)."""
-    return pearson(_ranks(xs), _ranks(ys)) if len(xs) >= 3 else None
-
-
-def _roots(tx: Tx, sample_pks: set[int]) -> dict[int, tuple[int, str]]:
-    """The top ancestor (pk, code) of each sample: aliquots of one tube share a root."""
-    parent: dict[int, int | None] = {}
-    code: dict[int, str] = {}
-    todo = set(sample_pks)
-    while todo:
-        batch = list(todo)[:900]
-        todo.difference_update(batch)
-        for pk, par, c in tx.session.execute(
-            select(Sample.id, Sample.parent_id, Sample.sample_code).where(Sample.id.in_(batch))
-        ):
-            parent[pk], code[pk] = par, c
-            if par is not None and par not in parent:
-                todo.add(par)
-    out = {}
-    for pk in sample_pks:
-        root = pk
-        seen = {root}
-        while parent.get(root) is not None:
-            nxt = parent[root]
-            assert nxt is not None
-            if nxt in seen:
-                break
-            seen.add(nxt)
-            root = nxt
-        out[pk] = (root, code[root])
-    return out
-
-
 def compare_methods(
     tx: Tx, analyte: str, study: str | None = None, *, with_pairs: bool = False
 ) -> list[MethodPair]:
     """Paired results of isolation methods on split samples, one row per method pair (and
-    assay and unit). Each method's value on a split sample is the mean of its replicate-
-    averaged results there; a pair where either side is censored is counted in
-    ``n_censored_pairs`` and left out of the statistics."""
-    (analyte_pk,) = _analyte_ids(tx, [analyte])
-    units = _units(tx)
-    results = _replicate_results(tx, analyte_pk, units, study=study, isolations_only=True)
-    roots = _roots(tx, {r.sample_pk for r in results})
-    # (root, assay, unit) -> method -> [means], censored flag
-    cell: dict[tuple[Any, ...], dict[str, list[float | None]]] = {}
-    for r in results:
-        key = (roots[r.sample_pk], r.assay, r.unit)
-        cell.setdefault(key, {}).setdefault(r.method or "", []).append(r.mean)
-    pairs: dict[tuple[str, str, str, Any], dict[str, Any]] = {}
-    for (root, assay, unit), by_method in cell.items():
-        methods = sorted(by_method)
-        for i, ma in enumerate(methods):
-            for mb in methods[i + 1 :]:
-                acc = pairs.setdefault((assay, unit, ma, mb), {"pairs": [], "censored": 0})
-                va = [v for v in by_method[ma] if v is not None]
-                vb = [v for v in by_method[mb] if v is not None]
-                if not va or not vb:
-                    acc["censored"] += 1
-                    continue
-                acc["pairs"].append(
-                    PairedValue(
-                        sample_id=root[1], a=math.fsum(va) / len(va), b=math.fsum(vb) / len(vb)
-                    )
-                )
-    out = []
-    code = units.code[analyte_pk]
-    for (assay, unit, ma, mb), acc in sorted(
-        pairs.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), kv[0][2], kv[0][3])
-    ):
-        ps: list[PairedValue] = acc["pairs"]
-        xa = [p.a for p in ps]
-        xb = [p.b for p in ps]
-        diffs = [p.b - p.a for p in ps]
-        d = describe(diffs)
-        mean_d, sd_d = d["mean"], d["sd"]
-        out.append(
-            MethodPair(
-                analyte=code,
-                assay=assay,
-                unit=unit,
-                method_a=ma,
-                method_b=mb,
-                n_pairs=len(ps),
-                n_censored_pairs=acc["censored"],
-                mean_a=_mean_std(xa),
-                mean_b=_mean_std(xb),
-                mean_difference=mean_d,
-                sd_difference=sd_d,
-                loa_lower=None if mean_d is None or sd_d is None else mean_d - 1.96 * sd_d,
-                loa_upper=None if mean_d is None or sd_d is None else mean_d + 1.96 * sd_d,
-                pearson_r=pearson(xa, xb),
-                spearman_rho=spearman(xa, xb),
-                pairs=ps if with_pairs else [],
-            )
-        )
-    return out
+    assay and unit). Each method's value on a split sample (the same tube, or aliquots of one
+    parent) is the mean of its replicate-averaged results there; a pair where either side is
+    censored is counted in ``n_censored_pairs`` and left out of the statistics. With
+    ``with_pairs`` the paired values, by sample id."""
+    rows = cohort.compare(reader_for(tx), analyte, study, with_pairs=with_pairs)
+    return [MethodPair(**row) for row in rows]

@@ -267,6 +267,14 @@ def test_compare_methods_bland_altman(lab: Lab, cohort: data.Cohort) -> None:
 
     assert close(row.spearman_rho, statistics.correlation(ranks(xa), ranks(xb)), rel=1e-9)
     assert len(row.pairs) == len(pairs)
+    want = sorted(
+        (root, m["precipitation"], m["sec"])
+        for root, m in by_parent.items()
+        if m.get("sec") is not None and m.get("precipitation") is not None
+    )
+    assert [p.sample_id for p in row.pairs] == [w[0] for w in want]  # the split tube, sorted
+    for p, (_root, a, b) in zip(row.pairs, want, strict=True):
+        assert close(p.a, a) and close(p.b, b)
 
 
 def test_normalisation(lab: Lab, cohort: data.Cohort) -> None:
