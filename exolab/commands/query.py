@@ -299,25 +299,32 @@ def cmd_cohort(args: argparse.Namespace) -> int:
 
 def cmd_compare_methods(args: argparse.Namespace) -> int:
     from exolab.commands.output import emit
-    from exolab.services.queries import compare_methods
+    from exolab.services.cohort import compare
 
-    lab = open_lab(args)
-    with lab.read() as tx:
-        pairs = compare_methods(tx, args.analyte, study=args.study, with_pairs=args.pairs)
+    pairs = _on_driver(
+        args, lambda reader: compare(reader, args.analyte, args.study, with_pairs=args.pairs)
+    )
+    if pairs is None:
+        from exolab.services.queries import compare_methods
+
+        lab = open_lab(args)
+        with lab.read() as tx:
+            found = compare_methods(tx, args.analyte, study=args.study, with_pairs=args.pairs)
+        pairs = [m.model_dump() for m in found]
     if args.pairs:
         rows = [
             {
-                "method_a": m.method_a,
-                "method_b": m.method_b,
-                "assay": m.assay,
-                "sample_id": p.sample_id,
-                "a": p.a,
-                "b": p.b,
-                "difference": p.b - p.a,
-                "unit": m.unit,
+                "method_a": m["method_a"],
+                "method_b": m["method_b"],
+                "assay": m["assay"],
+                "sample_id": p["sample_id"],
+                "a": p["a"],
+                "b": p["b"],
+                "difference": p["b"] - p["a"],
+                "unit": m["unit"],
             }
             for m in pairs
-            for p in m.pairs
+            for p in m["pairs"]
         ]
         emit(
             rows,
@@ -344,7 +351,7 @@ def cmd_compare_methods(args: argparse.Namespace) -> int:
         "spearman_rho",
         "unit",
     ]
-    rows = [m.model_dump(exclude={"pairs"}) for m in pairs]
+    rows = [{k: v for k, v in m.items() if k != "pairs"} for m in pairs]
     emit(rows, columns + (["analyte"] if args.format == "csv" else []), args.format)
     return 0
 

@@ -97,6 +97,7 @@ def test_queries_import_neither_sqlalchemy_nor_pydantic(clinical: str) -> None: 
         "import sys\n"
         "from exolab.cli import main\n"
         "rc = main(['cohort', 'ALT', '--by', 'group', '--change'])\n"
+        "rc += main(['compare-methods', 'ALT'])\n"
         "rc += main(['patient', 'CLIN', 'C01', '--format', 'csv'])\n"
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
         "{'sqlalchemy', 'pydantic', 'pydantic_core', 'alembic', 'textual'})\n"
@@ -109,6 +110,7 @@ def test_queries_import_neither_sqlalchemy_nor_pydantic(clinical: str) -> None: 
     )
     assert r.returncode == 0, r.stderr
     assert "heavy: \n" in r.stderr
+    assert "no split samples measured for ALT by two methods" in r.stderr
     lines = r.stdout.splitlines()
     assert lines[0] == "ALT: change from baseline by group"
     assert lines[1].split() == [

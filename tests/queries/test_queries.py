@@ -328,3 +328,26 @@ def test_unknown_subject_and_analyte(lab: Lab, cohort: data.Cohort) -> None:
         with pytest.raises(ValidationFailed):
             cohort_summary(tx, "GPC1", by="colour")
         assert trajectory_for_subject(tx, STUDY, "S01", ["CD9"]) == []
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_compare_methods_command_on_the_driver(
+    lab: Lab, fmt: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`exolab compare-methods` prints the same on the driver path as on the service path."""
+    from exolab import cli
+    from exolab.commands import query
+
+    url = lab.db.url
+    outputs = []
+    for on_driver in (True, False):
+        if not on_driver:
+            monkeypatch.setattr(query, "_on_driver", lambda _args, _read: None)
+        for extra in ([], ["--pairs"], ["--study", STUDY]):
+            rc = cli.main(["--db", url, "compare-methods", "GPC1", *extra, "--format", fmt])
+            out = capsys.readouterr()
+            assert rc == 0, out.err
+            outputs.append(out.out)
+    assert outputs[:3] == outputs[3:]
+    assert "precipitation" in outputs[0] and "sec" in outputs[0]
+    assert outputs[1].count("\n") > outputs[0].count("\n")  # one line per pair
