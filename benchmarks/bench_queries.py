@@ -16,6 +16,7 @@ fixed pure-Python loop as a load indicator (the machine is shared):
 - cohort_summary GPC1 by visit (and --change), median of 3, wall and CPU, against the bare
   driver running the same readout_sets query, and against the bare driver aggregating the
   readouts themselves (what readout_sets saves)                             target < 1 s
+- compare_methods GPC1 and the compare view's analyte choices (no target; median of 3)
 - with ``--stream``: iter_longitudinal written with csv.writer vs raw driver cursor of the
   same ordered join written with csv.writer (rows/s and ratio; target >= 0.3x)
 
@@ -495,6 +496,28 @@ RAW_ORDER = (
 )
 
 
+def bench_compare(url: str) -> tuple[float, float]:
+    """compare_methods GPC1 and the compare view's analyte choices, medians of 3."""
+    from exolab.db.engine import Database
+    from exolab.services.browse import compare_choices
+    from exolab.services.context import Lab
+    from exolab.services.queries import compare_methods
+
+    lab = Lab(Database(url), "bench")
+
+    def pairs() -> None:
+        with lab.read() as tx:
+            compare_methods(tx, "GPC1")
+
+    def choices() -> None:
+        with lab.read() as tx:
+            compare_choices(tx)
+
+    out = _median_time(pairs, 3), _median_time(choices, 3)
+    lab.db.dispose()
+    return out
+
+
 class _Sink(io.TextIOBase):
     """Counts characters written (csv.writer output goes nowhere)."""
 
@@ -581,6 +604,11 @@ def report(label: str, url: str, stream: bool) -> None:
         f"{tv / raw:.2f}x   [{_load()}]"
     )
     print(f"cohort_summary GPC1 by group --change     {tc:8.3f} s   [{_load()}]")
+    cm, choices = bench_compare(url)
+    print(
+        f"compare_methods GPC1 (split samples)      {cm:8.3f} s; the compare view's analyte "
+        f"choices {choices:.3f} s (no target)   [{_load()}]"
+    )
     if stream:
         s = bench_stream(url)
         rows = s["rows"]
