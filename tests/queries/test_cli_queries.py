@@ -170,3 +170,49 @@ def test_plot_without_matplotlib_says_how_to_install(sqlite_url: str, tmp_path: 
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert r.returncode == 1
     assert "pip install 'exolab[plot]'" in r.stderr
+
+
+def test_compare_methods_pairs_aliquots_of_aliquots(db_url: str, tmp_path: Path) -> None:
+    """Isolations of a grandchild aliquot and of a child aliquot of one tube are a pair (the
+    root walk goes up more than one generation); another tube's isolations are its own pair."""
+    files = {
+        "subjects": "study,subject_id\nSPL,X1\n",
+        "samples": (
+            "sample_id,biofluid,collected_at,study,subject_id,visit,parent_sample_id\n"
+            "T1,plasma,2024-01-02 09:00,SPL,X1,V1,\n"
+            "T1-A,plasma,2024-01-02 09:00,SPL,X1,V1,T1\n"
+            "T1-A-1,plasma,2024-01-02 09:00,SPL,X1,V1,T1-A\n"
+            "T1-B,plasma,2024-01-02 09:00,SPL,X1,V1,T1\n"
+            "T2,plasma,2024-02-02 09:00,SPL,X1,V2,\n"
+            "T2-A,plasma,2024-02-02 09:00,SPL,X1,V2,T2\n"
+        ),
+        "isolations": (
+            "isolation_id,sample_id,isolated_on,method,input_volume_ml\n"
+            "I-SEC-1,T1-A-1,2024-01-03,sec,0.5\n"
+            "I-PRE-1,T1-B,2024-01-03,precipitation,0.5\n"
+            "I-SEC-2,T2-A,2024-02-03,sec,0.5\n"
+            "I-PRE-2,T2,2024-02-03,precipitation,0.5\n"
+        ),
+        "readouts": (
+            "isolation_id,analyte,value,unit,assay,run_id\n"
+            "I-SEC-1,GPC1,100,pg/mL,elisa,R1\n"
+            "I-PRE-1,GPC1,130,pg/mL,elisa,R1\n"
+            "I-SEC-2,GPC1,0.2,ng/mL,elisa,R2\n"
+            "I-PRE-2,GPC1,260,pg/mL,elisa,R2\n"
+        ),
+    }
+    for kind, text in files.items():
+        f = tmp_path / f"{kind}.csv"
+        f.write_text(text)
+        r = run(db_url, "import", kind, str(f))
+        assert r.returncode == 0, r.stderr
+    r = run(db_url, "compare-methods", "GPC1", "--pairs", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    pairs = json.loads(r.stdout)
+    assert [(p["sample_id"], p["a"], p["b"]) for p in pairs] == [
+        ("T1", 130.0, 100.0),
+        ("T2", 260.0, 200.0),
+    ]
+    assert {(p["method_a"], p["method_b"], p["unit"]) for p in pairs} == {
+        ("precipitation", "sec", "pg/mL")
+    }
