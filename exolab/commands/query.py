@@ -189,36 +189,17 @@ def _on_driver(args: argparse.Namespace, read: Callable[[Any], T]) -> T | None:
         reader.connection.close()
 
 
-def _trajectory_on_driver(args: argparse.Namespace) -> list[dict[str, Any]] | None:
-    from exolab.services.history import trajectory
-
-    return _on_driver(
-        args, lambda reader: trajectory(reader, args.study, args.subject, args.analyte or None)
-    )
-
-
-def _cohort_on_driver(args: argparse.Namespace) -> list[dict[str, Any]] | None:
-    from exolab.services.cohort import summary
-
-    return _on_driver(
-        args,
-        lambda reader: summary(
-            reader,
-            args.analyte,
-            args.study,
-            args.by,
-            args.change,
-            biofluid=args.biofluid,
-            method=args.method,
-        ),
-    )
-
-
 def cmd_patient(args: argparse.Namespace) -> int:
     from exolab.commands.output import emit, print_table, write_csv
-    from exolab.services.history import LONGITUDINAL_COLUMNS
+    from exolab.services.history import LONGITUDINAL_COLUMNS, trajectory
 
-    points = None if args.normalise else _trajectory_on_driver(args)
+    points = (
+        None
+        if args.normalise  # the normaliser reads through the ORM: the service path
+        else _on_driver(
+            args, lambda reader: trajectory(reader, args.study, args.subject, args.analyte or None)
+        )
+    )
     if points is None:
         from exolab.services.queries import trajectory_for_subject
 
@@ -252,9 +233,20 @@ def cmd_patient(args: argparse.Namespace) -> int:
 
 def cmd_cohort(args: argparse.Namespace) -> int:
     from exolab.commands.output import emit
-    from exolab.services.cohort import output_row
+    from exolab.services.cohort import output_row, summary
 
-    rows = _cohort_on_driver(args)
+    rows = _on_driver(
+        args,
+        lambda reader: summary(
+            reader,
+            args.analyte,
+            args.study,
+            args.by,
+            args.change,
+            biofluid=args.biofluid,
+            method=args.method,
+        ),
+    )
     if rows is None:
         from exolab.services.queries import cohort_summary
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Iterable
 from typing import Any
 
 from exolab.db.raw import Reader, in_list
@@ -63,6 +64,22 @@ def describe(values: list[float]) -> dict[str, float | None]:
         "min": xs[0],
         "max": xs[-1],
     }
+
+
+def earliest_means(items: Iterable[tuple[Any, Any, float | None]]) -> dict[Any, float]:
+    """Baseline per key (subject x biofluid x method x unit) from ``(key, collected_at,
+    set mean)``: the mean of the set means at the key's earliest collection with a mean
+    (censored sets, mean None, are skipped)."""
+    best: dict[Any, tuple[Any, list[float]]] = {}
+    for key, at, mean in items:
+        if mean is None:
+            continue
+        cur = best.get(key)
+        if cur is None or at < cur[0]:
+            best[key] = (at, [mean])
+        elif at == cur[0]:
+            cur[1].append(mean)
+    return {k: math.fsum(v) / len(v) for k, (_, v) in best.items()}
 
 
 def split_sets(reader: Reader, analyte_pk: int, into: dict[str, list[str]]) -> bool:
@@ -216,20 +233,12 @@ def summary(
         reader, analyte_pk, units, by, change=change, study=study, biofluid=biofluid, method=method
     )
     visit_day = visit_order(reader, study) if by == "visit" else {}
-    baselines: dict[tuple[Any, ...], float] = {}
+    baselines: dict[Any, float] = {}
     if change:
-        # earliest collection with a mean per subject x biofluid x method x unit
-        best: dict[tuple[Any, ...], tuple[Any, list[float]]] = {}
-        for subject_pk, _b, unit, mean, at, fluid, meth in sets:
-            if mean is None:
-                continue
-            key = (subject_pk, fluid, meth, unit)
-            cur = best.get(key)
-            if cur is None or at < cur[0]:
-                best[key] = (at, [mean])
-            elif at == cur[0]:
-                cur[1].append(mean)
-        baselines = {k: math.fsum(v) / len(v) for k, (_, v) in best.items()}
+        baselines = earliest_means(
+            ((subject_pk, fluid, meth, unit), at, mean)
+            for subject_pk, _b, unit, mean, at, fluid, meth in sets
+        )
     # per (by value, unit): the sets, then their values, subjects and censored count
     by_cell: dict[tuple[Any, Any], list[Any]] = {}
     for row in sets:

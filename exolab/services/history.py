@@ -429,6 +429,33 @@ def longitudinal(
     pks = subject_pks(reader, study, subjects or [])
     if pks == []:
         return
+    yield from _stream(
+        reader,
+        pks,
+        study=study,
+        analyte_pks=analyte_pks,
+        biofluid=biofluid,
+        method=method,
+        since=since,
+        until=until,
+        transform=transform,
+    )
+
+
+def _stream(
+    reader: Reader,
+    pks: list[int] | None,
+    *,
+    study: str | None = None,
+    analyte_pks: list[int] | None = None,
+    biofluid: str | None = None,
+    method: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    transform: Transform | None = None,
+) -> Iterator[dict[str, Any]]:
+    """:func:`longitudinal` once its subjects and analytes are known (subjects None: every
+    subject of ``study``; analytes None: all)."""
     units = Units(reader)
     result: Any
     if pks is None:
@@ -577,14 +604,14 @@ def trajectory(
     study: str,
     subject: str,
     analytes: list[str] | None = None,
-    transform: Transform | None = None,
+    transform_for: Callable[[list[int]], Transform] | None = None,
 ) -> list[dict[str, Any]]:
     """Every result of one subject (rows as :func:`longitudinal` gives them); NotFound when
-    the study has no such subject."""
-    if not subject_pks(reader, study, [subject]):
+    the study has no such subject. ``transform_for(subject_pks)`` makes the row transform
+    (normalisation), if any."""
+    pks = subject_pks(reader, study, [subject])
+    if not pks:
         raise NotFound(f"no subject {subject} in study {study}")
-    return list(
-        longitudinal(
-            reader, study=study, subjects=[subject], analytes=analytes, transform=transform
-        )
-    )
+    transform = transform_for(pks) if transform_for is not None else None
+    analyte_pks = analyte_ids(reader, analytes) if analytes else None
+    return list(_stream(reader, pks, analyte_pks=analyte_pks, transform=transform))

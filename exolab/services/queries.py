@@ -56,7 +56,7 @@ from exolab.domain.units import UnitError, convert
 from exolab.services import cohort, history
 from exolab.services.cohort import check_by, describe
 from exolab.services.context import Tx
-from exolab.services.errors import FieldError, NotFound, ValidationFailed
+from exolab.services.errors import FieldError, ValidationFailed
 from exolab.services.history import LONGITUDINAL_COLUMNS, Transform, Units
 
 __all__ = [
@@ -190,10 +190,6 @@ def _per_volume(value: float, unit: str) -> tuple[float, str] | None:
         return convert(value, unit, target), target
     except UnitError:
         return None
-
-
-def _mean_std(values: list[float]) -> float | None:
-    return math.fsum(values) / len(values) if values else None
 
 
 class _Normaliser:
@@ -333,18 +329,18 @@ def trajectory_for_subject(
     the same sample or its parent, in mg/mL). The method is named in each point's
     ``normalisation``; points that cannot be normalised keep no number and say why.
     """
-    reader = reader_for(tx)
-    pks = history.subject_pks(reader, study, [subject])
-    if not pks:
-        raise NotFound(f"no subject {subject} in study {study}")
-    transform: Transform | None = None
-    if normalise is not None:
+
+    def normaliser(pks: list[int]) -> Transform:
         if normalise not in NORMALISATIONS:
             raise ValidationFailed(
                 [FieldError("normalise", f"must be one of {', '.join(NORMALISATIONS)}", normalise)]
             )
-        transform = _Normaliser(tx, pks, normalise)
-    return _points(history.trajectory(reader, study, subject, analytes, transform))
+        return _Normaliser(tx, pks, normalise)
+
+    rows = history.trajectory(
+        reader_for(tx), study, subject, analytes, normaliser if normalise is not None else None
+    )
+    return _points(rows)
 
 
 # One set for all points: every point has every field set, so pydantic's additions to it
@@ -440,7 +436,6 @@ def _replicate_results(
     study: str | None = None,
     biofluid: str | None = None,
     method: str | None = None,
-    isolations_only: bool = False,
 ) -> list[_Result]:
     """Replicate-summarised results of one analyte for subjects' samples, read from the
     replicate-set summary table (``readout_sets``); sums are converted to the standard unit
@@ -473,8 +468,6 @@ def _replicate_results(
         .outerjoin(Isolation, Isolation.id == a.isolation_id)
         .where(a.analyte_id == analyte_pk)
     )
-    if isolations_only:
-        q = q.where(a.isolation_id.is_not(None))
     if study:
         q = q.join(Study, Study.id == Subject.study_id).where(Study.code == study)
     if biofluid:
@@ -548,21 +541,11 @@ def _fill_visit_days(tx: Tx, results: list[_Result]) -> None:
         r.visit_day = (r.collected_at.date() - day0).days if day0 else None
 
 
-def _baselines(results: list[_Result]) -> dict[tuple[Any, ...], float]:
-    """Baseline per subject x biofluid x method x unit: mean of the replicate means at the
-    earliest collection with a non-censored result."""
-    best: dict[tuple[Any, ...], tuple[Any, list[float]]] = {}
-    for r in results:
-        m = r.mean
-        if m is None:
-            continue
-        key = (r.subject_pk, r.biofluid, r.method, r.unit)
-        cur = best.get(key)
-        if cur is None or r.collected_at < cur[0]:
-            best[key] = (r.collected_at, [m])
-        elif r.collected_at == cur[0]:
-            cur[1].append(m)
-    return {k: math.fsum(v) / len(v) for k, (_, v) in best.items()}
+def _baselines(results: list[_Result]) -> dict[Any, float]:
+    """Baseline per subject x biofluid x method x unit (:func:`cohort.earliest_means`)."""
+    return cohort.earliest_means(
+        ((r.subject_pk, r.biofluid, r.method, r.unit), r.collected_at, r.mean) for r in results
+    )
 
 
 class CohortPoint(BaseModel):
@@ -585,35 +568,6 @@ class CohortPoint(BaseModel):
     baseline_value: float | None
 
 
-def _cohort(
-    tx: Tx,
-    analyte: str,
-    study: str | None,
-    by: str,
-    change: bool,
-    biofluid: str | None,
-    method: str | None,
-) -> tuple[str, str | None, list[_Result], list[float | None]]:
-    """Replicate-summarised results and, per result, the value to summarise: the mean, or
-    with ``change`` the change from baseline (None when censored or without a baseline)."""
-    check_by(by)
-    (analyte_pk,) = _analyte_ids(tx, [analyte])
-    units = _units(tx)
-    results = _replicate_results(
-        tx, analyte_pk, units, study=study, biofluid=biofluid, method=method
-    )
-    if change:
-        baselines = _baselines(results)
-        values: list[float | None] = []
-        for r in results:
-            m = r.mean
-            base = baselines.get((r.subject_pk, r.biofluid, r.method, r.unit))
-            values.append(None if m is None or base is None else m - base)
-    else:
-        values = [r.mean for r in results]
-    return units.code[analyte_pk], units.standard(analyte_pk), results, values
-
-
 def cohort_points(
     tx: Tx,
     analyte: str,
@@ -624,9 +578,22 @@ def cohort_points(
     biofluid: str | None = None,
     method: str | None = None,
 ) -> list[CohortPoint]:
-    """The per-subject results behind :func:`cohort_summary` (for plots and the UI)."""
-    _code, _std, results, values = _cohort(tx, analyte, study, by, change, biofluid, method)
+    """The per-subject results behind :func:`cohort_summary` (for plots and the UI): each
+    replicate-summarised result with the value summarised, its mean, or with ``change`` its
+    change from baseline (None when censored or without a baseline)."""
+    check_by(by)
+    (analyte_pk,) = _analyte_ids(tx, [analyte])
+    results = _replicate_results(
+        tx, analyte_pk, _units(tx), study=study, biofluid=biofluid, method=method
+    )
     baselines = _baselines(results)
+    values: list[float | None] = []
+    for r in results:
+        base = baselines.get((r.subject_pk, r.biofluid, r.method, r.unit))
+        if not change:
+            values.append(r.mean)
+        else:
+            values.append(None if r.mean is None or base is None else r.mean - base)
     _fill_visit_days(tx, results)
     return [
         CohortPoint(

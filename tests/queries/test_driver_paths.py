@@ -21,6 +21,28 @@ def _patient(capsys: pytest.CaptureFixture[str], url: str, *args: str) -> tuple[
     return rc, out.out + out.err
 
 
+def both_paths(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> tuple[Any, tuple[int, str, str], tuple[int, str, str]]:
+    """Run ``exolab ARGV`` on the driver, then with the driver path refused (the service
+    path): what the driver read, and (exit code, stdout, stderr) of each run."""
+    on_driver = query._on_driver
+    taken: list[Any] = []
+
+    def spy(args: Any, read: Any) -> Any:
+        taken.append(on_driver(args, read))
+        return taken[-1]
+
+    runs = []
+    for patched in (spy, lambda _args, _read: None):
+        monkeypatch.setattr(query, "_on_driver", patched)
+        rc = cli.main(argv)
+        out = capsys.readouterr()
+        runs.append((rc, out.out, out.err))
+    monkeypatch.setattr(query, "_on_driver", on_driver)
+    return (taken[-1] if taken else None), runs[0], runs[1]
+
+
 @pytest.mark.parametrize("fmt", ["table", "csv", "json"])
 def test_driver_path_equals_service_path(
     clinical: str,  # noqa: F811
@@ -28,25 +50,13 @@ def test_driver_path_equals_service_path(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    taken: list[Any] = []
-    on_driver = query._trajectory_on_driver
-
-    def spy(args: Any) -> Any:
-        rows = on_driver(args)
-        taken.append(rows)
-        return rows
-
-    monkeypatch.setattr(query, "_trajectory_on_driver", spy)
     for subject, analytes in (("C01", []), ("C03", ["--analyte", "alt"]), ("C02", [])):
-        args = ["CLIN", subject, *analytes, "--format", fmt]
-        rc, direct = _patient(capsys, clinical, *args)
-        assert rc == 0 and taken[-1], direct  # the driver path ran and found rows
-        monkeypatch.setattr(query, "_trajectory_on_driver", lambda _args: None)
-        rc2, service = _patient(capsys, clinical, *args)
-        monkeypatch.setattr(query, "_trajectory_on_driver", spy)
-        assert rc2 == 0
+        argv = ["--db", clinical, "--user", "tester", "patient", "CLIN", subject, *analytes]
+        read, direct, service = both_paths(capsys, monkeypatch, [*argv, "--format", fmt])
+        assert direct[0] == 0 and read, direct  # the driver path ran and found rows
+        assert service[0] == 0
         assert direct == service
-        assert "C01-V1" in direct or subject != "C01"
+        assert "C01-V1" in direct[1] or subject != "C01"
 
 
 @pytest.mark.parametrize("fmt", ["table", "csv", "json"])
@@ -56,29 +66,17 @@ def test_cohort_driver_path_equals_service_path(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    taken: list[Any] = []
-    on_driver = query._cohort_on_driver
-
-    def spy(args: Any) -> Any:
-        rows = on_driver(args)
-        taken.append(rows)
-        return rows
-
     for args in (
         ["ALT", "--study", "CLIN"],
         ["ALT", "--by", "group", "--change"],
         ["creatinine", "--by", "biofluid"],
         ["PLT", "--by", "method"],
     ):
-        monkeypatch.setattr(query, "_cohort_on_driver", spy)
-        rc = cli.main(["--db", clinical, "cohort", *args, "--format", fmt])
-        direct = capsys.readouterr()
-        assert rc == 0 and taken[-1], direct.err
-        monkeypatch.setattr(query, "_cohort_on_driver", lambda _args: None)
-        rc = cli.main(["--db", clinical, "cohort", *args, "--format", fmt])
-        service = capsys.readouterr()
-        assert rc == 0
-        assert direct.out == service.out and direct.out.strip()
+        argv = ["--db", clinical, "cohort", *args, "--format", fmt]
+        read, direct, service = both_paths(capsys, monkeypatch, argv)
+        assert direct[0] == 0 and read, direct[2]
+        assert service[0] == 0
+        assert direct[1] == service[1] and direct[1].strip()
     rc = cli.main(["--db", clinical, "cohort", "NOPE"])
     assert rc == 1 and "no analyte NOPE" in capsys.readouterr().err
 

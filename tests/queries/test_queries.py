@@ -335,19 +335,14 @@ def test_compare_methods_command_on_the_driver(
     lab: Lab, fmt: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`exolab compare-methods` prints the same on the driver path as on the service path."""
-    from exolab import cli
-    from exolab.commands import query
+    from tests.queries.test_driver_paths import both_paths
 
-    url = lab.db.url
     outputs = []
-    for on_driver in (True, False):
-        if not on_driver:
-            monkeypatch.setattr(query, "_on_driver", lambda _args, _read: None)
-        for extra in ([], ["--pairs"], ["--study", STUDY]):
-            rc = cli.main(["--db", url, "compare-methods", "GPC1", *extra, "--format", fmt])
-            out = capsys.readouterr()
-            assert rc == 0, out.err
-            outputs.append(out.out)
-    assert outputs[:3] == outputs[3:]
+    for extra in ([], ["--pairs"], ["--study", STUDY]):
+        argv = ["--db", lab.db.url, "compare-methods", "GPC1", *extra, "--format", fmt]
+        _read, direct, service = both_paths(capsys, monkeypatch, argv)
+        assert direct[0] == 0 and service[0] == 0, direct[2] + service[2]
+        assert direct[1] == service[1]
+        outputs.append(direct[1])
     assert "precipitation" in outputs[0] and "sec" in outputs[0]
     assert outputs[1].count("\n") > outputs[0].count("\n")  # one line per pair
