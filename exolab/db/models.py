@@ -462,7 +462,10 @@ class ReadoutSet(Base):
     no foreign keys (they would only slow imports)."""
 
     __tablename__ = "readout_sets"
-    __table_args__ = (Index("ix_readout_sets_analyte_sample", "analyte_id", "sample_id"),)
+    __table_args__ = (
+        Index("ix_readout_sets_analyte_sample", "analyte_id", "sample_id"),
+        Index("ix_readout_sets_analyte_unit", "analyte_id", "unit"),  # units of an analyte
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     analyte_id: Mapped[int] = mapped_column(Integer)

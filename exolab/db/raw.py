@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 # The newest revision in migrations/versions (a test checks it against Alembic's own view).
-SCHEMA_HEAD = "0004"
+SCHEMA_HEAD = "0005"
 
 _PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
@@ -34,13 +34,16 @@ class Reader:
         self.dialect = dialect
         self.sqlite = dialect == "sqlite"
 
-    def _sql(self, sql: str) -> str:
-        return sql if self.sqlite else _pyformat(sql)
+    def _execute(self, cur: Any, sql: str, params: Mapping[str, Any] | None) -> None:
+        if self.sqlite:
+            cur.execute(sql, params or {})
+        else:  # binary results: numbers arrive without being parsed from text
+            cur.execute(_pyformat(sql), params or {}, binary=True)
 
     def all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Any]:
         cur = self.connection.cursor()
         try:
-            cur.execute(self._sql(sql), params or {})
+            self._execute(cur, sql, params)
             return list(cur.fetchall())
         finally:
             cur.close()
@@ -48,7 +51,7 @@ class Reader:
     def first(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
         cur = self.connection.cursor()
         try:
-            cur.execute(self._sql(sql), params or {})
+            self._execute(cur, sql, params)
             return cur.fetchone()
         finally:
             cur.close()
@@ -63,7 +66,7 @@ class Reader:
             else self.connection.cursor(name="exolab_stream", withhold=False)
         )
         try:
-            cur.execute(self._sql(sql), params or {})
+            self._execute(cur, sql, params)
             while rows := cur.fetchmany(batch):
                 yield from rows
         finally:
@@ -105,6 +108,8 @@ def connect(url: str) -> Reader | None:
 
         pg = psycopg.connect("postgresql://" + url.split("://", 1)[1])
         pg.read_only = True
+        # one snapshot for all the statements of the command, as on SQLite
+        pg.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         return Reader(pg, "postgresql")
     return None
 

@@ -106,39 +106,110 @@ def split_sets(reader: Reader, analyte_pk: int, into: dict[str, list[str]]) -> b
     return False
 
 
-def _set_terms(
-    reader: Reader, analyte_pk: int, units: Units, params: dict[str, Any]
-) -> tuple[str, str, str, bool]:
+# The distinct units of an analyte's sets, one index probe per unit on
+# ix_readout_sets_analyte_unit (a loose index scan; DISTINCT reads every set of the analyte).
+_UNITS = (
+    "WITH RECURSIVE u(unit) AS (SELECT min(unit) FROM readout_sets WHERE analyte_id = :analyte"
+    " UNION ALL SELECT (SELECT min(r.unit) FROM readout_sets r WHERE r.analyte_id = :analyte"
+    " AND r.unit > u.unit) FROM u WHERE u.unit IS NOT NULL)"
+    " SELECT unit FROM u WHERE unit IS NOT NULL"
+)
+
+
+class _SetTerms:
     """SQL for a replicate set's unit, total and count in the analyte's standard unit
-    (conversion factors from :class:`Units` as parameters, added to ``params``), and whether
-    sets split over two convertible units must be merged (then total and count are sums for
-    a GROUP BY over the set's target, assay and run)."""
-    std = units.standard(analyte_pk)
-    factor: dict[str, float] = {}
-    into: dict[str, list[str]] = {}  # standard unit -> the units converted into it
-    found = reader.all(
-        "SELECT DISTINCT unit FROM readout_sets WHERE analyte_id = :analyte",
-        {"analyte": analyte_pk},
-    )
-    for unit in sorted((u for (u,) in found), key=lambda u: (u != std, u)):  # std first
-        f = 1.0 if std is None or unit == std else units.factor(unit, std)
-        into.setdefault(unit if f is None else str(std or unit), []).append(unit)
-        if f is not None and unit != std:
-            factor[unit] = f
-    unit_col, total, n = "a.unit", "a.total", "a.n"
-    if factor:
-        params["std"] = std
-        whens_unit, whens_factor = [], []
-        for i, (u, f) in enumerate(sorted(factor.items())):
-            params[f"u{i}"], params[f"f{i}"] = u, f
-            whens_unit.append(f"WHEN :u{i} THEN :std")
-            whens_factor.append(f"WHEN :u{i} THEN :f{i}")
-        unit_col = f"CASE a.unit {' '.join(whens_unit)} ELSE a.unit END"
-        total = f"a.total * CASE a.unit {' '.join(whens_factor)} ELSE 1.0 END"
-    merge = any(len(v) > 1 for v in into.values()) and split_sets(reader, analyte_pk, into)
-    if merge:  # sets in two units that convert into one are one set
-        total, n = f"sum({total})", "sum(a.n)"
-    return unit_col, total, n, merge
+    (conversion factors from :class:`Units` as parameters, added to ``params``), the unit
+    each stored unit is reported in, and whether sets split over two convertible units must be
+    merged (then total and count are sums for a GROUP BY over the set's target, assay, run)."""
+
+    def __init__(self, reader: Reader, analyte_pk: int, units: Units, params: dict[str, Any]):
+        std = units.standard(analyte_pk)
+        factor: dict[str, float] = {}
+        into: dict[str, list[str]] = {}  # standard unit -> the units converted into it
+        found = reader.all(_UNITS, {"analyte": analyte_pk})
+        self.reported: dict[str, str] = {}  # stored unit -> unit of the results
+        for unit in sorted((u for (u,) in found), key=lambda u: (u != std, u)):  # std first
+            f = 1.0 if std is None or unit == std else units.factor(unit, std)
+            out = unit if f is None else str(std or unit)
+            into.setdefault(out, []).append(unit)
+            self.reported[unit] = out
+            if f is not None and unit != std:
+                factor[unit] = f
+        self.unit, self.total, self.n = "a.unit", "a.total", "a.n"
+        if factor:
+            params["std"] = std
+            whens_unit, whens_factor = [], []
+            for i, (u, f) in enumerate(sorted(factor.items())):
+                params[f"u{i}"], params[f"f{i}"] = u, f
+                whens_unit.append(f"WHEN :u{i} THEN :std")
+                whens_factor.append(f"WHEN :u{i} THEN :f{i}")
+            self.unit = f"CASE a.unit {' '.join(whens_unit)} ELSE a.unit END"
+            self.total = f"a.total * CASE a.unit {' '.join(whens_factor)} ELSE 1.0 END"
+        self.merge = any(len(v) > 1 for v in into.values()) and split_sets(reader, analyte_pk, into)
+        if self.merge:  # sets in two units that convert into one are one set
+            self.total, self.n = f"sum({self.total})", "sum(a.n)"
+
+    @property
+    def mean(self) -> str:
+        return f"CASE WHEN {self.n} > 0 THEN {self.total} / {self.n} END"
+
+
+# The values a cohort can be grouped by, listed cheaply (see :func:`cohort_sets`).
+_BY_VALUES = {
+    "visit": "SELECT DISTINCT label FROM visits",
+    "group": "SELECT DISTINCT group_name FROM subjects WHERE group_name IS NOT NULL",
+    "method": "SELECT DISTINCT method FROM isolations",
+    "biofluid": "SELECT DISTINCT biofluid FROM samples",
+}
+_WORK_MEM = "64MB"
+_MAX_CELLS = 64  # beyond this many values a CASE over them costs more than it saves
+
+
+def _cell_sql(
+    reader: Reader, by: str, terms: _SetTerms, params: dict[str, Any]
+) -> tuple[str, dict[int, tuple[Any, str]]] | None:
+    """A cohort cell (value grouped by x unit) as one small integer computed in SQL, and
+    what each integer stands for; None when there are too many values for that to pay.
+    Creating two Python strings per replicate set costs more than the whole join in the
+    database, and integers below 257 are shared objects. A value that was not listed (one
+    written after the listing) makes the cell NULL, and :func:`cohort_sets` reads again."""
+    values = sorted(v for (v,) in reader.all(_BY_VALUES[by]) if v is not None)
+    units = sorted(set(terms.reported.values()))
+    if len(values) + 1 > _MAX_CELLS or not units:
+        return None
+    col = _BY_COLUMN[by]
+    whens = []
+    for i, value in enumerate(values):
+        params[f"c{i}"] = value
+        whens.append(f"WHEN :c{i} THEN {i + 1}")
+    by_index = f"coalesce(CASE {col} {' '.join(whens)} END, CASE WHEN {col} IS NULL THEN 0 END)"
+    if not whens:
+        by_index = f"CASE WHEN {col} IS NULL THEN 0 END"
+    unit_whens = []
+    for i, (stored, reported) in enumerate(sorted(terms.reported.items())):
+        params[f"w{i}"] = stored
+        unit_whens.append(f"WHEN :w{i} THEN {units.index(reported)}")
+    unit_index = f"CASE a.unit {' '.join(unit_whens)} END"
+    stands_for = {
+        b * len(units) + u: (None if b == 0 else values[b - 1], unit)
+        for b in range(len(values) + 1)
+        for u, unit in enumerate(units)
+    }
+    return f"{by_index} * {len(units)} + {unit_index}", stands_for
+
+
+def _read_sets(reader: Reader, sql: str, params: dict[str, Any]) -> list[Any]:
+    """Rows of a sets query. PostgreSQL's hash join over the samples spills to disk at the
+    default 4 MB of work_mem once a lab has ~200k samples; the query gets more (for itself:
+    the setting is put back after it, and is local to the transaction anyway)."""
+    if reader.sqlite:
+        return reader.all(sql, params)
+    (before,) = reader.first("SELECT current_setting('work_mem')")
+    reader.first("SELECT set_config('work_mem', :mem, true)", {"mem": _WORK_MEM})
+    try:
+        return reader.all(sql, params)
+    finally:
+        reader.first("SELECT set_config('work_mem', :mem, true)", {"mem": before})
 
 
 def cohort_sets(
@@ -151,20 +222,24 @@ def cohort_sets(
     study: str | None,
     biofluid: str | None,
     method: str | None,
-) -> list[Any]:
+    cells: bool = True,
+) -> tuple[list[Any], dict[Any, tuple[Any, Any]]]:
     """The replicate sets behind :func:`summary`, lean.
 
-    One row per set: ``(subject_pk, by_value, unit, mean)`` in the standard unit (mean None
+    One row per set: ``(subject_pk, cell, mean)`` with the mean in the standard unit (None
     when every replicate was censored), then for ``change`` ``collected_at, biofluid,
-    method``. The database converts units and divides (factors from :class:`Units`, passed
-    as parameters), and merges sets that differ only in a convertible unit (ng/mL and pg/mL
-    in one run) when the analyte has such sets; only the tables a summary needs are joined.
-    At 10 million readouts an analyte has ~200k sets, and creating the driver's Python
-    objects is most of the cost.
+    method``; and what each cell stands for: ``(value grouped by, unit)``. The database
+    converts units and divides (factors from :class:`Units`, passed as parameters), and
+    merges sets that differ only in a convertible unit (ng/mL and pg/mL in one run) when the
+    analyte has such sets; only the tables a summary needs are joined. At 10 million
+    readouts an analyte has ~200k sets, and creating the driver's Python objects is most of
+    the cost: hence a cell is a small integer when it can be (:func:`_cell_sql`).
     """
     params: dict[str, Any] = {"analyte": analyte_pk}
-    unit_col, total, n, merge = _set_terms(reader, analyte_pk, units, params)
-    cols = ["s.subject_id", _BY_COLUMN[by], unit_col, f"CASE WHEN {n} > 0 THEN {total} / {n} END"]
+    terms = _SetTerms(reader, analyte_pk, units, params)
+    cell = _cell_sql(reader, by, terms, params) if cells else None
+    cell_col = f"{_BY_COLUMN[by]}, {terms.unit}" if cell is None else cell[0]
+    cols = ["s.subject_id", cell_col, terms.mean]
     if change:
         # compared as stored (ISO text on SQLite, a datetime on PostgreSQL), never parsed
         cols += ["s.collected_at", "s.biofluid", "i.method"]
@@ -185,10 +260,28 @@ def cohort_sets(
     if method:
         sql += " AND i.method = :method"
         params["method"] = method
-    if merge:  # by position: the unit column's expression holds parameters
-        plain = ", ".join(str(k) for k in range(1, len(cols) + 1) if k != 4)
+    width = len(cols) + (cell is None)  # the plain form's cell is two columns
+    if terms.merge:  # by position: the cell's expression holds parameters
+        mean_at = 4 if cell is None else 3
+        plain = ", ".join(str(k) for k in range(1, width + 1) if k != mean_at)
         sql += f" GROUP BY a.sample_id, a.isolation_id, a.assay, a.run_code, {plain}"
-    return reader.all(sql, params)
+    if cell is not None:
+        rows = _read_sets(reader, sql, params)
+        if all(row[1] is not None for row in rows):
+            return rows, cell[1]
+        return cohort_sets(  # a value written since it was listed: read plainly
+            reader,
+            analyte_pk,
+            units,
+            by,
+            change=change,
+            study=study,
+            biofluid=biofluid,
+            method=method,
+            cells=False,
+        )
+    rows = [(r[0], (r[1], r[2]), *r[3:]) for r in _read_sets(reader, sql, params)]
+    return rows, {key: key for key in {r[1] for r in rows}}
 
 
 def visit_order(reader: Reader, study: str | None) -> dict[str, float]:
@@ -203,10 +296,11 @@ def visit_order(reader: Reader, study: str | None) -> dict[str, float]:
             " ON studies.id = subjects.study_id WHERE studies.code = :study)"
         )
         params["study"] = study
+    # (the earliest date is the least ISO text on SQLite: one date conversion per subject)
     day = "julianday({})" if reader.sqlite else "({} - DATE '2000-01-01')"
     sql = (
         f"SELECT v.label, avg({day.format('v.visit_date')} - f.first) FROM visits v JOIN "
-        f"(SELECT subject_id, min({day.format('visit_date')}) AS first FROM visits "
+        f"(SELECT subject_id, {day.format('min(visit_date)')} AS first FROM visits "
         f"WHERE {where} GROUP BY subject_id) f ON f.subject_id = v.subject_id "
         "WHERE v.visit_date IS NOT NULL GROUP BY v.label"
     )
@@ -229,34 +323,37 @@ def summary(
     (analyte_pk,) = analyte_ids(reader, [analyte])
     units = Units(reader)
     code, std = units.code[analyte_pk], units.standard(analyte_pk)
-    sets = cohort_sets(
+    sets, stands_for = cohort_sets(
         reader, analyte_pk, units, by, change=change, study=study, biofluid=biofluid, method=method
     )
     visit_day = visit_order(reader, study) if by == "visit" else {}
+    # per cell (by value x unit): the sets, then their values, subjects and censored count
+    by_cell: dict[Any, list[Any]] = {}
+    for row in sets:
+        members = by_cell.get(row[1])
+        if members is None:
+            members = by_cell[row[1]] = []
+        members.append(row)
     baselines: dict[Any, float] = {}
     if change:
         baselines = earliest_means(
-            ((subject_pk, fluid, meth, unit), at, mean)
-            for subject_pk, _b, unit, mean, at, fluid, meth in sets
+            ((r[0], r[4], r[5], stands_for[cell][1]), r[3], r[2])
+            for cell, members in by_cell.items()
+            for r in members
         )
-    # per (by value, unit): the sets, then their values, subjects and censored count
-    by_cell: dict[tuple[Any, Any], list[Any]] = {}
-    for row in sets:
-        members = by_cell.get((row[1], row[2]))
-        if members is None:
-            members = by_cell[(row[1], row[2])] = []
-        members.append(row)
     rows = []
-    for (value, unit), members in by_cell.items():
+    for cell, members in by_cell.items():
+        value, unit = stands_for[cell]
+        means = [r[2] for r in members]
         if change:
             vals = [
-                r[3] - base
+                r[2] - base
                 for r in members
-                if r[3] is not None
-                and (base := baselines.get((r[0], r[5], r[6], unit))) is not None
+                if r[2] is not None
+                and (base := baselines.get((r[0], r[4], r[5], unit))) is not None
             ]
         else:
-            vals = [r[3] for r in members if r[3] is not None]
+            vals = [m for m in means if m is not None]
         rows.append(
             {
                 "by": by,
@@ -266,7 +363,7 @@ def summary(
                 "unit": unit,
                 "n": len(vals),
                 "n_subjects": len({r[0] for r in members}),
-                "n_censored": sum(1 for r in members if r[3] is None),
+                "n_censored": means.count(None),
                 "mean_visit_day": visit_day.get(value) if value is not None else None,
                 **describe(vals),
             }
@@ -365,14 +462,8 @@ def compare(
     (analyte_pk,) = analyte_ids(reader, [analyte])
     units = Units(reader)
     params: dict[str, Any] = {"analyte": analyte_pk}
-    unit_col, total, n, merge = _set_terms(reader, analyte_pk, units, params)
-    cols = [
-        "a.sample_id",
-        "a.assay",
-        unit_col,
-        "i.method",
-        f"CASE WHEN {n} > 0 THEN {total} / {n} END",
-    ]
+    terms = _SetTerms(reader, analyte_pk, units, params)
+    cols = ["a.sample_id", "a.assay", terms.unit, "i.method", terms.mean]
     sql = f"SELECT {', '.join(cols)} FROM readout_sets a JOIN isolations i ON i.id = a.isolation_id"
     if study:
         sql += (
@@ -381,7 +472,7 @@ def compare(
         )
         params["study"] = study
     sql += " WHERE a.analyte_id = :analyte AND a.isolation_id IS NOT NULL"
-    if merge:  # by position: the unit column's expression holds parameters
+    if terms.merge:  # by position: the unit column's expression holds parameters
         sql += " GROUP BY a.isolation_id, a.run_code, 1, 2, 3, 4"
     roots = sample_roots(reader, analyte_pk)
     # (root, assay, unit) -> method -> [set means (None: censored)]

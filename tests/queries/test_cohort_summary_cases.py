@@ -303,3 +303,49 @@ def test_set_split_over_two_units_is_one_result(loaded: tuple[Lab, list[dict[str
     assert (row.value, row.unit, row.n, row.n_subjects) == ("zeta", "mg/dL", 2, 2)
     assert (row.min, row.max) == (pytest.approx(1.1, rel=1e-12), 2.0)
     assert row.mean == pytest.approx(1.55, rel=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["plain", "unlisted"])
+@pytest.mark.parametrize("by", ["visit", "group", "method", "biofluid"])
+@pytest.mark.parametrize("change", [False, True])
+def test_cells_read_plainly_give_the_same_statistics(
+    loaded: tuple[Lab, list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+    by: str,
+    change: bool,
+) -> None:
+    """A cohort cell is read as one small integer when the values grouped by can be listed
+    first; too many values ("plain") or a value missing from the list, as one written after
+    the listing would be ("unlisted"), read the value and unit as they are, with the same
+    result."""
+    from exolab.services import cohort
+
+    if mode == "plain":
+        monkeypatch.setattr(cohort, "_MAX_CELLS", 0)
+    else:
+        monkeypatch.setattr(cohort, "_BY_VALUES", dict.fromkeys(cohort._BY_VALUES, "SELECT NULL"))
+    calls: list[Any] = []  # what cohort_sets was asked for, and what _cell_sql made
+    real_sets, real_cells = cohort.cohort_sets, cohort._cell_sql
+
+    def sets_spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(("cells", kwargs.get("cells", True)))
+        return real_sets(*args, **kwargs)
+
+    def cells_spy(*args: Any, **kwargs: Any) -> Any:
+        made = real_cells(*args, **kwargs)
+        calls.append(("made", made is not None))
+        return made
+
+    monkeypatch.setattr(cohort, "cohort_sets", sets_spy)
+    monkeypatch.setattr(cohort, "_cell_sql", cells_spy)
+    lab, results = loaded
+    with lab.read() as tx:
+        for analyte in ("GPC1", "particle_concentration"):
+            calls.clear()
+            rows = cohort_summary(tx, analyte, study=STUDY, by=by, change=change)
+            _check(rows, _expected(results, analyte, by, change))
+            if mode == "plain":
+                assert calls == [("cells", True), ("made", False)]
+            else:  # cells were made, a NULL cell came back, the sets were read again
+                assert calls == [("cells", True), ("made", True), ("cells", False)]
