@@ -29,10 +29,11 @@ def _pyformat(sql: str) -> str:
 class Reader:
     """Runs SQL text on one DBAPI connection; ``dialect`` is ``sqlite`` or ``postgresql``."""
 
-    def __init__(self, connection: Any, dialect: str) -> None:
+    def __init__(self, connection: Any, dialect: str, *, writing: bool = False) -> None:
         self.connection = connection
         self.dialect = dialect
         self.sqlite = dialect == "sqlite"
+        self.writing = writing  # in a write transaction: other connections miss its changes
 
     def _execute(self, cur: Any, sql: str, params: Mapping[str, Any] | None) -> None:
         if self.sqlite:
@@ -73,6 +74,26 @@ class Reader:
             cur.close()
 
 
+def database_file(reader: Reader) -> Path | None:
+    """The file of a SQLite reader's main database, for a second connection that runs a
+    query beside the first in another thread; None for PostgreSQL, a database in memory, or
+    a reader in a write transaction (a second connection would not see its changes)."""
+    if not reader.sqlite or reader.writing:
+        return None
+    for _seq, name, file in reader.all("PRAGMA database_list"):
+        if name == "main" and file:
+            return Path(file)
+    return None
+
+
+def open_sqlite(path: Path) -> Reader:
+    """A read-only reader on a SQLite file (``mode=ro``: it can never write)."""
+    import sqlite3
+
+    conn = sqlite3.connect(path.as_uri() + "?mode=ro", uri=True, timeout=60.0)
+    return Reader(conn, "sqlite")
+
+
 def in_list(name: str, values: Iterable[Any], params: dict[str, Any]) -> str:
     """``(:name_0, :name_1, ...)`` for an IN list, adding the values to ``params``."""
     keys = []
@@ -85,8 +106,9 @@ def in_list(name: str, values: Iterable[Any], params: dict[str, Any]) -> str:
 
 def reader_for(tx: Any) -> Reader:
     """A reader on the connection (and transaction) of a service :class:`~exolab.services.context.Tx`."""
-    dbapi = tx.session.connection().connection.dbapi_connection
-    return Reader(dbapi, tx.dialect)
+    conn = tx.session.connection()
+    writing = bool(conn.get_execution_options().get("exolab_write"))  # engine.WRITE_OPTION
+    return Reader(conn.connection.dbapi_connection, tx.dialect, writing=writing)
 
 
 def connect(url: str) -> Reader | None:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Iterable
-from typing import Any
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar, cast
 
-from exolab.db.raw import Reader, in_list
+from exolab.db.raw import Reader, database_file, in_list, open_sqlite
 from exolab.services.errors import FieldError, ValidationFailed
 from exolab.services.history import Units, analyte_ids
+
+T = TypeVar("T")
 
 BY_VALUES = ("visit", "group", "method", "biofluid")
 
@@ -223,8 +226,8 @@ def cohort_sets(
     biofluid: str | None,
     method: str | None,
     cells: bool = True,
-) -> tuple[list[Any], dict[Any, tuple[Any, Any]]]:
-    """The replicate sets behind :func:`summary`, lean.
+) -> tuple[dict[Any, list[Any]], dict[Any, tuple[Any, Any]]]:
+    """The replicate sets behind :func:`summary`, lean, by cell.
 
     One row per set: ``(subject_pk, cell, mean)`` with the mean in the standard unit (None
     when every replicate was censored), then for ``change`` ``collected_at, biofluid,
@@ -265,23 +268,35 @@ def cohort_sets(
         mean_at = 4 if cell is None else 3
         plain = ", ".join(str(k) for k in range(1, width + 1) if k != mean_at)
         sql += f" GROUP BY a.sample_id, a.isolation_id, a.assay, a.run_code, {plain}"
-    if cell is not None:
-        rows = _read_sets(reader, sql, params)
-        if all(row[1] is not None for row in rows):
-            return rows, cell[1]
-        return cohort_sets(  # a value written since it was listed: read plainly
-            reader,
-            analyte_pk,
-            units,
-            by,
-            change=change,
-            study=study,
-            biofluid=biofluid,
-            method=method,
-            cells=False,
-        )
-    rows = [(r[0], (r[1], r[2]), *r[3:]) for r in _read_sets(reader, sql, params)]
-    return rows, {key: key for key in {r[1] for r in rows}}
+    if cell is None:
+        rows = [(r[0], (r[1], r[2]), *r[3:]) for r in _read_sets(reader, sql, params)]
+        by_cell = _group(rows)
+        return by_cell, {key: key for key in by_cell}
+    by_cell = _group(_read_sets(reader, sql, params))
+    if None not in by_cell:
+        return by_cell, cell[1]
+    return cohort_sets(  # a value written since it was listed: read plainly
+        reader,
+        analyte_pk,
+        units,
+        by,
+        change=change,
+        study=study,
+        biofluid=biofluid,
+        method=method,
+        cells=False,
+    )
+
+
+def _group(rows: list[Any]) -> dict[Any, list[Any]]:
+    """Rows by their second column (the cell)."""
+    by_cell: dict[Any, list[Any]] = {}
+    for row in rows:
+        members = by_cell.get(row[1])
+        if members is None:
+            members = by_cell[row[1]] = []
+        members.append(row)
+    return by_cell
 
 
 def visit_order(reader: Reader, study: str | None) -> dict[str, float]:
@@ -307,6 +322,39 @@ def visit_order(reader: Reader, study: str | None) -> dict[str, float]:
     return {label: float(d) for label, d in reader.all(sql, params)}
 
 
+def _beside(reader: Reader, query: Callable[[Reader, Any], T], arg: Any) -> Callable[[], T]:
+    """Start ``query(reader, arg)`` on a second connection in a thread while the caller
+    reads on; calling the result waits for it. On SQLite the database works without Python's
+    lock, so a small aggregate (the visit order, ~0.13 s at 10 million readouts) costs no wall
+    time beside the cohort's main read. Elsewhere (PostgreSQL, a database in memory), or if
+    the second connection cannot be made, the query runs on ``reader`` when called."""
+    path = database_file(reader)
+    if path is None:
+        return lambda: query(reader, arg)
+    done: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            other = open_sqlite(path)
+            try:
+                done["result"] = query(other, arg)
+            finally:
+                other.connection.close()
+        except Exception:  # run again on the caller's connection, which reports it
+            return
+
+    thread = threading.Thread(target=run, name="exolab-beside", daemon=True)
+    thread.start()
+
+    def result() -> T:
+        thread.join()
+        if "result" in done:
+            return cast(T, done["result"])
+        return query(reader, arg)  # the second connection failed: the error, if any, here
+
+    return result
+
+
 def summary(
     reader: Reader,
     analyte: str,
@@ -323,17 +371,11 @@ def summary(
     (analyte_pk,) = analyte_ids(reader, [analyte])
     units = Units(reader)
     code, std = units.code[analyte_pk], units.standard(analyte_pk)
-    sets, stands_for = cohort_sets(
+    visit_days = _beside(reader, visit_order, study) if by == "visit" else None
+    by_cell, stands_for = cohort_sets(
         reader, analyte_pk, units, by, change=change, study=study, biofluid=biofluid, method=method
     )
-    visit_day = visit_order(reader, study) if by == "visit" else {}
-    # per cell (by value x unit): the sets, then their values, subjects and censored count
-    by_cell: dict[Any, list[Any]] = {}
-    for row in sets:
-        members = by_cell.get(row[1])
-        if members is None:
-            members = by_cell[row[1]] = []
-        members.append(row)
+    visit_day = visit_days() if visit_days is not None else {}
     baselines: dict[Any, float] = {}
     if change:
         baselines = earliest_means(

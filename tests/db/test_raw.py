@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from exolab.db import raw
 from exolab.db.migrate import script_head
 from exolab.services.context import Lab
@@ -56,3 +58,29 @@ def test_schema_revision_of_a_database_without_one(tmp_path: Path) -> None:
     reader = raw.connect(f"sqlite:///{path}")
     assert reader is not None and raw.schema_revision(reader) is None
     reader.connection.close()
+
+
+def test_database_file(lab: Lab, db_url: str) -> None:
+    """A second connection is offered for a SQLite file in a read transaction only."""
+    import sqlite3
+
+    with lab.read() as tx:
+        reader = raw.reader_for(tx)
+        assert not reader.writing
+        if reader.sqlite:
+            found = raw.database_file(reader)
+            assert found is not None and found.samefile(db_url[len("sqlite:///") :])
+            other = raw.open_sqlite(found)
+            try:
+                assert other.first("SELECT count(*) FROM analytes")[0] > 0
+                with pytest.raises(sqlite3.OperationalError, match="readonly"):
+                    other.connection.execute("DELETE FROM analytes")
+            finally:
+                other.connection.close()
+        else:
+            assert raw.database_file(reader) is None
+    with lab.write() as tx:
+        reader = raw.reader_for(tx)
+        assert reader.writing and raw.database_file(reader) is None
+    memory = raw.Reader(sqlite3.connect(":memory:"), "sqlite")
+    assert raw.database_file(memory) is None

@@ -349,3 +349,56 @@ def test_cells_read_plainly_give_the_same_statistics(
                 assert calls == [("cells", True), ("made", False)]
             else:  # cells were made, a NULL cell came back, the sets were read again
                 assert calls == [("cells", True), ("made", True), ("cells", False)]
+
+
+def test_visit_order_beside_the_main_read(
+    loaded: tuple[Lab, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a SQLite file the visit order is read on a second connection in a thread while the
+    sets are read; the rows are the same as when that connection cannot be opened (then it
+    runs on the caller's connection), and inside a write transaction, whose changes another
+    connection would not see, it is not used."""
+    from sqlalchemy import text
+
+    from exolab.db import raw
+    from exolab.services import cohort
+
+    lab, _ = loaded
+    opened: list[Any] = []
+    real_open = raw.open_sqlite
+
+    def spy(path: Any) -> Any:
+        opened.append(path)
+        return real_open(path)
+
+    monkeypatch.setattr(cohort, "open_sqlite", spy)
+    with lab.read() as tx:
+        beside = cohort_summary(tx, "GPC1", study=STUDY, by="visit")
+    assert len(opened) == (1 if lab.db.dialect == "sqlite" else 0)
+
+    def fail(path: Any) -> Any:
+        opened.append(path)
+        raise OSError("no second connection")
+
+    opened.clear()
+    monkeypatch.setattr(cohort, "open_sqlite", fail)
+    with lab.read() as tx:
+        alone = cohort_summary(tx, "GPC1", study=STUDY, by="visit")
+    assert len(opened) == (1 if lab.db.dialect == "sqlite" else 0)
+    assert [r.model_dump() for r in alone] == [r.model_dump() for r in beside]
+    assert [r.value for r in beside] == ["zeta", "mid", "censd", "alpha"]
+
+    class Undo(Exception):
+        pass
+
+    opened.clear()
+    monkeypatch.setattr(cohort, "open_sqlite", spy)
+    with pytest.raises(Undo), lab.write() as tx:  # nothing written survives
+        tx.session.execute(text("UPDATE visits SET visit_date = '2031-01-01' WHERE label = 'mid'"))
+        rows = cohort_summary(tx, "GPC1", study=STUDY, by="visit")
+        assert [r.value for r in rows] == ["zeta", "censd", "alpha", "mid"]
+        raise Undo
+    assert opened == []
+    with lab.read() as tx:
+        again = cohort_summary(tx, "GPC1", study=STUDY, by="visit")
+    assert [r.model_dump() for r in again] == [r.model_dump() for r in beside]
