@@ -17,7 +17,7 @@ from typing import Any, TypeVar, cast
 
 from exolab.db.raw import Reader, database_file, in_list, open_sqlite
 from exolab.services.errors import FieldError, ValidationFailed
-from exolab.services.history import Units, analyte_ids
+from exolab.services.history import Units, analyte_ids, check_study
 
 T = TypeVar("T")
 
@@ -369,6 +369,7 @@ def summary(
     its ``CohortRow`` (see there for what they mean), in its order."""
     check_by(by)
     (analyte_pk,) = analyte_ids(reader, [analyte])
+    check_study(reader, study)
     units = Units(reader)
     code, std = units.code[analyte_pk], units.standard(analyte_pk)
     visit_days = _beside(reader, visit_order, study) if by == "visit" else None
@@ -502,6 +503,7 @@ def compare(
     """The rows of :func:`exolab.services.queries.compare_methods` as dicts with the fields
     of its ``MethodPair`` (``pairs``: dicts with ``sample_id``, ``a``, ``b``, by sample)."""
     (analyte_pk,) = analyte_ids(reader, [analyte])
+    check_study(reader, study)
     units = Units(reader)
     params: dict[str, Any] = {"analyte": analyte_pk}
     terms = _SetTerms(reader, analyte_pk, units, params)

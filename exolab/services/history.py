@@ -94,6 +94,15 @@ def analyte_ids(reader: Reader, codes: list[str]) -> list[int]:
     return ids
 
 
+def check_study(reader: Reader, study: str | None) -> None:
+    """A study named as a filter must exist: an unknown one is a NotFound, not an empty result."""
+    if (
+        study is not None
+        and reader.first("SELECT 1 FROM studies WHERE code = :study", {"study": study}) is None
+    ):
+        raise NotFound(f"no study {study}")
+
+
 def subject_pks(reader: Reader, study: str | None, subjects: list[str]) -> list[int] | None:
     """Primary keys of the named subjects (of ``study`` if given); None when none are named."""
     if not subjects:

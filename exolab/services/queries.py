@@ -583,6 +583,7 @@ def cohort_points(
     change from baseline (None when censored or without a baseline)."""
     check_by(by)
     (analyte_pk,) = _analyte_ids(tx, [analyte])
+    history.check_study(reader_for(tx), study)
     results = _replicate_results(
         tx, analyte_pk, _units(tx), study=study, biofluid=biofluid, method=method
     )

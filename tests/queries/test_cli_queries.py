@@ -137,13 +137,21 @@ def test_cohort_fields(clinical: str) -> None:
     }
 
 
-def test_errors_and_compare_methods_without_pairs(clinical: str) -> None:
+def test_errors_and_compare_methods_without_pairs(clinical: str, tmp_path: Path) -> None:
     r = run(clinical, "patient", "CLIN", "C99")
     assert r.returncode == 1 and "no subject C99" in r.stderr and "Traceback" not in r.stderr
     r = run(clinical, "cohort", "NOPE")
     assert r.returncode == 1 and "no analyte NOPE" in r.stderr
     r = run(clinical, "cohort", "ALT", "--by", "colour")
     assert r.returncode == 2
+    # an unknown study is an unknown reference, not an empty summary
+    out = tmp_path / "cohort.png"
+    plot = ["plot", "cohort", "ALT", "--out", str(out)]
+    for args in (["cohort", "ALT"], ["compare-methods", "ALT"], plot):
+        r = run(clinical, *args, "--study", "NOPE")
+        assert r.returncode == 1 and "no study NOPE" in r.stderr, (args, r.stderr)
+        assert "Traceback" not in r.stderr and r.stdout == ""
+    assert not out.exists()
     r = run(clinical, "compare-methods", "ALT", "--format", "json")
     assert r.returncode == 0 and json.loads(r.stdout) == []
 
