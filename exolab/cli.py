@@ -145,7 +145,7 @@ def open_lab(args: argparse.Namespace, *, check_schema: bool = True) -> Any:
     from exolab.services.context import Lab
 
     url, user = settings_from(args)
-    if check_schema and url.startswith("sqlite:///"):
+    if url.startswith("sqlite:///"):  # (`exolab init` and `exolab demo` create databases)
         from pathlib import Path
 
         from exolab.services.errors import SchemaOutdated

@@ -146,3 +146,14 @@ def test_unreachable_database_is_plain_words(tmp_path: Path) -> None:
 def test_group_command_without_action_is_usage_error() -> None:
     r = run("db")
     assert r.returncode == 2 and "choose an action" in r.stderr
+
+
+def test_schema_commands_refuse_a_missing_database(tmp_path: Path) -> None:
+    """Only `exolab init` (and `exolab demo`) create a database; the schema commands on a
+    path where none exists say so and leave no empty file behind."""
+    db = tmp_path / "typo.db"
+    for args in (["db", "upgrade"], ["db", "current"], ["db", "downgrade", "base"]):
+        r = run("--db", str(db), *args)
+        assert r.returncode == 1 and "no database at" in r.stderr, (args, r.stderr)
+        assert "exolab init" in r.stderr and "Traceback" not in r.stderr
+        assert not db.exists()
