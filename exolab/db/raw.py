@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,19 @@ def _pyformat(sql: str) -> str:
 class Reader:
     """Runs SQL text on one DBAPI connection; ``dialect`` is ``sqlite`` or ``postgresql``."""
 
-    def __init__(self, connection: Any, dialect: str, *, writing: bool = False) -> None:
+    def __init__(
+        self,
+        connection: Any,
+        dialect: str,
+        *,
+        writing: bool = False,
+        opener: Callable[[], Reader] | None = None,
+    ) -> None:
         self.connection = connection
         self.dialect = dialect
         self.sqlite = dialect == "sqlite"
         self.writing = writing  # in a write transaction: other connections miss its changes
+        self.opener = opener  # opens a second reader on the same database (see :func:`second`)
 
     def _execute(self, cur: Any, sql: str, params: Mapping[str, Any] | None) -> None:
         if self.sqlite:
@@ -86,6 +94,18 @@ def database_file(reader: Reader) -> Path | None:
     return None
 
 
+def second(reader: Reader) -> Callable[[], Reader] | None:
+    """How to open a second read-only connection to the reader's database, for a query run
+    beside the reader's own in another thread (the caller closes it); None in a write
+    transaction (another connection would not see its changes) or for a database in memory."""
+    if reader.writing:
+        return None
+    if reader.opener is not None:
+        return reader.opener
+    path = database_file(reader)
+    return None if path is None else functools.partial(open_sqlite, path)
+
+
 def open_sqlite(path: Path) -> Reader:
     """A read-only reader on a SQLite file (``mode=ro``: it can never write)."""
     import sqlite3
@@ -108,7 +128,14 @@ def reader_for(tx: Any) -> Reader:
     """A reader on the connection (and transaction) of a service :class:`~exolab.services.context.Tx`."""
     conn = tx.session.connection()
     writing = bool(conn.get_execution_options().get("exolab_write"))  # engine.WRITE_OPTION
-    return Reader(conn.connection.dbapi_connection, tx.dialect, writing=writing)
+    opener = None
+    if tx.dialect != "sqlite":  # a pooled connection of the same engine (closing returns it)
+        engine = conn.engine
+
+        def opener() -> Reader:
+            return Reader(engine.raw_connection(), tx.dialect)
+
+    return Reader(conn.connection.dbapi_connection, tx.dialect, writing=writing, opener=opener)
 
 
 def connect(url: str) -> Reader | None:
@@ -126,14 +153,18 @@ def connect(url: str) -> Reader | None:
         conn.execute("BEGIN")  # one snapshot for all the statements of the command
         return Reader(conn, "sqlite")
     if url.startswith("postgresql+psycopg://"):
-        import psycopg
-
-        pg = psycopg.connect("postgresql://" + url.split("://", 1)[1])
-        pg.read_only = True
-        # one snapshot for all the statements of the command, as on SQLite
-        pg.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        return Reader(pg, "postgresql")
+        return _postgresql(url)
     return None
+
+
+def _postgresql(url: str) -> Reader:
+    import psycopg
+
+    pg = psycopg.connect("postgresql://" + url.split("://", 1)[1])
+    pg.read_only = True
+    # one snapshot for all the statements of the command, as on SQLite
+    pg.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    return Reader(pg, "postgresql", opener=functools.partial(_postgresql, url))
 
 
 def schema_revision(reader: Reader) -> str | None:

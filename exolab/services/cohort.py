@@ -9,13 +9,14 @@ conventions (standard unit, replicates, baseline) are those of :mod:`exolab.serv
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
-from exolab.db.raw import Reader, database_file, in_list, open_sqlite
+from exolab.db.raw import Reader, in_list, second
 from exolab.services.errors import FieldError, ValidationFailed
 from exolab.services.history import Units, analyte_ids, check_study
 
@@ -121,24 +122,27 @@ _UNITS = (
 
 class _SetTerms:
     """SQL for a replicate set's unit, total and count in the analyte's standard unit
-    (conversion factors from :class:`Units` as parameters, added to ``params``), the unit
-    each stored unit is reported in, and whether sets split over two convertible units must be
-    merged (then total and count are sums for a GROUP BY over the set's target, assay, run)."""
+    (conversion factors from :class:`Units` as parameters, added to ``params``) and the unit
+    each stored unit is reported in. ``into`` groups the units converted into each standard
+    unit: when one has several, sets split over two of them may have to be merged
+    (:func:`split_sets`; then :meth:`mean` sums totals and counts for a GROUP BY over the
+    set's target, assay and run)."""
 
     def __init__(self, reader: Reader, analyte_pk: int, units: Units, params: dict[str, Any]):
         std = units.standard(analyte_pk)
         factor: dict[str, float] = {}
-        into: dict[str, list[str]] = {}  # standard unit -> the units converted into it
+        self.into: dict[str, list[str]] = {}  # standard unit -> the units converted into it
         found = reader.all(_UNITS, {"analyte": analyte_pk})
         self.reported: dict[str, str] = {}  # stored unit -> unit of the results
         for unit in sorted((u for (u,) in found), key=lambda u: (u != std, u)):  # std first
             f = 1.0 if std is None or unit == std else units.factor(unit, std)
             out = unit if f is None else str(std or unit)
-            into.setdefault(out, []).append(unit)
+            self.into.setdefault(out, []).append(unit)
             self.reported[unit] = out
             if f is not None and unit != std:
                 factor[unit] = f
-        self.unit, self.total, self.n = "a.unit", "a.total", "a.n"
+        self.may_merge = any(len(v) > 1 for v in self.into.values())
+        self.unit, self.total = "a.unit", "a.total"
         if factor:
             params["std"] = std
             whens_unit, whens_factor = [], []
@@ -148,13 +152,12 @@ class _SetTerms:
                 whens_factor.append(f"WHEN :u{i} THEN :f{i}")
             self.unit = f"CASE a.unit {' '.join(whens_unit)} ELSE a.unit END"
             self.total = f"a.total * CASE a.unit {' '.join(whens_factor)} ELSE 1.0 END"
-        self.merge = any(len(v) > 1 for v in into.values()) and split_sets(reader, analyte_pk, into)
-        if self.merge:  # sets in two units that convert into one are one set
-            self.total, self.n = f"sum({self.total})", "sum(a.n)"
 
-    @property
-    def mean(self) -> str:
-        return f"CASE WHEN {self.n} > 0 THEN {self.total} / {self.n} END"
+    def mean(self, merge: bool) -> str:
+        """The set's mean; with ``merge``, of the sets merged by a GROUP BY."""
+        if merge:
+            return f"CASE WHEN sum(a.n) > 0 THEN sum({self.total}) / sum(a.n) END"
+        return f"CASE WHEN a.n > 0 THEN {self.total} / a.n END"
 
 
 # The values a cohort can be grouped by, listed cheaply (see :func:`cohort_sets`).
@@ -240,13 +243,21 @@ def cohort_sets(
     """
     params: dict[str, Any] = {"analyte": analyte_pk}
     terms = _SetTerms(reader, analyte_pk, units, params)
+    # Whether sets split over two convertible units must be merged: asked beside the main
+    # read when a second connection can be opened (it almost never is the case, and reading
+    # again merged then costs less than waiting for the answer every time).
+    split = (
+        _Later(reader, functools.partial(split_sets, analyte_pk=analyte_pk, into=terms.into))
+        if terms.may_merge
+        else None
+    )
     cell = _cell_sql(reader, by, terms, params) if cells else None
     cell_col = f"{_BY_COLUMN[by]}, {terms.unit}" if cell is None else cell[0]
-    cols = ["s.subject_id", cell_col, terms.mean]
+    sql = f"SELECT s.subject_id, {cell_col}, {{mean}}"
     if change:
         # compared as stored (ISO text on SQLite, a datetime on PostgreSQL), never parsed
-        cols += ["s.collected_at", "s.biofluid", "i.method"]
-    sql = f"SELECT {', '.join(cols)} FROM readout_sets a JOIN samples s ON s.id = a.sample_id"
+        sql += ", s.collected_at, s.biofluid, i.method"
+    sql += " FROM readout_sets a JOIN samples s ON s.id = a.sample_id"
     if change or method or by == "method":
         sql += " LEFT OUTER JOIN isolations i ON i.id = a.isolation_id"
     if by == "group" or study:
@@ -263,16 +274,24 @@ def cohort_sets(
     if method:
         sql += " AND i.method = :method"
         params["method"] = method
-    width = len(cols) + (cell is None)  # the plain form's cell is two columns
-    if terms.merge:  # by position: the cell's expression holds parameters
-        mean_at = 4 if cell is None else 3
-        plain = ", ".join(str(k) for k in range(1, width + 1) if k != mean_at)
-        sql += f" GROUP BY a.sample_id, a.isolation_id, a.assay, a.run_code, {plain}"
+    width = (3 if cell is None else 2) + (3 if change else 0) + 1  # columns, with the mean
+    mean_at = 4 if cell is None else 3
+    # merged: by position, as the cell's expression holds parameters
+    plain = ", ".join(str(k) for k in range(1, width + 1) if k != mean_at)
+    merged = sql + f" GROUP BY a.sample_id, a.isolation_id, a.assay, a.run_code, {plain}"
+
+    def read(merge: bool) -> list[Any]:
+        statement = merged if merge else sql
+        return _read_sets(reader, statement.replace("{mean}", terms.mean(merge)), params)
+
+    merge = split is not None and not split.beside and split()
+    found = read(merge)
+    if split is not None and split.beside and split():
+        found = read(True)
     if cell is None:
-        rows = [(r[0], (r[1], r[2]), *r[3:]) for r in _read_sets(reader, sql, params)]
-        by_cell = _group(rows)
+        by_cell = _group([(r[0], (r[1], r[2]), *r[3:]) for r in found])
         return by_cell, {key: key for key in by_cell}
-    by_cell = _group(_read_sets(reader, sql, params))
+    by_cell = _group(found)
     if None not in by_cell:
         return by_cell, cell[1]
     return cohort_sets(  # a value written since it was listed: read plainly
@@ -322,37 +341,42 @@ def visit_order(reader: Reader, study: str | None) -> dict[str, float]:
     return {label: float(d) for label, d in reader.all(sql, params)}
 
 
-def _beside(reader: Reader, query: Callable[[Reader, Any], T], arg: Any) -> Callable[[], T]:
-    """Start ``query(reader, arg)`` on a second connection in a thread while the caller
-    reads on; calling the result waits for it. On SQLite the database works without Python's
-    lock, so a small aggregate (the visit order, ~0.13 s at 10 million readouts) costs no wall
-    time beside the cohort's main read. Elsewhere (PostgreSQL, a database in memory), or if
-    the second connection cannot be made, the query runs on ``reader`` when called."""
-    path = database_file(reader)
-    if path is None:
-        return lambda: query(reader, arg)
-    done: dict[str, Any] = {}
+class _Later(Generic[T]):
+    """``query(reader)`` started on a second connection in a thread (``beside`` is True)
+    while the caller reads on; calling this waits for its result. The database works
+    without Python's lock (SQLite in its C code, PostgreSQL in its server), so a small query
+    (the visit order, ~0.13 s at 10 million readouts; the split-unit probe) costs no wall
+    time beside the cohort's main read. Without a second connection (a write transaction, a
+    database in memory), or if it fails, the query runs on ``reader`` when called."""
 
-    def run() -> None:
+    def __init__(self, reader: Reader, query: Callable[[Reader], T]) -> None:
+        self._reader, self._query = reader, query
+        self._result: list[T] = []
+        opener = second(reader)
+        self.beside = opener is not None
+        self._thread: threading.Thread | None = None
+        if opener is not None:
+            self._thread = threading.Thread(
+                target=self._run, args=(opener,), name="exolab-beside", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self, opener: Callable[[], Reader]) -> None:
         try:
-            other = open_sqlite(path)
+            other = opener()
             try:
-                done["result"] = query(other, arg)
+                self._result.append(self._query(other))
             finally:
                 other.connection.close()
         except Exception:  # run again on the caller's connection, which reports it
             return
 
-    thread = threading.Thread(target=run, name="exolab-beside", daemon=True)
-    thread.start()
-
-    def result() -> T:
-        thread.join()
-        if "result" in done:
-            return cast(T, done["result"])
-        return query(reader, arg)  # the second connection failed: the error, if any, here
-
-    return result
+    def __call__(self) -> T:
+        if self._thread is not None:
+            self._thread.join()
+            if self._result:
+                return self._result[0]
+        return self._query(self._reader)
 
 
 def summary(
@@ -372,7 +396,9 @@ def summary(
     check_study(reader, study)
     units = Units(reader)
     code, std = units.code[analyte_pk], units.standard(analyte_pk)
-    visit_days = _beside(reader, visit_order, study) if by == "visit" else None
+    visit_days = (
+        _Later(reader, functools.partial(visit_order, study=study)) if by == "visit" else None
+    )
     by_cell, stands_for = cohort_sets(
         reader, analyte_pk, units, by, change=change, study=study, biofluid=biofluid, method=method
     )
@@ -507,7 +533,8 @@ def compare(
     units = Units(reader)
     params: dict[str, Any] = {"analyte": analyte_pk}
     terms = _SetTerms(reader, analyte_pk, units, params)
-    cols = ["a.sample_id", "a.assay", terms.unit, "i.method", terms.mean]
+    merge = terms.may_merge and split_sets(reader, analyte_pk, terms.into)
+    cols = ["a.sample_id", "a.assay", terms.unit, "i.method", terms.mean(merge)]
     sql = f"SELECT {', '.join(cols)} FROM readout_sets a JOIN isolations i ON i.id = a.isolation_id"
     if study:
         sql += (
@@ -516,7 +543,7 @@ def compare(
         )
         params["study"] = study
     sql += " WHERE a.analyte_id = :analyte AND a.isolation_id IS NOT NULL"
-    if terms.merge:  # by position: the unit column's expression holds parameters
+    if merge:  # by position: the unit column's expression holds parameters
         sql += " GROUP BY a.isolation_id, a.run_code, 1, 2, 3, 4"
     roots = sample_roots(reader, analyte_pk)
     # (root, assay, unit) -> method -> [set means (None: censored)]

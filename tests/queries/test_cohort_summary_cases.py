@@ -295,10 +295,20 @@ def test_sd_of_large_values_is_two_pass(loaded: tuple[Lab, list[dict[str, Any]]]
     assert abs(math.sqrt(max(naive, 0.0)) - want["sd"]) > 1e-6 * want["sd"]
 
 
-def test_set_split_over_two_units_is_one_result(loaded: tuple[Lab, list[dict[str, Any]]]) -> None:
+@pytest.mark.parametrize("transaction", ["read", "write"])
+def test_set_split_over_two_units_is_one_result(
+    loaded: tuple[Lab, list[dict[str, Any]]], transaction: str
+) -> None:
+    """In a read transaction the probe for split sets runs beside the main read, which is
+    read again merged when it finds one; in a write transaction it runs first."""
     lab, _ = loaded
-    with lab.read() as tx:
+
+    class Undo(Exception):
+        pass
+
+    with pytest.raises(Undo), getattr(lab, transaction)() as tx:
         (row,) = cohort_summary(tx, "creatinine", study=STUDY, by="visit")
+        raise Undo
     # P07: 1.0 mg/dL and 0.0012 g/dL are the two replicates of one set (mean 1.1 mg/dL)
     assert (row.value, row.unit, row.n, row.n_subjects) == ("zeta", "mg/dL", 2, 2)
     assert (row.min, row.max) == (pytest.approx(1.1, rel=1e-12), 2.0)
@@ -351,40 +361,45 @@ def test_cells_read_plainly_give_the_same_statistics(
                 assert calls == [("cells", True), ("made", True), ("cells", False)]
 
 
-def test_visit_order_beside_the_main_read(
+def test_queries_beside_the_main_read(
     loaded: tuple[Lab, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On a SQLite file the visit order is read on a second connection in a thread while the
-    sets are read; the rows are the same as when that connection cannot be opened (then it
-    runs on the caller's connection), and inside a write transaction, whose changes another
-    connection would not see, it is not used."""
+    """The visit order and the split-unit probe are read on a second connection in a thread
+    while the sets are read; the rows are the same as when that connection cannot be opened
+    (then they run on the caller's connection), and inside a write transaction, whose
+    changes another connection would not see, none is opened."""
     from sqlalchemy import text
 
     from exolab.db import raw
     from exolab.services import cohort
 
     lab, _ = loaded
-    opened: list[Any] = []
-    real_open = raw.open_sqlite
+    opened: list[str] = []
+    fail = False
 
-    def spy(path: Any) -> Any:
-        opened.append(path)
-        return real_open(path)
+    def second(reader: Any) -> Any:
+        opener = raw.second(reader)
+        if opener is None:
+            return None
 
-    monkeypatch.setattr(cohort, "open_sqlite", spy)
+        def spy() -> Any:
+            opened.append(reader.dialect)
+            if fail:
+                raise OSError("no second connection")
+            return opener()
+
+        return spy
+
+    monkeypatch.setattr(cohort, "second", second)
     with lab.read() as tx:
         beside = cohort_summary(tx, "GPC1", study=STUDY, by="visit")
-    assert len(opened) == (1 if lab.db.dialect == "sqlite" else 0)
-
-    def fail(path: Any) -> Any:
-        opened.append(path)
-        raise OSError("no second connection")
+    assert opened  # the visit order at least
 
     opened.clear()
-    monkeypatch.setattr(cohort, "open_sqlite", fail)
+    fail = True
     with lab.read() as tx:
         alone = cohort_summary(tx, "GPC1", study=STUDY, by="visit")
-    assert len(opened) == (1 if lab.db.dialect == "sqlite" else 0)
+    assert opened
     assert [r.model_dump() for r in alone] == [r.model_dump() for r in beside]
     assert [r.value for r in beside] == ["zeta", "mid", "censd", "alpha"]
 
@@ -392,7 +407,7 @@ def test_visit_order_beside_the_main_read(
         pass
 
     opened.clear()
-    monkeypatch.setattr(cohort, "open_sqlite", spy)
+    fail = False
     with pytest.raises(Undo), lab.write() as tx:  # nothing written survives
         tx.session.execute(text("UPDATE visits SET visit_date = '2031-01-01' WHERE label = 'mid'"))
         rows = cohort_summary(tx, "GPC1", study=STUDY, by="visit")
