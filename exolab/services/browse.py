@@ -1105,6 +1105,26 @@ def import_batches(tx: Tx, limit: int = 50) -> list[BatchOut]:
 # -- compare methods (choices for the UI's pickers) ------------------------------------------
 
 
+class CohortChoices(BaseModel):
+    analytes: list[str]  # analytes with results (replicate sets), most sets first
+    studies: list[str]
+
+
+def cohort_choices(tx: Tx, *, limit: int = 200) -> CohortChoices:
+    """What the cohort view's pickers offer: analytes with results, most replicate sets
+    first (one count over ``readout_sets``' index per analyte), and the studies."""
+    sets = ReadoutSet
+    has_sets = select(sets.id).where(sets.analyte_id == Analyte.id).exists()
+    n_sets = select(func.count()).where(sets.analyte_id == Analyte.id).scalar_subquery()
+    counted = (
+        select(Analyte.code).where(has_sets).order_by(n_sets.desc(), Analyte.code).limit(limit)
+    )
+    return CohortChoices(
+        analytes=list(tx.session.scalars(counted)),
+        studies=list(tx.session.scalars(select(Study.code).order_by(Study.code))),
+    )
+
+
 class CompareChoices(BaseModel):
     analytes: list[str]  # analytes with numeric results on isolations, most results first
     studies: list[str]

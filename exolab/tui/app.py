@@ -274,6 +274,11 @@ class ExolabApp(App[int]):
                 "method pairs on split samples: agreement and a Bland-Altman plot",
                 self.action_compare_methods,
             ),
+            (
+                "Cohort summary",
+                "one analyte across subjects by visit, group, method or biofluid",
+                self.action_cohort,
+            ),
             ("Import file", "validate, preview and import a CSV", self.action_import),
             ("Export data", "write a CSV export", self.action_export),
             ("Undo an import batch", "remove what one import added", self.action_undo_import),
@@ -318,6 +323,11 @@ class ExolabApp(App[int]):
 
         self.push_screen(CompareMethodsScreen(analyte, study))
 
+    def action_cohort(self, analyte: str | None = None, study: str | None = None) -> None:
+        from exolab.tui.screens.cohort import CohortScreen
+
+        self.push_screen(CohortScreen(analyte, study))
+
     def action_import(self) -> None:
         from exolab.tui.screens.transfer import ImportWizardScreen
 
@@ -360,6 +370,7 @@ SCREEN_MODULES = (
     "exolab.tui.screens.transfer",
     "exolab.tui.screens.help",
     "exolab.tui.screens.compare",
+    "exolab.tui.screens.cohort",
     "exolab.io.importer",
     "exolab.io.export",
 )

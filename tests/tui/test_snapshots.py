@@ -108,3 +108,8 @@ def test_help(snap_compare: Any, demo_url: str) -> None:
 def test_compare_methods(snap_compare: Any, demo_url: str) -> None:
     open_it = still(lambda app: app.action_compare_methods("GPC1"))
     assert snap_compare(ExolabApp(demo_url, TESTER), terminal_size=SIZE, run_before=open_it)
+
+
+def test_cohort_summary(snap_compare: Any, demo_url: str) -> None:
+    open_it = still(lambda app: app.action_cohort("GPC1"))
+    assert snap_compare(ExolabApp(demo_url, TESTER), terminal_size=SIZE, run_before=open_it)
