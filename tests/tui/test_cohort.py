@@ -92,3 +92,23 @@ async def test_cohort_summary_by_keyboard(sqlite_url: str) -> None:
         await pilot.press("escape")
         await settle(pilot)
         assert not isinstance(app.screen, CohortScreen)
+
+
+@run_async
+async def test_cohort_opens_from_the_subject_view(sqlite_url: str) -> None:
+    from exolab.tui.screens.subject import SubjectScreen
+
+    url = cohort_url(sqlite_url)
+    app = ExolabApp(url, TESTER)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.open_record("subject", f"{data.STUDY}/S02")
+        await settle(pilot)
+        assert isinstance(app.screen, SubjectScreen)
+        analyte = str(app.screen.query_one("#pick-analyte").value)  # type: ignore[attr-defined]
+        await pilot.press("o")
+        await settle(pilot)
+        assert isinstance(app.screen, CohortScreen)
+        assert (app.screen.analyte, app.screen.study) == (analyte, data.STUDY)
+        _, cells, _ = shown(app)
+        assert cells == [row_cells(r) for r in expected(url, analyte, data.STUDY)]

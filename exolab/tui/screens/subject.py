@@ -59,6 +59,7 @@ class SubjectScreen(BaseScreen):
         Binding("e", "edit", "Edit", id="subject.edit"),
         Binding("n", "new_sample", "New sample", id="subject.new_sample"),
         Binding("c", "compare", "Compare methods", id="subject.compare"),
+        Binding("o", "cohort", "Cohort", id="subject.cohort"),
         Binding("ctrl+r", "refresh", "Refresh", id="subject.refresh"),
         Binding("escape", "back", "Back", id="subject.back"),
     ]
@@ -268,6 +269,12 @@ class SubjectScreen(BaseScreen):
         analyte = self.query_one("#pick-analyte", Select).value
         chosen = None if analyte is Select.NULL else str(analyte)
         self.lab_app.action_compare_methods(chosen, self.study)
+
+    def action_cohort(self) -> None:
+        """The analyte shown across the subjects of the subject's study."""
+        analyte = self.query_one("#pick-analyte", Select).value
+        chosen = None if analyte is Select.NULL else str(analyte)
+        self.lab_app.action_cohort(chosen, self.study)
 
     def action_new_sample(self) -> None:
         self.lab_app.action_register_sample({"study": self.study, "subject_id": self.code})
