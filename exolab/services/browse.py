@@ -1105,47 +1105,38 @@ def import_batches(tx: Tx, limit: int = 50) -> list[BatchOut]:
 # -- compare methods (choices for the UI's pickers) ------------------------------------------
 
 
-class CohortChoices(BaseModel):
-    analytes: list[str]  # analytes with results (replicate sets), most sets first
+class AnalyteChoices(BaseModel):
+    analytes: list[str]  # most replicate sets first
     studies: list[str]
 
 
-def cohort_choices(tx: Tx, *, limit: int = 200) -> CohortChoices:
-    """What the cohort view's pickers offer: analytes with results, most replicate sets
-    first (one count over ``readout_sets``' index per analyte), and the studies."""
+def _analyte_choices(tx: Tx, *, on_isolations: bool, limit: int) -> AnalyteChoices:
+    """Analytes with replicate sets (``on_isolations``: sets on isolations), most sets
+    first, and the studies. Read from ``readout_sets`` with one index probe and one count
+    over its index per analyte, not by grouping every readout (seconds at 10 million)."""
     sets = ReadoutSet
-    has_sets = select(sets.id).where(sets.analyte_id == Analyte.id).exists()
+    found = select(sets.id).where(sets.analyte_id == Analyte.id)
+    if on_isolations:
+        found = found.where(sets.isolation_id.is_not(None))
     n_sets = select(func.count()).where(sets.analyte_id == Analyte.id).scalar_subquery()
     counted = (
-        select(Analyte.code).where(has_sets).order_by(n_sets.desc(), Analyte.code).limit(limit)
+        select(Analyte.code)
+        .where(found.exists())
+        .order_by(n_sets.desc(), Analyte.code)
+        .limit(limit)
     )
-    return CohortChoices(
+    return AnalyteChoices(
         analytes=list(tx.session.scalars(counted)),
         studies=list(tx.session.scalars(select(Study.code).order_by(Study.code))),
     )
 
 
-class CompareChoices(BaseModel):
-    analytes: list[str]  # analytes with numeric results on isolations, most results first
-    studies: list[str]
-
-
-def compare_choices(tx: Tx, *, limit: int = 200) -> CompareChoices:
+def compare_choices(tx: Tx, *, limit: int = 200) -> AnalyteChoices:
     """What the compare-methods pickers offer: analytes with numeric results on isolations
-    (method comparisons are between isolations, over replicate sets), most replicate sets
-    first, and the studies. Read from the replicate-set summary (``readout_sets``) with one
-    index probe per analyte, not by grouping every readout (seconds at 10 million)."""
-    sets = ReadoutSet
-    on_isolation = (
-        select(sets.id)
-        .where(sets.analyte_id == Analyte.id, sets.isolation_id.is_not(None))
-        .exists()
-    )
-    n_sets = select(func.count()).where(sets.analyte_id == Analyte.id).scalar_subquery()
-    counted = (
-        select(Analyte.code).where(on_isolation).order_by(n_sets.desc(), Analyte.code).limit(limit)
-    )
-    return CompareChoices(
-        analytes=list(tx.session.scalars(counted)),
-        studies=list(tx.session.scalars(select(Study.code).order_by(Study.code))),
-    )
+    (method comparisons are between isolations, over replicate sets), and the studies."""
+    return _analyte_choices(tx, on_isolations=True, limit=limit)
+
+
+def cohort_choices(tx: Tx, *, limit: int = 200) -> AnalyteChoices:
+    """What the cohort view's pickers offer: analytes with results, and the studies."""
+    return _analyte_choices(tx, on_isolations=False, limit=limit)

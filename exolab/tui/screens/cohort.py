@@ -14,15 +14,13 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Header, Label, Select, Static
 from textual_plotext import PlotextPlot
 
-from exolab.services.browse import CohortChoices, cohort_choices
+from exolab.services.browse import AnalyteChoices, cohort_choices
 from exolab.services.context import Tx
 from exolab.services.queries import CohortRow, cohort_summary
-from exolab.tui.screens.base import BaseScreen
-from exolab.tui.screens.compare import num
+from exolab.tui.screens.analysis import ALL_STUDIES, AnalysisScreen, num
 from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.row_table import RowTable
 
-ALL_STUDIES = "all studies"
 BY = ("visit", "group", "method", "biofluid")
 STAT_COLUMNS = ["n", "Subjects", "Censored", "Mean", "SD", "Median", "Q1", "Q3", "Min", "Max"]
 
@@ -44,7 +42,7 @@ def row_cells(r: CohortRow) -> list[str]:
     ]
 
 
-class CohortScreen(BaseScreen):
+class CohortScreen(AnalysisScreen):
     TITLE = "Cohort summary"
     BINDINGS = [
         Binding("a", "pick('analyte')", "Analyte", id="cohort.analyte"),
@@ -58,14 +56,11 @@ class CohortScreen(BaseScreen):
     def __init__(
         self, analyte: str | None = None, study: str | None = None, by: str = "visit"
     ) -> None:
-        super().__init__()
-        self.analyte = analyte
-        self.study = study
+        super().__init__(analyte, study)
         self.by = by if by in BY else "visit"
         self.change = False
         self.rows: list[CohortRow] = []
-        self.choices: CohortChoices | None = None
-        self.settling = True  # pickers being filled: their Changed events are not the user's
+        self.choices: AnalyteChoices | None = None
         # What the plot shows: title, then per box (label, min, q1, median, q3, max).
         self.plotted: tuple[str, list[tuple[str, float, float, float, float, float]]] = ("", [])
 
@@ -100,20 +95,11 @@ class CohortScreen(BaseScreen):
 
     # -- loading -----------------------------------------------------------------------------
 
-    def _choices(self, choices: CohortChoices) -> None:
+    def _choices(self, choices: AnalyteChoices) -> None:
         self.choices = choices
-        analytes = list(choices.analytes)
-        if self.analyte and self.analyte not in analytes:
-            analytes.insert(0, self.analyte)
-        self.query_one("#pick-analyte", Select).set_options([(a, a) for a in analytes])
-        self.query_one("#pick-study", Select).set_options(
-            [(ALL_STUDIES, ALL_STUDIES)] + [(s, s) for s in choices.studies]
-        )
-        self.query_one("#pick-study", Select).value = self.study or ALL_STUDIES
+        analytes = self.offer(choices.analytes, choices.studies)
         if not self.analyte and analytes:
             self.analyte = analytes[0]  # the most measured
-        if self.analyte:
-            self.query_one("#pick-analyte", Select).value = self.analyte
         self.load()
 
     def load(self) -> None:
@@ -128,8 +114,7 @@ class CohortScreen(BaseScreen):
 
     def _show(self, rows: list[CohortRow]) -> None:
         self.rows = rows
-        self.settling = True
-        self.call_after_refresh(self._settled)
+        self.shown()
         table = self.query_one("#cohort-rows", RowTable)
         table.move_cursor(row=0)
         table.set_rows(self._columns(), [(str(i), row_cells(r)) for i, r in enumerate(rows)])
@@ -150,9 +135,6 @@ class CohortScreen(BaseScreen):
                 f"· up to {subjects} subjects per {self.by}"
             )
         self._plot()
-
-    def _settled(self) -> None:
-        self.settling = False
 
     # -- the plot ------------------------------------------------------------------------------
 
@@ -195,22 +177,6 @@ class CohortScreen(BaseScreen):
 
     # -- pickers -------------------------------------------------------------------------------
 
-    @on(Select.Changed, "#pick-analyte")
-    def _analyte(self, event: Select.Changed) -> None:
-        if self.settling or event.value is Select.NULL or event.value == self.analyte:
-            return
-        self.analyte = str(event.value)
-        self.load()
-
-    @on(Select.Changed, "#pick-study")
-    def _study(self, event: Select.Changed) -> None:
-        value: Any = event.value
-        study = None if value in (ALL_STUDIES, Select.NULL) else str(value)
-        if self.settling or study == self.study:
-            return
-        self.study = study
-        self.load()
-
     @on(Select.Changed, "#pick-by")
     def _by(self, event: Select.Changed) -> None:
         value: Any = event.value
@@ -219,18 +185,9 @@ class CohortScreen(BaseScreen):
         self.by = str(value)
         self.load()
 
-    def action_pick(self, which: str) -> None:
-        select = self.query_one(f"#pick-{which}", Select)
-        select.focus()
-        select.expanded = True
-
     def action_toggle_change(self) -> None:
         self.change = not self.change
         self.load()
 
     def action_refresh(self) -> None:
         self.db(cohort_choices, self._choices, group="cohort-choices")
-
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()

@@ -3,8 +3,6 @@ from services.queries.compare_methods) and a Bland-Altman plot of the pair under
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
@@ -13,14 +11,13 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Header, Label, Select, Static
 from textual_plotext import PlotextPlot
 
-from exolab.services.browse import CompareChoices, compare_choices
+from exolab.services.browse import AnalyteChoices, compare_choices
 from exolab.services.context import Tx
 from exolab.services.queries import MethodPair, compare_methods
-from exolab.tui.screens.base import BaseScreen
+from exolab.tui.screens.analysis import ALL_STUDIES, AnalysisScreen, num
 from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.row_table import RowTable
 
-ALL_STUDIES = "all studies"
 PAIR_COLUMNS = [
     "Method A",
     "Method B",
@@ -37,11 +34,6 @@ PAIR_COLUMNS = [
 ]
 # Analytes tried, in order, when the screen opens without one (the first with pairs is shown).
 FIRST_ANALYTES_TRIED = 12
-
-
-def num(value: float | None, digits: int = 4) -> str:
-    """A statistic as the table shows it: 4 significant digits, '—' when undefined."""
-    return "—" if value is None else f"{value:.{digits}g}"
 
 
 def pair_cells(p: MethodPair) -> list[str]:
@@ -69,7 +61,7 @@ class Loaded:
         self.pairs = pairs
 
 
-class CompareMethodsScreen(BaseScreen):
+class CompareMethodsScreen(AnalysisScreen):
     TITLE = "Compare methods"
     BINDINGS = [
         Binding("a", "pick('analyte')", "Analyte", id="compare.analyte"),
@@ -79,12 +71,9 @@ class CompareMethodsScreen(BaseScreen):
     ]
 
     def __init__(self, analyte: str | None = None, study: str | None = None) -> None:
-        super().__init__()
-        self.analyte = analyte
-        self.study = study
+        super().__init__(analyte, study)
         self.pairs: list[MethodPair] = []
-        self.choices: CompareChoices | None = None
-        self.settling = True  # pickers being filled: their Changed events are not the user's
+        self.choices: AnalyteChoices | None = None
         # What the plot shows: title, x (mean of the two methods), y (difference b - a).
         self.plotted: tuple[str, list[float], list[float]] = ("", [], [])
 
@@ -116,18 +105,9 @@ class CompareMethodsScreen(BaseScreen):
 
     # -- loading -----------------------------------------------------------------------------
 
-    def _choices(self, choices: CompareChoices) -> None:
+    def _choices(self, choices: AnalyteChoices) -> None:
         self.choices = choices
-        analytes = list(choices.analytes)
-        if self.analyte and self.analyte not in analytes:
-            analytes.insert(0, self.analyte)
-        self.query_one("#pick-analyte", Select).set_options([(a, a) for a in analytes])
-        self.query_one("#pick-study", Select).set_options(
-            [(ALL_STUDIES, ALL_STUDIES)] + [(s, s) for s in choices.studies]
-        )
-        self.query_one("#pick-study", Select).value = self.study or ALL_STUDIES
-        if self.analyte:
-            self.query_one("#pick-analyte", Select).value = self.analyte
+        analytes = self.offer(choices.analytes, choices.studies)
         if not analytes:
             self._show(Loaded(None, []))
             return
@@ -152,17 +132,11 @@ class CompareMethodsScreen(BaseScreen):
     def _show(self, loaded: Loaded) -> None:
         self.analyte = loaded.analyte
         self.pairs = loaded.pairs
-        self.settling = True
-        if loaded.analyte:
-            self.query_one("#pick-analyte", Select).value = loaded.analyte
-        self.call_after_refresh(self._settled)
+        self.shown()
         table = self.query_one("#pairs", RowTable)
         table.move_cursor(row=0)
         table.set_rows(PAIR_COLUMNS, [(str(i), pair_cells(p)) for i, p in enumerate(self.pairs)])
         self._plot(0)
-
-    def _settled(self) -> None:
-        self.settling = False
 
     # -- the plot ------------------------------------------------------------------------------
 
@@ -216,33 +190,5 @@ class CompareMethodsScreen(BaseScreen):
     def _highlighted(self, event: RowTable.Highlighted) -> None:
         self._plot(event.row)
 
-    # -- pickers -------------------------------------------------------------------------------
-
-    @on(Select.Changed, "#pick-analyte")
-    def _analyte(self, event: Select.Changed) -> None:
-        if self.settling or event.value is Select.NULL or event.value == self.analyte:
-            return
-        self.analyte = str(event.value)
-        self.load()
-
-    @on(Select.Changed, "#pick-study")
-    def _study(self, event: Select.Changed) -> None:
-        value: Any = event.value
-        study = None if value in (ALL_STUDIES, Select.NULL) else str(value)
-        if self.settling or study == self.study:
-            return
-        self.study = study
-        if self.analyte:
-            self.load()
-
-    def action_pick(self, which: str) -> None:
-        select = self.query_one(f"#pick-{which}", Select)
-        select.focus()
-        select.expanded = True
-
     def action_refresh(self) -> None:
         self.db(compare_choices, self._choices, group="compare-choices")
-
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
