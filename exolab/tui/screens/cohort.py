@@ -172,6 +172,9 @@ class CohortScreen(AnalysisScreen):
         if boxes:
             plt.xticks(list(range(1, len(boxes) + 1)), [b[0] for b in boxes])
             plt.xlim(0.4, len(boxes) + 0.6)
+            low, high = min(b[1] for b in boxes), max(b[5] for b in boxes)
+            ticks = [low + (high - low) * k / 4 for k in range(5)] if high > low else [low]
+            plt.yticks(ticks, [num(t) for t in ticks])  # 4 digits, not 114600000000.0
             plt.ylabel(measure)
         plot.refresh()
 
