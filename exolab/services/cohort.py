@@ -18,7 +18,13 @@ from typing import Any, Generic, TypeVar
 
 from exolab.db.raw import Reader, in_list, second
 from exolab.services.errors import FieldError, ValidationFailed
-from exolab.services.history import Units, analyte_ids, check_study
+from exolab.services.history import (
+    Units,
+    analyte_ids,
+    as_datetime,
+    check_study,
+    first_collections,
+)
 
 T = TypeVar("T")
 
@@ -142,7 +148,7 @@ class _SetTerms:
             if f is not None and unit != std:
                 factor[unit] = f
         self.may_merge = any(len(v) > 1 for v in self.into.values())
-        self.unit, self.total = "a.unit", "a.total"
+        self.unit, self.scale = "a.unit", ""  # scale: the factor to the standard unit
         if factor:
             params["std"] = std
             whens_unit, whens_factor = [], []
@@ -151,13 +157,17 @@ class _SetTerms:
                 whens_unit.append(f"WHEN :u{i} THEN :std")
                 whens_factor.append(f"WHEN :u{i} THEN :f{i}")
             self.unit = f"CASE a.unit {' '.join(whens_unit)} ELSE a.unit END"
-            self.total = f"a.total * CASE a.unit {' '.join(whens_factor)} ELSE 1.0 END"
+            self.scale = f" * CASE a.unit {' '.join(whens_factor)} ELSE 1.0 END"
 
     def mean(self, merge: bool) -> str:
         """The set's mean; with ``merge``, of the sets merged by a GROUP BY."""
         if merge:
-            return f"CASE WHEN sum(a.n) > 0 THEN sum({self.total}) / sum(a.n) END"
-        return f"CASE WHEN a.n > 0 THEN {self.total} / a.n END"
+            return f"CASE WHEN sum(a.n) > 0 THEN sum(a.total{self.scale}) / sum(a.n) END"
+        return f"CASE WHEN a.n > 0 THEN a.total{self.scale} / a.n END"
+
+    def limit(self, merge: bool) -> str:
+        """The highest limit of the set's censored replicates (NULL when none was)."""
+        return f"max(a.censor_limit{self.scale})" if merge else f"a.censor_limit{self.scale}"
 
 
 # The values a cohort can be grouped by, listed cheaply (see :func:`cohort_sets`).
@@ -268,12 +278,7 @@ def cohort_sets(
         sql += " JOIN studies st ON st.id = su.study_id AND st.code = :study"
         params["study"] = study
     sql += " WHERE a.analyte_id = :analyte AND s.subject_id IS NOT NULL"
-    if biofluid:
-        sql += " AND s.biofluid = :biofluid"
-        params["biofluid"] = biofluid
-    if method:
-        sql += " AND i.method = :method"
-        params["method"] = method
+    sql += _filters(params, biofluid, method)
     width = (3 if cell is None else 2) + (3 if change else 0) + 1  # columns, with the mean
     mean_at = 4 if cell is None else 3
     # merged: by position, as the cell's expression holds parameters
@@ -449,6 +454,89 @@ def summary(
         )
 
     return sorted(rows, key=order)
+
+
+def points(
+    reader: Reader,
+    analyte: str,
+    study: str | None = None,
+    by: str = "visit",
+    change: bool = False,
+    *,
+    biofluid: str | None = None,
+    method: str | None = None,
+) -> list[dict[str, Any]]:
+    """The rows of :func:`exolab.services.queries.cohort_points` as dicts with the fields of
+    its ``CohortPoint``: one per replicate set behind :func:`summary` (the same sets, units
+    and merging), with where it comes from, its baseline and visit day."""
+    check_by(by)
+    (analyte_pk,) = analyte_ids(reader, [analyte])
+    check_study(reader, study)
+    units = Units(reader)
+    params: dict[str, Any] = {"analyte": analyte_pk}
+    terms = _SetTerms(reader, analyte_pk, units, params)
+    merge = terms.may_merge and split_sets(reader, analyte_pk, terms.into)
+    context = (
+        "s.subject_id, su.subject_code, su.group_name, v.label, s.collected_at, s.biofluid, "
+        f"i.method, s.sample_code, a.assay, {terms.unit}"
+    )
+    sql = (
+        f"SELECT {context}, {terms.mean(merge)}, {terms.limit(merge)} FROM readout_sets a "
+        "JOIN samples s ON s.id = a.sample_id JOIN subjects su ON su.id = s.subject_id "
+        "LEFT OUTER JOIN visits v ON v.id = s.visit_id "
+        "LEFT OUTER JOIN isolations i ON i.id = a.isolation_id"
+    )
+    if study:
+        sql += " JOIN studies st ON st.id = su.study_id AND st.code = :study"
+        params["study"] = study
+    sql += " WHERE a.analyte_id = :analyte" + _filters(params, biofluid, method)
+    if merge:  # by position: the unit column's expression holds parameters
+        sql += " GROUP BY a.sample_id, a.isolation_id, a.run_code, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
+    rows = reader.all(sql, params)
+    pks = sorted({r[0] for r in rows})
+    first = first_collections(reader, pks if len(pks) < 500 else None)
+    baselines = earliest_means(((r[0], r[5], r[6], r[9]), r[4], r[10]) for r in rows)
+    by_at = {"visit": 3, "group": 2, "method": 6, "biofluid": 5}[by]  # its column
+    out = []
+    for row in rows:
+        subject_pk, subject, group, visit, at, fluid, meth, sample, assay, unit, mean, limit = row
+        day0 = first.get(subject_pk)
+        base = baselines.get((subject_pk, fluid, meth, unit))
+        value = mean
+        if change:
+            value = None if mean is None or base is None else mean - base
+        out.append(
+            {
+                "subject_id": subject,
+                "group": group,
+                "visit": visit,
+                "visit_day": (as_datetime(at).date() - day0).days if day0 else None,
+                "biofluid": fluid,
+                "method": meth,
+                "sample_id": sample,
+                "assay": assay,
+                "by_value": row[by_at],
+                "value": value,
+                "censored": mean is None,
+                "limit": limit,
+                "unit": unit,
+                "baseline_value": base,
+            }
+        )
+    return out
+
+
+def _filters(params: dict[str, Any], biofluid: str | None, method: str | None) -> str:
+    """`` AND ...`` restricting sets to a biofluid (``s``: samples) and a method (``i``:
+    isolations)."""
+    sql = ""
+    if biofluid:
+        sql += " AND s.biofluid = :biofluid"
+        params["biofluid"] = biofluid
+    if method:
+        sql += " AND i.method = :method"
+        params["method"] = method
+    return sql
 
 
 def output_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -34,27 +34,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import String, select, type_coerce
+from sqlalchemy import select
 
 from exolab.db.models import (
     Analyte,
     Isolation,
     Readout,
-    ReadoutSet,
     Sample,
-    Study,
-    Subject,
-    Visit,
 )
 from exolab.db.raw import reader_for
 from exolab.domain.units import UnitError, convert
 from exolab.services import cohort, history
-from exolab.services.cohort import check_by, describe
+from exolab.services.cohort import describe
 from exolab.services.context import Tx
 from exolab.services.errors import FieldError, ValidationFailed
 from exolab.services.history import LONGITUDINAL_COLUMNS, Transform, Units
@@ -135,11 +130,6 @@ class TrajectoryPoint(BaseModel):
 
 
 # -- the ordered stream ---------------------------------------------------------------------
-
-
-def _first_collections(tx: Tx, subject_pks: list[int] | None) -> dict[int, date]:
-    """Date of each subject's first collection (over all of its samples)."""
-    return history.first_collections(reader_for(tx), subject_pks)
 
 
 def _analyte_ids(tx: Tx, codes: list[str]) -> list[int]:
@@ -401,153 +391,6 @@ class CohortRow(BaseModel):
         return cohort.output_row(self.__dict__)
 
 
-@dataclass(slots=True)
-class _Result:
-    """One replicate-summarised result (target x analyte x assay x run) in the standard unit."""
-
-    assay: str
-    biofluid: str
-    collected_at: Any  # datetime, or ISO text until parsed (SQLite)
-    group: str | None
-    isolation_pk: int | None
-    method: str | None
-    n: int
-    n_censored: int
-    sample_code: str
-    sample_pk: int
-    subject_pk: int
-    subject_code: str
-    limit: float | None
-    total: float
-    unit: str
-    visit: str | None
-    visit_day: int | None
-
-    @property
-    def mean(self) -> float | None:
-        return self.total / self.n if self.n else None
-
-
-def _replicate_results(
-    tx: Tx,
-    analyte_pk: int,
-    units: Units,
-    *,
-    study: str | None = None,
-    biofluid: str | None = None,
-    method: str | None = None,
-) -> list[_Result]:
-    """Replicate-summarised results of one analyte for subjects' samples, read from the
-    replicate-set summary table (``readout_sets``); sums are converted to the standard unit
-    and sets that differ only in a convertible unit are merged in Python."""
-    a = ReadoutSet
-    q = (
-        select(
-            a.sample_id,
-            a.isolation_id,
-            a.assay,
-            a.run_code,
-            a.unit,
-            a.total,
-            a.n,
-            a.n_censored,
-            a.censor_limit,
-            Sample.subject_id,
-            Subject.subject_code,
-            Sample.sample_code,
-            # compared, not parsed: ISO text on SQLite, a datetime on PostgreSQL
-            type_coerce(Sample.collected_at, String).label("collected_at"),
-            Sample.biofluid,
-            Subject.group_name,
-            Visit.label,
-            Isolation.method,
-        )
-        .join(Sample, Sample.id == a.sample_id)
-        .join(Subject, Subject.id == Sample.subject_id)
-        .outerjoin(Visit, Visit.id == Sample.visit_id)
-        .outerjoin(Isolation, Isolation.id == a.isolation_id)
-        .where(a.analyte_id == analyte_pk)
-    )
-    if study:
-        q = q.join(Study, Study.id == Subject.study_id).where(Study.code == study)
-    if biofluid:
-        q = q.where(Sample.biofluid == biofluid)
-    if method:
-        q = q.where(Isolation.method == method)
-    std = units.standard(analyte_pk)
-    merged: dict[tuple[Any, ...], _Result] = {}
-    rows: Any = tx.session.connection().execute(q)
-    for (
-        sample_pk,
-        isolation_pk,
-        assay,
-        run_code,
-        unit,
-        total,
-        n,
-        n_censored,
-        limit,
-        subject_pk,
-        subject_code,
-        sample_code,
-        collected_at,
-        fluid,
-        group,
-        visit,
-        meth,
-    ) in rows:
-        f = 1.0 if std is None or unit == std else units.factor(unit, std)
-        std_unit = unit if f is None else (std or unit)
-        scale = 1.0 if f is None else f
-        total = None if total is None else total * scale
-        limit = None if limit is None else limit * scale
-        key = (sample_pk, isolation_pk, assay, run_code, std_unit)
-        r = merged.get(key)
-        if r is None:
-            merged[key] = _Result(
-                assay=assay,
-                biofluid=fluid,
-                collected_at=collected_at,
-                group=group,
-                isolation_pk=isolation_pk,
-                method=meth,
-                n=int(n or 0),
-                n_censored=int(n_censored or 0),
-                sample_code=sample_code,
-                sample_pk=sample_pk,
-                subject_pk=subject_pk,
-                subject_code=subject_code,
-                limit=limit,
-                total=total or 0.0,
-                unit=std_unit,
-                visit=visit,
-                visit_day=None,
-            )
-        else:
-            r.n += int(n or 0)
-            r.n_censored += int(n_censored or 0)
-            r.total += total or 0.0
-            if limit is not None:
-                r.limit = limit if r.limit is None else max(r.limit, limit)
-    return list(merged.values())
-
-
-def _fill_visit_days(tx: Tx, results: list[_Result]) -> None:
-    subject_pks = sorted({r.subject_pk for r in results})
-    first = _first_collections(tx, subject_pks if len(subject_pks) < 500 else None)
-    for r in results:
-        day0 = first.get(r.subject_pk)
-        r.collected_at = history.as_datetime(r.collected_at)
-        r.visit_day = (r.collected_at.date() - day0).days if day0 else None
-
-
-def _baselines(results: list[_Result]) -> dict[Any, float]:
-    """Baseline per subject x biofluid x method x unit (:func:`cohort.earliest_means`)."""
-    return cohort.earliest_means(
-        ((r.subject_pk, r.biofluid, r.method, r.unit), r.collected_at, r.mean) for r in results
-    )
-
-
 class CohortPoint(BaseModel):
     """One subject's replicate-averaged result (or its change from baseline) in a cohort
     query; censored results carry their limit and no value."""
@@ -581,40 +424,10 @@ def cohort_points(
     """The per-subject results behind :func:`cohort_summary` (for plots and the UI): each
     replicate-summarised result with the value summarised, its mean, or with ``change`` its
     change from baseline (None when censored or without a baseline)."""
-    check_by(by)
-    (analyte_pk,) = _analyte_ids(tx, [analyte])
-    history.check_study(reader_for(tx), study)
-    results = _replicate_results(
-        tx, analyte_pk, _units(tx), study=study, biofluid=biofluid, method=method
+    found = cohort.points(
+        reader_for(tx), analyte, study, by, change, biofluid=biofluid, method=method
     )
-    baselines = _baselines(results)
-    values: list[float | None] = []
-    for r in results:
-        base = baselines.get((r.subject_pk, r.biofluid, r.method, r.unit))
-        if not change:
-            values.append(r.mean)
-        else:
-            values.append(None if r.mean is None or base is None else r.mean - base)
-    _fill_visit_days(tx, results)
-    return [
-        CohortPoint(
-            subject_id=r.subject_code,
-            group=r.group,
-            visit=r.visit,
-            visit_day=r.visit_day,
-            biofluid=r.biofluid,
-            method=r.method,
-            sample_id=r.sample_code,
-            assay=r.assay,
-            by_value=getattr(r, by),
-            value=v,
-            censored=r.n == 0,
-            limit=r.limit,
-            unit=r.unit,
-            baseline_value=baselines.get((r.subject_pk, r.biofluid, r.method, r.unit)),
-        )
-        for r, v in zip(results, values, strict=True)
-    ]
+    return [CohortPoint(**p) for p in found]
 
 
 def cohort_summary(

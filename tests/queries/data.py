@@ -344,10 +344,12 @@ def loaded_cohort(
     backend: str,
     templates: dict[str, str],
     tmp_path_factory: Any,
+    cohort: Cohort | None = None,
     **generate_args: Any,
 ) -> Iterator[tuple[Lab, Cohort]]:
-    """A generated cohort loaded into a fresh database of ``backend`` (the body of the
-    module-scoped ``loaded`` fixtures): yields the lab and the cohort, then disposes."""
+    """A cohort (by default a generated one) loaded into a fresh database of ``backend``
+    (the body of the module-scoped ``loaded`` fixtures): yields the lab and the cohort, then
+    disposes."""
     from tests.conftest import PG_ENV, TEST_ADMIN, _fresh_pg, pg_url
 
     if backend == "postgresql" and not pg_url():
@@ -360,7 +362,7 @@ def loaded_cohort(
         urls = _fresh_pg(templates)
     db = Database(next(urls))
     lab = Lab(db, TEST_ADMIN)
-    c = generate(**generate_args)
+    c = cohort if cohort is not None else generate(**generate_args)
     load(lab, c)
     yield lab, c
     db.dispose()

@@ -12,14 +12,12 @@ The expectations are recomputed here from the spec alone.
 from __future__ import annotations
 
 import math
-import shutil
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
-from exolab.db.engine import Database
 from exolab.services.context import Lab
 from exolab.services.queries import CohortRow, cohort_summary, describe
 from tests.conftest import BACKENDS
@@ -168,23 +166,9 @@ def loaded(
     _templates: dict[str, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[Lab, list[dict[str, Any]]]]:
-    from tests.conftest import PG_ENV, TEST_ADMIN, _fresh_pg, pg_url
-
-    if request.param == "postgresql" and not pg_url():
-        pytest.skip(f"PostgreSQL tests need {PG_ENV}=postgresql+psycopg://user:pw@host/db")
-    if request.param == "sqlite":
-        target = tmp_path_factory.mktemp("cohort_cases") / "lab.db"
-        shutil.copyfile(_templates["sqlite"], target)
-        urls: Iterator[str] = iter([f"sqlite:///{target}"])
-    else:
-        urls = _fresh_pg(_templates)
-    db = Database(next(urls))
-    lab = Lab(db, TEST_ADMIN)
     cohort, results = _spec()
-    data.load(lab, cohort)
-    yield lab, results
-    db.dispose()
-    next(urls, None)
+    for lab, _ in data.loaded_cohort(request.param, _templates, tmp_path_factory, cohort):
+        yield lab, results
 
 
 def _expected(
