@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, TextIO
+
+_CHUNK_ROWS = 2000
 
 
 def fmt(value: Any) -> str:
@@ -40,12 +43,20 @@ def write_csv(
     rows: Iterable[dict[str, Any]], columns: Sequence[str], out: TextIO | None = None
 ) -> None:
     out = out or sys.stdout
-    w = csv.writer(out, lineterminator="\n")
+    # Rows are gathered in a buffer and written in large chunks: one write per row to a
+    # terminal or pipe costs more than formatting the row.
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
     w.writerow(columns)
-    for r in rows:
+    for n, r in enumerate(rows, 1):
         w.writerow(
             [fmt(r.get(c)) if not isinstance(r.get(c), float) else repr(r.get(c)) for c in columns]
         )
+        if n % _CHUNK_ROWS == 0:
+            out.write(buf.getvalue())
+            buf.seek(0)
+            buf.truncate()
+    out.write(buf.getvalue())
 
 
 def _default(value: Any) -> Any:
@@ -55,9 +66,18 @@ def _default(value: Any) -> Any:
 
 
 def write_json(data: Any, out: TextIO | None = None) -> None:
+    """Write JSON; a list is written one compact object per line.
+
+    json's C encoder runs only without ``indent``; indenting every field of thousands of rows
+    went through the pure-Python encoder and cost several times the query itself.
+    """
     out = out or sys.stdout
-    json.dump(data, out, indent=2, default=_default, ensure_ascii=False)
-    out.write("\n")
+    encode = json.JSONEncoder(default=_default, ensure_ascii=False, check_circular=False).encode
+    if isinstance(data, list):
+        body = ",\n".join("  " + encode(item) for item in data)
+        out.write(f"[\n{body}\n]\n" if data else "[]\n")
+    else:
+        out.write(json.dumps(data, indent=2, default=_default, ensure_ascii=False) + "\n")
 
 
 def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt_name: str) -> None:
