@@ -428,7 +428,8 @@ def update_sample(
                 tx,
                 sample,
                 lifecycle.action_for(new_status),
-                override_reason=reason,
+                # an admin's edit reason is the override's; others are told the rule
+                override_reason=reason if tx.actor.is_admin else None,
                 to_status=new_status,
             )
     if "location" in changes and s.location is not None:
