@@ -147,7 +147,7 @@ def test_isolation_edit_adjusts_the_volume_taken(lab: Lab) -> None:
         isolations.record_isolation(tx, iso("ISO-1", volume="1"))
         isolations.update_isolation(tx, "ISO-1", {"input_volume_ml": "0.25"}, reason="typo")
     assert sample(lab, "S-1").volume_ml == pytest.approx(3.75)
-    with lab.write() as tx, pytest.raises(ValidationFailed, match="only 3.75 mL left"):
+    with lab.write() as tx, pytest.raises(ValidationFailed, match=r"only 3\.75 mL left"):
         isolations.update_isolation(tx, "ISO-1", {"input_volume_ml": "5"}, reason="x")
 
 
@@ -306,9 +306,11 @@ def test_edit_to_shipped_frees_position_and_revival_needs_admin(lab: Lab) -> Non
         users.add_user(tx, "tom", "technician")
     with pytest.raises(Conflict, match="S-1 is shipped"), Lab(lab.db, "tom").write() as tx:
         samples.update_sample(tx, "S-1", {"status": "available"}, reason="oops")
-    with pytest.raises(ValidationFailed, match="a shipped tube has no storage location"):
-        with lab.write() as tx:
-            samples.update_sample(tx, "S-1", {"location": "F-80-3/R1/B1/A1"}, reason="x")
+    with (
+        pytest.raises(ValidationFailed, match="a shipped tube has no storage location"),
+        lab.write() as tx,
+    ):
+        samples.update_sample(tx, "S-1", {"location": "F-80-3/R1/B1/A1"}, reason="x")
     with lab.write() as tx:  # an admin corrects a mistaken status: audited as an override
         back = samples.update_sample(tx, "S-1", {"status": "available"}, reason="never left")
     assert back.status == "available"
