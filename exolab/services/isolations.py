@@ -135,7 +135,8 @@ def record_isolation(
 
     The tube's life-cycle applies (docs/lifecycle.md): an inactive tube is refused unless an
     admin overrides with ``override_reason``; the input volume is taken out of the tube
-    (never below zero); a tube frozen in storage is thawed for it (freeze-thaw +1)."""
+    (never below zero). The freeze-thaw count is the tube's check-outs' business, not the
+    isolation's: an isolation recorded (or re-imported) changes no count."""
     tx.require_write("record isolations")
     d = validate(IsolationIn, data)
     if find_isolation(tx, d.isolation_id) is not None:
@@ -157,16 +158,6 @@ def record_isolation(
         purpose=f"isolation {d.isolation_id}",
         batch_id=batch_id,
     )
-    if lifecycle.thaw(sample):
-        tx.audit(
-            "update",
-            "sample",
-            sample.sample_code,
-            old={"freeze_thaw_count": sample.freeze_thaw_count - 1},
-            new={"freeze_thaw_count": sample.freeze_thaw_count},
-            reason=f"thawed for isolation {d.isolation_id}",
-            batch_id=batch_id,
-        )
     iso = Isolation(
         isolation_code=d.isolation_id,
         sample_id=sample.id,

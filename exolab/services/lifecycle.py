@@ -151,11 +151,16 @@ def take_volume(
     field: str,
     purpose: str,
     batch_id: int | None = None,
+    recorded_use: bool = True,
 ) -> None:
     """Take ``volume_ml`` out of the tube, refusing to go below zero (the message names the
     volume left); a negative volume gives material back (an isolation's input corrected
     down). A tube without a recorded volume is not checked. Audited as an ``update`` of the
-    tube's volume, so undoing an import batch puts the volume back."""
+    tube's volume, so undoing an import batch puts the volume back.
+
+    ``recorded_use`` (isolations and aliquots, which are records of their own) also counts
+    the volume in ``volume_taken_ml``, so that the registered volume (the import column) is
+    ``volume_ml + volume_taken_ml`` and re-importing the records gives the same volume."""
     if volume_ml is None or volume_ml == 0 or sample.volume_ml is None:
         return
     if volume_ml > sample.volume_ml + 1e-9:
@@ -169,16 +174,18 @@ def take_volume(
                 )
             ]
         )
-    old = sample.volume_ml
+    old = {"volume_ml": sample.volume_ml, "volume_taken_ml": sample.volume_taken_ml or 0.0}
     sample.volume_ml = max(0.0, round(sample.volume_ml - volume_ml, 6))
+    if recorded_use:
+        sample.volume_taken_ml = max(0.0, round((sample.volume_taken_ml or 0.0) + volume_ml, 6))
     touch(sample, tx.actor.name)
     tx.session.flush()
     tx.audit(
         "update",
         "sample",
         sample.sample_code,
-        old={"volume_ml": old},
-        new={"volume_ml": sample.volume_ml},
+        old=old,
+        new={"volume_ml": sample.volume_ml, "volume_taken_ml": sample.volume_taken_ml},
         reason=f"{purpose} took {volume_ml:g} mL"
         if volume_ml > 0
         else f"{purpose} gave back {-volume_ml:g} mL",

@@ -91,10 +91,17 @@ class SampleOut(BaseModel):
     status: str
     notes: str | None
     version: int
+    volume_taken_ml: float = 0.0  # by isolations and aliquots (docs/lifecycle.md)
 
     def as_input(self) -> dict[str, Any]:
-        """The import-column form of this sample (what export writes, what edits start from)."""
-        data = self.model_dump(exclude={"id", "version"})
+        """The import-column form of this sample (what export writes, what edits start from).
+
+        Its ``volume_ml`` is the volume the tube was registered with (what is left plus what
+        isolations and aliquots took), as in a samples file: re-importing the records gives
+        back the same volume."""
+        data = self.model_dump(exclude={"id", "version", "volume_taken_ml"})
+        if self.volume_ml is not None:
+            data["volume_ml"] = round(self.volume_ml + self.volume_taken_ml, 6)
         return data
 
 
@@ -143,6 +150,7 @@ def _out(row: Any) -> SampleOut:
         cell_source_id=cell,
         parent_sample_id=parent,
         volume_ml=s.volume_ml,
+        volume_taken_ml=s.volume_taken_ml or 0.0,
         sprec=s.sprec,
         location=location,
         freeze_thaw_count=s.freeze_thaw_count,
@@ -416,7 +424,19 @@ def update_sample(
         setattr(sample, f, v)
     sample.biofluid = s.biofluid
     sample.collected_at = s.collected_at
-    sample.volume_ml = s.volume_ml
+    if "volume_ml" in changes:  # the registered volume (as the import column)
+        taken = sample.volume_taken_ml or 0.0
+        if s.volume_ml is not None and s.volume_ml + 1e-9 < taken:
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "volume_ml",
+                        f"isolations and aliquots already took {taken:g} mL from {code}",
+                        f"{s.volume_ml:g}",
+                    )
+                ]
+            )
+        sample.volume_ml = None if s.volume_ml is None else round(s.volume_ml - taken, 6)
     sample.sprec = new_code
     sample.freeze_thaw_count = s.freeze_thaw_count or 0
     sample.notes = s.notes
@@ -523,7 +543,12 @@ def set_status(
         tx, sample, action, override_reason=reason if override else None, to_status=action.leaves
     )
     lifecycle.take_volume(
-        tx, sample, volume_used_ml, field="volume_ml", purpose=f"{action.words} of {code}"
+        tx,
+        sample,
+        volume_used_ml,
+        field="volume_ml",
+        purpose=f"{action.words} of {code}",
+        recorded_use=False,
     )
     if location is not None:
         try:

@@ -5,7 +5,7 @@ with :func:`assert_day_state`, which holds the expected database state at the en
 
 Expected figures follow docs/lifecycle.md: the plasma tube is registered frozen in its box;
 aliquoting thaws it once (freeze-thaw 1, the aliquots start at 1); checking the first aliquot
-out thaws it (2); isolating from it after its return thaws it again (3).
+out thaws it (2); returning it and isolating from it count nothing.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def assert_day_state(lab: Lab) -> None:
     }
     assert first == first | {
         "volume_ml": 0.5,
-        "freeze_thaw_count": 3,
+        "freeze_thaw_count": 2,
         "location": MOVE_TO,
         "status": "available",
     }
@@ -154,6 +154,6 @@ def assert_day_state(lab: Lab) -> None:
     # what the audit trail says happened to each tube
     assert audit_actions(lab, PARENT) == Counter({"create": 1, "aliquot": 1, "update": 2})
     assert audit_actions(lab, ALIQUOTS[0]) == Counter(
-        {"create": 1, "move": 1, "status": 2, "update": 2}  # volume taken, thawed to isolate
+        {"create": 1, "move": 1, "status": 2, "update": 1}  # the isolation's volume
     )
     assert audit_actions(lab, ALIQUOTS[1]) == Counter({"create": 1, "status": 1})

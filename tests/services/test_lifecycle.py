@@ -138,7 +138,7 @@ def test_isolations_take_their_volume_and_never_go_below_zero(lab: Lab) -> None:
     with lab.write() as tx:
         events = list_events(tx, entity="sample", entity_id="S-1-A1")
     taken = [e for e in events if e.reason == "isolation ISO-1 took 0.5 mL"]
-    assert taken and taken[0].new_values == {"volume_ml": 0.0}
+    assert taken and taken[0].new_values == {"volume_ml": 0.0, "volume_taken_ml": 0.5}
 
 
 def test_isolation_edit_adjusts_the_volume_taken(lab: Lab) -> None:
@@ -370,3 +370,23 @@ def test_partial_update_with_key_and_changed_columns(lab: Lab, tmp_path: Path) -
     # without --on-duplicate update the header still needs every required column
     with pytest.raises(ImportFailed, match="required column is missing"):
         run_import(lab, "samples", path, display_name="m.csv")
+
+
+def test_registered_volume_round_trips_and_isolations_do_not_thaw(lab: Lab, tmp_path: Path) -> None:
+    setup(lab)
+    with lab.write() as tx:
+        isolations.record_isolation(tx, iso("ISO-1", volume="1.5"))
+    s = sample(lab, "S-1")
+    assert (s.volume_ml, s.volume_taken_ml, s.freeze_thaw_count) == (2.5, 1.5, 0)
+    assert s.as_input()["volume_ml"] == 4.0  # the import column: volume at registration
+    # re-importing the samples file the tube came from changes nothing
+    header = ",".join(k for k in PARENT)
+    row = ",".join(str(v) for v in PARENT.values())
+    path = csv(tmp_path, "again.csv", f"{header}\n{row}\n")
+    rep = run_import(lab, "samples", path, display_name="again.csv")
+    assert (rep.created, rep.unchanged) == (0, 1)
+    with lab.write() as tx:  # editing the registered volume keeps what was taken
+        out = samples.update_sample(tx, "S-1", {"volume_ml": "3"}, reason="re-measured")
+    assert (out.volume_ml, out.volume_taken_ml) == (1.5, 1.5)
+    with lab.write() as tx, pytest.raises(ValidationFailed, match=r"already took 1\.5 mL"):
+        samples.update_sample(tx, "S-1", {"volume_ml": "1"}, reason="x")
