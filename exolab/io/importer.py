@@ -438,7 +438,7 @@ def _report_failed(
             col = e.field or kind.key_columns[0]
             problems.add(row, col, e.message, e.value or data.get(col))
     elif isinstance(exc, Conflict):
-        col = kind.key_columns[-1]
+        col = getattr(exc, "field", None) or kind.key_columns[-1]  # lifecycle.NotAllowed
         problems.add(row, col, str(exc), data.get(col))
     else:
         problems.add(row, kind.key_columns[0], str(exc))

@@ -27,6 +27,15 @@ _WHY = {
 }
 
 
+class NotAllowed(Conflict):
+    """The tube's status does not allow the action; ``field`` names the input that named the
+    tube (an import reports the problem in that column)."""
+
+    def __init__(self, message: str, field: str = "sample_id") -> None:
+        super().__init__(message)
+        self.field = field
+
+
 @dataclass(frozen=True)
 class Action:
     """Something done to a tube: the statuses it may start from and the status it leaves."""
@@ -99,6 +108,7 @@ def check_allowed(
     *,
     override_reason: str | None = None,
     to_status: str | None = None,
+    field: str = "sample_id",
 ) -> bool:
     """Refuse ``action`` on a tube whose status does not allow it, with the reason.
 
@@ -109,11 +119,12 @@ def check_allowed(
     why = _WHY.get(sample.status, f"its status is {sample.status}")
     target = f" (to {to_status})" if to_status else ""
     if override_reason is None or not override_reason.strip():
-        raise Conflict(
+        raise NotAllowed(
             f"sample {sample.sample_code} is {sample.status} ({why}); it cannot "
             f"{action.words}{target}. Tubes that are {sample.status} allow: "
             f"{', '.join(allowed_actions(sample.status)) or 'nothing'}. An admin can override "
-            "with a reason (--override --reason ...)"
+            "with a reason (--override --reason ...)",
+            field,
         )
     tx.require_admin(f"override the life-cycle rule ({action.words} a {sample.status} tube)")
     tx.audit(

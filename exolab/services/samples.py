@@ -302,7 +302,11 @@ def insert_sample(
                 ]
             )
         lifecycle.check_allowed(
-            tx, parent, lifecycle.ACTIONS["aliquot"], override_reason=override_reason
+            tx,
+            parent,
+            lifecycle.ACTIONS["aliquot"],
+            override_reason=override_reason,
+            field="parent_sample_id",
         )
         parent_id = parent.id
         subject_id, visit_id, cell_source_id = (

@@ -106,7 +106,7 @@ def test_import_isolation_from_discarded_tube_names_the_row(lab: Lab, tmp_path: 
         run_import(lab, "isolations", path, display_name="iso.csv")
     assert err.value.report.problems is not None
     lines = err.value.report.problems.lines()
-    assert lines[0].startswith("iso.csv:2:") and "S-1 is discarded" in lines[0]
+    assert lines[0].startswith("iso.csv:2:sample_id:") and "S-1 is discarded" in lines[0]
 
 
 def test_allowed_actions_per_status() -> None:
