@@ -1,0 +1,55 @@
+"""Lists of ids from a file (``--from-list``): one id a line, or a CSV with an id column."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from exolab.services.errors import FieldError, ValidationFailed
+
+ID_COLUMNS = ("sample_id", "isolation_id", "id", "box")
+
+
+def read_id_list(path: Path, columns: tuple[str, ...] = ID_COLUMNS) -> list[str]:
+    """The ids in ``path``: a CSV whose header names one of ``columns`` (its values are read),
+    else one id a line. Blank lines and lines starting with ``#`` are skipped."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationFailed(
+            [FieldError(str(path), "is not UTF-8 text; save the list as UTF-8")]
+        ) from None
+    lines = text.splitlines()
+    header = next((ln for ln in lines if ln.strip() and not ln.startswith("#")), "")
+    names = [h.strip().lower() for h in next(csv.reader([header]))] if header else []
+    column = next((c for c in columns if c in names), None)
+    if column is None:
+        if "," in header:
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        f"{path}:1",
+                        f"a CSV list needs one of the columns {', '.join(columns)}",
+                        header,
+                    )
+                ]
+            )
+        return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    index = names.index(column)
+    ids: list[str] = []
+    seen_header = False
+    for row_no, row in enumerate(csv.reader(lines), start=1):
+        if not seen_header:
+            seen_header = (
+                bool(row) and row[0].strip().lower() == names[0] and not row[0].startswith("#")
+            )
+            continue
+        if not any(cell.strip() for cell in row):
+            continue
+        value = row[index].strip() if index < len(row) else ""
+        if not value:
+            raise ValidationFailed(
+                [FieldError(f"{path}:{row_no}:{column}", "is empty; every row needs an id")]
+            )
+        ids.append(value)
+    return ids
