@@ -30,6 +30,24 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="FILE", help="labels.pdf or labels.zpl")
     p.set_defaults(handler=cmd_label)
 
+    p = sub.add_parser(
+        "picklist",
+        parents=[common],
+        help="tubes to pull in freezer order (freezer, rack, box, position) as PDF or CSV",
+    )
+    p.add_argument("ids", nargs="*", metavar="SAMPLE", help="sample ids")
+    p.add_argument(
+        "--from-list", metavar="FILE", help="ids, or a CSV with sample_id[,take_ml,destination]"
+    )
+    p.add_argument("--from-export", metavar="CSV", help="the sample_id column of an export")
+    p.add_argument("--study", help="every tube in use of this study")
+    p.add_argument("--visit", help="with --study: only this visit")
+    p.add_argument("--biofluid", help="with --study: only this biofluid")
+    p.add_argument("--take", type=float, metavar="ML", help="mL to take from each tube")
+    p.add_argument("--dest", metavar="TEXT", help="where the tubes go (e.g. 'NTA run 12')")
+    p.add_argument("--out", required=True, metavar="FILE", help="pick.pdf or pick.csv")
+    p.set_defaults(handler=cmd_picklist)
+
 
 # -- shared helpers --------------------------------------------------------------------------
 
@@ -100,3 +118,130 @@ def cmd_label(args: argparse.Namespace) -> int:
             where = f"ZPL for {layout.name} at {args.dpi} dpi"
     _note(f"{len(labels)} label(s) -> {args.out} ({where})")
     return 0
+
+
+# -- picklist ---------------------------------------------------------------------------------
+
+PICK_COLUMNS = [
+    "order",
+    "sample_id",
+    "location",
+    "freezer",
+    "rack",
+    "box",
+    "position",
+    "study",
+    "subject_id",
+    "visit",
+    "biofluid",
+    "status",
+    "volume_ml",
+    "take_ml",
+    "destination",
+    "note",
+]
+
+
+def cmd_picklist(args: argparse.Namespace) -> int:
+    from exolab.io.idlist import read_pick_requests
+    from exolab.services.picklist import PickRequest, pick_list, select_tubes
+
+    kind = _suffix(args.out, ("pdf", "csv"))
+    if kind == "pdf":
+        from exolab.io.codes import require_pdf
+
+        require_pdf()
+    if (args.visit or args.biofluid) and not args.study:
+        raise UsageError("--visit and --biofluid filter a --study")
+    if args.take is not None and not args.take > 0:
+        raise UsageError("--take must be a positive number of mL")
+    requests = [PickRequest(i) for i in args.ids]
+    for path in (args.from_list, args.from_export):
+        if path:
+            requests += read_pick_requests(Path(path))
+    lab = open_lab(args)
+    with lab.read() as tx:
+        if args.study:
+            requests += [
+                PickRequest(i)
+                for i in select_tubes(
+                    tx, study=args.study, visit=args.visit, biofluid=args.biofluid
+                )
+            ]
+        if not requests:
+            raise UsageError("choose tubes: ids, --from-list, --from-export or --study")
+        requests = [
+            PickRequest(
+                r.sample_id,
+                r.take_ml if r.take_ml is not None else args.take,
+                r.destination or args.dest,
+            )
+            for r in requests
+        ]
+        picks = pick_list(tx, requests)
+    rows = [r.model_dump() for r in picks.rows]
+    away = [r.model_dump() | {"order": None} for r in picks.not_in_storage]
+    with atomic_output(args.out) as tmp:
+        if kind == "csv":
+            from exolab.io.export import write_rows
+
+            with tmp.open("w", encoding="utf-8", newline="") as fh:
+                write_rows(fh, PICK_COLUMNS, rows + away)
+        else:
+            _picklist_pdf(tmp, rows, away, args)
+    _note(f"{len(rows)} tube(s) to pick -> {args.out}")
+    for r in away:
+        _note(f"warning: {r['sample_id']}: {r['note']}")
+    return 0
+
+
+def _picklist_pdf(
+    out: Path, rows: list[dict[str, Any]], away: list[dict[str, Any]], args: argparse.Namespace
+) -> None:
+    from exolab.io.pdf import Section, write_document
+
+    columns = ["#", "location", "sample", "subject / visit", "biofluid", "mL in tube", "take mL"]
+    columns += ["destination", "note", "done"]
+    groups = []
+    table: list[list[Any]] = []
+    for i, r in enumerate(rows):
+        if i and (r["freezer"], r["rack"], r["box"]) != (
+            rows[i - 1]["freezer"],
+            rows[i - 1]["rack"],
+            rows[i - 1]["box"],
+        ):
+            groups.append(i)  # a heavier rule where the next box starts
+        table.append(
+            [
+                r["order"],
+                r["location"],
+                r["sample_id"],
+                " ".join(x for x in (r["subject_id"], r["visit"]) if x),
+                r["biofluid"],
+                r["volume_ml"],
+                r["take_ml"],
+                r["destination"],
+                r["note"],
+                "[ ]",
+            ]
+        )
+    boxes = len({(r["freezer"], r["rack"], r["box"]) for r in rows})
+    sections = [
+        Section(
+            heading=f"{len(rows)} tube(s) in {boxes} box(es), in freezer order",
+            columns=columns,
+            rows=table,
+            widths=[0.5, 2.2, 1.6, 1.6, 1.1, 0.8, 0.8, 1.4, 1.4, 0.5],
+            row_groups=groups,
+        )
+    ]
+    if away:
+        sections.append(
+            Section(
+                heading=f"{len(away)} tube(s) not in storage",
+                columns=["sample", "status", "note"],
+                rows=[[r["sample_id"], r["status"], r["note"]] for r in away],
+            )
+        )
+    what = args.dest and f"for {args.dest}"
+    write_document(out, "Pick list", sections, landscape_page=True, subtitle=what or None)

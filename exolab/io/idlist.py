@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 from exolab.services.errors import FieldError, ValidationFailed
+from exolab.services.picklist import PickRequest
 
 ID_COLUMNS = ("sample_id", "isolation_id", "id", "box")
 
@@ -53,3 +55,39 @@ def read_id_list(path: Path, columns: tuple[str, ...] = ID_COLUMNS) -> list[str]
             )
         ids.append(value)
     return ids
+
+
+def read_pick_requests(path: Path) -> list[PickRequest]:
+    """Pick requests from a list of ids, or a CSV with ``sample_id`` and optional ``take_ml``
+    (mL to take) and ``destination`` columns (a cohort export's sample_id column works too)."""
+    ids = read_id_list(path, ("sample_id",))
+    text = path.read_text(encoding="utf-8-sig")
+    rows = list(csv.reader(text.splitlines()))
+    header = next((r for r in rows if any(c.strip() for c in r)), [])
+    names = [h.strip().lower() for h in header]
+    if "sample_id" not in names or not ({"take_ml", "destination"} & set(names)):
+        return [PickRequest(i) for i in ids]
+    out: list[PickRequest] = []
+    start = rows.index(header) + 1
+    for row_no, row in enumerate(rows[start:], start=start + 1):
+        if not any(c.strip() for c in row):
+            continue
+        values = dict(zip(names, (c.strip() for c in row), strict=False))
+        take: float | None = None
+        if values.get("take_ml"):
+            try:
+                take = float(values["take_ml"])
+            except ValueError:
+                take = None
+            if take is None or not math.isfinite(take) or take <= 0:
+                raise ValidationFailed(
+                    [
+                        FieldError(
+                            f"{path}:{row_no}:take_ml",
+                            "must be a positive number of mL",
+                            values["take_ml"],
+                        )
+                    ]
+                )
+        out.append(PickRequest(values["sample_id"], take, values.get("destination") or None))
+    return out
