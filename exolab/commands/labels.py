@@ -48,6 +48,32 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="FILE", help="pick.pdf or pick.csv")
     p.set_defaults(handler=cmd_picklist)
 
+    ship = sub.add_parser("ship", parents=[common], help="send tubes with a manifest; receive them")
+    ssub = ship.add_subparsers(dest="ship_command", metavar="ACTION")
+    p = ssub.add_parser("create", parents=[common], help="mark tubes shipped, write a manifest")
+    p.add_argument("ids", nargs="*", metavar="SAMPLE")
+    p.add_argument("--from-list", metavar="FILE", help="sample ids from a file")
+    p.add_argument("--to", required=True, metavar="NAME", help="the receiving site or person")
+    p.add_argument("--courier")
+    p.add_argument("--tracking")
+    p.add_argument("--code", help="shipment id (default SHP-YYYYMMDD-NNN)")
+    p.add_argument("--from-site", default="", metavar="NAME", help="this site, on the manifest")
+    p.add_argument("--out", required=True, metavar="manifest.csv")
+    p.add_argument("--pdf", metavar="manifest.pdf", help="also a printable manifest with codes")
+    p.set_defaults(handler=cmd_ship_create)
+    p = ssub.add_parser("receive", parents=[common], help="receive tubes by their manifest")
+    p.add_argument("manifest", metavar="MANIFEST", help="the manifest CSV")
+    p.add_argument("--into", metavar="F/R/B", help="place received tubes in this box")
+    p.add_argument("--scanned", metavar="FILE", help="ids scanned on arrival (else: all listed)")
+    p.set_defaults(handler=cmd_ship_receive)
+    p = ssub.add_parser("list", parents=[common], help="list shipments")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.set_defaults(handler=cmd_ship_list)
+    p = ssub.add_parser("show", parents=[common], help="one shipment and its tubes")
+    p.add_argument("code", metavar="SHIPMENT")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.set_defaults(handler=cmd_ship_show)
+
 
 # -- shared helpers --------------------------------------------------------------------------
 
@@ -245,3 +271,154 @@ def _picklist_pdf(
         )
     what = args.dest and f"for {args.dest}"
     write_document(out, "Pick list", sections, landscape_page=True, subtitle=what or None)
+
+
+# -- ship -------------------------------------------------------------------------------------
+
+
+def cmd_ship_create(args: argparse.Namespace) -> int:
+    from exolab.io.export import write_rows
+    from exolab.services.shipments import MANIFEST_COLUMNS, create_shipment, manifest_rows
+
+    _suffix(args.out, ("csv",))
+    if args.pdf:
+        _suffix(args.pdf, ("pdf",))
+        from exolab.io.codes import require_pdf
+
+        require_pdf()
+    ids = _ids(args)
+    if not ids:
+        raise UsageError("give the sample ids to ship (or --from-list FILE)")
+    lab = open_lab(args)
+    # The manifest is written inside the transaction: if it cannot be, nothing is shipped.
+    with atomic_output(args.out) as tmp, lab.write() as tx:
+        shipment = create_shipment(
+            tx,
+            to=args.to,
+            sample_ids=ids,
+            courier=args.courier,
+            tracking=args.tracking,
+            code=args.code,
+        )
+        rows = manifest_rows(tx, shipment.code, sent_from=args.from_site)
+        with tmp.open("w", encoding="utf-8", newline="") as fh:
+            write_rows(fh, MANIFEST_COLUMNS, rows)
+        if args.pdf:
+            with atomic_output(args.pdf) as pdf_tmp:
+                _manifest_pdf(pdf_tmp, shipment.code, rows)
+    _note(f"shipment {shipment.code}: {len(rows)} tube(s) to {shipment.counterpart} -> {args.out}")
+    return 0
+
+
+def _manifest_pdf(out: Path, code: str, rows: list[dict[str, Any]]) -> None:
+    from exolab.io.pdf import Section, code_cell, write_document
+
+    first = rows[0]
+    text = [
+        f"To: {first['sent_to']}"
+        + (f"  -  from: {first['sent_from']}" if first["sent_from"] else ""),
+        f"Courier: {first['courier'] or '-'}  -  tracking: {first['tracking'] or '-'}",
+        f"Sent on {first['sent_on']}, {len(rows)} tube(s). Tick each tube on arrival.",
+    ]
+    table = [
+        [
+            i,
+            code_cell(r["sample_id"]),
+            r["sample_id"],
+            " ".join(x for x in (r["study"], r["subject_id"], r["visit"]) if x),
+            r["biofluid"],
+            r["collected_at"].date().isoformat() if r["collected_at"] else "",
+            r["volume_ml"],
+            r["from_location"],
+            "[ ]",
+        ]
+        for i, r in enumerate(rows, start=1)
+    ]
+    columns = ["#", "code", "sample", "study / subject / visit", "biofluid", "collected", "mL"]
+    columns += ["left from", "arrived"]
+    write_document(
+        out,
+        f"Shipment manifest {code}",
+        [
+            Section(
+                heading="",
+                text=text,
+                columns=columns,
+                rows=table,
+                widths=[0.4, 1.0, 1.6, 2.0, 1.0, 1.1, 0.6, 2.0, 0.7],
+            )
+        ],
+        landscape_page=True,
+    )
+
+
+def cmd_ship_receive(args: argparse.Namespace) -> int:
+    from exolab.io.idlist import read_id_list, read_manifest
+    from exolab.services.shipments import receive_shipment
+
+    manifest = read_manifest(Path(args.manifest))
+    scanned = read_id_list(Path(args.scanned), ("sample_id", "id")) if args.scanned else None
+    lab = open_lab(args)
+    with lab.write() as tx:
+        result = receive_shipment(
+            tx, manifest, into=args.into, scanned=scanned, source=str(args.manifest)
+        )
+    s = result.shipment
+    print(
+        f"shipment {s.code} "
+        + (f"from {s.counterpart}: " if s.direction == "in" else f"back from {s.counterpart}: ")
+        + f"{len(result.returned)} back in stock, {len(result.registered)} registered, "
+        f"{len(result.missing)} missing, {len(result.unexpected)} unexpected"
+    )
+    for sid in result.missing:
+        print(f"missing: {sid} (on the manifest, not received)")
+    for sid in result.unexpected:
+        print(f"unexpected: {sid} (received, not on the manifest; left alone)")
+    for item in s.items:
+        if item.outcome == "received":
+            print(f"received: {item.sample_id} -> {item.received_location or 'not placed'}")
+    return 0
+
+
+SHIP_COLUMNS = ["code", "direction", "counterpart", "courier", "tracking", "status", "tubes"]
+
+
+def _ship_row(s: Any) -> dict[str, Any]:
+    row: dict[str, Any] = s.model_dump(exclude={"items"})
+    return row | {"tubes": len(s.items)}
+
+
+def cmd_ship_list(args: argparse.Namespace) -> int:
+    from exolab.commands.output import emit
+    from exolab.services.shipments import list_shipments
+
+    lab = open_lab(args)
+    with lab.read() as tx:
+        shipments = list_shipments(tx)
+    emit([_ship_row(s) for s in shipments], [*SHIP_COLUMNS, "created_at"], args.format)
+    return 0
+
+
+def cmd_ship_show(args: argparse.Namespace) -> int:
+    from exolab.commands.output import emit, write_json
+    from exolab.services.shipments import get_shipment
+
+    lab = open_lab(args)
+    with lab.read() as tx:
+        s = get_shipment(tx, args.code)
+    if args.format == "json":
+        write_json(s.model_dump())
+        return 0
+    if args.format == "table":
+        print(
+            f"{s.code}: {s.direction} {s.counterpart}, {s.status}; courier {s.courier or '-'}, "
+            f"tracking {s.tracking or '-'}; created {s.created_at:%Y-%m-%d %H:%M} by {s.created_by}"
+            + (
+                f"; received {s.received_at:%Y-%m-%d %H:%M} by {s.received_by}"
+                if s.received_at
+                else ""
+            )
+        )
+    columns = ["sample_id", "outcome", "from_location", "received_location", "volume_ml"]
+    emit([i.model_dump() for i in s.items], columns, args.format)
+    return 0

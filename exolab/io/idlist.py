@@ -91,3 +91,27 @@ def read_pick_requests(path: Path) -> list[PickRequest]:
                 )
         out.append(PickRequest(values["sample_id"], take, values.get("destination") or None))
     return out
+
+
+def read_manifest(path: Path) -> list[dict[str, str]]:
+    """The rows of a shipment manifest CSV (``exolab ship create`` writes one); it needs the
+    ``shipment`` and ``sample_id`` columns, every row both filled."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationFailed([FieldError(str(path), "is not UTF-8 text")]) from None
+    reader = csv.DictReader(text.splitlines())
+    names = [n.strip().lower() for n in reader.fieldnames or []]
+    for needed in ("shipment", "sample_id"):
+        if needed not in names:
+            raise ValidationFailed([FieldError(f"{path}:1", f"a manifest needs a {needed} column")])
+    reader.fieldnames = names
+    rows: list[dict[str, str]] = []
+    for row_no, row in enumerate(reader, start=2):
+        if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+            continue
+        for needed in ("shipment", "sample_id"):
+            if not (row.get(needed) or "").strip():
+                raise ValidationFailed([FieldError(f"{path}:{row_no}:{needed}", "is empty")])
+        rows.append({k: (v or "").strip() for k, v in row.items() if isinstance(k, str)})
+    return rows

@@ -10,7 +10,7 @@ from typing import Any
 
 from exolab.io.codes import require_pdf
 
-Cell = str | float | int | None
+Cell = Any  # text, a number, None, or a reportlab flowable
 
 
 @dataclass
@@ -76,7 +76,15 @@ def write_document(
             story.append(Paragraph(escape(line), small))
         if section.columns:
             data = [[Paragraph(f"<b>{escape(c)}</b>", cell_style) for c in section.columns]]
-            data += [[Paragraph(escape(cell_text(v)), cell_style) for v in r] for r in section.rows]
+            data += [
+                [
+                    Paragraph(escape(cell_text(v)), cell_style)
+                    if v is None or isinstance(v, str | int | float)
+                    else v  # a flowable (a 2D code)
+                    for v in r
+                ]
+                for r in section.rows
+            ]
             weights = section.widths or [1.0] * len(section.columns)
             total = sum(weights)
             table = Table(data, colWidths=[usable * w / total for w in weights], repeatRows=1)
@@ -96,3 +104,22 @@ def write_document(
 
 def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def code_cell(value: str, side_mm: float = 9.0, kind: str = "datamatrix") -> Any:
+    """A table cell holding ``value``'s 2D code (a reportlab flowable)."""
+    require_pdf()
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Flowable
+
+    from exolab.io.labels import draw_code
+
+    class _Code(Flowable):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.width = self.height = side_mm * mm
+
+        def draw(self) -> None:
+            draw_code(self.canv, value, kind, 0, 0, side_mm * mm)
+
+    return _Code()
