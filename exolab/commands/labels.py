@@ -74,6 +74,23 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.set_defaults(handler=cmd_ship_show)
 
+    rep = sub.add_parser("report", parents=[common], help="box map, freezer or study report")
+    rsub = rep.add_subparsers(dest="report_command", metavar="KIND")
+    p = rsub.add_parser("box", parents=[common], help="a box map: ids by position, by status")
+    p.add_argument("boxes", nargs="+", metavar="F/R/B")
+    p.add_argument("--out", required=True, metavar="map.pdf|map.csv")
+    p.set_defaults(handler=cmd_report_box)
+    p = rsub.add_parser("freezer", parents=[common], help="a freezer's occupancy, box by box")
+    p.add_argument("freezer", metavar="FREEZER")
+    p.add_argument("--out", required=True, metavar="report.pdf|report.csv")
+    p.set_defaults(handler=cmd_report_freezer)
+    p = rsub.add_parser(
+        "study", parents=[common], help="subjects, visits, tubes, isolations, EV-METRIC"
+    )
+    p.add_argument("study", metavar="STUDY")
+    p.add_argument("--out", required=True, metavar="report.pdf|report.csv")
+    p.set_defaults(handler=cmd_report_study)
+
 
 # -- shared helpers --------------------------------------------------------------------------
 
@@ -422,3 +439,160 @@ def cmd_ship_show(args: argparse.Namespace) -> int:
     columns = ["sample_id", "outcome", "from_location", "received_location", "volume_ml"]
     emit([i.model_dump() for i in s.items], columns, args.format)
     return 0
+
+
+# -- report -----------------------------------------------------------------------------------
+
+BOX_COLUMNS = ["box", "position", "sample_id", "status", "biofluid", "subject_id", "visit"]
+FREEZER_COLUMNS = [
+    "box",
+    "rack",
+    "capacity",
+    "occupied",
+    "free",
+    "occupancy_pct",
+    "available",
+    "checked_out",
+    "other",
+]
+
+
+def _pdf_or_csv(out: str) -> str:
+    kind = _suffix(out, ("pdf", "csv"))
+    if kind == "pdf":
+        from exolab.io.codes import require_pdf
+
+        require_pdf()
+    return kind
+
+
+def cmd_report_box(args: argparse.Namespace) -> int:
+    from exolab.io.export import write_rows
+    from exolab.services.reports import box_map
+
+    kind = _pdf_or_csv(args.out)
+    lab = open_lab(args)
+    with lab.read() as tx:
+        maps = [box_map(tx, b) for b in args.boxes]
+    with atomic_output(args.out) as tmp:
+        if kind == "pdf":
+            from exolab.io.boxmap import write_box_map_pdf
+
+            write_box_map_pdf(maps, tmp)
+        else:
+            rows = [{"box": m.path} | cell.model_dump() for m in maps for cell in m.cells] + [
+                {"box": m.path, "sample_id": code} for m in maps for code in m.loose
+            ]
+            with tmp.open("w", encoding="utf-8", newline="") as fh:
+                write_rows(fh, BOX_COLUMNS, rows)
+    _note(f"{len(maps)} box map(s) -> {args.out}")
+    return 0
+
+
+def cmd_report_freezer(args: argparse.Namespace) -> int:
+    from exolab.io.export import write_rows
+    from exolab.services.reports import freezer_report
+
+    kind = _pdf_or_csv(args.out)
+    lab = open_lab(args)
+    with lab.read() as tx:
+        report = freezer_report(tx, args.freezer)
+    rows = [b.model_dump() for b in report.boxes]
+    with atomic_output(args.out) as tmp:
+        if kind == "csv":
+            with tmp.open("w", encoding="utf-8", newline="") as fh:
+                write_rows(fh, FREEZER_COLUMNS, rows)
+        else:
+            from exolab.io.pdf import Section, write_document
+
+            pct = f"{100 * report.occupied / report.capacity:.1f}%" if report.capacity else "-"
+            write_document(
+                tmp,
+                f"Freezer {report.freezer}",
+                [
+                    Section(
+                        heading=f"{len(report.boxes)} box(es), {report.occupied} tube(s) in "
+                        f"{report.capacity} positions ({pct} full)",
+                        columns=FREEZER_COLUMNS,
+                        rows=[[r[c] for c in FREEZER_COLUMNS] for r in rows],
+                        widths=[2.2, 0.8, 0.8, 0.8, 0.7, 0.9, 0.8, 0.9, 0.7],
+                    )
+                ],
+            )
+    _note(f"freezer {report.freezer}: {report.occupied} tube(s) -> {args.out}")
+    return 0
+
+
+def cmd_report_study(args: argparse.Namespace) -> int:
+    from exolab.io.export import write_rows
+    from exolab.services.reports import study_report
+
+    kind = _pdf_or_csv(args.out)
+    lab = open_lab(args)
+    with lab.read() as tx:
+        r = study_report(tx, args.study)
+    c = r.completeness
+    rows: list[dict[str, Any]] = [
+        {"section": "subjects", "item": "subjects", "value": r.subjects},
+        {"section": "visits", "item": "visits", "value": r.visits},
+    ]
+    rows += [
+        {"section": "tubes", "item": bf, "group": status, "value": n}
+        for bf, by_status in r.tubes.items()
+        for status, n in by_status.items()
+    ]
+    rows += [{"section": "isolations", "item": m, "value": n} for m, n in r.isolations.items()]
+    rows.append({"section": "ev_metric", "item": "preparations", "value": c.n_preparations})
+    rows.append({"section": "ev_metric", "item": "mean_score", "value": c.mean_score})
+    rows += [
+        {
+            "section": "ev_metric_component",
+            "item": comp.name,
+            "group": f"{comp.n_satisfied}/{comp.n_applicable}",
+            "value": comp.share_pct,
+        }
+        for comp in c.components
+    ]
+    with atomic_output(args.out) as tmp:
+        if kind == "csv":
+            with tmp.open("w", encoding="utf-8", newline="") as fh:
+                write_rows(fh, ["section", "item", "group", "value"], rows)
+        else:
+            _study_pdf(tmp, r)
+    _note(f"study {r.study}: {r.subjects} subject(s) -> {args.out}")
+    return 0
+
+
+def _study_pdf(out: Path, r: Any) -> None:
+    from exolab.io.pdf import Section, write_document
+
+    statuses = sorted({s for by in r.tubes.values() for s in by})
+    c = r.completeness
+    sections = [
+        Section(
+            heading="Subjects and visits", text=[f"{r.subjects} subject(s), {r.visits} visit(s)"]
+        ),
+        Section(
+            heading="Tubes by biofluid and status",
+            columns=["biofluid", *statuses, "total"],
+            rows=[
+                [bf, *[by.get(s, 0) for s in statuses], sum(by.values())]
+                for bf, by in r.tubes.items()
+            ],
+        ),
+        Section(
+            heading="EV isolations by method",
+            columns=["method", "isolations"],
+            rows=[[m, n] for m, n in r.isolations.items()],
+        ),
+        Section(
+            heading=f"EV-METRIC-style completeness ({c.rules_version})",
+            text=[
+                f"{c.n_preparations} preparation(s); mean score "
+                + (f"{c.mean_score:g}%" if c.mean_score is not None else "-")
+            ],
+            columns=["component", "applies to", "met", "share %"],
+            rows=[[x.name, x.n_applicable, x.n_satisfied, x.share_pct] for x in c.components],
+        ),
+    ]
+    write_document(out, f"Study {r.study}", sections)
