@@ -187,6 +187,7 @@ PICK_COLUMNS = [
 
 def cmd_picklist(args: argparse.Namespace) -> int:
     from exolab.io.idlist import read_pick_requests
+    from exolab.services.errors import NotFound
     from exolab.services.picklist import PickRequest, pick_list, select_tubes
 
     kind = _suffix(args.out, ("pdf", "csv"))
@@ -205,12 +206,15 @@ def cmd_picklist(args: argparse.Namespace) -> int:
     lab = open_lab(args)
     with lab.read() as tx:
         if args.study:
-            requests += [
-                PickRequest(i)
-                for i in select_tubes(
-                    tx, study=args.study, visit=args.visit, biofluid=args.biofluid
+            chosen = select_tubes(tx, study=args.study, visit=args.visit, biofluid=args.biofluid)
+            if not chosen:
+                what = ", ".join(
+                    f"{k} {v}" for k, v in (("visit", args.visit), ("biofluid", args.biofluid)) if v
                 )
-            ]
+                raise NotFound(
+                    f"no tubes in use in study {args.study}" + (f" with {what}" if what else "")
+                )
+            requests += [PickRequest(i) for i in chosen]
         if not requests:
             raise UsageError("choose tubes: ids, --from-list, --from-export or --study")
         requests = [

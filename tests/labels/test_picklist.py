@@ -122,3 +122,7 @@ def test_filters_unknown_ids_and_tubes_not_in_storage(
         ("A-1", "0.2", "WB"),
     ]
     assert cli(db_url, "picklist", "--visit", "V1", "--out", str(out)) == 2
+    out.unlink()
+    assert cli(db_url, "picklist", "--study", "EVS", "--visit", "V9", "--out", str(out)) == 1
+    assert "no tubes in use in study EVS with visit V9" in capsys.readouterr().err
+    assert not out.exists()
