@@ -113,5 +113,6 @@ def read_manifest(path: Path) -> list[dict[str, str]]:
         for needed in ("shipment", "sample_id"):
             if not (row.get(needed) or "").strip():
                 raise ValidationFailed([FieldError(f"{path}:{row_no}:{needed}", "is empty")])
-        rows.append({k: (v or "").strip() for k, v in row.items() if isinstance(k, str)})
+        values = {k: (v or "").strip() for k, v in row.items() if isinstance(k, str)}
+        rows.append(values | {"_row": str(row_no)})  # for messages naming FILE:ROW:COLUMN
     return rows

@@ -341,7 +341,14 @@ def receive_shipment(
                 sample_service.move_sample(tx, sid, place, reason=reason)
             returned.append(sid)
         else:
-            _register(tx, by_id[sid], place)
+            row = by_id[sid]
+            try:
+                _register(tx, row, place)
+            except ValidationFailed as exc:
+                where = f"{source}:{row['_row']}" if row.get("_row") else source
+                raise ValidationFailed(
+                    [FieldError(f"{where}:{e.field}", e.message, e.value) for e in exc.errors]
+                ) from None
             registered.append(sid)
         tube = sample_service.find_sample(tx, sid)
         assert tube is not None

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from exolab.db.engine import Database
 from exolab.db.models import AuditEvent
 from exolab.services import samples
 from exolab.services.audit import verify_chain
 from exolab.services.context import Lab
 from exolab.services.errors import Conflict, ValidationFailed
-from exolab.services.shipments import create_shipment, get_shipment
+from exolab.services.shipments import create_shipment, get_shipment, list_shipments
 from tests.labels.conftest import cli, stock, tube
 from tests.labels.decoding import decode, render
 
@@ -204,6 +205,21 @@ def test_bad_manifest_names_file_row_and_column(
     sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = tmp_path / "m.csv"
+    bad.write_text(
+        "shipment,sample_id,biofluid,collected_at,study,subject_id,visit\n"
+        "X,S-1,plasma,2026-01-01,EVS,P01,V1\n"
+        "X,S-2,blood soup,2026-01-01,EVS,P01,V1\n"
+    )
+    assert cli(sqlite_url, "ship", "receive", str(bad), "--into", "F1/R1/B1") == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:3:biofluid" in err and "blood soup" in err and "Traceback" not in err
+    db = Database(sqlite_url)
+    try:
+        with Lab(db, "tester").read() as tx:
+            assert samples.find_sample(tx, "S-1") is None  # all or nothing
+            assert list_shipments(tx) == []
+    finally:
+        db.dispose()
     bad.write_text("shipment,sample_id\nX,S-1\nX,\n")
     assert cli(sqlite_url, "ship", "receive", str(bad)) == 1
     assert f"{bad}:3:sample_id" in capsys.readouterr().err
