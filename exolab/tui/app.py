@@ -285,6 +285,11 @@ class ExolabApp(App[int]):
                 self.action_pick_mode,
             ),
             (
+                "Receive shipment",
+                "load a manifest, scan the tubes as they are unpacked, receive them",
+                self.action_receive_shipment,
+            ),
+            (
                 "Print labels",
                 "labels with a 2D code for tubes, isolations or a box (PDF or ZPL)",
                 self.action_print_labels,
@@ -342,6 +347,12 @@ class ExolabApp(App[int]):
         from exolab.tui.screens.pick import PickScreen
 
         self.push_screen(PickScreen(source))
+
+    def action_receive_shipment(self, manifest: str | None = None) -> None:
+        from exolab.tui.screens.receive import ReceiveScreen
+
+        if self.require_writer("receive shipments"):
+            self.push_screen(ReceiveScreen(manifest))
 
     def action_print_labels(self, ids: str | None = None) -> None:
         from exolab.tui.screens.print_labels import PrintLabelsScreen

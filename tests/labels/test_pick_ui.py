@@ -7,11 +7,13 @@ from pathlib import Path
 from textual.widgets import DataTable, Input, Static
 
 from exolab.db.engine import Database
+from exolab.services import samples
 from exolab.services.context import Lab
 from exolab.tui.app import ExolabApp
 from exolab.tui.screens.pick import PickScreen
 from exolab.tui.screens.print_labels import PrintLabelsScreen
-from tests.labels.conftest import stock, tube
+from exolab.tui.screens.receive import ReceiveScreen
+from tests.labels.conftest import cli, stock, tube
 from tests.labels.decoding import decode, render
 from tests.tui.conftest import TESTER, clear_and_type, run_async, settle, type_text
 
@@ -117,3 +119,66 @@ async def test_print_labels_from_the_ui(sqlite_url: str, tmp_path: Path) -> None
         assert result.has_class("-wrong") and "NOPE" in str(result.render())
     assert not (tmp_path / "bad.pdf").exists()
     assert sorted(decode(render(out)[0], "datamatrix", 4)) == ["OTHER", "S-1", "S-10", "S-2"]
+
+
+@run_async
+async def test_receive_a_shipment_by_scanning(sqlite_url: str, tmp_path: Path) -> None:
+    _stocked(sqlite_url)
+    manifest = tmp_path / "manifest.csv"
+    assert (
+        cli(
+            sqlite_url,
+            "ship",
+            "create",
+            "S-1",
+            "S-2",
+            "S-10",
+            "--to",
+            "Core",
+            "--code",
+            "SHP-9",
+            "--out",
+            str(manifest),
+        )
+        == 0
+    )
+    app = ExolabApp(sqlite_url, TESTER)
+    bells: list[int] = []
+    app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.action_receive_shipment(str(manifest))
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ReceiveScreen)
+        assert app.focused is not None and app.focused.id == "receive-scan"
+        await _scan(pilot, "S-10")
+        await _scan(pilot, "OTHER")  # a tube of ours, but not in this shipment
+        banner = screen.query_one("#receive-banner", Static)
+        assert bells == [1] and banner.has_class("-wrong")
+        assert "NOT ON THE MANIFEST: OTHER" in str(banner.render())
+        await _scan(pilot, "S-1")
+        table = screen.query_one("#receive-table", DataTable)
+        assert [table.get_row_at(i)[4] for i in range(3)] == ["✔", "", "✔"]
+        screen.query_one("#receive-into", Input).value = "F2/R1/B1"
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        text = str(banner.render())
+        assert "2 back in stock" in text and "1 missing (S-2)" in text
+        assert "1 unexpected (OTHER)" in text
+    db = Database(sqlite_url)
+    try:
+        with Lab(db, TESTER).read() as tx:
+            got = {
+                s: (t.status, t.location)
+                for s in ("S-1", "S-2", "S-10", "OTHER")
+                for t in [samples.get_sample(tx, s)]
+            }
+    finally:
+        db.dispose()
+    assert got == {
+        "S-10": ("available", "F2/R1/B1/A1"),  # placed in the order scanned
+        "S-1": ("available", "F2/R1/B1/A2"),
+        "S-2": ("shipped", None),
+        "OTHER": ("available", "F1/R1/B1/B1"),  # left alone
+    }
