@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "exolab.commands.query",
     "exolab.commands.standards",
     "exolab.commands.records",
+    "exolab.commands.labels",
 )
 
 Handler = Callable[[argparse.Namespace], int | None]

@@ -481,3 +481,51 @@ class ReadoutSet(Base):
     total: Mapped[float | None] = mapped_column(Float)  # sum of the non-censored values
     censor_limit: Mapped[float | None] = mapped_column(Float)  # largest censored value
     first_readout_id: Mapped[int] = mapped_column(Integer)  # lowest readout id of the set
+
+
+SHIPMENT_DIRECTIONS = ("out", "in")
+SHIPMENT_STATUSES = ("sent", "received")
+SHIPMENT_OUTCOMES = ("sent", "received", "missing", "unexpected")
+
+
+class Shipment(Base):
+    """Tubes sent to another site (``out``) or received from one (``in``), with a manifest
+    (migration 0010_labels; docs/labels.md)."""
+
+    __tablename__ = "shipments"
+    __table_args__ = (
+        CheckConstraint(f"direction IN {SHIPMENT_DIRECTIONS!r}", name="direction"),
+        CheckConstraint(f"status IN {SHIPMENT_STATUSES!r}", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(CODE), unique=True)
+    direction: Mapped[str] = mapped_column(String(8))
+    counterpart: Mapped[str] = mapped_column(String(256))  # sent to / received from
+    courier: Mapped[str | None] = mapped_column(String(128))
+    tracking: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(CODE))
+    received_at: Mapped[datetime | None] = mapped_column(DateTime)
+    received_by: Mapped[str | None] = mapped_column(String(CODE))
+    notes: Mapped[str | None] = mapped_column(Text)
+
+
+class ShipmentItem(Base):
+    """One tube of a shipment: where it was, and what became of it on arrival."""
+
+    __tablename__ = "shipment_items"
+    __table_args__ = (
+        UniqueConstraint("shipment_id", "sample_code"),
+        CheckConstraint(f"outcome IN {SHIPMENT_OUTCOMES!r}", name="outcome"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id", ondelete="CASCADE"))
+    sample_id: Mapped[int | None] = mapped_column(ForeignKey("samples.id"), index=True)
+    sample_code: Mapped[str] = mapped_column(String(CODE))
+    from_location: Mapped[str | None] = mapped_column(String(256))
+    volume_ml: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(String(16))
+    received_location: Mapped[str | None] = mapped_column(String(256))

@@ -279,6 +279,21 @@ class ExolabApp(App[int]):
                 "one analyte across subjects by visit, group, method or biofluid",
                 self.action_cohort,
             ),
+            (
+                "Pick mode",
+                "load a pick list, scan tubes to tick them off (wrong tubes refused)",
+                self.action_pick_mode,
+            ),
+            (
+                "Receive shipment",
+                "load a manifest, scan the tubes as they are unpacked, receive them",
+                self.action_receive_shipment,
+            ),
+            (
+                "Print labels",
+                "labels with a 2D code for tubes, isolations or a box (PDF or ZPL)",
+                self.action_print_labels,
+            ),
             ("Import file", "validate, preview and import a CSV", self.action_import),
             ("Export data", "write a CSV export", self.action_export),
             ("Undo an import batch", "remove what one import added", self.action_undo_import),
@@ -327,6 +342,22 @@ class ExolabApp(App[int]):
         from exolab.tui.screens.cohort import CohortScreen
 
         self.push_screen(CohortScreen(analyte, study))
+
+    def action_pick_mode(self, source: str | None = None) -> None:
+        from exolab.tui.screens.pick import PickScreen
+
+        self.push_screen(PickScreen(source))
+
+    def action_receive_shipment(self, manifest: str | None = None) -> None:
+        from exolab.tui.screens.receive import ReceiveScreen
+
+        if self.require_writer("receive shipments"):
+            self.push_screen(ReceiveScreen(manifest))
+
+    def action_print_labels(self, ids: str | None = None) -> None:
+        from exolab.tui.screens.print_labels import PrintLabelsScreen
+
+        self.push_screen(PrintLabelsScreen(ids))
 
     def action_import(self) -> None:
         from exolab.tui.screens.transfer import ImportWizardScreen
