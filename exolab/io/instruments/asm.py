@@ -125,6 +125,9 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
         run.measurements.append(
             Measurement(sample, pos, target or key, str(value), None if unit in ("(unitless)", "mAU") else unit)
         )
+    from exolab.io.instruments.qpcr import not_detected_note
+
+    not_detected_note(run)
     return run
 
 
