@@ -23,7 +23,16 @@ FORMATS = (
     "softmax",
     "asm",
 )
-_INSTRUMENT_OPTIONS = ("format", "target", "map", "analyte", "run_id", "date_order", "unit", "assay")
+_INSTRUMENT_OPTIONS = (
+    "format",
+    "target",
+    "map",
+    "analyte",
+    "run_id",
+    "date_order",
+    "unit",
+    "assay",
+)
 
 
 def add_import_options(p: argparse.ArgumentParser) -> None:
@@ -37,7 +46,10 @@ def add_import_options(p: argparse.ArgumentParser) -> None:
         help="instrument sample names (or wells) to isolation/sample ids; repeatable",
     )
     g.add_argument(
-        "--analyte", action="append", metavar="NAME=CODE", help="a target name's analyte; repeatable"
+        "--analyte",
+        action="append",
+        metavar="NAME=CODE",
+        help="a target name's analyte; repeatable",
     )
     g.add_argument("--run-id", metavar="ID", help="run id (default: FORMAT-DATE-sha256 prefix)")
     g.add_argument(
@@ -157,13 +169,12 @@ def cmd_import_instrument(args: argparse.Namespace) -> int:
         errors_out=errors_out,
     )
     try:
-        passes = [True] if args.dry_run or len(args.file) == 1 else [True, False]
-        if not args.dry_run and len(args.file) == 1:
-            passes = [False]
+        # several files: all are checked (a dry run each) before any is written
+        passes = [True] if args.dry_run else [True, False] if len(args.file) > 1 else [False]
         for dry in passes:
             for path in args.file:
                 try:
-                    rep = import_instrument(lab, path, dry_run=dry, **options)  # type: ignore[arg-type]
+                    rep = import_instrument(lab, path, dry_run=dry, **options)
                 except ImportFailed as exc:
                     problems = exc.report.problems
                     assert problems is not None
@@ -185,7 +196,9 @@ def cmd_import_instrument(args: argparse.Namespace) -> int:
                     continue
                 for line in _header_lines(rep) + _report_lines(rep):
                     print(line)
-                counts = ", ".join(f"{v:,} {k}" for k, v in rep.report.counts().items() if v or k == "created")
+                counts = ", ".join(
+                    f"{v:,} {k}" for k, v in rep.report.counts().items() if v or k == "created"
+                )
                 if dry:
                     if rep.report.problems:
                         for line in rep.report.problems.lines():
@@ -288,7 +301,7 @@ def cmd_run_file(args: argparse.Namespace) -> int:
     lab = open_lab(args)
     try:
         with lab.read() as tx:
-            ar, ir = _run_record(tx, args.run)
+            _ar, ir = _run_record(tx, args.run)
             if ir is None:
                 from exolab.services.errors import NotFound
 

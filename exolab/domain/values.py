@@ -35,8 +35,8 @@ from decimal import Decimal
 
 __all__ = [
     "CENSORS",
-    "CT_UNIT",
     "COMPARATORS",
+    "CT_UNIT",
     "QUALITATIVES",
     "ParsedResult",
     "ResultValueError",

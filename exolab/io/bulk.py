@@ -505,9 +505,7 @@ class ReadoutLoader:
                         (
                             col,
                             msg,
-                            {"isolation_id": iso_code, "unit": texts[N_ROW].strip()}.get(
-                                col, ""
-                            ),
+                            {"isolation_id": iso_code, "unit": texts[N_ROW].strip()}.get(col, ""),
                         )
                     )
         sample_pk = iso_pk = None

@@ -18,7 +18,7 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from sqlalchemy import select
 
@@ -74,7 +74,9 @@ class PositionProblems(Problems):
     def add(self, row: int, column: str, message: str, value: str | None = None) -> None:
         super().add(row, column, message, value)
         if self._out is not None:
-            self._out.writerow([self.file_name, self.labels.get(row, row), column, value or "", message])
+            self._out.writerow(
+                [self.file_name, self.labels.get(row, row), column, value or "", message]
+            )
 
     def lines(self) -> list[str]:
         out = []
@@ -223,9 +225,17 @@ def import_instrument(
     mapping = mapping or {}
     run_code = run_id or default_run_code(run, sha)
     assay_name = assay or DEFAULT_ASSAY.get(run.format, run.assay)
-    instrument = " ".join(
-        x for x in (run.header.instrument_model, f"#{run.header.instrument_serial}" if run.header.instrument_serial else None) if x
-    )[:256] or None
+    instrument = (
+        " ".join(
+            x
+            for x in (
+                run.header.instrument_model,
+                f"#{run.header.instrument_serial}" if run.header.instrument_serial else None,
+            )
+            if x
+        )[:256]
+        or None
+    )
     measured_on = run.header.run_at.date().isoformat() if run.header.run_at else ""
 
     with tempfile.TemporaryDirectory(prefix="exolab-instrument-") as tmp:
@@ -259,14 +269,14 @@ def import_instrument(
                             continue
                         kind_id = known.get(tid)
                         if kind_id is None:
-                            problems.add(
-                                rownum, "target", f"no isolation or sample {tid!r}", tid
-                            )
+                            problems.add(rownum, "target", f"no isolation or sample {tid!r}", tid)
                             report.refused += 1
                             continue
                         analyte = analytes.get(m.target, m.target)
-                        if run.assay in ("bca", "elisa") and m.target == "concentration" and (
-                            "concentration" not in analytes
+                        if (
+                            run.assay in ("bca", "elisa")
+                            and m.target == "concentration"
+                            and ("concentration" not in analytes)
                         ):
                             problems.add(
                                 rownum,
@@ -379,7 +389,9 @@ def _ensure_run(
     ("unchanged"); another file under the same run id is a problem."""
     existing = tx.session.scalar(select(AssayRun).where(AssayRun.run_code == run_code))
     if existing is not None:
-        ir = tx.session.scalar(select(InstrumentRun).where(InstrumentRun.assay_run_id == existing.id))
+        ir = tx.session.scalar(
+            select(InstrumentRun).where(InstrumentRun.assay_run_id == existing.id)
+        )
         if ir is not None and ir.sha256 == sha:
             return "unchanged"
         what = (
@@ -419,7 +431,8 @@ def _ensure_run(
         run_tz=h.run_tz,
         dilution_factor=h.dilution_factor,
         values_corrected=h.values_corrected,
-        settings=run.settings | ({"experiment_name": h.experiment} if h.experiment else {})
+        settings=run.settings
+        | ({"experiment_name": h.experiment} if h.experiment else {})
         | ({"cycles": h.cycles} if h.cycles else {}),
         standard_curve=run.standard_curve,
         controls={"wells": run.controls},

@@ -78,7 +78,9 @@ def parse_bytes(
     if fmt == "auto":
         fmt = detect_bytes(data, name)
     if fmt not in FORMAT_NAMES:
-        raise InstrumentFileError(f"unknown format {fmt!r}; use auto or one of {', '.join(FORMAT_NAMES)}")
+        raise InstrumentFileError(
+            f"unknown format {fmt!r}; use auto or one of {', '.join(FORMAT_NAMES)}"
+        )
     try:
         run: ParsedRun = _module(fmt).parse(data, name, date_order)
     except InstrumentFileError:

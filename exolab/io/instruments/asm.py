@@ -11,7 +11,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from exolab.io.instruments.model import InstrumentFileError, LeftOut, Measurement, ParsedRun, RunHeader
+from exolab.io.instruments.model import (
+    InstrumentFileError,
+    LeftOut,
+    Measurement,
+    ParsedRun,
+    RunHeader,
+)
 from exolab.io.instruments.qpcr import ct_measurement
 
 NAME = "asm"
@@ -24,9 +30,14 @@ RESULTS = (
     ("absorbance", "absorbance"),
     ("fluorescence", "fluorescence"),
 )
-ROLES = {"unknown sample role": "sample", "sample role": "sample", "standard sample role": "standard",
-         "control sample role": "control", "blank role": "blank",
-         "negative control sample role": "ntc"}
+ROLES = {
+    "unknown sample role": "sample",
+    "sample role": "sample",
+    "standard sample role": "standard",
+    "control sample role": "control",
+    "blank role": "blank",
+    "negative control sample role": "ntc",
+}
 
 
 def sniff_bytes(data: bytes) -> bool:
@@ -75,8 +86,11 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
         instrument_model=_first(doc, ("model number", "device identifier", "product manufacturer")),
         instrument_serial=_first(doc, ("equipment serial number",)),
         software_version=" ".join(
-            str(x) for x in (_first(doc, ("software name",)), _first(doc, ("software version",))) if x
-        ) or None,
+            str(x)
+            for x in (_first(doc, ("software name",)), _first(doc, ("software version",)))
+            if x
+        )
+        or None,
         operator=_first(doc, ("analyst",)),
     )
     when = _first(doc, ("measurement time",))
@@ -84,7 +98,9 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
         from exolab.io.instruments.dates import parse_datetime
 
         h.run_at_text = str(when)
-        h.run_at, h.run_tz = parse_datetime(str(when).replace("+00:00", "Z"), f"{name}: measurement time", date_order)
+        h.run_at, h.run_tz = parse_datetime(
+            str(when).replace("+00:00", "Z"), f"{name}: measurement time", date_order
+        )
     assay = "qpcr" if "qpcr" in manifest.lower() else "other"
     run = ParsedRun(NAME, VERSION, assay, h, settings={"manifest": manifest})
     cycles = _first(doc, ("number of cycles", "total cycle number setting"))
@@ -100,7 +116,9 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
             _first(m, ("location identifier", "well location identifier", "well identifier"))
             or f"measurement {n}"
         )
-        role = ROLES.get(str(_first(m.get("sample document", {}), ("sample role type",)) or ""), "sample")
+        role = ROLES.get(
+            str(_first(m.get("sample document", {}), ("sample role type",)) or ""), "sample"
+        )
         target = str(_first(m, ("target DNA description", "analyte name")) or "")
         result = None
         for key, kind in RESULTS:
@@ -114,8 +132,14 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
         key, kind, q = result
         value = q.get("value")
         if kind == "ct":
-            ct_measurement(run, name=sample, position=pos, target=target or "target",
-                           cq="" if value is None else str(value), role=role)
+            ct_measurement(
+                run,
+                name=sample,
+                position=pos,
+                target=target or "target",
+                cq="" if value is None else str(value),
+                role=role,
+            )
             continue
         if role != "sample":
             run.controls.append({"position": pos, "name": sample, "role": role, "value": value})
@@ -123,7 +147,13 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
             continue
         unit = str(q.get("unit") or "") or None
         run.measurements.append(
-            Measurement(sample, pos, target or key, str(value), None if unit in ("(unitless)", "mAU") else unit)
+            Measurement(
+                sample,
+                pos,
+                target or key,
+                str(value),
+                None if unit in ("(unitless)", "mAU") else unit,
+            )
         )
     from exolab.io.instruments.qpcr import not_detected_note
 

@@ -111,12 +111,12 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
         if lines[i].startswith("Curve Name") and i + 1 < len(lines):
             head = lines[i].split("\t")
             vals = lines[i + 1].split("\t")
-            row = dict(zip(head, vals, strict=False))
+            fit = dict(zip(head, vals, strict=False))
             curve.update(
-                formula=row.get("Curve Formula"),
-                slope=number(row.get("A", "")),
-                intercept=number(row.get("B", "")),
-                r2=number(row.get("R2", "")),
+                formula=fit.get("Curve Formula"),
+                slope=number(fit.get("A", "")),
+                intercept=number(fit.get("B", "")),
+                r2=number(fit.get("R2", "")),
             )
     run.standard_curve = curve
     for well, (ident, dil) in ids.items():
@@ -125,14 +125,20 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
         conc = cells.get(conc_label, "")
         if ident.startswith("STD"):
             run.controls.append(
-                {"position": well, "name": ident, "role": "standard", "expected": dil,
-                 "found": number(conc)}
+                {
+                    "position": well,
+                    "name": ident,
+                    "role": "standard",
+                    "expected": dil,
+                    "found": number(conc),
+                }
             )
             run.left_out.append(LeftOut(well, ident, "standard (run control)"))
             continue
         if ident.startswith("BLK"):
-            run.controls.append({"position": well, "name": ident, "role": "blank",
-                                 "found": number(conc)})
+            run.controls.append(
+                {"position": well, "name": ident, "role": "blank", "found": number(conc)}
+            )
             run.left_out.append(LeftOut(well, ident, "blank (run control)"))
             continue
         sample = ident.split(":")[0]

@@ -69,7 +69,9 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
     text = text_of(data)
     rows = list(csv.reader(io.StringIO(text)))
     sections = _sections(rows)
-    details = {r[0].strip().rstrip(":").lower(): r for _, r in sections.get("experiment details", [])}
+    details = {
+        r[0].strip().rstrip(":").lower(): r for _, r in sections.get("experiment details", [])
+    }
     if "results" not in sections or "size data" not in sections:
         raise InstrumentFileError(
             f"{name}: not a complete NTA ExperimentSummary: the [Results] or [Size Data] "
@@ -109,7 +111,9 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
             captured, f"{name}: Time Captured", date_order
         )
     settings: dict[str, Any] = {
-        "experiment": {k: detail(k) for k in ("sample name", "diluent", "pre-treatment", "remarks")},
+        "experiment": {
+            k: detail(k) for k in ("sample name", "diluent", "pre-treatment", "remarks")
+        },
         "videos": videos,
     }
     for sec in ("conditions", "settings"):

@@ -74,9 +74,7 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
         wells[well] = cell
         if kind == "sample":
             if number(conc) is None and conc.lower() not in ("", "nan"):
-                raise InstrumentFileError(
-                    f"{name}:{well}: cannot read the concentration {conc!r}"
-                )
+                raise InstrumentFileError(f"{name}:{well}: cannot read the concentration {conc!r}")
             run.measurements.append(
                 Measurement(
                     name=sample,
@@ -89,8 +87,14 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
             )
             continue
         role = "ntc" if "template" in kind or kind == "ntc" else "control"
-        control = {"position": well, "name": sample, "target": target, "role": role,
-                   "value": number(conc), "positive_partitions": number(pos)}
+        control = {
+            "position": well,
+            "name": sample,
+            "target": target,
+            "role": role,
+            "value": number(conc),
+            "positive_partitions": number(pos),
+        }
         if role == "ntc":
             control["pass"] = not number(pos)
             if number(pos):

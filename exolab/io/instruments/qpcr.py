@@ -44,15 +44,26 @@ def ct_measurement(
             )
         )
         return
-    control = {"position": position, "name": name, "target": target, "role": role, "cq": value}
+    control: dict[str, object] = {
+        "position": position,
+        "name": name,
+        "target": target,
+        "role": role,
+        "cq": value,
+    }
     if role == "ntc":
         control["pass"] = nd
         if not nd:
             run.warnings.append(f"{position}: NTC amplified ({target}, Cq {value})")
     run.controls.append(control)
     run.left_out.append(
-        _left(position, name, {"ntc": "NTC (run control)", "standard": "standard (run control)"}
-              .get(role, f"{role} (run control)"))
+        _left(
+            position,
+            name,
+            {"ntc": "NTC (run control)", "standard": "standard (run control)"}.get(
+                role, f"{role} (run control)"
+            ),
+        )
     )
 
 

@@ -73,7 +73,12 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
     h = RunHeader(
         instrument_model=_t(first, "instrument") or None,
         software_version=" ".join(
-            x for x in (_t(first, "dataCollectionSoftware/name"), _t(first, "dataCollectionSoftware/version")) if x
+            x
+            for x in (
+                _t(first, "dataCollectionSoftware/name"),
+                _t(first, "dataCollectionSoftware/version"),
+            )
+            if x
         )
         or None,
         experiment=experiments[0].get("id"),
@@ -86,7 +91,10 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
     found = [int(c) for c in cycles if c is not None]
     h.cycles = max(found) if found else None
     run = ParsedRun(NAME, VERSION, "qpcr", h)
-    run.settings = {"runs": [r.get("id") for r in runs], "experiments": [e.get("id") for e in experiments]}
+    run.settings = {
+        "runs": [r.get("id") for r in runs],
+        "experiments": [e.get("id") for e in experiments],
+    }
     many = len(runs) > 1
     for r in runs:
         fmt = r.find(NS + "pcrFormat")
@@ -106,7 +114,9 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
                 cq_el = d.find(NS + "cq")
                 if cq_el is None:
                     run.left_out.append(
-                        LeftOut(pos, sample, f"{target}: no Cq in the file (amplification curve only)")
+                        LeftOut(
+                            pos, sample, f"{target}: no Cq in the file (amplification curve only)"
+                        )
                     )
                     continue
                 ct_measurement(

@@ -36,8 +36,10 @@ def _groups(lines: list[str]) -> dict[str, tuple[int, list[str], list[tuple[int,
             head = [c.strip() for c in lines[i + 1].split("\t")] if i + 1 < len(lines) else []
             rows: list[tuple[int, list[str]]] = []
             j = i + 2
-            while j < len(lines) and lines[j].strip() and not lines[j].startswith(
-                ("Group Column", "~End", "Group:")
+            while (
+                j < len(lines)
+                and lines[j].strip()
+                and not lines[j].startswith(("Group Column", "~End", "Group:"))
             ):
                 rows.append((j + 1, lines[j].split("\t")))
                 j += 1
@@ -60,9 +62,7 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
         raise InstrumentFileError(f"{name}:{std[0]}: the standards have no 'Standard Value' column")
     unit = std_col[len("Standard Value") :].strip() or None
     si = std[1].index(std_col)
-    levels = sorted(
-        v for _, r in std[2] if len(r) > si and (v := number(r[si])) is not None
-    )
+    levels = sorted(v for _, r in std[2] if len(r) > si and (v := number(r[si])) is not None)
     if not levels:
         raise InstrumentFileError(f"{name}:{std[0]}: no standard values")
     lloq, uloq = levels[0], levels[-1]
@@ -74,28 +74,34 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
         settings={"plates": plates, "groups": list(groups)},
         standard_curve={"lloq": lloq, "uloq": uloq, "unit": unit, "levels": levels},
     )
-    for line, r in std[2]:
-        cells = dict(zip(std[1], (c.strip() for c in r), strict=False))
+    expected: float | None = None
+    for _line, r in std[2]:
+        std_cells = dict(zip(std[1], (c.strip() for c in r), strict=False))
+        expected = number(std_cells.get(std_col, "")) or expected  # given on a level's first row
         run.controls.append(
-            {"position": f"{cells.get('WellPlateName', '')}:{cells.get('Wells', '')}",
-             "role": "standard", "expected": number(cells.get(std_col, "")),
-             "found": number(cells.get("BackCalcConc", "")), "od": cells.get("OD")}
+            {
+                "position": f"{std_cells.get('WellPlateName', '')}:{std_cells.get('Wells', '')}",
+                "role": "standard",
+                "expected": expected,
+                "found": number(std_cells.get("BackCalcConc", "")),
+                "od": std_cells.get("OD"),
+            }
         )
         run.left_out.append(
             LeftOut(run.controls[-1]["position"], "standard", "standard (run control)")
         )
-    for gname, (start, head, rows) in groups.items():
+    for gname, (_start, head, rows) in groups.items():
         if gname.lower().startswith("standard"):
             continue
         if "Wells" not in head or not ({"Conc", "AdjConc"} & set(head)):
             continue
         adjusted = "AdjConc" in head
-        dil_col = next((c for c in head if c.lower() in ("dilution", "dil", "dilution factor")), None)
+        dil_col = next(
+            (c for c in head if c.lower() in ("dilution", "dil", "dilution factor")), None
+        )
         current = ""
         for line, r in rows:
-            cells: dict[str, str] = dict(
-                zip(head, (c.strip() for c in r), strict=False)
-            )
+            cells: dict[str, str] = dict(zip(head, (c.strip() for c in r), strict=False))
             if cells.get("Sample"):
                 current = cells["Sample"]
             well = cells.get("Wells", "")
@@ -109,8 +115,12 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
             f = factor or 1.0
             raw = " ".join(cells.values()).upper()
             if "MISSED" in raw:
-                run.left_out.append(LeftOut(pos, current, "MISSED by the reader: no value (QC fail)"))
-                run.controls.append({"position": pos, "name": current, "role": "missed", "pass": False})
+                run.left_out.append(
+                    LeftOut(pos, current, "MISSED by the reader: no value (QC fail)")
+                )
+                run.controls.append(
+                    {"position": pos, "name": current, "role": "missed", "pass": False}
+                )
                 continue
             text = cells.get("AdjConc" if adjusted else "Conc", "")
             base = number(cells.get("Conc", text))
@@ -138,9 +148,8 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
                     dilution_factor=factor,
                     lloq=lloq * f,
                     uloq=uloq * f,
-                    notes=f"OD {cells.get('OD', '')}; {gname}" + ("; outside range (R)" if flagged else ""),
+                    notes=f"OD {cells.get('OD', '')}; {gname}"
+                    + ("; outside range (R)" if flagged else ""),
                 )
             )
     return run
-
-

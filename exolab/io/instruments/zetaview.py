@@ -86,25 +86,36 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
         pos = f"position {cell['Position']}"
         valid = cell.get("Valid", "yes").lower() not in ("no", "removed", "false", "0")
         if not valid:
-            run.left_out.append(LeftOut(pos, sample, f"removed: {cell.get('Reason') or 'no reason'}"))
+            run.left_out.append(
+                LeftOut(pos, sample, f"removed: {cell.get('Reason') or 'no reason'}")
+            )
             continue
         conc, mean = number(cell[conc_col]), number(cell["Mean"])
         if conc is None or mean is None or conc < 0 or mean < 0:
             run.left_out.append(LeftOut(pos, sample, "no traces (-1)"))
             continue
         run.measurements.append(
-            Measurement(sample, pos, "particle_concentration", repr(conc * dilution), "/mL",
-                        dilution_factor=dilution, notes=f"as read {cell[conc_col]} p./cm^3")
+            Measurement(
+                sample,
+                pos,
+                "particle_concentration",
+                repr(conc * dilution),
+                "/mL",
+                dilution_factor=dilution,
+                notes=f"as read {cell[conc_col]} p./cm^3",
+            )
         )
         run.measurements.append(
-            Measurement(sample, pos, "particle_mean_size", cell["Mean"], "nm",
-                        dilution_factor=dilution)
+            Measurement(
+                sample, pos, "particle_mean_size", cell["Mean"], "nm", dilution_factor=dilution
+            )
         )
         sd = number(cell.get("St.Dev.", ""))
         if sd is not None and sd >= 0:
             run.measurements.append(
-                Measurement(sample, pos, "particle_size_sd", cell["St.Dev."], "nm",
-                            dilution_factor=dilution)
+                Measurement(
+                    sample, pos, "particle_size_sd", cell["St.Dev."], "nm", dilution_factor=dilution
+                )
             )
     if dist_at is not None:
         bins: list[float] = []
@@ -115,7 +126,7 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
             if b is None:
                 break
             bins.append(b)
-            counts.append(number(parts[1]) if len(parts) > 1 and number(parts[1]) else 0.0)
+            counts.append((number(parts[1]) if len(parts) > 1 else None) or 0.0)
         dist: dict[str, Any] = {
             "bin_centre_nm": bins,
             "unit": "particles/mL before dilution correction",

@@ -65,9 +65,14 @@ def test_nta_import_unchanged_run_file_and_undo(
         assert ir.values_corrected is True
         assert len(ir.settings["size_distribution"]["videos"]) == 12
         assert ir.settings["Camera Level"][0] == "15"
-        assert tx.session.scalar(
-            select(func.count()).select_from(AuditEvent).where(AuditEvent.entity == "instrument_run")
-        ) == 1
+        assert (
+            tx.session.scalar(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(AuditEvent.entity == "instrument_run")
+            )
+            == 1
+        )
     assert n_readouts(lab) == 84
 
     code, out, err = cli(capsys, db_url, "import", "instrument", str(NTA), "--target", "ISO-1")
@@ -124,8 +129,15 @@ def test_qpcr_map_undetermined_and_controls(
     mapfile = tmp_path / "map.csv"
     mapfile.write_text("name,target\n5K,ISO-1\n10K,P001-V1\n")
     code, out, err = cli(
-        capsys, db_url, "import", "instrument", str(qs), "--map", str(mapfile),
-        "--analyte", "RNase P=RNASEP",
+        capsys,
+        db_url,
+        "import",
+        "instrument",
+        str(qs),
+        "--map",
+        str(mapfile),
+        "--analyte",
+        "RNase P=RNASEP",
     )
     assert code == 0, err
     assert "run date 2010-10-21 00:51:26 AM EDT" in out
@@ -133,18 +145,25 @@ def test_qpcr_map_undetermined_and_controls(
     assert "left out: 24 NTC (run control)" in out or "NTC (run control)" in out
     with lab.read() as tx:
         a1 = tx.session.execute(
-            select(Readout.value, Readout.comparator, Readout.censor, Readout.unit)
-            .where(Readout.well == "A1")
+            select(Readout.value, Readout.comparator, Readout.censor, Readout.unit).where(
+                Readout.well == "A1"
+            )
         ).one()
         assert a1 == (40.0, ">", "not_detected", "{Ct}")
         a2 = tx.session.scalar(select(Readout.value).where(Readout.well == "A2"))
         assert a2 == 27.132
         ir = tx.session.scalar(select(InstrumentRun))
-        assert ir is not None and ir.run_at_text == "2010-10-21 00:51:26 AM EDT" and ir.run_tz == "EDT"
+        assert (
+            ir is not None and ir.run_at_text == "2010-10-21 00:51:26 AM EDT" and ir.run_tz == "EDT"
+        )
         assert ir.standard_curve["RNase P"]["slope"] == -3.383
         assert ir.instrument_serial == "278880031"
         run = tx.session.scalar(select(AssayRun))
-        assert run is not None and run.measured_on is not None and run.measured_on.isoformat() == "2010-10-21"
+        assert (
+            run is not None
+            and run.measured_on is not None
+            and run.measured_on.isoformat() == "2010-10-21"
+        )
     assert n_readouts(lab) == 71
 
 
@@ -154,7 +173,9 @@ def test_unmapped_unknown_target_wrong_and_truncated_files_write_nothing(
     base_cohort(lab, tmp_path)
     code, out, err = cli(capsys, db_url, "import", "instrument", str(QS), "--map", "5K=ISO-1")
     assert code == 1
-    assert re.search(r"appbio_quantstudio_example04.txt:[A-H]\d+:name: sample name '10K' is not mapped", err)
+    assert re.search(
+        r"appbio_quantstudio_example04.txt:[A-H]\d+:name: sample name '10K' is not mapped", err
+    )
     assert "nothing was imported" in err
     code, out, err = cli(
         capsys, db_url, "import", "instrument", str(QS), "--map", "5K=ISO-1,10K=NOPE"
@@ -168,27 +189,59 @@ def test_unmapped_unknown_target_wrong_and_truncated_files_write_nothing(
     cut.write_text("\n".join(NTA.read_text().splitlines()[:44]))
     code, out, err = cli(capsys, db_url, "import", "instrument", str(cut), "--target", "ISO-1")
     assert code == 1 and "cut.csv" in err and "cut short" in err
-    code, out, err = cli(capsys, db_url, "import", "instrument", str(GEN5), "--map",
-                         "SPL1=ISO-1,SPL2=ISO-1,SPL3=ISO-1,SPL4=ISO-1,SPL5=ISO-1,SPL6=ISO-1",
-                         "--analyte", "concentration=total_protein")
+    code, out, err = cli(
+        capsys,
+        db_url,
+        "import",
+        "instrument",
+        str(GEN5),
+        "--map",
+        "SPL1=ISO-1,SPL2=ISO-1,SPL3=ISO-1,SPL4=ISO-1,SPL5=ISO-1,SPL6=ISO-1",
+        "--analyte",
+        "concentration=total_protein",
+    )
     assert code == 1 and "endpoint_stdcurve_singleplate.txt:A4:unit: " in err and "--unit" in err
-    code, out, err = cli(capsys, db_url, "import", "instrument", str(GEN5), "--map",
-                         "SPL1=ISO-1,SPL2=ISO-1,SPL3=ISO-1,SPL4=ISO-1,SPL5=ISO-1,SPL6=ISO-1",
-                         "--unit", "ug/mL")
+    code, out, err = cli(
+        capsys,
+        db_url,
+        "import",
+        "instrument",
+        str(GEN5),
+        "--map",
+        "SPL1=ISO-1,SPL2=ISO-1,SPL3=ISO-1,SPL4=ISO-1,SPL5=ISO-1,SPL6=ISO-1",
+        "--unit",
+        "ug/mL",
+    )
     assert code == 1 and "--analyte concentration=CODE" in err
-    code, out, err = cli(capsys, db_url, "import", "instrument", str(GEN5), "--map",
-                         "SPL1=ISO-1,SPL2=ISO-1,SPL3=ISO-1,SPL4=ISO-1,SPL5=ISO-1,SPL6=ISO-1",
-                         "--unit", "furlongs", "--analyte", "concentration=total_protein")
+    code, out, err = cli(
+        capsys,
+        db_url,
+        "import",
+        "instrument",
+        str(GEN5),
+        "--map",
+        "SPL1=ISO-1,SPL2=ISO-1,SPL3=ISO-1,SPL4=ISO-1,SPL5=ISO-1,SPL6=ISO-1",
+        "--unit",
+        "furlongs",
+        "--analyte",
+        "concentration=total_protein",
+    )
     assert code == 1 and "A4:unit: unknown unit 'furlongs'" in err
     ambiguous = tmp_path / "g.txt"
     ambiguous.write_text(GEN5.read_text().replace("10/10/2022", "03/04/2022"))
-    code, out, err = cli(capsys, db_url, "import", "instrument", str(ambiguous), "--target", "ISO-1")
+    code, out, err = cli(
+        capsys, db_url, "import", "instrument", str(ambiguous), "--target", "ISO-1"
+    )
     assert code == 1 and "g.txt: Date: the date '03/04/2022'" in err and "--date-order" in err
     placeholder = tmp_path / "p.txt"
     placeholder.write_text(GEN5.read_text().replace("10/10/2022", "01/01/1970"))
-    code, out, err = cli(capsys, db_url, "import", "instrument", str(placeholder), "--target", "ISO-1")
+    code, out, err = cli(
+        capsys, db_url, "import", "instrument", str(placeholder), "--target", "ISO-1"
+    )
     assert code == 1 and "placeholder" in err
-    code, out, err = cli(capsys, db_url, "import", "instrument", str(NTA), "--target", "ISO-1", "--dry-run")
+    code, out, err = cli(
+        capsys, db_url, "import", "instrument", str(NTA), "--target", "ISO-1", "--dry-run"
+    )
     assert code == 0 and "dry run of" in out
     assert n_readouts(lab) == 0 and n_runs(lab) == 0
     with lab.read() as tx:
@@ -200,13 +253,15 @@ def test_same_run_id_with_another_file_is_refused(
     lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base_cohort(lab, tmp_path)
-    code, out, err = cli(capsys, db_url, "import", "instrument", str(NTA), "--target", "ISO-1",
-                         "--run-id", "NTA-1")
+    code, _out, err = cli(
+        capsys, db_url, "import", "instrument", str(NTA), "--target", "ISO-1", "--run-id", "NTA-1"
+    )
     assert code == 0, err
     other = tmp_path / "zv.txt"
     other.write_bytes((DATA / "zetaview_synthetic_size_488.txt").read_bytes())
-    code, out, err = cli(capsys, db_url, "import", "instrument", str(other), "--target", "ISO-2",
-                         "--run-id", "NTA-1")
+    code, _out, err = cli(
+        capsys, db_url, "import", "instrument", str(other), "--target", "ISO-2", "--run-id", "NTA-1"
+    )
     assert code == 1 and "zv.txt:run:run_id: run NTA-1 already holds another file" in err
     assert n_runs(lab) == 1
 
@@ -219,7 +274,10 @@ MAPS = {
     "appbio_quantstudio_example07.txt": ([], []),
     "zetaview_synthetic_size_488.txt": (["EV12"], []),
     "asm_synthetic_qpcr.json": (["EV12"], []),
-    "endpoint_stdcurve_singleplate.txt": ([], ["--analyte", "concentration=total_protein", "--unit", "ug/mL"]),
+    "endpoint_stdcurve_singleplate.txt": (
+        [],
+        ["--analyte", "concentration=total_protein", "--unit", "ug/mL"],
+    ),
 }
 EXPECTED = {
     "cfx_example01.csv": 48,
@@ -263,8 +321,10 @@ def test_every_format_imports_with_a_map_then_unchanged(
     assert n_runs(lab) == len(MAPS)
     with lab.read() as tx:
         zv = tx.session.execute(
-            select(Readout.value, Readout.dilution_factor).where(Readout.well == "position 1")
-            .order_by(Readout.id).limit(1)
+            select(Readout.value, Readout.dilution_factor)
+            .where(Readout.well == "position 1")
+            .order_by(Readout.id)
+            .limit(1)
         ).one()
         assert zv == (2.1e10, 1000.0)
         sm = tx.session.execute(
@@ -272,7 +332,8 @@ def test_every_format_imports_with_a_map_then_unchanged(
         ).one()
         assert sm == (117.773, "ng/mL")
         gen5 = tx.session.execute(
-            select(Readout.value, Readout.dilution_factor, Readout.lloq).where(Readout.well == "B4")
+            select(Readout.value, Readout.dilution_factor, Readout.lloq)
+            .where(Readout.well == "B4")
             .where(Readout.assay == "bca")
         ).one()
         assert gen5[0] == pytest.approx(1185.55) and gen5[1] == 2.0
@@ -285,10 +346,14 @@ def test_several_files_all_or_nothing(
     base_cohort(lab, tmp_path)
     bad = tmp_path / "bad.txt"
     bad.write_text("hello\n")
-    code, out, err = cli(capsys, db_url, "import", "instrument", str(NTA), str(bad), "--target", "ISO-1")
+    code, _out, err = cli(
+        capsys, db_url, "import", "instrument", str(NTA), str(bad), "--target", "ISO-1"
+    )
     assert code == 1 and "bad.txt: not an instrument export" in err
     assert n_readouts(lab) == 0
     zv = DATA / "zetaview_synthetic_size_488.txt"
-    code, out, err = cli(capsys, db_url, "import", "instrument", str(NTA), str(zv), "--target", "ISO-1")
+    code, _out, err = cli(
+        capsys, db_url, "import", "instrument", str(NTA), str(zv), "--target", "ISO-1"
+    )
     assert code == 0, err
     assert n_readouts(lab) == 84 + 9 and n_runs(lab) == 2

@@ -82,7 +82,7 @@ def test_nanosight_recorded_dilution_is_kept_not_applied(tmp_path: Path) -> None
 def test_nanosight_sections_found_by_marker_not_line(tmp_path: Path) -> None:
     lines = (DATA / "beads_NTA3.2_ExperimentSummary.csv").read_text().splitlines()
     at = lines.index(next(x for x in lines if x.startswith("[Settings]")))
-    moved = lines[:at] + ["Extra line,,,", "Another,1,2"] + lines[at:]
+    moved = [*lines[:at], "Extra line,,,", "Another,1,2", *lines[at:]]
     p = tmp_path / "moved.csv"
     p.write_text("\n".join(moved))
     run = ins.parse(p)
@@ -131,7 +131,9 @@ def test_quantstudio_standards_and_ntcs_are_controls() -> None:
 
 def test_undetermined_ct_is_above_the_cycle_count() -> None:
     text = (DATA / "appbio_quantstudio_example04.txt").read_text()
-    text = text.replace("\tUNKNOWN\tFAM\tNFQ-MGB\t27.102\t", "\tUNKNOWN\tFAM\tNFQ-MGB\tUndetermined\t", 1)
+    text = text.replace(
+        "\tUNKNOWN\tFAM\tNFQ-MGB\t27.102\t", "\tUNKNOWN\tFAM\tNFQ-MGB\tUndetermined\t", 1
+    )
     run = ins.parse_bytes(text.encode(), "qs.txt")
     a1 = next(m for m in run.samples if m.position == "A1")
     assert a1.value == "Undetermined" and a1.lod == 40.0
@@ -271,7 +273,9 @@ def test_asm_qpcr() -> None:
         ("03/04/2021", "mdy", datetime(2021, 3, 4), None),
     ],
 )
-def test_instrument_dates(text: str, order: str | None, expected: datetime, zone: str | None) -> None:
+def test_instrument_dates(
+    text: str, order: str | None, expected: datetime, zone: str | None
+) -> None:
     assert parse_datetime(text, "f", order) == (expected, zone)
 
 
