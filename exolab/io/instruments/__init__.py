@@ -72,11 +72,44 @@ def detect(path: str | Path) -> str:
     return detect_bytes(p.read_bytes(), p.name)
 
 
+def convert_with_allotropy(data: bytes, name: str) -> bytes:
+    """A vendor file that exolab does not read itself, converted to ASM JSON by Benchling's
+    allotropy when the optional extra is installed (``pip install 'exolab[instruments]'``);
+    it is imported here only, never at start-up (it is large)."""
+    import io
+    import json
+
+    try:
+        from allotropy.to_allotrope import allotrope_from_io
+    except ImportError:
+        raise InstrumentFileError(
+            f"{name}: not an instrument export exolab knows; the formats it reads are: "
+            f"{known_formats()}. Other vendor files can be read after "
+            "`pip install 'exolab[instruments]'` (allotropy)"
+        ) from None
+    try:
+        asm = allotrope_from_io(io.BytesIO(data), name)
+    except Exception as exc:  # allotropy's own errors: say what it said
+        raise InstrumentFileError(
+            f"{name}: not an instrument export exolab knows ({known_formats()}), and allotropy "
+            f"could not convert it either: {exc}"
+        ) from None
+    return json.dumps(asm).encode()
+
+
 def parse_bytes(
     data: bytes, name: str, fmt: str = "auto", date_order: str | None = None
 ) -> ParsedRun:
     if fmt == "auto":
-        fmt = detect_bytes(data, name)
+        try:
+            fmt = detect_bytes(data, name)
+        except InstrumentFileError:
+            if not data.strip():
+                raise
+            converted = convert_with_allotropy(data, name)
+            run = parse_bytes(converted, name, "asm", date_order)
+            run.settings["converted_by"] = "allotropy"
+            return run
     if fmt not in FORMAT_NAMES:
         raise InstrumentFileError(
             f"unknown format {fmt!r}; use auto or one of {', '.join(FORMAT_NAMES)}"

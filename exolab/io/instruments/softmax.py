@@ -21,6 +21,7 @@ from exolab.io.instruments.model import (
 
 NAME = "softmax"
 VERSION = "1.0"
+CV_WARN = 20.0  # % CV between a sample's wells worth a warning (plate-to-plate)
 
 
 def sniff(text: str) -> bool:
@@ -104,6 +105,11 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
             cells: dict[str, str] = dict(zip(head, (c.strip() for c in r), strict=False))
             if cells.get("Sample"):
                 current = cells["Sample"]
+                cv = number(cells.get("CV", ""))
+                if cv is not None and cv > CV_WARN:
+                    run.warnings.append(
+                        f"{current}: CV {cv:g}% between its wells (plates {', '.join(plates)})"
+                    )
             well = cells.get("Wells", "")
             plate = cells.get("WellPlateName", "")
             pos = f"{plate}:{well}" if len(plates) > 1 and plate else well

@@ -243,6 +243,7 @@ def test_softmax_utf16_two_plates() -> None:
         "ng/mL",
     )
     assert any(m.position == "Plate02:A4" and m.value == "117.773" for m in run.samples)
+    assert any(w.startswith("01: CV 39.2% between its wells") for w in run.warnings)
 
 
 def test_zetaview_corrected_once_and_removed_positions() -> None:
@@ -286,3 +287,24 @@ def test_ambiguous_and_placeholder_dates() -> None:
         parse_datetime("1970-01-01 00:00:00", "f.txt: Date")
     with pytest.raises(InstrumentFileError, match="cannot read the date"):
         parse_datetime("June 16th", "f.txt: Date")
+
+
+def test_without_allotropy_the_message_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "allotropy", None)
+    monkeypatch.setitem(sys.modules, "allotropy.to_allotrope", None)
+    p = tmp_path / "vendor.txt"
+    p.write_text("Some vendor export\nwith its own layout\n")
+    with pytest.raises(InstrumentFileError) as exc:
+        ins.parse(p)
+    assert "vendor.txt: not an instrument export" in str(exc.value)
+    assert "exolab[instruments]" in str(exc.value)
+
+
+def test_allotropy_converts_a_vendor_file_when_installed() -> None:
+    pytest.importorskip("allotropy", reason="the optional extra exolab[instruments]")
+    run = ins.parse_bytes((DATA / "qiacuity_dpcr_example01.csv").read_bytes(), "q.csv", "auto")
+    assert run.format == "qiacuity"  # exolab's own parser first; allotropy only as fallback
