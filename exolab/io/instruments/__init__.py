@@ -80,7 +80,7 @@ def convert_with_allotropy(data: bytes, name: str) -> bytes:
     import json
 
     try:
-        from allotropy.to_allotrope import allotrope_from_io
+        from allotropy.to_allotrope import allotrope_from_io  # type: ignore[import-not-found]
     except ImportError:
         raise InstrumentFileError(
             f"{name}: not an instrument export exolab knows; the formats it reads are: "
@@ -107,9 +107,9 @@ def parse_bytes(
             if not data.strip():
                 raise
             converted = convert_with_allotropy(data, name)
-            run = parse_bytes(converted, name, "asm", date_order)
-            run.settings["converted_by"] = "allotropy"
-            return run
+            asm_run = parse_bytes(converted, name, "asm", date_order)
+            asm_run.settings["converted_by"] = "allotropy"
+            return asm_run
     if fmt not in FORMAT_NAMES:
         raise InstrumentFileError(
             f"unknown format {fmt!r}; use auto or one of {', '.join(FORMAT_NAMES)}"
