@@ -24,8 +24,8 @@ from pathlib import Path
 from exolab.cli import main as cli
 from exolab.db.engine import Database
 from exolab.io import instruments
-from exolab.io.instrument_import import import_instrument
 from exolab.io.importer import run_import
+from exolab.io.instrument_import import import_instrument
 from exolab.services.context import Lab
 
 N_SAMPLES = 96
