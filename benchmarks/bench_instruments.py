@@ -169,7 +169,7 @@ def measure(backend: str, repeat: int) -> None:
                     mapping = cohort(url, tmp)
                     db = Database(url)
                     lab = Lab(db, "bench")
-                    args = {"mapping": mapping} if not kw else kw
+                    args = kw or {"mapping": mapping}
                     t0 = time.perf_counter()
                     rep = import_instrument(lab, path, **args)  # type: ignore[arg-type]
                     first.append(time.perf_counter() - t0)
