@@ -218,96 +218,50 @@ def cmd_import_instrument(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_record(tx: Any, code: str) -> Any:
-    from sqlalchemy import select
-
-    from exolab.db.models import AssayRun, InstrumentRun
-    from exolab.services.errors import NotFound
-
-    row = tx.session.execute(
-        select(AssayRun, InstrumentRun)
-        .outerjoin(InstrumentRun, InstrumentRun.assay_run_id == AssayRun.id)
-        .where(AssayRun.run_code == code)
-    ).first()
-    if row is None:
-        raise NotFound(f"no run {code}")
-    return row
-
-
 def cmd_run_show(args: argparse.Namespace) -> int:
     import json
 
-    from sqlalchemy import func, select
-
-    from exolab.db.models import Readout
+    from exolab.services.instrument_runs import get_run
 
     lab = open_lab(args)
     try:
         with lab.read() as tx:
-            ar, ir = _run_record(tx, args.run)
-            n = tx.session.scalar(
-                select(func.count()).select_from(Readout).where(Readout.run_code == ar.run_code)
-            )
-            info: dict[str, Any] = {
-                "run_id": ar.run_code,
-                "assay": ar.assay,
-                "measured_on": ar.measured_on.isoformat() if ar.measured_on else None,
-                "instrument": ar.instrument,
-                "readouts": n,
-            }
-            if ir is not None:
-                info |= {
-                    "file_name": ir.file_name,
-                    "file_size": ir.file_size,
-                    "sha256": ir.sha256,
-                    "parser": f"{ir.parser} {ir.parser_version}",
-                    "instrument_model": ir.instrument_model,
-                    "instrument_serial": ir.instrument_serial,
-                    "software_version": ir.software_version,
-                    "operator": ir.operator,
-                    "run_at": ir.run_at_text,
-                    "run_tz": ir.run_tz,
-                    "dilution_factor": ir.dilution_factor,
-                    "values_corrected": ir.values_corrected,
-                    "standard_curve": ir.standard_curve,
-                    "controls": ir.controls,
-                    "left_out": ir.left_out,
-                    "warnings": ir.warnings,
-                    "settings": ir.settings,
-                }
+            run = get_run(tx, args.run)
     finally:
         lab.db.dispose()
+    info = run.model_dump(mode="json")
     if args.json:
-        print(json.dumps(info, indent=2, default=str))
+        print(json.dumps(info, indent=2))
         return 0
     for key, value in info.items():
+        if key == "run_at_parsed" or (run.file_name is None and key not in RUN_FIELDS):
+            continue
         if key == "settings":
             shown = {k: v for k, v in value.items() if k != "size_distribution"}
-            print(f"settings: {json.dumps(shown, default=str)[:2000]}")
+            print(f"settings: {json.dumps(shown)[:2000]}")
             dist = value.get("size_distribution")
             if dist:
                 print(
                     f"size distribution: {len(dist['bin_centre_nm'])} bins x "
                     f"{len(dist['videos'])} videos (run show --json for the values)"
                 )
-        elif key in ("controls", "left_out", "standard_curve", "warnings"):
-            print(f"{key}: {json.dumps(value, default=str)[:2000]}")
+        elif isinstance(value, (dict, list)):
+            print(f"{key}: {json.dumps(value)[:2000]}")
         else:
             print(f"{key}: {'' if value is None else value}")
     return 0
 
 
+RUN_FIELDS = ("run_id", "assay", "measured_on", "instrument", "readouts")
+
+
 def cmd_run_file(args: argparse.Namespace) -> int:
+    from exolab.services.instrument_runs import run_file
+
     lab = open_lab(args)
     try:
         with lab.read() as tx:
-            _ar, ir = _run_record(tx, args.run)
-            if ir is None:
-                from exolab.services.errors import NotFound
-
-                raise NotFound(f"run {args.run} was not read from an instrument file")
-            data = bytes(ir.content)
-            name = ir.file_name
+            name, data = run_file(tx, args.run)
     finally:
         lab.db.dispose()
     Path(args.out).write_bytes(data)

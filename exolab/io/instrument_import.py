@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import re
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from typing import TextIO
 
 from sqlalchemy import select
 
-from exolab.db.models import AssayRun, ImportBatch, InstrumentRun, Isolation, Sample
+from exolab.db.models import AssayRun, ImportBatch, Isolation, Sample
 from exolab.io import instruments
 from exolab.io.importer import (
     ImportFailed,
@@ -35,6 +34,7 @@ from exolab.io.importer import (
 from exolab.io.instruments.model import InstrumentFileError, ParsedRun
 from exolab.io.problems import Problems
 from exolab.io.reading import open_csv
+from exolab.services import instrument_runs
 from exolab.services.context import Lab, Tx
 
 BATCH_KIND = "instrument"
@@ -370,9 +370,6 @@ def _num(v: float | None) -> str:
     return "" if v is None else repr(float(v))
 
 
-_SAFE = re.compile(r"[^A-Za-z0-9._:/ -]")
-
-
 def _ensure_run(
     tx: Tx,
     run: ParsedRun,
@@ -387,11 +384,9 @@ def _ensure_run(
 ) -> str:
     """Create the assay run and its instrument record, or find the same file already there
     ("unchanged"); another file under the same run id is a problem."""
-    existing = tx.session.scalar(select(AssayRun).where(AssayRun.run_code == run_code))
+    existing = tx.session.scalar(select(AssayRun.id).where(AssayRun.run_code == run_code))
     if existing is not None:
-        ir = tx.session.scalar(
-            select(InstrumentRun).where(InstrumentRun.assay_run_id == existing.id)
-        )
+        ir = instrument_runs.file_of(tx, run_code)
         if ir is not None and ir.sha256 == sha:
             return "unchanged"
         what = (
@@ -402,58 +397,41 @@ def _ensure_run(
         problems.add(1, "run_id", f"run {run_code} {what}; give another --run-id", run_code)
         return "refused"
     h = run.header
-    ar = AssayRun(
+    settings = dict(run.settings)
+    if h.experiment:
+        settings["experiment_name"] = h.experiment
+    if h.cycles:
+        settings["cycles"] = h.cycles
+    instrument_runs.record_instrument_run(
+        tx,
         run_code=run_code,
         assay=assay,
         measured_on=h.run_at.date() if h.run_at else None,
         instrument=instrument,
-        operator=tx.actor.name,
-        notes=f"read from {name} by exolab {run.format} parser {run.parser_version}",
-        batch_id=batch_id,
-    )
-    tx.session.add(ar)
-    tx.session.flush()
-    left_out = [{"position": x.position, "name": x.name, "reason": x.reason} for x in run.left_out]
-    ir = InstrumentRun(
-        assay_run_id=ar.id,
-        file_name=name[-512:],
-        file_size=len(data),
-        sha256=sha,
-        content=data,
-        parser=run.format,
-        parser_version=run.parser_version,
-        instrument_model=h.instrument_model,
-        instrument_serial=h.instrument_serial,
-        software_version=h.software_version,
-        operator=h.operator,
-        run_at_text=h.run_at_text,
-        run_at=h.run_at,
-        run_tz=h.run_tz,
-        dilution_factor=h.dilution_factor,
-        values_corrected=h.values_corrected,
-        settings=run.settings
-        | ({"experiment_name": h.experiment} if h.experiment else {})
-        | ({"cycles": h.cycles} if h.cycles else {}),
-        standard_curve=run.standard_curve,
-        controls={"wells": run.controls},
-        left_out=left_out,
-        warnings=list(run.warnings),
-        batch_id=batch_id,
-        created_by=tx.actor.name,
-    )
-    tx.session.add(ir)
-    tx.session.flush()
-    tx.audit(
-        "create",
-        "instrument_run",
-        run_code,
-        new={
-            "file_name": name,
+        notes=f"read from {name} by exolab's {run.format} parser {run.parser_version}",
+        record={
+            "file_name": name[-512:],
             "file_size": len(data),
             "sha256": sha,
-            "parser": f"{run.format} {run.parser_version}",
-            "instrument": instrument,
-            "run_at": h.run_at_text,
+            "content": data,
+            "parser": run.format,
+            "parser_version": run.parser_version,
+            "instrument_model": h.instrument_model,
+            "instrument_serial": h.instrument_serial,
+            "software_version": h.software_version,
+            "operator": h.operator,
+            "run_at_text": h.run_at_text,
+            "run_at": h.run_at,
+            "run_tz": h.run_tz,
+            "dilution_factor": h.dilution_factor,
+            "values_corrected": h.values_corrected,
+            "settings": settings,
+            "standard_curve": run.standard_curve,
+            "controls": {"wells": run.controls},
+            "left_out": [
+                {"position": x.position, "name": x.name, "reason": x.reason} for x in run.left_out
+            ],
+            "warnings": list(run.warnings),
         },
         batch_id=batch_id,
     )

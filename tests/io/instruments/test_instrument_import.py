@@ -4,6 +4,7 @@ each unhappy path with its message and nothing written."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 
 from exolab.cli import main
 from exolab.db.models import AssayRun, AuditEvent, ImportBatch, InstrumentRun, Readout
+from exolab.services import instrument_runs
 from exolab.services.context import Lab
 from tests.io.helpers import base_cohort
 
@@ -86,6 +88,17 @@ def test_nta_import_unchanged_run_file_and_undo(
     assert back.read_bytes() == NTA.read_bytes()
     code, out, err = cli(capsys, db_url, "run", "show", run_code.group(1))
     assert code == 0 and "sha256: " in out and "size distribution: 1000 bins x 12 videos" in out
+    code, out, err = cli(capsys, db_url, "run", "show", run_code.group(1), "--json")
+    shown = json.loads(out)
+    assert shown["readouts"] == 84 and shown["values_corrected"] is True
+    assert shown["settings"]["Detection Threshold"][0] == "8"
+    with lab.read() as tx:
+        runs = instrument_runs.runs_of_isolation(tx, "ISO-1")
+        assert [r.run_id for r in runs] == [run_code.group(1)]
+        assert len(runs[0].settings["size_distribution"]["bin_centre_nm"]) == 1000
+        assert instrument_runs.runs_of_isolation(tx, "ISO-2") == []
+    code, out, err = cli(capsys, db_url, "run", "file", "NOPE", "--out", str(back))
+    assert code == 1 and "no run NOPE" in err
 
     code, out, err = cli(capsys, db_url, "import", "--undo", batch.group(1))
     assert code == 0, err
@@ -113,6 +126,16 @@ def test_readout_export_round_trip_keeps_well_and_dilution(
     code, out, err = cli(capsys, db_url, "import", "readouts", str(out_csv))
     assert code == 0, err
     assert "0 created" in out and "84 unchanged" in out
+    plain = tmp_path / "plain.csv"
+    plain.write_text(
+        "isolation_id,analyte,value,unit,assay,run_id\nISO-3,CD63,12,pg/mL,elisa,ELISA-1\n"
+    )
+    code, out, err = cli(capsys, db_url, "import", "readouts", str(plain))
+    assert code == 0, err
+    code, out, err = cli(capsys, db_url, "run", "file", "ELISA-1", "--out", str(tmp_path / "x"))
+    assert code == 1 and "run ELISA-1 was not read from an instrument file" in err
+    code, out, err = cli(capsys, db_url, "run", "show", "ELISA-1")
+    assert code == 0 and "readouts: 1" in out and "sha256" not in out
 
 
 def test_qpcr_map_undetermined_and_controls(
