@@ -380,3 +380,48 @@ def test_several_files_all_or_nothing(
     )
     assert code == 0, err
     assert n_readouts(lab) == 84 + 9 and n_runs(lab) == 2
+
+
+def test_map_by_well_and_errors_file(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base_cohort(lab, tmp_path)
+    qia = DATA / "qiacuity_dpcr_example01.csv"
+    errors = tmp_path / "errors.csv"
+    code, _out, err = cli(
+        capsys,
+        db_url,
+        "import",
+        "instrument",
+        str(qia),
+        "--map",
+        "A1=ISO-1,E1=ISO-2",
+        "--errors",
+        str(errors),
+    )
+    assert code == 1 and "qiacuity_dpcr_example01.csv:F1:name: sample name '6'" in err
+    lines = errors.read_text().splitlines()
+    assert lines[0] == "file,position,column,value,message"
+    assert lines[1].startswith("qiacuity_dpcr_example01.csv,F1,name,,sample name '6'")
+    assert n_readouts(lab) == 0
+    code, _out, err = cli(
+        capsys,
+        db_url,
+        "import",
+        "instrument",
+        str(qia),
+        "--map",
+        "A1=ISO-1,E1=ISO-2,F1=ISO-2",
+    )
+    assert code == 0, err
+    with lab.read() as tx:
+        rows = tx.session.execute(
+            select(Readout.well, Readout.replicate, Readout.value, Readout.unit).order_by(
+                Readout.well
+            )
+        ).all()
+    assert rows == [
+        ("A1", 1, 86.32, "{copies}/uL"),
+        ("E1", 1, 181.0, "{copies}/uL"),
+        ("F1", 2, 45.62, "{copies}/uL"),
+    ]
