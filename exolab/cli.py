@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "exolab.commands.standards",
     "exolab.commands.records",
     "exolab.commands.labels",
+    "exolab.commands.instruments",
 )
 
 Handler = Callable[[argparse.Namespace], int | None]

@@ -11,6 +11,7 @@ from exolab.cli import UsageError, open_lab
 
 IMPORT_KINDS = ("subjects", "cell_sources", "samples", "isolations", "readouts")
 EXPORT_KINDS = (*IMPORT_KINDS, "longitudinal")
+KIND_HELP = ", ".join((*IMPORT_KINDS, "instrument"))
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -19,7 +20,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="print the CSV header (and a commented example row) for an import kind",
     )
-    p.add_argument("kind", metavar="KIND", help=", ".join(IMPORT_KINDS))
+    p.add_argument("kind", metavar="KIND", help=", ".join((*IMPORT_KINDS, "instrument-map")))
+    p.add_argument("file", nargs="?", metavar="FILE", help="instrument-map: the instrument file")
     p.set_defaults(handler=cmd_template)
 
     p = sub.add_parser(
@@ -27,8 +29,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="validated, all-or-nothing CSV import; `import --undo BATCH` removes one",
     )
-    p.add_argument("kind", nargs="?", metavar="KIND", help=", ".join(IMPORT_KINDS))
-    p.add_argument("file", nargs="?", metavar="FILE", help="CSV file (',' ';' or tab)")
+    p.add_argument("kind", nargs="?", metavar="KIND", help=KIND_HELP)
+    p.add_argument(
+        "file", nargs="*", metavar="FILE", help="CSV file (',' ';' or tab); instrument: files"
+    )
     p.add_argument("--dry-run", action="store_true", help="validate and count, write nothing")
     p.add_argument("--errors", metavar="OUT.csv", help="write every problem to this CSV file")
     p.add_argument(
@@ -45,6 +49,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "is an error naming the closest existing one)",
     )
     p.add_argument("--undo", type=int, metavar="BATCH", help="undo import batch BATCH")
+    from exolab.commands.instruments import add_import_options
+
+    add_import_options(p)
     p.set_defaults(handler=cmd_import)
 
     p = sub.add_parser("export", parents=[common], help="CSV export (round-trip or longitudinal)")
@@ -77,6 +84,12 @@ def _date(text: str) -> date:
 def cmd_template(args: argparse.Namespace) -> int:
     from exolab.io.importer import template
 
+    if args.kind in ("instrument-map", "instrument_map"):
+        from exolab.commands.instruments import cmd_template_map
+
+        return cmd_template_map(args)
+    if args.file:
+        raise UsageError("only `template instrument-map FILE` takes a file")
     sys.stdout.write(template(args.kind))
     return 0
 
@@ -86,8 +99,18 @@ def cmd_import(args: argparse.Namespace) -> int:
         if args.kind or args.file:
             raise UsageError("give either --undo BATCH or KIND FILE, not both")
         return _undo(args)
+    if args.kind == "instrument":
+        from exolab.commands.instruments import cmd_import_instrument
+
+        return cmd_import_instrument(args)
     if not args.kind or not args.file:
         raise UsageError("usage: exolab import KIND FILE [options] | exolab import --undo BATCH")
+    if len(args.file) > 1:
+        raise UsageError(f"import {args.kind} takes one FILE")
+    from exolab.commands.instruments import refuse_instrument_options
+
+    refuse_instrument_options(args)
+    args.file = args.file[0]
     from exolab.io.importer import ImportFailed, kind_of, run_import
 
     kind = kind_of(args.kind).name

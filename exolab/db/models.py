@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -386,6 +387,43 @@ class AssayRun(Base):
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), index=True)
 
 
+class InstrumentRun(Base):
+    """The instrument file an assay run was read from (migration 0008, docs/instruments.md):
+    the file itself, byte for byte, what read it, and the run's header, settings, standard
+    curve, controls and what the import left out."""
+
+    __tablename__ = "instrument_runs"
+    __table_args__ = (CheckConstraint("file_size >= 0", name="file_size"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assay_run_id: Mapped[int] = mapped_column(
+        ForeignKey("assay_runs.id", ondelete="CASCADE"), unique=True
+    )
+    file_name: Mapped[str] = mapped_column(String(512))
+    file_size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    parser: Mapped[str] = mapped_column(String(32))
+    parser_version: Mapped[str] = mapped_column(String(16))
+    instrument_model: Mapped[str | None] = mapped_column(String(128))
+    instrument_serial: Mapped[str | None] = mapped_column(String(128))
+    software_version: Mapped[str | None] = mapped_column(String(128))
+    operator: Mapped[str | None] = mapped_column(String(128))
+    run_at_text: Mapped[str | None] = mapped_column(String(64))  # as written in the file
+    run_at: Mapped[datetime | None] = mapped_column(DateTime)  # local time as written
+    run_tz: Mapped[str | None] = mapped_column(String(16))  # the zone as written (EDT)
+    dilution_factor: Mapped[float | None] = mapped_column(Float)
+    values_corrected: Mapped[bool | None] = mapped_column(Boolean)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    standard_curve: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    controls: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    left_out: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    warnings: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(CODE))
+
+
 class Readout(Base, Tracked):
     """A measured value of an analyte on an isolation or directly on a sample.
 
@@ -454,6 +492,8 @@ class Readout(Base, Tracked):
     qc: Mapped[str | None] = mapped_column(String(16))
     notes: Mapped[str | None] = mapped_column(Text)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), index=True)
+    well: Mapped[str | None] = mapped_column(String(64))  # plate well or NTA video (0008)
+    dilution_factor: Mapped[float | None] = mapped_column(Float)  # > 0 (ReadoutIn's rule)
 
 
 class ReadoutSet(Base):

@@ -342,6 +342,8 @@ class ReadoutIn(InputModel):
     instrument: Short = None
     qc: Annotated[str | None, V(vocab.QC)] = None
     notes: Text = None
+    well: Annotated[str, Field(max_length=64)] | None = None  # plate well or NTA video
+    dilution_factor: Annotated[float, Field(gt=0)] | None = None
     decimal_comma: Annotated[bool, Field(exclude=True)] = False
 
     @model_validator(mode="after")
@@ -361,6 +363,7 @@ class ReadoutIn(InputModel):
                 lod=self.lod,
                 lloq=self.lloq,
                 uloq=self.uloq,
+                unit=self.unit,
             )
         except ValueError as exc:
             raise ValueError(f"value: {exc}") from exc

@@ -13,7 +13,10 @@ value / comparator / censor / qualitative:
 - ``<LLOQ``, ``<LOQ``, ``BLQ``, ``BLOQ``, ``OOR <``: lloq / ``<`` / lt_lloq / None
 - ``>ULOQ``, ``>ULQ``, ``ALQ``, ``OOR >``: uloq / ``>`` / gt_uloq / None
 - ``ND``, ``n.d.``, ``not detected``: lod / ``<`` / not_detected / not_detected
-- ``Undetermined``, ``NaN``, ``No Ct`` (qPCR software): lod / ``<`` / not_detected / None
+- ``Undetermined``, ``NaN``, ``No Ct`` (qPCR software): lod / ``<`` / not_detected / None;
+  with the unit ``{Ct}`` the comparator is ``>``: an undetected target has a *high* Ct (it
+  did not cross the threshold within the run's cycles), so its limit is a cycle count it is
+  above, and "ND" on a Ct result is read the same way (docs/instruments.md)
 - ``detected``, ``positive``, ``pos``, ``+``: None / ``=`` / none / detected or positive
 - ``negative``, ``neg``, ``-``: None / ``=`` / none / negative
 
@@ -33,6 +36,7 @@ from decimal import Decimal
 __all__ = [
     "CENSORS",
     "COMPARATORS",
+    "CT_UNIT",
     "QUALITATIVES",
     "ParsedResult",
     "ResultValueError",
@@ -42,6 +46,7 @@ __all__ = [
 ]
 
 COMPARATORS = ("=", "<", "<=", ">", ">=")
+CT_UNIT = "{Ct}"  # cycles to threshold: a higher number is less of the target
 CENSORS = ("none", "lt_lod", "lt_lloq", "gt_uloq", "not_detected")
 QUALITATIVES = ("detected", "not_detected", "positive", "negative")
 
@@ -210,6 +215,7 @@ def parse_result(
     lod: float | None = None,
     lloq: float | None = None,
     uloq: float | None = None,
+    unit: str | None = None,
 ) -> ParsedResult:
     """Read a result value; see the module docstring for every accepted form.
 
@@ -258,6 +264,8 @@ def parse_result(
         if censor == "none":
             return ParsedResult(s, None, comparator, censor, qualitative)
         limits = {"lt_lod": lod, "lt_lloq": lloq, "gt_uloq": uloq, "not_detected": lod}
+        if censor == "not_detected" and unit == CT_UNIT:
+            comparator = ">"  # not detected within the run's cycles: Ct above the limit
         return ParsedResult(s, limits[censor], comparator, censor, qualitative)
 
     if key in _NOT_A_RESULT:
@@ -285,7 +293,7 @@ def format_result(p: ParsedResult) -> str:
         base = "not detected" if p.qualitative == "not_detected" else "ND"
         if p.value is None:
             return base
-        return f"{base} (<{_format_number(p.value)})"
+        return f"{base} ({p.comparator}{_format_number(p.value)})"
     if p.value is None:
         if p.censor in _LIMIT_NAMES:
             return f"{p.comparator}{_LIMIT_NAMES[p.censor]}"

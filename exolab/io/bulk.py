@@ -53,6 +53,7 @@ ROW_INSERT = (
     "censor",
     "qualitative",
     "notes",
+    "well",
 )
 CONTEXT_INSERT = (
     "assay",
@@ -71,15 +72,17 @@ CONTEXT_INSERT = (
     "version",
     "created_at",
     "created_by",
+    "dilution_factor",
 )
 INSERT_COLUMNS = ROW_INSERT + CONTEXT_INSERT
 # Row columns that may be empty (SQLite stages them as '', see ReadoutLoader.null).
-NULLABLE_ROW = frozenset({"isolation_id", "value", "qualitative", "notes"})
+NULLABLE_ROW = frozenset({"isolation_id", "value", "qualitative", "notes", "well"})
 STAGE = "exolab_stage_readouts"  # temporary: the row columns of a chunk and their context id
 STAGE_CTX = "exolab_stage_contexts"  # temporary: one row per distinct context
 STAGE_PAIRS = "exolab_stage_set_pairs"  # temporary (SQLite): a chunk's (sample, analyte) pairs
 # Columns that change from row to row; validated per row (through per-column caches).
-ROW_COLUMNS = ("isolation_id", "sample_id", "analyte", "value", "replicate", "notes")
+ROW_COLUMNS = ("isolation_id", "sample_id", "analyte", "value", "replicate", "notes", "well")
+N_ROW = len(ROW_COLUMNS)  # the context columns follow the row columns in a row's texts
 # Columns that repeat across a run's rows: validated once per distinct combination.
 CONTEXT_COLUMNS = (
     "unit",
@@ -94,6 +97,7 @@ CONTEXT_COLUMNS = (
     "lysis_buffer",
     "instrument",
     "qc",
+    "dilution_factor",
 )
 _ROW_RULE: Callable[[Any], Any] = ReadoutIn.__pydantic_decorators__.model_validators[
     "_target_and_value"
@@ -126,7 +130,7 @@ class FieldCheck:
         )
         self.required = info.is_required()
         self.default = None if self.required else info.get_default(call_default_factory=True)
-        numeric = name in ("lod", "lloq", "uloq")
+        numeric = name in ("lod", "lloq", "uloq", "dilution_factor")
         self.decimal_comma = decimal_comma and numeric
         self.cache: dict[str, Any] = {}
 
@@ -220,6 +224,7 @@ class ReadoutLoader:
         self.run_check = self.checks["run_id"]
         self.replicate_check = FieldCheck("replicate", dc)
         self.notes_check = FieldCheck("notes", dc)
+        self.well_check = FieldCheck("well", dc)
         width = len(src.header)
         self.pick = itemgetter(*[index.get(c, width) for c in (*ROW_COLUMNS, *CONTEXT_COLUMNS)])
         self.context_cache: dict[tuple[str, ...], Any] = {}
@@ -336,6 +341,7 @@ class ReadoutLoader:
                 1,
                 self.created_at,
                 self.user,
+                out[12],
             )
         )
         return _Context(ident, tuple(out), assay_no, run_no, run_problem)
@@ -374,15 +380,17 @@ class ReadoutLoader:
         says what is wrong."""
         fields.append("")  # the cell of every absent column
         texts = self.pick(fields)
-        ctx = self.context_cache.get(texts[6:])  # the adapters strip; padding is another key
+        ctx = self.context_cache.get(texts[N_ROW:])  # the adapters strip; padding: another key
         analyte_pk = self.analyte_pk_by_text.get(texts[2])
         replicate = self.replicate_check.cache.get(texts[4])
+        well: Any = self.well_check(texts[6]) if texts[6] else None
         if (
             type(ctx) is _Context
             and analyte_pk is not None
             and type(replicate) is int
             and not texts[5]
             and ctx.run_problem is None
+            and type(well) is not _Invalid
         ):
             iso_code = texts[0].strip()
             sample_code = texts[1].strip()
@@ -420,6 +428,7 @@ class ReadoutLoader:
                             "none",
                             null,
                             null,
+                            null if well is None else well,
                             ctx.id,
                         )
                         return (
@@ -442,7 +451,8 @@ class ReadoutLoader:
             texts[4].strip(),
             texts[5],
         )
-        context_key = texts[6:]
+        well_t = texts[6].strip()
+        context_key = texts[N_ROW:]
         ctx_or_bad = self.context_cache.get(context_key)
         if ctx_or_bad is None:
             ctx_or_bad = self._context(context_key)
@@ -466,6 +476,9 @@ class ReadoutLoader:
         notes = self.notes_check(notes_t.strip()) if notes_t else None
         if type(notes) is _Invalid:
             bad.append(("notes", notes.message, notes_t))
+        well = self.well_check(well_t) if well_t else None
+        if type(well) is _Invalid:
+            bad.append(("well", well.message, well_t))
         parsed: ParsedResult | None = None
         if not value_text:
             bad.append(("value", "required", ""))
@@ -473,7 +486,12 @@ class ReadoutLoader:
             unit, _assay, _run, _measured_on, lod, lloq, uloq = ctx.values[:7]
             try:
                 parsed = parse_result(
-                    value_text, decimal_comma=self.decimal_comma, lod=lod, lloq=lloq, uloq=uloq
+                    value_text,
+                    decimal_comma=self.decimal_comma,
+                    lod=lod,
+                    lloq=lloq,
+                    uloq=uloq,
+                    unit=unit,
                 )
             except ValueError as exc:
                 bad.append(("value", str(exc), value_text))
@@ -487,7 +505,7 @@ class ReadoutLoader:
                         (
                             col,
                             msg,
-                            {"isolation_id": iso_code, "unit": texts[6].strip()}.get(col, ""),
+                            {"isolation_id": iso_code, "unit": texts[N_ROW].strip()}.get(col, ""),
                         )
                     )
         sample_pk = iso_pk = None
@@ -537,6 +555,7 @@ class ReadoutLoader:
             parsed.censor,
             parsed.qualitative,
             notes,
+            well,
         )
         values = (*(null if v is None else v for v in row_part), ctx.id)
         return (rownum, fields if self.db_has_readouts else _NO_FIELDS, values, key)
@@ -650,7 +669,7 @@ class ReadoutLoader:
             assert data is not None
             if self.src.decimal_comma:
                 data["decimal_comma"] = "true"
-                for c in ("lod", "lloq", "uloq"):
+                for c in ("lod", "lloq", "uloq", "dilution_factor"):
                     if data.get(c):
                         data[c] = to_decimal_point(data[c])
             row = ReadoutIn.model_validate(data)

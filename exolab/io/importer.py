@@ -26,6 +26,7 @@ from exolab.db.models import (
     AuditEvent,
     CellSource,
     ImportBatch,
+    InstrumentRun,
     Isolation,
     IsolationStep,
     Readout,
@@ -905,6 +906,7 @@ def undo_batch(lab: Lab, batch_id: int) -> UndoReport:
                 s.execute(delete(Visit).where(Visit.id.in_(gone)))
         s.execute(delete(Subject).where(Subject.batch_id == b))
         s.execute(delete(CellSource).where(CellSource.batch_id == b))
+        s.execute(delete(InstrumentRun).where(InstrumentRun.batch_id == b))  # before its run
         s.execute(delete(AssayRun).where(AssayRun.batch_id == b))
         for part in _chunks(analyte_ids):
             s.execute(delete(Analyte).where(Analyte.id.in_(part)))

@@ -58,6 +58,8 @@ class ReadoutOut(BaseModel):
     instrument: str | None
     qc: str | None
     notes: str | None
+    well: str | None = None
+    dilution_factor: float | None = None
     version: int
 
     def as_input(self) -> dict[str, Any]:
@@ -81,6 +83,8 @@ class ReadoutOut(BaseModel):
             "instrument": self.instrument,
             "qc": self.qc,
             "notes": self.notes,
+            "well": self.well,
+            "dilution_factor": self.dilution_factor,
         }
 
 
@@ -258,6 +262,8 @@ def _values(r: ReadoutIn) -> dict[str, Any]:
         "measured_on": r.measured_on,
         "qc": r.qc,
         "notes": r.notes,
+        "well": r.well,
+        "dilution_factor": r.dilution_factor,
     }
 
 
@@ -363,6 +369,8 @@ def _out(row: Any) -> ReadoutOut:
         instrument=ro.instrument,
         qc=ro.qc,
         notes=ro.notes,
+        well=ro.well,
+        dilution_factor=ro.dilution_factor,
         version=ro.version,
     )
 

@@ -295,6 +295,11 @@ class ExolabApp(App[int]):
                 self.action_print_labels,
             ),
             ("Import file", "validate, preview and import a CSV", self.action_import),
+            (
+                "Import instrument file",
+                "NTA, qPCR, dPCR or plate-reader export: map, check, import",
+                self.action_import_instrument,
+            ),
             ("Export data", "write a CSV export", self.action_export),
             ("Undo an import batch", "remove what one import added", self.action_undo_import),
             ("Help", "keys of the current screen (f1 / ?)", self.action_help),
@@ -364,6 +369,12 @@ class ExolabApp(App[int]):
 
         if self.require_writer("import files"):
             self.push_screen(ImportWizardScreen())
+
+    def action_import_instrument(self, path: str = "") -> None:
+        from exolab.tui.screens.instrument_import import InstrumentImportScreen
+
+        if self.require_writer("import files"):
+            self.push_screen(InstrumentImportScreen(path))
 
     def action_undo_import(self) -> None:
         from exolab.tui.screens.transfer import UndoImportScreen

@@ -156,9 +156,9 @@ def test_cli_import_export_undo(lab: Lab, db_url: str, tmp_path: Path) -> None:
     assert code == 0
     assert out.splitlines()[0] == (
         "isolation_id,sample_id,analyte,value,unit,assay,run_id,measured_on,replicate,lod,lloq,"
-        "uloq,antibody,antibody_dilution,lysis_buffer,instrument,qc,notes"
+        "uloq,antibody,antibody_dilution,lysis_buffer,instrument,qc,notes,well,dilution_factor"
     )
-    assert out.splitlines()[1] == "ISO-1,,CD63,12.5,pg/mL,elisa,R1,2024-03-05,1,0.5,,,,,,,pass,"
+    assert out.splitlines()[1] == "ISO-1,,CD63,12.5,pg/mL,elisa,R1,2024-03-05,1,0.5,,,,,,,pass,,,"
     assert len(out.splitlines()) == 5
     code, out, err = run("import", "--undo", batch, db=db_url)
     assert code == 0, err

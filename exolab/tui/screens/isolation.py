@@ -78,6 +78,7 @@ class IsolationScreen(BaseScreen):
         Binding("r", "readouts", "Enter readouts", id="isolation.readouts"),
         Binding("e", "edit", "Edit", id="isolation.edit"),
         Binding("s", "sample", "Sample", id="isolation.sample"),
+        Binding("i", "instrument_runs", "Instrument runs", id="isolation.instrument_runs"),
         Binding("ctrl+r", "refresh", "Refresh", id="isolation.refresh"),
         Binding("escape", "back", "Back", id="isolation.back"),
     ]
@@ -148,6 +149,11 @@ class IsolationScreen(BaseScreen):
 
     def action_readouts(self) -> None:
         self.lab_app.action_readout_grid([self.code])
+
+    def action_instrument_runs(self) -> None:
+        from exolab.tui.screens.instrument_run import InstrumentRunsScreen
+
+        self.app.push_screen(InstrumentRunsScreen(self.code))
 
     def action_sample(self) -> None:
         if self.detail:

@@ -1,0 +1,438 @@
+"""Instrument files into readouts through the ordinary import machinery (docs/instruments.md).
+
+A parsed export (:mod:`exolab.io.instruments`) becomes readout rows — one per sample well,
+video or position — written to a temporary CSV with the readout import's own columns and
+loaded by :class:`exolab.io.bulk.ReadoutLoader`, so the readout rules are the same ones a
+hand-made CSV meets (units, censoring, replicates, runs, duplicates and "unchanged"). The run
+becomes an ``assay_runs`` row with its ``instrument_runs`` record (the file's bytes, sha256,
+parser, header, settings, standard curve, controls), all in one transaction with one import
+batch, so ``import --undo BATCH`` removes it. Problems name the file and the well or video.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from sqlalchemy import select
+
+from exolab.db.models import AssayRun, ImportBatch, Isolation, Sample
+from exolab.io import instruments
+from exolab.io.importer import (
+    ImportFailed,
+    ImportReport,
+    _Abort,
+    _lock_imports,
+    check_header,
+    kind_of,
+)
+from exolab.io.instruments.model import InstrumentFileError, ParsedRun
+from exolab.io.problems import Problems
+from exolab.io.reading import open_csv
+from exolab.services import instrument_runs
+from exolab.services.context import Lab, Tx
+
+BATCH_KIND = "instrument"
+COLUMNS = (
+    "isolation_id",
+    "sample_id",
+    "analyte",
+    "value",
+    "unit",
+    "assay",
+    "run_id",
+    "measured_on",
+    "replicate",
+    "lod",
+    "lloq",
+    "uloq",
+    "instrument",
+    "qc",
+    "notes",
+    "well",
+    "dilution_factor",
+)
+DEFAULT_ASSAY = {"gen5": "bca", "softmax": "elisa"}
+
+
+class PositionProblems(Problems):
+    """Problems named ``FILE:WELL:COLUMN`` (or ``FILE:VIDEO:...``): the readout rows are the
+    file's wells, so a row number is shown as the well it came from."""
+
+    def __init__(self, file_name: str, labels: dict[int, str], errors_out: TextIO | None) -> None:
+        super().__init__(file_name, None)
+        self.labels = labels
+        self._out = csv.writer(errors_out, lineterminator="\n") if errors_out else None
+        if self._out is not None:
+            self._out.writerow(["file", "position", "column", "value", "message"])
+
+    def add(self, row: int, column: str, message: str, value: str | None = None) -> None:
+        super().add(row, column, message, value)
+        if self._out is not None:
+            self._out.writerow(
+                [self.file_name, self.labels.get(row, row), column, value or "", message]
+            )
+
+    def lines(self) -> list[str]:
+        out = []
+        for key, group in self._groups.items():
+            p = group.first
+            label = self.labels.get(p.row, str(p.row))
+            line = f"{self.file_name}:{label}:{p.column}: {p.message}"
+            if group.count > 1:
+                rows = [r for a, b in group.ranges for r in range(a, b + 1)][1:9]
+                where = ", ".join(self.labels.get(r, str(r)) for r in rows)
+                more = "..." if group.count > 9 else ""
+                line += f" ... and {group.count - 1} more with the same problem: {where}{more}"
+            out.append(line)
+            del key
+        return out
+
+
+@dataclass
+class InstrumentReport:
+    file_name: str
+    run: ParsedRun
+    run_code: str
+    sha256: str
+    dry_run: bool
+    report: ImportReport
+    per_target: Counter[tuple[str, str]] = field(default_factory=Counter)
+    run_status: str = "created"  # or "unchanged"
+
+    @property
+    def batch_id(self) -> int | None:
+        return self.report.batch_id
+
+
+def parse_map(items: list[str]) -> dict[str, str]:
+    """``--map NAME=ID[,NAME=ID...]`` (repeatable) or ``--map MAP.csv`` (columns name,target)."""
+    out: dict[str, str] = {}
+    for item in items:
+        p = Path(item)
+        if "=" not in item and p.suffix.lower() == ".csv":
+            if not p.exists():
+                raise InstrumentFileError(f"{item}: no such map file")
+            with p.open(encoding="utf-8-sig", newline="") as f:
+                rows = list(csv.reader(f))
+            head = [h.strip().lower() for h in rows[0]] if rows else []
+            if "name" not in head or "target" not in head:
+                raise InstrumentFileError(f"{item}:1: the map needs the columns name,target")
+            ni, ti = head.index("name"), head.index("target")
+            for n, row in enumerate(rows[1:], start=2):
+                if not row or (row[0].strip().startswith("#")):
+                    continue
+                name = row[ni].strip() if ni < len(row) else ""
+                target = row[ti].strip() if ti < len(row) else ""
+                if name and target:
+                    if name in out and out[name] != target:
+                        raise InstrumentFileError(f"{item}:{n}:name: {name!r} is mapped twice")
+                    out[name] = target
+            continue
+        for part in item.split(","):
+            name, sep, target = part.partition("=")
+            if not sep or not name.strip() or not target.strip():
+                raise InstrumentFileError(
+                    f"--map: cannot read {part!r}; write NAME=ID (e.g. --map 5K=ISO-0001) or "
+                    "give a MAP.csv"
+                )
+            out[name.strip()] = target.strip()
+    return out
+
+
+def parse_pairs(items: list[str], option: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, code = item.partition("=")
+        if not sep or not name.strip() or not code.strip():
+            raise InstrumentFileError(f"{option}: cannot read {item!r}; write NAME=CODE")
+        out[name.strip()] = code.strip()
+    return out
+
+
+def default_run_code(run: ParsedRun, sha: str) -> str:
+    day = run.header.run_at.strftime("%Y%m%d") + "-" if run.header.run_at else ""
+    return f"{run.format.upper()}-{day}{sha[:10]}"
+
+
+def _targets(tx: Tx, ids: set[str]) -> dict[str, tuple[str, str]]:
+    """id -> ("isolation_id" | "sample_id", id) for the ids that exist."""
+    found: dict[str, tuple[str, str]] = {}
+    if not ids:
+        return found
+    for code in tx.session.scalars(
+        select(Isolation.isolation_code).where(Isolation.isolation_code.in_(sorted(ids)))
+    ):
+        found[code] = ("isolation_id", code)
+    rest = sorted(ids - set(found))
+    if rest:
+        for code in tx.session.scalars(
+            select(Sample.sample_code).where(Sample.sample_code.in_(rest))
+        ):
+            found[code] = ("sample_id", code)
+    return found
+
+
+def template_map(path: str | Path, fmt: str = "auto", lab: Lab | None = None) -> str:
+    """``name,target`` rows for the file's sample names, the target filled in where the name
+    already is an isolation or sample id."""
+    import io
+
+    run = instruments.parse(path, fmt)
+    names = run.sample_names()
+    known: dict[str, tuple[str, str]] = {}
+    if lab is not None:
+        with lab.read() as tx:
+            known = _targets(tx, set(names))
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["name", "target"])
+    for n in names:
+        w.writerow([n, n if n in known else ""])
+    return buf.getvalue()
+
+
+def import_instrument(
+    lab: Lab,
+    path: str | Path,
+    *,
+    fmt: str = "auto",
+    target: str | None = None,
+    mapping: dict[str, str] | None = None,
+    analytes: dict[str, str] | None = None,
+    run_id: str | None = None,
+    unit: str | None = None,
+    assay: str | None = None,
+    date_order: str | None = None,
+    dry_run: bool = False,
+    errors_out: TextIO | None = None,
+) -> InstrumentReport:
+    """Import one instrument file. Raises :class:`InstrumentFileError` when the file cannot
+    be read, :class:`ImportFailed` (nothing written) when its readouts have problems."""
+    p = Path(path)
+    name = p.name
+    if not p.is_file():
+        raise InstrumentFileError(f"{path}: no such file")
+    data = p.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    run = instruments.parse_bytes(data, name, fmt, date_order)
+    analytes = analytes or {}
+    mapping = mapping or {}
+    run_code = run_id or default_run_code(run, sha)
+    assay_name = assay or DEFAULT_ASSAY.get(run.format, run.assay)
+    instrument = (
+        " ".join(
+            x
+            for x in (
+                run.header.instrument_model,
+                f"#{run.header.instrument_serial}" if run.header.instrument_serial else None,
+            )
+            if x
+        )[:256]
+        or None
+    )
+    measured_on = run.header.run_at.date().isoformat() if run.header.run_at else ""
+
+    with tempfile.TemporaryDirectory(prefix="exolab-instrument-") as tmp:
+        labels: dict[int, str] = {1: "run"}
+        problems = PositionProblems(name, labels, errors_out)
+        report = ImportReport(BATCH_KIND, name, dry_run, problems=problems)
+        result = InstrumentReport(name, run, run_code, sha, dry_run, report)
+        try:
+            with lab.write() as tx:
+                _lock_imports(tx)
+                samples = run.samples
+                wanted = {target} if target else set()
+                wanted |= {mapping[k] for k in mapping}
+                known = _targets(tx, wanted)
+                csv_path = Path(tmp) / "readouts.csv"
+                replicate: Counter[tuple[str, str, str]] = Counter()
+                with csv_path.open("w", encoding="utf-8", newline="") as f:
+                    w = csv.writer(f, lineterminator="\n")
+                    w.writerow(COLUMNS)
+                    for rownum, m in enumerate(samples, start=2):
+                        labels[rownum] = m.position
+                        tid = target or mapping.get(m.position) or mapping.get(m.name)
+                        if tid is None:
+                            problems.add(
+                                rownum,
+                                "name",
+                                f"sample name {m.name!r} is not mapped to an isolation or sample "
+                                f"id; give --map {m.name or m.position}=ID (or --target ID)",
+                            )
+                            report.refused += 1
+                            continue
+                        kind_id = known.get(tid)
+                        if kind_id is None:
+                            problems.add(rownum, "target", f"no isolation or sample {tid!r}", tid)
+                            report.refused += 1
+                            continue
+                        analyte = analytes.get(m.target, m.target)
+                        if (
+                            run.assay in ("bca", "elisa")
+                            and m.target == "concentration"
+                            and ("concentration" not in analytes)
+                        ):
+                            problems.add(
+                                rownum,
+                                "analyte",
+                                "a plate reader's concentrations need their analyte: give "
+                                "--analyte concentration=CODE (e.g. total_protein)",
+                            )
+                            report.refused += 1
+                            continue
+                        u = m.unit or unit
+                        if u is None:
+                            problems.add(
+                                rownum,
+                                "unit",
+                                "the file does not state the unit of its values; give --unit "
+                                "(e.g. --unit ug/mL)",
+                            )
+                            report.refused += 1
+                            continue
+                        key = (kind_id[1], analyte, u)
+                        replicate[key] += 1
+                        result.per_target[(kind_id[1], analyte)] += 1
+                        row = {
+                            kind_id[0]: kind_id[1],
+                            "analyte": analyte,
+                            "value": m.value,
+                            "unit": u,
+                            "assay": assay_name,
+                            "run_id": run_code,
+                            "measured_on": measured_on,
+                            "replicate": replicate[key],
+                            "lod": _num(m.lod),
+                            "lloq": _num(m.lloq),
+                            "uloq": _num(m.uloq),
+                            "instrument": instrument or "",
+                            "qc": m.qc or "",
+                            "notes": m.notes or "",
+                            "well": m.position,
+                            "dilution_factor": _num(m.dilution_factor),
+                        }
+                        w.writerow([row.get(c, "") for c in COLUMNS])
+                batch = ImportBatch(
+                    kind=BATCH_KIND,
+                    file_name=name[-512:],
+                    sha256=sha,
+                    user_name=tx.actor.name,
+                    counts={},
+                    status="applied",
+                )
+                tx.session.add(batch)
+                tx.session.flush()
+                report.batch_id = batch.id
+                result.run_status = _ensure_run(
+                    tx, run, run_code, assay_name, name, data, sha, batch.id, instrument, problems
+                )
+                src = open_csv(csv_path, name)
+                with src:
+                    index = check_header(kind_of("readouts"), src, problems, ignore_extra=False)
+                    from exolab.io.bulk import ReadoutLoader
+
+                    ReadoutLoader(tx, src, index, report, problems, "error").run()
+                if problems or dry_run:
+                    raise _Abort
+                counts = report.counts() | {"run_" + result.run_status: 1}
+                batch.counts = counts
+                tx.session.flush()
+                tx.audit(
+                    "import",
+                    "import_batch",
+                    str(batch.id),
+                    new={
+                        "kind": BATCH_KIND,
+                        "file_name": name,
+                        "sha256": sha,
+                        "format": run.format,
+                        "run_id": run_code,
+                        "counts": counts,
+                    },
+                    batch_id=batch.id,
+                )
+        except _Abort:
+            pass
+    if dry_run:
+        report.batch_id = None
+    if problems and not dry_run:
+        raise ImportFailed(report)
+    return result
+
+
+def _num(v: float | None) -> str:
+    return "" if v is None else repr(float(v))
+
+
+def _ensure_run(
+    tx: Tx,
+    run: ParsedRun,
+    run_code: str,
+    assay: str,
+    name: str,
+    data: bytes,
+    sha: str,
+    batch_id: int,
+    instrument: str | None,
+    problems: Problems,
+) -> str:
+    """Create the assay run and its instrument record, or find the same file already there
+    ("unchanged"); another file under the same run id is a problem."""
+    existing = tx.session.scalar(select(AssayRun.id).where(AssayRun.run_code == run_code))
+    if existing is not None:
+        ir = instrument_runs.file_of(tx, run_code)
+        if ir is not None and ir.sha256 == sha:
+            return "unchanged"
+        what = (
+            f"already holds another file ({ir.file_name}, sha256 {ir.sha256[:12]})"
+            if ir is not None
+            else "already exists and was not read from an instrument file"
+        )
+        problems.add(1, "run_id", f"run {run_code} {what}; give another --run-id", run_code)
+        return "refused"
+    h = run.header
+    settings = dict(run.settings)
+    if h.experiment:
+        settings["experiment_name"] = h.experiment
+    if h.cycles:
+        settings["cycles"] = h.cycles
+    instrument_runs.record_instrument_run(
+        tx,
+        run_code=run_code,
+        assay=assay,
+        measured_on=h.run_at.date() if h.run_at else None,
+        instrument=instrument,
+        notes=f"read from {name} by exolab's {run.format} parser {run.parser_version}",
+        record={
+            "file_name": name[-512:],
+            "file_size": len(data),
+            "sha256": sha,
+            "content": data,
+            "parser": run.format,
+            "parser_version": run.parser_version,
+            "instrument_model": h.instrument_model,
+            "instrument_serial": h.instrument_serial,
+            "software_version": h.software_version,
+            "operator": h.operator,
+            "run_at_text": h.run_at_text,
+            "run_at": h.run_at,
+            "run_tz": h.run_tz,
+            "dilution_factor": h.dilution_factor,
+            "values_corrected": h.values_corrected,
+            "settings": settings,
+            "standard_curve": run.standard_curve,
+            "controls": {"wells": run.controls},
+            "left_out": [
+                {"position": x.position, "name": x.name, "reason": x.reason} for x in run.left_out
+            ],
+            "warnings": list(run.warnings),
+        },
+        batch_id=batch_id,
+    )
+    return "created"

@@ -1,0 +1,142 @@
+"""Instrument exports read into one common shape (pure parsing, no database).
+
+``detect(path)`` names the format from the file's content (never its extension);
+``parse(path, fmt)`` returns a :class:`~exolab.io.instruments.model.ParsedRun`. See
+docs/instruments.md for what each format gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+from exolab.io.instruments.model import InstrumentFileError, ParsedRun, text_of
+
+FORMAT_NAMES = (
+    "nanosight",
+    "zetaview",
+    "quantstudio",
+    "cfx",
+    "rdml",
+    "qiacuity",
+    "gen5",
+    "softmax",
+    "asm",
+)
+DESCRIPTIONS = {
+    "nanosight": "NanoSight NTA ExperimentSummary CSV",
+    "zetaview": "ZetaView size/11pos text",
+    "quantstudio": "QuantStudio/ViiA 7 results .txt",
+    "cfx": "Bio-Rad CFX Maestro Cq CSV",
+    "rdml": "RDML 1.x",
+    "qiacuity": "QIAcuity dPCR CSV",
+    "gen5": "BioTek Gen5 endpoint text",
+    "softmax": "SoftMax Pro text (UTF-16)",
+    "asm": "Allotrope Simple Model JSON",
+}
+
+
+def _module(fmt: str) -> ModuleType:
+    import importlib
+
+    return importlib.import_module(f"exolab.io.instruments.{fmt}")
+
+
+def known_formats() -> str:
+    return ", ".join(f"{f} ({DESCRIPTIONS[f]})" for f in FORMAT_NAMES)
+
+
+def detect_bytes(data: bytes, name: str) -> str:
+    if not data.strip():
+        raise InstrumentFileError(f"{name}: the file is empty")
+    from exolab.io.instruments import asm, rdml
+
+    if rdml.sniff_bytes(data):
+        return "rdml"
+    if asm.sniff_bytes(data):
+        return "asm"
+    text = text_of(data[: 1 << 20])
+    for fmt in ("nanosight", "zetaview", "quantstudio", "cfx", "qiacuity", "gen5", "softmax"):
+        sniff: Callable[[str], bool] = _module(fmt).sniff
+        if sniff(text):
+            return fmt
+    raise InstrumentFileError(
+        f"{name}: not an instrument export exolab knows; the formats it reads are: "
+        f"{known_formats()} (or give --format)"
+    )
+
+
+def detect(path: str | Path) -> str:
+    p = Path(path)
+    return detect_bytes(p.read_bytes(), p.name)
+
+
+def convert_with_allotropy(data: bytes, name: str) -> bytes:
+    """A vendor file that exolab does not read itself, converted to ASM JSON by Benchling's
+    allotropy when the optional extra is installed (``pip install 'exolab[instruments]'``);
+    it is imported here only, never at start-up (it is large)."""
+    import io
+    import json
+
+    try:
+        from allotropy.to_allotrope import allotrope_from_io  # type: ignore[import-not-found]
+    except ImportError:
+        raise InstrumentFileError(
+            f"{name}: not an instrument export exolab knows; the formats it reads are: "
+            f"{known_formats()}. Other vendor files can be read after "
+            "`pip install 'exolab[instruments]'` (allotropy)"
+        ) from None
+    try:
+        asm = allotrope_from_io(io.BytesIO(data), name)
+    except Exception as exc:  # allotropy's own errors: say what it said
+        raise InstrumentFileError(
+            f"{name}: not an instrument export exolab knows ({known_formats()}), and allotropy "
+            f"could not convert it either: {exc}"
+        ) from None
+    return json.dumps(asm).encode()
+
+
+def parse_bytes(
+    data: bytes, name: str, fmt: str = "auto", date_order: str | None = None
+) -> ParsedRun:
+    if fmt == "auto":
+        try:
+            fmt = detect_bytes(data, name)
+        except InstrumentFileError:
+            if not data.strip():
+                raise
+            converted = convert_with_allotropy(data, name)
+            asm_run = parse_bytes(converted, name, "asm", date_order)
+            asm_run.settings["converted_by"] = "allotropy"
+            return asm_run
+    if fmt not in FORMAT_NAMES:
+        raise InstrumentFileError(
+            f"unknown format {fmt!r}; use auto or one of {', '.join(FORMAT_NAMES)}"
+        )
+    try:
+        run: ParsedRun = _module(fmt).parse(data, name, date_order)
+    except InstrumentFileError:
+        raise
+    except (ValueError, IndexError, KeyError, UnicodeError) as exc:
+        raise InstrumentFileError(
+            f"{name}: cannot read the file as {DESCRIPTIONS[fmt]} ({exc}); is it complete?"
+        ) from None
+    return run
+
+
+def parse(path: str | Path, fmt: str = "auto", date_order: str | None = None) -> ParsedRun:
+    p = Path(path)
+    return parse_bytes(p.read_bytes(), p.name, fmt, date_order)
+
+
+__all__ = [
+    "FORMAT_NAMES",
+    "InstrumentFileError",
+    "ParsedRun",
+    "detect",
+    "detect_bytes",
+    "known_formats",
+    "parse",
+    "parse_bytes",
+]

@@ -1,0 +1,111 @@
+"""The common shape every instrument parser returns (pure data, no database).
+
+A parser reads one export into a :class:`ParsedRun`: the run header, settings, standard
+curve and controls, the measurements that become readouts (one per well, video or
+position), what it left out and why, and warnings. ``exolab.io.instrument_import`` turns the
+measurements into readout rows that go through the ordinary readout rules
+(docs/instruments.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from exolab.services.errors import ExolabError
+
+ROLES = ("sample", "standard", "ntc", "blank", "control")
+
+
+class InstrumentFileError(ExolabError):
+    """The file cannot be read as the instrument format: ``FILE:WHERE: message``."""
+
+
+@dataclass
+class RunHeader:
+    instrument_model: str | None = None
+    instrument_serial: str | None = None
+    software_version: str | None = None
+    operator: str | None = None
+    experiment: str | None = None
+    run_at_text: str | None = None  # the date-time exactly as written in the file
+    run_at: datetime | None = None  # the local date-time as written (no zone applied)
+    run_tz: str | None = None  # the zone as written ("EDT"), if any
+    dilution_factor: float | None = None  # a whole-run dilution (NTA, ZetaView)
+    values_corrected: bool | None = None  # True: the file's values already include it
+    cycles: int | None = None  # qPCR: the run's cycle count (limit of "not detected")
+
+
+@dataclass
+class Measurement:
+    """One result of the file: a candidate readout (role sample) or a run control."""
+
+    name: str  # the sample name as the instrument wrote it (what --map ties to an id)
+    position: str  # well (A1), plate:well, or NTA video: how problems name it
+    target: str  # the analyte as the file names it (target, "particle_concentration")
+    value: str  # result text for parse_result: "27.102", "Undetermined", ">ULOQ"
+    unit: str | None
+    role: str = "sample"
+    dilution_factor: float | None = None
+    lod: float | None = None
+    lloq: float | None = None
+    uloq: float | None = None
+    qc: str | None = None
+    notes: str | None = None
+
+
+@dataclass
+class LeftOut:
+    position: str
+    name: str
+    reason: str
+
+
+@dataclass
+class ParsedRun:
+    format: str
+    parser_version: str
+    assay: str  # exolab's assay vocabulary: nta, qpcr, ddpcr, bca, elisa
+    header: RunHeader
+    measurements: list[Measurement] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    standard_curve: dict[str, Any] = field(default_factory=dict)
+    controls: list[dict[str, Any]] = field(default_factory=list)
+    left_out: list[LeftOut] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    position_word: str = "WELL"  # how a position is named in messages (WELL, VIDEO)
+
+    @property
+    def samples(self) -> list[Measurement]:
+        return [m for m in self.measurements if m.role == "sample"]
+
+    def sample_names(self) -> list[str]:
+        """The distinct sample names in file order."""
+        seen: dict[str, None] = {}
+        for m in self.samples:
+            seen.setdefault(m.name, None)
+        return list(seen)
+
+
+def number(text: str) -> float | None:
+    """A plain number as instruments write it ("5,720.562" with thousands commas too), or
+    None for blanks and flags."""
+    s = text.strip().replace(",", "") if text else ""
+    if not s:
+        return None
+    try:
+        value = float(s)
+    except ValueError:
+        return None
+    return value if value == value and value not in (float("inf"), float("-inf")) else None
+
+
+def text_of(data: bytes) -> str:
+    """Decode an export: UTF-16 with a BOM, UTF-8 (with or without BOM), else Latin-1."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
