@@ -16,7 +16,7 @@ from exolab.domain.ordering import location_key, natural_key
 from exolab.domain.vocab import BIOFLUID
 from exolab.services.context import Tx
 from exolab.services.errors import FieldError, NotFound, ValidationFailed
-from exolab.services.samples import INACTIVE_STATUSES
+from exolab.services.lifecycle import INACTIVE as INACTIVE_STATUSES
 
 CHUNK = 900  # ids per IN (...) query: under SQLite's variable limit
 
