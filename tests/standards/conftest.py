@@ -19,7 +19,7 @@ PLASMA: dict[str, Any] = {
     "subject_id": "P01",
     "visit": "baseline",
     "tube": "K2EDTA",
-    "volume_ml": "4",
+    "volume_ml": "20",  # isolations take their volume (docs/lifecycle.md): room for many preps
     "pre_centrifugation_delay_min": "45",
     "pre_centrifugation_temp": "RT",
     "spin1_g": "2500",
