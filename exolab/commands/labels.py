@@ -63,7 +63,14 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_ship_create)
     p = ssub.add_parser("receive", parents=[common], help="receive tubes by their manifest")
     p.add_argument("manifest", metavar="MANIFEST", help="the manifest CSV")
-    p.add_argument("--into", metavar="F/R/B", help="place received tubes in this box")
+    p.add_argument(
+        "--into", metavar="F/R/B", help="place received tubes in this box (it must exist)"
+    )
+    p.add_argument(
+        "--create-locations",
+        action="store_true",
+        help="create the --into box (and its freezer and rack) when it does not exist",
+    )
     p.add_argument("--scanned", metavar="FILE", help="ids scanned on arrival (else: all listed)")
     p.set_defaults(handler=cmd_ship_receive)
     p = ssub.add_parser("list", parents=[common], help="list shipments")
@@ -382,7 +389,12 @@ def cmd_ship_receive(args: argparse.Namespace) -> int:
     lab = open_lab(args)
     with lab.write() as tx:
         result = receive_shipment(
-            tx, manifest, into=args.into, scanned=scanned, source=str(args.manifest)
+            tx,
+            manifest,
+            into=args.into,
+            scanned=scanned,
+            source=str(args.manifest),
+            create_locations=args.create_locations,
         )
     s = result.shipment
     print(

@@ -22,7 +22,7 @@ OUT_OF_STORAGE = ("consumed", "discarded", "shipped")
 _WHY = {
     "consumed": "it was used up",
     "discarded": "it was thrown away",
-    "shipped": "it left the lab",
+    "shipped": "it left the lab; receiving its shipment brings it back",
     "missing": "it is not where the record says; find it and return it first",
 }
 
@@ -44,6 +44,9 @@ class Action:
     words: str  # "isolate from", for "cannot isolate from sample X"
     allowed_from: tuple[str, ...]
     leaves: str | None  # None: the status does not change
+    # Done only by its own service, never by a status edit or a status verb: receiving a
+    # shipped tube back goes with its shipment's record (what came back, where it went).
+    via: str | None = None
 
 
 ACTIONS: dict[str, Action] = {
@@ -58,6 +61,13 @@ ACTIONS: dict[str, Action] = {
         Action("aliquot", "aliquot", ACTIVE, None),
         Action("isolate", "isolate from", ACTIVE, None),
         Action("move", "move", (*ACTIVE, "missing"), None),
+        Action(
+            "receive",
+            "receive back",
+            ("shipped",),
+            "available",
+            via="receiving its shipment (exolab ship receive)",
+        ),
     )
 }
 # Words a user may type for an action -> the action.
@@ -81,8 +91,9 @@ ACTION_WORDS = {
 
 
 def allowed_actions(status: str) -> list[str]:
-    """The actions a tube in ``status`` allows (what the UI offers and the CLI accepts)."""
-    return [a.name for a in ACTIONS.values() if status in a.allowed_from]
+    """The actions a tube in ``status`` allows (what the UI offers and the CLI accepts);
+    actions done only by their own service (receiving a shipment) are not offered."""
+    return [a.name for a in ACTIONS.values() if status in a.allowed_from and a.via is None]
 
 
 def action_for(word: str) -> Action:
@@ -90,13 +101,19 @@ def action_for(word: str) -> Action:
     name = ACTION_WORDS.get(key, key)
     if name not in ACTIONS:
         raise ValidationFailed([FieldError("status", f"unknown action or status '{word}'", word)])
-    return ACTIONS[name]
+    action = ACTIONS[name]
+    if action.via is not None:
+        raise ValidationFailed(
+            [FieldError("status", f"{action.words} is done only by {action.via}", word)]
+        )
+    return action
 
 
 def transition(from_status: str, to_status: str) -> Action | None:
-    """The action that takes a tube from one status to another (None: no such action)."""
+    """The action that takes a tube from one status to another (None: no such action that a
+    status edit may do)."""
     for action in ACTIONS.values():
-        if action.leaves == to_status and from_status in action.allowed_from:
+        if action.via is None and action.leaves == to_status and from_status in action.allowed_from:
             return action
     return None
 

@@ -533,7 +533,37 @@ def set_status(
     counts a thaw; consumed/discarded/shipped tubes free their position; ``location`` puts a
     returned tube somewhere else than its old position (docs/lifecycle.md)."""
     tx.require_write("change sample status")
-    action = lifecycle.action_for(status)
+    return _change_status(
+        tx,
+        code,
+        lifecycle.action_for(status),
+        reason=reason,
+        expected_version=expected_version,
+        volume_used_ml=volume_used_ml,
+        location=location,
+        override=override,
+    )
+
+
+def receive_back(tx: Tx, code: str, *, reason: str) -> SampleOut:
+    """A shipped tube is back in the lab (``available``, out of storage until placed): only
+    :func:`exolab.services.shipments.receive_shipment` calls this, so the shipment records
+    what came back (docs/lifecycle.md)."""
+    tx.require_write("receive samples")
+    return _change_status(tx, code, lifecycle.ACTIONS["receive"], reason=reason)
+
+
+def _change_status(
+    tx: Tx,
+    code: str,
+    action: lifecycle.Action,
+    *,
+    reason: str | None,
+    expected_version: int | None = None,
+    volume_used_ml: float | None = None,
+    location: str | None = None,
+    override: bool = False,
+) -> SampleOut:
     assert action.leaves is not None
     reason = require_reason(reason, f"{action.words} a sample")
     sample = _require(tx, code)

@@ -1,9 +1,14 @@
 """Shipments: send tubes to another site with a manifest, receive them back (or receive tubes
 from another site) by manifest and scan (docs/labels.md).
 
-Sending marks each tube shipped through :func:`exolab.services.samples.set_status`, which frees
-its position and audits the change; receiving returns tubes to ``available`` and places them
-through :func:`~exolab.services.samples.move_sample`, or registers tubes new to this database.
+Both directions follow the tube life-cycle (docs/lifecycle.md): sending is its ``ship`` action
+(:func:`exolab.services.samples.set_status`: only active tubes, the position is freed, audited);
+receiving a tube of ours is its ``receive`` action (:func:`~exolab.services.samples.receive_back`:
+only shipped tubes, back to ``available``), then it is placed through
+:func:`~exolab.services.samples.move_sample`; tubes new to this database are registered. A tube
+on the manifest that did not arrive stays ``shipped`` (it has not come back; the shipment
+records it as missing). Received tubes go into existing storage: ``--into`` must name a box
+that exists, unless ``create_locations`` (as for imports).
 """
 
 from __future__ import annotations
@@ -15,15 +20,16 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from exolab.db.base import utcnow
-from exolab.db.models import Shipment, ShipmentItem
+from exolab.db.models import Box, Shipment, ShipmentItem
 from exolab.domain.schemas import parse_location
+from exolab.services import lifecycle, storage
 from exolab.services import samples as sample_service
-from exolab.services import storage
 from exolab.services import subjects as subject_service
 from exolab.services.context import Tx
 from exolab.services.errors import Conflict, FieldError, NotFound, ValidationFailed
 
-SHIPPABLE = ("available", "checked_out")
+SHIPPABLE = lifecycle.ACTIONS["ship"].allowed_from
+RECEIVABLE = lifecycle.ACTIONS["receive"].allowed_from
 MANIFEST_COLUMNS = [
     "shipment",
     "sent_from",
@@ -235,11 +241,38 @@ def manifest_rows(tx: Tx, code: str, *, sent_from: str = "") -> list[dict[str, A
     return rows
 
 
-def _placements(tx: Tx, count: int, into: str | None, wanted: list[str | None]) -> list[str | None]:
+def _into_box(tx: Tx, into: str, *, create: bool) -> Box:
+    """The box ``into`` names; it must exist unless ``create`` (docs/labels.md)."""
+    path = into.strip().strip("/")
+    try:
+        loc = parse_location(path)
+    except ValueError as exc:
+        raise ValidationFailed([FieldError("into", str(exc), into)]) from None
+    if loc.position is not None:
+        raise ValidationFailed(
+            [FieldError("into", f"'{into}' names a position; give the box FREEZER/RACK/BOX", into)]
+        )
+    box = storage.find_box(tx, loc.box_path)
+    if box is None:
+        if not create:
+            message = storage.unknown_location(tx, loc).replace(
+                "import with --create-locations", "receive with --create-locations"
+            )
+            raise ValidationFailed([FieldError("into", message, into)])
+        storage.add_location(tx, loc.box_path, exist_ok=True)
+        box = storage.find_box(tx, loc.box_path)
+        assert box is not None
+    return box
+
+
+def _placements(
+    tx: Tx, count: int, into: str | None, wanted: list[str | None], *, create: bool
+) -> list[str | None]:
     """Where each received tube goes: the next free positions of ``into``, else the position
-    each tube left from (``wanted``) when it is still free, else nowhere (out of storage)."""
+    each tube left from (``wanted``) when its box still exists and the position is free, else
+    nowhere (out of storage)."""
     if into:
-        box = storage.ensure_box(tx, into.strip().rstrip("/"))
+        box = _into_box(tx, into, create=create)
         free = storage.free_positions(tx, box.path) if box.n_rows else []
         if box.n_rows and len(free) < count:
             raise ValidationFailed(
@@ -254,8 +287,8 @@ def _placements(tx: Tx, count: int, into: str | None, wanted: list[str | None]) 
     for loc in wanted:
         if loc and "/" in loc:
             parsed = parse_location(loc)
-            box = storage.ensure_box(tx, parsed.box_path)
-            if storage.occupant(tx, box, parsed.position) is None:
+            old_box = storage.find_box(tx, parsed.box_path)
+            if old_box is not None and storage.occupant(tx, old_box, parsed.position) is None:
                 out.append(loc)
                 continue
         out.append(None)
@@ -269,10 +302,12 @@ def receive_shipment(
     into: str | None = None,
     scanned: list[str] | None = None,
     source: str = "manifest",
+    create_locations: bool = False,
 ) -> ReceiveResult:
     """Receive the tubes of a manifest (all of them, or those ``scanned``). Tubes this database
-    shipped come back ``available``; others are registered. Missing and unexpected tubes are
-    reported and recorded on the shipment."""
+    shipped come back ``available`` (the life-cycle's ``receive``); others are registered.
+    Missing and unexpected tubes are reported and recorded on the shipment. ``into`` must be
+    an existing box unless ``create_locations``."""
     tx.require_write("receive samples")
     if not manifest:
         raise ValidationFailed([FieldError(source, "the manifest lists no tubes")])
@@ -326,17 +361,17 @@ def receive_shipment(
     ours = []
     for sid in arrived:
         tube = sample_service.find_sample(tx, sid)
-        if tube is not None and tube.status != "shipped":
+        if tube is not None and tube.status not in RECEIVABLE:
             raise Conflict(f"sample {sid} is already here ({tube.status}); it cannot be received")
         ours.append(tube is not None)
     wanted = [items[s].from_location if s in items else None for s in arrived]
-    places = _placements(tx, len(arrived), into, wanted)
+    places = _placements(tx, len(arrived), into, wanted, create=create_locations)
     returned: list[str] = []
     registered: list[str] = []
     reason = f"received from {shipment.counterpart} ({code})"
     for sid, is_ours, place in zip(arrived, ours, places, strict=True):
         if is_ours:
-            sample_service.set_status(tx, sid, "available", reason=reason)
+            sample_service.receive_back(tx, sid, reason=reason)
             if place:
                 sample_service.move_sample(tx, sid, place, reason=reason)
             returned.append(sid)

@@ -101,7 +101,8 @@ def test_label_command_for_samples_isolation_and_box(lab: Lab, db_url: str, tmp_
         own = labels_for(tx, ["F1/R1/B1"], box_itself=True)
         iso = labels_for(tx, ["ISO-1"])
     assert [lb.code for lb in box] == ["S-1", "S-2", "S-10"]  # position order: A2 before A10
-    assert box[0].lines == ["EVS P01 V1", "plasma 2026-03-04", "1.5 mL"]
+    # the volume in the tube: 1.5 mL registered, 0.5 mL taken by ISO-1 (docs/lifecycle.md)
+    assert box[0].lines == ["EVS P01 V1", "plasma 2026-03-04", "1 mL"]
     assert own[0].code == "F1/R1/B1" and own[0].lines[-1] == "3 tubes"
     assert iso[0].lines == ["EVS P01 V1", "EV sec 2026-03-05", "100 uL"]
 

@@ -161,6 +161,12 @@ async def test_receive_a_shipment_by_scanning(sqlite_url: str, tmp_path: Path) -
         table = screen.query_one("#receive-table", DataTable)
         assert [table.get_row_at(i)[4] for i in range(3)] == ["✔", "", "✔"]
         screen.query_one("#receive-into", Input).value = "F2/R1/B1"
+        await pilot.press("ctrl+r")  # the box does not exist yet: refused, nothing received
+        await settle(pilot)
+        text = str(banner.render())
+        assert banner.has_class("-wrong") and text.startswith("Nothing received")
+        assert "no freezer F2" in text and "exolab storage add F2/R1/B1" in text
+        assert cli(sqlite_url, "storage", "add", "F2/R1/B1") == 0
         await pilot.press("ctrl+r")
         await settle(pilot)
         text = str(banner.render())

@@ -10,13 +10,19 @@ from sqlalchemy import select
 
 from exolab.db.engine import Database
 from exolab.db.models import AuditEvent
-from exolab.services import samples
+from exolab.services import samples, storage
 from exolab.services.audit import verify_chain
 from exolab.services.context import Lab
 from exolab.services.errors import Conflict, ValidationFailed
 from exolab.services.shipments import create_shipment, get_shipment, list_shipments
 from tests.labels.conftest import cli, stock, tube
 from tests.labels.decoding import decode, render
+
+BOX = ("F1/R1/B1", 10, 10)
+
+
+def _code(manifest: Path) -> str:
+    return next(csv.DictReader(manifest.open()))["shipment"]
 
 
 def _events(lab: Lab, entity: str, entity_id: str) -> list[tuple[str, str | None]]:
@@ -38,7 +44,11 @@ def test_out_and_back_keeps_positions_statuses_and_audit(
     lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ids = ["S-1", "S-2", "S-3"]
-    stock(lab, [tube(sid, location=f"F1/R1/B1/A{i + 1}") for i, sid in enumerate(ids)])
+    stock(
+        lab,
+        [tube(sid, location=f"F1/R1/B1/A{i + 1}") for i, sid in enumerate(ids)],
+        boxes=[BOX],
+    )
     manifest = tmp_path / "manifest.csv"
     pdf = tmp_path / "manifest.pdf"
     code = cli(
@@ -98,7 +108,7 @@ def test_out_and_back_keeps_positions_statuses_and_audit(
 
 
 def test_cannot_ship_discarded_or_shipped_tubes(lab: Lab) -> None:
-    stock(lab, [tube("S-1", location="F1/R1/B1/A1"), tube("S-2"), tube("S-3")])
+    stock(lab, [tube("S-1", location="F1/R1/B1/A1"), tube("S-2"), tube("S-3")], boxes=[BOX])
     with lab.write() as tx:
         samples.set_status(tx, "S-2", "discard", reason="cracked")
         create_shipment(tx, to="Partner", sample_ids=["S-3"])
@@ -120,17 +130,24 @@ def test_cannot_ship_discarded_or_shipped_tubes(lab: Lab) -> None:
 def test_scanned_receipt_reports_missing_and_unexpected(
     lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stock(lab, [tube(f"S-{i}", location=f"F1/R1/B1/A{i}") for i in range(1, 4)])
+    stock(lab, [tube(f"S-{i}", location=f"F1/R1/B1/A{i}") for i in range(1, 4)], boxes=[BOX])
     manifest = tmp_path / "m.csv"
     assert (
         cli(db_url, "ship", "create", "S-1", "S-2", "S-3", "--to", "P", "--out", str(manifest)) == 0
     )
     scans = tmp_path / "scans.txt"
     scans.write_text("S-3\nS-1\nSTRAY-9\n")
-    code = cli(
-        db_url, "ship", "receive", str(manifest), "--scanned", str(scans), "--into", "F2/R1/B7"
-    )
-    assert code == 0
+    receive = ("ship", "receive", str(manifest), "--scanned", str(scans), "--into", "F2/R1/B7")
+    capsys.readouterr()
+    # the box must exist (storage is created explicitly): refused, nothing received
+    assert cli(db_url, *receive) == 1
+    err = capsys.readouterr().err
+    assert "into: no freezer F2 (did you mean F1/R1/B7?)" in err
+    assert "exolab storage add F2/R1/B7" in err and "receive with --create-locations" in err
+    assert _state(lab, ["S-1", "S-3"]) == {"S-1": ("shipped", None), "S-3": ("shipped", None)}
+    with lab.read() as tx:
+        assert get_shipment(tx, _code(manifest)).status == "sent"
+    assert cli(db_url, *receive, "--create-locations") == 0
     out = capsys.readouterr().out
     assert "missing: S-2" in out and "unexpected: STRAY-9" in out
     assert _state(lab, ["S-1", "S-2", "S-3"]) == {
@@ -139,7 +156,7 @@ def test_scanned_receipt_reports_missing_and_unexpected(
         "S-3": ("available", "F2/R1/B7/A1"),  # placed in the order scanned
     }
     with lab.read() as tx:
-        shipment = get_shipment(tx, manifest.read_text().splitlines()[1].split(",")[0])
+        shipment = get_shipment(tx, _code(manifest))
     assert {i.sample_id: i.outcome for i in shipment.items} == {
         "S-1": "received",
         "S-2": "missing",
@@ -154,7 +171,7 @@ def test_tubes_from_another_site_are_registered(lab: Lab, db_url: str, tmp_path:
 
     site_b_url = f"sqlite:///{tmp_path / 'site_b.db'}"
     initialise(site_b_url, "tester")
-    stock(lab, [tube("A-1", location="F1/R1/B1/A1", volume_ml="0.25"), tube("A-2")])
+    stock(lab, [tube("A-1", location="F1/R1/B1/A1", volume_ml="0.25"), tube("A-2")], boxes=[BOX])
     manifest = tmp_path / "m.csv"
     assert (
         cli(
@@ -174,6 +191,7 @@ def test_tubes_from_another_site_are_registered(lab: Lab, db_url: str, tmp_path:
         )
         == 0
     )
+    assert cli(site_b_url, "storage", "add", "FB/R1/B1") == 0  # site B's box, set up first
     assert cli(site_b_url, "ship", "receive", str(manifest), "--into", "FB/R1/B1") == 0
     from exolab.db.engine import Database
 
@@ -210,7 +228,8 @@ def test_bad_manifest_names_file_row_and_column(
         "X,S-1,plasma,2026-01-01,EVS,P01,V1\n"
         "X,S-2,blood soup,2026-01-01,EVS,P01,V1\n"
     )
-    assert cli(sqlite_url, "ship", "receive", str(bad), "--into", "F1/R1/B1") == 1
+    receive = ("ship", "receive", str(bad), "--into", "F1/R1/B1", "--create-locations")
+    assert cli(sqlite_url, *receive) == 1
     err = capsys.readouterr().err
     assert f"{bad}:3:biofluid" in err and "blood soup" in err and "Traceback" not in err
     db = Database(sqlite_url)
@@ -218,6 +237,7 @@ def test_bad_manifest_names_file_row_and_column(
         with Lab(db, "tester").read() as tx:
             assert samples.find_sample(tx, "S-1") is None  # all or nothing
             assert list_shipments(tx) == []
+            assert storage.find_box(tx, "F1/R1/B1") is None  # the box too
     finally:
         db.dispose()
     bad.write_text("shipment,sample_id\nX,S-1\nX,\n")
@@ -226,3 +246,50 @@ def test_bad_manifest_names_file_row_and_column(
     bad.write_text("sample_id\nS-1\n")
     assert cli(sqlite_url, "ship", "receive", str(bad)) == 1
     assert "shipment column" in capsys.readouterr().err
+
+
+def test_shipping_and_receiving_follow_the_life_cycle(lab: Lab, tmp_path: Path) -> None:
+    """Ship is the life-cycle's action (missing tubes refused); a shipped tube comes back only
+    by receiving its shipment, never by a status verb or a technician's edit."""
+    stock(
+        lab, [tube("S-1", location="F1/R1/B1/A1"), tube("S-2", location="F1/R1/B1/A2")], boxes=[BOX]
+    )
+    with lab.write() as tx:
+        samples.set_status(tx, "S-2", "missing", reason="not in its box")
+    with pytest.raises(ValidationFailed) as err, lab.write() as tx:
+        create_shipment(tx, to="Partner", sample_ids=["S-2"])
+    assert [(e.value, e.message) for e in err.value.errors] == [
+        ("S-2", "is missing; only tubes in stock can be shipped")
+    ]
+    assert _state(lab, ["S-2"]) == {"S-2": ("missing", "F1/R1/B1/A2")}  # keeps its position
+    with lab.write() as tx:
+        create_shipment(tx, to="Partner", sample_ids=["S-1"], code="SHP-7")
+    with (
+        pytest.raises(ValidationFailed, match="done only by receiving its shipment"),
+        lab.write() as tx,
+    ):
+        samples.set_status(tx, "S-1", "receive", reason="back")
+    with (
+        pytest.raises(Conflict, match=r"S-1 is shipped .*receiving its shipment brings it back"),
+        lab.write() as tx,
+    ):
+        samples.set_status(tx, "S-1", "return", reason="back")
+    assert _state(lab, ["S-1"]) == {"S-1": ("shipped", None)}
+    from exolab.services.shipments import receive_shipment
+
+    with lab.write() as tx:
+        rows = [{"shipment": "SHP-7", "sample_id": "S-1"}]
+        result = receive_shipment(tx, rows, into="F1/R1/B1")
+    assert result.returned == ["S-1"]
+    assert _state(lab, ["S-1"]) == {"S-1": ("available", "F1/R1/B1/A1")}
+    with lab.read() as tx:
+        (status_event,) = [
+            e
+            for e in tx.session.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.entity_id == "S-1", AuditEvent.action == "status"
+                )
+            )
+            if "SHP-7" in (e.reason or "") and "received" in (e.reason or "")
+        ]
+    assert status_event is not None
