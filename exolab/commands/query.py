@@ -1,4 +1,4 @@
-"""patient, cohort, compare-methods and plot: the longitudinal queries (CONTRACT §6)."""
+"""patient, cohort, compare-methods and plot: the longitudinal queries (docs/longitudinal.md)."""
 
 from __future__ import annotations
 

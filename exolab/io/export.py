@@ -1,4 +1,4 @@
-"""Exports (CONTRACT §5): the import columns of each kind, and the longitudinal view.
+"""Exports (docs/import-formats.md, "Exports"): the import columns of each kind, and the longitudinal view.
 
 Every export streams: rows come from the database in pages (``yield_per``; a server-side
 cursor on PostgreSQL) and go straight to the CSV writer, so memory stays flat. A kind's export

@@ -1,4 +1,4 @@
-"""Validated, all-or-nothing CSV imports recorded as undoable batches (CONTRACT §4).
+"""Validated, all-or-nothing CSV imports recorded as undoable batches (docs/import-formats.md).
 
 Subjects, cell sources, samples and isolations go row by row through the service functions
 (the one set of rules the UI and CLI use), each row in a savepoint so that every problem of the

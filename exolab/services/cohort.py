@@ -540,7 +540,7 @@ def _filters(params: dict[str, Any], biofluid: str | None, method: str | None) -
 
 
 def output_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A summary row with its group field named after ``by`` (CONTRACT §6)."""
+    """A summary row with its group field named after ``by`` (docs/longitudinal.md)."""
     out: dict[str, Any] = {row["by"]: row["value"]}
     for key in ("analyte", "measure", "n", "n_subjects", "n_censored", "mean", "sd"):
         out[key] = row[key]

@@ -18,8 +18,8 @@ from exolab.db.raw import Reader, in_list
 from exolab.domain.units import UnitError, convert
 from exolab.services.errors import NotFound
 
-#: Columns of a longitudinal row, in export order (CONTRACT §5 plus standardised values,
-#: the replicate summary and fold change).
+#: Columns of a longitudinal row, in export order (docs/longitudinal.md, "Fields of a
+#: longitudinal row").
 LONGITUDINAL_COLUMNS: list[str] = [
     "study",
     "subject_id",

@@ -1,6 +1,6 @@
 """Longitudinal biomarker queries: trajectories, baselines, cohort summaries, method comparison.
 
-Conventions (CONTRACT §6, CDISC SDTM LB / OMOP MEASUREMENT), the same in every function here:
+Conventions (docs/longitudinal.md; CDISC SDTM LB / OMOP MEASUREMENT), the same in every function here:
 
 - **Standard unit.** Every numeric result is also given in its analyte's *standard unit*
   (``std_value`` / ``std_unit``): the analyte's ``default_unit`` when set, else the unit of the
@@ -387,7 +387,7 @@ class CohortRow(BaseModel):
     mean_visit_day: float | None = None
 
     def as_row(self) -> dict[str, Any]:
-        """Output fields with the group field named after ``by`` (CONTRACT §6)."""
+        """Output fields with the group field named after ``by`` (docs/longitudinal.md)."""
         return cohort.output_row(self.__dict__)
 
 

@@ -61,7 +61,7 @@ class ReadoutOut(BaseModel):
     version: int
 
     def as_input(self) -> dict[str, Any]:
-        """The import-column form (CONTRACT §4 readouts)."""
+        """The import-column form (docs/import-formats.md, readouts)."""
         return {
             "isolation_id": self.isolation_id,
             "sample_id": None if self.isolation_id else self.sample_id,

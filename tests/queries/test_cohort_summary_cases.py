@@ -174,7 +174,7 @@ def loaded(
 def _expected(
     results: list[dict[str, Any]], analyte: str, by: str, change: bool
 ) -> dict[tuple[Any, str], tuple[list[float], set[str], int]]:
-    """(by value, unit) -> (values, subjects, n censored), by the definitions of CONTRACT §6."""
+    """(by value, unit) -> (values, subjects, n censored), by the definitions of docs/longitudinal.md."""
     mine = [r for r in results if r["analyte"] == analyte]
     base: dict[tuple[Any, ...], tuple[datetime, list[float]]] = {}
     for r in mine:
