@@ -184,9 +184,7 @@ def tables() -> str:
             for con in table.constraints
             if con.__class__.__name__ == "UniqueConstraint"
         ]
-        uniques += [
-            ", ".join(c.name for c in ix.columns) for ix in table.indexes if ix.unique
-        ]
+        uniques += [", ".join(c.name for c in ix.columns) for ix in table.indexes if ix.unique]
         if uniques:
             out.append("\nUnique: " + "; ".join(f"({u})" for u in sorted(uniques)) + ".")
         out.append("")
