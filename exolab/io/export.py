@@ -442,4 +442,8 @@ def _write_manifest(
         "exported_by": lab.user_name,
         "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if kind == "longitudinal":
+        from exolab.domain.replicates import BASELINE_RULE
+
+        data["baseline_rule"] = BASELINE_RULE
     manifest.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

@@ -13,10 +13,11 @@ import functools
 import math
 import operator
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from exolab.db.raw import Reader, in_list, second
+from exolab.domain.replicates import Baseline, BaselineFinder, censor_direction, change_from
 from exolab.services.errors import FieldError, ValidationFailed
 from exolab.services.history import (
     Units,
@@ -74,22 +75,6 @@ def describe(values: list[float]) -> dict[str, float | None]:
         "min": xs[0],
         "max": xs[-1],
     }
-
-
-def earliest_means(items: Iterable[tuple[Any, Any, float | None]]) -> dict[Any, float]:
-    """Baseline per key (subject x biofluid x method x unit) from ``(key, collected_at,
-    set mean)``: the mean of the set means at the key's earliest collection with a mean
-    (censored sets, mean None, are skipped)."""
-    best: dict[Any, tuple[Any, list[float]]] = {}
-    for key, at, mean in items:
-        if mean is None:
-            continue
-        cur = best.get(key)
-        if cur is None or at < cur[0]:
-            best[key] = (at, [mean])
-        elif at == cur[0]:
-            cur[1].append(mean)
-    return {k: math.fsum(v) / len(v) for k, (_, v) in best.items()}
 
 
 def split_sets(reader: Reader, analyte_pk: int, into: dict[str, list[str]]) -> bool:
@@ -408,24 +393,30 @@ def summary(
         reader, analyte_pk, units, by, change=change, study=study, biofluid=biofluid, method=method
     )
     visit_day = visit_days() if visit_days is not None else {}
-    baselines: dict[Any, float] = {}
-    if change:
-        baselines = earliest_means(
-            ((r[0], r[4], r[5], stands_for[cell][1]), r[3], r[2])
-            for cell, members in by_cell.items()
-            for r in members
-        )
+    baselines: dict[Any, Baseline] = {}
+    if change:  # the direction of a censored baseline does not matter here: no number
+        finder = BaselineFinder()
+        for cell, members in by_cell.items():
+            for r in members:
+                finder.add((r[0], r[4], r[5], stands_for[cell][1]), r[3], r[2])
+        baselines = finder.result()
     rows = []
     for cell, members in by_cell.items():
         value, unit = stands_for[cell]
         means = [r[2] for r in members]
+        n_censored = means.count(None)
         if change:
-            vals = [
-                r[2] - base
-                for r in members
-                if r[2] is not None
-                and (base := baselines.get((r[0], r[4], r[5], unit))) is not None
-            ]
+            vals = []
+            for r in members:
+                base = baselines.get((r[0], r[4], r[5], unit))
+                if r[2] is None or base is None:
+                    continue
+                if base.censored:  # a change against a censored baseline is only a bound
+                    n_censored += 1
+                    continue
+                d = change_from(r[2], base).change
+                if d is not None:
+                    vals.append(d)
         else:
             vals = [m for m in means if m is not None]
         rows.append(
@@ -437,7 +428,7 @@ def summary(
                 "unit": unit,
                 "n": len(vals),
                 "n_subjects": len({r[0] for r in members}),
-                "n_censored": means.count(None),
+                "n_censored": n_censored,
                 "mean_visit_day": visit_day.get(value) if value is not None else None,
                 **describe(vals),
             }
@@ -495,7 +486,7 @@ def points(
     rows = reader.all(sql, params)
     pks = sorted({r[0] for r in rows})
     first = first_collections(reader, pks if len(pks) < 500 else None)
-    baselines = earliest_means(((r[0], r[5], r[6], r[9]), r[4], r[10]) for r in rows)
+    baselines = _point_baselines(reader, analyte_pk, rows)
     by_at = {"visit": 3, "group": 2, "method": 6, "biofluid": 5}[by]  # its column
     out = []
     for row in rows:
@@ -504,7 +495,7 @@ def points(
         base = baselines.get((subject_pk, fluid, meth, unit))
         value = mean
         if change:
-            value = None if mean is None or base is None else mean - base
+            value = None if base is None or base.censored else change_from(mean, base).change
         out.append(
             {
                 "subject_id": subject,
@@ -517,13 +508,47 @@ def points(
                 "assay": assay,
                 "by_value": row[by_at],
                 "value": value,
-                "censored": mean is None,
+                "censored": mean is None or (change and base is not None and base.censored),
                 "limit": limit,
                 "unit": unit,
-                "baseline_value": base,
+                "baseline_value": None if base is None else base.value,
+                "baseline_censor": None if base is None else base.censor,
             }
         )
     return out
+
+
+def _point_baselines(reader: Reader, analyte_pk: int, rows: list[Any]) -> dict[Any, Baseline]:
+    """Baseline per (subject, biofluid, method, unit) of the rows of :func:`points`. The
+    replicate-set table keeps no comparator, so the direction of a censored baseline is
+    read from the readouts of the few samples whose sets make one."""
+    first = BaselineFinder()
+    for r in rows:
+        first.add((r[0], r[5], r[6], r[9]), r[4], r[10], None, r[11])
+    found = first.result()
+    censored = {k: b.at for k, b in found.items() if b.censored}
+    if not censored:
+        return found
+    codes = sorted({r[7] for r in rows if censored.get((r[0], r[5], r[6], r[9]), ()) == r[4]})
+    directions: dict[str, set[str | None]] = {}
+    for i in range(0, len(codes), 900):
+        params: dict[str, Any] = {"analyte": analyte_pk}
+        chunk = in_list("code", codes[i : i + 900], params)
+        for code, censor in reader.all(
+            "SELECT DISTINCT s.sample_code, r.censor FROM readouts r JOIN samples s "
+            f"ON s.id = r.sample_id WHERE s.sample_code IN {chunk} "
+            "AND r.analyte_id = :analyte AND r.censor <> 'none'",
+            params,
+        ):
+            directions.setdefault(code, set()).add(censor_direction(censor))
+    finder = BaselineFinder()
+    for r in rows:
+        direction = None
+        if r[10] is None:
+            found_dirs = directions.get(r[7], set())
+            direction = found_dirs.pop() if len(found_dirs) == 1 else None
+        finder.add((r[0], r[5], r[6], r[9]), r[4], r[10], direction, r[11])
+    return finder.result()
 
 
 def _filters(params: dict[str, Any], biofluid: str | None, method: str | None) -> str:
