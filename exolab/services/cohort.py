@@ -18,11 +18,11 @@ from typing import Any, Generic, TypeVar
 
 from exolab.db.raw import Reader, in_list, second
 from exolab.domain.replicates import Baseline, BaselineFinder, censor_direction, change_from
+from exolab.domain.visits import visit_day
 from exolab.services.errors import FieldError, ValidationFailed
 from exolab.services.history import (
     Units,
     analyte_ids,
-    as_datetime,
     check_study,
     first_collections,
 )
@@ -309,24 +309,27 @@ def _group(rows: list[Any]) -> dict[Any, list[Any]]:
 
 
 def visit_order(reader: Reader, study: str | None) -> dict[str, float]:
-    """Mean visit day of each visit label over the subjects (of ``study``) that had it:
-    days from a subject's first visit to the visit, by the visits' dates (the earliest
-    collection registered at each). Only orders visits; labels without a date get none."""
+    """Mean visit day of each visit label over the subjects (of ``study``) that had it: a
+    subject's visit day of a visit is the day (:func:`exolab.domain.visits.visit_day`, here
+    in SQL) of the visit's earliest collection, counted from the subject's first collection
+    over all of its samples. Only orders visits."""
     params: dict[str, Any] = {}
-    where = "visit_date IS NOT NULL"
+    where = "subject_id IS NOT NULL"
     if study:
         where += (
             " AND subject_id IN (SELECT subjects.id FROM subjects JOIN studies"
             " ON studies.id = subjects.study_id WHERE studies.code = :study)"
         )
         params["study"] = study
-    # (the earliest date is the least ISO text on SQLite: one date conversion per subject)
-    day = "julianday({})" if reader.sqlite else "({} - DATE '2000-01-01')"
+    # calendar days: dates compared, not times (julianday of the ISO text's date on SQLite)
+    day = "julianday(date({}))" if reader.sqlite else "(CAST({} AS DATE) - DATE '2000-01-01')"
     sql = (
-        f"SELECT v.label, avg({day.format('v.visit_date')} - f.first) FROM visits v JOIN "
-        f"(SELECT subject_id, {day.format('min(visit_date)')} AS first FROM visits "
-        f"WHERE {where} GROUP BY subject_id) f ON f.subject_id = v.subject_id "
-        "WHERE v.visit_date IS NOT NULL GROUP BY v.label"
+        f"SELECT v.label, avg({day.format('vm.at')} - {day.format('f.first')}) FROM "
+        f"(SELECT subject_id, visit_id, min(collected_at) AS at FROM samples WHERE {where} "
+        "AND visit_id IS NOT NULL GROUP BY subject_id, visit_id) vm "
+        f"JOIN (SELECT subject_id, min(collected_at) AS first FROM samples WHERE {where} "
+        "GROUP BY subject_id) f ON f.subject_id = vm.subject_id "
+        "JOIN visits v ON v.id = vm.visit_id GROUP BY v.label"
     )
     return {label: float(d) for label, d in reader.all(sql, params)}
 
@@ -501,7 +504,7 @@ def points(
                 "subject_id": subject,
                 "group": group,
                 "visit": visit,
-                "visit_day": (as_datetime(at).date() - day0).days if day0 else None,
+                "visit_day": visit_day(at, day0) if day0 else None,
                 "biofluid": fluid,
                 "method": meth,
                 "sample_id": sample,

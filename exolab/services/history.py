@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from exolab.db.raw import Reader, in_list
+from exolab.domain import visits
 from exolab.domain.replicates import (
     BaselineFinder,
     SetSummary,
@@ -22,6 +23,8 @@ from exolab.domain.replicates import (
     summarise,
 )
 from exolab.domain.units import UnitError, convert
+from exolab.domain.visits import visit_day as visit_day_of
+from exolab.services.analyte_lookup import find_analyte
 from exolab.services.errors import NotFound
 
 #: Columns of a longitudinal row, in export order (docs/longitudinal.md, "Fields of a
@@ -74,31 +77,21 @@ def as_datetime(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
-def as_date(value: Any) -> date:
-    return value.date() if isinstance(value, datetime) else date.fromisoformat(str(value)[:10])
+as_date = visits.as_date
 
 
 # -- lookups --------------------------------------------------------------------------------
 
 
 def analyte_ids(reader: Reader, codes: list[str]) -> list[int]:
-    """Analyte primary keys for codes or synonyms; an unknown analyte is a NotFound."""
-    from exolab.domain.markers import normalize_analyte_code
-
+    """Analyte primary keys for the names given (:func:`exolab.services.analyte_lookup.
+    find_analyte`: codes, built-in and admin-added synonyms); an unknown one is a NotFound."""
     ids = []
     for code in codes:
-        row = reader.first(
-            "SELECT id FROM analytes WHERE code = :code", {"code": normalize_analyte_code(code)}
-        )
-        if row is None:  # analytes added by imports: match the code case-insensitively
-            found = reader.all(
-                "SELECT id FROM analytes WHERE lower(code) = :code",
-                {"code": code.strip().lower()},
-            )
-            row = found[0] if len(found) == 1 else None
-        if row is None:
+        pk = find_analyte(reader, code)
+        if pk is None:
             raise NotFound(f"no analyte {code}")
-        ids.append(int(row[0]))
+        ids.append(pk)
     return ids
 
 
@@ -575,7 +568,7 @@ def _rows(
                     at = parsed[collected_at] = datetime.fromisoformat(collected_at)
             else:
                 at = collected_at
-            visit_day = (at.date() - first_day[subject_pk]).days if subject_pk is not None else None
+            visit_day = visit_day_of(at, first_day[subject_pk]) if subject_pk is not None else None
         conv = std_of.get((analyte_pk, unit))
         if conv is None:
             conv = std_of[(analyte_pk, unit)] = units.to_std(analyte_pk, 1.0, unit)
