@@ -7,7 +7,7 @@ import sys
 from datetime import date
 from typing import Any
 
-from exolab.cli import UsageError, open_lab
+from exolab.commands.common import UsageError, open_lab
 
 IMPORT_KINDS = ("subjects", "cell_sources", "samples", "isolations", "readouts")
 EXPORT_KINDS = (*IMPORT_KINDS, "longitudinal")

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from exolab.cli import UsageError, open_lab
+from exolab.commands.common import UsageError, open_lab
 
 FORMATS = ["table", "csv", "json"]
 NORMALISE_CHOICES = ["per_ml_biofluid", "per_1e9_particles", "per_creatinine"]
@@ -193,7 +193,7 @@ def _on_driver(args: argparse.Namespace, read: Callable[[Any], T]) -> T | None:
     importing SQLAlchemy or pydantic (which take longer to import than a query takes to
     run); None when that cannot be done (a database URL for another driver, a missing
     database or an outdated schema: the service path then runs and says what is wrong)."""
-    from exolab.cli import settings_from
+    from exolab.commands.common import settings_from
     from exolab.db import raw
 
     url, _user = settings_from(args)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from exolab.cli import UsageError, open_lab
+from exolab.commands.common import UsageError, open_lab
 
 MISEV_FORMATS = ["table", "csv", "json"]
 

@@ -553,9 +553,10 @@ def run_import(
                 tx.session.flush()
                 report.batch_id = batch.id
                 if kind.name == "readouts":
-                    from exolab.io.bulk import import_readouts
+                    from exolab.io.bulk import ExistingRows, import_readouts
 
-                    import_readouts(tx, src, index, report, problems, on_duplicate)
+                    rules = ExistingRows(kind, row_values, differences)
+                    import_readouts(tx, src, index, report, problems, on_duplicate, rules)
                 else:
                     _import_rows(tx, kind, src, index, report, problems, on_duplicate)
                 if problems or dry_run:
