@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from exolab.domain.markers import misev_category_of, normalize_analyte_code
+from exolab.domain.replicates import summarise
 from exolab.domain.units import UnitError, convert
 from exolab.domain.vocab import BIOFLUID, VocabularyError
 
@@ -374,7 +375,7 @@ def _mean_in(readouts: Iterable[ReadoutFacts], unit: str) -> float | None:
             values.append(convert(r.value, r.unit, unit))
         except UnitError:
             continue
-    return sum(values) / len(values) if values else None
+    return summarise(values, 0).mean  # the replicate rule (docs/longitudinal.md)
 
 
 def derive_particles_per_ug_protein(facts: IsolationFacts) -> float | None:

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 from sqlalchemy import select
 
 from exolab.db.models import CellSource, Isolation, Sample, Study, Subject
+from exolab.domain.replicates import summarise
 from exolab.domain.values import parse_result
 from exolab.io.importer import KINDS
 from exolab.services import cell_sources, isolations, samples, subjects
@@ -279,7 +280,7 @@ def _wide_value(rows: list[dict[str, Any]]) -> str:
         isinstance(v, int | float) and r.get("censor") in (None, "none")
         for v, r in zip(numbers, rows, strict=True)
     ):
-        return cell(sum(float(v) for v in numbers if v is not None) / len(numbers))
+        return cell(summarise([float(v) for v in numbers if v is not None], 0).mean)
     return "; ".join(cell(r.get("value")) for r in rows)
 
 

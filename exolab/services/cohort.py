@@ -17,7 +17,13 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from exolab.db.raw import Reader, in_list, second
-from exolab.domain.replicates import Baseline, BaselineFinder, censor_direction, change_from
+from exolab.domain.replicates import (
+    Baseline,
+    BaselineFinder,
+    censor_direction,
+    change_from,
+    summarise,
+)
 from exolab.domain.visits import visit_day
 from exolab.services.errors import FieldError, ValidationFailed
 from exolab.services.history import (
@@ -614,11 +620,11 @@ def spearman(xs: list[float], ys: list[float]) -> float | None:
 
 
 def _mean_of(values: list[float | None]) -> float | None:
-    """Mean of the uncensored values (None when there are none)."""
+    """Summary of the uncensored values (None when there are none), by the replicate rule."""
     if len(values) == 1:
         return values[0]
     found = [v for v in values if v is not None]
-    return math.fsum(found) / len(found) if found else None
+    return summarise(found, len(values) - len(found)).mean
 
 
 def sample_roots(reader: Reader, analyte_pk: int) -> dict[int, int]:

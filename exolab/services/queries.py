@@ -29,7 +29,6 @@ Conventions (docs/longitudinal.md; CDISC SDTM LB / OMOP MEASUREMENT), the same i
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from typing import Any, Literal
@@ -44,6 +43,7 @@ from exolab.db.models import (
     Sample,
 )
 from exolab.db.raw import reader_for
+from exolab.domain.replicates import summarise
 from exolab.domain.units import UnitError, convert
 from exolab.services import cohort, history
 from exolab.services.cohort import describe
@@ -242,7 +242,7 @@ class _Normaliser:
                 found.setdefault(code, []).append(convert(value, u, unit))
             except UnitError:
                 continue
-        return {k: math.fsum(v) / len(v) for k, v in found.items()}
+        return {k: m for k, v in found.items() if (m := summarise(v, 0).mean) is not None}
 
     def _per_ml_biofluid(self, row: dict[str, Any]) -> tuple[float, str] | str:
         v, unit = row["std_value"], row["std_unit"]
