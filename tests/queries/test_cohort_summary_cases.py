@@ -393,7 +393,12 @@ def test_queries_beside_the_main_read(
     opened.clear()
     fail = False
     with pytest.raises(Undo), lab.write() as tx:  # nothing written survives
-        tx.session.execute(text("UPDATE visits SET visit_date = '2031-01-01' WHERE label = 'mid'"))
+        tx.session.execute(  # visit days count from collections (docs/longitudinal.md)
+            text(
+                "UPDATE samples SET collected_at = '2031-01-01 00:00:00' "
+                "WHERE visit_id IN (SELECT id FROM visits WHERE label = 'mid')"
+            )
+        )
         rows = cohort_summary(tx, "GPC1", study=STUDY, by="visit")
         assert [r.value for r in rows] == ["zeta", "censd", "alpha", "mid"]
         raise Undo
