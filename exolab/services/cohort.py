@@ -20,8 +20,10 @@ from exolab.db.raw import Reader, in_list, second
 from exolab.domain.replicates import (
     Baseline,
     BaselineFinder,
+    baselines,
     censor_direction,
     change_from,
+    exact_change,
     summarise,
 )
 from exolab.domain.visits import visit_day
@@ -402,13 +404,13 @@ def summary(
         reader, analyte_pk, units, by, change=change, study=study, biofluid=biofluid, method=method
     )
     visit_day = visit_days() if visit_days is not None else {}
-    baselines: dict[Any, Baseline] = {}
+    found: dict[Any, Baseline] = {}
     if change:  # the direction of a censored baseline does not matter here: no number
-        finder = BaselineFinder()
-        for cell, members in by_cell.items():
-            for r in members:
-                finder.add((r[0], r[4], r[5], stands_for[cell][1]), r[3], r[2])
-        baselines = finder.result()
+        found = baselines(
+            ((r[0], r[4], r[5], stands_for[cell][1]), r[3], r[2], None, None)
+            for cell, members in by_cell.items()
+            for r in members
+        )
     rows = []
     for cell, members in by_cell.items():
         value, unit = stands_for[cell]
@@ -417,14 +419,12 @@ def summary(
         if change:
             vals = []
             for r in members:
-                base = baselines.get((r[0], r[4], r[5], unit))
+                base = found.get((r[0], r[4], r[5], unit))
                 if r[2] is None or base is None:
                     continue
-                if base.censored:  # a change against a censored baseline is only a bound
+                if base.censor is not None:  # a change against a censored baseline: a bound
                     n_censored += 1
-                    continue
-                d = change_from(r[2], base).change
-                if d is not None:
+                elif (d := exact_change(r[2], base)) is not None:
                     vals.append(d)
         else:
             vals = [m for m in means if m is not None]

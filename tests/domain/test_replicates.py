@@ -73,3 +73,12 @@ def test_changes_are_exact_or_bounds() -> None:
     for base in (Baseline(0, None, "<"), Baseline(0, None, "<>"), None):
         assert change_from(5.0, base).change is None
     assert change_from(None, Baseline(0, 1.0)).change is None
+
+
+def test_exact_change_leaves_bounds_out() -> None:
+    from exolab.domain.replicates import exact_change
+
+    assert exact_change(150.0, Baseline(0, 100.0)) == 50.0
+    assert exact_change(300.0, Baseline(0, 50.0, "<")) is None
+    assert exact_change(None, Baseline(0, 100.0)) is None
+    assert exact_change(1.0, None) is None
