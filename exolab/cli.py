@@ -39,7 +39,8 @@ def _common_options(suppress: bool) -> argparse.ArgumentParser:
         "--user",
         default=default,
         metavar="NAME",
-        help="who is working (env EXOLAB_USER, else the login name)",
+        help="work as this exolab user: only an admin may name someone else "
+        "(env EXOLAB_USER; default: your login)",
     )
     return p
 
@@ -140,11 +141,20 @@ def settings_from(args: argparse.Namespace) -> tuple[str, str]:
     return s.resolved_url(getattr(args, "db", None)), s.resolved_user(getattr(args, "user", None))
 
 
+def requested_user(args: argparse.Namespace) -> str | None:
+    """The name given with --user or EXOLAB_USER, None when neither is set."""
+    from exolab.settings import Settings
+
+    return Settings().requested_user(getattr(args, "user", None))
+
+
 def open_lab(args: argparse.Namespace, *, check_schema: bool = True) -> Any:
+    """The database and the authenticated user (docs/security.md: who may use --user)."""
     from exolab.db.engine import Database
     from exolab.services.context import Lab
+    from exolab.services.identity import authenticate
 
-    url, user = settings_from(args)
+    url, _user = settings_from(args)
     if url.startswith("sqlite:///"):  # (`exolab init` and `exolab demo` create databases)
         from pathlib import Path
 
@@ -157,7 +167,13 @@ def open_lab(args: argparse.Namespace, *, check_schema: bool = True) -> Any:
                 "(or `exolab demo` for a demo database)"
             )
     _ensure_sqlite_dir(url)
-    return Lab(Database(url), user, check_schema=check_schema)
+    db = Database(url)
+    try:
+        who = authenticate(db, requested_user(args))
+    except Exception:
+        db.dispose()
+        raise
+    return Lab(db, who.user, check_schema=check_schema, login=who.login)
 
 
 def _ensure_sqlite_dir(url: str) -> None:

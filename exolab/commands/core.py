@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from exolab.cli import UsageError, open_lab, settings_from
+from exolab.cli import UsageError, open_lab, requested_user, settings_from
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -75,16 +75,19 @@ def cmd_tui(args: argparse.Namespace) -> int:
     from exolab.cli import _ensure_sqlite_dir
     from exolab.db import migrate
     from exolab.db.engine import Database
+    from exolab.services.identity import authenticate
 
-    url, user = settings_from(args)
+    url, _user = settings_from(args)
     _ensure_sqlite_dir(url)
     db = Database(url)
     try:
         fresh = migrate.current_revision(db.engine) is None and not _has_tables(db)
+        who = authenticate(db, requested_user(args))
     finally:
         db.dispose()
+    user = who.user
     if fresh:  # a brand-new database: set it up rather than send a new user to `exolab init`
-        initialise(url, user)
+        initialise(url, user, login=who.login)
         print(
             f"created a new exolab database at {_display(url)}; '{user}' is its admin",
             file=sys.stderr,
@@ -102,8 +105,10 @@ def _has_tables(db: Any) -> bool:
     return bool(inspect(db.engine).get_table_names())
 
 
-def initialise(url: str, user: str) -> tuple[str | None, str, bool]:
-    """Upgrade to head, make the first user admin, seed the analyte vocabulary."""
+def initialise(url: str, user: str, *, login: str | None = None) -> tuple[str | None, str, bool]:
+    """Upgrade to head, make the first user admin, seed the analyte vocabulary.
+
+    ``user`` is trusted: the command line authenticates it first (:func:`_authenticated`)."""
     from exolab.db import migrate
     from exolab.db.engine import Database
     from exolab.services.context import Actor, Tx
@@ -116,7 +121,11 @@ def initialise(url: str, user: str) -> tuple[str | None, str, bool]:
         migrate.upgrade(db.write_engine)
         with db.write() as session:
             made_admin = bootstrap_admin(session, user)
-            tx = Tx(session, Actor(user, "admin"), db.dialect)
+            if login is None:
+                from exolab.services.identity import database_login
+
+                login = database_login(db.dialect, session)
+            tx = Tx(session, Actor(user, "admin", login), db.dialect)
             if made_admin:
                 tx.audit(
                     "create",
@@ -134,17 +143,29 @@ def initialise(url: str, user: str) -> tuple[str | None, str, bool]:
 def cmd_init(args: argparse.Namespace) -> int:
     from exolab.cli import _ensure_sqlite_dir
 
-    url, user = settings_from(args)
+    url, _user = settings_from(args)
     _ensure_sqlite_dir(url)
-    before, head, made_admin = initialise(url, user)
+    who = _authenticated(url, args)
+    before, head, made_admin = initialise(url, who.user, login=who.login)
     where = _display(url)
     if before == head:
         print(f"{where}: schema already at {head}")
     else:
         print(f"{where}: schema {before or 'empty'} -> {head}")
     if made_admin:
-        print(f"user '{user}' is admin of this database")
+        print(f"user '{who.user}' is admin of this database")
     return 0
+
+
+def _authenticated(url: str, args: argparse.Namespace) -> Any:
+    from exolab.db.engine import Database
+    from exolab.services.identity import authenticate
+
+    db = Database(url)
+    try:
+        return authenticate(db, requested_user(args))
+    finally:
+        db.dispose()
 
 
 def _display(url: str) -> str:
@@ -263,7 +284,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         if args.format != "json":
             row["changes"] = _changes_text(e.old_values, e.new_values)
         rows.append(row)
-    cols = ["id", "at", "user", "action", "entity", "entity_id", "reason", "changes"]
+    cols = ["id", "at", "user", "login", "action", "entity", "entity_id", "reason", "changes"]
     emit(rows, cols, args.format)
     return 0
 
@@ -294,19 +315,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if getattr(args, "db", None)
         else demo_database_url()
     )
-    user = s.resolved_user(getattr(args, "user", None))
     _ensure_sqlite_dir(url)
+    who = _authenticated(url, args)
+    user = who.user
     if args.reset and url.startswith("sqlite:///"):
         from pathlib import Path
 
         for suffix in ("", "-wal", "-shm"):
             Path(url[len("sqlite:///") :] + suffix).unlink(missing_ok=True)
-    initialise(url, user)
+    initialise(url, user, login=who.login)
     from exolab.db.engine import Database
     from exolab.io.demo import load_demo
     from exolab.services.context import Lab
 
-    lab = Lab(Database(url), user)
+    lab = Lab(Database(url), user, login=who.login)
     print(f"loading the demo cohort into {_display(url)} (first time only) ...", file=sys.stderr)
     counts = load_demo(lab)
     if counts is None:

@@ -120,8 +120,24 @@ class AuditEvent(Base):
     batch_id: Mapped[int | None] = mapped_column(Integer)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The authenticated login (OS account on SQLite, PostgreSQL login) when the event was
+    # written; differs from user_name when an admin acts for someone (docs/security.md).
+    login: Mapped[str | None] = mapped_column(String(CODE))
 
     __table_args__ = (Index(None, "entity", "entity_id"),)
+
+
+class LabIdentity(Base):
+    """One row: the database's random id (in audit anchors) and its pseudonym secret."""
+
+    __tablename__ = "lab_identity"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    db_id: Mapped[str] = mapped_column(String(36))
+    pseudonym_secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[str] = mapped_column(String(32))
+    rotated_at: Mapped[str | None] = mapped_column(String(32))
 
 
 class Study(Base, Tracked):
