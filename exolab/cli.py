@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from exolab.db.files import restrict_process_umask
+
+    restrict_process_umask()  # every file and folder exolab writes is private (docs/security.md)
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler | None = getattr(args, "handler", None)
@@ -167,6 +170,7 @@ def open_lab(args: argparse.Namespace, *, check_schema: bool = True) -> Any:
                 "(or `exolab demo` for a demo database)"
             )
     _ensure_sqlite_dir(url)
+    _warn_if_exposed(url)
     db = Database(url)
     try:
         who = authenticate(db, requested_user(args))
@@ -180,7 +184,21 @@ def _ensure_sqlite_dir(url: str) -> None:
     if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
         from pathlib import Path
 
-        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        from exolab.db.files import ensure_private_dir
+
+        ensure_private_dir(Path(url[len("sqlite:///") :]).parent)
+
+
+def _warn_if_exposed(url: str) -> None:
+    """Say so when a SQLite database file can be read by other accounts."""
+    if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+        from pathlib import Path
+
+        from exolab.db.files import exposure
+
+        why = exposure(Path(url[len("sqlite:///") :]))
+        if why:
+            print(f"warning: {why}; it holds patient data (chmod 600)", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from sqlalchemy import select
 
+from exolab.db.files import create_private, temp_beside, write_private_text
 from exolab.db.models import CellSource, Isolation, Sample, Study, Subject
 from exolab.domain.values import parse_result
 from exolab.io.importer import KINDS
@@ -378,10 +379,10 @@ def run_export(
         )
     deid = Deidentifier(salt if salt is not None else secrets.token_hex(16)) if deidentify else None
     path = Path(out_path) if out_path else None
-    tmp = path.with_name(path.name + ".part") if path else None
+    tmp = temp_beside(path) if path else None
     with lab.read() as tx:
-        if tmp is not None:
-            stream: TextIO = tmp.open("w", encoding="utf-8", newline="")
+        if tmp is not None:  # private, exclusive, never through a planted symlink
+            stream: TextIO = create_private(tmp, encoding="utf-8", newline="")
         else:
             import sys
 
@@ -391,9 +392,13 @@ def run_export(
                 n = _write_longitudinal(tx, stream, filters, wide, deid)
             else:
                 n = write_rows(stream, KINDS[kind].columns, ITERATORS[kind](tx))
-        finally:
+        except BaseException:
             if tmp is not None:
                 stream.close()
+                tmp.unlink(missing_ok=True)
+            raise
+        if tmp is not None:
+            stream.close()
     if path is None or tmp is None:
         return ExportResult(kind, n, None, None)
     os.replace(tmp, path)
@@ -442,4 +447,4 @@ def _write_manifest(
         "exported_by": lab.user_name,
         "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    manifest.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    write_private_text(manifest, json.dumps(data, indent=2) + "\n")
