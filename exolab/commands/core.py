@@ -61,8 +61,22 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = usub.add_parser("list", parents=[common], help="list users")
     p.set_defaults(handler=cmd_user_list)
 
-    a = sub.add_parser("audit", parents=[common], help="audit trail listing; `audit verify`")
-    a.add_argument("action", nargs="?", choices=["list", "verify"], default="list")
+    a = sub.add_parser(
+        "audit",
+        parents=[common],
+        help="audit trail listing; `audit verify [--anchor FILE]`, `audit anchor`, `audit keygen`",
+    )
+    a.add_argument(
+        "action", nargs="?", choices=["list", "verify", "anchor", "keygen"], default="list"
+    )
+    a.add_argument("--out", metavar="FILE", help="anchor: write the anchor to FILE; keygen: key")
+    a.add_argument("--sign", metavar="KEYFILE", help="anchor: sign with this Ed25519 PEM key")
+    a.add_argument(
+        "--anchor", metavar="FILE", help="verify: also check the chain against this anchor"
+    )
+    a.add_argument(
+        "--public-key", metavar="FILE", help="verify: the anchor must be signed with this key"
+    )
     a.add_argument("--entity", help="sample, subject, isolation, readout, import_batch, ...")
     a.add_argument("--id", dest="entity_id", help="the record's id (e.g. a sample id)")
     a.add_argument("--by", dest="by_user", help="only this user's events")
@@ -226,8 +240,8 @@ def cmd_db_backup(args: argparse.Namespace) -> int:
     from exolab.services.integrity import backup
 
     lab = open_lab(args)
-    path = backup(lab, args.path)
-    print(f"backup written to {path}")
+    path, anchor = backup(lab, args.path)
+    print(f"backup written to {path}; audit anchor {anchor}")
     return 0
 
 
@@ -266,9 +280,27 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from exolab.commands.output import emit
     from exolab.services.audit import list_events, verify_chain
 
+    if args.action == "keygen":
+        return _audit_keygen(args)
     lab = open_lab(args)
+    if args.action == "anchor":
+        return _audit_anchor(lab, args)
     with lab.read() as tx:
         if args.action == "verify":
+            if args.anchor:
+                from pathlib import Path
+
+                from exolab.services.anchor import check_against, read_anchor
+
+                anchor = read_anchor(Path(args.anchor))
+                key = Path(args.public_key) if args.public_key else None
+                checked = check_against(tx, anchor, key)
+                if checked.ok:
+                    print(checked.message)
+                    return 0
+                for problem in checked.problems:
+                    print(f"error: {problem}", file=sys.stderr)
+                return 1
             result = verify_chain(tx)
             if result.ok:
                 print(result.message)
@@ -286,6 +318,35 @@ def cmd_audit(args: argparse.Namespace) -> int:
         rows.append(row)
     cols = ["id", "at", "user", "login", "action", "entity", "entity_id", "reason", "changes"]
     emit(rows, cols, args.format)
+    return 0
+
+
+def _audit_keygen(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from exolab.services.anchor import generate_key
+
+    if not args.out:
+        raise UsageError("audit keygen needs --out KEYFILE (the private key; FILE.pub is public)")
+    public = generate_key(Path(args.out))
+    print(f"private key {args.out} (keep it away from the database), public key {public}")
+    return 0
+
+
+def _audit_anchor(lab: Any, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from exolab.services.anchor import anchor_json, chain_head, sign, write_anchor
+
+    with lab.read() as tx:
+        anchor = chain_head(tx)
+    if args.sign:
+        anchor = sign(anchor, Path(args.sign))
+    if args.out:
+        write_anchor(anchor, Path(args.out))
+        print(f"anchor of event {anchor.seq} ({anchor.hash[:16]}...) written to {args.out}")
+    else:
+        sys.stdout.write(anchor_json(anchor))
     return 0
 
 

@@ -55,10 +55,26 @@ def check_database(lab: Lab) -> tuple[list[str], list[str]]:
     return problems, notes
 
 
-def backup(lab: Lab, path: str) -> Path:
-    """A consistent copy taken while others may be writing: SQLite ``VACUUM INTO``,
-    PostgreSQL ``pg_dump`` (custom format)."""
+def anchor_path(backup_file: Path) -> Path:
+    return backup_file.with_name(backup_file.name + ".anchor.json")
+
+
+def backup(lab: Lab, path: str) -> tuple[Path, Path]:
+    """A consistent copy taken while others may be writing (SQLite ``VACUUM INTO``, PostgreSQL
+    ``pg_dump`` custom format), and an audit anchor beside it (``FILE.anchor.json``), taken
+    just before the copy so every anchored event is in it."""
+    from exolab.services.anchor import chain_head, write_anchor
+
     target = Path(path).expanduser().absolute()
+    if anchor_path(target).exists() or anchor_path(target).is_symlink():
+        raise Conflict(f"{anchor_path(target)} exists; choose a new file name")
+    with lab.read() as tx:
+        anchor = chain_head(tx)
+    made = _backup(lab, target)
+    return made, write_anchor(anchor, anchor_path(made))
+
+
+def _backup(lab: Lab, target: Path) -> Path:
     if target.exists() or target.is_symlink():
         raise Conflict(f"{target} exists; choose a new file name")
     ensure_private_dir(target.parent)

@@ -118,7 +118,8 @@ def test_backup_is_private_and_pg_dump_gets_no_password_on_its_command_line(
         return real_run(argv, **kwargs)
 
     monkeypatch.setattr(integrity.subprocess, "run", spy)
-    target = integrity.backup(lab, str(tmp_path / "bk.dump"))
+    target, anchor = integrity.backup(lab, str(tmp_path / "bk.dump"))
+    assert mode(anchor) == 0o600 and anchor.name == "bk.dump.anchor.json"
     assert mode(target) == 0o600 and target.stat().st_size > 0
     if lab.db.dialect == "postgresql":
         password = lab.db.engine.url.password
