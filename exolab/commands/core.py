@@ -46,13 +46,35 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = dsub.add_parser("backup", parents=[common], help="consistent online backup to PATH")
     p.add_argument("path")
     p.set_defaults(handler=cmd_db_backup)
+    p = dsub.add_parser(
+        "grant-check",
+        parents=[common],
+        help="PostgreSQL: differences between exolab's users and the server's roles",
+    )
+    p.set_defaults(handler=cmd_db_grant_check)
 
     u = sub.add_parser("user", parents=[common], help="users and roles")
     usub = u.add_subparsers(dest="user_command", metavar="ACTION")
     p = usub.add_parser("add", parents=[common], help="add a user")
     p.add_argument("name")
     p.add_argument("--role", required=True, choices=["viewer", "technician", "admin"])
+    p.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help="PostgreSQL: the new login's password, first line of FILE (else a prompt); "
+        "passwords are never taken on the command line",
+    )
+    _refuse_password_option(p)
     p.set_defaults(handler=cmd_user_add)
+    p = usub.add_parser(
+        "login",
+        parents=[common],
+        help="PostgreSQL: create or re-password a user's database login (prompt or file)",
+    )
+    p.add_argument("name")
+    p.add_argument("--password-file", metavar="FILE", help="first line is the password")
+    _refuse_password_option(p)
+    p.set_defaults(handler=cmd_user_login)
     p = usub.add_parser("role", parents=[common], help="change a user's role")
     p.add_argument("name")
     p.add_argument("role", choices=["viewer", "technician", "admin"])
@@ -83,6 +105,19 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     a.add_argument("--limit", type=int, default=100)
     a.add_argument("--format", choices=["table", "csv", "json"], default="table")
     a.set_defaults(handler=cmd_audit)
+
+
+class _RefusePassword(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, *_args: Any, **_kw: Any) -> None:
+        parser.error(
+            "passwords are never taken on the command line (other accounts see it in `ps`); "
+            "use --password-file FILE or the prompt"
+        )
+
+
+def _refuse_password_option(p: argparse.ArgumentParser) -> None:
+    # Without it argparse would read `--password X` as an abbreviation of --password-file.
+    p.add_argument("--password", nargs="?", action=_RefusePassword, help=argparse.SUPPRESS)
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
@@ -133,6 +168,7 @@ def initialise(url: str, user: str, *, login: str | None = None) -> tuple[str | 
     try:
         before = migrate.current_revision(db.engine)
         migrate.upgrade(db.write_engine)
+        server_roles(db)
         with db.write() as session:
             made_admin = bootstrap_admin(session, user)
             if login is None:
@@ -152,6 +188,17 @@ def initialise(url: str, user: str, *, login: str | None = None) -> tuple[str | 
         return before, migrate.head_revision(), made_admin
     finally:
         db.dispose()
+
+
+def server_roles(db: Any) -> list[str]:
+    """PostgreSQL: create/refresh the exolab group roles and their grants (when this login
+    owns the tables); notes for the user. Nothing on SQLite."""
+    if db.dialect != "postgresql":
+        return []
+    from exolab.services.pgroles import ensure_roles
+
+    with db.write_engine.begin() as conn:
+        return ensure_roles(conn)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -195,6 +242,8 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     if args.revision != "head" and not migrate.known_revision(args.revision):
         raise UsageError(f"unknown revision '{args.revision}'")
     migrate.upgrade(lab.db.write_engine, args.revision)
+    for note in server_roles(lab.db):
+        print(note, file=sys.stderr)
     print(migrate.current_revision(lab.db.engine))
     return 0
 
@@ -249,9 +298,84 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     from exolab.services.users import add_user
 
     lab = open_lab(args)
+    password = _new_password(lab, args)
+    notes: list[str] = []
     with lab.write() as tx:
-        u = add_user(tx, args.name, args.role)
+        u = add_user(tx, args.name, args.role, password=password, notes=notes)
+    for note in notes:
+        print(note, file=sys.stderr)
     print(f"user '{u.name}' added as {u.role}")
+    return 0
+
+
+def cmd_user_login(args: argparse.Namespace) -> int:
+    from exolab.services.users import set_login
+
+    lab = open_lab(args)
+    password = _read_password(args, required=lab.db.dialect == "postgresql")
+    with lab.write() as tx:
+        notes = set_login(tx, args.name, password)
+    for note in notes:
+        print(note)
+    return 0
+
+
+def _read_password(args: argparse.Namespace, *, required: bool) -> str | None:
+    if args.password_file:
+        from pathlib import Path
+
+        lines = Path(args.password_file).read_text(encoding="utf-8").splitlines()
+        if not lines or not lines[0]:
+            raise UsageError(f"--password-file {args.password_file}: the first line is empty")
+        return lines[0]
+    if not required:
+        return None
+    if not sys.stdin.isatty():
+        raise UsageError("give the password with --password-file FILE (or run in a terminal)")
+    import getpass
+
+    first = getpass.getpass(f"password for the login {args.name}: ")
+    if not first or first != getpass.getpass("again: "):
+        raise UsageError("the passwords are empty or differ")
+    return first
+
+
+def _new_password(lab: Any, args: argparse.Namespace) -> str | None:
+    """PostgreSQL: the new login's password from --password-file or a prompt."""
+    if args.password_file:
+        return _read_password(args, required=True)
+    if lab.db.dialect != "postgresql":
+        return None
+    from exolab.services import pgroles
+
+    with lab.db.engine.connect() as conn:
+        if pgroles.role_exists(conn, args.name) or not pgroles.may_manage_roles(conn):
+            return None
+    if not sys.stdin.isatty():
+        return None  # the user is added; `exolab user login NAME --password-file F` later
+    return _read_password(args, required=True)
+
+
+def cmd_db_grant_check(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from exolab.db.models import User
+    from exolab.services.pgroles import grant_check
+
+    lab = open_lab(args)
+    if lab.db.dialect != "postgresql":
+        print("SQLite has no server roles: access is the database file's permissions")
+        return 0
+    with lab.read() as tx:
+        users = [
+            (u.name, u.role, u.active) for u in tx.session.scalars(select(User).order_by(User.name))
+        ]
+        drift = grant_check(tx.session.connection(), users)
+    for d in drift:
+        print(f"drift: {d.subject}: {d.problem}", file=sys.stderr)
+    if drift:
+        return 1
+    print(f"{len(users)} users match the server's roles")
     return 0
 
 
@@ -259,8 +383,11 @@ def cmd_user_role(args: argparse.Namespace) -> int:
     from exolab.services.users import set_role
 
     lab = open_lab(args)
+    notes: list[str] = []
     with lab.write() as tx:
-        u = set_role(tx, args.name, args.role, args.reason)
+        u = set_role(tx, args.name, args.role, args.reason, notes=notes)
+    for note in notes:
+        print(note, file=sys.stderr)
     print(f"user '{u.name}' is now {u.role}")
     return 0
 
