@@ -47,6 +47,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("path")
     p.set_defaults(handler=cmd_db_backup)
     p = dsub.add_parser(
+        "rotate-secret",
+        parents=[common],
+        help="new secret for --deidentify pseudonyms (admin; old and new exports stop linking)",
+    )
+    p.add_argument("--reason")
+    p.set_defaults(handler=cmd_db_rotate_secret)
+    p = dsub.add_parser(
         "grant-check",
         parents=[common],
         help="PostgreSQL: differences between exolab's users and the server's roles",
@@ -354,6 +361,16 @@ def _new_password(lab: Any, args: argparse.Namespace) -> str | None:
     if not sys.stdin.isatty():
         return None  # the user is added; `exolab user login NAME --password-file F` later
     return _read_password(args, required=True)
+
+
+def cmd_db_rotate_secret(args: argparse.Namespace) -> int:
+    from exolab.services.anchor import rotate_pseudonym_secret
+
+    lab = open_lab(args)
+    with lab.write() as tx:
+        fingerprint = rotate_pseudonym_secret(tx, args.reason)
+    print(f"pseudonym secret rotated (fingerprint {fingerprint})")
+    return 0
 
 
 def cmd_db_grant_check(args: argparse.Namespace) -> int:

@@ -223,3 +223,29 @@ def check_against(tx: Tx, anchor: Anchor, public_key_file: Path | None = None) -
         message=f"{chain.checked} audit events verified; event {anchor.seq} matches the anchor "
         f"of {anchor.anchored_at}{signed}",
     )
+
+
+def rotate_pseudonym_secret(tx: Tx, reason: str | None = None) -> str:
+    """Replace the secret that keys export pseudonyms (admin). Exports made after this use new
+    pseudonyms that cannot be linked to earlier ones. The secret itself is never audited."""
+    import secrets
+
+    tx.require_admin("rotate the pseudonym secret")
+    row = tx.session.get(LabIdentity, 1)
+    if row is None:
+        raise ExolabError("this database has no identity row; run `exolab db upgrade`")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    old_fingerprint = hashlib.sha256(bytes.fromhex(row.pseudonym_secret)).hexdigest()[:12]
+    row.pseudonym_secret = secrets.token_hex(32)
+    row.rotated_at = now
+    tx.session.flush()
+    new_fingerprint = hashlib.sha256(bytes.fromhex(row.pseudonym_secret)).hexdigest()[:12]
+    tx.audit(
+        "update",
+        "lab_identity",
+        "pseudonym_secret",
+        old={"fingerprint": old_fingerprint},
+        new={"fingerprint": new_fingerprint, "rotated_at": now},
+        reason=reason,
+    )
+    return new_fingerprint
