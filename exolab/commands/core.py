@@ -47,6 +47,15 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("path")
     p.set_defaults(handler=cmd_db_backup)
     p = dsub.add_parser(
+        "restore",
+        parents=[common],
+        help="restore a `db backup` file into --db, then verify the audit chain and anchor",
+    )
+    p.add_argument("path", help="the backup file (its PATH.anchor.json is checked if present)")
+    p.add_argument("--force", action="store_true", help="overwrite an initialised database")
+    p.add_argument("--anchor", metavar="FILE", help="check against this anchor instead")
+    p.set_defaults(handler=cmd_db_restore)
+    p = dsub.add_parser(
         "rotate-secret",
         parents=[common],
         help="new secret for --deidentify pseudonyms (admin; old and new exports stop linking)",
@@ -361,6 +370,36 @@ def _new_password(lab: Any, args: argparse.Namespace) -> str | None:
     if not sys.stdin.isatty():
         return None  # the user is added; `exolab user login NAME --password-file F` later
     return _read_password(args, required=True)
+
+
+def cmd_db_restore(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from exolab.cli import _ensure_sqlite_dir
+    from exolab.db.engine import Database
+    from exolab.services.identity import authenticate
+    from exolab.services.restore import restore
+
+    url, _user = settings_from(args)
+    _ensure_sqlite_dir(url)
+    db = Database(url)
+    try:
+        who = authenticate(db, requested_user(args))
+        report = restore(
+            db,
+            who.user,
+            who.login,
+            Path(args.path),
+            force=args.force,
+            anchor_file=Path(args.anchor) if args.anchor else None,
+        )
+    finally:
+        db.dispose()
+    for note in report.notes:
+        print(note)
+    for problem in report.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return 0 if report.ok else 1
 
 
 def cmd_db_rotate_secret(args: argparse.Namespace) -> int:
