@@ -42,6 +42,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="integrity check: schema, foreign keys, positions, audit chain",
     )
+    p.add_argument(
+        "--anchor", metavar="FILE", help="also check the audit chain against this anchor"
+    )
     p.set_defaults(handler=cmd_db_check)
     p = dsub.add_parser("backup", parents=[common], help="consistent online backup to PATH")
     p.add_argument("path")
@@ -294,6 +297,17 @@ def cmd_db_check(args: argparse.Namespace) -> int:
 
     lab = open_lab(args)
     problems, notes = check_database(lab)
+    if getattr(args, "anchor", None):
+        from pathlib import Path
+
+        from exolab.services.anchor import check_against, read_anchor
+
+        with lab.read() as tx:
+            checked = check_against(tx, read_anchor(Path(args.anchor)))
+        if checked.ok:
+            notes.append(checked.message)
+        else:
+            problems.extend(p for p in checked.problems if p not in problems)
     for n in notes:
         print(n)
     for p in problems:

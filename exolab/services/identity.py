@@ -53,6 +53,22 @@ def _login_is_admin(session: Session, login: str) -> bool:
     return role == "admin"
 
 
+def _known_or_first(session: Session, name: str) -> bool:
+    """``name`` is an active user, or the database has no users yet (its first admin)."""
+    from sqlalchemy import func
+
+    try:
+        if (
+            session.scalar(select(User.id).where(User.name == name, User.active.is_(True)))
+            is not None
+        ):
+            return True
+        return not session.scalar(select(func.count()).select_from(User))
+    except SQLAlchemyError:  # no schema yet
+        session.rollback()
+        return True
+
+
 @dataclass(frozen=True)
 class Identity:
     user: str  # the exolab user the work is attributed to
@@ -81,7 +97,12 @@ def authenticate(
             superuser if superuser is not None else _login_is_superuser(db.dialect, session, who)
         )
         if privileged or _login_is_admin(session, who):
-            return Identity(requested, who, True)
+            if _known_or_first(session, requested):
+                return Identity(requested, who, True)
+            raise PermissionDenied(
+                f"no active exolab user '{requested}' to work for; "
+                f"add it first (`exolab user add {requested} --role ROLE`)"
+            )
     where = "database login" if db.dialect == "postgresql" else "operating-system account"
     raise PermissionDenied(
         f"you are '{who}' (your {where}); only an exolab admin may work as '{requested}' "

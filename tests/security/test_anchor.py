@@ -200,3 +200,21 @@ def test_events_are_in_order(lab: Lab) -> None:
         ids = list(tx.session.scalars(select(AuditEvent.id).order_by(AuditEvent.id)))
         head = chain_head(tx)
     assert head.seq == len(ids) and head.event_id == ids[-1]
+
+
+def test_db_check_with_anchor(sqlite_url: str, tmp_path: Path) -> None:
+    anchor = tmp_path / "a.json"
+    assert run("--db", sqlite_url, "user", "add", "vera", "--role", "viewer")[0] == 0
+    assert run("--db", sqlite_url, "audit", "anchor", "--out", str(anchor))[0] == 0
+    code, out, _ = run("--db", sqlite_url, "db", "check", "--anchor", str(anchor))
+    assert code == 0 and "matches the anchor" in out
+    from exolab.db.engine import Database
+
+    db = Database(sqlite_url)
+    drop_guards(Lab(db, "tester"))
+    with db.engine.begin() as c:
+        c.execute(text("DELETE FROM audit_events WHERE id = (SELECT max(id) FROM audit_events)"))
+    db.dispose()
+    assert run("--db", sqlite_url, "db", "check")[0] == 0  # the chain alone passes
+    code, _, err = run("--db", sqlite_url, "db", "check", "--anchor", str(anchor))
+    assert code == 1 and "cut off the end" in err

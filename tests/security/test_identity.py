@@ -173,3 +173,14 @@ def test_os_account_is_the_user_end_to_end(
     finally:
         if os.geteuid() == 0:
             shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_acting_for_an_unknown_user_is_refused(lab: Lab) -> None:
+    """The issue's `exolab --user mallory export subjects`: no such exolab user, no access
+    under that name - not even for an admin or the superuser."""
+    with pytest.raises(PermissionDenied, match="no active exolab user 'mallory'"):
+        authenticate(lab.db, "mallory", login="tester", superuser=False)
+    with pytest.raises(PermissionDenied, match="no active exolab user 'mallory'"):
+        authenticate(lab.db, "mallory", login="root", superuser=True)
+    code, err = _run(["--db", str(lab.db.url), "--user", "mallory", "export", "subjects"])
+    assert code == 3 and "mallory" in err
