@@ -128,6 +128,8 @@ def test_no_exolab_role_can_change_audit_rows(login: Login) -> None:
                 "UPDATE audit_events SET user_name = 'mallory'",
                 "DELETE FROM audit_events",
                 "TRUNCATE audit_events",
+                "ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_change",
+                "DROP TRIGGER audit_events_no_change ON audit_events",
             ):
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
                     conn.execute(sql)
