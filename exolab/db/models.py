@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -138,6 +139,21 @@ class LabIdentity(Base):
     pseudonym_secret: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[str] = mapped_column(String(32))
     rotated_at: Mapped[str | None] = mapped_column(String(32))
+
+
+class DataChange(Base):
+    """PostgreSQL: one row per (transaction, table, operation) that changed data, written by
+    an owner-only trigger, so `db check` finds changes with no audit event (docs/security.md)."""
+
+    __tablename__ = "data_changes"
+    __table_args__ = (UniqueConstraint("txid", "table_name", "op"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    txid: Mapped[int] = mapped_column(BigInteger)
+    table_name: Mapped[str] = mapped_column(String(64))
+    op: Mapped[str] = mapped_column(String(16))
+    login: Mapped[str] = mapped_column(String(CODE))
+    at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class Study(Base, Tracked):

@@ -52,6 +52,16 @@ def check_database(lab: Lab) -> tuple[list[str], list[str]]:
             problems.append(f"{n} samples have a negative freeze-thaw count")
         chain = verify_chain(tx)
         (notes if chain.ok else problems).append(chain.message)
+        if lab.db.dialect == "postgresql":
+            from exolab.services.pgroles import unaudited_changes
+
+            try:
+                unaudited = unaudited_changes(s.connection())
+            except Exception:  # no data_changes table (an older schema)
+                unaudited = []
+            problems.extend(unaudited)
+            if not unaudited:
+                notes.append("every data change by an exolab login has an audit event")
     return problems, notes
 
 

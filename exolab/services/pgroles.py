@@ -28,7 +28,7 @@ GROUPS = {
 # Tables whose rows only an admin changes (technicians may add analytes, never change them).
 ADMIN_TABLES = ("users", "analytes")
 APPEND_ONLY_TABLES = ("audit_events",)
-OWNER_ONLY = ("alembic_version",)
+OWNER_ONLY = ("alembic_version", "data_changes")
 IDENTITY_TABLE = "lab_identity"
 
 
@@ -126,7 +126,55 @@ def ensure_roles(conn: Connection) -> list[str]:
     conn.execute(
         text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {_q(_schema(conn))} TO {tech}")
     )
+    if "data_changes" in tables:
+        _change_triggers(conn, [t for t in tables if t not in OWNER_ONLY])
     return notes
+
+
+def _change_triggers(conn: Connection, tables: list[str]) -> None:
+    """A statement-level trigger on every table notes (transaction, table, operation, login)
+    in ``data_changes``; it runs as the owner, so no exolab role can write or skip it."""
+    schema = _q(_schema(conn))
+    conn.execute(
+        text(
+            "CREATE OR REPLACE FUNCTION exolab_log_change() RETURNS trigger LANGUAGE plpgsql "
+            f"SECURITY DEFINER SET search_path = {schema}, pg_temp AS $fn$ BEGIN "
+            "INSERT INTO data_changes (txid, table_name, op, login, at) "
+            "VALUES (txid_current(), TG_TABLE_NAME, TG_OP, session_user, now()) "
+            "ON CONFLICT DO NOTHING; RETURN NULL; END $fn$"
+        )
+    )
+    conn.execute(text("REVOKE ALL ON FUNCTION exolab_log_change() FROM PUBLIC"))
+    for t in tables:
+        conn.execute(
+            text(
+                f"CREATE OR REPLACE TRIGGER exolab_log_change AFTER INSERT OR UPDATE OR DELETE "
+                f"OR TRUNCATE ON {_q(t)} FOR EACH STATEMENT EXECUTE FUNCTION exolab_log_change()"
+            )
+        )
+
+
+def unaudited_changes(conn: Connection, limit: int = 20) -> list[str]:
+    """Transactions that changed data with no audit event, by logins other than the owner and
+    superusers (who run migrations and can do anything anyway)."""
+    rows = conn.execute(
+        text(
+            "SELECT d.txid, string_agg(DISTINCT d.op || ' ' || d.table_name, ', '), "
+            "min(d.login), min(d.at) FROM data_changes d "
+            "WHERE d.table_name <> 'audit_events' AND NOT EXISTS (SELECT 1 FROM data_changes a "
+            "WHERE a.txid = d.txid AND a.table_name = 'audit_events') "
+            "AND d.login NOT IN (SELECT rolname FROM pg_roles WHERE rolsuper) "
+            "AND d.login NOT IN (SELECT tableowner FROM pg_tables "
+            "WHERE schemaname = current_schema() AND tablename = 'audit_events') "
+            "GROUP BY d.txid ORDER BY min(d.at) LIMIT :n"
+        ),
+        {"n": limit},
+    ).all()
+    return [
+        f"login {login} changed data without an audit event at {at:%Y-%m-%d %H:%M:%S} "
+        f"(transaction {txid}: {what})"
+        for txid, what, login, at in rows
+    ]
 
 
 def _schema(conn: Connection) -> str:

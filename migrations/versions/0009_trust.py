@@ -3,7 +3,9 @@
 ``audit_events.login`` records who was authenticated (the operating-system account on SQLite,
 the PostgreSQL login) when it differs from nobody: an admin acting for another user shows both
 names. ``lab_identity`` holds one row: a random database id (written into audit anchors) and the
-secret that keys export pseudonyms (docs/security.md).
+secret that keys export pseudonyms (docs/security.md). ``data_changes`` is where PostgreSQL
+triggers (installed by ``exolab init``/``db upgrade``) note which login changed which table in
+which transaction, so `exolab db check` finds changes made without an audit event.
 
 Revision ID: 0009_trust
 Revises: 0005
@@ -36,6 +38,17 @@ def upgrade() -> None:
         sa.CheckConstraint("id = 1", name=op.f("ck_lab_identity_single_row")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_lab_identity")),
     )
+    op.create_table(
+        "data_changes",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("txid", sa.BigInteger(), nullable=False),
+        sa.Column("table_name", sa.String(length=64), nullable=False),
+        sa.Column("op", sa.String(length=16), nullable=False),
+        sa.Column("login", sa.String(length=64), nullable=False),
+        sa.Column("at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_data_changes")),
+        sa.UniqueConstraint("txid", "table_name", "op", name=op.f("uq_data_changes_txid_table_name_op")),
+    )
     op.bulk_insert(
         table,
         [
@@ -51,6 +64,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":  # its triggers on every table go with it
+        op.execute("DROP FUNCTION IF EXISTS exolab_log_change() CASCADE")
+    op.drop_table("data_changes")
     op.drop_table("lab_identity")
     if op.get_bind().dialect.name == "sqlite":
         # batch mode copies the table: its append-only triggers go with it and come back after

@@ -211,3 +211,29 @@ def test_password_is_never_an_option(option: str, capsys: pytest.CaptureFixture[
             main([*command, option, "hunter2"])
         assert e.value.code == 2
     assert "hunter2" not in capsys.readouterr().out
+
+
+def test_direct_edits_without_an_audit_event_are_found(login: Login, pg_db: str) -> None:
+    """The issue's last audit finding: edits made straight in the data tables."""
+    tech, url = login("technician")
+    db = Database(url)
+    try:
+        from exolab.services import subjects
+        from exolab.services.identity import authenticate
+
+        who = authenticate(db, None)
+        with Lab(db, who.user, login=who.login).write() as tx:  # through exolab: audited
+            subjects.create_subject(tx, {"study": "A", "subject_id": "S1"})
+    finally:
+        db.dispose()
+    code, out, err = run("--db", pg_db, "--user", "tester", "db", "check")
+    assert code == 0, err
+    assert "every data change by an exolab login has an audit event" in out
+    with psql(url) as conn:  # the same technician, straight in SQL
+        conn.execute("UPDATE subjects SET notes = 'edited behind exolab'")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM data_changes")
+    code, _, err = run("--db", pg_db, "--user", "tester", "db", "check")
+    assert code == 1
+    assert f"login {tech} changed data without an audit event" in err
+    assert "UPDATE subjects" in err
