@@ -39,6 +39,7 @@ COMMAND_MODULES = (
     "exolab.commands.records",
     "exolab.commands.labels",
     "exolab.commands.instruments",
+    "exolab.commands.sign",
 )
 
 Handler = Callable[[argparse.Namespace], int | None]
@@ -57,7 +58,8 @@ def _common_options(suppress: bool) -> argparse.ArgumentParser:
         "--user",
         default=default,
         metavar="NAME",
-        help="who is working (env EXOLAB_USER, else the login name)",
+        help="work as this exolab user: only an admin may name someone else "
+        "(env EXOLAB_USER; default: your login)",
     )
     return p
 
@@ -77,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from exolab.db.files import restrict_process_umask
+
+    restrict_process_umask()  # every file and folder exolab writes is private (docs/security.md)
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler | None = getattr(args, "handler", None)

@@ -32,10 +32,19 @@ def default_data_dir() -> Path:
 
 
 def login_name() -> str:
+    """The operating-system account of this process, from its effective user id.
+
+    Not ``getpass.getuser()``: that believes ``$USER``/``$LOGNAME``, which anyone can set
+    (docs/security.md)."""
     try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry (containers)
-        return os.environ.get("USER") or "unknown"
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):  # Windows; or a uid without a passwd entry (containers)
+        try:
+            return getpass.getuser() if os.name == "nt" else f"uid-{os.geteuid()}"
+        except Exception:
+            return "unknown"
 
 
 def _env(name: str) -> str | None:
@@ -80,6 +89,10 @@ class Settings:
 
     def resolved_user(self, override: str | None = None) -> str:
         return override or self.user or login_name()
+
+    def requested_user(self, override: str | None = None) -> str | None:
+        """The name asked for with --user / EXOLAB_USER (None: work as the login)."""
+        return override or self.user or None
 
 
 def to_database_url(value: str) -> str:

@@ -71,10 +71,13 @@ def test_init_current_and_plain_path(tmp_path: Path) -> None:
     r = run("--db", str(db), "--user", "alice", "init")
     assert r.returncode == 0, r.stderr
     assert "user 'alice' is admin" in r.stdout
-    r = run("db", "current", "--db", str(db))  # --db after the subcommand
+    # (EXOLAB_USER=tester, set by run(), names no user of this database: docs/security.md)
+    r = run("db", "current", "--db", str(db))
+    assert r.returncode == 3 and "no active exolab user 'tester'" in r.stderr
+    r = run("db", "current", "--db", str(db), env={"EXOLAB_USER": "alice"})  # --db after
     assert r.returncode == 0
     assert r.stdout.split()[0] == migrate.head_revision()
-    r = run("--db", str(db), "init")
+    r = run("--db", str(db), "init", env={"EXOLAB_USER": "alice"})
     assert "already at" in r.stdout
 
 

@@ -6,7 +6,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["UsageError", "ensure_sqlite_dir", "open_lab", "settings_from"]
+__all__ = [
+    "UsageError",
+    "ensure_sqlite_dir",
+    "open_lab",
+    "requested_user",
+    "settings_from",
+    "warn_if_exposed",
+]
 
 
 class UsageError(Exception):
@@ -21,11 +28,20 @@ def settings_from(args: argparse.Namespace) -> tuple[str, str]:
     return s.resolved_url(getattr(args, "db", None)), s.resolved_user(getattr(args, "user", None))
 
 
+def requested_user(args: argparse.Namespace) -> str | None:
+    """The name given with --user or EXOLAB_USER, None when neither is set."""
+    from exolab.settings import Settings
+
+    return Settings().requested_user(getattr(args, "user", None))
+
+
 def open_lab(args: argparse.Namespace, *, check_schema: bool = True) -> Any:
+    """The database and the authenticated user (docs/security.md: who may use --user)."""
     from exolab.db.engine import Database
     from exolab.services.context import Lab
+    from exolab.services.identity import authenticate
 
-    url, user = settings_from(args)
+    url, _user = settings_from(args)
     if url.startswith("sqlite:///"):  # (`exolab init` and `exolab demo` create databases)
         from pathlib import Path
 
@@ -38,11 +54,33 @@ def open_lab(args: argparse.Namespace, *, check_schema: bool = True) -> Any:
                 "(or `exolab demo` for a demo database)"
             )
     ensure_sqlite_dir(url)
-    return Lab(Database(url), user, check_schema=check_schema)
+    warn_if_exposed(url)
+    db = Database(url)
+    try:
+        who = authenticate(db, requested_user(args))
+    except Exception:
+        db.dispose()
+        raise
+    return Lab(db, who.user, check_schema=check_schema, login=who.login)
 
 
 def ensure_sqlite_dir(url: str) -> None:
     if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
         from pathlib import Path
 
-        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        from exolab.db.files import ensure_private_dir
+
+        ensure_private_dir(Path(url[len("sqlite:///") :]).parent)
+
+
+def warn_if_exposed(url: str) -> None:
+    """Say so when a SQLite database file can be read by other accounts."""
+    if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+        import sys
+        from pathlib import Path
+
+        from exolab.db.files import exposure
+
+        why = exposure(Path(url[len("sqlite:///") :]))
+        if why:
+            print(f"warning: {why}; it holds patient data (chmod 600)", file=sys.stderr)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from exolab.commands.common import UsageError, open_lab, settings_from
+from exolab.commands.common import UsageError, open_lab, requested_user, settings_from
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -42,17 +42,58 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="integrity check: schema, foreign keys, positions, audit chain",
     )
+    p.add_argument(
+        "--anchor", metavar="FILE", help="also check the audit chain against this anchor"
+    )
     p.set_defaults(handler=cmd_db_check)
     p = dsub.add_parser("backup", parents=[common], help="consistent online backup to PATH")
     p.add_argument("path")
     p.set_defaults(handler=cmd_db_backup)
+    p = dsub.add_parser(
+        "restore",
+        parents=[common],
+        help="restore a `db backup` file into --db, then verify the audit chain and anchor",
+    )
+    p.add_argument("path", help="the backup file (its PATH.anchor.json is checked if present)")
+    p.add_argument("--force", action="store_true", help="overwrite an initialised database")
+    p.add_argument("--anchor", metavar="FILE", help="check against this anchor instead")
+    p.set_defaults(handler=cmd_db_restore)
+    p = dsub.add_parser(
+        "rotate-secret",
+        parents=[common],
+        help="new secret for --deidentify pseudonyms (admin; old and new exports stop linking)",
+    )
+    p.add_argument("--reason")
+    p.set_defaults(handler=cmd_db_rotate_secret)
+    p = dsub.add_parser(
+        "grant-check",
+        parents=[common],
+        help="PostgreSQL: differences between exolab's users and the server's roles",
+    )
+    p.set_defaults(handler=cmd_db_grant_check)
 
     u = sub.add_parser("user", parents=[common], help="users and roles")
     usub = u.add_subparsers(dest="user_command", metavar="ACTION")
     p = usub.add_parser("add", parents=[common], help="add a user")
     p.add_argument("name")
     p.add_argument("--role", required=True, choices=["viewer", "technician", "admin"])
+    p.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help="PostgreSQL: the new login's password, first line of FILE (else a prompt); "
+        "passwords are never taken on the command line",
+    )
+    _refuse_password_option(p)
     p.set_defaults(handler=cmd_user_add)
+    p = usub.add_parser(
+        "login",
+        parents=[common],
+        help="PostgreSQL: create or re-password a user's database login (prompt or file)",
+    )
+    p.add_argument("name")
+    p.add_argument("--password-file", metavar="FILE", help="first line is the password")
+    _refuse_password_option(p)
+    p.set_defaults(handler=cmd_user_login)
     p = usub.add_parser("role", parents=[common], help="change a user's role")
     p.add_argument("name")
     p.add_argument("role", choices=["viewer", "technician", "admin"])
@@ -61,8 +102,22 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = usub.add_parser("list", parents=[common], help="list users")
     p.set_defaults(handler=cmd_user_list)
 
-    a = sub.add_parser("audit", parents=[common], help="audit trail listing; `audit verify`")
-    a.add_argument("action", nargs="?", choices=["list", "verify"], default="list")
+    a = sub.add_parser(
+        "audit",
+        parents=[common],
+        help="audit trail listing; `audit verify [--anchor FILE]`, `audit anchor`, `audit keygen`",
+    )
+    a.add_argument(
+        "action", nargs="?", choices=["list", "verify", "anchor", "keygen"], default="list"
+    )
+    a.add_argument("--out", metavar="FILE", help="anchor: write the anchor to FILE; keygen: key")
+    a.add_argument("--sign", metavar="KEYFILE", help="anchor: sign with this Ed25519 PEM key")
+    a.add_argument(
+        "--anchor", metavar="FILE", help="verify: also check the chain against this anchor"
+    )
+    a.add_argument(
+        "--public-key", metavar="FILE", help="verify: the anchor must be signed with this key"
+    )
     a.add_argument("--entity", help="sample, subject, isolation, readout, import_batch, ...")
     a.add_argument("--id", dest="entity_id", help="the record's id (e.g. a sample id)")
     a.add_argument("--by", dest="by_user", help="only this user's events")
@@ -71,20 +126,36 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     a.set_defaults(handler=cmd_audit)
 
 
+class _RefusePassword(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, *_args: Any, **_kw: Any) -> None:
+        parser.error(
+            "passwords are never taken on the command line (other accounts see it in `ps`); "
+            "use --password-file FILE or the prompt"
+        )
+
+
+def _refuse_password_option(p: argparse.ArgumentParser) -> None:
+    # Without it argparse would read `--password X` as an abbreviation of --password-file.
+    p.add_argument("--password", nargs="?", action=_RefusePassword, help=argparse.SUPPRESS)
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
     from exolab.commands.common import ensure_sqlite_dir as _ensure_sqlite_dir
     from exolab.db import migrate
     from exolab.db.engine import Database
+    from exolab.services.identity import authenticate
 
-    url, user = settings_from(args)
+    url, _user = settings_from(args)
     _ensure_sqlite_dir(url)
     db = Database(url)
     try:
         fresh = migrate.current_revision(db.engine) is None and not _has_tables(db)
+        who = authenticate(db, requested_user(args))
     finally:
         db.dispose()
+    user = who.user
     if fresh:  # a brand-new database: set it up rather than send a new user to `exolab init`
-        initialise(url, user)
+        initialise(url, user, login=who.login)
         print(
             f"created a new exolab database at {_display(url)}; '{user}' is its admin",
             file=sys.stderr,
@@ -102,8 +173,10 @@ def _has_tables(db: Any) -> bool:
     return bool(inspect(db.engine).get_table_names())
 
 
-def initialise(url: str, user: str) -> tuple[str | None, str, bool]:
-    """Upgrade to head, make the first user admin, seed the analyte vocabulary."""
+def initialise(url: str, user: str, *, login: str | None = None) -> tuple[str | None, str, bool]:
+    """Upgrade to head, make the first user admin, seed the analyte vocabulary.
+
+    ``user`` is trusted: the command line authenticates it first (:func:`_authenticated`)."""
     from exolab.db import migrate
     from exolab.db.engine import Database
     from exolab.services.context import Actor, Tx
@@ -114,9 +187,14 @@ def initialise(url: str, user: str) -> tuple[str | None, str, bool]:
     try:
         before = migrate.current_revision(db.engine)
         migrate.upgrade(db.write_engine)
+        server_roles(db)
         with db.write() as session:
             made_admin = bootstrap_admin(session, user)
-            tx = Tx(session, Actor(user, "admin"), db.dialect)
+            if login is None:
+                from exolab.services.identity import database_login
+
+                login = database_login(db.dialect, session)
+            tx = Tx(session, Actor(user, "admin", login), db.dialect)
             if made_admin:
                 tx.audit(
                     "create",
@@ -131,20 +209,43 @@ def initialise(url: str, user: str) -> tuple[str | None, str, bool]:
         db.dispose()
 
 
+def server_roles(db: Any) -> list[str]:
+    """PostgreSQL: create/refresh the exolab group roles and their grants (when this login
+    owns the tables); notes for the user. Nothing on SQLite."""
+    if db.dialect != "postgresql":
+        return []
+    from exolab.services.pgroles import ensure_roles
+
+    with db.write_engine.begin() as conn:
+        return ensure_roles(conn)
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     from exolab.commands.common import ensure_sqlite_dir as _ensure_sqlite_dir
 
-    url, user = settings_from(args)
+    url, _user = settings_from(args)
     _ensure_sqlite_dir(url)
-    before, head, made_admin = initialise(url, user)
+    who = _authenticated(url, args)
+    before, head, made_admin = initialise(url, who.user, login=who.login)
     where = _display(url)
     if before == head:
         print(f"{where}: schema already at {head}")
     else:
         print(f"{where}: schema {before or 'empty'} -> {head}")
     if made_admin:
-        print(f"user '{user}' is admin of this database")
+        print(f"user '{who.user}' is admin of this database")
     return 0
+
+
+def _authenticated(url: str, args: argparse.Namespace) -> Any:
+    from exolab.db.engine import Database
+    from exolab.services.identity import authenticate
+
+    db = Database(url)
+    try:
+        return authenticate(db, requested_user(args))
+    finally:
+        db.dispose()
 
 
 def _display(url: str) -> str:
@@ -160,6 +261,8 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     if args.revision != "head" and not migrate.known_revision(args.revision):
         raise UsageError(f"unknown revision '{args.revision}'")
     migrate.upgrade(lab.db.write_engine, args.revision)
+    for note in server_roles(lab.db):
+        print(note, file=sys.stderr)
     print(migrate.current_revision(lab.db.engine))
     return 0
 
@@ -194,6 +297,17 @@ def cmd_db_check(args: argparse.Namespace) -> int:
 
     lab = open_lab(args)
     problems, notes = check_database(lab)
+    if getattr(args, "anchor", None):
+        from pathlib import Path
+
+        from exolab.services.anchor import check_against, read_anchor
+
+        with lab.read() as tx:
+            checked = check_against(tx, read_anchor(Path(args.anchor)))
+        if checked.ok:
+            notes.append(checked.message)
+        else:
+            problems.extend(p for p in checked.problems if p not in problems)
     for n in notes:
         print(n)
     for p in problems:
@@ -205,8 +319,8 @@ def cmd_db_backup(args: argparse.Namespace) -> int:
     from exolab.services.integrity import backup
 
     lab = open_lab(args)
-    path = backup(lab, args.path)
-    print(f"backup written to {path}")
+    path, anchor = backup(lab, args.path)
+    print(f"backup written to {path}; audit anchor {anchor}")
     return 0
 
 
@@ -214,9 +328,124 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     from exolab.services.users import add_user
 
     lab = open_lab(args)
+    password = _new_password(lab, args)
+    notes: list[str] = []
     with lab.write() as tx:
-        u = add_user(tx, args.name, args.role)
+        u = add_user(tx, args.name, args.role, password=password, notes=notes)
+    for note in notes:
+        print(note, file=sys.stderr)
     print(f"user '{u.name}' added as {u.role}")
+    return 0
+
+
+def cmd_user_login(args: argparse.Namespace) -> int:
+    from exolab.services.users import set_login
+
+    lab = open_lab(args)
+    password = _read_password(args, required=lab.db.dialect == "postgresql")
+    with lab.write() as tx:
+        notes = set_login(tx, args.name, password)
+    for note in notes:
+        print(note)
+    return 0
+
+
+def _read_password(args: argparse.Namespace, *, required: bool) -> str | None:
+    if args.password_file:
+        from pathlib import Path
+
+        lines = Path(args.password_file).read_text(encoding="utf-8").splitlines()
+        if not lines or not lines[0]:
+            raise UsageError(f"--password-file {args.password_file}: the first line is empty")
+        return lines[0]
+    if not required:
+        return None
+    if not sys.stdin.isatty():
+        raise UsageError("give the password with --password-file FILE (or run in a terminal)")
+    import getpass
+
+    first = getpass.getpass(f"password for the login {args.name}: ")
+    if not first or first != getpass.getpass("again: "):
+        raise UsageError("the passwords are empty or differ")
+    return first
+
+
+def _new_password(lab: Any, args: argparse.Namespace) -> str | None:
+    """PostgreSQL: the new login's password from --password-file or a prompt."""
+    if args.password_file:
+        return _read_password(args, required=True)
+    if lab.db.dialect != "postgresql":
+        return None
+    from exolab.services import pgroles
+
+    with lab.db.engine.connect() as conn:
+        if pgroles.role_exists(conn, args.name) or not pgroles.may_manage_roles(conn):
+            return None
+    if not sys.stdin.isatty():
+        return None  # the user is added; `exolab user login NAME --password-file F` later
+    return _read_password(args, required=True)
+
+
+def cmd_db_restore(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from exolab.commands.common import ensure_sqlite_dir as _ensure_sqlite_dir
+    from exolab.db.engine import Database
+    from exolab.services.identity import authenticate
+    from exolab.services.restore import restore
+
+    url, _user = settings_from(args)
+    _ensure_sqlite_dir(url)
+    db = Database(url)
+    try:
+        who = authenticate(db, requested_user(args))
+        report = restore(
+            db,
+            who.user,
+            who.login,
+            Path(args.path),
+            force=args.force,
+            anchor_file=Path(args.anchor) if args.anchor else None,
+        )
+    finally:
+        db.dispose()
+    for note in report.notes:
+        print(note)
+    for problem in report.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def cmd_db_rotate_secret(args: argparse.Namespace) -> int:
+    from exolab.services.anchor import rotate_pseudonym_secret
+
+    lab = open_lab(args)
+    with lab.write() as tx:
+        fingerprint = rotate_pseudonym_secret(tx, args.reason)
+    print(f"pseudonym secret rotated (fingerprint {fingerprint})")
+    return 0
+
+
+def cmd_db_grant_check(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from exolab.db.models import User
+    from exolab.services.pgroles import grant_check
+
+    lab = open_lab(args)
+    if lab.db.dialect != "postgresql":
+        print("SQLite has no server roles: access is the database file's permissions")
+        return 0
+    with lab.read() as tx:
+        users = [
+            (u.name, u.role, u.active) for u in tx.session.scalars(select(User).order_by(User.name))
+        ]
+        drift = grant_check(tx.session.connection(), users)
+    for d in drift:
+        print(f"drift: {d.subject}: {d.problem}", file=sys.stderr)
+    if drift:
+        return 1
+    print(f"{len(users)} users match the server's roles")
     return 0
 
 
@@ -224,8 +453,11 @@ def cmd_user_role(args: argparse.Namespace) -> int:
     from exolab.services.users import set_role
 
     lab = open_lab(args)
+    notes: list[str] = []
     with lab.write() as tx:
-        u = set_role(tx, args.name, args.role, args.reason)
+        u = set_role(tx, args.name, args.role, args.reason, notes=notes)
+    for note in notes:
+        print(note, file=sys.stderr)
     print(f"user '{u.name}' is now {u.role}")
     return 0
 
@@ -245,9 +477,27 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from exolab.commands.output import emit
     from exolab.services.audit import list_events, verify_chain
 
+    if args.action == "keygen":
+        return _audit_keygen(args)
     lab = open_lab(args)
+    if args.action == "anchor":
+        return _audit_anchor(lab, args)
     with lab.read() as tx:
         if args.action == "verify":
+            if args.anchor:
+                from pathlib import Path
+
+                from exolab.services.anchor import check_against, read_anchor
+
+                anchor = read_anchor(Path(args.anchor))
+                key = Path(args.public_key) if args.public_key else None
+                checked = check_against(tx, anchor, key)
+                if checked.ok:
+                    print(checked.message)
+                    return 0
+                for problem in checked.problems:
+                    print(f"error: {problem}", file=sys.stderr)
+                return 1
             result = verify_chain(tx)
             if result.ok:
                 print(result.message)
@@ -263,8 +513,37 @@ def cmd_audit(args: argparse.Namespace) -> int:
         if args.format != "json":
             row["changes"] = _changes_text(e.old_values, e.new_values)
         rows.append(row)
-    cols = ["id", "at", "user", "action", "entity", "entity_id", "reason", "changes"]
+    cols = ["id", "at", "user", "login", "action", "entity", "entity_id", "reason", "changes"]
     emit(rows, cols, args.format)
+    return 0
+
+
+def _audit_keygen(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from exolab.services.anchor import generate_key
+
+    if not args.out:
+        raise UsageError("audit keygen needs --out KEYFILE (the private key; FILE.pub is public)")
+    public = generate_key(Path(args.out))
+    print(f"private key {args.out} (keep it away from the database), public key {public}")
+    return 0
+
+
+def _audit_anchor(lab: Any, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from exolab.services.anchor import anchor_json, chain_head, sign, write_anchor
+
+    with lab.read() as tx:
+        anchor = chain_head(tx)
+    if args.sign:
+        anchor = sign(anchor, Path(args.sign))
+    if args.out:
+        write_anchor(anchor, Path(args.out))
+        print(f"anchor of event {anchor.seq} ({anchor.hash[:16]}...) written to {args.out}")
+    else:
+        sys.stdout.write(anchor_json(anchor))
     return 0
 
 
@@ -294,19 +573,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if getattr(args, "db", None)
         else demo_database_url()
     )
-    user = s.resolved_user(getattr(args, "user", None))
     _ensure_sqlite_dir(url)
+    who = _authenticated(url, args)
+    user = who.user
     if args.reset and url.startswith("sqlite:///"):
         from pathlib import Path
 
         for suffix in ("", "-wal", "-shm"):
             Path(url[len("sqlite:///") :] + suffix).unlink(missing_ok=True)
-    initialise(url, user)
+    initialise(url, user, login=who.login)
     from exolab.db.engine import Database
     from exolab.io.demo import load_demo
     from exolab.services.context import Lab
 
-    lab = Lab(Database(url), user)
+    lab = Lab(Database(url), user, login=who.login)
     print(f"loading the demo cohort into {_display(url)} (first time only) ...", file=sys.stderr)
     counts = load_demo(lab)
     if counts is None:

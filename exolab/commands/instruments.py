@@ -9,7 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from exolab.cli import UsageError, open_lab
+from exolab.commands.common import UsageError, open_lab
 
 FORMATS = (
     "auto",

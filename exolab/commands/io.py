@@ -82,7 +82,15 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="hash subject ids, shift dates per subject, drop notes",
     )
-    p.add_argument("--salt", help="salt for --deidentify (same salt, same hashes)")
+    p.add_argument(
+        "--salt",
+        help="key for --deidentify pseudonyms, 16+ characters (default: this database's secret)",
+    )
+    p.add_argument(
+        "--keep-group",
+        action="store_true",
+        help="with --deidentify: keep the free-text group column (check it names nobody)",
+    )
     p.set_defaults(handler=cmd_export)
 
 
@@ -199,15 +207,16 @@ def cmd_export(args: argparse.Namespace) -> int:
         since=args.since,
         until=args.until,
     )
-    if args.salt and not args.deidentify:
+    if args.salt is not None and not args.deidentify:
         raise UsageError("--salt goes with --deidentify")
+    if args.salt is not None and len(args.salt) < 16:
+        raise UsageError(
+            "--salt must be at least 16 characters (leave it out to use the database's secret)"
+        )
+    if args.keep_group and not args.deidentify:
+        raise UsageError("--keep-group goes with --deidentify")
     lab = open_lab(args)
     try:
-        if args.deidentify and args.salt is None:
-            print(
-                "note: a random salt is used; pass --salt S to get the same hashes across exports",
-                file=sys.stderr,
-            )
         result = run_export(
             lab,
             args.kind,
@@ -216,6 +225,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             wide=args.wide,
             deidentify=args.deidentify,
             salt=args.salt,
+            keep_group=args.keep_group,
         )
     finally:
         lab.db.dispose()

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from exolab.cli import UsageError, open_lab
+from exolab.commands.common import UsageError, open_lab
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:

@@ -193,14 +193,29 @@ def _on_driver(args: argparse.Namespace, read: Callable[[Any], T]) -> T | None:
     importing SQLAlchemy or pydantic (which take longer to import than a query takes to
     run); None when that cannot be done (a database URL for another driver, a missing
     database or an outdated schema: the service path then runs and says what is wrong)."""
-    from exolab.commands.common import settings_from
+    import os
+
+    from exolab.commands.common import requested_user, settings_from
     from exolab.db import raw
+    from exolab.settings import login_name
 
     url, _user = settings_from(args)
+    wanted = requested_user(args)
+    if wanted and url.startswith("sqlite") and wanted != login_name() and os.geteuid() != 0:
+        return None  # --user naming someone else: the service path refuses (docs/security.md)
     reader = raw.connect(url)
     if reader is None:
         return None
     try:
+        if wanted and reader.dialect == "postgresql":
+            login, superuser, admin = reader.first(
+                "SELECT session_user, (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),"
+                " EXISTS (SELECT 1 FROM users WHERE name = session_user AND role = 'admin'"
+                " AND active)"
+            )
+            if wanted != login and not (superuser or admin):
+                return None  # the service path refuses
+
         if raw.schema_revision(reader) != raw.SCHEMA_HEAD:
             return None
         return read(reader)

@@ -41,6 +41,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine for a database URL with exolab's connection settings."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        name = parsed.database
+        if name and name != ":memory:" and not name.startswith("file:"):
+            from pathlib import Path
+
+            from exolab.db.files import create_sqlite_file
+
+            create_sqlite_file(Path(name))  # private mode from the start (docs/security.md)
         engine = create_engine(url, **kwargs)
         _configure_sqlite(engine)
         return engine

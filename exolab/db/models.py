@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -117,8 +118,39 @@ class AuditEvent(Base):
     batch_id: Mapped[int | None] = mapped_column(Integer)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The authenticated login (OS account on SQLite, PostgreSQL login) when the event was
+    # written; differs from user_name when an admin acts for someone (docs/security.md).
+    login: Mapped[str | None] = mapped_column(String(CODE))
 
     __table_args__ = (Index(None, "entity", "entity_id"),)
+
+
+class LabIdentity(Base):
+    """One row: the database's random id (in audit anchors) and its pseudonym secret."""
+
+    __tablename__ = "lab_identity"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    db_id: Mapped[str] = mapped_column(String(36))
+    pseudonym_secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[str] = mapped_column(String(32))
+    rotated_at: Mapped[str | None] = mapped_column(String(32))
+
+
+class DataChange(Base):
+    """PostgreSQL: one row per (transaction, table, operation) that changed data, written by
+    an owner-only trigger, so `db check` finds changes with no audit event (docs/security.md)."""
+
+    __tablename__ = "data_changes"
+    __table_args__ = (UniqueConstraint("txid", "table_name", "op"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    txid: Mapped[int] = mapped_column(BigInteger)
+    table_name: Mapped[str] = mapped_column(String(64))
+    op: Mapped[str] = mapped_column(String(16))
+    login: Mapped[str] = mapped_column(String(CODE))
+    at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class Study(Base, Tracked):

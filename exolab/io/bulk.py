@@ -30,6 +30,7 @@ from exolab.db.base import utcnow
 from exolab.db.models import Analyte, AssayRun, Isolation, Readout, Sample
 from exolab.domain.schemas import ReadoutIn, field_errors
 from exolab.domain.values import ParsedResult, parse_result, plain_number
+from exolab.io.cells import import_cell
 from exolab.io.problems import Problems
 from exolab.io.reading import CsvFile, to_decimal_point
 from exolab.services import readout_sets
@@ -457,14 +458,14 @@ class ReadoutLoader:
         self, rownum: int, fields: list[str], texts: tuple[str, ...]
     ) -> _Pending | None:
         """Every rule for one row, with its problems reported (see :meth:`check_row`)."""
-        iso_code, sample_code, analyte_t, value_text, replicate_t, notes_t = (
-            texts[0].strip(),
-            texts[1].strip(),
-            texts[2].strip(),
-            texts[3].strip(),
-            texts[4].strip(),
-            texts[5],
+        iso_code, sample_code, analyte_t, value_text, replicate_t = (
+            import_cell(texts[0]),  # (export's formula guard removed: docs/security.md)
+            import_cell(texts[1]),
+            import_cell(texts[2]),
+            import_cell(texts[3]),
+            import_cell(texts[4]),
         )
+        notes_t = texts[5] if texts[5][:1] != "'" else import_cell(texts[5])
         well_t = texts[6].strip()
         context_key = texts[N_ROW:]
         ctx_or_bad = self.context_cache.get(context_key)
@@ -487,7 +488,7 @@ class ReadoutLoader:
             bad.append(("replicate", replicate.message, replicate_t))
         elif texts[4] != replicate_t:
             self.replicate_check.cache[texts[4]] = replicate  # the padded text, for check_row
-        notes = self.notes_check(notes_t.strip()) if notes_t else None
+        notes = self.notes_check(import_cell(notes_t)) if notes_t else None
         if type(notes) is _Invalid:
             bad.append(("notes", notes.message, notes_t))
         well = self.well_check(well_t) if well_t else None

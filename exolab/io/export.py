@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import hmac
 import json
 import os
-import secrets
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -22,9 +23,11 @@ from typing import Any, TextIO
 
 from sqlalchemy import select
 
+from exolab.db.files import create_private, temp_beside, write_private_text
 from exolab.db.models import CellSource, Isolation, Sample, Study, Subject
 from exolab.domain.replicates import summarise
 from exolab.domain.values import parse_result
+from exolab.io.cells import GUARD_FIRSTS, spreadsheet_safe
 from exolab.io.importer import KINDS
 from exolab.services import cell_sources, isolations, samples, subjects
 from exolab.services import readouts as readout_service
@@ -160,9 +163,16 @@ def write_rows(out: TextIO, columns: list[str], rows: Iterable[dict[str, Any]]) 
             values = pick(r)
         except KeyError:
             values = tuple(r.get(c) for c in columns)
-        writerow([v if v.__class__ in native else cell(v) for v in values])
+        writerow([_safe(v) if v.__class__ in native else _safe(cell(v)) for v in values])
         n += 1
     return n
+
+
+def _safe(value: Any) -> Any:
+    """``spreadsheet_safe`` for a str cell, with the common case (no formula start) inline."""
+    if value.__class__ is str and value[:1] in GUARD_FIRSTS:
+        return spreadsheet_safe(value)
+    return value
 
 
 # -- longitudinal --------------------------------------------------------------------------
@@ -211,35 +221,51 @@ def iter_longitudinal(tx: Tx, filters: Filters) -> Iterator[dict[str, Any]]:
 
 
 class Deidentifier:
-    """Stable salted subject hashes and a per-subject date shift derived from the same hash.
+    """Keyed subject pseudonyms and a per-subject date shift derived from the same digest.
 
-    ``visit_day`` (days from the subject's first collection) is unchanged because every date
-    of a subject moves by the same offset. Free-text notes are dropped.
+    Pseudonyms are HMAC-SHA256 under the database's own secret (``lab_identity``), or under
+    ``--salt``: without the key, hashing a list of candidate ids does not find them. Every
+    date of a subject moves by the same offset, so ``visit_day`` is unchanged; dates written
+    inside other fields (``ELISA-20240302``) move too. Free-text notes are dropped, and the
+    free-text ``group`` unless ``keep_group`` (docs/security.md).
     """
 
     DATE_COLUMNS = ("collected_at", "measured_on", "isolated_on", "enrolled_on", "visit_date")
+    CODE_COLUMNS = ("sample_id", "isolation_id", "run_id")
+    KEEP_TEXT = frozenset({"study", "analyte", "unit", "std_unit", "value", "biofluid"})
 
-    def __init__(self, salt: str) -> None:
-        self.salt = salt
+    def __init__(self, key: bytes, *, keep_group: bool = False) -> None:
+        self.key = key
+        self.keep_group = keep_group
         self._cache: dict[tuple[str, str], tuple[str, timedelta]] = {}
+
+    def _digest(self, *parts: str) -> str:
+        message = "\x1f".join(parts).encode("utf-8")
+        return hmac.new(self.key, message, hashlib.sha256).hexdigest()
 
     def subject(self, study: str, subject: str) -> tuple[str, timedelta]:
         key = (study, subject)
         hit = self._cache.get(key)
         if hit is None:
-            digest = hashlib.sha256(f"{self.salt}{study}{subject}".encode()).hexdigest()
+            digest = self._digest("subject", study, subject)
             offset = timedelta(days=int(digest[12:20], 16) % 365 - 182)
             hit = (digest[:12], offset)
             self._cache[key] = hit
         return hit
 
+    def code(self, column: str, value: str) -> str:
+        return self._digest(column, value)[:12]
+
     def row(self, row: dict[str, Any]) -> dict[str, Any]:
         out = {k: v for k, v in row.items() if "notes" not in k}
+        if not self.keep_group:
+            out.pop("group", None)
         study = str(row.get("study") or "")
         subject = row.get("subject_id")
         if subject is None:
             return out
-        code, offset = self.subject(study, str(subject))
+        real = str(subject)
+        code, offset = self.subject(study, real)
         out["subject_id"] = code
         for col in self.DATE_COLUMNS:
             v = out.get(col)
@@ -250,10 +276,65 @@ class Deidentifier:
                     continue
             if isinstance(v, datetime | date):
                 out[col] = v + offset
-        for k in ("sample_id", "isolation_id"):
+        for k in self.CODE_COLUMNS:
             if out.get(k):
-                out[k] = hashlib.sha256(f"{self.salt}{k}{out[k]}".encode()).hexdigest()[:12]
+                out[k] = self.code(k, str(out[k]))
+        for k, v in out.items():  # ids and dates inside the other text fields
+            if isinstance(v, str) and v and k not in self.KEEP_TEXT and k != "subject_id":
+                out[k] = self._scrub(v, real, code, offset)
         return out
+
+    @staticmethod
+    def _scrub(text: str, subject: str, code: str, offset: timedelta) -> str:
+        if subject and subject in text:
+            text = text.replace(subject, code)
+        if not any(ch.isdigit() for ch in text):
+            return text
+
+        def shift(m: re.Match[str]) -> str:
+            y, mo, d = m.group("y"), m.group("m"), m.group("d")
+            try:
+                moved = date(int(y), int(mo), int(d)) + offset
+            except ValueError:
+                return m.group(0)
+            sep = m.group("s1") or ""
+            return f"{moved.year:04d}{sep}{moved.month:02d}{sep}{moved.day:02d}"
+
+        return _DATE_IN_TEXT.sub(shift, text)
+
+
+# YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD not inside a longer number
+_DATE_IN_TEXT = re.compile(
+    r"(?<!\d)(?P<y>(?:19|20)\d\d)(?P<s1>[-/]?)(?P<m>0[1-9]|1[0-2])(?P=s1)"
+    r"(?P<d>0[1-9]|[12]\d|3[01])(?!\d)"
+)
+
+
+def deidentify_key(tx: Tx, salt: str | None) -> bytes:
+    """The pseudonym key: ``--salt`` if given (never empty), else the database's secret."""
+    if salt is not None:
+        if len(salt) < MIN_SALT:
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "salt",
+                        f"must be at least {MIN_SALT} characters (a short salt is guessed "
+                        "along with the ids); leave it out to use this database's secret",
+                    )
+                ]
+            )
+        return hashlib.sha256(b"exolab-salt\x1f" + salt.encode("utf-8")).digest()
+    from exolab.db.models import LabIdentity
+
+    secret = tx.session.scalar(select(LabIdentity.pseudonym_secret).where(LabIdentity.id == 1))
+    if not secret:
+        raise ValidationFailed(
+            [FieldError("deidentify", "this database has no secret; run `exolab db upgrade`")]
+        )
+    return bytes.fromhex(secret)
+
+
+MIN_SALT = 16
 
 
 WIDE_KEYS = (
@@ -293,7 +374,7 @@ def write_wide(out: TextIO, rows_twice: Callable[[], Iterator[dict[str, Any]]]) 
         columns.setdefault(_wide_column(r), None)
     value_columns = sorted(columns)
     w = csv.writer(out, lineterminator="\n")
-    w.writerow([*WIDE_KEYS, *value_columns])
+    w.writerow([*WIDE_KEYS, *(_safe(c) for c in value_columns)])
     n = 0
     subject: tuple[Any, Any] | None = None
     groups: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]] = {}
@@ -308,8 +389,8 @@ def write_wide(out: TextIO, rows_twice: Callable[[], Iterator[dict[str, Any]]]) 
         )
         for base, cells in ordered:
             w.writerow(
-                [cell(base.get(k)) for k in WIDE_KEYS]
-                + [_wide_value(cells[c]) if c in cells else "" for c in value_columns]
+                [_safe(cell(base.get(k))) for k in WIDE_KEYS]
+                + [_safe(_wide_value(cells[c])) if c in cells else "" for c in value_columns]
             )
             n += 1
         groups.clear()
@@ -354,6 +435,7 @@ def run_export(
     wide: bool = False,
     deidentify: bool = False,
     salt: str | None = None,
+    keep_group: bool = False,
     stdout: TextIO | None = None,
 ) -> ExportResult:
     """Write an export to ``out_path`` (and its manifest) or to ``stdout``."""
@@ -377,12 +459,14 @@ def run_export(
                 )
             ]
         )
-    deid = Deidentifier(salt if salt is not None else secrets.token_hex(16)) if deidentify else None
     path = Path(out_path) if out_path else None
-    tmp = path.with_name(path.name + ".part") if path else None
+    tmp = temp_beside(path) if path else None
+    if keep_group and not deidentify:
+        raise ValidationFailed([FieldError("options", "--keep-group goes with --deidentify")])
     with lab.read() as tx:
-        if tmp is not None:
-            stream: TextIO = tmp.open("w", encoding="utf-8", newline="")
+        deid = Deidentifier(deidentify_key(tx, salt), keep_group=keep_group) if deidentify else None
+        if tmp is not None:  # private, exclusive, never through a planted symlink
+            stream: TextIO = create_private(tmp, encoding="utf-8", newline="")
         else:
             import sys
 
@@ -392,9 +476,13 @@ def run_export(
                 n = _write_longitudinal(tx, stream, filters, wide, deid)
             else:
                 n = write_rows(stream, KINDS[kind].columns, ITERATORS[kind](tx))
-        finally:
+        except BaseException:
             if tmp is not None:
                 stream.close()
+                tmp.unlink(missing_ok=True)
+            raise
+        if tmp is not None:
+            stream.close()
     if path is None or tmp is None:
         return ExportResult(kind, n, None, None)
     os.replace(tmp, path)
@@ -412,8 +500,24 @@ def _write_longitudinal(
 
     if wide:
         return write_wide(stream, rows)
-    columns = [c for c in longitudinal_columns() if not (deid and "notes" in c)]
+    columns = [
+        c
+        for c in longitudinal_columns()
+        if not (deid and ("notes" in c or (c == "group" and not deid.keep_group)))
+    ]
     return write_rows(stream, columns, rows())
+
+
+def _manifest_filters(filters: Filters, deidentified: bool) -> dict[str, Any]:
+    """The filters as the manifest states them: a de-identified export names no subject and
+    no real date (the count of subjects asked for, and whether dates bounded it)."""
+    data = filters.as_dict()
+    if deidentified:
+        data["subjects"] = f"{len(filters.subjects)} withheld" if filters.subjects else []
+        for k in ("since", "until"):
+            if data[k]:
+                data[k] = "withheld"
+    return data
 
 
 def _write_manifest(
@@ -437,7 +541,7 @@ def _write_manifest(
         "file": path.name,
         "rows": rows,
         "sha256": file_sha256(path),
-        "filters": filters.as_dict() if kind == "longitudinal" else {},
+        "filters": _manifest_filters(filters, deidentified) if kind == "longitudinal" else {},
         "wide": wide,
         "deidentified": deidentified,
         "exported_by": lab.user_name,
@@ -447,4 +551,4 @@ def _write_manifest(
         from exolab.domain.replicates import BASELINE_RULE
 
         data["baseline_rule"] = BASELINE_RULE
-    manifest.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    write_private_text(manifest, json.dumps(data, indent=2) + "\n")

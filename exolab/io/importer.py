@@ -43,6 +43,7 @@ from exolab.domain.schemas import (
     SampleIn,
     SubjectIn,
 )
+from exolab.io.cells import import_cell
 from exolab.io.problems import Problems
 from exolab.io.reading import CsvFile, FileProblem, open_csv, to_decimal_point
 from exolab.services import cell_sources, isolations, readout_sets, samples, subjects
@@ -332,7 +333,7 @@ def row_values(
                 f"row has {n} fields but the header has {width} columns "
                 "(a missing or extra separator, or an unquoted separator inside a value?)"
             )
-    return {col: fields[i].strip() for col, i in index.items()}, None
+    return {col: import_cell(fields[i]) for col, i in index.items()}, None
 
 
 # -- the row-by-row path (small kinds) -----------------------------------------------------

@@ -48,7 +48,7 @@ def event_hash(prev_hash: str, fields: dict[str, Any]) -> str:
 
 
 def _hashed_fields(ev: AuditEvent) -> dict[str, Any]:
-    return {
+    fields: dict[str, Any] = {
         "at": ev.at,
         "user": ev.user_name,
         "action": ev.action,
@@ -59,6 +59,9 @@ def _hashed_fields(ev: AuditEvent) -> dict[str, Any]:
         "reason": ev.reason,
         "batch_id": ev.batch_id,
     }
+    if ev.login is not None:  # events written before migration 0009 have no login
+        fields["login"] = ev.login
+    return fields
 
 
 def append_event(
@@ -94,6 +97,8 @@ def append_event(
         "reason": reason,
         "batch_id": batch_id,
     }
+    if tx.actor.login is not None:
+        fields["login"] = tx.actor.login
     digest = event_hash(prev, fields)
     event_id = (
         session.connection()
@@ -111,6 +116,7 @@ def append_event(
                 "batch_id": batch_id,
                 "prev_hash": prev,
                 "hash": digest,
+                "login": tx.actor.login,
             },
         )
         .scalar_one()
@@ -130,6 +136,7 @@ class AuditRow(BaseModel):
     new_values: dict[str, Any] | None
     reason: str | None
     batch_id: int | None
+    login: str | None = None
 
 
 def _row(ev: AuditEvent) -> AuditRow:
@@ -144,6 +151,7 @@ def _row(ev: AuditEvent) -> AuditRow:
         new_values=json.loads(ev.new_values) if ev.new_values else None,
         reason=ev.reason,
         batch_id=ev.batch_id,
+        login=ev.login,
     )
 
 

@@ -26,6 +26,9 @@ WRITE_LOCK_KEY = 7_130_001
 class Actor:
     name: str
     role: str
+    # Who authenticated: the OS account (SQLite) or the PostgreSQL login. Differs from ``name``
+    # when an admin acts for someone else (docs/security.md); recorded in every audit event.
+    login: str | None = None
 
     @property
     def can_write(self) -> bool:
@@ -83,20 +86,34 @@ class Tx:
 class Lab:
     """A database plus the current user. ``lab.write()`` / ``lab.read()`` give a :class:`Tx`."""
 
-    def __init__(self, db: Database, user: str, *, check_schema: bool = True) -> None:
+    def __init__(
+        self, db: Database, user: str, *, check_schema: bool = True, login: str | None = None
+    ) -> None:
+        """``user`` is trusted here: the command line and the UI authenticate first
+        (:func:`exolab.services.identity.authenticate`); ``login`` defaults to the OS account
+        (SQLite) or the server's ``session_user`` (PostgreSQL)."""
         self.db = db
         self.user_name = user
+        self._login = login
         if check_schema:
             ensure_current(db)
+
+    def login(self, session: Session) -> str:
+        if self._login is None:
+            from exolab.services.identity import database_login
+
+            self._login = database_login(self.db.dialect, session)
+        return self._login
 
     def actor(self, session: Session) -> Actor:
         row = session.execute(
             select(User.role).where(User.name == self.user_name, User.active.is_(True))
         ).first()
+        login = self.login(session)
         if row is None:
             # Unknown users may read; writing needs an account with a writing role.
-            return Actor(self.user_name, "viewer")
-        return Actor(self.user_name, row[0])
+            return Actor(self.user_name, "viewer", login)
+        return Actor(self.user_name, row[0], login)
 
     @contextmanager
     def read(self) -> Iterator[Tx]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
-from sqlalchemy import func, select, text
+from sqlalchemy import URL, func, select, text
 
 from exolab.db import migrate
+from exolab.db.files import create_private_binary, ensure_private_dir
 from exolab.db.models import Box, Sample
 from exolab.services.audit import verify_chain
 from exolab.services.context import Lab
@@ -50,17 +52,48 @@ def check_database(lab: Lab) -> tuple[list[str], list[str]]:
             problems.append(f"{n} samples have a negative freeze-thaw count")
         chain = verify_chain(tx)
         (notes if chain.ok else problems).append(chain.message)
+        if lab.db.dialect == "postgresql":
+            from exolab.services.pgroles import unaudited_changes
+
+            try:
+                unaudited = unaudited_changes(s.connection())
+            except Exception:  # no data_changes table (an older schema)
+                unaudited = []
+            problems.extend(unaudited)
+            if not unaudited:
+                notes.append("every data change by an exolab login has an audit event")
     return problems, notes
 
 
-def backup(lab: Lab, path: str) -> Path:
-    """A consistent copy taken while others may be writing: SQLite ``VACUUM INTO``,
-    PostgreSQL ``pg_dump`` (custom format)."""
+def anchor_path(backup_file: Path) -> Path:
+    return backup_file.with_name(backup_file.name + ".anchor.json")
+
+
+def backup(lab: Lab, path: str) -> tuple[Path, Path]:
+    """A consistent copy taken while others may be writing (SQLite ``VACUUM INTO``, PostgreSQL
+    ``pg_dump`` custom format), and an audit anchor beside it (``FILE.anchor.json``), taken
+    just before the copy so every anchored event is in it."""
+    from exolab.services.anchor import chain_head, write_anchor
+
     target = Path(path).expanduser().absolute()
-    if target.exists():
+    if anchor_path(target).exists() or anchor_path(target).is_symlink():
+        raise Conflict(f"{anchor_path(target)} exists; choose a new file name")
+    with lab.read() as tx:
+        anchor = chain_head(tx)
+    made = _backup(lab, target)
+    return made, write_anchor(anchor, anchor_path(made))
+
+
+def _backup(lab: Lab, target: Path) -> Path:
+    if target.exists() or target.is_symlink():
         raise Conflict(f"{target} exists; choose a new file name")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(target.parent)
+    try:  # created here, private and exclusively: a name planted meanwhile is not written through
+        out = create_private_binary(target)
+    except FileExistsError:
+        raise Conflict(f"{target} exists; choose a new file name") from None
     if lab.db.dialect == "sqlite":
+        out.close()  # VACUUM INTO fills an empty file
         raw = lab.db.engine.raw_connection()
         try:  # outside any transaction: the driver connection is in autocommit mode
             raw.driver_connection.execute("VACUUM INTO ?", (str(target),))  # type: ignore[union-attr]
@@ -69,21 +102,39 @@ def backup(lab: Lab, path: str) -> Path:
         return target
     pg_dump = shutil.which("pg_dump")
     if pg_dump is None:
+        out.close()
+        target.unlink(missing_ok=True)
         raise ExolabError("pg_dump is not installed; install the PostgreSQL client tools")
-    url = lab.db.engine.url.set(drivername="postgresql")
-    proc = subprocess.run(
-        [
-            pg_dump,
-            "--format=custom",
-            "--file",
-            str(target),
-            url.render_as_string(hide_password=False),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    with out:  # the dump goes to our file; the password to pg_dump's environment only
+        proc = subprocess.run(
+            [pg_dump, "--format=custom", "--no-password"],
+            stdout=out,
+            stderr=subprocess.PIPE,
+            env=pg_environment(lab.db.engine.url),
+            text=False,
+            check=False,
+        )
     if proc.returncode != 0:
         target.unlink(missing_ok=True)
-        raise ExolabError(f"pg_dump failed: {proc.stderr.strip()}")
+        raise ExolabError(f"pg_dump failed: {proc.stderr.decode(errors='replace').strip()}")
     return target
+
+
+def pg_environment(url: URL) -> dict[str, str]:
+    """libpq's environment for a server URL: the password never appears on a command line
+    (where `ps` shows it to every account on the machine)."""
+    env = dict(os.environ)
+    parts: dict[str, str | int | None] = {
+        "PGHOST": url.host,
+        "PGPORT": str(url.port) if url.port else None,
+        "PGUSER": url.username,
+        "PGPASSWORD": url.password,
+        "PGDATABASE": url.database,
+    }
+    for key, value in parts.items():
+        if value:
+            env[key] = str(value)
+    for key, option in url.query.items():  # sslmode=require and the like
+        if key.startswith("ssl") or key in ("connect_timeout", "application_name"):
+            env["PG" + key.upper()] = option if isinstance(option, str) else option[0]
+    return env

@@ -8,7 +8,13 @@ from sqlalchemy.orm import Session
 
 from exolab.db.models import ROLES, User
 from exolab.services.context import Actor, Tx
-from exolab.services.errors import Conflict, FieldError, NotFound, ValidationFailed
+from exolab.services.errors import (
+    Conflict,
+    FieldError,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 
 
 class UserOut(BaseModel):
@@ -36,7 +42,11 @@ def bootstrap_admin(session: Session, name: str) -> bool:
     return True
 
 
-def add_user(tx: Tx, name: str, role: str) -> UserOut:
+def add_user(
+    tx: Tx, name: str, role: str, *, password: str | None = None, notes: list[str] | None = None
+) -> UserOut:
+    """Add an exolab user. On PostgreSQL also its LOGIN role in the role's group (a new login
+    needs ``password``); see :mod:`exolab.services.pgroles` and docs/security.md."""
     tx.require_admin("add users")
     role = _check_role(role)
     name = name.strip()
@@ -47,11 +57,40 @@ def add_user(tx: Tx, name: str, role: str) -> UserOut:
     user = User(name=name, role=role)
     tx.session.add(user)
     tx.session.flush()
+    _server_login(tx, name, role, password, notes)
     tx.audit("create", "user", name, new={"name": name, "role": role})
     return UserOut.model_validate(user)
 
 
-def set_role(tx: Tx, name: str, role: str, reason: str | None = None) -> UserOut:
+def _server_login(
+    tx: Tx, name: str, role: str, password: str | None, notes: list[str] | None
+) -> None:
+    if tx.dialect != "postgresql":
+        return
+    from exolab.services import pgroles
+
+    conn = tx.session.connection()
+    if not pgroles.may_manage_roles(conn):
+        (notes if notes is not None else []).append(
+            f"this login may not manage database roles: ask your database administrator to "
+            f"create login '{name}' in {pgroles.GROUPS[role]} (docs/security.md)"
+        )
+        return
+    if password is None and not pgroles.role_exists(conn, name):
+        if notes is not None:
+            notes.append(
+                f"no database login created for '{name}' (no password given): "
+                f"run `exolab user login {name} --password-file FILE`"
+            )
+        return
+    added = pgroles.create_or_grant_login(conn, name, role, password)
+    if notes is not None:
+        notes.extend(added)
+
+
+def set_role(
+    tx: Tx, name: str, role: str, reason: str | None = None, notes: list[str] | None = None
+) -> UserOut:
     tx.require_admin("change roles")
     role = _check_role(role)
     user = tx.session.scalar(select(User).where(User.name == name))
@@ -59,8 +98,44 @@ def set_role(tx: Tx, name: str, role: str, reason: str | None = None) -> UserOut
         raise NotFound(f"no user '{name}'")
     old = user.role
     user.role = role
+    tx.session.flush()
+    if tx.dialect == "postgresql":
+        from exolab.services import pgroles
+
+        if pgroles.role_exists(tx.session.connection(), name):
+            _server_login(tx, name, role, None, notes)
     tx.audit("update", "user", name, old={"role": old}, new={"role": role}, reason=reason)
     return UserOut.model_validate(user)
+
+
+def set_login(tx: Tx, name: str, password: str | None) -> list[str]:
+    """PostgreSQL: create (or give a new password to) the LOGIN role of an exolab user, in
+    exactly the group of the user's role."""
+    tx.require_admin("manage logins")
+    user = tx.session.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise NotFound(f"no user '{name}'")
+    if tx.dialect != "postgresql":
+        raise ValidationFailed(
+            [FieldError("database", "SQLite users are operating-system accounts; no logins")]
+        )
+    from exolab.services import pgroles
+
+    conn = tx.session.connection()
+    if not pgroles.may_manage_roles(conn):
+        raise PermissionDenied(
+            f"login '{tx.actor.login}' may not manage database roles (needs CREATEROLE)"
+        )
+    if password is None and not pgroles.role_exists(conn, name):
+        raise ValidationFailed([FieldError("password", f"login '{name}' is new: give one")])
+    notes = pgroles.create_or_grant_login(conn, name, user.role, password)
+    tx.audit(
+        "update",
+        "user",
+        name,
+        new={"login": name, "password_changed": password is not None},
+    )
+    return notes
 
 
 def list_users(tx: Tx) -> list[UserOut]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import hmac
 import io
 import json
 from datetime import date, datetime
@@ -143,15 +144,19 @@ def test_wide_pivot(lab: Lab, tmp_path: Path) -> None:
 def test_deidentify(lab: Lab, tmp_path: Path) -> None:
     full_cohort(lab, tmp_path)
     plain = rows_of(export(lab, "longitudinal"))
-    a = rows_of(export(lab, "longitudinal", deidentify=True, salt="s3cret"))
-    b = rows_of(export(lab, "longitudinal", deidentify=True, salt="s3cret"))
-    c = rows_of(export(lab, "longitudinal", deidentify=True, salt="other"))
+    salt = "s3cret-salt-0123456789"
+    a = rows_of(export(lab, "longitudinal", deidentify=True, salt=salt))
+    b = rows_of(export(lab, "longitudinal", deidentify=True, salt=salt))
+    c = rows_of(export(lab, "longitudinal", deidentify=True, salt="another-salt-0123456"))
     assert a == b
-    expected = hashlib.sha256(b"s3cretS1P001").hexdigest()[:12]
-    assert {r["subject_id"] for r in a} == {
-        expected,
-        hashlib.sha256(b"s3cretS1P002").hexdigest()[:12],
-    }
+    # keyed (HMAC-SHA256) pseudonyms, docs/security.md: not sha256(salt + study + subject)
+    key = hashlib.sha256(b"exolab-salt\x1f" + salt.encode()).digest()
+
+    def pseudonym(subject: str) -> str:
+        msg = f"subject\x1fS1\x1f{subject}".encode()
+        return hmac.new(key, msg, hashlib.sha256).hexdigest()[:12]
+
+    assert {r["subject_id"] for r in a} == {pseudonym("P001"), pseudonym("P002")}
     assert {r["subject_id"] for r in a}.isdisjoint({r["subject_id"] for r in c})
     assert not any("P00" in v for r in a for v in r.values())
     assert all("notes" not in k for k in a[0])

@@ -185,7 +185,7 @@ def test_cli_longitudinal_export_with_manifest(lab: Lab, db_url: str, tmp_path: 
     out = tmp_path / "long.csv"
     code, _, err = run(
         "export", "longitudinal", "--out", str(out), "--analyte", "CD63", "--study", "S1",
-        "--wide", "--deidentify", "--salt", "pepper", db=db_url,
+        "--wide", "--deidentify", "--salt", "pepper-0123456789", db=db_url,
     )  # fmt: skip
     assert code == 0, err
     assert "2 rows written to" in err  # ISO-1 (two replicates) and ISO-2

@@ -1,0 +1,163 @@
+"""Restore a backup made by ``exolab db backup``, then prove it: audit chain and anchor.
+
+SQLite: the backup file is checked first (schema, audit chain, the anchor written beside it)
+and only then copied into place with SQLite's online backup API. PostgreSQL: ``pg_restore``
+into the database (the password in its environment, never its command line), the grants
+refreshed, then the same checks. An initialised database is overwritten only with
+``force``. docs/security.md.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import inspect
+
+from exolab.db.engine import Database
+from exolab.services.anchor import Anchor, check_against, read_anchor
+from exolab.services.audit import verify_chain
+from exolab.services.context import Lab
+from exolab.services.errors import Conflict, ExolabError, NotFound
+
+
+@dataclass
+class RestoreReport:
+    target: str
+    events: int = 0
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def anchor_beside(backup_file: Path) -> Path:
+    return backup_file.with_name(backup_file.name + ".anchor.json")
+
+
+def _initialised(db: Database) -> bool:
+    return "audit_events" in inspect(db.engine).get_table_names()
+
+
+def _verify(lab: Lab, anchor: Anchor | None, report: RestoreReport) -> None:
+    with lab.read() as tx:
+        if anchor is None:
+            chain = verify_chain(tx)
+            report.events = chain.checked
+            (report.notes if chain.ok else report.problems).append(chain.message)
+            report.notes.append("no anchor beside the backup: only the chain was checked")
+        else:
+            checked = check_against(tx, anchor)
+            (report.notes if checked.ok else report.problems).extend(
+                [checked.message] if checked.ok else checked.problems
+            )
+
+
+def restore(
+    db: Database, user: str, login: str, source: Path, *, force: bool, anchor_file: Path | None
+) -> RestoreReport:
+    """Restore ``source`` into ``db``. ``user`` must be an admin of an initialised target."""
+    if not source.is_file():
+        raise NotFound(f"no backup file {source}")
+    anchor_path = anchor_file or anchor_beside(source)
+    anchor = read_anchor(anchor_path) if anchor_path.exists() else None
+    if anchor_file is not None and anchor is None:
+        raise NotFound(f"no anchor file {anchor_file}")
+    if _initialised(db):
+        if not force:
+            raise Conflict(
+                f"{db.engine.url.render_as_string(hide_password=True)} already holds an exolab "
+                "database; add --force to overwrite it"
+            )
+        with Lab(db, user, check_schema=False, login=login).read() as tx:
+            tx.require_admin("overwrite the database with a backup")
+    report = RestoreReport(db.engine.url.render_as_string(hide_password=True))
+    if db.dialect == "sqlite":
+        _restore_sqlite(db, user, login, source, anchor, report)
+    else:
+        _restore_postgresql(db, user, login, source, anchor, report)
+    if not report.ok and db.dialect != "sqlite":
+        report.problems.append("the restored database does not verify: do not use it")
+    return report
+
+
+def _restore_sqlite(
+    db: Database, user: str, login: str, source: Path, anchor: Anchor | None, r: RestoreReport
+) -> None:
+    from exolab.db.files import create_private_binary, temp_beside
+
+    target = db.engine.url.database
+    assert target
+    # A private copy is checked, and that same copy restored: the backup file cannot change
+    # between the check and the restore, and is itself left as it was.
+    copy = temp_beside(Path(target))
+    with create_private_binary(copy) as out, source.open("rb") as src_file:
+        shutil.copyfileobj(src_file, out)
+    try:
+        probe = Database(f"sqlite:///{copy}")
+        try:
+            try:
+                ok = _initialised(probe)
+            except Exception:
+                ok = False
+            if not ok:
+                raise ExolabError(f"{source} is not an exolab SQLite backup")
+            _verify(Lab(probe, user, check_schema=False, login=login), anchor, r)
+        finally:
+            probe.dispose()
+        if not r.ok:
+            r.problems.append("nothing was restored")
+            return
+        db.dispose()
+        src = sqlite3.connect(copy)
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)
+        finally:
+            src.close()
+            dst.close()
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(copy) + suffix).unlink(missing_ok=True)
+    r.notes.append(f"restored {source} into {target}")
+
+
+def _restore_postgresql(
+    db: Database, user: str, login: str, source: Path, anchor: Anchor | None, r: RestoreReport
+) -> None:
+    from exolab.services.integrity import pg_environment
+    from exolab.services.pgroles import ensure_roles
+
+    pg_restore = shutil.which("pg_restore")
+    if pg_restore is None:
+        raise ExolabError("pg_restore is not installed; install the PostgreSQL client tools")
+    db.dispose()
+    proc = subprocess.run(
+        [
+            pg_restore,
+            "--clean",
+            "--if-exists",
+            "--single-transaction",
+            "--exit-on-error",
+            "--no-owner",
+            "--no-password",
+            "--dbname",
+            str(db.engine.url.database),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        env=pg_environment(db.engine.url),
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise ExolabError(f"pg_restore failed: {proc.stderr.strip()}")
+    with db.write_engine.begin() as conn:
+        r.notes.extend(ensure_roles(conn))
+    _verify(Lab(db, user, check_schema=False, login=login), anchor, r)
+    r.notes.append(f"restored {source}")
