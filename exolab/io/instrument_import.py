@@ -29,7 +29,9 @@ from exolab.io.importer import (
     _Abort,
     _lock_imports,
     check_header,
+    differences,
     kind_of,
+    row_values,
 )
 from exolab.io.instruments.model import InstrumentFileError, ParsedRun
 from exolab.io.problems import Problems
@@ -335,9 +337,10 @@ def import_instrument(
                 src = open_csv(csv_path, name)
                 with src:
                     index = check_header(kind_of("readouts"), src, problems, ignore_extra=False)
-                    from exolab.io.bulk import ReadoutLoader
+                    from exolab.io.bulk import ExistingRows, ReadoutLoader
 
-                    ReadoutLoader(tx, src, index, report, problems, "error").run()
+                    existing = ExistingRows(kind_of("readouts"), row_values, differences)
+                    ReadoutLoader(tx, src, index, report, problems, "error", existing).run()
                 if problems or dry_run:
                     raise _Abort
                 counts = report.counts() | {"run_" + result.run_status: 1}
