@@ -151,6 +151,20 @@ def test_day_in_the_lab_through_the_cli(db_url: str, tmp_path: Path) -> None:
 
     day.assert_day_state(with_lab(db_url))
 
+    # the instrument columns of a readout (plate well, dilution) are verb options too
+    extra = {
+        "isolation_id": day.ISOLATION,
+        "analyte": "CD63",
+        "value": "24.2",
+        "unit": "pg/mL",
+        "assay": "elisa",
+        "run_id": "ELISA-DAY-2",
+        "well": "B3",
+        "dilution_factor": "2",
+    }
+    got = json.loads(cli(db_url, "readout", "add", *options(extra), "--format", "json"))
+    assert (got["well"], got["dilution_factor"]) == ("B3", 2)
+
 
 def test_exit_codes_usage_permission_and_override(db_url: str) -> None:
     cli(db_url, "storage", "add", "F1/R1/B1")

@@ -91,6 +91,8 @@ READOUT_COLUMNS = (
     "antibody_dilution",
     "lysis_buffer",
     "instrument",
+    "well",
+    "dilution_factor",
     "qc",
     "notes",
 )
