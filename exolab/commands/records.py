@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from exolab.cli import UsageError, open_lab
+from exolab.commands.common import UsageError, open_lab
 
 # The import columns each verb takes as --options (kept equal to the import kinds' columns by
 # a test; listed here so that building the parser loads no pydantic model).
