@@ -40,12 +40,19 @@ def write_csv(
     rows: Iterable[dict[str, Any]], columns: Sequence[str], out: TextIO | None = None
 ) -> None:
     out = out or sys.stdout
-    w = csv.writer(out, lineterminator="\n")
+    w = csv.writer(out, lineterminator="\r\n")  # RFC 4180, as the exports (docs/exports.md)
     w.writerow(columns)
     for r in rows:
-        w.writerow(
-            [fmt(r.get(c)) if not isinstance(r.get(c), float) else repr(r.get(c)) for c in columns]
-        )
+        w.writerow([_csv_cell(r.get(c)) for c in columns])
+
+
+def _csv_cell(value: Any) -> str:
+    """Exact floats and ISO 8601 datetimes with ``T``, as in the exports."""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return fmt(value)
 
 
 def _default(value: Any) -> Any:

@@ -346,7 +346,9 @@ def convert(value: float, from_unit: str, to_unit: str) -> float:
         return float(value)
     if not math.isfinite(value):
         return value * float(ratio)
-    return float(Fraction(value) * ratio)
+    # the decimal the value was typed as (its shortest repr), not its binary expansion:
+    # 0.22635 ng/mL is 226.35 pg/mL, not 226.35000000000002 (docs/units.md)
+    return float(Fraction(repr(float(value))) * ratio)
 
 
 def can_convert(from_unit: str, to_unit: str) -> bool:

@@ -47,7 +47,7 @@ def cell(value: Any) -> str:
             return str(int(value))
         return repr(value)
     if isinstance(value, datetime | date):
-        return str(value)
+        return value.isoformat()  # ISO 8601 with `T` (docs/exports.md)
     if isinstance(value, list):
         return "+".join(str(v) for v in value)
     return str(value)
@@ -142,13 +142,17 @@ ITERATORS = {
 }
 
 
-# Types csv.writer already writes as exolab does: None -> "", str(date) and str(datetime) are
-# ISO ("2024-01-11 10:41:00"), str(float) is the shortest exact repr.
-_NATIVE = frozenset({str, int, float, type(None), date, datetime})
+# Types csv.writer already writes as exolab does: None -> "", str(date) is ISO, str(float) is
+# the shortest exact repr. datetimes go through cell() for the ISO 8601 `T`.
+_NATIVE = frozenset({str, int, float, type(None), date})
+
+# RFC 4180: CRLF record ends. The csv module quotes a field containing any character of the
+# line terminator, so with CRLF a bare CR or LF inside a value is always quoted.
+LINE_END = "\r\n"
 
 
 def write_rows(out: TextIO, columns: list[str], rows: Iterable[dict[str, Any]]) -> int:
-    w = csv.writer(out, lineterminator="\n")
+    w = csv.writer(out, lineterminator=LINE_END)
     w.writerow(columns)
     writerow = w.writerow
     native = _NATIVE
@@ -291,7 +295,7 @@ def write_wide(out: TextIO, rows_twice: Callable[[], Iterator[dict[str, Any]]]) 
     for r in rows_twice():
         columns.setdefault(_wide_column(r), None)
     value_columns = sorted(columns)
-    w = csv.writer(out, lineterminator="\n")
+    w = csv.writer(out, lineterminator=LINE_END)
     w.writerow([*WIDE_KEYS, *value_columns])
     n = 0
     subject: tuple[Any, Any] | None = None

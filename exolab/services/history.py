@@ -15,6 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from exolab.db.raw import Reader, in_list
+from exolab.domain import decimals
 from exolab.domain.units import UnitError, convert
 from exolab.services.errors import NotFound
 
@@ -182,7 +183,7 @@ class Units:
             return value, unit
         if value is None:
             return None, std
-        return (value if f == 1.0 else value * f), std
+        return (value if f == 1.0 else decimals.scaled(value, f)), std
 
 
 # -- SQL ------------------------------------------------------------------------------------
@@ -340,7 +341,7 @@ def replicate_cv(values: list[float]) -> tuple[float | None, float | None]:
     if not values:
         return None, None
     n = len(values)
-    mean = math.fsum(values) / n
+    mean = decimals.mean(values)
     if n < 2 or mean == 0:
         return mean, None
     sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
@@ -392,7 +393,7 @@ def finish_group(rows: list[dict[str, Any]], sets: list[list[dict[str, Any]]]) -
                     cur[1].append(mean)
     if rows[0]["subject_id"] is None or not first:
         return
-    baselines = {u: (at, math.fsum(v) / len(v)) for u, (at, v) in first.items()}
+    baselines = {u: (at, decimals.mean(v)) for u, (at, v) in first.items()}
     for r in rows:
         b = baselines.get(r["std_unit"])
         if b is None:
@@ -403,11 +404,11 @@ def finish_group(rows: list[dict[str, Any]], sets: list[list[dict[str, Any]]]) -
             r["baseline_flag"] = "Y"
         v = r["replicate_mean"]
         if v is not None and r["censor"] == "none" and r["std_value"] is not None:
-            change = v - base
+            change = decimals.minus(v, base)
             r["change_from_baseline"] = change
             if base != 0:
-                r["pct_change_from_baseline"] = 100.0 * change / base
-                r["fold_change"] = v / base
+                r["pct_change_from_baseline"] = decimals.percent_change(v, base)
+                r["fold_change"] = decimals.ratio(v, base)
 
 
 # -- the stream -----------------------------------------------------------------------------
@@ -572,7 +573,7 @@ def _rows(
         if factor is None or value is None:
             std_value = None
         else:
-            std_value = value if factor == 1.0 else value * factor
+            std_value = value if factor == 1.0 else decimals.scaled(value, factor)
         row = blank.copy()  # copying a dict of 35 keys is 3x faster than a literal
         row["study"] = study
         row["subject_id"] = subject
