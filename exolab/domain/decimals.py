@@ -13,8 +13,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from decimal import Context, Decimal
+from fractions import Fraction
 
-__all__ = ["mean", "minus", "percent_change", "ratio", "scaled"]
+__all__ = ["exact", "exact_mean", "mean", "minus", "percent_change", "ratio", "scaled"]
 
 # 60 digits hold the exact sum or product of a few 17-digit numbers; one rounding to float
 # follows.
@@ -64,3 +65,14 @@ def percent_change(a: float, b: float) -> float:
         return 100.0 * (a - b) / b
     db = _d(b)
     return float(_CTX.divide(_CTX.multiply(100, _CTX.subtract(_d(a), db)), db))
+
+
+def exact(x: float) -> Fraction:
+    """The decimal ``x`` was typed as, as an exact fraction."""
+    return Fraction(repr(x))
+
+
+def exact_mean(values: Sequence[float]) -> Fraction:
+    """The exact mean of the decimal forms of finite ``values`` (``1/3`` stays ``1/3``, so a
+    difference of two means has no noise either)."""
+    return sum(map(exact, values), Fraction(0)) / len(values)

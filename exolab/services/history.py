@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
+from fractions import Fraction
 from typing import Any
 
 from exolab.db.raw import Reader, in_list
@@ -348,8 +349,9 @@ def replicate_cv(values: list[float]) -> tuple[float | None, float | None]:
     return mean, 100.0 * sd / abs(mean)
 
 
-def _summarise_set(members: list[dict[str, Any]]) -> float | None:
-    """Fill the replicate summary of one replicate set; return its mean (None if censored)."""
+def _summarise_set(members: list[dict[str, Any]]) -> Fraction | None:
+    """Fill the replicate summary of one replicate set; return its exact mean (None if
+    censored), computed on the decimals the values were typed as (exolab/domain/decimals.py)."""
     numbers = []
     n_censored = 0
     for m in members:
@@ -364,7 +366,7 @@ def _summarise_set(members: list[dict[str, Any]]) -> float | None:
         m["replicate_n"] = n
         m["replicate_n_censored"] = n_censored
         m["replicate_cv"] = cv
-    return mean
+    return decimals.exact_mean(numbers) if numbers and all(map(math.isfinite, numbers)) else None
 
 
 def finish_group(rows: list[dict[str, Any]], sets: list[list[dict[str, Any]]]) -> None:
@@ -374,7 +376,8 @@ def finish_group(rows: list[dict[str, Any]], sets: list[list[dict[str, Any]]]) -
     assay x run, adjacent in ``rows`` by the stream's ORDER BY); modified in place.
     """
     # per std unit: (time of the earliest set with a mean, the means of the sets at that time)
-    first: dict[Any, tuple[Any, list[float]]] = {}
+    first: dict[Any, tuple[Any, list[Fraction]]] = {}
+    exact: dict[int, Fraction] = {}  # id(row) -> exact mean of its replicate set
     for block in sets:
         unit = block[0]["std_unit"]
         parts = (
@@ -385,6 +388,8 @@ def finish_group(rows: list[dict[str, Any]], sets: list[list[dict[str, Any]]]) -
         for members in parts:
             mean = _summarise_set(members)
             if mean is not None:
+                for m in members:
+                    exact[id(m)] = mean
                 unit, at = members[0]["std_unit"], members[0]["collected_at"]
                 cur = first.get(unit)
                 if cur is None:
@@ -393,22 +398,22 @@ def finish_group(rows: list[dict[str, Any]], sets: list[list[dict[str, Any]]]) -
                     cur[1].append(mean)
     if rows[0]["subject_id"] is None or not first:
         return
-    baselines = {u: (at, decimals.mean(v)) for u, (at, v) in first.items()}
+    baselines = {u: (at, sum(v) / len(v)) for u, (at, v) in first.items()}
     for r in rows:
         b = baselines.get(r["std_unit"])
         if b is None:
             continue
         at, base = b
-        r["baseline_value"] = base
+        r["baseline_value"] = float(base)
         if r["collected_at"] == at:
             r["baseline_flag"] = "Y"
-        v = r["replicate_mean"]
+        v = exact.get(id(r))
         if v is not None and r["censor"] == "none" and r["std_value"] is not None:
-            change = decimals.minus(v, base)
-            r["change_from_baseline"] = change
+            change = v - base
+            r["change_from_baseline"] = float(change)
             if base != 0:
-                r["pct_change_from_baseline"] = decimals.percent_change(v, base)
-                r["fold_change"] = decimals.ratio(v, base)
+                r["pct_change_from_baseline"] = float(100 * change / base)
+                r["fold_change"] = float(v / base)
 
 
 # -- the stream -----------------------------------------------------------------------------

@@ -120,3 +120,24 @@ def test_every_export_writes_datetimes_with_t(lab: Lab, tmp_path: Path) -> None:
     for kind in ("subjects", "samples", "isolations", "readouts", "longitudinal"):
         raw = export(lab, kind)
         assert " 10:41" not in raw and " 09:00:00" not in raw, kind
+
+
+def test_changes_between_repeating_means_are_exact(lab: Lab, tmp_path: Path) -> None:
+    # (23.51 + 23.8 + 24.08) / 3 - (24.0 + 24.0 + 24.02) / 3 is exactly -0.21
+    base_cohort(lab, tmp_path)
+    load(
+        lab,
+        tmp_path,
+        "readouts",
+        "isolation_id,analyte,value,unit,assay,run_id,measured_on,replicate\n"
+        "ISO-1,miR-21,24.0,{Ct},qpcr,R1,2024-03-05,1\n"
+        "ISO-1,miR-21,24.0,{Ct},qpcr,R1,2024-03-05,2\n"
+        "ISO-1,miR-21,24.02,{Ct},qpcr,R1,2024-03-05,3\n"
+        "ISO-2,miR-21,23.51,{Ct},qpcr,R2,2024-05-05,1\n"
+        "ISO-2,miR-21,23.8,{Ct},qpcr,R2,2024-05-05,2\n"
+        "ISO-2,miR-21,24.08,{Ct},qpcr,R2,2024-05-05,3\n",
+    )
+    rows = list(csv.DictReader(io.StringIO(export(lab, "longitudinal"), newline="")))
+    later = next(r for r in rows if r["isolation_id"] == "ISO-2")
+    assert later["change_from_baseline"] == "-0.21"
+    assert later["baseline_value"] == "24.006666666666668"
