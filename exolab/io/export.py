@@ -428,6 +428,7 @@ def _write_manifest(
     filters: Filters,
     wide: bool,
     deidentified: bool,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     from exolab import __version__
     from exolab.db import migrate
@@ -445,5 +446,6 @@ def _write_manifest(
         "deidentified": deidentified,
         "exported_by": lab.user_name,
         "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **(extra or {}),
     }
     manifest.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
