@@ -5,7 +5,7 @@ All three read the same longitudinal stream as ``exolab export longitudinal`` (s
 standard units and baseline flags are the ones documented there) plus the subjects, samples
 and isolations they refer to. ``--deidentify`` works as for the longitudinal export: subject,
 sample and isolation ids become salted hashes, every date of a subject moves by the same
-offset, free text and birth years are dropped. Each export writes a manifest.
+offset and free text is dropped (birth years, never dates, are kept). Each export writes a manifest.
 """
 
 from __future__ import annotations
@@ -352,7 +352,7 @@ SUPP_COLUMNS = [
     "QEVAL",
 ]
 RELSPEC_COLUMNS = ["STUDYID", "USUBJID", "REFID", "SPEC", "PARENT", "LEVEL"]
-DM_COLUMNS = ["STUDYID", "DOMAIN", "USUBJID", "SUBJID", "RFSTDTC", "BRTHDTC", "SEX", "ARMNRS"]
+DM_COLUMNS = ["STUDYID", "DOMAIN", "USUBJID", "SUBJID", "RFSTDTC", "BRTHDTC", "SEX"]
 
 # CDISC specimen terms (SPEC codelist) for exolab's biofluids; "EXTRACELLULAR VESICLE
 # PREPARATION" is exolab's own term for an isolation (docs/exports.md).
@@ -485,8 +485,8 @@ def export_sdtm(
     deid: Deidentifier | None,
     testcd_map: str | None = None,
 ) -> ExportResult:
-    directory = _prepare_dir(out, "sdtm")
     edited = read_testcd_map(testcd_map) if testcd_map else {}
+    directory = _prepare_dir(out, "sdtm")
     names = Pseudonyms(deid)
     with lab.read() as tx:
         _check_study(tx, study, required=True)
@@ -634,9 +634,8 @@ def _dm(
             "USUBJID": usubjid(key),
             "SUBJID": names.subject(key),
             "RFSTDTC": names.when(start, key).isoformat() if start else None,
-            "BRTHDTC": str(s.birth_year) if s.birth_year and deid is None else None,
+            "BRTHDTC": str(s.birth_year) if s.birth_year else None,
             "SEX": {"F": "F", "M": "M"}.get(s.sex or "", "U"),
-            "ARMNRS": "NOT ASSIGNED",
         }
 
 
@@ -756,8 +755,8 @@ def export_omop(
     deid: Deidentifier | None,
     concept_map: str | None = None,
 ) -> ExportResult:
-    directory = _prepare_dir(out, "omop")
     mapped = read_concept_map(concept_map) if concept_map else {}
+    directory = _prepare_dir(out, "omop")
     names = Pseudonyms(deid)
     with lab.read() as tx:
         _check_study(tx, study, required=False)
@@ -771,7 +770,7 @@ def export_omop(
                 yield {
                     "person_id": s.pk,
                     "gender_concept_id": GENDER_CONCEPTS.get(s.sex or "", 0),
-                    "year_of_birth": s.birth_year if deid is None else None,
+                    "year_of_birth": s.birth_year,
                     "race_concept_id": 0,
                     "ethnicity_concept_id": 0,
                     "person_source_value": f"{s.study}-{names.subject(key)}",
@@ -938,7 +937,7 @@ def export_fhir(
                 ],
                 "gender": {"F": "female", "M": "male"}.get(subj.sex or "", "unknown"),
             }
-            if subj.birth_year and deid is None:
+            if subj.birth_year:
                 patient["birthDate"] = str(subj.birth_year)
             entries.append(_entry("Patient", rid, patient))
         specimen_of: dict[str, str] = {}
