@@ -486,10 +486,10 @@ def export_sdtm(
     testcd_map: str | None = None,
 ) -> ExportResult:
     edited = read_testcd_map(testcd_map) if testcd_map else {}
-    directory = _prepare_dir(out, "sdtm")
     names = Pseudonyms(deid)
     with lab.read() as tx:
         _check_study(tx, study, required=True)
+        directory = _prepare_dir(out, "sdtm")
         assert study is not None
         cohort = gather(tx, study)
         codes = default_testcd(a for a in cohort.analytes if a not in edited)
@@ -756,10 +756,10 @@ def export_omop(
     concept_map: str | None = None,
 ) -> ExportResult:
     mapped = read_concept_map(concept_map) if concept_map else {}
-    directory = _prepare_dir(out, "omop")
     names = Pseudonyms(deid)
     with lab.read() as tx:
         _check_study(tx, study, required=False)
+        directory = _prepare_dir(out, "omop")
         cohort = gather(tx, study)
         local = {a: LOCAL_CONCEPT_BASE + i for i, a in enumerate(sorted(cohort.analytes), start=1)}
         persons = {key: s.pk for key, s in cohort.subjects.items()}

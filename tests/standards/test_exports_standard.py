@@ -287,6 +287,7 @@ def test_sdtm_needs_a_known_study_and_an_output(
     assert "--study" in capsys.readouterr().err
     assert cli(db_url, "export", "sdtm", "--study", "NOPE", "--out", str(tmp_path / "y")) == 1
     assert "no study NOPE" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()  # nothing written
     assert cli(db_url, "export", "sdtm", "--study", "S1") == 2
     assert cli(db_url, "export", "sdtm", "--study", "S1", "--out", "d", "--wide") == 2
     assert "Traceback" not in capsys.readouterr().err
