@@ -13,9 +13,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from decimal import Context, Decimal
-from fractions import Fraction
 
-__all__ = ["exact", "exact_mean", "mean", "minus", "percent_change", "ratio", "scaled"]
+__all__ = [
+    "change",
+    "exact",
+    "exact_mean",
+    "mean",
+    "mean_exact",
+    "minus",
+    "percent_change",
+    "ratio",
+    "scaled",
+]
 
 # 60 digits hold the exact sum or product of a few 17-digit numbers; one rounding to float
 # follows.
@@ -67,12 +76,37 @@ def percent_change(a: float, b: float) -> float:
     return float(_CTX.divide(_CTX.multiply(100, _CTX.subtract(_d(a), db)), db))
 
 
-def exact(x: float) -> Fraction:
-    """The decimal ``x`` was typed as, as an exact fraction."""
-    return Fraction(repr(x))
+def exact(x: float) -> Decimal:
+    """The decimal ``x`` was typed as."""
+    return Decimal(repr(x))
 
 
-def exact_mean(values: Sequence[float]) -> Fraction:
-    """The exact mean of the decimal forms of finite ``values`` (``1/3`` stays ``1/3``, so a
-    difference of two means has no noise either)."""
-    return sum(map(exact, values), Fraction(0)) / len(values)
+def exact_mean(values: Sequence[float]) -> Decimal:
+    """The mean of the decimal forms of finite ``values`` to 60 significant digits (a
+    repeating mean such as 1/3 keeps far more digits than a float, so a difference of two
+    means rounds to the same float as the exact difference)."""
+    total = Decimal(0)
+    for v in values:
+        total = _CTX.add(total, exact(v))
+    return _CTX.divide(total, len(values))
+
+
+def mean_exact(values: Sequence[Decimal]) -> Decimal:
+    """The mean of exact values (e.g. of replicate-set means)."""
+    total = Decimal(0)
+    for v in values:
+        total = _CTX.add(total, v)
+    return _CTX.divide(total, len(values))
+
+
+def change(value: Decimal, base: Decimal) -> tuple[float, float | None, float | None]:
+    """(value - base, 100 * (value - base) / base, value / base) as floats; the last two are
+    None when ``base`` is 0."""
+    diff = _CTX.subtract(value, base)
+    if not base:
+        return float(diff), None, None
+    return (
+        float(diff),
+        float(_CTX.divide(_CTX.multiply(100, diff), base)),
+        float(_CTX.divide(value, base)),
+    )

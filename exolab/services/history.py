@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
-from fractions import Fraction
+from decimal import Decimal
 from typing import Any
 
 from exolab.db.raw import Reader, in_list
@@ -349,7 +349,7 @@ def replicate_cv(values: list[float]) -> tuple[float | None, float | None]:
     return mean, 100.0 * sd / abs(mean)
 
 
-def _summarise_set(members: list[dict[str, Any]]) -> Fraction | None:
+def _summarise_set(members: list[dict[str, Any]]) -> Decimal | None:
     """Fill the replicate summary of one replicate set; return its exact mean (None if
     censored), computed on the decimals the values were typed as (exolab/domain/decimals.py)."""
     numbers = []
@@ -376,8 +376,8 @@ def finish_group(rows: list[dict[str, Any]], sets: list[list[dict[str, Any]]]) -
     assay x run, adjacent in ``rows`` by the stream's ORDER BY); modified in place.
     """
     # per std unit: (time of the earliest set with a mean, the means of the sets at that time)
-    first: dict[Any, tuple[Any, list[Fraction]]] = {}
-    exact: dict[int, Fraction] = {}  # id(row) -> exact mean of its replicate set
+    first: dict[Any, tuple[Any, list[Decimal]]] = {}
+    exact: dict[int, Decimal] = {}  # id(row) -> exact mean of its replicate set
     for block in sets:
         unit = block[0]["std_unit"]
         parts = (
@@ -398,7 +398,7 @@ def finish_group(rows: list[dict[str, Any]], sets: list[list[dict[str, Any]]]) -
                     cur[1].append(mean)
     if rows[0]["subject_id"] is None or not first:
         return
-    baselines = {u: (at, sum(v) / len(v)) for u, (at, v) in first.items()}
+    baselines = {u: (at, decimals.mean_exact(v)) for u, (at, v) in first.items()}
     for r in rows:
         b = baselines.get(r["std_unit"])
         if b is None:
@@ -409,11 +409,11 @@ def finish_group(rows: list[dict[str, Any]], sets: list[list[dict[str, Any]]]) -
             r["baseline_flag"] = "Y"
         v = exact.get(id(r))
         if v is not None and r["censor"] == "none" and r["std_value"] is not None:
-            change = v - base
-            r["change_from_baseline"] = float(change)
-            if base != 0:
-                r["pct_change_from_baseline"] = float(100 * change / base)
-                r["fold_change"] = float(v / base)
+            diff, pct, fold = decimals.change(v, base)
+            r["change_from_baseline"] = diff
+            if pct is not None:
+                r["pct_change_from_baseline"] = pct
+                r["fold_change"] = fold
 
 
 # -- the stream -----------------------------------------------------------------------------
