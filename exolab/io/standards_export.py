@@ -272,17 +272,41 @@ class Written:
     rows: int
 
 
+class CsvOut:
+    """A CSV file written row by row as ``NAME.part`` and renamed when complete."""
+
+    def __init__(self, path: Path, columns: list[str]) -> None:
+        self.path = path
+        self.columns = columns
+        self.tmp = path.with_name(path.name + ".part")
+        self._file = self.tmp.open("w", encoding="utf-8", newline="")
+        self._writer = csv.writer(self._file, lineterminator=LINE_END)
+        self._writer.writerow(columns)
+        self.rows = 0
+
+    def write(self, row: dict[str, Any]) -> None:
+        self._writer.writerow([cell(row.get(c)) for c in self.columns])
+        self.rows += 1
+
+    def close(self) -> Written:
+        self._file.close()
+        os.replace(self.tmp, self.path)
+        return Written(self.path, self.rows)
+
+    def discard(self) -> None:
+        self._file.close()
+        self.tmp.unlink(missing_ok=True)
+
+
 def _write_csv(path: Path, columns: list[str], rows: Iterable[dict[str, Any]]) -> Written:
-    tmp = path.with_name(path.name + ".part")
-    n = 0
-    with tmp.open("w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f, lineterminator=LINE_END)
-        w.writerow(columns)
+    out = CsvOut(path, columns)
+    try:
         for r in rows:
-            w.writerow([cell(r.get(c)) for c in columns])
-            n += 1
-    os.replace(tmp, path)
-    return Written(path, n)
+            out.write(r)
+    except BaseException:
+        out.discard()
+        raise
+    return out.close()
 
 
 def _prepare_dir(out: str | None, kind: str) -> Path:
@@ -502,7 +526,7 @@ def export_sdtm(
             codes[analyte] = code
             taken.add(code)
         testcd = {a: (c, None) for a, c in codes.items()} | edited
-        supp: list[dict[str, Any]] = []
+        supp = CsvOut(directory / "SUPPLB.csv", SUPP_COLUMNS)  # written alongside LB
         seq: dict[str, int] = {}
         used: set[str] = set()
 
@@ -555,7 +579,7 @@ def export_sdtm(
                         value = names.code("isolation_id", value)
                     if value in (None, ""):
                         continue
-                    supp.append(
+                    supp.write(
                         {
                             "STUDYID": r["study"],
                             "RDOMAIN": "LB",
@@ -571,8 +595,12 @@ def export_sdtm(
                     )
                 yield row
 
-        lb = _write_csv(directory / "LB.csv", LB_COLUMNS, lb_rows())
-        supplb = _write_csv(directory / "SUPPLB.csv", SUPP_COLUMNS, supp)
+        try:
+            lb = _write_csv(directory / "LB.csv", LB_COLUMNS, lb_rows())
+        except BaseException:
+            supp.discard()
+            raise
+        supplb = supp.close()
         relspec = _write_csv(
             directory / "RELSPEC.csv", RELSPEC_COLUMNS, _relspec(cohort, names, usubjid)
         )
@@ -922,153 +950,15 @@ def export_fhir(
         raise ValidationFailed([FieldError("--out", "`export fhir` needs --out FILE.json")])
     path = Path(out)
     names = Pseudonyms(deid)
-    entries: list[dict[str, Any]] = []
     with lab.read() as tx:
         _check_study(tx, study, required=False)
-        cohort = gather(tx, study)
-        patient_of: dict[tuple[str, str], str] = {}
-        for key in sorted(cohort.subjects):
-            subj = cohort.subjects[key]
-            rid = _uid("Patient", f"{key[0]}/{names.subject(key)}")
-            patient_of[key] = rid
-            patient: dict[str, Any] = {
-                "identifier": [
-                    {"system": f"{EXOLAB}:subject:{key[0]}", "value": names.subject(key)}
-                ],
-                "gender": {"F": "female", "M": "male"}.get(subj.sex or "", "unknown"),
-            }
-            if subj.birth_year:
-                patient["birthDate"] = str(subj.birth_year)
-            entries.append(_entry("Patient", rid, patient))
-        specimen_of: dict[str, str] = {}
-        used_samples = {
-            c
-            for c, s in cohort.samples.items()
-            if s.subject is not None and s.subject in patient_of
-        }
-        for code in sorted(used_samples, key=lambda c: len(cohort.chain(c))):
-            s = cohort.samples[code]
-            assert s.subject is not None
-            shown = names.code("sample_id", code) or code
-            rid = _uid("Specimen", f"sample/{shown}")
-            specimen_of[code] = rid
-            spec: dict[str, Any] = {
-                "identifier": [{"system": f"{EXOLAB}:sample", "value": shown}],
-                "status": "available",
-                "type": {"text": s.biofluid.replace("_", " ")},
-                "subject": {"reference": f"urn:uuid:{patient_of[s.subject]}"},
-                "collection": {
-                    "collectedDateTime": _zoned(names.when(s.collected_at, s.subject), zone)
-                },
-            }
-            if s.sprec:
-                spec["type"]["coding"] = [{"system": SPREC_TYPE, "code": s.sprec.split("-")[0]}]
-            if s.parent and s.parent in specimen_of:
-                spec["parent"] = [{"reference": f"urn:uuid:{specimen_of[s.parent]}"}]
-            processing = [{"description": step} for step in s.spins]
-            if processing and s.processed_at is not None:
-                processing[0]["timeDateTime"] = _zoned(names.when(s.processed_at, s.subject), zone)
-            if processing:
-                spec["processing"] = processing
-            if s.tube:
-                container: dict[str, Any] = {
-                    "type": {"coding": [{"system": SPREC_CONTAINER, "code": s.tube}]}
-                }
-                if s.volume_ml is not None:
-                    container["specimenQuantity"] = {
-                        "value": s.volume_ml,
-                        "unit": "mL",
-                        "system": UCUM,
-                        "code": "mL",
-                    }
-                spec["container"] = [container]
-            if s.sprec:
-                spec["note"] = [{"text": f"SPREC {s.sprec}"}]
-            entries.append(_entry("Specimen", rid, spec))
-        for code in sorted(cohort.isolations):
-            iso = cohort.isolations[code]
-            sample = cohort.samples[iso.sample]
-            if iso.sample not in specimen_of or sample.subject is None:
-                continue
-            shown = names.code("isolation_id", code) or code
-            rid = _uid("Specimen", f"isolation/{shown}")
-            specimen_of[f"iso:{code}"] = rid
-            isolated = names.when(iso.isolated_on, sample.subject)
-            spec = {
-                "identifier": [{"system": f"{EXOLAB}:isolation", "value": shown}],
-                "status": "available",
-                "type": {"text": "extracellular vesicle preparation"},
-                "subject": {"reference": f"urn:uuid:{patient_of[sample.subject]}"},
-                "parent": [{"reference": f"urn:uuid:{specimen_of[iso.sample]}"}],
-                "processing": [
-                    {
-                        "description": f"EV isolation step {i}: {step}",
-                        "timeDateTime": isolated.isoformat(),
-                    }
-                    for i, step in enumerate(iso.steps, start=1)
-                ],
-            }
-            if iso.final_volume_ul is not None:
-                spec["container"] = [
-                    {
-                        "specimenQuantity": {
-                            "value": iso.final_volume_ul,
-                            "unit": "uL",
-                            "system": UCUM,
-                            "code": "uL",
-                        }
-                    }
-                ]
-            entries.append(_entry("Specimen", rid, spec))
-        n_obs = 0
-        for r in _study_rows(tx, study, deid):
-            key = (r["study"], r["subject_id"])
-            if key not in patient_of:
-                continue
-            iso_code = r.get("isolation_id")
-            target = (
-                specimen_of.get(f"iso:{iso_code}") if iso_code else specimen_of.get(r["sample_id"])
-            )
-            shown_target = (
-                names.code("isolation_id", iso_code)
-                if iso_code
-                else names.code("sample_id", r["sample_id"])
-            )
-            ident = "|".join(
-                str(x)
-                for x in (
-                    shown_target,
-                    r["analyte"],
-                    r["assay"],
-                    r.get("run_id") or "",
-                    r["replicate"],
-                )
-            )
-            rid = _uid("Observation", ident)
-            obs: dict[str, Any] = {
-                "identifier": [{"system": f"{EXOLAB}:readout", "value": ident}],
-                "status": "final",
-                "code": {
-                    "coding": [{"system": f"{EXOLAB}:analyte", "code": r["analyte"]}],
-                    "text": cohort.analytes.get(r["analyte"], (None, None))[0] or r["analyte"],
-                },
-                "subject": {"reference": f"urn:uuid:{patient_of[key]}"},
-                "effectiveDateTime": _zoned(names.when(r["collected_at"], key), zone),
-                "method": {"text": str(r["assay"])},
-            }
-            if target:
-                obs["specimen"] = {"reference": f"urn:uuid:{target}"}
-            instrument = cohort.instruments.get(r.get("run_id") or "")
-            if instrument:
-                obs["device"] = {"display": instrument}
-            obs |= _observation_value(r)
-            entries.append(_entry("Observation", rid, obs))
-            n_obs += 1
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(bundle, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    written = Written(path, len(entries))
+        entries = _JsonEntries(path)
+        try:
+            n_obs = _fhir_entries(tx, entries, names, study, deid, zone)
+        except BaseException:
+            entries.discard()
+            raise
+        written = entries.close()
     manifest = path.with_name(path.name + ".manifest.json")
     _write_manifest(
         lab,
@@ -1082,6 +972,178 @@ def export_fhir(
         extra={"study": study, "observations": n_obs, "timezone": str(zone)},
     )
     return ExportResult("fhir", written.rows, path, manifest)
+
+
+class _JsonEntries:
+    """A transaction Bundle written entry by entry (memory stays flat)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tmp = path.with_name(path.name + ".part")
+        self._file = self.tmp.open("w", encoding="utf-8")
+        self._file.write('{"resourceType": "Bundle", "type": "transaction", "entry": [\n')
+        self.rows = 0
+
+    def append(self, entry: dict[str, Any]) -> None:
+        if self.rows:
+            self._file.write(",\n")
+        self._file.write(json.dumps(entry, ensure_ascii=False))
+        self.rows += 1
+
+    def close(self) -> Written:
+        self._file.write("\n]}\n")
+        self._file.close()
+        os.replace(self.tmp, self.path)
+        return Written(self.path, self.rows)
+
+    def discard(self) -> None:
+        self._file.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def _fhir_entries(
+    tx: Tx,
+    entries: _JsonEntries,
+    names: Pseudonyms,
+    study: str | None,
+    deid: Deidentifier | None,
+    zone: tzinfo,
+) -> int:
+    """Write the Patient, Specimen and Observation entries; return the number of Observations."""
+    cohort = gather(tx, study)
+    patient_of: dict[tuple[str, str], str] = {}
+    for key in sorted(cohort.subjects):
+        subj = cohort.subjects[key]
+        rid = _uid("Patient", f"{key[0]}/{names.subject(key)}")
+        patient_of[key] = rid
+        patient: dict[str, Any] = {
+            "identifier": [{"system": f"{EXOLAB}:subject:{key[0]}", "value": names.subject(key)}],
+            "gender": {"F": "female", "M": "male"}.get(subj.sex or "", "unknown"),
+        }
+        if subj.birth_year:
+            patient["birthDate"] = str(subj.birth_year)
+        entries.append(_entry("Patient", rid, patient))
+    specimen_of: dict[str, str] = {}
+    used_samples = {
+        c for c, s in cohort.samples.items() if s.subject is not None and s.subject in patient_of
+    }
+    for code in sorted(used_samples, key=lambda c: len(cohort.chain(c))):
+        s = cohort.samples[code]
+        assert s.subject is not None
+        shown = names.code("sample_id", code) or code
+        rid = _uid("Specimen", f"sample/{shown}")
+        specimen_of[code] = rid
+        spec: dict[str, Any] = {
+            "identifier": [{"system": f"{EXOLAB}:sample", "value": shown}],
+            "status": "available",
+            "type": {"text": s.biofluid.replace("_", " ")},
+            "subject": {"reference": f"urn:uuid:{patient_of[s.subject]}"},
+            "collection": {
+                "collectedDateTime": _zoned(names.when(s.collected_at, s.subject), zone)
+            },
+        }
+        if s.sprec:
+            spec["type"]["coding"] = [{"system": SPREC_TYPE, "code": s.sprec.split("-")[0]}]
+        if s.parent and s.parent in specimen_of:
+            spec["parent"] = [{"reference": f"urn:uuid:{specimen_of[s.parent]}"}]
+        processing = [{"description": step} for step in s.spins]
+        if processing and s.processed_at is not None:
+            processing[0]["timeDateTime"] = _zoned(names.when(s.processed_at, s.subject), zone)
+        if processing:
+            spec["processing"] = processing
+        if s.tube:
+            container: dict[str, Any] = {
+                "type": {"coding": [{"system": SPREC_CONTAINER, "code": s.tube}]}
+            }
+            if s.volume_ml is not None:
+                container["specimenQuantity"] = {
+                    "value": s.volume_ml,
+                    "unit": "mL",
+                    "system": UCUM,
+                    "code": "mL",
+                }
+            spec["container"] = [container]
+        if s.sprec:
+            spec["note"] = [{"text": f"SPREC {s.sprec}"}]
+        entries.append(_entry("Specimen", rid, spec))
+    for code in sorted(cohort.isolations):
+        iso = cohort.isolations[code]
+        sample = cohort.samples[iso.sample]
+        if iso.sample not in specimen_of or sample.subject is None:
+            continue
+        shown = names.code("isolation_id", code) or code
+        rid = _uid("Specimen", f"isolation/{shown}")
+        specimen_of[f"iso:{code}"] = rid
+        isolated = names.when(iso.isolated_on, sample.subject)
+        spec = {
+            "identifier": [{"system": f"{EXOLAB}:isolation", "value": shown}],
+            "status": "available",
+            "type": {"text": "extracellular vesicle preparation"},
+            "subject": {"reference": f"urn:uuid:{patient_of[sample.subject]}"},
+            "parent": [{"reference": f"urn:uuid:{specimen_of[iso.sample]}"}],
+            "processing": [
+                {
+                    "description": f"EV isolation step {i}: {step}",
+                    "timeDateTime": isolated.isoformat(),
+                }
+                for i, step in enumerate(iso.steps, start=1)
+            ],
+        }
+        if iso.final_volume_ul is not None:
+            spec["container"] = [
+                {
+                    "specimenQuantity": {
+                        "value": iso.final_volume_ul,
+                        "unit": "uL",
+                        "system": UCUM,
+                        "code": "uL",
+                    }
+                }
+            ]
+        entries.append(_entry("Specimen", rid, spec))
+    n_obs = 0
+    for r in _study_rows(tx, study, deid):
+        key = (r["study"], r["subject_id"])
+        if key not in patient_of:
+            continue
+        iso_code = r.get("isolation_id")
+        target = specimen_of.get(f"iso:{iso_code}") if iso_code else specimen_of.get(r["sample_id"])
+        shown_target = (
+            names.code("isolation_id", iso_code)
+            if iso_code
+            else names.code("sample_id", r["sample_id"])
+        )
+        ident = "|".join(
+            str(x)
+            for x in (
+                shown_target,
+                r["analyte"],
+                r["assay"],
+                r.get("run_id") or "",
+                r["replicate"],
+            )
+        )
+        rid = _uid("Observation", ident)
+        obs: dict[str, Any] = {
+            "identifier": [{"system": f"{EXOLAB}:readout", "value": ident}],
+            "status": "final",
+            "code": {
+                "coding": [{"system": f"{EXOLAB}:analyte", "code": r["analyte"]}],
+                "text": cohort.analytes.get(r["analyte"], (None, None))[0] or r["analyte"],
+            },
+            "subject": {"reference": f"urn:uuid:{patient_of[key]}"},
+            "effectiveDateTime": _zoned(names.when(r["collected_at"], key), zone),
+            "method": {"text": str(r["assay"])},
+        }
+        if target:
+            obs["specimen"] = {"reference": f"urn:uuid:{target}"}
+        instrument = cohort.instruments.get(r.get("run_id") or "")
+        if instrument:
+            obs["device"] = {"display": instrument}
+        obs |= _observation_value(r)
+        entries.append(_entry("Observation", rid, obs))
+        n_obs += 1
+    return n_obs
 
 
 # -- entry point ---------------------------------------------------------------------------------
