@@ -179,7 +179,7 @@ def _is_ucum(code: str) -> bool:
 # Spellings that are valid UCUM but that no laboratory means in the UCUM sense; they keep
 # their laboratory meaning (docs/units.md lists them).
 _LEGACY: dict[str, str] = {
-    "ph": "[pH]",  # UCUM: picohour
+    "ph": "[pH]",  # UCUM: phot
     "pH": "[pH]",  # UCUM: picohenry
     "ct": "{Ct}",  # UCUM: centitonne
     "au": "[arb'U]",  # UCUM: attounified atomic mass unit
