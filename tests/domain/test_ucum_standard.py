@@ -123,12 +123,36 @@ STORED_OTHERWISE = {"l": "L", "ph": "[pH]"}
 
 
 def test_every_ucum_22_unit_code_keeps_its_meaning() -> None:
-    assert len(ATOMS) == 312
+    units = [a for a in ATOMS if a["kind"] != "prefix"]
+    assert len(units) == 312
     changed = {}
-    for atom in ATOMS:
+    for atom in units:
         code = atom["code"]
         assert is_ucum(code), code
         stored = normalize_unit(code)
         if stored != code:
             changed[code] = stored
     assert changed == STORED_OTHERWISE
+
+
+def test_every_prefixed_metric_ucum_unit_keeps_its_meaning() -> None:
+    prefixes = [a["code"] for a in ATOMS if a["kind"] == "prefix"]
+    metric = [a["code"] for a in ATOMS if a["is_metric"] == "yes"]
+    assert len(prefixes) == 24
+    changed = {}
+    for prefix in prefixes:
+        for unit in metric:
+            code = prefix + unit
+            stored = normalize_unit(code)
+            if stored != code:
+                changed[code] = stored
+    # the same spelling meaning the same (lower-case l for litre), or documented legacy
+    assert changed == {
+        "dl": "dL",
+        "ml": "mL",
+        "ul": "uL",
+        "nl": "nL",
+        "ct": "{Ct}",
+        "pH": "[pH]",
+        "au": "[arb'U]",
+    }
