@@ -13,7 +13,8 @@ value / comparator / censor / qualitative:
 - ``<LLOQ``, ``<LOQ``, ``BLQ``, ``BLOQ``, ``OOR <``: lloq / ``<`` / lt_lloq / None
 - ``>ULOQ``, ``>ULQ``, ``ALQ``, ``OOR >``: uloq / ``>`` / gt_uloq / None
 - ``ND``, ``n.d.``, ``not detected``: lod / ``<`` / not_detected / not_detected
-- ``Undetermined``, ``NaN``, ``No Ct`` (qPCR software): lod / ``<`` / not_detected / None
+- ``Undetermined``, ``NaN``, ``No Ct`` (qPCR software): lod / ``>`` / not_detected / None
+  (no amplification: the Ct is above the cycle limit given as ``lod``, censored above)
 - ``detected``, ``positive``, ``pos``, ``+``: None / ``=`` / none / detected or positive
 - ``negative``, ``neg``, ``-``: None / ``=`` / none / negative
 
@@ -132,12 +133,12 @@ _WORDS: dict[str, tuple[str, str, str | None]] = {
     "not detected": ("not_detected", "<", "not_detected"),
     "none detected": ("not_detected", "<", "not_detected"),
     "not detectable": ("not_detected", "<", "not_detected"),
-    "undetermined": ("not_detected", "<", None),
-    "undet": ("not_detected", "<", None),
-    "undet.": ("not_detected", "<", None),
-    "nan": ("not_detected", "<", None),
-    "no ct": ("not_detected", "<", None),
-    "no cq": ("not_detected", "<", None),
+    "undetermined": ("not_detected", ">", None),
+    "undet": ("not_detected", ">", None),
+    "undet.": ("not_detected", ">", None),
+    "nan": ("not_detected", ">", None),
+    "no ct": ("not_detected", ">", None),
+    "no cq": ("not_detected", ">", None),
     "detected": ("none", "=", "detected"),
     "positive": ("none", "=", "positive"),
     "pos": ("none", "=", "positive"),
@@ -285,7 +286,7 @@ def format_result(p: ParsedResult) -> str:
         base = "not detected" if p.qualitative == "not_detected" else "ND"
         if p.value is None:
             return base
-        return f"{base} (<{_format_number(p.value)})"
+        return f"{base} ({p.comparator}{_format_number(p.value)})"
     if p.value is None:
         if p.censor in _LIMIT_NAMES:
             return f"{p.comparator}{_LIMIT_NAMES[p.censor]}"
