@@ -10,7 +10,8 @@ from typing import Any
 from exolab.commands.common import UsageError, open_lab
 
 IMPORT_KINDS = ("subjects", "cell_sources", "samples", "isolations", "readouts")
-EXPORT_KINDS = (*IMPORT_KINDS, "longitudinal")
+STANDARD_KINDS = ("sdtm", "omop", "fhir")
+EXPORT_KINDS = (*IMPORT_KINDS, "longitudinal", *STANDARD_KINDS)
 KIND_HELP = ", ".join((*IMPORT_KINDS, "instrument"))
 
 
@@ -68,7 +69,11 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         ),
     )
     p.add_argument("kind", metavar="KIND", help=", ".join(EXPORT_KINDS))
-    p.add_argument("--out", metavar="FILE", help="write to FILE (+ FILE.manifest.json)")
+    p.add_argument(
+        "--out",
+        metavar="FILE",
+        help="write to FILE (+ FILE.manifest.json); a directory for sdtm and omop",
+    )
     p.add_argument("--study")
     p.add_argument("--subject", action="append", default=[], help="repeatable")
     p.add_argument("--analyte", action="append", default=[], help="repeatable")
@@ -90,6 +95,21 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "--keep-group",
         action="store_true",
         help="with --deidentify: keep the free-text group column (check it names nobody)",
+    )
+    p.add_argument(
+        "--testcd-map",
+        metavar="MAP.csv",
+        help="sdtm: analyte -> LBTESTCD/LBTEST map (edit the testcd_map.csv an export wrote)",
+    )
+    p.add_argument(
+        "--concept-map",
+        metavar="MAP.csv",
+        help="omop: analyte -> measurement_concept_id (edit the local_concept_map.csv written)",
+    )
+    p.add_argument(
+        "--timezone",
+        metavar="ZONE",
+        help="fhir: the lab's IANA time zone for collection times (default: this computer's)",
     )
     p.set_defaults(handler=cmd_export)
 
@@ -197,6 +217,16 @@ def _undo(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from exolab.io.export import Filters, run_export
+    from exolab.io.reading import normalize_header
+
+    kind = normalize_header(args.kind)
+    if args.salt and not args.deidentify:
+        raise UsageError("--salt goes with --deidentify")
+    if kind in STANDARD_KINDS:
+        return _export_standard(args, kind)
+    for option in ("testcd_map", "concept_map", "timezone"):
+        if getattr(args, option):
+            raise UsageError(f"--{option.replace('_', '-')} goes with export sdtm, omop or fhir")
 
     filters = Filters(
         study=args.study,
@@ -234,4 +264,57 @@ def cmd_export(args: argparse.Namespace) -> int:
             f"{result.rows:,} rows written to {result.path} (manifest {result.manifest})",
             file=sys.stderr,
         )
+    return 0
+
+
+def _export_standard(args: argparse.Namespace, kind: str) -> int:
+    """export sdtm|omop|fhir (docs/exports.md)."""
+    other = [
+        name
+        for name, value in (
+            ("--subject", args.subject),
+            ("--analyte", args.analyte),
+            ("--biofluid", args.biofluid),
+            ("--method", args.method),
+            ("--since", args.since),
+            ("--until", args.until),
+            ("--wide", args.wide),
+            ("--testcd-map", args.testcd_map if kind != "sdtm" else None),
+            ("--concept-map", args.concept_map if kind != "omop" else None),
+            ("--timezone", args.timezone if kind != "fhir" else None),
+        )
+        if value
+    ]
+    if other:
+        raise UsageError(f"export {kind} does not take {', '.join(other)}")
+    if not args.out:
+        target = "FILE.json" if kind == "fhir" else "DIR"
+        raise UsageError(f"export {kind} needs --out {target}")
+    from exolab.io.standards_export import run_standard_export
+
+    lab = open_lab(args)
+    try:
+        if args.deidentify and args.salt is None:
+            print(
+                "note: a random salt is used; pass --salt S to get the same hashes across exports",
+                file=sys.stderr,
+            )
+        result = run_standard_export(
+            lab,
+            kind,
+            args.out,
+            study=args.study,
+            deidentify=args.deidentify,
+            salt=args.salt,
+            testcd_map=args.testcd_map,
+            concept_map=args.concept_map,
+            timezone=args.timezone,
+        )
+    finally:
+        lab.db.dispose()
+    print(
+        f"{kind}: {result.rows:,} {'entries' if kind == 'fhir' else 'rows'} written to "
+        f"{result.path} (manifest {result.manifest})",
+        file=sys.stderr,
+    )
     return 0

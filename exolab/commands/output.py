@@ -46,17 +46,24 @@ def write_csv(
     # Rows are gathered in a buffer and written in large chunks: one write per row to a
     # terminal or pipe costs more than formatting the row.
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = csv.writer(buf, lineterminator="\r\n")  # RFC 4180, as the exports (docs/exports.md)
     w.writerow(columns)
     for n, r in enumerate(rows, 1):
-        w.writerow(
-            [fmt(r.get(c)) if not isinstance(r.get(c), float) else repr(r.get(c)) for c in columns]
-        )
+        w.writerow([_csv_cell(r.get(c)) for c in columns])
         if n % _CHUNK_ROWS == 0:
             out.write(buf.getvalue())
             buf.seek(0)
             buf.truncate()
     out.write(buf.getvalue())
+
+
+def _csv_cell(value: Any) -> str:
+    """Exact floats and ISO 8601 datetimes with ``T``, as in the exports."""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return fmt(value)
 
 
 def _default(value: Any) -> Any:

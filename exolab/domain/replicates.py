@@ -12,7 +12,10 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, TypeVar
+
+from exolab.domain import decimals
 
 __all__ = [
     "ABOVE",
@@ -62,7 +65,7 @@ def mean_and_cv(values: Sequence[float]) -> tuple[float | None, float | None]:
     if not values:
         return None, None
     n = len(values)
-    mean = math.fsum(values) / n
+    mean = decimals.mean(values)
     if n < 2 or mean == 0:
         return mean, None
     sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
@@ -84,6 +87,7 @@ class SetSummary:
     n: int
     n_censored: int
     cv: float | None
+    exact: Decimal | None = None  # the mean of the typed decimals, unrounded (docs/exports.md)
 
     @property
     def censored(self) -> bool:
@@ -95,7 +99,8 @@ def summarise(values: Sequence[float], n_censored: int) -> SetSummary:
     """Summary of a replicate set from its non-censored numeric values and censored count.
     A censored replicate is counted, never averaged as a number."""
     mean, cv = mean_and_cv(values)
-    return SetSummary(mean, len(values), n_censored, cv)
+    exact = decimals.exact_mean(values) if values and all(map(math.isfinite, values)) else None
+    return SetSummary(mean, len(values), n_censored, cv, exact)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +117,7 @@ class Baseline:
     at: Any
     value: float | None
     censor: str | None = None
+    exact: Decimal | None = None  # a measured baseline's unrounded mean, when known
 
     @property
     def censored(self) -> bool:
@@ -140,7 +146,7 @@ class BaselineFinder:
     __slots__ = ("_best",)
 
     def __init__(self) -> None:
-        # key -> [at, means, directions, below limit, above limit]
+        # key -> [at, means, directions, below limit, above limit, exact means or None]
         self._best: dict[Any, list[Any]] = {}
 
     def add(
@@ -150,17 +156,22 @@ class BaselineFinder:
         mean: float | None,
         direction: str | None = None,
         limit: float | None = None,
+        *,
+        exact: Decimal | None = None,
     ) -> None:
-        """One replicate set at collection ``at``: its mean, or (censored, mean None) the
-        direction of its censoring (``<``, ``>``, or None when not known) and its limit
-        (the highest for ``<``, the lowest for ``>``)."""
+        """One replicate set at collection ``at``: its mean (and, when known, its unrounded
+        ``exact`` mean), or (censored, mean None) the direction of its censoring (``<``,
+        ``>``, or None when not known) and its limit (the highest for ``<``, the lowest for
+        ``>``)."""
         cur = self._best.get(key)
         if cur is None or at < cur[0]:
-            cur = self._best[key] = [at, [], set(), None, None]
+            cur = self._best[key] = [at, [], set(), None, None, []]
         elif at != cur[0]:
             return
         if mean is not None:
             cur[1].append(mean)
+            if cur[5] is not None:
+                cur[5] = None if exact is None else [*cur[5], exact]
             return
         cur[2].add(direction or "<>")
         if limit is not None:
@@ -171,9 +182,12 @@ class BaselineFinder:
 
     def result(self) -> dict[Any, Baseline]:
         out: dict[Any, Baseline] = {}
-        for key, (at, means, directions, below, above) in self._best.items():
-            if means:
-                out[key] = Baseline(at, math.fsum(means) / len(means))
+        for key, (at, means, directions, below, above, exacts) in self._best.items():
+            if means and exacts:
+                mean = decimals.mean_exact(exacts)
+                out[key] = Baseline(at, float(mean), exact=mean)
+            elif means:
+                out[key] = Baseline(at, decimals.mean(means))
             elif directions == {"<"}:
                 out[key] = Baseline(at, below, "<")
             elif directions == {">"}:
@@ -217,10 +231,10 @@ def exact_change(value: float | None, base: Baseline | None) -> float | None:
     without the bounds), for summaries that leave bounds out."""
     if value is None or base is None or base.censor is not None or base.value is None:
         return None
-    return value - base.value
+    return decimals.minus(value, base.value)
 
 
-def change_from(value: float | None, base: Baseline | None) -> Change:
+def change_from(value: float | None, base: Baseline | None, exact: Decimal | None = None) -> Change:
     """Change of an uncensored value (a replicate mean) from a baseline: value - baseline,
     100 x that / baseline and value / baseline (the last two empty when the baseline is 0).
     Against a censored baseline with a limit L the same expressions with L are bounds
@@ -236,8 +250,15 @@ def change_from(value: float | None, base: Baseline | None) -> Change:
         censor = "<"
     else:
         return NO_CHANGE
-    b = base.value
-    change = value - b
-    if b == 0:
-        return Change(change, None, None, censor)
-    return Change(change, 100.0 * change / b, value / b, censor)
+    # On the typed decimals (``exact``: the value's unrounded mean when known), rounded once,
+    # so a change prints as 0.21, not 0.21000000000000002 (docs/exports.md).
+    if not (math.isfinite(value) and math.isfinite(base.value)):
+        b = base.value
+        change = value - b
+        if b == 0:
+            return Change(change, None, None, censor)
+        return Change(change, 100.0 * change / b, value / b, censor)
+    v = exact if exact is not None else decimals.exact(value)
+    b_exact = base.exact if base.exact is not None else decimals.exact(base.value)
+    diff, pct, fold = decimals.change(v, b_exact)
+    return Change(diff, pct, fold, censor)

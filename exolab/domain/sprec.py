@@ -4,7 +4,7 @@ A fluid code has seven elements: type-container-pre_centrifugation-centrifugatio
 second_centrifugation-post_centrifugation-storage, e.g. ``PL2-PED-A-A-A-B-A``.
 
 Bucket rules: delays and g-forces include their lower bound and exclude their upper one;
-the 10-15 min spin window includes both ends; temperatures are inclusive ranges (RT 15-25 °C,
+the 10-15 min spin window includes both ends; temperatures are inclusive ranges (RT 18-28 °C,
 cold 2-10 °C, body 35-38 °C); storage below -135 °C is exclusive. A recorded value outside
 every bucket gives ``Z``, an unrecorded one ``X``.
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from exolab.domain.sprec_tables import LONG_TERM_STORAGE, SAMPLE_TYPES, lower_first
 from exolab.domain.vocab import (
     BIOFLUID,
     BRAKE,
@@ -105,30 +106,10 @@ class SampleHandling:
 
 # -- code tables --------------------------------------------------------------------------
 
+# Sample types from the published SPREC 4.0 table (exolab/domain/sprec_tables.py), plus
+# ZZZ for other fluids (conditioned medium).
 TYPE_CODES: dict[str, str] = {
-    "PL1": "plasma, single spun",
-    "PL2": "plasma, double spun",
-    "SER": "serum",
-    "BLD": "whole blood",
-    "URN": "urine, random (spot)",
-    "URM": "urine, first morning",
-    "URT": "urine, timed",
-    "U24": "urine, 24 h collection",
-    "CSF": "cerebrospinal fluid",
-    "SAL": "saliva",
-    "AMN": "amniotic fluid",
-    "ASC": "ascites fluid",
-    "BAL": "bronchoalveolar lavage",
-    "BMA": "bone marrow aspirate",
-    "BRK": "breast milk",
-    "BUF": "buffy coat",
-    "CRD": "cord blood",
-    "PEF": "pleural effusion",
-    "RBC": "red blood cells",
-    "SEM": "semen",
-    "SPT": "sputum",
-    "SYN": "synovial fluid",
-    "TER": "tears",
+    **{code: lower_first(words) for code, words in SAMPLE_TYPES.items()},
     "ZZZ": "other",
 }
 
@@ -287,9 +268,17 @@ _STORAGES = (
     _Storage("S", "pp_500ul", -85, -60, True, "PP tube 40-500 uL at -85 to -60 °C"),
     _Storage("T", "pp_500ul", -35, -18, True, "PP tube 40-500 uL at -35 to -18 °C"),
     _Storage("W", "pp_500ul", -_INF, -135, False, "PP tube 40-500 uL below -135 °C"),
+    _Storage("M", "microplate", -35, -18, True, "microplate at -35 to -18 °C"),
 )
 
-STORAGE_CODES: dict[str, str] = {s.code: s.words for s in _STORAGES}
+# Every long-term storage letter of the published table is a valid code; the ones exolab
+# derives (above) carry their temperature, the others the table's container words.
+STORAGE_CODES: dict[str, str] = {
+    code: f"{lower_first(words)} (temperature as in the SPREC table; not derived by exolab)"
+    for code, words in LONG_TERM_STORAGE.items()
+    if code != "Z"
+}
+STORAGE_CODES.update({s.code: s.words for s in _STORAGES})
 STORAGE_CODES.update({"X": "unknown", "Z": "other"})
 
 _TABLES: tuple[dict[str, str], ...] = (

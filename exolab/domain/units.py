@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-__all__ = ["UnitError", "can_convert", "convert", "normalize_unit"]
+__all__ = ["UnitError", "can_convert", "convert", "is_ucum", "normalize_unit"]
 
 ACCEPTED_EXAMPLES = "pg/mL, ng/mL, ug/mL, /mL, {copies}/uL, {Ct}, nm, %, U/mL, mg/dL"
 
@@ -176,14 +176,34 @@ def _is_ucum(code: str) -> bool:
     return True
 
 
-@functools.lru_cache(maxsize=4096)
-def normalize_unit(text: str) -> str:
-    """Return the UCUM code for ``text``; raise UnitError for an unknown unit."""
-    raw = text.strip()
-    if not raw:
-        raise UnitError(f"empty unit; use a UCUM unit such as {ACCEPTED_EXAMPLES}")
-    simple = raw.translate(_MICRO)
-    simple = re.sub(r"(?<![A-Za-z])mcg", "ug", simple)  # mcg/dL = ug/dL
+# Spellings that are valid UCUM but that no laboratory means in the UCUM sense; they keep
+# their laboratory meaning (docs/units.md lists them).
+_LEGACY: dict[str, str] = {
+    "ph": "[pH]",  # UCUM: phot
+    "pH": "[pH]",  # UCUM: picohenry
+    "ct": "{Ct}",  # UCUM: centitonne
+    "au": "[arb'U]",  # UCUM: attounified atomic mass unit
+    "G/L": "10*9/L",  # UCUM: gauss per litre; cell counts "giga per litre"
+    "T/L": "10*12/L",  # UCUM: tesla per litre; cell counts "tera per litre"
+}
+
+# "u/l", "mu/ml": UCUM reads unified atomic mass units (daltons) per litre; labs mean U/L.
+_ENZYME_LOWER = re.compile(r"^([mk]?)u/([dmu]?)[lL]$")
+
+# A factor never takes an exponent in UCUM: "10+3/ul" (UCUM functional test 1-108) is refused
+# although the grammar of some parsers lets it through.
+_FACTOR_EXPONENT = re.compile(r"(?:^|[./(])\d+[+-]\d")
+
+
+def is_ucum(code: str) -> bool:
+    """True when ``code`` is a valid, case-sensitive UCUM expression."""
+    if not code or any(c.isspace() for c in code) or _FACTOR_EXPONENT.search(code):
+        return False
+    return _is_ucum(code)
+
+
+def _synonym(simple: str) -> str | None:
+    """The UCUM code of a laboratory spelling (case-insensitive), or None."""
     count = _COUNT_PER_VOLUME.match(simple.replace(" ", ""))
     if count:
         return f"{_COUNT_PREFIXES[count.group(1)]}/{count.group(2)}L"
@@ -199,8 +219,55 @@ def normalize_unit(text: str) -> str:
         match = pattern.match(compact)
         if match:
             return template.format(*match.groups())
-    if " " not in simple and _is_ucum(simple):
+    return None
+
+
+def _same_meaning(a: str, b: str) -> bool:
+    x, y = _analyse(a), _analyse(b)
+    return x is not None and x == y
+
+
+@functools.lru_cache(maxsize=4096)
+def normalize_unit(text: str) -> str:
+    """Return the UCUM code for ``text``; raise UnitError for an unknown unit.
+
+    Exact-case UCUM comes first (``S`` is siemens, ``H`` henry, ``g/L.10`` ten grams per
+    litre). A laboratory synonym applies to a valid UCUM code only when it means the same
+    (``pg/ml`` -> ``pg/mL``), when the code is written all in capitals with a ``/``
+    (``PG/ML``, ``K/UL``: legacy analyser spellings), or when it is listed in ``_LEGACY``
+    (``K/uL``, ``pH``). Other strings go through the synonym table (docs/units.md).
+    """
+    raw = text.strip()
+    if not raw:
+        raise UnitError(f"empty unit; use a UCUM unit such as {ACCEPTED_EXAMPLES}")
+    simple = raw.translate(_MICRO)
+    simple = re.sub(r"(?<![A-Za-z])mcg", "ug", simple)  # mcg/dL = ug/dL
+    compact = simple.replace(" ", "")
+    legacy = _LEGACY.get(compact)
+    if legacy is not None:
+        return legacy
+    enzyme = _ENZYME_LOWER.match(compact)  # u/l: enzyme units, not daltons per litre
+    if enzyme:
+        return f"{enzyme.group(1)}U/{enzyme.group(2)}L"
+    if _COUNT_PER_VOLUME.match(compact):  # K/uL, M/uL: thousands, millions per volume
+        synonym = _synonym(simple)
+        assert synonym is not None
+        return synonym
+    if is_ucum(simple):
+        synonym = _synonym(simple)
+        if synonym is not None and synonym != simple:
+            shouting = "/" in simple and not any(c.islower() for c in simple)
+            if shouting or _same_meaning(simple, synonym):
+                return synonym
         return simple
+    if re.search(r"\d[+-]\d", compact) and _FACTOR_EXPONENT.search(compact):
+        raise UnitError(
+            f"unknown unit {raw!r}: a number takes no exponent in UCUM; "
+            "write a power of ten as 10*3 (e.g. 10*3/uL)"
+        )
+    synonym = _synonym(simple)
+    if synonym is not None:
+        return synonym
     raise UnitError(f"unknown unit {raw!r}; use a UCUM unit such as {ACCEPTED_EXAMPLES}")
 
 
@@ -249,6 +316,17 @@ _ATOMS: dict[str, tuple[Fraction, dict[str, int], bool]] = {
     "mol": (Fraction(1), {"N": 1}, True),
     "U": (Fraction(1), {"U": 1}, True),
     "[IU]": (Fraction(1), {"IU": 1}, True),
+    "K": (Fraction(1), {"K": 1}, False),
+    "C": (Fraction(1), {"Q": 1}, True),
+    "A": (Fraction(1), {"Q": 1, "T": -1}, True),
+    "S": (Fraction(1, 1000), {"Q": 2, "T": 1, "M": -1, "L": -2}, True),
+    "V": (Fraction(1000), {"M": 1, "L": 2, "T": -2, "Q": -1}, True),
+    "Ohm": (Fraction(1000), {"M": 1, "L": 2, "T": -1, "Q": -2}, True),
+    "N": (Fraction(1000), {"M": 1, "L": 1, "T": -2}, True),
+    "Pa": (Fraction(1000), {"M": 1, "L": -1, "T": -2}, True),
+    "J": (Fraction(1000), {"M": 1, "L": 2, "T": -2}, True),
+    "W": (Fraction(1000), {"M": 1, "L": 2, "T": -3}, True),
+    "Hz": (Fraction(1), {"T": -1}, True),
     "%": (Fraction(1, 100), {}, False),
     "1": (Fraction(1), {}, False),
 }
@@ -280,14 +358,56 @@ def _atom(symbol: str) -> tuple[Fraction, dict[str, int]] | None:
     return None
 
 
+def _split(code: str) -> list[tuple[int, str]] | None:
+    """``code`` as (sign, component) pairs at the top level: ``.`` multiplies (+1), ``/``
+    divides (-1); parentheses, brackets and braces are kept inside their component."""
+    parts: list[tuple[int, str]] = []
+    depth = {"(": 0, "[": 0, "{": 0}
+    close = {")": "(", "]": "[", "}": "{"}
+    sign, start = 1, 0
+    if code.startswith("/"):
+        sign, start = -1, 1
+    i = start
+    for i, c in enumerate(code[start:], start):
+        if c in depth:
+            depth[c] += 1
+        elif c in close:
+            depth[close[c]] -= 1
+            if depth[close[c]] < 0:
+                return None
+        elif c in "./" and not any(depth.values()):
+            parts.append((sign, code[start:i]))
+            sign, start = (1 if c == "." else -1), i + 1
+    parts.append((sign, code[start:]))
+    if any(depth.values()) or any(not p for _, p in parts):
+        return None
+    return parts
+
+
 @functools.lru_cache(maxsize=1024)
 def _analyse(code: str) -> _Analysed | None:
-    """Factor to coherent base units, dimensions and annotations of a UCUM code, or None."""
+    """Factor to coherent base units, dimensions and annotations of a UCUM code, or None.
+
+    Operators apply from left to right as UCUM reads them: ``g/L.10`` is ten grams per litre
+    (``(g/L).10``), ``s/m.mg`` is ``s.m-1.mg``; write ``g/(L.10)`` for the other reading.
+    """
+    parts = _split(code)
+    if parts is None:
+        return None
     factor = Fraction(1)
     dims: dict[str, int] = {}
     tags: dict[str, int] = {}
-    for index, part in enumerate(code.split("/")):
-        sign = 1 if index == 0 else -1
+    for sign, part in parts:
+        if part.startswith("(") and part.endswith(")"):
+            inner = _analyse(part[1:-1])
+            if inner is None:
+                return None
+            factor *= inner.factor**sign
+            for dim, exp in inner.dims:
+                dims[dim] = dims.get(dim, 0) + exp * sign
+            for tag, exp in inner.tags:
+                tags[tag] = tags.get(tag, 0) + exp * sign
+            continue
         for tag in _ANNOTATION.findall(part):
             name = tag.strip().lower()
             if name not in _PLAIN_COUNT_ANNOTATIONS:
@@ -295,24 +415,23 @@ def _analyse(code: str) -> _Analysed | None:
         part = _ANNOTATION.sub("", part)
         if not part:
             continue
-        for term in part.split("."):
-            power = _POWER_OF_TEN.match(term)
-            if power:
-                factor *= Fraction(10) ** (int(power.group(1)) * sign)
-                continue
-            if term.isdigit():
-                factor *= Fraction(int(term)) ** sign
-                continue
-            match = _ATOM.match(term)
-            if match is None:
-                return None
-            found = _atom(match.group(1))
-            if found is None:
-                return None
-            exponent = int(match.group(2) or 1) * sign
-            factor *= found[0] ** exponent
-            for dim, exp in found[1].items():
-                dims[dim] = dims.get(dim, 0) + exp * exponent
+        power = _POWER_OF_TEN.match(part)
+        if power:
+            factor *= Fraction(10) ** (int(power.group(1)) * sign)
+            continue
+        if part.isdigit():
+            factor *= Fraction(int(part)) ** sign
+            continue
+        match = _ATOM.match(part)
+        if match is None:
+            return None
+        found = _atom(match.group(1))
+        if found is None:
+            return None
+        exponent = int(match.group(2) or 1) * sign
+        factor *= found[0] ** exponent
+        for dim, exp in found[1].items():
+            dims[dim] = dims.get(dim, 0) + exp * exponent
     return _Analysed(
         factor,
         tuple(sorted((d, e) for d, e in dims.items() if e)),
@@ -346,7 +465,9 @@ def convert(value: float, from_unit: str, to_unit: str) -> float:
         return float(value)
     if not math.isfinite(value):
         return value * float(ratio)
-    return float(Fraction(value) * ratio)
+    # the decimal the value was typed as (its shortest repr), not its binary expansion:
+    # 0.22635 ng/mL is 226.35 pg/mL, not 226.35000000000002 (docs/units.md)
+    return float(Fraction(repr(float(value))) * ratio)
 
 
 def can_convert(from_unit: str, to_unit: str) -> bool:

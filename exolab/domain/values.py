@@ -13,10 +13,10 @@ value / comparator / censor / qualitative:
 - ``<LLOQ``, ``<LOQ``, ``BLQ``, ``BLOQ``, ``OOR <``: lloq / ``<`` / lt_lloq / None
 - ``>ULOQ``, ``>ULQ``, ``ALQ``, ``OOR >``: uloq / ``>`` / gt_uloq / None
 - ``ND``, ``n.d.``, ``not detected``: lod / ``<`` / not_detected / not_detected
-- ``Undetermined``, ``NaN``, ``No Ct`` (qPCR software): lod / ``<`` / not_detected / None;
-  with the unit ``{Ct}`` the comparator is ``>``: an undetected target has a *high* Ct (it
-  did not cross the threshold within the run's cycles), so its limit is a cycle count it is
-  above, and "ND" on a Ct result is read the same way (docs/instruments.md)
+- ``Undetermined``, ``NaN``, ``No Ct`` (qPCR software): lod / ``>`` / not_detected / None:
+  an undetected target has a *high* Ct (it did not cross the threshold within the run's
+  cycles), so its limit is a cycle count it is above; "ND" on a result in the unit ``{Ct}``
+  is read the same way (docs/instruments.md)
 - ``detected``, ``positive``, ``pos``, ``+``: None / ``=`` / none / detected or positive
 - ``negative``, ``neg``, ``-``: None / ``=`` / none / negative
 
@@ -137,12 +137,12 @@ _WORDS: dict[str, tuple[str, str, str | None]] = {
     "not detected": ("not_detected", "<", "not_detected"),
     "none detected": ("not_detected", "<", "not_detected"),
     "not detectable": ("not_detected", "<", "not_detected"),
-    "undetermined": ("not_detected", "<", None),
-    "undet": ("not_detected", "<", None),
-    "undet.": ("not_detected", "<", None),
-    "nan": ("not_detected", "<", None),
-    "no ct": ("not_detected", "<", None),
-    "no cq": ("not_detected", "<", None),
+    "undetermined": ("not_detected", ">", None),
+    "undet": ("not_detected", ">", None),
+    "undet.": ("not_detected", ">", None),
+    "nan": ("not_detected", ">", None),
+    "no ct": ("not_detected", ">", None),
+    "no cq": ("not_detected", ">", None),
     "detected": ("none", "=", "detected"),
     "positive": ("none", "=", "positive"),
     "pos": ("none", "=", "positive"),

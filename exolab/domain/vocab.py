@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from exolab.domain.sprec_tables import PRIMARY_CONTAINERS, lower_first
+
 __all__ = [
     "ANALYTE_KIND",
     "ASSAY",
@@ -199,25 +201,12 @@ BIOFLUID = _vocab(
     },
 )
 
+# SPREC 4.0 primary containers: codes and labels from the published table
+# (exolab/domain/sprec_tables.py, docs/sprec.md), plus unknown and other.
 TUBE = _vocab(
     "tube",
     {
-        "PED": "potassium EDTA",
-        "SED": "sodium EDTA",
-        "SCI": "sodium citrate",
-        "ACD": "acid citrate dextrose",
-        "CPD": "citrate phosphate dextrose",
-        "HEP": "lithium heparin",
-        "SHP": "sodium heparin",
-        "SST": "serum separator tube with clot activator",
-        "CAT": "serum tube without clot activator",
-        "EDG": "EDTA and gel",
-        "LHG": "lithium heparin and gel",
-        "CPT": "cell preparation tube",
-        "PAX": "PAXgene blood RNA",
-        "PIX": "protease inhibitors",
-        "PPS": "polypropylene sterile",
-        "PET": "polyethylene sterile",
+        **{code: lower_first(label) for code, label in PRIMARY_CONTAINERS.items()},
         "XXX": "unknown",
         "ZZZ": "other",
     },
@@ -261,6 +250,11 @@ TUBE = _vocab(
         "urine container": "PPS",
         "pe": "PET",
         "polyethylene": "PET",
+        "cell preparation tube": "CPT",
+        "oragene": "ORG",
+        "tempus": "TEM",
+        "fluoride oxalate": "SPO",
+        "naf/kox": "SPO",
     },
 )
 
@@ -500,14 +494,14 @@ BRAKE = _vocab(
 
 TEMP_CATEGORY = _vocab(
     "temperature_category",
-    {"rt": "room temperature (15-25 °C)", "cold": "2-10 °C", "body": "35-38 °C"},
+    {"rt": "room temperature (18-28 °C)", "cold": "2-10 °C", "body": "35-38 °C"},
     {
         "room temperature": "rt",
         "room temp": "rt",
         "ambient": "rt",
-        "15-25": "rt",
-        "15-25 °c": "rt",
-        "15-25 c": "rt",
+        "18-28": "rt",
+        "18-28 °c": "rt",
+        "18-28 c": "rt",
         "2-10": "cold",
         "2-10 c": "cold",
         "2-8 °c": "cold",
@@ -523,7 +517,8 @@ TEMP_CATEGORY = _vocab(
         "35-38": "body",
         "35-38 c": "body",
     },
-    numeric_buckets=((15.0, 25.0, "rt"), (2.0, 10.0, "cold"), (35.0, 38.0, "body")),
+    # SPREC room temperature is 18-28 °C (docs/sprec.md)
+    numeric_buckets=((18.0, 28.0, "rt"), (2.0, 10.0, "cold"), (35.0, 38.0, "body")),
 )
 
 STORAGE_CONTAINER = _vocab(
@@ -666,7 +661,7 @@ VOCABULARIES: dict[str, Vocabulary] = {
 def normalize_temperature_category(value: str) -> str:
     """Return rt, cold or body for a word (``on ice``) or a bare number in °C (``4``, ``37 °C``).
 
-    Numbers are bucketed inclusively: 15-25 -> rt, 2-10 -> cold, 35-38 -> body; any other
+    Numbers are bucketed inclusively: 18-28 (SPREC room temperature) -> rt, 2-10 -> cold, 35-38 -> body; any other
     number raises VocabularyError.
     """
     return TEMP_CATEGORY.normalize(value)

@@ -51,7 +51,7 @@ def cell(value: Any) -> str:
             return str(int(value))
         return repr(value)
     if isinstance(value, datetime | date):
-        return str(value)
+        return value.isoformat()  # ISO 8601 with `T` (docs/exports.md)
     if isinstance(value, list):
         return "+".join(str(v) for v in value)
     return str(value)
@@ -146,13 +146,17 @@ ITERATORS = {
 }
 
 
-# Types csv.writer already writes as exolab does: None -> "", str(date) and str(datetime) are
-# ISO ("2024-01-11 10:41:00"), str(float) is the shortest exact repr.
-_NATIVE = frozenset({str, int, float, type(None), date, datetime})
+# Types csv.writer already writes as exolab does: None -> "", str(date) is ISO, str(float) is
+# the shortest exact repr. datetimes go through cell() for the ISO 8601 `T`.
+_NATIVE = frozenset({str, int, float, type(None), date})
+
+# RFC 4180: CRLF record ends. The csv module quotes a field containing any character of the
+# line terminator, so with CRLF a bare CR or LF inside a value is always quoted.
+LINE_END = "\r\n"
 
 
 def write_rows(out: TextIO, columns: list[str], rows: Iterable[dict[str, Any]]) -> int:
-    w = csv.writer(out, lineterminator="\n")
+    w = csv.writer(out, lineterminator=LINE_END)
     w.writerow(columns)
     writerow = w.writerow
     native = _NATIVE
@@ -373,7 +377,7 @@ def write_wide(out: TextIO, rows_twice: Callable[[], Iterator[dict[str, Any]]]) 
     for r in rows_twice():
         columns.setdefault(_wide_column(r), None)
     value_columns = sorted(columns)
-    w = csv.writer(out, lineterminator="\n")
+    w = csv.writer(out, lineterminator=LINE_END)
     w.writerow([*WIDE_KEYS, *(_safe(c) for c in value_columns)])
     n = 0
     subject: tuple[Any, Any] | None = None
@@ -529,6 +533,7 @@ def _write_manifest(
     filters: Filters,
     wide: bool,
     deidentified: bool,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     from exolab import __version__
     from exolab.db import migrate
@@ -546,6 +551,7 @@ def _write_manifest(
         "deidentified": deidentified,
         "exported_by": lab.user_name,
         "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **(extra or {}),
     }
     if kind == "longitudinal":
         from exolab.domain.replicates import BASELINE_RULE

@@ -12,7 +12,6 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-import io
 import re
 import sys
 from collections.abc import Iterator
@@ -74,6 +73,35 @@ def sniff_delimiter(header_line: str) -> str:
     counts = {d: unquoted.count(d) for d in DELIMITERS}
     best = max(DELIMITERS, key=lambda d: counts[d])
     return best if counts[best] else ","
+
+
+def first_record(text: str) -> str:
+    """The first record of ``text`` that is neither blank nor a comment, with its line end.
+
+    A record ends at a line break outside double quotes, so a quoted header name that holds
+    a line break stays inside the header (``sniff_delimiter`` then sees every separator).
+    ``""`` inside quotes is an escaped quote. Empty when there is no such record.
+    """
+    start = 0
+    n = len(text)
+    while start < n:
+        quoted = False
+        i = start
+        while i < n:
+            c = text[i]
+            if c == '"':
+                quoted = not quoted  # '""' toggles twice: an escaped quote
+            elif not quoted and c in "\r\n":
+                if c == "\r" and i + 1 < n and text[i + 1] == "\n":
+                    i += 1
+                break
+            i += 1
+        record = text[start : i + 1]
+        stripped = record.strip()
+        if stripped and not stripped.startswith("#"):
+            return record
+        start = i + 1
+    return ""
 
 
 @dataclass
@@ -166,14 +194,8 @@ def open_csv(path: str | Path, display_name: str | None = None) -> CsvFile:
     digest = file_sha256(p)
     stream = p.open("r", encoding="utf-8-sig", errors="strict", newline="")
     try:
-        # Find the header: the first line that is neither blank nor a comment.
-        header_line = ""
-        text = head.decode("utf-8", errors="ignore").lstrip("\ufeff")
-        for line in io.StringIO(text, newline=None):
-            stripped = line.strip()
-            if stripped and not stripped.startswith("#"):
-                header_line = line
-                break
+        # Find the header: the first record that is neither blank nor a comment.
+        header_line = first_record(head.decode("utf-8", errors="ignore").lstrip("\ufeff"))
         if not header_line:
             raise FileProblem(f"{name}: the file has no header row (only blank or comment lines)")
         delimiter = sniff_delimiter(header_line)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from exolab.db.raw import Reader, in_list
-from exolab.domain import visits
+from exolab.domain import decimals, visits
 from exolab.domain.replicates import (
     BaselineFinder,
     SetSummary,
@@ -183,7 +184,7 @@ class Units:
             return value, unit
         if value is None:
             return None, std
-        return (value if f == 1.0 else value * f), std
+        return (value if f == 1.0 else decimals.scaled(value, f)), std
 
 
 # -- SQL ------------------------------------------------------------------------------------
@@ -377,6 +378,7 @@ def finish_group(rows: list[dict[str, Any]], sets: list[list[dict[str, Any]]]) -
     baseline rule is :class:`exolab.domain.replicates.BaselineFinder`'s, per standard unit.
     """
     finder = BaselineFinder()
+    exact: dict[int, Decimal] = {}  # id(row) -> exact mean of its set (docs/exports.md)
     for block in sets:
         unit = block[0]["std_unit"]
         parts = (
@@ -390,7 +392,10 @@ def finish_group(rows: list[dict[str, Any]], sets: list[list[dict[str, Any]]]) -
             if unit is None:  # results without a unit (qualitative) have no baseline
                 continue
             if summary.mean is not None:
-                finder.add(unit, members[0]["collected_at"], summary.mean)
+                if summary.exact is not None:
+                    for m in members:
+                        exact[id(m)] = summary.exact
+                finder.add(unit, members[0]["collected_at"], summary.mean, exact=summary.exact)
             elif summary.censored:
                 finder.add(unit, members[0]["collected_at"], None, *_censoring(members))
     if rows[0]["subject_id"] is None:
@@ -407,7 +412,7 @@ def finish_group(rows: list[dict[str, Any]], sets: list[list[dict[str, Any]]]) -
         if r["collected_at"] == b.at:
             r["baseline_flag"] = "Y"
         if r["censor"] == "none" and r["std_value"] is not None:
-            change = change_from(r["replicate_mean"], b)
+            change = change_from(r["replicate_mean"], b, exact.get(id(r)))
             r["change_from_baseline"] = change.change
             r["pct_change_from_baseline"] = change.pct
             r["fold_change"] = change.fold
@@ -576,7 +581,7 @@ def _rows(
         if factor is None or value is None:
             std_value = None
         else:
-            std_value = value if factor == 1.0 else value * factor
+            std_value = value if factor == 1.0 else decimals.scaled(value, factor)
         row = blank.copy()  # copying a dict of 35 keys is 3x faster than a literal
         row["study"] = study
         row["subject_id"] = subject

@@ -177,11 +177,12 @@ def test_pre_centrifugation(delay: float | None, temp: str | None, code: str) ->
         (2500, 9.9, 20, "no_brake", "Z"),
         (2500, 15.1, 20, "no_brake", "Z"),
         (2500, 20, 20, "no_brake", "Z"),
-        # temperature edges: RT 15-25 °C, cold 2-10 °C
-        (2500, 15, 15, "brake", "B"),
-        (2500, 15, 25, "brake", "B"),
-        (2500, 15, 25.1, "brake", "Z"),
-        (2500, 15, 14.9, "brake", "Z"),
+        # temperature edges: RT 18-28 °C (SPREC), cold 2-10 °C
+        (2500, 15, 18, "brake", "B"),
+        (2500, 15, 28, "brake", "B"),
+        (2500, 15, 28.1, "brake", "Z"),
+        (2500, 15, 17.9, "brake", "Z"),
+        (2500, 15, 15, "brake", "Z"),  # was RT under the old, wrong 15-25 °C
         (2500, 15, 2, "brake", "D"),
         (2500, 15, 10, "brake", "D"),
         (2500, 15, 10.1, "brake", "Z"),
@@ -335,7 +336,8 @@ def test_post_centrifugation(delay: float | None, temp: str | None, code: str) -
         ("pp_5ml", -20, "K"),
         ("pp_5ml", -150, "Z"),
         ("microplate", -80, "L"),
-        ("microplate", -20, "Z"),
+        ("microplate", -20, "M"),  # SPREC: microplate at -35 to -18 °C (was wrongly Z)
+        ("microplate", -50, "Z"),
         ("pp_500ul", -80, "S"),
         ("pp_500ul", -20, "T"),
         ("pp_500ul", -150, "W"),
@@ -425,7 +427,7 @@ def test_explain_meanings() -> None:
         ("PL2-PED-A-K-A-B-A", "centrifugation"),
         ("PL2-PED-A-A-M-B-A", "second_centrifugation"),
         ("PL2-PED-A-A-A-K-A", "post_centrifugation"),
-        ("PL2-PED-A-A-A-B-Q", "storage"),
+        ("PL2-PED-A-A-A-B-Y", "storage"),
         ("PL2-PED-A--A-B-A", "centrifugation"),
     ],
 )
@@ -451,10 +453,10 @@ def test_second_spin_m_message_explains_why() -> None:
 
 def test_storage_error_lists_codes() -> None:
     with pytest.raises(SprecError) as excinfo:
-        explain_sprec("PL2-PED-A-A-A-B-Q")
+        explain_sprec("PL2-PED-A-A-A-B-Y")
     assert str(excinfo.value) == (
-        "sprec element 7 (storage) 'Q' is not a valid code; "
-        "accepted: A, B, V, C, D, J, K, L, S, T, W, X, Z"
+        "sprec element 7 (storage) 'Y' is not a valid code; "
+        "accepted: A, B, V, J, K, S, T, W, C, D, E, N, F, G, H, I, O, L, M, P, U, Q, X, Z"
     )
 
 

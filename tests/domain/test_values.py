@@ -137,8 +137,9 @@ def test_not_detected_words(text: str) -> None:
 
 @pytest.mark.parametrize("text", ["Undetermined", "undetermined", "NaN", "nan", "No Ct", "No Cq"])
 def test_qpcr_not_detected(text: str) -> None:
+    # No amplification: the Ct is above the cycle limit (censored above, not below)
     p = parse_result(text, lod=40.0)
-    assert p == ParsedResult(text, 40.0, "<", "not_detected", None)
+    assert p == ParsedResult(text, 40.0, ">", "not_detected", None)
     assert p.is_censored
     assert parse_result(text).value is None
 
@@ -228,7 +229,7 @@ def test_parsed_result_is_frozen_and_comparable() -> None:
         ("n.d.", {}, "not detected"),
         ("n.d.", {"lod": 0.1}, "not detected (<0.1)"),
         ("Undetermined", {}, "ND"),
-        ("NaN", {"lod": 40.0}, "ND (<40)"),
+        ("NaN", {"lod": 40.0}, "ND (>40)"),
         ("pos", {}, "positive"),
         ("-", {}, "negative"),
         ("detected", {}, "detected"),

@@ -85,26 +85,10 @@ def test_tube(text: str, code: str) -> None:
 
 
 def test_tube_codes_are_sprec_upper_case() -> None:
-    assert TUBE.choices() == [
-        "PED",
-        "SED",
-        "SCI",
-        "ACD",
-        "CPD",
-        "HEP",
-        "SHP",
-        "SST",
-        "CAT",
-        "EDG",
-        "LHG",
-        "CPT",
-        "PAX",
-        "PIX",
-        "PPS",
-        "PET",
-        "XXX",
-        "ZZZ",
-    ]
+    # SPREC 4.0 primary containers in the order of the published table, then XXX, ZZZ
+    published = "ACD CAT CPD CIF CPT CPH CSV EDG GLS HEP HIR LHB LHG ORG OMN PAX PED PET PI1"
+    published += " PIX PPS SCI SED SHP SPO SST TEM"
+    assert TUBE.choices() == [*published.split(" "), "XXX", "ZZZ"]
 
 
 @pytest.mark.parametrize(
@@ -214,16 +198,17 @@ def test_empty_value_is_an_error() -> None:
         ("4C", "cold"),
         ("2", "cold"),
         ("10", "cold"),
-        ("15", "rt"),
+        ("18", "rt"),
         ("20", "rt"),
         ("25", "rt"),
+        ("28", "rt"),
         ("22.5", "rt"),
         ("22,5", "rt"),
         ("37", "body"),
         ("35", "body"),
         ("38", "body"),
         ("body temperature", "body"),
-        ("15-25 °C", "rt"),
+        ("18-28 °C", "rt"),
         ("2-10 °C", "cold"),
     ],
 )
@@ -232,7 +217,9 @@ def test_temperature_category(text: str, code: str) -> None:
     assert TEMP_CATEGORY.normalize(text) == code
 
 
-@pytest.mark.parametrize("text", ["12", "10.5", "26", "30", "-20", "1.9", "39", "210", "hot"])
+@pytest.mark.parametrize(
+    "text", ["12", "10.5", "15", "17.9", "28.5", "30", "-20", "1.9", "39", "210", "hot"]
+)
 def test_temperature_category_outside_buckets(text: str) -> None:
     with pytest.raises(VocabularyError, match="rt"):
         normalize_temperature_category(text)

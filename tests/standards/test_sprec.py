@@ -279,7 +279,7 @@ def test_explain_names_the_malformed_element() -> None:
         "PL2-PED-A-Q-A-B-A": "centrifugation",
         "PL2-PED-A-A-M-B-A": "second_centrifugation",
         "PL2-PED-A-A-A-Q-A": "post_centrifugation",
-        "PL2-PED-A-A-A-B-Q": "storage",
+        "PL2-PED-A-A-A-B-Y": "storage",  # Q (bag) is a SPREC storage letter
         "PL2-PED-A": "code",
         "": "code",
     }
