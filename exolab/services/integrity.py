@@ -12,7 +12,8 @@ from exolab.db import migrate
 from exolab.db.models import Box, Sample
 from exolab.services.audit import verify_chain
 from exolab.services.context import Lab
-from exolab.services.errors import Conflict, ExolabError
+from exolab.services.errors import ExolabError
+from exolab.services.safe_files import exclusive_temp, publish
 from exolab.services.storage import position_names
 
 
@@ -53,37 +54,83 @@ def check_database(lab: Lab) -> tuple[list[str], list[str]]:
     return problems, notes
 
 
-def backup(lab: Lab, path: str) -> Path:
-    """A consistent copy taken while others may be writing: SQLite ``VACUUM INTO``,
-    PostgreSQL ``pg_dump`` (custom format)."""
+def backup(lab: Lab, path: str | Path) -> Path:
+    """A consistent, verified copy taken while others may be writing: SQLite ``VACUUM INTO``
+    (checked with ``PRAGMA integrity_check``), PostgreSQL ``pg_dump`` in custom format (checked
+    by ``pg_restore --list``). Written to a temporary file beside ``path`` and given its name
+    only when complete and verified (see :mod:`exolab.services.safe_files`)."""
     target = Path(path).expanduser().absolute()
-    if target.exists():
-        raise Conflict(f"{target} exists; choose a new file name")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if lab.db.dialect == "sqlite":
-        raw = lab.db.engine.raw_connection()
-        try:  # outside any transaction: the driver connection is in autocommit mode
-            raw.driver_connection.execute("VACUUM INTO ?", (str(target),))  # type: ignore[union-attr]
+    with exclusive_temp(target) as tmp:
+        if lab.db.dialect == "sqlite":
+            raw = lab.db.engine.raw_connection()
+            try:  # outside any transaction: the driver connection is in autocommit mode
+                # VACUUM INTO writes into the empty file created exclusively above.
+                raw.driver_connection.execute("VACUUM INTO ?", (str(tmp.temp),))  # type: ignore[union-attr]
+            finally:
+                raw.close()
+            return publish(tmp, verify_sqlite_backup)
+        _pg_dump(lab, tmp.temp)
+        return publish(tmp, verify_pg_backup)
+
+
+def verify_sqlite_backup(path: Path) -> None:
+    """Open the copy read-only: the engine's integrity check passes and it has a schema."""
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            result = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+            version = conn.execute("SELECT version_num FROM alembic_version").fetchall()
         finally:
-            raw.close()
-        return target
+            conn.close()
+    except sqlite3.Error as exc:
+        raise ExolabError(f"the backup could not be verified ({exc}); nothing was kept") from None
+    if result != ["ok"] or not version:
+        raise ExolabError(
+            f"the backup failed its integrity check ({'; '.join(result)[:200]}); "
+            "nothing was kept"
+        )
+
+
+def _pg_env(lab: Lab) -> tuple[list[str], dict[str, str]]:
+    """The connection argument for the PostgreSQL tools, the password in the environment
+    (a password on the command line is visible to every user of the machine)."""
+    import os
+
+    url = lab.db.engine.url.set(drivername="postgresql")
+    env = dict(os.environ)
+    if url.password:
+        env["PGPASSWORD"] = str(url.password)
+    return [url.set(password=None).render_as_string(hide_password=False)], env
+
+
+def _pg_dump(lab: Lab, out: Path) -> None:
     pg_dump = shutil.which("pg_dump")
     if pg_dump is None:
         raise ExolabError("pg_dump is not installed; install the PostgreSQL client tools")
-    url = lab.db.engine.url.set(drivername="postgresql")
+    conn, env = _pg_env(lab)
     proc = subprocess.run(
-        [
-            pg_dump,
-            "--format=custom",
-            "--file",
-            str(target),
-            url.render_as_string(hide_password=False),
-        ],
+        [pg_dump, "--format=custom", "--file", str(out), *conn],
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     if proc.returncode != 0:
-        target.unlink(missing_ok=True)
         raise ExolabError(f"pg_dump failed: {proc.stderr.strip()}")
-    return target
+
+
+def verify_pg_backup(path: Path) -> None:
+    """``pg_restore --list`` reads the whole archive's table of contents, with table data."""
+    pg_restore = shutil.which("pg_restore")
+    if pg_restore is None:
+        raise ExolabError("pg_restore is not installed; install the PostgreSQL client tools")
+    proc = subprocess.run(
+        [pg_restore, "--list", str(path)], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0 or "TABLE DATA" not in proc.stdout:
+        raise ExolabError(
+            f"the backup could not be verified (pg_restore: {proc.stderr.strip()[:200]}); "
+            "nothing was kept"
+        )
