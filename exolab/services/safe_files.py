@@ -28,6 +28,7 @@ class TempTarget:
     temp: Path
     final: Path
     fd: int
+    replace: bool = False
 
 
 def _pid_alive(pid: int) -> bool:
@@ -61,20 +62,25 @@ def remove_stale_temps(final: Path) -> list[Path]:
     return removed
 
 
-def check_final_name(final: Path) -> None:
+def check_final_name(final: Path, *, replace: bool = False) -> None:
+    """Refuse a final name that exists (or, with ``replace``, one that is not a plain file)."""
+    if replace and not final.is_symlink() and (final.is_file() or not final.exists()):
+        return
     if final.is_symlink() or final.exists():
         what = "a directory" if final.is_dir() else "a symbolic link" if final.is_symlink() else ""
         raise Conflict(f"{final} exists{f' ({what})' if what else ''}; choose a new file name")
 
 
 @contextlib.contextmanager
-def exclusive_temp(final: Path) -> Iterator[TempTarget]:
+def exclusive_temp(final: Path, *, replace: bool = False) -> Iterator[TempTarget]:
     """Create the temporary file for ``final`` (exclusively, 0600, no symlink followed).
 
     The caller writes it (through the descriptor or by path), verifies it, and calls
-    :func:`publish`. Whatever happens before ``publish``, the temporary file is removed."""
+    :func:`publish`. Whatever happens before ``publish``, the temporary file is removed.
+    ``replace``: an existing plain file of that name is replaced (exports); otherwise an
+    existing name is refused (backups)."""
     final = final.expanduser().absolute()
-    check_final_name(final)
+    check_final_name(final, replace=replace)
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(final)
     temp = temp_name(final)
@@ -85,7 +91,7 @@ def exclusive_temp(final: Path) -> Iterator[TempTarget]:
         fd = os.open(temp, flags, 0o600)
     except FileExistsError:
         raise Conflict(f"{temp} exists; another exolab process is writing {final}") from None
-    target = TempTarget(temp, final, fd)
+    target = TempTarget(temp, final, fd, replace)
     try:
         yield target
     finally:
@@ -112,6 +118,11 @@ def publish(target: TempTarget, verify: Callable[[Path], None] | None = None) ->
     if verify is not None:
         verify(target.temp)
     os.fsync(target.fd)
+    if target.replace:
+        check_final_name(target.final, replace=True)
+        os.replace(target.temp, target.final)
+        _fsync_dir(target.final.parent)
+        return target.final
     try:
         os.link(target.temp, target.final)  # never replaces an existing file
     except FileExistsError:
