@@ -88,8 +88,7 @@ def verify_sqlite_backup(path: Path) -> None:
         raise ExolabError(f"the backup could not be verified ({exc}); nothing was kept") from None
     if result != ["ok"] or not version:
         raise ExolabError(
-            f"the backup failed its integrity check ({'; '.join(result)[:200]}); "
-            "nothing was kept"
+            f"the backup failed its integrity check ({'; '.join(result)[:200]}); nothing was kept"
         )
 
 

@@ -53,7 +53,9 @@ def test_forced_downgrade_backs_up_first(lab: Lab, db_url: str, tmp_path: Path) 
     assert not [p for p in saved.parent.iterdir() if p != saved]  # no temporary file left
 
 
-def test_forced_downgrade_default_backup_beside_sqlite_file(sqlite_url: str, tmp_path: Path) -> None:
+def test_forced_downgrade_default_backup_beside_sqlite_file(
+    sqlite_url: str, tmp_path: Path
+) -> None:
     db = Database(sqlite_url)
     base_cohort(Lab(db, "tester"), tmp_path)
     db.dispose()
