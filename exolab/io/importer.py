@@ -825,9 +825,12 @@ def later_changes(tx: Tx, batch_id: int) -> list[AuditEvent]:
             continue
         if (ev.entity, ev.entity_id) in keys:
             found.append(ev)
-        elif ev.action == "delete" and ev.old_values:
-            if json.loads(ev.old_values).get("batch_id") == batch_id:
-                found.append(ev)
+        elif (
+            ev.action == "delete"
+            and ev.old_values
+            and json.loads(ev.old_values).get("batch_id") == batch_id
+        ):
+            found.append(ev)
     return found
 
 
