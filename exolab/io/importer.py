@@ -823,9 +823,7 @@ def later_changes(tx: Tx, batch_id: int) -> list[AuditEvent]:
     for ev in later.yield_per(2000):
         if ev.batch_id is not None and ev.batch_id in undone:
             continue
-        if (ev.entity, ev.entity_id) in keys:
-            found.append(ev)
-        elif (
+        if (ev.entity, ev.entity_id) in keys or (
             ev.action == "delete"
             and ev.old_values
             and json.loads(ev.old_values).get("batch_id") == batch_id
