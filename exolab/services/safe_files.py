@@ -47,7 +47,7 @@ def temp_name(final: Path, pid: int | None = None) -> Path:
 
 def remove_stale_temps(final: Path) -> list[Path]:
     """Temporary files of earlier writes to ``final`` whose process has ended."""
-    removed = []
+    removed: list[Path] = []
     prefix = f".{final.name}{TEMP_MARK}"
     if not final.parent.is_dir():
         return removed
