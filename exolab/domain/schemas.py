@@ -79,15 +79,47 @@ def _position(value: Any) -> Any:
     return str(value).strip().upper() or None
 
 
+# Plausible ranges (docs/reliability.md): the largest ultracentrifuge rotors reach about
+# 1,000,000 x g; a delay or spin of more than a year, or a conditioning of more than a year,
+# is a typing mistake; samples are kept no colder than liquid nitrogen (-196 °C).
+MAX_G_FORCE = 1_200_000
+MAX_MINUTES = 525_600
+MAX_HOURS = 8_760
+MIN_TEMP_C = -200
+MAX_TEMP_C = 100
+_NOT_FINITE = frozenset({"inf", "infinity", "nan"})
+
+
+def _number_text(value: Any) -> Any:
+    """Numbers are written plainly: no ``_`` digit separators, no inf/Infinity/NaN (a value
+    too large for a float, such as 1e309, is refused by ``allow_inf_nan=False``)."""
+    if isinstance(value, str):
+        v = value.strip()
+        if "_" in v:
+            raise ValueError(f"'{v}' has a '_' digit separator; write the number without it")
+        if v.lstrip("+-").lower() in _NOT_FINITE:
+            raise ValueError(f"'{v}' is not a finite number")
+        return v
+    return value
+
+
+# Every number of every input model is one of these: finite, written plainly.
+Finite = Annotated[float, BeforeValidator(_number_text), Field(allow_inf_nan=False)]
+Whole = Annotated[int, BeforeValidator(_number_text)]
+
 Code = Annotated[str, BeforeValidator(_code), Field(min_length=1, max_length=64)]
 OptCode = Annotated[str, BeforeValidator(_code), Field(min_length=1, max_length=64)] | None
 Text = Annotated[str, Field(max_length=4000)] | None
 Short = Annotated[str, Field(max_length=256)] | None
 When = Annotated[datetime, BeforeValidator(_datetime_text), AfterValidator(_naive_datetime)]
 OptWhen = When | None
-NonNeg = Annotated[float, Field(ge=0)] | None
-Pct = Annotated[float, Field(ge=0, le=100)] | None
-Temp = Annotated[float, Field(ge=-273.15, le=100)] | None
+NonNeg = Annotated[Finite, Field(ge=0)] | None
+Positive = Annotated[Finite, Field(gt=0)]
+Pct = Annotated[Finite, Field(ge=0, le=100)] | None
+Temp = Annotated[Finite, Field(ge=MIN_TEMP_C, le=MAX_TEMP_C)] | None
+Minutes = Annotated[Finite, Field(ge=0, le=MAX_MINUTES)] | None
+Hours = Annotated[Finite, Field(ge=0, le=MAX_HOURS)] | None
+GForce = Annotated[Finite, Field(gt=0, le=MAX_G_FORCE)] | None
 
 
 def V(v: vocab.Vocabulary) -> Any:
@@ -116,7 +148,7 @@ class SubjectIn(InputModel):
     study: Code
     subject_id: Code
     sex: Annotated[str | None, V(vocab.SEX)] = None
-    birth_year: Annotated[int, Field(ge=1880, le=2100)] | None = None
+    birth_year: Annotated[Whole, Field(ge=1880, le=2100)] | None = None
     group: Short = None
     diagnosis: Short = None
     enrolled_on: date | None = None
@@ -130,12 +162,12 @@ class CellSourceIn(InputModel):
     species: Short = None
     tissue_origin: Short = None
     donor: Short = None
-    passage: Annotated[int, Field(ge=0)] | None = None
+    passage: Annotated[Whole, Field(ge=0)] | None = None
     confluency_pct: Pct = None
     viability_pct: Pct = None
     culture_medium: Short = None
     serum_condition: Annotated[str | None, V(vocab.SERUM_CONDITION)] = None
-    conditioning_hours: NonNeg = None
+    conditioning_hours: Hours = None
     mycoplasma_result: Annotated[str | None, V(vocab.MYCOPLASMA)] = None
     mycoplasma_tested_on: date | None = None
     authentication: Short = None
@@ -192,22 +224,22 @@ class SampleIn(InputModel):
     tube: Annotated[str | None, V(vocab.TUBE)] = None
     volume_ml: NonNeg = None
     processed_at: OptWhen = None
-    pre_centrifugation_delay_min: NonNeg = None
+    pre_centrifugation_delay_min: Minutes = None
     pre_centrifugation_temp: Annotated[
         str | None,
         BeforeValidator(
             lambda v: None if v is None else vocab.normalize_temperature_category(str(v))
         ),
     ] = None
-    spin1_g: Annotated[float, Field(gt=0)] | None = None
-    spin1_min: NonNeg = None
+    spin1_g: GForce = None
+    spin1_min: Minutes = None
     spin1_temp_c: Temp = None
     spin1_brake: Annotated[str | None, V(vocab.BRAKE)] = None
-    spin2_g: Annotated[float, Field(gt=0)] | None = None
-    spin2_min: NonNeg = None
+    spin2_g: GForce = None
+    spin2_min: Minutes = None
     spin2_temp_c: Temp = None
     spin2_brake: Annotated[str | None, V(vocab.BRAKE)] = None
-    post_centrifugation_delay_min: NonNeg = None
+    post_centrifugation_delay_min: Minutes = None
     post_centrifugation_temp: Annotated[
         str | None,
         BeforeValidator(
@@ -219,13 +251,13 @@ class SampleIn(InputModel):
     sprec: Annotated[str, Field(max_length=32)] | None = None
     fasting: Annotated[str | None, V(vocab.YES_NO)] = None
     hemolysis: Annotated[str | None, V(vocab.HEMOLYSIS)] = None
-    a414: Annotated[float, Field(ge=0, le=10)] | None = None
+    a414: Annotated[Finite, Field(ge=0, le=10)] | None = None
     urine_void: Annotated[str | None, V(vocab.URINE_VOID)] = None
     protease_inhibitor: Annotated[str | None, V(vocab.YES_NO)] = None
     cell_source_id: OptCode = None
     parent_sample_id: OptCode = None
     location: Annotated[Location | None, BeforeValidator(_location)] = None
-    freeze_thaw_count: Annotated[int, Field(ge=0)] | None = None
+    freeze_thaw_count: Annotated[Whole, Field(ge=0)] | None = None
     status: Annotated[str | None, V(vocab.SAMPLE_STATUS)] = None
     notes: Text = None
 
@@ -277,11 +309,11 @@ class IsolationIn(InputModel):
         list[str],
         BeforeValidator(lambda v: v if isinstance(v, list) else vocab.parse_method_chain(str(v))),
     ]
-    input_volume_ml: Annotated[float, Field(gt=0)]
+    input_volume_ml: Positive
     kit: Short = None
     kit_lot: Short = None
-    uc_g: Annotated[float, Field(gt=0)] | None = None
-    uc_min: NonNeg = None
+    uc_g: GForce = None
+    uc_min: Minutes = None
     uc_rotor: Short = None
     uc_k_factor: NonNeg = None
     uc_temp_c: Temp = None
@@ -291,7 +323,7 @@ class IsolationIn(InputModel):
     dg_medium: Short = None
     dg_fractions: Short = None
     iac_capture: Short = None
-    final_volume_ul: Annotated[float, Field(gt=0)] | None = None
+    final_volume_ul: Positive | None = None
     resuspension_buffer: Short = None
     operator: Short = None
     notes: Text = None
@@ -332,7 +364,7 @@ class ReadoutIn(InputModel):
     assay: Annotated[str, V(vocab.ASSAY)]
     run_id: OptCode = None
     measured_on: date | None = None
-    replicate: Annotated[int, Field(ge=1)] = 1
+    replicate: Annotated[Whole, Field(ge=1)] = 1
     lod: NonNeg = None
     lloq: NonNeg = None
     uloq: NonNeg = None

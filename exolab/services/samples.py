@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
 from typing import Any
 
@@ -457,6 +458,10 @@ def set_status(
     before = get_sample(tx, code)
     sample.status = status
     if volume_used_ml is not None:
+        if not math.isfinite(volume_used_ml) or volume_used_ml < 0:  # docs/reliability.md
+            raise ValidationFailed(
+                [FieldError("volume_used_ml", "must be a finite number >= 0", str(volume_used_ml))]
+            )
         if sample.volume_ml is not None and volume_used_ml > sample.volume_ml:
             raise ValidationFailed(
                 [
