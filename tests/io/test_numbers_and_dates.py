@@ -83,7 +83,7 @@ def test_every_kind_refuses_non_finite_numbers(
         "readouts": READOUTS,
         "subjects": SUBJECTS,
     }[kind]
-    header, first, *rest = rows.splitlines()
+    header, first, *_rest = rows.splitlines()
     cols = header.split(",")
     cells = first.split(",")
     if column in cols:
