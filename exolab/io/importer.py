@@ -54,6 +54,7 @@ from exolab.services.errors import (
     NotFound,
     PermissionDenied,
     ValidationFailed,
+    database_error_text,
 )
 
 OnDuplicate = Literal["error", "skip", "update"]
@@ -410,7 +411,7 @@ def _report_failed(
             col = e.field or kind.key_columns[0]
             problems.add(row, col, e.message, e.value or data.get(col))
     elif isinstance(exc, Conflict):
-        col = kind.key_columns[-1]
+        col = exc.field or kind.key_columns[-1]
         problems.add(row, col, str(exc), data.get(col))
     else:
         problems.add(row, kind.key_columns[0], str(exc))
@@ -494,6 +495,11 @@ def _import_rows(
             raise
         except ExolabError as exc:
             _report_failed(problems, rownum, exc, kind, data)
+        except Exception as exc:  # the database refused the row: say so without SQL or values
+            plain = database_error_text(exc)
+            if plain is None:
+                raise
+            problems.add(rownum, kind.key_columns[-1], plain)
         if problems.count > before:
             report.refused += 1
 
