@@ -163,7 +163,13 @@ def open_lab(args: argparse.Namespace, *, check_schema: bool = True) -> Any:
                 "(or `exolab demo` for a demo database)"
             )
     _ensure_sqlite_dir(url)
-    return Lab(Database(url), user, check_schema=check_schema)
+    lab = Lab(Database(url), user, check_schema=check_schema)
+    lab.on_wait = _tell_waiting
+    return lab
+
+
+def _tell_waiting(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def _ensure_sqlite_dir(url: str) -> None:

@@ -545,7 +545,10 @@ def run_import(
         if problems:
             raise ImportFailed(report)
         try:
-            with lab.write() as tx:
+            with (
+                lab.write() as tx,
+                lab.writing_as(tx, f"an exolab import of {Path(name).name} by {tx.actor.name}"),
+            ):
                 _lock_imports(tx)
                 batch = ImportBatch(
                     kind=kind.name,
