@@ -908,7 +908,7 @@ class ReadoutLoader:
             ):
                 self.problems.add(
                     rownum,
-                    "",
+                    self.src.ragged_column(len(fields)),
                     f"row has {len(fields)} fields but the header has {width} columns "
                     "(a missing or extra separator, or an unquoted separator inside a value?)",
                 )

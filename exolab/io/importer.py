@@ -441,7 +441,7 @@ def _import_rows(
     for rownum, fields in src.rows():
         data, ragged = row_values(fields, width, index)
         if data is None:
-            problems.add(rownum, "", ragged or "ragged row")
+            problems.add(rownum, src.ragged_column(len(fields)), ragged or "ragged row")
             report.refused += 1
             continue
         _convert_numbers(kind, data, src.decimal_comma)

@@ -242,6 +242,12 @@ class CsvFile:
     def decimal_comma(self) -> bool:
         return self.delimiter == ";"
 
+    def ragged_column(self, n_fields: int) -> str:
+        """The column a row with ``n_fields`` fields goes wrong at: the first one missing, or
+        the first one beyond the header."""
+        width = len(self.header)
+        return self.column_name(n_fields) if n_fields < width else f"column {width + 1}"
+
     def column_name(self, index: int) -> str:
         if index < len(self.raw_header) and self.raw_header[index].strip():
             return self.header[index]
@@ -277,7 +283,8 @@ class CsvFile:
         if found is not None:
             col, _, message = found
             return FileProblem(f"{self.name}:{row}:{self.column_name(col)}: {message}")
-        return FileProblem(f"{self.name}:{row}: cannot read the CSV: {exc}")
+        text = "".join(lines)
+        return self.problem_at(row, text, len(text), f"cannot read the CSV: {exc}")
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """Data rows, comments and blank lines skipped. Raises FileProblem on bad bytes and
@@ -371,15 +378,20 @@ def open_csv(path: str | Path, display_name: str | None = None) -> CsvFile:
                     continue
                 found = quote_problem(record, delimiter) if '"' in record else None
                 if found is not None:
-                    raise FileProblem(f"{name}:{row}: the header row: {found[2]}")
+                    raise FileProblem(
+                        f"{name}:{row}:column {found[0] + 1}: the header row: {found[2]}"
+                    )
                 raw_header = fields
                 break
         except _BadLine as exc:
-            raise FileProblem(f"{name}:{row + 1}: {exc.message}") from None
+            col = _field_at(exc.prefix, len(exc.prefix), delimiter) + 1
+            raise FileProblem(f"{name}:{row + 1}:column {col}: {exc.message}") from None
         except csv.Error as exc:
-            found = quote_problem("".join(lines.record), delimiter)
+            text = "".join(lines.record)
+            found = quote_problem(text, delimiter)
             detail = found[2] if found else str(exc)
-            raise FileProblem(f"{name}:{row + 1}: the header row: {detail}") from None
+            col = found[0] + 1 if found else _field_at(text, len(text), delimiter) + 1
+            raise FileProblem(f"{name}:{row + 1}:column {col}: the header row: {detail}") from None
         if raw_header is None:
             raise FileProblem(f"{name}: the file has no header row")
         while raw_header and not raw_header[-1].strip():
