@@ -117,7 +117,9 @@ def test_unknown_column_and_ignore_extra(lab: Lab, tmp_path: Path) -> None:
 def test_ragged_row(lab: Lab, tmp_path: Path) -> None:
     text = "study,subject_id,sex\nS1,P001,F\nS1,P002,M,extra\nS1,P003\n"
     lines = failure(lab, tmp_path, "subjects", text)
-    assert lines[0].startswith("subjects.csv:3:column 4: row has 4 fields but the header has 3 columns")
+    assert lines[0].startswith(
+        "subjects.csv:3:column 4: row has 4 fields but the header has 3 columns"
+    )
     assert lines[1].startswith("subjects.csv:4:sex: row has 2 fields but the header has 3 columns")
     assert counts(lab)[0] == 0
 
