@@ -197,7 +197,9 @@ class Lab:
         if note is not None:
             try:
                 info = json.loads(note.read_text())
-            except (OSError, ValueError):
+                with suppress(PermissionError):  # (alive, another user's process)
+                    os.kill(int(info["pid"]), 0)  # a note left by a killed import says nothing
+            except (OSError, ValueError, KeyError, TypeError):
                 return "another exolab process"
             return str(info.get("what") or "another exolab process")
         try:
