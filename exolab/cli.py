@@ -134,6 +134,12 @@ def run_handler(handler: Handler, args: argparse.Namespace) -> int:
         if msg is not None:
             print(f"error: database: {msg}", file=sys.stderr)
             return 1
+        from exolab.services.errors import database_error_text
+
+        plain = database_error_text(exc)
+        if plain is not None:  # never the SQL or the values (docs/reliability.md)
+            print(f"error: {plain}", file=sys.stderr)
+            return 1
         if os.environ.get("EXOLAB_DEBUG"):
             raise
         print(

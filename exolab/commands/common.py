@@ -61,7 +61,15 @@ def open_lab(args: argparse.Namespace, *, check_schema: bool = True) -> Any:
     except Exception:
         db.dispose()
         raise
-    return Lab(db, who.user, check_schema=check_schema, login=who.login)
+    lab = Lab(db, who.user, check_schema=check_schema, login=who.login)
+    lab.on_wait = _tell_waiting  # a writer behind a long import is told why it waits
+    return lab
+
+
+def _tell_waiting(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr, flush=True)
 
 
 def ensure_sqlite_dir(url: str) -> None:

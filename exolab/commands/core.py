@@ -34,6 +34,17 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_db_upgrade)
     p = dsub.add_parser("downgrade", parents=[common], help="downgrade the schema to REV")
     p.add_argument("revision", help="revision id, or 'base' for an empty database")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="downgrade even though rows would be deleted (after an automatic verified backup)",
+    )
+    p.add_argument(
+        "--backup",
+        metavar="PATH",
+        help="where the automatic backup goes (default: beside the SQLite file, or the "
+        "data directory's backups/ for PostgreSQL)",
+    )
     p.set_defaults(handler=cmd_db_downgrade)
     p = dsub.add_parser("current", parents=[common], help="print the schema revision")
     p.set_defaults(handler=cmd_db_current)
@@ -277,8 +288,13 @@ def cmd_db_downgrade(args: argparse.Namespace) -> int:
         from exolab.services.context import Tx
 
         Tx(session, lab.actor(session), lab.db.dialect).require_admin("downgrade the schema")
-    migrate.downgrade(lab.db.write_engine, args.revision)
-    print(migrate.current_revision(lab.db.engine) or "base")
+    from exolab.services.downgrade import downgrade
+
+    result = downgrade(lab, args.revision, force=args.force, backup_to=args.backup)
+    if result.backup is not None:
+        print(f"backup written to {result.backup} (verified) before the downgrade", file=sys.stderr)
+        print(f"the downgrade {result.plan.describe()}", file=sys.stderr)
+    print(result.revision or "base")
     return 0
 
 

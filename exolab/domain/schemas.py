@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import (
@@ -64,12 +65,108 @@ def _naive_datetime(value: datetime | None) -> datetime | None:
     return value
 
 
+# -- dates (docs/reliability.md) -------------------------------------------------------------
+# ISO 8601 only: a date is YYYY-MM-DD; a date and time is YYYY-MM-DD, then T or a space, then
+# HH:MM with optional :SS and fraction, and an optional Z or +HH:MM offset (converted to UTC).
+# A date alone in a date-and-time column means midnight. Bare numbers are refused: 20240111
+# (write 2024-01-11), Excel day serials (45302) and Unix timestamps (1704931200) are all
+# numbers a spreadsheet produced from a date cell, never the date the user saw.
+EARLIEST_DATE_ENV = "EXOLAB_EARLIEST_DATE"
+DEFAULT_EARLIEST = date(1900, 1, 1)
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_DATETIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,6})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?"
+)
+
+
+@lru_cache(maxsize=4)
+def _earliest_from(text: str | None) -> date:
+    if not text:
+        return DEFAULT_EARLIEST
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{EARLIEST_DATE_ENV} must be a date YYYY-MM-DD (got '{text}')") from None
+
+
+def date_window() -> tuple[date, date]:
+    """The dates accepted: from ``EXOLAB_EARLIEST_DATE`` (default 1900-01-01) to tomorrow."""
+    import os
+
+    return _earliest_from(os.environ.get(EARLIEST_DATE_ENV)), date.today() + timedelta(days=1)
+
+
+def _bare_number_hint(v: str) -> str:
+    if len(v) == 8:
+        try:
+            d = date(int(v[:4]), int(v[4:6]), int(v[6:]))
+        except ValueError:
+            pass
+        else:
+            return f"'{v}' is a number, not a date; write {d.isoformat()} (YYYY-MM-DD)"
+    if len(v) <= 6:
+        return (
+            f"'{v}' is a number, not a date (a spreadsheet's day number?); format the column "
+            "as a date and write YYYY-MM-DD"
+        )
+    return f"'{v}' is a number, not a date (a Unix timestamp?); write YYYY-MM-DD"
+
+
+def _date_text(value: Any, *, with_time: bool) -> Any:
+    if isinstance(value, int | float):  # (bool too)
+        raise ValueError(_bare_number_hint(str(value)))
+    if not isinstance(value, str):
+        return value
+    v = value.strip()
+    if v.isdigit():
+        raise ValueError(_bare_number_hint(v))
+    if _ISO_DATE.fullmatch(v):
+        return v + "T00:00:00" if with_time else v
+    if with_time and _ISO_DATETIME.fullmatch(v):
+        return v.replace(",", ".")
+    if not with_time and _ISO_DATETIME.fullmatch(v):
+        raise ValueError(f"'{v}': this column takes a date without a time: YYYY-MM-DD")
+    what = "YYYY-MM-DD or YYYY-MM-DD HH:MM" if with_time else "YYYY-MM-DD"
+    raise ValueError(f"'{v}' is not a date; write {what} (ISO 8601)")
+
+
 def _datetime_text(value: Any) -> Any:
+    return _date_text(value, with_time=True)
+
+
+def _day_text(value: Any) -> Any:
+    return _date_text(value, with_time=False)
+
+
+def _in_window(value: Any) -> Any:
+    if value is None:
+        return value
+    day = value.date() if isinstance(value, datetime) else value
+    earliest, latest = date_window()
+    if day < earliest:
+        raise ValueError(
+            f"{day.isoformat()} is before {earliest.isoformat()} (the earliest date accepted; "
+            f"see {EARLIEST_DATE_ENV})"
+        )
+    if day > latest:
+        raise ValueError(f"{day.isoformat()} is in the future")
+    return value
+
+
+# -- text -------------------------------------------------------------------------------------
+# Control characters other than tab, CR and LF (C0, DEL and C1) are never lab text: they come
+# from binary data or a broken export, and NUL cannot be stored by PostgreSQL at all.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _plain_text(value: Any) -> Any:
     if isinstance(value, str):
-        v = value.strip()
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
-            return v + "T00:00:00"
-        return v
+        m = _CONTROL.search(value)
+        if m is not None:
+            raise ValueError(
+                f"contains the control character U+{ord(m.group()):04X} at character "
+                f"{m.start() + 1}; only tab and line breaks are allowed in text"
+            )
     return value
 
 
@@ -79,15 +176,54 @@ def _position(value: Any) -> Any:
     return str(value).strip().upper() or None
 
 
+# Plausible ranges (docs/reliability.md): the largest ultracentrifuge rotors reach about
+# 1,000,000 x g; a delay or spin of more than a year, or a conditioning of more than a year,
+# is a typing mistake; samples are kept no colder than liquid nitrogen (-196 °C).
+MAX_G_FORCE = 1_200_000
+MAX_MINUTES = 525_600
+MAX_HOURS = 8_760
+MIN_TEMP_C = -200
+MAX_TEMP_C = 100
+_NOT_FINITE = frozenset({"inf", "infinity", "nan"})
+
+
+def _number_text(value: Any) -> Any:
+    """Numbers are written plainly: no ``_`` digit separators, no inf/Infinity/NaN (a value
+    too large for a float, such as 1e309, is refused by ``allow_inf_nan=False``)."""
+    if isinstance(value, str):
+        v = value.strip()
+        if "_" in v:
+            raise ValueError(f"'{v}' has a '_' digit separator; write the number without it")
+        if v.lstrip("+-").lower() in _NOT_FINITE:
+            raise ValueError(f"'{v}' is not a finite number")
+        return v
+    return value
+
+
+# Every number of every input model is one of these: finite, written plainly.
+Finite = Annotated[float, BeforeValidator(_number_text), Field(allow_inf_nan=False)]
+Whole = Annotated[int, BeforeValidator(_number_text)]
+
 Code = Annotated[str, BeforeValidator(_code), Field(min_length=1, max_length=64)]
 OptCode = Annotated[str, BeforeValidator(_code), Field(min_length=1, max_length=64)] | None
-Text = Annotated[str, Field(max_length=4000)] | None
-Short = Annotated[str, Field(max_length=256)] | None
-When = Annotated[datetime, BeforeValidator(_datetime_text), AfterValidator(_naive_datetime)]
+Plain = Annotated[str, BeforeValidator(_plain_text)]
+Text = Annotated[Plain, Field(max_length=4000)] | None
+Short = Annotated[Plain, Field(max_length=256)] | None
+When = Annotated[
+    datetime,
+    BeforeValidator(_datetime_text),
+    AfterValidator(_naive_datetime),
+    AfterValidator(_in_window),
+]
 OptWhen = When | None
-NonNeg = Annotated[float, Field(ge=0)] | None
-Pct = Annotated[float, Field(ge=0, le=100)] | None
-Temp = Annotated[float, Field(ge=-273.15, le=100)] | None
+Day = Annotated[date, BeforeValidator(_day_text), AfterValidator(_in_window)]
+NonNeg = Annotated[Finite, Field(ge=0)] | None
+Positive = Annotated[Finite, Field(gt=0)]
+Pct = Annotated[Finite, Field(ge=0, le=100)] | None
+Temp = Annotated[Finite, Field(ge=MIN_TEMP_C, le=MAX_TEMP_C)] | None
+Minutes = Annotated[Finite, Field(ge=0, le=MAX_MINUTES)] | None
+Hours = Annotated[Finite, Field(ge=0, le=MAX_HOURS)] | None
+GForce = Annotated[Finite, Field(gt=0, le=MAX_G_FORCE)] | None
 
 
 def V(v: vocab.Vocabulary) -> Any:
@@ -116,28 +252,28 @@ class SubjectIn(InputModel):
     study: Code
     subject_id: Code
     sex: Annotated[str | None, V(vocab.SEX)] = None
-    birth_year: Annotated[int, Field(ge=1880, le=2100)] | None = None
+    birth_year: Annotated[Whole, Field(ge=1880, le=2100)] | None = None
     group: Short = None
     diagnosis: Short = None
-    enrolled_on: date | None = None
+    enrolled_on: Day | None = None
     consent: Annotated[str | None, V(vocab.CONSENT)] = None
     notes: Text = None
 
 
 class CellSourceIn(InputModel):
     cell_source_id: Code
-    cell_type: Annotated[str, Field(min_length=1, max_length=256)]
+    cell_type: Annotated[Plain, Field(min_length=1, max_length=256)]
     species: Short = None
     tissue_origin: Short = None
     donor: Short = None
-    passage: Annotated[int, Field(ge=0)] | None = None
+    passage: Annotated[Whole, Field(ge=0)] | None = None
     confluency_pct: Pct = None
     viability_pct: Pct = None
     culture_medium: Short = None
     serum_condition: Annotated[str | None, V(vocab.SERUM_CONDITION)] = None
-    conditioning_hours: NonNeg = None
+    conditioning_hours: Hours = None
     mycoplasma_result: Annotated[str | None, V(vocab.MYCOPLASMA)] = None
-    mycoplasma_tested_on: date | None = None
+    mycoplasma_tested_on: Day | None = None
     authentication: Short = None
     notes: Text = None
 
@@ -192,22 +328,22 @@ class SampleIn(InputModel):
     tube: Annotated[str | None, V(vocab.TUBE)] = None
     volume_ml: NonNeg = None
     processed_at: OptWhen = None
-    pre_centrifugation_delay_min: NonNeg = None
+    pre_centrifugation_delay_min: Minutes = None
     pre_centrifugation_temp: Annotated[
         str | None,
         BeforeValidator(
             lambda v: None if v is None else vocab.normalize_temperature_category(str(v))
         ),
     ] = None
-    spin1_g: Annotated[float, Field(gt=0)] | None = None
-    spin1_min: NonNeg = None
+    spin1_g: GForce = None
+    spin1_min: Minutes = None
     spin1_temp_c: Temp = None
     spin1_brake: Annotated[str | None, V(vocab.BRAKE)] = None
-    spin2_g: Annotated[float, Field(gt=0)] | None = None
-    spin2_min: NonNeg = None
+    spin2_g: GForce = None
+    spin2_min: Minutes = None
     spin2_temp_c: Temp = None
     spin2_brake: Annotated[str | None, V(vocab.BRAKE)] = None
-    post_centrifugation_delay_min: NonNeg = None
+    post_centrifugation_delay_min: Minutes = None
     post_centrifugation_temp: Annotated[
         str | None,
         BeforeValidator(
@@ -216,16 +352,16 @@ class SampleIn(InputModel):
     ] = None
     storage_temp_c: Temp = None
     storage_container: Annotated[str | None, V(vocab.STORAGE_CONTAINER)] = None
-    sprec: Annotated[str, Field(max_length=32)] | None = None
+    sprec: Annotated[Plain, Field(max_length=32)] | None = None
     fasting: Annotated[str | None, V(vocab.YES_NO)] = None
     hemolysis: Annotated[str | None, V(vocab.HEMOLYSIS)] = None
-    a414: Annotated[float, Field(ge=0, le=10)] | None = None
+    a414: Annotated[Finite, Field(ge=0, le=10)] | None = None
     urine_void: Annotated[str | None, V(vocab.URINE_VOID)] = None
     protease_inhibitor: Annotated[str | None, V(vocab.YES_NO)] = None
     cell_source_id: OptCode = None
     parent_sample_id: OptCode = None
     location: Annotated[Location | None, BeforeValidator(_location)] = None
-    freeze_thaw_count: Annotated[int, Field(ge=0)] | None = None
+    freeze_thaw_count: Annotated[Whole, Field(ge=0)] | None = None
     status: Annotated[str | None, V(vocab.SAMPLE_STATUS)] = None
     notes: Text = None
 
@@ -272,16 +408,16 @@ class StepIn(BaseModel):
 class IsolationIn(InputModel):
     isolation_id: Code
     sample_id: Code
-    isolated_on: date
+    isolated_on: Day
     method: Annotated[
         list[str],
         BeforeValidator(lambda v: v if isinstance(v, list) else vocab.parse_method_chain(str(v))),
     ]
-    input_volume_ml: Annotated[float, Field(gt=0)]
+    input_volume_ml: Positive
     kit: Short = None
     kit_lot: Short = None
-    uc_g: Annotated[float, Field(gt=0)] | None = None
-    uc_min: NonNeg = None
+    uc_g: GForce = None
+    uc_min: Minutes = None
     uc_rotor: Short = None
     uc_k_factor: NonNeg = None
     uc_temp_c: Temp = None
@@ -291,7 +427,7 @@ class IsolationIn(InputModel):
     dg_medium: Short = None
     dg_fractions: Short = None
     iac_capture: Short = None
-    final_volume_ul: Annotated[float, Field(gt=0)] | None = None
+    final_volume_ul: Positive | None = None
     resuspension_buffer: Short = None
     operator: Short = None
     notes: Text = None
@@ -331,13 +467,13 @@ class ReadoutIn(InputModel):
     unit: Annotated[str | None, BeforeValidator(_unit)] = None
     assay: Annotated[str, V(vocab.ASSAY)]
     run_id: OptCode = None
-    measured_on: date | None = None
-    replicate: Annotated[int, Field(ge=1)] = 1
+    measured_on: Day | None = None
+    replicate: Annotated[Whole, Field(ge=1)] = 1
     lod: NonNeg = None
     lloq: NonNeg = None
     uloq: NonNeg = None
     antibody: Short = None
-    antibody_dilution: Annotated[str, Field(max_length=32)] | None = None
+    antibody_dilution: Annotated[Plain, Field(max_length=32)] | None = None
     lysis_buffer: Short = None
     instrument: Short = None
     qc: Annotated[str | None, V(vocab.QC)] = None

@@ -105,6 +105,25 @@ _ROW_RULE: Callable[[Any], Any] = ReadoutIn.__pydantic_decorators__.model_valida
     "_target_and_value"
 ].func
 _PARSED: Callable[[Any], ParsedResult] = ReadoutIn.parsed
+# Stored readout columns compared with a re-imported row, in _unchanged's order.
+_COMPARED = (
+    "value_text",
+    "value",
+    "comparator",
+    "censor",
+    "qualitative",
+    "notes",
+    "unit",
+    "lod",
+    "lloq",
+    "uloq",
+    "antibody",
+    "antibody_dilution",
+    "lysis_buffer",
+    "instrument",
+    "measured_on",
+    "qc",
+)
 _MISSING = object()
 _NO_FIELDS: list[str] = []
 
@@ -246,6 +265,8 @@ class ReadoutLoader:
         self.rule_cache: dict[tuple[bool, ...], str] = {}
         self.analyte_pk_by_text: dict[str, int] = {}  # cell text -> analyte id, once valid
         self.n_contexts = 0
+        # id -> validated context columns (the date in its stored form), for _unchanged
+        self.context_values: dict[int, tuple[Any, ...]] = {}
         self.new_contexts: list[tuple[Any, ...]] = []  # not yet handed to the writer
         self.new_runs: dict[str, tuple[str, Any, Any]] = {}
         self.seen: set[Any] = set()
@@ -359,6 +380,7 @@ class ReadoutLoader:
                 out[12],
             )
         )
+        self.context_values[ident] = (*out[:3], m_out, *out[4:])  # the date as stored
         return _Context(ident, tuple(out), assay_no, run_no, run_problem)
 
     def _row_rule(self, has_iso: bool, has_sample: bool, unit: Any, parsed: ParsedResult) -> str:
@@ -632,36 +654,67 @@ class ReadoutLoader:
 
     # -- chunks ----------------------------------------------------------------------------
 
-    def _existing(self, chunk: list[_Pending]) -> dict[Any, int]:
-        """Readouts already in the database with the natural keys of this chunk: key -> id."""
+    def _existing(self, chunk: list[_Pending]) -> dict[Any, tuple[int, tuple[Any, ...]]]:
+        """Readouts already in the database with the natural keys of this chunk: key -> (id,
+        the stored values :meth:`_unchanged` compares), in a few queries per chunk."""
         iso_ids = sorted({p[P_VALUES][1] for p in chunk if p[P_VALUES][1]})  # None or ''
         sample_ids = sorted({p[P_VALUES][0] for p in chunk if not p[P_VALUES][1]})
-        found: dict[Any, int] = {}
-        cols = (
-            Readout.id,
-            Readout.sample_id,
-            Readout.isolation_id,
-            Readout.analyte_id,
-            Readout.assay,
-            Readout.run_code,
-            Readout.replicate,
+        found: dict[Any, tuple[int, tuple[Any, ...]]] = {}
+        # Straight through the driver (the rows are compared, not turned into objects): the
+        # stored date is compared in its stored form (see _unchanged).
+        mark = "?" if self.sqlite else "%s"
+        base = (
+            "SELECT id, sample_id, isolation_id, analyte_id, assay, run_code, replicate, "
+            f"{', '.join(_COMPARED)} FROM readouts WHERE "
         )
-        for ids, cond in (
-            (iso_ids, lambda part: Readout.isolation_id.in_(part)),
-            (sample_ids, lambda part: Readout.sample_id.in_(part) & Readout.isolation_id.is_(None)),
-        ):
-            for i in range(0, len(ids), 500):
-                part = ids[i : i + 500]
-                for pk, s_pk, i_pk, a_pk, assay, run, rep in self.session.execute(
-                    select(*cols).where(cond(part))
-                ):
-                    assay_no = self.assay_ids.get(assay)
-                    run_no = self.run_ids.get(run)
-                    if assay_no is None or run_no is None:
-                        continue
-                    target_no = i_pk * 2 + 1 if i_pk else s_pk * 2
-                    found[_pack(target_no, a_pk, assay_no, run_no, rep)] = pk
+        cur = self.dbapi.cursor()
+        try:
+            for ids, cond in (
+                (iso_ids, "isolation_id IN ({})"),
+                (sample_ids, "sample_id IN ({}) AND isolation_id IS NULL"),
+            ):
+                for i in range(0, len(ids), 500):
+                    part = ids[i : i + 500]
+                    cur.execute(base + cond.format(", ".join([mark] * len(part))), part)
+                    for row in cur.fetchall():
+                        pk, s_pk, i_pk, a_pk, assay, run, rep = row[:7]
+                        assay_no = self.assay_ids.get(assay)
+                        run_no = self.run_ids.get(run)
+                        if assay_no is None or run_no is None:
+                            continue
+                        target_no = i_pk * 2 + 1 if i_pk else s_pk * 2
+                        key = _pack(target_no, a_pk, assay_no, run_no, rep)
+                        found[key] = (pk, tuple(row[7:]))
+        finally:
+            cur.close()
         return found
+
+    def _unchanged(self, values: tuple[Any, ...], stored: tuple[Any, ...]) -> bool:
+        """Whether a row's validated values equal the stored readout in every compared column
+        (the fast path of a re-import; anything else goes through ``differences``)."""
+        ctx = self.context_values.get(values[10])
+        if ctx is None:
+            return False
+        unit, _assay, _run, measured_on, lod, lloq, uloq, antibody, dilution, lysis, inst, qc = ctx
+        new = (
+            values[4],
+            None if values[5] == "" else values[5],  # (SQLite stages a missing value as '')
+            values[6],
+            values[7],
+            values[8] or None,
+            values[9] or None,
+            unit,
+            lod,
+            lloq,
+            uloq,
+            antibody,
+            dilution,
+            lysis,
+            inst,
+            measured_on,
+            qc,
+        )
+        return new == stored
 
     def _against_database(self, chunk: list[_Pending]) -> list[_Pending]:
         """Drop rows whose key exists: unchanged, skipped, updated, or a problem."""
@@ -675,9 +728,13 @@ class ReadoutLoader:
         width = len(self.src.header)
         reason = f"import of {self.src.name}"
         for p in chunk:
-            pk = existing.get(p[P_KEY])
-            if pk is None:
+            hit = existing.get(p[P_KEY])
+            if hit is None:
                 fresh.append(p)
+                continue
+            pk, stored = hit
+            if self._unchanged(p[P_VALUES], stored):
+                self.report.unchanged += 1
                 continue
             data, _ = row_values(p[P_FIELDS], width, self.index)
             assert data is not None
@@ -884,7 +941,7 @@ class ReadoutLoader:
             ):
                 self.problems.add(
                     rownum,
-                    "",
+                    self.src.ragged_column(len(fields)),
                     f"row has {len(fields)} fields but the header has {width} columns "
                     "(a missing or extra separator, or an unquoted separator inside a value?)",
                 )

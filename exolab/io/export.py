@@ -23,7 +23,6 @@ from typing import Any, TextIO
 
 from sqlalchemy import select
 
-from exolab.db.files import create_private, temp_beside, write_private_text
 from exolab.db.models import CellSource, Isolation, Sample, Study, Subject
 from exolab.domain.replicates import summarise
 from exolab.domain.values import parse_result
@@ -32,7 +31,8 @@ from exolab.io.importer import KINDS
 from exolab.services import cell_sources, isolations, samples, subjects
 from exolab.services import readouts as readout_service
 from exolab.services.context import Lab, Tx
-from exolab.services.errors import FieldError, ValidationFailed
+from exolab.services.errors import ExolabError, FieldError, ValidationFailed
+from exolab.services.safe_files import exclusive_temp, publish
 
 PAGE = 2000
 EXPORT_KINDS = (*KINDS, "longitudinal")
@@ -463,36 +463,50 @@ def run_export(
                 )
             ]
         )
-    path = Path(out_path) if out_path else None
-    tmp = temp_beside(path) if path else None
     if keep_group and not deidentify:
         raise ValidationFailed([FieldError("options", "--keep-group goes with --deidentify")])
-    with lab.read() as tx:
-        deid = Deidentifier(deidentify_key(tx, salt), keep_group=keep_group) if deidentify else None
-        if tmp is not None:  # private, exclusive, never through a planted symlink
-            stream: TextIO = create_private(tmp, encoding="utf-8", newline="")
-        else:
-            import sys
+    deid = None
+    if deidentify:
+        with lab.read() as tx:
+            deid = Deidentifier(deidentify_key(tx, salt), keep_group=keep_group)
+    path = Path(out_path).expanduser().absolute() if out_path else None
+    if path is None:
+        import sys
 
-            stream = stdout or sys.stdout
-        try:
-            if kind == "longitudinal":
-                n = _write_longitudinal(tx, stream, filters, wide, deid)
-            else:
-                n = write_rows(stream, KINDS[kind].columns, ITERATORS[kind](tx))
-        except BaseException:
-            if tmp is not None:
-                stream.close()
-                tmp.unlink(missing_ok=True)
-            raise
-        if tmp is not None:
-            stream.close()
-    if path is None or tmp is None:
+        with lab.read() as tx:
+            n = _write_export(tx, stdout or sys.stdout, kind, filters, wide, deid)
         return ExportResult(kind, n, None, None)
-    os.replace(tmp, path)
+    if path.is_dir():
+        raise ValidationFailed(
+            [FieldError("out", f"{path} is a directory; give a file name, e.g. {path / kind}.csv")]
+        )
+    # A temporary file beside the target, renamed into place once complete (see
+    # services.safe_files): an interrupted export leaves nothing under the final name.
+    with exclusive_temp(path, replace=True) as tmp, lab.read() as tx:
+        with os.fdopen(os.dup(tmp.fd), "w", encoding="utf-8", newline="") as stream:
+            n = _write_export(tx, stream, kind, filters, wide, deid)
+        publish(tmp, lambda written: _verify_export(written, n))
     manifest = path.with_name(path.name + ".manifest.json")
     _write_manifest(lab, manifest, path, kind, n, filters, wide, deidentify)
     return ExportResult(kind, n, path, manifest)
+
+
+def _write_export(
+    tx: Tx, stream: TextIO, kind: str, filters: Filters, wide: bool, deid: Deidentifier | None
+) -> int:
+    if kind == "longitudinal":
+        return _write_longitudinal(tx, stream, filters, wide, deid)
+    return write_rows(stream, KINDS[kind].columns, ITERATORS[kind](tx))
+
+
+def _verify_export(path: Path, rows: int) -> None:
+    """The written file reads back as CSV with the header and every row."""
+    with path.open(encoding="utf-8", newline="") as f:
+        found = sum(1 for _ in csv.reader(f)) - 1
+    if found != rows:
+        raise ExolabError(
+            f"the export file holds {found:,} rows instead of {rows:,}; nothing was kept"
+        )
 
 
 def _write_longitudinal(
@@ -557,4 +571,6 @@ def _write_manifest(
         from exolab.domain.replicates import BASELINE_RULE
 
         data["baseline_rule"] = BASELINE_RULE
-    write_private_text(manifest, json.dumps(data, indent=2) + "\n")
+    with exclusive_temp(manifest, replace=True) as tmp:
+        os.write(tmp.fd, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+        publish(tmp)

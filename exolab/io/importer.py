@@ -56,6 +56,7 @@ from exolab.services.errors import (
     NotFound,
     PermissionDenied,
     ValidationFailed,
+    database_error_text,
 )
 
 OnDuplicate = Literal["error", "skip", "update"]
@@ -440,7 +441,7 @@ def _report_failed(
             col = e.field or kind.key_columns[0]
             problems.add(row, col, e.message, e.value or data.get(col))
     elif isinstance(exc, Conflict):
-        col = getattr(exc, "field", None) or kind.key_columns[-1]  # lifecycle.NotAllowed
+        col = exc.field or kind.key_columns[-1]
         problems.add(row, col, str(exc), data.get(col))
     else:
         problems.add(row, kind.key_columns[0], str(exc))
@@ -472,7 +473,7 @@ def _import_rows(
     for rownum, fields in src.rows():
         data, ragged = row_values(fields, width, index)
         if data is None:
-            problems.add(rownum, "", ragged or "ragged row")
+            problems.add(rownum, src.ragged_column(len(fields)), ragged or "ragged row")
             report.refused += 1
             continue
         _convert_numbers(kind, data, src.decimal_comma)
@@ -538,6 +539,11 @@ def _import_rows(
             raise
         except ExolabError as exc:
             _report_failed(problems, rownum, exc, kind, data)
+        except Exception as exc:  # the database refused the row: say so without SQL or values
+            plain = database_error_text(exc)
+            if plain is None:
+                raise
+            problems.add(rownum, kind.key_columns[-1], plain)
         if problems.count > before:
             report.refused += 1
 
@@ -610,7 +616,10 @@ def run_import(
         if problems:
             raise ImportFailed(report)
         try:
-            with lab.write() as tx:
+            with (
+                lab.write() as tx,
+                lab.writing_as(tx, f"an exolab import of {Path(name).name} by {tx.actor.name}"),
+            ):
                 _lock_imports(tx)
                 batch = ImportBatch(
                     kind=kind.name,
@@ -845,6 +854,97 @@ def _restore_updates(tx: Tx, batch_id: int) -> int:
     return n
 
 
+RECORD_ENTITIES = ("subject", "cell_source", "sample", "isolation", "readout")
+MAX_RECORDS_NAMED = 10
+
+
+def _readout_keys_edited(tx: Tx, batch_id: int) -> set[tuple[str, str]]:
+    """Audit keys of the readouts the batch created that were edited since (the bulk path
+    writes no per-readout create event; an edit bumps the version)."""
+    target = func.coalesce(Isolation.isolation_code, Sample.sample_code)
+    q = (
+        select(target, Analyte.code, Readout.assay, Readout.run_code, Readout.replicate)
+        .join(Analyte, Analyte.id == Readout.analyte_id)
+        .join(Sample, Sample.id == Readout.sample_id)
+        .outerjoin(Isolation, Isolation.id == Readout.isolation_id)
+        .where(Readout.batch_id == batch_id, Readout.version > 1)
+    )
+    return {
+        ("readout", f"{t}/{a}/{assay}/{run or ''}/{rep}")
+        for t, a, assay, run, rep in tx.session.execute(q)
+    }
+
+
+def later_changes(tx: Tx, batch_id: int) -> list[AuditEvent]:
+    """Audit events after the batch, by anyone else, on a record the batch created or updated
+    (events of batches that were themselves undone do not count: their undo put the values
+    back). Undo is refused when there are any (docs/reliability.md)."""
+    import json
+
+    s = tx.session
+    first = s.scalar(select(func.min(AuditEvent.id)).where(AuditEvent.batch_id == batch_id))
+    if first is None:
+        return []
+    undone = set(s.scalars(select(ImportBatch.id).where(ImportBatch.status == "undone")))
+    keys: set[tuple[str, str]] = {
+        (e, i)
+        for e, i in s.execute(
+            select(AuditEvent.entity, AuditEvent.entity_id).where(
+                AuditEvent.batch_id == batch_id, AuditEvent.entity.in_(RECORD_ENTITIES)
+            )
+        )
+    }
+    keys |= _readout_keys_edited(tx, batch_id)
+    later = s.scalars(
+        select(AuditEvent)
+        .where(
+            AuditEvent.id > first,
+            AuditEvent.entity.in_(RECORD_ENTITIES),
+            AuditEvent.batch_id.is_(None) | (AuditEvent.batch_id != batch_id),
+        )
+        .order_by(AuditEvent.id)
+    )
+    found = []
+    for ev in later.yield_per(2000):
+        if ev.batch_id is not None and ev.batch_id in undone:
+            continue
+        if (ev.entity, ev.entity_id) in keys or (
+            ev.action == "delete"
+            and ev.old_values
+            and json.loads(ev.old_values).get("batch_id") == batch_id
+        ):
+            found.append(ev)
+    return found
+
+
+def _describe_later(batch_id: int, events: list[AuditEvent]) -> str:
+    by_record: dict[tuple[str, str], list[AuditEvent]] = {}
+    for ev in events:
+        by_record.setdefault((ev.entity, ev.entity_id), []).append(ev)
+    parts = []
+    for (entity, ident), evs in list(by_record.items())[:MAX_RECORDS_NAMED]:
+        what = ", ".join(
+            f"event {e.id} {e.action}"
+            + (f" in import batch {e.batch_id}" if e.batch_id else "")
+            + f" by {e.user_name} at {e.at[:16].replace('T', ' ')}"
+            for e in evs[:3]
+        )
+        more = f" and {len(evs) - 3} more" if len(evs) > 3 else ""
+        parts.append(f"{entity} {ident} ({what}{more})")
+    if len(by_record) > MAX_RECORDS_NAMED:
+        parts.append(f"... and {len(by_record) - MAX_RECORDS_NAMED:,} more records")
+    batches = sorted({e.batch_id for e in events if e.batch_id})
+    hint = (
+        f"undo import batch {', '.join(map(str, batches))} first, or correct the records by hand"
+        if batches
+        else "correct the records by hand instead"
+    )
+    return (
+        f"cannot undo import batch {batch_id}: {len(by_record):,} records it created or updated "
+        f"were changed afterwards: {'; '.join(parts)}. Nothing was changed; {hint}"
+    )
+
+
 def undo_batch(lab: Lab, batch_id: int) -> UndoReport:
     """Remove exactly what one import batch created and restore what it updated."""
     with lab.write() as tx:
@@ -858,6 +958,9 @@ def undo_batch(lab: Lab, batch_id: int) -> UndoReport:
                 f"{batch.undone_at:%Y-%m-%d %H:%M} by {batch.undone_by}"
             )
         b = batch_id
+        changed_after = later_changes(tx, b)
+        if changed_after:
+            raise Conflict(_describe_later(b, changed_after))
         readout_ids = _ids(tx, Readout, b)
         iso_ids = _ids(tx, Isolation, b)
         sample_ids = _ids(tx, Sample, b)

@@ -5,11 +5,17 @@ line), with CRLF or LF line ends and quoted fields that may contain newlines. Li
 field starts with ``#`` are comments (``exolab template`` writes its example row as one), blank
 lines are skipped. In a ``;``-separated file numbers may use a decimal comma. Anything else
 (another encoding, a renamed ``.xlsx``, an empty file) is refused with a plain message.
+
+The reader is strict (docs/reliability.md): a quote that is never closed, a quote inside an
+unquoted value, text after a closing quote, and a quoted value spanning more than
+:data:`MAX_FIELD_LINES` lines are errors naming ``FILE:ROW:COLUMN`` of the row where the quote
+opened, never a value that silently swallows the rows after it. Each line is decoded on its
+own, so a byte that is not UTF-8, or a NUL byte, is reported at its true row and column
+wherever it is in the file.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import hashlib
 import re
@@ -22,6 +28,9 @@ from typing import IO
 from exolab.services.errors import ExolabError
 
 SNIFF_BYTES = 64 * 1024
+# A quoted value may hold line breaks (notes typed in a spreadsheet cell), but one spanning more
+# lines than this is taken for a quote that was never closed.
+MAX_FIELD_LINES = 20
 DELIMITERS = (",", ";", "\t")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 _HEADER_SPACES = re.compile(r"[\s\-]+")
@@ -51,20 +60,6 @@ def _binary_kind(head: bytes) -> str | None:
     if b"\x00" in head:
         return "a binary file"
     return None
-
-
-def _check_utf8(head: bytes, name: str, complete: bool) -> None:
-    """Decode the first block strictly; a cut multi-byte character at its end is fine."""
-    decoder = codecs.getincrementaldecoder("utf-8")("strict")
-    try:
-        decoder.decode(head, final=complete)
-    except UnicodeDecodeError as exc:
-        line = head[: exc.start].count(b"\n") + 1
-        byte = head[exc.start]
-        raise FileProblem(
-            f"{name}:{line}: the file is not UTF-8 text (byte 0x{byte:02x}; probably saved as "
-            "Windows-1252/Latin-1); save it again as 'CSV UTF-8'"
-        ) from None
 
 
 def sniff_delimiter(header_line: str) -> str:
@@ -104,6 +99,153 @@ def first_record(text: str) -> str:
     return ""
 
 
+class _BadLine(Exception):
+    """A line that cannot be read: its number, the character offset and the problem."""
+
+    def __init__(self, line: int, prefix: str, message: str) -> None:
+        self.line = line
+        self.prefix = prefix  # the line's text before the problem
+        self.message = message
+
+
+def _split_bare_cr(raw: bytes) -> list[bytes]:
+    """Old Mac line ends (a bare CR) inside a chunk read up to LF: split them into lines."""
+    return raw.splitlines(keepends=True)
+
+
+class _Lines:
+    """The file's lines, decoded one by one (so a decoding problem names its own line), with
+    the lines of the record being read kept for the quote checks. Iterating it is a generator
+    (cheaper per line than a ``__next__`` method)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self.line = 0
+        self.record: list[str] = []
+
+    def __iter__(self) -> Iterator[str]:
+        keep = self.record.append
+        line = 0
+        first = True
+        for chunk in self._raw:
+            cr = chunk.find(b"\r")
+            pieces = (
+                _split_bare_cr(chunk)
+                if cr != -1 and (cr < len(chunk) - 2 or cr == len(chunk) - 1)
+                else (chunk,)
+            )
+            for raw in pieces:
+                line += 1
+                self.line = line
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise _BadLine(
+                        line,
+                        raw[: exc.start].decode("utf-8", errors="replace"),
+                        f"the file is not UTF-8 text (byte 0x{raw[exc.start]:02x}; probably "
+                        "saved as Windows-1252/Latin-1); save it again as 'CSV UTF-8'",
+                    ) from None
+                if first:
+                    first = False
+                    if text.startswith("\ufeff"):
+                        text = text[1:]
+                if "\x00" in text:
+                    raise _BadLine(
+                        line,
+                        text[: text.index("\x00")],
+                        "a NUL byte (binary data, not CSV text)",
+                    )
+                keep(text)
+                yield text
+
+
+def _field_at(text: str, offset: int, delimiter: str) -> int:
+    """The index of the field that character ``offset`` of a record's text falls in."""
+    field_no = 0
+    quoted = False
+    start = True
+    for c in text[:offset]:
+        if quoted:
+            if c == '"':
+                quoted = False
+            continue
+        if c == '"' and start:
+            quoted = True
+        elif c == delimiter:
+            field_no += 1
+            start = True
+            continue
+        start = False
+    return field_no
+
+
+def quote_problem(text: str, delimiter: str) -> tuple[int, int, str] | None:
+    """The first quoting mistake in a record's raw text: (field index, line of the record where
+    the quote is, problem), or None. Quoted values follow RFC 4180: the quote opens the value,
+    a doubled quote stands for one, and the closing quote ends the value."""
+    field_no = 0
+    i = 0
+    n = len(text)
+    line = 0
+    while i < n:
+        c = text[i]
+        if c == '"':  # at the start of a value: a quoted value
+            opened_line = line
+            j = i + 1
+            while True:
+                k = text.find('"', j)
+                if k == -1:
+                    return (
+                        field_no,
+                        opened_line,
+                        (
+                            "a quote opens this value but is never closed (every row after it "
+                            "would become part of the value); close the quote or remove it"
+                        ),
+                    )
+                if text.startswith('"', k + 1):
+                    j = k + 2
+                    continue
+                break
+            line += text.count("\n", i, k)
+            i = k + 1
+            if i < n and text[i] not in (delimiter, "\r", "\n"):
+                return (
+                    field_no,
+                    line,
+                    (
+                        "text after the closing quote of a quoted value; quote the whole value "
+                        'and double any quote inside it ("")'
+                    ),
+                )
+        else:  # an unquoted value: up to the separator
+            j = i
+            while j < n and text[j] not in (delimiter, "\r", "\n"):
+                if text[j] == '"':
+                    return (
+                        field_no,
+                        line,
+                        (
+                            "a quote inside an unquoted value; quote the whole value and double "
+                            'the quote inside it ("")'
+                        ),
+                    )
+                j += 1
+            i = j
+        if i < n and text[i] == delimiter:
+            field_no += 1
+            i += 1
+            continue
+        while i < n and text[i] in "\r\n":
+            if text[i] == "\n":
+                line += 1
+            i += 1
+        if i < n:  # another record starts (only in text that is not one record)
+            field_no = 0
+    return None
+
+
 @dataclass
 class CsvFile:
     """An opened CSV file: its header, separator, and a stream of (row number, fields).
@@ -119,20 +261,71 @@ class CsvFile:
     header: list[str]
     header_row: int
     sha256: str
-    _stream: IO[str] = field(repr=False)
+    _stream: IO[bytes] = field(repr=False)
     _reader: Iterator[list[str]] = field(repr=False)
+    _lines: _Lines = field(repr=False)
     _row: int = field(default=0, repr=False)
 
     @property
     def decimal_comma(self) -> bool:
         return self.delimiter == ";"
 
+    def ragged_column(self, n_fields: int) -> str:
+        """The column a row with ``n_fields`` fields goes wrong at: the first one missing, or
+        the first one beyond the header."""
+        width = len(self.header)
+        return self.column_name(n_fields) if n_fields < width else f"column {width + 1}"
+
+    def column_name(self, index: int) -> str:
+        if index < len(self.raw_header) and self.raw_header[index].strip():
+            return self.header[index]
+        return f"column {index + 1}"
+
+    def problem_at(self, row: int, text: str, offset: int, message: str) -> FileProblem:
+        col = self.column_name(_field_at(text, offset, self.delimiter))
+        return FileProblem(f"{self.name}:{row}:{col}: {message}")
+
+    def _check_record(self, row: int, lines: list[str]) -> None:
+        """Quote and line-count checks of a record that has quotes or spans lines."""
+        text = "".join(lines)
+        found = quote_problem(text, self.delimiter)
+        if found is not None:
+            col, _, message = found
+            raise FileProblem(f"{self.name}:{row}:{self.column_name(col)}: {message}")
+        if len(lines) > MAX_FIELD_LINES:
+            fields = next(csv.reader([text], delimiter=self.delimiter, strict=True), [])
+            longest = max(range(len(fields)), key=lambda i: fields[i].count("\n"), default=0)
+            raise FileProblem(
+                f"{self.name}:{row}:{self.column_name(longest)}: a quoted value spans "
+                f"{len(lines)} lines (more than {MAX_FIELD_LINES}); probably a quote that "
+                "was closed much later than meant"
+            )
+
+    def _read_problem(self, row: int, exc: Exception) -> FileProblem:
+        lines = self._lines.record
+        if isinstance(exc, _BadLine):
+            text = "".join(lines) + exc.prefix  # the record up to the problem
+            where = f" (line {exc.line} of the file)" if exc.line != row else ""
+            return self.problem_at(row, text, len(text), exc.message + where)
+        found = quote_problem("".join(lines), self.delimiter)
+        if found is not None:
+            col, _, message = found
+            return FileProblem(f"{self.name}:{row}:{self.column_name(col)}: {message}")
+        text = "".join(lines)
+        return self.problem_at(row, text, len(text), f"cannot read the CSV: {exc}")
+
     def rows(self) -> Iterator[tuple[int, list[str]]]:
-        """Data rows, comments and blank lines skipped. Raises FileProblem on bad bytes."""
+        """Data rows, comments and blank lines skipped. Raises FileProblem on bad bytes and
+        on quoting mistakes, naming the row (and column) where they are."""
         row = self.header_row
+        record = self._lines.record
+        check = self._check_record
         try:
             for fields in self._reader:
                 row += 1
+                if len(record) != 1 or '"' in record[0]:
+                    check(row, record)
+                record.clear()
                 if fields and fields[0] and fields[0][0] not in _SLOW_START:
                     yield row, fields  # the common case: a data row starting with a value
                     continue
@@ -145,13 +338,8 @@ class CsvFile:
                 if not any(f.strip() for f in fields):
                     continue
                 yield row, fields
-        except UnicodeDecodeError as exc:
-            raise FileProblem(
-                f"{self.name}:{row + 1}: the file is not UTF-8 text "
-                f"(byte 0x{exc.object[exc.start]:02x}); save it again as 'CSV UTF-8'"
-            ) from None
-        except csv.Error as exc:
-            raise FileProblem(f"{self.name}:{row + 1}: cannot read the CSV: {exc}") from None
+        except (_BadLine, csv.Error) as exc:
+            raise self._read_problem(row + 1, exc) from None
 
     def close(self) -> None:
         self._stream.close()
@@ -181,7 +369,6 @@ def open_csv(path: str | Path, display_name: str | None = None) -> CsvFile:
         raise FileProblem(f"{name}: no such file")
     with p.open("rb") as f:
         head = f.read(SNIFF_BYTES)
-        complete = len(head) < SNIFF_BYTES
     if not head.strip(b" \t\r\n\xef\xbb\xbf"):
         raise FileProblem(f"{name}: the file is empty")
     kind = _binary_kind(head)
@@ -190,26 +377,43 @@ def open_csv(path: str | Path, display_name: str | None = None) -> CsvFile:
             f"{name}: this is {kind}, not a CSV text file; export it from the spreadsheet "
             "with 'Save as CSV UTF-8'"
         )
-    _check_utf8(head, name, complete)
     digest = file_sha256(p)
-    stream = p.open("r", encoding="utf-8-sig", errors="strict", newline="")
+    stream = p.open("rb")
+    lines = _Lines(stream)
     try:
         # Find the header: the first record that is neither blank nor a comment.
         header_line = first_record(head.decode("utf-8", errors="ignore").lstrip("\ufeff"))
         if not header_line:
             raise FileProblem(f"{name}: the file has no header row (only blank or comment lines)")
         delimiter = sniff_delimiter(header_line)
-        reader = csv.reader(stream, delimiter=delimiter, quotechar='"', strict=False)
+        reader = csv.reader(iter(lines), delimiter=delimiter, quotechar='"', strict=True)
         raw_header: list[str] | None = None
         row = 0
-        for fields in reader:
-            row += 1
-            if not fields or not any(f.strip() for f in fields):
-                continue
-            if fields[0].lstrip().startswith("#"):
-                continue
-            raw_header = fields
-            break
+        try:
+            for fields in reader:
+                row += 1
+                record = "".join(lines.record)
+                lines.record.clear()
+                if not fields or not any(f.strip() for f in fields):
+                    continue
+                if fields[0].lstrip().startswith("#"):
+                    continue
+                found = quote_problem(record, delimiter) if '"' in record else None
+                if found is not None:
+                    raise FileProblem(
+                        f"{name}:{row}:column {found[0] + 1}: the header row: {found[2]}"
+                    )
+                raw_header = fields
+                break
+        except _BadLine as exc:
+            col = _field_at(exc.prefix, len(exc.prefix), delimiter) + 1
+            raise FileProblem(f"{name}:{row + 1}:column {col}: {exc.message}") from None
+        except csv.Error as exc:
+            text = "".join(lines.record)
+            found = quote_problem(text, delimiter)
+            detail = found[2] if found else str(exc)
+            col = found[0] + 1 if found else _field_at(text, len(text), delimiter) + 1
+            raise FileProblem(f"{name}:{row + 1}:column {col}: the header row: {detail}") from None
         if raw_header is None:
             raise FileProblem(f"{name}: the file has no header row")
         while raw_header and not raw_header[-1].strip():
@@ -225,6 +429,7 @@ def open_csv(path: str | Path, display_name: str | None = None) -> CsvFile:
             sha256=digest,
             _stream=stream,
             _reader=reader,
+            _lines=lines,
         )
     except UnicodeDecodeError:
         stream.close()

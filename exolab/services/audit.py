@@ -210,4 +210,39 @@ def verify_chain(tx: Tx) -> VerifyResult:
                 f"({ev.action} {ev.entity} {ev.entity_id})",
             )
         prev = ev.hash
+    if checked == 0:
+        held = records_without_events(tx)
+        if held:
+            return VerifyResult(
+                ok=False,
+                checked=0,
+                message="the audit trail is empty, but the database holds "
+                f"{', '.join(f'{n:,} {t}' for t, n in held.items())}: every change to them "
+                "was audited, so the events were removed (see docs/reliability.md)",
+            )
     return VerifyResult(ok=True, checked=checked, message=f"{checked} audit events verified")
+
+
+# Tables whose every row was written with an audit event: rows here and no event at all means
+# the trail was emptied (a downgrade to base and up again keeps no rows, so it is not flagged).
+_AUDITED_TABLES = (
+    "users",
+    "import_batches",
+    "studies",
+    "subjects",
+    "cell_sources",
+    "boxes",
+    "samples",
+    "isolations",
+    "readouts",
+)
+
+
+def records_without_events(tx: Tx) -> dict[str, int]:
+    """Row counts of the audited tables that have rows (used when the trail is empty)."""
+    out = {}
+    for table in _AUDITED_TABLES:
+        n = tx.session.execute(text(f"SELECT count(*) FROM {table}")).scalar() or 0
+        if n:
+            out[table] = int(n)
+    return out

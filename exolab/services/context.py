@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, text
@@ -20,6 +24,9 @@ WRITER_ROLES = ("technician", "admin")
 # PostgreSQL advisory lock taken by every write transaction: writers queue (as SQLite's
 # BEGIN IMMEDIATE makes them), so check-then-insert rules and the audit chain never race.
 WRITE_LOCK_KEY = 7_130_001
+# A writer that has waited this long for the write lock is told why it waits (docs/reliability.md).
+WAIT_NOTICE_SECONDS = 2.0
+WRITE_WAIT_LIMIT_SECONDS = 60  # = SQLite's busy timeout; PostgreSQL's lock_timeout for the lock
 
 
 @dataclass(frozen=True)
@@ -120,22 +127,113 @@ class Lab:
         with self.db.read() as session:
             yield Tx(session, self.actor(session), self.db.dialect)
 
+    # Called (from a timer thread) with a sentence when a write waits for another writer; the
+    # CLI prints it. None: stay silent.
+    on_wait: Callable[[str], None] | None = None
+
     @contextmanager
     def write(self) -> Iterator[Tx]:
+        notice = self._wait_notice()
         try:
             with self.db.write() as session:
-                if self.db.dialect == "postgresql":
-                    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY})
+                try:
+                    if self.db.dialect == "postgresql":
+                        session.execute(
+                            text(f"SET LOCAL lock_timeout = '{WRITE_WAIT_LIMIT_SECONDS}s'")
+                        )
+                        session.execute(
+                            text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY}
+                        )
+                        session.execute(text("SET LOCAL lock_timeout = 0"))
+                    else:
+                        session.connection()  # BEGIN IMMEDIATE: waits for the write lock
+                finally:
+                    if notice is not None:
+                        notice.cancel()
                 tx = Tx(session, self.actor(session), self.db.dialect)
                 tx.require_write()
                 yield tx
         except OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise Busy("the database is busy with another writer; try again") from exc
+            msg = str(exc)
+            if "locked" in msg or "busy" in msg or "lock timeout" in msg:
+                raise Busy(
+                    f"the database is busy with another writer ({self.describe_writer()}) "
+                    f"after waiting {WRITE_WAIT_LIMIT_SECONDS} s; try again"
+                ) from exc
             raise
         except IntegrityError as exc:
             detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise Conflict(f"the change conflicts with stored records ({detail})") from exc
+
+    def _wait_notice(self) -> threading.Timer | None:
+        if self.on_wait is None:
+            return None
+        report = self.on_wait
+
+        def tell() -> None:
+            report(
+                f"waiting for the database: {self.describe_writer()} is writing "
+                f"(up to {WRITE_WAIT_LIMIT_SECONDS} s)"
+            )
+
+        timer = threading.Timer(WAIT_NOTICE_SECONDS, tell)
+        timer.daemon = True
+        timer.start()
+        return timer
+
+    # -- who is writing -------------------------------------------------------------------
+
+    def _writer_file(self) -> Path | None:
+        url = self.db.engine.url
+        if self.db.dialect == "sqlite" and url.database:
+            return Path(f"{url.database}-exolab-writer")
+        return None
+
+    @contextmanager
+    def writing_as(self, tx: Tx, what: str) -> Iterator[None]:
+        """Inside a write transaction: let waiting writers know what holds the lock (a note
+        beside the SQLite file; the connection's application_name on PostgreSQL)."""
+        note = self._writer_file()
+        if note is not None:
+            with suppress(OSError):
+                note.write_text(json.dumps({"what": what, "pid": os.getpid()}))
+        else:
+            tx.session.execute(
+                text("SELECT set_config('application_name', :v, true)"), {"v": f"exolab: {what}"}
+            )
+        try:
+            yield
+        finally:
+            if note is not None:
+                with suppress(OSError):
+                    note.unlink()
+
+    def describe_writer(self) -> str:
+        """What holds the write lock, as far as can be told."""
+        note = self._writer_file()
+        if note is not None:
+            try:
+                info = json.loads(note.read_text())
+                with suppress(PermissionError):  # (alive, another user's process)
+                    os.kill(int(info["pid"]), 0)  # a note left by a killed import says nothing
+            except (OSError, ValueError, KeyError, TypeError):
+                return "another exolab process"
+            return str(info.get("what") or "another exolab process")
+        try:
+            with self.db.engine.connect() as conn:
+                name = conn.execute(
+                    text(
+                        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a "
+                        "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+                        "AND l.objid = :k AND a.pid <> pg_backend_pid() LIMIT 1"
+                    ),
+                    {"k": WRITE_LOCK_KEY},
+                ).scalar()
+        except Exception:
+            return "another exolab process"
+        if name and str(name).startswith("exolab: "):
+            return str(name)[len("exolab: ") :]
+        return "another exolab process"
 
 
 def ensure_current(db: Database) -> None:

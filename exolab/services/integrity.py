@@ -10,11 +10,11 @@ from pathlib import Path
 from sqlalchemy import URL, func, select, text
 
 from exolab.db import migrate
-from exolab.db.files import create_private_binary, ensure_private_dir
 from exolab.db.models import Box, Sample
 from exolab.services.audit import verify_chain
 from exolab.services.context import Lab
 from exolab.services.errors import Conflict, ExolabError
+from exolab.services.safe_files import exclusive_temp, publish
 from exolab.services.storage import position_names
 
 
@@ -69,10 +69,13 @@ def anchor_path(backup_file: Path) -> Path:
     return backup_file.with_name(backup_file.name + ".anchor.json")
 
 
-def backup(lab: Lab, path: str) -> tuple[Path, Path]:
-    """A consistent copy taken while others may be writing (SQLite ``VACUUM INTO``, PostgreSQL
-    ``pg_dump`` custom format), and an audit anchor beside it (``FILE.anchor.json``), taken
-    just before the copy so every anchored event is in it."""
+def backup(lab: Lab, path: str | Path) -> tuple[Path, Path]:
+    """A consistent, verified copy taken while others may be writing (SQLite ``VACUUM INTO``
+    checked with ``PRAGMA integrity_check``; PostgreSQL ``pg_dump`` custom format checked by
+    ``pg_restore --list``), written to a temporary file beside ``path`` and given its name
+    only when complete and verified (:mod:`exolab.services.safe_files`); and an audit anchor
+    beside it (``FILE.anchor.json``), taken just before the copy so every anchored event is
+    in it."""
     from exolab.services.anchor import chain_head, write_anchor
 
     target = Path(path).expanduser().absolute()
@@ -85,39 +88,51 @@ def backup(lab: Lab, path: str) -> tuple[Path, Path]:
 
 
 def _backup(lab: Lab, target: Path) -> Path:
-    if target.exists() or target.is_symlink():
-        raise Conflict(f"{target} exists; choose a new file name")
-    ensure_private_dir(target.parent)
-    try:  # created here, private and exclusively: a name planted meanwhile is not written through
-        out = create_private_binary(target)
-    except FileExistsError:
-        raise Conflict(f"{target} exists; choose a new file name") from None
-    if lab.db.dialect == "sqlite":
-        out.close()  # VACUUM INTO fills an empty file
-        raw = lab.db.engine.raw_connection()
-        try:  # outside any transaction: the driver connection is in autocommit mode
-            raw.driver_connection.execute("VACUUM INTO ?", (str(target),))  # type: ignore[union-attr]
+    with exclusive_temp(target) as tmp:
+        if lab.db.dialect == "sqlite":
+            raw = lab.db.engine.raw_connection()
+            try:  # outside any transaction: the driver connection is in autocommit mode
+                # VACUUM INTO writes into the empty file created exclusively above.
+                raw.driver_connection.execute("VACUUM INTO ?", (str(tmp.temp),))  # type: ignore[union-attr]
+            finally:
+                raw.close()
+            return publish(tmp, verify_sqlite_backup)
+        _pg_dump(lab, tmp.temp)
+        return publish(tmp, verify_pg_backup)
+
+
+def verify_sqlite_backup(path: Path) -> None:
+    """Open the copy read-only: the engine's integrity check passes and it has a schema."""
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            result = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+            version = conn.execute("SELECT version_num FROM alembic_version").fetchall()
         finally:
-            raw.close()
-        return target
+            conn.close()
+    except sqlite3.Error as exc:
+        raise ExolabError(f"the backup could not be verified ({exc}); nothing was kept") from None
+    if result != ["ok"] or not version:
+        raise ExolabError(
+            f"the backup failed its integrity check ({'; '.join(result)[:200]}); nothing was kept"
+        )
+
+
+def _pg_dump(lab: Lab, out: Path) -> None:
     pg_dump = shutil.which("pg_dump")
     if pg_dump is None:
-        out.close()
-        target.unlink(missing_ok=True)
         raise ExolabError("pg_dump is not installed; install the PostgreSQL client tools")
-    with out:  # the dump goes to our file; the password to pg_dump's environment only
-        proc = subprocess.run(
-            [pg_dump, "--format=custom", "--no-password"],
-            stdout=out,
-            stderr=subprocess.PIPE,
-            env=pg_environment(lab.db.engine.url),
-            text=False,
-            check=False,
-        )
+    proc = subprocess.run(  # the password goes to pg_dump's environment only
+        [pg_dump, "--format=custom", "--no-password", "--file", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=pg_environment(lab.db.engine.url),
+    )
     if proc.returncode != 0:
-        target.unlink(missing_ok=True)
-        raise ExolabError(f"pg_dump failed: {proc.stderr.decode(errors='replace').strip()}")
-    return target
+        raise ExolabError(f"pg_dump failed: {proc.stderr.strip()}")
 
 
 def pg_environment(url: URL) -> dict[str, str]:
@@ -138,3 +153,18 @@ def pg_environment(url: URL) -> dict[str, str]:
         if key.startswith("ssl") or key in ("connect_timeout", "application_name"):
             env["PG" + key.upper()] = option if isinstance(option, str) else option[0]
     return env
+
+
+def verify_pg_backup(path: Path) -> None:
+    """``pg_restore --list`` reads the whole archive's table of contents, with table data."""
+    pg_restore = shutil.which("pg_restore")
+    if pg_restore is None:
+        raise ExolabError("pg_restore is not installed; install the PostgreSQL client tools")
+    proc = subprocess.run(
+        [pg_restore, "--list", str(path)], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0 or "TABLE DATA" not in proc.stdout:
+        raise ExolabError(
+            f"the backup could not be verified (pg_restore: {proc.stderr.strip()[:200]}); "
+            "nothing was kept"
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
 from typing import Any
 
@@ -573,6 +574,12 @@ def _change_status(
             [FieldError("location", f"a location goes with a return, not with {action.words}")]
         )
     before = get_sample(tx, code)
+    if volume_used_ml is not None and (
+        not math.isfinite(volume_used_ml) or volume_used_ml < 0
+    ):  # docs/reliability.md
+        raise ValidationFailed(
+            [FieldError("volume_used_ml", "must be a finite number >= 0", str(volume_used_ml))]
+        )
     lifecycle.check_allowed(
         tx, sample, action, override_reason=reason if override else None, to_status=action.leaves
     )

@@ -241,7 +241,7 @@ def resolve_location(
     check_position(box, loc.position)
     taken = occupant(tx, box, loc.position)
     if taken is not None and taken != for_sample:
-        raise Conflict(f"position {loc} is taken by sample {taken}")
+        raise Conflict(f"position {loc} is taken by sample {taken}", field="location")
     return box, loc.position
 
 

@@ -309,7 +309,7 @@ def test_undo_refuses_when_an_updated_record_changed_since(lab: Lab, tmp_path: P
     with lab.write() as tx:
         update_subject(tx, "S1", "P001", {"birth_year": 1963}, reason="typo")
     with pytest.raises(
-        Conflict, match=r"subject S1/P001 was changed after the import \(birth_year\)"
+        Conflict, match=r"changed afterwards: subject S1/P001 \(event \d+ update by tester"
     ):
         undo_batch(lab, rep.batch_id or 0)
     with lab.read() as tx:

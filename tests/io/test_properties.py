@@ -9,6 +9,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +182,8 @@ def subject_rows(draw: Any) -> list[dict[str, str]]:
             "birth_year": st.one_of(st.just(""), st.integers(1900, 2020).map(str)),
             "group": st.one_of(st.just(""), CODES),
             "enrolled_on": st.one_of(
-                st.just(""), st.dates().filter(lambda d: d.year > 1900).map(str)
+                st.just(""),
+                st.dates(min_value=date(1900, 1, 1), max_value=date.today()).map(str),
             ),
             "consent": st.sampled_from(["", "yes", "no", "withdrawn"]),
             "notes": NOTES,

@@ -117,8 +117,10 @@ def test_unknown_column_and_ignore_extra(lab: Lab, tmp_path: Path) -> None:
 def test_ragged_row(lab: Lab, tmp_path: Path) -> None:
     text = "study,subject_id,sex\nS1,P001,F\nS1,P002,M,extra\nS1,P003\n"
     lines = failure(lab, tmp_path, "subjects", text)
-    assert lines[0].startswith("subjects.csv:3:: row has 4 fields but the header has 3 columns")
-    assert lines[1].startswith("subjects.csv:4:: row has 2 fields but the header has 3 columns")
+    assert lines[0].startswith(
+        "subjects.csv:3:column 4: row has 4 fields but the header has 3 columns"
+    )
+    assert lines[1].startswith("subjects.csv:4:sex: row has 2 fields but the header has 3 columns")
     assert counts(lab)[0] == 0
 
 
@@ -128,7 +130,7 @@ def test_trailing_separators_are_not_ragged(lab: Lab, tmp_path: Path) -> None:
 
 def test_latin1_is_refused(lab: Lab, tmp_path: Path) -> None:
     data = "study,subject_id,notes\nS1,P001,Müller\n".encode("latin-1")
-    with pytest.raises(FileProblem, match=r"subjects.csv:2: the file is not UTF-8"):
+    with pytest.raises(FileProblem, match=r"subjects.csv:2:notes: the file is not UTF-8"):
         load(lab, tmp_path, "subjects", data)
     assert counts(lab)[0] == 0
 
@@ -136,7 +138,7 @@ def test_latin1_is_refused(lab: Lab, tmp_path: Path) -> None:
 def test_latin1_late_in_a_big_file_is_refused_with_its_row(lab: Lab, tmp_path: Path) -> None:
     good = "".join(f"S1,P{i:05d},\n" for i in range(5000))
     data = ("study,subject_id,notes\n" + good).encode() + "S1,PX,Müller\n".encode("latin-1")
-    with pytest.raises(FileProblem, match=r"subjects.csv:5002: the file is not UTF-8"):
+    with pytest.raises(FileProblem, match=r"subjects.csv:5002:notes: the file is not UTF-8"):
         load(lab, tmp_path, "subjects", data)
     assert counts(lab)[0] == 0
 

@@ -1,0 +1,43 @@
+"""Re-importing unchanged readouts compares them in bulk, not one query per row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exolab.services import readouts as readout_service
+from exolab.services.context import Lab
+
+from .helpers import READOUTS, base_cohort, load
+
+
+def _many() -> str:
+    rows = [READOUTS.splitlines()[0]]
+    for rep in range(1, 401):
+        rows.append(f"ISO-1,,CD63,{rep * 0.5},pg/mL,elisa,R1,2024-03-05,{rep},0.5,pass")
+        rows.append(f"ISO-2,,CD9,<0.5,pg/mL,elisa,R1,2024-03-05,{rep},0.5,")
+        rows.append(f",P002-V1,CD81,detected,,western_blot,W1,2024-03-06,{rep},,")
+    return "\n".join(rows) + "\n"
+
+
+def test_unchanged_rows_take_no_per_row_query(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base_cohort(lab, tmp_path)
+    text = _many()
+    assert load(lab, tmp_path, "readouts", text).created == 1200
+
+    def per_row_lookup(*_: Any, **__: Any) -> Any:
+        raise AssertionError("an unchanged row was looked up on its own")
+
+    monkeypatch.setattr(readout_service, "get_readout", per_row_lookup)
+    rep = load(lab, tmp_path, "readouts", text)
+    assert (rep.created, rep.unchanged, rep.updated) == (0, 1200, 0)
+    padded = text.replace(",2024-03-05,", ", 2024-03-05 ,").replace(",pg/mL,", ", pg/mL ,")
+    assert load(lab, tmp_path, "readouts", padded).unchanged == 1200
+    monkeypatch.undo()
+    changed = text.replace("ISO-1,,CD63,0.5,", "ISO-1,,CD63,0.75,")
+    rep = load(lab, tmp_path, "readouts", changed, on_duplicate="update")
+    assert (rep.unchanged, rep.updated) == (1199, 1)

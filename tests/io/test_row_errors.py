@@ -1,0 +1,95 @@
+"""Problems name the cell at fault; database errors never show SQL or values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.exc import DataError, IntegrityError
+
+from exolab.services import samples
+from exolab.services.context import Lab
+from exolab.services.errors import database_error_text
+from tests.test_cli import run
+
+from .helpers import SUBJECTS, counts, failure, load, write
+
+SAMPLES_SAME_POSITION = """sample_id,biofluid,collected_at,study,subject_id,visit,location
+P001-V1,plasma,2024-01-11 10:41,S1,P001,baseline,F-80/R1/B01/A1
+P001-V2,plasma,2024-04-11 10:00,S1,P001,M3,F-80/R1/B01/A1
+"""
+
+
+def test_taken_position_is_reported_on_location(lab: Lab, tmp_path: Path) -> None:
+    load(lab, tmp_path, "subjects", SUBJECTS)
+    lines = failure(lab, tmp_path, "samples", SAMPLES_SAME_POSITION)
+    assert lines[0].startswith(
+        "samples.csv:3:location: position F-80/R1/B01/A1 is taken by sample P001-V1"
+    ), lines
+    assert counts(lab)[1] == 0
+
+
+def test_position_taken_by_an_earlier_import(lab: Lab, tmp_path: Path) -> None:
+    load(lab, tmp_path, "subjects", SUBJECTS)
+    load(lab, tmp_path, "samples", SAMPLES_SAME_POSITION.rsplit("\n", 2)[0] + "\n")
+    text = SAMPLES_SAME_POSITION.replace(
+        "P001-V1,plasma,2024-01-11 10:41,S1,P001,baseline,F-80/R1/B01/A1\n", ""
+    )
+    lines = failure(lab, tmp_path, "samples", text)
+    assert lines[0].startswith("samples.csv:2:location: position F-80/R1/B01/A1 is taken"), lines
+
+
+SQL = "INSERT INTO samples (sample_code, notes) VALUES (%(code)s, %(notes)s)"
+SECRET = {"code": "P001-V1", "notes": "secret patient remark"}
+
+
+def _data_error(*_: Any, **__: Any) -> None:
+    raise DataError(
+        SQL, SECRET, Exception("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+    )
+
+
+def test_database_error_in_an_import_names_the_row_not_the_sql(
+    lab: Lab, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load(lab, tmp_path, "subjects", SUBJECTS)
+    monkeypatch.setattr(samples, "insert_sample", _data_error)
+    text = (
+        "sample_id,biofluid,collected_at,study,subject_id,visit\nX1,plasma,2024-01-11,S1,P001,v1\n"
+    )
+    lines = failure(lab, tmp_path, "samples", text)
+    assert lines[0].startswith("samples.csv:2:sample_id: the database refused the change"), lines
+    assert "NUL" in lines[0]
+    assert "INSERT" not in lines[0] and "secret" not in lines[0]
+    path = write(tmp_path, "s.csv", text)
+    r = run("--db", db_url, "import", "samples", str(path))
+    assert r.returncode == 1 and "s.csv:2:sample_id: the database refused" in r.stderr
+    assert "INSERT" not in r.stderr and "secret" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_database_error_outside_imports_is_plain(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exolab.services import users
+
+    def fail(*_: Any, **__: Any) -> None:
+        raise IntegrityError(
+            SQL,
+            SECRET,
+            Exception(
+                'duplicate key value violates unique constraint "uq_users_name"\nDETAIL:  Key (name)=(secret patient remark) already exists.'
+            ),
+        )
+
+    monkeypatch.setattr(users, "add_user", fail)
+    r = run("--db", db_url, "user", "add", "x", "--role", "viewer")
+    assert r.returncode == 1
+    assert "duplicate key value" in r.stderr
+    assert "INSERT" not in r.stderr and "secret" not in r.stderr
+
+
+def test_database_error_text_ignores_other_errors() -> None:
+    assert database_error_text(ValueError("x")) is None
+    text = database_error_text(DataError(SQL, SECRET, Exception("bad\nINSERT INTO x")))
+    assert text == "the database refused the change (Exception: bad)"
