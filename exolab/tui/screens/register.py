@@ -108,7 +108,12 @@ class RegisterSampleScreen(BaseScreen, FormMixin):
 
     def form_values(self) -> dict[str, Any]:
         values = super().form_values()
-        values["location"] = self.query_one("#field-location", Input).value.strip() or None
+        # Field validators run while the form is still being mounted (an Input with a start
+        # value, e.g. the subject's study from the subject view, validates before the location
+        # picker below it exists): a field not mounted yet has no value.
+        found = self.query("#field-location").results(Input)
+        location = next(found, None)
+        values["location"] = (location.value.strip() or None) if location else None
         return values
 
     @on(Input.Changed)
