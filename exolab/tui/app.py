@@ -138,6 +138,19 @@ class ExolabApp(App[int]):
 
     # -- permissions and errors --------------------------------------------------------------
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Notifications quote user data (ids, units, notes, error messages): always literal
+        text (widgets' notify passes markup=True on their own; see exolab.tui.text)."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
     def require_writer(self, what: str) -> bool:
         """True when the user may write; otherwise say why the action is disabled."""
         if self.actor.can_write:

@@ -3,12 +3,13 @@ something unexpected goes wrong (an error notification and a log file, never an 
 
 from __future__ import annotations
 
-from textual.widgets import Input
+from textual.widgets import Input, Label, Static
 
 from exolab.tui.app import ExolabApp
+from exolab.tui.screens.readout_grid import ReadoutGridScreen
 from exolab.tui.screens.register import RegisterSampleScreen
 from exolab.tui.screens.subject import SubjectScreen
-from tests.tui.conftest import TESTER, run_async, settle, type_text
+from tests.tui.conftest import TESTER, lab_for, run_async, settle, type_text
 
 SIZE = (120, 40)
 
@@ -55,4 +56,117 @@ async def test_new_sample_from_a_new_subjects_view_opens_the_form(small_url: str
         await settle(pilot)
         assert isinstance(app.screen, RegisterSampleScreen)
         assert app.screen.query_one("#field-subject_id", Input).value == "P77"
+        assert app.return_code is None
+
+
+def _iso(url: str, iso: str = "ISO-1", notes: str | None = None) -> None:
+    from exolab.services.isolations import record_isolation
+
+    with lab_for(url).write() as tx:
+        record_isolation(
+            tx,
+            {
+                "isolation_id": iso,
+                "sample_id": "S-1",
+                "isolated_on": "2024-04-01",
+                "method": "sec",
+                "input_volume_ml": "1",
+                "notes": notes,
+            },
+        )
+
+
+async def _open_grid_for(pilot, iso: str) -> None:  # type: ignore[no-untyped-def]
+    await pilot.press("ctrl+s")  # home: the scan field
+    await type_text(pilot, iso)
+    await pilot.press("enter")
+    await settle(pilot)
+    await pilot.press("r")
+    await settle(pilot)
+
+
+@run_async
+async def test_grid_with_unit_per_ml_shows_its_header(small_url: str) -> None:
+    """Crash 2: analyte CD63 with unit /mL made the header 'CD63 [/mL]' (MarkupError)."""
+    _iso(small_url)
+    app = ExolabApp(small_url, TESTER)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await _open_grid_for(pilot, "ISO-1")
+        assert isinstance(app.screen, ReadoutGridScreen)
+        app.screen.query_one("#analytes", Input).focus()
+        await type_text(pilot, "CD63")
+        await pilot.press("tab")
+        await type_text(pilot, "/mL")
+        await pilot.press("enter")
+        await settle(pilot)
+        headers = [str(w.render()) for w in app.screen.query(".grid-head Label").results(Label)]
+        assert any("CD63" in h and "/mL" in h for h in headers), headers
+        assert app.return_code is None
+
+
+@run_async
+async def test_user_text_with_brackets_is_shown_as_typed(small_url: str) -> None:
+    """Ids, notes, groups, locations, analytes and units with [tags] are data, not markup."""
+    from exolab.services import samples, subjects
+
+    with lab_for(small_url).write() as tx:
+        subjects.create_subject(
+            tx,
+            {
+                "study": "EVS",
+                "subject_id": "P02",
+                "group": "[/mL]",
+                "diagnosis": "[bold]x",
+                "notes": "[link=x]y",
+            },
+        )
+        samples.register_sample(
+            tx,
+            {
+                "sample_id": "S-9",
+                "biofluid": "plasma",
+                "collected_at": "2024-03-01 09:00",
+                "study": "EVS",
+                "subject_id": "P02",
+                "visit": "baseline",
+                "volume_ml": "1",
+                "notes": "[/mL] [bold] [link=x]",
+                "location": "F1/R1/B1/A2",
+            },
+        )
+    _iso(small_url, "ISO-2", notes="[bold]iso[/mL]")
+    app = ExolabApp(small_url, TESTER)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for kind, key in [
+            ("subject", "EVS/P02"),
+            ("sample", "S-9"),
+            ("box", "F1/R1/B1"),
+            ("isolation", "ISO-2"),
+        ]:
+            app.open_record(kind, key)
+            await settle(pilot)
+            await pilot.pause(0.1)
+            assert app.return_code is None, (kind, key)
+        head = str(app.screen.query_one("#iso-head", Static).render())
+        assert "[bold]iso[/mL]" in head
+        app.action_go("home")
+        await settle(pilot)
+        app.action_readout_grid(["ISO-2"])
+        await settle(pilot)
+        app.screen.query_one("#analytes", Input).focus()
+        await type_text(pilot, "[bold]CD63")
+        await pilot.press("tab")
+        await type_text(pilot, "[/mL]")
+        await pilot.press("enter")
+        await settle(pilot)
+        await type_text(pilot, "[link=x]")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.return_code is None
+        app.notify("note [/mL] [bold]")
+        await settle(pilot)
+        app.action_go("audit")
+        await settle(pilot)
         assert app.return_code is None

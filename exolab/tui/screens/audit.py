@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Header, Input, Static
 
 from exolab.services.audit import AuditRow, list_events
 from exolab.tui.screens.base import BaseScreen
+from exolab.tui.text import PlainTable
 from exolab.tui.widgets.footer import KeyFooter
 
 PAGE = 100
@@ -45,8 +46,8 @@ class AuditScreen(BaseScreen):
                 )
                 yield Input(self.entity_id or "", placeholder="record id", id="a-id")
                 yield Input("", placeholder="user", id="a-user")
-            yield DataTable(id="table", cursor_type="row", zebra_stripes=True)
-            yield Static("", id="audit-detail", classes="panel")
+            yield PlainTable(id="table", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="audit-detail", classes="panel", markup=False)
             yield Static("", id="list-status")
         yield KeyFooter()
 

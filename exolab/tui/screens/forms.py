@@ -73,6 +73,7 @@ def spec_for(name: str, value: Any = None, *, required: bool = False) -> FieldSp
         name=name,
         label=label_of(name),
         choices=voc.choices() if voc else None,
+        meanings=dict(voc.codes) if voc else None,
         value=as_text(value),
         required=required,
     )
@@ -97,10 +98,10 @@ class RecordForm(ModalScreen[Any], FormMixin):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog form-dialog"):
-            yield Label(self.heading, classes="dialog-title", id="form-title")
+            yield Label(self.heading, classes="dialog-title", id="form-title", markup=False)
             with VerticalScroll(id="form-body"):
                 yield from self.compose_body()
-            yield Static("", id="form-message", classes="field-error")
+            yield Static("", id="form-message", classes="field-error", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Save (ctrl+s)", variant="primary", id="save")
                 yield Button("Cancel (esc)", id="cancel")

@@ -11,6 +11,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Label, Static
 
 from exolab.tui.app import ExolabApp
+from exolab.tui.text import PlainTable
 
 KEY_NAMES = {
     "question_mark": "?",
@@ -45,9 +46,11 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog help"):
             yield Label(
-                f"Keys: {self.target.title or type(self.target).__name__}", classes="dialog-title"
+                f"Keys: {self.target.title or type(self.target).__name__}",
+                classes="dialog-title",
+                markup=False,
             )
-            yield DataTable(id="keys", cursor_type="row", zebra_stripes=True)
+            yield PlainTable(id="keys", cursor_type="row", zebra_stripes=True)
             yield Static(
                 "ctrl+p: command palette — type an id (sample, isolation, subject, box) "
                 "or an action name. A barcode scanner types an id + Enter into any scan or "

@@ -19,6 +19,7 @@ from exolab.services.browse import ListQuery, Page, Resolved, RowOut, list_page,
 from exolab.services.context import Tx
 from exolab.tui.app import LIST_KINDS
 from exolab.tui.screens.base import BaseScreen
+from exolab.tui.text import esc
 from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.row_table import RowTable
 
@@ -157,7 +158,7 @@ class ListScreen(BaseScreen):
         ]
         filters = f" · {', '.join(active)}" if active else ""
         self.query_one("#list-status", Static).update(
-            f"page {n} · {shown} · {more} · sorted by {page.sort} {arrow}{filters}"
+            esc(f"page {n} · {shown} · {more} · sorted by {page.sort} {arrow}{filters}")
         )
         self.prefetch(page)
         self.lab_app.warm_up()

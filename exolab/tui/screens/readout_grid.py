@@ -104,7 +104,7 @@ class ReadoutGridScreen(BaseScreen):
                 classes="field-help",
             )
             yield VerticalScroll(id="grid-scroll")
-            yield Static("", id="form-message", classes="field-error")
+            yield Static("", id="form-message", classes="field-error", markup=False)
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -177,14 +177,16 @@ class ReadoutGridScreen(BaseScreen):
         await head.mount_all(
             [Label("target")]
             + [
-                Label(f"{a} [{u or '-'}]"[:15])
+                Label(f"{a} [{u or '-'}]"[:15], markup=False)
                 for a, u in zip(self.analytes, self.units, strict=True)
             ]
         )
         for r, (kind, ident) in enumerate(self.targets):
             row = Horizontal(classes="grid-row")
             await scroll.mount(row)
-            cells: list[Any] = [Label(f"{ident}" if kind == "isolation" else f"{ident} (sample)")]
+            cells: list[Any] = [
+                Label(f"{ident}" if kind == "isolation" else f"{ident} (sample)", markup=False)
+            ]
             for c, analyte in enumerate(self.analytes):
                 old = self.existing.get((ident, analyte))
                 cell = Input(

@@ -99,8 +99,8 @@ class RegisterSampleScreen(BaseScreen, FormMixin):
                 with Vertical(classes="form-column"):
                     yield Label("Pre-analytics", classes="section-title")
                     yield from self.form_rows(handling, SampleIn)
-            yield Static("", id="form-message", classes="field-error")
-            yield Static("", id="batch-info")
+            yield Static("", id="form-message", classes="field-error", markup=False)
+            yield Static("", id="batch-info", markup=False)
         yield KeyFooter()
 
     def on_mount(self) -> None:

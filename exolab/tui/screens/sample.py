@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -31,6 +30,7 @@ from exolab.services.samples import (
 )
 from exolab.services.storage import free_positions
 from exolab.tui.screens.base import BaseScreen, readout_cells
+from exolab.tui.text import esc, plain
 from exolab.tui.widgets.box_grid import BoxGrid
 from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.location import LocationPicker
@@ -173,10 +173,10 @@ class SampleScreen(BaseScreen):
         limit = self.lab_app.settings.freeze_thaw_limit
         ft_style = "[b red]" if s.freeze_thaw_count > limit else "[b]"
         self.query_one("#sample-head", Static).update(
-            f"[b]{s.sample_id}[/b] · {s.biofluid} · {owner}{parent}\n"
-            f"status [b]{s.status}[/b] · volume {_fmt(s.volume_ml)} mL · freeze-thaw "
+            f"[b]{esc(s.sample_id)}[/b] · {esc(s.biofluid)} · {esc(owner)}{esc(parent)}\n"
+            f"status [b]{esc(s.status)}[/b] · volume {_fmt(s.volume_ml)} mL · freeze-thaw "
             f"{ft_style}{s.freeze_thaw_count}[/] · collected {s.collected_at:%Y-%m-%d %H:%M}\n"
-            f"location [b]{s.location or 'not stored'}[/b] · SPREC [b]{s.sprec or '—'}[/b] · "
+            f"location [b]{esc(s.location or 'not stored')}[/b] · SPREC [b]{esc(s.sprec or '—')}[/b] · "
             f"version {s.version}"
         )
         if self.rest_state == "ready":
@@ -187,18 +187,18 @@ class SampleScreen(BaseScreen):
 
     def _show_rest(self, d: SampleDetail) -> None:
         s = d.sample
-        lines = [f"[b]Pre-analytics[/b]  tube {_fmt(s.tube)}"]
+        lines = [f"[b]Pre-analytics[/b]  tube {esc(_fmt(s.tube))}"]
         pairs = [
             f"{f.replace('_', ' ')}: {_fmt(getattr(s, f))}"
             for f in HANDLING_FIELDS
             if f != "tube" and getattr(s, f) is not None
         ]
         for i in range(0, len(pairs), 2):
-            lines.append("  ".join(p.ljust(30) for p in pairs[i : i + 2]).rstrip())
+            lines.append(esc("  ".join(p.ljust(30) for p in pairs[i : i + 2]).rstrip()))
         if not pairs:
             lines.append("nothing recorded")
         if s.notes:
-            lines.append(f"notes: {s.notes}")
+            lines.append(f"notes: {esc(s.notes)}")
         self.query_one("#preanalytics", Static).update("\n".join(lines))
         sprec_rows = [
             (str(pos), [str(pos), element, code, meaning])
@@ -212,7 +212,7 @@ class SampleScreen(BaseScreen):
         nodes: list[Any] = [tree.root]
         for depth, ident, status, location in d.tree:
             mark = "▶ " if ident == s.sample_id else ""
-            label = escape(f"{mark}{ident} [{status}] {location}")
+            label = plain(f"{mark}{ident} [{status}] {location}")
             parent_node = nodes[min(depth, len(nodes) - 1)]
             node = parent_node.add(label, data=ident, expand=True)
             nodes = [*nodes[: depth + 1], node]
@@ -330,7 +330,7 @@ class _ActionModal(ModalScreen[Any]):
     ]
 
     def buttons(self) -> ComposeResult:
-        yield Static("", id="form-message", classes="field-error")
+        yield Static("", id="form-message", classes="field-error", markup=False)
         with Horizontal(classes="buttons"):
             yield Button("Save (ctrl+s)", variant="primary", id="save")
             yield Button("Cancel (esc)", id="cancel")
@@ -370,6 +370,7 @@ class AliquotScreen(_ActionModal):
                 f"Aliquot {p.sample_id} ({_fmt(p.volume_ml)} mL, freeze-thaw {p.freeze_thaw_count} → "
                 f"{p.freeze_thaw_count + 1})",
                 classes="dialog-title",
+                markup=False,
             )
             with VerticalScroll():
                 yield Label("number of aliquots")
@@ -479,7 +480,9 @@ class MoveScreen(_ActionModal):
         s = self.sample
         with Vertical(classes="dialog form-dialog"):
             yield Label(
-                f"Move {s.sample_id} (now {s.location or 'not stored'})", classes="dialog-title"
+                f"Move {s.sample_id} (now {s.location or 'not stored'})",
+                classes="dialog-title",
+                markup=False,
             )
             with VerticalScroll():
                 yield LocationPicker(s.location or "", id="move-to", input_id="location")
@@ -533,6 +536,7 @@ class StatusScreen(_ActionModal):
                 f"{self.WORDS.get(self.status, self.status)}: {s.sample_id} (now {s.status}, "
                 f"{_fmt(s.volume_ml)} mL)",
                 classes="dialog-title",
+                markup=False,
             )
             if self.status in ("consumed", "discarded"):
                 yield Static("the tube's position is freed", classes="field-help")

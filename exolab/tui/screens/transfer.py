@@ -19,6 +19,7 @@ from textual.widgets import Checkbox, DataTable, Header, Input, Label, Select, S
 from exolab.services.browse import BatchOut, import_batches
 from exolab.services.errors import ExolabError
 from exolab.tui.screens.base import BaseScreen
+from exolab.tui.text import PlainTable, esc
 from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.workers import run_task
 
@@ -122,8 +123,8 @@ class ImportWizardScreen(BaseScreen):
                         allow_blank=False,
                     )
             yield Static("", id="import-status", classes="panel")
-            yield DataTable(id="preview", zebra_stripes=True)
-            yield Static("", id="cell-problem")
+            yield PlainTable(id="preview", zebra_stripes=True)
+            yield Static("", id="cell-problem", markup=False)
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -161,7 +162,7 @@ class ImportWizardScreen(BaseScreen):
             return
         path, kind, dup = choice
         lab = self.lab_app.lab
-        self.query_one("#import-status", Static).update(f"checking {path} as {kind}…")
+        self.query_one("#import-status", Static).update(esc(f"checking {path} as {kind}…"))
         run_task(
             self,
             lambda: check_file(lab, kind, path, dup),
@@ -173,7 +174,7 @@ class ImportWizardScreen(BaseScreen):
     def _failed(self, exc: ExolabError) -> None:
         self.preview = None
         self.checked_for = None
-        self.query_one("#import-status", Static).update(f"[b red]{exc}[/]")
+        self.query_one("#import-status", Static).update(f"[b red]{esc(exc)}[/]")
         self.app.bell()
 
     def _show(self, p: Preview, choice: tuple[str, str, str]) -> None:
@@ -181,9 +182,9 @@ class ImportWizardScreen(BaseScreen):
         self.checked_for = choice if p.ok else None
         counts = ", ".join(f"{v} {k}" for k, v in p.counts.items() if v)
         if p.ok:
-            text = f"[b green]ready to import[/]: would make {counts or 'no changes'} — press ctrl+s to import"
+            text = f"[b green]ready to import[/]: would make {esc(counts or 'no changes')} — press ctrl+s to import"
         else:
-            problems = "\n".join(p.lines[:8])
+            problems = esc("\n".join(p.lines[:8]))
             text = f"[b red]refused: the file has problems; nothing can be imported until they are fixed[/]\n{problems}"
         self.query_one("#import-status", Static).update(text)
         table = self.query_one("#preview", DataTable)
@@ -228,7 +229,7 @@ class ImportWizardScreen(BaseScreen):
         def done(report: Any) -> None:
             counts = ", ".join(f"{v} {k}" for k, v in report.counts().items() if v)
             self.query_one("#import-status", Static).update(
-                f"[b green]imported[/] {path} as batch [b]{report.batch_id}[/]: {counts} "
+                f"[b green]imported[/] {esc(path)} as batch [b]{report.batch_id}[/]: {esc(counts)} "
                 "(undo it from the palette: 'Undo an import batch')"
             )
             self.notify(f"import batch {report.batch_id}: {counts}")
@@ -256,7 +257,7 @@ class UndoImportScreen(BaseScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield DataTable(id="batches", cursor_type="row", zebra_stripes=True)
+        yield PlainTable(id="batches", cursor_type="row", zebra_stripes=True)
         yield Static("select a batch and press u to remove exactly what it added", id="list-status")
         yield KeyFooter()
 
@@ -421,11 +422,12 @@ class ExportScreen(BaseScreen):
         if not Path(path).parent.exists():
             self._failed(ValidationFailed([FieldError("file", f"no folder {Path(path).parent}")]))
             return
-        status.update(f"writing {path}…")
+        status.update(esc(f"writing {path}…"))
 
         def done(result: Any) -> None:
             status.update(
-                f"[b green]wrote {result.rows:,} rows[/] to {result.path}\nmanifest {result.manifest}"
+                f"[b green]wrote {result.rows:,} rows[/] to {esc(result.path)}\n"
+                f"manifest {esc(result.manifest)}"
             )
             self.notify(f"export written: {result.rows:,} rows")
 
@@ -440,7 +442,7 @@ class ExportScreen(BaseScreen):
         )
 
     def _failed(self, exc: ExolabError) -> None:
-        self.query_one("#export-status", Static).update(f"[b red]{exc}[/]")
+        self.query_one("#export-status", Static).update(f"[b red]{esc(exc)}[/]")
         self.app.bell()
 
     def action_back(self) -> None:

@@ -18,6 +18,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from exolab.domain.schemas import field_errors
 from exolab.services.errors import ExolabError, ValidationFailed
+from exolab.tui.text import options
 
 
 @dataclass
@@ -31,6 +32,7 @@ class FieldSpec:
     value: str = ""
     help: str = ""
     required: bool = False
+    meanings: dict[str, str] | None = None  # code -> meaning, shown beside codes in pickers
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -70,7 +72,11 @@ def field_widget_id(name: str) -> str:
 
 
 class ErrorLine(Static):
-    """A field's first error; takes no room while there is none."""
+    """A field's first error (literal text: messages quote what was typed); takes no room
+    while there is none."""
+
+    def __init__(self, content: Any = "", **kwargs: Any) -> None:
+        super().__init__(content, markup=False, **kwargs)
 
     def update(self, content: Any = "", **kwargs: Any) -> None:
         super().update(content, **kwargs)
@@ -102,9 +108,8 @@ class FieldRow(Vertical):
         with Horizontal():
             yield Label(f"{spec.label}{star}", classes="field-label")
             if spec.choices is not None:
-                options = [(c, c) for c in spec.choices]
                 yield Select(
-                    options,
+                    options(spec.choices, spec.meanings),
                     id=field_widget_id(spec.name),
                     allow_blank=True,
                     value=spec.value if spec.value in spec.choices else Select.NULL,
@@ -210,7 +215,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.question, classes="dialog-title")
+            yield Static(self.question, classes="dialog-title", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Yes (y)", variant="primary", id="yes")
                 yield Button("No (n)", id="no")

@@ -52,7 +52,7 @@ class LocationPicker(Vertical):
             placeholder="FREEZER/RACK/BOX/POSITION, e.g. F-80-1/R2/B07/C5 (empty = not stored)",
             id=self.input_id,
         )
-        yield Static("type a box path to see its free positions", id="picker-info")
+        yield Static("type a box path to see its free positions", id="picker-info", markup=False)
         yield BoxGrid(id="picker-grid")
 
     def on_mount(self) -> None:
