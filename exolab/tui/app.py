@@ -94,6 +94,7 @@ class ExolabApp(App[int]):
         *,
         settings: Settings | None = None,
         database: Database | None = None,
+        log_path: Path | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings or Settings()
@@ -104,6 +105,10 @@ class ExolabApp(App[int]):
         self.warmed_up = False
         # Values of the last registered sample, the defaults for the next one (batch work).
         self.last_sample: dict[str, Any] = {}
+        from exolab.tui.errors import ui_log_path
+
+        self.log_path = log_path or ui_log_path()
+        self.unexpected: list[BaseException] = []  # reported bugs, newest last (tests read it)
         url_obj = self.db.engine.url
         if url_obj.get_backend_name() == "sqlite":
             self.url_display = f"sqlite {Path(url_obj.database or ':memory:').name}"
@@ -179,12 +184,62 @@ class ExolabApp(App[int]):
                 text = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
                 self.notify(f"database: {text}", title="Database", severity="error", timeout=8)
             else:
-                self.notify(
-                    f"unexpected {type(exc).__name__}: {exc}",
-                    title="Error",
-                    severity="error",
-                    timeout=10,
-                )
+                self.report_unexpected(exc, "worker")
+
+    def report_unexpected(self, exc: BaseException, where: str) -> None:
+        """A bug, not a user error: details to the log file, a notification naming it; the
+        app stays up (see docs/ui.md)."""
+        from exolab.tui.errors import write_error
+
+        self.unexpected.append(exc)
+        written = write_error(self.log_path, exc, where, self.lab.user_name)
+        details = f"details in {written}" if written else f"could not write {self.log_path}"
+        self.notify(
+            f"unexpected {type(exc).__name__}: {str(exc)[:200]}\n{details}",
+            title="Error (the app carries on)",
+            severity="error",
+            timeout=15,
+        )
+
+    async def _dispatch_message(self, message: Any) -> None:
+        # Key bindings and actions run here: an error in one must not stop the app's message
+        # loop (Textual ends a loop at its first unhandled error).
+        try:
+            await super()._dispatch_message(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not self.screen_stack:
+                raise
+            self.report_unexpected(exc, f"{type(message).__name__} on {type(self.screen).__name__}")
+
+    def _handle_exception(self, error: Exception) -> None:
+        """Textual's last resort (errors while composing, mounting, rendering or in a widget's
+        own handler) exits the app; here the error is reported and the screen it happened on
+        is closed instead (its widgets may be half built), unless it is the first screen."""
+        from textual._context import active_message_pump
+
+        if not self.is_running or len(self.screen_stack) < 1 or self._exit_renderables:
+            super()._handle_exception(error)
+            return
+        pump = active_message_pump.get(None)
+        screen: Screen[Any] | None = None
+        if isinstance(pump, Screen):
+            screen = pump
+        elif pump is not None and pump is not self:
+            try:
+                screen = pump.screen  # type: ignore[attr-defined]
+            except Exception:
+                screen = None
+        where = type(screen or self.screen).__name__
+        self.report_unexpected(error, f"{type(pump).__name__} on {where}")
+        if screen is not None and screen in self.screen_stack[1:]:
+
+            def close() -> None:
+                while screen in self.screen_stack[1:]:
+                    self.pop_screen()
+
+            self.call_later(close)
 
     @on(Worker.StateChanged)
     def _worker_state(self, event: Worker.StateChanged) -> None:

@@ -8,6 +8,7 @@ them next to the field) or up to the app's single worker-error handler (a notifi
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -37,18 +38,11 @@ def run_db(
     lab = app.lab
 
     def job() -> T | None:
-        try:
+        def work() -> T:
             with lab.write() if write else lab.read() as tx:
-                result = fn(tx)
-        except ExolabError as exc:
-            if on_error is None:
-                raise
-            app.call_from_thread(on_error, exc)
-            return None
-        worker = get_current_worker()
-        if done is not None and not worker.is_cancelled:
-            app.call_from_thread(done, result)
-        return result
+                return fn(tx)
+
+        return _guarded(app, group, work, done, on_error)
 
     return node.run_worker(
         job,
@@ -69,20 +63,38 @@ def run_task(
     on_error: Callable[[ExolabError], Any] | None = None,
 ) -> Worker[T | None]:
     """Like :func:`run_db` for service calls that open their own transactions (imports)."""
-    app = node.app
+    app: ExolabApp = node.app  # type: ignore[assignment]
 
     def job() -> T | None:
-        try:
-            result = fn()
-        except ExolabError as exc:
-            if on_error is None:
-                raise
-            app.call_from_thread(on_error, exc)
-            return None
-        if done is not None and not get_current_worker().is_cancelled:
-            app.call_from_thread(done, result)
-        return result
+        return _guarded(app, group, fn, done, on_error)
 
     return node.run_worker(
         job, name=group, group=group, thread=True, exclusive=True, exit_on_error=False
     )
+
+
+def _guarded(
+    app: ExolabApp,
+    group: str,
+    work: Callable[[], T],
+    done: Callable[[T], Any] | None,
+    on_error: Callable[[ExolabError], Any] | None,
+) -> T | None:
+    """Run ``work`` in the worker thread and hand its result or error to the UI thread."""
+    try:
+        result = work()
+        if done is not None and not get_current_worker().is_cancelled:
+            app.call_from_thread(done, result)
+        return result
+    except ExolabError as exc:
+        _to_ui(app, on_error or app.report_error, exc)
+    except Exception as exc:  # database down (a plain message) or a bug (logged)
+        _to_ui(app, app.report_error, exc)
+    return None
+
+
+def _to_ui(app: ExolabApp, report: Callable[[Any], Any], exc: Exception) -> None:
+    if get_current_worker().is_cancelled or not app.is_running:
+        return
+    with contextlib.suppress(RuntimeError):  # the app closed meanwhile
+        app.call_from_thread(report, exc)

@@ -74,8 +74,17 @@ def small_url(sqlite_url: str) -> Iterator[str]:
     yield sqlite_url
 
 
-async def settle(pilot: Pilot[Any], rounds: int = 4) -> None:
-    """Let workers finish and their results reach the screen."""
+@pytest.fixture(autouse=True)
+def ui_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Unexpected-error details go to a file of the test, not the user's log directory."""
+    path = tmp_path / "ui.log"
+    monkeypatch.setenv("EXOLAB_UI_LOG", str(path))
+    return path
+
+
+async def settle(pilot: Pilot[Any], rounds: int = 4, *, expect_errors: bool = False) -> None:
+    """Let workers finish and their results reach the screen; an unexpected error the app
+    reported (and carried on after) fails the test unless ``expect_errors``."""
     from contextlib import suppress
 
     from textual.worker import WorkerCancelled
@@ -86,6 +95,8 @@ async def settle(pilot: Pilot[Any], rounds: int = 4) -> None:
         with suppress(WorkerCancelled):  # a newer request replaced it (exclusive groups)
             await app.workers.wait_for_complete()
     await pilot.pause(0.05)
+    if not expect_errors:
+        assert not getattr(app, "unexpected", None), getattr(app, "unexpected", None)
 
 
 async def type_text(pilot: Pilot[Any], text: str) -> None:

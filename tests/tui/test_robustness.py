@@ -3,9 +3,14 @@ something unexpected goes wrong (an error notification and a log file, never an 
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from textual.widgets import Input, Label, Static
 
 from exolab.tui.app import ExolabApp
+from exolab.tui.screens.help import HelpScreen
+from exolab.tui.screens.lists import ListScreen
 from exolab.tui.screens.readout_grid import ReadoutGridScreen
 from exolab.tui.screens.register import RegisterSampleScreen
 from exolab.tui.screens.subject import SubjectScreen
@@ -169,4 +174,71 @@ async def test_user_text_with_brackets_is_shown_as_typed(small_url: str) -> None
         await settle(pilot)
         app.action_go("audit")
         await settle(pilot)
+        assert app.return_code is None
+
+
+def _error_notes(app: ExolabApp) -> list[str]:
+    return [n.message for n in app._notifications if n.severity == "error"]
+
+
+@run_async
+async def test_a_failing_service_call_is_reported_and_logged(
+    small_url: str, ui_log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's unexpected error: notification naming the log file, the app stays up."""
+    from exolab.tui.screens import subject
+
+    def broken(tx: object, study: str, code: str) -> object:
+        raise ZeroDivisionError("injected failure")
+
+    monkeypatch.setattr(subject, "load_subject", broken)
+    app = ExolabApp(small_url, TESTER)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.open_record("subject", "EVS/P01")
+        await settle(pilot, expect_errors=True)
+        assert [type(e) for e in app.unexpected] == [ZeroDivisionError]
+        notes = _error_notes(app)
+        assert any("injected failure" in n and str(ui_log) in n for n in notes), notes
+        assert "ZeroDivisionError: injected failure" in ui_log.read_text()
+        assert "load_subject" in ui_log.read_text() or "broken" in ui_log.read_text()
+        app.unexpected.clear()
+        await pilot.press("escape", "f4")  # the app still answers keys
+        await settle(pilot)
+        assert isinstance(app.screen, ListScreen)
+        assert app.return_code is None
+
+
+@run_async
+async def test_a_failing_key_action_and_a_failing_screen_keep_the_app_up(
+    small_url: str, ui_log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(self: object) -> None:
+        raise RuntimeError("action failed")
+
+    def bad_compose(self: object) -> object:
+        raise KeyError("compose failed")
+
+    monkeypatch.setattr(SubjectScreen, "action_edit", boom)
+    monkeypatch.setattr(HelpScreen, "compose", bad_compose)
+    app = ExolabApp(small_url, TESTER)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.open_record("subject", "EVS/P01")
+        await settle(pilot)
+        await pilot.press("e")  # the binding's action raises
+        await settle(pilot, expect_errors=True)
+        assert isinstance(app.screen, SubjectScreen)
+        assert [str(e) for e in app.unexpected] == ["action failed"]
+        await pilot.press("f1")  # the help screen cannot be built: closed, reported
+        await settle(pilot, expect_errors=True)
+        assert isinstance(app.screen, SubjectScreen)
+        # (then its on_mount finds no table: reported too, the screen is closed once)
+        assert [type(e) for e in app.unexpected][:2] == [RuntimeError, KeyError]
+        log = ui_log.read_text()
+        assert "RuntimeError: action failed" in log and "KeyError: 'compose failed'" in log
+        app.unexpected.clear()
+        await pilot.press("n")  # the screen still works
+        await settle(pilot)
+        assert isinstance(app.screen, RegisterSampleScreen)
         assert app.return_code is None

@@ -10,6 +10,7 @@ from textual.worker import Worker
 
 from exolab.services.context import Tx
 from exolab.services.errors import ExolabError
+from exolab.tui.errors import GuardedPump
 from exolab.tui.workers import run_db
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class BaseScreen(Screen[Any]):
+class BaseScreen(GuardedPump, Screen[Any]):
     """A screen with typed access to the app and a one-line way to run database work."""
 
     resumed_before = False

@@ -22,6 +22,7 @@ from exolab.domain import vocab
 from exolab.domain.schemas import IsolationIn, ReadoutIn, SampleIn, SubjectIn
 from exolab.services.context import Tx
 from exolab.services.errors import ExolabError, StaleRecord
+from exolab.tui.errors import GuardedPump
 from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.forms import FieldSpec, FormMixin, model_errors
 from exolab.tui.workers import run_db
@@ -79,7 +80,7 @@ def spec_for(name: str, value: Any = None, *, required: bool = False) -> FieldSp
     )
 
 
-class RecordForm(ModalScreen[Any], FormMixin):
+class RecordForm(GuardedPump, ModalScreen[Any], FormMixin):
     """A modal form of FieldRows over a domain model; ctrl+s saves, escape cancels."""
 
     BINDINGS = [

@@ -11,6 +11,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Label, Static
 
 from exolab.tui.app import ExolabApp
+from exolab.tui.errors import GuardedPump
 from exolab.tui.text import PlainTable
 
 KEY_NAMES = {
@@ -30,7 +31,7 @@ def key_label(key: str) -> str:
     return KEY_NAMES.get(key, key)
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(GuardedPump, ModalScreen[None]):
     """Lists every key active on the screen it was opened from."""
 
     BINDINGS = [

@@ -29,6 +29,7 @@ from exolab.services.samples import (
     set_status,
 )
 from exolab.services.storage import free_positions
+from exolab.tui.errors import GuardedPump
 from exolab.tui.screens.base import BaseScreen, readout_cells
 from exolab.tui.text import esc, plain
 from exolab.tui.widgets.box_grid import BoxGrid
@@ -323,7 +324,7 @@ class SampleScreen(BaseScreen):
 # -- modals ------------------------------------------------------------------------------------
 
 
-class _ActionModal(ModalScreen[Any]):
+class _ActionModal(GuardedPump, ModalScreen[Any]):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="modal.save"),
         Binding("escape", "cancel", "Cancel", id="modal.cancel"),

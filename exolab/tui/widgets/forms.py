@@ -18,6 +18,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from exolab.domain.schemas import field_errors
 from exolab.services.errors import ExolabError, ValidationFailed
+from exolab.tui.errors import GuardedPump
 from exolab.tui.text import options
 
 
@@ -202,7 +203,7 @@ class FormMixin:
         self.app.bell()  # type: ignore[attr-defined]
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class ConfirmScreen(GuardedPump, ModalScreen[bool]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="confirm.cancel"),
         Binding("y", "yes", "Yes", id="confirm.yes"),
