@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.worker import Worker
 
 from exolab.services.context import Tx
@@ -60,3 +61,18 @@ def readout_cells(r: ReadoutOut) -> list[str]:
         str(r.replicate),
         r.qc or "",
     ]
+
+
+def focus_now(widget: Widget) -> None:
+    """Focus ``widget`` at once. ``Widget.focus()`` defers the change to the app's queue,
+    behind keys already typed (a scanner's burst, a paste), which then reach the old field;
+    the screen's own ``set_focus`` takes effect before the next key is delivered."""
+    try:
+        widget.screen.set_focus(widget)
+    except Exception:  # not mounted (yet): fall back to the deferred way
+        widget.focus()
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``1 readout``, ``2 readouts``."""
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"

@@ -56,7 +56,7 @@ class RegisterSampleScreen(BaseScreen, FormMixin):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="register.save"),
         Binding("ctrl+l", "location", "Location", id="register.location"),
-        Binding("ctrl+e", "clear", "Clear form", id="register.clear"),
+        Binding("ctrl+r", "clear", "Reset form", id="register.clear"),
         Binding("escape", "back", "Back", id="register.back"),
     ]
 

@@ -82,7 +82,7 @@ def check_file(lab: Any, kind: str, path: str, on_duplicate: str) -> Preview:
 class ImportWizardScreen(BaseScreen):
     TITLE = "Import"
     BINDINGS = [
-        Binding("ctrl+k", "check", "Check", id="import.check"),
+        Binding("ctrl+t", "check", "Check file", id="import.check"),
         Binding("ctrl+s", "apply", "Import", id="import.apply"),
         Binding("escape", "back", "Back", id="import.back"),
     ]
@@ -98,7 +98,7 @@ class ImportWizardScreen(BaseScreen):
         yield Header()
         with Vertical():
             yield Static(
-                "1 file and kind → 2 check (ctrl+k: nothing is written) → 3 preview with bad cells "
+                "1 file and kind → 2 check (ctrl+t: nothing is written) → 3 preview with bad cells "
                 "in red → 4 import (ctrl+s, all or nothing; the batch can be undone)",
                 classes="field-help",
             )
@@ -219,7 +219,7 @@ class ImportWizardScreen(BaseScreen):
             return
         if self.checked_for != choice:
             self.query_one("#import-status", Static).update(
-                "[b]check the file first (ctrl+k)[/]: it is imported only after a clean check"
+                "[b]check the file first (ctrl+t)[/]: it is imported only after a clean check"
             )
             return
         path, kind, dup = choice
