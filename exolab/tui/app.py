@@ -8,7 +8,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -28,6 +28,18 @@ LIST_KINDS = {
     "runs": "Assay runs",
     "boxes": "Boxes",
 }
+
+# Palette commands that change data (marked for a user who may not write).
+WRITE_COMMANDS = frozenset(
+    {
+        "Register sample",
+        "Register subject",
+        "Record isolation",
+        "Enter readouts for a run",
+        "Import file",
+        "Undo an import batch",
+    }
+)
 
 
 class ExolabCommands(Provider):
@@ -108,6 +120,9 @@ class ExolabApp(App[int]):
         from exolab.tui.errors import ui_log_path
 
         self.log_path = log_path or ui_log_path()
+        from exolab.tui.keys import KeyGate
+
+        self.key_gate = KeyGate(self)
         self.unexpected: list[BaseException] = []  # reported bugs, newest last (tests read it)
         url_obj = self.db.engine.url
         if url_obj.get_backend_name() == "sqlite":
@@ -140,6 +155,7 @@ class ExolabApp(App[int]):
         self.actor_loaded = True
         mode = "" if actor.can_write else " · read-only"
         self.sub_title = f"{actor.name} ({actor.role}{mode}) · {self.url_display}"
+        self.screen.refresh_bindings()  # footers show write keys only to writers
 
     # -- permissions and errors --------------------------------------------------------------
 
@@ -200,6 +216,22 @@ class ExolabApp(App[int]):
             severity="error",
             timeout=15,
         )
+
+    async def on_event(self, event: events.Event) -> None:
+        # Keys in order, each once the UI has finished reacting to the one before (a
+        # scanner's burst must not reach a field that is about to lose focus): exolab.tui.keys
+        if (
+            isinstance(event, events.Key)
+            and not event.is_forwarded
+            and self.screen_stack
+            and not self.key_gate.admit(event)
+        ):
+            return
+        await super().on_event(event)
+
+    async def deliver_key(self, event: events.Key) -> None:
+        """A key the gate held, delivered now."""
+        await super().on_event(event)
 
     async def _dispatch_message(self, message: Any) -> None:
         # Key bindings and actions run here: an error in one must not stop the app's message
@@ -353,6 +385,17 @@ class ExolabApp(App[int]):
             ("Help", "keys of the current screen (f1 / ?)", self.action_help),
             ("Quit", "leave exolab (ctrl+q)", self.action_quit_app),
         ]
+        if not self.actor.can_write:  # marked, not hidden: choosing one says why it is refused
+            cmds = [
+                (
+                    f"{name} (read-only)",
+                    f"needs a technician or admin; you are {self.actor.role}",
+                    cb,
+                )
+                if name in WRITE_COMMANDS
+                else (name, help_text, cb)
+                for name, help_text, cb in cmds
+            ]
         return cmds
 
     def lookup_ids(self, text: str) -> tuple[Any, list[Any]]:

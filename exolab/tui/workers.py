@@ -32,8 +32,13 @@ def run_db(
     group: str,
     write: bool = False,
     on_error: Callable[[ExolabError], Any] | None = None,
+    holds_keys: bool | None = None,
 ) -> Worker[T | None]:
-    """Run ``fn(tx)`` in a thread; call ``done(result)`` on the UI thread when it succeeds."""
+    """Run ``fn(tx)`` in a thread; call ``done(result)`` on the UI thread when it succeeds.
+
+    ``holds_keys`` (default: for writes) keeps keys typed meanwhile until ``done`` has run:
+    for work whose result moves focus or opens a screen (a save that readies the form for the
+    next tube, a scanned id that opens its record), see exolab.tui.keys."""
     app: ExolabApp = node.app  # type: ignore[assignment]
     lab = app.lab
 
@@ -44,7 +49,7 @@ def run_db(
 
         return _guarded(app, group, work, done, on_error)
 
-    return node.run_worker(
+    worker = node.run_worker(
         job,
         name=group,
         group=group,
@@ -52,6 +57,9 @@ def run_db(
         exclusive=True,
         exit_on_error=False,
     )
+    if write if holds_keys is None else holds_keys:
+        app.key_gate.track(worker)
+    return worker
 
 
 def run_task(
@@ -62,15 +70,18 @@ def run_task(
     group: str,
     on_error: Callable[[ExolabError], Any] | None = None,
 ) -> Worker[T | None]:
-    """Like :func:`run_db` for service calls that open their own transactions (imports)."""
+    """Like :func:`run_db` for service calls that open their own transactions (imports);
+    keys typed meanwhile wait for the result."""
     app: ExolabApp = node.app  # type: ignore[assignment]
 
     def job() -> T | None:
         return _guarded(app, group, fn, done, on_error)
 
-    return node.run_worker(
+    worker = node.run_worker(
         job, name=group, group=group, thread=True, exclusive=True, exit_on_error=False
     )
+    app.key_gate.track(worker)
+    return worker
 
 
 def _guarded(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, Label, Static
+from textual.widgets import Input, Static
 
 from exolab.tui.app import ExolabApp
 from exolab.tui.screens.help import HelpScreen
@@ -105,8 +105,9 @@ async def test_grid_with_unit_per_ml_shows_its_header(small_url: str) -> None:
         await type_text(pilot, "/mL")
         await pilot.press("enter")
         await settle(pilot)
-        headers = [str(w.render()) for w in app.screen.query(".grid-head Label").results(Label)]
-        assert any("CD63" in h and "/mL" in h for h in headers), headers
+        head = str(app.screen.query_one("#grid-head", Static).render())
+        assert head.split("\n")[0].split() == ["target", "CD63"]
+        assert "(/mL)" in head.split("\n")[1]
         assert app.return_code is None
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from textual import on
 from textual.widgets import Select
 
-from exolab.tui.screens.base import BaseScreen
+from exolab.tui.screens.base import BaseScreen, focus_now
 from exolab.tui.text import options
 
 ALL_STUDIES = "all studies"
@@ -74,7 +74,7 @@ class AnalysisScreen(BaseScreen):
 
     def action_pick(self, which: str) -> None:
         select = self.query_one(f"#pick-{which}", Select)
-        select.focus()
+        focus_now(select)
         select.expanded = True
 
     def action_back(self) -> None:

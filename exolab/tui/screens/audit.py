@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Header, Input, Static
 
 from exolab.services.audit import AuditRow, list_events
-from exolab.tui.screens.base import BaseScreen
+from exolab.tui.screens.base import BaseScreen, focus_now
 from exolab.tui.text import PlainTable
 from exolab.tui.widgets.footer import KeyFooter
 
@@ -54,7 +54,7 @@ class AuditScreen(BaseScreen):
     def on_mount(self) -> None:
         t = self.query_one("#table", DataTable)
         t.add_columns("#", "When (UTC)", "User", "Action", "Entity", "Record", "Reason", "Batch")
-        t.focus()
+        focus_now(t)
         self.load()
 
     def load(self) -> None:
@@ -110,7 +110,7 @@ class AuditScreen(BaseScreen):
             self.lab_app.open_record(ev.entity, ev.entity_id)
 
     def action_filter(self) -> None:
-        self.query_one("#a-entity", Input).focus()
+        focus_now(self.query_one("#a-entity", Input))
 
     @on(Input.Submitted)
     def _apply(self) -> None:
@@ -119,7 +119,7 @@ class AuditScreen(BaseScreen):
         self.user = self.query_one("#a-user", Input).value.strip() or None
         self.pages = [None]
         self.load()
-        self.query_one("#table").focus()
+        focus_now(self.query_one("#table"))
 
     def action_older(self) -> None:
         if self.last_id is not None:
@@ -136,6 +136,6 @@ class AuditScreen(BaseScreen):
 
     def action_back(self) -> None:
         if isinstance(self.focused, Input):
-            self.query_one("#table").focus()
+            focus_now(self.query_one("#table"))
         elif len(self.app.screen_stack) > 1:
             self.app.pop_screen()

@@ -6,12 +6,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual.screen import Screen
-from textual.widget import Widget
 from textual.worker import Worker
 
 from exolab.services.context import Tx
 from exolab.services.errors import ExolabError
 from exolab.tui.errors import GuardedPump
+from exolab.tui.keys import focus_now
 from exolab.tui.workers import run_db
 
 if TYPE_CHECKING:
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from exolab.tui.app import ExolabApp
 
 T = TypeVar("T")
+__all__ = ["BaseScreen", "focus_now", "plural", "readout_cells"]
 
 
 class BaseScreen(GuardedPump, Screen[Any]):
@@ -44,8 +45,11 @@ class BaseScreen(GuardedPump, Screen[Any]):
         group: str = "load",
         write: bool = False,
         on_error: Callable[[ExolabError], Any] | None = None,
+        holds_keys: bool | None = None,
     ) -> Worker[T | None]:
-        return run_db(self, fn, done, group=group, write=write, on_error=on_error)
+        return run_db(
+            self, fn, done, group=group, write=write, on_error=on_error, holds_keys=holds_keys
+        )
 
 
 def readout_cells(r: ReadoutOut) -> list[str]:
@@ -61,16 +65,6 @@ def readout_cells(r: ReadoutOut) -> list[str]:
         str(r.replicate),
         r.qc or "",
     ]
-
-
-def focus_now(widget: Widget) -> None:
-    """Focus ``widget`` at once. ``Widget.focus()`` defers the change to the app's queue,
-    behind keys already typed (a scanner's burst, a paste), which then reach the old field;
-    the screen's own ``set_focus`` takes effect before the next key is delivered."""
-    try:
-        widget.screen.set_focus(widget)
-    except Exception:  # not mounted (yet): fall back to the deferred way
-        widget.focus()
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:

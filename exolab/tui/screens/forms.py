@@ -23,6 +23,7 @@ from exolab.domain.schemas import IsolationIn, ReadoutIn, SampleIn, SubjectIn
 from exolab.services.context import Tx
 from exolab.services.errors import ExolabError, StaleRecord
 from exolab.tui.errors import GuardedPump
+from exolab.tui.screens.base import focus_now
 from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.forms import FieldSpec, FormMixin, model_errors
 from exolab.tui.workers import run_db
@@ -133,8 +134,17 @@ class RecordForm(GuardedPump, ModalScreen[Any], FormMixin):
         *,
         write: bool = False,
         group: str = "form",
+        holds_keys: bool | None = None,
     ) -> None:
-        run_db(self, fn, done, group=group, write=write, on_error=self.show_service_error)
+        run_db(
+            self,
+            fn,
+            done,
+            group=group,
+            write=write,
+            on_error=self.show_service_error,
+            holds_keys=holds_keys,
+        )
 
 
 class SubjectFormScreen(RecordForm):
@@ -299,7 +309,12 @@ class EditRecordScreen(RecordForm):
 
     def action_reload(self) -> None:
         kind, key, pk = self.kind, self.key, self.pk
-        self.db(lambda tx: load_for_edit(tx, kind, key, pk), self._loaded, group="edit-load")
+        self.db(
+            lambda tx: load_for_edit(tx, kind, key, pk),
+            self._loaded,
+            group="edit-load",
+            holds_keys=True,
+        )
 
     async def _loaded(self, loaded: tuple[dict[str, Any], int]) -> None:
         self.base, self.version = loaded
@@ -312,10 +327,10 @@ class EditRecordScreen(RecordForm):
         self.query_one("#form-title", Label).update(f"{self.heading} (version {self.version})")
         self.query_one("#form-message", Static).update("")
         if self.specs:
-            self.field(self.specs[0].name).focus()
+            focus_now(self.field(self.specs[0].name))
 
     def action_focus_reason(self) -> None:
-        self.field("reason").focus()
+        focus_now(self.field("reason"))
 
     def form_values(self) -> dict[str, Any]:
         values = super().form_values()

@@ -12,7 +12,9 @@ from textual.widgets import DataTable, Label, Static
 
 from exolab.tui.app import ExolabApp
 from exolab.tui.errors import GuardedPump
+from exolab.tui.screens.base import focus_now
 from exolab.tui.text import PlainTable
+from exolab.tui.widgets.footer import is_write
 
 KEY_NAMES = {
     "question_mark": "?",
@@ -63,6 +65,7 @@ class HelpScreen(GuardedPump, ModalScreen[None]):
         table = self.query_one("#keys", DataTable)
         table.add_columns("Key", "Action", "")
         seen: set[tuple[str, str]] = set()
+        writer = not isinstance(self.app, ExolabApp) or self.app.actor.can_write
         for key, active in self.target.active_bindings.items():
             binding = active.binding
             desc = binding.description or binding.action
@@ -70,10 +73,12 @@ class HelpScreen(GuardedPump, ModalScreen[None]):
                 continue
             seen.add((key, desc))
             state = "" if active.enabled else "(disabled)"
+            if not writer and is_write(binding):
+                state = "(read-only: needs write access)"
             table.add_row(key_label(key), desc, state)
         if isinstance(self.app, ExolabApp) and not self.app.actor.can_write:
             table.add_row("", "write actions are read-only for your role", self.app.actor.role)
-        table.focus()
+        focus_now(table)
 
     def action_close(self) -> None:
         self.dismiss(None)

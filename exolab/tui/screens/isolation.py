@@ -22,7 +22,7 @@ from exolab.services.context import Tx
 from exolab.services.isolations import IsolationOut, get_isolation, record_isolation
 from exolab.services.readouts import ReadoutOut, readouts_of
 from exolab.services.standards import misev_report
-from exolab.tui.screens.base import BaseScreen, readout_cells
+from exolab.tui.screens.base import BaseScreen, focus_now, readout_cells
 from exolab.tui.screens.forms import spec_for
 from exolab.tui.text import PlainTable, esc
 from exolab.tui.widgets.footer import KeyFooter
@@ -121,7 +121,7 @@ class IsolationScreen(BaseScreen):
                 misev=misev_report(tx, code),
             )
 
-        self.db(load, self._show, group="isolation")
+        self.db(load, self._show, group="isolation", holds_keys=True)
 
     def _show(self, d: IsolationDetail) -> None:
         self.detail = d
@@ -233,7 +233,7 @@ class IsolationFormScreen(BaseScreen, FormMixin):
 
     def on_mount(self) -> None:
         first = "isolation_id"
-        self.field(first).focus()
+        focus_now(self.field(first))
 
     def form_values(self) -> dict[str, Any]:
         values = super().form_values()
@@ -341,7 +341,7 @@ class IsolationFormScreen(BaseScreen, FormMixin):
         )
 
     def action_steps(self) -> None:
-        self.query_one("#chain", Input).focus()
+        focus_now(self.query_one("#chain", Input))
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:

@@ -163,7 +163,7 @@ class ReadoutGridScreen(BaseScreen):
             def load(tx: Tx) -> RunData:
                 return RunData(run=get_run(tx, code), cells=run_readouts(tx, code))
 
-            self.db(load, self._loaded, group="run")
+            self.db(load, self._loaded, group="run", holds_keys=True)
         else:
             self.call_after_refresh(self.rebuild)
 
@@ -345,7 +345,7 @@ class ReadoutGridScreen(BaseScreen):
                 self.targets.append((hit.kind, hit.key))
                 await self._rebuild(focus=False)
 
-        self.db(lambda tx: resolve_id(tx, text), found, group="scan")
+        self.db(lambda tx: resolve_id(tx, text), found, group="scan", holds_keys=True)
 
     def action_add_target(self) -> None:
         focus_now(self.query_one("#add-target", Input))

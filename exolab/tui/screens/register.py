@@ -16,7 +16,7 @@ from exolab.domain.schemas import SampleIn
 from exolab.services.errors import ExolabError
 from exolab.services.samples import HANDLING_FIELDS, SampleOut, register_sample
 from exolab.services.storage import free_positions
-from exolab.tui.screens.base import BaseScreen
+from exolab.tui.screens.base import BaseScreen, focus_now
 from exolab.tui.screens.forms import spec_for
 from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.forms import FieldSpec, FormMixin, model_errors
@@ -104,7 +104,7 @@ class RegisterSampleScreen(BaseScreen, FormMixin):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.field("sample_id").focus()
+        focus_now(self.field("sample_id"))
 
     def form_values(self) -> dict[str, Any]:
         values = super().form_values()
@@ -177,7 +177,7 @@ class RegisterSampleScreen(BaseScreen, FormMixin):
             run_db(self, lambda tx: free_positions(tx, box, limit=1), advance, group="next-free")
         else:
             self.query_one("#field-location", Input).value = ""
-        self.field("sample_id").focus()
+        focus_now(self.field("sample_id"))
 
     def show_service_error(self, exc: ExolabError) -> None:
         super().show_service_error(exc)
@@ -191,14 +191,14 @@ class RegisterSampleScreen(BaseScreen, FormMixin):
         self.query_one("#error-location", Static).update(loc)
 
     def action_location(self) -> None:
-        self.query_one("#field-location", Input).focus()
+        focus_now(self.query_one("#field-location", Input))
 
     def action_clear(self) -> None:
         for spec in self.specs:
             self.set_value(spec.name, None)
         self.query_one("#field-location", Input).value = ""
         self.lab_app.last_sample = {}
-        self.field("sample_id").focus()
+        focus_now(self.field("sample_id"))
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:

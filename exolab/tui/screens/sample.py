@@ -30,6 +30,7 @@ from exolab.services.samples import (
 )
 from exolab.services.storage import free_positions
 from exolab.tui.errors import GuardedPump
+from exolab.tui.keys import focus_now
 from exolab.tui.screens.base import BaseScreen, readout_cells
 from exolab.tui.text import esc, plain
 from exolab.tui.widgets.box_grid import BoxGrid
@@ -160,7 +161,7 @@ class SampleScreen(BaseScreen):
 
     def action_refresh(self) -> None:
         code = self.code
-        self.db(lambda tx: load_sample(tx, code), self._show, group="sample")
+        self.db(lambda tx: load_sample(tx, code), self._show, group="sample", holds_keys=True)
 
     def _show(self, d: SampleDetail) -> None:
         self.detail = d
@@ -388,7 +389,7 @@ class AliquotScreen(_ActionModal):
             yield from self.buttons()
 
     def on_mount(self) -> None:
-        self.query_one("#count", Input).focus()
+        focus_now(self.query_one("#count", Input))
         self._suggest()
 
     @on(Input.Changed, "#count")
@@ -492,14 +493,14 @@ class MoveScreen(_ActionModal):
             yield from self.buttons()
 
     def on_mount(self) -> None:
-        self.query_one("#location", Input).focus()
+        focus_now(self.query_one("#location", Input))
 
     def action_save(self) -> None:
         location = self.query_one("#location", Input).value.strip() or None
         reason = self.query_one("#reason", Input).value.strip()
         if not reason:
             self.message("reason: a reason is required to move a tube")
-            self.query_one("#reason", Input).focus()
+            focus_now(self.query_one("#reason", Input))
             return
         code, version = self.sample.sample_id, self.sample.version
 
@@ -541,16 +542,17 @@ class StatusScreen(_ActionModal):
             )
             if self.status in ("consumed", "discarded"):
                 yield Static("the tube's position is freed", classes="field-help")
-            yield Label("volume used (mL, optional)")
-            yield Input("", id="used", placeholder="e.g. 0.2")
             yield Label("reason")
             yield Input("", id="reason", placeholder="required")
+            yield Label("volume used (mL, optional)")
+            yield Input("", id="used", placeholder="e.g. 0.2")
             yield from self.buttons()
 
     def on_mount(self) -> None:
-        self.query_one("#reason", Input).focus()
+        focus_now(self.query_one("#reason", Input))
 
     @on(Input.Submitted, "#reason")
+    @on(Input.Submitted, "#used")
     def _submit(self) -> None:
         self.action_save()
 
@@ -561,9 +563,11 @@ class StatusScreen(_ActionModal):
             used = float(used_text) if used_text else None
         except ValueError:
             self.message(f"volume used: {used_text!r} is not a number")
+            focus_now(self.query_one("#used", Input))
             return
         if not reason:
             self.message("reason: a reason is required")
+            focus_now(self.query_one("#reason", Input))
             return
         code, version, status = self.sample.sample_id, self.sample.version, self.status
 

@@ -11,7 +11,7 @@ from textual.widgets.tree import TreeNode
 
 from exolab.services.storage import BoxGrid as BoxGridData
 from exolab.services.storage import BoxOut, box_grid, list_boxes
-from exolab.tui.screens.base import BaseScreen
+from exolab.tui.screens.base import BaseScreen, focus_now
 from exolab.tui.text import esc, plain
 from exolab.tui.widgets.box_grid import BoxGrid
 from exolab.tui.widgets.footer import KeyFooter
@@ -72,7 +72,7 @@ class StorageScreen(BaseScreen):
             size = f"{b.n_rows}x{b.n_cols}" if b.n_rows else "bag"
             r.add_leaf(plain(f"{b.code} ({size})"), data=b.path)
         if not self.box_path:
-            tree.focus()
+            focus_now(tree)
 
     @on(Tree.NodeHighlighted, "#storage-tree")
     def _tree_highlighted(self, event: Tree.NodeHighlighted[str]) -> None:
@@ -102,7 +102,7 @@ class StorageScreen(BaseScreen):
         g = self.query_one("#grid", BoxGrid)
         g.show(grid, position)
         if focus:
-            g.focus()
+            focus_now(g)
 
     @on(BoxGrid.Highlighted, "#grid")
     def _highlighted(self, event: BoxGrid.Highlighted) -> None:
@@ -124,10 +124,10 @@ class StorageScreen(BaseScreen):
             self.lab_app.action_register_sample({"location": f"{self.box_path}/{event.position}"})
 
     def action_focus_grid(self) -> None:
-        self.query_one("#grid", BoxGrid).focus()
+        focus_now(self.query_one("#grid", BoxGrid))
 
     def action_focus_tree(self) -> None:
-        self.query_one("#storage-tree", Tree).focus()
+        focus_now(self.query_one("#storage-tree", Tree))
 
     def action_new_box(self) -> None:
         from exolab.tui.screens.forms import NewBoxScreen

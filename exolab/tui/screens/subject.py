@@ -18,7 +18,7 @@ from exolab.services.browse import VisitRow, subject_filters, subject_visits
 from exolab.services.context import Tx
 from exolab.services.queries import TrajectoryPoint, trajectory_for_subject
 from exolab.services.subjects import SubjectOut, get_subject
-from exolab.tui.screens.base import BaseScreen
+from exolab.tui.screens.base import BaseScreen, focus_now
 from exolab.tui.text import PlainTable, esc, options
 from exolab.tui.widgets.footer import KeyFooter
 
@@ -103,7 +103,9 @@ class SubjectScreen(BaseScreen):
 
     def action_refresh(self) -> None:
         study, code = self.study, self.code
-        self.db(lambda tx: load_subject(tx, study, code), self._show, group="subject")
+        self.db(
+            lambda tx: load_subject(tx, study, code), self._show, group="subject", holds_keys=True
+        )
 
     def _show(self, d: SubjectDetail) -> None:
         self.detail = d
@@ -244,7 +246,7 @@ class SubjectScreen(BaseScreen):
 
     def action_pick(self, which: str) -> None:
         select = self.query_one(f"#pick-{which}", Select)
-        select.focus()
+        focus_now(select)
         select.expanded = True
 
     @on(DataTable.RowSelected, "#visits")

@@ -18,7 +18,7 @@ from textual.widgets import Checkbox, DataTable, Header, Input, Label, Select, S
 
 from exolab.services.browse import BatchOut, import_batches
 from exolab.services.errors import ExolabError
-from exolab.tui.screens.base import BaseScreen
+from exolab.tui.screens.base import BaseScreen, focus_now
 from exolab.tui.text import PlainTable, esc
 from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.workers import run_task
@@ -128,7 +128,7 @@ class ImportWizardScreen(BaseScreen):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.query_one("#path", Input).focus()
+        focus_now(self.query_one("#path", Input))
 
     def choice(self) -> tuple[str, str, str] | None:
         path = self.query_one("#path", Input).value.strip()
@@ -137,18 +137,18 @@ class ImportWizardScreen(BaseScreen):
         status = self.query_one("#import-status", Static)
         if not path:
             status.update("[b red]give the path of a CSV file[/]")
-            self.query_one("#path", Input).focus()
+            focus_now(self.query_one("#path", Input))
             return None
         if kind is Select.NULL:
             status.update("[b red]choose the kind of records in the file[/]")
-            self.query_one("#kind", Select).focus()
+            focus_now(self.query_one("#kind", Select))
             return None
         return str(Path(path).expanduser()), str(kind), dup
 
     @on(Input.Submitted, "#path")
     def _path_done(self) -> None:
         if self.query_one("#kind", Select).value is Select.NULL:
-            self.query_one("#kind", Select).focus()
+            focus_now(self.query_one("#kind", Select))
         else:
             self.action_check()
 
@@ -264,7 +264,7 @@ class UndoImportScreen(BaseScreen):
     def on_mount(self) -> None:
         t = self.query_one("#batches", DataTable)
         t.add_columns("Batch", "Kind", "File", "User", "When", "Counts", "Status")
-        t.focus()
+        focus_now(t)
         self.load()
 
     def load(self) -> None:
@@ -375,7 +375,7 @@ class ExportScreen(BaseScreen):
         return str(Path.cwd() / f"exolab-{kind}-{date.today().isoformat()}.csv")
 
     def on_mount(self) -> None:
-        self.query_one("#kind", Select).focus()
+        focus_now(self.query_one("#kind", Select))
 
     @on(Select.Changed, "#kind")
     def _kind(self, event: Select.Changed) -> None:

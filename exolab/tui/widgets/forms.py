@@ -19,6 +19,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from exolab.domain.schemas import field_errors
 from exolab.services.errors import ExolabError, ValidationFailed
 from exolab.tui.errors import GuardedPump
+from exolab.tui.keys import focus_now
 from exolab.tui.text import options
 
 
@@ -189,7 +190,7 @@ class FormMixin:
         except Exception:
             pass
         if focus and first is not None:
-            self.field(first).focus()
+            focus_now(self.field(first))
 
     def show_service_error(self, exc: ExolabError) -> None:
         if isinstance(exc, ValidationFailed):
