@@ -124,11 +124,7 @@ class ExolabApp(App[int]):
 
         self.key_gate = KeyGate(self)
         self.unexpected: list[BaseException] = []  # reported bugs, newest last (tests read it)
-        url_obj = self.db.engine.url
-        if url_obj.get_backend_name() == "sqlite":
-            self.url_display = f"sqlite {Path(url_obj.database or ':memory:').name}"
-        else:
-            self.url_display = f"{url_obj.get_backend_name()} {url_obj.host}/{url_obj.database}"
+        self.url_display = database_label(self.db.engine.url)
 
     # -- start-up ----------------------------------------------------------------------------
 
@@ -458,6 +454,19 @@ class ExolabApp(App[int]):
 
     def on_unmount(self) -> None:
         self.db.dispose()
+
+
+def database_label(url: Any) -> str:
+    """How the header names the database: ``sqlite lab.db``, ``postgresql db.example.org:5433/
+    lab``, ``postgresql lab (local socket)`` when the URL names no host."""
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return f"sqlite {Path(url.database or ':memory:').name}"
+    name = url.database or "(default database)"
+    if not url.host:
+        return f"{backend} {name} (local socket)"
+    port = f":{url.port}" if url.port else ""
+    return f"{backend} {url.host}{port}/{name}"
 
 
 def _warm_up() -> None:

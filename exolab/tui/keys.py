@@ -38,10 +38,16 @@ def focus_now(widget: Widget) -> None:
         widget.focus()
 
 
-def _busy(node: Any) -> bool:
+PASSES = 2  # a key's handler may post a message (Submitted) whose handler does the work
+
+
+def _queued(node: Any) -> list[Any]:
     queue = getattr(node, "_message_queue", None)
-    pending = getattr(queue, "_unfinished_tasks", 0) if queue is not None else 0
-    return bool(pending) or not getattr(node, "is_mounted", True)
+    return list(getattr(queue, "values", ()))
+
+
+def _busy(node: Any) -> bool:
+    return bool(_queued(node)) or not getattr(node, "is_mounted", True)
 
 
 class KeyGate:
@@ -50,6 +56,7 @@ class KeyGate:
     def __init__(self, app: App[Any]) -> None:
         self.app = app
         self.held: deque[events.Key] = deque()
+        self.flight_since: float | None = None  # a delivered key still being handled
         self.workers: set[Worker[Any]] = set()  # lookups that will move focus / open a screen
         self.waiting_since: float | None = None
         self.scheduled = False
@@ -64,6 +71,10 @@ class KeyGate:
             self.workers = {w for w in self.workers if not (w.is_finished or w.is_cancelled)}
             if self.workers:
                 return False
+        # A key that went unhandled by the widgets comes back to the app for its bindings
+        # (``App._on_key``): until then its action (open a dialog...) has not run.
+        if any(isinstance(m, events.Key) and m.is_forwarded for m in _queued(self.app)):
+            return False
         try:
             screen = self.app.screen
         except Exception:
@@ -74,11 +85,41 @@ class KeyGate:
 
     def admit(self, event: events.Key) -> bool:
         """True when ``event`` may be delivered now; otherwise it is kept, in order."""
-        if not self.held and self.settled():
+        if not self.held and self.flight_since is None and self.settled():
+            self.follow(event)
             return True
         self.held.append(event)
         self.schedule()
         return False
+
+    def follow(self, event: events.Key) -> None:
+        """Mark ``event`` in flight until every widget on its way (the focused one, its
+        containers, the screen, the app; twice) has processed what was queued behind it."""
+        self.flight_since = monotonic()
+        target = self.app.focused or self.app.screen
+        chain: list[Any] = [*target.ancestors_with_self]
+        if self.app not in chain:
+            chain.append(self.app)
+        steps = chain * PASSES
+        flight = self.flight_since
+
+        def step(i: int) -> None:
+            if self.flight_since != flight:
+                return  # given up on (timed out)
+            if i == len(steps):
+                self.flight_since = None
+                if self.held:
+                    self.schedule()
+                return
+            node = steps[i]
+            try:
+                posted = node.call_later(step, i + 1) and not getattr(node, "_closing", False)
+            except Exception:
+                posted = False
+            if not posted:  # that widget is gone (its screen closed): on to the next
+                step(i + 1)
+
+        step(0)
 
     def schedule(self) -> None:
         if not self.scheduled:
@@ -92,13 +133,19 @@ class KeyGate:
             self.waiting_since = None
             return
         now = monotonic()
+        if self.flight_since is not None:
+            if now - self.flight_since <= MAX_WAIT:
+                self.schedule()  # look again (its end also schedules a release)
+                return
+            self.flight_since = None
         if self.waiting_since is None:
             self.waiting_since = now
         if self.settled() or now - self.waiting_since > MAX_WAIT:
             self.waiting_since = None
             event = self.held.popleft()
+            self.follow(event)
             await self.deliver(event)
-        if self.held:
+        if self.held and self.flight_since is None:
             self.schedule()
 
     async def deliver(self, event: events.Key) -> None:

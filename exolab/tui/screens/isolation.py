@@ -22,7 +22,7 @@ from exolab.services.context import Tx
 from exolab.services.isolations import IsolationOut, get_isolation, record_isolation
 from exolab.services.readouts import ReadoutOut, readouts_of
 from exolab.services.standards import misev_report
-from exolab.tui.screens.base import BaseScreen, focus_now, readout_cells
+from exolab.tui.screens.base import BaseScreen, focus_now, plural, readout_cells
 from exolab.tui.screens.forms import spec_for
 from exolab.tui.text import PlainTable, esc
 from exolab.tui.widgets.footer import KeyFooter
@@ -328,7 +328,7 @@ class IsolationFormScreen(BaseScreen, FormMixin):
 
         def done(out: IsolationOut) -> None:
             self.notify(
-                f"isolation {out.isolation_id} recorded ({out.method}, {len(out.steps)} steps)"
+                f"isolation {out.isolation_id} recorded ({out.method}, {plural(len(out.steps), 'step')})"
             )
             self.app.pop_screen()
             self.lab_app.open_record("isolation", out.isolation_id)

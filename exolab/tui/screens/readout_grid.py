@@ -36,15 +36,15 @@ MAX_REPLICATES = 12
 RUN_FIELDS = [
     ("run", "run id", "e.g. NTA-2025-06-11"),
     ("measured_on", "measured on", "YYYY-MM-DD"),
-    ("instrument", "instrument", "e.g. NanoSight NS300"),
+    ("instrument", "instrument", "e.g. NS300"),
     ("lysis_buffer", "lysis buffer", "e.g. RIPA"),
 ]
 ANALYTE_FIELDS = [
-    ("analytes", "analytes *", "comma separated, e.g. CD63, ALB"),
-    ("units", "units", "same order, e.g. pg/mL, ug/mL"),
-    ("replicates", "replicates", "rows per isolation, e.g. 3"),
-    ("lod", "LOD", "one for all or one per analyte"),
-    ("antibody", "antibody", "one for all or one per analyte"),
+    ("analytes", "analytes *", "e.g. CD63, ALB"),
+    ("units", "units", "e.g. pg/mL, ug/mL"),
+    ("replicates", "replicates", "rows per isolation"),
+    ("lod", "LOD", "one, or one per analyte"),
+    ("antibody", "antibody", "one, or one per analyte"),
     ("antibody_dilution", "antibody dilution", "e.g. 1:1000"),
 ]
 PER_ANALYTE = ("units", "lod", "antibody", "antibody_dilution")

@@ -72,7 +72,6 @@ def load_sample(tx: Tx, code: str) -> SampleDetail:
     )
 
 
-SPREC_COLUMNS = ["#", "Element", "Code", "Meaning"]
 ISOLATION_COLUMNS = ["Isolation", "Date", "Method", "Input mL"]
 READOUT_COLUMNS = ["Target", "Analyte", "Value", "Unit", "Censor", "Assay", "Run", "Rep", "QC"]
 HISTORY_COLUMNS = ["When", "User", "Action", "Reason", "Change"]
@@ -123,7 +122,7 @@ class SampleScreen(BaseScreen):
             yield Static("", id="preanalytics", classes="panel")
             with Vertical(classes="panel"):
                 yield Label("SPREC", classes="panel-title")
-                yield RowTable(id="sprec", unfocused_cursor=False)
+                yield Static("", id="sprec", markup=False)
         with Horizontal(classes="record-grid"):
             with Vertical(classes="panel"):
                 yield Label("Aliquot tree", classes="panel-title")
@@ -173,11 +172,12 @@ class SampleScreen(BaseScreen):
         )
         parent = f" · aliquot of {s.parent_sample_id}" if s.parent_sample_id else ""
         limit = self.lab_app.settings.freeze_thaw_limit
-        ft_style = "[b red]" if s.freeze_thaw_count > limit else "[b]"
+        over = s.freeze_thaw_count > limit
+        ft_style = "[b red]" if over else "[b]"
         self.query_one("#sample-head", Static).update(
             f"[b]{esc(s.sample_id)}[/b] · {esc(s.biofluid)} · {esc(owner)}{esc(parent)}\n"
             f"status [b]{esc(s.status)}[/b] · volume {_fmt(s.volume_ml)} mL · freeze-thaw "
-            f"{ft_style}{s.freeze_thaw_count}[/] · collected {s.collected_at:%Y-%m-%d %H:%M}\n"
+            f"{ft_style}{s.freeze_thaw_count}{f' (over {limit})' if over else ''}[/] · collected {s.collected_at:%Y-%m-%d %H:%M}\n"
             f"location [b]{esc(s.location or 'not stored')}[/b] · SPREC [b]{esc(s.sprec or '—')}[/b] · "
             f"version {s.version}"
         )
@@ -195,20 +195,20 @@ class SampleScreen(BaseScreen):
             for f in HANDLING_FIELDS
             if f != "tube" and getattr(s, f) is not None
         ]
-        for i in range(0, len(pairs), 2):
-            lines.append(esc("  ".join(p.ljust(30) for p in pairs[i : i + 2]).rstrip()))
+        lines += [esc(p) for p in pairs]  # one per line: never split, never cut
         if not pairs:
             lines.append("nothing recorded")
         if s.notes:
             lines.append(f"notes: {esc(s.notes)}")
         self.query_one("#preanalytics", Static).update("\n".join(lines))
-        sprec_rows = [
-            (str(pos), [str(pos), element, code, meaning])
+        # SPREC: each element with its whole meaning (wrapped, never cut).
+        sprec_lines = [
+            f"{pos} {element.replace('_', ' ')}: {code} — {meaning}"
             for pos, element, code, meaning in d.sprec
         ]
         if d.sprec_error:
-            sprec_rows.append(("error", ["", "error", "", d.sprec_error]))
-        self.query_one("#sprec", RowTable).set_rows(SPREC_COLUMNS, sprec_rows)
+            sprec_lines.append(f"error: {d.sprec_error}")
+        self.query_one("#sprec", Static).update("\n".join(sprec_lines) or "no SPREC code")
         tree: Tree[str] = self.query_one("#aliquots", Tree)
         tree.clear()
         nodes: list[Any] = [tree.root]

@@ -97,7 +97,7 @@ class StorageScreen(BaseScreen):
         loose = f" · {len(grid.loose)} tubes without position" if grid.loose else ""
         self.query_one("#box-info", Static).update(
             f"[b]{esc(grid.box.path)}[/b] · {grid.box.n_rows}x{grid.box.n_cols} · {used} used, "
-            f"{len(grid.free)} free{loose}   [green]##[/] available [yellow]##[/] checked out  · free"
+            f"{len(grid.free)} free{loose}   [green]##[/] available [yellow]>>[/] checked out  · free"
         )
         g = self.query_one("#grid", BoxGrid)
         g.show(grid, position)

@@ -21,6 +21,7 @@ from exolab.services.errors import ExolabError
 from exolab.tui.screens.base import BaseScreen, focus_now
 from exolab.tui.text import PlainTable, esc
 from exolab.tui.widgets.footer import KeyFooter
+from exolab.tui.widgets.forms import MarkBox
 from exolab.tui.workers import run_task
 
 if TYPE_CHECKING:
@@ -364,8 +365,8 @@ class ExportScreen(BaseScreen):
                         yield Label(name, classes="field-label")
                         yield Input("", id=f"x-{name}", placeholder=hint)
             with Horizontal(classes="grid-head-fields"):
-                yield Checkbox("wide (one column per analyte)", id="wide")
-                yield Checkbox("de-identify", id="deid")
+                yield MarkBox("wide (one column per analyte)", id="wide")
+                yield MarkBox("de-identify", id="deid")
                 yield Input("", id="x-salt", placeholder="salt (for stable hashes)")
             yield Static("", id="export-status", classes="panel")
         yield KeyFooter()

@@ -12,9 +12,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.validation import ValidationResult, Validator
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from exolab.domain.schemas import field_errors
 from exolab.services.errors import ExolabError, ValidationFailed
@@ -229,3 +230,13 @@ class ConfirmScreen(GuardedPump, ModalScreen[bool]):
     @on(Button.Pressed, "#no")
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+
+class MarkBox(Checkbox):
+    """A checkbox whose state shows without colour: ``[x]`` ticked, ``[ ]`` not (Textual's
+    draws the same glyph for both and changes only its colour)."""
+
+    @property
+    def _button(self) -> Content:
+        self.BUTTON_INNER = "x" if self.value else " "
+        return super()._button
