@@ -53,7 +53,7 @@ WRITE_BINDINGS = frozenset(
     }
 )
 # Kept when the footer is too narrow for every key.
-ESSENTIAL_ACTIONS = ("back", "cancel", "close", "help", "quit_app")
+ESSENTIAL_ACTIONS = ("back", "cancel", "close", "help")
 PALETTE_ROOM = 14  # the palette key docked right
 
 
