@@ -20,6 +20,7 @@ from exolab.services.context import Actor, Lab
 from exolab.services.errors import ExolabError, ValidationFailed
 from exolab.settings import Settings
 
+NARROW = 100  # columns below which forms stack their columns (app.tcss .narrow)
 LIST_KINDS = {
     "subjects": "Subjects",
     "samples": "Samples",
@@ -138,6 +139,10 @@ class ExolabApp(App[int]):
 
         self.sub_title = f"{self.lab.user_name} · {self.url_display}"
         run_db(self, lambda tx: tx.actor, self._actor_loaded, group="actor")
+
+    def on_resize(self, event: events.Resize) -> None:
+        # app.tcss: forms stack their columns on narrow terminals (80x24)
+        self.set_class(event.size.width < NARROW, "narrow")
 
     def warm_up(self) -> None:
         """Import the other screens in the background, once, after the first screen has its

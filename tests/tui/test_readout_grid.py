@@ -127,7 +127,7 @@ async def test_per_analyte_details_and_their_count_checked(small_url: str) -> No
             pilot,
             analytes="CD63, TSG101, ALB",
             antibody="ab1, ab2",  # three analytes, two antibodies
-            antibody_dilution="1:1000",
+            antibody_dilution="1:1000, 1:500",  # and two dilutions
         )
         await pilot.press("ctrl+s")
         await settle(pilot)
@@ -136,6 +136,12 @@ async def test_per_analyte_details_and_their_count_checked(small_url: str) -> No
         assert app.focused is screen.query_one("#antibody")
         await pilot.press("end")  # the field's text is selected on focus
         await type_text(pilot, ", ab3")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        message = str(screen.query_one("#form-message", Static).render())
+        assert "Ab dilution: give one value for all analytes or one per analyte" in message
+        assert app.focused is screen.query_one("#antibody_dilution")
+        await type_text(pilot, "1:1000")  # selected on focus: replaced
         screen.query_one("#analytes", Input).focus()
         await settle(pilot, 1)
         await pilot.press("enter")

@@ -45,7 +45,7 @@ ANALYTE_FIELDS = [
     ("replicates", "replicates", "rows per isolation"),
     ("lod", "LOD", "one, or one per analyte"),
     ("antibody", "antibody", "one, or one per analyte"),
-    ("antibody_dilution", "antibody dilution", "e.g. 1:1000"),
+    ("antibody_dilution", "Ab dilution", "e.g. 1:1000"),
 ]
 PER_ANALYTE = ("units", "lod", "antibody", "antibody_dilution")
 HEAD_FIELDS = {f for f, _, _ in RUN_FIELDS + ANALYTE_FIELDS} | {"assay", "qc"}
@@ -206,7 +206,7 @@ class ReadoutGridScreen(BaseScreen):
                 given = given * len(self.analytes)
             elif len(given) != len(self.analytes):
                 label = dict((f, lab) for f, lab, _ in ANALYTE_FIELDS)[name]
-                problem = (
+                problem = problem or (
                     f"{label}: give one value for all analytes or one per analyte "
                     f"({len(self.analytes)}; {len(given)} given)"
                 )
@@ -384,7 +384,9 @@ class ReadoutGridScreen(BaseScreen):
         problem = self.read_header()
         if problem:
             message.update(problem)
-            focus_now(self.query_one(f"#{problem.split(':')[0].replace(' ', '_')}", Input))
+            label = problem.split(":")[0]
+            ident = {lab: f for f, lab, _ in ANALYTE_FIELDS}.get(label, "replicates")
+            focus_now(self.query_one(f"#{ident}", Input))
             return
         if self.query_one("#assay", Select).value is Select.NULL:
             message.update("assay: choose the assay of this run")
