@@ -47,7 +47,7 @@ def run_db(
             with lab.write() if write else lab.read() as tx:
                 return fn(tx)
 
-        return _guarded(app, group, work, done, on_error)
+        return _guarded(app, group, work, _alive(node, done), _alive(node, on_error))
 
     worker = node.run_worker(
         job,
@@ -75,13 +75,27 @@ def run_task(
     app: ExolabApp = node.app  # type: ignore[assignment]
 
     def job() -> T | None:
-        return _guarded(app, group, fn, done, on_error)
+        return _guarded(app, group, fn, _alive(node, done), _alive(node, on_error))
 
     worker = node.run_worker(
         job, name=group, group=group, thread=True, exclusive=True, exit_on_error=False
     )
     app.key_gate.track(worker)
     return worker
+
+
+def _alive(node: DOMNode, callback: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """``callback`` run only while ``node`` is still part of the app: a result that arrives
+    after its screen was closed (escape, f2) has nowhere to go."""
+    if callback is None:
+        return None
+
+    def run(value: Any) -> Any:
+        if node.is_attached and not getattr(node, "_closing", False):
+            return callback(value)
+        return None
+
+    return run
 
 
 def _guarded(

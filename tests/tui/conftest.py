@@ -49,10 +49,8 @@ def demo_url(demo_template: Path, tmp_path: Path) -> str:
     return f"sqlite:///{target}"
 
 
-@pytest.fixture
-def small_url(sqlite_url: str) -> Iterator[str]:
-    """One subject with one stored plasma tube S-1 (4 mL) in box F1/R1/B1."""
-    db = Database(sqlite_url)
+def _fill_small(url: str) -> None:
+    db = Database(url)
     lab = Lab(db, TESTER)
     with lab.write() as tx:
         subjects.create_subject(tx, {"study": "EVS", "subject_id": "P01", "group": "case"})
@@ -71,7 +69,20 @@ def small_url(sqlite_url: str) -> Iterator[str]:
             },
         )
     db.dispose()
+
+
+@pytest.fixture
+def small_url(sqlite_url: str) -> Iterator[str]:
+    """One subject with one stored plasma tube S-1 (4 mL) in box F1/R1/B1."""
+    _fill_small(sqlite_url)
     yield sqlite_url
+
+
+@pytest.fixture
+def small_db_url(db_url: str) -> Iterator[str]:
+    """The same as ``small_url`` on SQLite and on PostgreSQL (tests/conftest.py backends)."""
+    _fill_small(db_url)
+    yield db_url
 
 
 @pytest.fixture(autouse=True)

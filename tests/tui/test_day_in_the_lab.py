@@ -53,8 +53,8 @@ async def open_tube(pilot, code: str) -> None:  # type: ignore[no-untyped-def]
 
 
 @run_async
-async def test_a_day_in_the_lab(small_url: str) -> None:
-    url = small_url
+async def test_a_day_in_the_lab(small_db_url: str) -> None:
+    url = small_db_url
     app = ExolabApp(url, TESTER)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)

@@ -112,11 +112,11 @@ async def test_grid_with_unit_per_ml_shows_its_header(small_url: str) -> None:
 
 
 @run_async
-async def test_user_text_with_brackets_is_shown_as_typed(small_url: str) -> None:
+async def test_user_text_with_brackets_is_shown_as_typed(small_db_url: str) -> None:
     """Ids, notes, groups, locations, analytes and units with [tags] are data, not markup."""
     from exolab.services import samples, subjects
 
-    with lab_for(small_url).write() as tx:
+    with lab_for(small_db_url).write() as tx:
         subjects.create_subject(
             tx,
             {
@@ -141,8 +141,8 @@ async def test_user_text_with_brackets_is_shown_as_typed(small_url: str) -> None
                 "location": "F1/R1/B1/A2",
             },
         )
-    _iso(small_url, "ISO-2", notes="[bold]iso[/mL]")
-    app = ExolabApp(small_url, TESTER)
+    _iso(small_db_url, "ISO-2", notes="[bold]iso[/mL]")
+    app = ExolabApp(small_db_url, TESTER)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         for kind, key in [
