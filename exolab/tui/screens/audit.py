@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Header, Input, Static
 
 from exolab.services.audit import AuditRow, list_events
-from exolab.tui.screens.base import BaseScreen, focus_now
+from exolab.tui.screens.base import BaseScreen, focus_now, plural
 from exolab.tui.text import PlainTable
 from exolab.tui.widgets.footer import KeyFooter
 
@@ -86,7 +86,7 @@ class AuditScreen(BaseScreen):
             )
         self.last_id = events[-1].id if len(events) == PAGE else None
         self.query_one("#list-status", Static).update(
-            f"page {len(self.pages)} · {len(events)} events"
+            f"page {len(self.pages)} · {plural(len(events), 'event')}"
             + (" · more ]" if self.last_id else " · oldest reached")
             + "   (/ filter · [ ] pages · Enter opens the record)"
         )

@@ -31,7 +31,7 @@ from exolab.services.samples import (
 from exolab.services.storage import free_positions
 from exolab.tui.errors import GuardedPump
 from exolab.tui.keys import focus_now
-from exolab.tui.screens.base import BaseScreen, readout_cells
+from exolab.tui.screens.base import BaseScreen, plural, readout_cells
 from exolab.tui.text import esc, plain
 from exolab.tui.widgets.box_grid import BoxGrid
 from exolab.tui.widgets.footer import KeyFooter
@@ -440,7 +440,7 @@ class AliquotScreen(_ActionModal):
         box = self.query_one("#box", Input).value.strip().rstrip("/")
         positions = self.query_one("#positions", Input).value.split()
         if positions and len(positions) != n:
-            raise ValueError(f"{n} aliquots but {len(positions)} positions")
+            raise ValueError(f"{plural(n, 'aliquot')} but {plural(len(positions), 'position')}")
         out = []
         for i in range(n):
             code = f"{head}{str(start + i).zfill(width)}"
@@ -459,7 +459,7 @@ class AliquotScreen(_ActionModal):
 
         def done(out: list[SampleOut]) -> None:
             self.app.notify(
-                f"{len(out)} aliquots of {parent}: {', '.join(s.sample_id for s in out)}"
+                f"{plural(len(out), 'aliquot')} of {parent}: {', '.join(s.sample_id for s in out)}"
             )
             self.dismiss(out)
 

@@ -11,7 +11,7 @@ from textual.widgets.tree import TreeNode
 
 from exolab.services.storage import BoxGrid as BoxGridData
 from exolab.services.storage import BoxOut, box_grid, list_boxes
-from exolab.tui.screens.base import BaseScreen, focus_now
+from exolab.tui.screens.base import BaseScreen, focus_now, plural
 from exolab.tui.text import esc, plain
 from exolab.tui.widgets.box_grid import BoxGrid
 from exolab.tui.widgets.footer import KeyFooter
@@ -94,7 +94,7 @@ class StorageScreen(BaseScreen):
 
     def _show_box(self, grid: BoxGridData, position: str | None, focus: bool = True) -> None:
         used = sum(1 for p in grid.positions if p.sample_id)
-        loose = f" · {len(grid.loose)} tubes without position" if grid.loose else ""
+        loose = f" · {plural(len(grid.loose), 'tube')} without position" if grid.loose else ""
         self.query_one("#box-info", Static).update(
             f"[b]{esc(grid.box.path)}[/b] · {grid.box.n_rows}x{grid.box.n_cols} · {used} used, "
             f"{len(grid.free)} free{loose}   [green]##[/] available [yellow]>>[/] checked out  · free"

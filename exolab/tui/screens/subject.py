@@ -18,7 +18,7 @@ from exolab.services.browse import VisitRow, subject_filters, subject_visits
 from exolab.services.context import Tx
 from exolab.services.queries import TrajectoryPoint, trajectory_for_subject
 from exolab.services.subjects import SubjectOut, get_subject
-from exolab.tui.screens.base import BaseScreen, focus_now
+from exolab.tui.screens.base import BaseScreen, focus_now, plural
 from exolab.tui.text import PlainTable, esc, options
 from exolab.tui.widgets.footer import KeyFooter
 
@@ -114,7 +114,7 @@ class SubjectScreen(BaseScreen):
             f"[b]{esc(s.study)}/{esc(s.subject_id)}[/b] · sex {esc(s.sex or '—')} · "
             f"born {s.birth_year or '—'} · group {esc(s.group or '—')} · {esc(s.diagnosis or '')}\n"
             f"enrolled {s.enrolled_on or '—'} · consent {esc(s.consent or '—')} · "
-            f"{len(d.visits)} visits · "
+            f"{plural(len(d.visits), 'visit')} · "
             f"version {s.version}"
         )
         visits = self.query_one("#visits", DataTable)

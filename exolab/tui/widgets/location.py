@@ -84,7 +84,7 @@ class LocationPicker(Vertical):
             self.grid_data = grid
             self.query_one("#picker-grid", BoxGrid).show(grid, pos)
             self.query_one("#picker-info", Static).update(
-                f"{grid.box.path}: {len(grid.free)} free positions; tab to the grid, arrows + Enter "
+                f"{grid.box.path}: {len(grid.free)} free position{'' if len(grid.free) == 1 else 's'}; tab to the grid, arrows + Enter "
                 + ("marks positions" if self.multi else "picks one")
             )
 
