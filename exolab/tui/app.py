@@ -8,7 +8,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -20,6 +20,20 @@ from exolab.services.context import Actor, Lab
 from exolab.services.errors import ExolabError, ValidationFailed
 from exolab.settings import Settings
 from exolab.tui.list_kinds import LIST_KINDS
+
+NARROW = 100  # columns below which forms stack their columns (app.tcss .narrow)
+
+# Palette commands that change data (marked for a user who may not write).
+WRITE_COMMANDS = frozenset(
+    {
+        "Register sample",
+        "Register subject",
+        "Record isolation",
+        "Enter readouts for a run",
+        "Import file",
+        "Undo an import batch",
+    }
+)
 
 
 class ExolabCommands(Provider):
@@ -86,6 +100,7 @@ class ExolabApp(App[int]):
         *,
         settings: Settings | None = None,
         database: Database | None = None,
+        log_path: Path | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings or Settings()
@@ -96,11 +111,14 @@ class ExolabApp(App[int]):
         self.warmed_up = False
         # Values of the last registered sample, the defaults for the next one (batch work).
         self.last_sample: dict[str, Any] = {}
-        url_obj = self.db.engine.url
-        if url_obj.get_backend_name() == "sqlite":
-            self.url_display = f"sqlite {Path(url_obj.database or ':memory:').name}"
-        else:
-            self.url_display = f"{url_obj.get_backend_name()} {url_obj.host}/{url_obj.database}"
+        from exolab.tui.errors import ui_log_path
+
+        self.log_path = log_path or ui_log_path()
+        from exolab.tui.keys import KeyGate
+
+        self.key_gate = KeyGate(self)
+        self.unexpected: list[BaseException] = []  # reported bugs, newest last (tests read it)
+        self.url_display = database_label(self.db.engine.url)
 
     # -- start-up ----------------------------------------------------------------------------
 
@@ -115,6 +133,10 @@ class ExolabApp(App[int]):
         self.sub_title = f"{self.lab.user_name} · {self.url_display}"
         run_db(self, lambda tx: tx.actor, self._actor_loaded, group="actor")
 
+    def on_resize(self, event: events.Resize) -> None:
+        # app.tcss: forms stack their columns on narrow terminals (80x24)
+        self.set_class(event.size.width < NARROW, "narrow")
+
     def warm_up(self) -> None:
         """Import the other screens in the background, once, after the first screen has its
         data (imports hold the interpreter lock: done earlier they slow the first page)."""
@@ -127,8 +149,22 @@ class ExolabApp(App[int]):
         self.actor_loaded = True
         mode = "" if actor.can_write else " · read-only"
         self.sub_title = f"{actor.name} ({actor.role}{mode}) · {self.url_display}"
+        self.screen.refresh_bindings()  # footers show write keys only to writers
 
     # -- permissions and errors --------------------------------------------------------------
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Notifications quote user data (ids, units, notes, error messages): always literal
+        text (widgets' notify passes markup=True on their own; see exolab.tui.text)."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def require_writer(self, what: str) -> bool:
         """True when the user may write; otherwise say why the action is disabled."""
@@ -158,12 +194,78 @@ class ExolabApp(App[int]):
                 text = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
                 self.notify(f"database: {text}", title="Database", severity="error", timeout=8)
             else:
-                self.notify(
-                    f"unexpected {type(exc).__name__}: {exc}",
-                    title="Error",
-                    severity="error",
-                    timeout=10,
-                )
+                self.report_unexpected(exc, "worker")
+
+    def report_unexpected(self, exc: BaseException, where: str) -> None:
+        """A bug, not a user error: details to the log file, a notification naming it; the
+        app stays up (see docs/ui.md)."""
+        from exolab.tui.errors import write_error
+
+        self.unexpected.append(exc)
+        written = write_error(self.log_path, exc, where, self.lab.user_name)
+        details = f"details in {written}" if written else f"could not write {self.log_path}"
+        self.notify(
+            f"unexpected {type(exc).__name__}: {str(exc)[:200]}\n{details}",
+            title="Error (the app carries on)",
+            severity="error",
+            timeout=15,
+        )
+
+    async def on_event(self, event: events.Event) -> None:
+        # Keys in order, each once the UI has finished reacting to the one before (a
+        # scanner's burst must not reach a field that is about to lose focus): exolab.tui.keys
+        if (
+            isinstance(event, events.Key)
+            and not event.is_forwarded
+            and self.screen_stack
+            and not self.key_gate.admit(event)
+        ):
+            return
+        await super().on_event(event)
+
+    async def deliver_key(self, event: events.Key) -> None:
+        """A key the gate held, delivered now."""
+        await super().on_event(event)
+
+    async def _dispatch_message(self, message: Any) -> None:
+        # Key bindings and actions run here: an error in one must not stop the app's message
+        # loop (Textual ends a loop at its first unhandled error).
+        try:
+            await super()._dispatch_message(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not self.screen_stack:
+                raise
+            self.report_unexpected(exc, f"{type(message).__name__} on {type(self.screen).__name__}")
+
+    def _handle_exception(self, error: Exception) -> None:
+        """Textual's last resort (errors while composing, mounting, rendering or in a widget's
+        own handler) exits the app; here the error is reported and the screen it happened on
+        is closed instead (its widgets may be half built), unless it is the first screen."""
+        from textual._context import active_message_pump
+
+        if not self.is_running or len(self.screen_stack) < 1 or self._exit_renderables:
+            super()._handle_exception(error)
+            return
+        pump = active_message_pump.get(None)
+        screen: Screen[Any] | None = None
+        if isinstance(pump, Screen):
+            screen = pump
+        elif pump is not None and pump is not self:
+            try:
+                screen = pump.screen  # type: ignore[attr-defined]
+            except Exception:
+                screen = None
+        where = type(screen or self.screen).__name__
+        self.report_unexpected(error, f"{type(pump).__name__} on {where}")
+        if screen is not None and screen in self.screen_stack[1:]:
+
+            def close() -> None:
+                while screen in self.screen_stack[1:]:
+                    self.pop_screen()
+
+            self.call_later(close)
 
     @on(Worker.StateChanged)
     def _worker_state(self, event: Worker.StateChanged) -> None:
@@ -297,6 +399,17 @@ class ExolabApp(App[int]):
             ("Help", "keys of the current screen (f1 / ?)", self.action_help),
             ("Quit", "leave exolab (ctrl+q)", self.action_quit_app),
         ]
+        if not self.actor.can_write:  # marked, not hidden: choosing one says why it is refused
+            cmds = [
+                (
+                    f"{name} (read-only)",
+                    f"needs a technician or admin; you are {self.actor.role}",
+                    cb,
+                )
+                if name in WRITE_COMMANDS
+                else (name, help_text, cb)
+                for name, help_text, cb in cmds
+            ]
         return cmds
 
     def lookup_ids(self, text: str) -> tuple[Any, list[Any]]:
@@ -381,6 +494,19 @@ class ExolabApp(App[int]):
 
     def on_unmount(self) -> None:
         self.db.dispose()
+
+
+def database_label(url: Any) -> str:
+    """How the header names the database: ``sqlite lab.db``, ``postgresql db.example.org:5433/
+    lab``, ``postgresql lab (local socket)`` when the URL names no host."""
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return f"sqlite {Path(url.database or ':memory:').name}"
+    name = url.database or "(default database)"
+    if not url.host:
+        return f"{backend} {name} (local socket)"
+    port = f":{url.port}" if url.port else ""
+    return f"{backend} {url.host}{port}/{name}"
 
 
 def _warm_up() -> None:

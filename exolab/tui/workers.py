@@ -8,6 +8,7 @@ them next to the field) or up to the app's single worker-error handler (a notifi
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -31,26 +32,24 @@ def run_db(
     group: str,
     write: bool = False,
     on_error: Callable[[ExolabError], Any] | None = None,
+    holds_keys: bool | None = None,
 ) -> Worker[T | None]:
-    """Run ``fn(tx)`` in a thread; call ``done(result)`` on the UI thread when it succeeds."""
+    """Run ``fn(tx)`` in a thread; call ``done(result)`` on the UI thread when it succeeds.
+
+    ``holds_keys`` (default: for writes) keeps keys typed meanwhile until ``done`` has run:
+    for work whose result moves focus or opens a screen (a save that readies the form for the
+    next tube, a scanned id that opens its record), see exolab.tui.keys."""
     app: ExolabApp = node.app  # type: ignore[assignment]
     lab = app.lab
 
     def job() -> T | None:
-        try:
+        def work() -> T:
             with lab.write() if write else lab.read() as tx:
-                result = fn(tx)
-        except ExolabError as exc:
-            if on_error is None:
-                raise
-            app.call_from_thread(on_error, exc)
-            return None
-        worker = get_current_worker()
-        if done is not None and not worker.is_cancelled:
-            app.call_from_thread(done, result)
-        return result
+                return fn(tx)
 
-    return node.run_worker(
+        return _guarded(app, group, work, _alive(node, done), _alive(node, on_error))
+
+    worker = node.run_worker(
         job,
         name=group,
         group=group,
@@ -58,6 +57,9 @@ def run_db(
         exclusive=True,
         exit_on_error=False,
     )
+    if write if holds_keys is None else holds_keys:
+        app.key_gate.track(worker)
+    return worker
 
 
 def run_task(
@@ -68,21 +70,56 @@ def run_task(
     group: str,
     on_error: Callable[[ExolabError], Any] | None = None,
 ) -> Worker[T | None]:
-    """Like :func:`run_db` for service calls that open their own transactions (imports)."""
-    app = node.app
+    """Like :func:`run_db` for service calls that open their own transactions (imports);
+    keys typed meanwhile wait for the result."""
+    app: ExolabApp = node.app  # type: ignore[assignment]
 
     def job() -> T | None:
-        try:
-            result = fn()
-        except ExolabError as exc:
-            if on_error is None:
-                raise
-            app.call_from_thread(on_error, exc)
-            return None
+        return _guarded(app, group, fn, _alive(node, done), _alive(node, on_error))
+
+    worker = node.run_worker(
+        job, name=group, group=group, thread=True, exclusive=True, exit_on_error=False
+    )
+    app.key_gate.track(worker)
+    return worker
+
+
+def _alive(node: DOMNode, callback: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """``callback`` run only while ``node`` is still part of the app: a result that arrives
+    after its screen was closed (escape, f2) has nowhere to go."""
+    if callback is None:
+        return None
+
+    def run(value: Any) -> Any:
+        if node.is_attached and not getattr(node, "_closing", False):
+            return callback(value)
+        return None
+
+    return run
+
+
+def _guarded(
+    app: ExolabApp,
+    group: str,
+    work: Callable[[], T],
+    done: Callable[[T], Any] | None,
+    on_error: Callable[[ExolabError], Any] | None,
+) -> T | None:
+    """Run ``work`` in the worker thread and hand its result or error to the UI thread."""
+    try:
+        result = work()
         if done is not None and not get_current_worker().is_cancelled:
             app.call_from_thread(done, result)
         return result
+    except ExolabError as exc:
+        _to_ui(app, on_error or app.report_error, exc)
+    except Exception as exc:  # database down (a plain message) or a bug (logged)
+        _to_ui(app, app.report_error, exc)
+    return None
 
-    return node.run_worker(
-        job, name=group, group=group, thread=True, exclusive=True, exit_on_error=False
-    )
+
+def _to_ui(app: ExolabApp, report: Callable[[Any], Any], exc: Exception) -> None:
+    if get_current_worker().is_cancelled or not app.is_running:
+        return
+    with contextlib.suppress(RuntimeError):  # the app closed meanwhile
+        app.call_from_thread(report, exc)

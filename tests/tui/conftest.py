@@ -49,10 +49,8 @@ def demo_url(demo_template: Path, tmp_path: Path) -> str:
     return f"sqlite:///{target}"
 
 
-@pytest.fixture
-def small_url(sqlite_url: str) -> Iterator[str]:
-    """One subject with one stored plasma tube S-1 (4 mL) in box F1/R1/B1."""
-    db = Database(sqlite_url)
+def _fill_small(url: str) -> None:
+    db = Database(url)
     lab = Lab(db, TESTER)
     with lab.write() as tx:
         for box in ("F1/R1/B1", "F2/R1/B9"):  # storage is created explicitly
@@ -73,11 +71,33 @@ def small_url(sqlite_url: str) -> Iterator[str]:
             },
         )
     db.dispose()
+
+
+@pytest.fixture
+def small_url(sqlite_url: str) -> Iterator[str]:
+    """One subject with one stored plasma tube S-1 (4 mL) in box F1/R1/B1."""
+    _fill_small(sqlite_url)
     yield sqlite_url
 
 
-async def settle(pilot: Pilot[Any], rounds: int = 4) -> None:
-    """Let workers finish and their results reach the screen."""
+@pytest.fixture
+def small_db_url(db_url: str) -> Iterator[str]:
+    """The same as ``small_url`` on SQLite and on PostgreSQL (tests/conftest.py backends)."""
+    _fill_small(db_url)
+    yield db_url
+
+
+@pytest.fixture(autouse=True)
+def ui_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Unexpected-error details go to a file of the test, not the user's log directory."""
+    path = tmp_path / "ui.log"
+    monkeypatch.setenv("EXOLAB_UI_LOG", str(path))
+    return path
+
+
+async def settle(pilot: Pilot[Any], rounds: int = 4, *, expect_errors: bool = False) -> None:
+    """Let workers finish and their results reach the screen; an unexpected error the app
+    reported (and carried on after) fails the test unless ``expect_errors``."""
     from contextlib import suppress
 
     from textual.worker import WorkerCancelled
@@ -88,6 +108,8 @@ async def settle(pilot: Pilot[Any], rounds: int = 4) -> None:
         with suppress(WorkerCancelled):  # a newer request replaced it (exclusive groups)
             await app.workers.wait_for_complete()
     await pilot.pause(0.05)
+    if not expect_errors:
+        assert not getattr(app, "unexpected", None), getattr(app, "unexpected", None)
 
 
 async def type_text(pilot: Pilot[Any], text: str) -> None:

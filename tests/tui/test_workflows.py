@@ -218,7 +218,8 @@ async def test_readout_grid_accepts_censored_values(small_url: str) -> None:
         await type_text(pilot, "ELISA-7")
         await pilot.press("tab")
         await choose(pilot, "elisa")
-        await pilot.press("tab", "tab")
+        await pilot.press("tab", "tab", "tab", "tab", "tab")  # date, instrument, buffer, QC
+        assert app.focused is app.screen.query_one("#analytes")
         await type_text(pilot, "CD63, ALB")
         await pilot.press("tab")
         await type_text(pilot, "pg/mL, ug/mL")
@@ -259,7 +260,7 @@ async def run_import(pilot, path: str) -> str:  # type: ignore[no-untyped-def]
     await type_text(pilot, path)
     await pilot.press("tab")
     await choose(pilot, "subjects")
-    await pilot.press("ctrl+k")
+    await pilot.press("ctrl+t")
     await settle(pilot, 8)
     return str(pilot.app.screen.query_one("#import-status", Static).render())
 

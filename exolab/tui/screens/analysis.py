@@ -8,7 +8,8 @@ from typing import Any
 from textual import on
 from textual.widgets import Select
 
-from exolab.tui.screens.base import BaseScreen
+from exolab.tui.screens.base import BaseScreen, focus_now
+from exolab.tui.text import options
 
 ALL_STUDIES = "all studies"
 
@@ -37,10 +38,8 @@ class AnalysisScreen(BaseScreen):
         offered = list(analytes)
         if self.analyte and self.analyte not in offered:
             offered.insert(0, self.analyte)
-        self.query_one("#pick-analyte", Select).set_options([(a, a) for a in offered])
-        self.query_one("#pick-study", Select).set_options(
-            [(ALL_STUDIES, ALL_STUDIES)] + [(s, s) for s in studies]
-        )
+        self.query_one("#pick-analyte", Select).set_options(options(offered))
+        self.query_one("#pick-study", Select).set_options(options([ALL_STUDIES, *studies]))
         self.query_one("#pick-study", Select).value = self.study or ALL_STUDIES
         if self.analyte:
             self.query_one("#pick-analyte", Select).value = self.analyte
@@ -75,7 +74,7 @@ class AnalysisScreen(BaseScreen):
 
     def action_pick(self, which: str) -> None:
         select = self.query_one(f"#pick-{which}", Select)
-        select.focus()
+        focus_now(select)
         select.expanded = True
 
     def action_back(self) -> None:

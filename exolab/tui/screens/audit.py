@@ -11,7 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Header, Input, Static
 
 from exolab.services.audit import AuditRow, list_events
-from exolab.tui.screens.base import BaseScreen
+from exolab.tui.screens.base import BaseScreen, focus_now, plural
+from exolab.tui.text import PlainTable
 from exolab.tui.widgets.footer import KeyFooter
 
 PAGE = 100
@@ -45,15 +46,15 @@ class AuditScreen(BaseScreen):
                 )
                 yield Input(self.entity_id or "", placeholder="record id", id="a-id")
                 yield Input("", placeholder="user", id="a-user")
-            yield DataTable(id="table", cursor_type="row", zebra_stripes=True)
-            yield Static("", id="audit-detail", classes="panel")
+            yield PlainTable(id="table", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="audit-detail", classes="panel", markup=False)
             yield Static("", id="list-status")
         yield KeyFooter()
 
     def on_mount(self) -> None:
         t = self.query_one("#table", DataTable)
         t.add_columns("#", "When (UTC)", "User", "Action", "Entity", "Record", "Reason", "Batch")
-        t.focus()
+        focus_now(t)
         self.load()
 
     def load(self) -> None:
@@ -85,7 +86,7 @@ class AuditScreen(BaseScreen):
             )
         self.last_id = events[-1].id if len(events) == PAGE else None
         self.query_one("#list-status", Static).update(
-            f"page {len(self.pages)} · {len(events)} events"
+            f"page {len(self.pages)} · {plural(len(events), 'event')}"
             + (" · more ]" if self.last_id else " · oldest reached")
             + "   (/ filter · [ ] pages · Enter opens the record)"
         )
@@ -109,7 +110,7 @@ class AuditScreen(BaseScreen):
             self.lab_app.open_record(ev.entity, ev.entity_id)
 
     def action_filter(self) -> None:
-        self.query_one("#a-entity", Input).focus()
+        focus_now(self.query_one("#a-entity", Input))
 
     @on(Input.Submitted)
     def _apply(self) -> None:
@@ -118,7 +119,7 @@ class AuditScreen(BaseScreen):
         self.user = self.query_one("#a-user", Input).value.strip() or None
         self.pages = [None]
         self.load()
-        self.query_one("#table").focus()
+        focus_now(self.query_one("#table"))
 
     def action_older(self) -> None:
         if self.last_id is not None:
@@ -135,6 +136,6 @@ class AuditScreen(BaseScreen):
 
     def action_back(self) -> None:
         if isinstance(self.focused, Input):
-            self.query_one("#table").focus()
+            focus_now(self.query_one("#table"))
         elif len(self.app.screen_stack) > 1:
             self.app.pop_screen()

@@ -10,6 +10,8 @@ from textual.worker import Worker
 
 from exolab.services.context import Tx
 from exolab.services.errors import ExolabError
+from exolab.tui.errors import GuardedPump
+from exolab.tui.keys import focus_now
 from exolab.tui.workers import run_db
 
 if TYPE_CHECKING:
@@ -17,9 +19,10 @@ if TYPE_CHECKING:
     from exolab.tui.app import ExolabApp
 
 T = TypeVar("T")
+__all__ = ["BaseScreen", "focus_now", "plural", "readout_cells"]
 
 
-class BaseScreen(Screen[Any]):
+class BaseScreen(GuardedPump, Screen[Any]):
     """A screen with typed access to the app and a one-line way to run database work."""
 
     resumed_before = False
@@ -42,8 +45,11 @@ class BaseScreen(Screen[Any]):
         group: str = "load",
         write: bool = False,
         on_error: Callable[[ExolabError], Any] | None = None,
+        holds_keys: bool | None = None,
     ) -> Worker[T | None]:
-        return run_db(self, fn, done, group=group, write=write, on_error=on_error)
+        return run_db(
+            self, fn, done, group=group, write=write, on_error=on_error, holds_keys=holds_keys
+        )
 
 
 def readout_cells(r: ReadoutOut) -> list[str]:
@@ -59,3 +65,8 @@ def readout_cells(r: ReadoutOut) -> list[str]:
         str(r.replicate),
         r.qc or "",
     ]
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``1 readout``, ``2 readouts``."""
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"

@@ -18,6 +18,7 @@ from exolab.services.browse import AnalyteChoices, cohort_choices
 from exolab.services.context import Tx
 from exolab.services.queries import CohortRow, cohort_summary
 from exolab.tui.screens.analysis import ALL_STUDIES, AnalysisScreen, num
+from exolab.tui.screens.base import focus_now
 from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.row_table import RowTable
 
@@ -87,7 +88,7 @@ class CohortScreen(AnalysisScreen):
 
     def on_mount(self) -> None:
         self.query_one("#cohort-rows", RowTable).set_rows(self._columns(), [])
-        self.query_one("#cohort-rows", RowTable).focus()
+        focus_now(self.query_one("#cohort-rows", RowTable))
         self.db(cohort_choices, self._choices, group="cohort-choices")
 
     def _columns(self) -> list[str]:

@@ -15,6 +15,7 @@ from exolab.services.browse import AnalyteChoices, compare_choices
 from exolab.services.context import Tx
 from exolab.services.queries import MethodPair, compare_methods
 from exolab.tui.screens.analysis import ALL_STUDIES, AnalysisScreen, num
+from exolab.tui.screens.base import focus_now
 from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.row_table import RowTable
 
@@ -100,7 +101,7 @@ class CompareMethodsScreen(AnalysisScreen):
 
     def on_mount(self) -> None:
         self.query_one("#pairs", RowTable).set_rows(PAIR_COLUMNS, [])
-        self.query_one("#pairs", RowTable).focus()
+        focus_now(self.query_one("#pairs", RowTable))
         self.db(compare_choices, self._choices, group="compare-choices")
 
     # -- loading -----------------------------------------------------------------------------

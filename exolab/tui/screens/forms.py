@@ -22,6 +22,8 @@ from exolab.domain import vocab
 from exolab.domain.schemas import IsolationIn, ReadoutIn, SampleIn, SubjectIn
 from exolab.services.context import Tx
 from exolab.services.errors import ExolabError, StaleRecord
+from exolab.tui.errors import GuardedPump
+from exolab.tui.screens.base import focus_now
 from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.forms import FieldSpec, FormMixin, model_errors
 from exolab.tui.workers import run_db
@@ -73,12 +75,13 @@ def spec_for(name: str, value: Any = None, *, required: bool = False) -> FieldSp
         name=name,
         label=label_of(name),
         choices=voc.choices() if voc else None,
+        meanings=dict(voc.codes) if voc else None,
         value=as_text(value),
         required=required,
     )
 
 
-class RecordForm(ModalScreen[Any], FormMixin):
+class RecordForm(GuardedPump, ModalScreen[Any], FormMixin):
     """A modal form of FieldRows over a domain model; ctrl+s saves, escape cancels."""
 
     BINDINGS = [
@@ -97,10 +100,10 @@ class RecordForm(ModalScreen[Any], FormMixin):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog form-dialog"):
-            yield Label(self.heading, classes="dialog-title", id="form-title")
+            yield Label(self.heading, classes="dialog-title", id="form-title", markup=False)
             with VerticalScroll(id="form-body"):
                 yield from self.compose_body()
-            yield Static("", id="form-message", classes="field-error")
+            yield Static("", id="form-message", classes="field-error", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Save (ctrl+s)", variant="primary", id="save")
                 yield Button("Cancel (esc)", id="cancel")
@@ -131,8 +134,17 @@ class RecordForm(ModalScreen[Any], FormMixin):
         *,
         write: bool = False,
         group: str = "form",
+        holds_keys: bool | None = None,
     ) -> None:
-        run_db(self, fn, done, group=group, write=write, on_error=self.show_service_error)
+        run_db(
+            self,
+            fn,
+            done,
+            group=group,
+            write=write,
+            on_error=self.show_service_error,
+            holds_keys=holds_keys,
+        )
 
 
 class SubjectFormScreen(RecordForm):
@@ -297,7 +309,12 @@ class EditRecordScreen(RecordForm):
 
     def action_reload(self) -> None:
         kind, key, pk = self.kind, self.key, self.pk
-        self.db(lambda tx: load_for_edit(tx, kind, key, pk), self._loaded, group="edit-load")
+        self.db(
+            lambda tx: load_for_edit(tx, kind, key, pk),
+            self._loaded,
+            group="edit-load",
+            holds_keys=True,
+        )
 
     async def _loaded(self, loaded: tuple[dict[str, Any], int]) -> None:
         self.base, self.version = loaded
@@ -310,10 +327,10 @@ class EditRecordScreen(RecordForm):
         self.query_one("#form-title", Label).update(f"{self.heading} (version {self.version})")
         self.query_one("#form-message", Static).update("")
         if self.specs:
-            self.field(self.specs[0].name).focus()
+            focus_now(self.field(self.specs[0].name))
 
     def action_focus_reason(self) -> None:
-        self.field("reason").focus()
+        focus_now(self.field("reason"))
 
     def form_values(self) -> dict[str, Any]:
         values = super().form_values()

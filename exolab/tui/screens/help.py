@@ -10,6 +10,11 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Label, Static
 
+from exolab.tui.errors import GuardedPump
+from exolab.tui.screens.base import focus_now
+from exolab.tui.text import PlainTable
+from exolab.tui.widgets.footer import is_write
+
 KEY_NAMES = {
     "question_mark": "?",
     "slash": "/",
@@ -27,7 +32,7 @@ def key_label(key: str) -> str:
     return KEY_NAMES.get(key, key)
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(GuardedPump, ModalScreen[None]):
     """Lists every key active on the screen it was opened from."""
 
     BINDINGS = [
@@ -43,9 +48,11 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog help"):
             yield Label(
-                f"Keys: {self.target.title or type(self.target).__name__}", classes="dialog-title"
+                f"Keys: {self.target.title or type(self.target).__name__}",
+                classes="dialog-title",
+                markup=False,
             )
-            yield DataTable(id="keys", cursor_type="row", zebra_stripes=True)
+            yield PlainTable(id="keys", cursor_type="row", zebra_stripes=True)
             yield Static(
                 "ctrl+p: command palette — type an id (sample, isolation, subject, box) "
                 "or an action name. A barcode scanner types an id + Enter into any scan or "
@@ -57,6 +64,8 @@ class HelpScreen(ModalScreen[None]):
         table = self.query_one("#keys", DataTable)
         table.add_columns("Key", "Action", "")
         seen: set[tuple[str, str]] = set()
+        actor = getattr(self.app, "actor", None)  # the ExolabApp's user (not imported: no cycle)
+        writer = actor is None or actor.can_write
         for key, active in self.target.active_bindings.items():
             binding = active.binding
             desc = binding.description or binding.action
@@ -64,11 +73,12 @@ class HelpScreen(ModalScreen[None]):
                 continue
             seen.add((key, desc))
             state = "" if active.enabled else "(disabled)"
+            if not writer and is_write(binding):
+                state = "(read-only: needs write access)"
             table.add_row(key_label(key), desc, state)
-        actor = getattr(self.app, "actor", None)  # the ExolabApp's user (not imported: no cycle)
-        if actor is not None and not actor.can_write:
-            table.add_row("", "write actions are read-only for your role", actor.role)
-        table.focus()
+        if not writer:
+            table.add_row("", "write actions are read-only for your role", actor.role)  # type: ignore[union-attr]
+        focus_now(table)
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -20,7 +20,7 @@ from exolab.services.browse import (
     work_queues,
 )
 from exolab.services.context import Tx
-from exolab.tui.screens.base import BaseScreen
+from exolab.tui.screens.base import BaseScreen, focus_now
 from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.row_table import RowTable
 
@@ -73,7 +73,7 @@ class HomeScreen(BaseScreen):
     def on_mount(self) -> None:
         self.query_one("#activity", RowTable).set_rows(ACTIVITY_COLUMNS, [])
         self.query_one("#queues", RowTable).set_rows(QUEUE_COLUMNS, [])
-        self.query_one("#scan", Input).focus()
+        focus_now(self.query_one("#scan", Input))
         # Load after the first paint, so the scan field is usable at once and a user who
         # goes straight to a list does not wait behind the home screen's queries.
         self.call_after_refresh(self._load_if_shown)
@@ -188,7 +188,7 @@ class HomeScreen(BaseScreen):
                 return
             self.lab_app.open_record(found.kind, found.key, detail)
 
-        self.db(look_up, opened, group="scan")
+        self.db(look_up, opened, group="scan", holds_keys=True)
 
     @on(RowTable.RowSelected, "#queues")
     def _queue_row(self, event: RowTable.RowSelected) -> None:
@@ -213,4 +213,4 @@ class HomeScreen(BaseScreen):
         self.lab_app.action_register_sample()
 
     def action_focus_scan(self) -> None:
-        self.query_one("#scan", Input).focus()
+        focus_now(self.query_one("#scan", Input))

@@ -22,8 +22,9 @@ from exolab.services.context import Tx
 from exolab.services.isolations import IsolationOut, get_isolation, record_isolation
 from exolab.services.readouts import ReadoutOut, readouts_of
 from exolab.services.standards import misev_report
-from exolab.tui.screens.base import BaseScreen, readout_cells
+from exolab.tui.screens.base import BaseScreen, focus_now, plural, readout_cells
 from exolab.tui.screens.forms import spec_for
+from exolab.tui.text import PlainTable, esc
 from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.forms import FormMixin, model_errors
 
@@ -94,10 +95,10 @@ class IsolationScreen(BaseScreen):
         with VerticalScroll(id="iso-view"):
             yield Static("loading…", id="iso-head", classes="panel")
             yield Label("Method steps (in order)", classes="panel-title")
-            yield DataTable(id="steps", cursor_type="row", show_cursor=False)
+            yield PlainTable(id="steps", cursor_type="row", show_cursor=False)
             yield Static("", id="iso-misev", classes="panel")
             yield Label("Readouts and characterisation", classes="panel-title")
-            yield DataTable(id="readouts", cursor_type="row", zebra_stripes=True)
+            yield PlainTable(id="readouts", cursor_type="row", zebra_stripes=True)
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -121,17 +122,17 @@ class IsolationScreen(BaseScreen):
                 misev=misev_report(tx, code),
             )
 
-        self.db(load, self._show, group="isolation")
+        self.db(load, self._show, group="isolation", holds_keys=True)
 
     def _show(self, d: IsolationDetail) -> None:
         self.detail = d
         i = d.isolation
         self.query_one("#iso-head", Static).update(
-            f"[b]{i.isolation_id}[/b] from sample [b]{i.sample_id}[/b] on {i.isolated_on} · "
-            f"method [b]{i.method}[/b]\ninput {_fmt(i.input_volume_ml)} mL · final "
-            f"{_fmt(i.final_volume_ul)} µL in {_fmt(i.resuspension_buffer)} · kit {_fmt(i.kit)} "
-            f"lot {_fmt(i.kit_lot)} · operator {_fmt(i.operator)} · version {i.version}"
-            + (f"\nnotes: {i.notes}" if i.notes else "")
+            f"[b]{esc(i.isolation_id)}[/b] from sample [b]{esc(i.sample_id)}[/b] on "
+            f"{i.isolated_on} · method [b]{esc(i.method)}[/b]\ninput {_fmt(i.input_volume_ml)} mL"
+            f" · final {_fmt(i.final_volume_ul)} µL in {esc(_fmt(i.resuspension_buffer))} · kit "
+            f"{esc(_fmt(i.kit))} lot {esc(_fmt(i.kit_lot))} · operator {esc(_fmt(i.operator))} · "
+            f"version {i.version}" + (f"\nnotes: {esc(i.notes)}" if i.notes else "")
         )
         self.query_one("#iso-misev", Static).update(misev_text(d.misev))
         steps = self.query_one("#steps", DataTable)
@@ -231,14 +232,14 @@ class IsolationFormScreen(BaseScreen, FormMixin):
                         id="chain",
                         placeholder="duc, dg, sec, precipitation, iac, uf, tff, af4, ...",
                     )
-                    yield Static("", classes="field-error", id="error-method")
+                    yield Static("", classes="field-error", id="error-method", markup=False)
                     yield Vertical(id="steps")
-            yield Static("", id="form-message", classes="field-error")
+            yield Static("", id="form-message", classes="field-error", markup=False)
         yield KeyFooter()
 
     def on_mount(self) -> None:
         first = "isolation_id"
-        self.field(first).focus()
+        focus_now(self.field(first))
 
     def form_values(self) -> dict[str, Any]:
         values = super().form_values()
@@ -281,7 +282,7 @@ class IsolationFormScreen(BaseScreen, FormMixin):
                         classes="step-param",
                     )
                 )
-            widgets.append(Static("", classes="field-error", id=f"error-step-{n}"))
+            widgets.append(Static("", classes="field-error", id=f"error-step-{n}", markup=False))
         await box.mount_all(widgets)
 
     def step_values(self) -> dict[tuple[int, str, str], str]:
@@ -333,7 +334,7 @@ class IsolationFormScreen(BaseScreen, FormMixin):
 
         def done(out: IsolationOut) -> None:
             self.notify(
-                f"isolation {out.isolation_id} recorded ({out.method}, {len(out.steps)} steps)"
+                f"isolation {out.isolation_id} recorded ({out.method}, {plural(len(out.steps), 'step')})"
             )
             self.app.pop_screen()
             self.lab_app.open_record("isolation", out.isolation_id)
@@ -346,7 +347,7 @@ class IsolationFormScreen(BaseScreen, FormMixin):
         )
 
     def action_steps(self) -> None:
-        self.query_one("#chain", Input).focus()
+        focus_now(self.query_one("#chain", Input))
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:

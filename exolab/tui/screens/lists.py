@@ -18,7 +18,8 @@ from textual.widgets import Header, Input, Label, Static
 from exolab.services.browse import ListQuery, Page, Resolved, RowOut, list_page, resolve_id
 from exolab.services.context import Tx
 from exolab.tui.list_kinds import LIST_KINDS
-from exolab.tui.screens.base import BaseScreen
+from exolab.tui.screens.base import BaseScreen, focus_now
+from exolab.tui.text import esc
 from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.row_table import RowTable
 
@@ -113,7 +114,7 @@ class ListScreen(BaseScreen):
             self.query_one(f"#filter-{name}", Input).border_title = name
         if self.query_spec.search:
             self.query_one("#search-row").remove_class("hidden")
-        self.query_one("#table").focus()
+        focus_now(self.query_one("#table"))
         self.ready = True
         if self.arrived is not None:
             page, self.arrived = self.arrived, None
@@ -157,7 +158,7 @@ class ListScreen(BaseScreen):
         ]
         filters = f" · {', '.join(active)}" if active else ""
         self.query_one("#list-status", Static).update(
-            f"page {n} · {shown} · {more} · sorted by {page.sort} {arrow}{filters}"
+            esc(f"page {n} · {shown} · {more} · sorted by {page.sort} {arrow}{filters}")
         )
         self.prefetch(page)
         self.lab_app.warm_up()
@@ -220,7 +221,7 @@ class ListScreen(BaseScreen):
     def action_search(self) -> None:
         self.query_one("#search-row").remove_class("hidden")
         search = self.query_one("#search", Input)
-        search.focus()
+        focus_now(search)
 
     @on(Input.Submitted, "#search")
     def _search(self, event: Input.Submitted) -> None:
@@ -243,7 +244,7 @@ class ListScreen(BaseScreen):
             return list_page(tx, kind, query, None)
 
         def done(result: tuple[Resolved, Any] | Page) -> None:
-            self.query_one("#table").focus()
+            focus_now(self.query_one("#table"))
             if isinstance(result, tuple):
                 hit, detail = result
                 self.query_one("#search", Input).value = ""
@@ -253,7 +254,7 @@ class ListScreen(BaseScreen):
             self.cursors = [None]
             self._show(result)
 
-        self.db(search, done, group="page")
+        self.db(search, done, group="page", holds_keys=True)
 
     def action_filters(self) -> None:
         bar = self.query_one("#filters")
@@ -262,9 +263,9 @@ class ListScreen(BaseScreen):
             return
         bar.toggle_class("hidden")
         if not bar.has_class("hidden"):
-            bar.query(Input).first().focus()
+            focus_now(bar.query(Input).first())
         else:
-            self.query_one("#table").focus()
+            focus_now(self.query_one("#table"))
 
     @on(Input.Submitted, ".filter")
     def _filter(self) -> None:
@@ -282,7 +283,7 @@ class ListScreen(BaseScreen):
             else:
                 changes[name] = value
         self._restart(**changes)
-        self.query_one("#table").focus()
+        focus_now(self.query_one("#table"))
 
     def action_sort(self) -> None:
         if self.page is None:
@@ -351,7 +352,7 @@ class ListScreen(BaseScreen):
                 self.query_one("#search-row").add_class("hidden")
             else:
                 self.query_one("#filters").add_class("hidden")
-            self.query_one("#table").focus()
+            focus_now(self.query_one("#table"))
             return
         if len(self.app.screen_stack) > 1:
             self.app.pop_screen()

@@ -16,7 +16,7 @@ from exolab.domain.schemas import SampleIn
 from exolab.services.errors import ExolabError
 from exolab.services.samples import HANDLING_FIELDS, SampleOut, register_sample
 from exolab.services.storage import free_positions
-from exolab.tui.screens.base import BaseScreen
+from exolab.tui.screens.base import BaseScreen, focus_now
 from exolab.tui.screens.forms import spec_for
 from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.forms import FieldSpec, FormMixin, model_errors
@@ -56,7 +56,7 @@ class RegisterSampleScreen(BaseScreen, FormMixin):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="register.save"),
         Binding("ctrl+l", "location", "Location", id="register.location"),
-        Binding("ctrl+e", "clear", "Clear form", id="register.clear"),
+        Binding("ctrl+r", "clear", "Reset form", id="register.clear"),
         Binding("escape", "back", "Back", id="register.back"),
     ]
 
@@ -99,16 +99,21 @@ class RegisterSampleScreen(BaseScreen, FormMixin):
                 with Vertical(classes="form-column"):
                     yield Label("Pre-analytics", classes="section-title")
                     yield from self.form_rows(handling, SampleIn)
-            yield Static("", id="form-message", classes="field-error")
-            yield Static("", id="batch-info")
+            yield Static("", id="form-message", classes="field-error", markup=False)
+            yield Static("", id="batch-info", markup=False)
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.field("sample_id").focus()
+        focus_now(self.field("sample_id"))
 
     def form_values(self) -> dict[str, Any]:
         values = super().form_values()
-        values["location"] = self.query_one("#field-location", Input).value.strip() or None
+        # Field validators run while the form is still being mounted (an Input with a start
+        # value, e.g. the subject's study from the subject view, validates before the location
+        # picker below it exists): a field not mounted yet has no value.
+        found = self.query("#field-location").results(Input)
+        location = next(found, None)
+        values["location"] = (location.value.strip() or None) if location else None
         return values
 
     @on(Input.Changed)
@@ -172,7 +177,7 @@ class RegisterSampleScreen(BaseScreen, FormMixin):
             run_db(self, lambda tx: free_positions(tx, box, limit=1), advance, group="next-free")
         else:
             self.query_one("#field-location", Input).value = ""
-        self.field("sample_id").focus()
+        focus_now(self.field("sample_id"))
 
     def show_service_error(self, exc: ExolabError) -> None:
         super().show_service_error(exc)
@@ -186,14 +191,14 @@ class RegisterSampleScreen(BaseScreen, FormMixin):
         self.query_one("#error-location", Static).update(loc)
 
     def action_location(self) -> None:
-        self.query_one("#field-location", Input).focus()
+        focus_now(self.query_one("#field-location", Input))
 
     def action_clear(self) -> None:
         for spec in self.specs:
             self.set_value(spec.name, None)
         self.query_one("#field-location", Input).value = ""
         self.lab_app.last_sample = {}
-        self.field("sample_id").focus()
+        focus_now(self.field("sample_id"))
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:

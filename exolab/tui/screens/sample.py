@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -30,7 +29,10 @@ from exolab.services.samples import (
     set_status,
 )
 from exolab.services.storage import free_positions
-from exolab.tui.screens.base import BaseScreen, readout_cells
+from exolab.tui.errors import GuardedPump
+from exolab.tui.keys import focus_now
+from exolab.tui.screens.base import BaseScreen, plural, readout_cells
+from exolab.tui.text import esc, plain
 from exolab.tui.widgets.box_grid import BoxGrid
 from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.location import LocationPicker
@@ -70,7 +72,6 @@ def load_sample(tx: Tx, code: str) -> SampleDetail:
     )
 
 
-SPREC_COLUMNS = ["#", "Element", "Code", "Meaning"]
 ISOLATION_COLUMNS = ["Isolation", "Date", "Method", "Input mL"]
 READOUT_COLUMNS = ["Target", "Analyte", "Value", "Unit", "Censor", "Assay", "Run", "Rep", "QC"]
 HISTORY_COLUMNS = ["When", "User", "Action", "Reason", "Change"]
@@ -121,7 +122,7 @@ class SampleScreen(BaseScreen):
             yield Static("", id="preanalytics", classes="panel")
             with Vertical(classes="panel"):
                 yield Label("SPREC", classes="panel-title")
-                yield RowTable(id="sprec", unfocused_cursor=False)
+                yield Static("", id="sprec", markup=False)
         with Horizontal(classes="record-grid"):
             with Vertical(classes="panel"):
                 yield Label("Aliquot tree", classes="panel-title")
@@ -159,7 +160,7 @@ class SampleScreen(BaseScreen):
 
     def action_refresh(self) -> None:
         code = self.code
-        self.db(lambda tx: load_sample(tx, code), self._show, group="sample")
+        self.db(lambda tx: load_sample(tx, code), self._show, group="sample", holds_keys=True)
 
     def _show(self, d: SampleDetail) -> None:
         self.detail = d
@@ -171,12 +172,13 @@ class SampleScreen(BaseScreen):
         )
         parent = f" · aliquot of {s.parent_sample_id}" if s.parent_sample_id else ""
         limit = self.lab_app.settings.freeze_thaw_limit
-        ft_style = "[b red]" if s.freeze_thaw_count > limit else "[b]"
+        over = s.freeze_thaw_count > limit
+        ft_style = "[b red]" if over else "[b]"
         self.query_one("#sample-head", Static).update(
-            f"[b]{s.sample_id}[/b] · {s.biofluid} · {owner}{parent}\n"
-            f"status [b]{s.status}[/b] · volume {_fmt(s.volume_ml)} mL · freeze-thaw "
-            f"{ft_style}{s.freeze_thaw_count}[/] · collected {s.collected_at:%Y-%m-%d %H:%M}\n"
-            f"location [b]{s.location or 'not stored'}[/b] · SPREC [b]{s.sprec or '—'}[/b] · "
+            f"[b]{esc(s.sample_id)}[/b] · {esc(s.biofluid)} · {esc(owner)}{esc(parent)}\n"
+            f"status [b]{esc(s.status)}[/b] · volume {_fmt(s.volume_ml)} mL · freeze-thaw "
+            f"{ft_style}{s.freeze_thaw_count}{f' (over {limit})' if over else ''}[/] · collected {s.collected_at:%Y-%m-%d %H:%M}\n"
+            f"location [b]{esc(s.location or 'not stored')}[/b] · SPREC [b]{esc(s.sprec or '—')}[/b] · "
             f"version {s.version}"
         )
         if self.rest_state == "ready":
@@ -187,32 +189,32 @@ class SampleScreen(BaseScreen):
 
     def _show_rest(self, d: SampleDetail) -> None:
         s = d.sample
-        lines = [f"[b]Pre-analytics[/b]  tube {_fmt(s.tube)}"]
+        lines = [f"[b]Pre-analytics[/b]  tube {esc(_fmt(s.tube))}"]
         pairs = [
             f"{f.replace('_', ' ')}: {_fmt(getattr(s, f))}"
             for f in HANDLING_FIELDS
             if f != "tube" and getattr(s, f) is not None
         ]
-        for i in range(0, len(pairs), 2):
-            lines.append("  ".join(p.ljust(30) for p in pairs[i : i + 2]).rstrip())
+        lines += [esc(p) for p in pairs]  # one per line: never split, never cut
         if not pairs:
             lines.append("nothing recorded")
         if s.notes:
-            lines.append(f"notes: {s.notes}")
+            lines.append(f"notes: {esc(s.notes)}")
         self.query_one("#preanalytics", Static).update("\n".join(lines))
-        sprec_rows = [
-            (str(pos), [str(pos), element, code, meaning])
+        # SPREC: each element with its whole meaning (wrapped, never cut).
+        sprec_lines = [
+            f"{pos} {element.replace('_', ' ')}: {code} — {meaning}"
             for pos, element, code, meaning in d.sprec
         ]
         if d.sprec_error:
-            sprec_rows.append(("error", ["", "error", "", d.sprec_error]))
-        self.query_one("#sprec", RowTable).set_rows(SPREC_COLUMNS, sprec_rows)
+            sprec_lines.append(f"error: {d.sprec_error}")
+        self.query_one("#sprec", Static).update("\n".join(sprec_lines) or "no SPREC code")
         tree: Tree[str] = self.query_one("#aliquots", Tree)
         tree.clear()
         nodes: list[Any] = [tree.root]
         for depth, ident, status, location in d.tree:
             mark = "▶ " if ident == s.sample_id else ""
-            label = escape(f"{mark}{ident} [{status}] {location}")
+            label = plain(f"{mark}{ident} [{status}] {location}")
             parent_node = nodes[min(depth, len(nodes) - 1)]
             node = parent_node.add(label, data=ident, expand=True)
             nodes = [*nodes[: depth + 1], node]
@@ -323,14 +325,14 @@ class SampleScreen(BaseScreen):
 # -- modals ------------------------------------------------------------------------------------
 
 
-class _ActionModal(ModalScreen[Any]):
+class _ActionModal(GuardedPump, ModalScreen[Any]):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="modal.save"),
         Binding("escape", "cancel", "Cancel", id="modal.cancel"),
     ]
 
     def buttons(self) -> ComposeResult:
-        yield Static("", id="form-message", classes="field-error")
+        yield Static("", id="form-message", classes="field-error", markup=False)
         with Horizontal(classes="buttons"):
             yield Button("Save (ctrl+s)", variant="primary", id="save")
             yield Button("Cancel (esc)", id="cancel")
@@ -370,6 +372,7 @@ class AliquotScreen(_ActionModal):
                 f"Aliquot {p.sample_id} ({_fmt(p.volume_ml)} mL, freeze-thaw {p.freeze_thaw_count} → "
                 f"{p.freeze_thaw_count + 1})",
                 classes="dialog-title",
+                markup=False,
             )
             with VerticalScroll():
                 yield Label("number of aliquots")
@@ -386,7 +389,7 @@ class AliquotScreen(_ActionModal):
             yield from self.buttons()
 
     def on_mount(self) -> None:
-        self.query_one("#count", Input).focus()
+        focus_now(self.query_one("#count", Input))
         self._suggest()
 
     @on(Input.Changed, "#count")
@@ -437,7 +440,7 @@ class AliquotScreen(_ActionModal):
         box = self.query_one("#box", Input).value.strip().rstrip("/")
         positions = self.query_one("#positions", Input).value.split()
         if positions and len(positions) != n:
-            raise ValueError(f"{n} aliquots but {len(positions)} positions")
+            raise ValueError(f"{plural(n, 'aliquot')} but {plural(len(positions), 'position')}")
         out = []
         for i in range(n):
             code = f"{head}{str(start + i).zfill(width)}"
@@ -456,7 +459,7 @@ class AliquotScreen(_ActionModal):
 
         def done(out: list[SampleOut]) -> None:
             self.app.notify(
-                f"{len(out)} aliquots of {parent}: {', '.join(s.sample_id for s in out)}"
+                f"{plural(len(out), 'aliquot')} of {parent}: {', '.join(s.sample_id for s in out)}"
             )
             self.dismiss(out)
 
@@ -479,7 +482,9 @@ class MoveScreen(_ActionModal):
         s = self.sample
         with Vertical(classes="dialog form-dialog"):
             yield Label(
-                f"Move {s.sample_id} (now {s.location or 'not stored'})", classes="dialog-title"
+                f"Move {s.sample_id} (now {s.location or 'not stored'})",
+                classes="dialog-title",
+                markup=False,
             )
             with VerticalScroll():
                 yield LocationPicker(s.location or "", id="move-to", input_id="location")
@@ -488,14 +493,14 @@ class MoveScreen(_ActionModal):
             yield from self.buttons()
 
     def on_mount(self) -> None:
-        self.query_one("#location", Input).focus()
+        focus_now(self.query_one("#location", Input))
 
     def action_save(self) -> None:
         location = self.query_one("#location", Input).value.strip() or None
         reason = self.query_one("#reason", Input).value.strip()
         if not reason:
             self.message("reason: a reason is required to move a tube")
-            self.query_one("#reason", Input).focus()
+            focus_now(self.query_one("#reason", Input))
             return
         code, version = self.sample.sample_id, self.sample.version
 
@@ -533,19 +538,21 @@ class StatusScreen(_ActionModal):
                 f"{self.WORDS.get(self.status, self.status)}: {s.sample_id} (now {s.status}, "
                 f"{_fmt(s.volume_ml)} mL)",
                 classes="dialog-title",
+                markup=False,
             )
             if self.status in ("consumed", "discarded"):
                 yield Static("the tube's position is freed", classes="field-help")
-            yield Label("volume used (mL, optional)")
-            yield Input("", id="used", placeholder="e.g. 0.2")
             yield Label("reason")
             yield Input("", id="reason", placeholder="required")
+            yield Label("volume used (mL, optional)")
+            yield Input("", id="used", placeholder="e.g. 0.2")
             yield from self.buttons()
 
     def on_mount(self) -> None:
-        self.query_one("#reason", Input).focus()
+        focus_now(self.query_one("#reason", Input))
 
     @on(Input.Submitted, "#reason")
+    @on(Input.Submitted, "#used")
     def _submit(self) -> None:
         self.action_save()
 
@@ -556,9 +563,11 @@ class StatusScreen(_ActionModal):
             used = float(used_text) if used_text else None
         except ValueError:
             self.message(f"volume used: {used_text!r} is not a number")
+            focus_now(self.query_one("#used", Input))
             return
         if not reason:
             self.message("reason: a reason is required")
+            focus_now(self.query_one("#reason", Input))
             return
         code, version, status = self.sample.sample_id, self.sample.version, self.status
 

@@ -11,7 +11,8 @@ from textual.widgets.tree import TreeNode
 
 from exolab.services.storage import BoxGrid as BoxGridData
 from exolab.services.storage import BoxOut, box_grid, list_boxes
-from exolab.tui.screens.base import BaseScreen
+from exolab.tui.screens.base import BaseScreen, focus_now, plural
+from exolab.tui.text import esc, plain
 from exolab.tui.widgets.box_grid import BoxGrid
 from exolab.tui.widgets.footer import KeyFooter
 
@@ -61,17 +62,17 @@ class StorageScreen(BaseScreen):
         for b in boxes:
             f = freezers.get(b.freezer)
             if f is None:
-                f = freezers[b.freezer] = tree.root.add(b.freezer, expand=True)
+                f = freezers[b.freezer] = tree.root.add(plain(b.freezer), expand=True)
             rk = f"{b.freezer}/{b.rack}"
             r = racks.get(rk)
             if r is None:
                 r = racks[rk] = f.add(
-                    b.rack, expand=self.box_path is None or self.box_path.startswith(rk)
+                    plain(b.rack), expand=self.box_path is None or self.box_path.startswith(rk)
                 )
             size = f"{b.n_rows}x{b.n_cols}" if b.n_rows else "bag"
-            r.add_leaf(f"{b.code} ({size})", data=b.path)
+            r.add_leaf(plain(f"{b.code} ({size})"), data=b.path)
         if not self.box_path:
-            tree.focus()
+            focus_now(tree)
 
     @on(Tree.NodeHighlighted, "#storage-tree")
     def _tree_highlighted(self, event: Tree.NodeHighlighted[str]) -> None:
@@ -93,15 +94,15 @@ class StorageScreen(BaseScreen):
 
     def _show_box(self, grid: BoxGridData, position: str | None, focus: bool = True) -> None:
         used = sum(1 for p in grid.positions if p.sample_id)
-        loose = f" · {len(grid.loose)} tubes without position" if grid.loose else ""
+        loose = f" · {plural(len(grid.loose), 'tube')} without position" if grid.loose else ""
         self.query_one("#box-info", Static).update(
-            f"[b]{grid.box.path}[/b] · {grid.box.n_rows}x{grid.box.n_cols} · {used} used, "
-            f"{len(grid.free)} free{loose}   [green]##[/] available [yellow]##[/] checked out  · free"
+            f"[b]{esc(grid.box.path)}[/b] · {grid.box.n_rows}x{grid.box.n_cols} · {used} used, "
+            f"{len(grid.free)} free{loose}   [green]##[/] available [yellow]>>[/] checked out  · free"
         )
         g = self.query_one("#grid", BoxGrid)
         g.show(grid, position)
         if focus:
-            g.focus()
+            focus_now(g)
 
     @on(BoxGrid.Highlighted, "#grid")
     def _highlighted(self, event: BoxGrid.Highlighted) -> None:
@@ -111,7 +112,7 @@ class StorageScreen(BaseScreen):
             f"{event.position}: {event.sample_id}" if event.sample_id else f"{event.position}: free"
         )
         self.query_one("#position-info", Static).update(
-            text
+            esc(text)
             + ("  (Enter opens the tube)" if event.sample_id else "  (Enter registers a tube here)")
         )
 
@@ -123,10 +124,10 @@ class StorageScreen(BaseScreen):
             self.lab_app.action_register_sample({"location": f"{self.box_path}/{event.position}"})
 
     def action_focus_grid(self) -> None:
-        self.query_one("#grid", BoxGrid).focus()
+        focus_now(self.query_one("#grid", BoxGrid))
 
     def action_focus_tree(self) -> None:
-        self.query_one("#storage-tree", Tree).focus()
+        focus_now(self.query_one("#storage-tree", Tree))
 
     def action_new_box(self) -> None:
         from exolab.tui.screens.forms import NewBoxScreen

@@ -18,7 +18,8 @@ from exolab.services.browse import VisitRow, subject_filters, subject_visits
 from exolab.services.context import Tx
 from exolab.services.queries import TrajectoryPoint, trajectory_for_subject
 from exolab.services.subjects import SubjectOut, get_subject
-from exolab.tui.screens.base import BaseScreen
+from exolab.tui.screens.base import BaseScreen, focus_now, plural
+from exolab.tui.text import PlainTable, esc, options
 from exolab.tui.widgets.footer import KeyFooter
 
 ALL = "(all)"
@@ -77,7 +78,7 @@ class SubjectScreen(BaseScreen):
         with VerticalScroll():
             yield Static("loading…", id="subject-head", classes="panel")
             yield Label("Visits (Enter opens the first sample of a visit)", classes="panel-title")
-            yield DataTable(id="visits", cursor_type="row", zebra_stripes=True)
+            yield PlainTable(id="visits", cursor_type="row", zebra_stripes=True)
             yield Label("Biomarker trajectory", classes="panel-title")
             with Horizontal(id="pickers"):
                 yield Select[str]([], prompt="analyte", id="pick-analyte", allow_blank=True)
@@ -88,7 +89,7 @@ class SubjectScreen(BaseScreen):
                     [(ALL, ALL)], prompt="method", id="pick-method", allow_blank=False
                 )
             yield PlotextPlot(id="plot")
-            yield DataTable(id="points", cursor_type="row", zebra_stripes=True)
+            yield PlainTable(id="points", cursor_type="row", zebra_stripes=True)
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -102,15 +103,18 @@ class SubjectScreen(BaseScreen):
 
     def action_refresh(self) -> None:
         study, code = self.study, self.code
-        self.db(lambda tx: load_subject(tx, study, code), self._show, group="subject")
+        self.db(
+            lambda tx: load_subject(tx, study, code), self._show, group="subject", holds_keys=True
+        )
 
     def _show(self, d: SubjectDetail) -> None:
         self.detail = d
         s = d.subject
         self.query_one("#subject-head", Static).update(
-            f"[b]{s.study}/{s.subject_id}[/b] · sex {s.sex or '—'} · born {s.birth_year or '—'} · "
-            f"group {s.group or '—'} · {s.diagnosis or ''}\n"
-            f"enrolled {s.enrolled_on or '—'} · consent {s.consent or '—'} · {len(d.visits)} visits · "
+            f"[b]{esc(s.study)}/{esc(s.subject_id)}[/b] · sex {esc(s.sex or '—')} · "
+            f"born {s.birth_year or '—'} · group {esc(s.group or '—')} · {esc(s.diagnosis or '')}\n"
+            f"enrolled {s.enrolled_on or '—'} · consent {esc(s.consent or '—')} · "
+            f"{plural(len(d.visits), 'visit')} · "
             f"version {s.version}"
         )
         visits = self.query_one("#visits", DataTable)
@@ -126,13 +130,9 @@ class SubjectScreen(BaseScreen):
                 key=first_sample or v.label,
             )
         analyte = self.query_one("#pick-analyte", Select)
-        analyte.set_options([(a, a) for a in d.analytes])
-        self.query_one("#pick-biofluid", Select).set_options(
-            [(ALL, ALL)] + [(b, b) for b in d.biofluids]
-        )
-        self.query_one("#pick-method", Select).set_options(
-            [(ALL, ALL)] + [(m, m) for m in d.methods]
-        )
+        analyte.set_options(options(d.analytes))
+        self.query_one("#pick-biofluid", Select).set_options(options([ALL, *d.biofluids]))
+        self.query_one("#pick-method", Select).set_options(options([ALL, *d.methods]))
         self.query_one("#pick-biofluid", Select).value = ALL
         self.query_one("#pick-method", Select).value = ALL
         if d.analytes:
@@ -248,7 +248,7 @@ class SubjectScreen(BaseScreen):
 
     def action_pick(self, which: str) -> None:
         select = self.query_one(f"#pick-{which}", Select)
-        select.focus()
+        focus_now(select)
         select.expanded = True
 
     @on(DataTable.RowSelected, "#visits")

@@ -18,8 +18,10 @@ from textual.widgets import Checkbox, DataTable, Header, Input, Label, Select, S
 
 from exolab.services.browse import BatchOut, import_batches
 from exolab.services.errors import ExolabError
-from exolab.tui.screens.base import BaseScreen
+from exolab.tui.screens.base import BaseScreen, focus_now
+from exolab.tui.text import PlainTable, esc
 from exolab.tui.widgets.footer import KeyFooter
+from exolab.tui.widgets.forms import MarkBox
 from exolab.tui.workers import run_task
 
 if TYPE_CHECKING:
@@ -81,7 +83,7 @@ def check_file(lab: Any, kind: str, path: str, on_duplicate: str) -> Preview:
 class ImportWizardScreen(BaseScreen):
     TITLE = "Import"
     BINDINGS = [
-        Binding("ctrl+k", "check", "Check", id="import.check"),
+        Binding("ctrl+t", "check", "Check file", id="import.check"),
         Binding("ctrl+s", "apply", "Import", id="import.apply"),
         Binding("escape", "back", "Back", id="import.back"),
     ]
@@ -97,7 +99,7 @@ class ImportWizardScreen(BaseScreen):
         yield Header()
         with Vertical():
             yield Static(
-                "1 file and kind → 2 check (ctrl+k: nothing is written) → 3 preview with bad cells "
+                "1 file and kind → 2 check (ctrl+t: nothing is written) → 3 preview with bad cells "
                 "in red → 4 import (ctrl+s, all or nothing; the batch can be undone)",
                 classes="field-help",
             )
@@ -122,12 +124,12 @@ class ImportWizardScreen(BaseScreen):
                         allow_blank=False,
                     )
             yield Static("", id="import-status", classes="panel")
-            yield DataTable(id="preview", zebra_stripes=True)
-            yield Static("", id="cell-problem")
+            yield PlainTable(id="preview", zebra_stripes=True)
+            yield Static("", id="cell-problem", markup=False)
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.query_one("#path", Input).focus()
+        focus_now(self.query_one("#path", Input))
 
     def choice(self) -> tuple[str, str, str] | None:
         path = self.query_one("#path", Input).value.strip()
@@ -136,18 +138,18 @@ class ImportWizardScreen(BaseScreen):
         status = self.query_one("#import-status", Static)
         if not path:
             status.update("[b red]give the path of a CSV file[/]")
-            self.query_one("#path", Input).focus()
+            focus_now(self.query_one("#path", Input))
             return None
         if kind is Select.NULL:
             status.update("[b red]choose the kind of records in the file[/]")
-            self.query_one("#kind", Select).focus()
+            focus_now(self.query_one("#kind", Select))
             return None
         return str(Path(path).expanduser()), str(kind), dup
 
     @on(Input.Submitted, "#path")
     def _path_done(self) -> None:
         if self.query_one("#kind", Select).value is Select.NULL:
-            self.query_one("#kind", Select).focus()
+            focus_now(self.query_one("#kind", Select))
         else:
             self.action_check()
 
@@ -161,7 +163,7 @@ class ImportWizardScreen(BaseScreen):
             return
         path, kind, dup = choice
         lab = self.lab_app.lab
-        self.query_one("#import-status", Static).update(f"checking {path} as {kind}…")
+        self.query_one("#import-status", Static).update(esc(f"checking {path} as {kind}…"))
         run_task(
             self,
             lambda: check_file(lab, kind, path, dup),
@@ -173,7 +175,7 @@ class ImportWizardScreen(BaseScreen):
     def _failed(self, exc: ExolabError) -> None:
         self.preview = None
         self.checked_for = None
-        self.query_one("#import-status", Static).update(f"[b red]{exc}[/]")
+        self.query_one("#import-status", Static).update(f"[b red]{esc(exc)}[/]")
         self.app.bell()
 
     def _show(self, p: Preview, choice: tuple[str, str, str]) -> None:
@@ -181,9 +183,9 @@ class ImportWizardScreen(BaseScreen):
         self.checked_for = choice if p.ok else None
         counts = ", ".join(f"{v} {k}" for k, v in p.counts.items() if v)
         if p.ok:
-            text = f"[b green]ready to import[/]: would make {counts or 'no changes'} — press ctrl+s to import"
+            text = f"[b green]ready to import[/]: would make {esc(counts or 'no changes')} — press ctrl+s to import"
         else:
-            problems = "\n".join(p.lines[:8])
+            problems = esc("\n".join(p.lines[:8]))
             text = f"[b red]refused: the file has problems; nothing can be imported until they are fixed[/]\n{problems}"
         self.query_one("#import-status", Static).update(text)
         table = self.query_one("#preview", DataTable)
@@ -218,7 +220,7 @@ class ImportWizardScreen(BaseScreen):
             return
         if self.checked_for != choice:
             self.query_one("#import-status", Static).update(
-                "[b]check the file first (ctrl+k)[/]: it is imported only after a clean check"
+                "[b]check the file first (ctrl+t)[/]: it is imported only after a clean check"
             )
             return
         path, kind, dup = choice
@@ -228,7 +230,7 @@ class ImportWizardScreen(BaseScreen):
         def done(report: Any) -> None:
             counts = ", ".join(f"{v} {k}" for k, v in report.counts().items() if v)
             self.query_one("#import-status", Static).update(
-                f"[b green]imported[/] {path} as batch [b]{report.batch_id}[/]: {counts} "
+                f"[b green]imported[/] {esc(path)} as batch [b]{report.batch_id}[/]: {esc(counts)} "
                 "(undo it from the palette: 'Undo an import batch')"
             )
             self.notify(f"import batch {report.batch_id}: {counts}")
@@ -256,14 +258,14 @@ class UndoImportScreen(BaseScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield DataTable(id="batches", cursor_type="row", zebra_stripes=True)
+        yield PlainTable(id="batches", cursor_type="row", zebra_stripes=True)
         yield Static("select a batch and press u to remove exactly what it added", id="list-status")
         yield KeyFooter()
 
     def on_mount(self) -> None:
         t = self.query_one("#batches", DataTable)
         t.add_columns("Batch", "Kind", "File", "User", "When", "Counts", "Status")
-        t.focus()
+        focus_now(t)
         self.load()
 
     def load(self) -> None:
@@ -363,8 +365,8 @@ class ExportScreen(BaseScreen):
                         yield Label(name, classes="field-label")
                         yield Input("", id=f"x-{name}", placeholder=hint)
             with Horizontal(classes="grid-head-fields"):
-                yield Checkbox("wide (one column per analyte)", id="wide")
-                yield Checkbox("de-identify", id="deid")
+                yield MarkBox("wide (one column per analyte)", id="wide")
+                yield MarkBox("de-identify", id="deid")
                 yield Input("", id="x-salt", placeholder="salt (for stable hashes)")
             yield Static("", id="export-status", classes="panel")
         yield KeyFooter()
@@ -374,7 +376,7 @@ class ExportScreen(BaseScreen):
         return str(Path.cwd() / f"exolab-{kind}-{date.today().isoformat()}.csv")
 
     def on_mount(self) -> None:
-        self.query_one("#kind", Select).focus()
+        focus_now(self.query_one("#kind", Select))
 
     @on(Select.Changed, "#kind")
     def _kind(self, event: Select.Changed) -> None:
@@ -421,11 +423,12 @@ class ExportScreen(BaseScreen):
         if not Path(path).parent.exists():
             self._failed(ValidationFailed([FieldError("file", f"no folder {Path(path).parent}")]))
             return
-        status.update(f"writing {path}…")
+        status.update(esc(f"writing {path}…"))
 
         def done(result: Any) -> None:
             status.update(
-                f"[b green]wrote {result.rows:,} rows[/] to {result.path}\nmanifest {result.manifest}"
+                f"[b green]wrote {result.rows:,} rows[/] to {esc(result.path)}\n"
+                f"manifest {esc(result.manifest)}"
             )
             self.notify(f"export written: {result.rows:,} rows")
 
@@ -440,7 +443,7 @@ class ExportScreen(BaseScreen):
         )
 
     def _failed(self, exc: ExolabError) -> None:
-        self.query_one("#export-status", Static).update(f"[b red]{exc}[/]")
+        self.query_one("#export-status", Static).update(f"[b red]{esc(exc)}[/]")
         self.app.bell()
 
     def action_back(self) -> None:

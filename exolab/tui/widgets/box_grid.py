@@ -13,6 +13,8 @@ from textual.widget import Widget
 from exolab.services.storage import BoxGrid as BoxGridData
 
 CELL = 5
+# Each state its own glyph, so the grid reads without colour (docs/ui.md).
+STATUS_GLYPH = {"available": " ## ", "checked_out": " >> ", "missing": " !! "}
 STATUS_STYLE = {
     "available": "black on green",
     "checked_out": "black on yellow",
@@ -93,7 +95,7 @@ class BoxGrid(Widget, can_focus=True):
                     if pos in self.marked:
                         label, style = " ++ ", "bold black on cyan"
                 else:
-                    label = " ## "
+                    label = STATUS_GLYPH.get(status or "", " ?? ")
                     style = STATUS_STYLE.get(status or "", "black on white")
                 if (r, c) == self.cursor:
                     style = "bold reverse " + style if self.has_focus else "underline " + style

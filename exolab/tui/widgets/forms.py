@@ -12,12 +12,16 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.validation import ValidationResult, Validator
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from exolab.domain.schemas import field_errors
 from exolab.services.errors import ExolabError, ValidationFailed
+from exolab.tui.errors import GuardedPump
+from exolab.tui.keys import focus_now
+from exolab.tui.text import options
 
 
 @dataclass
@@ -31,6 +35,7 @@ class FieldSpec:
     value: str = ""
     help: str = ""
     required: bool = False
+    meanings: dict[str, str] | None = None  # code -> meaning, shown beside codes in pickers
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -70,7 +75,11 @@ def field_widget_id(name: str) -> str:
 
 
 class ErrorLine(Static):
-    """A field's first error; takes no room while there is none."""
+    """A field's first error (literal text: messages quote what was typed); takes no room
+    while there is none."""
+
+    def __init__(self, content: Any = "", **kwargs: Any) -> None:
+        super().__init__(content, markup=False, **kwargs)
 
     def update(self, content: Any = "", **kwargs: Any) -> None:
         super().update(content, **kwargs)
@@ -102,9 +111,8 @@ class FieldRow(Vertical):
         with Horizontal():
             yield Label(f"{spec.label}{star}", classes="field-label")
             if spec.choices is not None:
-                options = [(c, c) for c in spec.choices]
                 yield Select(
-                    options,
+                    options(spec.choices, spec.meanings),
                     id=field_widget_id(spec.name),
                     allow_blank=True,
                     value=spec.value if spec.value in spec.choices else Select.NULL,
@@ -183,7 +191,7 @@ class FormMixin:
         except Exception:
             pass
         if focus and first is not None:
-            self.field(first).focus()
+            focus_now(self.field(first))
 
     def show_service_error(self, exc: ExolabError) -> None:
         if isinstance(exc, ValidationFailed):
@@ -197,7 +205,7 @@ class FormMixin:
         self.app.bell()  # type: ignore[attr-defined]
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class ConfirmScreen(GuardedPump, ModalScreen[bool]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="confirm.cancel"),
         Binding("y", "yes", "Yes", id="confirm.yes"),
@@ -210,7 +218,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.question, classes="dialog-title")
+            yield Static(self.question, classes="dialog-title", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Yes (y)", variant="primary", id="yes")
                 yield Button("No (n)", id="no")
@@ -222,3 +230,13 @@ class ConfirmScreen(ModalScreen[bool]):
     @on(Button.Pressed, "#no")
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+
+class MarkBox(Checkbox):
+    """A checkbox whose state shows without colour: ``[x]`` ticked, ``[ ]`` not (Textual's
+    draws the same glyph for both and changes only its colour)."""
+
+    @property
+    def _button(self) -> Content:
+        self.BUTTON_INNER = "x" if self.value else " "
+        return super()._button

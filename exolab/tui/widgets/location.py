@@ -52,7 +52,7 @@ class LocationPicker(Vertical):
             placeholder="FREEZER/RACK/BOX/POSITION, e.g. F-80-1/R2/B07/C5 (empty = not stored)",
             id=self.input_id,
         )
-        yield Static("type a box path to see its free positions", id="picker-info")
+        yield Static("type a box path to see its free positions", id="picker-info", markup=False)
         yield BoxGrid(id="picker-grid")
 
     def on_mount(self) -> None:
@@ -84,7 +84,7 @@ class LocationPicker(Vertical):
             self.grid_data = grid
             self.query_one("#picker-grid", BoxGrid).show(grid, pos)
             self.query_one("#picker-info", Static).update(
-                f"{grid.box.path}: {len(grid.free)} free positions; tab to the grid, arrows + Enter "
+                f"{grid.box.path}: {len(grid.free)} free position{'' if len(grid.free) == 1 else 's'}; tab to the grid, arrows + Enter "
                 + ("marks positions" if self.multi else "picks one")
             )
 
