@@ -123,6 +123,8 @@ _COMPARED = (
     "instrument",
     "measured_on",
     "qc",
+    "well",
+    "dilution_factor",
 )
 _MISSING = object()
 _NO_FIELDS: list[str] = []
@@ -692,10 +694,10 @@ class ReadoutLoader:
     def _unchanged(self, values: tuple[Any, ...], stored: tuple[Any, ...]) -> bool:
         """Whether a row's validated values equal the stored readout in every compared column
         (the fast path of a re-import; anything else goes through ``differences``)."""
-        ctx = self.context_values.get(values[10])
+        ctx = self.context_values.get(values[-1])  # the context id follows the row columns
         if ctx is None:
             return False
-        unit, _assay, _run, measured_on, lod, lloq, uloq, antibody, dilution, lysis, inst, qc = ctx
+        unit, _assay, _run, measured_on, *limits_to_instrument, qc, dilution_factor = ctx
         new = (
             values[4],
             None if values[5] == "" else values[5],  # (SQLite stages a missing value as '')
@@ -704,15 +706,11 @@ class ReadoutLoader:
             values[8] or None,
             values[9] or None,
             unit,
-            lod,
-            lloq,
-            uloq,
-            antibody,
-            dilution,
-            lysis,
-            inst,
+            *limits_to_instrument,  # lod, lloq, uloq, antibody, dilution, lysis, instrument
             measured_on,
             qc,
+            values[10] or None,  # well
+            dilution_factor,
         )
         return new == stored
 

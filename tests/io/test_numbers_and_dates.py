@@ -102,7 +102,7 @@ def test_every_kind_refuses_non_finite_numbers(
 
 def test_samples_file_unchanged_still_loads(lab: Lab, tmp_path: Path) -> None:
     load(lab, tmp_path, "subjects", SUBJECTS)
-    assert load(lab, tmp_path, "samples", SAMPLES).created == 3
+    assert load(lab, tmp_path, "samples", SAMPLES, create_locations=True).created == 3
 
 
 @pytest.mark.parametrize(

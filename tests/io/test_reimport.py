@@ -41,3 +41,33 @@ def test_unchanged_rows_take_no_per_row_query(
     changed = text.replace("ISO-1,,CD63,0.5,", "ISO-1,,CD63,0.75,")
     rep = load(lab, tmp_path, "readouts", changed, on_duplicate="update")
     assert (rep.unchanged, rep.updated) == (1199, 1)
+
+
+def test_unchanged_rows_with_well_and_dilution_take_no_per_row_query(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The instrument columns (well, dilution_factor) are compared in bulk too, and a change
+    in either is still seen."""
+    base_cohort(lab, tmp_path)
+    head = READOUTS.splitlines()[0] + ",well,dilution_factor"
+    rows = [
+        f"ISO-1,,CD63,{rep},pg/mL,elisa,R1,2024-03-05,{rep},0.5,pass,A{rep:02d},{rep % 3 + 1}"
+        for rep in range(1, 13)
+    ]
+    text = "\n".join([head, *rows]) + "\n"
+    assert load(lab, tmp_path, "readouts", text).created == 12
+
+    def per_row_lookup(*_: Any, **__: Any) -> Any:
+        raise AssertionError("an unchanged row was looked up on its own")
+
+    monkeypatch.setattr(readout_service, "get_readout", per_row_lookup)
+    rep = load(lab, tmp_path, "readouts", text)
+    assert (rep.created, rep.unchanged, rep.updated) == (0, 12, 0)
+    monkeypatch.undo()
+    changed = text.replace(",A03,", ",B03,").replace(",A04,2\n", ",A04,5\n")
+    assert changed.count("B03") == 1 and ",A04,5\n" in changed
+    rep = load(lab, tmp_path, "readouts", changed, on_duplicate="update")
+    assert (rep.unchanged, rep.updated) == (10, 2)
+    with lab.read() as tx:
+        by_rep = {r.replicate: r for r in readout_service.readouts_of(tx, isolation="ISO-1")}
+    assert by_rep[3].well == "B03" and by_rep[4].dilution_factor == 5

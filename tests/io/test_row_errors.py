@@ -23,7 +23,7 @@ P001-V2,plasma,2024-04-11 10:00,S1,P001,M3,F-80/R1/B01/A1
 
 def test_taken_position_is_reported_on_location(lab: Lab, tmp_path: Path) -> None:
     load(lab, tmp_path, "subjects", SUBJECTS)
-    lines = failure(lab, tmp_path, "samples", SAMPLES_SAME_POSITION)
+    lines = failure(lab, tmp_path, "samples", SAMPLES_SAME_POSITION, create_locations=True)
     assert lines[0].startswith(
         "samples.csv:3:location: position F-80/R1/B01/A1 is taken by sample P001-V1"
     ), lines
@@ -32,7 +32,8 @@ def test_taken_position_is_reported_on_location(lab: Lab, tmp_path: Path) -> Non
 
 def test_position_taken_by_an_earlier_import(lab: Lab, tmp_path: Path) -> None:
     load(lab, tmp_path, "subjects", SUBJECTS)
-    load(lab, tmp_path, "samples", SAMPLES_SAME_POSITION.rsplit("\n", 2)[0] + "\n")
+    first = SAMPLES_SAME_POSITION.rsplit("\n", 2)[0] + "\n"
+    load(lab, tmp_path, "samples", first, create_locations=True)
     text = SAMPLES_SAME_POSITION.replace(
         "P001-V1,plasma,2024-01-11 10:41,S1,P001,baseline,F-80/R1/B01/A1\n", ""
     )

@@ -34,7 +34,7 @@ def test_undo_refuses_after_a_readout_correction(lab: Lab, tmp_path: Path) -> No
 
 def test_undo_refuses_after_edits_and_consumption(lab: Lab, tmp_path: Path) -> None:
     load(lab, tmp_path, "subjects", "study,subject_id\nS1,P001\nS1,P002\n")
-    rep = load(lab, tmp_path, "samples", SAMPLES)
+    rep = load(lab, tmp_path, "samples", SAMPLES, create_locations=True)
     with lab.write() as tx:
         samples.update_sample(tx, "P001-V1", {"volume_ml": 3.5}, reason="re-measured")
         samples.set_status(tx, "P002-V1", "consumed", reason="used up")
