@@ -16,7 +16,9 @@ value / comparator / censor / qualitative:
 - ``Undetermined``, ``NaN``, ``No Ct`` (qPCR software): lod / ``>`` / not_detected / None:
   an undetected target has a *high* Ct (it did not cross the threshold within the run's
   cycles), so its limit is a cycle count it is above; "ND" on a result in the unit ``{Ct}``
-  is read the same way (docs/instruments.md)
+  is read the same way (docs/instruments.md). On a result in any other unit (a copy number
+  or concentration the software could not determine) not detected is *below* the limit,
+  ``<``, whichever word was used
 - ``detected``, ``positive``, ``pos``, ``+``: None / ``=`` / none / detected or positive
 - ``negative``, ``neg``, ``-``: None / ``=`` / none / negative
 
@@ -264,8 +266,9 @@ def parse_result(
         if censor == "none":
             return ParsedResult(s, None, comparator, censor, qualitative)
         limits = {"lt_lod": lod, "lt_lloq": lloq, "gt_uloq": uloq, "not_detected": lod}
-        if censor == "not_detected" and unit == CT_UNIT:
-            comparator = ">"  # not detected within the run's cycles: Ct above the limit
+        if censor == "not_detected" and unit is not None:
+            # within the run's cycles the Ct is above the limit; an amount is below it
+            comparator = ">" if unit == CT_UNIT else "<"
         return ParsedResult(s, limits[censor], comparator, censor, qualitative)
 
     if key in _NOT_A_RESULT:

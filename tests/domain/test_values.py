@@ -144,6 +144,14 @@ def test_qpcr_not_detected(text: str) -> None:
     assert parse_result(text).value is None
 
 
+@pytest.mark.parametrize("text", ["Undetermined", "NaN", "No Ct", "ND", "not detected"])
+def test_not_detected_direction_follows_the_unit(text: str) -> None:
+    # a Ct that never crossed the threshold is above the cycles; an amount is below its limit
+    assert parse_result(text, lod=40.0, unit="{Ct}").comparator == ">"
+    assert parse_result(text, lod=0.5, unit="copies/uL").comparator == "<"
+    assert parse_result(text, lod=0.5, unit="copies/uL").censor == "not_detected"
+
+
 @pytest.mark.parametrize(
     ("text", "qualitative"),
     [

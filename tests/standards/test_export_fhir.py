@@ -16,7 +16,7 @@ from exolab.io.export import Filters, iter_longitudinal
 from exolab.services.context import Lab
 from tests.conftest import TEST_ADMIN
 from tests.standards.conftest import cli
-from tests.standards.test_exports_standard import cohort
+from tests.standards.test_exports_standard import SALT, cohort
 
 UCUM = "http://unitsofmeasure.org"
 
@@ -111,7 +111,7 @@ def test_bundle_validates_and_round_trips(lab: Lab, db_url: str, tmp_path: Path)
 def test_deidentified_bundle(lab: Lab, db_url: str, tmp_path: Path) -> None:
     cohort(lab, tmp_path)
     path = tmp_path / "b.json"
-    export(db_url, path, "--deidentify", "--salt", "s")
+    export(db_url, path, "--deidentify", "--salt", SALT)
     text = path.read_text()
     for code in ('"P001"', "P001-V1", "ISO-1", "2024-01-11T10:41"):
         assert code not in text

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from exolab.io.export import Deidentifier
+from exolab.io.export import Deidentifier, deidentify_key
 from exolab.io.standards_export import default_testcd, study_day
 from exolab.services.context import Lab
 from tests.io.helpers import base_cohort, load
 from tests.standards.conftest import cli
+
+SALT = "standards-test-salt-0123"  # keyed pseudonyms need 16+ characters (docs/security.md)
 
 # --- the standards, as published -----------------------------------------------------------
 
@@ -310,14 +312,15 @@ def test_sdtm_deidentified_hides_every_id_and_keeps_study_days(
             str(hidden),
             "--deidentify",
             "--salt",
-            "s",
+            SALT,
         )
         == 0
     )
     text = "".join(p.read_text() for p in hidden.glob("*.csv"))
     for code in ("P001", "P003", "ISO-1", "P001-V1", "P004-V2"):
         assert code not in text
-    code, offset = Deidentifier("s").subject("S1", "P001")
+    with lab.read() as tx:
+        code, offset = Deidentifier(deidentify_key(tx, SALT)).subject("S1", "P001")
     lb = read(hidden / "LB.csv")
     assert {r["USUBJID"] for r in lb} >= {f"S1-{code}"}
     a = sorted(
@@ -404,7 +407,10 @@ def test_omop_uses_an_edited_concept_map(
 def test_omop_deidentified(lab: Lab, db_url: str, tmp_path: Path) -> None:
     cohort(lab, tmp_path)
     out = tmp_path / "omop"
-    assert cli(db_url, "export", "omop", "--out", str(out), "--deidentify", "--salt", "s") == 0
+    # a short salt is refused, nothing written (it would be guessed along with the ids)
+    assert cli(db_url, "export", "omop", "--out", str(out), "--deidentify", "--salt", "s") == 1
+    assert not out.exists()
+    assert cli(db_url, "export", "omop", "--out", str(out), "--deidentify", "--salt", SALT) == 0
     text = "".join(p.read_text() for p in out.glob("*.csv"))
     for code in ("P001", "P001-V1", "ISO-1"):
         assert code not in text
