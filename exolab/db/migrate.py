@@ -7,11 +7,13 @@ so that commands start fast.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Connection, Engine, inspect, text
 
 from exolab.db.raw import SCHEMA_HEAD as SCHEMA_HEAD
 
@@ -52,10 +54,30 @@ def current_revision(engine: Engine) -> str | None:
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
+@contextmanager
+def migration_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection to migrate through (the caller begins the transaction).
+
+    SQLite: table rebuilds (batch mode) drop and recreate tables that other tables refer to,
+    so foreign keys are switched off for the migration. ``PRAGMA foreign_keys`` is a no-op
+    inside a transaction, so it is set here, before BEGIN, and switched back on afterwards
+    (the connection returns to the pool)."""
+    with engine.connect() as conn:
+        driver = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
+        if driver is not None:
+            driver.execute("PRAGMA foreign_keys = OFF")
+        try:
+            yield conn
+        finally:
+            if driver is not None:
+                with suppress(Exception):
+                    driver.execute("PRAGMA foreign_keys = ON")
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     from alembic import command
 
-    with engine.begin() as conn:
+    with migration_connection(engine) as conn, conn.begin():
         cfg = alembic_config(engine)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
@@ -64,7 +86,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def downgrade(engine: Engine, revision: str) -> None:
     from alembic import command
 
-    with engine.begin() as conn:
+    with migration_connection(engine) as conn, conn.begin():
         cfg = alembic_config(engine)
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)

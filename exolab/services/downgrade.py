@@ -75,7 +75,7 @@ def plan_downgrade(lab: Lab, target: str) -> DowngradePlan:
     engine = lab.db.write_engine
     current = migrate.current_revision(engine)
     losses: list[Loss] = []
-    with engine.connect() as conn:
+    with migrate.migration_connection(engine) as conn:
         trans = conn.begin()
         try:
             before = _columns(conn)

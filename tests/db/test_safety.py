@@ -10,7 +10,9 @@ from sqlalchemy import func, select, text
 from exolab.db import migrate
 from exolab.db.engine import Database
 from exolab.db.models import Sample
+from exolab.services import integrity
 from exolab.services.context import Lab
+from exolab.services.downgrade import downgrade, plan_downgrade
 from tests.io.helpers import base_cohort
 from tests.test_cli import run
 
@@ -50,7 +52,10 @@ def test_forced_downgrade_backs_up_first(lab: Lab, db_url: str, tmp_path: Path) 
         conn = sqlite3.connect(saved)
         assert conn.execute("SELECT count(*) FROM samples").fetchone() == (3,)
         conn.close()
-    assert not [p for p in saved.parent.iterdir() if p != saved]  # no temporary file left
+    # no temporary file left: beside the copy only its audit anchor (private too)
+    anchor = integrity.anchor_path(saved)
+    assert [p for p in saved.parent.iterdir() if p != saved] == [anchor]
+    assert anchor.stat().st_mode & 0o077 == 0
 
 
 def test_forced_downgrade_default_backup_beside_sqlite_file(
@@ -70,10 +75,15 @@ def test_forced_downgrade_default_backup_beside_sqlite_file(
 
 def test_downgrade_that_loses_nothing_runs(lab: Lab, db_url: str, tmp_path: Path) -> None:
     base_cohort(lab, tmp_path)
+    # Every later revision adds columns a cohort fills (volume taken, audit logins), so step
+    # down to 0005 first (forced, backed up); 0005 -> 0004 drops only an index.
+    downgrade(lab, "0005", force=True, backup_to=tmp_path / "saved" / "at-head.bak")
+    lab.db.dispose()
+    assert plan_downgrade(lab, "0004").losses == []
     lab.db.dispose()
     r = run("--db", db_url, "db", "downgrade", "0004")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "0004"
+    assert r.stdout.strip() == "0004" and "backup" not in r.stderr
     assert _samples(db_url) == 3
 
 

@@ -37,7 +37,7 @@ ISO-3,CD63,7,pg/mL,elisa,ELISA-20240303,2024-03-06,1,pass
 def cohort(lab: Lab, tmp: Path) -> None:
     load(lab, tmp, "subjects", SUBJECTS)
     samples = SAMPLES.replace(",baseline,", ",P001_2024-01-11,", 1)  # an id and date in a label
-    load(lab, tmp, "samples", samples)
+    load(lab, tmp, "samples", samples, create_locations=True)
     load(lab, tmp, "isolations", ISOLATIONS)
     load(lab, tmp, "readouts", READOUTS)
 

@@ -18,6 +18,7 @@ from exolab.cli import main
 from exolab.io.export import run_export
 from exolab.services import integrity, subjects
 from exolab.services.context import Lab
+from exolab.services.safe_files import temp_name
 
 
 def mode(path: Path) -> int:
@@ -94,12 +95,21 @@ def test_planted_symlinks_are_not_written_through(
 ) -> None:
     victim = tmp_path / "victim.txt"
     victim.write_text("precious\n")
-    # the old fixed temporary name, and the target itself
+    out = tmp_path / "subjects.csv"
+    # the old fixed temporary name, and the temporary name this very process will use
     (tmp_path / "subjects.csv.part").symlink_to(victim)
-    (tmp_path / "subjects.csv").symlink_to(victim)
-    run_export(lab, "subjects", str(tmp_path / "subjects.csv"))
+    temp_name(out).symlink_to(victim)
+    run_export(lab, "subjects", str(out))
     assert victim.read_text() == "precious\n"
-    assert not (tmp_path / "subjects.csv").is_symlink()
+    assert not out.is_symlink() and mode(out) == 0o600
+    assert not temp_name(out).exists() and not temp_name(out).is_symlink()
+    # an export target planted as a symlink is refused (docs/reliability.md), its target untouched
+    out.unlink()
+    out.symlink_to(victim)
+    with pytest.raises(integrity.Conflict, match="symbolic link"):
+        run_export(lab, "subjects", str(out))
+    assert victim.read_text() == "precious\n"
+    assert out.is_symlink()
     # a backup target planted as a symlink is refused, its target untouched
     (tmp_path / "copy.db").symlink_to(victim)
     with pytest.raises(integrity.Conflict, match="exists"):
@@ -125,5 +135,10 @@ def test_backup_is_private_and_pg_dump_gets_no_password_on_its_command_line(
         password = lab.db.engine.url.password
         assert password and seen
         argv, env = seen[0]
-        assert not any(password in a for a in argv)
+        # pg_dump writes exolab's own temporary file, named after the target alone (the
+        # test password "exolab" is part of that name); nothing else carries the password
+        out = argv[argv.index("--file") + 1]
+        assert out == str(temp_name(tmp_path / "bk.dump"))
+        assert not any(password in a for a in argv if a != out)
+        assert not any("://" in a or a.startswith(("--password", "-W")) for a in argv)
         assert env["PGPASSWORD"] == password
