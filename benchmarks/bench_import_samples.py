@@ -79,7 +79,9 @@ def main() -> None:
         exolab("--db", db, "--user", "bench", "import", "subjects", str(subjects))
         raw_s = raw_sqlite(samples, d / "raw.db", COLUMNS, ("sample_id",))
         t = time.perf_counter()
-        exolab("--db", db, "--user", "bench", "import", "samples", str(samples))
+        exolab(
+            "--db", db, "--user", "bench", "import", "samples", str(samples), "--create-locations"
+        )
         ours = time.perf_counter() - t
         print(
             f"samples={n:,}  raw {n / raw_s:10,.0f} rows/s ({raw_s:6.2f} s)  "

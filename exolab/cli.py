@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "exolab.commands.io",
     "exolab.commands.query",
     "exolab.commands.standards",
+    "exolab.commands.records",
 )
 
 Handler = Callable[[argparse.Namespace], int | None]

@@ -38,6 +38,12 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="a row whose key exists with different values: refuse (default), skip, update",
     )
     p.add_argument("--ignore-extra", action="store_true", help="ignore unknown columns")
+    p.add_argument(
+        "--create-locations",
+        action="store_true",
+        help="create the freezers, racks and boxes the file names (otherwise an unknown one "
+        "is an error naming the closest existing one)",
+    )
     p.add_argument("--undo", type=int, metavar="BATCH", help="undo import batch BATCH")
     p.set_defaults(handler=cmd_import)
 
@@ -97,6 +103,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 on_duplicate=args.on_duplicate,
                 ignore_extra=args.ignore_extra,
                 errors_out=errors_out,
+                create_locations=args.create_locations,
             )
         except ImportFailed as exc:
             rep = exc.report
@@ -116,6 +123,9 @@ def cmd_import(args: argparse.Namespace) -> int:
             errors_out.close()
         lab.db.dispose()
     counts = ", ".join(f"{v:,} {k}" for k, v in report.counts().items())
+    if report.locations:
+        verb = "would create" if args.dry_run else "created"
+        print(f"{verb} storage: {', '.join(report.locations)}")
     if args.dry_run:
         if report.problems:
             for line in report.problems.lines():

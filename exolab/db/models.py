@@ -279,7 +279,9 @@ class Sample(Base, Tracked):
     cell_source_id: Mapped[int | None] = mapped_column(ForeignKey("cell_sources.id"), index=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("samples.id"), index=True)
     tube: Mapped[str | None] = mapped_column(String(8))
-    volume_ml: Mapped[float | None] = mapped_column(Float)
+    volume_ml: Mapped[float | None] = mapped_column(Float)  # what is left
+    # what isolations and aliquots took (0006): registered volume = volume_ml + this
+    volume_taken_ml: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
     processed_at: Mapped[datetime | None] = mapped_column(DateTime)
     pre_centrifugation_delay_min: Mapped[float | None] = mapped_column(Float)
     pre_centrifugation_temp: Mapped[str | None] = mapped_column(String(16))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 # The newest revision in migrations/versions (a test checks it against Alembic's own view).
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006_lifecycle"
 
 _PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 

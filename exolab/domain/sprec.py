@@ -45,6 +45,7 @@ __all__ = [
     "derive_sprec",
     "explain_sprec",
     "implied_fields",
+    "inherited_sprec",
     "reconcile_sprec",
 ]
 
@@ -577,4 +578,19 @@ def reconcile_sprec(code: str, h: SampleHandling) -> str:
             parts.append(element.code)
         else:
             parts.append(derived_code)
+    return "-".join(parts)
+
+
+# Elements an aliquot records itself (its own storage container and temperature); the others
+# were fixed by the parent's collection and processing and are inherited (docs/lifecycle.md).
+ALIQUOT_OWN_ELEMENTS = ("storage",)
+
+
+def inherited_sprec(parent_code: str) -> str:
+    """The parent's code with the elements an aliquot records itself made unknown, so that
+    those are derived from the aliquot's own fields and the rest is inherited."""
+    parts = [e.code for e in explain_sprec(parent_code)]
+    for i, element in enumerate(ELEMENTS):
+        if element in ALIQUOT_OWN_ELEMENTS:
+            parts[i] = "X"
     return "-".join(parts)

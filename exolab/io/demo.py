@@ -22,6 +22,12 @@ def load_demo(lab: Lab) -> dict[str, int] | None:
     counts: dict[str, int] = {}
     for kind in FIXTURE_KINDS:
         with as_file(files("exolab.fixtures") / f"{kind}.csv") as path:
-            report = run_import(lab, kind, path, display_name=f"fixtures/{kind}.csv")
+            report = run_import(
+                lab,
+                kind,
+                path,
+                display_name=f"fixtures/{kind}.csv",
+                create_locations=kind == "samples",  # the demo's freezers come with it
+            )
         counts[kind] = report.counts().get("created", 0)
     return counts

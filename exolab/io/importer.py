@@ -241,6 +241,7 @@ class ImportReport:
     refused: int = 0
     problems: Problems | None = None
     extra: dict[str, int] = field(default_factory=dict)
+    locations: list[str] = field(default_factory=list)  # storage created (--create-locations)
 
     @property
     def ok(self) -> bool:
@@ -277,9 +278,18 @@ class ImportFailed(ExolabError):
 
 
 def check_header(
-    kind: Kind, src: CsvFile, problems: Problems, *, ignore_extra: bool
+    kind: Kind,
+    src: CsvFile,
+    problems: Problems,
+    *,
+    ignore_extra: bool,
+    on_duplicate: OnDuplicate = "error",
 ) -> dict[str, int]:
-    """Map import column -> field index; header problems are reported against row 1."""
+    """Map import column -> field index; header problems are reported against row 1.
+
+    With ``on_duplicate="update"`` a file may carry only the key and the changed columns (a
+    partial update): the other required columns are then checked on each row that would
+    create a record."""
     known = set(kind.columns)
     index: dict[str, int] = {}
     for i, (name, raw) in enumerate(zip(src.header, src.raw_header, strict=True)):
@@ -299,8 +309,9 @@ def check_header(
                 )
             continue
         index[name] = i
+    partial_ok = on_duplicate == "update" and kind.name != "readouts"
     for col in kind.required:
-        if col not in index:
+        if col not in index and not (partial_ok and col not in kind.key_columns):
             problems.add(src.header_row, col, "required column is missing")
     if kind.name == "readouts" and "isolation_id" not in index and "sample_id" not in index:
         problems.add(src.header_row, "isolation_id", "required column is missing (or sample_id)")
@@ -348,18 +359,28 @@ def _as_input(kind: Kind, out: Any) -> dict[str, Any]:
     return dict(out.as_input())
 
 
-def _create(tx: Tx, kind: Kind, data: dict[str, Any], batch_id: int | None) -> None:
+def _create(
+    tx: Tx, kind: Kind, data: dict[str, Any], batch_id: int | None, create_locations: bool
+) -> None:
+    if kind.name == "samples":
+        samples.insert_sample(tx, data, batch_id, create_locations=create_locations)
+        return
     create: Callable[..., Any] = {
         "subjects": subjects.create_subject,
         "cell_sources": cell_sources.create_cell_source,
-        "samples": samples.insert_sample,
         "isolations": isolations.record_isolation,
     }[kind.name]
     create(tx, data, batch_id)
 
 
 def _update(
-    tx: Tx, kind: Kind, m: Any, changes: dict[str, Any], reason: str, batch_id: int | None
+    tx: Tx,
+    kind: Kind,
+    m: Any,
+    changes: dict[str, Any],
+    reason: str,
+    batch_id: int | None,
+    create_locations: bool = False,
 ) -> None:
     if kind.name == "subjects":
         subjects.update_subject(
@@ -370,7 +391,14 @@ def _update(
             tx, m.cell_source_id, changes, reason=reason, batch_id=batch_id
         )
     elif kind.name == "samples":
-        samples.update_sample(tx, m.sample_id, changes, reason=reason, batch_id=batch_id)
+        samples.update_sample(
+            tx,
+            m.sample_id,
+            changes,
+            reason=reason,
+            batch_id=batch_id,
+            create_locations=create_locations,
+        )
     else:
         isolations.update_isolation(tx, m.isolation_id, changes, reason=reason, batch_id=batch_id)
 
@@ -410,7 +438,7 @@ def _report_failed(
             col = e.field or kind.key_columns[0]
             problems.add(row, col, e.message, e.value or data.get(col))
     elif isinstance(exc, Conflict):
-        col = kind.key_columns[-1]
+        col = getattr(exc, "field", None) or kind.key_columns[-1]  # lifecycle.NotAllowed
         problems.add(row, col, str(exc), data.get(col))
     else:
         problems.add(row, kind.key_columns[0], str(exc))
@@ -433,10 +461,12 @@ def _import_rows(
     report: ImportReport,
     problems: Problems,
     on_duplicate: OnDuplicate,
+    create_locations: bool = False,
 ) -> None:
     width = len(src.header)
     seen: dict[tuple[Any, ...], int] = {}
     reason = f"import of {src.name}"
+    absent = [c for c in kind.required if c not in index]  # a partial update file
     for rownum, fields in src.rows():
         data, ragged = row_values(fields, width, index)
         if data is None:
@@ -446,7 +476,11 @@ def _import_rows(
         _convert_numbers(kind, data, src.decimal_comma)
         before = problems.count
         try:
-            m = validate(kind.model, data)
+            m = (
+                _partial_row(tx, kind, data, absent)
+                if absent and on_duplicate == "update"
+                else validate(kind.model, data)
+            )
         except ValidationFailed as exc:
             _report_failed(problems, rownum, exc, kind, data)
             report.refused += 1
@@ -466,7 +500,7 @@ def _import_rows(
         try:
             with tx.session.begin_nested():
                 if existing is None:
-                    _create(tx, kind, data, report.batch_id)
+                    _create(tx, kind, data, report.batch_id, create_locations)
                     report.created += 1
                     continue
                 given = [c for c, v in data.items() if v]
@@ -476,7 +510,15 @@ def _import_rows(
                 elif on_duplicate == "skip":
                     report.skipped += 1
                 elif on_duplicate == "update":
-                    _update(tx, kind, m, {c: data[c] for c in diff_cols}, reason, report.batch_id)
+                    _update(
+                        tx,
+                        kind,
+                        m,
+                        {c: data[c] for c in diff_cols},
+                        reason,
+                        report.batch_id,
+                        create_locations,
+                    )
                     report.updated += 1
                 else:
                     old = _as_input(kind, existing)
@@ -496,6 +538,28 @@ def _import_rows(
             _report_failed(problems, rownum, exc, kind, data)
         if problems.count > before:
             report.refused += 1
+
+
+def _partial_row(tx: Tx, kind: Kind, data: dict[str, str], absent: list[str]) -> Any:
+    """A row of a partial update file (key + changed columns): the stored record with the
+    given cells over it. A key that does not exist yet would create a record, which needs
+    every required column."""
+    from types import SimpleNamespace
+
+    key = SimpleNamespace(**{c: data.get(c, "") for c in kind.key_columns})
+    existing = _find(tx, kind, key) if all(getattr(key, c) for c in kind.key_columns) else None
+    if existing is None:
+        shown = "/".join(str(getattr(key, c)) for c in kind.key_columns)
+        raise ValidationFailed(
+            [
+                FieldError(
+                    absent[0],
+                    f"{kind.entity} {shown} does not exist; creating it needs the column(s) "
+                    f"{', '.join(absent)} (this file has only some columns, for an update)",
+                )
+            ]
+        )
+    return validate(kind.model, _as_input(kind, existing) | {c: v for c, v in data.items() if v})
 
 
 def _text(value: Any) -> str:
@@ -526,16 +590,21 @@ def run_import(
     ignore_extra: bool = False,
     errors_out: TextIO | None = None,
     display_name: str | None = None,
+    create_locations: bool = False,
 ) -> ImportReport:
     """Import one file. Raises :class:`ImportFailed` (nothing written) when it has problems,
-    :class:`FileProblem` when it cannot be read at all."""
+    :class:`FileProblem` when it cannot be read at all. ``create_locations`` lets sample rows
+    create the freezers, racks and boxes they name (listed in ``report.locations``);
+    otherwise an unknown one is a problem naming the closest existing one."""
     kind = kind_of(kind_name)
     name = display_name or str(path)
     src = open_csv(path, name)
     problems = Problems(name, errors_out)
     report = ImportReport(kind.name, name, dry_run, problems=problems)
     with src:
-        index = check_header(kind, src, problems, ignore_extra=ignore_extra)
+        index = check_header(
+            kind, src, problems, ignore_extra=ignore_extra, on_duplicate=on_duplicate
+        )
         if problems:
             raise ImportFailed(report)
         try:
@@ -557,7 +626,10 @@ def run_import(
 
                     import_readouts(tx, src, index, report, problems, on_duplicate)
                 else:
-                    _import_rows(tx, kind, src, index, report, problems, on_duplicate)
+                    _import_rows(
+                        tx, kind, src, index, report, problems, on_duplicate, create_locations
+                    )
+                report.locations = list(tx.memo.get("locations_created", []))
                 if problems or dry_run:
                     raise _Abort
                 batch.counts = report.counts()
@@ -571,6 +643,7 @@ def run_import(
                         "file_name": name,
                         "sha256": src.sha256,
                         "counts": report.counts(),
+                        **({"locations_created": report.locations} if report.locations else {}),
                     },
                     batch_id=batch.id,
                 )

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from exolab.db.models import Isolation, IsolationStep, Sample
 from exolab.domain.schemas import STEP_PARAM_COLUMNS, IsolationIn, StepIn
+from exolab.services import lifecycle
 from exolab.services.common import (
     audit_update,
     check_version,
@@ -127,9 +128,15 @@ def record_isolation(
     batch_id: int | None = None,
     *,
     steps: list[StepIn] | None = None,
+    override_reason: str | None = None,
 ) -> IsolationOut:
     """Record an EV preparation. ``steps`` may give per-step parameters directly (e.g. two
-    ``duc`` steps with different g-forces); otherwise they come from the uc_/sec_/... fields."""
+    ``duc`` steps with different g-forces); otherwise they come from the uc_/sec_/... fields.
+
+    The tube's life-cycle applies (docs/lifecycle.md): an inactive tube is refused unless an
+    admin overrides with ``override_reason``; the input volume is taken out of the tube
+    (never below zero). The freeze-thaw count is the tube's check-outs' business, not the
+    isolation's: an isolation recorded (or re-imported) changes no count."""
     tx.require_write("record isolations")
     d = validate(IsolationIn, data)
     if find_isolation(tx, d.isolation_id) is not None:
@@ -137,20 +144,20 @@ def record_isolation(
     sample = tx.session.scalar(select(Sample).where(Sample.sample_code == d.sample_id))
     if sample is None:
         raise ValidationFailed([FieldError("sample_id", f"no sample {d.sample_id}", d.sample_id)])
-    if sample.volume_ml is not None and d.input_volume_ml > sample.volume_ml + 1e-9:
-        raise ValidationFailed(
-            [
-                FieldError(
-                    "input_volume_ml",
-                    f"{d.input_volume_ml:g} mL is more than sample {d.sample_id} holds "
-                    f"({sample.volume_ml:g} mL)",
-                    str(d.input_volume_ml),
-                )
-            ]
-        )
     chain = steps if steps is not None else d.steps()
     if [s.method for s in chain] != d.method:
         raise ValidationFailed([FieldError("method", "steps do not match the method chain")])
+    lifecycle.check_allowed(
+        tx, sample, lifecycle.ACTIONS["isolate"], override_reason=override_reason
+    )
+    lifecycle.take_volume(
+        tx,
+        sample,
+        d.input_volume_ml,
+        field="input_volume_ml",
+        purpose=f"isolation {d.isolation_id}",
+        batch_id=batch_id,
+    )
     iso = Isolation(
         isolation_code=d.isolation_id,
         sample_id=sample.id,
@@ -196,6 +203,17 @@ def update_isolation(
         raise ValidationFailed([FieldError("sample_id", "cannot be changed by an edit")])
     d = validate(IsolationIn, current.as_input() | changes | {"isolation_id": code})
     old_all = column_values(iso) | {"steps": [s.model_dump() for s in current.steps]}
+    if d.input_volume_ml != iso.input_volume_ml:
+        sample = tx.session.get(Sample, iso.sample_id)
+        assert sample is not None
+        lifecycle.take_volume(
+            tx,
+            sample,
+            d.input_volume_ml - iso.input_volume_ml,
+            field="input_volume_ml",
+            purpose=f"isolation {code}",
+            batch_id=batch_id,
+        )
     for f in SIMPLE_FIELDS:
         setattr(iso, f, getattr(d, f))
     iso.method = "+".join(d.method)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import aliased
 from exolab.db.models import Box, CellSource, Sample, Study, Subject, Visit
 from exolab.domain import sprec as sprec_rules
 from exolab.domain.schemas import Location, SampleIn, parse_location
+from exolab.services import lifecycle
 from exolab.services.common import (
     audit_update,
     check_version,
@@ -50,19 +51,6 @@ HANDLING_FIELDS = (
     "urine_void",
     "protease_inhibitor",
 )
-INACTIVE_STATUSES = ("consumed", "discarded", "shipped")
-# Actions as a user says them -> the status they leave the tube in.
-STATUS_ACTIONS = {
-    "check_out": "checked_out",
-    "checkout": "checked_out",
-    "check_in": "available",
-    "return": "available",
-    "consume": "consumed",
-    "use_up": "consumed",
-    "discard": "discarded",
-    "ship": "shipped",
-    "lose": "missing",
-}
 
 
 class SampleOut(BaseModel):
@@ -103,10 +91,17 @@ class SampleOut(BaseModel):
     status: str
     notes: str | None
     version: int
+    volume_taken_ml: float = 0.0  # by isolations and aliquots (docs/lifecycle.md)
 
     def as_input(self) -> dict[str, Any]:
-        """The import-column form of this sample (what export writes, what edits start from)."""
-        data = self.model_dump(exclude={"id", "version"})
+        """The import-column form of this sample (what export writes, what edits start from).
+
+        Its ``volume_ml`` is the volume the tube was registered with (what is left plus what
+        isolations and aliquots took), as in a samples file: re-importing the records gives
+        back the same volume."""
+        data = self.model_dump(exclude={"id", "version", "volume_taken_ml"})
+        if self.volume_ml is not None:
+            data["volume_ml"] = round(self.volume_ml + self.volume_taken_ml, 6)
         return data
 
 
@@ -155,6 +150,7 @@ def _out(row: Any) -> SampleOut:
         cell_source_id=cell,
         parent_sample_id=parent,
         volume_ml=s.volume_ml,
+        volume_taken_ml=s.volume_taken_ml or 0.0,
         sprec=s.sprec,
         location=location,
         freeze_thaw_count=s.freeze_thaw_count,
@@ -249,14 +245,30 @@ def resolve_sprec(values: dict[str, Any], biofluid: str, given: str | None) -> s
 
 
 def register_sample(
-    tx: Tx, data: SampleIn | dict[str, Any], batch_id: int | None = None
+    tx: Tx,
+    data: SampleIn | dict[str, Any],
+    batch_id: int | None = None,
+    *,
+    create_locations: bool = False,
+    override_reason: str | None = None,
 ) -> SampleOut:
-    """Register a tube. An aliquot (``parent_sample_id``) inherits subject, visit, source and
-    pre-analytics from its parent; its own values, when given, win."""
-    return get_sample(tx, insert_sample(tx, data, batch_id))
+    """Register a tube. An aliquot (``parent_sample_id``) inherits subject, visit, source,
+    pre-analytics and the parent's freeze-thaw count from its parent (its own values, when
+    given, win) and takes its volume out of the parent (docs/lifecycle.md)."""
+    code = insert_sample(
+        tx, data, batch_id, create_locations=create_locations, override_reason=override_reason
+    )
+    return get_sample(tx, code)
 
 
-def insert_sample(tx: Tx, data: SampleIn | dict[str, Any], batch_id: int | None = None) -> str:
+def insert_sample(
+    tx: Tx,
+    data: SampleIn | dict[str, Any],
+    batch_id: int | None = None,
+    *,
+    create_locations: bool = False,
+    override_reason: str | None = None,
+) -> str:
     """:func:`register_sample` without reading the new tube's view back (the importer's
     row-by-row path, which does not show it): returns the sample id."""
     tx.require_write("register samples")
@@ -265,6 +277,8 @@ def insert_sample(tx: Tx, data: SampleIn | dict[str, Any], batch_id: int | None 
         raise Conflict(f"sample {s.sample_id} already exists")
     values: dict[str, Any] = {f: getattr(s, f) for f in HANDLING_FIELDS}
     subject_id = visit_id = cell_source_id = parent_id = None
+    freeze_thaw = s.freeze_thaw_count or 0
+    status = s.status or "available"
     biofluid = s.biofluid
     given_sprec = s.sprec
     if s.parent_sample_id:
@@ -287,6 +301,13 @@ def insert_sample(tx: Tx, data: SampleIn | dict[str, Any], batch_id: int | None 
                     )
                 ]
             )
+        lifecycle.check_allowed(
+            tx,
+            parent,
+            lifecycle.ACTIONS["aliquot"],
+            override_reason=override_reason,
+            field="parent_sample_id",
+        )
         parent_id = parent.id
         subject_id, visit_id, cell_source_id = (
             parent.subject_id,
@@ -296,8 +317,20 @@ def insert_sample(tx: Tx, data: SampleIn | dict[str, Any], batch_id: int | None 
         for f in HANDLING_FIELDS:
             if values[f] is None:
                 values[f] = getattr(parent, f)
-        if not given_sprec:
-            given_sprec = parent.sprec
+        if not given_sprec and parent.sprec:
+            # what the parent's handling fixed is inherited; what the aliquot records itself
+            # (its storage) is derived from its own fields
+            given_sprec = sprec_rules.inherited_sprec(parent.sprec)
+        if s.freeze_thaw_count is None:
+            freeze_thaw = parent.freeze_thaw_count
+        lifecycle.take_volume(
+            tx,
+            parent,
+            s.volume_ml,
+            field="volume_ml",
+            purpose=f"aliquot {s.sample_id}",
+            batch_id=batch_id,
+        )
     elif biofluid == "conditioned_medium" or (s.cell_source_id and not s.subject_id):
         cell = tx.session.scalar(select(CellSource).where(CellSource.code == s.cell_source_id))
         if cell is None:
@@ -325,7 +358,15 @@ def insert_sample(tx: Tx, data: SampleIn | dict[str, Any], batch_id: int | None 
     code = resolve_sprec(values, biofluid, given_sprec)
     box_id = position = None
     if s.location is not None:
-        box, position = resolve_location(tx, s.location)
+        if status in lifecycle.OUT_OF_STORAGE:
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "location", f"a {status} tube has no storage location", str(s.location)
+                    )
+                ]
+            )
+        box, position = resolve_location(tx, s.location, create=create_locations)
         box_id = box.id
     sample = Sample(
         sample_code=s.sample_id,
@@ -339,8 +380,8 @@ def insert_sample(tx: Tx, data: SampleIn | dict[str, Any], batch_id: int | None 
         sprec=code,
         box_id=box_id,
         position=position,
-        freeze_thaw_count=s.freeze_thaw_count or 0,
-        status=s.status or "available",
+        freeze_thaw_count=freeze_thaw,
+        status=status,
         notes=s.notes,
         created_by=tx.actor.name,
         batch_id=batch_id,
@@ -360,8 +401,14 @@ def update_sample(
     reason: str | None,
     expected_version: int | None = None,
     batch_id: int | None = None,
+    create_locations: bool = False,
 ) -> SampleOut:
-    """Edit a sample's recorded fields (not its id, subject or parent); SPREC is re-derived."""
+    """Edit a sample's recorded fields (not its id, subject or parent); SPREC is re-derived.
+
+    A status change follows the life-cycle (docs/lifecycle.md): the same effects as the
+    action (a status that takes the tube out of storage frees its position), and a change no
+    action makes (e.g. discarded -> available) needs an admin (the edit's reason is the
+    override's)."""
     tx.require_write("edit samples")
     reason = require_reason(reason, "edit a sample")
     sample = _require(tx, code)
@@ -381,22 +428,56 @@ def update_sample(
         setattr(sample, f, v)
     sample.biofluid = s.biofluid
     sample.collected_at = s.collected_at
-    sample.volume_ml = s.volume_ml
+    if "volume_ml" in changes:  # the registered volume (as the import column)
+        taken = sample.volume_taken_ml or 0.0
+        if s.volume_ml is not None and s.volume_ml + 1e-9 < taken:
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "volume_ml",
+                        f"isolations and aliquots already took {taken:g} mL from {code}",
+                        f"{s.volume_ml:g}",
+                    )
+                ]
+            )
+        sample.volume_ml = None if s.volume_ml is None else round(s.volume_ml - taken, 6)
     sample.sprec = new_code
     sample.freeze_thaw_count = s.freeze_thaw_count or 0
-    sample.status = s.status or sample.status
     sample.notes = s.notes
-    if "location" in changes:
-        _place(tx, sample, s.location)
+    new_status = s.status or sample.status
+    if new_status != sample.status:
+        action = lifecycle.transition(sample.status, new_status)
+        if action is None:
+            lifecycle.check_allowed(
+                tx,
+                sample,
+                lifecycle.action_for(new_status),
+                # an admin's edit reason is the override's; others are told the rule
+                override_reason=reason if tx.actor.is_admin else None,
+                to_status=new_status,
+            )
+    if "location" in changes and s.location is not None:
+        if new_status in lifecycle.OUT_OF_STORAGE:
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "location", f"a {new_status} tube has no storage location", str(s.location)
+                    )
+                ]
+            )
+        _place(tx, sample, s.location, create=create_locations)
+    elif "location" in changes:
+        _place(tx, sample, None)
+    lifecycle.apply_status(sample, new_status)
     audit_update(tx, sample, "sample", code, old_all, reason=reason, batch_id=batch_id)
     return get_sample(tx, code)
 
 
-def _place(tx: Tx, sample: Sample, loc: Location | None) -> None:
+def _place(tx: Tx, sample: Sample, loc: Location | None, *, create: bool = False) -> None:
     if loc is None:
         sample.box_id, sample.position = None, None
         return
-    box, position = resolve_location(tx, loc, for_sample=sample.sample_code)
+    box, position = resolve_location(tx, loc, for_sample=sample.sample_code, create=create)
     sample.box_id, sample.position = box.id, position
 
 
@@ -407,11 +488,14 @@ def move_sample(
     *,
     reason: str | None = None,
     expected_version: int | None = None,
+    override_reason: str | None = None,
 ) -> SampleOut:
-    """Put a tube at FREEZER/RACK/BOX/POSITION (or take it out of storage with ``None``)."""
+    """Put a tube at FREEZER/RACK/BOX/POSITION (or take it out of storage with ``None``).
+    The box must exist (docs/lifecycle.md); a tube out of the lab cannot be moved."""
     tx.require_write("move samples")
     sample = _require(tx, code)
     check_version("sample", code, sample.version, expected_version)
+    lifecycle.check_allowed(tx, sample, lifecycle.ACTIONS["move"], override_reason=override_reason)
     try:
         loc = parse_location(location) if location else None
     except ValueError as exc:
@@ -440,37 +524,43 @@ def set_status(
     reason: str | None,
     expected_version: int | None = None,
     volume_used_ml: float | None = None,
+    location: str | None = None,
+    override: bool = False,
 ) -> SampleOut:
-    """Check out, return, consume, discard, ship... Consumed/discarded/shipped tubes free
-    their position."""
-    from exolab.domain.vocab import SAMPLE_STATUS
-
+    """Check out, return, consume, discard, ship or lose a tube (``status`` is the action or
+    the status it leaves). The life-cycle decides what each status allows; ``override``
+    (admin only, the reason is recorded) does what it refuses. Checking out a frozen tube
+    counts a thaw; consumed/discarded/shipped tubes free their position; ``location`` puts a
+    returned tube somewhere else than its old position (docs/lifecycle.md)."""
     tx.require_write("change sample status")
-    reason = require_reason(reason, f"mark a sample {status}")
-    key = status.strip().lower().replace(" ", "_").replace("-", "_")
-    try:
-        status = STATUS_ACTIONS.get(key) or SAMPLE_STATUS.normalize(status)
-    except ValueError as exc:
-        raise ValidationFailed([FieldError("status", str(exc), status)]) from None
+    action = lifecycle.action_for(status)
+    assert action.leaves is not None
+    reason = require_reason(reason, f"{action.words} a sample")
     sample = _require(tx, code)
     check_version("sample", code, sample.version, expected_version)
+    if location is not None and action.name != "return":
+        raise ValidationFailed(
+            [FieldError("location", f"a location goes with a return, not with {action.words}")]
+        )
     before = get_sample(tx, code)
-    sample.status = status
-    if volume_used_ml is not None:
-        if sample.volume_ml is not None and volume_used_ml > sample.volume_ml:
-            raise ValidationFailed(
-                [
-                    FieldError(
-                        "volume_ml",
-                        f"only {sample.volume_ml} mL left in {code}",
-                        str(volume_used_ml),
-                    )
-                ]
-            )
-        if sample.volume_ml is not None:
-            sample.volume_ml = round(sample.volume_ml - volume_used_ml, 6)
-    if status in INACTIVE_STATUSES:
-        sample.box_id, sample.position = None, None
+    lifecycle.check_allowed(
+        tx, sample, action, override_reason=reason if override else None, to_status=action.leaves
+    )
+    lifecycle.take_volume(
+        tx,
+        sample,
+        volume_used_ml,
+        field="volume_ml",
+        purpose=f"{action.words} of {code}",
+        recorded_use=False,
+    )
+    if location is not None:
+        try:
+            loc = parse_location(location)
+        except ValueError as exc:
+            raise ValidationFailed([FieldError("location", str(exc), location)]) from None
+        _place(tx, sample, loc)
+    lifecycle.apply_status(sample, action.leaves)
     touch(sample, tx.actor.name)
     tx.session.flush()
     after = get_sample(tx, code)
@@ -488,17 +578,24 @@ def aliquot(
     *,
     reason: str | None = "aliquoted",
     expected_version: int | None = None,
+    override: bool = False,
+    storage_container: str | None = None,
+    storage_temp_c: float | None = None,
 ) -> list[SampleOut]:
-    """Thaw a parent and split it: each child is (sample_id, location or None, volume_ml).
+    """Split a parent: each child is (sample_id, location or None, volume_ml).
 
-    The parent's freeze-thaw count goes up by one; the children start with that count and
-    inherit everything else from the parent. The parent's volume goes down by what was taken.
-    """
+    A parent frozen in storage is thawed for it (freeze-thaw +1); a fresh or checked-out
+    parent is not. The children start with the parent's count at that moment and inherit
+    everything else from it, except what they record themselves (``storage_container``,
+    ``storage_temp_c``). Each child's volume is taken from the parent, never below zero; a
+    parent that is not active is refused unless ``override`` (admin, with the reason)."""
     tx.require_write("aliquot samples")
     parent = _require(tx, parent_code)
     check_version("sample", parent_code, parent.version, expected_version)
-    if parent.status in INACTIVE_STATUSES:
-        raise Conflict(f"sample {parent_code} is {parent.status}; it cannot be aliquoted")
+    override_reason = require_reason(reason, "override") if override else None
+    lifecycle.check_allowed(
+        tx, parent, lifecycle.ACTIONS["aliquot"], override_reason=override_reason
+    )
     if not children:
         raise ValidationFailed([FieldError("children", "give at least one aliquot")])
     codes = [c for c, _, _ in children]
@@ -510,14 +607,13 @@ def aliquot(
             [
                 FieldError(
                     "volume_ml",
-                    f"aliquots take {taken:g} mL but {parent_code} has {parent.volume_ml:g} mL",
+                    f"aliquots take {taken:g} mL but {parent_code} has only "
+                    f"{parent.volume_ml:g} mL left",
                 )
             ]
         )
     old = {"freeze_thaw_count": parent.freeze_thaw_count, "volume_ml": parent.volume_ml}
-    parent.freeze_thaw_count += 1
-    if parent.volume_ml is not None and taken:
-        parent.volume_ml = round(parent.volume_ml - taken, 6)
+    lifecycle.thaw(parent)
     touch(parent, tx.actor.name)
     tx.session.flush()
     tx.audit(
@@ -527,7 +623,9 @@ def aliquot(
         old=old,
         new={
             "freeze_thaw_count": parent.freeze_thaw_count,
-            "volume_ml": parent.volume_ml,
+            "volume_ml": round(parent.volume_ml - taken, 6)
+            if parent.volume_ml is not None
+            else None,
             "children": codes,
         },
         reason=reason,
@@ -545,7 +643,10 @@ def aliquot(
                     "volume_ml": volume,
                     "location": location,
                     "freeze_thaw_count": parent.freeze_thaw_count,
+                    "storage_container": storage_container,
+                    "storage_temp_c": storage_temp_c,
                 },
+                override_reason=override_reason,
             )
         )
     return out

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from sqlalchemy import bindparam, select
 
 from exolab.db.models import Box, Freezer, Rack, Sample
-from exolab.domain.schemas import Location, parse_location
+from exolab.domain.schemas import Location
 from exolab.services.context import Tx
 from exolab.services.errors import Conflict, FieldError, NotFound, ValidationFailed
 
@@ -53,45 +53,138 @@ _OCCUPANT = select(Sample.sample_code).where(
 )
 
 
-def ensure_box(tx: Tx, path: str, *, n_rows: int = DEFAULT_ROWS, n_cols: int = DEFAULT_COLS) -> Box:
-    """The box at FREEZER/RACK/BOX, created (with its freezer and rack) on first use."""
-    loc = parse_location(path) if "/" in path else None
-    if loc is None:
-        raise ValidationFailed([FieldError("location", f"'{path}' is not FREEZER/RACK/BOX")])
-    box = tx.session.scalar(_BOX_BY_PATH, {"path": loc.box_path})
-    if box is not None:
-        return box
-    tx.require_write("create storage")
-    freezer = tx.session.scalar(select(Freezer).where(Freezer.code == loc.freezer))
-    if freezer is None:
-        freezer = Freezer(code=loc.freezer)
-        tx.session.add(freezer)
-        tx.session.flush()
-        tx.audit("create", "freezer", loc.freezer, new={"code": loc.freezer})
-    rack = tx.session.scalar(
-        select(Rack).where(Rack.freezer_id == freezer.id, Rack.code == loc.rack)
+def find_box(tx: Tx, path: str) -> Box | None:
+    return tx.session.scalar(_BOX_BY_PATH, {"path": path})
+
+
+def _closest(word: str, choices: list[str]) -> str | None:
+    import difflib
+
+    found = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
+    if not found:
+        folded = {c.casefold(): c for c in choices}
+        return folded.get(word.casefold())
+    return found[0]
+
+
+def unknown_location(tx: Tx, loc: Location) -> str:
+    """Why ``loc``'s box does not exist, naming the closest existing path at the first level
+    that is unknown (a typo ``F80-3`` -> "did you mean F-80-3/R1/B1?")."""
+    freezers = list(tx.session.scalars(select(Freezer.code)))
+    near: str | None
+    if loc.freezer not in freezers:
+        what = f"no freezer {loc.freezer}"
+        found = _closest(loc.freezer, freezers)
+        near = f"{found}/{loc.rack}/{loc.box}" if found else None
+    else:
+        racks = list(
+            tx.session.scalars(
+                select(Rack.code)
+                .join(Freezer, Freezer.id == Rack.freezer_id)
+                .where(Freezer.code == loc.freezer)
+            )
+        )
+        if loc.rack not in racks:
+            what = f"no rack {loc.freezer}/{loc.rack}"
+            found = _closest(loc.rack, racks)
+            near = f"{loc.freezer}/{found}/{loc.box}" if found else None
+        else:
+            prefix = f"{loc.freezer}/{loc.rack}/"
+            boxes = [
+                p[len(prefix) :]
+                for p in tx.session.scalars(
+                    select(Box.path).where(Box.path.startswith(prefix, autoescape=True))
+                )
+            ]
+            what = f"no box {loc.box_path}"
+            found = _closest(loc.box, boxes)
+            near = f"{prefix}{found}" if found else None
+    hint = f" (did you mean {near}?)" if near else ""
+    return (
+        f"{what}{hint}; create it first (exolab storage add {loc.box_path}) "
+        "or import with --create-locations"
     )
-    if rack is None:
-        rack = Rack(freezer_id=freezer.id, code=loc.rack)
-        tx.session.add(rack)
-        tx.session.flush()
-        tx.audit("create", "rack", f"{loc.freezer}/{loc.rack}", new={"code": loc.rack})
-    box = Box(rack_id=rack.id, code=loc.box, path=loc.box_path, n_rows=n_rows, n_cols=n_cols)
-    tx.session.add(box)
-    tx.session.flush()
-    tx.audit("create", "box", loc.box_path, new={"n_rows": n_rows, "n_cols": n_cols})
-    return box
 
 
-def create_box(tx: Tx, path: str, n_rows: int = DEFAULT_ROWS, n_cols: int = DEFAULT_COLS) -> BoxOut:
+def _created(tx: Tx, kind: str, path: str) -> None:
+    """Remember what this transaction created (a dry run reports it)."""
+    tx.memo.setdefault("locations_created", []).append(f"{kind} {path}")
+
+
+def add_location(
+    tx: Tx,
+    path: str,
+    *,
+    n_rows: int = DEFAULT_ROWS,
+    n_cols: int = DEFAULT_COLS,
+    freezer_name: str | None = None,
+    temperature_c: float | None = None,
+    exist_ok: bool = False,
+) -> list[str]:
+    """Create FREEZER, FREEZER/RACK or FREEZER/RACK/BOX (with the levels above it that are
+    missing). Returns what was created, e.g. ``["freezer F-80-3", "rack F-80-3/R1"]``; an
+    existing path is a conflict unless ``exist_ok``."""
     tx.require_write("create storage")
-    if tx.session.scalar(select(Box).where(Box.path == path.strip())) is not None:
-        raise Conflict(f"box {path} already exists")
+    parts = [p.strip() for p in path.strip().strip("/").split("/")]
+    if not 1 <= len(parts) <= 3 or not all(parts):
+        raise ValidationFailed(
+            [FieldError("location", f"'{path}' is not FREEZER, FREEZER/RACK or FREEZER/RACK/BOX")]
+        )
     if not (0 <= n_rows <= 26 and 0 <= n_cols <= 99) or (n_rows == 0) != (n_cols == 0):
         raise ValidationFailed(
             [FieldError("geometry", "rows 1-26 and columns 1-99, or 0x0 for a bag")]
         )
-    return box_out(tx, ensure_box(tx, path.strip(), n_rows=n_rows, n_cols=n_cols))
+    made: list[str] = []
+    freezer = tx.session.scalar(select(Freezer).where(Freezer.code == parts[0]))
+    if freezer is None:
+        freezer = Freezer(code=parts[0], name=freezer_name, temperature_c=temperature_c)
+        tx.session.add(freezer)
+        tx.session.flush()
+        tx.audit(
+            "create",
+            "freezer",
+            parts[0],
+            new={"code": parts[0], "name": freezer_name, "temperature_c": temperature_c},
+        )
+        made.append(f"freezer {parts[0]}")
+    if len(parts) >= 2:
+        rack = tx.session.scalar(
+            select(Rack).where(Rack.freezer_id == freezer.id, Rack.code == parts[1])
+        )
+        if rack is None:
+            rack = Rack(freezer_id=freezer.id, code=parts[1])
+            tx.session.add(rack)
+            tx.session.flush()
+            tx.audit("create", "rack", f"{parts[0]}/{parts[1]}", new={"code": parts[1]})
+            made.append(f"rack {parts[0]}/{parts[1]}")
+        if len(parts) == 3:
+            box_path = "/".join(parts)
+            if find_box(tx, box_path) is None:
+                box = Box(
+                    rack_id=rack.id, code=parts[2], path=box_path, n_rows=n_rows, n_cols=n_cols
+                )
+                tx.session.add(box)
+                tx.session.flush()
+                tx.audit("create", "box", box_path, new={"n_rows": n_rows, "n_cols": n_cols})
+                made.append(f"box {box_path}")
+    if not made and not exist_ok:
+        raise Conflict(f"{'/'.join(parts)} already exists")
+    for item in made:
+        _created(tx, *item.split(" ", 1))
+    return made
+
+
+def create_box(tx: Tx, path: str, n_rows: int = DEFAULT_ROWS, n_cols: int = DEFAULT_COLS) -> BoxOut:
+    """Create the box FREEZER/RACK/BOX (and its freezer and rack when missing)."""
+    path = path.strip()
+    if "/" not in path or path.count("/") != 2:
+        raise ValidationFailed([FieldError("location", f"'{path}' is not FREEZER/RACK/BOX")])
+    if find_box(tx, path) is not None:
+        raise Conflict(f"box {path} already exists")
+    add_location(tx, path, n_rows=n_rows, n_cols=n_cols)
+    box = find_box(tx, path)
+    assert box is not None
+    return box_out(tx, box)
 
 
 def box_out(tx: Tx, box: Box) -> BoxOut:
@@ -132,10 +225,19 @@ def occupant(tx: Tx, box: Box, position: str | None) -> str | None:
 
 
 def resolve_location(
-    tx: Tx, loc: Location, *, for_sample: str | None = None
+    tx: Tx, loc: Location, *, for_sample: str | None = None, create: bool = False
 ) -> tuple[Box, str | None]:
-    """Box and position for a location, checking geometry and that the position is free."""
-    box = ensure_box(tx, loc.box_path)
+    """Box and position for a location, checking geometry and that the position is free.
+
+    An unknown freezer, rack or box is an error naming the closest existing one, unless
+    ``create`` (an import with --create-locations), which creates it (docs/lifecycle.md)."""
+    box = find_box(tx, loc.box_path)
+    if box is None:
+        if not create:
+            raise ValidationFailed([FieldError("location", unknown_location(tx, loc), str(loc))])
+        add_location(tx, loc.box_path, n_rows=DEFAULT_ROWS, n_cols=DEFAULT_COLS)
+        box = find_box(tx, loc.box_path)
+        assert box is not None
     check_position(box, loc.position)
     taken = occupant(tx, box, loc.position)
     if taken is not None and taken != for_sample:

@@ -52,7 +52,7 @@ def load(lab: Lab, tmp: Path, kind: str, text: str | bytes, **kw: Any) -> Import
 
 def base_cohort(lab: Lab, tmp: Path, *, readouts: bool = False) -> None:
     load(lab, tmp, "subjects", SUBJECTS)
-    load(lab, tmp, "samples", SAMPLES)
+    load(lab, tmp, "samples", SAMPLES, create_locations=True)
     load(lab, tmp, "isolations", ISOLATIONS)
     if readouts:
         load(lab, tmp, "readouts", READOUTS)

@@ -65,7 +65,9 @@ def test_every_kind_round_trips_into_an_empty_database(
 
     with fresh_lab(backend, _templates, tmp_path) as other:
         for kind in KINDS:
-            run_import(other, kind, write(tmp_path, f"e-{kind}.csv", first[kind]))
+            # a new database has no freezers yet (docs/lifecycle.md)
+            path = write(tmp_path, f"e-{kind}.csv", first[kind])
+            run_import(other, kind, path, create_locations=True)
         second = {k: export(other, k) for k in KINDS}
     assert second == first
 

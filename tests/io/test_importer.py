@@ -230,7 +230,7 @@ def test_new_analyte_is_created_and_audited(lab: Lab, tmp_path: Path) -> None:
 
 def test_undo_removes_exactly_the_batch(lab: Lab, tmp_path: Path) -> None:
     load(lab, tmp_path, "subjects", SUBJECTS)
-    rep = load(lab, tmp_path, "samples", SAMPLES)
+    rep = load(lab, tmp_path, "samples", SAMPLES, create_locations=True)
     more = load(lab, tmp_path, "samples", "sample_id,biofluid,collected_at,study,subject_id,visit\n"
                 "OTHER,plasma,2024-02-01 10:00,S1,P002,M1\n")  # fmt: skip
     assert counts(lab)[:2] == (2, 4)

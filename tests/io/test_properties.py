@@ -133,7 +133,7 @@ def to_csv(rows: list[dict[str, str]], delimiter: str, bom: bool, crlf: bool) ->
 
 def cohort(lab: Lab, tmp: Path) -> None:
     for kind, text in (("subjects", SUBJECTS), ("samples", SAMPLES), ("isolations", ISOLATIONS)):
-        run_import(lab, kind, write(tmp, f"{kind}.csv", text))
+        run_import(lab, kind, write(tmp, f"{kind}.csv", text), create_locations=True)
 
 
 def export_text(lab: Lab, kind: str) -> str:

@@ -43,6 +43,10 @@ PLASMA: dict[str, Any] = {
 
 def setup_subject(lab: Lab) -> None:
     with lab.write() as tx:
+        # storage is created explicitly (docs/lifecycle.md); registering into an unknown box
+        # is refused
+        storage.add_location(tx, "F1/R1/B1")
+        storage.add_location(tx, "F1/R1/B2")
         subjects.create_subject(
             tx,
             {

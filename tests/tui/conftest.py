@@ -14,7 +14,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from exolab.db.engine import Database
-from exolab.services import samples, subjects
+from exolab.services import samples, storage, subjects
 from exolab.services.context import Lab
 
 TESTER = "tester"  # admin of every test database (tests/conftest.py)
@@ -55,6 +55,8 @@ def small_url(sqlite_url: str) -> Iterator[str]:
     db = Database(sqlite_url)
     lab = Lab(db, TESTER)
     with lab.write() as tx:
+        for box in ("F1/R1/B1", "F2/R1/B9"):  # storage is created explicitly
+            storage.add_location(tx, box)
         subjects.create_subject(tx, {"study": "EVS", "subject_id": "P01", "group": "case"})
         samples.register_sample(
             tx,

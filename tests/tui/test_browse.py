@@ -6,13 +6,14 @@ from typing import Any
 
 import pytest
 
-from exolab.services import browse, isolations, readouts, samples, subjects
+from exolab.services import browse, isolations, readouts, samples, storage, subjects
 from exolab.services.context import Lab
 from exolab.services.errors import ValidationFailed
 
 
 def fill(lab: Lab, n: int = 25) -> None:
     with lab.write() as tx:
+        storage.add_location(tx, "F1/R1/B1")  # storage is created explicitly
         subjects.create_subject(tx, {"study": "EVS", "subject_id": "P01", "group": "case"})
         subjects.create_subject(tx, {"study": "EVS", "subject_id": "P02", "group": "control"})
         for i in range(n):

@@ -1,0 +1,216 @@
+"""The tube life-cycle: one home for what each status allows, volume taken by use, freeze-thaw
+counting and what frees a storage position (docs/lifecycle.md).
+
+Every path that changes a tube (the UI, the CLI verbs, CSV imports and edits) calls these
+functions, so the rules cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from exolab.db.models import Sample
+from exolab.services.common import touch
+from exolab.services.context import Tx
+from exolab.services.errors import Conflict, FieldError, ValidationFailed
+
+ACTIVE = ("available", "checked_out")
+INACTIVE = ("consumed", "discarded", "shipped", "missing")
+# Statuses that take a tube out of storage: its position is freed on every path.
+OUT_OF_STORAGE = ("consumed", "discarded", "shipped")
+# Why a tube in an inactive status cannot be used (shown with every refusal).
+_WHY = {
+    "consumed": "it was used up",
+    "discarded": "it was thrown away",
+    "shipped": "it left the lab",
+    "missing": "it is not where the record says; find it and return it first",
+}
+
+
+class NotAllowed(Conflict):
+    """The tube's status does not allow the action; ``field`` names the input that named the
+    tube (an import reports the problem in that column)."""
+
+    def __init__(self, message: str, field: str = "sample_id") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Action:
+    """Something done to a tube: the statuses it may start from and the status it leaves."""
+
+    name: str
+    words: str  # "isolate from", for "cannot isolate from sample X"
+    allowed_from: tuple[str, ...]
+    leaves: str | None  # None: the status does not change
+
+
+ACTIONS: dict[str, Action] = {
+    a.name: a
+    for a in (
+        Action("check_out", "check out", ("available",), "checked_out"),
+        Action("return", "return", ("checked_out", "missing"), "available"),
+        Action("consume", "consume", ACTIVE, "consumed"),
+        Action("discard", "discard", (*ACTIVE, "missing"), "discarded"),
+        Action("ship", "ship", ACTIVE, "shipped"),
+        Action("lose", "mark missing", ACTIVE, "missing"),
+        Action("aliquot", "aliquot", ACTIVE, None),
+        Action("isolate", "isolate from", ACTIVE, None),
+        Action("move", "move", (*ACTIVE, "missing"), None),
+    )
+}
+# Words a user may type for an action -> the action.
+ACTION_WORDS = {
+    "check_out": "check_out",
+    "checkout": "check_out",
+    "checked_out": "check_out",
+    "check_in": "return",
+    "return": "return",
+    "available": "return",
+    "consume": "consume",
+    "use_up": "consume",
+    "consumed": "consume",
+    "discard": "discard",
+    "discarded": "discard",
+    "ship": "ship",
+    "shipped": "ship",
+    "lose": "lose",
+    "missing": "lose",
+}
+
+
+def allowed_actions(status: str) -> list[str]:
+    """The actions a tube in ``status`` allows (what the UI offers and the CLI accepts)."""
+    return [a.name for a in ACTIONS.values() if status in a.allowed_from]
+
+
+def action_for(word: str) -> Action:
+    key = word.strip().lower().replace(" ", "_").replace("-", "_")
+    name = ACTION_WORDS.get(key, key)
+    if name not in ACTIONS:
+        raise ValidationFailed([FieldError("status", f"unknown action or status '{word}'", word)])
+    return ACTIONS[name]
+
+
+def transition(from_status: str, to_status: str) -> Action | None:
+    """The action that takes a tube from one status to another (None: no such action)."""
+    for action in ACTIONS.values():
+        if action.leaves == to_status and from_status in action.allowed_from:
+            return action
+    return None
+
+
+def check_allowed(
+    tx: Tx,
+    sample: Sample,
+    action: Action,
+    *,
+    override_reason: str | None = None,
+    to_status: str | None = None,
+    field: str = "sample_id",
+) -> bool:
+    """Refuse ``action`` on a tube whose status does not allow it, with the reason.
+
+    An admin may override with a reason (audited as an ``override`` event); returns whether
+    an override was used."""
+    if sample.status in action.allowed_from:
+        return False
+    why = _WHY.get(sample.status, f"its status is {sample.status}")
+    target = f" (to {to_status})" if to_status else ""
+    if override_reason is None or not override_reason.strip():
+        raise NotAllowed(
+            f"sample {sample.sample_code} is {sample.status} ({why}); it cannot "
+            f"{action.words}{target}. Tubes that are {sample.status} allow: "
+            f"{', '.join(allowed_actions(sample.status)) or 'nothing'}. An admin can override "
+            "with a reason (--override --reason ...)",
+            field,
+        )
+    tx.require_admin(f"override the life-cycle rule ({action.words} a {sample.status} tube)")
+    tx.audit(
+        "override",
+        "sample",
+        sample.sample_code,
+        old={"status": sample.status},
+        new={"action": action.name, **({"status": to_status} if to_status else {})},
+        reason=override_reason.strip(),
+    )
+    return True
+
+
+def is_frozen(sample: Sample) -> bool:
+    """A tube is frozen while it sits in storage (in a box, available) at a storage
+    temperature below 0 °C (or none recorded: boxes live in freezers)."""
+    if sample.box_id is None or sample.status != "available":
+        return False
+    return sample.storage_temp_c is None or sample.storage_temp_c < 0
+
+
+def thaw(sample: Sample) -> bool:
+    """Count one freeze-thaw cycle if the tube is frozen; returns whether it was."""
+    if not is_frozen(sample):
+        return False
+    sample.freeze_thaw_count = (sample.freeze_thaw_count or 0) + 1
+    return True
+
+
+def take_volume(
+    tx: Tx,
+    sample: Sample,
+    volume_ml: float | None,
+    *,
+    field: str,
+    purpose: str,
+    batch_id: int | None = None,
+    recorded_use: bool = True,
+) -> None:
+    """Take ``volume_ml`` out of the tube, refusing to go below zero (the message names the
+    volume left); a negative volume gives material back (an isolation's input corrected
+    down). A tube without a recorded volume is not checked. Audited as an ``update`` of the
+    tube's volume, so undoing an import batch puts the volume back.
+
+    ``recorded_use`` (isolations and aliquots, which are records of their own) also counts
+    the volume in ``volume_taken_ml``, so that the registered volume (the import column) is
+    ``volume_ml + volume_taken_ml`` and re-importing the records gives the same volume."""
+    if volume_ml is None or volume_ml == 0 or sample.volume_ml is None:
+        return
+    if volume_ml > sample.volume_ml + 1e-9:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    field,
+                    f"{purpose} needs {volume_ml:g} mL but sample {sample.sample_code} has only "
+                    f"{sample.volume_ml:g} mL left",
+                    f"{volume_ml:g}",
+                )
+            ]
+        )
+    old = {"volume_ml": sample.volume_ml, "volume_taken_ml": sample.volume_taken_ml or 0.0}
+    sample.volume_ml = max(0.0, round(sample.volume_ml - volume_ml, 6))
+    if recorded_use:
+        sample.volume_taken_ml = max(0.0, round((sample.volume_taken_ml or 0.0) + volume_ml, 6))
+    touch(sample, tx.actor.name)
+    tx.session.flush()
+    tx.audit(
+        "update",
+        "sample",
+        sample.sample_code,
+        old=old,
+        new={"volume_ml": sample.volume_ml, "volume_taken_ml": sample.volume_taken_ml},
+        reason=f"{purpose} took {volume_ml:g} mL"
+        if volume_ml > 0
+        else f"{purpose} gave back {-volume_ml:g} mL",
+        batch_id=batch_id,
+    )
+
+
+def apply_status(sample: Sample, status: str) -> None:
+    """Set the status with its effects: checking out a frozen tube thaws it (+1 freeze-thaw);
+    consumed, discarded and shipped tubes leave storage (their position is freed)."""
+    if status == sample.status:
+        return
+    if status == "checked_out":
+        thaw(sample)
+    sample.status = status
+    if status in OUT_OF_STORAGE:
+        sample.box_id, sample.position = None, None

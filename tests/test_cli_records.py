@@ -1,0 +1,266 @@
+"""The single-record verbs (`exolab sample|isolation|readout|storage ...`), on SQLite and
+PostgreSQL: the same life-cycle rules as the UI and imports, exit codes 0/1/2/3, and a
+scripted day in the lab (tests/services/day_in_lab.py holds its expected end state)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from exolab.commands import records
+from exolab.db.engine import Database
+from exolab.io.importer import KINDS
+from exolab.services import users
+from exolab.services.context import Lab
+from tests.services import day_in_lab as day
+from tests.test_cli import run
+
+
+def cli(db_url: str, *args: str, code: int = 0) -> str:
+    r = run("--db", db_url, *args)
+    assert r.returncode == code, (r.stdout, r.stderr)
+    return r.stdout if code == 0 else r.stderr
+
+
+def show(db_url: str, sample_id: str) -> dict[str, object]:
+    return dict(json.loads(cli(db_url, "sample", "show", sample_id, "--format", "json")))
+
+
+def options(data: dict[str, str]) -> list[str]:
+    out: list[str] = []
+    for key, value in data.items():
+        out += ["--" + key.replace("_", "-"), value]
+    return out
+
+
+def with_lab(db_url: str) -> Lab:
+    return Lab(Database(db_url), "tester")
+
+
+def test_verb_options_mirror_the_import_columns() -> None:
+    assert set(records.SAMPLE_COLUMNS) == set(KINDS["samples"].columns) - {"sample_id"}
+    assert set(records.ISOLATION_COLUMNS) == set(KINDS["isolations"].columns) - {"isolation_id"}
+    assert set(records.READOUT_COLUMNS) == set(KINDS["readouts"].columns)
+
+
+def test_day_in_the_lab_through_the_cli(db_url: str, tmp_path: Path) -> None:
+    for box in day.BOXES:
+        assert cli(db_url, "storage", "add", box).strip().endswith(f"box {box}")
+    subjects = tmp_path / "subjects.csv"
+    subjects.write_text(f"study,subject_id\n{day.STUDY},{day.SUBJECT}\n", encoding="utf-8")
+    cli(db_url, "import", "subjects", str(subjects))
+
+    # register: frozen in its box, nothing thawed yet
+    cli(db_url, "sample", "register", day.PARENT, *options(day.REGISTER))
+    s = show(db_url, day.PARENT)
+    assert (s["volume_ml"], s["freeze_thaw_count"], s["location"]) == (4.0, 0, "F-80-1/R1/B1/A1")
+    assert day.audit_actions(with_lab(db_url), day.PARENT) == {"create": 1}
+
+    # aliquot: the frozen parent is thawed once; the aliquots start at its count
+    args = ["sample", "aliquot", day.PARENT, *day.ALIQUOTS]
+    args += ["--volume-ml", str(day.ALIQUOT_VOLUME_ML)]
+    for loc in day.ALIQUOT_LOCATIONS:
+        args += ["--location", loc]
+    out = cli(db_url, *args)
+    assert day.ALIQUOTS[1] in out
+    s = show(db_url, day.PARENT)
+    assert (s["volume_ml"], s["freeze_thaw_count"]) == (2.0, 1)
+    a1 = show(db_url, day.ALIQUOTS[0])
+    assert (a1["volume_ml"], a1["freeze_thaw_count"], a1["location"]) == (1.0, 1, "F-80-1/R1/B2/A1")
+    assert day.audit_actions(with_lab(db_url), day.PARENT) == {
+        "create": 1,
+        "aliquot": 1,
+        "update": 2,
+    }
+
+    # move (a typo is refused with the closest box named)
+    err = cli(db_url, "sample", "move", day.ALIQUOTS[0], "F-80-1/R1/B3/C5", code=1)
+    assert "did you mean F-80-1/R1/B2" in err
+    cli(db_url, "sample", "move", day.ALIQUOTS[0], day.MOVE_TO, "--reason", "reorganise")
+    assert show(db_url, day.ALIQUOTS[0])["location"] == day.MOVE_TO
+    lab = with_lab(db_url)
+    with lab.read() as tx:
+        from exolab.services import storage
+
+        assert "A1" in storage.box_grid(tx, day.BOXES[1]).free
+
+    # check out: a frozen tube thaws (+1) and keeps its place; return: no count
+    a1 = json.loads(
+        cli(
+            db_url,
+            "sample",
+            "checkout",
+            day.ALIQUOTS[0],
+            "--reason",
+            "isolation",
+            "--format",
+            "json",
+        )
+    )
+    assert (a1["status"], a1["freeze_thaw_count"], a1["location"]) == (
+        "checked_out",
+        2,
+        day.MOVE_TO,
+    )
+    assert "return" in a1["allowed_actions"]
+    err = cli(db_url, "sample", "checkout", day.ALIQUOTS[0], "--reason", "again", code=1)
+    assert "is checked_out" in err and "cannot check out" in err
+    cli(db_url, "sample", "return", day.ALIQUOTS[0], "--reason", "back in the freezer")
+    a1 = show(db_url, day.ALIQUOTS[0])
+    assert (a1["status"], a1["freeze_thaw_count"]) == ("available", 2)
+
+    # isolate: the input volume is taken
+    out = cli(db_url, "isolation", "add", day.ISOLATION, *options(day.ISOLATE))
+    assert "uf" in out and "sec" in out
+    a1 = show(db_url, day.ALIQUOTS[0])
+    assert (a1["volume_ml"], a1["freeze_thaw_count"]) == (0.5, 2)
+    err = cli(
+        db_url,
+        "isolation",
+        "add",
+        "ISO-DAY-2",
+        *options(day.ISOLATE | {"input_volume_ml": "0.6"}),
+        code=1,
+    )
+    assert "has only 0.5 mL left" in err
+    shown = json.loads(cli(db_url, "isolation", "show", day.ISOLATION, "--format", "json"))
+    assert shown["input_volume_ml"] == 0.5 and [st["method"] for st in shown["steps"]] == [
+        "uf",
+        "sec",
+    ]
+
+    # readouts with replicates
+    for row in day.READOUTS:
+        cli(db_url, "readout", "add", *options(row))
+
+    # discard: the position is freed; nothing more can be taken from the tube
+    cli(db_url, "sample", "discard", day.ALIQUOTS[1], "--reason", "hemolysed")
+    a2 = show(db_url, day.ALIQUOTS[1])
+    assert (a2["status"], a2["location"]) == ("discarded", None)
+    err = cli(
+        db_url,
+        "isolation",
+        "add",
+        "ISO-DAY-3",
+        *options(day.ISOLATE | {"sample_id": day.ALIQUOTS[1]}),
+        code=1,
+    )
+    assert "is discarded" in err and "cannot isolate from" in err
+
+    day.assert_day_state(with_lab(db_url))
+
+
+def test_exit_codes_usage_permission_and_override(db_url: str) -> None:
+    cli(db_url, "storage", "add", "F1/R1/B1")
+    assert run("--db", db_url, "sample").returncode == 2  # no action
+    assert run("--db", db_url, "sample", "discard", "X").returncode == 2  # --reason missing
+    assert "no sample NOPE" in cli(db_url, "sample", "show", "NOPE", code=1)
+    err = cli(db_url, "sample", "register", "CM-1", "--biofluid", "plasma", code=1)
+    assert "collected_at" in err
+    lab = with_lab(db_url)
+    with lab.write() as tx:
+        users.add_user(tx, "vera", "viewer")
+        users.add_user(tx, "tom", "technician")
+    r = run("--db", db_url, "--user", "vera", "storage", "add", "F2")
+    assert r.returncode == 3
+    cli(
+        db_url,
+        "sample",
+        "register",
+        "S-1",
+        "--biofluid",
+        "conditioned_medium",
+        "--collected-at",
+        "2024-01-01",
+        "--cell-source-id",
+        "NONE",
+        code=1,
+    )
+    cli(
+        db_url,
+        "sample",
+        "register",
+        "S-1",
+        "--biofluid",
+        "urine",
+        "--collected-at",
+        "2024-01-01",
+        "--study",
+        "EVS",
+        "--subject-id",
+        "P01",
+        "--visit",
+        "v1",
+        code=1,
+    )  # no subject P01 yet
+
+
+@pytest.fixture
+def stored_tube(db_url: str, tmp_path: Path) -> str:
+    cli(db_url, "storage", "add", "F1/R1/B1")
+    p = tmp_path / "subjects.csv"
+    p.write_text("study,subject_id\nEVS,P01\n", encoding="utf-8")
+    cli(db_url, "import", "subjects", str(p))
+    cli(
+        db_url,
+        "sample",
+        "register",
+        "S-1",
+        *options(
+            {
+                "biofluid": "plasma",
+                "collected_at": "2024-03-01",
+                "study": "EVS",
+                "subject_id": "P01",
+                "visit": "baseline",
+                "volume_ml": "1",
+                "location": "F1/R1/B1/A1",
+            }
+        ),
+    )
+    return db_url
+
+
+def test_override_needs_admin_and_reason(stored_tube: str) -> None:
+    db_url = stored_tube
+    cli(db_url, "sample", "consume", "S-1", "--reason", "used up")
+    iso = ["isolation", "add", "ISO-1", "--sample-id", "S-1", "--isolated-on", "2024-03-02"]
+    iso += ["--method", "sec", "--input-volume-ml", "0.1"]
+    assert "is consumed" in cli(db_url, *iso, code=1)
+    assert run("--db", db_url, *iso, "--override").returncode == 2  # no reason
+    with with_lab(db_url).write() as tx:
+        users.add_user(tx, "tom", "technician")
+    r = run("--db", db_url, "--user", "tom", *iso, "--override", "--reason", "rescue")
+    assert r.returncode == 3, r.stderr
+    cli(db_url, *iso, "--override", "--reason", "dregs were enough")
+    r = run("--db", db_url, "audit", "--entity", "sample", "--id", "S-1", "--format", "json")
+    events = json.loads(r.stdout)
+    assert any(e["action"] == "override" and e["reason"] == "dregs were enough" for e in events)
+
+
+def test_partial_update_and_create_locations_from_the_cli(stored_tube: str, tmp_path: Path) -> None:
+    db_url = stored_tube
+    move = tmp_path / "move.csv"
+    move.write_text("sample_id,location\nS-1,F1/R1/B9/A1\n", encoding="utf-8")
+    err = cli(db_url, "import", "samples", str(move), "--on-duplicate", "update", code=1)
+    assert "move.csv:2:location:" in err and "did you mean F1/R1/B1" in err
+    out = cli(
+        db_url,
+        "import",
+        "samples",
+        str(move),
+        "--on-duplicate",
+        "update",
+        "--create-locations",
+        "--dry-run",
+    )
+    assert "would create storage: box F1/R1/B9" in out
+    cli(db_url, "import", "samples", str(move), "--on-duplicate", "update", "--create-locations")
+    assert show(db_url, "S-1")["location"] == "F1/R1/B9/A1"
+    status = tmp_path / "status.csv"
+    status.write_text("sample_id,status\nS-1,discarded\n", encoding="utf-8")
+    cli(db_url, "import", "samples", str(status), "--on-duplicate", "update")
+    s = show(db_url, "S-1")
+    assert (s["status"], s["location"]) == ("discarded", None)
