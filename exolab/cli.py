@@ -7,9 +7,28 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from exolab import __version__
+
+# What command modules share lives in exolab.commands.common (commands never import this
+# module: no cycle); re-exported here for callers of the old names.
+from exolab.commands.common import (
+    UsageError,
+    ensure_sqlite_dir,
+    open_lab,
+    settings_from,
+)
+
+__all__ = [
+    "COMMAND_MODULES",
+    "UsageError",
+    "build_parser",
+    "ensure_sqlite_dir",
+    "main",
+    "open_lab",
+    "run_handler",
+    "settings_from",
+]
 
 # Command groups, each a module with register(subparsers, common).
 COMMAND_MODULES = (
@@ -21,10 +40,6 @@ COMMAND_MODULES = (
 )
 
 Handler = Callable[[argparse.Namespace], int | None]
-
-
-class UsageError(Exception):
-    """Wrong use of a command (exit 2)."""
 
 
 def _common_options(suppress: bool) -> argparse.ArgumentParser:
@@ -131,41 +146,6 @@ def _database_problem(exc: Exception) -> str | None:
     orig = getattr(exc, "orig", None) or exc
     lines = str(orig).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
-
-
-def settings_from(args: argparse.Namespace) -> tuple[str, str]:
-    """(database URL, user name) from --db/--user, the environment, or the defaults."""
-    from exolab.settings import Settings
-
-    s = Settings()
-    return s.resolved_url(getattr(args, "db", None)), s.resolved_user(getattr(args, "user", None))
-
-
-def open_lab(args: argparse.Namespace, *, check_schema: bool = True) -> Any:
-    from exolab.db.engine import Database
-    from exolab.services.context import Lab
-
-    url, user = settings_from(args)
-    if url.startswith("sqlite:///"):  # (`exolab init` and `exolab demo` create databases)
-        from pathlib import Path
-
-        from exolab.services.errors import SchemaOutdated
-
-        path = Path(url[len("sqlite:///") :])
-        if not path.exists():  # say so rather than leave an empty file behind
-            raise SchemaOutdated(
-                f"no database at {path}; run `exolab init` to create it "
-                "(or `exolab demo` for a demo database)"
-            )
-    _ensure_sqlite_dir(url)
-    return Lab(Database(url), user, check_schema=check_schema)
-
-
-def _ensure_sqlite_dir(url: str) -> None:
-    if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
-        from pathlib import Path
-
-        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
 
 
 if __name__ == "__main__":

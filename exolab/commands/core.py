@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from exolab.cli import UsageError, open_lab, settings_from
+from exolab.commands.common import UsageError, open_lab, settings_from
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -72,7 +72,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
-    from exolab.cli import _ensure_sqlite_dir
+    from exolab.commands.common import ensure_sqlite_dir as _ensure_sqlite_dir
     from exolab.db import migrate
     from exolab.db.engine import Database
 
@@ -132,7 +132,7 @@ def initialise(url: str, user: str) -> tuple[str | None, str, bool]:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from exolab.cli import _ensure_sqlite_dir
+    from exolab.commands.common import ensure_sqlite_dir as _ensure_sqlite_dir
 
     url, user = settings_from(args)
     _ensure_sqlite_dir(url)
@@ -285,7 +285,7 @@ def _changes_text(old: dict[str, Any] | None, new: dict[str, Any] | None) -> str
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from exolab.cli import _ensure_sqlite_dir
+    from exolab.commands.common import ensure_sqlite_dir as _ensure_sqlite_dir
     from exolab.settings import Settings, demo_database_url
 
     s = Settings()

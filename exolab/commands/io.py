@@ -7,7 +7,7 @@ import sys
 from datetime import date
 from typing import Any
 
-from exolab.cli import UsageError, open_lab
+from exolab.commands.common import UsageError, open_lab
 
 IMPORT_KINDS = ("subjects", "cell_sources", "samples", "isolations", "readouts")
 EXPORT_KINDS = (*IMPORT_KINDS, "longitudinal")
@@ -47,7 +47,19 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--undo", type=int, metavar="BATCH", help="undo import batch BATCH")
     p.set_defaults(handler=cmd_import)
 
-    p = sub.add_parser("export", parents=[common], help="CSV export (round-trip or longitudinal)")
+    p = sub.add_parser(
+        "export",
+        parents=[common],
+        help="CSV export (round-trip or longitudinal)",
+        description=(
+            "subjects, cell_sources, samples, isolations and readouts write the import "
+            "columns (a round trip); longitudinal writes one row per readout with visit day, "
+            "replicate summary and change from baseline (docs/longitudinal.md). Baseline: the "
+            "earliest collection with a result; when every result there is censored the "
+            "baseline is censored (baseline_censor '<' or '>', baseline_value the limit) and "
+            "changes against it are bounds (change_censor), never moved to a later visit."
+        ),
+    )
     p.add_argument("kind", metavar="KIND", help=", ".join(EXPORT_KINDS))
     p.add_argument("--out", metavar="FILE", help="write to FILE (+ FILE.manifest.json)")
     p.add_argument("--study")

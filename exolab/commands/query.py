@@ -1,4 +1,4 @@
-"""patient, cohort, compare-methods and plot: the longitudinal queries (CONTRACT §6)."""
+"""patient, cohort, compare-methods and plot: the longitudinal queries (docs/longitudinal.md)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from exolab.cli import UsageError, open_lab
+from exolab.commands.common import UsageError, open_lab
 
 FORMATS = ["table", "csv", "json"]
 NORMALISE_CHOICES = ["per_ml_biofluid", "per_1e9_particles", "per_creatinine"]
@@ -24,7 +24,11 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
             "Every result of one subject in time order: visit, visit day, sample, isolation, "
             "method, value, censoring, replicate summary (mean, n, CV) and change from "
             "baseline. The table shows one line per replicate set; csv and json one row per "
-            "readout with the longitudinal export's field names."
+            "readout with the longitudinal export's field names. Baseline: the earliest "
+            "collection with a result; when every result there is censored the baseline is "
+            "censored (baseline_censor '<' or '>', baseline_value the limit) and changes "
+            "against it are bounds (change_censor; the table writes them as '>250'), never "
+            "moved to a later visit (docs/longitudinal.md)."
         ),
     )
     p.add_argument("study")
@@ -110,9 +114,28 @@ TABLE_COLUMNS = [
 ]
 
 
+def baseline_of(row: dict[str, Any]) -> Any:
+    """The :class:`~exolab.domain.replicates.Baseline` of a longitudinal row (None if none)."""
+    from exolab.domain.replicates import Baseline
+
+    if row["baseline_value"] is None and row.get("baseline_censor") is None:
+        return None
+    return Baseline(row["collected_at"], row["baseline_value"], row.get("baseline_censor"))
+
+
+def _bounded(censor: str | None, value: Any) -> Any:
+    """A value, or a bound written with its comparator (``>250``)."""
+    from exolab.commands.output import fmt
+
+    if value is None or not censor:
+        return value
+    return f"{censor}{fmt(value)}"
+
+
 def _collapse(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One table line per replicate set (target x analyte x assay x run)."""
     from exolab.commands.output import fmt
+    from exolab.domain.replicates import change_from
 
     lines: list[dict[str, Any]] = []
     last: tuple[Any, ...] | None = None
@@ -130,12 +153,7 @@ def _collapse(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if key == last:
             continue
         last = key
-        n, n_censored, mean, base = (
-            p["replicate_n"],
-            p["replicate_n_censored"],
-            p["replicate_mean"],
-            p["baseline_value"],
-        )
+        n, n_censored, mean = p["replicate_n"], p["replicate_n_censored"], p["replicate_mean"]
         if n:
             result = fmt(mean)
             if n_censored:
@@ -144,8 +162,9 @@ def _collapse(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
             result = p["qualitative"]
         else:
             result = p["value"] if p["censor"] != "none" else fmt(p["std_value"])
-        change = mean - base if n and base is not None else None
-        pct = 100.0 * change / base if change is not None and base else None
+        base = baseline_of(p)
+        change = change_from(mean if n else None, base)
+        bound = change.censor or ""
         lines.append(
             {
                 "analyte": p["analyte"],
@@ -160,9 +179,9 @@ def _collapse(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "n": n + n_censored,
                 "cv%": None if p["replicate_cv"] is None else round(p["replicate_cv"], 1),
                 "unit": p["std_unit"],
-                "baseline": base,
-                "change": change,
-                "change%": None if pct is None else round(pct, 1),
+                "baseline": None if base is None else _bounded(base.censor, base.value),
+                "change": _bounded(bound, change.change),
+                "change%": _bounded(bound, None if change.pct is None else round(change.pct, 1)),
                 "bl": "*" if p["baseline_flag"] else "",
             }
         )
@@ -174,7 +193,7 @@ def _on_driver(args: argparse.Namespace, read: Callable[[Any], T]) -> T | None:
     importing SQLAlchemy or pydantic (which take longer to import than a query takes to
     run); None when that cannot be done (a database URL for another driver, a missing
     database or an outdated schema: the service path then runs and says what is wrong)."""
-    from exolab.cli import settings_from
+    from exolab.commands.common import settings_from
     from exolab.db import raw
 
     url, _user = settings_from(args)

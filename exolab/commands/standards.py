@@ -1,4 +1,4 @@
-"""sprec, misev and analyte commands: EV reporting standards (CONTRACT §3, §7)."""
+"""sprec, misev and analyte commands: EV reporting standards (docs/cli.md)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from exolab.cli import UsageError, open_lab
+from exolab.commands.common import UsageError, open_lab
 
 MISEV_FORMATS = ["table", "csv", "json"]
 
@@ -110,7 +110,7 @@ def _yes_no(value: bool) -> str:
 
 
 def _report_json(report: Any) -> dict[str, Any]:
-    """CONTRACT §7 keys first, then the MISEV2018 items, ratio and pre-analytical gaps."""
+    """The keys of docs/cli.md (`exolab misev`) first, then the MISEV2018 items, ratio and pre-analytical gaps."""
     data: dict[str, Any] = report.model_dump()
     keys = [
         "isolation_id",

@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from exolab.db.base import Base, utcnow
+from exolab.domain import values, vocab
 
 CODE = 64  # length of identifiers typed or scanned by users
 
@@ -48,21 +49,16 @@ def one_of(column: str, values: tuple[str, ...], *, nullable: bool = False) -> s
     return f"{column} IS NULL OR {chain}" if nullable else chain
 
 
-ROLES = ("viewer", "technician", "admin")
-BIOFLUIDS = (
-    "plasma",
-    "serum",
-    "whole_blood",
-    "urine",
-    "csf",
-    "saliva",
-    "conditioned_medium",
-    "other",
-)
-SAMPLE_STATUSES = ("available", "checked_out", "consumed", "discarded", "shipped", "missing")
-COMPARATORS = ("=", "<", "<=", ">", ">=")
-CENSORS = ("none", "lt_lod", "lt_lloq", "gt_uloq", "not_detected")
-QC_STATUSES = ("pass", "fail", "pending")
+# The stored codes of the vocabularies (exolab.domain owns them; docs/import-formats.md).
+ROLES = tuple(vocab.ROLE.codes)
+BIOFLUIDS = tuple(vocab.BIOFLUID.codes)
+SAMPLE_STATUSES = tuple(vocab.SAMPLE_STATUS.codes)
+SEXES = tuple(vocab.SEX.codes)
+CONSENTS = tuple(vocab.CONSENT.codes)
+MISEV_CATEGORIES = tuple(vocab.MISEV_CATEGORY.codes)
+COMPARATORS = values.COMPARATORS
+CENSORS = values.CENSORS
+QC_STATUSES = tuple(vocab.QC.codes)
 
 
 class Tracked:
@@ -137,11 +133,11 @@ class Subject(Base, Tracked):
     __tablename__ = "subjects"
     __table_args__ = (
         UniqueConstraint("study_id", "subject_code"),
-        CheckConstraint("sex IS NULL OR sex IN ('F', 'M', 'O', 'U')", name="sex"),
+        CheckConstraint(_in("sex", SEXES), name="sex"),
         CheckConstraint(
             "birth_year IS NULL OR birth_year BETWEEN 1880 AND 2100", name="birth_year"
         ),
-        CheckConstraint(_in("consent", ("yes", "no", "withdrawn")), name="consent"),
+        CheckConstraint(_in("consent", CONSENTS), name="consent"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -356,10 +352,7 @@ class Analyte(Base):
 
     __tablename__ = "analytes"
     __table_args__ = (
-        CheckConstraint(
-            "misev_category IS NULL OR misev_category IN ('1', '2', '3', '4', '5')",
-            name="misev_category",
-        ),
+        CheckConstraint(_in("misev_category", MISEV_CATEGORIES), name="misev_category"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

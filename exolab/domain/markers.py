@@ -9,8 +9,11 @@ snake_case names for characterisation analytes (``particle_concentration``).
 from __future__ import annotations
 
 import functools
+import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "ANALYTES_BY_CODE",
@@ -18,6 +21,7 @@ __all__ = [
     "AnalyteDef",
     "misev_category_of",
     "normalize_analyte_code",
+    "resolve_analyte",
 ]
 
 
@@ -241,3 +245,36 @@ def misev_category_of(analyte: str) -> str | None:
     """MISEV2018 category ("1".."5") of an analyte code or synonym, None when not a marker."""
     found = ANALYTES_BY_CODE.get(normalize_analyte_code(analyte))
     return found.misev_category if found is not None else None
+
+
+def resolve_analyte(text: str, analytes: Iterable[tuple[Any, str, Any]]) -> Any | None:
+    """The key of the analyte that ``text`` names among ``analytes`` (``(key, code,
+    synonyms)`` in the order they were added), or None: the rule every reader and writer uses
+    (docs/import-formats.md, "Analytes").
+
+    1. the stored code equal to the canonical code (:func:`normalize_analyte_code`: a built-in
+       name or synonym gives its code, ignoring case, spaces, ``-`` and ``_``);
+    2. else the first analyte whose code, or one of whose admin-added synonyms, equals the
+       canonical code or ``text`` itself ignoring case.
+    ``synonyms`` may be a list or its JSON text (as SQLite's driver returns it).
+    """
+    canonical = normalize_analyte_code(text)
+    keys = {canonical.lower(), text.strip().lower()}
+    fallback = None
+    for key, code, synonyms in analytes:
+        if code == canonical:
+            return key
+        if fallback is None and (
+            code.lower() in keys or any(s.strip().lower() in keys for s in _synonym_list(synonyms))
+        ):
+            fallback = key
+    return fallback
+
+
+def _synonym_list(synonyms: Any) -> list[str]:
+    if not synonyms:
+        return []
+    if isinstance(synonyms, str):
+        found = json.loads(synonyms)
+        return [str(s) for s in found] if isinstance(found, list) else []
+    return [str(s) for s in synonyms]

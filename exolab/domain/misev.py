@@ -14,7 +14,7 @@ Choices where DOMAIN.md is silent:
 - Antibody specifics do not apply to flow readouts of particle counts or sizes (no antibody
   is needed to count particles); they apply to every other western_blot, elisa and flow
   readout and to iac steps.
-- Missing items are named by the CONTRACT import columns (``uc_g``, ``antibody`` ...).
+- Missing items are named by the import columns (docs/import-formats.md) (``uc_g``, ``antibody`` ...).
 - The particles-per-ug ratio uses a recorded ``particles_per_ug_protein`` readout when there
   is one, else mean uncensored particle_concentration (as /mL) over mean uncensored
   protein_total (as ug/mL).
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from exolab.domain.markers import misev_category_of, normalize_analyte_code
+from exolab.domain.replicates import summarise
 from exolab.domain.units import UnitError, convert
 from exolab.domain.vocab import BIOFLUID, VocabularyError
 
@@ -82,7 +83,7 @@ class ReadoutFacts:
 class IsolationFacts:
     """What is known about one isolation, its readouts and its source sample.
 
-    ``sample`` holds the sample's pre-analytical fields by CONTRACT column name.
+    ``sample`` holds the sample's pre-analytical fields by import column name (docs/import-formats.md).
     """
 
     isolation_id: str
@@ -351,7 +352,7 @@ class ChecklistItem(BaseModel):
 
 
 class MisevReport(BaseModel):
-    """Completeness report of one isolation (CONTRACT §7)."""
+    """Completeness report of one isolation (docs/cli.md, `exolab misev`)."""
 
     isolation_id: str
     score: float
@@ -374,7 +375,7 @@ def _mean_in(readouts: Iterable[ReadoutFacts], unit: str) -> float | None:
             values.append(convert(r.value, r.unit, unit))
         except UnitError:
             continue
-    return sum(values) / len(values) if values else None
+    return summarise(values, 0).mean  # the replicate rule (docs/longitudinal.md)
 
 
 def derive_particles_per_ug_protein(facts: IsolationFacts) -> float | None:

@@ -1,6 +1,6 @@
 """Pydantic input models: one set of validation rules for the UI, the CLI and the importer.
 
-Field names are the CSV column names of CONTRACT §4, so a CSV row validates directly. Every
+Field names are the CSV column names of docs/import-formats.md, so a CSV row validates directly. Every
 vocabulary accepts its synonyms and SPREC codes; units are normalised to UCUM; result values are
 parsed into number, comparator and censor flag with the original text kept.
 """

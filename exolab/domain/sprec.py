@@ -82,7 +82,7 @@ class SprecElement:
 
 @dataclass
 class SampleHandling:
-    """Recorded pre-analytical fields of a sample (CONTRACT samples column names)."""
+    """Recorded pre-analytical fields of a sample (import column names, docs/import-formats.md)."""
 
     biofluid: str
     tube: str | None = None

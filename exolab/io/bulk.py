@@ -16,6 +16,7 @@ import queue
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from itertools import chain
 from operator import itemgetter
@@ -190,6 +191,17 @@ class _Context:
         self.has_unit = values[0] is not None
 
 
+@dataclass(frozen=True)
+class ExistingRows:
+    """How the importer compares a row with the stored record of its key (its readouts
+    ``Kind``, ``row_values`` and ``differences``), handed in by :mod:`exolab.io.importer` so
+    that this module does not import it back (no import cycle)."""
+
+    kind: Any
+    row_values: Callable[..., Any]
+    differences: Callable[..., list[str]]
+
+
 class ReadoutLoader:
     """Validates readout rows chunk by chunk and writes them in bulk."""
 
@@ -201,7 +213,9 @@ class ReadoutLoader:
         report: Any,
         problems: Problems,
         on_duplicate: str,
+        existing: ExistingRows,
     ) -> None:
+        self.existing_rows = existing
         self.tx = tx
         self.src = src
         self.index = index
@@ -635,9 +649,8 @@ class ReadoutLoader:
         existing = self._existing(chunk)
         if not existing:
             return chunk
-        from exolab.io.importer import KINDS, differences, row_values
-
-        kind = KINDS["readouts"]
+        kind = self.existing_rows.kind
+        row_values, differences = self.existing_rows.row_values, self.existing_rows.differences
         fresh = []
         width = len(self.src.header)
         reason = f"import of {self.src.name}"
@@ -948,6 +961,8 @@ def import_readouts(
     report: Any,
     problems: Problems,
     on_duplicate: str,
+    existing: ExistingRows,
 ) -> None:
-    """Validate and (unless problems or a dry run) insert every readout row of ``src``."""
-    ReadoutLoader(tx, src, index, report, problems, on_duplicate).run()
+    """Validate and (unless problems or a dry run) insert every readout row of ``src``;
+    ``existing`` compares rows whose key is stored (see :class:`ExistingRows`)."""
+    ReadoutLoader(tx, src, index, report, problems, on_duplicate, existing).run()

@@ -1,4 +1,4 @@
-"""Exports (CONTRACT §5): the import columns of each kind, and the longitudinal view.
+"""Exports (docs/import-formats.md, "Exports"): the import columns of each kind, and the longitudinal view.
 
 Every export streams: rows come from the database in pages (``yield_per``; a server-side
 cursor on PostgreSQL) and go straight to the CSV writer, so memory stays flat. A kind's export
@@ -23,6 +23,7 @@ from typing import Any, TextIO
 from sqlalchemy import select
 
 from exolab.db.models import CellSource, Isolation, Sample, Study, Subject
+from exolab.domain.replicates import summarise
 from exolab.domain.values import parse_result
 from exolab.io.importer import KINDS
 from exolab.services import cell_sources, isolations, samples, subjects
@@ -279,7 +280,7 @@ def _wide_value(rows: list[dict[str, Any]]) -> str:
         isinstance(v, int | float) and r.get("censor") in (None, "none")
         for v, r in zip(numbers, rows, strict=True)
     ):
-        return cell(sum(float(v) for v in numbers if v is not None) / len(numbers))
+        return cell(summarise([float(v) for v in numbers if v is not None], 0).mean)
     return "; ".join(cell(r.get("value")) for r in rows)
 
 
@@ -442,4 +443,8 @@ def _write_manifest(
         "exported_by": lab.user_name,
         "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if kind == "longitudinal":
+        from exolab.domain.replicates import BASELINE_RULE
+
+        data["baseline_rule"] = BASELINE_RULE
     manifest.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Validated, all-or-nothing CSV imports recorded as undoable batches (CONTRACT §4).
+"""Validated, all-or-nothing CSV imports recorded as undoable batches (docs/import-formats.md).
 
 Subjects, cell sources, samples and isolations go row by row through the service functions
 (the one set of rules the UI and CLI use), each row in a savepoint so that every problem of the
@@ -622,9 +622,10 @@ def run_import(
                 tx.session.flush()
                 report.batch_id = batch.id
                 if kind.name == "readouts":
-                    from exolab.io.bulk import import_readouts
+                    from exolab.io.bulk import ExistingRows, import_readouts
 
-                    import_readouts(tx, src, index, report, problems, on_duplicate)
+                    rules = ExistingRows(kind, row_values, differences)
+                    import_readouts(tx, src, index, report, problems, on_duplicate, rules)
                 else:
                     _import_rows(
                         tx, kind, src, index, report, problems, on_duplicate, create_locations

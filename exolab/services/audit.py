@@ -9,13 +9,15 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from sqlalchemy import insert, select, text
 
 from exolab.db.models import AuditEvent
-from exolab.services.context import Tx
+
+if TYPE_CHECKING:  # (the context imports this module to append events: no cycle at runtime)
+    from exolab.services.context import Tx
 
 GENESIS = "0" * 64
 _INSERT_EVENT = insert(AuditEvent).returning(AuditEvent.id)  # built once: appends are a hot path

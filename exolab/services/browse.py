@@ -36,6 +36,9 @@ from exolab.db.models import (
     Subject,
     Visit,
 )
+from exolab.db.raw import reader_for
+from exolab.domain.visits import visit_day
+from exolab.services.analyte_lookup import find_analyte
 from exolab.services.context import Tx
 from exolab.services.errors import FieldError, ValidationFailed
 
@@ -454,15 +457,11 @@ def _readouts(tx: Tx, q: ListQuery) -> _Spec:
         if isolation_ids:
             conditions.append(Readout.isolation_id.in_(isolation_ids))
         if not conditions:
-            analyte_id = tx.session.scalar(
-                select(Analyte.id).where(func.lower(Analyte.code) == q.search.lower())
-            )
+            analyte_id = find_analyte(reader_for(tx), q.search)
             conditions.append(Readout.analyte_id == (analyte_id or -1))
         query = query.where(or_(*conditions))
     if q.analyte:
-        analyte_id = tx.session.scalar(
-            select(Analyte.id).where(func.lower(Analyte.code) == q.analyte.lower())
-        )
+        analyte_id = find_analyte(reader_for(tx), q.analyte)
         query = query.where(Readout.analyte_id == (analyte_id or -1))
     if q.assay:
         query = query.where(Readout.assay == q.assay)
@@ -1033,7 +1032,9 @@ def subject_visits(tx: Tx, study: str, subject_code: str) -> list[VisitRow]:
         pks = {s[0] for s in mine}
         first_at = min((s[3] for s in mine), default=None)
         when = vdate or (first_at.date() if first_at else None)
-        day = (when - first.date()).days if (when and first) else None
+        # the day of the visit's earliest collection (a visit without samples: its date)
+        at = first_at or when
+        day = visit_day(at, first) if (at and first) else None
         out.append(
             VisitRow(
                 label=label,

@@ -13,15 +13,24 @@ import functools
 import math
 import operator
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from exolab.db.raw import Reader, in_list, second
+from exolab.domain.replicates import (
+    Baseline,
+    BaselineFinder,
+    baselines,
+    censor_direction,
+    change_from,
+    exact_change,
+    summarise,
+)
+from exolab.domain.visits import visit_day
 from exolab.services.errors import FieldError, ValidationFailed
 from exolab.services.history import (
     Units,
     analyte_ids,
-    as_datetime,
     check_study,
     first_collections,
 )
@@ -74,22 +83,6 @@ def describe(values: list[float]) -> dict[str, float | None]:
         "min": xs[0],
         "max": xs[-1],
     }
-
-
-def earliest_means(items: Iterable[tuple[Any, Any, float | None]]) -> dict[Any, float]:
-    """Baseline per key (subject x biofluid x method x unit) from ``(key, collected_at,
-    set mean)``: the mean of the set means at the key's earliest collection with a mean
-    (censored sets, mean None, are skipped)."""
-    best: dict[Any, tuple[Any, list[float]]] = {}
-    for key, at, mean in items:
-        if mean is None:
-            continue
-        cur = best.get(key)
-        if cur is None or at < cur[0]:
-            best[key] = (at, [mean])
-        elif at == cur[0]:
-            cur[1].append(mean)
-    return {k: math.fsum(v) / len(v) for k, (_, v) in best.items()}
 
 
 def split_sets(reader: Reader, analyte_pk: int, into: dict[str, list[str]]) -> bool:
@@ -324,24 +317,27 @@ def _group(rows: list[Any]) -> dict[Any, list[Any]]:
 
 
 def visit_order(reader: Reader, study: str | None) -> dict[str, float]:
-    """Mean visit day of each visit label over the subjects (of ``study``) that had it:
-    days from a subject's first visit to the visit, by the visits' dates (the earliest
-    collection registered at each). Only orders visits; labels without a date get none."""
+    """Mean visit day of each visit label over the subjects (of ``study``) that had it: a
+    subject's visit day of a visit is the day (:func:`exolab.domain.visits.visit_day`, here
+    in SQL) of the visit's earliest collection, counted from the subject's first collection
+    over all of its samples. Only orders visits."""
     params: dict[str, Any] = {}
-    where = "visit_date IS NOT NULL"
+    where = "subject_id IS NOT NULL"
     if study:
         where += (
             " AND subject_id IN (SELECT subjects.id FROM subjects JOIN studies"
             " ON studies.id = subjects.study_id WHERE studies.code = :study)"
         )
         params["study"] = study
-    # (the earliest date is the least ISO text on SQLite: one date conversion per subject)
-    day = "julianday({})" if reader.sqlite else "({} - DATE '2000-01-01')"
+    # calendar days: dates compared, not times (julianday of the ISO text's date on SQLite)
+    day = "julianday(date({}))" if reader.sqlite else "(CAST({} AS DATE) - DATE '2000-01-01')"
     sql = (
-        f"SELECT v.label, avg({day.format('v.visit_date')} - f.first) FROM visits v JOIN "
-        f"(SELECT subject_id, {day.format('min(visit_date)')} AS first FROM visits "
-        f"WHERE {where} GROUP BY subject_id) f ON f.subject_id = v.subject_id "
-        "WHERE v.visit_date IS NOT NULL GROUP BY v.label"
+        f"SELECT v.label, avg({day.format('vm.at')} - {day.format('f.first')}) FROM "
+        f"(SELECT subject_id, visit_id, min(collected_at) AS at FROM samples WHERE {where} "
+        "AND visit_id IS NOT NULL GROUP BY subject_id, visit_id) vm "
+        f"JOIN (SELECT subject_id, min(collected_at) AS first FROM samples WHERE {where} "
+        "GROUP BY subject_id) f ON f.subject_id = vm.subject_id "
+        "JOIN visits v ON v.id = vm.visit_id GROUP BY v.label"
     )
     return {label: float(d) for label, d in reader.all(sql, params)}
 
@@ -408,10 +404,10 @@ def summary(
         reader, analyte_pk, units, by, change=change, study=study, biofluid=biofluid, method=method
     )
     visit_day = visit_days() if visit_days is not None else {}
-    baselines: dict[Any, float] = {}
-    if change:
-        baselines = earliest_means(
-            ((r[0], r[4], r[5], stands_for[cell][1]), r[3], r[2])
+    found: dict[Any, Baseline] = {}
+    if change:  # the direction of a censored baseline does not matter here: no number
+        found = baselines(
+            ((r[0], r[4], r[5], stands_for[cell][1]), r[3], r[2], None, None)
             for cell, members in by_cell.items()
             for r in members
         )
@@ -419,13 +415,17 @@ def summary(
     for cell, members in by_cell.items():
         value, unit = stands_for[cell]
         means = [r[2] for r in members]
+        n_censored = means.count(None)
         if change:
-            vals = [
-                r[2] - base
-                for r in members
-                if r[2] is not None
-                and (base := baselines.get((r[0], r[4], r[5], unit))) is not None
-            ]
+            vals = []
+            for r in members:
+                base = found.get((r[0], r[4], r[5], unit))
+                if r[2] is None or base is None:
+                    continue
+                if base.censor is not None:  # a change against a censored baseline: a bound
+                    n_censored += 1
+                elif (d := exact_change(r[2], base)) is not None:
+                    vals.append(d)
         else:
             vals = [m for m in means if m is not None]
         rows.append(
@@ -437,7 +437,7 @@ def summary(
                 "unit": unit,
                 "n": len(vals),
                 "n_subjects": len({r[0] for r in members}),
-                "n_censored": means.count(None),
+                "n_censored": n_censored,
                 "mean_visit_day": visit_day.get(value) if value is not None else None,
                 **describe(vals),
             }
@@ -495,7 +495,7 @@ def points(
     rows = reader.all(sql, params)
     pks = sorted({r[0] for r in rows})
     first = first_collections(reader, pks if len(pks) < 500 else None)
-    baselines = earliest_means(((r[0], r[5], r[6], r[9]), r[4], r[10]) for r in rows)
+    baselines = _point_baselines(reader, analyte_pk, rows)
     by_at = {"visit": 3, "group": 2, "method": 6, "biofluid": 5}[by]  # its column
     out = []
     for row in rows:
@@ -504,26 +504,60 @@ def points(
         base = baselines.get((subject_pk, fluid, meth, unit))
         value = mean
         if change:
-            value = None if mean is None or base is None else mean - base
+            value = None if base is None or base.censored else change_from(mean, base).change
         out.append(
             {
                 "subject_id": subject,
                 "group": group,
                 "visit": visit,
-                "visit_day": (as_datetime(at).date() - day0).days if day0 else None,
+                "visit_day": visit_day(at, day0) if day0 else None,
                 "biofluid": fluid,
                 "method": meth,
                 "sample_id": sample,
                 "assay": assay,
                 "by_value": row[by_at],
                 "value": value,
-                "censored": mean is None,
+                "censored": mean is None or (change and base is not None and base.censored),
                 "limit": limit,
                 "unit": unit,
-                "baseline_value": base,
+                "baseline_value": None if base is None else base.value,
+                "baseline_censor": None if base is None else base.censor,
             }
         )
     return out
+
+
+def _point_baselines(reader: Reader, analyte_pk: int, rows: list[Any]) -> dict[Any, Baseline]:
+    """Baseline per (subject, biofluid, method, unit) of the rows of :func:`points`. The
+    replicate-set table keeps no comparator, so the direction of a censored baseline is
+    read from the readouts of the few samples whose sets make one."""
+    first = BaselineFinder()
+    for r in rows:
+        first.add((r[0], r[5], r[6], r[9]), r[4], r[10], None, r[11])
+    found = first.result()
+    censored = {k: b.at for k, b in found.items() if b.censored}
+    if not censored:
+        return found
+    codes = sorted({r[7] for r in rows if censored.get((r[0], r[5], r[6], r[9]), ()) == r[4]})
+    directions: dict[str, set[str | None]] = {}
+    for i in range(0, len(codes), 900):
+        params: dict[str, Any] = {"analyte": analyte_pk}
+        chunk = in_list("code", codes[i : i + 900], params)
+        for code, censor in reader.all(
+            "SELECT DISTINCT s.sample_code, r.censor FROM readouts r JOIN samples s "
+            f"ON s.id = r.sample_id WHERE s.sample_code IN {chunk} "
+            "AND r.analyte_id = :analyte AND r.censor <> 'none'",
+            params,
+        ):
+            directions.setdefault(code, set()).add(censor_direction(censor))
+    finder = BaselineFinder()
+    for r in rows:
+        direction = None
+        if r[10] is None:
+            found_dirs = directions.get(r[7], set())
+            direction = found_dirs.pop() if len(found_dirs) == 1 else None
+        finder.add((r[0], r[5], r[6], r[9]), r[4], r[10], direction, r[11])
+    return finder.result()
 
 
 def _filters(params: dict[str, Any], biofluid: str | None, method: str | None) -> str:
@@ -540,7 +574,7 @@ def _filters(params: dict[str, Any], biofluid: str | None, method: str | None) -
 
 
 def output_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A summary row with its group field named after ``by`` (CONTRACT §6)."""
+    """A summary row with its group field named after ``by`` (docs/longitudinal.md)."""
     out: dict[str, Any] = {row["by"]: row["value"]}
     for key in ("analyte", "measure", "n", "n_subjects", "n_censored", "mean", "sd"):
         out[key] = row[key]
@@ -586,11 +620,11 @@ def spearman(xs: list[float], ys: list[float]) -> float | None:
 
 
 def _mean_of(values: list[float | None]) -> float | None:
-    """Mean of the uncensored values (None when there are none)."""
+    """Summary of the uncensored values (None when there are none), by the replicate rule."""
     if len(values) == 1:
         return values[0]
     found = [v for v in values if v is not None]
-    return math.fsum(found) / len(found) if found else None
+    return summarise(found, len(values) - len(found)).mean
 
 
 def sample_roots(reader: Reader, analyte_pk: int) -> dict[int, int]:

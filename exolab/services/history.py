@@ -9,17 +9,26 @@ unit, replicates, visit_day, baseline) are described in :mod:`exolab.services.qu
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from typing import Any
 
 from exolab.db.raw import Reader, in_list
+from exolab.domain import visits
+from exolab.domain.replicates import (
+    BaselineFinder,
+    SetSummary,
+    censor_direction,
+    change_from,
+    summarise,
+)
 from exolab.domain.units import UnitError, convert
+from exolab.domain.visits import visit_day as visit_day_of
+from exolab.services.analyte_lookup import find_analyte
 from exolab.services.errors import NotFound
 
-#: Columns of a longitudinal row, in export order (CONTRACT §5 plus standardised values,
-#: the replicate summary and fold change).
+#: Columns of a longitudinal row, in export order (docs/longitudinal.md, "Fields of a
+#: longitudinal row").
 LONGITUDINAL_COLUMNS: list[str] = [
     "study",
     "subject_id",
@@ -53,9 +62,11 @@ LONGITUDINAL_COLUMNS: list[str] = [
     "replicate_cv",
     "baseline_flag",
     "baseline_value",
+    "baseline_censor",
     "change_from_baseline",
     "pct_change_from_baseline",
     "fold_change",
+    "change_censor",
 ]
 
 Transform = Callable[[dict[str, Any]], None]
@@ -66,31 +77,21 @@ def as_datetime(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
-def as_date(value: Any) -> date:
-    return value.date() if isinstance(value, datetime) else date.fromisoformat(str(value)[:10])
+as_date = visits.as_date
 
 
 # -- lookups --------------------------------------------------------------------------------
 
 
 def analyte_ids(reader: Reader, codes: list[str]) -> list[int]:
-    """Analyte primary keys for codes or synonyms; an unknown analyte is a NotFound."""
-    from exolab.domain.markers import normalize_analyte_code
-
+    """Analyte primary keys for the names given (:func:`exolab.services.analyte_lookup.
+    find_analyte`: codes, built-in and admin-added synonyms); an unknown one is a NotFound."""
     ids = []
     for code in codes:
-        row = reader.first(
-            "SELECT id FROM analytes WHERE code = :code", {"code": normalize_analyte_code(code)}
-        )
-        if row is None:  # analytes added by imports: match the code case-insensitively
-            found = reader.all(
-                "SELECT id FROM analytes WHERE lower(code) = :code",
-                {"code": code.strip().lower()},
-            )
-            row = found[0] if len(found) == 1 else None
-        if row is None:
+        pk = find_analyte(reader, code)
+        if pk is None:
             raise NotFound(f"no analyte {code}")
-        ids.append(int(row[0]))
+        ids.append(pk)
     return ids
 
 
@@ -335,20 +336,8 @@ def subject_rows(
 # -- replicate summaries and baselines -------------------------------------------------------
 
 
-def replicate_cv(values: list[float]) -> tuple[float | None, float | None]:
-    """(mean, CV %) of replicate values; CV needs two values and a non-zero mean."""
-    if not values:
-        return None, None
-    n = len(values)
-    mean = math.fsum(values) / n
-    if n < 2 or mean == 0:
-        return mean, None
-    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
-    return mean, 100.0 * sd / abs(mean)
-
-
-def _summarise_set(members: list[dict[str, Any]]) -> float | None:
-    """Fill the replicate summary of one replicate set; return its mean (None if censored)."""
+def _summarise_set(members: list[dict[str, Any]]) -> SetSummary:
+    """Fill the replicate summary of one replicate set's rows and return it."""
     numbers = []
     n_censored = 0
     for m in members:
@@ -356,24 +345,38 @@ def _summarise_set(members: list[dict[str, Any]]) -> float | None:
             n_censored += 1
         elif (v := m["std_value"]) is not None:
             numbers.append(v)
-    mean, cv = replicate_cv(numbers) if numbers else (None, None)
-    n = len(numbers)
+    summary = summarise(numbers, n_censored)
     for m in members:
-        m["replicate_mean"] = mean
-        m["replicate_n"] = n
-        m["replicate_n_censored"] = n_censored
-        m["replicate_cv"] = cv
-    return mean
+        m["replicate_mean"] = summary.mean
+        m["replicate_n"] = summary.n
+        m["replicate_n_censored"] = summary.n_censored
+        m["replicate_cv"] = summary.cv
+    return summary
+
+
+def _censoring(members: list[dict[str, Any]]) -> tuple[str | None, float | None]:
+    """(direction, limit) of a censored set: ``<``/``>`` when all its censored replicates
+    agree (``<>`` otherwise), and the highest (``<``) or lowest (``>``) of their limits."""
+    directions = {censor_direction(m["censor"]) for m in members if m["censor"] != "none"}
+    if len(directions) != 1:
+        return "<>", None
+    (direction,) = directions
+    limits = [
+        m["std_value"] for m in members if m["censor"] != "none" and m["std_value"] is not None
+    ]
+    if not limits:
+        return direction, None
+    return direction, (max(limits) if direction == "<" else min(limits))
 
 
 def finish_group(rows: list[dict[str, Any]], sets: list[list[dict[str, Any]]]) -> None:
     """Fill replicate summaries and baselines of one subject x analyte x biofluid x method.
 
     ``rows`` are in collection order, ``sets`` the same rows as replicate sets (target x
-    assay x run, adjacent in ``rows`` by the stream's ORDER BY); modified in place.
+    assay x run, adjacent in ``rows`` by the stream's ORDER BY); modified in place. The
+    baseline rule is :class:`exolab.domain.replicates.BaselineFinder`'s, per standard unit.
     """
-    # per std unit: (time of the earliest set with a mean, the means of the sets at that time)
-    first: dict[Any, tuple[Any, list[float]]] = {}
+    finder = BaselineFinder()
     for block in sets:
         unit = block[0]["std_unit"]
         parts = (
@@ -382,32 +385,33 @@ def finish_group(rows: list[dict[str, Any]], sets: list[list[dict[str, Any]]]) -
             else [[m for m in block if m["std_unit"] == u] for u in {m["std_unit"] for m in block}]
         )
         for members in parts:
-            mean = _summarise_set(members)
-            if mean is not None:
-                unit, at = members[0]["std_unit"], members[0]["collected_at"]
-                cur = first.get(unit)
-                if cur is None:
-                    first[unit] = (at, [mean])
-                elif cur[0] == at:
-                    cur[1].append(mean)
-    if rows[0]["subject_id"] is None or not first:
+            summary = _summarise_set(members)
+            unit = members[0]["std_unit"]
+            if unit is None:  # results without a unit (qualitative) have no baseline
+                continue
+            if summary.mean is not None:
+                finder.add(unit, members[0]["collected_at"], summary.mean)
+            elif summary.censored:
+                finder.add(unit, members[0]["collected_at"], None, *_censoring(members))
+    if rows[0]["subject_id"] is None:
         return
-    baselines = {u: (at, math.fsum(v) / len(v)) for u, (at, v) in first.items()}
+    found = finder.result()
+    if not found:
+        return
     for r in rows:
-        b = baselines.get(r["std_unit"])
+        b = found.get(r["std_unit"])
         if b is None:
             continue
-        at, base = b
-        r["baseline_value"] = base
-        if r["collected_at"] == at:
+        r["baseline_value"] = b.value
+        r["baseline_censor"] = b.censor
+        if r["collected_at"] == b.at:
             r["baseline_flag"] = "Y"
-        v = r["replicate_mean"]
-        if v is not None and r["censor"] == "none" and r["std_value"] is not None:
-            change = v - base
-            r["change_from_baseline"] = change
-            if base != 0:
-                r["pct_change_from_baseline"] = 100.0 * change / base
-                r["fold_change"] = v / base
+        if r["censor"] == "none" and r["std_value"] is not None:
+            change = change_from(r["replicate_mean"], b)
+            r["change_from_baseline"] = change.change
+            r["pct_change_from_baseline"] = change.pct
+            r["fold_change"] = change.fold
+            r["change_censor"] = change.censor
 
 
 # -- the stream -----------------------------------------------------------------------------
@@ -564,7 +568,7 @@ def _rows(
                     at = parsed[collected_at] = datetime.fromisoformat(collected_at)
             else:
                 at = collected_at
-            visit_day = (at.date() - first_day[subject_pk]).days if subject_pk is not None else None
+            visit_day = visit_day_of(at, first_day[subject_pk]) if subject_pk is not None else None
         conv = std_of.get((analyte_pk, unit))
         if conv is None:
             conv = std_of[(analyte_pk, unit)] = units.to_std(analyte_pk, 1.0, unit)

@@ -1,6 +1,6 @@
 """Longitudinal biomarker queries: trajectories, baselines, cohort summaries, method comparison.
 
-Conventions (CONTRACT §6, CDISC SDTM LB / OMOP MEASUREMENT), the same in every function here:
+Conventions (docs/longitudinal.md; CDISC SDTM LB / OMOP MEASUREMENT), the same in every function here:
 
 - **Standard unit.** Every numeric result is also given in its analyte's *standard unit*
   (``std_value`` / ``std_unit``): the analyte's ``default_unit`` when set, else the unit of the
@@ -17,14 +17,11 @@ Conventions (CONTRACT §6, CDISC SDTM LB / OMOP MEASUREMENT), the same in every 
 - **visit_day** = calendar days from the subject's first collection in the study (any biofluid,
   regardless of the filters of the query) to this collection; the first collection is day 0.
 - **Baseline** per subject x analyte x biofluid x isolation method (and standard unit): the
-  earliest collection time with at least one non-censored result; its value is the mean of the
-  replicate means of the results at that collection (rows flagged ``baseline_flag = "Y"``).
-  The change belongs to the replicate-summarised result: for each non-censored row
-  ``change_from_baseline = replicate_mean - baseline_value`` (the row's own value when it has
-  no replicates), ``pct_change_from_baseline = 100 * change / baseline`` and ``fold_change =
-  replicate_mean / baseline`` (both empty when the baseline is 0). Censored rows get no
-  change. QC status is reported but does not filter (a failed QC result stays visible and is
-  counted).
+  earliest collection with a result, by :mod:`exolab.domain.replicates` (which also computes
+  the change, percent and fold change). When every result there is censored the baseline is
+  censored (``baseline_censor``, ``baseline_value`` the limit) and changes against it are
+  bounds (``change_censor``). Censored rows get no change. QC status is reported but does
+  not filter (a failed QC result stays visible and is counted).
 - Samples without a subject (conditioned medium) have no visit_day or baseline; they appear in
   :func:`iter_longitudinal` only when neither a study nor subjects are filtered, and never in
   subject or cohort queries.
@@ -32,7 +29,6 @@ Conventions (CONTRACT §6, CDISC SDTM LB / OMOP MEASUREMENT), the same in every 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from typing import Any, Literal
@@ -47,6 +43,7 @@ from exolab.db.models import (
     Sample,
 )
 from exolab.db.raw import reader_for
+from exolab.domain.replicates import summarise
 from exolab.domain.units import UnitError, convert
 from exolab.services import cohort, history
 from exolab.services.cohort import describe
@@ -123,9 +120,11 @@ class TrajectoryPoint(BaseModel):
     replicate_cv: float | None
     baseline_flag: str | None
     baseline_value: float | None
+    baseline_censor: str | None = None
     change_from_baseline: float | None
     pct_change_from_baseline: float | None
     fold_change: float | None
+    change_censor: str | None = None
     normalisation: str | None = None
 
 
@@ -243,7 +242,7 @@ class _Normaliser:
                 found.setdefault(code, []).append(convert(value, u, unit))
             except UnitError:
                 continue
-        return {k: math.fsum(v) / len(v) for k, v in found.items()}
+        return {k: m for k, v in found.items() if (m := summarise(v, 0).mean) is not None}
 
     def _per_ml_biofluid(self, row: dict[str, Any]) -> tuple[float, str] | str:
         v, unit = row["std_value"], row["std_unit"]
@@ -387,7 +386,7 @@ class CohortRow(BaseModel):
     mean_visit_day: float | None = None
 
     def as_row(self) -> dict[str, Any]:
-        """Output fields with the group field named after ``by`` (CONTRACT §6)."""
+        """Output fields with the group field named after ``by`` (docs/longitudinal.md)."""
         return cohort.output_row(self.__dict__)
 
 
@@ -409,6 +408,7 @@ class CohortPoint(BaseModel):
     limit: float | None
     unit: str
     baseline_value: float | None
+    baseline_censor: str | None = None
 
 
 def cohort_points(

@@ -10,9 +10,11 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from exolab.db.models import Analyte, AssayRun, Isolation, Readout, Sample
+from exolab.db.raw import reader_for
 from exolab.domain.markers import SEED_ANALYTES, normalize_analyte_code
 from exolab.domain.schemas import ReadoutIn
 from exolab.services import readout_sets
+from exolab.services.analyte_lookup import find_analyte
 from exolab.services.common import (
     audit_update,
     check_version,
@@ -61,7 +63,7 @@ class ReadoutOut(BaseModel):
     version: int
 
     def as_input(self) -> dict[str, Any]:
-        """The import-column form (CONTRACT §4 readouts)."""
+        """The import-column form (docs/import-formats.md, readouts)."""
         return {
             "isolation_id": self.isolation_id,
             "sample_id": None if self.isolation_id else self.sample_id,
@@ -122,33 +124,24 @@ def list_analytes(tx: Tx) -> list[AnalyteOut]:
     return [_analyte_out(a) for a in tx.session.scalars(select(Analyte).order_by(Analyte.code))]
 
 
-def _analyte_by_name(tx: Tx, text: str) -> Analyte | None:
-    """An analyte whose code or (admin-edited) synonym equals ``text`` ignoring case."""
-    key = text.strip().lower()
-    for a in tx.session.scalars(select(Analyte).order_by(Analyte.id)):
-        if a.code.lower() == key or any(s.strip().lower() == key for s in a.synonyms or []):
-            return a
-    return None
-
-
 def analyte_for(tx: Tx, code: str, *, create: bool = True, batch_id: int | None = None) -> Analyte:
-    """The analyte for a code or synonym; a new analyte is added (audited) when unknown."""
+    """The analyte for a code or synonym (:func:`exolab.services.analyte_lookup.find_analyte`,
+    the rule every reader uses too); a new analyte is added (audited) when unknown."""
     canonical = normalize_analyte_code(code)
     cache: dict[str, Analyte] = tx.memo.setdefault("analytes", {})
-    if canonical in cache:
-        return cache[canonical]
-    a = tx.session.scalar(select(Analyte).where(Analyte.code == canonical))
-    if a is None:
-        a = _analyte_by_name(tx, canonical)
+    if code in cache:
+        return cache[code]
+    pk = find_analyte(reader_for(tx), code)
+    a = None if pk is None else tx.session.get(Analyte, pk)
     if a is not None:
-        cache[canonical] = a
+        cache[code] = a
         return a
     if not create:
         raise NotFound(f"no analyte {code}")
     a = Analyte(code=canonical, synonyms=[])
     tx.session.add(a)
     tx.session.flush()
-    cache[canonical] = a
+    cache[code] = a
     tx.audit("create", "analyte", canonical, new={"code": canonical}, batch_id=batch_id)
     return a
 

@@ -27,7 +27,7 @@ from exolab.services.errors import Conflict, FieldError, NotFound, ValidationFai
 from exolab.services.storage import resolve_location
 from exolab.services.subjects import find_subject, get_or_create_visit
 
-# Pre-analytical fields an aliquot inherits from its parent (CONTRACT §4 column names).
+# Pre-analytical fields an aliquot inherits from its parent (import column names, docs/import-formats.md).
 HANDLING_FIELDS = (
     "tube",
     "processed_at",

@@ -79,7 +79,7 @@ __all__ = [
 CHUNK = 500  # isolations per steps/readouts query
 COMPONENT_NAMES: tuple[str, ...] = tuple(rule.name for rule in RULES)
 
-# Sample columns the pre-analytical checklists look at (CONTRACT samples column names).
+# Sample columns the pre-analytical checklists look at (import column names, docs/import-formats.md).
 PREANALYTICAL_FIELDS: tuple[str, ...] = (*HANDLING_FIELDS, "freeze_thaw_count")
 
 # An item of the checklist -> the columns any one of which answers it.
@@ -398,7 +398,7 @@ def preparation_report(tx: Tx, isolation_id: str) -> PreparationReport:
 
 def misev_report(tx: Tx, isolation_id: str) -> MisevReport:
     """EV-METRIC-style score, MISEV2018 items, particles per ug protein and the source
-    sample's missing pre-analytical items for one isolation (CONTRACT §7)."""
+    sample's missing pre-analytical items for one isolation (docs/cli.md, `exolab misev`)."""
     return preparation_report(tx, isolation_id).report
 
 

@@ -19,15 +19,7 @@ from exolab.db.engine import Database
 from exolab.services.context import Actor, Lab
 from exolab.services.errors import ExolabError, ValidationFailed
 from exolab.settings import Settings
-
-LIST_KINDS = {
-    "subjects": "Subjects",
-    "samples": "Samples",
-    "isolations": "Isolations",
-    "readouts": "Readouts",
-    "runs": "Assay runs",
-    "boxes": "Boxes",
-}
+from exolab.tui.list_kinds import LIST_KINDS
 
 
 class ExolabCommands(Provider):

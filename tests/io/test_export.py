@@ -1,4 +1,4 @@
-"""Exports (CONTRACT §5): round trip of every kind, longitudinal with filters, wide,
+"""Exports (docs/import-formats.md): round trip of every kind, longitudinal with filters, wide,
 de-identification and the manifest, on SQLite and PostgreSQL."""
 
 from __future__ import annotations

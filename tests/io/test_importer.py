@@ -1,4 +1,4 @@
-"""Validation, natural keys, dry runs, batches and undo (CONTRACT §4), on both databases."""
+"""Validation, natural keys, dry runs, batches and undo (docs/import-formats.md), on both databases."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every reading quirk of CONTRACT §4, imported on SQLite and PostgreSQL."""
+"""Every reading quirk of docs/import-formats.md, imported on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

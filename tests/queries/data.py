@@ -291,10 +291,13 @@ def expected_results(c: Cohort, analyte: str) -> list[dict[str, Any]]:
         value, unit = _std(r)
         key = (_target(r), r["assay"], r.get("run_id"), unit)
         s = sets.setdefault(
-            key, {**ctx, "target": _target(r), "unit": unit, "values": [], "censored": 0}
+            key,
+            {**ctx, "target": _target(r), "unit": unit, "values": [], "censored": 0, "limits": []},
         )
         if value is None:
             s["censored"] += 1
+            if r["value"].startswith("<"):  # "<40": below 40 (in pg/mL in these data)
+                s["limits"].append(float(r["value"][1:]))
         else:
             s["values"].append(value)
     first: dict[str, datetime] = {}
@@ -306,24 +309,40 @@ def expected_results(c: Cohort, analyte: str) -> list[dict[str, Any]]:
     for s in results:
         s["mean"] = statistics.fmean(s["values"]) if s["values"] else None
         s["visit_day"] = (s["at"].date() - first[s["subject"]].date()).days
-    base: dict[tuple[Any, ...], tuple[datetime, list[float]]] = {}
+    # baseline: the earliest collection with a result (a mean or a censored set); censored
+    # there when no set has a mean (then the highest "<" limit, and changes are bounds)
+    base: dict[tuple[Any, ...], tuple[datetime, list[float], list[float]]] = {}
     for s in sorted(results, key=lambda s: s["at"]):
-        if s["mean"] is None:
+        if s["mean"] is None and not s["censored"]:
             continue
         key = (s["subject"], s["biofluid"], s["method"], s["unit"])
         if key not in base:
-            base[key] = (s["at"], [s["mean"]])
-        elif base[key][0] == s["at"]:
-            base[key][1].append(s["mean"])
+            base[key] = (s["at"], [], [])
+        if base[key][0] == s["at"]:
+            if s["mean"] is not None:
+                base[key][1].append(s["mean"])
+            else:
+                base[key][2].extend(s["limits"])
     for s in results:
         b = base.get((s["subject"], s["biofluid"], s["method"], s["unit"]))
-        s["baseline"] = statistics.fmean(b[1]) if b else None
         s["baseline_at"] = b[0] if b else None
+        s["baseline_censor"] = None
+        s["change_bound"] = None
+        if b is None:
+            s["baseline"] = None
+        elif b[1]:
+            s["baseline"] = statistics.fmean(b[1])
+        else:
+            s["baseline"] = max(b[2]) if b[2] else None
+            s["baseline_censor"] = "<"
+        exact = s["baseline_censor"] is None
         s["change"] = (
             s["mean"] - s["baseline"]
-            if s["mean"] is not None and s["baseline"] is not None
+            if exact and s["mean"] is not None and s["baseline"] is not None
             else None
         )
+        if not exact and s["mean"] is not None and s["baseline"] is not None:
+            s["change_bound"] = s["mean"] - s["baseline"]  # the true change is larger
     return results
 
 

@@ -102,11 +102,16 @@ def test_patient_censored_baseline_and_table(clinical: str) -> None:
     rows = json.loads(r.stdout)
     assert rows[0]["censor"] != "none" and rows[0]["change_from_baseline"] is None
     assert rows[0]["value"] == "<10"
-    assert [row["baseline_flag"] for row in rows] == [None, "Y", None]
-    assert rows[2]["change_from_baseline"] == 4.0
+    # the censored baseline stays at V1: below 10, so the rises are lower bounds
+    assert [row["baseline_flag"] for row in rows] == ["Y", None, None]
+    assert {(row["baseline_value"], row["baseline_censor"]) for row in rows} == {(10.0, "<")}
+    assert [row["change_from_baseline"] for row in rows] == [None, 12.0, 16.0]
+    assert [row["change_censor"] for row in rows] == [None, ">", ">"]
+    assert rows[2]["fold_change"] == 2.6
     r = run(clinical, "patient", "CLIN", "C03")
     assert r.returncode == 0, r.stderr
     assert "<10" in r.stdout and "baseline" in r.stdout.splitlines()[0]
+    assert ">12" in r.stdout and ">16" in r.stdout
 
 
 def test_cohort_fields(clinical: str) -> None:
@@ -126,7 +131,9 @@ def test_cohort_fields(clinical: str) -> None:
     assert set(table) == {"treated", "placebo"}
     # treated: C01 0, 15, 40; C02 0, 3 -> mean 11.6
     assert float(table["treated"]["mean"]) == pytest.approx(11.6)
-    assert table["treated"]["n"] == "5" and table["placebo"]["n_censored"] == "1"
+    assert table["treated"]["n"] == "5"
+    # placebo: C03's censored V1 and its two changes against that censored baseline (bounds)
+    assert table["placebo"]["n_censored"] == "3"
     # creatinine in umol/L does not convert to mg/dL: reported in its own row
     r = run(clinical, "cohort", "creatinine", "--format", "json")
     rows = json.loads(r.stdout)

@@ -174,7 +174,7 @@ def loaded(
 def _expected(
     results: list[dict[str, Any]], analyte: str, by: str, change: bool
 ) -> dict[tuple[Any, str], tuple[list[float], set[str], int]]:
-    """(by value, unit) -> (values, subjects, n censored), by the definitions of CONTRACT §6."""
+    """(by value, unit) -> (values, subjects, n censored), by the definitions of docs/longitudinal.md."""
     mine = [r for r in results if r["analyte"] == analyte]
     base: dict[tuple[Any, ...], tuple[datetime, list[float]]] = {}
     for r in mine:
@@ -393,7 +393,12 @@ def test_queries_beside_the_main_read(
     opened.clear()
     fail = False
     with pytest.raises(Undo), lab.write() as tx:  # nothing written survives
-        tx.session.execute(text("UPDATE visits SET visit_date = '2031-01-01' WHERE label = 'mid'"))
+        tx.session.execute(  # visit days count from collections (docs/longitudinal.md)
+            text(
+                "UPDATE samples SET collected_at = '2031-01-01 00:00:00' "
+                "WHERE visit_id IN (SELECT id FROM visits WHERE label = 'mid')"
+            )
+        )
         rows = cohort_summary(tx, "GPC1", study=STUDY, by="visit")
         assert [r.value for r in rows] == ["zeta", "censd", "alpha", "mid"]
         raise Undo

@@ -71,11 +71,16 @@ def test_trajectory_matches_plain_python(lab: Lab, cohort: data.Cohort) -> None:
                 assert p.replicate_n_censored == e["censored"]
                 assert close(p.replicate_mean, e["mean"])
                 assert close(p.baseline_value, e["baseline"])
+                assert p.baseline_censor == e["baseline_censor"]
                 assert (p.baseline_flag == "Y") == (p.collected_at == e["baseline_at"])
                 if p.censor != "none":
-                    assert p.change_from_baseline is None
+                    assert p.change_from_baseline is None and p.change_censor is None
+                elif e["baseline_censor"]:
+                    assert close(p.change_from_baseline, e["change_bound"])
+                    assert p.change_censor == ">"
                 else:
                     assert close(p.change_from_baseline, e["change"])
+                    assert p.change_censor is None
                     if e["baseline"]:
                         assert close(p.pct_change_from_baseline, 100 * e["change"] / e["baseline"])
                         assert close(p.fold_change, e["mean"] / e["baseline"])
@@ -86,13 +91,29 @@ def test_trajectory_matches_plain_python(lab: Lab, cohort: data.Cohort) -> None:
             assert all(v == sorted(v) for v in series.values())
 
 
-def test_censored_baseline_moves_to_first_measured_visit(lab: Lab, cohort: data.Cohort) -> None:
+def test_censored_baseline_stays_at_its_visit_and_changes_are_bounds(
+    lab: Lab, cohort: data.Cohort
+) -> None:
+    """S01's sec GPC1 is <40 pg/mL (every replicate) at baseline: the baseline is censored
+    (below 40) and stays at the baseline visit; later changes are lower bounds."""
     with lab.read() as tx:
         points = trajectory_for_subject(tx, STUDY, "S01", ["GPC1"])
     sec = [p for p in points if p.method == "sec" and p.std_unit == "pg/mL"]
     assert sec[0].visit == "baseline" and sec[0].censor == "lt_lod"
     assert sec[0].replicate_mean is None and sec[0].replicate_n == 0
-    assert {p.visit for p in sec if p.baseline_flag == "Y"} == {"M3"}
+    assert {p.visit for p in sec if p.baseline_flag == "Y"} == {"baseline"}
+    assert all(p.baseline_value == 40 and p.baseline_censor == "<" for p in sec)
+    m3 = [p for p in sec if p.visit == "M3"]
+    assert m3 and m3[0].replicate_mean is not None
+    for p in m3:
+        assert p.change_censor == ">"
+        assert close(p.change_from_baseline, p.replicate_mean - 40)
+        assert close(p.pct_change_from_baseline, 100 * (p.replicate_mean - 40) / 40)
+        assert close(p.fold_change, p.replicate_mean / 40)
+    # the other method of S01 has a measured baseline: exact changes
+    other_method = [p for p in points if p.method != "sec" and p.std_unit == "pg/mL"]
+    assert other_method and all(p.baseline_censor is None for p in other_method)
+    assert all(p.change_censor is None for p in other_method)
     # the inconvertible U/mL series has its own baseline, never mixed with pg/mL
     other = [p for p in points if p.std_unit == "U/mL"]
     assert other and all(p.baseline_value == other[0].replicate_mean for p in other)
@@ -195,7 +216,10 @@ def test_cohort_summary_by_visit_and_group(lab: Lab, cohort: data.Cohort) -> Non
                         values = [e["mean"] for e in members if e["mean"] is not None]
                     row = main[cat]
                     assert row.n == len(values)
-                    assert row.n_censored == sum(1 for e in members if e["mean"] is None)
+                    n_censored = sum(1 for e in members if e["mean"] is None)
+                    if change:  # a change against a censored baseline is only a bound
+                        n_censored += sum(1 for e in members if e["change_bound"] is not None)
+                    assert row.n_censored == n_censored
                     assert row.n_subjects == len({e["subject"] for e in members})
                     assert close(row.mean, statistics.fmean(values))
                     assert close(row.sd, statistics.stdev(values) if len(values) > 1 else None)

@@ -10,8 +10,6 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Label, Static
 
-from exolab.tui.app import ExolabApp
-
 KEY_NAMES = {
     "question_mark": "?",
     "slash": "/",
@@ -67,8 +65,9 @@ class HelpScreen(ModalScreen[None]):
             seen.add((key, desc))
             state = "" if active.enabled else "(disabled)"
             table.add_row(key_label(key), desc, state)
-        if isinstance(self.app, ExolabApp) and not self.app.actor.can_write:
-            table.add_row("", "write actions are read-only for your role", self.app.actor.role)
+        actor = getattr(self.app, "actor", None)  # the ExolabApp's user (not imported: no cycle)
+        if actor is not None and not actor.can_write:
+            table.add_row("", "write actions are read-only for your role", actor.role)
         table.focus()
 
     def action_close(self) -> None:

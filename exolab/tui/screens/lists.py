@@ -17,7 +17,7 @@ from textual.widgets import Header, Input, Label, Static
 
 from exolab.services.browse import ListQuery, Page, Resolved, RowOut, list_page, resolve_id
 from exolab.services.context import Tx
-from exolab.tui.app import LIST_KINDS
+from exolab.tui.list_kinds import LIST_KINDS
 from exolab.tui.screens.base import BaseScreen
 from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.row_table import RowTable

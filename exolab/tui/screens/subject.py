@@ -229,8 +229,10 @@ class SubjectScreen(BaseScreen):
         plt.xlabel("visit day")
         plot.refresh()
         for p in chosen:
-            change = (
-                "" if p.pct_change_from_baseline is None else f"{p.pct_change_from_baseline:+.1f}"
+            change = (  # against a censored baseline a bound: ">+500.0" (docs/longitudinal.md)
+                ""
+                if p.pct_change_from_baseline is None
+                else f"{p.change_censor or ''}{p.pct_change_from_baseline:+.1f}"
             )
             table.add_row(
                 p.visit or "",

@@ -1,0 +1,243 @@
+"""Replicate sets, baselines and change from baseline: the one home of these rules
+(docs/longitudinal.md). The longitudinal stream (:mod:`exolab.services.history`), cohort
+summaries and points (:mod:`exolab.services.cohort`) and the ``exolab patient`` table all
+call these functions; the SQL of the replicate-set table (``readout_sets``) stores the sums
+:func:`set_mean` divides.
+
+Pure Python without SQLAlchemy or pydantic, so that the driver-only read paths can use it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+__all__ = [
+    "ABOVE",
+    "BASELINE_RULE",
+    "BELOW",
+    "Baseline",
+    "BaselineFinder",
+    "Change",
+    "SetSummary",
+    "baselines",
+    "censor_direction",
+    "change_from",
+    "exact_change",
+    "mean_and_cv",
+    "set_mean",
+    "summarise",
+]
+
+K = TypeVar("K", bound=Hashable)
+
+#: Censor flags whose value is an upper limit of the truth (the result is below it).
+BELOW = frozenset({"lt_lod", "lt_lloq", "not_detected"})
+#: Censor flags whose value is a lower limit of the truth (the result is above it).
+ABOVE = frozenset({"gt_uloq"})
+
+#: The rule as one sentence, for help texts and export manifests.
+BASELINE_RULE = (
+    "baseline = the earliest collection with a result (per subject, analyte, biofluid, "
+    "method and unit): the mean of its replicate-set means; when every result there is "
+    "censored the baseline is censored (baseline_censor '<' or '>', baseline_value the "
+    "limit) and changes against it are bounds (change_censor '>' or '<'), never moved to a "
+    "later visit"
+)
+
+
+def censor_direction(censor: str | None) -> str | None:
+    """``<`` for a result below a limit, ``>`` above one, None for an uncensored result."""
+    if censor in BELOW:
+        return "<"
+    if censor in ABOVE:
+        return ">"
+    return None
+
+
+def mean_and_cv(values: Sequence[float]) -> tuple[float | None, float | None]:
+    """(mean, CV %) of replicate values; CV needs two values and a non-zero mean."""
+    if not values:
+        return None, None
+    n = len(values)
+    mean = math.fsum(values) / n
+    if n < 2 or mean == 0:
+        return mean, None
+    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    return mean, 100.0 * sd / abs(mean)
+
+
+def set_mean(total: float | None, n: int) -> float | None:
+    """A replicate set's mean from the sum and count of its non-censored values (the form
+    ``readout_sets`` stores); None when every replicate was censored."""
+    return None if n == 0 or total is None else total / n
+
+
+@dataclass(frozen=True, slots=True)
+class SetSummary:
+    """The summary of one replicate set: the mean and CV of its non-censored numeric
+    replicates, their number and the number of censored replicates."""
+
+    mean: float | None
+    n: int
+    n_censored: int
+    cv: float | None
+
+    @property
+    def censored(self) -> bool:
+        """Every replicate with a result was censored: the set has no mean."""
+        return self.n == 0 and self.n_censored > 0
+
+
+def summarise(values: Sequence[float], n_censored: int) -> SetSummary:
+    """Summary of a replicate set from its non-censored numeric values and censored count.
+    A censored replicate is counted, never averaged as a number."""
+    mean, cv = mean_and_cv(values)
+    return SetSummary(mean, len(values), n_censored, cv)
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """A baseline: its collection (``at``), value and censoring.
+
+    ``censor`` is None for a measured baseline (``value`` is the mean of the set means at
+    ``at``); ``<`` when every result at ``at`` was below a limit (``value`` is the highest
+    limit, None when none was recorded); ``>`` when every one was above a limit (``value``
+    the lowest limit); ``<>`` when both occurred, or the direction is not known (no bound,
+    ``value`` None).
+    """
+
+    at: Any
+    value: float | None
+    censor: str | None = None
+
+    @property
+    def censored(self) -> bool:
+        return self.censor is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Change from baseline of one value. ``censor`` None: exact; ``>``: the true change is
+    larger (the baseline was below its limit); ``<``: smaller. Applies to all three."""
+
+    change: float | None = None
+    pct: float | None = None
+    fold: float | None = None
+    censor: str | None = None
+
+
+NO_CHANGE = Change()
+
+
+class BaselineFinder:
+    """Collects replicate sets per key (subject x analyte x biofluid x method x unit) and
+    gives each key's :class:`Baseline`: the earliest collection with a result (a set with a
+    mean, or a censored set); its mean over the sets with a mean there, else censored."""
+
+    __slots__ = ("_best",)
+
+    def __init__(self) -> None:
+        # key -> [at, means, directions, below limit, above limit]
+        self._best: dict[Any, list[Any]] = {}
+
+    def add(
+        self,
+        key: Any,
+        at: Any,
+        mean: float | None,
+        direction: str | None = None,
+        limit: float | None = None,
+    ) -> None:
+        """One replicate set at collection ``at``: its mean, or (censored, mean None) the
+        direction of its censoring (``<``, ``>``, or None when not known) and its limit
+        (the highest for ``<``, the lowest for ``>``)."""
+        cur = self._best.get(key)
+        if cur is None or at < cur[0]:
+            cur = self._best[key] = [at, [], set(), None, None]
+        elif at != cur[0]:
+            return
+        if mean is not None:
+            cur[1].append(mean)
+            return
+        cur[2].add(direction or "<>")
+        if limit is not None:
+            if direction == "<":
+                cur[3] = limit if cur[3] is None else max(cur[3], limit)
+            elif direction == ">":
+                cur[4] = limit if cur[4] is None else min(cur[4], limit)
+
+    def result(self) -> dict[Any, Baseline]:
+        out: dict[Any, Baseline] = {}
+        for key, (at, means, directions, below, above) in self._best.items():
+            if means:
+                out[key] = Baseline(at, math.fsum(means) / len(means))
+            elif directions == {"<"}:
+                out[key] = Baseline(at, below, "<")
+            elif directions == {">"}:
+                out[key] = Baseline(at, above, ">")
+            else:
+                out[key] = Baseline(at, None, "<>")
+        return out
+
+
+def baselines(
+    sets: Iterable[tuple[K, Any, float | None, str | None, float | None]],
+) -> dict[K, Baseline]:
+    """Baseline per key from ``(key, collected_at, set mean, censor direction, limit)`` of
+    replicate sets: :class:`BaselineFinder`'s rule, in one loop (cohorts have ~10^5 sets)."""
+    best: dict[Any, list[Any]] = {}
+    for key, at, mean, direction, limit in sets:
+        cur = best.get(key)
+        if cur is None or at < cur[0]:
+            best[key] = [at, [mean] if mean is not None else [], None]
+            if mean is None:
+                best[key][2] = [(direction, limit)]
+        elif at == cur[0]:
+            if mean is not None:
+                cur[1].append(mean)
+            elif cur[2] is None:
+                cur[2] = [(direction, limit)]
+            else:
+                cur[2].append((direction, limit))
+    finder = BaselineFinder()
+    for key, (at, means, censored) in best.items():
+        for mean in means:
+            finder.add(key, at, mean)
+        if not means:
+            for direction, limit in censored or ():
+                finder.add(key, at, None, direction, limit)
+    return finder.result()
+
+
+def exact_change(value: float | None, base: Baseline | None) -> float | None:
+    """``value - baseline`` when both are known exactly (:func:`change_from`'s change
+    without the bounds), for summaries that leave bounds out."""
+    if value is None or base is None or base.censor is not None or base.value is None:
+        return None
+    return value - base.value
+
+
+def change_from(value: float | None, base: Baseline | None) -> Change:
+    """Change of an uncensored value (a replicate mean) from a baseline: value - baseline,
+    100 x that / baseline and value / baseline (the last two empty when the baseline is 0).
+    Against a censored baseline with a limit L the same expressions with L are bounds
+    (``censor`` ``>`` below a ``<`` baseline, ``<`` above a ``>`` one); with no limit, or
+    limits both ways, there is no change."""
+    if value is None or base is None or base.value is None:
+        return NO_CHANGE
+    if base.censor is None:
+        censor = None
+    elif base.censor == "<":
+        censor = ">"
+    elif base.censor == ">":
+        censor = "<"
+    else:
+        return NO_CHANGE
+    b = base.value
+    change = value - b
+    if b == 0:
+        return Change(change, None, None, censor)
+    return Change(change, 100.0 * change / b, value / b, censor)
