@@ -119,6 +119,63 @@ def append_event(
     return int(event_id)
 
 
+# One event for append_events: (action, entity, entity_id, old, new, reason, batch_id).
+EventSpec = tuple[
+    str, str, str, dict[str, Any] | None, dict[str, Any] | None, str | None, int | None
+]
+
+
+def append_events(tx: Tx, events: list[EventSpec]) -> None:
+    """Append many events in one executemany, chained exactly as :func:`append_event` would
+    chain them one by one (same fields, same hash): the bulk import's per-record events."""
+    if not events:
+        return
+    session = tx.session
+    prev = tx.memo.get("audit_last_hash")
+    if prev is None:
+        if tx.dialect == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
+        prev = (
+            session.execute(
+                select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+            ).scalar_one_or_none()
+            or GENESIS
+        )
+    user = tx.actor.name
+    rows = []
+    for action, entity, entity_id, old, new, reason, batch_id in events:
+        fields: dict[str, Any] = {
+            "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "user": user,
+            "action": action,
+            "entity": entity,
+            "entity_id": entity_id,
+            "old": canonical_json(old),
+            "new": canonical_json(new),
+            "reason": reason,
+            "batch_id": batch_id,
+        }
+        digest = event_hash(prev, fields)
+        rows.append(
+            {
+                "at": fields["at"],
+                "user_name": user,
+                "action": action,
+                "entity": entity,
+                "entity_id": entity_id,
+                "old_values": fields["old"],
+                "new_values": fields["new"],
+                "reason": reason,
+                "batch_id": batch_id,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        prev = digest
+    session.connection().execute(insert(AuditEvent), rows)
+    tx.memo["audit_last_hash"] = prev
+
+
 class AuditRow(BaseModel):
     id: int
     at: str
