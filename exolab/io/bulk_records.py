@@ -315,9 +315,9 @@ class _Loader:
         cells = sorted({m.cell_source_id for m in models if m.cell_source_id} - self.cells.keys())
         for part in _parts(cells):
             self.cells.update(
-                s.execute(select(CellSource.code, CellSource.id).where(CellSource.code.in_(part)))
-                .tuples()
-                .all()
+                s.execute(
+                    select(CellSource.code, CellSource.id).where(CellSource.code.in_(part))
+                ).all()
             )
         for code in cells:
             self.cells.setdefault(code, None)
