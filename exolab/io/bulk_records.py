@@ -75,6 +75,10 @@ TUBE_COLUMNS = (
     *sample_rules.HANDLING_FIELDS,
 )
 
+# Date and time columns: the audit trail stores them as ISO text (services.common.column_values).
+SAMPLE_TIMES = ("collected_at", "processed_at", "created_at")
+ISOLATION_TIMES = ("isolated_on", "created_at")
+
 
 class _Tube:
     """A tube as the import sees it: stored (loaded) or created earlier in the file."""
@@ -482,7 +486,7 @@ class _Loader:
                 "sample",
                 s.sample_id,
                 None,
-                {k: _iso(v) for k, v in row.items()},
+                row | {k: _iso(row[k]) for k in SAMPLE_TIMES},
                 None,
                 self.batch_id,
             )
@@ -550,7 +554,7 @@ class _Loader:
                 "isolation",
                 d.isolation_id,
                 None,
-                {k: _iso(v) for k, v in row.items()} | {"steps": steps},
+                row | {k: _iso(row[k]) for k in ISOLATION_TIMES} | {"steps": steps},
                 None,
                 self.batch_id,
             )
