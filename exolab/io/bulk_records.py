@@ -141,6 +141,7 @@ class _Ids:
         self.tx, self.table = tx, table
         self.free: list[int] = []
         self.next = 0
+        self.block = 8
         if tx.dialect != "postgresql":
             self.next = int(tx.session.scalar(select(func.max(pk))) or 0) + 1
 
@@ -148,14 +149,15 @@ class _Ids:
         if self.tx.dialect != "postgresql":
             self.next += 1
             return self.next - 1
-        if not self.free:
+        if not self.free:  # blocks of 16, 32, ... up to a chunk: small files waste few
+            self.block = min(CHUNK_ROWS, 2 * self.block)
             self.free = list(
                 self.tx.session.scalars(
                     text(
                         "SELECT nextval(pg_get_serial_sequence(:t, 'id')) "
                         "FROM generate_series(1, :n)"
                     ),
-                    {"t": self.table, "n": CHUNK_ROWS},
+                    {"t": self.table, "n": self.block},
                 )
             )
             self.free.reverse()

@@ -280,6 +280,30 @@ def test_bulk_reports_the_same_problems_and_writes_nothing(
     ]
 
 
+@pytest.mark.parametrize("on_duplicate", ["skip", "update"])
+def test_a_file_of_stored_and_new_rows(
+    two_labs: tuple[Lab, Lab], chunk: int, on_duplicate: str, tmp_path: Path
+) -> None:
+    """Stored keys go through the per-record code (compare, skip or update) between new rows
+    created in bulk: the result is the per-record path's."""
+    first = samples_file().splitlines()
+    again = [first[0]] + [r.replace(",4.0,", ",3.5,") for r in first[1:20]]
+    again += [f"NEW-{i},plasma,2024-05-01 09:00,S1,P00{i},V9,k2edta,1,,,,,,,,," for i in range(5)]
+    again += ["NEW-A,plasma,2024-05-01 09:00,,,,,0.5,,,,,P000-V1,,,,"]
+    results = []
+    for lab, bulk in zip(two_labs, (False, True), strict=True):
+        d = tmp_path / str(bulk)
+        d.mkdir()
+        _setup(lab, d)
+        _load(lab, d, "samples", samples_file(), bulk, create_locations=True)
+        r = _load(lab, d, "samples", "\n".join(again) + "\n", bulk, on_duplicate=on_duplicate)
+        results.append((r.counts(), _state(lab)))
+    assert results[0] == results[1]
+    counts = results[1][0]
+    assert counts["created"] == 6
+    assert counts["updated" if on_duplicate == "update" else "skipped"] == 19
+
+
 def test_undo_of_a_bulk_import(lab: Lab, tmp_path: Path) -> None:
     _setup(lab, tmp_path)
     before = _state(lab)
