@@ -163,6 +163,16 @@ class _Ids:
             self.free.reverse()
         return self.free.pop()
 
+    def release(self) -> None:
+        """Give the sequence back what was reserved and not used (no other writer takes
+        from it meanwhile: writers hold the write lock), so ids have no gaps."""
+        if self.free:
+            self.tx.session.execute(
+                text("SELECT setval(pg_get_serial_sequence(:t, 'id'), :v, false)"),
+                {"t": self.table, "v": self.free[-1]},
+            )
+            self.free = []
+
 
 class _Loader:
     """One bulk import: the state of a window of rows not yet written."""
@@ -234,6 +244,8 @@ class _Loader:
             for rownum, data, m in chunk:
                 self.row(rownum, data, m, existing)
             self.end_chunk()
+        for ids in (self.sample_ids, self.visit_ids, self.iso_ids):
+            ids.release()
 
     def row(self, rownum: int, data: dict[str, Any] | None, m: Any, existing: set[str]) -> None:
         problems, report = self.problems, self.report
