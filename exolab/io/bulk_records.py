@@ -37,7 +37,7 @@ from exolab.db.models import (
     Subject,
     Visit,
 )
-from exolab.domain.schemas import IsolationIn, SampleIn
+from exolab.domain.schemas import STEP_PARAM_COLUMNS, IsolationIn, SampleIn
 from exolab.io.problems import Problems
 from exolab.io.reading import CsvFile
 from exolab.services import isolations as isolation_rules
@@ -75,6 +75,8 @@ TUBE_COLUMNS = (
     *sample_rules.HANDLING_FIELDS,
 )
 
+# The isolation columns its steps' parameters come from.
+STEP_COLUMNS = tuple(c for cols in STEP_PARAM_COLUMNS.values() for c in cols.values())
 # Date and time columns: the audit trail stores them as ISO text (services.common.column_values).
 SAMPLE_TIMES = ("collected_at", "processed_at", "created_at")
 ISOLATION_TIMES = ("isolated_on", "created_at")
@@ -212,6 +214,8 @@ class _Loader:
         self.sample_ids = _Ids(tx, "samples", Sample.id)
         self.visit_ids = _Ids(tx, "visits", Visit.id)
         self.iso_ids = _Ids(tx, "isolations", Isolation.id)
+        self.sprec = sample_rules.SprecMemo()
+        self.step_memo: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
 
     # -- reading --------------------------------------------------------------------------
 
@@ -450,7 +454,7 @@ class _Loader:
             if subject_pk is None:
                 raise ValidationFailed([sample_rules.no_subject(s)])
             visit_key = (subject_pk, s.visit)
-        sample_rules.finish_tube(tube)
+        sample_rules.finish_tube(tube, self.sprec)
         box_pk = position = None
         if s.location is not None:
             box = self.box(s)
@@ -541,7 +545,7 @@ class _Loader:
         tube = self.tubes.get(d.sample_id)
         if tube is None:
             raise ValidationFailed([isolation_rules.no_sample(d)])
-        chain = d.steps()
+        steps = self.steps_of(d)
         lifecycle.check_allowed(self.tx, cast(Any, tube), lifecycle.ACTIONS["isolate"])
         taken = lifecycle.volume_taken(
             tube,
@@ -561,7 +565,6 @@ class _Loader:
             "updated_at": None,
             **isolation_rules.isolation_columns(d),
         }
-        steps = [step.model_dump() for step in chain]
         self.events.append(
             (
                 "create",
@@ -583,6 +586,17 @@ class _Loader:
                     "params": step["params"],
                 }
             )
+
+    def steps_of(self, d: IsolationIn) -> list[dict[str, Any]]:
+        """``IsolationIn.steps()`` as stored, remembered per distinct method chain and
+        parameters (a file has few)."""
+        key = (tuple(d.method), *(getattr(d, c) for c in STEP_COLUMNS))
+        steps = self.step_memo.get(key)
+        if steps is None:
+            steps = [step.model_dump() for step in d.steps()]
+            if len(self.step_memo) < 50_000:
+                self.step_memo[key] = steps
+        return steps
 
     # -- writing ------------------------------------------------------------------------------
 

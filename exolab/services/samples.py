@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import date, datetime
 from typing import Any
 
@@ -314,11 +316,39 @@ def new_tube(s: SampleIn, parent: Any | None) -> NewTube:
     return NewTube(s, values, given_sprec, freeze_thaw, s.status or "available")
 
 
-def finish_tube(tube: NewTube) -> None:
-    """Derive the SPREC code (filling ``values`` from a given code) and refuse a storage
-    location on a tube whose status keeps it out of storage."""
+# The fields resolve_sprec reads (through handling_of) and may fill from a given code.
+SPREC_FIELDS = tuple(f.name for f in dataclass_fields(sprec_rules.SampleHandling))[1:]
+
+
+class SprecMemo:
+    """:func:`resolve_sprec` remembered per distinct (biofluid, given code, handling): the
+    bulk import derives the code once for the many tubes a file handles alike. Only results
+    are kept (a refusal is derived again, so it names its row's value)."""
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self.limit = limit
+        self.memo: dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]] = {}
+
+    def __call__(self, values: dict[str, Any], biofluid: str, given: str | None) -> str:
+        key = (biofluid, given, *(values[f] for f in SPREC_FIELDS))
+        hit = self.memo.get(key)
+        if hit is None:
+            code = resolve_sprec(values, biofluid, given)
+            if len(self.memo) < self.limit:
+                self.memo[key] = (code, tuple(values[f] for f in SPREC_FIELDS))
+            return code
+        values.update(zip(SPREC_FIELDS, hit[1], strict=True))
+        return hit[0]
+
+
+def finish_tube(
+    tube: NewTube, resolve: Callable[[dict[str, Any], str, str | None], str] | None = None
+) -> None:
+    """Derive the SPREC code (filling ``values`` from a given code; ``resolve`` is
+    :func:`resolve_sprec` or a :class:`SprecMemo` of it) and refuse a storage location on a
+    tube whose status keeps it out of storage."""
     s = tube.input
-    tube.sprec = resolve_sprec(tube.values, s.biofluid, tube.given_sprec)
+    tube.sprec = (resolve or resolve_sprec)(tube.values, s.biofluid, tube.given_sprec)
     if s.location is not None and tube.status in lifecycle.OUT_OF_STORAGE:
         raise ValidationFailed(
             [
