@@ -37,12 +37,13 @@ from exolab.db.models import (
     Subject,
     Visit,
 )
-from exolab.domain.schemas import STEP_PARAM_COLUMNS, IsolationIn, SampleIn
+from exolab.domain.schemas import STEP_PARAM_COLUMNS, IsolationIn, SampleIn, SubjectIn
 from exolab.io.problems import Problems
 from exolab.io.reading import CsvFile
 from exolab.services import isolations as isolation_rules
 from exolab.services import lifecycle, storage
 from exolab.services import samples as sample_rules
+from exolab.services import subjects as subject_rules
 from exolab.services.audit import EventSpec, append_events
 from exolab.services.common import validate
 from exolab.services.context import Tx
@@ -197,7 +198,7 @@ class _Loader:
         self.batch_id = report.batch_id
         self.user = tx.actor.name
         self.now = utcnow()
-        self.seen: dict[str, int] = {}
+        self.seen: dict[tuple[str, ...], int] = {}
         # the window: what is not written yet (everything, once the file has a problem)
         self.tubes: dict[str, _Tube] = {}
         self.rows: list[dict[str, Any]] = []
@@ -214,6 +215,8 @@ class _Loader:
         self.sample_ids = _Ids(tx, "samples", Sample.id)
         self.visit_ids = _Ids(tx, "visits", Visit.id)
         self.iso_ids = _Ids(tx, "isolations", Isolation.id)
+        self.subject_ids = _Ids(tx, "subjects", Subject.id)
+        self.studies: dict[str, int | None] = {}
         self.sprec = sample_rules.SprecMemo()
         self.step_memo: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
 
@@ -242,16 +245,18 @@ class _Loader:
 
     def run(self) -> None:
         for chunk in self.chunks():
-            models = [m for _, _, m in chunk if isinstance(m, SampleIn | IsolationIn)]
+            models = [m for _, _, m in chunk if isinstance(m, SampleIn | IsolationIn | SubjectIn)]
             existing = self.stored_keys(models)
             self.preload(models)
             for rownum, data, m in chunk:
                 self.row(rownum, data, m, existing)
             self.end_chunk()
-        for ids in (self.sample_ids, self.visit_ids, self.iso_ids):
+        for ids in (self.sample_ids, self.visit_ids, self.iso_ids, self.subject_ids):
             ids.release()
 
-    def row(self, rownum: int, data: dict[str, Any] | None, m: Any, existing: set[str]) -> None:
+    def row(
+        self, rownum: int, data: dict[str, Any] | None, m: Any, existing: set[tuple[str, ...]]
+    ) -> None:
         problems, report = self.problems, self.report
         if data is None:
             problems.add(rownum, "", m)
@@ -261,13 +266,13 @@ class _Loader:
             self.rules.report_failed(problems, rownum, m, self.kind, data)
             report.refused += 1
             return
-        key = m.sample_id if self.kind.name == "samples" else m.isolation_id
+        key = tuple(getattr(m, c) for c in self.kind.key_columns)
         first = self.seen.get(key)
         if first is not None:
             problems.add(
                 rownum,
                 self.kind.key_columns[-1],
-                f"duplicate key {key}: also on row {first}",
+                f"duplicate key {'/'.join(key)}: also on row {first}",
             )
             report.refused += 1
             return
@@ -288,7 +293,8 @@ class _Loader:
                 self.on_duplicate,
                 self.create_locations,
             )
-            if report.updated != updated:  # the services changed a tube: read it again
+            if report.updated != updated and self.kind.name != "subjects":
+                # the services changed a tube: read it again
                 self.tubes.pop(m.sample_id, None)
                 self.load_tubes({m.sample_id})
                 self.occupied, self.occupied_loaded = {}, set()
@@ -296,6 +302,8 @@ class _Loader:
         try:
             if self.kind.name == "samples":
                 self.new_sample(m)
+            elif self.kind.name == "subjects":
+                self.new_subject(m)
             else:
                 self.new_isolation(m)
             report.created += 1
@@ -307,17 +315,29 @@ class _Loader:
 
     # -- set-based reads ----------------------------------------------------------------------
 
-    def stored_keys(self, models: list[Any]) -> set[str]:
+    def stored_keys(self, models: list[Any]) -> set[tuple[str, ...]]:
         s = self.tx.session
+        if self.kind.name == "subjects":
+            keys: set[tuple[str, ...]] = set()
+            wanted = {(m.study, m.subject_id) for m in models}
+            for part in _parts(sorted({c for _, c in wanted})):
+                for study, code in s.execute(
+                    select(Study.code, Subject.subject_code)
+                    .join(Study, Study.id == Subject.study_id)
+                    .where(Subject.subject_code.in_(part))
+                ):
+                    if (study, code) in wanted:
+                        keys.add((study, code))
+            return keys
         if self.kind.name == "samples":
             col: Any = Sample.sample_code
             codes = [m.sample_id for m in models]
         else:
             col = Isolation.isolation_code
             codes = [m.isolation_id for m in models]
-        found: set[str] = set()
+        found: set[tuple[str, ...]] = set()
         for part in _parts(codes):
-            found.update(s.scalars(select(col).where(col.in_(part))))
+            found.update((c,) for c in s.scalars(select(col).where(col.in_(part))))
         return found
 
     def load_tubes(self, codes: set[str]) -> None:
@@ -330,6 +350,16 @@ class _Loader:
 
     def preload(self, models: list[Any]) -> None:
         s = self.tx.session
+        if self.kind.name == "subjects":
+            codes = sorted({m.study for m in models} - self.studies.keys())
+            for part in _parts(codes):
+                self.studies.update(
+                    (code, pk)
+                    for code, pk in s.execute(
+                        select(Study.code, Study.id).where(Study.code.in_(part))
+                    )
+                )
+            return
         if self.kind.name == "isolations":
             self.load_tubes({m.sample_id for m in models})
             return
@@ -587,6 +617,39 @@ class _Loader:
                 }
             )
 
+    def new_subject(self, m: SubjectIn) -> None:
+        """As ``subjects.create_subject``: the study is created (audited) by its first
+        subject."""
+        study_pk = self.studies.get(m.study)
+        if study_pk is None:
+            self.flush_events()  # the service audits now: keep the chain in order
+            study_pk = self.studies[m.study] = subject_rules.get_or_create_study(
+                self.tx, m.study, self.batch_id
+            ).id
+        row: dict[str, Any] = {
+            "id": self.subject_ids.take(),
+            "study_id": study_pk,
+            "subject_code": m.subject_id,
+            **subject_rules.subject_columns(m),
+            "batch_id": self.batch_id,
+            "version": 1,
+            "created_at": self.now,
+            "created_by": self.user,
+            "updated_at": None,
+        }
+        self.events.append(
+            (
+                "create",
+                "subject",
+                f"{m.study}/{m.subject_id}",
+                None,
+                row | {k: _iso(row[k]) for k in ("enrolled_on", "created_at")},
+                None,
+                self.batch_id,
+            )
+        )
+        self.rows.append(row)
+
     def steps_of(self, d: IsolationIn) -> list[dict[str, Any]]:
         """``IsolationIn.steps()`` as stored, remembered per distinct method chain and
         parameters (a file has few)."""
@@ -640,7 +703,7 @@ class _Loader:
                 moved,
             )
         if self.rows:
-            table = Sample if self.kind.name == "samples" else Isolation
+            table: Any = {"samples": Sample, "subjects": Subject}.get(self.kind.name, Isolation)
             for row in self.rows:
                 row.pop("_at", None)
             conn.execute(insert(table), self.rows)

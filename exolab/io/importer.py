@@ -617,8 +617,8 @@ def run_import(
     """Import one file. Raises :class:`ImportFailed` (nothing written) when it has problems,
     :class:`FileProblem` when it cannot be read at all. ``create_locations`` lets sample rows
     create the freezers, racks and boxes they name (listed in ``report.locations``);
-    otherwise an unknown one is a problem naming the closest existing one. Samples and
-    isolations take the bulk path (docs/bulk-imports.md) unless ``bulk`` is False or the file
+    otherwise an unknown one is a problem naming the closest existing one. Subjects, samples
+    and isolations take the bulk path (docs/bulk-imports.md) unless ``bulk`` is False or the file
     is a partial update."""
     kind = kind_of(kind_name)
     name = display_name or str(path)
@@ -652,7 +652,7 @@ def run_import(
                     import_readouts(tx, src, index, report, problems, on_duplicate, rules)
                 elif (
                     bulk
-                    and kind.name in ("samples", "isolations")
+                    and kind.name in ("subjects", "samples", "isolations")
                     and not (
                         on_duplicate == "update" and any(c not in index for c in kind.required)
                     )

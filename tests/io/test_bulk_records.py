@@ -105,6 +105,16 @@ BAD_SAMPLES = (
     + "\n"
 )
 
+BAD_SUBJECTS = """study,subject_id,sex,birth_year,group
+S2,N001,F,1970,case
+S2,N001,F,1970,case
+S2,N002,Q,1970,case
+S2,N003,F,1700,case
+S1,P000,F,1970,case
+S3,N004,M
+S3,N005,M,1980,control
+"""
+
 BAD_ISOLATIONS = """isolation_id,sample_id,isolated_on,method,input_volume_ml
 I-1,NOPE,2024-03-02,sec,0.5
 I-2,OLD-1,2024-03-02,sec,3.0
@@ -148,9 +158,9 @@ def _load(lab: Lab, tmp: Path, kind: str, text: str, bulk: bool, **kw: Any) -> I
     return run_import(lab, kind, path, display_name=path.name, bulk=bulk, **kw)
 
 
-def _setup(lab: Lab, tmp: Path) -> None:
+def _setup(lab: Lab, tmp: Path, bulk: bool = False) -> None:
     write(tmp, "x", "")
-    _load(lab, tmp, "subjects", SUBJECTS, False)
+    _load(lab, tmp, "subjects", SUBJECTS, bulk)
     _load(lab, tmp, "cell_sources", CELLS, False)
     _load(lab, tmp, "samples", STORED, False, create_locations=True)
 
@@ -202,7 +212,7 @@ def test_bulk_gives_the_same_rows_and_audit(
     for lab, bulk in zip(two_labs, (False, True), strict=True):
         d = tmp_path / str(bulk)
         d.mkdir()
-        _setup(lab, d)
+        _setup(lab, d, bulk)
         a = _load(lab, d, "samples", samples_file(), bulk, create_locations=True)
         b = _load(lab, d, "isolations", ISOLATIONS, bulk)
         reports.append((a.counts(), a.locations, b.counts()))
@@ -230,10 +240,14 @@ def test_bulk_reports_the_same_problems_and_writes_nothing(
     for lab, bulk in zip(two_labs, (False, True), strict=True):
         d = tmp_path / str(bulk)
         d.mkdir()
-        _setup(lab, d)
+        _setup(lab, d, bulk)
         before = _state(lab)
         lines = []
-        for kind, text in (("samples", BAD_SAMPLES), ("isolations", BAD_ISOLATIONS)):
+        for kind, text in (
+            ("samples", BAD_SAMPLES),
+            ("isolations", BAD_ISOLATIONS),
+            ("subjects", BAD_SUBJECTS),
+        ):
             with pytest.raises(ImportFailed) as err:
                 _load(lab, d, kind, text, bulk)
             problems = err.value.report.problems
@@ -272,6 +286,13 @@ def test_bulk_reports_the_same_problems_and_writes_nothing(
     assert len(samples) == len(expected)  # one problem per row, each of its own kind
     for row, column, message in samples:
         assert expected[row][0] == column and expected[row][1] in message, (row, message)
+    assert [(row, column) for row, column, _ in found[1][2][0]] == [
+        (3, "subject_id"),  # duplicate key
+        (4, "sex"),
+        (5, "birth_year"),
+        (6, "sex"),  # stored with other values
+        (7, ""),  # ragged
+    ]
     assert [(row, column) for row, column, _ in isolations] == [
         (2, "sample_id"),
         (4, "input_volume_ml"),
@@ -294,7 +315,7 @@ def test_a_file_of_stored_and_new_rows(
     for lab, bulk in zip(two_labs, (False, True), strict=True):
         d = tmp_path / str(bulk)
         d.mkdir()
-        _setup(lab, d)
+        _setup(lab, d, bulk)
         _load(lab, d, "samples", samples_file(), bulk, create_locations=True)
         r = _load(lab, d, "samples", "\n".join(again) + "\n", bulk, on_duplicate=on_duplicate)
         results.append((r.counts(), _state(lab)))
