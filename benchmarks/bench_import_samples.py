@@ -1,35 +1,56 @@
-"""Benchmark: importing N samples (default 5,000) row by row, against the raw SQLite floor.
+"""Benchmark: importing N samples and N isolations (default 20,000) against the raw SQLite floor.
 
-The readout import has a bulk path (bench_import.py); subjects, samples and isolations are
-imported row by row through the service layer (each row: the SampleIn rules, subject and visit
-resolved or created, the storage position checked, SPREC derived, an audit event). This prints
-how far that path is from the raw floor — stdlib ``csv`` + ``sqlite3.executemany`` of the same
-rows into a table with a unique index on sample_id — so the gap stays visible.
+Samples and isolations take the bulk path (exolab/io/bulk_records.py, docs/bulk-imports.md):
+the same SampleIn/IsolationIn rules, subject/visit resolution, storage position checks, SPREC
+derivation, life-cycle and volume rules and per-record audit events as the per-record path,
+with set-based reads and executemany writes. The floor, measured in the same run, is stdlib
+``csv`` + ``sqlite3.executemany`` of the same rows (text, no validation) into a table of the
+same columns with a unique index on the key (sample_id / isolation_id). Each exolab import
+runs alone in a subprocess (``run_import``, what ``exolab import`` calls) so its peak memory
+(VmHWM) is its own. ``--per-record`` also times the old row-by-row path (slow: keep N small).
 
-    python benchmarks/bench_import_samples.py [--samples N]
+    python benchmarks/bench_import_samples.py [--samples N] [--per-record]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
+import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from exolab.io.importer import kind_of
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_import import raw_sqlite
+from bench_import import PEAK_MB, raw_sqlite
 
 COLUMNS = kind_of("samples").columns
+ISO_COLUMNS = kind_of("isolations").columns
 VISITS = 4
 
+RUNNER = (
+    PEAK_MB
+    + r"""
+import time
+from exolab.db.engine import Database
+from exolab.services.context import Lab
+from exolab.io.importer import run_import
+url, kind, path, bulk = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
+lab = Lab(Database(url), "bench")
+t = time.perf_counter()
+report = run_import(lab, kind, path, create_locations=True, bulk=bulk)
+dt = time.perf_counter() - t
+print(json.dumps({"seconds": dt, "created": report.created, "peak_mb": peak_mb()}))
+"""
+)
 
-def make_files(d: Path, n: int) -> tuple[Path, Path]:
-    subjects, samples = d / "subjects.csv", d / "samples.csv"
+
+def make_files(d: Path, n: int) -> tuple[Path, Path, Path]:
+    subjects, samples, isolations = d / "subjects.csv", d / "samples.csv", d / "isolations.csv"
     n_subj = max(1, n // VISITS)
     with subjects.open("w", newline="") as f:
         w = csv.writer(f)
@@ -58,7 +79,26 @@ def make_files(d: Path, n: int) -> tuple[Path, Path]:
                     f"{'ABCDEFGHI'[pos // 9]}{pos % 9 + 1}",
                 }
             )
-    return subjects, samples
+    with isolations.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=ISO_COLUMNS, restval="")
+        w.writeheader()
+        for k in range(n):  # one isolation per tube
+            i, v = divmod(k, VISITS)
+            w.writerow(
+                {
+                    "isolation_id": f"ISO-{k:07d}",
+                    "sample_id": f"S{i:06d}-V{v}",
+                    "isolated_on": f"2024-0{v + 1}-2{i % 9}",
+                    "method": "uf+sec",
+                    "input_volume_ml": "0.5",
+                    "sec_column": "qEV original 70 nm",
+                    "sec_fractions": "7-9",
+                    "uf_mwco_kda": "100",
+                    "final_volume_ul": "200",
+                    "resuspension_buffer": "PBS",
+                }
+            )
+    return subjects, samples, isolations
 
 
 def exolab(*args: str) -> None:
@@ -67,27 +107,49 @@ def exolab(*args: str) -> None:
     )
 
 
+def run(url: str, kind: str, path: Path, bulk: bool) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", RUNNER, url, kind, str(path), "1" if bulk else "0"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "EXOLAB_USER": "bench"},
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def line(what: str, n: int, floor: float, r: dict[str, float]) -> str:
+    s = r["seconds"]
+    return (
+        f"{what:<22} rows={n:,}  floor {n / floor:9,.0f} rows/s ({floor:6.2f} s)  "
+        f"exolab {n / s:8,.0f} rows/s ({s:6.2f} s)  ratio {floor / s:.3f}  "
+        f"peak {r['peak_mb']:.0f} MB"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--samples", type=int, default=5_000)
-    n = ap.parse_args().samples
+    ap.add_argument("--samples", type=int, default=20_000)
+    ap.add_argument("--per-record", action="store_true", help="also time the row-by-row path")
+    args = ap.parse_args()
+    n = args.samples
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        subjects, samples = make_files(d, n)
-        db = str(d / "bench.db")
-        exolab("--db", db, "--user", "bench", "init")
-        exolab("--db", db, "--user", "bench", "import", "subjects", str(subjects))
-        raw_s = raw_sqlite(samples, d / "raw.db", COLUMNS, ("sample_id",))
-        t = time.perf_counter()
-        exolab(
-            "--db", db, "--user", "bench", "import", "samples", str(samples), "--create-locations"
-        )
-        ours = time.perf_counter() - t
-        print(
-            f"samples={n:,}  raw {n / raw_s:10,.0f} rows/s ({raw_s:6.2f} s)  "
-            f"exolab {n / ours:8,.0f} rows/s ({ours:6.2f} s, incl. CLI start)  "
-            f"ratio {raw_s / ours:.4f}  ({1000 * ours / n:.1f} ms a sample)"
-        )
+        subjects, samples, isolations = make_files(d, n)
+        paths = [("bulk", True)] + ([("per-record", False)] if args.per_record else [])
+        for name, bulk in paths:
+            db = str(d / f"{name}.db")
+            url = f"sqlite:///{db}"
+            exolab("--db", db, "--user", "bench", "init")
+            exolab("--db", db, "--user", "bench", "import", "subjects", str(subjects))
+            raw_s = raw_sqlite(samples, d / f"raw-s-{name}.db", COLUMNS, ("sample_id",))
+            r = run(url, "samples", samples, bulk)
+            assert r["created"] == n, r
+            print(line(f"samples ({name})", n, raw_s, r), flush=True)
+            raw_i = raw_sqlite(isolations, d / f"raw-i-{name}.db", ISO_COLUMNS, ("isolation_id",))
+            r = run(url, "isolations", isolations, bulk)
+            assert r["created"] == n, r
+            print(line(f"isolations ({name})", n, raw_i, r), flush=True)
 
 
 if __name__ == "__main__":

@@ -468,7 +468,6 @@ def _import_rows(
 ) -> None:
     width = len(src.header)
     seen: dict[tuple[Any, ...], int] = {}
-    reason = f"import of {src.name}"
     absent = [c for c in kind.required if c not in index]  # a partial update file
     for rownum, fields in src.rows():
         data, ragged = row_values(fields, width, index)
@@ -477,7 +476,6 @@ def _import_rows(
             report.refused += 1
             continue
         _convert_numbers(kind, data, src.decimal_comma)
-        before = problems.count
         try:
             m = (
                 _partial_row(tx, kind, data, absent)
@@ -500,52 +498,75 @@ def _import_rows(
             continue
         seen[key] = rownum
         existing = _find(tx, kind, m)
-        try:
-            with tx.session.begin_nested():
-                if existing is None:
-                    _create(tx, kind, data, report.batch_id, create_locations)
-                    report.created += 1
-                    continue
-                given = [c for c, v in data.items() if v]
-                diff_cols = differences(kind, m, existing, given)
-                if not diff_cols:
-                    report.unchanged += 1
-                elif on_duplicate == "skip":
-                    report.skipped += 1
-                elif on_duplicate == "update":
-                    _update(
-                        tx,
-                        kind,
-                        m,
-                        {c: data[c] for c in diff_cols},
-                        reason,
-                        report.batch_id,
-                        create_locations,
-                    )
-                    report.updated += 1
-                else:
-                    old = _as_input(kind, existing)
-                    shown = ", ".join(
-                        f"{c} '{_text(old.get(c))}' -> '{data[c]}'" for c in diff_cols[:4]
-                    )
-                    problems.add(
-                        rownum,
-                        diff_cols[0],
-                        f"{kind.entity} {'/'.join(str(k) for k in key)} already exists with "
-                        f"different values ({shown}); use --on-duplicate skip or update",
-                        data[diff_cols[0]],
-                    )
-        except PermissionDenied:
+        apply_row(
+            tx, kind, rownum, m, data, existing, report, problems, on_duplicate, create_locations
+        )
+
+
+def apply_row(
+    tx: Tx,
+    kind: Kind,
+    rownum: int,
+    m: Any,
+    data: dict[str, Any],
+    existing: Any,
+    report: ImportReport,
+    problems: Problems,
+    on_duplicate: OnDuplicate,
+    create_locations: bool = False,
+) -> None:
+    """Create one record or compare it with the stored one (``existing``) and skip, update
+    or report it, in a savepoint; the row-by-row path, and the bulk path's rows whose key
+    is already stored (docs/bulk-imports.md)."""
+    before = problems.count
+    key = tuple(getattr(m, c) for c in kind.key_columns)
+    reason = f"import of {problems.file_name}"
+    try:
+        with tx.session.begin_nested():
+            if existing is None:
+                _create(tx, kind, data, report.batch_id, create_locations)
+                report.created += 1
+                return
+            given = [c for c, v in data.items() if v]
+            diff_cols = differences(kind, m, existing, given)
+            if not diff_cols:
+                report.unchanged += 1
+            elif on_duplicate == "skip":
+                report.skipped += 1
+            elif on_duplicate == "update":
+                _update(
+                    tx,
+                    kind,
+                    m,
+                    {c: data[c] for c in diff_cols},
+                    reason,
+                    report.batch_id,
+                    create_locations,
+                )
+                report.updated += 1
+            else:
+                old = _as_input(kind, existing)
+                shown = ", ".join(
+                    f"{c} '{_text(old.get(c))}' -> '{data[c]}'" for c in diff_cols[:4]
+                )
+                problems.add(
+                    rownum,
+                    diff_cols[0],
+                    f"{kind.entity} {'/'.join(str(k) for k in key)} already exists with "
+                    f"different values ({shown}); use --on-duplicate skip or update",
+                    data[diff_cols[0]],
+                )
+    except PermissionDenied:
+        raise
+    except ExolabError as exc:
+        _report_failed(problems, rownum, exc, kind, data)
+    except Exception as exc:  # the database refused the row: say so without SQL or values
+        plain = database_error_text(exc)
+        if plain is None:
             raise
-        except ExolabError as exc:
-            _report_failed(problems, rownum, exc, kind, data)
-        except Exception as exc:  # the database refused the row: say so without SQL or values
-            plain = database_error_text(exc)
-            if plain is None:
-                raise
-            problems.add(rownum, kind.key_columns[-1], plain)
-        if problems.count > before:
-            report.refused += 1
+        problems.add(rownum, kind.key_columns[-1], plain)
+    if problems.count > before:
+        report.refused += 1
 
 
 def _partial_row(tx: Tx, kind: Kind, data: dict[str, str], absent: list[str]) -> Any:
@@ -599,11 +620,14 @@ def run_import(
     errors_out: TextIO | None = None,
     display_name: str | None = None,
     create_locations: bool = False,
+    bulk: bool = True,
 ) -> ImportReport:
     """Import one file. Raises :class:`ImportFailed` (nothing written) when it has problems,
     :class:`FileProblem` when it cannot be read at all. ``create_locations`` lets sample rows
     create the freezers, racks and boxes they name (listed in ``report.locations``);
-    otherwise an unknown one is a problem naming the closest existing one."""
+    otherwise an unknown one is a problem naming the closest existing one. Subjects, samples
+    and isolations take the bulk path (docs/bulk-imports.md) unless ``bulk`` is False or the file
+    is a partial update."""
     kind = kind_of(kind_name)
     name = display_name or str(path)
     src = open_csv(path, name)
@@ -637,6 +661,29 @@ def run_import(
 
                     rules = ExistingRows(kind, row_values, differences)
                     import_readouts(tx, src, index, report, problems, on_duplicate, rules)
+                elif (
+                    bulk
+                    and kind.name in ("subjects", "samples", "isolations")
+                    and not (
+                        on_duplicate == "update" and any(c not in index for c in kind.required)
+                    )
+                ):
+                    from exolab.io.bulk_records import RowRules, import_records
+
+                    row_rules = RowRules(
+                        row_values, _convert_numbers, _report_failed, _find, apply_row
+                    )
+                    import_records(
+                        tx,
+                        kind,
+                        src,
+                        index,
+                        report,
+                        problems,
+                        on_duplicate,
+                        create_locations,
+                        row_rules,
+                    )
                 else:
                     _import_rows(
                         tx, kind, src, index, report, problems, on_duplicate, create_locations

@@ -64,28 +64,25 @@ def _hashed_fields(ev: AuditEvent) -> dict[str, Any]:
     return fields
 
 
-def append_event(
-    tx: Tx,
-    action: str,
-    entity: str,
-    entity_id: str,
-    *,
-    old: dict[str, Any] | None = None,
-    new: dict[str, Any] | None = None,
-    reason: str | None = None,
-    batch_id: int | None = None,
-) -> int:
-    session = tx.session
+def _last_hash(tx: Tx) -> str:
+    """The chain's head in this transaction (taking the audit lock on PostgreSQL first)."""
     prev = tx.memo.get("audit_last_hash")
     if prev is None:
         if tx.dialect == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
+            tx.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
         prev = (
-            session.execute(
+            tx.session.execute(
                 select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
             ).scalar_one_or_none()
             or GENESIS
         )
+    return str(prev)
+
+
+def _chained(tx: Tx, prev: str, spec: EventSpec) -> dict[str, Any]:
+    """The stored row of one event chained after ``prev``: the one definition of which
+    fields are hashed (the login too, since migration 0009), for one event or many."""
+    action, entity, entity_id, old, new, reason, batch_id = spec
     fields: dict[str, Any] = {
         "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "user": tx.actor.name,
@@ -99,30 +96,58 @@ def append_event(
     }
     if tx.actor.login is not None:
         fields["login"] = tx.actor.login
-    digest = event_hash(prev, fields)
-    event_id = (
-        session.connection()
-        .execute(
-            _INSERT_EVENT,
-            {
-                "at": fields["at"],
-                "user_name": fields["user"],
-                "action": action,
-                "entity": entity,
-                "entity_id": entity_id,
-                "old_values": fields["old"],
-                "new_values": fields["new"],
-                "reason": reason,
-                "batch_id": batch_id,
-                "prev_hash": prev,
-                "hash": digest,
-                "login": tx.actor.login,
-            },
-        )
-        .scalar_one()
-    )
-    tx.memo["audit_last_hash"] = digest
+    return {
+        "at": fields["at"],
+        "user_name": fields["user"],
+        "action": action,
+        "entity": entity,
+        "entity_id": entity_id,
+        "old_values": fields["old"],
+        "new_values": fields["new"],
+        "reason": reason,
+        "batch_id": batch_id,
+        "prev_hash": prev,
+        "hash": event_hash(prev, fields),
+        "login": tx.actor.login,
+    }
+
+
+# One event: (action, entity, entity_id, old, new, reason, batch_id).
+EventSpec = tuple[
+    str, str, str, dict[str, Any] | None, dict[str, Any] | None, str | None, int | None
+]
+
+
+def append_event(
+    tx: Tx,
+    action: str,
+    entity: str,
+    entity_id: str,
+    *,
+    old: dict[str, Any] | None = None,
+    new: dict[str, Any] | None = None,
+    reason: str | None = None,
+    batch_id: int | None = None,
+) -> int:
+    row = _chained(tx, _last_hash(tx), (action, entity, entity_id, old, new, reason, batch_id))
+    event_id = tx.session.connection().execute(_INSERT_EVENT, row).scalar_one()
+    tx.memo["audit_last_hash"] = row["hash"]
     return int(event_id)
+
+
+def append_events(tx: Tx, events: list[EventSpec]) -> None:
+    """Append many events in one executemany, chained exactly as :func:`append_event` would
+    chain them one by one (same fields, same hash): the bulk import's per-record events."""
+    if not events:
+        return
+    prev = _last_hash(tx)
+    rows = []
+    for spec in events:
+        row = _chained(tx, prev, spec)
+        rows.append(row)
+        prev = row["hash"]
+    tx.session.connection().execute(insert(AuditEvent), rows)
+    tx.memo["audit_last_hash"] = prev
 
 
 class AuditRow(BaseModel):

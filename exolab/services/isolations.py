@@ -122,6 +122,26 @@ def isolations_of_sample(tx: Tx, sample_code: str) -> list[IsolationOut]:
     return [_out(tx, iso, code) for iso, code in rows]
 
 
+# The rules of a new isolation shared with the bulk import (docs/bulk-imports.md).
+
+
+def no_sample(d: IsolationIn) -> FieldError:
+    return FieldError("sample_id", f"no sample {d.sample_id}", d.sample_id)
+
+
+def isolation_purpose(d: IsolationIn) -> str:
+    return f"isolation {d.isolation_id}"
+
+
+def isolation_columns(d: IsolationIn) -> dict[str, Any]:
+    """The stored columns an isolation takes from its input (besides its tube and batch)."""
+    return {
+        "isolation_code": d.isolation_id,
+        "method": "+".join(d.method),
+        **{f: getattr(d, f) for f in SIMPLE_FIELDS},
+    }
+
+
 def record_isolation(
     tx: Tx,
     data: IsolationIn | dict[str, Any],
@@ -143,7 +163,7 @@ def record_isolation(
         raise Conflict(f"isolation {d.isolation_id} already exists")
     sample = tx.session.scalar(select(Sample).where(Sample.sample_code == d.sample_id))
     if sample is None:
-        raise ValidationFailed([FieldError("sample_id", f"no sample {d.sample_id}", d.sample_id)])
+        raise ValidationFailed([no_sample(d)])
     chain = steps if steps is not None else d.steps()
     if [s.method for s in chain] != d.method:
         raise ValidationFailed([FieldError("method", "steps do not match the method chain")])
@@ -155,16 +175,11 @@ def record_isolation(
         sample,
         d.input_volume_ml,
         field="input_volume_ml",
-        purpose=f"isolation {d.isolation_id}",
+        purpose=isolation_purpose(d),
         batch_id=batch_id,
     )
     iso = Isolation(
-        isolation_code=d.isolation_id,
-        sample_id=sample.id,
-        method="+".join(d.method),
-        created_by=tx.actor.name,
-        batch_id=batch_id,
-        **{f: getattr(d, f) for f in SIMPLE_FIELDS},
+        sample_id=sample.id, created_by=tx.actor.name, batch_id=batch_id, **isolation_columns(d)
     )
     tx.session.add(iso)
     tx.session.flush()

@@ -8,6 +8,7 @@ functions, so the rules cannot drift apart.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from exolab.db.models import Sample
 from exolab.services.common import touch
@@ -189,8 +190,41 @@ def take_volume(
     ``recorded_use`` (isolations and aliquots, which are records of their own) also counts
     the volume in ``volume_taken_ml``, so that the registered volume (the import column) is
     ``volume_ml + volume_taken_ml`` and re-importing the records gives the same volume."""
-    if volume_ml is None or volume_ml == 0 or sample.volume_ml is None:
+    taken = volume_taken(sample, volume_ml, field=field, purpose=purpose, recorded_use=recorded_use)
+    if taken is None:
         return
+    sample.volume_ml, sample.volume_taken_ml = taken.new["volume_ml"], taken.new["volume_taken_ml"]
+    touch(sample, tx.actor.name)
+    tx.session.flush()
+    tx.audit(
+        "update",
+        "sample",
+        sample.sample_code,
+        old=taken.old,
+        new=taken.new,
+        reason=taken.reason,
+        batch_id=batch_id,
+    )
+
+
+@dataclass(frozen=True)
+class VolumeTaken:
+    """What taking volume out of a tube changes: the tube's volume columns before and after
+    (its audited ``update``) and the event's reason."""
+
+    old: dict[str, float]
+    new: dict[str, float]
+    reason: str
+
+
+def volume_taken(
+    sample: Any, volume_ml: float | None, *, field: str, purpose: str, recorded_use: bool = True
+) -> VolumeTaken | None:
+    """The rule of :func:`take_volume` without touching the tube or the database (the bulk
+    import applies it to its own view of the tubes): None when nothing is taken, a
+    ``ValidationFailed`` naming ``field`` when the tube has too little left."""
+    if volume_ml is None or volume_ml == 0 or sample.volume_ml is None:
+        return None
     if volume_ml > sample.volume_ml + 1e-9:
         raise ValidationFailed(
             [
@@ -203,22 +237,16 @@ def take_volume(
             ]
         )
     old = {"volume_ml": sample.volume_ml, "volume_taken_ml": sample.volume_taken_ml or 0.0}
-    sample.volume_ml = max(0.0, round(sample.volume_ml - volume_ml, 6))
+    left = max(0.0, round(sample.volume_ml - volume_ml, 6))
+    taken = old["volume_taken_ml"]
     if recorded_use:
-        sample.volume_taken_ml = max(0.0, round((sample.volume_taken_ml or 0.0) + volume_ml, 6))
-    touch(sample, tx.actor.name)
-    tx.session.flush()
-    tx.audit(
-        "update",
-        "sample",
-        sample.sample_code,
-        old=old,
-        new={"volume_ml": sample.volume_ml, "volume_taken_ml": sample.volume_taken_ml},
-        reason=f"{purpose} took {volume_ml:g} mL"
+        taken = max(0.0, round(taken + volume_ml, 6))
+    reason = (
+        f"{purpose} took {volume_ml:g} mL"
         if volume_ml > 0
-        else f"{purpose} gave back {-volume_ml:g} mL",
-        batch_id=batch_id,
+        else f"{purpose} gave back {-volume_ml:g} mL"
     )
+    return VolumeTaken(old, {"volume_ml": left, "volume_taken_ml": taken}, reason)
 
 
 def apply_status(sample: Sample, status: str) -> None:

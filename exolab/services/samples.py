@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import date, datetime
 from typing import Any
 
@@ -245,6 +248,118 @@ def resolve_sprec(values: dict[str, Any], biofluid: str, given: str | None) -> s
     return sprec_rules.derive_sprec(handling_of(values, biofluid))
 
 
+# -- the rules of a new tube, shared by register/insert_sample and the bulk import ------------
+# (docs/bulk-imports.md): each takes what was looked up, however it was looked up.
+
+
+@dataclass
+class NewTube:
+    """A new tube's derived fields: pre-analytics (inherited from a parent where not given),
+    the SPREC code to reconcile (``given_sprec``) and then derived (``sprec``), its freeze-thaw
+    count and status."""
+
+    input: SampleIn
+    values: dict[str, Any]
+    given_sprec: str | None
+    freeze_thaw: int
+    status: str
+    sprec: str | None = None
+
+
+def no_parent(s: SampleIn) -> FieldError:
+    return FieldError("parent_sample_id", f"no sample {s.parent_sample_id}", s.parent_sample_id)
+
+
+def no_cell_source(s: SampleIn) -> FieldError:
+    return FieldError("cell_source_id", f"no cell source {s.cell_source_id}", s.cell_source_id)
+
+
+def no_subject(s: SampleIn) -> FieldError:
+    return FieldError("subject_id", f"no subject {s.subject_id} in study {s.study}", s.subject_id)
+
+
+def needs_cell_source(s: SampleIn) -> bool:
+    """A tube (not an aliquot) that comes from a cell source rather than a subject."""
+    return s.biofluid == "conditioned_medium" or bool(s.cell_source_id and not s.subject_id)
+
+
+def aliquot_purpose(s: SampleIn) -> str:
+    return f"aliquot {s.sample_id}"
+
+
+def new_tube(s: SampleIn, parent: Any | None) -> NewTube:
+    """An aliquot (``parent`` given: a stored Sample or any object with its columns) must be
+    of the parent's biofluid and inherits its pre-analytics, the SPREC elements its handling
+    fixed and its freeze-thaw count, where the row does not give them (docs/lifecycle.md)."""
+    values: dict[str, Any] = {f: getattr(s, f) for f in HANDLING_FIELDS}
+    freeze_thaw = s.freeze_thaw_count or 0
+    given_sprec = s.sprec
+    if parent is not None:
+        if parent.biofluid != s.biofluid:
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "biofluid",
+                        f"an aliquot of {parent.sample_code} must be {parent.biofluid}",
+                        s.biofluid,
+                    )
+                ]
+            )
+        for f in HANDLING_FIELDS:
+            if values[f] is None:
+                values[f] = getattr(parent, f)
+        if not given_sprec and parent.sprec:
+            # what the parent's handling fixed is inherited; what the aliquot records itself
+            # (its storage) is derived from its own fields
+            given_sprec = sprec_rules.inherited_sprec(parent.sprec)
+        if s.freeze_thaw_count is None:
+            freeze_thaw = parent.freeze_thaw_count
+    return NewTube(s, values, given_sprec, freeze_thaw, s.status or "available")
+
+
+# The fields resolve_sprec reads (through handling_of) and may fill from a given code.
+SPREC_FIELDS = tuple(f.name for f in dataclass_fields(sprec_rules.SampleHandling))[1:]
+
+
+class SprecMemo:
+    """:func:`resolve_sprec` remembered per distinct (biofluid, given code, handling): the
+    bulk import derives the code once for the many tubes a file handles alike. Only results
+    are kept (a refusal is derived again, so it names its row's value)."""
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self.limit = limit
+        self.memo: dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]] = {}
+
+    def __call__(self, values: dict[str, Any], biofluid: str, given: str | None) -> str:
+        key = (biofluid, given, *(values[f] for f in SPREC_FIELDS))
+        hit = self.memo.get(key)
+        if hit is None:
+            code = resolve_sprec(values, biofluid, given)
+            if len(self.memo) < self.limit:
+                self.memo[key] = (code, tuple(values[f] for f in SPREC_FIELDS))
+            return code
+        values.update(zip(SPREC_FIELDS, hit[1], strict=True))
+        return hit[0]
+
+
+def finish_tube(
+    tube: NewTube, resolve: Callable[[dict[str, Any], str, str | None], str] | None = None
+) -> None:
+    """Derive the SPREC code (filling ``values`` from a given code; ``resolve`` is
+    :func:`resolve_sprec` or a :class:`SprecMemo` of it) and refuse a storage location on a
+    tube whose status keeps it out of storage."""
+    s = tube.input
+    tube.sprec = (resolve or resolve_sprec)(tube.values, s.biofluid, tube.given_sprec)
+    if s.location is not None and tube.status in lifecycle.OUT_OF_STORAGE:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "location", f"a {tube.status} tube has no storage location", str(s.location)
+                )
+            ]
+        )
+
+
 def register_sample(
     tx: Tx,
     data: SampleIn | dict[str, Any],
@@ -276,32 +391,14 @@ def insert_sample(
     s = validate(SampleIn, data)
     if find_sample(tx, s.sample_id) is not None:
         raise Conflict(f"sample {s.sample_id} already exists")
-    values: dict[str, Any] = {f: getattr(s, f) for f in HANDLING_FIELDS}
     subject_id = visit_id = cell_source_id = parent_id = None
-    freeze_thaw = s.freeze_thaw_count or 0
-    status = s.status or "available"
-    biofluid = s.biofluid
-    given_sprec = s.sprec
+    parent = None
     if s.parent_sample_id:
         parent = find_sample(tx, s.parent_sample_id)
         if parent is None:
-            raise ValidationFailed(
-                [
-                    FieldError(
-                        "parent_sample_id", f"no sample {s.parent_sample_id}", s.parent_sample_id
-                    )
-                ]
-            )
-        if parent.biofluid != biofluid:
-            raise ValidationFailed(
-                [
-                    FieldError(
-                        "biofluid",
-                        f"an aliquot of {parent.sample_code} must be {parent.biofluid}",
-                        biofluid,
-                    )
-                ]
-            )
+            raise ValidationFailed([no_parent(s)])
+    tube = new_tube(s, parent)
+    if parent is not None:
         lifecycle.check_allowed(
             tx,
             parent,
@@ -315,63 +412,35 @@ def insert_sample(
             parent.visit_id,
             parent.cell_source_id,
         )
-        for f in HANDLING_FIELDS:
-            if values[f] is None:
-                values[f] = getattr(parent, f)
-        if not given_sprec and parent.sprec:
-            # what the parent's handling fixed is inherited; what the aliquot records itself
-            # (its storage) is derived from its own fields
-            given_sprec = sprec_rules.inherited_sprec(parent.sprec)
-        if s.freeze_thaw_count is None:
-            freeze_thaw = parent.freeze_thaw_count
         lifecycle.take_volume(
             tx,
             parent,
             s.volume_ml,
             field="volume_ml",
-            purpose=f"aliquot {s.sample_id}",
+            purpose=aliquot_purpose(s),
             batch_id=batch_id,
         )
-    elif biofluid == "conditioned_medium" or (s.cell_source_id and not s.subject_id):
+    elif needs_cell_source(s):
         cell = tx.session.scalar(select(CellSource).where(CellSource.code == s.cell_source_id))
         if cell is None:
-            raise ValidationFailed(
-                [
-                    FieldError(
-                        "cell_source_id", f"no cell source {s.cell_source_id}", s.cell_source_id
-                    )
-                ]
-            )
+            raise ValidationFailed([no_cell_source(s)])
         cell_source_id = cell.id
     if not s.parent_sample_id and s.subject_id:
         assert s.study is not None and s.visit is not None
         subject = find_subject(tx, s.study, s.subject_id)
         if subject is None:
-            raise ValidationFailed(
-                [
-                    FieldError(
-                        "subject_id", f"no subject {s.subject_id} in study {s.study}", s.subject_id
-                    )
-                ]
-            )
+            raise ValidationFailed([no_subject(s)])
         subject_id = subject.id
         visit_id = get_or_create_visit(tx, subject, s.visit, s.collected_at.date()).id
-    code = resolve_sprec(values, biofluid, given_sprec)
+    finish_tube(tube)
+    values, code, status, freeze_thaw = tube.values, tube.sprec, tube.status, tube.freeze_thaw
     box_id = position = None
     if s.location is not None:
-        if status in lifecycle.OUT_OF_STORAGE:
-            raise ValidationFailed(
-                [
-                    FieldError(
-                        "location", f"a {status} tube has no storage location", str(s.location)
-                    )
-                ]
-            )
         box, position = resolve_location(tx, s.location, create=create_locations)
         box_id = box.id
     sample = Sample(
         sample_code=s.sample_id,
-        biofluid=biofluid,
+        biofluid=s.biofluid,
         collected_at=s.collected_at,
         subject_id=subject_id,
         visit_id=visit_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import string
 
 from pydantic import BaseModel
@@ -44,6 +45,11 @@ class BoxGrid(BaseModel):
 
 def position_names(n_rows: int, n_cols: int) -> list[str]:
     return [f"{string.ascii_uppercase[r]}{c + 1}" for r in range(n_rows) for c in range(n_cols)]
+
+
+@functools.cache
+def _position_set(n_rows: int, n_cols: int) -> frozenset[str]:
+    return frozenset(position_names(n_rows, n_cols))
 
 
 # Built once (the row-by-row import looks these up for every row).
@@ -211,7 +217,7 @@ def check_position(box: Box, position: str | None) -> None:
                 )
             ]
         )
-    if position not in set(position_names(box.n_rows, box.n_cols)):
+    if position not in _position_set(box.n_rows, box.n_cols):
         last = f"{string.ascii_uppercase[box.n_rows - 1]}{box.n_cols}"
         raise ValidationFailed(
             [FieldError("location", f"{box.path} has positions A1..{last}; there is no {position}")]

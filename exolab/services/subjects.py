@@ -83,6 +83,12 @@ def get_subject(tx: Tx, study: str, subject_id: str) -> SubjectOut:
     return subject_out(subject, study)
 
 
+def subject_columns(data: SubjectIn) -> dict[str, Any]:
+    """The stored columns a subject takes from its input (besides its study and key); the
+    bulk import shares it (docs/bulk-imports.md)."""
+    return _fields(data)
+
+
 def _fields(data: SubjectIn) -> dict[str, Any]:
     return {
         "sex": data.sex,

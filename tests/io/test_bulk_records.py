@@ -1,0 +1,346 @@
+"""The bulk import of samples and isolations gives what the per-record path gives: the same
+rows, the same problems for a bad file and the same audit events (docs/bulk-imports.md)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from exolab.db.engine import Database
+from exolab.db.models import AuditEvent, Isolation, IsolationStep, Sample, Visit
+from exolab.io import bulk_records
+from exolab.io.importer import ImportFailed, ImportReport, run_import, undo_batch
+from exolab.services.audit import verify_chain
+from exolab.services.context import Lab
+from tests.conftest import TEST_ADMIN, _fresh_pg
+from tests.io.helpers import write
+
+SUBJECTS = "study,subject_id,group\n" + "".join(
+    f"S1,P{i:03d},{'case' if i % 2 else 'control'}\n" for i in range(12)
+)
+CELLS = "cell_source_id,cell_type,species\nMSC-1,mesenchymal stromal cells,Homo sapiens\n"
+# Stored before the file: a tube to aliquot and isolate from, a discarded tube, an occupied
+# position, and a visit whose date the file moves earlier.
+STORED = """sample_id,biofluid,collected_at,study,subject_id,visit,tube,volume_ml,storage_temp_c,location,status,freeze_thaw_count
+OLD-1,plasma,2024-02-01 09:00,S1,P000,V0,k2edta,5.0,-80,F1/R1/B1/A1,,2
+OLD-2,plasma,2024-02-01 09:00,S1,P001,V0,k2edta,1.0,,,discarded,
+"""
+
+SAMPLE_COLUMNS = (
+    "sample_id,biofluid,collected_at,study,subject_id,visit,tube,volume_ml,spin1_g,spin1_min,"
+    "storage_temp_c,sprec,parent_sample_id,cell_source_id,location,freeze_thaw_count,status"
+)
+
+
+def samples_file() -> str:
+    rows = [SAMPLE_COLUMNS]
+    n = 0
+    for i in range(12):
+        for v in range(3):
+            n += 1
+            pos = f"F1/R1/B{2 + n // 81}/{'ABCDEFGHI'[(n % 81) // 9]}{n % 9 + 1}"
+            rows.append(
+                f"P{i:03d}-V{v},plasma,2024-0{v + 1}-{10 + i} 09:00,S1,P{i:03d},V{v},k2edta,"
+                f"4.0,2500,15,-80,,,,{pos},,"
+            )
+    rows += [
+        # the same visit collected earlier than the stored one moves its date
+        "P000-V0b,serum,2024-01-05 08:00,S1,P000,V0,sst,2.0,,,,,,,F1/R1/B9/A1,,",
+        # aliquots of a tube of this file: inherit pre-analytics and SPREC, take volume
+        "P003-V1-A1,plasma,2024-02-13 09:00,,,,,1.0,,,-20,,P003-V1,,F1/R1/B9/A2,,",
+        "P003-V1-A2,plasma,2024-02-13 09:00,,,,,1.5,,,,,P003-V1,,,,",
+        # an aliquot of an aliquot, and of a stored tube (inherits its freeze-thaw count)
+        "P003-V1-A1a,plasma,2024-02-13 09:00,,,,,0.5,,,,,P003-V1-A1,,,,",
+        "OLD-1-A1,plasma,2024-02-01 09:00,,,,,2.0,,,,,OLD-1,,F1/R1/B9/A3,,",
+        # conditioned medium from a cell source; a given SPREC code; a bag; a checked-out tube
+        "CM-1,conditioned_medium,2024-03-01 10:00,,,,,10,,,,,,MSC-1,F1/R1/BAG,,",
+        "P005-V3,plasma,2024-04-15 09:00,S1,P005,V3,,3.0,,,,PL1-SST-A-N-N-N-Z,,,,,",
+        "P006-V3,plasma,2024-04-16 09:00,S1,P006,V3,k2edta,3.0,,,,,,,F1/R1/B9/A4,1,checked_out",
+    ]
+    return "\n".join(rows) + "\n"
+
+
+ISOLATIONS = """isolation_id,sample_id,isolated_on,method,input_volume_ml,sec_column,uf_mwco_kda,final_volume_ul
+ISO-1,P000-V0,2024-03-02,sec,0.5,qEV,,200
+ISO-2,P000-V0,2024-03-03,uf+sec,1.0,qEV,100,100
+ISO-3,OLD-1,2024-03-03,sec,0.5,qEV,,200
+ISO-4,P003-V1-A2,2024-03-04,sec,1.5,qEV,,
+ISO-5,P001-V1,2024-03-05,uf,0.25,,100,50
+"""
+
+BAD_SAMPLES = (
+    SAMPLE_COLUMNS
+    + "\n"
+    + "\n".join(
+        [
+            "B-1,notafluid,2024-01-01 09:00,S1,P000,V0,,1,,,,,,,,,",  # not a biofluid
+            "B-2,plasma,2024-01-01 09:00,S1,P999,V0,,1,,,,,,,,,",  # unknown subject
+            "B-3,plasma,2024-01-01 09:00,,,,,1,,,,,NOPE,,,,",  # unknown parent
+            "B-4,serum,2024-01-01 09:00,,,,,1,,,,,OLD-1,,,,",  # biofluid differs from parent
+            "B-5,plasma,2024-01-01 09:00,,,,,9,,,,,OLD-1,,,,",  # more than is left
+            "B-6,plasma,2024-01-01 09:00,,,,,0.1,,,,,OLD-2,,,,",  # parent discarded
+            "B-7,plasma,2024-01-01 09:00,S1,P000,V0,,1,,,,,,,F1/R1/B1/A1,,",  # position taken
+            "B-9,plasma,2024-01-01 09:00,S1,P000,V0,,1,,,,,,,F1/R1/B1/A2,,",  # free: fine
+            "B-8,plasma,2024-01-01 09:00,S1,P000,V0,,1,,,,,,,F1/R1/B1/A2,,",  # taken by B-9
+            "B-9,plasma,2024-01-01 09:00,S1,P000,V0,,1,,,,,,,,,",  # duplicate key
+            "B-10,plasma,2024-01-01 09:00,S1,P000,V0,,1,,,,,,,F9/R1/B1/A1,,",  # no freezer
+            "B-11,plasma,2024-01-01 09:00,S1,P000,V0,,1,,,,,,,F1/R1/B1/Z9,,",  # no position
+            "B-12,plasma,2024-01-01 09:00,S1,P000,V0,,1,,,,,,,F1/R1/B1/A5,,discarded",
+            "B-13,plasma,2024-01-01 09:00,,,,,1,,,,,B-14,,,,",  # parent later in the file
+            "B-14,plasma,2024-01-01 09:00,S1,P000,V0,,1,,,,,,,,,",
+            "OLD-1,plasma,2024-02-01 09:00,S1,P000,V0,k2edta,4.5,,,,,,,,,",  # stored, differs
+            "B-15,plasma,2024-01-01 09:00,S1,P000,V0,,1,,,,XX,,,,,",  # a bad SPREC code
+            "B-16,plasma,2024-01-01 09:00,S1,P000,V0,,1",  # ragged
+            "B-17,plasma,2024-01-01 09:00,,,,,2,,,,,OLD-1,,,,",  # 5 - 2: fine
+            "B-18,plasma,2024-01-01 09:00,,,,,2,,,,,OLD-1,,,,",  # 3 - 2: fine
+            "B-19,plasma,2024-01-01 09:00,,,,,2,,,,,OLD-1,,,,",  # 1 left: too little
+        ]
+    )
+    + "\n"
+)
+
+BAD_SUBJECTS = """study,subject_id,sex,birth_year,group
+S2,N001,F,1970,case
+S2,N001,F,1970,case
+S2,N002,Q,1970,case
+S2,N003,F,1700,case
+S1,P000,F,1970,case
+S3,N004,M
+S3,N005,M,1980,control
+"""
+
+BAD_ISOLATIONS = """isolation_id,sample_id,isolated_on,method,input_volume_ml
+I-1,NOPE,2024-03-02,sec,0.5
+I-2,OLD-1,2024-03-02,sec,3.0
+I-3,OLD-1,2024-03-02,sec,3.0
+I-4,OLD-2,2024-03-02,sec,0.5
+I-5,OLD-1,2024-03-02,xyz,0.5
+I-5,OLD-1,2024-03-02,sec,0.5
+"""
+
+
+@pytest.fixture
+def two_labs(backend: str, _templates: dict[str, str], tmp_path: Path) -> Iterator[tuple[Lab, Lab]]:
+    """Two fresh databases: one imports per record, the other in bulk."""
+    dbs = []
+    gens = []
+    for name in ("per_record", "bulk"):
+        if backend == "sqlite":
+            target = tmp_path / f"{name}.db"
+            shutil.copyfile(_templates["sqlite"], target)
+            url = f"sqlite:///{target}"
+        else:
+            gen = _fresh_pg(_templates)
+            gens.append(gen)
+            url = next(gen)
+        dbs.append(Database(url))
+    yield Lab(dbs[0], TEST_ADMIN), Lab(dbs[1], TEST_ADMIN)
+    for db in dbs:
+        db.dispose()
+    for gen in gens:
+        next(gen, None)
+
+
+@pytest.fixture(params=[3, 5_000], ids=["chunks_of_3", "one_chunk"])
+def chunk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setattr(bulk_records, "CHUNK_ROWS", request.param)
+    return int(request.param)
+
+
+def _load(lab: Lab, tmp: Path, kind: str, text: str, bulk: bool, **kw: Any) -> ImportReport:
+    path = write(tmp, f"{kind}.csv", text)
+    return run_import(lab, kind, path, display_name=path.name, bulk=bulk, **kw)
+
+
+def _setup(lab: Lab, tmp: Path, bulk: bool = False) -> None:
+    write(tmp, "x", "")
+    _load(lab, tmp, "subjects", SUBJECTS, bulk)
+    _load(lab, tmp, "cell_sources", CELLS, False)
+    _load(lab, tmp, "samples", STORED, False, create_locations=True)
+
+
+def _rows(lab: Lab, model: Any, order: Any) -> list[dict[str, Any]]:
+    skip = {"created_at", "updated_at"}
+    with lab.read() as tx:
+        return [
+            {c.key: getattr(r, c.key) for c in model.__table__.columns if c.key not in skip}
+            for r in tx.session.scalars(select(model).order_by(order))
+        ]
+
+
+def _audit(lab: Lab) -> list[tuple[Any, ...]]:
+    def clean(values: str | None) -> Any:
+        if values is None:
+            return None
+        d = json.loads(values)
+        for k in ("created_at", "updated_at", "at"):
+            d.pop(k, None)
+        return d
+
+    with lab.read() as tx:
+        assert verify_chain(tx).ok
+        return [
+            (e.action, e.entity, e.entity_id, clean(e.old_values), clean(e.new_values), e.reason)
+            for e in tx.session.scalars(select(AuditEvent).order_by(AuditEvent.id))
+            if not (e.entity == "import_batch" and e.action == "import")
+        ] + [
+            (e.action, e.entity, e.entity_id, clean(e.new_values)["counts"])  # type: ignore[index]
+            for e in tx.session.scalars(select(AuditEvent).where(AuditEvent.action == "import"))
+        ]
+
+
+def _state(lab: Lab) -> dict[str, Any]:
+    return {
+        "samples": _rows(lab, Sample, Sample.sample_code),
+        "visits": _rows(lab, Visit, Visit.id),
+        "isolations": _rows(lab, Isolation, Isolation.isolation_code),
+        "steps": _rows(lab, IsolationStep, IsolationStep.id),
+        "audit": _audit(lab),
+    }
+
+
+def test_bulk_gives_the_same_rows_and_audit(
+    two_labs: tuple[Lab, Lab], chunk: int, tmp_path: Path
+) -> None:
+    reports = []
+    for lab, bulk in zip(two_labs, (False, True), strict=True):
+        d = tmp_path / str(bulk)
+        d.mkdir()
+        _setup(lab, d, bulk)
+        a = _load(lab, d, "samples", samples_file(), bulk, create_locations=True)
+        b = _load(lab, d, "isolations", ISOLATIONS, bulk)
+        reports.append((a.counts(), a.locations, b.counts()))
+    assert reports[0] == reports[1]
+    assert reports[1][0]["created"] == 44 and reports[1][2]["created"] == 5
+    per_record, bulk_state = _state(two_labs[0]), _state(two_labs[1])
+    for key in per_record:
+        assert per_record[key] == bulk_state[key], key
+    samples = {r["sample_code"]: r for r in bulk_state["samples"]}
+    # the rules were applied: volumes taken, inheritance, freeze-thaw, visit date
+    assert samples["P003-V1"]["volume_ml"] == pytest.approx(1.5)  # 4 - 1 - 1.5
+    assert samples["P003-V1"]["volume_taken_ml"] == pytest.approx(2.5)
+    assert samples["P003-V1-A2"]["volume_ml"] == 0.0  # isolation ISO-4 took it all
+    assert samples["OLD-1"]["volume_ml"] == pytest.approx(2.5)  # 5 - 2 - 0.5
+    assert samples["OLD-1-A1"]["freeze_thaw_count"] == 2
+    assert samples["P003-V1-A1a"]["spin1_g"] == 2500
+    assert samples["P003-V1-A1"]["storage_temp_c"] == -20
+    assert samples["P000-V0"]["visit_id"] == samples["P000-V0b"]["visit_id"]
+
+
+def test_bulk_reports_the_same_problems_and_writes_nothing(
+    two_labs: tuple[Lab, Lab], chunk: int, tmp_path: Path
+) -> None:
+    found = []
+    for lab, bulk in zip(two_labs, (False, True), strict=True):
+        d = tmp_path / str(bulk)
+        d.mkdir()
+        _setup(lab, d, bulk)
+        before = _state(lab)
+        lines = []
+        for kind, text in (
+            ("samples", BAD_SAMPLES),
+            ("isolations", BAD_ISOLATIONS),
+            ("subjects", BAD_SUBJECTS),
+        ):
+            with pytest.raises(ImportFailed) as err:
+                _load(lab, d, kind, text, bulk)
+            problems = err.value.report.problems
+            assert problems is not None
+            lines.append(
+                (
+                    [(p.row, p.column, p.message) for p in problems.first()],
+                    problems.lines(),
+                    err.value.report.counts(),
+                )
+            )
+        assert _state(lab) == before  # nothing written
+        found.append(lines)
+    assert found[0] == found[1]
+    samples, isolations = found[1][0][0], found[1][1][0]
+    expected = {
+        2: ("biofluid", "notafluid"),
+        3: ("subject_id", "no subject P999 in study S1"),
+        4: ("parent_sample_id", "no sample NOPE"),
+        5: ("biofluid", "an aliquot of OLD-1 must be plasma"),
+        6: ("volume_ml", "has only 5 mL left"),
+        7: ("parent_sample_id", "sample OLD-2 is discarded"),
+        # (the service's conflict names no column: the row's key column is reported)
+        8: ("sample_id", "is taken by sample OLD-1"),
+        10: ("sample_id", "is taken by sample B-9"),
+        11: ("sample_id", "duplicate key B-9: also on row 9"),
+        12: ("location", "no freezer F9"),
+        13: ("location", "there is no Z9"),
+        14: ("location", "a discarded tube has no storage location"),
+        15: ("parent_sample_id", "no sample B-14"),
+        17: ("volume_ml", "already exists with different values"),
+        18: ("sprec", ""),
+        19: ("", "row has 8 fields"),
+        22: ("volume_ml", "has only 1 mL left"),
+    }
+    assert len(samples) == len(expected)  # one problem per row, each of its own kind
+    for row, column, message in samples:
+        assert expected[row][0] == column and expected[row][1] in message, (row, message)
+    assert [(row, column) for row, column, _ in found[1][2][0]] == [
+        (3, "subject_id"),  # duplicate key
+        (4, "sex"),
+        (5, "birth_year"),
+        (6, "sex"),  # stored with other values
+        (7, ""),  # ragged
+    ]
+    assert [(row, column) for row, column, _ in isolations] == [
+        (2, "sample_id"),
+        (4, "input_volume_ml"),
+        (5, "sample_id"),
+        (6, "method"),
+    ]
+
+
+@pytest.mark.parametrize("on_duplicate", ["skip", "update"])
+def test_a_file_of_stored_and_new_rows(
+    two_labs: tuple[Lab, Lab], chunk: int, on_duplicate: str, tmp_path: Path
+) -> None:
+    """Stored keys go through the per-record code (compare, skip or update) between new rows
+    created in bulk: the result is the per-record path's."""
+    first = samples_file().splitlines()
+    again = [first[0]] + [r.replace(",4.0,", ",3.5,") for r in first[1:20]]
+    again += [f"NEW-{i},plasma,2024-05-01 09:00,S1,P00{i},V9,k2edta,1,,,,,,,,," for i in range(5)]
+    again += ["NEW-A,plasma,2024-05-01 09:00,,,,,0.5,,,,,P000-V1,,,,"]
+    results = []
+    for lab, bulk in zip(two_labs, (False, True), strict=True):
+        d = tmp_path / str(bulk)
+        d.mkdir()
+        _setup(lab, d, bulk)
+        _load(lab, d, "samples", samples_file(), bulk, create_locations=True)
+        r = _load(lab, d, "samples", "\n".join(again) + "\n", bulk, on_duplicate=on_duplicate)
+        results.append((r.counts(), _state(lab)))
+    assert results[0] == results[1]
+    counts = results[1][0]
+    assert counts["created"] == 6
+    assert counts["updated" if on_duplicate == "update" else "skipped"] == 19
+
+
+def test_undo_of_a_bulk_import(lab: Lab, tmp_path: Path) -> None:
+    _setup(lab, tmp_path)
+    before = _state(lab)
+    a = _load(lab, tmp_path, "samples", samples_file(), True, create_locations=True)
+    b = _load(lab, tmp_path, "isolations", ISOLATIONS, True)
+    assert a.batch_id and b.batch_id
+    undone = undo_batch(lab, b.batch_id)
+    assert undone.removed["isolations"] == 5
+    undone = undo_batch(lab, a.batch_id)
+    assert undone.removed["samples"] == 44
+    after = _state(lab)
+    # the stored tube's volume and the visit's date are back; the created rows are gone
+    unversioned = [{k: v for k, v in r.items() if k != "version"} for r in after["samples"]]
+    assert unversioned == [
+        {k: v for k, v in r.items() if k != "version"} for r in before["samples"]
+    ]
+    assert after["isolations"] == [] and after["steps"] == []
+    old = {r["sample_code"]: r for r in after["samples"]}["OLD-1"]
+    assert old["volume_ml"] == 5.0 and old["volume_taken_ml"] == 0.0
