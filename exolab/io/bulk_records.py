@@ -230,7 +230,8 @@ class _Loader:
         for rownum, fields in self.src.rows():
             data, ragged = self.rules.row_values(fields, width, self.index)
             if data is None:
-                chunk.append((rownum, None, ragged or "ragged row"))
+                column = self.src.ragged_column(len(fields))  # as the per-record path names it
+                chunk.append((rownum, None, (column, ragged or "ragged row")))
             else:
                 self.rules.convert_numbers(self.kind, data, self.src.decimal_comma)
                 try:
@@ -258,8 +259,8 @@ class _Loader:
         self, rownum: int, data: dict[str, Any] | None, m: Any, existing: set[tuple[str, ...]]
     ) -> None:
         problems, report = self.problems, self.report
-        if data is None:
-            problems.add(rownum, "", m)
+        if data is None:  # a ragged row: (the column it names, the message)
+            problems.add(rownum, *m)
             report.refused += 1
             return
         if isinstance(m, ValidationFailed):

@@ -271,8 +271,8 @@ def test_bulk_reports_the_same_problems_and_writes_nothing(
         6: ("volume_ml", "has only 5 mL left"),
         7: ("parent_sample_id", "sample OLD-2 is discarded"),
         # (the service's conflict names no column: the row's key column is reported)
-        8: ("sample_id", "is taken by sample OLD-1"),
-        10: ("sample_id", "is taken by sample B-9"),
+        8: ("location", "is taken by sample OLD-1"),
+        10: ("location", "is taken by sample B-9"),
         11: ("sample_id", "duplicate key B-9: also on row 9"),
         12: ("location", "no freezer F9"),
         13: ("location", "there is no Z9"),
@@ -280,7 +280,7 @@ def test_bulk_reports_the_same_problems_and_writes_nothing(
         15: ("parent_sample_id", "no sample B-14"),
         17: ("volume_ml", "already exists with different values"),
         18: ("sprec", ""),
-        19: ("", "row has 8 fields"),
+        19: ("spin1_g", "row has 8 fields"),  # the first missing column
         22: ("volume_ml", "has only 1 mL left"),
     }
     assert len(samples) == len(expected)  # one problem per row, each of its own kind
@@ -291,7 +291,7 @@ def test_bulk_reports_the_same_problems_and_writes_nothing(
         (4, "sex"),
         (5, "birth_year"),
         (6, "sex"),  # stored with other values
-        (7, ""),  # ragged
+        (7, "birth_year"),  # ragged: the first missing column
     ]
     assert [(row, column) for row, column, _ in isolations] == [
         (2, "sample_id"),
