@@ -3,14 +3,15 @@
 Files are created 0600 and folders 0700 whatever the umask; with ``EXOLAB_FILE_GROUP=1`` the
 group the file is created with may read and write too (0660 / 0770), for a lab sharing one
 SQLite database through a group folder (docs/security.md). Standard library only: the command
-line applies :func:`restrict_process_umask` before anything else is imported.
+line applies :func:`restrict_process_umask` before anything else is imported. Backups and
+exports get their final name only when complete through :mod:`exolab.services.safe_files`,
+which creates its temporary files with :func:`create_exclusive`.
 """
 
 from __future__ import annotations
 
 import io
 import os
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -52,14 +53,16 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _EXCLUSIVE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
-def _create(path: Path) -> int:
+def create_exclusive(path: Path) -> int:
+    """Create ``path`` (which must not exist, not even as a symlink: ``FileExistsError``)
+    with the private mode and return its descriptor, open for writing."""
     with private_umask():
         return os.open(path, _EXCLUSIVE | getattr(os, "O_BINARY", 0), file_mode())
 
 
 def create_private(path: Path, *, encoding: str = "utf-8", newline: str | None = "") -> TextIO:
     """Create ``path`` (which must not exist, not even as a symlink) and open it for writing."""
-    fd = _create(path)
+    fd = create_exclusive(path)
     try:
         return io.TextIOWrapper(io.FileIO(fd, "w"), encoding=encoding, newline=newline)
     except BaseException:
@@ -69,26 +72,12 @@ def create_private(path: Path, *, encoding: str = "utf-8", newline: str | None =
 
 def create_private_binary(path: Path) -> BinaryIO:
     """:func:`create_private` for bytes."""
-    fd = _create(path)
+    fd = create_exclusive(path)
     try:
         return io.BufferedWriter(io.FileIO(fd, "w"))
     except BaseException:
         os.close(fd)
         raise
-
-
-def temp_beside(path: Path) -> Path:
-    """A fresh, unpredictable temporary name in ``path``'s folder (created with
-    :func:`create_private`, so a name planted by someone else is never written through)."""
-    return path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
-
-
-def write_private_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a private temporary file renamed into place."""
-    tmp = temp_beside(path)
-    with create_private(tmp, encoding="utf-8", newline="") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def ensure_private_dir(path: Path) -> None:
@@ -104,7 +93,7 @@ def create_sqlite_file(path: Path) -> None:
         return
     ensure_private_dir(path.parent)
     with suppress(FileExistsError):
-        os.close(_create(path))
+        os.close(create_exclusive(path))
 
 
 def exposure(path: Path) -> str | None:

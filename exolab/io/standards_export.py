@@ -16,6 +16,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -36,6 +37,7 @@ from exolab.io.export import (
 )
 from exolab.services.context import Lab, Tx
 from exolab.services.errors import FieldError, ValidationFailed
+from exolab.services.safe_files import exclusive_temp, publish
 
 STANDARD_KINDS = ("sdtm", "omop", "fhir")
 
@@ -271,14 +273,40 @@ class Written:
     rows: int
 
 
-class CsvOut:
-    """A CSV file written row by row as ``NAME.part`` and renamed when complete."""
+class _SafeOut:
+    """A file written to an exclusive private temporary file beside ``path`` and given its
+    name only when complete (services.safe_files, docs/reliability.md); discarded otherwise."""
+
+    def __init__(self, path: Path, newline: str | None) -> None:
+        self.path = path
+        self._stack = ExitStack()
+        self._tmp = self._stack.enter_context(exclusive_temp(path, replace=True))
+        try:
+            self._file = os.fdopen(os.dup(self._tmp.fd), "w", encoding="utf-8", newline=newline)
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def _publish(self) -> None:
+        try:
+            self._file.close()
+            publish(self._tmp)
+        finally:
+            self._stack.close()
+
+    def discard(self) -> None:
+        try:
+            self._file.close()
+        finally:
+            self._stack.close()
+
+
+class CsvOut(_SafeOut):
+    """A CSV file written row by row, given its name when complete."""
 
     def __init__(self, path: Path, columns: list[str]) -> None:
-        self.path = path
+        super().__init__(path, newline="")
         self.columns = columns
-        self.tmp = path.with_name(path.name + ".part")
-        self._file = self.tmp.open("w", encoding="utf-8", newline="")
         self._writer = csv.writer(self._file, lineterminator=LINE_END)
         self._writer.writerow(columns)
         self.rows = 0
@@ -288,13 +316,8 @@ class CsvOut:
         self.rows += 1
 
     def close(self) -> Written:
-        self._file.close()
-        os.replace(self.tmp, self.path)
+        self._publish()
         return Written(self.path, self.rows)
-
-    def discard(self) -> None:
-        self._file.close()
-        self.tmp.unlink(missing_ok=True)
 
 
 def _write_csv(path: Path, columns: list[str], rows: Iterable[dict[str, Any]]) -> Written:
@@ -973,13 +996,11 @@ def export_fhir(
     return ExportResult("fhir", written.rows, path, manifest)
 
 
-class _JsonEntries:
+class _JsonEntries(_SafeOut):
     """A transaction Bundle written entry by entry (memory stays flat)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self.tmp = path.with_name(path.name + ".part")
-        self._file = self.tmp.open("w", encoding="utf-8")
+        super().__init__(path, newline=None)
         self._file.write('{"resourceType": "Bundle", "type": "transaction", "entry": [\n')
         self.rows = 0
 
@@ -991,13 +1012,8 @@ class _JsonEntries:
 
     def close(self) -> Written:
         self._file.write("\n]}\n")
-        self._file.close()
-        os.replace(self.tmp, self.path)
+        self._publish()
         return Written(self.path, self.rows)
-
-    def discard(self) -> None:
-        self._file.close()
-        self.tmp.unlink(missing_ok=True)
 
 
 def _fhir_entries(

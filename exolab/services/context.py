@@ -225,7 +225,10 @@ class Lab:
                     text(
                         "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a "
                         "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
-                        "AND l.objid = :k AND a.pid <> pg_backend_pid() LIMIT 1"
+                        "AND l.objid = :k AND a.pid <> pg_backend_pid() "
+                        # advisory locks are per database: not another database's writer
+                        "AND l.database = (SELECT oid FROM pg_database "
+                        "WHERE datname = current_database()) LIMIT 1"
                     ),
                     {"k": WRITE_LOCK_KEY},
                 ).scalar()

@@ -9,6 +9,7 @@ refreshed, then the same checks. An initialised database is overwritten only wit
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -89,15 +90,30 @@ def restore(
 def _restore_sqlite(
     db: Database, user: str, login: str, source: Path, anchor: Anchor | None, r: RestoreReport
 ) -> None:
-    from exolab.db.files import create_private_binary, temp_beside
+    from exolab.services.safe_files import exclusive_temp
 
     target = db.engine.url.database
     assert target
     # A private copy is checked, and that same copy restored: the backup file cannot change
-    # between the check and the restore, and is itself left as it was.
-    copy = temp_beside(Path(target))
-    with create_private_binary(copy) as out, source.open("rb") as src_file:
-        shutil.copyfileobj(src_file, out)
+    # between the check and the restore, and is itself left as it was. The copy is a
+    # temporary file of services.safe_files (exclusive, private), removed afterwards.
+    with exclusive_temp(Path(target).resolve(), replace=True) as scratch:
+        copy = scratch.temp
+        with os.fdopen(os.dup(scratch.fd), "wb") as out, source.open("rb") as src_file:
+            shutil.copyfileobj(src_file, out)
+        _restore_sqlite_copy(db, user, login, source, copy, target, anchor, r)
+
+
+def _restore_sqlite_copy(
+    db: Database,
+    user: str,
+    login: str,
+    source: Path,
+    copy: Path,
+    target: str,
+    anchor: Anchor | None,
+    r: RestoreReport,
+) -> None:
     try:
         probe = Database(f"sqlite:///{copy}")
         try:
@@ -122,7 +138,7 @@ def _restore_sqlite(
             src.close()
             dst.close()
     finally:
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("-wal", "-shm"):
             Path(str(copy) + suffix).unlink(missing_ok=True)
     r.notes.append(f"restored {source} into {target}")
 

@@ -2,7 +2,8 @@
 
 A backup or an export is written to a temporary file in the target directory, created
 exclusively (``O_EXCL``; ``O_NOFOLLOW`` where the system has it, so a planted symlink is never
-followed) with mode 0600, checked, flushed to disk, and then linked under the final name, which
+followed) with the private mode of :mod:`exolab.db.files` (0600; 0660 with
+``EXOLAB_FILE_GROUP=1``), checked, flushed to disk, and then linked under the final name, which
 fails rather than replaces when that name exists. A process killed half way leaves only its
 temporary file (``.NAME.exolab-tmp-PID``), which the next write to the same name removes once
 its process is gone; the final name never holds a partial file.
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from exolab.db.files import create_exclusive, ensure_private_dir
 from exolab.services.errors import Conflict, ExolabError
 
 TEMP_MARK = ".exolab-tmp-"
@@ -73,7 +75,7 @@ def check_final_name(final: Path, *, replace: bool = False) -> None:
 
 @contextlib.contextmanager
 def exclusive_temp(final: Path, *, replace: bool = False) -> Iterator[TempTarget]:
-    """Create the temporary file for ``final`` (exclusively, 0600, no symlink followed).
+    """Create the temporary file for ``final`` (exclusively, private, no symlink followed).
 
     The caller writes it (through the descriptor or by path), verifies it, and calls
     :func:`publish`. Whatever happens before ``publish``, the temporary file is removed.
@@ -81,14 +83,13 @@ def exclusive_temp(final: Path, *, replace: bool = False) -> Iterator[TempTarget
     existing name is refused (backups)."""
     final = final.expanduser().absolute()
     check_final_name(final, replace=replace)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(final.parent)  # 0700 (docs/security.md)
     remove_stale_temps(final)
     temp = temp_name(final)
     with contextlib.suppress(FileNotFoundError):
         temp.unlink()  # our own pid: a leftover of this very process
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
-        fd = os.open(temp, flags, 0o600)
+        fd = create_exclusive(temp)  # O_EXCL|O_NOFOLLOW, 0600 (docs/security.md)
     except FileExistsError:
         raise Conflict(f"{temp} exists; another exolab process is writing {final}") from None
     target = TempTarget(temp, final, fd, replace)

@@ -142,3 +142,32 @@ def test_backup_is_private_and_pg_dump_gets_no_password_on_its_command_line(
         assert not any(password in a for a in argv if a != out)
         assert not any("://" in a or a.startswith(("--password", "-W")) for a in argv)
         assert env["PGPASSWORD"] == password
+
+
+def test_standard_exports_are_private_and_never_written_through_a_symlink(
+    lab: Lab, tmp_path: Path, loose_umask: None
+) -> None:
+    from exolab.io.standards_export import run_standard_export
+    from tests.io.helpers import base_cohort
+
+    base_cohort(lab, tmp_path, readouts=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    out = tmp_path / "sdtm"
+    out.mkdir()
+    # the fixed temporary names the standard exports once used, and this process's own
+    for name in ("LB.csv.part", "DM.csv.part"):
+        (out / name).symlink_to(victim)
+    temp_name(out / "LB.csv").symlink_to(victim)
+    result = run_standard_export(lab, "sdtm", str(out), study="S1")
+    assert result.rows > 0 and victim.read_text() == "precious\n"
+    written = [p for p in out.iterdir() if not p.is_symlink()]
+    assert {"LB.csv", "DM.csv"} <= {p.name for p in written}
+    assert all(mode(p) == 0o600 for p in written)
+    assert not [p for p in out.iterdir() if ".exolab-tmp-" in p.name]
+    # a target planted as a symlink is refused, not written through
+    (out / "LB.csv").unlink()
+    (out / "LB.csv").symlink_to(victim)
+    with pytest.raises(integrity.Conflict, match="symbolic link"):
+        run_standard_export(lab, "sdtm", str(out), study="S1")
+    assert victim.read_text() == "precious\n"
