@@ -109,3 +109,20 @@ def test_audit_verify_refuses_an_emptied_trail(lab: Lab, db_url: str, tmp_path: 
 def test_audit_verify_of_a_new_database_is_fine(db_url: str) -> None:
     r = run("--db", db_url, "audit", "verify")
     assert r.returncode == 0 and "verified" in r.stdout
+
+
+def test_sqlite_upgrade_rebuilding_a_referenced_table_keeps_the_data(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    db = Database(sqlite_url)
+    lab = Lab(db, "tester")
+    base_cohort(lab, tmp_path)
+    downgrade(lab, "0005", force=True, backup_to=tmp_path / "saved" / "at-head.bak")
+    # 0006 rebuilds samples (batch mode), which isolations refer to
+    migrate.upgrade(db.write_engine)
+    assert migrate.current_revision(db.engine) == migrate.head_revision()
+    with db.engine.connect() as conn:  # foreign keys are back on for the pooled connection
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+    db.dispose()
+    assert _samples(sqlite_url) == 3
