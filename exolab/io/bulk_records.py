@@ -53,6 +53,7 @@ from exolab.services.errors import (
     FieldError,
     PermissionDenied,
     ValidationFailed,
+    database_error_text,
 )
 
 CHUNK_ROWS = 5_000
@@ -202,6 +203,7 @@ class _Loader:
         # the window: what is not written yet (everything, once the file has a problem)
         self.tubes: dict[str, _Tube] = {}
         self.rows: list[dict[str, Any]] = []
+        self.window_rows: list[int] = []  # file rows whose records the window holds
         self.steps: list[dict[str, Any]] = []
         self.events: list[EventSpec] = []
         self.visits: dict[tuple[int, str], _Visit] = {}
@@ -308,6 +310,7 @@ class _Loader:
             else:
                 self.new_isolation(m)
             report.created += 1
+            self.window_rows.append(rownum)
         except PermissionDenied:
             raise
         except ExolabError as exc:
@@ -675,8 +678,17 @@ class _Loader:
         after one, nothing will be written and they are dropped: only the tubes' and visits'
         state is kept, for the rules of the rows that follow)."""
         if not self.problems:
-            self._write()
-        self.rows, self.steps, self.events = [], [], []
+            try:
+                with self.tx.session.begin_nested():
+                    self._write()
+            except Exception as exc:  # the database refused: say so without SQL or values
+                plain = database_error_text(exc)
+                if plain is None or not self.window_rows:
+                    raise
+                first, last = self.window_rows[0], self.window_rows[-1]
+                together = f" (rows {first}-{last} are written together)" if last > first else ""
+                self.problems.add(first, self.kind.key_columns[-1], plain + together)
+        self.rows, self.window_rows, self.steps, self.events = [], [], [], []
         for t in self.tubes.values():
             t.row, t.dirty = None, False
         for v in self.visits.values():

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import DataError, IntegrityError
 
+from exolab.io import bulk_records
 from exolab.services import samples
 from exolab.services.context import Lab
 from exolab.services.errors import database_error_text
@@ -55,14 +56,23 @@ def test_database_error_in_an_import_names_the_row_not_the_sql(
     lab: Lab, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     load(lab, tmp_path, "subjects", SUBJECTS)
-    monkeypatch.setattr(samples, "insert_sample", _data_error)
+    monkeypatch.setattr(samples, "insert_sample", _data_error)  # the per-record path
+    monkeypatch.setattr(bulk_records._Loader, "_write", _data_error)  # the bulk path's writes
     text = (
         "sample_id,biofluid,collected_at,study,subject_id,visit\nX1,plasma,2024-01-11,S1,P001,v1\n"
     )
-    lines = failure(lab, tmp_path, "samples", text)
+    for bulk in (False, True):
+        lines = failure(lab, tmp_path, "samples", text, bulk=bulk)
+        assert lines[0].startswith("samples.csv:2:sample_id: the database refused the change"), (
+            lines
+        )
+        assert "NUL" in lines[0]
+        assert "INSERT" not in lines[0] and "secret" not in lines[0]
+    many = text + "".join(f"X{i},plasma,2024-01-11,S1,P001,v1\n" for i in range(2, 5))
+    lines = failure(lab, tmp_path, "samples", many)
     assert lines[0].startswith("samples.csv:2:sample_id: the database refused the change"), lines
-    assert "NUL" in lines[0]
-    assert "INSERT" not in lines[0] and "secret" not in lines[0]
+    assert "rows 2-5 are written together" in lines[0]
+    assert counts(lab)[1] == 0
     path = write(tmp_path, "s.csv", text)
     r = run("--db", db_url, "import", "samples", str(path))
     assert r.returncode == 1 and "s.csv:2:sample_id: the database refused" in r.stderr
