@@ -22,29 +22,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_queries import ISO_ANALYTES  # noqa: E402
 
 VISITS = [("baseline", "2024-01-11"), ("M3", "2024-04-11"), ("M6", "2024-07-11")]
 VISITS += [("M12", "2025-01-11"), ("M18", "2025-07-11"), ("M24", "2026-01-11")]
-ANALYTES = [
-    ("CD9", "pg/mL", "elisa"),
-    ("CD63", "pg/mL", "elisa"),
-    ("CD81", "pg/mL", "elisa"),
-    ("TSG101", "pg/mL", "elisa"),
-    ("PDCD6IP", "pg/mL", "elisa"),
-    ("SDCBP", "pg/mL", "elisa"),
-    ("FLOT1", "pg/mL", "elisa"),
-    ("ALB", "ug/mL", "elisa"),
-    ("APOA1", "ug/mL", "elisa"),
-    ("GPC1", "pg/mL", "elisa"),
-    ("particle_concentration", "/mL", "nta"),
-    ("particle_mode_size", "nm", "nta"),
-    ("protein_total", "ug/mL", "bca"),
-    ("miR-21-5p", "{Ct}", "qpcr"),
-    ("miR-16-5p", "{Ct}", "qpcr"),
-    ("miR-122-5p", "{Ct}", "qpcr"),
-    ("miR-155-5p", "{Ct}", "qpcr"),
-    ("let-7a-5p", "{Ct}", "qpcr"),
-]
+ANALYTES = ISO_ANALYTES  # the query benchmark's analytes, units and assays
 METHODS = ["sec", "precipitation", "uf+sec"]
 
 
