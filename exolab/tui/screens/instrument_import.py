@@ -19,6 +19,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Header, Input, Label, Static
 
 from exolab.services.errors import ExolabError
+from exolab.tui.keys import focus_now
 from exolab.tui.screens.base import BaseScreen
 from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.workers import run_task
@@ -165,7 +166,7 @@ class InstrumentImportScreen(BaseScreen):
         self.query_one("#ipreview", DataTable).add_columns(
             "position", "name", "role", "target", "value"
         )
-        self.query_one("#ipath", Input).focus()
+        focus_now(self.query_one("#ipath", Input))
         if self.path:
             self.action_scan()
 
@@ -237,7 +238,7 @@ class InstrumentImportScreen(BaseScreen):
             + (f"map: {escape(', '.join(unmapped[:12]))}" if unmapped else "every name is an id")
             + " — then ctrl+k to check"
         )
-        self.query_one("#imap", Input).focus()
+        focus_now(self.query_one("#imap", Input))
 
     def _options(self) -> tuple[str, dict[str, Any]] | None:
         from exolab.io.instrument_import import parse_map, parse_pairs

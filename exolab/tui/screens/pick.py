@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Header, Input, Label, Static
 from exolab.services.context import Tx
 from exolab.services.errors import ExolabError, FieldError, ValidationFailed
 from exolab.services.picklist import PickList, PickRequest, pick_list, select_tubes
+from exolab.tui.keys import focus_now
 from exolab.tui.screens.base import BaseScreen
 from exolab.tui.widgets.footer import KeyFooter
 
@@ -124,7 +125,7 @@ class PickScreen(BaseScreen):
         if self.source:
             self.load(self.source)
         else:
-            self.query_one("#pick-source", Input).focus()
+            focus_now(self.query_one("#pick-source", Input))
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -137,7 +138,7 @@ class PickScreen(BaseScreen):
 
     def _load_failed(self, exc: ExolabError) -> None:
         self._banner(f"Cannot load the pick list: {problem_text(exc)}", "-wrong")
-        self.query_one("#pick-source", Input).focus()
+        focus_now(self.query_one("#pick-source", Input))
 
     def _loaded(self, picks: PickList) -> None:
         self.picks = picks
@@ -158,7 +159,7 @@ class PickScreen(BaseScreen):
         if away:
             text += f" Not in storage: {away}."
         self._banner(text + " Scan each tube.", "")
-        self.query_one("#pick-scan", Input).focus()
+        focus_now(self.query_one("#pick-scan", Input))
 
     # -- scanning ----------------------------------------------------------------------------
 
@@ -214,10 +215,10 @@ class PickScreen(BaseScreen):
     # -- keys --------------------------------------------------------------------------------
 
     def action_focus_source(self) -> None:
-        self.query_one("#pick-source", Input).focus()
+        focus_now(self.query_one("#pick-source", Input))
 
     def action_focus_scan(self) -> None:
-        self.query_one("#pick-scan", Input).focus()
+        focus_now(self.query_one("#pick-scan", Input))
 
     def action_print_labels(self) -> None:
         ids = " ".join(self.row_of) if self.picks else None

@@ -17,6 +17,7 @@ from textual.widgets import Button, Header, Input, Label, Select, Static
 from exolab.io.labels import LAYOUTS
 from exolab.services.context import Tx
 from exolab.services.errors import ExolabError, FieldError, ValidationFailed
+from exolab.tui.keys import focus_now
 from exolab.tui.screens.base import BaseScreen
 from exolab.tui.screens.pick import problem_text
 from exolab.tui.widgets.footer import KeyFooter
@@ -100,7 +101,7 @@ class PrintLabelsScreen(BaseScreen):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.query_one("#labels-ids", Input).focus()
+        focus_now(self.query_one("#labels-ids", Input))
 
     @on(Button.Pressed, "#labels-print")
     def _pressed(self) -> None:

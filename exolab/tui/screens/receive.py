@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Header, Input, Label, Static
 
 from exolab.services.errors import ExolabError
 from exolab.services.shipments import ReceiveResult, receive_shipment
+from exolab.tui.keys import focus_now
 from exolab.tui.screens.base import BaseScreen
 from exolab.tui.screens.pick import TICK, problem_text
 from exolab.tui.widgets.footer import KeyFooter
@@ -77,7 +78,7 @@ class ReceiveScreen(BaseScreen):
         if self.manifest_path:
             self.load(self.manifest_path)
         else:
-            self.query_one("#receive-manifest", Input).focus()
+            focus_now(self.query_one("#receive-manifest", Input))
 
     @on(Input.Submitted, "#receive-manifest")
     def _manifest_submitted(self, event: Input.Submitted) -> None:
@@ -109,7 +110,7 @@ class ReceiveScreen(BaseScreen):
         self._banner(
             f"Shipment {rows[0]['shipment']}: {len(rows)} tube(s) listed. Scan each tube.", ""
         )
-        self.query_one("#receive-scan", Input).focus()
+        focus_now(self.query_one("#receive-scan", Input))
 
     @on(Input.Submitted, "#receive-scan")
     def _scanned(self, event: Input.Submitted) -> None:
@@ -176,7 +177,7 @@ class ReceiveScreen(BaseScreen):
             banner.add_class(cls)
 
     def action_focus_scan(self) -> None:
-        self.query_one("#receive-scan", Input).focus()
+        focus_now(self.query_one("#receive-scan", Input))
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:
