@@ -48,7 +48,6 @@ from exolab.services.audit import EventSpec, append_events
 from exolab.services.common import validate
 from exolab.services.context import Tx
 from exolab.services.errors import (
-    Conflict,
     ExolabError,
     FieldError,
     PermissionDenied,
@@ -499,9 +498,7 @@ class _Loader:
             if position is not None:
                 holder = self.occupied.get((box.id, position))
                 if holder is not None:
-                    raise Conflict(
-                        f"position {s.location} is taken by sample {holder}", field="location"
-                    )
+                    raise storage.position_taken(s.location, holder)
             box_pk = box.id
         # every rule passed: apply
         if parent is not None:

@@ -247,8 +247,14 @@ def resolve_location(
     check_position(box, loc.position)
     taken = occupant(tx, box, loc.position)
     if taken is not None and taken != for_sample:
-        raise Conflict(f"position {loc} is taken by sample {taken}", field="location")
+        raise position_taken(loc, taken)
     return box, loc.position
+
+
+def position_taken(loc: Location, holder: str) -> Conflict:
+    """The refusal for a position another tube holds: the location's fault (an import reports
+    it in the ``location`` column), whichever path found the holder."""
+    return Conflict(f"position {loc} is taken by sample {holder}", field="location")
 
 
 def box_grid(tx: Tx, path: str) -> BoxGrid:
