@@ -6,9 +6,6 @@ PostgreSQL."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +15,7 @@ from exolab.services.browse import ListQuery, list_page
 from exolab.services.context import Lab
 from exolab.services.errors import NotFound
 from exolab.services.readouts import record_readout, update_analyte
+from tests.queries.cli import import_files, run
 
 SUBJECTS = "study,subject_id\nLK,L1\n"
 SAMPLES = """sample_id,biofluid,collected_at,study,subject_id,visit
@@ -31,24 +29,11 @@ L1-BL,ALIX,1.5,ng/mL,elisa,R1
 """
 
 
-def run(db: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "EXOLAB_USER": "tester", "EXOLAB_DATABASE_URL": db}
-    return subprocess.run(
-        [sys.executable, "-m", "exolab", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-
-
 @pytest.fixture
 def lookup_db(db_url: str, tmp_path: Path) -> str:
-    for kind, text in (("subjects", SUBJECTS), ("samples", SAMPLES), ("readouts", READOUTS)):
-        f = tmp_path / f"{kind}.csv"
-        f.write_text(text)
-        r = run(db_url, "import", kind, str(f))
-        assert r.returncode == 0, r.stderr
+    import_files(
+        db_url, tmp_path, (("subjects", SUBJECTS), ("samples", SAMPLES), ("readouts", READOUTS))
+    )
     return db_url
 
 

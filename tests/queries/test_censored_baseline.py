@@ -7,12 +7,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.queries.cli import import_files, run
 
 SUBJECTS = """study,subject_id,group
 PDAC,P1,case
@@ -54,29 +53,18 @@ I-P4-M3,GPC1,80,pg/mL,elisa,E2,1,,
 """
 
 
-def run(db: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "EXOLAB_USER": "tester", "EXOLAB_DATABASE_URL": db}
-    return subprocess.run(
-        [sys.executable, "-m", "exolab", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-
-
 @pytest.fixture
 def pdac(db_url: str, tmp_path: Path) -> str:
-    for kind, text in (
-        ("subjects", SUBJECTS),
-        ("samples", SAMPLES),
-        ("isolations", ISOLATIONS),
-        ("readouts", READOUTS),
-    ):
-        f = tmp_path / f"{kind}.csv"
-        f.write_text(text)
-        r = run(db_url, "import", kind, str(f))
-        assert r.returncode == 0, r.stderr
+    import_files(
+        db_url,
+        tmp_path,
+        (
+            ("subjects", SUBJECTS),
+            ("samples", SAMPLES),
+            ("isolations", ISOLATIONS),
+            ("readouts", READOUTS),
+        ),
+    )
     return db_url
 
 

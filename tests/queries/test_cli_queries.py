@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from exolab.services.queries import LONGITUDINAL_COLUMNS
+from tests.queries.cli import import_files, run
 
 SUBJECTS = """study,subject_id,sex,group
 CLIN,C01,F,treated
@@ -53,24 +53,11 @@ C01-V3,PT,13.5,sec,other,R3
 """
 
 
-def run(db: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "EXOLAB_USER": "tester", "EXOLAB_DATABASE_URL": db}
-    return subprocess.run(
-        [sys.executable, "-m", "exolab", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-
-
 @pytest.fixture
 def clinical(db_url: str, tmp_path: Path) -> str:
-    for kind, text in (("subjects", SUBJECTS), ("samples", SAMPLES), ("readouts", READOUTS)):
-        f = tmp_path / f"{kind}.csv"
-        f.write_text(text)
-        r = run(db_url, "import", kind, str(f))
-        assert r.returncode == 0, r.stderr
+    import_files(
+        db_url, tmp_path, (("subjects", SUBJECTS), ("samples", SAMPLES), ("readouts", READOUTS))
+    )
     return db_url
 
 
@@ -216,11 +203,7 @@ def test_compare_methods_pairs_aliquots_of_aliquots(db_url: str, tmp_path: Path)
             "I-PRE-2,GPC1,260,pg/mL,elisa,R2\n"
         ),
     }
-    for kind, text in files.items():
-        f = tmp_path / f"{kind}.csv"
-        f.write_text(text)
-        r = run(db_url, "import", kind, str(f))
-        assert r.returncode == 0, r.stderr
+    import_files(db_url, tmp_path, files.items())
     r = run(db_url, "compare-methods", "GPC1", "--pairs", "--format", "json")
     assert r.returncode == 0, r.stderr
     pairs = json.loads(r.stdout)

@@ -6,10 +6,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -20,6 +17,7 @@ from exolab.domain.visits import visit_day
 from exolab.services.browse import subject_visits
 from exolab.services.context import Lab
 from exolab.services.queries import cohort_summary
+from tests.queries.cli import import_files, run
 
 SUBJECTS = "study,subject_id\nVD,A\nVD,B\n"
 # A: a screening serum two days before the baseline plasma, two samples at M3;
@@ -46,24 +44,11 @@ A-BL,plasma,2024-01-12 08:00,VD,A,baseline
 """
 
 
-def run(db: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "EXOLAB_USER": "tester", "EXOLAB_DATABASE_URL": db}
-    return subprocess.run(
-        [sys.executable, "-m", "exolab", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-
-
 @pytest.fixture
 def visits_db(db_url: str, tmp_path: Path) -> str:
-    for kind, text in (("subjects", SUBJECTS), ("samples", SAMPLES), ("readouts", READOUTS)):
-        f = tmp_path / f"{kind}.csv"
-        f.write_text(text)
-        r = run(db_url, "import", kind, str(f))
-        assert r.returncode == 0, r.stderr
+    import_files(
+        db_url, tmp_path, (("subjects", SUBJECTS), ("samples", SAMPLES), ("readouts", READOUTS))
+    )
     f = tmp_path / "correction.csv"
     f.write_text(CORRECTION)
     r = run(db_url, "import", "samples", str(f), "--on-duplicate", "update")
