@@ -6,8 +6,10 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
+from itertools import islice
+from operator import itemgetter
 from typing import Any, TextIO
 
 _CHUNK_ROWS = 2000
@@ -43,18 +45,46 @@ def write_csv(
     rows: Iterable[dict[str, Any]], columns: Sequence[str], out: TextIO | None = None
 ) -> None:
     out = out or sys.stdout
-    # Rows are gathered in a buffer and written in large chunks: one write per row to a
-    # terminal or pipe costs more than formatting the row.
+    # Rows are formatted a chunk at a time, column by column (each distinct value of a column
+    # formatted once), and written in large pieces: one write per row to a terminal or pipe
+    # costs more than formatting the row.
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")  # RFC 4180, as the exports (docs/exports.md)
     w.writerow(columns)
-    for n, r in enumerate(rows, 1):
-        w.writerow([_csv_cell(r.get(c)) for c in columns])
-        if n % _CHUNK_ROWS == 0:
-            out.write(buf.getvalue())
-            buf.seek(0)
-            buf.truncate()
+    it = iter(rows)
+    while chunk := list(islice(it, _CHUNK_ROWS)):
+        cells = [_column_cells([r.get(c) for r in chunk], _csv_cell) for c in columns]
+        w.writerows(zip(*cells, strict=True))
+        out.write(buf.getvalue())
+        buf.seek(0)
+        buf.truncate()
     out.write(buf.getvalue())
+
+
+def _column_cells(
+    values: list[Any],
+    cell: Callable[[Any], str],
+    many: Callable[[list[Any]], list[str]] | None = None,
+) -> list[str]:
+    """``cell`` of each value of one column (``many`` formats a list at once), each distinct
+    value formatted once.
+
+    Values are shared through a dict only where equal values always format alike: never
+    across numeric types (``1 == 1.0 == True``) nor for a float zero (``-0.0 == 0.0``).
+    """
+    encode = many or (lambda vs: list(map(cell, vs)))
+    types = set(map(type, values))
+    if not types <= _HASHABLE or len(types & _NUMERIC) > 1:
+        return encode(values)
+    distinct = list(set(values))
+    if float in types and 0 in distinct:
+        return encode(values)
+    cache = dict(zip(distinct, encode(distinct), strict=True))
+    return list(map(cache.__getitem__, values))
+
+
+_NUMERIC = {int, bool, float}
+_HASHABLE = {str, int, bool, float, type(None), date, datetime}
 
 
 def _csv_cell(value: Any) -> str:
@@ -76,15 +106,48 @@ def write_json(data: Any, out: TextIO | None = None) -> None:
     """Write JSON; a list is written one compact object per line.
 
     json's C encoder runs only without ``indent``; indenting every field of thousands of rows
-    went through the pure-Python encoder and cost several times the query itself.
+    went through the pure-Python encoder and cost several times the query itself. A list of
+    rows with the same keys is encoded column by column (:func:`_json_rows`).
     """
     out = out or sys.stdout
-    encode = json.JSONEncoder(default=_default, ensure_ascii=False, check_circular=False).encode
     if isinstance(data, list):
-        body = ",\n".join("  " + encode(item) for item in data)
-        out.write(f"[\n{body}\n]\n" if data else "[]\n")
+        if not data:
+            out.write("[]\n")
+            return
+        first = data[0]
+        if isinstance(first, dict) and all(
+            isinstance(r, dict) and r.keys() == first.keys() for r in data
+        ):
+            lines = _json_rows(data, list(first))
+        else:
+            lines = ["  " + _ENCODE(item) for item in data]
+        out.write("[\n" + ",\n".join(lines) + "\n]\n")
     else:
         out.write(json.dumps(data, indent=2, default=_default, ensure_ascii=False) + "\n")
+
+
+_ENCODE = json.JSONEncoder(default=_default, ensure_ascii=False, check_circular=False).encode
+
+
+def _encode_numbers(values: list[Any]) -> list[str]:
+    """Numbers and nulls encoded as one array by the C encoder, then split (no number or
+    ``null`` contains ``", "``)."""
+    return _ENCODE(values)[1:-1].split(", ")
+
+
+def _json_rows(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
+    """One line per row, exactly as ``_ENCODE(row)`` writes it, built column by column.
+
+    Each distinct value of a column is encoded once (numbers and nulls as one array by the C
+    encoder); the lines are then one ``%`` formatting each.
+    """
+    encoded = []
+    for c in columns:
+        values = list(map(itemgetter(c), rows))
+        numbers = set(map(type, values)) <= {int, float, type(None)}
+        encoded.append(_column_cells(values, _ENCODE, _encode_numbers if numbers else None))
+    template = "  {" + ", ".join(_ENCODE(c).replace("%", "%%") + ": %s" for c in columns) + "}"
+    return [template % cells for cells in zip(*encoded, strict=True)]
 
 
 def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt_name: str) -> None:

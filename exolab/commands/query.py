@@ -254,7 +254,12 @@ def cmd_patient(args: argparse.Namespace) -> int:
             print(f"normalised: {args.normalise}")
         print_table(_collapse(points), TABLE_COLUMNS)
         return 0
-    rows = [{c: p[c] for c in columns} for p in points]
+    # The points carry exactly the export's columns, in order, unless normalised.
+    rows = (
+        points
+        if list(points[0] if points else columns) == columns
+        else [{c: p[c] for c in columns} for p in points]
+    )
     if args.format == "csv":
         write_csv(rows, columns)
     else:
