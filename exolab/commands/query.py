@@ -195,7 +195,7 @@ def _on_driver(args: argparse.Namespace, read: Callable[[Any], T]) -> T | None:
     database or an outdated schema: the service path then runs and says what is wrong)."""
     import os
 
-    from exolab.commands.common import requested_user, settings_from
+    from exolab.commands.common import requested_user, settings_from, warn_if_exposed
     from exolab.db import raw
     from exolab.settings import login_name
 
@@ -218,6 +218,7 @@ def _on_driver(args: argparse.Namespace, read: Callable[[Any], T]) -> T | None:
 
         if raw.schema_revision(reader) != raw.SCHEMA_HEAD:
             return None
+        warn_if_exposed(url)  # as the service path does (docs/security.md)
         return read(reader)
     finally:
         reader.connection.close()
