@@ -278,7 +278,7 @@ def apply_row(
     key = tuple(getattr(m, c) for c in kind.key_columns)
     reason = f"import of {problems.file_name}"
     try:
-        with tx.session.begin_nested():
+        with tx.savepoint():
             if existing is None:
                 _create(tx, kind, data, report.batch_id, create_locations)
                 report.created += 1
