@@ -215,10 +215,8 @@ def cmd_db_downgrade(args: argparse.Namespace) -> int:
     lab = open_lab(args, check_schema=False)
     if args.revision != "base" and not setup.known_revision(args.revision):
         raise UsageError(f"unknown revision '{args.revision}'")
-    with lab.db.read() as session:
-        from exolab.services.context import Tx
-
-        Tx(session, lab.actor(session), lab.db.dialect).require_admin("downgrade the schema")
+    with lab.read() as tx:
+        tx.require_admin("downgrade the schema")
     from exolab.services.downgrade import downgrade
 
     result = downgrade(lab, args.revision, force=args.force, backup_to=args.backup)
@@ -321,13 +319,10 @@ def _new_password(lab: Any, args: argparse.Namespace) -> str | None:
     """PostgreSQL: the new login's password from --password-file or a prompt."""
     if args.password_file:
         return _read_password(args, required=True)
-    if lab.db.dialect != "postgresql":
-        return None
-    from exolab.services import pgroles
+    from exolab.services.setup import makes_server_login
 
-    with lab.db.engine.connect() as conn:
-        if pgroles.role_exists(conn, args.name) or not pgroles.may_manage_roles(conn):
-            return None
+    if not makes_server_login(lab, args.name):
+        return None
     if not sys.stdin.isatty():
         return None  # the user is added; `exolab user login NAME --password-file F` later
     return _read_password(args, required=True)
@@ -509,11 +504,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _ensure_sqlite_dir(url)
     who = setup.authenticate_at(url, requested_user(args))
     user = who.user
-    if args.reset and url.startswith("sqlite:///"):
-        from pathlib import Path
-
-        for suffix in ("", "-wal", "-shm"):
-            Path(url[len("sqlite:///") :] + suffix).unlink(missing_ok=True)
+    if args.reset:
+        setup.remove_sqlite_database(url)
     setup.initialise(url, user, login=who.login)
     from exolab.io.demo import load_demo
 

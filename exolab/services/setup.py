@@ -192,3 +192,23 @@ def open_authenticated(url: str, requested_user: str | None, *, check_schema: bo
     except Exception:
         db.dispose()
         raise
+
+
+def makes_server_login(lab: Lab, name: str) -> bool:
+    """PostgreSQL: adding user ``name`` creates its server login (none yet, and this login may
+    create roles), so it needs a password. Never on SQLite."""
+    if lab.db.dialect != "postgresql":
+        return False
+    from exolab.services import pgroles
+
+    with lab.db.engine.connect() as conn:
+        return not pgroles.role_exists(conn, name) and pgroles.may_manage_roles(conn)
+
+
+def remove_sqlite_database(url: str) -> None:
+    """Delete a SQLite database file with its journal files (``exolab demo --reset``);
+    nothing for a server database."""
+    if not url.startswith("sqlite:///"):
+        return
+    for suffix in ("", "-wal", "-shm"):
+        Path(url[len("sqlite:///") :] + suffix).unlink(missing_ok=True)
