@@ -75,9 +75,9 @@ def setup_database(url: str, rows: int) -> None:
     """A migrated database with one study, subjects, samples and isolations (Core inserts)."""
     from sqlalchemy import insert
 
-    from exolab.commands.core import initialise
     from exolab.db.engine import Database
     from exolab.db.models import Isolation, Sample, Study, Subject, Visit
+    from exolab.services.setup import initialise
 
     initialise(url, "bench")
     db = Database(url)

@@ -223,8 +223,8 @@ FILL_SETS = _fill_sets_sql()
 def build(url: str, n_readouts: int) -> None:
     from sqlalchemy import text
 
-    from exolab.commands.core import initialise
     from exolab.db.engine import Database
+    from exolab.services.setup import initialise
 
     t0 = time.perf_counter()
     initialise(url, "bench")  # creates, or upgrades an older benchmark database

@@ -40,7 +40,7 @@ USER = "bench"
 
 
 def build(path: Path, n_samples: int, n_readouts: int) -> None:
-    from exolab.commands.core import initialise
+    from exolab.services.setup import initialise
 
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)

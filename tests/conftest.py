@@ -45,7 +45,7 @@ def _admin_engine(url: str):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def _templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    from exolab.commands.core import initialise
+    from exolab.services.setup import initialise
 
     made: dict[str, str] = {}
     sqlite_path = tmp_path_factory.mktemp("tmpl") / "template.db"

@@ -63,7 +63,7 @@ def cli_reference() -> str:
 
 def import_columns() -> str:
     """One table per import kind: column, required, what it accepts."""
-    from exolab.io.importer import KINDS
+    from exolab.io.import_kinds import KINDS
 
     out: list[str] = []
     for name, kind in KINDS.items():

@@ -37,9 +37,7 @@ def requested_user(args: argparse.Namespace) -> str | None:
 
 def open_lab(args: argparse.Namespace, *, check_schema: bool = True) -> Any:
     """The database and the authenticated user (docs/security.md: who may use --user)."""
-    from exolab.db.engine import Database
-    from exolab.services.context import Lab
-    from exolab.services.identity import authenticate
+    from exolab.services.setup import open_authenticated
 
     url, _user = settings_from(args)
     if url.startswith("sqlite:///"):  # (`exolab init` and `exolab demo` create databases)
@@ -55,13 +53,7 @@ def open_lab(args: argparse.Namespace, *, check_schema: bool = True) -> Any:
             )
     ensure_sqlite_dir(url)
     warn_if_exposed(url)
-    db = Database(url)
-    try:
-        who = authenticate(db, requested_user(args))
-    except Exception:
-        db.dispose()
-        raise
-    lab = Lab(db, who.user, check_schema=check_schema, login=who.login)
+    lab = open_authenticated(url, requested_user(args), check_schema=check_schema)
     lab.on_wait = _tell_waiting  # a writer behind a long import is told why it waits
     return lab
 

@@ -152,92 +152,34 @@ def _refuse_password_option(p: argparse.ArgumentParser) -> None:
 
 def cmd_tui(args: argparse.Namespace) -> int:
     from exolab.commands.common import ensure_sqlite_dir as _ensure_sqlite_dir
-    from exolab.db import migrate
-    from exolab.db.engine import Database
-    from exolab.services.identity import authenticate
+    from exolab.services import setup
 
     url, _user = settings_from(args)
     _ensure_sqlite_dir(url)
-    db = Database(url)
-    try:
-        fresh = migrate.current_revision(db.engine) is None and not _has_tables(db)
-        who = authenticate(db, requested_user(args))
-    finally:
-        db.dispose()
+    fresh = setup.is_new_database(url)
+    who = setup.authenticate_at(url, requested_user(args))
     user = who.user
     if fresh:  # a brand-new database: set it up rather than send a new user to `exolab init`
-        initialise(url, user, login=who.login)
+        setup.initialise(url, user, login=who.login)
         print(
             f"created a new exolab database at {_display(url)}; '{user}' is its admin",
             file=sys.stderr,
         )
     lab = open_lab(args)  # refuses an outdated schema before the UI starts
-    lab.db.dispose()
+    setup.close_lab(lab)
     from exolab.tui.app import run_app
 
     return run_app(url, user)
 
 
-def _has_tables(db: Any) -> bool:
-    from sqlalchemy import inspect
-
-    return bool(inspect(db.engine).get_table_names())
-
-
-def initialise(url: str, user: str, *, login: str | None = None) -> tuple[str | None, str, bool]:
-    """Upgrade to head, make the first user admin, seed the analyte vocabulary.
-
-    ``user`` is trusted: the command line authenticates it first (:func:`_authenticated`)."""
-    from exolab.db import migrate
-    from exolab.db.engine import Database
-    from exolab.services.context import Actor, Tx
-    from exolab.services.readouts import seed_analytes
-    from exolab.services.users import bootstrap_admin
-
-    db = Database(url)
-    try:
-        before = migrate.current_revision(db.engine)
-        migrate.upgrade(db.write_engine)
-        server_roles(db)
-        with db.write() as session:
-            made_admin = bootstrap_admin(session, user)
-            if login is None:
-                from exolab.services.identity import database_login
-
-                login = database_login(db.dialect, session)
-            tx = Tx(session, Actor(user, "admin", login), db.dialect)
-            if made_admin:
-                tx.audit(
-                    "create",
-                    "user",
-                    user,
-                    new={"name": user, "role": "admin"},
-                    reason="first user of a new database",
-                )
-            seed_analytes(tx)
-        return before, migrate.head_revision(), made_admin
-    finally:
-        db.dispose()
-
-
-def server_roles(db: Any) -> list[str]:
-    """PostgreSQL: create/refresh the exolab group roles and their grants (when this login
-    owns the tables); notes for the user. Nothing on SQLite."""
-    if db.dialect != "postgresql":
-        return []
-    from exolab.services.pgroles import ensure_roles
-
-    with db.write_engine.begin() as conn:
-        return ensure_roles(conn)
-
-
 def cmd_init(args: argparse.Namespace) -> int:
     from exolab.commands.common import ensure_sqlite_dir as _ensure_sqlite_dir
+    from exolab.services import setup
 
     url, _user = settings_from(args)
     _ensure_sqlite_dir(url)
-    who = _authenticated(url, args)
-    before, head, made_admin = initialise(url, who.user, login=who.login)
+    who = setup.authenticate_at(url, requested_user(args))
+    before, head, made_admin = setup.initialise(url, who.user, login=who.login)
     where = _display(url)
     if before == head:
         print(f"{where}: schema already at {head}")
@@ -248,46 +190,33 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _authenticated(url: str, args: argparse.Namespace) -> Any:
-    from exolab.db.engine import Database
-    from exolab.services.identity import authenticate
-
-    db = Database(url)
-    try:
-        return authenticate(db, requested_user(args))
-    finally:
-        db.dispose()
-
-
 def _display(url: str) -> str:
-    from sqlalchemy.engine import make_url
+    from exolab.services.setup import display_url
 
-    return make_url(url).render_as_string(hide_password=True)
+    return display_url(url)
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from exolab.db import migrate
+    from exolab.services import setup
 
     lab = open_lab(args, check_schema=False)
-    if args.revision != "head" and not migrate.known_revision(args.revision):
+    if args.revision != "head" and not setup.known_revision(args.revision):
         raise UsageError(f"unknown revision '{args.revision}'")
-    migrate.upgrade(lab.db.write_engine, args.revision)
-    for note in server_roles(lab.db):
+    current, notes = setup.upgrade_schema(lab, args.revision)
+    for note in notes:
         print(note, file=sys.stderr)
-    print(migrate.current_revision(lab.db.engine))
+    print(current)
     return 0
 
 
 def cmd_db_downgrade(args: argparse.Namespace) -> int:
-    from exolab.db import migrate
+    from exolab.services import setup
 
     lab = open_lab(args, check_schema=False)
-    if args.revision != "base" and not migrate.known_revision(args.revision):
+    if args.revision != "base" and not setup.known_revision(args.revision):
         raise UsageError(f"unknown revision '{args.revision}'")
-    with lab.db.read() as session:
-        from exolab.services.context import Tx
-
-        Tx(session, lab.actor(session), lab.db.dialect).require_admin("downgrade the schema")
+    with lab.read() as tx:
+        tx.require_admin("downgrade the schema")
     from exolab.services.downgrade import downgrade
 
     result = downgrade(lab, args.revision, force=args.force, backup_to=args.backup)
@@ -299,11 +228,11 @@ def cmd_db_downgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_db_current(args: argparse.Namespace) -> int:
-    from exolab.db import migrate
+    from exolab.services import setup
 
     lab = open_lab(args, check_schema=False)
-    current = migrate.current_revision(lab.db.engine)
-    head = migrate.head_revision()
+    current = setup.schema_revision(lab)
+    head = setup.head_revision()
     print(f"{current or 'base'}{' (head)' if current == head else f' (head is {head})'}")
     return 0
 
@@ -390,13 +319,10 @@ def _new_password(lab: Any, args: argparse.Namespace) -> str | None:
     """PostgreSQL: the new login's password from --password-file or a prompt."""
     if args.password_file:
         return _read_password(args, required=True)
-    if lab.db.dialect != "postgresql":
-        return None
-    from exolab.services import pgroles
+    from exolab.services.setup import makes_server_login
 
-    with lab.db.engine.connect() as conn:
-        if pgroles.role_exists(conn, args.name) or not pgroles.may_manage_roles(conn):
-            return None
+    if not makes_server_login(lab, args.name):
+        return None
     if not sys.stdin.isatty():
         return None  # the user is added; `exolab user login NAME --password-file F` later
     return _read_password(args, required=True)
@@ -406,25 +332,17 @@ def cmd_db_restore(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from exolab.commands.common import ensure_sqlite_dir as _ensure_sqlite_dir
-    from exolab.db.engine import Database
-    from exolab.services.identity import authenticate
-    from exolab.services.restore import restore
+    from exolab.services.setup import restore_at
 
     url, _user = settings_from(args)
     _ensure_sqlite_dir(url)
-    db = Database(url)
-    try:
-        who = authenticate(db, requested_user(args))
-        report = restore(
-            db,
-            who.user,
-            who.login,
-            Path(args.path),
-            force=args.force,
-            anchor_file=Path(args.anchor) if args.anchor else None,
-        )
-    finally:
-        db.dispose()
+    report = restore_at(
+        url,
+        requested_user(args),
+        Path(args.path),
+        force=args.force,
+        anchor_file=Path(args.anchor) if args.anchor else None,
+    )
     for note in report.notes:
         print(note)
     for problem in report.problems:
@@ -443,25 +361,18 @@ def cmd_db_rotate_secret(args: argparse.Namespace) -> int:
 
 
 def cmd_db_grant_check(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
-    from exolab.db.models import User
-    from exolab.services.pgroles import grant_check
+    from exolab.services.setup import grant_drift
 
     lab = open_lab(args)
     if lab.db.dialect != "postgresql":
         print("SQLite has no server roles: access is the database file's permissions")
         return 0
-    with lab.read() as tx:
-        users = [
-            (u.name, u.role, u.active) for u in tx.session.scalars(select(User).order_by(User.name))
-        ]
-        drift = grant_check(tx.session.connection(), users)
+    n_users, drift = grant_drift(lab)
     for d in drift:
         print(f"drift: {d.subject}: {d.problem}", file=sys.stderr)
     if drift:
         return 1
-    print(f"{len(users)} users match the server's roles")
+    print(f"{n_users} users match the server's roles")
     return 0
 
 
@@ -581,6 +492,7 @@ def _changes_text(old: dict[str, Any] | None, new: dict[str, Any] | None) -> str
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from exolab.commands.common import ensure_sqlite_dir as _ensure_sqlite_dir
+    from exolab.services import setup
     from exolab.settings import Settings, demo_database_url
 
     s = Settings()
@@ -590,19 +502,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         else demo_database_url()
     )
     _ensure_sqlite_dir(url)
-    who = _authenticated(url, args)
+    who = setup.authenticate_at(url, requested_user(args))
     user = who.user
-    if args.reset and url.startswith("sqlite:///"):
-        from pathlib import Path
-
-        for suffix in ("", "-wal", "-shm"):
-            Path(url[len("sqlite:///") :] + suffix).unlink(missing_ok=True)
-    initialise(url, user, login=who.login)
-    from exolab.db.engine import Database
+    if args.reset:
+        setup.remove_sqlite_database(url)
+    setup.initialise(url, user, login=who.login)
     from exolab.io.demo import load_demo
-    from exolab.services.context import Lab
 
-    lab = Lab(Database(url), user, login=who.login)
+    lab = setup.open_lab_at(url, user, login=who.login)
     print(f"loading the demo cohort into {_display(url)} (first time only) ...", file=sys.stderr)
     counts = load_demo(lab)
     if counts is None:
@@ -610,7 +517,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     else:
         summary = ", ".join(f"{v} {k}" for k, v in counts.items())
         print(f"demo database {_display(url)}: {summary}", file=sys.stderr)
-    lab.db.dispose()
+    setup.close_lab(lab)
     if args.no_tui:
         return 0
     from exolab.tui.app import run_app

@@ -140,7 +140,7 @@ def _report_lines(rep: Any) -> list[str]:
 
 
 def cmd_import_instrument(args: argparse.Namespace) -> int:
-    from exolab.io.importer import ImportFailed
+    from exolab.io.import_report import ImportFailed
     from exolab.io.instrument_import import import_instrument, parse_map, parse_pairs
 
     if args.undo is not None:

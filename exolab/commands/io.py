@@ -122,7 +122,7 @@ def _date(text: str) -> date:
 
 
 def cmd_template(args: argparse.Namespace) -> int:
-    from exolab.io.importer import template
+    from exolab.io.import_kinds import template
 
     if args.kind in ("instrument-map", "instrument_map"):
         from exolab.commands.instruments import cmd_template_map
@@ -200,7 +200,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def _undo(args: argparse.Namespace) -> int:
-    from exolab.io.importer import undo_batch
+    from exolab.services.undo import undo_batch
 
     lab = open_lab(args)
     try:

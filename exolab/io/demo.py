@@ -5,20 +5,17 @@ from __future__ import annotations
 
 from importlib.resources import as_file, files
 
-from sqlalchemy import func, select
-
-from exolab.db.models import Subject
 from exolab.io.importer import run_import
 from exolab.services.context import Lab
+from exolab.services.setup import has_subjects
 
 FIXTURE_KINDS = ("subjects", "cell_sources", "samples", "isolations", "readouts")
 
 
 def load_demo(lab: Lab) -> dict[str, int] | None:
     """Import every fixture file; ``None`` when the database already has subjects."""
-    with lab.read() as tx:
-        if tx.session.scalar(select(func.count()).select_from(Subject)):
-            return None
+    if has_subjects(lab):
+        return None
     counts: dict[str, int] = {}
     for kind in FIXTURE_KINDS:
         with as_file(files("exolab.fixtures") / f"{kind}.csv") as path:

@@ -21,14 +21,11 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import select
-
-from exolab.db.models import CellSource, Isolation, Sample, Study, Subject
 from exolab.domain.replicates import summarise
 from exolab.domain.values import parse_result
 from exolab.io.cells import GUARD_FIRSTS, spreadsheet_safe
-from exolab.io.importer import KINDS
-from exolab.services import cell_sources, isolations, samples, subjects
+from exolab.io.import_kinds import KINDS
+from exolab.services import cell_sources, export_rows, isolations, samples, subjects
 from exolab.services import readouts as readout_service
 from exolab.services.context import Lab, Tx
 from exolab.services.errors import ExolabError, FieldError, ValidationFailed
@@ -61,43 +58,24 @@ def cell(value: Any) -> str:
 
 
 def _iter_subjects(tx: Tx) -> Iterator[dict[str, Any]]:
-    q = (
-        select(Subject, Study.code)
-        .join(Study, Study.id == Subject.study_id)
-        .order_by(Subject.id)
-        .execution_options(yield_per=PAGE)
-    )
-    for subject, study in tx.session.execute(q):
-        yield subjects.subject_as_input(subjects.subject_out(subject, study))
-
-
-def _iter_codes(tx: Tx, column: Any, order: Any) -> Iterator[list[Any]]:
-    page: list[Any] = []
-    for value in tx.session.scalars(
-        select(column).order_by(order).execution_options(yield_per=PAGE)
-    ):
-        page.append(value)
-        if len(page) >= PAGE:
-            yield page
-            page = []
-    if page:
-        yield page
+    for subject in export_rows.iter_subjects(tx, PAGE):
+        yield subjects.subject_as_input(subject)
 
 
 def _iter_cell_sources(tx: Tx) -> Iterator[dict[str, Any]]:
-    for page in _iter_codes(tx, CellSource.code, CellSource.id):
+    for page in export_rows.cell_source_codes(tx, PAGE):
         for code in page:
             yield cell_sources.get_cell_source(tx, code).as_input()
 
 
 def _iter_samples(tx: Tx) -> Iterator[dict[str, Any]]:
-    for page in _iter_codes(tx, Sample.id, Sample.id):
+    for page in export_rows.sample_keys(tx, PAGE):
         for s in sorted(samples.samples_by_id(tx, page), key=lambda s: s.id):
             yield s.as_input()
 
 
 def _iter_isolations(tx: Tx) -> Iterator[dict[str, Any]]:
-    for page in _iter_codes(tx, Isolation.isolation_code, Isolation.id):
+    for page in export_rows.isolation_codes(tx, PAGE):
         for code in page:
             yield isolations.get_isolation(tx, code).as_input()
 
@@ -328,9 +306,7 @@ def deidentify_key(tx: Tx, salt: str | None) -> bytes:
                 ]
             )
         return hashlib.sha256(b"exolab-salt\x1f" + salt.encode("utf-8")).digest()
-    from exolab.db.models import LabIdentity
-
-    secret = tx.session.scalar(select(LabIdentity.pseudonym_secret).where(LabIdentity.id == 1))
+    secret = export_rows.pseudonym_secret(tx)
     if not secret:
         raise ValidationFailed(
             [FieldError("deidentify", "this database has no secret; run `exolab db upgrade`")]
@@ -550,12 +526,12 @@ def _write_manifest(
     extra: dict[str, Any] | None = None,
 ) -> None:
     from exolab import __version__
-    from exolab.db import migrate
     from exolab.io.reading import file_sha256
+    from exolab.services.setup import schema_revision
 
     data = {
         "exolab_version": __version__,
-        "schema_revision": migrate.current_revision(lab.db.engine),
+        "schema_revision": schema_revision(lab),
         "kind": kind,
         "file": path.name,
         "rows": rows,

@@ -19,24 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from sqlalchemy import select
-
-from exolab.db.models import AssayRun, ImportBatch, Isolation, Sample
 from exolab.io import instruments
-from exolab.io.importer import (
-    ImportFailed,
-    ImportReport,
-    _Abort,
-    _lock_imports,
-    check_header,
-    differences,
-    kind_of,
-    row_values,
-)
+from exolab.io.import_kinds import kind_of
+from exolab.io.import_report import ImportFailed, ImportReport, _Abort
+from exolab.io.import_rows import check_header, differences, row_values
 from exolab.io.instruments.model import InstrumentFileError, ParsedRun
 from exolab.io.problems import Problems
 from exolab.io.reading import open_csv
-from exolab.services import instrument_runs
+from exolab.services import batches, instrument_runs
 from exolab.services.context import Lab, Tx
 
 BATCH_KIND = "instrument"
@@ -162,24 +152,6 @@ def default_run_code(run: ParsedRun, sha: str) -> str:
     return f"{run.format.upper()}-{day}{sha[:10]}"
 
 
-def _targets(tx: Tx, ids: set[str]) -> dict[str, tuple[str, str]]:
-    """id -> ("isolation_id" | "sample_id", id) for the ids that exist."""
-    found: dict[str, tuple[str, str]] = {}
-    if not ids:
-        return found
-    for code in tx.session.scalars(
-        select(Isolation.isolation_code).where(Isolation.isolation_code.in_(sorted(ids)))
-    ):
-        found[code] = ("isolation_id", code)
-    rest = sorted(ids - set(found))
-    if rest:
-        for code in tx.session.scalars(
-            select(Sample.sample_code).where(Sample.sample_code.in_(rest))
-        ):
-            found[code] = ("sample_id", code)
-    return found
-
-
 def template_map(path: str | Path, fmt: str = "auto", lab: Lab | None = None) -> str:
     """``name,target`` rows for the file's sample names, the target filled in where the name
     already is an isolation or sample id."""
@@ -190,7 +162,7 @@ def template_map(path: str | Path, fmt: str = "auto", lab: Lab | None = None) ->
     known: dict[str, tuple[str, str]] = {}
     if lab is not None:
         with lab.read() as tx:
-            known = _targets(tx, set(names))
+            known = instrument_runs.targets(tx, set(names))
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["name", "target"])
@@ -247,11 +219,11 @@ def import_instrument(
         result = InstrumentReport(name, run, run_code, sha, dry_run, report)
         try:
             with lab.write() as tx:
-                _lock_imports(tx)
+                batches.lock_imports(tx)
                 samples = run.samples
                 wanted = {target} if target else set()
                 wanted |= {mapping[k] for k in mapping}
-                known = _targets(tx, wanted)
+                known = instrument_runs.targets(tx, wanted)
                 csv_path = Path(tmp) / "readouts.csv"
                 replicate: Counter[tuple[str, str, str]] = Counter()
                 with csv_path.open("w", encoding="utf-8", newline="") as f:
@@ -320,19 +292,10 @@ def import_instrument(
                             "dilution_factor": _num(m.dilution_factor),
                         }
                         w.writerow([row.get(c, "") for c in COLUMNS])
-                batch = ImportBatch(
-                    kind=BATCH_KIND,
-                    file_name=name[-512:],
-                    sha256=sha,
-                    user_name=tx.actor.name,
-                    counts={},
-                    status="applied",
-                )
-                tx.session.add(batch)
-                tx.session.flush()
-                report.batch_id = batch.id
+                batch_id = batches.open_batch(tx, BATCH_KIND, name, sha)
+                report.batch_id = batch_id
                 result.run_status = _ensure_run(
-                    tx, run, run_code, assay_name, name, data, sha, batch.id, instrument, problems
+                    tx, run, run_code, assay_name, name, data, sha, batch_id, instrument, problems
                 )
                 src = open_csv(csv_path, name)
                 with src:
@@ -344,13 +307,11 @@ def import_instrument(
                 if problems or dry_run:
                     raise _Abort
                 counts = report.counts() | {"run_" + result.run_status: 1}
-                batch.counts = counts
-                tx.session.flush()
-                tx.audit(
-                    "import",
-                    "import_batch",
-                    str(batch.id),
-                    new={
+                batches.close_batch(
+                    tx,
+                    batch_id,
+                    counts,
+                    {
                         "kind": BATCH_KIND,
                         "file_name": name,
                         "sha256": sha,
@@ -358,7 +319,6 @@ def import_instrument(
                         "run_id": run_code,
                         "counts": counts,
                     },
-                    batch_id=batch.id,
                 )
         except _Abort:
             pass
@@ -387,8 +347,7 @@ def _ensure_run(
 ) -> str:
     """Create the assay run and its instrument record, or find the same file already there
     ("unchanged"); another file under the same run id is a problem."""
-    existing = tx.session.scalar(select(AssayRun.id).where(AssayRun.run_code == run_code))
-    if existing is not None:
+    if instrument_runs.run_exists(tx, run_code):
         ir = instrument_runs.file_of(tx, run_code)
         if ir is not None and ir.sha256 == sha:
             return "unchanged"

@@ -22,9 +22,6 @@ from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
-from exolab.db.models import Analyte, AssayRun, Isolation, IsolationStep, Sample, Study, Subject
 from exolab.io.export import (
     LINE_END,
     Deidentifier,
@@ -35,24 +32,15 @@ from exolab.io.export import (
     deidentify_key,
     iter_longitudinal,
 )
+from exolab.services import export_rows
 from exolab.services.context import Lab, Tx
 from exolab.services.errors import FieldError, ValidationFailed
+from exolab.services.export_rows import SubjectInfo
 from exolab.services.safe_files import exclusive_temp, publish
 
 STANDARD_KINDS = ("sdtm", "omop", "fhir")
 
 # -- what every export needs ---------------------------------------------------------------
-
-
-@dataclass
-class SubjectInfo:
-    pk: int
-    study: str
-    code: str
-    sex: str | None
-    birth_year: int | None
-    enrolled_on: date | None
-    group: str | None
 
 
 @dataclass
@@ -131,50 +119,22 @@ def _spin(g: Any, minutes: Any, temp: Any, brake: Any) -> str | None:
 def gather(tx: Tx, study: str | None) -> Cohort:
     """Everything the rows of ``study`` (all studies when None) refer to."""
     c = Cohort()
-    sq = select(Subject, Study.code).join(Study, Study.id == Subject.study_id)
-    if study:
-        sq = sq.where(Study.code == study)
     by_pk: dict[int, tuple[str, str]] = {}
-    for subj, study_code in tx.session.execute(sq):
-        skey = (study_code, subj.subject_code)
-        by_pk[subj.id] = skey
-        c.subjects[skey] = SubjectInfo(
-            subj.id,
-            study_code,
-            subj.subject_code,
-            subj.sex,
-            subj.birth_year,
-            subj.enrolled_on,
-            subj.group_name,
-        )
-    parent = Sample.__table__.alias("parent")
-    from exolab.db.models import Visit
-
-    q = (
-        select(Sample, parent.c.sample_code, Visit.label)
-        .outerjoin(parent, parent.c.id == Sample.parent_id)
-        .outerjoin(Visit, Visit.id == Sample.visit_id)
-    )
-    if study:
-        q = q.where(Sample.subject_id.in_(list(by_pk)))
-    for s, parent_code, visit in tx.session.execute(q):
-        key = by_pk.get(s.subject_id) if s.subject_id is not None else None
-        spins = [
-            x
-            for x in (
-                _spin(s.spin1_g, s.spin1_min, s.spin1_temp_c, s.spin1_brake),
-                _spin(s.spin2_g, s.spin2_min, s.spin2_temp_c, s.spin2_brake),
-            )
-            if x
-        ]
-        c.samples[s.sample_code] = SampleInfo(
-            s.id,
-            s.sample_code,
-            parent_code,
+    for subj in export_rows.subject_infos(tx, study):
+        skey = (subj.study, subj.code)
+        by_pk[subj.pk] = skey
+        c.subjects[skey] = subj
+    for s in export_rows.sample_records(tx, list(by_pk) if study else None):
+        key = by_pk.get(s.subject_pk) if s.subject_pk is not None else None
+        spins = [x for x in (_spin(*spin) for spin in s.spins) if x]
+        c.samples[s.code] = SampleInfo(
+            s.pk,
+            s.code,
+            s.parent,
             s.biofluid,
             s.collected_at,
             key,
-            visit,
+            s.visit,
             s.tube,
             s.sprec,
             s.volume_ml,
@@ -187,36 +147,27 @@ def gather(tx: Tx, study: str | None) -> Cohort:
             if first is None or s.collected_at < first:
                 c.first_collection[key] = s.collected_at
     sample_pks = {s.pk: s.code for s in c.samples.values()}
-    steps: dict[int, list[str]] = {}
-    for iso_pk, method, params in tx.session.execute(
-        select(IsolationStep.isolation_id, IsolationStep.method, IsolationStep.params).order_by(
-            IsolationStep.isolation_id, IsolationStep.step_no
-        )
-    ):
-        detail = ", ".join(f"{k} {v}" for k, v in sorted((params or {}).items()) if v is not None)
-        steps.setdefault(iso_pk, []).append(f"{method} ({detail})" if detail else method)
-    for iso in tx.session.scalars(select(Isolation)):
-        code = sample_pks.get(iso.sample_id)
+    for iso in export_rows.isolation_records(tx):
+        code = sample_pks.get(iso.sample_pk)
         if code is None:
             continue
-        c.isolations[iso.isolation_code] = IsolationInfo(
-            iso.id,
-            iso.isolation_code,
+        steps = []
+        for method, params in iso.steps:
+            detail = ", ".join(f"{k} {v}" for k, v in sorted(params.items()) if v is not None)
+            steps.append(f"{method} ({detail})" if detail else method)
+        c.isolations[iso.code] = IsolationInfo(
+            iso.pk,
+            iso.code,
             code,
             iso.method,
             iso.isolated_on,
             iso.input_volume_ml,
             iso.final_volume_ul,
             iso.kit,
-            steps.get(iso.id, [iso.method]),
+            steps or [iso.method],
         )
-    for code, name, kind in tx.session.execute(select(Analyte.code, Analyte.name, Analyte.kind)):
-        c.analytes[code] = (name, kind)
-    for run_code, instrument in tx.session.execute(
-        select(AssayRun.run_code, AssayRun.instrument).where(AssayRun.instrument.is_not(None))
-    ):
-        if instrument:
-            c.instruments[run_code] = instrument
+    c.analytes.update(export_rows.analyte_names(tx))
+    c.instruments.update(export_rows.run_instruments(tx))
     # VISITNUM: visits in the order of their earliest study day across subjects
     earliest: dict[str, dict[str, int]] = {}
     for info in c.samples.values():
@@ -355,7 +306,7 @@ def _check_study(tx: Tx, study: str | None, required: bool) -> None:
         if required:
             raise ValidationFailed([FieldError("--study", "`export sdtm` needs --study STUDY")])
         return
-    if tx.session.scalar(select(Study.id).where(Study.code == study)) is None:
+    if not export_rows.study_exists(tx, study):
         raise ValidationFailed([FieldError("--study", f"no study {study}", study)])
 
 

@@ -58,6 +58,11 @@ class Tx:
     # transaction holds the database's write lock (SQLite) or the audit advisory lock (PostgreSQL).
     memo: dict[str, Any] = field(default_factory=dict)
 
+    def savepoint(self) -> Any:
+        """A nested transaction (context manager): leaving it by an exception undoes only what
+        was written inside, so a caller can try one row and carry on with the next."""
+        return self.session.begin_nested()
+
     def require_write(self, what: str = "change records") -> None:
         if not self.actor.can_write:
             raise PermissionDenied(

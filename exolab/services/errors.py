@@ -83,3 +83,13 @@ def database_error_text(exc: BaseException) -> str | None:
         if first
         else (f"the database refused the change ({kind})")
     )
+
+
+def unreachable_database_text(exc: BaseException) -> str | None:
+    """The first line of the driver's message when the database cannot be used at all (server
+    gone, file locked or unreadable: SQLAlchemy's ``OperationalError``); None otherwise."""
+    from sqlalchemy.exc import OperationalError
+
+    if not isinstance(exc, OperationalError):
+        return None
+    return str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)

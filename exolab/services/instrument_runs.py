@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
-from exolab.db.models import AssayRun, InstrumentRun, Isolation, Readout
+from exolab.db.models import AssayRun, InstrumentRun, Isolation, Readout, Sample
 from exolab.services.context import Tx
 from exolab.services.errors import NotFound
 
@@ -158,3 +158,27 @@ def runs_of_isolation(tx: Tx, isolation_code: str) -> list[RunOut]:
         .order_by(Readout.run_code)
     ).all()
     return [get_run(tx, c) for c in codes]
+
+
+def run_exists(tx: Tx, run_code: str) -> bool:
+    """Whether an assay run with this id is stored (typed in a CSV or read from a file)."""
+    return tx.session.scalar(select(AssayRun.id).where(AssayRun.run_code == run_code)) is not None
+
+
+def targets(tx: Tx, ids: set[str]) -> dict[str, tuple[str, str]]:
+    """id -> ("isolation_id" | "sample_id", id) for the ids that exist (an isolation id wins
+    over a sample id spelled the same)."""
+    found: dict[str, tuple[str, str]] = {}
+    if not ids:
+        return found
+    for code in tx.session.scalars(
+        select(Isolation.isolation_code).where(Isolation.isolation_code.in_(sorted(ids)))
+    ):
+        found[code] = ("isolation_id", code)
+    rest = sorted(ids - set(found))
+    if rest:
+        for code in tx.session.scalars(
+            select(Sample.sample_code).where(Sample.sample_code.in_(rest))
+        ):
+            found[code] = ("sample_id", code)
+    return found

@@ -15,7 +15,6 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from exolab.db.engine import Database
 from exolab.services.context import Actor, Lab
 from exolab.services.errors import ExolabError, ValidationFailed
 from exolab.settings import Settings
@@ -99,13 +98,13 @@ class ExolabApp(App[int]):
         user: str,
         *,
         settings: Settings | None = None,
-        database: Database | None = None,
         log_path: Path | None = None,
     ) -> None:
+        from exolab.services.setup import open_lab_at
+
         super().__init__()
         self.settings = settings or Settings()
-        self.db = database or Database(url)
-        self.lab = Lab(self.db, user, check_schema=False)
+        self.lab: Lab = open_lab_at(url, user, check_schema=False)
         self.actor = Actor(user, "viewer")
         self.actor_loaded = False
         self.warmed_up = False
@@ -118,7 +117,9 @@ class ExolabApp(App[int]):
 
         self.key_gate = KeyGate(self)
         self.unexpected: list[BaseException] = []  # reported bugs, newest last (tests read it)
-        self.url_display = database_label(self.db.engine.url)
+        from exolab.services.setup import database_label
+
+        self.url_display = database_label(self.lab)
 
     # -- start-up ----------------------------------------------------------------------------
 
@@ -188,10 +189,10 @@ class ExolabApp(App[int]):
         elif isinstance(exc, ExolabError):
             self.notify(str(exc), title="Not done", severity="error", timeout=8)
         else:
-            from sqlalchemy.exc import OperationalError
+            from exolab.services.errors import unreachable_database_text
 
-            if isinstance(exc, OperationalError):
-                text = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            text = unreachable_database_text(exc)
+            if text is not None:
                 self.notify(f"database: {text}", title="Database", severity="error", timeout=8)
             else:
                 self.report_unexpected(exc, "worker")
@@ -493,20 +494,9 @@ class ExolabApp(App[int]):
         self.push_screen(ExportScreen())
 
     def on_unmount(self) -> None:
-        self.db.dispose()
+        from exolab.services.setup import close_lab
 
-
-def database_label(url: Any) -> str:
-    """How the header names the database: ``sqlite lab.db``, ``postgresql db.example.org:5433/
-    lab``, ``postgresql lab (local socket)`` when the URL names no host."""
-    backend = url.get_backend_name()
-    if backend == "sqlite":
-        return f"sqlite {Path(url.database or ':memory:').name}"
-    name = url.database or "(default database)"
-    if not url.host:
-        return f"{backend} {name} (local socket)"
-    port = f":{url.port}" if url.port else ""
-    return f"{backend} {url.host}{port}/{name}"
+        close_lab(self.lab)
 
 
 def _warm_up() -> None:

@@ -10,12 +10,14 @@ import pytest
 from sqlalchemy import func, select
 
 from exolab.db.models import AssayRun, AuditEvent, ImportBatch, Visit
-from exolab.io.importer import ImportFailed, template, undo_batch
+from exolab.io.import_kinds import template
+from exolab.io.importer import ImportFailed
 from exolab.services.context import Lab
 from exolab.services.errors import Conflict, NotFound, PermissionDenied
 from exolab.services.readouts import readouts_of
 from exolab.services.samples import get_sample
 from exolab.services.subjects import get_subject
+from exolab.services.undo import undo_batch
 from exolab.services.users import add_user
 
 from .helpers import (

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from exolab.io.importer import undo_batch
 from exolab.services import readouts as readout_service
 from exolab.services import samples
 from exolab.services.context import Lab
 from exolab.services.errors import Conflict
 from exolab.services.readouts import readouts_of
+from exolab.services.undo import undo_batch
 from tests.io.helpers import READOUTS, SAMPLES, base_cohort, counts, load
 
 

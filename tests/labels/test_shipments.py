@@ -167,7 +167,7 @@ def test_scanned_receipt_reports_missing_and_unexpected(
 
 def test_tubes_from_another_site_are_registered(lab: Lab, db_url: str, tmp_path: Path) -> None:
     """Site A ships to site B (another database): B registers the tubes from the manifest."""
-    from exolab.commands.core import initialise
+    from exolab.services.setup import initialise
 
     site_b_url = f"sqlite:///{tmp_path / 'site_b.db'}"
     initialise(site_b_url, "tester")

@@ -52,13 +52,13 @@ class Scan:
 def scan_file(lab: Any, path: str) -> Scan:
     """Parse the file and look up which names already are ids (runs in a thread)."""
     from exolab.io import instruments
-    from exolab.io.instrument_import import _targets
     from exolab.io.instruments import DESCRIPTIONS
+    from exolab.services.instrument_runs import targets
 
     run = instruments.parse(path)
     names = run.sample_names()
     with lab.read() as tx:
-        known = _targets(tx, set(names))
+        known = targets(tx, set(names))
     h = run.header
     header = (
         f"[b]{escape(Path(path).name)}[/b]: {run.format} ({DESCRIPTIONS[run.format]})\n"

@@ -25,7 +25,7 @@ from exolab.tui.widgets.forms import MarkBox
 from exolab.tui.workers import run_task
 
 if TYPE_CHECKING:
-    from exolab.io.importer import OnDuplicate
+    from exolab.io.import_kinds import OnDuplicate
 
 IMPORT_KINDS = ["subjects", "cell_sources", "samples", "isolations", "readouts"]
 PREVIEW_ROWS = 200
@@ -288,7 +288,7 @@ class UndoImportScreen(BaseScreen):
             )
 
     def action_undo(self) -> None:
-        from exolab.io.importer import undo_batch
+        from exolab.services.undo import undo_batch
         from exolab.tui.widgets.forms import ConfirmScreen
 
         t = self.query_one("#batches", DataTable)

@@ -1,0 +1,357 @@
+"""Rows of an import file applied to the database, one kind at a time (docs/import-formats.md).
+
+The header check and the row values shared by every path; then the row-by-row path: each row
+validated, looked up by its natural key, and created, compared, skipped or updated through the
+service functions (the one set of rules the UI and CLI use), in a savepoint so that every
+problem of the file is found. The bulk paths (:mod:`exolab.io.bulk`,
+:mod:`exolab.io.bulk_records`) get these functions handed in by :mod:`exolab.io.importer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from exolab.io.cells import import_cell
+from exolab.io.import_kinds import Kind, OnDuplicate
+from exolab.io.import_report import ImportReport
+from exolab.io.problems import Problems
+from exolab.io.reading import CsvFile, to_decimal_point
+from exolab.services import cell_sources, isolations, samples, subjects
+from exolab.services.common import validate
+from exolab.services.context import Tx
+from exolab.services.errors import (
+    Conflict,
+    ExolabError,
+    FieldError,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+    database_error_text,
+)
+
+# -- header --------------------------------------------------------------------------------
+
+
+def check_header(
+    kind: Kind,
+    src: CsvFile,
+    problems: Problems,
+    *,
+    ignore_extra: bool,
+    on_duplicate: OnDuplicate = "error",
+) -> dict[str, int]:
+    """Map import column -> field index; header problems are reported against row 1.
+
+    With ``on_duplicate="update"`` a file may carry only the key and the changed columns (a
+    partial update): the other required columns are then checked on each row that would
+    create a record."""
+    known = set(kind.columns)
+    index: dict[str, int] = {}
+    for i, (name, raw) in enumerate(zip(src.header, src.raw_header, strict=True)):
+        if not name:
+            problems.add(src.header_row, f"column {i + 1}", "empty column name in the header")
+            continue
+        if name in index:
+            problems.add(src.header_row, name, f"column '{raw.strip()}' appears twice")
+            continue
+        if name not in known:
+            if not ignore_extra:
+                problems.add(
+                    src.header_row,
+                    raw.strip(),
+                    f"unknown column for {kind.name}; expected some of: "
+                    f"{', '.join(kind.columns)} (or use --ignore-extra)",
+                )
+            continue
+        index[name] = i
+    partial_ok = on_duplicate == "update" and kind.name != "readouts"
+    for col in kind.required:
+        if col not in index and not (partial_ok and col not in kind.key_columns):
+            problems.add(src.header_row, col, "required column is missing")
+    if kind.name == "readouts" and "isolation_id" not in index and "sample_id" not in index:
+        problems.add(src.header_row, "isolation_id", "required column is missing (or sample_id)")
+    return index
+
+
+def row_values(
+    fields: list[str], width: int, index: dict[str, int]
+) -> tuple[dict[str, str] | None, str | None]:
+    """The row's known columns (stripped), or a ragged-row message."""
+    n = len(fields)
+    if n != width:
+        if n > width and not any(f.strip() for f in fields[width:]):
+            pass  # trailing empty fields from a spreadsheet
+        else:
+            return None, (
+                f"row has {n} fields but the header has {width} columns "
+                "(a missing or extra separator, or an unquoted separator inside a value?)"
+            )
+    return {col: import_cell(fields[i]) for col, i in index.items()}, None
+
+
+# -- the row-by-row path (small kinds) -----------------------------------------------------
+
+
+def _find(tx: Tx, kind: Kind, m: Any) -> BaseModel | None:
+    try:
+        if kind.name == "subjects":
+            return subjects.get_subject(tx, m.study, m.subject_id)
+        if kind.name == "cell_sources":
+            return cell_sources.get_cell_source(tx, m.cell_source_id)
+        if kind.name == "samples":  # most rows are new: a cheap look first
+            found = samples.find_sample(tx, m.sample_id) is not None
+            return samples.get_sample(tx, m.sample_id) if found else None
+        if kind.name == "isolations":
+            return isolations.get_isolation(tx, m.isolation_id)
+    except NotFound:
+        return None
+    raise AssertionError(kind.name)
+
+
+def _as_input(kind: Kind, out: Any) -> dict[str, Any]:
+    if kind.name == "subjects":
+        return subjects.subject_as_input(out)
+    return dict(out.as_input())
+
+
+def _create(
+    tx: Tx, kind: Kind, data: dict[str, Any], batch_id: int | None, create_locations: bool
+) -> None:
+    if kind.name == "samples":
+        samples.insert_sample(tx, data, batch_id, create_locations=create_locations)
+        return
+    create: Callable[..., Any] = {
+        "subjects": subjects.create_subject,
+        "cell_sources": cell_sources.create_cell_source,
+        "isolations": isolations.record_isolation,
+    }[kind.name]
+    create(tx, data, batch_id)
+
+
+def _update(
+    tx: Tx,
+    kind: Kind,
+    m: Any,
+    changes: dict[str, Any],
+    reason: str,
+    batch_id: int | None,
+    create_locations: bool = False,
+) -> None:
+    if kind.name == "subjects":
+        subjects.update_subject(
+            tx, m.study, m.subject_id, changes, reason=reason, batch_id=batch_id
+        )
+    elif kind.name == "cell_sources":
+        cell_sources.update_cell_source(
+            tx, m.cell_source_id, changes, reason=reason, batch_id=batch_id
+        )
+    elif kind.name == "samples":
+        samples.update_sample(
+            tx,
+            m.sample_id,
+            changes,
+            reason=reason,
+            batch_id=batch_id,
+            create_locations=create_locations,
+        )
+    else:
+        isolations.update_isolation(tx, m.isolation_id, changes, reason=reason, batch_id=batch_id)
+
+
+def _same(column: str, a: Any, b: Any) -> bool:
+    if a == b:
+        return True
+    if isinstance(a, str) and isinstance(b, str):
+        return a.upper() == b.upper() if column == "sprec" else False
+    return False
+
+
+def differences(kind: Kind, row: Any, existing: Any, given: list[str]) -> list[str]:
+    """Columns given in the file whose value differs from the stored record.
+
+    A blank cell means "not given" and is not compared (an update leaves it unchanged)."""
+    try:
+        current: Any = validate(kind.model, _as_input(kind, existing))
+    except ValidationFailed:
+        current = None
+    out = []
+    for col in given:
+        if col in kind.key_columns:
+            continue
+        new = getattr(row, col)
+        old = getattr(current, col) if current is not None else _as_input(kind, existing)[col]
+        if not _same(col, new, old):
+            out.append(col)
+    return out
+
+
+def _report_failed(
+    problems: Problems, row: int, exc: ExolabError, kind: Kind, data: dict[str, Any]
+) -> None:
+    if isinstance(exc, ValidationFailed):
+        for e in exc.errors:
+            col = e.field or kind.key_columns[0]
+            problems.add(row, col, e.message, e.value or data.get(col))
+    elif isinstance(exc, Conflict):
+        col = exc.field or kind.key_columns[-1]
+        problems.add(row, col, str(exc), data.get(col))
+    else:
+        problems.add(row, kind.key_columns[0], str(exc))
+
+
+def _convert_numbers(kind: Kind, data: dict[str, Any], decimal_comma: bool) -> None:
+    if not decimal_comma:
+        return
+    for col in kind.numeric_columns & data.keys():
+        v = data[col]
+        if v:
+            data[col] = to_decimal_point(v)
+
+
+def _import_rows(
+    tx: Tx,
+    kind: Kind,
+    src: CsvFile,
+    index: dict[str, int],
+    report: ImportReport,
+    problems: Problems,
+    on_duplicate: OnDuplicate,
+    create_locations: bool = False,
+) -> None:
+    width = len(src.header)
+    seen: dict[tuple[Any, ...], int] = {}
+    absent = [c for c in kind.required if c not in index]  # a partial update file
+    for rownum, fields in src.rows():
+        data, ragged = row_values(fields, width, index)
+        if data is None:
+            problems.add(rownum, src.ragged_column(len(fields)), ragged or "ragged row")
+            report.refused += 1
+            continue
+        _convert_numbers(kind, data, src.decimal_comma)
+        try:
+            m = (
+                _partial_row(tx, kind, data, absent)
+                if absent and on_duplicate == "update"
+                else validate(kind.model, data)
+            )
+        except ValidationFailed as exc:
+            _report_failed(problems, rownum, exc, kind, data)
+            report.refused += 1
+            continue
+        key = tuple(getattr(m, c) for c in kind.key_columns)
+        first = seen.get(key)
+        if first is not None:
+            problems.add(
+                rownum,
+                kind.key_columns[-1],
+                f"duplicate key {'/'.join(str(k) for k in key)}: also on row {first}",
+            )
+            report.refused += 1
+            continue
+        seen[key] = rownum
+        existing = _find(tx, kind, m)
+        apply_row(
+            tx, kind, rownum, m, data, existing, report, problems, on_duplicate, create_locations
+        )
+
+
+def apply_row(
+    tx: Tx,
+    kind: Kind,
+    rownum: int,
+    m: Any,
+    data: dict[str, Any],
+    existing: Any,
+    report: ImportReport,
+    problems: Problems,
+    on_duplicate: OnDuplicate,
+    create_locations: bool = False,
+) -> None:
+    """Create one record or compare it with the stored one (``existing``) and skip, update
+    or report it, in a savepoint; the row-by-row path, and the bulk path's rows whose key
+    is already stored (docs/bulk-imports.md)."""
+    before = problems.count
+    key = tuple(getattr(m, c) for c in kind.key_columns)
+    reason = f"import of {problems.file_name}"
+    try:
+        with tx.savepoint():
+            if existing is None:
+                _create(tx, kind, data, report.batch_id, create_locations)
+                report.created += 1
+                return
+            given = [c for c, v in data.items() if v]
+            diff_cols = differences(kind, m, existing, given)
+            if not diff_cols:
+                report.unchanged += 1
+            elif on_duplicate == "skip":
+                report.skipped += 1
+            elif on_duplicate == "update":
+                _update(
+                    tx,
+                    kind,
+                    m,
+                    {c: data[c] for c in diff_cols},
+                    reason,
+                    report.batch_id,
+                    create_locations,
+                )
+                report.updated += 1
+            else:
+                old = _as_input(kind, existing)
+                shown = ", ".join(
+                    f"{c} '{_text(old.get(c))}' -> '{data[c]}'" for c in diff_cols[:4]
+                )
+                problems.add(
+                    rownum,
+                    diff_cols[0],
+                    f"{kind.entity} {'/'.join(str(k) for k in key)} already exists with "
+                    f"different values ({shown}); use --on-duplicate skip or update",
+                    data[diff_cols[0]],
+                )
+    except PermissionDenied:
+        raise
+    except ExolabError as exc:
+        _report_failed(problems, rownum, exc, kind, data)
+    except Exception as exc:  # the database refused the row: say so without SQL or values
+        plain = database_error_text(exc)
+        if plain is None:
+            raise
+        problems.add(rownum, kind.key_columns[-1], plain)
+    if problems.count > before:
+        report.refused += 1
+
+
+def _partial_row(tx: Tx, kind: Kind, data: dict[str, str], absent: list[str]) -> Any:
+    """A row of a partial update file (key + changed columns): the stored record with the
+    given cells over it. A key that does not exist yet would create a record, which needs
+    every required column."""
+    from types import SimpleNamespace
+
+    key = SimpleNamespace(**{c: data.get(c, "") for c in kind.key_columns})
+    existing = _find(tx, kind, key) if all(getattr(key, c) for c in kind.key_columns) else None
+    if existing is None:
+        shown = "/".join(str(getattr(key, c)) for c in kind.key_columns)
+        raise ValidationFailed(
+            [
+                FieldError(
+                    absent[0],
+                    f"{kind.entity} {shown} does not exist; creating it needs the column(s) "
+                    f"{', '.join(absent)} (this file has only some columns, for an update)",
+                )
+            ]
+        )
+    return validate(kind.model, _as_input(kind, existing) | {c: v for c, v in data.items() if v})
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
