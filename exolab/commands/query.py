@@ -208,11 +208,11 @@ def _on_driver(args: argparse.Namespace, read: Callable[[Any], T]) -> T | None:
         return None
     try:
         if wanted and reader.dialect == "postgresql":
-            login, superuser, admin = reader.first(
+            login, superuser, admin = reader.all(
                 "SELECT session_user, (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),"
                 " EXISTS (SELECT 1 FROM users WHERE name = session_user AND role = 'admin'"
                 " AND active)"
-            )
+            )[0]
             if wanted != login and not (superuser or admin):
                 return None  # the service path refuses
 
@@ -220,7 +220,7 @@ def _on_driver(args: argparse.Namespace, read: Callable[[Any], T]) -> T | None:
             return None
         return read(reader)
     finally:
-        reader.connection.close()
+        reader.close()
 
 
 def cmd_patient(args: argparse.Namespace) -> int:
@@ -267,7 +267,7 @@ def cmd_patient(args: argparse.Namespace) -> int:
 
 def cmd_cohort(args: argparse.Namespace) -> int:
     from exolab.commands.output import emit
-    from exolab.services.cohort import output_row, summary
+    from exolab.services.cohort_summary import output_row, summary
 
     rows = _on_driver(
         args,
@@ -281,21 +281,20 @@ def cmd_cohort(args: argparse.Namespace) -> int:
             method=args.method,
         ),
     )
-    if rows is None:
-        from exolab.services.queries import cohort_summary
+    if rows is None:  # the service path: its messages for a missing or outdated database
+        from exolab.db.raw import reader_for
 
         lab = open_lab(args)
         with lab.read() as tx:
-            found = cohort_summary(
-                tx,
+            rows = summary(
+                reader_for(tx),
                 args.analyte,
-                study=args.study,
-                by=args.by,
-                change=args.change,
+                args.study,
+                args.by,
+                args.change,
                 biofluid=args.biofluid,
                 method=args.method,
             )
-        rows = [r.model_dump() for r in found]
     out = [output_row(r) for r in rows]
     columns = [
         args.by,
@@ -313,7 +312,7 @@ def cmd_cohort(args: argparse.Namespace) -> int:
     ]
     if args.format == "table":
         what = "change from baseline" if args.change else "value"
-        print(f"{rows[0]['analyte'] if rows else args.analyte}: {what} by {args.by}")
+        print(f"{rows[0].analyte if rows else args.analyte}: {what} by {args.by}")
     if args.format == "csv":
         columns += ["analyte", "measure"]
     emit(out, columns, args.format)
@@ -325,32 +324,31 @@ def cmd_cohort(args: argparse.Namespace) -> int:
 
 def cmd_compare_methods(args: argparse.Namespace) -> int:
     from exolab.commands.output import emit
-    from exolab.services.cohort import compare
+    from exolab.services.method_comparison import compare
 
     pairs = _on_driver(
         args, lambda reader: compare(reader, args.analyte, args.study, with_pairs=args.pairs)
     )
-    if pairs is None:
-        from exolab.services.queries import compare_methods
+    if pairs is None:  # the service path: its messages for a missing or outdated database
+        from exolab.db.raw import reader_for
 
         lab = open_lab(args)
         with lab.read() as tx:
-            found = compare_methods(tx, args.analyte, study=args.study, with_pairs=args.pairs)
-        pairs = [m.model_dump() for m in found]
+            pairs = compare(reader_for(tx), args.analyte, args.study, with_pairs=args.pairs)
     if args.pairs:
         rows = [
             {
-                "method_a": m["method_a"],
-                "method_b": m["method_b"],
-                "assay": m["assay"],
-                "sample_id": p["sample_id"],
-                "a": p["a"],
-                "b": p["b"],
-                "difference": p["b"] - p["a"],
-                "unit": m["unit"],
+                "method_a": m.method_a,
+                "method_b": m.method_b,
+                "assay": m.assay,
+                "sample_id": p.sample_id,
+                "a": p.a,
+                "b": p.b,
+                "difference": p.b - p.a,
+                "unit": m.unit,
             }
             for m in pairs
-            for p in m["pairs"]
+            for p in m.pairs
         ]
         emit(
             rows,
@@ -377,7 +375,7 @@ def cmd_compare_methods(args: argparse.Namespace) -> int:
         "spearman_rho",
         "unit",
     ]
-    rows = [{k: v for k, v in m.items() if k != "pairs"} for m in pairs]
+    rows = [{k: getattr(m, k) for k in [*columns, "analyte"]} for m in pairs]
     emit(rows, columns + (["analyte"] if args.format == "csv" else []), args.format)
     return 0
 

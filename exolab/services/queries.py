@@ -45,8 +45,9 @@ from exolab.db.models import (
 from exolab.db.raw import reader_for
 from exolab.domain.replicates import summarise
 from exolab.domain.units import UnitError, convert
-from exolab.services import cohort, history
-from exolab.services.cohort import describe
+from exolab.domain.statistics import describe
+from exolab.services import cohort_summary as cohort
+from exolab.services import history, method_comparison
 from exolab.services.context import Tx
 from exolab.services.errors import FieldError, ValidationFailed
 from exolab.services.history import LONGITUDINAL_COLUMNS, Transform, Units
@@ -387,7 +388,7 @@ class CohortRow(BaseModel):
 
     def as_row(self) -> dict[str, Any]:
         """Output fields with the group field named after ``by`` (docs/longitudinal.md)."""
-        return cohort.output_row(self.__dict__)
+        return cohort.output_row(cohort.SummaryRow(**self.__dict__))
 
 
 class CohortPoint(BaseModel):
@@ -427,7 +428,7 @@ def cohort_points(
     found = cohort.points(
         reader_for(tx), analyte, study, by, change, biofluid=biofluid, method=method
     )
-    return [CohortPoint(**p) for p in found]
+    return [CohortPoint.model_validate(p, from_attributes=True) for p in found]
 
 
 def cohort_summary(
@@ -452,7 +453,7 @@ def cohort_summary(
     rows = cohort.summary(
         reader_for(tx), analyte, study, by, change, biofluid=biofluid, method=method
     )
-    return [CohortRow(**row) for row in rows]
+    return [CohortRow.model_validate(row, from_attributes=True) for row in rows]
 
 
 # -- method comparison ----------------------------------------------------------------------
@@ -495,5 +496,5 @@ def compare_methods(
     parent) is the mean of its replicate-averaged results there; a pair where either side is
     censored is counted in ``n_censored_pairs`` and left out of the statistics. With
     ``with_pairs`` the paired values, by sample id."""
-    rows = cohort.compare(reader_for(tx), analyte, study, with_pairs=with_pairs)
-    return [MethodPair(**row) for row in rows]
+    rows = method_comparison.compare(reader_for(tx), analyte, study, with_pairs=with_pairs)
+    return [MethodPair.model_validate(row, from_attributes=True) for row in rows]

@@ -11,6 +11,8 @@ The expectations are recomputed here from the spec alone.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import math
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -205,7 +207,7 @@ def _check(
     for r in rows:
         vals, subjects, censored = want[(r.value, r.unit)]
         assert (r.n, r.n_subjects, r.n_censored) == (len(vals), len(subjects), censored), r
-        for k, v in describe(vals).items():
+        for k, v in asdict(describe(vals)).items():
             got = getattr(r, k)
             assert got == (None if v is None else pytest.approx(v, rel=1e-9)), (r.value, k)
 
@@ -270,13 +272,13 @@ def test_sd_of_large_values_is_two_pass(loaded: tuple[Lab, list[dict[str, Any]]]
     with lab.read() as tx:
         (row,) = cohort_summary(tx, "particle_concentration", study=STUDY, by="visit")
     want = describe(PARTICLES)
-    assert row.sd == pytest.approx(want["sd"], rel=1e-9)
-    assert row.mean == pytest.approx(want["mean"], rel=1e-12)
+    assert row.sd == pytest.approx(want.sd, rel=1e-9)
+    assert row.mean == pytest.approx(want.mean, rel=1e-12)
     # the one-pass formula would be visibly off here, so the comparison above means something
     n = len(PARTICLES)
     naive = (sum(x * x for x in PARTICLES) - sum(PARTICLES) ** 2 / n) / (n - 1)
-    assert want["sd"] is not None
-    assert abs(math.sqrt(max(naive, 0.0)) - want["sd"]) > 1e-6 * want["sd"]
+    assert want.sd is not None
+    assert abs(math.sqrt(max(naive, 0.0)) - want.sd) > 1e-6 * want.sd
 
 
 @pytest.mark.parametrize("transaction", ["read", "write"])
@@ -313,7 +315,7 @@ def test_cells_read_plainly_give_the_same_statistics(
     first; too many values ("plain") or a value missing from the list, as one written after
     the listing would be ("unlisted"), read the value and unit as they are, with the same
     result."""
-    from exolab.services import cohort
+    from exolab.services import cohort_summary as cohort
 
     if mode == "plain":
         monkeypatch.setattr(cohort, "_MAX_CELLS", 0)
@@ -355,7 +357,7 @@ def test_queries_beside_the_main_read(
     from sqlalchemy import text
 
     from exolab.db import raw
-    from exolab.services import cohort
+    from exolab.services import set_reads
 
     lab, _ = loaded
     opened: list[str] = []
@@ -374,7 +376,7 @@ def test_queries_beside_the_main_read(
 
         return spy
 
-    monkeypatch.setattr(cohort, "second", second)
+    monkeypatch.setattr(set_reads, "second", second)
     with lab.read() as tx:
         beside = cohort_summary(tx, "GPC1", study=STUDY, by="visit")
     assert opened  # the visit order at least

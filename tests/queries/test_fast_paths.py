@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -102,7 +104,7 @@ def test_lean_cohort_equals_statistics_of_points(
     for r in rows:
         vals, subjects, censored = cells[(r.value, r.unit)]
         assert (r.n, r.n_subjects, r.n_censored) == (len(vals), len(subjects), censored)
-        for k, v in describe(vals).items():
+        for k, v in asdict(describe(vals)).items():
             got = getattr(r, k)
             assert (got is None) == (v is None), k
             if v is not None:
