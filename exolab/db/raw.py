@@ -34,7 +34,9 @@ Params = Mapping[str, Any]
 
 @functools.lru_cache(maxsize=256)
 def _pyformat(sql: str) -> str:
-    return _PLACEHOLDER.sub(r"%(\1)s", sql)
+    """``:name`` placeholders as psycopg's ``%(name)s``; a literal ``%`` (``LIKE 'A-%'``)
+    doubled, as psycopg reads ``%`` as the start of a placeholder."""
+    return _PLACEHOLDER.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
 class Reader(Protocol):

@@ -156,6 +156,7 @@ def _cell_sql(
     }
     return f"{by_index} * {len(units)} + {unit_index}", stands_for
 
+
 def cohort_sets(
     reader: Reader,
     analyte_pk: int,
@@ -276,6 +277,7 @@ def visit_order(reader: Reader, study: str | None) -> dict[str, float]:
         "JOIN visits v ON v.id = vm.visit_id GROUP BY v.label"
     )
     return {label: float(d) for label, d in reader.all(sql, params)}
+
 
 def summary(
     reader: Reader,

@@ -15,6 +15,9 @@ def test_placeholders_become_pyformat_for_psycopg() -> None:
     assert raw._pyformat("SELECT :a, x::text FROM t WHERE y = :b_2") == (
         "SELECT %(a)s, x::text FROM t WHERE y = %(b_2)s"
     )
+    assert raw._pyformat("SELECT 1 WHERE c LIKE 'A-%' AND d = :d") == (
+        "SELECT 1 WHERE c LIKE 'A-%%' AND d = %(d)s"
+    )
 
 
 def test_in_list() -> None:
