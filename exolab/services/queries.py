@@ -44,8 +44,8 @@ from exolab.db.models import (
 )
 from exolab.db.raw import reader_for
 from exolab.domain.replicates import summarise
-from exolab.domain.units import UnitError, convert
 from exolab.domain.statistics import describe
+from exolab.domain.units import UnitError, convert
 from exolab.services import cohort_summary as cohort
 from exolab.services import history, method_comparison
 from exolab.services.context import Tx

@@ -11,10 +11,9 @@ The expectations are recomputed here from the spec alone.
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import math
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 

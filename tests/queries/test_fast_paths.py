@@ -9,10 +9,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import math
 from collections.abc import Iterator
+from dataclasses import asdict
 from typing import Any
 
 import pytest
