@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from exolab.commands.common import UsageError, open_lab
@@ -114,7 +114,7 @@ TABLE_COLUMNS = [
 ]
 
 
-def baseline_of(row: dict[str, Any]) -> Any:
+def baseline_of(row: Mapping[str, Any]) -> Any:
     """The :class:`~exolab.domain.replicates.Baseline` of a longitudinal row (None if none)."""
     from exolab.domain.replicates import Baseline
 
@@ -132,7 +132,7 @@ def _bounded(censor: str | None, value: Any) -> Any:
     return f"{censor}{fmt(value)}"
 
 
-def _collapse(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _collapse(points: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One table line per replicate set (target x analyte x assay x run)."""
     from exolab.commands.output import fmt
     from exolab.domain.replicates import change_from
@@ -227,7 +227,7 @@ def cmd_patient(args: argparse.Namespace) -> int:
     from exolab.commands.output import emit, print_table, write_csv
     from exolab.services.history import LONGITUDINAL_COLUMNS, trajectory
 
-    points = (
+    points: Sequence[Mapping[str, Any]] | None = (
         None
         if args.normalise  # the normaliser reads through the ORM: the service path
         else _on_driver(
