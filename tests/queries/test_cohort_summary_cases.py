@@ -281,11 +281,19 @@ def test_sd_of_large_values_is_two_pass(loaded: tuple[Lab, list[dict[str, Any]]]
 
 
 @pytest.mark.parametrize("transaction", ["read", "write"])
+@pytest.mark.parametrize("statistic", ["MEAN", "MEDIAN"])
 def test_set_split_over_two_units_is_one_result(
-    loaded: tuple[Lab, list[dict[str, Any]]], transaction: str
+    loaded: tuple[Lab, list[dict[str, Any]]],
+    transaction: str,
+    statistic: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """In a read transaction the probe for split sets runs beside the main read, which is
-    read again merged when it finds one; in a write transaction it runs first."""
+    read again merged when it finds one; in a write transaction it runs first. The same
+    with a set statistic computed from the readouts (the median) rather than stored sums."""
+    from exolab.domain import replicates
+
+    monkeypatch.setattr(replicates, "SET_STATISTIC", getattr(replicates, statistic))
     lab, _ = loaded
 
     class Undo(Exception):
@@ -294,7 +302,8 @@ def test_set_split_over_two_units_is_one_result(
     with pytest.raises(Undo), getattr(lab, transaction)() as tx:
         (row,) = cohort_summary(tx, "creatinine", study=STUDY, by="visit")
         raise Undo
-    # P07: 1.0 mg/dL and 0.0012 g/dL are the two replicates of one set (mean 1.1 mg/dL)
+    # P07: 1.0 mg/dL and 0.0012 g/dL are the two replicates of one set (mean and median
+    # 1.1 mg/dL)
     assert (row.value, row.unit, row.n, row.n_subjects) == ("zeta", "mg/dL", 2, 2)
     assert (row.min, row.max) == (pytest.approx(1.1, rel=1e-12), 2.0)
     assert row.mean == pytest.approx(1.55, rel=1e-12)
