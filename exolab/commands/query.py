@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from exolab.commands.common import UsageError, open_lab
 
@@ -227,11 +227,16 @@ def cmd_patient(args: argparse.Namespace) -> int:
     from exolab.commands.output import emit, print_table, write_csv
     from exolab.services.history import LONGITUDINAL_COLUMNS, trajectory
 
-    points: Sequence[Mapping[str, Any]] | None = (
+    # written out as plain rows: the output writers take any dict
+    points: list[dict[str, Any]] | None = (
         None
         if args.normalise  # the normaliser reads through the ORM: the service path
         else _on_driver(
-            args, lambda reader: trajectory(reader, args.study, args.subject, args.analyte or None)
+            args,
+            lambda reader: cast(
+                "list[dict[str, Any]]",
+                trajectory(reader, args.study, args.subject, args.analyte or None),
+            ),
         )
     )
     if points is None:
