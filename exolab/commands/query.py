@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar, cast
 
 from exolab.commands.common import UsageError, open_lab
 
@@ -114,7 +114,7 @@ TABLE_COLUMNS = [
 ]
 
 
-def baseline_of(row: dict[str, Any]) -> Any:
+def baseline_of(row: Mapping[str, Any]) -> Any:
     """The :class:`~exolab.domain.replicates.Baseline` of a longitudinal row (None if none)."""
     from exolab.domain.replicates import Baseline
 
@@ -132,7 +132,7 @@ def _bounded(censor: str | None, value: Any) -> Any:
     return f"{censor}{fmt(value)}"
 
 
-def _collapse(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _collapse(points: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One table line per replicate set (target x analyte x assay x run)."""
     from exolab.commands.output import fmt
     from exolab.domain.replicates import change_from
@@ -208,11 +208,11 @@ def _on_driver(args: argparse.Namespace, read: Callable[[Any], T]) -> T | None:
         return None
     try:
         if wanted and reader.dialect == "postgresql":
-            login, superuser, admin = reader.first(
+            login, superuser, admin = reader.all(
                 "SELECT session_user, (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),"
                 " EXISTS (SELECT 1 FROM users WHERE name = session_user AND role = 'admin'"
                 " AND active)"
-            )
+            )[0]
             if wanted != login and not (superuser or admin):
                 return None  # the service path refuses
 
@@ -221,18 +221,23 @@ def _on_driver(args: argparse.Namespace, read: Callable[[Any], T]) -> T | None:
         warn_if_exposed(url)  # as the service path does (docs/security.md)
         return read(reader)
     finally:
-        reader.connection.close()
+        reader.close()
 
 
 def cmd_patient(args: argparse.Namespace) -> int:
     from exolab.commands.output import emit, print_table, write_csv
     from exolab.services.history import LONGITUDINAL_COLUMNS, trajectory
 
-    points = (
+    # written out as plain rows: the output writers take any dict
+    points: list[dict[str, Any]] | None = (
         None
         if args.normalise  # the normaliser reads through the ORM: the service path
         else _on_driver(
-            args, lambda reader: trajectory(reader, args.study, args.subject, args.analyte or None)
+            args,
+            lambda reader: cast(
+                "list[dict[str, Any]]",
+                trajectory(reader, args.study, args.subject, args.analyte or None),
+            ),
         )
     )
     if points is None:
@@ -273,7 +278,7 @@ def cmd_patient(args: argparse.Namespace) -> int:
 
 def cmd_cohort(args: argparse.Namespace) -> int:
     from exolab.commands.output import emit
-    from exolab.services.cohort import output_row, summary
+    from exolab.services.cohort_summary import output_row, summary
 
     rows = _on_driver(
         args,
@@ -287,21 +292,20 @@ def cmd_cohort(args: argparse.Namespace) -> int:
             method=args.method,
         ),
     )
-    if rows is None:
-        from exolab.services.queries import cohort_summary
+    if rows is None:  # the service path: its messages for a missing or outdated database
+        from exolab.db.raw import reader_for
 
         lab = open_lab(args)
         with lab.read() as tx:
-            found = cohort_summary(
-                tx,
+            rows = summary(
+                reader_for(tx),
                 args.analyte,
-                study=args.study,
-                by=args.by,
-                change=args.change,
+                args.study,
+                args.by,
+                args.change,
                 biofluid=args.biofluid,
                 method=args.method,
             )
-        rows = [r.model_dump() for r in found]
     out = [output_row(r) for r in rows]
     columns = [
         args.by,
@@ -319,7 +323,7 @@ def cmd_cohort(args: argparse.Namespace) -> int:
     ]
     if args.format == "table":
         what = "change from baseline" if args.change else "value"
-        print(f"{rows[0]['analyte'] if rows else args.analyte}: {what} by {args.by}")
+        print(f"{rows[0].analyte if rows else args.analyte}: {what} by {args.by}")
     if args.format == "csv":
         columns += ["analyte", "measure"]
     emit(out, columns, args.format)
@@ -331,32 +335,31 @@ def cmd_cohort(args: argparse.Namespace) -> int:
 
 def cmd_compare_methods(args: argparse.Namespace) -> int:
     from exolab.commands.output import emit
-    from exolab.services.cohort import compare
+    from exolab.services.method_comparison import compare
 
     pairs = _on_driver(
         args, lambda reader: compare(reader, args.analyte, args.study, with_pairs=args.pairs)
     )
-    if pairs is None:
-        from exolab.services.queries import compare_methods
+    if pairs is None:  # the service path: its messages for a missing or outdated database
+        from exolab.db.raw import reader_for
 
         lab = open_lab(args)
         with lab.read() as tx:
-            found = compare_methods(tx, args.analyte, study=args.study, with_pairs=args.pairs)
-        pairs = [m.model_dump() for m in found]
+            pairs = compare(reader_for(tx), args.analyte, args.study, with_pairs=args.pairs)
     if args.pairs:
         rows = [
             {
-                "method_a": m["method_a"],
-                "method_b": m["method_b"],
-                "assay": m["assay"],
-                "sample_id": p["sample_id"],
-                "a": p["a"],
-                "b": p["b"],
-                "difference": p["b"] - p["a"],
-                "unit": m["unit"],
+                "method_a": m.method_a,
+                "method_b": m.method_b,
+                "assay": m.assay,
+                "sample_id": p.sample_id,
+                "a": p.a,
+                "b": p.b,
+                "difference": p.b - p.a,
+                "unit": m.unit,
             }
             for m in pairs
-            for p in m["pairs"]
+            for p in m.pairs
         ]
         emit(
             rows,
@@ -383,7 +386,7 @@ def cmd_compare_methods(args: argparse.Namespace) -> int:
         "spearman_rho",
         "unit",
     ]
-    rows = [{k: v for k, v in m.items() if k != "pairs"} for m in pairs]
+    rows = [{k: getattr(m, k) for k in [*columns, "analyte"]} for m in pairs]
     emit(rows, columns + (["analyte"] if args.format == "csv" else []), args.format)
     return 0
 

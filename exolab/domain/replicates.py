@@ -1,8 +1,15 @@
 """Replicate sets, baselines and change from baseline: the one home of these rules
 (docs/longitudinal.md). The longitudinal stream (:mod:`exolab.services.history`), cohort
-summaries and points (:mod:`exolab.services.cohort`) and the ``exolab patient`` table all
-call these functions; the SQL of the replicate-set table (``readout_sets``) stores the sums
-:func:`set_mean` divides.
+summaries and points (:mod:`exolab.services.cohort_summary`), method comparison
+(:mod:`exolab.services.method_comparison`), the MISEV ratio, the wide export and the
+``exolab patient`` table all take a set's value from here.
+
+**The set statistic** (:data:`SET_STATISTIC`, the mean today) is decided here only: every
+reader calls :func:`summarise` (or :func:`set_statistic`). The replicate-set table
+(``readout_sets``) stores each set's count and sum of non-censored values; readers over it
+use them only when the statistic says it follows from them (:attr:`Statistic.sums_sql`, the
+mean), and otherwise take the set's values from ``readouts`` and call :func:`summarise`
+(:class:`exolab.services.set_reads.SetTerms`). Changing the statistic is one line here.
 
 Pure Python without SQLAlchemy or pydantic, so that the driver-only read paths can use it.
 """
@@ -10,7 +17,7 @@ Pure Python without SQLAlchemy or pydantic, so that the driver-only read paths c
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -21,16 +28,21 @@ __all__ = [
     "ABOVE",
     "BASELINE_RULE",
     "BELOW",
+    "MEAN",
+    "MEDIAN",
+    "SET_STATISTIC",
     "Baseline",
     "BaselineFinder",
     "Change",
     "SetSummary",
+    "Statistic",
     "baselines",
     "censor_direction",
     "change_from",
     "exact_change",
     "mean_and_cv",
     "set_mean",
+    "set_statistic",
     "summarise",
 ]
 
@@ -60,6 +72,49 @@ def censor_direction(censor: str | None) -> str | None:
     return None
 
 
+def _exact_median(values: Sequence[float]) -> Decimal:
+    xs = sorted(values)
+    mid = len(xs) // 2
+    if len(xs) % 2:
+        return decimals.exact(xs[mid])
+    return decimals.exact_mean(xs[mid - 1 : mid + 1])
+
+
+def _median(values: Sequence[float]) -> float:
+    if not all(map(math.isfinite, values)):
+        xs = sorted(values)
+        mid = len(xs) // 2
+        return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
+    return float(_exact_median(values))
+
+
+@dataclass(frozen=True, slots=True)
+class Statistic:
+    """How the value of a replicate set is computed from its non-censored numeric
+    replicates (a non-empty list): ``value`` as a float, ``exact`` unrounded (finite values
+    only; docs/exports.md). ``sums_sql`` is the statistic as a SQL expression of the set's
+    count ``{n}`` and sum ``{total}`` (what ``readout_sets`` stores) when it follows from
+    them, else None: then readers over ``readout_sets`` take the values from ``readouts``."""
+
+    name: str
+    value: Callable[[Sequence[float]], float]
+    exact: Callable[[Sequence[float]], Decimal]
+    sums_sql: str | None = None
+
+
+MEAN = Statistic("mean", decimals.mean, decimals.exact_mean, "{total} / {n}")
+MEDIAN = Statistic("median", _median, _exact_median)
+
+#: The statistic of a replicate set (docs/longitudinal.md, "Replicate sets"), read by every
+#: reader at call time through :func:`set_statistic`.
+SET_STATISTIC: Statistic = MEAN
+
+
+def set_statistic() -> Statistic:
+    """The statistic of a replicate set now in force (:data:`SET_STATISTIC`)."""
+    return SET_STATISTIC
+
+
 def mean_and_cv(values: Sequence[float]) -> tuple[float | None, float | None]:
     """(mean, CV %) of replicate values; CV needs two values and a non-zero mean."""
     if not values:
@@ -80,14 +135,15 @@ def set_mean(total: float | None, n: int) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class SetSummary:
-    """The summary of one replicate set: the mean and CV of its non-censored numeric
-    replicates, their number and the number of censored replicates."""
+    """The summary of one replicate set: its value (``mean``: the :data:`SET_STATISTIC` of
+    its non-censored numeric replicates, the mean today) and CV (SD / mean), their number
+    and the number of censored replicates."""
 
     mean: float | None
     n: int
     n_censored: int
     cv: float | None
-    exact: Decimal | None = None  # the mean of the typed decimals, unrounded (docs/exports.md)
+    exact: Decimal | None = None  # the value on the typed decimals, unrounded (docs/exports.md)
 
     @property
     def censored(self) -> bool:
@@ -96,10 +152,14 @@ class SetSummary:
 
 
 def summarise(values: Sequence[float], n_censored: int) -> SetSummary:
-    """Summary of a replicate set from its non-censored numeric values and censored count.
-    A censored replicate is counted, never averaged as a number."""
+    """Summary of a replicate set from its non-censored numeric values and censored count:
+    the set's value by :func:`set_statistic`. A censored replicate is counted, never
+    averaged as a number."""
     mean, cv = mean_and_cv(values)
-    exact = decimals.exact_mean(values) if values and all(map(math.isfinite, values)) else None
+    statistic = SET_STATISTIC
+    if values and statistic is not MEAN:
+        mean = statistic.value(values)
+    exact = statistic.exact(values) if values and all(map(math.isfinite, values)) else None
     return SetSummary(mean, len(values), n_censored, cv, exact)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 from exolab.db.raw import Reader, in_list
 from exolab.domain import decimals, visits
@@ -70,7 +70,54 @@ LONGITUDINAL_COLUMNS: list[str] = [
     "change_censor",
 ]
 
-Transform = Callable[[dict[str, Any]], None]
+
+class LongitudinalRow(TypedDict):
+    """One row of the longitudinal stream: the :data:`LONGITUDINAL_COLUMNS`, in that order
+    (docs/longitudinal.md, "Fields of a longitudinal row"), and ``normalisation`` when a
+    trajectory was normalised. A dict (not a dataclass) because the stream fills it in
+    place group by group and the export writes it as it is."""
+
+    study: str | None
+    subject_id: str | None
+    group: str | None
+    visit: str | None
+    visit_day: int | None
+    collected_at: datetime
+    sample_id: str
+    biofluid: str
+    isolation_id: str | None
+    method: str | None
+    analyte: str
+    assay: str
+    run_id: str | None
+    value: str
+    comparator: str
+    censor: str
+    qualitative: str | None
+    numeric_value: float | None
+    unit: str | None
+    lod: float | None
+    lloq: float | None
+    uloq: float | None
+    replicate: int
+    qc: str | None
+    std_value: float | None
+    std_unit: str | None
+    replicate_mean: float | None
+    replicate_n: int
+    replicate_n_censored: int
+    replicate_cv: float | None
+    baseline_flag: str | None
+    baseline_value: float | None
+    baseline_censor: str | None
+    change_from_baseline: float | None
+    pct_change_from_baseline: float | None
+    fold_change: float | None
+    change_censor: str | None
+    normalisation: NotRequired[str | None]
+
+
+Transform = Callable[[LongitudinalRow], None]
 
 
 def as_datetime(value: Any) -> datetime:
@@ -337,7 +384,7 @@ def subject_rows(
 # -- replicate summaries and baselines -------------------------------------------------------
 
 
-def _summarise_set(members: list[dict[str, Any]]) -> SetSummary:
+def _summarise_set(members: list[LongitudinalRow]) -> SetSummary:
     """Fill the replicate summary of one replicate set's rows and return it."""
     numbers = []
     n_censored = 0
@@ -355,7 +402,7 @@ def _summarise_set(members: list[dict[str, Any]]) -> SetSummary:
     return summary
 
 
-def _censoring(members: list[dict[str, Any]]) -> tuple[str | None, float | None]:
+def _censoring(members: list[LongitudinalRow]) -> tuple[str | None, float | None]:
     """(direction, limit) of a censored set: ``<``/``>`` when all its censored replicates
     agree (``<>`` otherwise), and the highest (``<``) or lowest (``>``) of their limits."""
     directions = {censor_direction(m["censor"]) for m in members if m["censor"] != "none"}
@@ -370,7 +417,7 @@ def _censoring(members: list[dict[str, Any]]) -> tuple[str | None, float | None]
     return direction, (max(limits) if direction == "<" else min(limits))
 
 
-def finish_group(rows: list[dict[str, Any]], sets: list[list[dict[str, Any]]]) -> None:
+def finish_group(rows: list[LongitudinalRow], sets: list[list[LongitudinalRow]]) -> None:
     """Fill replicate summaries and baselines of one subject x analyte x biofluid x method.
 
     ``rows`` are in collection order, ``sets`` the same rows as replicate sets (target x
@@ -433,7 +480,7 @@ def longitudinal(
     since: date | None = None,
     until: date | None = None,
     transform: Transform | None = None,
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[LongitudinalRow]:
     """One row per readout with the :data:`LONGITUDINAL_COLUMNS` keys, ordered by study,
     subject, analyte, biofluid, method and collection time.
 
@@ -471,7 +518,7 @@ def _stream(
     since: date | None = None,
     until: date | None = None,
     transform: Transform | None = None,
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[LongitudinalRow]:
     """:func:`longitudinal` once its subjects and analytes are known (subjects None: every
     subject of ``study``; analytes None: all)."""
     units = Units(reader)
@@ -486,11 +533,11 @@ def _stream(
 
 
 def _finished(
-    group: list[dict[str, Any]],
-    sets: list[list[dict[str, Any]]],
+    group: list[LongitudinalRow],
+    sets: list[list[LongitudinalRow]],
     since: date | None,
     until: date | None,
-) -> list[dict[str, Any]]:
+) -> list[LongitudinalRow]:
     """A complete group with its summaries and baselines, cut to the collection window."""
     finish_group(group, sets)
     if since is None and until is None:
@@ -512,13 +559,13 @@ def _rows(
     transform: Transform | None,
     since: date | None,
     until: date | None,
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[LongitudinalRow]:
     codes = units.code
-    blank: dict[str, Any] = dict.fromkeys(LONGITUDINAL_COLUMNS)
-    blank.update(replicate_n=0, replicate_n_censored=0)
-    group: list[dict[str, Any]] = []
-    sets: list[list[dict[str, Any]]] = []  # the group's replicate sets
-    members: list[dict[str, Any]] = []  # the current set
+    blank = cast(LongitudinalRow, dict.fromkeys(LONGITUDINAL_COLUMNS))
+    blank["replicate_n"] = blank["replicate_n_censored"] = 0
+    group: list[LongitudinalRow] = []
+    sets: list[list[LongitudinalRow]] = []  # the group's replicate sets
+    members: list[LongitudinalRow] = []  # the current set
     group_key: tuple[Any, ...] | None = None
     set_key: tuple[Any, ...] | None = None
     std_of: dict[tuple[int, Any], tuple[Any, Any]] = {}
@@ -623,7 +670,7 @@ def trajectory(
     subject: str,
     analytes: list[str] | None = None,
     transform_for: Callable[[list[int]], Transform] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[LongitudinalRow]:
     """Every result of one subject (rows as :func:`longitudinal` gives them); NotFound when
     the study has no such subject. ``transform_for(subject_pks)`` makes the row transform
     (normalisation), if any."""

@@ -44,12 +44,13 @@ from exolab.db.models import (
 )
 from exolab.db.raw import reader_for
 from exolab.domain.replicates import summarise
+from exolab.domain.statistics import describe
 from exolab.domain.units import UnitError, convert
-from exolab.services import cohort, history
-from exolab.services.cohort import describe
+from exolab.services import cohort_summary as cohort
+from exolab.services import history, method_comparison
 from exolab.services.context import Tx
 from exolab.services.errors import FieldError, ValidationFailed
-from exolab.services.history import LONGITUDINAL_COLUMNS, Transform, Units
+from exolab.services.history import LONGITUDINAL_COLUMNS, LongitudinalRow, Transform, Units
 
 __all__ = [
     "LONGITUDINAL_COLUMNS",
@@ -140,7 +141,7 @@ def _units(tx: Tx) -> Units:
     return Units(reader_for(tx))
 
 
-def iter_longitudinal(tx: Tx, flt: LongitudinalFilter) -> Iterator[dict[str, Any]]:
+def iter_longitudinal(tx: Tx, flt: LongitudinalFilter) -> Iterator[LongitudinalRow]:
     """Stream one row per readout with the :data:`LONGITUDINAL_COLUMNS` keys.
 
     One ordered SQL query (server-side cursor on PostgreSQL), ordered by study, subject,
@@ -244,8 +245,10 @@ class _Normaliser:
                 continue
         return {k: m for k, v in found.items() if (m := summarise(v, 0).mean) is not None}
 
-    def _per_ml_biofluid(self, row: dict[str, Any]) -> tuple[float, str] | str:
+    def _per_ml_biofluid(self, row: LongitudinalRow) -> tuple[float, str] | str:
         v, unit = row["std_value"], row["std_unit"]
+        if v is None or unit is None:
+            return "no numeric result"
         per_ml = _per_volume(v, unit)
         if per_ml is None:
             return f"unit {unit} is not a concentration"
@@ -256,7 +259,7 @@ class _Normaliser:
             return "isolation has no final volume"
         return per_ml[0] * (final_ul / 1000.0) / input_ml, per_ml[1]
 
-    def __call__(self, row: dict[str, Any]) -> None:
+    def __call__(self, row: LongitudinalRow) -> None:
         how = self.how
         if row["std_value"] is None or row["std_unit"] is None:
             row["normalisation"] = f"{how}: no numeric result"
@@ -337,7 +340,7 @@ def trajectory_for_subject(
 _POINT_FIELDS = set(TrajectoryPoint.model_fields)
 
 
-def _points(rows: Iterable[dict[str, Any]]) -> list[TrajectoryPoint]:
+def _points(rows: Iterable[LongitudinalRow]) -> list[TrajectoryPoint]:
     """TrajectoryPoints from rows this module built, whose values already have the model's
     types: made as ``model_construct`` makes a model (``__dict__`` plus the fields set), but
     without its per-field Python loop, since every row carries exactly the model's fields.
@@ -387,7 +390,7 @@ class CohortRow(BaseModel):
 
     def as_row(self) -> dict[str, Any]:
         """Output fields with the group field named after ``by`` (docs/longitudinal.md)."""
-        return cohort.output_row(self.__dict__)
+        return cohort.output_row(cohort.SummaryRow(**self.__dict__))
 
 
 class CohortPoint(BaseModel):
@@ -427,7 +430,7 @@ def cohort_points(
     found = cohort.points(
         reader_for(tx), analyte, study, by, change, biofluid=biofluid, method=method
     )
-    return [CohortPoint(**p) for p in found]
+    return [CohortPoint.model_validate(p, from_attributes=True) for p in found]
 
 
 def cohort_summary(
@@ -452,7 +455,7 @@ def cohort_summary(
     rows = cohort.summary(
         reader_for(tx), analyte, study, by, change, biofluid=biofluid, method=method
     )
-    return [CohortRow(**row) for row in rows]
+    return [CohortRow.model_validate(row, from_attributes=True) for row in rows]
 
 
 # -- method comparison ----------------------------------------------------------------------
@@ -495,5 +498,5 @@ def compare_methods(
     parent) is the mean of its replicate-averaged results there; a pair where either side is
     censored is counted in ``n_censored_pairs`` and left out of the statistics. With
     ``with_pairs`` the paired values, by sample id."""
-    rows = cohort.compare(reader_for(tx), analyte, study, with_pairs=with_pairs)
-    return [MethodPair(**row) for row in rows]
+    rows = method_comparison.compare(reader_for(tx), analyte, study, with_pairs=with_pairs)
+    return [MethodPair.model_validate(row, from_attributes=True) for row in rows]

@@ -15,6 +15,9 @@ def test_placeholders_become_pyformat_for_psycopg() -> None:
     assert raw._pyformat("SELECT :a, x::text FROM t WHERE y = :b_2") == (
         "SELECT %(a)s, x::text FROM t WHERE y = %(b_2)s"
     )
+    assert raw._pyformat("SELECT 1 WHERE c LIKE 'A-%' AND d = :d") == (
+        "SELECT 1 WHERE c LIKE 'A-%%' AND d = %(d)s"
+    )
 
 
 def test_in_list() -> None:
@@ -44,7 +47,7 @@ def test_connect(db_url: str, tmp_path: Path) -> None:
         assert raw.schema_revision(reader) == raw.SCHEMA_HEAD
         assert reader.first("SELECT count(*) FROM analytes")[0] > 0
     finally:
-        reader.connection.close()
+        reader.close()
     assert raw.connect(f"sqlite:///{tmp_path / 'missing.db'}") is None  # not created
     assert not (tmp_path / "missing.db").exists()
     assert raw.connect("mysql://x@y/z") is None
@@ -57,7 +60,7 @@ def test_schema_revision_of_a_database_without_one(tmp_path: Path) -> None:
     sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.commit()
     reader = raw.connect(f"sqlite:///{path}")
     assert reader is not None and raw.schema_revision(reader) is None
-    reader.connection.close()
+    reader.close()
 
 
 def test_database_file(lab: Lab, db_url: str) -> None:
@@ -74,13 +77,13 @@ def test_database_file(lab: Lab, db_url: str) -> None:
             try:
                 assert other.first("SELECT count(*) FROM analytes")[0] > 0
                 with pytest.raises(sqlite3.OperationalError, match="readonly"):
-                    other.connection.execute("DELETE FROM analytes")
+                    other.all("DELETE FROM analytes")
             finally:
-                other.connection.close()
+                other.close()
         else:
             assert raw.database_file(reader) is None
     with lab.write() as tx:
         reader = raw.reader_for(tx)
         assert reader.writing and raw.database_file(reader) is None
-    memory = raw.Reader(sqlite3.connect(":memory:"), "sqlite")
+    memory = raw.DriverReader(sqlite3.connect(":memory:"), "sqlite")
     assert raw.database_file(memory) is None

@@ -82,3 +82,24 @@ def test_exact_change_leaves_bounds_out() -> None:
     assert exact_change(300.0, Baseline(0, 50.0, "<")) is None
     assert exact_change(None, Baseline(0, 100.0)) is None
     assert exact_change(1.0, None) is None
+
+
+def test_the_set_statistic_is_one_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SET_STATISTIC decides a set's value for every reader (the mean today); the median is
+    the middle value, or the mean of the two middle ones, on the typed decimals."""
+    from decimal import Decimal
+
+    from exolab.domain import replicates
+
+    assert replicates.set_statistic() is replicates.MEAN
+    assert replicates.MEAN.sums_sql is not None  # follows from readout_sets' count and sum
+    assert replicates.MEDIAN.sums_sql is None  # does not: readers take readouts' values
+    assert summarise([226.3, 226.4, 300.0], 0).mean == pytest.approx(250.9)
+    monkeypatch.setattr(replicates, "SET_STATISTIC", replicates.MEDIAN)
+    odd = summarise([300.0, 226.3, 226.4], 2)
+    assert (odd.mean, odd.exact, odd.n, odd.n_censored) == (226.4, Decimal("226.4"), 3, 2)
+    assert odd.cv is not None and math.isclose(odd.cv, mean_and_cv([300.0, 226.3, 226.4])[1] or 0)
+    even = summarise([226.3, 226.4], 0)
+    assert even.mean == 226.35 and even.exact == Decimal("226.35")  # no float noise
+    assert summarise([], 1).censored and summarise([], 1).mean is None
+    assert summarise([math.inf, 1.0, 2.0], 0).mean == 2.0 and summarise([math.inf], 0).exact is None

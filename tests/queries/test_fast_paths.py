@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -102,7 +103,7 @@ def test_lean_cohort_equals_statistics_of_points(
     for r in rows:
         vals, subjects, censored = cells[(r.value, r.unit)]
         assert (r.n, r.n_subjects, r.n_censored) == (len(vals), len(subjects), censored)
-        for k, v in describe(vals).items():
+        for k, v in asdict(describe(vals)).items():
             got = getattr(r, k)
             assert (got is None) == (v is None), k
             if v is not None:

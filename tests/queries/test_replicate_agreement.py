@@ -1,6 +1,7 @@
 """One replicate rule (exolab.domain.replicates; docs/longitudinal.md, "Replicate sets"):
 the trajectory, cohort summary and points, method comparison, the MISEV ratio and the wide
-export give the same mean and n for the same replicate sets, on SQLite and PostgreSQL."""
+export give the same value and n for the same replicate sets, on SQLite and PostgreSQL; and
+when the domain's set statistic becomes the median, every one of them follows."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import statistics
 
 import pytest
 
+from exolab.domain import replicates
 from exolab.domain.replicates import summarise
 from exolab.io.export import write_wide
 from exolab.services.context import Lab
@@ -105,12 +107,19 @@ def _load(lab: Lab) -> None:
                     )
 
 
-def _expected(values: list[str]) -> tuple[float | None, int, int, float | None]:
-    """By the definition: mean and sample-SD CV of the uncensored values, censored counted."""
+STATISTIC = {"mean": statistics.fmean, "median": statistics.median}
+
+
+def _expected(
+    values: list[str], statistic: str = "mean"
+) -> tuple[float | None, int, int, float | None]:
+    """By the definition: the set's value (its statistic) and sample-SD CV (SD / mean) of the
+    uncensored values, censored counted."""
     numbers = [float(v) for v in values if not v.startswith("<")]
+    value = STATISTIC[statistic](numbers) if numbers else None
     mean = statistics.fmean(numbers) if numbers else None
     cv = 100 * statistics.stdev(numbers) / mean if mean and len(numbers) > 1 else None
-    return mean, len(numbers), len(values) - len(numbers), cv
+    return value, len(numbers), len(values) - len(numbers), cv
 
 
 def close(a: float | None, b: float | None) -> bool:
@@ -119,10 +128,18 @@ def close(a: float | None, b: float | None) -> bool:
     return math.isclose(a, b, rel_tol=1e-12)
 
 
-def test_replicate_summary_is_the_same_everywhere(lab: Lab) -> None:
+@pytest.mark.parametrize("statistic", ["mean", "median"])
+def test_replicate_summary_is_the_same_everywhere(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch, statistic: str
+) -> None:
+    """With the median, nothing but the domain's setting changes: every reader follows."""
+    monkeypatch.setattr(replicates, "SET_STATISTIC", getattr(replicates, statistic.upper()))
     _load(lab)
-    want = {key: _expected(values) for key, values in GPC1.items()}
-    assert summarise([1.0, 3.0], 1).mean == 2.0  # the rule the paths below call
+    want = {key: _expected(values, statistic) for key, values in GPC1.items()}
+    # the rule the paths below call
+    assert summarise([1.0, 2.0, 6.0], 1).mean == {"mean": 3.0, "median": 2.0}[statistic]
+    if statistic == "median":  # the data tell the two apart
+        assert want[("S1", "sec")][0] != _expected(GPC1[("S1", "sec")])[0]
     with lab.read() as tx:
         # the trajectory: every row of a set carries the set's summary
         for subject in ("S1", "S2"):
@@ -150,8 +167,8 @@ def test_replicate_summary_is_the_same_everywhere(lab: Lab) -> None:
         # MISEV: particles per ug protein from the replicate means
         for subject in ("S1", "S2"):
             report = misev_report(tx, f"ISO-{subject}-sec")
-            particles = _expected(PARTICLES[subject])[0]
-            protein = _expected(PROTEIN[subject])[0]
+            particles = _expected(PARTICLES[subject], statistic)[0]
+            protein = _expected(PROTEIN[subject], statistic)[0]
             assert particles is not None and protein is not None
             assert report.particles_per_ug_protein == pytest.approx(particles / protein, 1e-12)
         # the wide export: a cell of uncensored replicates holds their mean
