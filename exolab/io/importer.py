@@ -668,7 +668,8 @@ def run_import(
                         on_duplicate == "update" and any(c not in index for c in kind.required)
                     )
                 ):
-                    from exolab.io.bulk_records import RowRules, import_records
+                    from exolab.io.bulk_records import import_records
+                    from exolab.services.bulk_records import RowRules
 
                     row_rules = RowRules(
                         row_values, _convert_numbers, _report_failed, _find, apply_row
