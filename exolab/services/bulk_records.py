@@ -31,14 +31,22 @@ from exolab.db.base import utcnow
 from exolab.db.models import (
     Box,
     CellSource,
+    Freezer,
     Isolation,
     IsolationStep,
+    Rack,
     Sample,
     Study,
     Subject,
     Visit,
 )
-from exolab.domain.schemas import STEP_PARAM_COLUMNS, IsolationIn, SampleIn, SubjectIn
+from exolab.domain.schemas import (
+    STEP_PARAM_COLUMNS,
+    IsolationIn,
+    Location,
+    SampleIn,
+    SubjectIn,
+)
 from exolab.services import isolations as isolation_rules
 from exolab.services import lifecycle, storage
 from exolab.services import samples as sample_rules
@@ -118,6 +126,16 @@ class _Tube:
         self.dirty = False
 
 
+@dataclass(frozen=True)
+class _Box:
+    """A box as the position rules read it (``storage.check_position``)."""
+
+    id: int
+    path: str
+    n_rows: int
+    n_cols: int
+
+
 @dataclass
 class _Visit:
     id: int
@@ -152,12 +170,20 @@ class _Ids:
     (the import holds the write lock), the table's sequence on PostgreSQL."""
 
     def __init__(self, tx: Tx, table: str, pk: Any) -> None:
-        self.tx, self.table = tx, table
+        self.tx, self.table, self.pk = tx, table, pk
         self.free: list[int] = []
         self.next = 0
         self.block = 8
         if tx.dialect != "postgresql":
             self.next = int(tx.session.scalar(select(func.max(pk))) or 0) + 1
+
+    def skip_stored(self) -> None:
+        """After another writer in this transaction added rows (the per-record code): on
+        SQLite, take ids after theirs (PostgreSQL's sequence already does)."""
+        if self.tx.dialect != "postgresql":
+            self.next = max(
+                self.next, int(self.tx.session.scalar(select(func.max(self.pk))) or 0) + 1
+            )
 
     def take(self) -> int:
         if self.tx.dialect != "postgresql":
@@ -219,7 +245,14 @@ class _Loader:
         # kept for the whole import (the import holds the write lock)
         self.subjects: dict[tuple[str, str], int | None] = {}
         self.cells: dict[str, int | None] = {}
-        self.boxes: dict[str, Box | None] = {}
+        self.boxes: dict[str, _Box] = {}
+        # storage created by the file (--create-locations), written with the window
+        self.freezers: dict[str, int] | None = None  # code -> id, loaded on first need
+        self.racks: dict[tuple[int, str], int] = {}
+        self.new_storage: list[tuple[Any, dict[str, Any]]] = []
+        self.freezer_ids = _Ids(tx, "freezers", Freezer.id)
+        self.rack_ids = _Ids(tx, "racks", Rack.id)
+        self.box_ids = _Ids(tx, "boxes", Box.id)
         self.occupied: dict[tuple[int, str], str] = {}
         self.occupied_loaded: set[int] = set()
         self.sample_ids = _Ids(tx, "samples", Sample.id)
@@ -238,7 +271,15 @@ class _Loader:
             for rownum, data, m in chunk:
                 self.row(rownum, data, m, existing)
             self.end_chunk()
-        for ids in (self.sample_ids, self.visit_ids, self.iso_ids, self.subject_ids):
+        for ids in (
+            self.sample_ids,
+            self.visit_ids,
+            self.iso_ids,
+            self.subject_ids,
+            self.freezer_ids,
+            self.rack_ids,
+            self.box_ids,
+        ):
             ids.release()
 
     def row(
@@ -281,10 +322,13 @@ class _Loader:
                 self.create_locations,
             )
             if report.updated != updated and self.kind.name != "subjects":
-                # the services changed a tube: read it again
+                # the services changed a tube (and may have created storage): read it again
                 self.tubes.pop(m.sample_id, None)
                 self.load_tubes({m.sample_id})
                 self.occupied, self.occupied_loaded = {}, set()
+                self.freezers = None
+                for ids in (self.freezer_ids, self.rack_ids, self.box_ids):
+                    ids.skip_stored()
             return
         try:
             if self.kind.name == "samples":
@@ -388,8 +432,10 @@ class _Loader:
             {m.location.box_path for m in models if m.location is not None} - self.boxes.keys()
         )
         for part in _parts(paths):
-            for found in s.scalars(select(Box).where(Box.path.in_(part))):
-                self.boxes[found.path] = found
+            for pk, path, n_rows, n_cols in s.execute(
+                select(Box.id, Box.path, Box.n_rows, Box.n_cols).where(Box.path.in_(part))
+            ):
+                self.boxes[path] = _Box(pk, path, n_rows, n_cols)
         self.load_occupied({b.id for p in paths if (b := self.boxes.get(p)) is not None})
 
     def load_occupied(self, box_ids: set[int]) -> None:
@@ -476,7 +522,7 @@ class _Loader:
         box_pk = position = None
         if s.location is not None:
             box = self.box(s)
-            storage.check_position(box, s.location.position)
+            storage.check_position(cast(Any, box), s.location.position)
             if box.id not in self.occupied_loaded:
                 self.load_occupied({box.id})
             position = s.location.position
@@ -531,21 +577,57 @@ class _Loader:
         self.rows.append(row)
         self.tubes[s.sample_id] = _Tube(row, row)
 
-    def box(self, s: SampleIn) -> Box:
+    def box(self, s: SampleIn) -> _Box:
         loc = s.location
         assert loc is not None
         box = self.boxes.get(loc.box_path)
-        if box is None:
+        if box is None:  # (the per-record code may have created it since the chunk began)
+            for pk, n_rows, n_cols in self.tx.session.execute(
+                select(Box.id, Box.n_rows, Box.n_cols).where(Box.path == loc.box_path)
+            ):
+                box = self.boxes[loc.box_path] = _Box(pk, loc.box_path, n_rows, n_cols)
+                self.load_occupied({pk})
+                return box
             if not self.create_locations:
                 raise ValidationFailed(
                     [FieldError("location", storage.unknown_location(self.tx, loc), str(loc))]
                 )
-            self.flush_events()  # the storage service audits now: keep the chain in order
-            storage.add_location(self.tx, loc.box_path)
-            box = storage.find_box(self.tx, loc.box_path)
-            assert box is not None
-            self.boxes[loc.box_path] = box
+            box = self.boxes[loc.box_path] = self.new_box(loc)
             self.occupied_loaded.add(box.id)
+        return box
+
+    def new_box(self, loc: Location) -> _Box:
+        """Create a box (and its freezer and rack when missing) as ``storage.add_location``
+        does, with the same audit events, written with the window's rows."""
+        if self.freezers is None:
+            s = self.tx.session
+            self.freezers = {c: pk for c, pk in s.execute(select(Freezer.code, Freezer.id))}
+            self.racks = {
+                (f, code): pk
+                for pk, f, code in s.execute(select(Rack.id, Rack.freezer_id, Rack.code))
+            }
+        freezer_pk = self.freezers.get(loc.freezer)
+        if freezer_pk is None:
+            freezer_pk = self.freezers[loc.freezer] = self.freezer_ids.take()
+            new = storage.freezer_event(loc.freezer, None, None)
+            self.new_storage.append((Freezer, {"id": freezer_pk, **new}))
+            self.events.append(("create", "freezer", loc.freezer, None, new, None, None))
+            storage.note_created(self.tx, "freezer", loc.freezer)
+        rack_pk = self.racks.get((freezer_pk, loc.rack))
+        if rack_pk is None:
+            rack_pk = self.racks[(freezer_pk, loc.rack)] = self.rack_ids.take()
+            new = storage.rack_event(loc.rack)
+            self.new_storage.append((Rack, {"id": rack_pk, "freezer_id": freezer_pk, **new}))
+            path = f"{loc.freezer}/{loc.rack}"
+            self.events.append(("create", "rack", path, None, new, None, None))
+            storage.note_created(self.tx, "rack", path)
+        box = _Box(self.box_ids.take(), loc.box_path, storage.DEFAULT_ROWS, storage.DEFAULT_COLS)
+        new = storage.box_event(box.n_rows, box.n_cols)
+        self.new_storage.append(
+            (Box, {"id": box.id, "rack_id": rack_pk, "code": loc.box, "path": box.path, **new})
+        )
+        self.events.append(("create", "box", box.path, None, new, None, None))
+        storage.note_created(self.tx, "box", box.path)
         return box
 
     def visit(self, key: tuple[int, str], on: date) -> int:
@@ -671,6 +753,7 @@ class _Loader:
                 together = f" (rows {first}-{last} are written together)" if last > first else ""
                 self.problems.add(first, self.kind.key_columns[-1], plain + together)
         self.rows, self.window_rows, self.steps, self.events = [], [], [], []
+        self.new_storage = []
         for t in self.tubes.values():
             t.row, t.dirty = None, False
         for v in self.visits.values():
@@ -684,6 +767,10 @@ class _Loader:
 
     def _write(self) -> None:
         conn = self.tx.session.connection()
+        for level in (Freezer, Rack, Box):
+            made = [row for t, row in self.new_storage if t is level]
+            if made:
+                conn.execute(insert(level), made)
         new_visits = [
             {"id": v.id, "subject_id": k[0], "label": k[1], "visit_date": v.visit_date}
             for k, v in self.visits.items()
