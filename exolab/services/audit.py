@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -79,12 +80,17 @@ def _last_hash(tx: Tx) -> str:
     return str(prev)
 
 
-def _chained(tx: Tx, prev: str, spec: EventSpec) -> dict[str, Any]:
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _chained(tx: Tx, prev: str, spec: EventSpec, at: str | None = None) -> dict[str, Any]:
     """The stored row of one event chained after ``prev``: the one definition of which
-    fields are hashed (the login too, since migration 0009), for one event or many."""
+    fields are hashed (the login too, since migration 0009), for one event or many (``at``:
+    the time they are written together)."""
     action, entity, entity_id, old, new, reason, batch_id = spec
     fields: dict[str, Any] = {
-        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "at": at or _now(),
         "user": tx.actor.name,
         "action": action,
         "entity": entity,
@@ -135,18 +141,28 @@ def append_event(
     return int(event_id)
 
 
-def append_events(tx: Tx, events: list[EventSpec]) -> None:
+def append_events(
+    tx: Tx,
+    events: list[EventSpec],
+    insert_rows: Callable[[list[dict[str, Any]]], None] | None = None,
+) -> None:
     """Append many events in one executemany, chained exactly as :func:`append_event` would
-    chain them one by one (same fields, same hash): the bulk import's per-record events."""
+    chain them one by one (same fields, same hash), stamped with the one time they are
+    written at: the bulk import's per-record events. ``insert_rows`` writes the rows (by
+    default Core's executemany)."""
     if not events:
         return
     prev = _last_hash(tx)
+    at = _now()
     rows = []
     for spec in events:
-        row = _chained(tx, prev, spec)
+        row = _chained(tx, prev, spec, at)
         rows.append(row)
         prev = row["hash"]
-    tx.session.connection().execute(insert(AuditEvent), rows)
+    if insert_rows is None:
+        tx.session.connection().execute(insert(AuditEvent), rows)
+    else:
+        insert_rows(rows)
     tx.memo["audit_last_hash"] = prev
 
 

@@ -21,6 +21,7 @@ Rows whose key is already stored go through the per-record code (compare, skip, 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol, cast
@@ -29,6 +30,7 @@ from sqlalchemy import bindparam, func, insert, select, text, update
 
 from exolab.db.base import utcnow
 from exolab.db.models import (
+    AuditEvent,
     Box,
     CellSource,
     Freezer,
@@ -212,6 +214,33 @@ class _Ids:
                 {"t": self.table, "v": self.free[-1]},
             )
             self.free = []
+
+
+def insert_many(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
+    """``conn.execute(insert(table), rows)``. On SQLite the rows go to the driver's
+    executemany as tuples, each value through its column's own bind processor (what Core does
+    per row, done here per column): every row has the same keys, and every column with a
+    default is given. PostgreSQL (psycopg adapts JSON parameters its own way) takes Core's
+    path, as does any other shape of rows."""
+    if not rows:
+        return
+    t = table.__table__
+    cols = list(rows[0])
+    given = set(cols)
+    if (
+        conn.dialect.name != "sqlite"
+        or any(c.default is not None and c.name not in given for c in t.c)
+        or any(len(r) != len(cols) for r in rows)
+    ):
+        conn.execute(insert(table), rows)
+        return
+    procs = [(c, t.c[c].type.bind_processor(conn.dialect)) for c in cols]
+    names = ", ".join(f'"{c}"' for c in cols)
+    sql = f'INSERT INTO "{t.name}" ({names}) VALUES ({", ".join("?" * len(cols))})'
+    conn.exec_driver_sql(
+        sql,
+        [tuple(v if (v := r[c]) is None or p is None else p(v) for c, p in procs) for r in rows],
+    )
 
 
 class _Loader:
@@ -734,7 +763,11 @@ class _Loader:
     # -- writing ------------------------------------------------------------------------------
 
     def flush_events(self) -> None:
-        append_events(self.tx, self.events)
+        append_events(
+            self.tx,
+            self.events,
+            lambda rows: insert_many(self.tx.session.connection(), AuditEvent, rows),
+        )
         self.events = []
 
     def write(self) -> None:
@@ -770,14 +803,14 @@ class _Loader:
         for level in (Freezer, Rack, Box):
             made = [row for t, row in self.new_storage if t is level]
             if made:
-                conn.execute(insert(level), made)
+                insert_many(conn, level, made)
         new_visits = [
             {"id": v.id, "subject_id": k[0], "label": k[1], "visit_date": v.visit_date}
             for k, v in self.visits.items()
             if v.new
         ]
         if new_visits:
-            conn.execute(insert(Visit), new_visits)
+            insert_many(conn, Visit, new_visits)
         moved = [
             {"pk": v.id, "on": v.visit_date} for v in self.visits.values() if v.dirty and not v.new
         ]
@@ -790,9 +823,9 @@ class _Loader:
             table: Any = {"samples": Sample, "subjects": Subject}.get(self.kind.name, Isolation)
             for row in self.rows:
                 row.pop("_at", None)
-            conn.execute(insert(table), self.rows)
+            insert_many(conn, table, self.rows)
         if self.steps:
-            conn.execute(insert(IsolationStep), self.steps)
+            insert_many(conn, IsolationStep, self.steps)
         changed = [
             {"pk": t.id, "left": t.volume_ml, "taken": t.volume_taken_ml, "v": t.version}
             for t in self.tubes.values()
@@ -826,4 +859,25 @@ def write_records(
     """Write the validated chunks of a subjects, cell sources, samples or isolations file
     (``io.bulk_records`` reads them) into the import's transaction."""
     tx.require_write(f"import {kind.name}")
-    _Loader(tx, kind, report, problems, on_duplicate, create_locations, rules).run(chunks)
+    with _page_cache(tx):
+        _Loader(tx, kind, report, problems, on_duplicate, create_locations, rules).run(chunks)
+
+
+SQLITE_CACHE_KIB = 65_536
+
+
+@contextmanager
+def _page_cache(tx: Tx) -> Iterator[None]:
+    """On SQLite, a larger page cache for the import's connection while it writes: the
+    indexes of a large file's rows and events no longer fit SQLite's default 2 MB, and every
+    insert then reads index pages back from the file (docs/bulk-imports.md)."""
+    if tx.dialect != "sqlite":
+        yield
+        return
+    conn = tx.session.connection()
+    before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size = {int(before or -2000)}")
