@@ -663,7 +663,7 @@ def run_import(
                     import_readouts(tx, src, index, report, problems, on_duplicate, rules)
                 elif (
                     bulk
-                    and kind.name in ("subjects", "samples", "isolations")
+                    and kind.name in ("subjects", "cell_sources", "samples", "isolations")
                     and not (
                         on_duplicate == "update" and any(c not in index for c in kind.required)
                     )

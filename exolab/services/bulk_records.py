@@ -44,11 +44,13 @@ from exolab.db.models import (
 )
 from exolab.domain.schemas import (
     STEP_PARAM_COLUMNS,
+    CellSourceIn,
     IsolationIn,
     Location,
     SampleIn,
     SubjectIn,
 )
+from exolab.services import cell_sources as cell_source_rules
 from exolab.services import isolations as isolation_rules
 from exolab.services import lifecycle, storage
 from exolab.services import samples as sample_rules
@@ -288,13 +290,18 @@ class _Loader:
         self.visit_ids = _Ids(tx, "visits", Visit.id)
         self.iso_ids = _Ids(tx, "isolations", Isolation.id)
         self.subject_ids = _Ids(tx, "subjects", Subject.id)
+        self.cell_ids = _Ids(tx, "cell_sources", CellSource.id)
         self.studies: dict[str, int | None] = {}
         self.sprec = sample_rules.SprecMemo()
         self.step_memo: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
 
     def run(self, chunks: Iterator[Chunk]) -> None:
         for chunk in chunks:
-            models = [m for _, _, m in chunk if isinstance(m, SampleIn | IsolationIn | SubjectIn)]
+            models = [
+                m
+                for _, _, m in chunk
+                if isinstance(m, SampleIn | IsolationIn | SubjectIn | CellSourceIn)
+            ]
             existing = self.stored_keys(models)
             self.preload(models)
             for rownum, data, m in chunk:
@@ -305,6 +312,7 @@ class _Loader:
             self.visit_ids,
             self.iso_ids,
             self.subject_ids,
+            self.cell_ids,
             self.freezer_ids,
             self.rack_ids,
             self.box_ids,
@@ -350,13 +358,13 @@ class _Loader:
                 self.on_duplicate,
                 self.create_locations,
             )
-            if report.updated != updated and self.kind.name != "subjects":
+            if report.updated != updated and self.kind.name in ("samples", "isolations"):
                 # the services changed a tube (and may have created storage): read it again
                 self.tubes.pop(m.sample_id, None)
                 self.load_tubes({m.sample_id})
                 self.occupied, self.occupied_loaded = {}, set()
                 self.freezers = None
-                for ids in (self.freezer_ids, self.rack_ids, self.box_ids):
+                for ids in (self.visit_ids, self.freezer_ids, self.rack_ids, self.box_ids):
                     ids.skip_stored()
             return
         try:
@@ -364,6 +372,8 @@ class _Loader:
                 self.new_sample(m)
             elif self.kind.name == "subjects":
                 self.new_subject(m)
+            elif self.kind.name == "cell_sources":
+                self.new_cell_source(m)
             else:
                 self.new_isolation(m)
             report.created += 1
@@ -393,6 +403,9 @@ class _Loader:
         if self.kind.name == "samples":
             col: Any = Sample.sample_code
             codes = [m.sample_id for m in models]
+        elif self.kind.name == "cell_sources":
+            col = CellSource.code
+            codes = [m.cell_source_id for m in models]
         else:
             col = Isolation.isolation_code
             codes = [m.isolation_id for m in models]
@@ -423,6 +436,8 @@ class _Loader:
             return
         if self.kind.name == "isolations":
             self.load_tubes({m.sample_id for m in models})
+            return
+        if self.kind.name == "cell_sources":
             return
         self.load_tubes({m.parent_sample_id for m in models if m.parent_sample_id})
         cells = sorted({m.cell_source_id for m in models if m.cell_source_id} - self.cells.keys())
@@ -749,6 +764,31 @@ class _Loader:
         )
         self.rows.append(row)
 
+    def new_cell_source(self, m: CellSourceIn) -> None:
+        """As ``cell_sources.create_cell_source``."""
+        row: dict[str, Any] = {
+            "id": self.cell_ids.take(),
+            "code": m.cell_source_id,
+            **cell_source_rules.cell_source_columns(m),
+            "batch_id": self.batch_id,
+            "version": 1,
+            "created_at": self.now,
+            "created_by": self.user,
+            "updated_at": None,
+        }
+        self.events.append(
+            (
+                "create",
+                "cell_source",
+                m.cell_source_id,
+                None,
+                row | {k: _iso(row[k]) for k in ("mycoplasma_tested_on", "created_at")},
+                None,
+                self.batch_id,
+            )
+        )
+        self.rows.append(row)
+
     def steps_of(self, d: IsolationIn) -> list[dict[str, Any]]:
         """``IsolationIn.steps()`` as stored, remembered per distinct method chain and
         parameters (a file has few)."""
@@ -820,7 +860,11 @@ class _Loader:
                 moved,
             )
         if self.rows:
-            table: Any = {"samples": Sample, "subjects": Subject}.get(self.kind.name, Isolation)
+            table: Any = {
+                "samples": Sample,
+                "subjects": Subject,
+                "cell_sources": CellSource,
+            }.get(self.kind.name, Isolation)
             for row in self.rows:
                 row.pop("_at", None)
             insert_many(conn, table, self.rows)

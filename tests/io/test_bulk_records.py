@@ -13,7 +13,15 @@ import pytest
 from sqlalchemy import select
 
 from exolab.db.engine import Database
-from exolab.db.models import AuditEvent, Isolation, IsolationStep, Sample, Visit
+from exolab.db.models import (
+    AuditEvent,
+    CellSource,
+    Isolation,
+    IsolationStep,
+    Sample,
+    Subject,
+    Visit,
+)
 from exolab.io import bulk_records
 from exolab.io.importer import ImportFailed, ImportReport, run_import, undo_batch
 from exolab.services.audit import verify_chain
@@ -24,7 +32,21 @@ from tests.io.helpers import write
 SUBJECTS = "study,subject_id,group\n" + "".join(
     f"S1,P{i:03d},{'case' if i % 2 else 'control'}\n" for i in range(12)
 )
-CELLS = "cell_source_id,cell_type,species\nMSC-1,mesenchymal stromal cells,Homo sapiens\n"
+CELLS = (
+    "cell_source_id,cell_type,species,passage,confluency_pct,mycoplasma_tested_on\n"
+    "MSC-1,mesenchymal stromal cells,Homo sapiens,4,80,2024-01-02\n"
+    "HEK-1,HEK293,Homo sapiens,,,\n"
+)
+BAD_CELLS = """cell_source_id,cell_type,species,passage,confluency_pct,mycoplasma_tested_on
+C-1,fibroblasts,Homo sapiens,-1,,
+C-2,fibroblasts,Homo sapiens,,150,
+C-3,,Homo sapiens,,,
+C-4,fibroblasts,Homo sapiens,,,2024-13-01
+C-6,fibroblasts,Homo sapiens,,,
+C-6,fibroblasts,Homo sapiens,,,
+MSC-1,other cells,Homo sapiens,,,
+C-5,fibroblasts
+"""
 # Stored before the file: a tube to aliquot and isolate from, a discarded tube, an occupied
 # position, and a visit whose date the file moves earlier.
 STORED = """sample_id,biofluid,collected_at,study,subject_id,visit,tube,volume_ml,storage_temp_c,location,status,freeze_thaw_count
@@ -161,7 +183,7 @@ def _load(lab: Lab, tmp: Path, kind: str, text: str, bulk: bool, **kw: Any) -> I
 def _setup(lab: Lab, tmp: Path, bulk: bool = False) -> None:
     write(tmp, "x", "")
     _load(lab, tmp, "subjects", SUBJECTS, bulk)
-    _load(lab, tmp, "cell_sources", CELLS, False)
+    _load(lab, tmp, "cell_sources", CELLS, bulk)
     _load(lab, tmp, "samples", STORED, False, create_locations=True)
 
 
@@ -197,6 +219,8 @@ def _audit(lab: Lab) -> list[tuple[Any, ...]]:
 
 def _state(lab: Lab) -> dict[str, Any]:
     return {
+        "subjects": _rows(lab, Subject, Subject.id),
+        "cell_sources": _rows(lab, CellSource, CellSource.code),
         "samples": _rows(lab, Sample, Sample.sample_code),
         "visits": _rows(lab, Visit, Visit.id),
         "isolations": _rows(lab, Isolation, Isolation.isolation_code),
@@ -247,6 +271,7 @@ def test_bulk_reports_the_same_problems_and_writes_nothing(
             ("samples", BAD_SAMPLES),
             ("isolations", BAD_ISOLATIONS),
             ("subjects", BAD_SUBJECTS),
+            ("cell_sources", BAD_CELLS),
         ):
             with pytest.raises(ImportFailed) as err:
                 _load(lab, d, kind, text, bulk)
@@ -292,6 +317,15 @@ def test_bulk_reports_the_same_problems_and_writes_nothing(
         (5, "birth_year"),
         (6, "sex"),  # stored with other values
         (7, "birth_year"),  # ragged: the first missing column
+    ]
+    assert [(row, column) for row, column, _ in found[1][3][0]] == [
+        (2, "passage"),
+        (3, "confluency_pct"),
+        (4, "cell_type"),
+        (5, "mycoplasma_tested_on"),
+        (7, "cell_source_id"),  # duplicate key
+        (8, "cell_type"),  # stored with other values
+        (9, "species"),  # ragged: the first missing column
     ]
     assert [(row, column) for row, column, _ in isolations] == [
         (2, "sample_id"),
