@@ -1,12 +1,13 @@
-"""Benchmark: importing N samples and N isolations (default 20,000) against the raw SQLite floor.
+"""Benchmark: importing N subjects, N cell sources, N samples and N isolations (default 20,000)
+against the raw SQLite floor.
 
-Samples and isolations take the bulk path (exolab/io/bulk_records.py, docs/bulk-imports.md):
-the same SampleIn/IsolationIn rules, subject/visit resolution, storage position checks, SPREC
-derivation, life-cycle and volume rules and per-record audit events as the per-record path,
-with set-based reads and executemany writes. The floor, measured in the same run, is stdlib
-``csv`` + ``sqlite3.executemany`` of the same rows (text, no validation) into a table of the
-same columns with a unique index on the key (sample_id / isolation_id). Each exolab import
-runs alone in a subprocess (``run_import``, what ``exolab import`` calls) so its peak memory
+They take the bulk path (exolab/io/bulk_records.py reads, exolab/services/bulk_records.py
+writes; docs/bulk-imports.md): the same input models, subject/visit resolution, storage
+position checks, SPREC derivation, life-cycle and volume rules and per-record audit events as
+the per-record path, with set-based reads and executemany writes. The floor, measured in the
+same run, is stdlib ``csv`` + ``sqlite3.executemany`` of the same rows (text, no validation)
+into a table of the same columns with a unique index on the key. Each exolab import runs
+alone in a subprocess (``run_import``, what ``exolab import`` calls) so its peak memory
 (VmHWM) is its own. ``--per-record`` also times the old row-by-row path (slow: keep N small).
 
     python benchmarks/bench_import_samples.py [--samples N] [--per-record]
@@ -30,6 +31,8 @@ from bench_import import PEAK_MB, raw_sqlite
 
 COLUMNS = kind_of("samples").columns
 ISO_COLUMNS = kind_of("isolations").columns
+SUBJECT_COLUMNS = ["study", "subject_id", "sex", "birth_year"]
+CELL_COLUMNS = kind_of("cell_sources").columns
 VISITS = 4
 
 RUNNER = (
@@ -49,14 +52,38 @@ print(json.dumps({"seconds": dt, "created": report.created, "peak_mb": peak_mb()
 )
 
 
+def make_cells(d: Path, n: int) -> Path:
+    cells = d / "cell_sources.csv"
+    with cells.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CELL_COLUMNS, restval="")
+        w.writeheader()
+        for k in range(n):
+            w.writerow(
+                {
+                    "cell_source_id": f"CS-{k:07d}",
+                    "cell_type": "mesenchymal stromal cells",
+                    "species": "Homo sapiens",
+                    "tissue_origin": "bone marrow",
+                    "passage": str(k % 12),
+                    "confluency_pct": "80",
+                    "culture_medium": "DMEM",
+                    "serum_condition": "serum_free",
+                    "conditioning_hours": "48",
+                    "mycoplasma_result": "negative",
+                    "mycoplasma_tested_on": f"2024-0{k % 9 + 1}-1{k % 9}",
+                }
+            )
+    return cells
+
+
 def make_files(d: Path, n: int) -> tuple[Path, Path, Path]:
+    """N subjects (the first N/4 have the samples' visits), N samples and N isolations."""
     subjects, samples, isolations = d / "subjects.csv", d / "samples.csv", d / "isolations.csv"
-    n_subj = max(1, n // VISITS)
     with subjects.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["study", "subject_id", "group"])
-        for i in range(n_subj):
-            w.writerow(["BENCH", f"S{i:06d}", "case" if i % 2 else "control"])
+        w.writerow(SUBJECT_COLUMNS)
+        for i in range(max(1, n)):
+            w.writerow(["BENCH", f"S{i:06d}", "F" if i % 2 else "M", str(1940 + i % 60)])
     with samples.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS, restval="")
         w.writeheader()
@@ -136,12 +163,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         subjects, samples, isolations = make_files(d, n)
+        cells = make_cells(d, n)
         paths = [("bulk", True)] + ([("per-record", False)] if args.per_record else [])
         for name, bulk in paths:
             db = str(d / f"{name}.db")
             url = f"sqlite:///{db}"
             exolab("--db", db, "--user", "bench", "init")
-            exolab("--db", db, "--user", "bench", "import", "subjects", str(subjects))
+            raw = raw_sqlite(
+                subjects, d / f"raw-subj-{name}.db", SUBJECT_COLUMNS, ("study", "subject_id")
+            )
+            r = run(url, "subjects", subjects, bulk)
+            assert r["created"] == n, r
+            print(line(f"subjects ({name})", n, raw, r), flush=True)
+            raw = raw_sqlite(cells, d / f"raw-c-{name}.db", CELL_COLUMNS, ("cell_source_id",))
+            r = run(url, "cell_sources", cells, bulk)
+            assert r["created"] == n, r
+            print(line(f"cell sources ({name})", n, raw, r), flush=True)
             raw_s = raw_sqlite(samples, d / f"raw-s-{name}.db", COLUMNS, ("sample_id",))
             r = run(url, "samples", samples, bulk)
             assert r["created"] == n, r
