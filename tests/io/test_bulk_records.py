@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from exolab.db.engine import Database
 from exolab.db.models import (
@@ -378,3 +378,47 @@ def test_undo_of_a_bulk_import(lab: Lab, tmp_path: Path) -> None:
     assert after["isolations"] == [] and after["steps"] == []
     old = {r["sample_code"]: r for r in after["samples"]}["OLD-1"]
     assert old["volume_ml"] == 5.0 and old["volume_taken_ml"] == 0.0
+
+
+def _count(lab: Lab, model: Any) -> int:
+    with lab.read() as tx:
+        return len(list(tx.session.scalars(select(model.id))))
+
+
+def test_a_late_problem_after_written_chunks_leaves_nothing(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks written before the file's first problem are rolled back with it: tubes, their
+    boxes, visits, volumes taken and audit events."""
+    monkeypatch.setattr(bulk_records, "CHUNK_ROWS", 3)
+    _setup(lab, tmp_path)
+    before = _state(lab)
+    lines = samples_file().splitlines()[:13]  # 12 good tubes: four chunks written
+    lines.append("LATE-1,plasma,2024-02-30 09:00,S1,P000,V0,,1,,,,,,,,,")
+    with pytest.raises(ImportFailed) as err:
+        _load(lab, tmp_path, "samples", "\n".join(lines) + "\n", True, create_locations=True)
+    problems = err.value.report.problems
+    assert problems is not None
+    assert [(p.row, p.column) for p in problems.first()] == [(14, "collected_at")]
+    assert _state(lab) == before
+
+
+@pytest.mark.slow
+def test_a_bad_date_on_row_150001_leaves_nothing_written(lab: Lab, tmp_path: Path) -> None:
+    n = 150_000  # data rows 2 .. 150,001
+    rows = ["study,subject_id,sex,enrolled_on"]
+    rows += [f"BIG,B{i:06d},F,2024-01-{i % 28 + 1:02d}" for i in range(n - 1)]
+    rows.append("BIG,B999999,F,2024-02-30")  # row 150,001
+    with lab.read() as tx:
+        events = tx.session.scalar(select(func.count()).select_from(AuditEvent))
+    with pytest.raises(ImportFailed) as err:
+        _load(lab, tmp_path, "subjects", "\n".join(rows) + "\n", True)
+    problems = err.value.report.problems
+    assert problems is not None
+    found = [(p.row, p.column, p.message) for p in problems.first()]
+    assert len(found) == 1 and found[0][:2] == (150_001, "enrolled_on"), found
+    assert "2024-02-30" in found[0][2]
+    assert _count(lab, Subject) == 0
+    with lab.read() as tx:
+        assert tx.session.scalar(select(func.count()).select_from(AuditEvent)) == events
+        assert verify_chain(tx).ok
