@@ -871,11 +871,19 @@ class _Loader:
         if self.steps:
             insert_many(conn, IsolationStep, self.steps)
         changed = [
-            {"pk": t.id, "left": t.volume_ml, "taken": t.volume_taken_ml, "v": t.version}
+            (t.volume_ml, t.volume_taken_ml, t.version, t.id)
             for t in self.tubes.values()
             if t.dirty
         ]
-        if changed:
+        if changed and conn.dialect.name == "sqlite":  # (the driver's executemany, as insert_many)
+            stamp = Sample.__table__.c.updated_at.type.bind_processor(conn.dialect)
+            now = stamp(self.now) if stamp is not None else self.now
+            conn.exec_driver_sql(
+                "UPDATE samples SET volume_ml = ?, volume_taken_ml = ?, version = ?, "
+                "updated_at = ? WHERE id = ?",
+                [(left, taken, v, now, pk) for left, taken, v, pk in changed],
+            )
+        elif changed:
             conn.execute(
                 update(Sample)
                 .where(Sample.id == bindparam("pk"))
@@ -885,7 +893,7 @@ class _Loader:
                     version=bindparam("v"),
                     updated_at=self.now,
                 ),
-                changed,
+                [{"left": a, "taken": b, "v": v, "pk": pk} for a, b, v, pk in changed],
             )
         self.flush_events()
 

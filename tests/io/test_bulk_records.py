@@ -29,8 +29,10 @@ from exolab.services.context import Lab
 from tests.conftest import TEST_ADMIN, _fresh_pg
 from tests.io.helpers import write
 
-SUBJECTS = "study,subject_id,group\n" + "".join(
-    f"S1,P{i:03d},{'case' if i % 2 else 'control'}\n" for i in range(12)
+SUBJECTS = "study,subject_id,group,notes\n" + "".join(
+    f"S1,P{i:03d},{'case' if i % 2 else 'control'},\n" for i in range(12)
+).replace(  # text the audit trail's JSON escapes, hashed the same by both paths
+    "P003,case,\n", 'P003,case,"said ""no"" \\ naïve\tµL 😀"\n'
 )
 CELLS = (
     "cell_source_id,cell_type,species,passage,confluency_pct,mycoplasma_tested_on\n"
