@@ -11,6 +11,11 @@ alone in a subprocess (``run_import``, what ``exolab import`` calls) so its peak
 (VmHWM) is its own. ``--per-record`` also times the old row-by-row path (slow: keep N small).
 
     python benchmarks/bench_import_samples.py [--samples N] [--per-record]
+    python benchmarks/bench_import_samples.py --backend postgresql [--samples N]
+
+``--backend postgresql`` (EXOLAB_BENCH_POSTGRES_URL, default the test server) imports into a
+fresh PostgreSQL database instead, against psycopg ``COPY`` of the same rows (text) into a
+table of the same columns with a unique index on the key.
 """
 
 from __future__ import annotations
@@ -22,12 +27,13 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from exolab.io.importer import kind_of
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_import import PEAK_MB, raw_sqlite
+from bench_import import PEAK_MB, PG_DEFAULT, drop_pg, pg_database, raw_sqlite
 
 COLUMNS = kind_of("samples").columns
 ISO_COLUMNS = kind_of("isolations").columns
@@ -128,6 +134,51 @@ def make_files(d: Path, n: int) -> tuple[Path, Path, Path]:
     return subjects, samples, isolations
 
 
+def raw_pg(path: Path, url: str, columns: list[str], key: tuple[str, ...]) -> float:
+    """The PostgreSQL floor: psycopg COPY of the file's rows (text, no validation) into a
+    table of ``columns`` with a unique index on ``key``."""
+    import psycopg
+
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as con:
+        con.execute("DROP TABLE IF EXISTS raw_rows")
+        cols = ", ".join('"' + c + '" TEXT' for c in columns)
+        con.execute(f"CREATE TABLE raw_rows ({cols})")
+        con.execute(f"CREATE UNIQUE INDEX uq_raw ON raw_rows ({', '.join(key)})")
+        con.commit()
+        t = time.perf_counter()
+        with path.open(newline="", encoding="utf-8") as f, con.cursor() as cur:
+            r = csv.reader(f)
+            next(r)
+            with cur.copy("COPY raw_rows FROM STDIN") as cp:
+                for row in r:
+                    cp.write_row(row)
+        con.commit()
+        dt = time.perf_counter() - t
+        con.execute("DROP TABLE raw_rows")
+        con.commit()
+    return dt
+
+
+def postgresql(n: int, d: Path, subjects: Path, samples: Path, isolations: Path) -> None:
+    base = os.environ.get("EXOLAB_BENCH_POSTGRES_URL", PG_DEFAULT)
+    url, name = pg_database(base)
+    try:
+        exolab("--db", url, "--user", "bench", "init")
+        r = run(url, "subjects", subjects, True)
+        assert r["created"] == n, r
+        raw = raw_pg(samples, url, COLUMNS, ("sample_id",))
+        r = run(url, "samples", samples, True)
+        assert r["created"] == n, r
+        print(line("samples (postgresql)", n, raw, r).replace("floor", "COPY"), flush=True)
+        raw = raw_pg(isolations, url, ISO_COLUMNS, ("isolation_id",))
+        r = run(url, "isolations", isolations, True)
+        assert r["created"] == n, r
+        print(line("isolations (postgresql)", n, raw, r).replace("floor", "COPY"), flush=True)
+    finally:
+        drop_pg(base, name)
+
+
 def exolab(*args: str) -> None:
     subprocess.run(
         [sys.executable, "-m", "exolab", *args], check=True, capture_output=True, text=True
@@ -158,11 +209,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=20_000)
     ap.add_argument("--per-record", action="store_true", help="also time the row-by-row path")
+    ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     args = ap.parse_args()
     n = args.samples
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         subjects, samples, isolations = make_files(d, n)
+        if args.backend == "postgresql":
+            postgresql(n, d, subjects, samples, isolations)
+            return
         cells = make_cells(d, n)
         paths = [("bulk", True)] + ([("per-record", False)] if args.per_record else [])
         for name, bulk in paths:
