@@ -389,17 +389,7 @@ class _Loader:
     def stored_keys(self, models: list[Any]) -> set[tuple[str, ...]]:
         s = self.tx.session
         if self.kind.name == "subjects":
-            keys: set[tuple[str, ...]] = set()
-            wanted = {(m.study, m.subject_id) for m in models}
-            for part in _parts(sorted({c for _, c in wanted})):
-                for study, code in s.execute(
-                    select(Study.code, Subject.subject_code)
-                    .join(Study, Study.id == Subject.study_id)
-                    .where(Subject.subject_code.in_(part))
-                ):
-                    if (study, code) in wanted:
-                        keys.add((study, code))
-            return keys
+            return set(self.find_subjects({(m.study, m.subject_id) for m in models}))
         if self.kind.name == "samples":
             col: Any = Sample.sample_code
             codes = [m.sample_id for m in models]
@@ -412,6 +402,28 @@ class _Loader:
         found: set[tuple[str, ...]] = set()
         for part in _parts(codes):
             found.update((c,) for c in s.scalars(select(col).where(col.in_(part))))
+        return found
+
+    def find_subjects(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """The stored subjects among (study, subject code) keys, looked up by study and code
+        (the unique index's order: a lookup by code alone would scan every subject)."""
+        s = self.tx.session
+        studies: dict[str, int] = {}
+        for part in _parts(sorted({k[0] for k in keys})):
+            studies.update(
+                (code, pk)
+                for code, pk in s.execute(select(Study.code, Study.id).where(Study.code.in_(part)))
+            )
+        found: dict[tuple[str, str], int] = {}
+        for study, study_pk in studies.items():
+            codes = sorted(c for st, c in keys if st == study)
+            for part in _parts(codes):
+                for code, pk in s.execute(
+                    select(Subject.subject_code, Subject.id).where(
+                        Subject.study_id == study_pk, Subject.subject_code.in_(part)
+                    )
+                ):
+                    found[(study, code)] = pk
         return found
 
     def load_tubes(self, codes: set[str]) -> None:
@@ -451,15 +463,7 @@ class _Loader:
             self.cells.setdefault(code, None)
         wanted = {(m.study, m.subject_id) for m in models if m.subject_id and m.study}
         new = wanted - self.subjects.keys()
-        codes = sorted({c for _, c in new})
-        for part in _parts(codes):
-            for study, code, pk in s.execute(
-                select(Study.code, Subject.subject_code, Subject.id)
-                .join(Study, Study.id == Subject.study_id)
-                .where(Subject.subject_code.in_(part))
-            ):
-                if (study, code) in new:
-                    self.subjects[(study, code)] = pk
+        self.subjects.update(self.find_subjects(new))
         for key in new:
             self.subjects.setdefault(key, None)
         known = {self.subjects.get(k) for k in wanted}
