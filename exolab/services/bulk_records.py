@@ -241,7 +241,7 @@ def insert_many(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
     sql = f'INSERT INTO "{t.name}" ({names}) VALUES ({", ".join("?" * len(cols))})'
     conn.exec_driver_sql(
         sql,
-        [tuple(v if (v := r[c]) is None or p is None else p(v) for c, p in procs) for r in rows],
+        [tuple(r[c] if p is None else p(r[c]) for c, p in procs) for r in rows],
     )
 
 
@@ -930,10 +930,11 @@ def _page_cache(tx: Tx) -> Iterator[None]:
     if tx.dialect != "sqlite":
         yield
         return
-    conn = tx.session.connection()
-    before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
-    conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+    driver = tx.session.connection().connection.driver_connection
+    assert driver is not None
+    before = driver.execute("PRAGMA cache_size").fetchone()[0]
+    driver.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
     try:
         yield
-    finally:
-        conn.exec_driver_sql(f"PRAGMA cache_size = {int(before or -2000)}")
+    finally:  # (on the driver's connection: whatever state the session is left in)
+        driver.execute(f"PRAGMA cache_size = {int(before)}")
