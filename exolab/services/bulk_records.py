@@ -107,9 +107,11 @@ ISOLATION_TIMES = ("isolated_on", "created_at")
 
 
 class _Tube:
-    """A tube as the import sees it: stored (loaded) or created earlier in the file."""
+    """A tube as the import sees it: stored (loaded) or created earlier in the file. Its
+    columns (:data:`TUBE_COLUMNS`) are read as attributes, as the rules read a stored
+    ``Sample``, from one dict (made once per tube; set with :meth:`set`)."""
 
-    __slots__ = (*TUBE_COLUMNS, "row", "dirty")
+    __slots__ = ("dirty", "row", "v")
     id: int
     sample_code: str
     biofluid: str
@@ -124,10 +126,18 @@ class _Tube:
     freeze_thaw_count: int
 
     def __init__(self, values: dict[str, Any], row: dict[str, Any] | None = None) -> None:
-        for c in TUBE_COLUMNS:
-            setattr(self, c, values.get(c))
+        self.v = dict(values)  # (a loaded tube: TUBE_COLUMNS; a new one: its whole row)
         self.row = row  # the pending insert of a tube created in this window
         self.dirty = False
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.v[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def set(self, **values: Any) -> None:
+        self.v.update(values)
 
 
 @dataclass(frozen=True)
@@ -514,9 +524,11 @@ class _Loader:
                 self.batch_id,
             )
         )
-        tube.volume_ml = taken.new["volume_ml"]
-        tube.volume_taken_ml = taken.new["volume_taken_ml"]
-        tube.version = (tube.version or 0) + 1
+        tube.set(
+            volume_ml=taken.new["volume_ml"],
+            volume_taken_ml=taken.new["volume_taken_ml"],
+            version=(tube.version or 0) + 1,
+        )
         if tube.row is not None:  # created in this window: its pending insert carries it
             row = dict(tube.row)  # (the create event keeps the values at creation)
             row.update(
