@@ -1,15 +1,21 @@
-"""Benchmark: importing N samples and N isolations (default 20,000) against the raw SQLite floor.
+"""Benchmark: importing N subjects, N cell sources, N samples and N isolations (default 20,000)
+against the raw SQLite floor.
 
-Samples and isolations take the bulk path (exolab/io/bulk_records.py, docs/bulk-imports.md):
-the same SampleIn/IsolationIn rules, subject/visit resolution, storage position checks, SPREC
-derivation, life-cycle and volume rules and per-record audit events as the per-record path,
-with set-based reads and executemany writes. The floor, measured in the same run, is stdlib
-``csv`` + ``sqlite3.executemany`` of the same rows (text, no validation) into a table of the
-same columns with a unique index on the key (sample_id / isolation_id). Each exolab import
-runs alone in a subprocess (``run_import``, what ``exolab import`` calls) so its peak memory
+They take the bulk path (exolab/io/bulk_records.py reads, exolab/services/bulk_records.py
+writes; docs/bulk-imports.md): the same input models, subject/visit resolution, storage
+position checks, SPREC derivation, life-cycle and volume rules and per-record audit events as
+the per-record path, with set-based reads and executemany writes. The floor, measured in the
+same run, is stdlib ``csv`` + ``sqlite3.executemany`` of the same rows (text, no validation)
+into a table of the same columns with a unique index on the key. Each exolab import runs
+alone in a subprocess (``run_import``, what ``exolab import`` calls) so its peak memory
 (VmHWM) is its own. ``--per-record`` also times the old row-by-row path (slow: keep N small).
 
     python benchmarks/bench_import_samples.py [--samples N] [--per-record]
+    python benchmarks/bench_import_samples.py --backend postgresql [--samples N]
+
+``--backend postgresql`` (EXOLAB_BENCH_POSTGRES_URL, default the test server) imports into a
+fresh PostgreSQL database instead, against psycopg ``COPY`` of the same rows (text) into a
+table of the same columns with a unique index on the key.
 """
 
 from __future__ import annotations
@@ -21,15 +27,18 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from exolab.io.importer import kind_of
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_import import PEAK_MB, raw_sqlite
+from bench_import import PEAK_MB, PG_DEFAULT, drop_pg, pg_database, raw_sqlite
 
 COLUMNS = kind_of("samples").columns
 ISO_COLUMNS = kind_of("isolations").columns
+SUBJECT_COLUMNS = ["study", "subject_id", "sex", "birth_year"]
+CELL_COLUMNS = kind_of("cell_sources").columns
 VISITS = 4
 
 RUNNER = (
@@ -41,22 +50,46 @@ from exolab.services.context import Lab
 from exolab.io.importer import run_import
 url, kind, path, bulk = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
 lab = Lab(Database(url), "bench")
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 report = run_import(lab, kind, path, create_locations=True, bulk=bulk)
-dt = time.perf_counter() - t
-print(json.dumps({"seconds": dt, "created": report.created, "peak_mb": peak_mb()}))
+dt, cpu = time.perf_counter() - t, time.process_time() - c
+print(json.dumps({"seconds": dt, "cpu": cpu, "created": report.created, "peak_mb": peak_mb()}))
 """
 )
 
 
+def make_cells(d: Path, n: int) -> Path:
+    cells = d / "cell_sources.csv"
+    with cells.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CELL_COLUMNS, restval="")
+        w.writeheader()
+        for k in range(n):
+            w.writerow(
+                {
+                    "cell_source_id": f"CS-{k:07d}",
+                    "cell_type": "mesenchymal stromal cells",
+                    "species": "Homo sapiens",
+                    "tissue_origin": "bone marrow",
+                    "passage": str(k % 12),
+                    "confluency_pct": "80",
+                    "culture_medium": "DMEM",
+                    "serum_condition": "serum_free",
+                    "conditioning_hours": "48",
+                    "mycoplasma_result": "negative",
+                    "mycoplasma_tested_on": f"2024-0{k % 9 + 1}-1{k % 9}",
+                }
+            )
+    return cells
+
+
 def make_files(d: Path, n: int) -> tuple[Path, Path, Path]:
+    """N subjects (the first N/4 have the samples' visits), N samples and N isolations."""
     subjects, samples, isolations = d / "subjects.csv", d / "samples.csv", d / "isolations.csv"
-    n_subj = max(1, n // VISITS)
     with subjects.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["study", "subject_id", "group"])
-        for i in range(n_subj):
-            w.writerow(["BENCH", f"S{i:06d}", "case" if i % 2 else "control"])
+        w.writerow(SUBJECT_COLUMNS)
+        for i in range(max(1, n)):
+            w.writerow(["BENCH", f"S{i:06d}", "F" if i % 2 else "M", str(1940 + i % 60)])
     with samples.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS, restval="")
         w.writeheader()
@@ -101,6 +134,51 @@ def make_files(d: Path, n: int) -> tuple[Path, Path, Path]:
     return subjects, samples, isolations
 
 
+def raw_pg(path: Path, url: str, columns: list[str], key: tuple[str, ...]) -> float:
+    """The PostgreSQL floor: psycopg COPY of the file's rows (text, no validation) into a
+    table of ``columns`` with a unique index on ``key``."""
+    import psycopg
+
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as con:
+        con.execute("DROP TABLE IF EXISTS raw_rows")
+        cols = ", ".join('"' + c + '" TEXT' for c in columns)
+        con.execute(f"CREATE TABLE raw_rows ({cols})")
+        con.execute(f"CREATE UNIQUE INDEX uq_raw ON raw_rows ({', '.join(key)})")
+        con.commit()
+        t = time.perf_counter()
+        with path.open(newline="", encoding="utf-8") as f, con.cursor() as cur:
+            r = csv.reader(f)
+            next(r)
+            with cur.copy("COPY raw_rows FROM STDIN") as cp:
+                for row in r:
+                    cp.write_row(row)
+        con.commit()
+        dt = time.perf_counter() - t
+        con.execute("DROP TABLE raw_rows")
+        con.commit()
+    return dt
+
+
+def postgresql(n: int, d: Path, subjects: Path, samples: Path, isolations: Path) -> None:
+    base = os.environ.get("EXOLAB_BENCH_POSTGRES_URL", PG_DEFAULT)
+    url, name = pg_database(base)
+    try:
+        exolab("--db", url, "--user", "bench", "init")
+        r = run(url, "subjects", subjects, True)
+        assert r["created"] == n, r
+        raw = raw_pg(samples, url, COLUMNS, ("sample_id",))
+        r = run(url, "samples", samples, True)
+        assert r["created"] == n, r
+        print(line("samples (postgresql)", n, raw, r).replace("floor", "COPY"), flush=True)
+        raw = raw_pg(isolations, url, ISO_COLUMNS, ("isolation_id",))
+        r = run(url, "isolations", isolations, True)
+        assert r["created"] == n, r
+        print(line("isolations (postgresql)", n, raw, r).replace("floor", "COPY"), flush=True)
+    finally:
+        drop_pg(base, name)
+
+
 def exolab(*args: str) -> None:
     subprocess.run(
         [sys.executable, "-m", "exolab", *args], check=True, capture_output=True, text=True
@@ -118,38 +196,58 @@ def run(url: str, kind: str, path: Path, bulk: bool) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def line(what: str, n: int, floor: float, r: dict[str, float]) -> str:
+def line(what: str, n: int, floor: float, r: dict[str, float], floor_cpu: float = 0.0) -> str:
     s = r["seconds"]
+    cpu = (  # on a loaded machine the CPU seconds of each side compare more steadily
+        f"  cpu ratio {floor_cpu / r['cpu']:.3f}" if floor_cpu and r.get("cpu") else ""
+    )
     return (
         f"{what:<22} rows={n:,}  floor {n / floor:9,.0f} rows/s ({floor:6.2f} s)  "
-        f"exolab {n / s:8,.0f} rows/s ({s:6.2f} s)  ratio {floor / s:.3f}  "
+        f"exolab {n / s:8,.0f} rows/s ({s:6.2f} s)  ratio {floor / s:.3f}{cpu}  "
         f"peak {r['peak_mb']:.0f} MB"
     )
+
+
+def floor_sqlite(
+    path: Path, db: Path, columns: list[str], key: tuple[str, ...]
+) -> tuple[float, float]:
+    """raw_sqlite's seconds, and the CPU seconds this process spent in it (SQLite runs
+    in-process)."""
+    c = time.process_time()
+    wall = raw_sqlite(path, db, columns, key)
+    return wall, time.process_time() - c
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=20_000)
     ap.add_argument("--per-record", action="store_true", help="also time the row-by-row path")
+    ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     args = ap.parse_args()
     n = args.samples
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         subjects, samples, isolations = make_files(d, n)
+        if args.backend == "postgresql":
+            postgresql(n, d, subjects, samples, isolations)
+            return
+        cells = make_cells(d, n)
         paths = [("bulk", True)] + ([("per-record", False)] if args.per_record else [])
         for name, bulk in paths:
             db = str(d / f"{name}.db")
             url = f"sqlite:///{db}"
             exolab("--db", db, "--user", "bench", "init")
-            exolab("--db", db, "--user", "bench", "import", "subjects", str(subjects))
-            raw_s = raw_sqlite(samples, d / f"raw-s-{name}.db", COLUMNS, ("sample_id",))
-            r = run(url, "samples", samples, bulk)
-            assert r["created"] == n, r
-            print(line(f"samples ({name})", n, raw_s, r), flush=True)
-            raw_i = raw_sqlite(isolations, d / f"raw-i-{name}.db", ISO_COLUMNS, ("isolation_id",))
-            r = run(url, "isolations", isolations, bulk)
-            assert r["created"] == n, r
-            print(line(f"isolations ({name})", n, raw_i, r), flush=True)
+            for kind, path, cols, key in (
+                ("subjects", subjects, SUBJECT_COLUMNS, ("study", "subject_id")),
+                ("cell_sources", cells, CELL_COLUMNS, ("cell_source_id",)),
+                ("samples", samples, COLUMNS, ("sample_id",)),
+                ("isolations", isolations, ISO_COLUMNS, ("isolation_id",)),
+            ):
+                raw, raw_cpu = floor_sqlite(path, d / f"raw-{kind}-{name}.db", cols, key)
+                r = run(url, kind, path, bulk)
+                assert r["created"] == n, r
+                what = f"{kind.replace('_', ' ')} ({name})"
+                print(line(what, n, raw, r, raw_cpu), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,744 +1,75 @@
-"""The bulk import of samples and isolations (docs/bulk-imports.md).
+"""Reading a subjects, cell sources, samples or isolations file for the bulk import
+(docs/bulk-imports.md): rows in, validated input models out, chunk by chunk. The database
+side (set-based reads, the rules that need stored records, the writes and their audit events)
+is :mod:`exolab.services.bulk_records`.
 
-The rules are the per-record path's own: every row is validated by the same input model
-(``SampleIn``/``IsolationIn``) and goes through the same rule functions the services call for
-one record (``samples.new_tube``/``finish_tube``: aliquot inheritance, SPREC derivation, the
-storage rule of a status; ``lifecycle.check_allowed`` and ``lifecycle.volume_taken``;
-``storage.check_position``; the services' own messages for what is missing). What differs is
-everything around the rules: the file is read in chunks, everything a chunk refers to
-(existing keys, subjects, visits, cell sources, boxes and their occupied positions, parent
-tubes) is loaded with a few set-based queries, and the chunk's rows go in with Core
-``insert()`` executemany; its per-record audit events (the same content the per-record path
-writes, chained the same way) with one executemany as well.
-
-Nothing is committed unless the whole file passed: chunks are written into the import's one
-transaction only while the file has shown no problem; after the first problem the rest of the
-file is still checked (every problem is reported) and the transaction is rolled back.
-Rows whose key is already stored go through the per-record code (compare, skip, update).
+Each row is validated by the same input model the per-record path uses (``SubjectIn``,
+``CellSourceIn``, ``SampleIn``, ``IsolationIn``), one model per row: pydantic's compiled
+validator is faster here than validating column by column with a cache of distinct values in
+Python (measured, docs/bulk-imports.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any, cast
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, text, update
-
-from exolab.db.base import utcnow
-from exolab.db.models import (
-    Box,
-    CellSource,
-    Isolation,
-    IsolationStep,
-    Sample,
-    Study,
-    Subject,
-    Visit,
-)
-from exolab.domain.schemas import STEP_PARAM_COLUMNS, IsolationIn, SampleIn, SubjectIn
+from exolab.io.cells import import_cell
 from exolab.io.problems import Problems
 from exolab.io.reading import CsvFile
-from exolab.services import isolations as isolation_rules
-from exolab.services import lifecycle, storage
-from exolab.services import samples as sample_rules
-from exolab.services import subjects as subject_rules
-from exolab.services.audit import EventSpec, append_events
+from exolab.services.bulk_records import Chunk, RowRules, write_records
 from exolab.services.common import validate
 from exolab.services.context import Tx
-from exolab.services.errors import (
-    ExolabError,
-    FieldError,
-    PermissionDenied,
-    ValidationFailed,
-    database_error_text,
-)
+from exolab.services.errors import ValidationFailed
 
 CHUNK_ROWS = 5_000
-IN_CHUNK = 500  # codes per IN (...) list
-
-# The columns of a tube the rules read (a parent's inheritance, life-cycle and volume).
-TUBE_COLUMNS = (
-    "id",
-    "sample_code",
-    "biofluid",
-    "subject_id",
-    "visit_id",
-    "cell_source_id",
-    "volume_ml",
-    "volume_taken_ml",
-    "version",
-    "status",
-    "sprec",
-    "freeze_thaw_count",
-    "box_id",
-    *sample_rules.HANDLING_FIELDS,
-)
-
-# The isolation columns its steps' parameters come from.
-STEP_COLUMNS = tuple(c for cols in STEP_PARAM_COLUMNS.values() for c in cols.values())
-# Date and time columns: the audit trail stores them as ISO text (services.common.column_values).
-SAMPLE_TIMES = ("collected_at", "processed_at", "created_at")
-ISOLATION_TIMES = ("isolated_on", "created_at")
+GC_THRESHOLD = 100_000  # objects allocated between young collections during a bulk import
 
 
-class _Tube:
-    """A tube as the import sees it: stored (loaded) or created earlier in the file."""
-
-    __slots__ = (*TUBE_COLUMNS, "row", "dirty")
-    id: int
-    sample_code: str
-    biofluid: str
-    subject_id: int | None
-    visit_id: int | None
-    cell_source_id: int | None
-    volume_ml: float | None
-    volume_taken_ml: float | None
-    version: int
-    status: str
-    sprec: str | None
-    freeze_thaw_count: int
-
-    def __init__(self, values: dict[str, Any], row: dict[str, Any] | None = None) -> None:
-        for c in TUBE_COLUMNS:
-            setattr(self, c, values.get(c))
-        self.row = row  # the pending insert of a tube created in this window
-        self.dirty = False
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Collect garbage less often while a bulk import holds a chunk's rows, models and events
+    alive: each collection walks them all, for nothing (they are not cyclic garbage)."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], GC_THRESHOLD), before[1], max(before[2], 1_000))
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
-@dataclass
-class _Visit:
-    id: int
-    visit_date: date | None
-    new: bool
-    dirty: bool = False
-
-
-@dataclass(frozen=True)
-class RowRules:
-    """The importer's row functions the bulk path shares (handed in: io.importer imports
-    this module, so this module does not import it back)."""
-
-    row_values: Callable[..., Any]
-    convert_numbers: Callable[..., None]
-    report_failed: Callable[..., None]
-    find: Callable[..., Any]
-    apply_row: Callable[..., None]
-
-
-def _iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime | date) else value
-
-
-def _parts(values: list[Any]) -> Iterator[list[Any]]:
-    for i in range(0, len(values), IN_CHUNK):
-        yield values[i : i + IN_CHUNK]
-
-
-class _Ids:
-    """Primary keys for new rows, taken as the database would give them: max + 1 on SQLite
-    (the import holds the write lock), the table's sequence on PostgreSQL."""
-
-    def __init__(self, tx: Tx, table: str, pk: Any) -> None:
-        self.tx, self.table = tx, table
-        self.free: list[int] = []
-        self.next = 0
-        self.block = 8
-        if tx.dialect != "postgresql":
-            self.next = int(tx.session.scalar(select(func.max(pk))) or 0) + 1
-
-    def take(self) -> int:
-        if self.tx.dialect != "postgresql":
-            self.next += 1
-            return self.next - 1
-        if not self.free:  # blocks of 16, 32, ... up to a chunk: small files waste few
-            self.block = min(CHUNK_ROWS, 2 * self.block)
-            self.free = list(
-                self.tx.session.scalars(
-                    text(
-                        "SELECT nextval(pg_get_serial_sequence(:t, 'id')) "
-                        "FROM generate_series(1, :n)"
-                    ),
-                    {"t": self.table, "n": self.block},
-                )
-            )
-            self.free.reverse()
-        return self.free.pop()
-
-    def release(self) -> None:
-        """Give the sequence back what was reserved and not used (no other writer takes
-        from it meanwhile: writers hold the write lock), so ids have no gaps."""
-        if self.free:
-            self.tx.session.execute(
-                text("SELECT setval(pg_get_serial_sequence(:t, 'id'), :v, false)"),
-                {"t": self.table, "v": self.free[-1]},
-            )
-            self.free = []
-
-
-class _Loader:
-    """One bulk import: the state of a window of rows not yet written."""
-
-    def __init__(
-        self,
-        tx: Tx,
-        kind: Any,
-        src: CsvFile,
-        index: dict[str, int],
-        report: Any,
-        problems: Problems,
-        on_duplicate: str,
-        create_locations: bool,
-        rules: RowRules,
-    ) -> None:
-        self.tx, self.kind, self.src, self.index = tx, kind, src, index
-        self.report, self.problems, self.on_duplicate = report, problems, on_duplicate
-        self.create_locations, self.rules = create_locations, rules
-        self.batch_id = report.batch_id
-        self.user = tx.actor.name
-        self.now = utcnow()
-        self.seen: dict[tuple[str, ...], int] = {}
-        # the window: what is not written yet (everything, once the file has a problem)
-        self.tubes: dict[str, _Tube] = {}
-        self.rows: list[dict[str, Any]] = []
-        self.window_rows: list[int] = []  # file rows whose records the window holds
-        self.steps: list[dict[str, Any]] = []
-        self.events: list[EventSpec] = []
-        self.visits: dict[tuple[int, str], _Visit] = {}
-        self.visits_loaded: set[int] = set()
-        # kept for the whole import (the import holds the write lock)
-        self.subjects: dict[tuple[str, str], int | None] = {}
-        self.cells: dict[str, int | None] = {}
-        self.boxes: dict[str, Box | None] = {}
-        self.occupied: dict[tuple[int, str], str] = {}
-        self.occupied_loaded: set[int] = set()
-        self.sample_ids = _Ids(tx, "samples", Sample.id)
-        self.visit_ids = _Ids(tx, "visits", Visit.id)
-        self.iso_ids = _Ids(tx, "isolations", Isolation.id)
-        self.subject_ids = _Ids(tx, "subjects", Subject.id)
-        self.studies: dict[str, int | None] = {}
-        self.sprec = sample_rules.SprecMemo()
-        self.step_memo: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-
-    # -- reading --------------------------------------------------------------------------
-
-    def chunks(self) -> Iterator[list[tuple[int, dict[str, Any] | None, Any]]]:
-        """(row number, cells, validated model or the ValidationFailed/ragged message)."""
-        width = len(self.src.header)
-        model = self.kind.model
-        chunk: list[tuple[int, dict[str, Any] | None, Any]] = []
-        for rownum, fields in self.src.rows():
-            data, ragged = self.rules.row_values(fields, width, self.index)
-            if data is None:
-                column = self.src.ragged_column(len(fields))  # as the per-record path names it
-                chunk.append((rownum, None, (column, ragged or "ragged row")))
-            else:
-                self.rules.convert_numbers(self.kind, data, self.src.decimal_comma)
-                try:
-                    chunk.append((rownum, data, validate(model, data)))
-                except ValidationFailed as exc:
-                    chunk.append((rownum, data, exc))
-            if len(chunk) >= CHUNK_ROWS:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
-
-    def run(self) -> None:
-        for chunk in self.chunks():
-            models = [m for _, _, m in chunk if isinstance(m, SampleIn | IsolationIn | SubjectIn)]
-            existing = self.stored_keys(models)
-            self.preload(models)
-            for rownum, data, m in chunk:
-                self.row(rownum, data, m, existing)
-            self.end_chunk()
-        for ids in (self.sample_ids, self.visit_ids, self.iso_ids, self.subject_ids):
-            ids.release()
-
-    def row(
-        self, rownum: int, data: dict[str, Any] | None, m: Any, existing: set[tuple[str, ...]]
-    ) -> None:
-        problems, report = self.problems, self.report
-        if data is None:  # a ragged row: (the column it names, the message)
-            problems.add(rownum, *m)
-            report.refused += 1
-            return
-        if isinstance(m, ValidationFailed):
-            self.rules.report_failed(problems, rownum, m, self.kind, data)
-            report.refused += 1
-            return
-        key = tuple(getattr(m, c) for c in self.kind.key_columns)
-        first = self.seen.get(key)
-        if first is not None:
-            problems.add(
-                rownum,
-                self.kind.key_columns[-1],
-                f"duplicate key {'/'.join(key)}: also on row {first}",
-            )
-            report.refused += 1
-            return
-        self.seen[key] = rownum
-        if key in existing:  # compare, skip or update: the per-record code
-            self.write()
-            updated = report.updated
-            found = self.rules.find(self.tx, self.kind, m)
-            self.rules.apply_row(
-                self.tx,
-                self.kind,
-                rownum,
-                m,
-                data,
-                found,
-                report,
-                problems,
-                self.on_duplicate,
-                self.create_locations,
-            )
-            if report.updated != updated and self.kind.name != "subjects":
-                # the services changed a tube: read it again
-                self.tubes.pop(m.sample_id, None)
-                self.load_tubes({m.sample_id})
-                self.occupied, self.occupied_loaded = {}, set()
-            return
-        try:
-            if self.kind.name == "samples":
-                self.new_sample(m)
-            elif self.kind.name == "subjects":
-                self.new_subject(m)
-            else:
-                self.new_isolation(m)
-            report.created += 1
-            self.window_rows.append(rownum)
-        except PermissionDenied:
-            raise
-        except ExolabError as exc:
-            self.rules.report_failed(problems, rownum, exc, self.kind, data)
-            report.refused += 1
-
-    # -- set-based reads ----------------------------------------------------------------------
-
-    def stored_keys(self, models: list[Any]) -> set[tuple[str, ...]]:
-        s = self.tx.session
-        if self.kind.name == "subjects":
-            keys: set[tuple[str, ...]] = set()
-            wanted = {(m.study, m.subject_id) for m in models}
-            for part in _parts(sorted({c for _, c in wanted})):
-                for study, code in s.execute(
-                    select(Study.code, Subject.subject_code)
-                    .join(Study, Study.id == Subject.study_id)
-                    .where(Subject.subject_code.in_(part))
-                ):
-                    if (study, code) in wanted:
-                        keys.add((study, code))
-            return keys
-        if self.kind.name == "samples":
-            col: Any = Sample.sample_code
-            codes = [m.sample_id for m in models]
+def read_chunks(kind: Any, src: CsvFile, index: dict[str, int], rules: RowRules) -> Iterator[Chunk]:
+    """(row number, cells, validated model or its ValidationFailed / the ragged-row column
+    and message), in chunks of :data:`CHUNK_ROWS` rows."""
+    width = len(src.header)
+    columns = list(index.items())
+    decimal_comma = src.decimal_comma
+    chunk: Chunk = []
+    for rownum, fields in src.rows():
+        if len(fields) == width:  # (as importer.row_values, without the call per cell)
+            data: dict[str, Any] | None = {
+                col: (import_cell(v) if (v := fields[i]) else "") for col, i in columns
+            }
+            ragged = None
         else:
-            col = Isolation.isolation_code
-            codes = [m.isolation_id for m in models]
-        found: set[tuple[str, ...]] = set()
-        for part in _parts(codes):
-            found.update((c,) for c in s.scalars(select(col).where(col.in_(part))))
-        return found
-
-    def load_tubes(self, codes: set[str]) -> None:
-        want = sorted(c for c in codes if c not in self.tubes)
-        cols = [getattr(Sample, c) for c in TUBE_COLUMNS]
-        for part in _parts(want):
-            for row in self.tx.session.execute(select(*cols).where(Sample.sample_code.in_(part))):
-                values = dict(zip(TUBE_COLUMNS, row, strict=True))
-                self.tubes[values["sample_code"]] = _Tube(values)
-
-    def preload(self, models: list[Any]) -> None:
-        s = self.tx.session
-        if self.kind.name == "subjects":
-            codes = sorted({m.study for m in models} - self.studies.keys())
-            for part in _parts(codes):
-                self.studies.update(
-                    (code, pk)
-                    for code, pk in s.execute(
-                        select(Study.code, Study.id).where(Study.code.in_(part))
-                    )
-                )
-            return
-        if self.kind.name == "isolations":
-            self.load_tubes({m.sample_id for m in models})
-            return
-        self.load_tubes({m.parent_sample_id for m in models if m.parent_sample_id})
-        cells = sorted({m.cell_source_id for m in models if m.cell_source_id} - self.cells.keys())
-        for part in _parts(cells):
-            self.cells.update(
-                s.execute(
-                    select(CellSource.code, CellSource.id).where(CellSource.code.in_(part))
-                ).all()
-            )
-        for code in cells:
-            self.cells.setdefault(code, None)
-        wanted = {(m.study, m.subject_id) for m in models if m.subject_id and m.study}
-        new = wanted - self.subjects.keys()
-        codes = sorted({c for _, c in new})
-        for part in _parts(codes):
-            for study, code, pk in s.execute(
-                select(Study.code, Subject.subject_code, Subject.id)
-                .join(Study, Study.id == Subject.study_id)
-                .where(Subject.subject_code.in_(part))
-            ):
-                if (study, code) in new:
-                    self.subjects[(study, code)] = pk
-        for key in new:
-            self.subjects.setdefault(key, None)
-        known = {self.subjects.get(k) for k in wanted}
-        subject_pks = sorted({pk for pk in known if pk is not None} - self.visits_loaded)
-        for part in _parts(subject_pks):
-            for pk, subject_pk, label, on in s.execute(
-                select(Visit.id, Visit.subject_id, Visit.label, Visit.visit_date).where(
-                    Visit.subject_id.in_(part)
-                )
-            ):
-                self.visits.setdefault((subject_pk, label), _Visit(pk, on, new=False))
-        self.visits_loaded.update(subject_pks)
-        paths = sorted(
-            {m.location.box_path for m in models if m.location is not None} - self.boxes.keys()
-        )
-        for part in _parts(paths):
-            for found in s.scalars(select(Box).where(Box.path.in_(part))):
-                self.boxes[found.path] = found
-        self.load_occupied({b.id for p in paths if (b := self.boxes.get(p)) is not None})
-
-    def load_occupied(self, box_ids: set[int]) -> None:
-        want = sorted(box_ids - self.occupied_loaded)
-        for part in _parts(want):
-            for box_pk, position, code in self.tx.session.execute(
-                select(Sample.box_id, Sample.position, Sample.sample_code).where(
-                    Sample.box_id.in_(part), Sample.position.is_not(None)
-                )
-            ):
-                self.occupied.setdefault((box_pk or 0, position or ""), code)
-        self.occupied_loaded.update(want)
-
-    # -- the rules, row by row ----------------------------------------------------------------
-
-    def take(self, tube: _Tube, taken: lifecycle.VolumeTaken | None) -> None:
-        """Apply a volume taken (after the row passed every rule) and record its event."""
-        if taken is None:
-            return
-        self.events.append(
-            (
-                "update",
-                "sample",
-                tube.sample_code,
-                taken.old,
-                taken.new,
-                taken.reason,
-                self.batch_id,
-            )
-        )
-        tube.volume_ml = taken.new["volume_ml"]
-        tube.volume_taken_ml = taken.new["volume_taken_ml"]
-        tube.version = (tube.version or 0) + 1
-        if tube.row is not None:  # created in this window: its pending insert carries it
-            row = dict(tube.row)  # (the create event keeps the values at creation)
-            row.update(
-                volume_ml=tube.volume_ml,
-                volume_taken_ml=tube.volume_taken_ml,
-                version=tube.version,
-                updated_at=self.now,
-            )
-            self.rows[row["_at"]] = row
-            tube.row = row
+            data, ragged = rules.row_values(fields, width, index)
+        if data is None:
+            column = src.ragged_column(len(fields))  # as the per-record path names it
+            chunk.append((rownum, None, (column, ragged or "ragged row")))
         else:
-            tube.dirty = True
-
-    def new_sample(self, s: SampleIn) -> None:
-        parent = None
-        if s.parent_sample_id:
-            parent = self.tubes.get(s.parent_sample_id)
-            if parent is None:
-                raise ValidationFailed([sample_rules.no_parent(s)])
-        tube = sample_rules.new_tube(s, parent)
-        subject_pk = visit_pk = cell_pk = parent_pk = None
-        taken = None
-        visit_key: tuple[int, str] | None = None
-        if parent is not None:
-            lifecycle.check_allowed(
-                self.tx,
-                cast(Any, parent),  # a tube's columns are all the rule reads
-                lifecycle.ACTIONS["aliquot"],
-                field="parent_sample_id",
-            )
-            parent_pk = parent.id
-            subject_pk, visit_pk, cell_pk = (
-                parent.subject_id,
-                parent.visit_id,
-                parent.cell_source_id,
-            )
-            taken = lifecycle.volume_taken(
-                parent, s.volume_ml, field="volume_ml", purpose=sample_rules.aliquot_purpose(s)
-            )
-        elif sample_rules.needs_cell_source(s):
-            cell_pk = self.cells.get(s.cell_source_id or "")
-            if cell_pk is None:
-                raise ValidationFailed([sample_rules.no_cell_source(s)])
-        if not s.parent_sample_id and s.subject_id:
-            assert s.study is not None and s.visit is not None
-            subject_pk = self.subjects.get((s.study, s.subject_id))
-            if subject_pk is None:
-                raise ValidationFailed([sample_rules.no_subject(s)])
-            visit_key = (subject_pk, s.visit)
-        sample_rules.finish_tube(tube, self.sprec)
-        box_pk = position = None
-        if s.location is not None:
-            box = self.box(s)
-            storage.check_position(box, s.location.position)
-            if box.id not in self.occupied_loaded:
-                self.load_occupied({box.id})
-            position = s.location.position
-            if position is not None:
-                holder = self.occupied.get((box.id, position))
-                if holder is not None:
-                    raise storage.position_taken(s.location, holder)
-            box_pk = box.id
-        # every rule passed: apply
-        if parent is not None:
-            self.take(parent, taken)
-        if visit_key is not None:
-            visit_pk = self.visit(visit_key, s.collected_at.date())
-        if position is not None:
-            self.occupied[(box_pk, position)] = s.sample_id  # type: ignore[index]
-        row: dict[str, Any] = {
-            "id": self.sample_ids.take(),
-            "sample_code": s.sample_id,
-            "biofluid": s.biofluid,
-            "collected_at": s.collected_at,
-            "subject_id": subject_pk,
-            "visit_id": visit_pk,
-            "cell_source_id": cell_pk,
-            "parent_id": parent_pk,
-            "volume_ml": s.volume_ml,
-            "volume_taken_ml": 0.0,
-            "sprec": tube.sprec,
-            "box_id": box_pk,
-            "position": position,
-            "freeze_thaw_count": tube.freeze_thaw,
-            "status": tube.status,
-            "notes": s.notes,
-            "batch_id": self.batch_id,
-            "version": 1,
-            "created_at": self.now,
-            "created_by": self.user,
-            "updated_at": None,
-            **tube.values,
-        }
-        self.events.append(
-            (
-                "create",
-                "sample",
-                s.sample_id,
-                None,
-                row | {k: _iso(row[k]) for k in SAMPLE_TIMES},
-                None,
-                self.batch_id,
-            )
-        )
-        row["_at"] = len(self.rows)
-        self.rows.append(row)
-        self.tubes[s.sample_id] = _Tube(row, row)
-
-    def box(self, s: SampleIn) -> Box:
-        loc = s.location
-        assert loc is not None
-        box = self.boxes.get(loc.box_path)
-        if box is None:
-            if not self.create_locations:
-                raise ValidationFailed(
-                    [FieldError("location", storage.unknown_location(self.tx, loc), str(loc))]
-                )
-            self.flush_events()  # the storage service audits now: keep the chain in order
-            storage.add_location(self.tx, loc.box_path)
-            box = storage.find_box(self.tx, loc.box_path)
-            assert box is not None
-            self.boxes[loc.box_path] = box
-            self.occupied_loaded.add(box.id)
-        return box
-
-    def visit(self, key: tuple[int, str], on: date) -> int:
-        """The subject's visit (created on its first collection; its date is the earliest
-        collection), as ``subjects.get_or_create_visit``."""
-        v = self.visits.get(key)
-        if v is None:
-            v = self.visits[key] = _Visit(self.visit_ids.take(), on, new=True)
-        elif v.visit_date is None or on < v.visit_date:
-            v.visit_date = on
-            v.dirty = True
-        return v.id
-
-    def new_isolation(self, d: IsolationIn) -> None:
-        tube = self.tubes.get(d.sample_id)
-        if tube is None:
-            raise ValidationFailed([isolation_rules.no_sample(d)])
-        steps = self.steps_of(d)
-        lifecycle.check_allowed(self.tx, cast(Any, tube), lifecycle.ACTIONS["isolate"])
-        taken = lifecycle.volume_taken(
-            tube,
-            d.input_volume_ml,
-            field="input_volume_ml",
-            purpose=isolation_rules.isolation_purpose(d),
-        )
-        self.take(tube, taken)
-        pk = self.iso_ids.take()
-        row: dict[str, Any] = {
-            "id": pk,
-            "sample_id": tube.id,
-            "batch_id": self.batch_id,
-            "version": 1,
-            "created_at": self.now,
-            "created_by": self.user,
-            "updated_at": None,
-            **isolation_rules.isolation_columns(d),
-        }
-        self.events.append(
-            (
-                "create",
-                "isolation",
-                d.isolation_id,
-                None,
-                row | {k: _iso(row[k]) for k in ISOLATION_TIMES} | {"steps": steps},
-                None,
-                self.batch_id,
-            )
-        )
-        self.rows.append(row)
-        for i, step in enumerate(steps, start=1):
-            self.steps.append(
-                {
-                    "isolation_id": pk,
-                    "step_no": i,
-                    "method": step["method"],
-                    "params": step["params"],
-                }
-            )
-
-    def new_subject(self, m: SubjectIn) -> None:
-        """As ``subjects.create_subject``: the study is created (audited) by its first
-        subject."""
-        study_pk = self.studies.get(m.study)
-        if study_pk is None:
-            self.flush_events()  # the service audits now: keep the chain in order
-            study_pk = self.studies[m.study] = subject_rules.get_or_create_study(
-                self.tx, m.study, self.batch_id
-            ).id
-        row: dict[str, Any] = {
-            "id": self.subject_ids.take(),
-            "study_id": study_pk,
-            "subject_code": m.subject_id,
-            **subject_rules.subject_columns(m),
-            "batch_id": self.batch_id,
-            "version": 1,
-            "created_at": self.now,
-            "created_by": self.user,
-            "updated_at": None,
-        }
-        self.events.append(
-            (
-                "create",
-                "subject",
-                f"{m.study}/{m.subject_id}",
-                None,
-                row | {k: _iso(row[k]) for k in ("enrolled_on", "created_at")},
-                None,
-                self.batch_id,
-            )
-        )
-        self.rows.append(row)
-
-    def steps_of(self, d: IsolationIn) -> list[dict[str, Any]]:
-        """``IsolationIn.steps()`` as stored, remembered per distinct method chain and
-        parameters (a file has few)."""
-        key = (tuple(d.method), *(getattr(d, c) for c in STEP_COLUMNS))
-        steps = self.step_memo.get(key)
-        if steps is None:
-            steps = [step.model_dump() for step in d.steps()]
-            if len(self.step_memo) < 50_000:
-                self.step_memo[key] = steps
-        return steps
-
-    # -- writing ------------------------------------------------------------------------------
-
-    def flush_events(self) -> None:
-        append_events(self.tx, self.events)
-        self.events = []
-
-    def write(self) -> None:
-        """Write the window's rows, updates and events (while the file has shown no problem;
-        after one, nothing will be written and they are dropped: only the tubes' and visits'
-        state is kept, for the rules of the rows that follow)."""
-        if not self.problems:
+            if decimal_comma:
+                rules.convert_numbers(kind, data, decimal_comma)
             try:
-                with self.tx.session.begin_nested():
-                    self._write()
-            except Exception as exc:  # the database refused: say so without SQL or values
-                plain = database_error_text(exc)
-                if plain is None or not self.window_rows:
-                    raise
-                first, last = self.window_rows[0], self.window_rows[-1]
-                together = f" (rows {first}-{last} are written together)" if last > first else ""
-                self.problems.add(first, self.kind.key_columns[-1], plain + together)
-        self.rows, self.window_rows, self.steps, self.events = [], [], [], []
-        for t in self.tubes.values():
-            t.row, t.dirty = None, False
-        for v in self.visits.values():
-            v.new = v.dirty = False
-
-    def end_chunk(self) -> None:
-        self.write()
-        if not self.problems:  # the database holds it all: forget the window
-            self.tubes = {}
-            self.visits, self.visits_loaded = {}, set()
-
-    def _write(self) -> None:
-        conn = self.tx.session.connection()
-        new_visits = [
-            {"id": v.id, "subject_id": k[0], "label": k[1], "visit_date": v.visit_date}
-            for k, v in self.visits.items()
-            if v.new
-        ]
-        if new_visits:
-            conn.execute(insert(Visit), new_visits)
-        moved = [
-            {"pk": v.id, "on": v.visit_date} for v in self.visits.values() if v.dirty and not v.new
-        ]
-        if moved:
-            conn.execute(
-                update(Visit).where(Visit.id == bindparam("pk")).values(visit_date=bindparam("on")),
-                moved,
-            )
-        if self.rows:
-            table: Any = {"samples": Sample, "subjects": Subject}.get(self.kind.name, Isolation)
-            for row in self.rows:
-                row.pop("_at", None)
-            conn.execute(insert(table), self.rows)
-        if self.steps:
-            conn.execute(insert(IsolationStep), self.steps)
-        changed = [
-            {"pk": t.id, "left": t.volume_ml, "taken": t.volume_taken_ml, "v": t.version}
-            for t in self.tubes.values()
-            if t.dirty
-        ]
-        if changed:
-            conn.execute(
-                update(Sample)
-                .where(Sample.id == bindparam("pk"))
-                .values(
-                    volume_ml=bindparam("left"),
-                    volume_taken_ml=bindparam("taken"),
-                    version=bindparam("v"),
-                    updated_at=self.now,
-                ),
-                changed,
-            )
-        self.flush_events()
+                chunk.append((rownum, data, validate(kind.model, data)))
+            except ValidationFailed as exc:
+                chunk.append((rownum, data, exc))
+        if len(chunk) >= CHUNK_ROWS:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def import_records(
@@ -752,6 +83,16 @@ def import_records(
     create_locations: bool,
     rules: RowRules,
 ) -> None:
-    """Import a samples or isolations file in bulk into the import's transaction."""
-    tx.require_write(f"import {kind.name}")
-    _Loader(tx, kind, src, index, report, problems, on_duplicate, create_locations, rules).run()
+    """Import a subjects, cell sources, samples or isolations file in bulk into the import's
+    transaction."""
+    with fewer_collections():
+        write_records(
+            tx,
+            kind,
+            read_chunks(kind, src, index, rules),
+            report,
+            problems,
+            on_duplicate,
+            create_locations,
+            rules,
+        )

@@ -101,12 +101,13 @@ def run_import(
                     import_readouts(tx, src, index, report, problems, on_duplicate, rules)
                 elif (
                     bulk
-                    and kind.name in ("subjects", "samples", "isolations")
+                    and kind.name in ("subjects", "cell_sources", "samples", "isolations")
                     and not (
                         on_duplicate == "update" and any(c not in index for c in kind.required)
                     )
                 ):
-                    from exolab.io.bulk_records import RowRules, import_records
+                    from exolab.io.bulk_records import import_records
+                    from exolab.services.bulk_records import RowRules
 
                     row_rules = RowRules(
                         row_values, _convert_numbers, _report_failed, _find, apply_row

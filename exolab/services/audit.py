@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,28 @@ def event_hash(prev_hash: str, fields: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+_TEXT = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) writes
+
+
+def _chain_hash(prev_hash: str, fields: dict[str, Any]) -> str:
+    """:func:`event_hash` for fields whose values are text, whole numbers or None (every
+    event's): the same JSON text written field by field, without encoding the
+    already-encoded old/new values through a dict walk (the bulk import appends many)."""
+    parts = []
+    for key in sorted(fields):
+        v = fields[key]
+        if v is None:
+            parts.append(f'"{key}":null')
+        elif type(v) is str:
+            parts.append(f'"{key}":{_TEXT(v)}')
+        elif type(v) is int:
+            parts.append(f'"{key}":{v}')
+        else:
+            return event_hash(prev_hash, fields)
+    payload = prev_hash + "\n{" + ",".join(parts) + "}"
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
 def _hashed_fields(ev: AuditEvent) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "at": ev.at,
@@ -79,12 +102,17 @@ def _last_hash(tx: Tx) -> str:
     return str(prev)
 
 
-def _chained(tx: Tx, prev: str, spec: EventSpec) -> dict[str, Any]:
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _chained(tx: Tx, prev: str, spec: EventSpec, at: str | None = None) -> dict[str, Any]:
     """The stored row of one event chained after ``prev``: the one definition of which
-    fields are hashed (the login too, since migration 0009), for one event or many."""
+    fields are hashed (the login too, since migration 0009), for one event or many (``at``:
+    the time they are written together)."""
     action, entity, entity_id, old, new, reason, batch_id = spec
     fields: dict[str, Any] = {
-        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "at": at or _now(),
         "user": tx.actor.name,
         "action": action,
         "entity": entity,
@@ -107,7 +135,7 @@ def _chained(tx: Tx, prev: str, spec: EventSpec) -> dict[str, Any]:
         "reason": reason,
         "batch_id": batch_id,
         "prev_hash": prev,
-        "hash": event_hash(prev, fields),
+        "hash": _chain_hash(prev, fields),
         "login": tx.actor.login,
     }
 
@@ -135,18 +163,28 @@ def append_event(
     return int(event_id)
 
 
-def append_events(tx: Tx, events: list[EventSpec]) -> None:
+def append_events(
+    tx: Tx,
+    events: list[EventSpec],
+    insert_rows: Callable[[list[dict[str, Any]]], None] | None = None,
+) -> None:
     """Append many events in one executemany, chained exactly as :func:`append_event` would
-    chain them one by one (same fields, same hash): the bulk import's per-record events."""
+    chain them one by one (same fields, same hash), stamped with the one time they are
+    written at: the bulk import's per-record events. ``insert_rows`` writes the rows (by
+    default Core's executemany)."""
     if not events:
         return
     prev = _last_hash(tx)
+    at = _now()
     rows = []
     for spec in events:
-        row = _chained(tx, prev, spec)
+        row = _chained(tx, prev, spec, at)
         rows.append(row)
         prev = row["hash"]
-    tx.session.connection().execute(insert(AuditEvent), rows)
+    if insert_rows is None:
+        tx.session.connection().execute(insert(AuditEvent), rows)
+    else:
+        insert_rows(rows)
     tx.memo["audit_last_hash"] = prev
 
 

@@ -60,6 +60,12 @@ def get_cell_source(tx: Tx, code: str) -> CellSourceOut:
     return _out(c)
 
 
+def cell_source_columns(d: CellSourceIn) -> dict[str, Any]:
+    """The stored columns a cell source takes from its input (besides its key); the bulk
+    import shares it (docs/bulk-imports.md)."""
+    return {k: getattr(d, k) for k in FIELDS}
+
+
 def create_cell_source(
     tx: Tx, data: CellSourceIn | dict[str, Any], batch_id: int | None = None
 ) -> CellSourceOut:
@@ -71,7 +77,7 @@ def create_cell_source(
         code=d.cell_source_id,
         created_by=tx.actor.name,
         batch_id=batch_id,
-        **{k: getattr(d, k) for k in FIELDS},
+        **cell_source_columns(d),
     )
     tx.session.add(c)
     tx.session.flush()

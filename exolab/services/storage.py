@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import string
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import bindparam, select
@@ -112,9 +113,23 @@ def unknown_location(tx: Tx, loc: Location) -> str:
     )
 
 
-def _created(tx: Tx, kind: str, path: str) -> None:
+def note_created(tx: Tx, kind: str, path: str) -> None:
     """Remember what this transaction created (a dry run reports it)."""
     tx.memo.setdefault("locations_created", []).append(f"{kind} {path}")
+
+
+# What the audit trail records of a new freezer, rack or box (add_location and the bulk
+# import, docs/bulk-imports.md).
+def freezer_event(code: str, name: str | None, temperature_c: float | None) -> dict[str, Any]:
+    return {"code": code, "name": name, "temperature_c": temperature_c}
+
+
+def rack_event(code: str) -> dict[str, Any]:
+    return {"code": code}
+
+
+def box_event(n_rows: int, n_cols: int) -> dict[str, Any]:
+    return {"n_rows": n_rows, "n_cols": n_cols}
 
 
 def add_location(
@@ -150,7 +165,7 @@ def add_location(
             "create",
             "freezer",
             parts[0],
-            new={"code": parts[0], "name": freezer_name, "temperature_c": temperature_c},
+            new=freezer_event(parts[0], freezer_name, temperature_c),
         )
         made.append(f"freezer {parts[0]}")
     if len(parts) >= 2:
@@ -161,7 +176,7 @@ def add_location(
             rack = Rack(freezer_id=freezer.id, code=parts[1])
             tx.session.add(rack)
             tx.session.flush()
-            tx.audit("create", "rack", f"{parts[0]}/{parts[1]}", new={"code": parts[1]})
+            tx.audit("create", "rack", f"{parts[0]}/{parts[1]}", new=rack_event(parts[1]))
             made.append(f"rack {parts[0]}/{parts[1]}")
         if len(parts) == 3:
             box_path = "/".join(parts)
@@ -171,12 +186,12 @@ def add_location(
                 )
                 tx.session.add(box)
                 tx.session.flush()
-                tx.audit("create", "box", box_path, new={"n_rows": n_rows, "n_cols": n_cols})
+                tx.audit("create", "box", box_path, new=box_event(n_rows, n_cols))
                 made.append(f"box {box_path}")
     if not made and not exist_ok:
         raise Conflict(f"{'/'.join(parts)} already exists")
     for item in made:
-        _created(tx, *item.split(" ", 1))
+        note_created(tx, *item.split(" ", 1))
     return made
 
 

@@ -10,10 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from exolab.db.engine import Database
-from exolab.db.models import AuditEvent, Isolation, IsolationStep, Sample, Visit
+from exolab.db.models import (
+    AuditEvent,
+    CellSource,
+    Isolation,
+    IsolationStep,
+    Sample,
+    Subject,
+    Visit,
+)
 from exolab.io import bulk_records
 from exolab.io.importer import ImportFailed, ImportReport, run_import, undo_batch
 from exolab.services.audit import verify_chain
@@ -21,10 +29,26 @@ from exolab.services.context import Lab
 from tests.conftest import TEST_ADMIN, _fresh_pg
 from tests.io.helpers import write
 
-SUBJECTS = "study,subject_id,group\n" + "".join(
-    f"S1,P{i:03d},{'case' if i % 2 else 'control'}\n" for i in range(12)
+SUBJECTS = "study,subject_id,group,notes\n" + "".join(
+    f"S1,P{i:03d},{'case' if i % 2 else 'control'},\n" for i in range(12)
+).replace(  # text the audit trail's JSON escapes, hashed the same by both paths
+    "P003,case,\n", 'P003,case,"said ""no"" \\ naïve\tµL 😀"\n'
 )
-CELLS = "cell_source_id,cell_type,species\nMSC-1,mesenchymal stromal cells,Homo sapiens\n"
+CELLS = (
+    "cell_source_id,cell_type,species,passage,confluency_pct,mycoplasma_tested_on\n"
+    "MSC-1,mesenchymal stromal cells,Homo sapiens,4,80,2024-01-02\n"
+    "HEK-1,HEK293,Homo sapiens,,,\n"
+)
+BAD_CELLS = """cell_source_id,cell_type,species,passage,confluency_pct,mycoplasma_tested_on
+C-1,fibroblasts,Homo sapiens,-1,,
+C-2,fibroblasts,Homo sapiens,,150,
+C-3,,Homo sapiens,,,
+C-4,fibroblasts,Homo sapiens,,,2024-13-01
+C-6,fibroblasts,Homo sapiens,,,
+C-6,fibroblasts,Homo sapiens,,,
+MSC-1,other cells,Homo sapiens,,,
+C-5,fibroblasts
+"""
 # Stored before the file: a tube to aliquot and isolate from, a discarded tube, an occupied
 # position, and a visit whose date the file moves earlier.
 STORED = """sample_id,biofluid,collected_at,study,subject_id,visit,tube,volume_ml,storage_temp_c,location,status,freeze_thaw_count
@@ -161,7 +185,7 @@ def _load(lab: Lab, tmp: Path, kind: str, text: str, bulk: bool, **kw: Any) -> I
 def _setup(lab: Lab, tmp: Path, bulk: bool = False) -> None:
     write(tmp, "x", "")
     _load(lab, tmp, "subjects", SUBJECTS, bulk)
-    _load(lab, tmp, "cell_sources", CELLS, False)
+    _load(lab, tmp, "cell_sources", CELLS, bulk)
     _load(lab, tmp, "samples", STORED, False, create_locations=True)
 
 
@@ -197,6 +221,8 @@ def _audit(lab: Lab) -> list[tuple[Any, ...]]:
 
 def _state(lab: Lab) -> dict[str, Any]:
     return {
+        "subjects": _rows(lab, Subject, Subject.id),
+        "cell_sources": _rows(lab, CellSource, CellSource.code),
         "samples": _rows(lab, Sample, Sample.sample_code),
         "visits": _rows(lab, Visit, Visit.id),
         "isolations": _rows(lab, Isolation, Isolation.isolation_code),
@@ -247,6 +273,7 @@ def test_bulk_reports_the_same_problems_and_writes_nothing(
             ("samples", BAD_SAMPLES),
             ("isolations", BAD_ISOLATIONS),
             ("subjects", BAD_SUBJECTS),
+            ("cell_sources", BAD_CELLS),
         ):
             with pytest.raises(ImportFailed) as err:
                 _load(lab, d, kind, text, bulk)
@@ -292,6 +319,15 @@ def test_bulk_reports_the_same_problems_and_writes_nothing(
         (5, "birth_year"),
         (6, "sex"),  # stored with other values
         (7, "birth_year"),  # ragged: the first missing column
+    ]
+    assert [(row, column) for row, column, _ in found[1][3][0]] == [
+        (2, "passage"),
+        (3, "confluency_pct"),
+        (4, "cell_type"),
+        (5, "mycoplasma_tested_on"),
+        (7, "cell_source_id"),  # duplicate key
+        (8, "cell_type"),  # stored with other values
+        (9, "species"),  # ragged: the first missing column
     ]
     assert [(row, column) for row, column, _ in isolations] == [
         (2, "sample_id"),
@@ -344,3 +380,47 @@ def test_undo_of_a_bulk_import(lab: Lab, tmp_path: Path) -> None:
     assert after["isolations"] == [] and after["steps"] == []
     old = {r["sample_code"]: r for r in after["samples"]}["OLD-1"]
     assert old["volume_ml"] == 5.0 and old["volume_taken_ml"] == 0.0
+
+
+def _count(lab: Lab, model: Any) -> int:
+    with lab.read() as tx:
+        return len(list(tx.session.scalars(select(model.id))))
+
+
+def test_a_late_problem_after_written_chunks_leaves_nothing(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks written before the file's first problem are rolled back with it: tubes, their
+    boxes, visits, volumes taken and audit events."""
+    monkeypatch.setattr(bulk_records, "CHUNK_ROWS", 3)
+    _setup(lab, tmp_path)
+    before = _state(lab)
+    lines = samples_file().splitlines()[:13]  # 12 good tubes: four chunks written
+    lines.append("LATE-1,plasma,2024-02-30 09:00,S1,P000,V0,,1,,,,,,,,,")
+    with pytest.raises(ImportFailed) as err:
+        _load(lab, tmp_path, "samples", "\n".join(lines) + "\n", True, create_locations=True)
+    problems = err.value.report.problems
+    assert problems is not None
+    assert [(p.row, p.column) for p in problems.first()] == [(14, "collected_at")]
+    assert _state(lab) == before
+
+
+@pytest.mark.slow
+def test_a_bad_date_on_row_150001_leaves_nothing_written(lab: Lab, tmp_path: Path) -> None:
+    n = 150_000  # data rows 2 .. 150,001
+    rows = ["study,subject_id,sex,enrolled_on"]
+    rows += [f"BIG,B{i:06d},F,2024-01-{i % 28 + 1:02d}" for i in range(n - 1)]
+    rows.append("BIG,B999999,F,2024-02-30")  # row 150,001
+    with lab.read() as tx:
+        events = tx.session.scalar(select(func.count()).select_from(AuditEvent))
+    with pytest.raises(ImportFailed) as err:
+        _load(lab, tmp_path, "subjects", "\n".join(rows) + "\n", True)
+    problems = err.value.report.problems
+    assert problems is not None
+    found = [(p.row, p.column, p.message) for p in problems.first()]
+    assert len(found) == 1 and found[0][:2] == (150_001, "enrolled_on"), found
+    assert "2024-02-30" in found[0][2]
+    assert _count(lab, Subject) == 0
+    with lab.read() as tx:
+        assert tx.session.scalar(select(func.count()).select_from(AuditEvent)) == events
+        assert verify_chain(tx).ok

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import DataError, IntegrityError
 
-from exolab.io import bulk_records
-from exolab.services import samples
+from exolab.services import bulk_records, samples
 from exolab.services.context import Lab
 from exolab.services.errors import database_error_text
 from tests.test_cli import run

@@ -1,0 +1,952 @@
+"""The database side of the bulk import of subjects, samples and isolations
+(docs/bulk-imports.md); ``io.bulk_records`` reads and validates the file.
+
+The rules are the per-record path's own: every row is validated by the same input model
+(``SampleIn``/``IsolationIn``) and goes through the same rule functions the services call for
+one record (``samples.new_tube``/``finish_tube``: aliquot inheritance, SPREC derivation, the
+storage rule of a status; ``lifecycle.check_allowed`` and ``lifecycle.volume_taken``;
+``storage.check_position``; the services' own messages for what is missing). What differs is
+everything around the rules: the file is read in chunks, everything a chunk refers to
+(existing keys, subjects, visits, cell sources, boxes and their occupied positions, parent
+tubes) is loaded with a few set-based queries, and the chunk's rows go in with Core
+``insert()`` executemany; its per-record audit events (the same content the per-record path
+writes, chained the same way) with one executemany as well.
+
+Nothing is committed unless the whole file passed: chunks are written into the import's one
+transaction only while the file has shown no problem; after the first problem the rest of the
+file is still checked (every problem is reported) and the transaction is rolled back.
+Rows whose key is already stored go through the per-record code (compare, skip, update).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Protocol, cast
+
+from sqlalchemy import bindparam, func, insert, select, text, update
+
+from exolab.db.base import utcnow
+from exolab.db.models import (
+    AuditEvent,
+    Box,
+    CellSource,
+    Freezer,
+    Isolation,
+    IsolationStep,
+    Rack,
+    Sample,
+    Study,
+    Subject,
+    Visit,
+)
+from exolab.domain.schemas import (
+    STEP_PARAM_COLUMNS,
+    CellSourceIn,
+    IsolationIn,
+    Location,
+    SampleIn,
+    SubjectIn,
+)
+from exolab.services import cell_sources as cell_source_rules
+from exolab.services import isolations as isolation_rules
+from exolab.services import lifecycle, storage
+from exolab.services import samples as sample_rules
+from exolab.services import subjects as subject_rules
+from exolab.services.audit import EventSpec, append_events
+from exolab.services.context import Tx
+from exolab.services.errors import (
+    ExolabError,
+    FieldError,
+    PermissionDenied,
+    ValidationFailed,
+    database_error_text,
+)
+
+ID_BLOCK = 5_000  # most ids reserved at once on PostgreSQL
+IN_CHUNK = 500  # codes per IN (...) list
+
+
+class ProblemList(Protocol):
+    """Where the problems of a file go (``io.problems.Problems``)."""
+
+    def add(self, row: int, column: str, message: str, value: str | None = None) -> None: ...
+
+    def __bool__(self) -> bool: ...
+
+
+# One chunk of a file: (row number, cells, validated model or its ValidationFailed, or for a
+# ragged row None and (the column it names, the message)).
+Chunk = list[tuple[int, dict[str, Any] | None, Any]]
+
+# The columns of a tube the rules read (a parent's inheritance, life-cycle and volume).
+TUBE_COLUMNS = (
+    "id",
+    "sample_code",
+    "biofluid",
+    "subject_id",
+    "visit_id",
+    "cell_source_id",
+    "volume_ml",
+    "volume_taken_ml",
+    "version",
+    "status",
+    "sprec",
+    "freeze_thaw_count",
+    "box_id",
+    *sample_rules.HANDLING_FIELDS,
+)
+
+# The isolation columns its steps' parameters come from.
+STEP_COLUMNS = tuple(c for cols in STEP_PARAM_COLUMNS.values() for c in cols.values())
+# Date and time columns: the audit trail stores them as ISO text (services.common.column_values).
+SAMPLE_TIMES = ("collected_at", "processed_at", "created_at")
+ISOLATION_TIMES = ("isolated_on", "created_at")
+
+
+class _Tube:
+    """A tube as the import sees it: stored (loaded) or created earlier in the file. Its
+    columns (:data:`TUBE_COLUMNS`) are read as attributes, as the rules read a stored
+    ``Sample``, from one dict (made once per tube; set with :meth:`set`)."""
+
+    __slots__ = ("dirty", "row", "v")
+    id: int
+    sample_code: str
+    biofluid: str
+    subject_id: int | None
+    visit_id: int | None
+    cell_source_id: int | None
+    volume_ml: float | None
+    volume_taken_ml: float | None
+    version: int
+    status: str
+    sprec: str | None
+    freeze_thaw_count: int
+
+    def __init__(self, values: dict[str, Any], row: dict[str, Any] | None = None) -> None:
+        self.v = dict(values)  # (a loaded tube: TUBE_COLUMNS; a new one: its whole row)
+        self.row = row  # the pending insert of a tube created in this window
+        self.dirty = False
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.v[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def set(self, **values: Any) -> None:
+        self.v.update(values)
+
+
+@dataclass(frozen=True)
+class _Box:
+    """A box as the position rules read it (``storage.check_position``)."""
+
+    id: int
+    path: str
+    n_rows: int
+    n_cols: int
+
+
+@dataclass
+class _Visit:
+    id: int
+    visit_date: date | None
+    new: bool
+    dirty: bool = False
+
+
+@dataclass(frozen=True)
+class RowRules:
+    """The importer's row functions the bulk path shares (handed in: io.importer imports
+    this module, so this module does not import it back)."""
+
+    row_values: Callable[..., Any]
+    convert_numbers: Callable[..., None]
+    report_failed: Callable[..., None]
+    find: Callable[..., Any]
+    apply_row: Callable[..., None]
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime | date) else value
+
+
+def _parts(values: list[Any]) -> Iterator[list[Any]]:
+    for i in range(0, len(values), IN_CHUNK):
+        yield values[i : i + IN_CHUNK]
+
+
+class _Ids:
+    """Primary keys for new rows, taken as the database would give them: max + 1 on SQLite
+    (the import holds the write lock), the table's sequence on PostgreSQL."""
+
+    def __init__(self, tx: Tx, table: str, pk: Any) -> None:
+        self.tx, self.table, self.pk = tx, table, pk
+        self.free: list[int] = []
+        self.next = 0
+        self.block = 8
+        if tx.dialect != "postgresql":
+            self.next = int(tx.session.scalar(select(func.max(pk))) or 0) + 1
+
+    def skip_stored(self) -> None:
+        """After another writer in this transaction added rows (the per-record code): on
+        SQLite, take ids after theirs (PostgreSQL's sequence already does)."""
+        if self.tx.dialect != "postgresql":
+            self.next = max(
+                self.next, int(self.tx.session.scalar(select(func.max(self.pk))) or 0) + 1
+            )
+
+    def take(self) -> int:
+        if self.tx.dialect != "postgresql":
+            self.next += 1
+            return self.next - 1
+        if not self.free:  # blocks of 16, 32, ... up to a chunk: small files waste few
+            self.block = min(ID_BLOCK, 2 * self.block)
+            self.free = list(
+                self.tx.session.scalars(
+                    text(
+                        "SELECT nextval(pg_get_serial_sequence(:t, 'id')) "
+                        "FROM generate_series(1, :n)"
+                    ),
+                    {"t": self.table, "n": self.block},
+                )
+            )
+            self.free.reverse()
+        return self.free.pop()
+
+    def release(self) -> None:
+        """Give the sequence back what was reserved and not used (no other writer takes
+        from it meanwhile: writers hold the write lock), so ids have no gaps."""
+        if self.free:
+            self.tx.session.execute(
+                text("SELECT setval(pg_get_serial_sequence(:t, 'id'), :v, false)"),
+                {"t": self.table, "v": self.free[-1]},
+            )
+            self.free = []
+
+
+def insert_many(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
+    """``conn.execute(insert(table), rows)``. On SQLite the rows go to the driver's
+    executemany as tuples, each value through its column's own bind processor (what Core does
+    per row, done here per column): every row has the same keys, and every column with a
+    default is given. PostgreSQL (psycopg adapts JSON parameters its own way) takes Core's
+    path, as does any other shape of rows."""
+    if not rows:
+        return
+    t = table.__table__
+    cols = list(rows[0])
+    given = set(cols)
+    if (
+        conn.dialect.name != "sqlite"
+        or any(c.default is not None and c.name not in given for c in t.c)
+        or any(len(r) != len(cols) for r in rows)
+    ):
+        conn.execute(insert(table), rows)
+        return
+    procs = [(c, t.c[c].type.bind_processor(conn.dialect)) for c in cols]
+    names = ", ".join(f'"{c}"' for c in cols)
+    sql = f'INSERT INTO "{t.name}" ({names}) VALUES ({", ".join("?" * len(cols))})'
+    conn.exec_driver_sql(
+        sql,
+        [tuple(r[c] if p is None else p(r[c]) for c, p in procs) for r in rows],
+    )
+
+
+class _Loader:
+    """One bulk import: the state of a window of rows not yet written."""
+
+    def __init__(
+        self,
+        tx: Tx,
+        kind: Any,
+        report: Any,
+        problems: ProblemList,
+        on_duplicate: str,
+        create_locations: bool,
+        rules: RowRules,
+    ) -> None:
+        self.tx, self.kind = tx, kind
+        self.report, self.problems, self.on_duplicate = report, problems, on_duplicate
+        self.create_locations, self.rules = create_locations, rules
+        self.batch_id = report.batch_id
+        self.user = tx.actor.name
+        self.now = utcnow()
+        self.seen: dict[tuple[str, ...], int] = {}
+        # the window: what is not written yet (everything, once the file has a problem)
+        self.tubes: dict[str, _Tube] = {}
+        self.rows: list[dict[str, Any]] = []
+        self.window_rows: list[int] = []  # file rows whose records the window holds
+        self.steps: list[dict[str, Any]] = []
+        self.events: list[EventSpec] = []
+        self.visits: dict[tuple[int, str], _Visit] = {}
+        self.visits_loaded: set[int] = set()
+        # kept for the whole import (the import holds the write lock)
+        self.subjects: dict[tuple[str, str], int | None] = {}
+        self.cells: dict[str, int | None] = {}
+        self.boxes: dict[str, _Box] = {}
+        # storage created by the file (--create-locations), written with the window
+        self.freezers: dict[str, int] | None = None  # code -> id, loaded on first need
+        self.racks: dict[tuple[int, str], int] = {}
+        self.new_storage: list[tuple[Any, dict[str, Any]]] = []
+        self.freezer_ids = _Ids(tx, "freezers", Freezer.id)
+        self.rack_ids = _Ids(tx, "racks", Rack.id)
+        self.box_ids = _Ids(tx, "boxes", Box.id)
+        self.occupied: dict[tuple[int, str], str] = {}
+        self.occupied_loaded: set[int] = set()
+        self.sample_ids = _Ids(tx, "samples", Sample.id)
+        self.visit_ids = _Ids(tx, "visits", Visit.id)
+        self.iso_ids = _Ids(tx, "isolations", Isolation.id)
+        self.subject_ids = _Ids(tx, "subjects", Subject.id)
+        self.cell_ids = _Ids(tx, "cell_sources", CellSource.id)
+        self.studies: dict[str, int | None] = {}
+        self.sprec = sample_rules.SprecMemo()
+        self.step_memo: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+
+    def run(self, chunks: Iterator[Chunk]) -> None:
+        for chunk in chunks:
+            models = [
+                m
+                for _, _, m in chunk
+                if isinstance(m, SampleIn | IsolationIn | SubjectIn | CellSourceIn)
+            ]
+            existing = self.stored_keys(models)
+            self.preload(models)
+            for rownum, data, m in chunk:
+                self.row(rownum, data, m, existing)
+            self.end_chunk()
+        for ids in (
+            self.sample_ids,
+            self.visit_ids,
+            self.iso_ids,
+            self.subject_ids,
+            self.cell_ids,
+            self.freezer_ids,
+            self.rack_ids,
+            self.box_ids,
+        ):
+            ids.release()
+
+    def row(
+        self, rownum: int, data: dict[str, Any] | None, m: Any, existing: set[tuple[str, ...]]
+    ) -> None:
+        problems, report = self.problems, self.report
+        if data is None:  # a ragged row: (the column it names, the message)
+            problems.add(rownum, *m)
+            report.refused += 1
+            return
+        if isinstance(m, ValidationFailed):
+            self.rules.report_failed(problems, rownum, m, self.kind, data)
+            report.refused += 1
+            return
+        key = tuple(getattr(m, c) for c in self.kind.key_columns)
+        first = self.seen.get(key)
+        if first is not None:
+            problems.add(
+                rownum,
+                self.kind.key_columns[-1],
+                f"duplicate key {'/'.join(key)}: also on row {first}",
+            )
+            report.refused += 1
+            return
+        self.seen[key] = rownum
+        if key in existing:  # compare, skip or update: the per-record code
+            self.write()
+            updated = report.updated
+            found = self.rules.find(self.tx, self.kind, m)
+            self.rules.apply_row(
+                self.tx,
+                self.kind,
+                rownum,
+                m,
+                data,
+                found,
+                report,
+                problems,
+                self.on_duplicate,
+                self.create_locations,
+            )
+            if report.updated != updated and self.kind.name in ("samples", "isolations"):
+                # the services changed a tube (and may have created storage): read it again
+                self.tubes.pop(m.sample_id, None)
+                self.load_tubes({m.sample_id})
+                self.occupied, self.occupied_loaded = {}, set()
+                self.freezers = None
+                for ids in (self.visit_ids, self.freezer_ids, self.rack_ids, self.box_ids):
+                    ids.skip_stored()
+            return
+        try:
+            if self.kind.name == "samples":
+                self.new_sample(m)
+            elif self.kind.name == "subjects":
+                self.new_subject(m)
+            elif self.kind.name == "cell_sources":
+                self.new_cell_source(m)
+            else:
+                self.new_isolation(m)
+            report.created += 1
+            self.window_rows.append(rownum)
+        except PermissionDenied:
+            raise
+        except ExolabError as exc:
+            self.rules.report_failed(problems, rownum, exc, self.kind, data)
+            report.refused += 1
+
+    # -- set-based reads ----------------------------------------------------------------------
+
+    def stored_keys(self, models: list[Any]) -> set[tuple[str, ...]]:
+        s = self.tx.session
+        if self.kind.name == "subjects":
+            return set(self.find_subjects({(m.study, m.subject_id) for m in models}))
+        if self.kind.name == "samples":
+            col: Any = Sample.sample_code
+            codes = [m.sample_id for m in models]
+        elif self.kind.name == "cell_sources":
+            col = CellSource.code
+            codes = [m.cell_source_id for m in models]
+        else:
+            col = Isolation.isolation_code
+            codes = [m.isolation_id for m in models]
+        found: set[tuple[str, ...]] = set()
+        for part in _parts(codes):
+            found.update((c,) for c in s.scalars(select(col).where(col.in_(part))))
+        return found
+
+    def find_subjects(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """The stored subjects among (study, subject code) keys, looked up by study and code
+        (the unique index's order: a lookup by code alone would scan every subject)."""
+        s = self.tx.session
+        studies: dict[str, int] = {}
+        for part in _parts(sorted({k[0] for k in keys})):
+            studies.update(
+                (code, pk)
+                for code, pk in s.execute(select(Study.code, Study.id).where(Study.code.in_(part)))
+            )
+        found: dict[tuple[str, str], int] = {}
+        for study, study_pk in studies.items():
+            codes = sorted(c for st, c in keys if st == study)
+            for part in _parts(codes):
+                for code, pk in s.execute(
+                    select(Subject.subject_code, Subject.id).where(
+                        Subject.study_id == study_pk, Subject.subject_code.in_(part)
+                    )
+                ):
+                    found[(study, code)] = pk
+        return found
+
+    def load_tubes(self, codes: set[str]) -> None:
+        want = sorted(c for c in codes if c not in self.tubes)
+        cols = [getattr(Sample, c) for c in TUBE_COLUMNS]
+        for part in _parts(want):
+            for row in self.tx.session.execute(select(*cols).where(Sample.sample_code.in_(part))):
+                values = dict(zip(TUBE_COLUMNS, row, strict=True))
+                self.tubes[values["sample_code"]] = _Tube(values)
+
+    def preload(self, models: list[Any]) -> None:
+        s = self.tx.session
+        if self.kind.name == "subjects":
+            codes = sorted({m.study for m in models} - self.studies.keys())
+            for part in _parts(codes):
+                self.studies.update(
+                    (code, pk)
+                    for code, pk in s.execute(
+                        select(Study.code, Study.id).where(Study.code.in_(part))
+                    )
+                )
+            return
+        if self.kind.name == "isolations":
+            self.load_tubes({m.sample_id for m in models})
+            return
+        if self.kind.name == "cell_sources":
+            return
+        self.load_tubes({m.parent_sample_id for m in models if m.parent_sample_id})
+        cells = sorted({m.cell_source_id for m in models if m.cell_source_id} - self.cells.keys())
+        for part in _parts(cells):
+            self.cells.update(
+                s.execute(
+                    select(CellSource.code, CellSource.id).where(CellSource.code.in_(part))
+                ).all()
+            )
+        for code in cells:
+            self.cells.setdefault(code, None)
+        wanted = {(m.study, m.subject_id) for m in models if m.subject_id and m.study}
+        new = wanted - self.subjects.keys()
+        self.subjects.update(self.find_subjects(new))
+        for key in new:
+            self.subjects.setdefault(key, None)
+        known = {self.subjects.get(k) for k in wanted}
+        subject_pks = sorted({pk for pk in known if pk is not None} - self.visits_loaded)
+        for part in _parts(subject_pks):
+            for pk, subject_pk, label, on in s.execute(
+                select(Visit.id, Visit.subject_id, Visit.label, Visit.visit_date).where(
+                    Visit.subject_id.in_(part)
+                )
+            ):
+                self.visits.setdefault((subject_pk, label), _Visit(pk, on, new=False))
+        self.visits_loaded.update(subject_pks)
+        paths = sorted(
+            {m.location.box_path for m in models if m.location is not None} - self.boxes.keys()
+        )
+        for part in _parts(paths):
+            for pk, path, n_rows, n_cols in s.execute(
+                select(Box.id, Box.path, Box.n_rows, Box.n_cols).where(Box.path.in_(part))
+            ):
+                self.boxes[path] = _Box(pk, path, n_rows, n_cols)
+        self.load_occupied({b.id for p in paths if (b := self.boxes.get(p)) is not None})
+
+    def load_occupied(self, box_ids: set[int]) -> None:
+        want = sorted(box_ids - self.occupied_loaded)
+        for part in _parts(want):
+            for box_pk, position, code in self.tx.session.execute(
+                select(Sample.box_id, Sample.position, Sample.sample_code).where(
+                    Sample.box_id.in_(part), Sample.position.is_not(None)
+                )
+            ):
+                self.occupied.setdefault((box_pk or 0, position or ""), code)
+        self.occupied_loaded.update(want)
+
+    # -- the rules, row by row ----------------------------------------------------------------
+
+    def take(self, tube: _Tube, taken: lifecycle.VolumeTaken | None) -> None:
+        """Apply a volume taken (after the row passed every rule) and record its event."""
+        if taken is None:
+            return
+        self.events.append(
+            (
+                "update",
+                "sample",
+                tube.sample_code,
+                taken.old,
+                taken.new,
+                taken.reason,
+                self.batch_id,
+            )
+        )
+        tube.set(
+            volume_ml=taken.new["volume_ml"],
+            volume_taken_ml=taken.new["volume_taken_ml"],
+            version=(tube.version or 0) + 1,
+        )
+        if tube.row is not None:  # created in this window: its pending insert carries it
+            row = dict(tube.row)  # (the create event keeps the values at creation)
+            row.update(
+                volume_ml=tube.volume_ml,
+                volume_taken_ml=tube.volume_taken_ml,
+                version=tube.version,
+                updated_at=self.now,
+            )
+            self.rows[row["_at"]] = row
+            tube.row = row
+        else:
+            tube.dirty = True
+
+    def new_sample(self, s: SampleIn) -> None:
+        parent = None
+        if s.parent_sample_id:
+            parent = self.tubes.get(s.parent_sample_id)
+            if parent is None:
+                raise ValidationFailed([sample_rules.no_parent(s)])
+        tube = sample_rules.new_tube(s, parent)
+        subject_pk = visit_pk = cell_pk = parent_pk = None
+        taken = None
+        visit_key: tuple[int, str] | None = None
+        if parent is not None:
+            lifecycle.check_allowed(
+                self.tx,
+                cast(Any, parent),  # a tube's columns are all the rule reads
+                lifecycle.ACTIONS["aliquot"],
+                field="parent_sample_id",
+            )
+            parent_pk = parent.id
+            subject_pk, visit_pk, cell_pk = (
+                parent.subject_id,
+                parent.visit_id,
+                parent.cell_source_id,
+            )
+            taken = lifecycle.volume_taken(
+                parent, s.volume_ml, field="volume_ml", purpose=sample_rules.aliquot_purpose(s)
+            )
+        elif sample_rules.needs_cell_source(s):
+            cell_pk = self.cells.get(s.cell_source_id or "")
+            if cell_pk is None:
+                raise ValidationFailed([sample_rules.no_cell_source(s)])
+        if not s.parent_sample_id and s.subject_id:
+            assert s.study is not None and s.visit is not None
+            subject_pk = self.subjects.get((s.study, s.subject_id))
+            if subject_pk is None:
+                raise ValidationFailed([sample_rules.no_subject(s)])
+            visit_key = (subject_pk, s.visit)
+        sample_rules.finish_tube(tube, self.sprec)
+        box_pk = position = None
+        if s.location is not None:
+            box = self.box(s)
+            storage.check_position(cast(Any, box), s.location.position)
+            if box.id not in self.occupied_loaded:
+                self.load_occupied({box.id})
+            position = s.location.position
+            if position is not None:
+                holder = self.occupied.get((box.id, position))
+                if holder is not None:
+                    raise storage.position_taken(s.location, holder)
+            box_pk = box.id
+        # every rule passed: apply
+        if parent is not None:
+            self.take(parent, taken)
+        if visit_key is not None:
+            visit_pk = self.visit(visit_key, s.collected_at.date())
+        if position is not None:
+            self.occupied[(box_pk, position)] = s.sample_id  # type: ignore[index]
+        row: dict[str, Any] = {
+            "id": self.sample_ids.take(),
+            "sample_code": s.sample_id,
+            "biofluid": s.biofluid,
+            "collected_at": s.collected_at,
+            "subject_id": subject_pk,
+            "visit_id": visit_pk,
+            "cell_source_id": cell_pk,
+            "parent_id": parent_pk,
+            "volume_ml": s.volume_ml,
+            "volume_taken_ml": 0.0,
+            "sprec": tube.sprec,
+            "box_id": box_pk,
+            "position": position,
+            "freeze_thaw_count": tube.freeze_thaw,
+            "status": tube.status,
+            "notes": s.notes,
+            "batch_id": self.batch_id,
+            "version": 1,
+            "created_at": self.now,
+            "created_by": self.user,
+            "updated_at": None,
+            **tube.values,
+        }
+        self.events.append(
+            (
+                "create",
+                "sample",
+                s.sample_id,
+                None,
+                row | {k: _iso(row[k]) for k in SAMPLE_TIMES},
+                None,
+                self.batch_id,
+            )
+        )
+        row["_at"] = len(self.rows)
+        self.rows.append(row)
+        self.tubes[s.sample_id] = _Tube(row, row)
+
+    def box(self, s: SampleIn) -> _Box:
+        loc = s.location
+        assert loc is not None
+        box = self.boxes.get(loc.box_path)
+        if box is None:  # (the per-record code may have created it since the chunk began)
+            for pk, n_rows, n_cols in self.tx.session.execute(
+                select(Box.id, Box.n_rows, Box.n_cols).where(Box.path == loc.box_path)
+            ):
+                box = self.boxes[loc.box_path] = _Box(pk, loc.box_path, n_rows, n_cols)
+                self.load_occupied({pk})
+                return box
+            if not self.create_locations:
+                raise ValidationFailed(
+                    [FieldError("location", storage.unknown_location(self.tx, loc), str(loc))]
+                )
+            box = self.boxes[loc.box_path] = self.new_box(loc)
+            self.occupied_loaded.add(box.id)
+        return box
+
+    def new_box(self, loc: Location) -> _Box:
+        """Create a box (and its freezer and rack when missing) as ``storage.add_location``
+        does, with the same audit events, written with the window's rows."""
+        if self.freezers is None:
+            s = self.tx.session
+            self.freezers = {c: pk for c, pk in s.execute(select(Freezer.code, Freezer.id))}
+            self.racks = {
+                (f, code): pk
+                for pk, f, code in s.execute(select(Rack.id, Rack.freezer_id, Rack.code))
+            }
+        freezer_pk = self.freezers.get(loc.freezer)
+        if freezer_pk is None:
+            freezer_pk = self.freezers[loc.freezer] = self.freezer_ids.take()
+            new = storage.freezer_event(loc.freezer, None, None)
+            self.new_storage.append((Freezer, {"id": freezer_pk, **new}))
+            self.events.append(("create", "freezer", loc.freezer, None, new, None, None))
+            storage.note_created(self.tx, "freezer", loc.freezer)
+        rack_pk = self.racks.get((freezer_pk, loc.rack))
+        if rack_pk is None:
+            rack_pk = self.racks[(freezer_pk, loc.rack)] = self.rack_ids.take()
+            new = storage.rack_event(loc.rack)
+            self.new_storage.append((Rack, {"id": rack_pk, "freezer_id": freezer_pk, **new}))
+            path = f"{loc.freezer}/{loc.rack}"
+            self.events.append(("create", "rack", path, None, new, None, None))
+            storage.note_created(self.tx, "rack", path)
+        box = _Box(self.box_ids.take(), loc.box_path, storage.DEFAULT_ROWS, storage.DEFAULT_COLS)
+        new = storage.box_event(box.n_rows, box.n_cols)
+        self.new_storage.append(
+            (Box, {"id": box.id, "rack_id": rack_pk, "code": loc.box, "path": box.path, **new})
+        )
+        self.events.append(("create", "box", box.path, None, new, None, None))
+        storage.note_created(self.tx, "box", box.path)
+        return box
+
+    def visit(self, key: tuple[int, str], on: date) -> int:
+        """The subject's visit (created on its first collection; its date is the earliest
+        collection), as ``subjects.get_or_create_visit``."""
+        v = self.visits.get(key)
+        if v is None:
+            v = self.visits[key] = _Visit(self.visit_ids.take(), on, new=True)
+        elif v.visit_date is None or on < v.visit_date:
+            v.visit_date = on
+            v.dirty = True
+        return v.id
+
+    def new_isolation(self, d: IsolationIn) -> None:
+        tube = self.tubes.get(d.sample_id)
+        if tube is None:
+            raise ValidationFailed([isolation_rules.no_sample(d)])
+        steps = self.steps_of(d)
+        lifecycle.check_allowed(self.tx, cast(Any, tube), lifecycle.ACTIONS["isolate"])
+        taken = lifecycle.volume_taken(
+            tube,
+            d.input_volume_ml,
+            field="input_volume_ml",
+            purpose=isolation_rules.isolation_purpose(d),
+        )
+        self.take(tube, taken)
+        pk = self.iso_ids.take()
+        row: dict[str, Any] = {
+            "id": pk,
+            "sample_id": tube.id,
+            "batch_id": self.batch_id,
+            "version": 1,
+            "created_at": self.now,
+            "created_by": self.user,
+            "updated_at": None,
+            **isolation_rules.isolation_columns(d),
+        }
+        self.events.append(
+            (
+                "create",
+                "isolation",
+                d.isolation_id,
+                None,
+                row | {k: _iso(row[k]) for k in ISOLATION_TIMES} | {"steps": steps},
+                None,
+                self.batch_id,
+            )
+        )
+        self.rows.append(row)
+        for i, step in enumerate(steps, start=1):
+            self.steps.append(
+                {
+                    "isolation_id": pk,
+                    "step_no": i,
+                    "method": step["method"],
+                    "params": step["params"],
+                }
+            )
+
+    def new_subject(self, m: SubjectIn) -> None:
+        """As ``subjects.create_subject``: the study is created (audited) by its first
+        subject."""
+        study_pk = self.studies.get(m.study)
+        if study_pk is None:
+            self.flush_events()  # the service audits now: keep the chain in order
+            study_pk = self.studies[m.study] = subject_rules.get_or_create_study(
+                self.tx, m.study, self.batch_id
+            ).id
+        row: dict[str, Any] = {
+            "id": self.subject_ids.take(),
+            "study_id": study_pk,
+            "subject_code": m.subject_id,
+            **subject_rules.subject_columns(m),
+            "batch_id": self.batch_id,
+            "version": 1,
+            "created_at": self.now,
+            "created_by": self.user,
+            "updated_at": None,
+        }
+        self.events.append(
+            (
+                "create",
+                "subject",
+                f"{m.study}/{m.subject_id}",
+                None,
+                row | {k: _iso(row[k]) for k in ("enrolled_on", "created_at")},
+                None,
+                self.batch_id,
+            )
+        )
+        self.rows.append(row)
+
+    def new_cell_source(self, m: CellSourceIn) -> None:
+        """As ``cell_sources.create_cell_source``."""
+        row: dict[str, Any] = {
+            "id": self.cell_ids.take(),
+            "code": m.cell_source_id,
+            **cell_source_rules.cell_source_columns(m),
+            "batch_id": self.batch_id,
+            "version": 1,
+            "created_at": self.now,
+            "created_by": self.user,
+            "updated_at": None,
+        }
+        self.events.append(
+            (
+                "create",
+                "cell_source",
+                m.cell_source_id,
+                None,
+                row | {k: _iso(row[k]) for k in ("mycoplasma_tested_on", "created_at")},
+                None,
+                self.batch_id,
+            )
+        )
+        self.rows.append(row)
+
+    def steps_of(self, d: IsolationIn) -> list[dict[str, Any]]:
+        """``IsolationIn.steps()`` as stored, remembered per distinct method chain and
+        parameters (a file has few)."""
+        key = (tuple(d.method), *(getattr(d, c) for c in STEP_COLUMNS))
+        steps = self.step_memo.get(key)
+        if steps is None:
+            steps = [step.model_dump() for step in d.steps()]
+            if len(self.step_memo) < 50_000:
+                self.step_memo[key] = steps
+        return steps
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def flush_events(self) -> None:
+        append_events(
+            self.tx,
+            self.events,
+            lambda rows: insert_many(self.tx.session.connection(), AuditEvent, rows),
+        )
+        self.events = []
+
+    def write(self) -> None:
+        """Write the window's rows, updates and events (while the file has shown no problem;
+        after one, nothing will be written and they are dropped: only the tubes' and visits'
+        state is kept, for the rules of the rows that follow)."""
+        if not self.problems:
+            try:
+                with self.tx.session.begin_nested():
+                    self._write()
+            except Exception as exc:  # the database refused: say so without SQL or values
+                plain = database_error_text(exc)
+                if plain is None or not self.window_rows:
+                    raise
+                first, last = self.window_rows[0], self.window_rows[-1]
+                together = f" (rows {first}-{last} are written together)" if last > first else ""
+                self.problems.add(first, self.kind.key_columns[-1], plain + together)
+        self.rows, self.window_rows, self.steps, self.events = [], [], [], []
+        self.new_storage = []
+        for t in self.tubes.values():
+            t.row, t.dirty = None, False
+        for v in self.visits.values():
+            v.new = v.dirty = False
+
+    def end_chunk(self) -> None:
+        self.write()
+        if not self.problems:  # the database holds it all: forget the window
+            self.tubes = {}
+            self.visits, self.visits_loaded = {}, set()
+
+    def _write(self) -> None:
+        conn = self.tx.session.connection()
+        for level in (Freezer, Rack, Box):
+            made = [row for t, row in self.new_storage if t is level]
+            if made:
+                insert_many(conn, level, made)
+        new_visits = [
+            {"id": v.id, "subject_id": k[0], "label": k[1], "visit_date": v.visit_date}
+            for k, v in self.visits.items()
+            if v.new
+        ]
+        if new_visits:
+            insert_many(conn, Visit, new_visits)
+        moved = [
+            {"pk": v.id, "on": v.visit_date} for v in self.visits.values() if v.dirty and not v.new
+        ]
+        if moved:
+            conn.execute(
+                update(Visit).where(Visit.id == bindparam("pk")).values(visit_date=bindparam("on")),
+                moved,
+            )
+        if self.rows:
+            table: Any = {
+                "samples": Sample,
+                "subjects": Subject,
+                "cell_sources": CellSource,
+            }.get(self.kind.name, Isolation)
+            for row in self.rows:
+                row.pop("_at", None)
+            insert_many(conn, table, self.rows)
+        if self.steps:
+            insert_many(conn, IsolationStep, self.steps)
+        changed = [
+            (t.volume_ml, t.volume_taken_ml, t.version, t.id)
+            for t in self.tubes.values()
+            if t.dirty
+        ]
+        if changed and conn.dialect.name == "sqlite":  # (the driver's executemany, as insert_many)
+            stamp = Sample.__table__.c.updated_at.type.bind_processor(conn.dialect)
+            now = stamp(self.now) if stamp is not None else self.now
+            conn.exec_driver_sql(
+                "UPDATE samples SET volume_ml = ?, volume_taken_ml = ?, version = ?, "
+                "updated_at = ? WHERE id = ?",
+                [(left, taken, v, now, pk) for left, taken, v, pk in changed],
+            )
+        elif changed:
+            conn.execute(
+                update(Sample)
+                .where(Sample.id == bindparam("pk"))
+                .values(
+                    volume_ml=bindparam("left"),
+                    volume_taken_ml=bindparam("taken"),
+                    version=bindparam("v"),
+                    updated_at=self.now,
+                ),
+                [{"left": a, "taken": b, "v": v, "pk": pk} for a, b, v, pk in changed],
+            )
+        self.flush_events()
+
+
+def write_records(
+    tx: Tx,
+    kind: Any,
+    chunks: Iterator[Chunk],
+    report: Any,
+    problems: ProblemList,
+    on_duplicate: str,
+    create_locations: bool,
+    rules: RowRules,
+) -> None:
+    """Write the validated chunks of a subjects, cell sources, samples or isolations file
+    (``io.bulk_records`` reads them) into the import's transaction."""
+    tx.require_write(f"import {kind.name}")
+    with _page_cache(tx):
+        _Loader(tx, kind, report, problems, on_duplicate, create_locations, rules).run(chunks)
+
+
+SQLITE_CACHE_KIB = 65_536
+
+
+@contextmanager
+def _page_cache(tx: Tx) -> Iterator[None]:
+    """On SQLite, a larger page cache for the import's connection while it writes: the
+    indexes of a large file's rows and events no longer fit SQLite's default 2 MB, and every
+    insert then reads index pages back from the file (docs/bulk-imports.md)."""
+    if tx.dialect != "sqlite":
+        yield
+        return
+    driver = tx.session.connection().connection.driver_connection
+    assert driver is not None
+    before = driver.execute("PRAGMA cache_size").fetchone()[0]
+    driver.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+    try:
+        yield
+    finally:  # (on the driver's connection: whatever state the session is left in)
+        driver.execute(f"PRAGMA cache_size = {int(before)}")
