@@ -27,7 +27,16 @@ from exolab.tui.screens.readout_grid import ReadoutGridScreen
 from exolab.tui.screens.register import RegisterSampleScreen
 from exolab.tui.screens.sample import SampleScreen
 from exolab.tui.screens.transfer import ExportScreen, ImportWizardScreen
-from tests.tui.conftest import TESTER, choose, clear_and_type, lab_for, run_async, settle, type_text
+from tests.tui.conftest import (
+    TESTER,
+    Notices,
+    choose,
+    clear_and_type,
+    lab_for,
+    run_async,
+    settle,
+    type_text,
+)
 
 SIZE = (120, 40)
 
@@ -381,14 +390,15 @@ async def test_list_search_scan_opens_the_tube(small_url: str) -> None:
 
 @run_async
 async def test_viewer_cannot_write_and_is_told_why(small_url: str) -> None:
+    notices = Notices()
     app = ExolabApp(small_url, "visitor")
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
         await settle(pilot)
         assert app.actor.role == "viewer"
         await pilot.press("ctrl+n")
         await settle(pilot)
         assert not isinstance(app.screen, RegisterSampleScreen)
-        assert any("cannot register samples" in n.message for n in app._notifications)
+        assert any("cannot register samples" in n for n in notices.messages()), notices.shown
         await scan(pilot, "S-1")
         await pilot.press("d")
         await settle(pilot)
