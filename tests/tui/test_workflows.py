@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from textual.widgets import Input, Static
 
@@ -32,7 +33,9 @@ from tests.tui.conftest import (
     Notices,
     choose,
     clear_and_type,
+    fill,
     lab_for,
+    palette,
     run_async,
     settle,
     type_text,
@@ -260,13 +263,9 @@ def write_csv(path: Path, rows: list[dict[str, str]]) -> str:
 
 
 async def run_import(pilot, path: str) -> str:  # type: ignore[no-untyped-def]
-    await pilot.press("ctrl+p")
-    await type_text(pilot, "Import file")
-    await settle(pilot)
-    await pilot.press("enter")
-    await settle(pilot)
+    await palette(pilot, "Import file")
     assert isinstance(pilot.app.screen, ImportWizardScreen)
-    await type_text(pilot, path)
+    await fill(pilot, path)  # the path in one step, as pasted (typed key by key: export test)
     await pilot.press("tab")
     await choose(pilot, "subjects")
     await pilot.press("ctrl+t")
@@ -316,20 +315,19 @@ async def test_import_wizard_refuses_bad_file_and_imports_good_one(
 
 
 @run_async
-async def test_export_is_written_with_manifest(small_url: str, tmp_path: Path) -> None:
+async def test_export_is_written_with_manifest(
+    small_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the path is typed relative to the working directory
     out = tmp_path / "samples.csv"
     app = ExolabApp(small_url, TESTER)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("ctrl+p")
-        await type_text(pilot, "Export data")
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
+        await palette(pilot, "Export data")
         assert isinstance(app.screen, ExportScreen)
         await choose(pilot, "samples")
         await pilot.press("tab")
-        await clear_and_type(pilot, str(out))
+        await clear_and_type(pilot, "samples.csv")  # a path typed key by key (relative: cwd)
         await pilot.press("ctrl+s")
         await settle(pilot, 8)
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
