@@ -1,7 +1,8 @@
 """SVG snapshots of the main screens at 120x40 on the demo cohort (audit clock frozen).
 
 Each snapshot is taken once the screen has settled by concrete conditions (workers done,
-the home screen filled, the screen unchanged between checks), never after a fixed sleep."""
+the home screen filled, tables showing the same thing between checks), never after a fixed
+sleep."""
 
 from __future__ import annotations
 
@@ -38,24 +39,31 @@ class SnapApp(ExolabApp):
         self.notices.hook(message)
 
 
+def _tables_shown(app: Any) -> tuple[Any, ...]:
+    """What each DataTable of the screen shows, and its scrollable size: a table measures its
+    new rows and sizes its columns when idle, so this changes until it has."""
+    return tuple(
+        (t.virtual_size, tuple(line.text for line in t.render_lines(t.size.region)))
+        for t in app.screen.query(DataTable)
+    )
+
+
 async def quiet(pilot: Pilot[Any], timeout: float = 30.0) -> None:
     """Wait for concrete conditions, not for a while: no worker running or pending, the home
-    screen (when shown) filled, and the screen showing the same thing three checks in a row
-    (DataTables measure their rows when idle); then redraw everything once."""
+    screen (when shown) filled, and every DataTable showing the same thing three checks in a
+    row; then redraw everything once."""
     app = pilot.app
     deadline = time.monotonic() + timeout
     calm = 0
-    shown = ""
+    shown: Any = None
     while calm < 3:  # three checks in a row with nothing left to do
         assert time.monotonic() < deadline, "the screen did not settle"
         await pilot.pause(0.05)
-        before, shown = shown, app.export_screenshot()
-        busy = (
-            any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers)
-            or (isinstance(app.screen, HomeScreen) and not app.screen.loaded)
-            or shown != before
+        busy = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers) or (
+            isinstance(app.screen, HomeScreen) and not app.screen.loaded
         )
-        calm = 0 if busy else calm + 1
+        before, shown = shown, None if busy else _tables_shown(app)
+        calm = 0 if busy or shown != before else calm + 1
     for table in app.screen.query(DataTable):
         table.refresh(layout=True)
     await pilot.pause(0.05)
