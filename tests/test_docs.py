@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -20,13 +22,17 @@ def test_generated_blocks_are_current() -> None:
     assert run.returncode == 0, run.stdout + run.stderr
 
 
-def test_every_command_is_in_the_cli_reference() -> None:
+def test_every_command_is_in_the_cli_reference(capsys: pytest.CaptureFixture[str]) -> None:
     from exolab.cli import build_parser
 
     text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
-    parser = build_parser()
-    (commands,) = [a for a in parser._actions if a.dest == "command"]
-    names = list(commands.choices)  # type: ignore[arg-type]
+    # what a user is told after a mistyped command: every command there is
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["no-such-command"])
+    assert exited.value.code == 2
+    found = re.search(r"choose from (.*)\)", capsys.readouterr().err)
+    assert found
+    names = [name.strip("'") for name in found.group(1).split(", ")]
     assert "patient" in names
     for name in names:
         assert f"### `exolab {name}`" in text, name

@@ -188,17 +188,23 @@ def _collapse(points: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return lines
 
 
+READ_PATH_ENV = "EXOLAB_READ_PATH"  # "service": always read through SQLAlchemy (docs/cli.md)
+
+
 def _on_driver(args: argparse.Namespace, read: Callable[[Any], T]) -> T | None:
     """``read(reader)`` on a plain-SQL reader straight on the database driver, without
     importing SQLAlchemy or pydantic (which take longer to import than a query takes to
     run); None when that cannot be done (a database URL for another driver, a missing
-    database or an outdated schema: the service path then runs and says what is wrong)."""
+    database or an outdated schema: the service path then runs and says what is wrong) or is
+    not wanted (``EXOLAB_READ_PATH=service``, docs/cli.md: the same output either way)."""
     import os
 
     from exolab.commands.common import requested_user, settings_from, warn_if_exposed
     from exolab.db import raw
     from exolab.settings import login_name
 
+    if os.environ.get(READ_PATH_ENV, "").strip().lower() == "service":
+        return None
     url, _user = settings_from(args)
     wanted = requested_user(args)
     if wanted and url.startswith("sqlite") and wanted != login_name() and os.geteuid() != 0:

@@ -70,7 +70,9 @@ def _chain_hash(prev_hash: str, fields: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def _hashed_fields(ev: AuditEvent) -> dict[str, Any]:
+def hashed_fields(ev: AuditEvent) -> dict[str, Any]:
+    """What an event's hash covers besides the previous hash (docs/security.md):
+    ``event_hash(prev, hashed_fields(ev)) == ev.hash`` on an intact chain."""
     fields: dict[str, Any] = {
         "at": ev.at,
         "user": ev.user_name,
@@ -264,7 +266,7 @@ def verify_chain(tx: Tx) -> VerifyResult:
                 message=f"audit event {ev.id} does not follow the event before it "
                 "(an event was removed or reordered)",
             )
-        if event_hash(prev, _hashed_fields(ev)) != ev.hash:
+        if event_hash(prev, hashed_fields(ev)) != ev.hash:
             return VerifyResult(
                 ok=False,
                 checked=checked,

@@ -11,13 +11,19 @@ from exolab.db.migrate import script_head
 from exolab.services.context import Lab
 
 
-def test_placeholders_become_pyformat_for_psycopg() -> None:
-    assert raw._pyformat("SELECT :a, x::text FROM t WHERE y = :b_2") == (
-        "SELECT %(a)s, x::text FROM t WHERE y = %(b_2)s"
-    )
-    assert raw._pyformat("SELECT 1 WHERE c LIKE 'A-%' AND d = :d") == (
-        "SELECT 1 WHERE c LIKE 'A-%%' AND d = %(d)s"
-    )
+def test_named_placeholders_on_both_databases(lab: Lab) -> None:
+    """``:name`` placeholders work on both drivers (psycopg takes another style), and a
+    PostgreSQL ``::type`` cast is not mistaken for one."""
+    with lab.read() as tx:
+        reader = raw.reader_for(tx)
+        params = {"a": 2, "b_2": "CD63"}
+        sql = "SELECT :a, code FROM analytes WHERE code = :b_2"
+        assert tuple(reader.first(sql, params)) == (2, "CD63")
+        if reader.dialect == "postgresql":
+            cast = "SELECT :a + '40'::int, code::text FROM analytes WHERE code = :b_2"
+            assert tuple(reader.first(cast, params)) == (42, "CD63")
+        like = "SELECT count(*) FROM analytes WHERE code LIKE 'CD%' AND code = :b_2"
+        assert tuple(reader.first(like, params)) == (1,)  # a literal % beside a placeholder
 
 
 def test_in_list() -> None:

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import pytest
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError
 
-from exolab.services import bulk_records, samples
 from exolab.services.context import Lab
 from exolab.services.errors import database_error_text
 from tests.test_cli import run
@@ -45,29 +42,49 @@ SQL = "INSERT INTO samples (sample_code, notes) VALUES (%(code)s, %(notes)s)"
 SECRET = {"code": "P001-V1", "notes": "secret patient remark"}
 
 
-def _data_error(*_: Any, **__: Any) -> None:
-    raise DataError(
-        SQL, SECRET, Exception("PostgreSQL text fields cannot contain NUL (0x00) bytes")
-    )
+def refuse_inserts(lab: Lab, table: str, where: str, message: str) -> None:
+    """A trigger in the database itself refuses the rows matching ``where`` with ``message``
+    (as a DBA's rule or a driver-level refusal would): a real database error on whichever
+    write path reaches the table, nothing patched in exolab."""
+    with lab.db.engine.begin() as c:
+        if lab.db.dialect == "sqlite":
+            c.exec_driver_sql(
+                f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} WHEN {where} "
+                f"BEGIN SELECT RAISE(ABORT, '{message}'); END"
+            )
+        else:
+            c.exec_driver_sql(
+                f"CREATE FUNCTION refuse_{table}() RETURNS trigger LANGUAGE plpgsql AS "
+                f"$$ BEGIN RAISE EXCEPTION '{message}' USING ERRCODE = '22021'; END $$"
+            )
+            c.exec_driver_sql(
+                f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} FOR EACH ROW "
+                f"WHEN ({where}) EXECUTE FUNCTION refuse_{table}()"
+            )
 
 
 def test_database_error_in_an_import_names_the_row_not_the_sql(
-    lab: Lab, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    lab: Lab, db_url: str, tmp_path: Path
 ) -> None:
     load(lab, tmp_path, "subjects", SUBJECTS)
-    monkeypatch.setattr(samples, "insert_sample", _data_error)  # the per-record path
-    monkeypatch.setattr(bulk_records._Loader, "_write", _data_error)  # the bulk path's writes
-    text = (
-        "sample_id,biofluid,collected_at,study,subject_id,visit\nX1,plasma,2024-01-11,S1,P001,v1\n"
+    refuse_inserts(
+        lab,
+        "samples",
+        "substr(NEW.sample_code, 1, 1) = 'X'",
+        "text fields cannot contain NUL bytes",
     )
-    for bulk in (False, True):
+    text = (
+        "sample_id,biofluid,collected_at,study,subject_id,visit,notes\n"
+        "X1,plasma,2024-01-11,S1,P001,v1,secret patient remark\n"
+    )
+    for bulk in (False, True):  # the per-record path and the bulk path
         lines = failure(lab, tmp_path, "samples", text, bulk=bulk)
         assert lines[0].startswith("samples.csv:2:sample_id: the database refused the change"), (
             lines
         )
         assert "NUL" in lines[0]
         assert "INSERT" not in lines[0] and "secret" not in lines[0]
-    many = text + "".join(f"X{i},plasma,2024-01-11,S1,P001,v1\n" for i in range(2, 5))
+    many = text + "".join(f"X{i},plasma,2024-01-11,S1,P001,v1,\n" for i in range(2, 5))
     lines = failure(lab, tmp_path, "samples", many)
     assert lines[0].startswith("samples.csv:2:sample_id: the database refused the change"), lines
     assert "rows 2-5 are written together" in lines[0]
@@ -78,25 +95,14 @@ def test_database_error_in_an_import_names_the_row_not_the_sql(
     assert "INSERT" not in r.stderr and "secret" not in r.stderr and "Traceback" not in r.stderr
 
 
-def test_database_error_outside_imports_is_plain(
-    db_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from exolab.services import users
-
-    def fail(*_: Any, **__: Any) -> None:
-        raise IntegrityError(
-            SQL,
-            SECRET,
-            Exception(
-                'duplicate key value violates unique constraint "uq_users_name"\nDETAIL:  Key (name)=(secret patient remark) already exists.'
-            ),
-        )
-
-    monkeypatch.setattr(users, "add_user", fail)
+def test_database_error_outside_imports_is_plain(lab: Lab, db_url: str) -> None:
+    refuse_inserts(
+        lab, "users", "NEW.name = 'x'", 'duplicate key value violates unique constraint "uq_users"'
+    )
     r = run("--db", db_url, "user", "add", "x", "--role", "viewer")
     assert r.returncode == 1
     assert "duplicate key value" in r.stderr
-    assert "INSERT" not in r.stderr and "secret" not in r.stderr
+    assert "INSERT" not in r.stderr and "secret" not in r.stderr and "Traceback" not in r.stderr
 
 
 def test_database_error_text_ignores_other_errors() -> None:

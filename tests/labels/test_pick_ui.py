@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 from textual.widgets import DataTable, Input, Static
@@ -188,3 +190,69 @@ async def test_receive_a_shipment_by_scanning(sqlite_url: str, tmp_path: Path) -
         "S-2": ("shipped", None),
         "OTHER": ("available", "F1/R1/B1/B1"),  # left alone
     }
+
+
+@run_async
+async def test_receive_reads_its_manifest_off_the_screen_thread(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """A manifest that takes its time (a pipe nothing has been written to yet, as a file on a
+    slow share): the screen is drawn and says it is reading; the tubes appear once the file
+    arrives. A missing or empty manifest is reported in the screen, not as an app error."""
+    _stocked(sqlite_url)
+    manifest = tmp_path / "manifest.csv"
+    made = cli(
+        sqlite_url,
+        "ship",
+        "create",
+        "S-10",
+        "--to",
+        "Core",
+        "--code",
+        "SHP-8",
+        "--out",
+        str(manifest),
+    )
+    assert made == 0
+    content = manifest.read_bytes()
+    slow = tmp_path / "slow.csv"
+    os.mkfifo(slow)
+    delivered = threading.Event()
+
+    def deliver() -> None:
+        with slow.open("wb") as f:  # waits for the reader
+            f.write(content)
+        delivered.set()
+
+    # Were the manifest read on the screen's thread, the test would wait here for ever: after
+    # 60 s the file arrives anyway, and the assertions below fail instead.
+    rescue = threading.Timer(60, deliver)
+    rescue.daemon = True
+    rescue.start()
+    app = ExolabApp(sqlite_url, TESTER)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.action_receive_shipment(str(slow))
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ReceiveScreen)
+        banner = screen.query_one("#receive-banner", Static)
+        assert not delivered.is_set()
+        assert str(banner.render()) == "Reading the manifest slow.csv…"
+        assert screen.query_one("#receive-table", DataTable).row_count == 0
+        rescue.cancel()
+        threading.Thread(target=deliver, daemon=True).start()
+        await settle(pilot)
+        assert delivered.is_set()
+        table = screen.query_one("#receive-table", DataTable)
+        assert [str(table.get_row_at(0)[0])] == ["S-10"] and table.row_count == 1
+        assert str(banner.render()).startswith("Shipment SHP-8: 1 tube(s) listed")
+
+        (tmp_path / "empty.csv").write_text("shipment,sample_id\n", encoding="utf-8")
+        for name, problem in (("none.csv", "No such file"), ("empty.csv", "lists no tubes")):
+            screen.load(str(tmp_path / name))
+            await settle(pilot)  # (an app error would fail here)
+            text = str(banner.render())
+            assert banner.has_class("-wrong") and text.startswith("Cannot read the manifest")
+            assert problem in text, text
+        assert table.row_count == 1  # the manifest read before is kept

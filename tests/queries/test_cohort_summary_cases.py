@@ -309,50 +309,67 @@ def test_set_split_over_two_units_is_one_result(
     assert row.mean == pytest.approx(1.55, rel=1e-12)
 
 
-@pytest.mark.parametrize("mode", ["plain", "unlisted"])
+@pytest.mark.parametrize("by", ["visit", "group"])
+@pytest.mark.parametrize("change", [False, True])
+def test_more_values_grouped_by_than_cells_give_the_same_statistics(
+    loaded: tuple[Lab, list[dict[str, Any]]], by: str, change: bool
+) -> None:
+    """Grouped by a column with more distinct values in the database than the cohort reader
+    encodes as small integers (64: exolab.services.cohort; values of any study count there),
+    the cells are read as they are, with the same statistics. The extra values are written
+    inside a transaction that is undone. (Biofluids and methods are vocabularies far shorter
+    than that.)"""
+    from exolab.services import samples, subjects
+
+    class Undo(Exception):
+        pass
+
+    lab, results = loaded
+    with pytest.raises(Undo), lab.write() as tx:
+        for i in range(70):
+            sid = f"Z{i:02d}"
+            subjects.create_subject(tx, {"study": "PAD", "subject_id": sid, "group": f"g{i:02d}"})
+            if by == "visit":
+                samples.register_sample(
+                    tx,
+                    {
+                        "sample_id": f"PAD-{i:02d}",
+                        "biofluid": "plasma",
+                        "collected_at": "2025-01-06 09:00",
+                        "study": "PAD",
+                        "subject_id": sid,
+                        "visit": f"v{i:02d}",
+                        "volume_ml": "1",
+                    },
+                )
+        for analyte in ("GPC1", "particle_concentration"):
+            rows = cohort_summary(tx, analyte, study=STUDY, by=by, change=change)
+            _check(rows, _expected(results, analyte, by, change))
+        raise Undo
+
+
 @pytest.mark.parametrize("by", ["visit", "group", "method", "biofluid"])
 @pytest.mark.parametrize("change", [False, True])
-def test_cells_read_plainly_give_the_same_statistics(
+def test_a_value_missing_from_the_listing_gives_the_same_statistics(
     loaded: tuple[Lab, list[dict[str, Any]]],
     monkeypatch: pytest.MonkeyPatch,
-    mode: str,
     by: str,
     change: bool,
 ) -> None:
-    """A cohort cell is read as one small integer when the values grouped by can be listed
-    first; too many values ("plain") or a value missing from the list, as one written after
-    the listing would be ("unlisted"), read the value and unit as they are, with the same
-    result."""
+    """A value missing from the listing of values grouped by, as one committed by someone
+    else after the listing would be (PostgreSQL reads committed rows statement by statement),
+    is read as it is, with the same result.
+
+    Still patches the listing (a private name of exolab.services.cohort_summary): that race has no
+    public way in yet; the cohort split is to give it one (tests/notes)."""
     from exolab.services import cohort_summary as cohort
 
-    if mode == "plain":
-        monkeypatch.setattr(cohort, "_MAX_CELLS", 0)
-    else:
-        monkeypatch.setattr(cohort, "_BY_VALUES", dict.fromkeys(cohort._BY_VALUES, "SELECT NULL"))
-    calls: list[Any] = []  # what cohort_sets was asked for, and what _cell_sql made
-    real_sets, real_cells = cohort.cohort_sets, cohort._cell_sql
-
-    def sets_spy(*args: Any, **kwargs: Any) -> Any:
-        calls.append(("cells", kwargs.get("cells", True)))
-        return real_sets(*args, **kwargs)
-
-    def cells_spy(*args: Any, **kwargs: Any) -> Any:
-        made = real_cells(*args, **kwargs)
-        calls.append(("made", made is not None))
-        return made
-
-    monkeypatch.setattr(cohort, "cohort_sets", sets_spy)
-    monkeypatch.setattr(cohort, "_cell_sql", cells_spy)
+    monkeypatch.setattr(cohort, "_BY_VALUES", dict.fromkeys(cohort._BY_VALUES, "SELECT NULL"))
     lab, results = loaded
     with lab.read() as tx:
         for analyte in ("GPC1", "particle_concentration"):
-            calls.clear()
             rows = cohort_summary(tx, analyte, study=STUDY, by=by, change=change)
             _check(rows, _expected(results, analyte, by, change))
-            if mode == "plain":
-                assert calls == [("cells", True), ("made", False)]
-            else:  # cells were made, a NULL cell came back, the sets were read again
-                assert calls == [("cells", True), ("made", True), ("cells", False)]
 
 
 def test_queries_beside_the_main_read(

@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from exolab import cli
-from exolab.commands import query
 from tests.queries.test_cli_queries import clinical  # noqa: F401  (fixture)
 
 
@@ -23,24 +23,18 @@ def _patient(capsys: pytest.CaptureFixture[str], url: str, *args: str) -> tuple[
 
 def both_paths(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str]
-) -> tuple[Any, tuple[int, str, str], tuple[int, str, str]]:
-    """Run ``exolab ARGV`` on the driver, then with the driver path refused (the service
-    path): what the driver read, and (exit code, stdout, stderr) of each run."""
-    on_driver = query._on_driver
-    taken: list[Any] = []
-
-    def spy(args: Any, read: Any) -> Any:
-        taken.append(on_driver(args, read))
-        return taken[-1]
-
+) -> tuple[tuple[int, str, str], tuple[int, str, str]]:
+    """Run ``exolab ARGV`` as it runs by default (on the driver: see
+    test_queries_import_neither_sqlalchemy_nor_pydantic), then with ``EXOLAB_READ_PATH=service``
+    (docs/cli.md): (exit code, stdout, stderr) of each run."""
     runs = []
-    for patched in (spy, lambda _args, _read: None):
-        monkeypatch.setattr(query, "_on_driver", patched)
+    for path in ("", "service"):
+        monkeypatch.setenv("EXOLAB_READ_PATH", path)
         rc = cli.main(argv)
         out = capsys.readouterr()
         runs.append((rc, out.out, out.err))
-    monkeypatch.setattr(query, "_on_driver", on_driver)
-    return (taken[-1] if taken else None), runs[0], runs[1]
+    monkeypatch.delenv("EXOLAB_READ_PATH")
+    return runs[0], runs[1]
 
 
 @pytest.mark.parametrize("fmt", ["table", "csv", "json"])
@@ -52,8 +46,8 @@ def test_driver_path_equals_service_path(
 ) -> None:
     for subject, analytes in (("C01", []), ("C03", ["--analyte", "alt"]), ("C02", [])):
         argv = ["--db", clinical, "--user", "tester", "patient", "CLIN", subject, *analytes]
-        read, direct, service = both_paths(capsys, monkeypatch, [*argv, "--format", fmt])
-        assert direct[0] == 0 and read, direct  # the driver path ran and found rows
+        direct, service = both_paths(capsys, monkeypatch, [*argv, "--format", fmt])
+        assert direct[0] == 0 and direct[1].strip(), direct
         assert service[0] == 0
         assert direct == service
         assert "C01-V1" in direct[1] or subject != "C01"
@@ -73,12 +67,28 @@ def test_cohort_driver_path_equals_service_path(
         ["PLT", "--by", "method"],
     ):
         argv = ["--db", clinical, "cohort", *args, "--format", fmt]
-        read, direct, service = both_paths(capsys, monkeypatch, argv)
-        assert direct[0] == 0 and read, direct[2]
+        direct, service = both_paths(capsys, monkeypatch, argv)
+        assert direct[0] == 0, direct[2]
         assert service[0] == 0
         assert direct[1] == service[1] and direct[1].strip()
     rc = cli.main(["--db", clinical, "cohort", "NOPE"])
     assert rc == 1 and "no analyte NOPE" in capsys.readouterr().err
+
+
+def test_both_paths_warn_about_a_database_file_others_can_read(
+    clinical: str,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if not clinical.startswith("sqlite:///"):
+        pytest.skip("a SQLite file's mode")
+    path = Path(clinical[len("sqlite:///") :])
+    for mode, warned in ((0o644, True), (0o600, False)):
+        path.chmod(mode)
+        for argv in (["patient", "CLIN", "C01"], ["cohort", "ALT"]):
+            direct, service = both_paths(capsys, monkeypatch, ["--db", clinical, *argv])
+            assert direct == service
+            assert ("can be read by every account" in direct[2]) is warned, direct[2]
 
 
 def test_driver_path_errors(clinical: str, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
@@ -103,9 +113,20 @@ def test_queries_import_neither_sqlalchemy_nor_pydantic(clinical: str) -> None: 
         "sys.exit(rc)\n"
     )
     env = {**os.environ, "EXOLAB_DATABASE_URL": clinical, "EXOLAB_USER": "tester"}
+    env.pop("EXOLAB_READ_PATH", None)
+    service = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**env, "EXOLAB_READ_PATH": "service"},
+        check=False,
+    )
+    assert service.returncode == 0, service.stderr
+    assert "sqlalchemy" in service.stderr  # the service path, asked for (docs/cli.md)
     r = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
     )
+    assert r.stdout == service.stdout  # the same answers either way
     assert r.returncode == 0, r.stderr
     assert "heavy: \n" in r.stderr
     assert "no split samples measured for ALT by two methods" in r.stderr

@@ -15,7 +15,7 @@ from exolab.cli import main
 from exolab.db.models import AuditEvent
 from exolab.services import subjects
 from exolab.services.anchor import chain_head, check_against, read_anchor
-from exolab.services.audit import GENESIS, _hashed_fields, event_hash, verify_chain
+from exolab.services.audit import GENESIS, event_hash, hashed_fields, verify_chain
 from exolab.services.context import Lab
 from exolab.services.integrity import check_database
 
@@ -55,7 +55,7 @@ def recompute_chain(lab: Lab) -> None:
         for i in ids:
             ev = s.get(AuditEvent, i)
             assert ev is not None
-            digest = event_hash(prev, _hashed_fields(ev))
+            digest = event_hash(prev, hashed_fields(ev))
             ev.prev_hash, ev.hash = prev, digest
             s.flush()
             prev = digest

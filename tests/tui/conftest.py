@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.message import Message
+from textual.notifications import Notification, Notify
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -121,6 +123,46 @@ async def clear_and_type(pilot: Pilot[Any], text: str) -> None:
     assert isinstance(pilot.app.focused, Input), pilot.app.focused
     await pilot.press("end", "ctrl+u")
     await type_text(pilot, text)
+
+
+async def fill(pilot: Pilot[Any], text: str) -> None:
+    """Put ``text`` into the focused input in one step, as a paste would: for file paths and long
+    text where the keystrokes themselves are not under test (``type_text`` is, elsewhere)."""
+    field = pilot.app.focused
+    assert isinstance(field, Input), field
+    field.value = text
+    field.cursor_position = len(text)
+    await pilot.pause()
+
+
+async def palette(pilot: Pilot[Any], command: str) -> None:
+    """Run ``command`` from the command palette (ctrl+p): its search text is set in one step,
+    then the highlighted hit is chosen with Enter. (Typing it key by key, a search per key, is
+    covered once in tests/tui/test_cohort.py.)"""
+    from textual.command import CommandPalette
+
+    await pilot.press("ctrl+p")
+    await settle(pilot, 1)
+    assert isinstance(pilot.app.screen, CommandPalette), pilot.app.screen
+    await fill(pilot, command)
+    await settle(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+class Notices:
+    """What the app told the user: every notification it posted (Textual's public ``Notify``
+    message), recorded through ``run_test(message_hook=notices.hook)``."""
+
+    def __init__(self) -> None:
+        self.shown: list[Notification] = []
+
+    def hook(self, message: Message) -> None:
+        if isinstance(message, Notify):
+            self.shown.append(message.notification)
+
+    def messages(self, severity: str | None = None) -> list[str]:
+        return [n.message for n in self.shown if severity in (None, n.severity)]
 
 
 async def choose(pilot: Pilot[Any], text: str) -> None:

@@ -13,7 +13,7 @@ from exolab.tui.screens.compare import CompareMethodsScreen, num, pair_cells
 from exolab.tui.screens.subject import SubjectScreen
 from exolab.tui.widgets.row_table import RowTable
 from tests.queries import data
-from tests.tui.conftest import TESTER, lab_for, run_async, settle, type_text
+from tests.tui.conftest import TESTER, lab_for, palette, run_async, settle, type_text
 
 SIZE = (120, 40)
 
@@ -68,11 +68,7 @@ async def test_compare_methods_by_keyboard(sqlite_url: str) -> None:
     app = ExolabApp(url, TESTER)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("ctrl+p")
-        await type_text(pilot, "Compare isolation methods")
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
+        await palette(pilot, "Compare isolation methods")
         assert isinstance(app.screen, CompareMethodsScreen)
         # Opened without an analyte: the first (most measured) one with method pairs.
         first = app.screen.analyte

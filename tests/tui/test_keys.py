@@ -92,11 +92,11 @@ def test_no_binding_is_a_key_text_inputs_use() -> None:
 
 
 def _footer_keys(app: ExolabApp) -> list[tuple[str, int, int]]:
-    from textual.widgets._footer import FooterKey
-
+    """The keys the footer shows: its FooterKey widgets, found by their CSS type name (Textual
+    does not export the class), with where each sits on the screen."""
     return [
-        (k.description, k.region.x, k.region.right)
-        for k in app.screen.query(FooterKey)
+        (str(k.description), k.region.x, k.region.right)
+        for k in app.screen.query("FooterKey")
         if "-command-palette" not in k.classes
     ]
 

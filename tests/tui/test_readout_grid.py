@@ -9,7 +9,7 @@ from textual.widgets import Input, Static
 from exolab.db.models import Readout
 from exolab.tui.app import ExolabApp
 from exolab.tui.screens.readout_grid import ReadoutGridScreen
-from tests.tui.conftest import TESTER, choose, lab_for, run_async, settle, type_text
+from tests.tui.conftest import TESTER, choose, fill, lab_for, run_async, settle, type_text
 
 SIZE = (120, 40)
 
@@ -32,12 +32,13 @@ def _isolations(url: str, *codes: str) -> None:
 
 
 async def _head(pilot, **fields: str) -> None:  # type: ignore[no-untyped-def]
-    """Type head fields by focusing each (ids as keys)."""
+    """Fill head fields by focusing each (ids as keys), each value in one step: the keys that
+    matter here (Enter down the column, the value burst) are pressed one by one."""
     screen = pilot.app.screen
     for ident, text in fields.items():
         screen.query_one(f"#{ident}", Input).focus()
         await settle(pilot, 1)
-        await type_text(pilot, text)
+        await fill(pilot, text)
 
 
 def _rows(url: str) -> list[tuple[object, ...]]:

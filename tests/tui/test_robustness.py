@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.widgets import Input, Static
 
+from exolab.services.context import Tx
 from exolab.tui.app import ExolabApp
-from exolab.tui.screens.help import HelpScreen
+from exolab.tui.screens.base import BaseScreen
 from exolab.tui.screens.lists import ListScreen
 from exolab.tui.screens.readout_grid import ReadoutGridScreen
 from exolab.tui.screens.register import RegisterSampleScreen
 from exolab.tui.screens.subject import SubjectScreen
-from tests.tui.conftest import TESTER, lab_for, run_async, settle, type_text
+from tests.tui.conftest import TESTER, Notices, lab_for, run_async, settle, type_text
 
 SIZE = (120, 40)
 
@@ -178,33 +180,55 @@ async def test_user_text_with_brackets_is_shown_as_typed(small_db_url: str) -> N
         assert app.return_code is None
 
 
-def _error_notes(app: ExolabApp) -> list[str]:
-    return [n.message for n in app._notifications if n.severity == "error"]
+class FailingLoad(BaseScreen):
+    """A screen whose database work hits a bug: the service call it runs raises."""
+
+    def compose(self) -> ComposeResult:
+        yield Static("loading", id="failing-load")
+
+    def on_mount(self) -> None:
+        self.db(self.broken_service_call, group="failing")
+
+    @staticmethod
+    def broken_service_call(tx: Tx) -> None:
+        raise ZeroDivisionError("injected failure")
+
+
+class FailingAction(BaseScreen):
+    """A screen with a key whose action raises."""
+
+    BINDINGS = [Binding("e", "explode", "Explode")]
+
+    def compose(self) -> ComposeResult:
+        yield Static("ready", id="failing-action")
+
+    def action_explode(self) -> None:
+        raise RuntimeError("action failed")
+
+
+class FailingCompose(BaseScreen):
+    """A screen that cannot be built."""
+
+    def compose(self) -> ComposeResult:
+        raise KeyError("compose failed")
 
 
 @run_async
-async def test_a_failing_service_call_is_reported_and_logged(
-    small_url: str, ui_log: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_failing_service_call_is_reported_and_logged(small_url: str, ui_log: Path) -> None:
     """A worker's unexpected error: notification naming the log file, the app stays up."""
-    from exolab.tui.screens import subject
-
-    def broken(tx: object, study: str, code: str) -> object:
-        raise ZeroDivisionError("injected failure")
-
-    monkeypatch.setattr(subject, "load_subject", broken)
+    notices = Notices()
     app = ExolabApp(small_url, TESTER)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
         await settle(pilot)
-        app.open_record("subject", "EVS/P01")
+        await app.push_screen(FailingLoad())
         await settle(pilot, expect_errors=True)
         assert [type(e) for e in app.unexpected] == [ZeroDivisionError]
-        notes = _error_notes(app)
+        notes = notices.messages("error")
         assert any("injected failure" in n and str(ui_log) in n for n in notes), notes
         assert "ZeroDivisionError: injected failure" in ui_log.read_text()
-        assert "load_subject" in ui_log.read_text() or "broken" in ui_log.read_text()
+        assert "broken_service_call" in ui_log.read_text()
         app.unexpected.clear()
-        await pilot.press("escape", "f4")  # the app still answers keys
+        await pilot.press("f4")  # the app still answers keys
         await settle(pilot)
         assert isinstance(app.screen, ListScreen)
         assert app.return_code is None
@@ -212,34 +236,28 @@ async def test_a_failing_service_call_is_reported_and_logged(
 
 @run_async
 async def test_a_failing_key_action_and_a_failing_screen_keep_the_app_up(
-    small_url: str, ui_log: Path, monkeypatch: pytest.MonkeyPatch
+    small_url: str, ui_log: Path
 ) -> None:
-    def boom(self: object) -> None:
-        raise RuntimeError("action failed")
-
-    def bad_compose(self: object) -> object:
-        raise KeyError("compose failed")
-
-    monkeypatch.setattr(SubjectScreen, "action_edit", boom)
-    monkeypatch.setattr(HelpScreen, "compose", bad_compose)
+    notices = Notices()
     app = ExolabApp(small_url, TESTER)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
         await settle(pilot)
-        app.open_record("subject", "EVS/P01")
+        failing = FailingAction()
+        await app.push_screen(failing)
         await settle(pilot)
         await pilot.press("e")  # the binding's action raises
         await settle(pilot, expect_errors=True)
-        assert isinstance(app.screen, SubjectScreen)
+        assert app.screen is failing
         assert [str(e) for e in app.unexpected] == ["action failed"]
-        await pilot.press("f1")  # the help screen cannot be built: closed, reported
+        await app.push_screen(FailingCompose())  # cannot be built: closed, reported
         await settle(pilot, expect_errors=True)
-        assert isinstance(app.screen, SubjectScreen)
-        # (then its on_mount finds no table: reported too, the screen is closed once)
+        assert app.screen is failing
         assert [type(e) for e in app.unexpected][:2] == [RuntimeError, KeyError]
+        assert len(notices.messages("error")) >= 2
         log = ui_log.read_text()
         assert "RuntimeError: action failed" in log and "KeyError: 'compose failed'" in log
         app.unexpected.clear()
-        await pilot.press("n")  # the screen still works
+        await pilot.press("f4")  # the app still answers keys
         await settle(pilot)
-        assert isinstance(app.screen, RegisterSampleScreen)
+        assert isinstance(app.screen, ListScreen)
         assert app.return_code is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from textual.widgets import Input, Static
 
@@ -27,7 +28,18 @@ from exolab.tui.screens.readout_grid import ReadoutGridScreen
 from exolab.tui.screens.register import RegisterSampleScreen
 from exolab.tui.screens.sample import SampleScreen
 from exolab.tui.screens.transfer import ExportScreen, ImportWizardScreen
-from tests.tui.conftest import TESTER, choose, clear_and_type, lab_for, run_async, settle, type_text
+from tests.tui.conftest import (
+    TESTER,
+    Notices,
+    choose,
+    clear_and_type,
+    fill,
+    lab_for,
+    palette,
+    run_async,
+    settle,
+    type_text,
+)
 
 SIZE = (120, 40)
 
@@ -251,13 +263,9 @@ def write_csv(path: Path, rows: list[dict[str, str]]) -> str:
 
 
 async def run_import(pilot, path: str) -> str:  # type: ignore[no-untyped-def]
-    await pilot.press("ctrl+p")
-    await type_text(pilot, "Import file")
-    await settle(pilot)
-    await pilot.press("enter")
-    await settle(pilot)
+    await palette(pilot, "Import file")
     assert isinstance(pilot.app.screen, ImportWizardScreen)
-    await type_text(pilot, path)
+    await fill(pilot, path)  # the path in one step, as pasted (typed key by key: export test)
     await pilot.press("tab")
     await choose(pilot, "subjects")
     await pilot.press("ctrl+t")
@@ -307,20 +315,19 @@ async def test_import_wizard_refuses_bad_file_and_imports_good_one(
 
 
 @run_async
-async def test_export_is_written_with_manifest(small_url: str, tmp_path: Path) -> None:
+async def test_export_is_written_with_manifest(
+    small_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the path is typed relative to the working directory
     out = tmp_path / "samples.csv"
     app = ExolabApp(small_url, TESTER)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("ctrl+p")
-        await type_text(pilot, "Export data")
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
+        await palette(pilot, "Export data")
         assert isinstance(app.screen, ExportScreen)
         await choose(pilot, "samples")
         await pilot.press("tab")
-        await clear_and_type(pilot, str(out))
+        await clear_and_type(pilot, "samples.csv")  # a path typed key by key (relative: cwd)
         await pilot.press("ctrl+s")
         await settle(pilot, 8)
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
@@ -381,14 +388,15 @@ async def test_list_search_scan_opens_the_tube(small_url: str) -> None:
 
 @run_async
 async def test_viewer_cannot_write_and_is_told_why(small_url: str) -> None:
+    notices = Notices()
     app = ExolabApp(small_url, "visitor")
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
         await settle(pilot)
         assert app.actor.role == "viewer"
         await pilot.press("ctrl+n")
         await settle(pilot)
         assert not isinstance(app.screen, RegisterSampleScreen)
-        assert any("cannot register samples" in n.message for n in app._notifications)
+        assert any("cannot register samples" in n for n in notices.messages()), notices.shown
         await scan(pilot, "S-1")
         await pilot.press("d")
         await settle(pilot)

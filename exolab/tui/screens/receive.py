@@ -19,6 +19,7 @@ from exolab.tui.keys import focus_now
 from exolab.tui.screens.base import BaseScreen
 from exolab.tui.screens.pick import TICK, problem_text
 from exolab.tui.widgets.footer import KeyFooter
+from exolab.tui.workers import run_task
 
 COLUMNS = ("sample", "subject / visit", "biofluid", "left from", "arrived")
 
@@ -85,13 +86,25 @@ class ReceiveScreen(BaseScreen):
         self.load(event.value)
 
     def load(self, path: str) -> None:
+        """Read the manifest off the UI thread (a file on a slow share must not freeze the
+        screen, docs/ui.md); what it holds, or why it cannot be read, lands in the screen."""
         from exolab.io.idlist import read_manifest
 
-        try:
-            rows = read_manifest(Path(path.strip()).expanduser())
-        except (ExolabError, OSError) as exc:
-            text = problem_text(exc) if isinstance(exc, ExolabError) else str(exc)
-            self._banner(f"Cannot read the manifest: {text}", "-wrong")
+        where = Path(path.strip()).expanduser()
+
+        def read() -> list[dict[str, str]] | str:
+            try:
+                rows = read_manifest(where)
+            except (ExolabError, OSError) as exc:
+                return problem_text(exc) if isinstance(exc, ExolabError) else str(exc)
+            return rows or f"{where} lists no tubes"
+
+        self._banner(f"Reading the manifest {where.name}…", "")
+        run_task(self, read, self._loaded, group="receive-manifest")
+
+    def _loaded(self, rows: list[dict[str, str]] | str) -> None:
+        if isinstance(rows, str):
+            self._banner(f"Cannot read the manifest: {rows}", "-wrong")
             return
         self.manifest = rows
         self.scanned, self.unexpected, self.result = [], [], None
