@@ -35,6 +35,7 @@ from exolab.db.models import (
     Subject,
     Visit,
 )
+from exolab.domain import readout_rules
 from exolab.domain.schemas import (
     CellSourceIn,
     InputModel,
@@ -45,8 +46,8 @@ from exolab.domain.schemas import (
 )
 from exolab.io.cells import import_cell
 from exolab.io.problems import Problems
-from exolab.io.reading import CsvFile, FileProblem, open_csv, to_decimal_point
-from exolab.services import cell_sources, isolations, readout_sets, samples, subjects
+from exolab.io.reading import CsvFile, FileProblem, open_csv, ragged_row, to_decimal_point
+from exolab.services import cell_sources, isolations, readout_sets, readouts, samples, subjects
 from exolab.services.common import validate
 from exolab.services.context import Lab, Tx
 from exolab.services.errors import (
@@ -325,15 +326,9 @@ def row_values(
     fields: list[str], width: int, index: dict[str, int]
 ) -> tuple[dict[str, str] | None, str | None]:
     """The row's known columns (stripped), or a ragged-row message."""
-    n = len(fields)
-    if n != width:
-        if n > width and not any(f.strip() for f in fields[width:]):
-            pass  # trailing empty fields from a spreadsheet
-        else:
-            return None, (
-                f"row has {n} fields but the header has {width} columns "
-                "(a missing or extra separator, or an unquoted separator inside a value?)"
-            )
+    ragged = ragged_row(fields, width)
+    if ragged is not None:
+        return None, ragged
     return {col: import_cell(fields[i]) for col, i in index.items()}, None
 
 
@@ -351,6 +346,8 @@ def _find(tx: Tx, kind: Kind, m: Any) -> BaseModel | None:
             return samples.get_sample(tx, m.sample_id) if found else None
         if kind.name == "isolations":
             return isolations.get_isolation(tx, m.isolation_id)
+        if kind.name == "readouts":
+            return readouts.find_readout(tx, m)
     except NotFound:
         return None
     raise AssertionError(kind.name)
@@ -372,6 +369,7 @@ def _create(
         "subjects": subjects.create_subject,
         "cell_sources": cell_sources.create_cell_source,
         "isolations": isolations.record_isolation,
+        "readouts": readouts.record_readout,
     }[kind.name]
     create(tx, data, batch_id)
 
@@ -402,6 +400,10 @@ def _update(
             batch_id=batch_id,
             create_locations=create_locations,
         )
+    elif kind.name == "readouts":
+        stored = readouts.find_readout(tx, m)
+        assert stored is not None
+        readouts.update_readout(tx, stored.id, changes, reason=reason, batch_id=batch_id)
     else:
         isolations.update_isolation(tx, m.isolation_id, changes, reason=reason, batch_id=batch_id)
 
@@ -488,12 +490,16 @@ def _import_rows(
             continue
         key = tuple(getattr(m, c) for c in kind.key_columns)
         first = seen.get(key)
-        if first is not None:
+        if first is not None and kind.name == "readouts":  # (the bulk loader's message)
+            col = "replicate" if "replicate" in index else "analyte"
+            problems.add(rownum, col, readout_rules.duplicate_message(first))
+        elif first is not None:
             problems.add(
                 rownum,
                 kind.key_columns[-1],
                 f"duplicate key {'/'.join(str(k) for k in key)}: also on row {first}",
             )
+        if first is not None:
             report.refused += 1
             continue
         seen[key] = rownum
@@ -656,7 +662,7 @@ def run_import(
                 tx.session.add(batch)
                 tx.session.flush()
                 report.batch_id = batch.id
-                if kind.name == "readouts":
+                if kind.name == "readouts" and bulk:
                     from exolab.io.bulk import ExistingRows, import_readouts
 
                     rules = ExistingRows(kind, row_values, differences)
@@ -688,6 +694,8 @@ def run_import(
                     _import_rows(
                         tx, kind, src, index, report, problems, on_duplicate, create_locations
                     )
+                    if kind.name == "readouts" and readouts.runs_created(tx, batch.id):
+                        report.extra["assay_runs_created"] = readouts.runs_created(tx, batch.id)
                 report.locations = list(tx.memo.get("locations_created", []))
                 if problems or dry_run:
                     raise _Abort
@@ -887,7 +895,7 @@ def _restore_updates(tx: Tx, batch_id: int) -> int:
         obj.updated_at = utcnow()
         tx.session.flush()
         if isinstance(obj, Readout):  # keep readout_sets current
-            readout_sets.refresh_pairs(tx, [(obj.sample_id, obj.analyte_id)])
+            readout_sets.refresh(tx, [(obj.sample_id, obj.analyte_id)])
         tx.audit(
             "update",
             ev.entity,
@@ -1044,9 +1052,9 @@ def undo_batch(lab: Lab, batch_id: int) -> UndoReport:
                 if v is not None
             )
         s = tx.session
-        readout_sets.stage_pairs(tx, "batch_id = :b", {"b": b})  # keep readout_sets current
-        s.execute(delete(Readout).where(Readout.batch_id == b))
-        readout_sets.refresh_staged(tx)
+        batch_pairs = readout_sets.PairsOf(where="batch_id = :b", params={"b": b})
+        with readout_sets.refreshing(tx, batch_pairs):  # keep readout_sets current
+            s.execute(delete(Readout).where(Readout.batch_id == b))
         for part in _chunks(iso_ids):
             s.execute(delete(IsolationStep).where(IsolationStep.isolation_id.in_(part)))
         s.execute(delete(Isolation).where(Isolation.batch_id == b))
