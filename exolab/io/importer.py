@@ -811,7 +811,7 @@ def _record_for(tx: Tx, entity: str, entity_id: str) -> Any:
     if entity == "cell_source":
         return tx.session.scalar(select(CellSource).where(CellSource.code == entity_id))
     if entity == "readout":
-        target, analyte, assay, run, rep = entity_id.split("/")
+        target, analyte, assay, run, rep = readout_rules.parse_key_text(entity_id)
         q = (
             select(Readout)
             .join(Analyte, Analyte.id == Readout.analyte_id)
@@ -819,7 +819,7 @@ def _record_for(tx: Tx, entity: str, entity_id: str) -> Any:
                 Analyte.code == analyte,
                 Readout.assay == assay,
                 Readout.run_code == run,
-                Readout.replicate == int(rep),
+                Readout.replicate == rep,
             )
         )
         iso = isolations.find_isolation(tx, target)
@@ -914,8 +914,8 @@ MAX_RECORDS_NAMED = 10
 
 
 def _readout_keys_edited(tx: Tx, batch_id: int) -> set[tuple[str, str]]:
-    """Audit keys of the readouts the batch created that were edited since (the bulk path
-    writes no per-readout create event; an edit bumps the version)."""
+    """Audit keys of the readouts the batch created that were edited since (an import writes
+    no per-readout create event, docs/bulk-imports.md; an edit bumps the version)."""
     target = func.coalesce(Isolation.isolation_code, Sample.sample_code)
     q = (
         select(target, Analyte.code, Readout.assay, Readout.run_code, Readout.replicate)
@@ -925,7 +925,7 @@ def _readout_keys_edited(tx: Tx, batch_id: int) -> set[tuple[str, str]]:
         .where(Readout.batch_id == batch_id, Readout.version > 1)
     )
     return {
-        ("readout", f"{t}/{a}/{assay}/{run or ''}/{rep}")
+        ("readout", readout_rules.key_text(t, a, assay, run, rep))
         for t, a, assay, run, rep in tx.session.execute(q)
     }
 

@@ -19,13 +19,13 @@ import pytest
 from sqlalchemy import text
 
 from exolab.db.engine import Database
+from exolab.domain.schemas import ReadoutIn
 from exolab.io import bulk
 from exolab.io.importer import ImportFailed, ImportReport, kind_of, run_import, undo_batch
 from exolab.services.audit import verify_chain
 from exolab.services.context import Lab
 from exolab.services.errors import Conflict
 from exolab.services.readouts import find_readout, readout_events, update_readout
-from exolab.domain.schemas import ReadoutIn
 from tests.conftest import TEST_ADMIN, _fresh_pg
 from tests.io.helpers import ISOLATIONS, SAMPLES, SUBJECTS, write
 
@@ -240,7 +240,9 @@ def test_same_file_both_ways_gives_the_same_rows_sets_and_audit(
     assert prob_p == prob_b == []
     assert rep_p.counts() == rep_b.counts()
     assert rep_b.created == len(body.splitlines()) - 1
-    assert rep_b.extra["assay_runs_created"] == 6  # ELISA-R1, ELISA-R2, NTA-R1, DDPCR-R2, SIMOA-R1, WB-1
+    assert (
+        rep_b.extra["assay_runs_created"] == 6
+    )  # ELISA-R1, ELISA-R2, NTA-R1, DDPCR-R2, SIMOA-R1, WB-1
     state_p, state_b = _state(per_record), _state(in_bulk)
     assert state_p == state_b
     censors = {r[10] for r in state_b["readouts"]}
@@ -251,7 +253,7 @@ def test_same_file_both_ways_gives_the_same_rows_sets_and_audit(
     assert audit_p == audit_b
     # the audit rule: no per-readout create event; the batch's import event lists the counts
     mine = [a for a in audit_b if a[1] in ("readout", "analyte") or a[0] == "import"][-2:]
-    assert ("create", "analyte", "NEWMARKER-7") == mine[0][:3]
+    assert mine[0][:3] == ("create", "analyte", "NEWMARKER-7")
     assert mine[1][0] == "import" and mine[1][4]["counts"]["created"] == rep_b.created
     assert not [a for a in audit_b if a[1] == "readout"]
 
@@ -288,9 +290,7 @@ def test_bad_file_gives_the_same_problems_both_ways(
         assert _state(lab)["readouts"] == []
 
 
-def test_history_edit_and_undo_follow_one_rule(
-    two_labs: tuple[Lab, Lab], tmp_path: Path
-) -> None:
+def test_history_edit_and_undo_follow_one_rule(two_labs: tuple[Lab, Lab], tmp_path: Path) -> None:
     """``exolab audit --entity readout --id KEY`` shows the import that created a readout and
     its edits; an edit made after the import makes undo refuse, naming the readout; undo
     works once the edit is the only change undone... both paths alike."""
@@ -305,8 +305,14 @@ def test_history_edit_and_undo_follow_one_rule(
             stored = find_readout(
                 tx,
                 ReadoutIn.model_validate(
-                    {"isolation_id": "ISO-1", "analyte": "CD63", "value": "1",
-                     "unit": "pg/mL", "assay": "elisa", "run_id": "ELISA-R1"}  # fmt: skip
+                    {
+                        "isolation_id": "ISO-1",
+                        "analyte": "CD63",
+                        "value": "1",
+                        "unit": "pg/mL",
+                        "assay": "elisa",
+                        "run_id": "ELISA-R1",
+                    }
                 ),
             )
             assert stored is not None
