@@ -555,10 +555,15 @@ def apply_row(
                 shown = ", ".join(
                     f"{c} '{_text(old.get(c))}' -> '{data[c]}'" for c in diff_cols[:4]
                 )
+                what = (  # (readouts: the bulk loader's words)
+                    "this readout"
+                    if kind.name == "readouts"
+                    else f"{kind.entity} {'/'.join(str(k) for k in key)}"
+                )
                 problems.add(
                     rownum,
                     diff_cols[0],
-                    f"{kind.entity} {'/'.join(str(k) for k in key)} already exists with "
+                    f"{what} already exists with "
                     f"different values ({shown}); use --on-duplicate skip or update",
                     data[diff_cols[0]],
                 )

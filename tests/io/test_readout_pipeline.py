@@ -152,12 +152,34 @@ def chunk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> in
     return int(request.param)
 
 
-def _import(lab: Lab, tmp: Path, body: str, is_bulk: bool) -> tuple[ImportReport, list[str]]:
+def _changed(body: str) -> str:
+    """The file with three rows' values, QC or notes changed."""
+    lines = body.splitlines()
+    rows = [next(csv.reader([line])) for line in lines[1:]]
+    value_at, qc_at, notes_at = (COLUMNS.index(c) for c in ("value", "qc", "notes"))
+    numeric = [i for i, r in enumerate(rows) if r[value_at][:1].isdigit()]
+    rows[numeric[0]][value_at] = "777"
+    rows[numeric[1]][qc_at] = "fail"
+    rows[numeric[2]][notes_at] = "re-measured"
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([COLUMNS, *rows])
+    return out.getvalue()
+
+
+def _import(
+    lab: Lab, tmp: Path, body: str, is_bulk: bool, on_duplicate: Any = "error"
+) -> tuple[ImportReport, list[str]]:
     path = write(tmp, "readouts.csv", body)
     errors = io.StringIO()
     try:
         rep = run_import(
-            lab, "readouts", path, display_name="readouts.csv", bulk=is_bulk, errors_out=errors
+            lab,
+            "readouts",
+            path,
+            display_name="readouts.csv",
+            bulk=is_bulk,
+            errors_out=errors,
+            on_duplicate=on_duplicate,
         )
     except ImportFailed as exc:
         rep = exc.report
@@ -271,6 +293,22 @@ def test_same_file_both_ways_gives_the_same_rows_sets_and_audit(
     again_b, _ = _import(in_bulk, tmp_path, body, is_bulk=True)
     assert again_p.counts() == again_b.counts()
     assert again_b.unchanged == rep_b.created and again_b.created == 0
+
+    # a file changing some stored readouts: the same problems, then the same updates
+    changed = _changed(body)
+    refused_p, prob_p = _import(per_record, tmp_path, changed, is_bulk=False)
+    refused_b, prob_b = _import(in_bulk, tmp_path, changed, is_bulk=True)
+    assert prob_p == prob_b and len(prob_b) == 3, prob_b
+    assert refused_p.refused == refused_b.refused == 3
+    assert "already exists with different values" in prob_b[0]
+    upd_p, _ = _import(per_record, tmp_path, changed, False, on_duplicate="update")
+    upd_b, _ = _import(in_bulk, tmp_path, changed, True, on_duplicate="update")
+    assert upd_p.counts() == upd_b.counts() and upd_b.updated == 3
+    assert _state(per_record) == _state(in_bulk)
+    assert _audit(per_record) == _audit(in_bulk)
+    for lab, upd in ((per_record, upd_p), (in_bulk, upd_b)):  # undo the updates
+        assert upd.batch_id is not None
+        assert undo_batch(lab, upd.batch_id).restored == 3
 
     # undo removes the readouts, their sets and the runs, both ways
     for lab, rep in ((per_record, rep_p), (in_bulk, rep_b)):
