@@ -488,7 +488,11 @@ def _import_rows(
             _report_failed(problems, rownum, exc, kind, data)
             report.refused += 1
             continue
-        key = tuple(getattr(m, c) for c in kind.key_columns)
+        key = (
+            readouts.key_of(tx, m)
+            if isinstance(m, ReadoutIn)
+            else tuple(getattr(m, c) for c in kind.key_columns)
+        )
         first = seen.get(key)
         if first is not None and kind.name == "readouts":  # (the bulk loader's message)
             col = "replicate" if "replicate" in index else "analyte"

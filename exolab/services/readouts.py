@@ -345,6 +345,16 @@ def find_readout(tx: Tx, data: ReadoutIn) -> ReadoutOut | None:
     return None if pk is None else get_readout(tx, pk)
 
 
+def key_of(tx: Tx, r: ReadoutIn) -> tuple[Any, ...]:
+    """A row's natural key with its analyte resolved (a synonym names its analyte, as when
+    the row is stored), for finding a key repeated inside one file."""
+    try:
+        analyte = analyte_for(tx, r.analyte, create=False).code
+    except NotFound:
+        analyte = r.analyte  # a new analyte: its code is the text
+    return (r.isolation_id, r.sample_id, analyte, r.assay, r.run_id or "", r.replicate)
+
+
 def runs_created(tx: Tx, batch_id: int) -> int:
     """How many assay runs a batch created (its readouts named them first)."""
     return len(tx.session.scalars(select(AssayRun.id).where(AssayRun.batch_id == batch_id)).all())

@@ -398,3 +398,34 @@ def test_audit_command_shows_a_readouts_history(lab: Lab, db_url: str, tmp_path:
     r = run("--db", db_url, "audit", "--entity", "readout", "--id", "ISO-2/CD81/elisa//1",
             "--format", "json")  # fmt: skip
     assert [(e["action"], e["batch_id"]) for e in json.loads(r.stdout)] == [("create", None)]
+
+
+def test_a_synonym_repeating_a_key_is_the_same_duplicate_both_ways(
+    two_labs: tuple[Lab, Lab], tmp_path: Path
+) -> None:
+    """An admin-added synonym names its analyte: a row by the synonym repeats the key of a
+    row by the code, on both paths."""
+    from exolab.services.readouts import update_analyte
+
+    header = ",".join(COLUMNS)
+    body = "\n".join(
+        [
+            header,
+            "ISO-1,,CD63,5.0,pg/mL,elisa,R1,2024-03-10,1,,,,,,,,,,,",
+            "ISO-1,,LAMP3X,6.0,pg/mL,elisa,R1,2024-03-10,1,,,,,,,,,,,",
+            "ISO-1,,LAMP3X,6.0,pg/mL,elisa,R1,2024-03-10,2,,,,,,,,,,,",
+        ]
+    )
+    found = []
+    for lab, is_bulk in zip(two_labs, (False, True), strict=True):
+        with lab.write() as tx:
+            update_analyte(tx, "CD63", synonyms=["LAMP3X"], reason="lab name")
+        found.append(_import(lab, tmp_path, body + "\n", is_bulk=is_bulk)[1])
+    assert (
+        found[0]
+        == found[1]
+        == [
+            "readouts.csv:3:replicate: duplicate readout key "
+            "(target, analyte, assay, run_id, replicate): also on row 2"
+        ]
+    )
