@@ -67,6 +67,7 @@ def make_file(path: Path, rows: int, seed: int = 1) -> None:
                             f"RUN-{i % 500:04d}", run_day.isoformat(), rep, "0.5", "", "",
                             "", "", "", "Reader-1", "pass", "",
                         ]
+                        + [""] * (len(COLUMNS) - 18)  # well, dilution_factor, ...: empty
                     )  # fmt: skip
                     written += 1
 

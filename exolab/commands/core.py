@@ -431,9 +431,19 @@ def cmd_audit(args: argparse.Namespace) -> int:
                 return 0
             print(f"error: {result.message}", file=sys.stderr)
             return 1
-        events = list_events(
-            tx, entity=args.entity, entity_id=args.entity_id, user=args.by_user, limit=args.limit
-        )
+        if args.entity == "readout" and args.entity_id and not args.by_user:
+            from exolab.services.readouts import readout_events
+
+            # with the import event of the batch that created it (docs/bulk-imports.md)
+            events = readout_events(tx, args.entity_id, limit=args.limit)
+        else:
+            events = list_events(
+                tx,
+                entity=args.entity,
+                entity_id=args.entity_id,
+                user=args.by_user,
+                limit=args.limit,
+            )
     rows = []
     for e in events:
         row = e.model_dump()

@@ -25,6 +25,7 @@ from pydantic import (
 
 from exolab.domain import vocab
 from exolab.domain.markers import normalize_analyte_code
+from exolab.domain.readout_rules import target_rule, unit_rule
 from exolab.domain.units import normalize_unit
 from exolab.domain.values import ParsedResult, parse_result
 
@@ -484,11 +485,12 @@ class ReadoutIn(InputModel):
 
     @model_validator(mode="after")
     def _target_and_value(self) -> ReadoutIn:
-        if bool(self.isolation_id) == bool(self.sample_id):
-            raise ValueError("isolation_id: give exactly one of isolation_id or sample_id")
-        parsed = self.parsed()
-        if parsed.qualitative is None and self.unit is None and parsed.value is not None:
-            raise ValueError("unit: required for a numeric result")
+        # the one rule across fields, shared with the bulk loader (domain/readout_rules.py)
+        broken = target_rule(bool(self.isolation_id), bool(self.sample_id)) or unit_rule(
+            self.unit, self.parsed()
+        )
+        if broken is not None:
+            raise ValueError(f"{broken[0]}: {broken[1]}")
         return self
 
     def parsed(self) -> ParsedResult:

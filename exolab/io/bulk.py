@@ -1,87 +1,44 @@
 """The bulk readout import: a million rows at close to raw database speed.
 
-The rules are ReadoutIn's own: each column is validated by a TypeAdapter built once from that
-field of the model (its validators and constraints), the result value by the same
-``parse_result`` call, and the cross-field rule by the model's own validator function. What
-makes it fast is everything around the rules: per-column caches (a file has few distinct
-units, assays, dates, analytes), references resolved from preloaded code -> id maps,
-natural-key duplicates found in a set of packed integers, and rows inserted per chunk with one
-executemany (SQLite) or COPY into a staging table then one INSERT ... SELECT (PostgreSQL), all
-inside the import's single transaction.
+This module turns a file's rows into validated insert values; the database stage (lookup maps,
+staging, COPY / INSERT ... SELECT, new runs, readout_sets) is
+:class:`exolab.services.readout_write.ReadoutStore`. The rules are the ones every readout
+write applies (docs/bulk-imports.md, "Readouts: one pipeline"): each column by ReadoutIn's own
+field rule (:class:`exolab.domain.readout_columns.ColumnCheck`, cached per distinct text), the
+result value by the same ``parse_result`` call, the rule across fields, the run rule and the
+natural key from :mod:`exolab.domain.readout_rules`. What makes it fast is everything around
+the rules: per-column caches (a file has few distinct units, assays, dates, analytes),
+references resolved from preloaded code -> id maps, natural-key duplicates found in a set of
+packed integers, and rows written per chunk from a background thread.
 """
 
 from __future__ import annotations
 
-import queue
 import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
-from itertools import chain
 from operator import itemgetter
-from types import SimpleNamespace
-from typing import Annotated, Any, Final
+from typing import Any, Final
 
-from pydantic import ConfigDict, TypeAdapter, ValidationError
-from sqlalchemy import insert, select
-
-from exolab.db.base import utcnow
-from exolab.db.models import Analyte, AssayRun, Isolation, Readout, Sample
-from exolab.domain.schemas import ReadoutIn, field_errors
+from exolab.domain.readout_columns import CACHE_LIMIT, ColumnCheck, Invalid
+from exolab.domain.readout_rules import (
+    NUMERIC_COLUMNS,
+    duplicate_message,
+    run_mismatch,
+    target_and_value,
+)
+from exolab.domain.schemas import ReadoutIn
 from exolab.domain.values import ParsedResult, parse_result, plain_number
 from exolab.io.cells import import_cell
 from exolab.io.problems import Problems
-from exolab.io.reading import CsvFile, to_decimal_point
-from exolab.services import readout_sets
+from exolab.io.reading import CsvFile, ragged_row, to_decimal_point
 from exolab.services import readouts as readout_service
 from exolab.services.context import Tx
-from exolab.services.errors import Busy, ExolabError, ValidationFailed
+from exolab.services.errors import ExolabError, ValidationFailed
+from exolab.services.readout_write import ReadoutStore
 
 CHUNK_ROWS = 20_000
 IMPORT_SWITCH_INTERVAL = 0.0005  # seconds; see ReadoutLoader.run
-CACHE_LIMIT = 50_000
-
-# Insert order: the columns that vary from row to row, then those fixed by a row's context
-# (unit, assay, run, limits, ...), whose values are one tuple cached per distinct context.
-ROW_INSERT = (
-    "sample_id",
-    "isolation_id",
-    "analyte_id",
-    "replicate",
-    "value_text",
-    "value",
-    "comparator",
-    "censor",
-    "qualitative",
-    "notes",
-    "well",
-)
-CONTEXT_INSERT = (
-    "assay",
-    "run_code",
-    "unit",
-    "lod",
-    "lloq",
-    "uloq",
-    "antibody",
-    "antibody_dilution",
-    "lysis_buffer",
-    "instrument",
-    "measured_on",
-    "qc",
-    "batch_id",
-    "version",
-    "created_at",
-    "created_by",
-    "dilution_factor",
-)
-INSERT_COLUMNS = ROW_INSERT + CONTEXT_INSERT
-# Row columns that may be empty (SQLite stages them as '', see ReadoutLoader.null).
-NULLABLE_ROW = frozenset({"isolation_id", "value", "qualitative", "notes", "well"})
-STAGE = "exolab_stage_readouts"  # temporary: the row columns of a chunk and their context id
-STAGE_CTX = "exolab_stage_contexts"  # temporary: one row per distinct context
-STAGE_PAIRS = "exolab_stage_set_pairs"  # temporary (SQLite): a chunk's (sample, analyte) pairs
 # Columns that change from row to row; validated per row (through per-column caches).
 ROW_COLUMNS = ("isolation_id", "sample_id", "analyte", "value", "replicate", "notes", "well")
 N_ROW = len(ROW_COLUMNS)  # the context columns follow the row columns in a row's texts
@@ -101,81 +58,7 @@ CONTEXT_COLUMNS = (
     "qc",
     "dilution_factor",
 )
-_ROW_RULE: Callable[[Any], Any] = ReadoutIn.__pydantic_decorators__.model_validators[
-    "_target_and_value"
-].func
-_PARSED: Callable[[Any], ParsedResult] = ReadoutIn.parsed
-# Stored readout columns compared with a re-imported row, in _unchanged's order.
-_COMPARED = (
-    "value_text",
-    "value",
-    "comparator",
-    "censor",
-    "qualitative",
-    "notes",
-    "unit",
-    "lod",
-    "lloq",
-    "uloq",
-    "antibody",
-    "antibody_dilution",
-    "lysis_buffer",
-    "instrument",
-    "measured_on",
-    "qc",
-    "well",
-    "dilution_factor",
-)
-_MISSING = object()
 _NO_FIELDS: list[str] = []
-
-
-class _Invalid:
-    """A cached validation failure for a column value."""
-
-    __slots__ = ("message",)
-
-    def __init__(self, message: str) -> None:
-        self.message = message
-
-
-class FieldCheck:
-    """One ReadoutIn field's validation (the model's own annotation), cached by input text."""
-
-    def __init__(self, name: str, decimal_comma: bool) -> None:
-        info = ReadoutIn.model_fields[name]
-        self.name = name
-        annotation: Any = (
-            Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
-        )
-        self.adapter: TypeAdapter[Any] = TypeAdapter(
-            annotation, config=ConfigDict(str_strip_whitespace=True)
-        )
-        self.required = info.is_required()
-        self.default = None if self.required else info.get_default(call_default_factory=True)
-        numeric = name in ("lod", "lloq", "uloq", "dilution_factor")
-        self.decimal_comma = decimal_comma and numeric
-        self.cache: dict[str, Any] = {}
-
-    def __call__(self, text: str) -> Any:
-        hit = self.cache.get(text, _MISSING)
-        if hit is not _MISSING:
-            return hit
-        if not text:
-            result: Any = _Invalid("required") if self.required else self.default
-        else:
-            try:
-                result = self.adapter.validate_python(
-                    to_decimal_point(text) if self.decimal_comma else text
-                )
-            except ValidationError as exc:
-                result = _Invalid("; ".join(msg for _, msg in field_errors(exc)))
-            except ValueError as exc:
-                result = _Invalid(str(exc))
-        if len(self.cache) >= CACHE_LIMIT:
-            self.cache.clear()
-        self.cache[text] = result
-        return result
 
 
 def _pack(target: int, analyte: int, assay: int, run: int, replicate: int) -> Any:
@@ -250,17 +133,17 @@ class ReadoutLoader:
         self.on_duplicate = on_duplicate
         self.batch_id: int = report.batch_id
         self.dry_run: bool = report.dry_run
-        self.session = tx.session
         self.sqlite = tx.dialect == "sqlite"
         dc = src.decimal_comma
         self.decimal_comma = dc
-        self.checks = {name: FieldCheck(name, dc) for name in CONTEXT_COLUMNS}
-        self.analyte_check = FieldCheck("analyte", dc)
+        decimal_point = to_decimal_point if dc else None
+        self.checks = {name: ColumnCheck(name, decimal_point) for name in CONTEXT_COLUMNS}
+        self.analyte_check = ColumnCheck("analyte", decimal_point)
         self.assay_check = self.checks["assay"]
         self.run_check = self.checks["run_id"]
-        self.replicate_check = FieldCheck("replicate", dc)
-        self.notes_check = FieldCheck("notes", dc)
-        self.well_check = FieldCheck("well", dc)
+        self.replicate_check = ColumnCheck("replicate", decimal_point)
+        self.notes_check = ColumnCheck("notes", decimal_point)
+        self.well_check = ColumnCheck("well", decimal_point)
         width = len(src.header)
         self.pick = itemgetter(*[index.get(c, width) for c in (*ROW_COLUMNS, *CONTEXT_COLUMNS)])
         self.context_cache: dict[tuple[str, ...], Any] = {}
@@ -274,64 +157,22 @@ class ReadoutLoader:
         self.seen: set[Any] = set()
         self.assay_ids: dict[str, int] = {}
         self.run_ids: dict[str, int] = {"": 0}
-        self._load_maps()
-        dbapi: Any = self.session.connection().connection.driver_connection
-        self.dbapi = dbapi
-        if self.sqlite:
-            import sqlite3
-
-            self.max_variables: int = dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-        self.writer = _BackgroundWriter(self._write)
-        table = Readout.__table__
-        dialect = self.session.get_bind().dialect
-        date_bind = table.c.measured_on.type.dialect_impl(dialect).bind_processor(dialect)
-        self._date_out: Callable[[date], Any] = date_bind if self.sqlite and date_bind else _same
-        created_bind = table.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
-        now = utcnow()
-        self.created_at = created_bind(now) if self.sqlite and created_bind else now
-        self.user = tx.actor.name
-        self.staged = 0
-        # How a missing row value is staged. Python's sqlite3 binds None through its
-        # adaptation protocol (a failed attribute lookup per value, ~1 us), which made the
-        # empty columns of a readout cost more than SQLite's own insert; '' binds directly
-        # and the final INSERT turns it back into NULL. COPY to PostgreSQL takes None.
-        self.null: Any = "" if self.sqlite else None
-        self.staged = False
-        row_cols = ", ".join(
-            f"nullif(s.{c}, '')" if self.sqlite and c in NULLABLE_ROW else f"s.{c}"
-            for c in ROW_INSERT
-        )
-        ctx_cols = ", ".join(f"c.{c}" for c in CONTEXT_INSERT)
-        self.insert_sql = (
-            f"INSERT INTO readouts ({', '.join(INSERT_COLUMNS)}) "
-            f"SELECT {row_cols}, {ctx_cols} FROM {STAGE} AS s "
-            f"JOIN {STAGE_CTX} AS c ON c.ctx_id = s.ctx_id"
-            # file order; on SQLite free (the stage is read in stage_no order anyway)
-            + (" ORDER BY s.stage_no" if self.sqlite else "")
-        )
-
-    def _load_maps(self) -> None:
-        s = self.session
-        self.isolations = {
-            code: (iso_pk, sample_pk)
-            for code, iso_pk, sample_pk in s.execute(
-                select(Isolation.isolation_code, Isolation.id, Isolation.sample_id)
-            )
-        }
-        self.samples = {code: pk for code, pk in s.execute(select(Sample.sample_code, Sample.id))}
-        self.analytes = {code: pk for code, pk in s.execute(select(Analyte.code, Analyte.id))}
-        self.runs = {code: a for code, a in s.execute(select(AssayRun.run_code, AssayRun.assay))}
-        self.db_has_readouts = s.scalar(select(Readout.id).limit(1)) is not None
+        store = ReadoutStore(tx, self.batch_id)  # the database stage (services/readout_write)
+        self.store = store
+        self.isolations = store.isolations
+        self.samples = store.samples
+        self.analytes = store.analytes
+        self.runs: dict[str, str] = dict(store.runs)
+        self.db_has_readouts = store.has_readouts
+        self._date_out = store.date_out
+        self.created_at = store.created_at
+        self.user = store.user
+        self.null = store.null
 
     # -- one row ---------------------------------------------------------------------------
 
     def _analyte_id(self, code: str) -> int:
-        pk = self.analytes.get(code)
-        if pk is None:
-            self.writer.drain()
-            pk = readout_service.analyte_for(self.tx, code, batch_id=self.batch_id).id
-            self.analytes[code] = pk
-        return pk
+        return self.store.analyte_id(code)
 
     def _check_run(self, run: str, assay: str, measured_on: Any, instrument: Any) -> str | None:
         """None when fine; the problem otherwise. New runs are created at the end, with the
@@ -340,10 +181,7 @@ class ReadoutLoader:
         if known is None:
             self.runs[run] = assay
             self.new_runs[run] = (assay, measured_on, instrument)
-            return None
-        if known != assay:
-            return f"run {run} is a {known} run, not {assay}"
-        return None
+        return run_mismatch(run, known, assay)
 
     def _context(self, texts: tuple[str, ...]) -> _Context | list[tuple[str, str, str]]:
         """Validate the columns that repeat across rows (unit, assay, run, date, limits, ...)
@@ -352,7 +190,7 @@ class ReadoutLoader:
         out: list[Any] = []
         for name, text in zip(CONTEXT_COLUMNS, texts, strict=True):
             v = self.checks[name](text)
-            if type(v) is _Invalid:
+            if type(v) is Invalid:
                 bad.append((name, v.message, text))
             out.append(v)
         if bad:
@@ -386,7 +224,8 @@ class ReadoutLoader:
         return _Context(ident, tuple(out), assay_no, run_no, run_problem)
 
     def _row_rule(self, has_iso: bool, has_sample: bool, unit: Any, parsed: ParsedResult) -> str:
-        """ReadoutIn's own cross-field rule, evaluated once per distinct shape of row."""
+        """The rule across fields (domain/readout_rules.py, ReadoutIn's too), evaluated once
+        per distinct shape of row: "column: message", or "" when the row keeps it."""
         shape = (
             has_iso,
             has_sample,
@@ -396,17 +235,8 @@ class ReadoutLoader:
         )
         hit = self.rule_cache.get(shape)
         if hit is None:
-            ns = SimpleNamespace(
-                isolation_id="x" if has_iso else None,
-                sample_id="x" if has_sample else None,
-                unit=unit,
-            )
-            ns.parsed = lambda: parsed
-            try:
-                _ROW_RULE(ns)
-                hit = ""
-            except ValueError as exc:
-                hit = str(exc)
+            broken = target_and_value(has_iso, has_sample, unit, parsed)
+            hit = "" if broken is None else f"{broken[0]}: {broken[1]}"
             self.rule_cache[shape] = hit
         return hit
 
@@ -429,7 +259,7 @@ class ReadoutLoader:
             and type(replicate) is int
             and not texts[5]
             and ctx.run_problem is None
-            and type(well) is not _Invalid
+            and type(well) is not Invalid
         ):
             iso_code = texts[0].strip()
             sample_code = texts[1].strip()
@@ -505,18 +335,18 @@ class ReadoutLoader:
         else:
             ctx = ctx_or_bad
         analyte = self.analyte_check(analyte_t)
-        if type(analyte) is _Invalid:
+        if type(analyte) is Invalid:
             bad.append(("analyte", analyte.message, analyte_t))
         replicate = self.replicate_check(replicate_t)
-        if type(replicate) is _Invalid:
+        if type(replicate) is Invalid:
             bad.append(("replicate", replicate.message, replicate_t))
         elif texts[4] != replicate_t:
             self.replicate_check.cache[texts[4]] = replicate  # the padded text, for check_row
         notes = self.notes_check(import_cell(notes_t)) if notes_t else None
-        if type(notes) is _Invalid:
+        if type(notes) is Invalid:
             bad.append(("notes", notes.message, notes_t))
         well = self.well_check(well_t) if well_t else None
-        if type(well) is _Invalid:
+        if type(well) is Invalid:
             bad.append(("well", well.message, well_t))
         parsed: ParsedResult | None = None
         if not value_text:
@@ -615,13 +445,8 @@ class ReadoutLoader:
                 if k == key:
                     first = row
                     break
-        where = f"also on row {first}" if first else "repeated in the file"
         col = "replicate" if "replicate" in self.index else "analyte"
-        self.problems.add(
-            rownum,
-            col,
-            "duplicate readout key (target, analyte, assay, run_id, replicate): " + where,
-        )
+        self.problems.add(rownum, col, duplicate_message(first))
         self.report.refused += 1
 
     def _key_of(self, fields: list[str]) -> Any:
@@ -642,7 +467,7 @@ class ReadoutLoader:
         assay = self.assay_check(get("assay"))
         run = self.run_check(get("run_id")) or ""
         rep = self.replicate_check(get("replicate"))
-        if any(type(v) is _Invalid for v in (analyte, assay, run, rep)):
+        if any(type(v) is Invalid for v in (analyte, assay, run, rep)):
             return None
         if analyte not in self.analytes or assay not in self.assay_ids or run not in self.run_ids:
             return None
@@ -659,36 +484,17 @@ class ReadoutLoader:
     def _existing(self, chunk: list[_Pending]) -> dict[Any, tuple[int, tuple[Any, ...]]]:
         """Readouts already in the database with the natural keys of this chunk: key -> (id,
         the stored values :meth:`_unchanged` compares), in a few queries per chunk."""
-        iso_ids = sorted({p[P_VALUES][1] for p in chunk if p[P_VALUES][1]})  # None or ''
-        sample_ids = sorted({p[P_VALUES][0] for p in chunk if not p[P_VALUES][1]})
+        iso_ids = {p[P_VALUES][1] for p in chunk if p[P_VALUES][1]}  # None or ''
+        sample_ids = {p[P_VALUES][0] for p in chunk if not p[P_VALUES][1]}
         found: dict[Any, tuple[int, tuple[Any, ...]]] = {}
-        # Straight through the driver (the rows are compared, not turned into objects): the
-        # stored date is compared in its stored form (see _unchanged).
-        mark = "?" if self.sqlite else "%s"
-        base = (
-            "SELECT id, sample_id, isolation_id, analyte_id, assay, run_code, replicate, "
-            f"{', '.join(_COMPARED)} FROM readouts WHERE "
-        )
-        cur = self.dbapi.cursor()
-        try:
-            for ids, cond in (
-                (iso_ids, "isolation_id IN ({})"),
-                (sample_ids, "sample_id IN ({}) AND isolation_id IS NULL"),
-            ):
-                for i in range(0, len(ids), 500):
-                    part = ids[i : i + 500]
-                    cur.execute(base + cond.format(", ".join([mark] * len(part))), part)
-                    for row in cur.fetchall():
-                        pk, s_pk, i_pk, a_pk, assay, run, rep = row[:7]
-                        assay_no = self.assay_ids.get(assay)
-                        run_no = self.run_ids.get(run)
-                        if assay_no is None or run_no is None:
-                            continue
-                        target_no = i_pk * 2 + 1 if i_pk else s_pk * 2
-                        key = _pack(target_no, a_pk, assay_no, run_no, rep)
-                        found[key] = (pk, tuple(row[7:]))
-        finally:
-            cur.close()
+        for row in self.store.stored(iso_ids, sample_ids):
+            pk, s_pk, i_pk, a_pk, assay, run, rep = row[:7]
+            assay_no = self.assay_ids.get(assay)
+            run_no = self.run_ids.get(run)
+            if assay_no is None or run_no is None:
+                continue
+            target_no = i_pk * 2 + 1 if i_pk else s_pk * 2
+            found[_pack(target_no, a_pk, assay_no, run_no, rep)] = (pk, tuple(row[7:]))
         return found
 
     def _unchanged(self, values: tuple[Any, ...], stored: tuple[Any, ...]) -> bool:
@@ -716,7 +522,6 @@ class ReadoutLoader:
 
     def _against_database(self, chunk: list[_Pending]) -> list[_Pending]:
         """Drop rows whose key exists: unchanged, skipped, updated, or a problem."""
-        self.writer.drain()
         existing = self._existing(chunk)
         if not existing:
             return chunk
@@ -738,7 +543,7 @@ class ReadoutLoader:
             assert data is not None
             if self.src.decimal_comma:
                 data["decimal_comma"] = "true"
-                for c in ("lod", "lloq", "uloq", "dilution_factor"):
+                for c in NUMERIC_COLUMNS:
                     if data.get(c):
                         data[c] = to_decimal_point(data[c])
             row = ReadoutIn.model_validate(data)
@@ -782,132 +587,10 @@ class ReadoutLoader:
                 self.report.refused += 1
         return fresh
 
-    def _write(self, item: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]) -> None:
-        try:
-            self._write_rows(*item)
-        except Exception as exc:
-            # Rows go through the raw driver here, so its errors are turned into plain words.
-            if not type(exc).__module__.startswith(("sqlite3", "psycopg")):
-                raise
-            msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            if "locked" in msg or "busy" in msg:
-                raise Busy("the database is busy with another writer; try again") from exc
-            raise ExolabError(f"the database refused the readouts: {msg}") from exc
-
-    def _create_stage(self, cur: Any) -> None:
-        """Two temporary tables: the contexts, and a chunk's rows with their context id."""
-        row_cols = ", ".join(ROW_INSERT)
-        ctx_cols = ", ".join(CONTEXT_INSERT)
-        if self.sqlite:
-            # Untyped columns: values keep their type until readouts' own columns apply theirs.
-            for table in (STAGE, STAGE_CTX, STAGE_PAIRS):
-                cur.execute(f"DROP TABLE IF EXISTS temp.{table}")
-            cur.execute(
-                f"CREATE TEMP TABLE {STAGE} (stage_no INTEGER PRIMARY KEY, {row_cols}, ctx_id)"
-            )
-            cur.execute(f"CREATE TEMP TABLE {STAGE_CTX} (ctx_id INTEGER PRIMARY KEY, {ctx_cols})")
-            cur.execute(
-                f"CREATE TEMP TABLE {STAGE_PAIRS} (sample_id INTEGER NOT NULL, "
-                "analyte_id INTEGER NOT NULL, PRIMARY KEY (analyte_id, sample_id))"
-            )
-        else:
-            cur.execute(
-                f"CREATE TEMP TABLE {STAGE} ON COMMIT DROP AS "
-                f"SELECT {row_cols}, 0 AS ctx_id FROM readouts WITH NO DATA"
-            )
-            cur.execute(
-                f"CREATE TEMP TABLE {STAGE_CTX} ON COMMIT DROP AS "
-                f"SELECT 0 AS ctx_id, {ctx_cols} FROM readouts WITH NO DATA"
-            )
-        self.staged = True
-
-    def _refresh_sets(self, cur: Any) -> None:
-        """SQLite: bring readout_sets up to date for the (sample, analyte) pairs of the chunk
-        just inserted, here in the writer thread, where the SQL runs beside the validation of
-        the next chunk. A pair is re-aggregated from all its readouts, so a set whose
-        replicates straddle two chunks ends right after the second (see services.readout_sets).
-        """
-        pairs = f"temp.{STAGE_PAIRS}"
-        cur.execute(
-            f"INSERT OR IGNORE INTO {pairs} (sample_id, analyte_id) "
-            f"SELECT sample_id, analyte_id FROM temp.{STAGE}"
-        )
-        for statement in readout_sets.refresh_statements(pairs, sqlite=True):
-            cur.execute(statement)
-        cur.execute(f"DELETE FROM {pairs}")
-
-    def _write_rows(self, contexts: list[tuple[Any, ...]], rows: list[tuple[Any, ...]]) -> None:
-        """Stage a chunk; on SQLite also move it into readouts at once. The binding of each
-        row's few varying values holds the GIL; the INSERT ... SELECT that checks, indexes and
-        stores them runs inside the database without it, beside the next chunk's validation.
-        """
-        if not rows:
-            return
-        dbapi = self.dbapi
-        cur = dbapi.cursor()
-        try:
-            if not self.staged:
-                self._create_stage(cur)
-            if self.sqlite:
-                if contexts:
-                    marks = ", ".join("?" * (len(CONTEXT_INSERT) + 1))
-                    cur.executemany(f"INSERT INTO temp.{STAGE_CTX} VALUES ({marks})", contexts)
-                # Many rows per INSERT: executemany would step (and release and take back the
-                # GIL) once per row, which stalls against the validating thread.
-                width = len(ROW_INSERT) + 1
-                per = max(1, min(2000, self.max_variables // width))
-                group = "(" + ",".join("?" * width) + ")"
-                cols = f"{', '.join(ROW_INSERT)}, ctx_id"
-                for i in range(0, len(rows), per):
-                    part = rows[i : i + per]
-                    cur.execute(
-                        f"INSERT INTO temp.{STAGE} ({cols}) VALUES {','.join([group] * len(part))}",
-                        list(chain.from_iterable(part)),
-                    )
-                cur.execute(self.insert_sql)
-                self._refresh_sets(cur)
-                cur.execute(f"DELETE FROM temp.{STAGE}")
-                return
-            if contexts:
-                with cur.copy(f"COPY {STAGE_CTX} FROM STDIN") as copy:
-                    for c in contexts:
-                        copy.write_row(c)
-            with cur.copy(f"COPY {STAGE} FROM STDIN") as copy:
-                for r in rows:
-                    copy.write_row(r)
-        finally:
-            cur.close()
-
     def finish(self) -> None:
+        self.store.finish(self.new_runs, write=not self.problems and not self.dry_run)
         if self.new_runs:
-            self.session.execute(
-                insert(AssayRun),
-                [
-                    {
-                        "run_code": code,
-                        "assay": assay,
-                        "measured_on": measured_on,
-                        "instrument": instrument,
-                        "operator": self.user,
-                        "batch_id": self.batch_id,
-                    }
-                    for code, (assay, measured_on, instrument) in self.new_runs.items()
-                ],
-            )
             self.report.extra["assay_runs_created"] = len(self.new_runs)
-        if self.staged:
-            conn = self.session.connection()
-            if self.sqlite:
-                for table in (STAGE, STAGE_CTX, STAGE_PAIRS):
-                    conn.exec_driver_sql(f"DROP TABLE temp.{table}")
-            elif not self.problems and not self.dry_run:
-                conn.exec_driver_sql(self.insert_sql)
-        if self.problems or self.dry_run or self.sqlite:
-            return  # (SQLite: readout_sets were refreshed chunk by chunk by the writer)
-        # keep readout_sets current: the sets of every (sample, analyte) pair the file added
-        if self.staged:
-            readout_sets.stage_pairs(self.tx, source=STAGE)
-            readout_sets.refresh_staged(self.tx)
 
     def run(self) -> None:
         """Validate every row; rows go to the database from a writer thread while the next
@@ -917,14 +600,13 @@ class ReadoutLoader:
         Python's default 5 ms switch interval it then waited for the validating thread's slice
         to end, which serialised the two threads (200k rows: 5.5 s; with 0.5 ms: 3.7 s). The
         interval is shortened for the import only."""
-        self.writer = _BackgroundWriter(self._write)
         interval = sys.getswitchinterval()
         sys.setswitchinterval(min(interval, IMPORT_SWITCH_INTERVAL))
         try:
             self._run()
         finally:
             try:
-                self.writer.close()
+                self.store.close()
             finally:
                 sys.setswitchinterval(interval)
         self.finish()
@@ -934,15 +616,9 @@ class ReadoutLoader:
         check = self.check_row
         width = len(self.src.header)
         for rownum, fields in self.src.rows():
-            if len(fields) != width and not (
-                len(fields) > width and not any(f.strip() for f in fields[width:])
-            ):
-                self.problems.add(
-                    rownum,
-                    self.src.ragged_column(len(fields)),
-                    f"row has {len(fields)} fields but the header has {width} columns "
-                    "(a missing or extra separator, or an unquoted separator inside a value?)",
-                )
+            ragged = ragged_row(fields, width)
+            if ragged is not None:
+                self.problems.add(rownum, self.src.ragged_column(len(fields)), ragged)
                 self.report.refused += 1
                 continue
             p = check(rownum, fields)
@@ -962,59 +638,7 @@ class ReadoutLoader:
         if self.problems or self.dry_run:
             return  # keep validating; nothing will be committed
         contexts, self.new_contexts = self.new_contexts, []
-        self.writer.put((contexts, [p[P_VALUES] for p in chunk]))
-
-
-class _BackgroundWriter:
-    """Runs ``write(chunk)`` for each chunk on one thread, in order; errors come back to the
-    caller at the next put/drain/close. At most two chunks wait, so memory stays bounded."""
-
-    def __init__(self, write: Callable[[Any], None]) -> None:
-        self._write = write
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=2)
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-
-    def _work(self) -> None:
-        while True:
-            rows = self._queue.get()
-            try:
-                if rows is None:
-                    return
-                if self._error is None:
-                    self._write(rows)
-            except BaseException as exc:  # handed to the caller
-                self._error = exc
-            finally:
-                self._queue.task_done()
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-
-    def put(self, rows: Any) -> None:
-        self._raise()
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._work, name="exolab-import", daemon=True)
-            self._thread.start()
-        self._queue.put(rows)
-
-    def drain(self) -> None:
-        if self._thread is not None:
-            self._queue.join()
-        self._raise()
-
-    def close(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
-        self._raise()
-
-
-def _same(value: Any) -> Any:
-    return value
+        self.store.put(contexts, [p[P_VALUES] for p in chunk])
 
 
 def _text(value: Any) -> str:

@@ -15,12 +15,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from exolab.domain import readout_rules
+from exolab.domain.schemas import ReadoutIn
 from exolab.io.cells import import_cell
 from exolab.io.import_kinds import Kind, OnDuplicate
 from exolab.io.import_report import ImportReport
 from exolab.io.problems import Problems
-from exolab.io.reading import CsvFile, to_decimal_point
-from exolab.services import cell_sources, isolations, samples, subjects
+from exolab.io.reading import CsvFile, ragged_row, to_decimal_point
+from exolab.services import cell_sources, isolations, readouts, samples, subjects
 from exolab.services.common import validate
 from exolab.services.context import Tx
 from exolab.services.errors import (
@@ -81,15 +83,9 @@ def row_values(
     fields: list[str], width: int, index: dict[str, int]
 ) -> tuple[dict[str, str] | None, str | None]:
     """The row's known columns (stripped), or a ragged-row message."""
-    n = len(fields)
-    if n != width:
-        if n > width and not any(f.strip() for f in fields[width:]):
-            pass  # trailing empty fields from a spreadsheet
-        else:
-            return None, (
-                f"row has {n} fields but the header has {width} columns "
-                "(a missing or extra separator, or an unquoted separator inside a value?)"
-            )
+    ragged = ragged_row(fields, width)
+    if ragged is not None:
+        return None, ragged
     return {col: import_cell(fields[i]) for col, i in index.items()}, None
 
 
@@ -107,6 +103,8 @@ def _find(tx: Tx, kind: Kind, m: Any) -> BaseModel | None:
             return samples.get_sample(tx, m.sample_id) if found else None
         if kind.name == "isolations":
             return isolations.get_isolation(tx, m.isolation_id)
+        if kind.name == "readouts":
+            return readouts.find_readout(tx, m)
     except NotFound:
         return None
     raise AssertionError(kind.name)
@@ -128,6 +126,7 @@ def _create(
         "subjects": subjects.create_subject,
         "cell_sources": cell_sources.create_cell_source,
         "isolations": isolations.record_isolation,
+        "readouts": readouts.record_readout,
     }[kind.name]
     create(tx, data, batch_id)
 
@@ -158,6 +157,10 @@ def _update(
             batch_id=batch_id,
             create_locations=create_locations,
         )
+    elif kind.name == "readouts":
+        stored = readouts.find_readout(tx, m)
+        assert stored is not None
+        readouts.update_readout(tx, stored.id, changes, reason=reason, batch_id=batch_id)
     else:
         isolations.update_isolation(tx, m.isolation_id, changes, reason=reason, batch_id=batch_id)
 
@@ -242,14 +245,22 @@ def _import_rows(
             _report_failed(problems, rownum, exc, kind, data)
             report.refused += 1
             continue
-        key = tuple(getattr(m, c) for c in kind.key_columns)
+        key = (
+            readouts.key_of(tx, m)
+            if isinstance(m, ReadoutIn)
+            else tuple(getattr(m, c) for c in kind.key_columns)
+        )
         first = seen.get(key)
-        if first is not None:
+        if first is not None and kind.name == "readouts":  # (the bulk loader's message)
+            col = "replicate" if "replicate" in index else "analyte"
+            problems.add(rownum, col, readout_rules.duplicate_message(first))
+        elif first is not None:
             problems.add(
                 rownum,
                 kind.key_columns[-1],
                 f"duplicate key {'/'.join(str(k) for k in key)}: also on row {first}",
             )
+        if first is not None:
             report.refused += 1
             continue
         seen[key] = rownum
@@ -305,10 +316,15 @@ def apply_row(
                 shown = ", ".join(
                     f"{c} '{_text(old.get(c))}' -> '{data[c]}'" for c in diff_cols[:4]
                 )
+                what = (  # (readouts: the bulk loader's words)
+                    "this readout"
+                    if kind.name == "readouts"
+                    else f"{kind.entity} {'/'.join(str(k) for k in key)}"
+                )
                 problems.add(
                     rownum,
                     diff_cols[0],
-                    f"{kind.entity} {'/'.join(str(k) for k in key)} already exists with "
+                    f"{what} already exists with "
                     f"different values ({shown}); use --on-duplicate skip or update",
                     data[diff_cols[0]],
                 )

@@ -28,7 +28,7 @@ from exolab.io.import_rows import (
 )
 from exolab.io.problems import Problems
 from exolab.io.reading import FileProblem, open_csv
-from exolab.services import batches
+from exolab.services import batches, readouts
 from exolab.services.context import Lab
 from exolab.services.undo import UndoReport, later_changes, undo_batch
 
@@ -94,7 +94,7 @@ def run_import(
                 batches.lock_imports(tx)
                 batch_id = batches.open_batch(tx, kind.name, name, src.sha256)
                 report.batch_id = batch_id
-                if kind.name == "readouts":
+                if kind.name == "readouts" and bulk:
                     from exolab.io.bulk import ExistingRows, import_readouts
 
                     rules = ExistingRows(kind, row_values, differences)
@@ -127,6 +127,8 @@ def run_import(
                     _import_rows(
                         tx, kind, src, index, report, problems, on_duplicate, create_locations
                     )
+                    if kind.name == "readouts" and readouts.runs_created(tx, batch_id):
+                        report.extra["assay_runs_created"] = readouts.runs_created(tx, batch_id)
                 report.locations = list(tx.memo.get("locations_created", []))
                 if problems or dry_run:
                     raise _Abort

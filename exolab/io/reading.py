@@ -446,3 +446,16 @@ def to_decimal_point(text: str) -> str:
     if "," in text and "." not in text and text.count(",") == 1:
         return text.replace(",", ".")
     return text
+
+
+def ragged_row(fields: list[str], width: int) -> str | None:
+    """The problem of a row whose field count differs from the header's ``width`` (trailing
+    empty fields, as spreadsheets write them, are fine), or None: the one ragged-row rule of
+    every import (report it at :meth:`CsvFile.ragged_column`)."""
+    n = len(fields)
+    if n == width or (n > width and not any(f.strip() for f in fields[width:])):
+        return None
+    return (
+        f"row has {n} fields but the header has {width} columns "
+        "(a missing or extra separator, or an unquoted separator inside a value?)"
+    )

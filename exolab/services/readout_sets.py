@@ -5,21 +5,21 @@ One row per sample x isolation x analyte x assay x run x unit (readouts with a u
 value (``censor_limit``), and the set's lowest readout id. Cohort summaries and method
 comparison read it instead of aggregating millions of readouts.
 
-Every write path of readouts keeps it current by refreshing the sets of the (sample, analyte)
-pairs it touched: the pair is the refresh unit because it is never NULL, is indexed on both
-tables, and holds only a handful of readouts, so "delete the pair's sets, re-aggregate the
-pair's readouts" is exact whatever changed (value, unit, censoring, a deleted replicate).
-
-- row by row (the readouts service): :func:`refresh_pairs`;
-- in bulk: :func:`stage_pairs` collects the pairs into a temporary table with one
-  ``INSERT .. SELECT`` (the undo of a batch from its readouts before the delete, the
-  PostgreSQL import from its staging table) and :func:`refresh_staged` re-aggregates them with
-  set-based SQL; the SQLite import runs :func:`refresh_statements` chunk by chunk itself.
+Every write path of readouts keeps it current by calling :func:`refresh` with the
+(sample, analyte) pairs it touched: the pair is the refresh unit because it is never NULL, is
+indexed on both tables, and holds only a handful of readouts, so "delete the pair's sets,
+re-aggregate the pair's readouts" is exact whatever changed (value, unit, censoring, a deleted
+replicate). The pairs are given either as a few ``(sample_id, analyte_id)`` tuples (a readout
+recorded, edited or deleted) or as :class:`PairsOf`, the rows of a table (the readouts of an
+import batch about to be undone, a bulk import's staged chunk), which are collected with one
+``INSERT .. SELECT`` and re-aggregated with set-based SQL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -29,10 +29,10 @@ from exolab.services.context import Tx
 __all__ = [
     "AGGREGATE_SQL",
     "SET_COLUMNS",
-    "refresh_pairs",
-    "refresh_staged",
+    "PairsOf",
+    "refresh",
     "refresh_statements",
-    "stage_pairs",
+    "refreshing",
 ]
 
 SET_COLUMNS = (
@@ -56,16 +56,49 @@ AGGREGATE_SQL = (
 _STAGE = "exolab_readout_set_pairs"
 
 
-def _conn(tx: Tx) -> Connection:
-    return tx.session.connection()
+@dataclass(frozen=True)
+class PairsOf:
+    """The (sample, analyte) pairs of the rows of ``source`` (``readouts``, or a staging table
+    with those two columns) matching ``where`` (e.g. ``batch_id = :b`` with ``params``)."""
+
+    source: str = "readouts"
+    where: str = "1 = 1"
+    params: dict[str, Any] = field(default_factory=dict)
 
 
-def refresh_pairs(tx: Tx, pairs: Iterable[tuple[int, int]]) -> None:
+def refresh(target: Tx | Connection, touched: Iterable[tuple[int, int]] | PairsOf) -> None:
+    """Bring readout_sets up to date for the (sample_id, analyte_id) pairs a write touched:
+    the one refresh every readout write path calls, after its write (record, edit, delete,
+    import in bulk or row by row). A write that deletes readouts it names by :class:`PairsOf`
+    (an undo) wraps the delete in :func:`refreshing` instead, which is the same refresh with
+    the pairs collected before the write."""
+    with refreshing(target, touched):
+        pass
+
+
+@contextmanager
+def refreshing(
+    target: Tx | Connection, touched: Iterable[tuple[int, int]] | PairsOf
+) -> Iterator[None]:
+    """:func:`refresh` around a write: the pairs of ``touched`` are collected on entry (so
+    :class:`PairsOf` may name readouts the write deletes) and their sets re-aggregated when
+    the write is done."""
+    conn = target if isinstance(target, Connection) else target.session.connection()
+    if isinstance(touched, PairsOf):
+        _stage_pairs(conn, touched)
+        yield
+        _refresh_staged(conn)
+    else:
+        pairs = list(touched)
+        yield
+        _refresh_pairs(conn, pairs)
+
+
+def _refresh_pairs(conn: Connection, pairs: Iterable[tuple[int, int]]) -> None:
     """Re-aggregate the sets of a few (sample_id, analyte_id) pairs (row-by-row writes)."""
     params = [{"s": s, "a": a} for s, a in sorted(set(pairs))]
     if not params:
         return
-    conn = _conn(tx)
     conn.execute(text("DELETE FROM readout_sets WHERE analyte_id = :a AND sample_id = :s"), params)
     insert = text(
         f"INSERT INTO readout_sets ({SET_COLUMNS}) "
@@ -77,18 +110,8 @@ def refresh_pairs(tx: Tx, pairs: Iterable[tuple[int, int]]) -> None:
         conn.execute(insert, p)
 
 
-def stage_pairs(
-    tx: Tx,
-    readouts_where: str = "1 = 1",
-    params: dict[str, Any] | None = None,
-    *,
-    source: str = "readouts",
-) -> None:
-    """Remember the (sample, analyte) pairs of the rows of ``source`` (``readouts``, or a
-    staging table with those columns) matching ``readouts_where`` (e.g. ``batch_id = :b``)
-    for :func:`refresh_staged`; for readouts about to be deleted, call it before the delete.
-    Pairs staged earlier in the transaction are kept."""
-    conn = _conn(tx)
+def _stage_pairs(conn: Connection, pairs: PairsOf) -> None:
+    """Collect the pairs of ``pairs`` into the temporary pairs table."""
     conn.exec_driver_sql(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} "
         "(sample_id INTEGER NOT NULL, analyte_id INTEGER NOT NULL, "
@@ -97,10 +120,10 @@ def stage_pairs(
     conn.execute(
         text(
             f"INSERT INTO {_STAGE} (sample_id, analyte_id) "
-            f"SELECT DISTINCT sample_id, analyte_id FROM {source} WHERE {readouts_where} "
+            f"SELECT DISTINCT sample_id, analyte_id FROM {pairs.source} WHERE {pairs.where} "
             f"EXCEPT SELECT sample_id, analyte_id FROM {_STAGE}"
         ),
-        params or {},
+        pairs.params,
     )
     if conn.dialect.name == "postgresql":
         # a temporary table has no statistics: without them the planner may scan readouts
@@ -113,7 +136,7 @@ def refresh_statements(pairs: str, sqlite: bool) -> tuple[str, str]:
 
     SQLite has no statistics on a temporary pairs table and with a plain JOIN would scan all
     of readout_sets and readouts; CROSS JOIN makes it read the pairs first and probe the
-    indexes. PostgreSQL (statistics from ANALYZE in :func:`stage_pairs`) plans it itself."""
+    indexes. PostgreSQL (statistics from ANALYZE when the pairs are staged) plans it itself."""
     join = "CROSS JOIN" if sqlite else "JOIN"
     delete = (
         f"DELETE FROM readout_sets WHERE id IN (SELECT rs.id FROM {pairs} k {join} "
@@ -127,9 +150,8 @@ def refresh_statements(pairs: str, sqlite: bool) -> tuple[str, str]:
     return delete, insert
 
 
-def refresh_staged(tx: Tx) -> None:
+def _refresh_staged(conn: Connection) -> None:
     """Re-aggregate the sets of every staged pair with set-based SQL, then forget the pairs."""
-    conn = _conn(tx)
     for statement in refresh_statements(_STAGE, conn.dialect.name == "sqlite"):
         conn.exec_driver_sql(statement)
     conn.exec_driver_sql(f"DELETE FROM {_STAGE}")

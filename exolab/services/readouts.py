@@ -12,9 +12,11 @@ from sqlalchemy import select
 from exolab.db.models import Analyte, AssayRun, Isolation, Readout, Sample
 from exolab.db.raw import reader_for
 from exolab.domain.markers import SEED_ANALYTES, normalize_analyte_code
+from exolab.domain.readout_rules import key_text, parse_key_text, run_mismatch
 from exolab.domain.schemas import ReadoutIn
 from exolab.services import readout_sets
 from exolab.services.analyte_lookup import find_analyte
+from exolab.services.audit import AuditRow, list_events
 from exolab.services.common import (
     audit_update,
     check_version,
@@ -209,6 +211,25 @@ def _target(tx: Tx, r: ReadoutIn) -> tuple[int, int | None]:
     return sample_pk, None
 
 
+def run_values(
+    tx: Tx,
+    run_code: str,
+    assay: str,
+    measured_on: date | None,
+    instrument: str | None,
+    batch_id: int | None = None,
+) -> dict[str, Any]:
+    """The stored columns of a run a readout names for the first time (every write path)."""
+    return {
+        "run_code": run_code,
+        "assay": assay,
+        "measured_on": measured_on,
+        "instrument": instrument,
+        "operator": tx.actor.name,
+        "batch_id": batch_id,
+    }
+
+
 def ensure_run(
     tx: Tx,
     run_code: str,
@@ -217,23 +238,18 @@ def ensure_run(
     instrument: str | None,
     batch_id: int | None = None,
 ) -> None:
-    run = tx.session.scalar(select(AssayRun).where(AssayRun.run_code == run_code))
-    if run is None:
+    """Create the run on its first readout; refuse a readout giving it another assay (the run
+    rule of domain/readout_rules.py, which the bulk import applies too)."""
+    stored = tx.session.scalar(select(AssayRun.assay).where(AssayRun.run_code == run_code))
+    if stored is None:
         tx.session.add(
-            AssayRun(
-                run_code=run_code,
-                assay=assay,
-                measured_on=measured_on,
-                instrument=instrument,
-                operator=tx.actor.name,
-                batch_id=batch_id,
-            )
+            AssayRun(**run_values(tx, run_code, assay, measured_on, instrument, batch_id))
         )
         tx.session.flush()
-    elif run.assay != assay:
-        raise ValidationFailed(
-            [FieldError("run_id", f"run {run_code} is a {run.assay} run, not {assay}", run_code)]
-        )
+        return
+    problem = run_mismatch(run_code, stored, assay)
+    if problem is not None:
+        raise ValidationFailed([FieldError("run_id", problem, run_code)])
 
 
 def _values(r: ReadoutIn) -> dict[str, Any]:
@@ -270,18 +286,7 @@ def record_readout(
     run_code = r.run_id or ""
     if run_code:
         ensure_run(tx, run_code, r.assay, r.measured_on, r.instrument, batch_id)
-    q = select(Readout.id).where(
-        Readout.analyte_id == analyte.id,
-        Readout.assay == r.assay,
-        Readout.run_code == run_code,
-        Readout.replicate == r.replicate,
-    )
-    q = (
-        q.where(Readout.isolation_id == iso_pk)
-        if iso_pk
-        else q.where(Readout.sample_id == sample_pk, Readout.isolation_id.is_(None))
-    )
-    if tx.session.scalar(q) is not None:
+    if _stored_id(tx, r, sample_pk, iso_pk, analyte.id) is not None:
         raise Conflict(
             f"a readout of {analyte.code} by {r.assay} (run '{run_code}', replicate {r.replicate}) "
             f"already exists on {r.isolation_id or r.sample_id}"
@@ -299,9 +304,60 @@ def record_readout(
     )
     tx.session.add(ro)
     tx.session.flush()
-    readout_sets.refresh_pairs(tx, [(sample_pk, analyte.id)])  # keep readout_sets current
-    tx.audit("create", "readout", _key(r, analyte.code), new=column_values(ro), batch_id=batch_id)
+    readout_sets.refresh(tx, [(sample_pk, analyte.id)])  # keep readout_sets current
+    if batch_id is None:
+        # A readout entered on its own has its own create event. One created by an import
+        # (batch_id given) is listed by its batch's import event instead, as the bulk import
+        # does: the audit rule of every readout import (docs/bulk-imports.md).
+        tx.audit("create", "readout", _key(r, analyte.code), new=column_values(ro))
     return _out((ro, analyte.code, _sample_code(tx, r, sample_pk), r.isolation_id))
+
+
+def _stored_id(
+    tx: Tx, r: ReadoutIn, sample_pk: int, iso_pk: int | None, analyte_pk: int
+) -> int | None:
+    """The stored readout with ``r``'s natural key (domain/readout_rules.py: the isolation if
+    given, else the sample without isolation; analyte, assay, run, replicate), or None."""
+    q = select(Readout.id).where(
+        Readout.analyte_id == analyte_pk,
+        Readout.assay == r.assay,
+        Readout.run_code == (r.run_id or ""),
+        Readout.replicate == r.replicate,
+    )
+    q = (
+        q.where(Readout.isolation_id == iso_pk)
+        if iso_pk
+        else q.where(Readout.sample_id == sample_pk, Readout.isolation_id.is_(None))
+    )
+    found = tx.session.scalar(q)
+    return None if found is None else int(found)
+
+
+def find_readout(tx: Tx, data: ReadoutIn) -> ReadoutOut | None:
+    """The stored readout with this row's natural key, or None (also when its target or
+    analyte does not exist yet: recording it says which)."""
+    try:
+        sample_pk, iso_pk = _target(tx, data)
+        analyte = analyte_for(tx, data.analyte, create=False)
+    except (ValidationFailed, NotFound):
+        return None
+    pk = _stored_id(tx, data, sample_pk, iso_pk, analyte.id)
+    return None if pk is None else get_readout(tx, pk)
+
+
+def key_of(tx: Tx, r: ReadoutIn) -> tuple[Any, ...]:
+    """A row's natural key with its analyte resolved (a synonym names its analyte, as when
+    the row is stored), for finding a key repeated inside one file."""
+    try:
+        analyte = analyte_for(tx, r.analyte, create=False).code
+    except NotFound:
+        analyte = r.analyte  # a new analyte: its code is the text
+    return (r.isolation_id, r.sample_id, analyte, r.assay, r.run_id or "", r.replicate)
+
+
+def runs_created(tx: Tx, batch_id: int) -> int:
+    """How many assay runs a batch created (its readouts named them first)."""
+    return len(tx.session.scalars(select(AssayRun.id).where(AssayRun.batch_id == batch_id)).all())
 
 
 def _sample_code(tx: Tx, r: ReadoutIn, sample_pk: int) -> str:
@@ -311,7 +367,7 @@ def _sample_code(tx: Tx, r: ReadoutIn, sample_pk: int) -> str:
 
 
 def _key(r: ReadoutIn, analyte: str) -> str:
-    return f"{r.isolation_id or r.sample_id}/{analyte}/{r.assay}/{r.run_id or ''}/{r.replicate}"
+    return key_text(r.isolation_id or r.sample_id or "", analyte, r.assay, r.run_id, r.replicate)
 
 
 def record_readouts(tx: Tx, rows: list[dict[str, Any]]) -> list[ReadoutOut]:
@@ -429,7 +485,7 @@ def update_readout(
     audit_update(
         tx, ro, "readout", _key(r, current.analyte), old_all, reason=reason, batch_id=batch_id
     )
-    readout_sets.refresh_pairs(tx, [(ro.sample_id, ro.analyte_id)])  # keep readout_sets current
+    readout_sets.refresh(tx, [(ro.sample_id, ro.analyte_id)])  # keep readout_sets current
     return get_readout(tx, readout_pk)
 
 
@@ -442,5 +498,41 @@ def delete_readout(tx: Tx, readout_pk: int, *, reason: str | None) -> None:
     old = column_values(ro)
     tx.session.delete(ro)
     tx.session.flush()
-    readout_sets.refresh_pairs(tx, [(ro.sample_id, ro.analyte_id)])  # keep readout_sets current
+    readout_sets.refresh(tx, [(ro.sample_id, ro.analyte_id)])  # keep readout_sets current
     tx.audit("delete", "readout", str(readout_pk), old=old, reason=reason)
+
+
+def readout_events(tx: Tx, key: str, *, limit: int | None = 200) -> list[AuditRow]:
+    """A readout's history in the audit trail, newest first: the events naming its key
+    (``target/analyte/assay/run/replicate``: a create when entered on its own, updates,
+    a delete) and, when an import created it, that batch's ``import`` event, which lists what
+    the batch created (docs/bulk-imports.md, the audit rule of readout imports)."""
+    events = list_events(tx, entity="readout", entity_id=key, limit=limit)
+    batches: set[int] = set()
+    try:
+        target, analyte, assay, run, rep = parse_key_text(key)
+    except ValueError:
+        target = ""
+    if target:
+        r = ReadoutIn.model_construct(
+            isolation_id=target, sample_id=None, analyte=analyte, assay=assay,
+            run_id=run or None, replicate=rep, value="",
+        )  # fmt: skip
+        found = find_readout(tx, r) or find_readout(
+            tx, r.model_copy(update={"isolation_id": None, "sample_id": target})
+        )
+        if found is not None:
+            batch = tx.session.scalar(select(Readout.batch_id).where(Readout.id == found.id))
+            if batch is not None:
+                batches.add(int(batch))
+    for e in events:
+        if e.action == "delete" and e.old_values and e.old_values.get("batch_id"):
+            batches.add(int(e.old_values["batch_id"]))
+    for b in sorted(batches):
+        events += [
+            e
+            for e in list_events(tx, entity="import_batch", entity_id=str(b), limit=None)
+            if e.action == "import"
+        ]
+    events.sort(key=lambda e: e.id, reverse=True)
+    return events[:limit] if limit else events

@@ -32,6 +32,7 @@ from exolab.db.models import (
     Subject,
     Visit,
 )
+from exolab.domain import readout_rules
 from exolab.services import batches, isolations, readout_sets, samples, subjects
 from exolab.services.context import Lab, Tx
 from exolab.services.errors import Conflict
@@ -118,7 +119,7 @@ def _record_for(tx: Tx, entity: str, entity_id: str) -> Any:
     if entity == "cell_source":
         return tx.session.scalar(select(CellSource).where(CellSource.code == entity_id))
     if entity == "readout":
-        target, analyte, assay, run, rep = entity_id.split("/")
+        target, analyte, assay, run, rep = readout_rules.parse_key_text(entity_id)
         q = (
             select(Readout)
             .join(Analyte, Analyte.id == Readout.analyte_id)
@@ -126,7 +127,7 @@ def _record_for(tx: Tx, entity: str, entity_id: str) -> Any:
                 Analyte.code == analyte,
                 Readout.assay == assay,
                 Readout.run_code == run,
-                Readout.replicate == int(rep),
+                Readout.replicate == rep,
             )
         )
         iso = isolations.find_isolation(tx, target)
@@ -202,7 +203,7 @@ def _restore_updates(tx: Tx, batch_id: int) -> int:
         obj.updated_at = utcnow()
         tx.session.flush()
         if isinstance(obj, Readout):  # keep readout_sets current
-            readout_sets.refresh_pairs(tx, [(obj.sample_id, obj.analyte_id)])
+            readout_sets.refresh(tx, [(obj.sample_id, obj.analyte_id)])
         tx.audit(
             "update",
             ev.entity,
@@ -221,8 +222,8 @@ MAX_RECORDS_NAMED = 10
 
 
 def _readout_keys_edited(tx: Tx, batch_id: int) -> set[tuple[str, str]]:
-    """Audit keys of the readouts the batch created that were edited since (the bulk path
-    writes no per-readout create event; an edit bumps the version)."""
+    """Audit keys of the readouts the batch created that were edited since (an import writes
+    no per-readout create event, docs/bulk-imports.md; an edit bumps the version)."""
     target = func.coalesce(Isolation.isolation_code, Sample.sample_code)
     q = (
         select(target, Analyte.code, Readout.assay, Readout.run_code, Readout.replicate)
@@ -232,7 +233,7 @@ def _readout_keys_edited(tx: Tx, batch_id: int) -> set[tuple[str, str]]:
         .where(Readout.batch_id == batch_id, Readout.version > 1)
     )
     return {
-        ("readout", f"{t}/{a}/{assay}/{run or ''}/{rep}")
+        ("readout", readout_rules.key_text(t, a, assay, run, rep))
         for t, a, assay, run, rep in tx.session.execute(q)
     }
 
@@ -352,9 +353,9 @@ def undo_batch(lab: Lab, batch_id: int) -> UndoReport:
                 if v is not None
             )
         s = tx.session
-        readout_sets.stage_pairs(tx, "batch_id = :b", {"b": b})  # keep readout_sets current
-        s.execute(delete(Readout).where(Readout.batch_id == b))
-        readout_sets.refresh_staged(tx)
+        batch_pairs = readout_sets.PairsOf(where="batch_id = :b", params={"b": b})
+        with readout_sets.refreshing(tx, batch_pairs):  # keep readout_sets current
+            s.execute(delete(Readout).where(Readout.batch_id == b))
         for part in _chunks(iso_ids):
             s.execute(delete(IsolationStep).where(IsolationStep.isolation_id.in_(part)))
         s.execute(delete(Isolation).where(Isolation.batch_id == b))

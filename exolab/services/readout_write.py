@@ -1,0 +1,373 @@
+"""The database stage of the bulk readout import (docs/bulk-imports.md, "Readouts").
+
+:mod:`exolab.io.bulk` turns a file's rows into validated insert values; this module owns
+everything that touches the database for it: the code -> id maps the rows are resolved against,
+the stored readouts of a chunk's keys, the staging tables and the statements that move a chunk
+into ``readouts`` (SQLite: a multi-row INSERT into a temporary table then one INSERT ...
+SELECT, chunk by chunk; PostgreSQL: COPY into temporary tables then one INSERT ... SELECT at
+the end), the new assay runs, and the refresh of ``readout_sets`` (the one
+:func:`exolab.services.readout_sets.refresh`). All inside the import's single transaction.
+
+Rows are written from a background thread (:class:`ReadoutStore.put`) while the next chunk is
+validated: the driver releases the GIL while the database works.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from datetime import date
+from itertools import chain
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from exolab.db.base import utcnow
+from exolab.db.models import Analyte, AssayRun, Isolation, Readout, Sample
+from exolab.services import readout_sets
+from exolab.services import readouts as readout_service
+from exolab.services.context import Tx
+from exolab.services.errors import Busy, ExolabError
+
+__all__ = [
+    "COMPARED",
+    "CONTEXT_INSERT",
+    "INSERT_COLUMNS",
+    "ROW_INSERT",
+    "ReadoutStore",
+]
+
+# Insert order: the columns that vary from row to row, then those fixed by a row's context
+# (unit, assay, run, limits, ...), whose values are one tuple cached per distinct context.
+ROW_INSERT = (
+    "sample_id",
+    "isolation_id",
+    "analyte_id",
+    "replicate",
+    "value_text",
+    "value",
+    "comparator",
+    "censor",
+    "qualitative",
+    "notes",
+    "well",
+)
+CONTEXT_INSERT = (
+    "assay",
+    "run_code",
+    "unit",
+    "lod",
+    "lloq",
+    "uloq",
+    "antibody",
+    "antibody_dilution",
+    "lysis_buffer",
+    "instrument",
+    "measured_on",
+    "qc",
+    "batch_id",
+    "version",
+    "created_at",
+    "created_by",
+    "dilution_factor",
+)
+INSERT_COLUMNS = ROW_INSERT + CONTEXT_INSERT
+# Row columns that may be empty (SQLite stages them as '', see ReadoutStore.null).
+NULLABLE_ROW = frozenset({"isolation_id", "value", "qualitative", "notes", "well"})
+STAGE = "exolab_stage_readouts"  # temporary: the row columns of a chunk and their context id
+STAGE_CTX = "exolab_stage_contexts"  # temporary: one row per distinct context
+# Stored readout columns compared with a re-imported row (see io.bulk's _unchanged).
+COMPARED = (
+    "value_text",
+    "value",
+    "comparator",
+    "censor",
+    "qualitative",
+    "notes",
+    "unit",
+    "lod",
+    "lloq",
+    "uloq",
+    "antibody",
+    "antibody_dilution",
+    "lysis_buffer",
+    "instrument",
+    "measured_on",
+    "qc",
+    "well",
+    "dilution_factor",
+)
+
+
+class ReadoutStore:
+    """The database side of one bulk readout import (see the module docstring)."""
+
+    def __init__(self, tx: Tx, batch_id: int) -> None:
+        self.tx = tx
+        self.batch_id = batch_id
+        self.session = tx.session
+        self.sqlite = tx.dialect == "sqlite"
+        self.user = tx.actor.name
+        s = self.session
+        #: isolation code -> (isolation id, its sample's id)
+        self.isolations: dict[str, tuple[int, int]] = {
+            code: (iso_pk, sample_pk)
+            for code, iso_pk, sample_pk in s.execute(
+                select(Isolation.isolation_code, Isolation.id, Isolation.sample_id)
+            )
+        }
+        self.samples: dict[str, int] = {
+            code: pk for code, pk in s.execute(select(Sample.sample_code, Sample.id))
+        }
+        self.analytes: dict[str, int] = {
+            code: pk for code, pk in s.execute(select(Analyte.code, Analyte.id))
+        }
+        #: run code -> its assay (the stored runs)
+        self.runs: dict[str, str] = {
+            code: a for code, a in s.execute(select(AssayRun.run_code, AssayRun.assay))
+        }
+        self.has_readouts = s.scalar(select(Readout.id).limit(1)) is not None
+        dbapi: Any = s.connection().connection.driver_connection
+        self.dbapi = dbapi
+        if self.sqlite:
+            import sqlite3
+
+            self.max_variables: int = dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        table = Readout.__table__
+        dialect = s.get_bind().dialect
+        date_bind = table.c.measured_on.type.dialect_impl(dialect).bind_processor(dialect)
+        #: a date in the form the driver is handed (SQLite: the stored text)
+        self.date_out: Callable[[date], Any] = date_bind if self.sqlite and date_bind else _same
+        created_bind = table.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+        now = utcnow()
+        self.created_at = created_bind(now) if self.sqlite and created_bind else now
+        # How a missing row value is staged. Python's sqlite3 binds None through its
+        # adaptation protocol (a failed attribute lookup per value, ~1 us), which made the
+        # empty columns of a readout cost more than SQLite's own insert; '' binds directly
+        # and the final INSERT turns it back into NULL. COPY to PostgreSQL takes None.
+        self.null: Any = "" if self.sqlite else None
+        self.staged = False
+        row_cols = ", ".join(
+            f"nullif(s.{c}, '')" if self.sqlite and c in NULLABLE_ROW else f"s.{c}"
+            for c in ROW_INSERT
+        )
+        ctx_cols = ", ".join(f"c.{c}" for c in CONTEXT_INSERT)
+        self.insert_sql = (
+            f"INSERT INTO readouts ({', '.join(INSERT_COLUMNS)}) "
+            f"SELECT {row_cols}, {ctx_cols} FROM {STAGE} AS s "
+            f"JOIN {STAGE_CTX} AS c ON c.ctx_id = s.ctx_id"
+            # file order; on SQLite free (the stage is read in stage_no order anyway)
+            + (" ORDER BY s.stage_no" if self.sqlite else "")
+        )
+        self.conn = s.connection()  # (taken here: the writer thread uses it, not the session)
+        self._writer = _BackgroundWriter(self._write)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def analyte_id(self, code: str) -> int:
+        """The analyte of a code or synonym; a new one is created (audited), as
+        ``record_readout`` does, through the same :func:`readouts.analyte_for`."""
+        pk = self.analytes.get(code)
+        if pk is None:
+            self.drain()
+            pk = readout_service.analyte_for(self.tx, code, batch_id=self.batch_id).id
+            self.analytes[code] = pk
+        return pk
+
+    def stored(self, iso_ids: Iterable[int], sample_ids: Iterable[int]) -> list[tuple[Any, ...]]:
+        """The stored readouts of these isolations and of these samples (those not on an
+        isolation): (id, sample_id, isolation_id, analyte_id, assay, run_code, replicate,
+        *COMPARED) — straight through the driver, the date in its stored form."""
+        self.drain()
+        mark = "?" if self.sqlite else "%s"
+        base = (
+            "SELECT id, sample_id, isolation_id, analyte_id, assay, run_code, replicate, "
+            f"{', '.join(COMPARED)} FROM readouts WHERE "
+        )
+        out: list[tuple[Any, ...]] = []
+        cur = self.dbapi.cursor()
+        try:
+            for ids, cond in (
+                (sorted(iso_ids), "isolation_id IN ({})"),
+                (sorted(sample_ids), "sample_id IN ({}) AND isolation_id IS NULL"),
+            ):
+                for i in range(0, len(ids), 500):
+                    part = ids[i : i + 500]
+                    cur.execute(base + cond.format(", ".join([mark] * len(part))), part)
+                    out.extend(tuple(row) for row in cur.fetchall())
+        finally:
+            cur.close()
+        return out
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def put(self, contexts: list[tuple[Any, ...]], rows: list[tuple[Any, ...]]) -> None:
+        """Hand a chunk (its new contexts and its rows, in the order of CONTEXT_INSERT and
+        ROW_INSERT + context id) to the writer thread."""
+        self._writer.put((contexts, rows))
+
+    def drain(self) -> None:
+        """Wait until every chunk handed over is written (before reading or writing here)."""
+        self._writer.drain()
+
+    def close(self) -> None:
+        self._writer.close()
+
+    def _write(self, item: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]) -> None:
+        try:
+            self._write_rows(*item)
+        except Exception as exc:
+            # Rows go through the raw driver here, so its errors are turned into plain words.
+            if not type(exc).__module__.startswith(("sqlite3", "psycopg")):
+                raise
+            msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if "locked" in msg or "busy" in msg:
+                raise Busy("the database is busy with another writer; try again") from exc
+            raise ExolabError(f"the database refused the readouts: {msg}") from exc
+
+    def _create_stage(self, cur: Any) -> None:
+        """Two temporary tables: the contexts, and a chunk's rows with their context id."""
+        row_cols = ", ".join(ROW_INSERT)
+        ctx_cols = ", ".join(CONTEXT_INSERT)
+        if self.sqlite:
+            # Untyped columns: values keep their type until readouts' own columns apply theirs.
+            for table in (STAGE, STAGE_CTX):
+                cur.execute(f"DROP TABLE IF EXISTS temp.{table}")
+            cur.execute(
+                f"CREATE TEMP TABLE {STAGE} (stage_no INTEGER PRIMARY KEY, {row_cols}, ctx_id)"
+            )
+            cur.execute(f"CREATE TEMP TABLE {STAGE_CTX} (ctx_id INTEGER PRIMARY KEY, {ctx_cols})")
+        else:
+            cur.execute(
+                f"CREATE TEMP TABLE {STAGE} ON COMMIT DROP AS "
+                f"SELECT {row_cols}, 0 AS ctx_id FROM readouts WITH NO DATA"
+            )
+            cur.execute(
+                f"CREATE TEMP TABLE {STAGE_CTX} ON COMMIT DROP AS "
+                f"SELECT 0 AS ctx_id, {ctx_cols} FROM readouts WITH NO DATA"
+            )
+        self.staged = True
+
+    def _write_rows(self, contexts: list[tuple[Any, ...]], rows: list[tuple[Any, ...]]) -> None:
+        """Stage a chunk; on SQLite also move it into readouts at once. The binding of each
+        row's few varying values holds the GIL; the INSERT ... SELECT that checks, indexes and
+        stores them runs inside the database without it, beside the next chunk's validation.
+        """
+        if not rows:
+            return
+        cur = self.dbapi.cursor()
+        try:
+            if not self.staged:
+                self._create_stage(cur)
+            if self.sqlite:
+                if contexts:
+                    marks = ", ".join("?" * (len(CONTEXT_INSERT) + 1))
+                    cur.executemany(f"INSERT INTO temp.{STAGE_CTX} VALUES ({marks})", contexts)
+                # Many rows per INSERT: executemany would step (and release and take back the
+                # GIL) once per row, which stalls against the validating thread.
+                width = len(ROW_INSERT) + 1
+                per = max(1, min(2000, self.max_variables // width))
+                group = "(" + ",".join("?" * width) + ")"
+                cols = f"{', '.join(ROW_INSERT)}, ctx_id"
+                for i in range(0, len(rows), per):
+                    part = rows[i : i + per]
+                    cur.execute(
+                        f"INSERT INTO temp.{STAGE} ({cols}) VALUES {','.join([group] * len(part))}",
+                        list(chain.from_iterable(part)),
+                    )
+                cur.execute(self.insert_sql)
+                # SQLite: the chunk's sets here in the writer thread, beside the validation of
+                # the next chunk. A pair is re-aggregated from all its readouts, so a set whose
+                # replicates straddle two chunks ends right after the second.
+                readout_sets.refresh(self.conn, readout_sets.PairsOf(f"temp.{STAGE}"))
+                cur.execute(f"DELETE FROM temp.{STAGE}")
+                return
+            if contexts:
+                with cur.copy(f"COPY {STAGE_CTX} FROM STDIN") as copy:
+                    for c in contexts:
+                        copy.write_row(c)
+            with cur.copy(f"COPY {STAGE} FROM STDIN") as copy:
+                for r in rows:
+                    copy.write_row(r)
+        finally:
+            cur.close()
+
+    def finish(self, new_runs: dict[str, tuple[str, Any, Any]], write: bool) -> None:
+        """End the import: create the new assay runs (code -> (assay, measured_on,
+        instrument)); unless ``write`` is False (problems or a dry run), move the staged rows
+        into readouts (PostgreSQL) and refresh their sets; drop the staging tables."""
+        self.close()
+        if new_runs:
+            self.session.execute(
+                insert(AssayRun),
+                [
+                    readout_service.run_values(
+                        self.tx, code, assay, measured_on, instrument, self.batch_id
+                    )
+                    for code, (assay, measured_on, instrument) in new_runs.items()
+                ],
+            )
+        if not self.staged:
+            return
+        conn = self.session.connection()
+        if self.sqlite:
+            for table in (STAGE, STAGE_CTX):
+                conn.exec_driver_sql(f"DROP TABLE temp.{table}")
+            return  # (readout_sets were refreshed chunk by chunk by the writer)
+        if write:
+            conn.exec_driver_sql(self.insert_sql)
+            # keep readout_sets current: the sets of every (sample, analyte) pair added
+            readout_sets.refresh(self.tx, readout_sets.PairsOf(STAGE))
+
+
+class _BackgroundWriter:
+    """Runs ``write(chunk)`` for each chunk on one thread, in order; errors come back to the
+    caller at the next put/drain/close. At most two chunks wait, so memory stays bounded."""
+
+    def __init__(self, write: Callable[[Any], None]) -> None:
+        self._write = write
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def _work(self) -> None:
+        while True:
+            rows = self._queue.get()
+            try:
+                if rows is None:
+                    return
+                if self._error is None:
+                    self._write(rows)
+            except BaseException as exc:  # handed to the caller
+                self._error = exc
+            finally:
+                self._queue.task_done()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def put(self, rows: Any) -> None:
+        self._raise()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="exolab-import", daemon=True)
+            self._thread.start()
+        self._queue.put(rows)
+
+    def drain(self) -> None:
+        if self._thread is not None:
+            self._queue.join()
+        self._raise()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        self._raise()
+
+
+def _same(value: Any) -> Any:
+    return value
