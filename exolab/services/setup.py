@@ -7,12 +7,15 @@ gets its database from here, never building an engine itself."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exolab.db import migrate
 from exolab.db.engine import Database
 from exolab.services.context import Actor, Lab, Tx
 from exolab.services.identity import Identity, authenticate
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 
 def initialise(url: str, user: str, *, login: str | None = None) -> tuple[str | None, str, bool]:
@@ -118,9 +121,13 @@ def upgrade_schema(lab: Lab, revision: str = "head") -> tuple[str | None, list[s
 
 
 def database_label(lab: Lab) -> str:
-    """How the UI names the database: ``sqlite lab.db``, ``postgresql db.example.org:5433/
-    lab``, ``postgresql lab (local socket)`` when the URL names no host."""
-    url = lab.db.engine.url
+    """How the UI names the database (:func:`url_label` of its URL)."""
+    return url_label(lab.db.engine.url)
+
+
+def url_label(url: URL) -> str:
+    """``sqlite lab.db``, ``postgresql db.example.org:5433/lab``, ``postgresql lab (local
+    socket)`` when the URL names no host; never the user or password."""
     backend = url.get_backend_name()
     if backend == "sqlite":
         return f"sqlite {Path(url.database or ':memory:').name}"

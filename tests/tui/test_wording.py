@@ -6,7 +6,7 @@ from sqlalchemy.engine import make_url
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 
-from exolab.tui.app import database_label
+from exolab.services.setup import url_label
 from exolab.tui.screens.base import plural
 from exolab.tui.widgets.footer import fit_keys
 from exolab.tui.widgets.forms import MarkBox
@@ -14,13 +14,13 @@ from tests.tui.conftest import run_async
 
 
 def test_database_label_without_a_host_names_the_socket() -> None:
-    assert database_label(make_url("postgresql+psycopg:///newcomerdb")) == (
+    assert url_label(make_url("postgresql+psycopg:///newcomerdb")) == (
         "postgresql newcomerdb (local socket)"
     )
-    assert database_label(make_url("postgresql+psycopg://u:p@db.lab:5433/lab")) == (
+    assert url_label(make_url("postgresql+psycopg://u:p@db.lab:5433/lab")) == (
         "postgresql db.lab:5433/lab"
     )
-    assert database_label(make_url("sqlite:////tmp/x/lab.db")) == "sqlite lab.db"
+    assert url_label(make_url("sqlite:////tmp/x/lab.db")) == "sqlite lab.db"
 
 
 def test_plural() -> None:
