@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from alembic import context
 from sqlalchemy import Connection, Engine
 
+from exolab.db import pg_fk
 from exolab.db.engine import make_engine
 from exolab.db.models import Base
 from exolab.settings import Settings
@@ -20,11 +22,20 @@ def _run(connection: Connection) -> None:
     if sqlite:
         # Table rebuilds (batch mode) must not cascade or fail on foreign keys mid-migration.
         connection.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
+    # On PostgreSQL, readouts' foreign keys are enforced by triggers (migration 0011_pg_fk,
+    # exolab/db/pg_fk.py): the models keep them (SQLite has them as constraints), and the
+    # comparison of models with the database leaves out those the triggers really enforce.
+    by_triggers = pg_fk.enforced_by_triggers(connection)
+
+    def include_object(obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:
+        return not (type_ == "foreign_key_constraint" and name in by_triggers)
+
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=sqlite,
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
