@@ -409,13 +409,19 @@ def test_copy_into_readouts_is_checked(pg: Lab, raw: Callable[[], Any], tmp_path
 
     ids = _cohort_without_isolations(pg, tmp_path)
     con = raw()
-    cols = "sample_id, analyte_id, assay, run_code, replicate, value_text, value, comparator, censor, version, created_at"
-    with pytest.raises(psycopg.errors.ForeignKeyViolation, match="sample id 987654"):
-        with con.cursor() as cur, cur.copy(f"COPY readouts ({cols}) FROM STDIN") as cp:
-            cp.write_row(
-                (ids["P002-V1"], ids["CD63"], "elisa", "", 1, "1", 1, "=", "none", 1, utcnow())
-            )
-            cp.write_row((987654, ids["CD63"], "elisa", "", 2, "1", 1, "=", "none", 1, utcnow()))
+    cols = (
+        "sample_id, analyte_id, assay, run_code, replicate, value_text, value, comparator, "
+        "censor, version, created_at"
+    )
+    good = (ids["P002-V1"], ids["CD63"], "elisa", "", 1, "1", 1, "=", "none", 1, utcnow())
+    orphan = (987654, ids["CD63"], "elisa", "", 2, "1", 1, "=", "none", 1, utcnow())
+    with (
+        pytest.raises(psycopg.errors.ForeignKeyViolation, match="sample id 987654"),
+        con.cursor() as cur,
+        cur.copy(f"COPY readouts ({cols}) FROM STDIN") as cp,
+    ):
+        cp.write_row(good)
+        cp.write_row(orphan)
     con.rollback()
     assert counts(pg)[2] == 2
 
