@@ -29,6 +29,7 @@ Revises: 0009_trust
 from collections.abc import Sequence
 
 from alembic import op
+from alembic.util import CommandError
 from sqlalchemy import text
 
 revision: str = "0011_pg_fk"
@@ -225,7 +226,7 @@ def downgrade() -> None:
         if n:
             orphans.append(f"{n:,} readouts refer to a {word} that does not exist")
     if orphans:
-        raise RuntimeError(
+        raise CommandError(  # exolab db downgrade says it as a refusal (services/downgrade.py)
             "cannot restore the foreign keys of readouts: "
             + "; ".join(orphans)
             + ". Nothing was changed; run `exolab db check` to list them"

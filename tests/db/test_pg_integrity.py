@@ -19,6 +19,7 @@ from exolab.db.base import utcnow
 from exolab.db.engine import Database
 from exolab.db.models import Analyte, ImportBatch, Readout, Sample
 from exolab.io.importer import undo_batch
+from exolab.services import downgrade as downgrade_service
 from exolab.services import readouts as readout_service
 from exolab.services import samples as sample_service
 from exolab.services.context import Lab
@@ -465,6 +466,10 @@ def test_migration_down_restores_the_foreign_keys_and_refuses_orphans(
     assert "1 readouts refer to a sample that does not exist" in problems
     with pytest.raises(Exception, match="1 readouts refer to a sample that does not exist"):
         migrate.downgrade(engine, "0009_trust")
+    with pytest.raises(Conflict) as exc:  # what `exolab db downgrade 0009_trust` prints
+        downgrade_service.downgrade(Lab(Database(pg.db.url), "tester"), "0009_trust")
+    assert str(exc.value).startswith("cannot downgrade the schema to 0009_trust: cannot restore")
+    assert "Nothing was changed" in str(exc.value)
     assert migrate.current_revision(engine) == "0011_pg_fk"
     assert constraints() == set() and enforced() == every
 
