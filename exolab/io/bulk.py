@@ -30,6 +30,7 @@ from exolab.db.base import utcnow
 from exolab.db.models import Analyte, AssayRun, Isolation, Readout, Sample
 from exolab.domain.schemas import ReadoutIn, field_errors
 from exolab.domain.values import ParsedResult, parse_result, plain_number
+from exolab.io import pg_load
 from exolab.io.cells import import_cell
 from exolab.io.problems import Problems
 from exolab.io.reading import CsvFile, to_decimal_point
@@ -846,7 +847,8 @@ class ReadoutLoader:
         dbapi = self.dbapi
         cur = dbapi.cursor()
         try:
-            if not self.staged:
+            first = not self.staged
+            if first:
                 self._create_stage(cur)
             if self.sqlite:
                 if contexts:
@@ -868,13 +870,9 @@ class ReadoutLoader:
                 self._refresh_sets(cur)
                 cur.execute(f"DELETE FROM temp.{STAGE}")
                 return
-            if contexts:
-                with cur.copy(f"COPY {STAGE_CTX} FROM STDIN") as copy:
-                    for c in contexts:
-                        copy.write_row(c)
-            with cur.copy(f"COPY {STAGE} FROM STDIN") as copy:
-                for r in rows:
-                    copy.write_row(r)
+            if first:
+                pg_load.create_pairs(cur)
+            pg_load.write_chunk(cur, STAGE, STAGE_CTX, self.insert_sql, contexts, rows)
         finally:
             cur.close()
 
@@ -900,14 +898,8 @@ class ReadoutLoader:
             if self.sqlite:
                 for table in (STAGE, STAGE_CTX, STAGE_PAIRS):
                     conn.exec_driver_sql(f"DROP TABLE temp.{table}")
-            elif not self.problems and not self.dry_run:
-                conn.exec_driver_sql(self.insert_sql)
-        if self.problems or self.dry_run or self.sqlite:
-            return  # (SQLite: readout_sets were refreshed chunk by chunk by the writer)
-        # keep readout_sets current: the sets of every (sample, analyte) pair the file added
-        if self.staged:
-            readout_sets.stage_pairs(self.tx, source=STAGE)
-            readout_sets.refresh_staged(self.tx)
+        # (readouts and their readout_sets were written chunk by chunk by the writer thread:
+        # SQLite above, PostgreSQL in exolab/io/pg_load.py)
 
     def run(self) -> None:
         """Validate every row; rows go to the database from a writer thread while the next
