@@ -940,7 +940,7 @@ class ReadoutLoader:
             p = check(rownum, fields)
             if p is not None:
                 chunk.append(p)
-                if len(chunk) >= CHUNK_ROWS:
+                if len(chunk) >= (CHUNK_ROWS if self.sqlite else pg_load.CHUNK_ROWS):
                     self._flush(chunk)
                     chunk = []
         self._flush(chunk)

@@ -18,6 +18,10 @@ from typing import Any
 
 from exolab.services import readout_sets
 
+# Rows per chunk: small enough that the database has work from the first seconds on and the
+# last chunk, written after the validation ends, is short; large enough that the few statements
+# per chunk cost little.
+CHUNK_ROWS = 10_000
 PAIRS = "exolab_stage_pg_pairs"  # temporary: the (sample, analyte) pairs of one chunk
 
 
