@@ -479,3 +479,28 @@ def test_db_check_reports_a_disabled_trigger(pg: Lab, tmp_path: Path) -> None:
         c.execute(text("ALTER TABLE samples DISABLE TRIGGER exolab_fk_samples_delete"))
     problems, _notes = check_database(pg)
     assert any("references to samples are not enforced" in p for p in problems)
+
+
+def test_backup_restored_into_an_empty_database_keeps_the_triggers(
+    pg: Lab, empty_db_url: str, tmp_path: Path
+) -> None:
+    """pg_restore creates triggers after the data: the restored readouts load, and the
+    restored database refuses orphans as the original does."""
+    from tests.security.test_restore import run
+
+    base_cohort(pg, tmp_path, readouts=True)
+    backup = tmp_path / "lab.backup"
+    assert run("--db", pg.db.url, "db", "backup", str(backup))[0] == 0
+    code, out, err = run("--db", empty_db_url, "db", "restore", str(backup))
+    assert code == 0 and "matches the anchor" in out, err
+    restored = Lab(Database(empty_db_url), "tester")
+    try:
+        assert counts(restored)[2] == 4
+        with restored.db.engine.connect() as c:
+            assert pg_fk.enforced_by_triggers(c) == {k.constraint for k in pg_fk.TRIGGER_KEYS}
+        with pytest.raises(Conflict, match="sample id 987654"), restored.write() as tx:
+            tx.session.execute(insert(Readout), [_readout_row(987654, _ids(restored)["CD63"])])
+        problems, _notes = check_database(restored)
+        assert problems == []
+    finally:
+        restored.db.dispose()
