@@ -25,10 +25,16 @@ def _run(connection: Connection) -> None:
     # On PostgreSQL, readouts' foreign keys are enforced by triggers (migration 0011_pg_fk,
     # exolab/db/pg_fk.py): the models keep them (SQLite has them as constraints), and the
     # comparison of models with the database leaves out those the triggers really enforce.
-    by_triggers = pg_fk.enforced_by_triggers(connection)
+    # Asked only when a comparison runs: a query here, before configure(), would open a
+    # transaction that Alembic then takes for the caller's and never commits.
+    by_triggers: list[set[str]] = []
 
     def include_object(obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:
-        return not (type_ == "foreign_key_constraint" and name in by_triggers)
+        if type_ != "foreign_key_constraint":
+            return True
+        if not by_triggers:
+            by_triggers.append(pg_fk.enforced_by_triggers(connection))
+        return name not in by_triggers[0]
 
     context.configure(
         connection=connection,
