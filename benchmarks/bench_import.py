@@ -65,7 +65,7 @@ def make_file(path: Path, rows: int, seed: int = 1) -> None:
                         [
                             f"ISO-{i:07d}", "", analyte, value, "pg/mL", "elisa",
                             f"RUN-{i % 500:04d}", run_day.isoformat(), rep, "0.5", "", "",
-                            "", "", "", "Reader-1", "pass", "",
+                            "", "", "", "Reader-1", "pass", "", "", "",
                         ]
                         + [""] * (len(COLUMNS) - 18)  # well, dilution_factor, ...: empty
                     )  # fmt: skip
@@ -256,8 +256,9 @@ def table_floor_sqlite(path: Path, url: str) -> float:
 
 
 def table_floor_pg(path: Path, url: str) -> float:
-    """psycopg COPY straight into exolab's own readouts table (its checks, four foreign keys,
-    whose per-row triggers dominate, and indexes), no validation; rolled back."""
+    """psycopg COPY straight into exolab's own readouts table (its checks, indexes and the
+    reference checks: since 0011_pg_fk set-based triggers, before that four per-row foreign
+    keys, which dominated), no validation; rolled back."""
     import psycopg
 
     dsn = url.replace("postgresql+psycopg://", "postgresql://")

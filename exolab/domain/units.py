@@ -195,8 +195,23 @@ _ENZYME_LOWER = re.compile(r"^([mk]?)u/([dmu]?)[lL]$")
 _FACTOR_EXPONENT = re.compile(r"(?:^|[./(])\d+[+-]\d")
 
 
+# The units of most laboratory files, known valid without building the UCUM parser, which
+# costs about a second on first use (pint's import and lark's grammar): an import of a file
+# in these units starts at once. tests/domain/test_units.py checks every one with the parser.
+_COMMON_UCUM = frozenset(
+    f"{prefix}{unit}/{per}"
+    for prefix in ("", "m", "u", "n", "p", "f")
+    for unit in ("g", "mol")
+    for per in ("L", "dL", "mL", "uL")
+) | frozenset(
+    ("/mL", "/uL", "{particles}/mL", "{copies}/uL", "{copies}/mL", "{Ct}", "%", "nm", "U/mL", "U/L")
+)
+
+
 def is_ucum(code: str) -> bool:
     """True when ``code`` is a valid, case-sensitive UCUM expression."""
+    if code in _COMMON_UCUM:
+        return True
     if not code or any(c.isspace() for c in code) or _FACTOR_EXPONENT.search(code):
         return False
     return _is_ucum(code)

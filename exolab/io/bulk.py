@@ -32,6 +32,7 @@ from exolab.domain.values import ParsedResult, parse_result, plain_number
 from exolab.io.cells import import_cell
 from exolab.io.problems import Problems
 from exolab.io.reading import CsvFile, ragged_row, to_decimal_point
+from exolab.services import pg_load
 from exolab.services import readouts as readout_service
 from exolab.services.context import Tx
 from exolab.services.errors import ExolabError, ValidationFailed
@@ -624,7 +625,7 @@ class ReadoutLoader:
             p = check(rownum, fields)
             if p is not None:
                 chunk.append(p)
-                if len(chunk) >= CHUNK_ROWS:
+                if len(chunk) >= (CHUNK_ROWS if self.sqlite else pg_load.CHUNK_ROWS):
                     self._flush(chunk)
                     chunk = []
         self._flush(chunk)

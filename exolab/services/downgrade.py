@@ -71,6 +71,7 @@ def _non_null(conn: Connection, table: str, columns: list[str]) -> int:
 def plan_downgrade(lab: Lab, target: str) -> DowngradePlan:
     """Rehearse the downgrade in a rolled-back transaction; what it would drop, with rows."""
     from alembic import command
+    from alembic.util import CommandError
 
     engine = lab.db.write_engine
     current = migrate.current_revision(engine)
@@ -81,7 +82,10 @@ def plan_downgrade(lab: Lab, target: str) -> DowngradePlan:
             before = _columns(conn)
             cfg = migrate.alembic_config(engine)
             cfg.attributes["connection"] = conn
-            command.downgrade(cfg, target)
+            try:
+                command.downgrade(cfg, target)
+            except CommandError as exc:  # a migration refusing (e.g. 0011_pg_fk's orphans)
+                raise Conflict(f"cannot downgrade the schema to {target}: {exc}") from None
             after = _columns(conn)
         finally:
             trans.rollback()

@@ -53,7 +53,14 @@ def check_database(lab: Lab) -> tuple[list[str], list[str]]:
         chain = verify_chain(tx)
         (notes if chain.ok else problems).append(chain.message)
         if lab.db.dialect == "postgresql":
+            from exolab.db import pg_fk
             from exolab.services.pgroles import unaudited_changes
+
+            # readouts' references are kept by triggers there (docs/reliability.md)
+            refs = pg_fk.problems(s.connection())
+            problems.extend(refs)
+            if not refs:
+                notes.append("readouts' references: ok (enforced by triggers)")
 
             try:
                 unaudited = unaudited_changes(s.connection())

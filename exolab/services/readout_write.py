@@ -25,7 +25,7 @@ from sqlalchemy import insert, select
 
 from exolab.db.base import utcnow
 from exolab.db.models import Analyte, AssayRun, Isolation, Readout, Sample
-from exolab.services import readout_sets
+from exolab.services import pg_load, readout_sets
 from exolab.services import readouts as readout_service
 from exolab.services.context import Tx
 from exolab.services.errors import Busy, ExolabError
@@ -258,7 +258,8 @@ class ReadoutStore:
             return
         cur = self.dbapi.cursor()
         try:
-            if not self.staged:
+            first = not self.staged
+            if first:
                 self._create_stage(cur)
             if self.sqlite:
                 if contexts:
@@ -283,20 +284,19 @@ class ReadoutStore:
                 readout_sets.refresh(self.conn, readout_sets.PairsOf(f"temp.{STAGE}"))
                 cur.execute(f"DELETE FROM temp.{STAGE}")
                 return
-            if contexts:
-                with cur.copy(f"COPY {STAGE_CTX} FROM STDIN") as copy:
-                    for c in contexts:
-                        copy.write_row(c)
-            with cur.copy(f"COPY {STAGE} FROM STDIN") as copy:
-                for r in rows:
-                    copy.write_row(r)
+            # PostgreSQL: the chunk is moved into readouts and its sets refreshed at once too
+            # (services/pg_load.py), while the next chunk is validated.
+            if first:
+                pg_load.create_pairs(cur)
+            pg_load.write_chunk(cur, STAGE, STAGE_CTX, self.insert_sql, contexts, rows)
         finally:
             cur.close()
 
     def finish(self, new_runs: dict[str, tuple[str, Any, Any]], write: bool) -> None:
         """End the import: create the new assay runs (code -> (assay, measured_on,
-        instrument)); unless ``write`` is False (problems or a dry run), move the staged rows
-        into readouts (PostgreSQL) and refresh their sets; drop the staging tables."""
+        instrument)); drop the staging tables. (The readouts and their readout_sets were
+        written chunk by chunk by the writer; ``write`` False -- problems or a dry run -- means
+        the caller rolls them back with the import's transaction.)"""
         self.close()
         if new_runs:
             self.session.execute(
@@ -308,17 +308,11 @@ class ReadoutStore:
                     for code, (assay, measured_on, instrument) in new_runs.items()
                 ],
             )
-        if not self.staged:
-            return
+        if not self.staged or not self.sqlite:
+            return  # (PostgreSQL drops its staging tables at commit)
         conn = self.session.connection()
-        if self.sqlite:
-            for table in (STAGE, STAGE_CTX):
-                conn.exec_driver_sql(f"DROP TABLE temp.{table}")
-            return  # (readout_sets were refreshed chunk by chunk by the writer)
-        if write:
-            conn.exec_driver_sql(self.insert_sql)
-            # keep readout_sets current: the sets of every (sample, analyte) pair added
-            readout_sets.refresh(self.tx, readout_sets.PairsOf(STAGE))
+        for table in (STAGE, STAGE_CTX):
+            conn.exec_driver_sql(f"DROP TABLE temp.{table}")
 
 
 class _BackgroundWriter:

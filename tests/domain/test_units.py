@@ -183,3 +183,14 @@ def test_mass_round_trip(value: float, a: str, b: str) -> None:
 @given(st.integers(min_value=0, max_value=10**9))
 def test_integer_mass_conversion_is_exact(value: int) -> None:
     assert convert(float(value), "ng/mL", "pg/mL") == value * 1000
+
+
+def test_common_units_known_without_the_parser_are_valid_ucum() -> None:
+    """is_ucum answers these from a set, without building the parser: each must be one the
+    parser accepts, and normalising it must give it back unchanged."""
+    from exolab.domain import units
+
+    assert len(units._COMMON_UCUM) > 40
+    for code in sorted(units._COMMON_UCUM):
+        assert units._is_ucum(code), code
+        assert units.normalize_unit(code) == code, code

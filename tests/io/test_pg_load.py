@@ -1,0 +1,48 @@
+"""The bulk readout import written chunk by chunk (PostgreSQL: exolab/services/pg_load.py; SQLite:
+services/readout_write.py): with chunks of two rows, replicate sets straddle chunks, and a
+problem found after some chunks were written leaves nothing behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from exolab.io import bulk
+from exolab.io.importer import ImportFailed, undo_batch
+from exolab.services import pg_load
+from exolab.services.context import Lab
+from tests.io.helpers import READOUTS, base_cohort, counts, load
+from tests.queries.test_readout_sets import MORE, assert_sets_current
+
+
+@pytest.fixture
+def tiny_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pg_load, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(bulk, "CHUNK_ROWS", 2)
+
+
+def test_sets_are_current_when_sets_straddle_chunks(
+    lab: Lab, tmp_path: Path, tiny_chunks: None
+) -> None:
+    base_cohort(lab, tmp_path)
+    first = load(lab, tmp_path, "readouts", READOUTS)
+    assert first.created == 4 and counts(lab)[2] == 4
+    assert assert_sets_current(lab) == 2
+    more = load(lab, tmp_path, "readouts", MORE)  # joins sets written by the first file
+    assert more.created == 5
+    assert assert_sets_current(lab) == 5
+    undo_batch(lab, more.batch_id or 0)
+    assert assert_sets_current(lab) == 2 and counts(lab)[2] == 4
+
+
+def test_a_problem_after_written_chunks_leaves_nothing(
+    lab: Lab, tmp_path: Path, tiny_chunks: None
+) -> None:
+    base_cohort(lab, tmp_path)
+    bad = READOUTS + "ISO-9,,CD63,1,pg/mL,elisa,R1,2024-03-05,1,0.5,pass\n"  # no such isolation
+    with pytest.raises(ImportFailed) as exc:
+        load(lab, tmp_path, "readouts", bad)
+    assert any("ISO-9" in line for line in exc.value.report.problems.lines())  # type: ignore[union-attr]
+    assert counts(lab)[2] == 0
+    assert assert_sets_current(lab) == 0
