@@ -14,7 +14,7 @@ Prints, each the median of several runs, with its target:
 - next page (``]``) in each list                                                         < 50 ms
 - search by id and by prefix (``/`` + Enter in the samples list, table refilled), and a
   scan opening the tube view                                                            < 100 ms
-and, for the paged queries, the ratio of ``services.browse.list_page`` to the same page
+and, for the paged queries, the ratio of ``services.lists.list_page`` to the same page
 fetched with a raw sqlite3 query (what the service layer costs on top of the driver).
 """
 
@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
+import os
 import sqlite3
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -145,6 +148,195 @@ def build(path: Path, n_samples: int, n_readouts: int) -> None:
         )
     con.close()
     print(f"built {path} in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+
+
+# -- a database loaded through exolab's own bulk import (--bulk) ----------------------------
+
+BULK_CHUNK = 200_000  # rows per import file (each import is one batch and one transaction)
+BIG_SUBJECT = "P0000000"  # one subject with many samples, for the subject view
+BIG_SUBJECT_SAMPLES = 2_000
+
+
+def bulk_files(d: Path, n_samples: int, chunk: int = BULK_CHUNK) -> tuple[Path, list[Path]]:
+    """CSV files for ``exolab import``: the subjects, then the samples in chunks of
+    BULK_CHUNK rows (10 per subject over two visits; the first subject holds
+    BIG_SUBJECT_SAMPLES over 20 visits), each tube at a position in 9x9 boxes."""
+    from exolab.io.importer import kind_of
+
+    columns = kind_of("samples").columns
+    d.mkdir(parents=True, exist_ok=True)
+    n_subjects = max(2, (n_samples - BIG_SUBJECT_SAMPLES) // PER_SUBJECT + 1)
+    subjects = d / "subjects.csv"
+    with subjects.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["study", "subject_id", "group"])
+        for i in range(n_subjects):
+            w.writerow(["BIG", f"P{i:07d}", "control" if i % 3 == 0 else "case"])
+    files: list[Path] = []
+    out: Any = None
+    for k in range(n_samples):
+        if k % chunk == 0:
+            if out is not None:
+                out[0].close()
+            path = d / f"samples-{k // chunk:03d}.csv"
+            files.append(path)
+            fh = path.open("w", newline="")
+            out = (fh, csv.DictWriter(fh, fieldnames=columns, restval=""))
+            out[1].writeheader()
+        if k < BIG_SUBJECT_SAMPLES:
+            subject, visit = 0, k // 100
+        else:
+            j = k - BIG_SUBJECT_SAMPLES
+            subject, visit = 1 + j // PER_SUBJECT, j % 2
+        box, pos = divmod(k, PER_BOX)
+        day = k % 1500
+        out[1].writerow(
+            {
+                "sample_id": f"S{k + 1:08d}",
+                "biofluid": ("serum", "plasma", "urine")[k % 3],
+                "collected_at": f"{2020 + day // 365}-{day % 12 + 1:02d}-{day % 28 + 1:02d} 09:00",
+                "study": "BIG",
+                "subject_id": f"P{subject:07d}",
+                "visit": f"V{visit}",
+                "tube": "K2EDTA" if k % 3 == 1 else "",
+                "volume_ml": f"{0.05 + (k % 40) / 10:.2f}",
+                "location": f"F1/R{box // 100 + 1:03d}/B{box + 1:05d}/"
+                f"{'ABCDEFGHI'[pos // 9]}{pos % 9 + 1}",
+            }
+        )
+    if out is not None:
+        out[0].close()
+    return subjects, files
+
+
+def exolab_cli(url: str, *args: str) -> None:
+    t = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "exolab", "--db", url, "--user", USER, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "EXOLAB_USER": USER},
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"exolab {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    print(f"  exolab {' '.join(args)}: {time.perf_counter() - t:.0f} s", file=sys.stderr)
+
+
+def build_bulk(url: str, n_samples: int, work: Path, through_import: int | None = None) -> None:
+    """Load ``n_samples`` through ``exolab import subjects`` / ``import samples
+    --create-locations`` (the bulk path). ``through_import``: import only that many samples
+    and copy the rest in SQL with the same shape (ids, subjects, visits, boxes, positions)."""
+    limit = n_samples if through_import is None else through_import
+    chunk = min(BULK_CHUNK, limit)
+    for old in work.glob("samples-*.csv"):
+        old.unlink()
+    subjects, files = bulk_files(work, n_samples, chunk)
+    exolab_cli(url, "init")
+    exolab_cli(url, "import", "subjects", str(subjects))
+    for path in files[: -(-limit // chunk)]:
+        exolab_cli(url, "import", "--create-locations", "samples", str(path))
+    if through_import is not None and through_import < n_samples:
+        copy_rest(url, through_import, n_samples)
+
+
+def copy_rest(url: str, start: int, n_samples: int) -> None:
+    """PostgreSQL: samples ``start``..``n_samples`` (0-based) copied in SQL with the shape the
+    import gives them (``bulk_files``): each copies every column of an imported tube of the same
+    biofluid (SPREC, tube, status, ...) and gets its own id, subject, visit, box and position;
+    missing visits, racks and boxes are created the same way. No audit events (the copy is a
+    benchmark shortcut for the UI, not an import)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    t = time.perf_counter()
+    k = f"(g.k - 1 + {start})"  # 0-based row number in the files
+    with engine.begin() as con:
+        cols = [
+            r[0]
+            for r in con.execute(
+                text(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_name = 'samples' AND table_schema = current_schema() "
+                    "ORDER BY ordinal_position"
+                )
+            )
+        ]
+        own = {
+            "id": None,
+            "sample_code": f"'S' || lpad(({k} + 1)::text, 8, '0')",
+            "collected_at": f"make_timestamp(2020 + ({k} % 1500) / 365, ({k} % 1500) % 12 + 1, "
+            f"({k} % 1500) % 28 + 1, 9, 0, 0)",
+            "subject_id": "sj.id",
+            "visit_id": "v.id",
+            "volume_ml": f"round((0.05 + ({k} % 40) / 10.0)::numeric, 2)::float",
+            "box_id": "b.id",
+            "position": f"chr(65 + ({k} % {PER_BOX}) / 9) || (({k} % {PER_BOX}) % 9 + 1)",
+            "batch_id": "NULL",
+        }
+        subject = f"'P' || lpad((1 + ({k} - {BIG_SUBJECT_SAMPLES}) / {PER_SUBJECT})::text, 7, '0')"
+        box = f"({k}) / {PER_BOX}"
+        rack_code = f"'R' || lpad(({box} / 100 + 1)::text, 3, '0')"
+        box_code = f"'B' || lpad(({box} + 1)::text, 5, '0')"
+        series = f"generate_series(1, {n_samples - start}) AS g(k)"
+        con.execute(
+            text(
+                f"""INSERT INTO racks (freezer_id, code)
+                SELECT DISTINCT f.id, {rack_code} FROM {series}, freezers f WHERE f.code = 'F1'
+                ON CONFLICT DO NOTHING"""
+            )
+        )
+        con.execute(
+            text(
+                f"""INSERT INTO boxes (rack_id, code, path, n_rows, n_cols)
+                SELECT DISTINCT r.id, {box_code}, 'F1/' || {rack_code} || '/' || {box_code}, 9, 9
+                FROM {series} JOIN racks r ON r.code = {rack_code}
+                ON CONFLICT DO NOTHING"""
+            )
+        )
+        con.execute(
+            text(
+                f"""INSERT INTO visits (subject_id, label)
+                SELECT DISTINCT sj.id, 'V' || (({k} - {BIG_SUBJECT_SAMPLES}) % 2)
+                FROM {series} JOIN subjects sj ON sj.subject_code = {subject}
+                ON CONFLICT DO NOTHING"""
+            )
+        )
+        # one imported tube per biofluid class (k % 3) as the template of the copies
+        templates = f"""(SELECT DISTINCT ON (mod(substr(sample_code, 2)::int - 1, 3))
+                mod(substr(sample_code, 2)::int - 1, 3) AS cls, * FROM samples
+                WHERE sample_code LIKE 'S%' AND substr(sample_code, 2)::int <= {start}
+                ORDER BY mod(substr(sample_code, 2)::int - 1, 3), id DESC) t"""
+        names = [c for c in cols if c != "id"]
+        values = [own.get(c) or f"t.{c}" for c in names]
+        con.execute(
+            text(
+                f"""INSERT INTO samples ({", ".join(names)})
+                SELECT {", ".join(values)}
+                FROM {series}
+                JOIN {templates} ON t.cls = ({k}) % 3
+                JOIN subjects sj ON sj.subject_code = {subject}
+                JOIN visits v ON v.subject_id = sj.id
+                     AND v.label = 'V' || (({k} - {BIG_SUBJECT_SAMPLES}) % 2)
+                JOIN boxes b ON b.path = 'F1/' || {rack_code} || '/' || {box_code}
+                ORDER BY g.k"""
+            )
+        )
+        con.execute(
+            text(
+                """UPDATE visits v SET visit_date = m.first FROM (
+                    SELECT visit_id, min(collected_at)::date AS first FROM samples
+                    WHERE visit_id IN (SELECT id FROM visits WHERE visit_date IS NULL)
+                    GROUP BY visit_id) m
+                WHERE v.id = m.visit_id"""
+            )
+        )
+    with engine.connect() as con:
+        con.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
+    engine.dispose()
+    print(
+        f"  copied samples {start:,}..{n_samples:,} in SQL: {time.perf_counter() - t:.0f} s",
+        file=sys.stderr,
+    )
 
 
 def counts(path: Path) -> tuple[int, int]:
@@ -329,9 +521,9 @@ async def search_timings(
 
 
 def ratios(url: str, path: Path) -> list[tuple[str, float, float]]:
-    """browse.list_page vs a raw sqlite3 query of the same page (median of 7, seconds)."""
+    """lists.list_page vs a raw sqlite3 query of the same page (median of 7, seconds)."""
     from exolab.db.engine import Database
-    from exolab.services import browse
+    from exolab.services import lists
     from exolab.services.context import Lab
 
     lab = Lab(Database(url), USER, check_schema=False)  # as the app opens it
@@ -340,7 +532,7 @@ def ratios(url: str, path: Path) -> list[tuple[str, float, float]]:
     cases = [
         (
             "samples page 1",
-            lambda tx: browse.list_page(tx, "samples"),
+            lambda tx: lists.list_page(tx, "samples"),
             """SELECT s.id, s.sample_code, st.code, sj.subject_code, v.label, s.biofluid,
                       s.collected_at, s.volume_ml, s.freeze_thaw_count, s.status, b.path, s.position
                FROM samples s LEFT JOIN subjects sj ON sj.id = s.subject_id
@@ -349,14 +541,14 @@ def ratios(url: str, path: Path) -> list[tuple[str, float, float]]:
         ),
         (
             "samples prefix S0012",
-            lambda tx: browse.list_page(tx, "samples", browse.ListQuery(search="S0012")),
+            lambda tx: lists.list_page(tx, "samples", lists.ListQuery(search="S0012")),
             """SELECT s.id, s.sample_code FROM samples s
                WHERE s.sample_code >= 'S0012' AND s.sample_code < 'S0012' || char(1114111)
                ORDER BY s.sample_code LIMIT 101""",
         ),
         (
             "readouts page 1",
-            lambda tx: browse.list_page(tx, "readouts"),
+            lambda tx: lists.list_page(tx, "readouts"),
             """SELECT r.id, i.isolation_code, s.sample_code, a.code, r.value_text, r.unit
                FROM readouts r JOIN analytes a ON a.id = r.analyte_id
                JOIN samples s ON s.id = r.sample_id LEFT JOIN isolations i ON i.id = r.isolation_id
