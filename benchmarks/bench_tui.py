@@ -1,21 +1,29 @@
-"""Terminal UI speed on a large SQLite database, headless (Textual ``run_test``).
+"""Terminal UI speed on a large database (SQLite or PostgreSQL), headless (Textual ``run_test``).
 
     python benchmarks/bench_tui.py [--samples 1000000] [--readouts 10000000] [--db PATH]
-                                   [--rebuild]
+                                   [--bulk] [--pg URL [--pg-import 200000]] [--rebuild]
 
-Builds (once; reused when the counts match) a database by fast raw SQL inserts (a benchmark
-fixture, not the import path): ``--samples`` tubes of 10 per subject in 9x9 boxes, one
-isolation per 5 samples, and ``--readouts`` readouts spread over the isolations (runs of 96).
+Builds (once; reused when the counts match) a database:
+- by default by fast raw SQL inserts into SQLite (a benchmark fixture, not the import path):
+  ``--samples`` tubes of 10 per subject in 9x9 boxes, one isolation per 5 samples, and
+  ``--readouts`` readouts spread over the isolations (runs of 96);
+- with ``--bulk`` through exolab's own import (``exolab import subjects``, then ``exolab
+  import --create-locations samples`` in files of 200,000 rows): 10 tubes per subject over
+  two visits, one subject (P0000000) with 2,000 tubes over 20 visits, 9x9 boxes, no
+  isolations or readouts. With ``--pg URL`` (an empty PostgreSQL database) the first
+  ``--pg-import`` samples go through the import and the rest is copied in SQL with the same
+  shape (``copy_rest``; the import into PostgreSQL runs at ~1,000 rows/s on this machine).
 
 Prints, each the median of several runs, with its target:
 - first screen: app start -> home shown / counts, queues and recent activity filled      < 1 s
 - every list (subjects, samples, isolations, readouts, runs, boxes): app start -> first
   page shown                                                                            < 1 s
-- next page (``]``) in each list                                                         < 50 ms
+- next page (``]``, and down at the last row) in each list                              < 50 ms
 - search by id and by prefix (``/`` + Enter in the samples list, table refilled), and a
   scan opening the tube view                                                            < 100 ms
+- with ``--bulk``: a scan of the big subject -> subject view filled                      < 1 s
 and, for the paged queries, the ratio of ``services.lists.list_page`` to the same page
-fetched with a raw sqlite3 query (what the service layer costs on top of the driver).
+fetched with the bare driver (what the service layer costs on top of it).
 """
 
 from __future__ import annotations
@@ -339,16 +347,23 @@ def copy_rest(url: str, start: int, n_samples: int) -> None:
     )
 
 
-def counts(path: Path) -> tuple[int, int]:
-    con = sqlite3.connect(path)
+def counts(url: str) -> tuple[int, int]:
+    """(samples, readouts) by their largest id; (0, 0) for a database without the tables."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return 0, 0
+    engine = create_engine(url)
     try:
-        s = con.execute("SELECT max(id) FROM samples").fetchone()[0] or 0
-        r = con.execute("SELECT max(id) FROM readouts").fetchone()[0] or 0
-        return int(s), int(r)
-    except sqlite3.Error:
+        with engine.connect() as con:
+            s = con.execute(text("SELECT max(id) FROM samples")).scalar() or 0
+            r = con.execute(text("SELECT max(id) FROM readouts")).scalar() or 0
+            return int(s), int(r)
+    except SQLAlchemyError:
         return 0, 0
     finally:
-        con.close()
+        engine.dispose()
 
 
 # -- measuring the app ---------------------------------------------------------------------
@@ -364,6 +379,7 @@ def instrument() -> None:
     from exolab.tui.screens.home import HomeScreen
     from exolab.tui.screens.lists import ListScreen
     from exolab.tui.screens.sample import SampleScreen
+    from exolab.tui.screens.subject import SubjectScreen
 
     for name, cls, method in (
         ("home", HomeScreen, "_show"),
@@ -371,6 +387,7 @@ def instrument() -> None:
         ("list", ListScreen, "_show"),
         ("sample", SampleScreen, "_show"),  # the tube's header: id, status, location
         ("sample-full", SampleScreen, "_show_rest"),  # and everything below it
+        ("subject", SubjectScreen, "_show"),
     ):
         original = getattr(cls, method)
 
@@ -448,6 +465,23 @@ async def list_timings(url: str, kind: str) -> tuple[float, float, float | None]
             app.simulate_key("right_square_bracket")
             await shown(page)
             nexts.append(time.perf_counter() - t2)
+        # Moving past the last row (down at the end of the page) -> next page shown.
+        edges: list[float] = []
+        for _ in range(3):
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.5)
+            screen0: Any = app.screen
+            if screen0.page is None or screen0.page.next_cursor is None:
+                break
+            table = screen0.query_one("#table")
+            table.move_cursor(row=table.row_count - 1)
+            await pilot.pause(0.1)
+            page = expect("list")
+            t2 = time.perf_counter()
+            app.simulate_key("down")
+            await shown(page)
+            edges.append(time.perf_counter() - t2)
+        EDGE[kind] = statistics.median(edges) if edges else None
         # The same step without the event loop in between: the key's handler putting the
         # read-ahead page on screen (what the 50 ms budget buys once the data is in memory).
         handler: list[float] = []
@@ -466,6 +500,7 @@ async def list_timings(url: str, kind: str) -> tuple[float, float, float | None]
 
 
 HANDLER: dict[str, float | None] = {}
+EDGE: dict[str, float | None] = {}
 
 
 async def search_timings(
@@ -520,14 +555,41 @@ async def search_timings(
     return by_id, by_prefix, scan, by_id_full, scan_full
 
 
-def ratios(url: str, path: Path) -> list[tuple[str, float, float]]:
-    """lists.list_page vs a raw sqlite3 query of the same page (median of 7, seconds)."""
+async def subject_timing(url: str, key: str) -> float:
+    """Scan a subject's id on home -> the subject view filled (visits, pickers)."""
+    from textual.widgets import Input
+
+    from exolab.tui.app import ExolabApp
+
+    app = ExolabApp(url, USER)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        app.screen.query_one("#scan", Input).value = key
+        done = expect("subject")
+        t = time.perf_counter()
+        app.simulate_key("enter")
+        await shown(done)
+        took = time.perf_counter() - t
+        await app.workers.wait_for_complete()
+    return took
+
+
+def ratios(url: str) -> list[tuple[str, float, float]]:
+    """lists.list_page vs the same page read with the bare driver (sqlite3 or psycopg;
+    median of 7, seconds)."""
     from exolab.db.engine import Database
     from exolab.services import lists
     from exolab.services.context import Lab
 
     lab = Lab(Database(url), USER, check_schema=False)  # as the app opens it
-    raw = sqlite3.connect(path)
+    pg = url.startswith("postgresql")
+    if pg:
+        import psycopg
+
+        raw: Any = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
+    else:
+        raw = sqlite3.connect(url.removeprefix("sqlite:///"))
     out = []
     cases = [
         (
@@ -543,7 +605,7 @@ def ratios(url: str, path: Path) -> list[tuple[str, float, float]]:
             "samples prefix S0012",
             lambda tx: lists.list_page(tx, "samples", lists.ListQuery(search="S0012")),
             """SELECT s.id, s.sample_code FROM samples s
-               WHERE s.sample_code >= 'S0012' AND s.sample_code < 'S0012' || char(1114111)
+               WHERE {prefix}
                ORDER BY s.sample_code LIMIT 101""",
         ),
         (
@@ -555,6 +617,11 @@ def ratios(url: str, path: Path) -> list[tuple[str, float, float]]:
                ORDER BY r.id DESC LIMIT 101""",
         ),
     ]
+    prefix = (
+        "s.sample_code LIKE 'S0012%'"
+        if pg
+        else "s.sample_code >= 'S0012' AND s.sample_code < 'S0012' || char(1114111)"
+    )
     for name, fn, sql in cases:
         svc: list[float] = []
         drv: list[float] = []
@@ -564,7 +631,7 @@ def ratios(url: str, path: Path) -> list[tuple[str, float, float]]:
                 fn(tx)
             svc.append(time.perf_counter() - t)
             t = time.perf_counter()
-            raw.execute(sql).fetchall()
+            raw.execute(sql.format(prefix=prefix)).fetchall()
             drv.append(time.perf_counter() - t)
         out.append((name, statistics.median(svc), statistics.median(drv)))
     raw.close()
@@ -576,15 +643,47 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=1_000_000)
     parser.add_argument("--readouts", type=int, default=10_000_000)
-    parser.add_argument("--db", type=Path, default=Path("/tmp/exolab-bench-tui.db"))
+    parser.add_argument("--db", type=Path, default=None, help="SQLite file (default in /tmp)")
+    parser.add_argument("--pg", metavar="URL", help="measure this PostgreSQL database instead")
+    parser.add_argument(
+        "--bulk",
+        action="store_true",
+        help="load the samples through `exolab import` (no readouts) instead of raw SQL",
+    )
+    parser.add_argument(
+        "--pg-import",
+        type=int,
+        default=200_000,
+        help="with --pg --bulk: samples loaded through the import; the rest copied in SQL",
+    )
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    if args.rebuild or counts(args.db) != (args.samples, args.readouts):
-        build(args.db, args.samples, args.readouts)
-    url = f"sqlite:///{args.db}"
-    n_s, n_r = counts(args.db)
-    print(f"database: {n_s:,} samples, {n_r:,} readouts (SQLite {args.db})")
+    if args.pg and not args.bulk:
+        parser.error("--pg needs --bulk (the raw-SQL builder writes SQLite only)")
+    readouts = 0 if args.bulk else args.readouts
+    db = args.db or Path("/tmp/exolab-bench-tui" + ("-bulk" if args.bulk else "") + ".db")
+    url = args.pg or f"sqlite:///{db}"
+    if args.rebuild or counts(url) != (args.samples, readouts):
+        if args.bulk:
+            if not args.pg:
+                for suffix in ("", "-wal", "-shm"):
+                    Path(str(db) + suffix).unlink(missing_ok=True)
+            elif counts(url) != (0, 0):
+                raise SystemExit(f"{url} holds other data: give an empty database to --pg")
+            work = Path(f"/tmp/exolab-bench-tui-files-{args.samples}")
+            through = min(args.pg_import, args.samples) if args.pg else None
+            t = time.perf_counter()
+            build_bulk(url, args.samples, work, through)
+            print(f"built {url} in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+        else:
+            build(db, args.samples, args.readouts)
+    n_s, n_r = counts(url)
+    where = "PostgreSQL" if args.pg else f"SQLite {db}"
+    how = "exolab import" if args.bulk else "raw SQL"
+    if args.pg and args.bulk and args.pg_import < n_s:
+        how += f" ({args.pg_import:,} imported, the rest copied in SQL)"
+    print(f"database: {n_s:,} samples, {n_r:,} readouts ({where}, loaded by {how})")
     print(f"load average at start: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
 
     def med(values: list[float]) -> float:
@@ -614,6 +713,8 @@ def main() -> None:
         nexts = [g[2] for g in got if g[2] is not None]
         if nexts:
             line(f"{kind}: next page (key -> page on screen)", med(nexts), 0.05)
+        if EDGE.get(kind) is not None:
+            line(f"{kind}: down at the last row -> next page", EDGE[kind] or 0.0, 0.05)
         if HANDLER.get(kind) is not None:
             line(f"{kind}: next page, key handler only", HANDLER[kind] or 0.0, 0.05)
     print("search (Enter -> result shown)")
@@ -624,8 +725,15 @@ def main() -> None:
     line(f"home: scan {mid} opens the tube", med([g[2] for g in got3]), 0.1)
     line("  ... whole tube view filled (after / search)", med([g[3] for g in got3]), 0.1)
     line("  ... whole tube view filled (after scan)", med([g[4] for g in got3]), 0.1)
+    if args.bulk:
+        got4 = [asyncio.run(subject_timing(url, BIG_SUBJECT)) for _ in range(args.repeat)]
+        line(
+            f"home: scan {BIG_SUBJECT} -> subject view ({BIG_SUBJECT_SAMPLES:,} samples)",
+            med(got4),
+            1.0,
+        )
     print("service vs raw driver (same page)")
-    for name, svc, drv in ratios(url, args.db):
+    for name, svc, drv in ratios(url):
         print(
             f"  {name:<24} list_page {svc * 1000:7.2f} ms  raw {drv * 1000:7.2f} ms  ratio {svc / drv:5.1f}x"
         )
