@@ -656,6 +656,11 @@ def main() -> None:
         default=200_000,
         help="with --pg --bulk: samples loaded through the import; the rest copied in SQL",
     )
+    parser.add_argument(
+        "--floor-url",
+        metavar="URL",
+        help="also measure this small database of the same shape (same run) and print ratios",
+    )
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
@@ -686,57 +691,96 @@ def main() -> None:
     print(f"database: {n_s:,} samples, {n_r:,} readouts ({where}, loaded by {how})")
     print(f"load average at start: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
 
-    def med(values: list[float]) -> float:
-        return statistics.median(values)
-
-    def line(what: str, seconds: float, target: float) -> None:
-        ok = "ok" if seconds < target else "SLOW"
-        load = Path("/proc/loadavg").read_text().split()[0]
-        print(
-            f"  {what:<46} {seconds * 1000:8.1f} ms   target < {target * 1000:.0f} ms  {ok:<4}"
-            f"  load {load}"
-        )
-
     instrument()
-    # Warm the OS page cache and Python imports once, as a user's second start would be.
-    asyncio.run(first_screen(url))
-    runs = [asyncio.run(first_screen(url)) for _ in range(args.repeat)]
-    print("first screen")
-    line("home shown (scan field ready)", med([r[0] for r in runs]), 1.0)
-    line("home work queues and recent activity shown", med([r[1] for r in runs]), 1.0)
-    line("home counts shown", med([r[2] for r in runs]), 1.0)
-    print("lists (first page; ] -> next page, median of 5 per run)")
-    for kind in ("subjects", "samples", "isolations", "readouts", "runs", "boxes"):
-        got = [asyncio.run(list_timings(url, kind)) for _ in range(args.repeat)]
-        line(f"{kind}: app start -> first page", med([g[0] for g in got]), 1.0)
-        line(f"{kind}: open list -> first page", med([g[1] for g in got]), 1.0)
-        nexts = [g[2] for g in got if g[2] is not None]
-        if nexts:
-            line(f"{kind}: next page (key -> page on screen)", med(nexts), 0.05)
-        if EDGE.get(kind) is not None:
-            line(f"{kind}: down at the last row -> next page", EDGE[kind] or 0.0, 0.05)
-        if HANDLER.get(kind) is not None:
-            line(f"{kind}: next page, key handler only", HANDLER[kind] or 0.0, 0.05)
-    print("search (Enter -> result shown)")
-    mid = f"S{n_s // 2:08d}"
-    got3 = [asyncio.run(search_timings(url, mid, mid[:6])) for _ in range(args.repeat)]
-    line(f"samples list: / {mid} opens the tube", med([g[0] for g in got3]), 0.1)
-    line(f"samples list: / {mid[:6]} (prefix)", med([g[1] for g in got3]), 0.1)
-    line(f"home: scan {mid} opens the tube", med([g[2] for g in got3]), 0.1)
-    line("  ... whole tube view filled (after / search)", med([g[3] for g in got3]), 0.1)
-    line("  ... whole tube view filled (after scan)", med([g[4] for g in got3]), 0.1)
-    if args.bulk:
-        got4 = [asyncio.run(subject_timing(url, BIG_SUBJECT)) for _ in range(args.repeat)]
-        line(
-            f"home: scan {BIG_SUBJECT} -> subject view ({BIG_SUBJECT_SAMPLES:,} samples)",
-            med(got4),
-            1.0,
-        )
+    floor = args.floor_url
+    n_floor = counts(floor)[0] if floor else 0
+    dbs = [(url, n_s)] + ([(floor, n_floor)] if floor else [])
+    results = measure(dbs, args.bulk, args.repeat)
+    got, base = results[0], (results[1] if floor else {})
+    if floor:
+        print(f"floor: the same steps on {floor} ({n_floor:,} samples), measured in the same run")
+    section = ""
+    for what, (seconds, target, part) in got.items():
+        if part != section:
+            print(part)
+            section = part
+        ok = "ok" if seconds < target else "SLOW"
+        text = f"  {what:<50} {seconds * 1000:8.1f} ms  target < {target * 1000:4.0f} ms  {ok:<4}"
+        if what in base:
+            text += f"  floor {base[what][0] * 1000:7.1f} ms  x{seconds / base[what][0]:5.2f}"
+        print(text)
+    print(f"load average at the end: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
     print("service vs raw driver (same page)")
     for name, svc, drv in ratios(url):
         print(
             f"  {name:<24} list_page {svc * 1000:7.2f} ms  raw {drv * 1000:7.2f} ms  ratio {svc / drv:5.1f}x"
         )
+
+
+def measure(
+    dbs: list[tuple[str, int]], bulk: bool, repeat: int
+) -> list[dict[str, tuple[float, float, str]]]:
+    """For each (url, samples): {what: (median seconds, target seconds, section)}. The
+    databases take turns run by run, so a change of the machine's load hits them alike."""
+    outs: list[dict[str, tuple[float, float, str]]] = [{} for _ in dbs]
+    med = statistics.median
+    part = ""
+
+    def each(fn: Any) -> list[list[Any]]:
+        got: list[list[Any]] = [[] for _ in dbs]
+        for _ in range(repeat):
+            for i, (url, n_s) in enumerate(dbs):
+                got[i].append(fn(i, url, n_s))
+        return got
+
+    def line(i: int, what: str, seconds: float, target: float) -> None:
+        outs[i][what] = (seconds, target, part)
+
+    # Warm the OS page cache and Python imports once, as a user's second start would be.
+    for url, _ in dbs:
+        asyncio.run(first_screen(url))
+    part = "first screen"
+    for i, runs in enumerate(each(lambda i, url, n: asyncio.run(first_screen(url)))):
+        line(i, "home shown (scan field ready)", med([r[0] for r in runs]), 1.0)
+        line(i, "home work queues and recent activity shown", med([r[1] for r in runs]), 1.0)
+        line(i, "home counts shown", med([r[2] for r in runs]), 1.0)
+    part = "lists (first page; ] -> next page, median of 5 per run)"
+    for kind in ("subjects", "samples", "isolations", "readouts", "runs", "boxes"):
+
+        def one(i: int, url: str, n: int, kind: str = kind) -> tuple[Any, ...]:
+            EDGE.pop(kind, None)
+            HANDLER.pop(kind, None)
+            got = asyncio.run(list_timings(url, kind))
+            return (*got, EDGE.get(kind), HANDLER.get(kind))
+
+        for i, got in enumerate(each(one)):
+            line(i, f"{kind}: app start -> first page", med([g[0] for g in got]), 1.0)
+            line(i, f"{kind}: open list -> first page", med([g[1] for g in got]), 1.0)
+            for k, what in (
+                (2, "next page (key -> page on screen)"),
+                (3, "down at the last row -> next page"),
+                (4, "next page, key handler only"),
+            ):
+                values = [g[k] for g in got if g[k] is not None]
+                if values:
+                    line(i, f"{kind}: {what}", med(values), 0.05)
+    part = "search (Enter -> result shown; the sample in the middle of the list)"
+
+    def search(i: int, url: str, n_s: int) -> tuple[float, ...]:
+        mid = f"S{n_s // 2:08d}"
+        return asyncio.run(search_timings(url, mid, mid[:6]))
+
+    for i, got3 in enumerate(each(search)):
+        line(i, "samples list: / SAMPLE-ID opens the tube", med([g[0] for g in got3]), 0.1)
+        line(i, "samples list: / its first 6 characters (prefix)", med([g[1] for g in got3]), 0.1)
+        line(i, "home: scan SAMPLE-ID opens the tube", med([g[2] for g in got3]), 0.1)
+        line(i, "  ... whole tube view filled (after / search)", med([g[3] for g in got3]), 0.1)
+        line(i, "  ... whole tube view filled (after scan)", med([g[4] for g in got3]), 0.1)
+    if bulk:
+        got4 = each(lambda i, url, n: asyncio.run(subject_timing(url, BIG_SUBJECT)))
+        for i, got in enumerate(got4):
+            line(i, f"home: scan {BIG_SUBJECT} -> subject view (2,000 samples)", med(got), 1.0)
+    return outs
 
 
 if __name__ == "__main__":
