@@ -297,6 +297,12 @@ class Sample(Base, Tracked):
             "post_centrifugation_delay_min IS NULL OR post_centrifugation_delay_min >= 0",
             name="post_delay",
         ),
+        # The samples list's sort orders, each with the id as tie-break, so a page of a
+        # million-tube list sorted by any of them is an index seek (docs/ui.md).
+        Index("ix_samples_biofluid_id", "biofluid", "id"),
+        Index("ix_samples_collected_at_id", "collected_at", "id"),
+        Index("ix_samples_status_id", "status", "id"),
+        Index("ix_samples_freeze_thaw_id", "freeze_thaw_count", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -106,6 +106,41 @@ def test_pages_past_the_first_use_a_keyset_condition_not_offset(lab: Lab) -> Non
     assert all(re.search(r"samples\.sample_code >", s) for s in pages[1:3])
 
 
+def test_a_sort_by_a_shared_value_pages_through_each_value_and_past_it(lab: Lab) -> None:
+    """Pages sorted by biofluid (many tubes per value) end inside a value and go on from
+    there: every tube once, in (biofluid, registration) order, both directions."""
+    with lab.write() as tx:
+        subjects.create_subject(tx, {"study": "EVS", "subject_id": "P01"})
+        for i in range(13):
+            samples.register_sample(
+                tx,
+                {
+                    "sample_id": f"B-{i:02d}",
+                    "biofluid": ("urine", "plasma", "serum")[i % 3],
+                    "collected_at": "2024-01-01 08:00",
+                    "study": "EVS",
+                    "subject_id": "P01",
+                    "visit": "baseline",
+                },
+            )
+    expected = sorted(
+        (f"B-{i:02d}" for i in range(13)),
+        key=lambda c: (("urine", "plasma", "serum")[int(c[2:]) % 3], c),
+    )
+    for descending, want in ((False, expected), (True, expected[::-1])):
+        seen: list[str] = []
+        after = None
+        with lab.read() as tx:
+            for _ in range(10):
+                q = ListQuery(limit=PAGE, sort="biofluid", descending=descending)
+                page = list_page(tx, "samples", q, after)
+                seen += [r.key for r in page.rows]
+                after = page.next_cursor
+                if after is None:
+                    break
+        assert seen == want
+
+
 @run_async
 async def test_moving_past_the_last_row_of_a_page_shows_the_next_page(sqlite_url: str) -> None:
     codes = _register(lab_for(sqlite_url), 2 * PAGE + 2)
