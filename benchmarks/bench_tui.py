@@ -575,6 +575,60 @@ async def subject_timing(url: str, key: str) -> float:
     return took
 
 
+def service_timings(url: str, n_s: int) -> list[tuple[str, float]]:
+    """The database part of each step, in process (median of 5, seconds): what the UI's
+    worker threads wait for, without Textual."""
+    from exolab.db.engine import Database
+    from exolab.services.context import Lab
+    from exolab.services.home import home_counts, work_queues
+    from exolab.services.lists import ListQuery, list_page
+    from exolab.services.lookup import resolve_id, search_ids
+    from exolab.tui.screens.sample import load_sample
+    from exolab.tui.screens.subject import load_subject
+
+    lab = Lab(Database(url), USER, check_schema=False)
+    mid = f"S{n_s // 2:08d}"
+    deep = [f"S{n_s * 7 // 10:08d}", n_s * 7 // 10]
+    out: list[tuple[str, float]] = []
+
+    def timed(name: str, fn: Any) -> Any:
+        times, result = [], None
+        for _ in range(5):
+            t = time.perf_counter()
+            with lab.read() as tx:
+                result = fn(tx)
+            times.append(time.perf_counter() - t)
+        out.append((name, statistics.median(times)))
+        return result
+
+    first = timed("samples page 1", lambda tx: list_page(tx, "samples"))
+    timed("samples page 2", lambda tx: list_page(tx, "samples", None, first.next_cursor))
+    timed("samples page at 70 %", lambda tx: list_page(tx, "samples", None, deep))
+    for sort in ("biofluid", "collected_at", "status", "freeze_thaw_count", "volume_ml"):
+        q = ListQuery(sort=sort)
+        page = timed(
+            f"samples sorted by {sort}, page 1", lambda tx, q=q: list_page(tx, "samples", q)
+        )
+        timed(
+            f"samples sorted by {sort}, page 2",
+            lambda tx, q=q, c=page.next_cursor: list_page(tx, "samples", q, c),
+        )
+    timed(
+        "samples prefix (6 characters)",
+        lambda tx: list_page(tx, "samples", ListQuery(search=mid[:6])),
+    )
+    timed("palette search_ids (6 characters)", lambda tx: search_ids(tx, mid[:6], 5))
+    timed("scan: resolve_id", lambda tx: resolve_id(tx, mid))
+    timed("scan: resolve_id of an unknown id", lambda tx: resolve_id(tx, "NO-SUCH-ID"))
+    timed("tube view read (load_sample)", lambda tx: load_sample(tx, mid))
+    timed("home counts", home_counts)
+    timed("home work queues", work_queues)
+    if n_s >= BIG_SUBJECT_SAMPLES:
+        timed(f"subject view read ({BIG_SUBJECT})", lambda tx: load_subject(tx, "BIG", BIG_SUBJECT))
+    lab.db.dispose()
+    return out
+
+
 def ratios(url: str) -> list[tuple[str, float, float]]:
     """lists.list_page vs the same page read with the bare driver (sqlite3 or psycopg;
     median of 7, seconds)."""
@@ -663,6 +717,9 @@ def main() -> None:
     )
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--database-only", action="store_true", help="only the services part (no UI)"
+    )
     args = parser.parse_args()
     if args.pg and not args.bulk:
         parser.error("--pg needs --bulk (the raw-SQL builder writes SQLite only)")
@@ -691,9 +748,12 @@ def main() -> None:
     print(f"database: {n_s:,} samples, {n_r:,} readouts ({where}, loaded by {how})")
     print(f"load average at start: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
 
-    instrument()
     floor = args.floor_url
     n_floor = counts(floor)[0] if floor else 0
+    if args.database_only:
+        show_services(url, n_s, floor, n_floor)
+        return
+    instrument()
     dbs = [(url, n_s)] + ([(floor, n_floor)] if floor else [])
     results = measure(dbs, args.bulk, args.repeat)
     got, base = results[0], (results[1] if floor else {})
@@ -710,6 +770,17 @@ def main() -> None:
             text += f"  floor {base[what][0] * 1000:7.1f} ms  x{seconds / base[what][0]:5.2f}"
         print(text)
     print(f"load average at the end: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
+    show_services(url, n_s, floor, n_floor)
+
+
+def show_services(url: str, n_s: int, floor: str | None, n_floor: int) -> None:
+    print("database part (services in process, median of 5)")
+    floor_db = dict(service_timings(floor, n_floor)) if floor else {}
+    for name, seconds in service_timings(url, n_s):
+        text = f"  {name:<50} {seconds * 1000:8.1f} ms"
+        if name in floor_db:
+            text += f"  floor {floor_db[name] * 1000:7.1f} ms  x{seconds / floor_db[name]:6.2f}"
+        print(text)
     print("service vs raw driver (same page)")
     for name, svc, drv in ratios(url):
         print(

@@ -166,6 +166,8 @@ class Subject(Base, Tracked):
     __tablename__ = "subjects"
     __table_args__ = (
         UniqueConstraint("study_id", "subject_code"),
+        # A subject's code scanned or typed without its study (docs/ui.md).
+        Index("ix_subjects_subject_code", "subject_code"),
         CheckConstraint(_in("sex", SEXES), name="sex"),
         CheckConstraint(
             "birth_year IS NULL OR birth_year BETWEEN 1880 AND 2100", name="birth_year"

@@ -1,9 +1,13 @@
-"""scale: indexes for the samples list's sort orders
+"""scale: indexes for the samples list's sort orders and a subject code without its study
 
 The samples list pages by keyset (``WHERE (sort, id) > cursor ORDER BY sort, id LIMIT n``).
 Sorted by biofluid, collection time, status or freeze-thaw count, a page of 1,000,000 tubes
 without an index on (column, id) sorts the whole table: 3-5 s per page on SQLite, first page
 and every next one. With these indexes each page is an index seek (docs/ui.md).
+
+A subject's code scanned or typed alone (``P0001``, not ``STUDY/P0001``), and every id that
+names nothing (the look-up tries subjects before runs and cell sources), read every subject:
+the unique key is (study, code). ``ix_subjects_subject_code`` makes it one probe.
 
 Revision ID: 0012_scale
 Revises: 0009_trust
@@ -19,18 +23,19 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 INDEXES = {
-    "ix_samples_biofluid_id": ["biofluid", "id"],
-    "ix_samples_collected_at_id": ["collected_at", "id"],
-    "ix_samples_status_id": ["status", "id"],
-    "ix_samples_freeze_thaw_id": ["freeze_thaw_count", "id"],
+    "ix_samples_biofluid_id": ("samples", ["biofluid", "id"]),
+    "ix_samples_collected_at_id": ("samples", ["collected_at", "id"]),
+    "ix_samples_status_id": ("samples", ["status", "id"]),
+    "ix_samples_freeze_thaw_id": ("samples", ["freeze_thaw_count", "id"]),
+    "ix_subjects_subject_code": ("subjects", ["subject_code"]),
 }
 
 
 def upgrade() -> None:
-    for name, columns in INDEXES.items():
-        op.create_index(name, "samples", columns)
+    for name, (table, columns) in INDEXES.items():
+        op.create_index(name, table, columns)
 
 
 def downgrade() -> None:
-    for name in INDEXES:
-        op.drop_index(name, table_name="samples")
+    for name, (table, _) in INDEXES.items():
+        op.drop_index(name, table_name=table)
