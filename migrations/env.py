@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from alembic import context
 from sqlalchemy import Connection, Engine
@@ -20,11 +21,20 @@ def _run(connection: Connection) -> None:
     if sqlite:
         # Table rebuilds (batch mode) must not cascade or fail on foreign keys mid-migration.
         connection.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
+    dialect = connection.dialect.name
+
+    def include_object(obj: Any, name: Any, type_: str, reflected: bool, compare_to: Any) -> bool:
+        """An index the models mark ``info={"only_on": DIALECT}`` exists on that database
+        only (exolab/db/models.py, ``_prefix_index``)."""
+        only_on = getattr(obj, "info", {}).get("only_on")
+        return only_on is None or only_on == dialect
+
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=sqlite,
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -9,6 +9,10 @@ A subject's code scanned or typed alone (``P0001``, not ``STUDY/P0001``), and ev
 names nothing (the look-up tries subjects before runs and cell sources), read every subject:
 the unique key is (study, code). ``ix_subjects_subject_code`` makes it one probe.
 
+PostgreSQL only: an id typed in part (``LIKE 'S00500%'``) cannot use a column's b-tree index
+under a collation other than C, so the list walked the whole id index in order (240 ms at a
+million samples). A ``text_pattern_ops`` index per id column makes it an index range (0.5 ms).
+
 Revision ID: 0012_scale
 Revises: 0009_trust
 """
@@ -30,12 +34,26 @@ INDEXES = {
     "ix_subjects_subject_code": ("subjects", ["subject_code"]),
 }
 
+PREFIX = {  # PostgreSQL only (models.py: _prefix_index)
+    "ix_samples_sample_code_prefix": ("samples", "sample_code"),
+    "ix_isolations_isolation_code_prefix": ("isolations", "isolation_code"),
+    "ix_subjects_subject_code_prefix": ("subjects", "subject_code"),
+    "ix_boxes_path_prefix": ("boxes", "path"),
+    "ix_assay_runs_run_code_prefix": ("assay_runs", "run_code"),
+}
+
 
 def upgrade() -> None:
     for name, (table, columns) in INDEXES.items():
         op.create_index(name, table, columns)
+    if op.get_bind().dialect.name == "postgresql":
+        for name, (table, column) in PREFIX.items():
+            op.create_index(name, table, [column], postgresql_ops={column: "text_pattern_ops"})
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for name, (table, _) in PREFIX.items():
+            op.drop_index(name, table_name=table)
     for name, (table, _) in INDEXES.items():
         op.drop_index(name, table_name=table)
