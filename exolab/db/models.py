@@ -320,6 +320,14 @@ class Sample(Base, Tracked):
         Index("ix_samples_collected_at_id", "collected_at", "id"),
         Index("ix_samples_status_id", "status", "id"),
         Index("ix_samples_freeze_thaw_id", "freeze_thaw_count", "id"),
+        # the volume sort's expression (a tube without a volume sorts first); an expression
+        # index is not reflected on SQLite, so it is left out of the schema comparison
+        Index(
+            "ix_samples_volume_sort",
+            text("coalesce(volume_ml, -1.0)"),
+            "id",
+            info={"compare": False},
+        ),
         _prefix_index("samples", "sample_code"),
     )
 

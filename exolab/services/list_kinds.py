@@ -12,6 +12,7 @@ from sqlalchemy import (
     ColumnElement,
     exists,
     func,
+    literal_column,
     or_,
     select,
 )
@@ -194,7 +195,8 @@ def _samples(tx: Tx, q: ListQuery) -> Spec:
             "sample_id": Sort(Sample.sample_code, True),
             "biofluid": Sort(Sample.biofluid, False),
             "collected_at": Sort(Sample.collected_at, False),
-            "volume_ml": Sort(func.coalesce(Sample.volume_ml, -1.0), False),
+            # the literal (not a bound -1.0) so the index on this expression serves it
+            "volume_ml": Sort(func.coalesce(Sample.volume_ml, literal_column("-1.0")), False),
             "freeze_thaw_count": Sort(Sample.freeze_thaw_count, False),
             "status": Sort(Sample.status, False),
             "registered": Sort(Sample.id, True),

@@ -19,6 +19,7 @@ Revises: 0009_trust
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012_scale"
@@ -46,6 +47,8 @@ PREFIX = {  # PostgreSQL only (models.py: _prefix_index)
 def upgrade() -> None:
     for name, (table, columns) in INDEXES.items():
         op.create_index(name, table, columns)
+    # the volume sort (``coalesce(volume_ml, -1.0)``: a tube without a volume first)
+    op.create_index("ix_samples_volume_sort", "samples", [sa.text("coalesce(volume_ml, -1.0)"), "id"])
     if op.get_bind().dialect.name == "postgresql":
         for name, (table, column) in PREFIX.items():
             op.create_index(name, table, [column], postgresql_ops={column: "text_pattern_ops"})
@@ -55,5 +58,6 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for name, (table, _) in PREFIX.items():
             op.drop_index(name, table_name=table)
+    op.drop_index("ix_samples_volume_sort", table_name="samples")
     for name, (table, _) in INDEXES.items():
         op.drop_index(name, table_name=table)

@@ -246,3 +246,31 @@ async def test_scanning_an_unknown_id_says_so_and_stays_home(small_url: str) -> 
         await pilot.press("enter")
         await settle(pilot)
         assert type(app.screen).__name__ == "SampleScreen"
+
+
+def test_the_volume_sort_pages_with_tubes_without_a_volume_first(lab: Lab) -> None:
+    volumes = ["2", None, "0.5", "2", None, "1", "0.5"]
+    with lab.write() as tx:
+        subjects.create_subject(tx, {"study": "EVS", "subject_id": "P01"})
+        for i, volume in enumerate(volumes):
+            row = {
+                "sample_id": f"V-{i}",
+                "biofluid": "plasma",
+                "collected_at": "2024-01-01 08:00",
+                "study": "EVS",
+                "subject_id": "P01",
+                "visit": "baseline",
+            }
+            if volume is not None:
+                row["volume_ml"] = volume
+            samples.register_sample(tx, row)
+    seen: list[str] = []
+    after = None
+    with lab.read() as tx:
+        for _ in range(10):
+            page = list_page(tx, "samples", ListQuery(limit=2, sort="volume_ml"), after)
+            seen += [r.key for r in page.rows]
+            after = page.next_cursor
+            if after is None:
+                break
+    assert seen == ["V-1", "V-4", "V-2", "V-6", "V-5", "V-0", "V-3"]
