@@ -89,6 +89,38 @@ QUEUE_WINDOW_SAMPLES = 100_000
 QUEUE_WINDOW_ISOLATIONS = 10_000
 
 
+def _over_freeze_thaw(tx: Tx, limit: int, n: int) -> list[tuple[str, int, str]]:
+    """Tubes in use thawed more than ``limit`` times among the latest QUEUE_WINDOW_SAMPLES,
+    newest first, at most ``n``: one index seek per freeze-thaw count above the limit
+    (``ix_samples_freeze_thaw_id``) instead of reading the whole window when none is over
+    (a fifth of a second at a million tubes)."""
+    top = tx.session.scalar(select(func.coalesce(func.max(Sample.id), 0)))
+    start = int(top or 0) - QUEUE_WINDOW_SAMPLES
+    found: list[tuple[int, str, int, str]] = []
+    value: int | None = limit
+    while True:
+        value = tx.session.scalar(
+            select(func.min(Sample.freeze_thaw_count)).where(Sample.freeze_thaw_count > value)
+        )
+        if value is None:
+            break
+        found += [
+            (r[0], r[1], r[2], r[3])
+            for r in tx.session.execute(
+                select(Sample.id, Sample.sample_code, Sample.freeze_thaw_count, Sample.status)
+                .where(
+                    Sample.freeze_thaw_count == value,
+                    Sample.id > start,
+                    Sample.status.in_(("available", "checked_out")),
+                )
+                .order_by(Sample.id.desc())
+                .limit(n)
+            )
+        ]
+    found.sort(key=lambda r: -r[0])
+    return [(code, ft, status) for _, code, ft, status in found[:n]]
+
+
 def work_queues(
     tx: Tx, *, freeze_thaw_limit: int = 3, low_volume_ml: float = 0.1, limit: int = 10
 ) -> WorkQueues:
@@ -118,16 +150,7 @@ def work_queues(
         .order_by(Isolation.id.desc())
         .limit(n)
     ).all()
-    thawed = tx.session.execute(
-        select(Sample.sample_code, Sample.freeze_thaw_count, Sample.status)
-        .where(
-            recent_sample,
-            Sample.freeze_thaw_count > freeze_thaw_limit,
-            Sample.status.in_(("available", "checked_out")),
-        )
-        .order_by(Sample.id.desc())
-        .limit(n)
-    ).all()
+    thawed = _over_freeze_thaw(tx, freeze_thaw_limit, n)
     low = tx.session.execute(
         select(Sample.sample_code, Sample.volume_ml)
         .where(
