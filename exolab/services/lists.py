@@ -98,9 +98,12 @@ def list_page(
             # index seeks on (sort, pk). One ``sort > v OR (sort = v AND pk > p)`` condition
             # makes SQLite walk every row of the cursor's value from its start (a third of a
             # million-tube list for a biofluid).
+            # (ordered by the id alone: the value is fixed, and SQLite does not see that an
+            # expression index's expression is when it is constrained by equality)
             same = spec.pk < pk if desc else spec.pk > pk
+            by_pk = spec.pk.desc() if desc else spec.pk.asc()
             result = list(
-                tx.session.execute(sel.where(sort.expr == value, same).order_by(*order).limit(n))
+                tx.session.execute(sel.where(sort.expr == value, same).order_by(by_pk).limit(n))
             )
         if len(result) < n:
             rest = sel.where(beyond).order_by(*order).limit(n - len(result))
