@@ -503,8 +503,8 @@ RAW_ORDER = (
 def bench_compare(url: str) -> tuple[float, float]:
     """compare_methods GPC1 and the compare view's analyte choices, medians of 3."""
     from exolab.db.engine import Database
-    from exolab.services.browse import compare_choices
     from exolab.services.context import Lab
+    from exolab.services.picker_choices import compare_choices
     from exolab.services.queries import compare_methods
 
     lab = Lab(Database(url), "bench")

@@ -17,6 +17,11 @@ config = context.config
 target_metadata = Base.metadata
 
 
+# Expression indexes: not reflected on SQLite, so the models' copy (``info={"compare": False}``)
+# and the database's are both left out of the comparison.
+NOT_COMPARED = {"ix_samples_volume_sort"}
+
+
 def _run(connection: Connection) -> None:
     sqlite = connection.dialect.name == "sqlite"
     if sqlite:
@@ -28,13 +33,21 @@ def _run(connection: Connection) -> None:
     # Asked only when a comparison runs: a query here, before configure(), would open a
     # transaction that Alembic then takes for the caller's and never commits.
     by_triggers: list[set[str]] = []
+    dialect = connection.dialect.name
 
-    def include_object(obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:
-        if type_ != "foreign_key_constraint":
-            return True
-        if not by_triggers:
-            by_triggers.append(pg_fk.enforced_by_triggers(connection))
-        return name not in by_triggers[0]
+    def include_object(obj: Any, name: Any, type_: str, reflected: bool, compare_to: Any) -> bool:
+        """Foreign keys enforced by triggers are not compared (above). An index the models
+        mark ``info={"only_on": DIALECT}`` exists on that database only (exolab/db/models.py,
+        ``_prefix_index``); expression indexes are not compared."""
+        if type_ == "foreign_key_constraint":
+            if not by_triggers:
+                by_triggers.append(pg_fk.enforced_by_triggers(connection))
+            return name not in by_triggers[0]
+        info = getattr(obj, "info", {})
+        if type_ == "index" and (info.get("compare") is False or name in NOT_COMPARED):
+            return False
+        only_on = info.get("only_on")
+        return only_on is None or only_on == dialect
 
     context.configure(
         connection=connection,

@@ -59,7 +59,8 @@ def test_core_modules_do_not_import_textual() -> None:
     code = (
         "import sys, exolab.services.samples, exolab.services.readouts, exolab.domain.schemas, "
         "exolab.db.models, exolab.io.importer, exolab.io.export, exolab.services.queries, "
-        "exolab.services.standards, exolab.services.browse; "
+        "exolab.services.standards, exolab.services.lists, exolab.services.home, "
+        "exolab.services.lookup; "
         "print(any(m.startswith('textual') for m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -162,10 +162,26 @@ class Study(Base, Tracked):
     description: Mapped[str | None] = mapped_column(Text)
 
 
+def _prefix_index(table: str, column: str) -> Index:
+    """PostgreSQL only: an id typed in part (``column LIKE 'prefix%'``) as an index range under
+    any collation; SQLite answers it from the column's own index (docs/ui.md). ``only_on``
+    keeps it out of the comparison of models and schema on other databases (migrations/env.py).
+    """
+    return Index(
+        f"ix_{table}_{column}_prefix",
+        column,
+        postgresql_ops={column: "text_pattern_ops"},
+        info={"only_on": "postgresql"},
+    )
+
+
 class Subject(Base, Tracked):
     __tablename__ = "subjects"
     __table_args__ = (
         UniqueConstraint("study_id", "subject_code"),
+        # A subject's code scanned or typed without its study (docs/ui.md).
+        Index("ix_subjects_subject_code", "subject_code"),
+        _prefix_index("subjects", "subject_code"),
         CheckConstraint(_in("sex", SEXES), name="sex"),
         CheckConstraint(
             "birth_year IS NULL OR birth_year BETWEEN 1880 AND 2100", name="birth_year"
@@ -260,6 +276,7 @@ class Box(Base):
     __tablename__ = "boxes"
     __table_args__ = (
         UniqueConstraint("rack_id", "code"),
+        _prefix_index("boxes", "path"),
         CheckConstraint(
             "n_rows >= 0 AND n_rows <= 26 AND n_cols >= 0 AND n_cols <= 99", name="geometry"
         ),
@@ -297,6 +314,21 @@ class Sample(Base, Tracked):
             "post_centrifugation_delay_min IS NULL OR post_centrifugation_delay_min >= 0",
             name="post_delay",
         ),
+        # The samples list's sort orders, each with the id as tie-break, so a page of a
+        # million-tube list sorted by any of them is an index seek (docs/ui.md).
+        Index("ix_samples_biofluid_id", "biofluid", "id"),
+        Index("ix_samples_collected_at_id", "collected_at", "id"),
+        Index("ix_samples_status_id", "status", "id"),
+        Index("ix_samples_freeze_thaw_id", "freeze_thaw_count", "id"),
+        # the volume sort's expression (a tube without a volume sorts first); an expression
+        # index is not reflected on SQLite, so it is left out of the schema comparison
+        Index(
+            "ix_samples_volume_sort",
+            text("coalesce(volume_ml, -1.0)"),
+            "id",
+            info={"compare": False},
+        ),
+        _prefix_index("samples", "sample_code"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -345,6 +377,7 @@ class Isolation(Base, Tracked):
 
     __tablename__ = "isolations"
     __table_args__ = (
+        _prefix_index("isolations", "isolation_code"),
         CheckConstraint("input_volume_ml > 0", name="input_volume"),
         CheckConstraint("final_volume_ul IS NULL OR final_volume_ul > 0", name="final_volume"),
     )
@@ -401,6 +434,7 @@ class AssayRun(Base):
     """An assay run / plate / batch; readouts name it by run_code."""
 
     __tablename__ = "assay_runs"
+    __table_args__ = (_prefix_index("assay_runs", "run_code"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_code: Mapped[str] = mapped_column(String(CODE), unique=True)

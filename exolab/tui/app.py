@@ -296,7 +296,7 @@ class ExolabApp(App[int]):
         elif kind == "run":
             screen = ReadoutGridScreen(run=key)
         elif kind == "cell_source":
-            from exolab.services.browse import ListQuery
+            from exolab.services.lists import ListQuery
             from exolab.tui.screens.lists import ListScreen
 
             screen = ListScreen("samples", ListQuery(search=None), title=f"Samples of {key}")
@@ -415,7 +415,7 @@ class ExolabApp(App[int]):
 
     def lookup_ids(self, text: str) -> tuple[Any, list[Any]]:
         """Runs in a thread (palette): the record with exactly this id, and id prefix matches."""
-        from exolab.services.browse import resolve_id, search_ids
+        from exolab.services.lookup import resolve_id, search_ids
 
         with self.lab.read() as tx:
             return resolve_id(tx, text), search_ids(tx, text, limit=5)

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from exolab.db.engine import Database
-from exolab.services.browse import ListQuery, list_page
 from exolab.services.context import Lab
 from exolab.services.errors import NotFound
+from exolab.services.lists import ListQuery, list_page
 from exolab.services.readouts import record_readout, update_analyte
 from tests.queries.cli import import_files, run
 

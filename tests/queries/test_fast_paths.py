@@ -114,7 +114,7 @@ def test_compare_choices_from_the_set_summary(loaded: tuple[Lab, data.Cohort]) -
     """The compare view offers the analytes with numeric results on isolations, most
     replicate sets first (computed here from the generated readouts)."""
     from exolab.domain.markers import normalize_analyte_code
-    from exolab.services.browse import compare_choices
+    from exolab.services.picker_choices import compare_choices
 
     lab, c = loaded
     sets: dict[str, set[tuple[Any, ...]]] = {}

@@ -14,9 +14,9 @@ import pytest
 
 from exolab.db.engine import Database
 from exolab.domain.visits import visit_day
-from exolab.services.browse import subject_visits
 from exolab.services.context import Lab
 from exolab.services.queries import cohort_summary
+from exolab.services.subject_view import subject_visits
 from tests.queries.cli import import_files, run
 
 SUBJECTS = "study,subject_id\nVD,A\nVD,B\n"

@@ -130,7 +130,7 @@ def test_isolations_take_their_volume_and_never_go_below_zero(lab: Lab) -> None:
         isolations.record_isolation(tx, iso("ISO-1", "S-1-A1"))
     assert sample(lab, "S-1-A1").volume_ml == 0
     with lab.read() as tx:  # the emptied tube shows in the low-volume queue
-        from exolab.services.browse import work_queues
+        from exolab.services.home import work_queues
 
         assert [q.key for q in work_queues(tx).low_volume] == ["S-1-A1"]
     with (

@@ -14,8 +14,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Header, Label, Select, Static
 from textual_plotext import PlotextPlot
 
-from exolab.services.browse import AnalyteChoices, cohort_choices
 from exolab.services.context import Tx
+from exolab.services.picker_choices import AnalyteChoices, cohort_choices
 from exolab.services.queries import CohortRow, cohort_summary
 from exolab.tui.screens.analysis import ALL_STUDIES, AnalysisScreen, num
 from exolab.tui.screens.base import focus_now

@@ -11,8 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Header, Label, Select, Static
 from textual_plotext import PlotextPlot
 
-from exolab.services.browse import AnalyteChoices, compare_choices
 from exolab.services.context import Tx
+from exolab.services.picker_choices import AnalyteChoices, compare_choices
 from exolab.services.queries import MethodPair, compare_methods
 from exolab.tui.screens.analysis import ALL_STUDIES, AnalysisScreen, num
 from exolab.tui.screens.base import focus_now

@@ -11,22 +11,16 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Header, Input, Label, Static
 
 from exolab.services.audit import AuditRow, list_events
-from exolab.services.browse import (
-    HomeCounts,
-    Resolved,
-    WorkQueues,
-    home_counts,
-    resolve_id,
-    work_queues,
-)
 from exolab.services.context import Tx
+from exolab.services.home import HomeCounts, WorkQueues, home_counts, work_queues
+from exolab.services.lookup import Resolved, resolve_id
 from exolab.tui.screens.base import BaseScreen, focus_now
 from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.row_table import RowTable
 
 ACTIVITY_COLUMNS = ["When (UTC)", "User", "Action", "Record", "Reason"]
 QUEUE_COLUMNS = ["Queue", "Id", "Detail"]
-QUEUE_TITLES = {  # over the latest records (services.browse.QUEUE_WINDOW_*)
+QUEUE_TITLES = {  # over the latest records (services.home.QUEUE_WINDOW_*)
     "no_isolation": "No isolation yet",
     "no_characterisation": "Isolation not characterised",
     "over_freeze_thaw": "Over freeze-thaw limit",
@@ -197,7 +191,7 @@ class HomeScreen(BaseScreen):
         if kind in ("sample", "isolation") and ident:
             self.lab_app.open_record(kind, ident)
         elif ident == "more":
-            from exolab.services.browse import ListQuery
+            from exolab.services.lists import ListQuery
             from exolab.tui.screens.lists import ListScreen
 
             target = "isolations" if kind == "no_characterisation" else "samples"

@@ -15,8 +15,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Header, Input, Label, Static
 
-from exolab.services.browse import ListQuery, Page, Resolved, RowOut, list_page, resolve_id
 from exolab.services.context import Tx
+from exolab.services.lists import ListQuery, Page, RowOut, list_page
+from exolab.services.lookup import Resolved, resolve_id
 from exolab.tui.list_kinds import LIST_KINDS
 from exolab.tui.screens.base import BaseScreen, focus_now
 from exolab.tui.text import esc
@@ -288,7 +289,7 @@ class ListScreen(BaseScreen):
     def action_sort(self) -> None:
         if self.page is None:
             return
-        from exolab.services.browse import sort_keys
+        from exolab.services.lists import sort_keys
 
         def cycle(keys: list[str]) -> None:
             current = self.page.sort if self.page else keys[0]

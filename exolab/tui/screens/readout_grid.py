@@ -22,9 +22,10 @@ from textual.widgets import Header, Input, Label, Select, Static
 
 from exolab.domain import vocab
 from exolab.domain.schemas import ReadoutIn
-from exolab.services.browse import Resolved, RunCell, RunOut, get_run, resolve_id, run_readouts
 from exolab.services.context import Tx
+from exolab.services.lookup import Resolved, resolve_id
 from exolab.services.readouts import ReadoutOut, record_readouts
+from exolab.services.run_view import RunCell, RunOut, get_run, run_readouts
 from exolab.tui.screens.base import BaseScreen, focus_now, plural
 from exolab.tui.text import options
 from exolab.tui.widgets.footer import KeyFooter

@@ -14,9 +14,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Header, Label, Select, Static
 from textual_plotext import PlotextPlot
 
-from exolab.services.browse import VisitRow, subject_filters, subject_visits
 from exolab.services.context import Tx
 from exolab.services.queries import TrajectoryPoint, trajectory_for_subject
+from exolab.services.subject_view import VisitRow, subject_filters, subject_visits
 from exolab.services.subjects import SubjectOut, get_subject
 from exolab.tui.screens.base import BaseScreen, focus_now, plural
 from exolab.tui.text import PlainTable, esc, options

@@ -16,8 +16,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Checkbox, DataTable, Header, Input, Label, Select, Static
 
-from exolab.services.browse import BatchOut, import_batches
 from exolab.services.errors import ExolabError
+from exolab.services.recent_batches import BatchOut, import_batches
 from exolab.tui.screens.base import BaseScreen, focus_now
 from exolab.tui.text import PlainTable, esc
 from exolab.tui.widgets.footer import KeyFooter

@@ -1,0 +1,134 @@
+"""Ids typed or scanned: the one record an id names (:func:`resolve_id`) and the records whose
+id starts with a prefix (:func:`search_ids`, for the command palette).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+from sqlalchemy import (
+    select,
+)
+
+from exolab.db.models import (
+    AssayRun,
+    Box,
+    CellSource,
+    Isolation,
+    Sample,
+    Study,
+    Subject,
+)
+from exolab.services.context import Tx
+from exolab.services.prefix import starts_with
+
+
+class Resolved(BaseModel):
+    kind: str  # subject, sample, isolation, box, run, cell_source
+    key: str  # what the matching view opens: sample id, STUDY/SUBJECT, box path, ...
+    label: str
+
+
+def resolve_id(tx: Tx, text: str) -> Resolved | None:
+    """The record an id names: a sample, isolation, subject (``SUBJ`` or ``STUDY/SUBJ``),
+    box (``F/R/B``) or a tube position (``F/R/B/A1``), an assay run or a cell source."""
+    t = text.strip()
+    if not t:
+        return None
+    code = tx.session.execute(
+        select(Sample.sample_code, Sample.biofluid).where(Sample.sample_code == t)
+    ).first()
+    if code:
+        return Resolved(kind="sample", key=code[0], label=f"sample {code[0]} ({code[1]})")
+    iso = tx.session.execute(
+        select(Isolation.isolation_code, Isolation.method).where(Isolation.isolation_code == t)
+    ).first()
+    if iso:
+        return Resolved(kind="isolation", key=iso[0], label=f"isolation {iso[0]} ({iso[1]})")
+    if "/" in t:
+        parts = [p.strip() for p in t.split("/")]
+        if len(parts) == 2:
+            subj = tx.session.execute(
+                select(Study.code, Subject.subject_code)
+                .join(Study, Study.id == Subject.study_id)
+                .where(Study.code == parts[0], Subject.subject_code == parts[1])
+            ).first()
+            if subj:
+                return Resolved(
+                    kind="subject", key=f"{subj[0]}/{subj[1]}", label=f"subject {subj[0]}/{subj[1]}"
+                )
+        if len(parts) == 3:
+            box = tx.session.scalar(select(Box.path).where(Box.path == "/".join(parts)))
+            if box:
+                return Resolved(kind="box", key=box, label=f"box {box}")
+        if len(parts) == 4:
+            box_path = "/".join(parts[:3])
+            tube = tx.session.scalar(
+                select(Sample.sample_code)
+                .join(Box, Box.id == Sample.box_id)
+                .where(Box.path == box_path, Sample.position == parts[3].upper())
+            )
+            if tube:
+                return Resolved(kind="sample", key=tube, label=f"sample {tube} at {t}")
+            box = tx.session.scalar(select(Box.path).where(Box.path == box_path))
+            if box:
+                return Resolved(kind="box", key=box, label=f"box {box} (position {parts[3]} free)")
+    subjects = tx.session.execute(
+        select(Study.code, Subject.subject_code)
+        .join(Study, Study.id == Subject.study_id)
+        .where(Subject.subject_code == t)
+        .limit(2)
+    ).all()
+    if len(subjects) == 1:
+        s = subjects[0]
+        return Resolved(kind="subject", key=f"{s[0]}/{s[1]}", label=f"subject {s[0]}/{s[1]}")
+    run = tx.session.scalar(select(AssayRun.run_code).where(AssayRun.run_code == t))
+    if run:
+        return Resolved(kind="run", key=run, label=f"run {run}")
+    cell = tx.session.scalar(select(CellSource.code).where(CellSource.code == t))
+    if cell:
+        return Resolved(kind="cell_source", key=cell, label=f"cell source {cell}")
+    if t != t.upper():
+        return resolve_id(tx, t.upper())
+    return None
+
+
+def search_ids(tx: Tx, prefix: str, limit: int = 8) -> list[Resolved]:
+    """Records whose id starts with ``prefix``, a few of each kind (for the command palette)."""
+    p = prefix.strip()
+    if not p:
+        return []
+    out: list[Resolved] = []
+    for code, biofluid in tx.session.execute(
+        select(Sample.sample_code, Sample.biofluid)
+        .where(starts_with(tx, Sample.sample_code, p))
+        .order_by(Sample.sample_code)
+        .limit(limit)
+    ):
+        out.append(Resolved(kind="sample", key=code, label=f"sample {code} ({biofluid})"))
+    for code, method in tx.session.execute(
+        select(Isolation.isolation_code, Isolation.method)
+        .where(starts_with(tx, Isolation.isolation_code, p))
+        .order_by(Isolation.isolation_code)
+        .limit(limit)
+    ):
+        out.append(Resolved(kind="isolation", key=code, label=f"isolation {code} ({method})"))
+    for study, code in tx.session.execute(
+        select(Study.code, Subject.subject_code)
+        .join(Study, Study.id == Subject.study_id)
+        .where(starts_with(tx, Subject.subject_code, p))
+        .order_by(Subject.subject_code)
+        .limit(limit)
+    ):
+        out.append(Resolved(kind="subject", key=f"{study}/{code}", label=f"subject {study}/{code}"))
+    for path in tx.session.scalars(
+        select(Box.path).where(starts_with(tx, Box.path, p)).order_by(Box.path).limit(limit)
+    ):
+        out.append(Resolved(kind="box", key=path, label=f"box {path}"))
+    for code in tx.session.scalars(
+        select(AssayRun.run_code)
+        .where(starts_with(tx, AssayRun.run_code, p))
+        .order_by(AssayRun.run_code)
+        .limit(limit)
+    ):
+        out.append(Resolved(kind="run", key=code, label=f"run {code}"))
+    return out
