@@ -18,6 +18,7 @@ from exolab.db import migrate, pg_fk
 from exolab.db.base import utcnow
 from exolab.db.engine import Database
 from exolab.db.models import Analyte, ImportBatch, Readout, Sample
+from exolab.db.raw import SCHEMA_HEAD
 from exolab.io.importer import undo_batch
 from exolab.services import downgrade as downgrade_service
 from exolab.services import readouts as readout_service
@@ -470,7 +471,7 @@ def test_migration_down_restores_the_foreign_keys_and_refuses_orphans(
         downgrade_service.downgrade(Lab(Database(pg.db.url), "tester"), "0009_trust")
     assert str(exc.value).startswith("cannot downgrade the schema to 0009_trust: cannot restore")
     assert "Nothing was changed" in str(exc.value)
-    assert migrate.current_revision(engine) == "0011_pg_fk"
+    assert migrate.current_revision(engine) == SCHEMA_HEAD  # (nothing changed: still the head)
     assert constraints() == set() and enforced() == every
 
 
