@@ -65,7 +65,7 @@ def make_file(path: Path, rows: int, seed: int = 1) -> None:
                         [
                             f"ISO-{i:07d}", "", analyte, value, "pg/mL", "elisa",
                             f"RUN-{i % 500:04d}", run_day.isoformat(), rep, "0.5", "", "",
-                            "", "", "", "Reader-1", "pass", "", "", "",
+                            "", "", "", "Reader-1", "pass", "",
                         ]
                         + [""] * (len(COLUMNS) - 18)  # well, dilution_factor, ...: empty
                     )  # fmt: skip
