@@ -364,7 +364,7 @@ def test_compare_methods_command_on_the_driver(
     outputs = []
     for extra in ([], ["--pairs"], ["--study", STUDY]):
         argv = ["--db", lab.db.url, "compare-methods", "GPC1", *extra, "--format", fmt]
-        _read, direct, service = both_paths(capsys, monkeypatch, argv)
+        direct, service = both_paths(capsys, monkeypatch, argv)
         assert direct[0] == 0 and service[0] == 0, direct[2] + service[2]
         assert direct[1] == service[1]
         outputs.append(direct[1])

@@ -9,9 +9,9 @@ import pytest
 
 from exolab.services import batches, setup
 from exolab.services.audit import list_events
-from exolab.services.browse import import_batches
 from exolab.services.context import Lab
 from exolab.services.errors import Conflict, NotFound
+from exolab.services.recent_batches import import_batches
 from exolab.services.undo import undo_batch
 from tests.conftest import TEST_ADMIN
 
