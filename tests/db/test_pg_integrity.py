@@ -34,6 +34,10 @@ P001-V1,CD63,12.5,pg/mL,elisa,R1,2024-03-05,1
 P001-V2,CD63,20,pg/mL,elisa,R1,2024-03-05,1
 """
 
+# The triggers exist on PostgreSQL only (SQLite keeps its foreign keys): these tests run there
+# alone rather than being skipped on SQLite.
+PG_ONLY = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+
 
 def _ids(lab: Lab) -> dict[str, int]:
     with lab.read() as tx:
@@ -182,9 +186,8 @@ def test_changing_keys_is_checked(lab: Lab, tmp_path: Path) -> None:
     _no_orphans(lab)
 
 
+@PG_ONLY
 def test_emptying_a_referenced_table_is_refused(lab: Lab, tmp_path: Path) -> None:
-    if lab.db.dialect != "postgresql":
-        pytest.skip("TRUNCATE is PostgreSQL's")
     base_cohort(lab, tmp_path, readouts=True)
     with pytest.raises(Conflict, match="cannot empty analytes"), lab.write() as tx:
         tx.session.execute(text("TRUNCATE analytes CASCADE"))
@@ -234,8 +237,8 @@ def test_per_record_writes_undo_and_deletes_work(lab: Lab, tmp_path: Path) -> No
 
 @pytest.fixture
 def pg(lab: Lab) -> Lab:
-    if lab.db.dialect != "postgresql":
-        pytest.skip("the triggers exist on PostgreSQL only; SQLite keeps its foreign keys")
+    """The test's database, on PostgreSQL: the tests asking for it are PG_ONLY."""
+    assert lab.db.dialect == "postgresql"
     return lab
 
 
@@ -299,6 +302,7 @@ def _cohort_without_isolations(lab: Lab, tmp_path: Path) -> dict[str, int]:
     return _ids(lab)
 
 
+@PG_ONLY
 def test_insert_first_then_concurrent_delete_loses(
     pg: Lab, raw: Callable[[], Any], tmp_path: Path
 ) -> None:
@@ -324,6 +328,7 @@ def test_insert_first_then_concurrent_delete_loses(
     _no_orphans(pg)
 
 
+@PG_ONLY
 def test_delete_first_then_concurrent_insert_loses(
     pg: Lab, raw: Callable[[], Any], tmp_path: Path
 ) -> None:
@@ -350,6 +355,7 @@ def test_delete_first_then_concurrent_insert_loses(
     _no_orphans(pg)
 
 
+@PG_ONLY
 def test_delete_rolled_back_lets_the_waiting_insert_through(
     pg: Lab, raw: Callable[[], Any], tmp_path: Path
 ) -> None:
@@ -370,6 +376,7 @@ def test_delete_rolled_back_lets_the_waiting_insert_through(
     assert counts(pg) == (2, 3, 3)
 
 
+@PG_ONLY
 def test_repeatable_read_may_not_remove_referenced_rows(
     pg: Lab, raw: Callable[[], Any], tmp_path: Path
 ) -> None:
@@ -389,6 +396,7 @@ def test_repeatable_read_may_not_remove_referenced_rows(
     _no_orphans(pg)
 
 
+@PG_ONLY
 def test_a_technician_login_is_checked_too(pg: Lab, raw: Callable[[], Any], tmp_path: Path) -> None:
     """The triggers run as the owner of the tables: a technician, who may not lock analytes,
     still inserts readouts, and still cannot insert an orphan."""
@@ -406,6 +414,7 @@ def test_a_technician_login_is_checked_too(pg: Lab, raw: Callable[[], Any], tmp_
     assert counts(pg)[2] == 3
 
 
+@PG_ONLY
 def test_copy_into_readouts_is_checked(pg: Lab, raw: Callable[[], Any], tmp_path: Path) -> None:
     import psycopg
 
@@ -428,6 +437,7 @@ def test_copy_into_readouts_is_checked(pg: Lab, raw: Callable[[], Any], tmp_path
     assert counts(pg)[2] == 2
 
 
+@PG_ONLY
 def test_migration_down_restores_the_foreign_keys_and_refuses_orphans(
     pg: Lab, raw: Callable[[], Any], tmp_path: Path
 ) -> None:
@@ -475,6 +485,7 @@ def test_migration_down_restores_the_foreign_keys_and_refuses_orphans(
     assert constraints() == set() and enforced() == every
 
 
+@PG_ONLY
 def test_db_check_reports_a_disabled_trigger(pg: Lab, tmp_path: Path) -> None:
     with pg.db.write_engine.begin() as c:
         c.execute(text("ALTER TABLE samples DISABLE TRIGGER exolab_fk_samples_delete"))
@@ -482,6 +493,7 @@ def test_db_check_reports_a_disabled_trigger(pg: Lab, tmp_path: Path) -> None:
     assert any("references to samples are not enforced" in p for p in problems)
 
 
+@PG_ONLY
 def test_backup_restored_into_an_empty_database_keeps_the_triggers(
     pg: Lab, empty_db_url: str, tmp_path: Path
 ) -> None:

@@ -75,13 +75,12 @@ def test_cohort_driver_path_equals_service_path(
     assert rc == 1 and "no analyte NOPE" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # a SQLite file's mode
 def test_both_paths_warn_about_a_database_file_others_can_read(
     clinical: str,  # noqa: F811
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if not clinical.startswith("sqlite:///"):
-        pytest.skip("a SQLite file's mode")
     path = Path(clinical[len("sqlite:///") :])
     for mode, warned in ((0o644, True), (0o600, False)):
         path.chmod(mode)
