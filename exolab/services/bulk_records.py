@@ -509,6 +509,29 @@ class _Loader:
 
     # -- the rules, row by row ----------------------------------------------------------------
 
+    def created(
+        self,
+        row: dict[str, Any],
+        entity: str,
+        key: str,
+        times: tuple[str, ...],
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """Stamp ``row`` as created by this batch, queue it and its ``create`` event (as the
+        per-record services write it: ``times`` as ISO text, plus ``extra``)."""
+        row.update(
+            batch_id=self.batch_id,
+            version=1,
+            created_at=self.now,
+            created_by=self.user,
+            updated_at=None,
+        )
+        new = row | {k: _iso(row[k]) for k in times}
+        if extra:
+            new |= extra
+        self.events.append(("create", entity, key, None, new, None, self.batch_id))
+        self.rows.append(row)
+
     def take(self, tube: _Tube, taken: lifecycle.VolumeTaken | None) -> None:
         """Apply a volume taken (after the row passed every rule) and record its event."""
         if taken is None:
@@ -615,26 +638,10 @@ class _Loader:
             "freeze_thaw_count": tube.freeze_thaw,
             "status": tube.status,
             "notes": s.notes,
-            "batch_id": self.batch_id,
-            "version": 1,
-            "created_at": self.now,
-            "created_by": self.user,
-            "updated_at": None,
             **tube.values,
         }
-        self.events.append(
-            (
-                "create",
-                "sample",
-                s.sample_id,
-                None,
-                row | {k: _iso(row[k]) for k in SAMPLE_TIMES},
-                None,
-                self.batch_id,
-            )
-        )
-        row["_at"] = len(self.rows)
-        self.rows.append(row)
+        self.created(row, "sample", s.sample_id, SAMPLE_TIMES)
+        row["_at"] = len(self.rows) - 1
         self.tubes[s.sample_id] = _Tube(row, row)
 
     def box(self, s: SampleIn) -> _Box:
@@ -718,25 +725,9 @@ class _Loader:
         row: dict[str, Any] = {
             "id": pk,
             "sample_id": tube.id,
-            "batch_id": self.batch_id,
-            "version": 1,
-            "created_at": self.now,
-            "created_by": self.user,
-            "updated_at": None,
             **isolation_rules.isolation_columns(d),
         }
-        self.events.append(
-            (
-                "create",
-                "isolation",
-                d.isolation_id,
-                None,
-                row | {k: _iso(row[k]) for k in ISOLATION_TIMES} | {"steps": steps},
-                None,
-                self.batch_id,
-            )
-        )
-        self.rows.append(row)
+        self.created(row, "isolation", d.isolation_id, ISOLATION_TIMES, {"steps": steps})
         for i, step in enumerate(steps, start=1):
             self.steps.append(
                 {
@@ -761,24 +752,8 @@ class _Loader:
             "study_id": study_pk,
             "subject_code": m.subject_id,
             **subject_rules.subject_columns(m),
-            "batch_id": self.batch_id,
-            "version": 1,
-            "created_at": self.now,
-            "created_by": self.user,
-            "updated_at": None,
         }
-        self.events.append(
-            (
-                "create",
-                "subject",
-                f"{m.study}/{m.subject_id}",
-                None,
-                row | {k: _iso(row[k]) for k in ("enrolled_on", "created_at")},
-                None,
-                self.batch_id,
-            )
-        )
-        self.rows.append(row)
+        self.created(row, "subject", f"{m.study}/{m.subject_id}", ("enrolled_on", "created_at"))
 
     def new_cell_source(self, m: CellSourceIn) -> None:
         """As ``cell_sources.create_cell_source``."""
@@ -786,24 +761,8 @@ class _Loader:
             "id": self.cell_ids.take(),
             "code": m.cell_source_id,
             **cell_source_rules.cell_source_columns(m),
-            "batch_id": self.batch_id,
-            "version": 1,
-            "created_at": self.now,
-            "created_by": self.user,
-            "updated_at": None,
         }
-        self.events.append(
-            (
-                "create",
-                "cell_source",
-                m.cell_source_id,
-                None,
-                row | {k: _iso(row[k]) for k in ("mycoplasma_tested_on", "created_at")},
-                None,
-                self.batch_id,
-            )
-        )
-        self.rows.append(row)
+        self.created(row, "cell_source", m.cell_source_id, ("mycoplasma_tested_on", "created_at"))
 
     def steps_of(self, d: IsolationIn) -> list[dict[str, Any]]:
         """``IsolationIn.steps()`` as stored, remembered per distinct method chain and
