@@ -76,7 +76,3 @@ class AnalysisScreen(BaseScreen):
         select = self.query_one(f"#pick-{which}", Select)
         focus_now(select)
         select.expanded = True
-
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual.screen import Screen
+from textual.widgets import Static
 from textual.worker import Worker
 
 from exolab.services.context import Tx
@@ -36,6 +37,21 @@ class BaseScreen(GuardedPump, Screen[Any]):
     @property
     def lab_app(self) -> ExolabApp:
         return self.app  # type: ignore[return-value]
+
+    def action_back(self) -> None:
+        """Back to the screen below (the home screen stays). Screens where escape first leaves
+        a field or a search define their own."""
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+
+    @staticmethod
+    def show_banner(banner: Static, text: str, cls: str) -> None:
+        """Put ``text`` in a status banner with one state class (``-wrong``, ``-ok``,
+        ``-done``; empty: none)."""
+        banner.update(text)
+        banner.remove_class("-wrong", "-ok", "-done")
+        if cls:
+            banner.add_class(cls)
 
     def db(
         self,

@@ -328,7 +328,3 @@ class InstrumentImportScreen(BaseScreen):
             group="instrument-apply",
             on_error=self._failed,
         )
-
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()

@@ -135,7 +135,3 @@ class InstrumentRunsScreen(BaseScreen):
         if self.runs:
             self.index = (self.index - 1) % len(self.runs)
             self._show()
-
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()

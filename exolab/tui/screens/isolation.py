@@ -168,10 +168,6 @@ class IsolationScreen(BaseScreen):
                 EditRecordScreen("isolations", self.code, self.detail.isolation.id)
             )
 
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
-
 
 # -- form --------------------------------------------------------------------------------------
 
@@ -348,7 +344,3 @@ class IsolationFormScreen(BaseScreen, FormMixin):
 
     def action_steps(self) -> None:
         focus_now(self.query_one("#chain", Input))
-
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()

@@ -206,11 +206,7 @@ class PickScreen(BaseScreen):
         return None
 
     def _banner(self, text: str, cls: str) -> None:
-        banner = self.query_one("#pick-banner", Static)
-        banner.update(text)
-        banner.remove_class("-wrong", "-ok", "-done")
-        if cls:
-            banner.add_class(cls)
+        self.show_banner(self.query_one("#pick-banner", Static), text, cls)
 
     # -- keys --------------------------------------------------------------------------------
 
@@ -223,7 +219,3 @@ class PickScreen(BaseScreen):
     def action_print_labels(self) -> None:
         ids = " ".join(self.row_of) if self.picks else None
         self.lab_app.action_print_labels(ids)
-
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()

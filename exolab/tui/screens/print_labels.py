@@ -132,7 +132,3 @@ class PrintLabelsScreen(BaseScreen):
         result = self.query_one("#labels-result", Static)
         result.add_class("-wrong")
         result.update(f"Nothing printed: {problem_text(exc)}")
-
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()

@@ -439,10 +439,6 @@ class ReadoutGridScreen(BaseScreen):
             lambda tx: record_readouts(tx, rows), done, write=True, group="save", on_error=failed
         )
 
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
-
 
 LABEL_WIDTH = 20
 MIN_CELL, MAX_CELL = 12, 28

@@ -183,15 +183,7 @@ class ReceiveScreen(BaseScreen):
         self.notify(text)
 
     def _banner(self, text: str, cls: str) -> None:
-        banner = self.query_one("#receive-banner", Static)
-        banner.update(text)
-        banner.remove_class("-wrong", "-ok")
-        if cls:
-            banner.add_class(cls)
+        self.show_banner(self.query_one("#receive-banner", Static), text, cls)
 
     def action_focus_scan(self) -> None:
         focus_now(self.query_one("#receive-scan", Input))
-
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()

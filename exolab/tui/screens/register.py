@@ -199,7 +199,3 @@ class RegisterSampleScreen(BaseScreen, FormMixin):
         self.query_one("#field-location", Input).value = ""
         self.lab_app.last_sample = {}
         focus_now(self.field("sample_id"))
-
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()

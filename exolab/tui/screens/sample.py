@@ -317,10 +317,6 @@ class SampleScreen(BaseScreen):
         else:
             self.notify("this tube is not in a box")
 
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
-
 
 # -- modals ------------------------------------------------------------------------------------
 

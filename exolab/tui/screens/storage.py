@@ -134,7 +134,3 @@ class StorageScreen(BaseScreen):
 
         if self.lab_app.require_writer("create boxes"):
             self.app.push_screen(NewBoxScreen(), lambda _: self.action_refresh())
-
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()

@@ -280,7 +280,3 @@ class SubjectScreen(BaseScreen):
 
     def action_new_sample(self) -> None:
         self.lab_app.action_register_sample({"study": self.study, "subject_id": self.code})
-
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()

@@ -244,10 +244,6 @@ class ImportWizardScreen(BaseScreen):
             on_error=self._failed,
         )
 
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
-
 
 class UndoImportScreen(BaseScreen):
     TITLE = "Import batches"
@@ -309,10 +305,6 @@ class UndoImportScreen(BaseScreen):
             run_task(self, lambda: undo_batch(lab, batch_id), done, group="undo")
 
         self.app.push_screen(ConfirmScreen(f"Undo import batch {batch_id}?"), confirmed)
-
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
 
 
 class ExportScreen(BaseScreen):
@@ -445,7 +437,3 @@ class ExportScreen(BaseScreen):
     def _failed(self, exc: ExolabError) -> None:
         self.query_one("#export-status", Static).update(f"[b red]{esc(exc)}[/]")
         self.app.bell()
-
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
