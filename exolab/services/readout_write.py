@@ -148,6 +148,7 @@ class ReadoutStore:
         # and the final INSERT turns it back into NULL. COPY to PostgreSQL takes None.
         self.null: Any = "" if self.sqlite else None
         self.staged = False
+        self._held_contexts: list[tuple[Any, ...]] = []  # see put
         row_cols = ", ".join(
             f"nullif(s.{c}, '')" if self.sqlite and c in NULLABLE_ROW else f"s.{c}"
             for c in ROW_INSERT
@@ -204,7 +205,14 @@ class ReadoutStore:
 
     def put(self, contexts: list[tuple[Any, ...]], rows: list[tuple[Any, ...]]) -> None:
         """Hand a chunk (its new contexts and its rows, in the order of CONTEXT_INSERT and
-        ROW_INSERT + context id) to the writer thread."""
+        ROW_INSERT + context id) to the writer thread. A chunk left with no rows (all of them
+        stored already) still has contexts that later rows share: they wait for the next
+        chunk with rows."""
+        contexts = self._held_contexts + contexts
+        if not rows:
+            self._held_contexts = contexts
+            return
+        self._held_contexts = []
         self._writer.put((contexts, rows))
 
     def drain(self) -> None:

@@ -46,3 +46,19 @@ def test_a_problem_after_written_chunks_leaves_nothing(
     assert any("ISO-9" in line for line in exc.value.report.problems.lines())  # type: ignore[union-attr]
     assert counts(lab)[2] == 0
     assert assert_sets_current(lab) == 0
+
+
+def test_rows_after_a_chunk_of_stored_rows_keep_their_context(
+    lab: Lab, tmp_path: Path, tiny_chunks: None
+) -> None:
+    """A first chunk whose rows are all stored already (nothing to write) still introduces the
+    context (unit, assay, run, date, ...) that the next chunk's new rows share."""
+    base_cohort(lab, tmp_path, readouts=True)
+    again = READOUTS + (
+        "ISO-3,,CD63,7,pg/mL,elisa,R1,2024-03-05,1,0.5,pass\n"
+        "ISO-3,,CD63,8,pg/mL,elisa,R1,2024-03-05,2,0.5,pass\n"
+    )
+    report = load(lab, tmp_path, "readouts", again)
+    assert (report.created, report.unchanged) == (2, 4)
+    assert counts(lab)[2] == 6
+    assert assert_sets_current(lab) == 3
