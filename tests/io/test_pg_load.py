@@ -7,11 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from exolab.db.models import Readout
 from exolab.io import bulk
 from exolab.io.importer import ImportFailed, undo_batch
 from exolab.services import pg_load
 from exolab.services.context import Lab
+from exolab.services.errors import ExolabError
 from tests.io.helpers import READOUTS, base_cohort, counts, load
 from tests.queries.test_readout_sets import MORE, assert_sets_current
 
@@ -62,3 +65,21 @@ def test_rows_after_a_chunk_of_stored_rows_keep_their_context(
     assert (report.created, report.unchanged) == (2, 4)
     assert counts(lab)[2] == 6
     assert assert_sets_current(lab) == 3
+
+
+def test_a_replicate_beyond_the_column_is_never_stored_as_another_number(
+    lab: Lab, tmp_path: Path, backend: str
+) -> None:
+    """PostgreSQL's column is a 32-bit integer and the rows travel as binary COPY data, whose
+    integer keeps only the low 32 bits: 4294967297 would become replicate 1. It is refused,
+    with the value, and nothing is written; SQLite's integer holds it as it is."""
+    base_cohort(lab, tmp_path)
+    text = READOUTS + "ISO-3,,CD63,7,pg/mL,elisa,R1,2024-03-05,4294967297,0.5,pass\n"
+    if backend == "sqlite":
+        assert load(lab, tmp_path, "readouts", text).created == 5
+        with lab.read() as tx:
+            assert 4294967297 in tx.session.scalars(select(Readout.replicate)).all()
+        return
+    with pytest.raises(ExolabError, match='value "4294967297" is out of range for replicate'):
+        load(lab, tmp_path, "readouts", text)
+    assert counts(lab)[2] == 0
