@@ -22,10 +22,8 @@ rolls the earlier ones back, as on SQLite.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
-
-import psycopg
-from psycopg.copy import Writer
 
 from exolab.services import readout_sets
 from exolab.services.errors import ExolabError
@@ -50,14 +48,20 @@ SET_SOURCE = (
 )
 
 
-class _Collect(Writer):
-    """A COPY writer that keeps the encoded blocks instead of sending them."""
+@cache
+def _collect_class() -> type:
+    """A COPY writer that keeps the encoded blocks instead of sending them. (psycopg is
+    imported here, not with this module: a SQLite import should not pay for loading it.)"""
+    from psycopg.copy import Writer
 
-    def __init__(self) -> None:
-        self.blocks: list[Any] = []
+    class Collect(Writer):
+        def __init__(self) -> None:
+            self.blocks: list[Any] = []
 
-    def write(self, data: Any) -> None:
-        self.blocks.append(data)
+        def write(self, data: Any) -> None:
+            self.blocks.append(data)
+
+    return Collect
 
 
 class _Layout:
@@ -111,8 +115,10 @@ class PgLoad:
 
     def encode(self, rows: Sequence[Sequence[Any]], layout: _Layout) -> bytes:
         """The binary COPY data (header, rows, trailer) of ``rows`` laid out as ``layout``."""
+        import psycopg
+
         layout.check(rows)
-        out = _Collect()
+        out = _collect_class()()
         with psycopg.Copy(self._format, binary=True, writer=out) as copy:
             copy.set_types(layout.types)
             for row in rows:

@@ -83,3 +83,14 @@ def test_a_replicate_beyond_the_column_is_never_stored_as_another_number(
     with pytest.raises(ExolabError, match='value "4294967297" is out of range for replicate'):
         load(lab, tmp_path, "readouts", text)
     assert counts(lab)[2] == 0
+
+
+def test_the_readout_import_path_loads_no_postgresql_driver() -> None:
+    """The PostgreSQL write path imports psycopg when it first encodes a chunk: importing the
+    bulk readout loader (every readout import, SQLite's too) does not pay for the driver."""
+    import subprocess
+    import sys
+
+    code = "import sys, exolab.io.bulk; print('psycopg' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
