@@ -94,3 +94,25 @@ def test_the_readout_import_path_loads_no_postgresql_driver() -> None:
     code = "import sys, exolab.io.bulk; print('psycopg' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_chunk_the_server_refuses_after_written_chunks_leaves_nothing(
+    lab: Lab, tmp_path: Path, tiny_chunks: None
+) -> None:
+    """The server refuses a late chunk (an instrument name longer than its column; SQLite does
+    not hold text to a length): the import stops with the server's sentence, and the chunks
+    already written are rolled back with it."""
+    base_cohort(lab, tmp_path)
+    long = "x" * 200
+    text = "".join(line + ",\n" for line in READOUTS.splitlines()).replace(
+        ",qc,", ",qc,instrument", 1
+    )
+    text += f"ISO-3,,CD63,7,pg/mL,elisa,R1,2024-03-05,1,0.5,pass,{long}\n"
+    with pytest.raises(ExolabError) as exc:
+        load(lab, tmp_path, "readouts", text)
+    assert str(exc.value) == (
+        "the database refused the readouts: value too long for type character varying(128)"
+    )
+    assert counts(lab)[2] == 0
+    assert assert_sets_current(lab) == 0
