@@ -4,9 +4,10 @@
 everything that touches the database for it: the code -> id maps the rows are resolved against,
 the stored readouts of a chunk's keys, the staging tables and the statements that move a chunk
 into ``readouts`` (SQLite: a multi-row INSERT into a temporary table then one INSERT ...
-SELECT, chunk by chunk; PostgreSQL: COPY into temporary tables then one INSERT ... SELECT at
-the end), the new assay runs, and the refresh of ``readout_sets`` (the one
-:func:`exolab.services.readout_sets.refresh`). All inside the import's single transaction.
+SELECT, chunk by chunk; PostgreSQL: binary COPY into temporary tables and one statement per
+chunk, :mod:`exolab.services.pg_load`), the new assay runs, and the refresh of
+``readout_sets`` (:func:`exolab.services.readout_sets.refresh`; on PostgreSQL its rule applied
+inside the chunk's statement). All inside the import's single transaction.
 
 Rows are written from a background thread (:class:`ReadoutStore.put`) while the next chunk is
 validated: the driver releases the GIL while the database works.
