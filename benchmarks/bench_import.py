@@ -143,6 +143,14 @@ def peak_mb():
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def proc_cpu(pid):
+    # user + system seconds of a local process (the database server's, on this machine)
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    import os
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 """
 RUNNER = (
     PEAK_MB
@@ -151,12 +159,23 @@ from exolab.db.engine import Database
 from exolab.services.context import Lab
 from exolab.io.importer import run_import
 url, path = sys.argv[1], sys.argv[2]
-lab = Lab(Database(url), "bench")
+db = Database(url)
+lab = Lab(db, "bench")
 t = time.perf_counter()
+c = time.process_time()
 rep = run_import(lab, "readouts", path)
 dt = time.perf_counter() - t
+cpu = time.process_time() - c
+server = None
+if url.startswith("postgresql"):  # the CPU time of this database's server processes
+    from sqlalchemy import text
+    with db.engine.connect() as conn:
+        # (the pool hands back the import's own connection: its backend is among these)
+        pids = conn.execute(text("SELECT pid FROM pg_stat_activity "
+                                 "WHERE datname = current_database()")).scalars().all()
+    server = sum(proc_cpu(p) or 0.0 for p in pids)
 print(json.dumps({"seconds": dt, "created": rep.created, "batch": rep.batch_id,
-                  "maxrss_mb": peak_mb()}))
+                  "maxrss_mb": peak_mb(), "cpu": cpu, "server_cpu": server}))
 """
 )
 
@@ -290,6 +309,8 @@ def raw_pg(path: Path, url: str) -> float:
             "(isolation_id, analyte, assay, run_id, replicate)"
         )
         con.commit()
+        server0 = _proc_cpu(con.info.backend_pid)
+        cpu0 = time.process_time()
         t = time.perf_counter()
         with path.open(newline="", encoding="utf-8") as f, con.cursor() as cur:
             r = csv.reader(f)
@@ -299,9 +320,25 @@ def raw_pg(path: Path, url: str) -> float:
                     cp.write_row(row)
         con.commit()
         dt = time.perf_counter() - t
+        RAW_CPU["client"] = time.process_time() - cpu0
+        server1 = _proc_cpu(con.info.backend_pid)
+        RAW_CPU["server"] = server1 - server0 if server0 is not None and server1 else None
         con.execute("DROP TABLE raw_readouts")
         con.commit()
     return dt
+
+
+RAW_CPU: dict[str, float | None] = {}  # the last raw_pg run: client and server CPU seconds
+
+
+def _proc_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of a process of this machine (the local database server's
+    backend), or None when it cannot be read (a remote server)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pg_database(base: str) -> tuple[str, str]:
@@ -333,6 +370,21 @@ def report(backend: str, rows: int, raw_s: float, ours: dict[str, float]) -> Non
         f"{backend:10s} rows={rows:,}  raw {raw_rate:10,.0f} rows/s ({raw_s:6.2f} s)  "
         f"exolab {rate:10,.0f} rows/s ({ours['seconds']:6.2f} s)  "
         f"ratio {rate / raw_rate:4.2f}  peak {ours['maxrss_mb']:5.0f} MB"
+    )
+
+
+def report_cpu(ours: dict[str, float]) -> None:
+    """CPU seconds (client + server) of the raw COPY and of exolab's import, and their ratio:
+    less sensitive than the wall-clock ratio to other work on the machine."""
+    raw_client, raw_server = RAW_CPU.get("client"), RAW_CPU.get("server")
+    server = ours.get("server_cpu")
+    if raw_client is None or raw_server is None or server is None:
+        return
+    raw_cpu, our_cpu = raw_client + raw_server, ours["cpu"] + server
+    print(
+        f"{'':10s} cpu: raw {raw_client:.2f} + {raw_server:.2f} server = {raw_cpu:.2f} s; "
+        f"exolab {ours['cpu']:.2f} + {server:.2f} server = {our_cpu:.2f} s; "
+        f"cpu ratio {raw_cpu / our_cpu:4.2f}"
     )
 
 
@@ -370,6 +422,7 @@ def main() -> None:
                 ours = run_exolab_import(url, csv_path)
                 assert ours["created"] == args.rows, ours
                 report("postgresql", args.rows, raw_s, ours)
+                report_cpu(ours)
                 print(
                     f"{'':10s} schema floor (COPY into exolab's readouts table, no "
                     f"validation): {args.rows / table_s:,.0f} rows/s = {raw_s / table_s:.2f}x "

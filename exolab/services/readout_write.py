@@ -4,9 +4,10 @@
 everything that touches the database for it: the code -> id maps the rows are resolved against,
 the stored readouts of a chunk's keys, the staging tables and the statements that move a chunk
 into ``readouts`` (SQLite: a multi-row INSERT into a temporary table then one INSERT ...
-SELECT, chunk by chunk; PostgreSQL: COPY into temporary tables then one INSERT ... SELECT at
-the end), the new assay runs, and the refresh of ``readout_sets`` (the one
-:func:`exolab.services.readout_sets.refresh`). All inside the import's single transaction.
+SELECT, chunk by chunk; PostgreSQL: binary COPY into temporary tables and one statement per
+chunk, :mod:`exolab.services.pg_load`), the new assay runs, and the refresh of
+``readout_sets`` (:func:`exolab.services.readout_sets.refresh`; on PostgreSQL its rule applied
+inside the chunk's statement). All inside the import's single transaction.
 
 Rows are written from a background thread (:class:`ReadoutStore.put`) while the next chunk is
 validated: the driver releases the GIL while the database works.
@@ -16,7 +17,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from itertools import chain
 from typing import Any
@@ -134,6 +136,9 @@ class ReadoutStore:
             import sqlite3
 
             self.max_variables: int = dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+            self.pg: pg_load.PgLoad | None = None
+        else:
+            self.pg = pg_load.PgLoad(dbapi, ROW_INSERT, CONTEXT_INSERT)
         table = Readout.__table__
         dialect = s.get_bind().dialect
         date_bind = table.c.measured_on.type.dialect_impl(dialect).bind_processor(dialect)
@@ -148,6 +153,7 @@ class ReadoutStore:
         # and the final INSERT turns it back into NULL. COPY to PostgreSQL takes None.
         self.null: Any = "" if self.sqlite else None
         self.staged = False
+        self._held_contexts: list[tuple[Any, ...]] = []  # see put
         row_cols = ", ".join(
             f"nullif(s.{c}, '')" if self.sqlite and c in NULLABLE_ROW else f"s.{c}"
             for c in ROW_INSERT
@@ -204,7 +210,23 @@ class ReadoutStore:
 
     def put(self, contexts: list[tuple[Any, ...]], rows: list[tuple[Any, ...]]) -> None:
         """Hand a chunk (its new contexts and its rows, in the order of CONTEXT_INSERT and
-        ROW_INSERT + context id) to the writer thread."""
+        ROW_INSERT + context id) to the writer thread. A chunk left with no rows (all of them
+        stored already) still has contexts that later rows share: they wait for the next
+        chunk with rows."""
+        contexts = self._held_contexts + contexts
+        if not rows:
+            self._held_contexts = contexts
+            return
+        self._held_contexts = []
+        if self.pg is not None:
+            # PostgreSQL: encoded here, in the validating thread (services/pg_load.py)
+            with _plain_driver_errors():
+                item = (
+                    self.pg.encode(contexts, self.pg.contexts) if contexts else b"",
+                    self.pg.encode(rows, self.pg.rows),
+                )
+            self._writer.put(item)
+            return
         self._writer.put((contexts, rows))
 
     def drain(self) -> None:
@@ -212,19 +234,15 @@ class ReadoutStore:
         self._writer.drain()
 
     def close(self) -> None:
-        self._writer.close()
-
-    def _write(self, item: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]) -> None:
         try:
+            self._writer.close()
+        finally:
+            if self.pg is not None:
+                self.pg.close()
+
+    def _write(self, item: tuple[Any, Any]) -> None:
+        with _plain_driver_errors():
             self._write_rows(*item)
-        except Exception as exc:
-            # Rows go through the raw driver here, so its errors are turned into plain words.
-            if not type(exc).__module__.startswith(("sqlite3", "psycopg")):
-                raise
-            msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            if "locked" in msg or "busy" in msg:
-                raise Busy("the database is busy with another writer; try again") from exc
-            raise ExolabError(f"the database refused the readouts: {msg}") from exc
 
     def _create_stage(self, cur: Any) -> None:
         """Two temporary tables: the contexts, and a chunk's rows with their context id."""
@@ -249,10 +267,11 @@ class ReadoutStore:
             )
         self.staged = True
 
-    def _write_rows(self, contexts: list[tuple[Any, ...]], rows: list[tuple[Any, ...]]) -> None:
+    def _write_rows(self, contexts: Any, rows: Any) -> None:
         """Stage a chunk; on SQLite also move it into readouts at once. The binding of each
         row's few varying values holds the GIL; the INSERT ... SELECT that checks, indexes and
         stores them runs inside the database without it, beside the next chunk's validation.
+        (PostgreSQL: ``contexts`` and ``rows`` are the chunk's encoded COPY data, see put.)
         """
         if not rows:
             return
@@ -284,10 +303,8 @@ class ReadoutStore:
                 readout_sets.refresh(self.conn, readout_sets.PairsOf(f"temp.{STAGE}"))
                 cur.execute(f"DELETE FROM temp.{STAGE}")
                 return
-            # PostgreSQL: the chunk is moved into readouts and its sets refreshed at once too
-            # (services/pg_load.py), while the next chunk is validated.
-            if first:
-                pg_load.create_pairs(cur)
+            # PostgreSQL: the chunk (encoded by put) is moved into readouts and its sets
+            # refreshed at once too (services/pg_load.py), while the next chunk is validated.
             pg_load.write_chunk(cur, STAGE, STAGE_CTX, self.insert_sql, contexts, rows)
         finally:
             cur.close()
@@ -313,6 +330,20 @@ class ReadoutStore:
         conn = self.session.connection()
         for table in (STAGE, STAGE_CTX):
             conn.exec_driver_sql(f"DROP TABLE temp.{table}")
+
+
+@contextmanager
+def _plain_driver_errors() -> Iterator[None]:
+    """Rows go through the raw driver here, so its errors are turned into plain words."""
+    try:
+        yield
+    except Exception as exc:
+        if not type(exc).__module__.startswith(("sqlite3", "psycopg")):
+            raise
+        msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if "locked" in msg or "busy" in msg:
+            raise Busy("the database is busy with another writer; try again") from exc
+        raise ExolabError(f"the database refused the readouts: {msg}") from exc
 
 
 class _BackgroundWriter:

@@ -377,6 +377,61 @@ def test_delete_rolled_back_lets_the_waiting_insert_through(
 
 
 @PG_ONLY
+def test_a_bulk_import_racing_a_delete_loses_whole(
+    pg: Lab, raw: Callable[[], Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bulk import's path (binary COPY into staging, one INSERT ... SELECT per chunk,
+    services/pg_load.py) is checked by the same trigger: a sample deleted by another session
+    after the import read its sample codes makes the import wait, then fail with the plain
+    sentence once the delete commits; the chunk written before is rolled back with it."""
+    from exolab.io import bulk
+    from exolab.services import pg_load
+    from exolab.services.errors import ExolabError
+    from tests.queries.test_readout_sets import assert_sets_current
+
+    monkeypatch.setattr(pg_load, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(bulk, "CHUNK_ROWS", 2)
+    ids = _cohort_without_isolations(pg, tmp_path)
+    deleter, watcher = raw(), raw()
+    deleter.execute("DELETE FROM samples WHERE sample_code = 'P002-V1'")  # not committed yet
+    deleter_pid = deleter.info.backend_pid
+    text = (
+        "sample_id,analyte,value,unit,assay,run_id,measured_on,replicate\n"
+        "P001-V1,CD63,13,pg/mL,elisa,R1,2024-03-05,2\n"
+        "P001-V1,CD63,14,pg/mL,elisa,R1,2024-03-05,3\n"
+        "P002-V1,CD63,15,pg/mL,elisa,R1,2024-03-05,1\n"
+        "P002-V1,CD63,16,pg/mL,elisa,R1,2024-03-05,2\n"
+    )
+
+    def import_it() -> None:
+        load(pg, tmp_path, "readouts", text)
+
+    t, errors = _in_thread(import_it)
+    for _ in range(200):  # until the import's second chunk waits for the deleted row's lock
+        row = watcher.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> %s AND wait_event_type = 'Lock'",
+            (deleter_pid,),
+        ).fetchone()
+        watcher.commit()
+        if row and row[0]:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the import never waited for the deleting session")
+    deleter.commit()
+    t.join(30)
+    assert len(errors) == 1 and isinstance(errors[0], ExolabError), errors
+    assert str(errors[0]) == (
+        "the database refused the readouts: a readout refers to sample id "
+        f"{ids['P002-V1']}, which does not exist"
+    )
+    assert counts(pg) == (2, 2, 2)  # the sample is gone; the file's first chunk too
+    _no_orphans(pg)
+    assert assert_sets_current(pg) == 2
+
+
+@PG_ONLY
 def test_repeatable_read_may_not_remove_referenced_rows(
     pg: Lab, raw: Callable[[], Any], tmp_path: Path
 ) -> None:

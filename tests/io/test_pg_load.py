@@ -7,11 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from exolab.db.models import Readout
 from exolab.io import bulk
 from exolab.io.importer import ImportFailed, undo_batch
 from exolab.services import pg_load
 from exolab.services.context import Lab
+from exolab.services.errors import ExolabError
 from tests.io.helpers import READOUTS, base_cohort, counts, load
 from tests.queries.test_readout_sets import MORE, assert_sets_current
 
@@ -44,5 +47,72 @@ def test_a_problem_after_written_chunks_leaves_nothing(
     with pytest.raises(ImportFailed) as exc:
         load(lab, tmp_path, "readouts", bad)
     assert any("ISO-9" in line for line in exc.value.report.problems.lines())  # type: ignore[union-attr]
+    assert counts(lab)[2] == 0
+    assert assert_sets_current(lab) == 0
+
+
+def test_rows_after_a_chunk_of_stored_rows_keep_their_context(
+    lab: Lab, tmp_path: Path, tiny_chunks: None
+) -> None:
+    """A first chunk whose rows are all stored already (nothing to write) still introduces the
+    context (unit, assay, run, date, ...) that the next chunk's new rows share."""
+    base_cohort(lab, tmp_path, readouts=True)
+    again = READOUTS + (
+        "ISO-3,,CD63,7,pg/mL,elisa,R1,2024-03-05,1,0.5,pass\n"
+        "ISO-3,,CD63,8,pg/mL,elisa,R1,2024-03-05,2,0.5,pass\n"
+    )
+    report = load(lab, tmp_path, "readouts", again)
+    assert (report.created, report.unchanged) == (2, 4)
+    assert counts(lab)[2] == 6
+    assert assert_sets_current(lab) == 3
+
+
+def test_a_replicate_beyond_the_column_is_never_stored_as_another_number(
+    lab: Lab, tmp_path: Path, backend: str
+) -> None:
+    """PostgreSQL's column is a 32-bit integer and the rows travel as binary COPY data, whose
+    integer keeps only the low 32 bits: 4294967297 would become replicate 1. It is refused,
+    with the value, and nothing is written; SQLite's integer holds it as it is."""
+    base_cohort(lab, tmp_path)
+    text = READOUTS + "ISO-3,,CD63,7,pg/mL,elisa,R1,2024-03-05,4294967297,0.5,pass\n"
+    if backend == "sqlite":
+        assert load(lab, tmp_path, "readouts", text).created == 5
+        with lab.read() as tx:
+            assert 4294967297 in tx.session.scalars(select(Readout.replicate)).all()
+        return
+    with pytest.raises(ExolabError, match='value "4294967297" is out of range for replicate'):
+        load(lab, tmp_path, "readouts", text)
+    assert counts(lab)[2] == 0
+
+
+def test_the_readout_import_path_loads_no_postgresql_driver() -> None:
+    """The PostgreSQL write path imports psycopg when it first encodes a chunk: importing the
+    bulk readout loader (every readout import, SQLite's too) does not pay for the driver."""
+    import subprocess
+    import sys
+
+    code = "import sys, exolab.io.bulk; print('psycopg' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_chunk_the_server_refuses_after_written_chunks_leaves_nothing(
+    lab: Lab, tmp_path: Path, tiny_chunks: None
+) -> None:
+    """The server refuses a late chunk (an instrument name longer than its column; SQLite does
+    not hold text to a length): the import stops with the server's sentence, and the chunks
+    already written are rolled back with it."""
+    base_cohort(lab, tmp_path)
+    long = "x" * 200
+    text = "".join(line + ",\n" for line in READOUTS.splitlines()).replace(
+        ",qc,", ",qc,instrument", 1
+    )
+    text += f"ISO-3,,CD63,7,pg/mL,elisa,R1,2024-03-05,1,0.5,pass,{long}\n"
+    with pytest.raises(ExolabError) as exc:
+        load(lab, tmp_path, "readouts", text)
+    assert str(exc.value) == (
+        "the database refused the readouts: value too long for type character varying(128)"
+    )
     assert counts(lab)[2] == 0
     assert assert_sets_current(lab) == 0
