@@ -72,7 +72,7 @@ def test_every_field_is_bounded_by_its_column() -> None:
                         too_wide.append(f"{model.__name__}.{name} takes {probe}")
     assert checked > 40  # the pairs above really matched columns
     assert too_wide == []
-    assert values.RESULT_TEXT_MAX == models.Readout.__table__.c.value_text.type.length
+    assert models.Readout.__table__.c.value_text.type.length == values.RESULT_TEXT_MAX
     with pytest.raises(values.ResultValueError, match="longer than 64 characters"):
         values.parse_result("1" * 65)
 
