@@ -534,7 +534,7 @@ class Readout(Base, Tracked):
     assay: Mapped[str] = mapped_column(String(32))
     run_code: Mapped[str] = mapped_column(String(CODE), default="", server_default=text("''"))
     replicate: Mapped[int] = mapped_column(Integer, default=1)
-    value_text: Mapped[str] = mapped_column(String(64))
+    value_text: Mapped[str] = mapped_column(String(values.RESULT_TEXT_MAX))
     value: Mapped[float | None] = mapped_column(Float)
     comparator: Mapped[str] = mapped_column(String(2), default="=")
     censor: Mapped[str] = mapped_column(String(16), default="none")

@@ -203,13 +203,18 @@ def _number_text(value: Any) -> Any:
 
 # Every number of every input model is one of these: finite, written plainly.
 Finite = Annotated[float, BeforeValidator(_number_text), Field(allow_inf_nan=False)]
-Whole = Annotated[int, BeforeValidator(_number_text)]
+# Whole numbers are stored in 32-bit integer columns (PostgreSQL's ``integer``): a larger
+# number is a row problem, never a database refusal or a silently wrapped value.
+INT_MAX = 2_147_483_647
+Whole = Annotated[int, BeforeValidator(_number_text), Field(ge=-INT_MAX - 1, le=INT_MAX)]
 
 Code = Annotated[str, BeforeValidator(_code), Field(min_length=1, max_length=64)]
 OptCode = Annotated[str, BeforeValidator(_code), Field(min_length=1, max_length=64)] | None
 Plain = Annotated[str, BeforeValidator(_plain_text)]
 Text = Annotated[Plain, Field(max_length=4000)] | None
 Short = Annotated[Plain, Field(max_length=256)] | None
+# A name of a thing (species, kit lot, antibody, instrument): its column holds 128 characters.
+Name = Annotated[Plain, Field(max_length=128)] | None
 When = Annotated[
     datetime,
     BeforeValidator(_datetime_text),
@@ -264,9 +269,9 @@ class SubjectIn(InputModel):
 class CellSourceIn(InputModel):
     cell_source_id: Code
     cell_type: Annotated[Plain, Field(min_length=1, max_length=256)]
-    species: Short = None
-    tissue_origin: Short = None
-    donor: Short = None
+    species: Name = None
+    tissue_origin: Name = None
+    donor: Name = None
     passage: Annotated[Whole, Field(ge=0)] | None = None
     confluency_pct: Pct = None
     viability_pct: Pct = None
@@ -402,7 +407,7 @@ STEP_PARAM_COLUMNS: dict[str, dict[str, str]] = {
 
 
 class StepIn(BaseModel):
-    method: str
+    method: Annotated[str, Field(max_length=32)]
     params: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -416,7 +421,7 @@ class IsolationIn(InputModel):
     ]
     input_volume_ml: Positive
     kit: Short = None
-    kit_lot: Short = None
+    kit_lot: Name = None
     uc_g: GForce = None
     uc_min: Minutes = None
     uc_rotor: Short = None
@@ -429,8 +434,8 @@ class IsolationIn(InputModel):
     dg_fractions: Short = None
     iac_capture: Short = None
     final_volume_ul: Positive | None = None
-    resuspension_buffer: Short = None
-    operator: Short = None
+    resuspension_buffer: Name = None
+    operator: Annotated[Plain, Field(max_length=64)] | None = None
     notes: Text = None
 
     @model_validator(mode="after")
@@ -465,7 +470,7 @@ class ReadoutIn(InputModel):
         Field(min_length=1, max_length=64),
     ]
     value: str
-    unit: Annotated[str | None, BeforeValidator(_unit)] = None
+    unit: Annotated[Annotated[str, Field(max_length=32)] | None, BeforeValidator(_unit)] = None
     assay: Annotated[str, V(vocab.ASSAY)]
     run_id: OptCode = None
     measured_on: Day | None = None
@@ -473,10 +478,10 @@ class ReadoutIn(InputModel):
     lod: NonNeg = None
     lloq: NonNeg = None
     uloq: NonNeg = None
-    antibody: Short = None
+    antibody: Name = None
     antibody_dilution: Annotated[Plain, Field(max_length=32)] | None = None
-    lysis_buffer: Short = None
-    instrument: Short = None
+    lysis_buffer: Name = None
+    instrument: Name = None
     qc: Annotated[str | None, V(vocab.QC)] = None
     notes: Text = None
     well: Annotated[str, Field(max_length=64)] | None = None  # plate well or NTA video
@@ -528,5 +533,9 @@ def field_errors(exc: ValidationError) -> list[tuple[str, str]]:
             msg = "required"
         elif err.get("type") == "extra_forbidden":
             msg = "unknown field"
+        elif err.get("type") == "too_long" and "max_length" in err.get("ctx", {}):
+            # a text checked after cleaning (Plain): pydantic counts "items"
+            ctx = err["ctx"]
+            msg = f"String should have at most {ctx['max_length']} characters"
         out.append((field, msg))
     return out

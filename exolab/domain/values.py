@@ -40,6 +40,7 @@ __all__ = [
     "COMPARATORS",
     "CT_UNIT",
     "QUALITATIVES",
+    "RESULT_TEXT_MAX",
     "ParsedResult",
     "ResultValueError",
     "format_result",
@@ -51,6 +52,7 @@ COMPARATORS = ("=", "<", "<=", ">", ">=")
 CT_UNIT = "{Ct}"  # cycles to threshold: a higher number is less of the target
 CENSORS = ("none", "lt_lod", "lt_lloq", "gt_uloq", "not_detected")
 QUALITATIVES = ("detected", "not_detected", "positive", "negative")
+RESULT_TEXT_MAX = 64  # the stored original text (readouts.value_text)
 
 
 class ResultValueError(ValueError):
@@ -229,6 +231,8 @@ def parse_result(
     s = text.strip()
     if not s:
         raise ResultValueError("empty value")
+    if len(s) > RESULT_TEXT_MAX:
+        raise ResultValueError(f"longer than {RESULT_TEXT_MAX} characters")
 
     fast = plain_number(s, decimal_comma)
     if fast is not None:
