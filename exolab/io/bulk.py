@@ -29,6 +29,7 @@ from exolab.domain.readout_rules import (
 )
 from exolab.domain.schemas import ReadoutIn
 from exolab.domain.values import ParsedResult, parse_result, plain_number
+from exolab.io.bulk_records import fewer_collections
 from exolab.io.cells import import_cell
 from exolab.io.problems import Problems
 from exolab.io.reading import CsvFile, ragged_row, to_decimal_point
@@ -39,7 +40,7 @@ from exolab.services.errors import ExolabError, ValidationFailed
 from exolab.services.readout_write import ReadoutStore
 
 CHUNK_ROWS = 20_000
-IMPORT_SWITCH_INTERVAL = 0.0005  # seconds; see ReadoutLoader.run
+IMPORT_SWITCH_INTERVAL = 0.00002  # seconds (20 us); see ReadoutLoader.run
 # Columns that change from row to row; validated per row (through per-column caches).
 ROW_COLUMNS = ("isolation_id", "sample_id", "analyte", "value", "replicate", "notes", "well")
 N_ROW = len(ROW_COLUMNS)  # the context columns follow the row columns in a row's texts
@@ -597,20 +598,30 @@ class ReadoutLoader:
         """Validate every row; rows go to the database from a writer thread while the next
         chunk is validated (the driver releases the GIL while the database works).
 
-        Each statement the writer runs gives the GIL back when the database returns; with
-        Python's default 5 ms switch interval it then waited for the validating thread's slice
-        to end, which serialised the two threads (200k rows: 5.5 s; with 0.5 ms: 3.7 s). The
-        interval is shortened for the import only."""
+        The writer gives the GIL up several times per statement (prepare, step, reset) and
+        must take it back from the validating thread each time; a waiting thread gets it only
+        after the switch interval has passed. With Python's default 5 ms that serialised the
+        two threads (200k rows: 5.5 s), with 0.5 ms still (2.5 s: the process's CPU time equal
+        to its wall time, neither thread waiting for a core); with 20 us they overlap (1.5 s;
+        benchmarks/README.md). The interval is shortened for the import only.
+
+        While it runs, the garbage collector runs rarely (each young collection walked the
+        chunks held in memory, and a full one held the GIL for tens of milliseconds while the
+        writer waited for it) and the SQLite connection has a larger page cache (the readouts
+        indexes of a large file outgrow the default 2 MB, and every spilled page was written to
+        the WAL and read back) -- the same two settings as the records' bulk path
+        (docs/bulk-imports.md)."""
         interval = sys.getswitchinterval()
         sys.setswitchinterval(min(interval, IMPORT_SWITCH_INTERVAL))
         try:
-            self._run()
+            with fewer_collections(), self.store.page_cache():
+                try:
+                    self._run()
+                finally:
+                    self.store.close()
+                self.finish()
         finally:
-            try:
-                self.store.close()
-            finally:
-                sys.setswitchinterval(interval)
-        self.finish()
+            sys.setswitchinterval(interval)
 
     def _run(self) -> None:
         chunk: list[_Pending] = []

@@ -17,6 +17,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from datetime import date
 from itertools import chain
 from typing import Any
@@ -27,6 +28,7 @@ from exolab.db.base import utcnow
 from exolab.db.models import Analyte, AssayRun, Isolation, Readout, Sample
 from exolab.services import pg_load, readout_sets
 from exolab.services import readouts as readout_service
+from exolab.services.bulk_records import page_cache
 from exolab.services.context import Tx
 from exolab.services.errors import Busy, ExolabError
 
@@ -213,6 +215,11 @@ class ReadoutStore:
 
     def close(self) -> None:
         self._writer.close()
+
+    def page_cache(self) -> AbstractContextManager[None]:
+        """SQLite: the bulk paths' larger page cache on the import's connection while it
+        writes (services/bulk_records.page_cache); nothing on PostgreSQL."""
+        return page_cache(self.tx)
 
     def _write(self, item: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]) -> None:
         try:
