@@ -15,7 +15,7 @@ packed integers, and rows written per chunk from a background thread.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Final
@@ -84,7 +84,17 @@ class _Context:
     follows from them once: the run check and the key numbers. Its insert values go to the
     staged contexts table once, under ``id``; rows carry only that id."""
 
-    __slots__ = ("assay_no", "has_unit", "id", "run_no", "run_problem", "values")
+    __slots__ = (
+        "assay_no",
+        "has_unit",
+        "id",
+        "iso_shape",
+        "key_bits",
+        "run_no",
+        "run_problem",
+        "sample_shape",
+        "values",
+    )
 
     def __init__(
         self,
@@ -100,6 +110,13 @@ class _Context:
         self.run_no = run_no
         self.run_problem = run_problem
         self.has_unit = values[0] is not None
+        # The shapes of ReadoutLoader._row_rule for a plain number on an isolation / a sample
+        self.iso_shape = (True, False, not self.has_unit, True, False)
+        self.sample_shape = (False, True, not self.has_unit, True, False)
+        # assay and run in their places of a _pack()ed key, when they fit (else None)
+        self.key_bits = (
+            assay_no << 48 | run_no << 20 if assay_no < 1 << 8 and run_no < 1 << 28 else None
+        )
 
 
 @dataclass(frozen=True)
@@ -242,78 +259,119 @@ class ReadoutLoader:
             self.rule_cache[shape] = hit
         return hit
 
-    def check_row(self, rownum: int, fields: list[str]) -> _Pending | None:
-        """Validate one row; report its problems and return None, or the row to insert.
+    def _check_rows(self, rows: Iterable[tuple[int, list[str]]]) -> Iterator[_Pending]:
+        """Validate rows; report the problems of a bad row, yield each good one to insert.
 
         The common row (a known isolation or sample, a valid analyte and replicate, a plain
         number, a context seen before) takes the first branch: dictionary lookups and one
-        float(). Anything else goes through :meth:`_check_slow`, which applies every rule and
-        says what is wrong."""
-        fields.append("")  # the cell of every absent column
-        texts = self.pick(fields)
-        ctx = self.context_cache.get(texts[N_ROW:])  # the adapters strip; padding: another key
-        analyte_pk = self.analyte_pk_by_text.get(texts[2])
-        replicate = self.replicate_check.cache.get(texts[4])
-        well: Any = self.well_check(texts[6]) if texts[6] else None
-        if (
-            type(ctx) is _Context
-            and analyte_pk is not None
-            and type(replicate) is int
-            and not texts[5]
-            and ctx.run_problem is None
-            and type(well) is not Invalid
-        ):
-            iso_code = texts[0].strip()
-            sample_code = texts[1].strip()
-            value_text = texts[3].strip()
-            target = self.isolations.get(iso_code) if iso_code and not sample_code else None
-            if target is not None or (sample_code and not iso_code):
-                value = plain_number(value_text, self.decimal_comma) if value_text else None
-                if value is not None and not self.rule_cache.get(
-                    (target is not None, target is None, not ctx.has_unit, True, False), "?"
-                ):
-                    iso_pk: int | None
-                    sample_pk: int | None
-                    if target is not None:
-                        iso_pk, sample_pk = target
-                        target_no = iso_pk * 2 + 1
-                    else:
-                        iso_pk = None
-                        sample_pk = self.samples.get(sample_code)
-                        target_no = (sample_pk or 0) * 2
-                    if sample_pk is not None:
-                        key = _pack(target_no, analyte_pk, ctx.assay_no, ctx.run_no, replicate)
-                        if key in self.seen:
-                            self._report_duplicate(rownum, fields, key)
-                            return None
-                        self.seen.add(key)
-                        null = self.null
-                        values = (
-                            sample_pk,
-                            null if iso_pk is None else iso_pk,
-                            analyte_pk,
-                            replicate,
-                            value_text,
-                            value,
-                            "=",
-                            "none",
-                            null,
-                            null,
-                            null if well is None else well,
-                            ctx.id,
-                        )
-                        return (
-                            rownum,
-                            fields if self.db_has_readouts else _NO_FIELDS,
-                            values,
-                            key,
-                        )
-        return self._check_slow(rownum, fields, texts)
+        float(), with everything it needs in local names (the loop runs once per row of a
+        file of a million). Anything else goes through :meth:`_check_slow`, which applies
+        every rule and says what is wrong."""
+        width = len(self.src.header)
+        index = self.index
+        pick_row = itemgetter(*[index.get(c, width) for c in ROW_COLUMNS])
+        pick_context = itemgetter(*[index.get(c, width) for c in CONTEXT_COLUMNS])
+        contexts = self.context_cache
+        analyte_pks = self.analyte_pk_by_text
+        replicates = self.replicate_check.cache
+        well_check = self.well_check
+        isolations = self.isolations
+        samples = self.samples
+        rule_cache = self.rule_cache
+        seen = self.seen
+        null = self.null
+        keep_fields = self.db_has_readouts
+        decimal_comma = self.decimal_comma
+        slow = self._check_slow
+        ragged_column = self.src.ragged_column
+        last_texts: tuple[str, ...] | None = None
+        last: Any = None
+        for rownum, fields in rows:
+            if len(fields) != width:
+                ragged = ragged_row(fields, width)
+                if ragged is not None:
+                    self.problems.add(rownum, ragged_column(len(fields)), ragged)
+                    self.report.refused += 1
+                    continue
+            fields.append("")  # the cell of every absent column
+            context_texts = pick_context(fields)
+            if context_texts == last_texts:  # (most rows repeat the row before's context)
+                ctx = last
+            else:
+                ctx = contexts.get(context_texts)  # the adapters strip; padding: another key
+                if type(ctx) is _Context:
+                    last_texts, last = context_texts, ctx
+            texts = pick_row(fields)
+            analyte_pk = analyte_pks.get(texts[2])
+            replicate = replicates.get(texts[4])
+            well: Any = well_check(texts[6]) if texts[6] else None
+            if (
+                type(ctx) is _Context
+                and analyte_pk is not None
+                and type(replicate) is int
+                and not texts[5]
+                and ctx.run_problem is None
+                and type(well) is not Invalid
+            ):
+                iso_code = texts[0].strip()
+                sample_code = texts[1].strip()
+                value_text = texts[3].strip()
+                target = isolations.get(iso_code) if iso_code and not sample_code else None
+                if target is not None or (sample_code and not iso_code):
+                    value = plain_number(value_text, decimal_comma) if value_text else None
+                    if value is not None and not rule_cache.get(
+                        ctx.iso_shape if target is not None else ctx.sample_shape, "?"
+                    ):
+                        iso_pk: int | None
+                        sample_pk: int | None
+                        if target is not None:
+                            iso_pk, sample_pk = target
+                            target_no = iso_pk * 2 + 1
+                        else:
+                            iso_pk = None
+                            sample_pk = samples.get(sample_code)
+                            target_no = (sample_pk or 0) * 2
+                        if sample_pk is not None:
+                            bits = ctx.key_bits
+                            key = (
+                                target_no << 80 | analyte_pk << 56 | bits | replicate
+                                if bits is not None and analyte_pk < 1 << 24 and replicate < 1 << 20
+                                else _pack(
+                                    target_no, analyte_pk, ctx.assay_no, ctx.run_no, replicate
+                                )
+                            )  # (the same key as _pack gives)
+                            if key in seen:
+                                self._report_duplicate(rownum, fields, key)
+                                continue
+                            seen.add(key)
+                            yield (
+                                rownum,
+                                fields if keep_fields else _NO_FIELDS,
+                                (
+                                    sample_pk,
+                                    null if iso_pk is None else iso_pk,
+                                    analyte_pk,
+                                    replicate,
+                                    value_text,
+                                    value,
+                                    "=",
+                                    "none",
+                                    null,
+                                    null,
+                                    null if well is None else well,
+                                    ctx.id,
+                                ),
+                                key,
+                            )
+                            continue
+            p = slow(rownum, fields, texts + context_texts)
+            if p is not None:
+                yield p
 
     def _check_slow(
         self, rownum: int, fields: list[str], texts: tuple[str, ...]
     ) -> _Pending | None:
-        """Every rule for one row, with its problems reported (see :meth:`check_row`)."""
+        """Every rule for one row, with its problems reported (see :meth:`_check_rows`)."""
         iso_code, sample_code, analyte_t, value_text, replicate_t = (
             import_cell(texts[0]),  # (export's formula guard removed: docs/security.md)
             import_cell(texts[1]),
@@ -343,7 +401,7 @@ class ReadoutLoader:
         if type(replicate) is Invalid:
             bad.append(("replicate", replicate.message, replicate_t))
         elif texts[4] != replicate_t:
-            self.replicate_check.cache[texts[4]] = replicate  # the padded text, for check_row
+            self.replicate_check.cache[texts[4]] = replicate  # the padded text, for _check_rows
         notes = self.notes_check(import_cell(notes_t)) if notes_t else None
         if type(notes) is Invalid:
             bad.append(("notes", notes.message, notes_t))
@@ -625,20 +683,12 @@ class ReadoutLoader:
 
     def _run(self) -> None:
         chunk: list[_Pending] = []
-        check = self.check_row
-        width = len(self.src.header)
-        for rownum, fields in self.src.rows():
-            ragged = ragged_row(fields, width)
-            if ragged is not None:
-                self.problems.add(rownum, self.src.ragged_column(len(fields)), ragged)
-                self.report.refused += 1
-                continue
-            p = check(rownum, fields)
-            if p is not None:
-                chunk.append(p)
-                if len(chunk) >= (CHUNK_ROWS if self.sqlite else pg_load.CHUNK_ROWS):
-                    self._flush(chunk)
-                    chunk = []
+        size = CHUNK_ROWS if self.sqlite else pg_load.CHUNK_ROWS
+        for p in self._check_rows(self.src.rows()):
+            chunk.append(p)
+            if len(chunk) >= size:
+                self._flush(chunk)
+                chunk = []
         self._flush(chunk)
 
     def _flush(self, chunk: list[_Pending]) -> None:
