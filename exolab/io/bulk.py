@@ -40,6 +40,7 @@ from exolab.services.errors import ExolabError, ValidationFailed
 from exolab.services.readout_write import ReadoutStore
 
 CHUNK_ROWS = 20_000
+FIRST_CHUNK_ROWS = 2_500  # see ReadoutLoader._run
 IMPORT_SWITCH_INTERVAL = 0.00002  # seconds (20 us); see ReadoutLoader.run
 # Columns that change from row to row; validated per row (through per-column caches).
 ROW_COLUMNS = ("isolation_id", "sample_id", "analyte", "value", "replicate", "notes", "well")
@@ -682,13 +683,18 @@ class ReadoutLoader:
             sys.setswitchinterval(interval)
 
     def _run(self) -> None:
+        """Rows in chunks to the writer. The first chunks are small (FIRST_CHUNK_ROWS, then
+        doubling up to the full size): the writer, idle until the first chunk comes, starts
+        sooner."""
         chunk: list[_Pending] = []
-        size = CHUNK_ROWS if self.sqlite else pg_load.CHUNK_ROWS
+        full = CHUNK_ROWS if self.sqlite else pg_load.CHUNK_ROWS
+        size = min(FIRST_CHUNK_ROWS, full)
         for p in self._check_rows(self.src.rows()):
             chunk.append(p)
             if len(chunk) >= size:
                 self._flush(chunk)
                 chunk = []
+                size = min(size * 2, full)
         self._flush(chunk)
 
     def _flush(self, chunk: list[_Pending]) -> None:
