@@ -15,7 +15,7 @@ packed integers, and rows written per chunk from a background thread.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Final
@@ -29,6 +29,7 @@ from exolab.domain.readout_rules import (
 )
 from exolab.domain.schemas import ReadoutIn
 from exolab.domain.values import ParsedResult, parse_result, plain_number
+from exolab.io.bulk_records import fewer_collections
 from exolab.io.cells import import_cell
 from exolab.io.problems import Problems
 from exolab.io.reading import CsvFile, ragged_row, to_decimal_point
@@ -39,7 +40,8 @@ from exolab.services.errors import ExolabError, ValidationFailed
 from exolab.services.readout_write import ReadoutStore
 
 CHUNK_ROWS = 20_000
-IMPORT_SWITCH_INTERVAL = 0.0005  # seconds; see ReadoutLoader.run
+FIRST_CHUNK_ROWS = 2_500  # see ReadoutLoader._run
+IMPORT_SWITCH_INTERVAL = 0.00002  # seconds (20 us); see ReadoutLoader.run
 # Columns that change from row to row; validated per row (through per-column caches).
 ROW_COLUMNS = ("isolation_id", "sample_id", "analyte", "value", "replicate", "notes", "well")
 N_ROW = len(ROW_COLUMNS)  # the context columns follow the row columns in a row's texts
@@ -83,7 +85,17 @@ class _Context:
     follows from them once: the run check and the key numbers. Its insert values go to the
     staged contexts table once, under ``id``; rows carry only that id."""
 
-    __slots__ = ("assay_no", "has_unit", "id", "run_no", "run_problem", "values")
+    __slots__ = (
+        "assay_no",
+        "has_unit",
+        "id",
+        "iso_shape",
+        "key_bits",
+        "run_no",
+        "run_problem",
+        "sample_shape",
+        "values",
+    )
 
     def __init__(
         self,
@@ -99,6 +111,13 @@ class _Context:
         self.run_no = run_no
         self.run_problem = run_problem
         self.has_unit = values[0] is not None
+        # The shapes of ReadoutLoader._row_rule for a plain number on an isolation / a sample
+        self.iso_shape = (True, False, not self.has_unit, True, False)
+        self.sample_shape = (False, True, not self.has_unit, True, False)
+        # assay and run in their places of a _pack()ed key, when they fit (else None)
+        self.key_bits = (
+            assay_no << 48 | run_no << 20 if assay_no < 1 << 8 and run_no < 1 << 28 else None
+        )
 
 
 @dataclass(frozen=True)
@@ -241,78 +260,119 @@ class ReadoutLoader:
             self.rule_cache[shape] = hit
         return hit
 
-    def check_row(self, rownum: int, fields: list[str]) -> _Pending | None:
-        """Validate one row; report its problems and return None, or the row to insert.
+    def _check_rows(self, rows: Iterable[tuple[int, list[str]]]) -> Iterator[_Pending]:
+        """Validate rows; report the problems of a bad row, yield each good one to insert.
 
         The common row (a known isolation or sample, a valid analyte and replicate, a plain
         number, a context seen before) takes the first branch: dictionary lookups and one
-        float(). Anything else goes through :meth:`_check_slow`, which applies every rule and
-        says what is wrong."""
-        fields.append("")  # the cell of every absent column
-        texts = self.pick(fields)
-        ctx = self.context_cache.get(texts[N_ROW:])  # the adapters strip; padding: another key
-        analyte_pk = self.analyte_pk_by_text.get(texts[2])
-        replicate = self.replicate_check.cache.get(texts[4])
-        well: Any = self.well_check(texts[6]) if texts[6] else None
-        if (
-            type(ctx) is _Context
-            and analyte_pk is not None
-            and type(replicate) is int
-            and not texts[5]
-            and ctx.run_problem is None
-            and type(well) is not Invalid
-        ):
-            iso_code = texts[0].strip()
-            sample_code = texts[1].strip()
-            value_text = texts[3].strip()
-            target = self.isolations.get(iso_code) if iso_code and not sample_code else None
-            if target is not None or (sample_code and not iso_code):
-                value = plain_number(value_text, self.decimal_comma) if value_text else None
-                if value is not None and not self.rule_cache.get(
-                    (target is not None, target is None, not ctx.has_unit, True, False), "?"
-                ):
-                    iso_pk: int | None
-                    sample_pk: int | None
-                    if target is not None:
-                        iso_pk, sample_pk = target
-                        target_no = iso_pk * 2 + 1
-                    else:
-                        iso_pk = None
-                        sample_pk = self.samples.get(sample_code)
-                        target_no = (sample_pk or 0) * 2
-                    if sample_pk is not None:
-                        key = _pack(target_no, analyte_pk, ctx.assay_no, ctx.run_no, replicate)
-                        if key in self.seen:
-                            self._report_duplicate(rownum, fields, key)
-                            return None
-                        self.seen.add(key)
-                        null = self.null
-                        values = (
-                            sample_pk,
-                            null if iso_pk is None else iso_pk,
-                            analyte_pk,
-                            replicate,
-                            value_text,
-                            value,
-                            "=",
-                            "none",
-                            null,
-                            null,
-                            null if well is None else well,
-                            ctx.id,
-                        )
-                        return (
-                            rownum,
-                            fields if self.db_has_readouts else _NO_FIELDS,
-                            values,
-                            key,
-                        )
-        return self._check_slow(rownum, fields, texts)
+        float(), with everything it needs in local names (the loop runs once per row of a
+        file of a million). Anything else goes through :meth:`_check_slow`, which applies
+        every rule and says what is wrong."""
+        width = len(self.src.header)
+        index = self.index
+        pick_row = itemgetter(*[index.get(c, width) for c in ROW_COLUMNS])
+        pick_context = itemgetter(*[index.get(c, width) for c in CONTEXT_COLUMNS])
+        contexts = self.context_cache
+        analyte_pks = self.analyte_pk_by_text
+        replicates = self.replicate_check.cache
+        well_check = self.well_check
+        isolations = self.isolations
+        samples = self.samples
+        rule_cache = self.rule_cache
+        seen = self.seen
+        null = self.null
+        keep_fields = self.db_has_readouts
+        decimal_comma = self.decimal_comma
+        slow = self._check_slow
+        ragged_column = self.src.ragged_column
+        last_texts: tuple[str, ...] | None = None
+        last: Any = None
+        for rownum, fields in rows:
+            if len(fields) != width:
+                ragged = ragged_row(fields, width)
+                if ragged is not None:
+                    self.problems.add(rownum, ragged_column(len(fields)), ragged)
+                    self.report.refused += 1
+                    continue
+            fields.append("")  # the cell of every absent column
+            context_texts = pick_context(fields)
+            if context_texts == last_texts:  # (most rows repeat the row before's context)
+                ctx = last
+            else:
+                ctx = contexts.get(context_texts)  # the adapters strip; padding: another key
+                if type(ctx) is _Context:
+                    last_texts, last = context_texts, ctx
+            texts = pick_row(fields)
+            analyte_pk = analyte_pks.get(texts[2])
+            replicate = replicates.get(texts[4])
+            well: Any = well_check(texts[6]) if texts[6] else None
+            if (
+                type(ctx) is _Context
+                and analyte_pk is not None
+                and type(replicate) is int
+                and not texts[5]
+                and ctx.run_problem is None
+                and type(well) is not Invalid
+            ):
+                iso_code = texts[0].strip()
+                sample_code = texts[1].strip()
+                value_text = texts[3].strip()
+                target = isolations.get(iso_code) if iso_code and not sample_code else None
+                if target is not None or (sample_code and not iso_code):
+                    value = plain_number(value_text, decimal_comma) if value_text else None
+                    if value is not None and not rule_cache.get(
+                        ctx.iso_shape if target is not None else ctx.sample_shape, "?"
+                    ):
+                        iso_pk: int | None
+                        sample_pk: int | None
+                        if target is not None:
+                            iso_pk, sample_pk = target
+                            target_no = iso_pk * 2 + 1
+                        else:
+                            iso_pk = None
+                            sample_pk = samples.get(sample_code)
+                            target_no = (sample_pk or 0) * 2
+                        if sample_pk is not None:
+                            bits = ctx.key_bits
+                            key = (
+                                target_no << 80 | analyte_pk << 56 | bits | replicate
+                                if bits is not None and analyte_pk < 1 << 24 and replicate < 1 << 20
+                                else _pack(
+                                    target_no, analyte_pk, ctx.assay_no, ctx.run_no, replicate
+                                )
+                            )  # (the same key as _pack gives)
+                            if key in seen:
+                                self._report_duplicate(rownum, fields, key)
+                                continue
+                            seen.add(key)
+                            yield (
+                                rownum,
+                                fields if keep_fields else _NO_FIELDS,
+                                (
+                                    sample_pk,
+                                    null if iso_pk is None else iso_pk,
+                                    analyte_pk,
+                                    replicate,
+                                    value_text,
+                                    value,
+                                    "=",
+                                    "none",
+                                    null,
+                                    null,
+                                    null if well is None else well,
+                                    ctx.id,
+                                ),
+                                key,
+                            )
+                            continue
+            p = slow(rownum, fields, texts + context_texts)
+            if p is not None:
+                yield p
 
     def _check_slow(
         self, rownum: int, fields: list[str], texts: tuple[str, ...]
     ) -> _Pending | None:
-        """Every rule for one row, with its problems reported (see :meth:`check_row`)."""
+        """Every rule for one row, with its problems reported (see :meth:`_check_rows`)."""
         iso_code, sample_code, analyte_t, value_text, replicate_t = (
             import_cell(texts[0]),  # (export's formula guard removed: docs/security.md)
             import_cell(texts[1]),
@@ -342,7 +402,7 @@ class ReadoutLoader:
         if type(replicate) is Invalid:
             bad.append(("replicate", replicate.message, replicate_t))
         elif texts[4] != replicate_t:
-            self.replicate_check.cache[texts[4]] = replicate  # the padded text, for check_row
+            self.replicate_check.cache[texts[4]] = replicate  # the padded text, for _check_rows
         notes = self.notes_check(import_cell(notes_t)) if notes_t else None
         if type(notes) is Invalid:
             bad.append(("notes", notes.message, notes_t))
@@ -597,37 +657,44 @@ class ReadoutLoader:
         """Validate every row; rows go to the database from a writer thread while the next
         chunk is validated (the driver releases the GIL while the database works).
 
-        Each statement the writer runs gives the GIL back when the database returns; with
-        Python's default 5 ms switch interval it then waited for the validating thread's slice
-        to end, which serialised the two threads (200k rows: 5.5 s; with 0.5 ms: 3.7 s). The
-        interval is shortened for the import only."""
+        The writer gives the GIL up several times per statement (prepare, step, reset) and
+        must take it back from the validating thread each time; a waiting thread gets it only
+        after the switch interval has passed. With Python's default 5 ms that serialised the
+        two threads (200k rows: 5.5 s), with 0.5 ms still (2.5 s: the process's CPU time equal
+        to its wall time, neither thread waiting for a core); with 20 us they overlap (1.5 s;
+        benchmarks/README.md). The interval is shortened for the import only.
+
+        While it runs, the garbage collector runs rarely (each young collection walked the
+        chunks held in memory, and a full one held the GIL for tens of milliseconds while the
+        writer waited for it) and the SQLite connection has a larger page cache (the readouts
+        indexes of a large file outgrow the default 2 MB, and every spilled page was written to
+        the WAL and read back) -- the same two settings as the records' bulk path
+        (docs/bulk-imports.md)."""
         interval = sys.getswitchinterval()
         sys.setswitchinterval(min(interval, IMPORT_SWITCH_INTERVAL))
         try:
-            self._run()
+            with fewer_collections(), self.store.page_cache():
+                try:
+                    self._run()
+                finally:
+                    self.store.close()
+                self.finish()
         finally:
-            try:
-                self.store.close()
-            finally:
-                sys.setswitchinterval(interval)
-        self.finish()
+            sys.setswitchinterval(interval)
 
     def _run(self) -> None:
+        """Rows in chunks to the writer. The first chunks are small (FIRST_CHUNK_ROWS, then
+        doubling up to the full size): the writer, idle until the first chunk comes, starts
+        sooner."""
         chunk: list[_Pending] = []
-        check = self.check_row
-        width = len(self.src.header)
-        for rownum, fields in self.src.rows():
-            ragged = ragged_row(fields, width)
-            if ragged is not None:
-                self.problems.add(rownum, self.src.ragged_column(len(fields)), ragged)
-                self.report.refused += 1
-                continue
-            p = check(rownum, fields)
-            if p is not None:
-                chunk.append(p)
-                if len(chunk) >= (CHUNK_ROWS if self.sqlite else pg_load.CHUNK_ROWS):
-                    self._flush(chunk)
-                    chunk = []
+        full = CHUNK_ROWS if self.sqlite else pg_load.CHUNK_ROWS
+        size = min(FIRST_CHUNK_ROWS, full)
+        for p in self._check_rows(self.src.rows()):
+            chunk.append(p)
+            if len(chunk) >= size:
+                self._flush(chunk)
+                chunk = []
+                size = min(size * 2, full)
         self._flush(chunk)
 
     def _flush(self, chunk: list[_Pending]) -> None:

@@ -18,16 +18,19 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import IO
 
 from exolab.services.errors import ExolabError
 
 SNIFF_BYTES = 64 * 1024
+READ_BLOCK = 1 << 20  # bytes read at once by CsvFile.rows (see there)
 # A quoted value may hold line breaks (notes typed in a spreadsheet cell), but one spanning more
 # lines than this is taken for a quote that was never closed.
 MAX_FIELD_LINES = 20
@@ -118,15 +121,17 @@ class _Lines:
     the lines of the record being read kept for the quote checks. Iterating it is a generator
     (cheaper per line than a ``__next__`` method)."""
 
-    def __init__(self, raw: IO[bytes]) -> None:
+    def __init__(self, raw: Iterable[bytes], line: int = 0, first: bool = True) -> None:
         self._raw = raw
-        self.line = 0
+        self.line = line  # lines read before ``raw`` (when it continues a file)
+        self._first = first  # whether ``raw`` starts the file (where a BOM may be)
         self.record: list[str] = []
+        self.mid_chunk = False  # the lines of the chunk read last are not all given out yet
 
     def __iter__(self) -> Iterator[str]:
         keep = self.record.append
-        line = 0
-        first = True
+        line = self.line
+        first = self._first
         for chunk in self._raw:
             cr = chunk.find(b"\r")
             pieces = (
@@ -134,7 +139,9 @@ class _Lines:
                 if cr != -1 and (cr < len(chunk) - 2 or cr == len(chunk) - 1)
                 else (chunk,)
             )
-            for raw in pieces:
+            last = len(pieces) - 1
+            for i, raw in enumerate(pieces):
+                self.mid_chunk = i < last
                 line += 1
                 self.line = line
                 try:
@@ -316,8 +323,16 @@ class CsvFile:
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """Data rows, comments and blank lines skipped. Raises FileProblem on bad bytes and
-        on quoting mistakes, naming the row (and column) where they are."""
-        row = self.header_row
+        on quoting mistakes, naming the row (and column) where they are.
+
+        The file is read in blocks of :data:`READ_BLOCK` bytes. A block with no quote, no NUL
+        byte and no line end other than LF or CRLF, that decodes as UTF-8 (most of a large
+        export), is decoded and split at once: each of its lines is one record, so nothing
+        about it needs checking line by line. From the first block that is not like that,
+        the rest of the file is read line by line with every check (the same rows, the same
+        problems at the same rows)."""
+        yield from self._clean_blocks()
+        row = self._row
         record = self._lines.record
         check = self._check_record
         try:
@@ -340,6 +355,59 @@ class CsvFile:
                 yield row, fields
         except (_BadLine, csv.Error) as exc:
             raise self._read_problem(row + 1, exc) from None
+
+    def _clean_blocks(self) -> Iterator[tuple[int, list[str]]]:
+        """The rows of the blocks that can be read at once (see :meth:`rows`); then
+        ``self._lines`` and ``self._reader`` continue with the rest of the file and
+        ``self._row`` is the row number of its last row."""
+        row = self._row = self.header_row
+        if self._lines.mid_chunk:
+            return  # (old Mac line ends: the header's chunk holds more lines; line by line)
+        line = self._lines.line
+        stream = self._stream
+        delimiter = self.delimiter
+        while True:
+            block = stream.read(READ_BLOCK)
+            if block and not block.endswith(b"\n"):
+                block += stream.readline()  # up to the end of its last line
+            crs = block.count(b"\r")
+            clean = (
+                block
+                and b'"' not in block
+                and b"\x00" not in block
+                and (not crs or crs == block.count(b"\r\n"))
+            )
+            if clean:
+                try:
+                    text = block.decode("utf-8")
+                except UnicodeDecodeError:
+                    clean = False
+            if not clean:
+                # The rest line by line, from this block on (nothing of it was read yet).
+                self._lines = _Lines(chain(io.BytesIO(block), stream), line, False)
+                self._reader = csv.reader(
+                    iter(self._lines), delimiter=delimiter, quotechar='"', strict=True
+                )
+                self._row = row
+                return
+            if crs:
+                text = text.replace("\r\n", "\n")
+            lines = text.split("\n")
+            if not lines[-1]:
+                lines.pop()  # (after the block's last line end)
+            line += len(lines)
+            for fields in csv.reader(lines, delimiter=delimiter, strict=True):
+                row += 1
+                if fields and fields[0] and fields[0][0] not in _SLOW_START:
+                    yield row, fields
+                    continue
+                if not fields or (len(fields) == 1 and not fields[0].strip()):
+                    continue
+                if fields[0].lstrip().startswith("#"):
+                    continue
+                if not any(f.strip() for f in fields):
+                    continue
+                yield row, fields
 
     def close(self) -> None:
         self._stream.close()

@@ -886,7 +886,7 @@ def write_records(
     """Write the validated chunks of a subjects, cell sources, samples or isolations file
     (``io.bulk_records`` reads them) into the import's transaction."""
     tx.require_write(f"import {kind.name}")
-    with _page_cache(tx):
+    with page_cache(tx):
         _Loader(tx, kind, report, problems, on_duplicate, create_locations, rules).run(chunks)
 
 
@@ -894,7 +894,7 @@ SQLITE_CACHE_KIB = 65_536
 
 
 @contextmanager
-def _page_cache(tx: Tx) -> Iterator[None]:
+def page_cache(tx: Tx) -> Iterator[None]:
     """On SQLite, a larger page cache for the import's connection while it writes: the
     indexes of a large file's rows and events no longer fit SQLite's default 2 MB, and every
     insert then reads index pages back from the file (docs/bulk-imports.md)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from itertools import chain
 from typing import Any
@@ -29,6 +29,7 @@ from exolab.db.base import utcnow
 from exolab.db.models import Analyte, AssayRun, Isolation, Readout, Sample
 from exolab.services import pg_load, readout_sets
 from exolab.services import readouts as readout_service
+from exolab.services.bulk_records import page_cache
 from exolab.services.context import Tx
 from exolab.services.errors import Busy, ExolabError
 
@@ -239,6 +240,11 @@ class ReadoutStore:
         finally:
             if self.pg is not None:
                 self.pg.close()
+
+    def page_cache(self) -> AbstractContextManager[None]:
+        """SQLite: the bulk paths' larger page cache on the import's connection while it
+        writes (services/bulk_records.page_cache); nothing on PostgreSQL."""
+        return page_cache(self.tx)
 
     def _write(self, item: tuple[Any, Any]) -> None:
         with _plain_driver_errors():
