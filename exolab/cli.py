@@ -82,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from exolab.db.files import restrict_process_umask
 
+    # pydantic looks for plugins by scanning every installed package's entry points when it
+    # builds its first model: 0.1-0.2 s of every command's start-up, for plugins exolab does
+    # not use. An explicit setting (empty: look for them) is kept (docs/cli.md).
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
     restrict_process_umask()  # every file and folder exolab writes is private (docs/security.md)
     parser = build_parser()
     args = parser.parse_args(argv)
