@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Protocol, cast
 
 from sqlalchemy import bindparam, func, insert, select, text, update
@@ -101,9 +101,6 @@ TUBE_COLUMNS = (
 
 # The isolation columns its steps' parameters come from.
 STEP_COLUMNS = tuple(c for cols in STEP_PARAM_COLUMNS.values() for c in cols.values())
-# Date and time columns: the audit trail stores them as ISO text (services.common.column_values).
-SAMPLE_TIMES = ("collected_at", "processed_at", "created_at")
-ISOLATION_TIMES = ("isolated_on", "created_at")
 
 
 class _Tube:
@@ -168,10 +165,6 @@ class RowRules:
     report_failed: Callable[..., None]
     find: Callable[..., Any]
     apply_row: Callable[..., None]
-
-
-def _iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime | date) else value
 
 
 def _parts(values: list[Any]) -> Iterator[list[Any]]:
@@ -509,16 +502,10 @@ class _Loader:
 
     # -- the rules, row by row ----------------------------------------------------------------
 
-    def created(
-        self,
-        row: dict[str, Any],
-        entity: str,
-        key: str,
-        times: tuple[str, ...],
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        """Stamp ``row`` as created by this batch, queue it and its ``create`` event (as the
-        per-record services write it: ``times`` as ISO text, plus ``extra``)."""
+    def created(self, row: dict[str, Any]) -> None:
+        """Stamp ``row`` as created by this batch and queue it. It gets no ``create`` event
+        of its own: the batch's ``import`` event is its creation record (the audit rule of
+        bulk imports, docs/bulk-imports.md); the row carries the batch id."""
         row.update(
             batch_id=self.batch_id,
             version=1,
@@ -526,10 +513,6 @@ class _Loader:
             created_by=self.user,
             updated_at=None,
         )
-        new = row | {k: _iso(row[k]) for k in times}
-        if extra:
-            new |= extra
-        self.events.append(("create", entity, key, None, new, None, self.batch_id))
         self.rows.append(row)
 
     def take(self, tube: _Tube, taken: lifecycle.VolumeTaken | None) -> None:
@@ -640,7 +623,7 @@ class _Loader:
             "notes": s.notes,
             **tube.values,
         }
-        self.created(row, "sample", s.sample_id, SAMPLE_TIMES)
+        self.created(row)
         row["_at"] = len(self.rows) - 1
         self.tubes[s.sample_id] = _Tube(row, row)
 
@@ -727,7 +710,7 @@ class _Loader:
             "sample_id": tube.id,
             **isolation_rules.isolation_columns(d),
         }
-        self.created(row, "isolation", d.isolation_id, ISOLATION_TIMES, {"steps": steps})
+        self.created(row)
         for i, step in enumerate(steps, start=1):
             self.steps.append(
                 {
@@ -753,7 +736,7 @@ class _Loader:
             "subject_code": m.subject_id,
             **subject_rules.subject_columns(m),
         }
-        self.created(row, "subject", f"{m.study}/{m.subject_id}", ("enrolled_on", "created_at"))
+        self.created(row)
 
     def new_cell_source(self, m: CellSourceIn) -> None:
         """As ``cell_sources.create_cell_source``."""
@@ -762,7 +745,7 @@ class _Loader:
             "code": m.cell_source_id,
             **cell_source_rules.cell_source_columns(m),
         }
-        self.created(row, "cell_source", m.cell_source_id, ("mycoplasma_tested_on", "created_at"))
+        self.created(row)
 
     def steps_of(self, d: IsolationIn) -> list[dict[str, Any]]:
         """``IsolationIn.steps()`` as stored, remembered per distinct method chain and

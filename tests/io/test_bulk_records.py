@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from exolab.db.engine import Database
 from exolab.db.models import (
@@ -24,7 +24,7 @@ from exolab.db.models import (
 )
 from exolab.io import bulk_records
 from exolab.io.importer import ImportFailed, ImportReport, run_import, undo_batch
-from exolab.services.audit import verify_chain
+from exolab.services.audit import RECORD_TABLES, record_events, verify_chain
 from exolab.services.context import Lab
 from tests.conftest import TEST_ADMIN, _fresh_pg
 from tests.io.helpers import write
@@ -198,6 +198,49 @@ def _rows(lab: Lab, model: Any, order: Any) -> list[dict[str, Any]]:
         ]
 
 
+def _imported_creates(lab: Lab) -> list[tuple[str, str, int | None]]:
+    """The per-record ``create`` events of records an import created (the per-record path
+    writes them; the bulk path does not: its batch's ``import`` event is their creation
+    record, docs/bulk-imports.md)."""
+    with lab.read() as tx:
+        return [
+            (e.entity, e.entity_id, e.batch_id)
+            for e in tx.session.scalars(select(AuditEvent).order_by(AuditEvent.id))
+            if e.action == "create" and e.entity in RECORD_TABLES and e.batch_id is not None
+        ]
+
+
+def _creation_records(lab: Lab) -> dict[tuple[str, str], tuple[str, str | None, int | None]]:
+    """For every stored subject, cell source, sample and isolation: how its history
+    (``exolab audit --entity E --id KEY``, the UI's tube history) records its creation: the
+    action, the file named and the batch."""
+    out: dict[tuple[str, str], tuple[str, str | None, int | None]] = {}
+    with lab.read() as tx:
+        keys = [
+            ("subject", f"{st}/{c}")
+            for st, c in tx.session.execute(
+                text(
+                    "SELECT st.code, s.subject_code FROM subjects s "
+                    "JOIN studies st ON st.id = s.study_id"
+                )
+            )
+        ]
+        for entity, (table, column) in RECORD_TABLES.items():
+            if entity != "subject":
+                keys += [
+                    (entity, c) for c in tx.session.scalars(text(f"SELECT {column} FROM {table}"))
+                ]
+        for entity, key in keys:
+            events = record_events(tx, entity, key, limit=None)
+            made = [e for e in events if e.action in ("create", "import")]
+            assert made, (entity, key)
+            first = made[-1]  # (newest first)
+            name = (first.new_values or {}).get("file_name")
+            assert first.user == TEST_ADMIN and first.at
+            out[(entity, key)] = (first.action, name, first.batch_id)
+    return out
+
+
 def _audit(lab: Lab) -> list[tuple[Any, ...]]:
     def clean(values: str | None) -> Any:
         if values is None:
@@ -213,6 +256,7 @@ def _audit(lab: Lab) -> list[tuple[Any, ...]]:
             (e.action, e.entity, e.entity_id, clean(e.old_values), clean(e.new_values), e.reason)
             for e in tx.session.scalars(select(AuditEvent).order_by(AuditEvent.id))
             if not (e.entity == "import_batch" and e.action == "import")
+            and not (e.action == "create" and e.entity in RECORD_TABLES and e.batch_id)
         ] + [
             (e.action, e.entity, e.entity_id, clean(e.new_values)["counts"])  # type: ignore[index]
             for e in tx.session.scalars(select(AuditEvent).where(AuditEvent.action == "import"))
@@ -257,6 +301,24 @@ def test_bulk_gives_the_same_rows_and_audit(
     assert samples["P003-V1-A1a"]["spin1_g"] == 2500
     assert samples["P003-V1-A1"]["storage_temp_c"] == -20
     assert samples["P000-V0"]["visit_id"] == samples["P000-V0b"]["visit_id"]
+    # the audit rule of bulk imports: no per-record create event, the batch's import event
+    # (who, when, which file) is each record's creation record; the per-record path keeps
+    # its create events, which name the same batch
+    stored = [("sample", "OLD-1"), ("sample", "OLD-2")]  # (per record in both labs)
+    assert [c[:2] for c in _imported_creates(two_labs[1])] == stored
+    assert len(_imported_creates(two_labs[0])) == 12 + 2 + 2 + 44 + 5
+    made = [_creation_records(lab) for lab in two_labs]
+    assert made[0].keys() == made[1].keys()
+    for key, (action, name, batch) in made[1].items():
+        if key in stored:
+            assert action == "create"
+            continue
+        assert action == "import" and name and name.endswith(".csv"), key
+        assert made[0][key] == ("create", None, batch), key
+    assert made[1][("sample", "P003-V1-A1")][1] == "samples.csv"
+    assert made[1][("isolation", "ISO-1")][1] == "isolations.csv"
+    assert made[1][("subject", "S1/P000")][1] == "subjects.csv"
+    assert made[1][("cell_source", "MSC-1")][1] == "cell_sources.csv"
 
 
 def test_bulk_reports_the_same_problems_and_writes_nothing(

@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Header, Input, Label, Static, Tree
 
 from exolab.domain.sprec import SprecElement, explain_sprec
-from exolab.services.audit import AuditRow, list_events
+from exolab.services.audit import AuditRow, record_events
 from exolab.services.context import Tx
 from exolab.services.errors import ExolabError
 from exolab.services.isolations import IsolationOut, isolations_of_sample
@@ -68,7 +68,7 @@ def load_sample(tx: Tx, code: str) -> SampleDetail:
         ],
         isolations=isolations_of_sample(tx, code),
         readouts=readouts_of(tx, sample=code, include_isolations=True),
-        events=list_events(tx, entity="sample", entity_id=code, limit=50),
+        events=record_events(tx, "sample", code, limit=50),
     )
 
 
