@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
+from sqlalchemy import text as sql
 
 from exolab.db.engine import Database
 from exolab.db.models import (
@@ -219,7 +220,7 @@ def _creation_records(lab: Lab) -> dict[tuple[str, str], tuple[str, str | None, 
         keys = [
             ("subject", f"{st}/{c}")
             for st, c in tx.session.execute(
-                text(
+                sql(
                     "SELECT st.code, s.subject_code FROM subjects s "
                     "JOIN studies st ON st.id = s.study_id"
                 )
@@ -228,7 +229,7 @@ def _creation_records(lab: Lab) -> dict[tuple[str, str], tuple[str, str | None, 
         for entity, (table, column) in RECORD_TABLES.items():
             if entity != "subject":
                 keys += [
-                    (entity, c) for c in tx.session.scalars(text(f"SELECT {column} FROM {table}"))
+                    (entity, c) for c in tx.session.scalars(sql(f"SELECT {column} FROM {table}"))
                 ]
         for entity, key in keys:
             events = record_events(tx, entity, key, limit=None)
