@@ -78,8 +78,9 @@ class ProblemList(Protocol):
 
 
 # One chunk of a file: (row number, cells, validated model or its ValidationFailed, or for a
-# ragged row None and (the column it names, the message)).
-Chunk = list[tuple[int, dict[str, Any] | None, Any]]
+# ragged row None and (the column it names, the message)). The cells may be given as a
+# function that reads them (only a refused row or a stored key needs them).
+Chunk = list[tuple[int, dict[str, Any] | Callable[[], dict[str, Any]] | None, Any]]
 
 # The columns of a tube the rules read (a parent's inheritance, life-cycle and volume).
 TUBE_COLUMNS = (
@@ -167,6 +168,10 @@ class RowRules:
     apply_row: Callable[..., None]
 
 
+def _cells(cells: dict[str, Any] | Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    return cells() if callable(cells) else cells
+
+
 def _parts(values: list[Any]) -> Iterator[list[Any]]:
     for i in range(0, len(values), IN_CHUNK):
         yield values[i : i + IN_CHUNK]
@@ -239,13 +244,30 @@ def insert_many(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
     ):
         conn.execute(insert(table), rows)
         return
-    procs = [(c, t.c[c].type.bind_processor(conn.dialect)) for c in cols]
+    columns = []
+    for c in cols:
+        values = [r[c] for r in rows]
+        proc = t.c[c].type.bind_processor(conn.dialect)
+        columns.append(values if proc is None else _converted(proc, values))
     names = ", ".join(f'"{c}"' for c in cols)
     sql = f'INSERT INTO "{t.name}" ({names}) VALUES ({", ".join("?" * len(cols))})'
-    conn.exec_driver_sql(
-        sql,
-        [tuple(r[c] if p is None else p(r[c]) for c, p in procs) for r in rows],
-    )
+    conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+
+
+def _converted(proc: Callable[[Any], Any], values: list[Any]) -> list[Any]:
+    """``[proc(v) for v in values]``, each distinct value converted once (a column's dates,
+    times and JSON repeat: the import's one timestamp, a file's few collection times, the
+    steps remembered per method chain). JSON values are told apart by identity: the loader
+    shares one object per distinct value and holds them while this runs."""
+    memo: dict[Any, Any] = {}
+    out = []
+    for v in values:
+        key = id(v) if isinstance(v, dict | list) else v
+        hit = memo.get(key, memo)
+        if hit is memo:
+            hit = memo[key] = proc(v)
+        out.append(hit)
+    return out
 
 
 class _Loader:
@@ -307,8 +329,8 @@ class _Loader:
             ]
             existing = self.stored_keys(models)
             self.preload(models)
-            for rownum, data, m in chunk:
-                self.row(rownum, data, m, existing)
+            for rownum, cells, m in chunk:
+                self.row(rownum, cells, m, existing)
             self.end_chunk()
         for ids in (
             self.sample_ids,
@@ -323,15 +345,19 @@ class _Loader:
             ids.release()
 
     def row(
-        self, rownum: int, data: dict[str, Any] | None, m: Any, existing: set[tuple[str, ...]]
+        self,
+        rownum: int,
+        cells: dict[str, Any] | Callable[[], dict[str, Any]] | None,
+        m: Any,
+        existing: set[tuple[str, ...]],
     ) -> None:
         problems, report = self.problems, self.report
-        if data is None:  # a ragged row: (the column it names, the message)
+        if cells is None:  # a ragged row: (the column it names, the message)
             problems.add(rownum, *m)
             report.refused += 1
             return
         if isinstance(m, ValidationFailed):
-            self.rules.report_failed(problems, rownum, m, self.kind, data)
+            self.rules.report_failed(problems, rownum, m, self.kind, _cells(cells))
             report.refused += 1
             return
         key = tuple(getattr(m, c) for c in self.kind.key_columns)
@@ -354,7 +380,7 @@ class _Loader:
                 self.kind,
                 rownum,
                 m,
-                data,
+                _cells(cells),
                 found,
                 report,
                 problems,
@@ -384,7 +410,7 @@ class _Loader:
         except PermissionDenied:
             raise
         except ExolabError as exc:
-            self.rules.report_failed(problems, rownum, exc, self.kind, data)
+            self.rules.report_failed(problems, rownum, exc, self.kind, _cells(cells))
             report.refused += 1
 
     # -- set-based reads ----------------------------------------------------------------------
