@@ -20,10 +20,12 @@ Rows whose key is already stored go through the per-record code (compare, skip, 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
+from itertools import chain
 from typing import Any, Protocol, cast
 
 from sqlalchemy import bindparam, func, insert, select, text, update
@@ -65,6 +67,7 @@ from exolab.services.errors import (
     database_error_text,
 )
 
+ROWS_PER_INSERT = 1_000  # most rows in one INSERT on SQLite (its variable limit comes first)
 ID_BLOCK = 5_000  # most ids reserved at once on PostgreSQL
 IN_CHUNK = 500  # codes per IN (...) list
 
@@ -250,8 +253,18 @@ def insert_many(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
         proc = t.c[c].type.bind_processor(conn.dialect)
         columns.append(values if proc is None else _converted(proc, values))
     names = ", ".join(f'"{c}"' for c in cols)
-    sql = f'INSERT INTO "{t.name}" ({names}) VALUES ({", ".join("?" * len(cols))})'
-    conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+    # Many rows per INSERT: executemany steps (and releases and takes back the GIL) once per
+    # row, which costs SQLite more than the rows' own indexes (docs/bulk-imports.md).
+    limit = conn.connection.driver_connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    per = max(1, min(ROWS_PER_INSERT, limit // len(cols)))
+    group = f"({', '.join('?' * len(cols))})"
+    tuples = list(zip(*columns, strict=True))
+    for i in range(0, len(tuples), per):
+        part = tuples[i : i + per]
+        conn.exec_driver_sql(
+            f'INSERT INTO "{t.name}" ({names}) VALUES {", ".join([group] * len(part))}',
+            tuple(chain.from_iterable(part)),
+        )
 
 
 def _converted(proc: Callable[[Any], Any], values: list[Any]) -> list[Any]:
