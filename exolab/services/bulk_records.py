@@ -252,17 +252,21 @@ def insert_many(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
         values = [r[c] for r in rows]
         proc = t.c[c].type.bind_processor(conn.dialect)
         columns.append(values if proc is None else _converted(proc, values))
+    insert_rows(conn, f'"{t.name}"', cols, list(zip(*columns, strict=True)))
+
+
+def insert_rows(conn: Any, table: str, cols: Any, rows: list[tuple[Any, ...]]) -> None:
+    """SQLite: insert ``rows`` (tuples in the order of ``cols``, as the driver takes them),
+    many rows per INSERT: executemany steps (and releases and takes back the GIL) once per
+    row, which costs SQLite more than the rows' own indexes (docs/bulk-imports.md)."""
     names = ", ".join(f'"{c}"' for c in cols)
-    # Many rows per INSERT: executemany steps (and releases and takes back the GIL) once per
-    # row, which costs SQLite more than the rows' own indexes (docs/bulk-imports.md).
     limit = conn.connection.driver_connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     per = max(1, min(ROWS_PER_INSERT, limit // len(cols)))
     group = f"({', '.join('?' * len(cols))})"
-    tuples = list(zip(*columns, strict=True))
-    for i in range(0, len(tuples), per):
-        part = tuples[i : i + per]
+    for i in range(0, len(rows), per):
+        part = rows[i : i + per]
         conn.exec_driver_sql(
-            f'INSERT INTO "{t.name}" ({names}) VALUES {", ".join([group] * len(part))}',
+            f"INSERT INTO {table} ({names}) VALUES {', '.join([group] * len(part))}",
             tuple(chain.from_iterable(part)),
         )
 
@@ -872,7 +876,9 @@ class _Loader:
             for t in self.tubes.values()
             if t.dirty
         ]
-        if changed and conn.dialect.name == "sqlite":  # (the driver's executemany, as insert_many)
+        if changed and conn.dialect.name == "sqlite":
+            # (the driver's executemany: one UPDATE ... FROM a staged table was measured no
+            # cheaper once its plan is kept to key lookups -- without them it scans samples)
             stamp = Sample.__table__.c.updated_at.type.bind_processor(conn.dialect)
             now = stamp(self.now) if stamp is not None else self.now
             conn.exec_driver_sql(
