@@ -39,6 +39,35 @@ def canonical_json(value: Any) -> str | None:
     )
 
 
+_FLOAT_REPR = float.__repr__  # what json writes for a finite float
+
+
+def _flat_json(value: dict[str, Any]) -> str | None:
+    """:func:`canonical_json` of a dict whose values are text, whole or finite numbers,
+    booleans or None, written field by field (the same text; the bulk import's many small
+    events, such as a volume taken); None for any other dict."""
+    parts = []
+    for key in sorted(value):
+        if type(key) is not str:
+            return None
+        v = value[key]
+        t = type(v)
+        if v is None:
+            text = "null"
+        elif t is str:
+            text = _TEXT(v)
+        elif t is float and v - v == 0.0:  # (finite)
+            text = _FLOAT_REPR(v)
+        elif t is int:
+            text = int.__repr__(v)
+        elif t is bool:
+            text = "true" if v else "false"
+        else:
+            return None
+        parts.append(f"{_TEXT(key)}:{text}")
+    return "{" + ",".join(parts) + "}"
+
+
 def event_hash(prev_hash: str, fields: dict[str, Any]) -> str:
     payload = (
         prev_hash
@@ -119,8 +148,8 @@ def _chained(tx: Tx, prev: str, spec: EventSpec, at: str | None = None) -> dict[
         "action": action,
         "entity": entity,
         "entity_id": entity_id,
-        "old": canonical_json(old),
-        "new": canonical_json(new),
+        "old": None if old is None else (_flat_json(old) or canonical_json(old)),
+        "new": None if new is None else (_flat_json(new) or canonical_json(new)),
         "reason": reason,
         "batch_id": batch_id,
     }

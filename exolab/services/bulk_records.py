@@ -70,6 +70,7 @@ from exolab.services.errors import (
 ROWS_PER_INSERT = 1_000  # most rows in one INSERT on SQLite (its variable limit comes first)
 ID_BLOCK = 5_000  # most ids reserved at once on PostgreSQL
 IN_CHUNK = 500  # codes per IN (...) list
+IN_CHUNK_LARGE = 5_000  # ... where the database takes that many parameters
 
 
 class ProblemList(Protocol):
@@ -175,9 +176,9 @@ def _cells(cells: dict[str, Any] | Callable[[], dict[str, Any]]) -> dict[str, An
     return cells() if callable(cells) else cells
 
 
-def _parts(values: list[Any]) -> Iterator[list[Any]]:
-    for i in range(0, len(values), IN_CHUNK):
-        yield values[i : i + IN_CHUNK]
+def _parts(values: list[Any], n: int = IN_CHUNK) -> Iterator[list[Any]]:
+    for i in range(0, len(values), n):
+        yield values[i : i + n]
 
 
 class _Ids:
@@ -336,6 +337,17 @@ class _Loader:
         self.studies: dict[str, int | None] = {}
         self.sprec = sample_rules.SprecMemo()
         self.step_memo: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        self.in_chunk = IN_CHUNK_LARGE
+        if tx.dialect == "sqlite":
+            driver = tx.session.connection().connection.driver_connection
+            assert driver is not None
+            if driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) < 2 * IN_CHUNK_LARGE:
+                self.in_chunk = IN_CHUNK
+
+    def parts(self, values: list[Any]) -> Iterator[list[Any]]:
+        """``values`` in IN (...) lists: up to a chunk's worth at once where the database
+        takes that many parameters (fewer queries), else :data:`IN_CHUNK`."""
+        return _parts(values, self.in_chunk)
 
     def run(self, chunks: Iterator[Chunk]) -> None:
         for chunk in chunks:
@@ -446,7 +458,7 @@ class _Loader:
             col = Isolation.isolation_code
             codes = [m.isolation_id for m in models]
         found: set[tuple[str, ...]] = set()
-        for part in _parts(codes):
+        for part in self.parts(codes):
             found.update((c,) for c in s.scalars(select(col).where(col.in_(part))))
         return found
 
@@ -455,7 +467,7 @@ class _Loader:
         (the unique index's order: a lookup by code alone would scan every subject)."""
         s = self.tx.session
         studies: dict[str, int] = {}
-        for part in _parts(sorted({k[0] for k in keys})):
+        for part in self.parts(sorted({k[0] for k in keys})):
             studies.update(
                 (code, pk)
                 for code, pk in s.execute(select(Study.code, Study.id).where(Study.code.in_(part)))
@@ -463,7 +475,7 @@ class _Loader:
         found: dict[tuple[str, str], int] = {}
         for study, study_pk in studies.items():
             codes = sorted(c for st, c in keys if st == study)
-            for part in _parts(codes):
+            for part in self.parts(codes):
                 for code, pk in s.execute(
                     select(Subject.subject_code, Subject.id).where(
                         Subject.study_id == study_pk, Subject.subject_code.in_(part)
@@ -475,8 +487,10 @@ class _Loader:
     def load_tubes(self, codes: set[str]) -> None:
         want = sorted(c for c in codes if c not in self.tubes)
         cols = [getattr(Sample, c) for c in TUBE_COLUMNS]
-        for part in _parts(want):
-            for row in self.tx.session.execute(select(*cols).where(Sample.sample_code.in_(part))):
+        self.tx.session.flush()  # (what the per-record code changed: Core does not autoflush)
+        conn = self.tx.session.connection()  # (Core: no ORM loading of plain rows)
+        for part in self.parts(want):
+            for row in conn.execute(select(*cols).where(Sample.sample_code.in_(part))):
                 values = dict(zip(TUBE_COLUMNS, row, strict=True))
                 self.tubes[values["sample_code"]] = _Tube(values)
 
@@ -484,7 +498,7 @@ class _Loader:
         s = self.tx.session
         if self.kind.name == "subjects":
             codes = sorted({m.study for m in models} - self.studies.keys())
-            for part in _parts(codes):
+            for part in self.parts(codes):
                 self.studies.update(
                     (code, pk)
                     for code, pk in s.execute(
@@ -499,7 +513,7 @@ class _Loader:
             return
         self.load_tubes({m.parent_sample_id for m in models if m.parent_sample_id})
         cells = sorted({m.cell_source_id for m in models if m.cell_source_id} - self.cells.keys())
-        for part in _parts(cells):
+        for part in self.parts(cells):
             self.cells.update(
                 s.execute(
                     select(CellSource.code, CellSource.id).where(CellSource.code.in_(part))
@@ -514,7 +528,7 @@ class _Loader:
             self.subjects.setdefault(key, None)
         known = {self.subjects.get(k) for k in wanted}
         subject_pks = sorted({pk for pk in known if pk is not None} - self.visits_loaded)
-        for part in _parts(subject_pks):
+        for part in self.parts(subject_pks):
             for pk, subject_pk, label, on in s.execute(
                 select(Visit.id, Visit.subject_id, Visit.label, Visit.visit_date).where(
                     Visit.subject_id.in_(part)
@@ -525,7 +539,7 @@ class _Loader:
         paths = sorted(
             {m.location.box_path for m in models if m.location is not None} - self.boxes.keys()
         )
-        for part in _parts(paths):
+        for part in self.parts(paths):
             for pk, path, n_rows, n_cols in s.execute(
                 select(Box.id, Box.path, Box.n_rows, Box.n_cols).where(Box.path.in_(part))
             ):
@@ -534,7 +548,7 @@ class _Loader:
 
     def load_occupied(self, box_ids: set[int]) -> None:
         want = sorted(box_ids - self.occupied_loaded)
-        for part in _parts(want):
+        for part in self.parts(want):
             for box_pk, position, code in self.tx.session.execute(
                 select(Sample.box_id, Sample.position, Sample.sample_code).where(
                     Sample.box_id.in_(part), Sample.position.is_not(None)
