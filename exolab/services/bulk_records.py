@@ -21,6 +21,8 @@ Rows whose key is already stored go through the per-record code (compare, skip, 
 from __future__ import annotations
 
 import sqlite3
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -68,6 +70,8 @@ from exolab.services.errors import (
 )
 
 ROWS_PER_INSERT = 1_000  # most rows in one INSERT on SQLite (its variable limit comes first)
+BACKGROUND_WRITES = True  # SQLite windows written beside the reading of the next chunk
+SWITCH_INTERVAL = 0.0005  # seconds: the GIL's switch interval while a window is written
 ID_BLOCK = 5_000  # most ids reserved at once on PostgreSQL
 IN_CHUNK = 500  # codes per IN (...) list
 IN_CHUNK_LARGE = 5_000  # ... where the database takes that many parameters
@@ -338,6 +342,9 @@ class _Loader:
         self.sprec = sample_rules.SprecMemo()
         self.step_memo: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
         self.in_chunk = IN_CHUNK_LARGE
+        # SQLite: a window is written on a thread while the next chunk is read (end_chunk)
+        self.background = tx.dialect == "sqlite" and BACKGROUND_WRITES
+        self.pending: tuple[threading.Thread, _Window, list[BaseException | None]] | None = None
         if tx.dialect == "sqlite":
             driver = tx.session.connection().connection.driver_connection
             assert driver is not None
@@ -356,11 +363,13 @@ class _Loader:
                 for _, _, m in chunk
                 if isinstance(m, SampleIn | IsolationIn | SubjectIn | CellSourceIn)
             ]
+            self.settle()  # (the previous window, written while this chunk was read)
             existing = self.stored_keys(models)
             self.preload(models)
             for rownum, cells, m in chunk:
                 self.row(rownum, cells, m, existing)
             self.end_chunk()
+        self.settle()
         for ids in (
             self.sample_ids,
             self.visit_ids,
@@ -826,20 +835,53 @@ class _Loader:
         self.events = []
 
     def write(self) -> None:
-        """Write the window's rows, updates and events (while the file has shown no problem;
-        after one, nothing will be written and they are dropped: only the tubes' and visits'
-        state is kept, for the rules of the rows that follow)."""
+        """Write the window's rows, updates and events now (while the file has shown no
+        problem; after one, nothing will be written and they are dropped: only the tubes' and
+        visits' state is kept, for the rules of the rows that follow)."""
+        self.settle()
         if not self.problems:
-            try:
-                with self.tx.session.begin_nested():
-                    self._write()
-            except Exception as exc:  # the database refused: say so without SQL or values
-                plain = database_error_text(exc)
-                if plain is None or not self.window_rows:
-                    raise
-                first, last = self.window_rows[0], self.window_rows[-1]
-                together = f" (rows {first}-{last} are written together)" if last > first else ""
-                self.problems.add(first, self.kind.key_columns[-1], plain + together)
+            window = self._window()
+            self._report(self._apply(window), window)
+        self._reset_window()
+
+    def end_chunk(self) -> None:
+        """The chunk's rules are done: write its window. On SQLite the statements run on a
+        thread of their own while the next chunk is read and validated (pure Python, no
+        database): SQLite runs a many-row INSERT without the GIL. :meth:`settle` waits for
+        it before anything else reads or writes the database."""
+        self.settle()
+        if self.background and not self.problems:
+            window = self._window()
+            self._reset_window()
+            done: list[BaseException | None] = []
+            thread = threading.Thread(
+                target=lambda: done.append(self._apply(window)),
+                name="exolab-import-records",
+                daemon=True,
+            )
+            self.pending = (thread, window, done)
+            thread.start()
+            return
+        self.write()
+        if not self.problems:  # the database holds it all: forget the window
+            self._forget_window()
+
+    def settle(self) -> None:
+        """Wait for the window being written in the background; report a refusal."""
+        if self.pending is None:
+            return
+        thread, window, done = self.pending
+        thread.join()
+        self.pending = None
+        self._report(done[0] if done else RuntimeError("the writer thread ended early"), window)
+        if not self.problems:
+            self._forget_window()
+
+    def _forget_window(self) -> None:
+        self.tubes = {}
+        self.visits, self.visits_loaded = {}, set()
+
+    def _reset_window(self) -> None:
         self.rows, self.window_rows, self.steps, self.events = [], [], [], []
         self.new_storage = []
         for t in self.tubes.values():
@@ -847,49 +889,80 @@ class _Loader:
         for v in self.visits.values():
             v.new = v.dirty = False
 
-    def end_chunk(self) -> None:
-        self.write()
-        if not self.problems:  # the database holds it all: forget the window
-            self.tubes = {}
-            self.visits, self.visits_loaded = {}, set()
+    def _report(self, error: BaseException | None, window: _Window) -> None:
+        """A database refusal becomes a problem of the window's first row (without SQL or
+        values); anything else is raised."""
+        if error is None:
+            return
+        plain = database_error_text(error) if isinstance(error, Exception) else None
+        if plain is None or not window.file_rows:
+            raise error
+        first, last = window.file_rows[0], window.file_rows[-1]
+        together = f" (rows {first}-{last} are written together)" if last > first else ""
+        self.problems.add(first, self.kind.key_columns[-1], plain + together)
 
-    def _write(self) -> None:
+    def _window(self) -> _Window:
+        """What the window writes, taken out of the loader's state."""
+        for row in self.rows:
+            row.pop("_at", None)
+        table: Any = {
+            "samples": Sample,
+            "subjects": Subject,
+            "cell_sources": CellSource,
+        }.get(self.kind.name, Isolation)
+        return _Window(
+            file_rows=self.window_rows,
+            storage=[
+                (level, [row for t, row in self.new_storage if t is level])
+                for level in (Freezer, Rack, Box)
+            ],
+            new_visits=[
+                {"id": v.id, "subject_id": k[0], "label": k[1], "visit_date": v.visit_date}
+                for k, v in self.visits.items()
+                if v.new
+            ],
+            moved_visits=[
+                {"pk": v.id, "on": v.visit_date}
+                for v in self.visits.values()
+                if v.dirty and not v.new
+            ],
+            table=table,
+            rows=self.rows,
+            steps=self.steps,
+            volumes=[
+                (t.volume_ml, t.volume_taken_ml, t.version, t.id)
+                for t in self.tubes.values()
+                if t.dirty
+            ],
+            events=self.events,
+        )
+
+    def _apply(self, window: _Window) -> BaseException | None:
+        """Write a window in a savepoint (a refusal leaves none of it); the error, if any."""
+        try:
+            with self.tx.session.begin_nested():
+                self._write(window)
+        except Exception as exc:
+            return exc
+        return None
+
+    def _write(self, w: _Window) -> None:
         conn = self.tx.session.connection()
-        for level in (Freezer, Rack, Box):
-            made = [row for t, row in self.new_storage if t is level]
+        for level, made in w.storage:
             if made:
                 insert_many(conn, level, made)
-        new_visits = [
-            {"id": v.id, "subject_id": k[0], "label": k[1], "visit_date": v.visit_date}
-            for k, v in self.visits.items()
-            if v.new
-        ]
-        if new_visits:
-            insert_many(conn, Visit, new_visits)
-        moved = [
-            {"pk": v.id, "on": v.visit_date} for v in self.visits.values() if v.dirty and not v.new
-        ]
-        if moved:
+        if w.new_visits:
+            insert_many(conn, Visit, w.new_visits)
+        if w.moved_visits:
             conn.execute(
                 update(Visit).where(Visit.id == bindparam("pk")).values(visit_date=bindparam("on")),
-                moved,
+                w.moved_visits,
             )
-        if self.rows:
-            table: Any = {
-                "samples": Sample,
-                "subjects": Subject,
-                "cell_sources": CellSource,
-            }.get(self.kind.name, Isolation)
-            for row in self.rows:
-                row.pop("_at", None)
-            insert_many(conn, table, self.rows)
-        if self.steps:
-            insert_many(conn, IsolationStep, self.steps)
-        changed = [
-            (t.volume_ml, t.volume_taken_ml, t.version, t.id)
-            for t in self.tubes.values()
-            if t.dirty
-        ]
+        if w.rows:
+            insert_many(conn, w.table, w.rows)
+        if w.steps:
+            insert_many(conn, IsolationStep, w.steps)
+        changed = w.volumes
         if changed and conn.dialect.name == "sqlite":
             # (the driver's executemany: one UPDATE ... FROM a staged table was measured no
             # cheaper once its plan is kept to key lookups -- without them it scans samples)
@@ -912,7 +985,23 @@ class _Loader:
                 ),
                 [{"left": a, "taken": b, "v": v, "pk": pk} for a, b, v, pk in changed],
             )
-        self.flush_events()
+        append_events(self.tx, w.events, lambda rows: insert_many(conn, AuditEvent, rows))
+
+
+@dataclass
+class _Window:
+    """The statements of one window, taken out of the loader's state (so a thread can write
+    them while the loader reads on)."""
+
+    file_rows: list[int]
+    storage: list[tuple[Any, list[dict[str, Any]]]]
+    new_visits: list[dict[str, Any]]
+    moved_visits: list[dict[str, Any]]
+    table: Any
+    rows: list[dict[str, Any]]
+    steps: list[dict[str, Any]]
+    volumes: list[tuple[Any, ...]]
+    events: list[EventSpec]
 
 
 def write_records(
@@ -928,8 +1017,15 @@ def write_records(
     """Write the validated chunks of a subjects, cell sources, samples or isolations file
     (``io.bulk_records`` reads them) into the import's transaction."""
     tx.require_write(f"import {kind.name}")
-    with _page_cache(tx):
-        _Loader(tx, kind, report, problems, on_duplicate, create_locations, rules).run(chunks)
+    interval = sys.getswitchinterval()
+    if BACKGROUND_WRITES and tx.dialect == "sqlite":
+        # the writer thread takes the GIL back after each statement: do not make it wait
+        sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
+    try:
+        with _page_cache(tx):
+            _Loader(tx, kind, report, problems, on_duplicate, create_locations, rules).run(chunks)
+    finally:
+        sys.setswitchinterval(interval)
 
 
 SQLITE_CACHE_KIB = 65_536

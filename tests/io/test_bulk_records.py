@@ -487,3 +487,33 @@ def test_a_bad_date_on_row_150001_leaves_nothing_written(lab: Lab, tmp_path: Pat
     with lab.read() as tx:
         assert tx.session.scalar(select(func.count()).select_from(AuditEvent)) == events
         assert verify_chain(tx).ok
+
+
+def test_a_database_refusal_in_a_middle_window_leaves_nothing(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A window refused by the database while the next chunk is read (on SQLite it is
+    written on a thread of its own) is one problem at its first row; the rows after it are
+    still checked against its tubes (an aliquot of one of them is not "no sample"), and
+    nothing of the file is stored."""
+    from tests.io.test_row_errors import refuse_inserts
+
+    monkeypatch.setattr(bulk_records, "CHUNK_ROWS", 3)
+    _setup(lab, tmp_path)
+    before = _state(lab)
+    refuse_inserts(lab, "samples", "NEW.sample_code = 'P001-V1'", "refused by the lab rule")
+    lines = samples_file().splitlines()[:13]  # 12 tubes in windows of 3: P001-V1 is in the 2nd
+    lines.append("P001-V1-A1,plasma,2024-02-11 09:00,,,,,1.0,,,,,P001-V1,,,,")
+    lines.append("P001-V2-A1,plasma,2024-02-11 09:00,,,,,1.0,,,,,NOPE,,,,")
+    with pytest.raises(ImportFailed) as err:
+        _load(lab, tmp_path, "samples", "\n".join(lines) + "\n", True, create_locations=True)
+    problems = err.value.report.problems
+    assert problems is not None
+    found = [(p.row, p.column, p.message) for p in problems.first()]
+    assert [(row, column) for row, column, _ in found] == [
+        (5, "sample_id"),
+        (15, "parent_sample_id"),
+    ]
+    assert "refused by the lab rule" in found[0][2] and "rows 5-7" in found[0][2]
+    assert "no sample NOPE" in found[1][2]
+    assert _state(lab) == before
