@@ -3,10 +3,10 @@
 side (set-based reads, the rules that need stored records, the writes and their audit events)
 is :mod:`exolab.services.bulk_records`.
 
-Each row is validated by the same input model the per-record path uses (``SubjectIn``,
-``CellSourceIn``, ``SampleIn``, ``IsolationIn``), one model per row: pydantic's compiled
-validator is faster here than validating column by column with a cache of distinct values in
-Python (measured, docs/bulk-imports.md).
+Each row is validated by the rules of the input model the per-record path uses (``SubjectIn``,
+``CellSourceIn``, ``SampleIn``, ``IsolationIn``), cell by cell, each distinct cell once
+(:class:`exolab.domain.cached_rows.CachedRows`); a row that fails is validated by the model
+itself, which names its problems (docs/bulk-imports.md, "Validation").
 """
 
 from __future__ import annotations

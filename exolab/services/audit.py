@@ -201,7 +201,7 @@ def append_events(
 ) -> None:
     """Append many events in one executemany, chained exactly as :func:`append_event` would
     chain them one by one (same fields, same hash), stamped with the one time they are
-    written at: the bulk import's per-record events. ``insert_rows`` writes the rows (by
+    written at: the bulk import's events (the volumes it takes, the storage it creates). ``insert_rows`` writes the rows (by
     default Core's executemany)."""
     if not events:
         return

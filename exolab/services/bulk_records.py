@@ -8,9 +8,12 @@ storage rule of a status; ``lifecycle.check_allowed`` and ``lifecycle.volume_tak
 ``storage.check_position``; the services' own messages for what is missing). What differs is
 everything around the rules: the file is read in chunks, everything a chunk refers to
 (existing keys, subjects, visits, cell sources, boxes and their occupied positions, parent
-tubes) is loaded with a few set-based queries, and the chunk's rows go in with Core
-``insert()`` executemany; its per-record audit events (the same content the per-record path
-writes, chained the same way) with one executemany as well.
+tubes) is loaded with a few set-based queries, and the chunk's rows go in set-based (on
+SQLite many rows per INSERT, on a writer thread while the next chunk is read; on PostgreSQL
+Core ``insert()`` executemany). The records created get no per-record ``create`` event: the
+batch's ``import`` event is their creation record (docs/bulk-imports.md, "Audit rule"); the
+volumes taken from parent tubes and the storage created keep their own events, chained as
+one-by-one appends chain them.
 
 Nothing is committed unless the whole file passed: chunks are written into the import's one
 transaction only while the file has shown no problem; after the first problem the rest of the
