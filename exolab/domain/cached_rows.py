@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 M = TypeVar("M", bound=BaseModel)
 
-CACHE_LIMIT = 50_000  # distinct cells remembered per column (unique ids are never hit again)
+CACHE_LIMIT = 10_000  # distinct cells remembered per column (unique ids are never hit again:
+# a bounded cache keeps their memory small; repeated cells are found well within it)
 _BAD = object()  # a cell its field refuses
 _BLANK = object()  # a cell that is blank once cleaned
 

@@ -517,3 +517,19 @@ def test_a_database_refusal_in_a_middle_window_leaves_nothing(
     assert "refused by the lab rule" in found[0][2] and "rows 5-7" in found[0][2]
     assert "no sample NOPE" in found[1][2]
     assert _state(lab) == before
+
+
+def test_the_tube_view_history_shows_its_creating_batch(lab: Lab, tmp_path: Path) -> None:
+    """The UI's tube history (the sample screen's events) shows the creation of a tube
+    imported in bulk: its batch's import event, with the file and the user."""
+    from exolab.tui.screens.sample import load_sample
+
+    _setup(lab, tmp_path)
+    _load(lab, tmp_path, "samples", samples_file(), True, create_locations=True)
+    _load(lab, tmp_path, "isolations", ISOLATIONS, True)
+    with lab.read() as tx:
+        events = load_sample(tx, "P000-V0").events
+    assert [e.action for e in events] == ["update", "update", "import"]  # (two isolations)
+    made = events[-1]
+    assert made.entity == "import_batch" and made.user == TEST_ADMIN
+    assert made.new_values is not None and made.new_values["file_name"] == "samples.csv"
