@@ -327,6 +327,7 @@ class _Loader:
         self.subjects: dict[tuple[str, str], int | None] = {}
         self.cells: dict[str, int | None] = {}
         self.boxes: dict[str, _Box] = {}
+        self.unknown_boxes: set[str] = set()  # box paths looked up and not stored
         # storage created by the file (--create-locations), written with the window
         self.freezers: dict[str, int] | None = None  # code -> id, loaded on first need
         self.racks: dict[tuple[int, str], int] = {}
@@ -433,6 +434,7 @@ class _Loader:
                 self.tubes.pop(m.sample_id, None)
                 self.load_tubes({m.sample_id})
                 self.occupied, self.occupied_loaded = {}, set()
+                self.unknown_boxes = set()
                 self.freezers = None
                 for ids in (self.visit_ids, self.freezer_ids, self.rack_ids, self.box_ids):
                     ids.skip_stored()
@@ -556,6 +558,7 @@ class _Loader:
                 select(Box.id, Box.path, Box.n_rows, Box.n_cols).where(Box.path.in_(part))
             ):
                 self.boxes[path] = _Box(pk, path, n_rows, n_cols)
+        self.unknown_boxes.update(p for p in paths if p not in self.boxes)
         self.load_occupied({b.id for p in paths if (b := self.boxes.get(p)) is not None})
 
     def load_occupied(self, box_ids: set[int]) -> None:
@@ -700,6 +703,9 @@ class _Loader:
         loc = s.location
         assert loc is not None
         box = self.boxes.get(loc.box_path)
+        if box is None and loc.box_path in self.unknown_boxes and self.create_locations:
+            box = self.boxes[loc.box_path] = self.new_box(loc)  # (looked up: not stored)
+            self.occupied_loaded.add(box.id)
         if box is None:  # (the per-record code may have created it since the chunk began)
             for pk, n_rows, n_cols in self.tx.session.execute(
                 select(Box.id, Box.n_rows, Box.n_cols).where(Box.path == loc.box_path)
