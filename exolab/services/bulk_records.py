@@ -355,6 +355,12 @@ class _Loader:
             if driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) < 2 * IN_CHUNK_LARGE:
                 self.in_chunk = IN_CHUNK
 
+    def reader(self) -> Any:
+        """The import's connection for the set-based reads (Core: no ORM loading of plain
+        rows), after flushing what the per-record code changed (Core does not autoflush)."""
+        self.tx.session.flush()
+        return self.tx.session.connection()
+
     def parts(self, values: list[Any]) -> Iterator[list[Any]]:
         """``values`` in IN (...) lists: up to a chunk's worth at once where the database
         takes that many parameters (fewer queries), else :data:`IN_CHUNK`."""
@@ -459,7 +465,7 @@ class _Loader:
     # -- set-based reads ----------------------------------------------------------------------
 
     def stored_keys(self, models: list[Any]) -> set[tuple[str, ...]]:
-        s = self.tx.session
+        s = self.reader()
         if self.kind.name == "subjects":
             return set(self.find_subjects({(m.study, m.subject_id) for m in models}))
         if self.kind.name == "samples":
@@ -479,7 +485,7 @@ class _Loader:
     def find_subjects(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
         """The stored subjects among (study, subject code) keys, looked up by study and code
         (the unique index's order: a lookup by code alone would scan every subject)."""
-        s = self.tx.session
+        s = self.reader()
         studies: dict[str, int] = {}
         for part in self.parts(sorted({k[0] for k in keys})):
             studies.update(
@@ -501,15 +507,14 @@ class _Loader:
     def load_tubes(self, codes: set[str]) -> None:
         want = sorted(c for c in codes if c not in self.tubes)
         cols = [getattr(Sample, c) for c in TUBE_COLUMNS]
-        self.tx.session.flush()  # (what the per-record code changed: Core does not autoflush)
-        conn = self.tx.session.connection()  # (Core: no ORM loading of plain rows)
+        conn = self.reader()
         for part in self.parts(want):
             for row in conn.execute(select(*cols).where(Sample.sample_code.in_(part))):
                 values = dict(zip(TUBE_COLUMNS, row, strict=True))
                 self.tubes[values["sample_code"]] = _Tube(values)
 
     def preload(self, models: list[Any]) -> None:
-        s = self.tx.session
+        s = self.reader()
         if self.kind.name == "subjects":
             codes = sorted({m.study for m in models} - self.studies.keys())
             for part in self.parts(codes):
@@ -564,7 +569,7 @@ class _Loader:
     def load_occupied(self, box_ids: set[int]) -> None:
         want = sorted(box_ids - self.occupied_loaded)
         for part in self.parts(want):
-            for box_pk, position, code in self.tx.session.execute(
+            for box_pk, position, code in self.reader().execute(
                 select(Sample.box_id, Sample.position, Sample.sample_code).where(
                     Sample.box_id.in_(part), Sample.position.is_not(None)
                 )
