@@ -509,7 +509,7 @@ class _Loader:
         cols = [getattr(Sample, c) for c in TUBE_COLUMNS]
         conn = self.reader()
         for part in self.parts(want):
-            for row in conn.execute(select(*cols).where(Sample.sample_code.in_(part))):
+            for row in conn.execute(select(*cols).where(Sample.sample_code.in_(part))).all():
                 values = dict(zip(TUBE_COLUMNS, row, strict=True))
                 self.tubes[values["sample_code"]] = _Tube(values)
 
@@ -552,7 +552,7 @@ class _Loader:
                 select(Visit.id, Visit.subject_id, Visit.label, Visit.visit_date).where(
                     Visit.subject_id.in_(part)
                 )
-            ):
+            ).all():
                 self.visits.setdefault((subject_pk, label), _Visit(pk, on, new=False))
         self.visits_loaded.update(subject_pks)
         paths = sorted(
@@ -569,10 +569,14 @@ class _Loader:
     def load_occupied(self, box_ids: set[int]) -> None:
         want = sorted(box_ids - self.occupied_loaded)
         for part in self.parts(want):
-            for box_pk, position, code in self.reader().execute(
-                select(Sample.box_id, Sample.position, Sample.sample_code).where(
-                    Sample.box_id.in_(part), Sample.position.is_not(None)
+            for box_pk, position, code in (
+                self.reader()
+                .execute(
+                    select(Sample.box_id, Sample.position, Sample.sample_code).where(
+                        Sample.box_id.in_(part), Sample.position.is_not(None)
+                    )
                 )
+                .all()
             ):
                 self.occupied.setdefault((box_pk or 0, position or ""), code)
         self.occupied_loaded.update(want)
