@@ -367,6 +367,14 @@ class _Loader:
         return _parts(values, self.in_chunk)
 
     def run(self, chunks: Iterator[Chunk]) -> None:
+        try:
+            self._run(chunks)
+        finally:  # (a file that cannot be read ends the import: let the writer finish first)
+            if self.pending is not None:
+                self.pending[0].join()
+                self.pending = None
+
+    def _run(self, chunks: Iterator[Chunk]) -> None:
         for chunk in chunks:
             models = [
                 m

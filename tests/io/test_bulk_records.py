@@ -533,3 +533,22 @@ def test_the_tube_view_history_shows_its_creating_batch(lab: Lab, tmp_path: Path
     made = events[-1]
     assert made.entity == "import_batch" and made.user == TEST_ADMIN
     assert made.new_values is not None and made.new_values["file_name"] == "samples.csv"
+
+
+def test_a_file_that_breaks_while_a_window_is_written_leaves_nothing(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file that cannot be read further (a NUL byte) while the previous window is being
+    written (on SQLite, on the writer thread): the import waits for the writer, says where
+    the file broke and stores nothing."""
+    from exolab.io.reading import FileProblem
+
+    monkeypatch.setattr(bulk_records, "CHUNK_ROWS", 1_000)
+    before = _state(lab)
+    rows = [f"S9,N{i:05d},group {i % 7},\n".encode() for i in range(6_000)]
+    rows[-1] = b"S9,N99999,ab\x00cd,\n"
+    path = tmp_path / "broken.csv"
+    path.write_bytes(b"study,subject_id,group,notes\n" + b"".join(rows))
+    with pytest.raises(FileProblem, match=r"broken\.csv:6001:group: a NUL byte"):
+        run_import(lab, "subjects", path, display_name=path.name)
+    assert _state(lab) == before
