@@ -59,7 +59,7 @@ from exolab.domain.schemas import (
 )
 from exolab.services import cell_sources as cell_source_rules
 from exolab.services import isolations as isolation_rules
-from exolab.services import lifecycle, storage
+from exolab.services import lifecycle, pg_records, storage
 from exolab.services import samples as sample_rules
 from exolab.services import subjects as subject_rules
 from exolab.services.audit import EventSpec, append_events
@@ -238,21 +238,25 @@ class _Ids:
 
 
 def insert_many(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
-    """``conn.execute(insert(table), rows)``. On SQLite the rows go to the driver's
-    executemany as tuples, each value through its column's own bind processor (what Core does
-    per row, done here per column): every row has the same keys, and every column with a
-    default is given. PostgreSQL (psycopg adapts JSON parameters its own way) takes Core's
-    path, as does any other shape of rows."""
+    """``conn.execute(insert(table), rows)`` for rows that all have the same keys and give
+    every column with a default. On SQLite the rows go to the driver as tuples, each value
+    through its column's own bind processor (what Core does per row, done here per column),
+    many rows per INSERT; on PostgreSQL by COPY (``services/pg_records.py``). Any other
+    shape of rows takes Core's executemany."""
     if not rows:
         return
     t = table.__table__
     cols = list(rows[0])
     given = set(cols)
-    if (
-        conn.dialect.name != "sqlite"
-        or any(c.default is not None and c.name not in given for c in t.c)
-        or any(len(r) != len(cols) for r in rows)
+    if any(c.default is not None and c.name not in given for c in t.c) or any(
+        len(r) != len(cols) for r in rows
     ):
+        conn.execute(insert(table), rows)
+        return
+    if conn.dialect.name == "postgresql":
+        pg_records.copy_rows(conn, table, cols, rows)
+        return
+    if conn.dialect.name != "sqlite":
         conn.execute(insert(table), rows)
         return
     columns = []
@@ -999,6 +1003,8 @@ class _Loader:
                 "updated_at = ? WHERE id = ?",
                 [(left, taken, v, now, pk) for left, taken, v, pk in changed],
             )
+        elif changed and conn.dialect.name == "postgresql":
+            pg_records.update_volumes(conn, changed, self.now)
         elif changed:
             conn.execute(
                 update(Sample)
