@@ -77,6 +77,15 @@ READOUT_COLUMNS = ["Target", "Analyte", "Value", "Unit", "Censor", "Assay", "Run
 HISTORY_COLUMNS = ["When", "User", "Action", "Reason", "Change"]
 
 
+def _change_text(ev: AuditRow) -> str:
+    """An event's change for the history table; a tube's creation by an import batch (its
+    ``import`` event, docs/bulk-imports.md) names the batch and the file."""
+    new = ev.new_values or {}
+    if ev.action == "import" and ev.entity == "import_batch":
+        return f"batch {ev.entity_id} from {new.get('file_name', '?')}"
+    return ", ".join(f"{k}={v}" for k, v in new.items())
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "—"
@@ -254,7 +263,7 @@ class SampleScreen(BaseScreen):
                         ev.user,
                         ev.action,
                         ev.reason or "",
-                        ", ".join(f"{k}={v}" for k, v in (ev.new_values or {}).items())[:60],
+                        _change_text(ev)[:60],
                     ],
                 )
                 for ev in d.events
