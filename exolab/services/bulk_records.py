@@ -73,7 +73,10 @@ from exolab.services.errors import (
 )
 
 ROWS_PER_INSERT = 1_000  # most rows in one INSERT on SQLite (its variable limit comes first)
-BACKGROUND_WRITES = True  # SQLite windows written beside the reading of the next chunk
+# SQLite: write each window on a thread beside the reading of the next chunk. Off: on the
+# shared 2-core machine it measured slower (no idle core); on an idle one it may overlap the
+# writes with the reading (benchmarks/README.md); tests run both ways.
+BACKGROUND_WRITES = False
 SWITCH_INTERVAL = 0.0005  # seconds: the GIL's switch interval while a window is written
 ID_BLOCK = 5_000  # most ids reserved at once on PostgreSQL
 IN_CHUNK = 500  # codes per IN (...) list
