@@ -278,3 +278,50 @@ def test_partial_update_and_create_locations_from_the_cli(stored_tube: str, tmp_
     cli(db_url, "import", "samples", str(status), "--on-duplicate", "update")
     s = show(db_url, "S-1")
     assert (s["status"], s["location"]) == ("discarded", None)
+
+
+def test_audit_of_a_record_imported_in_bulk_shows_its_batch(db_url: str, tmp_path: Path) -> None:
+    """A record an import created in bulk has no create event of its own; `exolab audit
+    --entity E --id KEY` shows its batch's import event (who, when, which file), then its own
+    later events (docs/bulk-imports.md, "Audit rule")."""
+    files = {
+        "subjects": "study,subject_id\nS1,P1\n",
+        "cell_sources": "cell_source_id,cell_type\nMSC-1,stromal cells\n",
+        "samples": "sample_id,biofluid,collected_at,study,subject_id,visit,volume_ml\n"
+        "T1,plasma,2024-01-02 09:00,S1,P1,V1,2.0\n",
+        "isolations": "isolation_id,sample_id,isolated_on,method,input_volume_ml\n"
+        "ISO-1,T1,2024-01-03,sec,0.5\n",
+    }
+    for kind, text in files.items():
+        path = tmp_path / f"{kind}.csv"
+        path.write_text(text, encoding="utf-8")
+        cli(db_url, "import", kind, str(path))
+    for entity, key, kind in (
+        ("subject", "S1/P1", "subjects"),
+        ("cell_source", "MSC-1", "cell_sources"),
+        ("sample", "T1", "samples"),
+        ("isolation", "ISO-1", "isolations"),
+    ):
+        events = json.loads(
+            cli(db_url, "audit", "--entity", entity, "--id", key, "--format", "json")
+        )
+        made = [e for e in events if e["action"] in ("create", "import")]
+        assert [e["action"] for e in made] == ["import"], (entity, events)
+        batch = made[0]
+        assert batch["user"] == "tester" and batch["at"]
+        assert batch["new_values"]["file_name"].endswith(f"{kind}.csv")
+        assert batch["new_values"]["counts"]["created"] == 1
+    # the isolation's volume taken stays an event of its own on the tube, after its creation
+    events = json.loads(
+        cli(db_url, "audit", "--entity", "sample", "--id", "T1", "--format", "json")
+    )
+    assert [e["action"] for e in events] == ["update", "import"]
+    assert events[0]["reason"] == "isolation ISO-1 took 0.5 mL"
+    # a tube registered by hand keeps its own create event
+    cli(db_url, "sample", "register", "T2", "--biofluid", "plasma", "--collected-at",
+        "2024-01-02 09:00", "--study", "S1", "--subject-id", "P1", "--visit", "V1")  # fmt: skip
+    events = json.loads(
+        cli(db_url, "audit", "--entity", "sample", "--id", "T2", "--format", "json")
+    )
+    assert [e["action"] for e in events] == ["create"]
+    assert "audit events verified" in cli(db_url, "audit", "verify")

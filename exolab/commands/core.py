@@ -402,7 +402,7 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from exolab.commands.output import emit
-    from exolab.services.audit import list_events, verify_chain
+    from exolab.services.audit import RECORD_TABLES, list_events, record_events, verify_chain
 
     if args.action == "keygen":
         return _audit_keygen(args)
@@ -436,6 +436,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
             # with the import event of the batch that created it (docs/bulk-imports.md)
             events = readout_events(tx, args.entity_id, limit=args.limit)
+        elif args.entity in RECORD_TABLES and args.entity_id and not args.by_user:
+            # with the import event of the batch that created it (docs/bulk-imports.md)
+            events = record_events(tx, args.entity, args.entity_id, limit=args.limit)
         else:
             events = list_events(
                 tx,

@@ -3,10 +3,10 @@
 side (set-based reads, the rules that need stored records, the writes and their audit events)
 is :mod:`exolab.services.bulk_records`.
 
-Each row is validated by the same input model the per-record path uses (``SubjectIn``,
-``CellSourceIn``, ``SampleIn``, ``IsolationIn``), one model per row: pydantic's compiled
-validator is faster here than validating column by column with a cache of distinct values in
-Python (measured, docs/bulk-imports.md).
+Each row is validated by the rules of the input model the per-record path uses (``SubjectIn``,
+``CellSourceIn``, ``SampleIn``, ``IsolationIn``), cell by cell, each distinct cell once
+(:class:`exolab.domain.cached_rows.CachedRows`); a row that fails is validated by the model
+itself, which names its problems (docs/bulk-imports.md, "Validation").
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
+from exolab.domain.cached_rows import CachedRows, usable
 from exolab.io.cells import import_cell
 from exolab.io.problems import Problems
 from exolab.io.reading import CsvFile
@@ -40,14 +42,35 @@ def fewer_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
+def _cells(columns: list[tuple[str, int]], fields: list[str]) -> dict[str, Any]:
+    """A row's cells as imported (as importer.row_values, without the call per cell)."""
+    return {col: (import_cell(v) if (v := fields[i]) else "") for col, i in columns}
+
+
 def read_chunks(kind: Any, src: CsvFile, index: dict[str, int], rules: RowRules) -> Iterator[Chunk]:
     """(row number, cells, validated model or its ValidationFailed / the ragged-row column
-    and message), in chunks of :data:`CHUNK_ROWS` rows."""
+    and message), in chunks of :data:`CHUNK_ROWS` rows. A row that passes is validated cell
+    by cell, each distinct cell once (:class:`CachedRows`: the model's own rules); its cells
+    are then given as a function that reads them when a later rule needs them. Any other row
+    is validated by the model, which names its problems."""
     width = len(src.header)
     columns = list(index.items())
     decimal_comma = src.decimal_comma
+    cached = (
+        CachedRows(kind.model, columns, import_cell)
+        if not decimal_comma and usable(kind.model, list(index))
+        else None
+    )
     chunk: Chunk = []
     for rownum, fields in src.rows():
+        if cached is not None and len(fields) == width:
+            m = cached.row(fields)
+            if m is not None:
+                chunk.append((rownum, partial(_cells, columns, fields), m))
+                if len(chunk) >= CHUNK_ROWS:
+                    yield chunk
+                    chunk = []
+                continue
         if len(fields) == width:  # (as importer.row_values, without the call per cell)
             data: dict[str, Any] | None = {
                 col: (import_cell(v) if (v := fields[i]) else "") for col, i in columns

@@ -39,6 +39,35 @@ def canonical_json(value: Any) -> str | None:
     )
 
 
+_FLOAT_REPR = float.__repr__  # what json writes for a finite float
+
+
+def _flat_json(value: dict[str, Any]) -> str | None:
+    """:func:`canonical_json` of a dict whose values are text, whole or finite numbers,
+    booleans or None, written field by field (the same text; the bulk import's many small
+    events, such as a volume taken); None for any other dict."""
+    parts = []
+    for key in sorted(value):
+        if type(key) is not str:
+            return None
+        v = value[key]
+        t = type(v)
+        if v is None:
+            text = "null"
+        elif t is str:
+            text = _TEXT(v)
+        elif t is float and v - v == 0.0:  # (finite)
+            text = _FLOAT_REPR(v)
+        elif t is int:
+            text = int.__repr__(v)
+        elif t is bool:
+            text = "true" if v else "false"
+        else:
+            return None
+        parts.append(f"{_TEXT(key)}:{text}")
+    return "{" + ",".join(parts) + "}"
+
+
 def event_hash(prev_hash: str, fields: dict[str, Any]) -> str:
     payload = (
         prev_hash
@@ -119,8 +148,8 @@ def _chained(tx: Tx, prev: str, spec: EventSpec, at: str | None = None) -> dict[
         "action": action,
         "entity": entity,
         "entity_id": entity_id,
-        "old": canonical_json(old),
-        "new": canonical_json(new),
+        "old": None if old is None else (_flat_json(old) or canonical_json(old)),
+        "new": None if new is None else (_flat_json(new) or canonical_json(new)),
         "reason": reason,
         "batch_id": batch_id,
     }
@@ -172,7 +201,7 @@ def append_events(
 ) -> None:
     """Append many events in one executemany, chained exactly as :func:`append_event` would
     chain them one by one (same fields, same hash), stamped with the one time they are
-    written at: the bulk import's per-record events. ``insert_rows`` writes the rows (by
+    written at: the bulk import's events (the volumes it takes, the storage it creates). ``insert_rows`` writes the rows (by
     default Core's executemany)."""
     if not events:
         return
@@ -242,6 +271,64 @@ def list_events(
     if limit:
         q = q.limit(limit)
     return [_row(ev) for ev in tx.session.scalars(q)]
+
+
+# The records an import creates in bulk without an event of their own: their batch's
+# ``import`` event is their creation record (docs/bulk-imports.md, "Audit rule").
+RECORD_TABLES = {
+    "sample": ("samples", "sample_code"),
+    "isolation": ("isolations", "isolation_code"),
+    "cell_source": ("cell_sources", "code"),
+    "subject": ("subjects", "subject_code"),
+}
+
+
+def creating_batch(tx: Tx, entity: str, entity_id: str) -> int | None:
+    """The import batch that created a stored subject (``STUDY/CODE``), cell source, sample
+    or isolation, if an import did."""
+    if entity not in RECORD_TABLES:
+        return None
+    table, column = RECORD_TABLES[entity]
+    if entity == "subject":
+        study, _, code = entity_id.partition("/")
+        found = tx.session.execute(
+            text(
+                "SELECT s.batch_id FROM subjects s JOIN studies st ON st.id = s.study_id "
+                "WHERE st.code = :study AND s.subject_code = :code"
+            ),
+            {"study": study, "code": code},
+        ).scalar()
+    else:
+        found = tx.session.execute(
+            text(f"SELECT batch_id FROM {table} WHERE {column} = :code"), {"code": entity_id}
+        ).scalar()
+    return None if found is None else int(found)
+
+
+def record_events(
+    tx: Tx, entity: str, entity_id: str, *, limit: int | None = 200
+) -> list[AuditRow]:
+    """A record's history, newest first: the events naming it and, when an import created
+    it, that batch's ``import`` event (who, when, which file and its sha256) — the creation
+    record of what a bulk import created (docs/bulk-imports.md). A deleted record's creating
+    batch is read from its delete event."""
+    events = list_events(tx, entity=entity, entity_id=entity_id, limit=limit)
+    batches: set[int] = set()
+    batch = creating_batch(tx, entity, entity_id)
+    if batch is not None:
+        batches.add(batch)
+    for e in events:
+        if e.action == "delete" and e.old_values and e.old_values.get("batch_id"):
+            batches.add(int(e.old_values["batch_id"]))
+    seen = {e.id for e in events}
+    for b in sorted(batches):
+        events += [
+            e
+            for e in list_events(tx, entity="import_batch", entity_id=str(b), limit=None)
+            if e.action == "import" and e.id not in seen
+        ]
+    events.sort(key=lambda e: e.id, reverse=True)
+    return events[:limit] if limit else events
 
 
 class VerifyResult(BaseModel):

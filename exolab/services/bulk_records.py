@@ -8,9 +8,12 @@ storage rule of a status; ``lifecycle.check_allowed`` and ``lifecycle.volume_tak
 ``storage.check_position``; the services' own messages for what is missing). What differs is
 everything around the rules: the file is read in chunks, everything a chunk refers to
 (existing keys, subjects, visits, cell sources, boxes and their occupied positions, parent
-tubes) is loaded with a few set-based queries, and the chunk's rows go in with Core
-``insert()`` executemany; its per-record audit events (the same content the per-record path
-writes, chained the same way) with one executemany as well.
+tubes) is loaded with a few set-based queries, and the chunk's rows go in set-based (on
+SQLite many rows per INSERT, on a writer thread while the next chunk is read; on PostgreSQL
+Core ``insert()`` executemany). The records created get no per-record ``create`` event: the
+batch's ``import`` event is their creation record (docs/bulk-imports.md, "Audit rule"); the
+volumes taken from parent tubes and the storage created keep their own events, chained as
+one-by-one appends chain them.
 
 Nothing is committed unless the whole file passed: chunks are written into the import's one
 transaction only while the file has shown no problem; after the first problem the rest of the
@@ -20,10 +23,14 @@ Rows whose key is already stored go through the per-record code (compare, skip, 
 
 from __future__ import annotations
 
+import sqlite3
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
+from itertools import chain
 from typing import Any, Protocol, cast
 
 from sqlalchemy import bindparam, func, insert, select, text, update
@@ -52,7 +59,7 @@ from exolab.domain.schemas import (
 )
 from exolab.services import cell_sources as cell_source_rules
 from exolab.services import isolations as isolation_rules
-from exolab.services import lifecycle, storage
+from exolab.services import lifecycle, pg_records, storage
 from exolab.services import samples as sample_rules
 from exolab.services import subjects as subject_rules
 from exolab.services.audit import EventSpec, append_events
@@ -65,8 +72,15 @@ from exolab.services.errors import (
     database_error_text,
 )
 
+ROWS_PER_INSERT = 1_000  # most rows in one INSERT on SQLite (its variable limit comes first)
+# SQLite: write each window on a thread beside the reading of the next chunk. Off: on the
+# shared 2-core machine it measured slower (no idle core); on an idle one it may overlap the
+# writes with the reading (benchmarks/README.md); tests run both ways.
+BACKGROUND_WRITES = False
+SWITCH_INTERVAL = 0.0005  # seconds: the GIL's switch interval while a window is written
 ID_BLOCK = 5_000  # most ids reserved at once on PostgreSQL
 IN_CHUNK = 500  # codes per IN (...) list
+IN_CHUNK_LARGE = 5_000  # ... where the database takes that many parameters
 
 
 class ProblemList(Protocol):
@@ -78,8 +92,9 @@ class ProblemList(Protocol):
 
 
 # One chunk of a file: (row number, cells, validated model or its ValidationFailed, or for a
-# ragged row None and (the column it names, the message)).
-Chunk = list[tuple[int, dict[str, Any] | None, Any]]
+# ragged row None and (the column it names, the message)). The cells may be given as a
+# function that reads them (only a refused row or a stored key needs them).
+Chunk = list[tuple[int, dict[str, Any] | Callable[[], dict[str, Any]] | None, Any]]
 
 # The columns of a tube the rules read (a parent's inheritance, life-cycle and volume).
 TUBE_COLUMNS = (
@@ -101,9 +116,6 @@ TUBE_COLUMNS = (
 
 # The isolation columns its steps' parameters come from.
 STEP_COLUMNS = tuple(c for cols in STEP_PARAM_COLUMNS.values() for c in cols.values())
-# Date and time columns: the audit trail stores them as ISO text (services.common.column_values).
-SAMPLE_TIMES = ("collected_at", "processed_at", "created_at")
-ISOLATION_TIMES = ("isolated_on", "created_at")
 
 
 class _Tube:
@@ -170,13 +182,13 @@ class RowRules:
     apply_row: Callable[..., None]
 
 
-def _iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime | date) else value
+def _cells(cells: dict[str, Any] | Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    return cells() if callable(cells) else cells
 
 
-def _parts(values: list[Any]) -> Iterator[list[Any]]:
-    for i in range(0, len(values), IN_CHUNK):
-        yield values[i : i + IN_CHUNK]
+def _parts(values: list[Any], n: int = IN_CHUNK) -> Iterator[list[Any]]:
+    for i in range(0, len(values), n):
+        yield values[i : i + n]
 
 
 class _Ids:
@@ -229,30 +241,65 @@ class _Ids:
 
 
 def insert_many(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
-    """``conn.execute(insert(table), rows)``. On SQLite the rows go to the driver's
-    executemany as tuples, each value through its column's own bind processor (what Core does
-    per row, done here per column): every row has the same keys, and every column with a
-    default is given. PostgreSQL (psycopg adapts JSON parameters its own way) takes Core's
-    path, as does any other shape of rows."""
+    """``conn.execute(insert(table), rows)`` for rows that all have the same keys and give
+    every column with a default. On SQLite the rows go to the driver as tuples, each value
+    through its column's own bind processor (what Core does per row, done here per column),
+    many rows per INSERT; on PostgreSQL by COPY (``services/pg_records.py``). Any other
+    shape of rows takes Core's executemany."""
     if not rows:
         return
     t = table.__table__
     cols = list(rows[0])
     given = set(cols)
-    if (
-        conn.dialect.name != "sqlite"
-        or any(c.default is not None and c.name not in given for c in t.c)
-        or any(len(r) != len(cols) for r in rows)
+    if any(c.default is not None and c.name not in given for c in t.c) or any(
+        len(r) != len(cols) for r in rows
     ):
         conn.execute(insert(table), rows)
         return
-    procs = [(c, t.c[c].type.bind_processor(conn.dialect)) for c in cols]
+    if conn.dialect.name == "postgresql":
+        pg_records.copy_rows(conn, table, cols, rows)
+        return
+    if conn.dialect.name != "sqlite":
+        conn.execute(insert(table), rows)
+        return
+    columns = []
+    for c in cols:
+        values = [r[c] for r in rows]
+        proc = t.c[c].type.bind_processor(conn.dialect)
+        columns.append(values if proc is None else _converted(proc, values))
+    insert_rows(conn, f'"{t.name}"', cols, list(zip(*columns, strict=True)))
+
+
+def insert_rows(conn: Any, table: str, cols: Any, rows: list[tuple[Any, ...]]) -> None:
+    """SQLite: insert ``rows`` (tuples in the order of ``cols``, as the driver takes them),
+    many rows per INSERT: executemany steps (and releases and takes back the GIL) once per
+    row, which costs SQLite more than the rows' own indexes (docs/bulk-imports.md)."""
     names = ", ".join(f'"{c}"' for c in cols)
-    sql = f'INSERT INTO "{t.name}" ({names}) VALUES ({", ".join("?" * len(cols))})'
-    conn.exec_driver_sql(
-        sql,
-        [tuple(r[c] if p is None else p(r[c]) for c, p in procs) for r in rows],
-    )
+    limit = conn.connection.driver_connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    per = max(1, min(ROWS_PER_INSERT, limit // len(cols)))
+    group = f"({', '.join('?' * len(cols))})"
+    for i in range(0, len(rows), per):
+        part = rows[i : i + per]
+        conn.exec_driver_sql(
+            f"INSERT INTO {table} ({names}) VALUES {', '.join([group] * len(part))}",
+            tuple(chain.from_iterable(part)),
+        )
+
+
+def _converted(proc: Callable[[Any], Any], values: list[Any]) -> list[Any]:
+    """``[proc(v) for v in values]``, each distinct value converted once (a column's dates,
+    times and JSON repeat: the import's one timestamp, a file's few collection times, the
+    steps remembered per method chain). JSON values are told apart by identity: the loader
+    shares one object per distinct value and holds them while this runs."""
+    memo: dict[Any, Any] = {}
+    out = []
+    for v in values:
+        key = id(v) if isinstance(v, dict | list) else v
+        hit = memo.get(key, memo)
+        if hit is memo:
+            hit = memo[key] = proc(v)
+        out.append(hit)
+    return out
 
 
 class _Loader:
@@ -287,6 +334,7 @@ class _Loader:
         self.subjects: dict[tuple[str, str], int | None] = {}
         self.cells: dict[str, int | None] = {}
         self.boxes: dict[str, _Box] = {}
+        self.unknown_boxes: set[str] = set()  # box paths looked up and not stored
         # storage created by the file (--create-locations), written with the window
         self.freezers: dict[str, int] | None = None  # code -> id, loaded on first need
         self.racks: dict[tuple[int, str], int] = {}
@@ -304,19 +352,49 @@ class _Loader:
         self.studies: dict[str, int | None] = {}
         self.sprec = sample_rules.SprecMemo()
         self.step_memo: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        self.in_chunk = IN_CHUNK_LARGE
+        # SQLite: a window is written on a thread while the next chunk is read (end_chunk)
+        self.background = tx.dialect == "sqlite" and BACKGROUND_WRITES
+        self.pending: tuple[threading.Thread, _Window, list[BaseException | None]] | None = None
+        if tx.dialect == "sqlite":
+            driver = tx.session.connection().connection.driver_connection
+            assert driver is not None
+            if driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) < 2 * IN_CHUNK_LARGE:
+                self.in_chunk = IN_CHUNK
+
+    def reader(self) -> Any:
+        """The import's connection for the set-based reads (Core: no ORM loading of plain
+        rows), after flushing what the per-record code changed (Core does not autoflush)."""
+        self.tx.session.flush()
+        return self.tx.session.connection()
+
+    def parts(self, values: list[Any]) -> Iterator[list[Any]]:
+        """``values`` in IN (...) lists: up to a chunk's worth at once where the database
+        takes that many parameters (fewer queries), else :data:`IN_CHUNK`."""
+        return _parts(values, self.in_chunk)
 
     def run(self, chunks: Iterator[Chunk]) -> None:
+        try:
+            self._run(chunks)
+        finally:  # (a file that cannot be read ends the import: let the writer finish first)
+            if self.pending is not None:
+                self.pending[0].join()
+                self.pending = None
+
+    def _run(self, chunks: Iterator[Chunk]) -> None:
         for chunk in chunks:
             models = [
                 m
                 for _, _, m in chunk
                 if isinstance(m, SampleIn | IsolationIn | SubjectIn | CellSourceIn)
             ]
+            self.settle()  # (the previous window, written while this chunk was read)
             existing = self.stored_keys(models)
             self.preload(models)
-            for rownum, data, m in chunk:
-                self.row(rownum, data, m, existing)
+            for rownum, cells, m in chunk:
+                self.row(rownum, cells, m, existing)
             self.end_chunk()
+        self.settle()
         for ids in (
             self.sample_ids,
             self.visit_ids,
@@ -330,15 +408,19 @@ class _Loader:
             ids.release()
 
     def row(
-        self, rownum: int, data: dict[str, Any] | None, m: Any, existing: set[tuple[str, ...]]
+        self,
+        rownum: int,
+        cells: dict[str, Any] | Callable[[], dict[str, Any]] | None,
+        m: Any,
+        existing: set[tuple[str, ...]],
     ) -> None:
         problems, report = self.problems, self.report
-        if data is None:  # a ragged row: (the column it names, the message)
+        if cells is None:  # a ragged row: (the column it names, the message)
             problems.add(rownum, *m)
             report.refused += 1
             return
         if isinstance(m, ValidationFailed):
-            self.rules.report_failed(problems, rownum, m, self.kind, data)
+            self.rules.report_failed(problems, rownum, m, self.kind, _cells(cells))
             report.refused += 1
             return
         key = tuple(getattr(m, c) for c in self.kind.key_columns)
@@ -361,7 +443,7 @@ class _Loader:
                 self.kind,
                 rownum,
                 m,
-                data,
+                _cells(cells),
                 found,
                 report,
                 problems,
@@ -373,6 +455,7 @@ class _Loader:
                 self.tubes.pop(m.sample_id, None)
                 self.load_tubes({m.sample_id})
                 self.occupied, self.occupied_loaded = {}, set()
+                self.unknown_boxes = set()
                 self.freezers = None
                 for ids in (self.visit_ids, self.freezer_ids, self.rack_ids, self.box_ids):
                     ids.skip_stored()
@@ -391,13 +474,13 @@ class _Loader:
         except PermissionDenied:
             raise
         except ExolabError as exc:
-            self.rules.report_failed(problems, rownum, exc, self.kind, data)
+            self.rules.report_failed(problems, rownum, exc, self.kind, _cells(cells))
             report.refused += 1
 
     # -- set-based reads ----------------------------------------------------------------------
 
     def stored_keys(self, models: list[Any]) -> set[tuple[str, ...]]:
-        s = self.tx.session
+        s = self.reader()
         if self.kind.name == "subjects":
             return set(self.find_subjects({(m.study, m.subject_id) for m in models}))
         if self.kind.name == "samples":
@@ -410,16 +493,16 @@ class _Loader:
             col = Isolation.isolation_code
             codes = [m.isolation_id for m in models]
         found: set[tuple[str, ...]] = set()
-        for part in _parts(codes):
+        for part in self.parts(codes):
             found.update((c,) for c in s.scalars(select(col).where(col.in_(part))))
         return found
 
     def find_subjects(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
         """The stored subjects among (study, subject code) keys, looked up by study and code
         (the unique index's order: a lookup by code alone would scan every subject)."""
-        s = self.tx.session
+        s = self.reader()
         studies: dict[str, int] = {}
-        for part in _parts(sorted({k[0] for k in keys})):
+        for part in self.parts(sorted({k[0] for k in keys})):
             studies.update(
                 (code, pk)
                 for code, pk in s.execute(select(Study.code, Study.id).where(Study.code.in_(part)))
@@ -427,7 +510,7 @@ class _Loader:
         found: dict[tuple[str, str], int] = {}
         for study, study_pk in studies.items():
             codes = sorted(c for st, c in keys if st == study)
-            for part in _parts(codes):
+            for part in self.parts(codes):
                 for code, pk in s.execute(
                     select(Subject.subject_code, Subject.id).where(
                         Subject.study_id == study_pk, Subject.subject_code.in_(part)
@@ -439,16 +522,17 @@ class _Loader:
     def load_tubes(self, codes: set[str]) -> None:
         want = sorted(c for c in codes if c not in self.tubes)
         cols = [getattr(Sample, c) for c in TUBE_COLUMNS]
-        for part in _parts(want):
-            for row in self.tx.session.execute(select(*cols).where(Sample.sample_code.in_(part))):
+        conn = self.reader()
+        for part in self.parts(want):
+            for row in conn.execute(select(*cols).where(Sample.sample_code.in_(part))).all():
                 values = dict(zip(TUBE_COLUMNS, row, strict=True))
                 self.tubes[values["sample_code"]] = _Tube(values)
 
     def preload(self, models: list[Any]) -> None:
-        s = self.tx.session
+        s = self.reader()
         if self.kind.name == "subjects":
             codes = sorted({m.study for m in models} - self.studies.keys())
-            for part in _parts(codes):
+            for part in self.parts(codes):
                 self.studies.update(
                     (code, pk)
                     for code, pk in s.execute(
@@ -463,7 +547,7 @@ class _Loader:
             return
         self.load_tubes({m.parent_sample_id for m in models if m.parent_sample_id})
         cells = sorted({m.cell_source_id for m in models if m.cell_source_id} - self.cells.keys())
-        for part in _parts(cells):
+        for part in self.parts(cells):
             self.cells.update(
                 s.execute(
                     select(CellSource.code, CellSource.id).where(CellSource.code.in_(part))
@@ -478,47 +562,46 @@ class _Loader:
             self.subjects.setdefault(key, None)
         known = {self.subjects.get(k) for k in wanted}
         subject_pks = sorted({pk for pk in known if pk is not None} - self.visits_loaded)
-        for part in _parts(subject_pks):
+        for part in self.parts(subject_pks):
             for pk, subject_pk, label, on in s.execute(
                 select(Visit.id, Visit.subject_id, Visit.label, Visit.visit_date).where(
                     Visit.subject_id.in_(part)
                 )
-            ):
+            ).all():
                 self.visits.setdefault((subject_pk, label), _Visit(pk, on, new=False))
         self.visits_loaded.update(subject_pks)
         paths = sorted(
             {m.location.box_path for m in models if m.location is not None} - self.boxes.keys()
         )
-        for part in _parts(paths):
+        for part in self.parts(paths):
             for pk, path, n_rows, n_cols in s.execute(
                 select(Box.id, Box.path, Box.n_rows, Box.n_cols).where(Box.path.in_(part))
             ):
                 self.boxes[path] = _Box(pk, path, n_rows, n_cols)
+        self.unknown_boxes.update(p for p in paths if p not in self.boxes)
         self.load_occupied({b.id for p in paths if (b := self.boxes.get(p)) is not None})
 
     def load_occupied(self, box_ids: set[int]) -> None:
         want = sorted(box_ids - self.occupied_loaded)
-        for part in _parts(want):
-            for box_pk, position, code in self.tx.session.execute(
-                select(Sample.box_id, Sample.position, Sample.sample_code).where(
-                    Sample.box_id.in_(part), Sample.position.is_not(None)
+        for part in self.parts(want):
+            for box_pk, position, code in (
+                self.reader()
+                .execute(
+                    select(Sample.box_id, Sample.position, Sample.sample_code).where(
+                        Sample.box_id.in_(part), Sample.position.is_not(None)
+                    )
                 )
+                .all()
             ):
                 self.occupied.setdefault((box_pk or 0, position or ""), code)
         self.occupied_loaded.update(want)
 
     # -- the rules, row by row ----------------------------------------------------------------
 
-    def created(
-        self,
-        row: dict[str, Any],
-        entity: str,
-        key: str,
-        times: tuple[str, ...],
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        """Stamp ``row`` as created by this batch, queue it and its ``create`` event (as the
-        per-record services write it: ``times`` as ISO text, plus ``extra``)."""
+    def created(self, row: dict[str, Any]) -> None:
+        """Stamp ``row`` as created by this batch and queue it. It gets no ``create`` event
+        of its own: the batch's ``import`` event is its creation record (the audit rule of
+        bulk imports, docs/bulk-imports.md); the row carries the batch id."""
         row.update(
             batch_id=self.batch_id,
             version=1,
@@ -526,10 +609,6 @@ class _Loader:
             created_by=self.user,
             updated_at=None,
         )
-        new = row | {k: _iso(row[k]) for k in times}
-        if extra:
-            new |= extra
-        self.events.append(("create", entity, key, None, new, None, self.batch_id))
         self.rows.append(row)
 
     def take(self, tube: _Tube, taken: lifecycle.VolumeTaken | None) -> None:
@@ -640,7 +719,7 @@ class _Loader:
             "notes": s.notes,
             **tube.values,
         }
-        self.created(row, "sample", s.sample_id, SAMPLE_TIMES)
+        self.created(row)
         row["_at"] = len(self.rows) - 1
         self.tubes[s.sample_id] = _Tube(row, row)
 
@@ -648,6 +727,9 @@ class _Loader:
         loc = s.location
         assert loc is not None
         box = self.boxes.get(loc.box_path)
+        if box is None and loc.box_path in self.unknown_boxes and self.create_locations:
+            box = self.boxes[loc.box_path] = self.new_box(loc)  # (looked up: not stored)
+            self.occupied_loaded.add(box.id)
         if box is None:  # (the per-record code may have created it since the chunk began)
             for pk, n_rows, n_cols in self.tx.session.execute(
                 select(Box.id, Box.n_rows, Box.n_cols).where(Box.path == loc.box_path)
@@ -727,7 +809,7 @@ class _Loader:
             "sample_id": tube.id,
             **isolation_rules.isolation_columns(d),
         }
-        self.created(row, "isolation", d.isolation_id, ISOLATION_TIMES, {"steps": steps})
+        self.created(row)
         for i, step in enumerate(steps, start=1):
             self.steps.append(
                 {
@@ -753,7 +835,7 @@ class _Loader:
             "subject_code": m.subject_id,
             **subject_rules.subject_columns(m),
         }
-        self.created(row, "subject", f"{m.study}/{m.subject_id}", ("enrolled_on", "created_at"))
+        self.created(row)
 
     def new_cell_source(self, m: CellSourceIn) -> None:
         """As ``cell_sources.create_cell_source``."""
@@ -762,7 +844,7 @@ class _Loader:
             "code": m.cell_source_id,
             **cell_source_rules.cell_source_columns(m),
         }
-        self.created(row, "cell_source", m.cell_source_id, ("mycoplasma_tested_on", "created_at"))
+        self.created(row)
 
     def steps_of(self, d: IsolationIn) -> list[dict[str, Any]]:
         """``IsolationIn.steps()`` as stored, remembered per distinct method chain and
@@ -786,20 +868,53 @@ class _Loader:
         self.events = []
 
     def write(self) -> None:
-        """Write the window's rows, updates and events (while the file has shown no problem;
-        after one, nothing will be written and they are dropped: only the tubes' and visits'
-        state is kept, for the rules of the rows that follow)."""
+        """Write the window's rows, updates and events now (while the file has shown no
+        problem; after one, nothing will be written and they are dropped: only the tubes' and
+        visits' state is kept, for the rules of the rows that follow)."""
+        self.settle()
         if not self.problems:
-            try:
-                with self.tx.session.begin_nested():
-                    self._write()
-            except Exception as exc:  # the database refused: say so without SQL or values
-                plain = database_error_text(exc)
-                if plain is None or not self.window_rows:
-                    raise
-                first, last = self.window_rows[0], self.window_rows[-1]
-                together = f" (rows {first}-{last} are written together)" if last > first else ""
-                self.problems.add(first, self.kind.key_columns[-1], plain + together)
+            window = self._window()
+            self._report(self._apply(window), window)
+        self._reset_window()
+
+    def end_chunk(self) -> None:
+        """The chunk's rules are done: write its window. On SQLite the statements run on a
+        thread of their own while the next chunk is read and validated (pure Python, no
+        database): SQLite runs a many-row INSERT without the GIL. :meth:`settle` waits for
+        it before anything else reads or writes the database."""
+        self.settle()
+        if self.background and not self.problems:
+            window = self._window()
+            self._reset_window()
+            done: list[BaseException | None] = []
+            thread = threading.Thread(
+                target=lambda: done.append(self._apply(window)),
+                name="exolab-import-records",
+                daemon=True,
+            )
+            self.pending = (thread, window, done)
+            thread.start()
+            return
+        self.write()
+        if not self.problems:  # the database holds it all: forget the window
+            self._forget_window()
+
+    def settle(self) -> None:
+        """Wait for the window being written in the background; report a refusal."""
+        if self.pending is None:
+            return
+        thread, window, done = self.pending
+        thread.join()
+        self.pending = None
+        self._report(done[0] if done else RuntimeError("the writer thread ended early"), window)
+        if not self.problems:
+            self._forget_window()
+
+    def _forget_window(self) -> None:
+        self.tubes = {}
+        self.visits, self.visits_loaded = {}, set()
+
+    def _reset_window(self) -> None:
         self.rows, self.window_rows, self.steps, self.events = [], [], [], []
         self.new_storage = []
         for t in self.tubes.values():
@@ -807,50 +922,83 @@ class _Loader:
         for v in self.visits.values():
             v.new = v.dirty = False
 
-    def end_chunk(self) -> None:
-        self.write()
-        if not self.problems:  # the database holds it all: forget the window
-            self.tubes = {}
-            self.visits, self.visits_loaded = {}, set()
+    def _report(self, error: BaseException | None, window: _Window) -> None:
+        """A database refusal becomes a problem of the window's first row (without SQL or
+        values); anything else is raised."""
+        if error is None:
+            return
+        plain = database_error_text(error) if isinstance(error, Exception) else None
+        if plain is None or not window.file_rows:
+            raise error
+        first, last = window.file_rows[0], window.file_rows[-1]
+        together = f" (rows {first}-{last} are written together)" if last > first else ""
+        self.problems.add(first, self.kind.key_columns[-1], plain + together)
 
-    def _write(self) -> None:
+    def _window(self) -> _Window:
+        """What the window writes, taken out of the loader's state."""
+        for row in self.rows:
+            row.pop("_at", None)
+        table: Any = {
+            "samples": Sample,
+            "subjects": Subject,
+            "cell_sources": CellSource,
+        }.get(self.kind.name, Isolation)
+        return _Window(
+            file_rows=self.window_rows,
+            storage=[
+                (level, [row for t, row in self.new_storage if t is level])
+                for level in (Freezer, Rack, Box)
+            ],
+            new_visits=[
+                {"id": v.id, "subject_id": k[0], "label": k[1], "visit_date": v.visit_date}
+                for k, v in self.visits.items()
+                if v.new
+            ],
+            moved_visits=[
+                {"pk": v.id, "on": v.visit_date}
+                for v in self.visits.values()
+                if v.dirty and not v.new
+            ],
+            table=table,
+            rows=self.rows,
+            steps=self.steps,
+            volumes=[
+                (t.volume_ml, t.volume_taken_ml, t.version, t.id)
+                for t in self.tubes.values()
+                if t.dirty
+            ],
+            events=self.events,
+        )
+
+    def _apply(self, window: _Window) -> BaseException | None:
+        """Write a window in a savepoint (a refusal leaves none of it); the error, if any."""
+        try:
+            with self.tx.session.begin_nested():
+                self._write(window)
+        except Exception as exc:
+            return exc
+        return None
+
+    def _write(self, w: _Window) -> None:
         conn = self.tx.session.connection()
-        for level in (Freezer, Rack, Box):
-            made = [row for t, row in self.new_storage if t is level]
+        for level, made in w.storage:
             if made:
                 insert_many(conn, level, made)
-        new_visits = [
-            {"id": v.id, "subject_id": k[0], "label": k[1], "visit_date": v.visit_date}
-            for k, v in self.visits.items()
-            if v.new
-        ]
-        if new_visits:
-            insert_many(conn, Visit, new_visits)
-        moved = [
-            {"pk": v.id, "on": v.visit_date} for v in self.visits.values() if v.dirty and not v.new
-        ]
-        if moved:
+        if w.new_visits:
+            insert_many(conn, Visit, w.new_visits)
+        if w.moved_visits:
             conn.execute(
                 update(Visit).where(Visit.id == bindparam("pk")).values(visit_date=bindparam("on")),
-                moved,
+                w.moved_visits,
             )
-        if self.rows:
-            table: Any = {
-                "samples": Sample,
-                "subjects": Subject,
-                "cell_sources": CellSource,
-            }.get(self.kind.name, Isolation)
-            for row in self.rows:
-                row.pop("_at", None)
-            insert_many(conn, table, self.rows)
-        if self.steps:
-            insert_many(conn, IsolationStep, self.steps)
-        changed = [
-            (t.volume_ml, t.volume_taken_ml, t.version, t.id)
-            for t in self.tubes.values()
-            if t.dirty
-        ]
-        if changed and conn.dialect.name == "sqlite":  # (the driver's executemany, as insert_many)
+        if w.rows:
+            insert_many(conn, w.table, w.rows)
+        if w.steps:
+            insert_many(conn, IsolationStep, w.steps)
+        changed = w.volumes
+        if changed and conn.dialect.name == "sqlite":
+            # (the driver's executemany: one UPDATE ... FROM a staged table was measured no
+            # cheaper once its plan is kept to key lookups -- without them it scans samples)
             stamp = Sample.__table__.c.updated_at.type.bind_processor(conn.dialect)
             now = stamp(self.now) if stamp is not None else self.now
             conn.exec_driver_sql(
@@ -858,6 +1006,8 @@ class _Loader:
                 "updated_at = ? WHERE id = ?",
                 [(left, taken, v, now, pk) for left, taken, v, pk in changed],
             )
+        elif changed and conn.dialect.name == "postgresql":
+            pg_records.update_volumes(conn, changed, self.now)
         elif changed:
             conn.execute(
                 update(Sample)
@@ -870,7 +1020,23 @@ class _Loader:
                 ),
                 [{"left": a, "taken": b, "v": v, "pk": pk} for a, b, v, pk in changed],
             )
-        self.flush_events()
+        append_events(self.tx, w.events, lambda rows: insert_many(conn, AuditEvent, rows))
+
+
+@dataclass
+class _Window:
+    """The statements of one window, taken out of the loader's state (so a thread can write
+    them while the loader reads on)."""
+
+    file_rows: list[int]
+    storage: list[tuple[Any, list[dict[str, Any]]]]
+    new_visits: list[dict[str, Any]]
+    moved_visits: list[dict[str, Any]]
+    table: Any
+    rows: list[dict[str, Any]]
+    steps: list[dict[str, Any]]
+    volumes: list[tuple[Any, ...]]
+    events: list[EventSpec]
 
 
 def write_records(
@@ -886,8 +1052,15 @@ def write_records(
     """Write the validated chunks of a subjects, cell sources, samples or isolations file
     (``io.bulk_records`` reads them) into the import's transaction."""
     tx.require_write(f"import {kind.name}")
-    with page_cache(tx):
-        _Loader(tx, kind, report, problems, on_duplicate, create_locations, rules).run(chunks)
+    interval = sys.getswitchinterval()
+    if BACKGROUND_WRITES and tx.dialect == "sqlite":
+        # the writer thread takes the GIL back after each statement: do not make it wait
+        sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
+    try:
+        with page_cache(tx):
+            _Loader(tx, kind, report, problems, on_duplicate, create_locations, rules).run(chunks)
+    finally:
+        sys.setswitchinterval(interval)
 
 
 SQLITE_CACHE_KIB = 65_536

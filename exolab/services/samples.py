@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from datetime import date, datetime
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from pydantic import BaseModel
@@ -291,7 +292,7 @@ def new_tube(s: SampleIn, parent: Any | None) -> NewTube:
     """An aliquot (``parent`` given: a stored Sample or any object with its columns) must be
     of the parent's biofluid and inherits its pre-analytics, the SPREC elements its handling
     fixed and its freeze-thaw count, where the row does not give them (docs/lifecycle.md)."""
-    values: dict[str, Any] = {f: getattr(s, f) for f in HANDLING_FIELDS}
+    values: dict[str, Any] = dict(zip(HANDLING_FIELDS, _HANDLING_OF(s), strict=True))
     freeze_thaw = s.freeze_thaw_count or 0
     given_sprec = s.sprec
     if parent is not None:
@@ -319,6 +320,8 @@ def new_tube(s: SampleIn, parent: Any | None) -> NewTube:
 
 # The fields resolve_sprec reads (through handling_of) and may fill from a given code.
 SPREC_FIELDS = tuple(f.name for f in dataclass_fields(sprec_rules.SampleHandling))[1:]
+_SPREC_VALUES = itemgetter(*SPREC_FIELDS)
+_HANDLING_OF = attrgetter(*HANDLING_FIELDS)
 
 
 class SprecMemo:
@@ -328,17 +331,20 @@ class SprecMemo:
 
     def __init__(self, limit: int = 50_000) -> None:
         self.limit = limit
-        self.memo: dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]] = {}
+        self.memo: dict[tuple[Any, ...], tuple[str, tuple[Any, ...] | None]] = {}
 
     def __call__(self, values: dict[str, Any], biofluid: str, given: str | None) -> str:
-        key = (biofluid, given, *(values[f] for f in SPREC_FIELDS))
+        handling = _SPREC_VALUES(values)
+        key = (biofluid, given, *handling)
         hit = self.memo.get(key)
         if hit is None:
             code = resolve_sprec(values, biofluid, given)
             if len(self.memo) < self.limit:
-                self.memo[key] = (code, tuple(values[f] for f in SPREC_FIELDS))
+                after = _SPREC_VALUES(values)  # (a given code may fill fields)
+                self.memo[key] = (code, None if after == handling else after)
             return code
-        values.update(zip(SPREC_FIELDS, hit[1], strict=True))
+        if hit[1] is not None:
+            values.update(zip(SPREC_FIELDS, hit[1], strict=True))
         return hit[0]
 
 
@@ -490,7 +496,7 @@ def update_sample(
         raise ValidationFailed([FieldError(bad[0], "cannot be changed by an edit")])
     merged = current.as_input() | changes
     s = validate(SampleIn, merged)
-    values: dict[str, Any] = {f: getattr(s, f) for f in HANDLING_FIELDS}
+    values: dict[str, Any] = dict(zip(HANDLING_FIELDS, _HANDLING_OF(s), strict=True))
     sprec_given = changes.get("sprec") or None
     new_code = resolve_sprec(values, s.biofluid, sprec_given)
     old_all = column_values(sample)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy import text as sql
 
 from exolab.db.engine import Database
 from exolab.db.models import (
@@ -24,7 +25,7 @@ from exolab.db.models import (
 )
 from exolab.io import bulk_records
 from exolab.io.importer import ImportFailed, ImportReport, run_import, undo_batch
-from exolab.services.audit import verify_chain
+from exolab.services.audit import RECORD_TABLES, record_events, verify_chain
 from exolab.services.context import Lab
 from tests.conftest import TEST_ADMIN, _fresh_pg
 from tests.io.helpers import write
@@ -171,6 +172,17 @@ def two_labs(backend: str, _templates: dict[str, str], tmp_path: Path) -> Iterat
         next(gen, None)
 
 
+@pytest.fixture(params=[False, True], ids=["main_thread", "writer_thread"])
+def background(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """SQLite windows written in the main thread or on the writer thread
+    (``services.bulk_records.BACKGROUND_WRITES``; PostgreSQL always writes in the main
+    thread)."""
+    from exolab.services import bulk_records as service
+
+    monkeypatch.setattr(service, "BACKGROUND_WRITES", request.param)
+    return bool(request.param)
+
+
 @pytest.fixture(params=[3, 5_000], ids=["chunks_of_3", "one_chunk"])
 def chunk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
     monkeypatch.setattr(bulk_records, "CHUNK_ROWS", request.param)
@@ -198,6 +210,49 @@ def _rows(lab: Lab, model: Any, order: Any) -> list[dict[str, Any]]:
         ]
 
 
+def _imported_creates(lab: Lab) -> list[tuple[str, str, int | None]]:
+    """The per-record ``create`` events of records an import created (the per-record path
+    writes them; the bulk path does not: its batch's ``import`` event is their creation
+    record, docs/bulk-imports.md)."""
+    with lab.read() as tx:
+        return [
+            (e.entity, e.entity_id, e.batch_id)
+            for e in tx.session.scalars(select(AuditEvent).order_by(AuditEvent.id))
+            if e.action == "create" and e.entity in RECORD_TABLES and e.batch_id is not None
+        ]
+
+
+def _creation_records(lab: Lab) -> dict[tuple[str, str], tuple[str, str | None, int | None]]:
+    """For every stored subject, cell source, sample and isolation: how its history
+    (``exolab audit --entity E --id KEY``, the UI's tube history) records its creation: the
+    action, the file named and the batch."""
+    out: dict[tuple[str, str], tuple[str, str | None, int | None]] = {}
+    with lab.read() as tx:
+        keys = [
+            ("subject", f"{st}/{c}")
+            for st, c in tx.session.execute(
+                sql(
+                    "SELECT st.code, s.subject_code FROM subjects s "
+                    "JOIN studies st ON st.id = s.study_id"
+                )
+            )
+        ]
+        for entity, (table, column) in RECORD_TABLES.items():
+            if entity != "subject":
+                keys += [
+                    (entity, c) for c in tx.session.scalars(sql(f"SELECT {column} FROM {table}"))
+                ]
+        for entity, key in keys:
+            events = record_events(tx, entity, key, limit=None)
+            made = [e for e in events if e.action in ("create", "import")]
+            assert made, (entity, key)
+            first = made[-1]  # (newest first)
+            name = (first.new_values or {}).get("file_name")
+            assert first.user == TEST_ADMIN and first.at
+            out[(entity, key)] = (first.action, name, first.batch_id)
+    return out
+
+
 def _audit(lab: Lab) -> list[tuple[Any, ...]]:
     def clean(values: str | None) -> Any:
         if values is None:
@@ -213,6 +268,7 @@ def _audit(lab: Lab) -> list[tuple[Any, ...]]:
             (e.action, e.entity, e.entity_id, clean(e.old_values), clean(e.new_values), e.reason)
             for e in tx.session.scalars(select(AuditEvent).order_by(AuditEvent.id))
             if not (e.entity == "import_batch" and e.action == "import")
+            and not (e.action == "create" and e.entity in RECORD_TABLES and e.batch_id)
         ] + [
             (e.action, e.entity, e.entity_id, clean(e.new_values)["counts"])  # type: ignore[index]
             for e in tx.session.scalars(select(AuditEvent).where(AuditEvent.action == "import"))
@@ -232,8 +288,10 @@ def _state(lab: Lab) -> dict[str, Any]:
 
 
 def test_bulk_gives_the_same_rows_and_audit(
-    two_labs: tuple[Lab, Lab], chunk: int, tmp_path: Path
+    two_labs: tuple[Lab, Lab], chunk: int, background: bool, tmp_path: Path
 ) -> None:
+    if background and two_labs[1].db.dialect != "sqlite":
+        pytest.skip("the writer thread is SQLite's")
     reports = []
     for lab, bulk in zip(two_labs, (False, True), strict=True):
         d = tmp_path / str(bulk)
@@ -257,6 +315,24 @@ def test_bulk_gives_the_same_rows_and_audit(
     assert samples["P003-V1-A1a"]["spin1_g"] == 2500
     assert samples["P003-V1-A1"]["storage_temp_c"] == -20
     assert samples["P000-V0"]["visit_id"] == samples["P000-V0b"]["visit_id"]
+    # the audit rule of bulk imports: no per-record create event, the batch's import event
+    # (who, when, which file) is each record's creation record; the per-record path keeps
+    # its create events, which name the same batch
+    stored = [("sample", "OLD-1"), ("sample", "OLD-2")]  # (per record in both labs)
+    assert [c[:2] for c in _imported_creates(two_labs[1])] == stored
+    assert len(_imported_creates(two_labs[0])) == 12 + 2 + 2 + 44 + 5
+    made = [_creation_records(lab) for lab in two_labs]
+    assert made[0].keys() == made[1].keys()
+    for key, (action, name, batch) in made[1].items():
+        if key in stored:
+            assert action == "create"
+            continue
+        assert action == "import" and name and name.endswith(".csv"), key
+        assert made[0][key] == ("create", None, batch), key
+    assert made[1][("sample", "P003-V1-A1")][1] == "samples.csv"
+    assert made[1][("isolation", "ISO-1")][1] == "isolations.csv"
+    assert made[1][("subject", "S1/P000")][1] == "subjects.csv"
+    assert made[1][("cell_source", "MSC-1")][1] == "cell_sources.csv"
 
 
 def test_bulk_reports_the_same_problems_and_writes_nothing(
@@ -424,3 +500,68 @@ def test_a_bad_date_on_row_150001_leaves_nothing_written(lab: Lab, tmp_path: Pat
     with lab.read() as tx:
         assert tx.session.scalar(select(func.count()).select_from(AuditEvent)) == events
         assert verify_chain(tx).ok
+
+
+def test_a_database_refusal_in_a_middle_window_leaves_nothing(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, background: bool
+) -> None:
+    """A window refused by the database while the next chunk is read (on SQLite it is
+    written on a thread of its own) is one problem at its first row; the rows after it are
+    still checked against its tubes (an aliquot of one of them is not "no sample"), and
+    nothing of the file is stored."""
+    from tests.io.test_row_errors import refuse_inserts
+
+    monkeypatch.setattr(bulk_records, "CHUNK_ROWS", 3)
+    _setup(lab, tmp_path)
+    before = _state(lab)
+    refuse_inserts(lab, "samples", "NEW.sample_code = 'P001-V1'", "refused by the lab rule")
+    lines = samples_file().splitlines()[:13]  # 12 tubes in windows of 3: P001-V1 is in the 2nd
+    lines.append("P001-V1-A1,plasma,2024-02-11 09:00,,,,,1.0,,,,,P001-V1,,,,")
+    lines.append("P001-V2-A1,plasma,2024-02-11 09:00,,,,,1.0,,,,,NOPE,,,,")
+    with pytest.raises(ImportFailed) as err:
+        _load(lab, tmp_path, "samples", "\n".join(lines) + "\n", True, create_locations=True)
+    problems = err.value.report.problems
+    assert problems is not None
+    found = [(p.row, p.column, p.message) for p in problems.first()]
+    assert [(row, column) for row, column, _ in found] == [
+        (5, "sample_id"),
+        (15, "parent_sample_id"),
+    ]
+    assert "refused by the lab rule" in found[0][2] and "rows 5-7" in found[0][2]
+    assert "no sample NOPE" in found[1][2]
+    assert _state(lab) == before
+
+
+def test_the_tube_view_history_shows_its_creating_batch(lab: Lab, tmp_path: Path) -> None:
+    """The UI's tube history (the sample screen's events) shows the creation of a tube
+    imported in bulk: its batch's import event, with the file and the user."""
+    from exolab.tui.screens.sample import load_sample
+
+    _setup(lab, tmp_path)
+    _load(lab, tmp_path, "samples", samples_file(), True, create_locations=True)
+    _load(lab, tmp_path, "isolations", ISOLATIONS, True)
+    with lab.read() as tx:
+        events = load_sample(tx, "P000-V0").events
+    assert [e.action for e in events] == ["update", "update", "import"]  # (two isolations)
+    made = events[-1]
+    assert made.entity == "import_batch" and made.user == TEST_ADMIN
+    assert made.new_values is not None and made.new_values["file_name"] == "samples.csv"
+
+
+def test_a_file_that_breaks_while_a_window_is_written_leaves_nothing(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, background: bool
+) -> None:
+    """A file that cannot be read further (a NUL byte) while the previous window is being
+    written (on SQLite, on the writer thread): the import waits for the writer, says where
+    the file broke and stores nothing."""
+    from exolab.io.reading import FileProblem
+
+    monkeypatch.setattr(bulk_records, "CHUNK_ROWS", 1_000)
+    before = _state(lab)
+    rows = [f"S9,N{i:05d},group {i % 7},\n".encode() for i in range(6_000)]
+    rows[-1] = b"S9,N99999,ab\x00cd,\n"
+    path = tmp_path / "broken.csv"
+    path.write_bytes(b"study,subject_id,group,notes\n" + b"".join(rows))
+    with pytest.raises(FileProblem, match=r"broken\.csv:6001:group: a NUL byte"):
+        run_import(lab, "subjects", path, display_name=path.name)
+    assert _state(lab) == before

@@ -69,3 +69,21 @@ def test_removed_row_is_caught(lab: Lab) -> None:
     with lab.read() as tx:
         result = verify_chain(tx)
     assert not result.ok and result.first_bad_id == ids[3]
+
+
+def test_flat_events_are_written_as_canonical_json() -> None:
+    """The bulk import writes small flat events (a volume taken) field by field: the same
+    text canonical_json writes, or it falls back to it."""
+    from exolab.services.audit import _flat_json, canonical_json
+
+    cases: list[dict[str, object]] = [
+        {"volume_ml": 0.1 + 0.2, "volume_taken_ml": 0.0},
+        {"b": 1e-7, "a": 1e22, "c": -0.0, "d": 123456789.123456789},
+        {"z": True, "y": False, "x": None, "w": 10**20, "v": -3},
+        {"text": 'said "no" \\ naïve\tµL 😀\x01\u2028', "é": "ü"},
+        {},
+    ]
+    for value in cases:
+        assert _flat_json(value) == canonical_json(value), value
+    for odd in ({"a": float("nan")}, {"a": float("inf")}, {"a": [1]}, {"a": {"b": 1}}, {1: 2}):
+        assert _flat_json(odd) is None  # (canonical_json writes those)

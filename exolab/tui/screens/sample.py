@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Header, Input, Label, Static, Tree
 
 from exolab.domain.sprec import SprecElement, explain_sprec
-from exolab.services.audit import AuditRow, list_events
+from exolab.services.audit import AuditRow, record_events
 from exolab.services.context import Tx
 from exolab.services.errors import ExolabError
 from exolab.services.isolations import IsolationOut, isolations_of_sample
@@ -68,13 +68,22 @@ def load_sample(tx: Tx, code: str) -> SampleDetail:
         ],
         isolations=isolations_of_sample(tx, code),
         readouts=readouts_of(tx, sample=code, include_isolations=True),
-        events=list_events(tx, entity="sample", entity_id=code, limit=50),
+        events=record_events(tx, "sample", code, limit=50),
     )
 
 
 ISOLATION_COLUMNS = ["Isolation", "Date", "Method", "Input mL"]
 READOUT_COLUMNS = ["Target", "Analyte", "Value", "Unit", "Censor", "Assay", "Run", "Rep", "QC"]
 HISTORY_COLUMNS = ["When", "User", "Action", "Reason", "Change"]
+
+
+def _change_text(ev: AuditRow) -> str:
+    """An event's change for the history table; a tube's creation by an import batch (its
+    ``import`` event, docs/bulk-imports.md) names the batch and the file."""
+    new = ev.new_values or {}
+    if ev.action == "import" and ev.entity == "import_batch":
+        return f"batch {ev.entity_id} from {new.get('file_name', '?')}"
+    return ", ".join(f"{k}={v}" for k, v in new.items())
 
 
 def _fmt(v: Any) -> str:
@@ -254,7 +263,7 @@ class SampleScreen(BaseScreen):
                         ev.user,
                         ev.action,
                         ev.reason or "",
-                        ", ".join(f"{k}={v}" for k, v in (ev.new_values or {}).items())[:60],
+                        _change_text(ev)[:60],
                     ],
                 )
                 for ev in d.events

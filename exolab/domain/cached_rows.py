@@ -1,0 +1,134 @@
+"""An input model's rules applied to the rows of a large file one cell at a time, each distinct
+cell validated once (docs/bulk-imports.md, "Validation").
+
+The rules are the model's own: each field is validated by a ``TypeAdapter`` of the field's
+own annotation (its type, ``BeforeValidator``/``AfterValidator`` functions and bounds, with the
+model's ``str_strip_whitespace``), a blank cell leaves the field at its default (the model's
+``_blank_is_none``), and the model's ``after`` validators (the rules across fields) run on
+the result. Only rows that pass everything are built this way; any row with a failing cell,
+a failing rule across fields or a cell that is blank once cleaned is validated by the model
+itself, so a refused row gets exactly the model's problems (``tests/domain/test_cached_rows.py``
+holds both ways to the same results).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter
+
+M = TypeVar("M", bound=BaseModel)
+
+CACHE_LIMIT = 10_000  # distinct cells remembered per column (unique ids are never hit again:
+# a bounded cache keeps their memory small; repeated cells are found well within it)
+_BAD = object()  # a cell its field refuses
+_BLANK = object()  # a cell that is blank once cleaned
+
+
+def usable(model: type[BaseModel], columns: list[str]) -> bool:
+    """Whether ``model``'s rules can be applied cell by cell: its only ``before`` rule is the
+    blank-is-not-given rule, it has no field validators of its own and every column is one of
+    its fields (otherwise rows take the model)."""
+    deco = model.__pydantic_decorators__
+    before = [n for n, d in deco.model_validators.items() if d.info.mode != "after"]
+    return (
+        before == ["_blank_is_none"]
+        and not deco.field_validators
+        and not deco.validators
+        and not deco.computed_fields
+        and set(columns) <= model.model_fields.keys()
+        and not model.__pydantic_post_init__
+        and not model.__pydantic_root_model__
+        and model.model_config.get("extra") != "allow"
+    )
+
+
+def construct(model: type[M], values: dict[str, Any], fields_set: set[str]) -> M:
+    """``model.model_construct(_fields_set=fields_set, **values)`` for ``values`` that hold
+    every field in the model's order: what it stores, without its walk over the fields (for
+    a model :func:`usable` accepts: no extra fields, no post-init, not a root model)."""
+    m = model.__new__(model)
+    setattr_ = object.__setattr__
+    setattr_(m, "__dict__", values)
+    setattr_(m, "__pydantic_fields_set__", fields_set)
+    setattr_(m, "__pydantic_extra__", None)
+    setattr_(m, "__pydantic_private__", None)
+    return m
+
+
+class CachedRows(Generic[M]):
+    """Rows of ``model`` from cells (text): :meth:`row` gives the model, or None when the
+    row must be validated by the model itself."""
+
+    def __init__(
+        self, model: type[M], columns: list[tuple[str, int]], clean: Callable[[str], str]
+    ) -> None:
+        self.model = model
+        self.clean = clean
+        config = ConfigDict(
+            str_strip_whitespace=bool(model.model_config.get("str_strip_whitespace"))
+        )
+        fields = model.model_fields
+        # every field in the model's order: its default, or None for a required field (a
+        # row without it never gets here)
+        self.defaults = {
+            name: None if fi.is_required() else fi.get_default(call_default_factory=True)
+            for name, fi in fields.items()
+        }
+        self.required = frozenset(n for n, fi in fields.items() if fi.is_required())
+        self.checks: dict[str, Callable[[Any], Any]] = {}
+        for name, _ in columns:
+            fi = fields[name]
+            kind: Any = Annotated[(fi.annotation, *fi.metadata)] if fi.metadata else fi.annotation
+            # (the adapter's compiled validator itself: its Python wrapper costs a call)
+            self.checks[name] = TypeAdapter(kind, config=config).validator.validate_python
+        self.columns = columns
+        self.caches: dict[str, dict[str, Any]] = {name: {} for name, _ in columns}
+        self.after = [
+            d.func
+            for d in model.__pydantic_decorators__.model_validators.values()
+            if d.info.mode == "after"
+        ]
+        # per pattern of given cells: the columns to read and the fields set (shared)
+        self.shapes: dict[tuple[bool, ...], tuple[list[tuple[str, int, dict[str, Any]]], Any]] = {}
+
+    def _cell(self, name: str, cache: dict[str, Any], raw: str) -> Any:
+        text = self.clean(raw)
+        if not text.strip():
+            value = _BLANK
+        else:
+            try:
+                value = self.checks[name](text)
+            except ValueError:  # (pydantic's ValidationError is one)
+                value = _BAD
+        if len(cache) < CACHE_LIMIT:
+            cache[raw] = value
+        return value
+
+    def row(self, fields: list[str]) -> M | None:
+        shape = tuple(map(bool, fields))
+        plan = self.shapes.get(shape)
+        if plan is None:
+            given = [(n, i, self.caches[n]) for n, i in self.columns if fields[i]]
+            if not self.required <= {n for n, _, _ in given}:
+                return None  # a required field is missing: the model says so
+            plan = self.shapes[shape] = (given, {n for n, _, _ in given})
+        given, fields_set = plan
+        values = dict(self.defaults)
+        cell = self._cell
+        for name, i, cache in given:
+            raw = fields[i]
+            v = cache.get(raw, cache)
+            if v is cache:
+                v = cell(name, cache, raw)
+            if v is _BAD or v is _BLANK:
+                return None
+            values[name] = list(v) if type(v) is list else v  # (a row's own list)
+        m = construct(self.model, values, set(fields_set))
+        try:
+            for rule in self.after:
+                rule(m)
+        except (ValueError, AssertionError):
+            return None
+        return m

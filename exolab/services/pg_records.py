@@ -1,0 +1,60 @@
+"""PostgreSQL writes of the bulk import of subjects, cell sources, samples and isolations
+(docs/bulk-imports.md): the window's rows go in with ``COPY`` instead of an INSERT per row,
+and the tubes' new volumes with one ``UPDATE ... FROM`` a staged table. The database checks
+them as it checks any insert or update: constraints, foreign keys and triggers fire for COPY
+too, inside the import's transaction (and the window's savepoint).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON
+
+VOLUME_STAGE = "exolab_stage_volumes"  # the new volumes of a window's tubes
+
+
+def _cursor(conn: Any) -> Any:
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    return driver.cursor()
+
+
+def copy_rows(conn: Any, table: Any, cols: list[str], rows: list[dict[str, Any]]) -> None:
+    """``INSERT`` of ``rows`` (dicts with the keys ``cols``) into ``table`` (a model) by COPY;
+    JSON columns are sent as JSON text."""
+    from psycopg.types.json import Json  # (here: SQLite imports never load psycopg)
+
+    t = table.__table__
+    json_cols = {c for c in cols if isinstance(t.c[c].type, JSON)}
+    names = ", ".join(f'"{c}"' for c in cols)
+    with _cursor(conn) as cur, cur.copy(f'COPY "{t.name}" ({names}) FROM STDIN') as copy:
+        if json_cols:
+            for r in rows:
+                copy.write_row([Json(r[c]) if c in json_cols else r[c] for c in cols])
+        else:
+            for r in rows:
+                copy.write_row([r[c] for c in cols])
+
+
+def update_volumes(conn: Any, changed: list[tuple[Any, ...]], now: datetime) -> None:
+    """Set the tubes' volumes: ``changed`` holds (volume_ml, volume_taken_ml, version, id)."""
+    with _cursor(conn) as cur:
+        cur.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {VOLUME_STAGE} (id bigint PRIMARY KEY, "
+            "volume_ml double precision, volume_taken_ml double precision, version integer) "
+            "ON COMMIT DROP"
+        )
+        with cur.copy(
+            f"COPY {VOLUME_STAGE} (volume_ml, volume_taken_ml, version, id) FROM STDIN"
+        ) as copy:
+            for row in changed:
+                copy.write_row(row)
+        cur.execute(
+            f"UPDATE samples AS s SET volume_ml = v.volume_ml, volume_taken_ml = "
+            f"v.volume_taken_ml, version = v.version, updated_at = %s FROM {VOLUME_STAGE} AS v "
+            "WHERE s.id = v.id",
+            (now,),
+        )
+        cur.execute(f"DELETE FROM {VOLUME_STAGE}")
