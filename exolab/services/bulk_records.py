@@ -24,8 +24,6 @@ Rows whose key is already stored go through the per-record code (compare, skip, 
 from __future__ import annotations
 
 import sqlite3
-import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -73,11 +71,6 @@ from exolab.services.errors import (
 )
 
 ROWS_PER_INSERT = 1_000  # most rows in one INSERT on SQLite (its variable limit comes first)
-# SQLite: write each window on a thread beside the reading of the next chunk. Off: on the
-# shared 2-core machine it measured slower (no idle core); on an idle one it may overlap the
-# writes with the reading (benchmarks/README.md); tests run both ways.
-BACKGROUND_WRITES = False
-SWITCH_INTERVAL = 0.0005  # seconds: the GIL's switch interval while a window is written
 ID_BLOCK = 5_000  # most ids reserved at once on PostgreSQL
 IN_CHUNK = 500  # codes per IN (...) list
 IN_CHUNK_LARGE = 5_000  # ... where the database takes that many parameters
@@ -353,9 +346,6 @@ class _Loader:
         self.sprec = sample_rules.SprecMemo()
         self.step_memo: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
         self.in_chunk = IN_CHUNK_LARGE
-        # SQLite: a window is written on a thread while the next chunk is read (end_chunk)
-        self.background = tx.dialect == "sqlite" and BACKGROUND_WRITES
-        self.pending: tuple[threading.Thread, _Window, list[BaseException | None]] | None = None
         if tx.dialect == "sqlite":
             driver = tx.session.connection().connection.driver_connection
             assert driver is not None
@@ -374,27 +364,17 @@ class _Loader:
         return _parts(values, self.in_chunk)
 
     def run(self, chunks: Iterator[Chunk]) -> None:
-        try:
-            self._run(chunks)
-        finally:  # (a file that cannot be read ends the import: let the writer finish first)
-            if self.pending is not None:
-                self.pending[0].join()
-                self.pending = None
-
-    def _run(self, chunks: Iterator[Chunk]) -> None:
         for chunk in chunks:
             models = [
                 m
                 for _, _, m in chunk
                 if isinstance(m, SampleIn | IsolationIn | SubjectIn | CellSourceIn)
             ]
-            self.settle()  # (the previous window, written while this chunk was read)
             existing = self.stored_keys(models)
             self.preload(models)
             for rownum, cells, m in chunk:
                 self.row(rownum, cells, m, existing)
             self.end_chunk()
-        self.settle()
         for ids in (
             self.sample_ids,
             self.visit_ids,
@@ -871,43 +851,15 @@ class _Loader:
         """Write the window's rows, updates and events now (while the file has shown no
         problem; after one, nothing will be written and they are dropped: only the tubes' and
         visits' state is kept, for the rules of the rows that follow)."""
-        self.settle()
         if not self.problems:
             window = self._window()
             self._report(self._apply(window), window)
         self._reset_window()
 
     def end_chunk(self) -> None:
-        """The chunk's rules are done: write its window. On SQLite the statements run on a
-        thread of their own while the next chunk is read and validated (pure Python, no
-        database): SQLite runs a many-row INSERT without the GIL. :meth:`settle` waits for
-        it before anything else reads or writes the database."""
-        self.settle()
-        if self.background and not self.problems:
-            window = self._window()
-            self._reset_window()
-            done: list[BaseException | None] = []
-            thread = threading.Thread(
-                target=lambda: done.append(self._apply(window)),
-                name="exolab-import-records",
-                daemon=True,
-            )
-            self.pending = (thread, window, done)
-            thread.start()
-            return
+        """The chunk's rules are done: write its window."""
         self.write()
         if not self.problems:  # the database holds it all: forget the window
-            self._forget_window()
-
-    def settle(self) -> None:
-        """Wait for the window being written in the background; report a refusal."""
-        if self.pending is None:
-            return
-        thread, window, done = self.pending
-        thread.join()
-        self.pending = None
-        self._report(done[0] if done else RuntimeError("the writer thread ended early"), window)
-        if not self.problems:
             self._forget_window()
 
     def _forget_window(self) -> None:
@@ -1052,15 +1004,8 @@ def write_records(
     """Write the validated chunks of a subjects, cell sources, samples or isolations file
     (``io.bulk_records`` reads them) into the import's transaction."""
     tx.require_write(f"import {kind.name}")
-    interval = sys.getswitchinterval()
-    if BACKGROUND_WRITES and tx.dialect == "sqlite":
-        # the writer thread takes the GIL back after each statement: do not make it wait
-        sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
-    try:
-        with page_cache(tx):
-            _Loader(tx, kind, report, problems, on_duplicate, create_locations, rules).run(chunks)
-    finally:
-        sys.setswitchinterval(interval)
+    with page_cache(tx):
+        _Loader(tx, kind, report, problems, on_duplicate, create_locations, rules).run(chunks)
 
 
 SQLITE_CACHE_KIB = 65_536

@@ -172,17 +172,6 @@ def two_labs(backend: str, _templates: dict[str, str], tmp_path: Path) -> Iterat
         next(gen, None)
 
 
-@pytest.fixture(params=[False, True], ids=["main_thread", "writer_thread"])
-def background(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
-    """SQLite windows written in the main thread or on the writer thread
-    (``services.bulk_records.BACKGROUND_WRITES``; PostgreSQL always writes in the main
-    thread)."""
-    from exolab.services import bulk_records as service
-
-    monkeypatch.setattr(service, "BACKGROUND_WRITES", request.param)
-    return bool(request.param)
-
-
 @pytest.fixture(params=[3, 5_000], ids=["chunks_of_3", "one_chunk"])
 def chunk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
     monkeypatch.setattr(bulk_records, "CHUNK_ROWS", request.param)
@@ -288,10 +277,8 @@ def _state(lab: Lab) -> dict[str, Any]:
 
 
 def test_bulk_gives_the_same_rows_and_audit(
-    two_labs: tuple[Lab, Lab], chunk: int, background: bool, tmp_path: Path
+    two_labs: tuple[Lab, Lab], chunk: int, tmp_path: Path
 ) -> None:
-    if background and two_labs[1].db.dialect != "sqlite":
-        pytest.skip("the writer thread is SQLite's")
     reports = []
     for lab, bulk in zip(two_labs, (False, True), strict=True):
         d = tmp_path / str(bulk)
@@ -503,10 +490,9 @@ def test_a_bad_date_on_row_150001_leaves_nothing_written(lab: Lab, tmp_path: Pat
 
 
 def test_a_database_refusal_in_a_middle_window_leaves_nothing(
-    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, background: bool
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A window refused by the database while the next chunk is read (on SQLite it is
-    written on a thread of its own) is one problem at its first row; the rows after it are
+    """A window the database refuses is one problem at its first row; the rows after it are
     still checked against its tubes (an aliquot of one of them is not "no sample"), and
     nothing of the file is stored."""
     from tests.io.test_row_errors import refuse_inserts
@@ -548,12 +534,11 @@ def test_the_tube_view_history_shows_its_creating_batch(lab: Lab, tmp_path: Path
     assert made.new_values is not None and made.new_values["file_name"] == "samples.csv"
 
 
-def test_a_file_that_breaks_while_a_window_is_written_leaves_nothing(
-    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, background: bool
+def test_a_file_that_breaks_after_a_window_was_written_leaves_nothing(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A file that cannot be read further (a NUL byte) while the previous window is being
-    written (on SQLite, on the writer thread): the import waits for the writer, says where
-    the file broke and stores nothing."""
+    """A file that cannot be read further (a NUL byte) after earlier windows were written:
+    the import says where the file broke and stores nothing."""
     from exolab.io.reading import FileProblem
 
     monkeypatch.setattr(bulk_records, "CHUNK_ROWS", 1_000)
