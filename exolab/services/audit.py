@@ -313,10 +313,17 @@ def record_events(
     record of what a bulk import created (docs/bulk-imports.md). A deleted record's creating
     batch is read from its delete event."""
     events = list_events(tx, entity=entity, entity_id=entity_id, limit=limit)
-    batches: set[int] = set()
-    batch = creating_batch(tx, entity, entity_id)
-    if batch is not None:
-        batches.add(batch)
+    return with_creating_batch(tx, events, creating_batch(tx, entity, entity_id), limit=limit)
+
+
+def with_creating_batch(
+    tx: Tx, events: list[AuditRow], batch: int | None, *, limit: int | None
+) -> list[AuditRow]:
+    """A record's own ``events`` with the ``import`` event of the batch that created it
+    (``batch``; for a deleted record, the batch its delete event names), newest first: the
+    creation record of what an import writes without a per-record event (readouts, and
+    records imported in bulk; docs/bulk-imports.md)."""
+    batches = {batch} if batch is not None else set()
     for e in events:
         if e.action == "delete" and e.old_values and e.old_values.get("batch_id"):
             batches.add(int(e.old_values["batch_id"]))

@@ -16,7 +16,7 @@ from exolab.domain.readout_rules import key_text, parse_key_text, run_mismatch
 from exolab.domain.schemas import ReadoutIn
 from exolab.services import readout_sets
 from exolab.services.analyte_lookup import find_analyte
-from exolab.services.audit import AuditRow, list_events
+from exolab.services.audit import AuditRow, list_events, with_creating_batch
 from exolab.services.common import (
     audit_update,
     check_version,
@@ -508,7 +508,7 @@ def readout_events(tx: Tx, key: str, *, limit: int | None = 200) -> list[AuditRo
     a delete) and, when an import created it, that batch's ``import`` event, which lists what
     the batch created (docs/bulk-imports.md, the audit rule of readout imports)."""
     events = list_events(tx, entity="readout", entity_id=key, limit=limit)
-    batches: set[int] = set()
+    batch: int | None = None
     try:
         target, analyte, assay, run, rep = parse_key_text(key)
     except ValueError:
@@ -523,16 +523,4 @@ def readout_events(tx: Tx, key: str, *, limit: int | None = 200) -> list[AuditRo
         )
         if found is not None:
             batch = tx.session.scalar(select(Readout.batch_id).where(Readout.id == found.id))
-            if batch is not None:
-                batches.add(int(batch))
-    for e in events:
-        if e.action == "delete" and e.old_values and e.old_values.get("batch_id"):
-            batches.add(int(e.old_values["batch_id"]))
-    for b in sorted(batches):
-        events += [
-            e
-            for e in list_events(tx, entity="import_batch", entity_id=str(b), limit=None)
-            if e.action == "import"
-        ]
-    events.sort(key=lambda e: e.id, reverse=True)
-    return events[:limit] if limit else events
+    return with_creating_batch(tx, events, batch, limit=limit)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -81,9 +82,19 @@ def _mid_import(db_url: str, db_path: Path | None, proc: subprocess.Popen[str]) 
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
         if db_path is not None:
-            wal = db_path.with_name(db_path.name + "-wal")
-            if wal.exists() and wal.stat().st_size > 2_000_000:
+            # The import holds the write lock from its start to its commit; its rows stay in
+            # its 64 MB page cache until the commit, so the WAL's size says nothing. Once
+            # another connection cannot take the lock, chunks are written within a fraction
+            # of a second, and the 150,000 rows take seconds more.
+            probe = sqlite3.connect(db_path, timeout=0)
+            try:
+                probe.execute("BEGIN IMMEDIATE")
+                probe.rollback()
+            except sqlite3.OperationalError:
+                time.sleep(0.3)
                 return
+            finally:
+                probe.close()
         else:
             from sqlalchemy import create_engine
 
