@@ -77,40 +77,45 @@ def test_two_imports_at_once(lab: Lab, db_url: str, tmp_path: Path) -> None:
 
 
 def _mid_import(db_url: str, db_path: Path | None, proc: subprocess.Popen[str]) -> None:
-    """Wait until the import is writing rows inside its transaction."""
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        if db_path is not None:
-            # The import holds the write lock from its start to its commit; its rows stay in
-            # its 64 MB page cache until the commit, so the WAL's size says nothing. Once
-            # another connection cannot take the lock, chunks are written within a fraction
-            # of a second, and the 150,000 rows take seconds more.
-            probe = sqlite3.connect(db_path, timeout=0)
-            try:
-                probe.execute("BEGIN IMMEDIATE")
-                probe.rollback()
-            except sqlite3.OperationalError:
-                time.sleep(0.3)
-                return
-            finally:
-                probe.close()
-        else:
-            from sqlalchemy import create_engine
+    """Wait until the import is writing inside its transaction, then a little longer (its
+    150,000 rows take seconds more). SQLite: another connection cannot take the write lock
+    (the import holds it from its start to its commit; its rows stay in its 64 MB page cache
+    until the commit, so the WAL's size says nothing). PostgreSQL: another session holds a
+    transaction id, i.e. has written something it has not committed."""
+    from sqlalchemy import create_engine
 
-            eng = create_engine(db_url)
-            with eng.connect() as c:
-                n = c.execute(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                        " AND query ILIKE 'COPY exolab_stage_readouts%'"
-                    )
-                ).scalar()
+    deadline = time.monotonic() + 300
+    eng = create_engine(db_url) if db_path is None else None
+    try:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            if db_path is not None:
+                probe = sqlite3.connect(db_path, timeout=0)
+                try:
+                    probe.execute("BEGIN IMMEDIATE")
+                    probe.rollback()
+                except sqlite3.OperationalError:
+                    time.sleep(0.3)
+                    return
+                finally:
+                    probe.close()
+            else:
+                assert eng is not None
+                with eng.connect() as c:
+                    writing = c.execute(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity"
+                            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                            " AND backend_xid IS NOT NULL"
+                        )
+                    ).scalar()
+                if writing:
+                    time.sleep(0.3)
+                    return
+            time.sleep(0.02)
+    finally:
+        if eng is not None:
             eng.dispose()
-            if n:
-                time.sleep(0.5)
-                return
-        time.sleep(0.05)
     raise AssertionError("the import never got going")
 
 
