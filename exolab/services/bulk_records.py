@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from itertools import chain
 from typing import Any, Protocol, cast
 
 from sqlalchemy import bindparam, func, insert, select, text, update
@@ -69,6 +67,7 @@ from exolab.services.errors import (
     ValidationFailed,
     database_error_text,
 )
+from exolab.services.sqlite_bulk import insert_values, page_cache
 
 ROWS_PER_INSERT = 1_000  # most rows in one INSERT on SQLite (its variable limit comes first)
 ID_BLOCK = 5_000  # most ids reserved at once on PostgreSQL
@@ -265,18 +264,10 @@ def insert_many(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
 
 def insert_rows(conn: Any, table: str, cols: Any, rows: list[tuple[Any, ...]]) -> None:
     """SQLite: insert ``rows`` (tuples in the order of ``cols``, as the driver takes them),
-    many rows per INSERT: executemany steps (and releases and takes back the GIL) once per
-    row, which costs SQLite more than the rows' own indexes (docs/bulk-imports.md)."""
-    names = ", ".join(f'"{c}"' for c in cols)
+    many rows per INSERT (services/sqlite_bulk.insert_values)."""
     limit = conn.connection.driver_connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    per = max(1, min(ROWS_PER_INSERT, limit // len(cols)))
-    group = f"({', '.join('?' * len(cols))})"
-    for i in range(0, len(rows), per):
-        part = rows[i : i + per]
-        conn.exec_driver_sql(
-            f"INSERT INTO {table} ({names}) VALUES {', '.join([group] * len(part))}",
-            tuple(chain.from_iterable(part)),
-        )
+    names = [f'"{c}"' for c in cols]
+    insert_values(conn.exec_driver_sql, table, names, rows, limit, ROWS_PER_INSERT)
 
 
 def _converted(proc: Callable[[Any], Any], values: list[Any]) -> list[Any]:
@@ -1006,24 +997,3 @@ def write_records(
     tx.require_write(f"import {kind.name}")
     with page_cache(tx):
         _Loader(tx, kind, report, problems, on_duplicate, create_locations, rules).run(chunks)
-
-
-SQLITE_CACHE_KIB = 65_536
-
-
-@contextmanager
-def page_cache(tx: Tx) -> Iterator[None]:
-    """On SQLite, a larger page cache for the import's connection while it writes: the
-    indexes of a large file's rows and events no longer fit SQLite's default 2 MB, and every
-    insert then reads index pages back from the file (docs/bulk-imports.md)."""
-    if tx.dialect != "sqlite":
-        yield
-        return
-    driver = tx.session.connection().connection.driver_connection
-    assert driver is not None
-    before = driver.execute("PRAGMA cache_size").fetchone()[0]
-    driver.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
-    try:
-        yield
-    finally:  # (on the driver's connection: whatever state the session is left in)
-        driver.execute(f"PRAGMA cache_size = {int(before)}")

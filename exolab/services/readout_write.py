@@ -20,7 +20,6 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date
-from itertools import chain
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -29,9 +28,9 @@ from exolab.db.base import utcnow
 from exolab.db.models import Analyte, AssayRun, Isolation, Readout, Sample
 from exolab.services import pg_load, readout_sets
 from exolab.services import readouts as readout_service
-from exolab.services.bulk_records import page_cache
 from exolab.services.context import Tx
 from exolab.services.errors import Busy, ExolabError
+from exolab.services.sqlite_bulk import insert_values, page_cache
 
 __all__ = [
     "COMPARED",
@@ -79,6 +78,7 @@ INSERT_COLUMNS = ROW_INSERT + CONTEXT_INSERT
 # Row columns that may be empty (SQLite stages them as '', see ReadoutStore.null).
 NULLABLE_ROW = frozenset({"isolation_id", "value", "qualitative", "notes", "well"})
 STAGE = "exolab_stage_readouts"  # temporary: the row columns of a chunk and their context id
+STAGE_ROWS_PER_INSERT = 2_000  # staged rows per INSERT (few columns: more rows fit)
 STAGE_CTX = "exolab_stage_contexts"  # temporary: one row per distinct context
 # Stored readout columns compared with a re-imported row (see io.bulk's _unchanged).
 COMPARED = (
@@ -243,7 +243,7 @@ class ReadoutStore:
 
     def page_cache(self) -> AbstractContextManager[None]:
         """SQLite: the bulk paths' larger page cache on the import's connection while it
-        writes (services/bulk_records.page_cache); nothing on PostgreSQL."""
+        writes (services/sqlite_bulk.page_cache); nothing on PostgreSQL."""
         return page_cache(self.tx)
 
     def _write(self, item: tuple[Any, Any]) -> None:
@@ -290,18 +290,14 @@ class ReadoutStore:
                 if contexts:
                     marks = ", ".join("?" * (len(CONTEXT_INSERT) + 1))
                     cur.executemany(f"INSERT INTO temp.{STAGE_CTX} VALUES ({marks})", contexts)
-                # Many rows per INSERT: executemany would step (and release and take back the
-                # GIL) once per row, which stalls against the validating thread.
-                width = len(ROW_INSERT) + 1
-                per = max(1, min(2000, self.max_variables // width))
-                group = "(" + ",".join("?" * width) + ")"
-                cols = f"{', '.join(ROW_INSERT)}, ctx_id"
-                for i in range(0, len(rows), per):
-                    part = rows[i : i + per]
-                    cur.execute(
-                        f"INSERT INTO temp.{STAGE} ({cols}) VALUES {','.join([group] * len(part))}",
-                        list(chain.from_iterable(part)),
-                    )
+                insert_values(
+                    cur.execute,
+                    f"temp.{STAGE}",
+                    [*ROW_INSERT, "ctx_id"],
+                    rows,
+                    self.max_variables,
+                    STAGE_ROWS_PER_INSERT,
+                )
                 cur.execute(self.insert_sql)
                 # SQLite: the chunk's sets here in the writer thread, beside the validation of
                 # the next chunk. A pair is re-aggregated from all its readouts, so a set whose
