@@ -93,6 +93,31 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def two_fresh_labs(
+    backend: str, _templates: dict[str, str], tmp_path: Path
+) -> Iterator[tuple[Lab, Lab]]:
+    """Two fresh, initialised databases of the same backend, as the admin: for tests that put
+    the same file through two paths and compare the results."""
+    dbs: list[Database] = []
+    gens: list[Iterator[str]] = []
+    for name in ("first", "second"):
+        if backend == "sqlite":
+            target = tmp_path / f"{name}.db"
+            shutil.copyfile(_templates["sqlite"], target)
+            url = f"sqlite:///{target}"
+        else:
+            gen = _fresh_pg(_templates)
+            gens.append(gen)
+            url = next(gen)
+        dbs.append(Database(url))
+    yield Lab(dbs[0], TEST_ADMIN), Lab(dbs[1], TEST_ADMIN)
+    for db in dbs:
+        db.dispose()
+    for gen in gens:
+        next(gen, None)
+
+
+@pytest.fixture
 def db_url(backend: str, _templates: dict[str, str], tmp_path: Path) -> Iterator[str]:
     """URL of a fresh, initialised database (user ``tester`` is admin)."""
     if backend == "sqlite":

@@ -4,8 +4,6 @@ rows, the same problems for a bad file and the same audit events (docs/bulk-impo
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +11,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy import text as sql
 
-from exolab.db.engine import Database
 from exolab.db.models import (
     AuditEvent,
     CellSource,
@@ -27,7 +24,7 @@ from exolab.io import bulk_records
 from exolab.io.importer import ImportFailed, ImportReport, run_import, undo_batch
 from exolab.services.audit import RECORD_TABLES, record_events, verify_chain
 from exolab.services.context import Lab
-from tests.conftest import TEST_ADMIN, _fresh_pg
+from tests.conftest import TEST_ADMIN
 from tests.io.helpers import write
 
 SUBJECTS = "study,subject_id,group,notes\n" + "".join(
@@ -151,25 +148,9 @@ I-5,OLD-1,2024-03-02,sec,0.5
 
 
 @pytest.fixture
-def two_labs(backend: str, _templates: dict[str, str], tmp_path: Path) -> Iterator[tuple[Lab, Lab]]:
+def two_labs(two_fresh_labs: tuple[Lab, Lab]) -> tuple[Lab, Lab]:
     """Two fresh databases: one imports per record, the other in bulk."""
-    dbs = []
-    gens = []
-    for name in ("per_record", "bulk"):
-        if backend == "sqlite":
-            target = tmp_path / f"{name}.db"
-            shutil.copyfile(_templates["sqlite"], target)
-            url = f"sqlite:///{target}"
-        else:
-            gen = _fresh_pg(_templates)
-            gens.append(gen)
-            url = next(gen)
-        dbs.append(Database(url))
-    yield Lab(dbs[0], TEST_ADMIN), Lab(dbs[1], TEST_ADMIN)
-    for db in dbs:
-        db.dispose()
-    for gen in gens:
-        next(gen, None)
+    return two_fresh_labs
 
 
 @pytest.fixture(params=[3, 5_000], ids=["chunks_of_3", "one_chunk"])

@@ -10,15 +10,12 @@ import csv
 import io
 import json
 import random
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from exolab.db.engine import Database
 from exolab.domain.schemas import ReadoutIn
 from exolab.io import bulk
 from exolab.io.importer import ImportFailed, ImportReport, kind_of, run_import, undo_batch
@@ -26,7 +23,6 @@ from exolab.services.audit import verify_chain
 from exolab.services.context import Lab
 from exolab.services.errors import Conflict
 from exolab.services.readouts import find_readout, readout_events, update_readout
-from tests.conftest import TEST_ADMIN, _fresh_pg
 from tests.io.helpers import ISOLATIONS, SAMPLES, SUBJECTS, write
 
 COLUMNS = kind_of("readouts").columns
@@ -119,31 +115,14 @@ def bad_file() -> str:
 
 
 @pytest.fixture
-def two_labs(backend: str, _templates: dict[str, str], tmp_path: Path) -> Iterator[tuple[Lab, Lab]]:
+def two_labs(two_fresh_labs: tuple[Lab, Lab], tmp_path: Path) -> tuple[Lab, Lab]:
     """Two fresh databases with the same subjects, samples and isolations: one takes the
     per-record path, the other the bulk path."""
-    dbs = []
-    gens = []
-    for name in ("per_record", "bulk"):
-        if backend == "sqlite":
-            target = tmp_path / f"{name}.db"
-            shutil.copyfile(_templates["sqlite"], target)
-            url = f"sqlite:///{target}"
-        else:
-            gen = _fresh_pg(_templates)
-            gens.append(gen)
-            url = next(gen)
-        db = Database(url)
-        dbs.append(db)
-        lab = Lab(db, TEST_ADMIN)
+    for lab in two_fresh_labs:
         for kind, body in (("subjects", SUBJECTS), ("samples", SAMPLES)):
             run_import(lab, kind, write(tmp_path, f"{kind}.csv", body), create_locations=True)
         run_import(lab, "isolations", write(tmp_path, "isolations.csv", ISOLATIONS))
-    yield Lab(dbs[0], TEST_ADMIN), Lab(dbs[1], TEST_ADMIN)
-    for db in dbs:
-        db.dispose()
-    for gen in gens:
-        next(gen, None)
+    return two_fresh_labs
 
 
 @pytest.fixture(params=[7, 20_000], ids=["chunks_of_7", "one_chunk"])
