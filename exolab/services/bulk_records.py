@@ -9,8 +9,8 @@ storage rule of a status; ``lifecycle.check_allowed`` and ``lifecycle.volume_tak
 everything around the rules: the file is read in chunks, everything a chunk refers to
 (existing keys, subjects, visits, cell sources, boxes and their occupied positions, parent
 tubes) is loaded with a few set-based queries, and the chunk's rows go in set-based (on
-SQLite many rows per INSERT, on a writer thread while the next chunk is read; on PostgreSQL
-Core ``insert()`` executemany). The records created get no per-record ``create`` event: the
+SQLite many rows per INSERT, services/sqlite_bulk.py; on PostgreSQL by COPY,
+services/pg_records.py). The records created get no per-record ``create`` event: the
 batch's ``import`` event is their creation record (docs/bulk-imports.md, "Audit rule"); the
 volumes taken from parent tubes and the storage created keep their own events, chained as
 one-by-one appends chain them.
@@ -968,8 +968,8 @@ class _Loader:
 
 @dataclass
 class _Window:
-    """The statements of one window, taken out of the loader's state (so a thread can write
-    them while the loader reads on)."""
+    """The statements of one window, taken out of the loader's state, with the file rows
+    they come from (a refusal by the database is reported at the first of them)."""
 
     file_rows: list[int]
     storage: list[tuple[Any, list[dict[str, Any]]]]
