@@ -55,6 +55,28 @@ def test_cli_import_loads_no_textual() -> None:
     assert out.stdout.strip() == ""
 
 
+def test_sqlite_command_loads_no_postgresql_dialect(tmp_path: Path) -> None:
+    """The models' PostgreSQL-only index options are given to the indexes when a PostgreSQL
+    engine is made; checking them at import would load SQLAlchemy's PostgreSQL dialect on every
+    SQLite command's start (exolab/db/models.py, use_postgresql_options)."""
+    db = tmp_path / "lab.db"
+    assert run("--db", str(db), "--user", "alice", "init").returncode == 0
+    csv = tmp_path / "r.csv"
+    csv.write_text("isolation_id,analyte,value,unit,assay\n", encoding="utf-8")
+    code = (
+        "import sys, exolab.cli\n"
+        "try:\n"
+        f"    exolab.cli.main(['--db', {str(db)!r}, '--user', 'alice', 'import', 'readouts', "
+        f"{str(csv)!r}])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('PG', [m for m in sys.modules if m.startswith('sqlalchemy.dialects.postgresql')])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "0 created" in out.stdout, out.stdout + out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "PG []"
+
+
 def test_core_modules_do_not_import_textual() -> None:
     code = (
         "import sys, exolab.services.samples, exolab.services.readouts, exolab.domain.schemas, "

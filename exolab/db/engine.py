@@ -52,6 +52,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _configure_sqlite(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    from exolab.db.models import use_postgresql_options
+
+    use_postgresql_options()
     return create_engine(url, **kwargs)
 
 

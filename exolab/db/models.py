@@ -162,16 +162,36 @@ class Study(Base, Tracked):
     description: Mapped[str | None] = mapped_column(Text)
 
 
+#: PostgreSQL-only options of indexes (index, option, value), given to the indexes by
+#: :func:`use_postgresql_options` when a PostgreSQL engine is made (exolab/db/engine.py).
+#: Naming them in ``Index(...)`` would load SQLAlchemy's PostgreSQL dialect to check them on
+#: every start, SQLite included (~25 ms of each command's start-up, docs/cli.md).
+_POSTGRESQL_OPTIONS: list[tuple[Index, str, Any]] = []
+
+
+def _on_postgresql(index: Index, **options: Any) -> Index:
+    """``index`` with PostgreSQL-only ``options`` (``where=``, ``ops=``), given to it when a
+    PostgreSQL engine is made."""
+    _POSTGRESQL_OPTIONS.extend((index, name, value) for name, value in options.items())
+    return index
+
+
+def use_postgresql_options() -> None:
+    """Give the indexes their PostgreSQL options (idempotent; exolab/db/engine.py calls it
+    for every PostgreSQL engine, so the DDL and the comparison of models with a PostgreSQL
+    schema see them)."""
+    for index, name, value in _POSTGRESQL_OPTIONS:
+        index.dialect_kwargs[f"postgresql_{name}"] = value
+
+
 def _prefix_index(table: str, column: str) -> Index:
     """PostgreSQL only: an id typed in part (``column LIKE 'prefix%'``) as an index range under
     any collation; SQLite answers it from the column's own index (docs/ui.md). ``only_on``
     keeps it out of the comparison of models and schema on other databases (migrations/env.py).
     """
-    return Index(
-        f"ix_{table}_{column}_prefix",
-        column,
-        postgresql_ops={column: "text_pattern_ops"},
-        info={"only_on": "postgresql"},
+    return _on_postgresql(
+        Index(f"ix_{table}_{column}_prefix", column, info={"only_on": "postgresql"}),
+        ops={column: "text_pattern_ops"},
     )
 
 
@@ -501,27 +521,31 @@ class Readout(Base, Tracked):
             "value IS NOT NULL OR qualitative IS NOT NULL OR censor <> 'none'",
             name="has_result",
         ),
-        Index(
-            "uq_readouts_isolation_key",
-            "isolation_id",
-            "analyte_id",
-            "assay",
-            "run_code",
-            "replicate",
-            unique=True,
-            sqlite_where=text("isolation_id IS NOT NULL"),
-            postgresql_where=text("isolation_id IS NOT NULL"),
+        _on_postgresql(
+            Index(
+                "uq_readouts_isolation_key",
+                "isolation_id",
+                "analyte_id",
+                "assay",
+                "run_code",
+                "replicate",
+                unique=True,
+                sqlite_where=text("isolation_id IS NOT NULL"),
+            ),
+            where=text("isolation_id IS NOT NULL"),
         ),
-        Index(
-            "uq_readouts_sample_key",
-            "sample_id",
-            "analyte_id",
-            "assay",
-            "run_code",
-            "replicate",
-            unique=True,
-            sqlite_where=text("isolation_id IS NULL"),
-            postgresql_where=text("isolation_id IS NULL"),
+        _on_postgresql(
+            Index(
+                "uq_readouts_sample_key",
+                "sample_id",
+                "analyte_id",
+                "assay",
+                "run_code",
+                "replicate",
+                unique=True,
+                sqlite_where=text("isolation_id IS NULL"),
+            ),
+            where=text("isolation_id IS NULL"),
         ),
         Index("ix_readouts_sample_analyte", "sample_id", "analyte_id"),
         # (0003: cohort queries read readout_sets; ix_readouts_analyte_cohort is dropped)

@@ -49,3 +49,42 @@ def test_downgrade_to_base_and_upgrade_again(empty_db_url: str) -> None:
 
 def test_schema_head_constant_matches_scripts() -> None:
     assert migrate.script_head() == migrate.SCHEMA_HEAD
+
+
+def test_partial_and_prefix_indexes_match_the_models(empty_db_url: str) -> None:
+    """The models give PostgreSQL-only index options (partial unique keys of readouts, the
+    prefix indexes' operator class) to the indexes when a PostgreSQL engine is made
+    (exolab/db/models.py, use_postgresql_options): each index the migrations create compiles
+    from the models as the database has it."""
+    from sqlalchemy.schema import CreateIndex
+
+    from exolab.db.models import Base
+
+    engine = make_engine(empty_db_url)
+    migrate.upgrade(engine)
+    wanted = {
+        "uq_readouts_isolation_key": "WHERE isolation_id IS NOT NULL",
+        "uq_readouts_sample_key": "WHERE isolation_id IS NULL",
+    }
+    if engine.dialect.name == "postgresql":
+        wanted["ix_samples_sample_code_prefix"] = "sample_code text_pattern_ops"
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            stored = {
+                n: d for n, d in conn.exec_driver_sql("SELECT indexname, indexdef FROM pg_indexes")
+            }
+        else:
+            stored = {
+                n: d
+                for n, d in conn.exec_driver_sql(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'index'"
+                )
+            }
+    indexes = {i.name: i for t in Base.metadata.tables.values() for i in t.indexes}
+    for name, part in wanted.items():
+        ddl = str(CreateIndex(indexes[name]).compile(dialect=engine.dialect))
+        assert part in ddl, ddl
+        assert part.replace("(", "").replace(")", "") in stored[name].replace("(", "").replace(
+            ")", ""
+        ), stored[name]
+    engine.dispose()
