@@ -151,6 +151,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     refuse_instrument_options(args)
     args.file = args.file[0]
+    from exolab.io.reading import hash_ahead
+
+    hash_ahead(args.file)  # the file's checksum, beside the loading of the modules below
     from exolab.io.importer import ImportFailed, kind_of, run_import
 
     kind = kind_of(args.kind).name
