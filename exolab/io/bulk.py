@@ -40,7 +40,7 @@ from exolab.services.errors import ExolabError, ValidationFailed
 from exolab.services.readout_write import ReadoutStore
 
 CHUNK_ROWS = 20_000
-FIRST_CHUNK_ROWS = 2_500  # see ReadoutLoader._run
+FIRST_CHUNK_ROWS = 1_000  # see ReadoutLoader._run
 IMPORT_SWITCH_INTERVAL = 0.00002  # seconds (20 us); see ReadoutLoader.run
 # Columns that change from row to row; validated per row (through per-column caches).
 ROW_COLUMNS = ("isolation_id", "sample_id", "analyte", "value", "replicate", "notes", "well")
