@@ -66,6 +66,10 @@ class SummaryRow:
     max: float | None
     mean_visit_day: float | None = None
 
+    def as_row(self) -> dict[str, Any]:
+        """Output fields with the group field named after ``by`` (docs/longitudinal.md)."""
+        return output_row(self)
+
 
 #: The fields of a summary row as output, after the group field (:func:`output_row`).
 OUTPUT_FIELDS = (

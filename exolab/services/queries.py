@@ -366,31 +366,9 @@ def _points(rows: Iterable[LongitudinalRow]) -> list[TrajectoryPoint]:
 CohortBy = Literal["visit", "group", "method", "biofluid"]
 
 
-class CohortRow(BaseModel):
-    """Summary of one analyte's results in one group (visit, subject group, method or
-    biofluid); statistics over replicate-averaged, non-censored results (or their changes
-    from baseline with ``change``) in ``unit``."""
-
-    by: str
-    value: str | None
-    analyte: str
-    measure: str  # "value" or "change_from_baseline"
-    unit: str | None
-    n: int
-    n_subjects: int
-    n_censored: int
-    mean: float | None
-    sd: float | None
-    median: float | None
-    q1: float | None
-    q3: float | None
-    min: float | None
-    max: float | None
-    mean_visit_day: float | None = None
-
-    def as_row(self) -> dict[str, Any]:
-        """Output fields with the group field named after ``by`` (docs/longitudinal.md)."""
-        return cohort.output_row(cohort.SummaryRow(**self.__dict__))
+#: One row of a cohort summary (services/cohort_summary.py, the one definition of its fields):
+#: ``as_row()`` gives the output fields with the group field named after ``by``.
+CohortRow = cohort.SummaryRow
 
 
 class CohortPoint(BaseModel):
@@ -452,42 +430,19 @@ def cohort_summary(
     values; results without a baseline are left out of n. Visits are ordered by their mean
     visit day, other groups alphabetically (empty last).
     """
-    rows = cohort.summary(
+    return cohort.summary(
         reader_for(tx), analyte, study, by, change, biofluid=biofluid, method=method
     )
-    return [CohortRow.model_validate(row, from_attributes=True) for row in rows]
 
 
 # -- method comparison ----------------------------------------------------------------------
 
 
-class PairedValue(BaseModel):
-    sample_id: str  # the sample (or parent sample) that was split
-    a: float
-    b: float
-
-
-class MethodPair(BaseModel):
-    """Agreement of two isolation methods on split samples (same sample, or aliquots of the
-    same parent, isolated by both). Differences are ``b - a``; limits of agreement are
-    mean difference +/- 1.96 SD (Bland-Altman)."""
-
-    analyte: str
-    assay: str
-    unit: str | None
-    method_a: str
-    method_b: str
-    n_pairs: int
-    n_censored_pairs: int
-    mean_a: float | None
-    mean_b: float | None
-    mean_difference: float | None
-    sd_difference: float | None
-    loa_lower: float | None
-    loa_upper: float | None
-    pearson_r: float | None
-    spearman_rho: float | None
-    pairs: list[PairedValue] = []
+#: The values of methods a and b on one split sample (services/method_comparison.py).
+PairedValue = method_comparison.SplitPair
+#: Agreement of two isolation methods on split samples (same sample, or aliquots of the same
+#: parent, isolated by both): services/method_comparison.py, the one definition of its fields.
+MethodPair = method_comparison.MethodComparison
 
 
 def compare_methods(
@@ -498,5 +453,4 @@ def compare_methods(
     parent) is the mean of its replicate-averaged results there; a pair where either side is
     censored is counted in ``n_censored_pairs`` and left out of the statistics. With
     ``with_pairs`` the paired values, by sample id."""
-    rows = method_comparison.compare(reader_for(tx), analyte, study, with_pairs=with_pairs)
-    return [MethodPair.model_validate(row, from_attributes=True) for row in rows]
+    return method_comparison.compare(reader_for(tx), analyte, study, with_pairs=with_pairs)

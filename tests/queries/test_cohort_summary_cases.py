@@ -411,7 +411,7 @@ def test_queries_beside_the_main_read(
     with lab.read() as tx:
         alone = cohort_summary(tx, "GPC1", study=STUDY, by="visit")
     assert opened
-    assert [r.model_dump() for r in alone] == [r.model_dump() for r in beside]
+    assert alone == beside
     assert [r.value for r in beside] == ["zeta", "mid", "censd", "alpha"]
 
     class Undo(Exception):
@@ -432,4 +432,4 @@ def test_queries_beside_the_main_read(
     assert opened == []
     with lab.read() as tx:
         again = cohort_summary(tx, "GPC1", study=STUDY, by="visit")
-    assert [r.model_dump() for r in again] == [r.model_dump() for r in beside]
+    assert again == beside
