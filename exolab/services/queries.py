@@ -371,25 +371,9 @@ CohortBy = Literal["visit", "group", "method", "biofluid"]
 CohortRow = cohort.SummaryRow
 
 
-class CohortPoint(BaseModel):
-    """One subject's replicate-averaged result (or its change from baseline) in a cohort
-    query; censored results carry their limit and no value."""
-
-    subject_id: str
-    group: str | None
-    visit: str | None
-    visit_day: int | None
-    biofluid: str
-    method: str | None
-    sample_id: str
-    assay: str
-    by_value: str | None
-    value: float | None
-    censored: bool
-    limit: float | None
-    unit: str
-    baseline_value: float | None
-    baseline_censor: str | None = None
+#: One subject's replicate-averaged result (or its change from baseline) in a cohort query;
+#: censored results carry their limit and no value (services/cohort_summary.py's SetPoint).
+CohortPoint = cohort.SetPoint
 
 
 def cohort_points(
@@ -405,10 +389,9 @@ def cohort_points(
     """The per-subject results behind :func:`cohort_summary` (for plots and the UI): each
     replicate-summarised result with the value summarised, its mean, or with ``change`` its
     change from baseline (None when censored or without a baseline)."""
-    found = cohort.points(
+    return cohort.points(
         reader_for(tx), analyte, study, by, change, biofluid=biofluid, method=method
     )
-    return [CohortPoint.model_validate(p, from_attributes=True) for p in found]
 
 
 def cohort_summary(
