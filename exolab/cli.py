@@ -43,6 +43,21 @@ COMMAND_MODULES = (
     "exolab.commands.sign",
 )
 
+#: The top-level commands each module registers (tests/test_cli.py holds this to what their
+#: register() adds): a command line that names one builds only that module's parsers
+#: (building all of them cost ~15 ms of every command's start; docs/cli.md).
+COMMANDS_OF = {
+    "exolab.commands.core": ("tui", "init", "demo", "db", "user", "audit"),
+    "exolab.commands.io": ("template", "import", "export"),
+    "exolab.commands.query": ("patient", "cohort", "compare-methods", "plot"),
+    "exolab.commands.standards": ("sprec", "misev", "analyte"),
+    "exolab.commands.records": ("sample", "isolation", "readout", "storage"),
+    "exolab.commands.labels": ("label", "picklist", "ship", "report"),
+    "exolab.commands.instruments": ("run",),
+    "exolab.commands.sign": ("sign",),
+}
+_GLOBAL_WITH_VALUE = ("--db", "--user")
+
 Handler = Callable[[argparse.Namespace], int | None]
 
 
@@ -65,7 +80,29 @@ def _common_options(suppress: bool) -> argparse.ArgumentParser:
     return p
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _modules_for(argv: Sequence[str] | None) -> Sequence[str]:
+    """The command modules a command line needs: the one registering its command, or all of
+    them (no command, an unknown one, or help asked before the command: argparse then lists
+    or checks every command as before)."""
+    if argv is None:
+        return COMMAND_MODULES
+    args = iter(argv)
+    for arg in args:
+        if arg in _GLOBAL_WITH_VALUE:
+            next(args, None)
+        elif arg.startswith("-"):
+            if arg.split("=", 1)[0] not in _GLOBAL_WITH_VALUE:
+                return COMMAND_MODULES  # --help, --version, a typo: argparse's own answer
+        else:
+            for module, commands in COMMANDS_OF.items():
+                if arg in commands:
+                    return (module,)
+            return COMMAND_MODULES
+    return COMMAND_MODULES
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command-line parser; given the command line, only what it needs (_modules_for)."""
     parser = argparse.ArgumentParser(
         prog="exolab",
         description="Sample and biomarker tracking for extracellular-vesicle labs.",
@@ -74,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"exolab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = _common_options(suppress=True)
-    for name in COMMAND_MODULES:
+    for name in _modules_for(argv):
         importlib.import_module(name).register(sub, common)
     return parser
 
@@ -88,7 +125,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
     restrict_process_umask()  # every file and folder exolab writes is private (docs/security.md)
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+        as_program = True
+    else:
+        as_program = False
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
@@ -102,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"exolab {args.command}: error: choose an action (see --help)", file=sys.stderr)
             return 2
     code = run_handler(handler, args)
-    if argv is None:  # a command run as a program (not main([...]) inside a test or a caller)
+    if as_program:  # a command run as a program (not main([...]) inside a test or a caller)
         # The process ends next. Python's shutdown walks every object it still holds in
         # repeated garbage collections (0.2-0.4 s after a large import) only to free memory the
         # system takes back anyway; objects frozen here are left to it (docs/bulk-imports.md).

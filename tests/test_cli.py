@@ -77,6 +77,54 @@ def test_sqlite_command_loads_no_postgresql_dialect(tmp_path: Path) -> None:
     assert out.stdout.strip().splitlines()[-1] == "PG []"
 
 
+def test_commands_of_each_module_are_what_it_registers() -> None:
+    """cli.COMMANDS_OF (which module a command line needs) against what register() adds."""
+    import argparse
+    import importlib
+
+    from exolab import cli
+
+    assert tuple(cli.COMMANDS_OF) == cli.COMMAND_MODULES
+    for name, commands in cli.COMMANDS_OF.items():
+        parser = argparse.ArgumentParser(prog="exolab")
+        sub = parser.add_subparsers(dest="command")
+        importlib.import_module(name).register(sub, cli._common_options(suppress=True))
+        assert tuple(sub.choices) == commands, name
+
+
+@pytest.mark.parametrize(
+    ("argv", "modules"),
+    [
+        (["import", "readouts", "f.csv"], ("exolab.commands.io",)),
+        (["--db", "x.db", "--user", "al", "cohort", "CD9"], ("exolab.commands.query",)),
+        (["--db=x.db", "compare-methods", "CD9"], ("exolab.commands.query",)),
+        (["--user", "import", "run", "x"], ("exolab.commands.instruments",)),  # a user 'import'
+        (["--help"], None),
+        (["--us", "al", "import", "x"], None),  # an abbreviated option: argparse decides
+        (["no-such-command"], None),
+        ([], None),
+    ],
+)
+def test_command_line_builds_only_the_module_it_needs(
+    argv: list[str], modules: tuple[str, ...] | None
+) -> None:
+    from exolab import cli
+
+    assert tuple(cli._modules_for(argv)) == (modules or cli.COMMAND_MODULES)
+
+
+def test_unknown_command_and_group_usage_are_unchanged(capsys: pytest.CaptureFixture[str]) -> None:
+    from exolab import cli
+
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["no-such-command"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'no-such-command'" in err and "'import'" in err  # every command
+    assert cli.main(["sample"]) == 2
+    assert "exolab sample: error: choose an action" in capsys.readouterr().err
+
+
 def test_core_modules_do_not_import_textual() -> None:
     code = (
         "import sys, exolab.services.samples, exolab.services.readouts, exolab.domain.schemas, "
