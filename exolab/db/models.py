@@ -525,17 +525,6 @@ class Readout(Base, Tracked):
         ),
         Index("ix_readouts_sample_analyte", "sample_id", "analyte_id"),
         # (0003: cohort queries read readout_sets; ix_readouts_analyte_cohort is dropped)
-        # A batch's readouts (undo): a b-tree on SQLite; on PostgreSQL a BRIN index, as a
-        # batch's readouts lie together in the table and a b-tree slowed every import
-        # (migration 0013_pgro).
-        Index("ix_readouts_batch_id", "batch_id", info={"only_on": "sqlite"}),
-        Index(
-            "ix_readouts_batch_id_brin",
-            "batch_id",
-            postgresql_using="brin",
-            postgresql_with={"autosummarize": "on"},
-            info={"only_on": "postgresql"},
-        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -561,7 +550,7 @@ class Readout(Base, Tracked):
     measured_on: Mapped[date | None] = mapped_column(Date)
     qc: Mapped[str | None] = mapped_column(String(16))
     notes: Mapped[str | None] = mapped_column(Text)
-    batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"))  # (indexes above)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), index=True)
     well: Mapped[str | None] = mapped_column(String(64))  # plate well or NTA video (0008)
     dilution_factor: Mapped[float | None] = mapped_column(Float)  # > 0 (ReadoutIn's rule)
 
