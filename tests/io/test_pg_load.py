@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from exolab.io import bulk
 from exolab.io.importer import ImportFailed, undo_batch
@@ -123,3 +124,38 @@ def test_a_chunk_the_server_refuses_after_written_chunks_leaves_nothing(
     assert str(exc.value) == "the database refused the readouts: seven is not allowed here"
     assert counts(lab)[2] == 0
     assert assert_sets_current(lab) == 0
+
+
+THIRD = """isolation_id,sample_id,analyte,value,unit,assay,run_id,measured_on,replicate,lod,qc
+ISO-2,,CD9,3.5,pg/mL,elisa,R3,2024-03-07,1,0.5,pass
+ISO-2,,CD9,4.5,pg/mL,elisa,R3,2024-03-07,2,0.5,pass
+ISO-3,,CD63,9,pg/mL,elisa,R1,2024-03-05,1,0.5,pass
+"""
+
+
+def test_undo_of_a_batch_between_two_others_removes_exactly_its_readouts(
+    lab: Lab, tmp_path: Path, tiny_chunks: None
+) -> None:
+    """Undoing the middle one of three batches, whose rows lie between the others' and share
+    (sample, analyte) pairs and sets with both, removes its readouts and no other, and leaves
+    every set current (the sets of its pairs are aggregated again from the other batches'
+    readouts, written chunk by chunk)."""
+    base_cohort(lab, tmp_path)
+    batches = [load(lab, tmp_path, "readouts", t).batch_id for t in (READOUTS, MORE, THIRD)]
+    with lab.read() as tx:
+        by_batch = dict(
+            tx.session.execute(
+                text("SELECT batch_id, count(*) FROM readouts GROUP BY batch_id")
+            ).all()
+        )
+    assert [by_batch[b] for b in batches] == [4, 5, 3]
+    assert assert_sets_current(lab) == 7
+    undo_batch(lab, batches[1] or 0)
+    with lab.read() as tx:
+        left = dict(
+            tx.session.execute(
+                text("SELECT batch_id, count(*) FROM readouts GROUP BY batch_id")
+            ).all()
+        )
+    assert left == {batches[0]: 4, batches[2]: 3}
+    assert assert_sets_current(lab) == 4
