@@ -27,6 +27,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
+from operator import attrgetter, itemgetter
 from typing import Any, Protocol, cast
 
 from sqlalchemy import bindparam, func, insert, select, text, update
@@ -108,14 +109,15 @@ TUBE_COLUMNS = (
 
 # The isolation columns its steps' parameters come from.
 STEP_COLUMNS = tuple(c for cols in STEP_PARAM_COLUMNS.values() for c in cols.values())
+_STEP_VALUES = attrgetter(*STEP_COLUMNS)
 
 
 class _Tube:
     """A tube as the import sees it: stored (loaded) or created earlier in the file. Its
-    columns (:data:`TUBE_COLUMNS`) are read as attributes, as the rules read a stored
-    ``Sample``, from one dict (made once per tube; set with :meth:`set`)."""
+    columns (:data:`TUBE_COLUMNS`; a tube created by the file: its whole row) are its
+    attributes, read as the rules read a stored ``Sample``; ``row`` is the pending insert of
+    a tube created in this window, ``dirty`` whether a stored tube's volume changed."""
 
-    __slots__ = ("dirty", "row", "v")
     id: int
     sample_code: str
     biofluid: str
@@ -128,20 +130,14 @@ class _Tube:
     status: str
     sprec: str | None
     freeze_thaw_count: int
+    row: dict[str, Any] | None
+    dirty: bool
 
     def __init__(self, values: dict[str, Any], row: dict[str, Any] | None = None) -> None:
-        self.v = dict(values)  # (a loaded tube: TUBE_COLUMNS; a new one: its whole row)
-        self.row = row  # the pending insert of a tube created in this window
+        # (the values are the instance's own dict: attributes read without a call)
+        self.__dict__ = dict(values)
+        self.row = row
         self.dirty = False
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.v[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def set(self, **values: Any) -> None:
-        self.v.update(values)
 
 
 @dataclass(frozen=True)
@@ -254,12 +250,23 @@ def insert_many(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
     if conn.dialect.name != "sqlite":
         conn.execute(insert(table), rows)
         return
-    columns = []
-    for c in cols:
-        values = [r[c] for r in rows]
-        proc = t.c[c].type.bind_processor(conn.dialect)
-        columns.append(values if proc is None else _converted(proc, values))
-    insert_rows(conn, f'"{t.name}"', cols, list(zip(*columns, strict=True)))
+    procs = [_bind(t.c[c], conn.dialect) for c in cols]
+    if not any(procs):
+        tuples = list(map(itemgetter(*cols), rows))
+    else:
+        columns = []
+        for c, proc in zip(cols, procs, strict=True):
+            values = list(map(itemgetter(c), rows))
+            columns.append(values if proc is None else _converted(proc, values))
+        tuples = list(zip(*columns, strict=True))
+    insert_rows(conn, f'"{t.name}"', cols, tuples)
+
+
+def _bind(column: Any, dialect: Any) -> Callable[[Any], Any] | None:
+    """The column's bind processor as Core applies it: the dialect's own type's (SQLite's
+    DATETIME writes ``2024-03-01 00:00:00.000000``; the generic type has none, and the driver
+    would write ``2024-03-01 00:00:00``, which sorts before it)."""
+    return column.type.dialect_impl(dialect).bind_processor(dialect)  # type: ignore[no-any-return]
 
 
 def insert_rows(conn: Any, table: str, cols: Any, rows: list[tuple[Any, ...]]) -> None:
@@ -275,15 +282,19 @@ def _converted(proc: Callable[[Any], Any], values: list[Any]) -> list[Any]:
     times and JSON repeat: the import's one timestamp, a file's few collection times, the
     steps remembered per method chain). JSON values are told apart by identity: the loader
     shares one object per distinct value and holds them while this runs."""
-    memo: dict[Any, Any] = {}
-    out = []
-    for v in values:
-        key = id(v) if isinstance(v, dict | list) else v
-        hit = memo.get(key, memo)
-        if hit is memo:
-            hit = memo[key] = proc(v)
-        out.append(hit)
-    return out
+    try:
+        memo = {v: proc(v) for v in dict.fromkeys(values)}
+    except TypeError:  # (unhashable: JSON dicts and lists)
+        memo = {}
+        out = []
+        for v in values:
+            key = id(v) if isinstance(v, dict | list) else v
+            hit = memo.get(key, memo)
+            if hit is memo:
+                hit = memo[key] = proc(v)
+            out.append(hit)
+        return out
+    return list(map(memo.__getitem__, values))
 
 
 class _Loader:
@@ -597,11 +608,9 @@ class _Loader:
                 self.batch_id,
             )
         )
-        tube.set(
-            volume_ml=taken.new["volume_ml"],
-            volume_taken_ml=taken.new["volume_taken_ml"],
-            version=(tube.version or 0) + 1,
-        )
+        tube.volume_ml = taken.new["volume_ml"]
+        tube.volume_taken_ml = taken.new["volume_taken_ml"]
+        tube.version = (tube.version or 0) + 1
         if tube.row is not None:  # created in this window: its pending insert carries it
             row = dict(tube.row)  # (the create event keeps the values at creation)
             row.update(
@@ -820,7 +829,7 @@ class _Loader:
     def steps_of(self, d: IsolationIn) -> list[dict[str, Any]]:
         """``IsolationIn.steps()`` as stored, remembered per distinct method chain and
         parameters (a file has few)."""
-        key = (tuple(d.method), *(getattr(d, c) for c in STEP_COLUMNS))
+        key = (tuple(d.method), *_STEP_VALUES(d))
         steps = self.step_memo.get(key)
         if steps is None:
             steps = [step.model_dump() for step in d.steps()]
@@ -942,7 +951,7 @@ class _Loader:
         if changed and conn.dialect.name == "sqlite":
             # (the driver's executemany: one UPDATE ... FROM a staged table was measured no
             # cheaper once its plan is kept to key lookups -- without them it scans samples)
-            stamp = Sample.__table__.c.updated_at.type.bind_processor(conn.dialect)
+            stamp = _bind(Sample.__table__.c.updated_at, conn.dialect)
             now = stamp(self.now) if stamp is not None else self.now
             conn.exec_driver_sql(
                 "UPDATE samples SET volume_ml = ?, volume_taken_ml = ?, version = ?, "

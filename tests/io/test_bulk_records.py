@@ -4,6 +4,7 @@ rows, the same problems for a bad file and the same audit events (docs/bulk-impo
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from exolab.io import bulk_records
 from exolab.io.importer import ImportFailed, ImportReport, run_import, undo_batch
 from exolab.services.audit import RECORD_TABLES, record_events, verify_chain
 from exolab.services.context import Lab
+from exolab.services.list_query import ListQuery
+from exolab.services.lists import list_page
 from tests.conftest import TEST_ADMIN
 from tests.io.helpers import write
 
@@ -531,3 +534,46 @@ def test_a_file_that_breaks_after_a_window_was_written_leaves_nothing(
     with pytest.raises(FileProblem, match=r"broken\.csv:6001:group: a NUL byte"):
         run_import(lab, "subjects", path, display_name=path.name)
     assert _state(lab) == before
+
+
+DATED_SAMPLES = """sample_id,biofluid,collected_at,processed_at,study,subject_id,visit
+M-1,plasma,2024-03-01,2024-03-01 00:30,S1,P000,V0
+M-2,plasma,2024-03-01 00:00:01,,S1,P001,V0
+M-3,plasma,2024-02-29 23:59:59.5,,S1,P002,V0
+"""
+DATED_ISOLATIONS = """isolation_id,sample_id,isolated_on,method,input_volume_ml
+ISO-1,M-1,2024-03-02,sec,0.5
+ISO-2,M-3,2024-03-01,sec,0.5
+"""
+
+
+def test_bulk_stores_dates_and_times_as_the_per_record_path_does(
+    two_labs: tuple[Lab, Lab], tmp_path: Path
+) -> None:
+    """The stored text of every date and time a bulk import writes is the per-record path's
+    (on SQLite a time with no fraction was written without its ``.000000``, so a list of
+    tubes collected since a day left out those collected at its midnight)."""
+    stored = []
+    for lab, bulk in zip(two_labs, (False, True), strict=True):
+        d = tmp_path / str(bulk)
+        d.mkdir()
+        _setup(lab, d, bulk)
+        _load(lab, d, "samples", DATED_SAMPLES, bulk)
+        _load(lab, d, "isolations", DATED_ISOLATIONS, bulk)
+        with lab.read() as tx:
+            stored.append(
+                [
+                    tx.session.execute(sql(q)).all()
+                    for q in (
+                        "SELECT sample_code, collected_at, processed_at FROM samples "
+                        "ORDER BY sample_code",
+                        "SELECT label, visit_date FROM visits ORDER BY id",
+                        "SELECT code, mycoplasma_tested_on FROM cell_sources ORDER BY code",
+                        "SELECT isolation_code, isolated_on FROM isolations ORDER BY 1",
+                    )
+                ]
+            )
+            since = list_page(tx, "samples", ListQuery(since=date(2024, 3, 1)))
+            assert {r.key for r in since.rows} >= {"M-1", "M-2"}, bulk
+            assert "M-3" not in {r.key for r in since.rows}
+    assert stored[0] == stored[1]
