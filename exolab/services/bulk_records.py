@@ -131,6 +131,7 @@ class _Tube:
     sprec: str | None
     freeze_thaw_count: int
     row: dict[str, Any] | None
+    at: int  # where ``row`` is in the window's rows
     dirty: bool
 
     def __init__(self, values: dict[str, Any], row: dict[str, Any] | None = None) -> None:
@@ -239,9 +240,9 @@ def insert_many(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
     t = table.__table__
     cols = list(rows[0])
     given = set(cols)
-    if any(c.default is not None and c.name not in given for c in t.c) or any(
-        len(r) != len(cols) for r in rows
-    ):
+    if any(c.default is not None and c.name not in given for c in t.c) or set(map(len, rows)) != {
+        len(cols)
+    }:
         conn.execute(insert(table), rows)
         return
     if conn.dialect.name == "postgresql":
@@ -348,6 +349,23 @@ class _Loader:
         self.sprec = sample_rules.SprecMemo()
         self.step_memo: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
         self.in_chunk = IN_CHUNK_LARGE
+        key_of = attrgetter(*kind.key_columns)
+        self.key_of: Callable[[Any], tuple[str, ...]] = (
+            key_of if len(kind.key_columns) > 1 else lambda m: (key_of(m),)
+        )
+        self.new_record = {
+            "samples": self.new_sample,
+            "subjects": self.new_subject,
+            "cell_sources": self.new_cell_source,
+        }.get(kind.name, self.new_isolation)
+        # what every created row carries (:meth:`created`)
+        self.stamp = {
+            "batch_id": self.batch_id,
+            "version": 1,
+            "created_at": self.now,
+            "created_by": self.user,
+            "updated_at": None,
+        }
         if tx.dialect == "sqlite":
             driver = tx.session.connection().connection.driver_connection
             assert driver is not None
@@ -405,7 +423,7 @@ class _Loader:
             self.rules.report_failed(problems, rownum, m, self.kind, _cells(cells))
             report.refused += 1
             return
-        key = tuple(getattr(m, c) for c in self.kind.key_columns)
+        key = self.key_of(m)
         first = self.seen.get(key)
         if first is not None:
             problems.add(
@@ -443,14 +461,7 @@ class _Loader:
                     ids.skip_stored()
             return
         try:
-            if self.kind.name == "samples":
-                self.new_sample(m)
-            elif self.kind.name == "subjects":
-                self.new_subject(m)
-            elif self.kind.name == "cell_sources":
-                self.new_cell_source(m)
-            else:
-                self.new_isolation(m)
+            self.new_record(m)
             report.created += 1
             self.window_rows.append(rownum)
         except PermissionDenied:
@@ -584,13 +595,7 @@ class _Loader:
         """Stamp ``row`` as created by this batch and queue it. It gets no ``create`` event
         of its own: the batch's ``import`` event is its creation record (the audit rule of
         bulk imports, docs/bulk-imports.md); the row carries the batch id."""
-        row.update(
-            batch_id=self.batch_id,
-            version=1,
-            created_at=self.now,
-            created_by=self.user,
-            updated_at=None,
-        )
+        row.update(self.stamp)
         self.rows.append(row)
 
     def take(self, tube: _Tube, taken: lifecycle.VolumeTaken | None) -> None:
@@ -619,7 +624,7 @@ class _Loader:
                 version=tube.version,
                 updated_at=self.now,
             )
-            self.rows[row["_at"]] = row
+            self.rows[tube.at] = row
             tube.row = row
         else:
             tube.dirty = True
@@ -700,8 +705,8 @@ class _Loader:
             **tube.values,
         }
         self.created(row)
-        row["_at"] = len(self.rows) - 1
-        self.tubes[s.sample_id] = _Tube(row, row)
+        tube_ = self.tubes[s.sample_id] = _Tube(row, row)
+        tube_.at = len(self.rows) - 1
 
     def box(self, s: SampleIn) -> _Box:
         loc = s.location
@@ -888,8 +893,6 @@ class _Loader:
 
     def _window(self) -> _Window:
         """What the window writes, taken out of the loader's state."""
-        for row in self.rows:
-            row.pop("_at", None)
         table: Any = {
             "samples": Sample,
             "subjects": Subject,
