@@ -349,15 +349,16 @@ class _Loader:
         self.sprec = sample_rules.SprecMemo()
         self.step_memo: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
         self.in_chunk = IN_CHUNK_LARGE
-        key_of = attrgetter(*kind.key_columns)
+        key_of: Any = attrgetter(*kind.key_columns)
         self.key_of: Callable[[Any], tuple[str, ...]] = (
             key_of if len(kind.key_columns) > 1 else lambda m: (key_of(m),)
         )
-        self.new_record = {
+        new_of: dict[str, Callable[[Any], None]] = {
             "samples": self.new_sample,
             "subjects": self.new_subject,
             "cell_sources": self.new_cell_source,
-        }.get(kind.name, self.new_isolation)
+        }
+        self.new_record = new_of.get(kind.name, self.new_isolation)
         # what every created row carries (:meth:`created`)
         self.stamp = {
             "batch_id": self.batch_id,
