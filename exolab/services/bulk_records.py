@@ -171,6 +171,41 @@ class RowRules:
     apply_row: Callable[..., None]
 
 
+def _select_in(
+    conn: Any, model: Any, columns: tuple[str, ...], key: str, values: list[Any]
+) -> list[tuple[Any, ...]]:
+    """``SELECT columns FROM model's table WHERE key IN values``: rows of Python values as
+    Core gives them. On SQLite through the driver (Core compiles a statement of thousands of
+    parameters and wraps every row for a handful of values that need converting), each
+    converted value read by the column's result processor, once per distinct value."""
+    t = model.__table__
+    if conn.dialect.name != "sqlite":
+        cols = [t.c[c] for c in columns]
+        return [tuple(r) for r in conn.execute(select(*cols).where(t.c[key].in_(values)))]
+    names = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join("?" * len(values))
+    rows = conn.exec_driver_sql(
+        f'SELECT {names} FROM "{t.name}" WHERE "{key}" IN ({marks})', tuple(values)
+    ).fetchall()
+    d = conn.dialect
+    procs = [
+        (k, t.c[c].type.dialect_impl(d).result_processor(d, None)) for k, c in enumerate(columns)
+    ]
+    procs = [(k, p) for k, p in procs if p is not None]
+    if not procs:
+        return rows  # type: ignore[no-any-return]  # (the driver's rows are tuples)
+    out = [list(r) for r in rows]
+    for k, proc in procs:
+        memo: dict[Any, Any] = {}
+        for r in out:
+            v = r[k]
+            hit = memo.get(v, memo)
+            if hit is memo:
+                hit = memo[v] = proc(v)
+            r[k] = hit
+    return [tuple(r) for r in out]
+
+
 def _cells(cells: dict[str, Any] | Callable[[], dict[str, Any]]) -> dict[str, Any]:
     return cells() if callable(cells) else cells
 
@@ -488,7 +523,7 @@ class _Loader:
             codes = [m.isolation_id for m in models]
         found: set[tuple[str, ...]] = set()
         for part in self.parts(codes):
-            found.update((c,) for c in s.scalars(select(col).where(col.in_(part))))
+            found.update(_select_in(s, col.class_, (col.key,), col.key, part))
         return found
 
     def find_subjects(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
@@ -515,12 +550,13 @@ class _Loader:
 
     def load_tubes(self, codes: set[str]) -> None:
         want = sorted(c for c in codes if c not in self.tubes)
-        cols = [getattr(Sample, c) for c in TUBE_COLUMNS]
         conn = self.reader()
+        tubes = self.tubes
         for part in self.parts(want):
-            for row in conn.execute(select(*cols).where(Sample.sample_code.in_(part))).all():
-                values = dict(zip(TUBE_COLUMNS, row, strict=True))
-                self.tubes[values["sample_code"]] = _Tube(values)
+            for row in _select_in(conn, Sample, TUBE_COLUMNS, "sample_code", part):
+                tube = tubes[row[1]] = _Tube.__new__(_Tube)  # (its own dict, as __init__)
+                tube.__dict__ = dict(zip(TUBE_COLUMNS, row, strict=True))
+                tube.row, tube.dirty = None, False
 
     def preload(self, models: list[Any]) -> None:
         s = self.reader()
@@ -542,11 +578,7 @@ class _Loader:
         self.load_tubes({m.parent_sample_id for m in models if m.parent_sample_id})
         cells = sorted({m.cell_source_id for m in models if m.cell_source_id} - self.cells.keys())
         for part in self.parts(cells):
-            self.cells.update(
-                s.execute(
-                    select(CellSource.code, CellSource.id).where(CellSource.code.in_(part))
-                ).all()
-            )
+            self.cells.update(_select_in(s, CellSource, ("code", "id"), "code", part))
         for code in cells:
             self.cells.setdefault(code, None)
         wanted = {(m.study, m.subject_id) for m in models if m.subject_id and m.study}
@@ -557,19 +589,17 @@ class _Loader:
         known = {self.subjects.get(k) for k in wanted}
         subject_pks = sorted({pk for pk in known if pk is not None} - self.visits_loaded)
         for part in self.parts(subject_pks):
-            for pk, subject_pk, label, on in s.execute(
-                select(Visit.id, Visit.subject_id, Visit.label, Visit.visit_date).where(
-                    Visit.subject_id.in_(part)
-                )
-            ).all():
+            for pk, subject_pk, label, on in _select_in(
+                s, Visit, ("id", "subject_id", "label", "visit_date"), "subject_id", part
+            ):
                 self.visits.setdefault((subject_pk, label), _Visit(pk, on, new=False))
         self.visits_loaded.update(subject_pks)
         paths = sorted(
             {m.location.box_path for m in models if m.location is not None} - self.boxes.keys()
         )
         for part in self.parts(paths):
-            for pk, path, n_rows, n_cols in s.execute(
-                select(Box.id, Box.path, Box.n_rows, Box.n_cols).where(Box.path.in_(part))
+            for pk, path, n_rows, n_cols in _select_in(
+                s, Box, ("id", "path", "n_rows", "n_cols"), "path", part
             ):
                 self.boxes[path] = _Box(pk, path, n_rows, n_cols)
         self.unknown_boxes.update(p for p in paths if p not in self.boxes)

@@ -4,7 +4,7 @@ rows, the same problems for a bad file and the same audit events (docs/bulk-impo
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -577,3 +577,31 @@ def test_bulk_stores_dates_and_times_as_the_per_record_path_does(
             assert {r.key for r in since.rows} >= {"M-1", "M-2"}, bulk
             assert "M-3" not in {r.key for r in since.rows}
     assert stored[0] == stored[1]
+
+
+def test_an_aliquot_of_a_stored_tube_inherits_its_times_read_back(
+    two_labs: tuple[Lab, Lab], tmp_path: Path
+) -> None:
+    """A stored parent's processing time, read back by the bulk path's own reads, is the
+    time the per-record path reads (inherited by the aliquot, and by its SPREC code)."""
+    stored = (
+        "sample_id,biofluid,collected_at,processed_at,study,subject_id,visit,volume_ml,spin1_g\n"
+        "PAR-1,plasma,2024-02-01 09:00,2024-02-01 09:45:30,S1,P000,V0,5,2500\n"
+        "PAR-2,plasma,2024-02-01 09:00,2024-02-01 13:00,S1,P001,V0,5,\n"
+    )
+    aliquots = (
+        "sample_id,biofluid,collected_at,parent_sample_id,volume_ml\n"
+        "PAR-1-A,plasma,2024-02-01 09:00,PAR-1,1\n"
+        "PAR-2-A,plasma,2024-02-01 09:00,PAR-2,1\n"
+    )
+    for lab, bulk in zip(two_labs, (False, True), strict=True):
+        d = tmp_path / str(bulk)
+        d.mkdir()
+        _setup(lab, d, bulk)
+        _load(lab, d, "samples", stored, False)
+        _load(lab, d, "samples", aliquots, bulk)
+    per_record, in_bulk = (_rows(lab, Sample, Sample.sample_code) for lab in two_labs)
+    assert per_record == in_bulk
+    made = {r["sample_code"]: r for r in in_bulk}
+    assert made["PAR-1-A"]["processed_at"] == datetime(2024, 2, 1, 9, 45, 30)
+    assert made["PAR-2-A"]["sprec"] == made["PAR-2"]["sprec"]
