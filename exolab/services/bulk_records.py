@@ -172,20 +172,31 @@ class RowRules:
 
 
 def _select_in(
-    conn: Any, model: Any, columns: tuple[str, ...], key: str, values: list[Any]
+    conn: Any,
+    model: Any,
+    columns: tuple[str, ...],
+    key: str,
+    values: list[Any],
+    where: tuple[str, Any] | None = None,
 ) -> list[tuple[Any, ...]]:
-    """``SELECT columns FROM model's table WHERE key IN values``: rows of Python values as
-    Core gives them. On SQLite through the driver (Core compiles a statement of thousands of
+    """``SELECT columns FROM model's table WHERE key IN values`` (``AND column = value``
+    for ``where``): rows of Python values as Core gives them. On SQLite through the driver (Core compiles a statement of thousands of
     parameters and wraps every row for a handful of values that need converting), each
     converted value read by the column's result processor, once per distinct value."""
     t = model.__table__
     if conn.dialect.name != "sqlite":
         cols = [t.c[c] for c in columns]
-        return [tuple(r) for r in conn.execute(select(*cols).where(t.c[key].in_(values)))]
+        query = select(*cols).where(t.c[key].in_(values))
+        if where is not None:
+            query = query.where(t.c[where[0]] == where[1])
+        return [tuple(r) for r in conn.execute(query)]
     names = ", ".join(f'"{c}"' for c in columns)
     marks = ", ".join("?" * len(values))
+    also, params = "", tuple(values)
+    if where is not None:
+        also, params = f' AND "{where[0]}" = ?', (*params, where[1])
     rows = conn.exec_driver_sql(
-        f'SELECT {names} FROM "{t.name}" WHERE "{key}" IN ({marks})', tuple(values)
+        f'SELECT {names} FROM "{t.name}" WHERE "{key}" IN ({marks}){also}', params
     ).fetchall()
     d = conn.dialect
     procs = [
@@ -532,18 +543,13 @@ class _Loader:
         s = self.reader()
         studies: dict[str, int] = {}
         for part in self.parts(sorted({k[0] for k in keys})):
-            studies.update(
-                (code, pk)
-                for code, pk in s.execute(select(Study.code, Study.id).where(Study.code.in_(part)))
-            )
+            studies.update(_select_in(s, Study, ("code", "id"), "code", part))
         found: dict[tuple[str, str], int] = {}
         for study, study_pk in studies.items():
             codes = sorted(c for st, c in keys if st == study)
             for part in self.parts(codes):
-                for code, pk in s.execute(
-                    select(Subject.subject_code, Subject.id).where(
-                        Subject.study_id == study_pk, Subject.subject_code.in_(part)
-                    )
+                for code, pk in _select_in(
+                    s, Subject, ("subject_code", "id"), "subject_code", part, ("study_id", study_pk)
                 ):
                     found[(study, code)] = pk
         return found
@@ -563,12 +569,7 @@ class _Loader:
         if self.kind.name == "subjects":
             codes = sorted({m.study for m in models} - self.studies.keys())
             for part in self.parts(codes):
-                self.studies.update(
-                    (code, pk)
-                    for code, pk in s.execute(
-                        select(Study.code, Study.id).where(Study.code.in_(part))
-                    )
-                )
+                self.studies.update(_select_in(s, Study, ("code", "id"), "code", part))
             return
         if self.kind.name == "isolations":
             self.load_tubes({m.sample_id for m in models})
