@@ -366,6 +366,8 @@ class _Loader:
         self.seen: dict[tuple[str, ...], int] = {}
         # the window: what is not written yet (everything, once the file has a problem)
         self.tubes: dict[str, _Tube] = {}
+        self.new_tubes: list[_Tube] = []  # created in this window (their rows pending)
+        self.dirty_tubes: list[_Tube] = []  # stored, their volumes changed in this window
         self.rows: list[dict[str, Any]] = []
         self.window_rows: list[int] = []  # file rows whose records the window holds
         self.steps: list[dict[str, Any]] = []
@@ -435,7 +437,7 @@ class _Loader:
             models = [
                 m
                 for _, _, m in chunk
-                if isinstance(m, SampleIn | IsolationIn | SubjectIn | CellSourceIn)
+                if isinstance(m, (SampleIn, IsolationIn, SubjectIn, CellSourceIn))
             ]
             existing = self.stored_keys(models)
             self.preload(models)
@@ -658,8 +660,9 @@ class _Loader:
             )
             self.rows[tube.at] = row
             tube.row = row
-        else:
+        elif not tube.dirty:
             tube.dirty = True
+            self.dirty_tubes.append(tube)
 
     def new_sample(self, s: SampleIn) -> None:
         parent = None
@@ -739,6 +742,7 @@ class _Loader:
         self.created(row)
         tube_ = self.tubes[s.sample_id] = _Tube(row, row)
         tube_.at = len(self.rows) - 1
+        self.new_tubes.append(tube_)
 
     def box(self, s: SampleIn) -> _Box:
         loc = s.location
@@ -906,8 +910,11 @@ class _Loader:
     def _reset_window(self) -> None:
         self.rows, self.window_rows, self.steps, self.events = [], [], [], []
         self.new_storage = []
-        for t in self.tubes.values():
-            t.row, t.dirty = None, False
+        for t in self.new_tubes:
+            t.row = None
+        for t in self.dirty_tubes:
+            t.dirty = False
+        self.new_tubes, self.dirty_tubes = [], []
         for v in self.visits.values():
             v.new = v.dirty = False
 
@@ -949,11 +956,7 @@ class _Loader:
             table=table,
             rows=self.rows,
             steps=self.steps,
-            volumes=[
-                (t.volume_ml, t.volume_taken_ml, t.version, t.id)
-                for t in self.tubes.values()
-                if t.dirty
-            ],
+            volumes=[(t.volume_ml, t.volume_taken_ml, t.version, t.id) for t in self.dirty_tubes],
             events=self.events,
         )
 
