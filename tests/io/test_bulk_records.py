@@ -3,6 +3,8 @@ rows, the same problems for a bad file and the same audit events (docs/bulk-impo
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import date, datetime
 from pathlib import Path
@@ -605,3 +607,78 @@ def test_an_aliquot_of_a_stored_tube_inherits_its_times_read_back(
     made = {r["sample_code"]: r for r in in_bulk}
     assert made["PAR-1-A"]["processed_at"] == datetime(2024, 2, 1, 9, 45, 30)
     assert made["PAR-2-A"]["sprec"] == made["PAR-2"]["sprec"]
+
+
+EQUAL_CELLS = (
+    SAMPLE_COLUMNS
+    + "\n"
+    + "\n".join(
+        [
+            "E-1,plasma,2024-01-01 09:00,S1,P000,V0,,3,,,,,,,F1/R1/B1/A7,,",
+            "E-2,plasma,2024-01-01 09:00,S1,P000,V0,,3,,,,,,,F1/R1/B1/A7,,",  # same cell: taken
+            "E-3,plasma,2024-13-01 09:00,S1,P001,V0,,1,,,,,,,,,",  # a bad date ...
+            "E-4,plasma,2024-13-01 09:00,S1,P001,V0,,1,,,,,,,,,",  # ... again: its own row
+            "E-5,plasma,2024-01-01 09:00,,,,,2,,,,,E-1,,,,",  # 3 - 2: fine
+            "E-6,plasma,2024-01-01 09:00,,,,,2,,,,,E-1,,,,",  # the same cells: 1 left
+        ]
+    )
+    + "\n"
+)
+
+
+def test_equal_cells_on_other_rows_get_their_own_problems_and_nothing_leaks(
+    lab: Lab, chunk: int, tmp_path: Path
+) -> None:
+    """Cells remembered per distinct value (validation, positions, volumes) still give each
+    row its own result; and nothing remembered by a refused import reaches the next one in
+    the same process (its tube, its position, the volume it took)."""
+    _setup(lab, tmp_path, True)
+    out = io.StringIO()  # every problem, one a line (--errors)
+    with pytest.raises(ImportFailed):
+        _load(lab, tmp_path, "samples", EQUAL_CELLS, True, create_locations=True, errors_out=out)
+    found = [
+        (int(r["row"]), r["column"], r["message"])
+        for r in csv.DictReader(io.StringIO(out.getvalue()))
+    ]
+    assert [(row, column) for row, column, _ in found] == [
+        (3, "location"),
+        (4, "collected_at"),
+        (5, "collected_at"),
+        (7, "volume_ml"),
+    ]
+    assert "is taken by sample E-1" in found[0][2] and found[1][2] == found[2][2]
+    assert "has only 1 mL left" in found[3][2]
+    # the same tubes again, the refused rows left out: they were never stored
+    again = "\n".join(
+        line for k, line in enumerate(EQUAL_CELLS.splitlines()) if k not in (2, 3, 4, 6)
+    )
+    report = _load(lab, tmp_path, "samples", again + "\n", True, create_locations=True)
+    assert report.created == 2
+    with lab.read() as tx:
+        rows = tx.session.execute(
+            select(Sample.sample_code, Sample.position, Sample.volume_ml, Sample.version).where(
+                Sample.sample_code.in_(["E-1", "E-5"])
+            )
+        ).all()
+    assert sorted(rows) == [("E-1", "A7", 1.0, 2), ("E-5", None, 2.0, 1)]
+
+
+def test_converted_values_are_each_values_own() -> None:
+    """Each distinct value of a column is converted once; every value gets its own
+    conversion (unhashable JSON values told apart by identity)."""
+    from exolab.services.bulk_records import _converted
+
+    calls: list[Any] = []
+
+    def proc(v: Any) -> Any:
+        calls.append(v)
+        return None if v is None else repr(v)
+
+    at = datetime(2024, 3, 1)
+    values: list[Any] = [at, None, datetime(2024, 3, 1), at, None, datetime(2024, 3, 2)]
+    assert _converted(proc, values) == [proc(v) for v in values]
+    calls.clear()
+    assert _converted(proc, values) == [repr(at), None, repr(at), repr(at), None, repr(values[-1])]
+    assert len(calls) == 3  # one per distinct value
+    a, b = {"x": 1}, {"x": 2}
+    assert _converted(proc, [a, b, a, [1], None]) == [repr(a), repr(b), repr(a), "[1]", None]
