@@ -107,6 +107,17 @@ TUBE_COLUMNS = (
     *sample_rules.HANDLING_FIELDS,
 )
 
+# ... of which an isolation's rules read these (its tube's life-cycle and volume: the
+# import reads no more of the tubes it isolates from).
+ISOLATED_TUBE_COLUMNS = (
+    "id",
+    "sample_code",
+    "volume_ml",
+    "volume_taken_ml",
+    "version",
+    "status",
+)
+
 # The isolation columns its steps' parameters come from.
 STEP_COLUMNS = tuple(c for cols in STEP_PARAM_COLUMNS.values() for c in cols.values())
 _STEP_VALUES = attrgetter(*STEP_COLUMNS)
@@ -560,10 +571,11 @@ class _Loader:
         want = sorted(c for c in codes if c not in self.tubes)
         conn = self.reader()
         tubes = self.tubes
+        columns = ISOLATED_TUBE_COLUMNS if self.kind.name == "isolations" else TUBE_COLUMNS
         for part in self.parts(want):
-            for row in _select_in(conn, Sample, TUBE_COLUMNS, "sample_code", part):
+            for row in _select_in(conn, Sample, columns, "sample_code", part):
                 tube = tubes[row[1]] = _Tube.__new__(_Tube)  # (its own dict, as __init__)
-                tube.__dict__ = dict(zip(TUBE_COLUMNS, row, strict=True))
+                tube.__dict__ = dict(zip(columns, row, strict=True))
                 tube.row, tube.dirty = None, False
 
     def preload(self, models: list[Any]) -> None:

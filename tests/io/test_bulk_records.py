@@ -410,6 +410,39 @@ def test_a_file_of_stored_and_new_rows(
     assert counts["updated" if on_duplicate == "update" else "skipped"] == 19
 
 
+@pytest.mark.parametrize("on_duplicate", ["skip", "update"])
+def test_a_file_of_stored_and_new_isolations(
+    two_labs: tuple[Lab, Lab], chunk: int, on_duplicate: str, tmp_path: Path
+) -> None:
+    """A stored isolation updated (its tube's volume given back and taken again) between new
+    isolations from the same tube: the tube is read again and the result is the
+    per-record path's."""
+    again = (
+        "isolation_id,sample_id,isolated_on,method,input_volume_ml,sec_column,uf_mwco_kda,"
+        "final_volume_ul\n"
+        "ISO-6,P000-V0,2024-03-06,sec,0.5,qEV,,200\n"
+        "ISO-2,P000-V0,2024-03-03,uf+sec,1.5,qEV,100,100\n"  # stored: 1.0 -> 1.5
+        "ISO-7,P000-V0,2024-03-07,sec,0.5,qEV,,200\n"
+        "ISO-8,OLD-1,2024-03-08,sec,0.5,qEV,,200\n"
+    )
+    results = []
+    for lab, bulk in zip(two_labs, (False, True), strict=True):
+        d = tmp_path / str(bulk)
+        d.mkdir()
+        _setup(lab, d, bulk)
+        _load(lab, d, "samples", samples_file(), bulk, create_locations=True)
+        _load(lab, d, "isolations", ISOLATIONS, bulk)
+        r = _load(lab, d, "isolations", again, bulk, on_duplicate=on_duplicate)
+        results.append((r.counts(), _state(lab)))
+    assert results[0] == results[1]
+    counts = results[1][0]
+    assert counts["created"] == 3
+    assert counts["updated" if on_duplicate == "update" else "skipped"] == 1
+    tubes = {r["sample_code"]: r for r in results[1][1]["samples"]}
+    left = 4.0 - 0.5 - (1.5 if on_duplicate == "update" else 1.0) - 0.5 - 0.5
+    assert tubes["P000-V0"]["volume_ml"] == pytest.approx(left)
+
+
 def test_undo_of_a_bulk_import(lab: Lab, tmp_path: Path) -> None:
     _setup(lab, tmp_path)
     before = _state(lab)
