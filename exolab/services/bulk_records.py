@@ -191,9 +191,10 @@ def _select_in(
     where: tuple[str, Any] | None = None,
 ) -> list[tuple[Any, ...]]:
     """``SELECT columns FROM model's table WHERE key IN values`` (``AND column = value``
-    for ``where``): rows of Python values as Core gives them. On SQLite through the driver (Core compiles a statement of thousands of
-    parameters and wraps every row for a handful of values that need converting), each
-    converted value read by the column's result processor, once per distinct value."""
+    for ``where``): rows of Python values as Core gives them. On SQLite through the driver
+    (Core compiles a statement of thousands of parameters and wraps every row for the few
+    values that need converting), each such value read by its column's result processor,
+    once per distinct value."""
     t = model.__table__
     if conn.dialect.name != "sqlite":
         cols = [t.c[c] for c in columns]
@@ -572,9 +573,10 @@ class _Loader:
         conn = self.reader()
         tubes = self.tubes
         columns = ISOLATED_TUBE_COLUMNS if self.kind.name == "isolations" else TUBE_COLUMNS
+        code = columns.index("sample_code")
         for part in self.parts(want):
             for row in _select_in(conn, Sample, columns, "sample_code", part):
-                tube = tubes[row[1]] = _Tube.__new__(_Tube)  # (its own dict, as __init__)
+                tube = tubes[row[code]] = _Tube.__new__(_Tube)  # (its own dict, as __init__)
                 tube.__dict__ = dict(zip(columns, row, strict=True))
                 tube.row, tube.dirty = None, False
 
