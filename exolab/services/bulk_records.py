@@ -191,28 +191,35 @@ def _select_in(
     where: tuple[str, Any] | None = None,
 ) -> list[tuple[Any, ...]]:
     """``SELECT columns FROM model's table WHERE key IN values`` (``AND column = value``
-    for ``where``): rows of Python values as Core gives them. On SQLite through the driver
-    (Core compiles a statement of thousands of parameters and wraps every row for the few
-    values that need converting), each such value read by its column's result processor,
-    once per distinct value."""
+    for ``where``): rows of Python values as Core gives them. On SQLite and PostgreSQL
+    through the driver (Core compiles a statement of thousands of parameters, psycopg parses
+    it again, and Core wraps every row for the few values that need converting): on
+    PostgreSQL the values as one array (``= ANY(%s)``), each value that needs converting
+    read by its column's result processor, once per distinct value."""
     t = model.__table__
-    if conn.dialect.name != "sqlite":
+    names = ", ".join(f'"{c}"' for c in columns)
+    if conn.dialect.name == "sqlite":
+        test, mark, params = f"IN ({', '.join('?' * len(values))})", "?", tuple(values)
+    elif conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        test, mark, params = "= ANY(%s)", "%s", (list(values),)
+    else:
         cols = [t.c[c] for c in columns]
         query = select(*cols).where(t.c[key].in_(values))
         if where is not None:
             query = query.where(t.c[where[0]] == where[1])
         return [tuple(r) for r in conn.execute(query)]
-    names = ", ".join(f'"{c}"' for c in columns)
-    marks = ", ".join("?" * len(values))
-    also, params = "", tuple(values)
+    also = ""
     if where is not None:
-        also, params = f' AND "{where[0]}" = ?', (*params, where[1])
-    rows = conn.exec_driver_sql(
-        f'SELECT {names} FROM "{t.name}" WHERE "{key}" IN ({marks}){also}', params
-    ).fetchall()
+        also, params = f' AND "{where[0]}" = {mark}', (*params, where[1])
+    result = conn.exec_driver_sql(
+        f'SELECT {names} FROM "{t.name}" WHERE "{key}" {test}{also}', params
+    )
+    coltypes = [c[1] for c in result.cursor.description]  # (the driver's type codes)
+    rows = result.fetchall()
     d = conn.dialect
     procs = [
-        (k, t.c[c].type.dialect_impl(d).result_processor(d, None)) for k, c in enumerate(columns)
+        (k, t.c[c].type.dialect_impl(d).result_processor(d, coltypes[k]))
+        for k, c in enumerate(columns)
     ]
     procs = [(k, p) for k, p in procs if p is not None]
     if not procs:
@@ -265,13 +272,15 @@ class _Ids:
         if not self.free:  # blocks of 16, 32, ... up to a chunk: small files waste few
             self.block = min(ID_BLOCK, 2 * self.block)
             self.free = list(
-                self.tx.session.scalars(
+                self.tx.session.execute(
                     text(
                         "SELECT nextval(pg_get_serial_sequence(:t, 'id')) "
                         "FROM generate_series(1, :n)"
                     ),
                     {"t": self.table, "n": self.block},
                 )
+                .scalars()
+                .all()
             )
             self.free.reverse()
         return self.free.pop()
