@@ -10,6 +10,12 @@ into a table of the same columns with a unique index on the key. Each exolab imp
 alone in a subprocess (``run_import``, what ``exolab import`` calls) so its peak memory
 (VmHWM) is its own. ``--per-record`` also times the old row-by-row path (slow: keep N small).
 
+For samples and isolations a second line gives the *schema floor* (:func:`schema_floor`):
+executemany of exactly the rows the import wrote, already converted, into exolab's own tables
+on a copy of the database as it was just before the import; the import's ratio to it, and
+the ceiling it sets on the raw ratio (raw floor / schema floor: what an import with no
+Python work at all would reach).
+
     python benchmarks/bench_import_samples.py [--samples N] [--per-record]
     python benchmarks/bench_import_samples.py --backend postgresql [--samples N]
 
@@ -24,6 +30,7 @@ import argparse
 import csv
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -208,6 +215,17 @@ def line(what: str, n: int, floor: float, r: dict[str, float], floor_cpu: float 
     )
 
 
+def schema_line(raw: float, floor: float, floor_cpu: float, r: dict[str, float]) -> str:
+    """The import against its schema floor (:func:`schema_floor`), and the ceiling: the raw
+    ratio an import with no Python work at all would reach (raw floor / schema floor)."""
+    s = r["seconds"]
+    return (
+        f"{'':<22} schema floor {floor:6.2f} s (cpu {floor_cpu:.2f} s)  "
+        f"ratio to it {floor / s:.3f}  cpu ratio {floor_cpu / r['cpu']:.3f}  "
+        f"ceiling of the raw ratio {raw / floor:.3f}"
+    )
+
+
 def floor_sqlite(
     path: Path, db: Path, columns: list[str], key: tuple[str, ...]
 ) -> tuple[float, float]:
@@ -216,6 +234,79 @@ def floor_sqlite(
     c = time.process_time()
     wall = raw_sqlite(path, db, columns, key)
     return wall, time.process_time() - c
+
+
+# exolab's tables in the order their foreign keys need (a table not listed must get no rows)
+FLOOR_TABLES = (
+    "import_batches",
+    "studies",
+    "subjects",
+    "cell_sources",
+    "freezers",
+    "racks",
+    "boxes",
+    "visits",
+    "samples",
+    "isolations",
+    "isolation_steps",
+    "audit_events",
+)
+
+
+def copy_db(src: Path, dst: Path) -> None:
+    """A consistent copy of a SQLite database (its WAL included)."""
+    with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
+        a.backup(b)
+    a.close()
+    b.close()
+
+
+def schema_floor(before: Path, after: Path) -> tuple[float, float]:
+    """What exolab's own schema costs for one import: on a copy of the database as it was
+    just before the import (``before``), executemany of exactly the rows the import wrote
+    (read back from ``after``: already converted, no validation, no rules) into exolab's
+    own tables (their checks, foreign keys, indexes and triggers), and the stored tubes'
+    changed volumes as one executemany UPDATE; rolled back. Wall and CPU seconds."""
+    copy = before.with_name("schema-floor.db")
+    copy_db(before, copy)
+    con = sqlite3.connect(copy, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    con.execute("PRAGMA foreign_keys=ON")
+    con.execute("ATTACH DATABASE ? AS done", (str(after),))
+    work = []
+    tables = {t for (t,) in con.execute("SELECT name FROM done.sqlite_master WHERE type='table'")}
+    for table in sorted(tables - {"alembic_version"}):
+        top = con.execute(f"SELECT coalesce(max(rowid), 0) FROM main.{table}").fetchone()[0]
+        cols = [r[1] for r in con.execute(f"PRAGMA main.table_info({table})")]
+        names = ", ".join(f'"{c}"' for c in cols)
+        rows = con.execute(f"SELECT {names} FROM done.{table} WHERE rowid > ?", (top,)).fetchall()
+        assert table in FLOOR_TABLES or not rows, table
+        if rows:
+            marks = ", ".join("?" * len(cols))
+            work.append(
+                (FLOOR_TABLES.index(table), f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+            )
+    work.sort()
+    changed = con.execute(
+        "SELECT a.volume_ml, a.volume_taken_ml, a.version, a.updated_at, a.id "
+        "FROM done.samples a JOIN main.samples b ON a.id = b.id WHERE a.version != b.version"
+    ).fetchall()
+    con.execute("DETACH DATABASE done")
+    t, c = time.perf_counter(), time.process_time()
+    con.execute("BEGIN IMMEDIATE")
+    for _, sql, rows in work:
+        con.executemany(sql, rows)
+    con.executemany(
+        "UPDATE samples SET volume_ml = ?, volume_taken_ml = ?, version = ?, updated_at = ? "
+        "WHERE id = ?",
+        changed,
+    )
+    con.execute("ROLLBACK")
+    dt, cpu = time.perf_counter() - t, time.process_time() - c
+    con.close()
+    copy.unlink()
+    return dt, cpu
 
 
 def main() -> None:
@@ -244,10 +335,17 @@ def main() -> None:
                 ("isolations", isolations, ISO_COLUMNS, ("isolation_id",)),
             ):
                 raw, raw_cpu = floor_sqlite(path, d / f"raw-{kind}-{name}.db", cols, key)
+                before = d / f"before-{kind}-{name}.db"
+                if kind in ("samples", "isolations"):
+                    copy_db(Path(db), before)
                 r = run(url, kind, path, bulk)
                 assert r["created"] == n, r
                 what = f"{kind.replace('_', ' ')} ({name})"
                 print(line(what, n, raw, r, raw_cpu), flush=True)
+                if kind in ("samples", "isolations"):
+                    schema, schema_cpu = schema_floor(before, Path(db))
+                    before.unlink()
+                    print(schema_line(raw, schema, schema_cpu, r), flush=True)
 
 
 if __name__ == "__main__":

@@ -28,14 +28,17 @@ from exolab.services.errors import ValidationFailed
 
 CHUNK_ROWS = 5_000
 GC_THRESHOLD = 100_000  # objects allocated between young collections during a bulk import
+# ... of records: their rows, models and tubes are a chunk's many small objects, none of
+# them cyclic garbage (20k samples: ~0.08 s less CPU than at 100,000; memory the same)
+RECORDS_GC_THRESHOLD = 1_000_000
 
 
 @contextmanager
-def fewer_collections() -> Iterator[None]:
+def fewer_collections(threshold: int = GC_THRESHOLD) -> Iterator[None]:
     """Collect garbage less often while a bulk import holds a chunk's rows, models and events
     alive: each collection walks them all, for nothing (they are not cyclic garbage)."""
     before = gc.get_threshold()
-    gc.set_threshold(max(before[0], GC_THRESHOLD), before[1], max(before[2], 1_000))
+    gc.set_threshold(max(before[0], threshold), before[1], max(before[2], 1_000))
     try:
         yield
     finally:
@@ -108,7 +111,7 @@ def import_records(
 ) -> None:
     """Import a subjects, cell sources, samples or isolations file in bulk into the import's
     transaction."""
-    with fewer_collections():
+    with fewer_collections(RECORDS_GC_THRESHOLD):
         write_records(
             tx,
             kind,

@@ -27,6 +27,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
+from operator import attrgetter, itemgetter
 from typing import Any, Protocol, cast
 
 from sqlalchemy import bindparam, func, insert, select, text, update
@@ -106,16 +107,28 @@ TUBE_COLUMNS = (
     *sample_rules.HANDLING_FIELDS,
 )
 
+# ... of which an isolation's rules read these (its tube's life-cycle and volume: the
+# import reads no more of the tubes it isolates from).
+ISOLATED_TUBE_COLUMNS = (
+    "id",
+    "sample_code",
+    "volume_ml",
+    "volume_taken_ml",
+    "version",
+    "status",
+)
+
 # The isolation columns its steps' parameters come from.
 STEP_COLUMNS = tuple(c for cols in STEP_PARAM_COLUMNS.values() for c in cols.values())
+_STEP_VALUES = attrgetter(*STEP_COLUMNS)
 
 
 class _Tube:
     """A tube as the import sees it: stored (loaded) or created earlier in the file. Its
-    columns (:data:`TUBE_COLUMNS`) are read as attributes, as the rules read a stored
-    ``Sample``, from one dict (made once per tube; set with :meth:`set`)."""
+    columns (:data:`TUBE_COLUMNS`; a tube created by the file: its whole row) are its
+    attributes, read as the rules read a stored ``Sample``; ``row`` is the pending insert of
+    a tube created in this window, ``dirty`` whether a stored tube's volume changed."""
 
-    __slots__ = ("dirty", "row", "v")
     id: int
     sample_code: str
     biofluid: str
@@ -128,20 +141,15 @@ class _Tube:
     status: str
     sprec: str | None
     freeze_thaw_count: int
+    row: dict[str, Any] | None
+    at: int  # where ``row`` is in the window's rows
+    dirty: bool
 
     def __init__(self, values: dict[str, Any], row: dict[str, Any] | None = None) -> None:
-        self.v = dict(values)  # (a loaded tube: TUBE_COLUMNS; a new one: its whole row)
-        self.row = row  # the pending insert of a tube created in this window
+        # (the values are the instance's own dict: attributes read without a call)
+        self.__dict__ = dict(values)
+        self.row = row
         self.dirty = False
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.v[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def set(self, **values: Any) -> None:
-        self.v.update(values)
 
 
 @dataclass(frozen=True)
@@ -172,6 +180,60 @@ class RowRules:
     report_failed: Callable[..., None]
     find: Callable[..., Any]
     apply_row: Callable[..., None]
+
+
+def _select_in(
+    conn: Any,
+    model: Any,
+    columns: tuple[str, ...],
+    key: str,
+    values: list[Any],
+    where: tuple[str, Any] | None = None,
+) -> list[tuple[Any, ...]]:
+    """``SELECT columns FROM model's table WHERE key IN values`` (``AND column = value``
+    for ``where``): rows of Python values as Core gives them. On SQLite and PostgreSQL
+    through the driver (Core compiles a statement of thousands of parameters, psycopg parses
+    it again, and Core wraps every row for the few values that need converting): on
+    PostgreSQL the values as one array (``= ANY(%s)``), each value that needs converting
+    read by its column's result processor, once per distinct value."""
+    t = model.__table__
+    names = ", ".join(f'"{c}"' for c in columns)
+    if conn.dialect.name == "sqlite":
+        test, mark, params = f"IN ({', '.join('?' * len(values))})", "?", tuple(values)
+    elif conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        test, mark, params = "= ANY(%s)", "%s", (list(values),)
+    else:
+        cols = [t.c[c] for c in columns]
+        query = select(*cols).where(t.c[key].in_(values))
+        if where is not None:
+            query = query.where(t.c[where[0]] == where[1])
+        return [tuple(r) for r in conn.execute(query)]
+    also = ""
+    if where is not None:
+        also, params = f' AND "{where[0]}" = {mark}', (*params, where[1])
+    result = conn.exec_driver_sql(
+        f'SELECT {names} FROM "{t.name}" WHERE "{key}" {test}{also}', params
+    )
+    coltypes = [c[1] for c in result.cursor.description]  # (the driver's type codes)
+    rows = result.fetchall()
+    d = conn.dialect
+    procs = [
+        (k, t.c[c].type.dialect_impl(d).result_processor(d, coltypes[k]))
+        for k, c in enumerate(columns)
+    ]
+    procs = [(k, p) for k, p in procs if p is not None]
+    if not procs:
+        return rows  # type: ignore[no-any-return]  # (the driver's rows are tuples)
+    out = [list(r) for r in rows]
+    for k, proc in procs:
+        memo: dict[Any, Any] = {}
+        for r in out:
+            v = r[k]
+            hit = memo.get(v, memo)
+            if hit is memo:
+                hit = memo[v] = proc(v)
+            r[k] = hit
+    return [tuple(r) for r in out]
 
 
 def _cells(cells: dict[str, Any] | Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -210,13 +272,15 @@ class _Ids:
         if not self.free:  # blocks of 16, 32, ... up to a chunk: small files waste few
             self.block = min(ID_BLOCK, 2 * self.block)
             self.free = list(
-                self.tx.session.scalars(
+                self.tx.session.execute(
                     text(
                         "SELECT nextval(pg_get_serial_sequence(:t, 'id')) "
                         "FROM generate_series(1, :n)"
                     ),
                     {"t": self.table, "n": self.block},
                 )
+                .scalars()
+                .all()
             )
             self.free.reverse()
         return self.free.pop()
@@ -243,9 +307,9 @@ def insert_many(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
     t = table.__table__
     cols = list(rows[0])
     given = set(cols)
-    if any(c.default is not None and c.name not in given for c in t.c) or any(
-        len(r) != len(cols) for r in rows
-    ):
+    if any(c.default is not None and c.name not in given for c in t.c) or set(map(len, rows)) != {
+        len(cols)
+    }:
         conn.execute(insert(table), rows)
         return
     if conn.dialect.name == "postgresql":
@@ -254,12 +318,23 @@ def insert_many(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
     if conn.dialect.name != "sqlite":
         conn.execute(insert(table), rows)
         return
-    columns = []
-    for c in cols:
-        values = [r[c] for r in rows]
-        proc = t.c[c].type.bind_processor(conn.dialect)
-        columns.append(values if proc is None else _converted(proc, values))
-    insert_rows(conn, f'"{t.name}"', cols, list(zip(*columns, strict=True)))
+    procs = [_bind(t.c[c], conn.dialect) for c in cols]
+    if not any(procs):
+        tuples = list(map(itemgetter(*cols), rows))
+    else:
+        columns = []
+        for c, proc in zip(cols, procs, strict=True):
+            values = list(map(itemgetter(c), rows))
+            columns.append(values if proc is None else _converted(proc, values))
+        tuples = list(zip(*columns, strict=True))
+    insert_rows(conn, f'"{t.name}"', cols, tuples)
+
+
+def _bind(column: Any, dialect: Any) -> Callable[[Any], Any] | None:
+    """The column's bind processor as Core applies it: the dialect's own type's (SQLite's
+    DATETIME writes ``2024-03-01 00:00:00.000000``; the generic type has none, and the driver
+    would write ``2024-03-01 00:00:00``, which sorts before it)."""
+    return column.type.dialect_impl(dialect).bind_processor(dialect)  # type: ignore[no-any-return]
 
 
 def insert_rows(conn: Any, table: str, cols: Any, rows: list[tuple[Any, ...]]) -> None:
@@ -275,15 +350,19 @@ def _converted(proc: Callable[[Any], Any], values: list[Any]) -> list[Any]:
     times and JSON repeat: the import's one timestamp, a file's few collection times, the
     steps remembered per method chain). JSON values are told apart by identity: the loader
     shares one object per distinct value and holds them while this runs."""
-    memo: dict[Any, Any] = {}
-    out = []
-    for v in values:
-        key = id(v) if isinstance(v, dict | list) else v
-        hit = memo.get(key, memo)
-        if hit is memo:
-            hit = memo[key] = proc(v)
-        out.append(hit)
-    return out
+    try:
+        memo = {v: proc(v) for v in dict.fromkeys(values)}
+    except TypeError:  # (unhashable: JSON dicts and lists)
+        memo = {}
+        out = []
+        for v in values:
+            key = id(v) if isinstance(v, dict | list) else v
+            hit = memo.get(key, memo)
+            if hit is memo:
+                hit = memo[key] = proc(v)
+            out.append(hit)
+        return out
+    return list(map(memo.__getitem__, values))
 
 
 class _Loader:
@@ -308,6 +387,8 @@ class _Loader:
         self.seen: dict[tuple[str, ...], int] = {}
         # the window: what is not written yet (everything, once the file has a problem)
         self.tubes: dict[str, _Tube] = {}
+        self.new_tubes: list[_Tube] = []  # created in this window (their rows pending)
+        self.dirty_tubes: list[_Tube] = []  # stored, their volumes changed in this window
         self.rows: list[dict[str, Any]] = []
         self.window_rows: list[int] = []  # file rows whose records the window holds
         self.steps: list[dict[str, Any]] = []
@@ -337,6 +418,24 @@ class _Loader:
         self.sprec = sample_rules.SprecMemo()
         self.step_memo: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
         self.in_chunk = IN_CHUNK_LARGE
+        key_of: Any = attrgetter(*kind.key_columns)
+        self.key_of: Callable[[Any], tuple[str, ...]] = (
+            key_of if len(kind.key_columns) > 1 else lambda m: (key_of(m),)
+        )
+        new_of: dict[str, Callable[[Any], None]] = {
+            "samples": self.new_sample,
+            "subjects": self.new_subject,
+            "cell_sources": self.new_cell_source,
+        }
+        self.new_record = new_of.get(kind.name, self.new_isolation)
+        # what every created row carries (:meth:`created`)
+        self.stamp = {
+            "batch_id": self.batch_id,
+            "version": 1,
+            "created_at": self.now,
+            "created_by": self.user,
+            "updated_at": None,
+        }
         if tx.dialect == "sqlite":
             driver = tx.session.connection().connection.driver_connection
             assert driver is not None
@@ -359,7 +458,7 @@ class _Loader:
             models = [
                 m
                 for _, _, m in chunk
-                if isinstance(m, SampleIn | IsolationIn | SubjectIn | CellSourceIn)
+                if isinstance(m, (SampleIn, IsolationIn, SubjectIn, CellSourceIn))
             ]
             existing = self.stored_keys(models)
             self.preload(models)
@@ -394,7 +493,7 @@ class _Loader:
             self.rules.report_failed(problems, rownum, m, self.kind, _cells(cells))
             report.refused += 1
             return
-        key = tuple(getattr(m, c) for c in self.kind.key_columns)
+        key = self.key_of(m)
         first = self.seen.get(key)
         if first is not None:
             problems.add(
@@ -432,14 +531,7 @@ class _Loader:
                     ids.skip_stored()
             return
         try:
-            if self.kind.name == "samples":
-                self.new_sample(m)
-            elif self.kind.name == "subjects":
-                self.new_subject(m)
-            elif self.kind.name == "cell_sources":
-                self.new_cell_source(m)
-            else:
-                self.new_isolation(m)
+            self.new_record(m)
             report.created += 1
             self.window_rows.append(rownum)
         except PermissionDenied:
@@ -465,7 +557,7 @@ class _Loader:
             codes = [m.isolation_id for m in models]
         found: set[tuple[str, ...]] = set()
         for part in self.parts(codes):
-            found.update((c,) for c in s.scalars(select(col).where(col.in_(part))))
+            found.update(_select_in(s, col.class_, (col.key,), col.key, part))
         return found
 
     def find_subjects(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
@@ -474,42 +566,35 @@ class _Loader:
         s = self.reader()
         studies: dict[str, int] = {}
         for part in self.parts(sorted({k[0] for k in keys})):
-            studies.update(
-                (code, pk)
-                for code, pk in s.execute(select(Study.code, Study.id).where(Study.code.in_(part)))
-            )
+            studies.update(_select_in(s, Study, ("code", "id"), "code", part))
         found: dict[tuple[str, str], int] = {}
         for study, study_pk in studies.items():
             codes = sorted(c for st, c in keys if st == study)
             for part in self.parts(codes):
-                for code, pk in s.execute(
-                    select(Subject.subject_code, Subject.id).where(
-                        Subject.study_id == study_pk, Subject.subject_code.in_(part)
-                    )
+                for code, pk in _select_in(
+                    s, Subject, ("subject_code", "id"), "subject_code", part, ("study_id", study_pk)
                 ):
                     found[(study, code)] = pk
         return found
 
     def load_tubes(self, codes: set[str]) -> None:
         want = sorted(c for c in codes if c not in self.tubes)
-        cols = [getattr(Sample, c) for c in TUBE_COLUMNS]
         conn = self.reader()
+        tubes = self.tubes
+        columns = ISOLATED_TUBE_COLUMNS if self.kind.name == "isolations" else TUBE_COLUMNS
+        code = columns.index("sample_code")
         for part in self.parts(want):
-            for row in conn.execute(select(*cols).where(Sample.sample_code.in_(part))).all():
-                values = dict(zip(TUBE_COLUMNS, row, strict=True))
-                self.tubes[values["sample_code"]] = _Tube(values)
+            for row in _select_in(conn, Sample, columns, "sample_code", part):
+                tube = tubes[row[code]] = _Tube.__new__(_Tube)  # (its own dict, as __init__)
+                tube.__dict__ = dict(zip(columns, row, strict=True))
+                tube.row, tube.dirty = None, False
 
     def preload(self, models: list[Any]) -> None:
         s = self.reader()
         if self.kind.name == "subjects":
             codes = sorted({m.study for m in models} - self.studies.keys())
             for part in self.parts(codes):
-                self.studies.update(
-                    (code, pk)
-                    for code, pk in s.execute(
-                        select(Study.code, Study.id).where(Study.code.in_(part))
-                    )
-                )
+                self.studies.update(_select_in(s, Study, ("code", "id"), "code", part))
             return
         if self.kind.name == "isolations":
             self.load_tubes({m.sample_id for m in models})
@@ -519,11 +604,7 @@ class _Loader:
         self.load_tubes({m.parent_sample_id for m in models if m.parent_sample_id})
         cells = sorted({m.cell_source_id for m in models if m.cell_source_id} - self.cells.keys())
         for part in self.parts(cells):
-            self.cells.update(
-                s.execute(
-                    select(CellSource.code, CellSource.id).where(CellSource.code.in_(part))
-                ).all()
-            )
+            self.cells.update(_select_in(s, CellSource, ("code", "id"), "code", part))
         for code in cells:
             self.cells.setdefault(code, None)
         wanted = {(m.study, m.subject_id) for m in models if m.subject_id and m.study}
@@ -534,19 +615,17 @@ class _Loader:
         known = {self.subjects.get(k) for k in wanted}
         subject_pks = sorted({pk for pk in known if pk is not None} - self.visits_loaded)
         for part in self.parts(subject_pks):
-            for pk, subject_pk, label, on in s.execute(
-                select(Visit.id, Visit.subject_id, Visit.label, Visit.visit_date).where(
-                    Visit.subject_id.in_(part)
-                )
-            ).all():
+            for pk, subject_pk, label, on in _select_in(
+                s, Visit, ("id", "subject_id", "label", "visit_date"), "subject_id", part
+            ):
                 self.visits.setdefault((subject_pk, label), _Visit(pk, on, new=False))
         self.visits_loaded.update(subject_pks)
         paths = sorted(
             {m.location.box_path for m in models if m.location is not None} - self.boxes.keys()
         )
         for part in self.parts(paths):
-            for pk, path, n_rows, n_cols in s.execute(
-                select(Box.id, Box.path, Box.n_rows, Box.n_cols).where(Box.path.in_(part))
+            for pk, path, n_rows, n_cols in _select_in(
+                s, Box, ("id", "path", "n_rows", "n_cols"), "path", part
             ):
                 self.boxes[path] = _Box(pk, path, n_rows, n_cols)
         self.unknown_boxes.update(p for p in paths if p not in self.boxes)
@@ -573,13 +652,7 @@ class _Loader:
         """Stamp ``row`` as created by this batch and queue it. It gets no ``create`` event
         of its own: the batch's ``import`` event is its creation record (the audit rule of
         bulk imports, docs/bulk-imports.md); the row carries the batch id."""
-        row.update(
-            batch_id=self.batch_id,
-            version=1,
-            created_at=self.now,
-            created_by=self.user,
-            updated_at=None,
-        )
+        row.update(self.stamp)
         self.rows.append(row)
 
     def take(self, tube: _Tube, taken: lifecycle.VolumeTaken | None) -> None:
@@ -597,11 +670,9 @@ class _Loader:
                 self.batch_id,
             )
         )
-        tube.set(
-            volume_ml=taken.new["volume_ml"],
-            volume_taken_ml=taken.new["volume_taken_ml"],
-            version=(tube.version or 0) + 1,
-        )
+        tube.volume_ml = taken.new["volume_ml"]
+        tube.volume_taken_ml = taken.new["volume_taken_ml"]
+        tube.version = (tube.version or 0) + 1
         if tube.row is not None:  # created in this window: its pending insert carries it
             row = dict(tube.row)  # (the create event keeps the values at creation)
             row.update(
@@ -610,10 +681,11 @@ class _Loader:
                 version=tube.version,
                 updated_at=self.now,
             )
-            self.rows[row["_at"]] = row
+            self.rows[tube.at] = row
             tube.row = row
-        else:
+        elif not tube.dirty:
             tube.dirty = True
+            self.dirty_tubes.append(tube)
 
     def new_sample(self, s: SampleIn) -> None:
         parent = None
@@ -691,8 +763,9 @@ class _Loader:
             **tube.values,
         }
         self.created(row)
-        row["_at"] = len(self.rows) - 1
-        self.tubes[s.sample_id] = _Tube(row, row)
+        tube_ = self.tubes[s.sample_id] = _Tube(row, row)
+        tube_.at = len(self.rows) - 1
+        self.new_tubes.append(tube_)
 
     def box(self, s: SampleIn) -> _Box:
         loc = s.location
@@ -820,7 +893,7 @@ class _Loader:
     def steps_of(self, d: IsolationIn) -> list[dict[str, Any]]:
         """``IsolationIn.steps()`` as stored, remembered per distinct method chain and
         parameters (a file has few)."""
-        key = (tuple(d.method), *(getattr(d, c) for c in STEP_COLUMNS))
+        key = (tuple(d.method), *_STEP_VALUES(d))
         steps = self.step_memo.get(key)
         if steps is None:
             steps = [step.model_dump() for step in d.steps()]
@@ -860,8 +933,11 @@ class _Loader:
     def _reset_window(self) -> None:
         self.rows, self.window_rows, self.steps, self.events = [], [], [], []
         self.new_storage = []
-        for t in self.tubes.values():
-            t.row, t.dirty = None, False
+        for t in self.new_tubes:
+            t.row = None
+        for t in self.dirty_tubes:
+            t.dirty = False
+        self.new_tubes, self.dirty_tubes = [], []
         for v in self.visits.values():
             v.new = v.dirty = False
 
@@ -879,8 +955,6 @@ class _Loader:
 
     def _window(self) -> _Window:
         """What the window writes, taken out of the loader's state."""
-        for row in self.rows:
-            row.pop("_at", None)
         table: Any = {
             "samples": Sample,
             "subjects": Subject,
@@ -905,11 +979,7 @@ class _Loader:
             table=table,
             rows=self.rows,
             steps=self.steps,
-            volumes=[
-                (t.volume_ml, t.volume_taken_ml, t.version, t.id)
-                for t in self.tubes.values()
-                if t.dirty
-            ],
+            volumes=[(t.volume_ml, t.volume_taken_ml, t.version, t.id) for t in self.dirty_tubes],
             events=self.events,
         )
 
@@ -942,7 +1012,7 @@ class _Loader:
         if changed and conn.dialect.name == "sqlite":
             # (the driver's executemany: one UPDATE ... FROM a staged table was measured no
             # cheaper once its plan is kept to key lookups -- without them it scans samples)
-            stamp = Sample.__table__.c.updated_at.type.bind_processor(conn.dialect)
+            stamp = _bind(Sample.__table__.c.updated_at, conn.dialect)
             now = stamp(self.now) if stamp is not None else self.now
             conn.exec_driver_sql(
                 "UPDATE samples SET volume_ml = ?, volume_taken_ml = ?, version = ?, "

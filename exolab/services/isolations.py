@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from operator import attrgetter
 from typing import Any
 
 from pydantic import BaseModel
@@ -133,12 +134,15 @@ def isolation_purpose(d: IsolationIn) -> str:
     return f"isolation {d.isolation_id}"
 
 
+_SIMPLE_VALUES = attrgetter(*SIMPLE_FIELDS)
+
+
 def isolation_columns(d: IsolationIn) -> dict[str, Any]:
     """The stored columns an isolation takes from its input (besides its tube and batch)."""
     return {
         "isolation_code": d.isolation_id,
         "method": "+".join(d.method),
-        **{f: getattr(d, f) for f in SIMPLE_FIELDS},
+        **dict(zip(SIMPLE_FIELDS, _SIMPLE_VALUES(d), strict=True)),
     }
 
 

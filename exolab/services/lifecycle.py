@@ -8,7 +8,7 @@ functions, so the rules cannot drift apart.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from exolab.db.models import Sample
 from exolab.services.common import touch
@@ -207,10 +207,10 @@ def take_volume(
     )
 
 
-@dataclass(frozen=True)
-class VolumeTaken:
+class VolumeTaken(NamedTuple):
     """What taking volume out of a tube changes: the tube's volume columns before and after
-    (its audited ``update``) and the event's reason."""
+    (its audited ``update``) and the event's reason (a named tuple: the bulk import makes
+    one per isolation)."""
 
     old: dict[str, float]
     new: dict[str, float]

@@ -3,7 +3,10 @@ rows, the same problems for a bad file and the same audit events (docs/bulk-impo
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,8 @@ from exolab.io import bulk_records
 from exolab.io.importer import ImportFailed, ImportReport, run_import, undo_batch
 from exolab.services.audit import RECORD_TABLES, record_events, verify_chain
 from exolab.services.context import Lab
+from exolab.services.list_query import ListQuery
+from exolab.services.lists import list_page
 from tests.conftest import TEST_ADMIN
 from tests.io.helpers import write
 
@@ -405,6 +410,39 @@ def test_a_file_of_stored_and_new_rows(
     assert counts["updated" if on_duplicate == "update" else "skipped"] == 19
 
 
+@pytest.mark.parametrize("on_duplicate", ["skip", "update"])
+def test_a_file_of_stored_and_new_isolations(
+    two_labs: tuple[Lab, Lab], chunk: int, on_duplicate: str, tmp_path: Path
+) -> None:
+    """A stored isolation updated (its tube's volume given back and taken again) between new
+    isolations from the same tube: the tube is read again and the result is the
+    per-record path's."""
+    again = (
+        "isolation_id,sample_id,isolated_on,method,input_volume_ml,sec_column,uf_mwco_kda,"
+        "final_volume_ul\n"
+        "ISO-6,P000-V0,2024-03-06,sec,0.5,qEV,,200\n"
+        "ISO-2,P000-V0,2024-03-03,uf+sec,1.5,qEV,100,100\n"  # stored: 1.0 -> 1.5
+        "ISO-7,P000-V0,2024-03-07,sec,0.5,qEV,,200\n"
+        "ISO-8,OLD-1,2024-03-08,sec,0.5,qEV,,200\n"
+    )
+    results = []
+    for lab, bulk in zip(two_labs, (False, True), strict=True):
+        d = tmp_path / str(bulk)
+        d.mkdir()
+        _setup(lab, d, bulk)
+        _load(lab, d, "samples", samples_file(), bulk, create_locations=True)
+        _load(lab, d, "isolations", ISOLATIONS, bulk)
+        r = _load(lab, d, "isolations", again, bulk, on_duplicate=on_duplicate)
+        results.append((r.counts(), _state(lab)))
+    assert results[0] == results[1]
+    counts = results[1][0]
+    assert counts["created"] == 3
+    assert counts["updated" if on_duplicate == "update" else "skipped"] == 1
+    tubes = {r["sample_code"]: r for r in results[1][1]["samples"]}
+    left = 4.0 - 0.5 - (1.5 if on_duplicate == "update" else 1.0) - 0.5 - 0.5
+    assert tubes["P000-V0"]["volume_ml"] == pytest.approx(left)
+
+
 def test_undo_of_a_bulk_import(lab: Lab, tmp_path: Path) -> None:
     _setup(lab, tmp_path)
     before = _state(lab)
@@ -531,3 +569,149 @@ def test_a_file_that_breaks_after_a_window_was_written_leaves_nothing(
     with pytest.raises(FileProblem, match=r"broken\.csv:6001:group: a NUL byte"):
         run_import(lab, "subjects", path, display_name=path.name)
     assert _state(lab) == before
+
+
+DATED_SAMPLES = """sample_id,biofluid,collected_at,processed_at,study,subject_id,visit
+M-1,plasma,2024-03-01,2024-03-01 00:30,S1,P000,V0
+M-2,plasma,2024-03-01 00:00:01,,S1,P001,V0
+M-3,plasma,2024-02-29 23:59:59.5,,S1,P002,V0
+"""
+DATED_ISOLATIONS = """isolation_id,sample_id,isolated_on,method,input_volume_ml
+ISO-1,M-1,2024-03-02,sec,0.5
+ISO-2,M-3,2024-03-01,sec,0.5
+"""
+
+
+def test_bulk_stores_dates_and_times_as_the_per_record_path_does(
+    two_labs: tuple[Lab, Lab], tmp_path: Path
+) -> None:
+    """The stored text of every date and time a bulk import writes is the per-record path's
+    (on SQLite a time with no fraction was written without its ``.000000``, so a list of
+    tubes collected since a day left out those collected at its midnight)."""
+    stored = []
+    for lab, bulk in zip(two_labs, (False, True), strict=True):
+        d = tmp_path / str(bulk)
+        d.mkdir()
+        _setup(lab, d, bulk)
+        _load(lab, d, "samples", DATED_SAMPLES, bulk)
+        _load(lab, d, "isolations", DATED_ISOLATIONS, bulk)
+        with lab.read() as tx:
+            stored.append(
+                [
+                    tx.session.execute(sql(q)).all()
+                    for q in (
+                        "SELECT sample_code, collected_at, processed_at FROM samples "
+                        "ORDER BY sample_code",
+                        "SELECT label, visit_date FROM visits ORDER BY id",
+                        "SELECT code, mycoplasma_tested_on FROM cell_sources ORDER BY code",
+                        "SELECT isolation_code, isolated_on FROM isolations ORDER BY 1",
+                    )
+                ]
+            )
+            since = list_page(tx, "samples", ListQuery(since=date(2024, 3, 1)))
+            assert {r.key for r in since.rows} >= {"M-1", "M-2"}, bulk
+            assert "M-3" not in {r.key for r in since.rows}
+    assert stored[0] == stored[1]
+
+
+def test_an_aliquot_of_a_stored_tube_inherits_its_times_read_back(
+    two_labs: tuple[Lab, Lab], tmp_path: Path
+) -> None:
+    """A stored parent's processing time, read back by the bulk path's own reads, is the
+    time the per-record path reads (inherited by the aliquot, and by its SPREC code)."""
+    stored = (
+        "sample_id,biofluid,collected_at,processed_at,study,subject_id,visit,volume_ml,spin1_g\n"
+        "PAR-1,plasma,2024-02-01 09:00,2024-02-01 09:45:30,S1,P000,V0,5,2500\n"
+        "PAR-2,plasma,2024-02-01 09:00,2024-02-01 13:00,S1,P001,V0,5,\n"
+    )
+    aliquots = (
+        "sample_id,biofluid,collected_at,parent_sample_id,volume_ml\n"
+        "PAR-1-A,plasma,2024-02-01 09:00,PAR-1,1\n"
+        "PAR-2-A,plasma,2024-02-01 09:00,PAR-2,1\n"
+    )
+    for lab, bulk in zip(two_labs, (False, True), strict=True):
+        d = tmp_path / str(bulk)
+        d.mkdir()
+        _setup(lab, d, bulk)
+        _load(lab, d, "samples", stored, False)
+        _load(lab, d, "samples", aliquots, bulk)
+    per_record, in_bulk = (_rows(lab, Sample, Sample.sample_code) for lab in two_labs)
+    assert per_record == in_bulk
+    made = {r["sample_code"]: r for r in in_bulk}
+    assert made["PAR-1-A"]["processed_at"] == datetime(2024, 2, 1, 9, 45, 30)
+    assert made["PAR-2-A"]["sprec"] == made["PAR-2"]["sprec"]
+
+
+EQUAL_CELLS = (
+    SAMPLE_COLUMNS
+    + "\n"
+    + "\n".join(
+        [
+            "E-1,plasma,2024-01-01 09:00,S1,P000,V0,,3,,,,,,,F1/R1/B1/A7,,",
+            "E-2,plasma,2024-01-01 09:00,S1,P000,V0,,3,,,,,,,F1/R1/B1/A7,,",  # same cell: taken
+            "E-3,plasma,2024-13-01 09:00,S1,P001,V0,,1,,,,,,,,,",  # a bad date ...
+            "E-4,plasma,2024-13-01 09:00,S1,P001,V0,,1,,,,,,,,,",  # ... again: its own row
+            "E-5,plasma,2024-01-01 09:00,,,,,2,,,,,E-1,,,,",  # 3 - 2: fine
+            "E-6,plasma,2024-01-01 09:00,,,,,2,,,,,E-1,,,,",  # the same cells: 1 left
+        ]
+    )
+    + "\n"
+)
+
+
+def test_equal_cells_on_other_rows_get_their_own_problems_and_nothing_leaks(
+    lab: Lab, chunk: int, tmp_path: Path
+) -> None:
+    """Cells remembered per distinct value (validation, positions, volumes) still give each
+    row its own result; and nothing remembered by a refused import reaches the next one in
+    the same process (its tube, its position, the volume it took)."""
+    _setup(lab, tmp_path, True)
+    out = io.StringIO()  # every problem, one a line (--errors)
+    with pytest.raises(ImportFailed):
+        _load(lab, tmp_path, "samples", EQUAL_CELLS, True, create_locations=True, errors_out=out)
+    found = [
+        (int(r["row"]), r["column"], r["message"])
+        for r in csv.DictReader(io.StringIO(out.getvalue()))
+    ]
+    assert [(row, column) for row, column, _ in found] == [
+        (3, "location"),
+        (4, "collected_at"),
+        (5, "collected_at"),
+        (7, "volume_ml"),
+    ]
+    assert "is taken by sample E-1" in found[0][2] and found[1][2] == found[2][2]
+    assert "has only 1 mL left" in found[3][2]
+    # the same tubes again, the refused rows left out: they were never stored
+    again = "\n".join(
+        line for k, line in enumerate(EQUAL_CELLS.splitlines()) if k not in (2, 3, 4, 6)
+    )
+    report = _load(lab, tmp_path, "samples", again + "\n", True, create_locations=True)
+    assert report.created == 2
+    with lab.read() as tx:
+        rows = tx.session.execute(
+            select(Sample.sample_code, Sample.position, Sample.volume_ml, Sample.version).where(
+                Sample.sample_code.in_(["E-1", "E-5"])
+            )
+        ).all()
+    assert sorted(rows) == [("E-1", "A7", 1.0, 2), ("E-5", None, 2.0, 1)]
+
+
+def test_converted_values_are_each_values_own() -> None:
+    """Each distinct value of a column is converted once; every value gets its own
+    conversion (unhashable JSON values told apart by identity)."""
+    from exolab.services.bulk_records import _converted
+
+    calls: list[Any] = []
+
+    def proc(v: Any) -> Any:
+        calls.append(v)
+        return None if v is None else repr(v)
+
+    at = datetime(2024, 3, 1)
+    values: list[Any] = [at, None, datetime(2024, 3, 1), at, None, datetime(2024, 3, 2)]
+    assert _converted(proc, values) == [proc(v) for v in values]
+    calls.clear()
+    assert _converted(proc, values) == [repr(at), None, repr(at), repr(at), None, repr(values[-1])]
+    assert len(calls) == 3  # one per distinct value
+    a, b = {"x": 1}, {"x": 2}
+    assert _converted(proc, [a, b, a, [1], None]) == [repr(a), repr(b), repr(a), "[1]", None]
