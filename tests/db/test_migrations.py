@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from pytest_alembic.tests import (  # noqa: F401 - collected as tests
     test_up_down_consistency,
     test_upgrade,
 )
-from sqlalchemy import Engine, inspect
+from sqlalchemy import DateTime, Engine, bindparam, inspect, text
 
 from exolab.db import migrate
 from exolab.db.engine import make_engine
@@ -87,4 +88,48 @@ def test_partial_and_prefix_indexes_match_the_models(empty_db_url: str) -> None:
         assert part.replace("(", "").replace(")", "") in stored[name].replace("(", "").replace(
             ")", ""
         ), stored[name]
+    engine.dispose()
+
+
+def test_short_datetime_text_of_earlier_bulk_imports_is_made_long(empty_db_url: str) -> None:
+    """0013_datetime_text: a whole-second time that an earlier bulk import stored in the
+    driver's short form (``2024-03-01 00:00:00``) is rewritten in the long form exolab writes
+    everywhere else, so comparisons with it (a list since a day) find it; other values stay."""
+    engine = make_engine(empty_db_url)
+    migrate.upgrade(engine, "0012_scale")
+    now = "2026-01-02 03:04:05.123456"
+    with engine.begin() as conn:
+        for code, collected in (
+            ("S-MIDNIGHT", "2024-03-01 00:00:00"),
+            ("S-LONG", "2024-03-01 09:30:00.000000"),
+            ("S-FRACTION", "2024-03-01 10:00:00.250000"),
+        ):
+            conn.exec_driver_sql(
+                "INSERT INTO samples (sample_code, biofluid, collected_at, freeze_thaw_count, "
+                "status, version, created_at, volume_taken_ml) "
+                f"VALUES ('{code}', 'plasma', '{collected}', 0, 'available', 1, '{now}', 0)"
+            )
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        stored = {
+            code: when
+            for code, when in conn.exec_driver_sql(
+                "SELECT sample_code, CAST(collected_at AS TEXT) FROM samples"
+            )
+        }
+        since = conn.execute(  # bound as the application binds a time (its DateTime type)
+            text("SELECT count(*) FROM samples WHERE collected_at >= :d").bindparams(
+                bindparam("d", type_=DateTime)
+            ),
+            {"d": datetime(2024, 3, 1)},
+        ).scalar()
+    if engine.dialect.name == "sqlite":
+        assert stored == {
+            "S-MIDNIGHT": "2024-03-01 00:00:00.000000",
+            "S-LONG": "2024-03-01 09:30:00.000000",
+            "S-FRACTION": "2024-03-01 10:00:00.250000",
+        }
+    assert since == 3
+    migrate.downgrade(engine, "0012_scale")  # leaves the long form: the earlier code reads it
+    migrate.upgrade(engine)
     engine.dispose()
