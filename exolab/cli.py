@@ -16,6 +16,7 @@ from exolab import __version__
 from exolab.commands.common import (
     UsageError,
     ensure_sqlite_dir,
+    loading_modules,
     open_lab,
     settings_from,
 )
@@ -128,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
         as_program = True
+        loading_modules()  # until open_lab: fewer collector passes while modules load
     else:
         as_program = False
     parser = build_parser(argv)

@@ -232,3 +232,29 @@ def test_schema_commands_refuse_a_missing_database(tmp_path: Path) -> None:
         assert r.returncode == 1 and "no database at" in r.stderr, (args, r.stderr)
         assert "exolab init" in r.stderr and "Traceback" not in r.stderr
         assert not db.exists()
+
+
+def test_collector_waits_while_modules_load_and_is_back_once_the_lab_is_open(
+    tmp_path: Path,
+) -> None:
+    """A command run as a program loads its modules with the collector's first threshold
+    raised (cli.main -> loading_modules) and has the usual thresholds back from open_lab on."""
+    import argparse
+    import gc
+
+    from exolab.commands import common
+
+    db = tmp_path / "lab.db"
+    assert run("--db", str(db), "--user", "alice", "init").returncode == 0
+    before = gc.get_threshold()
+    common.loading_modules()
+    try:
+        assert gc.get_threshold() == (1_000_000, before[1], before[2])
+        lab = common.open_lab(argparse.Namespace(db=str(db), user="alice"))
+        assert gc.get_threshold() == before
+        lab.db.dispose()
+        common.modules_loaded()  # only once
+        assert gc.get_threshold() == before
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
