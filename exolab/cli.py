@@ -147,6 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     code = run_handler(handler, args)
     if as_program:  # a command run as a program (not main([...]) inside a test or a caller)
+        engine = sys.modules.get("exolab.db.engine")
+        if engine is not None:  # (a command that opened no database loaded none of it)
+            engine.dispose_engines()
         # The process ends next. Python's shutdown walks every object it still holds in
         # repeated garbage collections (0.2-0.4 s after a large import) only to free memory the
         # system takes back anyway; objects frozen here are left to it (docs/bulk-imports.md).

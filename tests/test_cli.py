@@ -258,3 +258,32 @@ def test_collector_waits_while_modules_load_and_is_back_once_the_lab_is_open(
     finally:
         gc.set_threshold(*before)
         gc.unfreeze()
+
+
+def test_commands_leave_no_write_ahead_log(tmp_path: Path) -> None:
+    """After a command on SQLite (`db upgrade`, `db downgrade`, reads) the database file holds
+    everything: its connections are closed when it ends (cli.main -> dispose_engines), so no
+    -wal file is left for a copy of the .db to miss."""
+    db = tmp_path / "lab.db"
+    env = {**os.environ, "EXOLAB_USER": "alice"}
+
+    def exolab(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "exolab", "--db", str(db), "--user", "alice", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+
+    assert exolab("init").returncode == 0
+    down = exolab("db", "downgrade", "0012_scale", "--force")
+    assert down.returncode == 0, down.stderr
+    assert not (tmp_path / "lab.db-wal").exists()
+    up = exolab("db", "upgrade")
+    assert up.returncode == 0, up.stderr
+    assert up.stdout.strip() == "0013_datetime_text"
+    assert not (tmp_path / "lab.db-wal").exists()
+    for command in (("db", "current"), ("db", "check"), ("audit",)):  # any command's end
+        done = exolab(*command)
+        assert done.returncode == 0, done.stderr
+        assert not (tmp_path / "lab.db-wal").exists(), command

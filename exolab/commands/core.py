@@ -202,7 +202,10 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     lab = open_lab(args, check_schema=False)
     if args.revision != "head" and not setup.known_revision(args.revision):
         raise UsageError(f"unknown revision '{args.revision}'")
-    current, notes = setup.upgrade_schema(lab, args.revision)
+    try:
+        current, notes = setup.upgrade_schema(lab, args.revision)
+    finally:
+        setup.close_lab(lab)  # SQLite: the last connection closed folds the WAL back in
     for note in notes:
         print(note, file=sys.stderr)
     print(current)
@@ -219,7 +222,10 @@ def cmd_db_downgrade(args: argparse.Namespace) -> int:
         tx.require_admin("downgrade the schema")
     from exolab.services.downgrade import downgrade
 
-    result = downgrade(lab, args.revision, force=args.force, backup_to=args.backup)
+    try:
+        result = downgrade(lab, args.revision, force=args.force, backup_to=args.backup)
+    finally:
+        setup.close_lab(lab)
     if result.backup is not None:
         print(f"backup written to {result.backup} (verified) before the downgrade", file=sys.stderr)
         print(f"the downgrade {result.plan.describe()}", file=sys.stderr)

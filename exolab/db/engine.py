@@ -7,6 +7,7 @@ locked" half way through. PostgreSQL: psycopg 3.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -37,8 +38,28 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+#: The engines made in this process (see :func:`dispose_engines`).
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def dispose_engines() -> None:
+    """Close the pooled connections of every engine made in this process. ``cli.main`` calls
+    it when a command run as a program ends (Python's shutdown, cut short by ``gc.freeze``,
+    may never close them): on SQLite the last connection closed folds the write-ahead log
+    back into the database file, so no ``-wal`` file is left for a copy of the ``.db`` to
+    miss."""
+    for engine in list(_ENGINES):
+        engine.dispose()
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine for a database URL with exolab's connection settings."""
+    engine = _make_engine(url, **kwargs)
+    _ENGINES.add(engine)
+    return engine
+
+
+def _make_engine(url: str, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         name = parsed.database
