@@ -107,7 +107,7 @@ def replay(dsn: str, chunks: list[tuple[str, str, str, bytes, bytes]], variant: 
     import psycopg
 
     from exolab.services import pg_load
-    from exolab.services.pg_load import SET_SOURCE
+    from exolab.services.readout_sets import AGGREGATE_READS
     from exolab.services.readout_write import CONTEXT_INSERT, ROW_INSERT
 
     with psycopg.connect(dsn, autocommit=True) as con:
@@ -136,7 +136,7 @@ def replay(dsn: str, chunks: list[tuple[str, str, str, bytes, bytes]], variant: 
                 with cur.copy(f"COPY {st} FROM STDIN (FORMAT binary)") as copy:
                     copy.write(rows)
                 if variant == "rows-returning":
-                    cols = ", ".join(SET_SOURCE)
+                    cols = ", ".join(AGGREGATE_READS)
                     sql = f"WITH n AS ({insert_sql} RETURNING {cols}) SELECT count(*) FROM n"
                 else:
                     sql = insert_sql

@@ -57,7 +57,15 @@ COMMANDS_OF = {
     "exolab.commands.instruments": ("run",),
     "exolab.commands.sign": ("sign",),
 }
-_GLOBAL_WITH_VALUE = ("--db", "--user")
+#: The options every command takes, before or after its name: (metavar, help).
+GLOBAL_OPTIONS = {
+    "--db": ("URL", "database URL or SQLite file path (env EXOLAB_DATABASE_URL)"),
+    "--user": (
+        "NAME",
+        "work as this exolab user: only an admin may name someone else "
+        "(env EXOLAB_USER; default: your login)",
+    ),
+}
 
 Handler = Callable[[argparse.Namespace], int | None]
 
@@ -65,19 +73,8 @@ Handler = Callable[[argparse.Namespace], int | None]
 def _common_options(suppress: bool) -> argparse.ArgumentParser:
     default = argparse.SUPPRESS if suppress else None
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument(
-        "--db",
-        default=default,
-        metavar="URL",
-        help="database URL or SQLite file path (env EXOLAB_DATABASE_URL)",
-    )
-    p.add_argument(
-        "--user",
-        default=default,
-        metavar="NAME",
-        help="work as this exolab user: only an admin may name someone else "
-        "(env EXOLAB_USER; default: your login)",
-    )
+    for option, (metavar, help_text) in GLOBAL_OPTIONS.items():
+        p.add_argument(option, default=default, metavar=metavar, help=help_text)
     return p
 
 
@@ -89,10 +86,10 @@ def _modules_for(argv: Sequence[str] | None) -> Sequence[str]:
         return COMMAND_MODULES
     args = iter(argv)
     for arg in args:
-        if arg in _GLOBAL_WITH_VALUE:
+        if arg in GLOBAL_OPTIONS:
             next(args, None)
         elif arg.startswith("-"):
-            if arg.split("=", 1)[0] not in _GLOBAL_WITH_VALUE:
+            if arg.split("=", 1)[0] not in GLOBAL_OPTIONS:
                 return COMMAND_MODULES  # --help, --version, a typo: argparse's own answer
         else:
             for module, commands in COMMANDS_OF.items():

@@ -202,10 +202,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     lab = open_lab(args, check_schema=False)
     if args.revision != "head" and not setup.known_revision(args.revision):
         raise UsageError(f"unknown revision '{args.revision}'")
-    try:
-        current, notes = setup.upgrade_schema(lab, args.revision)
-    finally:
-        setup.close_lab(lab)  # SQLite: the last connection closed folds the WAL back in
+    current, notes = setup.upgrade_schema(lab, args.revision)
     for note in notes:
         print(note, file=sys.stderr)
     print(current)
@@ -222,10 +219,7 @@ def cmd_db_downgrade(args: argparse.Namespace) -> int:
         tx.require_admin("downgrade the schema")
     from exolab.services.downgrade import downgrade
 
-    try:
-        result = downgrade(lab, args.revision, force=args.force, backup_to=args.backup)
-    finally:
-        setup.close_lab(lab)
+    result = downgrade(lab, args.revision, force=args.force, backup_to=args.backup)
     if result.backup is not None:
         print(f"backup written to {result.backup} (verified) before the downgrade", file=sys.stderr)
         print(f"the downgrade {result.plan.describe()}", file=sys.stderr)

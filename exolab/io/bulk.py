@@ -66,8 +66,21 @@ _NO_FIELDS: list[str] = []
 
 def _pack(target: int, analyte: int, assay: int, run: int, replicate: int) -> Any:
     """A natural key as one int (compact in a set of a million); a tuple if it does not fit."""
-    if analyte < 1 << 24 and assay < 1 << 8 and run < 1 << 28 and replicate < 1 << 20:
-        return (((target << 24 | analyte) << 8 | assay) << 28 | run) << 20 | replicate
+    return _pack_with(target, analyte, _context_bits(assay, run), assay, run, replicate)
+
+
+def _context_bits(assay: int, run: int) -> int | None:
+    """The assay and run in their places of a packed key, when they fit (a context's part of
+    its rows' keys, worked out once per context)."""
+    return assay << 48 | run << 20 if assay < 1 << 8 and run < 1 << 28 else None
+
+
+def _pack_with(
+    target: int, analyte: int, bits: int | None, assay: int, run: int, replicate: int
+) -> Any:
+    """:func:`_pack` with the assay and run already packed (``bits``, :func:`_context_bits`)."""
+    if bits is not None and analyte < 1 << 24 and replicate < 1 << 20:
+        return target << 80 | analyte << 56 | bits | replicate
     return (target, analyte, assay, run, replicate)
 
 
@@ -114,10 +127,7 @@ class _Context:
         # The shapes of ReadoutLoader._row_rule for a plain number on an isolation / a sample
         self.iso_shape = (True, False, not self.has_unit, True, False)
         self.sample_shape = (False, True, not self.has_unit, True, False)
-        # assay and run in their places of a _pack()ed key, when they fit (else None)
-        self.key_bits = (
-            assay_no << 48 | run_no << 20 if assay_no < 1 << 8 and run_no < 1 << 28 else None
-        )
+        self.key_bits = _context_bits(assay_no, run_no)
 
 
 @dataclass(frozen=True)
@@ -284,6 +294,7 @@ class ReadoutLoader:
         keep_fields = self.db_has_readouts
         decimal_comma = self.decimal_comma
         slow = self._check_slow
+        pack = _pack_with
         ragged_column = self.src.ragged_column
         last_texts: tuple[str, ...] | None = None
         last: Any = None
@@ -333,14 +344,14 @@ class ReadoutLoader:
                             sample_pk = samples.get(sample_code)
                             target_no = (sample_pk or 0) * 2
                         if sample_pk is not None:
-                            bits = ctx.key_bits
-                            key = (
-                                target_no << 80 | analyte_pk << 56 | bits | replicate
-                                if bits is not None and analyte_pk < 1 << 24 and replicate < 1 << 20
-                                else _pack(
-                                    target_no, analyte_pk, ctx.assay_no, ctx.run_no, replicate
-                                )
-                            )  # (the same key as _pack gives)
+                            key = pack(
+                                target_no,
+                                analyte_pk,
+                                ctx.key_bits,
+                                ctx.assay_no,
+                                ctx.run_no,
+                                replicate,
+                            )
                             if key in seen:
                                 self._report_duplicate(rownum, fields, key)
                                 continue

@@ -66,31 +66,24 @@ def read_chunks(kind: Any, src: CsvFile, index: dict[str, int], rules: RowRules)
     )
     chunk: Chunk = []
     for rownum, fields in src.rows():
-        if cached is not None and len(fields) == width:
-            m = cached.row(fields)
-            if m is not None:
-                chunk.append((rownum, partial(_cells, columns, fields), m))
-                if len(chunk) >= CHUNK_ROWS:
-                    yield chunk
-                    chunk = []
-                continue
-        if len(fields) == width:  # (as importer.row_values, without the call per cell)
-            data: dict[str, Any] | None = {
-                col: (import_cell(v) if (v := fields[i]) else "") for col, i in columns
-            }
-            ragged = None
+        whole = len(fields) == width
+        m = cached.row(fields) if cached is not None and whole else None
+        if m is not None:
+            chunk.append((rownum, partial(_cells, columns, fields), m))
         else:
-            data, ragged = rules.row_values(fields, width, index)
-        if data is None:
-            column = src.ragged_column(len(fields))  # as the per-record path names it
-            chunk.append((rownum, None, (column, ragged or "ragged row")))
-        else:
-            if decimal_comma:
-                rules.convert_numbers(kind, data, decimal_comma)
-            try:
-                chunk.append((rownum, data, validate(kind.model, data)))
-            except ValidationFailed as exc:
-                chunk.append((rownum, data, exc))
+            data, ragged = (
+                (_cells(columns, fields), None) if whole else rules.row_values(fields, width, index)
+            )
+            if data is None:
+                column = src.ragged_column(len(fields))  # as the per-record path names it
+                chunk.append((rownum, None, (column, ragged or "ragged row")))
+            else:
+                if decimal_comma:
+                    rules.convert_numbers(kind, data, decimal_comma)
+                try:
+                    chunk.append((rownum, data, validate(kind.model, data)))
+                except ValidationFailed as exc:
+                    chunk.append((rownum, data, exc))
         if len(chunk) >= CHUNK_ROWS:
             yield chunk
             chunk = []

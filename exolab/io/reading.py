@@ -257,6 +257,12 @@ def quote_problem(text: str, delimiter: str) -> tuple[int, int, str] | None:
     return None
 
 
+def _blank_or_comment(fields: list[str]) -> bool:
+    """A record that is not a data row: blank (only separators or spaces) or a comment (its
+    first cell starts with ``#``)."""
+    return not fields or fields[0].lstrip().startswith("#") or not any(f.strip() for f in fields)
+
+
 @dataclass
 class CsvFile:
     """An opened CSV file: its header, separator, and a stream of (row number, fields).
@@ -349,14 +355,8 @@ class CsvFile:
                     yield row, fields  # the common case: a data row starting with a value
                     continue
                 self._row = row
-                if not fields or (len(fields) == 1 and not fields[0].strip()):
-                    continue
-                first = fields[0].lstrip()
-                if first.startswith("#"):
-                    continue
-                if not any(f.strip() for f in fields):
-                    continue
-                yield row, fields
+                if not _blank_or_comment(fields):
+                    yield row, fields
         except (_BadLine, csv.Error) as exc:
             raise self._read_problem(row + 1, exc) from None
 
@@ -402,16 +402,10 @@ class CsvFile:
             line += len(lines)
             for fields in csv.reader(lines, delimiter=delimiter, strict=True):
                 row += 1
-                if fields and fields[0] and fields[0][0] not in _SLOW_START:
+                if (
+                    fields and fields[0] and fields[0][0] not in _SLOW_START
+                ) or not _blank_or_comment(fields):
                     yield row, fields
-                    continue
-                if not fields or (len(fields) == 1 and not fields[0].strip()):
-                    continue
-                if fields[0].lstrip().startswith("#"):
-                    continue
-                if not any(f.strip() for f in fields):
-                    continue
-                yield row, fields
 
     def close(self) -> None:
         self._stream.close()
@@ -514,9 +508,7 @@ def open_csv(path: str | Path, display_name: str | None = None) -> CsvFile:
                 row += 1
                 record = "".join(lines.record)
                 lines.record.clear()
-                if not fields or not any(f.strip() for f in fields):
-                    continue
-                if fields[0].lstrip().startswith("#"):
+                if _blank_or_comment(fields):
                     continue
                 found = quote_problem(record, delimiter) if '"' in record else None
                 if found is not None:

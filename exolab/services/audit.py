@@ -31,21 +31,16 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def canonical_json(value: Any) -> str | None:
-    if value is None:
-        return None
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), default=_json_default, ensure_ascii=False
-    )
-
-
+_TEXT = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) writes
 _FLOAT_REPR = float.__repr__  # what json writes for a finite float
 
 
 def _flat_json(value: dict[str, Any]) -> str | None:
-    """:func:`canonical_json` of a dict whose values are text, whole or finite numbers,
-    booleans or None, written field by field (the same text; the bulk import's many small
-    events, such as a volume taken); None for any other dict."""
+    """The canonical JSON text (sorted keys, no spaces, no ASCII escaping) of a dict whose
+    keys are text and whose values are text, whole or finite numbers, booleans or None,
+    written field by field: the same text as ``json.dumps`` without its walk (every event's
+    fields, and the bulk import's many small old/new values such as a volume taken). None
+    for any other dict."""
     parts = []
     for key in sorted(value):
         if type(key) is not str:
@@ -68,35 +63,21 @@ def _flat_json(value: dict[str, Any]) -> str | None:
     return "{" + ",".join(parts) + "}"
 
 
-def event_hash(prev_hash: str, fields: dict[str, Any]) -> str:
-    payload = (
-        prev_hash
-        + "\n"
-        + json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def canonical_json(value: Any) -> str | None:
+    if value is None:
+        return None
+    if type(value) is dict and (flat := _flat_json(value)) is not None:
+        return flat
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), default=_json_default, ensure_ascii=False
     )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-_TEXT = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) writes
-
-
-def _chain_hash(prev_hash: str, fields: dict[str, Any]) -> str:
-    """:func:`event_hash` for fields whose values are text, whole numbers or None (every
-    event's): the same JSON text written field by field, without encoding the
-    already-encoded old/new values through a dict walk (the bulk import appends many)."""
-    parts = []
-    for key in sorted(fields):
-        v = fields[key]
-        if v is None:
-            parts.append(f'"{key}":null')
-        elif type(v) is str:
-            parts.append(f'"{key}":{_TEXT(v)}')
-        elif type(v) is int:
-            parts.append(f'"{key}":{v}')
-        else:
-            return event_hash(prev_hash, fields)
-    payload = prev_hash + "\n{" + ",".join(parts) + "}"
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+def event_hash(prev_hash: str, fields: dict[str, Any]) -> str:
+    text = _flat_json(fields)
+    if text is None:
+        text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{prev_hash}\n{text}".encode()).hexdigest()
 
 
 def hashed_fields(ev: AuditEvent) -> dict[str, Any]:
@@ -148,8 +129,8 @@ def _chained(tx: Tx, prev: str, spec: EventSpec, at: str | None = None) -> dict[
         "action": action,
         "entity": entity,
         "entity_id": entity_id,
-        "old": None if old is None else (_flat_json(old) or canonical_json(old)),
-        "new": None if new is None else (_flat_json(new) or canonical_json(new)),
+        "old": canonical_json(old),
+        "new": canonical_json(new),
         "reason": reason,
         "batch_id": batch_id,
     }
@@ -166,7 +147,7 @@ def _chained(tx: Tx, prev: str, spec: EventSpec, at: str | None = None) -> dict[
         "reason": reason,
         "batch_id": batch_id,
         "prev_hash": prev,
-        "hash": _chain_hash(prev, fields),
+        "hash": event_hash(prev, fields),
         "login": tx.actor.login,
     }
 
@@ -303,6 +284,30 @@ def creating_batch(tx: Tx, entity: str, entity_id: str) -> int | None:
             text(f"SELECT batch_id FROM {table} WHERE {column} = :code"), {"code": entity_id}
         ).scalar()
     return None if found is None else int(found)
+
+
+def records_created_by(tx: Tx, batch_id: int) -> set[tuple[str, str]]:
+    """The audit keys (entity, id) of the subjects, cell sources, samples and isolations an
+    import batch created: :func:`creating_batch` the other way round."""
+    keys = {
+        ("subject", f"{study}/{code}")
+        for study, code in tx.session.execute(
+            text(
+                "SELECT st.code, s.subject_code FROM subjects s JOIN studies st "
+                "ON st.id = s.study_id WHERE s.batch_id = :b"
+            ),
+            {"b": batch_id},
+        )
+    }
+    for entity, (table, column) in RECORD_TABLES.items():
+        if entity != "subject":
+            keys.update(
+                (entity, code)
+                for (code,) in tx.session.execute(
+                    text(f"SELECT {column} FROM {table} WHERE batch_id = :b"), {"b": batch_id}
+                )
+            )
+    return keys
 
 
 def record_events(

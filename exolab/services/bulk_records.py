@@ -24,7 +24,7 @@ Rows whose key is already stored go through the per-record code (compare, skip, 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from operator import attrgetter, itemgetter
@@ -145,7 +145,11 @@ class _Tube:
     at: int  # where ``row`` is in the window's rows
     dirty: bool
 
-    def __init__(self, values: dict[str, Any], row: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        values: dict[str, Any] | Iterable[tuple[str, Any]],
+        row: dict[str, Any] | None = None,
+    ) -> None:
         # (the values are the instance's own dict: attributes read without a call)
         self.__dict__ = dict(values)
         self.row = row
@@ -200,14 +204,8 @@ def _select_in(
     names = ", ".join(f'"{c}"' for c in columns)
     if conn.dialect.name == "sqlite":
         test, mark, params = f"IN ({', '.join('?' * len(values))})", "?", tuple(values)
-    elif conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+    else:  # PostgreSQL through psycopg (exolab's only driver for it: settings.py)
         test, mark, params = "= ANY(%s)", "%s", (list(values),)
-    else:
-        cols = [t.c[c] for c in columns]
-        query = select(*cols).where(t.c[key].in_(values))
-        if where is not None:
-            query = query.where(t.c[where[0]] == where[1])
-        return [tuple(r) for r in conn.execute(query)]
     also = ""
     if where is not None:
         also, params = f' AND "{where[0]}" = {mark}', (*params, where[1])
@@ -314,9 +312,6 @@ def insert_many(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
         return
     if conn.dialect.name == "postgresql":
         pg_records.copy_rows(conn, table, cols, rows)
-        return
-    if conn.dialect.name != "sqlite":
-        conn.execute(insert(table), rows)
         return
     procs = [_bind(t.c[c], conn.dialect) for c in cols]
     if not any(procs):
@@ -585,9 +580,7 @@ class _Loader:
         code = columns.index("sample_code")
         for part in self.parts(want):
             for row in _select_in(conn, Sample, columns, "sample_code", part):
-                tube = tubes[row[code]] = _Tube.__new__(_Tube)  # (its own dict, as __init__)
-                tube.__dict__ = dict(zip(columns, row, strict=True))
-                tube.row, tube.dirty = None, False
+                tubes[row[code]] = _Tube(zip(columns, row, strict=True))
 
     def preload(self, models: list[Any]) -> None:
         s = self.reader()
@@ -941,12 +934,12 @@ class _Loader:
         for v in self.visits.values():
             v.new = v.dirty = False
 
-    def _report(self, error: BaseException | None, window: _Window) -> None:
+    def _report(self, error: Exception | None, window: _Window) -> None:
         """A database refusal becomes a problem of the window's first row (without SQL or
         values); anything else is raised."""
         if error is None:
             return
-        plain = database_error_text(error) if isinstance(error, Exception) else None
+        plain = database_error_text(error)
         if plain is None or not window.file_rows:
             raise error
         first, last = window.file_rows[0], window.file_rows[-1]
@@ -983,7 +976,7 @@ class _Loader:
             events=self.events,
         )
 
-    def _apply(self, window: _Window) -> BaseException | None:
+    def _apply(self, window: _Window) -> Exception | None:
         """Write a window in a savepoint (a refusal leaves none of it); the error, if any."""
         try:
             with self.tx.session.begin_nested():
@@ -1019,20 +1012,8 @@ class _Loader:
                 "updated_at = ? WHERE id = ?",
                 [(left, taken, v, now, pk) for left, taken, v, pk in changed],
             )
-        elif changed and conn.dialect.name == "postgresql":
-            pg_records.update_volumes(conn, changed, self.now)
         elif changed:
-            conn.execute(
-                update(Sample)
-                .where(Sample.id == bindparam("pk"))
-                .values(
-                    volume_ml=bindparam("left"),
-                    volume_taken_ml=bindparam("taken"),
-                    version=bindparam("v"),
-                    updated_at=self.now,
-                ),
-                [{"left": a, "taken": b, "v": v, "pk": pk} for a, b, v, pk in changed],
-            )
+            pg_records.update_volumes(conn, changed, self.now)
         append_events(self.tx, w.events, lambda rows: insert_many(conn, AuditEvent, rows))
 
 

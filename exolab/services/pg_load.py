@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
+from exolab.domain.schemas import INT_MAX
 from exolab.services import readout_sets
 from exolab.services.errors import ExolabError
 
@@ -32,20 +33,6 @@ from exolab.services.errors import ExolabError
 # last chunk, written after the validation ends, is short; large enough that the few
 # statements per chunk cost little.
 CHUNK_ROWS = 10_000
-
-INT4_MAX = 2**31 - 1
-# The readouts columns the aggregation into readout_sets reads (services/readout_sets.py).
-SET_SOURCE = (
-    "id",
-    "analyte_id",
-    "sample_id",
-    "isolation_id",
-    "assay",
-    "run_code",
-    "unit",
-    "censor",
-    "value",
-)
 
 
 @cache
@@ -78,8 +65,8 @@ class _Layout:
         form is checked by the server, which refused it)."""
         for i in self.int4:
             values = [r[i] for r in rows if r[i] is not None]
-            if values and (max(values) > INT4_MAX or min(values) < -INT4_MAX - 1):
-                bad = next(v for v in values if not -INT4_MAX - 1 <= v <= INT4_MAX)
+            if values and (max(values) > INT_MAX or min(values) < -INT_MAX - 1):
+                bad = next(v for v in values if not -INT_MAX - 1 <= v <= INT_MAX)
                 raise ExolabError(
                     f'the database refused the readouts: value "{bad}" is out of range for '
                     f"{self.names[i]} (an integer column)"
@@ -162,8 +149,8 @@ def chunk_sql(insert_sql: str, stage: str) -> str:
     each found the chunk's own new index entries (invisible to the statement) and read their
     rows to learn so, ~5,000 needless row visits per 10,000 readouts (benchmarks/README.md).
     Which of the two runs first changes only the cost, never the result."""
-    cols = ", ".join(SET_SOURCE)
-    stored_cols = ", ".join(f"o.{c}" for c in SET_SOURCE)
+    cols = ", ".join(readout_sets.AGGREGATE_READS)
+    stored_cols = ", ".join(f"o.{c}" for c in readout_sets.AGGREGATE_READS)
     source = (
         f"(SELECT {stored_cols} FROM readouts o JOIN stored_pairs k "
         "ON o.sample_id = k.sample_id AND o.analyte_id = k.analyte_id "

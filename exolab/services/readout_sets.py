@@ -27,6 +27,7 @@ from sqlalchemy import Connection, text
 from exolab.services.context import Tx
 
 __all__ = [
+    "AGGREGATE_READS",
     "AGGREGATE_SQL",
     "SET_COLUMNS",
     "PairsOf",
@@ -53,6 +54,19 @@ AGGREGATE_SQL = (
     "MIN(r.id) "
     "FROM {source} WHERE r.unit IS NOT NULL{where} "
     "GROUP BY r.sample_id, r.analyte_id, r.isolation_id, r.assay, r.run_code, r.unit"
+)
+
+#: The readouts columns AGGREGATE_SQL reads (a source given to it must have them).
+AGGREGATE_READS = (
+    "id",
+    "analyte_id",
+    "sample_id",
+    "isolation_id",
+    "assay",
+    "run_code",
+    "unit",
+    "censor",
+    "value",
 )
 
 _STAGE = "exolab_readout_set_pairs"

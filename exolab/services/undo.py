@@ -34,6 +34,7 @@ from exolab.db.models import (
 )
 from exolab.domain import readout_rules
 from exolab.services import batches, isolations, readout_sets, samples, subjects
+from exolab.services.audit import records_created_by
 from exolab.services.context import Lab, Tx
 from exolab.services.errors import Conflict
 
@@ -238,28 +239,6 @@ def _readout_keys_edited(tx: Tx, batch_id: int) -> set[tuple[str, str]]:
     }
 
 
-def _records_created(tx: Tx, batch_id: int) -> set[tuple[str, str]]:
-    """Audit keys of the subjects, cell sources, samples and isolations the batch created:
-    a bulk import writes no per-record create event for them (docs/bulk-imports.md), so they
-    are read from the tables by their batch id."""
-    s = tx.session
-    keys = {
-        ("subject", f"{study}/{code}")
-        for study, code in s.execute(
-            select(Study.code, Subject.subject_code)
-            .join(Study, Study.id == Subject.study_id)
-            .where(Subject.batch_id == batch_id)
-        )
-    }
-    for entity, col, model in (
-        ("cell_source", CellSource.code, CellSource),
-        ("sample", Sample.sample_code, Sample),
-        ("isolation", Isolation.isolation_code, Isolation),
-    ):
-        keys.update((entity, c) for c in s.scalars(select(col).where(model.batch_id == batch_id)))
-    return keys
-
-
 def later_changes(tx: Tx, batch_id: int) -> list[AuditEvent]:
     """Audit events after the batch, by anyone else, on a record the batch created or updated
     (events of batches that were themselves undone do not count: their undo put the values
@@ -280,7 +259,7 @@ def later_changes(tx: Tx, batch_id: int) -> list[AuditEvent]:
         )
     }
     keys |= _readout_keys_edited(tx, batch_id)
-    keys |= _records_created(tx, batch_id)
+    keys |= records_created_by(tx, batch_id)  # (created in bulk: no create event)
     later = s.scalars(
         select(AuditEvent)
         .where(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -176,6 +177,16 @@ def _setup(lab: Lab, tmp: Path, bulk: bool = False) -> None:
     _load(lab, tmp, "samples", STORED, False, create_locations=True)
 
 
+def _each_way(two_labs: tuple[Lab, Lab], tmp_path: Path) -> Iterator[tuple[Lab, Path, bool]]:
+    """The per-record lab then the bulk one, each with its own folder and the stored
+    subjects, cell sources and tubes (:func:`_setup`)."""
+    for lab, bulk in zip(two_labs, (False, True), strict=True):
+        d = tmp_path / str(bulk)
+        d.mkdir()
+        _setup(lab, d, bulk)
+        yield lab, d, bulk
+
+
 def _rows(lab: Lab, model: Any, order: Any) -> list[dict[str, Any]]:
     skip = {"created_at", "updated_at"}
     with lab.read() as tx:
@@ -266,10 +277,7 @@ def test_bulk_gives_the_same_rows_and_audit(
     two_labs: tuple[Lab, Lab], chunk: int, tmp_path: Path
 ) -> None:
     reports = []
-    for lab, bulk in zip(two_labs, (False, True), strict=True):
-        d = tmp_path / str(bulk)
-        d.mkdir()
-        _setup(lab, d, bulk)
+    for lab, d, bulk in _each_way(two_labs, tmp_path):
         a = _load(lab, d, "samples", samples_file(), bulk, create_locations=True)
         b = _load(lab, d, "isolations", ISOLATIONS, bulk)
         reports.append((a.counts(), a.locations, b.counts()))
@@ -312,10 +320,7 @@ def test_bulk_reports_the_same_problems_and_writes_nothing(
     two_labs: tuple[Lab, Lab], chunk: int, tmp_path: Path
 ) -> None:
     found = []
-    for lab, bulk in zip(two_labs, (False, True), strict=True):
-        d = tmp_path / str(bulk)
-        d.mkdir()
-        _setup(lab, d, bulk)
+    for lab, d, bulk in _each_way(two_labs, tmp_path):
         before = _state(lab)
         lines = []
         for kind, text in (
@@ -397,10 +402,7 @@ def test_a_file_of_stored_and_new_rows(
     again += [f"NEW-{i},plasma,2024-05-01 09:00,S1,P00{i},V9,k2edta,1,,,,,,,,," for i in range(5)]
     again += ["NEW-A,plasma,2024-05-01 09:00,,,,,0.5,,,,,P000-V1,,,,"]
     results = []
-    for lab, bulk in zip(two_labs, (False, True), strict=True):
-        d = tmp_path / str(bulk)
-        d.mkdir()
-        _setup(lab, d, bulk)
+    for lab, d, bulk in _each_way(two_labs, tmp_path):
         _load(lab, d, "samples", samples_file(), bulk, create_locations=True)
         r = _load(lab, d, "samples", "\n".join(again) + "\n", bulk, on_duplicate=on_duplicate)
         results.append((r.counts(), _state(lab)))
@@ -426,10 +428,7 @@ def test_a_file_of_stored_and_new_isolations(
         "ISO-8,OLD-1,2024-03-08,sec,0.5,qEV,,200\n"
     )
     results = []
-    for lab, bulk in zip(two_labs, (False, True), strict=True):
-        d = tmp_path / str(bulk)
-        d.mkdir()
-        _setup(lab, d, bulk)
+    for lab, d, bulk in _each_way(two_labs, tmp_path):
         _load(lab, d, "samples", samples_file(), bulk, create_locations=True)
         _load(lab, d, "isolations", ISOLATIONS, bulk)
         r = _load(lab, d, "isolations", again, bulk, on_duplicate=on_duplicate)
@@ -589,10 +588,7 @@ def test_bulk_stores_dates_and_times_as_the_per_record_path_does(
     (on SQLite a time with no fraction was written without its ``.000000``, so a list of
     tubes collected since a day left out those collected at its midnight)."""
     stored = []
-    for lab, bulk in zip(two_labs, (False, True), strict=True):
-        d = tmp_path / str(bulk)
-        d.mkdir()
-        _setup(lab, d, bulk)
+    for lab, d, bulk in _each_way(two_labs, tmp_path):
         _load(lab, d, "samples", DATED_SAMPLES, bulk)
         _load(lab, d, "isolations", DATED_ISOLATIONS, bulk)
         with lab.read() as tx:
@@ -629,10 +625,7 @@ def test_an_aliquot_of_a_stored_tube_inherits_its_times_read_back(
         "PAR-1-A,plasma,2024-02-01 09:00,PAR-1,1\n"
         "PAR-2-A,plasma,2024-02-01 09:00,PAR-2,1\n"
     )
-    for lab, bulk in zip(two_labs, (False, True), strict=True):
-        d = tmp_path / str(bulk)
-        d.mkdir()
-        _setup(lab, d, bulk)
+    for lab, d, bulk in _each_way(two_labs, tmp_path):
         _load(lab, d, "samples", stored, False)
         _load(lab, d, "samples", aliquots, bulk)
     per_record, in_bulk = (_rows(lab, Sample, Sample.sample_code) for lab in two_labs)
