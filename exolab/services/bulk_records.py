@@ -68,7 +68,7 @@ from exolab.services.errors import (
     ValidationFailed,
     database_error_text,
 )
-from exolab.services.sqlite_bulk import insert_values, page_cache
+from exolab.services.sqlite_bulk import insert_staged, page_cache
 
 ROWS_PER_INSERT = 1_000  # most rows in one INSERT on SQLite (its variable limit comes first)
 ID_BLOCK = 5_000  # most ids reserved at once on PostgreSQL
@@ -334,10 +334,11 @@ def _bind(column: Any, dialect: Any) -> Callable[[Any], Any] | None:
 
 def insert_rows(conn: Any, table: str, cols: Any, rows: list[tuple[Any, ...]]) -> None:
     """SQLite: insert ``rows`` (tuples in the order of ``cols``, as the driver takes them),
-    many rows per INSERT (services/sqlite_bulk.insert_values)."""
+    many rows per INSERT, each value shared by every row bound once
+    (services/sqlite_bulk.insert_staged)."""
     limit = conn.connection.driver_connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     names = [f'"{c}"' for c in cols]
-    insert_values(conn.exec_driver_sql, table, names, rows, limit, ROWS_PER_INSERT)
+    insert_staged(conn.exec_driver_sql, table, names, rows, limit, ROWS_PER_INSERT)
 
 
 def _converted(proc: Callable[[Any], Any], values: list[Any]) -> list[Any]:
