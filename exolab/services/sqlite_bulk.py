@@ -94,9 +94,15 @@ def insert_staged(
 
 
 def _same(values: Sequence[Any]) -> bool:
-    """Every value equal to the first and of its type."""
+    """Every value equal to the first and of its type (only numbers can be equal across
+    types: 1 == 1.0 == True)."""
     first = values[0]
-    return values.count(first) == len(values) and all(type(v) is type(first) for v in values)
+    if values.count(first) != len(values):
+        return False
+    return type(first) not in _NUMBERS or len(set(map(type, values))) == 1
+
+
+_NUMBERS = (int, float, bool)
 
 
 @contextmanager
