@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -87,3 +89,43 @@ def test_flat_events_are_written_as_canonical_json() -> None:
         assert _flat_json(value) == canonical_json(value), value
     for odd in ({"a": float("nan")}, {"a": float("inf")}, {"a": [1]}, {"a": {"b": 1}}, {1: 2}):
         assert _flat_json(odd) is None  # (canonical_json writes those)
+
+
+def test_events_chained_together_hash_as_one_by_one() -> None:
+    """append_events puts each event's hashed text together from shared and varying parts:
+    the same rows and hashes as _chained, for every shape of event (and the odd ones, which
+    it hands to _chained), with and without a login."""
+    import random
+    from types import SimpleNamespace
+
+    from exolab.services.audit import _Chain, _chained
+
+    rnd = random.Random(7)
+    texts = ["", "a", 'q"uo\\te', "naïve µL 😀", "line\nbreak\u2028", "\x01"]
+    payloads: list[dict[str, object] | None] = [
+        None,
+        {},
+        {"volume_ml": 0.1 + 0.2, "volume_taken_ml": 0.0},
+        {"status": "consumed", "why": rnd.choice(texts)},
+        {"nested": {"a": [1, 2]}, "inf": float("inf")},  # (not flat: json.dumps)
+    ]
+    specs = [
+        (
+            rnd.choice(["create", "update", "déplacer"]),
+            rnd.choice(["sample", "isolation", "box"]),
+            rnd.choice([*texts, 17]),  # (an id that is not text: _chained)
+            rnd.choice(payloads),
+            rnd.choice(payloads),
+            rnd.choice([None, *texts, 3]),
+            rnd.choice([None, 1, 2, True]),  # (True == 1, written "true")
+        )
+        for _ in range(600)
+    ]
+    at = "2026-12-05T00:00:00.000000Z"
+    for login in (None, "ana.k", 'od"d'):
+        tx: Any = SimpleNamespace(actor=SimpleNamespace(name="tester", login=login))
+        chain, prev = _Chain(tx, at), "f" * 64
+        for spec in specs:
+            fast = chain.row(prev, spec)  # type: ignore[arg-type]
+            assert fast == _chained(tx, prev, spec, at), spec  # type: ignore[arg-type]
+            prev = fast["hash"]
