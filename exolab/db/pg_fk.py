@@ -123,5 +123,6 @@ def problems(conn: Connection) -> list[str]:
             )
         n = conn.execute(text(orphans_sql(key))).scalar_one()
         if n:
-            out.append(f"{n:,} {key.child} refer to a {key.word} that does not exist")
+            article = "an" if key.word[0] in "aeiou" else "a"
+            out.append(f"{n:,} {key.child} refer to {article} {key.word} that does not exist")
     return out

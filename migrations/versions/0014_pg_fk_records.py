@@ -71,6 +71,10 @@ ONE = {"samples": "sample", "isolations": "isolation", "import_batches": "import
        "boxes": "box", "cell_sources": "cell source", "subjects": "subject", "visits": "visit"}  # fmt: skip
 
 
+def _a(word: str) -> str:
+    return f"an {word}" if word[0] in "aeiou" else f"a {word}"
+
+
 def _refs(child: str) -> list[Ref]:
     return [r for r in REFERENCES if r.child == child]
 
@@ -91,7 +95,7 @@ def _function(name: str, declare: str, body: str, schema: str) -> str:
 def _missing(r: Ref, key: str) -> str:
     """RAISE for a row whose ``r.column`` value ``key`` names no row of ``r.parent``."""
     return (
-        f"RAISE EXCEPTION 'a {ONE[r.child]} refers to {r.word} id %, which does not exist', "
+        f"RAISE EXCEPTION '{_a(ONE[r.child])} refers to {r.word} id %, which does not exist', "
         f"{key} USING ERRCODE = 'foreign_key_violation', CONSTRAINT = '{r.constraint}', "
         f"TABLE = '{r.child}', COLUMN = '{r.column}', "
         f"DETAIL = format('Key ({r.column})=(%s) is not present in table \"{r.parent}\".', {key});"
@@ -267,7 +271,7 @@ def downgrade() -> None:
             )
         ).scalar_one()
         if n:
-            orphans.append(f"{n:,} {r.child} refer to a {r.word} that does not exist")
+            orphans.append(f"{n:,} {r.child} refer to {_a(r.word)} that does not exist")
     if orphans:
         raise CommandError(  # exolab db downgrade says it as a refusal (services/downgrade.py)
             "cannot restore the foreign keys of samples and isolations: "

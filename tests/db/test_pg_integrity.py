@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import delete, insert, select, text, update
-from sqlalchemy.engine import make_url
 
 from exolab.db import migrate, pg_fk
 from exolab.db.base import utcnow
@@ -227,32 +226,6 @@ def test_per_record_writes_undo_and_deletes_work(lab: Lab, tmp_path: Path) -> No
 
 
 # -- PostgreSQL: the triggers, two sessions, the migration -------------------------------------
-
-
-@pytest.fixture
-def pg(lab: Lab) -> Lab:
-    """The test's database, on PostgreSQL: the tests asking for it are PG_ONLY."""
-    assert lab.db.dialect == "postgresql"
-    return lab
-
-
-@pytest.fixture
-def raw(pg: Lab) -> Iterator[Callable[[], Any]]:
-    """Plain psycopg connections to the test database (not through exolab's write lock)."""
-    import psycopg
-
-    url = make_url(pg.db.url)
-    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    made: list[Any] = []
-
-    def connect() -> Any:
-        con = psycopg.connect(dsn)
-        made.append(con)
-        return con
-
-    yield connect
-    for con in made:
-        con.close()
 
 
 INSERT_SQL = (
