@@ -536,7 +536,9 @@ def test_exolab_import_samples_racing_a_box_delete_fails_plainly(
             proc.kill()
     assert waited, (out, err)
     assert proc.returncode == 1, (out, err)
+    assert "more.csv:2:sample_id: the database refused the change (ForeignKeyViolation: a " in err
     assert "a sample refers to box id" in err and "which does not exist" in err, err
+    assert "nothing was imported" in err
     for sql in ("INSERT", "SELECT", "COPY", "Traceback", "[SQL"):
         assert sql not in err
     assert _counts(pg) == (5, 2)
