@@ -1,14 +1,18 @@
-"""What the reference checks of samples and isolations cost one PostgreSQL statement.
+"""What the reference checks of samples, isolations, visits and isolation steps cost one
+PostgreSQL statement.
 
 Imports N subjects, samples and isolations (``bench_import_samples.py``'s files) into a fresh
-PostgreSQL database once; then, in transactions that are rolled back, times four statements
-of N rows each: an ``INSERT ... SELECT`` of a copy of every sample (each an aliquot of its
-original, so ``parent_id`` is checked too), the same for every isolation, then the DELETE of
-the copied isolations and of the copied samples. Three ways, on the same data, alternating:
+PostgreSQL database once; then, in transactions that are rolled back, times statements of
+many rows each: an ``INSERT ... SELECT`` of a copy of every sample (each an aliquot of its
+original, so ``parent_id`` is checked too), of every isolation, of the steps of every
+isolation (for the copies), of every visit; then the DELETE of the copied visits, of the
+copied isolations (their steps go with them: ON DELETE CASCADE) and of the copied samples.
+Three ways, on the same data, alternating:
 
 - ``triggers``: the set-based triggers of migration 0014_pg_fk_records (the head);
-- ``constraints``: the database downgraded to 0013_datetime_text (the eight foreign keys);
-- ``floor``: the same with the eight constraints dropped inside the transaction (no check).
+- ``constraints``: the database downgraded to 0013_datetime_text (the ten foreign keys);
+- ``floor``: the same with the ten constraints dropped inside the transaction (no check, and
+  no cascade: its "delete isolations" leaves the steps).
 
 The figure is the median wall time of ``--runs`` runs per way and round.
 
@@ -42,6 +46,8 @@ CONSTRAINTS = [
     ("samples", "fk_samples_visit_id_visits"),
     ("isolations", "fk_isolations_sample_id_samples"),
     ("isolations", "fk_isolations_batch_id_import_batches"),
+    ("visits", "fk_visits_subject_id_subjects"),
+    ("isolation_steps", "fk_isolation_steps_isolation_id_isolations"),
 ]
 
 
@@ -93,6 +99,13 @@ def main() -> None:
             f"{', '.join(sv.get(c, c) for c in scols)} FROM samples",
             "insert isolations": f"INSERT INTO isolations ({', '.join(icols)}) SELECT "
             f"{', '.join(iv.get(c, c) for c in icols)} FROM isolations",
+            "insert steps": "INSERT INTO isolation_steps (isolation_id, step_no, method, params) "
+            "SELECT c.id, s.step_no, s.method, s.params FROM isolation_steps s JOIN isolations o "
+            "ON o.id = s.isolation_id JOIN isolations c ON c.isolation_code = o.isolation_code "
+            "|| '-c'",
+            "insert visits": "INSERT INTO visits (subject_id, label, visit_date) "
+            "SELECT subject_id, label || '-c', visit_date FROM visits",
+            "delete visits": "DELETE FROM visits WHERE label LIKE '%-c'",
             "delete isolations": "DELETE FROM isolations WHERE isolation_code LIKE '%-c'",
             "delete samples": "DELETE FROM samples WHERE sample_code LIKE '%-c'",
         }
@@ -111,7 +124,8 @@ def main() -> None:
                     tr.rollback()
             print(
                 f"{label:12s} rows={args.rows:,}  "
-                + "  ".join(f"{k} {statistics.median(v):.3f} s" for k, v in took.items()),
+                + "  ".join(f"{k} {statistics.median(v):.3f}" for k, v in took.items())
+                + " (s)",
                 flush=True,
             )
 

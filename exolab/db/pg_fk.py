@@ -2,7 +2,8 @@
 
 Migration 0011_pg_fk replaced the four foreign-key constraints of ``readouts`` on PostgreSQL
 by set-based statement triggers enforcing the same rules, and 0014_pg_fk_records the six
-NO ACTION keys of ``samples`` and the two of ``isolations`` (docs/reliability.md, "How
+NO ACTION keys of ``samples``, the two of ``isolations`` and the ON DELETE CASCADE keys of
+``visits`` and ``isolation_steps`` (docs/reliability.md, "How
 references are kept on PostgreSQL"); SQLite keeps the constraints. The ORM models keep their
 ``ForeignKey`` declarations, which are true of the data on both databases: this module says
 which constraints PostgreSQL enforces by triggers, so the model-versus-database comparison
@@ -40,9 +41,12 @@ TRIGGER_KEYS = (
     TriggerKey("fk_samples_visit_id_visits", "samples", "visit_id", "visits", "visit"),
     TriggerKey("fk_isolations_sample_id_samples", "isolations", "sample_id", "samples", "sample"),
     TriggerKey("fk_isolations_batch_id_import_batches", "isolations", "batch_id", "import_batches", "import batch"),
+    # 0014_pg_fk_records, ON DELETE CASCADE: the triggers delete the referring rows
+    TriggerKey("fk_visits_subject_id_subjects", "visits", "subject_id", "subjects", "subject"),
+    TriggerKey("fk_isolation_steps_isolation_id_isolations", "isolation_steps", "isolation_id", "isolations", "isolation"),
 )  # fmt: skip
 BY_CONSTRAINT = {k.constraint: k for k in TRIGGER_KEYS}
-CHILDREN = tuple(dict.fromkeys(k.child for k in TRIGGER_KEYS))  # readouts, samples, isolations
+CHILDREN = tuple(dict.fromkeys(k.child for k in TRIGGER_KEYS))  # readouts, samples, ...
 
 
 def required_triggers(key: TriggerKey) -> set[tuple[str, str]]:
@@ -83,8 +87,8 @@ def enabled_triggers(conn: Connection) -> set[tuple[str, str]]:
 
 def enforced_by_triggers(conn: Connection) -> set[str]:
     """Names of the foreign keys that triggers enforce in this database (those of readouts
-    after 0011_pg_fk, and of samples and isolations after 0014_pg_fk_records, on
-    PostgreSQL; none on SQLite or when one of a key's triggers is missing or disabled)."""
+    after 0011_pg_fk, and of samples, isolations, visits and isolation_steps after
+    0014_pg_fk_records, on PostgreSQL; none on SQLite or when one of a key's triggers is missing or disabled)."""
     present = enabled_triggers(conn)
     return {k.constraint for k in TRIGGER_KEYS if required_triggers(k) <= present}
 
@@ -124,5 +128,6 @@ def problems(conn: Connection) -> list[str]:
         n = conn.execute(text(orphans_sql(key))).scalar_one()
         if n:
             article = "an" if key.word[0] in "aeiou" else "a"
-            out.append(f"{n:,} {key.child} refer to {article} {key.word} that does not exist")
+            rows = key.child.replace("_", " ")
+            out.append(f"{n:,} {rows} refer to {article} {key.word} that does not exist")
     return out

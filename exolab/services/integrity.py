@@ -56,7 +56,7 @@ def check_database(lab: Lab) -> tuple[list[str], list[str]]:
             from exolab.db import pg_fk
             from exolab.services.pgroles import unaudited_changes
 
-            # the references of readouts, samples and isolations are kept by triggers there
+            # most references of the records are kept by triggers there
             # (docs/reliability.md)
             refs = pg_fk.problems(s.connection())
             problems.extend(refs)

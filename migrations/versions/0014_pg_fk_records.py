@@ -1,24 +1,29 @@
-"""PostgreSQL: the references of samples and isolations checked once per statement
+"""PostgreSQL: the references of samples, isolations, visits and isolation steps checked once
+per statement
 
 Migration 0011_pg_fk did this for ``readouts``. PostgreSQL checks a foreign key with one
 trigger call per inserted row; ``samples`` has six NO ACTION foreign keys and ``isolations``
-two, and a bulk import of 20,000 tubes spent half of its COPY in those calls. On PostgreSQL
-only, this revision replaces those eight constraints by triggers that enforce the same rules
-set-based (docs/reliability.md, "How references are kept on PostgreSQL"):
+two, and a bulk import of 20,000 tubes spent half of its COPY in those calls; the visits and
+the isolation steps it writes have one ON DELETE CASCADE key each. On PostgreSQL only, this
+revision replaces those ten constraints by triggers that enforce the same rules set-based
+(docs/reliability.md, "How references are kept on PostgreSQL"):
 
-- after each INSERT (or COPY) statement on samples / isolations: one pass over the
-  statement's new rows collects the distinct values of the reference columns, then one query
-  per referenced table locks those rows ``FOR KEY SHARE`` (the lock the built-in check takes)
+- after each INSERT (or COPY) statement on a referring table: one pass over the statement's
+  new rows collects the distinct values of the reference columns, then one query per
+  referenced table locks those rows ``FOR KEY SHARE`` (the lock the built-in check takes)
   and refuses the statement (SQLSTATE 23503, the constraint's name) if one is missing.
   ``samples.parent_id`` refers to samples itself: the trigger runs after the statement, so an
   aliquot inserted in the same statement as its parent tube finds it;
 - after an UPDATE of a reference column (row by row, only when a reference changed): the
   same check for that row;
-- after a DELETE statement (and a TRUNCATE) on a referenced table, and after an UPDATE of
-  its id (row by row): refused (23503) while rows still refer to a removed key. A statement
-  that removes a tube and its aliquots together passes (they are gone when it is checked).
-  Removing rows is allowed only in READ COMMITTED (the checks must see what other
-  transactions committed after the statement began), as in 0011.
+- after a DELETE statement on a referenced table: for a NO ACTION key, refused (23503) while
+  rows still refer to a removed key (a statement that removes a tube and its aliquots
+  together passes: they are gone when it is checked); for a CASCADE key (visits of a subject,
+  steps of an isolation) the referring rows are deleted, in one statement;
+- after an UPDATE of a referenced id (row by row) and a TRUNCATE: refused while rows still
+  refer to a removed key (ON UPDATE is NO ACTION for all ten; a TRUNCATE never cascades);
+- removing rows is allowed only in READ COMMITTED (the checks, and the cascade, must see what
+  other transactions committed after the statement began), as in 0011.
 
 The triggers of 0011 on samples, isolations and import_batches (exolab_fk_<table>_delete,
 ..., which check readouts) are left as they are; these are named
@@ -26,9 +31,9 @@ exolab_fk_<child>_refs_insert / _update on the referring table and
 exolab_fk_<child>_<parent>_delete / _update / _truncate on the referenced one
 (exolab/db/pg_fk.py knows both).
 
-The ON DELETE CASCADE keys (visits.subject_id, isolation_steps.isolation_id) stay
-constraints. SQLite keeps its foreign keys: there this revision changes nothing. Downgrading
-restores the real constraints, and refuses while rows refer to rows that do not exist.
+SQLite keeps its foreign keys: there this revision changes nothing. Downgrading restores the
+real constraints (with their ON DELETE action), and refuses while rows refer to rows that do
+not exist.
 
 Revision ID: 0014_pg_fk_records
 Revises: 0013_datetime_text
@@ -54,6 +59,7 @@ class Ref(NamedTuple):
     parent: str  # the referenced table (key ``id``)
     word: str  # what the column names, in "a sample refers to box id 7"
     code: str  # the parent's column that names a row in a message
+    cascade: bool = False  # ON DELETE CASCADE (else NO ACTION); ON UPDATE is NO ACTION
 
 
 REFERENCES = (
@@ -65,10 +71,13 @@ REFERENCES = (
     Ref("fk_samples_visit_id_visits", "samples", "visit_id", "visits", "visit", "id"),
     Ref("fk_isolations_sample_id_samples", "isolations", "sample_id", "samples", "sample", "sample_code"),
     Ref("fk_isolations_batch_id_import_batches", "isolations", "batch_id", "import_batches", "import batch", "id"),
+    Ref("fk_visits_subject_id_subjects", "visits", "subject_id", "subjects", "subject", "subject_code", cascade=True),
+    Ref("fk_isolation_steps_isolation_id_isolations", "isolation_steps", "isolation_id", "isolations", "isolation", "isolation_code", cascade=True),
 )  # fmt: skip
-CHILDREN = ("samples", "isolations")
+CHILDREN = ("samples", "isolations", "visits", "isolation_steps")
 ONE = {"samples": "sample", "isolations": "isolation", "import_batches": "import batch",
-       "boxes": "box", "cell_sources": "cell source", "subjects": "subject", "visits": "visit"}  # fmt: skip
+       "boxes": "box", "cell_sources": "cell source", "subjects": "subject", "visits": "visit",
+       "isolation_steps": "isolation step"}  # fmt: skip
 
 
 def _a(word: str) -> str:
@@ -79,9 +88,13 @@ def _refs(child: str) -> list[Ref]:
     return [r for r in REFERENCES if r.child == child]
 
 
+def _plural(table: str) -> str:
+    return table.replace("_", " ")
+
+
 def _referrers(r: Ref) -> str:
     """Who still refers to a removed row, in a sentence."""
-    return "aliquots" if r.column == "parent_id" else r.child
+    return "aliquots" if r.column == "parent_id" else _plural(r.child)
 
 
 def _function(name: str, declare: str, body: str, schema: str) -> str:
@@ -166,18 +179,23 @@ def _parent_checks(r: Ref, schema: str) -> list[str]:
     name = f"exolab_fk_{r.child}_{r.parent}"
     guard = (
         "IF current_setting('transaction_isolation') <> 'read committed' THEN "
-        f"RAISE EXCEPTION '{ONE[r.parent].capitalize()} records that {r.child} may refer to can "
+        f"RAISE EXCEPTION '{ONE[r.parent].capitalize()} records that {_plural(r.child)} may refer to can "
         "be removed only in a READ COMMITTED transaction' USING ERRCODE = "
         f"'object_not_in_prerequisite_state', HINT = '{r.child}'' references are checked by "
         "triggers on PostgreSQL (docs/reliability.md)'; END IF;"
     )
+    if r.cascade:  # the referring rows go with the removed ones, in one statement
+        on_delete = f"DELETE FROM {r.child} c USING old_rows o WHERE c.{r.column} = o.id;"
+    else:
+        on_delete = (
+            f"SELECT o.{r.code}::text INTO k FROM old_rows o WHERE EXISTS "
+            f"(SELECT 1 FROM {r.child} c WHERE c.{r.column} = o.id) LIMIT 1; "
+            "IF FOUND THEN " + _still_referenced(r, "delete", "k") + " END IF;"
+        )
     delete = _function(
         f"{name}_delete",
         "DECLARE k text;",
-        f"IF NOT EXISTS (SELECT 1 FROM old_rows) THEN RETURN NULL; END IF; {guard} "
-        f"SELECT o.{r.code}::text INTO k FROM old_rows o WHERE EXISTS "
-        f"(SELECT 1 FROM {r.child} c WHERE c.{r.column} = o.id) LIMIT 1; "
-        "IF FOUND THEN " + _still_referenced(r, "delete", "k") + " END IF;",
+        f"IF NOT EXISTS (SELECT 1 FROM old_rows) THEN RETURN NULL; END IF; {guard} {on_delete}",
         schema,
     )
     update = _function(
@@ -271,10 +289,10 @@ def downgrade() -> None:
             )
         ).scalar_one()
         if n:
-            orphans.append(f"{n:,} {r.child} refer to {_a(r.word)} that does not exist")
+            orphans.append(f"{n:,} {_plural(r.child)} refer to {_a(r.word)} that does not exist")
     if orphans:
         raise CommandError(  # exolab db downgrade says it as a refusal (services/downgrade.py)
-            "cannot restore the foreign keys of samples and isolations: "
+            "cannot restore the foreign keys of samples, isolations, visits and isolation steps: "
             + "; ".join(orphans)
             + ". Nothing was changed; run `exolab db check` to list them"
         )
@@ -282,4 +300,11 @@ def downgrade() -> None:
         op.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
         op.execute(f"DROP FUNCTION IF EXISTS {name}()")
     for r in REFERENCES:
-        op.create_foreign_key(r.constraint, r.child, r.parent, [r.column], ["id"])
+        op.create_foreign_key(
+            r.constraint,
+            r.child,
+            r.parent,
+            [r.column],
+            ["id"],
+            ondelete="CASCADE" if r.cascade else None,
+        )

@@ -222,7 +222,10 @@ def test_per_record_writes_undo_and_deletes_work(lab: Lab, tmp_path: Path) -> No
     problems, notes = check_database(lab)
     assert problems == []
     if lab.db.dialect == "postgresql":
-        assert "references of readouts, samples and isolations: ok (enforced by triggers)" in notes
+        assert (
+            "references of readouts, samples, isolations, visits and isolation_steps: ok (enforced by triggers)"
+            in notes
+        )
 
 
 # -- PostgreSQL: the triggers, two sessions, the migration -------------------------------------

@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 SUBJECTS = """study,subject_id,sex
 S1,P001,F
 S1,P002,M
+S1,P003,F
 """
 CELLS = """cell_source_id,cell_type,species
 MSC-1,mesenchymal stromal cells,Homo sapiens
@@ -250,8 +251,8 @@ REMOVALS = [
         "subjects",
         "subject_code = 'P002'",
         r"cannot delete (subject P002|visit \d+): samples still refer to it",
-        None,  # visits.subject_id (ON DELETE CASCADE) is still a constraint
-        "cannot empty (subjects|visits): samples still refer to it",
+        "cannot change the id of subject P002: (samples|visits) still refer to it",
+        "cannot empty subjects: (samples|visits) still refer to it",
     ),
     (
         "visits",
@@ -327,6 +328,131 @@ def test_an_unreferenced_row_may_go_and_be_renumbered(lab: Lab, tmp_path: Path) 
         tx.session.execute(text("DELETE FROM cell_sources WHERE code = 'MSC-1'"))
     assert _counts(lab) == (4, 2)
     _no_orphans(lab)
+
+
+# -- the ON DELETE CASCADE keys: visits of a subject, steps of an isolation ------------------
+
+
+def _n(lab: Lab, sql: str) -> int:
+    with lab.read() as tx:
+        return int(tx.session.execute(text(sql)).scalar_one())
+
+
+def _visit_of_p003(lab: Lab) -> None:
+    with lab.write() as tx:
+        tx.session.execute(
+            text(
+                "INSERT INTO visits (subject_id, label) SELECT id, 'V9' FROM subjects "
+                "WHERE subject_code = 'P003'"
+            )
+        )
+
+
+def test_deleting_a_subject_or_an_isolation_still_cascades(lab: Lab, tmp_path: Path) -> None:
+    _world(lab, tmp_path)
+    _visit_of_p003(lab)
+    visits, steps = (
+        _n(lab, "SELECT count(*) FROM visits"),
+        _n(lab, "SELECT count(*) FROM isolation_steps"),
+    )
+    iso_steps = _n(
+        lab,
+        "SELECT count(*) FROM isolation_steps WHERE isolation_id = "
+        "(SELECT id FROM isolations WHERE isolation_code = 'ISO-1')",
+    )
+    assert iso_steps >= 1
+    with lab.write() as tx:
+        tx.session.execute(text("DELETE FROM subjects WHERE subject_code = 'P003'"))
+        tx.session.execute(text("DELETE FROM isolations WHERE isolation_code = 'ISO-1'"))
+    assert _n(lab, "SELECT count(*) FROM visits") == visits - 1
+    assert _n(lab, "SELECT count(*) FROM isolation_steps") == steps - iso_steps
+    _no_orphans(lab)
+
+
+@pytest.mark.parametrize(
+    ("table", "row", "sentence", "constraint"),
+    [
+        (
+            "visits",
+            f"INSERT INTO visits (subject_id, label) VALUES ({MISSING}, 'V1')",
+            f"a visit refers to subject id {MISSING}, which does not exist",
+            "fk_visits_subject_id_subjects",
+        ),
+        (
+            "isolation_steps",
+            "INSERT INTO isolation_steps (isolation_id, step_no, method, params) "
+            f"VALUES ({MISSING}, 1, 'sec', '{{}}')",
+            f"an isolation step refers to isolation id {MISSING}, which does not exist",
+            "fk_isolation_steps_isolation_id_isolations",
+        ),
+    ],
+)
+def test_a_visit_or_step_referring_to_nothing_is_refused(
+    lab: Lab, tmp_path: Path, table: str, row: str, sentence: str, constraint: str
+) -> None:
+    _world(lab, tmp_path)
+    before = _n(lab, f"SELECT count(*) FROM {table}")
+    with pytest.raises(Conflict) as exc, lab.write() as tx:
+        tx.session.execute(text(row))
+    if lab.db.dialect == "postgresql":
+        _refused(exc, sentence, constraint)
+    column = "subject_id" if table == "visits" else "isolation_id"
+    with pytest.raises(Conflict) as exc, lab.write() as tx:
+        tx.session.execute(
+            text(
+                f"UPDATE {table} SET {column} = {MISSING} WHERE id = (SELECT min(id) FROM {table})"
+            )
+        )
+    if lab.db.dialect == "postgresql":
+        _refused(exc, sentence, constraint)
+    with pytest.raises(Conflict), lab.write() as tx:  # a referenced isolation renumbered
+        tx.session.execute(text("UPDATE isolations SET id = id + 100000"))
+    assert _n(lab, f"SELECT count(*) FROM {table}") == before
+    _no_orphans(lab)
+
+
+@PG_ONLY
+def test_a_visit_added_while_its_subject_is_deleted_goes_with_it(
+    pg: Lab, raw: Callable[[], Any], tmp_path: Path
+) -> None:
+    """Insert first: the delete waits for it, then deletes the new visit too (as the built-in
+    cascade does). Delete first: the insert waits, then is refused."""
+    import psycopg
+
+    _world(pg, tmp_path)
+    inserter, deleter, watcher = raw(), raw(), raw()
+    add = "INSERT INTO visits (subject_id, label) SELECT id, 'V9' FROM subjects WHERE subject_code = 'P003'"
+    inserter.execute(add)  # not committed yet
+    deleter_pid = deleter.info.backend_pid
+
+    def delete_it() -> None:
+        deleter.execute("DELETE FROM subjects WHERE subject_code = 'P003'")
+        deleter.commit()
+
+    t, errors = _in_thread(delete_it)
+    _wait_blocked(watcher, deleter_pid)
+    inserter.commit()
+    t.join(30)
+    assert errors == []
+    assert _n(pg, "SELECT count(*) FROM subjects WHERE subject_code = 'P003'") == 0
+    _no_orphans(pg)
+
+    load(pg, tmp_path, "subjects", "study,subject_id\nS1,P004\n")
+    deleter.execute("DELETE FROM subjects WHERE subject_code = 'P004'")  # not committed yet
+    inserter_pid = inserter.info.backend_pid
+
+    def insert_it() -> None:
+        inserter.execute(add.replace("P003", "P004"))
+        inserter.commit()
+
+    t, errors = _in_thread(insert_it)
+    _wait_blocked(watcher, inserter_pid)
+    deleter.commit()
+    t.join(30)
+    assert len(errors) == 1 and isinstance(errors[0], psycopg.errors.ForeignKeyViolation)
+    assert "a visit refers to subject id" in str(errors[0])
+    inserter.rollback()
+    _no_orphans(pg)
 
 
 # -- a tube and its aliquots together ----------------------------------------------------------
@@ -588,10 +714,14 @@ def test_db_check_reports_a_disabled_trigger_and_orphans(
     _world(pg, tmp_path)
     problems, notes = check_database(pg)
     assert problems == []
-    assert "references of readouts, samples and isolations: ok (enforced by triggers)" in notes
+    assert (
+        "references of readouts, samples, isolations, visits and isolation_steps: ok (enforced by triggers)"
+        in notes
+    )
     with pg.db.write_engine.begin() as c:
         c.execute(text("ALTER TABLE samples DISABLE TRIGGER exolab_fk_samples_refs_insert"))
         c.execute(text("DROP TRIGGER exolab_fk_isolations_import_batches_delete ON import_batches"))
+        c.execute(text("ALTER TABLE subjects DISABLE TRIGGER exolab_fk_visits_subjects_delete"))
     problems, _notes = check_database(pg)
     for parent in ("import_batches", "boxes", "cell_sources", "samples", "subjects", "visits"):
         assert (
@@ -601,6 +731,10 @@ def test_db_check_reports_a_disabled_trigger_and_orphans(
     assert (
         "isolations' references to import_batches are not enforced: a trigger is missing or disabled (docs/reliability.md)"
         in problems
+    )
+    assert (
+        "visits' references to subjects are not enforced: a trigger is missing or disabled "
+        "(docs/reliability.md)" in problems
     )
     assert not any("isolations' references to samples" in p for p in problems)
     with pg.db.write_engine.connect() as c:
@@ -627,14 +761,15 @@ def test_migration_down_restores_the_foreign_keys_and_refuses_orphans(
     of_readouts = {k.constraint for k in pg_fk.TRIGGER_KEYS if k.child == "readouts"}
 
     def constraints() -> dict[str, str]:
-        """name -> ON DELETE action of the foreign keys of samples and isolations"""
+        """name -> ON DELETE action of the foreign keys of the tables 0014 changes"""
         with engine.connect() as c:
             return {
                 r[0]: r[1]
                 for r in c.execute(
                     text(
                         "SELECT conname, confdeltype FROM pg_constraint WHERE contype = 'f' "
-                        "AND conrelid IN ('samples'::regclass, 'isolations'::regclass)"
+                        "AND conrelid IN ('samples'::regclass, 'isolations'::regclass, "
+                        "'visits'::regclass, 'isolation_steps'::regclass)"
                     )
                 )
             }
@@ -653,7 +788,8 @@ def test_migration_down_restores_the_foreign_keys_and_refuses_orphans(
 
     assert constraints() == {} and enforced() == ours | of_readouts
     migrate.downgrade(engine, "0013_datetime_text")
-    assert constraints() == dict.fromkeys(ours, "a")  # NO ACTION, as before
+    cascade = {"fk_visits_subject_id_subjects", "fk_isolation_steps_isolation_id_isolations"}
+    assert constraints() == {k: "c" if k in cascade else "a" for k in ours}  # as before
     assert enforced() == of_readouts
     assert functions() == {
         f"exolab_fk_{t}_{w}"
@@ -677,7 +813,8 @@ def test_migration_down_restores_the_foreign_keys_and_refuses_orphans(
         downgrade_service.downgrade(Lab(Database(pg.db.url), "tester"), "0013_datetime_text")
     assert str(exc.value).startswith(
         "cannot downgrade the schema to 0013_datetime_text: cannot restore the foreign keys of "
-        "samples and isolations: 1 samples refer to a parent sample that does not exist"
+        "samples, isolations, visits and isolation steps: 1 samples refer to a parent sample "
+        "that does not exist"
     )
     assert migrate.current_revision(engine) == migrate.SCHEMA_HEAD
     assert constraints() == {} and enforced() == ours | of_readouts
@@ -692,7 +829,11 @@ def test_sqlite_keeps_its_foreign_keys(sqlite_url: str) -> None:
     engine = make_engine(sqlite_url)
     try:
         insp = inspect(engine)
-        names = {fk["name"] for t in ("samples", "isolations") for fk in insp.get_foreign_keys(t)}
+        names = {
+            fk["name"]
+            for t in ("samples", "isolations", "visits", "isolation_steps")
+            for fk in insp.get_foreign_keys(t)
+        }
         assert {k.constraint for k in pg_fk.TRIGGER_KEYS if k.child != "readouts"} <= names
         with engine.connect() as c:
             assert pg_fk.enforced_by_triggers(c) == set()
