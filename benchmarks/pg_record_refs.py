@@ -7,7 +7,9 @@ many rows each: an ``INSERT ... SELECT`` of a copy of every sample (each an aliq
 original, so ``parent_id`` is checked too), of every isolation, of the steps of every
 isolation (for the copies), of every visit; then the DELETE of the copied visits, of the
 copied isolations (their steps go with them: ON DELETE CASCADE) and of the copied samples.
-Three ways, on the same data, alternating:
+Then ``--single`` single-row INSERTs of a sample (copies of one tube, one statement each, in
+a transaction of their own): what a per-record write pays per statement. Three ways, on the same data,
+alternating:
 
 - ``triggers``: the set-based triggers of migration 0014_pg_fk_records (the head);
 - ``constraints``: the database downgraded to 0013_datetime_text (the ten foreign keys);
@@ -56,6 +58,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=20_000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--single", type=int, default=2_000)
     args = ap.parse_args()
 
     from sqlalchemy import text
@@ -110,8 +113,15 @@ def main() -> None:
             "delete samples": "DELETE FROM samples WHERE sample_code LIKE '%-c'",
         }
 
+        one = (
+            f"INSERT INTO samples ({', '.join(scols)}) SELECT "
+            + ", ".join({"sample_code": ":code", "position": "NULL"}.get(c, c) for c in scols)
+            + " FROM samples WHERE id = (SELECT min(id) FROM samples)"
+        )
+
         def measure(label: str, drop: bool = False) -> None:
             took: dict[str, list[float]] = {k: [] for k in statements}
+            took["single-row inserts (ms each)"] = []
             for _ in range(args.runs):
                 with engine.connect() as c:
                     tr = c.begin()
@@ -121,6 +131,17 @@ def main() -> None:
                         t = time.perf_counter()
                         c.execute(text(sql))
                         took[what].append(time.perf_counter() - t)
+                    tr.rollback()
+                    tr = c.begin()  # the single rows in a transaction of their own
+                    for table, con in CONSTRAINTS if drop else []:
+                        c.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT {con}"))
+                    single = text(one)
+                    t = time.perf_counter()
+                    for i in range(args.single):
+                        c.execute(single, {"code": f"one-{i}"})
+                    took["single-row inserts (ms each)"].append(
+                        1000 * (time.perf_counter() - t) / max(1, args.single)
+                    )
                     tr.rollback()
             print(
                 f"{label:12s} rows={args.rows:,}  "
