@@ -686,6 +686,26 @@ def test_repeatable_read_may_not_remove_a_box(
 
 
 @PG_ONLY
+def test_a_technician_login_is_checked_too(pg: Lab, raw: Callable[[], Any], tmp_path: Path) -> None:
+    """The triggers run as the owner of the tables: a technician's login (not allowed to lock
+    every referenced table itself) still registers tubes, and still cannot insert one that
+    refers to nothing."""
+    import psycopg
+
+    box = _empty_box(pg, tmp_path)
+    con = raw()
+    con.execute("SET ROLE exolab_technician")
+    con.execute(_insert_sql("TECH-1"), (box,))
+    con.commit()
+    con.execute("SET ROLE exolab_technician")
+    with pytest.raises(psycopg.errors.ForeignKeyViolation, match=f"box id {MISSING}"):
+        con.execute(_insert_sql("TECH-2"), (MISSING,))
+    con.rollback()
+    assert _counts(pg) == (6, 2)
+    _no_orphans(pg)
+
+
+@PG_ONLY
 def test_copy_into_samples_is_checked(pg: Lab, raw: Callable[[], Any], tmp_path: Path) -> None:
     import psycopg
 
