@@ -618,6 +618,54 @@ def test_delete_a_box_first_then_concurrent_insert_loses(
     _no_orphans(pg)
 
 
+def _aliquot_sql(code: str) -> str:
+    """INSERT of an aliquot named ``code`` (no box) of the tube whose id is the parameter."""
+    cols = [c.name for c in Sample.__table__.columns if c.name != "id"]
+    values = {"sample_code": f"'{code}'", "position": "NULL", "box_id": "NULL", "parent_id": "%s"}
+    return (
+        f"INSERT INTO samples ({', '.join(cols)}) SELECT "
+        + ", ".join(values.get(c, c) for c in cols)
+        + " FROM samples WHERE sample_code = 'CM-1'"
+    )
+
+
+@PG_ONLY
+@pytest.mark.parametrize("first", ["aliquot", "delete"])
+def test_an_aliquot_racing_the_delete_of_its_tube(
+    pg: Lab, raw: Callable[[], Any], tmp_path: Path, first: str
+) -> None:
+    """The tube CM-1 (nothing refers to it) is deleted by one session while another inserts
+    an aliquot of it: whichever comes second waits for the first and loses."""
+    import psycopg
+
+    _world(pg, tmp_path)
+    with pg.read() as tx:
+        tube = tx.session.scalar(select(Sample.id).where(Sample.sample_code == "CM-1"))
+    inserter, deleter, watcher = raw(), raw(), raw()
+    delete_sql = "DELETE FROM samples WHERE sample_code = 'CM-1'"
+    if first == "aliquot":
+        inserter.execute(_aliquot_sql("CM-1-A1"), (tube,))
+        waiting, later = deleter, lambda: deleter.execute(delete_sql)
+        winner = inserter
+    else:
+        deleter.execute(delete_sql)
+        waiting, later = inserter, lambda: inserter.execute(_aliquot_sql("CM-1-A1"), (tube,))
+        winner = deleter
+    t, errors = _in_thread(later)
+    _wait_blocked(watcher, waiting.info.backend_pid)
+    winner.commit()
+    t.join(30)
+    assert len(errors) == 1 and isinstance(errors[0], psycopg.errors.ForeignKeyViolation)
+    if first == "aliquot":
+        assert "cannot delete sample CM-1: aliquots still refer to it" in str(errors[0])
+        assert _counts(pg) == (6, 2)
+    else:
+        assert f"a sample refers to parent sample id {tube}, which does not exist" in str(errors[0])
+        assert _counts(pg) == (4, 2)
+    waiting.rollback()
+    _no_orphans(pg)
+
+
 @PG_ONLY
 def test_exolab_import_samples_racing_a_box_delete_fails_plainly(
     pg: Lab, raw: Callable[[], Any], tmp_path: Path
