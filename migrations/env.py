@@ -27,9 +27,10 @@ def _run(connection: Connection) -> None:
     if sqlite:
         # Table rebuilds (batch mode) must not cascade or fail on foreign keys mid-migration.
         connection.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
-    # On PostgreSQL, readouts' foreign keys are enforced by triggers (migration 0011_pg_fk,
-    # exolab/db/pg_fk.py): the models keep them (SQLite has them as constraints), and the
-    # comparison of models with the database leaves out those the triggers really enforce.
+    # On PostgreSQL, the foreign keys of readouts, samples and isolations are enforced by
+    # triggers (migrations 0011_pg_fk and 0014_pg_fk_records, exolab/db/pg_fk.py): the models
+    # keep them (SQLite has them as constraints), and the comparison of models with the
+    # database leaves out those the triggers really enforce.
     # Asked only when a comparison runs: a query here, before configure(), would open a
     # transaction that Alembic then takes for the caller's and never commits.
     by_triggers: list[set[str]] = []

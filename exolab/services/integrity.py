@@ -56,11 +56,13 @@ def check_database(lab: Lab) -> tuple[list[str], list[str]]:
             from exolab.db import pg_fk
             from exolab.services.pgroles import unaudited_changes
 
-            # readouts' references are kept by triggers there (docs/reliability.md)
+            # most references of the records are kept by triggers there
+            # (docs/reliability.md)
             refs = pg_fk.problems(s.connection())
             problems.extend(refs)
             if not refs:
-                notes.append("readouts' references: ok (enforced by triggers)")
+                tables = ", ".join(pg_fk.CHILDREN[:-1]) + " and " + pg_fk.CHILDREN[-1]
+                notes.append(f"references of {tables}: ok (enforced by triggers)")
 
             try:
                 unaudited = unaudited_changes(s.connection())
