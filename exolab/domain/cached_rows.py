@@ -85,6 +85,7 @@ class CachedRows(Generic[M]):
             self.checks[name] = TypeAdapter(kind, config=config).validator.validate_python
         self.columns = columns
         self.caches: dict[str, dict[str, Any]] = {name: {} for name, _ in columns}
+        self.copied: set[str] = set()  # fields whose values are lists (each row gets a copy)
         self.after = [
             d.func
             for d in model.__pydantic_decorators__.model_validators.values()
@@ -94,14 +95,17 @@ class CachedRows(Generic[M]):
         self.shapes: dict[tuple[bool, ...], tuple[list[tuple[str, int, dict[str, Any]]], Any]] = {}
 
     def _cell(self, name: str, cache: dict[str, Any], raw: str) -> Any:
+        """The field's value of a cell not seen before (remembered), or :data:`_BAD` /
+        :data:`_BLANK` (not remembered: the row goes to the model, which names the problem)."""
         text = self.clean(raw)
         if not text.strip():
-            value = _BLANK
-        else:
-            try:
-                value = self.checks[name](text)
-            except ValueError:  # (pydantic's ValidationError is one)
-                value = _BAD
+            return _BLANK
+        try:
+            value = self.checks[name](text)
+        except ValueError:  # (pydantic's ValidationError is one)
+            return _BAD
+        if type(value) is list:
+            self.copied.add(name)
         if len(cache) < CACHE_LIMIT:
             cache[raw] = value
         return value
@@ -120,11 +124,15 @@ class CachedRows(Generic[M]):
         for name, i, cache in given:
             raw = fields[i]
             v = cache.get(raw, cache)
-            if v is cache:
+            if v is cache:  # (a hit is always a value: refused and blank cells are not kept)
                 v = cell(name, cache, raw)
-            if v is _BAD or v is _BLANK:
-                return None
-            values[name] = list(v) if type(v) is list else v  # (a row's own list)
+                if v is _BAD or v is _BLANK:
+                    return None
+            values[name] = v
+        for name in self.copied:  # (a row's own list, never the cache's)
+            v = values[name]
+            if type(v) is list:
+                values[name] = list(v)
         m = construct(self.model, values, set(fields_set))
         try:
             for rule in self.after:
