@@ -27,7 +27,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from operator import attrgetter, itemgetter
+from operator import add, attrgetter, itemgetter
 from typing import Any, Protocol, cast
 
 from sqlalchemy import bindparam, func, insert, select, text, update
@@ -74,6 +74,7 @@ ROWS_PER_INSERT = 1_000  # most rows in one INSERT on SQLite (its variable limit
 ID_BLOCK = 5_000  # most ids reserved at once on PostgreSQL
 IN_CHUNK = 500  # codes per IN (...) list
 IN_CHUNK_LARGE = 5_000  # ... where the database takes that many parameters
+ROW_TUPLE_COLUMNS = 8  # fewer columns: a pass per column costs less (insert_many)
 
 
 class ProblemList(Protocol):
@@ -317,12 +318,54 @@ def insert_many(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
     if not any(procs):
         tuples = list(map(itemgetter(*cols), rows))
     else:
-        columns = []
-        for c, proc in zip(cols, procs, strict=True):
-            values = list(map(itemgetter(c), rows))
-            columns.append(values if proc is None else _converted(proc, values))
-        tuples = list(zip(*columns, strict=True))
+        shared = _with_converted(rows, cols, procs)
+        if shared is not None:
+            cols, tuples = shared
+        else:
+            columns = []
+            for c, proc in zip(cols, procs, strict=True):
+                values = list(map(itemgetter(c), rows))
+                columns.append(values if proc is None else _converted(proc, values))
+            tuples = list(zip(*columns, strict=True))
     insert_rows(conn, f'"{t.name}"', cols, tuples)
+
+
+def _tuples_of(rows: list[dict[str, Any]], cols: list[str]) -> list[tuple[Any, ...]]:
+    """Each row's values of ``cols`` as a tuple (also for one column)."""
+    values = list(map(itemgetter(*cols), rows))
+    return list(zip(values)) if len(cols) == 1 else values
+
+
+def _with_converted(
+    rows: list[dict[str, Any]], cols: list[str], procs: list[Callable[[Any], Any] | None]
+) -> tuple[list[str], list[tuple[Any, ...]]] | None:
+    """The rows as driver tuples, the columns that need converting last: (their order, the
+    tuples), or None for the caller to convert column by column (fewer columns than
+    :data:`ROW_TUPLE_COLUMNS`, or a value to convert that cannot be hashed: JSON). The
+    values to convert are taken together per row and each distinct combination is
+    converted once, each of its values as :func:`_converted` does (a row's dates, times
+    and numbers repeat together: a file's few collection times, the import's one
+    timestamp): two passes over the rows instead of one per column."""
+    if len(cols) < ROW_TUPLE_COLUMNS:
+        return None
+    plain = [c for c, p in zip(cols, procs, strict=True) if p is None]
+    conv = [c for c, p in zip(cols, procs, strict=True) if p is not None]
+    keys = _tuples_of(rows, conv)
+    try:
+        distinct = list(dict.fromkeys(keys))
+    except TypeError:  # (unhashable: JSON dicts and lists)
+        return None
+    converted = [
+        _converted(proc, list(values))
+        for proc, values in zip(
+            [p for p in procs if p is not None], zip(*distinct, strict=True), strict=True
+        )
+    ]
+    done = dict(zip(distinct, zip(*converted, strict=True), strict=True))
+    tail = list(map(done.__getitem__, keys))
+    if not plain:
+        return conv, tail
+    return plain + conv, list(map(add, _tuples_of(rows, plain), tail))
 
 
 def _bind(column: Any, dialect: Any) -> Callable[[Any], Any] | None:
