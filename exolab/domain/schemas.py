@@ -208,8 +208,10 @@ Finite = Annotated[float, BeforeValidator(_number_text), Field(allow_inf_nan=Fal
 INT_MAX = 2_147_483_647
 Whole = Annotated[int, BeforeValidator(_number_text), Field(ge=-INT_MAX - 1, le=INT_MAX)]
 
-Code = Annotated[str, BeforeValidator(_code), Field(min_length=1, max_length=64)]
-OptCode = Annotated[str, BeforeValidator(_code), Field(min_length=1, max_length=64)] | None
+# (the lengths inside the identifier rule: checked by pydantic-core with the string, not by
+# a Python check of the result after it; the same messages through field_errors)
+Code = Annotated[str, Field(min_length=1, max_length=64), BeforeValidator(_code)]
+OptCode = Code | None
 Plain = Annotated[str, BeforeValidator(_plain_text)]
 Text = Annotated[Plain, Field(max_length=4000)] | None
 Short = Annotated[Plain, Field(max_length=256)] | None

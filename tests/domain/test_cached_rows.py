@@ -138,3 +138,51 @@ def test_a_model_with_its_own_field_rules_is_not_taken_cell_by_cell() -> None:
     assert usable(SubjectIn, ["study", "subject_id"])
     assert not usable(Odd, ["study", "subject_id"])
     assert not usable(SubjectIn, ["study", "subject_id", "unknown"])
+
+
+def test_a_refused_or_blank_cell_is_refused_on_every_row() -> None:
+    """Refused and blank-once-cleaned cells are not remembered (only values are): the same
+    cell on a later row is refused again, and its row goes to the model each time."""
+    header, rows = _rows(SAMPLES)
+    cached = CachedRows(SampleIn, [(c, i) for i, c in enumerate(header)], import_cell)
+    bad = next(r for r in rows if r[0] == "T9")  # collected_at 20240110
+    blank = next(r for r in rows if r[0] == "T22")  # notes of spaces only
+    good = next(r for r in rows if r[0] == "T1")
+    for _ in range(3):
+        assert cached.row(bad) is None
+        assert cached.row(blank) is None
+        assert cached.row(good) is not None
+    assert all(v is not None for cache in cached.caches.values() for v in cache.values())
+    assert "20240110" not in cached.caches["collected_at"]
+
+
+@pytest.mark.parametrize("field", ["sample_id", "visit", "parent_sample_id"])
+def test_an_identifier_too_long_or_not_an_identifier(field: str) -> None:
+    """Codes: the identifier rule first, then 1..64 characters once stripped, with the same
+    messages as before the lengths moved inside the rule (field_errors)."""
+    from exolab.domain.schemas import field_errors
+
+    base = {
+        "sample_id": "T1",
+        "biofluid": "plasma",
+        "collected_at": "2024-01-10",
+        "study": "S1",
+        "subject_id": "P1",
+        "visit": "V1",
+    }
+    for value, message in [
+        ("x" * 65, "String should have at most 64 characters"),
+        (" " + "x" * 64 + " ", None),
+        ("a b", "'a b' is not a valid identifier"),
+    ]:
+        data = {**base, field: value}
+        try:
+            m = SampleIn.model_validate(data)
+        except Exception as exc:  # (pydantic's ValidationError)
+            assert message is not None, (value, exc)
+            errors = field_errors(exc)  # type: ignore[arg-type]
+            assert [f for f, _ in errors] == [field]
+            assert errors[0][1].startswith(message), errors
+        else:
+            assert message is None, value
+            assert getattr(m, field) == "x" * 64
