@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic_core import SchemaValidator
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -57,6 +58,32 @@ def construct(model: type[M], values: dict[str, Any], fields_set: set[str]) -> M
     return m
 
 
+def _compiled_fields(model: type[BaseModel]) -> dict[str, Callable[[Any], Any]]:
+    """Each field's validator made from the model's own compiled schema (pydantic-core's
+    schema of the field, with the model's core config): the same rules as building it again
+    from the field's annotation, for ~1/100 of the cost (a TypeAdapter per column took ~0.4
+    ms: 15 ms for a samples file). Empty when the model's schema is not the plain shape
+    (model validators around a model of fields): the caller then builds adapters."""
+    schema: Any = model.__pydantic_core_schema__
+    while schema.get("type") in ("function-after", "function-before"):
+        schema = schema["schema"]
+    if schema.get("type") != "model":
+        return {}
+    config = schema.get("config")
+    inner = schema["schema"]
+    while inner.get("type") in ("function-after", "function-before"):
+        inner = inner["schema"]
+    if inner.get("type") != "model-fields":
+        return {}
+    out: dict[str, Callable[[Any], Any]] = {}
+    for name, field in inner["fields"].items():
+        try:
+            out[name] = SchemaValidator(field["schema"], config).validate_python
+        except Exception:  # (a field that refers to the model's definitions: an adapter)
+            continue
+    return out
+
+
 class CachedRows(Generic[M]):
     """Rows of ``model`` from cells (text): :meth:`row` gives the model, or None when the
     row must be validated by the model itself."""
@@ -78,11 +105,17 @@ class CachedRows(Generic[M]):
         }
         self.required = frozenset(n for n, fi in fields.items() if fi.is_required())
         self.checks: dict[str, Callable[[Any], Any]] = {}
+        compiled = _compiled_fields(model)
         for name, _ in columns:
-            fi = fields[name]
-            kind: Any = Annotated[(fi.annotation, *fi.metadata)] if fi.metadata else fi.annotation
-            # (the adapter's compiled validator itself: its Python wrapper costs a call)
-            self.checks[name] = TypeAdapter(kind, config=config).validator.validate_python
+            check = compiled.get(name)
+            if check is None:
+                fi = fields[name]
+                kind: Any = (
+                    Annotated[(fi.annotation, *fi.metadata)] if fi.metadata else fi.annotation
+                )
+                # (the adapter's compiled validator itself: its Python wrapper costs a call)
+                check = TypeAdapter(kind, config=config).validator.validate_python
+            self.checks[name] = check
         self.columns = columns
         self.caches: dict[str, dict[str, Any]] = {name: {} for name, _ in columns}
         self.copied: set[str] = set()  # fields whose values are lists (each row gets a copy)
