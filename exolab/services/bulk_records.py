@@ -30,7 +30,7 @@ from datetime import date
 from operator import add, attrgetter, itemgetter
 from typing import Any, Protocol, cast
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 
 from exolab.db.base import utcnow
 from exolab.db.models import (
@@ -130,6 +130,10 @@ class _Tube:
     attributes, read as the rules read a stored ``Sample``; ``row`` is the pending insert of
     a tube created in this window, ``dirty`` whether a stored tube's volume changed."""
 
+    # (the columns are the instance's own dict: attributes read without a call; a created
+    # tube's dict is its row itself, so what the rules change is what it inserts)
+    __slots__ = ("__dict__", "dirty", "row")
+
     id: int
     sample_code: str
     biofluid: str
@@ -143,18 +147,20 @@ class _Tube:
     sprec: str | None
     freeze_thaw_count: int
     row: dict[str, Any] | None
-    at: int  # where ``row`` is in the window's rows
     dirty: bool
 
-    def __init__(
-        self,
-        values: dict[str, Any] | Iterable[tuple[str, Any]],
-        row: dict[str, Any] | None = None,
-    ) -> None:
-        # (the values are the instance's own dict: attributes read without a call)
+    def __init__(self, values: Iterable[tuple[str, Any]]) -> None:
         self.__dict__ = dict(values)
-        self.row = row
+        self.row = None
         self.dirty = False
+
+    @classmethod
+    def created(cls, row: dict[str, Any]) -> _Tube:
+        """A tube created by the file: its dict is ``row``, its pending insert."""
+        tube = cls.__new__(cls)
+        tube.__dict__ = row
+        tube.row, tube.dirty = row, False
+        return tube
 
 
 @dataclass(frozen=True)
@@ -251,21 +257,27 @@ class _Ids:
     def __init__(self, tx: Tx, table: str, pk: Any) -> None:
         self.tx, self.table, self.pk = tx, table, pk
         self.free: list[int] = []
-        self.next = 0
+        self.next = 0  # SQLite: 0 until the first id is taken (most imports take few kinds)
         self.block = 8
-        if tx.dialect != "postgresql":
-            self.next = int(tx.session.scalar(select(func.max(pk))) or 0) + 1
+        self.sqlite = tx.dialect != "postgresql"
+
+    def _after_stored(self) -> int:
+        """SQLite: the id after the table's largest (through the driver: no statement to
+        compile for each of the import's tables)."""
+        conn = self.tx.session.connection()
+        found = conn.exec_driver_sql(f'SELECT max("{self.pk.key}") FROM "{self.table}"')
+        return int(found.scalar() or 0) + 1
 
     def skip_stored(self) -> None:
         """After another writer in this transaction added rows (the per-record code): on
         SQLite, take ids after theirs (PostgreSQL's sequence already does)."""
-        if self.tx.dialect != "postgresql":
-            self.next = max(
-                self.next, int(self.tx.session.scalar(select(func.max(self.pk))) or 0) + 1
-            )
+        if self.sqlite and self.next:
+            self.next = max(self.next, self._after_stored())
 
     def take(self) -> int:
-        if self.tx.dialect != "postgresql":
+        if self.sqlite:
+            if not self.next:
+                self.next = self._after_stored()
             self.next += 1
             return self.next - 1
         if not self.free:  # blocks of 16, 32, ... up to a chunk: small files waste few
@@ -711,15 +723,12 @@ class _Loader:
         tube.volume_taken_ml = taken.new["volume_taken_ml"]
         tube.version = (tube.version or 0) + 1
         if tube.row is not None:  # created in this window: its pending insert carries it
-            row = dict(tube.row)  # (the create event keeps the values at creation)
-            row.update(
+            tube.row.update(  # (its own dict: the same values, and its time of change)
                 volume_ml=tube.volume_ml,
                 volume_taken_ml=tube.volume_taken_ml,
                 version=tube.version,
                 updated_at=self.now,
             )
-            self.rows[tube.at] = row
-            tube.row = row
         elif not tube.dirty:
             tube.dirty = True
             self.dirty_tubes.append(tube)
@@ -800,8 +809,7 @@ class _Loader:
             **tube.values,
         }
         self.created(row)
-        tube_ = self.tubes[s.sample_id] = _Tube(row, row)
-        tube_.at = len(self.rows) - 1
+        tube_ = self.tubes[s.sample_id] = _Tube.created(row)
         self.new_tubes.append(tube_)
 
     def box(self, s: SampleIn) -> _Box:
