@@ -124,8 +124,10 @@ class CachedRows(Generic[M]):
             for d in model.__pydantic_decorators__.model_validators.values()
             if d.info.mode == "after"
         ]
-        # per pattern of given cells: the columns to read and the fields set (shared)
-        self.shapes: dict[tuple[bool, ...], tuple[list[tuple[str, int, dict[str, Any]]], Any]] = {}
+        # per pattern of given cells: the columns to read, the fields set (shared) and the
+        # number of blank cells; the last row's
+        self.shapes: dict[tuple[bool, ...], tuple[Any, ...]] = {}
+        self.last: tuple[Any, ...] | None = None
 
     def _cell(self, name: str, cache: dict[str, Any], raw: str) -> Any:
         """The field's value of a cell not seen before (remembered), or :data:`_BAD` /
@@ -143,21 +145,36 @@ class CachedRows(Generic[M]):
             cache[raw] = value
         return value
 
-    def row(self, fields: list[str]) -> M | None:
+    def _plan(self, fields: list[str]) -> tuple[Any, ...] | None:
+        """The plan of a row's pattern of given cells: (the given columns, the fields set,
+        the number of blank cells); None when a required field is missing."""
         shape = tuple(map(bool, fields))
         plan = self.shapes.get(shape)
         if plan is None:
             given = [(n, i, self.caches[n]) for n, i in self.columns if fields[i]]
             if not self.required <= {n for n, _, _ in given}:
                 return None  # a required field is missing: the model says so
-            plan = self.shapes[shape] = (given, {n for n, _, _ in given})
-        given, fields_set = plan
+            plan = self.shapes[shape] = (given, {n for n, _, _ in given}, shape.count(False))
+        return plan
+
+    def row(self, fields: list[str]) -> M | None:
+        # A file's rows mostly share one pattern of given cells: a row with as many blank
+        # cells as the last row's plan and none of its given cells blank has that pattern.
+        plan = self.last
+        if plan is None or fields.count("") != plan[2]:
+            plan = self.last = self._plan(fields)
+            if plan is None:
+                return None
+        given, fields_set, _ = plan
         values = dict(self.defaults)
         cell = self._cell
         for name, i, cache in given:
             raw = fields[i]
             v = cache.get(raw, cache)
             if v is cache:  # (a hit is always a value: refused and blank cells are not kept)
+                if not raw:  # (another pattern with as many blank cells)
+                    self.last = self._plan(fields)
+                    return None if self.last is None else self.row(fields)
                 v = cell(name, cache, raw)
                 if v is _BAD or v is _BLANK:
                     return None
