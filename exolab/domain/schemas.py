@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from exolab.domain import vocab
+from exolab.domain.cached_rows import construct
 from exolab.domain.markers import normalize_analyte_code
 from exolab.domain.readout_rules import target_rule, unit_rule
 from exolab.domain.units import normalize_unit
@@ -307,17 +308,21 @@ def parse_location(text: str) -> Location:
         raise ValueError(
             f"'{text}' is not a location; write FREEZER/RACK/BOX/POSITION, e.g. F-80-1/R2/B07/C5"
         )
-    pos = m.group("pos")
+    freezer, rack, box, pos = m.group("freezer", "rack", "box", "pos")
     if pos is not None:
         pos = pos.strip().upper()
         if not POSITION_RE.match(pos):
             raise ValueError(f"position '{pos}' must be a row letter and a column number, e.g. C5")
-    return Location(
-        freezer=m.group("freezer").strip(),
-        rack=m.group("rack").strip(),
-        box=m.group("box").strip(),
-        position=pos,
+    # (four texts, in its field order: what Location(...) would store, without validating
+    # them again)
+    return construct(
+        Location,
+        {"freezer": freezer.strip(), "rack": rack.strip(), "box": box.strip(), "position": pos},
+        set(_LOCATION_FIELDS),
     )
+
+
+_LOCATION_FIELDS = frozenset(Location.model_fields)
 
 
 def _location(value: Any) -> Any:
@@ -380,7 +385,7 @@ class SampleIn(InputModel):
         if self.biofluid == "conditioned_medium":
             if not self.cell_source_id:
                 raise ValueError("cell_source_id: conditioned_medium needs a cell_source_id")
-        else:
+        elif not (self.study and self.subject_id and self.visit):
             missing = [f for f in ("study", "subject_id", "visit") if not getattr(self, f)]
             if missing:
                 raise ValueError(
