@@ -893,11 +893,8 @@ class _Loader:
         )
         self.take(tube, taken)
         pk = self.iso_ids.take()
-        row: dict[str, Any] = {
-            "id": pk,
-            "sample_id": tube.id,
-            **isolation_rules.isolation_columns(d),
-        }
+        row = isolation_rules.isolation_columns(d)  # (a new dict: the row's own)
+        row["id"], row["sample_id"] = pk, tube.id
         self.created(row)
         for i, step in enumerate(steps, start=1):
             self.steps.append(

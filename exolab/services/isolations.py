@@ -139,11 +139,10 @@ _SIMPLE_VALUES = attrgetter(*SIMPLE_FIELDS)
 
 def isolation_columns(d: IsolationIn) -> dict[str, Any]:
     """The stored columns an isolation takes from its input (besides its tube and batch)."""
-    return {
-        "isolation_code": d.isolation_id,
-        "method": "+".join(d.method),
-        **dict(zip(SIMPLE_FIELDS, _SIMPLE_VALUES(d), strict=True)),
-    }
+    columns = dict(zip(SIMPLE_FIELDS, _SIMPLE_VALUES(d), strict=True))
+    columns["isolation_code"] = d.isolation_id
+    columns["method"] = "+".join(d.method)
+    return columns
 
 
 def record_isolation(
