@@ -173,7 +173,7 @@ class _Box:
     n_cols: int
 
 
-@dataclass
+@dataclass(slots=True)
 class _Visit:
     id: int
     visit_date: date | None
@@ -667,7 +667,7 @@ class _Loader:
             for pk, subject_pk, label, on in _select_in(
                 s, Visit, ("id", "subject_id", "label", "visit_date"), "subject_id", part
             ):
-                self.visits.setdefault((subject_pk, label), _Visit(pk, on, new=False))
+                self.visits.setdefault((subject_pk, label), _Visit(pk, on, False))
         self.visits_loaded.update(subject_pks)
         paths = sorted(
             {m.location.box_path for m in models if m.location is not None} - self.boxes.keys()
@@ -873,7 +873,7 @@ class _Loader:
         collection), as ``subjects.get_or_create_visit``."""
         v = self.visits.get(key)
         if v is None:
-            v = self.visits[key] = _Visit(self.visit_ids.take(), on, new=True)
+            v = self.visits[key] = _Visit(self.visit_ids.take(), on, True)  # (new)
         elif v.visit_date is None or on < v.visit_date:
             v.visit_date = on
             v.dirty = True
