@@ -216,11 +216,14 @@ def _select_in(
     also = ""
     if where is not None:
         also, params = f' AND "{where[0]}" = {mark}', (*params, where[1])
-    result = conn.exec_driver_sql(
-        f'SELECT {names} FROM "{t.name}" WHERE "{key}" {test}{also}', params
-    )
-    coltypes = [c[1] for c in result.cursor.description]  # (the driver's type codes)
-    rows = result.fetchall()
+    # (the driver's own cursor: its rows are tuples already; a Core result would wrap each)
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(f'SELECT {names} FROM "{t.name}" WHERE "{key}" {test}{also}', params)
+        coltypes = [c[1] for c in cursor.description]  # (the driver's type codes)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
     d = conn.dialect
     procs = [
         (k, t.c[c].type.dialect_impl(d).result_processor(d, coltypes[k]))
