@@ -45,16 +45,30 @@ def usable(model: type[BaseModel], columns: list[str]) -> bool:
     )
 
 
+def _slot_setter(name: str) -> Callable[[Any, Any], None]:
+    """How ``object.__setattr__(m, name, v)`` sets one of BaseModel's own slots, found once
+    (its descriptor's ``__set__``: no lookup by name per model built)."""
+    slot = BaseModel.__dict__.get(name)
+    if slot is None or not hasattr(slot, "__set__"):
+        return lambda m, v: object.__setattr__(m, name, v)
+    return slot.__set__  # type: ignore[no-any-return]
+
+
+_SET_DICT = _slot_setter("__dict__")
+_SET_FIELDS_SET = _slot_setter("__pydantic_fields_set__")
+_SET_EXTRA = _slot_setter("__pydantic_extra__")
+_SET_PRIVATE = _slot_setter("__pydantic_private__")
+
+
 def construct(model: type[M], values: dict[str, Any], fields_set: set[str]) -> M:
     """``model.model_construct(_fields_set=fields_set, **values)`` for ``values`` that hold
     every field in the model's order: what it stores, without its walk over the fields (for
     a model :func:`usable` accepts: no extra fields, no post-init, not a root model)."""
     m = model.__new__(model)
-    setattr_ = object.__setattr__
-    setattr_(m, "__dict__", values)
-    setattr_(m, "__pydantic_fields_set__", fields_set)
-    setattr_(m, "__pydantic_extra__", None)
-    setattr_(m, "__pydantic_private__", None)
+    _SET_DICT(m, values)
+    _SET_FIELDS_SET(m, fields_set)
+    _SET_EXTRA(m, None)
+    _SET_PRIVATE(m, None)
     return m
 
 

@@ -250,3 +250,21 @@ def test_rows_with_as_many_blank_cells_in_other_columns() -> None:
             assert got is not None, fields
             assert got.model_dump() == expected.model_dump(), fields
             assert got.model_fields_set == expected.model_fields_set, fields
+
+
+def test_a_constructed_model_is_a_model_like_any_other() -> None:
+    """construct() sets BaseModel's four slots as model_construct does: the model compares,
+    copies, dumps and takes assignments like one pydantic built."""
+    from exolab.domain.cached_rows import construct
+
+    header, rows = _rows(SUBJECTS)
+    data = {c: import_cell(v) for c, v in zip(header, rows[0], strict=True) if v}
+    want = SubjectIn.model_validate(data)
+    got = construct(SubjectIn, dict(want.__dict__), set(want.model_fields_set))
+    assert got == want and repr(got) == repr(want)
+    assert got.model_dump() == want.model_dump()
+    assert got.__pydantic_extra__ is None and got.__pydantic_private__ is None
+    copy = got.model_copy(update={"group": "control"})
+    assert copy.group == "control" and got.group == want.group
+    got.notes = "later"
+    assert "notes" in got.model_fields_set and "notes" not in want.model_fields_set
