@@ -121,7 +121,7 @@ ISOLATED_TUBE_COLUMNS = (
 
 # The isolation columns its steps' parameters come from.
 STEP_COLUMNS = tuple(c for cols in STEP_PARAM_COLUMNS.values() for c in cols.values())
-_STEP_VALUES = attrgetter(*STEP_COLUMNS)
+_STEP_VALUES = itemgetter(*STEP_COLUMNS)  # (of the model's own field dict)
 
 
 class _Tube:
@@ -938,7 +938,7 @@ class _Loader:
     def steps_of(self, d: IsolationIn) -> list[dict[str, Any]]:
         """``IsolationIn.steps()`` as stored, remembered per distinct method chain and
         parameters (a file has few)."""
-        key = (tuple(d.method), *_STEP_VALUES(d))
+        key = (tuple(d.method), *_STEP_VALUES(vars(d)))
         steps = self.step_memo.get(key)
         if steps is None:
             steps = [step.model_dump() for step in d.steps()]
