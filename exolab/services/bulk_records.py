@@ -472,6 +472,7 @@ class _Loader:
         self.sprec = sample_rules.SprecMemo()
         self.step_memo: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
         self.in_chunk = IN_CHUNK_LARGE
+        self.ask_ahead: Callable[[], None] | None = None
         key_of: Any = attrgetter(*kind.key_columns)
         self.key_of: Callable[[Any], tuple[str, ...]] = (
             key_of if len(kind.key_columns) > 1 else lambda m: (key_of(m),)
@@ -508,6 +509,8 @@ class _Loader:
         return _parts(values, self.in_chunk)
 
     def run(self, chunks: Iterator[Chunk]) -> None:
+        # (chunks that can be read ahead while a window is written: io/bulk_records.ReadAhead)
+        self.ask_ahead = getattr(chunks, "ask", None)
         for chunk in chunks:
             models = [
                 m
@@ -966,7 +969,9 @@ class _Loader:
         self._reset_window()
 
     def end_chunk(self) -> None:
-        """The chunk's rules are done: write its window."""
+        """The chunk's rules are done: write its window (the next chunk is read meanwhile)."""
+        if self.ask_ahead is not None:
+            self.ask_ahead()
         self.write()
         if not self.problems:  # the database holds it all: forget the window
             self._forget_window()

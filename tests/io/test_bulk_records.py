@@ -771,3 +771,74 @@ def test_rows_with_converted_values_are_each_rows_own() -> None:
     wide_procs = [*step_procs, *([None] * ROW_TUPLE_COLUMNS)]
     wide_rows = [{**step_rows[0], **{f"x{i}": i for i in range(ROW_TUPLE_COLUMNS)}}]
     assert _with_converted(wide_rows, wide, wide_procs) is None
+
+
+def _readers() -> list[Any]:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "exolab-read"]
+
+
+def test_chunks_read_ahead_are_the_chunks_in_order() -> None:
+    """ReadAhead gives the chunks it wraps, in order, whether the next was asked for ahead
+    or not; an error raised while reading a chunk comes where that chunk is taken, and its
+    thread has ended by then."""
+    from exolab.io.bulk_records import ReadAhead
+
+    def chunks() -> Iterator[Any]:
+        yield [1]
+        yield [2]
+        yield [3]
+        raise ValueError("broken at 4")
+
+    ahead = ReadAhead(chunks())
+    got = [next(ahead)]
+    ahead.ask()
+    ahead.ask()  # (asked twice: still one chunk ahead)
+    got.append(next(ahead))
+    got.append(next(ahead))  # (not asked: read when taken)
+    ahead.ask()
+    with pytest.raises(ValueError, match="broken at 4"):
+        next(ahead)
+    assert got == [[1], [2], [3]] and not _readers()
+    ahead = ReadAhead(iter([[1]]))
+    ahead.ask()
+    assert list(ahead) == [[1]] and list(ahead) == []
+    ahead.close()
+    assert not _readers()
+
+
+def test_the_reading_thread_ends_with_an_import_the_database_side_stopped(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error of the database side while the next chunk is being read (here: the second
+    window's write fails) ends the import with that error; the reading thread has ended,
+    nothing is stored and the switch interval is Python's again."""
+    import sys
+
+    from exolab.services import bulk_records as service
+
+    monkeypatch.setattr(bulk_records, "CHUNK_ROWS", 4)
+    before, interval = _state(lab), sys.getswitchinterval()
+    text = "study,subject_id,group\n" + "".join(f"S9,R{i:03d},g\n" for i in range(20))
+    original, ask = service._Loader._write, bulk_records.ReadAhead.ask
+    calls: list[str] = []
+
+    def failing(self: Any, w: Any) -> None:
+        calls.append("write")
+        if calls.count("write") == 2:
+            raise RuntimeError("the disk is full")
+        original(self, w)
+
+    def asked(self: Any) -> None:
+        calls.append("ask")
+        ask(self)
+
+    monkeypatch.setattr(service._Loader, "_write", failing)
+    monkeypatch.setattr(bulk_records.ReadAhead, "ask", asked)
+    with pytest.raises(RuntimeError, match="the disk is full"):
+        run_import(lab, "subjects", write(tmp_path, "subjects.csv", text), bulk=True)
+    assert calls == ["ask", "write", "ask", "write"]  # (the next chunk read meanwhile)
+    assert not _readers()
+    assert _state(lab) == before
+    assert sys.getswitchinterval() == interval
