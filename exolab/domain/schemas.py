@@ -413,6 +413,18 @@ STEP_PARAM_COLUMNS: dict[str, dict[str, str]] = {
 }
 
 
+@lru_cache(maxsize=256)
+def _foreign_params(chain: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(method, column) of every step parameter whose method is not in ``chain``, in the
+    order of STEP_PARAM_COLUMNS (the first given one is the problem named)."""
+    return tuple(
+        (method, col)
+        for method, cols in STEP_PARAM_COLUMNS.items()
+        if method not in chain
+        for col in cols.values()
+    )
+
+
 class StepIn(BaseModel):
     method: Annotated[str, Field(max_length=32)]
     params: dict[str, Any] = Field(default_factory=dict)
@@ -447,15 +459,12 @@ class IsolationIn(InputModel):
 
     @model_validator(mode="after")
     def _params_match_methods(self) -> IsolationIn:
-        for method, cols in STEP_PARAM_COLUMNS.items():
-            if method in self.method:
-                continue
-            for col in cols.values():
-                if getattr(self, col) is not None:
-                    raise ValueError(
-                        f"{col}: given, but the method chain '{'+'.join(self.method)}' has no "
-                        f"{method} step"
-                    )
+        for method, col in _foreign_params(tuple(self.method)):
+            if getattr(self, col) is not None:
+                raise ValueError(
+                    f"{col}: given, but the method chain '{'+'.join(self.method)}' has no "
+                    f"{method} step"
+                )
         return self
 
     def steps(self) -> list[StepIn]:

@@ -73,3 +73,39 @@ def test_the_source_rules_of_a_sample(
     errors = field_errors(exc.value)
     assert len(errors) == 1 and errors[0][0] == problem[0], errors
     assert problem[1] in errors[0][1], errors
+
+
+@pytest.mark.parametrize("chain", ["sec", "uf+sec", "duc", "dg+iac", "duc+sec+uf"])
+def test_step_parameters_of_methods_not_in_the_chain(chain: str) -> None:
+    """Each step parameter is refused when its method is not in the chain (naming the
+    column and the method), accepted when it is; with several given, the first in
+    STEP_PARAM_COLUMNS' order is named."""
+    from exolab.domain.schemas import STEP_PARAM_COLUMNS, IsolationIn
+
+    base = {
+        "isolation_id": "I1",
+        "sample_id": "T1",
+        "isolated_on": "2024-01-10",
+        "method": chain,
+        "input_volume_ml": "0.5",
+    }
+    methods = IsolationIn.model_validate(base).method
+    value = {"uc_g": "100000", "uc_min": "70", "uc_k_factor": "200", "uc_temp_c": "4"}
+    foreign = []
+    for method, cols in STEP_PARAM_COLUMNS.items():
+        for col in cols.values():
+            data = {**base, col: value.get(col, "7")}
+            if method in methods:
+                IsolationIn.model_validate(data)
+                continue
+            foreign.append((method, col))
+            with pytest.raises(ValidationError) as exc:
+                IsolationIn.model_validate(data)
+            assert field_errors(exc.value) == [
+                (col, f"given, but the method chain '{'+'.join(methods)}' has no {method} step")
+            ]
+    every = {**base, **{col: value.get(col, "7") for _, col in foreign}}
+    if foreign:
+        with pytest.raises(ValidationError) as exc:
+            IsolationIn.model_validate(every)
+        assert field_errors(exc.value)[0][0] == foreign[0][1]
