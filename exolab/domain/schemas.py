@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from exolab.domain import vocab
+from exolab.domain.cached_rows import construct
 from exolab.domain.markers import normalize_analyte_code
 from exolab.domain.readout_rules import target_rule, unit_rule
 from exolab.domain.units import normalize_unit
@@ -208,8 +209,10 @@ Finite = Annotated[float, BeforeValidator(_number_text), Field(allow_inf_nan=Fal
 INT_MAX = 2_147_483_647
 Whole = Annotated[int, BeforeValidator(_number_text), Field(ge=-INT_MAX - 1, le=INT_MAX)]
 
-Code = Annotated[str, BeforeValidator(_code), Field(min_length=1, max_length=64)]
-OptCode = Annotated[str, BeforeValidator(_code), Field(min_length=1, max_length=64)] | None
+# (the lengths inside the identifier rule: checked by pydantic-core with the string, not by
+# a Python check of the result after it; the same messages through field_errors)
+Code = Annotated[str, Field(min_length=1, max_length=64), BeforeValidator(_code)]
+OptCode = Code | None
 Plain = Annotated[str, BeforeValidator(_plain_text)]
 Text = Annotated[Plain, Field(max_length=4000)] | None
 Short = Annotated[Plain, Field(max_length=256)] | None
@@ -305,17 +308,21 @@ def parse_location(text: str) -> Location:
         raise ValueError(
             f"'{text}' is not a location; write FREEZER/RACK/BOX/POSITION, e.g. F-80-1/R2/B07/C5"
         )
-    pos = m.group("pos")
+    freezer, rack, box, pos = m.group("freezer", "rack", "box", "pos")
     if pos is not None:
         pos = pos.strip().upper()
         if not POSITION_RE.match(pos):
             raise ValueError(f"position '{pos}' must be a row letter and a column number, e.g. C5")
-    return Location(
-        freezer=m.group("freezer").strip(),
-        rack=m.group("rack").strip(),
-        box=m.group("box").strip(),
-        position=pos,
+    # (four texts, in its field order: what Location(...) would store, without validating
+    # them again)
+    return construct(
+        Location,
+        {"freezer": freezer.strip(), "rack": rack.strip(), "box": box.strip(), "position": pos},
+        set(_LOCATION_FIELDS),
     )
+
+
+_LOCATION_FIELDS = frozenset(Location.model_fields)
 
 
 def _location(value: Any) -> Any:
@@ -378,7 +385,7 @@ class SampleIn(InputModel):
         if self.biofluid == "conditioned_medium":
             if not self.cell_source_id:
                 raise ValueError("cell_source_id: conditioned_medium needs a cell_source_id")
-        else:
+        elif not (self.study and self.subject_id and self.visit):
             missing = [f for f in ("study", "subject_id", "visit") if not getattr(self, f)]
             if missing:
                 raise ValueError(
@@ -404,6 +411,18 @@ STEP_PARAM_COLUMNS: dict[str, dict[str, str]] = {
     "dg": {"medium": "dg_medium", "fractions": "dg_fractions"},
     "iac": {"capture": "iac_capture"},
 }
+
+
+@lru_cache(maxsize=256)
+def _foreign_params(chain: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(method, column) of every step parameter whose method is not in ``chain``, in the
+    order of STEP_PARAM_COLUMNS (the first given one is the problem named)."""
+    return tuple(
+        (method, col)
+        for method, cols in STEP_PARAM_COLUMNS.items()
+        if method not in chain
+        for col in cols.values()
+    )
 
 
 class StepIn(BaseModel):
@@ -440,15 +459,12 @@ class IsolationIn(InputModel):
 
     @model_validator(mode="after")
     def _params_match_methods(self) -> IsolationIn:
-        for method, cols in STEP_PARAM_COLUMNS.items():
-            if method in self.method:
-                continue
-            for col in cols.values():
-                if getattr(self, col) is not None:
-                    raise ValueError(
-                        f"{col}: given, but the method chain '{'+'.join(self.method)}' has no "
-                        f"{method} step"
-                    )
+        for method, col in _foreign_params(tuple(self.method)):
+            if getattr(self, col) is not None:
+                raise ValueError(
+                    f"{col}: given, but the method chain '{'+'.join(self.method)}' has no "
+                    f"{method} step"
+                )
         return self
 
     def steps(self) -> list[StepIn]:

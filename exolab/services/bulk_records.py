@@ -27,10 +27,10 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from operator import attrgetter, itemgetter
+from operator import add, attrgetter, itemgetter
 from typing import Any, Protocol, cast
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 
 from exolab.db.base import utcnow
 from exolab.db.models import (
@@ -74,6 +74,7 @@ ROWS_PER_INSERT = 1_000  # most rows in one INSERT on SQLite (its variable limit
 ID_BLOCK = 5_000  # most ids reserved at once on PostgreSQL
 IN_CHUNK = 500  # codes per IN (...) list
 IN_CHUNK_LARGE = 5_000  # ... where the database takes that many parameters
+ROW_TUPLE_COLUMNS = 8  # fewer columns: a pass per column costs less (insert_many)
 
 
 class ProblemList(Protocol):
@@ -120,7 +121,7 @@ ISOLATED_TUBE_COLUMNS = (
 
 # The isolation columns its steps' parameters come from.
 STEP_COLUMNS = tuple(c for cols in STEP_PARAM_COLUMNS.values() for c in cols.values())
-_STEP_VALUES = attrgetter(*STEP_COLUMNS)
+_STEP_VALUES = itemgetter(*STEP_COLUMNS)  # (of the model's own field dict)
 
 
 class _Tube:
@@ -128,6 +129,10 @@ class _Tube:
     columns (:data:`TUBE_COLUMNS`; a tube created by the file: its whole row) are its
     attributes, read as the rules read a stored ``Sample``; ``row`` is the pending insert of
     a tube created in this window, ``dirty`` whether a stored tube's volume changed."""
+
+    # (the columns are the instance's own dict: attributes read without a call; a created
+    # tube's dict is its row itself, so what the rules change is what it inserts)
+    __slots__ = ("__dict__", "dirty", "row")
 
     id: int
     sample_code: str
@@ -142,18 +147,20 @@ class _Tube:
     sprec: str | None
     freeze_thaw_count: int
     row: dict[str, Any] | None
-    at: int  # where ``row`` is in the window's rows
     dirty: bool
 
-    def __init__(
-        self,
-        values: dict[str, Any] | Iterable[tuple[str, Any]],
-        row: dict[str, Any] | None = None,
-    ) -> None:
-        # (the values are the instance's own dict: attributes read without a call)
+    def __init__(self, values: Iterable[tuple[str, Any]]) -> None:
         self.__dict__ = dict(values)
-        self.row = row
+        self.row = None
         self.dirty = False
+
+    @classmethod
+    def created(cls, row: dict[str, Any]) -> _Tube:
+        """A tube created by the file: its dict is ``row``, its pending insert."""
+        tube = cls.__new__(cls)
+        tube.__dict__ = row
+        tube.row, tube.dirty = row, False
+        return tube
 
 
 @dataclass(frozen=True)
@@ -166,7 +173,7 @@ class _Box:
     n_cols: int
 
 
-@dataclass
+@dataclass(slots=True)
 class _Visit:
     id: int
     visit_date: date | None
@@ -209,11 +216,14 @@ def _select_in(
     also = ""
     if where is not None:
         also, params = f' AND "{where[0]}" = {mark}', (*params, where[1])
-    result = conn.exec_driver_sql(
-        f'SELECT {names} FROM "{t.name}" WHERE "{key}" {test}{also}', params
-    )
-    coltypes = [c[1] for c in result.cursor.description]  # (the driver's type codes)
-    rows = result.fetchall()
+    # (the driver's own cursor: its rows are tuples already; a Core result would wrap each)
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(f'SELECT {names} FROM "{t.name}" WHERE "{key}" {test}{also}', params)
+        coltypes = [c[1] for c in cursor.description]  # (the driver's type codes)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
     d = conn.dialect
     procs = [
         (k, t.c[c].type.dialect_impl(d).result_processor(d, coltypes[k]))
@@ -250,21 +260,27 @@ class _Ids:
     def __init__(self, tx: Tx, table: str, pk: Any) -> None:
         self.tx, self.table, self.pk = tx, table, pk
         self.free: list[int] = []
-        self.next = 0
+        self.next = 0  # SQLite: 0 until the first id is taken (most imports take few kinds)
         self.block = 8
-        if tx.dialect != "postgresql":
-            self.next = int(tx.session.scalar(select(func.max(pk))) or 0) + 1
+        self.sqlite = tx.dialect != "postgresql"
+
+    def _after_stored(self) -> int:
+        """SQLite: the id after the table's largest (through the driver: no statement to
+        compile for each of the import's tables)."""
+        conn = self.tx.session.connection()
+        found = conn.exec_driver_sql(f'SELECT max("{self.pk.key}") FROM "{self.table}"')
+        return int(found.scalar() or 0) + 1
 
     def skip_stored(self) -> None:
         """After another writer in this transaction added rows (the per-record code): on
         SQLite, take ids after theirs (PostgreSQL's sequence already does)."""
-        if self.tx.dialect != "postgresql":
-            self.next = max(
-                self.next, int(self.tx.session.scalar(select(func.max(self.pk))) or 0) + 1
-            )
+        if self.sqlite and self.next:
+            self.next = max(self.next, self._after_stored())
 
     def take(self) -> int:
-        if self.tx.dialect != "postgresql":
+        if self.sqlite:
+            if not self.next:
+                self.next = self._after_stored()
             self.next += 1
             return self.next - 1
         if not self.free:  # blocks of 16, 32, ... up to a chunk: small files waste few
@@ -317,12 +333,54 @@ def insert_many(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
     if not any(procs):
         tuples = list(map(itemgetter(*cols), rows))
     else:
-        columns = []
-        for c, proc in zip(cols, procs, strict=True):
-            values = list(map(itemgetter(c), rows))
-            columns.append(values if proc is None else _converted(proc, values))
-        tuples = list(zip(*columns, strict=True))
+        shared = _with_converted(rows, cols, procs)
+        if shared is not None:
+            cols, tuples = shared
+        else:
+            columns = []
+            for c, proc in zip(cols, procs, strict=True):
+                values = list(map(itemgetter(c), rows))
+                columns.append(values if proc is None else _converted(proc, values))
+            tuples = list(zip(*columns, strict=True))
     insert_rows(conn, f'"{t.name}"', cols, tuples)
+
+
+def _tuples_of(rows: list[dict[str, Any]], cols: list[str]) -> list[tuple[Any, ...]]:
+    """Each row's values of ``cols`` as a tuple (also for one column)."""
+    values = list(map(itemgetter(*cols), rows))
+    return list(zip(values)) if len(cols) == 1 else values
+
+
+def _with_converted(
+    rows: list[dict[str, Any]], cols: list[str], procs: list[Callable[[Any], Any] | None]
+) -> tuple[list[str], list[tuple[Any, ...]]] | None:
+    """The rows as driver tuples, the columns that need converting last: (their order, the
+    tuples), or None for the caller to convert column by column (fewer columns than
+    :data:`ROW_TUPLE_COLUMNS`, or a value to convert that cannot be hashed: JSON). The
+    values to convert are taken together per row and each distinct combination is
+    converted once, each of its values as :func:`_converted` does (a row's dates, times
+    and numbers repeat together: a file's few collection times, the import's one
+    timestamp): two passes over the rows instead of one per column."""
+    if len(cols) < ROW_TUPLE_COLUMNS:
+        return None
+    plain = [c for c, p in zip(cols, procs, strict=True) if p is None]
+    conv = [c for c, p in zip(cols, procs, strict=True) if p is not None]
+    keys = _tuples_of(rows, conv)
+    try:
+        distinct = list(dict.fromkeys(keys))
+    except TypeError:  # (unhashable: JSON dicts and lists)
+        return None
+    converted = [
+        _converted(proc, list(values))
+        for proc, values in zip(
+            [p for p in procs if p is not None], zip(*distinct, strict=True), strict=True
+        )
+    ]
+    done = dict(zip(distinct, zip(*converted, strict=True), strict=True))
+    tail = list(map(done.__getitem__, keys))
+    if not plain:
+        return conv, tail
+    return plain + conv, list(map(add, _tuples_of(rows, plain), tail))
 
 
 def _bind(column: Any, dialect: Any) -> Callable[[Any], Any] | None:
@@ -414,6 +472,7 @@ class _Loader:
         self.sprec = sample_rules.SprecMemo()
         self.step_memo: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
         self.in_chunk = IN_CHUNK_LARGE
+        self.ask_ahead: Callable[[], None] | None = None
         key_of: Any = attrgetter(*kind.key_columns)
         self.key_of: Callable[[Any], tuple[str, ...]] = (
             key_of if len(kind.key_columns) > 1 else lambda m: (key_of(m),)
@@ -450,6 +509,8 @@ class _Loader:
         return _parts(values, self.in_chunk)
 
     def run(self, chunks: Iterator[Chunk]) -> None:
+        # (chunks that can be read ahead while a window is written: io/bulk_records.ReadAhead)
+        self.ask_ahead = getattr(chunks, "ask", None)
         for chunk in chunks:
             models = [
                 m
@@ -612,7 +673,7 @@ class _Loader:
             for pk, subject_pk, label, on in _select_in(
                 s, Visit, ("id", "subject_id", "label", "visit_date"), "subject_id", part
             ):
-                self.visits.setdefault((subject_pk, label), _Visit(pk, on, new=False))
+                self.visits.setdefault((subject_pk, label), _Visit(pk, on, False))
         self.visits_loaded.update(subject_pks)
         paths = sorted(
             {m.location.box_path for m in models if m.location is not None} - self.boxes.keys()
@@ -668,15 +729,12 @@ class _Loader:
         tube.volume_taken_ml = taken.new["volume_taken_ml"]
         tube.version = (tube.version or 0) + 1
         if tube.row is not None:  # created in this window: its pending insert carries it
-            row = dict(tube.row)  # (the create event keeps the values at creation)
-            row.update(
+            tube.row.update(  # (its own dict: the same values, and its time of change)
                 volume_ml=tube.volume_ml,
                 volume_taken_ml=tube.volume_taken_ml,
                 version=tube.version,
                 updated_at=self.now,
             )
-            self.rows[tube.at] = row
-            tube.row = row
         elif not tube.dirty:
             tube.dirty = True
             self.dirty_tubes.append(tube)
@@ -757,8 +815,7 @@ class _Loader:
             **tube.values,
         }
         self.created(row)
-        tube_ = self.tubes[s.sample_id] = _Tube(row, row)
-        tube_.at = len(self.rows) - 1
+        tube_ = self.tubes[s.sample_id] = _Tube.created(row)
         self.new_tubes.append(tube_)
 
     def box(self, s: SampleIn) -> _Box:
@@ -822,7 +879,7 @@ class _Loader:
         collection), as ``subjects.get_or_create_visit``."""
         v = self.visits.get(key)
         if v is None:
-            v = self.visits[key] = _Visit(self.visit_ids.take(), on, new=True)
+            v = self.visits[key] = _Visit(self.visit_ids.take(), on, True)  # (new)
         elif v.visit_date is None or on < v.visit_date:
             v.visit_date = on
             v.dirty = True
@@ -842,11 +899,8 @@ class _Loader:
         )
         self.take(tube, taken)
         pk = self.iso_ids.take()
-        row: dict[str, Any] = {
-            "id": pk,
-            "sample_id": tube.id,
-            **isolation_rules.isolation_columns(d),
-        }
+        row = isolation_rules.isolation_columns(d)  # (a new dict: the row's own)
+        row["id"], row["sample_id"] = pk, tube.id
         self.created(row)
         for i, step in enumerate(steps, start=1):
             self.steps.append(
@@ -887,7 +941,7 @@ class _Loader:
     def steps_of(self, d: IsolationIn) -> list[dict[str, Any]]:
         """``IsolationIn.steps()`` as stored, remembered per distinct method chain and
         parameters (a file has few)."""
-        key = (tuple(d.method), *_STEP_VALUES(d))
+        key = (tuple(d.method), *_STEP_VALUES(vars(d)))
         steps = self.step_memo.get(key)
         if steps is None:
             steps = [step.model_dump() for step in d.steps()]
@@ -915,7 +969,9 @@ class _Loader:
         self._reset_window()
 
     def end_chunk(self) -> None:
-        """The chunk's rules are done: write its window."""
+        """The chunk's rules are done: write its window (the next chunk is read meanwhile)."""
+        if self.ask_ahead is not None:
+            self.ask_ahead()
         self.write()
         if not self.problems:  # the database holds it all: forget the window
             self._forget_window()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from operator import attrgetter
+from operator import itemgetter
 from typing import Any
 
 from pydantic import BaseModel
@@ -134,16 +134,15 @@ def isolation_purpose(d: IsolationIn) -> str:
     return f"isolation {d.isolation_id}"
 
 
-_SIMPLE_VALUES = attrgetter(*SIMPLE_FIELDS)
+_SIMPLE_VALUES = itemgetter(*SIMPLE_FIELDS)  # (of the model's own field dict)
 
 
 def isolation_columns(d: IsolationIn) -> dict[str, Any]:
     """The stored columns an isolation takes from its input (besides its tube and batch)."""
-    return {
-        "isolation_code": d.isolation_id,
-        "method": "+".join(d.method),
-        **dict(zip(SIMPLE_FIELDS, _SIMPLE_VALUES(d), strict=True)),
-    }
+    columns = dict(zip(SIMPLE_FIELDS, _SIMPLE_VALUES(vars(d)), strict=True))
+    columns["isolation_code"] = d.isolation_id
+    columns["method"] = "+".join(d.method)
+    return columns
 
 
 def record_isolation(

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from datetime import date, datetime
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import Any
 
 from pydantic import BaseModel
@@ -292,7 +292,7 @@ def new_tube(s: SampleIn, parent: Any | None) -> NewTube:
     """An aliquot (``parent`` given: a stored Sample or any object with its columns) must be
     of the parent's biofluid and inherits its pre-analytics, the SPREC elements its handling
     fixed and its freeze-thaw count, where the row does not give them (docs/lifecycle.md)."""
-    values: dict[str, Any] = dict(zip(HANDLING_FIELDS, _HANDLING_OF(s), strict=True))
+    values = handling_values(s)
     freeze_thaw = s.freeze_thaw_count or 0
     given_sprec = s.sprec
     if parent is not None:
@@ -321,7 +321,13 @@ def new_tube(s: SampleIn, parent: Any | None) -> NewTube:
 # The fields resolve_sprec reads (through handling_of) and may fill from a given code.
 SPREC_FIELDS = tuple(f.name for f in dataclass_fields(sprec_rules.SampleHandling))[1:]
 _SPREC_VALUES = itemgetter(*SPREC_FIELDS)
-_HANDLING_OF = attrgetter(*HANDLING_FIELDS)
+_HANDLING_OF = itemgetter(*HANDLING_FIELDS)
+
+
+def handling_values(s: SampleIn) -> dict[str, Any]:
+    """The tube's handling fields as given (a new dict), read from the model's own fields
+    (its ``__dict__``: a bulk import reads them for every tube)."""
+    return dict(zip(HANDLING_FIELDS, _HANDLING_OF(vars(s)), strict=False))  # (as many)
 
 
 class SprecMemo:
@@ -496,7 +502,7 @@ def update_sample(
         raise ValidationFailed([FieldError(bad[0], "cannot be changed by an edit")])
     merged = current.as_input() | changes
     s = validate(SampleIn, merged)
-    values: dict[str, Any] = dict(zip(HANDLING_FIELDS, _HANDLING_OF(s), strict=True))
+    values = handling_values(s)
     sprec_given = changes.get("sprec") or None
     new_code = resolve_sprec(values, s.biofluid, sprec_given)
     old_all = column_values(sample)

@@ -138,3 +138,133 @@ def test_a_model_with_its_own_field_rules_is_not_taken_cell_by_cell() -> None:
     assert usable(SubjectIn, ["study", "subject_id"])
     assert not usable(Odd, ["study", "subject_id"])
     assert not usable(SubjectIn, ["study", "subject_id", "unknown"])
+
+
+def test_a_refused_or_blank_cell_is_refused_on_every_row() -> None:
+    """Refused and blank-once-cleaned cells are not remembered (only values are): the same
+    cell on a later row is refused again, and its row goes to the model each time."""
+    header, rows = _rows(SAMPLES)
+    cached = CachedRows(SampleIn, [(c, i) for i, c in enumerate(header)], import_cell)
+    bad = next(r for r in rows if r[0] == "T9")  # collected_at 20240110
+    blank = next(r for r in rows if r[0] == "T22")  # notes of spaces only
+    good = next(r for r in rows if r[0] == "T1")
+    for _ in range(3):
+        assert cached.row(bad) is None
+        assert cached.row(blank) is None
+        assert cached.row(good) is not None
+    assert all(v is not None for cache in cached.caches.values() for v in cache.values())
+    assert "20240110" not in cached.caches["collected_at"]
+
+
+@pytest.mark.parametrize("field", ["sample_id", "visit", "parent_sample_id"])
+def test_an_identifier_too_long_or_not_an_identifier(field: str) -> None:
+    """Codes: the identifier rule first, then 1..64 characters once stripped, with the same
+    messages as before the lengths moved inside the rule (field_errors)."""
+    from exolab.domain.schemas import field_errors
+
+    base = {
+        "sample_id": "T1",
+        "biofluid": "plasma",
+        "collected_at": "2024-01-10",
+        "study": "S1",
+        "subject_id": "P1",
+        "visit": "V1",
+    }
+    for value, message in [
+        ("x" * 65, "String should have at most 64 characters"),
+        (" " + "x" * 64 + " ", None),
+        ("a b", "'a b' is not a valid identifier"),
+    ]:
+        data = {**base, field: value}
+        try:
+            m = SampleIn.model_validate(data)
+        except Exception as exc:  # (pydantic's ValidationError)
+            assert message is not None, (value, exc)
+            errors = field_errors(exc)  # type: ignore[arg-type]
+            assert [f for f, _ in errors] == [field]
+            assert errors[0][1].startswith(message), errors
+        else:
+            assert message is None, value
+            assert getattr(m, field) == "x" * 64
+
+
+@pytest.mark.parametrize(("model", "text"), CASES, ids=[m.__name__ for m, _ in CASES])
+def test_each_field_is_checked_by_the_models_own_compiled_schema(
+    model: type[BaseModel], text: str
+) -> None:
+    """Every field of the input models gets its validator from the model's own compiled
+    schema and config; each gives what an adapter built from the field's annotation gives
+    (value, or a refusal) for every cell of the sample file."""
+    from typing import Annotated
+
+    from pydantic import ConfigDict, TypeAdapter, ValidationError
+
+    from exolab.domain.cached_rows import _compiled_fields
+
+    compiled = _compiled_fields(model)
+    assert compiled.keys() == model.model_fields.keys()
+    header, rows = _rows(text)
+    config = ConfigDict(str_strip_whitespace=True)
+    for i, name in enumerate(header):
+        fi = model.model_fields[name]
+        kind: Any = Annotated[(fi.annotation, *fi.metadata)] if fi.metadata else fi.annotation
+        adapter = TypeAdapter(kind, config=config)
+        for fields in rows:
+            cell = import_cell(fields[i])
+            if not cell:
+                continue
+            try:
+                want: Any = adapter.validate_python(cell)
+            except ValidationError as exc:
+                want = [e["type"] for e in exc.errors()]
+            try:
+                got: Any = compiled[name](cell)
+            except ValidationError as exc:
+                got = [e["type"] for e in exc.errors()]
+            assert got == want and type(got) is type(want), (name, cell)
+
+
+def test_rows_with_as_many_blank_cells_in_other_columns() -> None:
+    """A row with as many blank cells as the row before, in other columns, is read by its
+    own pattern: the same values and fields set as the model, alternating patterns."""
+    header = ["sample_id", "biofluid", "collected_at", "study", "subject_id", "visit"]
+    header += ["notes", "tube", "volume_ml"]
+    rows = [
+        ["A1", "plasma", "2024-01-10", "S1", "P1", "V1", "a note", "", ""],
+        ["A2", "plasma", "2024-01-10", "S1", "P1", "V1", "", "k2edta", ""],
+        ["A3", "plasma", "2024-01-10", "S1", "P1", "V1", "", "", "2.5"],
+        ["A4", "plasma", "2024-01-10", "S1", "P1", "V1", "a note", "", ""],
+        ["A5", "plasma", "2024-01-10", "S1", "", "V1", "x", "k2edta", ""],  # P missing
+        ["A6", "plasma", "2024-01-10", "S1", "P1", "V1", "", "nonsense", ""],
+        ["A7", "plasma", "2024-01-10", "S1", "P1", "V1", "", "", "-1"],
+        ["A8", "plasma", "2024-01-10", "S1", "P1", "V1", "", "", "2.5"],
+    ]
+    cached = CachedRows(SampleIn, [(c, i) for i, c in enumerate(header)], import_cell)
+    for _ in range(2):
+        for fields in rows:
+            expected = _model(SampleIn, header, fields)
+            got = cached.row(fields)
+            if isinstance(expected, ValidationFailed):
+                assert got is None, fields
+                continue
+            assert got is not None, fields
+            assert got.model_dump() == expected.model_dump(), fields
+            assert got.model_fields_set == expected.model_fields_set, fields
+
+
+def test_a_constructed_model_is_a_model_like_any_other() -> None:
+    """construct() sets BaseModel's four slots as model_construct does: the model compares,
+    copies, dumps and takes assignments like one pydantic built."""
+    from exolab.domain.cached_rows import construct
+
+    header, rows = _rows(SUBJECTS)
+    data = {c: import_cell(v) for c, v in zip(header, rows[0], strict=True) if v}
+    want = SubjectIn.model_validate(data)
+    got = construct(SubjectIn, dict(want.__dict__), set(want.model_fields_set))
+    assert got == want and repr(got) == repr(want)
+    assert got.model_dump() == want.model_dump()
+    assert got.__pydantic_extra__ is None and got.__pydantic_private__ is None
+    copy = got.model_copy(update={"group": "control"})
+    assert copy.group == "control" and got.group == want.group
+    got.notes = "later"
+    assert "notes" in got.model_fields_set and "notes" not in want.model_fields_set

@@ -708,3 +708,137 @@ def test_converted_values_are_each_values_own() -> None:
     assert len(calls) == 3  # one per distinct value
     a, b = {"x": 1}, {"x": 2}
     assert _converted(proc, [a, b, a, [1], None]) == [repr(a), repr(b), repr(a), "[1]", None]
+
+
+def test_rows_with_converted_values_are_each_rows_own() -> None:
+    """insert_many's driver tuples, the columns to convert taken together per row: each row
+    gets its own values, converted as column by column (SQLite's own processors), in the
+    column order it returns; a value that cannot be hashed leaves it to the column path."""
+    from sqlalchemy.dialects import sqlite
+
+    from exolab.services.bulk_records import ROW_TUPLE_COLUMNS, _bind, _with_converted
+
+    t = Sample.__table__
+    cols = [
+        "id",
+        "sample_code",
+        "biofluid",
+        "collected_at",
+        "processed_at",
+        "volume_ml",
+        "spin1_g",
+        "status",
+        "notes",
+        "created_at",
+    ]
+    assert len(cols) >= ROW_TUPLE_COLUMNS
+    procs = [_bind(t.c[c], sqlite.dialect()) for c in cols]
+    at, later = datetime(2024, 3, 1, 9), datetime(2024, 3, 1, 10, 30, 0, 5)
+    rows = [
+        dict(zip(cols, values, strict=True))
+        for values in [
+            (1, "T1", "plasma", at, None, 1, 2500.0, "available", None, at),
+            (2, "T2", "plasma", at, None, 1.0, 2500.0, "available", None, at),
+            (3, "T3", "serum", later, at, 0.5, None, "available", "n", at),
+            (4, "T4", "plasma", at, None, 1, 2500.0, "available", None, at),
+            (5, "T5", "plasma", date(2024, 3, 1), None, None, 2500, "available", None, at),
+        ]
+    ]
+    out = _with_converted(rows, cols, procs)
+    assert out is not None
+    order, tuples = out
+    assert sorted(order) == sorted(cols)
+    expected = [
+        tuple(
+            row[c] if (p := procs[cols.index(c)]) is None else p(row[c])  # column by column
+            for c in order
+        )
+        for row in rows
+    ]
+    assert tuples == expected
+    for got, want in zip(tuples, expected, strict=True):  # 1 and 1.0 alike once converted
+        assert [type(v) for v in got] == [type(v) for v in want]
+    assert tuples[0][order.index("collected_at")] == "2024-03-01 09:00:00.000000"
+    assert tuples[4][order.index("collected_at")] == "2024-03-01 00:00:00.000000"
+    assert tuples[2][order.index("processed_at")] == "2024-03-01 09:00:00.000000"
+    # a JSON value (unhashable), or too few columns: column by column
+    steps = IsolationStep.__table__
+    step_cols = ["isolation_id", "step_no", "method", "params"]
+    step_procs = [_bind(steps.c[c], sqlite.dialect()) for c in step_cols]
+    step_rows = [dict(zip(step_cols, (1, 1, "sec", {"a": 1}), strict=True))]
+    assert _with_converted(step_rows, step_cols, step_procs) is None
+    wide = [*step_cols, *(f"x{i}" for i in range(ROW_TUPLE_COLUMNS))]
+    wide_procs = [*step_procs, *([None] * ROW_TUPLE_COLUMNS)]
+    wide_rows = [{**step_rows[0], **{f"x{i}": i for i in range(ROW_TUPLE_COLUMNS)}}]
+    assert _with_converted(wide_rows, wide, wide_procs) is None
+
+
+def _readers() -> list[Any]:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "exolab-read"]
+
+
+def test_chunks_read_ahead_are_the_chunks_in_order() -> None:
+    """ReadAhead gives the chunks it wraps, in order, whether the next was asked for ahead
+    or not; an error raised while reading a chunk comes where that chunk is taken, and its
+    thread has ended by then."""
+    from exolab.io.bulk_records import ReadAhead
+
+    def chunks() -> Iterator[Any]:
+        yield [1]
+        yield [2]
+        yield [3]
+        raise ValueError("broken at 4")
+
+    ahead = ReadAhead(chunks())
+    got = [next(ahead)]
+    ahead.ask()
+    ahead.ask()  # (asked twice: still one chunk ahead)
+    got.append(next(ahead))
+    got.append(next(ahead))  # (not asked: read when taken)
+    ahead.ask()
+    with pytest.raises(ValueError, match="broken at 4"):
+        next(ahead)
+    assert got == [[1], [2], [3]] and not _readers()
+    ahead = ReadAhead(iter([[1]]))
+    ahead.ask()
+    assert list(ahead) == [[1]] and list(ahead) == []
+    ahead.close()
+    assert not _readers()
+
+
+def test_the_reading_thread_ends_with_an_import_the_database_side_stopped(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error of the database side while the next chunk is being read (here: the second
+    window's write fails) ends the import with that error; the reading thread has ended,
+    nothing is stored and the switch interval is Python's again."""
+    import sys
+
+    from exolab.services import bulk_records as service
+
+    monkeypatch.setattr(bulk_records, "CHUNK_ROWS", 4)
+    before, interval = _state(lab), sys.getswitchinterval()
+    text = "study,subject_id,group\n" + "".join(f"S9,R{i:03d},g\n" for i in range(20))
+    original, ask = service._Loader._write, bulk_records.ReadAhead.ask
+    calls: list[str] = []
+
+    def failing(self: Any, w: Any) -> None:
+        calls.append("write")
+        if calls.count("write") == 2:
+            raise RuntimeError("the disk is full")
+        original(self, w)
+
+    def asked(self: Any) -> None:
+        calls.append("ask")
+        ask(self)
+
+    monkeypatch.setattr(service._Loader, "_write", failing)
+    monkeypatch.setattr(bulk_records.ReadAhead, "ask", asked)
+    with pytest.raises(RuntimeError, match="the disk is full"):
+        run_import(lab, "subjects", write(tmp_path, "subjects.csv", text), bulk=True)
+    assert calls == ["ask", "write", "ask", "write"]  # (the next chunk read meanwhile)
+    assert not _readers()
+    assert _state(lab) == before
+    assert sys.getswitchinterval() == interval
