@@ -124,7 +124,9 @@ def readout_rows(draw: Any, decimal_comma: bool) -> list[dict[str, str]]:
 
 def to_csv(rows: list[dict[str, str]], delimiter: str, bom: bool, crlf: bool) -> str:
     buf = io.StringIO()
-    cols = list(rows[0])
+    # (the drawn dicts come in any key order; a free-text column never leads: a row whose
+    # first cell starts with '#' is a comment, docs/import-formats.md)
+    cols = sorted(rows[0], key=lambda c: c == "notes")
     w = csv.writer(buf, delimiter=delimiter, lineterminator="\r\n" if crlf else "\n")
     w.writerow(cols)
     for r in rows:
