@@ -14,7 +14,6 @@ packed integers, and rows written per chunk from a background thread.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from operator import itemgetter
@@ -29,7 +28,7 @@ from exolab.domain.readout_rules import (
 )
 from exolab.domain.schemas import ReadoutIn
 from exolab.domain.values import ParsedResult, parse_result, plain_number
-from exolab.io.bulk_records import fewer_collections
+from exolab.io.bulk_records import fewer_collections, shorter_switches
 from exolab.io.cells import import_cell
 from exolab.io.problems import Problems
 from exolab.io.reading import CsvFile, ragged_row, to_decimal_point
@@ -681,17 +680,16 @@ class ReadoutLoader:
         indexes of a large file outgrow the default 2 MB, and every spilled page was written to
         the WAL and read back) -- the same two settings as the records' bulk path
         (docs/bulk-imports.md)."""
-        interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(interval, IMPORT_SWITCH_INTERVAL))
-        try:
-            with fewer_collections(), self.store.page_cache():
-                try:
-                    self._run()
-                finally:
-                    self.store.close()
-                self.finish()
-        finally:
-            sys.setswitchinterval(interval)
+        with (
+            shorter_switches(IMPORT_SWITCH_INTERVAL),
+            fewer_collections(),
+            self.store.page_cache(),
+        ):
+            try:
+                self._run()
+            finally:
+                self.store.close()
+            self.finish()
 
     def _run(self) -> None:
         """Rows in chunks to the writer. The first chunks are small (FIRST_CHUNK_ROWS, then
