@@ -18,14 +18,14 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from datetime import date
 from typing import Any
 
 from sqlalchemy import insert, select
 
 from exolab.db.base import utcnow
-from exolab.db.models import Analyte, AssayRun, Isolation, Readout, Sample
+from exolab.db.models import Analyte, AssayRun, Readout
 from exolab.services import pg_load, readout_sets
 from exolab.services import readouts as readout_service
 from exolab.services.context import Tx
@@ -113,16 +113,18 @@ class ReadoutStore:
         self.sqlite = tx.dialect == "sqlite"
         self.user = tx.actor.name
         s = self.session
-        #: isolation code -> (isolation id, its sample's id)
-        self.isolations: dict[str, tuple[int, int]] = {
-            code: (iso_pk, sample_pk)
-            for code, iso_pk, sample_pk in s.execute(
-                select(Isolation.isolation_code, Isolation.id, Isolation.sample_id)
-            )
-        }
-        self.samples: dict[str, int] = {
-            code: pk for code, pk in s.execute(select(Sample.sample_code, Sample.id))
-        }
+        s.flush()
+        dbapi: Any = s.connection().connection.driver_connection
+        # The stored codes of every isolation and sample, read through the driver (a database
+        # of 1,000,000 tubes: Core's result would wrap each row; ~3x the time).
+        with closing(dbapi.cursor()) as cur:
+            cur.execute("SELECT isolation_code, id, sample_id FROM isolations")
+            #: isolation code -> (isolation id, its sample's id)
+            self.isolations: dict[str, tuple[int, int]] = {
+                code: (iso_pk, sample_pk) for code, iso_pk, sample_pk in cur.fetchall()
+            }
+            cur.execute("SELECT sample_code, id FROM samples")
+            self.samples: dict[str, int] = dict(cur.fetchall())
         self.analytes: dict[str, int] = {
             code: pk for code, pk in s.execute(select(Analyte.code, Analyte.id))
         }
@@ -131,7 +133,6 @@ class ReadoutStore:
             code: a for code, a in s.execute(select(AssayRun.run_code, AssayRun.assay))
         }
         self.has_readouts = s.scalar(select(Readout.id).limit(1)) is not None
-        dbapi: Any = s.connection().connection.driver_connection
         self.dbapi = dbapi
         if self.sqlite:
             import sqlite3
