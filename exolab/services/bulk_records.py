@@ -27,7 +27,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from operator import add, attrgetter, itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Protocol, cast
 
 from sqlalchemy import bindparam, insert, select, text, update
@@ -74,7 +74,6 @@ ROWS_PER_INSERT = 1_000  # most rows in one INSERT on SQLite (its variable limit
 ID_BLOCK = 5_000  # most ids reserved at once on PostgreSQL
 IN_CHUNK = 500  # codes per IN (...) list
 IN_CHUNK_LARGE = 5_000  # ... where the database takes that many parameters
-ROW_TUPLE_COLUMNS = 8  # fewer columns: a pass per column costs less (insert_many)
 
 
 class ProblemList(Protocol):
@@ -312,10 +311,11 @@ class _Ids:
 
 def insert_many(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
     """``conn.execute(insert(table), rows)`` for rows that all have the same keys and give
-    every column with a default. On SQLite the rows go to the driver as tuples, each value
-    through its column's own bind processor (what Core does per row, done here per column),
-    many rows per INSERT; on PostgreSQL by COPY (``services/pg_records.py``). Any other
-    shape of rows takes Core's executemany."""
+    every column with a default. On SQLite the rows go to the driver column by column, each
+    value through its column's own bind processor (what Core does per row, done here once
+    per distinct value of a column), a value every row shares bound once
+    (services/sqlite_bulk.insert_staged); on PostgreSQL by COPY (``services/pg_records.py``).
+    Any other shape of rows takes Core's executemany."""
     if not rows:
         return
     t = table.__table__
@@ -329,58 +329,14 @@ def insert_many(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
     if conn.dialect.name == "postgresql":
         pg_records.copy_rows(conn, table, cols, rows)
         return
-    procs = [_bind(t.c[c], conn.dialect) for c in cols]
-    if not any(procs):
-        tuples = list(map(itemgetter(*cols), rows))
-    else:
-        shared = _with_converted(rows, cols, procs)
-        if shared is not None:
-            cols, tuples = shared
-        else:
-            columns = []
-            for c, proc in zip(cols, procs, strict=True):
-                values = list(map(itemgetter(c), rows))
-                columns.append(values if proc is None else _converted(proc, values))
-            tuples = list(zip(*columns, strict=True))
-    insert_rows(conn, f'"{t.name}"', cols, tuples)
-
-
-def _tuples_of(rows: list[dict[str, Any]], cols: list[str]) -> list[tuple[Any, ...]]:
-    """Each row's values of ``cols`` as a tuple (also for one column)."""
-    values = list(map(itemgetter(*cols), rows))
-    return list(zip(values)) if len(cols) == 1 else values
-
-
-def _with_converted(
-    rows: list[dict[str, Any]], cols: list[str], procs: list[Callable[[Any], Any] | None]
-) -> tuple[list[str], list[tuple[Any, ...]]] | None:
-    """The rows as driver tuples, the columns that need converting last: (their order, the
-    tuples), or None for the caller to convert column by column (fewer columns than
-    :data:`ROW_TUPLE_COLUMNS`, or a value to convert that cannot be hashed: JSON). The
-    values to convert are taken together per row and each distinct combination is
-    converted once, each of its values as :func:`_converted` does (a row's dates, times
-    and numbers repeat together: a file's few collection times, the import's one
-    timestamp): two passes over the rows instead of one per column."""
-    if len(cols) < ROW_TUPLE_COLUMNS:
-        return None
-    plain = [c for c, p in zip(cols, procs, strict=True) if p is None]
-    conv = [c for c, p in zip(cols, procs, strict=True) if p is not None]
-    keys = _tuples_of(rows, conv)
-    try:
-        distinct = list(dict.fromkeys(keys))
-    except TypeError:  # (unhashable: JSON dicts and lists)
-        return None
-    converted = [
-        _converted(proc, list(values))
-        for proc, values in zip(
-            [p for p in procs if p is not None], zip(*distinct, strict=True), strict=True
-        )
-    ]
-    done = dict(zip(distinct, zip(*converted, strict=True), strict=True))
-    tail = list(map(done.__getitem__, keys))
-    if not plain:
-        return conv, tail
-    return plain + conv, list(map(add, _tuples_of(rows, plain), tail))
+    values = []
+    for c in cols:
+        column = list(map(itemgetter(c), rows))
+        proc = _bind(t.c[c], conn.dialect)
+        values.append(column if proc is None else _converted(proc, column))
+    limit = conn.connection.driver_connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    names = [f'"{c}"' for c in cols]
+    insert_staged(conn.exec_driver_sql, f'"{t.name}"', names, values, limit, ROWS_PER_INSERT)
 
 
 def _bind(column: Any, dialect: Any) -> Callable[[Any], Any] | None:
@@ -388,15 +344,6 @@ def _bind(column: Any, dialect: Any) -> Callable[[Any], Any] | None:
     DATETIME writes ``2024-03-01 00:00:00.000000``; the generic type has none, and the driver
     would write ``2024-03-01 00:00:00``, which sorts before it)."""
     return column.type.dialect_impl(dialect).bind_processor(dialect)  # type: ignore[no-any-return]
-
-
-def insert_rows(conn: Any, table: str, cols: Any, rows: list[tuple[Any, ...]]) -> None:
-    """SQLite: insert ``rows`` (tuples in the order of ``cols``, as the driver takes them),
-    many rows per INSERT, each value shared by every row bound once
-    (services/sqlite_bulk.insert_staged)."""
-    limit = conn.connection.driver_connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    names = [f'"{c}"' for c in cols]
-    insert_staged(conn.exec_driver_sql, table, names, rows, limit, ROWS_PER_INSERT)
 
 
 def _converted(proc: Callable[[Any], Any], values: list[Any]) -> list[Any]:

@@ -41,11 +41,12 @@ def insert_staged(
     execute: Callable[[str, Sequence[Any]], Any],
     table: str,
     columns: Sequence[str],
-    rows: Sequence[Sequence[Any]],
+    values: Sequence[Sequence[Any]],
     max_variables: int,
     most: int,
 ) -> None:
-    """Insert ``rows`` as :func:`insert_values` does, binding each value that is the same on
+    """Insert rows given column by column (``values[i]`` holds every row's value of
+    ``columns[i]``) as :func:`insert_values` does, binding each value that is the same on
     every row once: the columns that vary are staged in a temporary table (many rows per
     INSERT), and one ``INSERT ... SELECT`` adds the others as parameters of the statement.
 
@@ -59,12 +60,9 @@ def insert_staged(
     The stage is emptied before it is filled: a refused insert, rolled back to a savepoint
     or not, never leaves rows for the next call."""
     n = len(columns)
-    if len(rows) < STAGE_MIN_ROWS or n < 2:
-        insert_values(execute, table, columns, rows, max_variables, most)
-        return
-    by_column = list(zip(*rows, strict=True))
-    varying = [i for i, values in enumerate(by_column) if not _same(values)]
-    if not varying or 2 * len(varying) > n:
+    varying = [i for i, column in enumerate(values) if not _same(column)]
+    if len(values[0]) < STAGE_MIN_ROWS or not varying or 2 * len(varying) > n:
+        rows = list(zip(*values, strict=True))
         insert_values(execute, table, columns, rows, max_variables, most)
         return
     stage = f"exolab_stage_{len(varying)}"
@@ -79,7 +77,7 @@ def insert_staged(
         execute,
         f"temp.{stage}",
         staged,
-        list(zip(*(by_column[i] for i in varying), strict=True)),
+        list(zip(*(values[i] for i in varying), strict=True)),
         max_variables,
         STAGE_ROWS_PER_INSERT,
     )
@@ -88,7 +86,7 @@ def insert_staged(
     execute(
         f"INSERT INTO {table} ({', '.join(columns)}) "
         f"SELECT {picks} FROM temp.{stage} ORDER BY stage_no",
-        tuple(by_column[i][0] for i in range(n) if i not in where),
+        tuple(values[i][0] for i in range(n) if i not in where),
     )
     execute(f"DELETE FROM temp.{stage}", ())
 

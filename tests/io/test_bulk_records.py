@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy import text as sql
 
 from exolab.db.models import (
@@ -710,67 +710,77 @@ def test_converted_values_are_each_values_own() -> None:
     assert _converted(proc, [a, b, a, [1], None]) == [repr(a), repr(b), repr(a), "[1]", None]
 
 
-def test_rows_with_converted_values_are_each_rows_own() -> None:
-    """insert_many's driver tuples, the columns to convert taken together per row: each row
-    gets its own values, converted as column by column (SQLite's own processors), in the
-    column order it returns; a value that cannot be hashed leaves it to the column path."""
-    from sqlalchemy.dialects import sqlite
+def test_insert_many_stores_what_core_stores() -> None:
+    """insert_many (each column's distinct values converted once, shared values bound once,
+    the others staged) stores exactly what Core's executemany of the same rows stores:
+    SQLite's own processors (a date as a whole time, 1 and 1.0), NULLs, JSON; a few rows
+    (inserted directly) and many (staged)."""
+    from sqlalchemy import create_engine, delete
 
-    from exolab.services.bulk_records import ROW_TUPLE_COLUMNS, _bind, _with_converted
+    from exolab.services.bulk_records import insert_many
 
-    t = Sample.__table__
-    cols = [
-        "id",
-        "sample_code",
-        "biofluid",
-        "collected_at",
-        "processed_at",
-        "volume_ml",
-        "spin1_g",
-        "status",
-        "notes",
-        "created_at",
-    ]
-    assert len(cols) >= ROW_TUPLE_COLUMNS
-    procs = [_bind(t.c[c], sqlite.dialect()) for c in cols]
     at, later = datetime(2024, 3, 1, 9), datetime(2024, 3, 1, 10, 30, 0, 5)
-    rows = [
-        dict(zip(cols, values, strict=True))
-        for values in [
-            (1, "T1", "plasma", at, None, 1, 2500.0, "available", None, at),
-            (2, "T2", "plasma", at, None, 1.0, 2500.0, "available", None, at),
-            (3, "T3", "serum", later, at, 0.5, None, "available", "n", at),
-            (4, "T4", "plasma", at, None, 1, 2500.0, "available", None, at),
-            (5, "T5", "plasma", date(2024, 3, 1), None, None, 2500, "available", None, at),
-        ]
-    ]
-    out = _with_converted(rows, cols, procs)
-    assert out is not None
-    order, tuples = out
-    assert sorted(order) == sorted(cols)
-    expected = [
-        tuple(
-            row[c] if (p := procs[cols.index(c)]) is None else p(row[c])  # column by column
-            for c in order
-        )
-        for row in rows
-    ]
-    assert tuples == expected
-    for got, want in zip(tuples, expected, strict=True):  # 1 and 1.0 alike once converted
-        assert [type(v) for v in got] == [type(v) for v in want]
-    assert tuples[0][order.index("collected_at")] == "2024-03-01 09:00:00.000000"
-    assert tuples[4][order.index("collected_at")] == "2024-03-01 00:00:00.000000"
-    assert tuples[2][order.index("processed_at")] == "2024-03-01 09:00:00.000000"
-    # a JSON value (unhashable), or too few columns: column by column
-    steps = IsolationStep.__table__
-    step_cols = ["isolation_id", "step_no", "method", "params"]
-    step_procs = [_bind(steps.c[c], sqlite.dialect()) for c in step_cols]
-    step_rows = [dict(zip(step_cols, (1, 1, "sec", {"a": 1}), strict=True))]
-    assert _with_converted(step_rows, step_cols, step_procs) is None
-    wide = [*step_cols, *(f"x{i}" for i in range(ROW_TUPLE_COLUMNS))]
-    wide_procs = [*step_procs, *([None] * ROW_TUPLE_COLUMNS)]
-    wide_rows = [{**step_rows[0], **{f"x{i}": i for i in range(ROW_TUPLE_COLUMNS)}}]
-    assert _with_converted(wide_rows, wide, wide_procs) is None
+    shapes = [
+        dict(biofluid="plasma", collected_at=at, processed_at=None, volume_ml=1, spin1_g=2500.0),
+        dict(biofluid="plasma", collected_at=at, processed_at=None, volume_ml=1.0, spin1_g=2500.0),
+        dict(biofluid="serum", collected_at=later, processed_at=at, volume_ml=0.5, spin1_g=None),
+        dict(biofluid="plasma", collected_at=date(2024, 3, 1), processed_at=None, volume_ml=None,
+             spin1_g=2500),
+    ]  # fmt: skip
+    t = Sample.__table__
+    params = [{"column": "qEV"}, {"column": "qEV"}, {"fractions": "7-9"}]
+
+    def samples(n: int) -> list[dict[str, Any]]:
+        out = []
+        for k in range(n):
+            row: dict[str, Any] = dict.fromkeys(t.c.keys())
+            row.update(shapes[k % len(shapes)] if n < 64 else shapes[0] if k % 7 else shapes[2])
+            row |= {
+                "id": k + 1,
+                "sample_code": f"T{k}",
+                "freeze_thaw_count": 0,
+                "status": "available",
+                "version": 1,
+                "created_at": at,
+                "volume_taken_ml": 0.0,
+                "notes": "n" if k == 3 else None,
+            }
+            out.append(row)
+        return out
+
+    def steps(n: int) -> list[dict[str, Any]]:
+        return [
+            {"id": k + 1, "isolation_id": k // 2 + 1, "step_no": k % 2 + 1, "method": "sec",
+             "params": params[k % 3]}
+            for k in range(n)
+        ]  # fmt: skip
+
+    def stored(conn: Any, table: Any) -> list[Any]:
+        cols = ", ".join(f"quote({c.name})" for c in table.__table__.c)
+        return conn.exec_driver_sql(f"SELECT {cols} FROM {table.__tablename__} ORDER BY id").all()
+
+    engine = create_engine("sqlite://")
+    with engine.begin() as conn:
+        t.create(conn)
+        IsolationStep.__table__.create(conn)
+        for table, rows in [
+            (Sample, samples(5)),
+            (Sample, samples(200)),
+            (IsolationStep, steps(5)),
+            (IsolationStep, steps(100)),
+        ]:
+            conn.execute(insert(table), rows)
+            want = stored(conn, table)
+            conn.execute(delete(table))
+            insert_many(conn, table, rows)
+            assert stored(conn, table) == want
+            conn.execute(delete(table))
+    want_text = "'2024-03-01 00:00:00.000000'"  # a date stored as a whole time
+    with engine.begin() as conn:
+        insert_many(conn, Sample, samples(5))
+        assert conn.exec_driver_sql(
+            "SELECT quote(collected_at) FROM samples WHERE id = 4"
+        ).all() == [(want_text,)]
 
 
 def _readers() -> list[Any]:

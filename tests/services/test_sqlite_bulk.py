@@ -38,6 +38,11 @@ def _stored(db: _Db) -> list[tuple[Any, ...]]:
     ).fetchall()
 
 
+def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows as insert_staged takes them: column by column."""
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
 def _rows(n: int, label: Any = "x", note: Any = None) -> list[tuple[Any, ...]]:
     return [(k + 1, f"C{k:05d}", "plasma", 4, label, note) for k in range(n)]
 
@@ -54,7 +59,7 @@ def test_staged_insert_stores_what_a_direct_insert_stores(label: Any, note: Any)
     rows = _rows(300, label, note)
     direct, staged = _Db(), _Db()
     insert_values(direct, "t", COLUMNS, rows, 999, 100)
-    insert_staged(staged, "t", COLUMNS, rows, 999, 100)
+    insert_staged(staged, "t", COLUMNS, _columns(rows), 999, 100)
     assert _stored(staged) == _stored(direct)
     # the repeated values were bound once, in the INSERT ... SELECT
     moved = [p for s, p in staged.seen if s.startswith("INSERT INTO t ")]
@@ -66,16 +71,16 @@ def test_equal_values_of_another_type_are_not_shared() -> None:
     rows = [(k + 1, f"C{k:05d}", "plasma", 4, 1 if k % 2 else 1.0, None) for k in range(200)]
     direct, staged = _Db(), _Db()
     insert_values(direct, "t", COLUMNS, rows, 999, 100)
-    insert_staged(staged, "t", COLUMNS, rows, 999, 100)
+    insert_staged(staged, "t", COLUMNS, _columns(rows), 999, 100)
     assert _stored(staged) == _stored(direct)
     assert {r[5] for r in _stored(staged)} == {"1", "1.0"}
 
 
 def test_few_rows_or_many_varying_columns_are_inserted_directly() -> None:
     db = _Db()
-    insert_staged(db, "t", COLUMNS, _rows(STAGE_MIN_ROWS - 1), 999, 100)
+    insert_staged(db, "t", COLUMNS, _columns(_rows(STAGE_MIN_ROWS - 1)), 999, 100)
     varying = [(k + 1, f"C{k}", f"k{k}", k, f"l{k}", None) for k in range(STAGE_MIN_ROWS, 200)]
-    insert_staged(db, "t", COLUMNS, varying, 999, 100)
+    insert_staged(db, "t", COLUMNS, _columns(varying), 999, 100)
     assert not any("exolab_stage" in s for s, _ in db.seen)
     assert db.con.execute("SELECT count(*) FROM t").fetchone() == (199,)
 
@@ -84,11 +89,11 @@ def test_a_refused_insert_leaves_nothing_for_the_next() -> None:
     """A duplicate key refuses the statement; the caller goes on in the same transaction
     (no savepoint): the next insert stores its own rows, not the refused ones as well."""
     db = _Db()
-    insert_staged(db, "t", COLUMNS, _rows(100), 999, 100)
+    insert_staged(db, "t", COLUMNS, _columns(_rows(100)), 999, 100)
     clash = [(1000 + k, f"C{k:05d}", "serum", 2, "y", None) for k in range(100)]  # same codes
     with pytest.raises(sqlite3.IntegrityError):
-        insert_staged(db, "t", COLUMNS, clash, 999, 100)
+        insert_staged(db, "t", COLUMNS, _columns(clash), 999, 100)
     fresh = [(2000 + k, f"D{k:05d}", "serum", 2, "y", None) for k in range(100)]
-    insert_staged(db, "t", COLUMNS, fresh, 999, 100)
+    insert_staged(db, "t", COLUMNS, _columns(fresh), 999, 100)
     assert db.con.execute("SELECT count(*) FROM t").fetchone() == (200,)
     assert db.con.execute("SELECT count(*) FROM t WHERE code LIKE 'D%'").fetchone() == (100,)
