@@ -184,6 +184,25 @@ def use_postgresql_options() -> None:
         index.dialect_kwargs[f"postgresql_{name}"] = value
 
 
+def _readout_key(name: str, target: str, where: str) -> Index:
+    """The natural key of the readouts of one kind of target (an isolation, or a sample
+    measured directly), unique among the readouts ``where`` holds, on both databases."""
+    only = text(where)
+    return _on_postgresql(
+        Index(
+            name,
+            target,
+            "analyte_id",
+            "assay",
+            "run_code",
+            "replicate",
+            unique=True,
+            sqlite_where=only,
+        ),
+        where=only,
+    )
+
+
 def _prefix_index(table: str, column: str) -> Index:
     """PostgreSQL only: an id typed in part (``column LIKE 'prefix%'``) as an index range under
     any collation; SQLite answers it from the column's own index (docs/ui.md). ``only_on``
@@ -521,32 +540,8 @@ class Readout(Base, Tracked):
             "value IS NOT NULL OR qualitative IS NOT NULL OR censor <> 'none'",
             name="has_result",
         ),
-        _on_postgresql(
-            Index(
-                "uq_readouts_isolation_key",
-                "isolation_id",
-                "analyte_id",
-                "assay",
-                "run_code",
-                "replicate",
-                unique=True,
-                sqlite_where=text("isolation_id IS NOT NULL"),
-            ),
-            where=text("isolation_id IS NOT NULL"),
-        ),
-        _on_postgresql(
-            Index(
-                "uq_readouts_sample_key",
-                "sample_id",
-                "analyte_id",
-                "assay",
-                "run_code",
-                "replicate",
-                unique=True,
-                sqlite_where=text("isolation_id IS NULL"),
-            ),
-            where=text("isolation_id IS NULL"),
-        ),
+        _readout_key("uq_readouts_isolation_key", "isolation_id", "isolation_id IS NOT NULL"),
+        _readout_key("uq_readouts_sample_key", "sample_id", "isolation_id IS NULL"),
         Index("ix_readouts_sample_analyte", "sample_id", "analyte_id"),
         # (0003: cohort queries read readout_sets; ix_readouts_analyte_cohort is dropped)
     )
