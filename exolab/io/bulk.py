@@ -28,8 +28,8 @@ from exolab.domain.readout_rules import (
 )
 from exolab.domain.schemas import ReadoutIn
 from exolab.domain.values import ParsedResult, parse_result, plain_number
-from exolab.io.bulk_records import fewer_collections, shorter_switches
 from exolab.io.cells import import_cell
+from exolab.io.pacing import fewer_collections, shorter_switches
 from exolab.io.problems import Problems
 from exolab.io.reading import CsvFile, ragged_row, to_decimal_point
 from exolab.services import pg_load

@@ -11,16 +11,14 @@ itself, which names its problems (docs/bulk-imports.md, "Validation").
 
 from __future__ import annotations
 
-import gc
-import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
 from exolab.domain.cached_rows import CachedRows, usable
 from exolab.io.cells import import_cell
+from exolab.io.pacing import fewer_collections, shorter_switches
 from exolab.io.problems import Problems
 from exolab.io.reading import CsvFile
 from exolab.services.bulk_records import Chunk, RowRules, write_records
@@ -29,38 +27,15 @@ from exolab.services.context import Tx
 from exolab.services.errors import ValidationFailed
 
 CHUNK_ROWS = 5_000
-GC_THRESHOLD = 100_000  # objects allocated between young collections during a bulk import
-# ... of records: their rows, models and tubes are a chunk's many small objects, none of
-# them cyclic garbage (20k samples: ~0.08 s less CPU than at 100,000; memory the same)
+# objects allocated between young collections during a bulk import of records: their rows,
+# models and tubes are a chunk's many small objects, none of them cyclic garbage (20k
+# samples: ~0.08 s less CPU than at 100,000; memory the same)
 RECORDS_GC_THRESHOLD = 1_000_000
 # Python's switch interval while a chunk is read ahead (ReadAhead): the thread that comes
 # back from the database waits at most this long for the reading thread to hand the GIL back
 # (Python's default, 5 ms, serialised them: 20k samples 0.76 s with the thread as without;
 # 0.2 ms: 0.67 s; 20 us: 0.68 s, more CPU).
 RECORDS_SWITCH_INTERVAL = 0.0002  # seconds
-
-
-@contextmanager
-def fewer_collections(threshold: int = GC_THRESHOLD) -> Iterator[None]:
-    """Collect garbage less often while a bulk import holds a chunk's rows, models and events
-    alive: each collection walks them all, for nothing (they are not cyclic garbage)."""
-    before = gc.get_threshold()
-    gc.set_threshold(max(before[0], threshold), before[1], max(before[2], 1_000))
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
-
-
-@contextmanager
-def shorter_switches(interval: float = RECORDS_SWITCH_INTERVAL) -> Iterator[None]:
-    """Python's switch interval at most ``interval`` while an import's threads run."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(min(before, interval))
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)
 
 
 _DONE: Any = object()  # the chunks' end
@@ -181,7 +156,7 @@ def import_records(
     transaction."""
     chunks = ReadAhead(read_chunks(kind, src, index, rules))
     try:
-        with fewer_collections(RECORDS_GC_THRESHOLD), shorter_switches():
+        with fewer_collections(RECORDS_GC_THRESHOLD), shorter_switches(RECORDS_SWITCH_INTERVAL):
             write_records(tx, kind, chunks, report, problems, on_duplicate, create_locations, rules)
     finally:
         chunks.close()
