@@ -23,6 +23,7 @@ Rows whose key is already stored go through the per-record code (compare, skip, 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from datetime import date
 from operator import attrgetter, itemgetter
 from typing import Any, Protocol, cast
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import JSON, bindparam, insert, select, text, update
 
 from exolab.db.base import utcnow
 from exolab.db.models import (
@@ -311,11 +312,14 @@ class _Ids:
 
 def insert_many(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
     """``conn.execute(insert(table), rows)`` for rows that all have the same keys and give
-    every column with a default. On SQLite the rows go to the driver column by column, each
-    value through its column's own bind processor (what Core does per row, done here once
-    per distinct value of a column), a value every row shares bound once
-    (services/sqlite_bulk.insert_staged); on PostgreSQL by COPY (``services/pg_records.py``).
-    Any other shape of rows takes Core's executemany."""
+    every column with a default. The rows go to the driver column by column, each value that
+    needs converting converted once per distinct value of its column (:func:`_converted`;
+    the rows share one object per distinct JSON value: an isolation's steps are remembered
+    per method chain). On SQLite each value through its column's own bind processor (what
+    Core does per row), a value every row shares bound once (services/sqlite_bulk.
+    insert_staged); on PostgreSQL by COPY (``services/pg_records.py``), JSON as the text
+    psycopg's ``Json`` writes (``json.dumps``). Any other shape of rows takes Core's
+    executemany."""
     if not rows:
         return
     t = table.__table__
@@ -326,17 +330,26 @@ def insert_many(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
     }:
         conn.execute(insert(table), rows)
         return
-    if conn.dialect.name == "postgresql":
-        pg_records.copy_rows(conn, table, cols, rows)
-        return
     values = []
     for c in cols:
         column = list(map(itemgetter(c), rows))
-        proc = _bind(t.c[c], conn.dialect)
+        proc = _to_driver(t.c[c], conn.dialect)
         values.append(column if proc is None else _converted(proc, column))
+    if conn.dialect.name == "postgresql":
+        pg_records.copy_rows(conn, table, cols, values)
+        return
     limit = conn.connection.driver_connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     names = [f'"{c}"' for c in cols]
     insert_staged(conn.exec_driver_sql, f'"{t.name}"', names, values, limit, ROWS_PER_INSERT)
+
+
+def _to_driver(column: Any, dialect: Any) -> Callable[[Any], Any] | None:
+    """How insert_many hands a value of ``column`` to the driver: on SQLite through the
+    column's bind processor (:func:`_bind`); PostgreSQL's COPY takes values as they are, and
+    JSON as the text psycopg's ``Json`` writes (``json.dumps``)."""
+    if dialect.name == "postgresql":
+        return json.dumps if isinstance(column.type, JSON) else None
+    return _bind(column, dialect)
 
 
 def _bind(column: Any, dialect: Any) -> Callable[[Any], Any] | None:

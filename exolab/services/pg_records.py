@@ -7,11 +7,8 @@ too, inside the import's transaction (and the window's savepoint).
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
-
-from sqlalchemy import JSON
 
 VOLUME_STAGE = "exolab_stage_volumes"  # the new volumes of a window's tubes
 
@@ -22,30 +19,16 @@ def _cursor(conn: Any) -> Any:
     return driver.cursor()
 
 
-def copy_rows(conn: Any, table: Any, cols: list[str], rows: list[dict[str, Any]]) -> None:
-    """``INSERT`` of ``rows`` (dicts with the keys ``cols``) into ``table`` (a model) by COPY;
-    JSON columns are sent as JSON text, each distinct object written once (the rows share
-    one object per distinct value: an isolation's steps are remembered per method chain,
-    so 40,000 steps have a handful of parameter sets). The text is what psycopg's ``Json``
-    writes (``json.dumps``)."""
-    t = table.__table__
-    json_cols = [i for i, c in enumerate(cols) if isinstance(t.c[c].type, JSON)]
+def copy_rows(conn: Any, table: Any, cols: list[str], values: list[list[Any]]) -> None:
+    """``INSERT`` into ``table`` (a model) by COPY of rows given column by column
+    (``values[i]`` holds every row's value of ``cols[i]``; JSON already as its text)."""
     names = ", ".join(f'"{c}"' for c in cols)
-    with _cursor(conn) as cur, cur.copy(f'COPY "{t.name}" ({names}) FROM STDIN') as copy:
-        if json_cols:
-            texts: dict[int, str] = {}  # id of a value the rows hold -> its JSON text
-            for r in rows:
-                values = [r[c] for c in cols]
-                for i in json_cols:
-                    v = values[i]
-                    text = texts.get(id(v))
-                    if text is None:
-                        text = texts[id(v)] = json.dumps(v)
-                    values[i] = text
-                copy.write_row(values)
-        else:
-            for r in rows:
-                copy.write_row([r[c] for c in cols])
+    with (
+        _cursor(conn) as cur,
+        cur.copy(f'COPY "{table.__table__.name}" ({names}) FROM STDIN') as copy,
+    ):
+        for row in zip(*values, strict=True):
+            copy.write_row(row)
 
 
 def update_volumes(conn: Any, changed: list[tuple[Any, ...]], now: datetime) -> None:
