@@ -230,18 +230,12 @@ def _select_in(
         for k, c in enumerate(columns)
     ]
     procs = [(k, p) for k, p in procs if p is not None]
-    if not procs:
+    if not procs or not rows:
         return rows  # type: ignore[no-any-return]  # (the driver's rows are tuples)
-    out = [list(r) for r in rows]
+    by_column = [list(values) for values in zip(*rows, strict=True)]
     for k, proc in procs:
-        memo: dict[Any, Any] = {}
-        for r in out:
-            v = r[k]
-            hit = memo.get(v, memo)
-            if hit is memo:
-                hit = memo[v] = proc(v)
-            r[k] = hit
-    return [tuple(r) for r in out]
+        by_column[k] = _converted(proc, by_column[k])
+    return list(zip(*by_column, strict=True))
 
 
 def _cells(cells: dict[str, Any] | Callable[[], dict[str, Any]]) -> dict[str, Any]:
