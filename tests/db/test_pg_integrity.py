@@ -4,7 +4,6 @@ sessions racing an insert against a delete."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +24,7 @@ from exolab.services import samples as sample_service
 from exolab.services.context import Lab
 from exolab.services.errors import Conflict, database_error_text
 from exolab.services.integrity import check_database
+from tests.db.races import in_thread, wait_blocked
 from tests.io.helpers import READOUTS, SAMPLES, SUBJECTS, base_cohort, counts, load
 
 # readouts directly on samples, so a sample has nothing else pointing at it
@@ -238,33 +238,6 @@ INSERT_SQL = (
 )
 
 
-def _in_thread(fn: Callable[[], None]) -> tuple[threading.Thread, list[BaseException]]:
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            fn()
-        except BaseException as exc:
-            errors.append(exc)
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t, errors
-
-
-def _wait_blocked(con: Any, pid: int) -> None:
-    """Until session ``pid`` waits for a lock (it is behind the other session)."""
-    for _ in range(200):
-        row = con.execute(
-            "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)
-        ).fetchone()
-        con.commit()
-        if row and row[0] == "Lock":
-            return
-        time.sleep(0.05)
-    raise AssertionError("the second session never waited for the first")
-
-
 def _cohort_without_isolations(lab: Lab, tmp_path: Path) -> dict[str, int]:
     load(lab, tmp_path, "subjects", SUBJECTS)
     load(lab, tmp_path, "samples", SAMPLES, create_locations=True)
@@ -287,8 +260,8 @@ def test_insert_first_then_concurrent_delete_loses(
         deleter.execute("DELETE FROM samples WHERE sample_code = 'P002-V1'")
         deleter.commit()
 
-    t, errors = _in_thread(delete_it)
-    _wait_blocked(watcher, deleter_pid)  # the inserter's FOR KEY SHARE lock holds it
+    t, errors = in_thread(delete_it)
+    wait_blocked(watcher, deleter_pid)  # the inserter's FOR KEY SHARE lock holds it
     inserter.commit()
     t.join(30)
     assert len(errors) == 1 and isinstance(errors[0], psycopg.errors.ForeignKeyViolation)
@@ -313,8 +286,8 @@ def test_delete_first_then_concurrent_insert_loses(
         inserter.execute(INSERT_SQL, (ids["P002-V1"], ids["CD63"]))
         inserter.commit()
 
-    t, errors = _in_thread(insert_it)
-    _wait_blocked(watcher, inserter_pid)  # its check waits for the deleted row's lock
+    t, errors = in_thread(insert_it)
+    wait_blocked(watcher, inserter_pid)  # its check waits for the deleted row's lock
     deleter.commit()
     t.join(30)
     assert len(errors) == 1 and isinstance(errors[0], psycopg.errors.ForeignKeyViolation)
@@ -338,8 +311,8 @@ def test_delete_rolled_back_lets_the_waiting_insert_through(
         inserter.execute(INSERT_SQL, (ids["P002-V1"], ids["CD63"]))
         inserter.commit()
 
-    t, errors = _in_thread(insert_it)
-    _wait_blocked(watcher, inserter_pid)
+    t, errors = in_thread(insert_it)
+    wait_blocked(watcher, inserter_pid)
     deleter.rollback()
     t.join(30)
     assert errors == []
@@ -376,7 +349,7 @@ def test_a_bulk_import_racing_a_delete_loses_whole(
     def import_it() -> None:
         load(pg, tmp_path, "readouts", text)
 
-    t, errors = _in_thread(import_it)
+    t, errors = in_thread(import_it)
     for _ in range(200):  # until the import's second chunk waits for the deleted row's lock
         row = watcher.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "

@@ -26,7 +26,7 @@ from exolab.services import samples as sample_service
 from exolab.services.context import Lab
 from exolab.services.errors import Conflict
 from exolab.services.integrity import check_database
-from tests.db.test_pg_integrity import _in_thread, _wait_blocked
+from tests.db.races import in_thread, wait_blocked
 from tests.io.helpers import load
 
 PG_ONLY = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
@@ -429,8 +429,8 @@ def test_a_visit_added_while_its_subject_is_deleted_goes_with_it(
         deleter.execute("DELETE FROM subjects WHERE subject_code = 'P003'")
         deleter.commit()
 
-    t, errors = _in_thread(delete_it)
-    _wait_blocked(watcher, deleter_pid)
+    t, errors = in_thread(delete_it)
+    wait_blocked(watcher, deleter_pid)
     inserter.commit()
     t.join(30)
     assert errors == []
@@ -445,8 +445,8 @@ def test_a_visit_added_while_its_subject_is_deleted_goes_with_it(
         inserter.execute(add.replace("P003", "P004"))
         inserter.commit()
 
-    t, errors = _in_thread(insert_it)
-    _wait_blocked(watcher, inserter_pid)
+    t, errors = in_thread(insert_it)
+    wait_blocked(watcher, inserter_pid)
     deleter.commit()
     t.join(30)
     assert len(errors) == 1 and isinstance(errors[0], psycopg.errors.ForeignKeyViolation)
@@ -580,8 +580,8 @@ def test_insert_into_a_box_first_then_concurrent_delete_loses(
         deleter.execute("DELETE FROM boxes WHERE path = 'F-80/R1/B02'")
         deleter.commit()
 
-    t, errors = _in_thread(delete_it)
-    _wait_blocked(watcher, deleter_pid)  # the inserter's FOR KEY SHARE lock holds it
+    t, errors = in_thread(delete_it)
+    wait_blocked(watcher, deleter_pid)  # the inserter's FOR KEY SHARE lock holds it
     inserter.commit()
     t.join(30)
     assert len(errors) == 1 and isinstance(errors[0], psycopg.errors.ForeignKeyViolation)
@@ -606,8 +606,8 @@ def test_delete_a_box_first_then_concurrent_insert_loses(
         inserter.execute(_insert_sql("RACE-1"), (box,))
         inserter.commit()
 
-    t, errors = _in_thread(insert_it)
-    _wait_blocked(watcher, inserter_pid)  # its check waits for the deleted row's lock
+    t, errors = in_thread(insert_it)
+    wait_blocked(watcher, inserter_pid)  # its check waits for the deleted row's lock
     deleter.commit()
     t.join(30)
     assert len(errors) == 1 and isinstance(errors[0], psycopg.errors.ForeignKeyViolation)
@@ -651,8 +651,8 @@ def test_an_aliquot_racing_the_delete_of_its_tube(
         deleter.execute(delete_sql)
         waiting, later = inserter, lambda: inserter.execute(_aliquot_sql("CM-1-A1"), (tube,))
         winner = deleter
-    t, errors = _in_thread(later)
-    _wait_blocked(watcher, waiting.info.backend_pid)
+    t, errors = in_thread(later)
+    wait_blocked(watcher, waiting.info.backend_pid)
     winner.commit()
     t.join(30)
     assert len(errors) == 1 and isinstance(errors[0], psycopg.errors.ForeignKeyViolation)
