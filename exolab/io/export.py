@@ -207,7 +207,8 @@ class Deidentifier:
 
     Pseudonyms are HMAC-SHA256 under the database's own secret (``lab_identity``), or under
     ``--salt``: without the key, hashing a list of candidate ids does not find them. Every
-    date of a subject moves by the same offset, so ``visit_day`` is unchanged; dates written
+    date of a subject moves by the same offset (-182 to +183 days, never 0), so
+    ``visit_day`` is unchanged; dates written
     inside other fields (``ELISA-20240302``) move too. Free-text notes are dropped, and the
     free-text ``group`` unless ``keep_group`` (docs/security.md).
     """
@@ -230,7 +231,9 @@ class Deidentifier:
         hit = self._cache.get(key)
         if hit is None:
             digest = self._digest("subject", study, subject)
-            offset = timedelta(days=int(digest[12:20], 16) % 365 - 182)
+            days = int(digest[12:20], 16) % 365 - 182
+            # never 0: a subject that does not move would be exported with its real dates
+            offset = timedelta(days=days or 183)
             hit = (digest[:12], offset)
             self._cache[key] = hit
         return hit

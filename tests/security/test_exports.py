@@ -96,10 +96,18 @@ def test_empty_or_short_salt_is_refused(sqlite_url: str, salt: str) -> None:
     assert code == 2 and "16 characters" in err.getvalue()
 
 
+# A fixed key, so the dates each subject moves by are known: under the database's random
+# secret a subject's shift may land one real date on another real date of the file.
+FIXED_SALT = "a fixed salt for the leak test"
+
+
 def test_no_real_dates_or_ids_in_other_fields(lab: Lab, tmp_path: Path) -> None:
     cohort(lab, tmp_path)
     plain = export(lab)
-    rows = export(lab, deidentify=True)
+    text = json.dumps(export(lab, deidentify=True))  # the database's own secret
+    for leak in ("P001", "P002", "P003"):
+        assert leak not in text, leak
+    rows = export(lab, deidentify=True, salt=FIXED_SALT)
     text = json.dumps(rows)
     for leak in ("P001", "P002", "20240302", "20240303", "2024-05-02", "2024-01-11"):
         assert leak not in text, leak
@@ -109,8 +117,21 @@ def test_no_real_dates_or_ids_in_other_fields(lab: Lab, tmp_path: Path) -> None:
     # the label's date moved by its subject's shift, like collected_at
     shifted = [v for v in visits if v[-10:-6] in ("2023", "2024")]
     assert shifted and all("P001" not in v for v in visits)
-    kept = export(lab, deidentify=True, keep_group=True)
+    kept = export(lab, deidentify=True, salt=FIXED_SALT, keep_group=True)
     assert {r["group"] for r in kept} == {r["group"] for r in plain}
+
+
+def test_no_subject_keeps_its_real_dates() -> None:
+    """A subject whose digest gives a shift of 0 days is moved anyway: no shift leaves a
+    subject's real dates in a de-identified export (subject Z145 gives 0 under this key)."""
+    from exolab.io.export import Deidentifier
+
+    deid = Deidentifier(b"k")
+    offsets = [deid.subject("S1", f"Z{i}")[1].days for i in range(2000)]
+    assert 0 not in offsets
+    assert min(offsets) >= -182 and max(offsets) <= 183
+    # every other subject keeps the shift it had: exports already sent stay comparable
+    assert offsets[145] == 183 and offsets[:145].count(183) == 0
 
 
 def test_manifest_names_no_subject(lab: Lab, tmp_path: Path) -> None:
