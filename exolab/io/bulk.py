@@ -187,6 +187,7 @@ class ReadoutLoader:
         self.assay_ids: dict[str, int] = {}
         self.run_ids: dict[str, int] = {"": 0}
         store = ReadoutStore(tx, self.batch_id)  # the database stage (services/readout_write)
+        store.load_targets(self.named_targets)
         self.store = store
         self.isolations = store.isolations
         self.samples = store.samples
@@ -197,6 +198,29 @@ class ReadoutLoader:
         self.created_at = store.created_at
         self.user = store.user
         self.null = store.null
+
+    def named_targets(self) -> tuple[set[str], set[str]]:
+        """The isolation and sample codes the file's rows name, in every form a row's check
+        reads them (stripped, and as imported: docs/security.md), read in a first pass over
+        the file."""
+        from exolab.io.reading import open_csv
+
+        isolations: set[str] = set()
+        samples: set[str] = set()
+        wanted = [
+            (i, found)
+            for column, found in (("isolation_id", isolations), ("sample_id", samples))
+            if (i := self.index.get(column)) is not None
+        ]
+        with open_csv(self.src.path, self.src.name) as again:
+            for _, fields in again.rows():
+                for i, found in wanted:
+                    if i < len(fields) and (text := fields[i]):
+                        found.add(text.strip())
+                        found.add(import_cell(text))
+        isolations.discard("")
+        samples.discard("")
+        return isolations, samples
 
     # -- one row ---------------------------------------------------------------------------
 
@@ -450,13 +474,13 @@ class ReadoutLoader:
                     )
         sample_pk = iso_pk = None
         if iso_code and not sample_code:
-            target = self.isolations.get(iso_code)
+            target = self.store.isolation(iso_code)
             if target is None:
                 bad.append(("isolation_id", f"no isolation {iso_code}", iso_code))
             else:
                 iso_pk, sample_pk = target
         elif sample_code and not iso_code:
-            sample_pk = self.samples.get(sample_code)
+            sample_pk = self.store.sample(sample_code)
             if sample_pk is None:
                 bad.append(("sample_id", f"no sample {sample_code}", sample_code))
         if not bad and ctx is not None and ctx.run_problem:
@@ -525,12 +549,12 @@ class ReadoutLoader:
         iso = get("isolation_id")
         smp = get("sample_id")
         if iso:
-            t = self.isolations.get(iso)
+            t = self.store.isolation(iso)
             if t is None:
                 return None
             target_no = t[0] * 2 + 1
         else:
-            s = self.samples.get(smp)
+            s = self.store.sample(smp)
             if s is None:
                 return None
             target_no = s * 2

@@ -80,6 +80,10 @@ NULLABLE_ROW = frozenset({"isolation_id", "value", "qualitative", "notes", "well
 STAGE = "exolab_stage_readouts"  # temporary: the row columns of a chunk and their context id
 STAGE_ROWS_PER_INSERT = 2_000  # staged rows per INSERT (few columns: more rows fit)
 STAGE_CTX = "exolab_stage_contexts"  # temporary: one row per distinct context
+# Stored isolations and samples (by their highest ids) up to which an import reads every code
+# at once (~0.1 s and ~30 MB at this many); above, only the codes its file names
+# (ReadoutStore.load_targets)
+LOAD_ALL_TARGETS = 200_000
 # Stored readout columns compared with a re-imported row (see io.bulk's _unchanged).
 COMPARED = (
     "value_text",
@@ -115,16 +119,12 @@ class ReadoutStore:
         s = self.session
         s.flush()
         dbapi: Any = s.connection().connection.driver_connection
-        # The stored codes of every isolation and sample, read through the driver (a database
-        # of 1,000,000 tubes: Core's result would wrap each row; ~3x the time).
-        with closing(dbapi.cursor()) as cur:
-            cur.execute("SELECT isolation_code, id, sample_id FROM isolations")
-            #: isolation code -> (isolation id, its sample's id)
-            self.isolations: dict[str, tuple[int, int]] = {
-                code: (iso_pk, sample_pk) for code, iso_pk, sample_pk in cur.fetchall()
-            }
-            cur.execute("SELECT sample_code, id FROM samples")
-            self.samples: dict[str, int] = dict(cur.fetchall())
+        #: isolation code -> (isolation id, its sample's id), and sample code -> id: the stored
+        #: targets a row may name (:meth:`load_targets`, :meth:`isolation`, :meth:`sample`)
+        self.isolations: dict[str, tuple[int, int]] = {}
+        self.samples: dict[str, int] = {}
+        self.all_targets = False  # whether they hold every stored one
+        self._looked_up: tuple[set[str], set[str]] = (set(), set())  # codes asked for
         self.analytes: dict[str, int] = {
             code: pk for code, pk in s.execute(select(Analyte.code, Analyte.id))
         }
@@ -172,6 +172,73 @@ class ReadoutStore:
         self._writer = _BackgroundWriter(self._write)
 
     # -- reads -----------------------------------------------------------------------------
+
+    def load_targets(self, named: Callable[[], tuple[set[str], set[str]]]) -> None:
+        """Read the stored isolations and samples the file's rows may name, through the driver
+        (Core's result would wrap each row; ~3x the time). Up to :data:`LOAD_ALL_TARGETS` of
+        them (the highest ids, which bound their number), every one at once; above it, only
+        the codes ``named()`` gives (the file's isolation and sample codes, read in a first
+        pass): a plate of readouts into a biobank of 1,000,000 tubes does not read them all.
+        A code not read here is looked up when a row names it (:meth:`isolation`)."""
+        with closing(self.dbapi.cursor()) as cur:
+            cur.execute(
+                "SELECT (SELECT coalesce(max(id), 0) FROM isolations) "
+                "+ (SELECT coalesce(max(id), 0) FROM samples)"
+            )
+            (stored,) = cur.fetchone()
+            if stored <= LOAD_ALL_TARGETS:
+                cur.execute("SELECT isolation_code, id, sample_id FROM isolations")
+                self.isolations.update((c, (i, s)) for c, i, s in cur.fetchall())
+                cur.execute("SELECT sample_code, id FROM samples")
+                self.samples.update(cur.fetchall())
+                self.all_targets = True
+                return
+        isolations, samples = named()
+        self._read_targets(isolations, samples)
+
+    def _read_targets(self, isolations: Iterable[str], samples: Iterable[str]) -> None:
+        """Read the stored isolations and samples of these codes (those not read before)."""
+        asked_isolations, asked_samples = self._looked_up
+        isos = sorted(set(isolations) - asked_isolations)
+        tubes = sorted(set(samples) - asked_samples)
+        asked_isolations.update(isos)
+        asked_samples.update(tubes)
+        mark = "?" if self.sqlite else "%s"
+        size = min(self.max_variables, 5_000) if self.sqlite else 5_000
+        with closing(self.dbapi.cursor()) as cur:
+            for codes, sql, found in (
+                (isos, "SELECT isolation_code, id, sample_id FROM isolations "
+                 "WHERE isolation_code IN ({})", self._found_isolations),
+                (tubes, "SELECT sample_code, id FROM samples WHERE sample_code IN ({})",
+                 self.samples.update),
+            ):  # fmt: skip
+                for i in range(0, len(codes), size):
+                    part = codes[i : i + size]
+                    cur.execute(sql.format(", ".join([mark] * len(part))), part)
+                    found(cur.fetchall())
+
+    def _found_isolations(self, rows: list[tuple[str, int, int]]) -> None:
+        self.isolations.update((c, (i, s)) for c, i, s in rows)
+
+    def isolation(self, code: str) -> tuple[int, int] | None:
+        """The stored isolation of a code (its id and its sample's), read now if it was not
+        read before (after the writer has written what it was handed: it shares the
+        connection)."""
+        hit = self.isolations.get(code)
+        if hit is None and not self.all_targets and code not in self._looked_up[0]:
+            self.drain()
+            self._read_targets([code], ())
+            hit = self.isolations.get(code)
+        return hit
+
+    def sample(self, code: str) -> int | None:
+        """The stored sample of a code (as :meth:`isolation`)."""
+        hit = self.samples.get(code)
+        if hit is None and not self.all_targets and code not in self._looked_up[1]:
+            self.drain()
+            self._read_targets((), [code])
+            hit = self.samples.get(code)
+        return hit
 
     def analyte_id(self, code: str) -> int:
         """The analyte of a code or synonym; a new one is created (audited), as
