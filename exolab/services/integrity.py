@@ -35,18 +35,28 @@ def check_database(lab: Lab) -> tuple[list[str], list[str]]:
             problems.extend(f"foreign key: {r[0]} row {r[1]} -> {r[2]}" for r in fk)
             if not fk:
                 notes.append("foreign keys: ok")
-        for box in s.scalars(select(Box)):
-            valid = set(position_names(box.n_rows, box.n_cols))
-            bad = s.scalars(
-                select(Sample.sample_code).where(
-                    Sample.box_id == box.id,
-                    Sample.position.is_not(None),
-                    Sample.position.not_in(valid) if valid else Sample.position.is_not(None),
+        # one query per box geometry in use (not per box: a biobank has thousands of boxes)
+        shapes = s.execute(select(Box.n_rows, Box.n_cols).distinct()).all()
+        misplaced: list[tuple[str, str]] = []
+        for n_rows, n_cols in shapes:
+            valid = position_names(n_rows, n_cols)
+            misplaced.extend(
+                (code, path)
+                for code, path in s.execute(
+                    select(Sample.sample_code, Box.path)
+                    .join(Box, Box.id == Sample.box_id)
+                    .where(
+                        Box.n_rows == n_rows,
+                        Box.n_cols == n_cols,
+                        Sample.position.is_not(None),
+                        Sample.position.not_in(valid) if valid else Sample.position.is_not(None),
+                    )
                 )
-            ).all()
-            problems.extend(
-                f"sample {code} is at a position box {box.path} does not have" for code in bad
             )
+        problems.extend(
+            f"sample {code} is at a position box {path} does not have"
+            for code, path in sorted(misplaced, key=lambda m: (m[1], m[0]))
+        )
         n = s.scalar(select(func.count()).select_from(Sample).where(Sample.freeze_thaw_count < 0))
         if n:
             problems.append(f"{n} samples have a negative freeze-thaw count")

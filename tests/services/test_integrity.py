@@ -1,0 +1,84 @@
+"""`exolab db check` (services/integrity.py): tubes at a position their box does not have are
+found whatever the box's geometry, in a number of statements that does not grow with the
+number of boxes (a biobank of 1,000,000 tubes has ~12,000 boxes: one query each took ~5 s)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import event, text
+
+from exolab.services import storage
+from exolab.services.context import Lab
+from exolab.services.integrity import check_database
+from tests.io.helpers import SUBJECTS, load
+
+SAMPLES = """sample_id,biofluid,collected_at,study,subject_id,visit,location
+T-A,plasma,2024-01-11 10:41,S1,P001,baseline,F/R/BOX9/A1
+T-B,plasma,2024-01-11 10:41,S1,P001,baseline,F/R/SMALL/B3
+T-C,plasma,2024-01-11 10:41,S1,P001,baseline,F/R/BAG
+T-D,plasma,2024-01-11 10:41,S1,P001,baseline,F/R/BOX9/I9
+"""
+
+
+def cohort(lab: Lab, tmp: Path, extra_boxes: int = 0) -> None:
+    load(lab, tmp, "subjects", SUBJECTS)
+    with lab.write() as tx:
+        storage.add_location(tx, "F/R/SMALL", n_rows=2, n_cols=3)
+        storage.add_location(tx, "F/R/BAG", n_rows=0, n_cols=0)
+        for i in range(extra_boxes):
+            storage.add_location(tx, f"F/R/X{i}", exist_ok=True)
+    load(lab, tmp, "samples", SAMPLES, create_locations=True)
+
+
+def move(lab: Lab, code: str, position: str) -> None:
+    """A position written behind exolab's back (a hand edit of the database)."""
+    with lab.db.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE samples SET position = :p WHERE sample_code = :c"),
+            {"p": position, "c": code},
+        )
+
+
+def position_problems(lab: Lab) -> list[str]:
+    return sorted(p for p in check_database(lab)[0] if "position" in p)
+
+
+def test_positions_outside_their_box_are_found(lab: Lab, tmp_path: Path) -> None:
+    cohort(lab, tmp_path)
+    assert position_problems(lab) == []
+    move(lab, "T-A", "A10")  # a column a 9x9 box does not have
+    move(lab, "T-B", "C1")  # a row a 2x3 box does not have
+    move(lab, "T-C", "A1")  # a bag has no positions
+    move(lab, "T-D", "a1")  # not the form positions are stored in
+    assert position_problems(lab) == [
+        "sample T-A is at a position box F/R/BOX9 does not have",
+        "sample T-B is at a position box F/R/SMALL does not have",
+        "sample T-C is at a position box F/R/BAG does not have",
+        "sample T-D is at a position box F/R/BOX9 does not have",
+    ]
+
+
+def statements(lab: Lab) -> int:
+    """How many statements ``check_database`` sends."""
+    n = 0
+
+    def count(*_: object) -> None:
+        nonlocal n
+        n += 1
+
+    event.listen(lab.db.engine, "before_cursor_execute", count)
+    try:
+        check_database(lab)
+    finally:
+        event.remove(lab.db.engine, "before_cursor_execute", count)
+    return n
+
+
+def test_statements_do_not_grow_with_boxes(lab: Lab, tmp_path: Path) -> None:
+    cohort(lab, tmp_path)
+    few = statements(lab)
+    with lab.write() as tx:
+        for i in range(40):
+            storage.add_location(tx, f"F/R/Y{i}")
+    assert statements(lab) == few
