@@ -110,6 +110,35 @@ def _find(tx: Tx, kind: Kind, m: Any) -> BaseModel | None:
     raise AssertionError(kind.name)
 
 
+def _find_many(tx: Tx, kind: Kind, models: list[Any]) -> dict[tuple[str, ...], BaseModel]:
+    """:func:`_find` for many rows at once, by their natural key (as a tuple of the key
+    columns' values): the bulk path reads the stored records of a chunk's stored keys so."""
+    found: dict[Any, BaseModel]
+    if kind.name == "subjects":
+        keys = list(dict.fromkeys((m.study, m.subject_id) for m in models))
+        return {key: out for key, out in subjects.subjects_by_code(tx, keys).items()}
+    if kind.name == "cell_sources":
+        found = dict(cell_sources.cell_sources_by_code(tx, [m.cell_source_id for m in models]))
+    elif kind.name == "samples":
+        found = dict(samples.samples_by_code(tx, [m.sample_id for m in models]))
+    elif kind.name == "isolations":
+        found = dict(isolations.isolations_by_code(tx, [m.isolation_id for m in models]))
+    else:
+        raise AssertionError(kind.name)
+    return {(code,): out for code, out in found.items()}
+
+
+def _given(data: dict[str, Any]) -> list[str]:
+    """The columns a row gives (a blank cell is not given: an update leaves it as it is)."""
+    return [c for c, v in data.items() if v]
+
+
+def unchanged(kind: Kind, m: Any, data: dict[str, Any], existing: Any) -> bool:
+    """Whether a row (``m`` validated from the cells ``data``) equals its stored record in
+    every column it gives: what a re-import counts as unchanged."""
+    return not differences(kind, m, existing, _given(data))
+
+
 def _as_input(kind: Kind, out: Any) -> dict[str, Any]:
     if kind.name == "subjects":
         return subjects.subject_as_input(out)
@@ -294,8 +323,7 @@ def apply_row(
                 _create(tx, kind, data, report.batch_id, create_locations)
                 report.created += 1
                 return
-            given = [c for c, v in data.items() if v]
-            diff_cols = differences(kind, m, existing, given)
+            diff_cols = differences(kind, m, existing, _given(data))
             if not diff_cols:
                 report.unchanged += 1
             elif on_duplicate == "skip":

@@ -19,12 +19,14 @@ from exolab.io.import_report import ImportFailed, ImportReport, _Abort
 from exolab.io.import_rows import (
     _convert_numbers,
     _find,
+    _find_many,
     _import_rows,
     _report_failed,
     apply_row,
     check_header,
     differences,
     row_values,
+    unchanged,
 )
 from exolab.io.problems import Problems
 from exolab.io.reading import FileProblem, open_csv
@@ -110,7 +112,13 @@ def run_import(
                     from exolab.services.bulk_records import RowRules
 
                     row_rules = RowRules(
-                        row_values, _convert_numbers, _report_failed, _find, apply_row
+                        row_values,
+                        _convert_numbers,
+                        _report_failed,
+                        _find,
+                        apply_row,
+                        _find_many,
+                        unchanged,
                     )
                     import_records(
                         tx,

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from exolab.db.models import CellSource
 from exolab.domain.schemas import CellSourceIn
 from exolab.services.common import (
+    IN_LIST,
     audit_update,
     check_version,
     column_values,
@@ -59,6 +60,19 @@ def get_cell_source(tx: Tx, code: str) -> CellSourceOut:
     if c is None:
         raise NotFound(f"no cell source {code}")
     return _out(c)
+
+
+def cell_sources_by_code(tx: Tx, codes: list[str]) -> dict[str, CellSourceOut]:
+    """The stored cell sources of these codes (those that exist), as
+    :func:`get_cell_source` gives each (the bulk import compares a file's stored rows with
+    them)."""
+    out: dict[str, CellSourceOut] = {}
+    for i in range(0, len(codes), IN_LIST):
+        for c in tx.session.scalars(
+            select(CellSource).where(CellSource.code.in_(codes[i : i + IN_LIST]))
+        ):
+            out[c.code] = _out(c)
+    return out
 
 
 _FIELD_VALUES = attrgetter(*FIELDS)

@@ -14,6 +14,10 @@ from exolab.services.errors import FieldError, StaleRecord, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
 
+# Values per IN (...) list of a lookup of many records (SQLite before 3.32 takes 999
+# parameters per statement)
+IN_LIST = 500
+
 
 def validate(model: type[M], data: dict[str, Any] | M) -> M:
     """Validate input into ``model``; errors become :class:`ValidationFailed` naming fields."""

@@ -13,6 +13,7 @@ from exolab.db.models import Isolation, IsolationStep, Sample
 from exolab.domain.schemas import STEP_PARAM_COLUMNS, IsolationIn, StepIn
 from exolab.services import lifecycle
 from exolab.services.common import (
+    IN_LIST,
     audit_update,
     check_version,
     column_values,
@@ -86,13 +87,15 @@ def _steps(tx: Tx, isolation_pk: int) -> list[StepIn]:
     return [StepIn(method=r.method, params=dict(r.params or {})) for r in rows]
 
 
-def _out(tx: Tx, iso: Isolation, sample_code: str) -> IsolationOut:
+def _out(
+    tx: Tx, iso: Isolation, sample_code: str, steps: list[StepIn] | None = None
+) -> IsolationOut:
     return IsolationOut(
         id=iso.id,
         isolation_id=iso.isolation_code,
         sample_id=sample_code,
         method=iso.method,
-        steps=_steps(tx, iso.id),
+        steps=_steps(tx, iso.id) if steps is None else steps,
         version=iso.version,
         **{f: getattr(iso, f) for f in SIMPLE_FIELDS},
     )
@@ -111,6 +114,29 @@ def get_isolation(tx: Tx, code: str) -> IsolationOut:
     if row is None:
         raise NotFound(f"no isolation {code}")
     return _out(tx, row[0], row[1])
+
+
+def isolations_by_code(tx: Tx, codes: list[str]) -> dict[str, IsolationOut]:
+    """The stored isolations of these codes (those that exist), as :func:`get_isolation`
+    gives each, their steps read in one query per part (the bulk import compares a file's
+    stored rows with them)."""
+    out: dict[str, IsolationOut] = {}
+    for i in range(0, len(codes), IN_LIST):
+        rows = tx.session.execute(
+            select(Isolation, Sample.sample_code)
+            .join(Sample, Sample.id == Isolation.sample_id)
+            .where(Isolation.isolation_code.in_(codes[i : i + IN_LIST]))
+        ).all()
+        steps: dict[int, list[StepIn]] = {iso.id: [] for iso, _ in rows}
+        for r in tx.session.scalars(
+            select(IsolationStep)
+            .where(IsolationStep.isolation_id.in_(list(steps)))
+            .order_by(IsolationStep.isolation_id, IsolationStep.step_no)
+        ):
+            steps[r.isolation_id].append(StepIn(method=r.method, params=dict(r.params or {})))
+        for iso, sample_code in rows:
+            out[iso.isolation_code] = _out(tx, iso, sample_code, steps[iso.id])
+    return out
 
 
 def isolations_of_sample(tx: Tx, sample_code: str) -> list[IsolationOut]:

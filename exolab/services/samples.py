@@ -19,6 +19,7 @@ from exolab.domain import sprec as sprec_rules
 from exolab.domain.schemas import Location, SampleIn, parse_location
 from exolab.services import lifecycle
 from exolab.services.common import (
+    IN_LIST,
     audit_update,
     check_version,
     column_values,
@@ -187,6 +188,18 @@ def get_sample(tx: Tx, code: str) -> SampleOut:
     if row is None:
         raise NotFound(f"no sample {code}")
     return _out(row)
+
+
+def samples_by_code(tx: Tx, codes: list[str]) -> dict[str, SampleOut]:
+    """The stored samples of these codes (those that exist), as :func:`get_sample` gives
+    each: a few queries for many (the bulk import compares a file's stored rows with them)."""
+    out: dict[str, SampleOut] = {}
+    for i in range(0, len(codes), IN_LIST):
+        part = codes[i : i + IN_LIST]
+        for row in tx.session.execute(_sample_query().where(Sample.sample_code.in_(part))):
+            sample = _out(row)
+            out[sample.sample_id] = sample
+    return out
 
 
 def samples_by_id(tx: Tx, ids: list[int]) -> list[SampleOut]:

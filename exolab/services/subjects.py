@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, func, select
 from exolab.db.models import Sample, Study, Subject, Visit
 from exolab.domain.schemas import SubjectIn
 from exolab.services.common import (
+    IN_LIST,
     audit_update,
     check_version,
     column_values,
@@ -81,6 +82,25 @@ def get_subject(tx: Tx, study: str, subject_id: str) -> SubjectOut:
     if subject is None:
         raise NotFound(f"no subject {subject_id} in study {study}")
     return subject_out(subject, study)
+
+
+def subjects_by_code(tx: Tx, keys: list[tuple[str, str]]) -> dict[tuple[str, str], SubjectOut]:
+    """The stored subjects of these (study, subject id) keys (those that exist), as
+    :func:`get_subject` gives each: a few queries for many (the bulk import compares a
+    file's stored rows with them)."""
+    by_study: dict[str, list[str]] = {}
+    for study, code in keys:
+        by_study.setdefault(study, []).append(code)
+    out: dict[tuple[str, str], SubjectOut] = {}
+    for study, codes in by_study.items():
+        for i in range(0, len(codes), IN_LIST):
+            for subject in tx.session.scalars(
+                select(Subject)
+                .join(Study, Study.id == Subject.study_id)
+                .where(Study.code == study, Subject.subject_code.in_(codes[i : i + IN_LIST]))
+            ):
+                out[(study, subject.subject_code)] = subject_out(subject, study)
+    return out
 
 
 def subject_columns(data: SubjectIn) -> dict[str, Any]:
