@@ -532,16 +532,13 @@ class _Loader:
         self.seen[key] = rownum
         if key in existing:  # compare, skip or update: the per-record code
             stored = self.stored.get(key)
-            if (
-                stored is not None
-                and self.as_read(stored)
-                and self.rules.unchanged(self.kind, m, _cells(cells), stored)
-            ):
+            current = stored is not None and self.as_read(stored)
+            if current and self.rules.unchanged(self.kind, m, _cells(cells), stored):
                 report.unchanged += 1  # (as the per-record code counts it)
                 return
             self.write()
             updated = report.updated
-            found = self.rules.find(self.tx, self.kind, m)
+            found = stored if current else self.rules.find(self.tx, self.kind, m)
             self.rules.apply_row(
                 self.tx,
                 self.kind,
