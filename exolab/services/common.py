@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -34,12 +35,14 @@ def validate(model: type[M], data: dict[str, Any] | M) -> M:
         raise ValidationFailed(errors) from None
 
 
-def column_values(obj: Base, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A record's stored columns (for the audit trail)."""
+def column_values(
+    obj: Base, exclude: tuple[str, ...] = (), only: Collection[str] | None = None
+) -> dict[str, Any]:
+    """A record's stored columns (for the audit trail); ``only`` these, when given."""
     mapper = inspect(type(obj))
     out: dict[str, Any] = {}
     for attr in mapper.column_attrs:
-        if attr.key in exclude:
+        if attr.key in exclude or (only is not None and attr.key not in only):
             continue
         value = getattr(obj, attr.key)
         if isinstance(value, datetime | date):
