@@ -64,8 +64,10 @@ def _iter_subjects(tx: Tx) -> Iterator[dict[str, Any]]:
 
 def _iter_cell_sources(tx: Tx) -> Iterator[dict[str, Any]]:
     for page in export_rows.cell_source_codes(tx, PAGE):
+        found = cell_sources.cell_sources_by_code(tx, page)  # (a page at once)
         for code in page:
-            yield cell_sources.get_cell_source(tx, code).as_input()
+            if (c := found.get(code)) is not None:
+                yield c.as_input()
 
 
 def _iter_samples(tx: Tx) -> Iterator[dict[str, Any]]:
@@ -76,8 +78,10 @@ def _iter_samples(tx: Tx) -> Iterator[dict[str, Any]]:
 
 def _iter_isolations(tx: Tx) -> Iterator[dict[str, Any]]:
     for page in export_rows.isolation_codes(tx, PAGE):
+        found = isolations.isolations_by_code(tx, page)  # (a page and its steps at once)
         for code in page:
-            yield isolations.get_isolation(tx, code).as_input()
+            if (iso := found.get(code)) is not None:
+                yield iso.as_input()
 
 
 def portable_value(text: str) -> str:

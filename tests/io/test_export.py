@@ -198,3 +198,50 @@ def test_second_lab_sees_no_manifest_for_stdout(db_url: str, tmp_path: Path) -> 
         assert result.manifest is None and result.rows == 0
     finally:
         lab.db.dispose()
+
+
+def test_record_exports_read_a_page_at_once(lab: Lab, tmp_path: Path) -> None:
+    """Exporting isolations or cell sources reads each page of records (and their steps) in
+    a few statements, not two per record (20,000 isolations took 15 s)."""
+    from sqlalchemy import event
+
+    load(lab, tmp_path, "subjects", "study,subject_id\nS1,P001\n")
+    samples = "sample_id,biofluid,collected_at,study,subject_id,visit,volume_ml\n"
+    isolations = "isolation_id,sample_id,isolated_on,method,input_volume_ml,uf_mwco_kda\n"
+    cells = "cell_source_id,cell_type\n"
+    counts: dict[str, list[int]] = {"isolations": [], "cell_sources": []}
+    for n, tag in ((3, "a"), (30, "b")):
+        samples_n = samples + "".join(
+            f"{tag}T{i},plasma,2024-01-11 10:41,S1,P001,baseline,2\n" for i in range(n)
+        )
+        load(lab, tmp_path, "samples", samples_n)
+        load(
+            lab,
+            tmp_path,
+            "isolations",
+            isolations
+            + "".join(f"{tag}I{i},{tag}T{i},2024-03-02,uf+sec,0.5,100\n" for i in range(n)),
+        )
+        load(
+            lab, tmp_path, "cell_sources", cells + "".join(f"{tag}C{i},HEK293\n" for i in range(n))
+        )
+        for kind, seen in counts.items():
+            statements = 0
+
+            def count(*_: object) -> None:
+                nonlocal statements
+                statements += 1
+
+            event.listen(lab.db.engine, "before_cursor_execute", count)
+            try:
+                buf = io.StringIO()
+                run_export(lab, kind, None, stdout=buf)
+            finally:
+                event.remove(lab.db.engine, "before_cursor_execute", count)
+            rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
+            assert len(rows) == (n + 3 if n == 30 else n)
+            seen.append(statements)
+            if kind == "isolations":
+                assert rows[-1]["method"] == "uf+sec" and float(rows[-1]["uf_mwco_kda"]) == 100
+    assert counts["isolations"][0] == counts["isolations"][1]
+    assert counts["cell_sources"][0] == counts["cell_sources"][1]
