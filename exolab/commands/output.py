@@ -111,19 +111,29 @@ def write_json(data: Any, out: TextIO | None = None) -> None:
     """
     out = out or sys.stdout
     if isinstance(data, list):
-        if not data:
-            out.write("[]\n")
-            return
-        first = data[0]
-        if isinstance(first, dict) and all(
-            isinstance(r, dict) and r.keys() == first.keys() for r in data
-        ):
-            lines = _json_rows(data, list(first))
-        else:
-            lines = ["  " + _ENCODE(item) for item in data]
-        out.write("[\n" + ",\n".join(lines) + "\n]\n")
+        write_json_rows(data, out)
     else:
         out.write(json.dumps(data, indent=2, default=_default, ensure_ascii=False) + "\n")
+
+
+def write_json_rows(items: Iterable[Any], out: TextIO | None = None) -> None:
+    """A JSON list, one compact object per line, written a chunk at a time as ``items`` come
+    (a report of every isolation is not held in memory first). A chunk of rows with the same
+    keys is encoded column by column (:func:`_json_rows`: the same text)."""
+    out = out or sys.stdout
+    it = iter(items)
+    opened = False
+    while chunk := list(islice(it, _CHUNK_ROWS)):
+        first = chunk[0]
+        if isinstance(first, dict) and all(
+            isinstance(r, dict) and r.keys() == first.keys() for r in chunk
+        ):
+            lines = _json_rows(chunk, list(first))
+        else:
+            lines = ["  " + _ENCODE(item) for item in chunk]
+        out.write((",\n" if opened else "[\n") + ",\n".join(lines))
+        opened = True
+    out.write("\n]\n" if opened else "[]\n")
 
 
 _ENCODE = json.JSONEncoder(default=_default, ensure_ascii=False, check_circular=False).encode

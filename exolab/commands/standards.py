@@ -163,35 +163,39 @@ def _print_one(prep: Any) -> None:
         )
 
 
-def _rows(preps: list[Any], *, with_subject: bool) -> tuple[list[dict[str, Any]], list[str]]:
+def _columns(*, with_subject: bool) -> list[str]:
     from exolab.services.standards import COMPONENT_NAMES
 
     columns = ["isolation_id", "sample_id"]
     if with_subject:
         columns += ["subject_id", "visit"]
     columns += ["biofluid", "method", "score", *COMPONENT_NAMES, "missing"]
-    columns += ["particles_per_ug_protein", "preanalytical_missing"]
-    rows = []
-    for p in preps:
-        row: dict[str, Any] = {
-            "isolation_id": p.isolation_id,
-            "sample_id": p.sample_id,
-            "subject_id": p.subject_id,
-            "visit": p.visit,
-            "biofluid": p.biofluid,
-            "method": p.method,
-            "score": p.report.score,
-            "missing": p.missing_summary(),
-            "particles_per_ug_protein": p.report.particles_per_ug_protein,
-            "preanalytical_missing": ", ".join(p.report.preanalytical_missing),
-        }
-        row |= p.marks()
-        rows.append(row)
-    return rows, columns
+    return [*columns, "particles_per_ug_protein", "preanalytical_missing"]
+
+
+def _row(p: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "isolation_id": p.isolation_id,
+        "sample_id": p.sample_id,
+        "subject_id": p.subject_id,
+        "visit": p.visit,
+        "biofluid": p.biofluid,
+        "method": p.method,
+        "score": p.report.score,
+        "missing": p.missing_summary(),
+        "particles_per_ug_protein": p.report.particles_per_ug_protein,
+        "preanalytical_missing": ", ".join(p.report.preanalytical_missing),
+    }
+    row.update(p.marks())
+    return row
+
+
+def _rows(preps: list[Any], *, with_subject: bool) -> tuple[list[dict[str, Any]], list[str]]:
+    return [_row(p) for p in preps], _columns(with_subject=with_subject)
 
 
 def cmd_misev(args: argparse.Namespace) -> int:
-    from exolab.commands.output import emit, write_json
+    from exolab.commands.output import emit, write_csv, write_json, write_json_rows
     from exolab.services import standards
 
     chosen = sum(bool(x) for x in (args.isolation, args.all, args.study))
@@ -211,12 +215,15 @@ def cmd_misev(args: argparse.Namespace) -> int:
         return 0
     if args.all:
         with lab.read() as tx:
-            preps = standards.preparation_reports(tx)
-        if args.format == "json":
-            write_json([_prep_json(p) for p in preps])
-        else:
-            rows, columns = _rows(preps, with_subject=False)
-            emit(rows, columns, args.format)
+            # csv and json are written as the reports are made (every isolation of a biobank:
+            # never all of them in memory); a table needs every row for its widths
+            preps = standards.iter_preparation_reports(tx)
+            if args.format == "json":
+                write_json_rows(_prep_json(p) for p in preps)
+            elif args.format == "csv":
+                write_csv((_row(p) for p in preps), _columns(with_subject=False))
+            else:
+                emit(*_rows(list(preps), with_subject=False), args.format)
         return 0
     with lab.read() as tx:
         summary = standards.study_completeness(tx, args.study)
