@@ -738,6 +738,7 @@ class _Loader:
                 cast(Any, parent),  # a tube's columns are all the rule reads
                 lifecycle.ACTIONS["aliquot"],
                 field="parent_sample_id",
+                history=True,
             )
             parent_pk = parent.id
             subject_pk, visit_pk, cell_pk = (
@@ -876,7 +877,9 @@ class _Loader:
         if tube is None:
             raise ValidationFailed([isolation_rules.no_sample(d)])
         steps = self.steps_of(d)
-        lifecycle.check_allowed(self.tx, cast(Any, tube), lifecycle.ACTIONS["isolate"])
+        lifecycle.check_allowed(
+            self.tx, cast(Any, tube), lifecycle.ACTIONS["isolate"], history=True
+        )
         taken = lifecycle.volume_taken(
             tube,
             d.input_volume_ml,

@@ -197,7 +197,11 @@ def record_isolation(
     if [s.method for s in chain] != d.method:
         raise ValidationFailed([FieldError("method", "steps do not match the method chain")])
     lifecycle.check_allowed(
-        tx, sample, lifecycle.ACTIONS["isolate"], override_reason=override_reason
+        tx,
+        sample,
+        lifecycle.ACTIONS["isolate"],
+        override_reason=override_reason,
+        history=batch_id is not None,  # (an import's row)
     )
     lifecycle.take_volume(
         tx,

@@ -127,12 +127,19 @@ def check_allowed(
     override_reason: str | None = None,
     to_status: str | None = None,
     field: str = "sample_id",
+    history: bool = False,
 ) -> bool:
     """Refuse ``action`` on a tube whose status does not allow it, with the reason.
 
-    An admin may override with a reason (audited as an ``override`` event); returns whether
-    an override was used."""
+    ``history``: the action is recorded by an import, a record of what was done (its rows
+    carry their dates). A tube registered with an out-of-use status (a used-up tube of an
+    inventory or an export moved into exolab: its status came with it, and no action or
+    edit changed it since) may still get the aliquots and isolations an import records
+    (docs/lifecycle.md). An admin may override with a reason (audited as an ``override``
+    event); returns whether an override was used."""
     if sample.status in action.allowed_from:
+        return False
+    if history and action.name in HISTORY_ACTIONS and not status_changed(tx, sample.sample_code):
         return False
     why = _WHY.get(sample.status, f"its status is {sample.status}")
     target = f" (to {to_status})" if to_status else ""
@@ -154,6 +161,30 @@ def check_allowed(
         reason=override_reason.strip(),
     )
     return True
+
+
+# What an import may record of a tube registered out of use (check_allowed's ``history``)
+HISTORY_ACTIONS = frozenset({"aliquot", "isolate"})
+
+
+def status_changed(tx: Tx, code: str) -> bool:
+    """Whether an audited change (an action, an edit, a shipment) set the tube's status
+    since it was registered; a tube whose status came with its registration has none."""
+    from sqlalchemy import select
+
+    from exolab.db.models import AuditEvent
+
+    found = tx.session.scalar(
+        select(AuditEvent.id)
+        .where(
+            AuditEvent.entity == "sample",
+            AuditEvent.entity_id == code,
+            AuditEvent.action.not_in(("create", "import")),
+            AuditEvent.new_values.contains('"status"'),
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 def is_frozen(sample: Sample) -> bool:

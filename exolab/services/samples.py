@@ -430,6 +430,7 @@ def insert_sample(
             lifecycle.ACTIONS["aliquot"],
             override_reason=override_reason,
             field="parent_sample_id",
+            history=batch_id is not None,  # (an import's row)
         )
         parent_id = parent.id
         subject_id, visit_id, cell_source_id = (

@@ -109,6 +109,50 @@ def test_import_isolation_from_discarded_tube_names_the_row(lab: Lab, tmp_path: 
     assert lines[0].startswith("iso.csv:2:sample_id:") and "S-1 is discarded" in lines[0]
 
 
+@pytest.mark.parametrize("bulk", [True, False], ids=["bulk", "per_record"])
+@pytest.mark.parametrize("status", ["consumed", "discarded", "shipped", "missing"])
+def test_an_import_records_the_history_of_a_tube_registered_used_up(
+    lab: Lab, tmp_path: Path, bulk: bool, status: str
+) -> None:
+    """A tube registered with an out-of-use status (an inventory or an export moved into
+    exolab: its status came with it) may still get the aliquots and isolations an import
+    records: the file is its history. A tube an action or edit put out of use since is
+    refused as before (test_import_isolation_from_discarded_tube_names_the_row)."""
+    with lab.write() as tx:
+        subjects.create_subject(tx, {"study": "EVS", "subject_id": "P01"})
+    tubes = csv(
+        tmp_path,
+        "tubes.csv",
+        "sample_id,biofluid,collected_at,study,subject_id,visit,volume_ml,status,parent_sample_id\n"
+        f"S-1,plasma,2024-03-01 09:15,EVS,P01,baseline,4,{status},\n"
+        "S-1-A1,plasma,2024-03-01 09:15,,,,1,,S-1\n",
+    )
+    run_import(lab, "samples", tubes, bulk=bulk)
+    path = csv(
+        tmp_path,
+        "iso.csv",
+        "isolation_id,sample_id,isolated_on,method,input_volume_ml\nISO-1,S-1,2024-03-05,sec,0.5\n",
+    )
+    run_import(lab, "isolations", path, bulk=bulk)
+    s1 = sample(lab, "S-1")
+    assert s1.status == status and s1.volume_ml == pytest.approx(2.5)
+    assert sample(lab, "S-1-A1").status == "available"
+    # an action on it now is refused as for any tube out of use
+    with lab.write() as tx, pytest.raises(Conflict, match="cannot isolate from"):
+        isolations.record_isolation(tx, iso("ISO-2"))
+    # and once an edit has set its status, an import is refused too
+    with lab.write() as tx:
+        samples.register_sample(tx, PARENT | {"sample_id": "S-2", "location": None})
+        samples.set_status(tx, "S-2", "discard", reason="cracked")
+    again = csv(
+        tmp_path,
+        "iso2.csv",
+        "isolation_id,sample_id,isolated_on,method,input_volume_ml\nISO-3,S-2,2024-03-05,sec,0.5\n",
+    )
+    with pytest.raises(ImportFailed):
+        run_import(lab, "isolations", again, bulk=bulk)
+
+
 def test_allowed_actions_per_status() -> None:
     assert set(lifecycle.allowed_actions("available")) >= {"check_out", "aliquot", "isolate"}
     assert "return" not in lifecycle.allowed_actions("available")
