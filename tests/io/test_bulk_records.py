@@ -26,6 +26,7 @@ from exolab.db.models import (
 )
 from exolab.io import bulk_records
 from exolab.io.importer import ImportFailed, ImportReport, run_import, undo_batch
+from exolab.services import samples
 from exolab.services.audit import RECORD_TABLES, record_events, verify_chain
 from exolab.services.context import Lab
 from exolab.services.list_query import ListQuery
@@ -57,7 +58,7 @@ C-5,fibroblasts
 # position, and a visit whose date the file moves earlier.
 STORED = """sample_id,biofluid,collected_at,study,subject_id,visit,tube,volume_ml,storage_temp_c,location,status,freeze_thaw_count
 OLD-1,plasma,2024-02-01 09:00,S1,P000,V0,k2edta,5.0,-80,F1/R1/B1/A1,,2
-OLD-2,plasma,2024-02-01 09:00,S1,P001,V0,k2edta,1.0,,,discarded,
+OLD-2,plasma,2024-02-01 09:00,S1,P001,V0,k2edta,1.0,,,,
 """
 
 SAMPLE_COLUMNS = (
@@ -175,6 +176,9 @@ def _setup(lab: Lab, tmp: Path, bulk: bool = False) -> None:
     _load(lab, tmp, "subjects", SUBJECTS, bulk)
     _load(lab, tmp, "cell_sources", CELLS, bulk)
     _load(lab, tmp, "samples", STORED, False, create_locations=True)
+    with lab.write() as tx:  # thrown away since (an import may still record the history of
+        # a tube registered discarded: docs/lifecycle.md)
+        samples.set_status(tx, "OLD-2", "discard", reason="cracked")
 
 
 def _each_way(two_labs: tuple[Lab, Lab], tmp_path: Path) -> Iterator[tuple[Lab, Path, bool]]:
