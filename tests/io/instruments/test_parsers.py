@@ -98,6 +98,34 @@ def test_nanosight_truncated(tmp_path: Path) -> None:
         ins.parse(p)
 
 
+@pytest.mark.parametrize("keep", [0.1, 0.5, 0.9, 0.999])
+def test_nanosight_cut_inside_the_size_data_is_refused(tmp_path: Path, keep: float) -> None:
+    """A file cut anywhere after [Size Data] began (a copy interrupted mid-line) is refused,
+    not read as complete videos with a shortened distribution or a cut number."""
+    data = (DATA / "beads_NTA3.2_ExperimentSummary.csv").read_bytes()
+    p = tmp_path / "cut.csv"
+    p.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(InstrumentFileError, match=r"cut.csv:.*cut short"):
+        ins.parse(p)
+
+
+def test_nanosight_cut_at_a_line_end_before_the_distribution_is_refused(tmp_path: Path) -> None:
+    lines = (DATA / "beads_NTA3.2_ExperimentSummary.csv").read_text().splitlines()
+    at = lines.index(next(x for x in lines if x.startswith("D10,")))
+    p = tmp_path / "cut.csv"
+    p.write_text("\n".join(lines[:at]) + "\n")
+    with pytest.raises(InstrumentFileError, match=r"cut.csv: .*distribution.*cut short"):
+        ins.parse(p)
+
+
+def test_nanosight_cut_inside_the_percentiles_is_refused(tmp_path: Path) -> None:
+    lines = (DATA / "beads_NTA3.2_ExperimentSummary.csv").read_text().splitlines()
+    p = tmp_path / "cut.csv"
+    p.write_text("\n".join(lines[:-10]) + "\n")
+    with pytest.raises(InstrumentFileError, match=r"cut.csv: .*Percentile.*cut short"):
+        ins.parse(p)
+
+
 def test_quantstudio_results_controls_curve_and_date() -> None:
     run = ins.parse(DATA / "appbio_quantstudio_example04.txt")
     assert run.header.instrument_model == "QuantStudio(TM) 7 Flex System"
