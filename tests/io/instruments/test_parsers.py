@@ -274,6 +274,17 @@ def test_softmax_utf16_two_plates() -> None:
     assert any(w.startswith("01: CV 39.2% between its wells") for w in run.warnings)
 
 
+def test_softmax_utf16_cut_at_an_odd_byte_is_a_file_error(tmp_path: Path) -> None:
+    """A UTF-16 export cut mid-character is named as an incomplete file (exit 1 on the
+    command line), not an unexpected UnicodeDecodeError."""
+    data = (DATA / "MD_SMP_absorbance_endpoint_example01.txt").read_bytes()
+    p = tmp_path / "cut.txt"
+    p.write_bytes(data[: len(data) // 2 | 1])
+    assert ins.detect(p) == "softmax"
+    with pytest.raises(InstrumentFileError, match=r"cut.txt: cannot read .*is it complete"):
+        ins.parse(p)
+
+
 def test_zetaview_corrected_once_and_removed_positions() -> None:
     run = ins.parse(DATA / "zetaview_synthetic_size_488.txt")
     assert run.header.dilution_factor == 1000.0 and run.header.values_corrected is False
