@@ -170,6 +170,22 @@ def test_outdated_schema_is_refused(sqlite_url: str) -> None:
     assert run("--db", str(db), "user", "list").returncode == 0
 
 
+def test_schema_newer_than_the_program_is_refused_in_plain_words(db_url: str) -> None:
+    """A database a newer exolab upgraded: every command, `init` and `db upgrade` included,
+    says to upgrade exolab (exit 1) instead of an 'unexpected CommandError' from Alembic."""
+    from sqlalchemy import create_engine, text
+
+    eng = create_engine(db_url)
+    with eng.begin() as c:
+        c.execute(text("UPDATE alembic_version SET version_num = '0099_future'"))
+    eng.dispose()
+    for args in (["init"], ["db", "upgrade"], ["user", "list"]):
+        r = run("--db", db_url, *args)
+        assert r.returncode == 1, (args, r.stderr)
+        assert "newer than this exolab knows" in r.stderr and "upgrade exolab" in r.stderr
+        assert "unexpected" not in r.stderr and "Traceback" not in r.stderr
+
+
 def test_users_roles_and_exit_codes(sqlite_url: str) -> None:
     db = sqlite_url
     assert run("--db", db, "user", "add", "vic", "--role", "viewer").returncode == 0
