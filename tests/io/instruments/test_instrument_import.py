@@ -425,3 +425,15 @@ def test_map_by_well_and_errors_file(
         ("E1", 1, 181.0, "{copies}/uL"),
         ("F1", 2, 45.62, "{copies}/uL"),
     ]
+
+
+@pytest.mark.parametrize("sep", [";", "\t", ","])
+def test_map_csv_saved_by_a_spreadsheet_with_any_separator(tmp_path: Path, sep: str) -> None:
+    """A MAP.csv (name,target) reads like every import: comma, semicolon or tab separated,
+    with or without a BOM; a ';' map was refused with 'the map needs the columns name,target'
+    although it had them."""
+    from exolab.io.instrument_import import parse_map
+
+    p = tmp_path / "map.csv"
+    p.write_text(f"\ufeffName{sep} target\n5K{sep}ISO-1\n10K K{sep}ISO-2\n", encoding="utf-8")
+    assert parse_map([str(p)]) == {"5K": "ISO-1", "10K K": "ISO-2"}
