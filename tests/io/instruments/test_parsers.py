@@ -220,6 +220,17 @@ def test_rdml_cq_minus_one_is_not_detected(tmp_path: Path) -> None:
     assert (m.position, m.value, m.lod) == ("B1", "Undetermined", 45.0)
 
 
+def test_rdml_archive_cut_short_is_named_as_such(tmp_path: Path) -> None:
+    """A real .rdml (a zip) cut short is recognised as RDML and refused as incomplete, not
+    called 'not an instrument export exolab knows'."""
+    data = (DATA / "quantification_methods.rdml").read_bytes()
+    p = tmp_path / "cut.rdml"
+    p.write_bytes(data[: len(data) // 2])
+    assert ins.detect(p) == "rdml"
+    with pytest.raises(InstrumentFileError, match=r"cut.rdml: cannot open the RDML.*cut short"):
+        ins.parse(p)
+
+
 def test_qiacuity_samples_controls_ntc_warning() -> None:
     run = ins.parse(DATA / "qiacuity_dpcr_example01.csv")
     assert [(m.position, m.name, m.value) for m in run.samples] == [
