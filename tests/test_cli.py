@@ -234,6 +234,36 @@ def test_unreachable_database_is_plain_words(tmp_path: Path) -> None:
     assert r.returncode == 1 and "error: database" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://lab:secret@db.example.org/lab",
+        "postgresql+psycopg2://lab:secret@localhost/lab",
+        "garbage://",
+    ],
+)
+def test_database_url_of_another_kind_is_plain_words(url: str) -> None:
+    """exolab works with SQLite and PostgreSQL (psycopg 3); another URL is named as such,
+    not an 'unexpected ModuleNotFoundError' or 'the database refused the change'."""
+    for args in (["user", "list"], ["init"]):
+        r = run("--db", url, *args)
+        assert r.returncode == 1, (args, r.stderr)
+        assert "SQLite" in r.stderr and "postgresql://" in r.stderr, r.stderr
+        assert "secret" not in r.stderr and "unexpected" not in r.stderr
+        assert "refused the change" not in r.stderr
+
+
+def test_database_path_that_is_not_a_database_is_plain_words(tmp_path: Path) -> None:
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("freezer inventory\n" * 50)
+    for path, words in ((text_file, "is not an SQLite database"), (tmp_path, "is a directory")):
+        for args in (["sample", "show", "S-1"], ["init"]):
+            r = run("--db", str(path), *args)
+            assert r.returncode == 1 and words in r.stderr, r.stderr
+            assert "refused the change" not in r.stderr and "Traceback" not in r.stderr
+    assert text_file.read_text() == "freezer inventory\n" * 50
+
+
 def test_group_command_without_action_is_usage_error() -> None:
     r = run("db")
     assert r.returncode == 2 and "choose an action" in r.stderr
