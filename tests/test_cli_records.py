@@ -340,3 +340,19 @@ def test_register_and_aliquot_ids_with_surrounding_spaces(stored_tube: str) -> N
     got = cli(db_url, "sample", "aliquot", "S-2", " S-2-A1\t", "--format", "json")
     assert [v["sample_id"] for v in json.loads(got)] == ["S-2", "S-2-A1"]
     assert show(db_url, "S-2-A1")["parent_sample_id"] == "S-2"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["F" * 70, f"F1/{'R' * 70}", f"F1/R1/{'B' * 65}"],
+)
+def test_storage_codes_longer_than_the_schema_allows_are_refused(db_url: str, path: str) -> None:
+    """A freezer, rack or box code of 65+ characters is refused on both databases, with the
+    limit named (PostgreSQL answered 'value too long for type character varying(64)',
+    SQLite stored it), and nothing is created."""
+    err = cli(db_url, "storage", "add", path, code=1)
+    assert "at most 64 characters" in err and "varying" not in err, err
+    err = cli(db_url, "storage", "add", "F2", "--name", "N" * 300, code=1)
+    assert "at most 256 characters" in err and "varying" not in err, err
+    r = run("--db", db_url, "audit", "--entity", "freezer", "--id", "F1", "--format", "json")
+    assert json.loads(r.stdout or "[]") == []
