@@ -201,6 +201,18 @@ def test_users_roles_and_exit_codes(sqlite_url: str) -> None:
     assert r.returncode == 0 and "verified" in r.stdout
 
 
+def test_user_names_fit_a_postgresql_login(db_url: str) -> None:
+    """A user name of 64+ characters was stored, and on PostgreSQL its login role was cut to
+    63 (the server's limit), so the user and its login no longer matched (grant-check drift).
+    Names are refused beyond 63 bytes on both databases (a SQLite lab may move to PostgreSQL)."""
+    r = run("--db", db_url, "user", "add", "u" * 64, "--role", "viewer")
+    assert r.returncode == 1 and "at most 63" in r.stderr, r.stderr
+    r = run("--db", db_url, "user", "list")
+    assert "u" * 64 not in r.stdout
+    r = run("--db", db_url, "user", "add", "u" * 63, "--role", "viewer")
+    assert r.returncode == 0, r.stderr
+
+
 def test_check_and_backup(sqlite_url: str, tmp_path: Path) -> None:
     db = sqlite_url
     r = run("--db", db, "db", "check")
