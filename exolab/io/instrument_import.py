@@ -103,6 +103,17 @@ class InstrumentReport:
         return self.report.batch_id
 
 
+def _assay_option(text: str) -> str:
+    """``--assay`` as its code, matched as the readouts' assay column is (case, synonyms),
+    before the run is created with it."""
+    from exolab.domain.vocab import ASSAY, VocabularyError
+
+    try:
+        return ASSAY.normalize(text)
+    except VocabularyError as exc:
+        raise InstrumentFileError(f"--assay: {exc}") from None
+
+
 def parse_map(items: list[str]) -> dict[str, str]:
     """``--map NAME=ID[,NAME=ID...]`` (repeatable) or ``--map MAP.csv`` (columns name,target)."""
     out: dict[str, str] = {}
@@ -202,7 +213,7 @@ def import_instrument(
     analytes = analytes or {}
     mapping = mapping or {}
     run_code = run_id or default_run_code(run, sha)
-    assay_name = assay or DEFAULT_ASSAY.get(run.format, run.assay)
+    assay_name = _assay_option(assay) if assay else DEFAULT_ASSAY.get(run.format, run.assay)
     instrument = (
         " ".join(
             x
