@@ -276,6 +276,20 @@ def test_database_path_that_is_not_a_database_is_plain_words(tmp_path: Path) -> 
     assert text_file.read_text() == "freezer inventory\n" * 50
 
 
+def test_file_the_system_cannot_make_is_plain_words(sqlite_url: str, tmp_path: Path) -> None:
+    """An --out or input path the operating system refuses for another reason than 'missing'
+    or 'permission' (a name too long, ...) is said in its words, not 'unexpected OSError'."""
+    too_long = tmp_path / ("x" * 300 + ".csv")
+    for args in (
+        ["export", "subjects", "--out", str(too_long)],
+        ["import", "subjects", str(too_long)],
+        ["db", "backup", str(too_long)],
+    ):
+        r = run("--db", sqlite_url, *args)
+        assert r.returncode == 1 and "File name too long" in r.stderr, (args, r.stderr)
+        assert "unexpected" not in r.stderr and "Traceback" not in r.stderr
+
+
 def test_group_command_without_action_is_usage_error() -> None:
     r = run("db")
     assert r.returncode == 2 and "choose an action" in r.stderr
