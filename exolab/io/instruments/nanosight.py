@@ -58,7 +58,9 @@ def _sections(rows: list[list[str]]) -> dict[str, list[tuple[int, list[str]]]]:
     return out
 
 
-def _check_not_cut(name: str, rows: list[list[str]], size_items: list[tuple[int, list[str]]]) -> None:
+def _check_not_cut(
+    name: str, rows: list[list[str]], size_items: list[tuple[int, list[str]]]
+) -> None:
     """Refuse a file that ends before NTA finished writing it: NTA pads every row to the
     file's width (its ``[Section]`` rows show it), and [Size Data] ends with the binned
     distribution and then the percentiles 0..100. A shorter last row, a missing distribution

@@ -448,11 +448,13 @@ def test_assay_option_is_matched_like_the_assay_column(
     for type character varying(32)') instead of a plain refusal."""
     base_cohort(lab, tmp_path)
     args = ["import", "instrument", str(NTA), "--target", "ISO-1", "--run-id", "NTA-T"]
-    code, out, err = cli(capsys, db_url, *args, "--assay", "TRPS")
+    code, _, err = cli(capsys, db_url, *args, "--assay", "TRPS")
     assert code == 0, err
     with lab.read() as tx:
         assert set(tx.session.scalars(select(Readout.assay))) == {"trps"}
-        assert tx.session.scalar(select(AssayRun.assay).where(AssayRun.run_code == "NTA-T")) == "trps"
+        assert (
+            tx.session.scalar(select(AssayRun.assay).where(AssayRun.run_code == "NTA-T")) == "trps"
+        )
     for bad in ("flux", "Y" * 70):
         code, _, err = cli(capsys, db_url, *args[:-1], "NTA-B", "--assay", bad)
         assert code == 1 and "--assay: unknown assay" in err and "varying" not in err, err
