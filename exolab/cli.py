@@ -185,6 +185,10 @@ def run_handler(handler: Handler, args: argparse.Namespace) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a file the system refuses otherwise (name too long, disk full)
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except Exception as exc:  # database unreachable and the like: plain words, no traceback
         msg = _database_problem(exc)
         if msg is not None:

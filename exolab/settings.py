@@ -95,11 +95,22 @@ class Settings:
         return override or self.user or None
 
 
+#: URL schemes exolab can open (SQLAlchemy dialect+driver; docs/cli.md)
+SUPPORTED_SCHEMES = frozenset({"sqlite", "sqlite+pysqlite", "postgresql+psycopg"})
+
+
 def to_database_url(value: str) -> str:
     """Accept a SQLAlchemy URL or a plain file path (meaning SQLite at that path)."""
     if "://" in value:
         if value.startswith("postgresql://") or value.startswith("postgres://"):
             return "postgresql+psycopg://" + value.split("://", 1)[1]
+        scheme = value.split("://", 1)[0]
+        if scheme.lower() not in SUPPORTED_SCHEMES:  # (never echo the rest: it may hold a password)
+            raise SettingsError(
+                f"--db / {ENV_PREFIX}DATABASE_URL: '{scheme}://...' is not a database exolab "
+                "works with; give a SQLite file path (or sqlite:///PATH) or a PostgreSQL URL "
+                "(postgresql://USER:PASSWORD@HOST/DBNAME)"
+            )
         return value
     if value == ":memory:":
         return "sqlite://"

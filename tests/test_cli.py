@@ -170,6 +170,22 @@ def test_outdated_schema_is_refused(sqlite_url: str) -> None:
     assert run("--db", str(db), "user", "list").returncode == 0
 
 
+def test_schema_newer_than_the_program_is_refused_in_plain_words(db_url: str) -> None:
+    """A database a newer exolab upgraded: every command, `init` and `db upgrade` included,
+    says to upgrade exolab (exit 1) instead of an 'unexpected CommandError' from Alembic."""
+    from sqlalchemy import create_engine, text
+
+    eng = create_engine(db_url)
+    with eng.begin() as c:
+        c.execute(text("UPDATE alembic_version SET version_num = '0099_future'"))
+    eng.dispose()
+    for args in (["init"], ["db", "upgrade"], ["user", "list"]):
+        r = run("--db", db_url, *args)
+        assert r.returncode == 1, (args, r.stderr)
+        assert "newer than this exolab knows" in r.stderr and "upgrade exolab" in r.stderr
+        assert "unexpected" not in r.stderr and "Traceback" not in r.stderr
+
+
 def test_users_roles_and_exit_codes(sqlite_url: str) -> None:
     db = sqlite_url
     assert run("--db", db, "user", "add", "vic", "--role", "viewer").returncode == 0
@@ -183,6 +199,18 @@ def test_users_roles_and_exit_codes(sqlite_url: str) -> None:
     assert r.returncode == 0 and "vic" in r.stdout and "tester" in r.stdout
     r = run("--db", db, "audit", "verify")
     assert r.returncode == 0 and "verified" in r.stdout
+
+
+def test_user_names_fit_a_postgresql_login(db_url: str) -> None:
+    """A user name of 64+ characters was stored, and on PostgreSQL its login role was cut to
+    63 (the server's limit), so the user and its login no longer matched (grant-check drift).
+    Names are refused beyond 63 bytes on both databases (a SQLite lab may move to PostgreSQL)."""
+    r = run("--db", db_url, "user", "add", "u" * 64, "--role", "viewer")
+    assert r.returncode == 1 and "at most 63" in r.stderr, r.stderr
+    r = run("--db", db_url, "user", "list")
+    assert "u" * 64 not in r.stdout
+    r = run("--db", db_url, "user", "add", "u" * 63, "--role", "viewer")
+    assert r.returncode == 0, r.stderr
 
 
 def test_check_and_backup(sqlite_url: str, tmp_path: Path) -> None:
@@ -216,6 +244,50 @@ def test_usage_error_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_unreachable_database_is_plain_words(tmp_path: Path) -> None:
     r = run("--db", "postgresql+psycopg://nobody:x@127.0.0.1:1/none", "user", "list")
     assert r.returncode == 1 and "error: database" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://lab:secret@db.example.org/lab",
+        "postgresql+psycopg2://lab:secret@localhost/lab",
+        "garbage://",
+    ],
+)
+def test_database_url_of_another_kind_is_plain_words(url: str) -> None:
+    """exolab works with SQLite and PostgreSQL (psycopg 3); another URL is named as such,
+    not an 'unexpected ModuleNotFoundError' or 'the database refused the change'."""
+    for args in (["user", "list"], ["init"]):
+        r = run("--db", url, *args)
+        assert r.returncode == 1, (args, r.stderr)
+        assert "SQLite" in r.stderr and "postgresql://" in r.stderr, r.stderr
+        assert "secret" not in r.stderr and "unexpected" not in r.stderr
+        assert "refused the change" not in r.stderr
+
+
+def test_database_path_that_is_not_a_database_is_plain_words(tmp_path: Path) -> None:
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("freezer inventory\n" * 50)
+    for path, words in ((text_file, "is not an SQLite database"), (tmp_path, "is a directory")):
+        for args in (["sample", "show", "S-1"], ["init"]):
+            r = run("--db", str(path), *args)
+            assert r.returncode == 1 and words in r.stderr, r.stderr
+            assert "refused the change" not in r.stderr and "Traceback" not in r.stderr
+    assert text_file.read_text() == "freezer inventory\n" * 50
+
+
+def test_file_the_system_cannot_make_is_plain_words(sqlite_url: str, tmp_path: Path) -> None:
+    """An --out or input path the operating system refuses for another reason than 'missing'
+    or 'permission' (a name too long, ...) is said in its words, not 'unexpected OSError'."""
+    too_long = tmp_path / ("x" * 300 + ".csv")
+    for args in (
+        ["export", "subjects", "--out", str(too_long)],
+        ["import", "subjects", str(too_long)],
+        ["db", "backup", str(too_long)],
+    ):
+        r = run("--db", sqlite_url, *args)
+        assert r.returncode == 1 and "File name too long" in r.stderr, (args, r.stderr)
+        assert "unexpected" not in r.stderr and "Traceback" not in r.stderr
 
 
 def test_group_command_without_action_is_usage_error() -> None:

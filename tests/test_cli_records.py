@@ -325,3 +325,34 @@ def test_audit_of_a_record_imported_in_bulk_shows_its_batch(db_url: str, tmp_pat
     )
     assert [e["action"] for e in events] == ["create"]
     assert "audit events verified" in cli(db_url, "audit", "verify")
+
+
+def test_register_and_aliquot_ids_with_surrounding_spaces(stored_tube: str) -> None:
+    """An id typed or pasted with spaces around it is registered trimmed (as an import
+    trims its cells) and the verb shows the record it made, instead of failing with
+    "no sample ' S-2 '" and writing nothing."""
+    db_url = stored_tube
+    data = {"biofluid": "plasma", "collected_at": "2024-03-01", "study": "EVS"}
+    data |= {"subject_id": "P01", "visit": "M3"}
+    got = cli(db_url, "sample", "register", " S-2 ", *options(data), "--format", "json")
+    assert json.loads(got)["sample_id"] == "S-2"
+    assert show(db_url, "S-2")["visit"] == "M3"
+    got = cli(db_url, "sample", "aliquot", "S-2", " S-2-A1\t", "--format", "json")
+    assert [v["sample_id"] for v in json.loads(got)] == ["S-2", "S-2-A1"]
+    assert show(db_url, "S-2-A1")["parent_sample_id"] == "S-2"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["F" * 70, f"F1/{'R' * 70}", f"F1/R1/{'B' * 65}"],
+)
+def test_storage_codes_longer_than_the_schema_allows_are_refused(db_url: str, path: str) -> None:
+    """A freezer, rack or box code of 65+ characters is refused on both databases, with the
+    limit named (PostgreSQL answered 'value too long for type character varying(64)',
+    SQLite stored it), and nothing is created."""
+    err = cli(db_url, "storage", "add", path, code=1)
+    assert "at most 64 characters" in err and "varying" not in err, err
+    err = cli(db_url, "storage", "add", "F2", "--name", "N" * 300, code=1)
+    assert "at most 256 characters" in err and "varying" not in err, err
+    r = run("--db", db_url, "audit", "--entity", "freezer", "--id", "F1", "--format", "json")
+    assert json.loads(r.stdout or "[]") == []

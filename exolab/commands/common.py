@@ -77,12 +77,26 @@ def open_lab(args: argparse.Namespace, *, check_schema: bool = True) -> Any:
                 f"no database at {path}; run `exolab init` to create it "
                 "(or `exolab demo` for a demo database)"
             )
+        refuse_non_sqlite_file(path)
     ensure_sqlite_dir(url)
     warn_if_exposed(url)
     lab = open_authenticated(url, requested_user(args), check_schema=check_schema)
     lab.on_wait = _tell_waiting  # a writer behind a long import is told why it waits
     modules_loaded()
     return lab
+
+
+def refuse_non_sqlite_file(path: Any) -> None:
+    """A --db path that is a directory or a file of another kind, said in plain words
+    (SQLite itself only says 'file is not a database' when a query runs)."""
+    from exolab.services.errors import ExolabError
+
+    if path.is_dir():
+        raise ExolabError(f"{path} is a directory, not a database file")
+    with path.open("rb") as f:
+        head = f.read(16)
+    if head and head != b"SQLite format 3\x00":
+        raise ExolabError(f"{path} is not an SQLite database (nor an exolab one)")
 
 
 def _tell_waiting(message: str) -> None:

@@ -178,6 +178,13 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     url, _user = settings_from(args)
     _ensure_sqlite_dir(url)
+    if url.startswith("sqlite:///"):
+        from pathlib import Path
+
+        from exolab.commands.common import refuse_non_sqlite_file
+
+        if Path(url[len("sqlite:///") :]).exists():
+            refuse_non_sqlite_file(Path(url[len("sqlite:///") :]))
     who = setup.authenticate_at(url, requested_user(args))
     before, head, made_admin = setup.initialise(url, who.user, login=who.login)
     where = _display(url)

@@ -280,8 +280,8 @@ def cmd_sample_register(args: argparse.Namespace) -> int:
     data = {"sample_id": args.sample_id} | _given(args, SAMPLE_COLUMNS)
 
     def work(tx: Any) -> dict[str, Any]:
-        samples.register_sample(tx, data)
-        return _sample_view(tx, args.sample_id)
+        made = samples.register_sample(tx, data)
+        return _sample_view(tx, made.sample_id)  # the id as stored (trimmed)
 
     _show(_with_lab(args, work), args.format)
     return 0
@@ -302,7 +302,7 @@ def cmd_sample_aliquot(args: argparse.Namespace) -> int:
     ]
 
     def work(tx: Any) -> list[dict[str, Any]]:
-        samples.aliquot(
+        made = samples.aliquot(
             tx,
             args.parent,
             children,
@@ -311,7 +311,7 @@ def cmd_sample_aliquot(args: argparse.Namespace) -> int:
             storage_container=args.storage_container,
             storage_temp_c=args.storage_temp_c,
         )
-        return [_sample_view(tx, c) for c in (args.parent, *args.children)]
+        return [_sample_view(tx, c) for c in (args.parent, *(m.sample_id for m in made))]
 
     views = _with_lab(args, work)
     if args.format == "json":

@@ -6,6 +6,7 @@ import csv
 import math
 from pathlib import Path
 
+from exolab.io.reading import sniff_delimiter, to_decimal_point
 from exolab.services.errors import FieldError, ValidationFailed
 from exolab.services.picklist import PickRequest
 
@@ -23,10 +24,11 @@ def read_id_list(path: Path, columns: tuple[str, ...] = ID_COLUMNS) -> list[str]
         ) from None
     lines = text.splitlines()
     header = next((ln for ln in lines if ln.strip() and not ln.startswith("#")), "")
-    names = [h.strip().lower() for h in next(csv.reader([header]))] if header else []
+    sep = sniff_delimiter(header)  # as every import: comma, semicolon or tab
+    names = [h.strip().lower() for h in next(csv.reader([header], delimiter=sep))] if header else []
     column = next((c for c in columns if c in names), None)
     if column is None:
-        if "," in header:
+        if sep in header:
             raise ValidationFailed(
                 [
                     FieldError(
@@ -40,7 +42,7 @@ def read_id_list(path: Path, columns: tuple[str, ...] = ID_COLUMNS) -> list[str]
     index = names.index(column)
     ids: list[str] = []
     seen_header = False
-    for row_no, row in enumerate(csv.reader(lines), start=1):
+    for row_no, row in enumerate(csv.reader(lines, delimiter=sep), start=1):
         if not seen_header:
             seen_header = (
                 bool(row) and row[0].strip().lower() == names[0] and not row[0].startswith("#")
@@ -61,8 +63,9 @@ def read_pick_requests(path: Path) -> list[PickRequest]:
     """Pick requests from a list of ids, or a CSV with ``sample_id`` and optional ``take_ml``
     (mL to take) and ``destination`` columns (a cohort export's sample_id column works too)."""
     ids = read_id_list(path, ("sample_id",))
-    text = path.read_text(encoding="utf-8-sig")
-    rows = list(csv.reader(text.splitlines()))
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    sep = sniff_delimiter(next((ln for ln in lines if ln.strip()), ""))
+    rows = list(csv.reader(lines, delimiter=sep))
     header = next((r for r in rows if any(c.strip() for c in r)), [])
     names = [h.strip().lower() for h in header]
     if "sample_id" not in names or not ({"take_ml", "destination"} & set(names)):
@@ -76,7 +79,8 @@ def read_pick_requests(path: Path) -> list[PickRequest]:
         take: float | None = None
         if values.get("take_ml"):
             try:
-                take = float(values["take_ml"])
+                number = values["take_ml"]
+                take = float(to_decimal_point(number) if sep == ";" else number)
             except ValueError:
                 take = None
             if take is None or not math.isfinite(take) or take <= 0:
@@ -100,7 +104,9 @@ def read_manifest(path: Path) -> list[dict[str, str]]:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise ValidationFailed([FieldError(str(path), "is not UTF-8 text")]) from None
-    reader = csv.DictReader(text.splitlines())
+    lines = text.splitlines()
+    sep = sniff_delimiter(next((ln for ln in lines if ln.strip()), ""))
+    reader = csv.DictReader(lines, delimiter=sep)
     names = [n.strip().lower() for n in reader.fieldnames or []]
     for needed in ("shipment", "sample_id"):
         if needed not in names:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from exolab.io.import_report import ImportFailed, ImportReport, _Abort
 from exolab.io.import_rows import check_header, differences, row_values
 from exolab.io.instruments.model import InstrumentFileError, ParsedRun
 from exolab.io.problems import Problems
-from exolab.io.reading import open_csv
+from exolab.io.reading import open_csv, sniff_delimiter
 from exolab.services import batches, instrument_runs
 from exolab.services.context import Lab, Tx
 
@@ -102,6 +103,17 @@ class InstrumentReport:
         return self.report.batch_id
 
 
+def _assay_option(text: str) -> str:
+    """``--assay`` as its code, matched as the readouts' assay column is (case, synonyms),
+    before the run is created with it."""
+    from exolab.domain.vocab import ASSAY, VocabularyError
+
+    try:
+        return ASSAY.normalize(text)
+    except VocabularyError as exc:
+        raise InstrumentFileError(f"--assay: {exc}") from None
+
+
 def parse_map(items: list[str]) -> dict[str, str]:
     """``--map NAME=ID[,NAME=ID...]`` (repeatable) or ``--map MAP.csv`` (columns name,target)."""
     out: dict[str, str] = {}
@@ -111,7 +123,10 @@ def parse_map(items: list[str]) -> dict[str, str]:
             if not p.exists():
                 raise InstrumentFileError(f"{item}: no such map file")
             with p.open(encoding="utf-8-sig", newline="") as f:
-                rows = list(csv.reader(f))
+                text = f.read()
+            # as every import: comma, semicolon or tab (a map saved by a spreadsheet)
+            sep = sniff_delimiter(next((ln for ln in text.splitlines() if ln.strip()), ""))
+            rows = list(csv.reader(io.StringIO(text), delimiter=sep))
             head = [h.strip().lower() for h in rows[0]] if rows else []
             if "name" not in head or "target" not in head:
                 raise InstrumentFileError(f"{item}:1: the map needs the columns name,target")
@@ -198,7 +213,7 @@ def import_instrument(
     analytes = analytes or {}
     mapping = mapping or {}
     run_code = run_id or default_run_code(run, sha)
-    assay_name = assay or DEFAULT_ASSAY.get(run.format, run.assay)
+    assay_name = _assay_option(assay) if assay else DEFAULT_ASSAY.get(run.format, run.assay)
     instrument = (
         " ".join(
             x

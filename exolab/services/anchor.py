@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 
 from exolab.db.models import AuditEvent, LabIdentity
@@ -168,10 +168,25 @@ def write_anchor(anchor: Anchor, path: Path) -> Path:
     return path
 
 
+def _fields_wrong(exc: ValidationError) -> str:
+    """What is wrong with a file that is JSON but not an anchor, on one line."""
+    missing = [str(e["loc"][0]) for e in exc.errors() if e["type"] == "missing" and e["loc"]]
+    wrong = [
+        f"{'.'.join(str(x) for x in e['loc']) or 'file'}: {e['msg'].lower()}"
+        for e in exc.errors()
+        if e["type"] != "missing"
+    ]
+    return "; ".join(wrong + ([f"missing: {', '.join(missing)}"] if missing else []))
+
+
 def read_anchor(path: Path) -> Anchor:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         anchor = Anchor.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            [FieldError("--anchor", f"{path}: not an exolab audit anchor ({_fields_wrong(exc)})")]
+        ) from None
     except (ValueError, TypeError) as exc:
         raise ValidationFailed(
             [FieldError("--anchor", f"{path}: not an exolab audit anchor ({exc})")]

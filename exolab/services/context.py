@@ -244,6 +244,17 @@ class Lab:
         return "another exolab process"
 
 
+def refuse_newer_schema(db: Database) -> None:
+    """Refuse a database that a newer exolab upgraded (a revision this version does not know):
+    neither using nor upgrading it can work; the program must be upgraded."""
+    current = migrate.current_revision(db.engine)
+    if current is not None and not migrate.known_revision(current):
+        raise SchemaOutdated(
+            f"database schema revision {current} is newer than this exolab knows "
+            f"({migrate.head_revision()}); upgrade exolab"
+        )
+
+
 def ensure_current(db: Database) -> None:
     """Refuse a database whose schema is behind (or ahead of) this version of exolab."""
     current = migrate.current_revision(db.engine)
@@ -254,12 +265,8 @@ def ensure_current(db: Database) -> None:
             "run `exolab init`"
         )
     if current != head:
-        if migrate.known_revision(current):
-            raise SchemaOutdated(
-                f"database schema is at revision {current}, this exolab needs {head}; "
-                "run `exolab db upgrade`"
-            )
+        refuse_newer_schema(db)
         raise SchemaOutdated(
-            f"database schema revision {current} is newer than this exolab knows ({head}); "
-            "upgrade exolab"
+            f"database schema is at revision {current}, this exolab needs {head}; "
+            "run `exolab db upgrade`"
         )

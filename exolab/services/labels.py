@@ -90,6 +90,7 @@ def labels_for(tx: Tx, ids: list[str], *, box_itself: bool = False) -> list[Labe
     own label with ``box_itself``). Every unknown id is named in one error."""
     out: list[LabelData] = []
     unknown: list[FieldError] = []
+    empty_boxes: list[str] = []
     for raw in ids:
         code = raw.strip()
         if not code:
@@ -105,13 +106,25 @@ def labels_for(tx: Tx, ids: list[str], *, box_itself: bool = False) -> list[Labe
             if box_itself:
                 out.append(box_label(tx, box))
             else:
-                out.extend(
-                    sample_label(sample_service.get_sample(tx, c)) for c in tubes_in_box(tx, box)
-                )
+                codes = tubes_in_box(tx, box)
+                if not codes:
+                    empty_boxes.append(box.path)
+                out.extend(sample_label(sample_service.get_sample(tx, c)) for c in codes)
             continue
         unknown.append(FieldError("id", "no sample, isolation or box with this id", code))
     if unknown:
         raise ValidationFailed(unknown)
+    if not out and empty_boxes:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "id",
+                    f"nothing to print: box {path} holds no tubes "
+                    "(--box-label prints the box's own label)",
+                )
+                for path in empty_boxes
+            ]
+        )
     if not out:
         raise ValidationFailed([FieldError("id", "nothing to print: no ids given")])
     return out

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from exolab.db import migrate
 from exolab.db.engine import Database
-from exolab.services.context import Actor, Lab, Tx
+from exolab.services.context import Actor, Lab, Tx, refuse_newer_schema
 from exolab.services.identity import Identity, authenticate
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ def initialise(url: str, user: str, *, login: str | None = None) -> tuple[str | 
 
     db = Database(url)
     try:
+        refuse_newer_schema(db)
         before = migrate.current_revision(db.engine)
         migrate.upgrade(db.write_engine)
         server_roles(db)
@@ -115,6 +116,7 @@ def known_revision(revision: str) -> bool:
 
 def upgrade_schema(lab: Lab, revision: str = "head") -> tuple[str | None, list[str]]:
     """Upgrade (or stay) to ``revision``; the revision reached and notes on the server's roles."""
+    refuse_newer_schema(lab.db)
     migrate.upgrade(lab.db.write_engine, revision)
     notes = server_roles(lab.db)
     return migrate.current_revision(lab.db.engine), notes

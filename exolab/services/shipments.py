@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from exolab.db.base import utcnow
-from exolab.db.models import Box, Shipment, ShipmentItem
+from exolab.db.models import CODE, Box, Shipment, ShipmentItem
 from exolab.domain.schemas import parse_location
 from exolab.services import lifecycle, storage
 from exolab.services import samples as sample_service
@@ -30,6 +30,8 @@ from exolab.services.errors import Conflict, FieldError, NotFound, ValidationFai
 
 SHIPPABLE = lifecycle.ACTIONS["ship"].allowed_from
 RECEIVABLE = lifecycle.ACTIONS["receive"].allowed_from
+COUNTERPART = 256  # shipments.counterpart: where tubes went / came from
+NOTE_FIELD = 128  # shipments.courier, shipments.tracking
 MANIFEST_COLUMNS = [
     "shipment",
     "sent_from",
@@ -132,6 +134,18 @@ def _new_code(tx: Tx, on: date) -> str:
     return f"{prefix}{(n or 0) + 1:03d}"
 
 
+def _check_lengths(values: dict[str, tuple[str | None, int]]) -> None:
+    """Refuse text longer than its column (field -> (value, limit)) on both databases: SQLite
+    would store it, PostgreSQL refuse it with its own words."""
+    errors = [
+        FieldError(field, f"at most {limit} characters (this one has {len(value)})")
+        for field, (value, limit) in values.items()
+        if value is not None and len(value) > limit
+    ]
+    if errors:
+        raise ValidationFailed(errors)
+
+
 def create_shipment(
     tx: Tx,
     *,
@@ -154,6 +168,14 @@ def create_shipment(
     repeated = sorted({i for i in ids if ids.count(i) > 1})
     if repeated:
         raise ValidationFailed([FieldError("sample_id", "listed twice", i) for i in repeated])
+    _check_lengths(
+        {
+            "to": (to, COUNTERPART),
+            "courier": (courier, NOTE_FIELD),
+            "tracking": (tracking, NOTE_FIELD),
+            "code": ((code or "").strip() or None, CODE),
+        }
+    )
     code = (code or "").strip() or _new_code(tx, utcnow().date())
     if _find(tx, code) is not None:
         raise Conflict(f"shipment {code} already exists")
@@ -317,6 +339,15 @@ def receive_shipment(
             [FieldError(f"{source}:shipment", "every row must name the same shipment")]
         )
     code = codes.pop()
+    first = manifest[0]
+    _check_lengths(
+        {
+            f"{source}:shipment": (code, CODE),
+            f"{source}:sent_from": ((first.get("sent_from") or "").strip() or None, COUNTERPART),
+            f"{source}:courier": ((first.get("courier") or "").strip() or None, NOTE_FIELD),
+            f"{source}:tracking": ((first.get("tracking") or "").strip() or None, NOTE_FIELD),
+        }
+    )
     listed = [r["sample_id"].strip() for r in manifest]
     by_id = {r["sample_id"].strip(): r for r in manifest}
     received = [s.strip() for s in scanned if s.strip()] if scanned is not None else listed

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import bindparam, select
 
-from exolab.db.models import Box, Freezer, Rack, Sample
+from exolab.db.models import CODE, Box, Freezer, Rack, Sample
 from exolab.domain.schemas import Location
 from exolab.services.context import Tx
 from exolab.services.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -132,6 +132,9 @@ def box_event(n_rows: int, n_cols: int) -> dict[str, Any]:
     return {"n_rows": n_rows, "n_cols": n_cols}
 
 
+NAME = 256  # a freezer's name (freezers.name)
+
+
 def add_location(
     tx: Tx,
     path: str,
@@ -150,6 +153,21 @@ def add_location(
     if not 1 <= len(parts) <= 3 or not all(parts):
         raise ValidationFailed(
             [FieldError("location", f"'{path}' is not FREEZER, FREEZER/RACK or FREEZER/RACK/BOX")]
+        )
+    too_long = [p for p in parts if len(p) > CODE]
+    if too_long:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "location",
+                    f"a freezer, rack or box code has at most {CODE} characters; "
+                    f"'{too_long[0][:20]}...' has {len(too_long[0])}",
+                )
+            ]
+        )
+    if freezer_name is not None and len(freezer_name) > NAME:
+        raise ValidationFailed(
+            [FieldError("name", f"a freezer's name has at most {NAME} characters")]
         )
     if not (0 <= n_rows <= 26 and 0 <= n_cols <= 99) or (n_rows == 0) != (n_cols == 0):
         raise ValidationFailed(

@@ -42,6 +42,11 @@ def bootstrap_admin(session: Session, name: str) -> bool:
     return True
 
 
+#: PostgreSQL cuts longer role names (NAMEDATALEN - 1); a user's login has its name, so the
+#: same limit holds on SQLite too (a lab may move its database to PostgreSQL)
+LOGIN_NAME_BYTES = 63
+
+
 def add_user(
     tx: Tx, name: str, role: str, *, password: str | None = None, notes: list[str] | None = None
 ) -> UserOut:
@@ -52,6 +57,17 @@ def add_user(
     name = name.strip()
     if not name:
         raise ValidationFailed([FieldError("name", "required")])
+    if len(name.encode()) > LOGIN_NAME_BYTES:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "name",
+                    f"at most {LOGIN_NAME_BYTES} characters (bytes in UTF-8): the longest "
+                    "PostgreSQL login name",
+                    name,
+                )
+            ]
+        )
     if tx.session.scalar(select(User).where(User.name == name)) is not None:
         raise Conflict(f"user '{name}' already exists; use `exolab user role {name} ROLE`")
     user = User(name=name, role=role)

@@ -10,6 +10,7 @@ import pytest
 from exolab.io.labels import LAYOUTS, write_labels_pdf, write_labels_zpl
 from exolab.services import isolations
 from exolab.services.context import Lab
+from exolab.services.errors import ValidationFailed
 from exolab.services.labels import LabelData, labels_for
 from tests.labels.conftest import cli, stock, tube
 from tests.labels.decoding import decode, pdf_text, render
@@ -134,6 +135,18 @@ def test_label_command_refuses_bad_input_and_writes_nothing(
     assert cli(db_url, "label", "--from-list", str(bad), "--out", str(out)) == 1
     assert f"{bad}:3:sample_id" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_labels_of_an_empty_box_say_the_box_is_empty(lab: Lab) -> None:
+    """A box with no tubes was refused with 'nothing to print: no ids given' although its id
+    was given; the refusal names the empty box and how to print the box's own label."""
+    stock(lab, [tube("S-1")], boxes=[("F1/R1/B1", 9, 9)])
+    with lab.read() as tx, pytest.raises(ValidationFailed) as exc:
+        labels_for(tx, ["F1/R1/B1"])
+    message = exc.value.errors[0].message
+    assert "box F1/R1/B1 holds no tubes" in message and "--box-label" in message
+    with lab.read() as tx:
+        assert [x.code for x in labels_for(tx, ["F1/R1/B1"], box_itself=True)] == ["F1/R1/B1"]
 
 
 def test_missing_print_libraries_say_how_to_install(

@@ -126,3 +126,24 @@ def test_filters_unknown_ids_and_tubes_not_in_storage(
     assert cli(db_url, "picklist", "--study", "EVS", "--visit", "V9", "--out", str(out)) == 1
     assert "no tubes in use in study EVS with visit V9" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("sep", [";", "\t", ","])
+def test_lists_saved_by_a_spreadsheet_with_any_separator(tmp_path: Path, sep: str) -> None:
+    """--from-list files (pick plans, label lists) and manifests are read like every import:
+    comma, semicolon or tab separated, with or without a BOM, a ';' file with decimal commas
+    (docs/import-formats.md) — a ';' plan was read as one id per line ('P-1;0,5')."""
+    from exolab.io.idlist import read_id_list, read_manifest, read_pick_requests
+
+    comma = "," if sep == ";" else "."
+    plan = tmp_path / "plan.csv"
+    plan.write_text(
+        f"\ufeffsample_id{sep}take_ml{sep}destination\nP-1{sep}0{comma}5{sep}NTA\nP-2{sep}{sep}\n",
+        encoding="utf-8",
+    )
+    assert read_id_list(plan) == ["P-1", "P-2"]
+    assert read_pick_requests(plan) == [PickRequest("P-1", 0.5, "NTA"), PickRequest("P-2")]
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"shipment{sep}sample_id{sep}visit\nSHP-1{sep}P-1{sep}V1\n")
+    rows = read_manifest(manifest)
+    assert [(r["shipment"], r["sample_id"], r["visit"]) for r in rows] == [("SHP-1", "P-1", "V1")]

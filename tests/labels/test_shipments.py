@@ -293,3 +293,32 @@ def test_shipping_and_receiving_follow_the_life_cycle(lab: Lab, tmp_path: Path) 
             if "SHP-7" in (e.reason or "") and "received" in (e.reason or "")
         ]
     assert status_event is not None
+
+
+def test_too_long_shipment_fields_are_refused_on_both_databases(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--to, --courier, --tracking, --code (and a received manifest's) longer than the
+    columns were stored on SQLite and refused on PostgreSQL with 'value too long for type
+    character varying(N)'; both now name the option and the limit, and ship nothing."""
+    stock(lab, [tube("S-1", location="F1/R1/B1/A1")], boxes=[BOX])
+    out = tmp_path / "m.csv"
+    base = ("ship", "create", "S-1", "--out", str(out))
+    for extra, words in (
+        (("--to", "L" * 257), "to: at most 256 characters"),
+        (("--to", "Lyon", "--courier", "C" * 129), "courier: at most 128 characters"),
+        (("--to", "Lyon", "--tracking", "T" * 129), "tracking: at most 128 characters"),
+        (("--to", "Lyon", "--code", "S" * 65), "code: at most 64 characters"),
+    ):
+        assert cli(db_url, *base, *extra) == 1
+        err = capsys.readouterr().err
+        assert words in err and "varying" not in err, err
+    assert _state(lab, ["S-1"])["S-1"][0] == "available" and not out.exists()
+    manifest = tmp_path / "in.csv"
+    manifest.write_text(
+        "shipment,sent_from,sample_id,biofluid,collected_at,study,subject_id,visit\n"
+        f"{'S' * 65},Lyon,T-9,plasma,2026-01-01,EVS,P01,V1\n"
+    )
+    assert cli(db_url, "ship", "receive", str(manifest)) == 1
+    err = capsys.readouterr().err
+    assert "shipment: at most 64 characters" in err and "varying" not in err, err

@@ -194,6 +194,20 @@ def test_bad_anchor_file_is_a_clear_error(sqlite_url: str, tmp_path: Path) -> No
     assert code == 1 and "not an exolab audit anchor" in err and "Traceback" not in err
 
 
+def test_anchor_file_of_another_shape_names_its_fields_in_plain_words(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """JSON that is not an anchor (another tool's file, a hand-edited one) names what is
+    wrong with it, not pydantic's multi-line dump with its documentation links."""
+    bad = tmp_path / "other.json"
+    bad.write_text(json.dumps({"format": "exolab-audit-anchor/1", "seq": "many"}))
+    code, _, err = run("--db", sqlite_url, "audit", "verify", "--anchor", str(bad))
+    assert code == 1 and "not an exolab audit anchor" in err
+    assert "seq: " in err and "missing: database_id" in err and "hash" in err
+    assert "errors.pydantic.dev" not in err and "[type=" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_events_are_in_order(lab: Lab) -> None:
     fill(lab, 3)
     with lab.read() as tx:

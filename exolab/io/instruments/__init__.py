@@ -56,7 +56,7 @@ def detect_bytes(data: bytes, name: str) -> str:
         return "rdml"
     if asm.sniff_bytes(data):
         return "asm"
-    text = text_of(data[: 1 << 20])
+    text = text_of(data[: 1 << 20], errors="replace")
     for fmt in ("nanosight", "zetaview", "quantstudio", "cfx", "qiacuity", "gen5", "softmax"):
         sniff: Callable[[str], bool] = _module(fmt).sniff
         if sniff(text):

@@ -101,10 +101,13 @@ def number(text: str) -> float | None:
     return value if value == value and value not in (float("inf"), float("-inf")) else None
 
 
-def text_of(data: bytes) -> str:
-    """Decode an export: UTF-16 with a BOM, UTF-8 (with or without BOM), else Latin-1."""
+def text_of(data: bytes, *, errors: str = "strict") -> str:
+    """Decode an export: UTF-16 with a BOM, UTF-8 (with or without BOM), else Latin-1.
+
+    ``errors="replace"`` is for recognising a file by its head (which may end inside a
+    character); a parser decodes strictly, so a UTF-16 file cut mid-character is refused."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+        return data.decode("utf-16", errors=errors)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:

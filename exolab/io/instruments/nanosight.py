@@ -58,6 +58,36 @@ def _sections(rows: list[list[str]]) -> dict[str, list[tuple[int, list[str]]]]:
     return out
 
 
+def _check_not_cut(
+    name: str, rows: list[list[str]], size_items: list[tuple[int, list[str]]]
+) -> None:
+    """Refuse a file that ends before NTA finished writing it: NTA pads every row to the
+    file's width (its ``[Section]`` rows show it), and [Size Data] ends with the binned
+    distribution and then the percentiles 0..100. A shorter last row, a missing distribution
+    or percentiles that stop before 100 mean the file was cut (docs/instruments.md)."""
+    width = max((len(r) for r in rows if r and r[0].strip().startswith("[")), default=0)
+    filled = [(i, r) for i, r in enumerate(rows, start=1) if any(c.strip() for c in r)]
+    if filled and len(filled[-1][1]) < width:
+        line, last = filled[-1]
+        raise InstrumentFileError(
+            f"{name}:{line}: the last row has {len(last)} of {width} fields "
+            "(was the file cut short?)"
+        )
+    keys = [r[0].strip().lower() if r else "" for _, r in size_items]
+    if not any(k.startswith("bin centre") for k in keys):
+        raise InstrumentFileError(
+            f"{name}: the size distribution ('Bin centre' table of [Size Data]) is missing "
+            "(was the file cut short?)"
+        )
+    if "percentile" in keys:
+        tail = [k for k in keys[keys.index("percentile") + 1 :] if k]
+        if not tail or tail[-1] != "100":
+            raise InstrumentFileError(
+                f"{name}: the Percentile table of [Size Data] stops at "
+                f"{tail[-1] if tail else 'its header'}, not 100 (was the file cut short?)"
+            )
+
+
 def _per_video(row: list[str], n: int) -> list[str]:
     cells = [c.strip() for c in row[1 : n + 1]]
     return cells + [""] * (n - len(cells))
@@ -77,6 +107,7 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
             f"{name}: not a complete NTA ExperimentSummary: the [Results] or [Size Data] "
             "section is missing (was the file cut short?)"
         )
+    _check_not_cut(name, rows, sections["size data"])
     videos: list[str] = []
     for _, r in sections.get("experiment details", []):
         if r and r[0].strip().lower() == "filename:":

@@ -25,7 +25,10 @@ def sniff_bytes(data: bytes) -> bool:
         try:
             return "rdml_data.xml" in zipfile.ZipFile(io.BytesIO(data)).namelist()
         except zipfile.BadZipFile:
-            return False
+            # a zip cut short has no directory; its first entry's local header still names
+            # the file (length at byte 26, name from byte 30)
+            size = int.from_bytes(data[26:28], "little")
+            return data[30 : 30 + size] == b"rdml_data.xml"
     return b"<rdml" in data[:2000] and b"rdml.org" in data[:2000]
 
 
@@ -36,7 +39,9 @@ def _xml(data: bytes, name: str) -> ElementTree.Element:
                 data = z.read("rdml_data.xml")
         return ElementTree.fromstring(data)
     except (zipfile.BadZipFile, KeyError, EOFError) as exc:
-        raise InstrumentFileError(f"{name}: cannot open the RDML archive ({exc})") from None
+        raise InstrumentFileError(
+            f"{name}: cannot open the RDML archive ({exc}; was the file cut short?)"
+        ) from None
     except ElementTree.ParseError as exc:
         raise InstrumentFileError(f"{name}: the RDML XML is broken: {exc}") from None
 

@@ -425,3 +425,38 @@ def test_map_by_well_and_errors_file(
         ("E1", 1, 181.0, "{copies}/uL"),
         ("F1", 2, 45.62, "{copies}/uL"),
     ]
+
+
+@pytest.mark.parametrize("sep", [";", "\t", ","])
+def test_map_csv_saved_by_a_spreadsheet_with_any_separator(tmp_path: Path, sep: str) -> None:
+    """A MAP.csv (name,target) reads like every import: comma, semicolon or tab separated,
+    with or without a BOM; a ';' map was refused with 'the map needs the columns name,target'
+    although it had them."""
+    from exolab.io.instrument_import import parse_map
+
+    p = tmp_path / "map.csv"
+    p.write_text(f"\ufeffName{sep} target\n5K{sep}ISO-1\n10K K{sep}ISO-2\n", encoding="utf-8")
+    assert parse_map([str(p)]) == {"5K": "ISO-1", "10K K": "ISO-2"}
+
+
+def test_assay_option_is_matched_like_the_assay_column(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--assay takes the assay vocabulary case-insensitively, as the readouts' assay column:
+    'TRPS' was stored on the run as written and every readout refused ('run X is a TRPS run,
+    not trps'); an unknown or over-long one reached the database (PostgreSQL: 'value too long
+    for type character varying(32)') instead of a plain refusal."""
+    base_cohort(lab, tmp_path)
+    args = ["import", "instrument", str(NTA), "--target", "ISO-1", "--run-id", "NTA-T"]
+    code, _, err = cli(capsys, db_url, *args, "--assay", "TRPS")
+    assert code == 0, err
+    with lab.read() as tx:
+        assert set(tx.session.scalars(select(Readout.assay))) == {"trps"}
+        assert (
+            tx.session.scalar(select(AssayRun.assay).where(AssayRun.run_code == "NTA-T")) == "trps"
+        )
+    for bad in ("flux", "Y" * 70):
+        code, _, err = cli(capsys, db_url, *args[:-1], "NTA-B", "--assay", bad)
+        assert code == 1 and "--assay: unknown assay" in err and "varying" not in err, err
+    with lab.read() as tx:
+        assert tx.session.scalar(select(AssayRun.id).where(AssayRun.run_code == "NTA-B")) is None

@@ -98,6 +98,34 @@ def test_nanosight_truncated(tmp_path: Path) -> None:
         ins.parse(p)
 
 
+@pytest.mark.parametrize("keep", [0.1, 0.5, 0.9, 0.999])
+def test_nanosight_cut_inside_the_size_data_is_refused(tmp_path: Path, keep: float) -> None:
+    """A file cut anywhere after [Size Data] began (a copy interrupted mid-line) is refused,
+    not read as complete videos with a shortened distribution or a cut number."""
+    data = (DATA / "beads_NTA3.2_ExperimentSummary.csv").read_bytes()
+    p = tmp_path / "cut.csv"
+    p.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(InstrumentFileError, match=r"cut.csv:.*cut short"):
+        ins.parse(p)
+
+
+def test_nanosight_cut_at_a_line_end_before_the_distribution_is_refused(tmp_path: Path) -> None:
+    lines = (DATA / "beads_NTA3.2_ExperimentSummary.csv").read_text().splitlines()
+    at = lines.index(next(x for x in lines if x.startswith("D10,")))
+    p = tmp_path / "cut.csv"
+    p.write_text("\n".join(lines[:at]) + "\n")
+    with pytest.raises(InstrumentFileError, match=r"cut.csv: .*distribution.*cut short"):
+        ins.parse(p)
+
+
+def test_nanosight_cut_inside_the_percentiles_is_refused(tmp_path: Path) -> None:
+    lines = (DATA / "beads_NTA3.2_ExperimentSummary.csv").read_text().splitlines()
+    p = tmp_path / "cut.csv"
+    p.write_text("\n".join(lines[:-10]) + "\n")
+    with pytest.raises(InstrumentFileError, match=r"cut.csv: .*Percentile.*cut short"):
+        ins.parse(p)
+
+
 def test_quantstudio_results_controls_curve_and_date() -> None:
     run = ins.parse(DATA / "appbio_quantstudio_example04.txt")
     assert run.header.instrument_model == "QuantStudio(TM) 7 Flex System"
@@ -192,6 +220,17 @@ def test_rdml_cq_minus_one_is_not_detected(tmp_path: Path) -> None:
     assert (m.position, m.value, m.lod) == ("B1", "Undetermined", 45.0)
 
 
+def test_rdml_archive_cut_short_is_named_as_such(tmp_path: Path) -> None:
+    """A real .rdml (a zip) cut short is recognised as RDML and refused as incomplete, not
+    called 'not an instrument export exolab knows'."""
+    data = (DATA / "quantification_methods.rdml").read_bytes()
+    p = tmp_path / "cut.rdml"
+    p.write_bytes(data[: len(data) // 2])
+    assert ins.detect(p) == "rdml"
+    with pytest.raises(InstrumentFileError, match=r"cut.rdml: cannot open the RDML.*cut short"):
+        ins.parse(p)
+
+
 def test_qiacuity_samples_controls_ntc_warning() -> None:
     run = ins.parse(DATA / "qiacuity_dpcr_example01.csv")
     assert [(m.position, m.name, m.value) for m in run.samples] == [
@@ -244,6 +283,17 @@ def test_softmax_utf16_two_plates() -> None:
     )
     assert any(m.position == "Plate02:A4" and m.value == "117.773" for m in run.samples)
     assert any(w.startswith("01: CV 39.2% between its wells") for w in run.warnings)
+
+
+def test_softmax_utf16_cut_at_an_odd_byte_is_a_file_error(tmp_path: Path) -> None:
+    """A UTF-16 export cut mid-character is named as an incomplete file (exit 1 on the
+    command line), not an unexpected UnicodeDecodeError."""
+    data = (DATA / "MD_SMP_absorbance_endpoint_example01.txt").read_bytes()
+    p = tmp_path / "cut.txt"
+    p.write_bytes(data[: len(data) // 2 | 1])
+    assert ins.detect(p) == "softmax"
+    with pytest.raises(InstrumentFileError, match=r"cut.txt: cannot read .*is it complete"):
+        ins.parse(p)
 
 
 def test_zetaview_corrected_once_and_removed_positions() -> None:
