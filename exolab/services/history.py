@@ -405,7 +405,9 @@ def _summarise_set(members: list[LongitudinalRow]) -> SetSummary:
 def _censoring(members: list[LongitudinalRow]) -> tuple[str | None, float | None]:
     """(direction, limit) of a censored set: ``<``/``>`` when all its censored replicates
     agree (``<>`` otherwise), and the highest (``<``) or lowest (``>``) of their limits."""
-    directions = {censor_direction(m["censor"]) for m in members if m["censor"] != "none"}
+    directions = {
+        censor_direction(m["censor"], m["comparator"]) for m in members if m["censor"] != "none"
+    }
     if len(directions) != 1:
         return "<>", None
     (direction,) = directions
