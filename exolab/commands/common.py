@@ -9,8 +9,10 @@ from typing import Any
 
 __all__ = [
     "UsageError",
+    "biofluid_option",
     "ensure_sqlite_dir",
     "loading_modules",
+    "method_option",
     "modules_loaded",
     "open_lab",
     "requested_user",
@@ -21,6 +23,29 @@ __all__ = [
 
 class UsageError(Exception):
     """Wrong use of a command (exit 2)."""
+
+
+def biofluid_option(text: str) -> str:
+    """An argparse ``type`` for a ``--biofluid`` filter: the biofluid code of a code, synonym
+    or SPREC sample type, matched as imports match it (docs/import-formats.md); an unknown
+    one is a usage error rather than a filter that silently matches nothing."""
+    from exolab.domain.vocab import BIOFLUID, VocabularyError
+
+    try:
+        return BIOFLUID.normalize(text)
+    except VocabularyError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def method_option(text: str) -> str:
+    """An argparse ``type`` for a ``--method`` filter: a method chain (``UF + SEC``) as the
+    stored codes joined by ``+`` (``uf+sec``), like the isolations import reads it."""
+    from exolab.domain.vocab import VocabularyError, parse_method_chain
+
+    try:
+        return "+".join(parse_method_chain(text))
+    except VocabularyError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 #: The garbage collector's thresholds from before :func:`loading_modules`.

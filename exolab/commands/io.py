@@ -7,7 +7,7 @@ import sys
 from datetime import date
 from typing import Any
 
-from exolab.commands.common import UsageError, open_lab
+from exolab.commands.common import UsageError, biofluid_option, method_option, open_lab
 
 IMPORT_KINDS = ("subjects", "cell_sources", "samples", "isolations", "readouts")
 STANDARD_KINDS = ("sdtm", "omop", "fhir")
@@ -77,8 +77,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--study")
     p.add_argument("--subject", action="append", default=[], help="repeatable")
     p.add_argument("--analyte", action="append", default=[], help="repeatable")
-    p.add_argument("--biofluid")
-    p.add_argument("--method")
+    p.add_argument("--biofluid", type=biofluid_option)
+    p.add_argument("--method", type=method_option)
     p.add_argument("--since", type=_date, metavar="YYYY-MM-DD")
     p.add_argument("--until", type=_date, metavar="YYYY-MM-DD")
     p.add_argument("--wide", action="store_true", help="one column per ANALYTE [unit]")
