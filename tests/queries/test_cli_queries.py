@@ -253,3 +253,23 @@ def test_biofluid_and_method_filters_take_the_vocabulary(clinical: str, tmp_path
             r = run(clinical, *args, option, value)
             assert r.returncode == 2 and option in r.stderr and value in r.stderr, r.stderr
             assert "Traceback" not in r.stderr and r.stdout == ""
+
+
+def test_export_longitudinal_refuses_unknown_study_or_analyte(
+    clinical: str, tmp_path: Path
+) -> None:
+    """Like cohort: an unknown study or analyte filter is an unknown reference (exit 1) with
+    nothing written, not an empty export (or a header followed by an error)."""
+    out = tmp_path / "long.csv"
+    for option, value, message in (
+        ("--study", "NOPE", "no study NOPE"),
+        ("--analyte", "NOPE", "no analyte NOPE"),
+    ):
+        r = run(clinical, "export", "longitudinal", option, value)
+        assert r.returncode == 1 and message in r.stderr, r.stderr
+        assert r.stdout == "" and "Traceback" not in r.stderr
+        r = run(clinical, "export", "longitudinal", option, value, "--out", str(out))
+        assert r.returncode == 1 and message in r.stderr, r.stderr
+        assert not out.exists() and not list(tmp_path.glob("long.csv*"))
+    r = run(clinical, "export", "longitudinal", "--study", "CLIN", "--analyte", "ALT")
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 9, r.stderr
