@@ -198,3 +198,39 @@ def test_second_lab_sees_no_manifest_for_stdout(db_url: str, tmp_path: Path) -> 
         assert result.manifest is None and result.rows == 0
     finally:
         lab.db.dispose()
+
+
+def test_comparator_and_lone_sign_results_are_written_as_stored(
+    lab: Lab, tmp_path: Path, _templates: dict[str, str], backend: str
+) -> None:
+    """The comparator '=' is a code (docs/import-formats.md), not a formula: an analyst's
+    reader gets '=', not "'=". A lone '=', '+', '-' or '@' runs nothing in a spreadsheet, so
+    it is written as it is (a '-' result too) and an older export's "'-" still re-imports."""
+    full_cohort(lab, tmp_path)
+    load(
+        lab,
+        tmp_path,
+        "readouts",
+        "isolation_id,analyte,value,assay,run_id\nISO-2,CD9,-,western_blot,W1\n",
+    )
+    text = export(lab, "longitudinal")
+    rows = rows_of(text)
+    assert {r["comparator"] for r in rows} == {"=", "<"}
+    assert "'=" not in text
+    cd9 = [r for r in rows if r["analyte"] == "CD9"]
+    assert [(r["value"], r["comparator"], r["qualitative"]) for r in cd9] == [
+        ("-", "=", "negative")
+    ]
+    readouts = export(lab, "readouts")
+    assert ",CD9,-," in readouts
+    from tests.io.test_properties import fresh_lab
+
+    old = write(tmp_path, "old.csv", readouts.replace(",CD9,-,", ",CD9,'-,"))
+    with fresh_lab(backend, _templates, tmp_path) as other:
+        for kind in KINDS:
+            path = (
+                old if kind == "readouts" else write(tmp_path, f"e-{kind}.csv", export(lab, kind))
+            )
+            run_import(other, kind, path, create_locations=True)
+        assert export(other, "readouts") == readouts
+        assert export(other, "longitudinal") == text
