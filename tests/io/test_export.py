@@ -234,3 +234,29 @@ def test_comparator_and_lone_sign_results_are_written_as_stored(
             run_import(other, kind, path, create_locations=True)
         assert export(other, "readouts") == readouts
         assert export(other, "longitudinal") == text
+
+
+def test_urine_without_a_void_type_round_trips(
+    lab: Lab, tmp_path: Path, _templates: dict[str, str], backend: str
+) -> None:
+    """A urine sample whose void type nobody recorded has the SPREC type URN (random, second
+    morning or unknown: docs/sprec.md); re-importing its export must not make it 'random'."""
+    base_cohort(lab, tmp_path)
+    load(
+        lab,
+        tmp_path,
+        "samples",
+        "sample_id,biofluid,collected_at,study,subject_id,visit,urine_void\n"
+        "P001-U1,urine,2024-01-11 09:00,S1,P001,baseline,\n"
+        "P001-U2,urine,2024-01-11 09:00,S1,P001,baseline,second_morning\n",
+    )
+    first = {k: export(lab, k) for k in ("subjects", "samples")}
+    rows = {r["sample_id"]: r for r in rows_of(first["samples"])}
+    assert (rows["P001-U1"]["sprec"][:3], rows["P001-U1"]["urine_void"]) == ("URN", "")
+    from tests.io.test_properties import fresh_lab
+
+    with fresh_lab(backend, _templates, tmp_path) as other:
+        for kind, text in first.items():
+            path = write(tmp_path, f"e-{kind}.csv", text)
+            run_import(other, kind, path, create_locations=True)
+        assert export(other, "samples") == first["samples"]
