@@ -7,7 +7,13 @@ import sys
 from datetime import date
 from typing import Any
 
-from exolab.commands.common import UsageError, biofluid_option, method_option, open_lab
+from exolab.commands.common import (
+    UsageError,
+    biofluid_option,
+    check_not_overwriting,
+    method_option,
+    open_lab,
+)
 
 IMPORT_KINDS = ("subjects", "cell_sources", "samples", "isolations", "readouts")
 STANDARD_KINDS = ("sdtm", "omop", "fhir")
@@ -157,6 +163,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from exolab.io.importer import ImportFailed, kind_of, run_import
 
     kind = kind_of(args.kind).name
+    check_not_overwriting(args, "--errors", args.errors, [args.file])
     lab = open_lab(args)
     errors_out = open(args.errors, "w", encoding="utf-8", newline="") if args.errors else None  # noqa: SIM115
     try:
