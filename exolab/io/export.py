@@ -199,7 +199,8 @@ def longitudinal_columns() -> list[str]:
 def iter_longitudinal(tx: Tx, filters: Filters) -> Iterator[dict[str, Any]]:
     q = _queries()
     flt = q.LongitudinalFilter(**filters.as_dict())
-    return q.iter_longitudinal(tx, flt)  # not a generator: the filters are checked now
+    rows: Iterator[dict[str, Any]] = q.iter_longitudinal(tx, flt)  # filters checked now
+    return rows
 
 
 class Deidentifier:
