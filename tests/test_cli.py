@@ -312,3 +312,17 @@ def test_errors_file_never_overwrites_the_input_or_the_database(
     out = tmp_path / "problems.csv"
     r = run("--db", sqlite_url, "import", "subjects", str(bad), "--errors", str(out))
     assert r.returncode == 1 and "2,sex,X," in out.read_text(encoding="utf-8")
+
+
+def test_export_out_never_replaces_the_database(sqlite_url: str, tmp_path: Path) -> None:
+    """`export KIND --out lab.db` replaced the SQLite database with the CSV (every record
+    lost). It is refused as a usage error and the database stays as it was."""
+    db = sqlite_url[len("sqlite:///") :]
+    before = Path(db).read_bytes()
+    for kind in ("subjects", "longitudinal", "fhir"):
+        r = run("--db", sqlite_url, "export", kind, "--out", db)
+        assert r.returncode == 2 and "--out" in r.stderr and "database" in r.stderr, r.stderr
+        assert Path(db).read_bytes() == before
+    assert not list(tmp_path.glob("*.manifest.json"))
+    r = run("--db", sqlite_url, "export", "subjects", "--out", str(tmp_path / "s.csv"))
+    assert r.returncode == 0, r.stderr

@@ -255,6 +255,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         )
     if args.keep_group and not args.deidentify:
         raise UsageError("--keep-group goes with --deidentify")
+    check_not_overwriting(args, "--out", args.out, [])
     lab = open_lab(args)
     try:
         result = run_export(
@@ -300,6 +301,7 @@ def _export_standard(args: argparse.Namespace, kind: str) -> int:
     if not args.out:
         target = "FILE.json" if kind == "fhir" else "DIR"
         raise UsageError(f"export {kind} needs --out {target}")
+    check_not_overwriting(args, "--out", args.out, [])
     from exolab.io.standards_export import run_standard_export
 
     lab = open_lab(args)
