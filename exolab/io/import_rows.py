@@ -169,6 +169,10 @@ def _same(column: str, a: Any, b: Any) -> bool:
     if a == b:
         return True
     if isinstance(a, str) and isinstance(b, str):
+        if column == "value":  # '1,5' typed in a ';' file is exported as '1.5': the same result
+            from exolab.io.export import portable_value
+
+            return portable_value(a) == portable_value(b)
         return a.upper() == b.upper() if column == "sprec" else False
     return False
 
