@@ -11,6 +11,8 @@ import json
 from datetime import date, datetime
 from pathlib import Path
 
+import pytest
+
 from exolab.db.engine import Database
 from exolab.io.export import Filters, run_export
 from exolab.io.importer import KINDS, run_import
@@ -260,3 +262,46 @@ def test_urine_without_a_void_type_round_trips(
             path = write(tmp_path, f"e-{kind}.csv", text)
             run_import(other, kind, path, create_locations=True)
         assert export(other, "samples") == first["samples"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "the bulk import applies the life-cycle check of an action (aliquot, isolate) to a "
+        "new aliquot or isolation of a tube the file (or an earlier file) states is "
+        "consumed/discarded, so an export of a lab whose tubes were used up does not "
+        "re-import (services/bulk_records.py, the lead's; see /work/notes/qa-io.md)"
+    ),
+)
+def test_used_up_tubes_round_trip(
+    lab: Lab, tmp_path: Path, _templates: dict[str, str], backend: str
+) -> None:
+    """A tube aliquoted and isolated from, then used up (consumed) or thrown away: the
+    export of every kind re-imports into an empty database (docs/lifecycle.md: 'an export
+    re-imported into an empty database gives the same volumes')."""
+    full_cohort(lab, tmp_path)
+    load(
+        lab,
+        tmp_path,
+        "samples",
+        "sample_id,biofluid,collected_at,parent_sample_id,volume_ml\n"
+        "P001-V2-A1,plasma,2024-04-11 10:00,P001-V2,0.5\n",
+    )
+    load(
+        lab,
+        tmp_path,
+        "samples",
+        "sample_id,status\nP001-V1,consumed\nP001-V2,discarded\n",
+        on_duplicate="update",
+    )
+    first = {k: export(lab, k) for k in KINDS}
+    statuses = {r["sample_id"]: r["status"] for r in rows_of(first["samples"])}
+    assert (statuses["P001-V1"], statuses["P001-V2"]) == ("consumed", "discarded")
+    from tests.io.test_properties import fresh_lab
+
+    with fresh_lab(backend, _templates, tmp_path) as other:
+        for kind in KINDS:
+            path = write(tmp_path, f"e-{kind}.csv", first[kind])
+            run_import(other, kind, path, create_locations=True)
+        second = {k: export(other, k) for k in KINDS}
+    assert second == first
