@@ -341,6 +341,10 @@ SPREC_SAMPLE_TYPES: dict[str, tuple[str, str | None]] = {
 }
 
 
+#: The SPREC type a biofluid derives when the void type or a second spin is not recorded.
+_DEFAULT_SPREC_TYPES = {"urine": "URN", "plasma": "PL1"}
+
+
 def _biofluid_or_sprec_type(v: vocab.Vocabulary) -> Callable[[Any], Any]:
     """The biofluid code, or one of :data:`SPREC_SAMPLE_TYPES` as given (SampleIn's
     ``_sprec_sample_type`` turns it into the biofluid and what it says)."""
@@ -422,7 +426,11 @@ class SampleIn(InputModel):
         if self.sprec is None:
             self.sprec = f"{given}-XXX-X-X-X-X-X"  # only its type: the rest is derived
         elif (typed := self.sprec.strip().upper().split("-")[0]) != given:
-            raise ValueError(f"sprec: its sample type is {typed} but the biofluid is {given}")
+            if typed != _DEFAULT_SPREC_TYPES[biofluid]:
+                raise ValueError(f"sprec: its sample type is {typed} but the biofluid is {given}")
+            # URN/PL1 is what a tube without a void type or second spin derives (a stored
+            # code merged into an edit): the biofluid's code says more
+            self.sprec = given + self.sprec.strip()[len(typed) :]
         return self
 
     @model_validator(mode="after")

@@ -390,9 +390,20 @@ def test_a_biofluid_given_as_a_sprec_sample_type_keeps_what_it_says(
     # a void type or a SPREC code that contradicts the biofluid's code is refused
     bad = (
         "X-1,URM,2024-03-01 07:00,EVS,P01,V1,,random,\n"
-        "X-2,PL2,2024-03-01 07:00,EVS,P01,V1,,,PL1-XXX-X-X-X-X-X\n"
+        "X-2,URM,2024-03-01 07:00,EVS,P01,V1,,,U24-XXX-X-X-X-X-X\n"
     )
     path.write_text(head + bad, encoding="utf-8")
     assert cli(db_url, "import", "samples", str(path)) == 1
     err = capsys.readouterr().err
     assert ":2:urine_void:" in err and ":3:sprec:" in err and "Traceback" not in err
+
+    # an edit naming only the biofluid's code: the stored URN code does not contradict it
+    edit = tmp_path / "edit.csv"
+    edit.write_text("sample_id,biofluid\nU-4,URM\n", encoding="utf-8")
+    assert cli(db_url, "import", "samples", str(edit), "--on-duplicate", "update") == 1
+    assert ":2:urine_void:" in capsys.readouterr().err  # U-4 was recorded second_morning
+    edit.write_text("sample_id,biofluid\nU-5,URM\n", encoding="utf-8")
+    path.write_text(head + "U-5,urine,2024-03-01 07:00,EVS,P01,V1,pp_tube,,\n", encoding="utf-8")
+    assert cli(db_url, "import", "samples", str(path)) == 0
+    assert cli(db_url, "import", "samples", str(edit), "--on-duplicate", "update") == 0
+    assert "sprec" not in capsys.readouterr().err
