@@ -359,3 +359,42 @@ def test_commands_leave_no_write_ahead_log(tmp_path: Path) -> None:
         done = exolab(*command)
         assert done.returncode == 0, done.stderr
         assert not (tmp_path / "lab.db-wal").exists(), command
+
+
+def test_errors_file_never_overwrites_the_input_or_the_database(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """`--errors OUT.csv` naming the file being imported (or the SQLite database itself) was
+    opened for writing first: the input (or the whole database) was emptied. It is refused as
+    a usage error and both stay as they were."""
+    db = sqlite_url[len("sqlite:///") :]
+    bad = tmp_path / "subjects.csv"
+    text = "study,subject_id,sex\nS1,P1,X\n"
+    bad.write_text(text, encoding="utf-8")
+    before = Path(db).read_bytes()
+    for target in (str(bad), str(tmp_path / "." / "subjects.csv"), db):
+        r = run("--db", sqlite_url, "import", "subjects", str(bad), "--errors", target)
+        assert r.returncode == 2 and "--errors" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+        assert bad.read_text(encoding="utf-8") == text
+        assert Path(db).read_bytes() == before
+        r = run("--db", sqlite_url, "import", "instrument", str(bad), "--errors", target)
+        assert r.returncode == 2 and "--errors" in r.stderr, r.stderr
+        assert bad.read_text(encoding="utf-8") == text
+    out = tmp_path / "problems.csv"
+    r = run("--db", sqlite_url, "import", "subjects", str(bad), "--errors", str(out))
+    assert r.returncode == 1 and "2,sex,X," in out.read_text(encoding="utf-8")
+
+
+def test_export_out_never_replaces_the_database(sqlite_url: str, tmp_path: Path) -> None:
+    """`export KIND --out lab.db` replaced the SQLite database with the CSV (every record
+    lost). It is refused as a usage error and the database stays as it was."""
+    db = sqlite_url[len("sqlite:///") :]
+    before = Path(db).read_bytes()
+    for kind in ("subjects", "longitudinal", "fhir"):
+        r = run("--db", sqlite_url, "export", kind, "--out", db)
+        assert r.returncode == 2 and "--out" in r.stderr and "database" in r.stderr, r.stderr
+        assert Path(db).read_bytes() == before
+    assert not list(tmp_path.glob("*.manifest.json"))
+    r = run("--db", sqlite_url, "export", "subjects", "--out", str(tmp_path / "s.csv"))
+    assert r.returncode == 0, r.stderr

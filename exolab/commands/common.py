@@ -4,13 +4,17 @@ lab. The command modules import this, never :mod:`exolab.cli` (which imports the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 from typing import Any
 
 __all__ = [
     "UsageError",
+    "biofluid_option",
+    "check_not_overwriting",
     "ensure_sqlite_dir",
     "loading_modules",
+    "method_option",
     "modules_loaded",
     "open_lab",
     "requested_user",
@@ -21,6 +25,29 @@ __all__ = [
 
 class UsageError(Exception):
     """Wrong use of a command (exit 2)."""
+
+
+def biofluid_option(text: str) -> str:
+    """An argparse ``type`` for a ``--biofluid`` filter: the biofluid code of a code, synonym
+    or SPREC sample type, matched as imports match it (docs/import-formats.md); an unknown
+    one is a usage error rather than a filter that silently matches nothing."""
+    from exolab.domain.vocab import BIOFLUID, VocabularyError
+
+    try:
+        return BIOFLUID.normalize(text)
+    except VocabularyError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def method_option(text: str) -> str:
+    """An argparse ``type`` for a ``--method`` filter: a method chain (``UF + SEC``) as the
+    stored codes joined by ``+`` (``uf+sec``), like the isolations import reads it."""
+    from exolab.domain.vocab import VocabularyError, parse_method_chain
+
+    try:
+        return "+".join(parse_method_chain(text))
+    except VocabularyError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 #: The garbage collector's thresholds from before :func:`loading_modules`.
@@ -103,6 +130,28 @@ def _tell_waiting(message: str) -> None:
     import sys
 
     print(message, file=sys.stderr, flush=True)
+
+
+def check_not_overwriting(
+    args: argparse.Namespace, option: str, target: str | None, inputs: list[str]
+) -> None:
+    """Refuse an output file (``--errors OUT.csv``, ``--out FILE``) that names one of the
+    files being read or the SQLite database: a usage error, before anything is opened, as
+    writing it would empty them."""
+    if not target:
+        return
+    import os
+    from pathlib import Path
+
+    url, _user = settings_from(args)
+    guarded = [*inputs, url[len("sqlite:///") :]] if url.startswith("sqlite:///") else inputs
+    for path in guarded:
+        with contextlib.suppress(OSError):  # (a name that does not exist is no clash)
+            if os.path.samefile(target, path):
+                what = "the database" if path not in inputs else "the file being imported"
+                raise UsageError(
+                    f"{option} {target} is {what} ({Path(path)}); write to another file"
+                )
 
 
 def ensure_sqlite_dir(url: str) -> None:

@@ -9,7 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from exolab.commands.common import UsageError, open_lab
+from exolab.commands.common import UsageError, check_not_overwriting, open_lab
 
 FORMATS = (
     "auto",
@@ -155,6 +155,7 @@ def cmd_import_instrument(args: argparse.Namespace) -> int:
     analytes = parse_pairs(args.analyte or [], "--analyte")
     if args.run_id and len(args.file) > 1:
         raise UsageError("--run-id names one run: give it with one FILE")
+    check_not_overwriting(args, "--errors", args.errors, list(args.file))
     lab = open_lab(args)
     errors_out = open(args.errors, "w", encoding="utf-8", newline="") if args.errors else None  # noqa: SIM115
     options = dict(

@@ -7,7 +7,13 @@ import sys
 from datetime import date
 from typing import Any
 
-from exolab.commands.common import UsageError, open_lab
+from exolab.commands.common import (
+    UsageError,
+    biofluid_option,
+    check_not_overwriting,
+    method_option,
+    open_lab,
+)
 
 IMPORT_KINDS = ("subjects", "cell_sources", "samples", "isolations", "readouts")
 STANDARD_KINDS = ("sdtm", "omop", "fhir")
@@ -77,8 +83,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--study")
     p.add_argument("--subject", action="append", default=[], help="repeatable")
     p.add_argument("--analyte", action="append", default=[], help="repeatable")
-    p.add_argument("--biofluid")
-    p.add_argument("--method")
+    p.add_argument("--biofluid", type=biofluid_option)
+    p.add_argument("--method", type=method_option)
     p.add_argument("--since", type=_date, metavar="YYYY-MM-DD")
     p.add_argument("--until", type=_date, metavar="YYYY-MM-DD")
     p.add_argument("--wide", action="store_true", help="one column per ANALYTE [unit]")
@@ -157,6 +163,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from exolab.io.importer import ImportFailed, kind_of, run_import
 
     kind = kind_of(args.kind).name
+    check_not_overwriting(args, "--errors", args.errors, [args.file])
     lab = open_lab(args)
     errors_out = open(args.errors, "w", encoding="utf-8", newline="") if args.errors else None  # noqa: SIM115
     try:
@@ -248,6 +255,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         )
     if args.keep_group and not args.deidentify:
         raise UsageError("--keep-group goes with --deidentify")
+    check_not_overwriting(args, "--out", args.out, [])
     lab = open_lab(args)
     try:
         result = run_export(
@@ -293,6 +301,7 @@ def _export_standard(args: argparse.Namespace, kind: str) -> int:
     if not args.out:
         target = "FILE.json" if kind == "fhir" else "DIR"
         raise UsageError(f"export {kind} needs --out {target}")
+    check_not_overwriting(args, "--out", args.out, [])
     from exolab.io.standards_export import run_standard_export
 
     lab = open_lab(args)

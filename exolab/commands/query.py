@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
-from exolab.commands.common import UsageError, open_lab
+from exolab.commands.common import UsageError, biofluid_option, method_option, open_lab
 
 FORMATS = ["table", "csv", "json"]
 NORMALISE_CHOICES = ["per_ml_biofluid", "per_1e9_particles", "per_creatinine"]
@@ -54,8 +54,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--change", action="store_true", help="summarise change from baseline instead of values"
     )
-    p.add_argument("--biofluid", help="only samples of this biofluid")
-    p.add_argument("--method", help="only isolations by this method chain (e.g. uf+sec)")
+    p.add_argument("--biofluid", type=biofluid_option, help="only samples of this biofluid")
+    p.add_argument(
+        "--method", type=method_option, help="only isolations by this method chain (e.g. uf+sec)"
+    )
     p.add_argument("--format", choices=FORMATS, default="table")
     p.set_defaults(handler=cmd_cohort)
 
@@ -86,8 +88,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--study")
     p.add_argument("--by", choices=BY_CHOICES, default="visit")
     p.add_argument("--change", action="store_true")
-    p.add_argument("--biofluid")
-    p.add_argument("--method")
+    p.add_argument("--biofluid", type=biofluid_option)
+    p.add_argument("--method", type=method_option)
     p.add_argument("--out", required=True, help="output file (.png, .svg or .pdf)")
     p.set_defaults(handler=cmd_plot_cohort)
 

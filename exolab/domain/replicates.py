@@ -63,8 +63,17 @@ BASELINE_RULE = (
 )
 
 
-def censor_direction(censor: str | None) -> str | None:
-    """``<`` for a result below a limit, ``>`` above one, None for an uncensored result."""
+def censor_direction(censor: str | None, comparator: str | None = None) -> str | None:
+    """``<`` for a result below a limit, ``>`` above one, None for an uncensored result.
+
+    The stored comparator says which side of its limit a censored result is on; the flag
+    alone does not: a not-detected qPCR Ct (``Undetermined``) is above the run's cycles
+    (``>``), a not-detected concentration below the LOD (``<``) (docs/import-formats.md).
+    """
+    if censor is None or censor == "none":
+        return None
+    if comparator and comparator[0] in "<>":
+        return comparator[0]
     if censor in BELOW:
         return "<"
     if censor in ABOVE:

@@ -331,9 +331,37 @@ def _location(value: Any) -> Any:
     return parse_location(str(value))
 
 
+#: SPREC sample types a biofluid may be written as (DOMAIN.md) that say more than the
+#: biofluid: the urine void type, or a plasma spun twice (docs/import-formats.md).
+SPREC_SAMPLE_TYPES: dict[str, tuple[str, str | None]] = {
+    "URM": ("urine", "first_morning"),
+    "URT": ("urine", "timed"),
+    "U24": ("urine", "24h"),
+    "PL2": ("plasma", None),
+}
+
+
+#: The SPREC type a biofluid derives when the void type or a second spin is not recorded.
+_DEFAULT_SPREC_TYPES = {"urine": "URN", "plasma": "PL1"}
+
+
+def _biofluid_or_sprec_type(v: vocab.Vocabulary) -> Callable[[Any], Any]:
+    """The biofluid code, or one of :data:`SPREC_SAMPLE_TYPES` as given (SampleIn's
+    ``_sprec_sample_type`` turns it into the biofluid and what it says)."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and (code := value.strip().upper()) in SPREC_SAMPLE_TYPES:
+            return code
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return v.normalize(str(value))
+
+    return check
+
+
 class SampleIn(InputModel):
     sample_id: Code
-    biofluid: Annotated[str, V(vocab.BIOFLUID)]
+    biofluid: Annotated[str, BeforeValidator(_biofluid_or_sprec_type(vocab.BIOFLUID))]
     collected_at: When
     study: OptCode = None
     subject_id: OptCode = None
@@ -377,6 +405,33 @@ class SampleIn(InputModel):
     freeze_thaw_count: Annotated[Whole, Field(ge=0)] | None = None
     status: Annotated[str | None, V(vocab.SAMPLE_STATUS)] = None
     notes: Text = None
+
+    @model_validator(mode="after")
+    def _sprec_sample_type(self) -> SampleIn:
+        """A biofluid written as URM, URT or U24 records the urine void type; PL2 gives the
+        sample's SPREC code its type (double spun) where no second spin is recorded. A void
+        type or SPREC code that contradicts it is refused."""
+        given = self.biofluid
+        if given not in SPREC_SAMPLE_TYPES:
+            return self
+        biofluid, void = SPREC_SAMPLE_TYPES[given]
+        self.biofluid = biofluid
+        if void is not None:
+            if self.urine_void is None:
+                self.urine_void = void
+            elif self.urine_void != void:
+                raise ValueError(
+                    f"urine_void: is {self.urine_void} but the biofluid {given} is a {void} void"
+                )
+        if self.sprec is None:
+            self.sprec = f"{given}-XXX-X-X-X-X-X"  # only its type: the rest is derived
+        elif (typed := self.sprec.strip().upper().split("-")[0]) != given:
+            if typed != _DEFAULT_SPREC_TYPES[biofluid]:
+                raise ValueError(f"sprec: its sample type is {typed} but the biofluid is {given}")
+            # URN/PL1 is what a tube without a void type or second spin derives (a stored
+            # code merged into an edit): the biofluid's code says more
+            self.sprec = given + self.sprec.strip()[len(typed) :]
+        return self
 
     @model_validator(mode="after")
     def _source_rules(self) -> SampleIn:

@@ -119,7 +119,7 @@ _TYPE_FIELDS: dict[str, tuple[str, str | None]] = {
     "PL2": ("plasma", None),
     "SER": ("serum", None),
     "BLD": ("whole_blood", None),
-    "URN": ("urine", "random"),
+    "URN": ("urine", None),  # random, second morning or not recorded: no one void type
     "URM": ("urine", "first_morning"),
     "URT": ("urine", "timed"),
     "U24": ("urine", "24h"),

@@ -128,9 +128,9 @@ def read_chunks(kind: Any, src: CsvFile, index: dict[str, int], rules: RowRules)
                 column = src.ragged_column(len(fields))  # as the per-record path names it
                 chunk.append((rownum, None, (column, ragged or "ragged row")))
             else:
-                if decimal_comma:
-                    rules.convert_numbers(kind, data, decimal_comma)
                 try:
+                    if decimal_comma:
+                        rules.convert_numbers(kind, data, decimal_comma)
                     chunk.append((rownum, data, validate(kind.model, data)))
                 except ValidationFailed as exc:
                     chunk.append((rownum, data, exc))

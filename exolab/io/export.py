@@ -203,7 +203,8 @@ def longitudinal_columns() -> list[str]:
 def iter_longitudinal(tx: Tx, filters: Filters) -> Iterator[dict[str, Any]]:
     q = _queries()
     flt = q.LongitudinalFilter(**filters.as_dict())
-    yield from q.iter_longitudinal(tx, flt)
+    rows: Iterator[dict[str, Any]] = q.iter_longitudinal(tx, flt)  # filters checked now
+    return rows
 
 
 class Deidentifier:
@@ -501,12 +502,13 @@ def _write_longitudinal(
 
     if wide:
         return write_wide(stream, rows)
+    found = iter_longitudinal(tx, filters)  # an unknown filter fails before the header
     columns = [
         c
         for c in longitudinal_columns()
         if not (deid and ("notes" in c or (c == "group" and not deid.keep_group)))
     ]
-    return write_rows(stream, columns, rows())
+    return write_rows(stream, columns, (deid.row(r) for r in found) if deid else found)
 
 
 def _manifest_filters(filters: Filters, deidentified: bool) -> dict[str, Any]:

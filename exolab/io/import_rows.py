@@ -198,6 +198,10 @@ def _same(column: str, a: Any, b: Any) -> bool:
     if a == b:
         return True
     if isinstance(a, str) and isinstance(b, str):
+        if column == "value":  # '1,5' typed in a ';' file is exported as '1.5': the same result
+            from exolab.io.export import portable_value
+
+            return portable_value(a) == portable_value(b)
         return a.upper() == b.upper() if column == "sprec" else False
     return False
 
@@ -236,12 +240,20 @@ def _report_failed(
 
 
 def _convert_numbers(kind: Kind, data: dict[str, Any], decimal_comma: bool) -> None:
+    """Numbers of a ``;`` file with its decimal commas read as points; ValidationFailed
+    naming each ambiguous one (``1.000``: docs/import-formats.md)."""
     if not decimal_comma:
         return
-    for col in kind.numeric_columns & data.keys():
+    errors = []
+    for col in [c for c in data if c in kind.numeric_columns]:  # (in the file's order)
         v = data[col]
         if v:
-            data[col] = to_decimal_point(v)
+            try:
+                data[col] = to_decimal_point(v)
+            except ValueError as exc:
+                errors.append(FieldError(col, str(exc), v))
+    if errors:
+        raise ValidationFailed(errors)
 
 
 def _import_rows(
@@ -263,8 +275,8 @@ def _import_rows(
             problems.add(rownum, src.ragged_column(len(fields)), ragged or "ragged row")
             report.refused += 1
             continue
-        _convert_numbers(kind, data, src.decimal_comma)
         try:
+            _convert_numbers(kind, data, src.decimal_comma)
             m = (
                 _partial_row(tx, kind, data, absent)
                 if absent and on_duplicate == "update"

@@ -553,10 +553,22 @@ def open_csv(path: str | Path, display_name: str | None = None) -> CsvFile:
         raise
 
 
+_DOT_THOUSANDS = re.compile(r"^\s*[+-]?\d{1,3}(?:\.\d{3})+\s*$", re.ASCII)
+
+
 def to_decimal_point(text: str) -> str:
-    """``"1,5"`` -> ``"1.5"`` for numeric fields of ``;``-separated files (one comma, no dot)."""
+    """``"1,5"`` -> ``"1.5"`` for numeric fields of ``;``-separated files (one comma, no dot).
+
+    ``"1.000"`` is refused (ValueError) as the result values are (docs/import-formats.md): in
+    a file with decimal commas the dot looks like a thousands separator."""
     if "," in text and "." not in text and text.count(",") == 1:
         return text.replace(",", ".")
+    if _DOT_THOUSANDS.match(text):
+        v = text.strip()
+        raise ValueError(
+            f"{v!r} is ambiguous in a file with decimal commas: '.' looks like a thousands "
+            f"separator; write {v.replace('.', '')} or use ',' as the decimal mark"
+        )
     return text
 
 

@@ -453,13 +453,13 @@ def _point_baselines(reader: Reader, analyte_pk: int, rows: list[Any]) -> dict[A
     for i in range(0, len(codes), 900):
         params: dict[str, Any] = {"analyte": analyte_pk}
         chunk = in_list("code", codes[i : i + 900], params)
-        for code, censor in reader.all(
-            "SELECT DISTINCT s.sample_code, r.censor FROM readouts r JOIN samples s "
+        for code, censor, comparator in reader.all(
+            "SELECT DISTINCT s.sample_code, r.censor, r.comparator FROM readouts r JOIN samples s "
             f"ON s.id = r.sample_id WHERE s.sample_code IN {chunk} "
             "AND r.analyte_id = :analyte AND r.censor <> 'none'",
             params,
         ):
-            directions.setdefault(code, set()).add(censor_direction(censor))
+            directions.setdefault(code, set()).add(censor_direction(censor, comparator))
     finder = BaselineFinder()
     for r in rows:
         direction = None

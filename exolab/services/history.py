@@ -405,7 +405,9 @@ def _summarise_set(members: list[LongitudinalRow]) -> SetSummary:
 def _censoring(members: list[LongitudinalRow]) -> tuple[str | None, float | None]:
     """(direction, limit) of a censored set: ``<``/``>`` when all its censored replicates
     agree (``<>`` otherwise), and the highest (``<``) or lowest (``>``) of their limits."""
-    directions = {censor_direction(m["censor"]) for m in members if m["censor"] != "none"}
+    directions = {
+        censor_direction(m["censor"], m["comparator"]) for m in members if m["censor"] != "none"
+    }
     if len(directions) != 1:
         return "<>", None
     (direction,) = directions
@@ -489,12 +491,15 @@ def longitudinal(
     complete. ``since``/``until`` (inclusive collection dates) select rows to return but do
     not change baselines or visit days, which come from the subject's whole history.
     ``transform`` may change a row's standard value (normalisation) before baselines.
+    The filters are checked when this is called, before the first row is asked for: an
+    unknown study or analyte is a NotFound, not an empty stream.
     """
+    check_study(reader, study)
     analyte_pks = analyte_ids(reader, analytes) if analytes else None
     pks = subject_pks(reader, study, subjects or [])
     if pks == []:
-        return
-    yield from _stream(
+        return iter(())
+    return _stream(
         reader,
         pks,
         study=study,

@@ -516,6 +516,8 @@ def update_sample(
         raise ValidationFailed([FieldError(bad[0], "cannot be changed by an edit")])
     merged = current.as_input() | changes
     s = validate(SampleIn, merged)
+    if s.biofluid != sample.biofluid:
+        _check_tree_biofluid(tx, sample, s.biofluid)
     values = handling_values(s)
     sprec_given = changes.get("sprec") or None
     new_code = resolve_sprec(values, s.biofluid, sprec_given)
@@ -567,6 +569,37 @@ def update_sample(
     lifecycle.apply_status(sample, new_status)
     audit_update(tx, sample, "sample", code, old_all, reason=reason, batch_id=batch_id)
     return get_sample(tx, code)
+
+
+def _check_tree_biofluid(tx: Tx, sample: Sample, biofluid: str) -> None:
+    """An aliquot is of its parent's biofluid (:func:`new_tube`): an edit may not change the
+    biofluid of an aliquot, nor of a tube that has aliquots."""
+    if sample.parent_id is not None:
+        parent = tx.session.get(Sample, sample.parent_id)
+        assert parent is not None
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "biofluid",
+                    f"an aliquot of {parent.sample_code} must be {parent.biofluid}",
+                    biofluid,
+                )
+            ]
+        )
+    child = tx.session.scalar(
+        select(Sample.sample_code).where(Sample.parent_id == sample.id).limit(1)
+    )
+    if child is not None:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "biofluid",
+                    f"{sample.sample_code} has aliquots of {sample.biofluid} (e.g. {child}): "
+                    "its biofluid cannot be changed by an edit",
+                    biofluid,
+                )
+            ]
+        )
 
 
 def _place(tx: Tx, sample: Sample, loc: Location | None, *, create: bool = False) -> None:

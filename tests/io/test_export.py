@@ -245,3 +245,99 @@ def test_record_exports_read_a_page_at_once(lab: Lab, tmp_path: Path) -> None:
                 assert rows[-1]["method"] == "uf+sec" and float(rows[-1]["uf_mwco_kda"]) == 100
     assert counts["isolations"][0] == counts["isolations"][1]
     assert counts["cell_sources"][0] == counts["cell_sources"][1]
+
+
+def test_comparator_and_lone_sign_results_are_written_as_stored(
+    lab: Lab, tmp_path: Path, _templates: dict[str, str], backend: str
+) -> None:
+    """The comparator '=' is a code (docs/import-formats.md), not a formula: an analyst's
+    reader gets '=', not "'=". A lone '=', '+', '-' or '@' runs nothing in a spreadsheet, so
+    it is written as it is (a '-' result too) and an older export's "'-" still re-imports."""
+    full_cohort(lab, tmp_path)
+    load(
+        lab,
+        tmp_path,
+        "readouts",
+        "isolation_id,analyte,value,assay,run_id\nISO-2,CD9,-,western_blot,W1\n",
+    )
+    text = export(lab, "longitudinal")
+    rows = rows_of(text)
+    assert {r["comparator"] for r in rows} == {"=", "<"}
+    assert "'=" not in text
+    cd9 = [r for r in rows if r["analyte"] == "CD9"]
+    assert [(r["value"], r["comparator"], r["qualitative"]) for r in cd9] == [
+        ("-", "=", "negative")
+    ]
+    readouts = export(lab, "readouts")
+    assert ",CD9,-," in readouts
+    from tests.io.test_properties import fresh_lab
+
+    old = write(tmp_path, "old.csv", readouts.replace(",CD9,-,", ",CD9,'-,"))
+    with fresh_lab(backend, _templates, tmp_path) as other:
+        for kind in KINDS:
+            path = (
+                old if kind == "readouts" else write(tmp_path, f"e-{kind}.csv", export(lab, kind))
+            )
+            run_import(other, kind, path, create_locations=True)
+        assert export(other, "readouts") == readouts
+        assert export(other, "longitudinal") == text
+
+
+def test_urine_without_a_void_type_round_trips(
+    lab: Lab, tmp_path: Path, _templates: dict[str, str], backend: str
+) -> None:
+    """A urine sample whose void type nobody recorded has the SPREC type URN (random, second
+    morning or unknown: docs/sprec.md); re-importing its export must not make it 'random'."""
+    base_cohort(lab, tmp_path)
+    load(
+        lab,
+        tmp_path,
+        "samples",
+        "sample_id,biofluid,collected_at,study,subject_id,visit,urine_void\n"
+        "P001-U1,urine,2024-01-11 09:00,S1,P001,baseline,\n"
+        "P001-U2,urine,2024-01-11 09:00,S1,P001,baseline,second_morning\n",
+    )
+    first = {k: export(lab, k) for k in ("subjects", "samples")}
+    rows = {r["sample_id"]: r for r in rows_of(first["samples"])}
+    assert (rows["P001-U1"]["sprec"][:3], rows["P001-U1"]["urine_void"]) == ("URN", "")
+    from tests.io.test_properties import fresh_lab
+
+    with fresh_lab(backend, _templates, tmp_path) as other:
+        for kind, text in first.items():
+            path = write(tmp_path, f"e-{kind}.csv", text)
+            run_import(other, kind, path, create_locations=True)
+        assert export(other, "samples") == first["samples"]
+
+
+def test_used_up_tubes_round_trip(
+    lab: Lab, tmp_path: Path, _templates: dict[str, str], backend: str
+) -> None:
+    """A tube aliquoted and isolated from, then used up (consumed) or thrown away: the
+    export of every kind re-imports into an empty database (docs/lifecycle.md: 'an export
+    re-imported into an empty database gives the same volumes')."""
+    full_cohort(lab, tmp_path)
+    load(
+        lab,
+        tmp_path,
+        "samples",
+        "sample_id,biofluid,collected_at,parent_sample_id,volume_ml\n"
+        "P001-V2-A1,plasma,2024-04-11 10:00,P001-V2,0.5\n",
+    )
+    load(
+        lab,
+        tmp_path,
+        "samples",
+        "sample_id,status\nP001-V1,consumed\nP001-V2,discarded\n",
+        on_duplicate="update",
+    )
+    first = {k: export(lab, k) for k in KINDS}
+    statuses = {r["sample_id"]: r["status"] for r in rows_of(first["samples"])}
+    assert (statuses["P001-V1"], statuses["P001-V2"]) == ("consumed", "discarded")
+    from tests.io.test_properties import fresh_lab
+
+    with fresh_lab(backend, _templates, tmp_path) as other:
+        for kind in KINDS:
+            path = write(tmp_path, f"e-{kind}.csv", first[kind])
+            run_import(other, kind, path, create_locations=True)
+        second = {k: export(other, k) for k in KINDS}
+    assert second == first

@@ -316,3 +316,29 @@ def test_undo_refuses_when_an_updated_record_changed_since(lab: Lab, tmp_path: P
         undo_batch(lab, rep.batch_id or 0)
     with lab.read() as tx:
         assert get_subject(tx, "S1", "P001").birth_year == 1963
+
+
+def test_update_keeps_a_tube_and_its_aliquots_one_biofluid(lab: Lab, tmp_path: Path) -> None:
+    """An aliquot is of its parent's biofluid (docs/import-formats.md): --on-duplicate update
+    changed a parent (or an aliquot) to another biofluid, leaving a tree whose export no
+    longer imports ('an aliquot of P001-V1 must be serum'). Such an update is refused; a
+    tube without aliquots may still be corrected."""
+    base_cohort(lab, tmp_path)
+    aliquots = (
+        "sample_id,biofluid,collected_at,parent_sample_id,volume_ml\n"
+        "P001-V1-A1,plasma,2024-01-11 10:41,P001-V1,0.5\n"
+    )
+    load(lab, tmp_path, "samples", aliquots)
+    parent = SAMPLES.replace("P001-V1,plasma,", "P001-V1,serum,")
+    lines = failure(lab, tmp_path, "samples", parent, on_duplicate="update")
+    assert len(lines) == 1 and lines[0].startswith("samples.csv:2:biofluid:"), lines
+    assert "P001-V1-A1" in lines[0]
+    child = aliquots.replace("P001-V1-A1,plasma,", "P001-V1-A1,serum,")
+    lines = failure(lab, tmp_path, "samples", child, on_duplicate="update")
+    assert len(lines) == 1 and lines[0].startswith("samples.csv:2:biofluid:"), lines
+    with lab.read() as tx:
+        assert {get_sample(tx, s).biofluid for s in ("P001-V1", "P001-V1-A1")} == {"plasma"}
+    other = SAMPLES.replace("P001-V2,plasma,", "P001-V2,serum,")
+    assert load(lab, tmp_path, "samples", other, on_duplicate="update").updated == 1
+    with lab.read() as tx:
+        assert get_sample(tx, "P001-V2").biofluid == "serum"

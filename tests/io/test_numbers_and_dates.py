@@ -196,3 +196,35 @@ def test_readout_notes_refuse_control_characters(lab: Lab, tmp_path: Path) -> No
 def test_tabs_and_line_breaks_are_text(lab: Lab, tmp_path: Path) -> None:
     text = 'study,subject_id,notes\nS1,P001,"a\tb\r\nc"\n'
     assert load(lab, tmp_path, "subjects", text).created == 1
+
+
+def test_dot_thousands_are_ambiguous_in_every_numeric_column_of_a_semicolon_file(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """docs/import-formats.md: in a ';' file ',' is the decimal mark and '1.000' is refused as
+    ambiguous. The value column did so, but lod/uloq, volume_ml or spin1_g read '2.500' as
+    2.5 (a German 2500 g spin stored as 2.5 g). Every numeric column now refuses it; a
+    decimal comma and a plain '.' decimal that is no thousands group still read."""
+    base_cohort(lab, tmp_path)
+    samples = (
+        "sample_id;biofluid;collected_at;study;subject_id;visit;volume_ml;spin1_g;spin1_min\n"
+        "X1;plasma;2024-01-11 10:00;S1;P001;baseline;1.500;2.500;15\n"
+        "X2;plasma;2024-01-11 10:00;S1;P001;baseline;1,5;2500;12.5\n"
+    )
+    lines = failure(lab, tmp_path, "samples", samples)
+    assert [line.split(": ")[0] for line in lines] == [
+        "samples.csv:2:volume_ml",
+        "samples.csv:2:spin1_g",
+    ], lines
+    assert all("ambiguous" in line for line in lines)
+    readouts = (
+        "isolation_id;analyte;value;unit;assay;run_id;replicate;lod;uloq\n"
+        "ISO-1;CD63;0,25;pg/mL;elisa;R9;1;1.000;5,5\n"
+        "ISO-1;CD63;0,5;pg/mL;elisa;R9;2;0,1;2.5\n"
+    )
+    lines = failure(lab, tmp_path, "readouts", readouts)
+    assert len(lines) == 1 and lines[0].startswith("readouts.csv:2:lod: "), lines
+    assert "ambiguous" in lines[0]
+    assert counts(lab)[1] == 3
+    rep = load(lab, tmp_path, "samples", samples.replace("1.500;2.500", "1,5;2500"))
+    assert rep.created == 2

@@ -71,3 +71,33 @@ def test_unchanged_rows_with_well_and_dilution_take_no_per_row_query(
     with lab.read() as tx:
         by_rep = {r.replicate: r for r in readout_service.readouts_of(tx, isolation="ISO-1")}
     assert by_rep[3].well == "B03" and by_rep[4].dilution_factor == 5
+
+
+def test_export_of_decimal_comma_readouts_reimports_as_unchanged(lab: Lab, tmp_path: Path) -> None:
+    """A ';' file's '1,5' is exported as '1.5' (docs/import-formats.md): the same result, so
+    re-importing the export (or the ';' file after it) creates, changes and refuses nothing,
+    and an update keeps the text as typed."""
+    from exolab.io.export import run_export
+
+    base_cohort(lab, tmp_path)
+    semicolon = (
+        "isolation_id;analyte;value;unit;assay;run_id;replicate;lod\n"
+        "ISO-1;CD63;1,5;pg/mL;elisa;R1;1;0,5\n"
+        "ISO-1;CD63;<0,5;pg/mL;elisa;R1;2;0,5\n"
+        "ISO-2;CD63;12,25;pg/mL;elisa;R1;1;0,5\n"
+    )
+    assert load(lab, tmp_path, "readouts", semicolon).created == 3
+    out = tmp_path / "readouts-export.csv"
+    run_export(lab, "readouts", str(out))
+    exported = out.read_text(encoding="utf-8")
+    assert ",1.5," in exported and ",<0.5," in exported
+    for on_duplicate in ("error", "update"):
+        rep = load(lab, tmp_path, "readouts", exported, on_duplicate=on_duplicate)
+        assert (rep.created, rep.updated, rep.unchanged, rep.refused) == (0, 0, 3, 0)
+    assert load(lab, tmp_path, "readouts", semicolon).unchanged == 3
+    with lab.read() as tx:
+        texts = sorted(r.value for r in readout_service.iter_readouts(tx))
+    assert texts == ["1,5", "12,25", "<0,5"]
+    changed = exported.replace(",12.25,", ",12.5,")
+    rep = load(lab, tmp_path, "readouts", changed, on_duplicate="update")
+    assert (rep.updated, rep.unchanged) == (1, 2)

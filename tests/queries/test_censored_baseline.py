@@ -153,3 +153,44 @@ def test_cohort_points_carry_the_censored_baseline(pdac: str) -> None:
     assert (m3["P3"].baseline_value, m3["P3"].baseline_censor) == (1000.0, ">")
     assert m3["P1"].censored and m3["P1"].value is None
     assert not m3["P2"].censored and m3["P2"].value == 150.0
+
+
+# qPCR: "Undetermined"/"NaN" is a Ct above the run's cycles (comparator '>', docs/import-formats.md),
+# so a baseline of only undetermined Cts is above its limit: a later Ct of 25 against an
+# undetermined baseline (lod 40 cycles) is a fall by more than 15 cycles, not a rise.
+CT_READOUTS = """isolation_id,analyte,value,unit,assay,run_id,replicate,lod
+I-P1-BL,miR-155-5p,Undetermined,Ct,qpcr,Q1,1,40
+I-P1-BL,miR-155-5p,NaN,Ct,qpcr,Q1,2,40
+I-P1-M3,miR-155-5p,25,Ct,qpcr,Q2,1,40
+I-P2-BL,miR-155-5p,ND,Ct,qpcr,Q1,1,38
+I-P2-M3,miR-155-5p,30,Ct,qpcr,Q2,1,38
+"""
+
+
+def test_undetermined_ct_baseline_is_above_its_limit(pdac: str, tmp_path: Path) -> None:
+    (tmp_path / "ct").mkdir()
+    import_files(pdac, tmp_path / "ct", (("readouts", CT_READOUTS),))
+    for subject, limit, change in (("P1", 40.0, -15.0), ("P2", 38.0, -8.0)):
+        r = run(pdac, "patient", "PDAC", subject, "--analyte", "miR-155-5p", "--format", "json")
+        assert r.returncode == 0, r.stderr
+        rows = json.loads(r.stdout)
+        assert {r["comparator"] for r in rows if r["baseline_flag"] == "Y"} == {">"}
+        assert {(r["baseline_value"], r["baseline_censor"]) for r in rows} == {(limit, ">")}
+        m3 = rows[-1]
+        # the true baseline is above the limit, so the true change is below the bound
+        assert m3["change_from_baseline"] == change and m3["change_censor"] == "<"
+    r = run(pdac, "cohort", "miR-155-5p", "--study", "PDAC", "--change", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    from exolab.db.engine import Database
+    from exolab.services.context import Lab
+    from exolab.services.queries import cohort_points
+
+    db = Database(pdac)
+    try:
+        with Lab(db, "tester").read() as tx:
+            points = cohort_points(tx, "miR-155-5p", study="PDAC", change=True)
+    finally:
+        db.dispose()
+    m3 = {p.subject_id: p for p in points if p.visit == "M3"}
+    assert (m3["P1"].baseline_value, m3["P1"].baseline_censor) == (40.0, ">")
+    assert (m3["P2"].baseline_value, m3["P2"].baseline_censor) == (38.0, ">")

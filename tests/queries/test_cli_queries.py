@@ -214,3 +214,62 @@ def test_compare_methods_pairs_aliquots_of_aliquots(db_url: str, tmp_path: Path)
     assert {(p["method_a"], p["method_b"], p["unit"]) for p in pairs} == {
         ("precipitation", "sec", "pg/mL")
     }
+
+
+def test_biofluid_and_method_filters_take_the_vocabulary(clinical: str, tmp_path: Path) -> None:
+    """--biofluid and --method are vocabulary values: matched case-insensitively with the
+    synonyms and SPREC codes an import accepts (docs/import-formats.md); an unknown one is a
+    usage error, not an empty result."""
+    import_files(
+        clinical,
+        tmp_path,
+        (
+            (
+                "isolations",
+                "isolation_id,sample_id,isolated_on,method,input_volume_ml\n"
+                "I1,C01-V1,2023-02-02,uf+sec,0.5\nI3,C01-V3,2023-03-16,uf+sec,0.5\n",
+            ),
+            (
+                "readouts",
+                "isolation_id,analyte,value,unit,assay,run_id\n"
+                "I1,CD63,10,pg/mL,elisa,E1\nI3,CD63,14,pg/mL,elisa,E3\n",
+            ),
+        ),
+    )
+    expected = run(clinical, "cohort", "CD63", "--biofluid", "serum", "--method", "uf+sec")
+    assert expected.returncode == 0 and "10" in expected.stdout, expected.stderr
+    for biofluid, method in (("Serum", "UF+SEC"), ("SER", "ultrafiltration + sec")):
+        r = run(clinical, "cohort", "CD63", "--biofluid", biofluid, "--method", method)
+        assert (r.returncode, r.stdout) == (0, expected.stdout), (biofluid, method, r.stderr)
+        r = run(clinical, "export", "longitudinal", "--biofluid", biofluid, "--method", method)
+        assert r.returncode == 0, r.stderr
+        rows = list(csv.DictReader(io.StringIO(r.stdout)))
+        assert [(row["biofluid"], row["method"], row["value"]) for row in rows] == [
+            ("serum", "uf+sec", "10"),
+            ("serum", "uf+sec", "14"),
+        ]
+    for option, value in (("--biofluid", "blood plasma x"), ("--method", "magic")):
+        for args in (["cohort", "CD63"], ["export", "longitudinal"]):
+            r = run(clinical, *args, option, value)
+            assert r.returncode == 2 and option in r.stderr and value in r.stderr, r.stderr
+            assert "Traceback" not in r.stderr and r.stdout == ""
+
+
+def test_export_longitudinal_refuses_unknown_study_or_analyte(
+    clinical: str, tmp_path: Path
+) -> None:
+    """Like cohort: an unknown study or analyte filter is an unknown reference (exit 1) with
+    nothing written, not an empty export (or a header followed by an error)."""
+    out = tmp_path / "long.csv"
+    for option, value, message in (
+        ("--study", "NOPE", "no study NOPE"),
+        ("--analyte", "NOPE", "no analyte NOPE"),
+    ):
+        r = run(clinical, "export", "longitudinal", option, value)
+        assert r.returncode == 1 and message in r.stderr, r.stderr
+        assert r.stdout == "" and "Traceback" not in r.stderr
+        r = run(clinical, "export", "longitudinal", option, value, "--out", str(out))
+        assert r.returncode == 1 and message in r.stderr, r.stderr
+        assert not out.exists() and not list(tmp_path.glob("long.csv*"))
+    r = run(clinical, "export", "longitudinal", "--study", "CLIN", "--analyte", "ALT")
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 9, r.stderr

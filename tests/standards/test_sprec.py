@@ -350,3 +350,60 @@ def test_cli_import_with_conflicting_sprec_names_the_column(
     capsys.readouterr()
     assert cli(db_url, "sprec", "I-1", "--short") == 0
     assert capsys.readouterr().out.strip() == "PL2-PED-A-A-A-B-A"
+
+
+def test_a_biofluid_given_as_a_sprec_sample_type_keeps_what_it_says(
+    lab_with_subject: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DOMAIN.md lets the biofluid be a SPREC sample type: URM is a first-morning urine, U24 a
+    24 h one, PL2 a double-spun plasma. That is kept (urine_void, the code's type), never
+    read back as a random urine (URN) or a single-spun plasma (PL1)."""
+    head = "sample_id,biofluid,collected_at,study,subject_id,visit,tube,urine_void,sprec\n"
+    rows = (
+        "U-1,URM,2024-03-01 07:00,EVS,P01,V1,pp_tube,,\n"
+        "U-2,u24,2024-03-01 07:00,EVS,P01,V1,,,\n"
+        "U-3,URT,2024-03-01 07:00,EVS,P01,V1,,timed,\n"
+        "B-1,PL2,2024-03-01 07:00,EVS,P01,V1,edta,,\n"
+        "B-2,pl1,2024-03-01 07:00,EVS,P01,V1,,,\n"
+        "U-4,URN,2024-03-01 07:00,EVS,P01,V1,,second_morning,\n"
+    )
+    path = tmp_path / "samples.csv"
+    path.write_text(head + rows, encoding="utf-8")
+    assert cli(db_url, "import", "samples", str(path)) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    expected = {
+        "U-1": "URM-PPS-X-X-X-X-X",
+        "U-2": "U24-XXX-X-X-X-X-X",
+        "U-3": "URT-XXX-X-X-X-X-X",
+        "B-1": "PL2-PED-X-X-X-X-X",
+        "B-2": "PL1-XXX-X-X-X-X-X",
+        "U-4": "URN-XXX-X-X-X-X-X",
+    }
+    for sample, code in expected.items():
+        assert cli(db_url, "sprec", sample, "--short") == 0
+        assert capsys.readouterr().out.strip() == code, sample
+    with lab_with_subject.read() as tx:
+        voids = {s: samples.get_sample(tx, s).urine_void for s in ("U-1", "U-2", "U-3", "U-4")}
+        biofluids = {s: samples.get_sample(tx, s).biofluid for s in expected}
+    assert voids == {"U-1": "first_morning", "U-2": "24h", "U-3": "timed", "U-4": "second_morning"}
+    assert set(biofluids.values()) == {"urine", "plasma"}
+    # a void type or a SPREC code that contradicts the biofluid's code is refused
+    bad = (
+        "X-1,URM,2024-03-01 07:00,EVS,P01,V1,,random,\n"
+        "X-2,URM,2024-03-01 07:00,EVS,P01,V1,,,U24-XXX-X-X-X-X-X\n"
+    )
+    path.write_text(head + bad, encoding="utf-8")
+    assert cli(db_url, "import", "samples", str(path)) == 1
+    err = capsys.readouterr().err
+    assert ":2:urine_void:" in err and ":3:sprec:" in err and "Traceback" not in err
+
+    # an edit naming only the biofluid's code: the stored URN code does not contradict it
+    edit = tmp_path / "edit.csv"
+    edit.write_text("sample_id,biofluid\nU-4,URM\n", encoding="utf-8")
+    assert cli(db_url, "import", "samples", str(edit), "--on-duplicate", "update") == 1
+    assert ":2:urine_void:" in capsys.readouterr().err  # U-4 was recorded second_morning
+    edit.write_text("sample_id,biofluid\nU-5,URM\n", encoding="utf-8")
+    path.write_text(head + "U-5,urine,2024-03-01 07:00,EVS,P01,V1,pp_tube,,\n", encoding="utf-8")
+    assert cli(db_url, "import", "samples", str(path)) == 0
+    assert cli(db_url, "import", "samples", str(edit), "--on-duplicate", "update") == 0
+    assert "sprec" not in capsys.readouterr().err
