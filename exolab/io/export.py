@@ -215,7 +215,7 @@ class Deidentifier:
     date of a subject moves by the same offset (-182 to +183 days, never 0), so
     ``visit_day`` is unchanged; dates written
     inside other fields (``ELISA-20240302``) move too. Free-text notes are dropped, and the
-    free-text ``group`` unless ``keep_group`` (docs/security.md).
+    free-text ``group`` is left blank unless ``keep_group`` (docs/security.md).
     """
 
     DATE_COLUMNS = ("collected_at", "measured_on", "isolated_on", "enrolled_on", "visit_date")
@@ -248,8 +248,8 @@ class Deidentifier:
 
     def row(self, row: dict[str, Any]) -> dict[str, Any]:
         out = {k: v for k, v in row.items() if "notes" not in k}
-        if not self.keep_group:
-            out.pop("group", None)
+        if not self.keep_group and "group" in out:
+            out["group"] = None  # (the column stays, blank: the export's fields are fixed)
         study = str(row.get("study") or "")
         subject = row.get("subject_id")
         if subject is None:
@@ -506,7 +506,7 @@ def _write_longitudinal(
     columns = [
         c
         for c in longitudinal_columns()
-        if not (deid and ("notes" in c or (c == "group" and not deid.keep_group)))
+        if not (deid and "notes" in c)
     ]
     return write_rows(stream, columns, (deid.row(r) for r in found) if deid else found)
 
