@@ -116,14 +116,24 @@ def open_lab(args: argparse.Namespace, *, check_schema: bool = True) -> Any:
 def refuse_non_sqlite_file(path: Any) -> None:
     """A --db path that is a directory or a file of another kind, said in plain words
     (SQLite itself only says 'file is not a database' when a query runs)."""
+    import sqlite3
+
     from exolab.services.errors import ExolabError
 
     if path.is_dir():
         raise ExolabError(f"{path} is a directory, not a database file")
-    with path.open("rb") as f:
-        head = f.read(16)
-    if head and head != b"SQLite format 3\x00":
-        raise ExolabError(f"{path} is not an SQLite database (nor an exolab one)")
+    # Asked through SQLite itself, never by opening the file: closing a second descriptor of
+    # a database file drops the POSIX locks this process's open connections hold on it (lost
+    # writes; SQLite shares its descriptors per file within a process to avoid exactly that)
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            con.execute("PRAGMA schema_version").fetchone()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc):
+            raise ExolabError(f"{path} is not an SQLite database (nor an exolab one)") from None
 
 
 def _tell_waiting(message: str) -> None:

@@ -503,11 +503,7 @@ def _write_longitudinal(
     if wide:
         return write_wide(stream, rows)
     found = iter_longitudinal(tx, filters)  # an unknown filter fails before the header
-    columns = [
-        c
-        for c in longitudinal_columns()
-        if not (deid and "notes" in c)
-    ]
+    columns = [c for c in longitudinal_columns() if not (deid and "notes" in c)]
     return write_rows(stream, columns, (deid.row(r) for r in found) if deid else found)
 
 
