@@ -70,7 +70,7 @@ def check_header(
                 )
             continue
         index[name] = i
-    partial_ok = on_duplicate == "update" and kind.name != "readouts"
+    partial_ok = on_duplicate == "update"
     for col in kind.required:
         if col not in index and not (partial_ok and col not in kind.key_columns):
             problems.add(src.header_row, col, "required column is missing")
@@ -387,10 +387,18 @@ def _partial_row(tx: Tx, kind: Kind, data: dict[str, str], absent: list[str]) ->
     every required column."""
     from types import SimpleNamespace
 
-    key = SimpleNamespace(**{c: data.get(c, "") for c in kind.key_columns})
-    existing = _find(tx, kind, key) if all(getattr(key, c) for c in kind.key_columns) else None
-    if existing is None:
+    if kind.name == "readouts":
+        key = _readout_key(data)
+        existing = _find(tx, kind, key)
+        shown = readout_rules.key_text(
+            key.isolation_id or key.sample_id, key.analyte, key.assay, key.run_id, key.replicate
+        )
+    else:
+        key = SimpleNamespace(**{c: data.get(c, "") for c in kind.key_columns})
+        found = all(getattr(key, c) for c in kind.key_columns)
+        existing = _find(tx, kind, key) if found else None
         shown = "/".join(str(getattr(key, c)) for c in kind.key_columns)
+    if existing is None:
         raise ValidationFailed(
             [
                 FieldError(
@@ -401,6 +409,27 @@ def _partial_row(tx: Tx, kind: Kind, data: dict[str, str], absent: list[str]) ->
             ]
         )
     return validate(kind.model, _as_input(kind, existing) | {c: v for c, v in data.items() if v})
+
+
+def _readout_key(data: dict[str, str]) -> Any:
+    """A partial readout row's natural key, each column by ReadoutIn's own rule (the assay's
+    vocabulary, replicate 1 when blank); a key column that breaks its rule is refused."""
+    from types import SimpleNamespace
+
+    from exolab.domain.readout_columns import ColumnCheck, Invalid
+
+    iso, sample = data.get("isolation_id", ""), data.get("sample_id", "")
+    if bool(iso) == bool(sample):
+        raise ValidationFailed(
+            [FieldError("isolation_id", "give exactly one of isolation_id or sample_id")]
+        )
+    values: dict[str, Any] = {"isolation_id": iso or None, "sample_id": sample or None}
+    for col in ("analyte", "assay", "run_id", "replicate"):
+        value = ColumnCheck(col)(data.get(col, ""))
+        if type(value) is Invalid:
+            raise ValidationFailed([FieldError(col, value.message, data.get(col))])
+        values[col] = value
+    return SimpleNamespace(**values)
 
 
 def _text(value: Any) -> str:

@@ -96,7 +96,8 @@ def run_import(
                 batches.lock_imports(tx)
                 batch_id = batches.open_batch(tx, kind.name, name, src.sha256)
                 report.batch_id = batch_id
-                if kind.name == "readouts" and bulk:
+                partial = on_duplicate == "update" and any(c not in index for c in kind.required)
+                if kind.name == "readouts" and bulk and not partial:
                     from exolab.io.bulk import ExistingRows, import_readouts
 
                     rules = ExistingRows(kind, row_values, differences)
@@ -104,9 +105,7 @@ def run_import(
                 elif (
                     bulk
                     and kind.name in ("subjects", "cell_sources", "samples", "isolations")
-                    and not (
-                        on_duplicate == "update" and any(c not in index for c in kind.required)
-                    )
+                    and not partial  # (a partial update file: row by row)
                 ):
                     from exolab.io.bulk_records import import_records
                     from exolab.services.bulk_records import RowRules

@@ -101,3 +101,53 @@ def test_export_of_decimal_comma_readouts_reimports_as_unchanged(lab: Lab, tmp_p
     changed = exported.replace(",12.25,", ",12.5,")
     rep = load(lab, tmp_path, "readouts", changed, on_duplicate="update")
     assert (rep.updated, rep.unchanged) == (1, 2)
+
+
+def test_a_qc_correction_file_updates_only_qc(lab: Lab, tmp_path: Path) -> None:
+    """A partial update of readouts (docs/lifecycle.md, "Partial update imports"): the key
+    and the changed column only, e.g. replicates failed at review. Was refused: "value:
+    required column is missing"."""
+    from exolab.io.importer import ImportFailed, undo_batch
+    from exolab.services.audit import list_events
+
+    base_cohort(lab, tmp_path, readouts=True)
+    qc = (
+        "isolation_id,sample_id,analyte,assay,run_id,replicate,qc\n"
+        "ISO-1,,CD63,ELISA,R1,2,fail\n"  # (the assay as typed in any case)
+        " ISO-2 ,,cd63,elisa,R1,,fail\n"  # replicate 1 by default; a synonym's case
+    )
+    report = load(lab, tmp_path, "readouts", qc, on_duplicate="update")
+    assert (report.updated, report.created, report.unchanged) == (2, 0, 0)
+    with lab.read() as tx:
+        stored = {
+            (r.isolation_id, r.replicate): r for r in readout_service.iter_readouts(tx, page=10)
+        }
+        events = list_events(tx, entity="readout")
+    assert stored[("ISO-1", 2)].qc == "fail" and stored[("ISO-1", 2)].value == "<0.5"
+    assert stored[("ISO-2", 1)].qc == "fail" and stored[("ISO-2", 1)].value == "20"
+    assert stored[("ISO-1", 1)].qc == "pass"
+    updates = [e for e in events if e.action == "update"]
+    assert {tuple(e.new_values or {}) for e in updates} >= {("qc",)}
+    # the same file again: nothing changes
+    again = load(lab, tmp_path, "readouts", qc, on_duplicate="update")
+    assert (again.updated, again.unchanged) == (0, 2)
+    # a key that is not stored needs every required column
+    with pytest.raises(ImportFailed) as failed:
+        load(
+            lab,
+            tmp_path,
+            "readouts",
+            "isolation_id,analyte,assay,run_id,replicate,qc\nISO-3,CD63,elisa,R1,1,fail\n",
+            on_duplicate="update",
+        )
+    assert failed.value.report.problems is not None
+    (line,) = failed.value.report.problems.lines()
+    assert ":2:value:" in line and "ISO-3/CD63/elisa/R1/1 does not exist" in line
+    # undo puts the values back
+    assert report.batch_id is not None
+    undo_batch(lab, report.batch_id)
+    with lab.read() as tx:
+        back = {
+            (r.isolation_id, r.replicate): r.qc for r in readout_service.iter_readouts(tx, page=10)
+        }
+    assert back[("ISO-1", 2)] == "pass" and back[("ISO-2", 1)] == "pass"
