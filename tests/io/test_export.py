@@ -8,6 +8,8 @@ import hashlib
 import hmac
 import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 
@@ -52,6 +54,21 @@ def rows_of(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
+@contextmanager
+def imported_anew(
+    files: dict[str, str | Path], backend: str, templates: dict[str, str], tmp: Path
+) -> Iterator[Lab]:
+    """A new, empty database with these files (kind -> exported CSV text, or a path)
+    imported in order (a new database has no freezers yet: docs/lifecycle.md)."""
+    from tests.io.test_properties import fresh_lab
+
+    with fresh_lab(backend, templates, tmp) as other:
+        for kind, text in files.items():
+            path = text if isinstance(text, Path) else write(tmp, f"e-{kind}.csv", text)
+            run_import(other, kind, path, create_locations=True)
+        yield other
+
+
 def test_every_kind_round_trips_into_an_empty_database(
     lab: Lab, tmp_path: Path, _templates: dict[str, str], backend: str
 ) -> None:
@@ -62,13 +79,7 @@ def test_every_kind_round_trips_into_an_empty_database(
     samples = rows_of(first["samples"])
     assert {r["sample_id"]: r["sprec"] for r in samples}["P001-V1"].startswith("PL")
     assert {r["sample_id"]: r["parent_sample_id"] for r in samples}["P001-V1-A1"] == "P001-V1"
-    from tests.io.test_properties import fresh_lab
-
-    with fresh_lab(backend, _templates, tmp_path) as other:
-        for kind in KINDS:
-            # a new database has no freezers yet (docs/lifecycle.md)
-            path = write(tmp_path, f"e-{kind}.csv", first[kind])
-            run_import(other, kind, path, create_locations=True)
+    with imported_anew(first, backend, _templates, tmp_path) as other:
         second = {k: export(other, k) for k in KINDS}
     assert second == first
 
@@ -203,7 +214,7 @@ def test_second_lab_sees_no_manifest_for_stdout(db_url: str, tmp_path: Path) -> 
 def test_record_exports_read_a_page_at_once(lab: Lab, tmp_path: Path) -> None:
     """Exporting isolations or cell sources reads each page of records (and their steps) in
     a few statements, not two per record (20,000 isolations took 15 s)."""
-    from sqlalchemy import event
+    from tests.statements import counting
 
     load(lab, tmp_path, "subjects", "study,subject_id\nS1,P001\n")
     samples = "sample_id,biofluid,collected_at,study,subject_id,visit,volume_ml\n"
@@ -226,21 +237,12 @@ def test_record_exports_read_a_page_at_once(lab: Lab, tmp_path: Path) -> None:
             lab, tmp_path, "cell_sources", cells + "".join(f"{tag}C{i},HEK293\n" for i in range(n))
         )
         for kind, seen in counts.items():
-            statements = 0
-
-            def count(*_: object) -> None:
-                nonlocal statements
-                statements += 1
-
-            event.listen(lab.db.engine, "before_cursor_execute", count)
-            try:
-                buf = io.StringIO()
+            buf = io.StringIO()
+            with counting(lab) as sent:
                 run_export(lab, kind, None, stdout=buf)
-            finally:
-                event.remove(lab.db.engine, "before_cursor_execute", count)
             rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
             assert len(rows) == (n + 3 if n == 30 else n)
-            seen.append(statements)
+            seen.append(len(sent))
             if kind == "isolations":
                 assert rows[-1]["method"] == "uf+sec" and float(rows[-1]["uf_mwco_kda"]) == 100
     assert counts["isolations"][0] == counts["isolations"][1]
@@ -270,15 +272,9 @@ def test_comparator_and_lone_sign_results_are_written_as_stored(
     ]
     readouts = export(lab, "readouts")
     assert ",CD9,-," in readouts
-    from tests.io.test_properties import fresh_lab
-
     old = write(tmp_path, "old.csv", readouts.replace(",CD9,-,", ",CD9,'-,"))
-    with fresh_lab(backend, _templates, tmp_path) as other:
-        for kind in KINDS:
-            path = (
-                old if kind == "readouts" else write(tmp_path, f"e-{kind}.csv", export(lab, kind))
-            )
-            run_import(other, kind, path, create_locations=True)
+    files: dict[str, str | Path] = {k: export(lab, k) for k in KINDS} | {"readouts": old}
+    with imported_anew(files, backend, _templates, tmp_path) as other:
         assert export(other, "readouts") == readouts
         assert export(other, "longitudinal") == text
 
@@ -300,12 +296,7 @@ def test_urine_without_a_void_type_round_trips(
     first = {k: export(lab, k) for k in ("subjects", "samples")}
     rows = {r["sample_id"]: r for r in rows_of(first["samples"])}
     assert (rows["P001-U1"]["sprec"][:3], rows["P001-U1"]["urine_void"]) == ("URN", "")
-    from tests.io.test_properties import fresh_lab
-
-    with fresh_lab(backend, _templates, tmp_path) as other:
-        for kind, text in first.items():
-            path = write(tmp_path, f"e-{kind}.csv", text)
-            run_import(other, kind, path, create_locations=True)
+    with imported_anew(first, backend, _templates, tmp_path) as other:
         assert export(other, "samples") == first["samples"]
 
 
@@ -333,11 +324,6 @@ def test_used_up_tubes_round_trip(
     first = {k: export(lab, k) for k in KINDS}
     statuses = {r["sample_id"]: r["status"] for r in rows_of(first["samples"])}
     assert (statuses["P001-V1"], statuses["P001-V2"]) == ("consumed", "discarded")
-    from tests.io.test_properties import fresh_lab
-
-    with fresh_lab(backend, _templates, tmp_path) as other:
-        for kind in KINDS:
-            path = write(tmp_path, f"e-{kind}.csv", first[kind])
-            run_import(other, kind, path, create_locations=True)
+    with imported_anew(first, backend, _templates, tmp_path) as other:
         second = {k: export(other, k) for k in KINDS}
     assert second == first

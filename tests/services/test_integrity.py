@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from exolab.services import storage
 from exolab.services.context import Lab
 from exolab.services.integrity import check_database
 from tests.io.helpers import SUBJECTS, load
+from tests.statements import counting
 
 SAMPLES = """sample_id,biofluid,collected_at,study,subject_id,visit,location
 T-A,plasma,2024-01-11 10:41,S1,P001,baseline,F/R/BOX9/A1
@@ -61,18 +62,9 @@ def test_positions_outside_their_box_are_found(lab: Lab, tmp_path: Path) -> None
 
 def statements(lab: Lab) -> int:
     """How many statements ``check_database`` sends."""
-    n = 0
-
-    def count(*_: object) -> None:
-        nonlocal n
-        n += 1
-
-    event.listen(lab.db.engine, "before_cursor_execute", count)
-    try:
+    with counting(lab) as sent:
         check_database(lab)
-    finally:
-        event.remove(lab.db.engine, "before_cursor_execute", count)
-    return n
+    return len(sent)
 
 
 def test_statements_do_not_grow_with_boxes(lab: Lab, tmp_path: Path) -> None:

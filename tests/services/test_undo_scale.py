@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from exolab.db.models import AuditEvent, Sample
 from exolab.io.importer import undo_batch
@@ -17,6 +17,7 @@ from exolab.services import undo
 from exolab.services.audit import verify_chain
 from exolab.services.context import Lab
 from tests.io.helpers import SUBJECTS, load
+from tests.statements import counting
 
 
 def files(n: int) -> tuple[str, str]:
@@ -31,18 +32,9 @@ def files(n: int) -> tuple[str, str]:
 
 def undo_counting(lab: Lab, batch_id: int) -> int:
     """Undo a batch; how many statements it sent."""
-    n = 0
-
-    def count(*_: object) -> None:
-        nonlocal n
-        n += 1
-
-    event.listen(lab.db.engine, "before_cursor_execute", count)
-    try:
+    with counting(lab) as sent:
         undo_batch(lab, batch_id)
-    finally:
-        event.remove(lab.db.engine, "before_cursor_execute", count)
-    return n
+    return len(sent)
 
 
 @pytest.mark.parametrize("tubes", [3, 40])

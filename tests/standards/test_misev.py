@@ -12,11 +12,9 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from exolab.domain.misev import MisevReport
 from exolab.domain.vocab import METHOD
@@ -24,6 +22,7 @@ from exolab.services import isolations, readouts, samples, standards, users
 from exolab.services.context import Lab, Tx
 from exolab.services.errors import NotFound, PermissionDenied
 from tests.standards.conftest import PLASMA, cli, make_subject
+from tests.statements import counting
 
 ALWAYS = (
     "ev_enriched_proteins",
@@ -389,20 +388,6 @@ def test_only_an_admin_edits_categories(lab_s: Lab) -> None:
 
 
 # -- efficiency and study tables ----------------------------------------------------------
-
-
-@contextmanager
-def counting(lab: Lab) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(lab.db.engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(lab.db.engine, "before_cursor_execute", before)
 
 
 def test_all_reports_take_a_handful_of_queries(lab_s: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
