@@ -84,7 +84,11 @@ def _steps(tx: Tx, isolation_pk: int) -> list[StepIn]:
         .where(IsolationStep.isolation_id == isolation_pk)
         .order_by(IsolationStep.step_no)
     )
-    return [StepIn(method=r.method, params=dict(r.params or {})) for r in rows]
+    return [_step_in(r) for r in rows]
+
+
+def _step_in(step: IsolationStep) -> StepIn:
+    return StepIn(method=step.method, params=dict(step.params or {}))
 
 
 def _out(
@@ -133,7 +137,7 @@ def isolations_by_code(tx: Tx, codes: list[str]) -> dict[str, IsolationOut]:
             .where(IsolationStep.isolation_id.in_(list(steps)))
             .order_by(IsolationStep.isolation_id, IsolationStep.step_no)
         ):
-            steps[r.isolation_id].append(StepIn(method=r.method, params=dict(r.params or {})))
+            steps[r.isolation_id].append(_step_in(r))
         for iso, sample_code in rows:
             out[iso.isolation_code] = _out(tx, iso, sample_code, steps[iso.id])
     return out

@@ -80,6 +80,10 @@ NULLABLE_ROW = frozenset({"isolation_id", "value", "qualitative", "notes", "well
 STAGE = "exolab_stage_readouts"  # temporary: the row columns of a chunk and their context id
 STAGE_ROWS_PER_INSERT = 2_000  # staged rows per INSERT (few columns: more rows fit)
 STAGE_CTX = "exolab_stage_contexts"  # temporary: one row per distinct context
+# The stored targets a readout row may name: isolation code -> (id, its sample's id), and
+# sample code -> id
+_ISOLATION_TARGETS = "SELECT isolation_code, id, sample_id FROM isolations"
+_SAMPLE_TARGETS = "SELECT sample_code, id FROM samples"
 # Stored isolations and samples (by their highest ids) up to which an import reads every code
 # at once (~0.1 s and ~30 MB at this many); above, only the codes its file names
 # (ReadoutStore.load_targets)
@@ -187,9 +191,9 @@ class ReadoutStore:
             )
             (stored,) = cur.fetchone()
             if stored <= LOAD_ALL_TARGETS:
-                cur.execute("SELECT isolation_code, id, sample_id FROM isolations")
-                self.isolations.update((c, (i, s)) for c, i, s in cur.fetchall())
-                cur.execute("SELECT sample_code, id FROM samples")
+                cur.execute(_ISOLATION_TARGETS)
+                self._found_isolations(cur.fetchall())
+                cur.execute(_SAMPLE_TARGETS)
                 self.samples.update(cur.fetchall())
                 self.all_targets = True
                 return
@@ -207,11 +211,13 @@ class ReadoutStore:
         size = min(self.max_variables, 5_000) if self.sqlite else 5_000
         with closing(self.dbapi.cursor()) as cur:
             for codes, sql, found in (
-                (isos, "SELECT isolation_code, id, sample_id FROM isolations "
-                 "WHERE isolation_code IN ({})", self._found_isolations),
-                (tubes, "SELECT sample_code, id FROM samples WHERE sample_code IN ({})",
-                 self.samples.update),
-            ):  # fmt: skip
+                (
+                    isos,
+                    _ISOLATION_TARGETS + " WHERE isolation_code IN ({})",
+                    self._found_isolations,
+                ),
+                (tubes, _SAMPLE_TARGETS + " WHERE sample_code IN ({})", self.samples.update),
+            ):
                 for i in range(0, len(codes), size):
                     part = codes[i : i + size]
                     cur.execute(sql.format(", ".join([mark] * len(part))), part)
@@ -224,21 +230,23 @@ class ReadoutStore:
         """The stored isolation of a code (its id and its sample's), read now if it was not
         read before (after the writer has written what it was handed: it shares the
         connection)."""
-        hit = self.isolations.get(code)
-        if hit is None and not self.all_targets and code not in self._looked_up[0]:
-            self.drain()
+        if code not in self.isolations and self._unread(code, 0):
             self._read_targets([code], ())
-            hit = self.isolations.get(code)
-        return hit
+        return self.isolations.get(code)
 
     def sample(self, code: str) -> int | None:
         """The stored sample of a code (as :meth:`isolation`)."""
-        hit = self.samples.get(code)
-        if hit is None and not self.all_targets and code not in self._looked_up[1]:
-            self.drain()
+        if code not in self.samples and self._unread(code, 1):
             self._read_targets((), [code])
-            hit = self.samples.get(code)
-        return hit
+        return self.samples.get(code)
+
+    def _unread(self, code: str, kind: int) -> bool:
+        """Whether a code (of isolations: 0, of samples: 1) was never read nor asked for;
+        if so, the writer is drained first (it shares the connection)."""
+        if self.all_targets or code in self._looked_up[kind]:
+            return False
+        self.drain()
+        return True
 
     def analyte_id(self, code: str) -> int:
         """The analyte of a code or synonym; a new one is created (audited), as

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -84,14 +85,13 @@ def get_subject(tx: Tx, study: str, subject_id: str) -> SubjectOut:
     return subject_out(subject, study)
 
 
-def subjects_by_code(tx: Tx, keys: list[tuple[str, str]]) -> dict[tuple[str, str], SubjectOut]:
-    """The stored subjects of these (study, subject id) keys (those that exist), as
-    :func:`get_subject` gives each: a few queries for many (the bulk import compares a
-    file's stored rows with them)."""
+def find_subjects(tx: Tx, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Subject]:
+    """The stored subjects of these (study, subject id) keys (those that exist), by study, 500
+    codes per query (:func:`find_subject` for many)."""
     by_study: dict[str, list[str]] = {}
     for study, code in keys:
         by_study.setdefault(study, []).append(code)
-    out: dict[tuple[str, str], SubjectOut] = {}
+    out: dict[tuple[str, str], Subject] = {}
     for study, codes in by_study.items():
         for i in range(0, len(codes), IN_LIST):
             for subject in tx.session.scalars(
@@ -99,8 +99,14 @@ def subjects_by_code(tx: Tx, keys: list[tuple[str, str]]) -> dict[tuple[str, str
                 .join(Study, Study.id == Subject.study_id)
                 .where(Study.code == study, Subject.subject_code.in_(codes[i : i + IN_LIST]))
             ):
-                out[(study, subject.subject_code)] = subject_out(subject, study)
+                out[(study, subject.subject_code)] = subject
     return out
+
+
+def subjects_by_code(tx: Tx, keys: list[tuple[str, str]]) -> dict[tuple[str, str], SubjectOut]:
+    """The stored subjects of these keys, as :func:`get_subject` gives each (the bulk import
+    compares a file's stored rows with them)."""
+    return {key: subject_out(subject, key[0]) for key, subject in find_subjects(tx, keys).items()}
 
 
 def subject_columns(data: SubjectIn) -> dict[str, Any]:

@@ -169,19 +169,10 @@ def _records_for_events(tx: Tx, keys: list[tuple[str, str]]) -> dict[tuple[str, 
             for part in _chunks(sorted(ids)):
                 for obj in s.scalars(select(model).where(code.in_(part))):
                     found[(entity, getattr(obj, code.key))] = obj
-        elif entity == "subject":
-            by_study: dict[str, list[str]] = {}
-            for key in ids:
-                study, _, subject = key.partition("/")
-                by_study.setdefault(study, []).append(subject)
-            for study, codes in by_study.items():
-                for part in _chunks(sorted(codes)):
-                    for obj in s.scalars(
-                        select(Subject)
-                        .join(Study, Study.id == Subject.study_id)
-                        .where(Study.code == study, Subject.subject_code.in_(part))
-                    ):
-                        found[(entity, f"{study}/{obj.subject_code}")] = obj
+        elif entity == "subject":  # (its audit id is STUDY/SUBJECT)
+            pairs = [(study, code) for study, _, code in (k.partition("/") for k in ids)]
+            for (study, code), obj in subjects.find_subjects(tx, pairs).items():
+                found[(entity, f"{study}/{code}")] = obj
         else:
             for key in ids:
                 found[(entity, key)] = _record_for(tx, entity, key)

@@ -34,20 +34,26 @@ ROWS = (
 
 
 @pytest.fixture
-def large(monkeypatch: pytest.MonkeyPatch) -> list[ReadoutStore]:
-    """Every database counts as large; chunks of two (the writer runs while rows are
-    checked). The stores the imports used, to see what they held."""
-    monkeypatch.setattr(readout_write, "LOAD_ALL_TARGETS", 0)
-    monkeypatch.setattr(bulk, "CHUNK_ROWS", 2)
-    monkeypatch.setattr(pg_load, "CHUNK_ROWS", 2)
-    stores: list[ReadoutStore] = []
+def stores(monkeypatch: pytest.MonkeyPatch) -> list[ReadoutStore]:
+    """The stores the imports used, to see what they held."""
+    made: list[ReadoutStore] = []
     original = ReadoutStore.__init__
 
     def keep(self: ReadoutStore, *args: Any, **kw: Any) -> None:
         original(self, *args, **kw)
-        stores.append(self)
+        made.append(self)
 
     monkeypatch.setattr(ReadoutStore, "__init__", keep)
+    return made
+
+
+@pytest.fixture
+def large(monkeypatch: pytest.MonkeyPatch, stores: list[ReadoutStore]) -> list[ReadoutStore]:
+    """Every database counts as large; chunks of two (the writer runs while rows are
+    checked). The stores the imports used."""
+    monkeypatch.setattr(readout_write, "LOAD_ALL_TARGETS", 0)
+    monkeypatch.setattr(bulk, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(pg_load, "CHUNK_ROWS", 2)
     return stores
 
 
@@ -119,23 +125,16 @@ def test_codes_the_first_pass_missed_are_looked_up(
     assert set(large[0].samples) == {"P001-V1", "P002-V1"}
 
 
-def test_small_databases_read_every_code(lab: Lab, tmp_path: Path) -> None:
+def test_small_databases_read_every_code(
+    lab: Lab, tmp_path: Path, stores: list[ReadoutStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Below the limit the import reads every code at once (one query each, no first pass)."""
     base_cohort(lab, tmp_path)
-    seen: list[ReadoutStore] = []
-    original = ReadoutStore.__init__
-
-    def keep(self: ReadoutStore, *args: Any, **kw: Any) -> None:
-        original(self, *args, **kw)
-        seen.append(self)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(ReadoutStore, "__init__", keep)
-        mp.setattr(
-            bulk.ReadoutLoader,
-            "named_targets",
-            lambda self: pytest.fail("a small database needs no first pass"),
-        )
-        load(lab, tmp_path, "readouts", HEADER + ROWS)
-    assert set(seen[0].isolations) == {"ISO-1", "ISO-2", "ISO-3"}
+    monkeypatch.setattr(
+        bulk.ReadoutLoader,
+        "named_targets",
+        lambda self: pytest.fail("a small database needs no first pass"),
+    )
+    load(lab, tmp_path, "readouts", HEADER + ROWS)
+    assert set(stores[0].isolations) == {"ISO-1", "ISO-2", "ISO-3"}
     assert readouts(lab) == EXPECTED
