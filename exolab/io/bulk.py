@@ -203,8 +203,6 @@ class ReadoutLoader:
         """The isolation and sample codes the file's rows name, in every form a row's check
         reads them (stripped, and as imported: docs/security.md), read in a first pass over
         the file."""
-        from exolab.io.reading import open_csv
-
         isolations: set[str] = set()
         samples: set[str] = set()
         wanted = [
@@ -212,7 +210,7 @@ class ReadoutLoader:
             for column, found in (("isolation_id", isolations), ("sample_id", samples))
             if (i := self.index.get(column)) is not None
         ]
-        with open_csv(self.src.path, self.src.name) as again:
+        with self.src.again() as again:
             for _, fields in again.rows():
                 for i, found in wanted:
                     if i < len(fields) and (text := fields[i]):
@@ -528,9 +526,7 @@ class ReadoutLoader:
         """Find the earlier row with the same key (a second pass; only when it happens)."""
         first = None
         width = len(self.src.header)
-        from exolab.io.reading import open_csv
-
-        with open_csv(self.src.path, self.src.name) as again:
+        with self.src.again() as again:
             for row, other in again.rows():
                 if row >= rownum:
                     break

@@ -287,6 +287,11 @@ class CsvFile:
     def decimal_comma(self) -> bool:
         return self.delimiter == ";"
 
+    def again(self) -> CsvFile:
+        """The same file opened again from its start, for a second pass (its digest is not
+        computed again)."""
+        return open_csv(self.path, self.name, sha256=self.sha256)
+
     def ragged_column(self, n_fields: int) -> str:
         """The column a row with ``n_fields`` fields goes wrong at: the first one missing, or
         the first one beyond the header."""
@@ -473,8 +478,11 @@ def file_sha256(path: Path) -> str:
     return _sha256_of(path)
 
 
-def open_csv(path: str | Path, display_name: str | None = None) -> CsvFile:
-    """Open ``path`` for reading rows; file-level problems raise :class:`FileProblem`."""
+def open_csv(
+    path: str | Path, display_name: str | None = None, *, sha256: str | None = None
+) -> CsvFile:
+    """Open ``path`` for reading rows; file-level problems raise :class:`FileProblem`.
+    ``sha256``: the file's digest when it is known already (:meth:`CsvFile.again`)."""
     p = Path(path)
     name = display_name or p.name
     if p.is_dir():
@@ -491,7 +499,7 @@ def open_csv(path: str | Path, display_name: str | None = None) -> CsvFile:
             f"{name}: this is {kind}, not a CSV text file; export it from the spreadsheet "
             "with 'Save as CSV UTF-8'"
         )
-    digest = file_sha256(p)
+    digest = sha256 or file_sha256(p)
     stream = p.open("rb")
     lines = _Lines(stream)
     try:
