@@ -92,6 +92,14 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def _copy_template(template: str, target: Path) -> None:
+    """A fresh SQLite database from the template, private as exolab creates one (a plain copy
+    takes the umask: under the common 022 every command would warn that the file can be read
+    by every account, and tests reading stderr would see that line)."""
+    shutil.copyfile(template, target)
+    target.chmod(0o600)
+
+
 @pytest.fixture
 def two_fresh_labs(
     backend: str, _templates: dict[str, str], tmp_path: Path
@@ -103,7 +111,7 @@ def two_fresh_labs(
     for name in ("first", "second"):
         if backend == "sqlite":
             target = tmp_path / f"{name}.db"
-            shutil.copyfile(_templates["sqlite"], target)
+            _copy_template(_templates["sqlite"], target)
             url = f"sqlite:///{target}"
         else:
             gen = _fresh_pg(_templates)
@@ -122,7 +130,7 @@ def db_url(backend: str, _templates: dict[str, str], tmp_path: Path) -> Iterator
     """URL of a fresh, initialised database (user ``tester`` is admin)."""
     if backend == "sqlite":
         target = tmp_path / "lab.db"
-        shutil.copyfile(_templates["sqlite"], target)
+        _copy_template(_templates["sqlite"], target)
         yield f"sqlite:///{target}"
     else:
         yield from _fresh_pg(_templates)
@@ -131,7 +139,7 @@ def db_url(backend: str, _templates: dict[str, str], tmp_path: Path) -> Iterator
 @pytest.fixture
 def sqlite_url(_templates: dict[str, str], tmp_path: Path) -> str:
     target = tmp_path / "lab.db"
-    shutil.copyfile(_templates["sqlite"], target)
+    _copy_template(_templates["sqlite"], target)
     return f"sqlite:///{target}"
 
 
