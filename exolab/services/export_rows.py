@@ -58,11 +58,6 @@ def cell_source_codes(tx: Tx, page: int) -> Iterator[list[str]]:
     return _iter_codes(tx, CellSource.code, CellSource.id, page)
 
 
-def sample_keys(tx: Tx, page: int) -> Iterator[list[int]]:
-    """Sample primary keys in the order they were added (for ``samples.samples_by_id``)."""
-    return _iter_codes(tx, Sample.id, Sample.id, page)
-
-
 def isolation_codes(tx: Tx, page: int) -> Iterator[list[str]]:
     """Isolation ids in the order they were added, ``page`` at a time."""
     return _iter_codes(tx, Isolation.isolation_code, Isolation.id, page)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from datetime import date, datetime
@@ -100,28 +100,51 @@ class SampleOut(BaseModel):
     volume_taken_ml: float = 0.0  # by isolations and aliquots (docs/lifecycle.md)
 
     def as_input(self) -> dict[str, Any]:
-        """The import-column form of this sample (what export writes, what edits start from).
+        """The import-column form of this sample (what export writes, what edits start from):
+        :func:`sample_input` of its fields."""
+        return sample_input(self.model_dump())
 
-        Its ``volume_ml`` is the volume the tube was registered with (what is left plus what
-        isolations and aliquots took), as in a samples file: re-importing the records gives
-        back the same volume."""
-        data = self.model_dump(exclude={"id", "version", "volume_taken_ml"})
-        if self.volume_ml is not None:
-            data["volume_ml"] = round(self.volume_ml + self.volume_taken_ml, 6)
-        return data
+
+def sample_input(fields: dict[str, Any]) -> dict[str, Any]:
+    """The import-column form of a sample's :class:`SampleOut` fields (``fields`` itself,
+    changed): without its id, version and volume taken, and with ``volume_ml`` the volume the
+    tube was registered with (what is left plus what isolations and aliquots took), as in a
+    samples file: re-importing the records gives back the same volume."""
+    taken = fields.pop("volume_taken_ml") or 0.0
+    del fields["id"], fields["version"]
+    if fields["volume_ml"] is not None:
+        fields["volume_ml"] = round(fields["volume_ml"] + taken, 6)
+    return fields
 
 
 _PARENT = aliased(Sample, name="parent_sample")
+# A sample's own columns that SampleOut shows under the same name (and its position).
+_OWN_COLUMNS = (
+    "id",
+    "biofluid",
+    "collected_at",
+    "volume_ml",
+    "volume_taken_ml",
+    "sprec",
+    "freeze_thaw_count",
+    "status",
+    "notes",
+    "version",
+    *HANDLING_FIELDS,
+)
 _SAMPLE_QUERY: Any = None
 
 
 def _sample_query() -> Any:
-    """The sample with its study, subject, visit, cell source, parent and box (built once)."""
+    """The sample's columns with its study, subject, visit, cell source, parent and box, as
+    plain rows (:func:`_fields`; built once)."""
     global _SAMPLE_QUERY
     if _SAMPLE_QUERY is None:
         _SAMPLE_QUERY = (
             select(
-                Sample,
+                *(getattr(Sample, c) for c in _OWN_COLUMNS),
+                Sample.sample_code,
+                Sample.position,
                 Study.code,
                 Subject.subject_code,
                 Visit.label,
@@ -139,32 +162,37 @@ def _sample_query() -> Any:
     return _SAMPLE_QUERY
 
 
+_N_OWN = len(_OWN_COLUMNS)
+
+
+def _fields(row: Any) -> dict[str, Any]:
+    """The :class:`SampleOut` fields of a row of :func:`_sample_query`."""
+    fields = dict(zip(_OWN_COLUMNS, row, strict=False))  # (the first _N_OWN)
+    code, position, study, subject, visit, cell, parent, box_path = row[_N_OWN:]
+    fields["sample_id"] = code
+    fields["study"] = study
+    fields["subject_id"] = subject
+    fields["visit"] = visit
+    fields["cell_source_id"] = cell
+    fields["parent_sample_id"] = parent
+    fields["location"] = (box_path + (f"/{position}" if position else "")) if box_path else None
+    if fields["volume_taken_ml"] is None:
+        fields["volume_taken_ml"] = 0.0
+    return fields
+
+
 def _out(row: Any) -> SampleOut:
-    s, study, subject, visit, cell, parent, box_path = row
-    location = None
-    if box_path:
-        location = box_path + (f"/{s.position}" if s.position else "")
-    values = {f: getattr(s, f) for f in HANDLING_FIELDS}
-    return SampleOut(
-        id=s.id,
-        sample_id=s.sample_code,
-        biofluid=s.biofluid,
-        collected_at=s.collected_at,
-        study=study,
-        subject_id=subject,
-        visit=visit,
-        cell_source_id=cell,
-        parent_sample_id=parent,
-        volume_ml=s.volume_ml,
-        volume_taken_ml=s.volume_taken_ml or 0.0,
-        sprec=s.sprec,
-        location=location,
-        freeze_thaw_count=s.freeze_thaw_count,
-        status=s.status,
-        notes=s.notes,
-        version=s.version,
-        **values,
-    )
+    return SampleOut(**_fields(row))
+
+
+def iter_sample_inputs(tx: Tx, page: int) -> Iterator[dict[str, Any]]:
+    """Every sample in the order they were added, in its import-column form (what
+    :meth:`SampleOut.as_input` gives), read as plain rows ``page`` at a time (a server-side
+    cursor on PostgreSQL): the export of a biobank's tubes builds no entity or model per tube.
+    The values are the stored ones, which :class:`SampleOut` takes unchanged."""
+    q = _sample_query().order_by(Sample.id).execution_options(yield_per=page)
+    for row in tx.session.execute(q):
+        yield sample_input(_fields(row))
 
 
 # Lookups the row-by-row import runs for every row, built once: building the expression and
