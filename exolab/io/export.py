@@ -75,11 +75,7 @@ def _iter_samples(tx: Tx) -> Iterator[dict[str, Any]]:
 
 
 def _iter_isolations(tx: Tx) -> Iterator[dict[str, Any]]:
-    for page in export_rows.isolation_codes(tx, PAGE):
-        found = isolations.isolations_by_code(tx, page)  # (a page and its steps at once)
-        for code in page:
-            if (iso := found.get(code)) is not None:
-                yield iso.as_input()
+    return isolations.iter_isolation_inputs(tx, PAGE)
 
 
 def portable_value(text: str) -> str:

@@ -58,11 +58,6 @@ def cell_source_codes(tx: Tx, page: int) -> Iterator[list[str]]:
     return _iter_codes(tx, CellSource.code, CellSource.id, page)
 
 
-def isolation_codes(tx: Tx, page: int) -> Iterator[list[str]]:
-    """Isolation ids in the order they were added, ``page`` at a time."""
-    return _iter_codes(tx, Isolation.isolation_code, Isolation.id, page)
-
-
 def pseudonym_secret(tx: Tx) -> str | None:
     """This database's pseudonym secret (hex), None before `exolab db upgrade` made one."""
     return tx.session.scalar(select(LabIdentity.pseudonym_secret).where(LabIdentity.id == 1))

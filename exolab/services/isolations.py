@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from operator import itemgetter
 from typing import Any
@@ -52,30 +53,77 @@ class IsolationOut(BaseModel):
     version: int
 
     def as_input(self) -> dict[str, Any]:
-        """Import-column form: the step parameters go back to their uc_/sec_/... columns."""
-        row: dict[str, Any] = {
-            "isolation_id": self.isolation_id,
-            "sample_id": self.sample_id,
-            "isolated_on": self.isolated_on,
-            "method": self.method,
-            "input_volume_ml": self.input_volume_ml,
-            "kit": self.kit,
-            "kit_lot": self.kit_lot,
-        }
-        for cols in STEP_PARAM_COLUMNS.values():
-            for col in cols.values():
-                row[col] = None
-        for step in self.steps:
-            for param, col in STEP_PARAM_COLUMNS.get(step.method, {}).items():
-                if param in step.params and row[col] is None:
-                    row[col] = step.params[param]
-        row |= {
-            "final_volume_ul": self.final_volume_ul,
-            "resuspension_buffer": self.resuspension_buffer,
-            "operator": self.operator,
-            "notes": self.notes,
-        }
-        return row
+        """Import-column form (:func:`isolation_input`)."""
+        fields = {f: getattr(self, f) for f in _INPUT_FIELDS}
+        return isolation_input(fields, [(step.method, step.params) for step in self.steps])
+
+
+# The fields of IsolationOut an isolation's import columns take as they are.
+_INPUT_FIELDS = ("isolation_id", "sample_id", "method", *SIMPLE_FIELDS)
+# Every step parameter column, blank unless a step gives it.
+_STEP_COLUMNS = tuple(col for cols in STEP_PARAM_COLUMNS.values() for col in cols.values())
+
+
+def isolation_input(
+    fields: dict[str, Any], steps: list[tuple[str, dict[str, Any]]]
+) -> dict[str, Any]:
+    """The import-column form of an isolation: ``fields`` (its IsolationOut fields named in
+    ``_INPUT_FIELDS``) with the parameters of its ``steps`` ((method, parameters) in step
+    order) back in their uc_/sec_/... columns, the first step's value where two give one."""
+    row: dict[str, Any] = {
+        "isolation_id": fields["isolation_id"],
+        "sample_id": fields["sample_id"],
+        "isolated_on": fields["isolated_on"],
+        "method": fields["method"],
+        "input_volume_ml": fields["input_volume_ml"],
+        "kit": fields["kit"],
+        "kit_lot": fields["kit_lot"],
+    }
+    row.update(dict.fromkeys(_STEP_COLUMNS))
+    for method, params in steps:
+        for param, col in STEP_PARAM_COLUMNS.get(method, {}).items():
+            if param in params and row[col] is None:
+                row[col] = params[param]
+    row["final_volume_ul"] = fields["final_volume_ul"]
+    row["resuspension_buffer"] = fields["resuspension_buffer"]
+    row["operator"] = fields["operator"]
+    row["notes"] = fields["notes"]
+    return row
+
+
+_INPUT_QUERY = select(
+    Isolation.id,
+    Isolation.isolation_code,
+    Sample.sample_code,
+    Isolation.method,
+    *(getattr(Isolation, f) for f in SIMPLE_FIELDS),
+).join(Sample, Sample.id == Isolation.sample_id)
+
+
+def iter_isolation_inputs(tx: Tx, page: int) -> Iterator[dict[str, Any]]:
+    """Every isolation in the order they were added, in its import-column form (what
+    :meth:`IsolationOut.as_input` gives), ``page`` isolations and their steps at a time
+    (two queries a page, keyed by id), read as plain rows: the export of a biobank's
+    isolations builds no entity or model per isolation. The values are the stored ones,
+    which IsolationOut takes unchanged."""
+    after = 0
+    while True:
+        rows = tx.session.execute(
+            _INPUT_QUERY.where(Isolation.id > after).order_by(Isolation.id).limit(page)
+        ).all()
+        if not rows:
+            return
+        steps: dict[int, list[tuple[str, dict[str, Any]]]] = {r[0]: [] for r in rows}
+        for iso_pk, method, params in tx.session.execute(
+            select(IsolationStep.isolation_id, IsolationStep.method, IsolationStep.params)
+            .where(IsolationStep.isolation_id.in_(list(steps)))
+            .order_by(IsolationStep.isolation_id, IsolationStep.step_no)
+        ):
+            steps[iso_pk].append((method, params or {}))
+        for r in rows:
+            fields = dict(zip(_INPUT_FIELDS, r[1:], strict=True))
+            yield isolation_input(fields, steps[r[0]])
+        after = rows[-1][0]
 
 
 def _steps(tx: Tx, isolation_pk: int) -> list[StepIn]:
