@@ -107,8 +107,7 @@ def portable_value(text: str) -> str:
 
 
 def _iter_readouts(tx: Tx) -> Iterator[dict[str, Any]]:
-    for readout in readout_service.iter_readouts(tx, page=PAGE):
-        data = readout.as_input()
+    for data in readout_service.iter_readout_inputs(tx, page=PAGE):
         data["value"] = portable_value(data["value"])
         yield data
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date
+from operator import attrgetter
 from typing import Any
 
 from pydantic import BaseModel
@@ -67,29 +68,35 @@ class ReadoutOut(BaseModel):
     version: int
 
     def as_input(self) -> dict[str, Any]:
-        """The import-column form (docs/import-formats.md, readouts)."""
-        return {
-            "isolation_id": self.isolation_id,
-            "sample_id": None if self.isolation_id else self.sample_id,
-            "analyte": self.analyte,
-            "value": self.value,
-            "unit": self.unit,
-            "assay": self.assay,
-            "run_id": self.run_id,
-            "measured_on": self.measured_on,
-            "replicate": self.replicate,
-            "lod": self.lod,
-            "lloq": self.lloq,
-            "uloq": self.uloq,
-            "antibody": self.antibody,
-            "antibody_dilution": self.antibody_dilution,
-            "lysis_buffer": self.lysis_buffer,
-            "instrument": self.instrument,
-            "qc": self.qc,
-            "notes": self.notes,
-            "well": self.well,
-            "dilution_factor": self.dilution_factor,
-        }
+        """The import-column form (:func:`readout_input`)."""
+        return readout_input(self.model_dump())
+
+
+def readout_input(fields: dict[str, Any]) -> dict[str, Any]:
+    """The import-column form (docs/import-formats.md, readouts) of a readout's
+    :class:`ReadoutOut` fields: a readout of an isolation names the isolation alone."""
+    return {
+        "isolation_id": fields["isolation_id"],
+        "sample_id": None if fields["isolation_id"] else fields["sample_id"],
+        "analyte": fields["analyte"],
+        "value": fields["value"],
+        "unit": fields["unit"],
+        "assay": fields["assay"],
+        "run_id": fields["run_id"],
+        "measured_on": fields["measured_on"],
+        "replicate": fields["replicate"],
+        "lod": fields["lod"],
+        "lloq": fields["lloq"],
+        "uloq": fields["uloq"],
+        "antibody": fields["antibody"],
+        "antibody_dilution": fields["antibody_dilution"],
+        "lysis_buffer": fields["lysis_buffer"],
+        "instrument": fields["instrument"],
+        "qc": fields["qc"],
+        "notes": fields["notes"],
+        "well": fields["well"],
+        "dilution_factor": fields["dilution_factor"],
+    }
 
 
 def seed_analytes(tx: Tx) -> int:
@@ -310,7 +317,7 @@ def record_readout(
         # (batch_id given) is listed by its batch's import event instead, as the bulk import
         # does: the audit rule of every readout import (docs/bulk-imports.md).
         tx.audit("create", "readout", _key(r, analyte.code), new=column_values(ro))
-    return _out((ro, analyte.code, _sample_code(tx, r, sample_pk), r.isolation_id))
+    return _entity_out(ro, analyte.code, _sample_code(tx, r, sample_pk), r.isolation_id)
 
 
 def _stored_id(
@@ -383,52 +390,85 @@ def record_readouts(tx: Tx, rows: list[dict[str, Any]]) -> list[ReadoutOut]:
     return out
 
 
+# ReadoutOut's fields that are a readout's own columns: (field, column).
+_OWN = (
+    ("id", "id"),
+    ("value", "value_text"),
+    ("numeric", "value"),
+    ("comparator", "comparator"),
+    ("censor", "censor"),
+    ("qualitative", "qualitative"),
+    ("unit", "unit"),
+    ("assay", "assay"),
+    ("run_id", "run_code"),
+    ("measured_on", "measured_on"),
+    ("replicate", "replicate"),
+    ("lod", "lod"),
+    ("lloq", "lloq"),
+    ("uloq", "uloq"),
+    ("antibody", "antibody"),
+    ("antibody_dilution", "antibody_dilution"),
+    ("lysis_buffer", "lysis_buffer"),
+    ("instrument", "instrument"),
+    ("qc", "qc"),
+    ("notes", "notes"),
+    ("well", "well"),
+    ("dilution_factor", "dilution_factor"),
+    ("version", "version"),
+)
+_OWN_FIELDS = tuple(f for f, _ in _OWN)
+_OWN_VALUES = attrgetter(*(c for _, c in _OWN))
+_N_OWN = len(_OWN)
+
+
 def _readout_query() -> Any:
+    """A readout's own columns (``_OWN``) with its analyte, sample and isolation codes."""
     return (
-        select(Readout, Analyte.code, Sample.sample_code, Isolation.isolation_code)
+        select(
+            *(getattr(Readout, c) for _, c in _OWN),
+            Analyte.code,
+            Sample.sample_code,
+            Isolation.isolation_code,
+        )
         .join(Analyte, Analyte.id == Readout.analyte_id)
         .join(Sample, Sample.id == Readout.sample_id)
         .outerjoin(Isolation, Isolation.id == Readout.isolation_id)
     )
 
 
-def _out(row: Any) -> ReadoutOut:
-    ro, analyte, sample, iso = row
-    return ReadoutOut(
-        id=ro.id,
-        isolation_id=iso,
-        sample_id=sample,
-        analyte=analyte,
-        value=ro.value_text,
-        numeric=ro.value,
-        comparator=ro.comparator,
-        censor=ro.censor,
-        qualitative=ro.qualitative,
-        unit=ro.unit,
-        assay=ro.assay,
-        run_id=ro.run_code or None,
-        measured_on=ro.measured_on,
-        replicate=ro.replicate,
-        lod=ro.lod,
-        lloq=ro.lloq,
-        uloq=ro.uloq,
-        antibody=ro.antibody,
-        antibody_dilution=ro.antibody_dilution,
-        lysis_buffer=ro.lysis_buffer,
-        instrument=ro.instrument,
-        qc=ro.qc,
-        notes=ro.notes,
-        well=ro.well,
-        dilution_factor=ro.dilution_factor,
-        version=ro.version,
-    )
+def _fields(row: Sequence[Any]) -> dict[str, Any]:
+    """The :class:`ReadoutOut` fields of a row of :func:`_readout_query` (the readout's own
+    columns, then its analyte, sample and isolation codes)."""
+    fields = dict(zip(_OWN_FIELDS, row, strict=False))  # (the first _N_OWN)
+    fields["run_id"] = fields["run_id"] or None  # ('' when no run was named)
+    fields["analyte"], fields["sample_id"], fields["isolation_id"] = row[_N_OWN:]
+    return fields
+
+
+def _out(row: Sequence[Any]) -> ReadoutOut:
+    return ReadoutOut(**_fields(row))
+
+
+def _entity_out(ro: Readout, analyte: str, sample: str, iso: str | None) -> ReadoutOut:
+    """:func:`_out` of a readout entity (just written) and its codes."""
+    return _out((*_OWN_VALUES(ro), analyte, sample, iso))
 
 
 def iter_readouts(tx: Tx, *, page: int = 5000) -> Iterator[ReadoutOut]:
     """Every readout in id order, streamed ``page`` rows at a time (memory flat)."""
     q = _readout_query().order_by(Readout.id).execution_options(yield_per=page)
-    for row in tx.session.execute(q):
+    for row in tx.session.connection().execute(q):
         yield _out(row)
+
+
+def iter_readout_inputs(tx: Tx, *, page: int = 5000) -> Iterator[dict[str, Any]]:
+    """Every readout in id order in its import-column form (what
+    :meth:`ReadoutOut.as_input` gives), read as plain rows ``page`` at a time (memory
+    flat; a server-side cursor on PostgreSQL): no entity or model per readout. The values
+    are the stored ones, which ReadoutOut takes unchanged."""
+    q = _readout_query().order_by(Readout.id).execution_options(yield_per=page)
+    for row in tx.session.connection().execute(q):  # (Core rows: no ORM result layer)
+        yield readout_input(_fields(row))
 
 
 def get_readout(tx: Tx, readout_pk: int) -> ReadoutOut:

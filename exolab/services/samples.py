@@ -191,7 +191,7 @@ def iter_sample_inputs(tx: Tx, page: int) -> Iterator[dict[str, Any]]:
     cursor on PostgreSQL): the export of a biobank's tubes builds no entity or model per tube.
     The values are the stored ones, which :class:`SampleOut` takes unchanged."""
     q = _sample_query().order_by(Sample.id).execution_options(yield_per=page)
-    for row in tx.session.execute(q):
+    for row in tx.session.connection().execute(q):  # (Core rows: no ORM result layer)
         yield sample_input(_fields(row))
 
 
