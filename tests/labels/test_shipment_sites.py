@@ -238,9 +238,11 @@ def test_bad_origin_names_file_row_and_column(
 def test_service_refuses_a_manifest_with_two_shipments(sites: tuple[Lab, Lab]) -> None:
     a, _ = sites
     rows = [{"shipment": "X", "sample_id": "Q-1"}, {"shipment": "Y", "sample_id": "Q-2"}]
-    with pytest.raises(ValidationFailed, match="every row must name the same shipment"):
-        with a.write() as tx:
-            receive_shipment(tx, rows)
+    with (
+        pytest.raises(ValidationFailed, match="every row must name the same shipment"),
+        a.write() as tx,
+    ):
+        receive_shipment(tx, rows)
 
 
 def test_shipments_stored_before_the_upgrade_keep_working(
