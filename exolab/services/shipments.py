@@ -448,7 +448,8 @@ def receive_shipment(
             code=code,
             origin=origin,
             direction="in",
-            counterpart=(first.get("sent_from") or "").strip() or "another site",
+            counterpart=(first.get("sent_from") or "").strip()
+            or (f"site {site_tag(origin)}" if origin else "another site"),
             courier=(first.get("courier") or "").strip() or None,
             tracking=(first.get("tracking") or "").strip() or None,
             status="sent",

@@ -116,7 +116,7 @@ def test_the_same_code_from_another_site_is_another_shipment(
     # a third site's SHP-X (its manifest says so)
     c_rows = _rows(tmp_path / "b.csv")
     for r in c_rows:
-        r.update(origin=SITE_C, sent_from="Lab C", sample_id="C-1")
+        r.update(origin=SITE_C, sent_from="", sample_id="C-1")  # no --from-site
     c_manifest = tmp_path / "c.csv"
     with c_manifest.open("w", encoding="utf-8", newline="") as fh:
         w = csv.DictWriter(fh, list(c_rows[0]))
@@ -143,7 +143,11 @@ def test_the_same_code_from_another_site_is_another_shipment(
     assert cli(a.db.url, "ship", "show", "SHP-X") == 1
     err = capsys.readouterr().err
     assert "SHP-X names 3 shipments" in err
-    for qualified in ("SHP-X@AAAA11", "SHP-X@BBBB22", "SHP-X@CCCC33"):
+    for qualified in (
+        "SHP-X@AAAA11 (sent to partner)",
+        "SHP-X@BBBB22 (from Lab B)",
+        "SHP-X@CCCC33 (from site CCCC33)",  # its manifest named no site: its tag
+    ):
         assert qualified in err
     assert cli(a.db.url, "ship", "show", "SHP-X@bbbb22", "--format", "json") == 0
     shown = capsys.readouterr().out
