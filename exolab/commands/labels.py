@@ -56,7 +56,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--to", required=True, metavar="NAME", help="the receiving site or person")
     p.add_argument("--courier")
     p.add_argument("--tracking")
-    p.add_argument("--code", help="shipment id (default SHP-YYYYMMDD-NNN)")
+    p.add_argument("--code", help="shipment id (default SHP-SITE-YYYYMMDD-NNN)")
     p.add_argument("--from-site", default="", metavar="NAME", help="this site, on the manifest")
     p.add_argument("--out", required=True, metavar="manifest.csv")
     p.add_argument("--pdf", metavar="manifest.pdf", help="also a printable manifest with codes")
@@ -77,7 +77,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.set_defaults(handler=cmd_ship_list)
     p = ssub.add_parser("show", parents=[common], help="one shipment and its tubes")
-    p.add_argument("code", metavar="SHIPMENT")
+    p.add_argument(
+        "code", metavar="SHIPMENT", help="its code, or CODE@SITE when several have that code"
+    )
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.set_defaults(handler=cmd_ship_show)
 
@@ -428,13 +430,13 @@ def cmd_ship_list(args: argparse.Namespace) -> int:
     lab = open_lab(args)
     with lab.read() as tx:
         shipments = list_shipments(tx)
-    emit([_ship_row(s) for s in shipments], [*SHIP_COLUMNS, "created_at"], args.format)
+    emit([_ship_row(s) for s in shipments], [*SHIP_COLUMNS, "created_at", "origin"], args.format)
     return 0
 
 
 def cmd_ship_show(args: argparse.Namespace) -> int:
     from exolab.commands.output import emit, write_json
-    from exolab.services.shipments import get_shipment
+    from exolab.services.shipments import get_shipment, qualified
 
     lab = open_lab(args)
     with lab.read() as tx:
@@ -451,6 +453,7 @@ def cmd_ship_show(args: argparse.Namespace) -> int:
                 if s.received_at
                 else ""
             )
+            + f"; full name {qualified(s)}"
         )
     columns = ["sample_id", "outcome", "from_location", "received_location", "volume_ml"]
     emit([i.model_dump() for i in s.items], columns, args.format)

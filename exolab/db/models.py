@@ -612,12 +612,17 @@ class Shipment(Base):
 
     __tablename__ = "shipments"
     __table_args__ = (
+        UniqueConstraint("origin", "code"),
         CheckConstraint(f"direction IN {SHIPMENT_DIRECTIONS!r}", name="direction"),
         CheckConstraint(f"status IN {SHIPMENT_STATUSES!r}", name="status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    code: Mapped[str] = mapped_column(String(CODE), unique=True)
+    code: Mapped[str] = mapped_column(String(CODE))
+    # The sending database's identity (lab_identity.db_id): this one's for shipments it sent,
+    # the manifest's for those received, '' when the manifest did not say (migration
+    # 0015_shipment_origin). A shipment is known by (origin, code).
+    origin: Mapped[str] = mapped_column(String(CODE), default="", server_default="")
     direction: Mapped[str] = mapped_column(String(8))
     counterpart: Mapped[str] = mapped_column(String(256))  # sent to / received from
     courier: Mapped[str | None] = mapped_column(String(128))

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 # The newest revision in migrations/versions (a test checks it against Alembic's own view).
-SCHEMA_HEAD = "0014_pg_fk_records"
+SCHEMA_HEAD = "0015_shipment_origin"
 
 _PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 

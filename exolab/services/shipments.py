@@ -9,6 +9,11 @@ only shipped tubes, back to ``available``), then it is placed through
 on the manifest that did not arrive stays ``shipped`` (it has not come back; the shipment
 records it as missing). Received tubes go into existing storage: ``--into`` must name a box
 that exists, unless ``create_locations`` (as for imports).
+
+Each database is a site with its own identity (``lab_identity.db_id``). A shipment is known by
+its sender (``origin``) and its code, so another site's shipment never takes the place of one of
+ours with the same code; the default code carries the sending site's tag (docs/labels.md,
+"Shipments between sites").
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from exolab.domain.schemas import parse_location
 from exolab.services import lifecycle, storage
 from exolab.services import samples as sample_service
 from exolab.services import subjects as subject_service
+from exolab.services.anchor import database_id
 from exolab.services.context import Tx
 from exolab.services.errors import Conflict, FieldError, NotFound, ValidationFailed
 
@@ -48,7 +54,9 @@ MANIFEST_COLUMNS = [
     "volume_ml",
     "sprec",
     "from_location",
+    "origin",  # the sending database's identity; manifests of earlier versions have none
 ]
+TAG = 6  # characters of a site's identity in default codes and in CODE@TAG
 
 
 class ShipmentItemOut(BaseModel):
@@ -61,6 +69,7 @@ class ShipmentItemOut(BaseModel):
 
 class ShipmentOut(BaseModel):
     code: str
+    origin: str  # the sender's identity ('' when its manifest did not say)
     direction: str
     counterpart: str
     courier: str | None
@@ -88,6 +97,7 @@ def _out(tx: Tx, s: Shipment) -> ShipmentOut:
     )
     return ShipmentOut(
         code=s.code,
+        origin=s.origin,
         direction=s.direction,
         counterpart=s.counterpart,
         courier=s.courier,
@@ -111,27 +121,76 @@ def _out(tx: Tx, s: Shipment) -> ShipmentOut:
     )
 
 
-def _find(tx: Tx, code: str) -> Shipment | None:
-    return tx.session.scalar(select(Shipment).where(Shipment.code == code))
+def site_tag(origin: str) -> str:
+    """The short tag of a site's identity: in default codes and in ``CODE@TAG``."""
+    return origin.replace("-", "")[:TAG].upper()
 
 
-def get_shipment(tx: Tx, code: str) -> ShipmentOut:
-    s = _find(tx, code)
-    if s is None:
-        raise NotFound(f"no shipment {code}")
-    return _out(tx, s)
+def qualified(s: ShipmentOut | Shipment) -> str:
+    """A shipment's full name, ``CODE@TAG`` (``CODE@`` when its sender is not known)."""
+    return f"{s.code}@{site_tag(s.origin)}"
+
+
+def _with_code(tx: Tx, code: str) -> list[Shipment]:
+    return list(
+        tx.session.scalars(select(Shipment).where(Shipment.code == code).order_by(Shipment.id))
+    )
+
+
+def _by_origin(tx: Tx, origin: str, code: str) -> Shipment | None:
+    return tx.session.scalar(
+        select(Shipment).where(Shipment.origin == origin, Shipment.code == code)
+    )
+
+
+def find_shipment(tx: Tx, ref: str) -> Shipment:
+    """The shipment ``ref`` names: its code when only one shipment has it, else ``CODE@TAG``
+    (TAG: the start of its sender's identity, any case; nothing after ``@`` for a sender not
+    known). An ambiguous code is refused with each shipment's full name."""
+    ref = ref.strip()
+    found = _with_code(tx, ref)
+    if not found and "@" in ref:
+        code, tag = ref.rsplit("@", 1)
+        want = tag.replace("-", "").lower()
+        found = [
+            s
+            for s in _with_code(tx, code)
+            if (s.origin.replace("-", "").lower().startswith(want) if want else s.origin == "")
+        ]
+    if not found:
+        raise NotFound(f"no shipment {ref}")
+    if len(found) > 1:
+        names = ", ".join(
+            f"{qualified(s)} ("
+            + (f"sent to {s.counterpart}" if s.direction == "out" else f"from {s.counterpart}")
+            + ")"
+            for s in found
+        )
+        raise NotFound(f"{ref} names {len(found)} shipments: {names}; give one of these")
+    return found[0]
+
+
+def get_shipment(tx: Tx, ref: str) -> ShipmentOut:
+    """The shipment ``ref`` names (:func:`find_shipment`)."""
+    return _out(tx, find_shipment(tx, ref))
 
 
 def list_shipments(tx: Tx) -> list[ShipmentOut]:
     return [_out(tx, s) for s in tx.session.scalars(select(Shipment).order_by(Shipment.id))]
 
 
-def _new_code(tx: Tx, on: date) -> str:
-    prefix = f"SHP-{on:%Y%m%d}-"
+def _new_code(tx: Tx, here: str, on: date) -> str:
+    """``SHP-TAG-YYYYMMDD-NNN``: this site's tag, the day, the next number of the day."""
+    prefix = f"SHP-{site_tag(here)}-{on:%Y%m%d}-"
     n = tx.session.scalar(
-        select(func.count()).select_from(Shipment).where(Shipment.code.like(prefix + "%"))
+        select(func.count())
+        .select_from(Shipment)
+        .where(Shipment.origin == here, Shipment.code.like(prefix + "%"))
     )
-    return f"{prefix}{(n or 0) + 1:03d}"
+    n = (n or 0) + 1
+    while _with_code(tx, f"{prefix}{n:03d}"):  # a code given by hand took this one
+        n += 1
+    return f"{prefix}{n:03d}"
 
 
 def _check_lengths(values: dict[str, tuple[str | None, int]]) -> None:
@@ -176,8 +235,9 @@ def create_shipment(
             "code": ((code or "").strip() or None, CODE),
         }
     )
-    code = (code or "").strip() or _new_code(tx, utcnow().date())
-    if _find(tx, code) is not None:
+    here = database_id(tx)
+    code = (code or "").strip() or _new_code(tx, here, utcnow().date())
+    if _with_code(tx, code):
         raise Conflict(f"shipment {code} already exists")
     problems: list[FieldError] = []
     tubes = []
@@ -199,6 +259,7 @@ def create_shipment(
         raise ValidationFailed(problems)
     shipment = Shipment(
         code=code,
+        origin=here,
         direction="out",
         counterpart=to,
         courier=(courier or "").strip() or None,
@@ -235,9 +296,13 @@ def create_shipment(
 
 
 def manifest_rows(tx: Tx, code: str, *, sent_from: str = "") -> list[dict[str, Any]]:
-    """The manifest of a shipment: one row per tube with what a receiving site needs to
-    register it (MANIFEST_COLUMNS)."""
-    s = get_shipment(tx, code)
+    """The manifest of a shipment this database sent: one row per tube with what a receiving
+    site needs to register it, and who sent it (MANIFEST_COLUMNS)."""
+    here = database_id(tx)
+    found = _by_origin(tx, here, code)
+    if found is None or found.direction != "out":
+        raise NotFound(f"this database sent no shipment {code}")
+    s = _out(tx, found)
     rows = []
     for item in s.items:
         tube = sample_service.get_sample(tx, item.sample_id)
@@ -258,6 +323,7 @@ def manifest_rows(tx: Tx, code: str, *, sent_from: str = "") -> list[dict[str, A
                 "volume_ml": item.volume_ml,
                 "sprec": tube.sprec,
                 "from_location": item.from_location,
+                "origin": s.origin,
             }
         )
     return rows
@@ -340,9 +406,11 @@ def receive_shipment(
         )
     code = codes.pop()
     first = manifest[0]
+    origin, origin_field = _origin(manifest, source)
     _check_lengths(
         {
             f"{source}:shipment": (code, CODE),
+            origin_field: (origin or None, CODE),
             f"{source}:sent_from": ((first.get("sent_from") or "").strip() or None, COUNTERPART),
             f"{source}:courier": ((first.get("courier") or "").strip() or None, NOTE_FIELD),
             f"{source}:tracking": ((first.get("tracking") or "").strip() or None, NOTE_FIELD),
@@ -356,17 +424,17 @@ def receive_shipment(
     unexpected = [i for i in received if i not in by_id]
     arrived = [i for i in received if i in by_id]
 
-    shipment = _find(tx, code)
+    shipment = _shipment_of(tx, code, origin, origin_field, listed)
     items: dict[str, ShipmentItem] = {}
     if shipment is not None:
-        if shipment.status == "received" or shipment.direction == "in":
-            raise Conflict(f"shipment {code} was already received")
-        items = {
-            i.sample_code: i
-            for i in tx.session.scalars(
-                select(ShipmentItem).where(ShipmentItem.shipment_id == shipment.id)
+        if shipment.direction == "in" or shipment.status == "received":
+            who = (
+                "(sent from here)"
+                if shipment.direction == "out"
+                else f"from {shipment.counterpart}"
             )
-        }
+            raise Conflict(f"shipment {code} {who} was already received")
+        items = _items(tx, shipment)
         strangers = [i for i in arrived if i not in items]
         if strangers:
             raise ValidationFailed(
@@ -376,13 +444,14 @@ def receive_shipment(
                 ]
             )
     else:
-        origin = (manifest[0].get("sent_from") or "").strip() or "another site"
         shipment = Shipment(
             code=code,
+            origin=origin,
             direction="in",
-            counterpart=origin,
-            courier=(manifest[0].get("courier") or "").strip() or None,
-            tracking=(manifest[0].get("tracking") or "").strip() or None,
+            counterpart=(first.get("sent_from") or "").strip()
+            or (f"site {site_tag(origin)}" if origin else "another site"),
+            courier=(first.get("courier") or "").strip() or None,
+            tracking=(first.get("tracking") or "").strip() or None,
             status="sent",
             created_by=tx.actor.name,
         )
@@ -450,6 +519,7 @@ def receive_shipment(
         "shipment",
         code,
         new={
+            "origin": shipment.origin,
             "returned": returned,
             "registered": registered,
             "missing": missing,
@@ -463,6 +533,56 @@ def receive_shipment(
         missing=missing,
         unexpected=unexpected,
     )
+
+
+def _origin(manifest: list[dict[str, Any]], source: str) -> tuple[str, str]:
+    """The manifest's sender (its ``origin`` column; '' for a manifest of an earlier version)
+    and the FILE:ROW:origin to name in messages. Every row must name the same one."""
+
+    def where(row: dict[str, Any]) -> str:
+        return f"{source}:{row['_row']}:origin" if row.get("_row") else f"{source}:origin"
+
+    first = manifest[0]
+    origin = (first.get("origin") or "").strip()
+    for row in manifest[1:]:
+        if (row.get("origin") or "").strip() != origin:
+            raise ValidationFailed(
+                [FieldError(where(row), "every row must name the same origin", row.get("origin"))]
+            )
+    return origin, where(first)
+
+
+def _items(tx: Tx, shipment: Shipment) -> dict[str, ShipmentItem]:
+    return {
+        i.sample_code: i
+        for i in tx.session.scalars(
+            select(ShipmentItem).where(ShipmentItem.shipment_id == shipment.id)
+        )
+    }
+
+
+def _shipment_of(
+    tx: Tx, code: str, origin: str, origin_field: str, listed: list[str]
+) -> Shipment | None:
+    """The stored shipment a manifest is about, or None for one new here (docs/labels.md,
+    "Shipments between sites"): known by its sender and code. A manifest sent from this
+    database is the return of a shipment of ours, which must exist. A manifest that does not
+    name its sender (an earlier version's) is the return of our shipment of that code when its
+    tubes are that shipment's, else another site's shipment known by its code alone."""
+    here = database_id(tx)
+    ours = _by_origin(tx, here, code)
+    if ours is not None and ours.direction != "out":
+        ours = None
+    if origin == here:
+        if ours is None:
+            message = f"says {code} was sent from this database, which has no shipment {code}"
+            raise ValidationFailed([FieldError(origin_field, message, origin)])
+        return ours
+    if origin:
+        return _by_origin(tx, origin, code)
+    if ours is not None and any(sid in _items(tx, ours) for sid in listed):
+        return ours
+    return _by_origin(tx, "", code)
 
 
 def _register(tx: Tx, row: dict[str, Any], place: str | None) -> None:
