@@ -1,9 +1,11 @@
 """Exports (docs/import-formats.md, "Exports"): the import columns of each kind, and the longitudinal view.
 
 Every export streams: rows come from the database in pages (``yield_per``; a server-side
-cursor on PostgreSQL) and go straight to the CSV writer, so memory stays flat. A kind's export
-writes exactly its import columns through the service ``as_input()`` forms, so it re-imports
-into an empty database without loss.
+cursor on PostgreSQL, or pages keyed by id) and go straight to the CSV writer, so memory stays
+flat. A kind's export writes exactly its import columns through the services' import-column
+rules (``sample_input``, ``isolation_input``, ``readout_input``: what each ``as_input()`` gives),
+read as plain rows with no entity or model per record, so it re-imports into an empty database
+without loss.
 """
 
 from __future__ import annotations
