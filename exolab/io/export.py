@@ -60,16 +60,11 @@ def cell(value: Any) -> str:
 
 
 def _iter_subjects(tx: Tx) -> Iterator[dict[str, Any]]:
-    for subject in export_rows.iter_subjects(tx, PAGE):
-        yield subjects.subject_as_input(subject)
+    return subjects.iter_subject_inputs(tx, PAGE)
 
 
 def _iter_cell_sources(tx: Tx) -> Iterator[dict[str, Any]]:
-    for page in export_rows.cell_source_codes(tx, PAGE):
-        found = cell_sources.cell_sources_by_code(tx, page)  # (a page at once)
-        for code in page:
-            if (c := found.get(code)) is not None:
-                yield c.as_input()
+    return cell_sources.iter_cell_source_inputs(tx, PAGE)
 
 
 def _iter_samples(tx: Tx) -> Iterator[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from operator import attrgetter
 from typing import Any
@@ -46,7 +47,22 @@ class CellSourceOut(BaseModel):
     version: int
 
     def as_input(self) -> dict[str, Any]:
+        """The import-column form: its id and every field (:func:`iter_cell_source_inputs`
+        writes the same)."""
         return self.model_dump(exclude={"id", "version"})
+
+
+def iter_cell_source_inputs(tx: Tx, page: int) -> Iterator[dict[str, Any]]:
+    """Every cell source in the order they were added, in its import-column form (what
+    :meth:`CellSourceOut.as_input` gives: ``cell_source_id`` and the stored ``FIELDS``), read
+    as plain rows ``page`` at a time (a server-side cursor on PostgreSQL)."""
+    q = (
+        select(CellSource.code, *(getattr(CellSource, f) for f in FIELDS))
+        .order_by(CellSource.id)
+        .execution_options(yield_per=page)
+    )
+    for code, *values in tx.session.connection().execute(q):
+        yield {"cell_source_id": code, **dict(zip(FIELDS, values, strict=True))}
 
 
 def _out(c: CellSource) -> CellSourceOut:

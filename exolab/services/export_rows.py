@@ -1,5 +1,6 @@
-"""What the exports read (docs/exports.md), as typed rows: every record of a kind in id order,
-page by page, for the round-trip CSV exports; the subjects, samples, isolations, analytes and
+"""What the exports read (docs/exports.md), as typed rows (the round-trip CSV exports read
+each kind through its service's import-column rule: ``samples.iter_sample_inputs`` and the
+like): the subjects, samples, isolations, analytes and
 instruments a standards export (SDTM, OMOP, FHIR) refers to; the pseudonym secret."""
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from sqlalchemy import select
 from exolab.db.models import (
     Analyte,
     AssayRun,
-    CellSource,
     Isolation,
     IsolationStep,
     LabIdentity,
@@ -23,39 +23,7 @@ from exolab.db.models import (
     Subject,
     Visit,
 )
-from exolab.services import subjects
 from exolab.services.context import Tx
-
-# -- every record of a kind, in id order --------------------------------------------------
-
-
-def iter_subjects(tx: Tx, page: int) -> Iterator[subjects.SubjectOut]:
-    q = (
-        select(Subject, Study.code)
-        .join(Study, Study.id == Subject.study_id)
-        .order_by(Subject.id)
-        .execution_options(yield_per=page)
-    )
-    for subject, study in tx.session.execute(q):
-        yield subjects.subject_out(subject, study)
-
-
-def _iter_codes(tx: Tx, column: Any, order: Any, size: int) -> Iterator[list[Any]]:
-    page: list[Any] = []
-    for value in tx.session.scalars(
-        select(column).order_by(order).execution_options(yield_per=size)
-    ):
-        page.append(value)
-        if len(page) >= size:
-            yield page
-            page = []
-    if page:
-        yield page
-
-
-def cell_source_codes(tx: Tx, page: int) -> Iterator[list[str]]:
-    """Cell source ids in the order they were added, ``page`` at a time."""
-    return _iter_codes(tx, CellSource.code, CellSource.id, page)
 
 
 def pseudonym_secret(tx: Tx) -> str | None:

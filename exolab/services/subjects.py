@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Any
 
@@ -154,18 +154,38 @@ def create_subject(
     return subject_out(subject, s.study)
 
 
+# A subject's import columns and where each is stored (the study's code, then its own columns).
+_INPUT_COLUMNS = (
+    ("study", Study.code),
+    ("subject_id", Subject.subject_code),
+    ("sex", Subject.sex),
+    ("birth_year", Subject.birth_year),
+    ("group", Subject.group_name),
+    ("diagnosis", Subject.diagnosis),
+    ("enrolled_on", Subject.enrolled_on),
+    ("consent", Subject.consent),
+    ("notes", Subject.notes),
+)
+_INPUT_NAMES = tuple(name for name, _ in _INPUT_COLUMNS)
+
+
 def subject_as_input(subject: SubjectOut) -> dict[str, Any]:
-    return {
-        "study": subject.study,
-        "subject_id": subject.subject_id,
-        "sex": subject.sex,
-        "birth_year": subject.birth_year,
-        "group": subject.group,
-        "diagnosis": subject.diagnosis,
-        "enrolled_on": subject.enrolled_on,
-        "consent": subject.consent,
-        "notes": subject.notes,
-    }
+    """The import-column form of a subject (:func:`iter_subject_inputs` writes the same)."""
+    return {name: getattr(subject, name) for name in _INPUT_NAMES}
+
+
+def iter_subject_inputs(tx: Tx, page: int) -> Iterator[dict[str, Any]]:
+    """Every subject in the order they were added, in its import-column form, read as plain
+    rows ``page`` at a time (a server-side cursor on PostgreSQL): no entity or model per
+    subject. The values are the stored ones, which SubjectOut takes unchanged."""
+    q = (
+        select(*(column for _, column in _INPUT_COLUMNS))
+        .join(Study, Study.id == Subject.study_id)
+        .order_by(Subject.id)
+        .execution_options(yield_per=page)
+    )
+    for row in tx.session.connection().execute(q):
+        yield dict(zip(_INPUT_NAMES, row, strict=True))
 
 
 def update_subject(

@@ -327,3 +327,59 @@ def test_used_up_tubes_round_trip(
     with imported_anew(first, backend, _templates, tmp_path) as other:
         second = {k: export(other, k) for k in KINDS}
     assert second == first
+
+
+def test_streamed_export_rows_are_the_records_as_the_services_show_them(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """The exports read plain rows (no entity or model per record); each row is exactly
+    the record's ``as_input()`` as the services' getters give it, for every kind, across
+    page boundaries (a page of 2 here), with the steps of a chain, an aliquot, a tube in a
+    box, a cell-culture tube and readouts of a sample and of an isolation."""
+    from exolab.services import cell_sources, isolations, readouts, samples, subjects
+
+    full_cohort(lab, tmp_path)
+    load(
+        lab,
+        tmp_path,
+        "readouts",
+        "sample_id,analyte,value,unit,assay,replicate\nP001-V1,CD9,3.25,pg/mL,elisa,1\n",
+    )
+    load(
+        lab, tmp_path, "cell_sources", "cell_source_id,cell_type,passage,notes\nHEK-1,HEK293,12,x\n"
+    )
+    with lab.read() as tx:
+        streamed = {
+            "subjects": list(subjects.iter_subject_inputs(tx, 2)),
+            "cell_sources": list(cell_sources.iter_cell_source_inputs(tx, 2)),
+            "samples": list(samples.iter_sample_inputs(tx, 2)),
+            "isolations": list(isolations.iter_isolation_inputs(tx, 2)),
+            "readouts": list(readouts.iter_readout_inputs(tx, page=2)),
+        }
+        modelled = {
+            "subjects": [
+                subjects.subject_as_input(subjects.get_subject(tx, r["study"], r["subject_id"]))
+                for r in streamed["subjects"]
+            ],
+            "cell_sources": [
+                cell_sources.get_cell_source(tx, r["cell_source_id"]).as_input()
+                for r in streamed["cell_sources"]
+            ],
+            "samples": [
+                samples.get_sample(tx, r["sample_id"]).as_input() for r in streamed["samples"]
+            ],
+            "isolations": [
+                isolations.get_isolation(tx, r["isolation_id"]).as_input()
+                for r in streamed["isolations"]
+            ],
+            "readouts": [r.as_input() for r in readouts.iter_readouts(tx, page=2)],
+        }
+    for kind, rows in streamed.items():
+        assert len(rows) >= 2, kind
+        assert rows == modelled[kind], kind
+    chain = [r for r in streamed["isolations"] if "+" in r["method"]]
+    assert chain and all(r["sec_column"] == "qEV" for r in chain)
+    assert any(r["parent_sample_id"] for r in streamed["samples"])
+    assert any(r["location"] for r in streamed["samples"])
+    assert any(r["cell_source_id"] for r in streamed["samples"])
+    assert {bool(r["isolation_id"]) for r in streamed["readouts"]} == {True, False}
