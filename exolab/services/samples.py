@@ -486,9 +486,10 @@ def register_sample(
     create_locations: bool = False,
     override_reason: str | None = None,
 ) -> SampleOut:
-    """Register a tube. An aliquot (``parent_sample_id``) inherits subject, visit, source,
-    pre-analytics and the parent's freeze-thaw count from its parent (its own values, when
-    given, win) and takes its volume out of the parent (docs/lifecycle.md)."""
+    """Register a tube. An aliquot (``parent_sample_id``) belongs to its parent's study,
+    subject, visit and cell source (given, they must be the parent's: :func:`check_owner`),
+    inherits its pre-analytics and freeze-thaw count (its own values, when given, win) and
+    takes its volume out of the parent (docs/lifecycle.md)."""
     code = insert_sample(
         tx, data, batch_id, create_locations=create_locations, override_reason=override_reason
     )
