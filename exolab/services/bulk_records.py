@@ -246,6 +246,31 @@ def _select_in(
     return list(zip(*by_column, strict=True))
 
 
+# ``samples.stored_owner`` through the driver (a chunk's parents at once: Core compiles a
+# statement of thousands of parameters): each tube's study, subject, visit label, cell source.
+_OWNERS_SQL = (
+    "SELECT s.sample_code, st.code, su.subject_code, v.label, c.code FROM samples s "
+    "LEFT JOIN subjects su ON su.id = s.subject_id "
+    "LEFT JOIN studies st ON st.id = su.study_id "
+    "LEFT JOIN visits v ON v.id = s.visit_id "
+    "LEFT JOIN cell_sources c ON c.id = s.cell_source_id "
+    "WHERE s.sample_code "
+)
+
+
+def _owners_in(conn: Any, codes: list[str]) -> dict[str, sample_rules.Owner]:
+    """The owners (``samples.Owner``) of the stored tubes of these codes, in one query."""
+    params: tuple[Any, ...]
+    if conn.dialect.name == "sqlite":
+        test, params = f"IN ({', '.join('?' * len(codes))})", tuple(codes)
+    else:  # PostgreSQL through psycopg: the codes as one array
+        test, params = "= ANY(%s)", (list(codes),)
+    return {
+        code: (study, subject, visit, cell)
+        for code, study, subject, visit, cell in conn.exec_driver_sql(_OWNERS_SQL + test, params)
+    }
+
+
 def _cells(cells: dict[str, Any] | Callable[[], dict[str, Any]]) -> dict[str, Any]:
     return cells() if callable(cells) else cells
 
@@ -682,10 +707,11 @@ class _Loader:
     def load_owners(self, tubes: list[_Tube]) -> None:
         """Read the owners of these stored tubes (those not read yet), set-based."""
         want = {t.sample_code: t for t in tubes if t.owner is None}
-        if want:
-            found = sample_rules.owners_by_code(self.tx, sorted(want), self.in_chunk)
-            for code, tube in want.items():
-                tube.owner = found[code]
+        found: dict[str, sample_rules.Owner] = {}
+        for part in self.parts(sorted(want)):
+            found.update(_owners_in(self.reader(), part))
+        for code, tube in want.items():
+            tube.owner = found[code]
 
     def owner_of(self, tube: _Tube) -> sample_rules.Owner:
         """What ``tube`` belongs to (for ``samples.new_tube``): a created aliquot's is its

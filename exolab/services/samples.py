@@ -334,15 +334,14 @@ _OWNER_QUERY = (
 )
 
 
-def owners_by_code(tx: Tx, codes: list[str], per_query: int = IN_LIST) -> dict[str, Owner]:
-    """The stored tubes' owners (:data:`Owner`) by sample id: one query per ``per_query``
-    codes (the bulk import asks once per chunk for the parents its aliquot rows name)."""
-    out: dict[str, Owner] = {}
-    for i in range(0, len(codes), per_query):
-        part = codes[i : i + per_query]
-        for code, *owner in tx.session.execute(_OWNER_QUERY.where(Sample.sample_code.in_(part))):
-            out[code] = (owner[0], owner[1], owner[2], owner[3])
-    return out
+def stored_owner(tx: Tx, code: str) -> Owner:
+    """What the stored tube ``code`` belongs to (:data:`Owner`); the bulk import reads the
+    same for a chunk's parents at once, through the driver (services/bulk_records.py
+    ``_OWNERS_SQL``)."""
+    _, study, subject, visit, cell = tx.session.execute(
+        _OWNER_QUERY.where(Sample.sample_code == code)
+    ).one()
+    return (study, subject, visit, cell)
 
 
 def _owner_text(owner: Owner) -> str:
@@ -378,9 +377,12 @@ def check_owner(s: SampleIn, parent_code: str, owner: Owner) -> None:
     the parent's is refused, each such field named. Values are compared as ``SampleIn``
     cleaned them (surrounding spaces dropped; letter case kept, as every id in exolab: a
     visit is the same when its label is the stored one)."""
+    given_all = _OWNER_OF(s)
+    if given_all == owner:  # (all four repeated: an export's row)
+        return
     errors = [
         _owner_problem(field, parent_code, owner, given)
-        for field, given, own in zip(OWNER_FIELDS, _OWNER_OF(s), owner, strict=True)
+        for field, given, own in zip(OWNER_FIELDS, given_all, owner, strict=True)
         if given is not None and given != own
     ]
     if errors:
@@ -516,7 +518,7 @@ def insert_sample(
         parent = find_sample(tx, s.parent_sample_id)
         if parent is None:
             raise ValidationFailed([no_parent(s)])
-    tube = new_tube(s, parent, lambda p: owners_by_code(tx, [p.sample_code])[p.sample_code])
+    tube = new_tube(s, parent, lambda p: stored_owner(tx, p.sample_code))
     if parent is not None:
         lifecycle.check_allowed(
             tx,

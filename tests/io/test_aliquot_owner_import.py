@@ -14,6 +14,7 @@ from sqlalchemy import select
 from exolab.db.models import Sample
 from exolab.io import bulk_records
 from exolab.io.importer import ImportFailed, ImportReport, run_import
+from exolab.services import bulk_records as services_bulk
 from exolab.services import samples
 from exolab.services.context import Lab
 from tests.io.helpers import write
@@ -117,6 +118,18 @@ def _problems(err: pytest.ExceptionInfo[ImportFailed]) -> list[tuple[int, str, s
     problems = err.value.report.problems
     assert problems is not None
     return [(p.row, p.column, p.message) for p in problems.first()]
+
+
+def test_the_bulk_path_reads_the_owners_the_service_reads(lab: Lab, tmp_path: Path) -> None:
+    _setup(lab, tmp_path)
+    _load(lab, tmp_path, GOOD, False)
+    with lab.read() as tx:
+        codes = sorted(tx.session.scalars(select(Sample.sample_code)))
+        one_by_one = {code: samples.stored_owner(tx, code) for code in codes}
+        at_once = services_bulk._owners_in(tx.session.connection(), codes)
+    assert at_once == one_by_one
+    assert one_by_one["N-1-a-a"] == ("STUDY", "P02", "m3", None)
+    assert one_by_one["C-empty"] == (None, None, None, "MSC-1")
 
 
 @pytest.fixture(params=[False, True], ids=["per_record", "bulk"])
