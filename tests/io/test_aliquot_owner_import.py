@@ -245,3 +245,30 @@ def test_on_duplicate_update_of_an_aliquot_keeps_its_owner(
     fine = _file(["A-same,plasma,2024-01-01 09:00,STUDY,P01,baseline,,S-1,0.5"])
     assert _load(lab, tmp_path, fine, bulk, on_duplicate="update").unchanged == 1
     assert _stored(lab)["A-same"][:4] == ("STUDY", "P01", "baseline", None)
+
+
+def test_an_export_with_its_aliquots_owners_round_trips(
+    two_fresh_labs: tuple[Lab, Lab], tmp_path: Path
+) -> None:
+    """A samples export writes every aliquot's study, subject, visit and cell source: it
+    imports into a new database (bulk) and again into its own (per record) unchanged."""
+    import io as text_io
+
+    from exolab.io.export import run_export
+
+    first, other = two_fresh_labs
+    _setup(first, tmp_path)
+    _load(first, tmp_path, GOOD, False)
+    buf = text_io.StringIO()
+    run_export(first, "samples", None, stdout=buf)  # type: ignore[arg-type]
+    exported = buf.getvalue()
+    assert "A-empty,plasma" in exported and ",STUDY,P01,baseline," in exported
+    d = tmp_path / "other"
+    d.mkdir()
+    _load(other, d, SUBJECTS, True, "subjects")
+    _load(other, d, CELLS, True, "cell_sources")
+    report = _load(other, d, exported, True)
+    assert report.created == 14
+    assert _stored(other) == _stored(first)
+    again = _load(first, tmp_path, exported, False)
+    assert (again.created, again.unchanged) == (0, 14)
