@@ -272,3 +272,26 @@ def test_an_export_with_its_aliquots_owners_round_trips(
     assert _stored(other) == _stored(first)
     again = _load(first, tmp_path, exported, False)
     assert (again.created, again.unchanged) == (0, 14)
+
+
+def test_an_aliquot_of_a_tube_the_same_file_updates(lab: Lab, tmp_path: Path, bulk: bool) -> None:
+    """A stored tube updated by an earlier row of the file (read again afterwards) is
+    still checked against its own owner."""
+    _setup(lab, tmp_path)
+    header = "sample_id,biofluid,collected_at,study,subject_id,visit,volume_ml,parent_sample_id"
+    rows = [
+        "S-1,plasma,2024-01-01 09:00,STUDY,P01,baseline,9,",  # stored with 8: an update
+        "K-1,plasma,2024-01-01 09:00,STUDY,P01,baseline,1,S-1",
+        "K-2,plasma,2024-01-01 09:00,STUDY,P02,baseline,1,S-1",
+    ]
+    text = header + "\n" + "\n".join(rows) + "\n"
+    with pytest.raises(ImportFailed) as err:
+        _load(lab, tmp_path, text, bulk, on_duplicate="update")
+    assert _problems(err) == [
+        (4, "subject_id", "an aliquot of S-1 belongs to P01 (study STUDY), not P02")
+    ]
+    report = _load(
+        lab, tmp_path, "\n".join([header, *rows[:2]]) + "\n", bulk, on_duplicate="update"
+    )
+    assert (report.updated, report.created) == (1, 1)
+    assert _stored(lab)["K-1"][:4] == ("STUDY", "P01", "baseline", None)
