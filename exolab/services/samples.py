@@ -389,9 +389,7 @@ def check_owner(s: SampleIn, parent_code: str, owner: Owner) -> None:
         raise ValidationFailed(errors)
 
 
-def new_tube(
-    s: SampleIn, parent: Any | None, owner_of: Callable[[Any], Owner] | None = None
-) -> NewTube:
+def new_tube(s: SampleIn, parent: Any | None, owner_of: Callable[[Any], Owner]) -> NewTube:
     """An aliquot (``parent`` given: a stored Sample or any object with its columns) must be
     of the parent's biofluid, belongs to its study, subject, visit and cell source
     (:func:`check_owner`; ``owner_of(parent)`` gives the parent's, asked only when the row
@@ -412,7 +410,6 @@ def new_tube(
                 ]
             )
         if gives_owner(s):
-            assert owner_of is not None, "an aliquot row that names its owner needs owner_of"
             check_owner(s, parent.sample_code, owner_of(parent))
         for f in HANDLING_FIELDS:
             if values[f] is None:
