@@ -129,11 +129,14 @@ class _Tube:
     """A tube as the import sees it: stored (loaded) or created earlier in the file. Its
     columns (:data:`TUBE_COLUMNS`; a tube created by the file: its whole row) are its
     attributes, read as the rules read a stored ``Sample``; ``row`` is the pending insert of
-    a tube created in this window, ``dirty`` whether a stored tube's volume changed."""
+    a tube created in this window, ``dirty`` whether a stored tube's volume changed.
+    ``owner`` is what it belongs to (``samples.Owner``, the codes an aliquot row naming them
+    is checked against): for a stored tube None until a row asks (:meth:`_Loader.owner_of`),
+    for an aliquot the file created its parent (the parent's, read when asked)."""
 
     # (the columns are the instance's own dict: attributes read without a call; a created
     # tube's dict is its row itself, so what the rules change is what it inserts)
-    __slots__ = ("__dict__", "dirty", "row")
+    __slots__ = ("__dict__", "dirty", "owner", "row")
 
     id: int
     sample_code: str
@@ -149,18 +152,20 @@ class _Tube:
     freeze_thaw_count: int
     row: dict[str, Any] | None
     dirty: bool
+    owner: sample_rules.Owner | _Tube | None
 
     def __init__(self, values: Iterable[tuple[str, Any]]) -> None:
         self.__dict__ = dict(values)
         self.row = None
         self.dirty = False
+        self.owner = None
 
     @classmethod
-    def created(cls, row: dict[str, Any]) -> _Tube:
+    def created(cls, row: dict[str, Any], owner: sample_rules.Owner | _Tube) -> _Tube:
         """A tube created by the file: its dict is ``row``, its pending insert."""
         tube = cls.__new__(cls)
         tube.__dict__ = row
-        tube.row, tube.dirty = row, False
+        tube.row, tube.dirty, tube.owner = row, False, owner
         return tube
 
 
@@ -239,6 +244,31 @@ def _select_in(
     for k, proc in procs:
         by_column[k] = _converted(proc, by_column[k])
     return list(zip(*by_column, strict=True))
+
+
+# ``samples.stored_owner`` through the driver (a chunk's parents at once: Core compiles a
+# statement of thousands of parameters): each tube's study, subject, visit label, cell source.
+_OWNERS_SQL = (
+    "SELECT s.sample_code, st.code, su.subject_code, v.label, c.code FROM samples s "
+    "LEFT JOIN subjects su ON su.id = s.subject_id "
+    "LEFT JOIN studies st ON st.id = su.study_id "
+    "LEFT JOIN visits v ON v.id = s.visit_id "
+    "LEFT JOIN cell_sources c ON c.id = s.cell_source_id "
+    "WHERE s.sample_code "
+)
+
+
+def _owners_in(conn: Any, codes: list[str]) -> dict[str, sample_rules.Owner]:
+    """The owners (``samples.Owner``) of the stored tubes of these codes, in one query."""
+    params: tuple[Any, ...]
+    if conn.dialect.name == "sqlite":
+        test, params = f"IN ({', '.join('?' * len(codes))})", tuple(codes)
+    else:  # PostgreSQL through psycopg: the codes as one array
+        test, params = "= ANY(%s)", (list(codes),)
+    return {
+        code: (study, subject, visit, cell)
+        for code, study, subject, visit, cell in conn.exec_driver_sql(_OWNERS_SQL + test, params)
+    }
 
 
 def _cells(cells: dict[str, Any] | Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -639,7 +669,12 @@ class _Loader:
             return
         if self.kind.name == "cell_sources":
             return
-        self.load_tubes({m.parent_sample_id for m in models if m.parent_sample_id})
+        parents = {m.parent_sample_id for m in models if m.parent_sample_id}
+        self.load_tubes(parents)
+        if parents and any(m.parent_sample_id and sample_rules.gives_owner(m) for m in models):
+            # aliquot rows that name their owner: the owners of every stored parent the chunk
+            # names, at once (a parent created by the file knows its own)
+            self.load_owners([t for c in parents if (t := self.tubes.get(c)) is not None])
         cells = sorted({m.cell_source_id for m in models if m.cell_source_id} - self.cells.keys())
         for part in self.parts(cells):
             self.cells.update(_select_in(s, CellSource, ("code", "id"), "code", part))
@@ -668,6 +703,31 @@ class _Loader:
                 self.boxes[path] = _Box(pk, path, n_rows, n_cols)
         self.unknown_boxes.update(p for p in paths if p not in self.boxes)
         self.load_occupied({b.id for p in paths if (b := self.boxes.get(p)) is not None})
+
+    def load_owners(self, tubes: list[_Tube]) -> None:
+        """Read the owners of these stored tubes (those not read yet), set-based."""
+        want = {t.sample_code: t for t in tubes if t.owner is None}
+        found: dict[str, sample_rules.Owner] = {}
+        for part in self.parts(sorted(want)):
+            found.update(_owners_in(self.reader(), part))
+        for code, tube in want.items():
+            tube.owner = found[code]
+
+    def owner_of(self, tube: _Tube) -> sample_rules.Owner:
+        """What ``tube`` belongs to (for ``samples.new_tube``): a created aliquot's is its
+        parent's; a stored tube's was read with its chunk's (:meth:`preload`), or is read now
+        (a tube read again after an update by the per-record code)."""
+        chain = []
+        while isinstance(tube.owner, _Tube):
+            chain.append(tube)
+            tube = tube.owner
+        if tube.owner is None:
+            self.load_owners([tube])
+        owner = tube.owner
+        assert isinstance(owner, tuple)
+        for t in chain:
+            t.owner = owner
+        return owner
 
     def load_occupied(self, box_ids: set[int]) -> None:
         want = sorted(box_ids - self.occupied_loaded)
@@ -728,7 +788,7 @@ class _Loader:
             parent = self.tubes.get(s.parent_sample_id)
             if parent is None:
                 raise ValidationFailed([sample_rules.no_parent(s)])
-        tube = sample_rules.new_tube(s, parent)
+        tube = sample_rules.new_tube(s, parent, self.owner_of)
         subject_pk = visit_pk = cell_pk = parent_pk = None
         taken = None
         visit_key: tuple[int, str] | None = None
@@ -799,7 +859,16 @@ class _Loader:
             **tube.values,
         }
         self.created(row)
-        tube_ = self.tubes[s.sample_id] = _Tube.created(row)
+        if parent is not None:
+            owner: sample_rules.Owner | _Tube = parent  # (its parent's: read when asked)
+        else:
+            cell = s.cell_source_id if cell_pk is not None else None
+            owner = (
+                (s.study, s.subject_id, s.visit, cell)
+                if subject_pk is not None
+                else (None, None, None, cell)
+            )
+        tube_ = self.tubes[s.sample_id] = _Tube.created(row, owner)
         self.new_tubes.append(tube_)
 
     def box(self, s: SampleIn) -> _Box:

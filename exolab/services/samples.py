@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from datetime import date, datetime
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from pydantic import BaseModel
@@ -329,10 +329,100 @@ def aliquot_purpose(s: SampleIn) -> str:
     return f"aliquot {s.sample_id}"
 
 
-def new_tube(s: SampleIn, parent: Any | None) -> NewTube:
+# -- what an aliquot belongs to: its parent's (docs/lifecycle.md, "What an aliquot belongs to")
+
+# The import columns that say what a tube belongs to, in the columns' order.
+OWNER_FIELDS = ("study", "subject_id", "visit", "cell_source_id")
+
+# A tube's (study, subject_id, visit, cell_source_id) as stored: the codes, the visit's label
+# (a plain tuple: the bulk import keeps one for every tube it creates).
+Owner = tuple[str | None, str | None, str | None, str | None]
+
+_OWNER_OF = attrgetter(*OWNER_FIELDS)
+
+
+def gives_owner(s: SampleIn) -> bool:
+    """Whether the row names a study, subject, visit or cell source (an aliquot row that
+    names none inherits them all, and needs no look-up of its parent's)."""
+    return (
+        s.subject_id is not None
+        or s.visit is not None
+        or s.study is not None
+        or s.cell_source_id is not None
+    )
+
+
+_OWNER_QUERY = (
+    select(Sample.sample_code, Study.code, Subject.subject_code, Visit.label, CellSource.code)
+    .select_from(Sample)
+    .outerjoin(Subject, Subject.id == Sample.subject_id)
+    .outerjoin(Study, Study.id == Subject.study_id)
+    .outerjoin(Visit, Visit.id == Sample.visit_id)
+    .outerjoin(CellSource, CellSource.id == Sample.cell_source_id)
+)
+
+
+def stored_owner(tx: Tx, code: str) -> Owner:
+    """What the stored tube ``code`` belongs to (:data:`Owner`); the bulk import reads the
+    same for a chunk's parents at once, through the driver (services/bulk_records.py
+    ``_OWNERS_SQL``)."""
+    _, study, subject, visit, cell = tx.session.execute(
+        _OWNER_QUERY.where(Sample.sample_code == code)
+    ).one()
+    return (study, subject, visit, cell)
+
+
+def _owner_text(owner: Owner) -> str:
+    study, subject, _, cell = owner
+    if subject is not None:
+        return f"it belongs to {subject}, study {study}"
+    if cell is not None:
+        return f"it comes from cell source {cell}"
+    return "it has none"
+
+
+def _owner_problem(field: str, parent_code: str, owner: Owner, given: str) -> FieldError:
+    study, subject, visit, cell = owner
+    of = f"an aliquot of {parent_code}"
+    own = dict(zip(OWNER_FIELDS, owner, strict=True))[field]
+    if own is None:
+        word = {"study": "study", "subject_id": "subject", "visit": "visit"}.get(
+            field, "cell source"
+        )
+        return FieldError(field, f"{of} has no {word} ({_owner_text(owner)}), not {given}", given)
+    message = {
+        "study": f"{of} belongs to study {study} ({subject}), not {given}",
+        "subject_id": f"{of} belongs to {subject} (study {study}), not {given}",
+        "visit": f"{of} is of visit {visit} ({subject}, study {study}), not {given}",
+        "cell_source_id": f"{of} comes from cell source {cell}, not {given}",
+    }[field]
+    return FieldError(field, message, given)
+
+
+def check_owner(s: SampleIn, parent_code: str, owner: Owner) -> None:
+    """An aliquot belongs to its parent's study, subject, visit and cell source: its row may
+    repeat them (an export writes them) or leave them empty, but a value that differs from
+    the parent's is refused, each such field named. Values are compared as ``SampleIn``
+    cleaned them (surrounding spaces dropped; letter case kept, as every id in exolab: a
+    visit is the same when its label is the stored one)."""
+    given_all = _OWNER_OF(s)
+    if given_all == owner:  # (all four repeated: an export's row)
+        return
+    errors = [
+        _owner_problem(field, parent_code, owner, given)
+        for field, given, own in zip(OWNER_FIELDS, given_all, owner, strict=True)
+        if given is not None and given != own
+    ]
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def new_tube(s: SampleIn, parent: Any | None, owner_of: Callable[[Any], Owner]) -> NewTube:
     """An aliquot (``parent`` given: a stored Sample or any object with its columns) must be
-    of the parent's biofluid and inherits its pre-analytics, the SPREC elements its handling
-    fixed and its freeze-thaw count, where the row does not give them (docs/lifecycle.md)."""
+    of the parent's biofluid, belongs to its study, subject, visit and cell source
+    (:func:`check_owner`; ``owner_of(parent)`` gives the parent's, asked only when the row
+    names one of them) and inherits its pre-analytics, the SPREC elements its handling fixed
+    and its freeze-thaw count, where the row does not give them (docs/lifecycle.md)."""
     values = handling_values(s)
     freeze_thaw = s.freeze_thaw_count or 0
     given_sprec = s.sprec
@@ -347,6 +437,8 @@ def new_tube(s: SampleIn, parent: Any | None) -> NewTube:
                     )
                 ]
             )
+        if gives_owner(s):
+            check_owner(s, parent.sample_code, owner_of(parent))
         for f in HANDLING_FIELDS:
             if values[f] is None:
                 values[f] = getattr(parent, f)
@@ -421,9 +513,10 @@ def register_sample(
     create_locations: bool = False,
     override_reason: str | None = None,
 ) -> SampleOut:
-    """Register a tube. An aliquot (``parent_sample_id``) inherits subject, visit, source,
-    pre-analytics and the parent's freeze-thaw count from its parent (its own values, when
-    given, win) and takes its volume out of the parent (docs/lifecycle.md)."""
+    """Register a tube. An aliquot (``parent_sample_id``) belongs to its parent's study,
+    subject, visit and cell source (given, they must be the parent's: :func:`check_owner`),
+    inherits its pre-analytics and freeze-thaw count (its own values, when given, win) and
+    takes its volume out of the parent (docs/lifecycle.md)."""
     code = insert_sample(
         tx, data, batch_id, create_locations=create_locations, override_reason=override_reason
     )
@@ -450,7 +543,7 @@ def insert_sample(
         parent = find_sample(tx, s.parent_sample_id)
         if parent is None:
             raise ValidationFailed([no_parent(s)])
-    tube = new_tube(s, parent)
+    tube = new_tube(s, parent, lambda p: stored_owner(tx, p.sample_code))
     if parent is not None:
         lifecycle.check_allowed(
             tx,
@@ -527,7 +620,8 @@ def update_sample(
     batch_id: int | None = None,
     create_locations: bool = False,
 ) -> SampleOut:
-    """Edit a sample's recorded fields (not its id, subject or parent); SPREC is re-derived.
+    """Edit a sample's recorded fields (not its id, parent, study, subject, visit or cell
+    source: an aliquot's are its parent's, :func:`check_owner`); SPREC is re-derived.
 
     A status change follows the life-cycle (docs/lifecycle.md): the same effects as the
     action (a status that takes the tube out of storage frees its position), and a change no
@@ -538,12 +632,16 @@ def update_sample(
     sample = _require(tx, code)
     check_version("sample", code, sample.version, expected_version)
     current = get_sample(tx, code)
-    locked = {"sample_id", "study", "subject_id", "visit", "parent_sample_id", "cell_source_id"}
+    locked = {"sample_id", "parent_sample_id"}
+    if current.parent_sample_id is None:  # (an aliquot's are its parent's: check_owner below)
+        locked.update(OWNER_FIELDS)
     bad = sorted(set(changes) & locked)
     if bad and any(changes[k] != getattr(current, k) for k in bad):
         raise ValidationFailed([FieldError(bad[0], "cannot be changed by an edit")])
     merged = current.as_input() | changes
     s = validate(SampleIn, merged)
+    if current.parent_sample_id is not None:  # (its owner is its parent's, as stored)
+        check_owner(s, current.parent_sample_id, _OWNER_OF(current))
     if s.biofluid != sample.biofluid:
         _check_tree_biofluid(tx, sample, s.biofluid)
     values = handling_values(s)
