@@ -440,6 +440,14 @@ class SampleIn(InputModel):
         if self.biofluid == "conditioned_medium":
             if not self.cell_source_id:
                 raise ValueError("cell_source_id: conditioned_medium needs a cell_source_id")
+            # from a subject too: then named as any tube of a subject is
+            given = [f for f in ("study", "subject_id", "visit") if getattr(self, f)]
+            if given and len(given) < 3:
+                missing = next(f for f in ("study", "subject_id", "visit") if f not in given)
+                raise ValueError(
+                    f"{missing}: required with {given[0]} (a tube of a subject names its "
+                    "study, subject_id and visit)"
+                )
         elif not (self.study and self.subject_id and self.visit):
             missing = [f for f in ("study", "subject_id", "visit") if not getattr(self, f)]
             if missing:

@@ -109,3 +109,39 @@ def test_database_error_text_ignores_other_errors() -> None:
     assert database_error_text(ValueError("x")) is None
     text = database_error_text(DataError(SQL, SECRET, Exception("bad\nINSERT INTO x")))
     assert text == "the database refused the change (Exception: bad)"
+
+
+def test_conditioned_medium_of_a_subject_names_all_three(
+    lab: Lab, tmp_path: Path, sqlite_url: str
+) -> None:
+    """A conditioned-medium tube may come from a subject as well as from its cell source;
+    then it names the study, subject and visit, like any tube of a subject. Given in part it
+    was an 'unexpected AssertionError' (import and `sample register`); now the row names the
+    first missing column, on both import paths, and nothing is written."""
+    load(lab, tmp_path, "subjects", SUBJECTS)
+    load(lab, tmp_path, "cell_sources", "cell_source_id,cell_type\nMSC-1,MSC\n")
+    head = "sample_id,biofluid,collected_at,study,subject_id,visit,cell_source_id\n"
+    cases = {
+        "CM-1,conditioned_medium,2024-01-01 10:00,,P001,,MSC-1\n": "study",
+        "CM-1,conditioned_medium,2024-01-01 10:00,S1,P001,,MSC-1\n": "visit",
+        "CM-1,conditioned_medium,2024-01-01 10:00,S1,,baseline,MSC-1\n": "subject_id",
+    }
+    for row, column in cases.items():
+        for bulk in (True, False):
+            lines = failure(lab, tmp_path, "samples", head + row, bulk=bulk)
+            assert lines[0].startswith(f"samples.csv:2:{column}: required with"), lines
+            assert "AssertionError" not in "\n".join(lines)
+    assert counts(lab)[1] == 0
+    load(
+        lab,
+        tmp_path,
+        "samples",
+        head + "CM-1,conditioned_medium,2024-01-01 10:00,S1,P001,baseline,MSC-1\n",
+    )
+    assert counts(lab)[1] == 1
+    done = run(
+        "--db", sqlite_url, "sample", "register", "CM-2", "--biofluid", "conditioned_medium",
+        "--collected-at", "2024-01-01 10:00", "--cell-source-id", "MSC-1", "--subject-id", "P001",
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "study: required with subject_id" in done.stderr and "Assertion" not in done.stderr
