@@ -443,11 +443,17 @@ class SampleIn(InputModel):
             # from a subject too: then named as any tube of a subject is
             given = [f for f in ("study", "subject_id", "visit") if getattr(self, f)]
             if given and len(given) < 3:
-                missing = next(f for f in ("study", "subject_id", "visit") if f not in given)
+                absent = next(f for f in ("study", "subject_id", "visit") if f not in given)
                 raise ValueError(
-                    f"{missing}: required with {given[0]} (a tube of a subject names its "
+                    f"{absent}: required with {given[0]} (a tube of a subject names its "
                     "study, subject_id and visit)"
                 )
+        elif self.cell_source_id:
+            # (stored only for conditioned medium: elsewhere it was dropped without a word)
+            raise ValueError(
+                f"cell_source_id: a {self.biofluid} tube comes from its subject; a cell "
+                "source is given for conditioned_medium"
+            )
         elif not (self.study and self.subject_id and self.visit):
             missing = [f for f in ("study", "subject_id", "visit") if not getattr(self, f)]
             if missing:

@@ -145,3 +145,21 @@ def test_conditioned_medium_of_a_subject_names_all_three(
     )  # fmt: skip
     assert done.returncode == 1
     assert "study: required with subject_id" in done.stderr and "Assertion" not in done.stderr
+
+
+def test_a_cell_source_on_a_tube_of_a_subject_is_refused(lab: Lab, tmp_path: Path) -> None:
+    """Only conditioned medium (and its aliquots) is stored with a cell source. A plasma tube
+    given one kept its subject and dropped the cell source without a word; now the row
+    names the column, on both import paths, and nothing is written."""
+    load(lab, tmp_path, "subjects", SUBJECTS)
+    load(lab, tmp_path, "cell_sources", "cell_source_id,cell_type\nMSC-1,MSC\n")
+    text = (
+        "sample_id,biofluid,collected_at,study,subject_id,visit,cell_source_id\n"
+        "PL-1,plasma,2024-01-01 10:00,S1,P001,baseline,MSC-1\n"
+    )
+    for bulk in (True, False):
+        lines = failure(lab, tmp_path, "samples", text, bulk=bulk)
+        assert lines[0].startswith(
+            "samples.csv:2:cell_source_id: a plasma tube comes from its subject"
+        ), lines
+    assert counts(lab)[1] == 0
