@@ -6,6 +6,7 @@ gets its database from here, never building an engine itself."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -162,12 +163,54 @@ def restore_at(
     (:func:`exolab.services.restore.restore`); its report."""
     from exolab.services.restore import restore
 
+    new_file = _new_sqlite_file(url)
     db = Database(url)
+    restored = False
     try:
         who = authenticate(db, requested_user)
-        return restore(db, who.user, who.login, backup, force=force, anchor_file=anchor_file)
+        report = restore(db, who.user, who.login, backup, force=force, anchor_file=anchor_file)
+        restored = report.ok
+        return report
     finally:
         db.dispose()
+        if new_file is not None and not restored:
+            new_file.remove()
+
+
+@dataclass
+class _NewSqliteFile:
+    """An SQLite database file (and folders) that a command is about to create."""
+
+    path: Path
+    folders: list[Path]  # the missing folders above it, deepest first
+
+    def remove(self) -> None:
+        """Take the file and the folders away again (a restore that failed)."""
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        for folder in self.folders:
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+
+
+def _new_sqlite_file(url: str) -> _NewSqliteFile | None:
+    """The SQLite file of ``url`` when it does not exist yet, else None."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if not u.drivername.startswith("sqlite") or u.database in (None, "", ":memory:"):
+        return None
+    path = Path(u.database).expanduser().absolute()
+    if path.exists():
+        return None
+    folders = []
+    parent = path.parent
+    while not parent.exists():
+        folders.append(parent)
+        parent = parent.parent
+    return _NewSqliteFile(path, folders)
 
 
 def grant_drift(lab: Lab) -> tuple[int, list[Any]]:

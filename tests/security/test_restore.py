@@ -106,3 +106,28 @@ def test_anchor_of_the_backup_is_its_own(sqlite_url: str, tmp_path: Path) -> Non
     assert code == 0 and "anchor" in out
     anchor = json.loads(Path(str(backup) + ".anchor.json").read_text())
     assert anchor["seq"] == count(f"sqlite:///{backup}", AuditEvent)
+
+
+def test_a_failed_restore_into_a_new_file_leaves_no_file(sqlite_url: str, tmp_path: Path) -> None:
+    """A restore into a path with no database yet that fails (not a backup, a cut backup)
+    leaves nothing there: an empty file left behind was then called 'not initialised' by
+    every later command, and hid the mistake."""
+    junk = tmp_path / "junk.bak"
+    junk.write_text("not a database\n")
+    add_subjects(sqlite_url, "S1", "S2")
+    backup = tmp_path / "b.db"
+    assert run("--db", sqlite_url, "db", "backup", str(backup))[0] == 0
+    tampered = Database(f"sqlite:///{backup}")
+    with tampered.engine.begin() as c:
+        c.execute(text("DROP TRIGGER audit_events_no_delete"))
+        c.execute(text("DELETE FROM audit_events WHERE id = (SELECT max(id) FROM audit_events)"))
+    tampered.dispose()
+    for source, said in ((junk, "is not an exolab SQLite backup"), (backup, "cut off the end")):
+        target = tmp_path / "new" / "lab.db"
+        code, _, err = run("--db", str(target), "db", "restore", str(source))
+        assert code == 1 and said in err, err
+        assert not target.exists() and not Path(f"{target}-wal").exists()
+    # an existing database that a restore fails to overwrite is left in place
+    code, _, err = run("--db", sqlite_url, "db", "restore", str(junk), "--force")
+    assert code == 1 and Path(sqlite_url.removeprefix("sqlite:///")).exists()
+    assert count(sqlite_url, Subject) == 2
