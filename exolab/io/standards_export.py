@@ -301,11 +301,9 @@ def _study_rows(tx: Tx, study: str | None, deid: Deidentifier | None) -> Iterato
         yield r
 
 
-def _check_study(tx: Tx, study: str | None, required: bool) -> None:
+def _check_study(tx: Tx, study: str | None) -> None:
     if study is None:
-        if required:
-            raise ValidationFailed([FieldError("--study", "`export sdtm` needs --study STUDY")])
-        return
+        return  # every study
     if not export_rows.study_exists(tx, study):
         raise ValidationFailed([FieldError("--study", f"no study {study}", study)])
 
@@ -485,9 +483,8 @@ def export_sdtm(
     edited = read_testcd_map(testcd_map) if testcd_map else {}
     names = Pseudonyms(deid)
     with lab.read() as tx:
-        _check_study(tx, study, required=True)
+        _check_study(tx, study)
         directory = _prepare_dir(out, "sdtm")
-        assert study is not None
         cohort = gather(tx, study)
         codes = default_testcd(a for a in cohort.analytes if a not in edited)
         taken = {c for c, _ in edited.values()}
@@ -759,7 +756,7 @@ def export_omop(
     mapped = read_concept_map(concept_map) if concept_map else {}
     names = Pseudonyms(deid)
     with lab.read() as tx:
-        _check_study(tx, study, required=False)
+        _check_study(tx, study)
         directory = _prepare_dir(out, "omop")
         cohort = gather(tx, study)
         local = {a: LOCAL_CONCEPT_BASE + i for i, a in enumerate(sorted(cohort.analytes), start=1)}
@@ -924,7 +921,7 @@ def export_fhir(
     path = Path(out)
     names = Pseudonyms(deid)
     with lab.read() as tx:
-        _check_study(tx, study, required=False)
+        _check_study(tx, study)
         entries = _JsonEntries(path)
         try:
             n_obs = _fhir_entries(tx, entries, names, study, deid, zone)

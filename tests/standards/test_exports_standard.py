@@ -285,11 +285,9 @@ def test_sdtm_needs_a_known_study_and_an_output(
     lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cohort(lab, tmp_path)
-    assert cli(db_url, "export", "sdtm", "--out", str(tmp_path / "x")) == 1
-    assert "--study" in capsys.readouterr().err
     assert cli(db_url, "export", "sdtm", "--study", "NOPE", "--out", str(tmp_path / "y")) == 1
     assert "no study NOPE" in capsys.readouterr().err
-    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()  # nothing written
+    assert not (tmp_path / "y").exists()  # nothing written
     assert cli(db_url, "export", "sdtm", "--study", "S1") == 2
     assert cli(db_url, "export", "sdtm", "--study", "S1", "--out", "d", "--wide") == 2
     assert "Traceback" not in capsys.readouterr().err
@@ -415,3 +413,37 @@ def test_omop_deidentified(lab: Lab, db_url: str, tmp_path: Path) -> None:
     for code in ("P001", "P001-V1", "ISO-1"):
         assert code not in text
     assert json.loads((out / "manifest.json").read_text())["deidentified"] is True
+
+
+def test_sdtm_without_a_study_exports_every_study(lab: Lab, db_url: str, tmp_path: Path) -> None:
+    """`exolab export sdtm --out DIR` (the form the command line's summary gives) writes
+    every study, as `export omop` and `export fhir` do: STUDYID tells them apart, USUBJID
+    holds it, LBSEQ counts per USUBJID and VISITNUM per study. With --study one study."""
+    cohort(lab, tmp_path)
+    load(lab, tmp_path, "subjects", "study,subject_id,sex\nS2,P001,M\n")
+    load(
+        lab,
+        tmp_path,
+        "samples",
+        "sample_id,biofluid,collected_at,study,subject_id,visit,volume_ml\n"
+        "S2-P001-V1,serum,2024-02-01 09:00,S2,P001,screening,1\n",
+    )
+    load(
+        lab,
+        tmp_path,
+        "readouts",
+        "sample_id,analyte,value,unit,assay,replicate\nS2-P001-V1,CD9,5,pg/mL,elisa,1\n",
+    )
+    every, one = tmp_path / "every", tmp_path / "one"
+    assert cli(db_url, "export", "sdtm", "--out", str(every)) == 0
+    assert cli(db_url, "export", "sdtm", "--study", "S1", "--out", str(one)) == 0
+    lb_every, lb_one = read(every / "LB.csv"), read(one / "LB.csv")
+    assert {r["STUDYID"] for r in lb_every} == {"S1", "S2"}
+    assert [r for r in lb_every if r["STUDYID"] == "S1"] == lb_one
+    s2 = [r for r in lb_every if r["STUDYID"] == "S2"]
+    assert [(r["USUBJID"], r["LBSEQ"], r["VISITNUM"]) for r in s2] == [("S2-P001", "1", "1")]
+    assert {r["USUBJID"] for r in read(every / "DM.csv")} == {
+        r["USUBJID"] for r in read(one / "DM.csv")
+    } | {"S2-P001"}
+    manifest = json.loads((every / "manifest.json").read_text())
+    assert manifest["kind"] == "sdtm" and manifest["study"] is None
