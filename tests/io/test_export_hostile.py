@@ -118,3 +118,26 @@ def test_instrument_readouts_round_trip(
         assert second[k] == first[k], k
     rep = load(lab, tmp_path, "readouts", first["readouts"])
     assert (rep.created, rep.updated, rep.refused, rep.unchanged) == (0, 0, 0, len(readouts))
+
+
+def test_an_unknown_subject_filter_is_an_error_not_an_empty_file(lab: Lab, tmp_path: Path) -> None:
+    """``--subject`` with a typo wrote a header-only file and exited 0 (an unknown study or
+    analyte was already an error)."""
+    import pytest
+
+    from exolab.io.export import Filters, run_export
+    from exolab.services.errors import NotFound
+
+    hostile(lab, tmp_path)
+    out = tmp_path / "long.csv"
+    for filters, message in (
+        (Filters(subjects=["nope"]), "no subject nope"),
+        (Filters(study="S2", subjects=["P2"]), "no subject P2 in study S2"),
+        (Filters(subjects=["P2", "x", "P3", "y", "x"]), "no subjects x, y"),
+    ):
+        with pytest.raises(NotFound) as caught:
+            run_export(lab, "longitudinal", str(out), filters=filters)
+        assert str(caught.value) == message
+        assert not out.exists() and not list(tmp_path.glob("long.csv*"))
+    rows = rows_of(export(lab, "longitudinal", filters=Filters(subjects=["P2", "P3"])))
+    assert {r["subject_id"] for r in rows} == {"P2"}  # (P3 has no results)
