@@ -1012,7 +1012,7 @@ def _fhir_entries(
     used_samples = {
         c for c, s in cohort.samples.items() if s.subject is not None and s.subject in patient_of
     }
-    for code in sorted(used_samples, key=lambda c: len(cohort.chain(c))):
+    for code in sorted(used_samples, key=lambda c: (len(cohort.chain(c)), c)):  # (stable)
         s = cohort.samples[code]
         assert s.subject is not None
         shown = names.code("sample_id", code) or code
