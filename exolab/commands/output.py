@@ -13,6 +13,8 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any, TextIO
 
+from exolab.io.cells import GUARD_FIRSTS, spreadsheet_safe
+
 _CHUNK_ROWS = 2000
 
 
@@ -89,11 +91,14 @@ _HASHABLE = {str, int, bool, float, type(None), date, datetime}
 
 
 def _csv_cell(value: Any) -> str:
-    """Exact floats and ISO 8601 datetimes with ``T``, as in the exports."""
+    """Exact floats, ISO 8601 datetimes with ``T`` and text a spreadsheet would run as a
+    formula guarded by a quote (docs/security.md), as in the exports."""
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, str) and value[:1] in GUARD_FIRSTS:
+        return spreadsheet_safe(value)
     return fmt(value)
 
 

@@ -127,3 +127,26 @@ def test_a_stream_left_mid_way_closes_quietly_after_its_connection(
     assert next(rows) == ("P1",)
     reader.close()
     rows.close()  # as the garbage collector does, later
+
+
+def test_query_csv_guards_formula_text_as_the_export_does(db_url: str, tmp_path: Path) -> None:
+    """``patient --format csv`` prints the same as the longitudinal export: a group typed
+    ``=case`` (a spreadsheet formula) is written ``'=case`` in both (docs/security.md); the
+    query's CSV wrote it bare. JSON and the table keep the text as stored."""
+    import_files(
+        db_url,
+        tmp_path,
+        (
+            ("subjects", "study,subject_id,group\nS1,P1,=HYPERLINK(1)\n"),
+            ("samples", SAMPLES),
+            ("readouts", "sample_id,analyte,value,unit,assay\nT1,CD63,-1.5,pg/mL,elisa\n"),
+        ),
+    )
+    exported = run(db_url, "export", "longitudinal").stdout
+    r = run(db_url, "patient", "S1", "P1", "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == exported
+    (row,) = csv.DictReader(io.StringIO(r.stdout))
+    assert (row["group"], row["value"], row["comparator"]) == ("'=HYPERLINK(1)", "-1.5", "=")
+    (data,) = strict_json(run(db_url, "patient", "S1", "P1", "--format", "json").stdout)
+    assert data["group"] == "=HYPERLINK(1)"
