@@ -141,3 +141,39 @@ def test_an_unknown_subject_filter_is_an_error_not_an_empty_file(lab: Lab, tmp_p
         assert not out.exists() and not list(tmp_path.glob("long.csv*"))
     rows = rows_of(export(lab, "longitudinal", filters=Filters(subjects=["P2", "P3"])))
     assert {r["subject_id"] for r in rows} == {"P2"}  # (P3 has no results)
+
+
+def test_deidentify_with_short_subject_ids_keeps_visits_and_sample_pseudonyms(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """Subjects numbered 1 and 2: their ids were replaced inside every text, so visit V1
+    of subject 1 became V<pseudonym> (no longer comparable with subject 2's V1) and the
+    sample pseudonyms (hex, holding a 1 or 2) were rewritten again. An id is replaced where
+    it is a word of its own (docs/security.md)."""
+    load(lab, tmp_path, "subjects", "study,subject_id\nS1,1\nS1,2\n")
+    load(
+        lab,
+        tmp_path,
+        "samples",
+        "sample_id,biofluid,collected_at,study,subject_id,visit,notes\n"
+        "A1,plasma,2024-01-01 10:00,S1,1,V1,\nA2,plasma,2024-02-01 10:00,S1,1,day-1,\n"
+        "B1,plasma,2024-01-05 10:00,S1,2,V1,\nB2,plasma,2024-02-05 10:00,S1,2,V2,\n",
+    )
+    load(
+        lab,
+        tmp_path,
+        "readouts",
+        "sample_id,analyte,value,unit,assay,run_id\n"
+        + "".join(f"{s},CD63,{i},pg/mL,elisa,R1\n" for i, s in enumerate(("A1", "A2", "B1", "B2"))),
+    )
+    salt = "0123456789abcdefgh"
+    rows = rows_of(export(lab, "longitudinal", deidentify=True, salt=salt))
+    plain = rows_of(export(lab, "longitudinal"))
+    codes = {r["subject_id"] for r in rows}
+    assert len(codes) == 2 and not codes & {"1", "2"}
+    one = next(r["subject_id"] for r, p in zip(rows, plain, strict=True) if p["subject_id"] == "1")
+    assert [r["visit"] for r in rows] == ["V1", f"day-{one}", "V1", "V2"]
+    assert all(len(r["sample_id"]) == 12 for r in rows)
+    assert len({r["sample_id"] for r in rows}) == 4
+    wide = rows_of(export(lab, "longitudinal", wide=True, deidentify=True, salt=salt))
+    assert sorted(r["visit"] for r in wide) == sorted(["V1", f"day-{one}", "V1", "V2"])
