@@ -385,8 +385,10 @@ def write_wide(out: TextIO, rows_twice: Callable[[], Iterator[dict[str, Any]]]) 
         nonlocal n
         ordered = sorted(
             groups.values(),
-            key=lambda bg: tuple(
-                cell(bg[0].get(k)) for k in ("visit_day", "sample_id", "isolation_id")
+            key=lambda bg: (
+                _day_order(bg[0].get("visit_day")),
+                cell(bg[0].get("sample_id")),
+                cell(bg[0].get("isolation_id")),
             ),
         )
         for base, cells in ordered:
@@ -410,6 +412,13 @@ def write_wide(out: TextIO, rows_twice: Callable[[], Iterator[dict[str, Any]]]) 
         group[1].setdefault(_wide_column(r), []).append(r)
     flush()
     return n
+
+
+def _day_order(day: Any) -> tuple[int, float, str]:
+    """Visit days in number order (day 9 before day 10), rows without one last."""
+    if isinstance(day, int | float) and not isinstance(day, bool):
+        return (0, day, "")
+    return (1, 0, cell(day))
 
 
 def _wide_column(r: dict[str, Any]) -> str:

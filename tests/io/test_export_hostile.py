@@ -177,3 +177,27 @@ def test_deidentify_with_short_subject_ids_keeps_visits_and_sample_pseudonyms(
     assert len({r["sample_id"] for r in rows}) == 4
     wide = rows_of(export(lab, "longitudinal", wide=True, deidentify=True, salt=salt))
     assert sorted(r["visit"] for r in wide) == sorted(["V1", f"day-{one}", "V1", "V2"])
+
+
+def test_wide_rows_follow_the_visit_days_as_numbers(lab: Lab, tmp_path: Path) -> None:
+    """``--wide`` ordered a subject's rows by visit_day as text: day 10 and day 100 came
+    before day 9."""
+    load(lab, tmp_path, "subjects", "study,subject_id\nS1,P1\n")
+    days = {"A0": "01-01", "A9": "01-10", "A10": "01-11", "A100": "04-10"}
+    load(
+        lab,
+        tmp_path,
+        "samples",
+        "sample_id,biofluid,collected_at,study,subject_id,visit\n"
+        + "".join(f"{s},plasma,2024-{d} 10:00,S1,P1,D{s[1:]}\n" for s, d in days.items()),
+    )
+    load(
+        lab,
+        tmp_path,
+        "readouts",
+        "sample_id,analyte,value,unit,assay\n" + "".join(f"{s},CD63,1,pg/mL,elisa\n" for s in days),
+    )
+    wide = rows_of(export(lab, "longitudinal", wide=True))
+    assert [r["visit_day"] for r in wide] == ["0", "9", "10", "100"]
+    long = rows_of(export(lab, "longitudinal"))
+    assert [r["visit_day"] for r in long] == ["0", "9", "10", "100"]
