@@ -5,12 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from itertools import islice
 from operator import itemgetter
 from typing import Any, TextIO
+
+from exolab.io.cells import GUARD_FIRSTS, spreadsheet_safe
 
 _CHUNK_ROWS = 2000
 
@@ -88,11 +91,14 @@ _HASHABLE = {str, int, bool, float, type(None), date, datetime}
 
 
 def _csv_cell(value: Any) -> str:
-    """Exact floats and ISO 8601 datetimes with ``T``, as in the exports."""
+    """Exact floats, ISO 8601 datetimes with ``T`` and text a spreadsheet would run as a
+    formula guarded by a quote (docs/security.md), as in the exports."""
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, str) and value[:1] in GUARD_FIRSTS:
+        return spreadsheet_safe(value)
     return fmt(value)
 
 
@@ -113,7 +119,7 @@ def write_json(data: Any, out: TextIO | None = None) -> None:
     if isinstance(data, list):
         write_json_rows(data, out)
     else:
-        out.write(json.dumps(data, indent=2, default=_default, ensure_ascii=False) + "\n")
+        out.write(json.dumps(_finite(data), indent=2, default=_default, ensure_ascii=False) + "\n")
 
 
 def write_json_rows(items: Iterable[Any], out: TextIO | None = None) -> None:
@@ -130,19 +136,41 @@ def write_json_rows(items: Iterable[Any], out: TextIO | None = None) -> None:
         ):
             lines = _json_rows(chunk, list(first))
         else:
-            lines = ["  " + _ENCODE(item) for item in chunk]
+            lines = ["  " + _ENCODE(_finite(item)) for item in chunk]
         out.write((",\n" if opened else "[\n") + ",\n".join(lines))
         opened = True
     out.write("\n]\n" if opened else "[]\n")
 
 
 _ENCODE = json.JSONEncoder(default=_default, ensure_ascii=False, check_circular=False).encode
+# JSON has no infinity nor NaN (RFC 8259): a number beyond the float range (a percent change
+# from a baseline of 1e-300) is written null, as JavaScript's JSON.stringify does.
+_NOT_FINITE = {"Infinity": "null", "-Infinity": "null", "NaN": "null"}
+
+
+def _finite(data: Any) -> Any:
+    """``data`` with each infinite or NaN float (in lists and dicts too) made None."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(v) for v in data]
+    return data
+
+
+def _encode_value(value: Any) -> str:
+    """One value as JSON (an infinite or NaN float: null)."""
+    return _ENCODE(_finite(value))
 
 
 def _encode_numbers(values: list[Any]) -> list[str]:
     """Numbers and nulls encoded as one array by the C encoder, then split (no number or
-    ``null`` contains ``", "``)."""
-    return _ENCODE(values)[1:-1].split(", ")
+    ``null`` contains ``", "``); an infinite or NaN number is null."""
+    cells = _ENCODE(values)[1:-1].split(", ")
+    if not all(map(math.isfinite, filter(None, values))):
+        cells = [_NOT_FINITE.get(c, c) for c in cells]
+    return cells
 
 
 def _json_rows(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
@@ -155,7 +183,7 @@ def _json_rows(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
     for c in columns:
         values = list(map(itemgetter(c), rows))
         numbers = set(map(type, values)) <= {int, float, type(None)}
-        encoded.append(_column_cells(values, _ENCODE, _encode_numbers if numbers else None))
+        encoded.append(_column_cells(values, _encode_value, _encode_numbers if numbers else None))
     template = "  {" + ", ".join(_ENCODE(c).replace("%", "%%") + ": %s" for c in columns) + "}"
     return [template % cells for cells in zip(*encoded, strict=True)]
 

@@ -16,8 +16,10 @@ it was stored as on SQLite (callers convert, see :func:`exolab.services.history.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -133,7 +135,10 @@ class _DbapiReader:
             while rows := cur.fetchmany(batch):
                 yield from rows
         finally:
-            cur.close()
+            # left mid-way and finalised after its connection was closed (the reader of
+            # `exolab export ... | head` went away): nothing is left to free
+            with contextlib.suppress(sqlite3.ProgrammingError):
+                cur.close()
 
     def _sqlite_file(self) -> Path | None:
         """The file of a SQLite connection's main database (None: in memory)."""

@@ -17,6 +17,7 @@ Pure Python without SQLAlchemy or pydantic, so that the driver-only read paths c
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -132,7 +133,10 @@ def mean_and_cv(values: Sequence[float]) -> tuple[float | None, float | None]:
     mean = decimals.mean(values)
     if n < 2 or mean == 0:
         return mean, None
-    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    try:
+        sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    except OverflowError:  # a square beyond the float range (values near 1e300)
+        sd = statistics.stdev(values)  # (exact: no square is taken as a float)
     return mean, 100.0 * sd / abs(mean)
 
 

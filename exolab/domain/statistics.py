@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import operator
+import statistics
 from dataclasses import dataclass
 
 __all__ = ["Description", "describe", "pearson", "spearman"]
@@ -34,11 +35,16 @@ def describe(values: list[float]) -> Description:
         return EMPTY
     xs = sorted(values)
     n = len(xs)
-    mean = math.fsum(xs) / n
+    try:
+        mean = math.fsum(xs) / n
+    except OverflowError:  # a sum beyond the float range (values near 1e308)
+        mean = statistics.mean(xs)  # (exact)
     sd = None
     if n > 1:
         dev = [x - mean for x in xs]
         sd = math.sqrt(math.fsum(map(operator.mul, dev, dev)) / (n - 1))
+        if math.isinf(sd) and math.isfinite(mean):  # a square beyond the float range (1e300)
+            sd = statistics.stdev(xs)  # (exact: no square is taken as a float)
 
     def quantile(p: float) -> float:
         h = (n - 1) * p

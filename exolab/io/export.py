@@ -11,6 +11,7 @@ without loss.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import hmac
 import json
@@ -270,14 +271,21 @@ class Deidentifier:
             if out.get(k):
                 out[k] = self.code(k, str(out[k]))
         for k, v in out.items():  # ids and dates inside the other text fields
-            if isinstance(v, str) and v and k not in self.KEEP_TEXT and k != "subject_id":
+            if (
+                isinstance(v, str)
+                and v
+                and k not in self.KEEP_TEXT
+                and k != "subject_id"
+                and k not in self.CODE_COLUMNS  # (pseudonyms already)
+            ):
                 out[k] = self._scrub(v, real, code, offset)
         return out
 
     @staticmethod
     def _scrub(text: str, subject: str, code: str, offset: timedelta) -> str:
         if subject and subject in text:
-            text = text.replace(subject, code)
+            # the id as a word of its own: subject 1 leaves visit V1 and 2024 alone
+            text = _id_in_text(subject).sub(code, text)
         if not any(ch.isdigit() for ch in text):
             return text
 
@@ -291,6 +299,12 @@ class Deidentifier:
             return f"{moved.year:04d}{sep}{moved.month:02d}{sep}{moved.day:02d}"
 
         return _DATE_IN_TEXT.sub(shift, text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _id_in_text(subject: str) -> re.Pattern[str]:
+    """``subject`` not inside a longer word or number (no letter or digit either side)."""
+    return re.compile(rf"(?<![^\W_]){re.escape(subject)}(?![^\W_])")
 
 
 # YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD not inside a longer number
@@ -371,8 +385,10 @@ def write_wide(out: TextIO, rows_twice: Callable[[], Iterator[dict[str, Any]]]) 
         nonlocal n
         ordered = sorted(
             groups.values(),
-            key=lambda bg: tuple(
-                cell(bg[0].get(k)) for k in ("visit_day", "sample_id", "isolation_id")
+            key=lambda bg: (
+                _day_order(bg[0].get("visit_day")),
+                cell(bg[0].get("sample_id")),
+                cell(bg[0].get("isolation_id")),
             ),
         )
         for base, cells in ordered:
@@ -396,6 +412,13 @@ def write_wide(out: TextIO, rows_twice: Callable[[], Iterator[dict[str, Any]]]) 
         group[1].setdefault(_wide_column(r), []).append(r)
     flush()
     return n
+
+
+def _day_order(day: Any) -> tuple[int, float, str]:
+    """Visit days in number order (day 9 before day 10), rows without one last."""
+    if isinstance(day, int | float) and not isinstance(day, bool):
+        return (0, day, "")
+    return (1, 0, cell(day))
 
 
 def _wide_column(r: dict[str, Any]) -> str:

@@ -484,8 +484,9 @@ def export_sdtm(
     names = Pseudonyms(deid)
     with lab.read() as tx:
         _check_study(tx, study)
-        directory = _prepare_dir(out, "sdtm")
         cohort = gather(tx, study)
+        _check_usubjids(cohort, names)
+        directory = _prepare_dir(out, "sdtm")
         codes = default_testcd(a for a in cohort.analytes if a not in edited)
         taken = {c for c, _ in edited.values()}
         for analyte, code in list(codes.items()):  # a default never reuses an edited code
@@ -589,6 +590,27 @@ def export_sdtm(
             ),
         )
     return _finish(lab, "sdtm", directory, [lb, supplb, relspec, dm, mapped], study, deid)
+
+
+def _check_usubjids(cohort: Cohort, names: Pseudonyms) -> None:
+    """USUBJID (``STUDYID-SUBJID``) must name one subject: across studies, study ``S-1`` with
+    subject ``P1`` and study ``S`` with subject ``1-P1`` would share ``S-1-P1``. Refused
+    before anything is written (docs/exports.md)."""
+    seen: dict[str, tuple[str, str]] = {}
+    for key in cohort.subjects:
+        usubjid = f"{key[0]}-{names.subject(key)}"
+        first = seen.setdefault(usubjid, key)
+        if first != key:
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "USUBJID",
+                        f"{usubjid} would name both subject {first[1]} of study {first[0]} "
+                        f"and subject {key[1]} of study {key[0]}; export one study at a time "
+                        "with --study",
+                    )
+                ]
+            )
 
 
 def _relspec(cohort: Cohort, names: Pseudonyms, usubjid: Any) -> Iterator[dict[str, Any]]:
@@ -990,7 +1012,7 @@ def _fhir_entries(
     used_samples = {
         c for c, s in cohort.samples.items() if s.subject is not None and s.subject in patient_of
     }
-    for code in sorted(used_samples, key=lambda c: len(cohort.chain(c))):
+    for code in sorted(used_samples, key=lambda c: (len(cohort.chain(c)), c)):  # (stable)
         s = cohort.samples[code]
         assert s.subject is not None
         shown = names.code("sample_id", code) or code

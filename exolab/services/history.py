@@ -152,6 +152,25 @@ def check_study(reader: Reader, study: str | None) -> None:
         raise NotFound(f"no study {study}")
 
 
+def check_subjects(reader: Reader, study: str | None, subjects: list[str]) -> None:
+    """Subjects named as a filter must exist (in ``study`` if given): an unknown one (a typo)
+    is a NotFound naming it, not an empty result."""
+    params: dict[str, Any] = {}
+    sql = (
+        "SELECT subjects.subject_code FROM subjects JOIN studies ON studies.id = "
+        f"subjects.study_id WHERE subjects.subject_code IN {in_list('subject', subjects, params)}"
+    )
+    if study:
+        sql += " AND studies.code = :study"
+        params["study"] = study
+    found = {code for (code,) in reader.all(sql, params)}
+    missing = [s for s in dict.fromkeys(subjects) if s not in found]
+    if missing:
+        where = f" in study {study}" if study else ""
+        plural = "s" if len(missing) > 1 else ""
+        raise NotFound(f"no subject{plural} {', '.join(missing)}{where}")
+
+
 def subject_pks(reader: Reader, study: str | None, subjects: list[str]) -> list[int] | None:
     """Primary keys of the named subjects (of ``study`` if given); None when none are named."""
     if not subjects:
@@ -492,11 +511,13 @@ def longitudinal(
     not change baselines or visit days, which come from the subject's whole history.
     ``transform`` may change a row's standard value (normalisation) before baselines.
     The filters are checked when this is called, before the first row is asked for: an
-    unknown study or analyte is a NotFound, not an empty stream.
+    unknown study, subject or analyte is a NotFound, not an empty stream.
     """
     check_study(reader, study)
     analyte_pks = analyte_ids(reader, analytes) if analytes else None
     pks = subject_pks(reader, study, subjects or [])
+    if subjects:
+        check_subjects(reader, study, subjects)
     if pks == []:
         return iter(())
     return _stream(

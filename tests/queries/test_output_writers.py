@@ -29,7 +29,13 @@ def _one_per_line(rows: list[dict[str, object]]) -> str:
     def default(v: object) -> object:
         return v.isoformat() if isinstance(v, date | datetime) else str(v)
 
-    lines = [json.dumps(r, default=default, ensure_ascii=False) for r in rows]
+    def finite(v: object) -> object:  # JSON has no NaN or Infinity (RFC 8259): null
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+
+    lines = [
+        json.dumps({k: finite(v) for k, v in r.items()}, default=default, ensure_ascii=False)
+        for r in rows
+    ]
     return "[\n" + ",\n".join("  " + line for line in lines) + "\n]\n"
 
 
@@ -43,11 +49,11 @@ def test_json_rows_are_each_row_encoded_alone(rows: list[dict[str, object]]) -> 
 def test_json_values_read_back_exactly() -> None:
     out = io.StringIO()
     write_json(TRICKY * 3, out)
-    back = json.loads(out.getvalue())
+    back = json.loads(out.getvalue(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
     assert math.copysign(1, back[1]["a"]) == -1  # -0.0 kept its sign
     assert back[0]["b"] == 1 and isinstance(back[0]["b"], int)
     assert isinstance(back[1]["b"], float) and back[2]["b"] is True
-    assert math.isnan(back[2]["a"]) and back[3]["a"] == math.inf
+    assert back[2]["a"] is None and back[3]["a"] is None  # NaN, inf: JSON has neither
     assert back[1]["e"] == "2024-01-11T09:00:00" and back[0]["e"] == "2024-01-11"
 
 

@@ -447,3 +447,38 @@ def test_sdtm_without_a_study_exports_every_study(lab: Lab, db_url: str, tmp_pat
     } | {"S2-P001"}
     manifest = json.loads((every / "manifest.json").read_text())
     assert manifest["kind"] == "sdtm" and manifest["study"] is None
+
+
+def test_sdtm_of_every_study_refuses_a_usubjid_that_names_two_subjects(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Study S-1 subject P1 and study S subject 1-P1 are both USUBJID S-1-P1: the export of
+    every study wrote two DM records with one USUBJID and counted LBSEQ across both
+    subjects. Refused, nothing written; one study at a time (or de-identified) is fine."""
+    load(lab, tmp_path, "subjects", "study,subject_id,sex\nS-1,P1,F\nS,1-P1,M\n")
+    load(
+        lab,
+        tmp_path,
+        "samples",
+        "sample_id,biofluid,collected_at,study,subject_id,visit\n"
+        "A1,plasma,2024-01-01 10:00,S-1,P1,V1\nB1,plasma,2024-02-01 10:00,S,1-P1,V1\n",
+    )
+    load(
+        lab,
+        tmp_path,
+        "readouts",
+        "sample_id,analyte,value,unit,assay\nA1,CD63,1,pg/mL,elisa\nB1,CD63,2,pg/mL,elisa\n",
+    )
+    every = tmp_path / "every"
+    assert cli(db_url, "export", "sdtm", "--out", str(every)) == 1
+    err = capsys.readouterr().err
+    assert "S-1-P1 would name both subject P1 of study S-1 and subject 1-P1 of study S" in err
+    assert "--study" in err and "Traceback" not in err
+    assert not every.exists()
+    for study in ("S", "S-1"):
+        assert cli(db_url, "export", "sdtm", "--study", study, "--out", str(tmp_path / study)) == 0
+        assert [r["USUBJID"] for r in read(tmp_path / study / "DM.csv")] == ["S-1-P1"]
+    salt = "0123456789abcdefgh"
+    hidden = tmp_path / "hidden"
+    assert cli(db_url, "export", "sdtm", "--out", str(hidden), "--deidentify", "--salt", salt) == 0
+    assert len({r["USUBJID"] for r in read(hidden / "DM.csv")}) == 2
