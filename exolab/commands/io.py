@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 from datetime import date
 from typing import Any
@@ -157,7 +158,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     refuse_instrument_options(args)
     args.file = args.file[0]
-    from exolab.io.reading import hash_ahead
+    from exolab.io.reading import FileProblem, hash_ahead
 
     hash_ahead(args.file)  # the file's checksum, beside the loading of the modules below
     from exolab.io.importer import ImportFailed, kind_of, run_import
@@ -190,6 +191,18 @@ def cmd_import(args: argparse.Namespace) -> int:
                 f"nothing was imported{where}",
                 file=sys.stderr,
             )
+            return 1
+        except FileProblem as exc:
+            # Reading stopped (a quote never closed, bad bytes): the --errors file holds it
+            # too, like every other problem (docs/reliability.md)
+            if errors_out is not None:
+                row = "" if exc.row is None else exc.row
+                csv.writer(errors_out, lineterminator="\n").writerow(
+                    [row, exc.column, "", exc.detail]
+                )
+            where = f"; the problem is in {args.errors}" if args.errors else ""
+            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: nothing was imported from {args.file}{where}", file=sys.stderr)
             return 1
     finally:
         if errors_out is not None:
