@@ -66,3 +66,56 @@ def test_a_file_cut_inside_a_quoted_value_is_in_the_errors_file(
     assert rows_out[0] == ["row", "column", "value", "message"]
     assert len(rows_out) == 2 and rows_out[1][0] == "31"
     assert "never closed" in rows_out[1][3]
+
+
+def test_update_and_new_replicates_of_the_same_sets_in_one_chunk(
+    lab: Lab, db_url: str, tmp_path: Path, tiny_chunks: None
+) -> None:
+    from tests.queries.test_readout_sets import assert_sets_current
+
+    base_cohort(lab, tmp_path)
+    first = [f",P001-V1,CD{i},{i}.5,pg/mL,elisa,R1,2024-03-05,1\n" for i in range(10)]
+    r = run(
+        "--db",
+        db_url,
+        "import",
+        "readouts",
+        str(write(tmp_path, "a.csv", READOUT_HEADER + "".join(first))),
+    )
+    assert r.returncode == 0, r.stderr
+    mixed = []
+    for i in range(10):
+        mixed.append(f",P001-V1,CD{i},{i}.25,pg/mL,elisa,R1,2024-03-05,2\n")  # new replicate
+        mixed.append(f",P001-V1,CD{i},{i + 100}.5,pg/mL,elisa,R1,2024-03-05,1\n")  # changed
+    path = write(tmp_path, "b.csv", READOUT_HEADER + "".join(mixed))
+    r = run("--db", db_url, "import", "readouts", str(path), "--on-duplicate", "update")
+    assert r.returncode == 0, r.stderr
+    assert "10 created, 10 updated" in r.stdout
+    assert assert_sets_current(lab) == 10
+
+
+def test_a_value_too_large_to_sum_is_a_row_problem(
+    lab: Lab, db_url: str, tmp_path: Path, tiny_chunks: None
+) -> None:
+    """Two replicates near the largest float overflowed their set's total: PostgreSQL refused
+    the chunk ("value out of range: overflow", no row named), SQLite stored an infinite
+    total. The value is refused as a problem of its row, on both, before anything is written."""
+    base_cohort(lab, tmp_path)
+    rows = [
+        *_readouts(8),
+        ",P001-V1,CD81,1e308,pg/mL,elisa,R1,2024-03-05,1\n",
+        ",P001-V1,CD81,1.7E+308,pg/mL,elisa,R1,2024-03-05,2\n",
+        ",P001-V1,CD81,<-2e200,pg/mL,elisa,R1,2024-03-05,3\n",
+    ]
+    path = write(tmp_path, "huge.csv", READOUT_HEADER + "".join(rows))
+    out = tmp_path / "problems.csv"
+    r = run("--db", db_url, "import", "readouts", str(path), "--errors", str(out))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "huge.csv:10:value:" in r.stderr and "refused the readouts" not in r.stderr
+    assert [row[:2] for row in _errors(out)[1:]] == [
+        ["10", "value"],
+        ["11", "value"],
+        ["12", "value"],
+    ]
+    assert "too large" in _errors(out)[1][3]
+    assert counts(lab)[2] == 0
