@@ -158,10 +158,11 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     refuse_instrument_options(args)
     args.file = args.file[0]
-    from exolab.io.reading import FileProblem, hash_ahead
+    from exolab.io.reading import hash_ahead
 
     hash_ahead(args.file)  # the file's checksum, beside the loading of the modules below
     from exolab.io.importer import ImportFailed, kind_of, run_import
+    from exolab.services.errors import ExolabError, ValidationFailed
 
     kind = kind_of(args.kind).name
     check_not_overwriting(args, "--errors", args.errors, [args.file])
@@ -192,18 +193,26 @@ def cmd_import(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        except FileProblem as exc:
-            # Reading stopped (a quote never closed, bad bytes): the --errors file holds it
-            # too, like every other problem (docs/reliability.md)
+        except ValidationFailed:
+            raise
+        except ExolabError as exc:
+            # Reading stopped (a quote never closed, bad bytes: FileProblem) or the database
+            # refused a chunk (RefusedRows): the --errors file holds it too, like every other
+            # problem, with its row when known (docs/reliability.md)
             if errors_out is not None:
-                row = "" if exc.row is None else exc.row
+                row = getattr(exc, "row", None)
                 csv.writer(errors_out, lineterminator="\n").writerow(
-                    [row, exc.column, "", exc.detail]
+                    [
+                        "" if row is None else row,
+                        getattr(exc, "column", ""),
+                        "",
+                        getattr(exc, "detail", "") or str(exc),
+                    ]
                 )
             where = f"; the problem is in {args.errors}" if args.errors else ""
             print(f"error: {exc}", file=sys.stderr)
             print(f"error: nothing was imported from {args.file}{where}", file=sys.stderr)
-            return 1
+            return exc.exit_code
     finally:
         if errors_out is not None:
             errors_out.close()

@@ -735,7 +735,8 @@ class ReadoutLoader:
         if self.problems or self.dry_run:
             return  # keep validating; nothing will be committed
         contexts, self.new_contexts = self.new_contexts, []
-        self.store.put(contexts, [p[P_VALUES] for p in chunk])
+        span = (chunk[0][P_ROW], chunk[-1][P_ROW]) if chunk else None  # (all stored: none)
+        self.store.put(contexts, [p[P_VALUES] for p in chunk], span)
 
 
 def _text(value: Any) -> str:

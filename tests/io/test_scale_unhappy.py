@@ -119,3 +119,40 @@ def test_a_value_too_large_to_sum_is_a_row_problem(
     ]
     assert "too large" in _errors(out)[1][3]
     assert counts(lab)[2] == 0
+
+
+def test_a_refused_chunk_names_its_rows_and_says_nothing_was_imported(
+    lab: Lab, db_url: str, tmp_path: Path, tiny_chunks: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database refuses the writer's third chunk (a rule validation does not know, as a
+    lab's own trigger): the message names the chunk's rows, says that nothing was imported,
+    is in --errors, and the writer thread has ended."""
+    import sqlite3
+    import threading
+    from typing import Any
+
+    from exolab.services.readout_write import ReadoutStore
+
+    base_cohort(lab, tmp_path)
+    original = ReadoutStore._write_rows
+    calls: list[int] = []
+
+    def failing(self: ReadoutStore, contexts: Any, rows: Any) -> None:
+        calls.append(1)
+        if len(calls) == 3:
+            raise sqlite3.IntegrityError("CHECK constraint failed: lab_rule")
+        original(self, contexts, rows)
+
+    monkeypatch.setattr(ReadoutStore, "_write_rows", failing)
+    path = write(tmp_path, "many.csv", READOUT_HEADER + "".join(_readouts(20)))
+    out = tmp_path / "problems.csv"
+    r = run("--db", db_url, "import", "readouts", str(path), "--errors", str(out))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    # chunks of 2, 3, 3, ... rows: the third holds file rows 7-9
+    assert "the database refused the readouts of rows 7-9" in r.stderr
+    assert "CHECK constraint failed: lab_rule" in r.stderr
+    assert "nothing was imported" in r.stderr
+    problems = _errors(out)
+    assert len(problems) == 2 and problems[1][0] == "7" and "lab_rule" in problems[1][3]
+    assert counts(lab)[2] == 0
+    assert not [t for t in threading.enumerate() if t.name == "exolab-import"]
