@@ -156,3 +156,28 @@ def test_a_refused_chunk_names_its_rows_and_says_nothing_was_imported(
     assert len(problems) == 2 and problems[1][0] == "7" and "lab_rule" in problems[1][3]
     assert counts(lab)[2] == 0
     assert not [t for t in threading.enumerate() if t.name == "exolab-import"]
+
+
+def test_the_summary_of_more_problems_than_it_keeps_counts_them_exactly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Beyond the groups it keeps, each further problem was counted as one more *different*
+    problem: 6 distinct (6 kept, 4 shown) then 5 rows of one problem said '... and 7 more
+    different problems' (there were 2 more kept kinds and 5 problems beyond them)."""
+    from exolab.io import problems as problems_module
+    from exolab.io.problems import Problems
+
+    monkeypatch.setattr(problems_module, "MAX_GROUPS_KEPT", 6)
+    monkeypatch.setattr(problems_module, "MAX_GROUPS_SHOWN", 4)
+    found = Problems("f.csv")
+    for row in range(2, 8):
+        found.add(row, "sample_id", f"no sample S{row}")
+    for row in range(8, 13):
+        found.add(row, "biofluid", "unknown biofluid")
+    lines = found.lines()
+    assert found.count == 11
+    assert len(lines) == 5
+    assert lines[-1] == (
+        "f.csv: ... and 2 more different problems, and 5 more problems beyond them; "
+        "use --errors OUT.csv for the full list"
+    )
