@@ -181,3 +181,95 @@ def test_the_summary_of_more_problems_than_it_keeps_counts_them_exactly(
         "f.csv: ... and 2 more different problems, and 5 more problems beyond them; "
         "use --errors OUT.csv for the full list"
     )
+
+
+def _everything(lab: Lab) -> tuple[int, ...]:
+    from sqlalchemy import func, select
+
+    from exolab.db.models import AuditEvent, ImportBatch, ReadoutSet
+
+    with lab.read() as tx:
+        s = tx.session
+        return (
+            *counts(lab),
+            *(
+                s.scalar(select(func.count()).select_from(t)) or 0
+                for t in (AuditEvent, ImportBatch, ReadoutSet)
+            ),
+        )
+
+
+@pytest.mark.parametrize("kind", ["samples", "readouts"])
+def test_late_problems_across_chunks_dry_run_and_real_run_agree(
+    lab: Lab, db_url: str, tmp_path: Path, tiny_chunks: None, kind: str
+) -> None:
+    """A bad row and a duplicate whose first occurrence is chunks earlier, far into a file of
+    many chunks: the dry run and the real run report the same rows in --errors, exactly
+    the bad ones, and neither writes a row, an audit event or a batch."""
+    base_cohort(lab, tmp_path)
+    if kind == "samples":
+        header, rows = SAMPLE_HEADER, _samples(40)
+        rows[30] = rows[30].replace("2024-01-11", "2024-13-11")  # file row 32
+        rows[36] = rows[2]  # file row 38 repeats row 4
+    else:
+        header, rows = READOUT_HEADER, _readouts(40)
+        rows[30] = rows[30].replace(",31\n", ",0\n")  # replicate 0, file row 32
+        rows[36] = rows[2]
+    path = write(tmp_path, "late.csv", header + "".join(rows))
+    before = _everything(lab)
+    dry, real = tmp_path / "dry.csv", tmp_path / "real.csv"
+    r1 = run("--db", db_url, "import", kind, str(path), "--dry-run", "--errors", str(dry))
+    r2 = run("--db", db_url, "import", kind, str(path), "--errors", str(real))
+    assert r1.returncode == 1 and r2.returncode == 1
+    assert "Traceback" not in r1.stderr + r2.stderr
+    assert _errors(dry) == _errors(real)
+    assert [row[0] for row in _errors(real)[1:]] == ["32", "38"]
+    assert "also on row 4" in _errors(real)[2][3]
+    assert _everything(lab) == before
+    # the same file, corrected, imports whole; a second time, all unchanged
+    rows[30], rows[36] = (_samples(40) if kind == "samples" else _readouts(40))[30:37:6]
+    path = write(tmp_path, "good.csv", header + "".join(rows))
+    r = run("--db", db_url, "import", kind, str(path))
+    assert r.returncode == 0 and "40 created" in r.stdout, r.stderr
+    r = run("--db", db_url, "import", kind, str(path))
+    assert r.returncode == 0 and "0 created, 0 updated, 40 unchanged" in r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("kind", ["samples", "readouts"])
+def test_ctrl_c_after_written_chunks_leaves_nothing(
+    lab: Lab,
+    db_url: str,
+    tmp_path: Path,
+    tiny_chunks: None,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+) -> None:
+    """Ctrl-C (KeyboardInterrupt in the main thread) while chunks are in the import's
+    transaction: exit 130 without a traceback, nothing written, no import thread left."""
+    import threading
+    from typing import Any
+
+    from exolab.services import bulk_records as bulk_service
+
+    base_cohort(lab, tmp_path)
+    target: Any = (
+        (bulk.ReadoutLoader, "_flush") if kind == "readouts" else (bulk_service._Loader, "_write")
+    )
+    original = getattr(*target)
+    calls: list[int] = []
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(*target, interrupted)
+    rows = _samples(30) if kind == "samples" else _readouts(30)
+    header = SAMPLE_HEADER if kind == "samples" else READOUT_HEADER
+    before = _everything(lab)
+    r = run("--db", db_url, "import", kind, str(write(tmp_path, "big.csv", header + "".join(rows))))
+    assert len(calls) == 4
+    assert r.returncode == 130 and "interrupted" in r.stderr and "Traceback" not in r.stderr
+    assert _everything(lab) == before
+    assert not [t for t in threading.enumerate() if t.name in ("exolab-import", "exolab-read")]
