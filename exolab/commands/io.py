@@ -240,7 +240,7 @@ def _undo(args: argparse.Namespace) -> int:
     finally:
         lab.db.dispose()
     removed = ", ".join(f"{v:,} {k}" for k, v in rep.removed.items() if v) or "nothing"
-    extra = f"; {rep.restored} updated records restored" if rep.restored else ""
+    extra = f"; {rep.restored:,} updated records restored" if rep.restored else ""
     print(
         f"import batch {rep.batch_id} ({rep.kind} from {rep.file_name}) undone: removed {removed}{extra}"
     )

@@ -612,6 +612,6 @@ def ragged_row(fields: list[str], width: int) -> str | None:
     if n == width or (n > width and not any(f.strip() for f in fields[width:])):
         return None
     return (
-        f"row has {n} fields but the header has {width} columns "
+        f"row has {n} field{'' if n == 1 else 's'} but the header has {width} columns "
         "(a missing or extra separator, or an unquoted separator inside a value?)"
     )

@@ -273,3 +273,23 @@ def test_ctrl_c_after_written_chunks_leaves_nothing(
     assert r.returncode == 130 and "interrupted" in r.stderr and "Traceback" not in r.stderr
     assert _everything(lab) == before
     assert not [t for t in threading.enumerate() if t.name in ("exolab-import", "exolab-read")]
+
+
+def test_a_last_row_cut_to_one_field_and_the_undo_of_a_big_update(
+    lab: Lab, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file cut just after the first value of its last row is that row's problem ('1 field',
+    not '1 fields'); the undo of an import that updated thousands says how many with a
+    thousands separator like its other counts ('4000 updated records restored' before)."""
+    from exolab.services import undo
+
+    base_cohort(lab, tmp_path)
+    path = write(tmp_path, "cut.csv", SAMPLE_HEADER + "".join(_samples(10)) + "T9999")
+    r = run("--db", db_url, "import", "samples", str(path))
+    assert r.returncode == 1
+    assert "cut.csv:12:biofluid: row has 1 field but the header has 6 columns" in r.stderr
+    report = undo.UndoReport(7, "readouts", "b.csv", {"readouts": 3000}, 4000)
+    monkeypatch.setattr(undo, "undo_batch", lambda lab, batch: report)
+    r = run("--db", db_url, "import", "--undo", "7")
+    assert r.returncode == 0, r.stderr
+    assert "removed 3,000 readouts; 4,000 updated records restored" in r.stdout
