@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 from datetime import date
 from typing import Any
@@ -161,6 +162,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     hash_ahead(args.file)  # the file's checksum, beside the loading of the modules below
     from exolab.io.importer import ImportFailed, kind_of, run_import
+    from exolab.services.errors import ExolabError, ValidationFailed
 
     kind = kind_of(args.kind).name
     check_not_overwriting(args, "--errors", args.errors, [args.file])
@@ -191,6 +193,26 @@ def cmd_import(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
+        except ValidationFailed:
+            raise
+        except ExolabError as exc:
+            # Reading stopped (a quote never closed, bad bytes: FileProblem) or the database
+            # refused a chunk (RefusedRows): the --errors file holds it too, like every other
+            # problem, with its row when known (docs/reliability.md)
+            if errors_out is not None:
+                row = getattr(exc, "row", None)
+                csv.writer(errors_out, lineterminator="\n").writerow(
+                    [
+                        "" if row is None else row,
+                        getattr(exc, "column", ""),
+                        "",
+                        getattr(exc, "detail", "") or str(exc),
+                    ]
+                )
+            where = f"; the problem is in {args.errors}" if args.errors else ""
+            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: nothing was imported from {args.file}{where}", file=sys.stderr)
+            return exc.exit_code
     finally:
         if errors_out is not None:
             errors_out.close()
@@ -218,7 +240,7 @@ def _undo(args: argparse.Namespace) -> int:
     finally:
         lab.db.dispose()
     removed = ", ".join(f"{v:,} {k}" for k, v in rep.removed.items() if v) or "nothing"
-    extra = f"; {rep.restored} updated records restored" if rep.restored else ""
+    extra = f"; {rep.restored:,} updated records restored" if rep.restored else ""
     print(
         f"import batch {rep.batch_id} ({rep.kind} from {rep.file_name}) undone: removed {removed}{extra}"
     )

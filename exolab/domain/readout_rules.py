@@ -83,5 +83,5 @@ def duplicate_message(first_row: int | None) -> str:
 def run_mismatch(run_code: str, stored_assay: str | None, assay: str) -> str | None:
     """A run code names one assay run: the problem when a row gives it another assay."""
     if stored_assay is not None and stored_assay != assay:
-        return f"run {run_code} is a {stored_assay} run, not {assay}"
+        return f"run {run_code} belongs to assay {stored_assay}, not {assay}"
     return None

@@ -40,6 +40,7 @@ __all__ = [
     "COMPARATORS",
     "CT_UNIT",
     "QUALITATIVES",
+    "RESULT_MAGNITUDE_MAX",
     "RESULT_TEXT_MAX",
     "ParsedResult",
     "ResultValueError",
@@ -53,6 +54,11 @@ CT_UNIT = "{Ct}"  # cycles to threshold: a higher number is less of the target
 CENSORS = ("none", "lt_lod", "lt_lloq", "gt_uloq", "not_detected")
 QUALITATIVES = ("detected", "not_detected", "positive", "negative")
 RESULT_TEXT_MAX = 64  # the stored original text (readouts.value_text)
+# The largest magnitude a result's number may have. Far above any measurement (particles or
+# copies per mL stay below 1e20), and far enough below the largest float (~1.8e308) that the
+# totals of a set's replicates (readout_sets) cannot overflow: two results near it made
+# PostgreSQL refuse the whole import and SQLite store an infinite total (docs/import-formats.md).
+RESULT_MAGNITUDE_MAX = 1e100
 
 
 class ResultValueError(ValueError):
@@ -207,9 +213,18 @@ def plain_number(s: str, decimal_comma: bool = False) -> float | None:
             value = float(s)
         except ValueError:
             return None
-        if math.isfinite(value):
+        if -RESULT_MAGNITUDE_MAX <= value <= RESULT_MAGNITUDE_MAX:  # (not inf, not NaN)
             return value
     return None
+
+
+def _within_range(s: str, value: float) -> float:
+    """``value`` if a result may have it, else the problem (see RESULT_MAGNITUDE_MAX)."""
+    if abs(value) > RESULT_MAGNITUDE_MAX:
+        raise ResultValueError(
+            f"{s!r} is too large for a result (at most {RESULT_MAGNITUDE_MAX:g} in magnitude)"
+        )
+    return value
 
 
 def parse_result(
@@ -242,7 +257,7 @@ def parse_result(
     if number is not None:
         if decimal_comma and _DOT_THOUSANDS.match(s):
             raise _number_error(s, decimal_comma) or ResultValueError(_GARBAGE.format(s))
-        return ParsedResult(s, number)
+        return ParsedResult(s, _within_range(s, number))
 
     match = _COMPARATOR.match(s)
     if match is not None:
@@ -250,6 +265,7 @@ def parse_result(
         rest = match.group(2).strip()
         limit = _read_number(rest, decimal_comma)
         if limit is not None:
+            _within_range(s, limit)
             if comparator[0] == ">":
                 censor = "gt_uloq"
             elif lloq is not None and limit == lloq:

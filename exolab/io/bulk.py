@@ -184,6 +184,12 @@ class ReadoutLoader:
         self.new_contexts: list[tuple[Any, ...]] = []  # not yet handed to the writer
         self.new_runs: dict[str, tuple[str, Any, Any]] = {}
         self.seen: set[Any] = set()
+        # The second pass that finds a duplicate's first row (_first_row): the file opened
+        # again, its rows, the row read but not used yet, the first row of each key read.
+        self._again: CsvFile | None = None
+        self._again_rows: Iterator[tuple[int, list[str]]] = iter(())
+        self._again_next: tuple[int, list[str]] | None = None
+        self._first_rows: dict[Any, int] = {}
         self.assay_ids: dict[str, int] = {}
         self.run_ids: dict[str, int] = {"": 0}
         store = ReadoutStore(tx, self.batch_id)  # the database stage (services/readout_write)
@@ -525,22 +531,44 @@ class ReadoutLoader:
         return (rownum, fields if self.db_has_readouts else _NO_FIELDS, values, key)
 
     def _report_duplicate(self, rownum: int, fields: list[str], key: Any) -> None:
-        """Find the earlier row with the same key (a second pass; only when it happens)."""
-        first = None
-        width = len(self.src.header)
-        with self.src.again() as again:
-            for row, other in again.rows():
-                if row >= rownum:
-                    break
-                if len(other) < width:
-                    continue
-                k = self._key_of(other)
-                if k == key:
-                    first = row
-                    break
+        """Report a duplicate with the earlier row of its key (:meth:`_first_row`)."""
         col = "replicate" if "replicate" in self.index else "analyte"
-        self.problems.add(rownum, col, duplicate_message(first))
+        self.problems.add(rownum, col, duplicate_message(self._first_row(rownum, key)))
         self.report.refused += 1
+
+    def _first_row(self, rownum: int, key: Any) -> int | None:
+        """The first row of ``key``, from a second pass over the file that is opened at the
+        first duplicate and goes on from where it stopped at each next one, remembering the
+        first row of every key it reads (only once a file has duplicates): a file pasted
+        twice, all of its second half duplicates, is read twice, not once per duplicate."""
+        first = self._first_rows.get(key)
+        if first is not None:
+            return first
+        if self._again is None:
+            self._again = self.src.again()
+            self._again_rows = self._again.rows()
+        width = len(self.src.header)
+        while True:
+            if self._again_next is None:
+                self._again_next = next(self._again_rows, None)
+                if self._again_next is None:
+                    return None  # (the end of the file)
+            row, other = self._again_next
+            if row >= rownum:
+                return None
+            self._again_next = None
+            if len(other) < width:
+                continue
+            k = self._key_of(other)
+            if k is not None:
+                self._first_rows.setdefault(k, row)
+                if k == key:
+                    return self._first_rows[k]
+
+    def _close_again(self) -> None:
+        if self._again is not None:
+            self._again.close()
+            self._again = None
 
     def _key_of(self, fields: list[str]) -> Any:
         get = _getter(fields, self.index)
@@ -710,6 +738,7 @@ class ReadoutLoader:
             try:
                 self._run()
             finally:
+                self._close_again()
                 self.store.close()
             self.finish()
 
@@ -737,7 +766,8 @@ class ReadoutLoader:
         if self.problems or self.dry_run:
             return  # keep validating; nothing will be committed
         contexts, self.new_contexts = self.new_contexts, []
-        self.store.put(contexts, [p[P_VALUES] for p in chunk])
+        span = (chunk[0][P_ROW], chunk[-1][P_ROW]) if chunk else None  # (all stored: none)
+        self.store.put(contexts, [p[P_VALUES] for p in chunk], span)
 
 
 def _text(value: Any) -> str:

@@ -105,10 +105,16 @@ class Problems:
                     f"{_ranges_text(g.ranges, g.count)}"
                 )
             out.append(line)
-        hidden = len(keys) - MAX_GROUPS_SHOWN + self._overflow
-        if hidden > 0:
+        hidden = max(len(keys) - MAX_GROUPS_SHOWN, 0)
+        if hidden or self._overflow:
+            # problems beyond the groups kept are counted, not told apart
+            beyond = (
+                f"{', and ' if hidden else ''}{self._overflow:,} more problems beyond them"
+                if self._overflow
+                else ""
+            )
+            kinds = f"{hidden:,} more different problems" if hidden else ""
             out.append(
-                f"{self.file_name}: ... and {hidden:,} more different problems; "
-                "use --errors OUT.csv for the full list"
+                f"{self.file_name}: ... and {kinds}{beyond}; use --errors OUT.csv for the full list"
             )
         return out

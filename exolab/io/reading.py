@@ -47,7 +47,27 @@ csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
 class FileProblem(ExolabError):
-    """The file as a whole cannot be read (encoding, binary, empty, bad header)."""
+    """The file as a whole cannot be read (encoding, binary, empty, bad header), or its
+    reading stopped at a row (a quote never closed, bad bytes): then ``row``, ``column`` and
+    ``detail`` say where and what, for the ``--errors`` file (docs/reliability.md)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        row: int | None = None,
+        column: str = "",
+        detail: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.row = row
+        self.column = column
+        self.detail = detail or message
+
+    @classmethod
+    def at(cls, name: str, row: int, column: str, detail: str) -> FileProblem:
+        """The problem of row ``row``, column ``column``: ``NAME:ROW:COLUMN: detail``."""
+        return cls(f"{name}:{row}:{column}: {detail}", row=row, column=column, detail=detail)
 
 
 def normalize_header(name: str) -> str:
@@ -305,7 +325,7 @@ class CsvFile:
 
     def problem_at(self, row: int, text: str, offset: int, message: str) -> FileProblem:
         col = self.column_name(_field_at(text, offset, self.delimiter))
-        return FileProblem(f"{self.name}:{row}:{col}: {message}")
+        return FileProblem.at(self.name, row, col, message)
 
     def _check_record(self, row: int, lines: list[str]) -> None:
         """Quote and line-count checks of a record that has quotes or spans lines."""
@@ -313,14 +333,16 @@ class CsvFile:
         found = quote_problem(text, self.delimiter)
         if found is not None:
             col, _, message = found
-            raise FileProblem(f"{self.name}:{row}:{self.column_name(col)}: {message}")
+            raise FileProblem.at(self.name, row, self.column_name(col), message)
         if len(lines) > MAX_FIELD_LINES:
             fields = next(csv.reader([text], delimiter=self.delimiter, strict=True), [])
             longest = max(range(len(fields)), key=lambda i: fields[i].count("\n"), default=0)
-            raise FileProblem(
-                f"{self.name}:{row}:{self.column_name(longest)}: a quoted value spans "
-                f"{len(lines)} lines (more than {MAX_FIELD_LINES}); probably a quote that "
-                "was closed much later than meant"
+            raise FileProblem.at(
+                self.name,
+                row,
+                self.column_name(longest),
+                f"a quoted value spans {len(lines)} lines (more than {MAX_FIELD_LINES}); "
+                "probably a quote that was closed much later than meant",
             )
 
     def _read_problem(self, row: int, exc: Exception) -> FileProblem:
@@ -332,7 +354,7 @@ class CsvFile:
         found = quote_problem("".join(lines), self.delimiter)
         if found is not None:
             col, _, message = found
-            return FileProblem(f"{self.name}:{row}:{self.column_name(col)}: {message}")
+            return FileProblem.at(self.name, row, self.column_name(col), message)
         text = "".join(lines)
         return self.problem_at(row, text, len(text), f"cannot read the CSV: {exc}")
 
@@ -520,20 +542,22 @@ def open_csv(
                     continue
                 found = quote_problem(record, delimiter) if '"' in record else None
                 if found is not None:
-                    raise FileProblem(
-                        f"{name}:{row}:column {found[0] + 1}: the header row: {found[2]}"
+                    raise FileProblem.at(
+                        name, row, f"column {found[0] + 1}", f"the header row: {found[2]}"
                     )
                 raw_header = fields
                 break
         except _BadLine as exc:
             col = _field_at(exc.prefix, len(exc.prefix), delimiter) + 1
-            raise FileProblem(f"{name}:{row + 1}:column {col}: {exc.message}") from None
+            raise FileProblem.at(name, row + 1, f"column {col}", exc.message) from None
         except csv.Error as exc:
             text = "".join(lines.record)
             found = quote_problem(text, delimiter)
             detail = found[2] if found else str(exc)
             col = found[0] + 1 if found else _field_at(text, len(text), delimiter) + 1
-            raise FileProblem(f"{name}:{row + 1}:column {col}: the header row: {detail}") from None
+            raise FileProblem.at(
+                name, row + 1, f"column {col}", f"the header row: {detail}"
+            ) from None
         if raw_header is None:
             raise FileProblem(f"{name}: the file has no header row")
         while raw_header and not raw_header[-1].strip():
@@ -588,6 +612,6 @@ def ragged_row(fields: list[str], width: int) -> str | None:
     if n == width or (n > width and not any(f.strip() for f in fields[width:])):
         return None
     return (
-        f"row has {n} fields but the header has {width} columns "
+        f"row has {n} field{'' if n == 1 else 's'} but the header has {width} columns "
         "(a missing or extra separator, or an unquoted separator inside a value?)"
     )

@@ -38,6 +38,7 @@ __all__ = [
     "INSERT_COLUMNS",
     "ROW_INSERT",
     "ReadoutStore",
+    "RefusedRows",
 ]
 
 # Insert order: the columns that vary from row to row, then those fixed by a row's context
@@ -285,11 +286,17 @@ class ReadoutStore:
 
     # -- writes ----------------------------------------------------------------------------
 
-    def put(self, contexts: list[tuple[Any, ...]], rows: list[tuple[Any, ...]]) -> None:
+    def put(
+        self,
+        contexts: list[tuple[Any, ...]],
+        rows: list[tuple[Any, ...]],
+        file_rows: tuple[int, int] | None = None,
+    ) -> None:
         """Hand a chunk (its new contexts and its rows, in the order of CONTEXT_INSERT and
         ROW_INSERT + context id) to the writer thread. A chunk left with no rows (all of them
         stored already) still has contexts that later rows share: they wait for the next
-        chunk with rows."""
+        chunk with rows. ``file_rows``: the file rows of the chunk's first and last row,
+        named when the database refuses it (:class:`RefusedRows`)."""
         contexts = self._held_contexts + contexts
         if not rows:
             self._held_contexts = contexts
@@ -297,14 +304,15 @@ class ReadoutStore:
         self._held_contexts = []
         if self.pg is not None:
             # PostgreSQL: encoded here, in the validating thread (services/pg_load.py)
-            with _plain_driver_errors():
+            with _plain_driver_errors(file_rows):
                 item = (
                     self.pg.encode(contexts, self.pg.contexts) if contexts else b"",
                     self.pg.encode(rows, self.pg.rows),
+                    file_rows,
                 )
             self._writer.put(item)
             return
-        self._writer.put((contexts, rows))
+        self._writer.put((contexts, rows, file_rows))
 
     def drain(self) -> None:
         """Wait until every chunk handed over is written (before reading or writing here)."""
@@ -322,9 +330,10 @@ class ReadoutStore:
         writes (services/sqlite_bulk.page_cache); nothing on PostgreSQL."""
         return page_cache(self.tx)
 
-    def _write(self, item: tuple[Any, Any]) -> None:
-        with _plain_driver_errors():
-            self._write_rows(*item)
+    def _write(self, item: tuple[Any, Any, tuple[int, int] | None]) -> None:
+        contexts, rows, file_rows = item
+        with _plain_driver_errors(file_rows):
+            self._write_rows(contexts, rows)
 
     def _create_stage(self, cur: Any) -> None:
         """Two temporary tables: the contexts, and a chunk's rows with their context id."""
@@ -410,9 +419,21 @@ class ReadoutStore:
             conn.exec_driver_sql(f"DROP TABLE temp.{table}")
 
 
+class RefusedRows(ExolabError):
+    """The database refused a chunk of readouts: ``row`` is the file row of its first
+    readout (the whole chunk is written together), ``detail`` the driver's words."""
+
+    def __init__(self, message: str, row: int | None, detail: str) -> None:
+        super().__init__(message)
+        self.row = row
+        self.column = ""
+        self.detail = detail
+
+
 @contextmanager
-def _plain_driver_errors() -> Iterator[None]:
-    """Rows go through the raw driver here, so its errors are turned into plain words."""
+def _plain_driver_errors(file_rows: tuple[int, int] | None = None) -> Iterator[None]:
+    """Rows go through the raw driver here, so its errors are turned into plain words,
+    naming the file rows of the chunk when they are known."""
     try:
         yield
     except Exception as exc:
@@ -421,7 +442,12 @@ def _plain_driver_errors() -> Iterator[None]:
         msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         if "locked" in msg or "busy" in msg:
             raise Busy("the database is busy with another writer; try again") from exc
-        raise ExolabError(f"the database refused the readouts: {msg}") from exc
+        if file_rows is None:
+            raise RefusedRows(f"the database refused the readouts: {msg}", None, msg) from exc
+        first, last = file_rows
+        rows = f"rows {first}-{last} (written together)" if last > first else f"row {first}"
+        text = f"the database refused the readouts of {rows}: {msg}"
+        raise RefusedRows(text, first, text) from exc
 
 
 class _BackgroundWriter:

@@ -366,7 +366,8 @@ def test_a_bulk_import_racing_a_delete_loses_whole(
     t.join(30)
     assert len(errors) == 1 and isinstance(errors[0], ExolabError), errors
     assert str(errors[0]) == (
-        "the database refused the readouts: a readout refers to sample id "
+        "the database refused the readouts of rows 4-5 (written together): "
+        "a readout refers to sample id "
         f"{ids['P002-V1']}, which does not exist"
     )
     assert counts(pg) == (2, 2, 2)  # the sample is gone; the file's first chunk too

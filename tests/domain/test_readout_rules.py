@@ -72,4 +72,4 @@ def test_key_and_run_rules() -> None:
     assert parse_key_text("ISO-1/CD63/elisa//2") == ("ISO-1", "CD63", "elisa", "", 2)
     assert run_mismatch("R1", None, "elisa") is None
     assert run_mismatch("R1", "elisa", "elisa") is None
-    assert run_mismatch("R1", "nta", "elisa") == "run R1 is a nta run, not elisa"
+    assert run_mismatch("R1", "nta", "elisa") == "run R1 belongs to assay nta, not elisa"

@@ -11,10 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exolab.domain.values import (
+    RESULT_MAGNITUDE_MAX,
     ParsedResult,
     ResultValueError,
     format_result,
     parse_result,
+    plain_number,
 )
 
 
@@ -247,13 +249,21 @@ def test_format_result(text: str, kwargs: dict[str, float], shown: str) -> None:
     assert format_result(parse_result(text, **kwargs)) == shown
 
 
-@given(st.floats(allow_nan=False, allow_infinity=False))
+@given(st.floats(min_value=-RESULT_MAGNITUDE_MAX, max_value=RESULT_MAGNITUDE_MAX))
 def test_numbers_round_trip_through_text(value: float) -> None:
     p = parse_result(repr(value))
     assert p.value == value
     again = parse_result(format_result(p))
     assert again.value == value
     assert again.comparator == "="
+
+
+@given(st.floats(min_value=RESULT_MAGNITUDE_MAX, exclude_min=True, allow_infinity=False))
+def test_numbers_beyond_the_result_range_are_refused(value: float) -> None:
+    for text in (repr(value), repr(-value), f"<{value!r}", f">{value!r}"):
+        with pytest.raises(ResultValueError, match="too large for a result"):
+            parse_result(text)
+    assert plain_number(repr(value)) is None
 
 
 @given(

@@ -121,7 +121,7 @@ def test_a_chunk_the_server_refuses_after_written_chunks_leaves_nothing(
     text = READOUTS + "ISO-3,,CD63,7,pg/mL,elisa,R1,2024-03-05,1,0.5,pass\n"
     with pytest.raises(ExolabError) as exc:
         load(lab, tmp_path, "readouts", text)
-    assert str(exc.value) == "the database refused the readouts: seven is not allowed here"
+    assert str(exc.value) == "the database refused the readouts of row 6: seven is not allowed here"
     assert counts(lab)[2] == 0
     assert assert_sets_current(lab) == 0
 

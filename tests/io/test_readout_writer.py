@@ -80,7 +80,7 @@ def test_a_late_problem_leaves_nothing(
     [
         (
             sqlite3.OperationalError("disk I/O error"),
-            "the database refused the readouts: disk I/O error",
+            "the database refused the readouts of rows 6-7 (written together): disk I/O error",
         ),
         (
             sqlite3.OperationalError("database is locked"),
