@@ -1,6 +1,11 @@
 """Results near the ends of the float range (1e-300, 1e300) through every query output:
 the longitudinal export, ``patient`` and ``cohort`` as table, CSV and JSON (docs/exports.md,
-docs/longitudinal.md), on SQLite and PostgreSQL."""
+docs/longitudinal.md), on SQLite and PostgreSQL.
+
+An import refuses a result beyond 1e100 in magnitude (docs/import-formats.md), but a database
+may hold larger ones stored before that rule: the files below import 1e100 where the stored
+value is to be 1e300, and :func:`stored_before_the_bound` then writes 1e300 into the
+database (and rebuilds the replicate sets), as such a database holds it."""
 
 from __future__ import annotations
 
@@ -23,10 +28,33 @@ SAMPLES = (
 READOUTS = (
     "sample_id,analyte,value,unit,assay,run_id,replicate\n"
     "T1,CD63,1e-300,pg/mL,elisa,R1,1\n"
-    "T1,CD63,1e300,pg/mL,elisa,R1,2\n"
+    "T1,CD63,1e100,pg/mL,elisa,R1,2\n"
     "T1,CD9,1e-300,pg/mL,elisa,R1,1\n"
-    "T2,CD9,1e300,pg/mL,elisa,R2,1\n"
+    "T2,CD9,1e100,pg/mL,elisa,R2,1\n"
 )
+
+
+def stored_before_the_bound(db_url: str) -> None:
+    """Results imported as 1e100 become 1e300, as stored before imports refused them."""
+    from sqlalchemy import text
+
+    from exolab.db.engine import Database
+    from exolab.services import readout_sets
+
+    db = Database(db_url)
+    try:
+        with db.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE readouts SET value = 1e300, value_text = '1e300' WHERE value = 1e100")
+            )
+            readout_sets.refresh(conn, readout_sets.PairsOf())
+    finally:
+        db.dispose()
+
+
+def load(db_url: str, tmp_path: Path, *files: tuple[str, str]) -> None:
+    import_files(db_url, tmp_path, files)
+    stored_before_the_bound(db_url)
 
 
 def strict_json(text: str) -> Any:
@@ -39,9 +67,7 @@ def strict_json(text: str) -> Any:
 def test_replicates_near_the_float_range_are_summarised(db_url: str, tmp_path: Path) -> None:
     """Replicates 1e-300 and 1e300: their CV was an OverflowError (a traceback for the
     longitudinal export and ``patient``); the cohort SD was inf (``Infinity`` in JSON)."""
-    import_files(
-        db_url, tmp_path, (("subjects", SUBJECTS), ("samples", SAMPLES), ("readouts", READOUTS))
-    )
+    load(db_url, tmp_path, ("subjects", SUBJECTS), ("samples", SAMPLES), ("readouts", READOUTS))
     r = run(db_url, "export", "longitudinal", "--analyte", "CD63")
     assert r.returncode == 0, r.stderr
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
@@ -57,9 +83,9 @@ def test_replicates_near_the_float_range_are_summarised(db_url: str, tmp_path: P
     (summary,) = strict_json(r.stdout)
     assert summary["mean"] == 5e299 and summary["n"] == 1
     r = run(db_url, "cohort", "CD63", "--by", "visit", "--format", "json")
-    mixed = "T1,CD63,1e300,pg/mL,elisa,R3,1\n"  # a second set: an SD across 5e299 and 1e300
-    import_files(db_url, tmp_path, (("readouts", "sample_id,analyte,value,unit,assay,run_id,"
-                                     "replicate\n" + mixed),))  # fmt: skip
+    mixed = "T1,CD63,1e100,pg/mL,elisa,R3,1\n"  # a second set: an SD across 5e299 and 1e300
+    load(db_url, tmp_path, ("readouts", "sample_id,analyte,value,unit,assay,run_id,"
+                            "replicate\n" + mixed))  # fmt: skip
     (summary,) = strict_json(run(db_url, "cohort", "CD63", "--format", "json").stdout)
     assert summary["n"] == 2 and round(summary["sd"] / 1e299, 6) == 3.535534
 
@@ -68,9 +94,7 @@ def test_a_change_beyond_the_float_range_is_null_in_json(db_url: str, tmp_path: 
     """A percent change from a baseline of 1e-300 to 1e300 is beyond the float range: JSON
     has no Infinity, so ``patient --format json`` writes null (it wrote ``Infinity``, which
     JSON readers refuse); the CSV keeps ``inf`` (read by R and pandas)."""
-    import_files(
-        db_url, tmp_path, (("subjects", SUBJECTS), ("samples", SAMPLES), ("readouts", READOUTS))
-    )
+    load(db_url, tmp_path, ("subjects", SUBJECTS), ("samples", SAMPLES), ("readouts", READOUTS))
     r = run(db_url, "patient", "S1", "P1", "--analyte", "CD9", "--format", "json")
     assert r.returncode == 0, r.stderr
     rows = strict_json(r.stdout)
