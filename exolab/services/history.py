@@ -152,38 +152,27 @@ def check_study(reader: Reader, study: str | None) -> None:
         raise NotFound(f"no study {study}")
 
 
-def check_subjects(reader: Reader, study: str | None, subjects: list[str]) -> None:
-    """Subjects named as a filter must exist (in ``study`` if given): an unknown one (a typo)
-    is a NotFound naming it, not an empty result."""
+def subject_pks(reader: Reader, study: str | None, subjects: list[str]) -> list[int] | None:
+    """Primary keys of the named subjects (of ``study`` if given); None when none are named.
+    An unknown one (a typo) is a NotFound naming it, not an empty result."""
+    if not subjects:
+        return None
     params: dict[str, Any] = {}
     sql = (
-        "SELECT subjects.subject_code FROM subjects JOIN studies ON studies.id = "
+        "SELECT subjects.id, subjects.subject_code FROM subjects JOIN studies ON studies.id = "
         f"subjects.study_id WHERE subjects.subject_code IN {in_list('subject', subjects, params)}"
     )
     if study:
         sql += " AND studies.code = :study"
         params["study"] = study
-    found = {code for (code,) in reader.all(sql, params)}
+    rows = reader.all(sql, params)
+    found = {code for _, code in rows}
     missing = [s for s in dict.fromkeys(subjects) if s not in found]
     if missing:
         where = f" in study {study}" if study else ""
         plural = "s" if len(missing) > 1 else ""
         raise NotFound(f"no subject{plural} {', '.join(missing)}{where}")
-
-
-def subject_pks(reader: Reader, study: str | None, subjects: list[str]) -> list[int] | None:
-    """Primary keys of the named subjects (of ``study`` if given); None when none are named."""
-    if not subjects:
-        return None
-    params: dict[str, Any] = {}
-    sql = (
-        "SELECT subjects.id FROM subjects JOIN studies ON studies.id = subjects.study_id "
-        f"WHERE subjects.subject_code IN {in_list('subject', subjects, params)}"
-    )
-    if study:
-        sql += " AND studies.code = :study"
-        params["study"] = study
-    return [int(pk) for (pk,) in reader.all(sql, params)]
+    return [int(pk) for pk, _ in rows]
 
 
 def first_collections(reader: Reader, pks: list[int] | None) -> dict[int, date]:
@@ -516,10 +505,6 @@ def longitudinal(
     check_study(reader, study)
     analyte_pks = analyte_ids(reader, analytes) if analytes else None
     pks = subject_pks(reader, study, subjects or [])
-    if subjects:
-        check_subjects(reader, study, subjects)
-    if pks == []:
-        return iter(())
     return _stream(
         reader,
         pks,
@@ -700,9 +685,8 @@ def trajectory(
     """Every result of one subject (rows as :func:`longitudinal` gives them); NotFound when
     the study has no such subject. ``transform_for(subject_pks)`` makes the row transform
     (normalisation), if any."""
-    pks = subject_pks(reader, study, [subject])
-    if not pks:
-        raise NotFound(f"no subject {subject} in study {study}")
+    pks = subject_pks(reader, study, [subject])  # (NotFound: no subject S in study X)
+    assert pks is not None
     transform = transform_for(pks) if transform_for is not None else None
     analyte_pks = analyte_ids(reader, analytes) if analytes else None
     return list(_stream(reader, pks, analyte_pks=analyte_pks, transform=transform))

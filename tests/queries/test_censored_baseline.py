@@ -8,6 +8,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -137,18 +138,23 @@ def test_cohort_change_counts_bounds_as_censored(pdac: str) -> None:
     assert (by_visit["M3"]["n"], by_visit["M3"]["n_censored"]) == (4, 0)
 
 
-def test_cohort_points_carry_the_censored_baseline(pdac: str) -> None:
+def cohort_points_at(url: str, analyte: str, visit: str) -> dict[str, Any]:
+    """The PDAC cohort's points of ``analyte`` with change, at ``visit``, by subject."""
     from exolab.db.engine import Database
     from exolab.services.context import Lab
     from exolab.services.queries import cohort_points
 
-    db = Database(pdac)
+    db = Database(url)
     try:
         with Lab(db, "tester").read() as tx:
-            points = cohort_points(tx, "GPC1", study="PDAC", change=True)
+            points = cohort_points(tx, analyte, study="PDAC", change=True)
     finally:
         db.dispose()
-    m3 = {p.subject_id: p for p in points if p.visit == "M3"}
+    return {p.subject_id: p for p in points if p.visit == visit}
+
+
+def test_cohort_points_carry_the_censored_baseline(pdac: str) -> None:
+    m3 = cohort_points_at(pdac, "GPC1", "M3")
     assert (m3["P1"].baseline_value, m3["P1"].baseline_censor) == (50.0, "<")
     assert (m3["P3"].baseline_value, m3["P3"].baseline_censor) == (1000.0, ">")
     assert m3["P1"].censored and m3["P1"].value is None
@@ -181,16 +187,6 @@ def test_undetermined_ct_baseline_is_above_its_limit(pdac: str, tmp_path: Path) 
         assert m3["change_from_baseline"] == change and m3["change_censor"] == "<"
     r = run(pdac, "cohort", "miR-155-5p", "--study", "PDAC", "--change", "--format", "json")
     assert r.returncode == 0, r.stderr
-    from exolab.db.engine import Database
-    from exolab.services.context import Lab
-    from exolab.services.queries import cohort_points
-
-    db = Database(pdac)
-    try:
-        with Lab(db, "tester").read() as tx:
-            points = cohort_points(tx, "miR-155-5p", study="PDAC", change=True)
-    finally:
-        db.dispose()
-    m3 = {p.subject_id: p for p in points if p.visit == "M3"}
+    m3 = cohort_points_at(pdac, "miR-155-5p", "M3")
     assert (m3["P1"].baseline_value, m3["P1"].baseline_censor) == (40.0, ">")
     assert (m3["P2"].baseline_value, m3["P2"].baseline_censor) == (38.0, ">")
