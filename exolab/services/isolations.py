@@ -113,30 +113,27 @@ def iter_isolation_inputs(tx: Tx, page: int) -> Iterator[dict[str, Any]]:
         ).all()
         if not rows:
             return
-        steps: dict[int, list[tuple[str, dict[str, Any]]]] = {r[0]: [] for r in rows}
-        for iso_pk, method, params in tx.session.execute(
-            select(IsolationStep.isolation_id, IsolationStep.method, IsolationStep.params)
-            .where(IsolationStep.isolation_id.in_(list(steps)))
-            .order_by(IsolationStep.isolation_id, IsolationStep.step_no)
-        ):
-            steps[iso_pk].append((method, params or {}))
+        steps = _steps_of(tx, [r[0] for r in rows])
         for r in rows:
             fields = dict(zip(_INPUT_FIELDS, r[1:], strict=True))
             yield isolation_input(fields, steps[r[0]])
         after = rows[-1][0]
 
 
-def _steps(tx: Tx, isolation_pk: int) -> list[StepIn]:
-    rows = tx.session.scalars(
-        select(IsolationStep)
-        .where(IsolationStep.isolation_id == isolation_pk)
-        .order_by(IsolationStep.step_no)
-    )
-    return [_step_in(r) for r in rows]
+def _steps_of(tx: Tx, isolation_pks: list[int]) -> dict[int, list[tuple[str, dict[str, Any]]]]:
+    """(method, parameters) of each isolation's steps, in step order, in one query."""
+    steps: dict[int, list[tuple[str, dict[str, Any]]]] = {pk: [] for pk in isolation_pks}
+    for iso_pk, method, params in tx.session.execute(
+        select(IsolationStep.isolation_id, IsolationStep.method, IsolationStep.params)
+        .where(IsolationStep.isolation_id.in_(isolation_pks))
+        .order_by(IsolationStep.isolation_id, IsolationStep.step_no)
+    ):
+        steps[iso_pk].append((method, params or {}))
+    return steps
 
 
-def _step_in(step: IsolationStep) -> StepIn:
-    return StepIn(method=step.method, params=dict(step.params or {}))
+def _step_models(steps: list[tuple[str, dict[str, Any]]]) -> list[StepIn]:
+    return [StepIn(method=method, params=dict(params)) for method, params in steps]
 
 
 def _out(
@@ -147,7 +144,7 @@ def _out(
         isolation_id=iso.isolation_code,
         sample_id=sample_code,
         method=iso.method,
-        steps=_steps(tx, iso.id) if steps is None else steps,
+        steps=_step_models(_steps_of(tx, [iso.id])[iso.id]) if steps is None else steps,
         version=iso.version,
         **{f: getattr(iso, f) for f in SIMPLE_FIELDS},
     )
@@ -179,15 +176,9 @@ def isolations_by_code(tx: Tx, codes: list[str]) -> dict[str, IsolationOut]:
             .join(Sample, Sample.id == Isolation.sample_id)
             .where(Isolation.isolation_code.in_(codes[i : i + IN_LIST]))
         ).all()
-        steps: dict[int, list[StepIn]] = {iso.id: [] for iso, _ in rows}
-        for r in tx.session.scalars(
-            select(IsolationStep)
-            .where(IsolationStep.isolation_id.in_(list(steps)))
-            .order_by(IsolationStep.isolation_id, IsolationStep.step_no)
-        ):
-            steps[r.isolation_id].append(_step_in(r))
+        steps = _steps_of(tx, [iso.id for iso, _ in rows])
         for iso, sample_code in rows:
-            out[iso.isolation_code] = _out(tx, iso, sample_code, steps[iso.id])
+            out[iso.isolation_code] = _out(tx, iso, sample_code, _step_models(steps[iso.id]))
     return out
 
 

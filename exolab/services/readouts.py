@@ -454,20 +454,23 @@ def _entity_out(ro: Readout, analyte: str, sample: str, iso: str | None) -> Read
     return _out((*_OWN_VALUES(ro), analyte, sample, iso))
 
 
+def _stream(tx: Tx, page: int) -> Iterator[Any]:
+    """Every readout's :func:`_readout_query` row in id order, ``page`` rows at a time
+    (memory flat; a server-side cursor on PostgreSQL; Core rows: no ORM result layer)."""
+    q = _readout_query().order_by(Readout.id).execution_options(yield_per=page)
+    yield from tx.session.connection().execute(q)
+
+
 def iter_readouts(tx: Tx, *, page: int = 5000) -> Iterator[ReadoutOut]:
     """Every readout in id order, streamed ``page`` rows at a time (memory flat)."""
-    q = _readout_query().order_by(Readout.id).execution_options(yield_per=page)
-    for row in tx.session.connection().execute(q):
-        yield _out(row)
+    return map(_out, _stream(tx, page))
 
 
 def iter_readout_inputs(tx: Tx, *, page: int = 5000) -> Iterator[dict[str, Any]]:
     """Every readout in id order in its import-column form (what
-    :meth:`ReadoutOut.as_input` gives), read as plain rows ``page`` at a time (memory
-    flat; a server-side cursor on PostgreSQL): no entity or model per readout. The values
-    are the stored ones, which ReadoutOut takes unchanged."""
-    q = _readout_query().order_by(Readout.id).execution_options(yield_per=page)
-    for row in tx.session.connection().execute(q):  # (Core rows: no ORM result layer)
+    :meth:`ReadoutOut.as_input` gives): no entity or model per readout. The values are the
+    stored ones, which ReadoutOut takes unchanged."""
+    for row in _stream(tx, page):
         yield readout_input(_fields(row))
 
 
