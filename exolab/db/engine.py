@@ -10,6 +10,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -59,16 +60,25 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
-def _make_engine(url: str, **kwargs: Any) -> Engine:
+def sqlite_file(url: str) -> Path | None:
+    """The database file of an SQLite URL; None for a server database, ``:memory:`` or a
+    ``file:`` URI."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        name = parsed.database
-        if name and name != ":memory:" and not name.startswith("file:"):
-            from pathlib import Path
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    name = parsed.database
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    return Path(name)
 
+
+def _make_engine(url: str, **kwargs: Any) -> Engine:
+    if make_url(url).get_backend_name() == "sqlite":
+        path = sqlite_file(url)
+        if path is not None:
             from exolab.db.files import create_sqlite_file
 
-            create_sqlite_file(Path(name))  # private mode from the start (docs/security.md)
+            create_sqlite_file(path)  # private mode from the start (docs/security.md)
         engine = create_engine(url, **kwargs)
         _configure_sqlite(engine)
         return engine

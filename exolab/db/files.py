@@ -96,6 +96,12 @@ def create_sqlite_file(path: Path) -> None:
         os.close(create_exclusive(path))
 
 
+def remove_sqlite_files(path: Path) -> None:
+    """Delete an SQLite database file with its journal files (those that are there)."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 def exposure(path: Path) -> str | None:
     """Why ``path`` is readable by more people than it should be, or None."""
     try:

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from exolab.db import migrate
-from exolab.db.engine import Database
+from exolab.db.engine import Database, sqlite_file
+from exolab.db.files import remove_sqlite_files
 from exolab.services.context import Actor, Lab, Tx, refuse_newer_schema
 from exolab.services.identity import Identity, authenticate
 
@@ -186,8 +187,7 @@ class _NewSqliteFile:
 
     def remove(self) -> None:
         """Take the file and the folders away again (a restore that failed)."""
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        remove_sqlite_files(self.path)
         for folder in self.folders:
             try:
                 folder.rmdir()
@@ -197,12 +197,10 @@ class _NewSqliteFile:
 
 def _new_sqlite_file(url: str) -> _NewSqliteFile | None:
     """The SQLite file of ``url`` when it does not exist yet, else None."""
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    if not u.drivername.startswith("sqlite") or u.database in (None, "", ":memory:"):
+    path = sqlite_file(url)
+    if path is None:
         return None
-    path = Path(u.database).expanduser().absolute()
+    path = path.expanduser().absolute()
     if path.exists():
         return None
     folders = []
@@ -260,7 +258,6 @@ def makes_server_login(lab: Lab, name: str) -> bool:
 def remove_sqlite_database(url: str) -> None:
     """Delete a SQLite database file with its journal files (``exolab demo --reset``);
     nothing for a server database."""
-    if not url.startswith("sqlite:///"):
-        return
-    for suffix in ("", "-wal", "-shm"):
-        Path(url[len("sqlite:///") :] + suffix).unlink(missing_ok=True)
+    path = sqlite_file(url)
+    if path is not None:
+        remove_sqlite_files(path)
