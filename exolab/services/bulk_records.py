@@ -201,6 +201,16 @@ class RowRules:
     unchanged: Callable[..., bool]
 
 
+def _key_test(conn: Any, values: list[Any]) -> tuple[str, str, tuple[Any, ...]]:
+    """(the test of a key column against ``values``, the driver's parameter mark, the
+    parameters) for a statement sent through the driver: ``IN (?, ...)`` on SQLite, the
+    values as one array (``= ANY(%s)``) on PostgreSQL through psycopg (exolab's only driver
+    for it: settings.py)."""
+    if conn.dialect.name == "sqlite":
+        return f"IN ({', '.join('?' * len(values))})", "?", tuple(values)
+    return "= ANY(%s)", "%s", (list(values),)
+
+
 def _select_in(
     conn: Any,
     model: Any,
@@ -217,10 +227,7 @@ def _select_in(
     read by its column's result processor, once per distinct value."""
     t = model.__table__
     names = ", ".join(f'"{c}"' for c in columns)
-    if conn.dialect.name == "sqlite":
-        test, mark, params = f"IN ({', '.join('?' * len(values))})", "?", tuple(values)
-    else:  # PostgreSQL through psycopg (exolab's only driver for it: settings.py)
-        test, mark, params = "= ANY(%s)", "%s", (list(values),)
+    test, mark, params = _key_test(conn, values)
     also = ""
     if where is not None:
         also, params = f' AND "{where[0]}" = {mark}', (*params, where[1])
@@ -246,28 +253,21 @@ def _select_in(
     return list(zip(*by_column, strict=True))
 
 
-# ``samples.stored_owner`` through the driver (a chunk's parents at once: Core compiles a
-# statement of thousands of parameters): each tube's study, subject, visit label, cell source.
-_OWNERS_SQL = (
-    "SELECT s.sample_code, st.code, su.subject_code, v.label, c.code FROM samples s "
-    "LEFT JOIN subjects su ON su.id = s.subject_id "
-    "LEFT JOIN studies st ON st.id = su.study_id "
-    "LEFT JOIN visits v ON v.id = s.visit_id "
-    "LEFT JOIN cell_sources c ON c.id = s.cell_source_id "
-    "WHERE s.sample_code "
-)
+# ``samples.OWNER_QUERY`` as SQL text, by dialect: compiled once, sent through the driver
+# with a chunk's parents (Core would compile a statement of thousands of parameters).
+_OWNERS_SQL: dict[str, str] = {}
 
 
 def _owners_in(conn: Any, codes: list[str]) -> dict[str, sample_rules.Owner]:
     """The owners (``samples.Owner``) of the stored tubes of these codes, in one query."""
-    params: tuple[Any, ...]
-    if conn.dialect.name == "sqlite":
-        test, params = f"IN ({', '.join('?' * len(codes))})", tuple(codes)
-    else:  # PostgreSQL through psycopg: the codes as one array
-        test, params = "= ANY(%s)", (list(codes),)
+    sql = _OWNERS_SQL.get(conn.dialect.name)
+    if sql is None:
+        select_sql = sample_rules.OWNER_QUERY.compile(dialect=conn.dialect)
+        sql = _OWNERS_SQL[conn.dialect.name] = f"{select_sql} WHERE samples.sample_code "
+    test, _, params = _key_test(conn, codes)
     return {
         code: (study, subject, visit, cell)
-        for code, study, subject, visit, cell in conn.exec_driver_sql(_OWNERS_SQL + test, params)
+        for code, study, subject, visit, cell in conn.exec_driver_sql(sql + test, params)
     }
 
 

@@ -352,7 +352,8 @@ def gives_owner(s: SampleIn) -> bool:
     )
 
 
-_OWNER_QUERY = (
+#: Each tube's code and what it belongs to (its study, subject, visit label and cell source).
+OWNER_QUERY = (
     select(Sample.sample_code, Study.code, Subject.subject_code, Visit.label, CellSource.code)
     .select_from(Sample)
     .outerjoin(Subject, Subject.id == Sample.subject_id)
@@ -365,9 +366,9 @@ _OWNER_QUERY = (
 def stored_owner(tx: Tx, code: str) -> Owner:
     """What the stored tube ``code`` belongs to (:data:`Owner`); the bulk import reads the
     same for a chunk's parents at once, through the driver (services/bulk_records.py
-    ``_OWNERS_SQL``)."""
+    ``_owners_in``)."""
     _, study, subject, visit, cell = tx.session.execute(
-        _OWNER_QUERY.where(Sample.sample_code == code)
+        OWNER_QUERY.where(Sample.sample_code == code)
     ).one()
     return (study, subject, visit, cell)
 
