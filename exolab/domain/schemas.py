@@ -359,6 +359,10 @@ def _biofluid_or_sprec_type(v: vocab.Vocabulary) -> Callable[[Any], Any]:
     return check
 
 
+# The columns that name the subject a tube comes from: given together or not at all.
+_OF_A_SUBJECT = ("study", "subject_id", "visit")
+
+
 class SampleIn(InputModel):
     sample_id: Code
     biofluid: Annotated[str, BeforeValidator(_biofluid_or_sprec_type(vocab.BIOFLUID))]
@@ -441,11 +445,11 @@ class SampleIn(InputModel):
             if not self.cell_source_id:
                 raise ValueError("cell_source_id: conditioned_medium needs a cell_source_id")
             # from a subject too: then named as any tube of a subject is
-            given = [f for f in ("study", "subject_id", "visit") if getattr(self, f)]
-            if given and len(given) < 3:
-                absent = next(f for f in ("study", "subject_id", "visit") if f not in given)
+            given = [f for f in _OF_A_SUBJECT if getattr(self, f)]
+            absent = [f for f in _OF_A_SUBJECT if f not in given]
+            if given and absent:
                 raise ValueError(
-                    f"{absent}: required with {given[0]} (a tube of a subject names its "
+                    f"{absent[0]}: required with {given[0]} (a tube of a subject names its "
                     "study, subject_id and visit)"
                 )
         elif self.cell_source_id:
@@ -454,8 +458,8 @@ class SampleIn(InputModel):
                 f"cell_source_id: a {self.biofluid} tube comes from its subject; a cell "
                 "source is given for conditioned_medium"
             )
-        elif not (self.study and self.subject_id and self.visit):
-            missing = [f for f in ("study", "subject_id", "visit") if not getattr(self, f)]
+        elif not (self.study and self.subject_id and self.visit):  # (each row: no list)
+            missing = [f for f in _OF_A_SUBJECT if not getattr(self, f)]
             if missing:
                 raise ValueError(
                     f"{missing[0]}: required for a {self.biofluid} sample "
