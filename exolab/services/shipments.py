@@ -580,7 +580,7 @@ def _shipment_of(
         return ours
     if origin:
         return _by_origin(tx, origin, code)
-    if ours is not None and any(sid in _items(tx, ours) for sid in listed):
+    if ours is not None and not _items(tx, ours).keys().isdisjoint(listed):
         return ours
     return _by_origin(tx, "", code)
 
