@@ -338,11 +338,11 @@ def _new_password(lab: Any, args: argparse.Namespace) -> str | None:
 def cmd_db_restore(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from exolab.commands.common import ensure_sqlite_dir as _ensure_sqlite_dir
     from exolab.services.setup import restore_at
 
+    # (no folder made here: restore_at makes the file's folders, and takes them away again
+    # when the restore fails)
     url, _user = settings_from(args)
-    _ensure_sqlite_dir(url)
     report = restore_at(
         url,
         requested_user(args),

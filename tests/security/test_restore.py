@@ -127,6 +127,7 @@ def test_a_failed_restore_into_a_new_file_leaves_no_file(sqlite_url: str, tmp_pa
         code, _, err = run("--db", str(target), "db", "restore", str(source))
         assert code == 1 and said in err, err
         assert not target.exists() and not Path(f"{target}-wal").exists()
+        assert not target.parent.exists()  # (the folder the command would have made)
     # an existing database that a restore fails to overwrite is left in place
     code, _, err = run("--db", sqlite_url, "db", "restore", str(junk), "--force")
     assert code == 1 and Path(sqlite_url.removeprefix("sqlite:///")).exists()
