@@ -197,7 +197,13 @@ PICK_COLUMNS = [
 def cmd_picklist(args: argparse.Namespace) -> int:
     from exolab.io.idlist import read_pick_requests
     from exolab.services.errors import NotFound
-    from exolab.services.picklist import PickRequest, pick_list, select_tubes
+    from exolab.services.picklist import (
+        TAKE_PROBLEM,
+        PickRequest,
+        is_amount,
+        pick_list,
+        select_tubes,
+    )
 
     kind = _suffix(args.out, ("pdf", "csv"))
     if kind == "pdf":
@@ -206,8 +212,8 @@ def cmd_picklist(args: argparse.Namespace) -> int:
         require_pdf()
     if (args.visit or args.biofluid) and not args.study:
         raise UsageError("--visit and --biofluid filter a --study")
-    if args.take is not None and not args.take > 0:
-        raise UsageError("--take must be a positive number of mL")
+    if args.take is not None and not is_amount(args.take):
+        raise UsageError(f"--take {TAKE_PROBLEM}")
     requests = [PickRequest(i) for i in args.ids]
     for path in (args.from_list, args.from_export):
         if path:

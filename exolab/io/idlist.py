@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import csv
-import math
 from pathlib import Path
 
 from exolab.io.reading import sniff_delimiter, to_decimal_point
 from exolab.services.errors import FieldError, ValidationFailed
-from exolab.services.picklist import PickRequest
+from exolab.services.picklist import TAKE_PROBLEM, PickRequest, is_amount
 
 ID_COLUMNS = ("sample_id", "isolation_id", "id", "box")
 
@@ -83,12 +82,12 @@ def read_pick_requests(path: Path) -> list[PickRequest]:
                 take = float(to_decimal_point(number) if sep == ";" else number)
             except ValueError:
                 take = None
-            if take is None or not math.isfinite(take) or take <= 0:
+            if take is None or not is_amount(take):
                 raise ValidationFailed(
                     [
                         FieldError(
                             f"{path}:{row_no}:take_ml",
-                            "must be a positive number of mL",
+                            TAKE_PROBLEM,
                             values["take_ml"],
                         )
                     ]

@@ -4,6 +4,7 @@ where it goes. Tubes that are not in storage are listed apart with the reason.""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,16 @@ from exolab.services.errors import FieldError, NotFound, ValidationFailed
 from exolab.services.lifecycle import INACTIVE as INACTIVE_STATUSES
 
 CHUNK = 900  # ids per IN (...) query: under SQLite's variable limit
+
+
+TAKE_PROBLEM = "must be a positive number of mL"
+
+
+def is_amount(take_ml: float) -> bool:
+    """What may be taken from a tube: a positive, finite number of mL (not ``inf``, which
+    ``float`` reads from ``1e400`` too, nor ``nan``). The one rule of ``--take`` and of a
+    plan's ``take_ml``."""
+    return math.isfinite(take_ml) and take_ml > 0
 
 
 @dataclass(frozen=True)

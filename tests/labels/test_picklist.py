@@ -147,3 +147,19 @@ def test_lists_saved_by_a_spreadsheet_with_any_separator(tmp_path: Path, sep: st
     manifest.write_text(f"shipment{sep}sample_id{sep}visit\nSHP-1{sep}P-1{sep}V1\n")
     rows = read_manifest(manifest)
     assert [(r["shipment"], r["sample_id"], r["visit"]) for r in rows] == [("SHP-1", "P-1", "V1")]
+
+
+@pytest.mark.parametrize("take", ["inf", "1e400", "-inf", "nan", "0", "-0.5"])
+def test_a_take_that_is_no_amount_is_refused_on_the_command_line_as_in_a_plan(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], take: str
+) -> None:
+    stock(lab, [tube("A-1", location="F1/R1/B1/A1")], boxes=[("F1/R1/B1", 10, 10)])
+    out = tmp_path / "pick.csv"
+    assert cli(db_url, "picklist", "A-1", f"--take={take}", "--out", str(out)) == 2
+    assert "--take must be a positive number of mL" in capsys.readouterr().err
+    assert not out.exists()
+    plan = tmp_path / "plan.csv"
+    plan.write_text(f"sample_id,take_ml\nA-1,{take}\n")
+    assert cli(db_url, "picklist", "--from-list", str(plan), "--out", str(out)) == 1
+    assert f"{plan}:2:take_ml: must be a positive number of mL" in capsys.readouterr().err
+    assert not out.exists()
