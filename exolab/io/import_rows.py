@@ -22,7 +22,7 @@ from exolab.io.import_kinds import Kind, OnDuplicate
 from exolab.io.import_report import ImportReport
 from exolab.io.problems import Problems
 from exolab.io.reading import CsvFile, ragged_row, to_decimal_point
-from exolab.services import cell_sources, isolations, readouts, samples, subjects
+from exolab.services import audit, cell_sources, isolations, readouts, samples, storage, subjects
 from exolab.services.common import validate
 from exolab.services.context import Tx
 from exolab.services.errors import (
@@ -265,10 +265,14 @@ def _import_rows(
     problems: Problems,
     on_duplicate: OnDuplicate,
     create_locations: bool = False,
+    batched: bool = False,
 ) -> None:
     width = len(src.header)
     seen: dict[tuple[Any, ...], int] = {}
     absent = [c for c in kind.required if c not in index]  # a partial update file
+    if batched and absent and on_duplicate == "update" and kind.name in _EDITS:
+        _import_updates(tx, kind, src, index, report, problems, absent, create_locations)
+        return
     for rownum, fields in src.rows():
         data, ragged = row_values(fields, width, index)
         if data is None:
@@ -309,6 +313,195 @@ def _import_rows(
         apply_row(
             tx, kind, rownum, m, data, existing, report, problems, on_duplicate, create_locations
         )
+
+
+# -- a partial update file, a chunk at a time (docs/bulk-imports.md, "Updates") ----------
+
+# Rows per chunk of an update file: its stored records are read together, its changes
+# flushed and its audit events appended together.
+UPDATE_CHUNK_ROWS = 2_000
+
+
+class _Edits:
+    """What an update chunk shares: the stored records it read, the positions its moves
+    leave (:class:`storage.PositionView`) and the audit events its edits make."""
+
+    def __init__(self, tx: Tx, kind: Kind, codes: list[str]) -> None:
+        self.kind = kind
+        self.stored: dict[tuple[str, ...], Any] = {}
+        self.records: dict[str, Any] = {}
+        if kind.name == "samples":
+            self.stored = {(c,): out for c, out in samples.samples_by_code(tx, codes).items()}
+            self.records = samples.tubes_by_code(tx, codes)
+        elif kind.name == "isolations":
+            found = isolations.isolations_by_code(tx, codes)
+            self.stored = {(c,): out for c, out in found.items()}
+            self.records = isolations.isolation_records(tx, codes)
+        self.positions = storage.PositionView(tx)
+        self.events: list[Any] = []
+
+    def edit(
+        self,
+        tx: Tx,
+        code: str,
+        existing: Any,
+        changes: dict[str, Any],
+        reason: str,
+        batch_id: int | None,
+        create_locations: bool,
+    ) -> None:
+        """The service's own edit (the rules of ``update_sample`` / ``update_isolation``) on
+        the record read for the chunk."""
+        record = self.records[code]
+        if self.kind.name == "samples":
+            tx.require_write("edit samples")
+            before = (record.box_id, record.position)
+            samples.edit_sample(
+                tx,
+                record,
+                existing,
+                changes,
+                reason=reason,
+                batch_id=batch_id,
+                create_locations=create_locations,
+                positions=self.positions,
+                events=self.events,
+            )
+            self.positions.moved(code, before, (record.box_id, record.position))
+        else:
+            tx.require_write("edit isolations")
+            isolations.edit_isolation(
+                tx, record, existing, changes, reason=reason, batch_id=batch_id, events=self.events
+            )
+
+    def write(self, tx: Tx) -> None:
+        """Flush the chunk's changes and append its events, chained as one-by-one appends."""
+        self.positions.flush()
+        audit.append_events(tx, self.events)
+
+
+# The kinds whose partial update files take the chunked path
+_EDITS = ("samples", "isolations")
+
+
+class _Replay(Exception):
+    """A chunk's row was refused while its changes were flushed together: the chunk is
+    rolled back and applied again row by row, so every problem is the per-record path's."""
+
+
+def _import_updates(
+    tx: Tx,
+    kind: Kind,
+    src: CsvFile,
+    index: dict[str, int],
+    report: ImportReport,
+    problems: Problems,
+    absent: list[str],
+    create_locations: bool,
+) -> None:
+    """A partial update file (key + changed columns), a chunk at a time: the chunk's stored
+    records are read in a few queries, each row is checked and applied by the service's own
+    edit (:func:`_Edits.edit`), and the chunk's changes are flushed and its audit events
+    appended together. A row the edit refuses sends the chunk back to the per-record path
+    (:func:`apply_row`, row by row in savepoints), so the problems and what is written are
+    that path's exactly."""
+    width = len(src.header)
+    seen: dict[tuple[Any, ...], int] = {}
+    chunk: list[tuple[int, dict[str, Any]]] = []
+    for rownum, fields in src.rows():
+        data, ragged = row_values(fields, width, index)
+        if data is None:
+            problems.add(rownum, src.ragged_column(len(fields)), ragged or "ragged row")
+            report.refused += 1
+            continue
+        try:
+            _convert_numbers(kind, data, src.decimal_comma)
+        except ValidationFailed as exc:
+            _report_failed(problems, rownum, exc, kind, data)
+            report.refused += 1
+            continue
+        chunk.append((rownum, data))
+        if len(chunk) >= UPDATE_CHUNK_ROWS:
+            _update_chunk(tx, kind, chunk, seen, report, problems, absent, create_locations)
+            chunk = []
+    if chunk:
+        _update_chunk(tx, kind, chunk, seen, report, problems, absent, create_locations)
+
+
+def _update_chunk(
+    tx: Tx,
+    kind: Kind,
+    chunk: list[tuple[int, dict[str, Any]]],
+    seen: dict[tuple[Any, ...], int],
+    report: ImportReport,
+    problems: Problems,
+    absent: list[str],
+    create_locations: bool,
+) -> None:
+    codes = list(dict.fromkeys(data.get(kind.key_columns[0], "") for _, data in chunk))
+    edits = _Edits(tx, kind, [c for c in codes if c])
+    todo: list[tuple[int, Any, dict[str, Any], Any, list[str]]] = []
+    for rownum, data in chunk:
+        try:
+            m = _partial_row(tx, kind, data, absent, edits.stored)
+        except ValidationFailed as exc:
+            _report_failed(problems, rownum, exc, kind, data)
+            report.refused += 1
+            continue
+        key = tuple(getattr(m, c) for c in kind.key_columns)
+        first = seen.get(key)
+        if first is not None:
+            problems.add(
+                rownum,
+                kind.key_columns[-1],
+                f"duplicate key {'/'.join(str(k) for k in key)}: also on row {first}",
+            )
+            report.refused += 1
+            continue
+        seen[key] = rownum
+        existing = edits.stored[tuple(data.get(c, "") for c in kind.key_columns)]
+        todo.append((rownum, m, data, existing, differences(kind, m, existing, _given(data))))
+    reason = f"import of {problems.file_name}"
+    try:
+        with tx.savepoint():
+            updated = 0
+            for _rownum, _m, data, existing, diff_cols in todo:
+                if not diff_cols:
+                    continue
+                code = data[kind.key_columns[0]]
+                try:
+                    edits.edit(
+                        tx,
+                        code,
+                        existing,
+                        {c: data[c] for c in diff_cols},
+                        reason,
+                        report.batch_id,
+                        create_locations,
+                    )
+                except PermissionDenied:
+                    raise
+                except ExolabError as exc:
+                    raise _Replay from exc
+                except Exception as exc:
+                    if database_error_text(exc) is None:
+                        raise
+                    raise _Replay from exc
+                updated += 1
+            try:
+                edits.write(tx)
+            except Exception as exc:
+                if database_error_text(exc) is None:
+                    raise
+                raise _Replay from exc
+    except _Replay:
+        for rownum, m, data, existing, _diff in todo:
+            apply_row(
+                tx, kind, rownum, m, data, existing, report, problems, "update", create_locations
+            )
+        return
+    report.updated += updated
+    report.unchanged += len(todo) - updated
 
 
 def apply_row(
@@ -381,13 +574,25 @@ def apply_row(
         report.refused += 1
 
 
-def _partial_row(tx: Tx, kind: Kind, data: dict[str, str], absent: list[str]) -> Any:
+def _partial_row(
+    tx: Tx,
+    kind: Kind,
+    data: dict[str, str],
+    absent: list[str],
+    stored: dict[tuple[str, ...], Any] | None = None,
+) -> Any:
     """A row of a partial update file (key + changed columns): the stored record with the
     given cells over it. A key that does not exist yet would create a record, which needs
-    every required column."""
+    every required column. ``stored``: the stored records already read by their key (an
+    update chunk's, :func:`_update_chunk`), else the record is looked up."""
     from types import SimpleNamespace
 
-    if kind.name == "readouts":
+    key: Any
+    if stored is not None:
+        key = tuple(data.get(c, "") for c in kind.key_columns)
+        existing = stored.get(key)
+        shown = "/".join(key)
+    elif kind.name == "readouts":
         key = _readout_key(data)
         existing = _find(tx, kind, key)
         shown = readout_rules.key_text(

@@ -79,13 +79,19 @@ def audit_update(
     reason: str | None,
     batch_id: int | None = None,
     extra: dict[str, Any] | None = None,
+    events: list[Any] | None = None,
 ) -> None:
     """After an edit: audit what changed on ``obj`` since ``before`` (its earlier
     :func:`column_values`, plus ``extra`` derived values) and bump its version. No change, no
-    event."""
+    event. ``events``: the event is added to this list (an ``audit.EventSpec``), for the
+    caller to flush the session and append them together (``audit.append_events``, chained
+    as one-by-one appends chain them: an update import, docs/bulk-imports.md)."""
     old, new = diff(before, column_values(obj) | (extra or {}))
     if new:
         touch(obj, tx.actor.name)
+        if events is not None:
+            events.append(("update", entity, key, old, new, reason, batch_id))
+            return
         tx.session.flush()
         tx.audit("update", entity, key, old=old, new=new, reason=reason, batch_id=batch_id)
 
