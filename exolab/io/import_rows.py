@@ -9,6 +9,7 @@ problem of the file is found. The bulk paths (:mod:`exolab.io.bulk`,
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -440,27 +441,26 @@ def _update_chunk(
 ) -> None:
     codes = list(dict.fromkeys(data.get(kind.key_columns[0], "") for _, data in chunk))
     edits = _Edits(tx, kind, [c for c in codes if c])
-    todo: list[tuple[int, Any, dict[str, Any], Any, list[str]]] = []
+    # each row in file order: a problem found before writing (reported as it is), or the
+    # row to apply (rownum, m, data, existing, the columns that differ)
+    rows: list[tuple[int, Any, dict[str, Any], Any, list[str]] | Callable[[], None]] = []
     for rownum, data in chunk:
         try:
             m = _partial_row(tx, kind, data, absent, edits.stored)
         except ValidationFailed as exc:
-            _report_failed(problems, rownum, exc, kind, data)
-            report.refused += 1
+            rows.append(functools.partial(_report_failed, problems, rownum, exc, kind, data))
             continue
         key = tuple(getattr(m, c) for c in kind.key_columns)
         first = seen.get(key)
         if first is not None:
-            problems.add(
-                rownum,
-                kind.key_columns[-1],
-                f"duplicate key {'/'.join(str(k) for k in key)}: also on row {first}",
-            )
-            report.refused += 1
+            text = f"duplicate key {'/'.join(str(k) for k in key)}: also on row {first}"
+            rows.append(functools.partial(problems.add, rownum, kind.key_columns[-1], text))
             continue
         seen[key] = rownum
         existing = edits.stored[tuple(data.get(c, "") for c in kind.key_columns)]
-        todo.append((rownum, m, data, existing, differences(kind, m, existing, _given(data))))
+        rows.append((rownum, m, data, existing, differences(kind, m, existing, _given(data))))
+    todo = [r for r in rows if isinstance(r, tuple)]
+    refused = len(rows) - len(todo)
     reason = f"import of {problems.file_name}"
     try:
         with tx.savepoint():
@@ -495,11 +495,21 @@ def _update_chunk(
                     raise
                 raise _Replay from exc
     except _Replay:
-        for rownum, m, data, existing, _diff in todo:
-            apply_row(
-                tx, kind, rownum, m, data, existing, report, problems, "update", create_locations
-            )
+        report.refused += refused
+        for row in rows:
+            if isinstance(row, tuple):
+                rownum, m, data, existing, _diff = row
+                apply_row(
+                    tx, kind, rownum, m, data, existing, report, problems, "update",
+                    create_locations,
+                )  # fmt: skip
+            else:
+                row()
         return
+    for row in rows:
+        if not isinstance(row, tuple):
+            row()
+    report.refused += refused
     report.updated += updated
     report.unchanged += len(todo) - updated
 

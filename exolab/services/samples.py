@@ -721,6 +721,7 @@ def edit_sample(
                 # an admin's edit reason is the override's; others are told the rule
                 override_reason=reason if tx.actor.is_admin else None,
                 to_status=new_status,
+                field="status",  # (an import reports it in the status column)
             )
     if "location" in changes and s.location is not None:
         if new_status in lifecycle.OUT_OF_STORAGE:
