@@ -345,6 +345,7 @@ class _Edits:
         self,
         tx: Tx,
         code: str,
+        m: Any,
         existing: Any,
         changes: dict[str, Any],
         reason: str,
@@ -367,12 +368,20 @@ class _Edits:
                 create_locations=create_locations,
                 positions=self.positions,
                 events=self.events,
+                checked=m,
             )
             self.positions.moved(code, before, (record.box_id, record.position))
         else:
             tx.require_write("edit isolations")
             isolations.edit_isolation(
-                tx, record, existing, changes, reason=reason, batch_id=batch_id, events=self.events
+                tx,
+                record,
+                existing,
+                changes,
+                reason=reason,
+                batch_id=batch_id,
+                events=self.events,
+                checked=m,
             )
 
     def write(self, tx: Tx) -> None:
@@ -465,7 +474,7 @@ def _update_chunk(
     try:
         with tx.savepoint():
             updated = 0
-            for _rownum, _m, data, existing, diff_cols in todo:
+            for _rownum, m, data, existing, diff_cols in todo:
                 if not diff_cols:
                     continue
                 code = data[kind.key_columns[0]]
@@ -473,6 +482,7 @@ def _update_chunk(
                     edits.edit(
                         tx,
                         code,
+                        m,
                         existing,
                         {c: data[c] for c in diff_cols},
                         reason,

@@ -303,16 +303,18 @@ def edit_isolation(
     reason: str,
     batch_id: int | None = None,
     events: list[Any] | None = None,
+    checked: IsolationIn | None = None,
 ) -> None:
     """The rules of an edit (:func:`update_isolation`'s), on the stored isolation ``iso`` and
     ``current``, what :func:`get_isolation` gives of it. An update import of many
-    (docs/bulk-imports.md) calls this with the isolations it read for a chunk and ``events``
-    (its audit events, appended together after the chunk is flushed: ``audit_update``).
+    (docs/bulk-imports.md) calls this with the isolations it read for a chunk, ``events``
+    (its audit events, appended together after the chunk is flushed: ``audit_update``) and
+    ``checked``, the row it validated already (``current`` with the row's cells over it).
     Its steps are written again only when they change."""
     code = iso.isolation_code
     if "sample_id" in changes and changes["sample_id"] != current.sample_id:
         raise ValidationFailed([FieldError("sample_id", "cannot be changed by an edit")])
-    d = validate(IsolationIn, current.as_input() | changes | {"isolation_id": code})
+    d = checked or validate(IsolationIn, current.as_input() | changes | {"isolation_id": code})
     old_steps = [s.model_dump() for s in current.steps]
     old_all = column_values(iso) | {"steps": old_steps}
     if d.input_volume_ml != iso.input_volume_ml:

@@ -667,12 +667,15 @@ def edit_sample(
     create_locations: bool = False,
     positions: PositionView | None = None,
     events: list[Any] | None = None,
+    checked: SampleIn | None = None,
 ) -> None:
     """The rules of an edit (:func:`update_sample`'s), on the stored tube ``sample`` and
     ``current``, what :func:`get_sample` gives of it. An update import of many tubes
     (docs/bulk-imports.md) calls this with the tubes it read for a chunk, the chunk's
-    ``positions`` (:class:`storage.PositionView`) and ``events`` (the audit events, appended
-    together after the chunk is flushed: :func:`audit_update`)."""
+    ``positions`` (:class:`storage.PositionView`), ``events`` (the audit events, appended
+    together after the chunk is flushed: :func:`audit_update`) and ``checked``: the row it
+    validated already, the stored tube with the row's cells over it (equal to ``current``
+    with ``changes`` over it in every column)."""
     code = sample.sample_code
     locked = {"sample_id", "parent_sample_id"}
     if current.parent_sample_id is None:  # (an aliquot's are its parent's: check_owner below)
@@ -680,8 +683,7 @@ def edit_sample(
     bad = sorted(set(changes) & locked)
     if bad and any(changes[k] != getattr(current, k) for k in bad):
         raise ValidationFailed([FieldError(bad[0], "cannot be changed by an edit")])
-    merged = current.as_input() | changes
-    s = validate(SampleIn, merged)
+    s = checked if checked is not None else validate(SampleIn, current.as_input() | changes)
     if current.parent_sample_id is not None:  # (its owner is its parent's, as stored)
         check_owner(s, current.parent_sample_id, _OWNER_OF(current))
     if s.biofluid != sample.biofluid:
