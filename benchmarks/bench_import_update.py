@@ -55,11 +55,12 @@ print(json.dumps({"seconds": dt, "cpu": cpu, "created": report.created,
 def run(url: str, kind: str, path: Path, update: bool) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, "-c", RUNNER, url, kind, str(path), "1" if update else "0"],
-        check=True,
         capture_output=True,
         text=True,
         env={**os.environ, "EXOLAB_USER": "bench"},
     )
+    if out.returncode:
+        sys.exit(f"{kind} import of {path.name} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
@@ -85,14 +86,16 @@ def update_files(d: Path, n: int) -> list[tuple[str, str, Path]]:
             "location moves",
             "samples",
             write(
-                "moves.csv", ["sample_id", "location"], [[c, moved(k)] for k, c in enumerate(codes)]
+                "update-moves.csv",
+                ["sample_id", "location"],
+                [[c, moved(k)] for k, c in enumerate(codes)],
             ),
         ),
         (
             "status + notes",
             "samples",
             write(
-                "status.csv",
+                "update-status.csv",
                 ["sample_id", "status", "notes"],
                 [[c, "checked_out", f"bench {k}"] for k, c in enumerate(codes)],
             ),
@@ -101,7 +104,7 @@ def update_files(d: Path, n: int) -> list[tuple[str, str, Path]]:
             "isolation volumes",
             "isolations",
             write(
-                "isolations.csv",
+                "update-isolations.csv",
                 ["isolation_id", "final_volume_ul"],
                 [[f"ISO-{k:07d}", "150"] for k in range(n)],
             ),
