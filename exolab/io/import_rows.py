@@ -471,6 +471,7 @@ def _update_chunk(
     todo = [r for r in rows if isinstance(r, tuple)]
     refused = len(rows) - len(todo)
     reason = f"import of {problems.file_name}"
+    created = len(tx.memo.get("locations_created", []))  # (storage made by the chunk)
     try:
         with tx.savepoint():
             updated = 0
@@ -504,7 +505,8 @@ def _update_chunk(
                 if database_error_text(exc) is None:
                     raise
                 raise _Replay from exc
-    except _Replay:
+    except _Replay:  # (the storage the chunk made is gone with it; the replay makes it again)
+        del tx.memo.get("locations_created", [])[created:]
         report.refused += refused
         for row in rows:
             if isinstance(row, tuple):

@@ -331,3 +331,18 @@ def test_a_chunk_refused_late_keeps_the_counts_of_the_per_record_path(
         got.append((exc.value.report.counts(), exc.value.report.problems.lines()))
     assert got[0] == got[1]
     assert got[0][1][0] == "late.csv:12:location: position F-80/R1/B01/A1 is taken by sample T00"
+
+
+def test_storage_created_by_a_replayed_chunk_is_listed_once(
+    lab: Lab, tmp_path: Path, tiny_chunks: None
+) -> None:
+    _cohort(lab, tmp_path)
+    text = "sample_id,location\nT00,F-70/R1/B01/A1\nT01,F-70/R1/B01/A1\n"  # T00 took it
+    with pytest.raises(ImportFailed) as exc:
+        _update(lab, tmp_path, "samples", text, create_locations=True)
+    report = exc.value.report
+    assert report.locations == ["freezer F-70", "rack F-70/R1", "box F-70/R1/B01"]
+    assert report.problems is not None
+    assert report.problems.lines()[0] == (
+        "samples-update.csv:3:location: position F-70/R1/B01/A1 is taken by sample T00"
+    )
