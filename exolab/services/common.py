@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -39,16 +40,21 @@ def column_values(
     obj: Base, exclude: tuple[str, ...] = (), only: Collection[str] | None = None
 ) -> dict[str, Any]:
     """A record's stored columns (for the audit trail); ``only`` these, when given."""
-    mapper = inspect(type(obj))
     out: dict[str, Any] = {}
-    for attr in mapper.column_attrs:
-        if attr.key in exclude or (only is not None and attr.key not in only):
+    for key in _column_keys(type(obj)):
+        if key in exclude or (only is not None and key not in only):
             continue
-        value = getattr(obj, attr.key)
+        value = getattr(obj, key)
         if isinstance(value, datetime | date):
             value = value.isoformat()
-        out[attr.key] = value
+        out[key] = value
     return out
+
+
+@functools.cache
+def _column_keys(cls: type) -> tuple[str, ...]:
+    mapper: Any = inspect(cls)
+    return tuple(attr.key for attr in mapper.column_attrs)
 
 
 def diff(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -278,10 +278,42 @@ class PositionView:
         self.held: dict[int, dict[str, str]] = {}
         self.freed: set[tuple[int, str]] = set()
 
+    def read(self, paths: list[str]) -> None:
+        """Read these boxes and their positions at once (before any move: no flush needed);
+        the paths of unknown boxes are remembered as such."""
+        paths = [p for p in dict.fromkeys(paths) if p not in self.boxes]
+        for i in range(0, len(paths), 500):
+            part = paths[i : i + 500]
+            with self.tx.session.no_autoflush:
+                found = {
+                    b.path: b
+                    for b in self.tx.session.scalars(select(Box).where(Box.path.in_(part)))
+                }
+                ids = [b.id for b in found.values() if b.id not in self.held]
+                for box_id in ids:
+                    self.held[box_id] = {}
+                if ids:
+                    rows = self.tx.session.execute(
+                        select(Sample.box_id, Sample.position, Sample.sample_code).where(
+                            Sample.box_id.in_(ids), Sample.position.is_not(None)
+                        )
+                    )
+                    for in_box, position, code in rows:
+                        if in_box is not None and position is not None:
+                            self.held[in_box][position] = code
+            for path in part:
+                self.boxes[path] = found.get(path)
+
     def box(self, path: str) -> Box | None:
         if path not in self.boxes:
-            self.boxes[path] = find_box(self.tx, path)
+            with self.tx.session.no_autoflush:  # (edits of tubes change no box)
+                self.boxes[path] = find_box(self.tx, path)
         return self.boxes[path]
+
+    def created(self, path: str, box: Box) -> None:
+        """A box made while the view is in use: no tube is in it yet."""
+        self.boxes[path] = box
+        self.held.setdefault(box.id, {})
 
     def occupant(self, box: Box, position: str | None) -> str | None:
         if position is None:
@@ -340,7 +372,7 @@ def resolve_location(
         box = find_box(tx, loc.box_path)
         assert box is not None
         if view is not None:
-            view.boxes[loc.box_path] = box
+            view.created(loc.box_path, box)
     check_position(box, loc.position)
     if view is not None:
         taken = view.occupant(box, loc.position)
