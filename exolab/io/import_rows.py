@@ -470,14 +470,18 @@ def _update_chunk(
         rows.append((rownum, m, data, existing, differences(kind, m, existing, _given(data))))
     todo = [r for r in rows if isinstance(r, tuple)]
     refused = len(rows) - len(todo)
-    if kind.name == "samples":  # (the boxes the chunk's tubes go to, read at once)
-        edits.positions.read(
-            [r[1].location.box_path for r in todo if "location" in r[4] and r[1].location]
-        )
     reason = f"import of {problems.file_name}"
     created = len(tx.memo.get("locations_created", []))  # (storage made by the chunk)
     try:
         with tx.savepoint():
+            if kind.name == "samples":  # (the boxes the chunk's tubes go to, read at once)
+                boxes = [
+                    r[1].location.box_path for r in todo if "location" in r[4] and r[1].location
+                ]
+                try:
+                    edits.positions.read(boxes, create=create_locations)
+                except ExolabError as exc:
+                    raise _Replay from exc
             updated = 0
             for _rownum, m, data, existing, diff_cols in todo:
                 if not diff_cols:

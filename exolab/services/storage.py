@@ -278,9 +278,11 @@ class PositionView:
         self.held: dict[int, dict[str, str]] = {}
         self.freed: set[tuple[int, str]] = set()
 
-    def read(self, paths: list[str]) -> None:
+    def read(self, paths: list[str], *, create: bool = False) -> None:
         """Read these boxes and their positions at once (before any move: no flush needed);
-        the paths of unknown boxes are remembered as such."""
+        the paths of unknown boxes are remembered as such, or created now (in the order
+        given) with ``create`` (what :func:`resolve_location` would do at each one's first
+        tube, before the tubes' changes are pending)."""
         paths = [p for p in dict.fromkeys(paths) if p not in self.boxes]
         for i in range(0, len(paths), 500):
             part = paths[i : i + 500]
@@ -303,6 +305,8 @@ class PositionView:
                             self.held[in_box][position] = code
             for path in part:
                 self.boxes[path] = found.get(path)
+                if create and found.get(path) is None:
+                    self.created(path, _create_box(self.tx, path))
 
     def box(self, path: str) -> Box | None:
         if path not in self.boxes:
@@ -368,9 +372,7 @@ def resolve_location(
     if box is None:
         if not create:
             raise ValidationFailed([FieldError("location", unknown_location(tx, loc), str(loc))])
-        add_location(tx, loc.box_path, n_rows=DEFAULT_ROWS, n_cols=DEFAULT_COLS)
-        box = find_box(tx, loc.box_path)
-        assert box is not None
+        box = _create_box(tx, loc.box_path)
         if view is not None:
             view.created(loc.box_path, box)
     check_position(box, loc.position)
@@ -383,6 +385,14 @@ def resolve_location(
     if view is not None:
         view.taking(box.id, loc.position)
     return box, loc.position
+
+
+def _create_box(tx: Tx, path: str) -> Box:
+    """A box an import names with --create-locations (and the freezer and rack above it)."""
+    add_location(tx, path, n_rows=DEFAULT_ROWS, n_cols=DEFAULT_COLS)
+    box = find_box(tx, path)
+    assert box is not None
+    return box
 
 
 def position_taken(loc: Location, holder: str) -> Conflict:
