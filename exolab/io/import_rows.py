@@ -169,7 +169,30 @@ def _update(
     reason: str,
     batch_id: int | None,
     create_locations: bool = False,
+    existing: Any = None,
 ) -> None:
+    """``existing``: the stored record as the row was compared with it; when the record is
+    still that version, the service's edit is applied to it without reading it again."""
+    if kind.name == "samples" and isinstance(existing, samples.SampleOut):
+        tx.require_write("edit samples")
+        tube = samples.find_sample(tx, m.sample_id)
+        if tube is not None and tube.version == existing.version:
+            samples.edit_sample(
+                tx,
+                tube,
+                existing,
+                changes,
+                reason=reason,
+                batch_id=batch_id,
+                create_locations=create_locations,
+            )
+            return
+    if kind.name == "isolations" and isinstance(existing, isolations.IsolationOut):
+        tx.require_write("edit isolations")
+        iso = isolations.find_isolation(tx, m.isolation_id)
+        if iso is not None and iso.version == existing.version:
+            isolations.edit_isolation(tx, iso, existing, changes, reason=reason, batch_id=batch_id)
+            return
     if kind.name == "subjects":
         subjects.update_subject(
             tx, m.study, m.subject_id, changes, reason=reason, batch_id=batch_id
@@ -572,6 +595,7 @@ def apply_row(
                     reason,
                     report.batch_id,
                     create_locations,
+                    existing,
                 )
                 report.updated += 1
             else:
