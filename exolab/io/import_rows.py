@@ -347,27 +347,33 @@ UPDATE_CHUNK_ROWS = 2_000
 
 
 class _Edits:
-    """What an update chunk shares: the stored records it read, the positions its moves
-    leave (:class:`storage.PositionView`) and the audit events its edits make."""
+    """What an update chunk shares: the stored records it read (by their key), the positions
+    its moves leave (:class:`storage.PositionView`) and the audit events its edits make."""
 
-    def __init__(self, tx: Tx, kind: Kind, codes: list[str]) -> None:
+    def __init__(self, tx: Tx, kind: Kind, keys: list[tuple[str, ...]]) -> None:
         self.kind = kind
         self.stored: dict[tuple[str, ...], Any] = {}
-        self.records: dict[str, Any] = {}
+        self.records: dict[tuple[str, ...], Any] = {}
+        codes = [k[0] for k in keys]
         if kind.name == "samples":
             self.stored = {(c,): out for c, out in samples.samples_by_code(tx, codes).items()}
-            self.records = samples.tubes_by_code(tx, codes)
+            self.records = {(c,): r for c, r in samples.tubes_by_code(tx, codes).items()}
         elif kind.name == "isolations":
             found = isolations.isolations_by_code(tx, codes)
             self.stored = {(c,): out for c, out in found.items()}
-            self.records = isolations.isolation_records(tx, codes)
+            self.records = {(c,): r for c, r in isolations.isolation_records(tx, codes).items()}
+        else:
+            self.stored = {
+                (c,): out for c, out in cell_sources.cell_sources_by_code(tx, codes).items()
+            }
+            self.records = {(c,): r for c, r in cell_sources.cell_source_records(tx, codes).items()}
         self.positions = storage.PositionView(tx)
         self.events: list[Any] = []
 
     def edit(
         self,
         tx: Tx,
-        code: str,
+        key: tuple[str, ...],
         m: Any,
         existing: Any,
         changes: dict[str, Any],
@@ -375,9 +381,10 @@ class _Edits:
         batch_id: int | None,
         create_locations: bool,
     ) -> None:
-        """The service's own edit (the rules of ``update_sample`` / ``update_isolation``) on
-        the record read for the chunk."""
-        record = self.records[code]
+        """The service's own edit (the rules of ``update_sample``, ``update_isolation``,
+        ``update_cell_source``) on the record read for the chunk."""
+        record = self.records[key]
+        events = self.events
         if self.kind.name == "samples":
             tx.require_write("edit samples")
             before = (record.box_id, record.position)
@@ -390,11 +397,11 @@ class _Edits:
                 batch_id=batch_id,
                 create_locations=create_locations,
                 positions=self.positions,
-                events=self.events,
+                events=events,
                 checked=m,
             )
-            self.positions.moved(code, before, (record.box_id, record.position))
-        else:
+            self.positions.moved(key[0], before, (record.box_id, record.position))
+        elif self.kind.name == "isolations":
             tx.require_write("edit isolations")
             isolations.edit_isolation(
                 tx,
@@ -403,8 +410,13 @@ class _Edits:
                 changes,
                 reason=reason,
                 batch_id=batch_id,
-                events=self.events,
+                events=events,
                 checked=m,
+            )
+        else:
+            tx.require_write("edit cell sources")
+            cell_sources.edit_cell_source(
+                tx, record, changes, reason=reason, batch_id=batch_id, events=events, checked=m
             )
 
     def write(self, tx: Tx) -> None:
@@ -414,7 +426,8 @@ class _Edits:
 
 
 # The kinds whose partial update files take the chunked path
-_EDITS = ("samples", "isolations")
+# (a subjects file is never partial: its required columns are its key)
+_EDITS = ("samples", "isolations", "cell_sources")
 
 
 class _Replay(Exception):
@@ -471,8 +484,8 @@ def _update_chunk(
     absent: list[str],
     create_locations: bool,
 ) -> None:
-    codes = list(dict.fromkeys(data.get(kind.key_columns[0], "") for _, data in chunk))
-    edits = _Edits(tx, kind, [c for c in codes if c])
+    keys = dict.fromkeys(tuple(data.get(c, "") for c in kind.key_columns) for _, data in chunk)
+    edits = _Edits(tx, kind, [k for k in keys if all(k)])
     # each row in file order: a problem found before writing (reported as it is), or the
     # row to apply (rownum, m, data, existing, the columns that differ)
     rows: list[tuple[int, Any, dict[str, Any], Any, list[str]] | Callable[[], None]] = []
@@ -509,11 +522,11 @@ def _update_chunk(
             for _rownum, m, data, existing, diff_cols in todo:
                 if not diff_cols:
                     continue
-                code = data[kind.key_columns[0]]
+                key = tuple(data[c] for c in kind.key_columns)
                 try:
                     edits.edit(
                         tx,
-                        code,
+                        key,
                         m,
                         existing,
                         {c: data[c] for c in diff_cols},

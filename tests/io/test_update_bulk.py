@@ -346,3 +346,74 @@ def test_storage_created_by_a_replayed_chunk_is_listed_once(
     assert report.problems.lines()[0] == (
         "samples-update.csv:3:location: position F-70/R1/B01/A1 is taken by sample T00"
     )
+
+
+CELLS = "cell_source_id,cell_type,passage\n" + "".join(
+    f"MSC-{i},fibroblasts,{i}\n" for i in range(5)
+)
+
+
+def _records(lab: Lab) -> tuple[list[Any], list[Any]]:
+    from exolab.services import cell_sources, subjects
+
+    with lab.read() as tx:
+        subs = [
+            subjects.get_subject(tx, "S1", p).model_dump(exclude={"version"})
+            for p in ("P001", "P002")
+        ]
+        cells = [
+            cell_sources.get_cell_source(tx, f"MSC-{i}").model_dump(exclude={"version"})
+            for i in range(5)
+        ]
+    return subs, cells
+
+
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [("cell_sources", "cell_source_id,passage\nMSC-0,7\nMSC-1,1\nMSC-2,9\nMSC-3,\nMSC-4,2\n")],
+)
+def test_cell_sources_in_chunks_are_the_per_record_path(
+    two_fresh_labs: tuple[Lab, Lab], tmp_path: Path, tiny_chunks: None, kind: str, text: str
+) -> None:
+    fast, slow = two_fresh_labs
+    reports = []
+    for lab, bulk in ((fast, True), (slow, False)):
+        _cohort(lab, tmp_path)
+        load(lab, tmp_path, "cell_sources", CELLS)
+        initial = _records(lab)
+        reports.append(_update(lab, tmp_path, kind, text, bulk=bulk))
+    assert reports[0].counts() == reports[1].counts()
+    assert reports[0].updated >= 1 and reports[0].unchanged >= 1
+    assert _records(fast) == _records(slow) != initial
+    assert _updates(fast) == _updates(slow)
+    batch = reports[0].batch_id
+    assert batch is not None
+    undo_batch(fast, batch)  # puts them back
+    assert _records(fast) == initial
+    bad = text.replace("\n", "\nMSC-404,3\n", 1)
+    lines = _problems(fast, tmp_path, kind, bad)
+    assert lines[0].startswith(f"{kind}-update.csv:2:"), lines
+    assert "does not exist" in lines[0]
+
+
+def test_a_refused_subject_cell_names_its_row_and_column(
+    lab: Lab, tmp_path: Path, tiny_chunks: None
+) -> None:
+    _cohort(lab, tmp_path)
+    load(lab, tmp_path, "cell_sources", CELLS)
+    before = _records(lab)
+    lines = _problems(
+        lab,
+        tmp_path,
+        "cell_sources",
+        "cell_source_id,passage\nMSC-0,3\nMSC-1,4\nMSC-2,4\nMSC-3,inf\n",
+    )
+    assert lines[0].startswith("cell_sources-update.csv:5:passage:"), lines
+    lines = _problems(
+        lab,
+        tmp_path,
+        "subjects",
+        "study,subject_id,enrolled_on\nS1,P001,2024-01-11\nS1,P002,20240111\n",
+    )
+    assert lines[0].startswith("subjects-update.csv:3:enrolled_on:"), lines
+    assert _records(lab) == before
