@@ -655,6 +655,11 @@ def _partial_row(
     from types import SimpleNamespace
 
     key: Any
+    blank = [c for c in kind.key_columns if kind.name != "readouts" and not data.get(c)]
+    if blank:  # (no record to update: say so, not "sample  does not exist")
+        raise ValidationFailed(
+            [FieldError(blank[0], "is required: it names the record this row updates")]
+        )
     if stored is not None:
         key = tuple(data.get(c, "") for c in kind.key_columns)
         existing = stored.get(key)

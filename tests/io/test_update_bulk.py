@@ -417,3 +417,23 @@ def test_a_refused_subject_cell_names_its_row_and_column(
     )
     assert lines[0].startswith("subjects-update.csv:3:enrolled_on:"), lines
     assert _records(lab) == before
+
+
+@pytest.mark.parametrize("bulk", [True, False])
+def test_a_row_without_its_key_names_the_key_column(
+    lab: Lab, tmp_path: Path, tiny_chunks: None, bulk: bool
+) -> None:
+    _cohort(lab, tmp_path)
+    before = _tubes(lab)
+    text = "sample_id,notes\nT00,a\n,b\nT02,c\n"
+    try:
+        _update(lab, tmp_path, "samples", text, bulk=bulk)
+    except ImportFailed as exc:
+        assert exc.report.problems is not None
+        lines = exc.report.problems.lines()
+    else:
+        raise AssertionError("the import should have failed")
+    assert lines[0] == (
+        "samples-update.csv:3:sample_id: is required: it names the record this row updates"
+    ), lines
+    assert _tubes(lab) == before
