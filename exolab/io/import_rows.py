@@ -9,6 +9,7 @@ problem of the file is found. The bulk paths (:mod:`exolab.io.bulk`,
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -22,7 +23,7 @@ from exolab.io.import_kinds import Kind, OnDuplicate
 from exolab.io.import_report import ImportReport
 from exolab.io.problems import Problems
 from exolab.io.reading import CsvFile, ragged_row, to_decimal_point
-from exolab.services import cell_sources, isolations, readouts, samples, subjects
+from exolab.services import audit, cell_sources, isolations, readouts, samples, storage, subjects
 from exolab.services.common import validate
 from exolab.services.context import Tx
 from exolab.services.errors import (
@@ -168,7 +169,30 @@ def _update(
     reason: str,
     batch_id: int | None,
     create_locations: bool = False,
+    existing: Any = None,
 ) -> None:
+    """``existing``: the stored record as the row was compared with it; when the record is
+    still that version, the service's edit is applied to it without reading it again."""
+    if kind.name == "samples" and isinstance(existing, samples.SampleOut):
+        tx.require_write("edit samples")
+        tube = samples.find_sample(tx, m.sample_id)
+        if tube is not None and tube.version == existing.version:
+            samples.edit_sample(
+                tx,
+                tube,
+                existing,
+                changes,
+                reason=reason,
+                batch_id=batch_id,
+                create_locations=create_locations,
+            )
+            return
+    if kind.name == "isolations" and isinstance(existing, isolations.IsolationOut):
+        tx.require_write("edit isolations")
+        iso = isolations.find_isolation(tx, m.isolation_id)
+        if iso is not None and iso.version == existing.version:
+            isolations.edit_isolation(tx, iso, existing, changes, reason=reason, batch_id=batch_id)
+            return
     if kind.name == "subjects":
         subjects.update_subject(
             tx, m.study, m.subject_id, changes, reason=reason, batch_id=batch_id
@@ -265,10 +289,14 @@ def _import_rows(
     problems: Problems,
     on_duplicate: OnDuplicate,
     create_locations: bool = False,
+    batched: bool = False,
 ) -> None:
     width = len(src.header)
     seen: dict[tuple[Any, ...], int] = {}
     absent = [c for c in kind.required if c not in index]  # a partial update file
+    if batched and absent and on_duplicate == "update" and kind.name in _EDITS:
+        _import_updates(tx, kind, src, index, report, problems, absent, create_locations)
+        return
     for rownum, fields in src.rows():
         data, ragged = row_values(fields, width, index)
         if data is None:
@@ -311,6 +339,237 @@ def _import_rows(
         )
 
 
+# -- a partial update file, a chunk at a time (docs/bulk-imports.md, "Updates") ----------
+
+# Rows per chunk of an update file: its stored records are read together, its changes
+# flushed and its audit events appended together.
+UPDATE_CHUNK_ROWS = 2_000
+
+
+class _Edits:
+    """What an update chunk shares: the stored records it read (by their key), the positions
+    its moves leave (:class:`storage.PositionView`) and the audit events its edits make."""
+
+    def __init__(self, tx: Tx, kind: Kind, keys: list[tuple[str, ...]]) -> None:
+        self.kind = kind
+        self.stored: dict[tuple[str, ...], Any] = {}
+        self.records: dict[tuple[str, ...], Any] = {}
+        codes = [k[0] for k in keys]
+        if kind.name == "samples":
+            self.stored = {(c,): out for c, out in samples.samples_by_code(tx, codes).items()}
+            self.records = {(c,): r for c, r in samples.tubes_by_code(tx, codes).items()}
+        elif kind.name == "isolations":
+            found = isolations.isolations_by_code(tx, codes)
+            self.stored = {(c,): out for c, out in found.items()}
+            self.records = {(c,): r for c, r in isolations.isolation_records(tx, codes).items()}
+        else:
+            self.stored = {
+                (c,): out for c, out in cell_sources.cell_sources_by_code(tx, codes).items()
+            }
+            self.records = {(c,): r for c, r in cell_sources.cell_source_records(tx, codes).items()}
+        self.positions = storage.PositionView(tx)
+        self.events: list[Any] = []
+
+    def edit(
+        self,
+        tx: Tx,
+        key: tuple[str, ...],
+        m: Any,
+        existing: Any,
+        changes: dict[str, Any],
+        reason: str,
+        batch_id: int | None,
+        create_locations: bool,
+    ) -> None:
+        """The service's own edit (the rules of ``update_sample``, ``update_isolation``,
+        ``update_cell_source``) on the record read for the chunk."""
+        record = self.records[key]
+        events = self.events
+        if self.kind.name == "samples":
+            tx.require_write("edit samples")
+            before = (record.box_id, record.position)
+            samples.edit_sample(
+                tx,
+                record,
+                existing,
+                changes,
+                reason=reason,
+                batch_id=batch_id,
+                create_locations=create_locations,
+                positions=self.positions,
+                events=events,
+                checked=m,
+            )
+            self.positions.moved(key[0], before, (record.box_id, record.position))
+        elif self.kind.name == "isolations":
+            tx.require_write("edit isolations")
+            isolations.edit_isolation(
+                tx,
+                record,
+                existing,
+                changes,
+                reason=reason,
+                batch_id=batch_id,
+                events=events,
+                checked=m,
+            )
+        else:
+            tx.require_write("edit cell sources")
+            cell_sources.edit_cell_source(
+                tx, record, changes, reason=reason, batch_id=batch_id, events=events, checked=m
+            )
+
+    def write(self, tx: Tx) -> None:
+        """Flush the chunk's changes and append its events, chained as one-by-one appends."""
+        self.positions.flush()
+        audit.append_events(tx, self.events)
+
+
+# The kinds whose partial update files take the chunked path
+# (a subjects file is never partial: its required columns are its key)
+_EDITS = ("samples", "isolations", "cell_sources")
+
+
+class _Replay(Exception):
+    """A chunk's row was refused while its changes were flushed together: the chunk is
+    rolled back and applied again row by row, so every problem is the per-record path's."""
+
+
+def _import_updates(
+    tx: Tx,
+    kind: Kind,
+    src: CsvFile,
+    index: dict[str, int],
+    report: ImportReport,
+    problems: Problems,
+    absent: list[str],
+    create_locations: bool,
+) -> None:
+    """A partial update file (key + changed columns), a chunk at a time: the chunk's stored
+    records are read in a few queries, each row is checked and applied by the service's own
+    edit (:func:`_Edits.edit`), and the chunk's changes are flushed and its audit events
+    appended together. A row the edit refuses sends the chunk back to the per-record path
+    (:func:`apply_row`, row by row in savepoints), so the problems and what is written are
+    that path's exactly."""
+    width = len(src.header)
+    seen: dict[tuple[Any, ...], int] = {}
+    chunk: list[tuple[int, dict[str, Any]]] = []
+    for rownum, fields in src.rows():
+        data, ragged = row_values(fields, width, index)
+        if data is None:
+            problems.add(rownum, src.ragged_column(len(fields)), ragged or "ragged row")
+            report.refused += 1
+            continue
+        try:
+            _convert_numbers(kind, data, src.decimal_comma)
+        except ValidationFailed as exc:
+            _report_failed(problems, rownum, exc, kind, data)
+            report.refused += 1
+            continue
+        chunk.append((rownum, data))
+        if len(chunk) >= UPDATE_CHUNK_ROWS:
+            _update_chunk(tx, kind, chunk, seen, report, problems, absent, create_locations)
+            chunk = []
+    if chunk:
+        _update_chunk(tx, kind, chunk, seen, report, problems, absent, create_locations)
+
+
+def _update_chunk(
+    tx: Tx,
+    kind: Kind,
+    chunk: list[tuple[int, dict[str, Any]]],
+    seen: dict[tuple[Any, ...], int],
+    report: ImportReport,
+    problems: Problems,
+    absent: list[str],
+    create_locations: bool,
+) -> None:
+    keys = dict.fromkeys(tuple(data.get(c, "") for c in kind.key_columns) for _, data in chunk)
+    edits = _Edits(tx, kind, [k for k in keys if all(k)])
+    # each row in file order: a problem found before writing (reported as it is), or the
+    # row to apply (rownum, m, data, existing, the columns that differ)
+    rows: list[tuple[int, Any, dict[str, Any], Any, list[str]] | Callable[[], None]] = []
+    for rownum, data in chunk:
+        try:
+            m = _partial_row(tx, kind, data, absent, edits.stored)
+        except ValidationFailed as exc:
+            rows.append(functools.partial(_report_failed, problems, rownum, exc, kind, data))
+            continue
+        key = tuple(getattr(m, c) for c in kind.key_columns)
+        first = seen.get(key)
+        if first is not None:
+            text = f"duplicate key {'/'.join(str(k) for k in key)}: also on row {first}"
+            rows.append(functools.partial(problems.add, rownum, kind.key_columns[-1], text))
+            continue
+        seen[key] = rownum
+        existing = edits.stored[tuple(data.get(c, "") for c in kind.key_columns)]
+        rows.append((rownum, m, data, existing, differences(kind, m, existing, _given(data))))
+    todo = [r for r in rows if isinstance(r, tuple)]
+    refused = len(rows) - len(todo)
+    reason = f"import of {problems.file_name}"
+    created = len(tx.memo.get("locations_created", []))  # (storage made by the chunk)
+    try:
+        with tx.savepoint():
+            if kind.name == "samples":  # (the boxes the chunk's tubes go to, read at once)
+                boxes = [
+                    r[1].location.box_path for r in todo if "location" in r[4] and r[1].location
+                ]
+                try:
+                    edits.positions.read(boxes, create=create_locations)
+                except ExolabError as exc:
+                    raise _Replay from exc
+            updated = 0
+            for _rownum, m, data, existing, diff_cols in todo:
+                if not diff_cols:
+                    continue
+                key = tuple(data[c] for c in kind.key_columns)
+                try:
+                    edits.edit(
+                        tx,
+                        key,
+                        m,
+                        existing,
+                        {c: data[c] for c in diff_cols},
+                        reason,
+                        report.batch_id,
+                        create_locations,
+                    )
+                except PermissionDenied:
+                    raise
+                except ExolabError as exc:
+                    raise _Replay from exc
+                except Exception as exc:
+                    if database_error_text(exc) is None:
+                        raise
+                    raise _Replay from exc
+                updated += 1
+            try:
+                edits.write(tx)
+            except Exception as exc:
+                if database_error_text(exc) is None:
+                    raise
+                raise _Replay from exc
+    except _Replay:  # (the storage the chunk made is gone with it; the replay makes it again)
+        del tx.memo.get("locations_created", [])[created:]
+        report.refused += refused
+        for row in rows:
+            if isinstance(row, tuple):
+                rownum, m, data, existing, _diff = row
+                apply_row(
+                    tx, kind, rownum, m, data, existing, report, problems, "update",
+                    create_locations,
+                )  # fmt: skip
+            else:
+                row()
+        return
+    for row in rows:
+        if not isinstance(row, tuple):
+            row()
+    report.refused += refused
+    report.updated += updated
+    report.unchanged += len(todo) - updated
+
+
 def apply_row(
     tx: Tx,
     kind: Kind,
@@ -349,6 +608,7 @@ def apply_row(
                     reason,
                     report.batch_id,
                     create_locations,
+                    existing,
                 )
                 report.updated += 1
             else:
@@ -381,13 +641,30 @@ def apply_row(
         report.refused += 1
 
 
-def _partial_row(tx: Tx, kind: Kind, data: dict[str, str], absent: list[str]) -> Any:
+def _partial_row(
+    tx: Tx,
+    kind: Kind,
+    data: dict[str, str],
+    absent: list[str],
+    stored: dict[tuple[str, ...], Any] | None = None,
+) -> Any:
     """A row of a partial update file (key + changed columns): the stored record with the
     given cells over it. A key that does not exist yet would create a record, which needs
-    every required column."""
+    every required column. ``stored``: the stored records already read by their key (an
+    update chunk's, :func:`_update_chunk`), else the record is looked up."""
     from types import SimpleNamespace
 
-    if kind.name == "readouts":
+    key: Any
+    blank = [c for c in kind.key_columns if kind.name != "readouts" and not data.get(c)]
+    if blank:  # (no record to update: say so, not "sample  does not exist")
+        raise ValidationFailed(
+            [FieldError(blank[0], "is required: it names the record this row updates")]
+        )
+    if stored is not None:
+        key = tuple(data.get(c, "") for c in kind.key_columns)
+        existing = stored.get(key)
+        shown = "/".join(key)
+    elif kind.name == "readouts":
         key = _readout_key(data)
         existing = _find(tx, kind, key)
         shown = readout_rules.key_text(

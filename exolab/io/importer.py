@@ -132,7 +132,15 @@ def run_import(
                     )
                 else:
                     _import_rows(
-                        tx, kind, src, index, report, problems, on_duplicate, create_locations
+                        tx,
+                        kind,
+                        src,
+                        index,
+                        report,
+                        problems,
+                        on_duplicate,
+                        create_locations,
+                        batched=bulk,
                     )
                     if kind.name == "readouts" and readouts.runs_created(tx, batch_id):
                         report.extra["assay_runs_created"] = readouts.runs_created(tx, batch_id)

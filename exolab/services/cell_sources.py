@@ -134,11 +134,44 @@ def update_cell_source(
     if c is None:
         raise NotFound(f"no cell source {code}")
     check_version("cell source", code, c.version, expected_version)
-    merged = _out(c).as_input() | changes
-    merged["cell_source_id"] = code
-    d = validate(CellSourceIn, merged)
+    edit_cell_source(tx, c, changes, reason=reason, batch_id=batch_id)
+    return _out(c)
+
+
+def edit_cell_source(
+    tx: Tx,
+    c: CellSource,
+    changes: dict[str, Any],
+    *,
+    reason: str,
+    batch_id: int | None = None,
+    events: list[Any] | None = None,
+    checked: CellSourceIn | None = None,
+) -> None:
+    """The rules of an edit (:func:`update_cell_source`'s) on the stored cell source ``c``.
+    An update import of many (docs/bulk-imports.md) calls this with the records it read for
+    a chunk, ``events`` (appended together after the chunk is flushed: ``audit_update``) and
+    ``checked``, the row it validated already (the stored record with the row's cells over
+    it)."""
+    if checked is None:
+        merged = _out(c).as_input() | changes
+        merged["cell_source_id"] = c.code
+        checked = validate(CellSourceIn, merged)
     old_all = column_values(c)
     for k in FIELDS:
-        setattr(c, k, getattr(d, k))
-    audit_update(tx, c, "cell_source", code, old_all, reason=reason, batch_id=batch_id)
-    return _out(c)
+        setattr(c, k, getattr(checked, k))
+    audit_update(
+        tx, c, "cell_source", c.code, old_all, reason=reason, batch_id=batch_id, events=events
+    )
+
+
+def cell_source_records(tx: Tx, codes: list[str]) -> dict[str, CellSource]:
+    """The stored cell sources of these codes (those that exist), as the records an edit
+    changes (:func:`edit_cell_source`)."""
+    out: dict[str, CellSource] = {}
+    for i in range(0, len(codes), IN_LIST):
+        for c in tx.session.scalars(
+            select(CellSource).where(CellSource.code.in_(codes[i : i + IN_LIST]))
+        ):
+            out[c.code] = c
+    return out

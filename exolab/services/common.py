@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -39,16 +40,21 @@ def column_values(
     obj: Base, exclude: tuple[str, ...] = (), only: Collection[str] | None = None
 ) -> dict[str, Any]:
     """A record's stored columns (for the audit trail); ``only`` these, when given."""
-    mapper = inspect(type(obj))
     out: dict[str, Any] = {}
-    for attr in mapper.column_attrs:
-        if attr.key in exclude or (only is not None and attr.key not in only):
+    for key in _column_keys(type(obj)):
+        if key in exclude or (only is not None and key not in only):
             continue
-        value = getattr(obj, attr.key)
+        value = getattr(obj, key)
         if isinstance(value, datetime | date):
             value = value.isoformat()
-        out[attr.key] = value
+        out[key] = value
     return out
+
+
+@functools.cache
+def _column_keys(cls: type) -> tuple[str, ...]:
+    mapper: Any = inspect(cls)
+    return tuple(attr.key for attr in mapper.column_attrs)
 
 
 def diff(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -79,13 +85,19 @@ def audit_update(
     reason: str | None,
     batch_id: int | None = None,
     extra: dict[str, Any] | None = None,
+    events: list[Any] | None = None,
 ) -> None:
     """After an edit: audit what changed on ``obj`` since ``before`` (its earlier
     :func:`column_values`, plus ``extra`` derived values) and bump its version. No change, no
-    event."""
+    event. ``events``: the event is added to this list (an ``audit.EventSpec``), for the
+    caller to flush the session and append them together (``audit.append_events``, chained
+    as one-by-one appends chain them: an update import, docs/bulk-imports.md)."""
     old, new = diff(before, column_values(obj) | (extra or {}))
     if new:
         touch(obj, tx.actor.name)
+        if events is not None:
+            events.append(("update", entity, key, old, new, reason, batch_id))
+            return
         tx.session.flush()
         tx.audit("update", entity, key, old=old, new=new, reason=reason, batch_id=batch_id)
 

@@ -290,10 +290,33 @@ def update_isolation(
     iso = find_isolation(tx, code)
     assert iso is not None
     check_version("isolation", code, iso.version, expected_version)
+    edit_isolation(tx, iso, current, changes, reason=reason, batch_id=batch_id)
+    return get_isolation(tx, code)
+
+
+def edit_isolation(
+    tx: Tx,
+    iso: Isolation,
+    current: IsolationOut,
+    changes: dict[str, Any],
+    *,
+    reason: str,
+    batch_id: int | None = None,
+    events: list[Any] | None = None,
+    checked: IsolationIn | None = None,
+) -> None:
+    """The rules of an edit (:func:`update_isolation`'s), on the stored isolation ``iso`` and
+    ``current``, what :func:`get_isolation` gives of it. An update import of many
+    (docs/bulk-imports.md) calls this with the isolations it read for a chunk, ``events``
+    (its audit events, appended together after the chunk is flushed: ``audit_update``) and
+    ``checked``, the row it validated already (``current`` with the row's cells over it).
+    Its steps are written again only when they change."""
+    code = iso.isolation_code
     if "sample_id" in changes and changes["sample_id"] != current.sample_id:
         raise ValidationFailed([FieldError("sample_id", "cannot be changed by an edit")])
-    d = validate(IsolationIn, current.as_input() | changes | {"isolation_id": code})
-    old_all = column_values(iso) | {"steps": [s.model_dump() for s in current.steps]}
+    d = checked or validate(IsolationIn, current.as_input() | changes | {"isolation_id": code})
+    old_steps = [s.model_dump() for s in current.steps]
+    old_all = column_values(iso) | {"steps": old_steps}
     if d.input_volume_ml != iso.input_volume_ml:
         sample = tx.session.get(Sample, iso.sample_id)
         assert sample is not None
@@ -309,16 +332,20 @@ def update_isolation(
         setattr(iso, f, getattr(d, f))
     iso.method = "+".join(d.method)
     new_steps = d.steps()
-    for old_step in tx.session.scalars(
-        select(IsolationStep).where(IsolationStep.isolation_id == iso.id)
-    ):
-        tx.session.delete(old_step)
-    tx.session.flush()
-    for i, step in enumerate(new_steps, start=1):
-        tx.session.add(
-            IsolationStep(isolation_id=iso.id, step_no=i, method=step.method, params=step.params)
-        )
-    tx.session.flush()
+    new_dumped = [s.model_dump() for s in new_steps]
+    if new_dumped != old_steps:
+        for old_step in tx.session.scalars(
+            select(IsolationStep).where(IsolationStep.isolation_id == iso.id)
+        ):
+            tx.session.delete(old_step)
+        tx.session.flush()
+        for i, step in enumerate(new_steps, start=1):
+            tx.session.add(
+                IsolationStep(
+                    isolation_id=iso.id, step_no=i, method=step.method, params=step.params
+                )
+            )
+        tx.session.flush()
     audit_update(
         tx,
         iso,
@@ -327,6 +354,18 @@ def update_isolation(
         old_all,
         reason=reason,
         batch_id=batch_id,
-        extra={"steps": [s.model_dump() for s in new_steps]},
+        extra={"steps": new_dumped},
+        events=events,
     )
-    return get_isolation(tx, code)
+
+
+def isolation_records(tx: Tx, codes: list[str]) -> dict[str, Isolation]:
+    """The stored isolations of these codes (those that exist), as the records an edit
+    changes (:func:`edit_isolation`): a few queries for many."""
+    out: dict[str, Isolation] = {}
+    for i in range(0, len(codes), IN_LIST):
+        for iso in tx.session.scalars(
+            select(Isolation).where(Isolation.isolation_code.in_(codes[i : i + IN_LIST]))
+        ):
+            out[iso.isolation_code] = iso
+    return out

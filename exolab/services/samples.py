@@ -30,7 +30,7 @@ from exolab.services.common import (
 )
 from exolab.services.context import Tx
 from exolab.services.errors import Conflict, FieldError, NotFound, ValidationFailed
-from exolab.services.storage import resolve_location
+from exolab.services.storage import PositionView, resolve_location
 from exolab.services.subjects import find_subject, get_or_create_visit
 
 # Pre-analytical fields an aliquot inherits from its parent (import column names, docs/import-formats.md).
@@ -227,6 +227,18 @@ def samples_by_code(tx: Tx, codes: list[str]) -> dict[str, SampleOut]:
         for row in tx.session.execute(_sample_query().where(Sample.sample_code.in_(part))):
             sample = _out(row)
             out[sample.sample_id] = sample
+    return out
+
+
+def tubes_by_code(tx: Tx, codes: list[str]) -> dict[str, Sample]:
+    """The stored tubes of these codes (those that exist), as the records an edit changes
+    (:func:`edit_sample`): a few queries for many."""
+    out: dict[str, Sample] = {}
+    for i in range(0, len(codes), IN_LIST):
+        for sample in tx.session.scalars(
+            select(Sample).where(Sample.sample_code.in_(codes[i : i + IN_LIST]))
+        ):
+            out[sample.sample_code] = sample
     return out
 
 
@@ -632,15 +644,46 @@ def update_sample(
     reason = require_reason(reason, "edit a sample")
     sample = _require(tx, code)
     check_version("sample", code, sample.version, expected_version)
-    current = get_sample(tx, code)
+    edit_sample(
+        tx,
+        sample,
+        get_sample(tx, code),
+        changes,
+        reason=reason,
+        batch_id=batch_id,
+        create_locations=create_locations,
+    )
+    return get_sample(tx, code)
+
+
+def edit_sample(
+    tx: Tx,
+    sample: Sample,
+    current: SampleOut,
+    changes: dict[str, Any],
+    *,
+    reason: str,
+    batch_id: int | None = None,
+    create_locations: bool = False,
+    positions: PositionView | None = None,
+    events: list[Any] | None = None,
+    checked: SampleIn | None = None,
+) -> None:
+    """The rules of an edit (:func:`update_sample`'s), on the stored tube ``sample`` and
+    ``current``, what :func:`get_sample` gives of it. An update import of many tubes
+    (docs/bulk-imports.md) calls this with the tubes it read for a chunk, the chunk's
+    ``positions`` (:class:`storage.PositionView`), ``events`` (the audit events, appended
+    together after the chunk is flushed: :func:`audit_update`) and ``checked``: the row it
+    validated already, the stored tube with the row's cells over it (equal to ``current``
+    with ``changes`` over it in every column)."""
+    code = sample.sample_code
     locked = {"sample_id", "parent_sample_id"}
     if current.parent_sample_id is None:  # (an aliquot's are its parent's: check_owner below)
         locked.update(OWNER_FIELDS)
     bad = sorted(set(changes) & locked)
     if bad and any(changes[k] != getattr(current, k) for k in bad):
         raise ValidationFailed([FieldError(bad[0], "cannot be changed by an edit")])
-    merged = current.as_input() | changes
-    s = validate(SampleIn, merged)
+    s = checked if checked is not None else validate(SampleIn, current.as_input() | changes)
     if current.parent_sample_id is not None:  # (its owner is its parent's, as stored)
         check_owner(s, current.parent_sample_id, _OWNER_OF(current))
     if s.biofluid != sample.biofluid:
@@ -680,6 +723,7 @@ def update_sample(
                 # an admin's edit reason is the override's; others are told the rule
                 override_reason=reason if tx.actor.is_admin else None,
                 to_status=new_status,
+                field="status",  # (an import reports it in the status column)
             )
     if "location" in changes and s.location is not None:
         if new_status in lifecycle.OUT_OF_STORAGE:
@@ -690,12 +734,13 @@ def update_sample(
                     )
                 ]
             )
-        _place(tx, sample, s.location, create=create_locations)
+        _place(tx, sample, s.location, create=create_locations, positions=positions)
     elif "location" in changes:
         _place(tx, sample, None)
     lifecycle.apply_status(sample, new_status)
-    audit_update(tx, sample, "sample", code, old_all, reason=reason, batch_id=batch_id)
-    return get_sample(tx, code)
+    audit_update(
+        tx, sample, "sample", code, old_all, reason=reason, batch_id=batch_id, events=events
+    )
 
 
 def _check_tree_biofluid(tx: Tx, sample: Sample, biofluid: str) -> None:
@@ -729,11 +774,20 @@ def _check_tree_biofluid(tx: Tx, sample: Sample, biofluid: str) -> None:
         )
 
 
-def _place(tx: Tx, sample: Sample, loc: Location | None, *, create: bool = False) -> None:
+def _place(
+    tx: Tx,
+    sample: Sample,
+    loc: Location | None,
+    *,
+    create: bool = False,
+    positions: PositionView | None = None,
+) -> None:
     if loc is None:
         sample.box_id, sample.position = None, None
         return
-    box, position = resolve_location(tx, loc, for_sample=sample.sample_code, create=create)
+    box, position = resolve_location(
+        tx, loc, for_sample=sample.sample_code, create=create, view=positions
+    )
     sample.box_id, sample.position = box.id, position
 
 

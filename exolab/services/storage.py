@@ -263,25 +263,136 @@ def occupant(tx: Tx, box: Box, position: str | None) -> str | None:
     return tx.session.scalar(_OCCUPANT, {"box": box.id, "position": position})
 
 
+class PositionView:
+    """The boxes and what their positions hold, kept in memory while one transaction moves
+    many tubes whose changes are flushed together (an update import, docs/bulk-imports.md):
+    :func:`resolve_location` asks it instead of querying once per tube. A box's positions
+    are read once (after a flush, so they include the moves made so far); each move is then
+    told to it (:meth:`moved`). A tube that takes a position another tube left in memory
+    flushes first, so the database never holds two tubes in one position while the
+    changes are written (its unique index is checked statement by statement)."""
+
+    def __init__(self, tx: Tx) -> None:
+        self.tx = tx
+        self.boxes: dict[str, Box | None] = {}
+        self.held: dict[int, dict[str, str]] = {}
+        self.freed: set[tuple[int, str]] = set()
+
+    def read(self, paths: list[str], *, create: bool = False) -> None:
+        """Read these boxes and their positions at once (before any move: no flush needed);
+        the paths of unknown boxes are remembered as such, or created now (in the order
+        given) with ``create`` (what :func:`resolve_location` would do at each one's first
+        tube, before the tubes' changes are pending)."""
+        paths = [p for p in dict.fromkeys(paths) if p not in self.boxes]
+        for i in range(0, len(paths), 500):
+            part = paths[i : i + 500]
+            with self.tx.session.no_autoflush:
+                found = {
+                    b.path: b
+                    for b in self.tx.session.scalars(select(Box).where(Box.path.in_(part)))
+                }
+                ids = [b.id for b in found.values() if b.id not in self.held]
+                for box_id in ids:
+                    self.held[box_id] = {}
+                if ids:
+                    rows = self.tx.session.execute(
+                        select(Sample.box_id, Sample.position, Sample.sample_code).where(
+                            Sample.box_id.in_(ids), Sample.position.is_not(None)
+                        )
+                    )
+                    for in_box, position, code in rows:
+                        if in_box is not None and position is not None:
+                            self.held[in_box][position] = code
+            for path in part:
+                self.boxes[path] = found.get(path)
+                if create and found.get(path) is None:
+                    self.created(path, _create_box(self.tx, path))
+
+    def box(self, path: str) -> Box | None:
+        if path not in self.boxes:
+            with self.tx.session.no_autoflush:  # (edits of tubes change no box)
+                self.boxes[path] = find_box(self.tx, path)
+        return self.boxes[path]
+
+    def created(self, path: str, box: Box) -> None:
+        """A box made while the view is in use: no tube is in it yet."""
+        self.boxes[path] = box
+        self.held.setdefault(box.id, {})
+
+    def occupant(self, box: Box, position: str | None) -> str | None:
+        if position is None:
+            return None
+        held = self.held.get(box.id)
+        if held is None:
+            self.flush()
+            rows = self.tx.session.execute(
+                select(Sample.position, Sample.sample_code).where(
+                    Sample.box_id == box.id, Sample.position.is_not(None)
+                )
+            )
+            held = self.held[box.id] = {p: code for p, code in rows if p is not None}
+        return held.get(position)
+
+    def taking(self, box_id: int, position: str | None) -> None:
+        if position is not None and (box_id, position) in self.freed:
+            self.flush()
+
+    def flush(self) -> None:
+        self.tx.session.flush()
+        self.freed.clear()
+
+    def moved(
+        self, code: str, old: tuple[int | None, str | None], new: tuple[int | None, str | None]
+    ) -> None:
+        if old == new:
+            return
+        if old[0] is not None and old[1] is not None:
+            held = self.held.get(old[0])
+            if held is not None and held.get(old[1]) == code:
+                del held[old[1]]
+            self.freed.add((old[0], old[1]))
+        if new[0] is not None and new[1] is not None and new[0] in self.held:
+            self.held[new[0]][new[1]] = code
+
+
 def resolve_location(
-    tx: Tx, loc: Location, *, for_sample: str | None = None, create: bool = False
+    tx: Tx,
+    loc: Location,
+    *,
+    for_sample: str | None = None,
+    create: bool = False,
+    view: PositionView | None = None,
 ) -> tuple[Box, str | None]:
     """Box and position for a location, checking geometry and that the position is free.
 
     An unknown freezer, rack or box is an error naming the closest existing one, unless
-    ``create`` (an import with --create-locations), which creates it (docs/lifecycle.md)."""
-    box = find_box(tx, loc.box_path)
+    ``create`` (an import with --create-locations), which creates it (docs/lifecycle.md).
+    ``view``: the boxes and positions as many edits in one transaction left them."""
+    box = view.box(loc.box_path) if view is not None else find_box(tx, loc.box_path)
     if box is None:
         if not create:
             raise ValidationFailed([FieldError("location", unknown_location(tx, loc), str(loc))])
-        add_location(tx, loc.box_path, n_rows=DEFAULT_ROWS, n_cols=DEFAULT_COLS)
-        box = find_box(tx, loc.box_path)
-        assert box is not None
+        box = _create_box(tx, loc.box_path)
+        if view is not None:
+            view.created(loc.box_path, box)
     check_position(box, loc.position)
-    taken = occupant(tx, box, loc.position)
+    if view is not None:
+        taken = view.occupant(box, loc.position)
+    else:
+        taken = occupant(tx, box, loc.position)
     if taken is not None and taken != for_sample:
         raise position_taken(loc, taken)
+    if view is not None:
+        view.taking(box.id, loc.position)
     return box, loc.position
+
+
+def _create_box(tx: Tx, path: str) -> Box:
+    """A box an import names with --create-locations (and the freezer and rack above it)."""
+    add_location(tx, path, n_rows=DEFAULT_ROWS, n_cols=DEFAULT_COLS)
+    box = find_box(tx, path)
+    assert box is not None
+    return box
 
 
 def position_taken(loc: Location, holder: str) -> Conflict:

@@ -215,6 +215,7 @@ def _restore_updates(tx: Tx, batch_id: int) -> int:
         }
         records = _records_for_events(tx, [(entity, key) for _, entity, key in part])
         specs: list[EventSpec] = []
+        places: list[tuple[Any, Any, Any]] = []
         for pk, entity, entity_id in part:
             obj = records.get((entity, entity_id))
             if obj is None:
@@ -246,6 +247,12 @@ def _restore_updates(tx: Tx, batch_id: int) -> int:
                     f"after the import ({', '.join(changed)}); edit it by hand instead"
                 )
             restore = {k: v for k, v in old.items() if k not in ("version", "updated_at")}
+            if isinstance(obj, Sample) and ("position" in restore or "box_id" in restore):
+                # (positions are put back after the chunk's tubes have left theirs, so the
+                # one-tube-per-position index never sees two: a batch that moved tubes)
+                box_id = restore.pop("box_id", obj.box_id)
+                places.append((obj, box_id, restore.pop("position", obj.position)))
+                obj.position = None
             for k, v in restore.items():
                 if k == "steps":
                     s.execute(delete(IsolationStep).where(IsolationStep.isolation_id == obj.id))
@@ -265,6 +272,7 @@ def _restore_updates(tx: Tx, batch_id: int) -> int:
             if isinstance(obj, Readout):  # keep readout_sets current
                 s.flush()
                 readout_sets.refresh(tx, [(obj.sample_id, obj.analyte_id)])
+            restore |= {k: v for k, v in old.items() if k in ("box_id", "position")}
             specs.append(
                 (
                     "update",
@@ -277,6 +285,11 @@ def _restore_updates(tx: Tx, batch_id: int) -> int:
                 )
             )
             n += 1
+        if places:
+            s.flush()
+            for obj, box_id, position in places:
+                obj.box_id = _coerce(Sample, "box_id", box_id)
+                obj.position = _coerce(Sample, "position", position)
         s.flush()
         append_events(tx, specs)
         for obj in records.values():  # (stored: read again if an older event needs it)
