@@ -64,8 +64,10 @@ def run(url: str, kind: str, path: Path, update: bool) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def update_files(d: Path, n: int) -> list[tuple[str, str, Path]]:
-    """(what, kind, file) of each update."""
+def update_files(d: Path, n: int, samples: Path) -> list[tuple[str, str, Path]]:
+    """(what, kind, file) of each update, in the order they run; the first is the samples
+    file itself (every column) with each tube's notes changed: whole rows that differ from
+    their stored records."""
 
     def write(name: str, header: list[str], rows: list[list[str]]) -> Path:
         p = d / name
@@ -82,6 +84,7 @@ def update_files(d: Path, n: int) -> list[tuple[str, str, Path]]:
         return f"F2/R{box // 10 + 1}/B{box % 10 + 1}/{'ABCDEFGHI'[pos // 9]}{pos % 9 + 1}"
 
     return [
+        ("full rows, notes changed", "samples", write("update-full.csv", *_notes_changed(samples))),
         (
             "location moves",
             "samples",
@@ -110,6 +113,15 @@ def update_files(d: Path, n: int) -> list[tuple[str, str, Path]]:
             ),
         ),
     ]
+
+
+def _notes_changed(samples: Path) -> tuple[list[str], list[list[str]]]:
+    with samples.open(newline="") as f:
+        rows = list(csv.reader(f))
+    notes = rows[0].index("notes")
+    for k, row in enumerate(rows[1:]):
+        row[notes] = f"full {k}"
+    return rows[0], rows[1:]
 
 
 def floor_sqlite(path: Path, db: Path) -> float:
@@ -198,7 +210,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         subjects, samples, isolations = make_files(d, n)
-        updates = update_files(d, n)
+        updates = update_files(d, n, samples)
         base = os.environ.get("EXOLAB_BENCH_POSTGRES_URL", PG_DEFAULT)
         name = None
         if args.backend == "postgresql":

@@ -474,6 +474,31 @@ def _import_updates(
         _update_chunk(tx, kind, chunk, seen, report, problems, absent, create_locations)
 
 
+def update_stored(
+    tx: Tx,
+    kind: Kind,
+    rows: list[tuple[int, dict[str, Any]]],
+    report: ImportReport,
+    problems: Problems,
+    create_locations: bool,
+) -> None:
+    """Rows of a whole-row file whose stored records differ from them
+    (``--on-duplicate update``), handed over by the bulk path together: updated a chunk at a
+    time as a partial update file's rows are (its rows are the limit case: every column
+    given). Subjects take the per-record path row by row."""
+    if kind.name not in _EDITS:
+        for rownum, data in rows:
+            m = validate(kind.model, data)
+            existing = _find(tx, kind, m)
+            apply_row(
+                tx, kind, rownum, m, data, existing, report, problems, "update", create_locations
+            )
+        return
+    for i in range(0, len(rows), UPDATE_CHUNK_ROWS):
+        part = rows[i : i + UPDATE_CHUNK_ROWS]
+        _update_chunk(tx, kind, part, {}, report, problems, list(kind.required), create_locations)
+
+
 def _update_chunk(
     tx: Tx,
     kind: Kind,

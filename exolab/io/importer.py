@@ -27,6 +27,7 @@ from exolab.io.import_rows import (
     differences,
     row_values,
     unchanged,
+    update_stored,
 )
 from exolab.io.problems import Problems
 from exolab.io.reading import FileProblem, open_csv
@@ -118,6 +119,7 @@ def run_import(
                         apply_row,
                         _find_many,
                         unchanged,
+                        update_stored,
                     )
                     import_records(
                         tx,

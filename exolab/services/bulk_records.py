@@ -199,6 +199,9 @@ class RowRules:
     apply_row: Callable[..., None]
     find_many: Callable[..., dict[tuple[str, ...], Any]]
     unchanged: Callable[..., bool]
+    # (tx, kind, [(row number, cells)], report, problems, create_locations): rows whose
+    # stored records differ, updated together (``--on-duplicate update``)
+    update_rows: Callable[..., None] | None = None
 
 
 def _key_test(conn: Any, values: list[Any]) -> tuple[str, str, tuple[Any, ...]]:
@@ -427,6 +430,9 @@ class _Loader:
         self.now = utcnow()
         self.seen: dict[tuple[str, ...], int] = {}
         self.stored: dict[tuple[str, ...], Any] = {}  # the chunk's stored records (run)
+        # rows whose stored records differ, to update together (:meth:`update_pending`)
+        self.pending: list[tuple[int, dict[str, Any], Any]] = []
+        self.batch_updates = on_duplicate == "update" and rules.update_rows is not None
         # the window: what is not written yet (everything, once the file has a problem)
         self.tubes: dict[str, _Tube] = {}
         self.new_tubes: list[_Tube] = []  # created in this window (their rows pending)
@@ -520,6 +526,7 @@ class _Loader:
             self.preload(models)
             for rownum, cells, m in chunk:
                 self.row(rownum, cells, m, existing)
+            self.update_pending()
             self.end_chunk()
         for ids in (
             self.sample_ids,
@@ -541,6 +548,13 @@ class _Loader:
         existing: set[tuple[str, ...]],
     ) -> None:
         problems, report = self.problems, self.report
+        if self.pending and (
+            cells is None
+            or isinstance(m, ValidationFailed)
+            or (key := self.key_of(m)) not in existing
+            or key in self.seen
+        ):  # (a row that is not a stored record's comes after the updates before it)
+            self.update_pending()
         if cells is None:  # a ragged row: (the column it names, the message)
             problems.add(rownum, *m)
             report.refused += 1
@@ -566,6 +580,9 @@ class _Loader:
             if current and self.rules.unchanged(self.kind, m, _cells(cells), stored):
                 report.unchanged += 1  # (as the per-record code counts it)
                 return
+            if self.batch_updates:
+                self.pending.append((rownum, _cells(cells), m))
+                return
             self.write()
             updated = report.updated
             found = stored if current else self.rules.find(self.tx, self.kind, m)
@@ -581,15 +598,8 @@ class _Loader:
                 self.on_duplicate,
                 self.create_locations,
             )
-            if report.updated != updated and self.kind.name in ("samples", "isolations"):
-                # the services changed a tube (and may have created storage): read it again
-                self.tubes.pop(m.sample_id, None)
-                self.load_tubes({m.sample_id})
-                self.occupied, self.occupied_loaded = {}, set()
-                self.unknown_boxes = set()
-                self.freezers = None
-                for ids in (self.visit_ids, self.freezer_ids, self.rack_ids, self.box_ids):
-                    ids.skip_stored()
+            if report.updated != updated:
+                self.updated_tubes([m])
             return
         try:
             self.new_record(m)
@@ -600,6 +610,45 @@ class _Loader:
         except ExolabError as exc:
             self.rules.report_failed(problems, rownum, exc, self.kind, _cells(cells))
             report.refused += 1
+
+    def update_pending(self) -> None:
+        """Update the stored records of the rows put aside (``--on-duplicate update``: rows
+        that differ from their stored records) together, after the window is written: the
+        services' own edits, a chunk at a time, as a partial update file's rows
+        (docs/bulk-imports.md, "Updates"). Called before any row that is not a stored
+        record's, and at a chunk's end, so each row sees the rows before it."""
+        if not self.pending:
+            return
+        pending, self.pending = self.pending, []
+        self.write()
+        updated = self.report.updated
+        assert self.rules.update_rows is not None
+        self.rules.update_rows(
+            self.tx,
+            self.kind,
+            [(rownum, cells) for rownum, cells, _ in pending],
+            self.report,
+            self.problems,
+            self.create_locations,
+        )
+        if self.report.updated != updated:
+            self.updated_tubes([m for _, _, m in pending])
+
+    def updated_tubes(self, models: list[Any]) -> None:
+        """The services changed stored tubes (and may have created storage): read the
+        tubes of ``models`` (samples, or the isolations' tubes) again, and forget what the
+        window knew of positions and storage."""
+        if self.kind.name not in ("samples", "isolations"):
+            return
+        codes = {m.sample_id for m in models}
+        for code in codes:
+            self.tubes.pop(code, None)
+        self.load_tubes(codes)
+        self.occupied, self.occupied_loaded = {}, set()
+        self.unknown_boxes = set()
+        self.freezers = None
+        for ids in (self.visit_ids, self.freezer_ids, self.rack_ids, self.box_ids):
+            ids.skip_stored()
 
     def as_read(self, stored: Any) -> bool:
         """Whether a stored record read at the chunk's start is still as read: a stored tube
