@@ -161,14 +161,23 @@ def _in_window(value: Any) -> Any:
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
+def control_character(text: str) -> str | None:
+    """Why ``text`` is not lab text (a control character other than tab, CR and LF), or None.
+    Also used for what the forms do not validate: reasons, storage codes and names."""
+    m = _CONTROL.search(text)
+    if m is None:
+        return None
+    return (
+        f"contains the control character U+{ord(m.group()):04X} at character "
+        f"{m.start() + 1}; only tab and line breaks are allowed in text"
+    )
+
+
 def _plain_text(value: Any) -> Any:
     if isinstance(value, str):
-        m = _CONTROL.search(value)
-        if m is not None:
-            raise ValueError(
-                f"contains the control character U+{ord(m.group()):04X} at character "
-                f"{m.start() + 1}; only tab and line breaks are allowed in text"
-            )
+        problem = control_character(value)
+        if problem is not None:
+            raise ValueError(problem)
     return value
 
 
