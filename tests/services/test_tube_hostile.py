@@ -8,17 +8,18 @@ import math
 import pytest
 from sqlalchemy import func, select
 
-from exolab.db.models import Freezer
-from exolab.services import storage
+from exolab.db.models import AuditEvent, Freezer
+from exolab.services import samples, storage
 from exolab.services.context import Lab
 from exolab.services.errors import ValidationFailed
+from tests.services.test_lifecycle import setup
 
 
 @pytest.mark.parametrize("temperature", [math.nan, math.inf, -math.inf, -500.0, 150.0])
 def test_freezer_temperature_must_be_a_plausible_finite_number(
     lab: Lab, temperature: float
 ) -> None:
-    with lab.write() as tx, pytest.raises(ValidationFailed, match="temperature_c"):
+    with pytest.raises(ValidationFailed, match="temperature_c"), lab.write() as tx:
         storage.add_location(tx, "F-X", temperature_c=temperature)
     with lab.read() as tx:
         assert tx.session.scalar(select(func.count()).select_from(Freezer)) == 0
@@ -36,7 +37,31 @@ def test_freezer_at_liquid_nitrogen_temperature_is_accepted(lab: Lab) -> None:
 def test_storage_codes_and_names_refuse_control_characters(
     lab: Lab, path: str, name: str | None, field: str
 ) -> None:
-    with lab.write() as tx, pytest.raises(ValidationFailed, match=f"{field}: .*control character"):
+    with pytest.raises(ValidationFailed, match=f"{field}: .*control character"), lab.write() as tx:
         storage.add_location(tx, path, freezer_name=name)
     with lab.read() as tx:
         assert tx.session.scalar(select(func.count()).select_from(Freezer)) == 0
+
+
+def _events(lab: Lab) -> int:
+    with lab.read() as tx:
+        return int(tx.session.scalar(select(func.count()).select_from(AuditEvent)) or 0)
+
+
+def test_a_reason_with_control_characters_is_refused_and_nothing_written(lab: Lab) -> None:
+    setup(lab)
+    before = _events(lab)
+    with pytest.raises(ValidationFailed, match=r"reason: .*U\+0001"), lab.write() as tx:
+        samples.set_status(tx, "S-1", "check_out", reason="thaw\x01")
+    with pytest.raises(ValidationFailed, match=r"reason: .*U\+0007"), lab.write() as tx:
+        samples.move_sample(tx, "S-1", "F-80-3/R1/B2/A1", reason="bell\x07")
+    with lab.read() as tx:
+        got = samples.get_sample(tx, "S-1")
+    assert (got.status, got.location, got.freeze_thaw_count) == (
+        "available",
+        "F-80-3/R1/B1/A1",
+        0,
+    )
+    assert _events(lab) == before
+    with lab.write() as tx:  # tab and line breaks are text
+        samples.set_status(tx, "S-1", "check_out", reason="thawed\tfor\nELISA")
