@@ -747,7 +747,8 @@ def move_sample(
     override_reason: str | None = None,
 ) -> SampleOut:
     """Put a tube at FREEZER/RACK/BOX/POSITION (or take it out of storage with ``None``).
-    The box must exist (docs/lifecycle.md); a tube out of the lab cannot be moved."""
+    The box must exist (docs/lifecycle.md); a tube out of the lab cannot be moved. A move to
+    where the tube already is changes nothing and records nothing."""
     tx.require_write("move samples")
     sample = _require(tx, code)
     check_version("sample", code, sample.version, expected_version)
@@ -757,7 +758,10 @@ def move_sample(
     except ValueError as exc:
         raise ValidationFailed([FieldError("location", str(exc), location)]) from None
     old = get_sample(tx, code).location
+    was = (sample.box_id, sample.position)
     _place(tx, sample, loc)
+    if (sample.box_id, sample.position) == was:
+        return get_sample(tx, code)  # already there: no move to record
     touch(sample, tx.actor.name)
     tx.session.flush()
     new = get_sample(tx, code).location

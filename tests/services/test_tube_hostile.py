@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from exolab.db.models import AuditEvent, Freezer
 from exolab.services import samples, storage
+from exolab.services.audit import list_events, verify_chain
 from exolab.services.context import Lab
 from exolab.services.errors import ValidationFailed
 from tests.services.test_lifecycle import setup
@@ -65,3 +66,17 @@ def test_a_reason_with_control_characters_is_refused_and_nothing_written(lab: La
     assert _events(lab) == before
     with lab.write() as tx:  # tab and line breaks are text
         samples.set_status(tx, "S-1", "check_out", reason="thawed\tfor\nELISA")
+
+
+def test_moving_a_tube_to_where_it_is_writes_nothing(lab: Lab) -> None:
+    setup(lab)
+    with lab.read() as tx:
+        version = samples.get_sample(tx, "S-1").version
+    before = _events(lab)
+    with lab.write() as tx:
+        out = samples.move_sample(tx, "S-1", " F-80-3/R1/B1/a1", reason="tidy")
+    assert out.location == "F-80-3/R1/B1/A1" and out.version == version
+    assert _events(lab) == before
+    with lab.read() as tx:
+        assert [e.action for e in list_events(tx, entity="sample", entity_id="S-1")] == ["create"]
+        assert verify_chain(tx).ok
