@@ -4,15 +4,18 @@ PostgreSQL: what the freezer record may not take (docs/lifecycle.md, docs/reliab
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import func, select
 
+from exolab.db.engine import Database
 from exolab.db.models import AuditEvent, Freezer
 from exolab.services import samples, storage
 from exolab.services.audit import list_events, verify_chain
-from exolab.services.context import Lab
-from exolab.services.errors import ValidationFailed
+from exolab.services.context import Lab, Tx
+from exolab.services.errors import StaleRecord, ValidationFailed
 from tests.services.test_lifecycle import setup
 
 
@@ -80,3 +83,70 @@ def test_moving_a_tube_to_where_it_is_writes_nothing(lab: Lab) -> None:
     with lab.read() as tx:
         assert [e.action for e in list_events(tx, entity="sample", entity_id="S-1")] == ["create"]
         assert verify_chain(tx).ok
+
+
+def test_two_users_change_one_tube_at_once_the_second_is_refused(db_url: str) -> None:
+    """Two people open S-1 (same version) and save at the same moment over two connections:
+    one change lands, the other is refused by name, never a lost update."""
+    first = Lab(Database(db_url), "tester")
+    setup(first)
+    with first.read() as tx:
+        version = samples.get_sample(tx, "S-1").version
+    start = threading.Barrier(2)
+    outcome: dict[str, object] = {}
+
+    def work(name: str, change: Callable[[Tx], object]) -> None:
+        lab = Lab(Database(db_url), "tester")
+        start.wait()
+        try:
+            with lab.write() as tx:
+                change(tx)
+            outcome[name] = "ok"
+        except StaleRecord as exc:
+            outcome[name] = str(exc)
+        finally:
+            lab.db.dispose()
+
+    threads = [
+        threading.Thread(
+            target=work,
+            args=(
+                "checkout",
+                lambda tx: samples.set_status(
+                    tx,
+                    "S-1",
+                    "check_out",
+                    reason="ELISA",
+                    expected_version=version,
+                    volume_used_ml=1.0,
+                ),
+            ),
+        ),
+        threading.Thread(
+            target=work,
+            args=(
+                "move",
+                lambda tx: samples.move_sample(
+                    tx, "S-1", "F-80-3/R1/B2/A1", reason="tidy", expected_version=version
+                ),
+            ),
+        ),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(outcome) == ["checkout", "move"]
+    won = [k for k, v in outcome.items() if v == "ok"]
+    assert len(won) == 1, outcome
+    lost = "move" if won == ["checkout"] else "checkout"
+    assert "sample S-1 was changed by someone else" in str(outcome[lost])
+    with first.read() as tx:
+        s = samples.get_sample(tx, "S-1")
+        assert s.version > version
+        if won == ["checkout"]:
+            assert (s.status, s.location, s.volume_ml) == ("checked_out", "F-80-3/R1/B1/A1", 3.0)
+        else:
+            assert (s.status, s.location, s.volume_ml) == ("available", "F-80-3/R1/B2/A1", 4.0)
+        assert verify_chain(tx).ok
+    first.db.dispose()
