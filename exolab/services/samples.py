@@ -757,6 +757,11 @@ def move_sample(
         loc = parse_location(location) if location else None
     except ValueError as exc:
         raise ValidationFailed([FieldError("location", str(exc), location)]) from None
+    if loc is not None and sample.status in lifecycle.OUT_OF_STORAGE:
+        # not even by an override: such a tube holds no position (as at registration)
+        raise ValidationFailed(
+            [FieldError("location", f"a {sample.status} tube has no storage location", location)]
+        )
     old = get_sample(tx, code).location
     was = (sample.box_id, sample.position)
     _place(tx, sample, loc)

@@ -150,3 +150,29 @@ def test_two_users_change_one_tube_at_once_the_second_is_refused(db_url: str) ->
             assert (s.status, s.location, s.volume_ml) == ("available", "F-80-3/R1/B2/A1", 4.0)
         assert verify_chain(tx).ok
     first.db.dispose()
+
+
+@pytest.mark.parametrize("status", ["discard", "consume"])
+def test_an_override_move_does_not_put_a_thrown_away_tube_back_in_a_box(
+    lab: Lab, status: str
+) -> None:
+    """Registration and edits refuse a position for a tube out of storage; an admin's
+    override of the move rule may not give it one either (it would hold a position)."""
+    setup(lab)
+    with lab.write() as tx:
+        samples.set_status(tx, "S-1", status, reason="cracked")
+    before = _events(lab)
+    with (
+        pytest.raises(ValidationFailed, match="location: a .* tube has no storage location"),
+        lab.write() as tx,
+    ):
+        samples.move_sample(tx, "S-1", "F-80-3/R1/B2/A1", override_reason="put back")
+    assert _events(lab) == before
+    with lab.read() as tx:
+        assert samples.get_sample(tx, "S-1").location is None
+        assert storage.box_grid(tx, "F-80-3/R1/B2").free[0] == "A1"
+    with lab.write() as tx:  # the way back: return it (admin), then it can be placed
+        samples.set_status(tx, "S-1", "return", reason="found intact", override=True)
+        samples.move_sample(tx, "S-1", "F-80-3/R1/B2/A1", reason="put back")
+    with lab.read() as tx:
+        assert samples.get_sample(tx, "S-1").location == "F-80-3/R1/B2/A1"
