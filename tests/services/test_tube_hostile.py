@@ -6,17 +6,20 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from exolab.db.engine import Database
 from exolab.db.models import AuditEvent, Freezer
+from exolab.io.importer import run_import
 from exolab.services import samples, storage
 from exolab.services.audit import list_events, verify_chain
 from exolab.services.context import Lab, Tx
-from exolab.services.errors import StaleRecord, ValidationFailed
-from tests.services.test_lifecycle import setup
+from exolab.services.errors import Conflict, StaleRecord, ValidationFailed
+from exolab.services.undo import undo_batch
+from tests.services.test_lifecycle import PARENT, setup
 
 
 @pytest.mark.parametrize("temperature", [math.nan, math.inf, -math.inf, -500.0, 150.0])
@@ -163,7 +166,7 @@ def test_an_override_move_does_not_put_a_thrown_away_tube_back_in_a_box(
         samples.set_status(tx, "S-1", status, reason="cracked")
     before = _events(lab)
     with (
-        pytest.raises(ValidationFailed, match="location: a .* tube has no storage location"),
+        pytest.raises(ValidationFailed, match=r"location: a .* tube has no storage location"),
         lab.write() as tx,
     ):
         samples.move_sample(tx, "S-1", "F-80-3/R1/B2/A1", override_reason="put back")
@@ -176,3 +179,42 @@ def test_an_override_move_does_not_put_a_thrown_away_tube_back_in_a_box(
         samples.move_sample(tx, "S-1", "F-80-3/R1/B2/A1", reason="put back")
     with lab.read() as tx:
         assert samples.get_sample(tx, "S-1").location == "F-80-3/R1/B2/A1"
+
+
+@pytest.mark.parametrize(
+    ("update", "holder"),
+    [
+        ("sample_id,location\nS-1,F-80-3/R1/B2/A1\n", "S-2"),
+        ("sample_id,status\nS-1,discarded\n", "S-2"),
+    ],
+)
+def test_undo_that_would_put_a_tube_back_where_another_now_sits_names_both(
+    lab: Lab, tmp_path: Path, update: str, holder: str
+) -> None:
+    """An update batch moved S-1 out of A1 (or discarded it); S-2 was moved into A1 by hand.
+    Undoing the batch would put S-1 back in A1: refused in plain words, nothing changed."""
+    setup(lab)
+    with lab.write() as tx:
+        samples.register_sample(tx, PARENT | {"sample_id": "S-2", "location": "F-80-3/R1/B1/A2"})
+    path = tmp_path / "update.csv"
+    path.write_text(update, encoding="utf-8")
+    batch = run_import(lab, "samples", path, on_duplicate="update").batch_id
+    assert batch is not None
+    with lab.write() as tx:
+        samples.move_sample(tx, holder, "F-80-3/R1/B1/A1", reason="tidy")
+    before = _events(lab)
+    with pytest.raises(Conflict) as err:
+        undo_batch(lab, batch)
+    message = str(err.value)
+    assert "S-1" in message and "F-80-3/R1/B1/A1" in message and holder in message
+    assert "constraint" not in message.lower() and "samples.box_id" not in message
+    assert _events(lab) == before
+    with lab.read() as tx:
+        assert samples.get_sample(tx, holder).location == "F-80-3/R1/B1/A1"
+        assert verify_chain(tx).ok
+    with lab.write() as tx:  # make room: the undo then goes through
+        samples.move_sample(tx, holder, "F-80-3/R1/B1/A3", reason="make room")
+    undo_batch(lab, batch)
+    with lab.read() as tx:
+        s1 = samples.get_sample(tx, "S-1")
+    assert (s1.location, s1.status) == ("F-80-3/R1/B1/A1", "available")
