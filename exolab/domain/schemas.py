@@ -7,6 +7,7 @@ parsed into number, comparator and censor flag with the original text kept.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -209,6 +210,21 @@ def _number_text(value: Any) -> Any:
             raise ValueError(f"'{v}' is not a finite number")
         return v
     return value
+
+
+def parse_finite(text: str) -> float:
+    """A number typed outside an input model (a command-line option), read as :data:`Finite`
+    reads it: written plainly, finite; a ValueError in plain words otherwise."""
+    v = _number_text(text)
+    try:
+        number = float(v)
+    except ValueError:
+        if "," in v:
+            raise ValueError(f"'{v}' is not a number; use '.' as the decimal mark") from None
+        raise ValueError(f"'{v}' is not a number") from None
+    if not math.isfinite(number):
+        raise ValueError(f"'{v}' is not a finite number")
+    return number
 
 
 # Every number of every input model is one of these: finite, written plainly.

@@ -902,6 +902,11 @@ def aliquot(
     codes = [c for c, _, _ in children]
     if len(set(codes)) != len(codes):
         raise ValidationFailed([FieldError("sample_id", "aliquot ids repeat")])
+    for _, _, v in children:
+        if v is not None and (not math.isfinite(v) or v < 0):  # docs/reliability.md
+            raise ValidationFailed(
+                [FieldError("volume_ml", "must be a finite number >= 0", str(v))]
+            )
     taken = sum(v for _, _, v in children if v)
     if parent.volume_ml is not None and taken > parent.volume_ml + 1e-9:
         raise ValidationFailed(
