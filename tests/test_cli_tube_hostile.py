@@ -40,6 +40,8 @@ from tests.test_cli_records import cli, show
             "finite",
         ),
         (["storage", "add", "F-9", "--temperature-c=-8_0"], "temperature_c", "separator"),
+        (["storage", "add", "F-9/R1/B1", "--rows", "1_0"], "rows", "separator"),
+        (["storage", "add", "F-9/R1/B1", "--cols", "2.5"], "cols", "whole"),
         (["storage", "add", "F-9", "--temperature-c=-80,5"], "temperature_c", "decimal"),
     ],
 )

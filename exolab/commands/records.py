@@ -212,8 +212,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="create FREEZER, FREEZER/RACK or FREEZER/RACK/BOX (and the levels above)",
     )
     p.add_argument("path", metavar="FREEZER[/RACK[/BOX]]")
-    p.add_argument("--rows", type=int, default=9, help="box rows (0 with --cols 0: a bag)")
-    p.add_argument("--cols", type=int, default=9, help="box columns")
+    p.add_argument("--rows", default="9", help="box rows (0 with --cols 0: a bag)")
+    p.add_argument("--cols", default="9", help="box columns")
     p.add_argument("--name", help="a new freezer's name")
     p.add_argument("--temperature-c", help="a new freezer's temperature")
     p.set_defaults(handler=cmd_storage_add)
@@ -278,6 +278,17 @@ def _number(text: str | None, field: str) -> float | None:
         return parse_finite(text)
     except ValueError as exc:
         raise ValidationFailed([FieldError(field, str(exc), text)]) from None
+
+
+def _whole(text: str, field: str) -> int:
+    """A count option (box rows, columns) read as :func:`_number` reads numbers: ``1_0`` is
+    refused, not 10."""
+    number = _number(text, field)
+    if number is None or not number.is_integer():
+        from exolab.services.errors import FieldError, ValidationFailed
+
+        raise ValidationFailed([FieldError(field, f"'{text}' is not a whole number", text)])
+    return int(number)
 
 
 def _with_lab(args: argparse.Namespace, work: Any, *, write: bool = True) -> Any:
@@ -421,13 +432,14 @@ def cmd_storage_add(args: argparse.Namespace) -> int:
     from exolab.services import storage
 
     temperature_c = _number(args.temperature_c, "temperature_c")
+    n_rows, n_cols = _whole(args.rows, "rows"), _whole(args.cols, "cols")
     made = _with_lab(
         args,
         lambda tx: storage.add_location(
             tx,
             args.path,
-            n_rows=args.rows,
-            n_cols=args.cols,
+            n_rows=n_rows,
+            n_cols=n_cols,
             freezer_name=args.name,
             temperature_c=temperature_c,
         ),
