@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from exolab.db.engine import Database
 from exolab.db.models import AuditEvent, Freezer
@@ -18,6 +18,7 @@ from exolab.services import samples, storage
 from exolab.services.audit import list_events, verify_chain
 from exolab.services.context import Lab, Tx
 from exolab.services.errors import Conflict, StaleRecord, ValidationFailed
+from exolab.services.integrity import check_database
 from exolab.services.undo import undo_batch
 from tests.services.test_lifecycle import PARENT, setup
 
@@ -238,3 +239,15 @@ def test_editing_an_aliquots_volume_takes_the_difference_from_its_parent(lab: La
     assert (parent.volume_ml, parent.volume_taken_ml) == (2.0, 2.0)
     with pytest.raises(ValidationFailed, match="volume_ml"), lab.write() as tx:
         samples.update_sample(tx, "S-1-A", {"volume_ml": "10"}, reason="typo")
+
+
+def test_db_check_finds_a_tube_out_of_storage_that_holds_a_position(lab: Lab) -> None:
+    """A discarded tube still at its position (written behind exolab's back, or by an older
+    version's override move) blocks the position in the freezer map: `exolab db check`
+    names it."""
+    setup(lab)
+    assert not [p for p in check_database(lab)[0] if "S-1" in p]
+    with lab.db.engine.begin() as conn:
+        conn.execute(text("UPDATE samples SET status = 'discarded' WHERE sample_code = 'S-1'"))
+    problems = check_database(lab)[0]
+    assert "sample S-1 is discarded but holds position F-80-3/R1/B1/A1" in problems
