@@ -144,7 +144,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("parent", metavar="PARENT")
     p.add_argument("children", nargs="+", metavar="ALIQUOT_ID")
-    p.add_argument("--volume-ml", type=float, help="volume of each aliquot (mL)")
+    p.add_argument("--volume-ml", help="volume of each aliquot (mL)")
     p.add_argument(
         "--location",
         action="append",
@@ -153,7 +153,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="FREEZER/RACK/BOX/POSITION of each aliquot, in order (repeat)",
     )
     p.add_argument("--storage-container", help="the aliquots' own container (SPREC element 7)")
-    p.add_argument("--storage-temp-c", type=float, help="the aliquots' storage temperature")
+    p.add_argument("--storage-temp-c", help="the aliquots' storage temperature")
     p.add_argument("--reason", default=None)
     _override(p)
     _format(p)
@@ -171,7 +171,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         p = ssub.add_parser(verb, parents=[common], help=text)
         p.add_argument("sample_id", metavar="SAMPLE_ID")
         p.add_argument("--reason", required=True)
-        p.add_argument("--volume-used-ml", type=float, help="volume used meanwhile (mL)")
+        p.add_argument("--volume-used-ml", help="volume used meanwhile (mL)")
         if action == "return":
             p.add_argument("--location", help="return it to another FREEZER/RACK/BOX/POSITION")
         _override(p)
@@ -212,10 +212,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="create FREEZER, FREEZER/RACK or FREEZER/RACK/BOX (and the levels above)",
     )
     p.add_argument("path", metavar="FREEZER[/RACK[/BOX]]")
-    p.add_argument("--rows", type=int, default=9, help="box rows (0 with --cols 0: a bag)")
-    p.add_argument("--cols", type=int, default=9, help="box columns")
+    p.add_argument("--rows", default="9", help="box rows (0 with --cols 0: a bag)")
+    p.add_argument("--cols", default="9", help="box columns")
     p.add_argument("--name", help="a new freezer's name")
-    p.add_argument("--temperature-c", type=float, help="a new freezer's temperature")
+    p.add_argument("--temperature-c", help="a new freezer's temperature")
     p.set_defaults(handler=cmd_storage_add)
 
 
@@ -265,6 +265,32 @@ def _override_reason(args: argparse.Namespace) -> str | None:
     return str(args.reason)
 
 
+def _number(text: str | None, field: str) -> float | None:
+    """A number option read as the import columns read numbers (docs/reliability.md): a
+    decimal comma, a ``_`` separator or inf/nan is a data problem naming the field (exit 1),
+    as it is for ``sample register --volume-ml``, not a usage error or a silent 1_0 = 10."""
+    if text is None:
+        return None
+    from exolab.domain.schemas import parse_finite
+    from exolab.services.errors import FieldError, ValidationFailed
+
+    try:
+        return parse_finite(text)
+    except ValueError as exc:
+        raise ValidationFailed([FieldError(field, str(exc), text)]) from None
+
+
+def _whole(text: str, field: str) -> int:
+    """A count option (box rows, columns) read as :func:`_number` reads numbers: ``1_0`` is
+    refused, not 10."""
+    number = _number(text, field)
+    if number is None or not number.is_integer():
+        from exolab.services.errors import FieldError, ValidationFailed
+
+        raise ValidationFailed([FieldError(field, f"'{text}' is not a whole number", text)])
+    return int(number)
+
+
 def _with_lab(args: argparse.Namespace, work: Any, *, write: bool = True) -> Any:
     lab = open_lab(args)
     try:
@@ -297,9 +323,9 @@ def cmd_sample_aliquot(args: argparse.Namespace) -> int:
         )
     override = _override_reason(args)
     locations = args.location or [None] * len(args.children)
-    children = [
-        (code, loc, args.volume_ml) for code, loc in zip(args.children, locations, strict=True)
-    ]
+    volume = _number(args.volume_ml, "volume_ml")
+    storage_temp_c = _number(args.storage_temp_c, "storage_temp_c")
+    children = [(code, loc, volume) for code, loc in zip(args.children, locations, strict=True)]
 
     def work(tx: Any) -> list[dict[str, Any]]:
         made = samples.aliquot(
@@ -309,7 +335,7 @@ def cmd_sample_aliquot(args: argparse.Namespace) -> int:
             reason=override or args.reason or "aliquoted",
             override=override is not None,
             storage_container=args.storage_container,
-            storage_temp_c=args.storage_temp_c,
+            storage_temp_c=storage_temp_c,
         )
         return [_sample_view(tx, c) for c in (args.parent, *(m.sample_id for m in made))]
 
@@ -350,13 +376,15 @@ def cmd_sample_move(args: argparse.Namespace) -> int:
 def cmd_sample_status(args: argparse.Namespace) -> int:
     from exolab.services import samples
 
+    volume_used_ml = _number(args.volume_used_ml, "volume_used_ml")
+
     def work(tx: Any) -> dict[str, Any]:
         samples.set_status(
             tx,
             args.sample_id,
             args.action,
             reason=args.reason,
-            volume_used_ml=args.volume_used_ml,
+            volume_used_ml=volume_used_ml,
             location=getattr(args, "location", None),
             override=args.override,
         )
@@ -403,15 +431,17 @@ def cmd_readout_add(args: argparse.Namespace) -> int:
 def cmd_storage_add(args: argparse.Namespace) -> int:
     from exolab.services import storage
 
+    temperature_c = _number(args.temperature_c, "temperature_c")
+    n_rows, n_cols = _whole(args.rows, "rows"), _whole(args.cols, "cols")
     made = _with_lab(
         args,
         lambda tx: storage.add_location(
             tx,
             args.path,
-            n_rows=args.rows,
-            n_cols=args.cols,
+            n_rows=n_rows,
+            n_cols=n_cols,
             freezer_name=args.name,
-            temperature_c=args.temperature_c,
+            temperature_c=temperature_c,
         ),
     )
     for item in made:

@@ -7,6 +7,7 @@ parsed into number, comparator and censor flag with the original text kept.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -161,14 +162,23 @@ def _in_window(value: Any) -> Any:
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
+def control_character(text: str) -> str | None:
+    """Why ``text`` is not lab text (a control character other than tab, CR and LF), or None.
+    Also used for what the forms do not validate: reasons, storage codes and names."""
+    m = _CONTROL.search(text)
+    if m is None:
+        return None
+    return (
+        f"contains the control character U+{ord(m.group()):04X} at character "
+        f"{m.start() + 1}; only tab and line breaks are allowed in text"
+    )
+
+
 def _plain_text(value: Any) -> Any:
     if isinstance(value, str):
-        m = _CONTROL.search(value)
-        if m is not None:
-            raise ValueError(
-                f"contains the control character U+{ord(m.group()):04X} at character "
-                f"{m.start() + 1}; only tab and line breaks are allowed in text"
-            )
+        problem = control_character(value)
+        if problem is not None:
+            raise ValueError(problem)
     return value
 
 
@@ -200,6 +210,21 @@ def _number_text(value: Any) -> Any:
             raise ValueError(f"'{v}' is not a finite number")
         return v
     return value
+
+
+def parse_finite(text: str) -> float:
+    """A number typed outside an input model (a command-line option), read as :data:`Finite`
+    reads it: written plainly, finite; a ValueError in plain words otherwise."""
+    v = _number_text(text)
+    try:
+        number = float(v)
+    except ValueError:
+        if "," in v:
+            raise ValueError(f"'{v}' is not a number; use '.' as the decimal mark") from None
+        raise ValueError(f"'{v}' is not a number") from None
+    if not math.isfinite(number):
+        raise ValueError(f"'{v}' is not a finite number")
+    return number
 
 
 # Every number of every input model is one of these: finite, written plainly.

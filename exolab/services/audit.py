@@ -16,6 +16,8 @@ from pydantic import BaseModel
 from sqlalchemy import insert, select, text
 
 from exolab.db.models import AuditEvent
+from exolab.domain.schemas import control_character
+from exolab.services.errors import FieldError, ValidationFailed
 
 if TYPE_CHECKING:  # (the context imports this module to append events: no cycle at runtime)
     from exolab.services.context import Tx
@@ -179,6 +181,11 @@ def append_event(
     reason: str | None = None,
     batch_id: int | None = None,
 ) -> int:
+    # A reason is typed text (--reason, the UI's reason fields): the text rule holds for it
+    # too (docs/reliability.md); raised before the event, so the transaction writes nothing.
+    problem = control_character(reason) if reason else None
+    if problem is not None:
+        raise ValidationFailed([FieldError("reason", problem)])
     row = _chained(tx, _last_hash(tx), (action, entity, entity_id, old, new, reason, batch_id))
     event_id = tx.session.connection().execute(_INSERT_EVENT, row).scalar_one()
     tx.memo["audit_last_hash"] = row["hash"]

@@ -14,13 +14,17 @@ from exolab.db.models import Box, Sample
 from exolab.services.audit import verify_chain
 from exolab.services.context import Lab
 from exolab.services.errors import Conflict, ExolabError
+from exolab.services.lifecycle import OUT_OF_STORAGE
 from exolab.services.safe_files import exclusive_temp, publish
 from exolab.services.storage import position_names
+
+MAX_NAMED = 20  # tubes named per kind of problem
 
 
 def check_database(lab: Lab) -> tuple[list[str], list[str]]:
     """Return (problems, notes). Checks the engine's own integrity, foreign keys, storage
-    geometry, freeze-thaw counts and the audit hash chain."""
+    geometry, tubes out of storage that hold a position, freeze-thaw counts and the audit
+    hash chain."""
     problems: list[str] = []
     notes: list[str] = [f"schema revision {migrate.current_revision(lab.db.engine)} (head)"]
     with lab.read() as tx:
@@ -57,6 +61,21 @@ def check_database(lab: Lab) -> tuple[list[str], list[str]]:
             f"sample {code} is at a position box {path} does not have"
             for code, path in sorted(misplaced, key=lambda m: (m[1], m[0]))
         )
+        # tubes out of storage hold no position (docs/lifecycle.md): one that does blocks it
+        held = s.execute(
+            select(Sample.sample_code, Sample.status, Box.path, Sample.position)
+            .join(Box, Box.id == Sample.box_id)
+            .where(Sample.status.in_(OUT_OF_STORAGE))
+            .order_by(Sample.sample_code)
+            .limit(MAX_NAMED + 1)
+        ).all()
+        problems.extend(
+            f"sample {code} is {status} but holds position {path}"
+            + (f"/{position}" if position else "")
+            for code, status, path, position in held[:MAX_NAMED]
+        )
+        if len(held) > MAX_NAMED:
+            problems.append("(more tubes out of storage hold a position)")
         n = s.scalar(select(func.count()).select_from(Sample).where(Sample.freeze_thaw_count < 0))
         if n:
             problems.append(f"{n} samples have a negative freeze-thaw count")

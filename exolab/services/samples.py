@@ -801,7 +801,8 @@ def move_sample(
     override_reason: str | None = None,
 ) -> SampleOut:
     """Put a tube at FREEZER/RACK/BOX/POSITION (or take it out of storage with ``None``).
-    The box must exist (docs/lifecycle.md); a tube out of the lab cannot be moved."""
+    The box must exist (docs/lifecycle.md); a tube out of the lab cannot be moved. A move to
+    where the tube already is changes nothing and records nothing."""
     tx.require_write("move samples")
     sample = _require(tx, code)
     check_version("sample", code, sample.version, expected_version)
@@ -810,8 +811,16 @@ def move_sample(
         loc = parse_location(location) if location else None
     except ValueError as exc:
         raise ValidationFailed([FieldError("location", str(exc), location)]) from None
+    if loc is not None and sample.status in lifecycle.OUT_OF_STORAGE:
+        # not even by an override: such a tube holds no position (as at registration)
+        raise ValidationFailed(
+            [FieldError("location", f"a {sample.status} tube has no storage location", location)]
+        )
     old = get_sample(tx, code).location
+    was = (sample.box_id, sample.position)
     _place(tx, sample, loc)
+    if (sample.box_id, sample.position) == was:
+        return get_sample(tx, code)  # already there: no move to record
     touch(sample, tx.actor.name)
     tx.session.flush()
     new = get_sample(tx, code).location
@@ -947,6 +956,11 @@ def aliquot(
     codes = [c for c, _, _ in children]
     if len(set(codes)) != len(codes):
         raise ValidationFailed([FieldError("sample_id", "aliquot ids repeat")])
+    for _, _, v in children:
+        if v is not None and (not math.isfinite(v) or v < 0):  # docs/reliability.md
+            raise ValidationFailed(
+                [FieldError("volume_ml", "must be a finite number >= 0", str(v))]
+            )
     taken = sum(v for _, _, v in children if v)
     if parent.volume_ml is not None and taken > parent.volume_ml + 1e-9:
         raise ValidationFailed(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import string
 from typing import Any
 
@@ -10,7 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy import bindparam, select
 
 from exolab.db.models import CODE, Box, Freezer, Rack, Sample
-from exolab.domain.schemas import Location
+from exolab.domain.schemas import MAX_TEMP_C, MIN_TEMP_C, Location, control_character
 from exolab.services.context import Tx
 from exolab.services.errors import Conflict, FieldError, NotFound, ValidationFailed
 
@@ -165,9 +166,29 @@ def add_location(
                 )
             ]
         )
+    bad_code = next((p for p in parts if control_character(p)), None)
+    if bad_code is not None:
+        raise ValidationFailed(
+            [FieldError("location", f"code {bad_code!r} {control_character(bad_code)}")]
+        )
     if freezer_name is not None and len(freezer_name) > NAME:
         raise ValidationFailed(
             [FieldError("name", f"a freezer's name has at most {NAME} characters")]
+        )
+    if freezer_name is not None and control_character(freezer_name):
+        raise ValidationFailed([FieldError("name", str(control_character(freezer_name)))])
+    # the range every storage temperature has (docs/reliability.md); NaN is no temperature
+    if temperature_c is not None and not (
+        math.isfinite(temperature_c) and MIN_TEMP_C <= temperature_c <= MAX_TEMP_C
+    ):
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "temperature_c",
+                    f"a freezer's temperature is a number from {MIN_TEMP_C} to {MAX_TEMP_C} °C",
+                    str(temperature_c),
+                )
+            ]
         )
     if not (0 <= n_rows <= 26 and 0 <= n_cols <= 99) or (n_rows == 0) != (n_cols == 0):
         raise ValidationFailed(

@@ -22,6 +22,7 @@ from exolab.db.models import (
     Analyte,
     AssayRun,
     AuditEvent,
+    Box,
     CellSource,
     InstrumentRun,
     Isolation,
@@ -288,6 +289,8 @@ def _restore_updates(tx: Tx, batch_id: int) -> int:
         if places:
             s.flush()
             for obj, box_id, position in places:
+                # (a tube of another batch or a later edit may sit there now: refused by name)
+                _refuse_taken_position(tx, batch_id, obj, {"box_id": box_id, "position": position})
                 obj.box_id = _coerce(Sample, "box_id", box_id)
                 obj.position = _coerce(Sample, "position", position)
         s.flush()
@@ -296,6 +299,29 @@ def _restore_updates(tx: Tx, batch_id: int) -> int:
             if obj is not None and obj in s:
                 s.expunge(obj)
     return n
+
+
+def _refuse_taken_position(tx: Tx, batch_id: int, tube: Sample, restore: dict[str, Any]) -> None:
+    """A tube the batch moved (or took out of storage) goes back to its old position only if
+    no other tube sits there now; otherwise the refusal names both (not the database's
+    unique-constraint error)."""
+    box_id = restore.get("box_id", tube.box_id)
+    position = restore.get("position", tube.position)
+    if box_id is None or position is None:
+        return
+    holder = tx.session.scalar(
+        select(Sample.sample_code).where(
+            Sample.box_id == box_id, Sample.position == position, Sample.id != tube.id
+        )
+    )
+    if holder is not None:
+        box = tx.session.get(Box, box_id)
+        where = f"{box.path if box is not None else box_id}/{position}"
+        raise Conflict(
+            f"cannot undo import batch {batch_id}: sample {tube.sample_code} would go back "
+            f"to {where}, where sample {holder} is now; move {holder} elsewhere first. "
+            "Nothing was changed"
+        )
 
 
 RECORD_ENTITIES = ("subject", "cell_source", "sample", "isolation", "readout")
