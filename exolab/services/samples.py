@@ -708,6 +708,20 @@ def edit_sample(
                     )
                 ]
             )
+        if sample.parent_id is not None and s.volume_ml is not None:
+            # an aliquot's registered volume is what it took from its parent: a correction
+            # takes or gives back the difference, as an isolation's input volume does
+            registered = 0.0 if old_all["volume_ml"] is None else old_all["volume_ml"] + taken
+            parent = tx.session.get(Sample, sample.parent_id)
+            assert parent is not None
+            lifecycle.take_volume(
+                tx,
+                parent,
+                round(s.volume_ml - registered, 6) or None,
+                field="volume_ml",
+                purpose=aliquot_purpose(s),
+                batch_id=batch_id,
+            )
         sample.volume_ml = None if s.volume_ml is None else round(s.volume_ml - taken, 6)
     sample.sprec = new_code
     sample.freeze_thaw_count = s.freeze_thaw_count or 0

@@ -437,3 +437,119 @@ def test_a_row_without_its_key_names_the_key_column(
         "samples-update.csv:3:sample_id: is required: it names the record this row updates"
     ), lines
     assert _tubes(lab) == before
+
+
+# -- whole-row files: the bulk path puts the rows that differ aside and updates them together
+
+WHOLE_HEAD = "sample_id,biofluid,collected_at,study,subject_id,visit,volume_ml,location,notes\n"
+
+
+def _whole(i: int, location: str, volume: str = "2.0", notes: str = "") -> str:
+    return f"T{i:02d},plasma,2024-01-11 10:41,S1,P001,V{i},{volume},{location},{notes}\n"
+
+
+WHOLE = (
+    WHOLE_HEAD
+    + _whole(0, "F-80/R1/B01/A1", notes="re-labelled")  # notes changed
+    + _whole(1, "F-80/R1/B01/A2")  # unchanged
+    + _whole(2, "F-80/R1/B02/A1")  # moved out of A3 ...
+    + "T20,plasma,2024-01-11 10:41,S1,P001,V20,1.0,F-80/R1/B01/A3,\n"  # ... a new tube takes A3
+    + _whole(3, "F-80/R1/B01/A4", volume="3.0")  # registered volume corrected up
+    + "T03-A,plasma,2024-01-11 10:41,,,,2.5,,aliquot\n"  # a new aliquot of the tube above
+    + _whole(4, "F-80/R1/B01/A5", notes="checked")
+    + _whole(5, "F-80/R1/B02/A2")  # moved
+    + _whole(6, "F-80/R1/B01/A7")  # unchanged
+)
+
+
+def _whole_file() -> str:
+    # the aliquot row names its parent (the registration columns of an aliquot)
+    head = WHOLE_HEAD.rstrip("\n") + ",parent_sample_id\n"
+    rows = []
+    for line in WHOLE.splitlines()[1:]:
+        parent = "T03" if line.startswith("T03-A") else ""
+        rows.append(f"{line},{parent}\n")
+    return head + "".join(rows)
+
+
+@pytest.fixture
+def tiny_bulk_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from exolab.io import bulk_records
+
+    monkeypatch.setattr(bulk_records, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(import_rows, "UPDATE_CHUNK_ROWS", 2)
+
+
+def test_a_whole_row_update_file_in_bulk_is_the_per_record_path(
+    two_fresh_labs: tuple[Lab, Lab], tmp_path: Path, tiny_bulk_chunks: None
+) -> None:
+    fast, slow = two_fresh_labs
+    reports = []
+    text = _whole_file()
+    for lab, bulk in ((fast, True), (slow, False)):
+        _cohort(lab, tmp_path)
+        reports.append(_update(lab, tmp_path, "samples", text, bulk=bulk))
+    assert reports[0].counts() == reports[1].counts()
+    assert (reports[0].created, reports[0].updated, reports[0].unchanged) == (2, 5, 2)
+    assert _tubes(fast) == _tubes(slow)
+    assert _updates(fast) == _updates(slow)
+    with fast.read() as tx:
+        assert audit.verify_chain(tx).ok
+        assert samples.get_sample(tx, "T20").location == "F-80/R1/B01/A3"
+        t03 = samples.get_sample(tx, "T03")
+        # 3.0 registered: ISO-3 took 0.5 mL and the new aliquot 2.5 mL
+        assert (t03.volume_ml, t03.volume_taken_ml) == (0.0, 3.0)
+        assert samples.get_sample(tx, "T00").notes == "re-labelled"
+
+
+def test_a_whole_row_update_file_refused_late_writes_nothing(
+    lab: Lab, tmp_path: Path, tiny_bulk_chunks: None
+) -> None:
+    _cohort(lab, tmp_path)
+    before = _tubes(lab)
+    text = _whole_file().replace("F-80/R1/B01/A7", "F-80/R1/B02/A1")  # T02 moved there first
+    problems = _problems(lab, tmp_path, "samples", text)
+    assert len(problems) == 1 and ":10:location" in problems[0] and "T02" in problems[0]
+    assert _tubes(lab) == before
+
+
+def test_an_aliquots_volume_corrected_by_an_update_takes_the_difference_from_its_parent(
+    lab: Lab, tmp_path: Path, tiny_bulk_chunks: None
+) -> None:
+    _cohort(lab, tmp_path)
+    with lab.write() as tx:
+        samples.aliquot(tx, "T07", [("T07-A", None, 1.0)])
+    before = _tubes(lab)
+    report = _update(lab, tmp_path, "samples", "sample_id,volume_ml\nT07-A,1.5\n")
+    assert report.updated == 1
+    with lab.read() as tx:
+        parent = samples.get_sample(tx, "T07")
+        assert (parent.volume_ml, parent.volume_taken_ml) == (0.5, 1.5)
+    problems = _problems(lab, tmp_path, "samples", "sample_id,volume_ml\nT07-A,3\n")
+    assert len(problems) == 1 and ":2:volume_ml" in problems[0] and "0.5 mL left" in problems[0]
+    assert report.batch_id is not None
+    undo_batch(lab, report.batch_id)
+    assert _tubes(lab) == before
+
+
+def test_a_whole_row_isolations_file_in_bulk_is_the_per_record_path(
+    two_fresh_labs: tuple[Lab, Lab], tmp_path: Path, tiny_bulk_chunks: None
+) -> None:
+    text = (
+        ISOS.replace("ISO-0,T00,2024-03-02,sec,0.5,qEV,200", "ISO-0,T00,2024-03-02,sec,0.5,qEV,150")
+        .replace("ISO-1,T01,2024-03-02,sec,0.5", "ISO-1,T01,2024-03-02,sec,1.5")
+        .replace("ISO-2,T02,2024-03-02,sec,0.5", "ISO-2,T02,2024-03-02,sec,0.2")
+        + "ISO-9,T01,2024-03-03,sec,0.5,qEV,100\n"  # after ISO-1 took 1.0 mL more of T01
+    )
+    fast, slow = two_fresh_labs
+    reports = []
+    for lab, bulk in ((fast, True), (slow, False)):
+        _cohort(lab, tmp_path)
+        reports.append(_update(lab, tmp_path, "isolations", text, bulk=bulk))
+    assert reports[0].counts() == reports[1].counts()
+    assert (reports[0].created, reports[0].updated, reports[0].unchanged) == (1, 3, 1)
+    assert _tubes(fast) == _tubes(slow)
+    assert _updates(fast) == _updates(slow)
+    with fast.read() as tx:
+        assert samples.get_sample(tx, "T01").volume_ml == 0.0  # 2.0 - 1.5 - 0.5
+        assert samples.get_sample(tx, "T02").volume_ml == pytest.approx(1.8)

@@ -221,11 +221,6 @@ def test_undo_that_would_put_a_tube_back_where_another_now_sits_names_both(
     assert (s1.location, s1.status) == ("F-80-3/R1/B1/A1", "available")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="update_sample (helper bulk-update's area) sets an aliquot's volume_ml without "
-    "taking the difference from its parent, unlike an isolation's input volume edit",
-)
 def test_editing_an_aliquots_volume_takes_the_difference_from_its_parent(lab: Lab) -> None:
     """Parent volume + what its aliquots and isolations took = what it was registered with,
     after an edit of an aliquot's volume too (docs/lifecycle.md, "Volume")."""
