@@ -36,6 +36,18 @@ RUNS = [
         "postgresql",
         ["samples (postgresql)", "isolations (postgresql)"],
     ),
+    (
+        "bench_import_update.py",
+        ["--samples", "60"],
+        "sqlite",
+        ["full rows", "location moves", "status + notes", "isolation volumes"],
+    ),
+    (
+        "bench_import_update.py",
+        ["--samples", "60", "--backend", "postgresql"],
+        "postgresql",
+        ["full rows", "location moves"],
+    ),
     ("bench_output.py", ["--readouts", "120", "--runs", "1"], "sqlite", ["over table"]),
     (
         "bench_export_records.py",
