@@ -76,37 +76,40 @@ def _closest(word: str, choices: list[str]) -> str | None:
 
 
 def unknown_location(tx: Tx, loc: Location) -> str:
-    """Why ``loc``'s box does not exist, naming the closest existing path at the first level
-    that is unknown (a typo ``F80-3`` -> "did you mean F-80-3/R1/B1?")."""
-    freezers = list(tx.session.scalars(select(Freezer.code)))
-    near: str | None
-    if loc.freezer not in freezers:
-        what = f"no freezer {loc.freezer}"
-        found = _closest(loc.freezer, freezers)
-        near = f"{found}/{loc.rack}/{loc.box}" if found else None
-    else:
-        racks = list(
-            tx.session.scalars(
+    """Why ``loc``'s box does not exist (the first level that is unknown), naming the closest
+    box that does exist: each level is the given one where it exists, else the closest
+    existing one under the level above (a typo ``F80-3`` -> "did you mean F-80-3/R1/B1?";
+    ``f1/r1/b1`` -> "F1/R1/B1"). No box close at every level: no suggestion."""
+    s = tx.session
+    freezers = list(s.scalars(select(Freezer.code)))
+    freezer = loc.freezer if loc.freezer in freezers else _closest(loc.freezer, freezers)
+    racks = (
+        list(
+            s.scalars(
                 select(Rack.code)
                 .join(Freezer, Freezer.id == Rack.freezer_id)
-                .where(Freezer.code == loc.freezer)
+                .where(Freezer.code == freezer)
             )
         )
-        if loc.rack not in racks:
-            what = f"no rack {loc.freezer}/{loc.rack}"
-            found = _closest(loc.rack, racks)
-            near = f"{loc.freezer}/{found}/{loc.box}" if found else None
-        else:
-            prefix = f"{loc.freezer}/{loc.rack}/"
-            boxes = [
-                p[len(prefix) :]
-                for p in tx.session.scalars(
-                    select(Box.path).where(Box.path.startswith(prefix, autoescape=True))
-                )
-            ]
-            what = f"no box {loc.box_path}"
-            found = _closest(loc.box, boxes)
-            near = f"{prefix}{found}" if found else None
+        if freezer is not None
+        else []
+    )
+    rack = loc.rack if loc.rack in racks else _closest(loc.rack, racks)
+    boxes = []
+    if freezer is not None and rack is not None:
+        prefix = f"{freezer}/{rack}/"
+        boxes = [
+            p[len(prefix) :]
+            for p in s.scalars(select(Box.path).where(Box.path.startswith(prefix, autoescape=True)))
+        ]
+    box = loc.box if loc.box in boxes else _closest(loc.box, boxes)
+    if loc.freezer not in freezers:
+        what = f"no freezer {loc.freezer}"
+    elif loc.rack not in racks:
+        what = f"no rack {loc.freezer}/{loc.rack}"
+    else:
+        what = f"no box {loc.box_path}"
+    near = f"{freezer}/{rack}/{box}" if freezer and rack and box else None
     hint = f" (did you mean {near}?)" if near else ""
     return (
         f"{what}{hint}; create it first (exolab storage add {loc.box_path}) "

@@ -142,7 +142,7 @@ def test_scanned_receipt_reports_missing_and_unexpected(
     # the box must exist (storage is created explicitly): refused, nothing received
     assert cli(db_url, *receive) == 1
     err = capsys.readouterr().err
-    assert "into: no freezer F2 (did you mean F1/R1/B7?)" in err
+    assert "into: no freezer F2 (did you mean F1/R1/B1?)" in err
     assert "exolab storage add F2/R1/B7" in err and "receive with --create-locations" in err
     assert _state(lab, ["S-1", "S-3"]) == {"S-1": ("shipped", None), "S-3": ("shipped", None)}
     with lab.read() as tx:

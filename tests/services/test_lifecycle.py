@@ -438,3 +438,18 @@ def test_registered_volume_round_trips_and_isolations_do_not_thaw(lab: Lab, tmp_
     assert (out.volume_ml, out.volume_taken_ml) == (1.5, 1.5)
     with lab.write() as tx, pytest.raises(ValidationFailed, match=r"already took 1\.5 mL"):
         samples.update_sample(tx, "S-1", {"volume_ml": "1"}, reason="x")
+
+
+def test_a_location_typed_in_lower_case_suggests_the_stored_box(lab: Lab) -> None:
+    """Each level of the suggestion is one that exists under the level above: not
+    "F-80-3/r1/b1", a path made of the freezer found and the rack and box as typed."""
+    setup(lab)
+    with lab.write() as tx, pytest.raises(ValidationFailed) as err:
+        samples.move_sample(tx, "S-1", "f-80-3/r1/b1/C5")
+    assert "no freezer f-80-3 (did you mean F-80-3/R1/B1?)" in str(err.value.errors[0].message)
+    with lab.write() as tx, pytest.raises(ValidationFailed) as err:
+        samples.move_sample(tx, "S-1", "F-80-3/R9/b2/C5")
+    assert "no rack F-80-3/R9 (did you mean F-80-3/R1/B2?)" in str(err.value.errors[0].message)
+    with lab.write() as tx, pytest.raises(ValidationFailed) as err:
+        samples.move_sample(tx, "S-1", "ZZZZZZ/R1/B1/C5")
+    assert "(did you mean" not in str(err.value.errors[0].message)
