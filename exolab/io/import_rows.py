@@ -358,6 +358,10 @@ class _Edits:
         if kind.name == "samples":
             self.stored = {(c,): out for c, out in samples.samples_by_code(tx, codes).items()}
             self.records = {(c,): r for c, r in samples.tubes_by_code(tx, codes).items()}
+        elif kind.name == "subjects":
+            pairs = [(k[0], k[1]) for k in keys]
+            self.stored = {k: out for k, out in subjects.subjects_by_code(tx, pairs).items()}
+            self.records = {k: r for k, r in subjects.find_subjects(tx, pairs).items()}
         elif kind.name == "isolations":
             found = isolations.isolations_by_code(tx, codes)
             self.stored = {(c,): out for c, out in found.items()}
@@ -413,6 +417,12 @@ class _Edits:
                 events=events,
                 checked=m,
             )
+        elif self.kind.name == "subjects":
+            tx.require_write("edit subjects")
+            subjects.edit_subject(
+                tx, record, key[0], changes, reason=reason, batch_id=batch_id, events=events,
+                checked=m,
+            )  # fmt: skip
         else:
             tx.require_write("edit cell sources")
             cell_sources.edit_cell_source(
@@ -425,9 +435,9 @@ class _Edits:
         audit.append_events(tx, self.events)
 
 
-# The kinds whose partial update files take the chunked path
-# (a subjects file is never partial: its required columns are its key)
-_EDITS = ("samples", "isolations", "cell_sources")
+# The kinds whose updates take the chunked path (a subjects file is never partial, its
+# required columns are its key: its whole rows that differ come from the bulk path)
+_EDITS = ("samples", "isolations", "cell_sources", "subjects")
 
 
 class _Replay(Exception):
@@ -485,15 +495,8 @@ def update_stored(
     """Rows of a whole-row file whose stored records differ from them
     (``--on-duplicate update``), handed over by the bulk path together: updated a chunk at a
     time as a partial update file's rows are (its rows are the limit case: every column
-    given). Subjects take the per-record path row by row."""
-    if kind.name not in _EDITS:
-        for rownum, data in rows:
-            m = validate(kind.model, data)
-            existing = _find(tx, kind, m)
-            apply_row(
-                tx, kind, rownum, m, data, existing, report, problems, "update", create_locations
-            )
-        return
+    given)."""
+    assert kind.name in _EDITS, kind.name
     for i in range(0, len(rows), UPDATE_CHUNK_ROWS):
         part = rows[i : i + UPDATE_CHUNK_ROWS]
         _update_chunk(tx, kind, part, {}, report, problems, list(kind.required), create_locations)

@@ -204,16 +204,44 @@ def update_subject(
     if subject is None:
         raise NotFound(f"no subject {subject_id} in study {study}")
     check_version("subject", f"{study}/{subject_id}", subject.version, expected_version)
-    merged = subject_as_input(subject_out(subject, study)) | changes
-    merged["study"], merged["subject_id"] = study, subject_id  # keys are not edited here
-    s = validate(SubjectIn, merged)
+    edit_subject(tx, subject, study, changes, reason=reason, batch_id=batch_id)
+    return subject_out(subject, study)
+
+
+def edit_subject(
+    tx: Tx,
+    subject: Subject,
+    study: str,
+    changes: dict[str, Any],
+    *,
+    reason: str,
+    batch_id: int | None = None,
+    events: list[Any] | None = None,
+    checked: SubjectIn | None = None,
+) -> None:
+    """The rules of an edit (:func:`update_subject`'s) on the stored subject ``subject`` of
+    ``study``. An update import of many (docs/bulk-imports.md) calls this with the records it
+    read for a chunk, ``events`` (appended together after the chunk is flushed:
+    ``audit_update``) and ``checked``, the row it validated already (the stored record with
+    the row's cells over it)."""
+    code = subject.subject_code
+    if checked is None:
+        merged = subject_as_input(subject_out(subject, study)) | changes
+        merged["study"], merged["subject_id"] = study, code  # keys are not edited here
+        checked = validate(SubjectIn, merged)
     old_all = column_values(subject)
-    for k, v in _fields(s).items():
+    for k, v in _fields(checked).items():
         setattr(subject, k, v)
     audit_update(
-        tx, subject, "subject", f"{study}/{subject_id}", old_all, reason=reason, batch_id=batch_id
+        tx,
+        subject,
+        "subject",
+        f"{study}/{code}",
+        old_all,
+        reason=reason,
+        batch_id=batch_id,
+        events=events,
     )
-    return subject_out(subject, study)
 
 
 def delete_subject(tx: Tx, study: str, subject_id: str, *, reason: str | None) -> None:

@@ -14,7 +14,7 @@ import pytest
 from exolab.io import import_rows
 from exolab.io.importer import ImportFailed, run_import, undo_batch
 from exolab.io.reading import FileProblem
-from exolab.services import audit, isolations, samples, storage, users
+from exolab.services import audit, isolations, samples, storage, subjects, users
 from exolab.services.context import Lab
 from tests.io.helpers import SUBJECTS, counts, load, write
 from tests.test_cli import run
@@ -553,3 +553,35 @@ def test_a_whole_row_isolations_file_in_bulk_is_the_per_record_path(
     with fast.read() as tx:
         assert samples.get_sample(tx, "T01").volume_ml == 0.0  # 2.0 - 1.5 - 0.5
         assert samples.get_sample(tx, "T02").volume_ml == pytest.approx(1.8)
+
+
+def test_a_whole_row_subjects_file_in_bulk_is_the_per_record_path(
+    two_fresh_labs: tuple[Lab, Lab], tmp_path: Path, tiny_bulk_chunks: None
+) -> None:
+    text = (
+        "study,subject_id,sex,birth_year,group,diagnosis,enrolled_on,consent,notes\n"
+        "S1,P001,F,1961,case,PDAC,2024-01-11,yes,moved away\n"  # notes changed
+        "S1,P003,M,1980,control,,2024-02-01,yes,\n"  # new
+        'S1,P002,M,1970,control,,2024-01-12,yes,"likes, commas"\n'  # unchanged
+        "S1,P002,M,1971,control,,2024-01-12,yes,\n"  # the same key again: refused
+        "S2,P001,F,1961,case,,2024-01-11,yes,\n"  # new, in a new study
+    )
+    fast, slow = two_fresh_labs
+    results = []
+    for lab, bulk in ((fast, True), (slow, False)):
+        load(lab, tmp_path, "subjects", SUBJECTS)
+        fixed = text.replace("S1,P002,M,1971,control,,2024-01-12,yes,\n", "")
+        report = _update(lab, tmp_path, "subjects", fixed, bulk=bulk)
+        problems = _problems(lab, tmp_path, "subjects", text.replace("moved", "left"), bulk=bulk)
+        with lab.read() as tx:
+            stored = sorted(
+                (s["study"], s["subject_id"], s["birth_year"], s["notes"])
+                for s in subjects.iter_subject_inputs(tx, 100)
+            )
+        results.append((report.counts(), problems, stored, _updates(lab)))
+    assert results[0] == results[1]
+    counts, problems, stored, updates = results[0]
+    assert (counts["created"], counts["updated"], counts["unchanged"]) == (2, 1, 1)
+    assert len(problems) == 1 and ":5:subject_id" in problems[0] and "also on row 4" in problems[0]
+    assert ("S1", "P001", 1961, "moved away") in stored
+    assert [(e[0], e[1]) for e in updates] == [("subject", "S1/P001")]
