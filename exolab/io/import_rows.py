@@ -10,7 +10,7 @@ problem of the file is found. The bulk paths (:mod:`exolab.io.bulk`,
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from typing import Any
 
@@ -24,7 +24,7 @@ from exolab.io.import_report import ImportReport
 from exolab.io.problems import Problems
 from exolab.io.reading import CsvFile, ragged_row, to_decimal_point
 from exolab.services import audit, cell_sources, isolations, readouts, samples, storage, subjects
-from exolab.services.common import validate
+from exolab.services.common import duplicate_key, validate
 from exolab.services.context import Tx
 from exolab.services.errors import (
     Conflict,
@@ -280,6 +280,27 @@ def _convert_numbers(kind: Kind, data: dict[str, Any], decimal_comma: bool) -> N
         raise ValidationFailed(errors)
 
 
+def _read_rows(
+    kind: Kind, src: CsvFile, index: dict[str, int], report: ImportReport, problems: Problems
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The file's rows as cells, numbers read (a decimal comma too); a ragged row or a
+    number that cannot be read is reported (and refused) instead."""
+    width = len(src.header)
+    for rownum, fields in src.rows():
+        data, ragged = row_values(fields, width, index)
+        if data is None:
+            problems.add(rownum, src.ragged_column(len(fields)), ragged or "ragged row")
+            report.refused += 1
+            continue
+        try:
+            _convert_numbers(kind, data, src.decimal_comma)
+        except ValidationFailed as exc:
+            _report_failed(problems, rownum, exc, kind, data)
+            report.refused += 1
+            continue
+        yield rownum, data
+
+
 def _import_rows(
     tx: Tx,
     kind: Kind,
@@ -291,20 +312,13 @@ def _import_rows(
     create_locations: bool = False,
     batched: bool = False,
 ) -> None:
-    width = len(src.header)
     seen: dict[tuple[Any, ...], int] = {}
     absent = [c for c in kind.required if c not in index]  # a partial update file
     if batched and absent and on_duplicate == "update" and kind.name in _EDITS:
         _import_updates(tx, kind, src, index, report, problems, absent, create_locations)
         return
-    for rownum, fields in src.rows():
-        data, ragged = row_values(fields, width, index)
-        if data is None:
-            problems.add(rownum, src.ragged_column(len(fields)), ragged or "ragged row")
-            report.refused += 1
-            continue
+    for rownum, data in _read_rows(kind, src, index, report, problems):
         try:
-            _convert_numbers(kind, data, src.decimal_comma)
             m = (
                 _partial_row(tx, kind, data, absent)
                 if absent and on_duplicate == "update"
@@ -324,11 +338,7 @@ def _import_rows(
             col = "replicate" if "replicate" in index else "analyte"
             problems.add(rownum, col, readout_rules.duplicate_message(first))
         elif first is not None:
-            problems.add(
-                rownum,
-                kind.key_columns[-1],
-                f"duplicate key {'/'.join(str(k) for k in key)}: also on row {first}",
-            )
+            problems.add(rownum, kind.key_columns[-1], duplicate_key(key, first))
         if first is not None:
             report.refused += 1
             continue
@@ -461,21 +471,9 @@ def _import_updates(
     appended together. A row the edit refuses sends the chunk back to the per-record path
     (:func:`apply_row`, row by row in savepoints), so the problems and what is written are
     that path's exactly."""
-    width = len(src.header)
     seen: dict[tuple[Any, ...], int] = {}
     chunk: list[tuple[int, dict[str, Any]]] = []
-    for rownum, fields in src.rows():
-        data, ragged = row_values(fields, width, index)
-        if data is None:
-            problems.add(rownum, src.ragged_column(len(fields)), ragged or "ragged row")
-            report.refused += 1
-            continue
-        try:
-            _convert_numbers(kind, data, src.decimal_comma)
-        except ValidationFailed as exc:
-            _report_failed(problems, rownum, exc, kind, data)
-            report.refused += 1
-            continue
+    for rownum, data in _read_rows(kind, src, index, report, problems):
         chunk.append((rownum, data))
         if len(chunk) >= UPDATE_CHUNK_ROWS:
             _update_chunk(tx, kind, chunk, seen, report, problems, absent, create_locations)
@@ -526,7 +524,7 @@ def _update_chunk(
         key = tuple(getattr(m, c) for c in kind.key_columns)
         first = seen.get(key)
         if first is not None:
-            text = f"duplicate key {'/'.join(str(k) for k in key)}: also on row {first}"
+            text = duplicate_key(key, first)
             rows.append(functools.partial(problems.add, rownum, kind.key_columns[-1], text))
             continue
         seen[key] = rownum

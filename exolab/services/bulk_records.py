@@ -61,7 +61,7 @@ from exolab.services import lifecycle, pg_records, storage
 from exolab.services import samples as sample_rules
 from exolab.services import subjects as subject_rules
 from exolab.services.audit import EventSpec, append_events
-from exolab.services.common import IN_LIST
+from exolab.services.common import IN_LIST, duplicate_key
 from exolab.services.context import Tx
 from exolab.services.errors import (
     ExolabError,
@@ -566,11 +566,7 @@ class _Loader:
         key = self.key_of(m)
         first = self.seen.get(key)
         if first is not None:
-            problems.add(
-                rownum,
-                self.kind.key_columns[-1],
-                f"duplicate key {'/'.join(key)}: also on row {first}",
-            )
+            problems.add(rownum, self.kind.key_columns[-1], duplicate_key(key, first))
             report.refused += 1
             return
         self.seen[key] = rownum

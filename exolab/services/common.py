@@ -106,3 +106,9 @@ def require_reason(reason: str | None, what: str) -> str:
     if not reason or not reason.strip():
         raise ValidationFailed([FieldError("reason", f"a reason is required to {what}")])
     return reason.strip()
+
+
+def duplicate_key(key: tuple[Any, ...], first: int) -> str:
+    """The problem of a record's row whose key an earlier row of the file has: every import
+    path says it so."""
+    return f"duplicate key {'/'.join(str(k) for k in key)}: also on row {first}"
