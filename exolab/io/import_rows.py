@@ -396,7 +396,7 @@ class _Edits:
         create_locations: bool,
     ) -> None:
         """The service's own edit (the rules of ``update_sample``, ``update_isolation``,
-        ``update_cell_source``) on the record read for the chunk."""
+        ``update_subject``, ``update_cell_source``) on the record read for the chunk."""
         record = self.records[key]
         events = self.events
         if self.kind.name == "samples":
