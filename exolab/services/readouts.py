@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import date
+from functools import cache
 from operator import attrgetter
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from exolab.db.models import Analyte, AssayRun, Isolation, Readout, Sample
 from exolab.db.raw import reader_for
@@ -421,8 +422,10 @@ _OWN_VALUES = attrgetter(*(c for _, c in _OWN))
 _N_OWN = len(_OWN)
 
 
+@cache
 def _readout_query() -> Any:
-    """A readout's own columns (``_OWN``) with its analyte, sample and isolation codes."""
+    """A readout's own columns (``_OWN``) with its analyte, sample and isolation codes (built
+    once: a statement is immutable, each ``where`` makes a new one)."""
     return (
         select(
             *(getattr(Readout, c) for _, c in _OWN),
@@ -434,6 +437,13 @@ def _readout_query() -> Any:
         .join(Sample, Sample.id == Readout.sample_id)
         .outerjoin(Isolation, Isolation.id == Readout.isolation_id)
     )
+
+
+@cache
+def _readout_by_id() -> Any:
+    """:func:`_readout_query` of one readout (its id bound as ``pk``): built once, as an
+    update import reads a readout for each row."""
+    return _readout_query().where(Readout.id == bindparam("pk"))
 
 
 def _fields(row: Sequence[Any]) -> dict[str, Any]:
@@ -475,7 +485,7 @@ def iter_readout_inputs(tx: Tx, *, page: int = 5000) -> Iterator[dict[str, Any]]
 
 
 def get_readout(tx: Tx, readout_pk: int) -> ReadoutOut:
-    row = tx.session.execute(_readout_query().where(Readout.id == readout_pk)).first()
+    row = tx.session.execute(_readout_by_id(), {"pk": readout_pk}).first()
     if row is None:
         raise NotFound(f"no readout {readout_pk}")
     return _out(row)
