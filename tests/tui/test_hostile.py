@@ -3,15 +3,25 @@ file removed under the UI, the palette on a database that went away (docs/ui.md)
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from textual.command import CommandPalette
 
 from exolab.services import samples
 from exolab.tui.app import ExolabApp
+from exolab.tui.screens.forms import EditRecordScreen
 from exolab.tui.screens.lists import ListScreen
 from exolab.tui.screens.sample import SampleScreen
-from tests.tui.conftest import TESTER, lab_for, run_async, settle, type_text
+from tests.tui.conftest import (
+    TESTER,
+    Notices,
+    clear_and_type,
+    lab_for,
+    run_async,
+    settle,
+    type_text,
+)
 
 SIZE = (120, 40)
 MIXED = "P01-baseline-PL"  # ids as labs write them: upper and lower case mixed
@@ -70,3 +80,40 @@ async def test_a_mixed_case_id_is_found_typed_in_any_case(small_db_url: str) -> 
         await settle(pilot)
         assert _opened(app) == MIXED
         assert isinstance(app.screen_stack[-2], ListScreen)
+
+
+@run_async
+async def test_a_database_file_removed_under_the_ui_is_reported_not_written(
+    small_url: str, tmp_path: Path
+) -> None:
+    """SQLite keeps writing to a file deleted while it is open: a save then said "saved" and
+    vanished with the file. The UI reports the file gone and saves nothing (docs/ui.md)."""
+    notices = Notices()
+    path = Path(small_url.removeprefix("sqlite:///"))
+    app = ExolabApp(small_url, TESTER)
+    async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
+        await settle(pilot)
+        await pilot.press("f4")
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        assert isinstance(app.screen, EditRecordScreen)
+        for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
+            (path.parent / name).unlink(missing_ok=True)  # an rm under the running UI
+        await pilot.press("tab", "tab", "tab")  # biofluid, collected at, tube -> volume
+        await clear_and_type(pilot, "3")
+        await pilot.press("ctrl+o")
+        await type_text(pilot, "measured again")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, EditRecordScreen)  # not saved, still open
+        errors = notices.messages("error")
+        assert any("removed or replaced" in m and path.name in m for m in errors), (
+            notices.messages()
+        )
+        assert not any("saved" in m for m in notices.messages()), notices.messages()
+        # reading says so too (the tube view would show what is no longer there)
+        await pilot.press("escape", "ctrl+r")
+        await settle(pilot)
+        assert len([m for m in notices.messages("error") if "removed or replaced" in m]) >= 2
+    assert not path.exists()
