@@ -3,6 +3,9 @@ file removed under the UI, the palette on a database that went away (docs/ui.md)
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +120,32 @@ async def test_a_database_file_removed_under_the_ui_is_reported_not_written(
         await settle(pilot)
         assert len([m for m in notices.messages("error") if "removed or replaced" in m]) >= 2
     assert not path.exists()
+
+
+def test_the_ui_without_a_terminal_says_so_instead_of_spinning(small_url: str) -> None:
+    """`exolab tui` (or `exolab demo`) with no terminal (a script, a pipe, cron) ran Textual
+    with nothing to read keys from: it never ended, using a core. Now it says why and ends."""
+    env = {**os.environ, "EXOLAB_USER": TESTER}
+    tui = subprocess.run(
+        [sys.executable, "-m", "exolab", "--db", small_url, "tui"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert tui.returncode == 2, tui
+    assert "needs a terminal" in tui.stderr and "Traceback" not in tui.stderr, tui.stderr
+    demo_db = Path(small_url.removeprefix("sqlite:///")).with_name("demo.db")
+    demo = subprocess.run(
+        [sys.executable, "-m", "exolab", "demo", "--db", f"sqlite:///{demo_db}"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    # the demo database is made (its part of the job); the UI is not opened
+    assert demo.returncode == 0, demo
+    assert "needs a terminal" in demo.stderr and "--no-tui" in demo.stderr, demo.stderr
+    assert "36 subjects" in demo.stderr
