@@ -12,6 +12,7 @@ from textual import events, on
 from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -53,7 +54,23 @@ class ExolabCommands(Provider):
         text = query.strip()
         if len(text) < 2:
             return
-        exact, found = await asyncio.to_thread(app.lookup_ids, text)
+        try:
+            exact, found = await asyncio.to_thread(app.lookup_ids, text)
+        except Exception as exc:  # Textual would log it and show "No matches found"
+            from exolab.services.errors import unreachable_database_text
+
+            why = unreachable_database_text(exc)
+            if why is None:
+                app.report_unexpected(exc, "command palette id lookup")
+                return
+            yield Hit(
+                1.0,
+                Content(f"Ids not searched: database: {why}"[:200]),  # literal, not markup
+                partial(app.report_error, exc),
+                text="database unreachable",
+                help="Enter shows the whole message",
+            )
+            return
         if exact is not None:
             yield Hit(
                 1.0,

@@ -149,3 +149,45 @@ def test_the_ui_without_a_terminal_says_so_instead_of_spinning(small_url: str) -
     assert demo.returncode == 0, demo
     assert "needs a terminal" in demo.stderr and "--no-tui" in demo.stderr, demo.stderr
     assert "36 subjects" in demo.stderr
+
+
+def _make_unreachable(url: str) -> None:
+    """SQLite: the file removed (rm); PostgreSQL: the database dropped with its sessions."""
+    if url.startswith("sqlite"):
+        path = Path(url.removeprefix("sqlite:///"))
+        for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
+            (path.parent / name).unlink(missing_ok=True)
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE "{parsed.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@run_async
+async def test_the_palette_says_the_database_is_unreachable(small_db_url: str) -> None:
+    """Ids typed into the palette on a database that went away showed "No matches found"
+    (Textual logs a provider's error and shows nothing): now the palette says why."""
+    from textual.command import CommandList
+
+    notices = Notices()
+    app = ExolabApp(small_db_url, TESTER)
+    async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
+        await settle(pilot)
+        _make_unreachable(small_db_url)
+        await pilot.press("ctrl+p")
+        await settle(pilot, 1)
+        await type_text(pilot, "S-1")
+        await settle(pilot)
+        await pilot.pause(0.5)
+        hits = app.screen.query_one(CommandList)
+        shown = [str(hits.get_option_at_index(i).prompt) for i in range(hits.option_count)]
+        assert any("database" in s.lower() for s in shown), shown
+        await pilot.press("enter")  # choosing it reports the error in full, the app stays up
+        await settle(pilot)
+        assert any(m.startswith("database:") for m in notices.messages("error")), notices.shown
+        assert app.is_running
