@@ -191,3 +191,23 @@ async def test_the_palette_says_the_database_is_unreachable(small_db_url: str) -
         await settle(pilot)
         assert any(m.startswith("database:") for m in notices.messages("error")), notices.shown
         assert app.is_running
+
+
+@run_async
+async def test_new_box_and_new_subject_forms_take_typing_at_once(small_url: str) -> None:
+    """docs/ui.md: the first field has focus when a dialog opens. The New box and Register
+    subject forms focused their scrolling body: what was typed right after `n` was lost."""
+    from textual.widgets import Input
+
+    app = ExolabApp(small_url, TESTER)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for go, typed, first in [("f7", "F9/R1/B1", "path"), ("f3", "EVS", "study")]:
+            await pilot.press("f2", go)
+            await settle(pilot)
+            await pilot.press("n", *typed, "tab")  # without a pause, as a scanner types
+            await settle(pilot)
+            field = app.screen.query_one(f"#field-{first}", Input)
+            assert field.value == typed, (go, field.value, app.focused)
+            await pilot.press("escape")
+            await settle(pilot)

@@ -109,6 +109,11 @@ class RecordForm(GuardedPump, ModalScreen[Any], FormMixin):
                 yield Button("Cancel (esc)", id="cancel")
         yield KeyFooter()
 
+    def on_mount(self) -> None:
+        # The first field takes what is typed at once (docs/ui.md), not the scrolling body.
+        if self.specs:
+            focus_now(self.field(self.specs[0].name))
+
     @on(Button.Pressed, "#save")
     def _save_pressed(self) -> None:
         self.action_save()
