@@ -211,3 +211,37 @@ async def test_new_box_and_new_subject_forms_take_typing_at_once(small_url: str)
             assert field.value == typed, (go, field.value, app.focused)
             await pilot.press("escape")
             await settle(pilot)
+
+
+@run_async
+async def test_f1_lists_the_keys_of_a_form_or_dialog(small_url: str) -> None:
+    """docs/ui.md: f1 lists the keys of the current screen. In a form
+    (`?` types itself into a field) f1 did nothing: Textual gives a modal screen no app keys."""
+    from textual.widgets import DataTable
+
+    from exolab.tui.screens.help import HelpScreen
+
+    app = ExolabApp(small_url, TESTER)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for keys in (
+            ("f3", "n"),
+            ("f7", "n"),
+            ("f4", "e"),
+            ("f4", "enter", "m"),
+            ("f4", "enter", "d"),
+        ):
+            await pilot.press("f2", *keys)
+            await settle(pilot)
+            form = app.screen
+            await pilot.press("f1")
+            await settle(pilot)
+            assert isinstance(app.screen, HelpScreen), (keys, form)
+            table = app.screen.query_one("#keys", DataTable)
+            listed = " ".join(str(c) for i in range(table.row_count) for c in table.get_row_at(i))
+            assert "Save" in listed or "Yes" in listed, (keys, listed)
+            await pilot.press("escape")  # closes the help: back in the form, as it was
+            await settle(pilot)
+            assert app.screen is form, keys
+            await pilot.press("escape")
+            await settle(pilot)

@@ -87,6 +87,8 @@ class RecordForm(GuardedPump, ModalScreen[Any], FormMixin):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="form.save"),
         Binding("escape", "cancel", "Cancel", id="form.cancel"),
+        # a modal screen gets no app keys: f1 lists this form's (docs/ui.md)
+        Binding("f1", "app.help", "Help", id="form.help"),
     ]
     model: type[BaseModel] | None = None
     heading = ""
