@@ -316,8 +316,7 @@ class ExolabApp(App[int]):
             from exolab.services.lists import ListQuery
             from exolab.tui.screens.lists import ListScreen
 
-            screen = ListScreen("samples", ListQuery(search=None), title=f"Samples of {key}")
-            self.notify(f"cell source {key}: its conditioned-medium samples are listed by id")
+            screen = ListScreen("samples", ListQuery(cell_source=key), title=f"Samples of {key}")
         else:
             self.notify(f"nothing to open for {kind} {key}", severity="warning")
             return

@@ -245,3 +245,35 @@ async def test_f1_lists_the_keys_of_a_form_or_dialog(small_url: str) -> None:
             assert app.screen is form, keys
             await pilot.press("escape")
             await settle(pilot)
+
+
+@run_async
+async def test_opening_a_cell_source_lists_its_samples_only(small_db_url: str) -> None:
+    """The palette's "Open cell source HEK-1" listed every sample of the lab under the title
+    "Samples of HEK-1"; it lists that cell line's conditioned-medium samples."""
+    from exolab.services import cell_sources
+
+    lab = lab_for(small_db_url)
+    with lab.write() as tx:
+        cell_sources.create_cell_source(tx, {"cell_source_id": "HEK-1", "cell_type": "HEK293T"})
+        samples.register_sample(
+            tx,
+            {
+                "sample_id": "CM-1",
+                "biofluid": "conditioned_medium",
+                "collected_at": "2024-03-01 09:00",
+                "cell_source_id": "HEK-1",
+                "volume_ml": "40",
+            },
+        )
+    lab.db.dispose()
+    app = ExolabApp(small_db_url, TESTER)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        exact, _ = app.lookup_ids("hek-1")
+        assert exact is not None and (exact.kind, exact.key) == ("cell_source", "HEK-1")
+        app.open_record(exact.kind, exact.key)
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ListScreen) and screen.title == "Samples of HEK-1"
+        assert [r.key for r in screen.rows.values()] == ["CM-1"]  # not S-1 of subject P01
