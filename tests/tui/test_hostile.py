@@ -277,3 +277,48 @@ async def test_opening_a_cell_source_lists_its_samples_only(small_db_url: str) -
         screen = app.screen
         assert isinstance(screen, ListScreen) and screen.title == "Samples of HEK-1"
         assert [r.key for r in screen.rows.values()] == ["CM-1"]  # not S-1 of subject P01
+
+
+@run_async
+async def test_a_save_that_ends_after_its_form_was_closed_is_reported(
+    small_url: str, monkeypatch: Any
+) -> None:
+    """A save waiting for the database (another program writing) and escape pressed meanwhile:
+    the form closed without a word and the change went in later, unseen. Now the outcome
+    is reported when it comes, whether saved or refused."""
+    import threading
+
+    from exolab.tui import keys
+    from exolab.tui.screens import forms
+
+    monkeypatch.setattr(keys, "MAX_WAIT", 0.2)  # keys wait that long for a write, then go on
+    release = threading.Event()
+    real = forms.save_edit
+
+    def slow_save(*args: Any) -> Any:
+        release.wait(10)  # the database busy with another writer
+        return real(*args)
+
+    monkeypatch.setattr(forms, "save_edit", slow_save)
+    notices = Notices()
+    app = ExolabApp(small_url, TESTER)
+    async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
+        await settle(pilot)
+        await pilot.press("f4")
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        await pilot.press("tab", "tab", "tab")  # biofluid, collected at, tube -> volume
+        await clear_and_type(pilot, "3")
+        await pilot.press("ctrl+o")
+        await type_text(pilot, "measured again")
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.1)
+        await pilot.press("escape")
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, ListScreen)  # the form is closed; the save still waits
+        release.set()
+        await settle(pilot)
+        assert any("saved" in m for m in notices.messages()), notices.messages()
+    with lab_for(small_url).read() as tx:
+        assert samples.get_sample(tx, "S-1").volume_ml == 3.0
