@@ -149,7 +149,9 @@ class ExolabApp(App[int]):
         from exolab.tui.workers import run_db
 
         self.sub_title = f"{self.lab.user_name} · {self.url_display}"
-        run_db(self, lambda tx: tx.actor, self._actor_loaded, group="actor")
+        # keys typed meanwhile wait for the user's role (a write key must not be refused
+        # to an admin as if a viewer because the role had not been read yet)
+        run_db(self, lambda tx: tx.actor, self._actor_loaded, group="actor", holds_keys=True)
 
     def on_resize(self, event: events.Resize) -> None:
         # app.tcss: forms stack their columns on narrow terminals (80x24)
@@ -188,6 +190,14 @@ class ExolabApp(App[int]):
         """True when the user may write; otherwise say why the action is disabled."""
         if self.actor.can_write:
             return True
+        if not self.actor_loaded:  # the database has not told the user's role (yet)
+            self.notify(
+                f"cannot {what} yet: the role of user '{self.actor.name}' is still being read "
+                "from the database; try again in a moment",
+                title="Not yet",
+                severity="warning",
+            )
+            return False
         self.notify(
             f"user '{self.actor.name}' has role {self.actor.role} and cannot {what}; "
             "ask an admin for a technician account (exolab user add NAME --role technician)",

@@ -322,3 +322,18 @@ async def test_a_save_that_ends_after_its_form_was_closed_is_reported(
         assert any("saved" in m for m in notices.messages()), notices.messages()
     with lab_for(small_url).read() as tx:
         assert samples.get_sample(tx, "S-1").volume_ml == 3.0
+
+
+@run_async
+async def test_a_key_pressed_as_the_ui_starts_waits_for_the_users_role(small_db_url: str) -> None:
+    """ctrl+n typed the moment the UI opened was refused to an admin as "has role viewer":
+    the role had not been read yet. Keys now wait for it."""
+    from exolab.tui.screens.register import RegisterSampleScreen
+
+    notices = Notices()
+    app = ExolabApp(small_db_url, TESTER)
+    async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
+        await pilot.press("ctrl+n")  # no pause: before the role has come back
+        await settle(pilot)
+        assert isinstance(app.screen, RegisterSampleScreen), notices.messages()
+        assert not any("viewer" in m for m in notices.messages()), notices.messages()
