@@ -337,3 +337,71 @@ async def test_a_key_pressed_as_the_ui_starts_waits_for_the_users_role(small_db_
         await settle(pilot)
         assert isinstance(app.screen, RegisterSampleScreen), notices.messages()
         assert not any("viewer" in m for m in notices.messages()), notices.messages()
+
+
+@run_async
+async def test_export_asks_before_replacing_an_existing_file(
+    small_url: str, tmp_path: Path
+) -> None:
+    """The export screen replaced any existing file without a word (a path typed by mistake,
+    an earlier export, any file the user may write). It asks first; `n` keeps the file."""
+    from exolab.tui.screens.transfer import ExportScreen
+    from exolab.tui.widgets.forms import ConfirmScreen
+    from tests.tui.conftest import choose, fill, palette
+
+    out = tmp_path / "keep.csv"
+    out.write_text("precious\n", encoding="utf-8")
+    app = ExolabApp(small_url, TESTER)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await palette(pilot, "Export data")
+        assert isinstance(app.screen, ExportScreen)
+        await choose(pilot, "samples")
+        await pilot.press("tab")
+        await fill(pilot, str(out))
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await settle(pilot, 8)
+        assert out.read_text(encoding="utf-8") == "precious\n"
+        assert isinstance(app.screen, ExportScreen)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot, 8)
+    assert out.read_text(encoding="utf-8").startswith("sample_id")
+
+
+@run_async
+async def test_labels_ask_before_replacing_an_existing_file(small_url: str, tmp_path: Path) -> None:
+    """Print labels replaced an existing PDF without a word; it asks first."""
+    from textual.widgets import Input
+
+    from exolab.tui.widgets.forms import ConfirmScreen
+    from tests.tui.conftest import fill, palette
+
+    out = tmp_path / "labels.pdf"
+    out.write_bytes(b"earlier labels")
+    app = ExolabApp(small_url, TESTER)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await palette(pilot, "Print labels")
+        app.screen.query_one("#labels-ids", Input).value = "S-1"
+        await fill(pilot, "S-1")  # the ids field has focus
+        app.screen.query_one("#labels-out", Input).value = str(out)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen), (
+            app.screen.query_one("#labels-result").render(),
+            app.focused,
+            out.read_bytes()[:20],
+        )
+        await pilot.press("n")
+        await settle(pilot)
+        assert out.read_bytes() == b"earlier labels"
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot, 8)
+    assert out.read_bytes().startswith(b"%PDF")
