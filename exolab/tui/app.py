@@ -221,6 +221,11 @@ class ExolabApp(App[int]):
             text = unreachable_database_text(exc)
             if text is not None:
                 self.notify(f"database: {text}", title="Database", severity="error", timeout=8)
+            elif isinstance(exc, OSError) and exc.strerror:  # a file the system refuses
+                name = f": {exc.filename}" if exc.filename else ""
+                self.notify(
+                    f"file: {exc.strerror}{name}", title="File", severity="error", timeout=8
+                )
             else:
                 self.report_unexpected(exc, "worker")
 

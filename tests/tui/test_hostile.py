@@ -405,3 +405,27 @@ async def test_labels_ask_before_replacing_an_existing_file(small_url: str, tmp_
         await pilot.press("y")
         await settle(pilot, 8)
     assert out.read_bytes().startswith(b"%PDF")
+
+
+@run_async
+async def test_a_file_the_system_refuses_is_a_plain_message_not_a_bug(
+    small_url: str, tmp_path: Path
+) -> None:
+    """An export to a name the file system refuses (too long, a read-only place) was reported
+    as an unexpected error with a traceback in the log; it is the user's to fix."""
+    from exolab.tui.screens.transfer import ExportScreen
+    from tests.tui.conftest import choose, fill, palette
+
+    notices = Notices()
+    app = ExolabApp(small_url, TESTER)
+    async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
+        await settle(pilot)
+        await palette(pilot, "Export data")
+        assert isinstance(app.screen, ExportScreen)
+        await choose(pilot, "samples")
+        await pilot.press("tab")
+        await fill(pilot, str(tmp_path / ("a" * 300 + ".csv")))
+        await pilot.press("ctrl+s")
+        await settle(pilot, 8)  # fails the test if the app reported an unexpected error
+        assert any("too long" in m for m in notices.messages("error")), notices.messages()
+        assert isinstance(app.screen, ExportScreen)

@@ -131,7 +131,11 @@ class PrintLabelsScreen(BaseScreen):
                 on_error=self._failed,
             )
 
-        if out.is_file():  # an existing file is replaced only when the user says so
+        try:
+            exists = out.is_file()
+        except OSError:  # a name the system refuses: writing says why
+            exists = False
+        if exists:  # an existing file is replaced only when the user says so
             from exolab.tui.widgets.forms import ConfirmScreen
 
             self.app.push_screen(ConfirmScreen(f"{out} exists. Replace it with the labels?"), start)

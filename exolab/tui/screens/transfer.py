@@ -435,7 +435,11 @@ class ExportScreen(BaseScreen):
                 on_error=self._failed,
             )
 
-        if not Path(path).exists():
+        try:
+            exists = Path(path).exists()
+        except OSError:  # a name the system refuses: the export says why
+            exists = False
+        if not exists:
             start()
             return
 
