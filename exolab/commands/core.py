@@ -150,10 +150,22 @@ def _refuse_password_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--password", nargs="?", action=_RefusePassword, help=argparse.SUPPRESS)
 
 
+def no_terminal() -> str | None:
+    """Why the terminal UI cannot run here (its input or output is not a terminal: a script,
+    a pipe, cron), or None. Textual would start anyway and never end (docs/ui.md)."""
+    for name, stream in (("input", sys.stdin), ("output", sys.stdout)):
+        if stream is None or not stream.isatty():
+            return f"its {name} is not a terminal"
+    return None
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
     from exolab.commands.common import ensure_sqlite_dir as _ensure_sqlite_dir
     from exolab.services import setup
 
+    why = no_terminal()
+    if why is not None:
+        raise UsageError(f"the terminal UI needs a terminal ({why}); run it in a terminal window")
     url, _user = settings_from(args)
     _ensure_sqlite_dir(url)
     fresh = setup.is_new_database(url)
@@ -539,6 +551,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"demo database {_display(url)}: {summary}", file=sys.stderr)
     setup.close_lab(lab)
     if args.no_tui:
+        return 0
+    why = no_terminal()
+    if why is not None:  # the database is ready: that part is done
+        print(
+            f"the terminal UI needs a terminal ({why}); not opened. Use --no-tui in scripts, "
+            f"or open it later with: exolab --db {_display(url)} tui",
+            file=sys.stderr,
+        )
         return 0
     from exolab.tui.app import run_app
 

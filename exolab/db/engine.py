@@ -7,6 +7,7 @@ locked" half way through. PostgreSQL: psycopg 3.
 
 from __future__ import annotations
 
+import os
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,9 +22,22 @@ SQLITE_BUSY_TIMEOUT_MS = 60_000
 WRITE_OPTION = "exolab_write"
 
 
-def _configure_sqlite(engine: Engine) -> None:
+FILE_ID = "exolab_file_id"  # a connection's (device, inode) of the file it opened
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _configure_sqlite(engine: Engine, path: Path | None) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
+        if path is not None:
+            record.info[FILE_ID] = _file_id(path)
         # We issue BEGIN ourselves (below), so the driver must not.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -35,6 +49,23 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
+        # An open connection keeps using a file that was deleted or replaced (rm, a restore
+        # copied over it): what it wrote would vanish with it. Refuse, as for a database
+        # that cannot be reached (docs/reliability.md).
+        opened = connection.info.get(FILE_ID) if path is not None else None
+        if opened is not None and _file_id(path) != opened:  # type: ignore[arg-type]
+            import sqlite3
+
+            from sqlalchemy.exc import OperationalError
+
+            raise OperationalError(
+                "BEGIN",
+                None,
+                sqlite3.OperationalError(
+                    f"the database file {path} was removed or replaced while it was open; "
+                    "nothing was read or written: restart exolab on the right file"
+                ),
+            )
         write = connection.get_execution_options().get(WRITE_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
@@ -80,7 +111,7 @@ def _make_engine(url: str, **kwargs: Any) -> Engine:
 
             create_sqlite_file(path)  # private mode from the start (docs/security.md)
         engine = create_engine(url, **kwargs)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, None if path is None else path.resolve())
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     from exolab.db.models import use_postgresql_options

@@ -144,6 +144,8 @@ def _samples(tx: Tx, q: ListQuery) -> Spec:
         query = query.where(starts_with(tx, Sample.sample_code, q.search))
     if q.study:
         query = query.where(Study.code == q.study)
+    if q.cell_source:
+        query = query.where(CellSource.code == q.cell_source)
     if q.biofluid:
         query = query.where(Sample.biofluid == q.biofluid)
     if q.status:

@@ -34,6 +34,7 @@ class ListQuery(BaseModel):
     assay: str | None = None
     since: date | None = None
     until: date | None = None
+    cell_source: str | None = None  # samples: the conditioned medium of one cell source
     sort: str | None = None  # a column key of the kind; None = the kind's default
     descending: bool | None = None  # None = the kind's default direction
     limit: int = Field(default=PAGE_SIZE, ge=1, le=MAX_PAGE)

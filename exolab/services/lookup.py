@@ -4,8 +4,12 @@ id starts with a prefix (:func:`search_ids`, for the command palette).
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel
 from sqlalchemy import (
+    and_,
+    func,
     select,
 )
 
@@ -19,7 +23,7 @@ from exolab.db.models import (
     Subject,
 )
 from exolab.services.context import Tx
-from exolab.services.prefix import starts_with
+from exolab.services.prefix import starts_like_any_case, starts_with
 
 
 class Resolved(BaseModel):
@@ -30,10 +34,21 @@ class Resolved(BaseModel):
 
 def resolve_id(tx: Tx, text: str) -> Resolved | None:
     """The record an id names: a sample, isolation, subject (``SUBJ`` or ``STUDY/SUBJ``),
-    box (``F/R/B``) or a tube position (``F/R/B/A1``), an assay run or a cell source."""
+    box (``F/R/B``) or a tube position (``F/R/B/A1``), an assay run or a cell source.
+
+    Whatever the case it is typed in (docs/ui.md): as typed and upper-cased first (index
+    lookups), then ignoring case, which finds a mixed-case id (``P01-baseline-PL`` typed
+    ``p01-baseline-pl``) when exactly one record matches."""
     t = text.strip()
     if not t:
         return None
+    found = _resolve_exact(tx, t)
+    if found is None and t != t.upper():
+        found = _resolve_exact(tx, t.upper())
+    return found or _resolve_any_case(tx, t)
+
+
+def _resolve_exact(tx: Tx, t: str) -> Resolved | None:
     code = tx.session.execute(
         select(Sample.sample_code, Sample.biofluid).where(Sample.sample_code == t)
     ).first()
@@ -87,8 +102,50 @@ def resolve_id(tx: Tx, text: str) -> Resolved | None:
     cell = tx.session.scalar(select(CellSource.code).where(CellSource.code == t))
     if cell:
         return Resolved(kind="cell_source", key=cell, label=f"cell source {cell}")
-    if t != t.upper():
-        return resolve_id(tx, t.upper())
+    return None
+
+
+def _resolve_any_case(tx: Tx, t: str) -> Resolved | None:
+    """The one sample, isolation, subject, run or cell source whose id equals ``t`` ignoring
+    case (only tried when the exact lookups found nothing; index ranges narrow it)."""
+
+    def same(column: Any, text: str) -> Any:
+        return and_(starts_like_any_case(tx, column, text), func.lower(column) == text.lower())
+
+    def one(stmt: Any) -> Any:
+        rows = tx.session.execute(stmt.limit(2)).all()
+        return rows[0] if len(rows) == 1 else None
+
+    hit = one(select(Sample.sample_code, Sample.biofluid).where(same(Sample.sample_code, t)))
+    if hit:
+        return Resolved(kind="sample", key=hit[0], label=f"sample {hit[0]} ({hit[1]})")
+    hit = one(
+        select(Isolation.isolation_code, Isolation.method).where(same(Isolation.isolation_code, t))
+    )
+    if hit:
+        return Resolved(kind="isolation", key=hit[0], label=f"isolation {hit[0]} ({hit[1]})")
+    study, slash, subject = t.partition("/")
+    subjects = select(Study.code, Subject.subject_code).join(Study, Study.id == Subject.study_id)
+    if slash:
+        subjects = subjects.where(
+            same(Study.code, study.strip()),
+            same(Subject.subject_code, subject.strip()),
+        )
+    else:
+        subjects = subjects.where(same(Subject.subject_code, t))
+    hit = one(subjects)
+    if hit:
+        return Resolved(
+            kind="subject", key=f"{hit[0]}/{hit[1]}", label=f"subject {hit[0]}/{hit[1]}"
+        )
+    if slash:
+        return None
+    hit = one(select(AssayRun.run_code).where(same(AssayRun.run_code, t)))
+    if hit:
+        return Resolved(kind="run", key=hit[0], label=f"run {hit[0]}")
+    hit = one(select(CellSource.code).where(same(CellSource.code, t)))
+    if hit:
+        return Resolved(kind="cell_source", key=hit[0], label=f"cell source {hit[0]}")
     return None
 
 

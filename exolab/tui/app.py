@@ -12,6 +12,7 @@ from textual import events, on
 from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -53,7 +54,23 @@ class ExolabCommands(Provider):
         text = query.strip()
         if len(text) < 2:
             return
-        exact, found = await asyncio.to_thread(app.lookup_ids, text)
+        try:
+            exact, found = await asyncio.to_thread(app.lookup_ids, text)
+        except Exception as exc:  # Textual would log it and show "No matches found"
+            from exolab.services.errors import unreachable_database_text
+
+            why = unreachable_database_text(exc)
+            if why is None:
+                app.report_unexpected(exc, "command palette id lookup")
+                return
+            yield Hit(
+                1.0,
+                Content(f"Ids not searched: database: {why}"[:200]),  # literal, not markup
+                partial(app.report_error, exc),
+                text="database unreachable",
+                help="Enter shows the whole message",
+            )
+            return
         if exact is not None:
             yield Hit(
                 1.0,
@@ -132,7 +149,9 @@ class ExolabApp(App[int]):
         from exolab.tui.workers import run_db
 
         self.sub_title = f"{self.lab.user_name} · {self.url_display}"
-        run_db(self, lambda tx: tx.actor, self._actor_loaded, group="actor")
+        # keys typed meanwhile wait for the user's role (a write key must not be refused
+        # to an admin as if a viewer because the role had not been read yet)
+        run_db(self, lambda tx: tx.actor, self._actor_loaded, group="actor", holds_keys=True)
 
     def on_resize(self, event: events.Resize) -> None:
         # app.tcss: forms stack their columns on narrow terminals (80x24)
@@ -171,6 +190,14 @@ class ExolabApp(App[int]):
         """True when the user may write; otherwise say why the action is disabled."""
         if self.actor.can_write:
             return True
+        if not self.actor_loaded:  # the database has not told the user's role (yet)
+            self.notify(
+                f"cannot {what} yet: the role of user '{self.actor.name}' is still being read "
+                "from the database; try again in a moment",
+                title="Not yet",
+                severity="warning",
+            )
+            return False
         self.notify(
             f"user '{self.actor.name}' has role {self.actor.role} and cannot {what}; "
             "ask an admin for a technician account (exolab user add NAME --role technician)",
@@ -194,6 +221,11 @@ class ExolabApp(App[int]):
             text = unreachable_database_text(exc)
             if text is not None:
                 self.notify(f"database: {text}", title="Database", severity="error", timeout=8)
+            elif isinstance(exc, OSError) and exc.strerror:  # a file the system refuses
+                name = f": {exc.filename}" if exc.filename else ""
+                self.notify(
+                    f"file: {exc.strerror}{name}", title="File", severity="error", timeout=8
+                )
             else:
                 self.report_unexpected(exc, "worker")
 
@@ -299,8 +331,7 @@ class ExolabApp(App[int]):
             from exolab.services.lists import ListQuery
             from exolab.tui.screens.lists import ListScreen
 
-            screen = ListScreen("samples", ListQuery(search=None), title=f"Samples of {key}")
-            self.notify(f"cell source {key}: its conditioned-medium samples are listed by id")
+            screen = ListScreen("samples", ListQuery(cell_source=key), title=f"Samples of {key}")
         else:
             self.notify(f"nothing to open for {kind} {key}", severity="warning")
             return

@@ -47,6 +47,15 @@ def run_db(
             with lab.write() if write else lab.read() as tx:
                 return fn(tx)
 
+        if write:  # a write that ends after its screen was closed still reports its outcome
+            return _guarded(
+                app,
+                group,
+                work,
+                _alive(node, done, _saved_after_close(app)),
+                _alive(node, on_error, app.report_error),
+                always=True,
+            )
         return _guarded(app, group, work, _alive(node, done), _alive(node, on_error))
 
     worker = node.run_worker(
@@ -84,18 +93,35 @@ def run_task(
     return worker
 
 
-def _alive(node: DOMNode, callback: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+def _alive(
+    node: DOMNode,
+    callback: Callable[[Any], Any] | None,
+    gone: Callable[[Any], Any] | None = None,
+) -> Callable[[Any], Any] | None:
     """``callback`` run only while ``node`` is still part of the app: a result that arrives
-    after its screen was closed (escape, f2) has nowhere to go."""
+    after its screen was closed (escape, f2) has nowhere to go but ``gone``, if given."""
     if callback is None:
-        return None
+        return gone
 
     def run(value: Any) -> Any:
         if node.is_attached and not getattr(node, "_closing", False):
             return callback(value)
-        return None
+        return None if gone is None else gone(value)
 
     return run
+
+
+def _saved_after_close(app: ExolabApp) -> Callable[[Any], None]:
+    def say(_: Any) -> None:
+        app.notify(
+            "saved: the change sent before its form was closed went through "
+            "(it had waited for the database)",
+            title="Saved",
+            severity="warning",
+            timeout=10,
+        )
+
+    return say
 
 
 def _guarded(
@@ -104,22 +130,28 @@ def _guarded(
     work: Callable[[], T],
     done: Callable[[T], Any] | None,
     on_error: Callable[[ExolabError], Any] | None,
+    *,
+    always: bool = False,
 ) -> T | None:
-    """Run ``work`` in the worker thread and hand its result or error to the UI thread."""
+    """Run ``work`` in the worker thread and hand its result or error to the UI thread
+    (``always``: even when the worker was cancelled meanwhile, its screen closed)."""
     try:
         result = work()
-        if done is not None and not get_current_worker().is_cancelled:
-            app.call_from_thread(done, result)
+        if done is not None and (always or not get_current_worker().is_cancelled):
+            with contextlib.suppress(RuntimeError):  # the app closed meanwhile
+                app.call_from_thread(done, result)
         return result
     except ExolabError as exc:
-        _to_ui(app, on_error or app.report_error, exc)
+        _to_ui(app, on_error or app.report_error, exc, always)
     except Exception as exc:  # database down (a plain message) or a bug (logged)
-        _to_ui(app, app.report_error, exc)
+        _to_ui(app, app.report_error, exc, always)
     return None
 
 
-def _to_ui(app: ExolabApp, report: Callable[[Any], Any], exc: Exception) -> None:
-    if get_current_worker().is_cancelled or not app.is_running:
+def _to_ui(
+    app: ExolabApp, report: Callable[[Any], Any], exc: Exception, always: bool = False
+) -> None:
+    if (get_current_worker().is_cancelled and not always) or not app.is_running:
         return
     with contextlib.suppress(RuntimeError):  # the app closed meanwhile
         app.call_from_thread(report, exc)

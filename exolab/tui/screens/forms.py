@@ -87,6 +87,8 @@ class RecordForm(GuardedPump, ModalScreen[Any], FormMixin):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="form.save"),
         Binding("escape", "cancel", "Cancel", id="form.cancel"),
+        # a modal screen gets no app keys: f1 lists this form's (docs/ui.md)
+        Binding("f1", "app.help", "Help", id="form.help"),
     ]
     model: type[BaseModel] | None = None
     heading = ""
@@ -108,6 +110,11 @@ class RecordForm(GuardedPump, ModalScreen[Any], FormMixin):
                 yield Button("Save (ctrl+s)", variant="primary", id="save")
                 yield Button("Cancel (esc)", id="cancel")
         yield KeyFooter()
+
+    def on_mount(self) -> None:
+        # The first field takes what is typed at once (docs/ui.md), not the scrolling body.
+        if self.specs:
+            focus_now(self.field(self.specs[0].name))
 
     @on(Button.Pressed, "#save")
     def _save_pressed(self) -> None:

@@ -154,7 +154,7 @@ class ListScreen(BaseScreen):
         shown = f"rows {first:,}–{last:,}" if page.rows else "no rows"
         active = [
             f"{k}={v}"
-            for k in ("search", *FILTERS.get(self.kind, ()))
+            for k in ("search", "cell_source", *FILTERS.get(self.kind, ()))
             if (v := getattr(self.query_spec, k)) not in (None, "")
         ]
         filters = f" · {', '.join(active)}" if active else ""

@@ -116,11 +116,31 @@ class PrintLabelsScreen(BaseScreen):
         layout = str(self.query_one("#labels-layout", Select).value)
         code = str(self.query_one("#labels-code", Select).value)
         out = Path(self.query_one("#labels-out", Input).value.strip()).expanduser()
-        self.db(
-            lambda tx: print_labels(tx, ids, layout, code, out),
-            lambda n: self._done(n, out),
-            on_error=self._failed,
-        )
+
+        def start(replace: bool | None = True) -> None:
+            from exolab.tui.text import esc
+
+            if not replace:
+                self.query_one("#labels-result", Static).update(
+                    esc(f"Nothing printed: {out} exists; give another file name")
+                )
+                return
+            self.db(
+                lambda tx: print_labels(tx, ids, layout, code, out),
+                lambda n: self._done(n, out),
+                on_error=self._failed,
+            )
+
+        try:
+            exists = out.is_file()
+        except OSError:  # a name the system refuses: writing says why
+            exists = False
+        if exists:  # an existing file is replaced only when the user says so
+            from exolab.tui.widgets.forms import ConfirmScreen
+
+            self.app.push_screen(ConfirmScreen(f"{out} exists. Replace it with the labels?"), start)
+            return
+        start()
 
     def _done(self, n: int, out: Path) -> None:
         result = self.query_one("#labels-result", Static)

@@ -334,6 +334,7 @@ class _ActionModal(GuardedPump, ModalScreen[Any]):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="modal.save"),
         Binding("escape", "cancel", "Cancel", id="modal.cancel"),
+        Binding("f1", "app.help", "Help", id="modal.help"),  # no app keys in a modal screen
     ]
 
     def buttons(self) -> ComposeResult:

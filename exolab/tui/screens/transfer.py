@@ -415,7 +415,6 @@ class ExportScreen(BaseScreen):
         if not Path(path).parent.exists():
             self._failed(ValidationFailed([FieldError("file", f"no folder {Path(path).parent}")]))
             return
-        status.update(esc(f"writing {path}…"))
 
         def done(result: Any) -> None:
             status.update(
@@ -424,14 +423,36 @@ class ExportScreen(BaseScreen):
             )
             self.notify(f"export written: {result.rows:,} rows")
 
-        run_task(
-            self,
-            lambda: run_export(
-                lab, kind, path, filters=filters, wide=wide, deidentify=deid, salt=salt
-            ),
-            done,
-            group="export",
-            on_error=self._failed,
+        def start() -> None:
+            status.update(esc(f"writing {path}…"))
+            run_task(
+                self,
+                lambda: run_export(
+                    lab, kind, path, filters=filters, wide=wide, deidentify=deid, salt=salt
+                ),
+                done,
+                group="export",
+                on_error=self._failed,
+            )
+
+        try:
+            exists = Path(path).exists()
+        except OSError:  # a name the system refuses: the export says why
+            exists = False
+        if not exists:
+            start()
+            return
+
+        from exolab.tui.widgets.forms import ConfirmScreen
+
+        def confirmed(replace: bool | None) -> None:  # an existing file is replaced only if asked
+            if replace:
+                start()
+            else:
+                status.update(esc(f"not written: {path} exists; give another file name"))
+
+        self.app.push_screen(
+            ConfirmScreen(f"{path} exists. Replace it with the export?"), confirmed
         )
 
     def _failed(self, exc: ExolabError) -> None:

@@ -210,6 +210,7 @@ class ConfirmScreen(GuardedPump, ModalScreen[bool]):
         Binding("escape", "cancel", "Cancel", id="confirm.cancel"),
         Binding("y", "yes", "Yes", id="confirm.yes"),
         Binding("n", "cancel", "No", id="confirm.no"),
+        Binding("f1", "app.help", "Help", id="confirm.help"),  # no app keys in a modal screen
     ]
 
     def __init__(self, question: str) -> None:
