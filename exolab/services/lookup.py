@@ -125,14 +125,16 @@ def _resolve_any_case(tx: Tx, t: str) -> Resolved | None:
     if hit:
         return Resolved(kind="isolation", key=hit[0], label=f"isolation {hit[0]} ({hit[1]})")
     study, slash, subject = t.partition("/")
-    subjects = select(Study.code, Subject.subject_code).join(Study, Study.id == Subject.study_id)
+    # (the subjects' ids by their code alone first: SQLite then probes the code's index; with
+    # the study joined it scanned every subject, 80 ms at 100,000)
+    coded = select(Subject.id).where(same(Subject.subject_code, subject.strip() if slash else t))
+    subjects = (
+        select(Study.code, Subject.subject_code)
+        .join(Study, Study.id == Subject.study_id)
+        .where(Subject.id.in_(coded))
+    )
     if slash:
-        subjects = subjects.where(
-            same(Study.code, study.strip()),
-            same(Subject.subject_code, subject.strip()),
-        )
-    else:
-        subjects = subjects.where(same(Subject.subject_code, t))
+        subjects = subjects.where(same(Study.code, study.strip()))
     hit = one(subjects)
     if hit:
         return Resolved(
