@@ -162,6 +162,12 @@ def _in_window(value: Any) -> Any:
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
+def without_control_characters(text: str) -> str:
+    """``text`` with the characters :func:`control_character` names removed (what a search
+    box keeps of pasted text)."""
+    return _CONTROL.sub("", text)
+
+
 def control_character(text: str) -> str | None:
     """Why ``text`` is not lab text (a control character other than tab, CR and LF), or None.
     Also used for what the forms do not validate: reasons, storage codes and names."""

@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import (
     ColumnElement,
     or_,
 )
 from sqlalchemy.orm import InstrumentedAttribute
+
+from exolab.domain.schemas import without_control_characters
 
 Kind = Literal["subjects", "samples", "isolations", "readouts", "runs", "boxes"]
 KINDS: tuple[Kind, ...] = ("subjects", "samples", "isolations", "readouts", "runs", "boxes")
@@ -38,6 +40,16 @@ class ListQuery(BaseModel):
     sort: str | None = None  # a column key of the kind; None = the kind's default
     descending: bool | None = None  # None = the kind's default direction
     limit: int = Field(default=PAGE_SIZE, ge=1, le=MAX_PAGE)
+
+    @field_validator(
+        "search", "study", "biofluid", "method", "status", "analyte", "assay", "cell_source"
+    )
+    @classmethod
+    def _no_control_characters(cls, value: str | None) -> str | None:
+        """Typed or pasted text without its control characters: no stored id has one, and
+        PostgreSQL refuses a NUL in a parameter (a search then failed as an unexpected
+        error)."""
+        return None if value is None else without_control_characters(value)
 
 
 class ColumnOut(BaseModel):

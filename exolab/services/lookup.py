@@ -22,6 +22,7 @@ from exolab.db.models import (
     Study,
     Subject,
 )
+from exolab.domain.schemas import without_control_characters
 from exolab.services.context import Tx
 from exolab.services.prefix import starts_like_any_case, starts_with
 
@@ -39,7 +40,7 @@ def resolve_id(tx: Tx, text: str) -> Resolved | None:
     Whatever the case it is typed in (docs/ui.md): as typed and upper-cased first (index
     lookups), then ignoring case, which finds a mixed-case id (``P01-baseline-PL`` typed
     ``p01-baseline-pl``) when exactly one record matches."""
-    t = text.strip()
+    t = without_control_characters(text).strip()  # (pasted: no id has one)
     if not t:
         return None
     found = _resolve_exact(tx, t)
@@ -153,7 +154,7 @@ def _resolve_any_case(tx: Tx, t: str) -> Resolved | None:
 
 def search_ids(tx: Tx, prefix: str, limit: int = 8) -> list[Resolved]:
     """Records whose id starts with ``prefix``, a few of each kind (for the command palette)."""
-    p = prefix.strip()
+    p = without_control_characters(prefix).strip()
     if not p:
         return []
     out: list[Resolved] = []

@@ -221,11 +221,8 @@ class ExolabApp(App[int]):
             text = unreachable_database_text(exc)
             if text is not None:
                 self.notify(f"database: {text}", title="Database", severity="error", timeout=8)
-            elif isinstance(exc, OSError) and exc.strerror:  # a file the system refuses
-                name = f": {exc.filename}" if exc.filename else ""
-                self.notify(
-                    f"file: {exc.strerror}{name}", title="File", severity="error", timeout=8
-                )
+            elif (file := _file_problem(exc)) is not None:
+                self.notify(f"file: {file}", title="File", severity="error", timeout=8)
             else:
                 self.report_unexpected(exc, "worker")
 
@@ -270,6 +267,9 @@ class ExolabApp(App[int]):
         except Exception as exc:
             if not self.screen_stack:
                 raise
+            if (file := _file_problem(exc)) is not None:  # a file name typed in a screen
+                self.notify(f"file: {file}", title="File", severity="error", timeout=8)
+                return
             self.report_unexpected(exc, f"{type(message).__name__} on {type(self.screen).__name__}")
 
     def _handle_exception(self, error: Exception) -> None:
@@ -562,3 +562,14 @@ def run_app(url: str, user: str) -> int:
     app = ExolabApp(url, user)
     result = app.run()
     return int(result or 0) if app.return_code in (None, 0) else int(app.return_code)
+
+
+def _file_problem(exc: BaseException) -> str | None:
+    """What is wrong with a file the user named, when ``exc`` says so: the system refused it
+    (a name too long, a read-only place) or the name holds a NUL character (pasted), which
+    no file name may; None for any other error."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror + (f": {exc.filename}" if exc.filename else "")
+    if isinstance(exc, ValueError) and "null byte" in str(exc):
+        return "a file name cannot contain a NUL character"
+    return None

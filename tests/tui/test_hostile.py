@@ -429,3 +429,52 @@ async def test_a_file_the_system_refuses_is_a_plain_message_not_a_bug(
         await settle(pilot, 8)  # fails the test if the app reported an unexpected error
         assert any("too long" in m for m in notices.messages("error")), notices.messages()
         assert isinstance(app.screen, ExportScreen)
+
+
+def test_pasted_control_characters_in_a_search_find_what_the_text_names(
+    small_db_url: str,
+) -> None:
+    """A NUL (or another control character) pasted into a list search, the palette or the
+    scan field: no id holds one, and PostgreSQL refused the parameter, which the UI reported
+    as an unexpected error. The search keeps the rest of the text."""
+    from exolab.services.list_query import KINDS, ListQuery
+    from exolab.services.lists import list_page
+    from exolab.services.lookup import resolve_id, search_ids
+
+    _add_mixed_case_tube(small_db_url)
+    lab = lab_for(small_db_url)
+    with lab.read() as tx:
+        for kind in KINDS:
+            list_page(tx, kind, ListQuery(search="P01\x00", study="E\x00VS"))
+        page = list_page(tx, "samples", ListQuery(search="P01-base\x00line"))
+        assert [r.key for r in page.rows] == [MIXED]
+        assert resolve_id(tx, "\x00") is None
+        found = resolve_id(tx, "P01-baseline-PL\x00")
+        assert found is not None and found.key == MIXED
+        assert [r.key for r in search_ids(tx, "P01\x00-b")] == [MIXED]
+    lab.db.dispose()
+
+
+@run_async
+async def test_a_file_name_with_a_nul_is_a_plain_message_not_a_bug(
+    small_url: str, tmp_path: Path
+) -> None:
+    """A NUL pasted into the export's file name raised Python's 'embedded null byte' in the
+    screen's own handler: an unexpected error. It is the user's to fix: a file message."""
+    from exolab.tui.screens.transfer import ExportScreen
+    from tests.tui.conftest import choose, fill, palette
+
+    notices = Notices()
+    app = ExolabApp(small_url, TESTER)
+    async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
+        await settle(pilot)
+        await palette(pilot, "Export data")
+        assert isinstance(app.screen, ExportScreen)
+        await choose(pilot, "samples")
+        await pilot.press("tab")
+        await fill(pilot, str(tmp_path / "a\x00b.csv"))
+        await pilot.press("ctrl+s")
+        await settle(pilot, 8)  # fails the test if the app reported an unexpected error
+        assert any("NUL" in m for m in notices.messages("error")), notices.messages()
+        assert isinstance(app.screen, ExportScreen)
+    assert not list(tmp_path.glob("*.csv*"))
