@@ -582,6 +582,7 @@ def _update_chunk(
                 raise _Replay from exc
     except _Replay:  # (the storage the chunk made is gone with it; the replay makes it again)
         del tx.memo.get("locations_created", [])[created:]
+        edits.positions.forget_made()
         report.refused += refused
         for row in rows:
             if isinstance(row, tuple):

@@ -301,6 +301,7 @@ class PositionView:
         self.boxes: dict[str, Box | None] = {}
         self.held: dict[int, dict[str, str]] = {}
         self.freed: set[tuple[int, str]] = set()
+        self.made: list[Box] = []  # boxes created through the view (forget_made)
 
     def read(self, paths: list[str], *, create: bool = False) -> None:
         """Read these boxes and their positions at once (before any move: no flush needed);
@@ -342,6 +343,16 @@ class PositionView:
         """A box made while the view is in use: no tube is in it yet."""
         self.boxes[path] = box
         self.held.setdefault(box.id, {})
+        self.made.append(box)
+
+    def forget_made(self) -> None:
+        """The boxes made through the view were rolled back (an update chunk replayed row by
+        row): let the session forget them, so the replay's own boxes, which may take their
+        ids again, are not mistaken for them."""
+        for box in self.made:
+            if box in self.tx.session:
+                self.tx.session.expunge(box)
+        self.made = []
 
     def occupant(self, box: Box, position: str | None) -> str | None:
         if position is None:

@@ -333,6 +333,7 @@ def test_a_chunk_refused_late_keeps_the_counts_of_the_per_record_path(
     assert got[0][1][0] == "late.csv:12:location: position F-80/R1/B01/A1 is taken by sample T00"
 
 
+@pytest.mark.filterwarnings("error::sqlalchemy.exc.SAWarning")  # (the session forgot the box)
 def test_storage_created_by_a_replayed_chunk_is_listed_once(
     lab: Lab, tmp_path: Path, tiny_chunks: None
 ) -> None:
