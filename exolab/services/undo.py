@@ -288,9 +288,9 @@ def _restore_updates(tx: Tx, batch_id: int) -> int:
             n += 1
         if places:
             s.flush()
+            # (a tube of another batch or a later edit may sit there now: refused by name)
+            _refuse_taken_positions(tx, batch_id, places)
             for obj, box_id, position in places:
-                # (a tube of another batch or a later edit may sit there now: refused by name)
-                _refuse_taken_position(tx, batch_id, obj, {"box_id": box_id, "position": position})
                 obj.box_id = _coerce(Sample, "box_id", box_id)
                 obj.position = _coerce(Sample, "position", position)
         s.flush()
@@ -301,20 +301,31 @@ def _restore_updates(tx: Tx, batch_id: int) -> int:
     return n
 
 
-def _refuse_taken_position(tx: Tx, batch_id: int, tube: Sample, restore: dict[str, Any]) -> None:
-    """A tube the batch moved (or took out of storage) goes back to its old position only if
-    no other tube sits there now; otherwise the refusal names both (not the database's
-    unique-constraint error)."""
-    box_id = restore.get("box_id", tube.box_id)
-    position = restore.get("position", tube.position)
-    if box_id is None or position is None:
+def _refuse_taken_positions(tx: Tx, batch_id: int, places: list[tuple[Any, Any, Any]]) -> None:
+    """The tubes a batch moved (or took out of storage), each with the box and position it
+    goes back to, after the chunk's tubes have left theirs: they go back only if no other
+    tube sits there now; otherwise the refusal names both (not the database's
+    unique-constraint error). One query for the chunk."""
+    wanted = {
+        (_coerce(Sample, "box_id", box_id), position): tube
+        for tube, box_id, position in places
+        if box_id is not None and position is not None
+    }
+    if not wanted:
         return
-    holder = tx.session.scalar(
-        select(Sample.sample_code).where(
-            Sample.box_id == box_id, Sample.position == position, Sample.id != tube.id
+    held = {
+        (box_id, position): code
+        for box_id, position, code in tx.session.execute(
+            select(Sample.box_id, Sample.position, Sample.sample_code).where(
+                Sample.box_id.in_({b for b, _ in wanted}),
+                Sample.position.in_({p for _, p in wanted}),
+            )
         )
-    )
-    if holder is not None:
+    }
+    for (box_id, position), tube in wanted.items():
+        holder = held.get((box_id, position))
+        if holder is None:
+            continue
         box = tx.session.get(Box, box_id)
         where = f"{box.path if box is not None else box_id}/{position}"
         raise Conflict(
