@@ -144,8 +144,9 @@ def run_import(
                         create_locations,
                         batched=bulk,
                     )
-                    if kind.name == "readouts" and readouts.runs_created(tx, batch_id):
-                        report.extra["assay_runs_created"] = readouts.runs_created(tx, batch_id)
+                    runs = readouts.runs_created(tx, batch_id) if kind.name == "readouts" else 0
+                    if runs:
+                        report.extra["assay_runs_created"] = runs
                 report.locations = list(tx.memo.get("locations_created", []))
                 if problems or dry_run:
                     raise _Abort
