@@ -407,28 +407,35 @@ async def test_labels_ask_before_replacing_an_existing_file(small_url: str, tmp_
     assert out.read_bytes().startswith(b"%PDF")
 
 
-@run_async
-async def test_a_file_the_system_refuses_is_a_plain_message_not_a_bug(
-    small_url: str, tmp_path: Path
-) -> None:
-    """An export to a name the file system refuses (too long, a read-only place) was reported
-    as an unexpected error with a traceback in the log; it is the user's to fix."""
+async def _export_named(url: str, out: Path) -> list[str]:
+    """Export samples from the UI to ``out``: the error notices it gave (the test fails if
+    the app reported an unexpected error); the export screen stays open."""
     from exolab.tui.screens.transfer import ExportScreen
     from tests.tui.conftest import choose, fill, palette
 
     notices = Notices()
-    app = ExolabApp(small_url, TESTER)
+    app = ExolabApp(url, TESTER)
     async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
         await settle(pilot)
         await palette(pilot, "Export data")
         assert isinstance(app.screen, ExportScreen)
         await choose(pilot, "samples")
         await pilot.press("tab")
-        await fill(pilot, str(tmp_path / ("a" * 300 + ".csv")))
+        await fill(pilot, str(out))
         await pilot.press("ctrl+s")
         await settle(pilot, 8)  # fails the test if the app reported an unexpected error
-        assert any("too long" in m for m in notices.messages("error")), notices.messages()
         assert isinstance(app.screen, ExportScreen)
+    return notices.messages("error")
+
+
+@run_async
+async def test_a_file_the_system_refuses_is_a_plain_message_not_a_bug(
+    small_url: str, tmp_path: Path
+) -> None:
+    """An export to a name the file system refuses (too long, a read-only place) was reported
+    as an unexpected error with a traceback in the log; it is the user's to fix."""
+    errors = await _export_named(small_url, tmp_path / ("a" * 300 + ".csv"))
+    assert any("too long" in m for m in errors), errors
 
 
 def test_pasted_control_characters_in_a_search_find_what_the_text_names(
@@ -461,20 +468,6 @@ async def test_a_file_name_with_a_nul_is_a_plain_message_not_a_bug(
 ) -> None:
     """A NUL pasted into the export's file name raised Python's 'embedded null byte' in the
     screen's own handler: an unexpected error. It is the user's to fix: a file message."""
-    from exolab.tui.screens.transfer import ExportScreen
-    from tests.tui.conftest import choose, fill, palette
-
-    notices = Notices()
-    app = ExolabApp(small_url, TESTER)
-    async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
-        await settle(pilot)
-        await palette(pilot, "Export data")
-        assert isinstance(app.screen, ExportScreen)
-        await choose(pilot, "samples")
-        await pilot.press("tab")
-        await fill(pilot, str(tmp_path / "a\x00b.csv"))
-        await pilot.press("ctrl+s")
-        await settle(pilot, 8)  # fails the test if the app reported an unexpected error
-        assert any("NUL" in m for m in notices.messages("error")), notices.messages()
-        assert isinstance(app.screen, ExportScreen)
+    errors = await _export_named(small_url, tmp_path / "a\x00b.csv")
+    assert any("NUL" in m for m in errors), errors
     assert not list(tmp_path.glob("*.csv*"))
