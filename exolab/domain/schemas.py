@@ -202,6 +202,9 @@ MAX_MINUTES = 525_600
 MAX_HOURS = 8_760
 MIN_TEMP_C = -200
 MAX_TEMP_C = 100
+# A tube or an isolation's input holds at most 100 L (a bioreactor's conditioned medium is
+# litres); more is a typing mistake, such as a date typed into the column (20240111).
+MAX_VOLUME_ML = 100_000
 _NOT_FINITE = frozenset({"inf", "infinity", "nan"})
 
 
@@ -260,6 +263,10 @@ Day = Annotated[date, BeforeValidator(_day_text), AfterValidator(_in_window)]
 NonNeg = Annotated[Finite, Field(ge=0)] | None
 Positive = Annotated[Finite, Field(gt=0)]
 Pct = Annotated[Finite, Field(ge=0, le=100)] | None
+# Volumes (docs/reliability.md): a tube's, an isolation's input (mL) and its yield (uL).
+TubeMl = Annotated[Finite, Field(ge=0, le=MAX_VOLUME_ML)] | None
+InputMl = Annotated[Finite, Field(gt=0, le=MAX_VOLUME_ML)]
+YieldUl = Annotated[Finite, Field(gt=0, le=MAX_VOLUME_ML * 1000)] | None
 Temp = Annotated[Finite, Field(ge=MIN_TEMP_C, le=MAX_TEMP_C)] | None
 Minutes = Annotated[Finite, Field(ge=0, le=MAX_MINUTES)] | None
 Hours = Annotated[Finite, Field(ge=0, le=MAX_HOURS)] | None
@@ -402,7 +409,7 @@ class SampleIn(InputModel):
     subject_id: OptCode = None
     visit: OptCode = None
     tube: Annotated[str | None, V(vocab.TUBE)] = None
-    volume_ml: NonNeg = None
+    volume_ml: TubeMl = None
     processed_at: OptWhen = None
     pre_centrifugation_delay_min: Minutes = None
     pre_centrifugation_temp: Annotated[
@@ -542,7 +549,7 @@ class IsolationIn(InputModel):
         list[str],
         BeforeValidator(lambda v: v if isinstance(v, list) else vocab.parse_method_chain(str(v))),
     ]
-    input_volume_ml: Positive
+    input_volume_ml: InputMl
     kit: Short = None
     kit_lot: Name = None
     uc_g: GForce = None
@@ -556,7 +563,7 @@ class IsolationIn(InputModel):
     dg_medium: Short = None
     dg_fractions: Short = None
     iac_capture: Short = None
-    final_volume_ul: Positive | None = None
+    final_volume_ul: YieldUl = None
     resuspension_buffer: Name = None
     operator: Annotated[Plain, Field(max_length=64)] | None = None
     notes: Text = None

@@ -39,6 +39,8 @@ def test_sample_numbers_must_be_finite_and_plain(
         ("spin1_g", "2000000"),
         ("spin1_min", "-1"),
         ("volume_ml", "-0.5"),
+        ("volume_ml", "20240111"),  # a date typed into the volume column
+        ("volume_ml", "100000.5"),
     ],
 )
 def test_sample_numbers_outside_plausible_ranges(
@@ -51,8 +53,22 @@ def test_sample_numbers_outside_plausible_ranges(
 
 def test_plausible_extremes_are_accepted(lab: Lab, tmp_path: Path) -> None:
     load(lab, tmp_path, "subjects", SUBJECTS)
-    text = f"{SAMPLE_HEAD}storage_temp_c,spin1_g\nX1,plasma,2024-01-11 10:00,S1,P001,baseline,-196,1e5\n"
+    text = f"{SAMPLE_HEAD}storage_temp_c,spin1_g,volume_ml\nX1,plasma,2024-01-11 10:00,S1,P001,baseline,-196,1e5,100000\n"
     assert load(lab, tmp_path, "samples", text).created == 1
+
+
+@pytest.mark.parametrize(
+    ("column", "value"), [("input_volume_ml", "20240111"), ("final_volume_ul", "1e9")]
+)
+def test_isolation_volumes_outside_plausible_ranges(
+    lab: Lab, tmp_path: Path, column: str, value: str
+) -> None:
+    base_cohort(lab, tmp_path)
+    head = "isolation_id,sample_id,isolated_on,method,input_volume_ml,final_volume_ul\n"
+    row = {"input_volume_ml": "0.5", "final_volume_ul": "200"} | {column: value}
+    text = f"{head}ISO-9,P001-V1,2024-03-02,sec,{row['input_volume_ml']},{row['final_volume_ul']}\n"
+    lines = failure(lab, tmp_path, "isolations", text)
+    assert lines[0].startswith(f"isolations.csv:2:{column}: "), lines
 
 
 @pytest.mark.parametrize(
