@@ -252,13 +252,11 @@ print(json.dumps({"seconds": time.perf_counter() - t, "rc": done.returncode,
 
 
 def command(url: str, path: Path) -> dict[str, Any]:
-    """The whole command as a user types it (start-up included), wall seconds, and its
-    output; the peak memory is the command's own (VmHWM of its process tree's largest)."""
+    """The whole command as a user types it (start-up included): its wall seconds and its
+    output."""
+    args = ["--db", url, "--user", "bench", "import", "readouts", str(path)]
     out = subprocess.run(
-        [
-            sys.executable, "-c", COMMAND, "--db", url, "--user", "bench", "import", "readouts",
-            str(path), "--on-duplicate", "update",
-        ],  # fmt: skip
+        [sys.executable, "-c", COMMAND, *args, "--on-duplicate", "update"],
         capture_output=True,
         text=True,
         env={**os.environ, "EXOLAB_USER": "bench"},
