@@ -561,18 +561,21 @@ def edit_readout(
                 [FieldError(key, "is part of the readout's key; record a new readout")]
             )
     r = checked or validate(ReadoutIn, base | changes)
-    old_all = column_values(ro)
-    for k, v in _values(r).items():
-        setattr(ro, k, v)
+    values = _values(r)
+    changed = [k for k, v in values.items() if getattr(ro, k) != v]  # (the others stay)
+    old = column_values(ro, only=changed)
+    for k in changed:
+        setattr(ro, k, values[k])
     audit_update(
         tx,
         ro,
         "readout",
         _key(r, current.analyte),
-        old_all,
+        old,
         reason=reason,
         batch_id=batch_id,
         events=events,
+        only=changed,
     )
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from exolab.io import import_rows, importer
 from exolab.io.importer import ImportFailed, ImportReport, run_import, undo_batch
-from exolab.services import audit, readouts
+from exolab.services import audit, readout_sets, readouts
 from exolab.services.context import Lab
 from exolab.services.errors import Conflict, ValidationFailed
 from tests.io.helpers import base_cohort, load, write
@@ -77,7 +77,11 @@ NOTES = (
 
 @pytest.fixture
 def tiny_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of 3 rows; a chunk's 2 or 3 (sample, analyte) pairs are "many": their
+    readout_sets are refreshed staged, as a full chunk's are (the per-record path's single
+    pair still one at a time)."""
     monkeypatch.setattr(import_rows, "UPDATE_CHUNK_ROWS", 3)
+    monkeypatch.setattr(readout_sets, "MANY_PAIRS", 2)
 
 
 def _cohort(lab: Lab, tmp: Path) -> None:
