@@ -70,6 +70,7 @@ AGGREGATE_READS = (
 )
 
 _STAGE = "exolab_readout_set_pairs"
+_LISTED = "exolab_readout_set_pairs_listed"  # (many pairs given as a list: _refresh_pairs)
 
 
 @dataclass(frozen=True)
@@ -121,12 +122,13 @@ def _refresh_pairs(conn: Connection, pairs: Iterable[tuple[int, int]]) -> None:
     params = [{"s": s, "a": a} for s, a in sorted(set(pairs))]
     if not params:
         return
-    if len(params) >= MANY_PAIRS:
-        _create_stage(conn)
-        conn.execute(text(f"INSERT INTO {_STAGE} (sample_id, analyte_id) VALUES (:s, :a)"), params)
+    if len(params) >= MANY_PAIRS:  # (a table of their own: a PairsOf refresh may be open)
+        _create_stage(conn, _LISTED)
+        insert_pairs = f"INSERT INTO {_LISTED} (sample_id, analyte_id) VALUES (:s, :a)"
+        conn.execute(text(insert_pairs), params)
         if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(f"ANALYZE {_STAGE}")
-        _refresh_staged(conn)
+            conn.exec_driver_sql(f"ANALYZE {_LISTED}")
+        _refresh_staged(conn, _LISTED)
         return
     conn.execute(text("DELETE FROM readout_sets WHERE analyte_id = :a AND sample_id = :s"), params)
     insert = text(
@@ -141,7 +143,7 @@ def _refresh_pairs(conn: Connection, pairs: Iterable[tuple[int, int]]) -> None:
 
 def _stage_pairs(conn: Connection, pairs: PairsOf) -> None:
     """Collect the pairs of ``pairs`` into the temporary pairs table."""
-    _create_stage(conn)
+    _create_stage(conn, _STAGE)
     conn.execute(
         text(
             f"INSERT INTO {_STAGE} (sample_id, analyte_id) "
@@ -155,10 +157,10 @@ def _stage_pairs(conn: Connection, pairs: PairsOf) -> None:
         conn.exec_driver_sql(f"ANALYZE {_STAGE}")
 
 
-def _create_stage(conn: Connection) -> None:
-    """The temporary pairs table (empty between refreshes: :func:`_refresh_staged`)."""
+def _create_stage(conn: Connection, stage: str) -> None:
+    """A temporary pairs table (empty between refreshes: :func:`_refresh_staged`)."""
     conn.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} "
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} "
         "(sample_id INTEGER NOT NULL, analyte_id INTEGER NOT NULL, "
         "PRIMARY KEY (analyte_id, sample_id))"
     )
@@ -184,8 +186,8 @@ def refresh_statements(pairs: str, sqlite: bool) -> tuple[str, str]:
     return delete, insert
 
 
-def _refresh_staged(conn: Connection) -> None:
+def _refresh_staged(conn: Connection, stage: str = _STAGE) -> None:
     """Re-aggregate the sets of every staged pair with set-based SQL, then forget the pairs."""
-    for statement in refresh_statements(_STAGE, conn.dialect.name == "sqlite"):
+    for statement in refresh_statements(stage, conn.dialect.name == "sqlite"):
         conn.exec_driver_sql(statement)
-    conn.exec_driver_sql(f"DELETE FROM {_STAGE}")
+    conn.exec_driver_sql(f"DELETE FROM {stage}")

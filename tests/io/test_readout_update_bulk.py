@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from exolab.io import import_rows, importer
 from exolab.io.importer import ImportFailed, ImportReport, run_import, undo_batch
@@ -82,6 +83,7 @@ def tiny_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     pair still one at a time)."""
     monkeypatch.setattr(import_rows, "UPDATE_CHUNK_ROWS", 3)
     monkeypatch.setattr(readout_sets, "MANY_PAIRS", 2)
+    monkeypatch.setattr(readouts, "_IN_CHUNK", 2)  # (a chunk's codes and ids read in parts)
 
 
 def _cohort(lab: Lab, tmp: Path) -> None:
@@ -530,3 +532,39 @@ def test_the_command_and_audit_verify(db_url: str, tmp_path: Path, tiny_chunks: 
     assert "Traceback" not in r.stderr
     r = run("--db", db_url, "audit", "verify")
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_many_pairs_refreshed_inside_an_open_staged_refresh(
+    lab: Lab, tmp_path: Path, tiny_chunks: None
+) -> None:
+    """A refresh of many listed pairs (an update chunk's) while a refresh of ``PairsOf`` is
+    open (an undo's) keeps both sets of pairs: each has its own staging table."""
+    from sqlalchemy import update
+
+    from exolab.db.models import Readout
+
+    _cohort(lab, tmp_path)
+    with lab.write() as tx:
+        pairs = {
+            (s, a)
+            for s, a in tx.session.execute(
+                select(Readout.sample_id, Readout.analyte_id).where(
+                    Readout.isolation_id.is_not(None)
+                )
+            )
+        }
+        assert len(pairs) >= readout_sets.MANY_PAIRS
+        on_samples = readout_sets.PairsOf("readouts", "isolation_id IS NULL")
+        with readout_sets.refreshing(tx, on_samples):
+            tx.session.execute(
+                update(Readout)
+                .where(Readout.isolation_id.is_(None), Readout.value.is_not(None))
+                .values(value=Readout.value + 100, censor="none")
+            )
+            tx.session.execute(
+                update(Readout)
+                .where(Readout.isolation_id.is_not(None))
+                .values(value=Readout.value * 2)
+            )
+            readout_sets.refresh(tx, pairs)
+    assert assert_sets_current(lab) > 0
