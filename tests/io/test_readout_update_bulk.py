@@ -242,13 +242,16 @@ def test_a_semicolon_file_with_decimal_commas(
     tiny_chunks: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A ';' file (decimal commas): whole rows with a value changed, and rows whose value is
-    the stored one written with a comma (unchanged: the stored text stays)."""
+    """A ';' file (decimal commas): whole rows with a value changed, rows whose value is the
+    stored one written with a comma (unchanged: the stored text stays), and such a row with
+    its QC changed (the value's stored text stays too)."""
     fast, slow = two_fresh_labs
     rows = list(csv.DictReader(io.StringIO(_whole(VALUES.replace("99,", "99.5,")))))
     for row in rows:  # every number with a decimal comma (stored values too: unchanged)
         for col in ("value", "lod"):
             row[col] = row[col].replace(".", ",")
+        if (row["isolation_id"], row["analyte"], row["replicate"]) == ("ISO-1", "CD63", "2"):
+            row["qc"] = "fail"
     out = io.StringIO()
     w = csv.DictWriter(out, list(rows[0]), delimiter=";", lineterminator="\n")
     w.writeheader()
@@ -267,6 +270,7 @@ def test_a_semicolon_file_with_decimal_commas(
     with fast.read() as tx:
         values = {(r.isolation_id, r.analyte, r.replicate): r for r in readouts.iter_readouts(tx)}
     assert values[("ISO-1", "CD63", 1)].numeric == pytest.approx(99.5)
+    assert (values[("ISO-1", "CD63", 2)].qc, values[("ISO-1", "CD63", 2)].value) == ("fail", "12.5")
 
 
 # -- refused rows: the per-record path's problems, nothing written ---------------------------
@@ -568,3 +572,25 @@ def test_many_pairs_refreshed_inside_an_open_staged_refresh(
             )
             readout_sets.refresh(tx, pairs)
     assert assert_sets_current(lab) > 0
+
+
+def test_a_viewer_may_not_correct_readouts_and_a_technician_may(
+    lab: Lab, tmp_path: Path, tiny_chunks: None
+) -> None:
+    from exolab.services import users
+    from exolab.services.errors import PermissionDenied
+
+    _cohort(lab, tmp_path)
+    with lab.write() as tx:
+        users.add_user(tx, "vic", "viewer")
+        users.add_user(tx, "tom", "technician")
+    before = _stored(lab)
+    for text in (QC, _whole(QC)):
+        with pytest.raises(PermissionDenied, match="vic"):
+            _update(Lab(lab.db, "vic"), tmp_path, text)
+    assert _stored(lab) == before
+    report = _update(Lab(lab.db, "tom"), tmp_path, QC)
+    assert report.updated == 5
+    with lab.read() as tx:
+        events = audit.list_events(tx, entity="readout", limit=100)
+    assert {e.user for e in events if e.action == "update"} == {"tom"}
