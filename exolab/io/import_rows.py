@@ -470,8 +470,6 @@ class _ReadoutEdits:
     """:class:`_Edits` of readouts: the chunk's stored readouts (read by id), the audit events
     its edits make and the (sample, analyte) pairs whose readout_sets it refreshes once."""
 
-    kind_name = "readouts"
-
     def __init__(self, tx: Tx, ids: list[int]) -> None:
         self.stored, self.records = readouts.readouts_by_id(tx, ids)
         self.events: list[Any] = []
@@ -499,12 +497,14 @@ class _ReadoutEdits:
 
     def write(self, tx: Tx) -> None:
         """Flush the chunk's changes, append its events (chained as one-by-one appends) and
-        refresh readout_sets of the pairs it touched (docs/bulk-imports.md, "Updates")."""
+        refresh readout_sets of the pairs it touched (docs/bulk-imports.md, "Readout
+        corrections")."""
         tx.session.flush()
         audit.append_events(tx, self.events)
         readout_sets.refresh(tx, self.pairs)
 
     def rolled_back(self) -> None:
+        """The chunk was rolled back: its events and pairs are gone with it."""
         self.events, self.pairs = [], set()
 
 
@@ -685,7 +685,8 @@ def _apply_chunk(
     report.unchanged += len(todo) - updated
 
 
-# -- readouts: a correction file, a chunk at a time (docs/bulk-imports.md, "Updates") -------
+# -- readouts: a correction file, a chunk at a time (docs/bulk-imports.md, "Readout
+# corrections") ---------------------------------------------------------------------------
 
 
 def _import_readout_updates(
