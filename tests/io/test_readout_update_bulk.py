@@ -594,3 +594,32 @@ def test_a_viewer_may_not_correct_readouts_and_a_technician_may(
     with lab.read() as tx:
         events = audit.list_events(tx, entity="readout", limit=100)
     assert {e.user for e in events if e.action == "update"} == {"tom"}
+
+
+def test_the_errors_file_lists_every_problem_in_file_order(
+    lab: Lab, tmp_path: Path, tiny_chunks: None
+) -> None:
+    _cohort(lab, tmp_path)
+    text = (
+        "isolation_id,analyte,assay,run_id,replicate,qc\n"
+        "ISO-1,CD63,elisa,R1,9,fail\n"  # unknown (chunk 1)
+        "ISO-1,CD63,elisa,R1,1,maybe\n"  # bad qc
+        "ISO-1,CD63,elisa,R1,2,fail\n"
+        "ISO-1,CD63,elisa,R1,2,pass\n"  # duplicate (chunk 2)
+        "ISO-2,CD63,elisa,R1,x,fail\n"  # bad replicate
+        "ISO-2,CD63,elisa,R1,1,fail\n"
+        "ISO-9,CD63,elisa,R1,1,fail\n"  # unknown isolation (chunk 3)
+    )
+    out = io.StringIO()
+    path = write(tmp_path, "reqc.csv", text)
+    with pytest.raises(ImportFailed):
+        run_import(lab, "readouts", path, on_duplicate="update", errors_out=out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [(r["row"], r["column"]) for r in rows] == [
+        ("2", "value"),  # (an unknown readout: the column creating it would need)
+        ("3", "qc"),
+        ("5", "replicate"),
+        ("6", "replicate"),
+        ("8", "value"),
+    ], rows
+    assert "does not exist" in rows[0]["message"] and "also on row 4" in rows[2]["message"]
