@@ -474,6 +474,8 @@ class _ReadoutEdits:
         self.stored, self.records = readouts.readouts_by_id(tx, ids)
         self.events: list[Any] = []
         self.pairs: set[tuple[int, int]] = set()
+        self.changed: list[Any] = []  # (the readouts the edits changed)
+        self.shapes: set[frozenset[str]] = set()  # (the sets of columns they changed)
 
     def edit(
         self,
@@ -489,23 +491,29 @@ class _ReadoutEdits:
         readout with ``changes`` over it (:func:`_checked`)."""
         tx.require_write("edit readouts")
         ro = self.records[existing.id]
+        events = len(self.events)
         readouts.edit_readout(
             tx, ro, existing, changes, reason=reason, batch_id=batch_id, events=self.events,
             checked=checked,
         )  # fmt: skip
         self.pairs.add((ro.sample_id, ro.analyte_id))
+        if len(self.events) > events:  # (it changed: these columns)
+            self.changed.append(ro)
+            self.shapes.add(frozenset(self.events[-1][4]))
 
     def write(self, tx: Tx) -> None:
         """Flush the chunk's changes, append its events (chained as one-by-one appends) and
         refresh readout_sets of the pairs it touched (docs/bulk-imports.md, "Readout
         corrections")."""
+        if len(self.shapes) > 1:  # (one UPDATE batch, not one per run of a shape)
+            readouts.one_update_shape(self.changed)
         tx.session.flush()
         audit.append_events(tx, self.events)
         readout_sets.refresh(tx, self.pairs)
 
     def rolled_back(self) -> None:
-        """The chunk was rolled back: its events and pairs are gone with it."""
-        self.events, self.pairs = [], set()
+        """The chunk was rolled back: its events, pairs and changes are gone with it."""
+        self.events, self.pairs, self.changed, self.shapes = [], set(), [], set()
 
 
 # The kinds whose updates take the chunked path (a subjects file is never partial, its

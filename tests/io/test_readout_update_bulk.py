@@ -623,3 +623,41 @@ def test_the_errors_file_lists_every_problem_in_file_order(
         ("8", "value"),
     ], rows
     assert "does not exist" in rows[0]["message"] and "also on row 4" in rows[2]["message"]
+
+
+def test_the_columns_a_chunk_writes_in_one_shape_are_those_an_edit_sets() -> None:
+    from exolab.domain.schemas import ReadoutIn
+
+    r = ReadoutIn(isolation_id="ISO-1", analyte="CD63", value="1", unit="pg/mL", assay="elisa")
+    assert set(readouts.EDITED_COLUMNS) == set(readouts._values(r))
+
+
+def test_a_chunk_changing_different_columns_is_written_in_one_shape(
+    lab: Lab, tmp_path: Path, tiny_chunks: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shaped: list[int] = []
+    one_shape = readouts.one_update_shape
+
+    def counting(edited: list[Any]) -> None:
+        shaped.append(len(edited))
+        one_shape(edited)
+
+    monkeypatch.setattr(readouts, "one_update_shape", counting)
+    _cohort(lab, tmp_path)
+    report = _update(lab, tmp_path, _whole(VALUES))
+    assert report.updated == 5
+    assert shaped and all(n >= 2 for n in shaped)  # (value only; value, censor, comparator...)
+    with lab.read() as tx:
+        got = {
+            (r.isolation_id or r.sample_id, r.analyte, r.replicate): r
+            for r in readouts.iter_readouts(tx)
+        }
+    assert (got[("ISO-1", "CD63", 1)].numeric, got[("ISO-1", "CD63", 1)].censor) == (99, "none")
+    assert (got[("ISO-2", "CD63", 1)].censor, got[("ISO-2", "CD63", 1)].comparator) == (
+        "lt_lod",
+        "<",
+    )
+    assert (got[("ISO-1", "CD81", 1)].unit, got[("ISO-1", "CD81", 1)].value) == ("ng/mL", "0.012")
+    assert (got[("P002-V1", "CD63", 1)].censor, got[("P002-V1", "CD63", 1)].numeric) == ("none", 3)
+    assert got[("ISO-1", "CD63", 1)].version == 2 and got[("ISO-1", "CD63", 2)].version == 1
+    assert assert_sets_current(lab) > 0
