@@ -632,7 +632,7 @@ def test_the_columns_a_chunk_writes_in_one_shape_are_those_an_edit_sets() -> Non
     assert set(readouts.EDITED_COLUMNS) == set(readouts._values(r))
 
 
-def test_a_chunk_changing_different_columns_is_written_in_one_shape(
+def test_a_chunk_changing_different_columns_is_written_in_one_shape_on_postgresql(
     lab: Lab, tmp_path: Path, tiny_chunks: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shaped: list[int] = []
@@ -646,7 +646,12 @@ def test_a_chunk_changing_different_columns_is_written_in_one_shape(
     _cohort(lab, tmp_path)
     report = _update(lab, tmp_path, _whole(VALUES))
     assert report.updated == 5
-    assert shaped and all(n >= 2 for n in shaped)  # (value only; value, censor, comparator...)
+    with lab.read() as tx:
+        sqlite = tx.dialect == "sqlite"
+    if sqlite:  # (SQLite writes the narrower statements: no round trips to save)
+        assert not shaped
+    else:
+        assert shaped and all(n >= 2 for n in shaped)  # (value; value, censor, comparator..)
     with lab.read() as tx:
         got = {
             (r.isolation_id or r.sample_id, r.analyte, r.replicate): r
