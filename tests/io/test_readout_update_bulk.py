@@ -666,3 +666,45 @@ def test_a_chunk_changing_different_columns_is_written_in_one_shape_on_postgresq
     assert (got[("P002-V1", "CD63", 1)].censor, got[("P002-V1", "CD63", 1)].numeric) == ("none", 3)
     assert got[("ISO-1", "CD63", 1)].version == 2 and got[("ISO-1", "CD63", 2)].version == 1
     assert assert_sets_current(lab) > 0
+
+
+@pytest.mark.parametrize("bad", [False, True], ids=["good", "a-bad-new-row"])
+def test_whole_rows_mixing_new_changed_and_unchanged_readouts(
+    two_fresh_labs: tuple[Lab, Lab],
+    tmp_path: Path,
+    tiny_chunks: None,
+    monkeypatch: pytest.MonkeyPatch,
+    bad: bool,
+) -> None:
+    """New readouts are created by the bulk path, changed ones corrected in chunks, in one
+    file; a refused new row refuses the file, corrections included."""
+    head, *rows = _whole(QC).splitlines()
+    new = [
+        "ISO-1,,CD9,5.5,pg/mL,elisa,R1,2024-03-05,1,0.5,pass",
+        "ISO-2,,CD9,abc,pg/mL,elisa,R1,2024-03-05,1,0.5,pass"
+        if bad
+        else "ISO-2,,CD9,6.5,pg/mL,elisa,R1,2024-03-05,1,0.5,pass",
+    ]
+    text = "\n".join([head, rows[0], new[0], *rows[1:8], new[1], *rows[8:]]) + "\n"
+    fast, slow = two_fresh_labs
+    found = []
+    for lab in (fast, slow):
+        _cohort(lab, tmp_path)
+        if lab is slow:
+            monkeypatch.setattr(importer, "update_readouts", _one_by_one)
+        before = _stored(lab)
+        try:
+            report = _update(lab, tmp_path, text)
+        except ImportFailed as exc:
+            assert exc.report.problems is not None
+            found.append((exc.report.problems.lines(), exc.report.counts()))
+            assert _stored(lab) == before
+        else:
+            found.append(([], report.counts()))
+            assert (report.created, report.updated) == (2, 4)
+    assert found[0] == found[1]
+    assert bool(found[0][0]) == bad
+    if not bad:
+        assert _stored(fast) == _stored(slow)
+        assert _updates(fast) == _updates(slow)
+        assert assert_sets_current(fast) > 0
