@@ -13,7 +13,16 @@ file's columns keyed by the code (loaded first, not timed); PostgreSQL, psycopg 
 the file into a staging table + one ``UPDATE ... FROM`` it. Each import runs in a subprocess
 (``run_import``, what ``exolab import`` calls).
 
+``--kind readouts``: N stored readouts (the readouts benchmark's file, imported first) and two
+correction files, each run as the whole command (``python -m exolab import readouts FILE
+--on-duplicate update``, start-up included): a partial file
+``isolation_id,analyte,assay,run_id,replicate,qc`` marking every readout ``qc=fail`` (a re-QC
+of the runs), and the whole file again with every value changed. The floor keys the raw
+table by the natural key's five columns (SQLite: ``UPDATE ... WHERE`` the five = ?; PostgreSQL:
+``COPY`` + one ``UPDATE ... FROM`` joined on the five).
+
     python benchmarks/bench_import_update.py [--samples N] [--backend sqlite|postgresql]
+    python benchmarks/bench_import_update.py --kind readouts [--readouts N] [--backend ...]
 """
 
 from __future__ import annotations
@@ -22,12 +31,14 @@ import argparse
 import csv
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_import import PEAK_MB, PG_DEFAULT, drop_pg, pg_database
@@ -124,9 +135,9 @@ def _notes_changed(samples: Path) -> tuple[list[str], list[list[str]]]:
     return rows[0], rows[1:]
 
 
-def floor_sqlite(path: Path, db: Path) -> float:
-    """csv + sqlite3.executemany UPDATE of the file's rows, keyed by its first column, on a
-    table of its columns holding every key (loaded first, not timed)."""
+def floor_sqlite(path: Path, db: Path, keys: int = 1) -> float:
+    """csv + sqlite3.executemany UPDATE of the file's rows, keyed by its first ``keys``
+    columns, on a table of its columns holding every key (loaded first, not timed)."""
     with path.open(newline="") as f:
         rows = list(csv.reader(f))
     header, body = rows[0], rows[1:]
@@ -134,19 +145,21 @@ def floor_sqlite(path: Path, db: Path) -> float:
     con.execute("PRAGMA journal_mode=WAL")
     cols = ", ".join(f'"{c}" TEXT' for c in header)
     con.execute(f"CREATE TABLE raw_rows ({cols})")
-    con.execute(f'CREATE UNIQUE INDEX uq_raw ON raw_rows ("{header[0]}")')
+    key = ", ".join(f'"{c}"' for c in header[:keys])
+    con.execute(f"CREATE UNIQUE INDEX uq_raw ON raw_rows ({key})")
     con.executemany(
         f"INSERT INTO raw_rows VALUES ({', '.join('?' for _ in header)})",
-        [[r[0]] + [""] * (len(header) - 1) for r in body],
+        [r[:keys] + [""] * (len(header) - keys) for r in body],
     )
     con.commit()
-    sets = ", ".join(f'"{c}" = ?' for c in header[1:])
+    sets = ", ".join(f'"{c}" = ?' for c in header[keys:])
+    where = " AND ".join(f'"{c}" = ?' for c in header[:keys])
     t = time.perf_counter()
     with path.open(newline="") as f:
         r = csv.reader(f)
         next(r)
         con.executemany(
-            f'UPDATE raw_rows SET {sets} WHERE "{header[0]}" = ?', (row[1:] + row[:1] for row in r)
+            f"UPDATE raw_rows SET {sets} WHERE {where}", (row[keys:] + row[:keys] for row in r)
         )
     con.commit()
     dt = time.perf_counter() - t
@@ -154,9 +167,9 @@ def floor_sqlite(path: Path, db: Path) -> float:
     return dt
 
 
-def floor_pg(path: Path, url: str) -> float:
+def floor_pg(path: Path, url: str, keys: int = 1) -> float:
     """psycopg COPY of the file into a staging table + one UPDATE ... FROM it, on a table of
-    its columns keyed by its first column (loaded first, not timed)."""
+    its columns keyed by its first ``keys`` columns (loaded first, not timed)."""
     import psycopg
 
     with path.open(newline="") as f:
@@ -167,12 +180,14 @@ def floor_pg(path: Path, url: str) -> float:
     with psycopg.connect(dsn) as con:
         con.execute("DROP TABLE IF EXISTS raw_rows")
         con.execute(f"CREATE TABLE raw_rows ({cols})")
-        con.execute(f'CREATE UNIQUE INDEX uq_raw ON raw_rows ("{header[0]}")')
-        with con.cursor() as cur, cur.copy(f'COPY raw_rows ("{header[0]}") FROM STDIN') as cp:
+        key = ", ".join(f'"{c}"' for c in header[:keys])
+        con.execute(f"CREATE UNIQUE INDEX uq_raw ON raw_rows ({key})")
+        with con.cursor() as cur, cur.copy(f"COPY raw_rows ({key}) FROM STDIN") as cp:
             for r in body:
-                cp.write_row(r[:1])
+                cp.write_row(r[:keys])
         con.commit()
-        sets = ", ".join(f'"{c}" = s."{c}"' for c in header[1:])
+        sets = ", ".join(f'"{c}" = s."{c}"' for c in header[keys:])
+        on = " AND ".join(f't."{c}" = s."{c}"' for c in header[:keys])
         t = time.perf_counter()
         con.execute(f"CREATE TEMP TABLE staged ({cols}) ON COMMIT DROP")
         with path.open(newline="") as f, con.cursor() as cur:
@@ -181,10 +196,7 @@ def floor_pg(path: Path, url: str) -> float:
             with cur.copy("COPY staged FROM STDIN") as cp:
                 for row in r:
                     cp.write_row(row)
-        con.execute(
-            f'UPDATE raw_rows AS t SET {sets} FROM staged AS s WHERE t."{header[0]}" = '
-            f's."{header[0]}"'
-        )
+        con.execute(f"UPDATE raw_rows AS t SET {sets} FROM staged AS s WHERE {on}")
         con.commit()
         dt = time.perf_counter() - t
         con.execute("DROP TABLE raw_rows")
@@ -201,11 +213,107 @@ def line(what: str, n: int, floor: float, r: dict[str, float]) -> str:
     )
 
 
+# The natural key's columns, first in both readouts correction files (the floor keys by them)
+READOUT_KEY = ["isolation_id", "analyte", "assay", "run_id", "replicate"]
+
+
+def readout_files(d: Path, stored: Path) -> list[tuple[str, Path]]:
+    """(what, file) of the two readouts corrections of the stored file ``stored``: every
+    readout re-QC'd as failed (key + qc), and every row again with its value changed."""
+    with stored.open(newline="") as f:
+        rows = list(csv.reader(f))
+    header, body = rows[0], rows[1:]
+    at = [header.index(c) for c in READOUT_KEY]
+    rest = [i for i in range(len(header)) if i not in at]
+    value = header.index("value")
+    qc = d / "readouts-qc.csv"
+    with qc.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([*READOUT_KEY, "qc"])
+        w.writerows([[row[i] for i in at] + ["fail"] for row in body])
+    whole = d / "readouts-values.csv"
+    with whole.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([header[i] for i in at + rest])
+        for k, row in enumerate(body):
+            row[value] = f"{k % 997 + 1}.25"  # (every value changed, a censored one too)
+            w.writerow([row[i] for i in at + rest])
+    return [("readouts qc=fail (key + qc)", qc), ("readouts values (whole rows)", whole)]
+
+
+COMMAND = r"""
+import json, subprocess, sys, time
+t = time.perf_counter()
+done = subprocess.run([sys.executable, "-m", "exolab", *sys.argv[1:]], capture_output=True,
+                      text=True)
+print(json.dumps({"seconds": time.perf_counter() - t, "rc": done.returncode,
+                  "out": done.stdout[-3000:], "err": done.stderr[-3000:]}))
+"""
+
+
+def command(url: str, path: Path) -> dict[str, Any]:
+    """The whole command as a user types it (start-up included): its wall seconds and its
+    output."""
+    args = ["--db", url, "--user", "bench", "import", "readouts", str(path)]
+    out = subprocess.run(
+        [sys.executable, "-c", COMMAND, *args, "--on-duplicate", "update"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "EXOLAB_USER": "bench"},
+    )
+    r: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    if r["rc"]:
+        sys.exit(f"readouts import of {path.name} failed:\n{r['out']}\n{r['err']}")
+    return r
+
+
+def readouts_main(n: int, backend: str) -> None:
+    from bench_import import make_file, run_exolab_import, setup_database
+
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        stored = d / "readouts.csv"
+        make_file(stored, n)
+        base = os.environ.get("EXOLAB_BENCH_POSTGRES_URL", PG_DEFAULT)
+        name = None
+        if backend == "postgresql":
+            url, name = pg_database(base)
+        else:
+            url = f"sqlite:///{d / 'update.db'}"
+        try:
+            setup_database(url, n)
+            assert run_exolab_import(url, stored)["created"] == n
+            for what, path in readout_files(d, stored):
+                if name is not None:
+                    floor = floor_pg(path, url, len(READOUT_KEY))
+                else:
+                    floor = floor_sqlite(path, d / f"raw-{path.stem}.db", len(READOUT_KEY))
+                r = command(url, path)
+                updated = re.search(r"([\d,]+) updated", r["out"])
+                if updated is None or int(updated.group(1).replace(",", "")) != n:
+                    sys.exit(f"expected {n} updated:\n{r['out']}")
+                s = r["seconds"]
+                print(
+                    f"{what + f' ({backend})':<42} rows={n:,}  floor {n / floor:9,.0f} rows/s "
+                    f"({floor:6.2f} s)  exolab {n / s:8,.0f} rows/s ({s:6.2f} s, whole command)"
+                    f"  ratio {floor / s:.3f}",
+                    flush=True,
+                )
+        finally:
+            if name is not None:
+                drop_pg(base, name)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=20_000)
+    ap.add_argument("--readouts", type=int, default=20_000)
+    ap.add_argument("--kind", choices=["records", "readouts"], default="records")
     ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     args = ap.parse_args()
+    if args.kind == "readouts":
+        readouts_main(args.readouts, args.backend)
+        return
     n = args.samples
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)

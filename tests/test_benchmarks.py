@@ -48,6 +48,18 @@ RUNS = [
         "postgresql",
         ["full rows", "location moves"],
     ),
+    (
+        "bench_import_update.py",
+        ["--kind", "readouts", "--readouts", "300"],
+        "sqlite",
+        ["readouts qc=fail", "readouts values"],
+    ),
+    (
+        "bench_import_update.py",
+        ["--kind", "readouts", "--readouts", "300", "--backend", "postgresql"],
+        "postgresql",
+        ["readouts qc=fail", "readouts values"],
+    ),
     ("bench_output.py", ["--readouts", "120", "--runs", "1"], "sqlite", ["over table"]),
     (
         "bench_export_records.py",
@@ -61,7 +73,10 @@ RUNS = [
 @pytest.mark.parametrize(
     ("script", "args", "backend", "expected"),
     RUNS,
-    ids=[f"{script[:-3]}-{backend}" for script, _, backend, _ in RUNS],
+    ids=[
+        f"{script[:-3]}{'-readouts' if 'readouts' in args[:2] else ''}-{backend}"
+        for script, args, backend, _ in RUNS
+    ],
 )
 def test_a_benchmark_runs_and_reports_its_ratios(
     script: str, args: list[str], backend: str, expected: list[str], tmp_path: Path

@@ -138,6 +138,10 @@ class ExistingRows:
     kind: Any
     row_values: Callable[..., Any]
     differences: Callable[..., list[str]]
+    #: ``--on-duplicate update``: the rows that differ from their stored readouts are handed
+    #: to this together (the chunked edits of docs/bulk-imports.md, "Updates"), with
+    #: :meth:`ReadoutLoader._stored_row` for a chunk that must go row by row
+    update_rows: Callable[..., None] | None = None
 
 
 class ReadoutLoader:
@@ -646,11 +650,9 @@ class ReadoutLoader:
         existing = self._existing(chunk)
         if not existing:
             return chunk
-        kind = self.existing_rows.kind
-        row_values, differences = self.existing_rows.row_values, self.existing_rows.differences
         fresh = []
-        width = len(self.src.header)
-        reason = f"import of {self.src.name}"
+        pending: list[tuple[int, dict[str, Any], int]] = []
+        update_rows = self.existing_rows.update_rows
         for p in chunk:
             hit = existing.get(p[P_KEY])
             if hit is None:
@@ -660,53 +662,71 @@ class ReadoutLoader:
             if self._unchanged(p[P_VALUES], stored):
                 self.report.unchanged += 1
                 continue
-            data, _ = row_values(p[P_FIELDS], width, self.index)
-            assert data is not None
-            if self.src.decimal_comma:
-                data["decimal_comma"] = "true"
-                for c in NUMERIC_COLUMNS:
-                    if data.get(c):
-                        data[c] = to_decimal_point(data[c])
-            row = ReadoutIn.model_validate(data)
-            current = readout_service.get_readout(self.tx, pk)
-            given = [c for c, v in data.items() if v and c != "decimal_comma"]
-            diff_cols = differences(kind, row, current, given)
-            if not diff_cols:
-                self.report.unchanged += 1
-            elif self.on_duplicate == "skip":
-                self.report.skipped += 1
-            elif self.on_duplicate == "update":
-                changes: dict[str, Any] = {c: data[c] for c in diff_cols}
-                if self.src.decimal_comma:
-                    changes["decimal_comma"] = True
-                try:
-                    readout_service.update_readout(
-                        self.tx, pk, changes, reason=reason, batch_id=self.batch_id
-                    )
-                except ValidationFailed as exc:
-                    for e in exc.errors:
-                        self.problems.add(p[P_ROW], e.field, e.message, e.value)
-                    self.report.refused += 1
-                    continue
-                except ExolabError as exc:
-                    self.problems.add(p[P_ROW], diff_cols[0], str(exc))
-                    self.report.refused += 1
-                    continue
-                self.report.updated += 1
-            else:
-                old = current.as_input()
-                shown = ", ".join(
-                    f"{c} '{_text(old.get(c))}' -> '{data[c]}'" for c in diff_cols[:4]
-                )
-                self.problems.add(
-                    p[P_ROW],
-                    diff_cols[0],
-                    f"this readout already exists with different values ({shown}); "
-                    "use --on-duplicate skip or update",
-                    data[diff_cols[0]],
-                )
-                self.report.refused += 1
+            data = self._cells(p[P_FIELDS])
+            if self.on_duplicate == "update" and update_rows is not None:
+                pending.append((p[P_ROW], data, pk))
+                continue
+            self._stored_row(p[P_ROW], data, pk)
+        if pending:
+            assert update_rows is not None
+            kind = self.existing_rows.kind
+            update_rows(self.tx, kind, pending, self.report, self.problems, self._stored_row)
         return fresh
+
+    def _cells(self, fields: list[str]) -> dict[str, Any]:
+        """A row's cells as the per-record code reads them (numbers with a decimal point)."""
+        data: dict[str, Any] | None
+        data, _ = self.existing_rows.row_values(fields, len(self.src.header), self.index)
+        assert data is not None
+        if self.src.decimal_comma:
+            data["decimal_comma"] = "true"
+            for c in NUMERIC_COLUMNS:
+                if data.get(c):
+                    data[c] = to_decimal_point(data[c])
+        return data
+
+    def _stored_row(self, rownum: int, data: dict[str, Any], pk: int) -> None:
+        """A row whose key is stored (readout ``pk``) and whose values may differ: unchanged,
+        skipped, updated or a problem, one row at a time."""
+        kind, differences = self.existing_rows.kind, self.existing_rows.differences
+        reason = f"import of {self.src.name}"
+        row = ReadoutIn.model_validate(data)
+        current = readout_service.get_readout(self.tx, pk)
+        given = [c for c, v in data.items() if v and c != "decimal_comma"]
+        diff_cols = differences(kind, row, current, given)
+        if not diff_cols:
+            self.report.unchanged += 1
+        elif self.on_duplicate == "skip":
+            self.report.skipped += 1
+        elif self.on_duplicate == "update":
+            changes: dict[str, Any] = {c: data[c] for c in diff_cols}
+            if self.src.decimal_comma:
+                changes["decimal_comma"] = True
+            try:
+                readout_service.update_readout(
+                    self.tx, pk, changes, reason=reason, batch_id=self.batch_id
+                )
+            except ValidationFailed as exc:
+                for e in exc.errors:
+                    self.problems.add(rownum, e.field, e.message, e.value)
+                self.report.refused += 1
+                return
+            except ExolabError as exc:
+                self.problems.add(rownum, diff_cols[0], str(exc))
+                self.report.refused += 1
+                return
+            self.report.updated += 1
+        else:
+            old = current.as_input()
+            shown = ", ".join(f"{c} '{_text(old.get(c))}' -> '{data[c]}'" for c in diff_cols[:4])
+            self.problems.add(
+                rownum,
+                diff_cols[0],
+                f"this readout already exists with different values ({shown}); "
+                "use --on-duplicate skip or update",
+                data[diff_cols[0]],
+            )
+            self.report.refused += 1
 
     def finish(self) -> None:
         self.store.finish(self.new_runs, write=not self.problems and not self.dry_run)

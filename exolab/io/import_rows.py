@@ -23,7 +23,16 @@ from exolab.io.import_kinds import Kind, OnDuplicate
 from exolab.io.import_report import ImportReport
 from exolab.io.problems import Problems
 from exolab.io.reading import CsvFile, ragged_row, to_decimal_point
-from exolab.services import audit, cell_sources, isolations, readouts, samples, storage, subjects
+from exolab.services import (
+    audit,
+    cell_sources,
+    isolations,
+    readout_sets,
+    readouts,
+    samples,
+    storage,
+    subjects,
+)
 from exolab.services.common import duplicate_key, validate
 from exolab.services.context import Tx
 from exolab.services.errors import (
@@ -322,6 +331,9 @@ def _import_rows(
     if batched and absent and on_duplicate == "update" and kind.name in _EDITS:
         _import_updates(tx, kind, src, index, report, problems, absent, create_locations)
         return
+    if batched and absent and on_duplicate == "update" and kind.name == "readouts":
+        _import_readout_updates(tx, kind, src, index, report, problems, absent)
+        return
     for rownum, data in _read_rows(kind, src, index, report, problems):
         found: Any = _NOT_LOOKED_UP
         try:
@@ -449,6 +461,62 @@ class _Edits:
         self.positions.flush()
         audit.append_events(tx, self.events)
 
+    def rolled_back(self) -> None:
+        """The chunk was rolled back: the storage it made is gone (the replay makes it again)."""
+        self.positions.forget_made()
+
+
+class _ReadoutEdits:
+    """:class:`_Edits` of readouts: the chunk's stored readouts (read by id), the audit events
+    its edits make and the (sample, analyte) pairs whose readout_sets it refreshes once."""
+
+    def __init__(self, tx: Tx, ids: list[int]) -> None:
+        self.stored, self.records = readouts.readouts_by_id(tx, ids)
+        self.events: list[Any] = []
+        self.pairs: set[tuple[int, int]] = set()
+        self.changed: list[Any] = []  # (the readouts the edits changed)
+        self.shapes: set[frozenset[str]] = set()  # (the sets of columns they changed)
+
+    def edit(
+        self,
+        tx: Tx,
+        existing: readouts.ReadoutOut,
+        changes: dict[str, Any],
+        reason: str,
+        batch_id: int | None,
+        checked: ReadoutIn | None,
+    ) -> None:
+        """The service's own edit (``update_readout``'s rules: ``edit_readout``) on the
+        readout read for the chunk; ``checked``: the row as validated, when that is the
+        readout with ``changes`` over it (:func:`_checked`)."""
+        tx.require_write("edit readouts")
+        ro = self.records[existing.id]
+        events = len(self.events)
+        readouts.edit_readout(
+            tx, ro, existing, changes, reason=reason, batch_id=batch_id, events=self.events,
+            checked=checked,
+        )  # fmt: skip
+        self.pairs.add((ro.sample_id, ro.analyte_id))
+        if len(self.events) > events:  # (it changed: these columns)
+            self.changed.append(ro)
+            self.shapes.add(frozenset(self.events[-1][4]))
+
+    def write(self, tx: Tx) -> None:
+        """Flush the chunk's changes, append its events (chained as one-by-one appends) and
+        refresh readout_sets of the pairs it touched (docs/bulk-imports.md, "Readout
+        corrections")."""
+        if len(self.shapes) > 1 and tx.dialect != "sqlite":
+            # PostgreSQL: one UPDATE batch, not a round trip per run of a shape (SQLite
+            # runs the narrower statements faster than one wide one: benchmarks/README.md)
+            readouts.one_update_shape(self.changed)
+        tx.session.flush()
+        audit.append_events(tx, self.events)
+        readout_sets.refresh(tx, self.pairs)
+
+    def rolled_back(self) -> None:
+        """The chunk was rolled back: its events, pairs and changes are gone with it."""
+        self.events, self.pairs, self.changed, self.shapes = [], set(), [], set()
+
 
 # The kinds whose updates take the chunked path (a subjects file is never partial, its
 # required columns are its key: its whole rows that differ come from the bulk path)
@@ -505,6 +573,12 @@ def update_stored(
         _update_chunk(tx, kind, part, {}, report, problems, list(kind.required), create_locations)
 
 
+# A row of an update chunk to apply: (row number, the row validated, its cells, the stored
+# record, the columns that differ); or, in its place in file order, the report of a problem
+# found before writing.
+_Row = tuple[int, Any, dict[str, Any], Any, list[str]]
+
+
 def _update_chunk(
     tx: Tx,
     kind: Kind,
@@ -517,9 +591,7 @@ def _update_chunk(
 ) -> None:
     keys = dict.fromkeys(tuple(data.get(c, "") for c in kind.key_columns) for _, data in chunk)
     edits = _Edits(tx, kind, [k for k in keys if all(k)])
-    # each row in file order: a problem found before writing (reported as it is), or the
-    # row to apply (rownum, m, data, existing, the columns that differ)
-    rows: list[tuple[int, Any, dict[str, Any], Any, list[str]] | Callable[[], None]] = []
+    rows: list[_Row | Callable[[], None]] = []
     for rownum, data in chunk:
         try:
             m, _ = _partial_row(tx, kind, data, absent, edits.stored)
@@ -535,36 +607,61 @@ def _update_chunk(
         seen[key] = rownum
         existing = edits.stored[tuple(data.get(c, "") for c in kind.key_columns)]
         rows.append((rownum, m, data, existing, differences(kind, m, existing, _given(data))))
+    reason = f"import of {problems.file_name}"
+
+    def boxes() -> None:  # (the boxes the chunk's tubes go to, read at once)
+        if kind.name == "samples":
+            todo = [r for r in rows if isinstance(r, tuple)]
+            paths = [r[1].location.box_path for r in todo if "location" in r[4] and r[1].location]
+            edits.positions.read(paths, create=create_locations)
+
+    def edit(row: _Row) -> None:
+        _rownum, m, data, existing, diff_cols = row
+        key = tuple(data[c] for c in kind.key_columns)
+        changes = {c: data[c] for c in diff_cols}
+        edits.edit(
+            tx, key, m, existing, changes, reason, report.batch_id, create_locations
+        )  # fmt: skip
+
+    def replay(row: _Row) -> None:
+        rownum, m, data, existing, _diff = row
+        apply_row(
+            tx, kind, rownum, m, data, existing, report, problems, "update", create_locations
+        )  # fmt: skip
+
+    _apply_chunk(tx, rows, edits, report, edit, replay, boxes)
+
+
+def _apply_chunk(
+    tx: Tx,
+    rows: list[_Row | Callable[[], None]],
+    edits: _Edits | _ReadoutEdits,
+    report: ImportReport,
+    edit: Callable[[_Row], None],
+    replay: Callable[[_Row], None],
+    before: Callable[[], None] | None = None,
+) -> None:
+    """Apply an update chunk's rows (``edit`` each row that differs), flush its changes and
+    append its events together (``edits.write``), in a savepoint; report the problems found
+    before in file order and count the rows. A row the edit (or the database) refuses rolls
+    the chunk back and ``replay`` applies each of its rows again through the per-record
+    path, so the problems and what is written are that path's exactly."""
     todo = [r for r in rows if isinstance(r, tuple)]
     refused = len(rows) - len(todo)
-    reason = f"import of {problems.file_name}"
     created = len(tx.memo.get("locations_created", []))  # (storage made by the chunk)
     try:
         with tx.savepoint():
-            if kind.name == "samples":  # (the boxes the chunk's tubes go to, read at once)
-                boxes = [
-                    r[1].location.box_path for r in todo if "location" in r[4] and r[1].location
-                ]
+            if before is not None:
                 try:
-                    edits.positions.read(boxes, create=create_locations)
+                    before()
                 except ExolabError as exc:
                     raise _Replay from exc
             updated = 0
-            for _rownum, m, data, existing, diff_cols in todo:
-                if not diff_cols:
+            for row in todo:
+                if not row[4]:
                     continue
-                key = tuple(data[c] for c in kind.key_columns)
                 try:
-                    edits.edit(
-                        tx,
-                        key,
-                        m,
-                        existing,
-                        {c: data[c] for c in diff_cols},
-                        reason,
-                        report.batch_id,
-                        create_locations,
-                    )
+                    edit(row)
                 except PermissionDenied:
                     raise
                 except ExolabError as exc:
@@ -582,24 +679,183 @@ def _update_chunk(
                 raise _Replay from exc
     except _Replay:  # (the storage the chunk made is gone with it; the replay makes it again)
         del tx.memo.get("locations_created", [])[created:]
-        edits.positions.forget_made()
+        edits.rolled_back()
         report.refused += refused
-        for row in rows:
-            if isinstance(row, tuple):
-                rownum, m, data, existing, _diff = row
-                apply_row(
-                    tx, kind, rownum, m, data, existing, report, problems, "update",
-                    create_locations,
-                )  # fmt: skip
+        for r in rows:
+            if isinstance(r, tuple):
+                replay(r)
             else:
-                row()
+                r()
         return
-    for row in rows:
-        if not isinstance(row, tuple):
-            row()
+    for r in rows:
+        if not isinstance(r, tuple):
+            r()
     report.refused += refused
     report.updated += updated
     report.unchanged += len(todo) - updated
+
+
+# -- readouts: a correction file, a chunk at a time (docs/bulk-imports.md, "Readout
+# corrections") ---------------------------------------------------------------------------
+
+
+def _import_readout_updates(
+    tx: Tx,
+    kind: Kind,
+    src: CsvFile,
+    index: dict[str, int],
+    report: ImportReport,
+    problems: Problems,
+    absent: list[str],
+) -> None:
+    """A partial readouts file (the natural key + the changed columns), a chunk at a time:
+    :func:`_import_updates` for readouts (:func:`_update_readout_chunk`)."""
+    seen: dict[tuple[Any, ...], int] = {}
+    dup_column = "replicate" if "replicate" in index else "analyte"
+    chunk: list[tuple[int, dict[str, Any]]] = []
+    for rownum, data in _read_rows(kind, src, index, report, problems):
+        chunk.append((rownum, data))
+        if len(chunk) >= UPDATE_CHUNK_ROWS:
+            _update_readout_chunk(tx, kind, chunk, seen, report, problems, absent, dup_column)
+            chunk = []
+    if chunk:
+        _update_readout_chunk(tx, kind, chunk, seen, report, problems, absent, dup_column)
+
+
+def _natural_key(key: Any) -> tuple[str | None, str | None, str, str, str, int]:
+    """A row's key (:func:`_readout_key`) as ``readouts.readouts_by_key`` takes it."""
+    return (
+        key.isolation_id, key.sample_id, key.analyte, key.assay, key.run_id or "", key.replicate
+    )  # fmt: skip
+
+
+def _update_readout_chunk(
+    tx: Tx,
+    kind: Kind,
+    chunk: list[tuple[int, dict[str, Any]]],
+    seen: dict[tuple[Any, ...], int],
+    report: ImportReport,
+    problems: Problems,
+    absent: list[str],
+    dup_column: str,
+) -> None:
+    """One chunk of a partial readouts file: each row's key by ReadoutIn's rules, the chunk's
+    stored readouts found by their keys and read in a few queries, then each row checked as
+    the row-by-row path checks it (:func:`_partial_row`: the stored readout with the row's
+    cells over it, validated; a key repeated in the file) and applied by
+    :func:`_apply_chunk`."""
+    keyed: list[Any] = []
+    for _rownum, data in chunk:
+        try:
+            keyed.append(_readout_key(data))
+        except ValidationFailed as exc:
+            keyed.append(exc)
+    found = readouts.readouts_by_key(
+        tx, [_natural_key(k) for k in keyed if not isinstance(k, ValidationFailed)]
+    )
+    edits = _ReadoutEdits(tx, list(found.values()))
+    rows: list[_Row | Callable[[], None]] = []
+    for (rownum, data), key in zip(chunk, keyed, strict=True):
+        try:
+            if isinstance(key, ValidationFailed):
+                raise key
+            pk = found.get(_natural_key(key))
+            if pk is None:
+                raise _unknown(kind, absent, key)
+            existing = edits.stored[pk]
+            m = validate(ReadoutIn, existing.as_input() | {c: v for c, v in data.items() if v})
+        except ValidationFailed as exc:
+            rows.append(functools.partial(_report_failed, problems, rownum, exc, kind, data))
+            continue
+        natural = readouts.key_of(tx, m)
+        first = seen.get(natural)
+        if first is not None:
+            text = readout_rules.duplicate_message(first)
+            rows.append(functools.partial(problems.add, rownum, dup_column, text))
+            continue
+        seen[natural] = rownum
+        rows.append((rownum, m, data, existing, differences(kind, m, existing, _given(data))))
+    reason = f"import of {problems.file_name}"
+
+    def edit(row: _Row) -> None:
+        _rownum, m, data, existing, diff_cols = row
+        changes = {c: data[c] for c in diff_cols}
+        checked = _checked(m, existing, _given(data), diff_cols)
+        edits.edit(tx, existing, changes, reason, report.batch_id, checked)
+
+    def replay(row: _Row) -> None:
+        rownum, m, data, existing, _diff = row
+        apply_row(tx, kind, rownum, m, data, existing, report, problems, "update")
+
+    _apply_chunk(tx, rows, edits, report, edit, replay)
+
+
+def update_readouts(
+    tx: Tx,
+    kind: Kind,
+    rows: list[tuple[int, dict[str, Any], int]],
+    report: ImportReport,
+    problems: Problems,
+    replay: Callable[[int, dict[str, Any], int], None],
+) -> None:
+    """Whole readout rows whose stored readouts (``(row number, cells, readout id)``) they
+    may differ from, handed over by the bulk path (``--on-duplicate update``): compared and
+    updated a chunk at a time as a partial file's rows are. ``replay`` is the bulk path's own
+    code for one such row (compare, update, report), which a chunk with a refused row goes
+    back to, so its problems and counts are that code's exactly."""
+    for i in range(0, len(rows), UPDATE_CHUNK_ROWS):
+        _update_readout_rows(tx, kind, rows[i : i + UPDATE_CHUNK_ROWS], report, problems, replay)
+
+
+def _update_readout_rows(
+    tx: Tx,
+    kind: Kind,
+    part: list[tuple[int, dict[str, Any], int]],
+    report: ImportReport,
+    problems: Problems,
+    replay: Callable[[int, dict[str, Any], int], None],
+) -> None:
+    """One chunk of :func:`update_readouts`."""
+    edits = _ReadoutEdits(tx, [pk for _, _, pk in part])
+    prepared: list[_Row | Callable[[], None]] = []
+    pks: dict[int, int] = {}  # row number -> readout id
+    for rownum, data, pk in part:
+        existing = edits.stored[pk]
+        given = [c for c in _given(data) if c != "decimal_comma"]
+        try:
+            m = validate(kind.model, existing.as_input() | {c: v for c, v in data.items() if v})
+        except ValidationFailed:  # (the bulk path's own code says what, and whether)
+            for rownum_, data_, pk_ in part:
+                replay(rownum_, data_, pk_)
+            return
+        pks[rownum] = pk
+        prepared.append((rownum, m, data, existing, differences(kind, m, existing, given)))
+    reason = f"import of {problems.file_name}"
+
+    def edit(row: _Row) -> None:
+        _rownum, m, data, existing, diff_cols = row
+        changes: dict[str, Any] = {c: data[c] for c in diff_cols}
+        if data.get("decimal_comma"):
+            changes["decimal_comma"] = True
+        given = [c for c in _given(data) if c != "decimal_comma"]
+        checked = _checked(m, existing, given, diff_cols)
+        edits.edit(tx, existing, changes, reason, report.batch_id, checked)
+
+    def again(row: _Row) -> None:
+        replay(row[0], row[2], pks[row[0]])
+
+    _apply_chunk(tx, prepared, edits, report, edit, again)
+
+
+def _checked(m: Any, existing: Any, given: list[str], diff_cols: list[str]) -> Any:
+    """``m`` (a row validated with the stored readout under it) when it is what the edit
+    validates (the stored readout with the changed columns over it): when each column the
+    row gives and does not change holds the stored value itself -- not so a value written
+    another way ('1,5' for '1.5', equal to the comparison); else None (the edit validates)."""
+    for col in given:
+        if col == "value" and col not in diff_cols and m.value != existing.value:
+            return None
+    return m
 
 
 def apply_row(
@@ -700,26 +956,39 @@ def _partial_row(
     elif kind.name == "readouts":
         key = _readout_key(data)
         existing = _find(tx, kind, key)
-        shown = readout_rules.key_text(
-            key.isolation_id or key.sample_id, key.analyte, key.assay, key.run_id, key.replicate
-        )
+        if existing is None:
+            raise _unknown(kind, absent, key)
+        shown = ""
     else:
         key = SimpleNamespace(**{c: data.get(c, "") for c in kind.key_columns})
         found = all(getattr(key, c) for c in kind.key_columns)
         existing = _find(tx, kind, key) if found else None
         shown = "/".join(str(getattr(key, c)) for c in kind.key_columns)
     if existing is None:
-        raise ValidationFailed(
-            [
-                FieldError(
-                    absent[0],
-                    f"{kind.entity} {shown} does not exist; creating it needs the column(s) "
-                    f"{', '.join(absent)} (this file has only some columns, for an update)",
-                )
-            ]
-        )
+        raise _does_not_exist(kind, absent, shown)
     merged = _as_input(kind, existing) | {c: v for c, v in data.items() if v}
     return validate(kind.model, merged), existing
+
+
+def _does_not_exist(kind: Kind, absent: list[str], shown: str) -> ValidationFailed:
+    """The problem of a partial update file's row whose record does not exist."""
+    return ValidationFailed(
+        [
+            FieldError(
+                absent[0],
+                f"{kind.entity} {shown} does not exist; creating it needs the column(s) "
+                f"{', '.join(absent)} (this file has only some columns, for an update)",
+            )
+        ]
+    )
+
+
+def _unknown(kind: Kind, absent: list[str], key: Any) -> ValidationFailed:
+    """:func:`_does_not_exist` of a partial readouts row's key (:func:`_readout_key`)."""
+    shown = readout_rules.key_text(
+        key.isolation_id or key.sample_id, key.analyte, key.assay, key.run_id, key.replicate
+    )
+    return _does_not_exist(kind, absent, shown)
 
 
 @functools.cache

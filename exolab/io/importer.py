@@ -27,6 +27,7 @@ from exolab.io.import_rows import (
     differences,
     row_values,
     unchanged,
+    update_readouts,
     update_stored,
 )
 from exolab.io.problems import Problems
@@ -101,7 +102,7 @@ def run_import(
                 if kind.name == "readouts" and bulk and not partial:
                     from exolab.io.bulk import ExistingRows, import_readouts
 
-                    rules = ExistingRows(kind, row_values, differences)
+                    rules = ExistingRows(kind, row_values, differences, update_readouts)
                     import_readouts(tx, src, index, report, problems, on_duplicate, rules)
                 elif (
                     bulk

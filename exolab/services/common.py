@@ -86,13 +86,15 @@ def audit_update(
     batch_id: int | None = None,
     extra: dict[str, Any] | None = None,
     events: list[Any] | None = None,
+    only: Collection[str] | None = None,
 ) -> None:
     """After an edit: audit what changed on ``obj`` since ``before`` (its earlier
     :func:`column_values`, plus ``extra`` derived values) and bump its version. No change, no
     event. ``events``: the event is added to this list (an ``audit.EventSpec``), for the
     caller to flush the session and append them together (``audit.append_events``, chained
-    as one-by-one appends chain them: an update import, docs/bulk-imports.md)."""
-    old, new = diff(before, column_values(obj) | (extra or {}))
+    as one-by-one appends chain them: an update import, docs/bulk-imports.md). ``only``: the
+    columns the edit may have changed (``before`` holds just those)."""
+    old, new = diff(before, column_values(obj, only=only) | (extra or {}))
     if new:
         touch(obj, tx.actor.name)
         if events is not None:

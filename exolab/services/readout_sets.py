@@ -70,6 +70,7 @@ AGGREGATE_READS = (
 )
 
 _STAGE = "exolab_readout_set_pairs"
+_LISTED = "exolab_readout_set_pairs_listed"  # (many pairs given as a list: _refresh_pairs)
 
 
 @dataclass(frozen=True)
@@ -110,10 +111,24 @@ def refreshing(
         _refresh_pairs(conn, pairs)
 
 
+# From this many pairs on, they are staged and re-aggregated with set-based SQL (an update
+# import's chunk) instead of one statement per pair (a readout recorded or edited).
+MANY_PAIRS = 50
+
+
 def _refresh_pairs(conn: Connection, pairs: Iterable[tuple[int, int]]) -> None:
-    """Re-aggregate the sets of a few (sample_id, analyte_id) pairs (row-by-row writes)."""
+    """Re-aggregate the sets of some (sample_id, analyte_id) pairs: a few (row-by-row writes)
+    one at a time, many (an update import's chunk) staged in the pairs table first."""
     params = [{"s": s, "a": a} for s, a in sorted(set(pairs))]
     if not params:
+        return
+    if len(params) >= MANY_PAIRS:  # (a table of their own: a PairsOf refresh may be open)
+        _create_stage(conn, _LISTED)
+        insert_pairs = f"INSERT INTO {_LISTED} (sample_id, analyte_id) VALUES (:s, :a)"
+        conn.execute(text(insert_pairs), params)
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"ANALYZE {_LISTED}")
+        _refresh_staged(conn, _LISTED)
         return
     conn.execute(text("DELETE FROM readout_sets WHERE analyte_id = :a AND sample_id = :s"), params)
     insert = text(
@@ -128,11 +143,7 @@ def _refresh_pairs(conn: Connection, pairs: Iterable[tuple[int, int]]) -> None:
 
 def _stage_pairs(conn: Connection, pairs: PairsOf) -> None:
     """Collect the pairs of ``pairs`` into the temporary pairs table."""
-    conn.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} "
-        "(sample_id INTEGER NOT NULL, analyte_id INTEGER NOT NULL, "
-        "PRIMARY KEY (analyte_id, sample_id))"
-    )
+    _create_stage(conn, _STAGE)
     conn.execute(
         text(
             f"INSERT INTO {_STAGE} (sample_id, analyte_id) "
@@ -144,6 +155,15 @@ def _stage_pairs(conn: Connection, pairs: PairsOf) -> None:
     if conn.dialect.name == "postgresql":
         # a temporary table has no statistics: without them the planner may scan readouts
         conn.exec_driver_sql(f"ANALYZE {_STAGE}")
+
+
+def _create_stage(conn: Connection, stage: str) -> None:
+    """A temporary pairs table (empty between refreshes: :func:`_refresh_staged`)."""
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} "
+        "(sample_id INTEGER NOT NULL, analyte_id INTEGER NOT NULL, "
+        "PRIMARY KEY (analyte_id, sample_id))"
+    )
 
 
 def refresh_statements(pairs: str, sqlite: bool) -> tuple[str, str]:
@@ -166,8 +186,8 @@ def refresh_statements(pairs: str, sqlite: bool) -> tuple[str, str]:
     return delete, insert
 
 
-def _refresh_staged(conn: Connection) -> None:
+def _refresh_staged(conn: Connection, stage: str = _STAGE) -> None:
     """Re-aggregate the sets of every staged pair with set-based SQL, then forget the pairs."""
-    for statement in refresh_statements(_STAGE, conn.dialect.name == "sqlite"):
+    for statement in refresh_statements(stage, conn.dialect.name == "sqlite"):
         conn.exec_driver_sql(statement)
-    conn.exec_driver_sql(f"DELETE FROM {_STAGE}")
+    conn.exec_driver_sql(f"DELETE FROM {stage}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from functools import cache
 from operator import attrgetter
@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import bindparam, select
+from sqlalchemy.orm.attributes import flag_modified
 
 from exolab.db.models import Analyte, AssayRun, Isolation, Readout, Sample
 from exolab.db.raw import reader_for
@@ -518,28 +519,165 @@ def update_readout(
     expected_version: int | None = None,
     batch_id: int | None = None,
 ) -> ReadoutOut:
-    """Correct a readout's value, unit, limits, QC...; its key fields are not edited here."""
+    """Correct a readout's value, unit, limits, QC...; its key fields are not edited here
+    (the rules: :func:`edit_readout`)."""
     tx.require_write("edit readouts")
     reason = require_reason(reason, "edit a readout")
     current = get_readout(tx, readout_pk)
     ro = tx.session.get(Readout, readout_pk)
     assert ro is not None
     check_version("readout", str(readout_pk), ro.version, expected_version)
+    edit_readout(tx, ro, current, changes, reason=reason, batch_id=batch_id)
+    readout_sets.refresh(tx, [(ro.sample_id, ro.analyte_id)])  # keep readout_sets current
+    return get_readout(tx, readout_pk)
+
+
+# The fields of a readout's natural key (domain/readout_rules.py): an edit does not change them
+KEY_FIELDS = ("isolation_id", "sample_id", "analyte", "assay", "run_id", "replicate")
+
+
+def edit_readout(
+    tx: Tx,
+    ro: Readout,
+    current: ReadoutOut,
+    changes: dict[str, Any],
+    *,
+    reason: str,
+    batch_id: int | None = None,
+    events: list[Any] | None = None,
+    checked: ReadoutIn | None = None,
+) -> None:
+    """The rules of an edit (:func:`update_readout`'s) on the stored readout ``ro`` and
+    ``current``, what :func:`get_readout` gives of it: a key field is not edited, the readout
+    with the changes over it is validated as ``ReadoutIn``, its values set and the change
+    audited (no change, no event). An update import of many (docs/bulk-imports.md,
+    "Updates") calls this with the readouts it read for a chunk, ``events`` (the audit events,
+    appended together after the chunk is flushed: ``audit_update``) and ``checked``, the
+    row it validated already when that is ``current`` with ``changes`` over it; it refreshes
+    readout_sets for the chunk's readouts itself (the caller of this function does)."""
     base = current.as_input()
-    for key in ("isolation_id", "sample_id", "analyte", "assay", "run_id", "replicate"):
+    for key in KEY_FIELDS:
         if key in changes and changes[key] != base[key]:
             raise ValidationFailed(
                 [FieldError(key, "is part of the readout's key; record a new readout")]
             )
-    r = validate(ReadoutIn, base | changes)
-    old_all = column_values(ro)
-    for k, v in _values(r).items():
-        setattr(ro, k, v)
+    r = checked or validate(ReadoutIn, base | changes)
+    values = _values(r)
+    changed = [k for k, v in values.items() if getattr(ro, k) != v]  # (the others stay)
+    old = column_values(ro, only=changed)
+    for k in changed:
+        setattr(ro, k, values[k])
     audit_update(
-        tx, ro, "readout", _key(r, current.analyte), old_all, reason=reason, batch_id=batch_id
+        tx,
+        ro,
+        "readout",
+        _key(r, current.analyte),
+        old,
+        reason=reason,
+        batch_id=batch_id,
+        events=events,
+        only=changed,
     )
-    readout_sets.refresh(tx, [(ro.sample_id, ro.analyte_id)])  # keep readout_sets current
-    return get_readout(tx, readout_pk)
+
+
+# The columns an edit sets (:func:`_values`)
+EDITED_COLUMNS = (
+    "value_text", "value", "comparator", "censor", "qualitative", "unit", "lod", "lloq", "uloq",
+    "antibody", "antibody_dilution", "lysis_buffer", "instrument", "measured_on", "qc", "notes",
+    "well", "dilution_factor",
+)  # fmt: skip
+
+
+def one_update_shape(edited: Iterable[Readout]) -> None:
+    """Mark every column an edit sets as changed on these edited readouts (their values as
+    they are), so that the flush writes them with one UPDATE statement in one batch: the
+    unit of work batches consecutive rows of the same changed columns only, and a chunk of
+    corrections changes different columns from readout to readout (a value, a value and its
+    censoring, a unit...), which made many small batches (on PostgreSQL each a round trip)."""
+    for ro in edited:
+        for column in EDITED_COLUMNS:
+            flag_modified(ro, column)
+
+
+def readouts_by_id(tx: Tx, pks: Iterable[int]) -> tuple[dict[int, ReadoutOut], dict[int, Readout]]:
+    """The readouts of these ids as :func:`get_readout` gives them and as stored entities
+    (for :func:`edit_readout`), in a few queries (an update import's chunk)."""
+    ids = sorted(set(pks))
+    out: dict[int, ReadoutOut] = {}
+    entities: dict[int, Readout] = {}
+    for i in range(0, len(ids), _IN_CHUNK):
+        part = ids[i : i + _IN_CHUNK]
+        for row in tx.session.execute(_readout_query().where(Readout.id.in_(part))):
+            r = _out(row)
+            out[r.id] = r
+        for ro in tx.session.scalars(select(Readout).where(Readout.id.in_(part))):
+            entities[ro.id] = ro
+    return out, entities
+
+
+def readouts_by_key(
+    tx: Tx, keys: Iterable[tuple[str | None, str | None, str, str, str, int]]
+) -> dict[tuple[str | None, str | None, str, str, str, int], int]:
+    """The stored readouts of these natural keys (isolation code, sample code: one of them;
+    analyte code or synonym, assay, run code ('' when none), replicate), in a few queries:
+    key -> readout id, for the keys that exist (:func:`find_readout` of many). A key whose
+    isolation, sample or analyte does not exist is not found, as there."""
+    keys = list(dict.fromkeys(keys))
+    iso_codes = sorted({k[0] for k in keys if k[0]})
+    sample_codes = sorted({k[1] for k in keys if not k[0] and k[1]})
+    isos: dict[str, int] = {}
+    samples: dict[str, int] = {}
+    for i in range(0, len(iso_codes), _IN_CHUNK):
+        part = iso_codes[i : i + _IN_CHUNK]
+        q = select(Isolation.isolation_code, Isolation.id).where(Isolation.isolation_code.in_(part))
+        isos.update((code, pk) for code, pk in tx.session.execute(q))
+    for i in range(0, len(sample_codes), _IN_CHUNK):
+        part = sample_codes[i : i + _IN_CHUNK]
+        q2 = select(Sample.sample_code, Sample.id).where(Sample.sample_code.in_(part))
+        samples.update((code, pk) for code, pk in tx.session.execute(q2))
+    analytes: dict[str, int] = {}
+    for text in {k[2] for k in keys}:
+        try:
+            analytes[text] = analyte_for(tx, text, create=False).id
+        except NotFound:
+            continue
+    # (target: isolation id * 2 + 1, or sample id * 2; analyte id, assay, run, replicate)
+    wanted: dict[tuple[int, int, str, str, int], list[Any]] = {}
+    for k in keys:
+        iso, sample, analyte, assay, run, replicate = k
+        target = (isos[iso] * 2 + 1 if iso in isos else None) if iso else None
+        if not iso and sample in samples:
+            target = samples[sample] * 2
+        analyte_pk = analytes.get(analyte)
+        if target is None or analyte_pk is None:
+            continue
+        wanted.setdefault((target, analyte_pk, assay, run, replicate), []).append(k)
+    found: dict[tuple[str | None, str | None, str, str, str, int], int] = {}
+    columns = (
+        Readout.id, Readout.sample_id, Readout.isolation_id, Readout.analyte_id, Readout.assay,
+        Readout.run_code, Readout.replicate,
+    )  # fmt: skip
+    analyte_pks = sorted(set(analytes.values()))
+    for targets, on_isolations in (
+        (sorted(isos.values()), True),
+        (sorted(samples.values()), False),
+    ):
+        for i in range(0, len(targets), _IN_CHUNK):
+            ids = targets[i : i + _IN_CHUNK]
+            q3 = select(*columns).where(Readout.analyte_id.in_(analyte_pks))
+            q3 = (
+                q3.where(Readout.isolation_id.in_(ids))
+                if on_isolations
+                else q3.where(Readout.sample_id.in_(ids), Readout.isolation_id.is_(None))
+            )
+            for pk, s_pk, i_pk, a_pk, assay, run, replicate in tx.session.execute(q3):
+                target = i_pk * 2 + 1 if i_pk else s_pk * 2
+                for k in wanted.get((target, a_pk, assay, run, replicate), ()):
+                    found[k] = pk
+    return found
+
+
+_IN_CHUNK = 500  # values bound in one IN (...): well under SQLite's variable limit
 
 
 def delete_readout(tx: Tx, readout_pk: int, *, reason: str | None) -> None:
