@@ -6,7 +6,8 @@ import argparse
 import csv
 import sys
 from datetime import date
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from exolab.commands.common import (
     UsageError,
@@ -15,6 +16,9 @@ from exolab.commands.common import (
     method_option,
     open_lab,
 )
+
+if TYPE_CHECKING:
+    from exolab.commands.output import ProgressLine
 
 IMPORT_KINDS = ("subjects", "cell_sources", "samples", "isolations", "readouts")
 STANDARD_KINDS = ("sdtm", "omop", "fhir")
@@ -141,6 +145,36 @@ def cmd_template(args: argparse.Namespace) -> int:
     return 0
 
 
+STORAGE_LISTED = 12  # storage places an import's summary names one by one
+
+
+def storage_made(places: list[str]) -> str:
+    """The storage an import created, as its summary line says it: each place when there
+    are few ("freezer F2, rack F2/R1, box F2/R1/B1"); a biobank's move into new freezers
+    (thousands of boxes) as counts per level with the first and last place."""
+    if len(places) <= STORAGE_LISTED:
+        return ", ".join(places)
+    counts: dict[str, int] = {}
+    for place in places:
+        level = place.split(" ", 1)[0]
+        counts[level] = counts.get(level, 0) + 1
+    levels = ", ".join(
+        f"{n:,} {level}{('es' if level.endswith('x') else 's') if n != 1 else ''}"
+        for level, n in counts.items()
+    )
+    return f"{levels} ({places[0]} ... {places[-1]})"
+
+
+def _progress_line(args: argparse.Namespace) -> ProgressLine | None:
+    """The import's progress line, when stderr is a terminal (never in a script's log)."""
+    if not sys.stderr.isatty():
+        return None
+    from exolab.commands.output import ProgressLine
+
+    verb = "checking" if args.dry_run else "importing"
+    return ProgressLine(sys.stderr, f"{verb} {Path(args.file).name}")
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     if args.undo is not None:
         if args.kind or args.file:
@@ -168,18 +202,24 @@ def cmd_import(args: argparse.Namespace) -> int:
     check_not_overwriting(args, "--errors", args.errors, [args.file])
     lab = open_lab(args)
     errors_out = open(args.errors, "w", encoding="utf-8", newline="") if args.errors else None  # noqa: SIM115
+    progress_line = _progress_line(args)
     try:
         try:
-            report = run_import(
-                lab,
-                kind,
-                args.file,
-                dry_run=args.dry_run,
-                on_duplicate=args.on_duplicate,
-                ignore_extra=args.ignore_extra,
-                errors_out=errors_out,
-                create_locations=args.create_locations,
-            )
+            try:
+                report = run_import(
+                    lab,
+                    kind,
+                    args.file,
+                    dry_run=args.dry_run,
+                    on_duplicate=args.on_duplicate,
+                    ignore_extra=args.ignore_extra,
+                    errors_out=errors_out,
+                    create_locations=args.create_locations,
+                    progress=None if progress_line is None else progress_line.watch,
+                )
+            finally:
+                if progress_line is not None:
+                    progress_line.clear()
         except ImportFailed as exc:
             rep = exc.report
             assert rep.problems is not None
@@ -220,7 +260,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{v:,} {k}" for k, v in report.counts().items())
     if report.locations:
         verb = "would create" if args.dry_run else "created"
-        print(f"{verb} storage: {', '.join(report.locations)}")
+        print(f"{verb} storage: {storage_made(report.locations)}")
     if args.dry_run:
         if report.problems:
             for line in report.problems.lines():

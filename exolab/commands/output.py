@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import shutil
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
@@ -14,8 +15,30 @@ from operator import itemgetter
 from typing import Any, TextIO
 
 from exolab.io.cells import GUARD_FIRSTS, spreadsheet_safe
+from exolab.io.progress import Throttled
 
 _CHUNK_ROWS = 2000
+
+
+class ProgressLine:
+    """A long import's progress on a terminal: one line on ``stream``, rewritten in place
+    (docs/bulk-imports.md, "Progress"), cleared by :meth:`clear` before the command prints
+    its outcome. :attr:`watch` is the function the file's reader calls."""
+
+    def __init__(self, stream: TextIO, label: str) -> None:
+        self.stream = stream
+        self.label = label
+        self.width = max(20, shutil.get_terminal_size().columns - 1)
+        self.watch = Throttled(self._show)
+
+    def _show(self, text: str) -> None:
+        self.stream.write(f"\r{self.label}: {text}"[: self.width + 1] + "\x1b[K")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        if self.watch.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
 
 
 def fmt(value: Any) -> str:

@@ -11,6 +11,7 @@ per-record events). What a kind is: :mod:`exolab.io.import_kinds`; undo:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -72,16 +73,19 @@ def run_import(
     display_name: str | None = None,
     create_locations: bool = False,
     bulk: bool = True,
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> ImportReport:
     """Import one file. Raises :class:`ImportFailed` (nothing written) when it has problems,
     :class:`FileProblem` when it cannot be read at all. ``create_locations`` lets sample rows
     create the freezers, racks and boxes they name (listed in ``report.locations``);
     otherwise an unknown one is a problem naming the closest existing one. Subjects, samples
     and isolations take the bulk path (docs/bulk-imports.md) unless ``bulk`` is False or the file
-    is a partial update."""
+    is a partial update. ``progress(rows, bytes_read, file_bytes)`` is called as the file is
+    read (:meth:`CsvFile.watch`; possibly from a reading thread)."""
     kind = kind_of(kind_name)
     name = display_name or str(path)
     src = open_csv(path, name)
+    src.watch(progress)
     problems = Problems(name, errors_out)
     report = ImportReport(kind.name, name, dry_run, problems=problems)
     with src:

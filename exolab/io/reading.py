@@ -25,7 +25,7 @@ import re
 import stat
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -38,6 +38,8 @@ READ_BLOCK = 1 << 20  # bytes read at once by CsvFile.rows (see there)
 # A quoted value may hold line breaks (notes typed in a spreadsheet cell), but one spanning more
 # lines than this is taken for a quote that was never closed.
 MAX_FIELD_LINES = 20
+# rows between two calls of a watched file's progress function (CsvFile.watch)
+PROGRESS_ROWS = 5_000
 DELIMITERS = (",", ";", "\t")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 _HEADER_SPACES = re.compile(r"[\s\-]+")
@@ -302,6 +304,7 @@ class CsvFile:
     _reader: Iterator[list[str]] = field(repr=False)
     _lines: _Lines = field(repr=False)
     _row: int = field(default=0, repr=False)
+    _progress: Callable[[int, int, int], None] | None = field(default=None, repr=False)
 
     @property
     def decimal_comma(self) -> bool:
@@ -358,7 +361,36 @@ class CsvFile:
         text = "".join(lines)
         return self.problem_at(row, text, len(text), f"cannot read the CSV: {exc}")
 
+    def watch(self, progress: Callable[[int, int, int], None] | None) -> None:
+        """Have :meth:`rows` call ``progress(rows, bytes_read, file_bytes)`` as it reads:
+        every :data:`PROGRESS_ROWS` rows and once at the end (``bytes_read == file_bytes``),
+        from the thread that reads (docs/bulk-imports.md, "Progress"). ``rows`` counts the
+        records after the header; ``bytes_read`` is where the reading is in the file."""
+        self._progress = progress
+
     def rows(self) -> Iterator[tuple[int, list[str]]]:
+        """Data rows, comments and blank lines skipped (see :meth:`_rows`), reporting the
+        progress to the function given to :meth:`watch`, if any."""
+        rows = self._rows()
+        return rows if self._progress is None else self._watched(rows, self._progress)
+
+    def _watched(
+        self, rows: Iterator[tuple[int, list[str]]], progress: Callable[[int, int, int], None]
+    ) -> Iterator[tuple[int, list[str]]]:
+        total = os.fstat(self._stream.fileno()).st_size
+        tell = self._stream.tell
+        first = self.header_row
+        next_at = first + PROGRESS_ROWS
+        row = first
+        for item in rows:
+            row = item[0]
+            if row >= next_at:
+                progress(row - first, min(tell(), total - 1), total)  # (the end: below)
+                next_at = row + PROGRESS_ROWS
+            yield item
+        progress(row - first, total, total)
+
+    def _rows(self) -> Iterator[tuple[int, list[str]]]:
         """Data rows, comments and blank lines skipped. Raises FileProblem on bad bytes and
         on quoting mistakes, naming the row (and column) where they are.
 

@@ -460,3 +460,39 @@ async def test_paging_through_a_list_by_keyboard(sqlite_url: str) -> None:
         await pilot.press("s")  # sort by the next column: biofluid, then back by id order
         await settle(pilot)
         assert screen.page.sort == "biofluid"  # type: ignore[union-attr]
+
+
+@run_async
+async def test_import_wizard_shows_how_far_the_file_is_read(
+    small_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exolab.io import progress as progress_mod
+    from exolab.io.reading import PROGRESS_ROWS
+
+    monkeypatch.setattr(progress_mod, "SHOW_AFTER", 0.0)
+    monkeypatch.setattr(progress_mod, "SHOW_EVERY", 0.0)
+    n = PROGRESS_ROWS + 10
+    rows = [{"study": "EVS", "subject_id": f"Q{i:05d}", "sex": "F"} for i in range(n)]
+    path = write_csv(tmp_path / "many.csv", rows)
+    shown: list[str] = []
+    show = ImportWizardScreen._show_progress
+
+    def keep(self: ImportWizardScreen, text: str) -> None:
+        shown.append(text)
+        show(self, text)
+
+    monkeypatch.setattr(ImportWizardScreen, "_show_progress", keep)
+    app = ExolabApp(small_url, TESTER)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        status = await run_import(pilot, path)
+        assert "ready to import" in status
+        assert f"checking {path} as subjects: " in shown[0] and "% read (" in shown[0]
+        assert shown[-1] == f"checking {path} as subjects: read all {n:,} rows; finishing"
+        shown.clear()
+        await pilot.press("ctrl+s")
+        await settle(pilot, 8)
+        assert shown[-1] == f"importing {path}: read all {n:,} rows; finishing"
+        assert "imported" in str(app.screen.query_one("#import-status", Static).render())
+    with lab_for(small_url).read() as tx:
+        assert tx.session.scalar(select(func.count()).select_from(Subject)) == n + 1

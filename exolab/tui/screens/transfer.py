@@ -3,8 +3,10 @@ undo of an import batch, and the export dialog — all calling exolab.io."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -16,6 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Checkbox, DataTable, Header, Input, Label, Select, Static
 
+from exolab.io.progress import Throttled
 from exolab.services.errors import ExolabError
 from exolab.services.recent_batches import BatchOut, import_batches
 from exolab.tui.screens.base import BaseScreen, focus_now
@@ -44,8 +47,15 @@ class Preview:
         self.message = ""
 
 
-def check_file(lab: Any, kind: str, path: str, on_duplicate: str) -> Preview:
-    """Dry-run the import and read the first rows for the preview (runs in a thread)."""
+def check_file(
+    lab: Any,
+    kind: str,
+    path: str,
+    on_duplicate: str,
+    progress: Callable[[int, int, int], None] | None = None,
+) -> Preview:
+    """Dry-run the import and read the first rows for the preview (runs in a thread;
+    ``progress``: as ``run_import``'s)."""
     from exolab.io.importer import ImportFailed, run_import
     from exolab.io.reading import open_csv
 
@@ -59,6 +69,7 @@ def check_file(lab: Any, kind: str, path: str, on_duplicate: str) -> Preview:
             dry_run=True,
             on_duplicate=cast("OnDuplicate", on_duplicate),
             errors_out=errors,
+            progress=progress,
         )
     except ImportFailed as exc:
         report = exc.report
@@ -164,13 +175,28 @@ class ImportWizardScreen(BaseScreen):
         path, kind, dup = choice
         lab = self.lab_app.lab
         self.query_one("#import-status", Static).update(esc(f"checking {path} as {kind}…"))
+        progress = self._progress(f"checking {path} as {kind}")
         run_task(
             self,
-            lambda: check_file(lab, kind, path, dup),
+            lambda: check_file(lab, kind, path, dup, progress),
             lambda p: self._show(p, choice),
             group="import-check",
             on_error=self._failed,
         )
+
+    def _progress(self, doing: str) -> Throttled:
+        """The import's progress (docs/bulk-imports.md, "Progress") in the status line, from
+        the thread that reads the file; nothing once the screen is closed."""
+
+        def show(text: str) -> None:
+            with contextlib.suppress(RuntimeError):  # (the app is closing)
+                self.app.call_from_thread(self._show_progress, f"{doing}: {text}")
+
+        return Throttled(show)
+
+    def _show_progress(self, text: str) -> None:
+        if self.is_mounted:
+            self.query_one("#import-status", Static).update(esc(text))
 
     def _failed(self, exc: ExolabError) -> None:
         self.preview = None
@@ -236,9 +262,12 @@ class ImportWizardScreen(BaseScreen):
             self.notify(f"import batch {report.batch_id}: {counts}")
             self.checked_for = None
 
+        progress = self._progress(f"importing {path}")
         run_task(
             self,
-            lambda: run_import(lab, kind, path, on_duplicate=cast("OnDuplicate", dup)),
+            lambda: run_import(
+                lab, kind, path, on_duplicate=cast("OnDuplicate", dup), progress=progress
+            ),
             done,
             group="import-apply",
             on_error=self._failed,
