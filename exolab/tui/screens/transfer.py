@@ -105,6 +105,7 @@ class ImportWizardScreen(BaseScreen):
         self.kind = kind
         self.preview: Preview | None = None
         self.checked_for: tuple[str, str, str] | None = None
+        self.progress_run = 0  # the check or import whose progress the status line shows
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -186,16 +187,19 @@ class ImportWizardScreen(BaseScreen):
 
     def _progress(self, doing: str) -> Throttled:
         """The import's progress (docs/bulk-imports.md, "Progress") in the status line, from
-        the thread that reads the file; nothing once the screen is closed."""
+        the thread that reads the file; nothing once the screen is closed or a newer check
+        or import has begun (an older one's thread may still be reading)."""
+        self.progress_run += 1
+        run = self.progress_run
 
         def show(text: str) -> None:
             with contextlib.suppress(RuntimeError):  # (the app is closing)
-                self.app.call_from_thread(self._show_progress, f"{doing}: {text}")
+                self.app.call_from_thread(self._show_progress, f"{doing}: {text}", run)
 
         return Throttled(show)
 
-    def _show_progress(self, text: str) -> None:
-        if self.is_mounted:
+    def _show_progress(self, text: str, run: int) -> None:
+        if self.is_mounted and run == self.progress_run:
             self.query_one("#import-status", Static).update(esc(text))
 
     def _failed(self, exc: ExolabError) -> None:
