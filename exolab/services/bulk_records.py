@@ -923,6 +923,8 @@ class _Loader:
         if box is None and loc.box_path in self.unknown_boxes and self.create_locations:
             box = self.boxes[loc.box_path] = self.new_box(loc)  # (looked up: not stored)
             self.occupied_loaded.add(box.id)
+        if box is None and not self.create_locations and loc.box_path in self.unknown_boxes:
+            raise self.no_box(loc)  # (nothing creates storage without --create-locations)
         if box is None:  # (the per-record code may have created it since the chunk began)
             for pk, n_rows, n_cols in self.tx.session.execute(
                 select(Box.id, Box.n_rows, Box.n_cols).where(Box.path == loc.box_path)
@@ -931,12 +933,17 @@ class _Loader:
                 self.load_occupied({pk})
                 return box
             if not self.create_locations:
-                raise ValidationFailed(
-                    [FieldError("location", storage.unknown_location(self.tx, loc), str(loc))]
-                )
+                self.unknown_boxes.add(loc.box_path)
+                raise self.no_box(loc)
             box = self.boxes[loc.box_path] = self.new_box(loc)
             self.occupied_loaded.add(box.id)
         return box
+
+    def no_box(self, loc: Location) -> ValidationFailed:
+        """The problem of a row naming a box that is not stored (the import may not create
+        it): why, with the closest existing box."""
+        why = storage.unknown_location(self.tx, loc)
+        return ValidationFailed([FieldError("location", why, str(loc))])
 
     def new_box(self, loc: Location) -> _Box:
         """Create a box (and its freezer and rack when missing) as ``storage.add_location``

@@ -79,7 +79,20 @@ def unknown_location(tx: Tx, loc: Location) -> str:
     """Why ``loc``'s box does not exist (the first level that is unknown), naming the closest
     box that does exist: each level is the given one where it exists, else the closest
     existing one under the level above (a typo ``F80-3`` -> "did you mean F-80-3/R1/B1?";
-    ``f1/r1/b1`` -> "F1/R1/B1"). No box close at every level: no suggestion."""
+    ``f1/r1/b1`` -> "F1/R1/B1"). No box close at every level: no suggestion.
+
+    Worked out once per box path in a transaction until it creates storage
+    (:func:`note_created`): a file whose rows all name storage that is not there
+    (``--create-locations`` left out) is refused row by row, and each row read the freezers,
+    racks and boxes again."""
+    known: dict[str, str] = tx.memo.setdefault("unknown_locations", {})
+    why = known.get(loc.box_path)
+    if why is None:
+        why = known[loc.box_path] = _unknown_location(tx, loc)
+    return why
+
+
+def _unknown_location(tx: Tx, loc: Location) -> str:
     s = tx.session
     freezers = list(s.scalars(select(Freezer.code)))
     freezer = loc.freezer if loc.freezer in freezers else _closest(loc.freezer, freezers)
@@ -118,8 +131,10 @@ def unknown_location(tx: Tx, loc: Location) -> str:
 
 
 def note_created(tx: Tx, kind: str, path: str) -> None:
-    """Remember what this transaction created (a dry run reports it)."""
+    """Remember what this transaction created (a dry run reports it); the closest boxes
+    :func:`unknown_location` named may have changed."""
     tx.memo.setdefault("locations_created", []).append(f"{kind} {path}")
+    tx.memo.pop("unknown_locations", None)
 
 
 # What the audit trail records of a new freezer, rack or box (add_location and the bulk

@@ -327,3 +327,85 @@ def test_many_duplicate_readouts_read_the_file_again_once(
     ]
     assert len(opened) <= 1
     assert counts(lab)[2] == 0
+
+
+def _storage_rows(n: int) -> str:
+    rows = [
+        f"N{i:04d},plasma,2024-01-11 10:41,S1,P001,V{i},F-80/R1/B02/A{i + 1}\n" for i in range(n)
+    ]
+    rows += [f"M{i:04d},plasma,2024-01-11 10:41,S1,P001,W{i},F7/R1/B1/A{i + 1}\n" for i in range(n)]
+    return SAMPLE_HEADER.replace("visit\n", "visit,location\n") + "".join(rows)
+
+
+def test_storage_not_there_refuses_each_row_without_asking_the_database_each_time(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """--create-locations left out: every tube of a file names a box that is not stored.
+    Each row gets its problem, naming the closest box, as before; the reason is worked out
+    once per box path (storage.unknown_location), not read again for every row."""
+    from sqlalchemy import event
+
+    from exolab.io.importer import ImportFailed, run_import
+
+    base_cohort(lab, tmp_path)
+    n = 40
+    path = write(tmp_path, "far.csv", _storage_rows(n))
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(lab.db.engine, "before_cursor_execute", count)
+    try:
+        with pytest.raises(ImportFailed) as caught:
+            run_import(lab, "samples", path)
+    finally:
+        event.remove(lab.db.engine, "before_cursor_execute", count)
+    problems = caught.value.report.problems
+    assert problems is not None and problems.count == 2 * n
+    lines = problems.lines()
+    assert lines[0].startswith(
+        f"{path}:2:location: no box F-80/R1/B02 (did you mean F-80/R1/B01?); create it first "
+        "(exolab storage add F-80/R1/B02) or import with --create-locations"
+    )
+    assert any(
+        line.startswith(f"{path}:{n + 2}:location: no freezer F7; create it first")
+        for line in lines
+    )
+    box_reads = [s for s in statements if "FROM boxes" in s]
+    assert len(box_reads) < 12, box_reads  # (a read per refused row: 2 * n and more)
+
+
+def test_a_move_file_to_storage_not_there_names_every_row(lab: Lab, tmp_path: Path) -> None:
+    """The update path (a partial file) refuses each row too, with the same words, once the
+    chunk it tried together is replayed row by row."""
+    from exolab.io.importer import ImportFailed, run_import
+
+    base_cohort(lab, tmp_path)
+    move = write(
+        tmp_path,
+        "move.csv",
+        "sample_id,location\nP001-V1,F-80/R1/B02/A1\nP001-V2,F-80/R1/B02/A2\nP002-V1,F-80/R1/B02/A3\n",
+    )
+    with pytest.raises(ImportFailed) as caught:
+        run_import(lab, "samples", move, on_duplicate="update")
+    lines = caught.value.report.problems.lines()  # type: ignore[union-attr]
+    assert [line.split(":location: ")[0] for line in lines] == [f"{move}:{r}" for r in (2, 3, 4)]
+    assert all("no box F-80/R1/B02 (did you mean F-80/R1/B01?)" in line for line in lines)
+    assert counts(lab)[1] == 3
+
+
+def test_why_a_box_is_unknown_follows_the_storage_created_meanwhile(lab: Lab) -> None:
+    """storage.unknown_location remembers its answer per box path within a transaction,
+    until the transaction creates storage: then the closest box may be another."""
+    from exolab.domain.schemas import parse_location
+    from exolab.services import storage
+
+    with lab.write() as tx:
+        storage.add_location(tx, "F1/R1/B1")
+        loc = parse_location("F1/R1/B9/A1")
+        assert "did you mean F1/R1/B1?" in storage.unknown_location(tx, loc)
+        storage.add_location(tx, "F1/R1/B8")
+        assert "did you mean F1/R1/B8?" in storage.unknown_location(tx, loc)
+        storage.add_location(tx, "F1/R1/B9")
+        assert storage.find_box(tx, "F1/R1/B9") is not None
