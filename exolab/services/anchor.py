@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import func, select
 
 from exolab.db.models import AuditEvent, LabIdentity
@@ -26,13 +26,15 @@ from exolab.services.context import Tx
 from exolab.services.errors import ExolabError, FieldError, ValidationFailed
 
 FORMAT = "exolab-audit-anchor/1"
+# The largest event count or id an anchor may name: a database integer (64 bits signed).
+MAX_EVENTS = 2**63 - 1
 
 
 class Anchor(BaseModel):
     format: str = FORMAT
     database_id: str
-    seq: int  # how many events the chain had; the anchored event is the seq-th
-    event_id: int | None
+    seq: int = Field(ge=0, le=MAX_EVENTS)  # how many events the chain had; the seq-th is anchored
+    event_id: int | None = Field(ge=1, le=MAX_EVENTS)
     hash: str
     event_at: str | None
     anchored_at: str
@@ -211,6 +213,13 @@ def check_against(tx: Tx, anchor: Anchor, public_key_file: Path | None = None) -
     chain = verify_chain(tx)
     if not chain.ok:
         problems.append(chain.message)
+    # An anchor of an empty trail names no event and the chain's starting hash; one edited to
+    # 0 events (to check nothing) names them still.
+    if anchor.seq == 0 and (anchor.event_id is not None or anchor.hash != GENESIS):
+        problems.append(
+            "the anchor says the audit trail was empty (seq 0) but names an event or a hash: "
+            "the anchor was edited"
+        )
     if anchor.seq > 0:
         row = tx.session.execute(
             select(AuditEvent.id, AuditEvent.hash)
