@@ -10,6 +10,8 @@ import io
 import json
 from pathlib import Path
 
+from sqlalchemy import text
+
 from exolab.cli import main
 from exolab.services.context import Lab
 from tests.labels.conftest import stock, tube
@@ -57,3 +59,98 @@ def test_an_anchor_edited_to_no_events_or_a_huge_count_does_not_pass(
     # the anchor as written still passes
     code, out, _ = run(db_url, "audit", "verify", "--anchor", str(tmp_path / "head.json"))
     assert code == 0 and "matches" in out
+
+
+# -- shipment manifests edited by hand ------------------------------------------------------
+
+
+def _url(lab: Lab) -> str:
+    return lab.db.url
+
+
+def _site(lab: Lab, db_id: str) -> None:
+    """Its own identity for a test database (the fixtures copy one template)."""
+    with lab.db.engine.begin() as conn:
+        conn.execute(text("UPDATE lab_identity SET db_id = :d WHERE id = 1"), {"d": db_id})
+
+
+def _shipped_manifest(sender: Lab, tmp_path: Path, *extra: str) -> Path:
+    """Lab B ships three tubes; the manifest it writes."""
+    _site(sender, "bbbb2222-0000-4000-8000-000000000002")
+    stock(
+        sender,
+        [tube(f"B-{i}", subject="Q1", location=f"G1/R1/B1/A{i}") for i in (1, 2, 3)],
+        subject_ids=["Q1"],
+        boxes=[("G1/R1/B1", 9, 9)],
+    )
+    manifest = tmp_path / "manifest.csv"
+    code, _, err = run(
+        _url(sender), "ship", "create", "B-1", "B-2", "B-3", "--to", "Lab A", "--out",
+        str(manifest), *extra,
+    )  # fmt: skip
+    assert code == 0, err
+    return manifest
+
+
+def _nothing_received(receiver: Lab) -> None:
+    code, out, _ = run(_url(receiver), "ship", "list", "--format", "csv")
+    assert code == 0 and out.strip().count("\n") == 0, out  # the header only
+    for sid in ("B-1", "B-2", "B-3"):
+        assert run(_url(receiver), "sample", "show", sid)[0] == 1
+
+
+def test_a_manifest_with_a_quote_left_open_names_its_row_and_column(
+    two_fresh_labs: tuple[Lab, Lab], tmp_path: Path
+) -> None:
+    """A quote typed before a value and never closed swallows every row after it: the receipt
+    used to say `manifest.csv:3:sample_id: is empty`, pointing at the wrong thing."""
+    sender, receiver = two_fresh_labs
+    manifest = _shipped_manifest(sender, tmp_path, "--from-site", "Lab B")
+    lines = manifest.read_text().splitlines(keepends=True)
+    lines[2] = lines[2].replace(",Lab B,", ',"Lab B,', 1)
+    manifest.write_text("".join(lines))
+    code, _, err = run(_url(receiver), "ship", "receive", str(manifest))
+    assert code == 1
+    assert "manifest.csv:3:sent_from:" in err and "quote" in err, err
+    _nothing_received(receiver)
+
+
+def test_a_manifest_listing_a_tube_twice_is_refused_naming_both_rows(
+    two_fresh_labs: tuple[Lab, Lab], tmp_path: Path
+) -> None:
+    """A row copied twice by hand (the second with another volume) was taken silently, the
+    last row winning."""
+    sender, receiver = two_fresh_labs
+    manifest = _shipped_manifest(sender, tmp_path)
+    lines = manifest.read_text().splitlines(keepends=True)
+    lines.append(lines[1].replace(",0.5,", ",0.25,"))
+    manifest.write_text("".join(lines))
+    code, _, err = run(_url(receiver), "ship", "receive", str(manifest))
+    assert code == 1
+    assert "manifest.csv:5:sample_id:" in err and "row 2" in err and "B-1" in err, err
+    _nothing_received(receiver)
+
+
+def test_manifest_cells_guarded_against_spreadsheets_come_back_as_they_were(
+    two_fresh_labs: tuple[Lab, Lab], tmp_path: Path
+) -> None:
+    """The manifest writes `'@Lab B`, `'=DHL`, `'-JD1` so a spreadsheet does not run them;
+    receiving it stored the shipment as from `'@Lab B` with courier `'=DHL`. A BOM and CRLF
+    line ends (the manifest opened and saved again in a spreadsheet) are fine."""
+    sender, receiver = two_fresh_labs
+    manifest = _shipped_manifest(
+        sender, tmp_path, "--from-site", "@Lab B", "--courier", "=DHL", "--tracking=-JD1"
+    )
+    text = manifest.read_text()
+    assert "'@Lab B" in text and "'=DHL" in text and "'-JD1" in text
+    manifest.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    code, out, err = run(_url(receiver), "ship", "receive", str(manifest))
+    assert code == 0, err
+    assert "from @Lab B:" in out and "3 registered" in out, out
+    code, out, _ = run(_url(receiver), "ship", "list", "--format", "json")
+    (shipment,) = json.loads(out)
+    assert (shipment["counterpart"], shipment["courier"], shipment["tracking"]) == (
+        "@Lab B",
+        "=DHL",
+        "-JD1",
+    )

@@ -98,26 +98,43 @@ def read_pick_requests(path: Path) -> list[PickRequest]:
 
 def read_manifest(path: Path) -> list[dict[str, str]]:
     """The rows of a shipment manifest CSV (``exolab ship create`` writes one); it needs the
-    ``shipment`` and ``sample_id`` columns, every row both filled."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValidationFailed([FieldError(str(path), "is not UTF-8 text")]) from None
-    lines = text.splitlines()
-    sep = sniff_delimiter(next((ln for ln in lines if ln.strip()), ""))
-    reader = csv.DictReader(lines, delimiter=sep)
-    names = [n.strip().lower() for n in reader.fieldnames or []]
-    for needed in ("shipment", "sample_id"):
-        if needed not in names:
-            raise ValidationFailed([FieldError(f"{path}:1", f"a manifest needs a {needed} column")])
-    reader.fieldnames = names
-    rows: list[dict[str, str]] = []
-    for row_no, row in enumerate(reader, start=2):
-        if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
-            continue
+    ``shipment`` and ``sample_id`` columns, every row both filled, each tube once.
+
+    It is read as every import is (docs/reliability.md): strictly, so a quote left open names
+    its row and column instead of swallowing the rows after it, and a cell the manifest
+    guarded against spreadsheets (``'=DHL``) comes back as written (docs/security.md)."""
+    from exolab.io.cells import import_cell
+    from exolab.io.reading import open_csv
+
+    # (a file that cannot be read as CSV raises FileProblem naming FILE:ROW:COLUMN)
+    with open_csv(path, str(path)) as f:
+        names = f.header
         for needed in ("shipment", "sample_id"):
-            if not (row.get(needed) or "").strip():
-                raise ValidationFailed([FieldError(f"{path}:{row_no}:{needed}", "is empty")])
-        values = {k: (v or "").strip() for k, v in row.items() if isinstance(k, str)}
-        rows.append(values | {"_row": str(row_no)})  # for messages naming FILE:ROW:COLUMN
+            if needed not in names:
+                raise ValidationFailed(
+                    [FieldError(f"{path}:{f.header_row}", f"a manifest needs a {needed} column")]
+                )
+        rows: list[dict[str, str]] = []
+        first_row: dict[str, int] = {}
+        for row_no, fields in f.rows():
+            values = {
+                name: import_cell(cell) for name, cell in zip(names, fields, strict=False) if name
+            }
+            for needed in ("shipment", "sample_id"):
+                if not values.get(needed):
+                    raise ValidationFailed([FieldError(f"{path}:{row_no}:{needed}", "is empty")])
+            sid = values["sample_id"]
+            if sid in first_row:
+                raise ValidationFailed(
+                    [
+                        FieldError(
+                            f"{path}:{row_no}:sample_id",
+                            f"lists tube {sid} again (first on row {first_row[sid]}); "
+                            "a manifest lists each tube once",
+                            sid,
+                        )
+                    ]
+                )
+            first_row[sid] = row_no
+            rows.append(values | {"_row": str(row_no)})  # for FILE:ROW:COLUMN messages
     return rows
