@@ -154,3 +154,27 @@ def test_manifest_cells_guarded_against_spreadsheets_come_back_as_they_were(
         "=DHL",
         "-JD1",
     )
+
+
+# -- labels ---------------------------------------------------------------------------------
+
+
+def test_a_box_named_with_accents_scans_back_as_its_name(
+    lab: Lab, db_url: str, tmp_path: Path
+) -> None:
+    """Storage names may be any text (`Kühlraum`). Its code held the UTF-8 bytes without
+    saying so (no ECI): QR readers take such bytes for Latin-1 or Shift-JIS, and zbar read
+    `K羹hlraum/...`. A code of non-ASCII text now says it is UTF-8 (ECI 26)."""
+    from tests.labels.decoding import decode, render
+
+    path = "Kühlraum/Regal ~1/Box^2"
+    stock(lab, [], boxes=[(path, 2, 2)])
+    for kind in ("qr", "datamatrix"):
+        out = tmp_path / f"{kind}.pdf"
+        code, _, err = run(
+            db_url, "label", path, "--box-label", "--layout", "roll", "--code", kind,
+            "--out", str(out),
+        )  # fmt: skip
+        assert code == 0, err
+        (page,) = render(out, dpi=600)
+        assert decode(page, kind, expect=1) == [path], kind
