@@ -9,6 +9,7 @@ import contextlib
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 
@@ -178,3 +179,87 @@ def test_a_box_named_with_accents_scans_back_as_its_name(
         assert code == 0, err
         (page,) = render(out, dpi=600)
         assert decode(page, kind, expect=1) == [path], kind
+
+
+LONG_ID = "S" + "x" * 40 + "-" + "9" * 22  # 64 characters, the longest sample id
+
+
+def _zpl_codes(zpl: str) -> list[tuple[Any, ...]]:
+    """Of each format: label width and height, the code's x and y, its module size (^BX) or
+    magnification (^BQ), X or Q, the value, and where the first text starts (x, y)."""
+    import re
+
+    found = []
+    for fmt in zpl.split("^XZ")[:-1]:
+        w = int(re.search(r"\^PW(\d+)", fmt)[1])  # type: ignore[index]
+        h = int(re.search(r"\^LL(\d+)", fmt)[1])  # type: ignore[index]
+        code = re.search(r"\^FO(\d+),(\d+)\^B([XQ])N,(\d+),(\d+)\^FH\\\^FD(?:QA,)?([^^]*)\^FS", fmt)
+        text = re.search(r"\^FO(\d+),(\d+)(?:\^FB[^^]*)?\^A0", fmt)
+        assert code and text, fmt
+        x, y, kind, a, b, value = code.groups()
+        size = int(a) if kind == "X" else int(b)  # ^BXN,module,200 / ^BQN,2,magnification
+        found.append((w, h, int(x), int(y), size, kind, value, int(text[1]), int(text[2])))
+    return found
+
+
+def _modules(value: str, kind: str) -> int:
+    """The side of ``value``'s symbol in modules, from zint (an encoder independent of the
+    ZPL writer's estimate): Data Matrix square, QR at error correction level Q (``QA,``)."""
+    import zint
+
+    symbol = zint.Symbol()
+    if kind == "X":
+        symbol.symbology = zint.Symbology.DATAMATRIX
+        symbol.option_3 = zint.DataMatrixOptions.SQUARE
+    else:
+        symbol.symbology = zint.Symbology.QRCODE
+        symbol.option_1 = 3  # Q
+    symbol.input_mode = zint.InputMode.DATA
+    symbol.encode(value.encode("utf-8"))
+    return int(symbol.width)
+
+
+def test_zpl_codes_of_long_ids_stay_in_their_square(lab: Lab, db_url: str, tmp_path: Path) -> None:
+    """ZPL sized every Data Matrix module for a 20 x 20 symbol and every QR for 25 x 25: a
+    64-character id (a 32 x 32 Data Matrix, a version 6 QR) printed over the label's text
+    and off its edge. The module now shrinks until the whole symbol fits its square."""
+    box = "FREEZER-NUMBER-ONE/RACK-NUMBER-TWELVE/BOX-NUMBER-ONE-HUNDRED"
+    stock(lab, [tube(LONG_ID, location=f"{box}/A1"), tube("S-1")], boxes=[(box, 9, 9)])
+    for layout in ("cryo-letter", "cap-round", "roll"):
+        for kind in ("datamatrix", "qr"):
+            for dpi in ("203", "300", "600"):
+                out = tmp_path / f"{layout}-{kind}-{dpi}.zpl"
+                code, _, err = run(
+                    db_url, "label", LONG_ID, "S-1", "--layout", layout, "--code", kind,
+                    "--dpi", dpi, "--out", str(out),
+                )  # fmt: skip
+                assert code == 0, err
+                code, _, err = run(
+                    db_url, "label", box, "--box-label", "--layout", layout, "--code", kind,
+                    "--dpi", dpi, "--out", str(out.with_suffix(".box.zpl")),
+                )  # fmt: skip
+                assert code == 0, err
+                formats = _zpl_codes(out.read_text() + out.with_suffix(".box.zpl").read_text())
+                assert [f[6] for f in formats] == [LONG_ID, "S-1", box]
+                for w, h, x, y, size, symbology, value, text_x, text_y in formats:
+                    side = size * _modules(value, symbology)
+                    where = (layout, kind, dpi, value)
+                    assert size >= 1 and x + side <= w and y + side <= h, where
+                    if layout == "cap-round":
+                        assert y + side <= text_y, where  # the id is printed under the code
+                    else:
+                        assert x + side <= text_x, where  # the text is beside the code
+
+
+def test_zpl_symbol_size_tables_match_an_encoder() -> None:
+    """The ZPL writer's symbol sizes (typed from ISO/IEC 16022 and 18004) are exactly zint's
+    for text that only ASCII (Data Matrix: `~`) or byte mode (QR: `x`) encodes, at every
+    length each symbology holds, and never smaller than zint's for other text."""
+    from exolab.io.labels import zpl_symbol_modules
+
+    for n in range(1, 1559):
+        assert zpl_symbol_modules("~" * n, "datamatrix") == _modules("~" * n, "X"), n
+        assert zpl_symbol_modules("x" * n, "qr") == _modules("x" * n, "Q"), n
+    for value in ("S-0001", LONG_ID, "Kühlraum/R1/B1", "12345678901234", "AB" * 40, "é" * 90):
+        assert zpl_symbol_modules(value, "datamatrix") >= _modules(value, "X"), value
+        assert zpl_symbol_modules(value, "qr") >= _modules(value, "Q"), value

@@ -242,6 +242,42 @@ def zpl_text(text: str) -> str:
     return "".join(f"\\{ord(ch):02X}" if ch in "^~\\" else ch for ch in text)
 
 
+# Square Data Matrix (ECC 200) symbols: (modules a side, data codewords) - ISO/IEC 16022.
+_DATAMATRIX_SQUARES = (
+    (10, 3), (12, 5), (14, 8), (16, 12), (18, 18), (20, 22), (22, 30), (24, 36), (26, 44),
+    (32, 62), (36, 86), (40, 114), (44, 144), (48, 174), (52, 204), (64, 280), (72, 368),
+    (80, 456), (88, 576), (96, 696), (104, 816), (120, 1050), (132, 1304), (144, 1558),
+)  # fmt: skip
+# QR code, error correction level Q (the ``QA,`` of ^BQ): bytes of a version 1, 2, ... symbol
+# (17 + 4 x version modules a side) in byte mode - ISO/IEC 18004.
+_QR_Q_BYTES = (
+    11, 20, 32, 46, 60, 74, 86, 108, 130, 151, 177, 203, 241, 258, 292, 322, 364, 394, 442,
+    482, 509, 565, 611, 661, 715, 751, 805, 868, 908, 982, 1030, 1112, 1168, 1228, 1283, 1351,
+    1423, 1499, 1579, 1663,
+)  # fmt: skip
+
+
+def zpl_symbol_modules(value: str, kind: str) -> int:
+    """The most modules a side the printer's symbol of ``value`` can have: the smallest
+    square Data Matrix holding it in ASCII encodation (two digits a codeword, other ASCII one,
+    other bytes two), or the smallest QR (level Q) holding its UTF-8 bytes in byte mode. The
+    printer may encode more compactly, never less."""
+    data = value.encode("utf-8")
+    if kind == "datamatrix":
+        words, i = 0, 0
+        while i < len(data):
+            pair = data[i : i + 2]
+            if len(pair) == 2 and pair.isdigit():
+                i += 2
+            else:
+                words += data[i] >= 128  # an upper shift, then the byte
+                i += 1
+            words += 1
+        return next((n for n, cap in _DATAMATRIX_SQUARES if cap >= words), 144)
+    version = next((v for v, cap in enumerate(_QR_Q_BYTES, 1) if cap >= len(data)), 40)
+    return 17 + 4 * version
+
+
 def write_labels_zpl(
     labels: Sequence[LabelData],
     out: Path,
@@ -261,11 +297,14 @@ def write_labels_zpl(
         fields = ["^XA", "^CI28", f"^PW{w}", f"^LL{h}", "^LH0,0"]
         code_x = pad if layout.shape == "rect" else (w - side) // 2
         code_y = pad if layout.shape == "rect" else round(0.1 * h)
+        # A module size for up to a 20 x 20 Data Matrix or 25 x 25 QR, smaller when the id's
+        # symbol has more modules, so that the code stays inside its square.
+        fit = max(1, side // zpl_symbol_modules(label.code, kind))
         if kind == "datamatrix":
-            module = max(2, side // 20)  # up to 20 x 20 modules fit the code square
+            module = min(max(2, side // 20), fit)
             fields.append(f"^FO{code_x},{code_y}^BXN,{module},200^FH\\^FD{zpl_text(label.code)}^FS")
         else:
-            magnification = max(1, min(10, side // 29))  # 25 modules + quiet zone
+            magnification = min(max(1, min(10, side // 29)), fit)  # 25 modules + quiet zone
             fields.append(
                 f"^FO{code_x},{code_y}^BQN,2,{magnification}^FH\\^FDQA,{zpl_text(label.code)}^FS"
             )
