@@ -263,3 +263,31 @@ def test_zpl_symbol_size_tables_match_an_encoder() -> None:
     for value in ("S-0001", LONG_ID, "Kühlraum/R1/B1", "12345678901234", "AB" * 40, "é" * 90):
         assert zpl_symbol_modules(value, "datamatrix") >= _modules(value, "X"), value
         assert zpl_symbol_modules(value, "qr") >= _modules(value, "Q"), value
+
+
+# -- pick lists -----------------------------------------------------------------------------
+
+
+def test_a_plan_asking_for_a_tube_twice_with_other_amounts_is_refused(
+    lab: Lab, db_url: str, tmp_path: Path
+) -> None:
+    """A plan with T-2 for NTA (0.1 mL) and again for ELISA (0,3 mL) listed T-2 once, for NTA:
+    the second request vanished without a word. Asked for twice the same way it is listed
+    once, as before; asked for twice differently, the plan is refused naming the tube."""
+    stock(
+        lab,
+        [tube("T-1", location="F1/R1/B1/A1"), tube("T-2", location="F1/R1/B1/A2")],
+        boxes=[("F1/R1/B1", 9, 9)],
+    )
+    plan = tmp_path / "plan.csv"
+    plan.write_text("sample_id;take_ml;destination\nT-2;0,1;NTA\nT-1;0,1;NTA\nT-2;0,3;ELISA\n")
+    out = tmp_path / "pick.csv"
+    code, _, err = run(db_url, "picklist", "--from-list", str(plan), "--out", str(out))
+    assert code == 1
+    assert "T-2" in err and "0.1 mL for NTA" in err and "0.3 mL for ELISA" in err, err
+    assert not out.exists()
+    # the same request twice (an id typed twice) is one pick
+    code, _, err = run(db_url, "picklist", "T-2", "T-1", "T-2", "--take", "0.2", "--out", str(out))
+    assert code == 0, err
+    rows = out.read_text().splitlines()
+    assert len(rows) == 3 and rows[1].startswith("1,T-1,") and rows[2].startswith("2,T-2,")

@@ -106,6 +106,11 @@ def select_tubes(
     return sorted(tx.session.scalars(q), key=natural_key)
 
 
+def _request_text(r: PickRequest) -> str:
+    amount = f"{r.take_ml:g} mL" if r.take_ml is not None else "the whole tube"
+    return amount + (f" for {r.destination}" if r.destination else "")
+
+
 def _chunks(items: list[str]) -> Iterable[list[str]]:
     for i in range(0, len(items), CHUNK):
         yield items[i : i + CHUNK]
@@ -113,10 +118,24 @@ def _chunks(items: list[str]) -> Iterable[list[str]]:
 
 def pick_list(tx: Tx, requests: list[PickRequest]) -> PickList:
     """The requested tubes in freezer order. Unknown ids are an error naming each of them;
-    a tube asked for twice is listed once (its first request counts)."""
+    a tube asked for twice the same way is listed once, asked for twice with another amount
+    or destination it is an error naming both requests (one would be lost)."""
     wanted: dict[str, PickRequest] = {}
+    clashes: list[FieldError] = []
     for r in requests:
-        wanted.setdefault(r.sample_id.strip(), r)
+        code = r.sample_id.strip()
+        first = wanted.setdefault(code, r)
+        if (first.take_ml, first.destination) != (r.take_ml, r.destination):
+            clashes.append(
+                FieldError(
+                    "sample_id",
+                    f"asked for twice: {_request_text(first)} and {_request_text(r)}; "
+                    "ask for each tube once",
+                    code,
+                )
+            )
+    if clashes:
+        raise ValidationFailed(clashes)
     wanted.pop("", None)
     if not wanted:
         raise ValidationFailed([FieldError("sample_id", "no tubes to pick")])
