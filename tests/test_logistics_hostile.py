@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import text
 
 from exolab.cli import main
+from exolab.db.engine import Database
+from exolab.db.raw import SCHEMA_HEAD
 from exolab.services.context import Lab
 from tests.labels.conftest import stock, tube
 
@@ -291,3 +293,84 @@ def test_a_plan_asking_for_a_tube_twice_with_other_amounts_is_refused(
     assert code == 0, err
     rows = out.read_text().splitlines()
     assert len(rows) == 3 and rows[1].startswith("1,T-1,") and rows[2].startswith("2,T-2,")
+
+
+# -- restore ----------------------------------------------------------------------------------
+
+
+def _backup_at_revision(db_url: str, tmp_path: Path, revision: str) -> Path:
+    """A backup of the lab (and its anchor) claiming schema ``revision``, made as `db backup`
+    makes one: a SQLite file copy, or a pg_dump custom archive."""
+    import shutil
+    import sqlite3
+    import subprocess
+
+    from sqlalchemy.engine import make_url
+
+    from exolab.services.integrity import pg_environment
+
+    backup = tmp_path / f"at-{revision}.backup"
+    if not Path(str(backup) + ".anchor.json").exists():
+        code, _, err = run(db_url, "audit", "anchor", "--out", str(backup) + ".anchor.json")
+        assert code == 0, err
+    if db_url.startswith("sqlite"):
+        with (
+            contextlib.closing(sqlite3.connect(make_url(db_url).database or "")) as src,
+            contextlib.closing(sqlite3.connect(backup)) as dst,
+        ):
+            src.backup(dst)
+        with contextlib.closing(sqlite3.connect(backup)) as c, c:
+            c.execute("UPDATE alembic_version SET version_num = ?", (revision,))
+        return backup
+    url = make_url(db_url)
+    db = Database(db_url)
+    with db.engine.begin() as c:
+        c.execute(text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
+    db.dispose()
+    pg_dump = shutil.which("pg_dump")
+    assert pg_dump, "pg_dump (PostgreSQL client tools)"
+    subprocess.run(
+        [pg_dump, "--format=custom", "--no-password", "--file", str(backup)],
+        env=pg_environment(url),
+        check=True,
+    )
+    if revision != SCHEMA_HEAD and not revision.startswith("0014"):
+        with db.engine.begin() as c:  # (the lab itself goes on at this exolab's revision)
+            c.execute(text("UPDATE alembic_version SET version_num = :r"), {"r": SCHEMA_HEAD})
+        db.dispose()
+    return backup
+
+
+def test_a_backup_from_a_newer_exolab_is_not_restored(
+    lab: Lab, db_url: str, tmp_path: Path
+) -> None:
+    """A backup at a schema revision this exolab does not know (made by a newer version) was
+    restored over the database, which every command then refused; this exolab cannot
+    downgrade it either. It is now refused before anything is overwritten."""
+    stock(lab, [tube("T-1")])
+    backup = _backup_at_revision(db_url, tmp_path, "0099_from_a_newer_exolab")
+    stock(lab, [tube("T-2")])  # work after the backup
+    code, out, err = run(db_url, "db", "restore", str(backup), "--force")
+    assert code == 1, out
+    assert "0099_from_a_newer_exolab" in err and "newer" in err, err
+    code, out, err = run(db_url, "sample", "show", "T-2")  # the database is as it was
+    assert code == 0, err
+
+
+def test_a_backup_of_an_earlier_schema_is_restored_with_the_upgrade_to_run(
+    lab: Lab, db_url: str, tmp_path: Path
+) -> None:
+    """A backup made by an earlier exolab restores (it is data the lab needs back), and the
+    report says to run `exolab db upgrade` rather than leaving every command to find out."""
+    from exolab.db import migrate
+
+    stock(lab, [tube("T-1")])
+    anchor = tmp_path / "at-0014_pg_fk_records.backup.anchor.json"
+    assert run(db_url, "audit", "anchor", "--out", str(anchor))[0] == 0
+    lab.db.dispose()
+    migrate.downgrade(lab.db.engine, "0014_pg_fk_records")
+    backup = _backup_at_revision(db_url, tmp_path, "0014_pg_fk_records")
+    migrate.upgrade(lab.db.engine)
+    code, out, err = run(db_url, "db", "restore", str(backup), "--force")
+    assert code == 0, err
+    assert "0014_pg_fk_records" in out and "exolab db upgrade" in out, out

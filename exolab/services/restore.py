@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import inspect
 
 from exolab.db.engine import Database
+from exolab.db.migrate import SCHEMA_HEAD, current_revision, known_revision
 from exolab.services.anchor import Anchor, check_against, read_anchor
 from exolab.services.audit import verify_chain
 from exolab.services.context import Lab
@@ -43,6 +44,41 @@ def anchor_beside(backup_file: Path) -> Path:
 
 def _initialised(db: Database) -> bool:
     return "audit_events" in inspect(db.engine).get_table_names()
+
+
+def _check_revision(source: Path, revision: str | None, report: RestoreReport) -> None:
+    """A backup this exolab's migrations know is restored (one of an earlier schema with a
+    note to upgrade it); one of a revision it does not know - made by a newer exolab - is
+    refused before anything is overwritten: no command could use it, nor downgrade it."""
+    if revision is None or revision == SCHEMA_HEAD:
+        return
+    if not known_revision(revision):
+        raise ExolabError(
+            f"{source} is at schema revision {revision}, which this exolab does not know "
+            f"(its newest is {SCHEMA_HEAD}): the backup was made by a newer exolab; restore it "
+            "with that version. Nothing was restored"
+        )
+    report.notes.append(
+        f"the backup is at schema revision {revision}: run `exolab db upgrade` to bring it "
+        f"to {SCHEMA_HEAD}"
+    )
+
+
+def _pg_backup_revision(pg_restore: str, source: Path) -> str | None:
+    """The ``alembic_version`` row in a pg_dump archive, or None when it cannot be read (the
+    restore itself then says what is wrong with the file)."""
+    proc = subprocess.run(
+        [pg_restore, "--data-only", "--table=alembic_version", "--file=-", str(source)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = proc.stdout.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("COPY ") and "alembic_version" in line and i + 1 < len(lines):
+            value = lines[i + 1].strip()
+            return None if value == "\\." else value
+    return None
 
 
 def _verify(lab: Lab, anchor: Anchor | None, report: RestoreReport) -> None:
@@ -123,6 +159,7 @@ def _restore_sqlite_copy(
                 ok = False
             if not ok:
                 raise ExolabError(f"{source} is not an exolab SQLite backup")
+            _check_revision(source, current_revision(probe.engine), r)
             _verify(Lab(probe, user, check_schema=False, login=login), anchor, r)
         finally:
             probe.dispose()
@@ -152,6 +189,7 @@ def _restore_postgresql(
     pg_restore = shutil.which("pg_restore")
     if pg_restore is None:
         raise ExolabError("pg_restore is not installed; install the PostgreSQL client tools")
+    _check_revision(source, _pg_backup_revision(pg_restore, source), r)
     db.dispose()
     proc = subprocess.run(
         [
