@@ -374,3 +374,37 @@ def test_a_backup_of_an_earlier_schema_is_restored_with_the_upgrade_to_run(
     code, out, err = run(db_url, "db", "restore", str(backup), "--force")
     assert code == 0, err
     assert "0014_pg_fk_records" in out and "exolab db upgrade" in out, out
+
+
+# -- two people at once -----------------------------------------------------------------------
+
+
+def test_two_people_receiving_the_same_shipment_at_once(
+    two_fresh_labs: tuple[Lab, Lab], tmp_path: Path
+) -> None:
+    """Two technicians scan the same box in at once: one receives it, the other is told it was
+    already received (exit 1), the tubes are registered and placed once, the trail verifies."""
+    import subprocess
+    import sys
+
+    sender, receiver = two_fresh_labs
+    manifest = _shipped_manifest(sender, tmp_path, "--from-site", "Lab B")
+    stock(receiver, [], boxes=[("IN/R1/B1", 9, 9)])
+    argv = [sys.executable, "-m", "exolab", "--db", _url(receiver), "--user", "tester"]
+    argv += ["ship", "receive", str(manifest), "--into", "IN/R1/B1"]
+    procs = [
+        subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    results = [(p.returncode, out, err) for p, (out, err) in zip(procs, outputs, strict=True)]
+    assert sorted(code for code, _, _ in results) == [0, 1], results
+    (refused,) = [err for code, _, err in results if code == 1]
+    assert "was already received" in refused and "Traceback" not in refused, refused
+    code, out, _ = run(
+        _url(receiver), "report", "box", "IN/R1/B1", "--out", str(tmp_path / "b.csv")
+    )
+    assert code == 0
+    placed = [r.split(",")[2] for r in (tmp_path / "b.csv").read_text().splitlines()[1:]]
+    assert sorted(p for p in placed if p) == ["B-1", "B-2", "B-3"]
+    assert run(_url(receiver), "audit", "verify")[0] == 0
