@@ -401,7 +401,7 @@ def test_two_people_receiving_the_same_shipment_at_once(
     assert sorted(code for code, _, _ in results) == [0, 1], results
     (refused,) = [err for code, _, err in results if code == 1]
     assert "was already received" in refused and "Traceback" not in refused, refused
-    code, out, _ = run(
+    code, _, _ = run(
         _url(receiver), "report", "box", "IN/R1/B1", "--out", str(tmp_path / "b.csv")
     )
     assert code == 0
