@@ -401,10 +401,29 @@ def test_two_people_receiving_the_same_shipment_at_once(
     assert sorted(code for code, _, _ in results) == [0, 1], results
     (refused,) = [err for code, _, err in results if code == 1]
     assert "was already received" in refused and "Traceback" not in refused, refused
-    code, _, _ = run(
-        _url(receiver), "report", "box", "IN/R1/B1", "--out", str(tmp_path / "b.csv")
-    )
+    code, _, _ = run(_url(receiver), "report", "box", "IN/R1/B1", "--out", str(tmp_path / "b.csv"))
     assert code == 0
     placed = [r.split(",")[2] for r in (tmp_path / "b.csv").read_text().splitlines()[1:]]
     assert sorted(p for p in placed if p) == ["B-1", "B-2", "B-3"]
     assert run(_url(receiver), "audit", "verify")[0] == 0
+
+
+# -- users ------------------------------------------------------------------------------------
+
+
+def test_the_last_admin_cannot_demote_themself(db_url: str) -> None:
+    """`exolab user role tester viewer` by the only admin left the database with no admin:
+    nobody could ever change a role, add a user or restore a backup again. It is refused
+    until another admin exists."""
+    code, _, err = run(db_url, "user", "role", "tester", "viewer")
+    assert code == 1
+    assert "only active admin" in err and "tester" in err, err
+    code, out, _ = run(db_url, "user", "list")
+    assert code == 0 and [line.split()[:2] for line in out.splitlines()[2:]] == [
+        ["tester", "admin"]
+    ]
+    code, out, _ = run(db_url, "audit", "--entity", "user", "--id", "tester", "--format", "csv")
+    assert "viewer" not in out  # nothing written
+    assert run(db_url, "user", "add", "anna", "--role", "admin")[0] == 0
+    code, out, err = run(db_url, "user", "role", "tester", "technician")
+    assert code == 0 and "technician" in out, err

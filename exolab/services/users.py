@@ -113,6 +113,15 @@ def set_role(
     if user is None:
         raise NotFound(f"no user '{name}'")
     old = user.role
+    if old == "admin" and role != "admin" and user.active:
+        admins = tx.session.scalar(
+            select(func.count()).select_from(User).where(User.role == "admin", User.active)
+        )
+        if (admins or 0) <= 1:
+            raise Conflict(
+                f"'{name}' is the only active admin: without one nobody could manage users, "
+                "roles or restores again; make another user admin first"
+            )
     user.role = role
     tx.session.flush()
     if tx.dialect == "postgresql":
