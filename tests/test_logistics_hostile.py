@@ -427,3 +427,36 @@ def test_the_last_admin_cannot_demote_themself(db_url: str) -> None:
     assert run(db_url, "user", "add", "anna", "--role", "admin")[0] == 0
     code, out, err = run(db_url, "user", "role", "tester", "technician")
     assert code == 0 and "technician" in out, err
+
+
+# -- shipment codes -------------------------------------------------------------------------
+
+
+def test_a_shipment_code_is_an_identifier(lab: Lab, db_url: str, tmp_path: Path) -> None:
+    """`--code SHP@LAB` made a shipment whose full name was `SHP@LAB@A62964` (the `@` is what
+    separates a code from its sender), and `--code $'SHP\\nX'` one whose code broke every
+    listing over two lines. A code is now an identifier as sample ids are; text fields refuse
+    control characters. Nothing is shipped."""
+    stock(lab, [tube("T-1", location="F1/R1/B1/A1")], boxes=[("F1/R1/B1", 9, 9)])
+    out = tmp_path / "m.csv"
+    for extra, field in (
+        (["--code", "SHP@LAB"], "code"),
+        (["--code", "SHP\nX"], "code"),
+        (["--code", "SHP 7"], "code"),
+        (["--courier", "DHL\x07"], "courier"),
+        (["--tracking", "JD\x1b[2J"], "tracking"),
+    ):
+        code, _, err = run(
+            db_url, "ship", "create", "T-1", "--to", "Lab B", "--out", str(out), *extra
+        )
+        assert code == 1, (extra, err)
+        assert f"error: {field}:" in err, (extra, err)
+        assert not out.exists()
+    code, out_text, _ = run(db_url, "sample", "show", "T-1", "--format", "json")
+    assert json.loads(out_text)["status"] == "available"
+    code, listing, _ = run(db_url, "ship", "list", "--format", "csv")
+    assert listing.strip().count("\n") == 0
+    code, _, err = run(
+        db_url, "ship", "create", "T-1", "--to", "Lab B", "--code", "SHP-7.a:1", "--out", str(out)
+    )
+    assert code == 0, err

@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 
 from exolab.db.base import utcnow
 from exolab.db.models import CODE, Box, Shipment, ShipmentItem
-from exolab.domain.schemas import parse_location
+from exolab.domain.schemas import CODE_RE, control_character, parse_location
 from exolab.services import lifecycle, storage
 from exolab.services import samples as sample_service
 from exolab.services import subjects as subject_service
@@ -193,6 +193,29 @@ def _new_code(tx: Tx, here: str, on: date) -> str:
     return f"{prefix}{n:03d}"
 
 
+def _check_text(values: dict[str, str | None]) -> None:
+    """A shipment code given by hand is an identifier as sample ids are (an ``@`` would read
+    as ``CODE@SITE``, a space or line break would break listings); the other fields are lab
+    text without control characters (docs/labels.md)."""
+    errors = []
+    for field, value in values.items():
+        value = (value or "").strip()
+        if not value:
+            continue
+        if field == "code" and not CODE_RE.match(value):
+            errors.append(
+                FieldError(
+                    field,
+                    "a shipment code is letters, digits and - _ . : only (no spaces, @ or /)",
+                    value,
+                )
+            )
+        elif (problem := control_character(value)) is not None:
+            errors.append(FieldError(field, problem, value.encode("unicode_escape").decode()))
+    if errors:
+        raise ValidationFailed(errors)
+
+
 def _check_lengths(values: dict[str, tuple[str | None, int]]) -> None:
     """Refuse text longer than its column (field -> (value, limit)) on both databases: SQLite
     would store it, PostgreSQL refuse it with its own words."""
@@ -235,6 +258,7 @@ def create_shipment(
             "code": ((code or "").strip() or None, CODE),
         }
     )
+    _check_text({"to": to, "courier": courier, "tracking": tracking, "code": code})
     here = database_id(tx)
     code = (code or "").strip() or _new_code(tx, here, utcnow().date())
     if _with_code(tx, code):
