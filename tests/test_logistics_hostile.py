@@ -460,3 +460,29 @@ def test_a_shipment_code_is_an_identifier(lab: Lab, db_url: str, tmp_path: Path)
         db_url, "ship", "create", "T-1", "--to", "Lab B", "--code", "SHP-7.a:1", "--out", str(out)
     )
     assert code == 0, err
+
+
+def test_a_scan_file_with_no_tube_of_the_manifest_receives_nothing(
+    two_fresh_labs: tuple[Lab, Lab], tmp_path: Path
+) -> None:
+    """An empty scan file (the scanner saved nothing) or another box's scans closed the
+    shipment as received with every tube missing (exit 0); the right scan file was then
+    refused as 'already received'. Both are refused now and the shipment can be received."""
+    sender, receiver = two_fresh_labs
+    manifest = _shipped_manifest(sender, tmp_path, "--from-site", "Lab B")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    other = tmp_path / "other.txt"
+    other.write_text("Z-1\nZ-2\n")
+    for scans in (empty, other):
+        code, out, err = run(
+            _url(receiver), "ship", "receive", str(manifest), "--scanned", str(scans)
+        )
+        assert code == 1, out
+        assert f"{scans}" in err and "none of the 3 tubes" in err, err
+        _nothing_received(receiver)
+    good = tmp_path / "scans.txt"
+    good.write_text("B-2\nB-1\n")
+    code, out, err = run(_url(receiver), "ship", "receive", str(manifest), "--scanned", str(good))
+    assert code == 0, err
+    assert "2 registered, 1 missing" in out

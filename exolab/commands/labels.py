@@ -403,6 +403,7 @@ def cmd_ship_receive(args: argparse.Namespace) -> int:
             scanned=scanned,
             source=str(args.manifest),
             create_locations=args.create_locations,
+            scanned_source=str(args.scanned or "the scans"),
         )
     s = result.shipment
     print(

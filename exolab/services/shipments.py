@@ -415,6 +415,7 @@ def receive_shipment(
     scanned: list[str] | None = None,
     source: str = "manifest",
     create_locations: bool = False,
+    scanned_source: str = "the scans",
 ) -> ReceiveResult:
     """Receive the tubes of a manifest (all of them, or those ``scanned``). Tubes this database
     shipped come back ``available`` (the life-cycle's ``receive``); others are registered.
@@ -447,6 +448,20 @@ def receive_shipment(
     missing = [i for i in listed if i not in set(received)]
     unexpected = [i for i in received if i not in by_id]
     arrived = [i for i in received if i in by_id]
+    if scanned is not None and not arrived:
+        # An empty scan file or another box's scans would close the shipment with every
+        # tube missing, and the right scans would then be refused as already received.
+        seen = f" (it lists {', '.join(unexpected[:5])}{' ...' if len(unexpected) > 5 else ''})"
+        raise ValidationFailed(
+            [
+                FieldError(
+                    scanned_source,
+                    f"none of the {len(listed)} tubes on {source} was scanned"
+                    + (seen if unexpected else "")
+                    + "; nothing was received",
+                )
+            ]
+        )
 
     shipment = _shipment_of(tx, code, origin, origin_field, listed)
     items: dict[str, ShipmentItem] = {}
