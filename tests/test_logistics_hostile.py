@@ -23,7 +23,10 @@ from tests.labels.conftest import stock, tube
 def run(db_url: str, *argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["--db", db_url, "--user", "tester", *argv])
+        try:
+            code = main(["--db", db_url, "--user", "tester", *argv])
+        except SystemExit as exc:  # argparse's own usage errors
+            code = int(exc.code or 0)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -486,3 +489,22 @@ def test_a_scan_file_with_no_tube_of_the_manifest_receives_nothing(
     code, out, err = run(_url(receiver), "ship", "receive", str(manifest), "--scanned", str(good))
     assert code == 0, err
     assert "2 registered, 1 missing" in out
+
+
+def test_label_options_out_of_range_are_usage_errors(lab: Lab, db_url: str, tmp_path: Path) -> None:
+    """`--layout bogus` and `--skip -3` are mistakes on the command line like `--code bogus`
+    (exit 2); they exited 1, the code of a data problem. Nothing is written."""
+    stock(lab, [tube("T-1")])
+    out = tmp_path / "l.pdf"
+    for extra, words in (
+        (["--layout", "bogus"], "cryo-letter, cryo-a4, cap-round, roll"),
+        (["--skip", "-3"], "--skip"),
+        (["--skip", "85"], "85 labels"),
+        (["--code", "bogus"], "invalid choice"),
+    ):
+        code, _, err = run(db_url, "label", "T-1", "--out", str(out), *extra)
+        assert code == 2, (extra, err)
+        assert words in err, (extra, err)
+        assert not out.exists()
+    code, _, err = run(db_url, "label", "T-1", "--layout", "ROLL", "--skip", "0", "--out", str(out))
+    assert code == 0, err

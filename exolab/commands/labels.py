@@ -150,7 +150,17 @@ def cmd_label(args: argparse.Namespace) -> int:
     from exolab.services.labels import labels_for
 
     kind = _suffix(args.out, ("pdf", "zpl"))
+    # A layout or --skip out of range is a mistake on the command line (exit 2), as --code is.
+    if args.layout.strip().lower() not in label_io.LAYOUTS:
+        raise UsageError(
+            f"--layout: choose one of {', '.join(label_io.LAYOUTS)} (got '{args.layout}')"
+        )
     layout = label_io.get_layout(args.layout)
+    if not 0 <= args.skip < layout.per_page:
+        raise UsageError(
+            f"--skip: a {layout.name} sheet has {layout.per_page} labels; skip 0 to "
+            f"{layout.per_page - 1} (got {args.skip})"
+        )
     if kind == "pdf":
         from exolab.io.codes import require_pdf
 
