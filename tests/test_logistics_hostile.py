@@ -508,3 +508,42 @@ def test_label_options_out_of_range_are_usage_errors(lab: Lab, db_url: str, tmp_
         assert not out.exists()
     code, _, err = run(db_url, "label", "T-1", "--layout", "ROLL", "--skip", "0", "--out", str(out))
     assert code == 0, err
+
+
+# -- output files -------------------------------------------------------------------------------
+
+
+def test_outputs_never_replace_a_symlink_and_nothing_ships(
+    lab: Lab, db_url: str, tmp_path: Path
+) -> None:
+    """docs/security.md: manifests and other outputs are written through an exclusive
+    temporary file and a target that is a symlink is refused. The label, picklist and ship
+    commands replaced the symlink with their file (and ship create shipped the tubes)."""
+    stock(lab, [tube("T-1", location="F1/R1/B1/A1")], boxes=[("F1/R1/B1", 9, 9)])
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    for argv, name in (
+        (["label", "T-1"], "l.zpl"),
+        (["picklist", "T-1"], "p.csv"),
+        (["ship", "create", "T-1", "--to", "Lab B"], "m.csv"),
+        (["report", "box", "F1/R1/B1"], "b.csv"),
+    ):
+        link = tmp_path / name
+        link.symlink_to(victim)
+        code, _, err = run(db_url, *argv, "--out", str(link))
+        assert code == 1, (argv, err)
+        assert "symbolic link" in err, err
+        assert link.is_symlink() and victim.read_text() == "keep me\n"
+    code, out, _ = run(db_url, "sample", "show", "T-1", "--format", "json")
+    assert json.loads(out)["status"] == "available"
+    pdf_link = tmp_path / "m.pdf"
+    pdf_link.symlink_to(victim)
+    code, _, err = run(
+        db_url, "ship", "create", "T-1", "--to", "Lab B", "--out", str(tmp_path / "ok.csv"),
+        "--pdf", str(pdf_link),
+    )  # fmt: skip
+    assert code == 1 and "symbolic link" in err, err
+    assert not (tmp_path / "ok.csv").exists() and victim.read_text() == "keep me\n"
+    code, out, _ = run(db_url, "sample", "show", "T-1", "--format", "json")
+    assert json.loads(out)["status"] == "available"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

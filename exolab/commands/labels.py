@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -114,19 +112,17 @@ def _suffix(out: str, allowed: tuple[str, ...]) -> str:
 @contextmanager
 def atomic_output(out: str) -> Iterator[Path]:
     """A temporary path beside ``out`` that becomes ``out`` only if the block succeeds, so a
-    failed command leaves nothing (and no half-written file) behind."""
+    failed command leaves nothing (and no half-written file) behind. It is the exclusive,
+    private temporary file of services.safe_files (docs/security.md): a target that is a
+    symbolic link is refused, never replaced or written through."""
+    from exolab.services.safe_files import exclusive_temp, publish
+
     target = Path(out)
     if target.is_dir():
         raise UsageError(f"--out is a directory: {out}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with exclusive_temp(target, replace=True) as tmp:
+        yield tmp.temp
+        publish(tmp)
 
 
 def _ids(args: argparse.Namespace) -> list[str]:
@@ -336,22 +332,36 @@ def cmd_ship_create(args: argparse.Namespace) -> int:
     if not ids:
         raise UsageError("give the sample ids to ship (or --from-list FILE)")
     lab = open_lab(args)
-    # The manifest is written inside the transaction: if it cannot be, nothing is shipped.
-    with atomic_output(args.out) as tmp, lab.write() as tx:
-        shipment = create_shipment(
-            tx,
-            to=args.to,
-            sample_ids=ids,
-            courier=args.courier,
-            tracking=args.tracking,
-            code=args.code,
-        )
-        rows = manifest_rows(tx, shipment.code, sent_from=args.from_site)
-        with tmp.open("w", encoding="utf-8", newline="") as fh:
-            write_rows(fh, MANIFEST_COLUMNS, rows)
-        if args.pdf:
-            with atomic_output(args.pdf) as pdf_tmp:
-                _manifest_pdf(pdf_tmp, shipment.code, rows)
+    # The manifest (and PDF) get their names inside the transaction, before it commits: if
+    # they cannot be written, nothing is shipped; if the commit fails, they are taken away.
+    published: list[Path] = []
+    try:
+        with lab.write() as tx:
+            with atomic_output(args.out) as tmp:
+                if args.pdf:  # a symlink or directory there: refused before anything is done
+                    from exolab.services.safe_files import check_final_name
+
+                    check_final_name(Path(args.pdf).expanduser().absolute(), replace=True)
+                shipment = create_shipment(
+                    tx,
+                    to=args.to,
+                    sample_ids=ids,
+                    courier=args.courier,
+                    tracking=args.tracking,
+                    code=args.code,
+                )
+                rows = manifest_rows(tx, shipment.code, sent_from=args.from_site)
+                with tmp.open("w", encoding="utf-8", newline="") as fh:
+                    write_rows(fh, MANIFEST_COLUMNS, rows)
+                if args.pdf:
+                    with atomic_output(args.pdf) as pdf_tmp:
+                        _manifest_pdf(pdf_tmp, shipment.code, rows)
+                    published.append(Path(args.pdf))
+            published.append(Path(args.out))
+    except BaseException:
+        for path in published:  # written, but the shipment was not committed
+            path.unlink(missing_ok=True)
+        raise
     _note(f"shipment {shipment.code}: {len(rows)} tube(s) to {shipment.counterpart} -> {args.out}")
     return 0
 
