@@ -547,3 +547,39 @@ def test_outputs_never_replace_a_symlink_and_nothing_ships(
     code, out, _ = run(db_url, "sample", "show", "T-1", "--format", "json")
     assert json.loads(out)["status"] == "available"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+# -- signatures -------------------------------------------------------------------------------
+
+
+def test_listing_signatures_needs_no_meaning_and_names_an_unknown_record(
+    lab: Lab, db_url: str
+) -> None:
+    """docs/security.md: `exolab sign ... --list` shows a record's signatures. It stopped
+    with a usage error asking for --meaning (which a listing has none of), and with one given
+    it listed nothing, exit 0, for a record that does not exist."""
+    from exolab.services import isolations
+    from exolab.services.signatures import sign
+
+    stock(lab, [tube("T-1")])
+    with lab.write() as tx:
+        isolations.record_isolation(
+            tx,
+            {
+                "isolation_id": "ISO-1",
+                "sample_id": "T-1",
+                "isolated_on": "2026-03-05",
+                "method": "sec",
+                "input_volume_ml": "0.2",
+            },
+        )
+    # signed by tester's own login (the command asks for a password on PostgreSQL)
+    with Lab(lab.db, "tester", login="tester").write() as tx:
+        sign(tx, "isolation", "ISO-1", "reviewed", password_ok=True)
+    code, out, err = run(db_url, "sign", "isolation", "ISO-1", "--list")
+    assert code == 0, err
+    assert "reviewed  tester" in out, out
+    code, out, err = run(db_url, "sign", "isolation", "ISO-404", "--list")
+    assert code == 1 and "no isolation 'ISO-404'" in err, (out, err)
+    code, _, err = run(db_url, "sign", "isolation", "ISO-1")
+    assert code == 2 and "--meaning" in err, err
