@@ -583,3 +583,32 @@ def test_listing_signatures_needs_no_meaning_and_names_an_unknown_record(
     assert code == 1 and "no isolation 'ISO-404'" in err, (out, err)
     code, _, err = run(db_url, "sign", "isolation", "ISO-1")
     assert code == 2 and "--meaning" in err, err
+
+
+def test_a_return_manifest_with_a_row_removed_reports_that_tube_missing(
+    lab: Lab, db_url: str, tmp_path: Path
+) -> None:
+    """Three tubes went out; the manifest that came back lists two (a row deleted by hand).
+    The receipt said `0 missing` and closed the shipment while the third tube stayed
+    `shipped` and `sent` with no word. It is now reported and recorded missing."""
+    stock(
+        lab,
+        [tube(f"T-{i}", location=f"F1/R1/B1/A{i}") for i in (1, 2, 3)],
+        boxes=[("F1/R1/B1", 9, 9)],
+    )
+    manifest = tmp_path / "out.csv"
+    code, _, err = run(
+        db_url, "ship", "create", "T-1", "T-2", "T-3", "--to", "Lab B", "--out", str(manifest)
+    )
+    assert code == 0, err
+    lines = manifest.read_text().splitlines(keepends=True)
+    back = tmp_path / "back.csv"
+    back.write_text("".join(lines[:3]))  # T-3's row removed
+    code, out, err = run(db_url, "ship", "receive", str(back))
+    assert code == 0, err
+    assert "2 back in stock" in out and "1 missing" in out and "missing: T-3" in out, out
+    code, out, _ = run(db_url, "ship", "list", "--format", "json")
+    (shipment,) = json.loads(out)
+    code, out, _ = run(db_url, "ship", "show", shipment["code"], "--format", "json")
+    outcomes = {i["sample_id"]: i["outcome"] for i in json.loads(out)["items"]}
+    assert outcomes == {"T-1": "received", "T-2": "received", "T-3": "missing"}

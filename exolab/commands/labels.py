@@ -433,7 +433,7 @@ def cmd_ship_receive(args: argparse.Namespace) -> int:
         f"{len(result.missing)} missing, {len(result.unexpected)} unexpected"
     )
     for sid in result.missing:
-        print(f"missing: {sid} (on the manifest, not received)")
+        print(f"missing: {sid} (sent, not received)")
     for sid in result.unexpected:
         print(f"unexpected: {sid} (received, not on the manifest; left alone)")
     for item in s.items:

@@ -87,7 +87,7 @@ class ReceiveResult(BaseModel):
     shipment: ShipmentOut
     returned: list[str]  # tubes of ours back in stock
     registered: list[str]  # tubes new to this database
-    missing: list[str]  # on the manifest, not received
+    missing: list[str]  # sent (on the manifest, or in the shipment sent), not received
     unexpected: list[str]  # received (scanned), not on the manifest
 
 
@@ -474,6 +474,9 @@ def receive_shipment(
             )
             raise Conflict(f"shipment {code} {who} was already received")
         items = _items(tx, shipment)
+        # A tube sent in it but left off the manifest that came back (a row deleted) has
+        # not come back either: missing, as a tube on the manifest that was not scanned.
+        missing += [i for i in items if i not in by_id and items[i].outcome == "sent"]
         strangers = [i for i in arrived if i not in items]
         if strangers:
             raise ValidationFailed(
