@@ -612,3 +612,16 @@ def test_a_return_manifest_with_a_row_removed_reports_that_tube_missing(
     code, out, _ = run(db_url, "ship", "show", shipment["code"], "--format", "json")
     outcomes = {i["sample_id"]: i["outcome"] for i in json.loads(out)["items"]}
     assert outcomes == {"T-1": "received", "T-2": "received", "T-3": "missing"}
+
+
+def test_a_label_for_a_tube_no_longer_in_use_says_so(lab: Lab, db_url: str, tmp_path: Path) -> None:
+    """A label asked for a discarded or shipped tube (an old id list, a typo of the next
+    tube) was printed without a word. It is still printed (a relabel of a tube found again
+    is legitimate), with a warning naming the tube and its status."""
+    stock(lab, [tube("T-1"), tube("T-2"), tube("T-3")])
+    assert run(db_url, "sample", "discard", "T-2", "--reason", "hemolysed")[0] == 0
+    out = tmp_path / "l.zpl"
+    code, _, err = run(db_url, "label", "T-1", "T-2", "--out", str(out))
+    assert code == 0, err
+    assert "warning: T-2 is discarded" in err and "T-1 is" not in err, err
+    assert out.read_text().count("^XA") == 2

@@ -175,6 +175,11 @@ def cmd_label(args: argparse.Namespace) -> int:
             label_io.write_labels_zpl(labels, tmp, layout, kind=args.code, dpi=args.dpi)
             where = f"ZPL for {layout.name} at {args.dpi} dpi"
     _note(f"{len(labels)} label(s) -> {args.out} ({where})")
+    from exolab.services.lifecycle import INACTIVE
+
+    for label in labels:  # printed all the same: a tube found again may need a new label
+        if label.status in INACTIVE:
+            _note(f"warning: {label.code} is {label.status}; its label was printed all the same")
     return 0
 
 
