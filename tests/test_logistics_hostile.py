@@ -625,3 +625,28 @@ def test_a_label_for_a_tube_no_longer_in_use_says_so(lab: Lab, db_url: str, tmp_
     assert code == 0, err
     assert "warning: T-2 is discarded" in err and "T-1 is" not in err, err
     assert out.read_text().count("^XA") == 2
+
+
+def test_pick_plans_name_the_row_of_an_unknown_tube_and_of_a_quote_left_open(
+    lab: Lab, db_url: str, tmp_path: Path
+) -> None:
+    """A plan row `"T-2,0.1` (a quote typed and never closed) was read as the id `T-2,0.1`
+    ('no such sample'), and an unknown id in a plan of 300 rows was named without its row.
+    Both now name FILE:ROW:COLUMN; nothing is written. Id lists for labels and scans too."""
+    stock(lab, [tube("T-1", location="F1/R1/B1/A1")], boxes=[("F1/R1/B1", 9, 9)])
+    out = tmp_path / "pick.csv"
+    plan = tmp_path / "plan.csv"
+    plan.write_text('sample_id,take_ml\nT-1,0.1\n"T-2,0.1\n')
+    code, _, err = run(db_url, "picklist", "--from-list", str(plan), "--out", str(out))
+    assert code == 1 and f"{plan}:3:sample_id:" in err and "quote" in err, err
+    plan.write_text("sample_id,take_ml\nT-1,0.1\n\nT-404,0.2\n")
+    code, _, err = run(db_url, "picklist", "--from-list", str(plan), "--out", str(out))
+    assert code == 1 and f"{plan}:4:sample_id: no such sample" in err, err
+    ids = tmp_path / "ids.txt"
+    ids.write_text("# tubes for NTA\nT-1\nT-404\n")
+    code, _, err = run(db_url, "picklist", "--from-list", str(ids), "--out", str(out))
+    assert code == 1 and f"{ids}:3:sample_id: no such sample" in err, err
+    ids.write_text('T-1\n"T-1\n')
+    code, _, err = run(db_url, "label", "--from-list", str(ids), "--out", str(tmp_path / "l.zpl"))
+    assert code == 1 and f"{ids}:2:" in err and "quote" in err, err
+    assert not out.exists() and not (tmp_path / "l.zpl").exists()

@@ -248,6 +248,7 @@ def cmd_picklist(args: argparse.Namespace) -> int:
                 r.sample_id,
                 r.take_ml if r.take_ml is not None else args.take,
                 r.destination or args.dest,
+                where=r.where,
             )
             for r in requests
         ]

@@ -5,16 +5,28 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from exolab.io.reading import sniff_delimiter, to_decimal_point
+from exolab.io.reading import quote_problem, sniff_delimiter, to_decimal_point
 from exolab.services.errors import FieldError, ValidationFailed
 from exolab.services.picklist import TAKE_PROBLEM, PickRequest, is_amount
 
 ID_COLUMNS = ("sample_id", "isolation_id", "id", "box")
 
 
-def read_id_list(path: Path, columns: tuple[str, ...] = ID_COLUMNS) -> list[str]:
-    """The ids in ``path``: a CSV whose header names one of ``columns`` (its values are read),
-    else one id a line. Blank lines and lines starting with ``#`` are skipped."""
+def _quote_check(path: Path, lines: list[str], sep: str, names: list[str]) -> None:
+    """A list holds no value over several lines: a quote left open, or a stray one, on any
+    line is an error naming FILE:ROW:COLUMN (it would swallow the rows after it)."""
+    for row_no, line in enumerate(lines, start=1):
+        if '"' not in line:
+            continue
+        found = quote_problem(line, sep)
+        if found is not None:
+            col, _, message = found
+            column = names[col] if col < len(names) and names[col] else f"column {col + 1}"
+            raise ValidationFailed([FieldError(f"{path}:{row_no}:{column}", message)])
+
+
+def _id_rows(path: Path, columns: tuple[str, ...]) -> tuple[str, list[tuple[int, str]]]:
+    """The id column's name (``sample_id`` for a plain list) and (row, id) of each id."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -26,6 +38,7 @@ def read_id_list(path: Path, columns: tuple[str, ...] = ID_COLUMNS) -> list[str]
     sep = sniff_delimiter(header)  # as every import: comma, semicolon or tab
     names = [h.strip().lower() for h in next(csv.reader([header], delimiter=sep))] if header else []
     column = next((c for c in columns if c in names), None)
+    _quote_check(path, lines, sep, names if column is not None else [columns[0]])
     if column is None:
         if sep in header:
             raise ValidationFailed(
@@ -37,9 +50,13 @@ def read_id_list(path: Path, columns: tuple[str, ...] = ID_COLUMNS) -> list[str]
                     )
                 ]
             )
-        return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+        return columns[0], [
+            (row_no, ln.strip())
+            for row_no, ln in enumerate(lines, start=1)
+            if ln.strip() and not ln.lstrip().startswith("#")
+        ]
     index = names.index(column)
-    ids: list[str] = []
+    ids: list[tuple[int, str]] = []
     seen_header = False
     for row_no, row in enumerate(csv.reader(lines, delimiter=sep), start=1):
         if not seen_header:
@@ -54,21 +71,28 @@ def read_id_list(path: Path, columns: tuple[str, ...] = ID_COLUMNS) -> list[str]
             raise ValidationFailed(
                 [FieldError(f"{path}:{row_no}:{column}", "is empty; every row needs an id")]
             )
-        ids.append(value)
-    return ids
+        ids.append((row_no, value))
+    return column, ids
+
+
+def read_id_list(path: Path, columns: tuple[str, ...] = ID_COLUMNS) -> list[str]:
+    """The ids in ``path``: a CSV whose header names one of ``columns`` (its values are read),
+    else one id a line. Blank lines and lines starting with ``#`` are skipped."""
+    return [value for _, value in _id_rows(path, columns)[1]]
 
 
 def read_pick_requests(path: Path) -> list[PickRequest]:
     """Pick requests from a list of ids, or a CSV with ``sample_id`` and optional ``take_ml``
-    (mL to take) and ``destination`` columns (a cohort export's sample_id column works too)."""
-    ids = read_id_list(path, ("sample_id",))
+    (mL to take) and ``destination`` columns (a cohort export's sample_id column works too).
+    Each request knows its FILE:ROW:sample_id, for the message naming an unknown tube."""
+    column, id_rows = _id_rows(path, ("sample_id",))
     lines = path.read_text(encoding="utf-8-sig").splitlines()
     sep = sniff_delimiter(next((ln for ln in lines if ln.strip()), ""))
     rows = list(csv.reader(lines, delimiter=sep))
     header = next((r for r in rows if any(c.strip() for c in r)), [])
     names = [h.strip().lower() for h in header]
     if "sample_id" not in names or not ({"take_ml", "destination"} & set(names)):
-        return [PickRequest(i) for i in ids]
+        return [PickRequest(i, where=f"{path}:{row_no}:{column}") for row_no, i in id_rows]
     out: list[PickRequest] = []
     start = rows.index(header) + 1
     for row_no, row in enumerate(rows[start:], start=start + 1):
@@ -92,7 +116,14 @@ def read_pick_requests(path: Path) -> list[PickRequest]:
                         )
                     ]
                 )
-        out.append(PickRequest(values["sample_id"], take, values.get("destination") or None))
+        out.append(
+            PickRequest(
+                values["sample_id"],
+                take,
+                values.get("destination") or None,
+                where=f"{path}:{row_no}:sample_id",
+            )
+        )
     return out
 
 

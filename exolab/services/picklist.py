@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
@@ -37,6 +37,7 @@ class PickRequest:
     sample_id: str
     take_ml: float | None = None  # None: the whole tube
     destination: str | None = None
+    where: str | None = field(default=None, compare=False)  # FILE:ROW:COLUMN it was read from
 
 
 class PickRow(BaseModel):
@@ -145,7 +146,9 @@ def pick_list(tx: Tx, requests: list[PickRequest]) -> PickList:
             found[hit[0]] = hit
     unknown = [code for code in wanted if code not in found]
     if unknown:
-        raise ValidationFailed([FieldError("sample_id", "no such sample", c) for c in unknown])
+        raise ValidationFailed(
+            [FieldError(wanted[c].where or "sample_id", "no such sample", c) for c in unknown]
+        )
     rows: list[PickRow] = []
     away: list[PickRow] = []
     for code, req in wanted.items():
