@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import csv
+import tempfile
 from pathlib import Path
 
-from exolab.io.reading import quote_problem, sniff_delimiter, to_decimal_point
+from exolab.io.reading import (
+    CsvFile,
+    FileProblem,
+    open_csv,
+    quote_problem,
+    sniff_delimiter,
+    to_decimal_point,
+)
 from exolab.services.errors import FieldError, ValidationFailed
 from exolab.services.picklist import TAKE_PROBLEM, PickRequest, is_amount
 
@@ -134,11 +142,22 @@ def read_manifest(path: Path) -> list[dict[str, str]]:
     It is read as every import is (docs/reliability.md): strictly, so a quote left open names
     its row and column instead of swallowing the rows after it, and a cell the manifest
     guarded against spreadsheets (``'=DHL``) comes back as written (docs/security.md)."""
-    from exolab.io.cells import import_cell
-    from exolab.io.reading import open_csv
+    # The file is read once (a pipe, or a file on a slow share, cannot be read again), into
+    # a private scratch copy that the strict reader reads; a file that cannot be read as CSV
+    # raises FileProblem naming FILE:ROW:COLUMN.
+    if path.is_dir():
+        raise FileProblem(f"{path}: is a directory, not a CSV file")
+    data = path.read_bytes()
+    with tempfile.TemporaryDirectory(prefix="exolab-manifest-") as scratch:
+        copy = Path(scratch) / "manifest.csv"
+        copy.write_bytes(data)
+        return _manifest_rows(path, open_csv(copy, str(path)))
 
-    # (a file that cannot be read as CSV raises FileProblem naming FILE:ROW:COLUMN)
-    with open_csv(path, str(path)) as f:
+
+def _manifest_rows(path: Path, opened: CsvFile) -> list[dict[str, str]]:
+    from exolab.io.cells import import_cell
+
+    with opened as f:
         names = f.header
         for needed in ("shipment", "sample_id"):
             if needed not in names:
