@@ -650,3 +650,21 @@ def test_pick_plans_name_the_row_of_an_unknown_tube_and_of_a_quote_left_open(
     code, _, err = run(db_url, "label", "--from-list", str(ids), "--out", str(tmp_path / "l.zpl"))
     assert code == 1 and f"{ids}:2:" in err and "quote" in err, err
     assert not out.exists() and not (tmp_path / "l.zpl").exists()
+
+
+def test_a_pick_list_read_back_as_a_plan_keeps_its_destinations(
+    lab: Lab, db_url: str, tmp_path: Path
+) -> None:
+    """A pick list CSV has the plan's columns (sample_id, take_ml, destination), so a lab
+    reuses one as the next plan. A destination it guarded against spreadsheets (`'=A1 run`)
+    came back with the quote: `'=A1 run`, then `''=A1 run` on the next round."""
+    stock(lab, [tube("T-1", location="F1/R1/B1/A1")], boxes=[("F1/R1/B1", 9, 9)])
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    code, _, err = run(
+        db_url, "picklist", "T-1", "--dest", "=A1 run", "--take", "0.1", "--out", str(first)
+    )
+    assert code == 0, err
+    assert ",'=A1 run," in first.read_text()
+    code, _, err = run(db_url, "picklist", "--from-list", str(first), "--out", str(second))
+    assert code == 0, err
+    assert second.read_text() == first.read_text()

@@ -6,6 +6,7 @@ import csv
 import tempfile
 from pathlib import Path
 
+from exolab.io.cells import import_cell
 from exolab.io.reading import (
     CsvFile,
     FileProblem,
@@ -106,7 +107,9 @@ def read_pick_requests(path: Path) -> list[PickRequest]:
     for row_no, row in enumerate(rows[start:], start=start + 1):
         if not any(c.strip() for c in row):
             continue
-        values = dict(zip(names, (c.strip() for c in row), strict=False))
+        # (a cell guarded against spreadsheets, '=A1 run, comes back as it was: a pick list
+        # written by exolab is a plan too)
+        values = dict(zip(names, (import_cell(c) for c in row), strict=False))
         take: float | None = None
         if values.get("take_ml"):
             try:
@@ -155,8 +158,6 @@ def read_manifest(path: Path) -> list[dict[str, str]]:
 
 
 def _manifest_rows(path: Path, opened: CsvFile) -> list[dict[str, str]]:
-    from exolab.io.cells import import_cell
-
     with opened as f:
         names = f.header
         for needed in ("shipment", "sample_id"):
