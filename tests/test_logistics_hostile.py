@@ -668,3 +668,38 @@ def test_a_pick_list_read_back_as_a_plan_keeps_its_destinations(
     code, _, err = run(db_url, "picklist", "--from-list", str(first), "--out", str(second))
     assert code == 0, err
     assert second.read_text() == first.read_text()
+
+
+def test_a_public_key_that_is_not_one_is_named(lab: Lab, db_url: str, tmp_path: Path) -> None:
+    """`--public-key` given the private key, a text file or another kind of key failed with
+    'unexpected ValueError: Unable to load PEM file ...'; it now names the option and file."""
+    import pytest
+
+    pytest.importorskip("cryptography")  # the `sign` extra (in the test extra)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    stock(lab, [tube("T-1")])
+    key = tmp_path / "manager.key"
+    assert run(db_url, "audit", "keygen", "--out", str(key))[0] == 0
+    anchor = tmp_path / "signed.json"
+    assert run(db_url, "audit", "anchor", "--out", str(anchor), "--sign", str(key))[0] == 0
+    text = tmp_path / "notes.txt"
+    text.write_text("not a key\n")
+    other = tmp_path / "ec.pub"
+    other.write_bytes(
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    for wrong in (key, text, other):
+        code, out, err = run(
+            db_url, "audit", "verify", "--anchor", str(anchor), "--public-key", str(wrong)
+        )
+        assert code == 1, (wrong, out, err)
+        assert f"--public-key: {wrong}: not an Ed25519 public key" in err, err
+        assert "unexpected" not in err
+    code, out, err = run(
+        db_url, "audit", "verify", "--anchor", str(anchor), "--public-key", f"{key}.pub"
+    )
+    assert code == 0 and "signed by key" in out, err

@@ -138,9 +138,25 @@ def _check_signature(anchor: Anchor, public_key_file: Path | None) -> list[str]:
     serialization, ed25519 = _crypto()
     from cryptography.exceptions import InvalidSignature
 
-    raw = base64.b64decode(anchor.public_key or "")
+    try:
+        raw = base64.b64decode(anchor.public_key or "", validate=True)
+    except ValueError:
+        return ["the anchor's public key is not base64 (the anchor was edited)"]
     if public_key_file is not None:
-        expected = serialization.load_pem_public_key(public_key_file.read_bytes())
+        try:
+            expected = serialization.load_pem_public_key(public_key_file.read_bytes())
+        except ValueError:
+            expected = None
+        if not isinstance(expected, ed25519.Ed25519PublicKey):
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "--public-key",
+                        f"{public_key_file}: not an Ed25519 public key (give the .pub file "
+                        "that `exolab audit keygen` wrote beside the private key)",
+                    )
+                ]
+            )
         expected_raw = expected.public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
@@ -148,7 +164,7 @@ def _check_signature(anchor: Anchor, public_key_file: Path | None) -> list[str]:
             return [f"the anchor was signed with another key than {public_key_file}"]
     try:
         ed25519.Ed25519PublicKey.from_public_bytes(raw).verify(
-            base64.b64decode(anchor.signature), anchor.signed_bytes()
+            base64.b64decode(anchor.signature, validate=True), anchor.signed_bytes()
         )
     except (InvalidSignature, ValueError):
         return ["the anchor's signature does not match its contents (the anchor was edited)"]
