@@ -703,3 +703,47 @@ def test_a_public_key_that_is_not_one_is_named(lab: Lab, db_url: str, tmp_path: 
         db_url, "audit", "verify", "--anchor", str(anchor), "--public-key", f"{key}.pub"
     )
     assert code == 0 and "signed by key" in out, err
+
+
+# -- a viewer -----------------------------------------------------------------------------------
+
+
+def test_a_viewer_trying_each_logistics_write_is_refused_and_nothing_is_written(
+    two_fresh_labs: tuple[Lab, Lab], tmp_path: Path
+) -> None:
+    """Held: a viewer may print labels and pick lists (reads) but not ship, receive, restore
+    or manage users: exit 3 each time, no file written, nothing changed."""
+    sender, lab = two_fresh_labs
+    manifest = _shipped_manifest(sender, tmp_path, "--from-site", "Lab B")
+    stock(lab, [tube("T-1", location="F1/R1/B1/A1")], boxes=[("F1/R1/B1", 9, 9)])
+    url = _url(lab)
+    assert run(url, "user", "add", "vic", "--role", "viewer")[0] == 0
+    backup = tmp_path / "lab.backup"
+    assert run(url, "db", "backup", str(backup))[0] == 0
+    _, before, _ = run(url, "audit", "--format", "csv", "--limit", "1000")
+
+    def as_vic(*argv: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["--db", url, "--user", "vic", *argv])
+        return code, out.getvalue(), err.getvalue()
+
+    shipped = tmp_path / "vic.csv"
+    for argv in (
+        ["ship", "create", "T-1", "--to", "Lab B", "--out", str(shipped)],
+        ["ship", "receive", str(manifest)],
+        ["db", "restore", str(backup), "--force"],
+        ["user", "add", "eve", "--role", "admin"],
+        ["user", "role", "vic", "admin"],
+    ):
+        code, _, err = as_vic(*argv)
+        assert code == 3, (argv, err)
+        assert "viewer" in err and "Traceback" not in err, err
+    assert not shipped.exists()
+    assert as_vic("label", "T-1", "--out", str(tmp_path / "l.zpl"))[0] == 0
+    assert as_vic("picklist", "T-1", "--out", str(tmp_path / "p.csv"))[0] == 0
+    _, after, _ = run(url, "audit", "--format", "csv", "--limit", "1000")
+    assert after == before
+    code, out, _ = run(url, "sample", "show", "T-1", "--format", "json")
+    assert json.loads(out)["status"] == "available"
+    _nothing_received(lab)
