@@ -747,3 +747,51 @@ def test_a_viewer_trying_each_logistics_write_is_refused_and_nothing_is_written(
     code, out, _ = run(url, "sample", "show", "T-1", "--format", "json")
     assert json.loads(out)["status"] == "available"
     _nothing_received(lab)
+
+
+def test_a_long_id_stays_on_its_own_label(lab: Lab, db_url: str, tmp_path: Path) -> None:
+    """A 64-character id was drawn at the smallest size on one line 35 points past its cryo
+    label's edge, over the next label's Data Matrix (and far over a round cap's
+    neighbours). It now goes over several lines (ending in an ellipsis on a cap); every word
+    stays inside its label and both codes still decode."""
+    import re
+    import subprocess
+
+    from exolab.io.labels import LAYOUTS
+    from tests.labels.decoding import decode, need, render
+
+    box = "F1/R1/B1"
+    stock(
+        lab,
+        [tube(LONG_ID, location=f"{box}/A1"), tube("T-2", location=f"{box}/A2")],
+        boxes=[(box, 9, 9)],
+    )
+    for name in ("cryo-letter", "cryo-a4", "cap-round"):
+        layout = LAYOUTS[name]
+        out = tmp_path / f"{name}.pdf"
+        code, _, err = run(db_url, "label", LONG_ID, "T-2", "--layout", name, "--out", str(out))
+        assert code == 0, err
+        bbox = subprocess.run(
+            [need("pdftotext"), "-bbox", str(out), "-"], capture_output=True, text=True, check=True
+        ).stdout
+        words = re.findall(
+            r'xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)<', bbox
+        )
+        assert words
+        labels = []
+        for i in range(2):  # the two labels' boxes, in pdftotext's top-down coordinates
+            x, y = layout.origin(i)
+            labels.append(
+                (x, layout.page_h - y - layout.label_h, x + layout.label_w, layout.page_h - y)
+            )
+        for x0, y0, x1, y1, word in words:
+            inside = [
+                lx0 - 0.5 <= float(x0)
+                and float(x1) <= lx1 + 0.5
+                and ly0 - 0.5 <= float(y0)
+                and float(y1) <= ly1 + 0.5
+                for lx0, ly0, lx1, ly1 in labels
+            ]
+            assert any(inside), (name, word, x0, x1)
+        (page,) = render(out, dpi=600)
+        assert sorted(decode(page, "datamatrix", expect=2)) == sorted([LONG_ID, "T-2"]), name

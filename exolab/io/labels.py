@@ -154,10 +154,42 @@ def draw_code(canvas: Any, value: str, kind: str, x: float, y: float, side: floa
             )
 
 
+MIN_TEXT = 2.5  # points: the smallest text drawn on a label
+
+
 def _fit(canvas: Any, text: str, font: str, size: float, width: float) -> float:
     """The largest font size up to ``size`` at which ``text`` fits ``width``."""
     w = canvas.stringWidth(text, font, size)
-    return size if w <= width or w == 0 else max(2.5, size * width / w)
+    return size if w <= width or w == 0 else max(MIN_TEXT, size * width / w)
+
+
+def _wrap(canvas: Any, text: str, font: str, size: float, width: float) -> list[str]:
+    """``text`` cut into lines that each fit ``width`` at ``size``: after a ``-``, ``/``,
+    ``_``, ``.``, ``:`` or space where one is, else anywhere (a long id stays whole, over
+    several lines, and never runs onto the next label)."""
+    lines: list[str] = []
+    rest = text
+    while rest:
+        if canvas.stringWidth(rest, font, size) <= width:
+            lines.append(rest)
+            break
+        n = 1
+        while n < len(rest) and canvas.stringWidth(rest[: n + 1], font, size) <= width:
+            n += 1
+        breaks = [i + 1 for i, ch in enumerate(rest[:n]) if ch in "-/_.: "]
+        cut = breaks[-1] if breaks and breaks[-1] > n // 2 else n
+        lines.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    return lines
+
+
+def _shorten(canvas: Any, text: str, font: str, size: float, width: float) -> str:
+    """``text``, or as much of it as fits ``width`` at ``size`` followed by an ellipsis."""
+    if canvas.stringWidth(text, font, size) <= width:
+        return text
+    while text and canvas.stringWidth(text + "…", font, size) > width:
+        text = text[:-1]
+    return text + "…"
 
 
 def _draw_rect_label(
@@ -170,15 +202,25 @@ def _draw_rect_label(
     width = w - (tx - x) - pad
     lines = [line for line in label.lines if line]
     title_size = _fit(canvas, label.title, "Helvetica-Bold", 7, width)
-    line_size = min(5.5, (side - title_size) / max(1, len(lines)) / 1.1)
+    # An id too long for one line even at the smallest size goes over several (the code
+    # holds it whole); the other lines shrink to the room left, and are cut short with an
+    # ellipsis rather than run onto the next label.
+    title_lines = _wrap(canvas, label.title, "Helvetica-Bold", title_size, width)
+    room = side - title_size * 1.1 * len(title_lines)
+    line_size = max(MIN_TEXT, min(5.5, room / max(1, len(lines)) / 1.15))
     cursor = y + h - pad - title_size
     canvas.setFont("Helvetica-Bold", title_size)
-    canvas.drawString(tx, cursor, label.title)
+    for i, part in enumerate(title_lines):
+        if i:
+            cursor -= title_size * 1.1
+        canvas.drawString(tx, cursor, part)
     for line in lines:
         size = _fit(canvas, line, "Helvetica", line_size, width)
         cursor -= line_size * 1.15
+        if cursor < y + pad * 0.5:
+            break  # no room left on the label
         canvas.setFont("Helvetica", size)
-        canvas.drawString(tx, cursor, line)
+        canvas.drawString(tx, cursor, _shorten(canvas, line, "Helvetica", size, width))
 
 
 def _draw_round_label(
@@ -187,9 +229,18 @@ def _draw_round_label(
     cx, cy = x + d / 2, y + d / 2
     side = 0.52 * d
     draw_code(canvas, label.code, kind, cx - side / 2, cy + 0.08 * d - side / 2, side)
-    size = _fit(canvas, label.title, "Helvetica-Bold", 5, 0.72 * d)
+    width = 0.72 * d
+    size = _fit(canvas, label.title, "Helvetica-Bold", 5, width)
     canvas.setFont("Helvetica-Bold", size)
-    canvas.drawCentredString(cx, cy - 0.36 * d, label.title)
+    # Under the code: the id on up to two lines, narrower as the circle closes; what does
+    # not fit ends in an ellipsis (the code holds the whole id).
+    parts = _wrap(canvas, label.title, "Helvetica-Bold", size, width)
+    if len(parts) > 2:
+        rest = "".join(parts[1:])
+        parts = [parts[0], _shorten(canvas, rest, "Helvetica-Bold", size, 0.55 * d)]
+    top = cy - (0.36 if len(parts) == 1 else 0.3) * d
+    for i, part in enumerate(parts):
+        canvas.drawCentredString(cx, top - i * size * 1.1, part)
 
 
 def write_labels_pdf(
