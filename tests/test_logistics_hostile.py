@@ -795,3 +795,19 @@ def test_a_long_id_stays_on_its_own_label(lab: Lab, db_url: str, tmp_path: Path)
             assert any(inside), (name, word, x0, x1)
         (page,) = render(out, dpi=600)
         assert sorted(decode(page, "datamatrix", expect=2)) == sorted([LONG_ID, "T-2"]), name
+
+
+def test_receiving_into_something_that_is_not_a_box_says_to_give_a_box(
+    two_fresh_labs: tuple[Lab, Lab], tmp_path: Path
+) -> None:
+    """`--into F1/R1` was answered with the location parser's 'write
+    FREEZER/RACK/BOX/POSITION' - a position, which --into refuses next."""
+    sender, receiver = two_fresh_labs
+    manifest = _shipped_manifest(sender, tmp_path)
+    for into in ("F1/R1", "F1//B1", " "):
+        code, _, err = run(
+            _url(receiver), "ship", "receive", str(manifest), "--into", into, "--create-locations"
+        )
+        assert code == 1, err
+        assert "into: is not a box; write FREEZER/RACK/BOX" in err and "POSITION" not in err, err
+        _nothing_received(receiver)

@@ -358,8 +358,10 @@ def _into_box(tx: Tx, into: str, *, create: bool) -> Box:
     path = into.strip().strip("/")
     try:
         loc = parse_location(path)
-    except ValueError as exc:
-        raise ValidationFailed([FieldError("into", str(exc), into)]) from None
+    except ValueError:
+        raise ValidationFailed(
+            [FieldError("into", "is not a box; write FREEZER/RACK/BOX, e.g. F-80-1/R2/B07", into)]
+        ) from None
     if loc.position is not None:
         raise ValidationFailed(
             [FieldError("into", f"'{into}' names a position; give the box FREEZER/RACK/BOX", into)]
