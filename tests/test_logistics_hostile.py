@@ -811,3 +811,15 @@ def test_receiving_into_something_that_is_not_a_box_says_to_give_a_box(
         assert code == 1, err
         assert "into: is not a box; write FREEZER/RACK/BOX" in err and "POSITION" not in err, err
         _nothing_received(receiver)
+
+
+def test_a_user_name_with_control_characters_is_refused(db_url: str) -> None:
+    """`exolab user add $'eve\\x1b[31mred'` added a user whose name turns every later listing
+    (`user list`, `audit`) red, and `$'two\\nlines'` one printed over two rows. A user name
+    is a login: control characters are refused, nothing is added."""
+    for name in ("eve\x1b[31mred", "two\nlines", "tab\tname"):
+        code, _, err = run(db_url, "user", "add", name, "--role", "viewer")
+        assert code == 1, (name, err)
+        assert "error: name:" in err and "control character" in err, err
+    code, out, _ = run(db_url, "user", "list")
+    assert [line.split()[0] for line in out.splitlines()[2:]] == ["tester"]

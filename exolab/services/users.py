@@ -57,6 +57,20 @@ def add_user(
     name = name.strip()
     if not name:
         raise ValidationFailed([FieldError("name", "required")])
+    control = next((c for c in name if ord(c) < 32 or 127 <= ord(c) < 160), None)
+    if control is not None:
+        # A name is a login and is printed in every listing: no line breaks, tabs or
+        # terminal escapes (docs/security.md).
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "name",
+                    f"contains the control character U+{ord(control):04X}; a user name is a "
+                    "login name",
+                    name.encode("unicode_escape").decode(),
+                )
+            ]
+        )
     if len(name.encode()) > LOGIN_NAME_BYTES:
         raise ValidationFailed(
             [
