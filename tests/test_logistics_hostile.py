@@ -823,3 +823,39 @@ def test_a_user_name_with_control_characters_is_refused(db_url: str) -> None:
         assert "error: name:" in err and "control character" in err, err
     code, out, _ = run(db_url, "user", "list")
     assert [line.split()[0] for line in out.splitlines()[2:]] == ["tester"]
+
+
+def test_an_empty_tube_is_flagged_on_pick_lists_and_shipments(
+    lab: Lab, db_url: str, tmp_path: Path
+) -> None:
+    """A tube whose whole volume went into aliquots (0 mL left, still `available`) was put on
+    a pick list as 'take 0 mL' and shipped without a word. The pick list notes it has no
+    volume left, and `ship create` warns (the tube may still be shipped: a volume can be
+    wrong, the tube is the record)."""
+    stock(
+        lab,
+        [tube("T-1", location="F1/R1/B1/A1"), tube("T-2", location="F1/R1/B1/A2")],
+        boxes=[("F1/R1/B1", 9, 9)],
+    )
+    code, _, err = run(
+        db_url,
+        "sample",
+        "aliquot",
+        "T-1",
+        "T-1a",
+        "--volume-ml",
+        "0.5",
+        "--location",
+        "F1/R1/B1/B1",
+    )
+    assert code == 0, err
+    pick = tmp_path / "pick.csv"
+    code, _, err = run(db_url, "picklist", "T-1", "T-2", "--out", str(pick))
+    assert code == 0, err
+    rows = {r.split(",")[1]: r for r in pick.read_text().splitlines()[1:]}
+    assert rows["T-1"].endswith(",no volume left") and rows["T-2"].endswith(",")
+    code, _, err = run(
+        db_url, "ship", "create", "T-1", "T-2", "--to", "Lab B", "--out", str(tmp_path / "m.csv")
+    )
+    assert code == 0, err
+    assert "warning: T-1 has no volume left" in err and "T-2 has" not in err, err

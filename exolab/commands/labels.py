@@ -369,6 +369,9 @@ def cmd_ship_create(args: argparse.Namespace) -> int:
             path.unlink(missing_ok=True)
         raise
     _note(f"shipment {shipment.code}: {len(rows)} tube(s) to {shipment.counterpart} -> {args.out}")
+    for r in rows:  # shipped all the same: a recorded volume can be wrong, the tube is real
+        if r["volume_ml"] is not None and r["volume_ml"] <= 1e-9:
+            _note(f"warning: {r['sample_id']} has no volume left (0 mL recorded)")
     return 0
 
 

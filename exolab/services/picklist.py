@@ -157,7 +157,9 @@ def pick_list(tx: Tx, requests: list[PickRequest]) -> PickList:
         notes = []
         if status != "available":
             notes.append(f"status {status}")
-        if req.take_ml is not None and volume is not None and req.take_ml > volume + 1e-9:
+        if volume is not None and volume <= 1e-9:
+            notes.append("no volume left")  # all of it went into aliquots and isolations
+        elif req.take_ml is not None and volume is not None and req.take_ml > volume + 1e-9:
             notes.append(f"only {volume:g} mL left")
         row = PickRow(
             order=0,
