@@ -859,3 +859,24 @@ def test_an_empty_tube_is_flagged_on_pick_lists_and_shipments(
     )
     assert code == 0, err
     assert "warning: T-1 has no volume left" in err and "T-2 has" not in err, err
+
+
+def test_restoring_over_a_newer_database_says_what_is_left_behind(
+    lab: Lab, db_url: str, tmp_path: Path
+) -> None:
+    """`db restore --force` of an older backup over a database that went on working said only
+    that the backup verified: nothing told the admin that the work done since was gone. The
+    report now names both trails (and the database ids when they differ)."""
+    stock(lab, [tube("T-1")])
+    backup = tmp_path / "lab.backup"
+    assert run(db_url, "db", "backup", str(backup))[0] == 0
+    _, before, _ = run(db_url, "audit", "--format", "json", "--limit", "100000")
+    n_backup = len(json.loads(before))
+    stock(lab, [tube("T-2"), tube("T-3")])
+    _, now, _ = run(db_url, "audit", "--format", "json", "--limit", "100000")
+    n_now = len(json.loads(now))
+    assert n_now > n_backup
+    code, out, err = run(db_url, "db", "restore", str(backup), "--force")
+    assert code == 0, err
+    assert f"the database replaced had {n_now} audit events" in out, out
+    assert f"the backup holds {n_backup}" in out and "is no longer in it" in out, out

@@ -16,13 +16,14 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import inspect
+from sqlalchemy import func, inspect, select
 
 from exolab.db.engine import Database
 from exolab.db.migrate import SCHEMA_HEAD, current_revision, known_revision
-from exolab.services.anchor import Anchor, check_against, read_anchor
+from exolab.db.models import AuditEvent
+from exolab.services.anchor import Anchor, check_against, database_id, read_anchor
 from exolab.services.audit import verify_chain
-from exolab.services.context import Lab
+from exolab.services.context import Lab, Tx
 from exolab.services.errors import Conflict, ExolabError, NotFound
 
 
@@ -113,6 +114,9 @@ def restore(
             )
         with Lab(db, user, check_schema=False, login=login).read() as tx:
             tx.require_admin("overwrite the database with a backup")
+            replaced = _trail(tx)
+    else:
+        replaced = None
     report = RestoreReport(db.engine.url.render_as_string(hide_password=True))
     if db.dialect == "sqlite":
         _restore_sqlite(db, user, login, source, anchor, report)
@@ -120,7 +124,38 @@ def restore(
         _restore_postgresql(db, user, login, source, anchor, report)
     if not report.ok and db.dialect != "sqlite":
         report.problems.append("the restored database does not verify: do not use it")
+    if report.ok and replaced is not None:
+        with Lab(db, user, check_schema=False, login=login).read() as tx:
+            _what_was_replaced(replaced, _trail(tx), report)
     return report
+
+
+def _trail(tx: Tx) -> tuple[str | None, int, str | None]:
+    """A database's identity, how many audit events it holds and when the last was written."""
+    n, last = tx.session.execute(select(func.count(), func.max(AuditEvent.at))).one()
+    try:
+        ident: str | None = database_id(tx)
+    except ExolabError:
+        ident = None
+    return ident, int(n or 0), None if last is None else str(last)[:19]
+
+
+def _what_was_replaced(
+    old: tuple[str | None, int, str | None],
+    new: tuple[str | None, int, str | None],
+    r: RestoreReport,
+) -> None:
+    """Say what the restore left behind: work done after the backup is no longer there."""
+    old_id, old_n, old_last = old
+    new_id, new_n, _ = new
+    r.notes.append(
+        f"the database replaced had {old_n} audit events (the last at {old_last or '-'}); "
+        f"the backup holds {new_n}: whatever was recorded after the backup is no longer in it"
+    )
+    if old_id != new_id:
+        r.notes.append(
+            f"the backup is of another database ({new_id}); the database replaced was {old_id}"
+        )
 
 
 def _restore_sqlite(
