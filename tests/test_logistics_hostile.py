@@ -880,3 +880,49 @@ def test_restoring_over_a_newer_database_says_what_is_left_behind(
     assert code == 0, err
     assert f"the database replaced had {n_now} audit events" in out, out
     assert f"the backup holds {n_backup}" in out and "is no longer in it" in out, out
+
+
+def test_labels_from_an_isolations_export_are_the_isolations_labels(
+    lab: Lab, db_url: str, tmp_path: Path
+) -> None:
+    """`label --from-list isolations.csv` (an export: isolation_id, sample_id, ...) printed
+    the labels of the isolations' *tubes*, one per isolation, since `sample_id` was looked
+    for first. The list's own key is its first id column; `ship create --from-list` of the
+    same file still ships the tubes (it reads sample ids)."""
+    from exolab.services import isolations
+
+    stock(lab, [tube("T-1", location="F1/R1/B1/A1")], boxes=[("F1/R1/B1", 9, 9)])
+    with lab.write() as tx:
+        for code in ("ISO-1", "ISO-2"):
+            isolations.record_isolation(
+                tx,
+                {
+                    "isolation_id": code,
+                    "sample_id": "T-1",
+                    "isolated_on": "2026-03-05",
+                    "method": "sec",
+                    "input_volume_ml": "0.1",
+                },
+            )
+    export = tmp_path / "isolations.csv"
+    code, _, err = run(db_url, "export", "isolations", "--out", str(export))
+    assert code == 0, err
+    assert export.read_text().startswith("isolation_id,sample_id,")
+    out = tmp_path / "l.zpl"
+    code, _, err = run(db_url, "label", "--from-list", str(export), "--out", str(out))
+    assert code == 0, err
+    assert "^FDISO-1^FS" in out.read_text() and "^FDISO-2^FS" in out.read_text()
+    assert "^FDT-1^FS" not in out.read_text()
+    manifest = tmp_path / "m.csv"
+    code, _, err = run(
+        db_url,
+        "ship",
+        "create",
+        "--from-list",
+        str(export),
+        "--to",
+        "Lab B",
+        "--out",
+        str(manifest),
+    )
+    assert code == 1 and "T-1" in err and "listed twice" in err, err  # the tube, twice

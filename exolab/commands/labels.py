@@ -125,12 +125,14 @@ def atomic_output(out: str) -> Iterator[Path]:
         publish(tmp)
 
 
-def _ids(args: argparse.Namespace) -> list[str]:
-    from exolab.io.idlist import read_id_list
+def _ids(args: argparse.Namespace, columns: tuple[str, ...] | None = None) -> list[str]:
+    """The ids given and those of ``--from-list`` (``columns``: the id columns a CSV list may
+    have; by default those of labels: sample, isolation, box)."""
+    from exolab.io.idlist import ID_COLUMNS, read_id_list
 
     ids = list(args.ids or [])
     if getattr(args, "from_list", None):
-        ids += read_id_list(Path(args.from_list))
+        ids += read_id_list(Path(args.from_list), columns or ID_COLUMNS)
     return ids
 
 
@@ -334,7 +336,7 @@ def cmd_ship_create(args: argparse.Namespace) -> int:
         from exolab.io.codes import require_pdf
 
         require_pdf()
-    ids = _ids(args)
+    ids = _ids(args, ("sample_id", "id"))  # tubes: an isolations export gives its tubes
     if not ids:
         raise UsageError("give the sample ids to ship (or --from-list FILE)")
     lab = open_lab(args)

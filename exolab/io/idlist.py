@@ -46,7 +46,9 @@ def _id_rows(path: Path, columns: tuple[str, ...]) -> tuple[str, list[tuple[int,
     header = next((ln for ln in lines if ln.strip() and not ln.startswith("#")), "")
     sep = sniff_delimiter(header)  # as every import: comma, semicolon or tab
     names = [h.strip().lower() for h in next(csv.reader([header], delimiter=sep))] if header else []
-    column = next((c for c in columns if c in names), None)
+    # The list's own key is its first id column (an isolations export: isolation_id, then
+    # the sample it came from).
+    column = next((n for n in names if n in columns), None)
     _quote_check(path, lines, sep, names if column is not None else [columns[0]])
     if column is None:
         if sep in header:
@@ -85,8 +87,9 @@ def _id_rows(path: Path, columns: tuple[str, ...]) -> tuple[str, list[tuple[int,
 
 
 def read_id_list(path: Path, columns: tuple[str, ...] = ID_COLUMNS) -> list[str]:
-    """The ids in ``path``: a CSV whose header names one of ``columns`` (its values are read),
-    else one id a line. Blank lines and lines starting with ``#`` are skipped."""
+    """The ids in ``path``: a CSV whose header names one of ``columns`` (the values of the
+    first such column of the file are read), else one id a line. Blank lines and lines
+    starting with ``#`` are skipped."""
     return [value for _, value in _id_rows(path, columns)[1]]
 
 
