@@ -926,3 +926,15 @@ def test_labels_from_an_isolations_export_are_the_isolations_labels(
         str(manifest),
     )
     assert code == 1 and "T-1" in err and "listed twice" in err, err  # the tube, twice
+
+
+def test_an_anchor_that_never_ends_is_refused(lab: Lab, db_url: str, tmp_path: Path) -> None:
+    """`audit verify --anchor /dev/zero` (or a multi-gigabyte file given by mistake) read the
+    whole file into memory before parsing it. An anchor is a few hundred bytes: anything over
+    64 KiB is refused as not an anchor, naming the file."""
+    big = tmp_path / "big.json"
+    big.write_text('{"format": "' + "x" * 200_000 + '"}')
+    for path in (str(big), "/dev/zero"):
+        code, _, err = run(db_url, "audit", "verify", "--anchor", path)
+        assert code == 1, err
+        assert f"--anchor: {path}: not an exolab audit anchor (larger than" in err, err

@@ -197,9 +197,24 @@ def _fields_wrong(exc: ValidationError) -> str:
     return "; ".join(wrong + ([f"missing: {', '.join(missing)}"] if missing else []))
 
 
+MAX_ANCHOR_BYTES = 64 * 1024  # an anchor is a few hundred bytes
+
+
 def read_anchor(path: Path) -> Anchor:
+    with path.open("rb") as f:  # at most this much: never a whole device or a huge file
+        raw = f.read(MAX_ANCHOR_BYTES + 1)
+    if len(raw) > MAX_ANCHOR_BYTES:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "--anchor",
+                    f"{path}: not an exolab audit anchor (larger than {MAX_ANCHOR_BYTES // 1024} "
+                    "KiB; an anchor is a few hundred bytes)",
+                )
+            ]
+        )
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(raw.decode("utf-8"))
         anchor = Anchor.model_validate(data)
     except ValidationError as exc:
         raise ValidationFailed(
