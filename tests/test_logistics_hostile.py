@@ -938,3 +938,52 @@ def test_an_anchor_that_never_ends_is_refused(lab: Lab, db_url: str, tmp_path: P
         code, _, err = run(db_url, "audit", "verify", "--anchor", path)
         assert code == 1, err
         assert f"--anchor: {path}: not an exolab audit anchor (larger than" in err, err
+
+
+def test_conditioned_medium_can_be_shipped_to_another_site(
+    two_fresh_labs: tuple[Lab, Lab], tmp_path: Path
+) -> None:
+    """Lab B ships conditioned medium of its MSC culture: the manifest had no cell source, and
+    the receiving site refused the whole shipment (`cell_source_id: conditioned_medium needs
+    a cell_source_id`). The manifest now carries the tube's cell source and cell type; the
+    cell source is created at the receiving site when new there (as a subject is)."""
+    from exolab.services import cell_sources
+
+    sender, receiver = two_fresh_labs
+    _site(sender, "bbbb2222-0000-4000-8000-000000000002")
+    with sender.write() as tx:
+        cell_sources.create_cell_source(
+            tx, {"cell_source_id": "MSC-BM-07", "cell_type": "mesenchymal stromal cells"}
+        )
+    stock(
+        sender,
+        [
+            {
+                "sample_id": "CM-1",
+                "biofluid": "conditioned_medium",
+                "collected_at": "2026-03-04 14:00",
+                "cell_source_id": "MSC-BM-07",
+                "volume_ml": "5",
+                "location": "G1/R1/B1/A1",
+            },
+            tube("B-1", subject="Q1", location="G1/R1/B1/A2"),
+        ],
+        subject_ids=["Q1"],
+        boxes=[("G1/R1/B1", 9, 9)],
+    )
+    manifest = tmp_path / "manifest.csv"
+    code, _, err = run(
+        _url(sender), "ship", "create", "CM-1", "B-1", "--to", "Lab A", "--out", str(manifest)
+    )
+    assert code == 0, err
+    code, out, err = run(_url(receiver), "ship", "receive", str(manifest))
+    assert code == 0, err
+    assert "2 registered" in out
+    code, out, err = run(_url(receiver), "sample", "show", "CM-1", "--format", "json")
+    assert code == 0, err
+    shown = json.loads(out)
+    assert (shown["biofluid"], shown["cell_source_id"]) == ("conditioned_medium", "MSC-BM-07")
+    with receiver.read() as tx:
+        assert (
+            cell_sources.get_cell_source(tx, "MSC-BM-07").cell_type == "mesenchymal stromal cells"
+        )

@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from exolab.db.base import utcnow
 from exolab.db.models import CODE, Box, Shipment, ShipmentItem
 from exolab.domain.schemas import CODE_RE, control_character, parse_location
+from exolab.services import cell_sources as cell_source_service
 from exolab.services import lifecycle, storage
 from exolab.services import samples as sample_service
 from exolab.services import subjects as subject_service
@@ -55,6 +56,10 @@ MANIFEST_COLUMNS = [
     "sprec",
     "from_location",
     "origin",  # the sending database's identity; manifests of earlier versions have none
+    # A cell-culture tube's source (created at the receiving site when new there, as a
+    # subject is); manifests of earlier versions have none.
+    "cell_source_id",
+    "cell_type",
 ]
 TAG = 6  # characters of a site's identity in default codes and in CODE@TAG
 
@@ -348,6 +353,12 @@ def manifest_rows(tx: Tx, code: str, *, sent_from: str = "") -> list[dict[str, A
                 "sprec": tube.sprec,
                 "from_location": item.from_location,
                 "origin": s.origin,
+                "cell_source_id": tube.cell_source_id,
+                "cell_type": (
+                    cell_source_service.get_cell_source(tx, tube.cell_source_id).cell_type
+                    if tube.cell_source_id
+                    else None
+                ),
             }
         )
     return rows
@@ -635,6 +646,16 @@ def _register(tx: Tx, row: dict[str, Any], place: str | None) -> None:
     subject = (row.get("subject_id") or "").strip() or None
     if study and subject and subject_service.find_subject(tx, study, subject) is None:
         subject_service.create_subject(tx, {"study": study, "subject_id": subject})
+    source = (row.get("cell_source_id") or "").strip() or None
+    if source and not cell_source_service.cell_sources_by_code(tx, [source]):
+        cell_source_service.create_cell_source(
+            tx,
+            {
+                "cell_source_id": source,
+                "cell_type": (row.get("cell_type") or "").strip(),
+                "notes": f"received in shipment {row.get('shipment')}",
+            },
+        )
     data = {
         "sample_id": row["sample_id"].strip(),
         "biofluid": row.get("biofluid"),
@@ -642,6 +663,7 @@ def _register(tx: Tx, row: dict[str, Any], place: str | None) -> None:
         "study": study,
         "subject_id": subject,
         "visit": (row.get("visit") or "").strip() or None,
+        "cell_source_id": source,
         "volume_ml": (row.get("volume_ml") or "").strip() or None,
         "sprec": (row.get("sprec") or "").strip() or None,
         "location": place,
