@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -114,27 +112,27 @@ def _suffix(out: str, allowed: tuple[str, ...]) -> str:
 @contextmanager
 def atomic_output(out: str) -> Iterator[Path]:
     """A temporary path beside ``out`` that becomes ``out`` only if the block succeeds, so a
-    failed command leaves nothing (and no half-written file) behind."""
+    failed command leaves nothing (and no half-written file) behind. It is the exclusive,
+    private temporary file of services.safe_files (docs/security.md): a target that is a
+    symbolic link is refused, never replaced or written through."""
+    from exolab.services.safe_files import exclusive_temp, publish
+
     target = Path(out)
     if target.is_dir():
         raise UsageError(f"--out is a directory: {out}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with exclusive_temp(target, replace=True) as tmp:
+        yield tmp.temp
+        publish(tmp)
 
 
-def _ids(args: argparse.Namespace) -> list[str]:
-    from exolab.io.idlist import read_id_list
+def _ids(args: argparse.Namespace, columns: tuple[str, ...] | None = None) -> list[str]:
+    """The ids given and those of ``--from-list`` (``columns``: the id columns a CSV list may
+    have; by default those of labels: sample, isolation, box)."""
+    from exolab.io.idlist import ID_COLUMNS, read_id_list
 
     ids = list(args.ids or [])
     if getattr(args, "from_list", None):
-        ids += read_id_list(Path(args.from_list))
+        ids += read_id_list(Path(args.from_list), columns or ID_COLUMNS)
     return ids
 
 
@@ -150,7 +148,17 @@ def cmd_label(args: argparse.Namespace) -> int:
     from exolab.services.labels import labels_for
 
     kind = _suffix(args.out, ("pdf", "zpl"))
+    # A layout or --skip out of range is a mistake on the command line (exit 2), as --code is.
+    if args.layout.strip().lower() not in label_io.LAYOUTS:
+        raise UsageError(
+            f"--layout: choose one of {', '.join(label_io.LAYOUTS)} (got '{args.layout}')"
+        )
     layout = label_io.get_layout(args.layout)
+    if not 0 <= args.skip < layout.per_page:
+        raise UsageError(
+            f"--skip: a {layout.name} sheet has {layout.per_page} labels; skip 0 to "
+            f"{layout.per_page - 1} (got {args.skip})"
+        )
     if kind == "pdf":
         from exolab.io.codes import require_pdf
 
@@ -169,6 +177,11 @@ def cmd_label(args: argparse.Namespace) -> int:
             label_io.write_labels_zpl(labels, tmp, layout, kind=args.code, dpi=args.dpi)
             where = f"ZPL for {layout.name} at {args.dpi} dpi"
     _note(f"{len(labels)} label(s) -> {args.out} ({where})")
+    from exolab.services.lifecycle import INACTIVE
+
+    for label in labels:  # printed all the same: a tube found again may need a new label
+        if label.status in INACTIVE:
+            _note(f"warning: {label.code} is {label.status}; its label was printed all the same")
     return 0
 
 
@@ -237,6 +250,7 @@ def cmd_picklist(args: argparse.Namespace) -> int:
                 r.sample_id,
                 r.take_ml if r.take_ml is not None else args.take,
                 r.destination or args.dest,
+                where=r.where,
             )
             for r in requests
         ]
@@ -322,27 +336,44 @@ def cmd_ship_create(args: argparse.Namespace) -> int:
         from exolab.io.codes import require_pdf
 
         require_pdf()
-    ids = _ids(args)
+    ids = _ids(args, ("sample_id", "id"))  # tubes: an isolations export gives its tubes
     if not ids:
         raise UsageError("give the sample ids to ship (or --from-list FILE)")
     lab = open_lab(args)
-    # The manifest is written inside the transaction: if it cannot be, nothing is shipped.
-    with atomic_output(args.out) as tmp, lab.write() as tx:
-        shipment = create_shipment(
-            tx,
-            to=args.to,
-            sample_ids=ids,
-            courier=args.courier,
-            tracking=args.tracking,
-            code=args.code,
-        )
-        rows = manifest_rows(tx, shipment.code, sent_from=args.from_site)
-        with tmp.open("w", encoding="utf-8", newline="") as fh:
-            write_rows(fh, MANIFEST_COLUMNS, rows)
-        if args.pdf:
-            with atomic_output(args.pdf) as pdf_tmp:
-                _manifest_pdf(pdf_tmp, shipment.code, rows)
+    # The manifest (and PDF) get their names inside the transaction, before it commits: if
+    # they cannot be written, nothing is shipped; if the commit fails, they are taken away.
+    published: list[Path] = []
+    try:
+        with lab.write() as tx:
+            with atomic_output(args.out) as tmp:
+                if args.pdf:  # a symlink or directory there: refused before anything is done
+                    from exolab.services.safe_files import check_final_name
+
+                    check_final_name(Path(args.pdf).expanduser().absolute(), replace=True)
+                shipment = create_shipment(
+                    tx,
+                    to=args.to,
+                    sample_ids=ids,
+                    courier=args.courier,
+                    tracking=args.tracking,
+                    code=args.code,
+                )
+                rows = manifest_rows(tx, shipment.code, sent_from=args.from_site)
+                with tmp.open("w", encoding="utf-8", newline="") as fh:
+                    write_rows(fh, MANIFEST_COLUMNS, rows)
+                if args.pdf:
+                    with atomic_output(args.pdf) as pdf_tmp:
+                        _manifest_pdf(pdf_tmp, shipment.code, rows)
+                    published.append(Path(args.pdf))
+            published.append(Path(args.out))
+    except BaseException:
+        for path in published:  # written, but the shipment was not committed
+            path.unlink(missing_ok=True)
+        raise
     _note(f"shipment {shipment.code}: {len(rows)} tube(s) to {shipment.counterpart} -> {args.out}")
+    for r in rows:  # shipped all the same: a recorded volume can be wrong, the tube is real
+        if r["volume_ml"] is not None and r["volume_ml"] <= 1e-9:
+            _note(f"warning: {r['sample_id']} has no volume left (0 mL recorded)")
     return 0
 
 
@@ -403,6 +434,7 @@ def cmd_ship_receive(args: argparse.Namespace) -> int:
             scanned=scanned,
             source=str(args.manifest),
             create_locations=args.create_locations,
+            scanned_source=str(args.scanned or "the scans"),
         )
     s = result.shipment
     print(
@@ -412,7 +444,7 @@ def cmd_ship_receive(args: argparse.Namespace) -> int:
         f"{len(result.missing)} missing, {len(result.unexpected)} unexpected"
     )
     for sid in result.missing:
-        print(f"missing: {sid} (on the manifest, not received)")
+        print(f"missing: {sid} (sent, not received)")
     for sid in result.unexpected:
         print(f"unexpected: {sid} (received, not on the manifest; left alone)")
     for item in s.items:

@@ -17,7 +17,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("kind", choices=["run", "isolation"])
     p.add_argument("id", help="the run id or isolation id")
-    p.add_argument("--meaning", required=True, choices=["reviewed", "approved"])
+    p.add_argument("--meaning", choices=["reviewed", "approved"], help="what the signature states")
     p.add_argument("--reason", help="a comment kept with the signature")
     p.add_argument(
         "--password-file",
@@ -31,12 +31,16 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 def cmd_sign(args: argparse.Namespace) -> int:
     from exolab.services.signatures import check_password, sign, signatures
 
+    if not args.list and args.meaning is None:
+        raise UsageError("give --meaning reviewed|approved (or --list to see the signatures)")
     lab = open_lab(args)
     if args.list:
         with lab.read() as tx:
             found = signatures(tx, args.kind, args.id)
         for s in found:
             print(f"{s.signed_at}  {s.meaning:<8}  {s.signer} (login {s.login})")
+        if not found:
+            print(f"{args.kind} {args.id} has no signatures")
         return 0
     password_ok: bool | None = None
     if lab.db.dialect == "postgresql":

@@ -53,6 +53,12 @@ def module_matrix(value: str, kind: str = "datamatrix") -> list[list[bool]]:
     if kind == "datamatrix":
         symbol.option_3 = zint.DataMatrixOptions.SQUARE  # square symbols only (cap labels)
     symbol.input_mode = zint.InputMode.DATA
+    if kind == "qr" and not value.isascii():
+        # QR readers guess what bytes beyond ASCII mean unless the code says (zbar read
+        # 'Kühlraum' as 'K羹hlraum'): say UTF-8 (ECI 26). ASCII ids keep the plain code every
+        # scanner reads. Data Matrix stays without: libdmtx reads the UTF-8 bytes as they are
+        # but would hand an ECI marker on as a character.
+        symbol.eci = UTF8_ECI
     symbol.encode(value.encode("utf-8"))
     rows, width = symbol.rows, symbol.width
     data = bytes(symbol.encoded_data)  # rows of 1152 bits, least significant bit first
@@ -63,6 +69,7 @@ def module_matrix(value: str, kind: str = "datamatrix") -> list[list[bool]]:
 
 
 _ROW_BYTES = 1152 // 8
+UTF8_ECI = 26  # the Extended Channel Interpretation number of UTF-8
 
 
 QUIET_ZONE = {"datamatrix": 1, "qr": 4}

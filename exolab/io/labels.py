@@ -154,10 +154,42 @@ def draw_code(canvas: Any, value: str, kind: str, x: float, y: float, side: floa
             )
 
 
+MIN_TEXT = 2.5  # points: the smallest text drawn on a label
+
+
 def _fit(canvas: Any, text: str, font: str, size: float, width: float) -> float:
     """The largest font size up to ``size`` at which ``text`` fits ``width``."""
     w = canvas.stringWidth(text, font, size)
-    return size if w <= width or w == 0 else max(2.5, size * width / w)
+    return size if w <= width or w == 0 else max(MIN_TEXT, size * width / w)
+
+
+def _wrap(canvas: Any, text: str, font: str, size: float, width: float) -> list[str]:
+    """``text`` cut into lines that each fit ``width`` at ``size``: after a ``-``, ``/``,
+    ``_``, ``.``, ``:`` or space where one is, else anywhere (a long id stays whole, over
+    several lines, and never runs onto the next label)."""
+    lines: list[str] = []
+    rest = text
+    while rest:
+        if canvas.stringWidth(rest, font, size) <= width:
+            lines.append(rest)
+            break
+        n = 1
+        while n < len(rest) and canvas.stringWidth(rest[: n + 1], font, size) <= width:
+            n += 1
+        breaks = [i + 1 for i, ch in enumerate(rest[:n]) if ch in "-/_.: "]
+        cut = breaks[-1] if breaks and breaks[-1] > n // 2 else n
+        lines.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    return lines
+
+
+def _shorten(canvas: Any, text: str, font: str, size: float, width: float) -> str:
+    """``text``, or as much of it as fits ``width`` at ``size`` followed by an ellipsis."""
+    if canvas.stringWidth(text, font, size) <= width:
+        return text
+    while text and canvas.stringWidth(text + "…", font, size) > width:
+        text = text[:-1]
+    return text + "…"
 
 
 def _draw_rect_label(
@@ -170,15 +202,25 @@ def _draw_rect_label(
     width = w - (tx - x) - pad
     lines = [line for line in label.lines if line]
     title_size = _fit(canvas, label.title, "Helvetica-Bold", 7, width)
-    line_size = min(5.5, (side - title_size) / max(1, len(lines)) / 1.1)
+    # An id too long for one line even at the smallest size goes over several (the code
+    # holds it whole); the other lines shrink to the room left, and are cut short with an
+    # ellipsis rather than run onto the next label.
+    title_lines = _wrap(canvas, label.title, "Helvetica-Bold", title_size, width)
+    room = side - title_size * 1.1 * len(title_lines)
+    line_size = max(MIN_TEXT, min(5.5, room / max(1, len(lines)) / 1.15))
     cursor = y + h - pad - title_size
     canvas.setFont("Helvetica-Bold", title_size)
-    canvas.drawString(tx, cursor, label.title)
+    for i, part in enumerate(title_lines):
+        if i:
+            cursor -= title_size * 1.1
+        canvas.drawString(tx, cursor, part)
     for line in lines:
         size = _fit(canvas, line, "Helvetica", line_size, width)
         cursor -= line_size * 1.15
+        if cursor < y + pad * 0.5:
+            break  # no room left on the label
         canvas.setFont("Helvetica", size)
-        canvas.drawString(tx, cursor, line)
+        canvas.drawString(tx, cursor, _shorten(canvas, line, "Helvetica", size, width))
 
 
 def _draw_round_label(
@@ -187,9 +229,18 @@ def _draw_round_label(
     cx, cy = x + d / 2, y + d / 2
     side = 0.52 * d
     draw_code(canvas, label.code, kind, cx - side / 2, cy + 0.08 * d - side / 2, side)
-    size = _fit(canvas, label.title, "Helvetica-Bold", 5, 0.72 * d)
+    width = 0.72 * d
+    size = _fit(canvas, label.title, "Helvetica-Bold", 5, width)
     canvas.setFont("Helvetica-Bold", size)
-    canvas.drawCentredString(cx, cy - 0.36 * d, label.title)
+    # Under the code: the id on up to two lines, narrower as the circle closes; what does
+    # not fit ends in an ellipsis (the code holds the whole id).
+    parts = _wrap(canvas, label.title, "Helvetica-Bold", size, width)
+    if len(parts) > 2:
+        rest = "".join(parts[1:])
+        parts = [parts[0], _shorten(canvas, rest, "Helvetica-Bold", size, 0.55 * d)]
+    top = cy - (0.36 if len(parts) == 1 else 0.3) * d
+    for i, part in enumerate(parts):
+        canvas.drawCentredString(cx, top - i * size * 1.1, part)
 
 
 def write_labels_pdf(
@@ -242,6 +293,42 @@ def zpl_text(text: str) -> str:
     return "".join(f"\\{ord(ch):02X}" if ch in "^~\\" else ch for ch in text)
 
 
+# Square Data Matrix (ECC 200) symbols: (modules a side, data codewords) - ISO/IEC 16022.
+_DATAMATRIX_SQUARES = (
+    (10, 3), (12, 5), (14, 8), (16, 12), (18, 18), (20, 22), (22, 30), (24, 36), (26, 44),
+    (32, 62), (36, 86), (40, 114), (44, 144), (48, 174), (52, 204), (64, 280), (72, 368),
+    (80, 456), (88, 576), (96, 696), (104, 816), (120, 1050), (132, 1304), (144, 1558),
+)  # fmt: skip
+# QR code, error correction level Q (the ``QA,`` of ^BQ): bytes of a version 1, 2, ... symbol
+# (17 + 4 x version modules a side) in byte mode - ISO/IEC 18004.
+_QR_Q_BYTES = (
+    11, 20, 32, 46, 60, 74, 86, 108, 130, 151, 177, 203, 241, 258, 292, 322, 364, 394, 442,
+    482, 509, 565, 611, 661, 715, 751, 805, 868, 908, 982, 1030, 1112, 1168, 1228, 1283, 1351,
+    1423, 1499, 1579, 1663,
+)  # fmt: skip
+
+
+def zpl_symbol_modules(value: str, kind: str) -> int:
+    """The most modules a side the printer's symbol of ``value`` can have: the smallest
+    square Data Matrix holding it in ASCII encodation (two digits a codeword, other ASCII one,
+    other bytes two), or the smallest QR (level Q) holding its UTF-8 bytes in byte mode. The
+    printer may encode more compactly, never less."""
+    data = value.encode("utf-8")
+    if kind == "datamatrix":
+        words, i = 0, 0
+        while i < len(data):
+            pair = data[i : i + 2]
+            if len(pair) == 2 and pair.isdigit():
+                i += 2
+            else:
+                words += data[i] >= 128  # an upper shift, then the byte
+                i += 1
+            words += 1
+        return next((n for n, cap in _DATAMATRIX_SQUARES if cap >= words), 144)
+    version = next((v for v, cap in enumerate(_QR_Q_BYTES, 1) if cap >= len(data)), 40)
+    return 17 + 4 * version
+
+
 def write_labels_zpl(
     labels: Sequence[LabelData],
     out: Path,
@@ -261,11 +348,14 @@ def write_labels_zpl(
         fields = ["^XA", "^CI28", f"^PW{w}", f"^LL{h}", "^LH0,0"]
         code_x = pad if layout.shape == "rect" else (w - side) // 2
         code_y = pad if layout.shape == "rect" else round(0.1 * h)
+        # A module size for up to a 20 x 20 Data Matrix or 25 x 25 QR, smaller when the id's
+        # symbol has more modules, so that the code stays inside its square.
+        fit = max(1, side // zpl_symbol_modules(label.code, kind))
         if kind == "datamatrix":
-            module = max(2, side // 20)  # up to 20 x 20 modules fit the code square
+            module = min(max(2, side // 20), fit)
             fields.append(f"^FO{code_x},{code_y}^BXN,{module},200^FH\\^FD{zpl_text(label.code)}^FS")
         else:
-            magnification = max(1, min(10, side // 29))  # 25 modules + quiet zone
+            magnification = min(max(1, min(10, side // 29)), fit)  # 25 modules + quiet zone
             fields.append(
                 f"^FO{code_x},{code_y}^BQN,2,{magnification}^FH\\^FDQA,{zpl_text(label.code)}^FS"
             )

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import func, select
 
 from exolab.db.models import AuditEvent, LabIdentity
@@ -26,13 +26,15 @@ from exolab.services.context import Tx
 from exolab.services.errors import ExolabError, FieldError, ValidationFailed
 
 FORMAT = "exolab-audit-anchor/1"
+# The largest event count or id an anchor may name: a database integer (64 bits signed).
+MAX_EVENTS = 2**63 - 1
 
 
 class Anchor(BaseModel):
     format: str = FORMAT
     database_id: str
-    seq: int  # how many events the chain had; the anchored event is the seq-th
-    event_id: int | None
+    seq: int = Field(ge=0, le=MAX_EVENTS)  # how many events the chain had; the seq-th is anchored
+    event_id: int | None = Field(ge=1, le=MAX_EVENTS)
     hash: str
     event_at: str | None
     anchored_at: str
@@ -136,9 +138,25 @@ def _check_signature(anchor: Anchor, public_key_file: Path | None) -> list[str]:
     serialization, ed25519 = _crypto()
     from cryptography.exceptions import InvalidSignature
 
-    raw = base64.b64decode(anchor.public_key or "")
+    try:
+        raw = base64.b64decode(anchor.public_key or "", validate=True)
+    except ValueError:
+        return ["the anchor's public key is not base64 (the anchor was edited)"]
     if public_key_file is not None:
-        expected = serialization.load_pem_public_key(public_key_file.read_bytes())
+        try:
+            expected = serialization.load_pem_public_key(public_key_file.read_bytes())
+        except ValueError:
+            expected = None
+        if not isinstance(expected, ed25519.Ed25519PublicKey):
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "--public-key",
+                        f"{public_key_file}: not an Ed25519 public key (give the .pub file "
+                        "that `exolab audit keygen` wrote beside the private key)",
+                    )
+                ]
+            )
         expected_raw = expected.public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
@@ -146,7 +164,7 @@ def _check_signature(anchor: Anchor, public_key_file: Path | None) -> list[str]:
             return [f"the anchor was signed with another key than {public_key_file}"]
     try:
         ed25519.Ed25519PublicKey.from_public_bytes(raw).verify(
-            base64.b64decode(anchor.signature), anchor.signed_bytes()
+            base64.b64decode(anchor.signature, validate=True), anchor.signed_bytes()
         )
     except (InvalidSignature, ValueError):
         return ["the anchor's signature does not match its contents (the anchor was edited)"]
@@ -179,9 +197,24 @@ def _fields_wrong(exc: ValidationError) -> str:
     return "; ".join(wrong + ([f"missing: {', '.join(missing)}"] if missing else []))
 
 
+MAX_ANCHOR_BYTES = 64 * 1024  # an anchor is a few hundred bytes
+
+
 def read_anchor(path: Path) -> Anchor:
+    with path.open("rb") as f:  # at most this much: never a whole device or a huge file
+        raw = f.read(MAX_ANCHOR_BYTES + 1)
+    if len(raw) > MAX_ANCHOR_BYTES:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "--anchor",
+                    f"{path}: not an exolab audit anchor (larger than {MAX_ANCHOR_BYTES // 1024} "
+                    "KiB; an anchor is a few hundred bytes)",
+                )
+            ]
+        )
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(raw.decode("utf-8"))
         anchor = Anchor.model_validate(data)
     except ValidationError as exc:
         raise ValidationFailed(
@@ -211,6 +244,13 @@ def check_against(tx: Tx, anchor: Anchor, public_key_file: Path | None = None) -
     chain = verify_chain(tx)
     if not chain.ok:
         problems.append(chain.message)
+    # An anchor of an empty trail names no event and the chain's starting hash; one edited to
+    # 0 events (to check nothing) names them still.
+    if anchor.seq == 0 and (anchor.event_id is not None or anchor.hash != GENESIS):
+        problems.append(
+            "the anchor says the audit trail was empty (seq 0) but names an event or a hash: "
+            "the anchor was edited"
+        )
     if anchor.seq > 0:
         row = tx.session.execute(
             select(AuditEvent.id, AuditEvent.hash)

@@ -23,6 +23,7 @@ class LabelData(BaseModel):
     code: str  # what the 2D code holds: the record's id
     title: str  # the human-readable id
     lines: list[str]  # subject/visit, biofluid and date, volume
+    status: str | None = None  # a tube's status (the command warns of one no longer in use)
 
 
 def _volume(ml: float | None) -> str:
@@ -48,6 +49,7 @@ def sample_label(s: sample_service.SampleOut) -> LabelData:
             f"{s.biofluid} {s.collected_at.date().isoformat()}",
             _volume(s.volume_ml),
         ],
+        status=s.status,
     )
 
 

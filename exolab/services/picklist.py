@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
@@ -37,6 +37,7 @@ class PickRequest:
     sample_id: str
     take_ml: float | None = None  # None: the whole tube
     destination: str | None = None
+    where: str | None = field(default=None, compare=False)  # FILE:ROW:COLUMN it was read from
 
 
 class PickRow(BaseModel):
@@ -106,6 +107,11 @@ def select_tubes(
     return sorted(tx.session.scalars(q), key=natural_key)
 
 
+def _request_text(r: PickRequest) -> str:
+    amount = f"{r.take_ml:g} mL" if r.take_ml is not None else "the whole tube"
+    return amount + (f" for {r.destination}" if r.destination else "")
+
+
 def _chunks(items: list[str]) -> Iterable[list[str]]:
     for i in range(0, len(items), CHUNK):
         yield items[i : i + CHUNK]
@@ -113,10 +119,24 @@ def _chunks(items: list[str]) -> Iterable[list[str]]:
 
 def pick_list(tx: Tx, requests: list[PickRequest]) -> PickList:
     """The requested tubes in freezer order. Unknown ids are an error naming each of them;
-    a tube asked for twice is listed once (its first request counts)."""
+    a tube asked for twice the same way is listed once, asked for twice with another amount
+    or destination it is an error naming both requests (one would be lost)."""
     wanted: dict[str, PickRequest] = {}
+    clashes: list[FieldError] = []
     for r in requests:
-        wanted.setdefault(r.sample_id.strip(), r)
+        code = r.sample_id.strip()
+        first = wanted.setdefault(code, r)
+        if (first.take_ml, first.destination) != (r.take_ml, r.destination):
+            clashes.append(
+                FieldError(
+                    "sample_id",
+                    f"asked for twice: {_request_text(first)} and {_request_text(r)}; "
+                    "ask for each tube once",
+                    code,
+                )
+            )
+    if clashes:
+        raise ValidationFailed(clashes)
     wanted.pop("", None)
     if not wanted:
         raise ValidationFailed([FieldError("sample_id", "no tubes to pick")])
@@ -126,7 +146,9 @@ def pick_list(tx: Tx, requests: list[PickRequest]) -> PickList:
             found[hit[0]] = hit
     unknown = [code for code in wanted if code not in found]
     if unknown:
-        raise ValidationFailed([FieldError("sample_id", "no such sample", c) for c in unknown])
+        raise ValidationFailed(
+            [FieldError(wanted[c].where or "sample_id", "no such sample", c) for c in unknown]
+        )
     rows: list[PickRow] = []
     away: list[PickRow] = []
     for code, req in wanted.items():
@@ -135,7 +157,9 @@ def pick_list(tx: Tx, requests: list[PickRequest]) -> PickList:
         notes = []
         if status != "available":
             notes.append(f"status {status}")
-        if req.take_ml is not None and volume is not None and req.take_ml > volume + 1e-9:
+        if volume is not None and volume <= 1e-9:
+            notes.append("no volume left")  # all of it went into aliquots and isolations
+        elif req.take_ml is not None and volume is not None and req.take_ml > volume + 1e-9:
             notes.append(f"only {volume:g} mL left")
         row = PickRow(
             order=0,

@@ -16,12 +16,14 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import inspect
+from sqlalchemy import func, inspect, select
 
 from exolab.db.engine import Database
-from exolab.services.anchor import Anchor, check_against, read_anchor
+from exolab.db.migrate import SCHEMA_HEAD, current_revision, known_revision
+from exolab.db.models import AuditEvent
+from exolab.services.anchor import Anchor, check_against, database_id, read_anchor
 from exolab.services.audit import verify_chain
-from exolab.services.context import Lab
+from exolab.services.context import Lab, Tx
 from exolab.services.errors import Conflict, ExolabError, NotFound
 
 
@@ -43,6 +45,41 @@ def anchor_beside(backup_file: Path) -> Path:
 
 def _initialised(db: Database) -> bool:
     return "audit_events" in inspect(db.engine).get_table_names()
+
+
+def _check_revision(source: Path, revision: str | None, report: RestoreReport) -> None:
+    """A backup this exolab's migrations know is restored (one of an earlier schema with a
+    note to upgrade it); one of a revision it does not know - made by a newer exolab - is
+    refused before anything is overwritten: no command could use it, nor downgrade it."""
+    if revision is None or revision == SCHEMA_HEAD:
+        return
+    if not known_revision(revision):
+        raise ExolabError(
+            f"{source} is at schema revision {revision}, which this exolab does not know "
+            f"(its newest is {SCHEMA_HEAD}): the backup was made by a newer exolab; restore it "
+            "with that version. Nothing was restored"
+        )
+    report.notes.append(
+        f"the backup is at schema revision {revision}: run `exolab db upgrade` to bring it "
+        f"to {SCHEMA_HEAD}"
+    )
+
+
+def _pg_backup_revision(pg_restore: str, source: Path) -> str | None:
+    """The ``alembic_version`` row in a pg_dump archive, or None when it cannot be read (the
+    restore itself then says what is wrong with the file)."""
+    proc = subprocess.run(
+        [pg_restore, "--data-only", "--table=alembic_version", "--file=-", str(source)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = proc.stdout.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("COPY ") and "alembic_version" in line and i + 1 < len(lines):
+            value = lines[i + 1].strip()
+            return None if value == "\\." else value
+    return None
 
 
 def _verify(lab: Lab, anchor: Anchor | None, report: RestoreReport) -> None:
@@ -77,6 +114,9 @@ def restore(
             )
         with Lab(db, user, check_schema=False, login=login).read() as tx:
             tx.require_admin("overwrite the database with a backup")
+            replaced = _trail(tx)
+    else:
+        replaced = None
     report = RestoreReport(db.engine.url.render_as_string(hide_password=True))
     if db.dialect == "sqlite":
         _restore_sqlite(db, user, login, source, anchor, report)
@@ -84,7 +124,38 @@ def restore(
         _restore_postgresql(db, user, login, source, anchor, report)
     if not report.ok and db.dialect != "sqlite":
         report.problems.append("the restored database does not verify: do not use it")
+    if report.ok and replaced is not None:
+        with Lab(db, user, check_schema=False, login=login).read() as tx:
+            _what_was_replaced(replaced, _trail(tx), report)
     return report
+
+
+def _trail(tx: Tx) -> tuple[str | None, int, str | None]:
+    """A database's identity, how many audit events it holds and when the last was written."""
+    n, last = tx.session.execute(select(func.count(), func.max(AuditEvent.at))).one()
+    try:
+        ident: str | None = database_id(tx)
+    except ExolabError:
+        ident = None
+    return ident, int(n or 0), None if last is None else str(last)[:19]
+
+
+def _what_was_replaced(
+    old: tuple[str | None, int, str | None],
+    new: tuple[str | None, int, str | None],
+    r: RestoreReport,
+) -> None:
+    """Say what the restore left behind: work done after the backup is no longer there."""
+    old_id, old_n, old_last = old
+    new_id, new_n, _ = new
+    r.notes.append(
+        f"the database replaced had {old_n} audit events (the last at {old_last or '-'}); "
+        f"the backup holds {new_n}: whatever was recorded after the backup is no longer in it"
+    )
+    if old_id != new_id:
+        r.notes.append(
+            f"the backup is of another database ({new_id}); the database replaced was {old_id}"
+        )
 
 
 def _restore_sqlite(
@@ -123,6 +194,7 @@ def _restore_sqlite_copy(
                 ok = False
             if not ok:
                 raise ExolabError(f"{source} is not an exolab SQLite backup")
+            _check_revision(source, current_revision(probe.engine), r)
             _verify(Lab(probe, user, check_schema=False, login=login), anchor, r)
         finally:
             probe.dispose()
@@ -152,6 +224,7 @@ def _restore_postgresql(
     pg_restore = shutil.which("pg_restore")
     if pg_restore is None:
         raise ExolabError("pg_restore is not installed; install the PostgreSQL client tools")
+    _check_revision(source, _pg_backup_revision(pg_restore, source), r)
     db.dispose()
     proc = subprocess.run(
         [

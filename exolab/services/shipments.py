@@ -26,7 +26,8 @@ from sqlalchemy import func, select
 
 from exolab.db.base import utcnow
 from exolab.db.models import CODE, Box, Shipment, ShipmentItem
-from exolab.domain.schemas import parse_location
+from exolab.domain.schemas import CODE_RE, control_character, parse_location
+from exolab.services import cell_sources as cell_source_service
 from exolab.services import lifecycle, storage
 from exolab.services import samples as sample_service
 from exolab.services import subjects as subject_service
@@ -55,6 +56,10 @@ MANIFEST_COLUMNS = [
     "sprec",
     "from_location",
     "origin",  # the sending database's identity; manifests of earlier versions have none
+    # A cell-culture tube's source (created at the receiving site when new there, as a
+    # subject is); manifests of earlier versions have none.
+    "cell_source_id",
+    "cell_type",
 ]
 TAG = 6  # characters of a site's identity in default codes and in CODE@TAG
 
@@ -87,7 +92,7 @@ class ReceiveResult(BaseModel):
     shipment: ShipmentOut
     returned: list[str]  # tubes of ours back in stock
     registered: list[str]  # tubes new to this database
-    missing: list[str]  # on the manifest, not received
+    missing: list[str]  # sent (on the manifest, or in the shipment sent), not received
     unexpected: list[str]  # received (scanned), not on the manifest
 
 
@@ -193,6 +198,29 @@ def _new_code(tx: Tx, here: str, on: date) -> str:
     return f"{prefix}{n:03d}"
 
 
+def _check_text(values: dict[str, str | None]) -> None:
+    """A shipment code given by hand is an identifier as sample ids are (an ``@`` would read
+    as ``CODE@SITE``, a space or line break would break listings); the other fields are lab
+    text without control characters (docs/labels.md)."""
+    errors = []
+    for field, value in values.items():
+        value = (value or "").strip()
+        if not value:
+            continue
+        if field == "code" and not CODE_RE.match(value):
+            errors.append(
+                FieldError(
+                    field,
+                    "a shipment code is letters, digits and - _ . : only (no spaces, @ or /)",
+                    value,
+                )
+            )
+        elif (problem := control_character(value)) is not None:
+            errors.append(FieldError(field, problem, value.encode("unicode_escape").decode()))
+    if errors:
+        raise ValidationFailed(errors)
+
+
 def _check_lengths(values: dict[str, tuple[str | None, int]]) -> None:
     """Refuse text longer than its column (field -> (value, limit)) on both databases: SQLite
     would store it, PostgreSQL refuse it with its own words."""
@@ -235,6 +263,7 @@ def create_shipment(
             "code": ((code or "").strip() or None, CODE),
         }
     )
+    _check_text({"to": to, "courier": courier, "tracking": tracking, "code": code})
     here = database_id(tx)
     code = (code or "").strip() or _new_code(tx, here, utcnow().date())
     if _with_code(tx, code):
@@ -324,6 +353,12 @@ def manifest_rows(tx: Tx, code: str, *, sent_from: str = "") -> list[dict[str, A
                 "sprec": tube.sprec,
                 "from_location": item.from_location,
                 "origin": s.origin,
+                "cell_source_id": tube.cell_source_id,
+                "cell_type": (
+                    cell_source_service.get_cell_source(tx, tube.cell_source_id).cell_type
+                    if tube.cell_source_id
+                    else None
+                ),
             }
         )
     return rows
@@ -334,8 +369,10 @@ def _into_box(tx: Tx, into: str, *, create: bool) -> Box:
     path = into.strip().strip("/")
     try:
         loc = parse_location(path)
-    except ValueError as exc:
-        raise ValidationFailed([FieldError("into", str(exc), into)]) from None
+    except ValueError:
+        raise ValidationFailed(
+            [FieldError("into", "is not a box; write FREEZER/RACK/BOX, e.g. F-80-1/R2/B07", into)]
+        ) from None
     if loc.position is not None:
         raise ValidationFailed(
             [FieldError("into", f"'{into}' names a position; give the box FREEZER/RACK/BOX", into)]
@@ -391,6 +428,7 @@ def receive_shipment(
     scanned: list[str] | None = None,
     source: str = "manifest",
     create_locations: bool = False,
+    scanned_source: str = "the scans",
 ) -> ReceiveResult:
     """Receive the tubes of a manifest (all of them, or those ``scanned``). Tubes this database
     shipped come back ``available`` (the life-cycle's ``receive``); others are registered.
@@ -423,6 +461,20 @@ def receive_shipment(
     missing = [i for i in listed if i not in set(received)]
     unexpected = [i for i in received if i not in by_id]
     arrived = [i for i in received if i in by_id]
+    if scanned is not None and not arrived:
+        # An empty scan file or another box's scans would close the shipment with every
+        # tube missing, and the right scans would then be refused as already received.
+        seen = f" (it lists {', '.join(unexpected[:5])}{' ...' if len(unexpected) > 5 else ''})"
+        raise ValidationFailed(
+            [
+                FieldError(
+                    scanned_source,
+                    f"none of the {len(listed)} tubes on {source} was scanned"
+                    + (seen if unexpected else "")
+                    + "; nothing was received",
+                )
+            ]
+        )
 
     shipment = _shipment_of(tx, code, origin, origin_field, listed)
     items: dict[str, ShipmentItem] = {}
@@ -435,6 +487,9 @@ def receive_shipment(
             )
             raise Conflict(f"shipment {code} {who} was already received")
         items = _items(tx, shipment)
+        # A tube sent in it but left off the manifest that came back (a row deleted) has
+        # not come back either: missing, as a tube on the manifest that was not scanned.
+        missing += [i for i in items if i not in by_id and items[i].outcome == "sent"]
         strangers = [i for i in arrived if i not in items]
         if strangers:
             raise ValidationFailed(
@@ -591,6 +646,16 @@ def _register(tx: Tx, row: dict[str, Any], place: str | None) -> None:
     subject = (row.get("subject_id") or "").strip() or None
     if study and subject and subject_service.find_subject(tx, study, subject) is None:
         subject_service.create_subject(tx, {"study": study, "subject_id": subject})
+    source = (row.get("cell_source_id") or "").strip() or None
+    if source and not cell_source_service.cell_sources_by_code(tx, [source]):
+        cell_source_service.create_cell_source(
+            tx,
+            {
+                "cell_source_id": source,
+                "cell_type": (row.get("cell_type") or "").strip(),
+                "notes": f"received in shipment {row.get('shipment')}",
+            },
+        )
     data = {
         "sample_id": row["sample_id"].strip(),
         "biofluid": row.get("biofluid"),
@@ -598,6 +663,7 @@ def _register(tx: Tx, row: dict[str, Any], place: str | None) -> None:
         "study": study,
         "subject_id": subject,
         "visit": (row.get("visit") or "").strip() or None,
+        "cell_source_id": source,
         "volume_ml": (row.get("volume_ml") or "").strip() or None,
         "sprec": (row.get("sprec") or "").strip() or None,
         "location": place,

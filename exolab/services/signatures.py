@@ -105,9 +105,11 @@ def sign(
 
 
 def signatures(tx: Tx, kind: str, code: str) -> list[Signature]:
+    """The signatures of a record (those of a record since removed too); a record that
+    neither exists nor was ever signed is not found."""
     from exolab.services.audit import list_events
 
-    return [
+    found = [
         Signature(
             entity=e.entity,
             entity_id=e.entity_id,
@@ -119,3 +121,10 @@ def signatures(tx: Tx, kind: str, code: str) -> list[Signature]:
         for e in list_events(tx, entity=kind, entity_id=code, limit=None)
         if e.action == "sign"
     ]
+    if not found:
+        if kind not in SIGNABLE:
+            raise ValidationFailed([FieldError("kind", f"use one of {', '.join(SIGNABLE)}", kind)])
+        column = SIGNABLE[kind]
+        if tx.session.scalar(select(column).where(column == code)) is None:
+            raise NotFound(f"no {kind} '{code}'")
+    return found

@@ -57,6 +57,20 @@ def add_user(
     name = name.strip()
     if not name:
         raise ValidationFailed([FieldError("name", "required")])
+    control = next((c for c in name if ord(c) < 32 or 127 <= ord(c) < 160), None)
+    if control is not None:
+        # A name is a login and is printed in every listing: no line breaks, tabs or
+        # terminal escapes (docs/security.md).
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "name",
+                    f"contains the control character U+{ord(control):04X}; a user name is a "
+                    "login name",
+                    name.encode("unicode_escape").decode(),
+                )
+            ]
+        )
     if len(name.encode()) > LOGIN_NAME_BYTES:
         raise ValidationFailed(
             [
@@ -113,6 +127,15 @@ def set_role(
     if user is None:
         raise NotFound(f"no user '{name}'")
     old = user.role
+    if old == "admin" and role != "admin" and user.active:
+        admins = tx.session.scalar(
+            select(func.count()).select_from(User).where(User.role == "admin", User.active)
+        )
+        if (admins or 0) <= 1:
+            raise Conflict(
+                f"'{name}' is the only active admin: without one nobody could manage users, "
+                "roles or restores again; make another user admin first"
+            )
     user.role = role
     tx.session.flush()
     if tx.dialect == "postgresql":

@@ -127,7 +127,7 @@ def test_label_command_refuses_bad_input_and_writes_nothing(
     err = capsys.readouterr().err
     assert "NOPE" in err and "F9/R9/B9" in err and "Traceback" not in err
     assert list(tmp_path.glob("*labels*")) == []  # neither the file nor a temporary one
-    assert cli(db_url, "label", "S-1", "--layout", "huge", "--out", str(out)) == 1
+    assert cli(db_url, "label", "S-1", "--layout", "huge", "--out", str(out)) == 2  # usage
     assert "cryo-letter" in capsys.readouterr().err
     assert cli(db_url, "label", "S-1", "--out", str(tmp_path / "labels.png")) == 2
     bad = tmp_path / "list.csv"
