@@ -259,6 +259,7 @@ RUN_FIELDS = ("run_id", "assay", "measured_on", "instrument", "readouts")
 def cmd_run_file(args: argparse.Namespace) -> int:
     from exolab.services.instrument_runs import run_file
 
+    check_not_overwriting(args, "--out", args.out, [])
     lab = open_lab(args)
     try:
         with lab.read() as tx:
