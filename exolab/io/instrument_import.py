@@ -148,7 +148,12 @@ def parse_map(items: list[str]) -> dict[str, str]:
                     f"--map: cannot read {part!r}; write NAME=ID (e.g. --map 5K=ISO-0001) or "
                     "give a MAP.csv"
                 )
-            out[name.strip()] = target.strip()
+            name, target = name.strip(), target.strip()
+            if out.get(name, target) != target:
+                raise InstrumentFileError(
+                    f"--map: {name!r} is mapped twice ({out[name]}, {target}); give one id"
+                )
+            out[name] = target
     return out
 
 
@@ -247,6 +252,16 @@ def import_instrument(
                     for rownum, m in enumerate(samples, start=2):
                         labels[rownum] = m.position
                         tid = target or mapping.get(m.position) or mapping.get(m.name)
+                        by_name = mapping.get(m.name)
+                        if not target and by_name and tid != by_name:
+                            problems.add(
+                                rownum,
+                                "name",
+                                f"{run.position_word.lower()} {m.position} is mapped to {tid} "
+                                f"and its sample name {m.name!r} to {by_name}; map one of them",
+                            )
+                            report.refused += 1
+                            continue
                         if tid is None:
                             problems.add(
                                 rownum,

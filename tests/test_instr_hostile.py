@@ -1,0 +1,99 @@
+"""Hostile use of `import instrument`, `run show|file` and the standards exports of what was
+imported, on SQLite and PostgreSQL (docs/instruments.md, docs/exports.md): each case is a
+defect found by using the commands as a lab user would, or a damaged file, with the message,
+the exit code and that nothing was written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from exolab.cli import main
+from exolab.db.engine import Database
+from exolab.db.models import InstrumentRun, Readout
+from exolab.services.context import Lab
+from tests.conftest import TEST_ADMIN
+from tests.io.helpers import base_cohort
+
+DATA = Path(__file__).parent / "io" / "instruments" / "data"
+NTA = DATA / "beads_NTA3.2_ExperimentSummary.csv"
+QS = DATA / "appbio_quantstudio_example04.txt"
+QIA = DATA / "qiacuity_dpcr_example01.csv"
+ZETA = DATA / "zetaview_synthetic_size_488.txt"
+
+
+def cli(capsys: pytest.CaptureFixture[str], db: str, *args: str) -> tuple[int, str, str]:
+    code = main(["--db", db, "--user", "tester", *args])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and "sqlalchemy" not in err.lower()
+    return code, out, err
+
+
+def n_readouts(lab: Lab) -> int:
+    with lab.read() as tx:
+        return tx.session.scalar(select(func.count()).select_from(Readout)) or 0
+
+
+def n_runs(lab: Lab) -> int:
+    with lab.read() as tx:
+        return tx.session.scalar(select(func.count()).select_from(InstrumentRun)) or 0
+
+
+def run_code_of(out: str) -> str:
+    m = re.search(r"; run (\S+) created", out)
+    assert m is not None, out
+    return m.group(1)
+
+
+def test_run_file_out_never_overwrites_the_database(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`run file RUN --out lab.db` wrote the instrument file over the SQLite database (it
+    did not check --out as every other command does): the database was gone."""
+    db = Database(sqlite_url)
+    try:
+        base_cohort(Lab(db, TEST_ADMIN), tmp_path)
+    finally:
+        db.dispose()
+    code, out, err = cli(capsys, sqlite_url, "import", "instrument", str(NTA), "--target", "ISO-1")
+    assert code == 0, err
+    run = run_code_of(out)
+    db_file = sqlite_url[len("sqlite:///") :]
+    before = Path(db_file).read_bytes()
+    code, out, err = cli(capsys, sqlite_url, "run", "file", run, "--out", db_file)
+    assert code == 2 and "is the database" in err
+    assert Path(db_file).read_bytes()[:16] == before[:16] == b"SQLite format 3\x00"
+    code, out, err = cli(capsys, sqlite_url, "run", "show", run)
+    assert code == 0 and f"run_id: {run}" in out
+
+
+def test_a_name_mapped_to_two_ids_is_refused(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--map 5K=ISO-1,5K=ISO-3`: the last one silently won (36 readouts on ISO-3); a well
+    mapped by its position and by its name to two ids: the position silently won."""
+    base_cohort(lab, tmp_path)
+    code, _out, err = cli(
+        capsys, db_url, "import", "instrument", str(QS), "--map", "5K=ISO-1,5K=ISO-3,10K=ISO-2"
+    )
+    assert code == 1 and "--map: '5K' is mapped twice (ISO-1, ISO-3)" in err
+    code, _out, err = cli(
+        capsys, db_url, "import", "instrument", str(QS), "--map", "5K=ISO-1", "--map", "5K=ISO-3"
+    )
+    assert code == 1 and "'5K' is mapped twice" in err
+    # the same pair twice is no conflict
+    code, _out, err = cli(
+        capsys, db_url, "import", "instrument", str(QS), "--map", "5K=ISO-1,5K=ISO-1,10K=ISO-2"
+    )
+    assert code == 0, err
+    assert n_readouts(lab) == 71
+    # QIAcuity well A1 holds sample '1': the well says ISO-1, the name says ISO-2
+    code, _out, err = cli(
+        capsys, db_url, "import", "instrument", str(QIA), "--map", "A1=ISO-1,1=ISO-2,5=ISO-2,6=ISO-3"
+    )
+    assert code == 1
+    assert "qiacuity_dpcr_example01.csv:A1:name: well A1 is mapped to ISO-1 and its sample name" in err
+    assert n_readouts(lab) == 71
