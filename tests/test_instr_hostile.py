@@ -97,3 +97,47 @@ def test_a_name_mapped_to_two_ids_is_refused(
     assert code == 1
     assert "qiacuity_dpcr_example01.csv:A1:name: well A1 is mapped to ISO-1 and its sample name" in err
     assert n_readouts(lab) == 71
+
+
+def test_one_file_is_one_run(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The NTA file imported on ISO-1, then again: with `--target ISO-2` it added 84
+    readouts to the "unchanged" run (the same 12 videos now measured two isolations); with
+    `--run-id` it made a second run of the same bytes (every video counted twice)."""
+    base_cohort(lab, tmp_path)
+    code, out, err = cli(capsys, db_url, "import", "instrument", str(NTA), "--target", "ISO-1")
+    assert code == 0, err
+    run = run_code_of(out)
+    batch = re.search(r"import batch (\d+)", out)
+    assert batch is not None
+    for extra in (["--dry-run"], []):
+        code, out, err = cli(
+            capsys, db_url, "import", "instrument", str(NTA), "--target", "ISO-2", *extra
+        )
+        assert code == 1
+        assert (
+            f"beads_NTA3.2_ExperimentSummary.csv:run:run_id: run {run} already holds this "
+            f"file's readouts, and this import would add 84 more" in err
+        )
+        assert f"undo batch {batch.group(1)} first" in err
+        code, out, err = cli(
+            capsys, db_url, "import", "instrument", str(NTA), "--target", "ISO-1",
+            "--run-id", "NTA-AGAIN", *extra,
+        )  # fmt: skip
+        assert code == 1
+        assert f"this file is already run {run} (import batch {batch.group(1)})" in err
+    assert n_readouts(lab) == 84 and n_runs(lab) == 1
+    # the same file (another name) on the same target is still "unchanged"
+    copy = tmp_path / "copy of beads.csv"
+    copy.write_bytes(NTA.read_bytes())
+    code, out, err = cli(capsys, db_url, "import", "instrument", str(copy), "--target", "ISO-1")
+    assert code == 0 and "0 created, 84 unchanged" in out, err
+    # undone, it can be imported differently
+    code, out, err = cli(capsys, db_url, "import", "--undo", batch.group(1))
+    assert code == 0, err
+    code, out, err = cli(
+        capsys, db_url, "import", "instrument", str(NTA), "--target", "ISO-2", "--run-id", "N2"
+    )
+    assert code == 0, err
+    assert n_readouts(lab) == 84 and n_runs(lab) == 1

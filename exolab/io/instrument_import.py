@@ -334,6 +334,19 @@ def import_instrument(
 
                     existing = ExistingRows(kind_of("readouts"), row_values, differences)
                     ReadoutLoader(tx, src, index, report, problems, "error", existing).run()
+                if result.run_status == "unchanged" and report.created:
+                    # the run's file is stored with its readouts: new ones (another --target,
+                    # --map or --analyte) would give its wells a second result
+                    ir = instrument_runs.file_of(tx, run_code)
+                    batch = f"batch {ir.batch_id}" if ir is not None else "its batch"
+                    problems.add(
+                        1,
+                        "run_id",
+                        f"run {run_code} already holds this file's readouts, and this import "
+                        f"would add {report.created:,} more (another --target, --map or "
+                        f"--analyte?); undo {batch} first to import it differently",
+                        run_code,
+                    )
                 if problems or dry_run:
                     raise _Abort
                 counts = report.counts() | {"run_" + result.run_status: 1}
@@ -387,6 +400,18 @@ def _ensure_run(
             else "already exists and was not read from an instrument file"
         )
         problems.add(1, "run_id", f"run {run_code} {what}; give another --run-id", run_code)
+        return "refused"
+    # one file is one run: the same bytes under another run id would count every well twice
+    same = instrument_runs.run_of_file(tx, sha)
+    if same is not None:
+        batch = f" (import batch {same[1]})" if same[1] is not None else ""
+        problems.add(
+            1,
+            "run_id",
+            f"this file is already run {same[0]}{batch}; one file is one run: undo that "
+            f"batch first to import it as run {run_code}",
+            run_code,
+        )
         return "refused"
     h = run.header
     settings = dict(run.settings)

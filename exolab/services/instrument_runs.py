@@ -50,6 +50,18 @@ def file_of(tx: Tx, run_code: str) -> InstrumentRun | None:
     )
 
 
+def run_of_file(tx: Tx, sha256: str) -> tuple[str, int | None] | None:
+    """The run (id, batch) that already holds a file with these bytes, if any."""
+    row = tx.session.execute(
+        select(AssayRun.run_code, InstrumentRun.batch_id)
+        .join(AssayRun, AssayRun.id == InstrumentRun.assay_run_id)
+        .where(InstrumentRun.sha256 == sha256)
+        .order_by(InstrumentRun.id)
+        .limit(1)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
 def record_instrument_run(
     tx: Tx,
     *,
