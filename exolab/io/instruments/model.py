@@ -9,6 +9,7 @@ measurements into readout rows that go through the ordinary readout rules
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -88,17 +89,38 @@ class ParsedRun:
         return list(seen)
 
 
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?(?:[eE][+-]?\d+)?")
+
+
 def number(text: str) -> float | None:
     """A plain number as instruments write it ("5,720.562" with thousands commas too), or
-    None for blanks and flags."""
-    s = text.strip().replace(",", "") if text else ""
+    None for blanks and flags. A comma is read only as a thousands separator (groups of three
+    digits): a decimal comma ("2,5", "2,10E+7") is not a number here, never 25 or 210E+7."""
+    s = text.strip() if text else ""
     if not s:
         return None
+    if "," in s:
+        if not _THOUSANDS.fullmatch(s):
+            return None
+        s = s.replace(",", "")
     try:
         value = float(s)
     except ValueError:
         return None
     return value if value == value and value not in (float("inf"), float("-inf")) else None
+
+
+def dilution(text: str | None, where: str) -> float | None:
+    """A dilution cell: None when empty, else a positive number; anything else (``0``,
+    ``-1``, ``x``, ``inf``, a decimal comma) is an error naming ``where``, never read as no
+    dilution."""
+    s = (text or "").strip()
+    if not s:
+        return None
+    f = number(s)
+    if f is None or f <= 0:
+        raise InstrumentFileError(f"{where}: the dilution {s!r} is not a positive number")
+    return f
 
 
 def text_of(data: bytes, *, errors: str = "strict") -> str:

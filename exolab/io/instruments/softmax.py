@@ -15,6 +15,7 @@ from exolab.io.instruments.model import (
     Measurement,
     ParsedRun,
     RunHeader,
+    dilution,
     number,
     text_of,
 )
@@ -115,9 +116,7 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
             pos = f"{plate}:{well}" if len(plates) > 1 and plate else well
             if not well:
                 continue
-            factor = number(cells.get(dil_col, "")) if dil_col else None
-            if factor is not None and factor <= 0:
-                raise InstrumentFileError(f"{name}:{pos}: dilution {factor!r} is not positive")
+            factor = dilution(cells.get(dil_col, ""), f"{name}:{pos}:{dil_col}") if dil_col else None
             f = factor or 1.0
             raw = " ".join(cells.values()).upper()
             if "MISSED" in raw:

@@ -1,0 +1,131 @@
+"""Instrument files damaged on purpose, read by the parsers (no database): each case was a
+value read wrong without a word (a decimal comma as a thousands comma, a dilution that could
+not be read taken as none, a cut-short ZetaView row imported as far as it went) or a crash.
+Each is now an error naming the file and the line, well or position (docs/instruments.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from exolab.io import instruments as ins
+from exolab.io.instruments.model import InstrumentFileError, number
+
+DATA = Path(__file__).parent / "data"
+ZETA = (DATA / "zetaview_synthetic_size_488.txt").read_bytes()
+GEN5 = (DATA / "endpoint_stdcurve_singleplate.txt").read_bytes()
+NTA = (DATA / "beads_NTA3.2_ExperimentSummary.csv").read_bytes()
+
+
+def refused(data: bytes, fmt: str, name: str = "f.txt") -> str:
+    with pytest.raises(InstrumentFileError) as exc:
+        ins.parse_bytes(data, name, fmt)
+    return str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("5,720.562", 5720.562),  # QuantStudio's thousands commas
+        ("1,234,567", 1234567.0),
+        ("-1,000.5e3", -1000500.0),
+        ("2.5", 2.5),
+        ("2,5", None),  # a decimal comma: never 25
+        ("0,5", None),
+        ("2,10E+7", None),  # never 210E+7
+        ("12,34", None),
+        ("1,2345", None),
+        (",5", None),
+        ("inf", None),
+        ("NaN", None),
+    ],
+)
+def test_number_reads_a_comma_only_as_thousands(text: str, expected: float | None) -> None:
+    assert number(text) == expected
+
+
+def test_zetaview_decimal_comma_dilution_is_refused_not_read_as_25() -> None:
+    """`Dilution::	2,5` was read as 25: every concentration 10x too high."""
+    data = ZETA.replace(b"Dilution::\t1000", b"Dilution::\t2,5")
+    assert "z.txt: Dilution:: '2,5' is not a positive number" in refused(data, "zetaview", "z.txt")
+
+
+def test_zetaview_decimal_comma_concentration_is_refused() -> None:
+    """`2,10E+7` was read as 2.1e9 (x1000 dilution: 2.1e12 /mL, 100x too high)."""
+    data = ZETA.replace(b"2.10E+7", b"2,10E+7")
+    msg = refused(data, "zetaview", "z.txt")
+    assert "z.txt:21:Concentration (p./cm^3): position 1: cannot read '2,10E+7'" in msg
+
+
+def _cut(data: bytes, marker: bytes, keep: int) -> bytes:
+    return data[: data.index(marker) + keep]
+
+
+@pytest.mark.parametrize(
+    ("keep", "expected"),
+    [
+        # cut inside position 5's concentration: 2.0 (of 2.05E+7) was stored as 2000 /mL
+        (len(b"5\tyes\t\t205\t119.5\t43.7\t2.0"), "the 'Size Distribution' section is missing"),
+        # cut before position 5's concentration: position 5 was left out as "no traces"
+        (len(b"5\tyes\t\t205\t119.5\t43.7"), "the 'Size Distribution' section is missing"),
+    ],
+)
+def test_zetaview_cut_in_the_position_table_is_refused(keep: int, expected: str) -> None:
+    data = _cut(ZETA, b"5\tyes\t\t205", keep)
+    assert expected in refused(data, "zetaview", "z.txt")
+
+
+def test_zetaview_cut_short_rows_are_refused_where_they_are() -> None:
+    # a row cut short with the distribution still after it (a line lost in the middle)
+    data = ZETA.replace(b"5\tyes\t\t205\t119.5\t43.7\t2.05E+7", b"5\tyes\t\t205\t119.5\t43.7")
+    assert "z.txt:25: the position row has 6 of 7 fields" in refused(data, "zetaview", "z.txt")
+    # cut inside the distribution
+    data = _cut(ZETA, b"25\t8.0E+5", len(b"25\t8.0E+"))
+    msg = refused(data, "zetaview", "z.txt")
+    assert "cannot read the size distribution row '25\\t8.0E+'" in msg
+
+
+def test_zetaview_whole_file_still_reads() -> None:
+    run = ins.parse_bytes(ZETA, "z.txt", "zetaview")
+    conc = [m.value for m in run.samples if m.target == "particle_concentration"]
+    assert conc == [repr(2.1e7 * 1000), repr(1.98e7 * 1000), repr(2.05e7 * 1000)]
+    assert run.settings["size_distribution"]["bin_centre_nm"] == [5.0, 15.0, 25.0, 35.0]
+    nan = ZETA.replace(b"2.05E+7", b"NaN")
+    run = ins.parse_bytes(nan, "z.txt", "zetaview")
+    assert ("position 5", "no value (empty or NaN)") in [
+        (x.position, x.reason) for x in run.left_out
+    ]
+
+
+def _gen5_dilution(cell: bytes) -> bytes:
+    """Gen5's layout with well B4's Conc/Dil (0.5: SPL1 diluted 1:2) replaced."""
+    lines = GEN5.split(b"\n")
+    i = next(n for n, ln in enumerate(lines) if ln.startswith(b"\t666.67\t"))
+    parts = lines[i].split(b"\t")
+    parts[4] = cell
+    lines[i] = b"\t".join(parts)
+    return b"\n".join(lines)
+
+
+@pytest.mark.parametrize("cell", [b"0", b"0,5", b"x", b"inf", b"nan", b"-1"])
+def test_gen5_unreadable_dilution_is_refused(cell: bytes) -> None:
+    """0 crashed (ZeroDivisionError); `0,5` was read as 5 (x5, not x2); `x`, `inf`, `nan`
+    were taken as no dilution (x1)."""
+    msg = refused(_gen5_dilution(cell), "gen5", "g.txt")
+    assert f"g.txt:B4:Conc/Dil: the dilution {cell.decode()!r} is not a positive number" in msg
+
+
+def test_gen5_readable_dilution_still_applies() -> None:
+    run = ins.parse_bytes(_gen5_dilution(b"0.25"), "g.txt", "gen5")
+    b4 = next(m for m in run.samples if m.position == "B4")
+    assert b4.dilution_factor == 4.0
+    plain = ins.parse_bytes(GEN5, "g.txt", "gen5")
+    b4 = next(m for m in plain.samples if m.position == "B4")
+    assert b4.dilution_factor == 2.0
+
+
+def test_nanosight_decimal_comma_dilution_is_refused_not_read_as_25() -> None:
+    text = NTA.replace(b"Not recorded", b'"2,5"')
+    msg = refused(text, "nanosight", "n.csv")
+    assert "cannot read the dilution factor '2,5'" in msg
