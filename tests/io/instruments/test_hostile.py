@@ -129,3 +129,18 @@ def test_nanosight_decimal_comma_dilution_is_refused_not_read_as_25() -> None:
     text = NTA.replace(b"Not recorded", b'"2,5"')
     msg = refused(text, "nanosight", "n.csv")
     assert "cannot read the dilution factor '2,5'" in msg
+
+
+QS = (DATA / "appbio_quantstudio_example04.txt").read_bytes()
+
+
+@pytest.mark.parametrize("keep", [60, 100, 140])
+def test_quantstudio_last_row_cut_after_its_ct_is_refused(keep: int) -> None:
+    """A [Results] row cut after its CT (at least half its fields) was read as far as it
+    went; docs/instruments.md: a last row with fewer fields than the others is refused."""
+    at = QS.rindex(b"\n96\tH12") + 1
+    msg = refused(QS[: at + keep], "quantstudio", "q.txt")
+    assert "q.txt:473: the last [Results] row has" in msg and "the others at least 26" in msg
+    # cut at the end of a whole row: nothing tells it from a shorter run (as documented)
+    run = ins.parse_bytes(QS[:at], "q.txt", "quantstudio")
+    assert len(run.samples) == 70
