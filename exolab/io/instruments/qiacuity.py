@@ -75,6 +75,10 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
         if kind == "sample":
             if number(conc) is None and conc.lower() not in ("", "nan"):
                 raise InstrumentFileError(f"{name}:{well}: cannot read the concentration {conc!r}")
+            if (number(conc) or 0) < 0:  # -1: no result, never -1 copies/uL
+                raise InstrumentFileError(
+                    f"{name}:{well}: the concentration {conc!r} is below 0 (no result?)"
+                )
             run.measurements.append(
                 Measurement(
                     name=sample,

@@ -144,3 +144,28 @@ def test_quantstudio_last_row_cut_after_its_ct_is_refused(keep: int) -> None:
     # cut at the end of a whole row: nothing tells it from a shorter run (as documented)
     run = ins.parse_bytes(QS[:at], "q.txt", "quantstudio")
     assert len(run.samples) == 70
+
+
+@pytest.mark.parametrize("cell", [b"NaN", b"-1", b"inf", b"Undetermined", b"-1.43E+09"])
+def test_nanosight_concentration_that_is_no_measurement_is_refused(cell: bytes) -> None:
+    """A video's concentration `-1` was stored as -1 /mL; `NaN` and `Undetermined` as
+    "not detected" (qPCR words: an NTA video without a value measured nothing)."""
+    data = NTA.replace(
+        b"Concentration (Particles / ml),1430000000", b"Concentration (Particles / ml)," + cell, 1
+    )
+    assert data != NTA
+    msg = refused(data, "nanosight", "n.csv")
+    assert f"n.csv:44:std_10000_yes_2_00: particle_concentration {cell.decode()!r} is not" in msg
+
+
+def test_nanosight_zero_concentration_is_a_value() -> None:
+    data = NTA.replace(
+        b"Concentration (Particles / ml),1430000000", b"Concentration (Particles / ml),0", 1
+    )
+    run = ins.parse_bytes(data, "n.csv", "nanosight")
+    assert run.samples[0].value == "0" and run.samples[0].target == "particle_concentration"
+
+
+def test_qiacuity_negative_concentration_is_refused() -> None:
+    data = (DATA / "qiacuity_dpcr_example01.csv").read_bytes().replace(b",86.32,", b",-1,")
+    assert "q.csv:A1: the concentration '-1' is below 0" in refused(data, "qiacuity", "q.csv")
