@@ -124,12 +124,19 @@ def dilution(text: str | None, where: str) -> float | None:
 
 
 def text_of(data: bytes, *, errors: str = "strict") -> str:
-    """Decode an export: UTF-16 with a BOM, UTF-8 (with or without BOM), else Latin-1.
+    """Decode an export: UTF-16 with a BOM (or without one: NUL bytes in every other place),
+    UTF-8 (with or without BOM), else Latin-1.
 
     ``errors="replace"`` is for recognising a file by its head (which may end inside a
     character); a parser decodes strictly, so a UTF-16 file cut mid-character is refused."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16", errors=errors)
+    head = data[:64]
+    if len(head) >= 4 and b"\x00" in head:  # text never holds NUL: UTF-16 without its BOM
+        if head[1::2].count(0) > len(head) // 4 and head[0::2].count(0) == 0:
+            return data.decode("utf-16-le", errors=errors)
+        if head[0::2].count(0) > len(head) // 4 and head[1::2].count(0) == 0:
+            return data.decode("utf-16-be", errors=errors)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -169,3 +169,37 @@ def test_nanosight_zero_concentration_is_a_value() -> None:
 def test_qiacuity_negative_concentration_is_refused() -> None:
     data = (DATA / "qiacuity_dpcr_example01.csv").read_bytes().replace(b",86.32,", b",-1,")
     assert "q.csv:A1: the concentration '-1' is below 0" in refused(data, "qiacuity", "q.csv")
+
+
+@pytest.mark.parametrize(
+    "file",
+    [
+        "cfx_example01.csv",
+        "beads_NTA3.2_ExperimentSummary.csv",
+        "appbio_quantstudio_example04.txt",
+        "MD_SMP_absorbance_endpoint_example01.txt",
+        "qiacuity_dpcr_example01.csv",
+    ],
+)
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-le", "utf-16-be"])
+def test_encodings_read_the_same_values(file: str, encoding: str) -> None:
+    """A file saved as UTF-16 without its BOM (utf-16-le/-be) was "not an instrument export
+    exolab knows"; with a BOM, UTF-8 or UTF-16, it reads the same as the original."""
+    from exolab.io.instruments.model import text_of
+
+    data = (DATA / file).read_bytes()
+    want = ins.parse_bytes(data, file)
+    got = ins.parse_bytes(text_of(data).encode(encoding), file)
+    assert got.format == want.format
+    assert [(m.position, m.target, m.value, m.unit) for m in got.measurements] == [
+        (m.position, m.target, m.value, m.unit) for m in want.measurements
+    ]
+
+
+def test_windows_1252_micro_sign_in_a_unit() -> None:
+    """QIAcuity's `copies/µL` written in Windows-1252 (µ is byte B5) is still copies/uL."""
+    data = (DATA / "qiacuity_dpcr_example01.csv").read_bytes()
+    cp = data.decode("utf-8").encode("cp1252")
+    assert b"\xb5L" in cp
+    run = ins.parse_bytes(cp, "q.csv")
+    assert {m.unit for m in run.samples} == {"{copies}/uL"}
