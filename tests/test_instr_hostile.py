@@ -141,3 +141,23 @@ def test_one_file_is_one_run(
     )
     assert code == 0, err
     assert n_readouts(lab) == 84 and n_runs(lab) == 1
+
+
+def test_directory_and_unknown_target_messages(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A directory was "no such file"; an unknown --target on an NTA file listed the same
+    video seven times ("std_10000_yes_2_00, std_10000_yes_2_00, ...")."""
+    base_cohort(lab, tmp_path)
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    code, _out, err = cli(capsys, db_url, "import", "instrument", str(folder), "--target", "ISO-1")
+    assert code == 1 and f"error: {folder}: is a directory" in err
+    code, _out, err = cli(capsys, db_url, "import", "instrument", str(NTA), "--target", "NOPE")
+    assert code == 1
+    line = next(ln for ln in err.splitlines() if "no isolation or sample 'NOPE'" in ln)
+    assert line.startswith("beads_NTA3.2_ExperimentSummary.csv:std_10000_yes_2_00:target:")
+    listed = line.split("and 83 more with the same problem: ")[1].rstrip(".").split(", ")
+    assert len(listed) == len(set(listed)) == 8 and line.endswith("...")
+    assert "std_10000_yes_2_00" not in listed and all(v.startswith("std_10000_") for v in listed)
+    assert n_readouts(lab) == 0 and n_runs(lab) == 0

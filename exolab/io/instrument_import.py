@@ -78,9 +78,13 @@ class PositionProblems(Problems):
             label = self.labels.get(p.row, str(p.row))
             line = f"{self.file_name}:{label}:{p.column}: {p.message}"
             if group.count > 1:
-                rows = [r for a, b in group.ranges for r in range(a, b + 1)][1:9]
-                where = ", ".join(self.labels.get(r, str(r)) for r in rows)
-                more = "..." if group.count > 9 else ""
+                # an NTA video gives several readouts: name each place once
+                places = dict.fromkeys(
+                    self.labels.get(r, str(r)) for a, b in group.ranges for r in range(a, b + 1)
+                )
+                places.pop(label, None)
+                where = ", ".join(list(places)[:8]) or label
+                more = "..." if len(places) > 8 else ""
                 line += f" ... and {group.count - 1} more with the same problem: {where}{more}"
             out.append(line)
             del key
@@ -210,6 +214,8 @@ def import_instrument(
     be read, :class:`ImportFailed` (nothing written) when its readouts have problems."""
     p = Path(path)
     name = p.name
+    if p.is_dir():
+        raise InstrumentFileError(f"{path}: is a directory; give the instrument file(s) in it")
     if not p.is_file():
         raise InstrumentFileError(f"{path}: no such file")
     data = p.read_bytes()
