@@ -5,8 +5,10 @@ the exit code and that nothing was written."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -161,3 +163,29 @@ def test_directory_and_unknown_target_messages(
     assert len(listed) == len(set(listed)) == 8 and line.endswith("...")
     assert "std_10000_yes_2_00" not in listed and all(v.startswith("std_10000_") for v in listed)
     assert n_readouts(lab) == 0 and n_runs(lab) == 0
+
+
+def _fhir(capsys: pytest.CaptureFixture[str], db: str, out: Path) -> dict[str, Any]:
+    code, _out, err = cli(capsys, db, "export", "fhir", "--out", str(out), "--timezone", "UTC")
+    assert code == 0, err
+    bundle: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return bundle
+
+
+def test_fhir_specimen_of_a_discarded_tube_is_unavailable(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A discarded tube was exported as a Specimen with status "available" (every one was):
+    FHIR's `unavailable` is "no physical specimen: lost, destroyed or consumed"."""
+    base_cohort(lab, tmp_path)
+    code, out, err = cli(capsys, db_url, "sample", "discard", "P002-V1", "--reason", "hemolysed")
+    assert code == 0, err
+    bundle = _fhir(capsys, db_url, tmp_path / "f.json")
+    status = {
+        e["resource"]["identifier"][0]["value"]: e["resource"]["status"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Specimen"
+    }
+    assert status["P002-V1"] == "unavailable"
+    assert status["P001-V1"] == status["P001-V2"] == "available"
+    assert status["ISO-3"] == "available"  # the EV preparation made before the discard

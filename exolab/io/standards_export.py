@@ -58,6 +58,7 @@ class SampleInfo:
     processed_at: datetime | None
     spins: list[str]
     storage_temp_c: float | None
+    status: str = "available"
 
 
 @dataclass
@@ -141,6 +142,7 @@ def gather(tx: Tx, study: str | None) -> Cohort:
             s.processed_at,
             spins,
             s.storage_temp_c,
+            s.status,
         )
         if key is not None:
             first = c.first_collection.get(key)
@@ -887,6 +889,7 @@ SPREC_TYPE = "http://www.isber.org/sprec/type-of-sample"
 SPREC_CONTAINER = "http://www.isber.org/sprec/type-of-primary-container"
 INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 EXOLAB = "urn:exolab"
+GONE = ("consumed", "discarded", "missing")  # sample statuses with no tube left
 _NS = uuid.UUID("6f0b5a8e-4c1e-4c5b-9d7a-2c9e1f0e7a11")
 
 
@@ -1020,7 +1023,8 @@ def _fhir_entries(
         specimen_of[code] = rid
         spec: dict[str, Any] = {
             "identifier": [{"system": f"{EXOLAB}:sample", "value": shown}],
-            "status": "available",
+            # FHIR: unavailable = no physical specimen (lost, destroyed or consumed)
+            "status": "unavailable" if s.status in GONE else "available",
             "type": {"text": s.biofluid.replace("_", " ")},
             "subject": {"reference": f"urn:uuid:{patient_of[s.subject]}"},
             "collection": {

@@ -60,6 +60,7 @@ class SampleRecord:
     processed_at: datetime | None
     spins: list[tuple[Any, Any, Any, Any]]  # (g, minutes, temperature, brake) per spin
     storage_temp_c: float | None
+    status: str = "available"
 
 
 @dataclass
@@ -126,6 +127,7 @@ def sample_records(tx: Tx, subject_pks: list[int] | None) -> Iterator[SampleReco
                 (s.spin2_g, s.spin2_min, s.spin2_temp_c, s.spin2_brake),
             ],
             s.storage_temp_c,
+            s.status,
         )
 
 
