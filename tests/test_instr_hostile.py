@@ -94,10 +94,18 @@ def test_a_name_mapped_to_two_ids_is_refused(
     assert n_readouts(lab) == 71
     # QIAcuity well A1 holds sample '1': the well says ISO-1, the name says ISO-2
     code, _out, err = cli(
-        capsys, db_url, "import", "instrument", str(QIA), "--map", "A1=ISO-1,1=ISO-2,5=ISO-2,6=ISO-3"
+        capsys,
+        db_url,
+        "import",
+        "instrument",
+        str(QIA),
+        "--map",
+        "A1=ISO-1,1=ISO-2,5=ISO-2,6=ISO-3",
     )
     assert code == 1
-    assert "qiacuity_dpcr_example01.csv:A1:name: well A1 is mapped to ISO-1 and its sample name" in err
+    assert (
+        "qiacuity_dpcr_example01.csv:A1:name: well A1 is mapped to ISO-1 and its sample name" in err
+    )
     assert n_readouts(lab) == 71
 
 

@@ -122,6 +122,12 @@ def parse_bytes(
         raise InstrumentFileError(
             f"{name}: cannot read the file as {DESCRIPTIONS[fmt]} ({exc}); is it complete?"
         ) from None
+    if not (run.measurements or run.controls or run.left_out):
+        # a header without one well, video or position: an empty or cut export, never a run
+        raise InstrumentFileError(
+            f"{name}: no {run.position_word.lower()} in the file, only its header "
+            "(an empty run, or was the file cut short?)"
+        )
     return run
 
 

@@ -203,3 +203,31 @@ def test_windows_1252_micro_sign_in_a_unit() -> None:
     assert b"\xb5L" in cp
     run = ins.parse_bytes(cp, "q.csv")
     assert {m.unit for m in run.samples} == {"{copies}/uL"}
+
+
+def _header_only(fmt: str) -> bytes:
+    if fmt == "cfx":
+        return (DATA / "cfx_example01.csv").read_bytes().split(b"\n")[0] + b"\n"
+    if fmt == "qiacuity":
+        return b"\n".join((DATA / "qiacuity_dpcr_example01.csv").read_bytes().split(b"\n")[:2])
+    cut = QS.index(b"[Results]") + len(b"[Results]\n")
+    return QS[: QS.index(b"\n", cut) + 1]  # [Results] and its column header
+
+
+@pytest.mark.parametrize(
+    ("fmt", "word"), [("cfx", "well"), ("qiacuity", "well"), ("quantstudio", "well")]
+)
+def test_a_file_with_no_well_is_refused(fmt: str, word: str) -> None:
+    """A CFX, QIAcuity or QuantStudio export holding its header only was an instrument run
+    with nothing in it (0 readouts, no controls, nothing left out)."""
+    data = _header_only(fmt)
+    assert f"x.txt: no {word} in the file, only its header" in refused(data, fmt, "x.txt")
+    with pytest.raises(InstrumentFileError):
+        ins.parse_bytes(data, "x.txt")  # found by its content too
+
+
+def test_a_run_of_controls_only_still_reads() -> None:
+    run = ins.parse_bytes((DATA / "appbio_quantstudio_example07.txt").read_bytes(), "q7.txt")
+    assert run.samples == [] and len(run.controls) == 16
+    curves = ins.parse_bytes((DATA / "data_vermeulen_std_150000_150000.rdml").read_bytes(), "v")
+    assert curves.samples == [] and curves.left_out
