@@ -197,3 +197,62 @@ def test_fhir_specimen_of_a_discarded_tube_is_unavailable(
     assert status["P002-V1"] == "unavailable"
     assert status["P001-V1"] == status["P001-V2"] == "available"
     assert status["ISO-3"] == "available"  # the EV preparation made before the discard
+
+
+def test_standards_exports_of_instrument_readouts_carry_the_files_values(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """NTA (values as written), ZetaView (x Dilution:: once) and a QuantStudio file with an
+    Undetermined well, exported as SDTM, OMOP and FHIR: the values are the files' values, the
+    not-detected well is `> 40` everywhere, and each summary counts the results (omop said
+    "2 rows written": its people)."""
+    import csv
+
+    base_cohort(lab, tmp_path)
+    qs = tmp_path / "qs undetermined µ.txt"
+    qs.write_bytes(
+        QS.read_bytes().replace(
+            b"UNKNOWN\tFAM\tNFQ-MGB\t27.102", b"UNKNOWN\tFAM\tNFQ-MGB\tUndetermined", 1
+        )
+    )
+    for args in (
+        [str(NTA), "--target", "ISO-1"],
+        [str(ZETA), "--target", "ISO-2"],
+        [str(qs), "--map", "5K=ISO-1,10K=ISO-2"],
+    ):
+        code, out, err = cli(capsys, db_url, "import", "instrument", *args)
+        assert code == 0, err
+    total = n_readouts(lab)
+    assert total == 84 + 9 + 71
+
+    code, _out, err = cli(capsys, db_url, "export", "sdtm", "--out", str(tmp_path / "sd"))
+    assert code == 0 and f"sdtm: {total:,} LB records written" in err
+    lb = list(csv.DictReader((tmp_path / "sd" / "LB.csv").open(encoding="utf-8", newline="")))
+    conc = [r for r in lb if r["LBTESTCD"] == "PARTICLE"]
+    by_ref = {r["LBREFID"]: [] for r in conc}  # type: dict[str, list[str]]
+    for r in conc:
+        by_ref[r["LBREFID"]].append(r["LBORRES"])
+    assert by_ref["ISO-1"][:2] == ["1430000000", "1280000000"]  # NTA: as written
+    assert sorted(float(v) for v in by_ref["ISO-2"]) == [1.98e10, 2.05e10, 2.1e10]  # x1000
+    und = [r for r in lb if r["LBORRES"] == "Undetermined"]
+    assert len(und) == 1 and und[0]["LBSTRESC"] == ">40" and und[0]["LBSTRESN"] == ""
+    assert all("T" in r["LBDTC"] for r in lb)
+
+    code, _out, err = cli(capsys, db_url, "export", "omop", "--out", str(tmp_path / "om"))
+    assert code == 0 and f"omop: {total:,} measurements written" in err
+    meas = list(csv.DictReader((tmp_path / "om" / "MEASUREMENT.csv").open(encoding="utf-8")))
+    assert len(meas) == total
+    nd = [m for m in meas if m["value_source_value"] == "Undetermined"]
+    assert [(m["operator_concept_id"], m["value_as_number"]) for m in nd] == [("4172704", "40")]
+
+    bundle = _fhir(capsys, db_url, tmp_path / "f.json")
+    obs = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]
+    assert len(obs) == total
+    nd_obs = [o for o in obs if o.get("interpretation")]
+    assert len(nd_obs) == 1
+    assert (
+        nd_obs[0]["valueQuantity"]["comparator"] == ">"
+        and nd_obs[0]["valueQuantity"]["value"] == 40
+    )
+    assert nd_obs[0]["valueQuantity"]["code"] == "{Ct}"
+    assert all("T" in o["effectiveDateTime"] for o in obs)

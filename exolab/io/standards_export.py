@@ -17,7 +17,7 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
@@ -879,7 +879,8 @@ def export_omop(
                 ),
             ),
         ]
-    return _finish(lab, "omop", directory, files, study, deid)
+    # the summary counts the measurements (PERSON, the manifest's first file, is the people)
+    return replace(_finish(lab, "omop", directory, files, study, deid), rows=files[2].rows)
 
 
 # -- FHIR R4 -----------------------------------------------------------------------------------
