@@ -256,3 +256,23 @@ def test_standards_exports_of_instrument_readouts_carry_the_files_values(
     )
     assert nd_obs[0]["valueQuantity"]["code"] == "{Ct}"
     assert all("T" in o["effectiveDateTime"] for o in obs)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "cp1252", "utf-8-sig"])
+def test_map_csv_in_any_encoding_a_spreadsheet_writes(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], encoding: str
+) -> None:
+    """A map saved as "Unicode text" (UTF-16) or in Windows-1252 (a `µ` in a name) ended in
+    "error: unexpected UnicodeDecodeError"."""
+    base_cohort(lab, tmp_path)
+    sample = tmp_path / "run.txt"
+    sample.write_bytes(QS.read_bytes().replace(b"\t5K\t", "\t5 µL\t".encode()))
+    mapping = tmp_path / "map.csv"
+    mapping.write_bytes("name\ttarget\r\n5 µL\tISO-1\r\n10K\tISO-2\r\n".encode(encoding))
+    code, out, err = cli(capsys, db_url, "import", "instrument", str(sample), "--map", str(mapping))
+    assert code == 0, err
+    assert "readouts: ISO-1 RNase P: 36" in out and "readouts: ISO-2 RNase P: 35" in out
+    folder = tmp_path / "maps.csv"
+    folder.mkdir()
+    code, out, err = cli(capsys, db_url, "import", "instrument", str(QS), "--map", str(folder))
+    assert code == 1 and "maps.csv: is a directory, not a map file" in err

@@ -24,7 +24,7 @@ from exolab.io import instruments
 from exolab.io.import_kinds import kind_of
 from exolab.io.import_report import ImportFailed, ImportReport, _Abort
 from exolab.io.import_rows import check_header, differences, row_values
-from exolab.io.instruments.model import InstrumentFileError, ParsedRun
+from exolab.io.instruments.model import InstrumentFileError, ParsedRun, text_of
 from exolab.io.problems import Problems
 from exolab.io.reading import open_csv, sniff_delimiter
 from exolab.services import batches, instrument_runs
@@ -126,8 +126,11 @@ def parse_map(items: list[str]) -> dict[str, str]:
         if "=" not in item and p.suffix.lower() == ".csv":
             if not p.exists():
                 raise InstrumentFileError(f"{item}: no such map file")
-            with p.open(encoding="utf-8-sig", newline="") as f:
-                text = f.read()
+            if p.is_dir():
+                raise InstrumentFileError(f"{item}: is a directory, not a map file")
+            # as the instrument files: UTF-8 (BOM or not), UTF-16 (a spreadsheet's "Unicode
+            # text"), else Latin-1/Windows-1252 (`café`, `5 µL`)
+            text = text_of(p.read_bytes())
             # as every import: comma, semicolon or tab (a map saved by a spreadsheet)
             sep = sniff_delimiter(next((ln for ln in text.splitlines() if ln.strip()), ""))
             rows = list(csv.reader(io.StringIO(text), delimiter=sep))
