@@ -276,3 +276,35 @@ def test_map_csv_in_any_encoding_a_spreadsheet_writes(
     folder.mkdir()
     code, out, err = cli(capsys, db_url, "import", "instrument", str(QS), "--map", str(folder))
     assert code == 1 and "maps.csv: is a directory, not a map file" in err
+
+
+def test_long_video_names_and_bad_run_ids(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An NTA file whose video names are longer than 64 characters could not be imported
+    ("String should have at most 64 characters" on every video); a 300-character --run-id
+    stopped PostgreSQL mid-import ("the database refused the change")."""
+    long = "2023-05-04_EV12_plasma_SEC_qEV70_dil1000_camera15_threshold5_"
+    nta = tmp_path / "long videos.csv"
+    nta.write_bytes(NTA.read_bytes().replace(b"std_10000_", long.encode() + b"std_10000_"))
+    base_cohort(lab, tmp_path)
+    for bad in ("R" * 300, "a/b", "two words"):
+        code, _out, err = cli(
+            capsys, db_url, "import", "instrument", str(nta), "--target", "ISO-1", "--run-id", bad
+        )
+        assert code == 1 and "--run-id: " in err and "is not a run id: at most 64" in err, err
+    assert n_readouts(lab) == 0 and n_runs(lab) == 0
+    code, out, err = cli(capsys, db_url, "import", "instrument", str(nta), "--target", "ISO-1")
+    assert code == 0, err
+    assert n_readouts(lab) == 84
+    with lab.read() as tx:
+        wells = set(tx.session.scalars(select(Readout.well)))
+        notes = set(tx.session.scalars(select(Readout.notes)))
+    assert len(wells) == 12 and all(len(w) == 64 and w.startswith("…") for w in wells)
+    assert "…" + (long + "std_10000_yes_2_00")[-63:] in wells
+    assert f"video {long}std_10000_yes_2_00" in notes
+    out_csv = tmp_path / "readouts.csv"
+    code, _out, err = cli(capsys, db_url, "export", "readouts", "--out", str(out_csv))
+    assert code == 0, err
+    code, out, err = cli(capsys, db_url, "import", "readouts", str(out_csv))
+    assert code == 0 and "0 created" in out and "84 unchanged" in out, err

@@ -51,6 +51,8 @@ COLUMNS = (
     "dilution_factor",
 )
 DEFAULT_ASSAY = {"gen5": "bca", "softmax": "elisa"}
+RUN_ID_MAX = 64  # the readouts' run_id (docs/import-formats.md)
+WELL_MAX = 64  # the readouts' well
 
 
 class PositionProblems(Problems):
@@ -116,6 +118,22 @@ def _assay_option(text: str) -> str:
         return ASSAY.normalize(text)
     except VocabularyError as exc:
         raise InstrumentFileError(f"--assay: {exc}") from None
+
+
+def _run_id_option(text: str | None) -> str | None:
+    """``--run-id`` checked as the readouts' run_id column is, before anything is written
+    (PostgreSQL refused a 300-character one in the middle of the import)."""
+    from exolab.domain.schemas import CODE_RE
+
+    value = (text or "").strip()
+    if not value:
+        return None
+    if len(value) > RUN_ID_MAX or not CODE_RE.match(value):
+        raise InstrumentFileError(
+            f"--run-id: {value[:80]!r}{'...' if len(value) > 80 else ''} is not a run id: at "
+            f"most {RUN_ID_MAX} letters, digits and - _ . : (no spaces or slashes)"
+        )
+    return value
 
 
 def parse_map(items: list[str]) -> dict[str, str]:
@@ -217,6 +235,7 @@ def import_instrument(
     be read, :class:`ImportFailed` (nothing written) when its readouts have problems."""
     p = Path(path)
     name = p.name
+    run_id = _run_id_option(run_id)
     if p.is_dir():
         raise InstrumentFileError(f"{path}: is a directory; give the instrument file(s) in it")
     if not p.is_file():
@@ -326,8 +345,8 @@ def import_instrument(
                             "uloq": _num(m.uloq),
                             "instrument": instrument or "",
                             "qc": m.qc or "",
-                            "notes": m.notes or "",
-                            "well": m.position,
+                            "notes": _notes(m.notes, m.position, run.position_word),
+                            "well": _well(m.position),
                             "dilution_factor": _num(m.dilution_factor),
                         }
                         w.writerow([row.get(c, "") for c in COLUMNS])
@@ -379,6 +398,19 @@ def import_instrument(
     if problems and not dry_run:
         raise ImportFailed(report)
     return result
+
+
+def _well(position: str) -> str:
+    """The readout's well column (at most WELL_MAX characters): an NTA video name longer
+    than that keeps its end, where NTA numbers the videos (``..._2_00``), after an ellipsis;
+    the whole name is in the readout's notes and the run's settings."""
+    return position if len(position) <= WELL_MAX else "…" + position[-(WELL_MAX - 1) :]
+
+
+def _notes(notes: str | None, position: str, word: str) -> str:
+    if len(position) <= WELL_MAX:
+        return notes or ""
+    return "; ".join(x for x in (f"{word.lower()} {position}", notes) if x)
 
 
 def _num(v: float | None) -> str:
