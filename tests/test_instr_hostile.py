@@ -308,3 +308,25 @@ def test_long_video_names_and_bad_run_ids(
     assert code == 0, err
     code, out, err = cli(capsys, db_url, "import", "readouts", str(out_csv))
     assert code == 0 and "0 created" in out and "84 unchanged" in out, err
+
+
+def test_template_map_of_a_file_with_an_ambiguous_date(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sqlite_url: str
+) -> None:
+    """`template instrument-map` of a Gen5 file dated 03/04/2022 said "give --date-order",
+    an option the template command does not take: no map could be made for that file."""
+    gen5 = tmp_path / "g.txt"
+    data = (DATA / "endpoint_stdcurve_singleplate.txt").read_bytes()
+    gen5.write_bytes(data.replace(b"Date\t10/10/2022", b"Date\t03/04/2022"))
+    code, out, err = cli(capsys, sqlite_url, "template", "instrument-map", str(gen5))
+    assert code == 0, err
+    assert out.splitlines()[:3] == ["name,target", "SPL1,", "SPL2,"]
+    # the import itself still asks which order the date is in
+    code, out, err = cli(
+        capsys, sqlite_url, "import", "instrument", str(gen5), "--map", "SPL1=X", "--dry-run"
+    )
+    assert code == 1 and "give --date-order dmy or --date-order mdy" in err
+    broken = tmp_path / "b.txt"
+    broken.write_bytes(data[:200])
+    code, out, err = cli(capsys, sqlite_url, "template", "instrument-map", str(broken))
+    assert code == 1 and "b.txt" in err

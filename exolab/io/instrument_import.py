@@ -202,7 +202,19 @@ def template_map(path: str | Path, fmt: str = "auto", lab: Lab | None = None) ->
     already is an isolation or sample id."""
     import io
 
-    run = instruments.parse(path, fmt)
+    try:
+        run = instruments.parse(path, fmt)
+    except InstrumentFileError as first:
+        # the names do not depend on the run date: a date that can be read day/month or
+        # month/day (which `import` asks --date-order for) does not stop the template
+        for order in ("dmy", "mdy"):
+            try:
+                run = instruments.parse(path, fmt, order)
+                break
+            except InstrumentFileError:
+                continue
+        else:
+            raise first from None
     names = run.sample_names()
     known: dict[str, tuple[str, str]] = {}
     if lab is not None:
