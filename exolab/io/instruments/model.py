@@ -110,6 +110,25 @@ def number(text: str) -> float | None:
     return value if value == value and value not in (float("inf"), float("-inf")) else None
 
 
+_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?")
+
+
+def decimal_point(text: str, comma_is_decimal: bool) -> str:
+    """A number written with a decimal comma (``21,19``) as ``21.19`` when the file's
+    separator is ``;`` or a tab (a spreadsheet in a decimal-comma locale); else unchanged."""
+    s = text.strip()
+    if comma_is_decimal and _DECIMAL_COMMA.fullmatch(s):
+        return s.replace(",", ".")
+    return text
+
+
+def csv_delimiter(first_line: str) -> str:
+    """``,``, ``;`` or a tab: whichever the header line holds most of."""
+    counts = {d: first_line.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
 def dilution(text: str | None, where: str) -> float | None:
     """A dilution cell: None when empty, else a positive number; anything else (``0``,
     ``-1``, ``x``, ``inf``, a decimal comma) is an error naming ``where``, never read as no

@@ -15,6 +15,8 @@ from exolab.io.instruments.model import (
     Measurement,
     ParsedRun,
     RunHeader,
+    csv_delimiter,
+    decimal_point,
     number,
     text_of,
 )
@@ -35,6 +37,8 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
     if lines and lines[0].lower().startswith("sep="):
         delimiter = lines[0][4:5] or ","
         offset = 1
+    elif lines:
+        delimiter = csv_delimiter(lines[0])
     rows = list(csv.reader(io.StringIO("\n".join(lines[offset:])), delimiter=delimiter))
     if not rows:
         raise InstrumentFileError(f"{name}: the file is empty")
@@ -59,7 +63,10 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
                 f"{name}:{line}: the row has {len(row)} of {len(head)} fields "
                 "(was the file cut short?)"
             )
-        cell = {c: (row[i].strip() if i < len(row) else "") for c, i in idx.items()}
+        cell = {
+            c: decimal_point(row[i].strip(), delimiter != ",") if i < len(row) else ""
+            for c, i in idx.items()
+        }
         well = row[0].strip()
         sample = cell.get(name_col or "", "")
         target = cell["Target"]

@@ -231,3 +231,50 @@ def test_a_run_of_controls_only_still_reads() -> None:
     assert run.samples == [] and len(run.controls) == 16
     curves = ins.parse_bytes((DATA / "data_vermeulen_std_150000_150000.rdml").read_bytes(), "v")
     assert curves.samples == [] and curves.left_out
+
+
+def _decimal_comma_csv(data: bytes, sep: str) -> bytes:
+    """The file as a spreadsheet in a decimal-comma locale writes it: `sep` between the
+    fields, `,` as the decimal mark."""
+    import csv
+    import io
+    import re
+
+    out = io.StringIO()
+    w = csv.writer(out, delimiter=sep, lineterminator="\n")
+    for row in csv.reader(io.StringIO(data.decode("utf-8"))):
+        w.writerow([re.sub(r"^(-?\d+)\.(\d+)$", r"\1,\2", c) for c in row])
+    return out.getvalue().encode("utf-8")
+
+
+def test_cfx_with_semicolons_and_decimal_commas_reads_the_same_cq() -> None:
+    """A CFX Maestro export from a decimal-comma Windows (`;`, `21,1877...`) was
+    "cfx.csv:1:Well: column missing" though every column is there."""
+    data = (DATA / "cfx_example01.csv").read_bytes()
+    want = ins.parse_bytes(data, "cfx.csv")
+    semi = _decimal_comma_csv(data, ";")
+    assert b";21,1877528266099;" in semi
+    got = ins.parse_bytes(semi, "cfx.csv")
+    assert got.format == "cfx"
+    assert [(m.position, m.target, m.value) for m in got.samples] == [
+        (m.position, m.target, m.value) for m in want.samples
+    ]
+    # a comma-separated file keeps refusing a decimal comma (the readout rules name the well)
+    comma = _decimal_comma_csv(data, ",")
+    assert ins.parse_bytes(comma, "cfx.csv").samples[0].value == "21,1877528266099"
+
+
+def test_qiacuity_with_semicolons_and_decimal_commas() -> None:
+    data = (DATA / "qiacuity_dpcr_example01.csv").read_bytes()
+    lines = data.split(b"\n", 1)
+    semi = b"sep=;\n" + _decimal_comma_csv(lines[1], ";")
+    assert b";86,32;" in semi
+    got = ins.parse_bytes(semi, "q.csv")
+    assert [(m.position, m.value) for m in got.samples] == [
+        ("A1", "86.32"),
+        ("E1", "181"),
+        ("F1", "45.62"),
+    ]
+    # without the sep= line the separator is found from the header
+    got = ins.parse_bytes(_decimal_comma_csv(lines[1], ";"), "q.csv", "qiacuity")
+    assert [m.value for m in got.samples] == ["86.32", "181", "45.62"]
