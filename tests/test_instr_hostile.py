@@ -186,7 +186,7 @@ def test_fhir_specimen_of_a_discarded_tube_is_unavailable(
     """A discarded tube was exported as a Specimen with status "available" (every one was):
     FHIR's `unavailable` is "no physical specimen: lost, destroyed or consumed"."""
     base_cohort(lab, tmp_path)
-    code, out, err = cli(capsys, db_url, "sample", "discard", "P002-V1", "--reason", "hemolysed")
+    code, _out, err = cli(capsys, db_url, "sample", "discard", "P002-V1", "--reason", "hemolysed")
     assert code == 0, err
     bundle = _fhir(capsys, db_url, tmp_path / "f.json")
     status = {
@@ -220,7 +220,7 @@ def test_standards_exports_of_instrument_readouts_carry_the_files_values(
         [str(ZETA), "--target", "ISO-2"],
         [str(qs), "--map", "5K=ISO-1,10K=ISO-2"],
     ):
-        code, out, err = cli(capsys, db_url, "import", "instrument", *args)
+        code, _out, err = cli(capsys, db_url, "import", "instrument", *args)
         assert code == 0, err
     total = n_readouts(lab)
     assert total == 84 + 9 + 71

@@ -116,7 +116,9 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
             pos = f"{plate}:{well}" if len(plates) > 1 and plate else well
             if not well:
                 continue
-            factor = dilution(cells.get(dil_col, ""), f"{name}:{pos}:{dil_col}") if dil_col else None
+            factor = (
+                dilution(cells.get(dil_col, ""), f"{name}:{pos}:{dil_col}") if dil_col else None
+            )
             f = factor or 1.0
             raw = " ".join(cells.values()).upper()
             if "MISSED" in raw:

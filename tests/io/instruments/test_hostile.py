@@ -278,3 +278,31 @@ def test_qiacuity_with_semicolons_and_decimal_commas() -> None:
     # without the sep= line the separator is found from the header
     got = ins.parse_bytes(_decimal_comma_csv(lines[1], ";"), "q.csv", "qiacuity")
     assert [m.value for m in got.samples] == ["86.32", "181", "45.62"]
+
+
+def _softmax_with_dilution(first: str) -> bytes:
+    """The SoftMax example with a Dilution column in its unknowns: `first` for well A4 of
+    Plate01, 2 for every other well."""
+    text = (DATA / "MD_SMP_absorbance_endpoint_example01.txt").read_bytes().decode("utf-16")
+    lines = text.split("\r\n")
+    at = lines.index("Group: UnknownsNoDiln") + 1
+    assert lines[at].endswith("WellPlateName\t")
+    lines[at] += "Dilution"
+    i = at + 1
+    while lines[i].strip() and lines[i].count("\t") >= 9:
+        lines[i] += first if i == at + 1 else "2"
+        i += 1
+    return "\r\n".join(lines).encode("utf-16")
+
+
+@pytest.mark.parametrize("cell", ["0", "x", "2,5", "inf"])
+def test_softmax_unreadable_dilution_is_refused(cell: str) -> None:
+    """SoftMax: a Dilution cell that is no positive number was taken as no dilution (x1)."""
+    msg = refused(_softmax_with_dilution(cell), "softmax", "s.txt")
+    assert f"s.txt:Plate01:A4:Dilution: the dilution {cell!r} is not a positive number" in msg
+
+
+def test_softmax_dilution_multiplies_conc_once() -> None:
+    run = ins.parse_bytes(_softmax_with_dilution("4"), "s.txt", "softmax")
+    a4 = next(m for m in run.samples if m.position == "Plate01:A4")
+    assert (a4.value, a4.dilution_factor) == (repr(254.952 * 4), 4.0)
