@@ -118,7 +118,16 @@ def parse_bytes(
         run: ParsedRun = _module(fmt).parse(data, name, date_order)
     except InstrumentFileError:
         raise
-    except (ValueError, IndexError, KeyError, UnicodeError) as exc:
+    except (
+        ValueError,
+        IndexError,
+        KeyError,
+        UnicodeError,
+        TypeError,
+        AttributeError,
+        ArithmeticError,
+        RecursionError,
+    ) as exc:  # a damaged file read into a shape the parser did not expect: never a crash
         raise InstrumentFileError(
             f"{name}: cannot read the file as {DESCRIPTIONS[fmt]} ({exc}); is it complete?"
         ) from None

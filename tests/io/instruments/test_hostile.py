@@ -306,3 +306,33 @@ def test_softmax_dilution_multiplies_conc_once() -> None:
     run = ins.parse_bytes(_softmax_with_dilution("4"), "s.txt", "softmax")
     a4 = next(m for m in run.samples if m.position == "Plate01:A4")
     assert (a4.value, a4.dilution_factor) == (repr(254.952 * 4), 4.0)
+
+
+ASM = (DATA / "asm_synthetic_qpcr.json").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"[1, 2]", "a.json: not an ASM document (a JSON object)"),
+        (b'"text"', "a.json: not an ASM document (a JSON object)"),
+        (b'{"$asm.manifest": "x", "a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "a.json"),
+        (ASM[: len(ASM) // 2], "a.json: not valid JSON"),
+    ],
+)
+def test_asm_that_is_no_asm_object_is_refused(data: bytes, expected: str) -> None:
+    """`--format asm` on a JSON list ended in "unexpected AttributeError", a deeply nested
+    one in "unexpected RecursionError"."""
+    assert expected in refused(data, "asm", "a.json")
+
+
+def test_asm_cycle_count_that_is_no_count_is_ignored() -> None:
+    """`"number of cycles": 1e400` (infinity once read) crashed with OverflowError."""
+    import json
+
+    doc = json.loads(ASM)
+    doc["number of cycles"] = 1e400
+    run = ins.parse_bytes(json.dumps(doc).encode(), "a.json", "asm")
+    assert run.header.cycles is None and run.samples
+    doc["number of cycles"] = 40
+    assert ins.parse_bytes(json.dumps(doc).encode(), "a.json", "asm").header.cycles == 40
