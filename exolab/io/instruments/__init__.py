@@ -7,6 +7,8 @@ docs/instruments.md for what each format gives.
 
 from __future__ import annotations
 
+import csv
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -119,6 +121,8 @@ def parse_bytes(
     except InstrumentFileError:
         raise
     except (
+        csv.Error,
+        zlib.error,
         ValueError,
         IndexError,
         KeyError,

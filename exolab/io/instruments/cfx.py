@@ -44,7 +44,7 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
     text = text_of(data)
     first = text.lstrip().splitlines()[0] if text.strip() else ""
     sep = csv_delimiter(first)  # `;` and decimal commas from a German/French Windows
-    rows = list(csv.reader(io.StringIO(text), delimiter=sep))
+    rows = list(csv.reader(io.StringIO(text, newline=None), delimiter=sep))  # CR, LF, CRLF
     if not rows:
         raise InstrumentFileError(f"{name}: the file is empty")
     idx = {c.strip(): i for i, c in enumerate(rows[0])}

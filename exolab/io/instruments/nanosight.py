@@ -97,7 +97,7 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
     from exolab.io.instruments.model import text_of
 
     text = text_of(data)
-    rows = list(csv.reader(io.StringIO(text)))
+    rows = list(csv.reader(io.StringIO(text, newline=None)))  # CR (old Mac), LF or CRLF
     sections = _sections(rows)
     details = {
         r[0].strip().rstrip(":").lower(): r for _, r in sections.get("experiment details", [])

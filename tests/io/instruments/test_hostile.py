@@ -336,3 +336,36 @@ def test_asm_cycle_count_that_is_no_count_is_ignored() -> None:
     assert run.header.cycles is None and run.samples
     doc["number of cycles"] = 40
     assert ins.parse_bytes(json.dumps(doc).encode(), "a.json", "asm").header.cycles == 40
+
+
+@pytest.mark.parametrize("file", ["beads_NTA3.2_ExperimentSummary.csv", "cfx_example01.csv"])
+def test_old_mac_line_ends_read_the_same(file: str) -> None:
+    """A CSV with CR line ends (or one stray CR) ended in "unexpected Error: new-line
+    character seen in unquoted field"."""
+    data = (DATA / file).read_bytes()
+    want = ins.parse_bytes(data, file)
+    cr = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r")
+    got = ins.parse_bytes(cr, file)
+    assert [(m.position, m.target, m.value) for m in got.measurements] == [
+        (m.position, m.target, m.value) for m in want.measurements
+    ]
+
+
+def test_rdml_with_damaged_compressed_data_is_refused() -> None:
+    """Bytes damaged inside the zip's deflate stream ended in "unexpected error: Error -3
+    while decompressing data"."""
+    import random
+
+    data = (DATA / "data_vermeulen_std_150000_150000.rdml").read_bytes()
+    rnd = random.Random(1)
+    seen = 0
+    for _ in range(40):
+        b = bytearray(data)
+        at = rnd.randrange(100, len(b) - 2000)
+        b[at : at + 8] = bytes(rnd.randrange(256) for _ in range(8))
+        try:
+            ins.parse_bytes(bytes(b), "r.rdml", "rdml")
+        except InstrumentFileError as exc:
+            assert str(exc).startswith("r.rdml")
+            seen += 1
+    assert seen
