@@ -330,3 +330,36 @@ def test_template_map_of_a_file_with_an_ambiguous_date(
     broken.write_bytes(data[:200])
     code, out, err = cli(capsys, sqlite_url, "template", "instrument-map", str(broken))
     assert code == 1 and "b.txt" in err
+
+
+def test_errors_file_holds_file_problems_and_one_header(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--errors OUT.csv`: a file cut short left OUT.csv empty (every other import writes
+    such a problem there); two files wrote the header twice."""
+    import csv
+
+    base_cohort(lab, tmp_path)
+    cut = tmp_path / "cut.csv"
+    cut.write_bytes(NTA.read_bytes()[:3000])
+    errors = tmp_path / "errors.csv"
+    code, _out, err = cli(
+        capsys, db_url, "import", "instrument", str(ZETA), str(cut), "--target", "ISO-1",
+        "--errors", str(errors),
+    )  # fmt: skip
+    assert code == 1 and "nothing was imported from cut.csv; the problem is in" in err
+    rows = list(csv.reader(errors.open(encoding="utf-8")))
+    assert rows[0] == ["file", "position", "column", "value", "message"]
+    assert rows[1][:4] == ["cut.csv", "", "", ""] and "was the file cut short?" in rows[1][4]
+    assert len(rows) == 2
+    code, _out, err = cli(
+        capsys, db_url, "import", "instrument", str(ZETA), str(QIA), "--map",
+        "EV12=ISO-1,1=ISO-1,5=NOPE,6=ISO-3", "--errors", str(errors),
+    )  # fmt: skip
+    assert code == 1
+    rows = list(csv.reader(errors.open(encoding="utf-8")))
+    assert rows == [
+        ["file", "position", "column", "value", "message"],
+        ["qiacuity_dpcr_example01.csv", "E1", "target", "NOPE", "no isolation or sample 'NOPE'"],
+    ]
+    assert n_readouts(lab) == 0 and n_runs(lab) == 0

@@ -141,7 +141,13 @@ def _report_lines(rep: Any) -> list[str]:
 
 def cmd_import_instrument(args: argparse.Namespace) -> int:
     from exolab.io.import_report import ImportFailed
-    from exolab.io.instrument_import import import_instrument, parse_map, parse_pairs
+    from exolab.io.instrument_import import (
+        import_instrument,
+        parse_map,
+        parse_pairs,
+        write_file_error,
+    )
+    from exolab.io.instruments.model import InstrumentFileError
 
     if args.undo is not None:
         raise UsageError("give either --undo BATCH or instrument FILE..., not both")
@@ -176,6 +182,18 @@ def cmd_import_instrument(args: argparse.Namespace) -> int:
             for path in args.file:
                 try:
                     rep = import_instrument(lab, path, dry_run=dry, **options)
+                except InstrumentFileError as exc:
+                    if errors_out is None:
+                        raise
+                    # the whole file is the problem: in --errors too, as every import does
+                    write_file_error(errors_out, Path(path).name, str(exc))
+                    print(f"error: {exc}", file=sys.stderr)
+                    print(
+                        f"error: nothing was imported from {Path(path).name}; the problem is "
+                        f"in {args.errors}",
+                        file=sys.stderr,
+                    )
+                    return 1
                 except ImportFailed as exc:
                     problems = exc.report.problems
                     assert problems is not None

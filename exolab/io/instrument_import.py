@@ -63,8 +63,8 @@ class PositionProblems(Problems):
         super().__init__(file_name, None)
         self.labels = labels
         self._out = csv.writer(errors_out, lineterminator="\n") if errors_out else None
-        if self._out is not None:
-            self._out.writerow(["file", "position", "column", "value", "message"])
+        if errors_out is not None:
+            write_errors_header(errors_out)
 
     def add(self, row: int, column: str, message: str, value: str | None = None) -> None:
         super().add(row, column, message, value)
@@ -91,6 +91,21 @@ class PositionProblems(Problems):
             out.append(line)
             del key
         return out
+
+
+ERRORS_HEADER = ("file", "position", "column", "value", "message")
+
+
+def write_errors_header(out: TextIO) -> None:
+    """The ``--errors`` file's header, once however many files one command reads."""
+    if out.tell() == 0:
+        csv.writer(out, lineterminator="\n").writerow(ERRORS_HEADER)
+
+
+def write_file_error(out: TextIO, file_name: str, message: str) -> None:
+    """A problem with the whole file (unreadable, cut short) as a row of ``--errors``."""
+    write_errors_header(out)
+    csv.writer(out, lineterminator="\n").writerow([file_name, "", "", "", message])
 
 
 @dataclass
