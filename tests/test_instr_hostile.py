@@ -363,3 +363,21 @@ def test_errors_file_holds_file_problems_and_one_header(
         ["qiacuity_dpcr_example01.csv", "E1", "target", "NOPE", "no isolation or sample 'NOPE'"],
     ]
     assert n_readouts(lab) == 0 and n_runs(lab) == 0
+
+
+def test_a_target_name_too_long_for_an_analyte_says_how_to_name_it(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A qPCR target of 80 characters: "String should have at most 64 characters" on every
+    well, without a word on what to do."""
+    base_cohort(lab, tmp_path)
+    target = "T" * 80
+    qs = tmp_path / "long target.txt"
+    qs.write_bytes(QS.read_bytes().replace(b"RNase P", target.encode()))
+    args = ["import", "instrument", str(qs), "--map", "5K=ISO-1,10K=ISO-2"]
+    code, _out, err = cli(capsys, db_url, *args)
+    assert code == 1
+    assert f"long target.txt:A1:analyte: the target '{'T' * 40}'... is longer than 64" in err
+    assert "--analyte NAME=CODE" in err and "and 70 more" in err
+    code, out, err = cli(capsys, db_url, *args, "--analyte", f"{target}=RNASEP")
+    assert code == 0 and "readouts: ISO-1 RNASEP: 36" in out, err

@@ -53,6 +53,7 @@ COLUMNS = (
 DEFAULT_ASSAY = {"gen5": "bca", "softmax": "elisa"}
 RUN_ID_MAX = 64  # the readouts' run_id (docs/import-formats.md)
 WELL_MAX = 64  # the readouts' well
+ANALYTE_MAX = 64  # the readouts' analyte
 
 
 class PositionProblems(Problems):
@@ -342,6 +343,16 @@ def import_instrument(
                                 "analyte",
                                 "a plate reader's concentrations need their analyte: give "
                                 "--analyte concentration=CODE (e.g. total_protein)",
+                            )
+                            report.refused += 1
+                            continue
+                        if len(analyte) > ANALYTE_MAX:
+                            problems.add(
+                                rownum,
+                                "analyte",
+                                f"the target {m.target[:40]!r}... is longer than {ANALYTE_MAX} "
+                                f"characters, too long for an analyte; name its analyte with "
+                                f"--analyte NAME=CODE",
                             )
                             report.refused += 1
                             continue
