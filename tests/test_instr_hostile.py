@@ -381,3 +381,39 @@ def test_a_target_name_too_long_for_an_analyte_says_how_to_name_it(
     assert "--analyte NAME=CODE" in err and "and 70 more" in err
     code, out, err = cli(capsys, db_url, *args, "--analyte", f"{target}=RNASEP")
     assert code == 0 and "readouts: ISO-1 RNASEP: 36" in out, err
+
+
+def test_deidentified_sdtm_and_fhir_hash_run_ids_as_longitudinal_does(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--deidentify`: the longitudinal export hashes run ids, but SDTM (SUPPLB RUNID) and
+    FHIR (the Observation identifier) wrote them as stored, and an instrument run's id holds
+    the real run date (QUANTSTUDIO-20101021-...) that the per-subject date shift hides."""
+    import csv
+
+    base_cohort(lab, tmp_path, readouts=True)
+    code, out, err = cli(
+        capsys, db_url, "import", "instrument", str(QS), "--map", "5K=ISO-1,10K=ISO-2"
+    )
+    assert code == 0, err
+    run = run_code_of(out)
+    assert "20101021" in run
+    salt = ["--deidentify", "--salt", "0123456789abcdef-salt"]
+    code, _out, err = cli(
+        capsys, db_url, "export", "longitudinal", "--out", str(tmp_path / "l.csv"), *salt
+    )
+    assert code == 0, err
+    hashed = {r["run_id"] for r in csv.DictReader((tmp_path / "l.csv").open(encoding="utf-8"))}
+    assert run not in hashed and "R1" not in hashed and len(hashed - {""}) == 2
+    code, _out, err = cli(capsys, db_url, "export", "sdtm", "--out", str(tmp_path / "sd"), *salt)
+    assert code == 0, err
+    supp = list(csv.DictReader((tmp_path / "sd" / "SUPPLB.csv").open(encoding="utf-8")))
+    runids = {r["QVAL"] for r in supp if r["QNAM"] == "RUNID"}
+    assert runids == hashed - {""}
+    code, _out, err = cli(
+        capsys, db_url, "export", "fhir", "--out", str(tmp_path / "f.json"), *salt
+    )
+    assert code == 0, err
+    text = (tmp_path / "f.json").read_text(encoding="utf-8")
+    assert "20101021" not in text and "|R1|" not in text
+    assert all(h in text for h in hashed - {""})

@@ -205,8 +205,8 @@ class Pseudonyms:
         return self.deid.subject(*key)[1]
 
     def code(self, kind: str, value: str | None) -> str | None:
-        """A sample (``kind`` sample_id) or isolation (isolation_id) id, as Deidentifier.row
-        hashes it."""
+        """A sample (``kind`` sample_id), isolation (isolation_id) or run (run_id) id, as
+        Deidentifier.row hashes it."""
         if value is None or self.deid is None:
             return value
         return self.deid.code(kind, value)
@@ -548,8 +548,8 @@ def export_sdtm(
                 }
                 for qnam, qlabel, column in SUPP_QUALIFIERS:
                     value = r.get(column)
-                    if column == "isolation_id":
-                        value = names.code("isolation_id", value)
+                    if column in ("isolation_id", "run_id"):  # hashed as longitudinal does
+                        value = names.code(column, value) if value else value
                     if value in (None, ""):
                         continue
                     supp.write(
@@ -1109,7 +1109,7 @@ def _fhir_entries(
                 shown_target,
                 r["analyte"],
                 r["assay"],
-                r.get("run_id") or "",
+                names.code("run_id", r.get("run_id") or None) or "",
                 r["replicate"],
             )
         )
