@@ -417,3 +417,20 @@ def test_deidentified_sdtm_and_fhir_hash_run_ids_as_longitudinal_does(
     text = (tmp_path / "f.json").read_text(encoding="utf-8")
     assert "20101021" not in text and "|R1|" not in text
     assert all(h in text for h in hashed - {""})
+
+
+def test_template_map_and_import_of_a_device_are_refused_not_read_for_ever(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sqlite_url: str
+) -> None:
+    """`template instrument-map /dev/zero` read the device without end (all memory);
+    `import instrument /dev/zero` said "no such file"."""
+    if not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero on this system")
+    code, _out, err = cli(capsys, sqlite_url, "template", "instrument-map", "/dev/zero")
+    assert code == 1 and "error: /dev/zero: not a regular file" in err
+    code, _out, err = cli(
+        capsys, sqlite_url, "import", "instrument", "/dev/zero", "--target", "ISO-1"
+    )
+    assert code == 1 and "error: /dev/zero: not a regular file" in err
+    code, _out, err = cli(capsys, sqlite_url, "template", "instrument-map", str(tmp_path))
+    assert code == 1 and "is a directory" in err

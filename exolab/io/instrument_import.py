@@ -213,11 +213,22 @@ def default_run_code(run: ParsedRun, sha: str) -> str:
     return f"{run.format.upper()}-{day}{sha[:10]}"
 
 
+def _check_is_file(p: Path) -> None:
+    """A directory, a device (``/dev/zero`` would be read for ever) or a missing path is
+    named as such before anything is read."""
+    if p.is_dir():
+        raise InstrumentFileError(f"{p}: is a directory; give the instrument file(s) in it")
+    if not p.is_file():
+        what = "not a regular file" if p.exists() else "no such file"
+        raise InstrumentFileError(f"{p}: {what}")
+
+
 def template_map(path: str | Path, fmt: str = "auto", lab: Lab | None = None) -> str:
     """``name,target`` rows for the file's sample names, the target filled in where the name
     already is an isolation or sample id."""
     import io
 
+    _check_is_file(Path(path))
     try:
         run = instruments.parse(path, fmt)
     except InstrumentFileError as first:
@@ -264,10 +275,7 @@ def import_instrument(
     p = Path(path)
     name = p.name
     run_id = _run_id_option(run_id)
-    if p.is_dir():
-        raise InstrumentFileError(f"{path}: is a directory; give the instrument file(s) in it")
-    if not p.is_file():
-        raise InstrumentFileError(f"{path}: no such file")
+    _check_is_file(p)
     data = p.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
     run = instruments.parse_bytes(data, name, fmt, date_order)
