@@ -434,3 +434,21 @@ def test_template_map_and_import_of_a_device_are_refused_not_read_for_ever(
     assert code == 1 and "error: /dev/zero: not a regular file" in err
     code, _out, err = cli(capsys, sqlite_url, "template", "instrument-map", str(tmp_path))
     assert code == 1 and "is a directory" in err
+
+
+def test_target_on_a_plate_of_several_samples_is_refused(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--target ISO-1` on a QuantStudio plate of samples 5K and 10K made all 71 wells
+    replicates of ISO-1 (two different samples averaged as one)."""
+    base_cohort(lab, tmp_path)
+    code, _out, err = cli(capsys, db_url, "import", "instrument", str(QS), "--target", "ISO-1")
+    assert code == 1
+    assert (
+        "appbio_quantstudio_example04.txt: --target ties every result to one id, but the "
+        "file holds 2 samples ('5K', '10K'); give --map" in err
+    )
+    assert n_readouts(lab) == 0 and n_runs(lab) == 0
+    # a one-sample file still takes it (the NTA videos of one sample)
+    code, out, err = cli(capsys, db_url, "import", "instrument", str(NTA), "--target", "ISO-1")
+    assert code == 0 and "84 created" in out, err

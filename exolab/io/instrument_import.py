@@ -279,6 +279,16 @@ def import_instrument(
     data = p.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
     run = instruments.parse_bytes(data, name, fmt, date_order)
+    names = run.sample_names()
+    if target and len(names) > 1:
+        # --target is for a one-sample file: on a plate it would make every sample's wells
+        # replicates of one isolation (docs/instruments.md)
+        shown = ", ".join(repr(n) for n in names[:5]) + (", ..." if len(names) > 5 else "")
+        raise InstrumentFileError(
+            f"{name}: --target ties every result to one id, but the file holds "
+            f"{len(names)} samples ({shown}); give --map NAME=ID,... "
+            "(`exolab template instrument-map FILE` lists them)"
+        )
     analytes = analytes or {}
     mapping = mapping or {}
     run_code = run_id or default_run_code(run, sha)
