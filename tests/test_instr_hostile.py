@@ -452,3 +452,35 @@ def test_target_on_a_plate_of_several_samples_is_refused(
     # a one-sample file still takes it (the NTA videos of one sample)
     code, out, err = cli(capsys, db_url, "import", "instrument", str(NTA), "--target", "ISO-1")
     assert code == 0 and "84 created" in out, err
+
+
+def test_omop_local_concept_of_an_analyte_stays_when_an_instrument_adds_analytes(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """OMOP `measurement_source_concept_id` was the analyte's rank in the sorted list of
+    analytes: a QIAcuity file adding analyte `5p` moved every analyte's local concept, so a
+    warehouse loading the second export filed CD63 under the id the first gave another
+    analyte. The local concept now stays for the life of the database (as person_id)."""
+    import csv
+
+    base_cohort(lab, tmp_path, readouts=True)
+
+    def concepts(out: Path) -> dict[str, str]:
+        code, _out, err = cli(capsys, db_url, "export", "omop", "--out", str(out))
+        assert code == 0, err
+        rows = csv.DictReader((out / "local_concept_map.csv").open(encoding="utf-8"))
+        return {r["analyte"]: r["measurement_source_concept_id"] for r in rows}
+
+    before = concepts(tmp_path / "om1")
+    code, out, err = cli(
+        capsys, db_url, "import", "instrument", str(QIA), "--map", "1=ISO-1,5=ISO-2,6=ISO-3"
+    )
+    assert code == 0 and "readouts: ISO-1 5p: 1" in out, err
+    after = concepts(tmp_path / "om2")
+    assert set(after) == set(before) | {"5p"}
+    assert {a: after[a] for a in before} == before
+    assert len(set(after.values())) == len(after)
+    assert all(int(v) > 2_000_000_000 for v in after.values())
+    meas = list(csv.DictReader((tmp_path / "om2" / "MEASUREMENT.csv").open(encoding="utf-8")))
+    by = {(m["measurement_source_value"], m["measurement_source_concept_id"]) for m in meas}
+    assert by == {(a, after[a]) for a, _ in by}

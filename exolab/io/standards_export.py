@@ -783,7 +783,10 @@ def export_omop(
         _check_study(tx, study)
         directory = _prepare_dir(out, "omop")
         cohort = gather(tx, study)
-        local = {a: LOCAL_CONCEPT_BASE + i for i, a in enumerate(sorted(cohort.analytes), start=1)}
+        # the analyte's internal number, as person_id: the same analyte keeps its local
+        # concept in every export, whatever analytes are added later (a rank would move)
+        ids = export_rows.analyte_ids(tx)
+        local = {a: LOCAL_CONCEPT_BASE + ids[a] for a in cohort.analytes}
         persons = {key: s.pk for key, s in cohort.subjects.items()}
 
         def person_rows() -> Iterator[dict[str, Any]]:

@@ -162,6 +162,11 @@ def analyte_names(tx: Tx) -> dict[str, tuple[str | None, str | None]]:
     }
 
 
+def analyte_ids(tx: Tx) -> dict[str, int]:
+    """analyte code -> its internal number (stable for the life of the database)."""
+    return {code: pk for code, pk in tx.session.execute(select(Analyte.code, Analyte.id))}
+
+
 def run_instruments(tx: Tx) -> dict[str, str]:
     """assay run id -> instrument, for runs that name one."""
     return {
