@@ -484,3 +484,36 @@ def test_omop_local_concept_of_an_analyte_stays_when_an_instrument_adds_analytes
     meas = list(csv.DictReader((tmp_path / "om2" / "MEASUREMENT.csv").open(encoding="utf-8")))
     by = {(m["measurement_source_value"], m["measurement_source_concept_id"]) for m in meas}
     assert by == {(a, after[a]) for a, _ in by}
+
+
+def test_sdtm_proposed_test_codes_stay_when_an_instrument_adds_an_analyte(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The proposed LBTESTCD of a clashing analyte was its alphabetical turn: an instrument
+    target `particle_b` (an NTA export's extra row, say) took PARTICL2 from
+    particle_mean_size, which became PARTICL3 in the next export. Clashes are now settled
+    in the order the analytes were recorded."""
+    import csv
+
+    base_cohort(lab, tmp_path)
+    code, _out, err = cli(capsys, db_url, "import", "instrument", str(NTA), "--target", "ISO-1")
+    assert code == 0, err
+
+    def codes(out: Path) -> dict[str, str]:
+        code, _out, err = cli(capsys, db_url, "export", "sdtm", "--out", str(out))
+        assert code == 0, err
+        rows = csv.DictReader((out / "testcd_map.csv").open(encoding="utf-8"))
+        return {r["analyte"]: r["lbtestcd"] for r in rows}
+
+    before = codes(tmp_path / "sd1")
+    assert before["particle_mean_size"].startswith("PARTICL")
+    extra = tmp_path / "extra.csv"
+    extra.write_text(
+        "isolation_id,analyte,value,unit,assay,run_id\nISO-2,particle_b,7,nm,nta,PB1\n",
+        encoding="utf-8",
+    )
+    code, out, err = cli(capsys, db_url, "import", "readouts", str(extra))
+    assert code == 0, err
+    after = codes(tmp_path / "sd2")
+    assert {a: after[a] for a in before} == before
+    assert after["particle_b"] not in before.values() and after["particle_b"].startswith("PARTIC")

@@ -379,12 +379,17 @@ TESTCD_MAP = "testcd_map.csv"
 _TESTCD_OK = re.compile(r"^[A-Z_][A-Z0-9_]{0,7}$")
 
 
-def default_testcd(analytes: Iterable[str]) -> dict[str, str]:
+def default_testcd(
+    analytes: Iterable[str], recorded: dict[str, int] | None = None
+) -> dict[str, str]:
     """analyte -> LBTESTCD: upper case letters, digits and '_', <= 8 characters, not starting
-    with a digit, unique (a clash ends in a digit: PARTICLE, PARTICL2)."""
+    with a digit, unique (a clash ends in a digit: PARTICLE, PARTICL2). Clashes are settled
+    in the order the analytes were ``recorded`` (their internal numbers), so an analyte
+    added later never takes an earlier one's code; alphabetically without it."""
     used: set[str] = set()
     out: dict[str, str] = {}
-    for analyte in sorted(analytes):
+    order = recorded or {}
+    for analyte in sorted(analytes, key=lambda a: (order.get(a, 0), a)):
         base = re.sub(r"[^A-Z0-9]", "", analyte.upper()) or "TEST"
         if base[0].isdigit():
             base = "X" + base
@@ -489,7 +494,9 @@ def export_sdtm(
         cohort = gather(tx, study)
         _check_usubjids(cohort, names)
         directory = _prepare_dir(out, "sdtm")
-        codes = default_testcd(a for a in cohort.analytes if a not in edited)
+        codes = default_testcd(
+            (a for a in cohort.analytes if a not in edited), export_rows.analyte_ids(tx)
+        )
         taken = {c for c, _ in edited.values()}
         for analyte, code in list(codes.items()):  # a default never reuses an edited code
             n = 1
