@@ -512,7 +512,7 @@ def test_sdtm_proposed_test_codes_stay_when_an_instrument_adds_an_analyte(
         "isolation_id,analyte,value,unit,assay,run_id\nISO-2,particle_b,7,nm,nta,PB1\n",
         encoding="utf-8",
     )
-    code, out, err = cli(capsys, db_url, "import", "readouts", str(extra))
+    code, _out, err = cli(capsys, db_url, "import", "readouts", str(extra))
     assert code == 0, err
     after = codes(tmp_path / "sd2")
     assert {a: after[a] for a in before} == before
