@@ -517,3 +517,28 @@ def test_sdtm_proposed_test_codes_stay_when_an_instrument_adds_an_analyte(
     after = codes(tmp_path / "sd2")
     assert {a: after[a] for a in before} == before
     assert after["particle_b"] not in before.values() and after["particle_b"].startswith("PARTIC")
+
+
+def test_fhir_bundle_stays_valid_with_an_instrument_target_holding_double_spaces(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A qPCR target written `RNase  P` (two spaces) became the analyte code, and the FHIR
+    Observation's `code.coding.code` with it: FHIR's `code` type allows single spaces only,
+    so the bundle failed validation on every such Observation."""
+    base_cohort(lab, tmp_path)
+    qs = tmp_path / "qs.txt"
+    qs.write_bytes(QS.read_bytes().replace(b"RNase P", b"RNase  P"))
+    code, _out, err = cli(
+        capsys, db_url, "import", "instrument", str(qs), "--map", "5K=ISO-1,10K=ISO-2"
+    )
+    assert code == 0, err
+    bundle = _fhir(capsys, db_url, tmp_path / "f.json")
+    codes = {
+        e["resource"]["code"]["coding"][0]["code"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Observation"
+    }
+    assert codes == {"RNase P"}
+    from fhir.resources.R4B.bundle import Bundle  # (the test extra, as test_export_fhir)
+
+    Bundle.model_validate(bundle)

@@ -1128,7 +1128,8 @@ def _fhir_entries(
             "identifier": [{"system": f"{EXOLAB}:readout", "value": ident}],
             "status": "final",
             "code": {
-                "coding": [{"system": f"{EXOLAB}:analyte", "code": r["analyte"]}],
+                # FHIR's code type: no whitespace but single spaces (`RNase  P` from a file)
+                "coding": [{"system": f"{EXOLAB}:analyte", "code": " ".join(r["analyte"].split())}],
                 "text": cohort.analytes.get(r["analyte"], (None, None))[0] or r["analyte"],
             },
             "subject": {"reference": f"urn:uuid:{patient_of[key]}"},
