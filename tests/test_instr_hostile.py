@@ -542,3 +542,32 @@ def test_fhir_bundle_stays_valid_with_an_instrument_target_holding_double_spaces
     from fhir.resources.R4B.bundle import Bundle  # (the test extra, as test_export_fhir)
 
     Bundle.model_validate(bundle)
+
+
+@pytest.mark.parametrize("resave", ["crlf", "bom"])
+def test_a_copy_of_a_file_saved_again_is_not_a_second_run(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], resave: str
+) -> None:
+    """The QIAcuity export saved again with CRLF line ends (or a BOM) had another sha256,
+    so another default run id: its 3 wells were imported a second time under a new run."""
+    base_cohort(lab, tmp_path)
+    args = ["--map", "1=ISO-1,5=ISO-2,6=ISO-3"]
+    code, out, err = cli(capsys, db_url, "import", "instrument", str(QIA), *args)
+    assert code == 0, err
+    run = run_code_of(out)
+    data = QIA.read_bytes()
+    copy = tmp_path / "copy.csv"
+    if resave == "crlf":
+        copy.write_bytes(data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    else:
+        copy.write_bytes(b"\xef\xbb\xbf" + data)
+    assert copy.read_bytes() != data
+    code, out, err = cli(capsys, db_url, "import", "instrument", str(copy), *args)
+    assert code == 1
+    assert f"a file with the same results (this one saved again?) is already run {run}" in err
+    assert n_readouts(lab) == 3 and n_runs(lab) == 1
+    # another run (other results) is still its own run
+    other = tmp_path / "other.csv"
+    other.write_bytes(data.replace(b",86.32,", b",86.33,"))
+    code, out, err = cli(capsys, db_url, "import", "instrument", str(other), *args)
+    assert code == 0 and "3 created" in out, err

@@ -469,6 +469,26 @@ def _notes(notes: str | None, position: str, word: str) -> str:
     return "; ".join(x for x in (f"{word.lower()} {position}", notes) if x)
 
 
+def results_fingerprint(run: ParsedRun) -> str:
+    """sha256 of what a run's file says, not of its bytes: every measurement (role, place,
+    name, target, value as a number where it is one, unit) and control, so the same export
+    saved again with other line ends or encoding is known as the run already stored."""
+    import json
+
+    from exolab.io.instruments.model import number
+
+    def value(text: str) -> str:
+        v = number(text)
+        return repr(v) if v is not None else text.strip()
+
+    results = [
+        [m.role, m.position, m.name, m.target, value(m.value), m.unit or ""]
+        for m in run.measurements
+    ]
+    body = json.dumps([results, run.controls], sort_keys=True, default=str)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
 def _num(v: float | None) -> str:
     return "" if v is None else repr(float(v))
 
@@ -498,20 +518,27 @@ def _ensure_run(
         )
         problems.add(1, "run_id", f"run {run_code} {what}; give another --run-id", run_code)
         return "refused"
-    # one file is one run: the same bytes under another run id would count every well twice
+    # one file is one run: the same bytes under another run id would count every well twice,
+    # and so would a copy of the file re-saved (other line ends, a BOM): the same results
+    fingerprint = results_fingerprint(run)
+    what = "this file is"
     same = instrument_runs.run_of_file(tx, sha)
+    if same is None:
+        what = "a file with the same results (this one saved again?) is"
+        same = instrument_runs.run_with_results(tx, run.format, run.header.run_at, fingerprint)
     if same is not None:
         batch = f" (import batch {same[1]})" if same[1] is not None else ""
         problems.add(
             1,
             "run_id",
-            f"this file is already run {same[0]}{batch}; one file is one run: undo that "
+            f"{what} already run {same[0]}{batch}; one file is one run: undo that "
             f"batch first to import it as run {run_code}",
             run_code,
         )
         return "refused"
     h = run.header
     settings = dict(run.settings)
+    settings["results_sha256"] = fingerprint
     if h.experiment:
         settings["experiment_name"] = h.experiment
     if h.cycles:

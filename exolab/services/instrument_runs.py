@@ -62,6 +62,24 @@ def run_of_file(tx: Tx, sha256: str) -> tuple[str, int | None] | None:
     return None if row is None else (row[0], row[1])
 
 
+def run_with_results(
+    tx: Tx, parser: str, run_at: datetime | None, fingerprint: str
+) -> tuple[str, int | None] | None:
+    """The run (id, batch) read by ``parser`` at ``run_at`` whose results have this
+    fingerprint (another copy of the same export, re-saved with other line ends), if any."""
+    q = (
+        select(AssayRun.run_code, InstrumentRun.batch_id, InstrumentRun.settings)
+        .join(AssayRun, AssayRun.id == InstrumentRun.assay_run_id)
+        .where(InstrumentRun.parser == parser)
+        .where(InstrumentRun.run_at.is_(None) if run_at is None else InstrumentRun.run_at == run_at)
+        .order_by(InstrumentRun.id)
+    )
+    for run_code, batch_id, settings in tx.session.execute(q):
+        if (settings or {}).get("results_sha256") == fingerprint:
+            return run_code, batch_id
+    return None
+
+
 def record_instrument_run(
     tx: Tx,
     *,
