@@ -571,3 +571,21 @@ def test_a_copy_of_a_file_saved_again_is_not_a_second_run(
     other.write_bytes(data.replace(b",86.32,", b",86.33,"))
     code, out, err = cli(capsys, db_url, "import", "instrument", str(other), *args)
     assert code == 0 and "3 created" in out, err
+
+
+def test_errors_file_never_overwrites_the_map(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--map map.csv --errors map.csv` emptied the user's map (the errors header in its
+    place)."""
+    base_cohort(lab, tmp_path)
+    mapping = tmp_path / "map.csv"
+    text = "name,target\n5K,ISO-1\n10K,ISO-2\n"
+    mapping.write_text(text, encoding="utf-8")
+    code, _out, err = cli(
+        capsys, db_url, "import", "instrument", str(QS), "--map", str(mapping),
+        "--errors", str(mapping),
+    )  # fmt: skip
+    assert code == 2 and "--errors" in err and "write to another file" in err
+    assert mapping.read_text(encoding="utf-8") == text
+    assert n_readouts(lab) == 0
