@@ -589,3 +589,29 @@ def test_errors_file_never_overwrites_the_map(
     assert code == 2 and "--errors" in err and "write to another file" in err
     assert mapping.read_text(encoding="utf-8") == text
     assert n_readouts(lab) == 0
+
+
+def test_two_copies_of_one_run_in_one_command_write_nothing(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`import instrument z1.txt z2.txt` where z2 is z1 saved with other line ends: each
+    passed the check alone, z1 was written, z2 refused after: "nothing was imported" though
+    a batch was. Now refused in the check, before anything is written."""
+    base_cohort(lab, tmp_path)
+    data = ZETA.read_bytes()
+    z1, z2 = tmp_path / "z1.txt", tmp_path / "z2.txt"
+    z1.write_bytes(data)
+    z2.write_bytes(data.replace(b"\r\n", b"\n"))
+    assert z1.read_bytes() != z2.read_bytes()
+    code, out, err = cli(
+        capsys, db_url, "import", "instrument", str(z1), str(z2), "--target", "ISO-2"
+    )
+    assert code == 1
+    assert "error: z2.txt: the same results as z1.txt in this command" in err
+    assert "import batch" not in out
+    assert n_readouts(lab) == 0 and n_runs(lab) == 0
+    # the very same file twice is still one run, then "unchanged"
+    code, out, err = cli(
+        capsys, db_url, "import", "instrument", str(z1), str(z1), "--target", "ISO-2"
+    )
+    assert code == 0 and "9 created" in out and "0 created, 9 unchanged" in out, err

@@ -145,6 +145,7 @@ def cmd_import_instrument(args: argparse.Namespace) -> int:
         import_instrument,
         parse_map,
         parse_pairs,
+        results_fingerprint,
         write_file_error,
     )
     from exolab.io.instruments.model import InstrumentFileError
@@ -179,6 +180,7 @@ def cmd_import_instrument(args: argparse.Namespace) -> int:
     try:
         # several files: all are checked (a dry run each) before any is written
         passes = [True] if args.dry_run else [True, False] if len(args.file) > 1 else [False]
+        seen: dict[str, tuple[str, str]] = {}  # results fingerprint -> (sha256, file name)
         for dry in passes:
             for path in args.file:
                 try:
@@ -212,6 +214,19 @@ def cmd_import_instrument(args: argparse.Namespace) -> int:
                         for line in rep.report.problems.lines():
                             print(line, file=sys.stderr)
                         print(f"error: problems in {path}; nothing was imported", file=sys.stderr)
+                        return 1
+                    # two copies of one run in this call (saved again: other bytes, the same
+                    # results) would pass each check alone and the second be refused after
+                    # the first was written: refused here, before anything is
+                    mark = results_fingerprint(rep.run)
+                    twin = seen.setdefault(mark, (rep.sha256, rep.file_name))
+                    if twin[0] != rep.sha256:
+                        print(
+                            f"error: {rep.file_name}: the same results as {twin[1]} in this "
+                            "command (the same run saved again?); give one of them; nothing "
+                            "was imported",
+                            file=sys.stderr,
+                        )
                         return 1
                     continue
                 for line in _header_lines(rep) + _report_lines(rep):
