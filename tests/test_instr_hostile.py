@@ -615,3 +615,16 @@ def test_two_copies_of_one_run_in_one_command_write_nothing(
         capsys, db_url, "import", "instrument", str(z1), str(z1), "--target", "ISO-2"
     )
     assert code == 0 and "9 created" in out and "0 created, 9 unchanged" in out, err
+
+
+def test_a_nul_byte_in_a_file_is_refused_on_both_databases(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A NUL byte in a ZetaView header (`Operator: A.<NUL>Tech`): PostgreSQL stopped the
+    import with "the database refused the change (DataError ...)", SQLite stored it."""
+    base_cohort(lab, tmp_path)
+    z = tmp_path / "z.txt"
+    z.write_bytes(ZETA.read_bytes().replace(b"A. Tech", b"A.\x00Tech"))
+    code, _out, err = cli(capsys, db_url, "import", "instrument", str(z), "--target", "ISO-1")
+    assert code == 1 and "z.txt:2: the file holds a NUL byte" in err, err
+    assert n_readouts(lab) == 0 and n_runs(lab) == 0

@@ -116,6 +116,7 @@ def parse_bytes(
         raise InstrumentFileError(
             f"unknown format {fmt!r}; use auto or one of {', '.join(FORMAT_NAMES)}"
         )
+    _refuse_nul(data, name, fmt)
     try:
         run: ParsedRun = _module(fmt).parse(data, name, date_order)
     except InstrumentFileError:
@@ -142,6 +143,25 @@ def parse_bytes(
             "(an empty run, or was the file cut short?)"
         )
     return run
+
+
+def _refuse_nul(data: bytes, name: str, fmt: str) -> None:
+    """A NUL character in a text export is damage (binary bytes in the file): PostgreSQL
+    refuses it in any text and SQLite would keep it, so it is refused here, naming the
+    line, on both."""
+    if fmt == "rdml":
+        return  # XML cannot hold NUL: the XML parser refuses it
+    if fmt == "asm":
+        if b"\\u0000" in data or b"\x00" in data:
+            raise InstrumentFileError(f"{name}: the JSON holds a NUL character (\\u0000)")
+        return
+    text = text_of(data, errors="replace")
+    at = text.find("\x00")
+    if at >= 0:
+        line = text.count("\n", 0, at) + 1
+        raise InstrumentFileError(
+            f"{name}:{line}: the file holds a NUL byte (binary data: is it damaged?)"
+        )
 
 
 def parse(path: str | Path, fmt: str = "auto", date_order: str | None = None) -> ParsedRun:

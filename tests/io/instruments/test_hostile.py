@@ -369,3 +369,9 @@ def test_rdml_with_damaged_compressed_data_is_refused() -> None:
             assert str(exc).startswith("r.rdml")
             seen += 1
     assert seen
+
+
+def test_nul_in_asm_json_is_refused() -> None:
+    data = ASM.replace(b'"sample identifier": "', b'"sample identifier": "\\u0000', 1)
+    assert data != ASM
+    assert "a.json: the JSON holds a NUL character" in refused(data, "asm", "a.json")
