@@ -628,3 +628,28 @@ def test_a_nul_byte_in_a_file_is_refused_on_both_databases(
     code, _out, err = cli(capsys, db_url, "import", "instrument", str(z), "--target", "ISO-1")
     assert code == 1 and "z.txt:2: the file holds a NUL byte" in err, err
     assert n_readouts(lab) == 0 and n_runs(lab) == 0
+
+
+def test_long_header_words_fit_on_both_databases(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ZetaView `Operator:` of 200 characters (or a 200-character model with a serial):
+    PostgreSQL stopped the import ("value too long for type character varying(128)"),
+    SQLite kept it. The columns get what fits; the whole words stay in the settings."""
+    base_cohort(lab, tmp_path)
+    z = tmp_path / "z.txt"
+    z.write_bytes(
+        ZETA.read_bytes()
+        .replace(b"A. Tech", b"A" * 200)
+        .replace(b"Operator:", b"Serial Number:\t" + b"S" * 150 + b"\r\nOperator:")
+    )
+    code, out, err = cli(capsys, db_url, "import", "instrument", str(z), "--target", "ISO-1")
+    assert code == 0, err
+    run = run_code_of(out)
+    code, out, err = cli(capsys, db_url, "run", "show", run, "--json")
+    shown = json.loads(out)
+    assert shown["operator"] == "A" * 128 and shown["instrument_serial"] == "S" * 128
+    assert shown["settings"]["header_as_written"]["operator"] == "A" * 200
+    assert len(shown["instrument"]) == 128 and shown["instrument"].startswith("ZetaView #SSS")
+    with lab.read() as tx:
+        assert {r.instrument for r in tx.session.scalars(select(Readout))} == {shown["instrument"]}

@@ -54,6 +54,16 @@ DEFAULT_ASSAY = {"gen5": "bca", "softmax": "elisa"}
 RUN_ID_MAX = 64  # the readouts' run_id (docs/import-formats.md)
 WELL_MAX = 64  # the readouts' well
 ANALYTE_MAX = 64  # the readouts' analyte
+INSTRUMENT_MAX = 128  # assay_runs.instrument and the readouts' instrument
+# instrument_runs' text columns (migration 0008)
+HEADER_WIDTHS = {
+    "instrument_model": 128,
+    "instrument_serial": 128,
+    "software_version": 128,
+    "operator": 128,
+    "run_at_text": 64,
+    "run_tz": 16,
+}
 
 
 class PositionProblems(Problems):
@@ -301,7 +311,7 @@ def import_instrument(
                 f"#{run.header.instrument_serial}" if run.header.instrument_serial else None,
             )
             if x
-        )[:256]
+        )[:INSTRUMENT_MAX]
         or None
     )
     measured_on = run.header.run_at.date().isoformat() if run.header.run_at else ""
@@ -539,6 +549,20 @@ def _ensure_run(
     h = run.header
     settings = dict(run.settings)
     settings["results_sha256"] = fingerprint
+    # the header's words fit their columns on every database (PostgreSQL refused a 200-
+    # character operator mid-import, SQLite kept it): cut, and kept whole in the settings
+    header = {
+        field: getattr(h, field)
+        for field in HEADER_WIDTHS
+        if getattr(h, field) is not None and len(getattr(h, field)) > HEADER_WIDTHS[field]
+    }
+    if header:
+        settings["header_as_written"] = header
+
+    def fit(field: str) -> str | None:
+        value: str | None = getattr(h, field)
+        return None if value is None else value[: HEADER_WIDTHS[field]]
+
     if h.experiment:
         settings["experiment_name"] = h.experiment
     if h.cycles:
@@ -557,13 +581,13 @@ def _ensure_run(
             "content": data,
             "parser": run.format,
             "parser_version": run.parser_version,
-            "instrument_model": h.instrument_model,
-            "instrument_serial": h.instrument_serial,
-            "software_version": h.software_version,
-            "operator": h.operator,
-            "run_at_text": h.run_at_text,
+            "instrument_model": fit("instrument_model"),
+            "instrument_serial": fit("instrument_serial"),
+            "software_version": fit("software_version"),
+            "operator": fit("operator"),
+            "run_at_text": fit("run_at_text"),
             "run_at": h.run_at,
-            "run_tz": h.run_tz,
+            "run_tz": fit("run_tz"),
             "dilution_factor": h.dilution_factor,
             "values_corrected": h.values_corrected,
             "settings": settings,
