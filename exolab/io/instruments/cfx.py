@@ -22,6 +22,7 @@ from exolab.io.instruments.qpcr import ct_measurement, not_detected_note
 
 NAME = "cfx"
 VERSION = "1.0"
+NUMBERS = ("Cq", "Starting Quantity (SQ)")
 
 
 def sniff(text: str) -> bool:
@@ -64,7 +65,10 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
 
         def cell(col: str, row: list[str] = row) -> str:
             i = idx.get(col)
-            return decimal_point(row[i].strip(), sep != ",") if i is not None else ""
+            if i is None:
+                return ""
+            # a decimal comma only in the numbers (a sample may be named `1,5`)
+            return decimal_point(row[i].strip(), sep != "," and col in NUMBERS)
 
         well = cell("Well")
         target = cell("Target")

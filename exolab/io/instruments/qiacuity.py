@@ -53,6 +53,7 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
     unit_text = conc_col.partition("(")[2].rstrip(")").strip() or "copies/uL"
     unit = "{copies}/uL" if unit_text.replace("µ", "u").lower() == "copies/ul" else unit_text
     name_col = next((c for c in head if c.lower().startswith("sample")), None)
+    numbers = {conc_col, "Threshold", "Partitions (valid)", "Partitions (positive)"}
     run = ParsedRun(NAME, VERSION, "ddpcr", RunHeader(instrument_model="QIAcuity"))
     wells: dict[str, dict[str, str]] = {}
     for line, row in enumerate(rows[1:], start=offset + 2):
@@ -63,8 +64,10 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
                 f"{name}:{line}: the row has {len(row)} of {len(head)} fields "
                 "(was the file cut short?)"
             )
-        cell = {
-            c: decimal_point(row[i].strip(), delimiter != ",") if i < len(row) else ""
+        cell = {  # a decimal comma only in the numbers (a sample may be named `1,5`)
+            c: decimal_point(row[i].strip(), delimiter != "," and c in numbers)
+            if i < len(row)
+            else ""
             for c, i in idx.items()
         }
         well = row[0].strip()

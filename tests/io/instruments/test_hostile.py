@@ -375,3 +375,12 @@ def test_nul_in_asm_json_is_refused() -> None:
     data = ASM.replace(b'"sample identifier": "', b'"sample identifier": "\\u0000', 1)
     assert data != ASM
     assert "a.json: the JSON holds a NUL character" in refused(data, "asm", "a.json")
+
+
+def test_a_sample_named_like_a_decimal_keeps_its_name() -> None:
+    """With `;` and decimal commas, only the numbers are read with a decimal comma: a CFX
+    sample named `1,5` stays `1,5` (the name --map ties)."""
+    data = (DATA / "cfx_example01.csv").read_bytes().replace(b"M3905 R Ctx", b'"1,5"')
+    semi = _decimal_comma_csv(data, ";")
+    got = ins.parse_bytes(semi, "cfx.csv")
+    assert got.samples[0].name == "1,5" and got.samples[0].value == "21.1877528266099"
