@@ -653,3 +653,23 @@ def test_long_header_words_fit_on_both_databases(
     assert len(shown["instrument"]) == 128 and shown["instrument"].startswith("ZetaView #SSS")
     with lab.read() as tx:
         assert {r.instrument for r in tx.session.scalars(select(Readout))} == {shown["instrument"]}
+
+
+def test_analyte_option_takes_a_list_like_map(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--analyte FAM=GAPDH,VIC=ACTB` (written as --map takes it) recorded one new analyte
+    named `GAPDH,VIC=ACTB` for the FAM wells and left VIC unnamed."""
+    base_cohort(lab, tmp_path)
+    cfx = DATA / "cfx_example01.csv"
+    code, out, err = cli(capsys, db_url, "template", "instrument-map", str(cfx))
+    names = [ln.split(",")[0] for ln in out.splitlines()[1:]]
+    mapping = ",".join(f"{n}=ISO-3" for n in names)
+    args = ["import", "instrument", str(cfx), "--map", mapping, "--dry-run"]
+    code, out, err = cli(capsys, db_url, *args, "--analyte", "FAM=GAPDH,VIC=ACTB")
+    assert code == 0, err
+    assert "readouts: ISO-3 GAPDH: 24" in out and "readouts: ISO-3 ACTB: 24" in out
+    code, out, err = cli(capsys, db_url, *args, "--analyte", "FAM=GAPDH=X")
+    assert code == 1 and "--analyte: cannot read 'FAM=GAPDH=X'" in err
+    code, out, err = cli(capsys, db_url, *args, "--analyte", "FAM=GAPDH", "--analyte", "FAM=ACTB")
+    assert code == 1 and "'FAM' is given twice (GAPDH, ACTB)" in err

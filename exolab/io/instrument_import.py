@@ -209,12 +209,25 @@ def parse_map(items: list[str]) -> dict[str, str]:
 
 
 def parse_pairs(items: list[str], option: str) -> dict[str, str]:
+    """``--analyte NAME=CODE`` (repeatable), or several at once as ``--map`` takes them:
+    ``FAM=GAPDH,VIC=ACTB`` (``GAPDH,VIC=ACTB`` was recorded as one new analyte)."""
     out: dict[str, str] = {}
     for item in items:
-        name, sep, code = item.partition("=")
-        if not sep or not name.strip() or not code.strip():
-            raise InstrumentFileError(f"{option}: cannot read {item!r}; write NAME=CODE")
-        out[name.strip()] = code.strip()
+        parts = item.split(",")
+        pairs = parts if len(parts) > 1 and all("=" in x for x in parts) else [item]
+        for pair in pairs:
+            name, sep, code = pair.partition("=")
+            name, code = name.strip(), code.strip()
+            if not sep or not name or not code or "=" in code:
+                raise InstrumentFileError(
+                    f"{option}: cannot read {pair!r}; write NAME=CODE (several: "
+                    "NAME=CODE,NAME=CODE)"
+                )
+            if out.get(name, code) != code:
+                raise InstrumentFileError(
+                    f"{option}: {name!r} is given twice ({out[name]}, {code}); give one"
+                )
+            out[name] = code
     return out
 
 
