@@ -673,3 +673,19 @@ def test_analyte_option_takes_a_list_like_map(
     assert code == 1 and "--analyte: cannot read 'FAM=GAPDH=X'" in err
     code, out, err = cli(capsys, db_url, *args, "--analyte", "FAM=GAPDH", "--analyte", "FAM=ACTB")
     assert code == 1 and "'FAM' is given twice (GAPDH, ACTB)" in err
+
+
+def test_map_file_in_a_folder_with_an_equals_sign(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--map runs=2024/map.csv` was read as the pair `runs` -> `2024/map.csv`: every sample
+    "not mapped"."""
+    base_cohort(lab, tmp_path)
+    folder = tmp_path / "runs=2024"
+    folder.mkdir()
+    mapping = folder / "map.csv"
+    mapping.write_text("name,target\n5K,ISO-1\n10K,ISO-2\n", encoding="utf-8")
+    code, out, err = cli(
+        capsys, db_url, "import", "instrument", str(QS), "--map", str(mapping), "--dry-run"
+    )
+    assert code == 0 and "readouts: ISO-1 RNase P: 36" in out, err

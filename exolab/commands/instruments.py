@@ -162,7 +162,7 @@ def cmd_import_instrument(args: argparse.Namespace) -> int:
     analytes = parse_pairs(args.analyte or [], "--analyte")
     if args.run_id and len(args.file) > 1:
         raise UsageError("--run-id names one run: give it with one FILE")
-    maps = [m for m in args.map or [] if "=" not in m]  # a MAP.csv is read too
+    maps = [m for m in args.map or [] if m.lower().endswith(".csv")]  # a MAP.csv is read too
     check_not_overwriting(args, "--errors", args.errors, [*args.file, *maps])
     lab = open_lab(args)
     errors_out = open(args.errors, "w", encoding="utf-8", newline="") if args.errors else None  # noqa: SIM115

@@ -167,7 +167,8 @@ def parse_map(items: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:
         p = Path(item)
-        if "=" not in item and p.suffix.lower() == ".csv":
+        # a map file, also one whose folder has an `=` in its name (`runs=2024/map.csv`)
+        if p.suffix.lower() == ".csv" and ("=" not in item or p.is_file()):
             if not p.exists():
                 raise InstrumentFileError(f"{item}: no such map file")
             if p.is_dir():
