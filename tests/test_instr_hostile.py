@@ -689,3 +689,28 @@ def test_map_file_in_a_folder_with_an_equals_sign(
         capsys, db_url, "import", "instrument", str(QS), "--map", str(mapping), "--dry-run"
     )
     assert code == 0 and "readouts: ISO-1 RNase P: 36" in out, err
+
+
+def test_fhir_patient_of_sex_other_is_other(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A subject of sex `O` (other) was a FHIR Patient of gender `unknown`: FHIR's
+    AdministrativeGender has `other`."""
+    from tests.io.helpers import load
+
+    load(lab, tmp_path, "subjects", "study,subject_id,sex\nS1,P003,O\nS1,P004,U\n")
+    load(
+        lab,
+        tmp_path,
+        "samples",
+        "sample_id,biofluid,collected_at,study,subject_id,visit\n"
+        "P003-V1,plasma,2024-01-11 10:41,S1,P003,baseline\n"
+        "P004-V1,plasma,2024-01-11 10:41,S1,P004,baseline\n",
+    )
+    bundle = _fhir(capsys, db_url, tmp_path / "f.json")
+    gender = {
+        e["resource"]["identifier"][0]["value"]: e["resource"]["gender"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Patient"
+    }
+    assert gender == {"P003": "other", "P004": "unknown"}

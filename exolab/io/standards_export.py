@@ -1017,7 +1017,7 @@ def _fhir_entries(
         patient_of[key] = rid
         patient: dict[str, Any] = {
             "identifier": [{"system": f"{EXOLAB}:subject:{key[0]}", "value": names.subject(key)}],
-            "gender": {"F": "female", "M": "male"}.get(subj.sex or "", "unknown"),
+            "gender": {"F": "female", "M": "male", "O": "other"}.get(subj.sex or "", "unknown"),
         }
         if subj.birth_year:
             patient["birthDate"] = str(subj.birth_year)
