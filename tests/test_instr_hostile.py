@@ -714,3 +714,28 @@ def test_fhir_patient_of_sex_other_is_other(
         if e["resource"]["resourceType"] == "Patient"
     }
     assert gender == {"P003": "other", "P004": "unknown"}
+
+
+def test_a_row_repeated_in_the_file_is_no_replicate(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A QuantStudio [Results] row repeated (well A1 twice, the same RNase P result) was
+    imported as a 37th replicate of ISO-1."""
+    base_cohort(lab, tmp_path)
+    lines = QS.read_bytes().split(b"\n")
+    at = next(i for i, ln in enumerate(lines) if ln.startswith(b"1\tA1\tfalse"))
+    lines.insert(at + 1, lines[at])
+    qs = tmp_path / "dup.txt"
+    qs.write_bytes(b"\n".join(lines))
+    code, _out, err = cli(
+        capsys, db_url, "import", "instrument", str(qs), "--map", "5K=ISO-1,10K=ISO-2"
+    )
+    assert code == 1
+    assert "dup.txt:A1:well: well A1 has a second RNase P result in the file" in err
+    assert n_readouts(lab) == 0 and n_runs(lab) == 0
+    # multiplex wells (one row per target) are no repeat: the CFX plate has FAM and VIC
+    cfx = DATA / "cfx_example01.csv"
+    code, out, err = cli(capsys, db_url, "template", "instrument-map", str(cfx))
+    mapping = ",".join(f"{ln.split(',')[0]}=ISO-3" for ln in out.splitlines()[1:])
+    code, out, err = cli(capsys, db_url, "import", "instrument", str(cfx), "--map", mapping)
+    assert code == 0 and "48 created" in out, err

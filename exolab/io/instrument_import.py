@@ -347,8 +347,22 @@ def import_instrument(
                 with csv_path.open("w", encoding="utf-8", newline="") as f:
                     w = csv.writer(f, lineterminator="\n")
                     w.writerow(COLUMNS)
+                    seen: set[tuple[str, str]] = set()
                     for rownum, m in enumerate(samples, start=2):
                         labels[rownum] = m.position
+                        if (m.position, m.target) in seen:
+                            # one result per well (video, position) and target: a second is
+                            # a row repeated in the file, never another replicate
+                            problems.add(
+                                rownum,
+                                "well",
+                                f"{run.position_word.lower()} {m.position} has a second "
+                                f"{m.target} result in the file (a row repeated?)",
+                                m.value,
+                            )
+                            report.refused += 1
+                            continue
+                        seen.add((m.position, m.target))
                         tid = target or mapping.get(m.position) or mapping.get(m.name)
                         by_name = mapping.get(m.name)
                         if not target and by_name and tid != by_name:
