@@ -384,3 +384,47 @@ def test_a_sample_named_like_a_decimal_keeps_its_name() -> None:
     semi = _decimal_comma_csv(data, ";")
     got = ins.parse_bytes(semi, "cfx.csv")
     assert got.samples[0].name == "1,5" and got.samples[0].value == "21.1877528266099"
+
+
+def _softmax_range(od: str, falling: bool = False) -> bytes:
+    """The SoftMax example with well A4 of Plate01 out of range (`Range?`, OD `od`); with
+    `falling` its standards' ODs fall as the concentration rises (a competitive ELISA)."""
+    text = (DATA / "MD_SMP_absorbance_endpoint_example01.txt").read_bytes().decode("utf-16")
+    lines = text.split("\r\n")
+    std = lines.index("Group: Standards")
+    i = std + 2
+    while lines[i].strip():
+        cells = lines[i].split("\t")
+        if falling:
+            cells[4] = f"{4 - float(cells[4]):.3f}"
+        lines[i] = "\t".join(cells)
+        i += 1
+    at = next(n for n, ln in enumerate(lines) if ln.startswith("01\tA4\t2.429\t"))
+    cells = lines[at].split("\t")
+    cells[2], cells[4] = od, "Range?"
+    lines[at] = "\t".join(cells)
+    return "\r\n".join(lines).encode("utf-16")
+
+
+@pytest.mark.parametrize(
+    ("od", "falling", "expected"),
+    [
+        ("3.900", False, ">ULOQ"),
+        ("0.001", False, "<LLOQ"),
+        # a competitive ELISA: the least signal is the most analyte. By "OD below 0.5 is
+        # below the range" this well was stored <LLOQ: the wrong side of the curve
+        ("0.300", True, ">ULOQ"),
+        ("3.999", True, "<LLOQ"),
+    ],
+)
+def test_softmax_out_of_range_well_takes_the_side_its_od_is_on(
+    od: str, falling: bool, expected: str
+) -> None:
+    run = ins.parse_bytes(_softmax_range(od, falling), "s.txt", "softmax")
+    a4 = next(m for m in run.samples if m.position == "Plate01:A4")
+    assert a4.value == expected
+
+
+def test_softmax_out_of_range_well_inside_the_standards_ods_is_refused() -> None:
+    msg = refused(_softmax_range("1.000"), "softmax", "s.txt")
+    assert "s.txt:Plate01:A4: 'Range?' with OD 1.0 cannot be placed" in msg
