@@ -739,3 +739,26 @@ def test_a_row_repeated_in_the_file_is_no_replicate(
     mapping = ",".join(f"{ln.split(',')[0]}=ISO-3" for ln in out.splitlines()[1:])
     code, out, err = cli(capsys, db_url, "import", "instrument", str(cfx), "--map", mapping)
     assert code == 0 and "48 created" in out, err
+
+
+def test_two_runs_without_results_are_not_taken_for_copies(
+    lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two RDML files of amplification curves only (no Cq: nothing to compare) and no run
+    date: the second must not be refused as "the same results" as the first."""
+    import io
+    import zipfile
+
+    base_cohort(lab, tmp_path)
+    src = DATA / "data_vermeulen_std_150000_150000.rdml"
+    with zipfile.ZipFile(src) as z:
+        xml = z.read("rdml_data.xml")
+    other = tmp_path / "other.rdml"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("rdml_data.xml", xml + b"\n<!-- another plate -->\n")
+    other.write_bytes(buf.getvalue())
+    for f in (src, other):
+        code, out, err = cli(capsys, db_url, "import", "instrument", str(f), "--map", "x=ISO-1")
+        assert code == 0 and "run RDML-" in out, err
+    assert n_runs(lab) == 2

@@ -219,6 +219,8 @@ def cmd_import_instrument(args: argparse.Namespace) -> int:
                     # results) would pass each check alone and the second be refused after
                     # the first was written: refused here, before anything is
                     mark = results_fingerprint(rep.run)
+                    if not (rep.run.measurements or rep.run.controls):
+                        mark = rep.sha256  # no results (curves only): its bytes alone
                     twin = seen.setdefault(mark, (rep.sha256, rep.file_name))
                     if twin[0] != rep.sha256:
                         print(

@@ -561,7 +561,7 @@ def _ensure_run(
     fingerprint = results_fingerprint(run)
     what = "this file is"
     same = instrument_runs.run_of_file(tx, sha)
-    if same is None:
+    if same is None and (run.measurements or run.controls):  # (no results: nothing to tell)
         what = "a file with the same results (this one saved again?) is"
         same = instrument_runs.run_with_results(tx, run.format, run.header.run_at, fingerprint)
     if same is not None:
