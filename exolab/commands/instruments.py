@@ -141,7 +141,14 @@ def _report_lines(rep: Any) -> list[str]:
 
 def cmd_import_instrument(args: argparse.Namespace) -> int:
     from exolab.io.import_report import ImportFailed
-    from exolab.io.instrument_import import import_instrument, parse_map, parse_pairs
+    from exolab.io.instrument_import import (
+        import_instrument,
+        parse_map,
+        parse_pairs,
+        results_fingerprint,
+        write_file_error,
+    )
+    from exolab.io.instruments.model import InstrumentFileError
 
     if args.undo is not None:
         raise UsageError("give either --undo BATCH or instrument FILE..., not both")
@@ -155,7 +162,8 @@ def cmd_import_instrument(args: argparse.Namespace) -> int:
     analytes = parse_pairs(args.analyte or [], "--analyte")
     if args.run_id and len(args.file) > 1:
         raise UsageError("--run-id names one run: give it with one FILE")
-    check_not_overwriting(args, "--errors", args.errors, list(args.file))
+    maps = [m for m in args.map or [] if m.lower().endswith(".csv")]  # a MAP.csv is read too
+    check_not_overwriting(args, "--errors", args.errors, [*args.file, *maps])
     lab = open_lab(args)
     errors_out = open(args.errors, "w", encoding="utf-8", newline="") if args.errors else None  # noqa: SIM115
     options = dict(
@@ -172,10 +180,23 @@ def cmd_import_instrument(args: argparse.Namespace) -> int:
     try:
         # several files: all are checked (a dry run each) before any is written
         passes = [True] if args.dry_run else [True, False] if len(args.file) > 1 else [False]
+        seen: dict[str, tuple[str, str]] = {}  # results fingerprint -> (sha256, file name)
         for dry in passes:
             for path in args.file:
                 try:
                     rep = import_instrument(lab, path, dry_run=dry, **options)
+                except InstrumentFileError as exc:
+                    if errors_out is None:
+                        raise
+                    # the whole file is the problem: in --errors too, as every import does
+                    write_file_error(errors_out, Path(path).name, str(exc))
+                    print(f"error: {exc}", file=sys.stderr)
+                    print(
+                        f"error: nothing was imported from {Path(path).name}; the problem is "
+                        f"in {args.errors}",
+                        file=sys.stderr,
+                    )
+                    return 1
                 except ImportFailed as exc:
                     problems = exc.report.problems
                     assert problems is not None
@@ -193,6 +214,21 @@ def cmd_import_instrument(args: argparse.Namespace) -> int:
                         for line in rep.report.problems.lines():
                             print(line, file=sys.stderr)
                         print(f"error: problems in {path}; nothing was imported", file=sys.stderr)
+                        return 1
+                    # two copies of one run in this call (saved again: other bytes, the same
+                    # results) would pass each check alone and the second be refused after
+                    # the first was written: refused here, before anything is
+                    mark = results_fingerprint(rep.run)
+                    if not (rep.run.measurements or rep.run.controls):
+                        mark = rep.sha256  # no results (curves only): its bytes alone
+                    twin = seen.setdefault(mark, (rep.sha256, rep.file_name))
+                    if twin[0] != rep.sha256:
+                        print(
+                            f"error: {rep.file_name}: the same results as {twin[1]} in this "
+                            "command (the same run saved again?); give one of them; nothing "
+                            "was imported",
+                            file=sys.stderr,
+                        )
                         return 1
                     continue
                 for line in _header_lines(rep) + _report_lines(rep):
@@ -259,6 +295,7 @@ RUN_FIELDS = ("run_id", "assay", "measured_on", "instrument", "readouts")
 def cmd_run_file(args: argparse.Namespace) -> int:
     from exolab.services.instrument_runs import run_file
 
+    check_not_overwriting(args, "--out", args.out, [])
     lab = open_lab(args)
     try:
         with lab.read() as tx:

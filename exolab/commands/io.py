@@ -386,9 +386,9 @@ def _export_standard(args: argparse.Namespace, kind: str) -> int:
         )
     finally:
         lab.db.dispose()
+    what = {"sdtm": "LB records", "omop": "measurements", "fhir": "entries"}[kind]
     print(
-        f"{kind}: {result.rows:,} {'entries' if kind == 'fhir' else 'rows'} written to "
-        f"{result.path} (manifest {result.manifest})",
+        f"{kind}: {result.rows:,} {what} written to {result.path} (manifest {result.manifest})",
         file=sys.stderr,
     )
     return 0

@@ -17,7 +17,7 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ class SampleInfo:
     processed_at: datetime | None
     spins: list[str]
     storage_temp_c: float | None
+    status: str = "available"
 
 
 @dataclass
@@ -141,6 +142,7 @@ def gather(tx: Tx, study: str | None) -> Cohort:
             s.processed_at,
             spins,
             s.storage_temp_c,
+            s.status,
         )
         if key is not None:
             first = c.first_collection.get(key)
@@ -203,8 +205,8 @@ class Pseudonyms:
         return self.deid.subject(*key)[1]
 
     def code(self, kind: str, value: str | None) -> str | None:
-        """A sample (``kind`` sample_id) or isolation (isolation_id) id, as Deidentifier.row
-        hashes it."""
+        """A sample (``kind`` sample_id), isolation (isolation_id) or run (run_id) id, as
+        Deidentifier.row hashes it."""
         if value is None or self.deid is None:
             return value
         return self.deid.code(kind, value)
@@ -377,12 +379,17 @@ TESTCD_MAP = "testcd_map.csv"
 _TESTCD_OK = re.compile(r"^[A-Z_][A-Z0-9_]{0,7}$")
 
 
-def default_testcd(analytes: Iterable[str]) -> dict[str, str]:
+def default_testcd(
+    analytes: Iterable[str], recorded: dict[str, int] | None = None
+) -> dict[str, str]:
     """analyte -> LBTESTCD: upper case letters, digits and '_', <= 8 characters, not starting
-    with a digit, unique (a clash ends in a digit: PARTICLE, PARTICL2)."""
+    with a digit, unique (a clash ends in a digit: PARTICLE, PARTICL2). Clashes are settled
+    in the order the analytes were ``recorded`` (their internal numbers), so an analyte
+    added later never takes an earlier one's code; alphabetically without it."""
     used: set[str] = set()
     out: dict[str, str] = {}
-    for analyte in sorted(analytes):
+    order = recorded or {}
+    for analyte in sorted(analytes, key=lambda a: (order.get(a, 0), a)):
         base = re.sub(r"[^A-Z0-9]", "", analyte.upper()) or "TEST"
         if base[0].isdigit():
             base = "X" + base
@@ -487,7 +494,9 @@ def export_sdtm(
         cohort = gather(tx, study)
         _check_usubjids(cohort, names)
         directory = _prepare_dir(out, "sdtm")
-        codes = default_testcd(a for a in cohort.analytes if a not in edited)
+        codes = default_testcd(
+            (a for a in cohort.analytes if a not in edited), export_rows.analyte_ids(tx)
+        )
         taken = {c for c, _ in edited.values()}
         for analyte, code in list(codes.items()):  # a default never reuses an edited code
             n = 1
@@ -546,8 +555,8 @@ def export_sdtm(
                 }
                 for qnam, qlabel, column in SUPP_QUALIFIERS:
                     value = r.get(column)
-                    if column == "isolation_id":
-                        value = names.code("isolation_id", value)
+                    if column in ("isolation_id", "run_id"):  # hashed as longitudinal does
+                        value = names.code(column, value) if value else value
                     if value in (None, ""):
                         continue
                     supp.write(
@@ -781,7 +790,10 @@ def export_omop(
         _check_study(tx, study)
         directory = _prepare_dir(out, "omop")
         cohort = gather(tx, study)
-        local = {a: LOCAL_CONCEPT_BASE + i for i, a in enumerate(sorted(cohort.analytes), start=1)}
+        # the analyte's internal number, as person_id: the same analyte keeps its local
+        # concept in every export, whatever analytes are added later (a rank would move)
+        ids = export_rows.analyte_ids(tx)
+        local = {a: LOCAL_CONCEPT_BASE + ids[a] for a in cohort.analytes}
         persons = {key: s.pk for key, s in cohort.subjects.items()}
 
         def person_rows() -> Iterator[dict[str, Any]]:
@@ -877,7 +889,8 @@ def export_omop(
                 ),
             ),
         ]
-    return _finish(lab, "omop", directory, files, study, deid)
+    # the summary counts the measurements (PERSON, the manifest's first file, is the people)
+    return replace(_finish(lab, "omop", directory, files, study, deid), rows=files[2].rows)
 
 
 # -- FHIR R4 -----------------------------------------------------------------------------------
@@ -887,6 +900,7 @@ SPREC_TYPE = "http://www.isber.org/sprec/type-of-sample"
 SPREC_CONTAINER = "http://www.isber.org/sprec/type-of-primary-container"
 INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 EXOLAB = "urn:exolab"
+GONE = ("consumed", "discarded", "missing")  # sample statuses with no tube left
 _NS = uuid.UUID("6f0b5a8e-4c1e-4c5b-9d7a-2c9e1f0e7a11")
 
 
@@ -1003,7 +1017,7 @@ def _fhir_entries(
         patient_of[key] = rid
         patient: dict[str, Any] = {
             "identifier": [{"system": f"{EXOLAB}:subject:{key[0]}", "value": names.subject(key)}],
-            "gender": {"F": "female", "M": "male"}.get(subj.sex or "", "unknown"),
+            "gender": {"F": "female", "M": "male", "O": "other"}.get(subj.sex or "", "unknown"),
         }
         if subj.birth_year:
             patient["birthDate"] = str(subj.birth_year)
@@ -1020,7 +1034,8 @@ def _fhir_entries(
         specimen_of[code] = rid
         spec: dict[str, Any] = {
             "identifier": [{"system": f"{EXOLAB}:sample", "value": shown}],
-            "status": "available",
+            # FHIR: unavailable = no physical specimen (lost, destroyed or consumed)
+            "status": "unavailable" if s.status in GONE else "available",
             "type": {"text": s.biofluid.replace("_", " ")},
             "subject": {"reference": f"urn:uuid:{patient_of[s.subject]}"},
             "collection": {
@@ -1104,7 +1119,7 @@ def _fhir_entries(
                 shown_target,
                 r["analyte"],
                 r["assay"],
-                r.get("run_id") or "",
+                names.code("run_id", r.get("run_id") or None) or "",
                 r["replicate"],
             )
         )
@@ -1113,7 +1128,8 @@ def _fhir_entries(
             "identifier": [{"system": f"{EXOLAB}:readout", "value": ident}],
             "status": "final",
             "code": {
-                "coding": [{"system": f"{EXOLAB}:analyte", "code": r["analyte"]}],
+                # FHIR's code type: no whitespace but single spaces (`RNase  P` from a file)
+                "coding": [{"system": f"{EXOLAB}:analyte", "code": " ".join(r["analyte"].split())}],
                 "text": cohort.analytes.get(r["analyte"], (None, None))[0] or r["analyte"],
             },
             "subject": {"reference": f"urn:uuid:{patient_of[key]}"},

@@ -60,6 +60,7 @@ class SampleRecord:
     processed_at: datetime | None
     spins: list[tuple[Any, Any, Any, Any]]  # (g, minutes, temperature, brake) per spin
     storage_temp_c: float | None
+    status: str = "available"
 
 
 @dataclass
@@ -126,6 +127,7 @@ def sample_records(tx: Tx, subject_pks: list[int] | None) -> Iterator[SampleReco
                 (s.spin2_g, s.spin2_min, s.spin2_temp_c, s.spin2_brake),
             ],
             s.storage_temp_c,
+            s.status,
         )
 
 
@@ -158,6 +160,11 @@ def analyte_names(tx: Tx) -> dict[str, tuple[str | None, str | None]]:
         code: (name, kind)
         for code, name, kind in tx.session.execute(select(Analyte.code, Analyte.name, Analyte.kind))
     }
+
+
+def analyte_ids(tx: Tx) -> dict[str, int]:
+    """analyte code -> its internal number (stable for the life of the database)."""
+    return {code: pk for code, pk in tx.session.execute(select(Analyte.code, Analyte.id))}
 
 
 def run_instruments(tx: Tx) -> dict[str, str]:

@@ -50,6 +50,38 @@ def file_of(tx: Tx, run_code: str) -> InstrumentRun | None:
     )
 
 
+def run_of_file(tx: Tx, sha256: str) -> tuple[str, int | None] | None:
+    """The run (id, batch) that already holds a file with these bytes, if any."""
+    row = tx.session.execute(
+        select(AssayRun.run_code, InstrumentRun.batch_id)
+        .join(AssayRun, AssayRun.id == InstrumentRun.assay_run_id)
+        .where(InstrumentRun.sha256 == sha256)
+        .order_by(InstrumentRun.id)
+        .limit(1)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def run_with_results(
+    tx: Tx, parser: str, run_at: datetime | None, fingerprint: str
+) -> tuple[str, int | None] | None:
+    """The run (id, batch) read by ``parser`` at ``run_at`` whose results have this
+    fingerprint (another copy of the same export, re-saved with other line ends), if any."""
+    # compared in the database (json_extract / ->>): the settings of an NTA run hold its
+    # whole size distribution, never loaded here
+    q = (
+        select(AssayRun.run_code, InstrumentRun.batch_id)
+        .join(AssayRun, AssayRun.id == InstrumentRun.assay_run_id)
+        .where(InstrumentRun.parser == parser)
+        .where(InstrumentRun.run_at.is_(None) if run_at is None else InstrumentRun.run_at == run_at)
+        .where(InstrumentRun.settings["results_sha256"].as_string() == fingerprint)
+        .order_by(InstrumentRun.id)
+        .limit(1)
+    )
+    row = tx.session.execute(q).first()
+    return None if row is None else (row[0], row[1])
+
+
 def record_instrument_run(
     tx: Tx,
     *,

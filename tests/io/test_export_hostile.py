@@ -98,6 +98,7 @@ def test_hostile_values_round_trip(
 def test_instrument_readouts_round_trip(
     lab: Lab, tmp_path: Path, _templates: dict[str, str], backend: str
 ) -> None:
+    from exolab.io import instruments
     from exolab.io.instrument_import import import_instrument
 
     from .helpers import base_cohort
@@ -108,7 +109,9 @@ def test_instrument_readouts_round_trip(
         if f.suffix == ".md":
             continue
         plate = {"analytes": {"concentration": "total_protein"}, "unit": "ug/mL"}
-        import_instrument(lab, f, target="ISO-1", **(plate if f.suffix == ".txt" else {}))  # type: ignore[arg-type]
+        # every sample of the file on ISO-1 (--target is for one-sample files only)
+        every = {n: "ISO-1" for n in instruments.parse(f).sample_names()}
+        import_instrument(lab, f, mapping=every, **(plate if f.suffix == ".txt" else {}))  # type: ignore[arg-type]
     first = {k: export(lab, k) for k in KINDS}
     readouts = rows_of(first["readouts"])
     assert len(readouts) > 400 and any(r["well"] for r in readouts)

@@ -7,6 +7,8 @@ docs/instruments.md for what each format gives.
 
 from __future__ import annotations
 
+import csv
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -114,15 +116,52 @@ def parse_bytes(
         raise InstrumentFileError(
             f"unknown format {fmt!r}; use auto or one of {', '.join(FORMAT_NAMES)}"
         )
+    _refuse_nul(data, name, fmt)
     try:
         run: ParsedRun = _module(fmt).parse(data, name, date_order)
     except InstrumentFileError:
         raise
-    except (ValueError, IndexError, KeyError, UnicodeError) as exc:
+    except (
+        csv.Error,
+        zlib.error,
+        ValueError,
+        IndexError,
+        KeyError,
+        UnicodeError,
+        TypeError,
+        AttributeError,
+        ArithmeticError,
+        RecursionError,
+    ) as exc:  # a damaged file read into a shape the parser did not expect: never a crash
         raise InstrumentFileError(
             f"{name}: cannot read the file as {DESCRIPTIONS[fmt]} ({exc}); is it complete?"
         ) from None
+    if not (run.measurements or run.controls or run.left_out):
+        # a header without one well, video or position: an empty or cut export, never a run
+        raise InstrumentFileError(
+            f"{name}: no {run.position_word.lower()} in the file, only its header "
+            "(an empty run, or was the file cut short?)"
+        )
     return run
+
+
+def _refuse_nul(data: bytes, name: str, fmt: str) -> None:
+    """A NUL character in a text export is damage (binary bytes in the file): PostgreSQL
+    refuses it in any text and SQLite would keep it, so it is refused here, naming the
+    line, on both."""
+    if fmt == "rdml":
+        return  # XML cannot hold NUL: the XML parser refuses it
+    if fmt == "asm":
+        if b"\\u0000" in data or b"\x00" in data:
+            raise InstrumentFileError(f"{name}: the JSON holds a NUL character (\\u0000)")
+        return
+    text = text_of(data, errors="replace")
+    at = text.find("\x00")
+    if at >= 0:
+        line = text.count("\n", 0, at) + 1
+        raise InstrumentFileError(
+            f"{name}:{line}: the file holds a NUL byte (binary data: is it damaged?)"
+        )
 
 
 def parse(path: str | Path, fmt: str = "auto", date_order: str | None = None) -> ParsedRun:

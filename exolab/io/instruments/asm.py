@@ -81,6 +81,8 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
         doc = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InstrumentFileError(f"{name}: not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise InstrumentFileError(f"{name}: not an ASM document (a JSON object)")
     manifest = str(doc.get("$asm.manifest", ""))
     h = RunHeader(
         instrument_model=_first(doc, ("model number", "device identifier", "product manufacturer")),
@@ -106,7 +108,8 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
     cycles = _first(doc, ("number of cycles", "total cycle number setting"))
     if isinstance(cycles, dict):
         cycles = cycles.get("value")
-    h.cycles = int(cycles) if isinstance(cycles, (int, float)) else None
+    finite = isinstance(cycles, (int, float)) and 0 < cycles < 1000
+    h.cycles = int(cycles) if finite else None  # (a cycle count, never inf or -1)
     measurements = _docs(doc, "measurement document")
     if not measurements:
         raise InstrumentFileError(f"{name}: no 'measurement document' in the ASM file")

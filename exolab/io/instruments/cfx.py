@@ -13,6 +13,8 @@ from exolab.io.instruments.model import (
     LeftOut,
     ParsedRun,
     RunHeader,
+    csv_delimiter,
+    decimal_point,
     number,
     text_of,
 )
@@ -20,6 +22,7 @@ from exolab.io.instruments.qpcr import ct_measurement, not_detected_note
 
 NAME = "cfx"
 VERSION = "1.0"
+NUMBERS = ("Cq", "Starting Quantity (SQ)")
 
 
 def sniff(text: str) -> bool:
@@ -39,7 +42,10 @@ def _role(content: str) -> str:
 
 
 def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
-    rows = list(csv.reader(io.StringIO(text_of(data))))
+    text = text_of(data)
+    first = text.lstrip().splitlines()[0] if text.strip() else ""
+    sep = csv_delimiter(first)  # `;` and decimal commas from a German/French Windows
+    rows = list(csv.reader(io.StringIO(text, newline=None), delimiter=sep))  # CR, LF, CRLF
     if not rows:
         raise InstrumentFileError(f"{name}: the file is empty")
     idx = {c.strip(): i for i, c in enumerate(rows[0])}
@@ -59,7 +65,10 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
 
         def cell(col: str, row: list[str] = row) -> str:
             i = idx.get(col)
-            return row[i].strip() if i is not None else ""
+            if i is None:
+                return ""
+            # a decimal comma only in the numbers (a sample may be named `1,5`)
+            return decimal_point(row[i].strip(), sep != "," and col in NUMBERS)
 
         well = cell("Well")
         target = cell("Target")

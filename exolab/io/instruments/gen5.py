@@ -21,6 +21,7 @@ from exolab.io.instruments.model import (
     Measurement,
     ParsedRun,
     RunHeader,
+    dilution,
     number,
     text_of,
 )
@@ -91,8 +92,11 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
         dil_line = rest[0] if rest else []
         for j, col in enumerate(cols):
             ident = id_line[j].strip() if j < len(id_line) else ""
-            if ident:
-                ids[f"{row}{col}"] = (ident, number(dil_line[j]) if j < len(dil_line) else None)
+            cell = dil_line[j] if j < len(dil_line) else ""
+            if ident.startswith(("STD", "BLK")):  # a standard's line holds its concentration
+                ids[f"{row}{col}"] = (ident, number(cell))
+            elif ident:
+                ids[f"{row}{col}"] = (ident, dilution(cell, f"{name}:{row}{col}:Conc/Dil"))
     reads: dict[str, dict[str, str]] = {}
     for row, row_lines in results.items():
         for parts in row_lines:
@@ -143,8 +147,6 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
             continue
         sample = ident.split(":")[0]
         factor = None if dil is None else (1 / dil if dil < 1 else dil)
-        if factor is not None and factor <= 0:
-            raise InstrumentFileError(f"{name}:{well}: dilution {dil!r} is not positive")
         f = factor or 1.0
         if "MISSED" in raw.upper():
             run.left_out.append(LeftOut(well, sample, "MISSED by the reader: no value (QC fail)"))

@@ -97,7 +97,7 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
     from exolab.io.instruments.model import text_of
 
     text = text_of(data)
-    rows = list(csv.reader(io.StringIO(text)))
+    rows = list(csv.reader(io.StringIO(text, newline=None)))  # CR (old Mac), LF or CRLF
     sections = _sections(rows)
     details = {
         r[0].strip().rstrip(":").lower(): r for _, r in sections.get("experiment details", [])
@@ -222,9 +222,14 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
         if not cells["particle_concentration"][1]:
             run.left_out.append(LeftOut(video, sample, "no concentration for this video"))
             continue
-        for analyte, (_ln, cell, unit) in cells.items():
+        for analyte, (ln, cell, unit) in cells.items():
             if not cell:
                 continue
+            v = number(cell)
+            if v is None or v < 0:  # NaN, inf, -1: no measurement, never "not detected"
+                raise InstrumentFileError(
+                    f"{name}:{ln}:{video}: {analyte} {cell!r} is not a number of 0 or more"
+                )
             run.measurements.append(
                 Measurement(
                     name=sample,

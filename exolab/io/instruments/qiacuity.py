@@ -15,6 +15,8 @@ from exolab.io.instruments.model import (
     Measurement,
     ParsedRun,
     RunHeader,
+    csv_delimiter,
+    decimal_point,
     number,
     text_of,
 )
@@ -35,6 +37,8 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
     if lines and lines[0].lower().startswith("sep="):
         delimiter = lines[0][4:5] or ","
         offset = 1
+    elif lines:
+        delimiter = csv_delimiter(lines[0])
     rows = list(csv.reader(io.StringIO("\n".join(lines[offset:])), delimiter=delimiter))
     if not rows:
         raise InstrumentFileError(f"{name}: the file is empty")
@@ -49,6 +53,7 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
     unit_text = conc_col.partition("(")[2].rstrip(")").strip() or "copies/uL"
     unit = "{copies}/uL" if unit_text.replace("µ", "u").lower() == "copies/ul" else unit_text
     name_col = next((c for c in head if c.lower().startswith("sample")), None)
+    numbers = {conc_col, "Threshold", "Partitions (valid)", "Partitions (positive)"}
     run = ParsedRun(NAME, VERSION, "ddpcr", RunHeader(instrument_model="QIAcuity"))
     wells: dict[str, dict[str, str]] = {}
     for line, row in enumerate(rows[1:], start=offset + 2):
@@ -59,7 +64,12 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
                 f"{name}:{line}: the row has {len(row)} of {len(head)} fields "
                 "(was the file cut short?)"
             )
-        cell = {c: (row[i].strip() if i < len(row) else "") for c, i in idx.items()}
+        cell = {  # a decimal comma only in the numbers (a sample may be named `1,5`)
+            c: decimal_point(row[i].strip(), delimiter != "," and c in numbers)
+            if i < len(row)
+            else ""
+            for c, i in idx.items()
+        }
         well = row[0].strip()
         sample = cell.get(name_col or "", "")
         target = cell["Target"]
@@ -75,6 +85,10 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
         if kind == "sample":
             if number(conc) is None and conc.lower() not in ("", "nan"):
                 raise InstrumentFileError(f"{name}:{well}: cannot read the concentration {conc!r}")
+            if (number(conc) or 0) < 0:  # -1: no result, never -1 copies/uL
+                raise InstrumentFileError(
+                    f"{name}:{well}: the concentration {conc!r} is below 0 (no result?)"
+                )
             run.measurements.append(
                 Measurement(
                     name=sample,

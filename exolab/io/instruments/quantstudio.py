@@ -100,6 +100,13 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
         i = idx.get(col)
         return row[i].strip() if i is not None and i < len(row) else ""
 
+    # rows may be ragged, but a last row shorter than every other one was cut short
+    # (docs/instruments.md): its CT may be whole while its Quantity is not
+    if len(rows) > 1 and len(rows[-1]) < min(len(r) for r in rows[:-1]):
+        raise InstrumentFileError(
+            f"{name}:{start + len(rows)}: the last [Results] row has {len(rows[-1])} fields, "
+            f"the others at least {min(len(r) for r in rows[:-1])} (was the file cut short?)"
+        )
     curve: dict[str, Any] = {}
     for offset, row in enumerate(rows):
         line = start + 1 + offset

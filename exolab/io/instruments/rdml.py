@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from xml.etree import ElementTree
 
 from exolab.io.instruments.dates import parse_datetime
@@ -38,7 +39,7 @@ def _xml(data: bytes, name: str) -> ElementTree.Element:
             with zipfile.ZipFile(io.BytesIO(data)) as z:
                 data = z.read("rdml_data.xml")
         return ElementTree.fromstring(data)
-    except (zipfile.BadZipFile, KeyError, EOFError) as exc:
+    except (zipfile.BadZipFile, KeyError, EOFError, zlib.error) as exc:
         raise InstrumentFileError(
             f"{name}: cannot open the RDML archive ({exc}; was the file cut short?)"
         ) from None

@@ -15,6 +15,7 @@ from exolab.io.instruments.model import (
     Measurement,
     ParsedRun,
     RunHeader,
+    dilution,
     number,
     text_of,
 )
@@ -115,9 +116,9 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
             pos = f"{plate}:{well}" if len(plates) > 1 and plate else well
             if not well:
                 continue
-            factor = number(cells.get(dil_col, "")) if dil_col else None
-            if factor is not None and factor <= 0:
-                raise InstrumentFileError(f"{name}:{pos}: dilution {factor!r} is not positive")
+            factor = (
+                dilution(cells.get(dil_col, ""), f"{name}:{pos}:{dil_col}") if dil_col else None
+            )
             f = factor or 1.0
             raw = " ".join(cells.values()).upper()
             if "MISSED" in raw:
@@ -137,7 +138,7 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
                 value = "<LLOQ"
             elif base is None or number(text) is None:
                 if text.lower().startswith("range"):
-                    value = "<LLOQ" if (number(cells.get("OD", "")) or 0) < 0.5 else ">ULOQ"
+                    value = _outside(run.controls, number(cells.get("OD", "")), name, pos)
                 else:
                     raise InstrumentFileError(
                         f"{name}:{pos}: cannot read the concentration {text!r} (line {line})"
@@ -159,3 +160,26 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
                 )
             )
     return run
+
+
+def _outside(controls: list[dict[str, object]], od: float | None, name: str, pos: str) -> str:
+    """A ``Range?`` well: below the lowest standard or above the highest, told by its OD
+    against the ODs of those two standards, so a curve that falls (a competitive ELISA:
+    the most analyte, the least signal) reads the right way round."""
+    ods: dict[float, list[float]] = {}
+    for c in controls:
+        expected, found = c.get("expected"), number(str(c.get("od") or ""))
+        if c.get("role") == "standard" and isinstance(expected, float) and found is not None:
+            ods.setdefault(expected, []).append(found)
+    if od is not None and len(ods) >= 2:
+        low = sum(ods[min(ods)]) / len(ods[min(ods)])  # OD of the lowest standard
+        high = sum(ods[max(ods)]) / len(ods[max(ods)])
+        rising = high > low
+        if (od <= low) if rising else (od >= low):
+            return "<LLOQ"
+        if (od >= high) if rising else (od <= high):
+            return ">ULOQ"
+    raise InstrumentFileError(
+        f"{name}:{pos}: 'Range?' with OD {od!r} cannot be placed below the lowest or above "
+        "the highest standard (their ODs)"
+    )

@@ -75,13 +75,22 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
     run = ParsedRun(NAME, VERSION, "nta", h, settings={"header": kv})
     run.position_word = "POSITION"
     sample = kv.get("Sample") or h.experiment or "sample"
-    end = dist_at if dist_at is not None else len(lines)
-    for i in range(table_at + 1, end):
+    if dist_at is None:
+        # ZetaView writes the size distribution after the positions: without it the file
+        # was cut short, perhaps inside a position row (docs/instruments.md)
+        raise InstrumentFileError(
+            f"{name}: the 'Size Distribution' section is missing (was the file cut short?)"
+        )
+    width = max(i for i, c in enumerate(head) if c) + 1
+    for i in range(table_at + 1, dist_at):
         parts = [c.strip() for c in lines[i].split("\t")]
         if not any(parts):
             continue
-        if len(parts) < len(head) - 1:
-            raise InstrumentFileError(f"{name}:{i + 1}: the position row is cut short")
+        if len(parts) < width:
+            raise InstrumentFileError(
+                f"{name}:{i + 1}: the position row has {len(parts)} of {width} fields "
+                "(was the file cut short?)"
+            )
         cell = {c: (parts[j] if j < len(parts) else "") for c, j in idx.items()}
         pos = f"position {cell['Position']}"
         valid = cell.get("Valid", "yes").lower() not in ("no", "removed", "false", "0")
@@ -91,7 +100,15 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
             )
             continue
         conc, mean = number(cell[conc_col]), number(cell["Mean"])
-        if conc is None or mean is None or conc < 0 or mean < 0:
+        for col, v in ((conc_col, conc), ("Mean", mean)):
+            if v is None and cell[col].lower() not in ("", "nan"):
+                raise InstrumentFileError(
+                    f"{name}:{i + 1}:{col}: {pos}: cannot read {cell[col]!r} as a number"
+                )
+        if conc is None or mean is None:
+            run.left_out.append(LeftOut(pos, sample, "no value (empty or NaN)"))
+            continue
+        if conc < 0 or mean < 0:
             run.left_out.append(LeftOut(pos, sample, "no traces (-1)"))
             continue
         run.measurements.append(
@@ -117,20 +134,25 @@ def parse(data: bytes, name: str, date_order: str | None = None) -> ParsedRun:
                     sample, pos, "particle_size_sd", cell["St.Dev."], "nm", dilution_factor=dilution
                 )
             )
-    if dist_at is not None:
-        bins: list[float] = []
-        counts: list[float] = []
-        for line in lines[dist_at + 2 :]:
-            parts = line.split("\t")
-            b = number(parts[0]) if parts else None
-            if b is None:
-                break
-            bins.append(b)
-            counts.append((number(parts[1]) if len(parts) > 1 else None) or 0.0)
-        dist: dict[str, Any] = {
-            "bin_centre_nm": bins,
-            "unit": "particles/mL before dilution correction",
-            "videos": {sample: counts},
-        }
-        run.settings["size_distribution"] = dist
+    bins: list[float] = []
+    counts: list[float] = []
+    for i in range(dist_at + 2, len(lines)):
+        parts = lines[i].split("\t")
+        if not parts[0].strip()[:1].isdigit():  # a blank line or the next section
+            break
+        b = number(parts[0])
+        c = number(parts[1]) if len(parts) > 1 else None
+        if b is None or c is None:
+            raise InstrumentFileError(
+                f"{name}:{i + 1}: cannot read the size distribution row {lines[i]!r} "
+                "(was the file cut short?)"
+            )
+        bins.append(b)
+        counts.append(c)
+    dist: dict[str, Any] = {
+        "bin_centre_nm": bins,
+        "unit": "particles/mL before dilution correction",
+        "videos": {sample: counts},
+    }
+    run.settings["size_distribution"] = dist
     return run
