@@ -23,6 +23,9 @@ if TYPE_CHECKING:  # (the context imports this module to append events: no cycle
     from exolab.services.context import Tx
 
 GENESIS = "0" * 64
+# tx.memo key: the tubes lifecycle.note_status_history found with no status change since
+# their registration; an event naming one forgets it (forget_status_history)
+STATUS_UNCHANGED = "status_unchanged"
 _INSERT_EVENT = insert(AuditEvent).returning(AuditEvent.id)  # built once: appends are a hot path
 AUDIT_LOCK_KEY = 7_130_001  # PostgreSQL advisory lock serialising appends (= WRITE_LOCK_KEY)
 
@@ -120,6 +123,16 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def forget_status_history(tx: Tx, events: list[EventSpec]) -> None:
+    """Events about to be appended: a tube they name (other than its ``create`` or an
+    ``import``) may have changed status, so lifecycle.status_changed reads it again."""
+    known: set[str] | None = tx.memo.get(STATUS_UNCHANGED)
+    if known:
+        for action, entity, entity_id, *_ in events:
+            if entity == "sample" and action not in ("create", "import"):
+                known.discard(entity_id)
+
+
 def _chained(tx: Tx, prev: str, spec: EventSpec, at: str | None = None) -> dict[str, Any]:
     """The stored row of one event chained after ``prev``: the one definition of which
     fields are hashed (the login too, since migration 0009), for one event or many (``at``:
@@ -186,7 +199,9 @@ def append_event(
     problem = control_character(reason) if reason else None
     if problem is not None:
         raise ValidationFailed([FieldError("reason", problem)])
-    row = _chained(tx, _last_hash(tx), (action, entity, entity_id, old, new, reason, batch_id))
+    spec: EventSpec = (action, entity, entity_id, old, new, reason, batch_id)
+    forget_status_history(tx, [spec])
+    row = _chained(tx, _last_hash(tx), spec)
     event_id = tx.session.connection().execute(_INSERT_EVENT, row).scalar_one()
     tx.memo["audit_last_hash"] = row["hash"]
     return int(event_id)
@@ -203,6 +218,7 @@ def append_events(
     ``insert_rows`` writes the rows (by default Core's executemany)."""
     if not events:
         return
+    forget_status_history(tx, events)
     prev = _last_hash(tx)
     at = _now()
     rows = []

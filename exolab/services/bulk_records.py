@@ -711,11 +711,13 @@ class _Loader:
             return
         if self.kind.name == "isolations":
             self.load_tubes({m.sample_id for m in models})
+            self.note_status_history({m.sample_id for m in models}, "isolate")
             return
         if self.kind.name == "cell_sources":
             return
         parents = {m.parent_sample_id for m in models if m.parent_sample_id}
         self.load_tubes(parents)
+        self.note_status_history(parents, "aliquot")
         if parents and any(m.parent_sample_id and sample_rules.gives_owner(m) for m in models):
             # aliquot rows that name their owner: the owners of every stored parent the chunk
             # names, at once (a parent created by the file knows its own)
@@ -748,6 +750,18 @@ class _Loader:
                 self.boxes[path] = _Box(pk, path, n_rows, n_cols)
         self.unknown_boxes.update(p for p in paths if p not in self.boxes)
         self.load_occupied({b.id for p in paths if (b := self.boxes.get(p)) is not None})
+
+    def note_status_history(self, codes: set[str], action: str) -> None:
+        """The stored tubes of ``codes`` whose status does not allow ``action`` (a used-up
+        inventory moved into exolab, its isolations or aliquots imported as history): whether
+        their status changed since registration, read for all of them at once
+        (lifecycle.note_status_history) instead of once per row by the rule."""
+        allowed = lifecycle.ACTIONS[action].allowed_from
+        out_of_use = [
+            c for c in codes if (t := self.tubes.get(c)) is not None and t.status not in allowed
+        ]
+        if out_of_use:
+            lifecycle.note_status_history(self.tx, out_of_use)
 
     def load_owners(self, tubes: list[_Tube]) -> None:
         """Read the owners of these stored tubes (those not read yet), set-based."""

@@ -409,3 +409,62 @@ def test_why_a_box_is_unknown_follows_the_storage_created_meanwhile(lab: Lab) ->
         assert "did you mean F1/R1/B8?" in storage.unknown_location(tx, loc)
         storage.add_location(tx, "F1/R1/B9")
         assert storage.find_box(tx, "F1/R1/B9") is not None
+
+
+def _used_up(tmp_path: Path, n: int, status: str = "consumed") -> str:
+    rows = [f"U{i:03d},plasma,2024-01-11 10:41,S1,P001,U{i},4,{status}\n" for i in range(n)]
+    return SAMPLE_HEADER.replace("visit\n", "visit,volume_ml,status\n") + "".join(rows)
+
+
+def test_the_history_of_many_used_up_tubes_is_read_at_once(lab: Lab, tmp_path: Path) -> None:
+    """An inventory of used-up tubes moved into exolab, then their isolations imported as
+    history (docs/lifecycle.md): whether each tube's status changed since registration is
+    read for a chunk at once, not once per row; a tube an action put out of use since is
+    still refused, naming its row."""
+    from sqlalchemy import event
+
+    from exolab.io.importer import ImportFailed, run_import
+    from exolab.services import samples
+
+    base_cohort(lab, tmp_path)
+    n = 30
+    run_import(lab, "samples", write(tmp_path, "used.csv", _used_up(tmp_path, n)))
+    with lab.write() as tx:
+        samples.set_status(tx, "P002-V1", "discard", reason="cracked")
+    iso = "isolation_id,sample_id,isolated_on,method,input_volume_ml\n"
+    rows = "".join(f"ISO-U{i:03d},U{i:03d},2024-03-05,sec,0.5\n" for i in range(n))
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(lab.db.engine, "before_cursor_execute", count)
+    try:
+        bad = write(tmp_path, "bad.csv", iso + rows + "ISO-X,P002-V1,2024-03-05,sec,0.5\n")
+        with pytest.raises(ImportFailed) as caught:
+            run_import(lab, "isolations", bad)
+        lines = caught.value.report.problems.lines()  # type: ignore[union-attr]
+        assert len(lines) == 1 and lines[0].startswith(f"{bad}:{n + 2}:sample_id:")
+        assert "P002-V1 is discarded" in lines[0]
+        history_reads = [s for s in statements if "FROM audit_events" in s and "LIKE" in s]
+        assert 1 <= len(history_reads) <= 3, len(history_reads)  # (one per tube: n + 1)
+        good = write(tmp_path, "good.csv", iso + rows)
+        assert run_import(lab, "isolations", good).created == n
+    finally:
+        event.remove(lab.db.engine, "before_cursor_execute", count)
+
+
+def test_a_status_set_after_the_history_was_read_is_read_again(lab: Lab, tmp_path: Path) -> None:
+    """lifecycle.note_status_history remembers the tubes with no status change for the
+    transaction; an audited change to one of them makes the rule read it again."""
+    from exolab.io.importer import run_import
+    from exolab.services import lifecycle, samples
+
+    base_cohort(lab, tmp_path)
+    run_import(lab, "samples", write(tmp_path, "used.csv", _used_up(tmp_path, 2, "missing")))
+    with lab.write() as tx:
+        lifecycle.note_status_history(tx, ["U000", "U001"])
+        assert not lifecycle.status_changed(tx, "U000")
+        samples.set_status(tx, "U000", "discard", reason="found broken")
+        assert lifecycle.status_changed(tx, "U000")
+        assert not lifecycle.status_changed(tx, "U001")
