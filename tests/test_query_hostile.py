@@ -227,7 +227,7 @@ def test_patient_csv_and_json_equal_the_export(cohort: str, tmp_path: Path) -> N
         ("<", 50.0),
         ("<", 60.0),
     }
-    urine = [d for d in data if d["biofluid"] == "urine" and d["visit"] == "M3"][0]
+    urine = next(d for d in data if d["biofluid"] == "urine" and d["visit"] == "M3")
     assert urine["pct_change_from_baseline"] is None and urine["change_from_baseline"] == 70.0
 
 
@@ -322,3 +322,32 @@ def test_filters_combined_and_synonym(cohort: str, tmp_path: Path) -> None:
     assert {r["baseline_value"] for r in rows} == {"120.0"} or {
         _num(r["baseline_value"]) for r in rows
     } == {120.0}
+
+
+def test_wide_columns_follow_the_standard_unit(cohort: str, tmp_path: Path) -> None:
+    """Defect: ``--wide`` made one column per unit *as typed*, so the M3 set of A1 (0.2 ng/mL
+    and 300 pg/mL, mean 250 pg/mL) was split into ``GPC1 [ng/mL]`` 0.2 and ``GPC1 [pg/mL]``
+    300: neither column held the set's value, and a subject measured in ng/mL only was in a
+    column of its own. Now a unit that converts goes to the standard unit's column."""
+    extra = (
+        ("isolations", "isolation_id,sample_id,isolated_on,method,input_volume_ml\n"
+                       "I-A5-BL,A5-BL,2024-05-01,sec,0.5\n"),
+        ("readouts", "isolation_id,analyte,value,unit,assay,run_id,replicate\n"
+                     "I-A5-BL,GPC1,0.1,ng/mL,elisa,E9,1\n"
+                     "I-A5-BL,GPC1,<0.05,ng/mL,elisa,E9,2\n"
+                     "I-A5-BL,GPC1,7,AU,simoa,S1,1\n"),
+    )  # fmt: skip
+    import_files(cohort, tmp_path, extra)
+    out = tmp_path / "wide.csv"
+    r = run(cohort, "export", "longitudinal", "--wide", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert list(rows[0])[10:] == ["CD63 [AU]", "GPC1 [AU]", "GPC1 [pg/mL]"]
+    by_iso = {r["isolation_id"]: r for r in rows}
+    assert by_iso["I-A1-M3-S"]["GPC1 [pg/mL]"] == "250"  # the set's mean, in pg/mL
+    assert by_iso["I-A1-M3-P"]["GPC1 [pg/mL]"] == ">ULOQ; 500"  # censored: texts kept
+    assert by_iso["I-A1-BL-S"]["GPC1 [pg/mL]"] == "<LOD; 120"
+    # typed in ng/mL: converted, the censored one as its converted limit
+    assert by_iso["I-A5-BL"]["GPC1 [pg/mL]"] == "100; <50"
+    assert by_iso["I-A5-BL"]["GPC1 [AU]"] == "7"  # a unit that does not convert: own column
+    assert by_iso["I-A2-BL"]["GPC1 [pg/mL]"] == "80"

@@ -354,17 +354,29 @@ WIDE_KEYS = (
 
 
 def _wide_value(rows: list[dict[str, Any]]) -> str:
-    """A cell of the wide table: the value; the mean of uncensored numeric replicates; else
-    the replicates' texts joined with '; ' (censored values stay visible, never averaged)."""
+    """A cell of the wide table, in its column's (standard) unit: the value; the mean of
+    uncensored numeric replicates; else the replicates' texts joined with '; ' (censored
+    values stay visible, never averaged). A result typed in a unit that converts to the
+    standard unit (ng/mL in a pg/mL column) is given converted (docs/longitudinal.md)."""
     if len(rows) == 1:
-        return cell(rows[0].get("value"))
-    numbers = [r.get("numeric_value") for r in rows]
+        return _wide_text(rows[0])
+    numbers = [r.get("std_value") for r in rows]
     if all(
         isinstance(v, int | float) and r.get("censor") in (None, "none")
         for v, r in zip(numbers, rows, strict=True)
     ):
         return cell(summarise([float(v) for v in numbers if v is not None], 0).mean)
-    return "; ".join(cell(r.get("value")) for r in rows)
+    return "; ".join(_wide_text(r) for r in rows)
+
+
+def _wide_text(r: dict[str, Any]) -> str:
+    """One result's text in its column's unit: as typed when typed in that unit; else the
+    converted number after its comparator (``<``, ``>``), if it has one."""
+    value = r.get("std_value")
+    if r.get("unit") == r.get("std_unit") or not isinstance(value, int | float):
+        return cell(r.get("value"))
+    comparator = r.get("comparator")
+    return (comparator if comparator and comparator != "=" else "") + cell(value)
 
 
 def write_wide(out: TextIO, rows_twice: Callable[[], Iterator[dict[str, Any]]]) -> int:
@@ -422,7 +434,9 @@ def _day_order(day: Any) -> tuple[int, float, str]:
 
 
 def _wide_column(r: dict[str, Any]) -> str:
-    unit = r.get("unit")
+    """``ANALYTE [unit]`` in the analyte's standard unit: the replicates of one set typed in
+    pg/mL and ng/mL share a column; a unit that does not convert has a column of its own."""
+    unit = r.get("std_unit") or r.get("unit")
     return f"{r.get('analyte')} [{unit}]" if unit else str(r.get("analyte"))
 
 
