@@ -351,3 +351,28 @@ def test_wide_columns_follow_the_standard_unit(cohort: str, tmp_path: Path) -> N
     assert by_iso["I-A5-BL"]["GPC1 [pg/mL]"] == "100; <50"
     assert by_iso["I-A5-BL"]["GPC1 [AU]"] == "7"  # a unit that does not convert: own column
     assert by_iso["I-A2-BL"]["GPC1 [pg/mL]"] == "80"
+
+
+def test_since_after_until_is_a_usage_error(cohort: str, tmp_path: Path) -> None:
+    """Defect: ``--since`` after ``--until`` wrote a header-only file and exited 0, as if the
+    cohort had no results in the window. Now it is a usage error naming both dates."""
+    out = tmp_path / "none.csv"
+    r = run(cohort, "export", "longitudinal", "--since", "2024-05-01", "--until", "2024-01-01",
+            "--out", str(out))  # fmt: skip
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert "2024-05-01" in r.stderr and "2024-01-01" in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists() and not (tmp_path / "none.csv.manifest.json").exists()
+    # one day (since == until) is a window, not an error
+    rows = _export(cohort, tmp_path, "--since", "2024-03-01", "--until", "2024-03-01")
+    assert [r["sample_id"] for r in rows] == ["A1-M6"]
+
+
+def test_service_refuses_since_after_until(lab: Any) -> None:
+    from datetime import date
+
+    from exolab.services.errors import ValidationFailed
+    from exolab.services.queries import LongitudinalFilter, iter_longitudinal
+
+    flt = LongitudinalFilter(since=date(2024, 5, 1), until=date(2024, 1, 1))
+    with lab.read() as tx, pytest.raises(ValidationFailed, match="after until"):
+        list(iter_longitudinal(tx, flt))
