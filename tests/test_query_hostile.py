@@ -376,3 +376,25 @@ def test_service_refuses_since_after_until(lab: Any) -> None:
     flt = LongitudinalFilter(since=date(2024, 5, 1), until=date(2024, 1, 1))
     with lab.read() as tx, pytest.raises(ValidationFailed, match="after until"):
         list(iter_longitudinal(tx, flt))
+
+
+def test_wide_never_averages_two_assays_or_runs(cohort: str, tmp_path: Path) -> None:
+    """Defect: ``--wide`` averaged every readout of one isolation and analyte, so an ELISA
+    set (80) and a Simoa set (200, 220) of the same isolation came out as 166.667, a number
+    neither assay measured. Replicates are readouts of one assay run (docs/longitudinal.md);
+    now each set keeps its own value and the cell joins them with '; '."""
+    extra = (
+        ("readouts", "isolation_id,analyte,value,unit,assay,run_id,replicate\n"
+                     "I-A2-BL,GPC1,200,pg/mL,simoa,S1,1\n"
+                     "I-A2-BL,GPC1,220,pg/mL,simoa,S1,2\n"
+                     "I-A3-BL,GPC1,<LOD,pg/mL,elisa,E8,1\n"),
+    )  # fmt: skip
+    import_files(cohort, tmp_path, extra)
+    out = tmp_path / "wide.csv"
+    r = run(cohort, "export", "longitudinal", "--wide", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    by_iso = {r["isolation_id"]: r for r in csv.DictReader(io.StringIO(out.read_text()))}
+    assert sorted(by_iso["I-A2-BL"]["GPC1 [pg/mL]"].split("; ")) == ["210", "80"]
+    # a re-run of the same assay is a set of its own too; its censored value stays visible
+    assert sorted(by_iso["I-A3-BL"]["GPC1 [pg/mL]"].split("; ")) == ["60", "<LOD"]
+    assert by_iso["I-A2-M3"]["GPC1 [pg/mL]"] == "100"

@@ -354,10 +354,20 @@ WIDE_KEYS = (
 
 
 def _wide_value(rows: list[dict[str, Any]]) -> str:
-    """A cell of the wide table, in its column's (standard) unit: the value; the mean of
-    uncensored numeric replicates; else the replicates' texts joined with '; ' (censored
-    values stay visible, never averaged). A result typed in a unit that converts to the
-    standard unit (ng/mL in a pg/mL column) is given converted (docs/longitudinal.md)."""
+    """A cell of the wide table, in its column's (standard) unit: per replicate set (assay x
+    run), the value; the mean of uncensored numeric replicates; else the replicates' texts
+    joined with '; ' (censored values stay visible, never averaged). Two sets in one cell (an
+    ELISA and a Simoa of one isolation, or a re-run) are never averaged together: their values
+    are joined with '; ' in the order they come. A result typed in a unit that converts to
+    the standard unit (ng/mL in a pg/mL column) is given converted (docs/longitudinal.md)."""
+    sets: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
+    for r in rows:
+        sets.setdefault((r.get("assay"), r.get("run_id")), []).append(r)
+    return "; ".join(_wide_set_value(s) for s in sets.values())
+
+
+def _wide_set_value(rows: list[dict[str, Any]]) -> str:
+    """The wide cell's text for one replicate set."""
     if len(rows) == 1:
         return _wide_text(rows[0])
     numbers = [r.get("std_value") for r in rows]
