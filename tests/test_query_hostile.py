@@ -430,3 +430,30 @@ def test_censored_baseline_with_an_unrecorded_limit_has_no_bound(
     ]
     assert {(d["baseline_value"], d["baseline_censor"]) for d in rows} == {(None, "<")}
     assert rows[2]["change_from_baseline"] is None
+
+
+def test_deidentify_pseudonymises_samples_without_a_subject(cohort: str, tmp_path: Path) -> None:
+    """Defect: a conditioned-medium sample (no subject) kept its sample id, its run id and its
+    date in a de-identified export, though docs/security.md pseudonymises sample, isolation
+    and run ids; its run E2 is shared with subjects' samples, so the plain row paired the run's
+    pseudonym with its real id. Now its ids are pseudonymised and its dates shifted."""
+    extra = (
+        ("cell_sources", "cell_source_id,cell_type,species\nMSC-Q7,msc,Homo sapiens\n"),
+        ("samples", "sample_id,biofluid,collected_at,cell_source_id\n"
+                    "CCM-Q7,conditioned_medium,2024-04-11 09:00,MSC-Q7\n"),
+        ("readouts", "sample_id,analyte,value,unit,assay,run_id,replicate\n"
+                     "CCM-Q7,GPC1,40,pg/mL,elisa,E2,9\n"),
+    )  # fmt: skip
+    import_files(cohort, tmp_path, extra)
+    salt = "pepper-0123456789"
+    plain = _export(cohort, tmp_path, name="plain.csv")
+    ccm = [r for r in plain if r["sample_id"] == "CCM-Q7"]
+    assert len(ccm) == 1 and ccm[0]["subject_id"] == ""
+    rows = _export(cohort, tmp_path, "--deidentify", "--salt", salt, name="de.csv")
+    text = (tmp_path / "de.csv").read_text()
+    for real in ("CCM-Q7", "MSC-Q7", "2024-04-11", ",E2,", ",E1,"):
+        assert real not in text, real
+    (row,) = [r for r in rows if r["biofluid"] == "conditioned_medium"]
+    e2 = {r["run_id"] for r, p in zip(rows, plain, strict=True) if p["run_id"] == "E2"}
+    assert len(e2) == 1 and row["run_id"] in e2  # one run, one pseudonym
+    assert row["value"] == "40" and row["visit_day"] == ""

@@ -254,10 +254,16 @@ class Deidentifier:
         study = str(row.get("study") or "")
         subject = row.get("subject_id")
         if subject is None:
-            return out
-        real = str(subject)
-        code, offset = self.subject(study, real)
-        out["subject_id"] = code
+            # a sample without a subject (conditioned medium): its sample, isolation and run
+            # ids are pseudonymised too (docs/security.md) -- a run shared with subjects'
+            # samples would otherwise pair its pseudonym with its real id and date -- and its
+            # dates move by an offset of the sample's own
+            real = code = ""
+            offset = self.subject("\x1fsample", str(row.get("sample_id") or ""))[1]
+        else:
+            real = str(subject)
+            code, offset = self.subject(study, real)
+            out["subject_id"] = code
         for col in self.DATE_COLUMNS:
             v = out.get(col)
             if isinstance(v, str) and v:
