@@ -253,6 +253,12 @@ def test_cohort_tiny_groups_by_hand(cohort: str) -> None:
     p = by_method["precipitation"]
     assert (p["n"], p["n_censored"], p["n_subjects"]) == (1, 1, 1)
     assert (p["mean"], p["sd"], p["median"], p["q1"], p["q3"]) == (500.0, None, 500.0, 500.0, 500.0)
+    # a group whose only set is censored: n 0, counted in n_censored, no statistics
+    (bl, m3p) = _cohort(cohort, "--by", "visit", "--method", "precipitation")
+    assert (bl["visit"], bl["n"], bl["n_censored"], bl["n_subjects"]) == ("baseline", 0, 1, 1)
+    stats = ("mean", "sd", "median", "q1", "q3", "min", "max")
+    assert [bl[k] for k in stats] == [None] * 7 and bl["unit"] == "pg/mL"
+    assert (m3p["visit"], m3p["n"], m3p["median"]) == ("M3", 1, 500.0)
     by_visit = {r["visit"]: r for r in _cohort(cohort, "--by", "visit")}
     # baseline sets: 120 (A1 sec), 0 (A1 urine), 80 (A2), 60 (A3); A1 precipitation censored
     b = by_visit["baseline"]
