@@ -463,3 +463,35 @@ def test_deidentify_pseudonymises_samples_without_a_subject(cohort: str, tmp_pat
     e2 = {r["run_id"] for r, p in zip(rows, plain, strict=True) if p["run_id"] == "E2"}
     assert len(e2) == 1 and row["run_id"] in e2  # one run, one pseudonym
     assert row["value"] == "40" and row["visit_day"] == ""
+
+
+def test_deidentify_shifts_day_first_dates_in_visit_labels(cohort: str, tmp_path: Path) -> None:
+    """Defect: a visit label holding a dotted day-first date (``M9_10.06.2024``, as European
+    labs write them) kept the real date in a de-identified export; only ISO-like dates
+    (``2024-06-10``, ``20240610``) inside text were shifted. Now it moves by the subject's
+    offset like the collection date."""
+    extra = (
+        ("samples", "sample_id,biofluid,collected_at,study,subject_id,visit\n"
+                    "A2-M9,plasma,2024-06-10 09:00,H,A2,M9_10.06.2024\n"
+                    "A2-M10,plasma,2024-07-01 09:00,H,A2,M10_2024-07-01\n"),
+        ("readouts", "sample_id,analyte,value,unit,assay,run_id,replicate\n"
+                     "A2-M9,GPC1,90,pg/mL,elisa,E4,1\n"
+                     "A2-M10,GPC1,95,pg/mL,elisa,E4,2\n"),
+    )  # fmt: skip
+    import_files(cohort, tmp_path, extra)
+    rows = _export(
+        cohort, tmp_path, "--deidentify", "--salt", "pepper-0123456789", "--analyte", "GPC1"
+    )
+    from datetime import date, datetime
+
+    m9 = next(r for r in rows if r["visit"].startswith("M9_"))
+    m10 = next(r for r in rows if r["visit"].startswith("M10_"))
+    # (another subject's shifted date may happen to read 2024-07-01: look at A2's rows)
+    a2 = ",".join(",".join(r.values()) for r in rows if r["subject_id"] == m9["subject_id"])
+    for real in ("10.06.2024", "2024-06-10", "2024-07-01"):
+        assert real not in a2, real
+    offset = datetime.fromisoformat(m9["collected_at"]).date() - date(2024, 6, 10)
+    moved = date(2024, 6, 10) + offset
+    assert m9["visit"] == f"M9_{moved.day:02d}.{moved.month:02d}.{moved.year}"
+    assert m10["visit"] == f"M10_{date(2024, 7, 1) + offset}"
+    assert m9["visit_day"] == "130"  # 2024-02-01 -> 2024-06-10, kept

@@ -304,7 +304,14 @@ class Deidentifier:
             sep = m.group("s1") or ""
             return f"{moved.year:04d}{sep}{moved.month:02d}{sep}{moved.day:02d}"
 
-        return _DATE_IN_TEXT.sub(shift, text)
+        def shift_day_first(m: re.Match[str]) -> str:
+            try:
+                moved = date(int(m.group("y")), int(m.group("m")), int(m.group("d"))) + offset
+            except ValueError:
+                return m.group(0)
+            return f"{moved.day:02d}.{moved.month:02d}.{moved.year:04d}"
+
+        return _DAY_FIRST_IN_TEXT.sub(shift_day_first, _DATE_IN_TEXT.sub(shift, text))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -317,6 +324,11 @@ def _id_in_text(subject: str) -> re.Pattern[str]:
 _DATE_IN_TEXT = re.compile(
     r"(?<!\d)(?P<y>(?:19|20)\d\d)(?P<s1>[-/]?)(?P<m>0[1-9]|1[0-2])(?P=s1)"
     r"(?P<d>0[1-9]|[12]\d|3[01])(?!\d)"
+)
+# DD.MM.YYYY (the dotted, day-first European form; slashed D/M/Y is ambiguous and left)
+_DAY_FIRST_IN_TEXT = re.compile(
+    r"(?<![\d.])(?P<d>0?[1-9]|[12]\d|3[01])\.(?P<m>0?[1-9]|1[0-2])\."
+    r"(?P<y>(?:19|20)\d\d)(?!\.?\d)"
 )
 
 
