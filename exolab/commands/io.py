@@ -311,6 +311,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     )
     if args.salt is not None and not args.deidentify:
         raise UsageError("--salt goes with --deidentify")
+    if args.since and args.until and args.since > args.until:
+        raise UsageError(
+            f"--since {args.since.isoformat()} is after --until {args.until.isoformat()}: "
+            "no collection date can match"
+        )
     if args.salt is not None and len(args.salt) < 16:
         raise UsageError(
             "--salt must be at least 16 characters (leave it out to use the database's secret)"

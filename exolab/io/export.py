@@ -254,10 +254,16 @@ class Deidentifier:
         study = str(row.get("study") or "")
         subject = row.get("subject_id")
         if subject is None:
-            return out
-        real = str(subject)
-        code, offset = self.subject(study, real)
-        out["subject_id"] = code
+            # a sample without a subject (conditioned medium): its sample, isolation and run
+            # ids are pseudonymised too (docs/security.md) -- a run shared with subjects'
+            # samples would otherwise pair its pseudonym with its real id and date -- and its
+            # dates move by an offset of the sample's own
+            real = code = ""
+            offset = self.subject("\x1fsample", str(row.get("sample_id") or ""))[1]
+        else:
+            real = str(subject)
+            code, offset = self.subject(study, real)
+            out["subject_id"] = code
         for col in self.DATE_COLUMNS:
             v = out.get(col)
             if isinstance(v, str) and v:
@@ -298,7 +304,14 @@ class Deidentifier:
             sep = m.group("s1") or ""
             return f"{moved.year:04d}{sep}{moved.month:02d}{sep}{moved.day:02d}"
 
-        return _DATE_IN_TEXT.sub(shift, text)
+        def shift_day_first(m: re.Match[str]) -> str:
+            try:
+                moved = date(int(m.group("y")), int(m.group("m")), int(m.group("d"))) + offset
+            except ValueError:
+                return m.group(0)
+            return f"{moved.day:02d}.{moved.month:02d}.{moved.year:04d}"
+
+        return _DAY_FIRST_IN_TEXT.sub(shift_day_first, _DATE_IN_TEXT.sub(shift, text))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -311,6 +324,11 @@ def _id_in_text(subject: str) -> re.Pattern[str]:
 _DATE_IN_TEXT = re.compile(
     r"(?<!\d)(?P<y>(?:19|20)\d\d)(?P<s1>[-/]?)(?P<m>0[1-9]|1[0-2])(?P=s1)"
     r"(?P<d>0[1-9]|[12]\d|3[01])(?!\d)"
+)
+# DD.MM.YYYY (the dotted, day-first European form; slashed D/M/Y is ambiguous and left)
+_DAY_FIRST_IN_TEXT = re.compile(
+    r"(?<![\d.])(?P<d>0?[1-9]|[12]\d|3[01])\.(?P<m>0?[1-9]|1[0-2])\."
+    r"(?P<y>(?:19|20)\d\d)(?!\.?\d)"
 )
 
 
@@ -354,17 +372,39 @@ WIDE_KEYS = (
 
 
 def _wide_value(rows: list[dict[str, Any]]) -> str:
-    """A cell of the wide table: the value; the mean of uncensored numeric replicates; else
-    the replicates' texts joined with '; ' (censored values stay visible, never averaged)."""
+    """A cell of the wide table, in its column's (standard) unit: per replicate set (assay x
+    run), the value; the mean of uncensored numeric replicates; else the replicates' texts
+    joined with '; ' (censored values stay visible, never averaged). Two sets in one cell (an
+    ELISA and a Simoa of one isolation, or a re-run) are never averaged together: their values
+    are joined with '; ' in the order they come. A result typed in a unit that converts to
+    the standard unit (ng/mL in a pg/mL column) is given converted (docs/longitudinal.md)."""
+    sets: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
+    for r in rows:
+        sets.setdefault((r.get("assay"), r.get("run_id")), []).append(r)
+    return "; ".join(_wide_set_value(s) for s in sets.values())
+
+
+def _wide_set_value(rows: list[dict[str, Any]]) -> str:
+    """The wide cell's text for one replicate set."""
     if len(rows) == 1:
-        return cell(rows[0].get("value"))
-    numbers = [r.get("numeric_value") for r in rows]
+        return _wide_text(rows[0])
+    numbers = [r.get("std_value") for r in rows]
     if all(
         isinstance(v, int | float) and r.get("censor") in (None, "none")
         for v, r in zip(numbers, rows, strict=True)
     ):
         return cell(summarise([float(v) for v in numbers if v is not None], 0).mean)
-    return "; ".join(cell(r.get("value")) for r in rows)
+    return "; ".join(_wide_text(r) for r in rows)
+
+
+def _wide_text(r: dict[str, Any]) -> str:
+    """One result's text in its column's unit: as typed when typed in that unit; else the
+    converted number after its comparator (``<``, ``>``), if it has one."""
+    value = r.get("std_value")
+    if r.get("unit") == r.get("std_unit") or not isinstance(value, int | float):
+        return cell(r.get("value"))
+    comparator = r.get("comparator")
+    return (comparator if comparator and comparator != "=" else "") + cell(value)
 
 
 def write_wide(out: TextIO, rows_twice: Callable[[], Iterator[dict[str, Any]]]) -> int:
@@ -422,7 +462,9 @@ def _day_order(day: Any) -> tuple[int, float, str]:
 
 
 def _wide_column(r: dict[str, Any]) -> str:
-    unit = r.get("unit")
+    """``ANALYTE [unit]`` in the analyte's standard unit: the replicates of one set typed in
+    pg/mL and ng/mL share a column; a unit that does not convert has a column of its own."""
+    unit = r.get("std_unit") or r.get("unit")
     return f"{r.get('analyte')} [{unit}]" if unit else str(r.get("analyte"))
 
 

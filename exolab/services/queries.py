@@ -151,6 +151,10 @@ def iter_longitudinal(tx: Tx, flt: LongitudinalFilter) -> Iterator[LongitudinalR
     and visit days follow the module's conventions (computed by :mod:`exolab.services.history`,
     which ``exolab patient`` also runs without SQLAlchemy).
     """
+    if flt.since and flt.until and flt.since > flt.until:
+        raise ValidationFailed(
+            [FieldError("since", f"{flt.since.isoformat()} is after until {flt.until.isoformat()}")]
+        )
     return history.longitudinal(
         reader_for(tx),
         study=flt.study,
