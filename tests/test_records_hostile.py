@@ -238,3 +238,20 @@ def test_an_isolation_before_its_sample_was_collected_is_refused_on_import(
     err = cli(db_url, "import", "isolations", str(isolations), code=1)
     assert "i.csv:2:isolated_on: 2024-01-10 is before sample T1 was collected" in err
     assert "i.csv:3:" not in err
+
+
+def test_an_aliquot_in_another_primary_tube_is_refused_on_its_tube_column(
+    db_url: str, tmp_path: Path
+) -> None:
+    """An aliquot row naming another primary tube than its parent's was refused on the `sprec`
+    column, quoting a code the row did not give (the parent's, inherited)."""
+    cli(db_url, "import", "subjects", str(write(tmp_path / "s.csv", SUBJECT)))
+    cli(db_url, "import", "samples", str(write(tmp_path / "p.csv", SAMPLE_HEAD + PARENT_ROW)))
+    rows = (
+        "sample_id,biofluid,collected_at,parent_sample_id,tube,volume_ml\n"
+        "T1-A1,plasma,2024-01-11 10:41:07.123,T1,SST,0.1\n"
+        "T1-A2,plasma,2024-01-11 10:41:07.123,T1,k3edta,0.1\n"  # also PED: the same tube
+    )
+    err = cli(db_url, "import", "samples", str(write(tmp_path / "a.csv", rows)), code=1)
+    assert "a.csv:2:tube: an aliquot of T1 is of its parent's primary tube PED, not SST" in err
+    assert "a.csv:2:sprec" not in err and "a.csv:3:" not in err

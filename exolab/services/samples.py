@@ -465,6 +465,19 @@ def new_tube(s: SampleIn, parent: Any | None, owner_of: Callable[[Any], Owner]) 
                     )
                 ]
             )
+        if values["tube"] is not None and parent.tube and values["tube"] != parent.tube:
+            # the primary (collection) tube is the parent's; an aliquot's own container is
+            # its storage_container (docs/lifecycle.md, "SPREC of aliquots")
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "tube",
+                        f"an aliquot of {parent.sample_code} is of its parent's primary tube "
+                        f"{parent.tube}, not {values['tube']}",
+                        values["tube"],
+                    )
+                ]
+            )
         for f in HANDLING_FIELDS:
             if values[f] is None:
                 values[f] = getattr(parent, f)
