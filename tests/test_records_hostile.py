@@ -280,3 +280,41 @@ def test_an_update_moving_an_aliquots_collection_away_from_its_parents_is_refuse
     assert "u.csv:2:collected_at: an aliquot of T1 was collected with it" in err
     rows = exported(db_url, "samples", tmp_path / "out.csv")
     assert rows["T1-A1"]["collected_at"] == "2024-01-11T10:41:07.123000"
+
+
+def test_a_parents_corrected_collection_time_is_its_aliquots(
+    two_fresh_labs: tuple[Lab, Lab], tmp_path: Path
+) -> None:
+    """With aliquots bound to their parent's collection time, correcting the parent's must
+    carry them along (audited, undone with the batch), or its export would no longer
+    re-import into an empty database."""
+    db_url, empty = (lab.db.url for lab in two_fresh_labs)
+    cli(db_url, "import", "subjects", str(write(tmp_path / "s.csv", SUBJECT)))
+    cli(db_url, "import", "samples", str(write(tmp_path / "p.csv", SAMPLE_HEAD + PARENT_ROW)))
+    head = "sample_id,biofluid,collected_at,parent_sample_id,volume_ml\n"
+    kids = (
+        head
+        + "T1-A1,plasma,2024-01-11 10:41:07.123,T1,0.2\n"
+        + "T1-A1-A1,plasma,2024-01-11 10:41:07.123,T1-A1,0.1\n"
+    )
+    cli(db_url, "import", "samples", str(write(tmp_path / "a.csv", kids)))
+    fix = SAMPLE_HEAD + PARENT_ROW.replace("2024-01-11 10:41:07.123", "2024-01-11 09:15")
+    out = cli(
+        db_url,
+        "import",
+        "samples",
+        str(write(tmp_path / "fix.csv", fix)),
+        "--on-duplicate",
+        "update",
+    )
+    rows = exported(db_url, "samples", tmp_path / "one.csv")
+    assert {r["collected_at"] for r in rows.values()} == {"2024-01-11T09:15:00"}
+    # the export re-imports into an empty database
+    cli(empty, "import", "subjects", str(tmp_path / "s.csv"))
+    cli(empty, "import", "samples", str(tmp_path / "one.csv"), "--create-locations")
+    assert exported(empty, "samples", tmp_path / "two.csv") == rows
+    # and the undo of the correction restores the aliquots' time too
+    batch = out.split("import batch ")[1].split(":")[0]
+    cli(db_url, "import", "--undo", batch)
+    rows = exported(db_url, "samples", tmp_path / "undone.csv")
+    assert {r["collected_at"] for r in rows.values()} == {"2024-01-11T10:41:07.123000"}
