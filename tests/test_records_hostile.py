@@ -1,0 +1,320 @@
+"""Hostile QA of the record imports (subjects, cell sources, samples, isolations, readouts) and
+their round trip through `exolab export`, on SQLite and PostgreSQL (docs/import-formats.md,
+docs/reliability.md)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from exolab.services.context import Lab
+from tests.test_cli import run
+
+KINDS = ("subjects", "cell_sources", "samples", "isolations", "readouts")
+
+
+def cli(db_url: str, *args: str, code: int = 0) -> str:
+    r = run("--db", db_url, *args)
+    assert r.returncode == code, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
+    return r.stdout if code == 0 else r.stderr
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8", newline="")
+    return path
+
+
+@pytest.fixture
+def berlin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The computer's time zone is Europe/Berlin (UTC+1 in January)."""
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+SUBJECT = "study,subject_id\nS1,P1\n"
+SAMPLE_HEAD = (
+    "sample_id,biofluid,collected_at,study,subject_id,visit,tube,processed_at,"
+    "pre_centrifugation_temp,spin1_g,spin1_min,spin1_temp_c,spin1_brake\n"
+)
+
+
+def export(db_url: str, kind: str, out: Path) -> str:
+    cli(db_url, "export", kind, "--out", str(out))
+    return out.read_text(encoding="utf-8")
+
+
+def exported(db_url: str, kind: str, out: Path) -> dict[str, dict[str, str]]:
+    """The export of KIND as rows keyed by their first column."""
+    rows = list(csv.DictReader(io.StringIO(export(db_url, kind, out))))
+    return {next(iter(r.values())): r for r in rows}
+
+
+def test_an_offset_is_read_in_the_labs_time_zone_not_shifted_to_utc(
+    db_url: str, tmp_path: Path, berlin: None
+) -> None:
+    """A lab in Berlin writes `2024-01-11 00:30+01:00`: the tube was drawn at 00:30 on the 11th
+    of its clock. Stored times without an offset are the lab's clock (the FHIR export adds the
+    computer's zone to them), so converting this one to UTC put it on the 10th at 23:30, an hour
+    before the row's processed_at written without offset (2 h of processing instead of 1 h), and
+    on the visit's day before."""
+    cli(db_url, "import", "subjects", str(write(tmp_path / "s.csv", SUBJECT)))
+    samples = write(
+        tmp_path / "samples.csv",
+        SAMPLE_HEAD
+        + "T1,plasma,2024-01-11 00:30+01:00,S1,P1,baseline,edta,2024-01-11 01:30,RT,2500,15,20,no\n"
+        + "T2,plasma,2024-01-10T23:30:00Z,S1,P1,M3,edta,2024-01-11T01:30:00+01:00,RT,2500,15,20,no\n",
+    )
+    cli(db_url, "import", "samples", str(samples))
+    rows = exported(db_url, "samples", tmp_path / "out.csv")
+    for tube in ("T1", "T2"):  # T2: Z and +01:00 name T1's instants, read on the lab's clock too
+        got = rows[tube]
+        assert (got["collected_at"], got["processed_at"]) == (
+            "2024-01-11T00:30:00",
+            "2024-01-11T01:30:00",
+        )
+
+
+DATA = Path(__file__).resolve().parent / "records_hostile_data"
+
+
+def load_all(db_url: str) -> None:
+    for kind in KINDS:
+        cli(db_url, "import", kind, str(DATA / f"{kind}.csv"), "--create-locations")
+
+
+def export_all(db_url: str, out: Path) -> dict[str, str]:
+    out.mkdir()
+    return {kind: export(db_url, kind, out / f"{kind}.csv") for kind in KINDS}
+
+
+def test_round_trip_of_every_kind_is_lossless_within_and_across_backends(
+    two_fresh_labs: tuple[Lab, Lab], sqlite_url: str, tmp_path: Path
+) -> None:
+    """Multi-line unicode notes, aliquots of aliquots, conditioned medium, every method and a
+    chain of five, every censor form with and without its limit: exported, imported into an
+    empty database and exported again, the files are identical; and the same files loaded
+    into SQLite export exactly as they do on this backend (so SQLite -> PostgreSQL holds)."""
+    first, second = (lab.db.url for lab in two_fresh_labs)
+    load_all(first)
+    one = export_all(first, tmp_path / "one")
+    for kind in KINDS:
+        cli(second, "import", kind, str(tmp_path / "one" / f"{kind}.csv"), "--create-locations")
+    two = export_all(second, tmp_path / "two")
+    assert one == two
+    load_all(sqlite_url)
+    assert export_all(sqlite_url, tmp_path / "sqlite") == one
+    # nothing lost: every row of every file, and the values a lab reads
+    counts = {kind: len(list(csv.DictReader(io.StringIO(one[kind])))) for kind in KINDS}
+    assert counts == {
+        "subjects": 3,
+        "cell_sources": 2,
+        "samples": 6,
+        "isolations": 7,
+        "readouts": 20,
+    }
+    readouts = list(csv.DictReader(io.StringIO(one["readouts"])))
+    values = [r["value"] for r in readouts]
+    assert "24.123456789012345" in values and "0.30000000000000004" in values
+    assert {"<0.5", "<LOD", "< 0.5", ">ULOQ", "ND", "n.d.", "Undetermined", "NaN"} <= set(values)
+    subjects = list(csv.DictReader(io.StringIO(one["subjects"])))
+    assert subjects[0]["notes"] == 'multi\nline "q", ü 日本 😀'
+    samples = {r["sample_id"]: r for r in csv.DictReader(io.StringIO(one["samples"]))}
+    assert samples["T1-A1-A1"]["parent_sample_id"] == "T1-A1"
+    assert samples["T1"]["collected_at"] == "2024-01-11T10:41:07.123000"
+    assert samples["T1"]["a414"] == "0.123456789"
+    # and the re-import of its own export creates nothing new
+    for kind in KINDS:
+        out = cli(second, "import", kind, str(tmp_path / "two" / f"{kind}.csv"))
+        assert " 0 created, 0 updated" in out, out
+
+
+def test_a_birth_year_in_the_future_or_after_enrolment_is_refused(
+    db_url: str, tmp_path: Path
+) -> None:
+    """`birth_year` took any year up to 2100: a subject born next year, or enrolled in 2019 but
+    born in 2020 (a visit year typed in the wrong column), was stored."""
+    next_year = date.today().year + 1
+    bad = write(
+        tmp_path / "subjects.csv",
+        "study,subject_id,birth_year,enrolled_on\n"
+        f"S1,P1,{next_year},\n"
+        "S1,P2,2020,2019-05-01\n"
+        "S1,P3,2019,2019-05-01\n",
+    )
+    err = cli(db_url, "import", "subjects", str(bad), code=1)
+    assert f"subjects.csv:2:birth_year: {next_year} is in the future" in err
+    assert "subjects.csv:3:birth_year: 2020 is after the enrolment (2019-05-01)" in err
+    assert "subjects.csv:4:" not in err
+    assert "nothing was imported" in err
+    assert cli(db_url, "export", "subjects").strip().count("\n") == 0
+    good = write(tmp_path / "ok.csv", f"study,subject_id,birth_year\nS1,P1,{next_year - 1}\n")
+    assert "1 created" in cli(db_url, "import", "subjects", str(good))
+
+
+PARENT_ROW = "T1,plasma,2024-01-11 10:41:07.123,S1,P1,baseline,edta,,RT,2500,15,20,no\n"
+
+
+def test_an_aliquot_collected_at_another_time_than_its_parent_is_refused(
+    db_url: str, tmp_path: Path
+) -> None:
+    """An aliquot is drawn with its parent (`sample aliquot` gives it the parent's collection
+    time), yet an imported aliquot row dated a year before its parent was stored as such:
+    a tube of a baseline visit collected before the subject's first collection."""
+    cli(db_url, "import", "subjects", str(write(tmp_path / "s.csv", SUBJECT)))
+    head = "sample_id,biofluid,collected_at,parent_sample_id,volume_ml\n"
+    # the parent stored before (bulk import reads it from the database) ...
+    cli(db_url, "import", "samples", str(write(tmp_path / "p.csv", SAMPLE_HEAD + PARENT_ROW)))
+    bad = head + "T1-A1,plasma,2023-05-05 08:00,T1,0.1\nT1-A2,plasma,2024-01-11 10:41,T1,0.1\n"
+    err = cli(db_url, "import", "samples", str(write(tmp_path / "a.csv", bad)), code=1)
+    assert (
+        "a.csv:2:collected_at: an aliquot of T1 was collected with it "
+        "(2024-01-11 10:41:07.123000), not 2023-05-05 08:00:00"
+    ) in err
+    assert "a.csv:3:collected_at: an aliquot of T1 was collected with it" in err  # (seconds)
+    # ... or created earlier in the same file, or an aliquot of an aliquot
+    same = (
+        "sample_id,biofluid,collected_at,study,subject_id,visit,parent_sample_id\n"
+        "T2,plasma,2024-02-01 09:00,S1,P1,M1,\n"
+        "T2-A1,plasma,2024-02-01T09:00:00,,,,T2\n"
+        "T2-A1-A1,plasma,2024-02-02 09:00,,,,T2-A1\n"
+    )
+    err = cli(db_url, "import", "samples", str(write(tmp_path / "b.csv", same)), code=1)
+    assert "b.csv:4:collected_at: an aliquot of T2-A1 was collected with it" in err
+    assert "b.csv:3:" not in err
+    assert set(exported(db_url, "samples", tmp_path / "out.csv")) == {"T1"}
+    # the parent's time, in any ISO form, is what an export writes: accepted
+    ok = head + "T1-A1,plasma,2024-01-11T10:41:07.123,T1,0.1\n"
+    assert "1 created" in cli(db_url, "import", "samples", str(write(tmp_path / "ok.csv", ok)))
+
+
+ISOLATION_HEAD = "isolation_id,sample_id,isolated_on,method,input_volume_ml\n"
+
+
+def _isolation_of_t1(db_url: str, tmp_path: Path) -> Path:
+    cli(db_url, "import", "subjects", str(write(tmp_path / "s.csv", SUBJECT)))
+    cli(db_url, "import", "samples", str(write(tmp_path / "p.csv", SAMPLE_HEAD + PARENT_ROW)))
+    return write(
+        tmp_path / "i.csv",
+        ISOLATION_HEAD + "I1,T1,2024-01-10,sec,0.5\nI2,T1,2024-01-11,sec,0.5\n",
+    )
+
+
+def test_an_isolation_before_its_sample_was_collected_is_refused_when_recorded(
+    db_url: str, tmp_path: Path
+) -> None:
+    """`exolab isolation add` (the per-record path, also the UI's) recorded an EV preparation
+    dated the day before its tube was drawn, and an update import moved one there; the same
+    day is fine."""
+    _isolation_of_t1(db_url, tmp_path)
+    base = ("--sample-id", "T1", "--method", "sec", "--input-volume-ml", "0.5")
+    err = cli(db_url, "isolation", "add", "I1", "--isolated-on", "2024-01-10", *base, code=1)
+    assert "isolated_on: 2024-01-10 is before sample T1 was collected (2024-01-11)" in err
+    cli(db_url, "isolation", "add", "I2", "--isolated-on", "2024-01-11", *base)
+    edit = write(tmp_path / "e.csv", ISOLATION_HEAD + "I2,T1,2023-12-31,sec,0.5\n")
+    err = cli(db_url, "import", "isolations", str(edit), "--on-duplicate", "update", code=1)
+    assert "e.csv:2:isolated_on: 2023-12-31 is before sample T1 was collected" in err
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the bulk import of isolations (services/bulk_records.py, the lead's) does not "
+    "apply isolations.before_collection yet: it needs the tube's collected_at "
+    "(ISOLATED_TUBE_COLUMNS) and one call in _Loader.new_isolation",
+)
+def test_an_isolation_before_its_sample_was_collected_is_refused_on_import(
+    db_url: str, tmp_path: Path
+) -> None:
+    isolations = _isolation_of_t1(db_url, tmp_path)
+    err = cli(db_url, "import", "isolations", str(isolations), code=1)
+    assert "i.csv:2:isolated_on: 2024-01-10 is before sample T1 was collected" in err
+    assert "i.csv:3:" not in err
+
+
+def test_an_aliquot_in_another_primary_tube_is_refused_on_its_tube_column(
+    db_url: str, tmp_path: Path
+) -> None:
+    """An aliquot row naming another primary tube than its parent's was refused on the `sprec`
+    column, quoting a code the row did not give (the parent's, inherited)."""
+    cli(db_url, "import", "subjects", str(write(tmp_path / "s.csv", SUBJECT)))
+    cli(db_url, "import", "samples", str(write(tmp_path / "p.csv", SAMPLE_HEAD + PARENT_ROW)))
+    rows = (
+        "sample_id,biofluid,collected_at,parent_sample_id,tube,volume_ml\n"
+        "T1-A1,plasma,2024-01-11 10:41:07.123,T1,SST,0.1\n"
+        "T1-A2,plasma,2024-01-11 10:41:07.123,T1,k3edta,0.1\n"  # also PED: the same tube
+    )
+    err = cli(db_url, "import", "samples", str(write(tmp_path / "a.csv", rows)), code=1)
+    assert "a.csv:2:tube: an aliquot of T1 is of its parent's primary tube PED, not SST" in err
+    assert "a.csv:2:sprec" not in err and "a.csv:3:" not in err
+
+
+def test_an_update_moving_an_aliquots_collection_away_from_its_parents_is_refused(
+    db_url: str, tmp_path: Path
+) -> None:
+    """`--on-duplicate update` gave a stored aliquot a collection time of its own (a new
+    aliquot row with it is refused: the edit path did not compare)."""
+    cli(db_url, "import", "subjects", str(write(tmp_path / "s.csv", SUBJECT)))
+    cli(db_url, "import", "samples", str(write(tmp_path / "p.csv", SAMPLE_HEAD + PARENT_ROW)))
+    head = "sample_id,biofluid,collected_at,parent_sample_id,volume_ml\n"
+    ok = head + "T1-A1,plasma,2024-01-11 10:41:07.123,T1,0.1\n"
+    cli(db_url, "import", "samples", str(write(tmp_path / "a.csv", ok)))
+    moved = head + "T1-A1,plasma,2024-03-01 08:00,T1,0.1\n"
+    err = cli(
+        db_url,
+        "import",
+        "samples",
+        str(write(tmp_path / "u.csv", moved)),
+        "--on-duplicate",
+        "update",
+        code=1,
+    )
+    assert "u.csv:2:collected_at: an aliquot of T1 was collected with it" in err
+    rows = exported(db_url, "samples", tmp_path / "out.csv")
+    assert rows["T1-A1"]["collected_at"] == "2024-01-11T10:41:07.123000"
+
+
+def test_a_parents_corrected_collection_time_is_its_aliquots(
+    two_fresh_labs: tuple[Lab, Lab], tmp_path: Path
+) -> None:
+    """With aliquots bound to their parent's collection time, correcting the parent's must
+    carry them along (audited, undone with the batch), or its export would no longer
+    re-import into an empty database."""
+    db_url, empty = (lab.db.url for lab in two_fresh_labs)
+    cli(db_url, "import", "subjects", str(write(tmp_path / "s.csv", SUBJECT)))
+    cli(db_url, "import", "samples", str(write(tmp_path / "p.csv", SAMPLE_HEAD + PARENT_ROW)))
+    head = "sample_id,biofluid,collected_at,parent_sample_id,volume_ml\n"
+    kids = (
+        head
+        + "T1-A1,plasma,2024-01-11 10:41:07.123,T1,0.2\n"
+        + "T1-A1-A1,plasma,2024-01-11 10:41:07.123,T1-A1,0.1\n"
+    )
+    cli(db_url, "import", "samples", str(write(tmp_path / "a.csv", kids)))
+    fix = SAMPLE_HEAD + PARENT_ROW.replace("2024-01-11 10:41:07.123", "2024-01-11 09:15")
+    out = cli(
+        db_url,
+        "import",
+        "samples",
+        str(write(tmp_path / "fix.csv", fix)),
+        "--on-duplicate",
+        "update",
+    )
+    rows = exported(db_url, "samples", tmp_path / "one.csv")
+    assert {r["collected_at"] for r in rows.values()} == {"2024-01-11T09:15:00"}
+    # the export re-imports into an empty database
+    cli(empty, "import", "subjects", str(tmp_path / "s.csv"))
+    cli(empty, "import", "samples", str(tmp_path / "one.csv"), "--create-locations")
+    assert exported(empty, "samples", tmp_path / "two.csv") == rows
+    # and the undo of the correction restores the aliquots' time too
+    batch = out.split("import batch ")[1].split(":")[0]
+    cli(db_url, "import", "--undo", batch)
+    rows = exported(db_url, "samples", tmp_path / "undone.csv")
+    assert {r["collected_at"] for r in rows.values()} == {"2024-01-11T10:41:07.123000"}
