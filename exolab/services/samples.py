@@ -791,32 +791,6 @@ def edit_sample(
     audit_update(
         tx, sample, "sample", code, old_all, reason=reason, batch_id=batch_id, events=events
     )
-    if sample.collected_at != old_all["collected_at"]:
-        _aliquots_follow(tx, sample, reason=reason, batch_id=batch_id, events=events)
-
-
-def _aliquots_follow(
-    tx: Tx, sample: Sample, *, reason: str, batch_id: int | None, events: list[Any] | None
-) -> None:
-    """A tube's corrected collection time is its aliquots' (and theirs: they were drawn with
-    it, docs/lifecycle.md), each change audited with the edit's reason and batch."""
-    parents = [sample.id]
-    while parents:
-        children = list(tx.session.scalars(select(Sample).where(Sample.parent_id.in_(parents))))
-        for child in children:
-            before = column_values(child)
-            child.collected_at = sample.collected_at
-            audit_update(
-                tx,
-                child,
-                "sample",
-                child.sample_code,
-                before,
-                reason=reason,
-                batch_id=batch_id,
-                events=events,
-            )
-        parents = [c.id for c in children]
 
 
 def _check_tree_biofluid(tx: Tx, sample: Sample, biofluid: str) -> None:
