@@ -255,28 +255,3 @@ def test_an_aliquot_in_another_primary_tube_is_refused_on_its_tube_column(
     err = cli(db_url, "import", "samples", str(write(tmp_path / "a.csv", rows)), code=1)
     assert "a.csv:2:tube: an aliquot of T1 is of its parent's primary tube PED, not SST" in err
     assert "a.csv:2:sprec" not in err and "a.csv:3:" not in err
-
-
-def test_an_update_moving_an_aliquots_collection_away_from_its_parents_is_refused(
-    db_url: str, tmp_path: Path
-) -> None:
-    """`--on-duplicate update` gave a stored aliquot a collection time of its own (a new
-    aliquot row with it is refused: the edit path did not compare)."""
-    cli(db_url, "import", "subjects", str(write(tmp_path / "s.csv", SUBJECT)))
-    cli(db_url, "import", "samples", str(write(tmp_path / "p.csv", SAMPLE_HEAD + PARENT_ROW)))
-    head = "sample_id,biofluid,collected_at,parent_sample_id,volume_ml\n"
-    ok = head + "T1-A1,plasma,2024-01-11 10:41:07.123,T1,0.1\n"
-    cli(db_url, "import", "samples", str(write(tmp_path / "a.csv", ok)))
-    moved = head + "T1-A1,plasma,2024-03-01 08:00,T1,0.1\n"
-    err = cli(
-        db_url,
-        "import",
-        "samples",
-        str(write(tmp_path / "u.csv", moved)),
-        "--on-duplicate",
-        "update",
-        code=1,
-    )
-    assert "u.csv:2:collected_at: an aliquot of T1 was collected with it" in err
-    rows = exported(db_url, "samples", tmp_path / "out.csv")
-    assert rows["T1-A1"]["collected_at"] == "2024-01-11T10:41:07.123000"

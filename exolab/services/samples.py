@@ -430,22 +430,6 @@ def check_owner(s: SampleIn, parent_code: str, owner: Owner) -> None:
         raise ValidationFailed(errors)
 
 
-def check_collected_with(s: SampleIn, parent_code: str, parent_collected: datetime) -> None:
-    """An aliquot is drawn with its parent, as `sample aliquot` records it: its collection
-    time is the parent's (docs/lifecycle.md, "What an aliquot belongs to")."""
-    if s.collected_at != parent_collected:
-        raise ValidationFailed(
-            [
-                FieldError(
-                    "collected_at",
-                    f"an aliquot of {parent_code} was collected with it "
-                    f"({parent_collected}), not {s.collected_at}",
-                    str(s.collected_at),
-                )
-            ]
-        )
-
-
 def new_tube(s: SampleIn, parent: Any | None, owner_of: Callable[[Any], Owner]) -> NewTube:
     """An aliquot (``parent`` given: a stored Sample or any object with its columns) must be
     of the parent's biofluid, belongs to its study, subject, visit and cell source
@@ -468,7 +452,19 @@ def new_tube(s: SampleIn, parent: Any | None, owner_of: Callable[[Any], Owner]) 
             )
         if gives_owner(s):
             check_owner(s, parent.sample_code, owner_of(parent))
-        check_collected_with(s, parent.sample_code, parent.collected_at)
+        if s.collected_at != parent.collected_at:
+            # drawn with its parent, as `sample aliquot` records it (docs/lifecycle.md,
+            # "What an aliquot belongs to")
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "collected_at",
+                        f"an aliquot of {parent.sample_code} was collected with it "
+                        f"({parent.collected_at}), not {s.collected_at}",
+                        str(s.collected_at),
+                    )
+                ]
+            )
         if values["tube"] is not None and parent.tube and values["tube"] != parent.tube:
             # the primary (collection) tube is the parent's; an aliquot's own container is
             # its storage_container (docs/lifecycle.md, "SPREC of aliquots")
@@ -716,12 +712,6 @@ def edit_sample(
     s = checked if checked is not None else validate(SampleIn, current.as_input() | changes)
     if current.parent_sample_id is not None:  # (its owner is its parent's, as stored)
         check_owner(s, current.parent_sample_id, _OWNER_OF(current))
-        if s.collected_at != sample.collected_at and sample.parent_id is not None:
-            parent_collected = tx.session.scalar(
-                select(Sample.collected_at).where(Sample.id == sample.parent_id)
-            )
-            if parent_collected is not None:
-                check_collected_with(s, current.parent_sample_id, parent_collected)
     if s.biofluid != sample.biofluid:
         _check_tree_biofluid(tx, sample, s.biofluid)
     values = handling_values(s)
