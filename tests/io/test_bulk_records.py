@@ -885,7 +885,7 @@ def test_a_cumulative_file_compares_stored_rows_without_a_lookup_each(
         "subjects": ["S1,P100,case,", "S2,P000,control,"],
         "cell_sources": ["C-9,fibroblasts,Homo sapiens,,,"],
         "samples": ["NEW-1,plasma,2024-05-01 09:00,S1,P001,V9,k2edta,1,,,,,,,,,"],
-        "isolations": ["ISO-9,P001-V2,2024-03-12,sec,0.5,qEV,,200"],
+        "isolations": ["ISO-9,P001-V2,2024-03-09,sec,0.5,qEV,,200"],
     }[kind]
     changed = {  # a stored row with another value (refused: --on-duplicate error)
         "subjects": (2, "S1,P001,control,"),
