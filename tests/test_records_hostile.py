@@ -197,49 +197,6 @@ def test_an_aliquot_collected_at_another_time_than_its_parent_is_refused(
     assert "1 created" in cli(db_url, "import", "samples", str(write(tmp_path / "ok.csv", ok)))
 
 
-ISOLATION_HEAD = "isolation_id,sample_id,isolated_on,method,input_volume_ml\n"
-
-
-def _isolation_of_t1(db_url: str, tmp_path: Path) -> Path:
-    cli(db_url, "import", "subjects", str(write(tmp_path / "s.csv", SUBJECT)))
-    cli(db_url, "import", "samples", str(write(tmp_path / "p.csv", SAMPLE_HEAD + PARENT_ROW)))
-    return write(
-        tmp_path / "i.csv",
-        ISOLATION_HEAD + "I1,T1,2024-01-10,sec,0.5\nI2,T1,2024-01-11,sec,0.5\n",
-    )
-
-
-def test_an_isolation_before_its_sample_was_collected_is_refused_when_recorded(
-    db_url: str, tmp_path: Path
-) -> None:
-    """`exolab isolation add` (the per-record path, also the UI's) recorded an EV preparation
-    dated the day before its tube was drawn, and an update import moved one there; the same
-    day is fine."""
-    _isolation_of_t1(db_url, tmp_path)
-    base = ("--sample-id", "T1", "--method", "sec", "--input-volume-ml", "0.5")
-    err = cli(db_url, "isolation", "add", "I1", "--isolated-on", "2024-01-10", *base, code=1)
-    assert "isolated_on: 2024-01-10 is before sample T1 was collected (2024-01-11)" in err
-    cli(db_url, "isolation", "add", "I2", "--isolated-on", "2024-01-11", *base)
-    edit = write(tmp_path / "e.csv", ISOLATION_HEAD + "I2,T1,2023-12-31,sec,0.5\n")
-    err = cli(db_url, "import", "isolations", str(edit), "--on-duplicate", "update", code=1)
-    assert "e.csv:2:isolated_on: 2023-12-31 is before sample T1 was collected" in err
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="the bulk import of isolations (services/bulk_records.py, the lead's) does not "
-    "apply isolations.before_collection yet: it needs the tube's collected_at "
-    "(ISOLATED_TUBE_COLUMNS) and one call in _Loader.new_isolation",
-)
-def test_an_isolation_before_its_sample_was_collected_is_refused_on_import(
-    db_url: str, tmp_path: Path
-) -> None:
-    isolations = _isolation_of_t1(db_url, tmp_path)
-    err = cli(db_url, "import", "isolations", str(isolations), code=1)
-    assert "i.csv:2:isolated_on: 2024-01-10 is before sample T1 was collected" in err
-    assert "i.csv:3:" not in err
-
-
 def test_an_aliquot_in_another_primary_tube_is_refused_on_its_tube_column(
     db_url: str, tmp_path: Path
 ) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date
 from operator import itemgetter
 from typing import Any
 
@@ -199,20 +199,6 @@ def no_sample(d: IsolationIn) -> FieldError:
     return FieldError("sample_id", f"no sample {d.sample_id}", d.sample_id)
 
 
-def before_collection(d: IsolationIn, collected_at: datetime | None) -> FieldError | None:
-    """An EV preparation is made from a tube already drawn: an ``isolated_on`` before the
-    day the tube was collected is a date typed wrong (docs/import-formats.md, "Kinds and
-    columns")."""
-    if collected_at is not None and d.isolated_on < collected_at.date():
-        return FieldError(
-            "isolated_on",
-            f"{d.isolated_on.isoformat()} is before sample {d.sample_id} was collected "
-            f"({collected_at.date().isoformat()})",
-            d.isolated_on.isoformat(),
-        )
-    return None
-
-
 def isolation_purpose(d: IsolationIn) -> str:
     return f"isolation {d.isolation_id}"
 
@@ -250,9 +236,6 @@ def record_isolation(
     sample = tx.session.scalar(select(Sample).where(Sample.sample_code == d.sample_id))
     if sample is None:
         raise ValidationFailed([no_sample(d)])
-    early = before_collection(d, sample.collected_at)
-    if early is not None:
-        raise ValidationFailed([early])
     chain = steps if steps is not None else d.steps()
     if [s.method for s in chain] != d.method:
         raise ValidationFailed([FieldError("method", "steps do not match the method chain")])
@@ -334,11 +317,6 @@ def edit_isolation(
     d = checked or validate(IsolationIn, current.as_input() | changes | {"isolation_id": code})
     old_steps = [s.model_dump() for s in current.steps]
     old_all = column_values(iso) | {"steps": old_steps}
-    if d.isolated_on != iso.isolated_on:
-        collected = tx.session.scalar(select(Sample.collected_at).where(Sample.id == iso.sample_id))
-        early = before_collection(d, collected)
-        if early is not None:
-            raise ValidationFailed([early])
     if d.input_volume_ml != iso.input_volume_ml:
         sample = tx.session.get(Sample, iso.sample_id)
         assert sample is not None
