@@ -164,39 +164,6 @@ def test_a_birth_year_in_the_future_or_after_enrolment_is_refused(
 PARENT_ROW = "T1,plasma,2024-01-11 10:41:07.123,S1,P1,baseline,edta,,RT,2500,15,20,no\n"
 
 
-def test_an_aliquot_collected_at_another_time_than_its_parent_is_refused(
-    db_url: str, tmp_path: Path
-) -> None:
-    """An aliquot is drawn with its parent (`sample aliquot` gives it the parent's collection
-    time), yet an imported aliquot row dated a year before its parent was stored as such:
-    a tube of a baseline visit collected before the subject's first collection."""
-    cli(db_url, "import", "subjects", str(write(tmp_path / "s.csv", SUBJECT)))
-    head = "sample_id,biofluid,collected_at,parent_sample_id,volume_ml\n"
-    # the parent stored before (bulk import reads it from the database) ...
-    cli(db_url, "import", "samples", str(write(tmp_path / "p.csv", SAMPLE_HEAD + PARENT_ROW)))
-    bad = head + "T1-A1,plasma,2023-05-05 08:00,T1,0.1\nT1-A2,plasma,2024-01-11 10:41,T1,0.1\n"
-    err = cli(db_url, "import", "samples", str(write(tmp_path / "a.csv", bad)), code=1)
-    assert (
-        "a.csv:2:collected_at: an aliquot of T1 was collected with it "
-        "(2024-01-11 10:41:07.123000), not 2023-05-05 08:00:00"
-    ) in err
-    assert "a.csv:3:collected_at: an aliquot of T1 was collected with it" in err  # (seconds)
-    # ... or created earlier in the same file, or an aliquot of an aliquot
-    same = (
-        "sample_id,biofluid,collected_at,study,subject_id,visit,parent_sample_id\n"
-        "T2,plasma,2024-02-01 09:00,S1,P1,M1,\n"
-        "T2-A1,plasma,2024-02-01T09:00:00,,,,T2\n"
-        "T2-A1-A1,plasma,2024-02-02 09:00,,,,T2-A1\n"
-    )
-    err = cli(db_url, "import", "samples", str(write(tmp_path / "b.csv", same)), code=1)
-    assert "b.csv:4:collected_at: an aliquot of T2-A1 was collected with it" in err
-    assert "b.csv:3:" not in err
-    assert set(exported(db_url, "samples", tmp_path / "out.csv")) == {"T1"}
-    # the parent's time, in any ISO form, is what an export writes: accepted
-    ok = head + "T1-A1,plasma,2024-01-11T10:41:07.123,T1,0.1\n"
-    assert "1 created" in cli(db_url, "import", "samples", str(write(tmp_path / "ok.csv", ok)))
-
-
 def test_an_aliquot_in_another_primary_tube_is_refused_on_its_tube_column(
     db_url: str, tmp_path: Path
 ) -> None:

@@ -106,7 +106,6 @@ TUBE_COLUMNS = (
     "sprec",
     "freeze_thaw_count",
     "box_id",
-    "collected_at",  # (an aliquot's is its parent's: sample_rules.new_tube)
     *sample_rules.HANDLING_FIELDS,
 )
 

@@ -452,19 +452,6 @@ def new_tube(s: SampleIn, parent: Any | None, owner_of: Callable[[Any], Owner]) 
             )
         if gives_owner(s):
             check_owner(s, parent.sample_code, owner_of(parent))
-        if s.collected_at != parent.collected_at:
-            # drawn with its parent, as `sample aliquot` records it (docs/lifecycle.md,
-            # "What an aliquot belongs to")
-            raise ValidationFailed(
-                [
-                    FieldError(
-                        "collected_at",
-                        f"an aliquot of {parent.sample_code} was collected with it "
-                        f"({parent.collected_at}), not {s.collected_at}",
-                        str(s.collected_at),
-                    )
-                ]
-            )
         if values["tube"] is not None and parent.tube and values["tube"] != parent.tube:
             # the primary (collection) tube is the parent's; an aliquot's own container is
             # its storage_container (docs/lifecycle.md, "SPREC of aliquots")

@@ -111,9 +111,9 @@ BAD_SAMPLES = (
             "B-1,notafluid,2024-01-01 09:00,S1,P000,V0,,1,,,,,,,,,",  # not a biofluid
             "B-2,plasma,2024-01-01 09:00,S1,P999,V0,,1,,,,,,,,,",  # unknown subject
             "B-3,plasma,2024-01-01 09:00,,,,,1,,,,,NOPE,,,,",  # unknown parent
-            "B-4,serum,2024-02-01 09:00,,,,,1,,,,,OLD-1,,,,",  # biofluid differs from parent
-            "B-5,plasma,2024-02-01 09:00,,,,,9,,,,,OLD-1,,,,",  # more than is left
-            "B-6,plasma,2024-02-01 09:00,,,,,0.1,,,,,OLD-2,,,,",  # parent discarded
+            "B-4,serum,2024-01-01 09:00,,,,,1,,,,,OLD-1,,,,",  # biofluid differs from parent
+            "B-5,plasma,2024-01-01 09:00,,,,,9,,,,,OLD-1,,,,",  # more than is left
+            "B-6,plasma,2024-01-01 09:00,,,,,0.1,,,,,OLD-2,,,,",  # parent discarded
             "B-7,plasma,2024-01-01 09:00,S1,P000,V0,,1,,,,,,,F1/R1/B1/A1,,",  # position taken
             "B-9,plasma,2024-01-01 09:00,S1,P000,V0,,1,,,,,,,F1/R1/B1/A2,,",  # free: fine
             "B-8,plasma,2024-01-01 09:00,S1,P000,V0,,1,,,,,,,F1/R1/B1/A2,,",  # taken by B-9
@@ -126,9 +126,9 @@ BAD_SAMPLES = (
             "OLD-1,plasma,2024-02-01 09:00,S1,P000,V0,k2edta,4.5,,,,,,,,,",  # stored, differs
             "B-15,plasma,2024-01-01 09:00,S1,P000,V0,,1,,,,XX,,,,,",  # a bad SPREC code
             "B-16,plasma,2024-01-01 09:00,S1,P000,V0,,1",  # ragged
-            "B-17,plasma,2024-02-01 09:00,,,,,2,,,,,OLD-1,,,,",  # 5 - 2: fine
-            "B-18,plasma,2024-02-01 09:00,,,,,2,,,,,OLD-1,,,,",  # 3 - 2: fine
-            "B-19,plasma,2024-02-01 09:00,,,,,2,,,,,OLD-1,,,,",  # 1 left: too little
+            "B-17,plasma,2024-01-01 09:00,,,,,2,,,,,OLD-1,,,,",  # 5 - 2: fine
+            "B-18,plasma,2024-01-01 09:00,,,,,2,,,,,OLD-1,,,,",  # 3 - 2: fine
+            "B-19,plasma,2024-01-01 09:00,,,,,2,,,,,OLD-1,,,,",  # 1 left: too little
         ]
     )
     + "\n"
@@ -406,7 +406,7 @@ def test_a_file_of_stored_and_new_rows(
     first = samples_file().splitlines()
     again = [first[0]] + [r.replace(",4.0,", ",3.5,") for r in first[1:20]]
     again += [f"NEW-{i},plasma,2024-05-01 09:00,S1,P00{i},V9,k2edta,1,,,,,,,,," for i in range(5)]
-    again += ["NEW-A,plasma,2024-02-10 09:00,,,,,0.5,,,,,P000-V1,,,,"]
+    again += ["NEW-A,plasma,2024-05-01 09:00,,,,,0.5,,,,,P000-V1,,,,"]
     results = []
     for lab, d, bulk in _each_way(two_labs, tmp_path):
         _load(lab, d, "samples", samples_file(), bulk, create_locations=True)
