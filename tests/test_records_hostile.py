@@ -6,12 +6,8 @@ from __future__ import annotations
 
 import csv
 import io
-import time
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-
-import pytest
 
 from exolab.services.context import Lab
 from tests.test_cli import run
@@ -31,16 +27,6 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-@pytest.fixture
-def berlin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The computer's time zone is Europe/Berlin (UTC+1 in January)."""
-    monkeypatch.setenv("TZ", "Europe/Berlin")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
 SUBJECT = "study,subject_id\nS1,P1\n"
 SAMPLE_HEAD = (
     "sample_id,biofluid,collected_at,study,subject_id,visit,tube,processed_at,"
@@ -57,31 +43,6 @@ def exported(db_url: str, kind: str, out: Path) -> dict[str, dict[str, str]]:
     """The export of KIND as rows keyed by their first column."""
     rows = list(csv.DictReader(io.StringIO(export(db_url, kind, out))))
     return {next(iter(r.values())): r for r in rows}
-
-
-def test_an_offset_is_read_in_the_labs_time_zone_not_shifted_to_utc(
-    db_url: str, tmp_path: Path, berlin: None
-) -> None:
-    """A lab in Berlin writes `2024-01-11 00:30+01:00`: the tube was drawn at 00:30 on the 11th
-    of its clock. Stored times without an offset are the lab's clock (the FHIR export adds the
-    computer's zone to them), so converting this one to UTC put it on the 10th at 23:30, an hour
-    before the row's processed_at written without offset (2 h of processing instead of 1 h), and
-    on the visit's day before."""
-    cli(db_url, "import", "subjects", str(write(tmp_path / "s.csv", SUBJECT)))
-    samples = write(
-        tmp_path / "samples.csv",
-        SAMPLE_HEAD
-        + "T1,plasma,2024-01-11 00:30+01:00,S1,P1,baseline,edta,2024-01-11 01:30,RT,2500,15,20,no\n"
-        + "T2,plasma,2024-01-10T23:30:00Z,S1,P1,M3,edta,2024-01-11T01:30:00+01:00,RT,2500,15,20,no\n",
-    )
-    cli(db_url, "import", "samples", str(samples))
-    rows = exported(db_url, "samples", tmp_path / "out.csv")
-    for tube in ("T1", "T2"):  # T2: Z and +01:00 name T1's instants, read on the lab's clock too
-        got = rows[tube]
-        assert (got["collected_at"], got["processed_at"]) == (
-            "2024-01-11T00:30:00",
-            "2024-01-11T01:30:00",
-        )
 
 
 DATA = Path(__file__).resolve().parent / "records_hostile_data"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -63,18 +63,14 @@ def _unit(value: Any) -> Any:
 
 
 def _naive_datetime(value: datetime | None) -> datetime | None:
-    # Stored date-times are the lab's clock (the computer's time zone), like every value written
-    # without an offset; one written with an offset is read on that clock too, not in UTC, or it
-    # would move against its neighbours in the row (docs/reliability.md, "Dates").
     if value is not None and value.tzinfo is not None:
-        return value.astimezone().replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
     return value
 
 
 # -- dates (docs/reliability.md) -------------------------------------------------------------
 # ISO 8601 only: a date is YYYY-MM-DD; a date and time is YYYY-MM-DD, then T or a space, then
-# HH:MM with optional :SS and fraction, and an optional Z or +HH:MM offset (converted to the
-# computer's time zone, the lab's clock).
+# HH:MM with optional :SS and fraction, and an optional Z or +HH:MM offset (converted to UTC).
 # A date alone in a date-and-time column means midnight. Bare numbers are refused: 20240111
 # (write 2024-01-11), Excel day serials (45302) and Unix timestamps (1704931200) are all
 # numbers a spreadsheet produced from a date cell, never the date the user saw.
