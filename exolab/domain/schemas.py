@@ -306,20 +306,6 @@ class SubjectIn(InputModel):
     consent: Annotated[str | None, V(vocab.CONSENT)] = None
     notes: Text = None
 
-    @model_validator(mode="after")
-    def _born_before(self) -> SubjectIn:
-        # no one is born in a year to come, nor after the day they were enrolled
-        # (docs/reliability.md, "Numbers")
-        year = self.birth_year
-        if year is not None:
-            if year > date.today().year:
-                raise ValueError(f"birth_year: {year} is in the future")
-            if self.enrolled_on is not None and year > self.enrolled_on.year:
-                raise ValueError(
-                    f"birth_year: {year} is after the enrolment ({self.enrolled_on.isoformat()})"
-                )
-        return self
-
 
 class CellSourceIn(InputModel):
     cell_source_id: Code
