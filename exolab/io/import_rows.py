@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
+from itertools import islice
 from typing import Any
 
 from pydantic import BaseModel
@@ -329,10 +330,13 @@ def _import_rows(
     seen: dict[tuple[Any, ...], int] = {}
     absent = [c for c in kind.required if c not in index]  # a partial update file
     if batched and absent and on_duplicate == "update" and kind.name in _EDITS:
-        _import_updates(tx, kind, src, index, report, problems, absent, create_locations)
+        chunk_of = functools.partial(_update_chunk, create_locations=create_locations)
+        _import_updates(tx, kind, src, index, report, problems, absent, chunk_of)
         return
     if batched and absent and on_duplicate == "update" and kind.name == "readouts":
-        _import_readout_updates(tx, kind, src, index, report, problems, absent)
+        dup_column = "replicate" if "replicate" in index else "analyte"
+        chunk_of = functools.partial(_update_readout_chunk, dup_column=dup_column)
+        _import_updates(tx, kind, src, index, report, problems, absent, chunk_of)
         return
     for rownum, data in _read_rows(kind, src, index, report, problems):
         found: Any = _NOT_LOOKED_UP
@@ -540,23 +544,20 @@ def _import_updates(
     report: ImportReport,
     problems: Problems,
     absent: list[str],
-    create_locations: bool,
+    chunk_of: Callable[..., None],
 ) -> None:
-    """A partial update file (key + changed columns), a chunk at a time: the chunk's stored
-    records are read in a few queries, each row is checked and applied by the service's own
-    edit (:func:`_Edits.edit`), and the chunk's changes are flushed and its audit events
-    appended together. A row the edit refuses sends the chunk back to the per-record path
-    (:func:`apply_row`, row by row in savepoints), so the problems and what is written are
-    that path's exactly."""
+    """A partial update file (key + changed columns), :data:`UPDATE_CHUNK_ROWS` rows at a
+    time through ``chunk_of`` (:func:`_update_chunk` for the record kinds,
+    :func:`_update_readout_chunk` for readouts, called with ``tx, kind, chunk, seen, report,
+    problems, absent``; ``seen``: the keys of the rows before, for duplicates): the chunk's
+    stored records are read in a few queries, each row is checked and applied by the
+    service's own edit, and the chunk's changes are flushed and its audit events appended
+    together. A row the edit refuses sends the chunk back to the per-record path (row by row
+    in savepoints), so the problems and what is written are that path's exactly."""
     seen: dict[tuple[Any, ...], int] = {}
-    chunk: list[tuple[int, dict[str, Any]]] = []
-    for rownum, data in _read_rows(kind, src, index, report, problems):
-        chunk.append((rownum, data))
-        if len(chunk) >= UPDATE_CHUNK_ROWS:
-            _update_chunk(tx, kind, chunk, seen, report, problems, absent, create_locations)
-            chunk = []
-    if chunk:
-        _update_chunk(tx, kind, chunk, seen, report, problems, absent, create_locations)
+    rows = _read_rows(kind, src, index, report, problems)
+    while chunk := list(islice(rows, UPDATE_CHUNK_ROWS)):
+        chunk_of(tx, kind, chunk, seen, report, problems, absent)
 
 
 def update_stored(
@@ -703,29 +704,6 @@ def _apply_chunk(
 
 # -- readouts: a correction file, a chunk at a time (docs/bulk-imports.md, "Readout
 # corrections") ---------------------------------------------------------------------------
-
-
-def _import_readout_updates(
-    tx: Tx,
-    kind: Kind,
-    src: CsvFile,
-    index: dict[str, int],
-    report: ImportReport,
-    problems: Problems,
-    absent: list[str],
-) -> None:
-    """A partial readouts file (the natural key + the changed columns), a chunk at a time:
-    :func:`_import_updates` for readouts (:func:`_update_readout_chunk`)."""
-    seen: dict[tuple[Any, ...], int] = {}
-    dup_column = "replicate" if "replicate" in index else "analyte"
-    chunk: list[tuple[int, dict[str, Any]]] = []
-    for rownum, data in _read_rows(kind, src, index, report, problems):
-        chunk.append((rownum, data))
-        if len(chunk) >= UPDATE_CHUNK_ROWS:
-            _update_readout_chunk(tx, kind, chunk, seen, report, problems, absent, dup_column)
-            chunk = []
-    if chunk:
-        _update_readout_chunk(tx, kind, chunk, seen, report, problems, absent, dup_column)
 
 
 def _natural_key(key: Any) -> tuple[str | None, str | None, str, str, str, int]:
