@@ -14,7 +14,10 @@ For samples and isolations a second line gives the *schema floor* (:func:`schema
 exactly the rows the import wrote, already converted, inserted by ``INSERT ... SELECT`` (no
 value through Python) into exolab's own tables on a copy of the database as it was just
 before the import; the import's ratio to it, and the ceiling it sets on the raw ratio (raw
-floor / schema floor: what an import with no Python work at all would reach).
+floor / schema floor: what an import with no Python work at all would reach). A third line
+gives the *driver floor* (:func:`driver_floor`): the same rows handed to SQLite by the
+import's own writer through the sqlite3 driver, with no rule at all, and the ceiling it sets
+(what any import written in Python reaches at most, whatever its rules cost).
 
     python benchmarks/bench_import_samples.py [--samples N] [--per-record]
     python benchmarks/bench_import_samples.py --backend postgresql [--samples N]
@@ -314,6 +317,70 @@ def schema_floor(before: Path, after: Path) -> tuple[float, float]:
     return dt, cpu
 
 
+def driver_floor(before: Path, after: Path) -> tuple[float, float]:
+    """What handing the import's rows to SQLite costs through the driver, with no rule at
+    all: on a copy of the database as it was before the import, exactly the rows the import
+    wrote (read from ``after`` beforehand, untimed, in the driver's own form: no conversion
+    left to do) inserted by the import's own writer (``sqlite_bulk.insert_staged``: many rows
+    per INSERT, a column every row shares bound once), and the stored tubes' changed volumes
+    by the import's ``UPDATE`` executemany; rolled back. Any Python import of the same rows
+    pays at least this plus reading the file, so ``raw floor / driver floor`` caps the ratio
+    an import can reach whatever its rules cost. Wall and CPU seconds."""
+    from exolab.services.bulk_records import ROWS_PER_INSERT
+    from exolab.services.sqlite_bulk import insert_staged
+
+    copy = before.with_name("driver-floor.db")
+    copy_db(before, copy)
+    con = sqlite3.connect(copy, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    con.execute("PRAGMA foreign_keys=ON")
+    con.execute("PRAGMA cache_size = -65536")
+    done = sqlite3.connect(after)
+    work = []
+    for table in FLOOR_TABLES:
+        top = con.execute(f"SELECT coalesce(max(rowid), 0) FROM {table}").fetchone()[0]
+        cols = [r[1] for r in done.execute(f"PRAGMA table_info({table})")]
+        rows = done.execute(f"SELECT * FROM {table} WHERE rowid > ? ORDER BY rowid", (top,))
+        values = [list(c) for c in zip(*rows.fetchall(), strict=True)]
+        if values:
+            work.append((table, [f'"{c}"' for c in cols], values))
+    versions = dict(con.execute("SELECT id, version FROM samples"))
+    changed = [
+        (v, t, ver, at, pk)
+        for v, t, ver, at, pk in done.execute(
+            "SELECT volume_ml, volume_taken_ml, version, updated_at, id FROM samples"
+        )
+        if pk in versions and versions[pk] != ver
+    ]
+    done.close()
+    limit = con.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    t, c = time.perf_counter(), time.process_time()
+    con.execute("BEGIN IMMEDIATE")
+    for table, cols, values in work:
+        insert_staged(con.execute, f'"{table}"', cols, values, limit, ROWS_PER_INSERT)
+    if changed:
+        con.executemany(
+            "UPDATE samples SET volume_ml = ?, volume_taken_ml = ?, version = ?, "
+            "updated_at = ? WHERE id = ?",
+            changed,
+        )
+    con.execute("ROLLBACK")
+    dt, cpu = time.perf_counter() - t, time.process_time() - c
+    con.close()
+    copy.unlink()
+    return dt, cpu
+
+
+def driver_line(raw: float, floor: float, floor_cpu: float, r: dict[str, float]) -> str:
+    """The import against its driver floor (:func:`driver_floor`), and the ceiling it sets."""
+    s = r["seconds"]
+    return (
+        f"{'':<22} driver floor {floor:6.2f} s (cpu {floor_cpu:.2f} s)  "
+        f"ratio to it {floor / s:.3f}  ceiling of the raw ratio {raw / floor:.3f}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=20_000)
@@ -355,8 +422,10 @@ def main() -> None:
                 print(line(what, n, raw, r, raw_cpu), flush=True)
                 if kind in ("samples", "isolations"):
                     schema, schema_cpu = schema_floor(before, Path(db))
-                    before.unlink()
                     print(schema_line(raw, schema, schema_cpu, r), flush=True)
+                    driver, driver_cpu = driver_floor(before, Path(db))
+                    before.unlink()
+                    print(driver_line(raw, driver, driver_cpu, r), flush=True)
                 if args.again:
                     r = run(url, kind, path, bulk)
                     assert r["created"] == 0 and r["unchanged"] == n, r
