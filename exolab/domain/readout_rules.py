@@ -6,6 +6,9 @@ readouts`` (bulk or row by row) and instrument imports — applies these functio
 - the row rule across fields (:func:`target_and_value`): exactly one of isolation or sample,
   and a unit for a numeric result; :class:`exolab.domain.schemas.ReadoutIn` runs it as its
   model validator and the bulk loader once per distinct shape of row;
+- the limits rule (:func:`limits_rule`): ``uloq`` not below ``lloq``, ``lod`` not above
+  ``uloq``; ReadoutIn runs it with the row rule, the bulk loader once per distinct context
+  (the limits repeat across a run's rows);
 - the per-column rules are ReadoutIn's field annotations, applied column by column by
   :mod:`exolab.domain.readout_columns` (the bulk loader's cached validation);
 - the natural key (:data:`KEY_COLUMNS`, :func:`key_text`);
@@ -18,7 +21,9 @@ No database and no pydantic internals here: plain functions of plain values.
 
 from __future__ import annotations
 
-from exolab.domain.values import ParsedResult
+from collections.abc import Collection
+
+from exolab.domain.values import CT_UNIT, ParsedResult, format_number
 
 __all__ = [
     "KEY_COLUMNS",
@@ -26,6 +31,7 @@ __all__ = [
     "NUMERIC_COLUMNS",
     "duplicate_message",
     "key_text",
+    "limits_rule",
     "run_mismatch",
     "target_and_value",
     "target_rule",
@@ -52,6 +58,37 @@ def unit_rule(unit: str | None, parsed: ParsedResult) -> tuple[str, str] | None:
     """A numeric result needs a unit: (column, message) when broken, else None."""
     if parsed.qualitative is None and unit is None and parsed.value is not None:
         return "unit", "required for a numeric result"
+    return None
+
+
+def limits_rule(
+    lod: float | None,
+    lloq: float | None,
+    uloq: float | None,
+    unit: str | None,
+    changed: Collection[str] | None = None,
+) -> tuple[str, str] | None:
+    """The limits in their order (docs/import-formats.md, "Limits"): ``uloq`` not below
+    ``lloq``, ``lod`` not above ``uloq`` -- the other way round is a typing error (columns
+    swapped), which would censor results against the wrong limit. ``lod`` above ``lloq`` is
+    allowed (a detection limit from the blanks can lie above the lowest standard that
+    recovered). Not checked in the unit ``{Ct}``, where a higher number is less of the target
+    and the limits' order is the other way round.
+
+    (column, message) when broken, else None. The column is ``uloq`` (``lod`` for a ``lod``
+    above ``uloq``); ``changed``: the columns an edit gives (the stored readout with these
+    over it is what is checked), so that an edit of ``lloq`` alone over a stored ``uloq`` is
+    named by ``lloq``."""
+    if unit == CT_UNIT or uloq is None:
+        return None
+    if lloq is not None and uloq < lloq:
+        if changed is not None and "uloq" not in changed and "lloq" in changed:
+            return "lloq", f"{format_number(lloq)} is above uloq {format_number(uloq)}"
+        return "uloq", f"{format_number(uloq)} is below lloq {format_number(lloq)}"
+    if lod is not None and lod > uloq:
+        if changed is not None and "lod" not in changed and "uloq" in changed:
+            return "uloq", f"{format_number(uloq)} is below lod {format_number(lod)}"
+        return "lod", f"{format_number(lod)} is above uloq {format_number(uloq)}"
     return None
 
 

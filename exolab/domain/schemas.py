@@ -21,13 +21,14 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     model_validator,
 )
 
 from exolab.domain import vocab
 from exolab.domain.cached_rows import construct
 from exolab.domain.markers import normalize_analyte_code
-from exolab.domain.readout_rules import target_rule, unit_rule
+from exolab.domain.readout_rules import limits_rule, target_rule, unit_rule
 from exolab.domain.units import normalize_unit
 from exolab.domain.values import ParsedResult, parse_result
 
@@ -616,10 +617,16 @@ class ReadoutIn(InputModel):
     decimal_comma: Annotated[bool, Field(exclude=True)] = False
 
     @model_validator(mode="after")
-    def _target_and_value(self) -> ReadoutIn:
-        # the one rule across fields, shared with the bulk loader (domain/readout_rules.py)
-        broken = target_rule(bool(self.isolation_id), bool(self.sample_id)) or unit_rule(
-            self.unit, self.parsed()
+    def _target_and_value(self, info: ValidationInfo) -> ReadoutIn:
+        # the rules across fields, shared with the bulk loader (domain/readout_rules.py; the
+        # limits first: the bulk loader checks them with the run's columns, before the row);
+        # an edit validates the stored readout with its changes over it and names them in
+        # the context ({"changed": columns}: the limit it changed is the one named)
+        changed = info.context.get("changed") if isinstance(info.context, dict) else None
+        broken = (
+            limits_rule(self.lod, self.lloq, self.uloq, self.unit, changed)
+            or target_rule(bool(self.isolation_id), bool(self.sample_id))
+            or unit_rule(self.unit, self.parsed())
         )
         if broken is not None:
             raise ValueError(f"{broken[0]}: {broken[1]}")

@@ -44,6 +44,7 @@ __all__ = [
     "RESULT_TEXT_MAX",
     "ParsedResult",
     "ResultValueError",
+    "format_number",
     "format_result",
     "parse_result",
     "plain_number",
@@ -299,7 +300,7 @@ def parse_result(
     raise _number_error(s, decimal_comma) or ResultValueError(_GARBAGE.format(s))
 
 
-def _format_number(value: float) -> str:
+def format_number(value: float) -> str:
     """Shortest exact text for ``value``: ``100``, ``0.5``, ``1.2e+9``."""
     d = Decimal(repr(value)).normalize()
     if -5 <= d.adjusted() < 7:
@@ -316,7 +317,7 @@ def format_result(p: ParsedResult) -> str:
         base = "not detected" if p.qualitative == "not_detected" else "ND"
         if p.value is None:
             return base
-        return f"{base} ({p.comparator}{_format_number(p.value)})"
+        return f"{base} ({p.comparator}{format_number(p.value)})"
     if p.value is None:
         if p.censor in _LIMIT_NAMES:
             return f"{p.comparator}{_LIMIT_NAMES[p.censor]}"
@@ -324,4 +325,4 @@ def format_result(p: ParsedResult) -> str:
             return p.qualitative.replace("_", " ")
         return p.text
     prefix = "" if p.comparator == "=" else p.comparator
-    return f"{prefix}{_format_number(p.value)}"
+    return f"{prefix}{format_number(p.value)}"

@@ -5,8 +5,8 @@ staging, COPY / INSERT ... SELECT, new runs, readout_sets) is
 :class:`exolab.services.readout_write.ReadoutStore`. The rules are the ones every readout
 write applies (docs/bulk-imports.md, "Readouts: one pipeline"): each column by ReadoutIn's own
 field rule (:class:`exolab.domain.readout_columns.ColumnCheck`, cached per distinct text), the
-result value by the same ``parse_result`` call, the rule across fields, the run rule and the
-natural key from :mod:`exolab.domain.readout_rules`. What makes it fast is everything around
+result value by the same ``parse_result`` call, the rule across fields, the limits rule (once
+per context), the run rule and the natural key from :mod:`exolab.domain.readout_rules`. What makes it fast is everything around
 the rules: per-column caches (a file has few distinct units, assays, dates, analytes),
 references resolved from preloaded code -> id maps, natural-key duplicates found in a set of
 packed integers, and rows written per chunk from a background thread.
@@ -23,6 +23,7 @@ from exolab.domain.readout_columns import CACHE_LIMIT, ColumnCheck, Invalid
 from exolab.domain.readout_rules import (
     NUMERIC_COLUMNS,
     duplicate_message,
+    limits_rule,
     run_mismatch,
     target_and_value,
 )
@@ -246,7 +247,8 @@ class ReadoutLoader:
 
     def _context(self, texts: tuple[str, ...]) -> _Context | list[tuple[str, str, str]]:
         """Validate the columns that repeat across rows (unit, assay, run, date, limits, ...)
-        once per distinct combination: the context, or the problems."""
+        once per distinct combination, and the limits' order (ReadoutIn's limits rule): the
+        context, or the problems."""
         bad: list[tuple[str, str, str]] = []
         out: list[Any] = []
         for name, text in zip(CONTEXT_COLUMNS, texts, strict=True):
@@ -258,6 +260,10 @@ class ReadoutLoader:
             out.append(v)
         if bad:
             return bad
+        broken = limits_rule(out[4], out[5], out[6], out[0])  # lod, lloq, uloq, unit
+        if broken is not None:
+            column, message = broken
+            return [(column, message, texts[CONTEXT_COLUMNS.index(column)].strip())]
         unit, assay, run, measured_on = out[:4]
         limits_to_instrument = out[4:11]  # lod, lloq, uloq, antibody, dilution, lysis, instrument
         run_code = run or ""

@@ -747,7 +747,8 @@ def _update_readout_chunk(
             if pk is None:
                 raise _unknown(kind, absent, key)
             existing = edits.stored[pk]
-            m = validate(ReadoutIn, existing.as_input() | {c: v for c, v in data.items() if v})
+            given = {c: v for c, v in data.items() if v}
+            m = validate(ReadoutIn, existing.as_input() | given, changed=given)
         except ValidationFailed as exc:
             rows.append(functools.partial(_report_failed, problems, rownum, exc, kind, data))
             continue
@@ -950,8 +951,8 @@ def _partial_row(
         shown = "/".join(str(getattr(key, c)) for c in kind.key_columns)
     if existing is None:
         raise _does_not_exist(kind, absent, shown)
-    merged = _as_input(kind, existing) | {c: v for c, v in data.items() if v}
-    return validate(kind.model, merged), existing
+    given = {c: v for c, v in data.items() if v}
+    return validate(kind.model, _as_input(kind, existing) | given, changed=given), existing
 
 
 def _does_not_exist(kind: Kind, absent: list[str], shown: str) -> ValidationFailed:

@@ -21,11 +21,17 @@ M = TypeVar("M", bound=BaseModel)
 IN_LIST = 500
 
 
-def validate(model: type[M], data: dict[str, Any] | M) -> M:
-    """Validate input into ``model``; errors become :class:`ValidationFailed` naming fields."""
+def validate(
+    model: type[M], data: dict[str, Any] | M, *, changed: Collection[str] | None = None
+) -> M:
+    """Validate input into ``model``; errors become :class:`ValidationFailed` naming fields.
+    ``changed``: for an edit (a stored record with changes over it), the columns it changes,
+    which a rule across fields names rather than the stored one (ReadoutIn's limits)."""
     if isinstance(data, model):
         return data
     try:
+        if changed is not None:
+            return model.model_validate(data, context={"changed": frozenset(changed)})
         return model.model_validate(data)
     except ValidationError as exc:
         errors = []

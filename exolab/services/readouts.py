@@ -561,7 +561,7 @@ def edit_readout(
             raise ValidationFailed(
                 [FieldError(key, "is part of the readout's key; record a new readout")]
             )
-    r = checked or validate(ReadoutIn, base | changes)
+    r = checked or validate(ReadoutIn, base | changes, changed=changes)
     values = _values(r)
     changed = [k for k, v in values.items() if getattr(ro, k) != v]  # (the others stay)
     old = column_values(ro, only=changed)

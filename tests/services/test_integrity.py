@@ -1,17 +1,19 @@
 """`exolab db check` (services/integrity.py): tubes at a position their box does not have are
 found whatever the box's geometry, in a number of statements that does not grow with the
-number of boxes (a biobank of 1,000,000 tubes has ~12,000 boxes: one query each took ~5 s)."""
+number of boxes (a biobank of 1,000,000 tubes has ~12,000 boxes: one query each took ~5 s);
+readouts stored with limits out of order are listed, and kept."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
-from exolab.services import storage
+from exolab.services import integrity, readouts, storage
 from exolab.services.context import Lab
 from exolab.services.integrity import check_database
-from tests.io.helpers import SUBJECTS, load
+from tests.io.helpers import SUBJECTS, base_cohort, load
 from tests.statements import counting
 
 SAMPLES = """sample_id,biofluid,collected_at,study,subject_id,visit,location
@@ -74,3 +76,51 @@ def test_statements_do_not_grow_with_boxes(lab: Lab, tmp_path: Path) -> None:
         for i in range(40):
             storage.add_location(tx, f"F/R/Y{i}")
     assert statements(lab) == few
+
+
+READOUTS = """isolation_id,sample_id,analyte,value,unit,assay,run_id,replicate,lod,lloq,uloq
+ISO-1,,CD63,12.5,pg/mL,elisa,R1,1,0.5,1,1000
+ISO-1,,CD63,7,pg/mL,elisa,R1,2,0.5,1,1000
+,P002-V1,CD9,3,pg/mL,elisa,,1,0.5,1,1000
+ISO-2,,hsa-miR-21-5p,31,Ct,qpcr,Q1,1,40,35,30
+"""
+
+
+def set_limits(lab: Lab, replicate: int, lod: float, lloq: float, uloq: float) -> None:
+    """Limits written behind exolab's back (or stored before the limits rule)."""
+    with lab.db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE readouts SET lod = :lod, lloq = :lloq, uloq = :uloq "
+                "WHERE replicate = :r AND assay = 'elisa'"
+            ),
+            {"lod": lod, "lloq": lloq, "uloq": uloq, "r": replicate},
+        )
+
+
+def limit_problems(lab: Lab) -> list[str]:
+    return [p for p in check_database(lab)[0] if "readout" in p]
+
+
+def test_readouts_with_limits_out_of_order_are_listed_and_kept(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base_cohort(lab, tmp_path)
+    load(lab, tmp_path, "readouts", READOUTS)
+    assert limit_problems(lab) == []  # ({Ct}: a higher number is less, not checked)
+    set_limits(lab, 1, 0.5, 100, 10)  # ISO-1 replicate 1 and P002-V1's readout
+    set_limits(lab, 2, 50, 1, 10)
+    assert limit_problems(lab) == [
+        "readout ISO-1/CD63/elisa/R1/1: uloq 10 is below lloq 100",
+        "readout ISO-1/CD63/elisa/R1/2: lod 50 is above uloq 10",
+        "readout P002-V1/CD9/elisa//1: uloq 10 is below lloq 100",
+    ]
+    monkeypatch.setattr(integrity, "MAX_NAMED", 1)
+    assert limit_problems(lab) == [
+        "readout ISO-1/CD63/elisa/R1/1: uloq 10 is below lloq 100",
+        "(2 more readouts with limits out of order)",
+    ]
+    with lab.read() as tx:  # kept as they are
+        stored = sorted((r.replicate, r.lod, r.lloq, r.uloq) for r in readouts.iter_readouts(tx))
+    assert stored == [(1, 0.5, 100.0, 10.0), (1, 0.5, 100.0, 10.0), (1, 40.0, 35.0, 30.0),
+                      (2, 50.0, 1.0, 10.0)]  # fmt: skip

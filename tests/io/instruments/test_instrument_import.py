@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -460,3 +461,42 @@ def test_assay_option_is_matched_like_the_assay_column(
         assert code == 1 and "--assay: unknown assay" in err and "varying" not in err, err
     with lab.read() as tx:
         assert tx.session.scalar(select(AssayRun.id).where(AssayRun.run_code == "NTA-B")) is None
+
+
+def test_an_instrument_run_with_limits_out_of_order_is_refused(
+    lab: Lab,
+    db_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Gen5 and SoftMax give each readout the standards' range (lowest and highest standard,
+    times the dilution) as lloq and uloq, in order; limits out of order from a parser are
+    refused by the readouts' own rule (docs/import-formats.md, "Limits"), naming the well."""
+    from exolab.io.instruments import gen5
+
+    args = ["import", "instrument", str(GEN5), "--map",
+            "SPL1=ISO-1,SPL2=ISO-1,SPL3=ISO-1,SPL4=ISO-1,SPL5=ISO-1,SPL6=ISO-1",
+            "--unit", "ug/mL", "--analyte", "concentration=total_protein"]  # fmt: skip
+    base_cohort(lab, tmp_path)
+    parse = gen5.parse
+
+    def swapped(data: bytes, name: str, date_order: str | None = None) -> Any:
+        run = parse(data, name, date_order)
+        for m in run.measurements:
+            m.lloq, m.uloq = m.uloq, m.lloq
+        return run
+
+    monkeypatch.setattr(gen5, "parse", swapped)
+    code, _out, err = cli(capsys, db_url, *args)
+    assert code == 1
+    assert re.search(
+        r"endpoint_stdcurve_singleplate\.txt:[A-H]\d+:uloq: [\d.]+ is below lloq [\d.]+", err
+    ), err
+    assert n_readouts(lab) == 0
+    monkeypatch.setattr(gen5, "parse", parse)
+    code, _out, err = cli(capsys, db_url, *args)
+    assert code == 0, err
+    with lab.read() as tx:
+        limits = tx.session.execute(select(Readout.lloq, Readout.uloq).distinct()).all()
+    assert limits and all(lloq < uloq for lloq, uloq in limits), limits
