@@ -28,6 +28,7 @@ from exolab.domain.values import CT_UNIT, ParsedResult, format_number
 __all__ = [
     "KEY_COLUMNS",
     "KEY_NAME",
+    "LIMIT_COLUMNS",
     "NUMERIC_COLUMNS",
     "duplicate_message",
     "key_text",
@@ -61,6 +62,9 @@ def unit_rule(unit: str | None, parsed: ParsedResult) -> tuple[str, str] | None:
     return None
 
 
+LIMIT_COLUMNS = frozenset({"lod", "lloq", "uloq"})
+
+
 def limits_rule(
     lod: float | None,
     lloq: float | None,
@@ -78,8 +82,12 @@ def limits_rule(
     (column, message) when broken, else None. The column is ``uloq`` (``lod`` for a ``lod``
     above ``uloq``); ``changed``: the columns an edit gives (the stored readout with these
     over it is what is checked), so that an edit of ``lloq`` alone over a stored ``uloq`` is
-    named by ``lloq``."""
+    named by ``lloq``. An edit that gives no limit is not checked: a readout stored with its
+    limits out of order before this rule (``exolab db check`` names it) still takes a
+    correction of its other columns."""
     if unit == CT_UNIT or uloq is None:
+        return None
+    if changed is not None and not LIMIT_COLUMNS.intersection(changed):
         return None
     if lloq is not None and uloq < lloq:
         if changed is not None and "uloq" not in changed and "lloq" in changed:

@@ -52,7 +52,9 @@ def test_the_limits_rule() -> None:
     # an edit names the limit it changed, the stored one being the other
     assert limits_rule(None, 100, 10, "pg/mL", {"lloq"}) == ("lloq", "100 is above uloq 10")
     assert limits_rule(None, 100, 10, "pg/mL", {"uloq"}) == ("uloq", "10 is below lloq 100")
-    assert limits_rule(None, 100, 10, "pg/mL", {"notes"}) == ("uloq", "10 is below lloq 100")
+    # an edit that gives no limit leaves the stored ones as they were: not checked
+    assert limits_rule(None, 100, 10, "pg/mL", {"notes"}) is None
+    assert limits_rule(None, 100, 10, "pg/mL", {"notes", "unit"}) is None
     assert limits_rule(50, None, 10, "pg/mL", {"uloq"}) == ("uloq", "10 is below lod 50")
     assert limits_rule(50, None, 10, "pg/mL", {"lod"}) == ("lod", "50 is above uloq 10")
     # in order, equal, a limit missing, or a detection limit above the lowest standard
@@ -234,3 +236,49 @@ def test_readout_add_refuses_swapped_limits(db_url: str, lab: Lab, tmp_path: Pat
     assert counts(lab)[2] == 0
     cli(db_url, "readout", "add", *row, "--lloq", "10", "--uloq", "100")
     assert counts(lab)[2] == 1
+
+
+@pytest.mark.parametrize("chunks", [True, False], ids=["chunked", "row-by-row"])
+def test_an_edit_of_other_columns_is_not_refused_for_limits_stored_before_the_rule(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunks: bool
+) -> None:
+    """A readout stored with its limits out of order (before the rule; `exolab db check`
+    names it) can still take a correction that leaves its limits alone (a `qc` file); one
+    that gives a limit is checked with the stored ones."""
+    from sqlalchemy import text as sql
+
+    base_cohort(lab, tmp_path)
+    load(lab, tmp_path, "readouts", STORED)
+    with lab.db.engine.begin() as conn:
+        conn.execute(sql("UPDATE readouts SET lloq = 100, uloq = 10 WHERE replicate = 1"))
+    monkeypatch.setattr(import_rows, "UPDATE_CHUNK_ROWS", 2)
+    qc = (
+        "isolation_id,analyte,assay,run_id,replicate,qc\n"
+        "ISO-1,CD63,elisa,R1,1,fail\n"
+        "ISO-2,CD63,elisa,R1,1,fail\n"
+    )
+    path = write(tmp_path, "qc.csv", qc)
+    report = run_import(lab, "readouts", path, on_duplicate="update", bulk=chunks)
+    assert report.updated == 2
+    with lab.read() as tx:
+        stored = sorted(
+            (r.isolation_id, r.qc or "", r.lloq, r.uloq) for r in readouts.iter_readouts(tx)
+        )
+    assert stored == [
+        ("ISO-1", "", 1.0, 1000.0),
+        ("ISO-1", "fail", 100.0, 10.0),
+        ("ISO-2", "fail", 100.0, 10.0),
+    ]
+    lines, _ = _failure(
+        lab,
+        tmp_path,
+        "isolation_id,analyte,assay,run_id,replicate,lloq\nISO-1,CD63,elisa,R1,1,50\n",
+        on_duplicate="update",
+        bulk=chunks,
+    )
+    assert lines == ["readouts.csv:2:lloq: 50 is above uloq 10"]
+    with lab.read() as tx:
+        pk = next(r.id for r in readouts.iter_readouts(tx) if r.isolation_id == "ISO-2")
+    with lab.write() as tx:
+        out = readouts.update_readout(tx, pk, {"notes": "re-read"}, reason="note")
+    assert (out.notes, out.lloq, out.uloq) == ("re-read", 100.0, 10.0)
