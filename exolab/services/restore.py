@@ -40,6 +40,7 @@ class RestoreReport:
     revision: str | None = None
     sha256: str = ""
     restored: tuple[str | None, int, str | None] | None = None
+    event_id: int | None = None  # the restore's own audit event
 
     @property
     def ok(self) -> bool:
@@ -134,6 +135,11 @@ def restore(
         report.problems.append("the restored database does not verify: do not use it")
     if report.ok and replaced is not None and report.restored is not None:
         _what_was_replaced(replaced, report.restored, report)
+    if report.ok and report.event_id is not None:
+        report.notes.append(
+            f"the restore is recorded as audit event {report.event_id} "
+            "(`exolab audit --entity database`)"
+        )
     return report
 
 
@@ -147,7 +153,7 @@ def _record_restore(db: Database, user: str, login: str, source: Path, r: Restor
         tx = Tx(session, lab.actor(session), db.dialect)
         r.restored = _trail(tx)
         last = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
-        event_id = append_event(
+        r.event_id = append_event(
             tx,
             "restore",
             "database",
@@ -160,7 +166,6 @@ def _record_restore(db: Database, user: str, login: str, source: Path, r: Restor
                 "schema_revision": r.revision,
             },
         )
-    r.notes.append(f"the restore is recorded as audit event {event_id} (restore database)")
 
 
 def _sha256_copy(source: Path, fd: int) -> str:

@@ -237,3 +237,19 @@ def test_a_restore_that_fails_writes_no_event(db_url: str, tmp_path: Path) -> No
         assert trail(db_url) == before and "nothing was restored" in err
     else:
         assert "do not use it" in err and len(trail(db_url)) == len(before) - 1
+
+
+def test_a_restore_by_someone_the_backup_does_not_know_is_recorded_in_their_name(
+    db_url: str, empty_db_url: str, tmp_path: Path
+) -> None:
+    """Restoring into a new database (a new computer, a new server), the restoring user need
+    not be a user of the backup: the restore is theirs all the same, and so is its event."""
+    add_subjects(db_url, "S1")
+    backup = tmp_path / "b.backup"
+    assert run("--db", db_url, "db", "backup", str(backup))[0] == 0
+    code, out, err = run("--db", empty_db_url, "db", "restore", str(backup), user="newcomer")
+    assert code == 0, err
+    (event,) = restore_events(empty_db_url)
+    assert (event["user"], event["action"]) == ("newcomer", "restore")
+    assert f"recorded as audit event {event['id']}" in out
+    assert run("--db", empty_db_url, "audit", "verify")[0] == 0
