@@ -129,7 +129,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     a.add_argument(
         "--public-key", metavar="FILE", help="verify: the anchor must be signed with this key"
     )
-    a.add_argument("--entity", help="sample, subject, isolation, readout, import_batch, ...")
+    a.add_argument(
+        "--entity", help="sample, subject, isolation, readout, import_batch, database, ..."
+    )
     a.add_argument("--id", dest="entity_id", help="the record's id (e.g. a sample id)")
     a.add_argument("--by", dest="by_user", help="only this user's events")
     a.add_argument("--limit", type=int, default=100)

@@ -175,6 +175,16 @@ def _progress_line(args: argparse.Namespace) -> ProgressLine | None:
     return ProgressLine(sys.stderr, f"{verb} {Path(args.file).name}")
 
 
+def _export_progress_line(args: argparse.Namespace, kind: str) -> ProgressLine | None:
+    """The export's progress line (docs/exports.md, "Progress"), when stderr is a terminal;
+    none for an export to stdout that is itself the terminal (its rows are on the screen)."""
+    if not sys.stderr.isatty() or (not args.out and sys.stdout.isatty()):
+        return None
+    from exolab.commands.output import ProgressLine
+
+    return ProgressLine(sys.stderr, f"exporting {kind}")
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     if args.undo is not None:
         if args.kind or args.file:
@@ -324,6 +334,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError("--keep-group goes with --deidentify")
     check_not_overwriting(args, "--out", args.out, [])
     lab = open_lab(args)
+    progress_line = _export_progress_line(args, kind)
     try:
         result = run_export(
             lab,
@@ -334,8 +345,11 @@ def cmd_export(args: argparse.Namespace) -> int:
             deidentify=args.deidentify,
             salt=args.salt,
             keep_group=args.keep_group,
+            progress=None if progress_line is None else progress_line.watch.count,
         )
     finally:
+        if progress_line is not None:
+            progress_line.clear()
         lab.db.dispose()
     if result.path is not None:
         print(
@@ -372,6 +386,7 @@ def _export_standard(args: argparse.Namespace, kind: str) -> int:
     from exolab.io.standards_export import run_standard_export
 
     lab = open_lab(args)
+    progress_line = _export_progress_line(args, kind)
     try:
         if args.deidentify and args.salt is None:
             print(
@@ -388,8 +403,11 @@ def _export_standard(args: argparse.Namespace, kind: str) -> int:
             testcd_map=args.testcd_map,
             concept_map=args.concept_map,
             timezone=args.timezone,
+            progress=None if progress_line is None else progress_line.watch.count,
         )
     finally:
+        if progress_line is not None:
+            progress_line.clear()
         lab.db.dispose()
     what = {"sdtm": "LB records", "omop": "measurements", "fhir": "entries"}[kind]
     print(

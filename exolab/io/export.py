@@ -28,6 +28,7 @@ from exolab.domain.replicates import summarise
 from exolab.domain.values import parse_result
 from exolab.io.cells import GUARD_FIRSTS, spreadsheet_safe
 from exolab.io.import_kinds import KINDS
+from exolab.io.progress import WRITTEN, CountProgress, counted
 from exolab.services import cell_sources, export_rows, isolations, samples, subjects
 from exolab.services import readouts as readout_service
 from exolab.services.context import Lab, Tx
@@ -128,7 +129,15 @@ _NATIVE = frozenset({str, int, float, type(None), date})
 LINE_END = "\r\n"
 
 
-def write_rows(out: TextIO, columns: list[str], rows: Iterable[dict[str, Any]]) -> int:
+def write_rows(
+    out: TextIO,
+    columns: list[str],
+    rows: Iterable[dict[str, Any]],
+    progress: CountProgress | None = None,
+) -> int:
+    """Write the header and ``rows``; how many rows. ``progress`` hears how many are written
+    (io/progress.py ``counted``: every few thousand rows)."""
+    rows = counted(rows, progress)
     w = csv.writer(out, lineterminator=LINE_END)
     w.writerow(columns)
     writerow = w.writerow
@@ -407,12 +416,20 @@ def _wide_text(r: dict[str, Any]) -> str:
     return (comparator if comparator and comparator != "=" else "") + cell(value)
 
 
-def write_wide(out: TextIO, rows_twice: Callable[[], Iterator[dict[str, Any]]]) -> int:
+WIDE_FIRST_PASS = "readouts read for the columns"  # what the first pass's count is of
+
+
+def write_wide(
+    out: TextIO,
+    rows_twice: Callable[[], Iterator[dict[str, Any]]],
+    progress: CountProgress | None = None,
+) -> int:
     """Pivot to one row per study/subject/visit/sample/isolation and one column per
     ``ANALYTE [unit]``. Two passes over the stream (the columns first); rows arrive ordered by
-    subject, so only one subject's cells are held at a time and memory stays flat."""
+    subject, so only one subject's cells are held at a time and memory stays flat.
+    ``progress`` hears the readouts read by the first pass, then the rows written."""
     columns: dict[str, None] = {}
-    for r in rows_twice():
+    for r in counted(rows_twice(), progress, WIDE_FIRST_PASS):
         columns.setdefault(_wide_column(r), None)
     value_columns = sorted(columns)
     w = csv.writer(out, lineterminator=LINE_END)
@@ -439,7 +456,10 @@ def write_wide(out: TextIO, rows_twice: Callable[[], Iterator[dict[str, Any]]]) 
             n += 1
         groups.clear()
 
-    for r in rows_twice():
+    second = rows_twice()
+    if progress is not None:  # the wide rows written so far, after each block of readouts
+        second = iter(counted(second, lambda _read, _what: progress(n, WRITTEN)))
+    for r in second:
         who = (r.get("study"), r.get("subject_id"))
         if who != subject:
             flush()
@@ -490,8 +510,10 @@ def run_export(
     salt: str | None = None,
     keep_group: bool = False,
     stdout: TextIO | None = None,
+    progress: CountProgress | None = None,
 ) -> ExportResult:
-    """Write an export to ``out_path`` (and its manifest) or to ``stdout``."""
+    """Write an export to ``out_path`` (and its manifest) or to ``stdout``. ``progress``
+    hears how many rows are written as they are (docs/exports.md, "Progress")."""
     from exolab.io.reading import normalize_header
 
     kind = normalize_header(kind)
@@ -523,7 +545,7 @@ def run_export(
         import sys
 
         with lab.read() as tx:
-            n = _write_export(tx, stdout or sys.stdout, kind, filters, wide, deid)
+            n = _write_export(tx, stdout or sys.stdout, kind, filters, wide, deid, progress)
         return ExportResult(kind, n, None, None)
     if path.is_dir():
         raise ValidationFailed(
@@ -533,7 +555,7 @@ def run_export(
     # services.safe_files): an interrupted export leaves nothing under the final name.
     with exclusive_temp(path, replace=True) as tmp, lab.read() as tx:
         with os.fdopen(os.dup(tmp.fd), "w", encoding="utf-8", newline="") as stream:
-            n = _write_export(tx, stream, kind, filters, wide, deid)
+            n = _write_export(tx, stream, kind, filters, wide, deid, progress)
         publish(tmp, lambda written: _verify_export(written, n))
     manifest = path.with_name(path.name + ".manifest.json")
     _write_manifest(lab, manifest, path, kind, n, filters, wide, deidentify)
@@ -541,11 +563,17 @@ def run_export(
 
 
 def _write_export(
-    tx: Tx, stream: TextIO, kind: str, filters: Filters, wide: bool, deid: Deidentifier | None
+    tx: Tx,
+    stream: TextIO,
+    kind: str,
+    filters: Filters,
+    wide: bool,
+    deid: Deidentifier | None,
+    progress: CountProgress | None = None,
 ) -> int:
     if kind == "longitudinal":
-        return _write_longitudinal(tx, stream, filters, wide, deid)
-    return write_rows(stream, KINDS[kind].columns, ITERATORS[kind](tx))
+        return _write_longitudinal(tx, stream, filters, wide, deid, progress)
+    return write_rows(stream, KINDS[kind].columns, ITERATORS[kind](tx), progress)
 
 
 def _verify_export(path: Path, rows: int) -> None:
@@ -559,17 +587,22 @@ def _verify_export(path: Path, rows: int) -> None:
 
 
 def _write_longitudinal(
-    tx: Tx, stream: TextIO, filters: Filters, wide: bool, deid: Deidentifier | None
+    tx: Tx,
+    stream: TextIO,
+    filters: Filters,
+    wide: bool,
+    deid: Deidentifier | None,
+    progress: CountProgress | None = None,
 ) -> int:
     def rows() -> Iterator[dict[str, Any]]:
         for r in iter_longitudinal(tx, filters):
             yield deid.row(r) if deid else r
 
     if wide:
-        return write_wide(stream, rows)
+        return write_wide(stream, rows, progress)
     found = iter_longitudinal(tx, filters)  # an unknown filter fails before the header
     columns = [c for c in longitudinal_columns() if not (deid and "notes" in c)]
-    return write_rows(stream, columns, (deid.row(r) for r in found) if deid else found)
+    return write_rows(stream, columns, (deid.row(r) for r in found) if deid else found, progress)
 
 
 def _manifest_filters(filters: Filters, deidentified: bool) -> dict[str, Any]:

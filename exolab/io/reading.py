@@ -31,6 +31,7 @@ from itertools import chain
 from pathlib import Path
 from typing import IO
 
+from exolab.io.progress import PROGRESS_ROWS
 from exolab.services.errors import ExolabError
 
 SNIFF_BYTES = 64 * 1024
@@ -38,8 +39,6 @@ READ_BLOCK = 1 << 20  # bytes read at once by CsvFile.rows (see there)
 # A quoted value may hold line breaks (notes typed in a spreadsheet cell), but one spanning more
 # lines than this is taken for a quote that was never closed.
 MAX_FIELD_LINES = 20
-# rows between two calls of a watched file's progress function (CsvFile.watch)
-PROGRESS_ROWS = 5_000
 DELIMITERS = (",", ";", "\t")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 _HEADER_SPACES = re.compile(r"[\s\-]+")

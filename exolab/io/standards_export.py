@@ -32,6 +32,7 @@ from exolab.io.export import (
     deidentify_key,
     iter_longitudinal,
 )
+from exolab.io.progress import CountProgress, counted
 from exolab.services import export_rows
 from exolab.services.context import Lab, Tx
 from exolab.services.errors import FieldError, ValidationFailed
@@ -486,6 +487,7 @@ def export_sdtm(
     study: str | None,
     deid: Deidentifier | None,
     testcd_map: str | None = None,
+    progress: CountProgress | None = None,
 ) -> ExportResult:
     edited = read_testcd_map(testcd_map) if testcd_map else {}
     names = Pseudonyms(deid)
@@ -576,7 +578,11 @@ def export_sdtm(
                 yield row
 
         try:
-            lb = _write_csv(directory / "LB.csv", LB_COLUMNS, lb_rows())
+            lb = _write_csv(
+                directory / "LB.csv",
+                LB_COLUMNS,
+                counted(lb_rows(), progress, "LB records written"),
+            )
         except BaseException:
             supp.discard()
             raise
@@ -783,6 +789,7 @@ def export_omop(
     study: str | None,
     deid: Deidentifier | None,
     concept_map: str | None = None,
+    progress: CountProgress | None = None,
 ) -> ExportResult:
     mapped = read_concept_map(concept_map) if concept_map else {}
     names = Pseudonyms(deid)
@@ -861,7 +868,11 @@ def export_omop(
         files = [
             _write_csv(directory / "PERSON.csv", PERSON_COLUMNS, person_rows()),
             _write_csv(directory / "SPECIMEN.csv", SPECIMEN_COLUMNS, specimen_rows()),
-            _write_csv(directory / "MEASUREMENT.csv", MEASUREMENT_COLUMNS, measurement_rows()),
+            _write_csv(
+                directory / "MEASUREMENT.csv",
+                MEASUREMENT_COLUMNS,
+                counted(measurement_rows(), progress, "measurements written"),
+            ),
             _write_csv(
                 directory / PERSON_MAP,
                 ["person_id", "study", "subject_id"],
@@ -951,6 +962,7 @@ def export_fhir(
     study: str | None,
     deid: Deidentifier | None,
     zone: tzinfo,
+    progress: CountProgress | None = None,
 ) -> ExportResult:
     if not out:
         raise ValidationFailed([FieldError("--out", "`export fhir` needs --out FILE.json")])
@@ -960,7 +972,7 @@ def export_fhir(
         _check_study(tx, study)
         entries = _JsonEntries(path)
         try:
-            n_obs = _fhir_entries(tx, entries, names, study, deid, zone)
+            n_obs = _fhir_entries(tx, entries, names, study, deid, zone, progress)
         except BaseException:
             entries.discard()
             raise
@@ -1007,6 +1019,7 @@ def _fhir_entries(
     study: str | None,
     deid: Deidentifier | None,
     zone: tzinfo,
+    progress: CountProgress | None = None,
 ) -> int:
     """Write the Patient, Specimen and Observation entries; return the number of Observations."""
     cohort = gather(tx, study)
@@ -1102,7 +1115,12 @@ def _fhir_entries(
             ]
         entries.append(_entry("Specimen", rid, spec))
     n_obs = 0
-    for r in _study_rows(tx, study, deid):
+
+    def entries_written(_readouts: int, _what: str) -> None:  # (the Observations' stream)
+        if progress is not None:
+            progress(entries.rows, "entries written")
+
+    for r in counted(_study_rows(tx, study, deid), progress and entries_written):
         key = (r["study"], r["subject_id"])
         if key not in patient_of:
             continue
@@ -1192,8 +1210,10 @@ def run_standard_export(
     testcd_map: str | None = None,
     concept_map: str | None = None,
     timezone: str | None = None,
+    progress: CountProgress | None = None,
 ) -> ExportResult:
-    """``exolab export sdtm|omop|fhir`` (docs/exports.md)."""
+    """``exolab export sdtm|omop|fhir`` (docs/exports.md); ``progress`` hears how many LB
+    records, measurements or bundle entries are written as they are."""
     deid = None
     if deidentify:  # keyed like every export: --salt or this database's secret
         with lab.read() as tx:
@@ -1201,11 +1221,17 @@ def run_standard_export(
     elif salt is not None:
         raise ValidationFailed([FieldError("--salt", "goes with --deidentify")])
     if kind == "sdtm":
-        return export_sdtm(lab, out, study=study, deid=deid, testcd_map=testcd_map)
+        return export_sdtm(
+            lab, out, study=study, deid=deid, testcd_map=testcd_map, progress=progress
+        )
     if kind == "omop":
-        return export_omop(lab, out, study=study, deid=deid, concept_map=concept_map)
+        return export_omop(
+            lab, out, study=study, deid=deid, concept_map=concept_map, progress=progress
+        )
     if kind == "fhir":
-        return export_fhir(lab, out, study=study, deid=deid, zone=resolve_zone(timezone))
+        return export_fhir(
+            lab, out, study=study, deid=deid, zone=resolve_zone(timezone), progress=progress
+        )
     raise ValidationFailed([FieldError("kind", f"unknown export kind '{kind}'")])
 
 

@@ -4,11 +4,13 @@ SQLite: the backup file is checked first (schema, audit chain, the anchor writte
 and only then copied into place with SQLite's online backup API. PostgreSQL: ``pg_restore``
 into the database (the password in its environment, never its command line), the grants
 refreshed, then the same checks. An initialised database is overwritten only with
-``force``. docs/security.md.
+``force``. A restore that verifies is itself recorded: one ``restore`` event appended to the
+restored trail (on SQLite to the checked copy, before it is copied into place). docs/security.md.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sqlite3
@@ -22,7 +24,7 @@ from exolab.db.engine import Database
 from exolab.db.migrate import SCHEMA_HEAD, current_revision, known_revision
 from exolab.db.models import AuditEvent
 from exolab.services.anchor import Anchor, check_against, database_id, read_anchor
-from exolab.services.audit import verify_chain
+from exolab.services.audit import GENESIS, append_event, verify_chain
 from exolab.services.context import Lab, Tx
 from exolab.services.errors import Conflict, ExolabError, NotFound
 
@@ -33,6 +35,12 @@ class RestoreReport:
     events: int = 0
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # The backup's revision and sha256, and the restored trail as the backup held it (its
+    # identity, event count, last event's time) before the restore event was appended.
+    revision: str | None = None
+    sha256: str = ""
+    restored: tuple[str | None, int, str | None] | None = None
+    event_id: int | None = None  # the restore's own audit event
 
     @property
     def ok(self) -> bool:
@@ -51,6 +59,7 @@ def _check_revision(source: Path, revision: str | None, report: RestoreReport) -
     """A backup this exolab's migrations know is restored (one of an earlier schema with a
     note to upgrade it); one of a revision it does not know - made by a newer exolab - is
     refused before anything is overwritten: no command could use it, nor downgrade it."""
+    report.revision = revision
     if revision is None or revision == SCHEMA_HEAD:
         return
     if not known_revision(revision):
@@ -124,10 +133,57 @@ def restore(
         _restore_postgresql(db, user, login, source, anchor, report)
     if not report.ok and db.dialect != "sqlite":
         report.problems.append("the restored database does not verify: do not use it")
-    if report.ok and replaced is not None:
-        with Lab(db, user, check_schema=False, login=login).read() as tx:
-            _what_was_replaced(replaced, _trail(tx), report)
+    if report.ok and replaced is not None and report.restored is not None:
+        _what_was_replaced(replaced, report.restored, report)
+    if report.ok and report.event_id is not None:
+        report.notes.append(
+            f"the restore is recorded as audit event {report.event_id} "
+            "(`exolab audit --entity database`)"
+        )
     return report
+
+
+def _record_restore(db: Database, user: str, login: str, source: Path, r: RestoreReport) -> None:
+    """Append the one ``restore`` event to a restored, verified database: who restored which
+    backup (file name, sha256), and what it held (events, last hash, schema revision). It is
+    written by the restoring user whatever role the restored database gives them (the restore
+    is done; only its record is written here), through the audit trail's one append path."""
+    lab = Lab(db, user, check_schema=False, login=login)
+    with db.write() as session:
+        tx = Tx(session, lab.actor(session), db.dialect)
+        r.restored = _trail(tx)
+        last = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
+        r.event_id = append_event(
+            tx,
+            "restore",
+            "database",
+            r.restored[0] or "-",
+            new={
+                "file": source.name,
+                "sha256": r.sha256,
+                "events": r.restored[1],
+                "last_hash": last or GENESIS,
+                "schema_revision": r.revision,
+            },
+        )
+
+
+def _sha256_copy(source: Path, fd: int) -> str:
+    """Copy ``source`` to the open file ``fd`` (left open); the sha256 of the bytes copied."""
+    digest = hashlib.sha256()
+    with os.fdopen(os.dup(fd), "wb") as out, source.open("rb") as src_file:
+        while chunk := src_file.read(1 << 20):
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest()
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _trail(tx: Tx) -> tuple[str | None, int, str | None]:
@@ -170,8 +226,7 @@ def _restore_sqlite(
     # temporary file of services.safe_files (exclusive, private), removed afterwards.
     with exclusive_temp(Path(target).resolve(), replace=True) as scratch:
         copy = scratch.temp
-        with os.fdopen(os.dup(scratch.fd), "wb") as out, source.open("rb") as src_file:
-            shutil.copyfileobj(src_file, out)
+        r.sha256 = _sha256_copy(source, scratch.fd)
         _restore_sqlite_copy(db, user, login, source, copy, target, anchor, r)
 
 
@@ -196,6 +251,8 @@ def _restore_sqlite_copy(
                 raise ExolabError(f"{source} is not an exolab SQLite backup")
             _check_revision(source, current_revision(probe.engine), r)
             _verify(Lab(probe, user, check_schema=False, login=login), anchor, r)
+            if r.ok:  # recorded in the copy: restored with it, or not at all
+                _record_restore(probe, user, login, source, r)
         finally:
             probe.dispose()
         if not r.ok:
@@ -225,6 +282,7 @@ def _restore_postgresql(
     if pg_restore is None:
         raise ExolabError("pg_restore is not installed; install the PostgreSQL client tools")
     _check_revision(source, _pg_backup_revision(pg_restore, source), r)
+    r.sha256 = _sha256_of(source)
     db.dispose()
     proc = subprocess.run(
         [
@@ -250,3 +308,5 @@ def _restore_postgresql(
         r.notes.extend(ensure_roles(conn))
     _verify(Lab(db, user, check_schema=False, login=login), anchor, r)
     r.notes.append(f"restored {source}")
+    if r.ok:
+        _record_restore(db, user, login, source, r)
