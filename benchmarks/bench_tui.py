@@ -575,7 +575,7 @@ async def subject_timing(url: str, key: str) -> float:
     return took
 
 
-def service_timings(url: str, n_s: int) -> list[tuple[str, float]]:
+def service_timings(url: str, n_s: int, bulk: bool) -> list[tuple[str, float]]:
     """The database part of each step, in process (median of 5, seconds): what the UI's
     worker threads wait for, without Textual."""
     from exolab.db.engine import Database
@@ -623,7 +623,7 @@ def service_timings(url: str, n_s: int) -> list[tuple[str, float]]:
     timed("tube view read (load_sample)", lambda tx: load_sample(tx, mid))
     timed("home counts", home_counts)
     timed("home work queues", work_queues)
-    if n_s >= BIG_SUBJECT_SAMPLES:
+    if bulk and n_s >= BIG_SUBJECT_SAMPLES:  # (the raw-SQL database has no such subject)
         timed(f"subject view read ({BIG_SUBJECT})", lambda tx: load_subject(tx, "BIG", BIG_SUBJECT))
     lab.db.dispose()
     return out
@@ -751,7 +751,7 @@ def main() -> None:
     floor = args.floor_url
     n_floor = counts(floor)[0] if floor else 0
     if args.database_only:
-        show_services(url, n_s, floor, n_floor)
+        show_services(url, n_s, floor, n_floor, args.bulk)
         return
     instrument()
     dbs = [(url, n_s)] + ([(floor, n_floor)] if floor else [])
@@ -770,13 +770,13 @@ def main() -> None:
             text += f"  floor {base[what][0] * 1000:7.1f} ms  x{seconds / base[what][0]:5.2f}"
         print(text)
     print(f"load average at the end: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
-    show_services(url, n_s, floor, n_floor)
+    show_services(url, n_s, floor, n_floor, args.bulk)
 
 
-def show_services(url: str, n_s: int, floor: str | None, n_floor: int) -> None:
+def show_services(url: str, n_s: int, floor: str | None, n_floor: int, bulk: bool) -> None:
     print("database part (services in process, median of 5)")
-    floor_db = dict(service_timings(floor, n_floor)) if floor else {}
-    for name, seconds in service_timings(url, n_s):
+    floor_db = dict(service_timings(floor, n_floor, bulk)) if floor else {}
+    for name, seconds in service_timings(url, n_s, bulk):
         text = f"  {name:<50} {seconds * 1000:8.1f} ms"
         if name in floor_db:
             text += f"  floor {floor_db[name] * 1000:7.1f} ms  x{seconds / floor_db[name]:6.2f}"
