@@ -92,8 +92,9 @@ def test_lists_find_a_prefix_in_any_case(lab: Lab) -> None:
     assert keys(lab, "samples", "q%") == []
     assert keys(lab, "samples", "zz") == []
     assert keys(lab, "subjects", "study") == ["EVS/Study7"]
-    assert keys(lab, "subjects", "evs/STUDY7") == []  # (a study's code is typed exactly)
-    assert keys(lab, "subjects", "EVS/STUDY7") == ["EVS/Study7"]
+    assert keys(lab, "subjects", "evs/STUDY7") == ["EVS/Study7"]
+    assert keys(lab, "subjects", "evs/") == ["EVS/Study7", "EVS/P001"]  # (by registration)
+    assert keys(lab, "subjects", "ev/study7") == []  # (the study's whole code)
     assert keys(lab, "isolations", "iso-9001-A") == ["ISO-9001-a"]
     assert keys(lab, "runs", "run-ab") == ["Run-aB"]
     assert keys(lab, "boxes", "fz-1/RK") == ["Fz-1/Rk-a/Bx-1"]
