@@ -120,3 +120,22 @@ async def test_a_scan_opens_the_exact_id_and_names_the_ids_it_could_be(
         await pilot.press("ctrl+s", *"p001-bl-a3", "enter")  # one id ignoring case: opened
         await settle(pilot)
         assert _opened(app) == "P001-bl-A3"
+
+
+@run_async
+async def test_the_readout_grid_adds_a_row_by_an_id_in_any_case(small_db_url: str) -> None:
+    _add_tubes(small_db_url)
+    notices = Notices()
+    app = ExolabApp(small_db_url, TESTER)
+    async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
+        await settle(pilot)
+        app.action_readout_grid([])
+        await settle(pilot)
+        screen: Any = app.screen
+        await pilot.press("ctrl+o", *"p001-bl-a3", "enter")
+        await settle(pilot)
+        await pilot.press("ctrl+o", *"Ab-1", "enter")
+        await settle(pilot)
+        assert screen.targets == [("sample", "P001-bl-A3")]
+        assert any(m.startswith("'Ab-1' could be any of: sample AB-1") for m in
+                   notices.messages("warning")), notices.messages()  # fmt: skip
