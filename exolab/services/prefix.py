@@ -7,16 +7,15 @@ searches, the palette, the scan field, docs/ui.md).
 It stays index-driven: each way of writing the text's first letters in upper or lower case
 is an index range (``column >= v AND column < v || U+10FFFF`` on SQLite, ``LIKE 'v%'`` on
 PostgreSQL over the id's ``text_pattern_ops`` index, migration 0012). Only the ranges that hold
-an id are kept (one statement of ``EXISTS`` probes, each an index seek): a lab writes its ids
-in one case, so the search is almost always the single range it was before letters of any case
-were looked for, and a short prefix (``s`` among a million ``S…`` ids) does not make the
-database merge two ranges of a million rows and sort them. Letters beyond the fifth are compared
+an id are kept (probed letter by letter, each probe an index seek): a lab writes its ids in one
+case, so the search is almost always the single range it was before letters of any case were
+looked for, and a short prefix (``s`` among a million ``S…`` ids) does not make the database
+merge two ranges of a million rows and sort them. Letters beyond the fifth are compared
 ignoring case on the rows of those ranges.
 """
 
 from __future__ import annotations
 
-from itertools import product
 from typing import Any
 
 from sqlalchemy import (
@@ -58,30 +57,45 @@ def _range(tx: Tx, column: Any, prefix: str) -> ColumnElement[bool]:
     return like
 
 
-def case_variants(text: str, letters: int = _CASED_LETTERS) -> tuple[str, list[str]]:
-    """``text`` cut after its ``letters``-th ASCII letter, and every way of writing that head
-    with each of its letters in upper or lower case (``a-1`` -> ``["A-1", "a-1"]``)."""
-    cut, seen = len(text), 0
+def cased_head(text: str, letters: int = _CASED_LETTERS) -> str:
+    """``text`` up to its ``letters``-th ASCII letter: the part whose case variants are index
+    ranges (``P01-baseline-PL`` -> ``P01-base``)."""
+    seen = 0
     for i, ch in enumerate(text):
         if _is_letter(ch):
             seen += 1
             if seen == letters:
-                cut = i + 1
-                break
-    head = text[:cut]
-    choices = ((c.upper(), c.lower()) if _is_letter(c) else (c,) for c in head)
-    return head, sorted({"".join(chars) for chars in product(*choices)})
+                return text[: i + 1]
+    return text
+
+
+def _held_variants(tx: Tx, column: Any, head: str) -> list[str]:
+    """The case variants of ``head`` that start an id: letter by letter, each step one
+    statement of ``EXISTS`` probes (an index seek each) for both cases of the next letter
+    after the variants still held, so an id nothing starts with costs one probe of two ranges
+    and a lab's ids in one case two probes a letter."""
+    held = [""]
+    start = 0
+    for i, ch in enumerate(head):
+        if not _is_letter(ch):
+            continue
+        step = head[start:i]
+        tried = [h + step + c for h in held for c in (ch.upper(), ch.lower())]
+        probes = [exists().where(_range(tx, column, v)) for v in tried]
+        found = tx.session.execute(select(*probes)).one()
+        held = [v for v, hit in zip(tried, found, strict=True) if hit]
+        if not held:
+            return []
+        start = i + 1
+    return [h + head[start:] for h in held]
 
 
 def starts_with(tx: Tx, column: Any, text: str) -> ColumnElement[bool]:
     """``column`` starts with ``text``, ASCII letters in any case: the index ranges of the
     variants of its first letters that hold an id (probed now, in ``tx``), and for a longer
     text the rest compared ignoring case. False when no id starts so."""
-    head, variants = case_variants(text)
-    if len(variants) > 1:
-        probes = [exists().where(_range(tx, column, v)) for v in variants]
-        found = tx.session.execute(select(*probes)).one()
-        variants = [v for v, hit in zip(variants, found, strict=True) if hit]
+    head = cased_head(text)
+    variants = _held_variants(tx, column, head)
     if not variants:
         return false()
     where = or_(*(_range(tx, column, v) for v in variants))

@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 from exolab.db.models import Sample
 from exolab.services import isolations, lists, lookup, readouts, samples, storage, subjects
 from exolab.services.context import Lab
-from exolab.services.prefix import case_variants, starts_with
+from exolab.services.prefix import cased_head, starts_with
 
 MIXED = ["P001-bl-A3", "P001-BL-B1", "P001-cd-1", "ab-1", "AB-1", "ABCDEFG-hij", "Q_1", "QX1"]
 
@@ -65,13 +65,12 @@ def keys(lab: Lab, kind: str, search: str) -> list[str]:
         return [r.key for r in lists.list_page(tx, kind, lists.ListQuery(search=search)).rows]
 
 
-def test_case_variants_of_the_first_five_letters() -> None:
-    assert case_variants("a-1") == ("a-1", ["A-1", "a-1"])
-    assert case_variants("123-") == ("123-", ["123-"])
-    head, variants = case_variants("abcdefg")
-    assert head == "abcde" and len(variants) == 32
-    assert "AbCdE" in variants and "abcde" in variants
-    assert case_variants("é-1") == ("é-1", ["é-1"])  # not an id's letter: as typed
+def test_the_first_five_letters_are_index_ranges() -> None:
+    assert cased_head("P01-baseline-PL") == "P01-base"
+    assert cased_head("P001-bl-A3") == "P001-bl-A3"  # (four letters)
+    assert cased_head("abcdefg") == "abcde"
+    assert cased_head("123-") == "123-"
+    assert cased_head("é-1") == "é-1"  # (not an id's letter: compared as typed)
 
 
 def test_lists_find_a_prefix_in_any_case(lab: Lab) -> None:
