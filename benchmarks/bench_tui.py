@@ -19,8 +19,8 @@ Prints, each the median of several runs, with its target:
 - every list (subjects, samples, isolations, readouts, runs, boxes): app start -> first
   page shown                                                                            < 1 s
 - next page (``]``, and down at the last row) in each list                              < 50 ms
-- search by id and by prefix (``/`` + Enter in the samples list, table refilled), and a
-  scan opening the tube view                                                            < 100 ms
+- search by id and by prefix (``/`` + Enter in the samples list, table refilled; the prefix
+  also in lower case), and a scan opening the tube view                                 < 100 ms
 - with ``--bulk``: a scan of the big subject -> subject view filled                      < 1 s
 and, for the paged queries, the ratio of ``services.lists.list_page`` to the same page
 fetched with the bare driver (what the service layer costs on top of it).
@@ -505,10 +505,10 @@ EDGE: dict[str, float | None] = {}
 
 async def search_timings(
     url: str, sample_id: str, prefix: str
-) -> tuple[float, float, float, float, float]:
+) -> tuple[float, float, float, float, float, float]:
     """(exact id search -> tube view shown, prefix search -> table refilled, scan on home ->
-    tube view shown, and the whole tube view filled after the search / the scan), each from
-    the Enter key."""
+    tube view shown, the whole tube view filled after the search / the scan, and the prefix
+    search typed in lower case), each from the Enter key."""
     from textual.widgets import Input
 
     from exolab.tui.app import ExolabApp
@@ -542,6 +542,17 @@ async def search_timings(
         await app.workers.wait_for_complete()
         await pilot.press("slash")
         await pilot.pause(0.2)
+        app.screen.query_one("#search", Input).value = prefix.lower()  # letters in any case
+        page = expect("list")
+        t = time.perf_counter()
+        app.simulate_key("enter")
+        await shown(page)
+        by_lower = time.perf_counter() - t
+        rows = app.screen.page.rows  # type: ignore[attr-defined]
+        assert rows and all(r.key.lower().startswith(prefix.lower()) for r in rows)
+        await app.workers.wait_for_complete()
+        await pilot.press("slash")
+        await pilot.pause(0.2)
         app.screen.query_one("#search", Input).value = sample_id
         tube = expect("sample")
         full = expect("sample-full")
@@ -552,7 +563,7 @@ async def search_timings(
         await shown(full)
         by_id_full = time.perf_counter() - t
         await app.workers.wait_for_complete()
-    return by_id, by_prefix, scan, by_id_full, scan_full
+    return by_id, by_prefix, scan, by_id_full, scan_full, by_lower
 
 
 async def subject_timing(url: str, key: str) -> float:
@@ -575,7 +586,7 @@ async def subject_timing(url: str, key: str) -> float:
     return took
 
 
-def service_timings(url: str, n_s: int) -> list[tuple[str, float]]:
+def service_timings(url: str, n_s: int, bulk: bool) -> list[tuple[str, float]]:
     """The database part of each step, in process (median of 5, seconds): what the UI's
     worker threads wait for, without Textual."""
     from exolab.db.engine import Database
@@ -618,12 +629,28 @@ def service_timings(url: str, n_s: int) -> list[tuple[str, float]]:
         lambda tx: list_page(tx, "samples", ListQuery(search=mid[:6])),
     )
     timed("palette search_ids (6 characters)", lambda tx: search_ids(tx, mid[:6], 5))
+    # ids typed in another case than they are written in (services/prefix.py)
+    low = mid.lower()
+    timed(
+        "samples prefix in lower case (6 characters)",
+        lambda tx: list_page(tx, "samples", ListQuery(search=low[:6])),
+    )
+    every = timed(
+        "samples prefix s (every id), page 1",
+        lambda tx: list_page(tx, "samples", ListQuery(search="s")),
+    )
+    timed(
+        "samples prefix s (every id), page 2",
+        lambda tx: list_page(tx, "samples", ListQuery(search="s"), every.next_cursor),
+    )
+    timed("palette search_ids in lower case (6 characters)", lambda tx: search_ids(tx, low[:6], 5))
     timed("scan: resolve_id", lambda tx: resolve_id(tx, mid))
+    timed("scan: resolve_id in lower case", lambda tx: resolve_id(tx, low))
     timed("scan: resolve_id of an unknown id", lambda tx: resolve_id(tx, "NO-SUCH-ID"))
     timed("tube view read (load_sample)", lambda tx: load_sample(tx, mid))
     timed("home counts", home_counts)
     timed("home work queues", work_queues)
-    if n_s >= BIG_SUBJECT_SAMPLES:
+    if bulk and n_s >= BIG_SUBJECT_SAMPLES:  # (the raw-SQL database has no such subject)
         timed(f"subject view read ({BIG_SUBJECT})", lambda tx: load_subject(tx, "BIG", BIG_SUBJECT))
     lab.db.dispose()
     return out
@@ -751,7 +778,7 @@ def main() -> None:
     floor = args.floor_url
     n_floor = counts(floor)[0] if floor else 0
     if args.database_only:
-        show_services(url, n_s, floor, n_floor)
+        show_services(url, n_s, floor, n_floor, args.bulk)
         return
     instrument()
     dbs = [(url, n_s)] + ([(floor, n_floor)] if floor else [])
@@ -770,13 +797,13 @@ def main() -> None:
             text += f"  floor {base[what][0] * 1000:7.1f} ms  x{seconds / base[what][0]:5.2f}"
         print(text)
     print(f"load average at the end: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
-    show_services(url, n_s, floor, n_floor)
+    show_services(url, n_s, floor, n_floor, args.bulk)
 
 
-def show_services(url: str, n_s: int, floor: str | None, n_floor: int) -> None:
+def show_services(url: str, n_s: int, floor: str | None, n_floor: int, bulk: bool) -> None:
     print("database part (services in process, median of 5)")
-    floor_db = dict(service_timings(floor, n_floor)) if floor else {}
-    for name, seconds in service_timings(url, n_s):
+    floor_db = dict(service_timings(floor, n_floor, bulk)) if floor else {}
+    for name, seconds in service_timings(url, n_s, bulk):
         text = f"  {name:<50} {seconds * 1000:8.1f} ms"
         if name in floor_db:
             text += f"  floor {floor_db[name] * 1000:7.1f} ms  x{seconds / floor_db[name]:6.2f}"
@@ -844,6 +871,7 @@ def measure(
     for i, got3 in enumerate(each(search)):
         line(i, "samples list: / SAMPLE-ID opens the tube", med([g[0] for g in got3]), 0.1)
         line(i, "samples list: / its first 6 characters (prefix)", med([g[1] for g in got3]), 0.1)
+        line(i, "samples list: / the same in lower case", med([g[5] for g in got3]), 0.1)
         line(i, "home: scan SAMPLE-ID opens the tube", med([g[2] for g in got3]), 0.1)
         line(i, "  ... whole tube view filled (after / search)", med([g[3] for g in got3]), 0.1)
         line(i, "  ... whole tube view filled (after scan)", med([g[4] for g in got3]), 0.1)

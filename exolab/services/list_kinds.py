@@ -43,7 +43,7 @@ from exolab.services.list_query import (
     date_range,
     method_has,
 )
-from exolab.services.prefix import starts_with
+from exolab.services.prefix import equals_any_case, starts_with
 
 
 def _subjects(tx: Tx, q: ListQuery) -> Spec:
@@ -69,7 +69,7 @@ def _subjects(tx: Tx, q: ListQuery) -> Spec:
     if q.search:
         study, sep, code = q.search.partition("/")
         if sep:
-            query = query.where(Study.code == study.strip())
+            query = query.where(equals_any_case(tx, Study.code, study.strip()))
             if code.strip():
                 query = query.where(starts_with(tx, Subject.subject_code, code.strip()))
         else:

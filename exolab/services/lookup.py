@@ -8,8 +8,6 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import (
-    and_,
-    func,
     select,
 )
 
@@ -24,7 +22,7 @@ from exolab.db.models import (
 )
 from exolab.domain.schemas import without_control_characters
 from exolab.services.context import Tx
-from exolab.services.prefix import starts_like_any_case, starts_with
+from exolab.services.prefix import equals_any_case, starts_with
 
 
 class Resolved(BaseModel):
@@ -37,16 +35,18 @@ def resolve_id(tx: Tx, text: str) -> Resolved | None:
     """The record an id names: a sample, isolation, subject (``SUBJ`` or ``STUDY/SUBJ``),
     box (``F/R/B``) or a tube position (``F/R/B/A1``), an assay run or a cell source.
 
-    Whatever the case it is typed in (docs/ui.md): as typed and upper-cased first (index
-    lookups), then ignoring case, which finds a mixed-case id (``P01-baseline-PL`` typed
-    ``p01-baseline-pl``) when exactly one record matches."""
+    Whatever the case it is typed in (docs/ui.md): the id exactly as typed first (index
+    lookups), then ignoring case (:func:`same_ignoring_case`), which finds a mixed-case id
+    (``P01-baseline-PL`` typed ``p01-baseline-pl``) when exactly one record matches; when
+    several do (``ab-1`` and ``AB-1`` stored, ``Ab-1`` typed) none is chosen."""
     t = without_control_characters(text).strip()  # (pasted: no id has one)
     if not t:
         return None
     found = _resolve_exact(tx, t)
-    if found is None and t != t.upper():
-        found = _resolve_exact(tx, t.upper())
-    return found or _resolve_any_case(tx, t)
+    if found is None:
+        same = same_ignoring_case(tx, t)
+        found = same[0] if len(same) == 1 else None
+    return found
 
 
 def _resolve_exact(tx: Tx, t: str) -> Resolved | None:
@@ -106,54 +106,99 @@ def _resolve_exact(tx: Tx, t: str) -> Resolved | None:
     return None
 
 
-def _resolve_any_case(tx: Tx, t: str) -> Resolved | None:
-    """The one sample, isolation, subject, run or cell source whose id equals ``t`` ignoring
-    case (only tried when the exact lookups found nothing; index ranges narrow it)."""
+def same_ignoring_case(tx: Tx, text: str, limit: int = 5) -> list[Resolved]:
+    """The records whose id is ``text`` ignoring case, of the first kind that has one, in
+    :func:`resolve_id`'s order of kinds (samples, isolations, subjects, boxes and tube
+    positions, runs, cell sources); at most ``limit``. More than one: the ids differ only in
+    case, and the text names none of them (docs/ui.md)."""
+    t = without_control_characters(text).strip()
+    if not t:
+        return []
 
-    def same(column: Any, text: str) -> Any:
-        return and_(starts_like_any_case(tx, column, text), func.lower(column) == text.lower())
+    def same(column: Any, value: str) -> Any:
+        return equals_any_case(tx, column, value)
 
-    def one(stmt: Any) -> Any:
-        rows = tx.session.execute(stmt.limit(2)).all()
-        return rows[0] if len(rows) == 1 else None
+    def rows(stmt: Any) -> list[Any]:
+        return list(tx.session.execute(stmt.limit(limit)).all())
 
-    hit = one(select(Sample.sample_code, Sample.biofluid).where(same(Sample.sample_code, t)))
-    if hit:
-        return Resolved(kind="sample", key=hit[0], label=f"sample {hit[0]} ({hit[1]})")
-    hit = one(
-        select(Isolation.isolation_code, Isolation.method).where(same(Isolation.isolation_code, t))
+    hits = rows(
+        select(Sample.sample_code, Sample.biofluid)
+        .where(same(Sample.sample_code, t))
+        .order_by(Sample.sample_code)
     )
-    if hit:
-        return Resolved(kind="isolation", key=hit[0], label=f"isolation {hit[0]} ({hit[1]})")
-    study, slash, subject = t.partition("/")
-    # (the subjects' ids by their code alone first: SQLite then probes the code's index; with
-    # the study joined it scanned every subject, 80 ms at 100,000)
-    coded = select(Subject.id).where(same(Subject.subject_code, subject.strip() if slash else t))
-    subjects = (
-        select(Study.code, Subject.subject_code)
-        .join(Study, Study.id == Subject.study_id)
-        .where(Subject.id.in_(coded))
+    if hits:
+        return [Resolved(kind="sample", key=c, label=f"sample {c} ({b})") for c, b in hits]
+    hits = rows(
+        select(Isolation.isolation_code, Isolation.method)
+        .where(same(Isolation.isolation_code, t))
+        .order_by(Isolation.isolation_code)
     )
-    if slash:
-        subjects = subjects.where(same(Study.code, study.strip()))
-    hit = one(subjects)
-    if hit:
-        return Resolved(
-            kind="subject", key=f"{hit[0]}/{hit[1]}", label=f"subject {hit[0]}/{hit[1]}"
+    if hits:
+        return [Resolved(kind="isolation", key=c, label=f"isolation {c} ({m})") for c, m in hits]
+    parts = [p.strip() for p in t.split("/")]
+    if len(parts) <= 2:
+        # (the subjects' ids by their code alone first: SQLite then probes the code's index;
+        # with the study joined it scanned every subject, 80 ms at 100,000)
+        coded = select(Subject.id).where(same(Subject.subject_code, parts[-1]))
+        subjects = (
+            select(Study.code, Subject.subject_code)
+            .join(Study, Study.id == Subject.study_id)
+            .where(Subject.id.in_(coded))
+            .order_by(Study.code, Subject.subject_code)
         )
-    if slash:
+        if len(parts) == 2:
+            subjects = subjects.where(same(Study.code, parts[0]))
+        hits = rows(subjects)
+        if hits:
+            return [
+                Resolved(kind="subject", key=f"{s}/{c}", label=f"subject {s}/{c}") for s, c in hits
+            ]
+    if len(parts) == 3:
+        boxes = rows(select(Box.path).where(same(Box.path, "/".join(parts))).order_by(Box.path))
+        return [Resolved(kind="box", key=b, label=f"box {b}") for (b,) in boxes]
+    if len(parts) == 4:
+        box_path, position = "/".join(parts[:3]), parts[3].upper()
+        boxes = rows(select(Box.id, Box.path).where(same(Box.path, box_path)).order_by(Box.path))
+        out: list[Resolved] = []
+        for box_id, path in boxes:
+            tube = tx.session.scalar(
+                select(Sample.sample_code).where(
+                    Sample.box_id == box_id, Sample.position == position
+                )
+            )
+            at = f"{path}/{position}"
+            out.append(
+                Resolved(kind="sample", key=tube, label=f"sample {tube} at {at}")
+                if tube
+                else Resolved(kind="box", key=path, label=f"box {path} (position {position} free)")
+            )
+        return out
+    if len(parts) > 1:
+        return []
+    hits = rows(
+        select(AssayRun.run_code).where(same(AssayRun.run_code, t)).order_by(AssayRun.run_code)
+    )
+    if hits:
+        return [Resolved(kind="run", key=c, label=f"run {c}") for (c,) in hits]
+    hits = rows(select(CellSource.code).where(same(CellSource.code, t)).order_by(CellSource.code))
+    return [Resolved(kind="cell_source", key=c, label=f"cell source {c}") for (c,) in hits]
+
+
+def several_text(tx: Tx, text: str) -> str | None:
+    """Why ``text`` opens nothing when it names several records ignoring case (``Ab-1`` with
+    ``ab-1`` and ``AB-1`` stored; a subject's code in two studies): the message that lists
+    them, for the scan fields. None when it names none."""
+    same = same_ignoring_case(tx, text)
+    if len(same) < 2:
         return None
-    hit = one(select(AssayRun.run_code).where(same(AssayRun.run_code, t)))
-    if hit:
-        return Resolved(kind="run", key=hit[0], label=f"run {hit[0]}")
-    hit = one(select(CellSource.code).where(same(CellSource.code, t)))
-    if hit:
-        return Resolved(kind="cell_source", key=hit[0], label=f"cell source {hit[0]}")
-    return None
+    listed = ", ".join(r.label for r in same)
+    how = "its study first, STUDY/SUBJECT" if same[0].kind == "subject" else "it as written"
+    return f"{text.strip()!r} could be any of: {listed}; type {how}"
 
 
 def search_ids(tx: Tx, prefix: str, limit: int = 8) -> list[Resolved]:
-    """Records whose id starts with ``prefix``, a few of each kind (for the command palette)."""
+    """Records whose id starts with ``prefix`` in any case, a few of each kind (for the
+    command palette)."""
     p = without_control_characters(prefix).strip()
     if not p:
         return []

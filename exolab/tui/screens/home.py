@@ -13,7 +13,7 @@ from textual.widgets import Header, Input, Label, Static
 from exolab.services.audit import AuditRow, list_events
 from exolab.services.context import Tx
 from exolab.services.home import HomeCounts, WorkQueues, home_counts, work_queues
-from exolab.services.lookup import Resolved, resolve_id
+from exolab.services.lookup import Resolved, resolve_id, several_text
 from exolab.tui.screens.base import BaseScreen, focus_now
 from exolab.tui.widgets.footer import KeyFooter
 from exolab.tui.widgets.row_table import RowTable
@@ -164,11 +164,14 @@ class HomeScreen(BaseScreen):
             return
 
         def look_up(tx: Tx) -> tuple[Resolved | None, Any]:
-            """The record, and for a tube its whole view, in one database round trip."""
+            """The record, and for a tube its whole view, in one database round trip (or why
+            the id opens nothing: it names several records)."""
             from exolab.tui.screens.sample import load_sample
 
             found = resolve_id(tx, text)
-            detail = load_sample(tx, found.key) if found and found.kind == "sample" else None
+            if found is None:
+                return None, several_text(tx, text)
+            detail = load_sample(tx, found.key) if found.kind == "sample" else None
             return found, detail
 
         def opened(result: tuple[Resolved | None, Any]) -> None:
@@ -177,7 +180,8 @@ class HomeScreen(BaseScreen):
             scan.value = ""
             if found is None:
                 self.notify(
-                    f"no sample, isolation, subject or box with id {text!r}", severity="warning"
+                    detail or f"no sample, isolation, subject or box with id {text!r}",
+                    severity="warning",
                 )
                 return
             self.lab_app.open_record(found.kind, found.key, detail)

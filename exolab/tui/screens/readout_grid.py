@@ -23,7 +23,7 @@ from textual.widgets import Header, Input, Label, Select, Static
 from exolab.domain import vocab
 from exolab.domain.schemas import ReadoutIn
 from exolab.services.context import Tx
-from exolab.services.lookup import Resolved, resolve_id
+from exolab.services.lookup import Resolved, resolve_id, several_text
 from exolab.services.readouts import ReadoutOut, record_readouts
 from exolab.services.run_view import RunCell, RunOut, get_run, run_readouts
 from exolab.tui.screens.base import BaseScreen, focus_now, plural
@@ -338,15 +338,20 @@ class ReadoutGridScreen(BaseScreen):
             return
         event.input.value = ""
 
-        async def found(hit: Resolved | None) -> None:
+        def look_up(tx: Tx) -> tuple[Resolved | None, str | None]:
+            hit = resolve_id(tx, text)
+            return hit, (several_text(tx, text) if hit is None else None)
+
+        async def found(result: tuple[Resolved | None, str | None]) -> None:
+            hit, several = result
             if hit is None or hit.kind not in ("isolation", "sample"):
-                self.notify(f"no isolation or sample {text!r}", severity="warning")
+                self.notify(several or f"no isolation or sample {text!r}", severity="warning")
                 return
             if (hit.kind, hit.key) not in self.targets:
                 self.targets.append((hit.kind, hit.key))
                 await self._rebuild(focus=False)
 
-        self.db(lambda tx: resolve_id(tx, text), found, group="scan", holds_keys=True)
+        self.db(look_up, found, group="scan", holds_keys=True)
 
     def action_add_target(self) -> None:
         focus_now(self.query_one("#add-target", Input))
