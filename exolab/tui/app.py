@@ -74,7 +74,7 @@ class ExolabCommands(Provider):
         if exact is not None:
             yield Hit(
                 1.0,
-                f"Open {exact.label}",
+                Content(f"Open {exact.label}"),  # literal: a box path may hold [brackets]
                 partial(app.open_record, exact.kind, exact.key),
                 text=f"Open {exact.label}",
                 help="the record with exactly this id",
@@ -84,7 +84,7 @@ class ExolabCommands(Provider):
                 continue
             yield Hit(
                 0.5,
-                f"Open {r.label}",
+                Content(f"Open {r.label}"),
                 partial(app.open_record, r.kind, r.key),
                 text=f"Open {r.label}",
             )

@@ -139,3 +139,31 @@ async def test_the_readout_grid_adds_a_row_by_an_id_in_any_case(small_db_url: st
         assert screen.targets == [("sample", "P001-bl-A3")]
         assert any(m.startswith("'Ab-1' could be any of: sample AB-1") for m in
                    notices.messages("warning")), notices.messages()  # fmt: skip
+
+
+@run_async
+async def test_the_palette_shows_a_box_path_with_brackets_as_written(small_db_url: str) -> None:
+    """A box path may hold any character but '/': `F[red]/R1/B[b]2` is suggested as written
+    (not read as markup, which hid `[red]` and `[b]`) and opens its box."""
+    from exolab.services import storage
+    from exolab.tui.screens.storage import StorageScreen
+
+    lab = lab_for(small_db_url)
+    with lab.write() as tx:
+        storage.add_location(tx, "F[red]/R1/B[b]2", n_rows=9, n_cols=9)
+    lab.db.dispose()
+    app = ExolabApp(small_db_url, TESTER)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await settle(pilot, 1)
+        assert isinstance(app.screen, CommandPalette)
+        await type_text(pilot, "f[red]/r1")
+        await settle(pilot)
+        await pilot.pause(0.5)
+        hits = app.screen.query_one(CommandList)
+        shown = [str(hits.get_option_at_index(i).prompt) for i in range(hits.option_count)]
+        assert any("F[red]/R1/B[b]2" in s for s in shown), shown
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, StorageScreen)
