@@ -441,6 +441,47 @@ def test_censored_baseline_with_an_unrecorded_limit_has_no_bound(
         assert (_num(row["baseline_value"]), row["baseline_censor"]) == (60.0, "<")
 
 
+def test_patient_plot_draws_a_set_without_a_bound_as_not_detected(
+    cohort: str, tmp_path: Path
+) -> None:
+    """The trajectory plot draws a censored set at its bound, and one without a bound (a <LOD
+    whose lod was not recorded beside one with lod 50) at the bottom edge, marked ND, not at
+    the 50; A1's precipitation baseline (lod 40 and 60) at 60."""
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    from exolab import plots
+    from exolab.db.engine import Database
+    from exolab.services.context import Lab
+    from exolab.services.queries import trajectory_for_subject
+
+    extra = (
+        ("readouts", "isolation_id,analyte,value,unit,assay,run_id,replicate,lod\n"
+                     "I-A4-BL,GPC1,<LOD,pg/mL,elisa,E1,1,\n"
+                     "I-A4-BL,GPC1,<LOD,pg/mL,elisa,E1,2,50\n"),
+    )  # fmt: skip
+    import_files(cohort, tmp_path, extra)
+    db = Database(cohort)
+    try:
+        with Lab(db, "tester").read() as tx:
+            a4 = trajectory_for_subject(tx, "H", "A4", ["GPC1"])
+            a1 = trajectory_for_subject(tx, "H", "A1", ["GPC1"])
+    finally:
+        db.dispose()
+    drawn = {}
+    for name, points, key in (
+        ("A4", a4, ("plasma", "sec")),
+        ("A1", a1, ("plasma", "precipitation")),
+    ):
+        ax = Figure().subplots()
+        pts = [p for p in points if (p.biofluid, p.method) == key]
+        plots._patient_panel(ax, pts, "GPC1", {}, {key: "#000000"})
+        censored = [c.get_offsets()[0] for c in ax.collections if c.get_offsets().shape[0] == 1]
+        drawn[name] = ([t.get_text() for t in ax.texts], [float(y) for _, y in censored])
+    assert drawn["A4"] == (["ND"], [200.0])  # at the floor: the lowest value drawn, 200
+    assert drawn["A1"] == ([], [60.0])
+
+
 def test_cohort_points_carry_no_bound_for_an_unrecorded_limit(cohort: str, tmp_path: Path) -> None:
     """The cohort's points (the cohort plot, the UI) read the stored replicate sets: A4's
     baseline set (<LOD without a lod, <LOD lod 50) has no limit, its baseline no bound; A1's
