@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
+from exolab.domain.replicates import censor_direction, set_limit
 from exolab.services.queries import CohortPoint, CohortRow, TrajectoryPoint
 
 # Okabe-Ito: distinguishable with colour-vision deficiency, prints well.
@@ -139,7 +140,11 @@ def _patient_panel(
                 if first.baseline_flag:
                     baseline_xy.append((x, y))
             else:
-                limit = next((m.std_value for m in members if m.std_value is not None), None)
+                limit = set_limit(  # the set's bound (docs/longitudinal.md), if it has one
+                    (censor_direction(m.censor, m.comparator), m.std_value)
+                    for m in members
+                    if m.censor != "none"
+                )[1]
                 cens_x.append(x)
                 cens_y.append(limit)
                 cens_up.append(first.comparator in (">", ">="))

@@ -597,7 +597,7 @@ class ReadoutSet(Base):
     n: Mapped[int] = mapped_column(Integer)  # non-censored numeric replicates
     n_censored: Mapped[int] = mapped_column(Integer)
     total: Mapped[float | None] = mapped_column(Float)  # sum of the non-censored values
-    censor_limit: Mapped[float | None] = mapped_column(Float)  # largest censored value
+    censor_limit: Mapped[float | None] = mapped_column(Float)  # bound of the censored (set_limit)
     first_readout_id: Mapped[int] = mapped_column(Integer)  # lowest readout id of the set
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 # The newest revision in migrations/versions (a test checks it against Alembic's own view).
-SCHEMA_HEAD = "0015_shipment_origin"
+SCHEMA_HEAD = "0016_readout_set_limits"
 
 _PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 

@@ -42,6 +42,7 @@ __all__ = [
     "change_from",
     "exact_change",
     "mean_and_cv",
+    "set_limit",
     "set_mean",
     "set_statistic",
     "summarise",
@@ -176,15 +177,52 @@ def summarise(values: Sequence[float], n_censored: int) -> SetSummary:
     return SetSummary(mean, len(values), n_censored, cv, exact)
 
 
+def set_limit(
+    censored: Iterable[tuple[str | None, float | None]],
+) -> tuple[str | None, float | None]:
+    """(direction, bound) of a replicate set from the (direction, limit) of its censored
+    replicates (:func:`censor_direction`, the stored value): the direction when they all agree
+    (``<>`` when they do not, or it is not known; None when none is censored), and the bound,
+    the highest limit of a ``<`` set (its truth is below it), the lowest of a ``>`` set.
+    There is no bound (None) when a replicate's limit was not recorded -- its truth is below
+    (above) a limit nobody knows, so no recorded limit bounds the set -- nor for ``<>``.
+
+    The replicate-set table stores the same bound (``readout_sets.censor_limit``, computed in
+    SQL by :data:`exolab.services.readout_sets.AGGREGATE_SQL`; tests/queries/
+    test_readout_sets.py checks the two agree after every write path)."""
+    directions: set[str | None] = set()
+    limits: list[float] = []
+    unknown = False
+    for direction, limit in censored:
+        directions.add(direction)
+        if limit is None:
+            unknown = True
+        else:
+            limits.append(limit)
+    if not directions:
+        return None, None
+    if len(directions) != 1 or None in directions:
+        return "<>", None
+    (direction,) = directions
+    if unknown:
+        return direction, None
+    return direction, (max(limits) if direction == "<" else min(limits))
+
+
+#: A censored baseline whose sets' limits were not all recorded (BaselineFinder's marker).
+_UNKNOWN: Any = object()
+
+
 @dataclass(frozen=True, slots=True)
 class Baseline:
     """A baseline: its collection (``at``), value and censoring.
 
     ``censor`` is None for a measured baseline (``value`` is the mean of the set means at
     ``at``); ``<`` when every result at ``at`` was below a limit (``value`` is the highest
-    limit, None when none was recorded); ``>`` when every one was above a limit (``value``
-    the lowest limit); ``<>`` when both occurred, or the direction is not known (no bound,
-    ``value`` None).
+    limit; None when one of the sets has no bound, :func:`set_limit`: a limit was not
+    recorded); ``>`` when every one was above a limit (``value`` the lowest limit, None
+    likewise); ``<>`` when both occurred, or the direction is not known (no bound, ``value``
+    None).
     """
 
     at: Any
@@ -234,8 +272,8 @@ class BaselineFinder:
     ) -> None:
         """One replicate set at collection ``at``: its mean (and, when known, its unrounded
         ``exact`` mean), or (censored, mean None) the direction of its censoring (``<``,
-        ``>``, or None when not known) and its limit (the highest for ``<``, the lowest for
-        ``>``)."""
+        ``>``, or None when not known) and its bound (:func:`set_limit`; None when it has
+        none: then a baseline censored that way has none either)."""
         cur = self._best.get(key)
         if cur is None or at < cur[0]:
             cur = self._best[key] = [at, [], set(), None, None, []]
@@ -247,10 +285,15 @@ class BaselineFinder:
                 cur[5] = None if exact is None else [*cur[5], exact]
             return
         cur[2].add(direction or "<>")
-        if limit is not None:
-            if direction == "<":
+        if direction == "<" and cur[3] is not _UNKNOWN:
+            if limit is None:
+                cur[3] = _UNKNOWN
+            else:
                 cur[3] = limit if cur[3] is None else max(cur[3], limit)
-            elif direction == ">":
+        elif direction == ">" and cur[4] is not _UNKNOWN:
+            if limit is None:
+                cur[4] = _UNKNOWN
+            else:
                 cur[4] = limit if cur[4] is None else min(cur[4], limit)
 
     def result(self) -> dict[Any, Baseline]:
@@ -262,9 +305,9 @@ class BaselineFinder:
             elif means:
                 out[key] = Baseline(at, decimals.mean(means))
             elif directions == {"<"}:
-                out[key] = Baseline(at, below, "<")
+                out[key] = Baseline(at, None if below is _UNKNOWN else below, "<")
             elif directions == {">"}:
-                out[key] = Baseline(at, above, ">")
+                out[key] = Baseline(at, None if above is _UNKNOWN else above, ">")
             else:
                 out[key] = Baseline(at, None, "<>")
         return out

@@ -21,6 +21,7 @@ from exolab.domain.replicates import (
     SetSummary,
     censor_direction,
     change_from,
+    set_limit,
     summarise,
 )
 from exolab.domain.units import UnitError, convert
@@ -411,20 +412,14 @@ def _summarise_set(members: list[LongitudinalRow]) -> SetSummary:
 
 
 def _censoring(members: list[LongitudinalRow]) -> tuple[str | None, float | None]:
-    """(direction, limit) of a censored set: ``<``/``>`` when all its censored replicates
-    agree (``<>`` otherwise), and the highest (``<``) or lowest (``>``) of their limits."""
-    directions = {
-        censor_direction(m["censor"], m["comparator"]) for m in members if m["censor"] != "none"
-    }
-    if len(directions) != 1:
-        return "<>", None
-    (direction,) = directions
-    limits = [
-        m["std_value"] for m in members if m["censor"] != "none" and m["std_value"] is not None
-    ]
-    if not limits:
-        return direction, None
-    return direction, (max(limits) if direction == "<" else min(limits))
+    """(direction, bound) of a censored set by the domain's rule (:func:`set_limit`): ``<`` or
+    ``>`` when all its censored replicates agree (``<>`` otherwise) and the highest (``<``) or
+    lowest (``>``) of their limits; no bound when one of them has no limit recorded."""
+    return set_limit(
+        (censor_direction(m["censor"], m["comparator"]), m["std_value"])
+        for m in members
+        if m["censor"] != "none"
+    )
 
 
 def finish_group(rows: list[LongitudinalRow], sets: list[list[LongitudinalRow]]) -> None:

@@ -1,8 +1,11 @@
 """The replicate-set summary table ``readout_sets``, kept equal to an aggregation of readouts.
 
 One row per sample x isolation x analyte x assay x run x unit (readouts with a unit only):
-``n`` non-censored numeric replicates, their ``total``, ``n_censored`` and the largest censored
-value (``censor_limit``), and the set's lowest readout id. Cohort summaries and method
+``n`` non-censored numeric replicates, their ``total``, ``n_censored`` and the bound of the
+censored replicates (``censor_limit``: the domain's :func:`~exolab.domain.replicates.set_limit`,
+the highest limit of a set censored below, the lowest of one censored above, NULL when a
+censored replicate has no limit recorded or the set is censored both ways), and the set's
+lowest readout id. Cohort summaries and method
 comparison read it instead of aggregating millions of readouts.
 
 Every write path of readouts keeps it current by calling :func:`refresh` with the
@@ -29,6 +32,7 @@ from exolab.services.context import Tx
 __all__ = [
     "AGGREGATE_READS",
     "AGGREGATE_SQL",
+    "LIMIT_SQL",
     "SET_COLUMNS",
     "PairsOf",
     "refresh",
@@ -41,16 +45,35 @@ SET_COLUMNS = (
     "n, n_censored, total, censor_limit, first_readout_id"
 )
 
+# A censored replicate's side of its limit, :func:`exolab.domain.replicates.censor_direction`
+# in SQL: its comparator's when that has one, else its flag's (only gt_uloq is above).
+_ABOVE = (
+    "(SUBSTR(r.comparator, 1, 1) = '>' "
+    "OR (r.censor = 'gt_uloq' AND SUBSTR(r.comparator, 1, 1) <> '<'))"
+)
+_BELOW_LIMIT = f"CASE WHEN r.censor <> 'none' AND NOT {_ABOVE} THEN r.value END"
+_ABOVE_LIMIT = f"CASE WHEN r.censor <> 'none' AND {_ABOVE} THEN r.value END"
+_N_CENSORED = "SUM(CASE WHEN r.censor <> 'none' THEN 1 ELSE 0 END)"
+#: A set's bound, :func:`exolab.domain.replicates.set_limit` in SQL: when every censored
+#: replicate is below a recorded limit, the highest (also NULL when none is censored); when
+#: every one is above a recorded limit, the lowest; otherwise (a limit not recorded, or
+#: both sides) NULL. COUNT counts the censored replicates of one side with a limit.
+LIMIT_SQL = (
+    f"CASE WHEN {_N_CENSORED} = COUNT({_BELOW_LIMIT}) THEN MAX({_BELOW_LIMIT}) "
+    f"WHEN {_N_CENSORED} = COUNT({_ABOVE_LIMIT}) THEN MIN({_ABOVE_LIMIT}) END"
+)
+
 #: The aggregation of readouts into sets; ``{source}`` names readouts as ``r`` (optionally
-#: joined to something), ``{where}`` restricts it. The migration backfills with it too.
+#: joined to something), ``{where}`` restricts it. (The migrations that fill the table spell
+#: it out as it was then: 0003_readout_sets, 0016_readout_set_limits.)
 #: (Grouped sample first: SQLite reads a chunk's readouts in sample order, and its sorter then
 #: takes the rows almost in order, ~10 % of the refresh of an import's chunk.)
 AGGREGATE_SQL = (
     "SELECT r.analyte_id, r.sample_id, r.isolation_id, r.assay, r.run_code, r.unit, "
     "SUM(CASE WHEN r.censor = 'none' AND r.value IS NOT NULL THEN 1 ELSE 0 END), "
-    "SUM(CASE WHEN r.censor <> 'none' THEN 1 ELSE 0 END), "
+    f"{_N_CENSORED}, "
     "SUM(CASE WHEN r.censor = 'none' THEN r.value END), "
-    "MAX(CASE WHEN r.censor <> 'none' THEN r.value END), "
+    f"{LIMIT_SQL}, "
     "MIN(r.id) "
     "FROM {source} WHERE r.unit IS NOT NULL{where} "
     "GROUP BY r.sample_id, r.analyte_id, r.isolation_id, r.assay, r.run_code, r.unit"
@@ -66,6 +89,7 @@ AGGREGATE_READS = (
     "run_code",
     "unit",
     "censor",
+    "comparator",
     "value",
 )
 

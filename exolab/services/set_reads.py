@@ -115,8 +115,16 @@ class SetTerms:
         return f"CASE WHEN a.n > 0 THEN {sums.format(total=f'a.total{self.scale}', n='a.n')} END"
 
     def limit(self, merge: bool) -> str:
-        """The highest limit of the set's censored replicates (NULL when none was)."""
-        return f"max(a.censor_limit{self.scale})" if merge else f"a.censor_limit{self.scale}"
+        """The bound of the set's censored replicates (``censor_limit``: NULL when none was
+        censored, or one's limit was not recorded, docs/longitudinal.md); with ``merge``, the
+        highest bound of the sets merged, NULL when one of those with a censored replicate
+        has none."""
+        if not merge:
+            return f"a.censor_limit{self.scale}"
+        return (
+            "CASE WHEN count(CASE WHEN a.n_censored > 0 THEN 1 END) = count(a.censor_limit) "
+            f"THEN max(a.censor_limit{self.scale}) END"
+        )
 
     def resolve(self, rows: list[Row], at: int, merge: bool) -> list[Row]:
         """``rows`` with column ``at`` (a set's id from :meth:`value`) replaced by the set's

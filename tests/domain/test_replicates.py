@@ -12,6 +12,7 @@ from exolab.domain.replicates import (
     censor_direction,
     change_from,
     mean_and_cv,
+    set_limit,
     set_mean,
     summarise,
 )
@@ -59,6 +60,46 @@ def test_baseline_is_the_earliest_collection_with_a_result() -> None:
     assert found["c"] == Baseline(1, 800.0, ">")
     assert found["d"] == Baseline(1, None, "<>")
     assert found["e"] == Baseline(1, None, "<>")
+
+
+def test_a_set_limit_is_unknown_when_one_replicate_has_none() -> None:
+    """docs/longitudinal.md: a censored set's bound is the highest of its ``<`` limits (the
+    lowest of its ``>`` limits); a replicate whose limit was not recorded is below (above) a
+    limit nobody knows, so the set has no bound; nor has a set censored both ways."""
+    assert set_limit([]) == (None, None)
+    assert set_limit([("<", 50.0), ("<", 40.0)]) == ("<", 50.0)
+    assert set_limit([("<", 50.0), ("<", None)]) == ("<", None)
+    assert set_limit([("<", None), ("<", 50.0)]) == ("<", None)
+    assert set_limit([(">", 1000.0), (">", 800.0)]) == (">", 800.0)
+    assert set_limit([(">", None), (">", 800.0)]) == (">", None)
+    assert set_limit([("<", 5.0), (">", 900.0)]) == ("<>", None)
+    assert set_limit([(None, 7.0)]) == ("<>", None)
+
+
+def test_a_censored_baseline_over_a_set_without_a_limit_has_no_bound() -> None:
+    """Two censored sets at the baseline collection (two runs), one without a recorded limit:
+    the baseline is below a limit nobody knows, whatever the other set's limit."""
+    found = baselines(
+        [
+            ("a", 1, None, "<", 50.0),
+            ("a", 1, None, "<", None),
+            ("a", 2, 300.0, None, None),
+            ("b", 1, None, "<", None),
+            ("b", 1, None, "<", 50.0),
+            ("c", 1, None, ">", None),
+            ("c", 1, None, ">", 800.0),
+            ("d", 1, None, "<", 50.0),  # an unknown limit at a later collection: no matter
+            ("d", 2, None, "<", None),
+            ("e", 1, 10.0, None, None),  # a mean at the collection: the sets' limits no matter
+            ("e", 1, None, "<", None),
+        ]
+    )
+    assert found["a"] == Baseline(1, None, "<")
+    assert found["b"] == Baseline(1, None, "<")
+    assert found["c"] == Baseline(1, None, ">")
+    assert found["d"] == Baseline(1, 50.0, "<")
+    assert found["e"] == Baseline(1, 10.0, None)
+    assert change_from(300.0, found["a"]).change is None
 
 
 def test_changes_are_exact_or_bounds() -> None:

@@ -2,8 +2,10 @@
 
 The expectation is computed here in plain Python from the readouts themselves (not with the
 table's SQL): one set per sample x isolation x analyte x assay x run x unit (readouts with a
-unit), n = non-censored numeric replicates, their sum, the censored count, the largest
-censored value and the lowest readout id.
+unit), n = non-censored numeric replicates, their sum, the censored count, the bound of the
+censored replicates (the domain's rule, ``set_limit``: the highest ``<`` limit, the lowest ``>``
+one, none when a censored replicate has no limit or the set is censored both ways) and the
+lowest readout id.
 """
 
 from __future__ import annotations
@@ -12,11 +14,15 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select, text
 
 from exolab.db import migrate
-from exolab.db.models import Readout, ReadoutSet
+from exolab.db.models import Isolation, Readout, ReadoutSet
+from exolab.domain.replicates import censor_direction, set_limit
+from exolab.io import bulk
 from exolab.io.importer import run_import, undo_batch
+from exolab.services import pg_load
 from exolab.services.context import Lab
 from exolab.services.readouts import delete_readout, record_readout, update_readout
 from tests.io.helpers import base_cohort, load
@@ -37,24 +43,24 @@ def expected_sets(lab: Lab) -> dict[Key, tuple[Any, ...]]:
                 Readout.run_code,
                 Readout.unit,
                 Readout.censor,
+                Readout.comparator,
                 Readout.value,
             )
         ):
             if r.unit is None:
                 continue
             key = (r.analyte_id, r.sample_id, r.isolation_id, r.assay, r.run_code, r.unit)
-            acc = out.setdefault(key, [0, 0, [], None, r.id])
+            acc = out.setdefault(key, [0, 0, [], [], r.id])
             if r.censor == "none" and r.value is not None:
                 acc[0] += 1
                 acc[2].append(r.value)
             if r.censor != "none":
                 acc[1] += 1
-                if r.value is not None:
-                    acc[3] = r.value if acc[3] is None else max(acc[3], r.value)
+                acc[3].append((censor_direction(r.censor, r.comparator), r.value))
             acc[4] = min(acc[4], r.id)
     return {
-        k: (n, nc, math.fsum(vals) if vals else None, limit, first)
-        for k, (n, nc, vals, limit, first) in out.items()
+        k: (n, nc, math.fsum(vals) if vals else None, set_limit(censored)[1], first)
+        for k, (n, nc, vals, censored, first) in out.items()
     }
 
 
@@ -191,3 +197,137 @@ def _indexes(conn: Any) -> list[Any]:
     from sqlalchemy import inspect
 
     return list(inspect(conn).get_indexes("readouts"))
+
+
+# Censored sets whose bound the replicate-set table must carry (docs/longitudinal.md):
+LIMITS = """isolation_id,sample_id,analyte,value,unit,assay,run_id,measured_on,replicate,lod,uloq,qc
+ISO-1,,CD63,<LOD,pg/mL,elisa,R1,2024-03-05,1,50,,pass
+ISO-1,,CD63,<LOD,pg/mL,elisa,R1,2024-03-05,2,,,pass
+ISO-2,,CD63,<LOD,pg/mL,elisa,R1,2024-03-05,1,40,,pass
+ISO-2,,CD63,<LOD,pg/mL,elisa,R1,2024-03-05,2,60,,pass
+ISO-3,,CD63,>ULOQ,pg/mL,elisa,R1,2024-03-05,1,,1000,pass
+ISO-3,,CD63,>ULOQ,pg/mL,elisa,R1,2024-03-05,2,,800,pass
+ISO-3,,CD63,<LOD,pg/mL,elisa,R2,2024-03-06,1,0.5,,pass
+ISO-3,,CD63,>ULOQ,pg/mL,elisa,R2,2024-03-06,2,,1000,pass
+ISO-3,,CD63,>ULOQ,pg/mL,elisa,R3,2024-03-07,1,,,pass
+ISO-3,,CD63,>ULOQ,pg/mL,elisa,R3,2024-03-07,2,,900,pass
+"""
+#: (isolation, run) -> the set's bound: ISO-1 has a <LOD whose lod was not recorded (none);
+#: ISO-2 the highest of its limits; ISO-3 R1 the lowest of its >ULOQ limits; R2 is censored
+#: both ways (none); R3 has a >ULOQ whose uloq was not recorded (none).
+LIMITS_BOUNDS = {
+    ("ISO-1", "R1"): None,
+    ("ISO-2", "R1"): 60.0,
+    ("ISO-3", "R1"): 800.0,
+    ("ISO-3", "R2"): None,
+    ("ISO-3", "R3"): None,
+}
+
+
+def limits(lab: Lab) -> dict[tuple[str, str], float | None]:
+    """(isolation, run) -> the stored bound of each CD63 set in pg/mL."""
+    with lab.read() as tx:
+        rows = tx.session.execute(
+            select(Isolation.isolation_code, ReadoutSet.run_code, ReadoutSet.censor_limit)
+            .join(Isolation, Isolation.id == ReadoutSet.isolation_id)
+            .where(ReadoutSet.unit == "pg/mL")
+        ).all()
+    return {(iso, run): limit for iso, run, limit in rows}
+
+
+@pytest.fixture
+def tiny_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pg_load, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(bulk, "CHUNK_ROWS", 2)
+
+
+@pytest.mark.parametrize("files", [1, 2])
+def test_bulk_import_stores_no_bound_for_an_unrecorded_limit(
+    lab: Lab, tmp_path: Path, tiny_chunks: None, files: int
+) -> None:
+    """The bulk readout import (SQLite's writer, PostgreSQL's chunk statement) in chunks of two
+    rows: a set with a censored replicate whose limit is unknown has no bound, whether that
+    replicate comes in a later chunk of the same file or in a second file (joining the stored
+    set); a set with all limits known keeps the highest limit (the lowest for ``>``)."""
+    base_cohort(lab, tmp_path)
+    header, with_lod, without_lod, *rest = LIMITS.splitlines(keepends=True)
+    if files == 1:
+        load(lab, tmp_path, "readouts", header + with_lod + "".join(rest) + without_lod)
+    else:
+        load(lab, tmp_path, "readouts", header + with_lod + "".join(rest))
+        assert limits(lab)["ISO-1", "R1"] == 50.0
+        load(lab, tmp_path, "readouts", header + without_lod)
+    assert limits(lab) == LIMITS_BOUNDS
+    assert assert_sets_current(lab) == 5
+
+
+def test_record_edit_and_undo_keep_the_bound_rule(lab: Lab, db_url: str, tmp_path: Path) -> None:
+    """``readout add`` of a <LOD without a lod takes the set's bound away; an edit that adds
+    the missing lod brings it back (the highest of the two); an update import and its undo
+    move it; an import adding another <LOD without a lod takes it away, its undo brings it
+    back."""
+    from tests.test_cli import run
+
+    base_cohort(lab, tmp_path)
+    load(lab, tmp_path, "readouts", "".join(LIMITS.splitlines(keepends=True)[:2]))
+    assert limits(lab) == {("ISO-1", "R1"): 50.0}
+    r = run("--db", db_url, "readout", "add", "--isolation-id", "ISO-1", "--analyte", "CD63",
+            "--value", "<LOD", "--unit", "pg/mL", "--assay", "elisa", "--run-id", "R1",
+            "--replicate", "2")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert limits(lab) == {("ISO-1", "R1"): None}
+    assert assert_sets_current(lab) == 1
+    with lab.read() as tx:
+        added = tx.session.scalars(select(Readout.id).where(Readout.replicate == 2)).one()
+    with lab.write() as tx:
+        update_readout(tx, added, {"value": "<LOD", "lod": 70.0}, reason="lod from the kit")
+    assert limits(lab) == {("ISO-1", "R1"): 70.0}
+    with lab.write() as tx:
+        update_readout(tx, added, {"value": "<LOD", "lod": 30.0}, reason="the kit's lot")
+    assert limits(lab) == {("ISO-1", "R1"): 50.0}
+    assert assert_sets_current(lab) == 1
+    header = LIMITS.splitlines(keepends=True)[0]
+    path = tmp_path / "lod-80.csv"
+    path.write_text(header + "ISO-1,,CD63,<LOD,pg/mL,elisa,R1,2024-03-05,2,80,,pass\n")
+    raised = run_import(lab, "readouts", path, on_duplicate="update")
+    assert raised.updated == 1
+    assert limits(lab) == {("ISO-1", "R1"): 80.0}
+    undo_batch(lab, raised.batch_id or 0)  # the lod 30 comes back: the bound is 50 again
+    assert limits(lab) == {("ISO-1", "R1"): 50.0}
+    third = load(
+        lab, tmp_path, "readouts", header + "ISO-1,,CD63,<LOD,pg/mL,elisa,R1,2024-03-05,3,,,pass\n"
+    )
+    assert limits(lab) == {("ISO-1", "R1"): None}
+    undo_batch(lab, third.batch_id or 0)
+    assert limits(lab) == {("ISO-1", "R1"): 50.0}
+    assert assert_sets_current(lab) == 1
+
+
+def test_migration_recomputes_the_bounds_of_stored_sets(lab: Lab, tmp_path: Path) -> None:
+    """0016_readout_set_limits: going down puts the earlier rule's bounds back (the largest
+    censored value, whatever its side, a limit not recorded ignored), going up the rule's."""
+    base_cohort(lab, tmp_path, readouts=True)  # ISO-1 R1 (12.5, <0.5): bound 0.5 both ways
+    load(lab, tmp_path, "readouts", LIMITS.replace(",R1,", ",R4,"))
+    engine = lab.db.engine
+    sql = text(
+        "SELECT i.isolation_code, rs.run_code, rs.censor_limit FROM readout_sets rs "
+        "JOIN isolations i ON i.id = rs.isolation_id"
+    )
+
+    def stored() -> dict[tuple[str, str], float | None]:
+        with engine.connect() as c:
+            return {(iso, run): limit for iso, run, limit in c.execute(sql)}
+
+    now = {(iso, run.replace("R1", "R4")): b for (iso, run), b in LIMITS_BOUNDS.items()}
+    now |= {("ISO-1", "R1"): 0.5, ("ISO-2", "R1"): None}
+    assert stored() == now
+    migrate.downgrade(engine, "0015_shipment_origin")
+    assert stored() == now | {
+        ("ISO-1", "R4"): 50.0,
+        ("ISO-3", "R4"): 1000.0,
+        ("ISO-3", "R2"): 1000.0,
+        ("ISO-3", "R3"): 900.0,
+    }
+    migrate.upgrade(engine)
+    assert stored() == now
+    assert assert_sets_current(lab) == 7

@@ -14,6 +14,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Header, Label, Select, Static
 from textual_plotext import PlotextPlot
 
+from exolab.domain.replicates import censor_direction, set_limit
 from exolab.services.context import Tx
 from exolab.services.queries import TrajectoryPoint, trajectory_for_subject
 from exolab.services.subject_view import VisitRow, subject_filters, subject_visits
@@ -50,6 +51,16 @@ def point_value(p: TrajectoryPoint) -> float | None:
     if p.std_value is not None:
         return p.std_value
     return p.numeric_value
+
+
+def censored_at(members: list[TrajectoryPoint]) -> float | None:
+    """Where the chart draws a censored replicate set (one without a mean): at its bound
+    (docs/longitudinal.md, "Replicate sets"), None (not drawn) when it has none."""
+    return set_limit(
+        (censor_direction(m.censor, m.comparator), m.std_value)
+        for m in members
+        if m.censor != "none"
+    )[1]
 
 
 class SubjectScreen(BaseScreen):
@@ -193,6 +204,9 @@ class SubjectScreen(BaseScreen):
             cy: list[float] = []
             bx: list[float] = []
             by: list[float] = []
+            members: dict[tuple[Any, ...], list[TrajectoryPoint]] = {}
+            for p in pts:
+                members.setdefault((p.sample_id, p.isolation_id, p.assay, p.run_id), []).append(p)
             for p in pts:
                 key = (p.sample_id, p.isolation_id, p.assay, p.run_id)
                 if key in seen or p.visit_day is None:
@@ -200,10 +214,10 @@ class SubjectScreen(BaseScreen):
                 seen.add(key)
                 value = point_value(p)
                 unit = p.std_unit or p.unit or unit
-                if p.censor != "none":
-                    if value is not None:
+                if p.replicate_mean is None and p.censor != "none":  # a censored set
+                    if (at := censored_at(members[key])) is not None:
                         cx.append(p.visit_day)
-                        cy.append(value)
+                        cy.append(at)
                     continue
                 if value is None:
                     continue
