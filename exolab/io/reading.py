@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import io
 import os
 import re
@@ -33,6 +32,7 @@ from typing import IO
 
 from exolab.io.progress import PROGRESS_ROWS
 from exolab.services.errors import ExolabError
+from exolab.services.safe_files import sha256_of
 
 SNIFF_BYTES = 64 * 1024
 READ_BLOCK = 1 << 20  # bytes read at once by CsvFile.rows (see there)
@@ -475,14 +475,6 @@ class CsvFile:
         self.close()
 
 
-def _sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 class _HashAhead:
     """A file's sha256 computed in a thread (reading the file and hashlib's update release
     the GIL, so it runs beside whatever the command does meanwhile)."""
@@ -496,7 +488,7 @@ class _HashAhead:
 
     def _run(self) -> None:
         with contextlib.suppress(OSError):  # file_sha256 reads it again and says what is wrong
-            self.digest = _sha256_of(self.path)
+            self.digest = sha256_of(self.path)
 
 
 _AHEAD: dict[str, _HashAhead] = {}
@@ -528,7 +520,7 @@ def file_sha256(path: Path) -> str:
         ahead.thread.join()
         if ahead.digest is not None and _stamp(path.stat()) == ahead.stamp:
             return ahead.digest
-    return _sha256_of(path)
+    return sha256_of(path)
 
 
 def open_csv(

@@ -27,6 +27,7 @@ from exolab.services.anchor import Anchor, check_against, database_id, read_anch
 from exolab.services.audit import GENESIS, append_event, verify_chain
 from exolab.services.context import Lab, Tx
 from exolab.services.errors import Conflict, ExolabError, NotFound
+from exolab.services.safe_files import sha256_of
 
 
 @dataclass
@@ -178,14 +179,6 @@ def _sha256_copy(source: Path, fd: int) -> str:
     return digest.hexdigest()
 
 
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _trail(tx: Tx) -> tuple[str | None, int, str | None]:
     """A database's identity, how many audit events it holds and when the last was written."""
     n, last = tx.session.execute(select(func.count(), func.max(AuditEvent.at))).one()
@@ -282,7 +275,7 @@ def _restore_postgresql(
     if pg_restore is None:
         raise ExolabError("pg_restore is not installed; install the PostgreSQL client tools")
     _check_revision(source, _pg_backup_revision(pg_restore, source), r)
-    r.sha256 = _sha256_of(source)
+    r.sha256 = sha256_of(source)
     db.dispose()
     proc = subprocess.run(
         [
