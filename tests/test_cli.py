@@ -398,3 +398,23 @@ def test_export_out_never_replaces_the_database(sqlite_url: str, tmp_path: Path)
     assert not list(tmp_path.glob("*.manifest.json"))
     r = run("--db", sqlite_url, "export", "subjects", "--out", str(tmp_path / "s.csv"))
     assert r.returncode == 0, r.stderr
+
+
+def test_export_out_dash_is_standard_output(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--out -` (the usual spelling of standard output) wrote a file named "-". A record or
+    longitudinal export now writes to stdout, as without --out, and leaves no file; the
+    standard exports, which write files, refuse it as a usage error."""
+    here = tmp_path / "cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    plain = run("--db", sqlite_url, "export", "subjects")
+    dash = run("--db", sqlite_url, "export", "subjects", "--out", "-")
+    assert dash.returncode == 0, dash.stderr
+    assert dash.stdout == plain.stdout and dash.stdout.startswith("study,subject_id")
+    assert list(here.iterdir()) == []
+    for kind in ("fhir", "sdtm", "omop"):
+        r = run("--db", sqlite_url, "export", kind, "--out", "-")
+        assert r.returncode == 2 and "not standard output" in r.stderr, r.stderr
+    assert list(here.iterdir()) == []

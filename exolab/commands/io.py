@@ -83,7 +83,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--out",
         metavar="FILE",
-        help="write to FILE (+ FILE.manifest.json); a directory for sdtm and omop",
+        help="write to FILE (+ FILE.manifest.json); a directory for sdtm and omop; "
+        "- or none: standard output",
     )
     p.add_argument("--study")
     p.add_argument("--subject", action="append", default=[], help="repeatable")
@@ -305,7 +306,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.salt and not args.deidentify:
         raise UsageError("--salt goes with --deidentify")
     if kind in STANDARD_KINDS:
+        if args.out == "-":
+            target = "FILE.json" if kind == "fhir" else "DIR"
+            raise UsageError(f"export {kind} writes files: --out {target}, not standard output")
         return _export_standard(args, kind)
+    if args.out == "-":  # (the usual spelling of standard output: no file named "-")
+        args.out = None
     for option in ("testcd_map", "concept_map", "timezone"):
         if getattr(args, option):
             raise UsageError(f"--{option.replace('_', '-')} goes with export sdtm, omop or fhir")
