@@ -209,10 +209,6 @@ def set_limit(
     return direction, (max(limits) if direction == "<" else min(limits))
 
 
-#: A censored baseline whose sets' limits were not all recorded (BaselineFinder's marker).
-_UNKNOWN: Any = object()
-
-
 @dataclass(frozen=True, slots=True)
 class Baseline:
     """A baseline: its collection (``at``), value and censoring.
@@ -257,7 +253,7 @@ class BaselineFinder:
     __slots__ = ("_best",)
 
     def __init__(self) -> None:
-        # key -> [at, means, directions, below limit, above limit, exact means or None]
+        # key -> [at, means, censored sets' (direction, bound), exact means or None]
         self._best: dict[Any, list[Any]] = {}
 
     def add(
@@ -276,40 +272,30 @@ class BaselineFinder:
         none: then a baseline censored that way has none either)."""
         cur = self._best.get(key)
         if cur is None or at < cur[0]:
-            cur = self._best[key] = [at, [], set(), None, None, []]
+            cur = self._best[key] = [at, [], [], []]
         elif at != cur[0]:
             return
         if mean is not None:
             cur[1].append(mean)
-            if cur[5] is not None:
-                cur[5] = None if exact is None else [*cur[5], exact]
+            if cur[3] is not None:
+                cur[3] = None if exact is None else [*cur[3], exact]
             return
-        cur[2].add(direction or "<>")
-        if direction == "<" and cur[3] is not _UNKNOWN:
-            if limit is None:
-                cur[3] = _UNKNOWN
-            else:
-                cur[3] = limit if cur[3] is None else max(cur[3], limit)
-        elif direction == ">" and cur[4] is not _UNKNOWN:
-            if limit is None:
-                cur[4] = _UNKNOWN
-            else:
-                cur[4] = limit if cur[4] is None else min(cur[4], limit)
+        cur[2].append((direction, limit))
 
     def result(self) -> dict[Any, Baseline]:
         out: dict[Any, Baseline] = {}
-        for key, (at, means, directions, below, above, exacts) in self._best.items():
+        for key, (at, means, censored, exacts) in self._best.items():
             if means and exacts:
                 mean = decimals.mean_exact(exacts)
                 out[key] = Baseline(at, float(mean), exact=mean)
             elif means:
                 out[key] = Baseline(at, decimals.mean(means))
-            elif directions == {"<"}:
-                out[key] = Baseline(at, None if below is _UNKNOWN else below, "<")
-            elif directions == {">"}:
-                out[key] = Baseline(at, None if above is _UNKNOWN else above, ">")
-            else:
-                out[key] = Baseline(at, None, "<>")
+            else:  # the sets' bounds combine as a set's replicates' do (set_limit)
+                direction, bound = set_limit(censored)
+                if direction in ("<", ">"):
+                    out[key] = Baseline(at, bound, direction)
+                else:
+                    out[key] = Baseline(at, None, "<>")
         return out
 
 

@@ -104,7 +104,7 @@ def hashed_fields(ev: AuditEvent) -> dict[str, Any]:
     return fields
 
 
-def _last_hash(tx: Tx) -> str:
+def chain_head(tx: Tx) -> str:
     """The chain's head in this transaction (taking the audit lock on PostgreSQL first)."""
     prev = tx.memo.get("audit_last_hash")
     if prev is None:
@@ -201,7 +201,7 @@ def append_event(
         raise ValidationFailed([FieldError("reason", problem)])
     spec: EventSpec = (action, entity, entity_id, old, new, reason, batch_id)
     forget_status_history(tx, [spec])
-    row = _chained(tx, _last_hash(tx), spec)
+    row = _chained(tx, chain_head(tx), spec)
     event_id = tx.session.connection().execute(_INSERT_EVENT, row).scalar_one()
     tx.memo["audit_last_hash"] = row["hash"]
     return int(event_id)
@@ -219,7 +219,7 @@ def append_events(
     if not events:
         return
     forget_status_history(tx, events)
-    prev = _last_hash(tx)
+    prev = chain_head(tx)
     at = _now()
     rows = []
     chain = _Chain(tx, at)

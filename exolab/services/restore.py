@@ -24,7 +24,7 @@ from exolab.db.engine import Database
 from exolab.db.migrate import SCHEMA_HEAD, current_revision, known_revision
 from exolab.db.models import AuditEvent
 from exolab.services.anchor import Anchor, check_against, database_id, read_anchor
-from exolab.services.audit import GENESIS, append_event, verify_chain
+from exolab.services.audit import append_event, chain_head, verify_chain
 from exolab.services.context import Lab, Tx
 from exolab.services.errors import Conflict, ExolabError, NotFound
 from exolab.services.safe_files import sha256_of
@@ -153,7 +153,6 @@ def _record_restore(db: Database, user: str, login: str, source: Path, r: Restor
     with db.write() as session:
         tx = Tx(session, lab.actor(session), db.dialect)
         r.restored = _trail(tx)
-        last = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
         r.event_id = append_event(
             tx,
             "restore",
@@ -163,7 +162,7 @@ def _record_restore(db: Database, user: str, login: str, source: Path, r: Restor
                 "file": source.name,
                 "sha256": r.sha256,
                 "events": r.restored[1],
-                "last_hash": last or GENESIS,
+                "last_hash": chain_head(tx),  # (GENESIS for an empty trail)
                 "schema_revision": r.revision,
             },
         )
