@@ -210,10 +210,14 @@ def longitudinal_columns() -> list[str]:
     return list(_queries().LONGITUDINAL_COLUMNS)
 
 
-def iter_longitudinal(tx: Tx, filters: Filters) -> Iterator[dict[str, Any]]:
+def iter_longitudinal(
+    tx: Tx, filters: Filters, *, with_ids: bool = False
+) -> Iterator[dict[str, Any]]:
     q = _queries()
     flt = q.LongitudinalFilter(**filters.as_dict())
-    rows: Iterator[dict[str, Any]] = q.iter_longitudinal(tx, flt)  # filters checked now
+    rows: Iterator[dict[str, Any]] = q.iter_longitudinal(
+        tx, flt, with_ids=with_ids
+    )  # filters checked now
     return rows
 
 

@@ -295,10 +295,12 @@ def _prepare_dir(out: str | None, kind: str) -> Path:
     return path
 
 
-def _study_rows(tx: Tx, study: str | None, deid: Deidentifier | None) -> Iterator[dict[str, Any]]:
+def _study_rows(
+    tx: Tx, study: str | None, deid: Deidentifier | None, *, with_ids: bool = False
+) -> Iterator[dict[str, Any]]:
     """Longitudinal rows of subjects (samples without a subject have no place in SDTM, OMOP
-    or a Patient-centred bundle)."""
-    for r in iter_longitudinal(tx, Filters(study=study)):
+    or a Patient-centred bundle); ``with_ids``: with each readout's ``readout_pk``."""
+    for r in iter_longitudinal(tx, Filters(study=study), with_ids=with_ids):
         if r.get("subject_id") is None:
             continue
         yield r
@@ -836,10 +838,10 @@ def export_omop(
                     "unit_source_value": "mL" if s.volume_ml is not None else None,
                 }
 
-        counter = iter(range(1, 1 << 62))
-
         def measurement_rows() -> Iterator[dict[str, Any]]:
-            for r in _study_rows(tx, study, deid):
+            # measurement_id: the readout's internal number, as person_id and specimen_id
+            # are the subject's and the tube's: the same measurement keeps it in every export
+            for r in _study_rows(tx, study, deid, with_ids=True):
                 key = (r["study"], r["subject_id"])
                 if key not in persons:
                     continue
@@ -847,7 +849,7 @@ def export_omop(
                 analyte = r["analyte"]
                 number = r.get("numeric_value")
                 yield {
-                    "measurement_id": next(counter),
+                    "measurement_id": r["readout_pk"],
                     "person_id": persons[key],
                     "measurement_concept_id": mapped.get(analyte, 0),
                     "measurement_date": at.date(),

@@ -9,6 +9,7 @@ unit, replicates, visit_day, baseline) are described in :mod:`exolab.services.qu
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
@@ -75,7 +76,8 @@ LONGITUDINAL_COLUMNS: list[str] = [
 class LongitudinalRow(TypedDict):
     """One row of the longitudinal stream: the :data:`LONGITUDINAL_COLUMNS`, in that order
     (docs/longitudinal.md, "Fields of a longitudinal row"), and ``normalisation`` when a
-    trajectory was normalised. A dict (not a dataclass) because the stream fills it in
+    trajectory was normalised; ``readout_pk`` (the readout's internal number) only when the
+    stream was asked for it (``with_ids``: the OMOP export's measurement_id). A dict (not a dataclass) because the stream fills it in
     place group by group and the export writes it as it is."""
 
     study: str | None
@@ -116,6 +118,7 @@ class LongitudinalRow(TypedDict):
     fold_change: float | None
     change_censor: str | None
     normalisation: NotRequired[str | None]
+    readout_pk: NotRequired[int]
 
 
 Transform = Callable[[LongitudinalRow], None]
@@ -296,12 +299,15 @@ def stream_sql(
     analyte_pks: list[int] | None,
     biofluid: str | None,
     method: str | None,
+    with_ids: bool = False,
 ) -> tuple[str, dict[str, Any]]:
-    """All readouts (of a study) in the stream's order, with their context columns."""
+    """All readouts (of a study) in the stream's order, with their context columns (and
+    each readout's id last, ``with_ids``)."""
     params: dict[str, Any] = {}
     join = "JOIN" if study else "LEFT OUTER JOIN"
+    ids = ", readouts.id" if with_ids else ""
     sql = (
-        f"SELECT {_CONTEXT}, {_READOUT} FROM {_READOUT_FROM} "
+        f"SELECT {_CONTEXT}, {_READOUT}{ids} FROM {_READOUT_FROM} "
         "LEFT OUTER JOIN visits ON visits.id = samples.visit_id "
         f"{join} subjects ON subjects.id = samples.subject_id "
         f"{join} studies ON studies.id = subjects.study_id WHERE 1 = 1"
@@ -326,6 +332,7 @@ def subject_rows(
     analyte_pks: list[int] | None,
     biofluid: str | None,
     method: str | None,
+    with_ids: bool = False,
 ) -> tuple[list[tuple[Any, ...]], dict[int, date]]:
     """The stream's rows for a few subjects, made faster: the columns of the readouts'
     samples and isolations (the same for dozens of readouts) come from one small query, the
@@ -335,7 +342,8 @@ def subject_rows(
     run, replicate). Creating the driver's Python objects is most of a subject query's cost;
     sorting by text in the database is not free either (PostgreSQL compares in the
     database's collation). Also returns each subject's first collection date (from all of
-    its samples, as :func:`first_collections`)."""
+    its samples, as :func:`first_collections`). ``with_ids``: each readout's id last, as
+    :func:`stream_sql` gives it."""
     params: dict[str, Any] = {}
     subjects = in_list("subject", pks, params)
     info: dict[tuple[int, int | None], tuple[Any, ...]] = {}
@@ -367,7 +375,8 @@ def subject_rows(
     if analyte_pks is not None:
         where += f" AND readouts.analyte_id IN {in_list('analyte', analyte_pks, params)}"
     rows = reader.all(
-        f"SELECT readouts.sample_id, readouts.isolation_id, {_READOUT} FROM readouts "
+        f"SELECT readouts.sample_id, readouts.isolation_id, {_READOUT}"
+        f"{', readouts.id' if with_ids else ''} FROM readouts "
         f"JOIN samples ON samples.id = readouts.sample_id WHERE {where}",
         params,
     )
@@ -485,6 +494,7 @@ def longitudinal(
     since: date | None = None,
     until: date | None = None,
     transform: Transform | None = None,
+    with_ids: bool = False,
 ) -> Iterator[LongitudinalRow]:
     """One row per readout with the :data:`LONGITUDINAL_COLUMNS` keys, ordered by study,
     subject, analyte, biofluid, method and collection time.
@@ -494,6 +504,7 @@ def longitudinal(
     complete. ``since``/``until`` (inclusive collection dates) select rows to return but do
     not change baselines or visit days, which come from the subject's whole history.
     ``transform`` may change a row's standard value (normalisation) before baselines.
+    ``with_ids`` adds each row's ``readout_pk``.
     The filters are checked when this is called, before the first row is asked for: an
     unknown study, subject or analyte is a NotFound, not an empty stream.
     """
@@ -510,6 +521,7 @@ def longitudinal(
         since=since,
         until=until,
         transform=transform,
+        with_ids=with_ids,
     )
 
 
@@ -524,6 +536,7 @@ def _stream(
     since: date | None = None,
     until: date | None = None,
     transform: Transform | None = None,
+    with_ids: bool = False,
 ) -> Iterator[LongitudinalRow]:
     """:func:`longitudinal` once its subjects and analytes are known (subjects None: every
     subject of ``study``; analytes None: all)."""
@@ -531,11 +544,11 @@ def _stream(
     result: Any
     if pks is None:
         first_day = first_collections(reader, None)
-        sql, params = stream_sql(reader.sqlite, study, analyte_pks, biofluid, method)
+        sql, params = stream_sql(reader.sqlite, study, analyte_pks, biofluid, method, with_ids)
         result = reader.stream(sql, params)
     else:
-        result, first_day = subject_rows(reader, pks, analyte_pks, biofluid, method)
-    yield from _rows(result, first_day, units, transform, since, until)
+        result, first_day = subject_rows(reader, pks, analyte_pks, biofluid, method, with_ids)
+    yield from _rows(result, first_day, units, transform, since, until, with_ids)
 
 
 def _finished(
@@ -565,8 +578,13 @@ def _rows(
     transform: Transform | None,
     since: date | None,
     until: date | None,
+    with_ids: bool = False,
 ) -> Iterator[LongitudinalRow]:
     codes = units.code
+    ids: deque[int] | None = None
+    if with_ids:  # (the readout's id is the last column: kept apart, given to its row)
+        ids = deque()
+        result = _ids_apart(result, ids.append)
     blank = cast(LongitudinalRow, dict.fromkeys(LONGITUDINAL_COLUMNS))
     blank["replicate_n"] = blank["replicate_n_censored"] = 0
     group: list[LongitudinalRow] = []
@@ -662,12 +680,22 @@ def _rows(
         row["qc"] = qc
         row["std_value"] = std_value
         row["std_unit"] = std_unit
+        if ids is not None:
+            row["readout_pk"] = ids.popleft()
         if transform is not None:
             transform(row)
         group.append(row)
         members.append(row)
     if group:
         yield from _finished(group, sets, since, until)
+
+
+def _ids_apart(rows: Any, keep: Callable[[int], None]) -> Iterator[tuple[Any, ...]]:
+    """``rows`` without their last column, each one's last column handed to ``keep`` as the
+    row is taken."""
+    for r in rows:
+        keep(r[-1])
+        yield tuple(r[:-1])
 
 
 def trajectory(

@@ -141,7 +141,9 @@ def _units(tx: Tx) -> Units:
     return Units(reader_for(tx))
 
 
-def iter_longitudinal(tx: Tx, flt: LongitudinalFilter) -> Iterator[LongitudinalRow]:
+def iter_longitudinal(
+    tx: Tx, flt: LongitudinalFilter, *, with_ids: bool = False
+) -> Iterator[LongitudinalRow]:
     """Stream one row per readout with the :data:`LONGITUDINAL_COLUMNS` keys.
 
     One ordered SQL query (server-side cursor on PostgreSQL), ordered by study, subject,
@@ -149,7 +151,8 @@ def iter_longitudinal(tx: Tx, flt: LongitudinalFilter) -> Iterator[LongitudinalR
     group is held in memory only until it is complete, so memory does not grow with the number
     of rows (only a first-collection date per subject is kept). Baselines, replicate summaries
     and visit days follow the module's conventions (computed by :mod:`exolab.services.history`,
-    which ``exolab patient`` also runs without SQLAlchemy).
+    which ``exolab patient`` also runs without SQLAlchemy). ``with_ids`` adds each row's
+    ``readout_pk`` (not a column of the export).
     """
     if flt.since and flt.until and flt.since > flt.until:
         raise ValidationFailed(
@@ -164,6 +167,7 @@ def iter_longitudinal(tx: Tx, flt: LongitudinalFilter) -> Iterator[LongitudinalR
         method=flt.method,
         since=flt.since,
         until=flt.until,
+        with_ids=with_ids,
     )
 
 

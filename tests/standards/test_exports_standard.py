@@ -382,6 +382,59 @@ def test_omop_tables_follow_cdm_54(lab: Lab, db_url: str, tmp_path: Path) -> Non
     assert read(again / "person_map.csv") == read(out / "person_map.csv")
 
 
+EARLIER_SUBJECT = """study,subject_id,sex,birth_year
+S1,A000,F,1990
+"""
+EARLIER_SAMPLE = """sample_id,biofluid,collected_at,study,subject_id,visit,volume_ml
+A000-V1,plasma,2023-12-01 08:00,S1,A000,baseline,4
+"""
+EARLIER_READOUTS = """isolation_id,sample_id,analyte,value,unit,assay,run_id,measured_on,replicate,lod
+,A000-V1,creatinine,1.3,mg/dL,other,C0,2023-12-02,1,
+,A000-V1,creatinine,1.4,mg/dL,other,C0,2023-12-02,2,
+"""
+
+
+def measurement_ids(out: Path) -> dict[tuple[str, ...], str]:
+    """MEASUREMENT's ids by what the row says (person, analyte, time, value as typed)."""
+    return {
+        (
+            r["person_id"],
+            r["measurement_source_value"],
+            r["measurement_datetime"],
+            r["value_source_value"],
+        ): r["measurement_id"]
+        for r in read(out / "MEASUREMENT.csv")
+    }
+
+
+@pytest.mark.parametrize("deidentify", [False, True])
+def test_omop_measurement_ids_are_stable_when_results_are_added(
+    lab: Lab, db_url: str, tmp_path: Path, deidentify: bool
+) -> None:
+    """A warehouse loads OMOP exports again and again: a measurement keeps its id in every
+    export of the database, whatever results are added before it in the file's order (a
+    subject whose id sorts first, here), as person_id and specimen_id do."""
+    cohort(lab, tmp_path)
+    extra = ["--deidentify", "--salt", SALT] if deidentify else []
+    first = tmp_path / "omop1"
+    assert cli(db_url, "export", "omop", "--out", str(first), *extra) == 0
+    before = measurement_ids(first)
+    load(lab, tmp_path, "subjects", EARLIER_SUBJECT)
+    load(lab, tmp_path, "samples", EARLIER_SAMPLE)
+    load(lab, tmp_path, "readouts", EARLIER_READOUTS)
+    second = tmp_path / "omop2"
+    assert cli(db_url, "export", "omop", "--out", str(second), *extra) == 0
+    after = measurement_ids(second)
+    assert len(after) == len(before) + 2
+    assert {k: after[k] for k in before} == before
+    # the new ones take ids none of the earlier ones has, and all are distinct
+    added = set(after.values()) - set(before.values())
+    assert len(added) == 2
+    assert len(set(after.values())) == len(after)
+    ids = [r["measurement_id"] for r in read(second / "MEASUREMENT.csv")]
+    assert len(set(ids)) == len(ids)
+
+
 def test_omop_uses_an_edited_concept_map(
     lab: Lab, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
