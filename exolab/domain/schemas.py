@@ -340,23 +340,62 @@ class Location(BaseModel):
         return self.box_path + (f"/{self.position}" if self.position else "")
 
 
+# Distinct box paths and positions remembered by parse_location (a file's tubes fill a few
+# boxes: a box path repeats across its 81 positions, a position across every box).
+LOCATION_CACHE_LIMIT = 4_096
+_BOX_PARTS: dict[str, tuple[str, str, str]] = {}  # "F/R/B" as written -> its parts, stripped
+_POSITIONS: dict[str, str] = {}  # a position as written -> as stored
+
+
 def parse_location(text: str) -> Location:
-    """``FREEZER/RACK/BOX/POSITION`` (position optional for bags)."""
-    m = LOCATION_RE.match(text.strip())
-    if not m:
-        raise ValueError(
-            f"'{text}' is not a location; write FREEZER/RACK/BOX/POSITION, e.g. F-80-1/R2/B07/C5"
-        )
-    freezer, rack, box, pos = m.group("freezer", "rack", "box", "pos")
-    if pos is not None:
-        pos = pos.strip().upper()
-        if not POSITION_RE.match(pos):
-            raise ValueError(f"position '{pos}' must be a row letter and a column number, e.g. C5")
+    """``FREEZER/RACK/BOX/POSITION`` (position optional for bags). The parts of a box path
+    and a position already parsed are remembered (:data:`LOCATION_CACHE_LIMIT` of each): a
+    location seen in parts before is put together from them, with the same result."""
+    stripped = text.strip()
+    head, _, pos = stripped.rpartition("/")
+    # (a remembered box path has two slashes and no empty part: "head/pos" is a location
+    # of four parts; a text that is a remembered box path is one without a position)
+    parts = _BOX_PARTS.get(head)
+    if parts is not None and pos:
+        position = _POSITIONS.get(pos)
+        if position is None:
+            return _parsed_location(text, stripped)
+    else:
+        parts = _BOX_PARTS.get(stripped)
+        if parts is None:
+            return _parsed_location(text, stripped)
+        position = None
     # (four texts, in its field order: what Location(...) would store, without validating
     # them again)
     return construct(
         Location,
-        {"freezer": freezer.strip(), "rack": rack.strip(), "box": box.strip(), "position": pos},
+        {"freezer": parts[0], "rack": parts[1], "box": parts[2], "position": position},
+        set(_LOCATION_FIELDS),
+    )
+
+
+def _parsed_location(text: str, stripped: str) -> Location:
+    """:func:`parse_location` of a location not put together from remembered parts: parsed,
+    and its parts remembered."""
+    m = LOCATION_RE.match(stripped)
+    if not m:
+        raise ValueError(
+            f"'{text}' is not a location; write FREEZER/RACK/BOX/POSITION, e.g. F-80-1/R2/B07/C5"
+        )
+    freezer, rack, box, given = m.group("freezer", "rack", "box", "pos")
+    pos = None
+    if given is not None:
+        pos = given.strip().upper()
+        if not POSITION_RE.match(pos):
+            raise ValueError(f"position '{pos}' must be a row letter and a column number, e.g. C5")
+        if len(_POSITIONS) < LOCATION_CACHE_LIMIT:
+            _POSITIONS[given] = pos
+    parts = (freezer.strip(), rack.strip(), box.strip())
+    if len(_BOX_PARTS) < LOCATION_CACHE_LIMIT:
+        _BOX_PARTS[stripped[: m.end("box")]] = parts
+    return construct(
+        Location,
+        {"freezer": parts[0], "rack": parts[1], "box": parts[2], "position": pos},
         set(_LOCATION_FIELDS),
     )
 

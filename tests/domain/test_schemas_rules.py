@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from exolab.domain import schemas
 from exolab.domain.schemas import Location, SampleIn, field_errors, parse_location
 
 
@@ -39,6 +40,86 @@ def test_a_parsed_location_is_the_model_of_its_parts(text: str) -> None:
 def test_a_location_that_is_not_one(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_location(text)
+
+
+def _location_by_pattern(text: str) -> Location | str:
+    """A location as the pattern alone reads it (no parts remembered), or its problem."""
+    m = schemas.LOCATION_RE.match(text.strip())
+    if not m:
+        return "not a location"
+    pos = m.group("pos")
+    if pos is not None:
+        pos = pos.strip().upper()
+        if not schemas.POSITION_RE.match(pos):
+            return f"position '{pos}'"
+    parts = [m.group(k).strip() for k in ("freezer", "rack", "box")]
+    return Location(freezer=parts[0], rack=parts[1], box=parts[2], position=pos)
+
+
+LOCATION_TEXTS = [
+    "F1/R1/B1/A1",
+    "F1/R1/B1/a1",
+    "F1/R1/B1/ a1 ",
+    "F1/R1/B1",
+    " F1/R1/B1 ",
+    "F1 / R1 / B1 / C5",
+    "F1/R1/B1/",
+    "F1/R1//A1",
+    "/R1/B1/A1",
+    "F1/R1/B1/A1/B2",
+    "F1/R1",
+    "F1",
+    "",
+    "F1/R1/B1/1A",
+    "F1/R1/B1/A123",
+    "F1/R1/B1/ ",
+    "F1/R1/B1/A1\n",
+    "F1/R1/B1\n/A1",
+    "F-80-1/R2/B07/z99",
+    "Fé/R→/B07/c5",
+    "F1/R1/A1/A1",
+    "A1/F1/R1/B1",
+]
+
+
+@pytest.mark.parametrize("rounds", [1, 3])
+def test_a_location_put_together_from_remembered_parts_is_the_parsed_one(
+    rounds: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """parse_location remembers the box paths and positions it parsed: a location seen
+    again (or in parts: the box with another position, the position in another box) gives
+    exactly what the pattern gives, and a text that is not a location is still refused."""
+    monkeypatch.setattr(schemas, "_BOX_PARTS", {})
+    monkeypatch.setattr(schemas, "_POSITIONS", {})
+    texts = LOCATION_TEXTS * rounds
+    texts += [f"{a}/{b}" for a in ("F1/R1/B1", "F1 / R1 / B1", "F1/R1") for b in ("A1", "c5", "")]
+    for text in texts:
+        want = _location_by_pattern(text)
+        if isinstance(want, str):
+            with pytest.raises(ValueError, match=want):
+                parse_location(text)
+            continue
+        got = parse_location(text)
+        assert got == want, text
+        assert got.model_fields_set == set(Location.model_fields)
+        assert list(got.__dict__) == list(want.__dict__)
+    assert schemas._BOX_PARTS["F1 / R1 / B1"] == ("F1", "R1", "B1")
+    assert schemas._POSITIONS[" a1"] == "A1"  # (the text stripped first)
+    assert "F1/R1/B1/" not in schemas._BOX_PARTS  # (refused texts are not remembered)
+    assert "1A" not in schemas._POSITIONS
+
+
+def test_the_remembered_location_parts_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(schemas, "_BOX_PARTS", {})
+    monkeypatch.setattr(schemas, "_POSITIONS", {})
+    monkeypatch.setattr(schemas, "LOCATION_CACHE_LIMIT", 5)
+    for i in range(20):
+        loc = parse_location(f"F1/R1/B{i}/A{i % 10 + 1}")
+        assert (loc.box, loc.position) == (f"B{i}", f"A{i % 10 + 1}")
+    assert len(schemas._BOX_PARTS) == 5
+    assert len(schemas._POSITIONS) == 5
+    again = parse_location("F1/R1/B19/A10")  # (not remembered: parsed again)
+    assert (again.box_path, again.position) == ("F1/R1/B19", "A10")
 
 
 BASE = {"sample_id": "T1", "biofluid": "plasma", "collected_at": "2024-01-10 09:00"}
