@@ -5,15 +5,19 @@ databases). When it is set, PostgreSQL tests fail, never skip, if the server is 
 When it is not set, the PostgreSQL variants are skipped with a note saying how to enable them.
 
 Each test gets a fresh database copied from a migrated, initialised template (SQLite: a file
-copy; PostgreSQL: ``CREATE DATABASE ... TEMPLATE``), so tests are independent and fast.
+copy; PostgreSQL: ``CREATE DATABASE ... TEMPLATE``), so tests are independent and fast. On
+PostgreSQL the copies are made one test ahead and dropped after the test, both on a thread of
+their own (:class:`_PgCopies`), so a test does not wait for the server's copying or dropping.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -43,10 +47,66 @@ def _admin_engine(url: str):  # type: ignore[no-untyped-def]
     )
 
 
+class _PgCopies:
+    """Fresh PostgreSQL databases copied from the session's template, made and dropped on one
+    background thread of the test process.
+
+    Why this is safe: the template is finished (migrated and initialised) before the first
+    copy and nothing connects to it afterwards, so every copy is the same database a copy made
+    at the test's start would be; each test still gets its own copy, never shared and never
+    reused; the copy made ahead belongs to no test until one takes it; a dropped database is
+    one whose test has ended (``WITH (FORCE)`` ends connections the test left behind, as
+    before). One thread does the creates and drops in order, on its own connection to the
+    ``postgres`` database. What it could not do (a failed drop) is reported when the session
+    ends; a failed create is raised in the test that asks for the copy."""
+
+    def __init__(self, base: str, template: str) -> None:
+        self.base = base
+        self.template = template
+        self.admin = _admin_engine(base)
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-copies")
+        self.ahead: Future[str] | None = None
+        self.dropping: list[Future[None]] = []
+
+    def _create(self) -> str:
+        name = f"exolab_t_{uuid.uuid4().hex[:10]}"
+        with self.admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
+        return name
+
+    def _drop(self, name: str) -> None:
+        with self.admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    def take(self) -> str:
+        """The name of a fresh copy for one test (and the next one started)."""
+        ahead, self.ahead = self.ahead, None
+        name = ahead.result() if ahead is not None else self.thread.submit(self._create).result()
+        self.ahead = self.thread.submit(self._create)
+        return name
+
+    def give_back(self, name: str) -> None:
+        self.dropping.append(self.thread.submit(self._drop, name))
+
+    def close(self) -> None:
+        if self.ahead is not None:
+            # a create that failed made nothing to drop (and no test was given it)
+            with contextlib.suppress(Exception):
+                self.give_back(self.ahead.result())
+        self.thread.shutdown(wait=True)
+        self.admin.dispose()
+        errors = [f.exception() for f in self.dropping if f.exception() is not None]
+        assert not errors, f"test databases left behind: {errors}"
+
+
+_pg_copies: _PgCopies | None = None
+
+
 @pytest.fixture(scope="session")
 def _templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     from exolab.services.setup import initialise
 
+    global _pg_copies
     made: dict[str, str] = {}
     sqlite_path = tmp_path_factory.mktemp("tmpl") / "template.db"
     initialise(f"sqlite:///{sqlite_path}", TEST_ADMIN)
@@ -62,7 +122,11 @@ def _templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
         url = make_url(base).set(database=pg_name).render_as_string(hide_password=False)
         initialise(url, TEST_ADMIN)
         made["postgresql"] = pg_name
+        _pg_copies = _PgCopies(base, pg_name)
     yield made
+    if _pg_copies is not None:
+        copies, _pg_copies = _pg_copies, None
+        copies.close()
     if base and pg_name:
         eng = _admin_engine(base)
         with eng.connect() as c:
@@ -73,16 +137,13 @@ def _templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
 def _fresh_pg(templates: dict[str, str]) -> Iterator[str]:
     base = pg_url()
     assert base
-    name = f"exolab_t_{uuid.uuid4().hex[:10]}"
-    eng = _admin_engine(base)
-    with eng.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{templates["postgresql"]}"'))
+    assert _pg_copies is not None and _pg_copies.template == templates["postgresql"]
+    copies = _pg_copies
+    name = copies.take()
     try:
         yield make_url(base).set(database=name).render_as_string(hide_password=False)
     finally:
-        with eng.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        eng.dispose()
+        copies.give_back(name)
 
 
 @pytest.fixture(params=BACKENDS)
