@@ -277,9 +277,22 @@ def cmd_import(args: argparse.Namespace) -> int:
                         getattr(exc, "detail", "") or str(exc),
                     ]
                 )
-            where = f"; the problem is in {args.errors}" if args.errors else ""
+            earlier = getattr(exc, "earlier_count", 0)
+            for line in getattr(exc, "earlier", []):
+                print(line, file=sys.stderr)
+            where = (
+                (f"; all {earlier + 1:,} problems are in {args.errors}" if earlier else "")
+                or f"; the problem is in {args.errors}"
+                if args.errors
+                else ""
+            )
             print(f"error: {exc}", file=sys.stderr)
-            print(f"error: nothing was imported from {args.file}{where}", file=sys.stderr)
+            nothing = (
+                f"{earlier + 1:,} problems in {args.file}; nothing was imported"
+                if earlier
+                else f"nothing was imported from {args.file}"
+            )
+            print(f"error: {nothing}{where}", file=sys.stderr)
             return exc.exit_code
     finally:
         if errors_out is not None:
