@@ -418,3 +418,24 @@ def test_export_out_dash_is_standard_output(
         r = run("--db", sqlite_url, "export", kind, "--out", "-")
         assert r.returncode == 2 and "not standard output" in r.stderr, r.stderr
     assert list(here.iterdir()) == []
+
+
+def test_unknown_kind_lists_every_kind_the_command_takes(sqlite_url: str) -> None:
+    """`export nope` listed only the record kinds and longitudinal (not sdtm, omop, fhir), and
+    `import nope FILE` left out `instrument`: the message names every kind the command takes."""
+    r = run("--db", sqlite_url, "export", "nope")
+    assert r.returncode == 1, r.stderr
+    assert "unknown export kind 'nope'" in r.stderr
+    assert (
+        "subjects, cell_sources, samples, isolations, readouts, longitudinal, sdtm, omop, fhir"
+        in r.stderr
+    )
+    r = run("--db", sqlite_url, "import", "nope", "x.csv")
+    assert r.returncode == 1, r.stderr
+    assert "unknown import kind 'nope'" in r.stderr
+    assert "subjects, cell_sources, samples, isolations, readouts, instrument" in r.stderr
+    r = run("--db", sqlite_url, "template", "nope")
+    assert r.returncode == 1, r.stderr
+    assert "readouts, instrument-map" in r.stderr
+    r = run("--db", sqlite_url, "template", "Subjects")
+    assert r.returncode == 0 and r.stdout.startswith("study,subject_id,"), r.stderr

@@ -26,6 +26,21 @@ EXPORT_KINDS = (*IMPORT_KINDS, "longitudinal", *STANDARD_KINDS)
 KIND_HELP = ", ".join((*IMPORT_KINDS, "instrument"))
 
 
+def known_kind(command: str, kind: str, kinds: tuple[str, ...]) -> str:
+    """``kind`` (case and spaces ignored) when the command takes it; else exit 1 with a message
+    naming every kind the command takes (the services' own lists leave out the kinds the
+    command handles itself: instrument, instrument-map, sdtm, omop, fhir)."""
+    from exolab.io.reading import normalize_header
+    from exolab.services.errors import FieldError, ValidationFailed
+
+    name = normalize_header(kind)
+    if name in kinds or name.replace("_", "-") in kinds:
+        return name
+    raise ValidationFailed(
+        [FieldError("kind", f"unknown {command} kind '{kind}'; use one of {', '.join(kinds)}")]
+    )
+
+
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "template",
@@ -136,7 +151,8 @@ def _date(text: str) -> date:
 def cmd_template(args: argparse.Namespace) -> int:
     from exolab.io.import_kinds import template
 
-    if args.kind in ("instrument-map", "instrument_map"):
+    kind = known_kind("template", args.kind, (*IMPORT_KINDS, "instrument-map"))
+    if kind in ("instrument-map", "instrument_map"):
         from exolab.commands.instruments import cmd_template_map
 
         return cmd_template_map(args)
@@ -197,6 +213,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         return cmd_import_instrument(args)
     if not args.kind or not args.file:
         raise UsageError("usage: exolab import KIND FILE [options] | exolab import --undo BATCH")
+    known_kind("import", args.kind, (*IMPORT_KINDS, "instrument"))
     if len(args.file) > 1:
         raise UsageError(f"import {args.kind} takes one FILE")
     from exolab.commands.instruments import refuse_instrument_options
@@ -260,9 +277,22 @@ def cmd_import(args: argparse.Namespace) -> int:
                         getattr(exc, "detail", "") or str(exc),
                     ]
                 )
-            where = f"; the problem is in {args.errors}" if args.errors else ""
+            earlier = getattr(exc, "earlier_count", 0)
+            for line in getattr(exc, "earlier", []):
+                print(line, file=sys.stderr)
+            where = (
+                (f"; all {earlier + 1:,} problems are in {args.errors}" if earlier else "")
+                or f"; the problem is in {args.errors}"
+                if args.errors
+                else ""
+            )
             print(f"error: {exc}", file=sys.stderr)
-            print(f"error: nothing was imported from {args.file}{where}", file=sys.stderr)
+            nothing = (
+                f"{earlier + 1:,} problems in {args.file}; nothing was imported"
+                if earlier
+                else f"nothing was imported from {args.file}"
+            )
+            print(f"error: {nothing}{where}", file=sys.stderr)
             return exc.exit_code
     finally:
         if errors_out is not None:
@@ -300,9 +330,8 @@ def _undo(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from exolab.io.export import Filters, run_export
-    from exolab.io.reading import normalize_header
 
-    kind = normalize_header(args.kind)
+    kind = known_kind("export", args.kind, EXPORT_KINDS)
     if args.salt and not args.deidentify:
         raise UsageError("--salt goes with --deidentify")
     if kind in STANDARD_KINDS:

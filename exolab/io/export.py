@@ -411,11 +411,13 @@ def _wide_set_value(rows: list[dict[str, Any]]) -> str:
 
 
 def _wide_text(r: dict[str, Any]) -> str:
-    """One result's text in its column's unit: as typed when typed in that unit; else the
-    converted number after its comparator (``<``, ``>``), if it has one."""
+    """One result's text in its column's unit: as typed when typed in that unit (a decimal
+    comma of a ``;`` file written as a point, ``portable_value``: the wide table is
+    ``,``-separated and its columns are read as numbers); else the converted number after its
+    comparator (``<``, ``>``), if it has one."""
     value = r.get("std_value")
     if r.get("unit") == r.get("std_unit") or not isinstance(value, int | float):
-        return cell(r.get("value"))
+        return portable_value(cell(r.get("value")))
     comparator = r.get("comparator")
     return (comparator if comparator and comparator != "=" else "") + cell(value)
 

@@ -169,7 +169,9 @@ def run_import(
                 )
         except _Abort:
             pass
-        except FileProblem:
+        except FileProblem as exc:
+            exc.earlier = problems.lines()
+            exc.earlier_count = problems.count
             raise
     if dry_run:
         report.batch_id = None

@@ -64,6 +64,10 @@ class FileProblem(ExolabError):
         self.row = row
         self.column = column
         self.detail = detail or message
+        # the rows' problems found before reading stopped (their terminal lines and count),
+        # set by the importer: the user is told them with this one (docs/import-formats.md)
+        self.earlier: list[str] = []
+        self.earlier_count = 0
 
     @classmethod
     def at(cls, name: str, row: int, column: str, detail: str) -> FileProblem:

@@ -152,6 +152,29 @@ def test_wide_pivot(lab: Lab, tmp_path: Path) -> None:
     assert len(rows) == 3
 
 
+def test_wide_cells_of_a_decimal_comma_file_read_as_numbers(lab: Lab, tmp_path: Path) -> None:
+    """A result typed ``2,5`` in a ``;``-separated file is kept as typed, but a cell of the
+    (comma-separated) wide table is written ``2.5``, as the readouts export writes it: one
+    column must not mix ``12`` (a mean) with ``"2,5"`` (text to R or pandas)."""
+    base_cohort(lab, tmp_path)
+    load(
+        lab,
+        tmp_path,
+        "readouts",
+        "isolation_id;analyte;value;unit;assay;run_id;replicate;lod\n"
+        "ISO-1;CD63;2,5;pg/mL;elisa;R1;1;0,5\n"
+        "ISO-2;CD63;<0,5;pg/mL;elisa;R1;1;0,5\n"
+        "ISO-3;CD63;12,25;pg/mL;elisa;R1;1;0,5\n"
+        "ISO-3;CD63;12,75;pg/mL;elisa;R1;2;0,5\n",
+    )
+    long = {r["isolation_id"]: r["value"] for r in rows_of(export(lab, "longitudinal"))}
+    assert long["ISO-1"] == "2,5"  # the long form keeps the text as typed
+    by_iso = {r["isolation_id"]: r for r in rows_of(export(lab, "longitudinal", wide=True))}
+    assert by_iso["ISO-1"]["CD63 [pg/mL]"] == "2.5"
+    assert by_iso["ISO-2"]["CD63 [pg/mL]"] == "<0.5"
+    assert by_iso["ISO-3"]["CD63 [pg/mL]"] == "12.5"
+
+
 def test_deidentify(lab: Lab, tmp_path: Path) -> None:
     full_cohort(lab, tmp_path)
     plain = rows_of(export(lab, "longitudinal"))

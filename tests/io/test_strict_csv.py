@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,37 @@ def test_cli_says_where_and_exits_1(db_url: str, tmp_path: Path) -> None:
     assert r.returncode == 1
     assert "s.csv:2:notes: a quote opens this value but is never closed" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_cli_tells_the_rows_problems_found_before_reading_stopped(
+    lab: Lab, db_url: str, tmp_path: Path
+) -> None:
+    """Rows checked before a quote that is never closed had their problems written to the
+    --errors file but not printed: the terminal showed only the quote, and the file was
+    "the problem". Both show every problem found."""
+    base_cohort(lab, tmp_path)
+    path = write(
+        tmp_path,
+        "r.csv",
+        "isolation_id,analyte,value,unit,assay,run_id,replicate\n"
+        "ISO-1,CD63,inf,pg/mL,elisa,R1,1\n"
+        "ISO-1,CD63,2,pg/mL,elisa,R1,2\n"
+        'ISO-1,CD63,"3,pg/mL,elisa,R1,3\n',
+    )
+    out = tmp_path / "problems.csv"
+    before = counts(lab)
+    for extra in ([], ["--errors", str(out)]):
+        r = run("--db", db_url, "import", "readouts", str(path), *extra)
+        assert r.returncode == 1 and "Traceback" not in r.stderr
+        lines = r.stderr.splitlines()
+        assert lines[0].startswith(f"{path}:2:value: cannot read 'inf'"), r.stderr
+        assert lines[1].startswith(f"error: {path}:4:value: a quote opens this value but is")
+        assert "2 problems" in lines[2] and "nothing was imported" in lines[2]
+    assert str(out) in lines[2]
+    with out.open(newline="", encoding="utf-8") as f:
+        rows = [row[:2] for row in csv.reader(f)]
+    assert rows == [["row", "column"], ["2", "value"], ["4", "value"]]
+    assert counts(lab) == before
 
 
 def test_old_mac_line_ends(tmp_path: Path) -> None:

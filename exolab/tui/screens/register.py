@@ -160,7 +160,11 @@ class RegisterSampleScreen(BaseScreen, FormMixin):
             f"registered this session: {len(self.registered)} — last {out.sample_id} "
             f"(SPREC {out.sprec or '—'}, {out.location or 'not stored'})"
         )
-        self.set_value("sample_id", "")
+        # Cleared for the next tube: that empty id is not a mistake, so no live "required"
+        # under it (saving it empty still says so).
+        with self.field("sample_id").prevent(Input.Changed):
+            self.set_value("sample_id", "")
+        self.query_one("#error-sample_id", Static).update("")
         self.set_value("notes", "")
         self.defaults = {}
         if out.location and out.location.count("/") == 3:
