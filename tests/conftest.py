@@ -31,6 +31,12 @@ PG_ENV = "EXOLAB_TEST_POSTGRES_URL"
 TEST_ADMIN = "tester"
 BACKENDS = ["sqlite", "postgresql"]
 
+# The product's own settings, as a user's shell may hold them (EXOLAB_USER=alice,
+# EXOLAB_DATABASE_URL=... after a day's work): the tests start without them, so that a test
+# sees only what it sets itself (docs/cli.md lists them).
+for _name in [n for n in os.environ if n.startswith("EXOLAB_") and n != PG_ENV]:
+    del os.environ[_name]
+
 
 def pg_url() -> str | None:
     url = os.environ.get(PG_ENV)

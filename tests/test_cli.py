@@ -439,3 +439,20 @@ def test_unknown_kind_lists_every_kind_the_command_takes(sqlite_url: str) -> Non
     assert "readouts, instrument-map" in r.stderr
     r = run("--db", sqlite_url, "template", "Subjects")
     assert r.returncode == 0 and r.stdout.startswith("study,subject_id,"), r.stderr
+
+
+def test_import_kind_in_any_case_takes_its_own_path(sqlite_url: str, tmp_path: Path) -> None:
+    """`import Instrument FILE` was taken for a record kind and refused ('use one of subjects,
+    ...'); the kind is read in any case before the command picks its path, as `export` and
+    `template` read it."""
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    for spelling in ("instrument", "Instrument", "INSTRUMENT"):
+        r = run("--db", sqlite_url, "import", spelling, str(folder))
+        assert r.returncode == 1, r.stderr
+        assert "is a directory; give the instrument file(s) in it" in r.stderr, r.stderr
+    subjects = tmp_path / "subjects.csv"
+    subjects.write_text("study,subject_id\nS1,P001\n", encoding="utf-8")
+    r = run("--db", sqlite_url, "import", "Subjects", str(subjects))
+    assert r.returncode == 0, r.stderr
+    assert "subjects from" in r.stdout + r.stderr

@@ -207,13 +207,14 @@ def cmd_import(args: argparse.Namespace) -> int:
         if args.kind or args.file:
             raise UsageError("give either --undo BATCH or KIND FILE, not both")
         return _undo(args)
+    if args.kind:  # (read in any case, before the command picks its path)
+        args.kind = known_kind("import", args.kind, (*IMPORT_KINDS, "instrument"))
     if args.kind == "instrument":
         from exolab.commands.instruments import cmd_import_instrument
 
         return cmd_import_instrument(args)
     if not args.kind or not args.file:
         raise UsageError("usage: exolab import KIND FILE [options] | exolab import --undo BATCH")
-    known_kind("import", args.kind, (*IMPORT_KINDS, "instrument"))
     if len(args.file) > 1:
         raise UsageError(f"import {args.kind} takes one FILE")
     from exolab.commands.instruments import refuse_instrument_options
