@@ -130,6 +130,12 @@ def test_day_in_the_lab_through_the_cli(db_url: str, tmp_path: Path) -> None:
         "uf",
         "sec",
     ]
+    # the table shows the steps as written, not as Python's dicts
+    table = cli(db_url, "isolation", "show", day.ISOLATION)
+    steps = next(line for line in table.splitlines() if line.startswith("steps"))
+    assert steps.split(None, 1)[1] == (
+        "uf(mwco_kda=100); sec(column=qEV original 70 nm, fractions=7-9)"
+    ), steps
 
     # readouts with replicates
     for row in day.READOUTS:

@@ -242,9 +242,15 @@ def _show(record: Any, fmt: str) -> None:
 
 
 def _step(step: Any) -> str:
-    if hasattr(step, "method"):
-        params = ", ".join(f"{k}={v}" for k, v in step.params.items())
-        return f"{step.method}({params})" if params else step.method
+    """An isolation step as ``method(param=value, ...)`` (values as the table writes them),
+    from the dumped record's dict ({"method": ..., "params": {...}})."""
+    from exolab.commands.output import fmt as cell
+
+    if hasattr(step, "model_dump"):  # (a step model, not yet dumped)
+        step = step.model_dump()
+    if isinstance(step, dict) and "method" in step:
+        params = ", ".join(f"{k}={cell(v)}" for k, v in (step.get("params") or {}).items())
+        return f"{step['method']}({params})" if params else str(step["method"])
     return str(step)
 
 
