@@ -882,7 +882,7 @@ class _Loader:
         box_pk = position = None
         if s.location is not None:
             box = self.box(s)
-            storage.check_position(cast(Any, box), s.location.position)
+            storage.check_position(cast(Any, box), s.location.position, self.tx)
             if box.id not in self.occupied_loaded:
                 self.load_occupied({box.id})
             position = s.location.position

@@ -11,7 +11,13 @@ from pydantic import BaseModel
 from sqlalchemy import bindparam, select
 
 from exolab.db.models import CODE, Box, Freezer, Rack, Sample
-from exolab.domain.schemas import MAX_TEMP_C, MIN_TEMP_C, Location, control_character
+from exolab.domain.schemas import (
+    MAX_TEMP_C,
+    MIN_TEMP_C,
+    POSITION_RE,
+    Location,
+    control_character,
+)
 from exolab.services.context import Tx
 from exolab.services.errors import Conflict, FieldError, NotFound, ValidationFailed
 
@@ -278,7 +284,10 @@ def box_out(tx: Tx, box: Box) -> BoxOut:
     )
 
 
-def check_position(box: Box, position: str | None) -> None:
+def check_position(box: Box, position: str | None, tx: Tx | None = None) -> None:
+    """Refuse a position the box does not have (or any position in a bag). With ``tx``, a
+    box this transaction created (``--create-locations``: 9 x 9) is named as new, with the
+    ``storage add`` that makes one of another size holding the position."""
     if position is None:
         return
     if box.n_rows == 0:
@@ -291,9 +300,18 @@ def check_position(box: Box, position: str | None) -> None:
         )
     if position not in _position_set(box.n_rows, box.n_cols):
         last = f"{string.ascii_uppercase[box.n_rows - 1]}{box.n_cols}"
-        raise ValidationFailed(
-            [FieldError("location", f"{box.path} has positions A1..{last}; there is no {position}")]
-        )
+        why = f"{box.path} has positions A1..{last}; there is no {position}"
+        made = tx.memo.get("locations_created", ()) if tx is not None else ()
+        shape = POSITION_RE.match(position)
+        if f"box {box.path}" in made and shape is not None:
+            rows = max(box.n_rows, string.ascii_uppercase.index(shape["row"].upper()) + 1)
+            cols = max(box.n_cols, int(shape["col"]))
+            why += (
+                f" (the box is new: --create-locations makes boxes of {DEFAULT_ROWS} rows x "
+                f"{DEFAULT_COLS} columns; add it first with its size, e.g. exolab storage add "
+                f"{box.path} --rows {rows} --cols {cols})"
+            )
+        raise ValidationFailed([FieldError("location", why)])
 
 
 def occupant(tx: Tx, box: Box, position: str | None) -> str | None:
@@ -425,7 +443,7 @@ def resolve_location(
         box = _create_box(tx, loc.box_path)
         if view is not None:
             view.created(loc.box_path, box)
-    check_position(box, loc.position)
+    check_position(box, loc.position, tx)
     if view is not None:
         taken = view.occupant(box, loc.position)
     else:

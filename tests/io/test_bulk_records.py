@@ -17,6 +17,7 @@ from sqlalchemy import text as sql
 
 from exolab.db.models import (
     AuditEvent,
+    Box,
     CellSource,
     Isolation,
     IsolationStep,
@@ -26,7 +27,7 @@ from exolab.db.models import (
 )
 from exolab.io import bulk_records
 from exolab.io.importer import ImportFailed, ImportReport, run_import, undo_batch
-from exolab.services import samples
+from exolab.services import samples, storage
 from exolab.services.audit import RECORD_TABLES, record_events, verify_chain
 from exolab.services.context import Lab
 from exolab.services.list_query import ListQuery
@@ -923,3 +924,42 @@ def test_a_cumulative_file_compares_stored_rows_without_a_lookup_each(
     assert counts["created"] == len(new)
     assert counts["unchanged"] == len(lines) - 1
     assert len(problems) == 1 and "already exists with different values" in problems[0]
+
+
+NEW_BOX_96 = """sample_id,biofluid,collected_at,study,subject_id,visit,location
+NB-1,plasma,2024-03-01 09:00,S1,P001,V9,F96/R1/B1/A1
+NB-2,plasma,2024-03-01 09:00,S1,P001,V9,F96/R1/B1/H12
+"""
+
+
+def test_a_position_outside_a_box_the_import_creates_says_how_to_size_it(
+    two_labs: tuple[Lab, Lab], tmp_path: Path
+) -> None:
+    """A box --create-locations makes is 9x9: a 96-well layout's H12 was refused as "there is
+    no H12" with nothing on what to do (a records export carries no box size, so the same
+    file re-imported into a new database failed). The message says the box is new here and
+    gives a `storage add` making one that holds the position (and every position the 9x9 box
+    holds, which earlier rows may use); nothing is written."""
+    for lab, d, bulk in _each_way(two_labs, tmp_path):
+        with pytest.raises(ImportFailed) as failed:
+            _load(lab, d, "samples", NEW_BOX_96, bulk, create_locations=True)
+        assert failed.value.report.problems is not None
+        lines = failed.value.report.problems.lines()
+        assert lines == [
+            "samples.csv:3:location: F96/R1/B1 has positions A1..I9; there is no H12 (the box "
+            "is new: --create-locations makes boxes of 9 rows x 9 columns; add it first with "
+            "its size, e.g. exolab storage add F96/R1/B1 --rows 9 --cols 12) "
+            "(got 'F96/R1/B1/H12')"
+        ], (bulk, lines)
+        with lab.read() as tx:
+            assert tx.session.scalar(select(func.count()).select_from(Box)) == 1  # OLD's box
+        # a stored box of that size is not "new": the plain message
+        with lab.write() as tx:
+            storage.add_location(tx, "F96/R1/B1", n_rows=8, n_cols=9)
+        with pytest.raises(ImportFailed) as failed:
+            _load(lab, d, "samples", NEW_BOX_96, bulk, create_locations=True)
+        assert failed.value.report.problems is not None
+        assert failed.value.report.problems.lines() == [
+            "samples.csv:3:location: F96/R1/B1 has positions A1..H9; there is no H12 "
+            "(got 'F96/R1/B1/H12')"
+        ], bulk
