@@ -362,3 +362,26 @@ def test_storage_codes_longer_than_the_schema_allows_are_refused(db_url: str, pa
     assert "at most 256 characters" in err and "varying" not in err, err
     r = run("--db", db_url, "audit", "--entity", "freezer", "--id", "F1", "--format", "json")
     assert json.loads(r.stdout or "[]") == []
+
+
+def test_an_audit_listing_that_finds_nothing_says_why(stored_tube: str) -> None:
+    """`audit --entity samples` (the plural) or `--id s-1` (another case) listed an empty
+    table and nothing else: the user could not tell "no events" from a typo. The listing is
+    still empty with exit 0 (an empty result is no error, and scripts read stdout), and a note
+    on stderr names what the trail has instead."""
+    db_url = stored_tube
+    r = run("--db", db_url, "audit", "--entity", "samples", "--id", "S-1")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.startswith("note: no event is about entity 'samples'; the trail has "), r.stderr
+    assert "sample" in r.stderr.split("the trail has ", 1)[1].split(", ")
+    r = run("--db", db_url, "audit", "--entity", "sample", "--id", "s-1", "--format", "json")
+    assert r.returncode == 0 and json.loads(r.stdout) == [], r.stderr
+    assert r.stderr.strip() == "note: no event is about 's-1'; did you mean sample S-1 (plasma)?", (
+        r.stderr
+    )
+    r = run("--db", db_url, "audit", "--id", "nothing-like-it")
+    assert r.returncode == 0
+    assert r.stderr.strip() == "note: no event is about 'nothing-like-it'", r.stderr
+    # events found: no note
+    r = run("--db", db_url, "audit", "--entity", "sample", "--id", "S-1")
+    assert r.returncode == 0 and "S-1" in r.stdout and r.stderr == "", r.stderr

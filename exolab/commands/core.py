@@ -468,6 +468,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
                 user=args.by_user,
                 limit=args.limit,
             )
+        if not events and (args.entity or args.entity_id):
+            from exolab.services.audit import why_none
+
+            note = why_none(tx, args.entity, args.entity_id)
+            if note:
+                print(f"note: {note}", file=sys.stderr)
     rows = []
     for e in events:
         row = e.model_dump()
