@@ -469,9 +469,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
                 limit=args.limit,
             )
         if not events and (args.entity or args.entity_id):
-            from exolab.services.audit import why_none
+            from exolab.services.lookup import why_no_events
 
-            note = why_none(tx, args.entity, args.entity_id)
+            note = why_no_events(tx, args.entity, args.entity_id)
             if note:
                 print(f"note: {note}", file=sys.stderr)
     rows = []

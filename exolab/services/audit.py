@@ -346,28 +346,6 @@ def list_events(
     return [_row(ev) for ev in tx.session.scalars(q)]
 
 
-def why_none(tx: Tx, entity: str | None, entity_id: str | None) -> str | None:
-    """Why a listing filtered by ``entity`` / ``entity_id`` found no event, for the user to
-    tell "nothing happened to it" from a typo: an entity the trail has no event of (with
-    the ones it has), or an id that names a record only in another case (with that record,
-    :func:`exolab.services.lookup.same_ignoring_case`). Read only when nothing was found."""
-    if (
-        entity
-        and tx.session.scalar(select(AuditEvent.id).where(AuditEvent.entity == entity).limit(1))
-        is None
-    ):
-        known = sorted(tx.session.scalars(select(AuditEvent.entity).distinct()))
-        return f"no event is about entity {entity!r}; the trail has {', '.join(known)}"
-    if not entity_id:
-        return None
-    from exolab.services.lookup import same_ignoring_case
-
-    others = [r.label for r in same_ignoring_case(tx, entity_id) if r.key != entity_id]
-    if others:
-        return f"no event is about {entity_id!r}; did you mean {' or '.join(others)}?"
-    return f"no event is about {entity_id!r}"
-
-
 # The records an import creates in bulk without an event of their own: their batch's
 # ``import`` event is their creation record (docs/bulk-imports.md, "Audit rule").
 RECORD_TABLES = {

@@ -13,6 +13,7 @@ from sqlalchemy import (
 
 from exolab.db.models import (
     AssayRun,
+    AuditEvent,
     Box,
     CellSource,
     Isolation,
@@ -194,6 +195,26 @@ def several_text(tx: Tx, text: str) -> str | None:
     listed = ", ".join(r.label for r in same)
     how = "its study first, STUDY/SUBJECT" if same[0].kind == "subject" else "it as written"
     return f"{text.strip()!r} could be any of: {listed}; type {how}"
+
+
+def why_no_events(tx: Tx, entity: str | None, entity_id: str | None) -> str | None:
+    """Why an audit listing filtered by ``entity`` / ``entity_id`` found no event, for the
+    user to tell "nothing happened to it" from a typo: an entity the trail has no event of
+    (with the ones it has), or an id that names a record only in another case (with that
+    record, :func:`same_ignoring_case`). Read only when nothing was found."""
+    if (
+        entity
+        and tx.session.scalar(select(AuditEvent.id).where(AuditEvent.entity == entity).limit(1))
+        is None
+    ):
+        known = sorted(tx.session.scalars(select(AuditEvent.entity).distinct()))
+        return f"no event is about entity {entity!r}; the trail has {', '.join(known)}"
+    if not entity_id:
+        return None
+    others = [r.label for r in same_ignoring_case(tx, entity_id) if r.key != entity_id]
+    if others:
+        return f"no event is about {entity_id!r}; did you mean {' or '.join(others)}?"
+    return f"no event is about {entity_id!r}"
 
 
 def search_ids(tx: Tx, prefix: str, limit: int = 8) -> list[Resolved]:
