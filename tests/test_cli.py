@@ -456,3 +456,25 @@ def test_import_kind_in_any_case_takes_its_own_path(sqlite_url: str, tmp_path: P
     r = run("--db", sqlite_url, "import", "Subjects", str(subjects))
     assert r.returncode == 0, r.stderr
     assert "subjects from" in r.stdout + r.stderr
+
+
+def test_an_instrument_file_given_to_import_readouts_is_named(sqlite_url: str) -> None:
+    """`import readouts` of a NanoSight or QuantStudio export listed its header's problems and
+    stopped there; the user was not told the file is an instrument export that `import
+    instrument` reads. A hint follows the problems (exit 1 as before, nothing written); a
+    readouts file with a wrong header gets no hint."""
+    data = Path(__file__).parent / "io" / "instruments" / "data"  # (copies of the real files)
+    for path, what in (
+        (data / "beads_NTA3.2_ExperimentSummary.csv", "NanoSight NTA"),
+        (data / "appbio_quantstudio_example04.txt", "QuantStudio"),
+    ):
+        r = run("--db", sqlite_url, "import", "readouts", str(path))
+        assert r.returncode == 1, r.stderr
+        assert "required column is missing" in r.stderr
+        last = r.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"hint: {path.name} looks like a {what}"), r.stderr
+        assert "exolab import instrument" in last and "--target" in last, last
+    plain = Path(sqlite_url[len("sqlite:///") :]).with_name("wrong.csv")
+    plain.write_text("isolation_id,analyte,valeu\nI1,CD63,1\n", encoding="utf-8")
+    r = run("--db", sqlite_url, "import", "readouts", str(plain))
+    assert r.returncode == 1 and "hint:" not in r.stderr, r.stderr

@@ -203,6 +203,27 @@ def _export_progress_line(args: argparse.Namespace, kind: str) -> ProgressLine |
     return ProgressLine(sys.stderr, f"exporting {kind}")
 
 
+def _instrument_hint(path: str) -> str | None:
+    """When a file refused at its header as readouts is an instrument export exolab reads
+    (its format found from the first MiB, as ``import instrument --format auto`` finds it):
+    the command that imports it. None otherwise."""
+    from exolab.io.instruments import DESCRIPTIONS, detect_bytes
+    from exolab.io.instruments.model import InstrumentFileError
+
+    name = Path(path).name
+    try:
+        with open(path, "rb") as f:
+            fmt = detect_bytes(f.read(1 << 20), name)
+    except (OSError, InstrumentFileError):
+        return None
+    except Exception:  # (a hint never stops the command: a sniffer's surprise is no hint)
+        return None
+    return (
+        f"{name} looks like a {DESCRIPTIONS[fmt]} file; instrument exports are imported with "
+        f"exolab import instrument {path} --target ID (or --map NAME=ID), docs/instruments.md"
+    )
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     if args.undo is not None:
         if args.kind or args.file:
@@ -262,6 +283,10 @@ def cmd_import(args: argparse.Namespace) -> int:
                 f"nothing was imported{where}",
                 file=sys.stderr,
             )
+            if rep.header_refused and kind == "readouts":
+                hint = _instrument_hint(args.file)
+                if hint:
+                    print(f"hint: {hint}", file=sys.stderr)
             return 1
         except ValidationFailed:
             raise

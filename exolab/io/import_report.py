@@ -23,6 +23,7 @@ class ImportReport:
     problems: Problems | None = None
     extra: dict[str, int] = field(default_factory=dict)
     locations: list[str] = field(default_factory=list)  # storage created (--create-locations)
+    header_refused: bool = False  # refused at its header: no row was read
 
     @property
     def ok(self) -> bool:

@@ -93,6 +93,7 @@ def run_import(
             kind, src, problems, ignore_extra=ignore_extra, on_duplicate=on_duplicate
         )
         if problems:
+            report.header_refused = True
             raise ImportFailed(report)
         try:
             with (
