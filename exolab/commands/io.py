@@ -208,16 +208,13 @@ def _instrument_hint(path: str) -> str | None:
     (its format found from the first MiB, as ``import instrument --format auto`` finds it):
     the command that imports it. None otherwise."""
     from exolab.io.instruments import DESCRIPTIONS, detect_bytes
-    from exolab.io.instruments.model import InstrumentFileError
 
     name = Path(path).name
     try:
         with open(path, "rb") as f:
             fmt = detect_bytes(f.read(1 << 20), name)
-    except (OSError, InstrumentFileError):
-        return None
-    except Exception:  # (a hint never stops the command: a sniffer's surprise is no hint)
-        return None
+    except Exception:  # (not an export it knows, unreadable, or a sniffer's surprise: a hint
+        return None  # never stops the command)
     return (
         f"{name} looks like a {DESCRIPTIONS[fmt]} file; instrument exports are imported with "
         f"exolab import instrument {path} --target ID (or --map NAME=ID), docs/instruments.md"
@@ -304,22 +301,17 @@ def cmd_import(args: argparse.Namespace) -> int:
                         getattr(exc, "detail", "") or str(exc),
                     ]
                 )
-            earlier = getattr(exc, "earlier_count", 0)
+            earlier = getattr(exc, "earlier_count", 0)  # (rows' problems before the stop)
             for line in getattr(exc, "earlier", []):
                 print(line, file=sys.stderr)
-            where = (
-                (f"; all {earlier + 1:,} problems are in {args.errors}" if earlier else "")
-                or f"; the problem is in {args.errors}"
-                if args.errors
-                else ""
-            )
             print(f"error: {exc}", file=sys.stderr)
-            nothing = (
-                f"{earlier + 1:,} problems in {args.file}; nothing was imported"
-                if earlier
-                else f"nothing was imported from {args.file}"
-            )
-            print(f"error: {nothing}{where}", file=sys.stderr)
+            if earlier:
+                where = f"; all {earlier + 1:,} problems are in {args.errors}"
+                nothing = f"{earlier + 1:,} problems in {args.file}; nothing was imported"
+            else:
+                where = f"; the problem is in {args.errors}"
+                nothing = f"nothing was imported from {args.file}"
+            print(f"error: {nothing}{where if args.errors else ''}", file=sys.stderr)
             return exc.exit_code
     finally:
         if errors_out is not None:

@@ -246,8 +246,6 @@ def _step(step: Any) -> str:
     from the dumped record's dict ({"method": ..., "params": {...}})."""
     from exolab.commands.output import fmt as cell
 
-    if hasattr(step, "model_dump"):  # (a step model, not yet dumped)
-        step = step.model_dump()
     if isinstance(step, dict) and "method" in step:
         params = ", ".join(f"{k}={cell(v)}" for k, v in (step.get("params") or {}).items())
         return f"{step['method']}({params})" if params else str(step["method"])

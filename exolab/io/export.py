@@ -215,9 +215,8 @@ def iter_longitudinal(
 ) -> Iterator[dict[str, Any]]:
     q = _queries()
     flt = q.LongitudinalFilter(**filters.as_dict())
-    rows: Iterator[dict[str, Any]] = q.iter_longitudinal(
-        tx, flt, with_ids=with_ids
-    )  # filters checked now
+    # (the filters are checked now, not at the first row)
+    rows: Iterator[dict[str, Any]] = q.iter_longitudinal(tx, flt, with_ids=with_ids)
     return rows
 
 

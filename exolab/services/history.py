@@ -77,8 +77,9 @@ class LongitudinalRow(TypedDict):
     """One row of the longitudinal stream: the :data:`LONGITUDINAL_COLUMNS`, in that order
     (docs/longitudinal.md, "Fields of a longitudinal row"), and ``normalisation`` when a
     trajectory was normalised; ``readout_pk`` (the readout's internal number) only when the
-    stream was asked for it (``with_ids``: the OMOP export's measurement_id). A dict (not a dataclass) because the stream fills it in
-    place group by group and the export writes it as it is."""
+    stream was asked for it (``with_ids``: the OMOP export's measurement_id). A dict (not a
+    dataclass) because the stream fills it in place group by group and the export writes it
+    as it is."""
 
     study: str | None
     subject_id: str | None

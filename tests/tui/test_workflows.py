@@ -52,6 +52,21 @@ async def scan(pilot, text: str) -> None:  # type: ignore[no-untyped-def]
     await settle(pilot)
 
 
+async def fill_serum_tube(pilot, sample_id: str) -> None:  # type: ignore[no-untyped-def]
+    """Type a serum tube of EVS/P01 visit M3 into the register form, field by field."""
+    await type_text(pilot, sample_id)
+    await pilot.press("enter")  # a scanner's Enter moves on to the biofluid picker
+    await choose(pilot, "serum")
+    await pilot.press("tab")
+    await type_text(pilot, "2024-05-01 09:00")
+    await pilot.press("tab")
+    await type_text(pilot, "EVS")
+    await pilot.press("tab")
+    await type_text(pilot, "P01")
+    await pilot.press("tab")
+    await type_text(pilot, "M3")
+
+
 @run_async
 async def test_register_sample_is_saved_and_audited(small_url: str) -> None:
     app = ExolabApp(small_url, TESTER)
@@ -60,17 +75,7 @@ async def test_register_sample_is_saved_and_audited(small_url: str) -> None:
         await pilot.press("ctrl+n")
         await settle(pilot)
         assert isinstance(app.screen, RegisterSampleScreen)
-        await type_text(pilot, "S-2")
-        await pilot.press("enter")  # a scanner's Enter moves on to the biofluid picker
-        await choose(pilot, "serum")
-        await pilot.press("tab")
-        await type_text(pilot, "2024-05-01 09:00")
-        await pilot.press("tab")
-        await type_text(pilot, "EVS")
-        await pilot.press("tab")
-        await type_text(pilot, "P01")
-        await pilot.press("tab")
-        await type_text(pilot, "M3")
+        await fill_serum_tube(pilot, "S-2")
         await pilot.press("ctrl+l")
         await clear_and_type(pilot, "F1/R1/B1/A2")
         await pilot.press("ctrl+s")
@@ -101,17 +106,7 @@ async def test_register_form_ready_for_the_next_tube_shows_no_error(small_url: s
         await settle(pilot)
         await pilot.press("ctrl+n")
         await settle(pilot)
-        await type_text(pilot, "S-4")
-        await pilot.press("enter")
-        await choose(pilot, "serum")
-        await pilot.press("tab")
-        await type_text(pilot, "2024-05-01 09:00")
-        await pilot.press("tab")
-        await type_text(pilot, "EVS")
-        await pilot.press("tab")
-        await type_text(pilot, "P01")
-        await pilot.press("tab")
-        await type_text(pilot, "M3")
+        await fill_serum_tube(pilot, "S-4")
         await pilot.press("ctrl+s")
         await settle(pilot)
         screen = app.screen
