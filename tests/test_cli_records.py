@@ -379,6 +379,15 @@ def test_an_audit_listing_that_finds_nothing_says_why(stored_tube: str) -> None:
     assert r.stderr.strip() == "note: no event is about 's-1'; did you mean sample S-1 (plasma)?", (
         r.stderr
     )
+    # a subject an import made has no event of its own: the note says where its record is
+    r = run("--db", db_url, "audit", "--id", "EVS/P01")
+    assert r.returncode == 0
+    assert r.stderr.strip() == (
+        "note: no event is about 'EVS/P01' itself (an import made it; its batch's event "
+        "records it): exolab audit --entity subject --id EVS/P01 lists that too"
+    ), r.stderr
+    listed = run("--db", db_url, "audit", "--entity", "subject", "--id", "EVS/P01")
+    assert "import" in listed.stdout, listed.stdout
     r = run("--db", db_url, "audit", "--id", "nothing-like-it")
     assert r.returncode == 0
     assert r.stderr.strip() == "note: no event is about 'nothing-like-it'", r.stderr

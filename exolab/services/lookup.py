@@ -22,6 +22,7 @@ from exolab.db.models import (
     Subject,
 )
 from exolab.domain.schemas import without_control_characters
+from exolab.services.audit import RECORD_TABLES
 from exolab.services.context import Tx
 from exolab.services.prefix import equals_any_case, starts_with
 
@@ -211,7 +212,14 @@ def why_no_events(tx: Tx, entity: str | None, entity_id: str | None) -> str | No
         return f"no event is about entity {entity!r}; the trail has {', '.join(known)}"
     if not entity_id:
         return None
-    others = [r.label for r in same_ignoring_case(tx, entity_id) if r.key != entity_id]
+    hits = same_ignoring_case(tx, entity_id)
+    bulk = [r.kind for r in hits if r.key == entity_id and r.kind in RECORD_TABLES]
+    if bulk and not entity:  # (created by a bulk import: no event of its own)
+        return (
+            f"no event is about {entity_id!r} itself (an import made it; its batch's event "
+            f"records it): exolab audit --entity {bulk[0]} --id {entity_id} lists that too"
+        )
+    others = [r.label for r in hits if r.key != entity_id]
     if others:
         return f"no event is about {entity_id!r}; did you mean {' or '.join(others)}?"
     return f"no event is about {entity_id!r}"
