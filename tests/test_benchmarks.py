@@ -62,6 +62,12 @@ RUNS = [
     ),
     ("bench_output.py", ["--readouts", "120", "--runs", "1"], "sqlite", ["over table"]),
     (
+        "bench_record_work.py",
+        ["--rows", "120", "--runs", "1"],
+        "sqlite",
+        ["reading + validation", "values: taken (writer)", "hand-off / validation"],
+    ),
+    (
         "bench_export_records.py",
         ["--records", "120", "--runs", "1", "--backend", "postgresql"],
         "postgresql",
