@@ -73,8 +73,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "--create-locations",
         action="store_true",
         help="create the freezers, racks and boxes the file names, boxes of 9 x 9 positions "
-        "(add a box of another size first: storage add F/R/B --rows R --cols C); otherwise an "
-        "unknown one is an error naming the closest existing one",
+        "or larger to hold the positions the file names (up to 16 x 24; add a box of another "
+        "size first: storage add F/R/B --rows R --cols C); otherwise an unknown one is an "
+        "error naming the closest existing one",
     )
     p.add_argument("--undo", type=int, metavar="BATCH", help="undo import batch BATCH")
     from exolab.commands.instruments import add_import_options

@@ -459,6 +459,12 @@ class _Loader:
         self.box_ids = _Ids(tx, "boxes", Box.id)
         self.occupied: dict[tuple[int, str], str] = {}
         self.occupied_loaded: set[int] = set()
+        # boxes this import created (they grow to hold the positions the file names:
+        # :meth:`grow`); of them, those whose row is not written yet (their row and the
+        # ``create`` event's values), and those written and grown since (their new size)
+        self.made_boxes: set[int] = set()
+        self.unwritten_boxes: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self.grown_boxes: dict[int, dict[str, Any]] = {}
         self.sample_ids = _Ids(tx, "samples", Sample.id)
         self.visit_ids = _Ids(tx, "visits", Visit.id)
         self.iso_ids = _Ids(tx, "isolations", Isolation.id)
@@ -642,6 +648,7 @@ class _Loader:
         self.load_tubes(codes)
         self.occupied, self.occupied_loaded = {}, set()
         self.unknown_boxes = set()
+        self.boxes = {}  # (read again: the per-record code may have grown a box)
         self.freezers = None
         for ids in (self.visit_ids, self.freezer_ids, self.rack_ids, self.box_ids):
             ids.skip_stored()
@@ -882,6 +889,8 @@ class _Loader:
         box_pk = position = None
         if s.location is not None:
             box = self.box(s)
+            if box.id in self.made_boxes:
+                box = self.grow(box, s.location.position)
             storage.check_position(cast(Any, box), s.location.position, self.tx)
             if box.id not in self.occupied_loaded:
                 self.load_occupied({box.id})
@@ -986,12 +995,34 @@ class _Loader:
             storage.note_created(self.tx, "rack", path)
         box = _Box(self.box_ids.take(), loc.box_path, storage.DEFAULT_ROWS, storage.DEFAULT_COLS)
         new = storage.box_event(box.n_rows, box.n_cols)
-        self.new_storage.append(
-            (Box, {"id": box.id, "rack_id": rack_pk, "code": loc.box, "path": box.path, **new})
-        )
+        row = {"id": box.id, "rack_id": rack_pk, "code": loc.box, "path": box.path, **new}
+        self.new_storage.append((Box, row))
         self.events.append(("create", "box", box.path, None, new, None, None))
+        self.made_boxes.add(box.id)
+        self.unwritten_boxes[box.id] = (row, new)
         storage.note_created(self.tx, "box", box.path)
         return box
+
+    def grow(self, box: _Box, position: str | None) -> _Box:
+        """A box this import created grows to hold ``position`` (``storage.grow_box``, the
+        per-record path's rule): while its row is not written yet, the row and its ``create``
+        event say the new size; once written, an audited update of its size is written with
+        the window."""
+        size = storage.size_to_hold(box.n_rows, box.n_cols, position)
+        if size is None:
+            return box
+        grown = self.boxes[box.path] = _Box(box.id, box.path, *size)
+        unwritten = self.unwritten_boxes.get(box.id)
+        if unwritten is not None:
+            for values in unwritten:
+                values.update(storage.box_event(*size))
+            return grown
+        old = storage.box_event(box.n_rows, box.n_cols)
+        new = storage.box_event(*size)
+        self.grown_boxes[box.id] = new
+        reason = storage.grown_reason(position)
+        self.events.append(("update", "box", box.path, old, new, reason, None))
+        return grown
 
     def visit(self, key: tuple[int, str], on: date) -> int:
         """The subject's visit (created on its first collection; its date is the earliest
@@ -1107,6 +1138,7 @@ class _Loader:
     def _reset_window(self) -> None:
         self.rows, self.window_rows, self.steps, self.events = [], [], [], []
         self.new_storage = []
+        self.unwritten_boxes, self.grown_boxes = {}, {}
         for t in self.new_tubes:
             t.row = None
         for t in self.dirty_tubes:
@@ -1151,6 +1183,7 @@ class _Loader:
                 for _, v in self.changed_visits
                 if v.dirty and not v.new
             ],
+            grown_boxes=[{"pk": pk, **size} for pk, size in self.grown_boxes.items()],
             table=table,
             rows=self.rows,
             steps=self.steps,
@@ -1172,6 +1205,13 @@ class _Loader:
         for level, made in w.storage:
             if made:
                 insert_many(conn, level, made)
+        if w.grown_boxes:
+            conn.execute(
+                update(Box)
+                .where(Box.id == bindparam("pk"))
+                .values(n_rows=bindparam("n_rows"), n_cols=bindparam("n_cols")),
+                w.grown_boxes,
+            )
         if w.new_visits:
             insert_many(conn, Visit, w.new_visits)
         if w.moved_visits:
@@ -1208,6 +1248,7 @@ class _Window:
     storage: list[tuple[Any, list[dict[str, Any]]]]
     new_visits: list[dict[str, Any]]
     moved_visits: list[dict[str, Any]]
+    grown_boxes: list[dict[str, Any]]
     table: Any
     rows: list[dict[str, Any]]
     steps: list[dict[str, Any]]

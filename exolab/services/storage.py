@@ -284,10 +284,65 @@ def box_out(tx: Tx, box: Box) -> BoxOut:
     )
 
 
+# The largest box ``--create-locations`` sizes to the positions a file names (docs/lifecycle.md,
+# "Storage"): a 384-well plate's 16 rows x 24 columns. A position beyond (a typo such as Z99)
+# is refused rather than making a box that no freezer holds.
+GROWN_ROWS = 16
+GROWN_COLS = 24
+
+
+def size_to_hold(n_rows: int, n_cols: int, position: str | None) -> tuple[int, int] | None:
+    """The size a box of ``n_rows`` x ``n_cols`` that this import created takes to hold
+    ``position`` as well (rows and columns only grow), or None when it holds it already, when
+    it is a bag, or when the position lies beyond :data:`GROWN_ROWS` x :data:`GROWN_COLS`."""
+    shape = POSITION_RE.match(position or "")
+    if shape is None or n_rows == 0:
+        return None
+    row = string.ascii_uppercase.index(shape["row"].upper()) + 1
+    col = int(shape["col"])
+    if row <= n_rows and 1 <= col <= n_cols:
+        return None
+    if col < 1 or row > max(n_rows, GROWN_ROWS) or col > max(n_cols, GROWN_COLS):
+        return None
+    return max(n_rows, row), max(n_cols, col)
+
+
+def made_here(tx: Tx, box_path: str) -> bool:
+    """Whether this transaction created the box (``--create-locations``)."""
+    return f"box {box_path}" in tx.memo.get("locations_created", ())
+
+
+def grow_box(tx: Tx, box: Box, position: str | None) -> None:
+    """A box this import created (``--create-locations``) grows to hold a position its rows
+    name beyond it (an 8 x 12 box's H12 in a samples export), audited as an update of the
+    box; a box that was there before never changes size (:func:`check_position` refuses)."""
+    if not made_here(tx, box.path):
+        return
+    size = size_to_hold(box.n_rows, box.n_cols, position)
+    if size is None:
+        return
+    old = box_event(box.n_rows, box.n_cols)
+    box.n_rows, box.n_cols = size  # (written with the session's next flush)
+    tx.audit(
+        "update",
+        "box",
+        box.path,
+        old=old,
+        new=box_event(*size),
+        reason=grown_reason(position),
+    )
+
+
+def grown_reason(position: str | None) -> str:
+    """Why an import's box grew (the reason of its audited update)."""
+    return f"made to hold position {position} named by the import that created it"
+
+
 def check_position(box: Box, position: str | None, tx: Tx | None = None) -> None:
     """Refuse a position the box does not have (or any position in a bag). With ``tx``, a
-    box this transaction created (``--create-locations``: 9 x 9) is named as new, with the
-    ``storage add`` that makes one of another size holding the position."""
+    box this transaction created (``--create-locations``: sized to the positions named, up to
+    16 x 24, :func:`grow_box`) is named as new, with the ``storage add`` that makes one of
+    another size holding the position."""
     if position is None:
         return
     if box.n_rows == 0:
@@ -301,15 +356,15 @@ def check_position(box: Box, position: str | None, tx: Tx | None = None) -> None
     if position not in _position_set(box.n_rows, box.n_cols):
         last = f"{string.ascii_uppercase[box.n_rows - 1]}{box.n_cols}"
         why = f"{box.path} has positions A1..{last}; there is no {position}"
-        made = tx.memo.get("locations_created", ()) if tx is not None else ()
         shape = POSITION_RE.match(position)
-        if f"box {box.path}" in made and shape is not None:
+        if tx is not None and made_here(tx, box.path) and shape is not None:
             rows = max(box.n_rows, string.ascii_uppercase.index(shape["row"].upper()) + 1)
             cols = max(box.n_cols, int(shape["col"]))
             why += (
                 f" (the box is new: --create-locations makes boxes of {DEFAULT_ROWS} rows x "
-                f"{DEFAULT_COLS} columns; add it first with its size, e.g. exolab storage add "
-                f"{box.path} --rows {rows} --cols {cols})"
+                f"{DEFAULT_COLS} columns, larger to hold the positions the file names up to "
+                f"{GROWN_ROWS} x {GROWN_COLS}; add it first with its size, e.g. exolab storage "
+                f"add {box.path} --rows {rows} --cols {cols})"
             )
         raise ValidationFailed([FieldError("location", why)])
 
@@ -443,6 +498,8 @@ def resolve_location(
         box = _create_box(tx, loc.box_path)
         if view is not None:
             view.created(loc.box_path, box)
+    if create:
+        grow_box(tx, box, loc.position)
     check_position(box, loc.position, tx)
     if view is not None:
         taken = view.occupant(box, loc.position)

@@ -932,28 +932,99 @@ NB-2,plasma,2024-03-01 09:00,S1,P001,V9,F96/R1/B1/H12
 """
 
 
-def test_a_position_outside_a_box_the_import_creates_says_how_to_size_it(
+def _box_size(lab: Lab, path: str) -> tuple[int, int]:
+    with lab.read() as tx:
+        box = storage.find_box(tx, path)
+        assert box is not None
+        return box.n_rows, box.n_cols
+
+
+def _box_events(lab: Lab, path: str) -> list[tuple[str, Any, Any, str | None]]:
+    with lab.read() as tx:
+        return [
+            (
+                e.action,
+                json.loads(e.old_values) if e.old_values else None,
+                json.loads(e.new_values) if e.new_values else None,
+                e.reason,
+            )
+            for e in tx.session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.entity == "box", AuditEvent.entity_id == path)
+                .order_by(AuditEvent.id)
+            )
+        ]
+
+
+def test_a_box_the_import_creates_holds_the_positions_its_rows_name(
     two_labs: tuple[Lab, Lab], tmp_path: Path
 ) -> None:
-    """A box --create-locations makes is 9x9: a 96-well layout's H12 was refused as "there is
-    no H12" with nothing on what to do (a records export carries no box size, so the same
-    file re-imported into a new database failed). The message says the box is new here and
-    gives a `storage add` making one that holds the position (and every position the 9x9 box
-    holds, which earlier rows may use); nothing is written."""
+    """A box --create-locations makes was 9x9: a 96-well layout's H12 was refused, so a
+    samples export of tubes in an 8 x 12 box did not re-import into a new database (an export
+    writes the import columns, which carry no box size). The box the import creates is made
+    large enough for the positions its rows name (9 x 12 here), the same on both paths;
+    the per-record path creates it 9 x 9 and records the growth as an audited update, the
+    bulk path writes it at its size in its one create event."""
+    for lab, d, bulk in _each_way(two_labs, tmp_path):
+        r = _load(lab, d, "samples", NEW_BOX_96, bulk, create_locations=True)
+        assert r.created == 2
+        assert _box_size(lab, "F96/R1/B1") == (9, 12)
+        with lab.read() as tx:
+            assert samples.get_sample(tx, "NB-2").location == "F96/R1/B1/H12"
+            assert verify_chain(tx).ok
+        reason = "made to hold position H12 named by the import that created it"
+        if bulk:
+            assert _box_events(lab, "F96/R1/B1") == [
+                ("create", None, {"n_rows": 9, "n_cols": 12}, None)
+            ]
+        else:
+            assert _box_events(lab, "F96/R1/B1") == [
+                ("create", None, {"n_rows": 9, "n_cols": 9}, None),
+                ("update", {"n_rows": 9, "n_cols": 9}, {"n_rows": 9, "n_cols": 12}, reason),
+            ]
+
+
+def test_a_box_written_in_an_earlier_chunk_grows_with_an_audited_update(
+    two_labs: tuple[Lab, Lab], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bulk path writes a chunk's boxes with the chunk: a later chunk naming a position
+    beyond the box (a box's tubes across a chunk's end) grows it by an audited update, as
+    the per-record path does, and the tube is stored there."""
+    monkeypatch.setattr(bulk_records, "CHUNK_ROWS", 1)
+    lab, d, bulk = list(_each_way(two_labs, tmp_path))[1]
+    assert bulk
+    text = NEW_BOX_96 + "NB-3,plasma,2024-03-01 09:00,S1,P001,V9,F96/R1/B1/P24\n"
+    assert _load(lab, d, "samples", text, bulk, create_locations=True).created == 3
+    assert _box_size(lab, "F96/R1/B1") == (16, 24)
+    events = _box_events(lab, "F96/R1/B1")
+    assert [e[0] for e in events] == ["create", "update", "update"]
+    assert events[-1][1:3] == ({"n_rows": 9, "n_cols": 12}, {"n_rows": 16, "n_cols": 24})
+    with lab.read() as tx:
+        assert verify_chain(tx).ok
+        assert samples.get_sample(tx, "NB-3").location == "F96/R1/B1/P24"
+
+
+def test_a_position_beyond_what_an_import_makes_a_box_says_how_to_size_it(
+    two_labs: tuple[Lab, Lab], tmp_path: Path
+) -> None:
+    """A new box grows up to 16 x 24 (a 384-well plate): a position beyond it (Q1, a typo of
+    a 9 x 9 box's C1 perhaps) is refused, with the `storage add` that makes a box holding
+    it; nothing is written. A box stored before the import never changes size."""
+    beyond = NEW_BOX_96.replace("F96/R1/B1/H12", "F96/R1/B1/Q1")
     for lab, d, bulk in _each_way(two_labs, tmp_path):
         with pytest.raises(ImportFailed) as failed:
-            _load(lab, d, "samples", NEW_BOX_96, bulk, create_locations=True)
+            _load(lab, d, "samples", beyond, bulk, create_locations=True)
         assert failed.value.report.problems is not None
         lines = failed.value.report.problems.lines()
         assert lines == [
-            "samples.csv:3:location: F96/R1/B1 has positions A1..I9; there is no H12 (the box "
-            "is new: --create-locations makes boxes of 9 rows x 9 columns; add it first with "
-            "its size, e.g. exolab storage add F96/R1/B1 --rows 9 --cols 12) "
-            "(got 'F96/R1/B1/H12')"
+            "samples.csv:3:location: F96/R1/B1 has positions A1..I9; there is no Q1 (the box "
+            "is new: --create-locations makes boxes of 9 rows x 9 columns, larger to hold the "
+            "positions the file names up to 16 x 24; add it first with its size, e.g. exolab "
+            "storage add F96/R1/B1 --rows 17 --cols 9) (got 'F96/R1/B1/Q1')"
         ], (bulk, lines)
         with lab.read() as tx:
             assert tx.session.scalar(select(func.count()).select_from(Box)) == 1  # OLD's box
-        # a stored box of that size is not "new": the plain message
+        # a stored box is not grown: the plain message
         with lab.write() as tx:
             storage.add_location(tx, "F96/R1/B1", n_rows=8, n_cols=9)
         with pytest.raises(ImportFailed) as failed:
@@ -963,3 +1034,4 @@ def test_a_position_outside_a_box_the_import_creates_says_how_to_size_it(
             "samples.csv:3:location: F96/R1/B1 has positions A1..H9; there is no H12 "
             "(got 'F96/R1/B1/H12')"
         ], bulk
+        assert _box_size(lab, "F96/R1/B1") == (8, 9)
