@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
-from itertools import islice
 from typing import Any
 
 from pydantic import BaseModel
@@ -23,7 +22,7 @@ from exolab.io.cells import import_cell
 from exolab.io.import_kinds import Kind, OnDuplicate
 from exolab.io.import_report import ImportReport
 from exolab.io.problems import Problems
-from exolab.io.reading import CsvFile, ragged_row, to_decimal_point
+from exolab.io.reading import CsvFile, FileProblem, ragged_row, to_decimal_point
 from exolab.services import (
     audit,
     cell_sources,
@@ -555,8 +554,18 @@ def _import_updates(
     together. A row the edit refuses sends the chunk back to the per-record path (row by row
     in savepoints), so the problems and what is written are that path's exactly."""
     seen: dict[tuple[Any, ...], int] = {}
-    rows = _read_rows(kind, src, index, report, problems)
-    while chunk := list(islice(rows, UPDATE_CHUNK_ROWS)):
+    chunk: list[tuple[int, dict[str, Any]]] = []
+    try:
+        for row in _read_rows(kind, src, index, report, problems):
+            chunk.append(row)
+            if len(chunk) >= UPDATE_CHUNK_ROWS:
+                chunk_of(tx, kind, chunk, seen, report, problems, absent)
+                chunk = []
+    except FileProblem:  # reading stopped: the rows read before it are checked, their
+        if chunk:  # problems told before the stop (docs/bulk-imports.md)
+            chunk_of(tx, kind, chunk, seen, report, problems, absent)
+        raise
+    if chunk:
         chunk_of(tx, kind, chunk, seen, report, problems, absent)
 
 

@@ -205,7 +205,12 @@ class ImportWizardScreen(BaseScreen):
     def _failed(self, exc: ExolabError) -> None:
         self.preview = None
         self.checked_for = None
-        self.query_one("#import-status", Static).update(f"[b red]{esc(exc)}[/]")
+        stop = f"[b red]{esc(exc)}[/]"
+        earlier = getattr(exc, "earlier", [])  # (rows' problems found before reading stopped)
+        if earlier:
+            shown = esc("\n".join(earlier[:7]))
+            stop = f"[b red]refused: the file has problems; nothing can be imported until they are fixed[/]\n{shown}\n{stop}"
+        self.query_one("#import-status", Static).update(stop)
         self.app.bell()
 
     def _show(self, p: Preview, choice: tuple[str, str, str]) -> None:
