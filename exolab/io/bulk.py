@@ -543,7 +543,8 @@ class ReadoutLoader:
     def _report_duplicate(self, rownum: int, fields: list[str], key: Any) -> None:
         """Report a duplicate with the earlier row of its key (:meth:`_first_row`)."""
         col = "replicate" if "replicate" in self.index else "analyte"
-        self.problems.add(rownum, col, duplicate_message(self._first_row(rownum, key)))
+        value = import_cell(fields[self.index[col]])
+        self.problems.add(rownum, col, duplicate_message(self._first_row(rownum, key)), value)
         self.report.refused += 1
 
     def _first_row(self, rownum: int, key: Any) -> int | None:

@@ -356,9 +356,10 @@ def _import_rows(
         first = seen.get(key)
         if first is not None and kind.name == "readouts":  # (the bulk loader's message)
             col = "replicate" if "replicate" in index else "analyte"
-            problems.add(rownum, col, readout_rules.duplicate_message(first))
+            problems.add(rownum, col, readout_rules.duplicate_message(first), data.get(col))
         elif first is not None:
-            problems.add(rownum, kind.key_columns[-1], duplicate_key(key, first))
+            col = kind.key_columns[-1]
+            problems.add(rownum, col, duplicate_key(key, first), data.get(col))
         if first is not None:
             report.refused += 1
             continue
@@ -615,8 +616,8 @@ def _update_chunk(
         key = tuple(getattr(m, c) for c in kind.key_columns)
         first = seen.get(key)
         if first is not None:
-            text = duplicate_key(key, first)
-            rows.append(functools.partial(problems.add, rownum, kind.key_columns[-1], text))
+            text, col = duplicate_key(key, first), kind.key_columns[-1]
+            rows.append(functools.partial(problems.add, rownum, col, text, data.get(col)))
             continue
         seen[key] = rownum
         existing = edits.stored[tuple(data.get(c, "") for c in kind.key_columns)]
@@ -765,7 +766,8 @@ def _update_readout_chunk(
         first = seen.get(natural)
         if first is not None:
             text = readout_rules.duplicate_message(first)
-            rows.append(functools.partial(problems.add, rownum, dup_column, text))
+            cell = data.get(dup_column)
+            rows.append(functools.partial(problems.add, rownum, dup_column, text, cell))
             continue
         seen[natural] = rownum
         rows.append((rownum, m, data, existing, differences(kind, m, existing, _given(data))))

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from exolab.db.models import AssayRun, AuditEvent, ImportBatch, Visit
 from exolab.io.import_kinds import template
 from exolab.io.importer import ImportFailed
+from exolab.io.problems import Problems
 from exolab.services.context import Lab
 from exolab.services.errors import Conflict, NotFound, PermissionDenied
 from exolab.services.readouts import readouts_of
@@ -89,7 +90,108 @@ def test_duplicate_key_in_file_names_both_rows(lab: Lab, tmp_path: Path) -> None
     lines = failure(lab, tmp_path, "readouts", text)
     assert len(lines) == 1
     assert lines[0].startswith("readouts.csv:6:replicate: duplicate readout key")
-    assert lines[0].endswith("also on row 2")
+    assert lines[0].endswith("also on row 2 (got '1')")
+
+
+_DUPLICATES = {
+    "subjects": (
+        "subjects",
+        {},
+        "study,subject_id,sex\nS1,P007,F\nS1,P007,F\n",
+        "subject_id",
+        "P007",
+    ),
+    "subjects row by row": (
+        "subjects",
+        {"bulk": False},
+        "study,subject_id,sex\nS1,P007,F\nS1,P007,F\n",
+        "subject_id",
+        "P007",
+    ),
+    "samples": (
+        "samples",
+        {},
+        SAMPLES.splitlines()[0]
+        + "\n"
+        + "P001-V7,plasma,2024-01-11 10:41,S1,P001,baseline,,,\n" * 2,
+        "sample_id",
+        "P001-V7",
+    ),
+    "samples, an update file": (
+        "samples",
+        {"on_duplicate": "update"},
+        "sample_id,notes\nP001-V1,a\nP001-V1,b\n",
+        "sample_id",
+        "P001-V1",
+    ),
+    "readouts": (
+        "readouts",
+        {},
+        "isolation_id,analyte,value,unit,assay,run_id,replicate\n"
+        "ISO-1,CD63,1,pg/mL,elisa,R1,8\nISO-1,CD63,2,pg/mL,elisa,R1,8\n",
+        "replicate",
+        "8",
+    ),
+    "readouts row by row": (
+        "readouts",
+        {"bulk": False},
+        "isolation_id,analyte,value,unit,assay,run_id,replicate\n"
+        "ISO-1,CD63,1,pg/mL,elisa,R1,8\nISO-1,CD63,2,pg/mL,elisa,R1,8\n",
+        "replicate",
+        "8",
+    ),
+    "readouts, an update file": (
+        "readouts",
+        {"on_duplicate": "update"},
+        "isolation_id,analyte,assay,run_id,replicate,notes\n"
+        "ISO-1,CD63,elisa,R1,1,a\nISO-1,CD63,elisa,R1,1,b\n",
+        "replicate",
+        "1",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(_DUPLICATES))
+def test_a_duplicate_key_gives_its_cell_in_the_errors_file(
+    lab: Lab, tmp_path: Path, case: str
+) -> None:
+    """The --errors file left `value` empty for a row whose key an earlier row has; it holds
+    the key column's cell, as for every other problem, and the terminal line shows it as
+    theirs do when the message does not already."""
+    base_cohort(lab, tmp_path, readouts=True)
+    kind, options, text, column, value = _DUPLICATES[case]
+    out = io.StringIO()
+    with pytest.raises(ImportFailed) as exc:
+        load(lab, tmp_path, kind, text, errors_out=out, **options)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [(r["row"], r["column"], r["value"]) for r in rows] == [("3", column, value)]
+    assert exc.value.report.problems is not None
+    line = exc.value.report.problems.lines()[0]
+    assert line.startswith(f"{kind}.csv:3:{column}: duplicate ")
+    assert line.endswith(
+        "also on row 2" if column != "replicate" else f"also on row 2 (got '{value}')"
+    )
+
+
+def test_a_value_shown_only_as_a_row_number_is_still_given() -> None:
+    """A duplicate of replicate 2 that row 2 has too: the "2" of "also on row 2" is the row,
+    not the value, so the line shows the value as it does for any other."""
+    out = io.StringIO()
+    problems = Problems("r.csv", out)
+    problems.add(3, "replicate", "duplicate readout key (...): also on row 2", "2")
+    problems.add(4, "sample_id", "duplicate key P001-V2: also on row 2", "P001-V2")
+    problems.add(5, "value", "not a number: 'abc'", "abc")
+    assert problems.lines() == [
+        "r.csv:3:replicate: duplicate readout key (...): also on row 2 (got '2')",
+        "r.csv:4:sample_id: duplicate key P001-V2: also on row 2",
+        "r.csv:5:value: not a number: 'abc'",
+    ]
+    assert [r[2] for r in csv.reader(io.StringIO(out.getvalue()))] == [
+        "value",
+        "2",
+        "P001-V2",
+        "abc",
+    ]
 
 
 def test_references_resolve_against_database_and_earlier_rows(lab: Lab, tmp_path: Path) -> None:
