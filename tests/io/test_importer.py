@@ -180,11 +180,11 @@ def test_a_value_shown_only_as_a_row_number_is_still_given() -> None:
     problems = Problems("r.csv", out)
     problems.add(3, "replicate", "duplicate readout key (...): also on row 2", "2")
     problems.add(4, "sample_id", "duplicate key P001-V2: also on row 2", "P001-V2")
-    problems.add(5, "value", "not a number: 'abc'", "abc")
+    problems.add(5, "value", "'abc' is not a number", "abc")
     assert problems.lines() == [
         "r.csv:3:replicate: duplicate readout key (...): also on row 2 (got '2')",
         "r.csv:4:sample_id: duplicate key P001-V2: also on row 2",
-        "r.csv:5:value: not a number: 'abc'",
+        "r.csv:5:value: 'abc' is not a number",
     ]
     assert [r[2] for r in csv.reader(io.StringIO(out.getvalue()))] == [
         "value",
