@@ -95,6 +95,8 @@ def run_import(
         if problems:
             report.header_refused = True
             raise ImportFailed(report)
+        if not src.has_rows():  # (as an empty file: refused before a batch is opened)
+            raise FileProblem(f"{name}: no data rows after the header")
         try:
             with (
                 lab.write() as tx,

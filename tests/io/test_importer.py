@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 
 from exolab.db.models import AssayRun, AuditEvent, ImportBatch, Visit
 from exolab.io.import_kinds import template
-from exolab.io.importer import ImportFailed
+from exolab.io.importer import ImportFailed, run_import
 from exolab.io.problems import Problems
+from exolab.io.reading import FileProblem
 from exolab.services.context import Lab
 from exolab.services.errors import Conflict, NotFound, PermissionDenied
 from exolab.services.readouts import readouts_of
@@ -20,6 +21,7 @@ from exolab.services.samples import get_sample
 from exolab.services.subjects import get_subject
 from exolab.services.undo import undo_batch
 from exolab.services.users import add_user
+from tests.test_cli import run
 
 from .helpers import (
     ISOLATIONS,
@@ -379,7 +381,9 @@ def test_template_round_trips(lab: Lab, tmp_path: Path) -> None:
         text = template(kind)
         header, example = text.splitlines()
         assert example.startswith("# ")
-        assert load(lab, tmp_path, kind, text).created == 0
+        # as written (its example commented out) it has no data row: refused, nothing recorded
+        with pytest.raises(FileProblem, match="no data rows after the header"):
+            load(lab, tmp_path, kind, text)
         # the example row itself is valid once uncommented (references aside)
         if kind in ("subjects", "cell_sources"):
             assert load(lab, tmp_path, kind, header + "\n" + example[2:] + "\n").created == 1
@@ -444,3 +448,38 @@ def test_update_keeps_a_tube_and_its_aliquots_one_biofluid(lab: Lab, tmp_path: P
     assert load(lab, tmp_path, "samples", other, on_duplicate="update").updated == 1
     with lab.read() as tx:
         assert get_sample(tx, "P001-V2").biofluid == "serum"
+
+
+@pytest.mark.parametrize("kind", ["subjects", "samples", "readouts"])
+@pytest.mark.parametrize("after", ["", "\n", "# an example row,\n\n"])
+def test_a_header_only_file_is_refused_and_records_no_batch(
+    lab: Lab, db_url: str, tmp_path: Path, kind: str, after: str
+) -> None:
+    """A file with a header and no data row (blank and comment lines only after it) was
+    imported with exit 0, and an empty batch was recorded in the batch list and the audit
+    trail. It is refused as an empty file is: exit 1, nothing recorded, a dry run too."""
+    base_cohort(lab, tmp_path)
+    header = {"subjects": SUBJECTS, "samples": SAMPLES, "readouts": READOUTS}[kind]
+    path = tmp_path / "only-header.csv"
+    path.write_text(header.splitlines()[0] + "\n" + after, encoding="utf-8")
+
+    def recorded() -> tuple[int, int]:
+        with lab.read() as tx:
+            s = tx.session
+            return (
+                s.scalar(select(func.count()).select_from(ImportBatch)) or 0,
+                s.scalar(select(func.count()).select_from(AuditEvent)) or 0,
+            )
+
+    before = recorded()
+    for dry in ([], ["--dry-run"]):
+        r = run("--db", db_url, "import", kind, str(path), *dry)
+        assert r.returncode == 1 and "Traceback" not in r.stderr
+        assert r.stderr.splitlines() == [
+            f"error: {path}: no data rows after the header",
+            f"error: nothing was imported from {path}",
+        ]
+        assert r.stdout == ""
+    with pytest.raises(FileProblem, match=r"only-header\.csv: no data rows after the header"):
+        run_import(lab, kind, path, display_name=path.name)
+    assert recorded() == before

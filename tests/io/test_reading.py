@@ -95,9 +95,10 @@ def test_empty_file(lab: Lab, tmp_path: Path) -> None:
         load(lab, tmp_path, "subjects", "\n\r\n  \n")
 
 
-def test_header_only_imports_nothing(lab: Lab, tmp_path: Path) -> None:
-    rep = load(lab, tmp_path, "subjects", "study,subject_id\n")
-    assert rep.created == 0
+def test_header_only_is_refused(lab: Lab, tmp_path: Path) -> None:
+    with pytest.raises(FileProblem, match=r"^subjects\.csv: no data rows after the header$"):
+        load(lab, tmp_path, "subjects", "study,subject_id\n")
+    assert counts(lab)[0] == 0
 
 
 def test_missing_required_column(lab: Lab, tmp_path: Path) -> None:

@@ -27,7 +27,8 @@ TABLE = {
 # FILE:ROW:COLUMN: message, or FILE: message for problems of the whole file (empty, no header)
 LOCATED = re.compile(r"^(?P<file>[^:]+):(?P<row>\d+):(?P<col>[^:]+): \S")
 WHOLE_FILE = re.compile(
-    r"^(?P<file>[^:]+): (the file is empty|the file has no header row|this is )"
+    r"^(?P<file>[^:]+): "
+    r"(the file is empty|the file has no header row|this is |no data rows after the header)"
 )
 
 
