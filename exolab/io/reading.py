@@ -322,8 +322,8 @@ class CsvFile:
         """Whether a data row follows the header: the file is opened again and read up to its
         first one (a few kilobytes). A file that cannot be read that far counts as having
         rows: the import's own reading tells its problem at its row."""
-        try:
-            with self.again() as other:
+        try:  # (open_csv, not again(): a look at the first row, not a second pass)
+            with open_csv(self.path, self.name, sha256=self.sha256) as other:
                 return next(other.rows(), None) is not None
         except FileProblem:
             return True

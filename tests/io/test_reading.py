@@ -95,9 +95,9 @@ def test_empty_file(lab: Lab, tmp_path: Path) -> None:
         load(lab, tmp_path, "subjects", "\n\r\n  \n")
 
 
-def test_header_only_is_refused(lab: Lab, tmp_path: Path) -> None:
-    with pytest.raises(FileProblem, match=r"^subjects\.csv: no data rows after the header$"):
-        load(lab, tmp_path, "subjects", "study,subject_id\n")
+def test_header_only_imports_nothing(lab: Lab, tmp_path: Path) -> None:
+    rep = load(lab, tmp_path, "subjects", "study,subject_id\n")
+    assert (rep.created, rep.batch_id, rep.no_rows) == (0, None, True)
     assert counts(lab)[0] == 0
 
 

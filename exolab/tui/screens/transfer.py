@@ -74,7 +74,9 @@ def check_file(
     except ImportFailed as exc:
         report = exc.report
     preview.counts = report.counts()
-    preview.ok = report.ok
+    preview.ok = report.ok and not report.no_rows
+    if report.no_rows:
+        preview.message = f"nothing to import: {path} has no data rows after the header"
     preview.lines = report.problems.lines() if report.problems else []
     errors.seek(0)
     for rec in csv.DictReader(errors):
@@ -217,7 +219,9 @@ class ImportWizardScreen(BaseScreen):
         self.preview = p
         self.checked_for = choice if p.ok else None
         counts = ", ".join(f"{v} {k}" for k, v in p.counts.items() if v)
-        if p.ok:
+        if p.message:
+            text = f"[b]{esc(p.message)}[/]"
+        elif p.ok:
             text = f"[b green]ready to import[/]: would make {esc(counts or 'no changes')} — press ctrl+s to import"
         else:
             problems = esc("\n".join(p.lines[:8]))

@@ -27,8 +27,7 @@ TABLE = {
 # FILE:ROW:COLUMN: message, or FILE: message for problems of the whole file (empty, no header)
 LOCATED = re.compile(r"^(?P<file>[^:]+):(?P<row>\d+):(?P<col>[^:]+): \S")
 WHOLE_FILE = re.compile(
-    r"^(?P<file>[^:]+): "
-    r"(the file is empty|the file has no header row|this is |no data rows after the header)"
+    r"^(?P<file>[^:]+): (the file is empty|the file has no header row|this is )"
 )
 
 
