@@ -62,7 +62,9 @@ def test_sqlite_command_loads_no_postgresql_dialect(tmp_path: Path) -> None:
     db = tmp_path / "lab.db"
     assert run("--db", str(db), "--user", "alice", "init").returncode == 0
     csv = tmp_path / "r.csv"
-    csv.write_text("isolation_id,analyte,value,unit,assay\n", encoding="utf-8")
+    csv.write_text(
+        "isolation_id,analyte,value,unit,assay\nISO-9,CD63,1,pg/mL,elisa\n", encoding="utf-8"
+    )
     code = (
         "import sys, exolab.cli\n"
         "try:\n"
@@ -73,7 +75,7 @@ def test_sqlite_command_loads_no_postgresql_dialect(tmp_path: Path) -> None:
         "print('PG', [m for m in sys.modules if m.startswith('sqlalchemy.dialects.postgresql')])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "0 created" in out.stdout, out.stdout + out.stderr
+    assert "r.csv:2:isolation_id: no isolation ISO-9" in out.stderr, out.stdout + out.stderr
     assert out.stdout.strip().splitlines()[-1] == "PG []"
 
 

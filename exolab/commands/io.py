@@ -318,6 +318,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         if errors_out is not None:
             errors_out.close()
         lab.db.dispose()
+    if report.no_rows:
+        print(
+            f"nothing imported from {report.file_name}: no data rows after the header; no batch recorded"
+        )
+        return 0
     counts = ", ".join(f"{v:,} {k}" for k, v in report.counts().items())
     if report.locations:
         verb = "would create" if args.dry_run else "created"

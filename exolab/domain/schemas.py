@@ -222,6 +222,43 @@ def _number_text(value: Any) -> Any:
     return value
 
 
+def not_a_number(text: str, whole: bool = False) -> str:
+    """The words for a cell or option that is not a number (``whole``: not a whole number),
+    on every path (:func:`parse_finite`, :func:`field_errors`)."""
+    if whole:
+        return f"'{text}' is not a whole number"
+    if "," in text:
+        return f"'{text}' is not a number; use '.' as the decimal mark"
+    return f"'{text}' is not a number"
+
+
+# pydantic's bounds (``Field(ge=...)``), as :func:`field_errors` says them
+_BOUNDS = {
+    "greater_than_equal": ("at least", "ge"),
+    "greater_than": ("more than", "gt"),
+    "less_than_equal": ("at most", "le"),
+    "less_than": ("less than", "lt"),
+}
+_NOT_A_NUMBER = {"float_parsing", "float_type", "decimal_parsing", "decimal_type"}
+_NOT_WHOLE = {"int_parsing", "int_type", "int_from_float"}
+
+
+def _number_words(err: Any) -> str | None:
+    """Lab words for pydantic's refusal of a number (``Input should be a valid number,
+    unable to parse string as a number``, ``Input should be less than or equal to 2100``);
+    None for any other refusal."""
+    kind = err.get("type")
+    if kind in _NOT_A_NUMBER or kind in _NOT_WHOLE:
+        return not_a_number(str(err.get("input", "")).strip(), whole=kind in _NOT_WHOLE)
+    bound = _BOUNDS.get(kind)
+    if bound is None or bound[1] not in err.get("ctx", {}):
+        return None
+    limit = err["ctx"][bound[1]]
+    if isinstance(limit, float) and limit.is_integer():
+        limit = int(limit)
+    return f"must be {bound[0]} {limit}"
+
+
 def parse_finite(text: str) -> float:
     """A number typed outside an input model (a command-line option), read as :data:`Finite`
     reads it: written plainly, finite; a ValueError in plain words otherwise."""
@@ -229,9 +266,7 @@ def parse_finite(text: str) -> float:
     try:
         number = float(v)
     except ValueError:
-        if "," in v:
-            raise ValueError(f"'{v}' is not a number; use '.' as the decimal mark") from None
-        raise ValueError(f"'{v}' is not a number") from None
+        raise ValueError(not_a_number(v)) from None
     if not math.isfinite(number):
         raise ValueError(f"'{v}' is not a finite number")
     return number
@@ -702,7 +737,9 @@ def field_errors(exc: ValidationError) -> list[tuple[str, str]]:
                 field, msg = head, rest
         if field and msg.startswith(field + ": "):
             msg = msg[len(field) + 2 :]
-        if err.get("type") == "missing":
+        if (plain := _number_words(err)) is not None:
+            msg = plain
+        elif err.get("type") == "missing":
             msg = "required"
         elif err.get("type") == "extra_forbidden":
             msg = "unknown field"

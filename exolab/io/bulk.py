@@ -32,7 +32,7 @@ from exolab.domain.values import ParsedResult, parse_result, plain_number
 from exolab.io.cells import import_cell
 from exolab.io.pacing import fewer_collections, shorter_switches
 from exolab.io.problems import Problems
-from exolab.io.reading import CsvFile, ragged_row, to_decimal_point
+from exolab.io.reading import CsvFile, FileProblem, ragged_row, to_decimal_point
 from exolab.services import pg_load
 from exolab.services import readouts as readout_service
 from exolab.services.context import Tx
@@ -543,7 +543,8 @@ class ReadoutLoader:
     def _report_duplicate(self, rownum: int, fields: list[str], key: Any) -> None:
         """Report a duplicate with the earlier row of its key (:meth:`_first_row`)."""
         col = "replicate" if "replicate" in self.index else "analyte"
-        self.problems.add(rownum, col, duplicate_message(self._first_row(rownum, key)))
+        value = import_cell(fields[self.index[col]])
+        self.problems.add(rownum, col, duplicate_message(self._first_row(rownum, key)), value)
         self.report.refused += 1
 
     def _first_row(self, rownum: int, key: Any) -> int | None:
@@ -775,12 +776,17 @@ class ReadoutLoader:
         chunk: list[_Pending] = []
         full = CHUNK_ROWS if self.sqlite else pg_load.CHUNK_ROWS
         size = min(FIRST_CHUNK_ROWS, full)
-        for p in self._check_rows(self.src.rows()):
-            chunk.append(p)
-            if len(chunk) >= size:
-                self._flush(chunk)
-                chunk = []
-                size = min(size * 2, full)
+        try:
+            for p in self._check_rows(self.src.rows()):
+                chunk.append(p)
+                if len(chunk) >= size:
+                    self._flush(chunk)
+                    chunk = []
+                    size = min(size * 2, full)
+        except FileProblem:  # reading stopped: the rows read before it are still checked
+            if chunk and self.db_has_readouts:  # against the stored readouts, their problems
+                self._against_database(chunk)  # told before the stop (docs/bulk-imports.md)
+            raise
         self._flush(chunk)
 
     def _flush(self, chunk: list[_Pending]) -> None:

@@ -20,7 +20,7 @@ from exolab.domain.cached_rows import CachedRows, usable
 from exolab.io.cells import import_cell
 from exolab.io.pacing import fewer_collections, shorter_switches
 from exolab.io.problems import Problems
-from exolab.io.reading import CsvFile
+from exolab.io.reading import CsvFile, FileProblem
 from exolab.services.bulk_records import Chunk, RowRules, write_records
 from exolab.services.common import validate
 from exolab.services.context import Tx
@@ -115,7 +115,16 @@ def read_chunks(kind: Any, src: CsvFile, index: dict[str, int], rules: RowRules)
         else None
     )
     chunk: Chunk = []
-    for rownum, fields in src.rows():
+    rows = src.rows()
+    while True:
+        try:
+            rownum, fields = next(rows)
+        except StopIteration:
+            break
+        except FileProblem:  # reading stopped: the rows before it are checked first
+            if chunk:  # (their problems are told before the stop, docs/bulk-imports.md)
+                yield chunk
+            raise
         whole = len(fields) == width
         m = cached.row(fields) if cached is not None and whole else None
         if m is not None:

@@ -24,6 +24,7 @@ class ImportReport:
     extra: dict[str, int] = field(default_factory=dict)
     locations: list[str] = field(default_factory=list)  # storage created (--create-locations)
     header_refused: bool = False  # refused at its header: no row was read
+    no_rows: bool = False  # a header and no data row: nothing imported, no batch recorded
 
     @property
     def ok(self) -> bool:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
-from itertools import islice
 from typing import Any
 
 from pydantic import BaseModel
@@ -23,7 +22,7 @@ from exolab.io.cells import import_cell
 from exolab.io.import_kinds import Kind, OnDuplicate
 from exolab.io.import_report import ImportReport
 from exolab.io.problems import Problems
-from exolab.io.reading import CsvFile, ragged_row, to_decimal_point
+from exolab.io.reading import CsvFile, FileProblem, ragged_row, to_decimal_point
 from exolab.services import (
     audit,
     cell_sources,
@@ -357,9 +356,10 @@ def _import_rows(
         first = seen.get(key)
         if first is not None and kind.name == "readouts":  # (the bulk loader's message)
             col = "replicate" if "replicate" in index else "analyte"
-            problems.add(rownum, col, readout_rules.duplicate_message(first))
+            problems.add(rownum, col, readout_rules.duplicate_message(first), data.get(col))
         elif first is not None:
-            problems.add(rownum, kind.key_columns[-1], duplicate_key(key, first))
+            col = kind.key_columns[-1]
+            problems.add(rownum, col, duplicate_key(key, first), data.get(col))
         if first is not None:
             report.refused += 1
             continue
@@ -555,8 +555,18 @@ def _import_updates(
     together. A row the edit refuses sends the chunk back to the per-record path (row by row
     in savepoints), so the problems and what is written are that path's exactly."""
     seen: dict[tuple[Any, ...], int] = {}
-    rows = _read_rows(kind, src, index, report, problems)
-    while chunk := list(islice(rows, UPDATE_CHUNK_ROWS)):
+    chunk: list[tuple[int, dict[str, Any]]] = []
+    try:
+        for row in _read_rows(kind, src, index, report, problems):
+            chunk.append(row)
+            if len(chunk) >= UPDATE_CHUNK_ROWS:
+                chunk_of(tx, kind, chunk, seen, report, problems, absent)
+                chunk = []
+    except FileProblem:  # reading stopped: the rows read before it are checked, their
+        if chunk:  # problems told before the stop (docs/bulk-imports.md)
+            chunk_of(tx, kind, chunk, seen, report, problems, absent)
+        raise
+    if chunk:
         chunk_of(tx, kind, chunk, seen, report, problems, absent)
 
 
@@ -606,8 +616,8 @@ def _update_chunk(
         key = tuple(getattr(m, c) for c in kind.key_columns)
         first = seen.get(key)
         if first is not None:
-            text = duplicate_key(key, first)
-            rows.append(functools.partial(problems.add, rownum, kind.key_columns[-1], text))
+            text, col = duplicate_key(key, first), kind.key_columns[-1]
+            rows.append(functools.partial(problems.add, rownum, col, text, data.get(col)))
             continue
         seen[key] = rownum
         existing = edits.stored[tuple(data.get(c, "") for c in kind.key_columns)]
@@ -756,7 +766,8 @@ def _update_readout_chunk(
         first = seen.get(natural)
         if first is not None:
             text = readout_rules.duplicate_message(first)
-            rows.append(functools.partial(problems.add, rownum, dup_column, text))
+            cell = data.get(dup_column)
+            rows.append(functools.partial(problems.add, rownum, dup_column, text, cell))
             continue
         seen[natural] = rownum
         rows.append((rownum, m, data, existing, differences(kind, m, existing, _given(data))))

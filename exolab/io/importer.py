@@ -95,6 +95,9 @@ def run_import(
         if problems:
             report.header_refused = True
             raise ImportFailed(report)
+        if not src.has_rows():  # nothing to import: no batch is opened (docs/import-formats.md)
+            report.no_rows = True
+            return report
         try:
             with (
                 lab.write() as tx,

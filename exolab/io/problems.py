@@ -9,12 +9,15 @@ same problem: rows 3-10000". ``--errors OUT.csv`` receives every problem as a ro
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 from typing import TextIO
 
 MAX_GROUPS_SHOWN = 50
 MAX_RANGES_SHOWN = 8
 MAX_GROUPS_KEPT = 10_000
+# the rows a message names ("also on row 12"): a value that is only found there is not shown
+_ROWS_NAMED = re.compile(r"\brows? \d[\d,-]*")
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,11 @@ class Problems:
 
     def add(self, row: int, column: str, message: str, value: str | None = None) -> None:
         value = "" if value is None else str(value)
-        if value and len(value) <= 60 and value not in message:
+        if (
+            value
+            and len(value) <= 60
+            and (value not in message or value not in _ROWS_NAMED.sub("", message))
+        ):  # (a message that shows its value already is left as it is)
             message = f"{message} (got '{value}')"
         self.count += 1
         if self._writer is not None:

@@ -318,6 +318,16 @@ class CsvFile:
         computed again)."""
         return open_csv(self.path, self.name, sha256=self.sha256)
 
+    def has_rows(self) -> bool:
+        """Whether a data row follows the header: the file is opened again and read up to its
+        first one (a few kilobytes). A file that cannot be read that far counts as having
+        rows: the import's own reading tells its problem at its row."""
+        try:  # (open_csv, not again(): a look at the first row, not a second pass)
+            with open_csv(self.path, self.name, sha256=self.sha256) as other:
+                return next(other.rows(), None) is not None
+        except FileProblem:
+            return True
+
     def ragged_column(self, n_fields: int) -> str:
         """The column a row with ``n_fields`` fields goes wrong at: the first one missing, or
         the first one beyond the header."""

@@ -572,7 +572,8 @@ class _Loader:
         key = self.key_of(m)
         first = self.seen.get(key)
         if first is not None:
-            problems.add(rownum, self.kind.key_columns[-1], duplicate_key(key, first))
+            col = self.kind.key_columns[-1]
+            problems.add(rownum, col, duplicate_key(key, first), _cells(cells).get(col))
             report.refused += 1
             return
         self.seen[key] = rownum

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 
 from exolab.db.models import AssayRun, AuditEvent, ImportBatch, Visit
 from exolab.io.import_kinds import template
-from exolab.io.importer import ImportFailed
+from exolab.io.importer import ImportFailed, run_import
+from exolab.io.problems import Problems
 from exolab.services.context import Lab
 from exolab.services.errors import Conflict, NotFound, PermissionDenied
 from exolab.services.readouts import readouts_of
@@ -19,6 +20,7 @@ from exolab.services.samples import get_sample
 from exolab.services.subjects import get_subject
 from exolab.services.undo import undo_batch
 from exolab.services.users import add_user
+from tests.test_cli import run
 
 from .helpers import (
     ISOLATIONS,
@@ -89,7 +91,108 @@ def test_duplicate_key_in_file_names_both_rows(lab: Lab, tmp_path: Path) -> None
     lines = failure(lab, tmp_path, "readouts", text)
     assert len(lines) == 1
     assert lines[0].startswith("readouts.csv:6:replicate: duplicate readout key")
-    assert lines[0].endswith("also on row 2")
+    assert lines[0].endswith("also on row 2 (got '1')")
+
+
+_DUPLICATES = {
+    "subjects": (
+        "subjects",
+        {},
+        "study,subject_id,sex\nS1,P007,F\nS1,P007,F\n",
+        "subject_id",
+        "P007",
+    ),
+    "subjects row by row": (
+        "subjects",
+        {"bulk": False},
+        "study,subject_id,sex\nS1,P007,F\nS1,P007,F\n",
+        "subject_id",
+        "P007",
+    ),
+    "samples": (
+        "samples",
+        {},
+        SAMPLES.splitlines()[0]
+        + "\n"
+        + "P001-V7,plasma,2024-01-11 10:41,S1,P001,baseline,,,\n" * 2,
+        "sample_id",
+        "P001-V7",
+    ),
+    "samples, an update file": (
+        "samples",
+        {"on_duplicate": "update"},
+        "sample_id,notes\nP001-V1,a\nP001-V1,b\n",
+        "sample_id",
+        "P001-V1",
+    ),
+    "readouts": (
+        "readouts",
+        {},
+        "isolation_id,analyte,value,unit,assay,run_id,replicate\n"
+        "ISO-1,CD63,1,pg/mL,elisa,R1,8\nISO-1,CD63,2,pg/mL,elisa,R1,8\n",
+        "replicate",
+        "8",
+    ),
+    "readouts row by row": (
+        "readouts",
+        {"bulk": False},
+        "isolation_id,analyte,value,unit,assay,run_id,replicate\n"
+        "ISO-1,CD63,1,pg/mL,elisa,R1,8\nISO-1,CD63,2,pg/mL,elisa,R1,8\n",
+        "replicate",
+        "8",
+    ),
+    "readouts, an update file": (
+        "readouts",
+        {"on_duplicate": "update"},
+        "isolation_id,analyte,assay,run_id,replicate,notes\n"
+        "ISO-1,CD63,elisa,R1,1,a\nISO-1,CD63,elisa,R1,1,b\n",
+        "replicate",
+        "1",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(_DUPLICATES))
+def test_a_duplicate_key_gives_its_cell_in_the_errors_file(
+    lab: Lab, tmp_path: Path, case: str
+) -> None:
+    """The --errors file left `value` empty for a row whose key an earlier row has; it holds
+    the key column's cell, as for every other problem, and the terminal line shows it as
+    theirs do when the message does not already."""
+    base_cohort(lab, tmp_path, readouts=True)
+    kind, options, text, column, value = _DUPLICATES[case]
+    out = io.StringIO()
+    with pytest.raises(ImportFailed) as exc:
+        load(lab, tmp_path, kind, text, errors_out=out, **options)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [(r["row"], r["column"], r["value"]) for r in rows] == [("3", column, value)]
+    assert exc.value.report.problems is not None
+    line = exc.value.report.problems.lines()[0]
+    assert line.startswith(f"{kind}.csv:3:{column}: duplicate ")
+    assert line.endswith(
+        "also on row 2" if column != "replicate" else f"also on row 2 (got '{value}')"
+    )
+
+
+def test_a_value_shown_only_as_a_row_number_is_still_given() -> None:
+    """A duplicate of replicate 2 that row 2 has too: the "2" of "also on row 2" is the row,
+    not the value, so the line shows the value as it does for any other."""
+    out = io.StringIO()
+    problems = Problems("r.csv", out)
+    problems.add(3, "replicate", "duplicate readout key (...): also on row 2", "2")
+    problems.add(4, "sample_id", "duplicate key P001-V2: also on row 2", "P001-V2")
+    problems.add(5, "value", "'abc' is not a number", "abc")
+    assert problems.lines() == [
+        "r.csv:3:replicate: duplicate readout key (...): also on row 2 (got '2')",
+        "r.csv:4:sample_id: duplicate key P001-V2: also on row 2",
+        "r.csv:5:value: 'abc' is not a number",
+    ]
+    assert [r[2] for r in csv.reader(io.StringIO(out.getvalue()))] == [
+        "value",
+        "2",
+        "P001-V2",
+        "abc",
+    ]
 
 
 def test_references_resolve_against_database_and_earlier_rows(lab: Lab, tmp_path: Path) -> None:
@@ -277,7 +380,9 @@ def test_template_round_trips(lab: Lab, tmp_path: Path) -> None:
         text = template(kind)
         header, example = text.splitlines()
         assert example.startswith("# ")
-        assert load(lab, tmp_path, kind, text).created == 0
+        # as written (its example commented out) it has no data row: nothing recorded
+        report = load(lab, tmp_path, kind, text)
+        assert report.no_rows and report.batch_id is None and report.created == 0
         # the example row itself is valid once uncommented (references aside)
         if kind in ("subjects", "cell_sources"):
             assert load(lab, tmp_path, kind, header + "\n" + example[2:] + "\n").created == 1
@@ -342,3 +447,38 @@ def test_update_keeps_a_tube_and_its_aliquots_one_biofluid(lab: Lab, tmp_path: P
     assert load(lab, tmp_path, "samples", other, on_duplicate="update").updated == 1
     with lab.read() as tx:
         assert get_sample(tx, "P001-V2").biofluid == "serum"
+
+
+@pytest.mark.parametrize("kind", ["subjects", "samples", "readouts"])
+@pytest.mark.parametrize("after", ["", "\n", "# an example row,\n\n"])
+def test_a_header_only_file_imports_nothing_and_records_no_batch(
+    lab: Lab, db_url: str, tmp_path: Path, kind: str, after: str
+) -> None:
+    """A file with a header and no data row (blank and comment lines only after it) said
+    "import batch 12: ... 0 created" and recorded an empty batch in the batch list and the
+    audit trail. It says there was nothing to import and records nothing; the exit stays 0
+    (an export that found no records re-imports as it did: docs/exports.md, round trip)."""
+    base_cohort(lab, tmp_path)
+    header = {"subjects": SUBJECTS, "samples": SAMPLES, "readouts": READOUTS}[kind]
+    path = tmp_path / "only-header.csv"
+    path.write_text(header.splitlines()[0] + "\n" + after, encoding="utf-8")
+
+    def recorded() -> tuple[int, int]:
+        with lab.read() as tx:
+            s = tx.session
+            return (
+                s.scalar(select(func.count()).select_from(ImportBatch)) or 0,
+                s.scalar(select(func.count()).select_from(AuditEvent)) or 0,
+            )
+
+    before = recorded()
+    for dry in ([], ["--dry-run"]):
+        r = run("--db", db_url, "import", kind, str(path), *dry)
+        assert (r.returncode, r.stderr) == (0, "")
+        assert r.stdout.splitlines() == [
+            f"nothing imported from {path}: no data rows after the header; no batch recorded"
+        ]
+    report = run_import(lab, kind, path, display_name=path.name)
+    assert report.no_rows and report.batch_id is None
+    assert sum(report.counts().values()) == 0
+    assert recorded() == before

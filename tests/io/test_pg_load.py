@@ -79,7 +79,7 @@ def test_a_replicate_beyond_the_column_is_never_stored_as_another_number(
         load(lab, tmp_path, "readouts", text)
     assert exc.value.report.problems is not None
     assert exc.value.report.problems.lines()[0].startswith(
-        "readouts.csv:6:replicate: Input should be less than or equal to 2147483647"
+        "readouts.csv:6:replicate: must be at most 2147483647"
     )
     assert counts(lab)[2] == 0
 

@@ -97,7 +97,8 @@ def test_empty_file(lab: Lab, tmp_path: Path) -> None:
 
 def test_header_only_imports_nothing(lab: Lab, tmp_path: Path) -> None:
     rep = load(lab, tmp_path, "subjects", "study,subject_id\n")
-    assert rep.created == 0
+    assert (rep.created, rep.batch_id, rep.no_rows) == (0, None, True)
+    assert counts(lab)[0] == 0
 
 
 def test_missing_required_column(lab: Lab, tmp_path: Path) -> None:

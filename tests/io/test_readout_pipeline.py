@@ -405,6 +405,6 @@ def test_a_synonym_repeating_a_key_is_the_same_duplicate_both_ways(
         == found[1]
         == [
             "readouts.csv:3:replicate: duplicate readout key "
-            "(target, analyte, assay, run_id, replicate): also on row 2"
+            "(target, analyte, assay, run_id, replicate): also on row 2 (got '1')"
         ]
     )

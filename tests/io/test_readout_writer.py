@@ -138,9 +138,7 @@ def test_dry_run_and_errors_file_with_written_chunks(
     errors = tmp_path / "errors.txt"
     r = cli_in_thread("--db", db_url, "import", "readouts", str(bad), "--errors", str(errors))
     assert r.returncode == 1 and f"all problems are in {errors}" in r.stderr
-    assert "11,replicate,0,Input should be greater than or equal to 1" in errors.read_text(
-        encoding="utf-8"
-    )
+    assert "11,replicate,0,must be at least 1" in errors.read_text(encoding="utf-8")
     assert len(chunks) == 4 and set(chunks) <= {2, None}  # written, then rolled back
     assert counts(lab)[2] == 0
 

@@ -322,7 +322,8 @@ def test_many_duplicate_readouts_read_the_file_again_once(
     problems = _errors(out)[1:]
     assert [p[0] for p in problems] == [str(32 + i) for i in range(25)]
     assert [p[3] for p in problems] == [
-        f"duplicate readout key (target, analyte, assay, run_id, replicate): also on row {7 + i}"
+        "duplicate readout key (target, analyte, assay, run_id, replicate): "
+        f"also on row {7 + i} (got '{6 + i}')"
         for i in range(25)
     ]
     assert len(opened) <= 1

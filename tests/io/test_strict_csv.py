@@ -12,7 +12,7 @@ from exolab.services.context import Lab
 from exolab.services.subjects import get_subject
 from tests.test_cli import run
 
-from .helpers import READOUTS, base_cohort, counts, load, write
+from .helpers import READOUTS, SAMPLES, base_cohort, counts, load, write
 
 HEADER = "study,subject_id,sex,notes\n"
 
@@ -158,3 +158,64 @@ def test_old_mac_line_ends(tmp_path: Path) -> None:
 def test_quote_problem(text: str, expected: tuple[int, int] | None) -> None:
     found = quote_problem(text, ",")
     assert (found[:2] if found else None) == expected
+
+
+# A bad row, then reading stops on the row after it (a quote never closed): each path's rows
+# read before the stop are in a chunk that was never finished.
+_BEFORE_THE_STOP = {
+    "subjects": (
+        [],
+        HEADER + "S1,P001,Q,fine\n" + 'S1,P002,F,"open\n',
+        "sex",
+    ),
+    "subjects, bad bytes": (
+        [],
+        (HEADER + "S1,P001,Q,fine\n").encode() + b"S1,P002,F,caf\xe9\n",
+        "sex",
+    ),
+    "samples": (
+        [],
+        SAMPLES.splitlines()[0] + "\n" + "P001-V9,plasma,2024-01-11 10:41,S1,P001,baseline,k2edta,"
+        "abc,F-80/R1/B01/A9\n" + 'P001-V8,plasma,2024-01-11 10:41,S1,P001,"baseline,k2edta,4.0,\n',
+        "volume_ml",
+    ),
+    "samples, an update file": (
+        ["--on-duplicate", "update"],
+        'sample_id,volume_ml\nP001-V1,abc\nP001-V2,"3.0\n',
+        "volume_ml",
+    ),
+    "readouts, a stored key": (
+        [],
+        "isolation_id,analyte,value,unit,assay,run_id,measured_on,replicate\n"
+        "ISO-1,CD63,99,pg/mL,elisa,R1,2024-03-05,1\n"
+        'ISO-1,CD63,"3,pg/mL,elisa,R1,2024-03-05,3\n',
+        "value",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(_BEFORE_THE_STOP))
+def test_a_rows_problem_in_the_chunk_reading_stopped_in_is_told(
+    lab: Lab, db_url: str, tmp_path: Path, case: str
+) -> None:
+    """A problem of a row read before reading stopped, in the chunk not finished yet, was
+    lost: only the stop was printed and written to --errors. It is printed, counted and
+    written, in file order."""
+    base_cohort(lab, tmp_path, readouts=True)
+    options, text, column = _BEFORE_THE_STOP[case]
+    kind = case.split(",")[0]
+    path = write(tmp_path, "f.csv", text)
+    out = tmp_path / "problems.csv"
+    before = counts(lab)
+    r = run("--db", db_url, "import", kind, str(path), *options, "--errors", str(out))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    lines = r.stderr.splitlines()
+    assert lines[0].startswith(f"{path}:2:{column}: "), r.stderr
+    assert lines[1].startswith(f"error: {path}:3:"), r.stderr
+    stop = "not UTF-8 text" if "bytes" in case else "a quote opens this value but is never closed"
+    assert stop in lines[1]
+    assert lines[2].startswith(f"error: 2 problems in {path}; nothing was imported")
+    with out.open(newline="", encoding="utf-8") as f:
+        rows = [row[:2] for row in csv.reader(f)]
+    assert rows == [["row", "column"], ["2", column], ["3", rows[2][1]]]
+    assert counts(lab) == before

@@ -345,6 +345,46 @@ async def test_import_wizard_refuses_bad_file_and_imports_good_one(
 
 
 @run_async
+async def test_import_wizard_shows_the_rows_problems_before_reading_stopped(
+    small_url: str, tmp_path: Path
+) -> None:
+    """A file whose reading stops (a quote never closed on row 3) showed only the stop; the
+    problem of row 2 before it is shown too, above it."""
+    bad = tmp_path / "stops.csv"
+    bad.write_text('study,subject_id,sex\nEVS,P10,robot\nEVS,P11,"F\n', encoding="utf-8")
+    app = ExolabApp(small_url, TESTER)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        status = await run_import(pilot, str(bad))
+    assert "refused" in status and ":2:sex:" in status, status
+    assert ":3:sex: a quote opens this value" in status
+    assert status.index(":2:sex:") < status.index(":3:sex:")
+
+
+@run_async
+async def test_import_wizard_says_a_header_only_file_has_nothing_to_import(
+    small_url: str, tmp_path: Path
+) -> None:
+    """A header and no data row was "ready to import: would make no changes", and importing
+    it recorded an empty batch. The check says there is nothing to import, and does not
+    offer it."""
+    empty = tmp_path / "empty.csv"
+    empty.write_text("study,subject_id,sex\n", encoding="utf-8")
+    app = ExolabApp(small_url, TESTER)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        status = await run_import(pilot, str(empty))
+        assert "nothing to import" in status and "no data rows after the header" in status
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert "check the file first" in str(
+            app.screen.query_one("#import-status", Static).render()
+        )
+    with lab_for(small_url).read() as tx:
+        assert tx.session.scalars(select(ImportBatch.file_name)).all() == []
+
+
+@run_async
 async def test_export_is_written_with_manifest(
     small_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -74,7 +74,9 @@ def check_file(
     except ImportFailed as exc:
         report = exc.report
     preview.counts = report.counts()
-    preview.ok = report.ok
+    preview.ok = report.ok and not report.no_rows
+    if report.no_rows:
+        preview.message = f"nothing to import: {path} has no data rows after the header"
     preview.lines = report.problems.lines() if report.problems else []
     errors.seek(0)
     for rec in csv.DictReader(errors):
@@ -205,14 +207,21 @@ class ImportWizardScreen(BaseScreen):
     def _failed(self, exc: ExolabError) -> None:
         self.preview = None
         self.checked_for = None
-        self.query_one("#import-status", Static).update(f"[b red]{esc(exc)}[/]")
+        stop = f"[b red]{esc(exc)}[/]"
+        earlier = getattr(exc, "earlier", [])  # (rows' problems found before reading stopped)
+        if earlier:
+            shown = esc("\n".join(earlier[:7]))
+            stop = f"[b red]refused: the file has problems; nothing can be imported until they are fixed[/]\n{shown}\n{stop}"
+        self.query_one("#import-status", Static).update(stop)
         self.app.bell()
 
     def _show(self, p: Preview, choice: tuple[str, str, str]) -> None:
         self.preview = p
         self.checked_for = choice if p.ok else None
         counts = ", ".join(f"{v} {k}" for k, v in p.counts.items() if v)
-        if p.ok:
+        if p.message:
+            text = f"[b]{esc(p.message)}[/]"
+        elif p.ok:
             text = f"[b green]ready to import[/]: would make {esc(counts or 'no changes')} — press ctrl+s to import"
         else:
             problems = esc("\n".join(p.lines[:8]))
