@@ -264,6 +264,41 @@ def take_volume(
     )
 
 
+def use_volume(tx: Tx, sample: Sample, volume_ml: float | None, *, purpose: str) -> None:
+    """Volume used without a record of its own (a consume or return with a volume used): taken
+    from the tube as :func:`take_volume` does, without counting it as taken, so the tube's
+    registered volume (the import column) drops with what is left.
+
+    An aliquot's registered volume is what it took from its parent (docs/lifecycle.md): the
+    parent's ``volume_taken_ml`` drops by the same volume (and so on up the tree, while the
+    tubes have volumes), so that a samples export re-imported into an empty database takes
+    from each parent what the aliquot now registers and leaves every tube its volume."""
+    before = sample.volume_ml
+    take_volume(tx, sample, volume_ml, field="volume_ml", purpose=purpose, recorded_use=False)
+    if before is None or volume_ml is None or volume_ml <= 0:
+        return
+    used = round(before - (sample.volume_ml or 0.0), 6)
+    child = sample
+    while used > 0 and child.parent_id is not None:
+        parent = tx.session.get(Sample, child.parent_id)
+        if parent is None or parent.volume_ml is None or not parent.volume_taken_ml:
+            return
+        old = {"volume_ml": parent.volume_ml, "volume_taken_ml": parent.volume_taken_ml}
+        used = min(used, parent.volume_taken_ml)
+        parent.volume_taken_ml = max(0.0, round(parent.volume_taken_ml - used, 6))
+        touch(parent, tx.actor.name)
+        tx.session.flush()
+        tx.audit(
+            "update",
+            "sample",
+            parent.sample_code,
+            old=old,
+            new={"volume_ml": parent.volume_ml, "volume_taken_ml": parent.volume_taken_ml},
+            reason=f"{purpose} used {used:g} mL of aliquot {sample.sample_code}",
+        )
+        child = parent
+
+
 class VolumeTaken(NamedTuple):
     """What taking volume out of a tube changes: the tube's volume columns before and after
     (its audited ``update``) and the event's reason (a named tuple: the bulk import makes
