@@ -258,6 +258,106 @@ def add_location(
     return made
 
 
+# The columns of a storage file (`exolab export storage`, `exolab storage add --from`): the
+# options of `storage add`, one row per freezer, rack and box (docs/exports.md, "storage").
+STORAGE_COLUMNS = ("location", "rows", "cols", "name", "temperature_c")
+
+
+def storage_rows(tx: Tx) -> list[dict[str, Any]]:
+    """Every freezer, rack and box as a storage file's rows: each freezer (its name and
+    temperature), then each of its racks followed by the rack's boxes (their size)."""
+    s = tx.session
+    freezers = {
+        pk: (code, name, t)
+        for pk, code, name, t in s.execute(
+            select(Freezer.id, Freezer.code, Freezer.name, Freezer.temperature_c)
+        )
+    }
+    racks: dict[int, list[tuple[int, str]]] = {}
+    for pk, freezer_pk, code in s.execute(select(Rack.id, Rack.freezer_id, Rack.code)):
+        racks.setdefault(freezer_pk, []).append((pk, code))
+    boxes: dict[int, list[tuple[str, int, int]]] = {}
+    for rack_pk, path, n_rows, n_cols in s.execute(
+        select(Box.rack_id, Box.path, Box.n_rows, Box.n_cols)
+    ):
+        boxes.setdefault(rack_pk, []).append((path, n_rows, n_cols))
+    out: list[dict[str, Any]] = []
+    empty = {"rows": None, "cols": None, "name": None, "temperature_c": None}
+    for freezer_pk, (code, name, temperature) in sorted(freezers.items(), key=lambda f: f[1][0]):
+        out.append(empty | {"location": code, "name": name, "temperature_c": temperature})
+        for rack_pk, rack in sorted(racks.get(freezer_pk, []), key=lambda r: r[1]):
+            out.append(empty | {"location": f"{code}/{rack}"})
+            for path, n_rows, n_cols in sorted(boxes.get(rack_pk, [])):
+                out.append(empty | {"location": path, "rows": n_rows, "cols": n_cols})
+    return [{c: row[c] for c in STORAGE_COLUMNS} for row in out]
+
+
+class StorageRow(BaseModel):
+    """One row of a storage file, read: ``where`` is ``FILE:ROW`` (its problems are named
+    ``FILE:ROW:COLUMN``); ``n_rows``/``n_cols`` None for a freezer or rack (a box without
+    them: 9 x 9, as ``storage add``)."""
+
+    where: str
+    path: str
+    n_rows: int | None = None
+    n_cols: int | None = None
+    name: str | None = None
+    temperature_c: float | None = None
+
+
+# The column of a storage file an add_location problem is about.
+_FILE_COLUMN = {"geometry": "rows", "location": "location", "name": "name"}
+
+
+def add_from_rows(tx: Tx, rows: list[StorageRow]) -> list[str]:
+    """Create the storage of a file's rows in order (the levels above each included), as
+    ``storage add`` creates each; what exists already is kept, but a box stored with another
+    size is a problem. Every row is checked: any problem (each named ``FILE:ROW:COLUMN``)
+    means nothing is created. Returns what was created."""
+    made: list[str] = []
+    problems: list[FieldError] = []
+    for row in rows:
+        levels = row.path.strip().strip("/").count("/") + 1
+        if levels < 3 and (row.n_rows is not None or row.n_cols is not None):
+            problems.append(
+                FieldError(
+                    f"{row.where}:rows", f"{row.path} is not a box: rows and cols are a box's"
+                )
+            )
+            continue
+        n_rows = DEFAULT_ROWS if row.n_rows is None else row.n_rows
+        n_cols = DEFAULT_COLS if row.n_cols is None else row.n_cols
+        box = find_box(tx, row.path.strip()) if levels == 3 else None
+        if box is not None and (box.n_rows, box.n_cols) != (n_rows, n_cols):
+            problems.append(
+                FieldError(
+                    f"{row.where}:rows",
+                    f"box {box.path} exists with {box.n_rows} x {box.n_cols} positions, "
+                    f"not {n_rows} x {n_cols}",
+                )
+            )
+            continue
+        try:
+            made += add_location(
+                tx,
+                row.path,
+                n_rows=n_rows,
+                n_cols=n_cols,
+                freezer_name=row.name,
+                temperature_c=row.temperature_c,
+                exist_ok=True,
+            )
+        except ValidationFailed as exc:
+            for e in exc.errors:
+                column = _FILE_COLUMN.get(e.field, e.field)
+                problems.append(FieldError(f"{row.where}:{column}", e.message, e.value))
+        except Conflict as exc:
+            problems.append(FieldError(f"{row.where}:location", str(exc)))
+    if problems:
+        raise ValidationFailed(problems)
+    return made
+
+
 def create_box(tx: Tx, path: str, n_rows: int = DEFAULT_ROWS, n_cols: int = DEFAULT_COLS) -> BoxOut:
     """Create the box FREEZER/RACK/BOX (and its freezer and rack when missing)."""
     path = path.strip()
@@ -309,7 +409,9 @@ def check_position(box: Box, position: str | None, tx: Tx | None = None) -> None
             why += (
                 f" (the box is new: --create-locations makes boxes of {DEFAULT_ROWS} rows x "
                 f"{DEFAULT_COLS} columns; add it first with its size, e.g. exolab storage add "
-                f"{box.path} --rows {rows} --cols {cols})"
+                f"{box.path} --rows {rows} --cols {cols}; or the boxes of the database a "
+                "samples export came from: exolab export storage there, exolab storage add "
+                "--from FILE here)"
             )
         raise ValidationFailed([FieldError("location", why)])
 

@@ -948,7 +948,9 @@ def test_a_position_outside_a_box_the_import_creates_says_how_to_size_it(
         assert lines == [
             "samples.csv:3:location: F96/R1/B1 has positions A1..I9; there is no H12 (the box "
             "is new: --create-locations makes boxes of 9 rows x 9 columns; add it first with "
-            "its size, e.g. exolab storage add F96/R1/B1 --rows 9 --cols 12) "
+            "its size, e.g. exolab storage add F96/R1/B1 --rows 9 --cols 12; or the boxes of "
+            "the database a samples export came from: exolab export storage there, exolab "
+            "storage add --from FILE here) "
             "(got 'F96/R1/B1/H12')"
         ], (bulk, lines)
         with lab.read() as tx:

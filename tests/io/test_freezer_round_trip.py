@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _fresh_pg, _copy_template
+from tests.conftest import _copy_template, _fresh_pg
 from tests.test_cli_records import cli, show
 
 STUDY, SUBJECT = "EVS", "P01"
@@ -82,3 +82,68 @@ def test_volumes_of_parent_and_aliquots_survive_the_round_trip(
         r["sample_id"]: r["volume_ml"] for r in csv.DictReader(again.open(encoding="utf-8"))
     }
     assert rows == rows_again
+
+
+def test_boxes_of_every_size_survive_the_round_trip(
+    db_url: str, second_url: str, tmp_path: Path
+) -> None:
+    subjects_file = subjects(db_url, tmp_path)
+    cli(db_url, "storage", "add", "F", "--name", "Ultra 1", "--temperature-c", "-80")
+    cli(db_url, "storage", "add", "F/R/B1", "--rows", "8", "--cols", "12")
+    cli(db_url, "storage", "add", "F/R/BAG", "--rows", "0", "--cols", "0")
+    cli(db_url, "storage", "add", "F/R2")  # an empty rack
+    register(db_url, "T", "F/R/B1/H12")
+    samples_file, storage_file = tmp_path / "samples.csv", tmp_path / "storage.csv"
+    cli(db_url, "export", "samples", "--out", str(samples_file))
+    cli(db_url, "export", "storage", "--out", str(storage_file))
+    assert storage_file.read_text(encoding="utf-8").splitlines() == [
+        "location,rows,cols,name,temperature_c",
+        "F,,,Ultra 1,-80.0",
+        "F/R,,,,",
+        "F/R/B1,8,12,,",
+        "F/R/BAG,0,0,,",
+        "F/R2,,,,",
+    ]
+    assert Path(str(storage_file) + ".manifest.json").exists()
+
+    cli(second_url, "import", "subjects", str(subjects_file))
+    # without the storage, --create-locations makes a 9 x 9 box and says how to get the size
+    err = cli(second_url, "import", "samples", str(samples_file), "--create-locations", code=1)
+    assert "there is no H12" in err and "exolab export storage" in err
+    out = cli(second_url, "storage", "add", "--from", str(storage_file))
+    assert out.splitlines() == [
+        "created freezer F",
+        "created rack F/R",
+        "created box F/R/B1",
+        "created box F/R/BAG",
+        "created rack F/R2",
+    ]
+    cli(second_url, "import", "samples", str(samples_file), "--create-locations")
+    assert show(second_url, "T")["location"] == "F/R/B1/H12"
+    again = tmp_path / "again.csv"
+    cli(second_url, "export", "storage", "--out", str(again))
+    assert again.read_text(encoding="utf-8") == storage_file.read_text(encoding="utf-8")
+    # the same file again creates nothing; a box stored with another size is refused by row
+    assert cli(second_url, "storage", "add", "--from", str(storage_file)) == (
+        "nothing to create: the file's storage exists\n"
+    )
+    other = tmp_path / "other.csv"
+    other.write_text(
+        "Location;Rows;Cols\nF/R/B1;9;9\nF/R/B9;30;9\nF/R/B10;8;12\n", encoding="utf-8"
+    )
+    err = cli(second_url, "storage", "add", "--from", str(other), code=1)
+    assert f"{other}:2:rows: box F/R/B1 exists with 8 x 12 positions, not 9 x 9" in err
+    assert f"{other}:3:rows: rows 1-26 and columns 1-99, or 0x0 for a bag" in err
+    assert "F/R/B10" not in cli(second_url, "export", "storage")  # nothing written
+
+
+def test_storage_add_from_a_file_that_is_not_storage(db_url: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("box,size\nF/R/B1,8x12\n", encoding="utf-8")
+    err = cli(db_url, "storage", "add", "--from", str(bad), code=1)
+    assert f"{bad}:1: a storage file needs a location column" in err
+    assert "Traceback" not in err
+    err = cli(db_url, "storage", "add", "F/R/B1", "--from", str(bad), code=2)
+    assert "either" in err
+    err = cli(db_url, "storage", "add", "--from", str(tmp_path / "missing.csv"), code=1)
+    assert "missing.csv: no such file" in err
