@@ -20,6 +20,7 @@ from exolab.domain.schemas import (
 )
 from exolab.services.context import Tx
 from exolab.services.errors import Conflict, FieldError, NotFound, ValidationFailed
+from exolab.services.prefix import equals_any_case
 
 DEFAULT_ROWS = 9
 DEFAULT_COLS = 9
@@ -157,6 +158,56 @@ def box_event(n_rows: int, n_cols: int) -> dict[str, Any]:
     return {"n_rows": n_rows, "n_cols": n_cols}
 
 
+def _ascii_lower(text: str) -> str:
+    return text.translate(_LOWER)
+
+
+_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def case_twin(tx: Tx, path: str) -> str | None:
+    """Why ``FREEZER[/RACK[/BOX]]`` may not be created: a level of it that is not stored as
+    written but is stored (or was made by this transaction, e.g. by an earlier row of an
+    import) in another letter case. Ids are case-sensitive (docs/ui.md), but a lab that types
+    ``f-80-1/r2/b07`` means its freezer ``F-80-1``: the problem names the stored level and the
+    path as stored ("storage F-80-1 exists; did you mean F-80-1/R2/B07?"). None when every
+    level is stored as written or is new in any case. Every path that creates storage asks
+    this (:func:`add_location`; the bulk import's boxes)."""
+    parts = [p.strip() for p in path.strip().strip("/").split("/")]
+    made = {
+        _ascii_lower(m.split(" ", 1)[1]): m.split(" ", 1)[1]
+        for m in tx.memo.get("locations_created", ())
+    }
+    s = tx.session
+    stored: list[str] = []  # each level as stored (as given where new)
+    first: str | None = None
+    for depth, part in enumerate(parts[:3]):
+        if depth == 0:
+            q: Any = select(Freezer.code).where(equals_any_case(tx, Freezer.code, part))
+        elif depth == 1:
+            q = (
+                select(Rack.code)
+                .join(Freezer, Freezer.id == Rack.freezer_id)
+                .where(Freezer.code == stored[0], equals_any_case(tx, Rack.code, part))
+            )
+        else:
+            q = select(Box.code).where(equals_any_case(tx, Box.path, "/".join([*stored, part])))
+        codes = sorted(set(s.scalars(q)))
+        level = "/".join([*stored, part])
+        twin = made.get(_ascii_lower(level))
+        if twin is not None:
+            codes.append(twin.split("/")[-1])
+        if not codes or part in codes:
+            stored.append(part)
+            continue
+        stored.append(codes[0])
+        if first is None:
+            first = "/".join(stored)
+    if first is None:
+        return None
+    return f"storage {first} exists; did you mean {'/'.join(stored)}?"
+
+
 NAME = 256  # a freezer's name (freezers.name)
 
 
@@ -218,6 +269,9 @@ def add_location(
         raise ValidationFailed(
             [FieldError("geometry", "rows 1-26 and columns 1-99, or 0x0 for a bag")]
         )
+    twin = case_twin(tx, "/".join(parts))
+    if twin is not None:
+        raise ValidationFailed([FieldError("location", twin, path)])
     made: list[str] = []
     freezer = tx.session.scalar(select(Freezer).where(Freezer.code == parts[0]))
     if freezer is None:

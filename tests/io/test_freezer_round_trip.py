@@ -147,3 +147,58 @@ def test_storage_add_from_a_file_that_is_not_storage(db_url: str, tmp_path: Path
     assert "either" in err
     err = cli(db_url, "storage", "add", "--from", str(tmp_path / "missing.csv"), code=1)
     assert "missing.csv: no such file" in err
+
+
+def test_storage_differing_only_in_case_is_refused_on_every_path(
+    db_url: str, tmp_path: Path
+) -> None:
+    subjects(db_url, tmp_path)
+    cli(db_url, "storage", "add", "F-80-1/R2/B07")
+    # storage add: the freezer, a rack, a box
+    err = cli(db_url, "storage", "add", "f-80-1/r2/b08", code=1)
+    assert "storage F-80-1 exists; did you mean F-80-1/R2/b08?" in err
+    err = cli(db_url, "storage", "add", "F-80-1/r2", code=1)
+    assert "storage F-80-1/R2 exists; did you mean F-80-1/R2?" in err
+    err = cli(db_url, "storage", "add", "F-80-1/R2/b07", "--rows", "8", "--cols", "12", code=1)
+    assert "storage F-80-1/R2/B07 exists; did you mean F-80-1/R2/B07?" in err
+    # the same path in its own case, and new storage beside it, are fine
+    assert "already exists" in cli(db_url, "storage", "add", "F-80-1/R2/B07", code=1)
+    assert cli(db_url, "storage", "add", "F-80-1/R3/B07").splitlines() == [
+        "created rack F-80-1/R3",
+        "created box F-80-1/R3/B07",
+    ]
+    # an import with --create-locations: each row naming a twin, nothing written
+    rows = ["sample_id,biofluid,collected_at,study,subject_id,visit,location"]
+    for n, loc in enumerate(["f-80-1/r2/b07/D1", "F-80-1/R2/B07/D2", "F-80-1/R9/B1/A1"], 1):
+        rows.append(f"S{n},plasma,2024-03-01 09:15,{STUDY},{SUBJECT},baseline,{loc}")
+    rows.append(f"S4,plasma,2024-03-01 09:15,{STUDY},{SUBJECT},baseline,F-80-1/r9/B2/A1")
+    path = tmp_path / "samples.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    err = cli(db_url, "import", "samples", str(path), "--create-locations", code=1)
+    assert f"{path}:2:location: storage F-80-1 exists; did you mean F-80-1/R2/B07?" in err
+    # a rack the file itself creates (row 4) is the one a later row meant
+    assert f"{path}:5:location: storage F-80-1/R9 exists; did you mean F-80-1/R9/B2?" in err
+    assert "f-80-1" not in cli(db_url, "export", "storage")
+    assert "F-80-1/R9" not in cli(db_url, "export", "storage")
+    # a storage file and a shipment's box go through the same rule
+    storage_file = tmp_path / "storage.csv"
+    storage_file.write_text("location,rows,cols\nF-80-1/R2/b07,9,9\n", encoding="utf-8")
+    err = cli(db_url, "storage", "add", "--from", str(storage_file), code=1)
+    assert f"{storage_file}:2:location: storage F-80-1/R2/B07 exists" in err
+
+
+def test_the_ui_box_form_refuses_a_box_differing_only_in_case(db_url: str) -> None:
+    from exolab.db.engine import Database
+    from exolab.services import storage
+    from exolab.services.context import Lab
+    from exolab.services.errors import ValidationFailed
+
+    lab = Lab(Database(db_url), "tester")
+    with lab.write() as tx:
+        storage.create_box(tx, "F-80-1/R2/B07")
+    with pytest.raises(ValidationFailed) as refused, lab.write() as tx:
+        storage.create_box(tx, "F-80-1/R2/b07")  # what the UI's new-box form calls
+    assert str(refused.value) == (
+        "location: storage F-80-1/R2/B07 exists; did you mean F-80-1/R2/B07?"
+    )
+    lab.db.dispose()
