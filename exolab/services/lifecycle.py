@@ -21,13 +21,24 @@ ACTIVE = ("available", "checked_out")
 INACTIVE = ("consumed", "discarded", "shipped", "missing")
 # Statuses that take a tube out of storage: its position is freed on every path.
 OUT_OF_STORAGE = ("consumed", "discarded", "shipped")
-# Why a tube in an inactive status cannot be used (shown with every refusal).
+# Why a tube in a status cannot be used (shown with every refusal).
 _WHY = {
+    "available": "it is not checked out",
+    "checked_out": "it is checked out already",
     "consumed": "it was used up",
     "discarded": "it was thrown away",
     "shipped": "it left the lab; receiving its shipment brings it back",
     "missing": "it is not where the record says; find it and return it first",
 }
+
+
+def nothing_to_take(status: str) -> str | None:
+    """Why nothing can be taken out of a tube of ``status`` (no aliquot, no isolation, no
+    pick), e.g. "discarded: it was thrown away"; None when its status allows it."""
+    if status in ACTIONS["aliquot"].allowed_from:
+        return None
+    why = _WHY.get(status)
+    return f"{status}: {why}" if why else status
 
 
 class NotAllowed(Conflict):
@@ -143,11 +154,14 @@ def check_allowed(
         return False
     if history and action.name in HISTORY_ACTIONS and not status_changed(tx, sample.sample_code):
         return False
-    why = _WHY.get(sample.status, f"its status is {sample.status}")
-    target = f" (to {to_status})" if to_status else ""
+    why = _WHY.get(sample.status, "")
+    # (the status an action leaves goes without saying: "cannot check out", not "... (to
+    # checked_out)")
+    target = f" (to {to_status})" if to_status and to_status != action.leaves else ""
     if override_reason is None or not override_reason.strip():
         raise NotAllowed(
-            f"sample {sample.sample_code} is {sample.status} ({why}); it cannot "
+            f"sample {sample.sample_code} is {sample.status}{f' ({why})' if why else ''}; "
+            f"it cannot "
             f"{action.words}{target}. Tubes that are {sample.status} allow: "
             f"{', '.join(allowed_actions(sample.status)) or 'nothing'}. An admin can override "
             "with a reason (--override --reason ...)",
