@@ -20,7 +20,6 @@ from exolab.domain.schemas import (
 )
 from exolab.services.context import Tx
 from exolab.services.errors import Conflict, FieldError, NotFound, ValidationFailed
-from exolab.services.prefix import equals_any_case
 
 DEFAULT_ROWS = 9
 DEFAULT_COLS = 9
@@ -141,6 +140,7 @@ def note_created(tx: Tx, kind: str, path: str) -> None:
     """Remember what this transaction created (a dry run reports it); the closest boxes
     :func:`unknown_location` named may have changed."""
     tx.memo.setdefault("locations_created", []).append(f"{kind} {path}")
+    tx.memo.setdefault("locations_created_any_case", {})[_ascii_lower(path)] = path
     tx.memo.pop("unknown_locations", None)
 
 
@@ -174,38 +174,46 @@ def case_twin(tx: Tx, path: str) -> str | None:
     level is stored as written or is new in any case. Every path that creates storage asks
     this (:func:`add_location`; the bulk import's boxes)."""
     parts = [p.strip() for p in path.strip().strip("/").split("/")]
-    made = {
-        _ascii_lower(m.split(" ", 1)[1]): m.split(" ", 1)[1]
-        for m in tx.memo.get("locations_created", ())
-    }
-    s = tx.session
+    made: dict[str, str] = tx.memo.get("locations_created_any_case", {})  # (note_created)
+    known = _stored_any_case(tx)
     stored: list[str] = []  # each level as stored (as given where new)
     first: str | None = None
-    for depth, part in enumerate(parts[:3]):
-        if depth == 0:
-            q: Any = select(Freezer.code).where(equals_any_case(tx, Freezer.code, part))
-        elif depth == 1:
-            q = (
-                select(Rack.code)
-                .join(Freezer, Freezer.id == Rack.freezer_id)
-                .where(Freezer.code == stored[0], equals_any_case(tx, Rack.code, part))
-            )
-        else:
-            q = select(Box.code).where(equals_any_case(tx, Box.path, "/".join([*stored, part])))
-        codes = sorted(set(s.scalars(q)))
+    for part in parts[:3]:
         level = "/".join([*stored, part])
-        twin = made.get(_ascii_lower(level))
-        if twin is not None:
-            codes.append(twin.split("/")[-1])
-        if not codes or part in codes:
+        lower = _ascii_lower(level)
+        same = [*known.get(lower, ()), *([made[lower]] if lower in made else [])]
+        if not same or level in same:
             stored.append(part)
             continue
-        stored.append(codes[0])
+        stored = min(same).split("/")
         if first is None:
             first = "/".join(stored)
     if first is None:
         return None
     return f"storage {first} exists; did you mean {'/'.join(stored)}?"
+
+
+def _stored_any_case(tx: Tx) -> dict[str, list[str]]:
+    """Every stored freezer, rack and box path under its ASCII-lower-case form, read once per
+    transaction (what :func:`case_twin` asks of each new box: an import creating thousands of
+    boxes asks thousands of times). What the transaction creates is in ``note_created``'s
+    memo."""
+    known: dict[str, list[str]] | None = tx.memo.get("storage_any_case")
+    if known is None:
+        known = {}
+        s = tx.session
+        paths = list(s.scalars(select(Freezer.code)))
+        paths += [
+            f"{f}/{r}"
+            for f, r in s.execute(
+                select(Freezer.code, Rack.code).join(Rack, Rack.freezer_id == Freezer.id)
+            )
+        ]
+        paths += list(s.scalars(select(Box.path)))
+        for p in paths:
+            known.setdefault(_ascii_lower(p), []).append(p)
+        tx.memo["storage_any_case"] = known
+    return known
 
 
 NAME = 256  # a freezer's name (freezers.name)
