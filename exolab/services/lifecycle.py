@@ -161,8 +161,7 @@ def check_allowed(
     if override_reason is None or not override_reason.strip():
         raise NotAllowed(
             f"sample {sample.sample_code} is {sample.status}{f' ({why})' if why else ''}; "
-            f"it cannot "
-            f"{action.words}{target}. Tubes that are {sample.status} allow: "
+            f"it cannot {action.words}{target}. Tubes that are {sample.status} allow: "
             f"{', '.join(allowed_actions(sample.status)) or 'nothing'}. An admin can override "
             "with a reason (--override --reason ...)",
             field,
