@@ -429,8 +429,8 @@ def test_unknown_kind_lists_every_kind_the_command_takes(sqlite_url: str) -> Non
     assert r.returncode == 1, r.stderr
     assert "unknown export kind 'nope'" in r.stderr
     assert (
-        "subjects, cell_sources, samples, isolations, readouts, longitudinal, sdtm, omop, fhir"
-        in r.stderr
+        "subjects, cell_sources, samples, isolations, readouts, storage, longitudinal, sdtm, omop, "
+        "fhir" in r.stderr
     )
     r = run("--db", sqlite_url, "import", "nope", "x.csv")
     assert r.returncode == 1, r.stderr

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 IMPORT_KINDS = ("subjects", "cell_sources", "samples", "isolations", "readouts")
 STANDARD_KINDS = ("sdtm", "omop", "fhir")
-EXPORT_KINDS = (*IMPORT_KINDS, "longitudinal", *STANDARD_KINDS)
+EXPORT_KINDS = (*IMPORT_KINDS, "storage", "longitudinal", *STANDARD_KINDS)
 KIND_HELP = ", ".join((*IMPORT_KINDS, "instrument"))
 
 
@@ -74,8 +74,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="create the freezers, racks and boxes the file names, boxes of 9 x 9 positions "
         "or larger to hold the positions the file names (up to 16 x 24; add a box of another "
-        "size first: storage add F/R/B --rows R --cols C); otherwise an unknown one is an "
-        "error naming the closest existing one",
+        "size first: storage add F/R/B --rows R --cols C, or storage add --from FILE of an "
+        "export storage); otherwise an unknown one is an error naming the closest existing one",
     )
     p.add_argument("--undo", type=int, metavar="BATCH", help="undo import batch BATCH")
     from exolab.commands.instruments import add_import_options

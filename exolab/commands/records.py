@@ -9,6 +9,7 @@ as every command: 0 ok, 1 data problem, 2 usage, 3 permission denied.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from exolab.commands.common import UsageError, open_lab
@@ -211,7 +212,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="create FREEZER, FREEZER/RACK or FREEZER/RACK/BOX (and the levels above)",
     )
-    p.add_argument("path", metavar="FREEZER[/RACK[/BOX]]")
+    p.add_argument("path", nargs="?", metavar="FREEZER[/RACK[/BOX]]")
+    p.add_argument(
+        "--from",
+        dest="from_file",
+        metavar="FILE",
+        help="create every freezer, rack and box of a storage file (exolab export storage)",
+    )
     p.add_argument("--rows", default="9", help="box rows (0 with --cols 0: a bag)")
     p.add_argument("--cols", default="9", help="box columns")
     p.add_argument("--name", help="a new freezer's name")
@@ -435,6 +442,18 @@ def cmd_readout_add(args: argparse.Namespace) -> int:
 def cmd_storage_add(args: argparse.Namespace) -> int:
     from exolab.services import storage
 
+    if (args.path is None) == (args.from_file is None):
+        raise UsageError("storage add: give either FREEZER[/RACK[/BOX]] or --from FILE")
+    if args.from_file is not None:
+        from exolab.io.storage_file import read_storage_file
+
+        rows = read_storage_file(Path(args.from_file))
+        made = _with_lab(args, lambda tx: storage.add_from_rows(tx, rows))
+        for item in made:
+            print(f"created {item}")
+        if not made:
+            print("nothing to create: the file's storage exists")
+        return 0
     temperature_c = _number(args.temperature_c, "temperature_c")
     n_rows, n_cols = _whole(args.rows, "rows"), _whole(args.cols, "cols")
     made = _with_lab(

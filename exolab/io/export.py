@@ -29,14 +29,14 @@ from exolab.domain.values import parse_result
 from exolab.io.cells import GUARD_FIRSTS, spreadsheet_safe
 from exolab.io.import_kinds import KINDS
 from exolab.io.progress import WRITTEN, CountProgress, counted
-from exolab.services import cell_sources, export_rows, isolations, samples, subjects
+from exolab.services import cell_sources, export_rows, isolations, samples, storage, subjects
 from exolab.services import readouts as readout_service
 from exolab.services.context import Lab, Tx
 from exolab.services.errors import ExolabError, FieldError, ValidationFailed
 from exolab.services.safe_files import exclusive_temp, publish
 
 PAGE = 2000
-EXPORT_KINDS = (*KINDS, "longitudinal")
+EXPORT_KINDS = (*KINDS, "storage", "longitudinal")
 
 
 def cell(value: Any) -> str:
@@ -578,6 +578,8 @@ def _write_export(
 ) -> int:
     if kind == "longitudinal":
         return _write_longitudinal(tx, stream, filters, wide, deid, progress)
+    if kind == "storage":  # (what the samples' locations are in: docs/exports.md, "storage")
+        return write_rows(stream, list(storage.STORAGE_COLUMNS), storage.storage_rows(tx), progress)
     return write_rows(stream, KINDS[kind].columns, ITERATORS[kind](tx), progress)
 
 

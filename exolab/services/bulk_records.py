@@ -972,6 +972,9 @@ class _Loader:
     def new_box(self, loc: Location) -> _Box:
         """Create a box (and its freezer and rack when missing) as ``storage.add_location``
         does, with the same audit events, written with the window's rows."""
+        twin = storage.case_twin(self.tx, loc.box_path)  # (storage in another case)
+        if twin is not None:
+            raise ValidationFailed([FieldError("location", twin, str(loc))])
         if self.freezers is None:
             s = self.tx.session
             self.freezers = {c: pk for c, pk in s.execute(select(Freezer.code, Freezer.id))}

@@ -162,8 +162,14 @@ def backup(lab: Lab, path: str | Path) -> tuple[Path, Path]:
     from exolab.services.anchor import chain_head, write_anchor
 
     target = Path(path).expanduser().absolute()
+    if target.exists() and not target.is_symlink():  # (the file named is the one to name;
+        # a symbolic link is refused as one when the copy is written)
+        raise Conflict(f"{target} exists; choose a new file name")
     if anchor_path(target).exists() or anchor_path(target).is_symlink():
-        raise Conflict(f"{anchor_path(target)} exists; choose a new file name")
+        raise Conflict(
+            f"{anchor_path(target)} exists (an earlier backup's audit anchor); "
+            "choose a new file name"
+        )
     with lab.read() as tx:
         anchor = chain_head(tx)
     made = _backup(lab, target)

@@ -21,13 +21,24 @@ ACTIVE = ("available", "checked_out")
 INACTIVE = ("consumed", "discarded", "shipped", "missing")
 # Statuses that take a tube out of storage: its position is freed on every path.
 OUT_OF_STORAGE = ("consumed", "discarded", "shipped")
-# Why a tube in an inactive status cannot be used (shown with every refusal).
+# Why a tube in a status cannot be used (shown with every refusal).
 _WHY = {
+    "available": "it is not checked out",
+    "checked_out": "it is checked out already",
     "consumed": "it was used up",
     "discarded": "it was thrown away",
     "shipped": "it left the lab; receiving its shipment brings it back",
     "missing": "it is not where the record says; find it and return it first",
 }
+
+
+def nothing_to_take(status: str) -> str | None:
+    """Why nothing can be taken out of a tube of ``status`` (no aliquot, no isolation, no
+    pick), e.g. "discarded: it was thrown away"; None when its status allows it."""
+    if status in ACTIONS["aliquot"].allowed_from:
+        return None
+    why = _WHY.get(status)
+    return f"{status}: {why}" if why else status
 
 
 class NotAllowed(Conflict):
@@ -143,12 +154,14 @@ def check_allowed(
         return False
     if history and action.name in HISTORY_ACTIONS and not status_changed(tx, sample.sample_code):
         return False
-    why = _WHY.get(sample.status, f"its status is {sample.status}")
-    target = f" (to {to_status})" if to_status else ""
+    why = _WHY.get(sample.status, "")
+    # (the status an action leaves goes without saying: "cannot check out", not "... (to
+    # checked_out)")
+    target = f" (to {to_status})" if to_status and to_status != action.leaves else ""
     if override_reason is None or not override_reason.strip():
         raise NotAllowed(
-            f"sample {sample.sample_code} is {sample.status} ({why}); it cannot "
-            f"{action.words}{target}. Tubes that are {sample.status} allow: "
+            f"sample {sample.sample_code} is {sample.status}{f' ({why})' if why else ''}; "
+            f"it cannot {action.words}{target}. Tubes that are {sample.status} allow: "
             f"{', '.join(allowed_actions(sample.status)) or 'nothing'}. An admin can override "
             "with a reason (--override --reason ...)",
             field,
@@ -262,6 +275,41 @@ def take_volume(
         reason=taken.reason,
         batch_id=batch_id,
     )
+
+
+def use_volume(tx: Tx, sample: Sample, volume_ml: float | None, *, purpose: str) -> None:
+    """Volume used without a record of its own (a consume or return with a volume used): taken
+    from the tube as :func:`take_volume` does, without counting it as taken, so the tube's
+    registered volume (the import column) drops with what is left.
+
+    An aliquot's registered volume is what it took from its parent (docs/lifecycle.md): the
+    parent's ``volume_taken_ml`` drops by the same volume (and so on up the tree, while the
+    tubes have volumes), so that a samples export re-imported into an empty database takes
+    from each parent what the aliquot now registers and leaves every tube its volume."""
+    before = sample.volume_ml
+    take_volume(tx, sample, volume_ml, field="volume_ml", purpose=purpose, recorded_use=False)
+    if before is None or volume_ml is None or volume_ml <= 0:
+        return
+    used = round(before - (sample.volume_ml or 0.0), 6)
+    child = sample
+    while used > 0 and child.parent_id is not None:
+        parent = tx.session.get(Sample, child.parent_id)
+        if parent is None or parent.volume_ml is None or not parent.volume_taken_ml:
+            return
+        old = {"volume_ml": parent.volume_ml, "volume_taken_ml": parent.volume_taken_ml}
+        used = min(used, parent.volume_taken_ml)
+        parent.volume_taken_ml = max(0.0, round(parent.volume_taken_ml - used, 6))
+        touch(parent, tx.actor.name)
+        tx.session.flush()
+        tx.audit(
+            "update",
+            "sample",
+            parent.sample_code,
+            old=old,
+            new={"volume_ml": parent.volume_ml, "volume_taken_ml": parent.volume_taken_ml},
+            reason=f"{purpose} used {used:g} mL of aliquot {sample.sample_code}",
+        )
+        child = parent
 
 
 class VolumeTaken(NamedTuple):

@@ -18,6 +18,7 @@ from exolab.domain.vocab import BIOFLUID
 from exolab.services.context import Tx
 from exolab.services.errors import FieldError, NotFound, ValidationFailed
 from exolab.services.lifecycle import INACTIVE as INACTIVE_STATUSES
+from exolab.services.lifecycle import nothing_to_take
 
 CHUNK = 900  # ids per IN (...) query: under SQLite's variable limit
 
@@ -155,12 +156,19 @@ def pick_list(tx: Tx, requests: list[PickRequest]) -> PickList:
         _, biofluid, status, volume, position, path, study, subject, visit = found[code]
         freezer, rack, box = path.split("/") if path else (None, None, None)
         notes = []
-        if status != "available":
-            notes.append(f"status {status}")
-        if volume is not None and volume <= 1e-9:
-            notes.append("no volume left")  # all of it went into aliquots and isolations
-        elif req.take_ml is not None and volume is not None and req.take_ml > volume + 1e-9:
-            notes.append(f"only {volume:g} mL left")
+        # a tube nothing can be taken from (discarded, used up...) gets no amount to take
+        out_of_use = nothing_to_take(status)
+        take = req.take_ml if req.take_ml is not None else volume
+        if out_of_use is not None:
+            notes.append(f"status {out_of_use}; nothing can be taken from it")
+            take = None
+        else:
+            if status != "available":
+                notes.append(f"status {status}")
+            if volume is not None and volume <= 1e-9:
+                notes.append("no volume left")  # all of it went into aliquots and isolations
+            elif req.take_ml is not None and volume is not None and req.take_ml > volume + 1e-9:
+                notes.append(f"only {volume:g} mL left")
         row = PickRow(
             order=0,
             sample_id=code,
@@ -175,12 +183,14 @@ def pick_list(tx: Tx, requests: list[PickRequest]) -> PickList:
             biofluid=biofluid,
             status=status,
             volume_ml=volume,
-            take_ml=req.take_ml if req.take_ml is not None else volume,
+            take_ml=take,
             destination=req.destination,
             note="; ".join(notes),
         )
         if path is None:
-            row.note = f"not in storage ({status})"
+            row.note = f"not in storage ({status})" + (
+                "; nothing can be taken from it" if out_of_use is not None else ""
+            )
             away.append(row)
         else:
             rows.append(row)

@@ -928,14 +928,7 @@ def _change_status(
     lifecycle.check_allowed(
         tx, sample, action, override_reason=reason if override else None, to_status=action.leaves
     )
-    lifecycle.take_volume(
-        tx,
-        sample,
-        volume_used_ml,
-        field="volume_ml",
-        purpose=f"{action.words} of {code}",
-        recorded_use=False,
-    )
+    lifecycle.use_volume(tx, sample, volume_used_ml, purpose=f"{action.words} of {code}")
     if location is not None:
         try:
             loc = parse_location(location)

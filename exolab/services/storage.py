@@ -140,6 +140,7 @@ def note_created(tx: Tx, kind: str, path: str) -> None:
     """Remember what this transaction created (a dry run reports it); the closest boxes
     :func:`unknown_location` named may have changed."""
     tx.memo.setdefault("locations_created", []).append(f"{kind} {path}")
+    tx.memo.setdefault("locations_created_any_case", {})[_ascii_lower(path)] = path
     tx.memo.pop("unknown_locations", None)
 
 
@@ -155,6 +156,64 @@ def rack_event(code: str) -> dict[str, Any]:
 
 def box_event(n_rows: int, n_cols: int) -> dict[str, Any]:
     return {"n_rows": n_rows, "n_cols": n_cols}
+
+
+def _ascii_lower(text: str) -> str:
+    return text.translate(_LOWER)
+
+
+_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def case_twin(tx: Tx, path: str) -> str | None:
+    """Why ``FREEZER[/RACK[/BOX]]`` may not be created: a level of it that is not stored as
+    written but is stored (or was made by this transaction, e.g. by an earlier row of an
+    import) in another letter case. Ids are case-sensitive (docs/ui.md), but a lab that types
+    ``f-80-1/r2/b07`` means its freezer ``F-80-1``: the problem names the stored level and the
+    path as stored ("storage F-80-1 exists; did you mean F-80-1/R2/B07?"). None when every
+    level is stored as written or is new in any case. Every path that creates storage asks
+    this (:func:`add_location`; the bulk import's boxes)."""
+    parts = [p.strip() for p in path.strip().strip("/").split("/")]
+    made: dict[str, str] = tx.memo.get("locations_created_any_case", {})  # (note_created)
+    known = _stored_any_case(tx)
+    stored: list[str] = []  # each level as stored (as given where new)
+    first: str | None = None
+    for part in parts[:3]:
+        level = "/".join([*stored, part])
+        lower = _ascii_lower(level)
+        same = [*known.get(lower, ()), *([made[lower]] if lower in made else [])]
+        if not same or level in same:
+            stored.append(part)
+            continue
+        stored = min(same).split("/")
+        if first is None:
+            first = "/".join(stored)
+    if first is None:
+        return None
+    return f"storage {first} exists; did you mean {'/'.join(stored)}?"
+
+
+def _stored_any_case(tx: Tx) -> dict[str, list[str]]:
+    """Every stored freezer, rack and box path under its ASCII-lower-case form, read once per
+    transaction (what :func:`case_twin` asks of each new box: an import creating thousands of
+    boxes asks thousands of times). What the transaction creates is in ``note_created``'s
+    memo."""
+    known: dict[str, list[str]] | None = tx.memo.get("storage_any_case")
+    if known is None:
+        known = {}
+        s = tx.session
+        paths = list(s.scalars(select(Freezer.code)))
+        paths += [
+            f"{f}/{r}"
+            for f, r in s.execute(
+                select(Freezer.code, Rack.code).join(Rack, Rack.freezer_id == Freezer.id)
+            )
+        ]
+        paths += list(s.scalars(select(Box.path)))
+        for p in paths:
+            known.setdefault(_ascii_lower(p), []).append(p)
+        tx.memo["storage_any_case"] = known
+    return known
 
 
 NAME = 256  # a freezer's name (freezers.name)
@@ -218,6 +277,9 @@ def add_location(
         raise ValidationFailed(
             [FieldError("geometry", "rows 1-26 and columns 1-99, or 0x0 for a bag")]
         )
+    twin = case_twin(tx, "/".join(parts))
+    if twin is not None:
+        raise ValidationFailed([FieldError("location", twin, path)])
     made: list[str] = []
     freezer = tx.session.scalar(select(Freezer).where(Freezer.code == parts[0]))
     if freezer is None:
@@ -255,6 +317,106 @@ def add_location(
         raise Conflict(f"{'/'.join(parts)} already exists")
     for item in made:
         note_created(tx, *item.split(" ", 1))
+    return made
+
+
+# The columns of a storage file (`exolab export storage`, `exolab storage add --from`): the
+# options of `storage add`, one row per freezer, rack and box (docs/exports.md, "storage").
+STORAGE_COLUMNS = ("location", "rows", "cols", "name", "temperature_c")
+
+
+def storage_rows(tx: Tx) -> list[dict[str, Any]]:
+    """Every freezer, rack and box as a storage file's rows: each freezer (its name and
+    temperature), then each of its racks followed by the rack's boxes (their size)."""
+    s = tx.session
+    freezers = {
+        pk: (code, name, t)
+        for pk, code, name, t in s.execute(
+            select(Freezer.id, Freezer.code, Freezer.name, Freezer.temperature_c)
+        )
+    }
+    racks: dict[int, list[tuple[int, str]]] = {}
+    for pk, freezer_pk, code in s.execute(select(Rack.id, Rack.freezer_id, Rack.code)):
+        racks.setdefault(freezer_pk, []).append((pk, code))
+    boxes: dict[int, list[tuple[str, int, int]]] = {}
+    for rack_pk, path, n_rows, n_cols in s.execute(
+        select(Box.rack_id, Box.path, Box.n_rows, Box.n_cols)
+    ):
+        boxes.setdefault(rack_pk, []).append((path, n_rows, n_cols))
+    out: list[dict[str, Any]] = []
+    empty = {"rows": None, "cols": None, "name": None, "temperature_c": None}
+    for freezer_pk, (code, name, temperature) in sorted(freezers.items(), key=lambda f: f[1][0]):
+        out.append(empty | {"location": code, "name": name, "temperature_c": temperature})
+        for rack_pk, rack in sorted(racks.get(freezer_pk, []), key=lambda r: r[1]):
+            out.append(empty | {"location": f"{code}/{rack}"})
+            for path, n_rows, n_cols in sorted(boxes.get(rack_pk, [])):
+                out.append(empty | {"location": path, "rows": n_rows, "cols": n_cols})
+    return [{c: row[c] for c in STORAGE_COLUMNS} for row in out]
+
+
+class StorageRow(BaseModel):
+    """One row of a storage file, read: ``where`` is ``FILE:ROW`` (its problems are named
+    ``FILE:ROW:COLUMN``); ``n_rows``/``n_cols`` None for a freezer or rack (a box without
+    them: 9 x 9, as ``storage add``)."""
+
+    where: str
+    path: str
+    n_rows: int | None = None
+    n_cols: int | None = None
+    name: str | None = None
+    temperature_c: float | None = None
+
+
+# The column of a storage file an add_location problem is about.
+_FILE_COLUMN = {"geometry": "rows", "location": "location", "name": "name"}
+
+
+def add_from_rows(tx: Tx, rows: list[StorageRow]) -> list[str]:
+    """Create the storage of a file's rows in order (the levels above each included), as
+    ``storage add`` creates each; what exists already is kept, but a box stored with another
+    size is a problem. Every row is checked: any problem (each named ``FILE:ROW:COLUMN``)
+    means nothing is created. Returns what was created."""
+    made: list[str] = []
+    problems: list[FieldError] = []
+    for row in rows:
+        levels = row.path.strip().strip("/").count("/") + 1
+        if levels < 3 and (row.n_rows is not None or row.n_cols is not None):
+            problems.append(
+                FieldError(
+                    f"{row.where}:rows", f"{row.path} is not a box: rows and cols are a box's"
+                )
+            )
+            continue
+        n_rows = DEFAULT_ROWS if row.n_rows is None else row.n_rows
+        n_cols = DEFAULT_COLS if row.n_cols is None else row.n_cols
+        box = find_box(tx, row.path.strip()) if levels == 3 else None
+        if box is not None and (box.n_rows, box.n_cols) != (n_rows, n_cols):
+            problems.append(
+                FieldError(
+                    f"{row.where}:rows",
+                    f"box {box.path} exists with {box.n_rows} x {box.n_cols} positions, "
+                    f"not {n_rows} x {n_cols}",
+                )
+            )
+            continue
+        try:
+            made += add_location(
+                tx,
+                row.path,
+                n_rows=n_rows,
+                n_cols=n_cols,
+                freezer_name=row.name,
+                temperature_c=row.temperature_c,
+                exist_ok=True,
+            )
+        except ValidationFailed as exc:
+            for e in exc.errors:
+                column = _FILE_COLUMN.get(e.field, e.field)
+                problems.append(FieldError(f"{row.where}:{column}", e.message, e.value))
+        except Conflict as exc:
+            problems.append(FieldError(f"{row.where}:location", str(exc)))
+    if problems:
+        raise ValidationFailed(problems)
     return made
 
 
@@ -364,7 +526,9 @@ def check_position(box: Box, position: str | None, tx: Tx | None = None) -> None
                 f" (the box is new: --create-locations makes boxes of {DEFAULT_ROWS} rows x "
                 f"{DEFAULT_COLS} columns, larger to hold the positions the file names up to "
                 f"{GROWN_ROWS} x {GROWN_COLS}; add it first with its size, e.g. exolab storage "
-                f"add {box.path} --rows {rows} --cols {cols})"
+                f"add {box.path} --rows {rows} --cols {cols}; or the boxes of the database a "
+                "samples export came from: exolab export storage there, exolab storage add "
+                "--from FILE here)"
             )
         raise ValidationFailed([FieldError("location", why)])
 

@@ -1020,7 +1020,9 @@ def test_a_position_beyond_what_an_import_makes_a_box_says_how_to_size_it(
             "samples.csv:3:location: F96/R1/B1 has positions A1..I9; there is no Q1 (the box "
             "is new: --create-locations makes boxes of 9 rows x 9 columns, larger to hold the "
             "positions the file names up to 16 x 24; add it first with its size, e.g. exolab "
-            "storage add F96/R1/B1 --rows 17 --cols 9) (got 'F96/R1/B1/Q1')"
+            "storage add F96/R1/B1 --rows 17 --cols 9; or the boxes of the database a samples "
+            "export came from: exolab export storage there, exolab storage add --from FILE "
+            "here) (got 'F96/R1/B1/Q1')"
         ], (bulk, lines)
         with lab.read() as tx:
             assert tx.session.scalar(select(func.count()).select_from(Box)) == 1  # OLD's box

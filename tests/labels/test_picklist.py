@@ -97,8 +97,8 @@ def test_filters_unknown_ids_and_tubes_not_in_storage(
         picks = pick_list(tx, [PickRequest("A-1", 0.7), PickRequest("GONE"), PickRequest("A-2")])
     assert [r.sample_id for r in picks.rows] == ["A-2", "A-1"]
     assert picks.rows[1].note == "only 0.5 mL left"
-    assert [(r.sample_id, r.note) for r in picks.not_in_storage] == [
-        ("GONE", "not in storage (discarded)")
+    assert [(r.sample_id, r.take_ml, r.note) for r in picks.not_in_storage] == [
+        ("GONE", None, "not in storage (discarded); nothing can be taken from it")
     ]
     out = tmp_path / "pick.csv"
     assert cli(db_url, "picklist", "--study", "EVS", "--biofluid", "plasma", "--out", str(out)) == 0

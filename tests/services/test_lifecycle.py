@@ -453,3 +453,47 @@ def test_a_location_typed_in_lower_case_suggests_the_stored_box(lab: Lab) -> Non
     with lab.write() as tx, pytest.raises(ValidationFailed) as err:
         samples.move_sample(tx, "S-1", "ZZZZZZ/R1/B1/C5")
     assert "(did you mean" not in str(err.value.errors[0].message)
+
+
+def test_volume_used_from_an_aliquot_comes_off_what_its_parents_count_as_taken(lab: Lab) -> None:
+    """docs/lifecycle.md, "Volume": S-1 (4 mL) -> A (1 mL) -> G (0.4 mL); 0.1 mL of G used at a
+    consume: G registers 0.3 mL, A counts 0.3 mL taken (not 0.4), S-1 0.9 mL (not 1.0), each
+    audited; the volumes left do not change. A later correction of G's volume takes the
+    difference from A as the files say it."""
+    setup(lab, stored=False)
+    with lab.write() as tx:
+        samples.aliquot(tx, "S-1", [("A", None, 1.0)])
+        samples.aliquot(tx, "A", [("G", None, 0.4)])
+        samples.set_status(tx, "G", "consume", reason="used", volume_used_ml=0.1)
+    left = {c: sample(lab, c).volume_ml for c in ("S-1", "A", "G")}
+    taken = {c: sample(lab, c).volume_taken_ml for c in ("S-1", "A", "G")}
+    assert left == {"S-1": 3.0, "A": 0.6, "G": 0.3}
+    assert taken == {"S-1": 0.9, "A": 0.3, "G": 0.0}
+    registered = {c: sample(lab, c).as_input()["volume_ml"] for c in ("S-1", "A", "G")}
+    assert registered == {"S-1": 3.9, "A": 0.9, "G": 0.3}
+    with lab.read() as tx:
+        reasons = [
+            e.reason
+            for e in list_events(tx, entity="sample", entity_id="S-1")
+            if e.action == "update" and "used" in (e.reason or "")
+        ]
+    assert reasons == ["consume of G used 0.1 mL of aliquot G"]
+    # G's correction back to what A gave it takes 0.1 mL more from A
+    with lab.write() as tx:
+        samples.update_sample(tx, "G", {"volume_ml": 0.4}, reason="typo")
+    assert (sample(lab, "A").volume_ml, sample(lab, "A").volume_taken_ml) == (0.5, 0.4)
+
+
+def test_volume_used_from_an_aliquot_of_a_tube_without_volume_changes_no_parent(
+    lab: Lab,
+) -> None:
+    setup(lab, stored=False)
+    with lab.write() as tx:
+        samples.update_sample(tx, "S-1", {"volume_ml": None}, reason="volume unknown")
+        samples.aliquot(tx, "S-1", [("A", None, 1.0)])
+        samples.set_status(tx, "A", "consume", reason="used", volume_used_ml=0.25)
+    assert (sample(lab, "A").volume_ml, sample(lab, "A").volume_taken_ml) == (0.75, 0.0)
+    assert (sample(lab, "S-1").volume_ml, sample(lab, "S-1").volume_taken_ml) == (None, 0.0)
+    with lab.read() as tx:
+        events = list_events(tx, entity="sample", entity_id="S-1")
+    assert not any("used" in (e.reason or "") for e in events)

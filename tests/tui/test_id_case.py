@@ -167,3 +167,41 @@ async def test_the_palette_shows_a_box_path_with_brackets_as_written(small_db_ur
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, StorageScreen)
+
+
+@run_async
+async def test_the_new_box_form_refuses_a_box_differing_only_in_case(small_db_url: str) -> None:
+    """docs/ui.md: new storage differing from stored storage only in letter case is refused on
+    every path; the New box form says so next to the path, naming the stored freezer, and
+    creates nothing (the small lab has F1/R1/B1)."""
+    from sqlalchemy import func, select
+    from textual.widgets import Static
+
+    from exolab.db.models import Box, Freezer
+    from exolab.tui.screens.forms import NewBoxScreen
+
+    def counts() -> tuple[int, int]:
+        lab = lab_for(small_db_url)
+        with lab.read() as tx:
+            got = tuple(
+                tx.session.scalar(select(func.count()).select_from(t)) or 0 for t in (Freezer, Box)
+            )
+        lab.db.dispose()
+        return got[0], got[1]
+
+    before = counts()
+    app = ExolabApp(small_db_url, TESTER)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f2", "f7")
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        assert isinstance(app.screen, NewBoxScreen)
+        await type_text(pilot, "f1/r1/b2")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, NewBoxScreen)  # still open, the path to correct
+        shown = str(app.screen.query_one("#error-path", Static).render())
+        assert shown == "storage F1 exists; did you mean F1/R1/b2?", shown
+    assert counts() == before

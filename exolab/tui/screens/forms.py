@@ -216,6 +216,14 @@ class NewBoxScreen(RecordForm):
 
         self.db(lambda tx: create_box(tx, path, rows, cols), done, write=True)
 
+    def show_errors(self, errors: dict[str, str], *, focus: bool = True) -> None:
+        # the service names the path "location" (a storage twin: "storage F-80-1 exists;
+        # did you mean ...?") and the size "geometry": shown next to their fields
+        for theirs, ours in (("location", "path"), ("geometry", "n_rows")):
+            if theirs in errors:
+                errors.setdefault(ours, errors.pop(theirs))
+        super().show_errors(errors, focus=focus)
+
 
 # -- edit ------------------------------------------------------------------------------------
 

@@ -364,7 +364,9 @@ class ExportScreen(BaseScreen):
             yield Static(
                 "Record kinds write the import columns (they re-import without loss); "
                 "longitudinal writes one row per readout with baselines (filters, wide and "
-                "de-identify apply to it). A manifest FILE.manifest.json is written beside the file.",
+                "de-identify apply to it); storage writes the freezers, racks and boxes with "
+                "their sizes (exolab storage add --from FILE creates them in another database). "
+                "A manifest FILE.manifest.json is written beside the file.",
                 classes="field-help",
             )
             with Horizontal(classes="grid-head-fields"):
