@@ -1,21 +1,24 @@
 """Where the PostgreSQL server's CPU goes in a bulk readout import, part by part.
 
 Imports N readouts (``bench_import.py``'s file and database) once, keeping the chunks exactly
-as the writer thread sent them (binary COPY data and the chunk statement), then empties
-``readouts`` and replays those chunks without Python's validation, in one transaction that is
-rolled back, several times per variant, alternating. Each variant changes one thing inside
-the replay's transaction (DDL is transactional, so the rollback undoes it); the printed figure
-is the server backend's CPU seconds (from /proc: a local server only), best of the runs:
+as the writer thread sent them (``pg_load.Chunk``: the rows' and the sets' binary COPY data),
+then empties ``readouts`` and replays those chunks without Python's validation, in one
+transaction that is rolled back, several times per variant, alternating. Each variant changes
+one thing inside the replay's transaction (DDL is transactional, so the rollback undoes it);
+the printed figure is the server backend's CPU seconds (from /proc: a local server only), best
+of the runs:
 
-- ``full``: the import's own statement per chunk (rows + replicate sets);
-- ``rows``: the insert into ``readouts`` alone, no sets;
-- ``rows-returning``: the insert with its ``RETURNING`` read, no sets;
-- ``rows-no-trigger``: the insert with its triggers disabled (the reference check of
+- ``full``: the import's own writes per chunk (``pg_load.write_chunk``: the probe of stored
+  pairs, the rows' COPY into ``readouts``, the sets);
+- ``rows``: the COPY into ``readouts`` alone, no sets;
+- ``rows-no-trigger``: the COPY with its triggers disabled (the reference check of
   0011_pg_fk and the statement-level change log);
-- ``rows-no-<index>``: the insert with one index dropped;
-- ``rows-bare``: the insert into the heap and primary key only (no trigger, no other index);
-- ``rows-brin-batch``, ``full-brin-batch``: as ``rows`` and ``full`` with ``batch_id``
-  indexed by BRIN instead of its b-tree (measured and not kept: benchmarks/README.md).
+- ``rows-no-<index>``: the COPY with one index dropped;
+- ``rows-bare``: the COPY into the heap and primary key only (no trigger, no other index).
+
+(Until 2026-12-05 a chunk was staged and moved by ``INSERT ... SELECT`` with its sets
+aggregated from the insert's ``RETURNING``; the variants of that shape, with ``RETURNING`` and
+with BRIN for ``batch_id``, are in the README's earlier sections.)
 
     python benchmarks/pg_server_costs.py [--rows 200000] [--runs 3] [--variants full,rows,...]
 
@@ -40,20 +43,18 @@ import bench_import as bench
 VARIANTS = [
     "full",
     "rows",
-    "rows-returning",
     "rows-no-trigger",
     "rows-no-uq_readouts_isolation_key",
     "rows-no-ix_readouts_sample_analyte",
     "rows-no-uq_readouts_sample_key",
     "rows-no-ix_readouts_batch_id",
     "rows-bare",
-    "rows-brin-batch",
-    "full-brin-batch",
 ]
 
 
-def capture(url: str, path: Path) -> list[tuple[str, str, str, bytes, bytes]]:
-    """Import ``path`` once, keeping each chunk as written; then empty readouts again."""
+def capture(url: str, path: Path) -> tuple[list[Any], int]:
+    """Import ``path`` once, keeping each chunk as written and the batch; then empty readouts
+    again."""
     from sqlalchemy import text
 
     from exolab.db.engine import Database
@@ -61,12 +62,14 @@ def capture(url: str, path: Path) -> list[tuple[str, str, str, bytes, bytes]]:
     from exolab.services import pg_load
     from exolab.services.context import Lab
 
-    chunks: list[tuple[str, str, str, bytes, bytes]] = []
+    chunks: list[Any] = []
+    batches: set[int] = set()
     write = pg_load.write_chunk
 
-    def keep(cur: Any, stage: str, ctx: str, insert_sql: str, contexts: bytes, rows: bytes) -> None:
-        chunks.append((stage, ctx, insert_sql, contexts, rows))
-        write(cur, stage, ctx, insert_sql, contexts, rows)
+    def keep(cur: Any, load: Any, chunk: Any, batch_id: int) -> Any:
+        chunks.append(chunk)
+        batches.add(batch_id)
+        return write(cur, load, chunk, batch_id)
 
     pg_load.write_chunk = keep  # type: ignore[assignment]
     try:
@@ -81,16 +84,14 @@ def capture(url: str, path: Path) -> list[tuple[str, str, str, bytes, bytes]]:
         conn.execute(text("VACUUM ANALYZE readouts"))
         conn.execute(text("VACUUM ANALYZE readout_sets"))
     db.dispose()
-    return chunks
+    (batch,) = batches
+    return chunks, batch
 
 
 def prepare(con: Any, variant: str) -> None:
     """The variant's change, inside the replay's transaction."""
     if variant in ("rows-no-trigger", "rows-bare"):
         con.execute("ALTER TABLE readouts DISABLE TRIGGER USER")
-    if variant.endswith("-brin-batch"):
-        con.execute("DROP INDEX ix_readouts_batch_id")
-        con.execute("CREATE INDEX ix_readouts_batch_id_brin ON readouts USING brin (batch_id)")
     if variant.startswith("rows-no-") and variant != "rows-no-trigger":
         con.execute(f"DROP INDEX {variant.removeprefix('rows-no-')}")
     if variant == "rows-bare":
@@ -102,46 +103,33 @@ def prepare(con: Any, variant: str) -> None:
             con.execute(f"DROP INDEX {name}")
 
 
-def replay(dsn: str, chunks: list[tuple[str, str, str, bytes, bytes]], variant: str) -> float:
-    """Server CPU seconds of the chunks' COPYs and statements under ``variant``."""
+def replay(dsn: str, chunks: list[Any], batch: int, variant: str) -> float:
+    """Server CPU seconds of the chunks' writes under ``variant``."""
     import psycopg
 
     from exolab.services import pg_load
-    from exolab.services.readout_sets import AGGREGATE_READS
-    from exolab.services.readout_write import CONTEXT_INSERT, ROW_INSERT
+    from exolab.services.readout_write import INSERT_COLUMNS
 
     with psycopg.connect(dsn, autocommit=True) as con:
         con.execute("VACUUM readouts")
         con.execute("VACUUM readout_sets")
     with psycopg.connect(dsn) as con:
         prepare(con, variant)
-        stage, stage_ctx = chunks[0][0], chunks[0][1]
-        con.execute(
-            f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS "
-            f"SELECT {', '.join(ROW_INSERT)}, 0 AS ctx_id FROM readouts WITH NO DATA"
-        )
-        con.execute(
-            f"CREATE TEMP TABLE {stage_ctx} ON COMMIT DROP AS "
-            f"SELECT 0 AS ctx_id, {', '.join(CONTEXT_INSERT)} FROM readouts WITH NO DATA"
-        )
+        load = pg_load.PgLoad(con, INSERT_COLUMNS)
+        with con.cursor() as cur:
+            pg_load.create_stage(cur)
         cpu0 = bench._proc_cpu(con.info.backend_pid) or 0.0
         with con.cursor() as cur:
-            for st, ctx, insert_sql, contexts, rows in chunks:
-                if variant.startswith("full"):
-                    pg_load.write_chunk(cur, st, ctx, insert_sql, contexts, rows)
+            for chunk in chunks:
+                if variant == "full":
+                    pg_load.write_chunk(cur, load, chunk, batch)
                     continue
-                if contexts:
-                    with cur.copy(f"COPY {ctx} FROM STDIN (FORMAT binary)") as copy:
-                        copy.write(contexts)
-                with cur.copy(f"COPY {st} FROM STDIN (FORMAT binary)") as copy:
-                    copy.write(rows)
-                if variant == "rows-returning":
-                    cols = ", ".join(AGGREGATE_READS)
-                    sql = f"WITH n AS ({insert_sql} RETURNING {cols}) SELECT count(*) FROM n"
-                else:
-                    sql = insert_sql
-                cur.execute(f"{sql}; TRUNCATE {st}")
+                with cur.copy(
+                    f"COPY readouts ({', '.join(load.rows.names)}) FROM STDIN (FORMAT binary)"
+                ) as copy:
+                    copy.write(chunk.rows)
         cpu = (bench._proc_cpu(con.info.backend_pid) or 0.0) - cpu0
+        load.close()
         con.rollback()
     return cpu
 
@@ -162,13 +150,13 @@ def main() -> None:
             path = Path(tmp) / "readouts.csv"
             bench.make_file(path, args.rows)
             bench.setup_database(url, args.rows)
-            chunks = capture(url, path)
+            chunks, batch = capture(url, path)
         print(f"{args.rows:,} readouts in {len(chunks)} chunks; server CPU s, best of {args.runs}")
         best: dict[str, list[float]] = {v: [] for v in variants}
         t = time.perf_counter()
         for _ in range(args.runs):
             for v in variants:
-                best[v].append(replay(dsn, chunks, v))
+                best[v].append(replay(dsn, chunks, batch, v))
         for v in variants:
             runs = " ".join(f"{x:.2f}" for x in best[v])
             print(f"  {v:38s} {min(best[v]):5.2f}   ({runs})")

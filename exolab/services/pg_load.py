@@ -3,17 +3,22 @@ PostgreSQL").
 
 The database server is a process of its own: while Python validates chunk k+1, the server
 inserts chunk k into ``readouts``, indexes it, checks its references (set-based, migration
-0011_pg_fk) and refreshes its replicate sets. For the two to run side by side, the thread that
-talks to the server must hardly ever need Python's interpreter lock:
+0011_pg_fk) and writes its replicate sets. The server's work per readout is what bounds the
+import (benchmarks/README.md), so the chunk reaches it in the cheapest shape measured:
 
-- a chunk's rows are encoded as binary COPY data by the thread that validated them
-  (:meth:`PgLoad.encode`, called from ``ReadoutStore.put``), so the writer thread only hands
-  ready bytes to the driver. Formatting 10,000 rows row by row inside the writer thread held
-  the lock for the whole COPY, against the validating thread, and the server waited for its
-  data (measured: half of the import's time was spent so, benchmarks/README.md);
-- per chunk the writer thread sends two COPYs (the rows, and the contexts seen for the first
-  time) and one statement (:func:`chunk_sql`) that moves the rows into ``readouts`` and
-  refreshes their readout sets, then empties the staging table.
+- the validating thread encodes each chunk as binary COPY data of whole ``readouts`` rows
+  (:meth:`PgLoad.encode`, called from ``ReadoutStore.put``; the writer thread only hands ready
+  bytes to the driver, so it hardly needs Python's interpreter lock) and ``COPY`` puts them
+  straight into ``readouts``: no staging table, no join, and the server's batched insert;
+- the same thread works out the chunk's replicate sets from its rows (:func:`chunk_sets`, the
+  rule of services/readout_sets.py with the domain's :func:`set_limit`), and the writer
+  inserts them with one statement that gives each set its first readout's id
+  (:func:`write_chunk`). The ids are the ones COPY took from the readouts' sequence, in row
+  order; when another session took ids in between, so that the chunk's ids are not the run
+  the arithmetic assumes, the chunk's sets are aggregated from its stored rows instead;
+- a (sample, analyte) pair that had readouts before the chunk (an earlier chunk's, or an
+  earlier import's) is probed before the COPY and its sets are aggregated again from all its
+  readouts after it (:func:`exolab.services.readout_sets.refresh`), as every write path does.
 
 Everything happens inside the import's single transaction: a problem found in a later chunk
 rolls the earlier ones back, as on SQLite.
@@ -21,9 +26,9 @@ rolls the earlier ones back, as on SQLite.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from exolab.domain.schemas import INT_MAX
 from exolab.services import readout_sets
@@ -73,27 +78,69 @@ class _Layout:
                 )
 
 
+#: The temporary table of a chunk's replicate sets: readout_sets' columns, with the position
+#: of the set's first readout in the chunk instead of its id (not known before the COPY).
+SETS_STAGE = "exolab_stage_readout_sets"
+SET_STAGE_COLUMNS = (
+    "analyte_id",
+    "sample_id",
+    "isolation_id",
+    "assay",
+    "run_code",
+    "unit",
+    "n",
+    "n_censored",
+    "total",
+    "censor_limit",
+    "first_row",
+)
+
+# The chunk's (sample, analyte) pairs that have readouts stored already (an earlier chunk's
+# or an earlier import's), one pair at a time: a subquery with LIMIT, which the planner cannot
+# turn into a join that reads all of readouts.
+_STORED_PAIRS = (
+    "SELECT p.s, p.a FROM unnest(%s::int[], %s::int[]) AS p(s, a) WHERE (SELECT 1 "
+    "FROM readouts o WHERE o.sample_id = p.s AND o.analyte_id = p.a LIMIT 1) IS NOT NULL"
+)
+
+
+class Chunk(NamedTuple):
+    """A chunk as the validating thread hands it to the writer (:meth:`PgLoad.chunk`)."""
+
+    rows: bytes  # COPY data of the readouts
+    sets: bytes  # COPY data of their replicate sets (SET_STAGE_COLUMNS); b"" when none
+    n: int  # readouts
+    samples: list[int]  # the chunk's distinct (sample, analyte) pairs, as two lists
+    analytes: list[int]
+
+
 class PgLoad:
     """Encodes chunks as binary COPY data in the caller's thread; writes them in the writer's.
 
-    ``row_columns`` and ``context_columns`` name readouts columns, in the order of the
-    staging tables (rows: the row columns then the context id; contexts: the id then the
-    context columns). Made in the thread that owns the connection, before the writer thread
-    starts."""
+    ``columns`` names the readouts columns of the encoded rows, in order. Made in the thread
+    that owns the connection, before the writer thread starts."""
 
-    def __init__(
-        self, dbapi: Any, row_columns: Sequence[str], context_columns: Sequence[str]
-    ) -> None:
+    def __init__(self, dbapi: Any, columns: Sequence[str]) -> None:
+        oids: dict[str, dict[str, int]] = {}
         with dbapi.cursor() as cur:
-            cur.execute(
-                "SELECT attname, atttypid FROM pg_attribute "
-                "WHERE attrelid = 'readouts'::regclass AND attnum > 0 AND NOT attisdropped"
-            )
-            oids: dict[str, int] = dict(cur.fetchall())
-        int4 = oids["replicate"]
-        self.rows = _Layout([*row_columns, "ctx_id"], [oids[c] for c in row_columns] + [int4], int4)
-        self.contexts = _Layout(
-            ["ctx_id", *context_columns], [int4] + [oids[c] for c in context_columns], int4
+            for table in ("readouts", "readout_sets"):
+                cur.execute(
+                    "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s::regclass "
+                    "AND attnum > 0 AND NOT attisdropped",
+                    (table,),
+                )
+                oids[table] = dict(cur.fetchall())
+            cur.execute("SELECT pg_get_serial_sequence('readouts', 'id')")
+            (sequence,) = cur.fetchone()
+        if sequence is None:
+            raise ExolabError("readouts.id has no sequence of its own: run exolab db check")
+        #: the sequence that gives readouts their ids (its name, quoted as needed)
+        self.sequence: str = sequence
+        int4 = oids["readouts"]["replicate"]
+        self.rows = _Layout(list(columns), [oids["readouts"][c] for c in columns], int4)
+        sets = oids["readout_sets"]
+        self.sets = _Layout(
+            list(SET_STAGE_COLUMNS), [sets[c] for c in SET_STAGE_COLUMNS[:-1]] + [int4], int4
         )
         # A cursor that never runs a statement: its adapters turn Python values into COPY
         # data without touching the connection, so the validating thread may use it while
@@ -112,58 +159,77 @@ class PgLoad:
                 copy.write_row(row)
         return b"".join(out.blocks)
 
+    def chunk(
+        self,
+        rows: Sequence[Sequence[Any]],
+        set_rows: Iterable[readout_sets.SetRow],
+    ) -> Chunk:
+        """A chunk's readouts (whole rows, in the order of ``columns``) and their replicate
+        sets worked out from ``set_rows`` (one per readout, in the same order:
+        :func:`exolab.services.readout_sets.sets_of`), encoded for :func:`write_chunk`."""
+        sets, pairs = readout_sets.sets_of(set_rows)
+        return Chunk(
+            self.encode(rows, self.rows),
+            self.encode(sets, self.sets) if sets else b"",
+            len(rows),
+            [s for s, _ in pairs],
+            [a for _, a in pairs],
+        )
+
     def close(self) -> None:
         self._format.close()
 
 
-def write_chunk(
-    cur: Any, stage: str, stage_ctx: str, insert_sql: str, contexts: bytes, rows: bytes
-) -> None:
-    """COPY an encoded chunk into ``stage`` (and its new contexts into ``stage_ctx``), move it
-    into readouts and refresh its readout sets (:func:`chunk_sql`), empty ``stage``."""
-    if contexts:
-        with cur.copy(f"COPY {stage_ctx} FROM STDIN (FORMAT binary)") as copy:
-            copy.write(contexts)
-    with cur.copy(f"COPY {stage} FROM STDIN (FORMAT binary)") as copy:
-        copy.write(rows)
-    cur.execute(f"{chunk_sql(insert_sql, stage)}; TRUNCATE {stage}")
-
-
-def chunk_sql(insert_sql: str, stage: str) -> str:
-    """One statement: the chunk's ``insert_sql`` (INSERT INTO readouts ... SELECT from
-    ``stage``) and the refresh of the replicate sets of the (sample, analyte) pairs it touched.
-
-    The refresh is the one of services/readout_sets.py (delete a pair's sets, aggregate all
-    its readouts again with ``AGGREGATE_SQL``), done with what the statement already holds:
-    every part of one statement sees the database as it was before the statement, so
-    ``readouts`` and ``readout_sets`` below hold what was stored before this chunk. A pair
-    with readouts stored (by an earlier chunk or import) has its sets deleted and aggregated
-    again from those readouts and the chunk's; any other pair -- almost every pair of an
-    import -- gets its sets from the chunk's new rows alone (the insert's RETURNING), with no
-    second pass over readouts.
-
-    The pairs are probed one at a time (a subquery with LIMIT, which the planner cannot turn
-    into a join): on a table of millions of readouts a misjudged join would read all of it
-    for every chunk. They are taken from the staged chunk, and the stored readouts come
-    first in the aggregation's input, so the probes run before the insert: probed after it,
-    each found the chunk's own new index entries (invisible to the statement) and read their
-    rows to learn so, ~5,000 needless row visits per 10,000 readouts (benchmarks/README.md).
-    Which of the two runs first changes only the cost, never the result."""
-    cols = ", ".join(readout_sets.AGGREGATE_READS)
-    stored_cols = ", ".join(f"o.{c}" for c in readout_sets.AGGREGATE_READS)
-    source = (
-        f"(SELECT {stored_cols} FROM readouts o JOIN stored_pairs k "
-        "ON o.sample_id = k.sample_id AND o.analyte_id = k.analyte_id "
-        f"UNION ALL SELECT {cols} FROM new_rows) r"
+def create_stage(cur: Any) -> None:
+    """The temporary table of a chunk's sets (dropped when the import's transaction ends)."""
+    cur.execute(
+        f"CREATE TEMP TABLE {SETS_STAGE} ON COMMIT DROP AS SELECT "
+        f"{', '.join(SET_STAGE_COLUMNS[:-1])}, 0 AS first_row FROM readout_sets WITH NO DATA"
     )
-    return (
-        "WITH stored_pairs AS (SELECT p.sample_id, p.analyte_id "
-        f"FROM (SELECT DISTINCT sample_id, analyte_id FROM {stage}) p WHERE (SELECT 1 "
-        "FROM readouts o WHERE o.sample_id = p.sample_id AND o.analyte_id = p.analyte_id "
-        "LIMIT 1) IS NOT NULL), "
-        f"new_rows AS ({insert_sql} RETURNING {cols}), "
-        "old_sets AS (DELETE FROM readout_sets rs USING stored_pairs k "
-        "WHERE rs.analyte_id = k.analyte_id AND rs.sample_id = k.sample_id) "
-        f"INSERT INTO readout_sets ({readout_sets.SET_COLUMNS}) "
-        + readout_sets.AGGREGATE_SQL.format(source=source, where="")
-    )
+
+
+def write_chunk(cur: Any, load: PgLoad, chunk: Chunk, batch_id: int) -> list[tuple[int, int]]:
+    """Write an encoded chunk: its rows COPYed into readouts, the sets of its pairs that had
+    no readouts before into readout_sets. Returns the pairs that had (probed before the COPY),
+    whose sets the caller aggregates again from all their readouts
+    (:func:`exolab.services.readout_sets.refresh`).
+
+    A set's first readout id is the id COPY gave its first row: COPY takes the ids from the
+    sequence one row after the other, so when nobody else took one meanwhile (the sequence
+    moved by exactly the chunk's rows), the chunk's ids are the run after the value read
+    before it. Otherwise (another session recorded a readout at that moment) the sets are
+    aggregated from the chunk's rows as stored: those of this batch past that value."""
+    cur.execute(f"SELECT last_value - CASE WHEN is_called THEN 0 ELSE 1 END FROM {load.sequence}")
+    (before,) = cur.fetchone()
+    cur.execute(_STORED_PAIRS, (chunk.samples, chunk.analytes))
+    stored: list[tuple[int, int]] = [(s, a) for s, a in cur.fetchall()]
+    with cur.copy(f"COPY readouts ({', '.join(load.rows.names)}) FROM STDIN (FORMAT binary)") as c:
+        c.write(chunk.rows)
+    cur.execute("SELECT currval(%s::regclass)", (load.sequence,))
+    (last,) = cur.fetchone()
+    unstored = ""
+    params: dict[str, Any] = {}
+    if stored:
+        unstored = (
+            " AND NOT EXISTS (SELECT 1 FROM unnest(%(s)s::int[], %(a)s::int[]) AS k(s, a) "
+            "WHERE k.s = r.sample_id AND k.a = r.analyte_id)"
+        )
+        params = {"s": [s for s, _ in stored], "a": [a for _, a in stored]}
+    into = f"INSERT INTO readout_sets ({readout_sets.SET_COLUMNS}) "
+    if last - before == chunk.n:
+        if chunk.sets:
+            with cur.copy(f"COPY {SETS_STAGE} FROM STDIN (FORMAT binary)") as c:
+                c.write(chunk.sets)
+            columns = ", ".join(f"r.{c}" for c in SET_STAGE_COLUMNS[:-1])
+            params["first"] = before + 1
+            cur.execute(
+                f"{into}SELECT {columns}, %(first)s + r.first_row FROM {SETS_STAGE} r "
+                f"WHERE TRUE{unstored}",
+                params,
+            )
+            cur.execute(f"TRUNCATE {SETS_STAGE}")
+        return stored
+    params.update(before=before, last=last, batch=batch_id)
+    where = " AND r.id > %(before)s AND r.id <= %(last)s AND r.batch_id = %(batch)s" + unstored
+    cur.execute(into + readout_sets.AGGREGATE_SQL.format(source="readouts r", where=where), params)
+    return stored

@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from exolab.domain.replicates import censor_direction, set_limit
 from exolab.services.context import Tx
 
 __all__ = [
@@ -35,9 +36,11 @@ __all__ = [
     "LIMIT_SQL",
     "SET_COLUMNS",
     "PairsOf",
+    "SetRow",
     "refresh",
     "refresh_statements",
     "refreshing",
+    "sets_of",
 ]
 
 SET_COLUMNS = (
@@ -92,6 +95,61 @@ AGGREGATE_READS = (
     "comparator",
     "value",
 )
+
+#: A readout as :func:`sets_of` reads it: sample_id, isolation_id, analyte_id, its context
+#: (assay, run_code, unit), censor, comparator, value.
+SetRow = tuple[int, "int | None", int, tuple[str, str, "str | None"], str, str, "float | None"]
+
+
+def sets_of(rows: Iterable[SetRow]) -> tuple[list[tuple[Any, ...]], list[tuple[int, int]]]:
+    """:data:`AGGREGATE_SQL` in Python, over readouts not stored yet (a bulk import's chunk on
+    PostgreSQL, services/pg_load.py), given in the order they will be stored (their ids'):
+    the sets, as (analyte_id, sample_id, isolation_id, assay, run_code, unit, n, n_censored,
+    total, censor_limit, first) with ``first`` the position of the set's first readout in
+    ``rows``, and the distinct (sample_id, analyte_id) pairs of ``rows``, in order.
+
+    The same rule as the SQL: readouts without a unit are in no set; ``n`` counts the
+    uncensored ones with a number and ``total`` adds those numbers up in the same order (so
+    the float is the same); the bound of the censored is the domain's
+    :func:`~exolab.domain.replicates.set_limit` (tests/queries/test_readout_sets.py checks
+    the stored sets against the SQL after every write path)."""
+    sets: dict[tuple[Any, ...], list[Any]] = {}
+    pairs: dict[tuple[int, int], None] = {}
+    for i, (sample, isolation, analyte, context, censor, comparator, value) in enumerate(rows):
+        pairs[sample, analyte] = None
+        if context[2] is None:
+            continue
+        key = (sample, analyte, isolation, context)
+        acc = sets.get(key)
+        if acc is None:
+            acc = sets[key] = [0, 0, None, None, i]  # n, n_censored, total, censored, first
+        if censor == "none":
+            if value is not None:
+                acc[0] += 1
+                acc[2] = value if acc[2] is None else acc[2] + value
+        else:
+            acc[1] += 1
+            if acc[3] is None:
+                acc[3] = []
+            acc[3].append((censor_direction(censor, comparator), value))
+    out = [
+        (
+            analyte,
+            sample,
+            isolation,
+            *context,
+            n,
+            n_censored,
+            total,
+            None if censored is None else set_limit(censored)[1],
+            first,
+        )
+        for (sample, analyte, isolation, context), (n, n_censored, total, censored, first) in (
+            sets.items()
+        )
+    ]
+    return out, list(pairs)
+
 
 _STAGE = "exolab_readout_set_pairs"
 _LISTED = "exolab_readout_set_pairs_listed"  # (many pairs given as a list: _refresh_pairs)

@@ -4,10 +4,11 @@
 everything that touches the database for it: the code -> id maps the rows are resolved against,
 the stored readouts of a chunk's keys, the staging tables and the statements that move a chunk
 into ``readouts`` (SQLite: a multi-row INSERT into a temporary table then one INSERT ...
-SELECT, chunk by chunk; PostgreSQL: binary COPY into temporary tables and one statement per
-chunk, :mod:`exolab.services.pg_load`), the new assay runs, and the refresh of
-``readout_sets`` (:func:`exolab.services.readout_sets.refresh`; on PostgreSQL its rule applied
-inside the chunk's statement). All inside the import's single transaction.
+SELECT, chunk by chunk; PostgreSQL: binary COPY straight into ``readouts``,
+:mod:`exolab.services.pg_load`), the new assay runs, and the refresh of ``readout_sets``
+(:func:`exolab.services.readout_sets.refresh`; on PostgreSQL the sets of a chunk's new pairs
+are worked out by the same rule in Python, :func:`~exolab.services.readout_sets.sets_of`).
+All inside the import's single transaction.
 
 Rows are written from a background thread (:class:`ReadoutStore.put`) while the next chunk is
 validated: the driver releases the GIL while the database works.
@@ -145,7 +146,11 @@ class ReadoutStore:
             self.max_variables: int = dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
             self.pg: pg_load.PgLoad | None = None
         else:
-            self.pg = pg_load.PgLoad(dbapi, ROW_INSERT, CONTEXT_INSERT)
+            self.pg = pg_load.PgLoad(dbapi, INSERT_COLUMNS)
+        #: PostgreSQL: each context's insert values (in the order of CONTEXT_INSERT) and the
+        #: (assay, run_code, unit) of its readouts' sets, by context id (see put)
+        self._contexts: dict[int, tuple[Any, ...]] = {}
+        self._set_contexts: dict[int, tuple[Any, ...]] = {}
         table = Readout.__table__
         dialect = s.get_bind().dialect
         date_bind = table.c.measured_on.type.dialect_impl(dialect).bind_processor(dialect)
@@ -297,21 +302,29 @@ class ReadoutStore:
         stored already) still has contexts that later rows share: they wait for the next
         chunk with rows. ``file_rows``: the file rows of the chunk's first and last row,
         named when the database refuses it (:class:`RefusedRows`)."""
+        if self.pg is not None:
+            # PostgreSQL: whole rows and their sets encoded here, in the validating thread
+            # (services/pg_load.py)
+            for ctx in contexts:
+                self._contexts[ctx[0]] = ctx[1:]
+                self._set_contexts[ctx[0]] = ctx[1:4]  # assay, run_code, unit
+            if not rows:
+                return
+            values = self._contexts
+            keys = self._set_contexts
+            with _plain_driver_errors(file_rows):
+                chunk = self.pg.chunk(
+                    [r[:-1] + values[r[-1]] for r in rows],
+                    # (sample, isolation, analyte, (assay, run, unit), censor, comparator, value)
+                    [(r[0], r[1], r[2], keys[r[-1]], r[7], r[6], r[5]) for r in rows],
+                )
+            self._writer.put((None, chunk, file_rows))
+            return
         contexts = self._held_contexts + contexts
         if not rows:
             self._held_contexts = contexts
             return
         self._held_contexts = []
-        if self.pg is not None:
-            # PostgreSQL: encoded here, in the validating thread (services/pg_load.py)
-            with _plain_driver_errors(file_rows):
-                item = (
-                    self.pg.encode(contexts, self.pg.contexts) if contexts else b"",
-                    self.pg.encode(rows, self.pg.rows),
-                    file_rows,
-                )
-            self._writer.put(item)
-            return
         self._writer.put((contexts, rows, file_rows))
 
     def drain(self) -> None:
@@ -336,7 +349,8 @@ class ReadoutStore:
             self._write_rows(contexts, rows)
 
     def _create_stage(self, cur: Any) -> None:
-        """Two temporary tables: the contexts, and a chunk's rows with their context id."""
+        """SQLite: two temporary tables, the contexts and a chunk's rows with their context
+        id; PostgreSQL: one, a chunk's replicate sets (services/pg_load.py)."""
         row_cols = ", ".join(ROW_INSERT)
         ctx_cols = ", ".join(CONTEXT_INSERT)
         if self.sqlite:
@@ -348,21 +362,14 @@ class ReadoutStore:
             )
             cur.execute(f"CREATE TEMP TABLE {STAGE_CTX} (ctx_id INTEGER PRIMARY KEY, {ctx_cols})")
         else:
-            cur.execute(
-                f"CREATE TEMP TABLE {STAGE} ON COMMIT DROP AS "
-                f"SELECT {row_cols}, 0 AS ctx_id FROM readouts WITH NO DATA"
-            )
-            cur.execute(
-                f"CREATE TEMP TABLE {STAGE_CTX} ON COMMIT DROP AS "
-                f"SELECT 0 AS ctx_id, {ctx_cols} FROM readouts WITH NO DATA"
-            )
+            pg_load.create_stage(cur)  # (a chunk's sets: its rows go straight into readouts)
         self.staged = True
 
     def _write_rows(self, contexts: Any, rows: Any) -> None:
         """Stage a chunk; on SQLite also move it into readouts at once. The binding of each
         row's few varying values holds the GIL; the INSERT ... SELECT that checks, indexes and
         stores them runs inside the database without it, beside the next chunk's validation.
-        (PostgreSQL: ``contexts`` and ``rows`` are the chunk's encoded COPY data, see put.)
+        (PostgreSQL: ``rows`` is the chunk as put encoded it, a ``pg_load.Chunk``.)
         """
         if not rows:
             return
@@ -390,9 +397,13 @@ class ReadoutStore:
                 readout_sets.refresh(self.conn, readout_sets.PairsOf(f"temp.{STAGE}"))
                 cur.execute(f"DELETE FROM temp.{STAGE}")
                 return
-            # PostgreSQL: the chunk (encoded by put) is moved into readouts and its sets
-            # refreshed at once too (services/pg_load.py), while the next chunk is validated.
-            pg_load.write_chunk(cur, STAGE, STAGE_CTX, self.insert_sql, contexts, rows)
+            # PostgreSQL: the chunk (encoded by put) goes into readouts with its sets at once
+            # too (services/pg_load.py), while the next chunk is validated; the sets of pairs
+            # that had readouts before it are aggregated again from all of them.
+            assert self.pg is not None
+            stored = pg_load.write_chunk(cur, self.pg, rows, self.batch_id)
+            if stored:
+                readout_sets.refresh(self.conn, stored)
         finally:
             cur.close()
 

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from exolab.io import bulk
 from exolab.io.importer import ImportFailed, undo_batch
-from exolab.services import pg_load
+from exolab.services import pg_load, readout_sets
 from exolab.services.context import Lab
 from exolab.services.errors import ExolabError
 from tests.io.helpers import READOUTS, base_cohort, counts, load
@@ -89,7 +89,7 @@ def test_the_binary_encoding_refuses_an_integer_past_32_bits(lab: Lab) -> None:
     """The encoder's own guard, for any value that reaches it unchecked."""
     with lab.db.engine.connect() as conn:
         dbapi = conn.connection.driver_connection
-        load_ = pg_load.PgLoad(dbapi, ["replicate"], [])
+        load_ = pg_load.PgLoad(dbapi, ["replicate", "analyte_id"])
         try:
             assert load_.encode([(2, 7)], load_.rows)  # in range: encoded
             with pytest.raises(ExolabError, match='value "4294967297" is out of range'):
@@ -159,3 +159,62 @@ def test_undo_of_a_batch_between_two_others_removes_exactly_its_readouts(
         )
     assert left == {batches[0]: 4, batches[2]: 3}
     assert assert_sets_current(lab) == 4
+
+
+def test_sets_of_a_chunk_follow_the_rule_of_the_stored_sets() -> None:
+    """The sets PostgreSQL's import works out in Python (services/readout_sets.sets_of): the
+    counts, the total in row order, the bound of the censored (the highest limit below, the
+    lowest above, none when mixed or a limit is missing), the first row; a readout without a
+    unit is in no set, but its pair is still one of the chunk's."""
+    elisa = ("elisa", "R1", "pg/mL")
+    other_unit = ("elisa", "R1", "ng/mL")
+    no_unit = ("elisa", "R1", None)
+    rows: list[readout_sets.SetRow] = [
+        (1, 10, 5, elisa, "none", "=", 2.0),  # 0: set A
+        (1, 10, 5, elisa, "lt_lod", "<", 0.5),  # 1
+        (1, 10, 5, elisa, "none", "=", 3.5),  # 2
+        (1, 10, 5, elisa, "lt_lloq", "=", 1.0),  # 3: below (its flag), the highest limit
+        (1, 10, 5, other_unit, "gt_uloq", "=", 90.0),  # 4: set B, above
+        (1, 10, 5, other_unit, "gt_uloq", ">", 80.0),  # 5: the lowest limit above
+        (2, None, 5, elisa, "lt_lod", "<", 0.5),  # 6: set C (a sample's), mixed sides
+        (2, None, 5, elisa, "gt_uloq", ">", 50.0),  # 7
+        (3, 11, 6, elisa, "not_detected", "=", None),  # 8: set D, a limit not recorded
+        (3, 11, 6, elisa, "lt_lod", "<", 0.5),  # 9
+        (3, 11, 7, no_unit, "none", "=", 4.0),  # 10: no set
+        (3, 11, 6, elisa, "none", "=", None),  # 11: qualitative: not counted, no total
+    ]
+    sets, pairs = readout_sets.sets_of(rows)
+    assert sets == [
+        (5, 1, 10, "elisa", "R1", "pg/mL", 2, 2, 5.5, 1.0, 0),
+        (5, 1, 10, "elisa", "R1", "ng/mL", 0, 2, None, 80.0, 4),
+        (5, 2, None, "elisa", "R1", "pg/mL", 0, 2, None, None, 6),
+        (6, 3, 11, "elisa", "R1", "pg/mL", 0, 2, None, None, 8),
+    ]
+    assert pairs == [(1, 5), (2, 5), (3, 6), (3, 7)]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_sets_are_current_when_ids_are_taken_during_a_chunk(
+    lab: Lab, tmp_path: Path, tiny_chunks: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk's sets take their first readout's id from the run of ids COPY took. When
+    another writer takes an id meanwhile (here: one taken between the chunk's first look at
+    the sequence and its COPY), the run is not the chunk's and its sets are aggregated from
+    its stored rows instead: every set is still the aggregation of its readouts."""
+    taken = (
+        "WITH taken AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('readouts', 'id')) "
+        "AS v) "
+    )
+    probe = taken + pg_load._STORED_PAIRS.replace(
+        "WHERE (SELECT 1", "WHERE (SELECT v FROM taken) > 0 AND (SELECT 1"
+    )
+    monkeypatch.setattr(pg_load, "_STORED_PAIRS", probe)
+    base_cohort(lab, tmp_path)
+    assert load(lab, tmp_path, "readouts", READOUTS).created == 4
+    assert load(lab, tmp_path, "readouts", MORE).created == 5
+    assert assert_sets_current(lab) == 5
+    with lab.read() as tx:
+        low, high, n = tx.session.execute(
+            text("SELECT min(id), max(id), count(*) FROM readouts")
+        ).one()
+    assert (n, high - low + 1 > n) == (9, True)  # the ids the probe took are gaps
