@@ -109,9 +109,7 @@ def test_boxes_of_every_size_survive_the_round_trip(
     cli(second_url, "import", "subjects", str(subjects_file))
     # without the storage, --create-locations would make a box holding H12 (9 x 12, not the
     # box's 8 x 12: a dry run here, the storage file gives the exact size below)
-    out = cli(
-        second_url, "import", "samples", str(samples_file), "--create-locations", "--dry-run"
-    )
+    out = cli(second_url, "import", "samples", str(samples_file), "--create-locations", "--dry-run")
     assert "box F/R/B1" in out and "would be 1 created" in out.replace(",", "")
     out = cli(second_url, "storage", "add", "--from", str(storage_file))
     assert out.splitlines() == [
