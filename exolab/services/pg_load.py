@@ -82,16 +82,7 @@ class _Layout:
 #: of the set's first readout in the chunk instead of its id (not known before the COPY).
 SETS_STAGE = "exolab_stage_readout_sets"
 SET_STAGE_COLUMNS = (
-    "analyte_id",
-    "sample_id",
-    "isolation_id",
-    "assay",
-    "run_code",
-    "unit",
-    "n",
-    "n_censored",
-    "total",
-    "censor_limit",
+    *(c.strip() for c in readout_sets.SET_COLUMNS.split(",")[:-1]),  # (all but first_readout_id)
     "first_row",
 )
 
