@@ -85,7 +85,9 @@ def unknown_location(tx: Tx, loc: Location) -> str:
     """Why ``loc``'s box does not exist (the first level that is unknown), naming the closest
     box that does exist: each level is the given one where it exists, else the closest
     existing one under the level above (a typo ``F80-3`` -> "did you mean F-80-3/R1/B1?";
-    ``f1/r1/b1`` -> "F1/R1/B1"). No box close at every level: no suggestion.
+    ``f1/r1/b1`` -> "F1/R1/B1"). No box close at every level: no suggestion. A level stored
+    in another letter case is named as stored, without the ``storage add`` that would be
+    refused (:func:`case_twin`).
 
     Worked out once per box path in a transaction until it creates storage
     (:func:`note_created`): a file whose rows all name storage that is not there
@@ -128,6 +130,9 @@ def _unknown_location(tx: Tx, loc: Location) -> str:
         what = f"no rack {loc.freezer}/{loc.rack}"
     else:
         what = f"no box {loc.box_path}"
+    twin = case_twin(tx, loc.box_path)
+    if twin is not None:  # (creating it would be refused: the stored one, in its case)
+        return f"{what}; {twin}"
     near = f"{freezer}/{rack}/{box}" if freezer and rack and box else None
     hint = f" (did you mean {near}?)" if near else ""
     return (

@@ -188,6 +188,33 @@ def test_storage_differing_only_in_case_is_refused_on_every_path(
     assert f"{storage_file}:2:location: storage F-80-1/R2/B07 exists" in err
 
 
+def test_unknown_storage_in_another_case_names_the_stored_one_not_a_create(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Without --create-locations, a location whose freezer or rack is stored in another
+    case said "create it first (exolab storage add f-80-1/...) or import with
+    --create-locations": both are refused (storage differing only in case). It names the
+    stored path, with no command that would be refused."""
+    subjects(db_url, tmp_path)
+    cli(db_url, "storage", "add", "F-80-1/R2/B07")
+    rows = ["sample_id,biofluid,collected_at,study,subject_id,visit,location"]
+    for n, loc in enumerate(["f-80-1/R2/B07/A1", "F-80-1/r2/B09/A1", "F-80-1/R2/b07/A2"], 1):
+        rows.append(f"S{n},plasma,2024-03-01 09:15,{STUDY},{SUBJECT},baseline,{loc}")
+    path = tmp_path / "samples.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    err = cli(db_url, "import", "samples", str(path), code=1)
+    assert (
+        f"{path}:2:location: no freezer f-80-1; storage F-80-1 exists; did you mean "
+        "F-80-1/R2/B07? (got 'f-80-1/R2/B07/A1')" in err
+    ), err
+    assert (
+        f"{path}:3:location: no rack F-80-1/r2; storage F-80-1/R2 exists; did you mean "
+        "F-80-1/R2/B09? (got 'F-80-1/r2/B09/A1')" in err
+    ), err
+    assert f"{path}:4:location: no box F-80-1/R2/b07; storage F-80-1/R2/B07 exists" in err
+    assert "create it first" not in err
+
+
 def test_the_ui_box_form_refuses_a_box_differing_only_in_case(db_url: str) -> None:
     from exolab.db.engine import Database
     from exolab.services import storage
