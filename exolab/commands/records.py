@@ -296,9 +296,10 @@ def _whole(text: str, field: str) -> int:
     refused, not 10."""
     number = _number(text, field)
     if number is None or not number.is_integer():
+        from exolab.domain.schemas import not_a_number
         from exolab.services.errors import FieldError, ValidationFailed
 
-        raise ValidationFailed([FieldError(field, f"'{text}' is not a whole number", text)])
+        raise ValidationFailed([FieldError(field, not_a_number(text, whole=True), text)])
     return int(number)
 
 

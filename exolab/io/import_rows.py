@@ -663,7 +663,7 @@ def _apply_chunk(
     path, so the problems and what is written are that path's exactly."""
     todo = [r for r in rows if isinstance(r, tuple)]
     refused = len(rows) - len(todo)
-    created = len(tx.memo.get("locations_created", []))  # (storage made by the chunk)
+    created = storage.created_mark(tx)  # (storage made by the chunk)
     try:
         with tx.savepoint():
             if before is not None:
@@ -693,9 +693,7 @@ def _apply_chunk(
                     raise
                 raise _Replay from exc
     except _Replay:  # (the storage the chunk made is gone with it; the replay makes it again)
-        if len(tx.memo.get("locations_created", [])) > created:
-            del tx.memo["locations_created"][created:]
-            tx.memo.pop("unknown_locations", None)  # (storage.unknown_location's, see there)
+        storage.forget_created_since(tx, created)
         edits.rolled_back()
         report.refused += refused
         for r in rows:

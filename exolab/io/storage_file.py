@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exolab.domain.schemas import parse_finite
+from exolab.domain.schemas import not_a_number, parse_finite
 from exolab.io.cells import import_cell
 from exolab.io.reading import open_csv, to_decimal_point
 from exolab.services.errors import FieldError, ValidationFailed
@@ -58,7 +58,7 @@ def read_storage_file(path: Path) -> list[StorageRow]:
                     continue
                 if column != "temperature_c" and not float(numbers[column] or 0).is_integer():
                     problems.append(
-                        FieldError(f"{where}:{column}", f"'{text}' is not a whole number", text)
+                        FieldError(f"{where}:{column}", not_a_number(text, whole=True), text)
                     )
             n_rows, n_cols = numbers["rows"], numbers["cols"]
             rows.append(

@@ -77,6 +77,9 @@ CONTEXT_INSERT = (
     "dilution_factor",
 )
 INSERT_COLUMNS = ROW_INSERT + CONTEXT_INSERT
+# Where a row (ROW_INSERT) holds what its replicate set reads after the sample, isolation and
+# analyte (its first three): censor, comparator, value (readout_sets.SetRow)
+_SET_READS = tuple(ROW_INSERT.index(c) for c in ("censor", "comparator", "value"))
 # Row columns that may be empty (SQLite stages them as '', see ReadoutStore.null).
 NULLABLE_ROW = frozenset({"isolation_id", "value", "qualitative", "notes", "well"})
 STAGE = "exolab_stage_readouts"  # temporary: the row columns of a chunk and their context id
@@ -312,11 +315,15 @@ class ReadoutStore:
                 return
             values = self._contexts
             keys = self._set_contexts
+            censor, comparator, value = _SET_READS
             with _plain_driver_errors(file_rows):
                 chunk = self.pg.chunk(
                     [r[:-1] + values[r[-1]] for r in rows],
                     # (sample, isolation, analyte, (assay, run, unit), censor, comparator, value)
-                    [(r[0], r[1], r[2], keys[r[-1]], r[7], r[6], r[5]) for r in rows],
+                    [
+                        (r[0], r[1], r[2], keys[r[-1]], r[censor], r[comparator], r[value])
+                        for r in rows
+                    ],
                 )
             self._writer.put((None, chunk, file_rows))
             return

@@ -149,6 +149,26 @@ def note_created(tx: Tx, kind: str, path: str) -> None:
     tx.memo.pop("unknown_locations", None)
 
 
+def created_mark(tx: Tx) -> int:
+    """How much storage this transaction has created so far (:func:`forget_created_since`)."""
+    return len(tx.memo.get("locations_created", ()))
+
+
+def forget_created_since(tx: Tx, mark: int) -> None:
+    """A savepoint that created storage was rolled back (an update chunk replayed row by
+    row): forget what it created after ``mark`` (:func:`created_mark`), in every memo that
+    knows of it, so the replay creates it again and nothing is taken as stored that is not."""
+    made: list[str] = tx.memo.get("locations_created", [])
+    if len(made) <= mark:
+        return
+    del made[mark:]
+    tx.memo["locations_created_any_case"] = {
+        _ascii_lower(path): path for path in (item.split(" ", 1)[1] for item in made)
+    }
+    for memo in ("unknown_locations", "storage_any_case"):
+        tx.memo.pop(memo, None)
+
+
 # What the audit trail records of a new freezer, rack or box (add_location and the bulk
 # import, docs/bulk-imports.md).
 def freezer_event(code: str, name: str | None, temperature_c: float | None) -> dict[str, Any]:
@@ -458,15 +478,23 @@ GROWN_ROWS = 16
 GROWN_COLS = 24
 
 
+def _row_col(position: str | None) -> tuple[int, int] | None:
+    """A position's row and column, counted from 1 (``H12`` -> (8, 12)); None when it is not
+    a row letter and a column number."""
+    shape = POSITION_RE.match(position or "")
+    if shape is None:
+        return None
+    return string.ascii_uppercase.index(shape["row"].upper()) + 1, int(shape["col"])
+
+
 def size_to_hold(n_rows: int, n_cols: int, position: str | None) -> tuple[int, int] | None:
     """The size a box of ``n_rows`` x ``n_cols`` that this import created takes to hold
     ``position`` as well (rows and columns only grow), or None when it holds it already, when
     it is a bag, or when the position lies beyond :data:`GROWN_ROWS` x :data:`GROWN_COLS`."""
-    shape = POSITION_RE.match(position or "")
-    if shape is None or n_rows == 0:
+    at = _row_col(position)
+    if at is None or n_rows == 0:
         return None
-    row = string.ascii_uppercase.index(shape["row"].upper()) + 1
-    col = int(shape["col"])
+    row, col = at
     if row <= n_rows and 1 <= col <= n_cols:
         return None
     if col < 1 or row > max(n_rows, GROWN_ROWS) or col > max(n_cols, GROWN_COLS):
@@ -475,8 +503,11 @@ def size_to_hold(n_rows: int, n_cols: int, position: str | None) -> tuple[int, i
 
 
 def made_here(tx: Tx, box_path: str) -> bool:
-    """Whether this transaction created the box (``--create-locations``)."""
-    return f"box {box_path}" in tx.memo.get("locations_created", ())
+    """Whether this transaction created the box (``--create-locations``): looked up in what
+    :func:`note_created` keeps by path (a box's path, of three levels, is no freezer's or
+    rack's), not searched for in the list of everything created (asked for every row)."""
+    made: dict[str, str] = tx.memo.get("locations_created_any_case", {})
+    return made.get(_ascii_lower(box_path)) == box_path
 
 
 def grow_box(tx: Tx, box: Box, position: str | None) -> None:
@@ -523,10 +554,9 @@ def check_position(box: Box, position: str | None, tx: Tx | None = None) -> None
     if position not in _position_set(box.n_rows, box.n_cols):
         last = f"{string.ascii_uppercase[box.n_rows - 1]}{box.n_cols}"
         why = f"{box.path} has positions A1..{last}; there is no {position}"
-        shape = POSITION_RE.match(position)
-        if tx is not None and made_here(tx, box.path) and shape is not None:
-            rows = max(box.n_rows, string.ascii_uppercase.index(shape["row"].upper()) + 1)
-            cols = max(box.n_cols, int(shape["col"]))
+        at = _row_col(position)
+        if tx is not None and at is not None and made_here(tx, box.path):
+            rows, cols = max(box.n_rows, at[0]), max(box.n_cols, at[1])
             why += (
                 f" (the box is new: --create-locations makes boxes of {DEFAULT_ROWS} rows x "
                 f"{DEFAULT_COLS} columns, larger to hold the positions the file names up to "
